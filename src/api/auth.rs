@@ -1,0 +1,200 @@
+//! Login, logout, and the bearer-token extractor every other call goes through.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{ApiContext, Error, Json, Result};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout)).route("/me", get(me))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Staff,
+    Family,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub role: Role,
+    /// Which session this request came with, so logout revokes just it.
+    token_hash: Vec<u8>,
+}
+
+impl AuthUser {
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Staff)
+    }
+
+    /// Admins and staff of the institution; families may not.
+    pub fn require_staff(&self) -> Result<()> {
+        if self.is_staff() { Ok(()) } else { Err(Error::Forbidden("only care staff may do this")) }
+    }
+
+    pub fn require_admin(&self) -> Result<()> {
+        if self.role == Role::Admin { Ok(()) } else { Err(Error::Forbidden("only an administrator may do this")) }
+    }
+}
+
+impl FromRequestParts<ApiContext> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> Result<Self> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Error::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Unauthorized)?;
+        let token_hash = hash_token(token);
+        // Sliding expiry: each use extends the session, in the same statement
+        // that checks it.
+        let row: Option<(Uuid, Uuid, Role)> = sqlx::query_as(
+            "update sessions s set last_used_at = now(), expires_at = now() + make_interval(hours => $2)
+             from users u
+             where s.token_hash = $1 and s.expires_at > now() and u.id = s.user_id
+             returning u.id, u.institution_id, u.role",
+        )
+        .bind(&token_hash)
+        .bind(ctx.settings.auth.token_ttl_hours as i32)
+        .fetch_optional(&ctx.pool)
+        .await?;
+        let (id, institution_id, role) = row.ok_or(Error::Unauthorized)?;
+        Ok(AuthUser { id, institution_id, role, token_hash })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct UserBody {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub institution_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: DateTime<Utc>,
+    user: UserBody,
+}
+
+async fn login(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>> {
+    let row: Option<(Uuid, String)> =
+        sqlx::query_as("select id, password_hash from users where lower(email) = lower($1)")
+            .bind(req.email.trim())
+            .fetch_optional(&ctx.pool)
+            .await?;
+    // Verify against a fixed hash when the user does not exist, so the answer
+    // takes as long and says nothing about which emails are registered.
+    let (user_id, hash) = match row {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, DUMMY_HASH.to_owned()),
+    };
+    let ok = verify_password(req.password, hash).await?;
+    let user_id = match (user_id, ok) {
+        (Some(id), true) => id,
+        _ => return Err(Error::BadCredentials),
+    };
+    let token = new_token();
+    let expires_at = Utc::now() + Duration::hours(ctx.settings.auth.token_ttl_hours);
+    sqlx::query("insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)")
+        .bind(hash_token(&token))
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(&ctx.pool)
+        .await?;
+    let user = fetch_user(&ctx.pool, user_id).await?;
+    tracing::info!(user_id = %user_id, "login");
+    Ok(Json(LoginResponse { token, expires_at, user }))
+}
+
+async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
+    sqlx::query("delete from sessions where token_hash = $1").bind(&user.token_hash).execute(&ctx.pool).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<UserBody>> {
+    Ok(Json(fetch_user(&ctx.pool, user.id).await?))
+}
+
+pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
+    sqlx::query_as("select id, email, name, role, institution_id, created_at from users where id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// A hash of a password nobody has, for constant-time answers on unknown emails.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
+
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// argon2id, off the async runtime: hashing is deliberately slow.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+    .map_err(Error::Internal)
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+    .map_err(Error::Internal)
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

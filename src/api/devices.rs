@@ -1,0 +1,275 @@
+//! Devices: registration (what the ingest worker accepts) and their health.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::error::ResultExt;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/devices", post(create).get(list))
+        .route("/devices/{device_id}", get(fetch).patch(update).delete(remove))
+}
+
+pub const KINDS: &[&str] = &[
+    "wearable",
+    "fall_sensor",
+    "sos_button",
+    "motion_sensor",
+    "door_sensor",
+    "bed_sensor",
+    "smart_plug",
+    "pill_box",
+    "hazard_sensor",
+    "health_gateway",
+];
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Device {
+    pub device_id: String,
+    pub resident_id: Option<Uuid>,
+    pub kind: String,
+    pub room: Option<String>,
+    pub placement: Option<String>,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub power_on_threshold_w: f64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub online: Option<bool>,
+    pub battery: Option<f64>,
+    pub rssi: Option<i32>,
+    pub firmware: Option<String>,
+}
+
+const SELECT: &str = "select d.device_id, d.resident_id, d.kind, d.room, d.placement, d.source, d.external_id,
+        d.power_on_threshold_w, d.created_at, d.updated_at,
+        s.last_seen_at, s.online, s.battery, s.rssi, s.firmware
+    from devices d left join device_state s on s.device_id = d.device_id";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDevice {
+    device_id: String,
+    resident_id: Option<Uuid>,
+    kind: String,
+    room: Option<String>,
+    placement: Option<String>,
+    source: Option<String>,
+    external_id: Option<String>,
+    power_on_threshold_w: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicePatch {
+    #[serde(default, deserialize_with = "double_option")]
+    resident_id: Option<Option<Uuid>>,
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    room: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    placement: Option<Option<String>>,
+    power_on_threshold_w: Option<f64>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn validate_device_id(id: &str) -> Result<()> {
+    let ok = (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok { Ok(()) } else { Err(Error::validation("device_id", "device_id must match [A-Za-z0-9_.-]{1,64}")) }
+}
+
+fn validate_kind(kind: &str) -> Result<()> {
+    if KINDS.contains(&kind) {
+        Ok(())
+    } else {
+        Err(Error::validation("kind", format!("kind must be one of {}", KINDS.join(", "))))
+    }
+}
+
+fn validate_threshold(w: f64) -> Result<()> {
+    if w.is_finite() && (0.0..=10_000.0).contains(&w) {
+        Ok(())
+    } else {
+        Err(Error::validation("power_on_threshold_w", "power_on_threshold_w must be between 0 and 10000"))
+    }
+}
+
+/// A device may only be attached to a resident of the caller's institution.
+async fn check_resident(ctx: &ApiContext, auth: &AuthUser, resident_id: Option<Uuid>) -> Result<()> {
+    if let Some(rid) = resident_id {
+        auth.resident(ctx, rid).await.map_err(|_| Error::validation("resident_id", "no such resident"))?;
+    }
+    Ok(())
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewDevice>,
+) -> Result<(StatusCode, Json<Device>)> {
+    auth.require_staff()?;
+    validate_device_id(&req.device_id)?;
+    validate_kind(&req.kind)?;
+    let source = req.source.unwrap_or_else(|| "native".to_owned());
+    match (source.as_str(), req.external_id.as_deref()) {
+        ("native", _) => {}
+        ("zigbee2mqtt", Some(name)) if !name.is_empty() && !name.ends_with("/availability") && name.len() <= 255 => {}
+        ("zigbee2mqtt", _) => {
+            return Err(Error::validation(
+                "external_id",
+                "a zigbee2mqtt device needs its friendly name as external_id",
+            ));
+        }
+        _ => return Err(Error::validation("source", "source must be native or zigbee2mqtt")),
+    }
+    let threshold = req.power_on_threshold_w.unwrap_or(20.0);
+    validate_threshold(threshold)?;
+    check_resident(&ctx, &auth, req.resident_id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query(
+        "insert into devices (device_id, institution_id, resident_id, kind, room, placement, source, external_id, power_on_threshold_w)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&req.device_id)
+    .bind(auth.institution_id)
+    .bind(req.resident_id)
+    .bind(&req.kind)
+    .bind(req.room)
+    .bind(req.placement)
+    .bind(&source)
+    .bind(req.external_id)
+    .bind(threshold)
+    .execute(&mut *tx)
+    .await
+    .on_constraint("devices_pkey", || Error::Conflict("a device with this device_id is already registered".into()))
+    .on_constraint("devices_external_key", || {
+        Error::Conflict("a device with this external_id is already registered".into())
+    })?;
+    sqlx::query("insert into device_state (device_id) values ($1)").bind(&req.device_id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    ctx.device_registry_changed();
+    let device = load(&ctx, &auth, &req.device_id).await?;
+    Ok((StatusCode::CREATED, Json(device)))
+}
+
+/// The device, if it belongs to the caller's institution and (for families)
+/// to a resident they are linked to.
+async fn load(ctx: &ApiContext, auth: &AuthUser, device_id: &str) -> Result<Device> {
+    let device: Device =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where d.device_id = $1 and d.institution_id = $2")))
+            .bind(device_id)
+            .bind(auth.institution_id)
+            .fetch_optional(&ctx.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+    if !auth.is_staff() {
+        let rid = device.resident_id.ok_or(Error::NotFound)?;
+        auth.resident(ctx, rid).await?;
+    }
+    Ok(device)
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<Json<Device>> {
+    Ok(Json(load(&ctx, &auth, &device_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    resident_id: Option<Uuid>,
+    kind: Option<String>,
+    online: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+struct DeviceList {
+    devices: Vec<Device>,
+}
+
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>> {
+    if let Some(rid) = q.resident_id {
+        auth.resident(&ctx, rid).await?;
+    } else {
+        auth.require_staff()?;
+    }
+    let devices = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where d.institution_id = $1
+           and ($2::uuid is null or d.resident_id = $2)
+           and ($3::text is null or d.kind = $3)
+           and ($4::bool is null or coalesce(s.online, false) = $4)
+         order by d.device_id"
+    )))
+    .bind(auth.institution_id)
+    .bind(q.resident_id)
+    .bind(q.kind)
+    .bind(q.online)
+    .fetch_all(&ctx.pool)
+    .await?;
+    Ok(Json(DeviceList { devices }))
+}
+
+async fn update(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(device_id): Path<String>,
+    Json(patch): Json<DevicePatch>,
+) -> Result<Json<Device>> {
+    auth.require_staff()?;
+    load(&ctx, &auth, &device_id).await?;
+    if let Some(kind) = &patch.kind {
+        validate_kind(kind)?;
+    }
+    if let Some(w) = patch.power_on_threshold_w {
+        validate_threshold(w)?;
+    }
+    if let Some(rid) = patch.resident_id {
+        check_resident(&ctx, &auth, rid).await?;
+    }
+    sqlx::query(
+        "update devices set
+            resident_id = case when $2 then $3 else resident_id end,
+            kind = coalesce($4, kind),
+            room = case when $5 then $6 else room end,
+            placement = case when $7 then $8 else placement end,
+            power_on_threshold_w = coalesce($9, power_on_threshold_w),
+            updated_at = now()
+         where device_id = $1",
+    )
+    .bind(&device_id)
+    .bind(patch.resident_id.is_some())
+    .bind(patch.resident_id.flatten())
+    .bind(patch.kind)
+    .bind(patch.room.is_some())
+    .bind(patch.room.flatten())
+    .bind(patch.placement.is_some())
+    .bind(patch.placement.flatten())
+    .bind(patch.power_on_threshold_w)
+    .execute(&ctx.pool)
+    .await?;
+    ctx.device_registry_changed();
+    Ok(Json(load(&ctx, &auth, &device_id).await?))
+}
+
+/// Unregisters a device; its stored data stays. Its later messages are
+/// quarantined as `unknown_device`.
+async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<StatusCode> {
+    auth.require_admin()?;
+    load(&ctx, &auth, &device_id).await?;
+    sqlx::query("delete from devices where device_id = $1").bind(&device_id).execute(&ctx.pool).await?;
+    ctx.device_registry_changed();
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,114 @@
+//! The one error type of the HTTP API. Every failure leaves as
+//! `{"error": {"code": "...", "message": "..."}}` with the contract's status;
+//! internal errors are logged and never shown to the client.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("wrong email or password")]
+    BadCredentials,
+    #[error("too many attempts; try again later")]
+    TooManyRequests,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Error::Validation { field: field.to_owned(), message: message.into() }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Error::Database(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut body = json!({"error": {"code": code, "message": self.to_string()}});
+        match &self {
+            Error::Validation { field, .. } => body["error"]["field"] = json!(field),
+            Error::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("database unavailable");
+                body["error"]["code"] = json!("unavailable");
+                body["error"]["message"] = json!("the database is unavailable; try again");
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            }
+            Error::Database(err) => tracing::error!(cause = %err, "database error"),
+            Error::Internal(err) => tracing::error!(cause = ?err, "internal error"),
+            _ => {}
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            // Well-formed JSON of the wrong shape: a field is missing, unknown
+            // or of the wrong type.
+            JsonRejection::JsonDataError(e) => Error::Validation { field: String::new(), message: e.body_text() },
+            other => Error::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for Error {
+    /// A path id that cannot be parsed cannot name anything that exists.
+    fn from(_: PathRejection) -> Self {
+        Error::NotFound
+    }
+}
+
+/// Maps a unique or foreign-key violation to a client error; anything else
+/// stays an internal error.
+pub trait ResultExt<T> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> Error) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> Error) -> Result<T> {
+        self.map_err(|e| match e.into() {
+            Error::Database(sqlx::Error::Database(db)) if db.constraint() == Some(name) => map(),
+            e => e,
+        })
+    }
+}

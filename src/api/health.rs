@@ -1,0 +1,41 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use super::ApiContext;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Ready only while both the database answers and the broker session is up.
+async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
+    let database =
+        tokio::time::timeout(Duration::from_secs(2), sqlx::query_scalar::<_, i32>("select 1").fetch_one(&ctx.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    ctx.metrics.database_connected.store(database, Ordering::Relaxed);
+    let broker = ctx.metrics.mqtt_connected.load(Ordering::Relaxed);
+    let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "database": database,
+        "broker": broker,
+    });
+    (status, axum::Json(body))
+}
+
+async fn metrics(State(ctx): State<ApiContext>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.metrics.render())
+}

@@ -1,0 +1,92 @@
+//! The HTTP API (axum): one shared context, one router per resource module.
+
+pub mod access;
+pub mod auth;
+pub mod data;
+pub mod devices;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod quarantine;
+pub mod residents;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+pub use error::{Error, Result};
+
+#[derive(Clone)]
+pub struct ApiContext {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    /// Bumped whenever a device is created, changed or removed, so the ingest
+    /// worker reloads its in-memory registry.
+    pub devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Cancelled at shutdown, so long-lived streams end and let the server stop.
+    pub shutdown: CancellationToken,
+}
+
+impl ApiContext {
+    pub fn device_registry_changed(&self) {
+        self.devices_changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// JSON body extractor whose rejections are the API's JSON errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query-string extractor with JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct Query<T>(pub T);
+
+/// Path extractor: an unparsable id is a 404.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct Path<T>(pub T);
+
+pub fn router(ctx: ApiContext) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(residents::router())
+        .merge(devices::router())
+        .merge(data::router())
+        .merge(quarantine::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .merge(openapi::router())
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async {
+            let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});
+            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+        })
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(ctx)
+}

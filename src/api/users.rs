@@ -1,0 +1,95 @@
+//! Accounts of the institution: admins create staff, other admins and family
+//! members.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, Role, UserBody, hash_password};
+use super::error::ResultExt;
+use super::{ApiContext, Error, Json, Result};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/users", post(create_user).get(list_users))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: Uuid,
+}
+
+pub fn validate_new_user(user: &NewUser) -> Result<()> {
+    let email = user.email.trim();
+    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        return Err(Error::validation("email", "email must be an address like name@example.org"));
+    }
+    if user.password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
+    }
+    if user.name.trim().is_empty() || user.name.len() > 200 {
+        return Err(Error::validation("name", "name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+/// Creates a user in the given institution. Shared by the API and the
+/// first-admin bootstrap.
+pub async fn insert_user(pool: &sqlx::PgPool, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
+    validate_new_user(&user)?;
+    let id = Uuid::new_v4();
+    let hash = hash_password(user.password).await?;
+    sqlx::query(
+        "insert into users (id, institution_id, email, name, role, password_hash)
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(institution_id)
+    .bind(user.email.trim())
+    .bind(user.name.trim())
+    .bind(user.role)
+    .bind(hash)
+    .execute(pool)
+    .await
+    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))?;
+    Ok(id)
+}
+
+async fn create_user(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewUser>,
+) -> Result<(StatusCode, Json<Created>)> {
+    auth.require_admin()?;
+    let id = insert_user(&ctx.pool, auth.institution_id, req).await?;
+    tracing::info!(by = %auth.id, user_id = %id, "user created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Debug, Serialize)]
+struct UserList {
+    users: Vec<UserBody>,
+}
+
+async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
+    auth.require_admin()?;
+    let users = sqlx::query_as(
+        "select id, email, name, role, institution_id, created_at from users
+         where institution_id = $1 order by name, email",
+    )
+    .bind(auth.institution_id)
+    .fetch_all(&ctx.pool)
+    .await?;
+    Ok(Json(UserList { users }))
+}

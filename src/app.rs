@@ -1,0 +1,76 @@
+//! The whole backend in one process: HTTP API, MQTT ingestion and the
+//! background tasks, started and stopped together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, ApiContext};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::{bootstrap, ingest, store};
+
+pub struct Application {
+    listener: TcpListener,
+    ctx: ApiContext,
+    tracker: TaskTracker,
+}
+
+impl Application {
+    /// Connects, migrates, bootstraps and binds; `serve` runs it. Tests build
+    /// it with `http.addr` on port 0.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = store::pool(&settings.database)?;
+        let mode = store::migrate(&pool).await?;
+        tracing::info!(?mode, "database migrated");
+        bootstrap::run(&pool, &settings.bootstrap).await?;
+        let listener = TcpListener::bind(settings.http.addr).await?;
+        let metrics = Arc::new(Metrics::default());
+        let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        ingest::spawn(&settings, pool.clone(), metrics.clone(), devices_rx, shutdown.clone(), &tracker).await?;
+        let ctx = ApiContext {
+            pool,
+            settings: Arc::new(settings),
+            metrics,
+            devices_changed: Arc::new(devices_changed),
+            shutdown,
+        };
+        Ok(Application { listener, ctx, tracker })
+    }
+
+    pub fn addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.ctx.pool
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ctx.metrics.clone()
+    }
+
+    /// The token that stops the application; `run_until_stopped` returns once
+    /// everything received has been committed and acknowledged.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.ctx.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.ctx.shutdown.clone();
+        let router = api::router(self.ctx);
+        let server = axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let result = server.await;
+        shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        tracing::info!("stopped");
+        Ok(result?)
+    }
+}

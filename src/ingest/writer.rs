@@ -1,0 +1,456 @@
+//! Batches decoded messages and commits each batch in one transaction: one
+//! statement per table, idempotent on the device contract's dedup keys.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::acks::AckMsg;
+use super::decode::{Decoded, MAX_PAYLOAD, ZigbeeState};
+use super::registry::Registered;
+use crate::metrics::Metrics;
+
+/// One received MQTT message after decoding.
+#[derive(Debug)]
+pub struct Item {
+    /// Receipt order, for acknowledging in order.
+    pub index: u64,
+    pub topic: String,
+    /// Kept only to be quarantined; empty when the message is clean.
+    pub payload: Bytes,
+    pub received_at: DateTime<Utc>,
+    pub received: Instant,
+    pub decoded: Decoded,
+    pub device: Option<Arc<Registered>>,
+    /// The device's Zigbee2MQTT state after this message, to persist.
+    pub zigbee_state: Option<ZigbeeState>,
+}
+
+/// What a device said about itself in a batch, folded in receipt order.
+#[derive(Debug, Default)]
+struct DeviceUpdate {
+    last_seen_at: Option<DateTime<Utc>>,
+    online: Option<bool>,
+    battery: Option<f64>,
+    rssi: Option<i32>,
+    firmware: Option<String>,
+    zigbee_state: Option<ZigbeeState>,
+}
+
+/// A message stamped with its time of receipt because it had a `seq` but no
+/// `ts`: the rows it produced, so a redelivery can be given the first stamp.
+#[derive(Debug)]
+struct SeqStamp {
+    device_id: String,
+    seq: i64,
+    ts: DateTime<Utc>,
+    readings: Vec<usize>,
+    events: Vec<usize>,
+}
+
+/// Column-wise rows of one batch, ready to bind as arrays.
+#[derive(Debug, Default)]
+pub struct Batch {
+    indices: Vec<u64>,
+    oldest: Option<Instant>,
+    messages_with_data: u64,
+    r_ts: Vec<DateTime<Utc>>,
+    r_device: Vec<String>,
+    r_resident: Vec<Option<Uuid>>,
+    r_metric: Vec<&'static str>,
+    r_value: Vec<f64>,
+    r_seq: Vec<Option<i64>>,
+    e_ts: Vec<DateTime<Utc>>,
+    e_device: Vec<String>,
+    e_resident: Vec<Option<Uuid>>,
+    e_kind: Vec<String>,
+    e_data: Vec<serde_json::Value>,
+    e_seq: Vec<Option<i64>>,
+    q_received: Vec<DateTime<Utc>>,
+    q_topic: Vec<String>,
+    q_reason: Vec<&'static str>,
+    q_detail: Vec<String>,
+    q_device: Vec<Option<String>>,
+    q_institution: Vec<Option<Uuid>>,
+    q_payload: Vec<Vec<u8>>,
+    devices: HashMap<String, DeviceUpdate>,
+    seq_stamps: Vec<SeqStamp>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    pub fn oldest(&self) -> Option<Instant> {
+        self.oldest
+    }
+
+    pub fn push(&mut self, item: Item) {
+        self.indices.push(item.index);
+        self.oldest.get_or_insert(item.received);
+        let d = item.decoded;
+        let resident = item.device.as_ref().and_then(|r| r.resident_id);
+        if let (Some(device_id), true) =
+            (&d.device_id, !d.readings.is_empty() || !d.events.is_empty() || d.status.is_some())
+        {
+            self.messages_with_data += 1;
+            let mut stamp =
+                match (d.ts_was_missing, d.readings.iter().find_map(|r| r.seq).or(d.events.iter().find_map(|e| e.seq)))
+                {
+                    (true, Some(seq)) => Some(SeqStamp {
+                        device_id: device_id.clone(),
+                        seq,
+                        ts: item.received_at,
+                        readings: vec![],
+                        events: vec![],
+                    }),
+                    _ => None,
+                };
+            for r in &d.readings {
+                if let Some(s) = stamp.as_mut() {
+                    s.readings.push(self.r_ts.len());
+                }
+                self.r_ts.push(r.ts);
+                self.r_device.push(device_id.clone());
+                self.r_resident.push(resident);
+                self.r_metric.push(r.metric.as_str());
+                self.r_value.push(r.value);
+                self.r_seq.push(r.seq);
+            }
+            for e in d.events {
+                if let Some(s) = stamp.as_mut() {
+                    s.events.push(self.e_ts.len());
+                }
+                self.e_ts.push(e.ts);
+                self.e_device.push(device_id.clone());
+                self.e_resident.push(resident);
+                self.e_kind.push(e.kind);
+                self.e_data.push(e.data);
+                self.e_seq.push(e.seq);
+            }
+            self.seq_stamps.extend(stamp);
+            let update = self.devices.entry(device_id.clone()).or_default();
+            // Any message is a sign of life, counted when it arrives: a
+            // buffered upload of old readings still shows the device is up.
+            update.last_seen_at = Some(item.received_at);
+            update.online = Some(true);
+            if let Some(status) = d.status {
+                update.online = Some(status.online.unwrap_or(true));
+                update.battery = status.battery.or(update.battery);
+                update.rssi = status.rssi.and_then(|v| i32::try_from(v).ok()).or(update.rssi);
+                update.firmware = status.firmware.or(update.firmware.take());
+            }
+            if let Some(b) = d.readings.iter().rev().find(|r| r.metric == super::catalog::Metric::Battery) {
+                update.battery = Some(b.value);
+            }
+            if item.zigbee_state.is_some() {
+                update.zigbee_state = item.zigbee_state;
+            }
+        }
+        for rejection in d.rejections {
+            self.q_received.push(item.received_at);
+            self.q_topic.push(item.topic.clone());
+            self.q_reason.push(rejection.reason.as_str());
+            self.q_detail.push(rejection.detail);
+            self.q_device.push(rejection.device_id.or_else(|| d.device_id.clone()));
+            self.q_institution.push(item.device.as_ref().map(|r| r.institution_id));
+            self.q_payload.push(item.payload[..item.payload.len().min(MAX_PAYLOAD)].to_vec());
+        }
+    }
+
+    /// Commits the whole batch or nothing. On error the batch is unchanged and
+    /// can be retried.
+    pub async fn commit(&mut self, pool: &PgPool, seq_memory_hours: u64) -> Result<Outcome, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        if !self.seq_stamps.is_empty() {
+            self.apply_seq_stamps(&mut tx, seq_memory_hours).await?;
+        }
+        let readings = if self.r_ts.is_empty() {
+            0
+        } else {
+            sqlx::query(
+                "insert into readings (ts, device_id, resident_id, metric, value, seq)
+                 select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::float8[], $6::int8[])
+                 on conflict do nothing",
+            )
+            .bind(&self.r_ts)
+            .bind(&self.r_device)
+            .bind(&self.r_resident)
+            .bind(&self.r_metric)
+            .bind(&self.r_value)
+            .bind(&self.r_seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        let events = if self.e_ts.is_empty() {
+            0
+        } else {
+            sqlx::query(
+                "insert into events (ts, device_id, resident_id, kind, data, seq)
+                 select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::int8[])
+                 on conflict do nothing",
+            )
+            .bind(&self.e_ts)
+            .bind(&self.e_device)
+            .bind(&self.e_resident)
+            .bind(&self.e_kind)
+            .bind(&self.e_data)
+            .bind(&self.e_seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        if !self.q_topic.is_empty() {
+            sqlx::query(
+                "insert into quarantine (received_at, topic, reason, detail, device_id, institution_id, payload)
+                 select * from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::bytea[])",
+            )
+            .bind(&self.q_received)
+            .bind(&self.q_topic)
+            .bind(&self.q_reason)
+            .bind(&self.q_detail)
+            .bind(&self.q_device)
+            .bind(&self.q_institution)
+            .bind(&self.q_payload)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !self.devices.is_empty() {
+            self.update_devices(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Outcome {
+            readings_inserted: readings,
+            events_inserted: events,
+            duplicates: (self.r_ts.len() + self.e_ts.len()) as u64 - readings - events,
+        })
+    }
+
+    /// Gives each (device, seq) the stamp of its first delivery.
+    async fn apply_seq_stamps(
+        &mut self,
+        tx: &mut sqlx::PgConnection,
+        seq_memory_hours: u64,
+    ) -> Result<(), sqlx::Error> {
+        let mut devices = Vec::new();
+        let mut seqs = Vec::new();
+        let mut stamps = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.seq_stamps {
+            if seen.insert((s.device_id.as_str(), s.seq)) {
+                devices.push(s.device_id.clone());
+                seqs.push(s.seq);
+                stamps.push(s.ts);
+            }
+        }
+        // A remembered stamp older than the memory window belongs to an
+        // earlier life of the device's counter: take the new one.
+        let rows: Vec<(String, i64, DateTime<Utc>)> = sqlx::query_as(
+            "insert into ingest_seq (device_id, seq, ts)
+             select * from unnest($1::text[], $2::int8[], $3::timestamptz[])
+             on conflict (device_id, seq) do update
+               set ts = case when ingest_seq.received_at < now() - make_interval(hours => $4)
+                             then excluded.ts else ingest_seq.ts end,
+                   received_at = case when ingest_seq.received_at < now() - make_interval(hours => $4)
+                             then now() else ingest_seq.received_at end
+             returning device_id, seq, ts",
+        )
+        .bind(&devices)
+        .bind(&seqs)
+        .bind(&stamps)
+        .bind(seq_memory_hours as i32)
+        .fetch_all(&mut *tx)
+        .await?;
+        let first: HashMap<(String, i64), DateTime<Utc>> = rows.into_iter().map(|(d, s, ts)| ((d, s), ts)).collect();
+        for s in &self.seq_stamps {
+            if let Some(ts) = first.get(&(s.device_id.clone(), s.seq)) {
+                for &i in &s.readings {
+                    self.r_ts[i] = *ts;
+                }
+                for &i in &s.events {
+                    self.e_ts[i] = *ts;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_devices(&self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        // Sorted, so that two lanes updating the same devices lock rows in the
+        // same order and never deadlock.
+        let mut ids: Vec<&String> = self.devices.keys().collect();
+        ids.sort();
+        let mut last_seen = Vec::with_capacity(ids.len());
+        let mut online = Vec::with_capacity(ids.len());
+        let mut battery = Vec::with_capacity(ids.len());
+        let mut rssi = Vec::with_capacity(ids.len());
+        let mut firmware = Vec::with_capacity(ids.len());
+        let mut zigbee = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let u = &self.devices[*id];
+            last_seen.push(u.last_seen_at);
+            online.push(u.online);
+            battery.push(u.battery);
+            rssi.push(u.rssi);
+            firmware.push(u.firmware.clone());
+            zigbee.push(u.zigbee_state.as_ref().map(sqlx::types::Json));
+        }
+        // Devices unregistered since decoding are skipped by the join rather
+        // than failing the batch on the foreign key.
+        sqlx::query(
+            "insert into device_state as s (device_id, last_seen_at, online, battery, rssi, firmware, zigbee_state, updated_at)
+             select u.device_id, u.last_seen_at, u.online, u.battery, u.rssi, u.firmware, u.zigbee_state, now()
+             from unnest($1::text[], $2::timestamptz[], $3::bool[], $4::float8[], $5::int4[], $6::text[], $7::jsonb[])
+                  as u (device_id, last_seen_at, online, battery, rssi, firmware, zigbee_state)
+             join devices d on d.device_id = u.device_id
+             order by u.device_id
+             on conflict (device_id) do update set
+               last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),
+               online = coalesce(excluded.online, s.online),
+               battery = coalesce(excluded.battery, s.battery),
+               rssi = coalesce(excluded.rssi, s.rssi),
+               firmware = coalesce(excluded.firmware, s.firmware),
+               zigbee_state = coalesce(excluded.zigbee_state, s.zigbee_state),
+               updated_at = now()",
+        )
+        .bind(ids)
+        .bind(last_seen)
+        .bind(online)
+        .bind(battery)
+        .bind(rssi)
+        .bind(firmware)
+        .bind(zigbee)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    fn count_rejections(&self, metrics: &Metrics) {
+        for reason in &self.q_reason {
+            metrics.rejected(reason);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub readings_inserted: u64,
+    pub events_inserted: u64,
+    pub duplicates: u64,
+}
+
+/// Settings of one lane.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneSettings {
+    pub batch_size: usize,
+    pub flush: Duration,
+    pub seq_memory_hours: u64,
+}
+
+/// One writer lane: collects items until the batch is full or its oldest item
+/// has waited `flush`, commits, then tells the acker. A failed commit is
+/// retried with backoff, holding the batch, so nothing received is lost and
+/// the bounded queue pushes back on the MQTT reader meanwhile.
+pub async fn run_lane(
+    name: &'static str,
+    mut rx: mpsc::Receiver<Item>,
+    settings: LaneSettings,
+    pool: PgPool,
+    metrics: Arc<Metrics>,
+    acks: mpsc::UnboundedSender<AckMsg>,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Batch::default();
+    loop {
+        let deadline = batch.oldest().map(|t| t + settings.flush);
+        let flush_now = tokio::select! {
+            biased;
+            item = rx.recv() => match item {
+                Some(item) => {
+                    batch.push(item);
+                    batch.len() >= settings.batch_size
+                }
+                // The dispatcher is gone (shutdown): commit what is left.
+                None => {
+                    if !batch.is_empty() {
+                        commit_with_retry(name, &mut batch, &settings, &pool, &metrics, &acks, &shutdown).await;
+                    }
+                    return;
+                }
+            },
+            _ = sleep_until(deadline) => true,
+        };
+        if flush_now && !batch.is_empty() {
+            commit_with_retry(name, &mut batch, &settings, &pool, &metrics, &acks, &shutdown).await;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn commit_with_retry(
+    name: &'static str,
+    batch: &mut Batch,
+    settings: &LaneSettings,
+    pool: &PgPool,
+    metrics: &Metrics,
+    acks: &mpsc::UnboundedSender<AckMsg>,
+    shutdown: &CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match batch.commit(pool, settings.seq_memory_hours).await {
+            Ok(outcome) => {
+                metrics.database_connected.store(true, Ordering::Relaxed);
+                metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
+                metrics.messages_stored.fetch_add(batch.messages_with_data, Ordering::Relaxed);
+                metrics.readings_stored.fetch_add(outcome.readings_inserted, Ordering::Relaxed);
+                metrics.events_stored.fetch_add(outcome.events_inserted, Ordering::Relaxed);
+                metrics.duplicates_absorbed.fetch_add(outcome.duplicates, Ordering::Relaxed);
+                batch.count_rejections(metrics);
+                if let Some(oldest) = batch.oldest() {
+                    metrics.observe_batch(oldest.elapsed());
+                }
+                let done = std::mem::take(batch);
+                let _ = acks.send(AckMsg::Committed(done.indices));
+                return;
+            }
+            Err(err) => {
+                metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
+                metrics.database_connected.store(false, Ordering::Relaxed);
+                tracing::warn!(lane = name, cause = %err, messages = batch.len(), retry_in = ?backoff, "batch commit failed; retrying");
+                // At shutdown a dead database cannot be waited for forever:
+                // the unacknowledged messages stay with the broker.
+                if shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
+                    tracing::error!(
+                        lane = name,
+                        messages = batch.len(),
+                        "giving up at shutdown; the broker will redeliver"
+                    );
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

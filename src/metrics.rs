@@ -1,0 +1,140 @@
+//! Process-wide counters, exported in the Prometheus text format at `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the ingest batch latency histogram.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub messages_received: AtomicU64,
+    /// Messages whose data is committed (good messages, or the good part of one).
+    pub messages_stored: AtomicU64,
+    pub readings_stored: AtomicU64,
+    pub events_stored: AtomicU64,
+    pub duplicates_absorbed: AtomicU64,
+    pub batches_committed: AtomicU64,
+    pub batch_failures: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    alerts_opened: Mutex<BTreeMap<String, u64>>,
+    batch_latency: Histogram,
+    pub mqtt_connected: AtomicBool,
+    pub database_connected: AtomicBool,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub fn rejected(&self, reason: &'static str) {
+        *lock(&self.rejected).entry(reason).or_default() += 1;
+    }
+
+    pub fn rejected_count(&self, reason: &str) -> u64 {
+        lock(&self.rejected).get(reason).copied().unwrap_or(0)
+    }
+
+    pub fn alert_opened(&self, kind: &str) {
+        *lock(&self.alerts_opened).entry(kind.to_owned()).or_default() += 1;
+    }
+
+    /// Time from a batch's first message being received to its commit.
+    pub fn observe_batch(&self, latency: Duration) {
+        let secs = latency.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.batch_latency.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.batch_latency.count.fetch_add(1, Ordering::Relaxed);
+        self.batch_latency.sum_micros.fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            ("eldercare_mqtt_messages_received_total", "MQTT messages received", &self.messages_received),
+            ("eldercare_messages_stored_total", "Messages whose data was committed", &self.messages_stored),
+            ("eldercare_readings_stored_total", "Readings rows inserted", &self.readings_stored),
+            ("eldercare_events_stored_total", "Event rows inserted", &self.events_stored),
+            (
+                "eldercare_duplicates_absorbed_total",
+                "Redelivered rows that were already stored",
+                &self.duplicates_absorbed,
+            ),
+            ("eldercare_ingest_batches_total", "Ingest batches committed", &self.batches_committed),
+            (
+                "eldercare_ingest_batch_failures_total",
+                "Ingest batch commits that failed and were retried",
+                &self.batch_failures,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ =
+                writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        let name = "eldercare_messages_rejected_total";
+        let _ = writeln!(out, "# HELP {name} Messages quarantined, by reason\n# TYPE {name} counter");
+        let rejected = lock(&self.rejected).clone();
+        for reason in crate::ingest::decode::Reason::ALL.iter().map(|r| r.as_str()).chain(["stale"]) {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", rejected.get(reason).copied().unwrap_or(0));
+        }
+        let name = "eldercare_alerts_opened_total";
+        let _ = writeln!(out, "# HELP {name} Alerts opened, by kind\n# TYPE {name} counter");
+        for (kind, count) in lock(&self.alerts_opened).iter() {
+            let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
+        }
+        let name = "eldercare_ingest_batch_latency_seconds";
+        let _ = writeln!(out, "# HELP {name} From first message received to batch committed\n# TYPE {name} histogram");
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.batch_latency.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.batch_latency.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.batch_latency.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        for (name, value) in [
+            ("eldercare_mqtt_connected", &self.mqtt_connected),
+            ("eldercare_database_connected", &self.database_connected),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {}", u8::from(value.load(Ordering::Relaxed)));
+        }
+        out
+    }
+}
+
+/// A poisoned counter map is still a valid counter map.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_by_label_and_histogram() {
+        let m = Metrics::default();
+        m.messages_received.fetch_add(3, Ordering::Relaxed);
+        m.rejected("malformed");
+        m.rejected("malformed");
+        m.alert_opened("fall");
+        m.observe_batch(Duration::from_millis(3));
+        let text = m.render();
+        assert!(text.contains("eldercare_mqtt_messages_received_total 3"));
+        assert!(text.contains("eldercare_messages_rejected_total{reason=\"malformed\"} 2"));
+        assert!(text.contains("eldercare_messages_rejected_total{reason=\"oversized\"} 0"));
+        assert!(text.contains("eldercare_alerts_opened_total{kind=\"fall\"} 1"));
+        assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
+        assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("eldercare_ingest_batch_latency_seconds_count 1"));
+    }
+}

@@ -1,0 +1,137 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{ADMIN_EMAIL, TestApp};
+
+#[tokio::test]
+async fn login_logout_and_bad_credentials() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(me["email"], ADMIN_EMAIL);
+    assert_eq!(me["role"], "admin");
+
+    // Emails are case-insensitive.
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": ADMIN_EMAIL.to_uppercase(), "password": crate::support::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["role"], "admin");
+    assert!(body["user"]["id"].is_string());
+
+    for (email, password) in [(ADMIN_EMAIL, "wrong password!"), ("nobody@test.example", "whatever12345")] {
+        let (status, body) =
+            app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], "bad_credentials");
+    }
+
+    let (status, _) = app.call("POST", "/api/v1/auth/logout", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.call("GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token is refused");
+    assert_eq!(body["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn missing_or_malformed_tokens_are_401_with_json() {
+    let app = TestApp::spawn().await;
+    for header in [None, Some("Bearer"), Some("Bearer not-a-token"), Some("Basic abc")] {
+        let mut req = app.http.get(app.url("/api/v1/residents"));
+        if let Some(h) = header {
+            req = req.header("authorization", h);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn login_rejects_malformed_bodies() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+
+    let (status, body) = app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": 5, "password": "x"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "validation_failed");
+
+    let (status, _) = app
+        .call("POST", "/api/v1/auth/login", None, Some(json!({"email": "a@b.c", "password": "x", "extra": true})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+
+    let r = app.http.post(app.url("/api/v1/auth/login")).body("email=a").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "not JSON");
+}
+
+#[tokio::test]
+async fn admins_create_users_others_may_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let body = app
+        .post("/api/v1/users", &admin, json!({"email": "carer@test.example", "password": "carer password 1", "role": "staff", "name": "Carer One"}))
+        .await;
+    assert!(body["id"].is_string());
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(
+                json!({"email": "CARER@test.example", "password": "another password", "role": "staff", "name": "Dup"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"email": "x@test.example", "password": "short", "role": "staff", "name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "password");
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"email": "x@test.example", "password": "long enough pw", "role": "boss", "name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown role");
+
+    let staff = app.login("carer@test.example", "carer password 1").await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&staff),
+            Some(json!({"email": "y@test.example", "password": "long enough pw", "role": "admin", "name": "Y"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    let users = app.get("/api/v1/users", &admin).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+}

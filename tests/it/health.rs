@@ -1,0 +1,61 @@
+use reqwest::StatusCode;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn health_readiness_metrics_and_openapi() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let (status, body) = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["database"], true);
+    assert_eq!(body["broker"], true);
+
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "eldercare_mqtt_messages_received_total",
+        "eldercare_messages_stored_total",
+        "eldercare_messages_rejected_total{reason=\"malformed\"}",
+        "eldercare_alerts_opened_total",
+        "eldercare_ingest_batch_latency_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}");
+    }
+
+    let (status, doc) = app.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in
+        ["/api/v1/auth/login", "/api/v1/residents/{id}/readings", "/api/v1/devices/{device_id}", "/api/v1/quarantine"]
+    {
+        assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_broker() {
+    let mut app = TestApp::spawn().await;
+    app.broker.stop();
+    crate::support::wait_for("readyz to fail without the broker", || async {
+        let (status, body) = app.call("GET", "/readyz", None, None).await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await;
+    let (status, _) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "liveness does not depend on the broker");
+    app.broker.restart().await;
+    app.wait_ready().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json_errors() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.call("GET", "/api/v1/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = app.call("DELETE", "/api/v1/auth/login", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}

@@ -1,0 +1,229 @@
+//! Test harness: a real PostgreSQL database and a real Mosquitto broker per
+//! test, and the real application built on port 0.
+
+pub mod broker;
+
+use std::future::Future;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use eldercare::app::Application;
+use eldercare::config::Settings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+pub use broker::Broker;
+
+pub const ADMIN_EMAIL: &str = "admin@test.example";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// How long a test waits for a condition before failing.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Reads `.run/env` (written by scripts/services.sh) when the variables are
+/// not already set, so `cargo test` works after the services script.
+pub fn env_var(name: &str) -> String {
+    static LOAD: Once = Once::new();
+    LOAD.call_once(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.run/env");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.trim_start_matches("export ").split_once('=')
+                    && std::env::var_os(k).is_none()
+                {
+                    // SAFETY: set once, before any test thread reads the environment.
+                    unsafe { std::env::set_var(k, v) };
+                }
+            }
+        }
+        if std::env::var_os("TEST_LOG").is_some() {
+            eldercare::telemetry::init(false, "info,sqlx=warn", std::io::stdout);
+        }
+    });
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/services.sh first"))
+}
+
+/// A fresh, empty database on the test server.
+pub async fn fresh_database() -> String {
+    let base = env_var("DATABASE_URL");
+    let mut conn = PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    let name = format!("eldercare_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut conn).await.expect("create db");
+    let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
+    format!("{prefix}/{name}")
+}
+
+/// Waits until `check` returns `Some`, polling; panics after [`PATIENCE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub broker: Broker,
+    pub metrics: std::sync::Arc<eldercare::metrics::Metrics>,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Settings {
+    env_var("DATABASE_URL");
+    let mut settings = Settings::load().expect("settings");
+    settings.database.url = database_url.to_owned().into();
+    settings.database.max_connections = 10;
+    settings.mqtt.url = format!("mqtt://127.0.0.1:{}?client_id={client_id}", broker.port);
+    settings.http.addr = "127.0.0.1:0".parse().expect("addr");
+    settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
+    settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let broker = Broker::start().await;
+        let database_url = fresh_database().await;
+        Self::spawn_with(broker, database_url, |_| {}).await
+    }
+
+    pub async fn spawn_with(broker: Broker, database_url: String, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = settings(&database_url, &broker, "eldercare-ingest");
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("build the application");
+        let addr = app.addr().expect("addr");
+        let pool = app.pool().clone();
+        let metrics = app.metrics();
+        let shutdown = app.shutdown_token();
+        let handle = tokio::spawn(app.run_until_stopped());
+        let test = TestApp {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            pool,
+            database_url,
+            broker,
+            metrics,
+            shutdown,
+            handle: Some(handle),
+        };
+        test.wait_ready().await;
+        test
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_for("readiness", || async {
+            let r = self.http.get(format!("{}/readyz", self.base)).send().await.ok()?;
+            (r.status() == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+
+    /// Graceful stop, as on SIGTERM: returns once everything is committed.
+    pub async fn stop(mut self) -> (Broker, String) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("join").expect("clean stop");
+        }
+        (self.broker, self.database_url)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), StatusCode::OK, "login as {email}");
+        let body: Value = r.json().await.expect("login body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Sends a JSON request with a token; returns status and JSON body
+    /// (`Value::Null` when empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.call("GET", path, Some(token), None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        let (status, resp) = self.call("POST", path, Some(token), Some(body)).await;
+        assert!(status.is_success(), "POST {path}: {status} {resp}");
+        resp
+    }
+
+    /// Creates a resident and returns its id.
+    pub async fn resident(&self, token: &str, name: &str) -> String {
+        let body = self
+            .post("/api/v1/residents", token, json!({"name": name, "timezone": "Asia/Shanghai", "room": "12"}))
+            .await;
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Registers a device for the resident.
+    pub async fn device(&self, token: &str, body: Value) {
+        self.post("/api/v1/devices", token, body).await;
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&self.pool).await.expect("count query")
+    }
+
+    /// Waits until the SQL count reaches `expected` (and checks it does not
+    /// overshoot).
+    pub async fn wait_count(&self, sql: &str, expected: i64) {
+        let got = wait_for(sql, || async {
+            let n = self.count(sql).await;
+            (n >= expected).then_some(n)
+        })
+        .await;
+        assert_eq!(got, expected, "{sql}");
+    }
+}

@@ -246,3 +246,31 @@ async fn a_device_registered_now_is_accepted_at_once() {
     app.wait_count("select count(*) from readings where device_id = 'fresh-1'", 1).await;
     assert_eq!(app.count("select count(*) from quarantine").await, 0);
 }
+
+#[tokio::test]
+async fn messages_sent_while_the_backend_is_stopped_arrive_after_restart() {
+    let app = TestApp::spawn().await;
+    let (_, rid) = household(&app).await;
+    app.broker
+        .publish(
+            "eldercare/v1/watch-1/telemetry",
+            json!({"ts": ts(0), "metric": "heart_rate", "value": 70}).to_string(),
+        )
+        .await;
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 1).await;
+    let (broker, db) = app.stop().await;
+
+    // The broker keeps the backend's persistent session and queues for it.
+    let msgs: Vec<(String, Vec<u8>)> = (1..=50)
+        .map(|i| {
+            (
+                "eldercare/v1/watch-1/telemetry".to_owned(),
+                json!({"ts": ts(i), "metric": "heart_rate", "value": 70}).to_string().into_bytes(),
+            )
+        })
+        .collect();
+    broker.publish_all(&msgs).await;
+
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 51).await;
+}

@@ -3,6 +3,7 @@
 mod api_auth;
 mod api_data;
 mod api_residents_devices;
+mod durability;
 mod health;
 mod ingest;
 mod store;

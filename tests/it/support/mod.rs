@@ -2,6 +2,7 @@
 //! test, and the real application built on port 0.
 
 pub mod broker;
+pub mod cluster;
 
 use std::future::Future;
 use std::sync::Once;
@@ -79,7 +80,7 @@ pub struct TestApp {
     pub broker: Broker,
     pub metrics: std::sync::Arc<eldercare::metrics::Metrics>,
     shutdown: CancellationToken,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Settings {
@@ -118,7 +119,7 @@ impl TestApp {
             broker,
             metrics,
             shutdown,
-            handle: Some(handle),
+            handle,
         };
         test.wait_ready().await;
         test
@@ -132,12 +133,11 @@ impl TestApp {
         .await;
     }
 
-    /// Graceful stop, as on SIGTERM: returns once everything is committed.
-    pub async fn stop(mut self) -> (Broker, String) {
+    /// Graceful stop, as on SIGTERM: returns once everything received is
+    /// committed and acknowledged.
+    pub async fn stop(self) -> (Broker, String) {
         self.shutdown.cancel();
-        if let Some(handle) = self.handle.take() {
-            handle.await.expect("join").expect("clean stop");
-        }
+        self.handle.await.expect("join").expect("clean stop");
         (self.broker, self.database_url)
     }
 

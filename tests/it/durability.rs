@@ -1,0 +1,166 @@
+//! At-least-once, end to end: a stream of QoS 1 messages while the backend is
+//! killed (SIGKILL, no clean shutdown) and restarted, while PostgreSQL is
+//! restarted, and through a graceful SIGTERM stop. Every message must be
+//! stored exactly once.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use reqwest::StatusCode;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::cluster::PgCluster;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, wait_for};
+
+const MESSAGES: usize = 4000;
+
+struct Server {
+    child: Child,
+    http: String,
+}
+
+fn start_server(db: &str, broker: &Broker, http_port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_eldercare"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", db)
+        .env("MQTT_URL", format!("mqtt://127.0.0.1:{}?client_id=eldercare-durability", broker.port))
+        .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("ELDERCARE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("ELDERCARE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start eldercare serve");
+    Server { child, http: format!("http://127.0.0.1:{http_port}") }
+}
+
+async fn ready(http: &reqwest::Client, server: &Server) -> StatusCode {
+    match http.get(format!("{}/readyz", server.http)).send().await {
+        Ok(r) => r.status(),
+        Err(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+async fn wait_status(http: &reqwest::Client, server: &Server, want: StatusCode) {
+    wait_for(&format!("readyz {want}"), || async { (ready(http, server).await == want).then_some(()) }).await;
+}
+
+async fn stored(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar("select count(*) from readings where device_id = 'dur-1'").fetch_one(pool).await.ok()
+}
+
+#[tokio::test]
+async fn no_message_is_lost_or_doubled_through_kills_and_database_restarts() {
+    let cluster = PgCluster::start().await;
+    let broker = Broker::start().await;
+    let http = reqwest::Client::new();
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let db = cluster.url();
+    let mut server = start_server(&db, &broker, http_port);
+    wait_status(&http, &server, StatusCode::OK).await;
+
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", server.http))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let r = http
+        .post(format!("{}/api/v1/devices", server.http))
+        .bearer_auth(&token)
+        .json(&json!({"device_id": "dur-1", "kind": "wearable"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // The device: a steady QoS 1 stream, each message a distinct reading.
+    let published = Arc::new(AtomicUsize::new(0));
+    let mut options = MqttOptions::new("dur-1-device", "127.0.0.1", broker.port);
+    options.set_inflight(200).set_clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let acked_in_loop = acked.clone();
+    let poller = tokio::spawn(async move {
+        while acked_in_loop.load(Ordering::Relaxed) < MESSAGES {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked_in_loop.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    let base = Utc::now() - chrono::Duration::hours(2);
+    let count = published.clone();
+    let publisher = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            let ts =
+                (base + chrono::Duration::milliseconds(i as i64 * 1000)).to_rfc3339_opts(SecondsFormat::Millis, true);
+            let body = json!({"ts": ts, "seq": i, "metric": "heart_rate", "value": 60 + (i % 40)}).to_string();
+            client.publish("eldercare/v1/dur-1/telemetry", QoS::AtLeastOnce, false, body).await.unwrap();
+            count.fetch_add(1, Ordering::Relaxed);
+            if i % 20 == 19 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+
+    let pool = PgPool::connect(&db).await.unwrap();
+    // 1. Kill the backend outright mid-stream, start it again.
+    wait_for("a quarter stored", || async { stored(&pool).await.filter(|n| *n >= (MESSAGES / 4) as i64) }).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    server = start_server(&db, &broker, http_port);
+    wait_status(&http, &server, StatusCode::OK).await;
+
+    // 2. Restart PostgreSQL under it: readiness drops and comes back, the
+    //    process stays up.
+    wait_for("half stored", || async { stored(&pool).await.filter(|n| *n >= (MESSAGES / 2) as i64) }).await;
+    cluster.stop_server();
+    wait_status(&http, &server, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(server.child.try_wait().unwrap().is_none(), "the backend survives a database outage");
+    cluster.start_server().await;
+    wait_status(&http, &server, StatusCode::OK).await;
+
+    // 3. A graceful stop (SIGTERM) commits and acknowledges what it took, and
+    //    exits 0.
+    let pool = PgPool::connect(&db).await.unwrap();
+    wait_for("three quarters stored", || async { stored(&pool).await.filter(|n| *n >= (MESSAGES * 3 / 4) as i64) })
+        .await;
+    let term = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+    server = start_server(&db, &broker, http_port);
+    wait_status(&http, &server, StatusCode::OK).await;
+
+    publisher.await.unwrap();
+    tokio::time::timeout(crate::support::PATIENCE, poller)
+        .await
+        .expect("every publish acknowledged by the broker")
+        .unwrap();
+    wait_for("every message stored", || async { stored(&pool).await.filter(|n| *n >= MESSAGES as i64) }).await;
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct seq) from readings where device_id = 'dur-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, MESSAGES as i64, "each message stored exactly once");
+    assert_eq!(distinct, MESSAGES as i64);
+    assert_eq!(published.load(Ordering::Relaxed), MESSAGES);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -12,6 +13,10 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, ApiContext};
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::notify::stream::AlertHub;
+use crate::notify::webhooks;
+use crate::rules::engine::Engine;
+use crate::scheduler::{self, SchedulerSettings};
 use crate::{bootstrap, ingest, store};
 
 pub struct Application {
@@ -24,6 +29,9 @@ impl Application {
     /// Connects, migrates, bootstraps and binds; `serve` runs it. Tests build
     /// it with `http.addr` on port 0.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Webhooks may go to https receivers; one crypto provider for the
+        // process (a second install attempt, e.g. in tests, is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = store::pool(&settings.database)?;
         let mode = store::migrate(&pool).await?;
         tracing::info!(?mode, "database migrated");
@@ -33,13 +41,32 @@ impl Application {
         let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        ingest::spawn(&settings, pool.clone(), metrics.clone(), devices_rx, shutdown.clone(), &tracker).await?;
+        let (settings_changed, settings_rx) = tokio::sync::broadcast::channel(1024);
+        let (rules_tx, rules_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
+        tracker.spawn(Engine::new(pool.clone(), metrics.clone()).run(rules_rx, settings_rx));
+        ingest::spawn(&settings, pool.clone(), metrics.clone(), devices_rx, rules_tx, shutdown.clone(), &tracker)
+            .await?;
+        let alert_hub = AlertHub::default();
+        tracker.spawn(alert_hub.clone().run(pool.clone(), shutdown.clone()));
+        tracker.spawn(webhooks::run(pool.clone(), shutdown.clone()));
+        let schedule = SchedulerSettings {
+            tick: Duration::from_millis(settings.scheduler.tick_ms),
+            escalation: settings
+                .alerts
+                .escalation_seconds
+                .iter()
+                .map(|s| chrono::Duration::seconds(*s as i64))
+                .collect(),
+        };
+        tracker.spawn(scheduler::run(pool.clone(), metrics.clone(), schedule, shutdown.clone()));
         let ctx = ApiContext {
             pool,
             settings: Arc::new(settings),
             metrics,
             devices_changed: Arc::new(devices_changed),
             shutdown,
+            alert_hub,
+            settings_changed,
         };
         Ok(Application { listener, ctx, tracker })
     }

@@ -24,6 +24,21 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub bootstrap: BootstrapSettings,
     pub log: LogSettings,
+    pub alerts: AlertSettings,
+    pub scheduler: SchedulerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertSettings {
+    /// A critical alert still unacknowledged this many seconds after opening
+    /// escalates one level per step.
+    pub escalation_seconds: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerConfig {
+    /// How often the leader evaluates the time-driven rules.
+    pub tick_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

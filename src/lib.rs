@@ -1,11 +1,18 @@
 //! eldercare: elderly-care monitoring. Devices publish over MQTT; `ingest`
 //! stores what they say; the API serves care staff, families and admins.
 
+// The OpenAPI document is one large json! literal.
+#![recursion_limit = "256"]
+
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
+pub mod rules;
+pub mod scheduler;
 pub mod store;
 pub mod telemetry;

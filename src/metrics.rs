@@ -19,6 +19,8 @@ pub struct Metrics {
     pub duplicates_absorbed: AtomicU64,
     pub batches_committed: AtomicU64,
     pub batch_failures: AtomicU64,
+    /// Evaluations of the time-driven rules by the leader.
+    pub scheduler_ticks: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     alerts_opened: Mutex<BTreeMap<String, u64>>,
     batch_latency: Histogram,

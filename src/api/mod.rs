@@ -1,6 +1,7 @@
 //! The HTTP API (axum): one shared context, one router per resource module.
 
 pub mod access;
+pub mod alerts;
 pub mod auth;
 pub mod data;
 pub mod devices;
@@ -9,7 +10,9 @@ pub mod health;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
+pub mod rules;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::notify::stream::AlertHub;
 
 pub use error::{Error, Result};
 
@@ -39,6 +43,10 @@ pub struct ApiContext {
     pub devices_changed: Arc<tokio::sync::watch::Sender<u64>>,
     /// Cancelled at shutdown, so long-lived streams end and let the server stop.
     pub shutdown: CancellationToken,
+    /// Alert changes, for the live streams.
+    pub alert_hub: AlertHub,
+    /// Residents whose rule settings changed, so the rules re-read them.
+    pub settings_changed: tokio::sync::broadcast::Sender<uuid::Uuid>,
 }
 
 impl ApiContext {
@@ -75,7 +83,10 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(residents::router())
         .merge(devices::router())
         .merge(data::router())
-        .merge(quarantine::router());
+        .merge(quarantine::router())
+        .merge(rules::router())
+        .merge(alerts::router())
+        .merge(webhooks::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
@@ -85,8 +96,10 @@ pub fn router(ctx: ApiContext) -> Router {
             let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
         })
-        .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // Streams live as long as the client: outside the request timeout.
+        .merge(Router::new().nest("/api/v1", alerts::stream_router()))
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TraceLayer::new_for_http())
         .with_state(ctx)
 }

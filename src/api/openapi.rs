@@ -157,6 +157,146 @@ pub const OPERATIONS: &[Operation] = &[
             Some("QuarantineList"),
         )
     },
+    op(
+        "get",
+        "/api/v1/rule-settings",
+        "The institution's default rule settings",
+        "admin, staff",
+        None,
+        200,
+        Some("RuleSettings"),
+    ),
+    op(
+        "patch",
+        "/api/v1/rule-settings",
+        "Change the institution's defaults (JSON merge patch)",
+        "admin",
+        Some("RuleSettings"),
+        200,
+        Some("RuleSettings"),
+    ),
+    op(
+        "get",
+        "/api/v1/residents/{id}/rule-settings",
+        "A resident's effective rule settings",
+        "any",
+        None,
+        200,
+        Some("RuleSettings"),
+    ),
+    op(
+        "patch",
+        "/api/v1/residents/{id}/rule-settings",
+        "Change only the keys given; answers the effective settings",
+        "admin, staff",
+        Some("RuleSettings"),
+        200,
+        Some("RuleSettings"),
+    ),
+    op(
+        "put",
+        "/api/v1/residents/{id}/meal-windows",
+        "Replace the resident's meal windows",
+        "admin, staff",
+        Some("MealWindows"),
+        200,
+        Some("RuleSettings"),
+    ),
+    op(
+        "put",
+        "/api/v1/residents/{id}/thresholds",
+        "Replace the resident's vital-sign threshold overrides",
+        "admin, staff",
+        Some("Thresholds"),
+        200,
+        Some("RuleSettings"),
+    ),
+    Operation {
+        query: &[
+            ("status", "string"),
+            ("resident_id", "uuid"),
+            ("kind", "string"),
+            ("severity", "string"),
+            ("since", "date-time"),
+            ("limit", "integer"),
+        ],
+        ..op(
+            "get",
+            "/api/v1/alerts",
+            "Alerts the caller may see: active first, critical first",
+            "any",
+            None,
+            200,
+            Some("AlertList"),
+        )
+    },
+    op(
+        "get",
+        "/api/v1/alerts/stream",
+        "Server-Sent Events: `event: alert` with {event, alert} for each change the caller may see",
+        "any",
+        None,
+        200,
+        None,
+    ),
+    op("get", "/api/v1/alerts/{id}", "One alert", "any", None, 200, Some("Alert")),
+    op(
+        "get",
+        "/api/v1/alerts/{id}/timeline",
+        "Every change to the alert, with who and when",
+        "any",
+        None,
+        200,
+        Some("Timeline"),
+    ),
+    op(
+        "post",
+        "/api/v1/alerts/{id}/acknowledge",
+        "Acknowledge (body optional: {note})",
+        "admin, staff",
+        None,
+        200,
+        Some("Alert"),
+    ),
+    op(
+        "post",
+        "/api/v1/alerts/{id}/resolve",
+        "Resolve with a resolution",
+        "admin, staff",
+        Some("Resolve"),
+        200,
+        Some("Alert"),
+    ),
+    op("post", "/api/v1/alerts/{id}/assign", "Assign to a carer", "admin, staff", Some("Assign"), 200, Some("Alert")),
+    op(
+        "post",
+        "/api/v1/alerts/{id}/comments",
+        "Comment on the alert",
+        "admin, staff",
+        Some("Comment"),
+        200,
+        Some("Alert"),
+    ),
+    op(
+        "post",
+        "/api/v1/webhooks",
+        "Subscribe a URL to alert changes (signed with the secret)",
+        "admin",
+        Some("NewWebhook"),
+        201,
+        Some("Created"),
+    ),
+    op(
+        "get",
+        "/api/v1/webhooks",
+        "The institution's webhooks and their delivery state",
+        "admin",
+        None,
+        200,
+        Some("WebhookList"),
+    ),
+    op("get", "/api/v1/webhooks/{id}", "One webhook", "admin", None, 200, Some("Webhook")),
+    op("delete", "/api/v1/webhooks/{id}", "Remove a webhook", "admin", None, 204, None),
 ];
 
 fn schemas() -> Value {
@@ -203,6 +343,27 @@ fn schemas() -> Value {
         "QuarantineList": s(json!({"total": {"type": "integer"}, "messages": {"type": "array", "items": s(json!({"id": string, "received_at": time, "topic": string,
             "reason": string, "detail": string, "device_id": nstring, "payload": string, "payload_encoding": {"type": "string", "enum": ["utf8", "base64"]}, "payload_bytes": {"type": "integer"}}),
             &["received_at", "topic", "reason", "payload"])}}), &["total", "messages"]),
+        "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals. As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
+        "MealWindows": {"type": "array", "items": s(json!({"meal": string, "start": string, "end": string}), &["meal", "start", "end"])},
+        "Thresholds": {"type": "object", "additionalProperties": s(json!({"min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}), &[])},
+        "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,
+            "kind": {"type": "string", "enum": crate::rules::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
+            "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+            "status": {"type": "string", "enum": ["open", "acknowledged", "resolved"]},
+            "resolution": {"type": ["string", "null"], "enum": ["handled", "false_alarm", "cancelled_by_resident", "auto_cleared", null]},
+            "opened_at": time, "condition_at": time, "late": {"type": "boolean"}, "acknowledged_at": ntime, "acknowledged_by": nid,
+            "resolved_at": ntime, "resolved_by": nid, "assigned_to": nid, "escalation_level": {"type": "integer"}, "escalated_at": ntime,
+            "occurrences": {"type": "integer"}, "last_seen_at": time, "details": {"type": "object"}, "updated_at": time,
+            "time_to_acknowledge_seconds": {"type": ["number", "null"]}, "time_to_resolve_seconds": {"type": ["number", "null"]}}),
+            &["id", "kind", "severity", "status", "opened_at", "details"]),
+        "AlertList": list("alerts", "Alert"),
+        "Timeline": s(json!({"alert_id": id, "entries": {"type": "array", "items": s(json!({"at": time, "action": string, "actor_id": nid, "actor_name": nstring, "details": {"type": "object"}}), &["at", "action"])}}), &["alert_id", "entries"]),
+        "Resolve": s(json!({"resolution": {"type": "string", "enum": ["handled", "false_alarm", "cancelled_by_resident", "auto_cleared"]}, "note": nstring}), &["resolution"]),
+        "Assign": s(json!({"user_id": id}), &["user_id"]),
+        "Comment": s(json!({"text": string}), &["text"]),
+        "NewWebhook": s(json!({"url": {"type": "string", "format": "uri"}, "secret": {"type": "string", "minLength": 16}}), &["url", "secret"]),
+        "Webhook": s(json!({"id": id, "url": string, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
+        "WebhookList": list("webhooks", "Webhook"),
     })
 }
 
@@ -270,4 +431,67 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `.route("...", method(...))` in the API's sources, as (method, full path).
+    fn routes_in_source() -> Vec<(String, String)> {
+        let sources = [
+            ("/api/v1", include_str!("auth.rs")),
+            ("/api/v1", include_str!("users.rs")),
+            ("/api/v1", include_str!("residents.rs")),
+            ("/api/v1", include_str!("devices.rs")),
+            ("/api/v1", include_str!("data.rs")),
+            ("/api/v1", include_str!("quarantine.rs")),
+            ("/api/v1", include_str!("rules.rs")),
+            ("/api/v1", include_str!("alerts.rs")),
+            ("/api/v1", include_str!("webhooks.rs")),
+            ("", include_str!("health.rs")),
+            ("", include_str!("openapi.rs")),
+        ];
+        let mut out = Vec::new();
+        for (prefix, src) in sources {
+            for chunk in src.split(".route(\"").skip(1) {
+                let Some((path, rest)) = chunk.split_once('"') else { continue };
+                let call = rest.split(")\n").next().unwrap_or(rest);
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    if call.contains(&format!(" {method}("))
+                        || call.contains(&format!(".{method}("))
+                        || call.contains(&format!("({method}("))
+                    {
+                        out.push((method.to_owned(), format!("{prefix}{path}")));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_exists() {
+        let routes = routes_in_source();
+        assert!(routes.len() >= 30, "found only {routes:?}");
+        let documented: Vec<(String, String)> =
+            OPERATIONS.iter().map(|op| (op.method.to_owned(), op.path.to_owned())).collect();
+        for route in &routes {
+            assert!(documented.contains(route), "{route:?} is served but missing from the OpenAPI document");
+        }
+        for op in &documented {
+            assert!(routes.contains(op), "{op:?} is documented but not served");
+        }
+    }
+
+    #[test]
+    fn the_document_is_well_formed() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        for reference in text.split("#/components/schemas/").skip(1) {
+            let name: String = reference.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(schemas.contains_key(&name), "dangling $ref {name}");
+        }
+    }
 }

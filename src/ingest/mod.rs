@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, Settings};
 use crate::metrics::Metrics;
+use crate::rules::engine::Stored;
 use acks::AckMsg;
 use decode::{Reason, ZigbeeState};
 use registry::DeviceRegistry;
@@ -58,6 +59,7 @@ pub async fn spawn(
     pool: PgPool,
     metrics: Arc<Metrics>,
     devices_changed: watch::Receiver<u64>,
+    rules: mpsc::Sender<Vec<Stored>>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), IngestError> {
@@ -86,30 +88,22 @@ pub async fn spawn(
     let (telemetry_tx, telemetry_rx) = mpsc::channel(settings.ingest.queue_capacity);
     let acks_done = CancellationToken::new();
 
-    let lane = |batch_size, flush_ms| LaneSettings {
-        batch_size,
-        flush: Duration::from_millis(flush_ms),
-        seq_memory_hours: settings.ingest.seq_memory_hours,
+    let lane = |name, batch_size, flush_ms| writer::Lane {
+        name,
+        settings: LaneSettings {
+            batch_size,
+            flush: Duration::from_millis(flush_ms),
+            seq_memory_hours: settings.ingest.seq_memory_hours,
+        },
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        acks: ack_tx.clone(),
+        rules: rules.clone(),
+        shutdown: shutdown.clone(),
     };
     let ing = &settings.ingest;
-    tracker.spawn(writer::run_lane(
-        "events",
-        events_rx,
-        lane(ing.event_batch_size, ing.event_flush_ms),
-        pool.clone(),
-        metrics.clone(),
-        ack_tx.clone(),
-        shutdown.clone(),
-    ));
-    tracker.spawn(writer::run_lane(
-        "telemetry",
-        telemetry_rx,
-        lane(ing.batch_size, ing.flush_ms),
-        pool.clone(),
-        metrics.clone(),
-        ack_tx.clone(),
-        shutdown.clone(),
-    ));
+    tracker.spawn(lane("events", ing.event_batch_size, ing.event_flush_ms).run(events_rx));
+    tracker.spawn(lane("telemetry", ing.batch_size, ing.flush_ms).run(telemetry_rx));
     let dispatcher = Dispatcher {
         pool,
         metrics: metrics.clone(),

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,8 @@ use super::acks::AckMsg;
 use super::decode::{Decoded, MAX_PAYLOAD, ZigbeeState};
 use super::registry::Registered;
 use crate::metrics::Metrics;
+use crate::rules::engine::Stored;
+use crate::rules::vitals::is_vital;
 
 /// One received MQTT message after decoding.
 #[derive(Debug)]
@@ -43,6 +45,7 @@ struct DeviceUpdate {
     rssi: Option<i32>,
     firmware: Option<String>,
     zigbee_state: Option<ZigbeeState>,
+    origin: Option<Arc<Registered>>,
 }
 
 /// A message stamped with its time of receipt because it had a `seq` but no
@@ -74,6 +77,10 @@ pub struct Batch {
     e_kind: Vec<String>,
     e_data: Vec<serde_json::Value>,
     e_seq: Vec<Option<i64>>,
+    e_origin: Vec<Option<Arc<Registered>>>,
+    e_received: Vec<DateTime<Utc>>,
+    /// Vital readings, for the rules once committed.
+    vitals: Vec<Stored>,
     q_received: Vec<DateTime<Utc>>,
     q_topic: Vec<String>,
     q_reason: Vec<&'static str>,
@@ -101,7 +108,7 @@ impl Batch {
     pub fn push(&mut self, item: Item) {
         self.indices.push(item.index);
         self.oldest.get_or_insert(item.received);
-        let d = item.decoded;
+        let mut d = item.decoded;
         let resident = item.device.as_ref().and_then(|r| r.resident_id);
         if let (Some(device_id), true) =
             (&d.device_id, !d.readings.is_empty() || !d.events.is_empty() || d.status.is_some())
@@ -119,7 +126,10 @@ impl Batch {
                     }),
                     _ => None,
                 };
-            for r in &d.readings {
+            for r in &mut d.readings {
+                // PostgreSQL keeps microseconds: compare and dedup at that
+                // precision, or a stored row would not match its message.
+                r.ts = r.ts.trunc_subsecs(6);
                 if let Some(s) = stamp.as_mut() {
                     s.readings.push(self.r_ts.len());
                 }
@@ -129,8 +139,18 @@ impl Batch {
                 self.r_metric.push(r.metric.as_str());
                 self.r_value.push(r.value);
                 self.r_seq.push(r.seq);
+                if let Some(origin) = item.device.as_ref().filter(|d| d.resident_id.is_some() && is_vital(r.metric)) {
+                    self.vitals.push(Stored::Reading {
+                        origin: origin.clone(),
+                        metric: r.metric,
+                        ts: r.ts,
+                        value: r.value,
+                        received_at: item.received_at,
+                    });
+                }
             }
-            for e in d.events {
+            for mut e in d.events {
+                e.ts = e.ts.trunc_subsecs(6);
                 if let Some(s) = stamp.as_mut() {
                     s.events.push(self.e_ts.len());
                 }
@@ -140,9 +160,12 @@ impl Batch {
                 self.e_kind.push(e.kind);
                 self.e_data.push(e.data);
                 self.e_seq.push(e.seq);
+                self.e_origin.push(item.device.clone());
+                self.e_received.push(item.received_at);
             }
             self.seq_stamps.extend(stamp);
             let update = self.devices.entry(device_id.clone()).or_default();
+            update.origin = item.device.clone();
             // Any message is a sign of life, counted when it arrives: a
             // buffered upload of old readings still shows the device is up.
             update.last_seen_at = Some(item.received_at);
@@ -196,13 +219,14 @@ impl Batch {
             .await?
             .rows_affected()
         };
-        let events = if self.e_ts.is_empty() {
-            0
+        let inserted_events: Vec<(String, String, DateTime<Utc>)> = if self.e_ts.is_empty() {
+            Vec::new()
         } else {
-            sqlx::query(
+            sqlx::query_as(
                 "insert into events (ts, device_id, resident_id, kind, data, seq)
                  select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::int8[])
-                 on conflict do nothing",
+                 on conflict do nothing
+                 returning device_id, kind, ts",
             )
             .bind(&self.e_ts)
             .bind(&self.e_device)
@@ -210,10 +234,10 @@ impl Batch {
             .bind(&self.e_kind)
             .bind(&self.e_data)
             .bind(&self.e_seq)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected()
         };
+        let events = inserted_events.len() as u64;
         if !self.q_topic.is_empty() {
             sqlx::query(
                 "insert into quarantine (received_at, topic, reason, detail, device_id, institution_id, payload)
@@ -237,7 +261,34 @@ impl Batch {
             readings_inserted: readings,
             events_inserted: events,
             duplicates: (self.r_ts.len() + self.e_ts.len()) as u64 - readings - events,
+            inserted_events,
         })
+    }
+
+    /// What the rules must see of a committed batch: the events that were
+    /// new (a redelivered fall must not count twice), vital readings, and each
+    /// device's health.
+    fn for_rules(&mut self, inserted_events: Vec<(String, String, DateTime<Utc>)>) -> Vec<Stored> {
+        let mut new: std::collections::HashSet<(String, String, DateTime<Utc>)> = inserted_events.into_iter().collect();
+        let mut out = std::mem::take(&mut self.vitals);
+        for i in 0..self.e_ts.len() {
+            let Some(origin) = &self.e_origin[i] else { continue };
+            if new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i])) {
+                out.push(Stored::Event {
+                    origin: origin.clone(),
+                    kind: self.e_kind[i].clone(),
+                    ts: self.e_ts[i],
+                    data: self.e_data[i].clone(),
+                    received_at: self.e_received[i],
+                });
+            }
+        }
+        for update in self.devices.values() {
+            if let (Some(origin), Some(at)) = (&update.origin, update.last_seen_at) {
+                out.push(Stored::Status { origin: origin.clone(), online: update.online, battery: update.battery, at });
+            }
+        }
+        out
     }
 
     /// Gives each (device, seq) the stamp of its first delivery.
@@ -346,11 +397,13 @@ impl Batch {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub readings_inserted: u64,
     pub events_inserted: u64,
     pub duplicates: u64,
+    /// (device, kind, ts) of the events that were new.
+    pub inserted_events: Vec<(String, String, DateTime<Utc>)>,
 }
 
 /// Settings of one lane.
@@ -362,40 +415,91 @@ pub struct LaneSettings {
 }
 
 /// One writer lane: collects items until the batch is full or its oldest item
-/// has waited `flush`, commits, then tells the acker. A failed commit is
-/// retried with backoff, holding the batch, so nothing received is lost and
-/// the bounded queue pushes back on the MQTT reader meanwhile.
-pub async fn run_lane(
-    name: &'static str,
-    mut rx: mpsc::Receiver<Item>,
-    settings: LaneSettings,
-    pool: PgPool,
-    metrics: Arc<Metrics>,
-    acks: mpsc::UnboundedSender<AckMsg>,
-    shutdown: CancellationToken,
-) {
-    let mut batch = Batch::default();
-    loop {
-        let deadline = batch.oldest().map(|t| t + settings.flush);
-        let flush_now = tokio::select! {
-            biased;
-            item = rx.recv() => match item {
-                Some(item) => {
-                    batch.push(item);
-                    batch.len() >= settings.batch_size
-                }
-                // The dispatcher is gone (shutdown): commit what is left.
-                None => {
-                    if !batch.is_empty() {
-                        commit_with_retry(name, &mut batch, &settings, &pool, &metrics, &acks, &shutdown).await;
+/// has waited `flush`, commits, then tells the acker and the rules. A failed
+/// commit is retried with backoff, holding the batch, so nothing received is
+/// lost and the bounded queue pushes back on the MQTT reader meanwhile.
+pub struct Lane {
+    pub name: &'static str,
+    pub settings: LaneSettings,
+    pub pool: PgPool,
+    pub metrics: Arc<Metrics>,
+    pub acks: mpsc::UnboundedSender<AckMsg>,
+    pub rules: mpsc::Sender<Vec<Stored>>,
+    pub shutdown: CancellationToken,
+}
+
+impl Lane {
+    pub async fn run(self, mut rx: mpsc::Receiver<Item>) {
+        let mut batch = Batch::default();
+        loop {
+            let deadline = batch.oldest().map(|t| t + self.settings.flush);
+            let flush_now = tokio::select! {
+                biased;
+                item = rx.recv() => match item {
+                    Some(item) => {
+                        batch.push(item);
+                        batch.len() >= self.settings.batch_size
+                    }
+                    // The dispatcher is gone (shutdown): commit what is left.
+                    None => {
+                        if !batch.is_empty() {
+                            self.commit_with_retry(&mut batch).await;
+                        }
+                        return;
+                    }
+                },
+                _ = sleep_until(deadline) => true,
+            };
+            if flush_now && !batch.is_empty() {
+                self.commit_with_retry(&mut batch).await;
+            }
+        }
+    }
+
+    async fn commit_with_retry(&self, batch: &mut Batch) {
+        let (name, metrics) = (self.name, &self.metrics);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match batch.commit(&self.pool, self.settings.seq_memory_hours).await {
+                Ok(outcome) => {
+                    metrics.database_connected.store(true, Ordering::Relaxed);
+                    metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
+                    metrics.messages_stored.fetch_add(batch.messages_with_data, Ordering::Relaxed);
+                    metrics.readings_stored.fetch_add(outcome.readings_inserted, Ordering::Relaxed);
+                    metrics.events_stored.fetch_add(outcome.events_inserted, Ordering::Relaxed);
+                    metrics.duplicates_absorbed.fetch_add(outcome.duplicates, Ordering::Relaxed);
+                    batch.count_rejections(metrics);
+                    if let Some(oldest) = batch.oldest() {
+                        metrics.observe_batch(oldest.elapsed());
+                    }
+                    let mut done = std::mem::take(batch);
+                    let _ = self.acks.send(AckMsg::Committed(std::mem::take(&mut done.indices)));
+                    let stored = done.for_rules(outcome.inserted_events);
+                    if !stored.is_empty() {
+                        // Committed data is safe whatever happens here; a full
+                        // queue slows ingestion rather than dropping rule input.
+                        let _ = self.rules.send(stored).await;
                     }
                     return;
                 }
-            },
-            _ = sleep_until(deadline) => true,
-        };
-        if flush_now && !batch.is_empty() {
-            commit_with_retry(name, &mut batch, &settings, &pool, &metrics, &acks, &shutdown).await;
+                Err(err) => {
+                    metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
+                    metrics.database_connected.store(false, Ordering::Relaxed);
+                    tracing::warn!(lane = name, cause = %err, messages = batch.len(), retry_in = ?backoff, "batch commit failed; retrying");
+                    // At shutdown a dead database cannot be waited for forever:
+                    // the unacknowledged messages stay with the broker.
+                    if self.shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
+                        tracing::error!(
+                            lane = name,
+                            messages = batch.len(),
+                            "giving up at shutdown; the broker will redeliver"
+                        );
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
         }
     }
 }
@@ -404,53 +508,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-async fn commit_with_retry(
-    name: &'static str,
-    batch: &mut Batch,
-    settings: &LaneSettings,
-    pool: &PgPool,
-    metrics: &Metrics,
-    acks: &mpsc::UnboundedSender<AckMsg>,
-    shutdown: &CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match batch.commit(pool, settings.seq_memory_hours).await {
-            Ok(outcome) => {
-                metrics.database_connected.store(true, Ordering::Relaxed);
-                metrics.batches_committed.fetch_add(1, Ordering::Relaxed);
-                metrics.messages_stored.fetch_add(batch.messages_with_data, Ordering::Relaxed);
-                metrics.readings_stored.fetch_add(outcome.readings_inserted, Ordering::Relaxed);
-                metrics.events_stored.fetch_add(outcome.events_inserted, Ordering::Relaxed);
-                metrics.duplicates_absorbed.fetch_add(outcome.duplicates, Ordering::Relaxed);
-                batch.count_rejections(metrics);
-                if let Some(oldest) = batch.oldest() {
-                    metrics.observe_batch(oldest.elapsed());
-                }
-                let done = std::mem::take(batch);
-                let _ = acks.send(AckMsg::Committed(done.indices));
-                return;
-            }
-            Err(err) => {
-                metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
-                metrics.database_connected.store(false, Ordering::Relaxed);
-                tracing::warn!(lane = name, cause = %err, messages = batch.len(), retry_in = ?backoff, "batch commit failed; retrying");
-                // At shutdown a dead database cannot be waited for forever:
-                // the unacknowledged messages stay with the broker.
-                if shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
-                    tracing::error!(
-                        lane = name,
-                        messages = batch.len(),
-                        "giving up at shutdown; the broker will redeliver"
-                    );
-                    return;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }

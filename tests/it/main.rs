@@ -1,8 +1,10 @@
 //! Integration tests: one binary, real PostgreSQL and Mosquitto.
 
+mod alerts;
 mod api_auth;
 mod api_data;
 mod api_residents_devices;
+mod behaviour;
 mod durability;
 mod health;
 mod ingest;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole product on this machine: PostgreSQL and Mosquitto (installed and
+# started on loopback when missing), the backend, and the device simulator
+# playing a care home's residents. Ctrl-C stops the backend and simulator.
+#
+# Local-demo credentials (never use them for anything real):
+#   admin@eldercare.local / demo-admin-password
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+# shellcheck source=/dev/null
+source .run/env
+
+export HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
+export ELDERCARE_ADMIN_EMAIL=${ELDERCARE_ADMIN_EMAIL:-admin@eldercare.local}
+export ELDERCARE_ADMIN_PASSWORD=${ELDERCARE_ADMIN_PASSWORD:-demo-admin-password}
+export ELDERCARE_URL="http://$HTTP_ADDR"
+RESIDENTS=${RESIDENTS:-12}
+
+echo "== building (release)"
+cargo build --release -p eldercare -p eldercare-sim
+
+./target/release/eldercare migrate
+./target/release/eldercare serve > .run/eldercare.log 2>&1 &
+backend=$!
+sim=""
+cleanup() {
+  [ -n "$sim" ] && kill "$sim" 2>/dev/null || true
+  kill -TERM "$backend" 2>/dev/null || true
+  wait "$backend" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+for _ in $(seq 1 300); do
+  curl -fsS "$ELDERCARE_URL/readyz" >/dev/null 2>&1 && break
+  kill -0 "$backend" 2>/dev/null || { echo "the backend exited; see .run/eldercare.log"; tail -n 30 .run/eldercare.log; exit 1; }
+  sleep 0.2
+done
+
+cat <<MSG
+
+eldercare is running.
+  console:   $ELDERCARE_URL/console     (admin: $ELDERCARE_ADMIN_EMAIL / $ELDERCARE_ADMIN_PASSWORD)
+  API:       $ELDERCARE_URL/api/v1       OpenAPI: $ELDERCARE_URL/api/openapi.json
+  metrics:   $ELDERCARE_URL/metrics
+  logs:      .run/eldercare.log
+The simulator now provisions $RESIDENTS residents and plays their day in real
+time, with incidents (falls, SOS, abnormal vitals, ...). Ctrl-C to stop.
+
+MSG
+./target/release/eldercare-sim run --provision --residents "$RESIDENTS" --incident-rate "${INCIDENT_RATE:-6}" &
+sim=$!
+wait "$sim"

@@ -1,0 +1,378 @@
+//! `eldercare-sim`: the command line over the simulator library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand};
+use eldercare_sim::clock::{self, Speed};
+use eldercare_sim::load::{self, LoadOptions};
+use eldercare_sim::mqtt::Broker;
+use eldercare_sim::provision::{self, Api};
+use eldercare_sim::publish::{self, RunOptions};
+use eldercare_sim::scenario::Scenario;
+use eldercare_sim::{Qos, SimConfig, generate_with_incidents};
+
+/// Seed used when none is given, so two plain runs are the same.
+const DEFAULT_SEED: u64 = 42;
+
+#[derive(Parser)]
+#[command(
+    name = "eldercare-sim",
+    version,
+    about = "Plays residents' days, scripted incidents and load over MQTT, as eldercare devices do"
+)]
+struct Cli {
+    /// MQTT broker (a client_id in the URL is ignored: the simulator names its connections).
+    #[arg(long, env = "MQTT_URL", default_value = "mqtt://127.0.0.1:1883", global = true)]
+    mqtt_url: String,
+    /// Random seed: the same seed plays the same days [default: 42].
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register residents, devices and meal windows through the backend's API.
+    Provision {
+        #[command(flatten)]
+        residents: ResidentArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Play N residents' days, in real time or accelerated, with random incidents.
+    Run(RunArgs),
+    /// Play a scenario file of residents and scripted incidents.
+    Scenario(ScenarioArgs),
+    /// Benchmark load: N devices publishing telemetry at a target rate.
+    Load(LoadArgs),
+    /// Print generated messages as JSON lines, without a broker.
+    Print(PrintArgs),
+}
+
+#[derive(Args)]
+struct ResidentArgs {
+    /// Number of simulated residents.
+    #[arg(long, default_value_t = 10)]
+    residents: usize,
+    /// IANA timezone of the residents.
+    #[arg(long, default_value = "Asia/Shanghai")]
+    timezone: String,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// Backend base URL.
+    #[arg(long = "url", env = "ELDERCARE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, env = "ELDERCARE_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    #[arg(long, env = "ELDERCARE_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Where the simulated-key -> backend-id mapping is kept.
+    #[arg(long, default_value = "eldercare-sim-state.json")]
+    state: PathBuf,
+}
+
+#[derive(Args)]
+struct PaceArgs {
+    /// Simulated seconds per real second (1 = real time, 60 = an hour a minute), or "max".
+    #[arg(long)]
+    speed: Option<String>,
+    /// Simulated time to play (e.g. 90m, 1d) [default: until stopped in real time, 1d accelerated].
+    #[arg(long)]
+    duration: Option<String>,
+    /// Simulated start (RFC 3339) [default: chosen so no timestamp is ever ahead of the wall clock].
+    #[arg(long)]
+    start: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    residents: ResidentArgs,
+    #[command(flatten)]
+    pace: PaceArgs,
+    /// Expected random incidents per resident per day.
+    #[arg(long, default_value_t = 0.3)]
+    incident_rate: f64,
+    /// Provision residents and devices first.
+    #[arg(long)]
+    provision: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Args)]
+struct ScenarioArgs {
+    /// Scenario file (TOML), e.g. simulator/scenarios/demo.toml.
+    file: PathBuf,
+    #[command(flatten)]
+    pace: PaceArgs,
+    /// Provision the scenario's residents and devices first.
+    #[arg(long)]
+    provision: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Number of devices (load-00001, ...).
+    #[arg(long, default_value_t = 1000)]
+    devices: u32,
+    /// Target messages per second.
+    #[arg(long, default_value_t = 20_000.0)]
+    rate: f64,
+    /// Stop after this long [default: 10s unless --count is given].
+    #[arg(long)]
+    duration: Option<String>,
+    /// Stop after this many messages.
+    #[arg(long)]
+    count: Option<u64>,
+    /// MQTT connections to spread the devices over.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// QoS of the publishes (0 or 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    qos: u8,
+    /// Unacknowledged QoS 1 publishes allowed per connection.
+    #[arg(long, default_value_t = 1000)]
+    inflight: u16,
+    /// Register the load devices (no resident) first.
+    #[arg(long)]
+    provision: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Args)]
+struct PrintArgs {
+    #[command(flatten)]
+    residents: ResidentArgs,
+    /// A scenario file instead of generated residents.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Simulated start (RFC 3339) [default: 24 h ago, to the second].
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long, default_value = "1d")]
+    duration: String,
+    #[arg(long, default_value_t = 0.3)]
+    incident_rate: f64,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(s).with_context(|| format!("{s:?} is not an RFC 3339 time"))?.with_timezone(&Utc))
+}
+
+fn parse_tz(s: &str) -> Result<Tz> {
+    s.parse::<Tz>().map_err(|_| anyhow::anyhow!("unknown IANA timezone {s:?}"))
+}
+
+/// Resolves when Ctrl-C or SIGTERM arrives.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: finishing in-flight publishes");
+}
+
+async fn login(api: &ApiArgs) -> Result<Api> {
+    let (Some(email), Some(password)) = (&api.admin_email, &api.admin_password) else {
+        return Err(provision::ProvisionError::MissingCredentials.into());
+    };
+    Api::login(&api.url, email, password).await.with_context(|| format!("logging in to {}", api.url))
+}
+
+async fn provision_config(api: &ApiArgs, config: &SimConfig) -> Result<()> {
+    let session = login(api).await?;
+    let (_, summary) = provision::provision(&session, config, &api.state).await?;
+    println!("provisioned: {summary}");
+    Ok(())
+}
+
+/// Start and duration of a paced run.
+fn window(pace: &PaceArgs, speed: Speed, default: Option<Duration>) -> Result<(DateTime<Utc>, Option<Duration>)> {
+    let duration = match &pace.duration {
+        Some(d) => Some(clock::parse_duration(d)?),
+        None if speed.is_real_time() => default,
+        None => Some(default.unwrap_or(Duration::days(1))),
+    };
+    let now = Utc::now();
+    // The latest start that never stamps a message ahead of the wall clock.
+    let latest = clock::window_start(now, duration.unwrap_or_default(), speed);
+    let start = match &pace.start {
+        Some(s) => parse_time(s)?,
+        None => latest,
+    };
+    if start > latest + Duration::minutes(5) {
+        tracing::warn!(
+            "at this start and speed, timestamps run more than 5 minutes ahead of the wall clock: the backend rejects them"
+        );
+    }
+    if start < now - Duration::days(30) {
+        tracing::warn!("the run starts more than 30 days ago: the backend rejects such timestamps");
+    }
+    Ok((start, duration))
+}
+
+async fn play(
+    config: &SimConfig,
+    broker: Broker,
+    speed: Speed,
+    start: DateTime<Utc>,
+    duration: Option<Duration>,
+) -> Result<()> {
+    tracing::info!(
+        residents = config.residents.len(),
+        %speed,
+        start = %start,
+        duration = %duration.map_or("until stopped".to_owned(), eldercare_sim::report::human),
+        "playing"
+    );
+    let opts = RunOptions { broker, speed, start, duration, client_prefix: "eldercare-sim".into() };
+    let summary = publish::run(config, &opts, shutdown_signal()).await?;
+    print!("{summary}");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let seed = cli.seed.unwrap_or(DEFAULT_SEED);
+    let broker = || cli.mqtt_url.parse::<Broker>();
+    match &cli.command {
+        Command::Provision { residents, api } => {
+            let config = SimConfig::generated(residents.residents, seed, parse_tz(&residents.timezone)?);
+            provision_config(api, &config).await
+        }
+        Command::Run(args) => {
+            let broker = broker()?;
+            let mut config = SimConfig::generated(args.residents.residents, seed, parse_tz(&args.residents.timezone)?);
+            config.incident_rate = args.incident_rate;
+            config.validate()?;
+            let speed: Speed = args.pace.speed.as_deref().unwrap_or("1").parse()?;
+            let (start, duration) = window(&args.pace, speed, None)?;
+            if args.provision {
+                provision_config(&args.api, &config).await?;
+            }
+            play(&config, broker, speed, start, duration).await
+        }
+        Command::Scenario(args) => {
+            let broker = broker()?;
+            let scenario = Scenario::load(&args.file)?;
+            let speed = match &args.pace.speed {
+                Some(s) => s.parse()?,
+                None => scenario.speed.unwrap_or(Speed::Factor(1.0)),
+            };
+            let pace = PaceArgs {
+                speed: None,
+                duration: args.pace.duration.clone(),
+                start: args.pace.start.clone().or_else(|| scenario.start.map(|s| s.to_rfc3339())),
+            };
+            let (start, duration) = window(&pace, speed, Some(scenario.duration))?;
+            let config = scenario.config(start, cli.seed.or(scenario.seed).unwrap_or(DEFAULT_SEED))?;
+            if args.provision {
+                provision_config(&args.api, &config).await?;
+            }
+            play(&config, broker, speed, start, duration).await
+        }
+        Command::Load(args) => {
+            let duration = match (&args.duration, args.count) {
+                (Some(d), _) => Some(clock::parse_duration(d)?),
+                (None, Some(_)) => None,
+                (None, None) => Some(Duration::seconds(10)),
+            };
+            if args.provision {
+                let session = login(&args.api).await?;
+                let summary =
+                    provision::provision_load_devices(&session, (1..=args.devices).map(load::device_id)).await?;
+                println!("provisioned: {summary}");
+            }
+            let opts = LoadOptions {
+                broker: broker()?,
+                devices: args.devices,
+                rate: args.rate,
+                duration: duration.map(|d| d.to_std()).transpose().context("negative duration")?,
+                count: args.count,
+                connections: args.connections,
+                qos: if args.qos == 0 { Qos::AtMostOnce } else { Qos::AtLeastOnce },
+                inflight: args.inflight,
+                client_prefix: "eldercare-sim-load".into(),
+            };
+            let summary = load::run(&opts, shutdown_signal()).await?;
+            print!("{summary}");
+            Ok(())
+        }
+        Command::Print(args) => {
+            let duration = clock::parse_duration(&args.duration)?;
+            let from = match &args.from {
+                Some(s) => parse_time(s)?,
+                None => clock::truncate_to_second(Utc::now() - duration),
+            };
+            let config = match &args.scenario {
+                Some(path) => Scenario::load(path)?.config(from, seed)?,
+                None => {
+                    let mut c =
+                        SimConfig::generated(args.residents.residents, seed, parse_tz(&args.residents.timezone)?);
+                    c.incident_rate = args.incident_rate;
+                    c
+                }
+            };
+            config.validate()?;
+            let generated = generate_with_incidents(&config, from, from + duration);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for m in &generated.messages {
+                let payload = String::from_utf8_lossy(&m.payload);
+                let line = serde_json::json!({
+                    "at": m.at.to_rfc3339(), "topic": m.topic, "qos": m.qos.level(),
+                    "retain": m.retain, "kind": m.kind.to_string(), "payload": payload,
+                });
+                writeln!(out, "{line}")?;
+            }
+            for r in &generated.incidents {
+                eprintln!("incident {} {} at {}: {}", r.resident, r.label(), r.at.to_rfc3339(), r.detail);
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Registers the simulated institution through the backend's public API, as
+//! an admin would: residents, their devices and meal windows. Safe to repeat:
+//! residents already known (state file, or same name and room) are reused,
+//! devices that exist (409) are skipped, meal windows are replaced.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::model::{DeviceSpec, ResidentProfile, SimConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{what}: request failed: {source}")]
+    Http { what: String, source: reqwest::Error },
+    #[error("{what}: HTTP {status}: {body}")]
+    Status { what: String, status: StatusCode, body: String },
+    #[error("{what}: unexpected response: {detail}")]
+    Response { what: String, detail: String },
+    #[error("state file {path}: {detail}")]
+    State { path: String, detail: String },
+    #[error(
+        "admin email and password are required (--admin-email/--admin-password or ELDERCARE_ADMIN_EMAIL/ELDERCARE_ADMIN_PASSWORD)"
+    )]
+    MissingCredentials,
+}
+
+/// An authenticated session with the backend.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// A response body, kept as JSON when it is JSON.
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    text: String,
+}
+
+impl Api {
+    pub async fn login(base_url: &str, email: &str, password: &str) -> Result<Api, ProvisionError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|source| ProvisionError::Http { what: "http client".into(), source })?;
+        let mut api = Api { http, base: base_url.trim_end_matches('/').to_owned(), token: String::new() };
+        let what = "POST /api/v1/auth/login";
+        let reply =
+            api.call(Method::POST, "/api/v1/auth/login", Some(json!({"email": email, "password": password}))).await?;
+        let reply = expect_ok(what, reply)?;
+        api.token = reply
+            .body
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProvisionError::Response { what: what.into(), detail: "no \"token\"".into() })?
+            .to_owned();
+        Ok(api)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Reply, ProvisionError> {
+        let what = format!("{method} {path}");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.map_err(|source| ProvisionError::Http { what: what.clone(), source })?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|source| ProvisionError::Http { what, source })?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply { status, body, text })
+    }
+}
+
+fn expect_ok(what: &str, reply: Reply) -> Result<Reply, ProvisionError> {
+    if reply.status.is_success() {
+        Ok(reply)
+    } else {
+        let mut body = reply.text;
+        body.truncate(500);
+        Err(ProvisionError::Status { what: what.into(), status: reply.status, body })
+    }
+}
+
+/// Ids are strings in the contract; accept numbers too.
+fn id_of(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The list in a collection response: a bare array or `{"residents"|"items"|"data": [...]}`.
+fn list(body: &Value, key: &str) -> Vec<Value> {
+    let arr = match body {
+        Value::Array(a) => Some(a),
+        Value::Object(o) => [key, "items", "data"].iter().find_map(|k| o.get(*k).and_then(Value::as_array)),
+        _ => None,
+    };
+    arr.cloned().unwrap_or_default()
+}
+
+/// What provisioning created, kept between runs: simulated key -> backend id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub base_url: String,
+    pub residents: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn load(path: &Path) -> Result<State, ProvisionError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| ProvisionError::State { path: path.display().to_string(), detail: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(ProvisionError::State { path: path.display().to_string(), detail: e.to_string() }),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ProvisionError> {
+        let err =
+            |e: &dyn fmt::Display| ProvisionError::State { path: path.display().to_string(), detail: e.to_string() };
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(&e))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| err(&e))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(&e))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvisionSummary {
+    pub residents_created: u32,
+    pub residents_reused: u32,
+    pub devices_created: u32,
+    pub devices_existing: u32,
+    pub devices_failed: u32,
+    pub meal_windows_set: u32,
+}
+
+impl fmt::Display for ProvisionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "residents: {} created, {} reused; devices: {} created, {} already registered, {} failed; meal windows set for {}",
+            self.residents_created,
+            self.residents_reused,
+            self.devices_created,
+            self.devices_existing,
+            self.devices_failed,
+            self.meal_windows_set,
+        )
+    }
+}
+
+/// Registers every resident of `config` with devices and meal windows.
+pub async fn provision(
+    api: &Api,
+    config: &SimConfig,
+    state_path: &Path,
+) -> Result<(State, ProvisionSummary), ProvisionError> {
+    let mut state = State::load(state_path)?;
+    if !state.base_url.is_empty() && state.base_url != api.base {
+        warn!(previous = %state.base_url, now = %api.base, "state file was written for another backend; ignoring its ids");
+        state.residents.clear();
+    }
+    state.base_url = api.base.clone();
+    let what = "GET /api/v1/residents";
+    let existing = list(&expect_ok(what, api.call(Method::GET, "/api/v1/residents", None).await?)?.body, "residents");
+    let mut summary = ProvisionSummary::default();
+    for profile in &config.residents {
+        let id = match find_resident(&existing, state.residents.get(&profile.key), profile) {
+            Some(id) => {
+                summary.residents_reused += 1;
+                id
+            }
+            None => {
+                summary.residents_created += 1;
+                create_resident(api, profile).await?
+            }
+        };
+        state.residents.insert(profile.key.clone(), id.clone());
+        state.save(state_path)?;
+        set_meal_windows(api, &id, profile).await?;
+        summary.meal_windows_set += 1;
+        for spec in profile.devices() {
+            register_device(api, &spec, Some(&id), &mut summary).await?;
+        }
+        info!(resident = %profile.key, id = %id, name = %profile.name, "provisioned");
+    }
+    Ok((state, summary))
+}
+
+/// Registers the load-mode devices, shared (no resident).
+pub async fn provision_load_devices(
+    api: &Api,
+    ids: impl Iterator<Item = String>,
+) -> Result<ProvisionSummary, ProvisionError> {
+    let mut summary = ProvisionSummary::default();
+    for device_id in ids {
+        let body = json!({
+            "device_id": device_id, "resident_id": null, "kind": "wearable",
+            "room": null, "placement": null, "source": "native", "external_id": null,
+        });
+        device_post(api, &device_id, body, &mut summary).await?;
+    }
+    Ok(summary)
+}
+
+fn find_resident(existing: &[Value], known: Option<&String>, profile: &ResidentProfile) -> Option<String> {
+    if let Some(id) = known
+        && existing.iter().any(|r| id_of(r).as_ref() == Some(id))
+    {
+        return Some(id.clone());
+    }
+    existing
+        .iter()
+        .find(|r| {
+            // Same name, and the same room when the listing shows rooms.
+            r.get("name").and_then(Value::as_str) == Some(profile.name.as_str())
+                && r.get("room").and_then(Value::as_str).is_none_or(|room| room == profile.room)
+        })
+        .and_then(id_of)
+}
+
+async fn create_resident(api: &Api, profile: &ResidentProfile) -> Result<String, ProvisionError> {
+    let what = "POST /api/v1/residents";
+    let body = json!({"name": profile.name, "timezone": profile.timezone.name(), "room": profile.room});
+    let reply = expect_ok(what, api.call(Method::POST, "/api/v1/residents", Some(body)).await?)?;
+    id_of(&reply.body).ok_or_else(|| ProvisionError::Response { what: what.into(), detail: "no \"id\"".into() })
+}
+
+async fn set_meal_windows(api: &Api, id: &str, profile: &ResidentProfile) -> Result<(), ProvisionError> {
+    let path = format!("/api/v1/residents/{id}/meal-windows");
+    let windows: Vec<Value> = profile
+        .meal_windows
+        .iter()
+        .map(|w| {
+            json!({"meal": w.meal.as_str(), "start": w.start.format("%H:%M").to_string(), "end": w.end.format("%H:%M").to_string()})
+        })
+        .collect();
+    expect_ok(&format!("PUT {path}"), api.call(Method::PUT, &path, Some(Value::Array(windows))).await?)?;
+    Ok(())
+}
+
+async fn register_device(
+    api: &Api,
+    spec: &DeviceSpec,
+    resident_id: Option<&str>,
+    summary: &mut ProvisionSummary,
+) -> Result<(), ProvisionError> {
+    let body = json!({
+        "device_id": spec.device_id,
+        "resident_id": resident_id,
+        "kind": spec.kind.as_str(),
+        "room": spec.room.map(|r| r.as_str()),
+        "placement": spec.placement,
+        "source": spec.source.as_str(),
+        "external_id": spec.external_id,
+    });
+    device_post(api, &spec.device_id, body, summary).await
+}
+
+async fn device_post(
+    api: &Api,
+    device_id: &str,
+    body: Value,
+    summary: &mut ProvisionSummary,
+) -> Result<(), ProvisionError> {
+    let reply = api.call(Method::POST, "/api/v1/devices", Some(body)).await?;
+    match reply.status {
+        s if s.is_success() => summary.devices_created += 1,
+        StatusCode::CONFLICT => summary.devices_existing += 1,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return Err(ProvisionError::Status {
+                what: "POST /api/v1/devices".into(),
+                status: reply.status,
+                body: reply.text,
+            });
+        }
+        status => {
+            summary.devices_failed += 1;
+            warn!(device = %device_id, %status, body = %reply.text, "device not registered");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! Alerts: what needs a human. Rule decisions and people's actions change
+//! them; every change is on the alert's timeline, in the webhook outbox and on
+//! the live stream, written in one transaction.
+
+pub mod lifecycle;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::rules::{AlertKind, Decision, Severity};
+use lifecycle::{Action, IllegalTransition, Resolution, Status};
+
+/// The PostgreSQL channel that carries alert changes to every process's
+/// live stream.
+pub const NOTIFY_CHANNEL: &str = "eldercare_alert_changes";
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Alert {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub institution_id: Uuid,
+    pub resident_id: Option<Uuid>,
+    pub resident_name: Option<String>,
+    pub device_id: Option<String>,
+    pub kind: String,
+    pub cause: String,
+    pub severity: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub condition_at: DateTime<Utc>,
+    pub late: bool,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<Uuid>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<Uuid>,
+    pub assigned_to: Option<Uuid>,
+    pub escalation_level: i32,
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub occurrences: i32,
+    pub last_seen_at: DateTime<Utc>,
+    pub details: Value,
+    pub updated_at: DateTime<Utc>,
+    /// SLA: seconds from opening to acknowledgement (or to resolution when it
+    /// was resolved without one).
+    #[sqlx(skip)]
+    pub time_to_acknowledge_seconds: Option<f64>,
+    #[sqlx(skip)]
+    pub time_to_resolve_seconds: Option<f64>,
+}
+
+impl Alert {
+    fn with_sla(mut self) -> Self {
+        let secs = |t: Option<DateTime<Utc>>| t.map(|t| (t - self.opened_at).num_milliseconds() as f64 / 1000.0);
+        self.time_to_acknowledge_seconds = secs(self.acknowledged_at.or(self.resolved_at));
+        self.time_to_resolve_seconds = secs(self.resolved_at);
+        self
+    }
+}
+
+pub const SELECT: &str = "select a.id, a.institution_id, a.resident_id, r.name as resident_name, a.device_id, a.kind,
+        a.cause, a.severity, a.status, a.resolution, a.opened_at, a.condition_at, a.late, a.acknowledged_at,
+        a.acknowledged_by, a.resolved_at, a.resolved_by, a.assigned_to, a.escalation_level, a.escalated_at,
+        a.occurrences, a.last_seen_at, a.details, a.updated_at
+    from alerts a left join residents r on r.id = a.resident_id";
+
+pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
+    let alert: Option<Alert> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where a.id = $1"))).bind(id).fetch_optional(conn).await?;
+    Ok(alert.map(Alert::with_sla))
+}
+
+pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds<'_>) -> Result<Vec<Alert>, sqlx::Error> {
+    let alerts: Vec<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where {filter}
+         order by (a.status = 'resolved'), array_position(array['critical','high','medium','low'], a.severity),
+                  a.opened_at desc
+         limit $9"
+    )))
+    .bind(binds.user_id)
+    .bind(binds.institution_id)
+    .bind(binds.role)
+    .bind(binds.status)
+    .bind(binds.resident_id)
+    .bind(binds.kind)
+    .bind(binds.severity)
+    .bind(binds.since)
+    .bind(binds.limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(alerts.into_iter().map(Alert::with_sla).collect())
+}
+
+/// Parameters of an alert listing, in the order of their `$n`.
+pub struct ListBinds<'a> {
+    pub user_id: Uuid,
+    pub institution_id: Uuid,
+    pub role: &'a str,
+    pub status: Option<&'a str>,
+    pub resident_id: Option<Uuid>,
+    pub kind: Option<&'a str>,
+    pub severity: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Whom a rule decision is about.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub institution_id: Uuid,
+    pub resident_id: Option<Uuid>,
+    pub device_id: Option<String>,
+}
+
+/// Behaviour rules raise one alert per episode: once raised, an episode is
+/// never raised again, even after a carer resolved it.
+fn is_episodic(kind: AlertKind) -> bool {
+    matches!(
+        kind,
+        AlertKind::MissedMeal
+            | AlertKind::Inactivity
+            | AlertKind::NoMorningActivity
+            | AlertKind::NightWandering
+            | AlertKind::BedExitNoReturn
+    )
+}
+
+/// Records a timeline entry, queues the webhook deliveries and the live
+/// notification for a change, inside the caller's transaction.
+async fn record(
+    tx: &mut PgConnection,
+    alert_id: Uuid,
+    actor: Option<Uuid>,
+    action: &str,
+    event: &str,
+    details: Value,
+) -> Result<Alert, sqlx::Error> {
+    sqlx::query("insert into alert_events (alert_id, actor_id, action, details) values ($1, $2, $3, $4)")
+        .bind(alert_id)
+        .bind(actor)
+        .bind(action)
+        .bind(&details)
+        .execute(&mut *tx)
+        .await?;
+    let alert = fetch(tx, alert_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let payload = json!({"event": event, "alert": &alert});
+    sqlx::query(
+        "insert into webhook_deliveries (id, webhook_id, event, payload)
+         select gen_random_uuid(), id, $2, $3 from webhooks where institution_id = $1",
+    )
+    .bind(alert.institution_id)
+    .bind(event)
+    .bind(&payload)
+    .execute(&mut *tx)
+    .await?;
+    let note = json!({"id": alert_id, "event": event}).to_string();
+    sqlx::query("select pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(note).execute(&mut *tx).await?;
+    Ok(alert)
+}
+
+/// What applying a decision did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub event: &'static str,
+    pub alert: Alert,
+}
+
+/// Applies one rule decision in its own small transaction.
+pub async fn apply(
+    pool: &PgPool,
+    subject: &Subject,
+    decision: &Decision,
+    late: bool,
+) -> Result<Option<Applied>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let applied = match decision {
+        Decision::Raise { kind, cause, severity, at, details } => {
+            raise(&mut tx, subject, *kind, cause, *severity, *at, details, late).await?
+        }
+        Decision::Clear { kind, cause, at, resolution, details } => {
+            clear(&mut tx, subject, *kind, cause, *at, resolution, details).await?
+        }
+    };
+    tx.commit().await?;
+    Ok(applied)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn raise(
+    tx: &mut PgConnection,
+    subject: &Subject,
+    kind: AlertKind,
+    cause: &str,
+    severity: Severity,
+    at: DateTime<Utc>,
+    details: &Value,
+    late: bool,
+) -> Result<Option<Applied>, sqlx::Error> {
+    if is_episodic(kind) {
+        let seen: bool = sqlx::query_scalar(
+            "select exists (select 1 from alerts where resident_id is not distinct from $1 and kind = $2 and cause = $3)",
+        )
+        .bind(subject.resident_id)
+        .bind(kind.as_str())
+        .bind(cause)
+        .fetch_one(&mut *tx)
+        .await?;
+        if seen {
+            return Ok(None);
+        }
+    }
+    let mut details = details.clone();
+    if late && let Some(obj) = details.as_object_mut() {
+        obj.insert("late".into(), json!(true));
+        obj.insert(
+            "late_note".into(),
+            json!("raised from data that arrived late; the condition happened at condition_at"),
+        );
+    }
+    let (id, inserted, old_severity): (Uuid, bool, String) = sqlx::query_as(
+        "with prev as (
+             select severity from alerts
+             where resident_id is not distinct from $3 and kind = $5 and cause = $6 and status <> 'resolved'
+         )
+         insert into alerts as a (id, institution_id, resident_id, device_id, kind, cause, severity, condition_at, late, details)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         on conflict (resident_id, kind, cause) where status <> 'resolved' do update set
+             occurrences = a.occurrences + 1,
+             last_seen_at = now(),
+             severity = case when array_position(array['low','medium','high','critical'], excluded.severity)
+                                > array_position(array['low','medium','high','critical'], a.severity)
+                             then excluded.severity else a.severity end,
+             details = excluded.details,
+             updated_at = now()
+         returning a.id, (xmax = 0) as inserted, coalesce((select severity from prev), a.severity)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(subject.institution_id)
+    .bind(subject.resident_id)
+    .bind(&subject.device_id)
+    .bind(kind.as_str())
+    .bind(cause)
+    .bind(severity.as_str())
+    .bind(at)
+    .bind(late)
+    .bind(&details)
+    .fetch_one(&mut *tx)
+    .await?;
+    let (action, event, note) = if inserted {
+        ("opened", "alert.opened", json!({"severity": severity.as_str(), "condition_at": at}))
+    } else if Severity::parse(&old_severity).is_some_and(|old| severity > old) {
+        ("severity_raised", "alert.updated", json!({"from": old_severity, "to": severity.as_str()}))
+    } else {
+        ("repeated", "alert.repeated", json!({"condition_at": at}))
+    };
+    let alert = record(tx, id, None, action, event, note).await?;
+    Ok(Some(Applied { event, alert }))
+}
+
+async fn clear(
+    tx: &mut PgConnection,
+    subject: &Subject,
+    kind: AlertKind,
+    cause: &str,
+    at: DateTime<Utc>,
+    resolution: &str,
+    details: &Value,
+) -> Result<Option<Applied>, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "update alerts set status = 'resolved', resolution = $4, resolved_at = now(), updated_at = now()
+         where resident_id is not distinct from $1 and kind = $2 and cause = $3 and status <> 'resolved'
+         returning id",
+    )
+    .bind(subject.resident_id)
+    .bind(kind.as_str())
+    .bind(cause)
+    .bind(resolution)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let note = json!({"resolution": resolution, "condition_ended_at": at, "details": details});
+    let alert = record(tx, id, None, "resolved", "alert.resolved", note).await?;
+    Ok(Some(Applied { event: "alert.resolved", alert }))
+}
+
+/// A person's action on an alert.
+#[derive(Debug, Clone)]
+pub enum HumanAction {
+    Acknowledge { note: Option<String> },
+    Resolve { resolution: Resolution, note: Option<String> },
+    Assign { user_id: Uuid },
+    Comment { text: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Applies a person's action; `visible` decides (inside the transaction, on
+/// the locked row) whether the actor may touch this alert at all.
+pub async fn act(
+    pool: &PgPool,
+    alert_id: Uuid,
+    actor: Uuid,
+    action: HumanAction,
+    visible: impl FnOnce(&Alert) -> bool,
+) -> Result<Alert, ActionError> {
+    let mut tx = pool.begin().await?;
+    let status: Option<String> = sqlx::query_scalar("select status from alerts where id = $1 for update")
+        .bind(alert_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let current = fetch(&mut tx, alert_id).await?.ok_or(ActionError::NotFound)?;
+    if !visible(&current) {
+        return Err(ActionError::NotFound);
+    }
+    let status = status.as_deref().and_then(Status::parse).ok_or(ActionError::NotFound)?;
+    let (kind, event, details) = match &action {
+        HumanAction::Acknowledge { note } => {
+            lifecycle::transition(status, Action::Acknowledge)?;
+            sqlx::query(
+                "update alerts set status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2,
+                        updated_at = now() where id = $1",
+            )
+            .bind(alert_id)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+            ("acknowledged", "alert.acknowledged", json!({"note": note}))
+        }
+        HumanAction::Resolve { resolution, note } => {
+            lifecycle::transition(status, Action::Resolve)?;
+            sqlx::query(
+                "update alerts set status = 'resolved', resolution = $3, resolved_at = now(), resolved_by = $2,
+                        updated_at = now() where id = $1",
+            )
+            .bind(alert_id)
+            .bind(actor)
+            .bind(resolution.as_str())
+            .execute(&mut *tx)
+            .await?;
+            ("resolved", "alert.resolved", json!({"resolution": resolution.as_str(), "note": note}))
+        }
+        HumanAction::Assign { user_id } => {
+            lifecycle::transition(status, Action::Assign)?;
+            sqlx::query("update alerts set assigned_to = $2, updated_at = now() where id = $1")
+                .bind(alert_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            ("assigned", "alert.assigned", json!({"user_id": user_id}))
+        }
+        HumanAction::Comment { text } => {
+            lifecycle::transition(status, Action::Comment)?;
+            sqlx::query("update alerts set updated_at = now() where id = $1").bind(alert_id).execute(&mut *tx).await?;
+            ("commented", "alert.commented", json!({"text": text}))
+        }
+    };
+    let alert = record(&mut tx, alert_id, Some(actor), kind, event, details).await?;
+    tx.commit().await?;
+    Ok(alert)
+}
+
+/// Raises the escalation level of critical alerts left unacknowledged past a
+/// step of the ladder. Returns the alerts escalated.
+pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>) -> Result<Vec<Alert>, sqlx::Error> {
+    let Some(first) = ladder.first() else { return Ok(vec![]) };
+    let mut tx = pool.begin().await?;
+    let due: Vec<(Uuid, DateTime<Utc>, i32)> = sqlx::query_as(
+        "select id, opened_at, escalation_level from alerts
+         where status = 'open' and severity = 'critical' and escalation_level < $1 and opened_at <= $2
+         for update skip locked",
+    )
+    .bind(ladder.len() as i32)
+    .bind(now - *first)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut escalated = Vec::new();
+    for (id, opened_at, level) in due {
+        let new = lifecycle::escalation_level(Status::Open, opened_at, level.max(0) as u32, ladder, now) as i32;
+        if new <= level {
+            continue;
+        }
+        sqlx::query("update alerts set escalation_level = $2, escalated_at = now(), updated_at = now() where id = $1")
+            .bind(id)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
+        let after = ladder.get(new as usize - 1).map(|d| d.num_seconds());
+        let details = json!({"level": new, "unacknowledged_for_seconds": after});
+        escalated.push(record(&mut tx, id, None, "escalated", "alert.escalated", details).await?);
+    }
+    tx.commit().await?;
+    Ok(escalated)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    pub details: Value,
+}
+
+pub async fn timeline(pool: &PgPool, alert_id: Uuid) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "select e.at, e.action, e.actor_id, u.name as actor_name, e.details
+         from alert_events e left join users u on u.id = e.actor_id
+         where e.alert_id = $1 order by e.id",
+    )
+    .bind(alert_id)
+    .fetch_all(pool)
+    .await
+}

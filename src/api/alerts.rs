@@ -1,0 +1,280 @@
+//! Alerts for people: list, act on, follow live.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::alerts::lifecycle::{Resolution, Status};
+use crate::alerts::{self, ActionError, Alert, HumanAction, ListBinds, TimelineEntry};
+use crate::api::access::VISIBLE_RESIDENTS;
+use crate::rules::{AlertKind, Severity};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/alerts", get(list))
+        .route("/alerts/{id}", get(fetch))
+        .route("/alerts/{id}/timeline", get(timeline))
+        .route("/alerts/{id}/acknowledge", post(acknowledge))
+        .route("/alerts/{id}/resolve", post(resolve))
+        .route("/alerts/{id}/assign", post(assign))
+        .route("/alerts/{id}/comments", post(comment))
+}
+
+/// The live stream, kept apart from the request timeout.
+pub fn stream_router() -> Router<ApiContext> {
+    Router::new().route("/alerts/stream", get(stream))
+}
+
+/// SQL over `alerts a` for what the caller may see ($1 user, $2 institution,
+/// $3 role): the institution's alerts for staff; for families, those of
+/// their linked residents.
+fn visible_alerts() -> String {
+    format!(
+        "a.institution_id = $2 and ($3 <> 'family' or exists (select 1 from residents r where r.id = a.resident_id and {VISIBLE_RESIDENTS}))"
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    resident_id: Option<Uuid>,
+    kind: Option<String>,
+    severity: Option<String>,
+    since: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlertList {
+    alerts: Vec<Alert>,
+}
+
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
+    if let Some(s) = &q.status
+        && Status::parse(s).is_none()
+    {
+        return Err(Error::validation("status", "status must be open, acknowledged or resolved"));
+    }
+    if let Some(k) = &q.kind
+        && AlertKind::parse(k).is_none()
+    {
+        return Err(Error::validation("kind", format!("unknown alert kind {k:?}")));
+    }
+    if let Some(s) = &q.severity
+        && Severity::parse(s).is_none()
+    {
+        return Err(Error::validation("severity", "severity must be critical, high, medium or low"));
+    }
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
+    }
+    let filter = format!(
+        "{} and ($4::text is null or a.status = $4) and ($5::uuid is null or a.resident_id = $5)
+         and ($6::text is null or a.kind = $6) and ($7::text is null or a.severity = $7)
+         and ($8::timestamptz is null or a.opened_at >= $8)",
+        visible_alerts()
+    );
+    let alerts = alerts::list(
+        &ctx.pool,
+        &filter,
+        ListBinds {
+            user_id: auth.id,
+            institution_id: auth.institution_id,
+            role: auth.role.as_str(),
+            status: q.status.as_deref(),
+            resident_id: q.resident_id,
+            kind: q.kind.as_deref(),
+            severity: q.severity.as_deref(),
+            since: q.since,
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(AlertList { alerts }))
+}
+
+/// The alert, if the caller may see it.
+async fn visible(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Alert> {
+    let mut conn = ctx.pool.acquire().await?;
+    let alert = alerts::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    may_see(ctx, auth, &alert).await?;
+    Ok(alert)
+}
+
+async fn may_see(ctx: &ApiContext, auth: &AuthUser, alert: &Alert) -> Result<()> {
+    if alert.institution_id != auth.institution_id {
+        return Err(Error::NotFound);
+    }
+    if !auth.is_staff() {
+        let rid = alert.resident_id.ok_or(Error::NotFound)?;
+        auth.resident(ctx, rid).await?;
+    }
+    Ok(())
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Alert>> {
+    Ok(Json(visible(&ctx, &auth, id).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct Timeline {
+    alert_id: Uuid,
+    entries: Vec<TimelineEntry>,
+}
+
+async fn timeline(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Timeline>> {
+    visible(&ctx, &auth, id).await?;
+    Ok(Json(Timeline { alert_id: id, entries: alerts::timeline(&ctx.pool, id).await? }))
+}
+
+async fn act(ctx: &ApiContext, auth: &AuthUser, id: Uuid, action: HumanAction) -> Result<Json<Alert>> {
+    // Visibility first (404), then the role (403), then the transition (409).
+    visible(ctx, auth, id).await?;
+    auth.require_staff()?;
+    let institution = auth.institution_id;
+    match alerts::act(&ctx.pool, id, auth.id, action, |a| a.institution_id == institution).await {
+        Ok(alert) => Ok(Json(alert)),
+        Err(ActionError::NotFound) => Err(Error::NotFound),
+        Err(ActionError::Illegal(e)) => Err(Error::Conflict(e.to_string())),
+        Err(ActionError::Database(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckRequest {
+    note: Option<String>,
+}
+
+/// The body is optional: an empty POST acknowledges.
+async fn acknowledge(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    body: axum::body::Bytes,
+) -> Result<Json<Alert>> {
+    let req: AckRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        AckRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
+    };
+    act(&ctx, &auth, id, HumanAction::Acknowledge { note: req.note }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    resolution: Resolution,
+    note: Option<String>,
+}
+
+async fn resolve(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ResolveRequest>,
+) -> Result<Json<Alert>> {
+    act(&ctx, &auth, id, HumanAction::Resolve { resolution: req.resolution, note: req.note }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignRequest {
+    user_id: Uuid,
+}
+
+async fn assign(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AssignRequest>,
+) -> Result<Json<Alert>> {
+    let staff: Option<String> = sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
+        .bind(req.user_id)
+        .bind(auth.institution_id)
+        .fetch_optional(&ctx.pool)
+        .await?;
+    if !matches!(staff.as_deref(), Some("admin" | "staff")) {
+        return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
+    }
+    act(&ctx, &auth, id, HumanAction::Assign { user_id: req.user_id }).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentRequest {
+    text: String,
+}
+
+async fn comment(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CommentRequest>,
+) -> Result<Json<Alert>> {
+    let text = req.text.trim();
+    if text.is_empty() || text.len() > 4000 {
+        return Err(Error::validation("text", "a comment is 1 to 4000 characters"));
+    }
+    act(&ctx, &auth, id, HumanAction::Comment { text: text.to_owned() }).await
+}
+
+/// Server-Sent Events: `event: alert`, `data:` `{"event": "alert.opened", "alert": {...}}`
+/// for each change the caller may see. `event: resync` tells a client that fell
+/// behind to reload the list.
+async fn stream(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    let mut rx = ctx.alert_hub.subscribe();
+    let shutdown = ctx.shutdown.clone();
+    let stream = async_stream(move |tx| async move {
+        let _ = tx.send(Event::default().event("ready").data("{}")).await;
+        loop {
+            let change = tokio::select! {
+                c = rx.recv() => c,
+                _ = shutdown.cancelled() => return,
+            };
+            let event = match change {
+                Ok(change) => {
+                    if may_see(&ctx, &auth, &change.alert).await.is_err() {
+                        continue;
+                    }
+                    let body = serde_json::json!({"event": change.event, "alert": change.alert});
+                    Event::default().event("alert").id(change.alert.id.to_string()).data(body.to_string())
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    Event::default().event("resync").data(serde_json::json!({"missed": n}).to_string())
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// A stream fed by a task, so the per-client loop can be plain async code.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = std::result::Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok)
+}

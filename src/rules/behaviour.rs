@@ -1,0 +1,925 @@
+//! Scheduled rules about what did (or did not) happen: missed meals,
+//! inactivity, no morning activity, night wandering, bed exit with no return.
+//!
+//! [`evaluate`] is re-run every few seconds by the scheduler's leader over
+//! facts loaded from the database, so it keeps no state: the same facts and
+//! clock give the same decisions, with the same causes after a restart, and
+//! windows that ended while no scheduler ran are still judged for a day.
+//! Every `at` comes from the facts (a window's end, the instant a timeout ran
+//! out, the event that ended an episode), never from `now`.
+//!
+//! Windows are in the resident's local time. A local time skipped by a DST
+//! change maps to the first instant after the gap; a repeated one to the
+//! earlier of its two instants.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+
+use super::settings::{RuleSettings, TimeWindow, number_value};
+use super::{AUTO_CLEARED, AlertKind, Decision, Severity, rfc3339};
+
+/// What the scheduler knows of one resident.
+#[derive(Debug, Clone)]
+pub struct ResidentFacts {
+    pub tz: Tz,
+    pub settings: RuleSettings,
+    /// Activity-relevant events of the last ~36 h, oldest first. Include the
+    /// latest activity event even when it is older, or a resident quiet for
+    /// longer than that has their inactivity counted from `since`.
+    pub events: Vec<ActivityEvent>,
+    /// Whether the resident's activity sensors (motion/door/bed) are online now; no inactivity alerts when none is.
+    pub activity_sensors_online: bool,
+    /// When the resident was created; no alert for windows before that.
+    /// Pass the later of that and the moment away mode was last switched
+    /// off, so a resident back from a weekend away is not alerted for the
+    /// meals they ate elsewhere.
+    pub since: DateTime<Utc>,
+}
+
+/// One stored event, with the device registration fields the rules look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityEvent {
+    pub ts: DateTime<Utc>,
+    /// The contract's event name (`motion`, `door_opened`, ...).
+    pub kind: String,
+    pub room: Option<String>,
+    /// `data.door`: `entrance`, `fridge`, ...
+    pub door: Option<String>,
+    /// `data.appliance`: `kettle`, `stove`, `microwave`.
+    pub appliance: Option<String>,
+    pub device_kind: String,
+}
+
+/// Events that show the resident up and about. Meal service and an SOS or a
+/// fall count too: each means someone is with them or knows.
+const ACTIVITY: &[&str] = &[
+    "motion",
+    "door_opened",
+    "door_closed",
+    "bed_exit",
+    "bed_enter",
+    "appliance_on",
+    "appliance_off",
+    "meal_served",
+    "meal_eaten",
+    "medication_taken",
+    "sos_pressed",
+    "fall_detected",
+    "fall_cancelled",
+];
+
+const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
+
+/// How long after a window ended it is still judged: covers a scheduler that
+/// was down for up to a day without alerting on stale history forever.
+fn lookback() -> Duration {
+    Duration::hours(24)
+}
+
+/// Kitchen motion this far apart is someone spending time there, not a walk-through.
+fn kitchen_stay() -> Duration {
+    Duration::minutes(3)
+}
+
+/// Bounds the search for when inactivity ran out, whatever `since` says.
+const MAX_DAYS_SCANNED: usize = 10_000;
+
+impl ActivityEvent {
+    fn is_activity(&self) -> bool {
+        ACTIVITY.contains(&self.kind.as_str())
+    }
+
+    fn is(&self, kind: &str) -> bool {
+        self.kind == kind
+    }
+
+    fn is_entrance(&self) -> bool {
+        self.door.as_deref() == Some("entrance")
+    }
+}
+
+struct Context<'a> {
+    facts: &'a ResidentFacts,
+    now: DateTime<Utc>,
+    /// The facts' events up to `now`, in time order.
+    events: Vec<&'a ActivityEvent>,
+}
+
+impl Context<'_> {
+    fn tz(&self) -> Tz {
+        self.facts.tz
+    }
+
+    fn settings(&self) -> &RuleSettings {
+        &self.facts.settings
+    }
+
+    /// Whether an episode that became due at `due` is judged now: not before
+    /// it is due, not once it is older than the look-back.
+    fn judged(&self, due: DateTime<Utc>) -> bool {
+        due <= self.now && due > self.now - lookback()
+    }
+
+    fn local(&self, ts: DateTime<Utc>) -> String {
+        ts.with_timezone(&self.tz()).to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    }
+
+    fn local_date(&self, ts: DateTime<Utc>) -> NaiveDate {
+        ts.with_timezone(&self.tz()).date_naive()
+    }
+
+    /// Whether `ts` falls inside `window` on any local day.
+    fn in_window(&self, window: &TimeWindow, ts: DateTime<Utc>) -> bool {
+        let date = self.local_date(ts);
+        [date.pred_opt(), Some(date)].into_iter().flatten().any(|day| {
+            let (start, end) = window_on(self.tz(), window, day);
+            start <= ts && ts < end
+        })
+    }
+}
+
+/// All behaviour decisions for one resident at `now`. While the resident is
+/// away, no `Raise` comes out; `Clear`s still do, since an episode that ends
+/// is over whoever is home.
+pub fn evaluate(facts: &ResidentFacts, now: DateTime<Utc>) -> Vec<Decision> {
+    let mut events: Vec<&ActivityEvent> = facts.events.iter().filter(|e| e.ts <= now).collect();
+    events.sort_by_key(|e| e.ts);
+    let ctx = Context { facts, now, events };
+    let mut decisions = Vec::new();
+    missed_meals(&ctx, &mut decisions);
+    inactivity(&ctx, &mut decisions);
+    no_morning_activity(&ctx, &mut decisions);
+    night_wandering(&ctx, &mut decisions);
+    bed_exit_no_return(&ctx, &mut decisions);
+    if facts.settings.away {
+        decisions.retain(|d| !d.is_raise());
+    }
+    decisions
+}
+
+/// The instant a local wall-clock time happens in `tz`: the first instant
+/// after the gap for a time skipped by DST, the earlier instant for a time
+/// that happens twice.
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let local = date.and_time(time);
+    match tz.from_local_datetime(&local).earliest() {
+        Some(instant) => instant.with_timezone(&Utc),
+        None => end_of_gap(tz, local),
+    }
+}
+
+/// The first instant whose local time is past `local`, which sits in a gap:
+/// that is the instant the clocks jumped. UTC offsets lie within ±15 h, so it
+/// is bracketed by `local` read as UTC ± 15 h; bisect on whole seconds.
+fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let base = local.and_utc().timestamp();
+    let past =
+        |secs: i64| DateTime::from_timestamp(secs, 0).is_some_and(|u| u.with_timezone(&tz).naive_local() > local);
+    let (mut lo, mut hi) = (base - 15 * 3600, base + 15 * 3600);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if past(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    DateTime::from_timestamp(hi, 0).unwrap_or_else(|| local.and_utc())
+}
+
+/// The instants a daily window starts and ends when it starts on local `date`.
+pub fn window_on(tz: Tz, window: &TimeWindow, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = local_instant(tz, date, window.start.time());
+    let end_date = if window.crosses_midnight() { date.succ_opt().unwrap_or(date) } else { date };
+    (start, local_instant(tz, end_date, window.end.time()))
+}
+
+/// Local dates from `days_back` days before `date` up to `date`.
+fn dates_back(date: NaiveDate, days_back: usize) -> Vec<NaiveDate> {
+    let mut dates: Vec<_> = std::iter::successors(Some(date), |d| d.pred_opt()).take(days_back + 1).collect();
+    dates.reverse();
+    dates
+}
+
+fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    // A window that ended within the look-back started at most two local dates ago.
+    for date in dates_back(ctx.local_date(ctx.now), 2) {
+        for meal in &ctx.settings().meal_windows {
+            let (start, end) = window_on(ctx.tz(), &meal.window, date);
+            if !ctx.judged(end) || start < ctx.facts.since || had_meal(&ctx.events, start, end) {
+                continue;
+            }
+            out.push(Decision::Raise {
+                kind: AlertKind::MissedMeal,
+                cause: format!("{}:{date}", meal.meal),
+                severity: Severity::Medium,
+                at: end,
+                details: json!({
+                    "meal": meal.meal,
+                    "window_start": rfc3339(start),
+                    "window_end": rfc3339(end),
+                    "local_start": ctx.local(start),
+                    "local_end": ctx.local(end),
+                    "timezone": ctx.tz().name(),
+                }),
+            });
+        }
+    }
+}
+
+/// Evidence of a meal inside `[start, end]`: the meal service or a smart tray,
+/// a kitchen appliance, the fridge door, or time spent in the kitchen.
+fn had_meal(events: &[&ActivityEvent], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    let mut kitchen_motion: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    for event in events.iter().filter(|e| e.ts >= start && e.ts <= end) {
+        let in_kitchen = event.room.as_deref() == Some("kitchen");
+        let evidence = match event.kind.as_str() {
+            "meal_served" | "meal_eaten" => true,
+            "appliance_on" => in_kitchen || event.appliance.as_deref().is_some_and(|a| KITCHEN_APPLIANCES.contains(&a)),
+            "door_opened" => event.door.as_deref() == Some("fridge"),
+            "motion" if in_kitchen => {
+                let (first, _) = kitchen_motion.unwrap_or((event.ts, event.ts));
+                kitchen_motion = Some((first, event.ts));
+                event.ts - first >= kitchen_stay()
+            }
+            _ => false,
+        };
+        if evidence {
+            return true;
+        }
+    }
+    false
+}
+
+/// The instant `needed` of waking time has passed since `from`, if that is
+/// no later than `limit`. Time outside waking hours does not count: a
+/// resident quiet from 21:00 with waking hours ending at 22:00 has used one
+/// hour, and the clock resumes when waking hours start again.
+fn waking_deadline(
+    tz: Tz,
+    waking: &TimeWindow,
+    from: DateTime<Utc>,
+    needed: Duration,
+    limit: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let first_day = from.with_timezone(&tz).date_naive().pred_opt()?;
+    let mut remaining = needed;
+    for day in first_day.iter_days().take(MAX_DAYS_SCANNED) {
+        let (start, end) = window_on(tz, waking, day);
+        if start > limit {
+            return None;
+        }
+        let start = start.max(from);
+        if end <= start {
+            continue;
+        }
+        if end - start >= remaining {
+            let due = start + remaining;
+            return (due <= limit).then_some(due);
+        }
+        remaining -= end - start;
+    }
+    None
+}
+
+/// Raises for the current quiet spell; clears each earlier spell (between two
+/// activity events in the facts) that was long enough to have raised, at the
+/// activity that ended it. The caller may also resolve any open inactivity
+/// alert whose cause is neither the current one nor cleared here: its
+/// episode ended before the facts begin.
+fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    let settings = ctx.settings();
+    let needed = settings.inactivity.duration();
+    let waking = &settings.waking_hours;
+    let activity: Vec<&ActivityEvent> = ctx.events.iter().copied().filter(|e| e.is_activity()).collect();
+    let quiet_from = |last: Option<DateTime<Utc>>| last.map_or(ctx.facts.since, |ts| ts.max(ctx.facts.since));
+
+    for pair in activity.windows(2) {
+        let (before, after) = (pair[0], pair[1]);
+        let from = quiet_from(Some(before.ts));
+        // Waking time never exceeds wall time: most gaps are ruled out without timezone work.
+        if after.ts - from >= needed && waking_deadline(ctx.tz(), waking, from, needed, after.ts).is_some() {
+            out.push(Decision::Clear {
+                kind: AlertKind::Inactivity,
+                cause: format!("inactivity:{}", rfc3339(from)),
+                at: after.ts,
+                resolution: AUTO_CLEARED,
+                details: json!({"last_activity": rfc3339(from), "activity_at": rfc3339(after.ts),
+                                "activity": after.kind, "room": after.room}),
+            });
+        }
+    }
+
+    if !ctx.facts.activity_sensors_online {
+        return;
+    }
+    let last = activity.last();
+    let from = quiet_from(last.map(|e| e.ts));
+    if let Some(due) = waking_deadline(ctx.tz(), waking, from, needed, ctx.now) {
+        out.push(Decision::Raise {
+            kind: AlertKind::Inactivity,
+            cause: format!("inactivity:{}", rfc3339(from)),
+            severity: Severity::High,
+            at: due,
+            details: json!({
+                "last_activity": rfc3339(from),
+                "last_activity_kind": last.map(|e| e.kind.as_str()),
+                "last_activity_room": last.and_then(|e| e.room.as_deref()),
+                "hours": number_value(settings.inactivity.hours),
+                "waking_hours": waking,
+                "timezone": ctx.tz().name(),
+            }),
+        });
+    }
+}
+
+/// By `by` local time there must have been some activity since waking hours
+/// started that day. Raised at the deadline, cleared by the first activity after it.
+fn no_morning_activity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    let settings = ctx.settings();
+    let wake = settings.waking_hours.start;
+    let by = settings.no_morning_activity.by;
+    for date in dates_back(ctx.local_date(ctx.now), 1) {
+        let start = local_instant(ctx.tz(), date, wake.time());
+        let by_date = if by > wake { Some(date) } else { date.succ_opt() };
+        let Some(by_date) = by_date else { continue };
+        let deadline = local_instant(ctx.tz(), by_date, by.time());
+        if !ctx.judged(deadline) || start < ctx.facts.since {
+            continue;
+        }
+        let first = ctx.events.iter().find(|e| e.is_activity() && e.ts >= start);
+        if first.is_some_and(|e| e.ts <= deadline) {
+            continue;
+        }
+        let cause = format!("no_morning_activity:{date}");
+        if ctx.facts.activity_sensors_online {
+            out.push(Decision::Raise {
+                kind: AlertKind::NoMorningActivity,
+                cause: cause.clone(),
+                severity: Severity::High,
+                at: deadline,
+                details: json!({"date": date.to_string(), "waking_start": rfc3339(start), "deadline": rfc3339(deadline),
+                                "local_deadline": ctx.local(deadline), "timezone": ctx.tz().name()}),
+            });
+        }
+        if let Some(first) = first {
+            out.push(Decision::Clear {
+                kind: AlertKind::NoMorningActivity,
+                cause,
+                at: first.ts,
+                resolution: AUTO_CLEARED,
+                details: json!({"activity_at": rfc3339(first.ts), "activity": first.kind, "room": first.room}),
+            });
+        }
+    }
+}
+
+/// The entrance door opened at night and nobody moved indoors within
+/// `return_minutes`. Motion in the entrance's own room before the door
+/// closes is the resident walking out, not coming back; after the door
+/// closed, any motion is someone inside.
+fn night_wandering(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    let settings = ctx.settings();
+    let within = settings.night_wandering.return_within();
+    for (i, door) in ctx.events.iter().enumerate() {
+        if !door.is("door_opened") || !door.is_entrance() {
+            continue;
+        }
+        let due = door.ts + within;
+        if !ctx.judged(due) || door.ts < ctx.facts.since || !ctx.in_window(&settings.night, door.ts) {
+            continue;
+        }
+        let after = &ctx.events[i + 1..];
+        let in_time = || after.iter().filter(|e| e.ts > door.ts && e.ts <= due);
+        let closed_at = in_time().find(|e| e.is("door_closed") && e.is_entrance()).map(|e| e.ts);
+        let returned = in_time().any(|e| {
+            e.is("motion")
+                && (closed_at.is_some_and(|closed| e.ts >= closed) || door.room.is_none() || e.room != door.room)
+        });
+        if returned {
+            continue;
+        }
+        let cause = format!("night_wandering:{}", rfc3339(door.ts));
+        out.push(Decision::Raise {
+            kind: AlertKind::NightWandering,
+            cause: cause.clone(),
+            severity: Severity::Critical,
+            at: due,
+            details: json!({"door_opened_at": rfc3339(door.ts), "local_time": ctx.local(door.ts),
+                            "room": door.room, "return_minutes": number_value(settings.night_wandering.return_minutes),
+                            "closed_at": closed_at.map(rfc3339)}),
+        });
+        if let Some(back) = after.iter().find(|e| e.is("motion") && e.ts > due) {
+            out.push(Decision::Clear {
+                kind: AlertKind::NightWandering,
+                cause,
+                at: back.ts,
+                resolution: AUTO_CLEARED,
+                details: json!({"motion_at": rfc3339(back.ts), "room": back.room}),
+            });
+        }
+    }
+}
+
+/// Out of bed at night and not back within `minutes`.
+fn bed_exit_no_return(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    let settings = ctx.settings();
+    let within = settings.bed_exit_no_return.return_within();
+    for (i, exit) in ctx.events.iter().enumerate() {
+        if !exit.is("bed_exit") {
+            continue;
+        }
+        let due = exit.ts + within;
+        if !ctx.judged(due) || exit.ts < ctx.facts.since || !ctx.in_window(&settings.night, exit.ts) {
+            continue;
+        }
+        let after = &ctx.events[i + 1..];
+        if after.iter().any(|e| e.is("bed_enter") && e.ts > exit.ts && e.ts <= due) {
+            continue;
+        }
+        let cause = format!("bed_exit:{}", rfc3339(exit.ts));
+        out.push(Decision::Raise {
+            kind: AlertKind::BedExitNoReturn,
+            cause: cause.clone(),
+            severity: Severity::High,
+            at: due,
+            details: json!({"bed_exit_at": rfc3339(exit.ts), "local_time": ctx.local(exit.ts),
+                            "minutes": number_value(settings.bed_exit_no_return.minutes)}),
+        });
+        if let Some(back) = after.iter().find(|e| e.is("bed_enter") && e.ts > due) {
+            out.push(Decision::Clear {
+                kind: AlertKind::BedExitNoReturn,
+                cause,
+                at: back.ts,
+                resolution: AUTO_CLEARED,
+                details: json!({"bed_enter_at": rfc3339(back.ts)}),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::America::New_York;
+    use chrono_tz::Asia::Shanghai;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::rules::settings::{LocalTime, MealWindow};
+
+    /// Evaluation output as `(kind, cause, raise?, at)`, the shape tests compare.
+    fn summary(decisions: &[Decision]) -> Vec<(AlertKind, String, bool, DateTime<Utc>)> {
+        decisions.iter().map(|d| (d.kind(), d.cause().to_owned(), d.is_raise(), d.at())).collect()
+    }
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn event(at: &str, kind: &str) -> ActivityEvent {
+        ActivityEvent {
+            ts: ts(at),
+            kind: kind.into(),
+            room: None,
+            door: None,
+            appliance: None,
+            device_kind: "motion_sensor".into(),
+        }
+    }
+
+    fn motion(at: &str, room: &str) -> ActivityEvent {
+        ActivityEvent { room: Some(room.into()), ..event(at, "motion") }
+    }
+
+    fn door(at: &str, kind: &str, which: &str, room: &str) -> ActivityEvent {
+        ActivityEvent {
+            door: Some(which.into()),
+            room: Some(room.into()),
+            device_kind: "door_sensor".into(),
+            ..event(at, kind)
+        }
+    }
+
+    fn facts(tz: Tz, events: Vec<ActivityEvent>) -> ResidentFacts {
+        ResidentFacts {
+            tz,
+            settings: RuleSettings::default(),
+            events,
+            activity_sensors_online: true,
+            since: ts("2026-01-01T00:00:00Z"),
+        }
+    }
+
+    /// Only the decisions of one kind.
+    fn of(kind: AlertKind, facts: &ResidentFacts, now: &str) -> Vec<(AlertKind, String, bool, DateTime<Utc>)> {
+        summary(&evaluate(facts, ts(now))).into_iter().filter(|d| d.0 == kind).collect()
+    }
+
+    fn raise(kind: AlertKind, cause: &str, at: &str) -> (AlertKind, String, bool, DateTime<Utc>) {
+        (kind, cause.into(), true, ts(at))
+    }
+
+    fn clear(kind: AlertKind, cause: &str, at: &str) -> (AlertKind, String, bool, DateTime<Utc>) {
+        (kind, cause.into(), false, ts(at))
+    }
+
+    fn only_meal(meal: &str, start: LocalTime, end: LocalTime) -> Vec<MealWindow> {
+        vec![MealWindow { meal: meal.into(), window: TimeWindow::new(start, end) }]
+    }
+
+    #[test]
+    fn local_instants_across_dst() {
+        let date = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let time = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        assert_eq!(local_instant(Shanghai, date("2026-11-28"), time(11, 0)), ts("2026-11-28T03:00:00Z"));
+        // 02:30 does not exist on 2026-03-08 in New York: the clocks jump to 03:00 EDT.
+        assert_eq!(local_instant(New_York, date("2026-03-08"), time(2, 30)), ts("2026-03-08T07:00:00Z"));
+        assert_eq!(local_instant(New_York, date("2026-03-08"), time(2, 0)), ts("2026-03-08T07:00:00Z"));
+        assert_eq!(local_instant(New_York, date("2026-03-08"), time(3, 0)), ts("2026-03-08T07:00:00Z"));
+        // 01:30 happens twice on 2026-11-01: the earlier (EDT) one.
+        assert_eq!(local_instant(New_York, date("2026-11-01"), time(1, 30)), ts("2026-11-01T05:30:00Z"));
+        // A night window is 7 h long on the spring-forward night and 9 h on the fall-back one.
+        let night = TimeWindow::new(LocalTime::hm(22, 0), LocalTime::hm(6, 0));
+        let (start, end) = window_on(New_York, &night, date("2026-03-07"));
+        assert_eq!((start, end - start), (ts("2026-03-08T03:00:00Z"), Duration::hours(7)));
+        let (start, end) = window_on(New_York, &night, date("2026-10-31"));
+        assert_eq!((start, end - start), (ts("2026-11-01T02:00:00Z"), Duration::hours(9)));
+    }
+
+    #[test]
+    fn missed_lunch_is_raised_when_the_window_ends_and_not_before() {
+        let mut facts = facts(Shanghai, vec![motion("2026-11-28T08:00:00+08:00", "kitchen")]);
+        facts.since = ts("2026-11-28T00:00:00+08:00");
+        let early = of(AlertKind::MissedMeal, &facts, "2026-11-28T13:29:59+08:00");
+        assert_eq!(early, [raise(AlertKind::MissedMeal, "breakfast:2026-11-28", "2026-11-28T09:30:00+08:00")]);
+        let decisions = evaluate(&facts, ts("2026-11-28T13:30:00+08:00"));
+        let lunch: Vec<_> = decisions.iter().filter(|d| d.kind() == AlertKind::MissedMeal).collect();
+        assert_eq!(lunch.len(), 2, "breakfast had only a walk-through too: {lunch:?}");
+        let Decision::Raise { cause, severity, at, details, .. } = lunch[1] else { panic!("expected a raise") };
+        assert_eq!(
+            (cause.as_str(), *severity, *at),
+            ("lunch:2026-11-28", Severity::Medium, ts("2026-11-28T05:30:00Z"))
+        );
+        assert_eq!(
+            *details,
+            json!({"meal": "lunch", "window_start": "2026-11-28T03:00:00Z", "window_end": "2026-11-28T05:30:00Z",
+                   "local_start": "2026-11-28T11:00:00+08:00", "local_end": "2026-11-28T13:30:00+08:00",
+                   "timezone": "Asia/Shanghai"})
+        );
+    }
+
+    #[test]
+    fn meal_evidence() {
+        let now = "2026-11-28T14:00:00+08:00";
+        let lunch = |events: Vec<ActivityEvent>| {
+            let mut facts = facts(Shanghai, events);
+            facts.settings.meal_windows = only_meal("lunch", LocalTime::hm(11, 0), LocalTime::hm(13, 30));
+            of(AlertKind::MissedMeal, &facts, now)
+        };
+        let missed = vec![raise(AlertKind::MissedMeal, "lunch:2026-11-28", "2026-11-28T13:30:00+08:00")];
+        let at = "2026-11-28T12:00:00+08:00";
+        let appliance = |which: &str, room: Option<&str>| ActivityEvent {
+            appliance: Some(which.into()),
+            room: room.map(Into::into),
+            ..event(at, "appliance_on")
+        };
+        assert!(lunch(vec![event(at, "meal_eaten")]).is_empty());
+        assert!(lunch(vec![event(at, "meal_served")]).is_empty());
+        assert!(lunch(vec![appliance("kettle", None)]).is_empty());
+        assert!(lunch(vec![appliance("toaster", Some("kitchen"))]).is_empty());
+        assert_eq!(lunch(vec![appliance("heater", Some("bedroom"))]), missed);
+        assert!(lunch(vec![door(at, "door_opened", "fridge", "kitchen")]).is_empty());
+        assert_eq!(lunch(vec![door(at, "door_opened", "entrance", "hall")]), missed);
+        // Time in the kitchen is evidence; a walk-through is not.
+        let stay = |gap: &str| vec![motion(at, "kitchen"), motion(gap, "kitchen")];
+        assert!(lunch(stay("2026-11-28T12:03:00+08:00")).is_empty());
+        assert_eq!(lunch(stay("2026-11-28T12:02:59+08:00")), missed);
+        assert_eq!(lunch(vec![motion(at, "living_room"), motion("2026-11-28T12:30:00+08:00", "living_room")]), missed);
+        // Evidence outside the window does not count; at its edges it does.
+        assert_eq!(lunch(vec![event("2026-11-28T10:59:59+08:00", "meal_eaten")]), missed);
+        assert!(lunch(vec![event("2026-11-28T13:30:00+08:00", "meal_eaten")]).is_empty());
+        assert!(lunch(vec![event("2026-11-28T11:00:00+08:00", "meal_eaten")]).is_empty());
+    }
+
+    #[test]
+    fn meal_window_across_midnight() {
+        let mut facts = facts(New_York, vec![]);
+        facts.since = ts("2026-11-28T12:00:00-05:00");
+        facts.settings.meal_windows = only_meal("snack", LocalTime::hm(23, 0), LocalTime::hm(0, 30));
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-11-29T00:29:00-05:00").is_empty());
+        let expected = vec![raise(AlertKind::MissedMeal, "snack:2026-11-28", "2026-11-29T00:30:00-05:00")];
+        assert_eq!(of(AlertKind::MissedMeal, &facts, "2026-11-29T00:31:00-05:00"), expected);
+        facts.events.push(event("2026-11-29T00:10:00-05:00", "meal_eaten"));
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-11-29T00:31:00-05:00").is_empty());
+    }
+
+    #[test]
+    fn meal_windows_are_judged_after_downtime_for_a_day_and_only_after_since() {
+        let mut facts = facts(Shanghai, vec![]);
+        facts.settings.meal_windows = only_meal("lunch", LocalTime::hm(11, 0), LocalTime::hm(13, 30));
+        // The scheduler comes back 23 h after lunch ended: still raised, same cause.
+        let expected = vec![raise(AlertKind::MissedMeal, "lunch:2026-11-28", "2026-11-28T13:30:00+08:00")];
+        assert_eq!(of(AlertKind::MissedMeal, &facts, "2026-11-29T12:30:00+08:00"), expected);
+        // 24 h after it ended it is history, as the next day's lunch is judged in its turn.
+        let next = vec![raise(AlertKind::MissedMeal, "lunch:2026-11-29", "2026-11-29T13:30:00+08:00")];
+        assert_eq!(of(AlertKind::MissedMeal, &facts, "2026-11-29T13:30:00+08:00"), next);
+        // A resident created (or back from away) mid-window is not judged on it.
+        facts.since = ts("2026-11-28T12:00:00+08:00");
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-11-28T14:00:00+08:00").is_empty());
+    }
+
+    #[test]
+    fn meal_windows_on_dst_days() {
+        // Spring forward: a 02:00–03:30 window starts at 03:00 EDT, so 01:59 EST is before it.
+        let mut facts = facts(New_York, vec![event("2026-03-08T06:59:00Z", "meal_eaten")]);
+        facts.since = ts("2026-03-08T00:00:00Z");
+        facts.settings.meal_windows = only_meal("night", LocalTime::hm(2, 0), LocalTime::hm(3, 30));
+        let expected = vec![raise(AlertKind::MissedMeal, "night:2026-03-08", "2026-03-08T07:30:00Z")];
+        assert_eq!(of(AlertKind::MissedMeal, &facts, "2026-03-08T08:00:00Z"), expected);
+        facts.events = vec![event("2026-03-08T07:10:00Z", "meal_eaten")];
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-03-08T08:00:00Z").is_empty());
+
+        // Fall back: 01:00–02:00 runs from 01:00 EDT to 02:00 EST, two hours, so
+        // the second 01:30 (EST) is inside it.
+        let mut facts = facts_with_window(New_York, "late", LocalTime::hm(1, 0), LocalTime::hm(2, 0));
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-11-01T06:59:00Z").is_empty());
+        let expected = vec![raise(AlertKind::MissedMeal, "late:2026-11-01", "2026-11-01T07:00:00Z")];
+        assert_eq!(of(AlertKind::MissedMeal, &facts, "2026-11-01T07:00:00Z"), expected);
+        facts.events = vec![event("2026-11-01T06:30:00Z", "meal_eaten")];
+        assert!(of(AlertKind::MissedMeal, &facts, "2026-11-01T07:00:00Z").is_empty());
+    }
+
+    fn facts_with_window(tz: Tz, meal: &str, start: LocalTime, end: LocalTime) -> ResidentFacts {
+        let mut facts = facts(tz, vec![]);
+        facts.since = ts("2026-11-01T00:00:00Z");
+        facts.settings.meal_windows = only_meal(meal, start, end);
+        facts
+    }
+
+    #[test]
+    fn inactivity_during_waking_hours() {
+        let mut facts = facts(Shanghai, vec![motion("2026-11-28T10:00:00+08:00", "living_room")]);
+        assert!(of(AlertKind::Inactivity, &facts, "2026-11-28T12:59:59+08:00").is_empty());
+        let expected =
+            vec![raise(AlertKind::Inactivity, "inactivity:2026-11-28T02:00:00Z", "2026-11-28T13:00:00+08:00")];
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-28T13:00:00+08:00"), expected);
+        // Level-triggered: the same decision on every run, at the same instant.
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-28T16:00:00+08:00"), expected);
+        // A silent sensor is a device problem, not a person problem.
+        facts.activity_sensors_online = false;
+        assert!(of(AlertKind::Inactivity, &facts, "2026-11-28T16:00:00+08:00").is_empty());
+    }
+
+    #[test]
+    fn inactivity_clock_pauses_outside_waking_hours_and_activity_clears_it() {
+        let mut facts = facts(Shanghai, vec![motion("2026-11-28T21:00:00+08:00", "bedroom")]);
+        // One hour used before 22:00; two more from 07:00.
+        assert!(of(AlertKind::Inactivity, &facts, "2026-11-29T08:59:00+08:00").is_empty());
+        let cause = "inactivity:2026-11-28T13:00:00Z";
+        let raised = vec![raise(AlertKind::Inactivity, cause, "2026-11-29T09:00:00+08:00")];
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-29T09:00:00+08:00"), raised);
+
+        facts.events.push(motion("2026-11-29T09:30:00+08:00", "kitchen"));
+        let cleared = vec![clear(AlertKind::Inactivity, cause, "2026-11-29T09:30:00+08:00")];
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-29T09:31:00+08:00"), cleared);
+        // A short gap clears nothing.
+        facts.events.push(motion("2026-11-29T10:00:00+08:00", "kitchen"));
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-29T10:01:00+08:00"), cleared);
+    }
+
+    #[test]
+    fn inactivity_with_waking_hours_across_midnight_and_no_events() {
+        let mut facts = facts(New_York, vec![]);
+        facts.since = ts("2026-11-28T20:00:00-05:00");
+        facts.settings.waking_hours = TimeWindow::new(LocalTime::hm(10, 0), LocalTime::hm(2, 0));
+        // From `since`, 20:00 → 23:00 local; the resident was never seen.
+        let expected =
+            vec![raise(AlertKind::Inactivity, "inactivity:2026-11-29T01:00:00Z", "2026-11-28T23:00:00-05:00")];
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-28T23:30:00-05:00"), expected);
+        // Quiet from 01:00: one hour to 02:00, then the clock waits until 10:00.
+        facts.events = vec![motion("2026-11-29T01:00:00-05:00", "hall")];
+        assert!(of(AlertKind::Inactivity, &facts, "2026-11-29T11:59:00-05:00").is_empty());
+        assert_eq!(of(AlertKind::Inactivity, &facts, "2026-11-29T12:00:00-05:00").len(), 1);
+    }
+
+    #[test]
+    fn no_morning_activity_by_the_set_time() {
+        let mut facts = facts(Shanghai, vec![motion("2026-11-28T06:30:00+08:00", "bedroom")]);
+        facts.since = ts("2026-11-28T00:00:00+08:00");
+        assert!(of(AlertKind::NoMorningActivity, &facts, "2026-11-28T09:59:59+08:00").is_empty());
+        let cause = "no_morning_activity:2026-11-28";
+        let raised = vec![raise(AlertKind::NoMorningActivity, cause, "2026-11-28T10:00:00+08:00")];
+        assert_eq!(of(AlertKind::NoMorningActivity, &facts, "2026-11-28T10:00:00+08:00"), raised);
+
+        facts.events.push(motion("2026-11-28T10:20:00+08:00", "kitchen"));
+        let mut both = raised.clone();
+        both.push(clear(AlertKind::NoMorningActivity, cause, "2026-11-28T10:20:00+08:00"));
+        assert_eq!(of(AlertKind::NoMorningActivity, &facts, "2026-11-28T10:30:00+08:00"), both);
+
+        facts.events = vec![motion("2026-11-28T09:59:00+08:00", "bathroom")];
+        assert!(of(AlertKind::NoMorningActivity, &facts, "2026-11-28T10:30:00+08:00").is_empty());
+
+        facts.events.clear();
+        facts.activity_sensors_online = false;
+        assert!(of(AlertKind::NoMorningActivity, &facts, "2026-11-28T10:30:00+08:00").is_empty());
+    }
+
+    #[test]
+    fn night_wandering_raises_when_nobody_comes_back_in() {
+        let opened = door("2026-11-28T02:00:00+08:00", "door_opened", "entrance", "hall");
+        let mut facts = facts(Shanghai, vec![opened.clone()]);
+        let cause = "night_wandering:2026-11-27T18:00:00Z";
+        assert!(of(AlertKind::NightWandering, &facts, "2026-11-28T02:09:59+08:00").is_empty());
+        let raised = vec![raise(AlertKind::NightWandering, cause, "2026-11-28T02:10:00+08:00")];
+        assert_eq!(of(AlertKind::NightWandering, &facts, "2026-11-28T02:10:00+08:00"), raised);
+        let decisions = evaluate(&facts, ts("2026-11-28T02:10:00+08:00"));
+        let Some(Decision::Raise { severity, .. }) = decisions.iter().find(|d| d.kind() == AlertKind::NightWandering)
+        else {
+            panic!("expected a raise")
+        };
+        assert_eq!(*severity, Severity::Critical);
+
+        // Walking out through the hall is not coming back.
+        facts.events.push(motion("2026-11-28T02:00:10+08:00", "hall"));
+        assert_eq!(of(AlertKind::NightWandering, &facts, "2026-11-28T02:10:00+08:00"), raised);
+        // Motion after the window clears it.
+        facts.events.push(motion("2026-11-28T02:30:00+08:00", "hall"));
+        let mut both = raised.clone();
+        both.push(clear(AlertKind::NightWandering, cause, "2026-11-28T02:30:00+08:00"));
+        assert_eq!(of(AlertKind::NightWandering, &facts, "2026-11-28T02:31:00+08:00"), both);
+
+        let returned = |events: Vec<ActivityEvent>| {
+            let mut all = vec![opened.clone()];
+            all.extend(events);
+            of(AlertKind::NightWandering, &self::facts(Shanghai, all), "2026-11-28T02:20:00+08:00")
+        };
+        assert!(returned(vec![motion("2026-11-28T02:05:00+08:00", "bedroom")]).is_empty());
+        assert!(returned(vec![motion("2026-11-28T02:10:00+08:00", "bedroom")]).is_empty());
+        assert!(
+            returned(vec![
+                door("2026-11-28T02:01:00+08:00", "door_closed", "entrance", "hall"),
+                motion("2026-11-28T02:02:00+08:00", "hall")
+            ])
+            .is_empty()
+        );
+        // The door closed behind someone who left: no motion inside afterwards.
+        assert_eq!(
+            returned(vec![
+                motion("2026-11-28T02:00:30+08:00", "hall"),
+                door("2026-11-28T02:01:00+08:00", "door_closed", "entrance", "hall")
+            ])
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn doors_that_do_not_count_for_wandering() {
+        let day = facts(Shanghai, vec![door("2026-11-28T15:00:00+08:00", "door_opened", "entrance", "hall")]);
+        assert!(of(AlertKind::NightWandering, &day, "2026-11-28T15:30:00+08:00").is_empty());
+        let fridge = facts(Shanghai, vec![door("2026-11-28T02:00:00+08:00", "door_opened", "fridge", "kitchen")]);
+        assert!(of(AlertKind::NightWandering, &fridge, "2026-11-28T02:30:00+08:00").is_empty());
+        // 21:59 is before the night; 22:00 is in it.
+        let evening = facts(Shanghai, vec![door("2026-11-28T21:59:00+08:00", "door_opened", "entrance", "hall")]);
+        assert!(of(AlertKind::NightWandering, &evening, "2026-11-28T22:30:00+08:00").is_empty());
+        let night = facts(Shanghai, vec![door("2026-11-28T22:00:00+08:00", "door_opened", "entrance", "hall")]);
+        assert_eq!(of(AlertKind::NightWandering, &night, "2026-11-28T22:30:00+08:00").len(), 1);
+    }
+
+    #[test]
+    fn night_wandering_on_dst_nights() {
+        // 05:30 EDT on the spring-forward morning is still night (ends 06:00 EDT = 10:00Z).
+        let spring = facts(New_York, vec![door("2026-03-08T09:30:00Z", "door_opened", "entrance", "hall")]);
+        let expected =
+            vec![raise(AlertKind::NightWandering, "night_wandering:2026-03-08T09:30:00Z", "2026-03-08T09:40:00Z")];
+        assert_eq!(of(AlertKind::NightWandering, &spring, "2026-03-08T09:45:00Z"), expected);
+        // 10:05Z is 06:05 EDT: morning.
+        let morning = facts(New_York, vec![door("2026-03-08T10:05:00Z", "door_opened", "entrance", "hall")]);
+        assert!(of(AlertKind::NightWandering, &morning, "2026-03-08T10:30:00Z").is_empty());
+        // 10:30Z on the fall-back morning is 05:30 EST: night (a fixed EDT offset would say 06:30).
+        let autumn = facts(New_York, vec![door("2026-11-01T10:30:00Z", "door_opened", "entrance", "hall")]);
+        assert_eq!(of(AlertKind::NightWandering, &autumn, "2026-11-01T10:45:00Z").len(), 1);
+    }
+
+    #[test]
+    fn bed_exit_without_return() {
+        let exit = event("2026-11-28T01:00:00+08:00", "bed_exit");
+        let mut facts = facts(Shanghai, vec![exit.clone()]);
+        let cause = "bed_exit:2026-11-27T17:00:00Z";
+        assert!(of(AlertKind::BedExitNoReturn, &facts, "2026-11-28T01:29:59+08:00").is_empty());
+        let raised = vec![raise(AlertKind::BedExitNoReturn, cause, "2026-11-28T01:30:00+08:00")];
+        assert_eq!(of(AlertKind::BedExitNoReturn, &facts, "2026-11-28T01:30:00+08:00"), raised);
+        facts.events.push(event("2026-11-28T01:45:00+08:00", "bed_enter"));
+        let mut both = raised.clone();
+        both.push(clear(AlertKind::BedExitNoReturn, cause, "2026-11-28T01:45:00+08:00"));
+        assert_eq!(of(AlertKind::BedExitNoReturn, &facts, "2026-11-28T02:00:00+08:00"), both);
+
+        let back = self::facts(Shanghai, vec![exit, event("2026-11-28T01:30:00+08:00", "bed_enter")]);
+        assert!(of(AlertKind::BedExitNoReturn, &back, "2026-11-28T02:00:00+08:00").is_empty());
+        let afternoon = self::facts(Shanghai, vec![event("2026-11-28T14:00:00+08:00", "bed_exit")]);
+        assert!(of(AlertKind::BedExitNoReturn, &afternoon, "2026-11-28T15:00:00+08:00").is_empty());
+    }
+
+    #[test]
+    fn bed_exit_on_dst_nights() {
+        // The fall-back night lasts until 06:00 EST (11:00Z): 10:45Z is 05:45 EST.
+        let autumn = facts(New_York, vec![event("2026-11-01T10:45:00Z", "bed_exit")]);
+        let expected = vec![raise(AlertKind::BedExitNoReturn, "bed_exit:2026-11-01T10:45:00Z", "2026-11-01T11:15:00Z")];
+        assert_eq!(of(AlertKind::BedExitNoReturn, &autumn, "2026-11-01T11:20:00Z"), expected);
+        let morning = facts(New_York, vec![event("2026-11-01T11:05:00Z", "bed_exit")]);
+        assert!(of(AlertKind::BedExitNoReturn, &morning, "2026-11-01T12:00:00Z").is_empty());
+        // The spring-forward night ends at 06:00 EDT (10:00Z).
+        let spring = facts(New_York, vec![event("2026-03-08T09:45:00Z", "bed_exit")]);
+        assert_eq!(of(AlertKind::BedExitNoReturn, &spring, "2026-03-08T10:30:00Z").len(), 1);
+        let spring_morning = facts(New_York, vec![event("2026-03-08T10:00:00Z", "bed_exit")]);
+        assert!(of(AlertKind::BedExitNoReturn, &spring_morning, "2026-03-08T11:00:00Z").is_empty());
+    }
+
+    /// A night out of bed and out of the door, with no meals and no morning.
+    fn eventful_facts() -> ResidentFacts {
+        facts(
+            Shanghai,
+            vec![
+                motion("2026-11-27T20:00:00+08:00", "living_room"),
+                event("2026-11-28T01:00:00+08:00", "bed_exit"),
+                door("2026-11-28T01:05:00+08:00", "door_opened", "entrance", "hall"),
+                motion("2026-11-28T03:00:00+08:00", "hall"),
+            ],
+        )
+    }
+
+    #[test]
+    fn away_mode_suppresses_every_behaviour_raise_but_keeps_clears() {
+        let now = ts("2026-11-28T14:00:00+08:00");
+        let mut facts = eventful_facts();
+        let home = evaluate(&facts, now);
+        let kinds: Vec<_> = home.iter().filter(|d| d.is_raise()).map(Decision::kind).collect();
+        for kind in AlertKind::ALL.into_iter().filter(AlertKind::is_behaviour) {
+            assert!(kinds.contains(&kind), "{kind} not raised at home: {home:?}");
+        }
+        facts.settings.away = true;
+        let away = evaluate(&facts, now);
+        assert!(away.iter().all(|d| !d.is_raise()), "{away:?}");
+        assert_eq!(away, home.into_iter().filter(|d| !d.is_raise()).collect::<Vec<_>>());
+        assert!(!away.is_empty());
+    }
+
+    #[test]
+    fn evaluation_is_idempotent_and_independent_of_event_order() {
+        let now = ts("2026-11-28T14:00:00+08:00");
+        let facts = eventful_facts();
+        let first = evaluate(&facts, now);
+        assert_eq!(evaluate(&facts, now), first);
+        let mut shuffled = facts.clone();
+        shuffled.events.reverse();
+        assert_eq!(evaluate(&shuffled, now), first);
+        // Events stamped after `now` (a device clock ahead) are not seen yet.
+        let mut ahead = facts.clone();
+        ahead.events.push(event("2026-11-28T14:03:00+08:00", "meal_eaten"));
+        assert_eq!(evaluate(&ahead, now), first);
+    }
+
+    proptest! {
+        #[test]
+        fn any_history_evaluates_without_panicking_idempotently(
+            events in prop::collection::vec((0i64..48 * 60, 0usize..9, 0usize..4), 0..40),
+            now_minutes in 0i64..60 * 60,
+            away: bool,
+            online: bool,
+            new_york: bool,
+        ) {
+            let start = ts("2026-10-31T00:00:00Z");
+            let kinds = ["motion", "door_opened", "door_closed", "bed_exit", "bed_enter", "appliance_on",
+                         "meal_eaten", "sos_pressed", "water_leak"];
+            let rooms = ["kitchen", "hall", "bedroom", "living_room"];
+            let doors = ["entrance", "fridge", "entrance", "bathroom"];
+            let events = events
+                .into_iter()
+                .map(|(minute, kind, place)| ActivityEvent {
+                    ts: start + Duration::minutes(minute),
+                    kind: kinds[kind].into(),
+                    room: Some(rooms[place].into()),
+                    door: Some(doors[place].into()),
+                    appliance: Some("kettle".into()),
+                    device_kind: "motion_sensor".into(),
+                })
+                .collect();
+            let mut facts = facts(if new_york { New_York } else { Shanghai }, events);
+            facts.settings.away = away;
+            facts.activity_sensors_online = online;
+            facts.since = start;
+            let now = start + Duration::minutes(now_minutes);
+            let decisions = evaluate(&facts, now);
+            prop_assert_eq!(&evaluate(&facts, now), &decisions);
+            for decision in &decisions {
+                prop_assert!(decision.kind().is_behaviour());
+                prop_assert!(decision.at() <= now);
+                prop_assert!(!(away && decision.is_raise()));
+                if decision.is_raise() {
+                    prop_assert!(decision.at() > now - lookback() || decision.kind() == AlertKind::Inactivity);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Rules and the alert lifecycle end to end: devices publish through the
+//! broker, alerts are checked through the API, the live stream and webhooks.
+
+use chrono::{SecondsFormat, Utc};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
+
+fn now_ts(offset_secs: i64) -> String {
+    (Utc::now() + chrono::Duration::seconds(offset_secs)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An app whose scheduler ticks fast and whose escalation ladder is short.
+async fn fast_app() -> TestApp {
+    let broker = Broker::start().await;
+    let db = fresh_database().await;
+    TestApp::spawn_with(broker, db, |s| {
+        s.scheduler.tick_ms = 200;
+        s.alerts.escalation_seconds = vec![1, 2];
+    })
+    .await
+}
+
+struct Home {
+    token: String,
+    rid: String,
+}
+
+async fn home(app: &TestApp) -> Home {
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandma").await;
+    for (id, kind, room, placement, source, ext) in [
+        ("watch-1", "wearable", "bedroom", None, "native", None),
+        ("sos-1", "sos_button", "bedroom", None, "native", None),
+        ("bed-1", "bed_sensor", "bedroom", None, "native", None),
+        ("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("home/kitchen")),
+        ("z-hall", "motion_sensor", "hall", None, "zigbee2mqtt", Some("home/hall")),
+        ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("home/entrance")),
+        ("z-smoke", "hazard_sensor", "kitchen", None, "zigbee2mqtt", Some("home/smoke")),
+    ] {
+        app.device(
+            &token,
+            json!({"device_id": id, "resident_id": rid, "kind": kind, "room": room,
+            "placement": placement, "source": source, "external_id": ext}),
+        )
+        .await;
+    }
+    Home { token, rid }
+}
+
+impl Home {
+    async fn alerts(&self, app: &TestApp, query: &str) -> Vec<Value> {
+        let body = app.get(&format!("/api/v1/alerts?resident_id={}&{query}", self.rid), &self.token).await;
+        body["alerts"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits for an alert of `kind` matching `pred`.
+    async fn wait_alert(&self, app: &TestApp, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        wait_for(&format!("a {kind} alert"), || async {
+            self.alerts(app, &format!("kind={kind}")).await.into_iter().find(|a| pred(a))
+        })
+        .await
+    }
+}
+
+async fn event(app: &TestApp, device: &str, body: Value) {
+    app.broker.publish(&format!("eldercare/v1/{device}/event"), body.to_string()).await;
+}
+
+#[tokio::test]
+async fn a_fall_opens_a_critical_alert_and_a_cancel_resolves_it() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let fall =
+        json!({"ts": now_ts(0), "seq": 1, "event": "fall_detected", "data": {"room": "bathroom", "confidence": 0.93}});
+    event(&app, "watch-1", fall.clone()).await;
+    let alert = h.wait_alert(&app, "fall", |a| a["status"] == "open").await;
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["details"]["room"], "bathroom");
+    // A redelivered fall is the same fall.
+    event(&app, "watch-1", fall).await;
+    event(&app, "watch-1", json!({"ts": now_ts(5), "seq": 2, "event": "fall_cancelled"})).await;
+    let resolved = h.wait_alert(&app, "fall", |a| a["status"] == "resolved").await;
+    assert_eq!(resolved["resolution"], "cancelled_by_resident");
+    assert_eq!(resolved["occurrences"], 1, "the redelivery did not count as a second fall");
+    assert_eq!(h.alerts(&app, "kind=fall").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_after_the_window_does_not_resolve_the_fall() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    event(&app, "watch-1", json!({"ts": now_ts(-200), "event": "fall_detected"})).await;
+    h.wait_alert(&app, "fall", |a| a["status"] != "resolved").await;
+    event(&app, "watch-1", json!({"ts": now_ts(0), "event": "fall_cancelled"})).await;
+    app.wait_count("select count(*) from events where kind = 'fall_cancelled'", 1).await;
+    // Give the rules the same chance a resolution would have had: an SOS
+    // published after the cancel is handled after it.
+    event(&app, "sos-1", json!({"ts": now_ts(1), "event": "sos_pressed"})).await;
+    h.wait_alert(&app, "sos", |_| true).await;
+    let fall = h.alerts(&app, "kind=fall").await;
+    assert_eq!(fall[0]["status"], "open", "a cancel outside the window leaves the fall open");
+}
+
+#[tokio::test]
+async fn sos_and_hazards_raise_with_their_severities_even_when_away() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let (status, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/residents/{}/rule-settings", h.rid),
+            Some(&h.token),
+            Some(json!({"away": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    event(&app, "sos-1", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;
+    app.broker.publish("zigbee2mqtt/home/smoke", json!({"smoke": true}).to_string()).await;
+    let sos = h.wait_alert(&app, "sos", |_| true).await;
+    assert_eq!(sos["severity"], "critical");
+    let smoke = h.wait_alert(&app, "smoke", |_| true).await;
+    assert_eq!(smoke["severity"], "critical");
+    // Repeats count on the open alert.
+    event(&app, "sos-1", json!({"ts": now_ts(1), "event": "sos_pressed"})).await;
+    h.wait_alert(&app, "sos", |a| a["occurrences"] == 2).await;
+    assert_eq!(h.alerts(&app, "kind=sos").await.len(), 1);
+}
+
+#[tokio::test]
+async fn sustained_abnormal_vitals_alert_and_clear_by_themselves() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let (status, body) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/residents/{}/thresholds", h.rid),
+            Some(&h.token),
+            Some(json!({"heart_rate": {"min": 45, "max": 120}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["thresholds"]["heart_rate"]["max"].as_f64(), Some(120.0));
+    let reading = |secs_ago: i64, hr: f64| {
+        (
+            "eldercare/v1/watch-1/telemetry".to_owned(),
+            json!({"ts": now_ts(-secs_ago), "metric": "heart_rate", "value": hr}).to_string().into_bytes(),
+        )
+    };
+    // One spike never alerts.
+    app.broker.publish_all(&[reading(1500, 150.0), reading(1440, 80.0)]).await;
+    // Seven minutes above 120.
+    let high: Vec<_> = (0..8).map(|i| reading(1380 - i * 60, 135.0 + i as f64)).collect();
+    app.broker.publish_all(&high).await;
+    let alert = h.wait_alert(&app, "vital_abnormal", |_| true).await;
+    assert_eq!(alert["cause"], "heart_rate");
+    assert_eq!(alert["details"]["metric"], "heart_rate");
+    assert_eq!(alert["details"]["late"], true, "raised from readings that arrived minutes after they were taken");
+    assert_eq!(h.alerts(&app, "kind=vital_abnormal").await.len(), 1);
+    // Back to normal for longer than the clear time.
+    let normal: Vec<_> = (0..15).map(|i| reading(840 - i * 60, 75.0)).collect();
+    app.broker.publish_all(&normal).await;
+    let cleared = h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "resolved").await;
+    assert_eq!(cleared["resolution"], "auto_cleared");
+}
+
+#[tokio::test]
+async fn device_offline_low_battery_and_back_online() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    app.broker.publish("eldercare/v1/watch-1/status", json!({"online": true, "battery": 80}).to_string()).await;
+    app.broker.publish("eldercare/v1/watch-1/status", json!({"online": false}).to_string()).await;
+    let offline = h.wait_alert(&app, "device_offline", |a| a["status"] == "open").await;
+    assert_eq!(offline["device_id"], "watch-1");
+    app.broker.publish("eldercare/v1/watch-1/status", json!({"online": true, "battery": 9}).to_string()).await;
+    let back = h.wait_alert(&app, "device_offline", |a| a["status"] == "resolved").await;
+    assert_eq!(back["resolution"], "auto_cleared");
+    let low = h.wait_alert(&app, "low_battery", |_| true).await;
+    assert_eq!(low["device_id"], "watch-1");
+    assert_eq!(low["status"], "open");
+}
+
+#[tokio::test]
+async fn lifecycle_actions_timeline_and_illegal_transitions() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let carer = app
+        .post(
+            "/api/v1/users",
+            &h.token,
+            json!({"email": "carer@test.example", "password": "carer password 1", "role": "staff", "name": "Carer"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    event(&app, "sos-1", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;
+    let alert = h.wait_alert(&app, "sos", |_| true).await;
+    let id = alert["id"].as_str().unwrap();
+    let staff = app.login("carer@test.example", "carer password 1").await;
+
+    let (status, acked) = app.call("POST", &format!("/api/v1/alerts/{id}/acknowledge"), Some(&staff), None).await;
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    assert_eq!(acked["status"], "acknowledged");
+    assert!(acked["time_to_acknowledge_seconds"].as_f64().unwrap() >= 0.0);
+    let (status, body) = app.call("POST", &format!("/api/v1/alerts/{id}/acknowledge"), Some(&staff), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "conflict");
+    let (status, _) =
+        app.call("POST", &format!("/api/v1/alerts/{id}/assign"), Some(&h.token), Some(json!({"user_id": carer}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/alerts/{id}/comments"),
+            Some(&staff),
+            Some(json!({"text": "On my way to room 12"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call("POST", &format!("/api/v1/alerts/{id}/resolve"), Some(&staff), Some(json!({"resolution": "maybe"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, resolved) = app
+        .call(
+            "POST",
+            &format!("/api/v1/alerts/{id}/resolve"),
+            Some(&staff),
+            Some(json!({"resolution": "handled", "note": "helped her up"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["resolution"], "handled");
+    assert!(resolved["time_to_resolve_seconds"].is_number());
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/alerts/{id}/resolve"), Some(&staff), Some(json!({"resolution": "handled"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let timeline = app.get(&format!("/api/v1/alerts/{id}/timeline"), &staff).await;
+    let actions: Vec<&str> =
+        timeline["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["opened", "acknowledged", "assigned", "commented", "resolved"]);
+    let entries = timeline["entries"].as_array().unwrap();
+    assert!(entries[0]["actor_id"].is_null(), "opened by the system");
+    assert_eq!(entries[1]["actor_name"], "Carer");
+    assert_eq!(entries[3]["details"]["text"], "On my way to room 12");
+
+    let (status, _) =
+        app.call("POST", "/api/v1/alerts/00000000-0000-0000-0000-000000000000/acknowledge", Some(&staff), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unacknowledged_critical_alerts_escalate_until_acknowledged() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    // An SOS acknowledged at once...
+    event(&app, "sos-1", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;
+    let sos = h.wait_alert(&app, "sos", |_| true).await;
+    let sid = sos["id"].as_str().unwrap().to_owned();
+    let (status, acked) = app.call("POST", &format!("/api/v1/alerts/{sid}/acknowledge"), Some(&h.token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let level_at_ack = acked["escalation_level"].as_i64().unwrap();
+
+    // ...and a fall nobody acknowledges, published after it: once the fall is
+    // at level 2, the scheduler has run well past the SOS's ladder too.
+    event(&app, "watch-1", json!({"ts": now_ts(0), "event": "fall_detected"})).await;
+    let fall = h.wait_alert(&app, "fall", |a| a["escalation_level"] == 2).await;
+    let fid = fall["id"].as_str().unwrap();
+    let timeline = app.get(&format!("/api/v1/alerts/{fid}/timeline"), &h.token).await;
+    let escalations: Vec<&Value> =
+        timeline["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "escalated").collect();
+    assert_eq!(escalations.len(), 2);
+    assert_eq!(escalations[0]["details"]["level"], 1);
+    assert!(fall["escalated_at"].is_string());
+
+    let sos_now = app.get(&format!("/api/v1/alerts/{sid}"), &h.token).await;
+    assert_eq!(sos_now["escalation_level"].as_i64().unwrap(), level_at_ack, "acknowledging stops the ladder");
+    let sos_timeline = app.get(&format!("/api/v1/alerts/{sid}/timeline"), &h.token).await;
+    let sos_escalations =
+        sos_timeline["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "escalated").count();
+    assert_eq!(sos_escalations as i64, level_at_ack);
+}
+
+#[tokio::test]
+async fn the_live_stream_carries_changes_to_those_who_may_see_them() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let other = app.resident(&h.token, "Not mine").await;
+    let family_id = app
+        .post(
+            "/api/v1/users",
+            &h.token,
+            json!({"email": "son@test.example", "password": "son password 12", "role": "family", "name": "Son"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/v1/residents/{other}/family"),
+        &h.token,
+        json!({"user_id": family_id, "relationship": "son"}),
+    )
+    .await;
+    let family = app.login("son@test.example", "son password 12").await;
+
+    let open_stream = |token: String| {
+        let url = app.url("/api/v1/alerts/stream");
+        let http = app.http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+            r.bytes_stream()
+        }
+    };
+    let mut staff_stream = open_stream(h.token.clone()).await;
+    let mut family_stream = open_stream(family.clone()).await;
+    let seen_family = Arc::new(Mutex::new(String::new()));
+    let sink = seen_family.clone();
+    let family_reader = tokio::spawn(async move {
+        while let Some(Ok(chunk)) = family_stream.next().await {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    // Both streams are connected once their `ready` event arrived.
+    let mut text = String::new();
+    while !text.contains("event: ready") {
+        text.push_str(&String::from_utf8_lossy(&staff_stream.next().await.unwrap().unwrap()));
+    }
+    wait_for("the family stream", || async { seen_family.lock().unwrap().contains("event: ready").then_some(()) })
+        .await;
+
+    event(&app, "watch-1", json!({"ts": now_ts(0), "event": "fall_detected"})).await;
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    while !text.contains("\"kind\":\"fall\"") {
+        let chunk =
+            tokio::time::timeout_at(deadline, staff_stream.next()).await.expect("an alert event").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: alert"));
+    assert!(text.contains("\"event\":\"alert.opened\""));
+    // An SOS of the family's own resident reaches them; Grandma's fall did not.
+    app.device(&h.token, json!({"device_id": "sos-other", "resident_id": other, "kind": "sos_button"})).await;
+    event(&app, "sos-other", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;
+    wait_for("the family's own alert", || async {
+        seen_family.lock().unwrap().contains("\"kind\":\"sos\"").then_some(())
+    })
+    .await;
+    assert!(!seen_family.lock().unwrap().contains("\"kind\":\"fall\""), "families see only their residents' alerts");
+    family_reader.abort();
+}
+
+/// (X-Eldercare-Delivery, X-Eldercare-Signature, body) of one POST.
+type Delivery = (String, String, Vec<u8>);
+
+#[tokio::test]
+async fn webhooks_are_signed_and_retried_until_accepted() {
+    use axum::routing::post;
+    let received: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+    let calls = received.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let calls = calls.clone();
+            async move {
+                let mut calls = calls.lock().unwrap();
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                calls.push((header("x-eldercare-delivery"), header("x-eldercare-signature"), body.to_vec()));
+                // The first attempt fails: the delivery must come again.
+                if calls.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let secret = "a-shared-secret-of-some-length";
+    let (status, created) = app
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(&h.token),
+            Some(json!({"url": format!("http://{hook_addr}/hook"), "secret": secret})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _) =
+        app.call("POST", "/api/v1/webhooks", Some(&h.token), Some(json!({"url": "ftp://x", "secret": secret}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    event(&app, "sos-1", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;
+    // The retry waits out the backoff (5 s) after the failed first attempt.
+    // The opened SOS: its first delivery failed, so it came again with the
+    // same id and body (escalations of the SOS arrive as deliveries of their own).
+    let opened = wait_for("the opened alert delivered twice", || async {
+        let calls = received.lock().unwrap().clone();
+        let first = calls
+            .iter()
+            .find(|c| serde_json::from_slice::<Value>(&c.2).is_ok_and(|b| b["event"] == "alert.opened"))?
+            .clone();
+        let same: Vec<_> = calls.into_iter().filter(|c| c.0 == first.0).collect();
+        (same.len() >= 2).then_some(same)
+    })
+    .await;
+    assert_eq!(opened[0].2, opened[1].2, "a retry carries the same body");
+    let body: Value = serde_json::from_slice(&opened[1].2).unwrap();
+    assert_eq!(body["alert"]["kind"], "sos");
+    assert_eq!(opened[1].1, eldercare::notify::webhooks::signature(secret, &opened[1].2));
+    assert_ne!(opened[1].1, eldercare::notify::webhooks::signature("another-secret-entirely", &opened[1].2));
+    wait_for("the delivery recorded", || async {
+        let n = app
+            .count("select count(*) from webhook_deliveries where delivered_at is not null and event = 'alert.opened'")
+            .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = app.call("DELETE", &format!("/api/v1/webhooks/{id}"), Some(&h.token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

@@ -26,7 +26,7 @@ cargo build --release -p eldercare -p eldercare-sim
 backend=$!
 sim=""
 cleanup() {
-  [ -n "$sim" ] && kill "$sim" 2>/dev/null || true
+  [ -n "$sim" ] && kill $sim 2>/dev/null || true
   kill -TERM "$backend" 2>/dev/null || true
   wait "$backend" 2>/dev/null || true
 }
@@ -46,9 +46,14 @@ eldercare is running.
   metrics:   $ELDERCARE_URL/metrics
   logs:      .run/eldercare.log
 The simulator now provisions $RESIDENTS residents and plays their day in real
-time, with incidents (falls, SOS, abnormal vitals, ...). Ctrl-C to stop.
+time with random incidents, next to the scripted demo (three households: a
+fall at +30 s, then an SOS, smoke, a leak, abnormal vitals, a device going
+offline...). Ctrl-C to stop.
 
 MSG
-./target/release/eldercare-sim run --provision --residents "$RESIDENTS" --incident-rate "${INCIDENT_RATE:-6}" &
-sim=$!
-wait "$sim"
+./target/release/eldercare-sim scenario simulator/scenarios/demo.toml --provision --state .run/sim-demo.json &
+demo=$!
+./target/release/eldercare-sim run --provision --residents "$RESIDENTS" --incident-rate "${INCIDENT_RATE:-2}" \
+  --state .run/sim-run.json &
+sim="$demo $!"
+wait $sim

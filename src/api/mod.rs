@@ -3,6 +3,7 @@
 pub mod access;
 pub mod alerts;
 pub mod auth;
+pub mod console;
 pub mod data;
 pub mod devices;
 pub mod error;
@@ -91,6 +92,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(openapi::router())
+        .merge(console::router())
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async {
             let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});

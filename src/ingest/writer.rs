@@ -363,15 +363,17 @@ impl Batch {
         // Devices unregistered since decoding are skipped by the join rather
         // than failing the batch on the foreign key.
         sqlx::query(
-            "insert into device_state as s (device_id, last_seen_at, online, battery, rssi, firmware, zigbee_state, updated_at)
-             select u.device_id, u.last_seen_at, u.online, u.battery, u.rssi, u.firmware, u.zigbee_state, now()
+            "insert into device_state as s (device_id, last_seen_at, online, online_at, battery, rssi, firmware, zigbee_state, updated_at)
+             select u.device_id, u.last_seen_at, u.online, u.last_seen_at, u.battery, u.rssi, u.firmware, u.zigbee_state, now()
              from unnest($1::text[], $2::timestamptz[], $3::bool[], $4::float8[], $5::int4[], $6::text[], $7::jsonb[])
                   as u (device_id, last_seen_at, online, battery, rssi, firmware, zigbee_state)
              join devices d on d.device_id = u.device_id
              order by u.device_id
              on conflict (device_id) do update set
                last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),
-               online = coalesce(excluded.online, s.online),
+               online = case when s.online_at is null or excluded.online_at >= s.online_at
+                             then coalesce(excluded.online, s.online) else s.online end,
+               online_at = greatest(s.online_at, excluded.online_at),
                battery = coalesce(excluded.battery, s.battery),
                rssi = coalesce(excluded.rssi, s.rssi),
                firmware = coalesce(excluded.firmware, s.firmware),

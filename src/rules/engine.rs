@@ -51,14 +51,23 @@ pub async fn load_settings(pool: &PgPool, resident_id: Uuid) -> Result<Option<Ru
     }))
 }
 
+#[derive(Debug, Default)]
+struct Health {
+    online: Option<bool>,
+    low_battery: Option<bool>,
+    /// Receipt time of the latest status applied: the lanes commit out of
+    /// receipt order, and an older message must not undo a newer Last Will.
+    at: Option<DateTime<Utc>>,
+}
+
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<Metrics>,
     settings: HashMap<Uuid, (Arc<RuleSettings>, Instant)>,
     vitals: HashMap<(Uuid, Metric), VitalMonitor>,
-    /// Last device health seen (online, battery low), so that only changes
-    /// become decisions, not every heartbeat.
-    health: HashMap<String, (Option<bool>, Option<bool>)>,
+    /// Last device health seen, so that only changes become decisions, not
+    /// every heartbeat.
+    health: HashMap<String, Health>,
 }
 
 impl Engine {
@@ -128,21 +137,26 @@ impl Engine {
             }
             Stored::Status { origin, online, battery, at } => {
                 let settings = self.settings_for(origin.resident_id).await?;
-                let known = self.health.entry(origin.info.device_id.clone()).or_insert((None, None));
+                let known = self.health.entry(origin.info.device_id.clone()).or_default();
+                if known.at.is_some_and(|seen| at < seen) {
+                    return Ok(());
+                }
+                known.at = Some(at);
                 // The same hysteresis as the rule: low below the threshold,
                 // back to normal only 5 points above it.
                 let percent = settings.low_battery.percent;
-                let low = battery.map(|b| if known.1 == Some(true) { b < percent + 5.0 } else { b < percent });
-                let online_changed = online.is_some() && online != known.0;
-                let low_changed = low.is_some() && low != known.1;
+                let low =
+                    battery.map(|b| if known.low_battery == Some(true) { b < percent + 5.0 } else { b < percent });
+                let online_changed = online.is_some() && online != known.online;
+                let low_changed = low.is_some() && low != known.low_battery;
                 if !online_changed && !low_changed {
                     return Ok(());
                 }
                 if online.is_some() {
-                    known.0 = online;
+                    known.online = online;
                 }
                 if low.is_some() {
-                    known.1 = low;
+                    known.low_battery = low;
                 }
                 let online = online.filter(|_| online_changed);
                 let battery = battery.filter(|_| low_changed);

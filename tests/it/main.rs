@@ -8,5 +8,6 @@ mod behaviour;
 mod durability;
 mod health;
 mod ingest;
+mod simulator;
 mod store;
 mod support;

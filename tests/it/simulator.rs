@@ -1,0 +1,153 @@
+//! The simulator against the real backend: provisioning through the public
+//! API, its messages through the backend's own decoder, and a scripted
+//! scenario producing exactly the alerts it scripts.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use eldercare::ingest::decode::{self, DeviceInfo, Registry, ZigbeeState};
+use eldercare_sim::provision::{self, Api};
+use eldercare_sim::publish::{self, RunOptions};
+use eldercare_sim::scenario::Scenario;
+use eldercare_sim::{SimConfig, devices, generate};
+use serde_json::Value;
+
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, wait_for};
+
+fn state_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sim-state-{}.json", uuid::Uuid::new_v4().simple()))
+}
+
+#[tokio::test]
+async fn provisioning_registers_everything_once_through_the_api() {
+    let app = TestApp::spawn().await;
+    let config = SimConfig::generated(3, 1, "Europe/Paris".parse().unwrap());
+    assert!(Api::login(&app.base, ADMIN_EMAIL, "wrong password").await.is_err());
+    let api = Api::login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    let state = state_file();
+    let (first, summary) = provision::provision(&api, &config, &state).await.unwrap();
+    let per_resident = devices(&config).len() / 3;
+    assert_eq!(
+        (summary.residents_created, summary.devices_created, summary.meal_windows_set),
+        (3, 3 * per_resident as u32, 3)
+    );
+
+    let token = app.admin_token().await;
+    let residents = app.get("/api/v1/residents", &token).await;
+    assert_eq!(residents["residents"].as_array().unwrap().len(), 3);
+    assert_eq!(residents["residents"][0]["timezone"], "Europe/Paris");
+    let all = app.get("/api/v1/devices", &token).await;
+    assert_eq!(all["devices"].as_array().unwrap().len(), devices(&config).len());
+    let kitchen = app.get("/api/v1/devices/r001-motion-kitchen", &token).await;
+    assert_eq!(kitchen["source"], "zigbee2mqtt");
+    assert_eq!(kitchen["external_id"], "r001/kitchen/motion");
+    let rid = first.residents["r001"].clone();
+    let settings = app.get(&format!("/api/v1/residents/{rid}/rule-settings"), &token).await;
+    assert_eq!(settings["meal_windows"].as_array().unwrap().len(), 3);
+
+    // Again, even without the state file: the same residents, nothing doubled.
+    std::fs::remove_file(&state).unwrap();
+    let (again, summary) = provision::provision(&api, &config, &state).await.unwrap();
+    assert_eq!(again.residents, first.residents);
+    assert_eq!((summary.residents_created, summary.devices_created), (0, 0));
+    assert_eq!(app.get("/api/v1/residents", &token).await["residents"].as_array().unwrap().len(), 3);
+    let _ = std::fs::remove_file(&state);
+}
+
+struct Devices(HashMap<String, DeviceInfo>, HashMap<String, DeviceInfo>);
+
+impl Registry for Devices {
+    fn native(&self, id: &str) -> Option<&DeviceInfo> {
+        self.0.get(id)
+    }
+    fn zigbee(&self, name: &str) -> Option<&DeviceInfo> {
+        self.1.get(name)
+    }
+}
+
+#[test]
+fn a_simulated_day_decodes_cleanly_with_the_backends_decoder() {
+    let config = SimConfig::generated(6, 11, "Asia/Shanghai".parse().unwrap());
+    let mut native = HashMap::new();
+    let mut zigbee = HashMap::new();
+    for d in devices(&config) {
+        let info = DeviceInfo {
+            device_id: d.device_id.clone(),
+            kind: d.kind.to_string(),
+            room: d.room.map(|r| r.as_str().to_owned()),
+            placement: d.placement.map(str::to_owned),
+            power_on_threshold_w: decode::DEFAULT_POWER_ON_THRESHOLD_W,
+        };
+        match &d.external_id {
+            Some(name) => zigbee.insert(name.clone(), info),
+            None => native.insert(d.device_id.clone(), info),
+        };
+    }
+    let registry = Devices(native, zigbee);
+    let mut states: HashMap<String, ZigbeeState> = HashMap::new();
+    let to = Utc::now();
+    let messages = generate(&config, to - Duration::days(1), to);
+    assert!(messages.len() > 5_000, "a day of six residents: {}", messages.len());
+    let (mut readings, mut events) = (0, 0);
+    for m in &messages {
+        // Decoded as it is received: at its own simulated time.
+        let d = decode::decode(&m.topic, &m.payload, m.at, &registry, &mut states);
+        assert!(d.rejections.is_empty(), "{} {}: {:?}", m.topic, String::from_utf8_lossy(&m.payload), d.rejections);
+        readings += d.readings.len();
+        events += d.events.len();
+    }
+    assert!(readings > 1_000 && events > 100, "{readings} readings, {events} events");
+}
+
+#[tokio::test]
+async fn the_demo_scenario_raises_the_alerts_it_scripts() {
+    let app = TestApp::spawn().await;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/simulator/scenarios/demo.toml")).unwrap();
+    let scenario = Scenario::parse(&text).unwrap();
+    // The first 16 minutes of the demo, played as fast as the broker takes
+    // them, ending now (so no timestamp lies in the future).
+    let played = Duration::minutes(16);
+    let start = Utc::now() - played;
+    let config = scenario.config(start, scenario.seed.unwrap_or(7)).unwrap();
+    let api = Api::login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    let state = state_file();
+    let (ids, _) = provision::provision(&api, &config, &state).await.unwrap();
+    let _ = std::fs::remove_file(&state);
+    let opts = RunOptions {
+        broker: format!("mqtt://127.0.0.1:{}", app.broker.port).parse().unwrap(),
+        speed: eldercare_sim::clock::Speed::Max,
+        start,
+        duration: Some(played),
+        client_prefix: "sim-test".into(),
+    };
+    let summary = publish::run(&config, &opts, std::future::pending()).await.unwrap();
+    assert_eq!(summary.acked, summary.sent_qos1, "every message acknowledged by the broker");
+
+    let token = app.admin_token().await;
+    let (r1, r2, r3) = (&ids.residents["r1"], &ids.residents["r2"], &ids.residents["r3"]);
+    let expected: [(&str, &str, &str); 8] = [
+        (r1, "fall", "open"),
+        (r2, "sos", "open"),
+        (r3, "fall", "resolved"),
+        (r1, "vital_abnormal", "open"),
+        (r2, "smoke", "open"),
+        (r3, "water_leak", "open"),
+        (r3, "device_offline", "open"),
+        (r2, "low_battery", "open"),
+    ];
+    let alerts: Vec<Value> = wait_for("the scripted alerts", || async {
+        let all = app.get("/api/v1/alerts?limit=1000", &token).await["alerts"].as_array()?.clone();
+        let found = expected.iter().all(|(rid, kind, status)| {
+            all.iter().any(|a| a["resident_id"] == **rid && a["kind"] == *kind && a["status"] == *status)
+        });
+        found.then_some(all)
+    })
+    .await;
+    let r3_fall = alerts.iter().find(|a| a["resident_id"] == **r3 && a["kind"] == "fall").unwrap();
+    assert_eq!(r3_fall["resolution"], "cancelled_by_resident");
+    let r1_fall = alerts.iter().find(|a| a["resident_id"] == **r1 && a["kind"] == "fall").unwrap();
+    let fall_at = chrono::DateTime::parse_from_rfc3339(r1_fall["condition_at"].as_str().unwrap()).unwrap();
+    let off = fall_at.with_timezone(&Utc) - (start + Duration::seconds(30));
+    assert!(off.abs() < Duration::milliseconds(1), "the fall at its scripted time (+30 s), off by {off}");
+    assert_eq!(app.count("select count(*) from quarantine").await, 0, "everything the simulator sends is valid");
+}

@@ -113,9 +113,13 @@ create table readings (
     seq         bigint,
     received_at timestamptz not null default now()
 );
--- The device contract's idempotency key: a redelivered reading is the same
--- device, metric and time. It includes ts so it is legal on a hypertable.
-create unique index readings_dedup_key on readings (device_id, metric, ts);
+-- The device contract's idempotency key: a redelivered message is the same
+-- device and seq, or, without a seq, the same device, metric and time. Two
+-- different messages may share a millisecond (their seqs differ): both are
+-- kept. A redelivery has the same ts too (a message without ts is given the
+-- stamp of its first delivery, see ingest_seq), so ts is in the key, which
+-- also makes the index legal on a hypertable.
+create unique index readings_dedup_key on readings (device_id, metric, ts, seq) nulls not distinct;
 create index readings_resident_metric_ts_idx on readings (resident_id, metric, ts desc);
 
 -- Discrete events (falls, doors, meals...). Unknown event names are kept too.
@@ -128,7 +132,7 @@ create table events (
     seq         bigint,
     received_at timestamptz not null default now()
 );
-create unique index events_dedup_key on events (device_id, kind, ts);
+create unique index events_dedup_key on events (device_id, kind, ts, seq) nulls not distinct;
 create index events_resident_ts_idx on events (resident_id, ts desc);
 
 -- A message that carried a sequence number but no timestamp is stamped with

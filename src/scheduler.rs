@@ -214,6 +214,25 @@ impl Leader {
                 }
             })
             .collect();
+        // Low-battery alerts whose device now reports a charged battery (the
+        // engine clears these live; this catches what a restart missed).
+        let low: Vec<String> =
+            sqlx::query_scalar("select cause from alerts where kind = 'low_battery' and status <> 'resolved'")
+                .fetch_all(&self.pool)
+                .await?;
+        let recharged = RuleSettings::default().low_battery.percent + 5.0;
+        for d in devices.iter().filter(|d| low.contains(&d.device_id) && d.battery.is_some_and(|b| b >= recharged)) {
+            let decision = Decision::Clear {
+                kind: AlertKind::LowBattery,
+                cause: d.device_id.clone(),
+                at: now,
+                resolution: crate::rules::AUTO_CLEARED,
+                details: serde_json::json!({"battery": d.battery}),
+            };
+            if let Some(subject) = subjects.get(&d.device_id) {
+                self.apply(subject, &decision).await?;
+            }
+        }
         for decision in streaming::silent_devices(&devices, now) {
             let cause = decision.cause().to_owned();
             // Only changes: raise what is not open, clear what is.

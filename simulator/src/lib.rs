@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod generate;
 pub mod incidents;
+pub mod latency;
 pub mod load;
 pub mod message;
 pub mod model;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use eldercare_sim::clock::{self, Speed};
+use eldercare_sim::latency;
 use eldercare_sim::load::{self, LoadOptions};
 use eldercare_sim::mqtt::Broker;
 use eldercare_sim::provision::{self, Api};
@@ -52,6 +53,27 @@ enum Command {
     Load(LoadArgs),
     /// Print generated messages as JSON lines, without a broker.
     Print(PrintArgs),
+    /// Alert latency benchmark: SOS publish to alert on the live stream,
+    /// with telemetry load in the background.
+    Latency(LatencyArgs),
+}
+
+#[derive(Args)]
+struct LatencyArgs {
+    /// SOS presses to time.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
+    /// Pause between presses, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    interval_ms: u64,
+    /// Background telemetry, messages per second (0: none).
+    #[arg(long, default_value_t = 5_000.0)]
+    background_rate: f64,
+    /// Devices sending the background telemetry (registered first).
+    #[arg(long, default_value_t = 500)]
+    background_devices: u32,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(Args)]
@@ -320,6 +342,38 @@ async fn run(cli: Cli) -> Result<()> {
                 client_prefix: "eldercare-sim-load".into(),
             };
             let summary = load::run(&opts, shutdown_signal()).await?;
+            print!("{summary}");
+            Ok(())
+        }
+        Command::Latency(args) => {
+            let broker = broker()?;
+            let session = login(&args.api).await?;
+            let background = if args.background_rate > 0.0 {
+                let summary =
+                    provision::provision_load_devices(&session, (1..=args.background_devices).map(load::device_id))
+                        .await?;
+                println!("background devices: {summary}");
+                Some(LoadOptions {
+                    broker: broker.clone(),
+                    devices: args.background_devices,
+                    rate: args.background_rate,
+                    duration: Some(std::time::Duration::from_secs(24 * 3600)),
+                    count: None,
+                    connections: 4,
+                    qos: Qos::AtLeastOnce,
+                    inflight: 1000,
+                    client_prefix: "eldercare-sim-latency-load".into(),
+                })
+            } else {
+                None
+            };
+            let opts = latency::LatencyOptions {
+                broker,
+                samples: args.samples,
+                interval: std::time::Duration::from_millis(args.interval_ms),
+                background,
+            };
+            let summary = latency::run(&session, &opts).await?;
             print!("{summary}");
             Ok(())
         }

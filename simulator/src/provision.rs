@@ -47,6 +47,9 @@ struct Reply {
 
 impl Api {
     pub async fn login(base_url: &str, email: &str, password: &str) -> Result<Api, ProvisionError> {
+        // Built with TLS support in the workspace: the client needs a crypto
+        // provider (installing it twice is harmless).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -63,6 +66,35 @@ impl Api {
             .ok_or_else(|| ProvisionError::Response { what: what.into(), detail: "no \"token\"".into() })?
             .to_owned();
         Ok(api)
+    }
+
+    /// Any API call, as the logged-in user: the status and the JSON body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value), ProvisionError> {
+        let reply = self.call(method, path, body).await?;
+        Ok((reply.status, reply.body))
+    }
+
+    /// A GET whose body is read as a stream (the alert stream).
+    pub async fn open_stream(&self, path: &str) -> Result<reqwest::Response, ProvisionError> {
+        let what = format!("GET {path}");
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(std::time::Duration::from_secs(24 * 3600))
+            .send()
+            .await
+            .map_err(|source| ProvisionError::Http { what: what.clone(), source })?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(ProvisionError::Status { what, status: resp.status(), body: String::new() })
+        }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Reply, ProvisionError> {

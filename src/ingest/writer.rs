@@ -59,6 +59,9 @@ struct SeqStamp {
     events: Vec<usize>,
 }
 
+/// What identifies a stored event: device, kind, ts, seq.
+pub type EventKey = (String, String, DateTime<Utc>, Option<i64>);
+
 /// Column-wise rows of one batch, ready to bind as arrays.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -219,14 +222,14 @@ impl Batch {
             .await?
             .rows_affected()
         };
-        let inserted_events: Vec<(String, String, DateTime<Utc>)> = if self.e_ts.is_empty() {
+        let inserted_events: Vec<EventKey> = if self.e_ts.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
                 "insert into events (ts, device_id, resident_id, kind, data, seq)
                  select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::int8[])
                  on conflict do nothing
-                 returning device_id, kind, ts",
+                 returning device_id, kind, ts, seq",
             )
             .bind(&self.e_ts)
             .bind(&self.e_device)
@@ -268,12 +271,12 @@ impl Batch {
     /// What the rules must see of a committed batch: the events that were
     /// new (a redelivered fall must not count twice), vital readings, and each
     /// device's health.
-    fn for_rules(&mut self, inserted_events: Vec<(String, String, DateTime<Utc>)>) -> Vec<Stored> {
-        let mut new: std::collections::HashSet<(String, String, DateTime<Utc>)> = inserted_events.into_iter().collect();
+    fn for_rules(&mut self, inserted_events: Vec<EventKey>) -> Vec<Stored> {
+        let mut new: std::collections::HashSet<EventKey> = inserted_events.into_iter().collect();
         let mut out = std::mem::take(&mut self.vitals);
         for i in 0..self.e_ts.len() {
             let Some(origin) = &self.e_origin[i] else { continue };
-            if new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i])) {
+            if new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i], self.e_seq[i])) {
                 out.push(Stored::Event {
                     origin: origin.clone(),
                     kind: self.e_kind[i].clone(),
@@ -404,8 +407,45 @@ pub struct Outcome {
     pub readings_inserted: u64,
     pub events_inserted: u64,
     pub duplicates: u64,
-    /// (device, kind, ts) of the events that were new.
-    pub inserted_events: Vec<(String, String, DateTime<Utc>)>,
+    /// The events that were new.
+    pub inserted_events: Vec<EventKey>,
+}
+
+/// How often a device's unchanged state (only its last-seen time) is
+/// written: a device sending every few milliseconds must not rewrite its row
+/// in every batch.
+const LAST_SEEN_EVERY: Duration = Duration::from_secs(5);
+
+/// What each device's state row last got from this lane.
+#[derive(Default)]
+struct DeviceWrites(HashMap<String, (Instant, Option<bool>)>);
+
+impl DeviceWrites {
+    /// Takes out of the batch the device updates that would only move
+    /// `last_seen_at` forward by less than [`LAST_SEEN_EVERY`]; returns them
+    /// so the rules still see them.
+    fn skip_unchanged(&self, batch: &mut Batch) -> Vec<(String, DeviceUpdate)> {
+        let quiet: Vec<String> = batch
+            .devices
+            .iter()
+            .filter(|(id, u)| {
+                u.battery.is_none()
+                    && u.rssi.is_none()
+                    && u.firmware.is_none()
+                    && u.zigbee_state.is_none()
+                    && self.0.get(*id).is_some_and(|(at, online)| *online == u.online && at.elapsed() < LAST_SEEN_EVERY)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        quiet.into_iter().filter_map(|id| batch.devices.remove_entry(&id)).collect()
+    }
+
+    fn record(&mut self, batch: &Batch) {
+        let now = Instant::now();
+        for (id, u) in &batch.devices {
+            self.0.insert(id.clone(), (now, u.online));
+        }
+    }
 }
 
 /// Settings of one lane.
@@ -433,6 +473,7 @@ pub struct Lane {
 impl Lane {
     pub async fn run(self, mut rx: mpsc::Receiver<Item>) {
         let mut batch = Batch::default();
+        let mut written = DeviceWrites::default();
         loop {
             let deadline = batch.oldest().map(|t| t + self.settings.flush);
             let flush_now = tokio::select! {
@@ -445,7 +486,7 @@ impl Lane {
                     // The dispatcher is gone (shutdown): commit what is left.
                     None => {
                         if !batch.is_empty() {
-                            self.commit_with_retry(&mut batch).await;
+                            self.commit_with_retry(&mut batch, &mut written).await;
                         }
                         return;
                     }
@@ -453,13 +494,14 @@ impl Lane {
                 _ = sleep_until(deadline) => true,
             };
             if flush_now && !batch.is_empty() {
-                self.commit_with_retry(&mut batch).await;
+                self.commit_with_retry(&mut batch, &mut written).await;
             }
         }
     }
 
-    async fn commit_with_retry(&self, batch: &mut Batch) {
+    async fn commit_with_retry(&self, batch: &mut Batch, written: &mut DeviceWrites) {
         let (name, metrics) = (self.name, &self.metrics);
+        let skipped = written.skip_unchanged(batch);
         let mut backoff = Duration::from_millis(100);
         loop {
             match batch.commit(&self.pool, self.settings.seq_memory_hours).await {
@@ -473,7 +515,17 @@ impl Lane {
                     batch.count_rejections(metrics);
                     if let Some(oldest) = batch.oldest() {
                         metrics.observe_batch(oldest.elapsed());
+                        if oldest.elapsed() > Duration::from_millis(500) {
+                            tracing::warn!(
+                                lane = name,
+                                messages = batch.len(),
+                                took_ms = oldest.elapsed().as_millis() as u64,
+                                "slow batch"
+                            );
+                        }
                     }
+                    written.record(batch);
+                    batch.devices.extend(skipped);
                     let mut done = std::mem::take(batch);
                     let _ = self.acks.send(AckMsg::Committed(std::mem::take(&mut done.indices)));
                     let stored = done.for_rules(outcome.inserted_events);

@@ -23,6 +23,8 @@ use crate::metrics::Metrics;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+/// A batch taking longer than this to evaluate is logged: alerts wait behind it.
+const SLOW: Duration = Duration::from_millis(250);
 /// Cached resident settings are re-read after this long.
 const SETTINGS_TTL: Duration = Duration::from_secs(30);
 
@@ -89,10 +91,15 @@ impl Engine {
                 },
                 batch = rx.recv() => {
                     let Some(batch) = batch else { return };
+                    let started = Instant::now();
+                    let n = batch.len();
                     for stored in batch {
                         if let Err(err) = self.handle(stored).await {
                             tracing::error!(cause = %err, "rule evaluation failed");
                         }
+                    }
+                    if started.elapsed() > SLOW {
+                        tracing::warn!(items = n, took_ms = started.elapsed().as_millis() as u64, "slow rule evaluation");
                     }
                 }
             }
@@ -147,16 +154,18 @@ impl Engine {
                 let percent = settings.low_battery.percent;
                 let low =
                     battery.map(|b| if known.low_battery == Some(true) { b < percent + 5.0 } else { b < percent });
-                let online_changed = online.is_some() && online != known.online;
-                let low_changed = low.is_some() && low != known.low_battery;
+                // A device first seen healthy (online, battery fine) needs
+                // nothing cleared: an alert from before a restart is cleared
+                // by the scheduler's device check. Without this, a restart
+                // would run one transaction per device on its first message.
+                let online_changed =
+                    online.is_some() && online != known.online && !(known.online.is_none() && online == Some(true));
+                let low_changed =
+                    low.is_some() && low != known.low_battery && !(known.low_battery.is_none() && low == Some(false));
+                known.online = online.or(known.online);
+                known.low_battery = low.or(known.low_battery);
                 if !online_changed && !low_changed {
                     return Ok(());
-                }
-                if online.is_some() {
-                    known.online = online;
-                }
-                if low.is_some() {
-                    known.low_battery = low;
                 }
                 let online = online.filter(|_| online_changed);
                 let battery = battery.filter(|_| low_changed);

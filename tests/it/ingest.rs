@@ -274,3 +274,26 @@ async fn messages_sent_while_the_backend_is_stopped_arrive_after_restart() {
     let app = TestApp::spawn_with(broker, db, |_| {}).await;
     app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 51).await;
 }
+
+#[tokio::test]
+async fn two_messages_in_the_same_millisecond_are_both_kept() {
+    let app = TestApp::spawn().await;
+    let (_, rid) = household(&app).await;
+    let at = ts(0);
+    let msgs: Vec<(String, Vec<u8>)> = [(10, 71), (11, 72)]
+        .iter()
+        .map(|(seq, hr)| {
+            let body = json!({"ts": at, "seq": seq, "metric": "heart_rate", "value": hr});
+            ("eldercare/v1/watch-1/telemetry".to_owned(), body.to_string().into_bytes())
+        })
+        .collect();
+    app.broker.publish_all(&msgs).await;
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 2).await;
+    // ...and their redeliveries are still absorbed.
+    app.broker.publish_all(&msgs).await;
+    wait_for("the redeliveries", || async {
+        (app.metrics.duplicates_absorbed.load(std::sync::atomic::Ordering::Relaxed) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(app.count("select count(*) from readings").await, 2);
+}

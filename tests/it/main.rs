@@ -5,6 +5,7 @@ mod api_auth;
 mod api_data;
 mod api_residents_devices;
 mod behaviour;
+mod console;
 mod durability;
 mod health;
 mod ingest;

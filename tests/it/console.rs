@@ -1,0 +1,431 @@
+//! The alert console in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven through chromedriver's W3C WebDriver API: an
+//! alert published over MQTT appears without a reload and is handled in the
+//! page, and the API shows what the page did.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, wait_for};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The key under which WebDriver returns an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A WebDriver error answer: its code (`no such element`, ...) and message.
+#[derive(Debug)]
+struct WebDriverError {
+    code: String,
+    message: String,
+}
+
+impl std::fmt::Display for WebDriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// One chromedriver process with one browser session. Dropping it ends the
+/// session and the process and removes the browser profile, also when a test
+/// panics half-way.
+struct Browser {
+    http: reqwest::Client,
+    port: u16,
+    /// `None` once deleted, so drop does not delete it again.
+    session: Option<String>,
+    driver: Child,
+    /// Holds the fresh browser profile; removed on drop.
+    dir: PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: the console test needs Debian's chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver; {package} provides it)"
+            );
+        }
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("eldercare-console-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create the browser's temp dir");
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let mut browser = Browser {
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            port,
+            session: None,
+            driver,
+            dir,
+        };
+        wait_for("chromedriver to be ready", || async {
+            let r = browser.http.get(format!("{}/status", browser.base())).send().await.ok()?;
+            let body: Value = r.json().await.ok()?;
+            (body["value"]["ready"] == true).then_some(())
+        })
+        .await;
+        let profile = browser.dir.join("profile");
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1600,1000",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        }}});
+        let created = browser
+            .send(Method::POST, format!("{}/session", browser.base()), Some(capabilities))
+            .await
+            .unwrap_or_else(|e| panic!("start a Chromium session: {e}"));
+        let session = created["sessionId"].as_str().expect("a session id").to_owned();
+        browser.session = Some(session);
+        browser
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn send(&self, method: Method, url: String, body: Option<Value>) -> Result<Value, WebDriverError> {
+        let mut request = self.http.request(method.clone(), &url);
+        if method == Method::POST {
+            // WebDriver wants a JSON body on every POST, `{}` when there is nothing to say.
+            request = request.json(&body.unwrap_or_else(|| json!({})));
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("WebDriver {url}: {e}"));
+        let ok = response.status().is_success();
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("WebDriver {url}: body: {e}"));
+        let value = body["value"].clone();
+        if ok {
+            Ok(value)
+        } else {
+            Err(WebDriverError {
+                code: value["error"].as_str().unwrap_or("unknown error").to_owned(),
+                message: value["message"].as_str().unwrap_or_default().to_owned(),
+            })
+        }
+    }
+
+    /// A command on this browser session.
+    async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+        let session = self.session.as_deref().expect("a live session");
+        self.send(method, format!("{}/session/{session}{path}", self.base()), body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        if let Err(e) = self.cmd(Method::POST, "/url", Some(json!({"url": url}))).await {
+            panic!("navigate to {url}: {e}");
+        }
+    }
+
+    async fn find(&self, css: &str) -> Result<String, WebDriverError> {
+        let found = self.cmd(Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await?;
+        Ok(found[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("an element reference: {found}")).to_owned())
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .cmd(Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))
+            .await
+            .expect("find elements");
+        found
+            .as_array()
+            .expect("a list of elements")
+            .iter()
+            .map(|e| e[ELEMENT_KEY].as_str().expect("an element reference").to_owned())
+            .collect()
+    }
+
+    /// Waits for an element that matches and is displayed.
+    async fn wait_visible(&self, css: &str) -> String {
+        wait_for(&format!("{css} to be displayed"), || async {
+            let element = self.find(css).await.ok()?;
+            let shown = self.cmd(Method::GET, &format!("/element/{element}/displayed"), None).await.ok()?;
+            (shown == true).then_some(element)
+        })
+        .await
+    }
+
+    async fn wait_gone(&self, css: &str) {
+        wait_for(&format!("{css} to go away"), || async {
+            match self.find(css).await {
+                Err(e) if e.code == "no such element" => Some(()),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// Clicks the element, waiting until it exists and takes clicks.
+    async fn click(&self, css: &str) {
+        wait_for(&format!("a click on {css}"), || async {
+            let element = self.find(css).await.ok()?;
+            self.cmd(Method::POST, &format!("/element/{element}/click"), None).await.ok()
+        })
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.wait_visible(css).await;
+        self.cmd(Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text})))
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    async fn clear(&self, css: &str) {
+        let element = self.wait_visible(css).await;
+        if let Err(e) = self.cmd(Method::POST, &format!("/element/{element}/clear"), None).await {
+            panic!("clear {css}: {e}");
+        }
+    }
+
+    /// `None` when the element went stale, as when the page re-rendered it.
+    async fn text(&self, element: &str) -> Option<String> {
+        let text = self.cmd(Method::GET, &format!("/element/{element}/text"), None).await.ok()?;
+        text.as_str().map(str::to_owned)
+    }
+
+    async fn attribute(&self, element: &str, name: &str) -> Option<String> {
+        let value = self.cmd(Method::GET, &format!("/element/{element}/attribute/{name}"), None).await.ok()?;
+        value.as_str().map(str::to_owned)
+    }
+
+    /// Waits until the text of the element matching `css` satisfies `pred`; returns it.
+    async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(&format!("{css} to show {what}"), || async {
+            let element = self.find(css).await.ok()?;
+            self.text(&element).await.filter(|t| pred(t))
+        })
+        .await
+    }
+
+    async fn wait_attribute(&self, css: &str, name: &str, what: &str, pred: impl Fn(&str) -> bool) {
+        wait_for(&format!("{css} to have {name} {what}"), || async {
+            let element = self.find(css).await.ok()?;
+            self.attribute(&element, name).await.filter(|v| pred(v)).map(|_| ())
+        })
+        .await
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        let png = self.cmd(Method::GET, "/screenshot", None).await.expect("screenshot");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("base64 PNG"))
+            .expect("decode the screenshot");
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    async fn quit(mut self) {
+        if let Some(session) = self.session.take() {
+            self.send(Method::DELETE, format!("{}/session/{session}", self.base()), None)
+                .await
+                .expect("end the browser session");
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // No async here: end the session with a plain HTTP request, so the
+        // browser closes even when the test panicked.
+        if let Some(session) = self.session.take()
+            && let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port))
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.port
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+async fn event(app: &TestApp, device: &str, body: Value) {
+    app.broker.publish(&format!("eldercare/v1/{device}/event"), body.to_string()).await;
+}
+
+/// The one alert of `kind` the API knows, once it exists.
+async fn alert_of_kind(app: &TestApp, token: &str, kind: &str) -> Value {
+    wait_for(&format!("a {kind} alert"), || async {
+        let body = app.get(&format!("/api/v1/alerts?kind={kind}"), token).await;
+        body["alerts"].as_array()?.first().cloned()
+    })
+    .await
+}
+
+/// A day of heart rate and SpO2 for the resident panel's chart, written
+/// straight to the table: history, not something the rules should judge.
+async fn vitals_history(app: &TestApp, resident: &str) {
+    sqlx::query(
+        "insert into readings (ts, device_id, resident_id, metric, value)
+         select now() - make_interval(mins => m), 'watch-1', $1, metric,
+                case metric when 'heart_rate' then 74 + 12 * sin(m / 120.0) else 96 + 2 * cos(m / 200.0) end
+         from generate_series(2, 1430, 5) m, unnest(array['heart_rate', 'spo2']) metric",
+    )
+    .bind(Uuid::parse_str(resident).expect("resident id"))
+    .execute(&app.pool)
+    .await
+    .expect("insert readings");
+}
+
+#[tokio::test]
+async fn care_staff_see_a_new_alert_live_and_handle_it_in_the_console() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let admin_id = app.get("/api/v1/me", &token).await["id"].as_str().expect("my id").to_owned();
+    let rid = app.resident(&token, "Grandma Li").await;
+    for (device, kind, room) in [
+        ("watch-1", "wearable", "bedroom"),
+        ("leak-1", "hazard_sensor", "bathroom"),
+        ("sos-1", "sos_button", "bedroom"),
+    ] {
+        app.device(&token, json!({"device_id": device, "resident_id": rid, "kind": kind, "room": room})).await;
+    }
+    vitals_history(&app, &rid).await;
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    browser.type_into("[data-testid=login-email]", ADMIN_EMAIL).await;
+    browser.type_into("[data-testid=login-password]", "not the password").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_text("[data-testid=login-error]", "the refusal", |t| t.contains("Wrong email or password")).await;
+    browser.clear("[data-testid=login-password]").await;
+    browser.type_into("[data-testid=login-password]", ADMIN_PASSWORD).await;
+    browser.click("[data-testid=login-submit]").await;
+    let connection = "[data-testid=connection]";
+    browser.wait_attribute(connection, "data-state", "connected", |s| s == "connected").await;
+    browser.click("[data-testid=sound-toggle]").await;
+    browser.wait_attribute("[data-testid=sound-toggle]", "aria-pressed", "true", |s| s == "true").await;
+
+    // A high alert, then a critical one: both arrive live, critical on top.
+    event(&app, "leak-1", json!({"event": "water_leak", "data": {"room": "bathroom"}})).await;
+    let leak = alert_of_kind(&app, &token, "water_leak").await;
+    let leak_row = format!("[data-testid=alert-row][data-alert-id='{}']", leak["id"].as_str().expect("id"));
+    browser.wait_visible(&leak_row).await;
+    event(&app, "watch-1", json!({"event": "fall_detected", "data": {"room": "bathroom"}})).await;
+    let fall = alert_of_kind(&app, &token, "fall").await;
+    let id = fall["id"].as_str().expect("alert id").to_owned();
+    let row = format!("[data-testid=alert-row][data-alert-id='{id}']");
+    let text = browser.wait_text(&row, "the fall", |t| t.contains("Fall")).await;
+    for expected in ["CRITICAL", "Grandma Li", "Room 12", "Bathroom"] {
+        assert!(text.contains(expected), "the fall row shows {expected:?}: {text:?}");
+    }
+    browser.wait_text(&format!("{row} [data-testid=alert-status]"), "Open", |t| t == "Open").await;
+    let rows = browser.find_all("[data-testid=alert-row]").await;
+    assert_eq!(browser.attribute(&rows[0], "data-alert-id").await.as_deref(), Some(id.as_str()), "critical first");
+
+    // The clock of time since opened runs by itself.
+    let clock = format!("{row} [data-testid=alert-clock]");
+    let first = browser.wait_text(&clock, "a time", |t| t.contains(':')).await;
+    browser.wait_text(&clock, "a later time", |t| t.contains(':') && t != first).await;
+
+    browser.click(&format!("{row} [data-testid=ack]")).await;
+    let acknowledged = wait_for("the API to show the alert acknowledged", || async {
+        let alert = app.get(&format!("/api/v1/alerts/{id}"), &token).await;
+        (alert["status"] == "acknowledged").then_some(alert)
+    })
+    .await;
+    assert_eq!(acknowledged["acknowledged_by"], admin_id.as_str(), "acknowledged by the admin who clicked");
+    browser.wait_text(&format!("{row} [data-testid=alert-status]"), "Acknowledged", |t| t == "Acknowledged").await;
+
+    browser.click(&format!("{row} [data-testid=details]")).await;
+    browser.wait_visible("[data-testid=timeline-entry][data-action=acknowledged]").await;
+    browser.screenshot(&std::env::temp_dir().join("console.png")).await;
+
+    browser.click("[data-testid=resolution-false_alarm]").await;
+    browser.type_into("[data-testid=resolve-note]", "Sensor knocked off the shelf").await;
+    browser.click("[data-testid=resolve-submit]").await;
+    let resolved = wait_for("the API to show the alert resolved", || async {
+        let alert = app.get(&format!("/api/v1/alerts/{id}"), &token).await;
+        (alert["status"] == "resolved").then_some(alert)
+    })
+    .await;
+    assert_eq!(resolved["resolution"], "false_alarm");
+    assert_eq!(resolved["resolved_by"], admin_id.as_str());
+    browser.wait_gone(&row).await;
+    browser.wait_text("[data-testid=panel-status]", "resolved", |t| t.contains("False alarm")).await;
+
+    // The resident panel: today's events, the vitals chart, the devices.
+    browser.click(&format!("{leak_row} [data-testid=open-resident]")).await;
+    browser.wait_visible("[data-testid=chart-heart_rate] svg polyline").await;
+    browser.wait_visible("[data-testid=chart-spo2] svg polyline").await;
+    browser.wait_visible("[data-testid=devices] tr[data-device-id=watch-1]").await;
+    browser.wait_text("[data-testid=today-summary]", "the fall", |t| t.contains("Fall detected")).await;
+    browser
+        .wait_text("[data-testid=recent-alerts]", "both alerts", |t| t.contains("Fall") && t.contains("Water leak"))
+        .await;
+    browser.screenshot(&std::env::temp_dir().join("console-resident.png")).await;
+
+    // The server goes away and the stream with it; meanwhile the water leak
+    // is resolved behind the console's back. Once the server is back the
+    // console reconnects by itself, reloads the list, and follows new alerts.
+    let addr: SocketAddr = app.base.trim_start_matches("http://").parse().expect("the app's address");
+    let (broker, database_url) = app.stop().await;
+    browser.wait_attribute(connection, "data-state", "disconnected", |s| s == "disconnected").await;
+    browser.click(&format!("{leak_row} [data-testid=ack]")).await;
+    browser.wait_text("[data-testid=error]", "the failure", |t| t.contains("Could not acknowledge")).await;
+    let mut db = PgConnection::connect(&database_url).await.expect("connect to the test database");
+    sqlx::query(
+        "update alerts set status = 'resolved', resolution = 'handled', resolved_at = now(), updated_at = now()
+         where kind = 'water_leak'",
+    )
+    .execute(&mut db)
+    .await
+    .expect("resolve the leak");
+    let app = TestApp::spawn_with(broker, database_url, |s| s.http.addr = addr).await;
+    browser.wait_attribute(connection, "data-state", "connected", |s| s == "connected").await;
+    browser.wait_gone(&leak_row).await;
+    event(&app, "sos-1", json!({"event": "sos_pressed", "data": {}})).await;
+    let sos = alert_of_kind(&app, &token, "sos").await;
+    let sos_row = format!("[data-testid=alert-row][data-alert-id='{}']", sos["id"].as_str().expect("id"));
+    browser.wait_visible(&sos_row).await;
+    browser.wait_attribute(&sos_row, "class", "flash (a new critical alert)", |c| c.contains("flash")).await;
+
+    // Logging out revokes the page's token on the server and forgets it.
+    let script = json!({"script": "return sessionStorage.getItem('eldercare.console.token')", "args": []});
+    let page_token = browser.cmd(Method::POST, "/execute/sync", Some(script.clone())).await.expect("read the token");
+    let page_token = page_token.as_str().expect("the page keeps a token").to_owned();
+    assert_eq!(app.call("GET", "/api/v1/me", Some(&page_token), None).await.0, StatusCode::OK);
+    browser.click("[data-testid=logout]").await;
+    browser.wait_visible("[data-testid=login-email]").await;
+    let (status, _) = app.call("GET", "/api/v1/me", Some(&page_token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token is revoked");
+    let left = browser.cmd(Method::POST, "/execute/sync", Some(script)).await.expect("read the token");
+    assert_eq!(left, Value::Null, "the page forgot the token");
+    browser.quit().await;
+}

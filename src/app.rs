@@ -67,6 +67,7 @@ impl Application {
             shutdown,
             alert_hub,
             settings_changed,
+            login_limiter: Arc::default(),
         };
         Ok(Application { listener, ctx, tracker })
     }
@@ -92,7 +93,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.ctx.shutdown.clone();
         let router = api::router(self.ctx);
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let result = server.await;
         shutdown.cancel();
         self.tracker.close();

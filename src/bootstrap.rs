@@ -41,7 +41,8 @@ pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<
             role: Role::Admin,
             name: "Administrator".to_owned(),
         };
-        match insert_user(pool, institution_id, user).await {
+        let mut conn = pool.acquire().await?;
+        match insert_user(&mut conn, institution_id, user).await {
             Ok(id) => tracing::info!(user_id = %id, email = %email, "created the first administrator"),
             // Another process created it first.
             Err(crate::api::Error::Conflict(_)) => {}

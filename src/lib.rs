@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod bootstrap;
 pub mod config;
 pub mod ingest;

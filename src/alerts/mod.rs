@@ -365,7 +365,9 @@ pub async fn act(
             ("commented", "alert.commented", json!({"text": text}))
         }
     };
-    let alert = record(&mut tx, alert_id, Some(actor), kind, event, details).await?;
+    let alert = record(&mut tx, alert_id, Some(actor), kind, event, details.clone()).await?;
+    let who = crate::audit::Actor { user_id: actor, institution_id: alert.institution_id };
+    crate::audit::record(&mut tx, who, &format!("alert.{kind}"), "alert", alert_id, details).await?;
     tx.commit().await?;
     Ok(alert)
 }

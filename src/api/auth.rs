@@ -17,7 +17,11 @@ use uuid::Uuid;
 use super::{ApiContext, Error, Json, Result};
 
 pub fn router() -> Router<ApiContext> {
-    Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout)).route("/me", get(me))
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+        .route("/me/password", post(change_password))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -50,6 +54,11 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// Who to record in the audit trail.
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor { user_id: self.id, institution_id: self.institution_id }
+    }
+
     pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Staff)
     }
@@ -97,6 +106,18 @@ impl FromRequestParts<ApiContext> for AuthUser {
     }
 }
 
+/// The client's address, when the server was started with it.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddr(info.map(|i| i.0.ip())))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
@@ -123,8 +144,12 @@ struct LoginResponse {
 
 async fn login(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    ClientAddr(addr): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
+    if !ctx.login_limiter.allowed(&req.email, addr) {
+        return Err(Error::TooManyRequests);
+    }
     let row: Option<(Uuid, String)> =
         sqlx::query_as("select id, password_hash from users where lower(email) = lower($1)")
             .bind(req.email.trim())
@@ -139,8 +164,12 @@ async fn login(
     let ok = verify_password(req.password, hash).await?;
     let user_id = match (user_id, ok) {
         (Some(id), true) => id,
-        _ => return Err(Error::BadCredentials),
+        _ => {
+            ctx.login_limiter.failed(&req.email, addr);
+            return Err(Error::BadCredentials);
+        }
     };
+    ctx.login_limiter.succeeded(&req.email);
     let token = new_token();
     let expires_at = Utc::now() + Duration::hours(ctx.settings.auth.token_ttl_hours);
     sqlx::query("insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)")
@@ -161,6 +190,45 @@ async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, use
 
 async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<UserBody>> {
     Ok(Json(fetch_user(&ctx.pool, user.id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password and revokes every session of theirs,
+/// this one included: whoever else held a token is logged out.
+async fn change_password(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+    Json(req): Json<PasswordChange>,
+) -> Result<StatusCode> {
+    if req.new_password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::validation(
+            "new_password",
+            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    let hash: String =
+        sqlx::query_scalar("select password_hash from users where id = $1").bind(user.id).fetch_one(&ctx.pool).await?;
+    if !verify_password(req.current_password, hash).await? {
+        return Err(Error::validation("current_password", "the current password is wrong"));
+    }
+    let new_hash = hash_password(req.new_password).await?;
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+        .bind(user.id)
+        .bind(new_hash)
+        .execute(&mut *tx)
+        .await?;
+    let revoked = sqlx::query("delete from sessions where user_id = $1").bind(user.id).execute(&mut *tx).await?;
+    let details = serde_json::json!({"sessions_revoked": revoked.rows_affected()});
+    crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.id, details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {

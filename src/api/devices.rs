@@ -160,6 +160,8 @@ async fn create(
         Error::Conflict("a device with this external_id is already registered".into())
     })?;
     sqlx::query("insert into device_state (device_id) values ($1)").bind(&req.device_id).execute(&mut *tx).await?;
+    let details = serde_json::json!({"kind": req.kind, "resident_id": req.resident_id, "source": source});
+    crate::audit::record(&mut tx, auth.actor(), "device.registered", "device", &req.device_id, details).await?;
     tx.commit().await?;
     ctx.device_registry_changed();
     let device = load(&ctx, &auth, &req.device_id).await?;
@@ -228,8 +230,9 @@ async fn update(
     Path(device_id): Path<String>,
     Json(patch): Json<DevicePatch>,
 ) -> Result<Json<Device>> {
-    auth.require_staff()?;
+    // Visibility first (404), then the role (403).
     load(&ctx, &auth, &device_id).await?;
+    auth.require_staff()?;
     if let Some(kind) = &patch.kind {
         validate_kind(kind)?;
     }
@@ -239,6 +242,9 @@ async fn update(
     if let Some(rid) = patch.resident_id {
         check_resident(&ctx, &auth, rid).await?;
     }
+    let changes = serde_json::json!({"resident_id": patch.resident_id, "kind": patch.kind, "room": patch.room,
+        "placement": patch.placement, "power_on_threshold_w": patch.power_on_threshold_w});
+    let mut tx = ctx.pool.begin().await?;
     sqlx::query(
         "update devices set
             resident_id = case when $2 then $3 else resident_id end,
@@ -258,8 +264,10 @@ async fn update(
     .bind(patch.placement.is_some())
     .bind(patch.placement.flatten())
     .bind(patch.power_on_threshold_w)
-    .execute(&ctx.pool)
+    .execute(&mut *tx)
     .await?;
+    crate::audit::record(&mut tx, auth.actor(), "device.updated", "device", &device_id, changes).await?;
+    tx.commit().await?;
     ctx.device_registry_changed();
     Ok(Json(load(&ctx, &auth, &device_id).await?))
 }
@@ -267,9 +275,13 @@ async fn update(
 /// Unregisters a device; its stored data stays. Its later messages are
 /// quarantined as `unknown_device`.
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<StatusCode> {
-    auth.require_admin()?;
     load(&ctx, &auth, &device_id).await?;
-    sqlx::query("delete from devices where device_id = $1").bind(&device_id).execute(&ctx.pool).await?;
+    auth.require_admin()?;
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query("delete from devices where device_id = $1").bind(&device_id).execute(&mut *tx).await?;
+    crate::audit::record(&mut tx, auth.actor(), "device.unregistered", "device", &device_id, serde_json::json!({}))
+        .await?;
+    tx.commit().await?;
     ctx.device_registry_changed();
     Ok(StatusCode::NO_CONTENT)
 }

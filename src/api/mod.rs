@@ -2,12 +2,15 @@
 
 pub mod access;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod console;
 pub mod data;
 pub mod devices;
 pub mod error;
+pub mod family;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
@@ -48,6 +51,7 @@ pub struct ApiContext {
     pub alert_hub: AlertHub,
     /// Residents whose rule settings changed, so the rules re-read them.
     pub settings_changed: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    pub login_limiter: Arc<limits::LoginLimiter>,
 }
 
 impl ApiContext {
@@ -87,7 +91,9 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(quarantine::router())
         .merge(rules::router())
         .merge(alerts::router())
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(family::router())
+        .merge(audit::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -84,7 +84,8 @@ async fn create(
         }
     };
     validate_timezone(&timezone)?;
-    let resident = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let mut tx = ctx.pool.begin().await?;
+    let resident: Resident = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into residents as r (id, institution_id, name, timezone, room, notes)
          values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
     )))
@@ -94,8 +95,11 @@ async fn create(
     .bind(timezone)
     .bind(req.room)
     .bind(req.notes)
-    .fetch_one(&ctx.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    let details = serde_json::json!({"name": resident.name, "timezone": resident.timezone, "room": resident.room});
+    crate::audit::record(&mut tx, auth.actor(), "resident.created", "resident", resident.id, details).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(resident)))
 }
 
@@ -142,6 +146,9 @@ async fn update(
     if let Some(tz) = &patch.timezone {
         validate_timezone(tz)?;
     }
+    let changes =
+        serde_json::json!({"name": patch.name, "timezone": patch.timezone, "room": patch.room, "notes": patch.notes});
+    let mut tx = ctx.pool.begin().await?;
     let resident = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update residents r set
             name = coalesce($2, r.name),
@@ -158,8 +165,10 @@ async fn update(
     .bind(patch.room.flatten())
     .bind(patch.notes.is_some())
     .bind(patch.notes.flatten())
-    .fetch_one(&ctx.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    crate::audit::record(&mut tx, auth.actor(), "resident.updated", "resident", id, changes).await?;
+    tx.commit().await?;
     Ok(Json(resident))
 }
 
@@ -199,13 +208,17 @@ async fn link_family(
         Some("family") => {}
         Some(_) => return Err(Error::validation("user_id", "only family users are linked to residents")),
     }
+    let mut tx = ctx.pool.begin().await?;
     sqlx::query("insert into family_links (resident_id, user_id, relationship) values ($1, $2, $3)")
         .bind(id)
         .bind(req.user_id)
         .bind(req.relationship.trim())
-        .execute(&ctx.pool)
+        .execute(&mut *tx)
         .await
         .on_constraint("family_links_pkey", || Error::Conflict("this user is already linked to the resident".into()))?;
+    let details = serde_json::json!({"user_id": req.user_id, "relationship": req.relationship.trim()});
+    crate::audit::record(&mut tx, auth.actor(), "family.linked", "resident", id, details).await?;
+    tx.commit().await?;
     let member = family(&ctx, id).await?.into_iter().find(|m| m.user_id == req.user_id).ok_or(Error::NotFound)?;
     Ok((StatusCode::CREATED, Json(member)))
 }

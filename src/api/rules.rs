@@ -54,6 +54,8 @@ async fn change_resident(
     ctx: &ApiContext,
     auth: &AuthUser,
     id: Uuid,
+    action: &str,
+    request: Value,
     change: impl FnOnce(&Value) -> Value,
 ) -> Result<Json<Value>> {
     let id = auth.resident_for_staff(ctx, id).await?;
@@ -79,6 +81,7 @@ async fn change_resident(
     .bind(back_home)
     .execute(&mut *tx)
     .await?;
+    crate::audit::record(&mut tx, auth.actor(), action, "resident", id, request).await?;
     tx.commit().await?;
     let _ = ctx.settings_changed.send(id);
     Ok(answer)
@@ -91,7 +94,7 @@ async fn patch_resident(
     Json(patch): Json<Value>,
 ) -> Result<Json<Value>> {
     RuleSettings::validate_patch(&patch)?;
-    change_resident(&ctx, &auth, id, |stored| merge_patch(stored, &patch)).await
+    change_resident(&ctx, &auth, id, "rule_settings.changed", patch.clone(), |stored| merge_patch(stored, &patch)).await
 }
 
 /// Replaces the resident's meal windows.
@@ -106,7 +109,7 @@ async fn put_meal_windows(
     }
     let patch = json!({"meal_windows": windows});
     RuleSettings::validate_patch(&patch)?;
-    change_resident(&ctx, &auth, id, |stored| merge_patch(stored, &patch)).await
+    change_resident(&ctx, &auth, id, "meal_windows.replaced", patch.clone(), |stored| merge_patch(stored, &patch)).await
 }
 
 /// Replaces the resident's threshold overrides; metrics not named follow the
@@ -122,7 +125,7 @@ async fn put_thresholds(
     }
     let patch = json!({"thresholds": thresholds});
     RuleSettings::validate_patch(&patch)?;
-    change_resident(&ctx, &auth, id, |stored| {
+    change_resident(&ctx, &auth, id, "thresholds.replaced", patch.clone(), |stored| {
         let mut updated = stored.clone();
         if let Some(obj) = updated.as_object_mut() {
             obj.insert("thresholds".into(), thresholds);
@@ -162,6 +165,8 @@ async fn patch_institution(
         .bind(auth.institution_id)
         .bind(&updated)
         .execute(&mut *tx)
+        .await?;
+    crate::audit::record(&mut tx, auth.actor(), "rule_settings.changed", "institution", auth.institution_id, patch)
         .await?;
     tx.commit().await?;
     Ok(answer)

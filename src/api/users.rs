@@ -46,7 +46,7 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
 
 /// Creates a user in the given institution. Shared by the API and the
 /// first-admin bootstrap.
-pub async fn insert_user(pool: &sqlx::PgPool, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
+pub async fn insert_user(conn: &mut sqlx::PgConnection, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
     validate_new_user(&user)?;
     let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
@@ -60,7 +60,7 @@ pub async fn insert_user(pool: &sqlx::PgPool, institution_id: Uuid, user: NewUse
     .bind(user.name.trim())
     .bind(user.role)
     .bind(hash)
-    .execute(pool)
+    .execute(conn)
     .await
     .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))?;
     Ok(id)
@@ -72,7 +72,11 @@ async fn create_user(
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
     auth.require_admin()?;
-    let id = insert_user(&ctx.pool, auth.institution_id, req).await?;
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, auth.institution_id, req).await?;
+    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
+    tx.commit().await?;
     tracing::info!(by = %auth.id, user_id = %id, "user created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }

@@ -64,14 +64,19 @@ async fn create(
     auth.require_admin()?;
     validate(&req)?;
     let id = Uuid::new_v4();
+    let mut tx = ctx.pool.begin().await?;
     sqlx::query("insert into webhooks (id, institution_id, url, secret, created_by) values ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(auth.institution_id)
         .bind(&req.url)
         .bind(&req.secret)
         .bind(auth.id)
-        .execute(&ctx.pool)
+        .execute(&mut *tx)
         .await?;
+    // Never the secret.
+    crate::audit::record(&mut tx, auth.actor(), "webhook.created", "webhook", id, serde_json::json!({"url": req.url}))
+        .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(Created { id, url: req.url })))
 }
 
@@ -106,11 +111,17 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
 
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     auth.require_admin()?;
+    let mut tx = ctx.pool.begin().await?;
     let gone = sqlx::query("delete from webhooks where id = $1 and institution_id = $2")
         .bind(id)
         .bind(auth.institution_id)
-        .execute(&ctx.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-    if gone == 0 { Err(Error::NotFound) } else { Ok(StatusCode::NO_CONTENT) }
+    if gone == 0 {
+        return Err(Error::NotFound);
+    }
+    crate::audit::record(&mut tx, auth.actor(), "webhook.deleted", "webhook", id, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, real PostgreSQL and Mosquitto.
 
+mod access;
 mod alerts;
 mod api_auth;
 mod api_data;

@@ -23,3 +23,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"
+echo "== API fuzzing (schemathesis against the OpenAPI document)"
+bash scripts/fuzz-api.sh

@@ -556,6 +556,14 @@ pub fn document() -> Value {
         ] {
             responses.insert(code.into(), json!({"description": why, "content": content("Error")}));
         }
+        if op.path == "/api/v1/auth/login" {
+            let why = "too many failed attempts for this account or address; try again later";
+            responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
+        }
+        responses.insert(
+            "503".into(),
+            json!({"description": "the database is unavailable; try again", "content": content("Error")}),
+        );
         let mut operation = json!({
             "summary": op.summary,
             "description": format!("Who may call it: {}.", op.roles),

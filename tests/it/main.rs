@@ -8,6 +8,7 @@ mod api_residents_devices;
 mod behaviour;
 mod console;
 mod durability;
+mod family;
 mod health;
 mod ingest;
 mod simulator;

@@ -22,7 +22,7 @@ use super::access::VISIBLE_RESIDENTS;
 use super::auth::{AuthUser, Role};
 use super::{ApiContext, Error, Json, Path, Query, Result, residents};
 use crate::ingest::catalog::Metric;
-use crate::rules::behaviour::{ActivityEvent, local_instant, window_on};
+use crate::rules::behaviour::{ActivityEvent, local_instant, meal_evidence, window_on};
 use crate::rules::engine::load_settings;
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold, TimeWindow};
 use crate::rules::streaming::heartbeat_timeout;
@@ -483,44 +483,6 @@ impl DayFacts<'_> {
     }
 }
 
-/// Kitchen motion this far apart is someone spending time there, not a walk-through.
-const KITCHEN_STAY: Duration = Duration::minutes(3);
-const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
-
-/// The first sign of a meal inside `[start, end]`, judged as the missed-meal
-/// rule judges it (`rules::behaviour`), so the summary never calls a meal
-/// taken that the rule alerts on: the meal service or a smart tray, a kitchen
-/// appliance, the fridge door, or time spent in the kitchen (its first
-/// motion is the evidence).
-fn meal_evidence<'a>(
-    events: impl IntoIterator<Item = &'a ActivityEvent>,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Option<&'a ActivityEvent> {
-    let mut kitchen_first: Option<&ActivityEvent> = None;
-    for event in events.into_iter().filter(|e| e.ts >= start && e.ts <= end) {
-        let in_kitchen = event.room.as_deref() == Some("kitchen");
-        let evidence = match event.kind.as_str() {
-            "meal_served" | "meal_eaten" => Some(event),
-            "appliance_on"
-                if in_kitchen || event.appliance.as_deref().is_some_and(|a| KITCHEN_APPLIANCES.contains(&a)) =>
-            {
-                Some(event)
-            }
-            "door_opened" if event.door.as_deref() == Some("fridge") => Some(event),
-            "motion" if in_kitchen => {
-                let first = *kitchen_first.get_or_insert(event);
-                (event.ts - first.ts >= KITCHEN_STAY).then_some(first)
-            }
-            _ => None,
-        };
-        if evidence.is_some() {
-            return evidence;
-        }
-    }
-    None
-}
-
 fn meal_status(
     evidence: bool,
     missed: bool,
@@ -624,9 +586,9 @@ fn activity(facts: &DayFacts<'_>) -> Activity {
         .collect();
     let until_day_end = || edges.iter().filter(|(ts, _)| *ts < day_end);
     let bed = Bed {
-        in_bed: until_day_end().last().map(|(_, got_in)| *got_in).or(facts.in_bed_before),
-        last_exit_at: until_day_end().filter(|(_, got_in)| !got_in).map(|(ts, _)| *ts).last(),
-        last_enter_at: until_day_end().filter(|(_, got_in)| *got_in).map(|(ts, _)| *ts).last(),
+        in_bed: until_day_end().next_back().map(|(_, got_in)| *got_in).or(facts.in_bed_before),
+        last_exit_at: until_day_end().filter(|(_, got_in)| !got_in).map(|(ts, _)| *ts).next_back(),
+        last_enter_at: until_day_end().filter(|(_, got_in)| *got_in).map(|(ts, _)| *ts).next_back(),
     };
 
     let (night_start, night_end) = night_of(facts.tz, &facts.settings.night, facts.date);
@@ -890,6 +852,7 @@ async fn post_message(
         return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
     }
     let message_id = Uuid::new_v4();
+    let mut tx = ctx.pool.begin().await?;
     sqlx::query(
         "insert into messages (id, institution_id, resident_id, author_id, body)
          select $1, r.institution_id, r.id, $3, $4 from residents r where r.id = $2",
@@ -898,8 +861,13 @@ async fn post_message(
     .bind(id)
     .bind(auth.id)
     .bind(text)
-    .execute(&ctx.pool)
+    .execute(&mut *tx)
     .await?;
+    // The text stays in the thread, which is never edited: the trail says
+    // who wrote to whose thread without copying what was said.
+    let details = serde_json::json!({"resident_id": id, "chars": chars});
+    crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
+    tx.commit().await?;
     let message = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MESSAGE_SELECT} where m.id = $1")))
         .bind(message_id)
         .bind(auth.id)
@@ -919,9 +887,10 @@ struct ReadState {
 
 async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
     let id = auth.resident(&ctx, id).await?;
-    // Read up to the newest message there is, not up to the clock: a message
-    // committing just now with an earlier timestamp stays unread. Never
-    // moves back.
+    // Up to the newest message there is, not up to the clock: a message
+    // posted while this runs is newer and stays unread. Never moves back.
+    // Not audited: a read mark is the reader's own view, not a change to
+    // anyone's care.
     sqlx::query(
         "insert into message_reads (user_id, resident_id, last_read_at)
          select $1, $2, max(created_at) from messages where resident_id = $2 having count(*) > 0

@@ -231,25 +231,40 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
 /// Evidence of a meal inside `[start, end]`: the meal service or a smart tray,
 /// a kitchen appliance, the fridge door, or time spent in the kitchen.
 fn had_meal(events: &[&ActivityEvent], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    let mut kitchen_motion: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    for event in events.iter().filter(|e| e.ts >= start && e.ts <= end) {
+    meal_evidence(events.iter().copied(), start, end).is_some()
+}
+
+/// The first sign of a meal in `[start, end]`: the meal service, a kitchen
+/// appliance, the fridge door, or a stay in the kitchen (for a stay, its first
+/// motion). Shared with the family summary, so it never calls a meal taken
+/// that this rule would report missed.
+pub fn meal_evidence<'a>(
+    events: impl IntoIterator<Item = &'a ActivityEvent>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Option<&'a ActivityEvent> {
+    let mut kitchen_first: Option<&ActivityEvent> = None;
+    for event in events.into_iter().filter(|e| e.ts >= start && e.ts <= end) {
         let in_kitchen = event.room.as_deref() == Some("kitchen");
         let evidence = match event.kind.as_str() {
-            "meal_served" | "meal_eaten" => true,
-            "appliance_on" => in_kitchen || event.appliance.as_deref().is_some_and(|a| KITCHEN_APPLIANCES.contains(&a)),
-            "door_opened" => event.door.as_deref() == Some("fridge"),
-            "motion" if in_kitchen => {
-                let (first, _) = kitchen_motion.unwrap_or((event.ts, event.ts));
-                kitchen_motion = Some((first, event.ts));
-                event.ts - first >= kitchen_stay()
+            "meal_served" | "meal_eaten" => Some(event),
+            "appliance_on"
+                if in_kitchen || event.appliance.as_deref().is_some_and(|a| KITCHEN_APPLIANCES.contains(&a)) =>
+            {
+                Some(event)
             }
-            _ => false,
+            "door_opened" if event.door.as_deref() == Some("fridge") => Some(event),
+            "motion" if in_kitchen => {
+                let first = *kitchen_first.get_or_insert(event);
+                (event.ts - first.ts >= kitchen_stay()).then_some(first)
+            }
+            _ => None,
         };
-        if evidence {
-            return true;
+        if evidence.is_some() {
+            return evidence;
         }
     }
-    false
+    None
 }
 
 /// The instant `needed` of waking time has passed since `from`, if that is

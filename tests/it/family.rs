@@ -334,6 +334,12 @@ async fn family_and_care_team_exchange_messages_with_unread_counts() {
         let (status, _) = app.call("GET", &format!("{thread}?{query}"), Some(&daughter), None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
     }
+
+    // Each post is on the audit trail, without its text.
+    let trail = app.get("/api/v1/audit?action=message.posted", &admin).await;
+    let entries = trail["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 5, "{trail:#}");
+    assert!(entries.iter().all(|e| e["details"]["resident_id"] == mum.as_str() && e["details"].get("text").is_none()));
 }
 
 #[tokio::test]

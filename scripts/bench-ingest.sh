@@ -17,22 +17,11 @@ RATE=${RATE:-200000}          # publisher target: as fast as it goes
 CONNECTIONS=${CONNECTIONS:-8}
 HTTP_PORT=${HTTP_PORT:-18081}
 
-bash scripts/services.sh >/dev/null
-# shellcheck source=/dev/null
-source .run/env
+# shellcheck source=lib/backend.sh
+source scripts/lib/backend.sh
+prepare_backend eldercare_bench "$HTTP_PORT"
 cargo build --release -q -p eldercare -p eldercare-sim
 bin=target/release
-
-base=${DATABASE_URL%/*}
-db=eldercare_bench
-psql "$base/postgres" -qc "drop database if exists $db" -qc "create database $db"
-export DATABASE_URL="$base/$db"
-mqtt_port=${MQTT_URL#mqtt://127.0.0.1:}; mqtt_port=${mqtt_port%%\?*}
-run_id=$(date +%s)
-export MQTT_URL="mqtt://127.0.0.1:$mqtt_port?client_id=eldercare-bench-$run_id"
-export HTTP_ADDR=127.0.0.1:$HTTP_PORT
-export ELDERCARE_ADMIN_EMAIL=bench@eldercare.local ELDERCARE_ADMIN_PASSWORD=bench-admin-password
-export RUST_LOG=warn
 load() {
   "$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --rate "$RATE" \
     --count "$N" --connections "$CONNECTIONS" --qos 1 "$@"
@@ -40,7 +29,7 @@ load() {
 now() { date +%s.%N; }
 
 echo "== raw broker: $N messages drained by mosquitto_sub (QoS 1)"
-mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t 'eldercare/v1/+/telemetry' -C "$N" -i "bench-drain-$run_id" >/dev/null &
+mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t 'eldercare/v1/+/telemetry' -C "$N" -i "$client-drain" >/dev/null &
 sub=$!
 sleep 0.5   # the subscription must exist before the first publish
 t0=$(now)
@@ -51,17 +40,7 @@ raw=$(echo "$N / ($t1 - $t0)" | bc -l)
 printf 'raw broker drain: %.0f msg/s\n' "$raw"
 
 echo "== backend: the same load, acknowledged only after commit"
-"$bin/eldercare" serve > .run/bench-serve.log 2>&1 &
-serve=$!
-cleanup() {
-  kill -TERM "$serve" 2>/dev/null || true
-  wait "$serve" 2>/dev/null || true
-  # Drop the benchmark's persistent session, or the broker keeps queueing
-  # every later message for it.
-  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "eldercare-bench-$run_id" -t eldercare/bench/done -n -q 0 || true
-}
-trap cleanup EXIT
-until curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; do sleep 0.1; done
+start_backend "$bin/eldercare" .run/bench-serve.log
 ELDERCARE_URL="http://$HTTP_ADDR" "$bin/eldercare-sim" load --devices "$DEVICES" --count 0 --provision \
   --url "http://$HTTP_ADDR" --admin-email "$ELDERCARE_ADMIN_EMAIL" --admin-password "$ELDERCARE_ADMIN_PASSWORD" \
   >/dev/null 2>&1 || true

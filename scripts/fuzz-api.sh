@@ -12,9 +12,9 @@ EXAMPLES=${EXAMPLES:-25}
 HTTP_PORT=${HTTP_PORT:-18083}
 bin=${ELDERCARE_BIN:-target/debug/eldercare}
 
-bash scripts/services.sh >/dev/null
-# shellcheck source=/dev/null
-source .run/env
+# shellcheck source=lib/backend.sh
+source scripts/lib/backend.sh
+prepare_backend eldercare_fuzz "$HTTP_PORT"
 [ -x "$bin" ] || cargo build -q -p eldercare
 
 # schemathesis from PyPI, in a virtualenv of our own.
@@ -28,28 +28,7 @@ if [ ! -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 
-base=${DATABASE_URL%/*}
-db=eldercare_fuzz
-psql "$base/postgres" -qc "drop database if exists $db" -qc "create database $db"
-client=eldercare-fuzz-$$
-export DATABASE_URL="$base/$db"
-mqtt_port=${MQTT_URL#mqtt://127.0.0.1:}; mqtt_port=${mqtt_port%%\?*}
-export MQTT_URL="mqtt://127.0.0.1:$mqtt_port?client_id=$client"
-export HTTP_ADDR=127.0.0.1:$HTTP_PORT
-export ELDERCARE_ADMIN_EMAIL=fuzz@eldercare.local ELDERCARE_ADMIN_PASSWORD=fuzz-admin-password
-export RUST_LOG=warn
-"$bin" serve > .run/fuzz-serve.log 2>&1 &
-serve=$!
-cleanup() {
-  kill -TERM "$serve" 2>/dev/null || true
-  wait "$serve" 2>/dev/null || true
-  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "$client" -t eldercare/fuzz/done -n -q 0 || true
-}
-trap cleanup EXIT
-for _ in $(seq 1 300); do
-  curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_backend "$bin" .run/fuzz-serve.log
 url="http://$HTTP_ADDR"
 token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

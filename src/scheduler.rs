@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
 use crate::metrics::Metrics;
-use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts};
+use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS, ResidentFacts};
 use crate::rules::settings::RuleSettings;
 use crate::rules::streaming::{self, DeviceHealth};
 use crate::rules::{AlertKind, Decision};
@@ -27,21 +27,6 @@ use crate::rules::{AlertKind, Decision};
 const LEADER_LOCK: i64 = 0x656c_6465_7202;
 /// How far back activity is kept for the behaviour rules.
 const LOOKBACK: chrono::Duration = chrono::Duration::hours(36);
-/// Event kinds the behaviour rules look at.
-const ACTIVITY_KINDS: &[&str] = &[
-    "motion",
-    "door_opened",
-    "door_closed",
-    "bed_exit",
-    "bed_enter",
-    "appliance_on",
-    "appliance_off",
-    "meal_served",
-    "meal_eaten",
-    "medication_taken",
-    "fall_detected",
-    "sos_pressed",
-];
 const ACTIVITY_SENSOR_KINDS: &[&str] = &["motion_sensor", "door_sensor", "bed_sensor"];
 
 #[derive(Debug, Clone)]
@@ -247,7 +232,7 @@ impl Leader {
     }
 
     async fn load_activity(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let kinds: Vec<String> = ACTIVITY_KINDS.iter().map(|s| s.to_string()).collect();
+        let kinds: Vec<&str> = ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).copied().collect();
         let rows: Vec<ActivityRow> = sqlx::query_as(
             "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
                     e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind, e.received_at

@@ -22,7 +22,9 @@ use super::access::VISIBLE_RESIDENTS;
 use super::auth::{AuthUser, Role};
 use super::{ApiContext, Error, Json, Path, Query, Result, residents};
 use crate::ingest::catalog::Metric;
-use crate::rules::behaviour::{ActivityEvent, local_instant, meal_evidence, window_on};
+// Falls and SOS are not "activity" here: they reach the family as alerts, and
+// "last active: fall detected" would read wrong.
+use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, local_instant, meal_evidence, window_on};
 use crate::rules::engine::load_settings;
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold, TimeWindow};
 use crate::rules::streaming::heartbeat_timeout;
@@ -36,22 +38,6 @@ pub fn router() -> Router<ApiContext> {
         .route("/residents/{id}/messages/read", post(mark_read))
         .route("/messages/unread", get(unread))
 }
-
-/// Events that show the resident up and about at home (the sensors, meals,
-/// pills). Falls and SOS are left out: they reach the family as alerts, and
-/// "last active: fall detected" would read wrong.
-const ACTIVITY_KINDS: &[&str] = &[
-    "motion",
-    "door_opened",
-    "door_closed",
-    "bed_exit",
-    "bed_enter",
-    "appliance_on",
-    "appliance_off",
-    "meal_served",
-    "meal_eaten",
-    "medication_taken",
-];
 
 /// SQL: how many messages of resident `r` by others the user `$1` has not
 /// read yet.
@@ -104,7 +90,7 @@ async fn my_residents(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<J
     .bind(auth.id)
     .bind(auth.institution_id)
     .bind(auth.role)
-    .bind(ACTIVITY_KINDS)
+    .bind(ROUTINE_EVENTS)
     .fetch_all(&ctx.pool)
     .await?;
     Ok(Json(MyResidents { residents }))
@@ -371,7 +357,7 @@ async fn summary(
     .bind(id)
     .bind(span_start)
     .bind(span_end.min(now))
-    .bind(ACTIVITY_KINDS)
+    .bind(ROUTINE_EVENTS)
     .bind(MAX_EVENTS)
     .fetch_all(&ctx.pool)
     .await?

@@ -51,9 +51,9 @@ pub struct ActivityEvent {
     pub device_kind: String,
 }
 
-/// Events that show the resident up and about. Meal service and an SOS or a
-/// fall count too: each means someone is with them or knows.
-const ACTIVITY: &[&str] = &[
+/// Everyday signs of the resident up and about: the home's sensors, meals
+/// and pills.
+pub const ROUTINE_EVENTS: &[&str] = &[
     "motion",
     "door_opened",
     "door_closed",
@@ -64,10 +64,9 @@ const ACTIVITY: &[&str] = &[
     "meal_served",
     "meal_eaten",
     "medication_taken",
-    "sos_pressed",
-    "fall_detected",
-    "fall_cancelled",
 ];
+/// An SOS or a fall counts as activity too: someone is with them or knows.
+pub const ALARM_EVENTS: &[&str] = &["sos_pressed", "fall_detected", "fall_cancelled"];
 
 const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
 
@@ -87,7 +86,8 @@ const MAX_DAYS_SCANNED: usize = 10_000;
 
 impl ActivityEvent {
     fn is_activity(&self) -> bool {
-        ACTIVITY.contains(&self.kind.as_str())
+        let kind = self.kind.as_str();
+        ROUTINE_EVENTS.contains(&kind) || ALARM_EVENTS.contains(&kind)
     }
 
     fn is(&self, kind: &str) -> bool {

@@ -1,0 +1,45 @@
+# Sourced by the benchmark and fuzzing scripts: a fresh database and a
+# backend of its own next to the services of scripts/services.sh.
+#
+#   prepare_backend NAME PORT   sets DATABASE_URL (database NAME, recreated),
+#                               MQTT_URL (a client id of its own), HTTP_ADDR,
+#                               the admin credentials, mqtt_port and client
+#   start_backend BIN LOG       starts BIN serve, waits until ready, and stops
+#                               it at exit (dropping its broker session)
+
+prepare_backend() {
+  local name=$1 port=$2
+  bash scripts/services.sh >/dev/null
+  # shellcheck source=/dev/null
+  source .run/env
+  local base=${DATABASE_URL%/*}
+  psql "$base/postgres" -qc "drop database if exists $name" -qc "create database $name"
+  export DATABASE_URL="$base/$name"
+  mqtt_port=${MQTT_URL#mqtt://127.0.0.1:}; mqtt_port=${mqtt_port%%\?*}
+  client="$name-$(date +%s)-$$"
+  export MQTT_URL="mqtt://127.0.0.1:$mqtt_port?client_id=$client"
+  export HTTP_ADDR=127.0.0.1:$port
+  export ELDERCARE_ADMIN_EMAIL=$name@eldercare.local ELDERCARE_ADMIN_PASSWORD=$name-admin-password
+  export RUST_LOG=${RUST_LOG:-warn}
+}
+
+start_backend() {
+  local bin=$1 log=$2
+  "$bin" serve > "$log" 2>&1 &
+  serve=$!
+  trap stop_backend EXIT
+  for _ in $(seq 1 600); do
+    curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$serve" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the backend did not become ready; see $log"; tail -n 20 "$log"; return 1
+}
+
+stop_backend() {
+  kill -TERM "$serve" 2>/dev/null || true
+  wait "$serve" 2>/dev/null || true
+  # Drop the persistent session, or the broker keeps queueing every later
+  # message for a client that never comes back.
+  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "$client" -t eldercare/session/done -n -q 0 || true
+}

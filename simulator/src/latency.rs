@@ -134,9 +134,8 @@ async fn watch(resp: reqwest::Response, tx: mpsc::UnboundedSender<(i64, Instant)
                 let _ = r.send(());
             }
             let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
-            let Ok(change) = serde_json::from_str::<Value>(data.trim()) else { continue };
-            let alert = &change["alert"];
-            let relevant = matches!(change["event"].as_str(), Some("alert.opened" | "alert.repeated"));
+            let Ok(alert) = serde_json::from_str::<Value>(data.trim()) else { continue };
+            let relevant = matches!(alert["change"].as_str(), Some("alert.opened" | "alert.repeated"));
             if relevant && alert["device_id"] == PROBE_DEVICE && alert["kind"] == "sos" {
                 let _ = tx.send((alert["occurrences"].as_i64().unwrap_or(0), arrived));
             }

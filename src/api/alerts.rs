@@ -231,8 +231,8 @@ async fn comment(
     act(&ctx, &auth, id, HumanAction::Comment { text: text.to_owned() }).await
 }
 
-/// Server-Sent Events: `event: alert`, `data:` `{"event": "alert.opened", "alert": {...}}`
-/// for each change the caller may see. `event: resync` tells a client that fell
+/// Server-Sent Events: `event: alert`, `data:` the alert JSON (with `change`:
+/// `alert.opened`, `alert.acknowledged`, ...) for each change the caller may see. `event: resync` tells a client that fell
 /// behind to reload the list.
 async fn stream(
     State(ctx): State<ApiContext>,
@@ -252,7 +252,10 @@ async fn stream(
                     if may_see(&ctx, &auth, &change.alert).await.is_err() {
                         continue;
                     }
-                    let body = serde_json::json!({"event": change.event, "alert": change.alert});
+                    // The contract: `data:` is the alert JSON; `change` adds
+                    // what happened to it (alert.opened, alert.acknowledged...).
+                    let mut body = serde_json::to_value(&change.alert).unwrap_or_default();
+                    body["change"] = serde_json::json!(change.event);
                     Event::default().event("alert").id(change.alert.id.to_string()).data(body.to_string())
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

@@ -293,7 +293,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/alerts/stream",
-        "Server-Sent Events: `event: alert` with {event, alert} for each change the caller may see",
+        "Server-Sent Events: `event: alert`, `data:` the alert JSON plus `change` (alert.opened, alert.acknowledged, ...), for each change the caller may see; `event: ready` on connect, `event: resync` after falling behind",
         "any",
         None,
         200,

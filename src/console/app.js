@@ -590,13 +590,14 @@
     } else if (type === 'resync') {
       loadAlerts();
     } else if (type === 'alert') {
-      let msg;
+      // The data is the alert itself; `change` says what happened to it.
+      let alert;
       try {
-        msg = JSON.parse(data);
+        alert = JSON.parse(data);
       } catch {
         return;
       }
-      if (msg && msg.alert && msg.alert.id) applyChange(msg.event, msg.alert);
+      if (alert && alert.id) applyChange(alert.change, alert);
     }
   }
 

@@ -346,7 +346,13 @@ async fn the_live_stream_carries_changes_to_those_who_may_see_them() {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(text.contains("event: alert"));
-    assert!(text.contains("\"event\":\"alert.opened\""));
+    assert!(text.contains("\"change\":\"alert.opened\""));
+    // `data:` is the alert JSON itself, as the contract says.
+    let data = text.lines().find(|l| l.starts_with("data:") && l.contains("\"kind\":\"fall\"")).unwrap();
+    let alert: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).unwrap();
+    assert_eq!(alert["kind"], "fall");
+    assert_eq!(alert["severity"], "critical");
+    assert!(alert["id"].is_string());
     // An SOS of the family's own resident reaches them; Grandma's fall did not.
     app.device(&h.token, json!({"device_id": "sos-other", "resident_id": other, "kind": "sos_button"})).await;
     event(&app, "sos-other", json!({"ts": now_ts(0), "event": "sos_pressed"})).await;

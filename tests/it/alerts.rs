@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
+use crate::support::home::{DeviceRow, Home};
 use crate::support::{Broker, TestApp, fresh_database, wait_for};
 
 fn now_ts(offset_secs: i64) -> String {
@@ -24,46 +25,18 @@ async fn fast_app() -> TestApp {
     .await
 }
 
-struct Home {
-    token: String,
-    rid: String,
-}
+const DEVICES: &[DeviceRow] = &[
+    ("watch-1", "wearable", "bedroom", None, "native", None),
+    ("sos-1", "sos_button", "bedroom", None, "native", None),
+    ("bed-1", "bed_sensor", "bedroom", None, "native", None),
+    ("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("home/kitchen")),
+    ("z-hall", "motion_sensor", "hall", None, "zigbee2mqtt", Some("home/hall")),
+    ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("home/entrance")),
+    ("z-smoke", "hazard_sensor", "kitchen", None, "zigbee2mqtt", Some("home/smoke")),
+];
 
 async fn home(app: &TestApp) -> Home {
-    let token = app.admin_token().await;
-    let rid = app.resident(&token, "Grandma").await;
-    for (id, kind, room, placement, source, ext) in [
-        ("watch-1", "wearable", "bedroom", None, "native", None),
-        ("sos-1", "sos_button", "bedroom", None, "native", None),
-        ("bed-1", "bed_sensor", "bedroom", None, "native", None),
-        ("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("home/kitchen")),
-        ("z-hall", "motion_sensor", "hall", None, "zigbee2mqtt", Some("home/hall")),
-        ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("home/entrance")),
-        ("z-smoke", "hazard_sensor", "kitchen", None, "zigbee2mqtt", Some("home/smoke")),
-    ] {
-        app.device(
-            &token,
-            json!({"device_id": id, "resident_id": rid, "kind": kind, "room": room,
-            "placement": placement, "source": source, "external_id": ext}),
-        )
-        .await;
-    }
-    Home { token, rid }
-}
-
-impl Home {
-    async fn alerts(&self, app: &TestApp, query: &str) -> Vec<Value> {
-        let body = app.get(&format!("/api/v1/alerts?resident_id={}&{query}", self.rid), &self.token).await;
-        body["alerts"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits for an alert of `kind` matching `pred`.
-    async fn wait_alert(&self, app: &TestApp, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        wait_for(&format!("a {kind} alert"), || async {
-            self.alerts(app, &format!("kind={kind}")).await.into_iter().find(|a| pred(a))
-        })
-        .await
-    }
+    Home::new(app, "Grandma", DEVICES).await
 }
 
 async fn event(app: &TestApp, device: &str, body: Value) {

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support::home::{DeviceRow, Home};
 use crate::support::{Broker, TestApp, fresh_database, wait_for};
 
 const TZ: Tz = chrono_tz::Asia::Shanghai;
@@ -18,45 +19,14 @@ async fn app_with(broker: Broker, db: String) -> TestApp {
     TestApp::spawn_with(broker, db, |s| s.scheduler.tick_ms = 200).await
 }
 
-struct Home {
-    token: String,
-    rid: String,
-}
+const DEVICES: &[DeviceRow] = &[
+    ("bed-1", "bed_sensor", "bedroom", None, "native", None),
+    ("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("h/kitchen")),
+    ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("h/entrance")),
+];
 
 async fn home(app: &TestApp) -> Home {
-    let token = app.admin_token().await;
-    let rid = app.resident(&token, "Grandpa").await;
-    for (id, kind, room, placement, source, ext) in [
-        ("bed-1", "bed_sensor", "bedroom", None, "native", None),
-        ("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("h/kitchen")),
-        ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("h/entrance")),
-    ] {
-        app.device(
-            &token,
-            json!({"device_id": id, "resident_id": rid, "kind": kind, "room": room,
-            "placement": placement, "source": source, "external_id": ext}),
-        )
-        .await;
-    }
-    Home { token, rid }
-}
-
-impl Home {
-    async fn settings(&self, app: &TestApp, patch: Value) -> Value {
-        let (status, body) = app
-            .call("PATCH", &format!("/api/v1/residents/{}/rule-settings", self.rid), Some(&self.token), Some(patch))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-
-    async fn wait_alert(&self, app: &TestApp, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        wait_for(&format!("a {kind} alert"), || async {
-            let body = app.get(&format!("/api/v1/alerts?resident_id={}&kind={kind}", self.rid), &self.token).await;
-            body["alerts"].as_array()?.iter().find(|a| pred(a)).cloned()
-        })
-        .await
-    }
+    Home::new(app, "Grandpa", DEVICES).await
 }
 
 async fn wait_until(at: DateTime<Utc>) {

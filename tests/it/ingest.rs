@@ -4,33 +4,27 @@
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::json;
 
+use crate::support::home::{DeviceRow, Home};
 use crate::support::{TestApp, wait_for};
 
 fn ts(offset_secs: i64) -> String {
     (Utc::now() - Duration::minutes(10) + Duration::seconds(offset_secs)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A resident with one device of each family the contract names.
+/// One device of each family the contract names.
+const DEVICES: &[DeviceRow] = &[
+    ("watch-1", "wearable", "bedroom", None, "native", None),
+    ("gw-1", "health_gateway", "living_room", None, "native", None),
+    ("sos-1", "sos_button", "bedroom", None, "native", None),
+    ("z-motion", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("flat1/kitchen/motion")),
+    ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("flat1/entrance")),
+    ("z-plug", "smart_plug", "kitchen", Some("kettle"), "zigbee2mqtt", Some("flat1/kettle")),
+    ("z-leak", "hazard_sensor", "bathroom", None, "zigbee2mqtt", Some("flat1/leak")),
+];
+
 async fn household(app: &TestApp) -> (String, String) {
-    let token = app.admin_token().await;
-    let rid = app.resident(&token, "Grandma").await;
-    for (id, kind, room, placement, source, ext) in [
-        ("watch-1", "wearable", "bedroom", None, "native", None),
-        ("gw-1", "health_gateway", "living_room", None, "native", None),
-        ("sos-1", "sos_button", "bedroom", None, "native", None),
-        ("z-motion", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("flat1/kitchen/motion")),
-        ("z-door", "door_sensor", "hall", Some("entrance"), "zigbee2mqtt", Some("flat1/entrance")),
-        ("z-plug", "smart_plug", "kitchen", Some("kettle"), "zigbee2mqtt", Some("flat1/kettle")),
-        ("z-leak", "hazard_sensor", "bathroom", None, "zigbee2mqtt", Some("flat1/leak")),
-    ] {
-        app.device(
-            &token,
-            json!({"device_id": id, "resident_id": rid, "kind": kind, "room": room,
-            "placement": placement, "source": source, "external_id": ext}),
-        )
-        .await;
-    }
-    (token, rid)
+    let h = Home::new(app, "Grandma", DEVICES).await;
+    (h.token, h.rid)
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod cluster;
+pub mod home;
 
 use std::future::Future;
 use std::sync::Once;

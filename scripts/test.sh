@@ -22,6 +22,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --workspace --no-fail-fast "$@"
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee .run/test-output.log
 echo "== API fuzzing (schemathesis against the OpenAPI document)"
 bash scripts/fuzz-api.sh
+passed=$(awk '/^test result:/ {n += $4} END {print n + 0}' .run/test-output.log)
+failed=$(awk '/^test result:/ {n += $6} END {print n + 0}' .run/test-output.log)
+echo "all tests: $passed passed, $failed failed"

@@ -89,9 +89,10 @@ create table device_state (
     device_id     text primary key references devices (device_id) on delete cascade,
     last_seen_at  timestamptz,
     online        boolean,
-    -- Receipt time of the message that set `online`. Events and telemetry
-    -- commit in separate lanes, so an older message can commit after a newer
-    -- Last Will: it must not bring the device back online.
+    -- When the message that set `online` happened (its ts, or its receipt
+    -- when it has none). Events and telemetry arrive over separate sessions
+    -- and commit in separate lanes, so an older message can commit after a
+    -- newer Last Will: it must not bring the device back online.
     online_at     timestamptz,
     battery       double precision,
     rssi          integer,

@@ -51,7 +51,11 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MqttSettings {
     pub url: String,
-    pub topics: Vec<String>,
+    /// Subscribed by the event session (events, status, Zigbee2MQTT).
+    pub event_topics: Vec<String>,
+    /// Subscribed by the telemetry session; its wildcard also catches
+    /// malformed topics, so they are quarantined.
+    pub telemetry_topics: Vec<String>,
     pub keep_alive_secs: u64,
 }
 
@@ -158,7 +162,7 @@ mod tests {
     use super::*;
 
     fn mqtt(url: &str) -> MqttSettings {
-        MqttSettings { url: url.into(), topics: vec![], keep_alive_secs: 30 }
+        MqttSettings { url: url.into(), event_topics: vec![], telemetry_topics: vec![], keep_alive_secs: 30 }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     alerts_opened: Mutex<BTreeMap<String, u64>>,
     batch_latency: Histogram,
-    pub mqtt_connected: AtomicBool,
+    /// One per ingest session (events, telemetry).
+    pub mqtt_connected: [AtomicBool; 2],
     pub database_connected: AtomicBool,
 }
 
@@ -36,6 +37,11 @@ struct Histogram {
 }
 
 impl Metrics {
+    /// Both ingest sessions are subscribed.
+    pub fn broker_connected(&self) -> bool {
+        self.mqtt_connected.iter().all(|c| c.load(Ordering::Relaxed))
+    }
+
     pub fn rejected(&self, reason: &'static str) {
         *lock(&self.rejected).entry(reason).or_default() += 1;
     }
@@ -103,12 +109,14 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let sum = self.batch_latency.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
-        for (name, value) in [
-            ("eldercare_mqtt_connected", &self.mqtt_connected),
-            ("eldercare_database_connected", &self.database_connected),
-        ] {
-            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {}", u8::from(value.load(Ordering::Relaxed)));
+        let name = "eldercare_mqtt_connected";
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (session, value) in ["events", "telemetry"].iter().zip(&self.mqtt_connected) {
+            let _ = writeln!(out, "{name}{{session=\"{session}\"}} {}", u8::from(value.load(Ordering::Relaxed)));
         }
+        let name = "eldercare_database_connected";
+        let _ =
+            writeln!(out, "# TYPE {name} gauge\n{name} {}", u8::from(self.database_connected.load(Ordering::Relaxed)));
         out
     }
 }

@@ -26,7 +26,7 @@ async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
             .await
             .is_ok_and(|r| r.is_ok());
     ctx.metrics.database_connected.store(database, Ordering::Relaxed);
-    let broker = ctx.metrics.mqtt_connected.load(Ordering::Relaxed);
+    let broker = ctx.metrics.broker_connected();
     let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },

@@ -52,6 +52,31 @@ pub enum IngestError {
     Registry(#[from] sqlx::Error),
 }
 
+/// One MQTT session with its own dispatcher, writer lane and acker. Events
+/// and telemetry each get one, so an alert-bearing message never queues
+/// behind a telemetry backlog: not in our lanes, not in the broker's queue
+/// for our session, not in the TCP stream.
+struct Pipeline {
+    name: &'static str,
+    topics: Vec<String>,
+    batch_size: usize,
+    flush_ms: u64,
+    /// Topics this pipeline stores; others it receives (a wildcard catches
+    /// them so bad topics are still quarantined) are left to the other one.
+    owns: fn(&str) -> bool,
+}
+
+/// Whether the event session's subscriptions (`eldercare/v1/+/event`,
+/// `eldercare/v1/+/status`, `zigbee2mqtt/#`) deliver this topic: exactly
+/// those shapes, so nothing falls between the two sessions.
+fn is_event_topic(topic: &str) -> bool {
+    if topic.starts_with("zigbee2mqtt/") {
+        return true;
+    }
+    let parts: Vec<&str> = topic.split('/').collect();
+    matches!(parts.as_slice(), ["eldercare", "v1", id, "event" | "status"] if !id.is_empty())
+}
+
 /// Starts the ingest worker's tasks on `tracker`. They run until `shutdown`,
 /// then commit and acknowledge what was received, and disconnect.
 pub async fn spawn(
@@ -64,82 +89,119 @@ pub async fn spawn(
     tracker: &TaskTracker,
 ) -> Result<(), IngestError> {
     let endpoint = settings.mqtt.endpoint()?;
-    let mut options = MqttOptions::new(endpoint.client_id, endpoint.host, endpoint.port);
-    options
-        .set_keep_alive(Duration::from_secs(settings.mqtt.keep_alive_secs))
-        // A persistent session: what arrives while we are away is queued by
-        // the broker and redelivered, as is anything we had not acknowledged.
-        .set_clean_session(false)
-        .set_manual_acks(true)
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
-        .set_request_channel_capacity(settings.ingest.queue_capacity * 2);
-    if let (Some(user), Some(pass)) = (endpoint.username, endpoint.password) {
-        options.set_credentials(user, pass);
-    }
-    let (client, eventloop) = AsyncClient::new(options, settings.ingest.queue_capacity * 2);
-
-    let registry = DeviceRegistry::load(&pool).await?;
-    let zigbee = registry::load_zigbee_states(&pool).await?;
-    tracing::info!(devices = registry.len(), "device registry loaded");
-
-    let (publish_tx, publish_rx) = mpsc::channel(settings.ingest.queue_capacity);
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::channel(settings.ingest.queue_capacity);
-    let (telemetry_tx, telemetry_rx) = mpsc::channel(settings.ingest.queue_capacity);
-    let acks_done = CancellationToken::new();
-
-    let lane = |name, batch_size, flush_ms| writer::Lane {
-        name,
-        settings: LaneSettings {
-            batch_size,
-            flush: Duration::from_millis(flush_ms),
-            seq_memory_hours: settings.ingest.seq_memory_hours,
-        },
-        pool: pool.clone(),
-        metrics: metrics.clone(),
-        acks: ack_tx.clone(),
-        rules: rules.clone(),
-        shutdown: shutdown.clone(),
-    };
     let ing = &settings.ingest;
-    tracker.spawn(lane("events", ing.event_batch_size, ing.event_flush_ms).run(events_rx));
-    tracker.spawn(lane("telemetry", ing.batch_size, ing.flush_ms).run(telemetry_rx));
-    let dispatcher = Dispatcher {
-        pool,
-        metrics: metrics.clone(),
-        registry,
-        registry_loaded: Instant::now(),
-        zigbee,
-        next_index: 0,
-        acks: ack_tx,
-        events: events_tx,
-        telemetry: telemetry_tx,
-    };
-    tracker.spawn(dispatcher.run(publish_rx, devices_changed));
-    let done = acks_done.clone();
-    let ack_client = client.clone();
-    tracker.spawn(async move {
-        acks::run(ack_client, ack_rx).await;
-        done.cancel();
-    });
-    let topics: Vec<SubscribeFilter> =
-        settings.mqtt.topics.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce)).collect();
-    tracker.spawn(connection(client, eventloop, topics, publish_tx, metrics, shutdown, acks_done));
+    let pipelines = [
+        Pipeline {
+            name: "events",
+            topics: settings.mqtt.event_topics.clone(),
+            batch_size: ing.event_batch_size,
+            flush_ms: ing.event_flush_ms,
+            owns: is_event_topic,
+        },
+        Pipeline {
+            name: "telemetry",
+            topics: settings.mqtt.telemetry_topics.clone(),
+            batch_size: ing.batch_size,
+            flush_ms: ing.flush_ms,
+            owns: |topic| !is_event_topic(topic),
+        },
+    ];
+    let zigbee = registry::load_zigbee_states(&pool).await?;
+    for (n, p) in pipelines.into_iter().enumerate() {
+        let mut options =
+            MqttOptions::new(format!("{}-{}", endpoint.client_id, p.name), endpoint.host.clone(), endpoint.port);
+        options
+            .set_keep_alive(Duration::from_secs(settings.mqtt.keep_alive_secs))
+            // A persistent session: what arrives while we are away is queued
+            // by the broker and redelivered, as is anything not acknowledged.
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_request_channel_capacity(ing.queue_capacity * 2);
+        if let (Some(user), Some(pass)) = (&endpoint.username, &endpoint.password) {
+            options.set_credentials(user.clone(), pass.clone());
+        }
+        let (client, eventloop) = AsyncClient::new(options, ing.queue_capacity * 2);
+        let registry = DeviceRegistry::load(&pool).await?;
+        tracing::info!(pipeline = p.name, devices = registry.len(), "device registry loaded");
+
+        let (publish_tx, publish_rx) = mpsc::channel(ing.queue_capacity);
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let (lane_tx, lane_rx) = mpsc::channel(ing.queue_capacity);
+        let acks_done = CancellationToken::new();
+        let lane = writer::Lane {
+            name: p.name,
+            settings: LaneSettings {
+                batch_size: p.batch_size,
+                flush: Duration::from_millis(p.flush_ms),
+                seq_memory_hours: ing.seq_memory_hours,
+            },
+            pool: pool.clone(),
+            metrics: metrics.clone(),
+            acks: ack_tx.clone(),
+            rules: rules.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tracker.spawn(lane.run(lane_rx));
+        let dispatcher = Dispatcher {
+            pool: pool.clone(),
+            metrics: metrics.clone(),
+            registry,
+            registry_loaded: Instant::now(),
+            // Zigbee2MQTT topics are the event pipeline's alone.
+            zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
+            owns: p.owns,
+            next_index: 0,
+            acks: ack_tx,
+            lane: lane_tx,
+        };
+        tracker.spawn(dispatcher.run(publish_rx, devices_changed.clone()));
+        let done = acks_done.clone();
+        let ack_client = client.clone();
+        tracker.spawn(async move {
+            acks::run(ack_client, ack_rx).await;
+            done.cancel();
+        });
+        let topics: Vec<SubscribeFilter> =
+            p.topics.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce)).collect();
+        let session = Session { name: p.name, connected: n };
+        tracker.spawn(connection(
+            client,
+            eventloop,
+            topics,
+            publish_tx,
+            metrics.clone(),
+            session,
+            shutdown.clone(),
+            acks_done,
+        ));
+    }
     Ok(())
+}
+
+/// Which session a connection task serves.
+struct Session {
+    name: &'static str,
+    /// Its slot in `Metrics::mqtt_connected`.
+    connected: usize,
 }
 
 /// Polls the event loop and does nothing else: publishes go to the
 /// dispatcher through a bounded channel (a full channel pauses reading, which
 /// is the backpressure to the broker).
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     client: AsyncClient,
     mut eventloop: EventLoop,
     topics: Vec<SubscribeFilter>,
     publish_tx: mpsc::Sender<Publish>,
     metrics: Arc<Metrics>,
+    session: Session,
     shutdown: CancellationToken,
     acks_done: CancellationToken,
 ) {
+    let connected = &metrics.mqtt_connected[session.connected];
+    let name = session.name;
     let mut forward = Some(publish_tx);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -156,10 +218,10 @@ async fn connection(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(connack))) => {
                 backoff = Duration::from_millis(100);
-                tracing::info!(session_present = connack.session_present, "connected to the broker");
+                tracing::info!(session = name, session_present = connack.session_present, "connected to the broker");
                 // Ready once subscribed: at once with a kept session, else at
                 // the SUBACK.
-                metrics.mqtt_connected.store(connack.session_present, Ordering::Relaxed);
+                connected.store(connack.session_present, Ordering::Relaxed);
                 // A broker that kept our session kept our subscriptions too;
                 // subscribing again would replay every retained message.
                 if !connack.session_present {
@@ -172,9 +234,8 @@ async fn connection(
                     });
                 }
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => metrics.mqtt_connected.store(true, Ordering::Relaxed),
+            Ok(Event::Incoming(Packet::SubAck(_))) => connected.store(true, Ordering::Relaxed),
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                metrics.messages_received.fetch_add(1, Ordering::Relaxed);
                 if let Some(tx) = &forward {
                     tokio::select! {
                         sent = tx.send(publish) => if sent.is_err() { forward = None },
@@ -184,8 +245,8 @@ async fn connection(
             }
             Ok(_) => {}
             Err(err) => {
-                metrics.mqtt_connected.store(false, Ordering::Relaxed);
-                tracing::warn!(cause = %err, retry_in = ?backoff, "broker connection lost");
+                connected.store(false, Ordering::Relaxed);
+                tracing::warn!(session = name, cause = %err, retry_in = ?backoff, "broker connection lost");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = acks_done.cancelled() => break,
@@ -209,21 +270,21 @@ async fn connection(
             }
         }
     }
-    metrics.mqtt_connected.store(false, Ordering::Relaxed);
-    tracing::info!("disconnected from the broker");
+    connected.store(false, Ordering::Relaxed);
+    tracing::info!(session = name, "disconnected from the broker");
 }
 
-/// Decodes each message and hands it to the lane that must write it.
+/// Decodes each message and hands it to its pipeline's lane.
 struct Dispatcher {
     pool: PgPool,
     metrics: Arc<Metrics>,
     registry: DeviceRegistry,
     registry_loaded: Instant,
     zigbee: HashMap<String, ZigbeeState>,
+    owns: fn(&str) -> bool,
     next_index: u64,
     acks: mpsc::UnboundedSender<AckMsg>,
-    events: mpsc::Sender<Item>,
-    telemetry: mpsc::Sender<Item>,
+    lane: mpsc::Sender<Item>,
 }
 
 impl Dispatcher {
@@ -272,8 +333,14 @@ impl Dispatcher {
             handle
         });
         let _ = self.acks.send(AckMsg::Received(index, ack));
-
         let topic = publish.topic.clone();
+        if !(self.owns)(&topic) {
+            // The other pipeline stores it.
+            let _ = self.acks.send(AckMsg::Committed(vec![index]));
+            return true;
+        }
+        self.metrics.messages_received.fetch_add(1, Ordering::Relaxed);
+
         let now = Utc::now();
         let mut decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         let unknown = decoded.rejections.iter().any(|r| r.reason == Reason::UnknownDevice);
@@ -286,7 +353,6 @@ impl Dispatcher {
             (Some(d), true) => self.zigbee.get(&d.info.device_id).cloned(),
             _ => None,
         };
-        let urgent = !decoded.events.is_empty() || decoded.status.is_some();
         let item = Item {
             index,
             payload: if decoded.rejections.is_empty() { Bytes::new() } else { publish.payload },
@@ -297,11 +363,37 @@ impl Dispatcher {
             device,
             zigbee_state,
         };
-        let lane = if urgent { &self.events } else { &self.telemetry };
-        if lane.send(item).await.is_err() {
+        if self.lane.send(item).await.is_err() {
             self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_event_topic;
+
+    #[test]
+    fn every_topic_belongs_to_exactly_one_session() {
+        for t in [
+            "eldercare/v1/w-1/event",
+            "eldercare/v1/w-1/status",
+            "zigbee2mqtt/flat/kitchen",
+            "zigbee2mqtt/x/availability",
+        ] {
+            assert!(is_event_topic(t), "{t}");
+        }
+        for t in [
+            "eldercare/v1/w-1/telemetry",
+            "eldercare/v1/w-1/fhir",
+            "eldercare/v1/a/b/event",
+            "eldercare/v1//event",
+            "eldercare/v1/w-1/event/extra",
+            "eldercare/v1/w-1",
+        ] {
+            assert!(!is_event_topic(t), "{t} is the telemetry session's (stored or quarantined there)");
+        }
     }
 }

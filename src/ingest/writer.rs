@@ -41,6 +41,11 @@ pub struct Item {
 struct DeviceUpdate {
     last_seen_at: Option<DateTime<Utc>>,
     online: Option<bool>,
+    /// When the message that set `online` happened (its own ts, or its
+    /// receipt when it has none). Events and telemetry arrive over separate
+    /// sessions, so receipt order says nothing about which came first; this
+    /// keeps older buffered data from undoing a newer Last Will.
+    online_at: Option<DateTime<Utc>>,
     battery: Option<f64>,
     rssi: Option<i32>,
     firmware: Option<String>,
@@ -129,6 +134,14 @@ impl Batch {
                     }),
                     _ => None,
                 };
+            let happened = d
+                .readings
+                .iter()
+                .map(|r| r.ts)
+                .chain(d.events.iter().map(|e| e.ts))
+                .chain(d.status.as_ref().map(|st| st.ts))
+                .max()
+                .unwrap_or(item.received_at);
             for r in &mut d.readings {
                 // PostgreSQL keeps microseconds: compare and dedup at that
                 // precision, or a stored row would not match its message.
@@ -172,9 +185,11 @@ impl Batch {
             // Any message is a sign of life, counted when it arrives: a
             // buffered upload of old readings still shows the device is up.
             update.last_seen_at = Some(item.received_at);
-            update.online = Some(true);
+            if update.online_at.is_none_or(|at| happened >= at) {
+                update.online = Some(d.status.as_ref().and_then(|st| st.online).unwrap_or(true));
+                update.online_at = Some(happened);
+            }
             if let Some(status) = d.status {
-                update.online = Some(status.online.unwrap_or(true));
                 update.battery = status.battery.or(update.battery);
                 update.rssi = status.rssi.and_then(|v| i32::try_from(v).ok()).or(update.rssi);
                 update.firmware = status.firmware.or(update.firmware.take());
@@ -287,7 +302,7 @@ impl Batch {
             }
         }
         for update in self.devices.values() {
-            if let (Some(origin), Some(at)) = (&update.origin, update.last_seen_at) {
+            if let (Some(origin), Some(at)) = (&update.origin, update.online_at) {
                 out.push(Stored::Status { origin: origin.clone(), online: update.online, battery: update.battery, at });
             }
         }
@@ -350,6 +365,7 @@ impl Batch {
         ids.sort();
         let mut last_seen = Vec::with_capacity(ids.len());
         let mut online = Vec::with_capacity(ids.len());
+        let mut online_at = Vec::with_capacity(ids.len());
         let mut battery = Vec::with_capacity(ids.len());
         let mut rssi = Vec::with_capacity(ids.len());
         let mut firmware = Vec::with_capacity(ids.len());
@@ -358,6 +374,7 @@ impl Batch {
             let u = &self.devices[*id];
             last_seen.push(u.last_seen_at);
             online.push(u.online);
+            online_at.push(u.online_at);
             battery.push(u.battery);
             rssi.push(u.rssi);
             firmware.push(u.firmware.clone());
@@ -367,9 +384,10 @@ impl Batch {
         // than failing the batch on the foreign key.
         sqlx::query(
             "insert into device_state as s (device_id, last_seen_at, online, online_at, battery, rssi, firmware, zigbee_state, updated_at)
-             select u.device_id, u.last_seen_at, u.online, u.last_seen_at, u.battery, u.rssi, u.firmware, u.zigbee_state, now()
-             from unnest($1::text[], $2::timestamptz[], $3::bool[], $4::float8[], $5::int4[], $6::text[], $7::jsonb[])
-                  as u (device_id, last_seen_at, online, battery, rssi, firmware, zigbee_state)
+             select u.device_id, u.last_seen_at, u.online, u.online_at, u.battery, u.rssi, u.firmware, u.zigbee_state, now()
+             from unnest($1::text[], $2::timestamptz[], $3::bool[], $4::timestamptz[], $5::float8[], $6::int4[],
+                         $7::text[], $8::jsonb[])
+                  as u (device_id, last_seen_at, online, online_at, battery, rssi, firmware, zigbee_state)
              join devices d on d.device_id = u.device_id
              order by u.device_id
              on conflict (device_id) do update set
@@ -386,6 +404,7 @@ impl Batch {
         .bind(ids)
         .bind(last_seen)
         .bind(online)
+        .bind(online_at)
         .bind(battery)
         .bind(rssi)
         .bind(firmware)

@@ -41,5 +41,8 @@ stop_backend() {
   wait "$serve" 2>/dev/null || true
   # Drop the persistent session, or the broker keeps queueing every later
   # message for a client that never comes back.
-  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "$client" -t eldercare/session/done -n -q 0 || true
+  # (the backend's two sessions are named after the client id)
+  for session in "$client-events" "$client-telemetry"; do
+    mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "$session" -t eldercare/session/done -n -q 0 || true
+  done
 }

@@ -100,8 +100,17 @@ async fn inactivity_is_raised_after_quiet_and_clears_on_movement() {
     assert_eq!(cleared["resolution"], "auto_cleared");
 }
 
+/// Waits until the quiet spell is past the inactivity threshold and the
+/// scheduler has judged it a few times since.
+async fn wait_past_threshold(app: &TestApp, threshold_secs: i64) {
+    wait_until(Utc::now() + Duration::seconds(threshold_secs + 1)).await;
+    let ticks = || app.metrics.scheduler_ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let seen = ticks();
+    wait_for("more scheduler ticks", || async { (ticks() >= seen + 3).then_some(()) }).await;
+}
+
 #[tokio::test]
-async fn no_inactivity_alert_while_the_sensors_are_offline_or_away() {
+async fn away_mode_suppresses_behaviour_rules_but_not_sos() {
     let app = app_with(Broker::start().await, fresh_database().await).await;
     let h = home(&app).await;
     let now = Utc::now();
@@ -115,14 +124,44 @@ async fn no_inactivity_alert_while_the_sensors_are_offline_or_away() {
         )
         .await;
     assert_eq!(body["away"], true);
-    // Away: movement then quiet raises nothing. An SOS still does.
+    // Movement, then quiet past the threshold: nothing. An SOS still alerts.
     app.broker.publish("zigbee2mqtt/h/kitchen", json!({"occupancy": true}).to_string()).await;
     app.wait_count("select count(*) from events where kind = 'motion'", 1).await;
-    wait_until(Utc::now() + Duration::seconds(4)).await;
+    wait_past_threshold(&app, 2).await;
     app.broker.publish("eldercare/v1/bed-1/event", json!({"event": "sos_pressed"}).to_string()).await;
     h.wait_alert(&app, "sos", |_| true).await;
     let n = app.count("select count(*) from alerts where kind in ('inactivity', 'no_morning_activity')").await;
     assert_eq!(n, 0, "away mode suppresses behaviour rules");
+}
+
+#[tokio::test]
+async fn a_silent_sensor_is_a_device_problem_not_inactivity() {
+    let app = app_with(Broker::start().await, fresh_database().await).await;
+    let h = home(&app).await;
+    let now = Utc::now();
+    h.settings(
+        &app,
+        json!({
+        "waking_hours": {"start": local(now - Duration::hours(2)), "end": local(now + Duration::hours(2))},
+        "no_morning_activity": {"by": local(now - Duration::hours(1))},
+        "inactivity": {"hours": 0.0005}}),
+    )
+    .await;
+    // The resident moves, then the only activity sensor that ever reported
+    // drops off the Zigbee network.
+    app.broker.publish("zigbee2mqtt/h/kitchen", json!({"occupancy": true}).to_string()).await;
+    app.broker.publish("zigbee2mqtt/h/kitchen/availability", "offline").await;
+    wait_for("the sensor offline", || async {
+        let d = app.get("/api/v1/devices/z-kitchen", &h.token).await;
+        (d["online"] == false).then_some(())
+    })
+    .await;
+    wait_past_threshold(&app, 2).await;
+    assert_eq!(app.count("select count(*) from alerts where kind = 'inactivity'").await, 0);
+    // Back online and still quiet: now it is the resident who is inactive.
+    app.broker.publish("zigbee2mqtt/h/kitchen/availability", "online").await;
+    let alert = h.wait_alert(&app, "inactivity", |a| a["status"] == "open").await;
+    assert_eq!(alert["severity"], "high");
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
 use crate::notify::webhooks;
-use crate::rules::engine::Engine;
+use crate::rules::engine::{Engine, EngineInput};
+use crate::watchdog::Watchdog;
 use crate::scheduler::{self, SchedulerSettings};
 use crate::{bootstrap, ingest, store};
 
@@ -42,10 +43,19 @@ impl Application {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (settings_changed, settings_rx) = tokio::sync::broadcast::channel(1024);
-        let (rules_tx, rules_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
-        tracker.spawn(Engine::new(pool.clone(), metrics.clone()).run(rules_rx, settings_rx));
-        ingest::spawn(&settings, pool.clone(), metrics.clone(), devices_rx, rules_tx, shutdown.clone(), &tracker)
+        let alarm = store::alarm_pools(&settings.database)?;
+        // Each lane hands committed data to the engine on its own channel,
+        // bounded: a full one slows that lane's ingestion, never drops input.
+        let (events_tx, events_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
+        let (telemetry_tx, telemetry_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
+        let engine = Engine::new(alarm.rules.clone(), metrics.clone(), shutdown.clone());
+        tracker.spawn(engine.run(EngineInput { events: events_rx, telemetry: telemetry_rx }, settings_rx));
+        let rules = ingest::RuleSenders { events: events_tx, telemetry: telemetry_tx };
+        ingest::spawn(&settings, alarm.ingest.clone(), metrics.clone(), devices_rx, rules, shutdown.clone(), &tracker)
             .await?;
+        let watchdog =
+            Watchdog { pool: alarm.rules.clone(), metrics: metrics.clone(), settings: settings.watchdog.clone() };
+        tracker.spawn(watchdog.run(shutdown.clone()));
         let alert_hub = AlertHub::default();
         tracker.spawn(alert_hub.clone().run(pool.clone(), shutdown.clone()));
         tracker.spawn(webhooks::run(pool.clone(), shutdown.clone()));
@@ -57,8 +67,10 @@ impl Application {
                 .iter()
                 .map(|s| chrono::Duration::seconds(*s as i64))
                 .collect(),
+            institution_silent_after: chrono::Duration::minutes(settings.watchdog.silent_minutes as i64),
+            instance: format!("pid-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         };
-        tracker.spawn(scheduler::run(pool.clone(), metrics.clone(), schedule, shutdown.clone()));
+        tracker.spawn(scheduler::run(alarm.rules, metrics.clone(), schedule, shutdown.clone()));
         let ctx = ApiContext {
             pool,
             settings: Arc::new(settings),

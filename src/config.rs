@@ -26,6 +26,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub alerts: AlertSettings,
     pub scheduler: SchedulerConfig,
+    pub watchdog: WatchdogSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,19 @@ pub struct AlertSettings {
     /// A critical alert still unacknowledged this many seconds after opening
     /// escalates one level per step.
     pub escalation_seconds: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchdogSettings {
+    /// How often each process looks at its own health.
+    pub check_ms: u64,
+    /// A lane whose oldest uncommitted message has waited this long is stalled.
+    pub stall_seconds: u64,
+    /// No scheduler tick for this long means time-driven rules are not judged.
+    pub scheduler_stall_seconds: u64,
+    /// An institution that sent data in the last day and none for this long
+    /// has gone silent (its gateway, its network or its power is down).
+    pub silent_minutes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +59,12 @@ pub struct SchedulerConfig {
 pub struct DatabaseSettings {
     /// May carry a password, so it never prints.
     pub url: SecretString,
+    /// The API's pool.
     pub max_connections: u32,
+    /// The ingest lanes' own pool.
+    pub ingest_connections: u32,
+    /// The rule engine's, scheduler's and watchdog's own pool.
+    pub rules_connections: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

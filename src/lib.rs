@@ -17,3 +17,4 @@ pub mod rules;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod watchdog;

@@ -21,6 +21,20 @@ pub struct Metrics {
     pub batch_failures: AtomicU64,
     /// Evaluations of the time-driven rules by the leader.
     pub scheduler_ticks: AtomicU64,
+    /// Rule evaluations or alert changes that failed (and were retried).
+    pub rule_failures: AtomicU64,
+    /// Alarm events judged by the inbox sweep rather than the fast path:
+    /// each one is an event whose first evaluation did not happen.
+    pub rule_inbox_swept: AtomicU64,
+    /// Per ingest lane (events, telemetry): since when (Unix milliseconds)
+    /// the oldest message not yet committed has waited; 0 when none waits.
+    /// The watchdog calls a lane stalled when this gets old.
+    pub lane_waiting_since_ms: [AtomicU64; 2],
+    /// Per ingest lane: it keeps failing on data it should store (a fault of
+    /// ours, so it retries instead of quarantining).
+    pub lane_failing: [AtomicBool; 2],
+    /// What the watchdog currently finds wrong, for `/readyz` and the gauges.
+    problems: Mutex<Vec<String>>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     alerts_opened: Mutex<BTreeMap<String, u64>>,
     batch_latency: Histogram,
@@ -48,6 +62,14 @@ impl Metrics {
 
     pub fn rejected_count(&self, reason: &str) -> u64 {
         lock(&self.rejected).get(reason).copied().unwrap_or(0)
+    }
+
+    pub fn set_problems(&self, problems: Vec<String>) {
+        *lock(&self.problems) = problems;
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        lock(&self.problems).clone()
     }
 
     pub fn alert_opened(&self, kind: &str) {
@@ -84,6 +106,13 @@ impl Metrics {
                 "Ingest batch commits that failed and were retried",
                 &self.batch_failures,
             ),
+            ("eldercare_scheduler_ticks_total", "Evaluations of the time-driven rules by this process", &self.scheduler_ticks),
+            ("eldercare_rule_failures_total", "Rule evaluations or alert changes that failed and were retried", &self.rule_failures),
+            (
+                "eldercare_rule_inbox_swept_total",
+                "Stored alarm events judged by the inbox sweep after their first evaluation did not happen",
+                &self.rule_inbox_swept,
+            ),
         ];
         for (name, help, value) in counters {
             let _ =
@@ -114,6 +143,14 @@ impl Metrics {
         for (session, value) in ["events", "telemetry"].iter().zip(&self.mqtt_connected) {
             let _ = writeln!(out, "{name}{{session=\"{session}\"}} {}", u8::from(value.load(Ordering::Relaxed)));
         }
+        let name = "eldercare_ingest_lane_failing";
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (lane, value) in ["events", "telemetry"].iter().zip(&self.lane_failing) {
+            let _ = writeln!(out, "{name}{{lane=\"{lane}\"}} {}", u8::from(value.load(Ordering::Relaxed)));
+        }
+        let name = "eldercare_watchdog_problems";
+        let _ = writeln!(out, "# HELP {name} What the watchdog finds wrong with this process now\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {}", lock(&self.problems).len());
         let name = "eldercare_database_connected";
         let _ =
             writeln!(out, "# TYPE {name} gauge\n{name} {}", u8::from(self.database_connected.load(Ordering::Relaxed)));

@@ -19,8 +19,10 @@ use uuid::Uuid;
 use crate::alerts::{self, Subject};
 use crate::metrics::Metrics;
 use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS, ResidentFacts};
+use crate::rules::engine;
 use crate::rules::settings::RuleSettings;
 use crate::rules::streaming::{self, DeviceHealth};
+use crate::watchdog;
 use crate::rules::{AlertKind, Decision};
 
 /// The advisory lock that makes a process the leader.
@@ -33,6 +35,10 @@ const ACTIVITY_SENSOR_KINDS: &[&str] = &["motion_sensor", "door_sensor", "bed_se
 pub struct SchedulerSettings {
     pub tick: Duration,
     pub escalation: Vec<chrono::Duration>,
+    /// An institution whose devices have been silent this long has gone silent.
+    pub institution_silent_after: chrono::Duration,
+    /// Names this process in the heartbeat the other processes watch.
+    pub instance: String,
 }
 
 pub async fn run(pool: PgPool, metrics: Arc<Metrics>, settings: SchedulerSettings, shutdown: CancellationToken) {
@@ -72,8 +78,9 @@ struct Leader {
     settings: SchedulerSettings,
     /// Activity per resident, oldest first, within LOOKBACK.
     activity: HashMap<Uuid, Vec<ActivityEvent>>,
-    /// Events received after this have not been read yet.
-    watermark: DateTime<Utc>,
+    /// The transaction horizon of the last read: every event written by a
+    /// transaction below it has been read; `None` before the first read.
+    horizon: Option<i64>,
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
@@ -94,12 +101,16 @@ struct ResidentRow {
 struct DeviceRow {
     device_id: String,
     kind: String,
+    room: Option<String>,
     institution_id: Uuid,
     resident_id: Option<Uuid>,
     last_seen_at: Option<DateTime<Utc>>,
     online: Option<bool>,
+    online_at: Option<DateTime<Utc>>,
     battery: Option<f64>,
     created_at: DateTime<Utc>,
+    institution_settings: Value,
+    resident_settings: Option<Value>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -111,7 +122,6 @@ struct ActivityRow {
     door: Option<String>,
     appliance: Option<String>,
     device_kind: String,
-    received_at: DateTime<Utc>,
 }
 
 impl Leader {
@@ -121,7 +131,7 @@ impl Leader {
             metrics,
             settings,
             activity: HashMap::new(),
-            watermark: Utc::now() - LOOKBACK - chrono::Duration::hours(1),
+            horizon: None,
             raised: HashSet::new(),
         }
     }
@@ -151,7 +161,42 @@ impl Leader {
         alerts::escalate_due(&self.pool, &self.settings.escalation, now).await?;
         self.device_health(now).await?;
         self.behaviour(now).await?;
+        self.institution_silence(now).await?;
+        // Stamped after the work, so a leader stuck inside a tick shows as stalled.
+        sqlx::query(
+            "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())
+             on conflict (id) do update set leader = excluded.leader, ticked_at = excluded.ticked_at",
+        )
+        .bind(&self.settings.instance)
+        .execute(&self.pool)
+        .await?;
         self.metrics.scheduler_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Institutions whose devices were sending and have gone quiet: a care
+    /// home's gateway, network or power is down, and with it every alarm.
+    async fn institution_silence(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let rows: Vec<(Uuid, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+            "select i.id, max(s.last_seen_at),
+                    exists (select 1 from alerts a where a.institution_id = i.id and a.subject = 'institution'
+                            and a.kind = 'institution_silent' and a.status <> 'resolved')
+             from institutions i
+             left join devices d on d.institution_id = i.id
+             left join device_state s on s.device_id = d.device_id
+             group by i.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (institution, last, open) in rows {
+            let Some(decision) = watchdog::institution_silence(last, self.settings.institution_silent_after, now)
+            else {
+                continue;
+            };
+            if decision.is_raise() != open {
+                self.apply(&Subject::institution(institution), &decision).await?;
+            }
+        }
         Ok(())
     }
 
@@ -164,68 +209,71 @@ impl Leader {
         Ok(())
     }
 
-    /// Devices silent past their kind's heartbeat timeout go offline.
+    /// Devices silent past their kind's heartbeat timeout, or that said they
+    /// went offline, are offline; low batteries recharged are cleared. Judged
+    /// from the stored device state, so nothing the engine missed (a crash
+    /// between storing a Last Will and judging it) stays unjudged.
     async fn device_health(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let rows: Vec<DeviceRow> =
-            sqlx::query_as(
-                "select d.device_id, d.kind, d.institution_id, d.resident_id, s.last_seen_at, s.online, s.battery, d.created_at
-                 from devices d left join device_state s on s.device_id = d.device_id",
-            )
-            .fetch_all(&self.pool)
-            .await?;
-        let active: HashSet<String> =
-            sqlx::query_scalar("select cause from alerts where kind = 'device_offline' and status <> 'resolved'")
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .collect();
-        let mut subjects = HashMap::new();
-        let devices: Vec<DeviceHealth> = rows
-            .into_iter()
-            .map(|d| {
-                let subject = Subject {
-                    institution_id: d.institution_id,
-                    resident_id: d.resident_id,
-                    device_id: Some(d.device_id.clone()),
-                };
-                subjects.insert(d.device_id.clone(), subject);
-                // A device never heard from is judged from its registration.
-                DeviceHealth {
-                    device_id: d.device_id,
-                    kind: d.kind,
-                    last_seen_at: Some(d.last_seen_at.unwrap_or(d.created_at)),
-                    online: d.online,
-                    battery: d.battery,
-                }
-            })
-            .collect();
-        // Low-battery alerts whose device now reports a charged battery (the
-        // engine clears these live; this catches what a restart missed).
-        let low: Vec<String> =
-            sqlx::query_scalar("select cause from alerts where kind = 'low_battery' and status <> 'resolved'")
-                .fetch_all(&self.pool)
-                .await?;
-        let recharged = RuleSettings::default().low_battery.percent + 5.0;
-        for d in devices.iter().filter(|d| low.contains(&d.device_id) && d.battery.is_some_and(|b| b >= recharged)) {
-            let decision = Decision::Clear {
-                kind: AlertKind::LowBattery,
-                cause: d.device_id.clone(),
-                at: now,
-                resolution: crate::rules::AUTO_CLEARED,
-                details: serde_json::json!({"battery": d.battery}),
+        let rows: Vec<DeviceRow> = sqlx::query_as(
+            "select d.device_id, d.kind, d.room, d.institution_id, d.resident_id, s.last_seen_at, s.online,
+                    s.online_at, s.battery, d.created_at, i.rule_settings as institution_settings,
+                    r.rule_settings as resident_settings
+             from devices d
+             join institutions i on i.id = d.institution_id
+             left join residents r on r.id = d.resident_id
+             left join device_state s on s.device_id = d.device_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let active: HashSet<(Uuid, String, String, String)> = sqlx::query_as(
+            "select institution_id, subject, kind, cause from alerts
+             where kind in ('device_offline', 'low_battery') and status <> 'resolved'",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
+        let is_active = |subject: &Subject, kind: AlertKind, cause: &str| {
+            active.contains(&(subject.institution_id, subject.key(), kind.as_str().to_owned(), cause.to_owned()))
+        };
+        for d in rows {
+            let subject = Subject {
+                institution_id: d.institution_id,
+                resident_id: d.resident_id,
+                device_id: Some(d.device_id.clone()),
+                room: d.room.clone(),
             };
-            if let Some(subject) = subjects.get(&d.device_id) {
-                self.apply(subject, &decision).await?;
+            // Low-battery alerts whose device now reports a charged battery,
+            // by the resident's own threshold (the engine clears these live;
+            // this catches what a restart missed).
+            if is_active(&subject, AlertKind::LowBattery, &d.device_id) {
+                let whose = d.resident_id.unwrap_or(d.institution_id);
+                let settings = engine::layered(&d.institution_settings, d.resident_settings.as_ref(), whose);
+                if d.battery.is_some_and(|b| b >= settings.low_battery.percent + 5.0) {
+                    let decision = Decision::Clear {
+                        kind: AlertKind::LowBattery,
+                        cause: d.device_id.clone(),
+                        at: now,
+                        resolution: crate::rules::AUTO_CLEARED,
+                        details: serde_json::json!({"battery": d.battery}),
+                    };
+                    self.apply(&subject, &decision).await?;
+                }
             }
-        }
-        for decision in streaming::silent_devices(&devices, now) {
-            let cause = decision.cause().to_owned();
-            // Only changes: raise what is not open, clear what is.
-            if decision.is_raise() == active.contains(&cause) {
-                continue;
-            }
-            if let Some(subject) = subjects.get(&cause) {
-                self.apply(subject, &decision).await?;
+            // A device never heard from is judged from its registration.
+            let health = DeviceHealth {
+                device_id: d.device_id,
+                kind: d.kind,
+                last_seen_at: Some(d.last_seen_at.unwrap_or(d.created_at)),
+                online: d.online,
+                online_at: d.online_at,
+                battery: d.battery,
+            };
+            for decision in streaming::silent_devices(std::slice::from_ref(&health), now) {
+                // Only changes: raise what is not open, clear what is.
+                if decision.is_raise() != is_active(&subject, AlertKind::DeviceOffline, decision.cause()) {
+                    self.apply(&subject, &decision).await?;
+                }
             }
         }
         Ok(())
@@ -233,20 +281,30 @@ impl Leader {
 
     async fn load_activity(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         let kinds: Vec<&str> = ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).copied().collect();
+        // One snapshot for the horizon and the rows: every transaction below
+        // the snapshot's horizon has ended, so rows between the last horizon
+        // and this one are all visible now, however late they committed.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
+        let horizon: i64 = sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::int8")
+            .fetch_one(&mut *tx)
+            .await?;
         let rows: Vec<ActivityRow> = sqlx::query_as(
             "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
-                    e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind, e.received_at
+                    e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind
              from events e left join devices d on d.device_id = e.device_id
-             where e.received_at > $1 and e.ts > $2 and e.resident_id is not null and e.kind = any($3)
-             order by e.received_at",
+             where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
+               and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))",
         )
-        .bind(self.watermark - chrono::Duration::seconds(5))
         .bind(now - LOOKBACK)
         .bind(&kinds)
-        .fetch_all(&self.pool)
+        .bind(self.horizon)
+        .bind(horizon)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
+        self.horizon = Some(horizon);
         for row in rows {
-            self.watermark = self.watermark.max(row.received_at);
             let events = self.activity.entry(row.resident_id).or_default();
             let event = ActivityEvent {
                 ts: row.ts,
@@ -256,7 +314,8 @@ impl Leader {
                 appliance: row.appliance,
                 device_kind: row.device_kind,
             };
-            // The overlap of the watermark re-reads a few rows: skip them.
+            // The first read takes everything visible, so the next one may
+            // see a few rows again: skip them.
             if events.iter().any(|e| e.ts == event.ts && e.kind == event.kind && e.room == event.room) {
                 continue;
             }
@@ -316,7 +375,8 @@ impl Leader {
                 activity_sensors_online: sensors_online.get(&r.id).copied().unwrap_or(false),
                 since: r.created_at,
             };
-            let subject = Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None };
+            let subject =
+                Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None, room: None };
             for decision in behaviour::evaluate(&facts, now) {
                 let key = (r.id, decision.kind(), decision.cause().to_owned());
                 let wanted = match &decision {

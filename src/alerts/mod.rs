@@ -107,25 +107,43 @@ pub struct ListBinds<'a> {
     pub limit: i64,
 }
 
-/// Whom a rule decision is about.
+/// Whom a rule decision is about: a resident, or a device that belongs to
+/// no resident (a corridor smoke detector), or the institution itself (the
+/// platform's own health). One active alert per institution, subject, kind
+/// and cause.
 #[derive(Debug, Clone)]
 pub struct Subject {
     pub institution_id: Uuid,
     pub resident_id: Option<Uuid>,
+    /// The device whose data raised it; for a shared device, also the subject.
     pub device_id: Option<String>,
+    /// Where a shared device is, so its alert says where to go.
+    pub room: Option<String>,
 }
 
-/// Behaviour rules raise one alert per episode: once raised, an episode is
-/// never raised again, even after a carer resolved it.
-fn is_episodic(kind: AlertKind) -> bool {
-    matches!(
-        kind,
-        AlertKind::MissedMeal
-            | AlertKind::Inactivity
-            | AlertKind::NoMorningActivity
-            | AlertKind::NightWandering
-            | AlertKind::BedExitNoReturn
-    )
+impl Subject {
+    /// The institution itself, for alerts about the platform.
+    pub fn institution(institution_id: Uuid) -> Subject {
+        Subject { institution_id, resident_id: None, device_id: None, room: None }
+    }
+
+    /// The value of the `alerts.subject` column for this subject: the same
+    /// expression as the column's definition in the migrations.
+    pub fn key(&self) -> String {
+        match (&self.resident_id, &self.device_id) {
+            (Some(resident), _) => format!("resident:{resident}"),
+            (None, Some(device)) => format!("device:{device}"),
+            (None, None) => "institution".to_owned(),
+        }
+    }
+}
+
+/// Rules that re-derive the same decision while a condition lasts, whose
+/// `at` identifies one occurrence (a device silent since a given moment):
+/// once raised, that occurrence is not raised again after a person resolved
+/// it; the next occurrence is.
+fn is_raised_once_per_occurrence(kind: AlertKind) -> bool {
+    matches!(kind, AlertKind::DeviceOffline | AlertKind::InstitutionSilent)
 }
 
 /// Records a timeline entry, queues the webhook deliveries and the live
@@ -176,16 +194,28 @@ pub async fn apply(
     late: bool,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let applied = match decision {
-        Decision::Raise { kind, cause, severity, at, details } => {
-            raise(&mut tx, subject, *kind, cause, *severity, *at, details, late).await?
-        }
-        Decision::Clear { kind, cause, at, resolution, details } => {
-            clear(&mut tx, subject, *kind, cause, *at, resolution, details).await?
-        }
-    };
+    let applied = apply_in(&mut tx, subject, decision, late).await?;
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Applies one rule decision inside the caller's transaction, so that the
+/// alert change commits together with whatever else the caller records (the
+/// evaluated event leaving the rule inbox).
+pub async fn apply_in(
+    tx: &mut PgConnection,
+    subject: &Subject,
+    decision: &Decision,
+    late: bool,
+) -> Result<Option<Applied>, sqlx::Error> {
+    match decision {
+        Decision::Raise { kind, cause, severity, at, details } => {
+            raise(tx, subject, *kind, cause, *severity, *at, details, late).await
+        }
+        Decision::Clear { kind, cause, at, resolution, details } => {
+            clear(tx, subject, *kind, cause, *at, resolution, details).await
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -199,13 +229,21 @@ async fn raise(
     details: &Value,
     late: bool,
 ) -> Result<Option<Applied>, sqlx::Error> {
-    if is_episodic(kind) {
+    let key = subject.key();
+    // Behaviour rules raise one alert per episode: once raised, an episode
+    // is never raised again, even after a carer resolved it.
+    let episodic = kind.is_behaviour();
+    if episodic || is_raised_once_per_occurrence(kind) {
         let seen: bool = sqlx::query_scalar(
-            "select exists (select 1 from alerts where resident_id is not distinct from $1 and kind = $2 and cause = $3)",
+            "select exists (select 1 from alerts where institution_id = $1 and subject = $2 and kind = $3
+                            and cause = $4 and ($5 or condition_at = $6))",
         )
-        .bind(subject.resident_id)
+        .bind(subject.institution_id)
+        .bind(&key)
         .bind(kind.as_str())
         .bind(cause)
+        .bind(episodic)
+        .bind(at)
         .fetch_one(&mut *tx)
         .await?;
         if seen {
@@ -213,21 +251,28 @@ async fn raise(
         }
     }
     let mut details = details.clone();
-    if late && let Some(obj) = details.as_object_mut() {
-        obj.insert("late".into(), json!(true));
-        obj.insert(
-            "late_note".into(),
-            json!("raised from data that arrived late; the condition happened at condition_at"),
-        );
+    if let Some(obj) = details.as_object_mut() {
+        if late {
+            obj.insert("late".into(), json!(true));
+            obj.insert(
+                "late_note".into(),
+                json!("raised from data that arrived late; the condition happened at condition_at"),
+            );
+        }
+        if subject.resident_id.is_none()
+            && let Some(room) = &subject.room
+        {
+            obj.insert("room".into(), json!(room));
+        }
     }
     let (id, inserted, old_severity): (Uuid, bool, String) = sqlx::query_as(
         "with prev as (
              select severity from alerts
-             where resident_id is not distinct from $3 and kind = $5 and cause = $6 and status <> 'resolved'
+             where institution_id = $2 and subject = $11 and kind = $5 and cause = $6 and status <> 'resolved'
          )
          insert into alerts as a (id, institution_id, resident_id, device_id, kind, cause, severity, condition_at, late, details)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         on conflict (resident_id, kind, cause) where status <> 'resolved' do update set
+         on conflict (institution_id, subject, kind, cause) where status <> 'resolved' do update set
              occurrences = a.occurrences + 1,
              last_seen_at = now(),
              severity = case when array_position(array['low','medium','high','critical'], excluded.severity)
@@ -247,6 +292,7 @@ async fn raise(
     .bind(at)
     .bind(late)
     .bind(&details)
+    .bind(&key)
     .fetch_one(&mut *tx)
     .await?;
     let (action, event, note) = if inserted {
@@ -270,11 +316,12 @@ async fn clear(
     details: &Value,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
-        "update alerts set status = 'resolved', resolution = $4, resolved_at = now(), updated_at = now()
-         where resident_id is not distinct from $1 and kind = $2 and cause = $3 and status <> 'resolved'
+        "update alerts set status = 'resolved', resolution = $5, resolved_at = now(), updated_at = now()
+         where institution_id = $1 and subject = $2 and kind = $3 and cause = $4 and status <> 'resolved'
          returning id",
     )
-    .bind(subject.resident_id)
+    .bind(subject.institution_id)
+    .bind(subject.key())
     .bind(kind.as_str())
     .bind(cause)
     .bind(resolution)
@@ -284,6 +331,26 @@ async fn clear(
     let note = json!({"resolution": resolution, "condition_ended_at": at, "details": details});
     let alert = record(tx, id, None, "resolved", "alert.resolved", note).await?;
     Ok(Some(Applied { event: "alert.resolved", alert }))
+}
+
+/// The open alert of a subject, kind and cause, if any.
+pub async fn active(
+    conn: &mut PgConnection,
+    subject: &Subject,
+    kind: AlertKind,
+    cause: &str,
+) -> Result<Option<Alert>, sqlx::Error> {
+    let alert: Option<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where a.institution_id = $1 and a.subject = $2 and a.kind = $3 and a.cause = $4
+         and a.status <> 'resolved'"
+    )))
+    .bind(subject.institution_id)
+    .bind(subject.key())
+    .bind(kind.as_str())
+    .bind(cause)
+    .fetch_optional(conn)
+    .await?;
+    Ok(alert.map(Alert::with_sla))
 }
 
 /// A person's action on an alert.

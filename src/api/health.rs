@@ -28,10 +28,13 @@ async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
     ctx.metrics.database_connected.store(database, Ordering::Relaxed);
     let broker = ctx.metrics.broker_connected();
     let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    // What the watchdog finds wrong (a stalled lane, no scheduler leader):
+    // shown here for operators; the alert console gets an alert for each.
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "database": database,
         "broker": broker,
+        "problems": ctx.metrics.problems(),
     });
     (status, axum::Json(body))
 }

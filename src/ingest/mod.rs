@@ -77,6 +77,13 @@ fn is_event_topic(topic: &str) -> bool {
     matches!(parts.as_slice(), ["eldercare", "v1", id, "event" | "status"] if !id.is_empty())
 }
 
+/// Where each lane hands what it committed to the rule engine: one channel
+/// per lane, so the engine judges events before readings.
+pub struct RuleSenders {
+    pub events: mpsc::Sender<Vec<Stored>>,
+    pub telemetry: mpsc::Sender<Vec<Stored>>,
+}
+
 /// Starts the ingest worker's tasks on `tracker`. They run until `shutdown`,
 /// then commit and acknowledge what was received, and disconnect.
 pub async fn spawn(
@@ -84,7 +91,7 @@ pub async fn spawn(
     pool: PgPool,
     metrics: Arc<Metrics>,
     devices_changed: watch::Receiver<u64>,
-    rules: mpsc::Sender<Vec<Stored>>,
+    rules: RuleSenders,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), IngestError> {
@@ -131,6 +138,7 @@ pub async fn spawn(
         let acks_done = CancellationToken::new();
         let lane = writer::Lane {
             name: p.name,
+            slot: n,
             settings: LaneSettings {
                 batch_size: p.batch_size,
                 flush: Duration::from_millis(p.flush_ms),
@@ -139,7 +147,7 @@ pub async fn spawn(
             pool: pool.clone(),
             metrics: metrics.clone(),
             acks: ack_tx.clone(),
-            rules: rules.clone(),
+            rules: if n == 0 { rules.events.clone() } else { rules.telemetry.clone() },
             shutdown: shutdown.clone(),
         };
         tracker.spawn(lane.run(lane_rx));

@@ -18,6 +18,7 @@ use super::decode::{Decoded, MAX_PAYLOAD, ZigbeeState};
 use super::registry::Registered;
 use crate::metrics::Metrics;
 use crate::rules::engine::Stored;
+use crate::rules::streaming::JUDGED_EVENTS;
 use crate::rules::vitals::is_vital;
 
 /// One received MQTT message after decoding.
@@ -66,6 +67,16 @@ struct SeqStamp {
 
 /// What identifies a stored event: device, kind, ts, seq.
 pub type EventKey = (String, String, DateTime<Utc>, Option<i64>);
+
+/// An event the batch stored (not a redelivery), with its rule inbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InsertedEvent {
+    pub device_id: String,
+    pub kind: String,
+    pub ts: DateTime<Utc>,
+    pub seq: Option<i64>,
+    pub inbox: Option<i64>,
+}
 
 /// Column-wise rows of one batch, ready to bind as arrays.
 #[derive(Debug, Default)]
@@ -237,14 +248,27 @@ impl Batch {
             .await?
             .rows_affected()
         };
-        let inserted_events: Vec<EventKey> = if self.e_ts.is_empty() {
+        // New events come back with their rule inbox row when the rules
+        // judge them: written in this transaction, so a stored alarm is
+        // judged even if the process dies before the engine sees it.
+        let inserted_events: Vec<InsertedEvent> = if self.e_ts.is_empty() {
             Vec::new()
         } else {
             sqlx::query_as(
-                "insert into events (ts, device_id, resident_id, kind, data, seq)
-                 select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::int8[])
-                 on conflict do nothing
-                 returning device_id, kind, ts, seq",
+                "with new as (
+                     insert into events (ts, device_id, resident_id, kind, data, seq, received_at)
+                     select * from unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[],
+                                          $6::int8[], $7::timestamptz[])
+                     on conflict do nothing
+                     returning device_id, kind, ts, seq, data, received_at
+                 ), inbox as (
+                     insert into rule_inbox (device_id, kind, ts, seq, data, received_at)
+                     select device_id, kind, ts, seq, data, received_at from new where kind = any($8)
+                     returning id, device_id, kind, ts, seq
+                 )
+                 select n.device_id, n.kind, n.ts, n.seq, i.id as inbox
+                 from new n left join inbox i on i.device_id = n.device_id and i.kind = n.kind and i.ts = n.ts
+                      and i.seq is not distinct from n.seq",
             )
             .bind(&self.e_ts)
             .bind(&self.e_device)
@@ -252,6 +276,8 @@ impl Batch {
             .bind(&self.e_kind)
             .bind(&self.e_data)
             .bind(&self.e_seq)
+            .bind(&self.e_received)
+            .bind(JUDGED_EVENTS)
             .fetch_all(&mut *tx)
             .await?
         };
@@ -286,18 +312,21 @@ impl Batch {
     /// What the rules must see of a committed batch: the events that were
     /// new (a redelivered fall must not count twice), vital readings, and each
     /// device's health.
-    fn for_rules(&mut self, inserted_events: Vec<EventKey>) -> Vec<Stored> {
-        let mut new: std::collections::HashSet<EventKey> = inserted_events.into_iter().collect();
+    fn for_rules(&mut self, inserted_events: Vec<InsertedEvent>) -> Vec<Stored> {
+        let mut new: HashMap<EventKey, Option<i64>> =
+            inserted_events.into_iter().map(|e| ((e.device_id, e.kind, e.ts, e.seq), e.inbox)).collect();
         let mut out = std::mem::take(&mut self.vitals);
         for i in 0..self.e_ts.len() {
             let Some(origin) = &self.e_origin[i] else { continue };
-            if new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i], self.e_seq[i])) {
+            if let Some(inbox) = new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i], self.e_seq[i]))
+            {
                 out.push(Stored::Event {
                     origin: origin.clone(),
                     kind: self.e_kind[i].clone(),
                     ts: self.e_ts[i],
                     data: self.e_data[i].clone(),
                     received_at: self.e_received[i],
+                    inbox,
                 });
             }
         }
@@ -427,7 +456,7 @@ pub struct Outcome {
     pub events_inserted: u64,
     pub duplicates: u64,
     /// The events that were new.
-    pub inserted_events: Vec<EventKey>,
+    pub inserted_events: Vec<InsertedEvent>,
 }
 
 /// How often a device's unchanged state (only its last-seen time) is
@@ -481,6 +510,8 @@ pub struct LaneSettings {
 /// lost and the bounded queue pushes back on the MQTT reader meanwhile.
 pub struct Lane {
     pub name: &'static str,
+    /// Its slot in the per-lane metrics (0 events, 1 telemetry).
+    pub slot: usize,
     pub settings: LaneSettings,
     pub pool: PgPool,
     pub metrics: Arc<Metrics>,
@@ -499,6 +530,9 @@ impl Lane {
                 biased;
                 item = rx.recv() => match item {
                     Some(item) => {
+                        if batch.is_empty() {
+                            self.metrics.lane_waiting_since_ms[self.slot].store(epoch_ms(), Ordering::Relaxed);
+                        }
                         batch.push(item);
                         batch.len() >= self.settings.batch_size
                     }
@@ -544,6 +578,7 @@ impl Lane {
                         }
                     }
                     written.record(batch);
+                    self.metrics.lane_waiting_since_ms[self.slot].store(0, Ordering::Relaxed);
                     batch.devices.extend(skipped);
                     let mut done = std::mem::take(batch);
                     let _ = self.acks.send(AckMsg::Committed(std::mem::take(&mut done.indices)));
@@ -575,6 +610,11 @@ impl Lane {
             }
         }
     }
+}
+
+/// Now, in Unix milliseconds, for the metrics other tasks read.
+pub fn epoch_ms() -> u64 {
+    Utc::now().timestamp_millis().max(0) as u64
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -2,22 +2,33 @@
 //! reading and device status goes through the pure rules, and each decision
 //! becomes an alert change in its own small transaction (never inside a
 //! telemetry batch).
+//!
+//! Alarm events are judged at least once whatever dies in between: the
+//! ingest lane writes each one to the rule inbox in the batch that stores
+//! it, and the engine deletes the inbox row in the transaction that applies
+//! the event's decisions. The in-memory hand-over is the fast path; the
+//! inbox sweep (at start and every few seconds) is the guarantee. Events
+//! come before telemetry: a fall never waits behind a backlog of readings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::PgPool;
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::settings::RuleSettings;
 use super::vitals::VitalMonitor;
-use super::{AlertKind, Decision, streaming};
-use crate::alerts::{self, Subject};
+use super::{AlertKind, Decision, Severity, rfc3339, streaming};
+use crate::alerts::{self, Applied, Subject};
 use crate::ingest::catalog::Metric;
+use crate::ingest::decode::DeviceInfo;
 use crate::ingest::registry::Registered;
 use crate::metrics::Metrics;
 
@@ -25,14 +36,48 @@ use crate::metrics::Metrics;
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// A batch taking longer than this to evaluate is logged: alerts wait behind it.
 const SLOW: Duration = Duration::from_millis(250);
-/// Cached resident settings are re-read after this long.
+/// Cached settings are re-read after this long.
 const SETTINGS_TTL: Duration = Duration::from_secs(30);
+/// How often the rule inbox is swept for events no process has judged.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Inbox rows younger than this are left to the fast path of the process
+/// that stored them.
+const SWEEP_AGE: Duration = Duration::from_secs(5);
+/// A decision failing for another reason than a lost connection is tried
+/// this many times; an alarm event stays in the inbox for the sweep after.
+const ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub enum Stored {
-    Event { origin: Arc<Registered>, kind: String, ts: DateTime<Utc>, data: Value, received_at: DateTime<Utc> },
-    Reading { origin: Arc<Registered>, metric: Metric, ts: DateTime<Utc>, value: f64, received_at: DateTime<Utc> },
-    Status { origin: Arc<Registered>, online: Option<bool>, battery: Option<f64>, at: DateTime<Utc> },
+    Event {
+        origin: Arc<Registered>,
+        kind: String,
+        ts: DateTime<Utc>,
+        data: Value,
+        received_at: DateTime<Utc>,
+        /// The event's rule inbox row, for the events the rules judge.
+        inbox: Option<i64>,
+    },
+    Reading {
+        origin: Arc<Registered>,
+        metric: Metric,
+        ts: DateTime<Utc>,
+        value: f64,
+        received_at: DateTime<Utc>,
+    },
+    Status {
+        origin: Arc<Registered>,
+        online: Option<bool>,
+        battery: Option<f64>,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What the ingest lanes hand to the engine once committed, one channel per
+/// lane so that events are judged first.
+pub struct EngineInput {
+    pub events: mpsc::Receiver<Vec<Stored>>,
+    pub telemetry: mpsc::Receiver<Vec<Stored>>,
 }
 
 /// Loads the effective settings of a resident: built-in defaults, the
@@ -45,12 +90,37 @@ pub async fn load_settings(pool: &PgPool, resident_id: Uuid) -> Result<Option<Ru
     .bind(resident_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(inst, res)| {
-        RuleSettings::from_layers(Some(&inst), Some(&res)).unwrap_or_else(|err| {
-            tracing::error!(resident_id = %resident_id, cause = %err, "stored rule settings are invalid; using defaults");
-            RuleSettings::default()
-        })
-    }))
+    Ok(row.map(|(inst, res)| layered(&inst, Some(&res), resident_id)))
+}
+
+/// The settings a shared device (no resident) is judged by: the
+/// institution's.
+pub async fn load_institution_settings(pool: &PgPool, institution_id: Uuid) -> Result<RuleSettings, sqlx::Error> {
+    let inst: Option<Value> = sqlx::query_scalar("select rule_settings from institutions where id = $1")
+        .bind(institution_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(inst.map(|inst| layered(&inst, None, institution_id)).unwrap_or_default())
+}
+
+/// Stored layers that no longer parse fall back to the defaults, loudly: an
+/// alarm is better judged by defaults than not at all.
+pub fn layered(institution: &Value, resident: Option<&Value>, whose: Uuid) -> RuleSettings {
+    RuleSettings::from_layers(Some(institution), resident).unwrap_or_else(|err| {
+        tracing::error!(id = %whose, cause = %err, "stored rule settings are invalid; using defaults");
+        RuleSettings::default()
+    })
+}
+
+/// The alert subject of data from this device: its resident, or the device
+/// itself when it belongs to none.
+pub fn subject_of(origin: &Registered) -> Subject {
+    Subject {
+        institution_id: origin.institution_id,
+        resident_id: origin.resident_id,
+        device_id: Some(origin.info.device_id.clone()),
+        room: origin.info.room.clone(),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -62,91 +132,187 @@ struct Health {
     at: Option<DateTime<Utc>>,
 }
 
+/// Whose settings: a resident's, or an institution's for shared devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SettingsOf {
+    Resident(Uuid),
+    Institution(Uuid),
+}
+
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<Metrics>,
-    settings: HashMap<Uuid, (Arc<RuleSettings>, Instant)>,
+    shutdown: CancellationToken,
+    settings: HashMap<SettingsOf, (Arc<RuleSettings>, Instant)>,
     vitals: HashMap<(Uuid, Metric), VitalMonitor>,
     /// Last device health seen, so that only changes become decisions, not
     /// every heartbeat.
     health: HashMap<String, Health>,
 }
 
+/// How a failed database call should be treated.
+fn is_connection_error(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// Runs `attempt` until it succeeds. A lost connection is waited out (until
+/// shutdown); any other failure is tried [`ATTEMPTS`] times. `None` when it
+/// was given up.
+async fn retrying<T, F, Fut>(
+    what: &str,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+    mut attempt: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    let mut failures = 0;
+    loop {
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(err) => {
+                metrics.rule_failures.fetch_add(1, Ordering::Relaxed);
+                let connection = is_connection_error(&err);
+                if !connection {
+                    failures += 1;
+                }
+                if failures >= ATTEMPTS || (shutdown.is_cancelled() && backoff >= Duration::from_secs(5)) {
+                    tracing::error!(what, cause = %err, "rule evaluation given up");
+                    return None;
+                }
+                tracing::warn!(what, cause = %err, retry_in = ?backoff, "rule evaluation failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    id: i64,
+    device_id: String,
+    kind: String,
+    ts: DateTime<Utc>,
+    data: Value,
+    received_at: DateTime<Utc>,
+    device_kind: Option<String>,
+    room: Option<String>,
+    placement: Option<String>,
+    power_on_threshold_w: Option<f64>,
+    institution_id: Option<Uuid>,
+    resident_id: Option<Uuid>,
+}
+
 impl Engine {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>) -> Self {
-        Engine { pool, metrics, settings: HashMap::new(), vitals: HashMap::new(), health: HashMap::new() }
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+        Engine {
+            pool,
+            metrics,
+            shutdown,
+            settings: HashMap::new(),
+            vitals: HashMap::new(),
+            health: HashMap::new(),
+        }
     }
 
     /// Runs until the ingest lanes are gone. `settings_changed` names
     /// residents whose settings were changed through the API.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<Stored>>, mut settings_changed: broadcast::Receiver<Uuid>) {
-        let mut listening = true;
+    pub async fn run(mut self, mut input: EngineInput, mut settings_changed: broadcast::Receiver<Uuid>) {
+        // Whatever a previous life of this process (or a dead neighbour)
+        // stored and did not judge.
+        self.sweep(Duration::ZERO).await;
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.tick().await;
+        let mut readings: VecDeque<Stored> = VecDeque::new();
+        let (mut events_open, mut telemetry_open, mut listening) = (true, true, true);
         loop {
+            // Alarm-bearing input first, between any two readings.
+            while let Ok(batch) = input.events.try_recv() {
+                self.evaluate_batch(batch).await;
+            }
+            if let Some(stored) = readings.pop_front() {
+                self.evaluate(stored).await;
+                continue;
+            }
+            if !events_open && !telemetry_open {
+                return;
+            }
             tokio::select! {
                 biased;
+                batch = input.events.recv(), if events_open => match batch {
+                    Some(batch) => self.evaluate_batch(batch).await,
+                    None => events_open = false,
+                },
                 changed = settings_changed.recv(), if listening => match changed {
-                    Ok(rid) => { self.settings.remove(&rid); }
+                    Ok(rid) => { self.settings.remove(&SettingsOf::Resident(rid)); }
                     Err(broadcast::error::RecvError::Lagged(_)) => self.settings.clear(),
                     Err(broadcast::error::RecvError::Closed) => listening = false,
                 },
-                batch = rx.recv() => {
-                    let Some(batch) = batch else { return };
-                    let started = Instant::now();
-                    let n = batch.len();
-                    for stored in batch {
-                        if let Err(err) = self.handle(stored).await {
-                            tracing::error!(cause = %err, "rule evaluation failed");
-                        }
-                    }
-                    if started.elapsed() > SLOW {
-                        tracing::warn!(items = n, took_ms = started.elapsed().as_millis() as u64, "slow rule evaluation");
-                    }
-                }
+                _ = sweep.tick() => self.sweep(SWEEP_AGE).await,
+                batch = input.telemetry.recv(), if telemetry_open => match batch {
+                    Some(batch) => readings.extend(batch),
+                    None => telemetry_open = false,
+                },
             }
         }
     }
 
-    async fn settings_for(&mut self, resident_id: Option<Uuid>) -> Result<Arc<RuleSettings>, sqlx::Error> {
-        let Some(rid) = resident_id else { return Ok(Arc::new(RuleSettings::default())) };
-        if let Some((s, at)) = self.settings.get(&rid)
-            && at.elapsed() < SETTINGS_TTL
-        {
-            return Ok(s.clone());
+    async fn evaluate_batch(&mut self, batch: Vec<Stored>) {
+        let started = Instant::now();
+        let n = batch.len();
+        for stored in batch {
+            self.evaluate(stored).await;
         }
-        let s = Arc::new(load_settings(&self.pool, rid).await?.unwrap_or_default());
-        self.settings.insert(rid, (s.clone(), Instant::now()));
-        Ok(s)
+        if started.elapsed() > SLOW {
+            tracing::warn!(items = n, took_ms = started.elapsed().as_millis() as u64, "slow rule evaluation");
+        }
     }
 
-    async fn handle(&mut self, stored: Stored) -> Result<(), sqlx::Error> {
+    /// Judges one stored item; failures are retried, never silently dropped.
+    async fn evaluate(&mut self, stored: Stored) {
         match stored {
-            Stored::Event { origin, kind, ts, data, received_at } => {
-                let settings = self.settings_for(origin.resident_id).await?;
-                let late = received_at - ts > LATE_AFTER;
-                for decision in streaming::on_event(&kind, ts, &data, &origin.info.kind, &settings, late) {
-                    if let Decision::Clear { kind: AlertKind::Fall, .. } = &decision
-                        && !self.fall_cancel_applies(&origin, ts, &settings).await?
-                    {
-                        continue;
-                    }
-                    self.apply(&origin, &decision, late).await?;
-                }
+            Stored::Event { origin, kind, ts, data, received_at, inbox } => {
+                let Some(settings) = self.settings_for(&origin).await else { return };
+                let event = JudgedEvent { origin: &origin, kind: &kind, ts, data: &data, received_at, inbox };
+                let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
+                let applied = retrying("event", metrics, shutdown, || judge_event(pool, &event, &settings)).await;
+                self.count(applied.unwrap_or_default());
             }
             Stored::Reading { origin, metric, ts, value, received_at } => {
-                let Some(rid) = origin.resident_id else { return Ok(()) };
-                let settings = self.settings_for(Some(rid)).await?;
-                let Some(threshold) = settings.thresholds.get(metric).copied() else { return Ok(()) };
+                let Some(rid) = origin.resident_id else { return };
+                let Some(settings) = self.settings_for(&origin).await else { return };
+                let Some(threshold) = settings.thresholds.get(metric).copied() else { return };
                 let late = received_at - ts > LATE_AFTER;
-                let monitor = self.vitals.entry((rid, metric)).or_default();
+                let key = (rid, metric);
+                if !self.vitals.contains_key(&key) {
+                    let subject = subject_of(&origin);
+                    let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
+                    let Some(monitor) =
+                        retrying("vitals", metrics, shutdown, || resume_monitor(pool, &subject, metric)).await
+                    else {
+                        return;
+                    };
+                    self.vitals.insert(key, monitor);
+                }
+                let Some(monitor) = self.vitals.get_mut(&key) else { return };
                 if let Some(decision) = monitor.observe(metric, ts, value, &threshold, &settings.vitals, late) {
-                    self.apply(&origin, &decision, late).await?;
+                    self.apply(&subject_of(&origin), decision, late).await;
                 }
             }
             Stored::Status { origin, online, battery, at } => {
-                let settings = self.settings_for(origin.resident_id).await?;
+                let Some(settings) = self.settings_for(&origin).await else { return };
                 let known = self.health.entry(origin.info.device_id.clone()).or_default();
                 if known.at.is_some_and(|seen| at < seen) {
-                    return Ok(());
+                    return;
                 }
                 known.at = Some(at);
                 // The same hysteresis as the rule: low below the threshold,
@@ -165,48 +331,211 @@ impl Engine {
                 known.online = online.or(known.online);
                 known.low_battery = low.or(known.low_battery);
                 if !online_changed && !low_changed {
-                    return Ok(());
+                    return;
                 }
                 let online = online.filter(|_| online_changed);
                 let battery = battery.filter(|_| low_changed);
+                let subject = subject_of(&origin);
                 for decision in
                     streaming::on_status(&origin.info.device_id, &origin.info.kind, online, battery, at, &settings)
                 {
-                    self.apply(&origin, &decision, false).await?;
+                    self.apply(&subject, decision, false).await;
                 }
             }
         }
-        Ok(())
     }
 
-    /// A cancel resolves the open fall only within the cancel window of it.
-    async fn fall_cancel_applies(
-        &self,
-        origin: &Registered,
-        cancel_at: DateTime<Utc>,
-        settings: &RuleSettings,
-    ) -> Result<bool, sqlx::Error> {
-        let fall_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "select condition_at from alerts where resident_id is not distinct from $1 and kind = 'fall'
-             and status <> 'resolved'",
-        )
-        .bind(origin.resident_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(fall_at.is_some_and(|f| streaming::fall_cancel_applies(f, cancel_at, settings)))
+    async fn apply(&self, subject: &Subject, decision: Decision, late: bool) {
+        let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
+        let decision = &decision;
+        let applied =
+            retrying("decision", metrics, shutdown, || async move { alerts::apply(pool, subject, decision, late).await })
+                .await;
+        self.count(applied.flatten().into_iter().collect());
     }
 
-    async fn apply(&self, origin: &Registered, decision: &Decision, late: bool) -> Result<(), sqlx::Error> {
-        let subject = Subject {
-            institution_id: origin.institution_id,
-            resident_id: origin.resident_id,
-            device_id: Some(origin.info.device_id.clone()),
-        };
-        if let Some(applied) = alerts::apply(&self.pool, &subject, decision, late).await?
-            && applied.event == "alert.opened"
-        {
-            self.metrics.alert_opened(&applied.alert.kind);
+    fn count(&self, applied: Vec<Applied>) {
+        for a in applied.iter().filter(|a| a.event == "alert.opened") {
+            self.metrics.alert_opened(&a.alert.kind);
         }
-        Ok(())
     }
+
+    async fn settings_for(&mut self, origin: &Registered) -> Option<Arc<RuleSettings>> {
+        let whose = match origin.resident_id {
+            Some(rid) => SettingsOf::Resident(rid),
+            None => SettingsOf::Institution(origin.institution_id),
+        };
+        if let Some((s, at)) = self.settings.get(&whose)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return Some(s.clone());
+        }
+        let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
+        let loaded = retrying("settings", metrics, shutdown, || async move {
+            match whose {
+                SettingsOf::Resident(rid) => Ok(load_settings(pool, rid).await?.unwrap_or_default()),
+                SettingsOf::Institution(iid) => load_institution_settings(pool, iid).await,
+            }
+        })
+        .await?;
+        let s = Arc::new(loaded);
+        self.settings.insert(whose, (s.clone(), Instant::now()));
+        Some(s)
+    }
+
+    /// Judges the inbox rows older than `min_age` that no process has
+    /// judged: left by a crash, a failed decision, or a process that died.
+    async fn sweep(&mut self, min_age: Duration) {
+        let mut after = 0_i64;
+        loop {
+            let rows: Result<Vec<InboxRow>, sqlx::Error> = sqlx::query_as(
+                "select i.id, i.device_id, i.kind, i.ts, i.data, i.received_at, d.kind as device_kind, d.room,
+                        d.placement, d.power_on_threshold_w, d.institution_id, d.resident_id
+                 from rule_inbox i left join devices d on d.device_id = i.device_id
+                 where i.enqueued_at <= now() - make_interval(secs => $1) and i.id > $2
+                 order by i.id limit 500",
+            )
+            .bind(min_age.as_secs_f64())
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await;
+            let rows = match rows {
+                Ok(rows) if rows.is_empty() => return,
+                Ok(rows) => rows,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "sweeping the rule inbox; trying again later");
+                    return;
+                }
+            };
+            tracing::info!(events = rows.len(), "judging stored alarm events left unjudged");
+            for row in rows {
+                after = row.id;
+                self.metrics.rule_inbox_swept.fetch_add(1, Ordering::Relaxed);
+                let (Some(kind), Some(institution_id)) = (row.device_kind, row.institution_id) else {
+                    // The device was removed: there is no one left to alert.
+                    let _ = sqlx::query("delete from rule_inbox where id = $1").bind(row.id).execute(&self.pool).await;
+                    continue;
+                };
+                let origin = Arc::new(Registered {
+                    info: DeviceInfo {
+                        device_id: row.device_id,
+                        kind,
+                        room: row.room,
+                        placement: row.placement,
+                        power_on_threshold_w: row.power_on_threshold_w.unwrap_or(20.0),
+                    },
+                    institution_id,
+                    resident_id: row.resident_id,
+                });
+                self.evaluate(Stored::Event {
+                    origin,
+                    kind: row.kind,
+                    ts: row.ts,
+                    data: row.data,
+                    received_at: row.received_at,
+                    inbox: Some(row.id),
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// One stored event on its way through the streaming rules.
+struct JudgedEvent<'a> {
+    origin: &'a Registered,
+    kind: &'a str,
+    ts: DateTime<Utc>,
+    data: &'a Value,
+    received_at: DateTime<Utc>,
+    inbox: Option<i64>,
+}
+
+/// Applies the event's decisions and takes it out of the rule inbox, in one
+/// transaction: judged exactly when its alert change is committed.
+async fn judge_event(
+    pool: &PgPool,
+    event: &JudgedEvent<'_>,
+    settings: &RuleSettings,
+) -> Result<Vec<Applied>, sqlx::Error> {
+    let origin = event.origin;
+    let late = event.received_at - event.ts > LATE_AFTER;
+    let decisions = streaming::on_event(event.kind, event.ts, event.data, &origin.info.kind, settings, late);
+    if decisions.is_empty() && event.inbox.is_none() {
+        return Ok(Vec::new());
+    }
+    let subject = subject_of(origin);
+    let mut tx = pool.begin().await?;
+    if let Some(id) = event.inbox {
+        // Locks the row: a sweeping neighbour skips it, and if the neighbour
+        // got there first the event is already judged.
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "delete from rule_inbox where id = (select id from rule_inbox where id = $1 for update skip locked)
+             returning id",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_none() {
+            return Ok(Vec::new());
+        }
+    }
+    let mut applied = Vec::new();
+    for mut decision in decisions {
+        if matches!(decision, Decision::Clear { kind: AlertKind::Fall, .. })
+            && !fall_cancel_applies(&mut tx, origin, &subject, event.received_at, settings).await?
+        {
+            continue;
+        }
+        // The cancel window runs from the fall's receipt, on our clock.
+        if let Decision::Raise { kind: AlertKind::Fall, details, .. } = &mut decision
+            && let Some(obj) = details.as_object_mut()
+        {
+            obj.insert("received_at".into(), json!(rfc3339(event.received_at)));
+        }
+        applied.extend(alerts::apply_in(&mut tx, &subject, &decision, late).await?);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// A cancel resolves the open fall only when it comes from a device trusted
+/// to speak for that fall, and within the cancel window measured between the
+/// two receipts by the backend (a device cannot backdate a cancel).
+async fn fall_cancel_applies(
+    tx: &mut PgConnection,
+    origin: &Registered,
+    subject: &Subject,
+    cancel_received: DateTime<Utc>,
+    settings: &RuleSettings,
+) -> Result<bool, sqlx::Error> {
+    let Some(fall) = alerts::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
+    let canceller = streaming::Canceller {
+        device_id: &origin.info.device_id,
+        device_kind: &origin.info.kind,
+        resident_id: origin.resident_id,
+    };
+    if !streaming::cancel_trusted(fall.device_id.as_deref(), fall.resident_id, &canceller) {
+        return Ok(false);
+    }
+    let fall_received = fall
+        .details
+        .get("received_at")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        .unwrap_or(fall.opened_at);
+    Ok(streaming::fall_cancel_applies(fall_received, cancel_received, settings))
+}
+
+/// A fresh vital-sign monitor for a resident's metric, put back in the
+/// raised state when the store still has that alert open (after a restart),
+/// so that readings back in range clear it instead of leaving it open forever.
+async fn resume_monitor(pool: &PgPool, subject: &Subject, metric: Metric) -> Result<VitalMonitor, sqlx::Error> {
+    let mut monitor = VitalMonitor::new();
+    let mut conn = pool.acquire().await?;
+    if let Some(open) = alerts::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
+        let severity = Severity::parse(&open.severity).unwrap_or(Severity::Medium);
+        monitor.resume_raised(metric, open.condition_at, severity);
+    }
+    Ok(monitor)
 }

@@ -57,10 +57,19 @@ pub enum AlertKind {
     BedExitNoReturn,
     DeviceOffline,
     LowBattery,
+    /// The platform watching itself: messages wait and none is committed.
+    IngestStalled,
+    /// A write lane keeps failing on data it should be able to store (a
+    /// fault of ours, not of a device).
+    IngestFailing,
+    /// No scheduler leader has judged the time-driven rules for a while.
+    SchedulerStalled,
+    /// An institution whose devices were sending data has gone quiet.
+    InstitutionSilent,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 13] = [
+    pub const ALL: [AlertKind; 17] = [
         AlertKind::Fall,
         AlertKind::Sos,
         AlertKind::Smoke,
@@ -74,6 +83,10 @@ impl AlertKind {
         AlertKind::BedExitNoReturn,
         AlertKind::DeviceOffline,
         AlertKind::LowBattery,
+        AlertKind::IngestStalled,
+        AlertKind::IngestFailing,
+        AlertKind::SchedulerStalled,
+        AlertKind::InstitutionSilent,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -91,6 +104,10 @@ impl AlertKind {
             AlertKind::BedExitNoReturn => "bed_exit_no_return",
             AlertKind::DeviceOffline => "device_offline",
             AlertKind::LowBattery => "low_battery",
+            AlertKind::IngestStalled => "ingest_stalled",
+            AlertKind::IngestFailing => "ingest_failing",
+            AlertKind::SchedulerStalled => "scheduler_stalled",
+            AlertKind::InstitutionSilent => "institution_silent",
         }
     }
 
@@ -154,7 +171,7 @@ impl fmt::Display for Severity {
 /// What a rule concluded. The alert store turns these into alert changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// The condition holds: open an alert, or if one with the same (resident, kind, cause) is open, count a repeat.
+    /// The condition holds: open an alert, or if one with the same (subject, kind, cause) is open, count a repeat.
     Raise { kind: AlertKind, cause: String, severity: Severity, at: DateTime<Utc>, details: serde_json::Value },
     /// The condition has ended by itself: resolve the open alert with this (kind, cause), if any, with
     /// `resolution` ([`AUTO_CLEARED`] or [`CANCELLED_BY_RESIDENT`]).
@@ -168,7 +185,7 @@ impl Decision {
         }
     }
 
-    /// The dedup key within a resident and kind: `""` for falls, SOS and
+    /// The dedup key within a subject and kind: `""` for falls, SOS and
     /// hazards, the metric for vitals, the device id for device health, and an
     /// episode key for episodic behaviour rules.
     pub fn cause(&self) -> &str {

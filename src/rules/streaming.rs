@@ -10,6 +10,11 @@ use serde_json::{Map, Value, json};
 use super::settings::{RuleSettings, number_value};
 use super::{AUTO_CLEARED, AlertKind, CANCELLED_BY_RESIDENT, Decision, Severity, rfc3339};
 
+/// The events [`on_event`] decides on: each stored one goes through the rule
+/// inbox, so it is judged even if the process dies right after storing it.
+pub const JUDGED_EVENTS: &[&str] =
+    &["fall_detected", "fall_cancelled", "sos_pressed", "smoke_detected", "gas_detected", "water_leak"];
+
 /// Decisions for one stored event. Events that are not alarms give none.
 ///
 /// A `fall_cancelled` gives a `Clear`; the caller applies it only when
@@ -54,6 +59,30 @@ pub fn on_event(
 pub fn fall_cancel_applies(fall_at: DateTime<Utc>, cancel_at: DateTime<Utc>, settings: &RuleSettings) -> bool {
     let elapsed = cancel_at - fall_at;
     elapsed >= Duration::zero() && elapsed <= settings.fall_cancel_window()
+}
+
+/// The device that sent a `fall_cancelled`.
+#[derive(Debug, Clone, Copy)]
+pub struct Canceller<'a> {
+    pub device_id: &'a str,
+    pub device_kind: &'a str,
+    pub resident_id: Option<uuid::Uuid>,
+}
+
+/// Whether a cancel from `canceller` may speak for a fall raised by
+/// `fall_device` about `fall_resident`: the device that raised it, or the
+/// resident's own wearable (the button they press to say "I'm OK"). A door
+/// sensor, another resident's device or a shared device cannot cancel
+/// someone's fall, since each device's identity is its broker credential.
+pub fn cancel_trusted(
+    fall_device: Option<&str>,
+    fall_resident: Option<uuid::Uuid>,
+    canceller: &Canceller<'_>,
+) -> bool {
+    fall_device == Some(canceller.device_id)
+        || (canceller.device_kind == "wearable"
+            && canceller.resident_id.is_some()
+            && canceller.resident_id == fall_resident)
 }
 
 fn event_details(kind: &str, data: &Value, device_kind: &str, late: bool) -> Map<String, Value> {
@@ -158,24 +187,27 @@ pub struct DeviceHealth {
     /// The online flag last reported (status or availability), `None` if it
     /// never reported one.
     pub online: Option<bool>,
+    /// When the message that set `online` happened.
+    pub online_at: Option<DateTime<Utc>>,
     /// The last battery level, so a carer sees at once when silence is a flat battery.
     pub battery: Option<f64>,
 }
 
 /// Raises `device_offline` for devices silent past their kind's heartbeat
-/// timeout, and clears it for devices heard from within it, unless they last
-/// said they were offline: those stay offline until they say otherwise,
-/// however recently they spoke.
+/// timeout, or that last said they were offline (a Last Will), and clears it
+/// for devices heard from within the timeout that did not say so: those stay
+/// offline until they say otherwise, however recently they spoke.
 ///
-/// `at` is derived from `last_seen_at` (the moment the timeout ran out, or
-/// the moment the device was last seen), so repeated runs agree.
+/// `at` is derived from stored facts (the moment the timeout ran out, or the
+/// moment the device said it went offline), so repeated runs agree and one
+/// occurrence is one decision.
 pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decision> {
     devices
         .iter()
         .filter_map(|device| {
             let last_seen = device.last_seen_at?;
             let timeout = heartbeat_timeout(&device.kind);
-            let details = json!({
+            let mut details = json!({
                 "device_id": device.device_id,
                 "device_kind": device.kind,
                 "last_seen_at": rfc3339(last_seen),
@@ -183,15 +215,19 @@ pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decis
                 "battery": device.battery.map(number_value),
                 "reason": "silent",
             });
+            let raise = |at, details| Decision::Raise {
+                kind: AlertKind::DeviceOffline,
+                cause: device.device_id.clone(),
+                severity: offline_severity(&device.kind),
+                at,
+                details,
+            };
             if last_seen + timeout < now {
-                Some(Decision::Raise {
-                    kind: AlertKind::DeviceOffline,
-                    cause: device.device_id.clone(),
-                    severity: offline_severity(&device.kind),
-                    at: last_seen + timeout,
-                    details,
-                })
-            } else if device.online != Some(false) {
+                Some(raise(last_seen + timeout, details))
+            } else if device.online == Some(false) {
+                details["reason"] = json!("reported_offline");
+                Some(raise(device.online_at.unwrap_or(last_seen), details))
+            } else {
                 Some(Decision::Clear {
                     kind: AlertKind::DeviceOffline,
                     cause: device.device_id.clone(),
@@ -199,8 +235,6 @@ pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decis
                     resolution: AUTO_CLEARED,
                     details,
                 })
-            } else {
-                None
             }
         })
         .collect()
@@ -241,6 +275,31 @@ mod tests {
         assert_eq!(decisions.len(), 1);
         let Decision::Clear { kind, cause, resolution, at, .. } = &decisions[0] else { panic!("expected a clear") };
         assert_eq!((*kind, cause.as_str(), *resolution, *at), (AlertKind::Fall, "", "cancelled_by_resident", t0()));
+    }
+
+    #[test]
+    fn only_the_falls_device_or_the_residents_wearable_may_cancel() {
+        let mum = Some(uuid::Uuid::from_u128(1));
+        let dad = Some(uuid::Uuid::from_u128(2));
+        let cancel = |device_id, device_kind, resident_id| Canceller { device_id, device_kind, resident_id };
+        // The radar that saw the fall.
+        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("radar-1", "fall_sensor", mum)));
+        // Her wristband, for a fall the bathroom radar raised.
+        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("band-1", "wearable", mum)));
+        // Another resident's wristband, her own door sensor, a shared device.
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-2", "wearable", dad)));
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("door-1", "door_sensor", mum)));
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-9", "wearable", None)));
+        // A shared radar's fall: only that radar.
+        assert!(cancel_trusted(Some("radar-c"), None, &cancel("radar-c", "fall_sensor", None)));
+        assert!(!cancel_trusted(Some("radar-c"), None, &cancel("radar-d", "fall_sensor", None)));
+    }
+
+    #[test]
+    fn every_judged_event_decides_something() {
+        for kind in JUDGED_EVENTS {
+            assert!(!on_event(kind, t0(), &json!({}), "wearable", &settings(), false).is_empty(), "{kind}");
+        }
     }
 
     #[test]
@@ -345,6 +404,7 @@ mod tests {
             kind: kind.into(),
             last_seen_at: Some(now - ago),
             online,
+            online_at: Some(now - ago),
             battery: Some(3.0),
         };
         let devices = [
@@ -364,6 +424,7 @@ mod tests {
                 ("watch-edge".to_owned(), false, now - Duration::minutes(15)),
                 ("pir".to_owned(), false, now - Duration::hours(25)),
                 ("pir-dead".to_owned(), true, now - Duration::hours(1)),
+                ("button".to_owned(), true, now - Duration::minutes(5)),
             ]
         );
         let Decision::Raise { severity, details, .. } = &decisions[0] else { panic!("expected a raise") };

@@ -13,14 +13,32 @@ use crate::config::DatabaseSettings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Opens a pool lazily: the process starts (and answers `/healthz`) even while
-/// the database is down, and connects as soon as it is back.
+/// Opens the API's pool lazily: the process starts (and answers `/healthz`)
+/// even while the database is down, and connects as soon as it is back.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    pool_of(settings, settings.max_connections, "eldercare")
+}
+
+/// The alarm path's own pools: ingest and the rules (engine, scheduler,
+/// watchdog) never wait for a connection behind API requests.
+pub struct AlarmPools {
+    pub ingest: PgPool,
+    pub rules: PgPool,
+}
+
+pub fn alarm_pools(settings: &DatabaseSettings) -> Result<AlarmPools, sqlx::Error> {
+    Ok(AlarmPools {
+        ingest: pool_of(settings, settings.ingest_connections, "eldercare-ingest")?,
+        rules: pool_of(settings, settings.rules_connections, "eldercare-rules")?,
+    })
+}
+
+fn pool_of(settings: &DatabaseSettings, size: u32, name: &str) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = settings.url.expose_secret().parse()?;
     Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
+        .max_connections(size)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options.application_name("eldercare")))
+        .connect_lazy_with(options.application_name(name)))
 }
 
 /// Applies pending migrations, then upgrades the time-series tables to

@@ -66,16 +66,54 @@ async fn a_fall_opens_a_critical_alert_and_a_cancel_resolves_it() {
 async fn a_cancel_after_the_window_does_not_resolve_the_fall() {
     let app = fast_app().await;
     let h = home(&app).await;
-    event(&app, "watch-1", json!({"ts": now_ts(-200), "event": "fall_detected"})).await;
+    // A one-millisecond window: the cancel below is received well after the
+    // fall, and the window runs between the two receipts on the backend's
+    // clock, whatever time the device writes on its cancel.
+    h.settings(&app, json!({"fall_cancel_seconds": 0.001})).await;
+    let ts = now_ts(0);
+    event(&app, "watch-1", json!({"ts": ts, "event": "fall_detected"})).await;
     h.wait_alert(&app, "fall", |a| a["status"] != "resolved").await;
-    event(&app, "watch-1", json!({"ts": now_ts(0), "event": "fall_cancelled"})).await;
+    event(&app, "watch-1", json!({"ts": ts, "event": "fall_cancelled"})).await;
     app.wait_count("select count(*) from events where kind = 'fall_cancelled'", 1).await;
     // Give the rules the same chance a resolution would have had: an SOS
     // published after the cancel is handled after it.
     event(&app, "sos-1", json!({"ts": now_ts(1), "event": "sos_pressed"})).await;
     h.wait_alert(&app, "sos", |_| true).await;
     let fall = h.alerts(&app, "kind=fall").await;
-    assert_eq!(fall[0]["status"], "open", "a cancel outside the window leaves the fall open");
+    assert_eq!(fall[0]["status"], "open", "a backdated cancel outside the window leaves the fall open");
+}
+
+#[tokio::test]
+async fn only_the_device_that_saw_the_fall_or_the_residents_wearable_cancels_it() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    let token = app.admin_token().await;
+    let grandpa = app.resident(&token, "Grandpa").await;
+    app.device(&token, json!({"device_id": "radar-1", "resident_id": h.rid, "kind": "fall_sensor", "room": "bathroom"}))
+        .await;
+    app.device(&token, json!({"device_id": "watch-2", "resident_id": grandpa, "kind": "wearable"})).await;
+    event(&app, "radar-1", json!({"ts": now_ts(0), "event": "fall_detected", "data": {"room": "bathroom"}})).await;
+    h.wait_alert(&app, "fall", |a| a["status"] == "open").await;
+    // Her bed sensor and another resident's wristband may not speak for her.
+    event(&app, "bed-1", json!({"ts": now_ts(1), "event": "fall_cancelled"})).await;
+    event(&app, "watch-2", json!({"ts": now_ts(1), "event": "fall_cancelled"})).await;
+    app.wait_count("select count(*) from events where kind = 'fall_cancelled'", 2).await;
+    // Her own wristband may: events are judged in order, so once this one
+    // has resolved the fall, the two above were judged and refused.
+    let by_wristband = now_ts(2);
+    event(&app, "watch-1", json!({"ts": by_wristband, "event": "fall_cancelled"})).await;
+    let resolved = h.wait_alert(&app, "fall", |a| a["status"] == "resolved").await;
+    assert_eq!(resolved["resolution"], "cancelled_by_resident");
+    let timeline = app.get(&format!("/api/v1/alerts/{}/timeline", resolved["id"].as_str().unwrap()), &token).await;
+    let ended: Vec<chrono::DateTime<Utc>> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "resolved")
+        .map(|e| e["details"]["condition_ended_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let wristband: chrono::DateTime<Utc> = by_wristband.parse().unwrap();
+    assert_eq!(ended, [wristband], "resolved once, by her wristband's cancel: {timeline}");
 }
 
 #[tokio::test]

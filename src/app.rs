@@ -16,8 +16,8 @@ use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
 use crate::notify::webhooks;
 use crate::rules::engine::{Engine, EngineInput};
-use crate::watchdog::Watchdog;
 use crate::scheduler::{self, SchedulerSettings};
+use crate::watchdog::Watchdog;
 use crate::{bootstrap, ingest, store};
 
 pub struct Application {

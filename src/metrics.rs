@@ -106,8 +106,16 @@ impl Metrics {
                 "Ingest batch commits that failed and were retried",
                 &self.batch_failures,
             ),
-            ("eldercare_scheduler_ticks_total", "Evaluations of the time-driven rules by this process", &self.scheduler_ticks),
-            ("eldercare_rule_failures_total", "Rule evaluations or alert changes that failed and were retried", &self.rule_failures),
+            (
+                "eldercare_scheduler_ticks_total",
+                "Evaluations of the time-driven rules by this process",
+                &self.scheduler_ticks,
+            ),
+            (
+                "eldercare_rule_failures_total",
+                "Rule evaluations or alert changes that failed and were retried",
+                &self.rule_failures,
+            ),
             (
                 "eldercare_rule_inbox_swept_total",
                 "Stored alarm events judged by the inbox sweep after their first evaluation did not happen",

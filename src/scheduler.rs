@@ -22,8 +22,8 @@ use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS,
 use crate::rules::engine;
 use crate::rules::settings::RuleSettings;
 use crate::rules::streaming::{self, DeviceHealth};
-use crate::watchdog;
 use crate::rules::{AlertKind, Decision};
+use crate::watchdog;
 
 /// The advisory lock that makes a process the leader.
 const LEADER_LOCK: i64 = 0x656c_6465_7202;
@@ -126,14 +126,7 @@ struct ActivityRow {
 
 impl Leader {
     fn new(pool: PgPool, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
-        Leader {
-            pool,
-            metrics,
-            settings,
-            activity: HashMap::new(),
-            horizon: None,
-            raised: HashSet::new(),
-        }
+        Leader { pool, metrics, settings, activity: HashMap::new(), horizon: None, raised: HashSet::new() }
     }
 
     async fn lead(&mut self, mut lock: PgConnection, shutdown: &CancellationToken) {

@@ -67,7 +67,9 @@ impl Problem {
     /// The line `/readyz` shows.
     pub fn describe(&self) -> String {
         match self {
-            Problem::IngestStalled { lane } => format!("ingest_stalled: {lane} lane has messages waiting and none committed"),
+            Problem::IngestStalled { lane } => {
+                format!("ingest_stalled: {lane} lane has messages waiting and none committed")
+            }
             Problem::IngestFailing { lane } => format!("ingest_failing: {lane} lane keeps failing to store valid data"),
             Problem::SchedulerStalled => "scheduler_stalled: no scheduler leader has ticked".to_owned(),
         }
@@ -163,6 +165,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     pub async fn run(self, shutdown: CancellationToken) {
+        let started = Utc::now();
         let mut every = tokio::time::interval(Duration::from_millis(self.settings.check_ms.max(100)));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Problems found and not yet raised (the database may be away), and
@@ -174,7 +177,7 @@ impl Watchdog {
                 _ = every.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            let obs = self.observe().await;
+            let obs = self.observe(started).await;
             let now = judge(&obs, &self.settings);
             self.metrics.set_problems(now.iter().map(|(p, _)| p.describe()).collect());
             raised.retain(|p, _| now.iter().any(|(q, _)| q == p));
@@ -199,25 +202,34 @@ impl Watchdog {
         }
     }
 
-    async fn observe(&self) -> Observation {
+    /// `started`: when this watchdog started; with no heartbeat at all, no
+    /// leader has ticked since then.
+    async fn observe(&self, started: DateTime<Utc>) -> Observation {
         let since = |slot: usize| {
             let ms = self.metrics.lane_waiting_since_ms[slot].load(Ordering::Relaxed);
             (ms > 0).then(|| Utc.timestamp_millis_opt(ms as i64).single()).flatten()
         };
-        let scheduler_silent_for: Option<f64> = tokio::time::timeout(
+        // By the database's clock, so processes on other machines agree.
+        let heartbeat = tokio::time::timeout(
             Duration::from_secs(2),
-            sqlx::query_scalar("select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat")
-                .fetch_optional(&self.pool),
+            sqlx::query_scalar::<_, f64>(
+                "select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat",
+            )
+            .fetch_optional(&self.pool),
         )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
+        .await;
+        let now = Utc::now();
+        let scheduler_silent_for = match heartbeat {
+            Ok(Ok(Some(secs))) => Some(chrono::Duration::milliseconds((secs * 1000.0) as i64)),
+            Ok(Ok(None)) => Some(now - started),
+            // The database is away: the lanes' own stall says it.
+            Ok(Err(_)) | Err(_) => None,
+        };
         Observation {
-            now: Utc::now(),
+            now,
             waiting_since: [since(0), since(1)],
             failing: [0, 1].map(|i| self.metrics.lane_failing[i].load(Ordering::Relaxed)),
-            scheduler_silent_for: scheduler_silent_for.map(|s| chrono::Duration::milliseconds((s * 1000.0) as i64)),
+            scheduler_silent_for,
         }
     }
 

@@ -318,7 +318,8 @@ impl Batch {
         let mut out = std::mem::take(&mut self.vitals);
         for i in 0..self.e_ts.len() {
             let Some(origin) = &self.e_origin[i] else { continue };
-            if let Some(inbox) = new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i], self.e_seq[i]))
+            if let Some(inbox) =
+                new.remove(&(self.e_device[i].clone(), self.e_kind[i].clone(), self.e_ts[i], self.e_seq[i]))
             {
                 out.push(Stored::Event {
                     origin: origin.clone(),

@@ -162,12 +162,7 @@ fn is_connection_error(err: &sqlx::Error) -> bool {
 /// Runs `attempt` until it succeeds. A lost connection is waited out (until
 /// shutdown); any other failure is tried [`ATTEMPTS`] times. `None` when it
 /// was given up.
-async fn retrying<T, F, Fut>(
-    what: &str,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-    mut attempt: F,
-) -> Option<T>
+async fn retrying<T, F, Fut>(what: &str, metrics: &Metrics, shutdown: &CancellationToken, mut attempt: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, sqlx::Error>>,
@@ -213,14 +208,7 @@ struct InboxRow {
 
 impl Engine {
     pub fn new(pool: PgPool, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
-        Engine {
-            pool,
-            metrics,
-            shutdown,
-            settings: HashMap::new(),
-            vitals: HashMap::new(),
-            health: HashMap::new(),
-        }
+        Engine { pool, metrics, shutdown, settings: HashMap::new(), vitals: HashMap::new(), health: HashMap::new() }
     }
 
     /// Runs until the ingest lanes are gone. `settings_changed` names
@@ -349,8 +337,13 @@ impl Engine {
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let decision = &decision;
         let applied =
-            retrying("decision", metrics, shutdown, || async move { alerts::apply(pool, subject, decision, late).await })
-                .await;
+            retrying(
+                "decision",
+                metrics,
+                shutdown,
+                || async move { alerts::apply(pool, subject, decision, late).await },
+            )
+            .await;
         self.count(applied.flatten().into_iter().collect());
     }
 

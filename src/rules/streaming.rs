@@ -74,11 +74,7 @@ pub struct Canceller<'a> {
 /// resident's own wearable (the button they press to say "I'm OK"). A door
 /// sensor, another resident's device or a shared device cannot cancel
 /// someone's fall, since each device's identity is its broker credential.
-pub fn cancel_trusted(
-    fall_device: Option<&str>,
-    fall_resident: Option<uuid::Uuid>,
-    canceller: &Canceller<'_>,
-) -> bool {
+pub fn cancel_trusted(fall_device: Option<&str>, fall_resident: Option<uuid::Uuid>, canceller: &Canceller<'_>) -> bool {
     fall_device == Some(canceller.device_id)
         || (canceller.device_kind == "wearable"
             && canceller.resident_id.is_some()

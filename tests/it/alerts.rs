@@ -89,8 +89,11 @@ async fn only_the_device_that_saw_the_fall_or_the_residents_wearable_cancels_it(
     let h = home(&app).await;
     let token = app.admin_token().await;
     let grandpa = app.resident(&token, "Grandpa").await;
-    app.device(&token, json!({"device_id": "radar-1", "resident_id": h.rid, "kind": "fall_sensor", "room": "bathroom"}))
-        .await;
+    app.device(
+        &token,
+        json!({"device_id": "radar-1", "resident_id": h.rid, "kind": "fall_sensor", "room": "bathroom"}),
+    )
+    .await;
     app.device(&token, json!({"device_id": "watch-2", "resident_id": grandpa, "kind": "wearable"})).await;
     event(&app, "radar-1", json!({"ts": now_ts(0), "event": "fall_detected", "data": {"room": "bathroom"}})).await;
     h.wait_alert(&app, "fall", |a| a["status"] == "open").await;

@@ -19,12 +19,12 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, wait_for};
 
 const MESSAGES: usize = 4000;
 
-struct Server {
-    child: Child,
-    http: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) http: String,
 }
 
-fn start_server(db: &str, broker: &Broker, http_port: u16) -> Server {
+pub(crate) fn start_server(db: &str, broker: &Broker, http_port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_eldercare"))
         .arg("serve")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +48,7 @@ async fn ready(http: &reqwest::Client, server: &Server) -> StatusCode {
     }
 }
 
-async fn wait_status(http: &reqwest::Client, server: &Server, want: StatusCode) {
+pub(crate) async fn wait_status(http: &reqwest::Client, server: &Server, want: StatusCode) {
     wait_for(&format!("readyz {want}"), || async { (ready(http, server).await == want).then_some(()) }).await;
 }
 
@@ -60,7 +60,7 @@ async fn stored(pool: &PgPool) -> Option<i64> {
 async fn no_message_is_lost_or_doubled_through_kills_and_database_restarts() {
     let cluster = PgCluster::start().await;
     let broker = Broker::start().await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let db = cluster.url();
     let mut server = start_server(&db, &broker, http_port);

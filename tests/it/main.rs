@@ -1,6 +1,7 @@
 //! Integration tests: one binary, real PostgreSQL and Mosquitto.
 
 mod access;
+mod alarm_path;
 mod alerts;
 mod api_auth;
 mod api_data;

@@ -47,6 +47,14 @@ pub fn env_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/services.sh first"))
 }
 
+/// An HTTP client for tests that talk to a backend in another process:
+/// reqwest is built without a default crypto provider, and no application
+/// in this process may have installed one yet.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A fresh, empty database on the test server.
 pub async fn fresh_database() -> String {
     let base = env_var("DATABASE_URL");

@@ -1,0 +1,283 @@
+//! The alarm path cannot be silenced: a stored alarm is judged whatever dies
+//! in between, shared devices raise their own alerts, alert state survives a
+//! restart, and the platform tells the institutions when it stops working.
+
+use std::sync::atomic::Ordering;
+
+use chrono::{SecondsFormat, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::durability::{start_server, wait_status};
+use crate::support::cluster::PgCluster;
+use crate::support::home::{DeviceRow, Home};
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
+
+fn now_ts(offset_secs: i64) -> String {
+    (Utc::now() + chrono::Duration::seconds(offset_secs)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn fast_app_on(broker: Broker, db: String) -> TestApp {
+    TestApp::spawn_with(broker, db, |s| {
+        s.scheduler.tick_ms = 200;
+        s.watchdog.check_ms = 100;
+        s.watchdog.stall_seconds = 1;
+        s.watchdog.scheduler_stall_seconds = 2;
+    })
+    .await
+}
+
+/// Waits for an alert of `kind` about the institution itself.
+async fn institution_alert(app: &TestApp, token: &str, kind: &str) -> Value {
+    wait_for(&format!("a {kind} alert"), || async {
+        let body = app.get(&format!("/api/v1/alerts?kind={kind}"), token).await;
+        body["alerts"].as_array()?.iter().find(|a| a["resident_id"].is_null()).cloned()
+    })
+    .await
+}
+
+/// Waits until the scheduler of `app` has ticked `n` more times.
+async fn scheduler_ticks(app: &TestApp, n: u64) {
+    let target = app.metrics.scheduler_ticks.load(Ordering::Relaxed) + n;
+    wait_for("scheduler ticks", || async {
+        (app.metrics.scheduler_ticks.load(Ordering::Relaxed) >= target).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_shared_detectors_raise_two_alerts_each_naming_its_device_and_room() {
+    let app = fast_app_on(Broker::start().await, fresh_database().await).await;
+    let token = app.admin_token().await;
+    for (id, room) in [("smoke-corridor", "corridor_1"), ("smoke-kitchen", "kitchen_2")] {
+        app.device(&token, json!({"device_id": id, "kind": "hazard_sensor", "room": room})).await;
+    }
+    for id in ["smoke-corridor", "smoke-kitchen"] {
+        let body = json!({"ts": now_ts(0), "event": "smoke_detected"}).to_string();
+        app.broker.publish(&format!("eldercare/v1/{id}/event"), body).await;
+    }
+    let alerts = wait_for("two smoke alerts", || async {
+        let body = app.get("/api/v1/alerts?kind=smoke", &token).await;
+        let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+        (alerts.len() >= 2).then_some(alerts)
+    })
+    .await;
+    let mut seen: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| {
+            assert_eq!(a["resident_id"], Value::Null, "a shared device's alert is about no resident");
+            assert_eq!(a["status"], "open");
+            (a["device_id"].as_str().unwrap().to_owned(), a["details"]["room"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [("smoke-corridor".into(), "corridor_1".into()), ("smoke-kitchen".into(), "kitchen_2".into())]);
+    // A repeat from one detector counts on its own alert, not the other's.
+    let body = json!({"ts": now_ts(1), "event": "smoke_detected"}).to_string();
+    app.broker.publish("eldercare/v1/smoke-kitchen/event", body).await;
+    let kitchen = wait_for("the kitchen repeat", || async {
+        let body = app.get("/api/v1/alerts?kind=smoke", &token).await;
+        body["alerts"].as_array()?.iter().find(|a| a["device_id"] == "smoke-kitchen" && a["occurrences"] == 2).cloned()
+    })
+    .await;
+    assert_eq!(kitchen["details"]["room"], "kitchen_2");
+    let body = app.get("/api/v1/alerts?kind=smoke", &token).await;
+    let corridor = body["alerts"].as_array().unwrap().iter().find(|a| a["device_id"] == "smoke-corridor").unwrap();
+    assert_eq!(corridor["occurrences"], 1);
+}
+
+const RESIDENTS: usize = 300;
+
+async fn sos_alerts(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar("select count(distinct resident_id) from alerts where kind = 'sos'").fetch_one(pool).await.ok()
+}
+
+async fn stored_presses(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar("select count(*) from events where kind = 'sos_pressed'").fetch_one(pool).await.ok()
+}
+
+/// 300 residents press SOS behind a backlog of readings; the backend is
+/// killed outright as the first presses are committed, and started again.
+/// Every press that was stored has its alert: none waits for a human to
+/// notice.
+#[tokio::test]
+async fn every_stored_sos_is_judged_even_when_the_process_is_killed_right_after_storing_it() {
+    let cluster = PgCluster::start().await;
+    let broker = std::sync::Arc::new(Broker::start().await);
+    let db = cluster.url();
+    let http = crate::support::http_client();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = start_server(&db, &broker, port);
+    wait_status(&http, &server, StatusCode::OK).await;
+    let pool = PgPool::connect(&db).await.unwrap();
+    let institution: Uuid = sqlx::query_scalar("select id from institutions").fetch_one(&pool).await.unwrap();
+    for i in 0..RESIDENTS {
+        let rid = Uuid::new_v4();
+        sqlx::query("insert into residents (id, institution_id, name, timezone) values ($1, $2, $3, 'UTC')")
+            .bind(rid)
+            .bind(institution)
+            .bind(format!("Resident {i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into devices (device_id, institution_id, resident_id, kind)
+             values ($1, $3, $4, 'sos_button'), ($2, $3, $4, 'wearable')",
+        )
+        .bind(format!("sos-{i}"))
+        .bind(format!("band-{i}"))
+        .bind(institution)
+        .bind(rid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // The registry is read at start: restart so every device is known.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    server = start_server(&db, &broker, port);
+    wait_status(&http, &server, StatusCode::OK).await;
+
+    let base = Utc::now() - chrono::Duration::minutes(30);
+    let mut messages: Vec<(String, Vec<u8>)> = (0..20_000)
+        .map(|n| {
+            let ts = (base + chrono::Duration::milliseconds(n as i64)).to_rfc3339_opts(SecondsFormat::Millis, true);
+            let body = json!({"ts": ts, "metric": "heart_rate", "value": 70 + (n % 20)});
+            (format!("eldercare/v1/band-{}/telemetry", n % RESIDENTS), body.to_string().into_bytes())
+        })
+        .collect();
+    messages.extend((0..RESIDENTS).map(|i| {
+        let body = json!({"ts": now_ts(0), "seq": 1, "event": "sos_pressed"});
+        (format!("eldercare/v1/sos-{i}/event"), body.to_string().into_bytes())
+    }));
+    let publisher = {
+        let broker = broker.clone();
+        tokio::spawn(async move { broker.publish_all(&messages).await })
+    };
+    wait_for("the first presses stored", || async { stored_presses(&pool).await.filter(|n| *n > 0) }).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let at_kill = stored_presses(&pool).await.unwrap();
+    publisher.await.unwrap();
+    server = start_server(&db, &broker, port);
+    wait_status(&http, &server, StatusCode::OK).await;
+    wait_for("every press stored", || async { stored_presses(&pool).await.filter(|n| *n == RESIDENTS as i64) }).await;
+    wait_for("an alert for every press", || async { sos_alerts(&pool).await.filter(|n| *n == RESIDENTS as i64) }).await;
+    let unjudged: i64 = sqlx::query_scalar("select count(*) from rule_inbox").fetch_one(&pool).await.unwrap();
+    assert_eq!(unjudged, 0, "nothing left waiting to be judged ({at_kill} presses were stored at the kill)");
+    let doubled: i64 = sqlx::query_scalar(
+        "select count(*) from (select resident_id from alerts where kind = 'sos' group by 1 having count(*) > 1) d",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "one alert per press, not two");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
+
+/// The database goes away for longer than the stall threshold while an SOS
+/// waits: when it returns, the SOS is stored and alerted, and every
+/// institution is told that ingest stalled, and since when.
+#[tokio::test]
+async fn a_database_outage_longer_than_the_stall_threshold_raises_the_watchdog_alert_when_it_returns() {
+    let cluster = PgCluster::start().await;
+    let app = fast_app_on(Broker::start().await, cluster.url()).await;
+    let h = Home::new(&app, "Grandma", &[("sos-1", "sos_button", "bedroom", None, "native", None)]).await;
+    cluster.stop_server();
+    let body = json!({"ts": now_ts(0), "event": "sos_pressed"}).to_string();
+    app.broker.publish("eldercare/v1/sos-1/event", body).await;
+    wait_for("the watchdog to see the stall", || async {
+        app.metrics.problems().iter().any(|p| p.starts_with("ingest_stalled: events")).then_some(())
+    })
+    .await;
+    cluster.start_server().await;
+    let stalled = institution_alert(&app, &h.token, "ingest_stalled").await;
+    assert_eq!(stalled["severity"], "critical");
+    assert_eq!(stalled["cause"], "events");
+    assert_eq!(stalled["resident_id"], Value::Null);
+    assert!(stalled["details"]["since"].is_string(), "{stalled}");
+    let sos = h.wait_alert(&app, "sos", |_| true).await;
+    assert_eq!(sos["status"], "open", "the press that waited out the outage is alerted");
+    wait_for("the stall to end", || async { app.metrics.problems().is_empty().then_some(()) }).await;
+}
+
+/// With no scheduler leader (another connection holds the leader's lock and
+/// never ticks), every institution learns that time-driven rules stopped.
+#[tokio::test]
+async fn no_scheduler_ticking_raises_the_watchdog_alert() {
+    let db = fresh_database().await;
+    let mut usurper = PgConnection::connect(&db).await.unwrap();
+    let held: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        .bind(0x656c_6465_7202_i64)
+        .fetch_one(&mut usurper)
+        .await
+        .unwrap();
+    assert!(held);
+    let app = fast_app_on(Broker::start().await, db).await;
+    let h = Home::new(&app, "Grandma", &[]).await;
+    let stalled = institution_alert(&app, &h.token, "scheduler_stalled").await;
+    assert_eq!(stalled["severity"], "high");
+    assert!(app.metrics.problems().iter().any(|p| p.starts_with("scheduler_stalled")));
+    let (status, ready) = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "a stalled scheduler does not take the API out of rotation");
+    assert!(ready["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("scheduler_stalled")));
+    // Released, the app's own scheduler leads and ticks again.
+    sqlx::query("select pg_advisory_unlock_all()").execute(&mut usurper).await.unwrap();
+    scheduler_ticks(&app, 2).await;
+    wait_for("the problem to end", || async {
+        (!app.metrics.problems().iter().any(|p| p.starts_with("scheduler_stalled"))).then_some(())
+    })
+    .await;
+}
+
+const VITALS_HOME: &[DeviceRow] = &[("watch-1", "wearable", "bedroom", None, "native", None)];
+
+fn reading(secs_ago: i64, hr: f64) -> (String, Vec<u8>) {
+    (
+        "eldercare/v1/watch-1/telemetry".to_owned(),
+        json!({"ts": now_ts(-secs_ago), "metric": "heart_rate", "value": hr}).to_string().into_bytes(),
+    )
+}
+
+/// A vitals alert open when the process restarts still clears by itself once
+/// the readings are back in range.
+#[tokio::test]
+async fn a_vitals_alert_open_across_a_restart_still_clears_itself() {
+    let app = fast_app_on(Broker::start().await, fresh_database().await).await;
+    let h = Home::new(&app, "Grandma", VITALS_HOME).await;
+    let high: Vec<_> = (0..8).map(|i| reading(1800 - i * 60, 140.0)).collect();
+    app.broker.publish_all(&high).await;
+    h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "open").await;
+    let (broker, db) = app.stop().await;
+    let app = fast_app_on(broker, db).await;
+    let normal: Vec<_> = (0..15).map(|i| reading(900 - i * 60, 72.0)).collect();
+    app.broker.publish_all(&normal).await;
+    let cleared = h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "resolved").await;
+    assert_eq!(cleared["resolution"], "auto_cleared");
+    assert_eq!(h.alerts(&app, "kind=vital_abnormal").await.len(), 1, "the same alert, not a second episode");
+}
+
+/// A low-battery alert is cleared by the resident's own threshold, also by
+/// the scheduler's check after a restart.
+#[tokio::test]
+async fn a_low_battery_alert_clears_by_the_residents_threshold_after_a_restart() {
+    let app = fast_app_on(Broker::start().await, fresh_database().await).await;
+    let h = Home::new(&app, "Grandma", VITALS_HOME).await;
+    h.settings(&app, json!({"low_battery": {"percent": 30}})).await;
+    let status = |battery: u32| json!({"online": true, "battery": battery}).to_string();
+    app.broker.publish("eldercare/v1/watch-1/status", status(20)).await;
+    h.wait_alert(&app, "low_battery", |a| a["status"] == "open").await;
+    let (broker, db) = app.stop().await;
+    let app = fast_app_on(broker, db).await;
+    // 25 % is charged by the default threshold (15 % + 5), still low by hers (30 %).
+    app.broker.publish("eldercare/v1/watch-1/status", status(25)).await;
+    app.wait_count("select count(*) from device_state where battery = 25", 1).await;
+    scheduler_ticks(&app, 3).await;
+    assert_eq!(h.alerts(&app, "kind=low_battery").await[0]["status"], "open");
+    app.broker.publish("eldercare/v1/watch-1/status", status(36)).await;
+    let cleared = h.wait_alert(&app, "low_battery", |a| a["status"] == "resolved").await;
+    assert_eq!(cleared["resolution"], "auto_cleared");
+}

@@ -39,7 +39,7 @@ const fn op(
 
 pub const OPERATIONS: &[Operation] = &[
     op("get", "/healthz", "Liveness: 200 while the process runs", "public", None, 200, None),
-    op("get", "/readyz", "Readiness: 200 while database and broker are connected", "public", None, 200, None),
+    op("get", "/readyz", "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader)", "public", None, 200, None),
     op("get", "/metrics", "Prometheus metrics", "public", None, 200, None),
     op("get", "/api/openapi.json", "This document", "public", None, 200, None),
     op(

@@ -29,6 +29,10 @@
     bed_exit_no_return: 'Out of bed, not back',
     device_offline: 'Device offline',
     low_battery: 'Low battery',
+    ingest_stalled: 'Monitoring stalled: device data not stored',
+    ingest_failing: 'Monitoring failing to store device data',
+    scheduler_stalled: 'Timed checks stopped',
+    institution_silent: 'No data from any device',
   };
   const STATUS_LABELS = { open: 'Open', acknowledged: 'Acknowledged', resolved: 'Resolved' };
   const RESOLUTIONS = [
@@ -234,6 +238,15 @@
       case 'low_battery':
         parts.push(`${deviceKindLabel(d.device_kind || 'device')} ${d.device_id || alert.device_id || ''}`.trim());
         parts.push(`battery ${num(d.battery)} %`);
+        break;
+      case 'ingest_stalled':
+      case 'ingest_failing':
+      case 'scheduler_stalled':
+        parts.push(`since ${fmtWhen(d.since)}`);
+        if (d.note) parts.push(d.note);
+        break;
+      case 'institution_silent':
+        parts.push(`last data ${fmtWhen(d.last_data_at)}`);
         break;
       default:
         if (room) parts.push(room);
@@ -757,9 +770,10 @@
     refs.title.textContent = kindLabel(alert.kind);
     refs.resident.hidden = !alert.resident_id;
     refs.noResident.hidden = !!alert.resident_id;
+    refs.noResident.textContent = alert.device_id ? `Shared device ${alert.device_id}` : 'Whole institution';
     refs.resident.textContent = alert.resident_name || 'Resident';
     refs.resident.setAttribute('aria-label', `Resident ${alert.resident_name || ''}: open the resident panel`);
-    const room = residentRoom(alert.resident_id);
+    const room = residentRoom(alert.resident_id) || (alert.details && alert.details.room);
     refs.room.textContent = room ? ` · ${room}` : '';
     refs.summary.textContent = summary(alert);
     refs.status.textContent = STATUS_LABELS[alert.status] || humanize(alert.status);
@@ -969,7 +983,9 @@
           { type: 'button', class: 'link', 'data-testid': 'panel-open-resident', onclick: (e) => openResidentPanel(alert.resident_id, e.currentTarget) },
           alert.resident_name || 'Resident',
         )
-      : 'Shared device';
+      : alert.device_id
+        ? `Shared device ${alert.device_id}`
+        : 'Whole institution';
     return h(
       'dl',
       { class: 'facts-grid', 'data-testid': 'alert-facts' },

@@ -10,6 +10,7 @@
 pub mod acks;
 pub mod catalog;
 pub mod decode;
+pub mod quarantine;
 pub mod registry;
 pub mod writer;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
 use sqlx::PgPool;
@@ -43,6 +44,10 @@ const MAX_PACKET: usize = 2 * 1024 * 1024;
 const REGISTRY_REFRESH: Duration = Duration::from_secs(30);
 /// A message from an unknown device triggers a reload at most this often.
 const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Payloads are copied into blocks of this size (at least one payload of
+/// `MAX_PAYLOAD`), so keeping them costs one allocation per block, not per
+/// message.
+const PAYLOAD_BLOCK: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -107,6 +112,7 @@ pub async fn spawn(
         },
     ];
     let zigbee = registry::load_zigbee_states(&pool).await?;
+    tracker.spawn(quarantine::trim(pool.clone(), ing.quarantine_retention_days, shutdown.clone()));
     for (n, p) in pipelines.into_iter().enumerate() {
         let mut options =
             MqttOptions::new(format!("{}-{}", endpoint.client_id, p.name), endpoint.host.clone(), endpoint.port);
@@ -131,10 +137,12 @@ pub async fn spawn(
         let acks_done = CancellationToken::new();
         let lane = writer::Lane {
             name: p.name,
+            slot: n,
             settings: LaneSettings {
                 batch_size: p.batch_size,
                 flush: Duration::from_millis(p.flush_ms),
                 seq_memory_hours: ing.seq_memory_hours,
+                quarantine_per_device_per_hour: ing.quarantine_per_device_per_hour,
             },
             pool: pool.clone(),
             metrics: metrics.clone(),
@@ -152,6 +160,7 @@ pub async fn spawn(
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
             owns: p.owns,
             next_index: 0,
+            payloads: BytesMut::new(),
             acks: ack_tx,
             lane: lane_tx,
         };
@@ -283,6 +292,8 @@ struct Dispatcher {
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
     next_index: u64,
+    /// The block payloads are being copied into.
+    payloads: BytesMut,
     acks: mpsc::UnboundedSender<AckMsg>,
     lane: mpsc::Sender<Item>,
 }
@@ -323,6 +334,20 @@ impl Dispatcher {
         }
     }
 
+    /// A copy of the first `MAX_PAYLOAD` bytes of a payload, to quarantine it
+    /// should the decoder or the database refuse it. Never the packet's own
+    /// bytes: they are a view into the client's read buffer, and a queued
+    /// view would pin the whole buffer (up to the 2 MiB packet limit).
+    fn keep(&mut self, payload: &[u8]) -> Bytes {
+        let kept = &payload[..payload.len().min(decode::MAX_PAYLOAD)];
+        if self.payloads.capacity() - self.payloads.len() < kept.len() {
+            // The old block lives on while queued payloads point into it.
+            self.payloads = BytesMut::with_capacity(PAYLOAD_BLOCK);
+        }
+        self.payloads.extend_from_slice(kept);
+        self.payloads.split().freeze()
+    }
+
     /// Returns false when the lanes are gone.
     async fn dispatch(&mut self, publish: Publish) -> bool {
         let index = self.next_index;
@@ -355,7 +380,7 @@ impl Dispatcher {
         };
         let item = Item {
             index,
-            payload: if decoded.rejections.is_empty() { Bytes::new() } else { publish.payload },
+            payload: self.keep(&publish.payload),
             topic,
             received_at: now,
             received: Instant::now(),

@@ -1333,17 +1333,19 @@ mod tests {
     fn item(n: u64) -> Item {
         let device = format!("dev-{}", n % 3);
         let ts = at("2026-11-28T08:00:00Z") + chrono::Duration::seconds(n as i64);
-        let seq = (n % 4 == 0).then_some(n as i64);
+        let seq = n.is_multiple_of(4).then_some(n as i64);
         let decoded = Decoded {
             device_id: Some(device.clone()),
             ts_was_missing: seq.is_some(),
             readings: (0..n).map(|_| Reading { metric: Metric::HeartRate, ts, value: n as f64, seq }).collect(),
-            events: (n % 2 == 0)
+            events: n
+                .is_multiple_of(2)
                 .then(|| Event { kind: format!("e{n}"), ts, data: json!({"n": n}), seq })
                 .into_iter()
                 .collect(),
             status: None,
-            rejections: (n % 3 == 0)
+            rejections: n
+                .is_multiple_of(3)
                 .then(|| Rejection { reason: Reason::Malformed, detail: format!("r{n}"), device_id: None })
                 .into_iter()
                 .collect(),

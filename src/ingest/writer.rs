@@ -531,9 +531,9 @@ impl Batch {
 
     /// The quarantine rows of messages the database refused on their own:
     /// each whole, with its raw payload and the database's words.
-    fn refused(refused: &[(Batch, Refusal)], budget: &mut Budget) -> Batch {
+    fn refused(refused: &[&Refused], budget: &mut Budget) -> Batch {
         let mut out = Batch::default();
-        for (part, refusal) in refused {
+        for Refused { part, refusal, .. } in refused.iter().copied() {
             out.oldest = out.oldest.or(part.oldest);
             for m in &part.messages {
                 let starts = out.ends();
@@ -915,6 +915,15 @@ struct Refusal {
     detail: Option<String>,
 }
 
+/// What makes two refusals the same: SQLSTATE and message.
+type RefusalKey = (String, String);
+
+impl Refusal {
+    fn key(&self) -> RefusalKey {
+        (self.code.clone(), self.message.clone())
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (SQLSTATE {})", self.message, self.code)?;
@@ -980,7 +989,7 @@ fn classify(err: &sqlx::Error) -> Failure {
 /// bisection, point at our schema; one device repeating itself does not.
 #[derive(Debug, Default)]
 struct Streak {
-    refusal: Option<(String, String)>,
+    refusal: Option<RefusalKey>,
     bisections: u32,
     senders: HashSet<String>,
     last: Option<Instant>,
@@ -989,10 +998,10 @@ struct Streak {
 impl Streak {
     /// Counts a bisection's refused messages in; true when the refusal is
     /// now judged ours.
-    fn repeats(&mut self, refused: &[(Batch, Refusal)]) -> bool {
-        let Some((_, first)) = refused.first() else { return false };
-        let key = (first.code.clone(), first.message.clone());
-        let alike = refused.iter().all(|(_, r)| r.code == key.0 && r.message == key.1);
+    fn repeats(&mut self, refused: &[&Refused]) -> bool {
+        let Some(first) = refused.first() else { return false };
+        let key = first.refusal.key();
+        let alike = refused.iter().all(|r| r.refusal.key() == key);
         let continued = alike
             && self.refusal.as_ref() == Some(&key)
             && self.last.is_some_and(|last| last.elapsed() < REPEAT_WINDOW);
@@ -1006,8 +1015,8 @@ impl Streak {
             return false;
         }
         self.bisections += 1;
-        for (part, _) in refused {
-            for m in &part.messages {
+        for r in refused {
+            for m in &r.part.messages {
                 self.senders.insert(m.device_id.clone().unwrap_or_else(|| m.topic.clone()));
             }
         }
@@ -1056,26 +1065,38 @@ enum Attempt {
     Held(Box<Batch>, Hold),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Hold {
     /// The database is out of reach, or the conflict was transient.
     Wait,
-    /// The database refuses them for a fault of ours.
-    Ours,
+    /// The database refuses them for a fault of ours (for this reason, when
+    /// it is a refusal of their content).
+    Ours(Option<RefusalKey>),
 }
 
-/// Puts what an attempt did not store back together, in receipt order: the
-/// refused messages came before everything still to do, and the last of
-/// `todo` is the earliest.
-fn gather(refused: Vec<(Batch, Refusal)>, mut todo: Vec<Batch>) -> Batch {
+/// A message the database refused on its own.
+struct Refused {
+    /// The message, as a batch of one.
+    part: Batch,
+    refusal: Refusal,
+    /// An ordinary message of its shape is refused too: the fault is ours.
+    ours: bool,
+}
+
+/// Puts held parts back together in receipt order.
+fn gather(parts: impl IntoIterator<Item = Batch>) -> Batch {
+    let mut parts: Vec<Batch> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    parts.sort_by_key(|p| p.messages[0].index);
     let mut all = Batch::default();
-    for (part, _) in refused {
-        all.append(part);
-    }
-    while let Some(part) = todo.pop() {
+    for part in parts {
         all.append(part);
     }
     all
+}
+
+/// What a round did not store: the refused messages and what was left to do.
+fn held(refused: Vec<Refused>, todo: Vec<Batch>) -> Box<Batch> {
+    Box::new(gather(refused.into_iter().map(|r| r.part).chain(todo)))
 }
 
 impl Lane {
@@ -1121,18 +1142,20 @@ impl Lane {
     async fn store(&self, batch: Batch, memory: &mut Memory) {
         let mut backoff = Duration::from_millis(100);
         let mut todo = batch;
+        let mut known = None;
         loop {
-            let (held, hold) = match self.attempt(todo, memory).await {
+            let (held, hold) = match self.attempt(todo, memory, known.as_ref()).await {
                 Attempt::Done => {
                     if self.failing().swap(false, Ordering::Relaxed) {
                         tracing::info!(lane = self.name, "the messages the database refused are stored now");
                     }
                     return;
                 }
-                Attempt::Held(held, hold) => (*held, hold),
+                Attempt::Held(held, hold) => (held, hold),
             };
-            if hold == Hold::Ours {
+            if let Hold::Ours(key) = hold {
                 self.failing().store(true, Ordering::Relaxed);
+                known = key;
             }
             // At shutdown a dead database cannot be waited for forever: the
             // unacknowledged messages stay with the broker.
@@ -1146,17 +1169,22 @@ impl Lane {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
-            todo = held;
+            todo = *held;
         }
     }
 
-    /// One try at a batch: whole, or, when the database refuses what a
-    /// message holds, in halves until the messages at fault are found.
-    async fn attempt(&self, batch: Batch, memory: &mut Memory) -> Attempt {
+    /// One round at a batch: whole, or, when the database refuses what a
+    /// message holds, in halves, storing every part it takes, until the
+    /// messages it refuses on their own are found. `known` is the refusal an
+    /// earlier round judged ours: seen again, nothing has changed, and the
+    /// round stops at once.
+    async fn attempt(&self, batch: Batch, memory: &mut Memory, known: Option<&RefusalKey>) -> Attempt {
         let (name, hours) = (self.name, self.settings.seq_memory_hours);
         let total = batch.len();
         let mut todo = vec![batch];
-        let mut refused: Vec<(Batch, Refusal)> = Vec::new();
+        let mut refused: Vec<Refused> = Vec::new();
+        // A refusal an ordinary message was given too, in this round.
+        let mut ours: Option<RefusalKey> = None;
         while let Some(mut part) = todo.pop() {
             let err = match part.commit(&self.pool, hours, &memory.written).await {
                 Ok(outcome) => {
@@ -1176,91 +1204,110 @@ impl Lane {
                     todo.push(part);
                 }
                 Failure::Data(refusal) => {
-                    refused.push((part, refusal));
-                    if total >= MAJORITY_MIN_MESSAGES && refused.len() * 2 > total {
-                        tracing::error!(
-                            lane = name,
-                            refused = refused.len(),
-                            messages = total,
-                            cause = %refused[0].1,
-                            "the database refuses most of a batch message by message: a fault of ours, not of the messages; holding them, quarantining none"
-                        );
-                        return Attempt::Held(Box::new(gather(refused, todo)), Hold::Ours);
+                    let key = refusal.key();
+                    if known == Some(&key) {
+                        todo.push(part);
+                        return Attempt::Held(held(refused, todo), Hold::Ours(Some(key)));
                     }
+                    let mut is_ours = ours.as_ref() == Some(&key);
+                    // An ordinary message of the same shape, refused too,
+                    // clears the message: the schema refuses, not its content.
+                    if !is_ours && let Err(err) = part.control(Utc::now()).try_write(&self.pool, hours).await {
+                        match classify(&err) {
+                            Failure::Connection | Failure::Transient => {
+                                todo.push(part);
+                                return Attempt::Held(held(refused, todo), Hold::Wait);
+                            }
+                            Failure::Data(_) | Failure::Ours => {
+                                tracing::error!(
+                                    lane = name,
+                                    cause = %err,
+                                    refused = %refusal,
+                                    "the database refuses an ordinary message of the same shape too: a fault of ours (schema, migration), not of the messages; holding them, quarantining none"
+                                );
+                                ours = Some(key);
+                                is_ours = true;
+                            }
+                        }
+                    }
+                    refused.push(Refused { part, refusal, ours: is_ours });
                 }
                 Failure::Connection => {
                     self.metrics.database_connected.store(false, Ordering::Relaxed);
                     tracing::warn!(lane = name, cause = %err, messages = part.len(), "batch commit failed; retrying");
                     todo.push(part);
-                    return Attempt::Held(Box::new(gather(refused, todo)), Hold::Wait);
+                    return Attempt::Held(held(refused, todo), Hold::Wait);
                 }
                 Failure::Transient => {
                     tracing::warn!(lane = name, cause = %err, messages = part.len(), "batch commit conflicted; retrying");
                     todo.push(part);
-                    return Attempt::Held(Box::new(gather(refused, todo)), Hold::Wait);
+                    return Attempt::Held(held(refused, todo), Hold::Wait);
                 }
                 Failure::Ours => {
                     tracing::error!(lane = name, cause = %err, messages = part.len(), "batch commit failed for no fault of a message; holding it");
                     todo.push(part);
-                    return Attempt::Held(Box::new(gather(refused, todo)), Hold::Ours);
+                    return Attempt::Held(held(refused, todo), Hold::Ours(None));
                 }
             }
         }
         if refused.is_empty() {
             return Attempt::Done;
         }
-        self.quarantine_refused(refused, memory).await
+        self.settle(refused, total, memory).await
     }
 
-    /// Messages the database refused on their own are quarantined, unless the
-    /// refusal is ours: then they are held.
-    async fn quarantine_refused(&self, refused: Vec<(Batch, Refusal)>, memory: &mut Memory) -> Attempt {
+    /// After a round, what the database refused on its own: quarantined,
+    /// unless the refusal is judged ours, then held.
+    async fn settle(&self, refused: Vec<Refused>, total: usize, memory: &mut Memory) -> Attempt {
         let (name, hours) = (self.name, self.settings.seq_memory_hours);
-        for (part, refusal) in &refused {
-            let Err(err) = part.control(Utc::now()).try_write(&self.pool, hours).await else { continue };
-            return match classify(&err) {
-                Failure::Connection | Failure::Transient => {
-                    Attempt::Held(Box::new(gather(refused, Vec::new())), Hold::Wait)
-                }
-                Failure::Data(_) | Failure::Ours => {
-                    tracing::error!(
-                        lane = name,
-                        cause = %err,
-                        refused = %refusal,
-                        "the database refuses an ordinary message of the same shape too: a fault of ours (schema, migration), not of the message; holding it"
-                    );
-                    Attempt::Held(Box::new(gather(refused, Vec::new())), Hold::Ours)
-                }
-            };
+        let first = refused[0].refusal.clone();
+        if total >= MAJORITY_MIN_MESSAGES && refused.len() * 2 > total {
+            // (A refusal already judged ours was reported as such.)
+            if refused.iter().all(|r| !r.ours) {
+                tracing::error!(
+                lane = name,
+                refused = refused.len(),
+                messages = total,
+                cause = %first,
+                "the database refuses most of a batch message by message: a fault of ours, not of the messages; holding them, quarantining none"
+                );
+            }
+            return Attempt::Held(held(refused, Vec::new()), Hold::Ours(Some(first.key())));
         }
-        if memory.streak.repeats(&refused) {
+        let theirs: Vec<&Refused> = refused.iter().filter(|r| !r.ours).collect();
+        if memory.streak.repeats(&theirs) {
             tracing::error!(
                 lane = name,
-                cause = %refused[0].1,
+                cause = %theirs[0].refusal,
                 "the database keeps refusing messages of several devices for the same reason: a fault of ours, not of the messages; holding them"
             );
-            return Attempt::Held(Box::new(gather(refused, Vec::new())), Hold::Ours);
+            let key = theirs[0].refusal.key();
+            return Attempt::Held(held(refused, Vec::new()), Hold::Ours(Some(key)));
         }
-        for (part, refusal) in &refused {
-            for m in &part.messages {
-                tracing::warn!(lane = name, topic = %m.topic, cause = %refusal, "message refused by the database; quarantined as unstorable");
+        let mut quarantine = Batch::refused(&theirs, &mut memory.budget);
+        if !quarantine.is_empty() {
+            for r in &theirs {
+                for m in &r.part.messages {
+                    tracing::warn!(lane = name, topic = %m.topic, cause = %r.refusal, "message refused by the database; quarantined as unstorable");
+                }
+            }
+            match quarantine.commit(&self.pool, hours, &memory.written).await {
+                Ok(outcome) => self.stored(quarantine, outcome, memory).await,
+                Err(err) => {
+                    self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(lane = name, cause = %err, "quarantining refused messages failed; retrying");
+                    let hold = match classify(&err) {
+                        Failure::Connection | Failure::Transient => Hold::Wait,
+                        Failure::Data(_) | Failure::Ours => Hold::Ours(None),
+                    };
+                    return Attempt::Held(held(refused, Vec::new()), hold);
+                }
             }
         }
-        let mut quarantine = Batch::refused(&refused, &mut memory.budget);
-        match quarantine.commit(&self.pool, hours, &memory.written).await {
-            Ok(outcome) => {
-                self.stored(quarantine, outcome, memory).await;
-                Attempt::Done
-            }
-            Err(err) => {
-                self.metrics.batch_failures.fetch_add(1, Ordering::Relaxed);
-                let hold = match classify(&err) {
-                    Failure::Connection | Failure::Transient => Hold::Wait,
-                    Failure::Data(_) | Failure::Ours => Hold::Ours,
-                };
-                tracing::warn!(lane = name, cause = %err, "quarantining refused messages failed; retrying");
-                Attempt::Held(Box::new(gather(refused, Vec::new())), hold)
-            }
+        let ours: Vec<Refused> = refused.into_iter().filter(|r| r.ours).collect();
+        match ours.first().map(|r| r.refusal.key()) {
+            None => Attempt::Done,
+            key => Attempt::Held(held(ours, Vec::new()), Hold::Ours(key)),
         }
     }
 
@@ -1426,9 +1473,7 @@ mod tests {
         let mut first = batch(8);
         let mut second = first.split_off(2);
         let third = second.split_off(3);
-        let refusal = Refusal { code: "22P05".into(), message: "m".into(), detail: None };
-        // Bisection state: `first` was refused, `second` is next, `third` after.
-        let all = gather(vec![(first, refusal)], vec![third, second]);
+        let all = gather([third, Batch::default(), first, second]);
         assert_eq!(rows(&all), rows(&batch(8)));
     }
 
@@ -1464,7 +1509,8 @@ mod tests {
             message: "unsupported Unicode escape sequence".into(),
             detail: Some("\\u0000 cannot be converted to text.".into()),
         };
-        let quarantine = Batch::refused(&[(part, refusal)], &mut budget);
+        let refused = Refused { part, refusal, ours: false };
+        let quarantine = Batch::refused(&[&refused], &mut budget);
         assert_eq!(quarantine.len(), 1);
         assert!(quarantine.readings.is_empty() && quarantine.events.is_empty() && quarantine.vitals.is_empty());
         assert!(quarantine.messages[0].note.is_none(), "nothing of it is stored");
@@ -1495,7 +1541,7 @@ mod tests {
         assert!(control.messages[0].note.as_ref().is_some_and(|n| n.status.is_none()));
     }
 
-    fn refused_from(devices: &[&str], message: &str) -> Vec<(Batch, Refusal)> {
+    fn refused_from(devices: &[&str], message: &str) -> Vec<Refused> {
         devices
             .iter()
             .map(|device| {
@@ -1503,24 +1549,37 @@ mod tests {
                 it.decoded.device_id = Some((*device).to_owned());
                 let mut part = Batch::default();
                 part.push(it, &mut Budget::new(1));
-                (part, Refusal { code: "23514".into(), message: message.into(), detail: None })
+                Refused {
+                    part,
+                    refusal: Refusal { code: "23514".into(), message: message.into(), detail: None },
+                    ours: false,
+                }
             })
             .collect()
+    }
+
+    fn repeats(streak: &mut Streak, refused: &[Refused]) -> bool {
+        streak.repeats(&refused.iter().collect::<Vec<_>>())
     }
 
     #[test]
     fn the_same_refusal_from_several_devices_again_and_again_is_ours() {
         let mut streak = Streak::default();
-        let judged: Vec<bool> = (0..5).map(|i| streak.repeats(&refused_from(&[["a", "b"][i % 2]], "check"))).collect();
+        let judged: Vec<bool> =
+            (0..5).map(|i| repeats(&mut streak, &refused_from(&[["a", "b"][i % 2]], "check"))).collect();
         assert_eq!(judged, vec![false, false, false, true, true]);
-        assert!(!streak.repeats(&refused_from(&["a"], "other")), "another refusal starts over");
+        assert!(!repeats(&mut streak, &refused_from(&["a"], "other")), "another refusal starts over");
+        assert!(!repeats(&mut streak, &[]), "nothing refused, nothing judged");
 
         let mut one_device = Streak::default();
-        assert!((0..10).all(|_| !one_device.repeats(&refused_from(&["a"], "check"))), "one device repeating itself");
+        assert!(
+            (0..10).all(|_| !repeats(&mut one_device, &refused_from(&["a"], "check"))),
+            "one device repeating itself"
+        );
 
         let mut mixed = Streak::default();
         let mut two = refused_from(&["a"], "x");
         two.extend(refused_from(&["b"], "y"));
-        assert!((0..10).all(|_| !mixed.repeats(&two)), "different refusals in each bisection");
+        assert!((0..10).all(|_| !repeats(&mut mixed, &two)), "different refusals in each bisection");
     }
 }

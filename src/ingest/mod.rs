@@ -44,10 +44,10 @@ const MAX_PACKET: usize = 2 * 1024 * 1024;
 const REGISTRY_REFRESH: Duration = Duration::from_secs(30);
 /// A message from an unknown device triggers a reload at most this often.
 const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
-/// Payloads are copied into blocks of this size (at least one payload of
-/// `MAX_PAYLOAD`), so keeping them costs one allocation per block, not per
-/// message.
-const PAYLOAD_BLOCK: usize = 256 * 1024;
+/// Payloads are copied into blocks of this size: one allocation per block,
+/// not per message, and a queued payload pins at most one block, the
+/// contract's 64 KiB, whatever the size of the packet it came in.
+const PAYLOAD_BLOCK: usize = decode::MAX_PAYLOAD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -160,7 +160,7 @@ pub async fn spawn(
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
             owns: p.owns,
             next_index: 0,
-            payloads: BytesMut::new(),
+            payloads: Payloads::default(),
             acks: ack_tx,
             lane: lane_tx,
         };
@@ -283,6 +283,30 @@ async fn connection(
     tracing::info!(session = name, "disconnected from the broker");
 }
 
+/// Copies of received payloads, for the quarantine should the decoder or the
+/// database refuse them.
+#[derive(Default)]
+struct Payloads {
+    /// The block payloads are being copied into.
+    block: BytesMut,
+}
+
+impl Payloads {
+    /// A copy of the first `MAX_PAYLOAD` bytes of a payload. Never the
+    /// packet's own bytes: they are a view into the client's read buffer, and
+    /// a queued view would pin the whole buffer (up to the 2 MiB packet
+    /// limit) until its batch is committed.
+    fn keep(&mut self, payload: &[u8]) -> Bytes {
+        let kept = &payload[..payload.len().min(decode::MAX_PAYLOAD)];
+        if self.block.capacity() - self.block.len() < kept.len() {
+            // The old block lives on while queued payloads point into it.
+            self.block = BytesMut::with_capacity(PAYLOAD_BLOCK);
+        }
+        self.block.extend_from_slice(kept);
+        self.block.split().freeze()
+    }
+}
+
 /// Decodes each message and hands it to its pipeline's lane.
 struct Dispatcher {
     pool: PgPool,
@@ -292,8 +316,7 @@ struct Dispatcher {
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
     next_index: u64,
-    /// The block payloads are being copied into.
-    payloads: BytesMut,
+    payloads: Payloads,
     acks: mpsc::UnboundedSender<AckMsg>,
     lane: mpsc::Sender<Item>,
 }
@@ -334,20 +357,6 @@ impl Dispatcher {
         }
     }
 
-    /// A copy of the first `MAX_PAYLOAD` bytes of a payload, to quarantine it
-    /// should the decoder or the database refuse it. Never the packet's own
-    /// bytes: they are a view into the client's read buffer, and a queued
-    /// view would pin the whole buffer (up to the 2 MiB packet limit).
-    fn keep(&mut self, payload: &[u8]) -> Bytes {
-        let kept = &payload[..payload.len().min(decode::MAX_PAYLOAD)];
-        if self.payloads.capacity() - self.payloads.len() < kept.len() {
-            // The old block lives on while queued payloads point into it.
-            self.payloads = BytesMut::with_capacity(PAYLOAD_BLOCK);
-        }
-        self.payloads.extend_from_slice(kept);
-        self.payloads.split().freeze()
-    }
-
     /// Returns false when the lanes are gone.
     async fn dispatch(&mut self, publish: Publish) -> bool {
         let index = self.next_index;
@@ -380,7 +389,7 @@ impl Dispatcher {
         };
         let item = Item {
             index,
-            payload: self.keep(&publish.payload),
+            payload: self.payloads.keep(&publish.payload),
             topic,
             received_at: now,
             received: Instant::now(),
@@ -398,7 +407,21 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::is_event_topic;
+    use super::*;
+
+    #[test]
+    fn kept_payloads_are_copies_of_at_most_the_contract_limit() {
+        let mut payloads = Payloads::default();
+        let packet = Bytes::from(vec![7u8; 2 * 1024 * 1024]);
+        let kept = payloads.keep(&packet);
+        assert_eq!(kept.len(), decode::MAX_PAYLOAD);
+        assert!(kept.iter().all(|b| *b == 7));
+        let inside = packet.as_ptr_range();
+        assert!(!inside.contains(&kept.as_ptr()), "a copy, not a view into the packet");
+        let small: Vec<Bytes> = (0..100u8).map(|i| payloads.keep(&[i; 300])).collect();
+        assert!(small.iter().enumerate().all(|(i, p)| p.len() == 300 && p[0] == i as u8), "each its own bytes");
+        assert_eq!(payloads.keep(b""), Bytes::new());
+    }
 
     #[test]
     fn every_topic_belongs_to_exactly_one_session() {

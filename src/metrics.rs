@@ -30,18 +30,25 @@ pub struct Metrics {
     /// the oldest message not yet committed has waited; 0 when none waits.
     /// The watchdog calls a lane stalled when this gets old.
     pub lane_waiting_since_ms: [AtomicU64; 2],
-    /// Per ingest lane: it keeps failing on data it should store (a fault of
-    /// ours, so it retries instead of quarantining).
-    pub lane_failing: [AtomicBool; 2],
     /// What the watchdog currently finds wrong, for `/readyz` and the gauges.
     problems: Mutex<Vec<String>>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Rejects not stored because their sender's quarantine cap was reached.
+    quarantine_dropped: Mutex<BTreeMap<&'static str, u64>>,
     alerts_opened: Mutex<BTreeMap<String, u64>>,
     batch_latency: Histogram,
     /// One per ingest session (events, telemetry).
     pub mqtt_connected: [AtomicBool; 2],
     pub database_connected: AtomicBool,
+    /// One per writer lane, in the order of `mqtt_connected`: set while the
+    /// lane holds messages the database keeps refusing for a fault of ours
+    /// (a schema bug, a broken migration), which quarantining would hide;
+    /// cleared once they are stored. A watchdog raises the alarm on it.
+    pub lane_failing: [AtomicBool; 2],
 }
+
+/// The lanes' names, in the order of `mqtt_connected` and `lane_failing`.
+const LANES: [&str; 2] = ["events", "telemetry"];
 
 #[derive(Default)]
 struct Histogram {
@@ -70,6 +77,14 @@ impl Metrics {
 
     pub fn problems(&self) -> Vec<String> {
         lock(&self.problems).clone()
+    }
+
+    pub fn quarantine_dropped(&self, reason: &'static str) {
+        *lock(&self.quarantine_dropped).entry(reason).or_default() += 1;
+    }
+
+    pub fn quarantine_dropped_count(&self, reason: &str) -> u64 {
+        lock(&self.quarantine_dropped).get(reason).copied().unwrap_or(0)
     }
 
     pub fn alert_opened(&self, kind: &str) {
@@ -126,11 +141,24 @@ impl Metrics {
             let _ =
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
+        let reasons = || crate::ingest::decode::Reason::ALL.iter().map(|r| r.as_str()).chain(["stale"]);
         let name = "eldercare_messages_rejected_total";
-        let _ = writeln!(out, "# HELP {name} Messages quarantined, by reason\n# TYPE {name} counter");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Messages rejected, by reason (quarantined, or counted beyond the quarantine cap)\n# TYPE {name} counter"
+        );
         let rejected = lock(&self.rejected).clone();
-        for reason in crate::ingest::decode::Reason::ALL.iter().map(|r| r.as_str()).chain(["stale"]) {
+        for reason in reasons() {
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", rejected.get(reason).copied().unwrap_or(0));
+        }
+        let name = "eldercare_quarantine_dropped_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Rejected messages not kept because their sender reached the quarantine cap, by reason\n# TYPE {name} counter"
+        );
+        let dropped = lock(&self.quarantine_dropped).clone();
+        for reason in reasons() {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", dropped.get(reason).copied().unwrap_or(0));
         }
         let name = "eldercare_alerts_opened_total";
         let _ = writeln!(out, "# HELP {name} Alerts opened, by kind\n# TYPE {name} counter");
@@ -148,12 +176,15 @@ impl Metrics {
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
         let name = "eldercare_mqtt_connected";
         let _ = writeln!(out, "# TYPE {name} gauge");
-        for (session, value) in ["events", "telemetry"].iter().zip(&self.mqtt_connected) {
+        for (session, value) in LANES.iter().zip(&self.mqtt_connected) {
             let _ = writeln!(out, "{name}{{session=\"{session}\"}} {}", u8::from(value.load(Ordering::Relaxed)));
         }
         let name = "eldercare_ingest_lane_failing";
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (lane, value) in ["events", "telemetry"].iter().zip(&self.lane_failing) {
+        let _ = writeln!(
+            out,
+            "# HELP {name} The lane holds messages the database keeps refusing for a fault of ours\n# TYPE {name} gauge"
+        );
+        for (lane, value) in LANES.iter().zip(&self.lane_failing) {
             let _ = writeln!(out, "{name}{{lane=\"{lane}\"}} {}", u8::from(value.load(Ordering::Relaxed)));
         }
         let name = "eldercare_watchdog_problems";
@@ -191,5 +222,19 @@ mod tests {
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_count 1"));
+    }
+
+    #[test]
+    fn renders_unstorable_rejects_drops_and_failing_lanes() {
+        let m = Metrics::default();
+        m.rejected("unstorable");
+        m.quarantine_dropped("malformed");
+        m.lane_failing[1].store(true, Ordering::Relaxed);
+        let text = m.render();
+        assert!(text.contains("eldercare_messages_rejected_total{reason=\"unstorable\"} 1"));
+        assert!(text.contains("eldercare_quarantine_dropped_total{reason=\"malformed\"} 1"));
+        assert!(text.contains("eldercare_quarantine_dropped_total{reason=\"unstorable\"} 0"));
+        assert!(text.contains("eldercare_ingest_lane_failing{lane=\"events\"} 0"));
+        assert!(text.contains("eldercare_ingest_lane_failing{lane=\"telemetry\"} 1"));
     }
 }

@@ -49,10 +49,23 @@ struct Message {
     payload_bytes: usize,
 }
 
+/// Rejects of one sender in one hour beyond its quarantine cap: counted,
+/// not kept.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct Overflow {
+    hour: DateTime<Utc>,
+    /// `None` for senders nobody registered, counted per topic prefix.
+    device_id: Option<String>,
+    topic_prefix: Option<String>,
+    reason: String,
+    count: i64,
+}
+
 #[derive(Debug, Serialize)]
 struct QuarantineList {
     total: i64,
     messages: Vec<Message>,
+    overflow: Vec<Overflow>,
 }
 
 const FILTER: &str = "(institution_id = $1 or institution_id is null)
@@ -60,7 +73,9 @@ const FILTER: &str = "(institution_id = $1 or institution_id is null)
     and ($4::timestamptz is null or received_at >= $4) and ($5::timestamptz is null or received_at <= $5)";
 
 /// Newest first. An admin sees what their institution's devices sent, and
-/// messages from devices nobody registered (which belong to no institution).
+/// messages from devices nobody registered (which belong to no institution);
+/// `overflow` counts, per sender and hour, the rejects beyond the quarantine
+/// cap that were not kept.
 async fn list(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -91,6 +106,22 @@ async fn list(
     .bind(limit)
     .fetch_all(&ctx.pool)
     .await?;
+    let overflow: Vec<Overflow> = sqlx::query_as(
+        "select hour, device_id, nullif(topic_prefix, '') as topic_prefix, reason, count from quarantine_overflow
+         where (institution_id = $1 or institution_id is null)
+           and ($2::text is null or reason = $2) and ($3::text is null or device_id = $3)
+           and ($4::timestamptz is null or hour >= date_trunc('hour', $4))
+           and ($5::timestamptz is null or hour <= $5)
+         order by hour desc, count desc limit $6",
+    )
+    .bind(auth.institution_id)
+    .bind(&q.reason)
+    .bind(&q.device_id)
+    .bind(q.from)
+    .bind(q.to)
+    .bind(limit)
+    .fetch_all(&ctx.pool)
+    .await?;
     let messages = rows
         .into_iter()
         .map(|r| {
@@ -112,5 +143,5 @@ async fn list(
             }
         })
         .collect();
-    Ok(Json(QuarantineList { total, messages }))
+    Ok(Json(QuarantineList { total, messages, overflow }))
 }

@@ -95,10 +95,14 @@ pub enum Reason {
     TimestampOutOfBounds,
     Oversized,
     BadTopic,
+    /// Well-formed, but holding what PostgreSQL cannot store (a NUL
+    /// character, an unpaired surrogate, a number beyond its types): found by
+    /// the decoder, or by the database refusing the message on its own.
+    Unstorable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::Malformed,
         Reason::UnknownDevice,
         Reason::UnknownMetric,
@@ -106,6 +110,7 @@ impl Reason {
         Reason::TimestampOutOfBounds,
         Reason::Oversized,
         Reason::BadTopic,
+        Reason::Unstorable,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -117,6 +122,7 @@ impl Reason {
             Reason::TimestampOutOfBounds => "timestamp_out_of_bounds",
             Reason::Oversized => "oversized",
             Reason::BadTopic => "bad_topic",
+            Reason::Unstorable => "unstorable",
         }
     }
 }
@@ -189,6 +195,18 @@ pub fn decode(
     registry: &impl Registry,
     zigbee: &mut impl ZigbeeStates,
 ) -> Decoded {
+    // MQTT forbids it, but a broker may pass it on, and the topic is stored
+    // as text with any rejection.
+    if topic.contains('\0') {
+        return Decoded {
+            rejections: vec![Rejection {
+                reason: Reason::Unstorable,
+                detail: format!("topic {} holds a NUL character, which the database cannot store", echo(topic)),
+                device_id: None,
+            }],
+            ..Decoded::default()
+        };
+    }
     let route = match parse_topic(topic) {
         Ok(route) => route,
         Err(detail) => {
@@ -348,7 +366,53 @@ fn parse_json(payload: &[u8]) -> Checked<Value> {
     if text.trim().is_empty() {
         return Err(Fault::malformed("payload is empty"));
     }
-    serde_json::from_str(text).map_err(|err| Fault::malformed(format!("invalid JSON: {err}")))
+    let root: Value = serde_json::from_str(text).map_err(json_fault)?;
+    // A NUL can only come from a `\u0000` escape (a raw control character is
+    // not JSON), so almost every message skips the walk.
+    if text.contains("\\u0000")
+        && let Some(place) = nul_place(&root, "payload")
+    {
+        let place = if place.chars().count() > 2 * MAX_ECHO_CHARS {
+            let tail: Vec<char> = place.chars().rev().take(2 * MAX_ECHO_CHARS).collect();
+            format!("…{}", tail.into_iter().rev().collect::<String>())
+        } else {
+            place
+        };
+        return Err(Fault::new(
+            Reason::Unstorable,
+            format!("{place} holds a NUL character (\\u0000), which the database cannot store"),
+        ));
+    }
+    Ok(root)
+}
+
+/// serde_json reports these as syntax errors, but RFC 8259 allows them: the
+/// text is JSON, what it holds has no place in PostgreSQL (text and jsonb
+/// take no unpaired surrogate) or in a double.
+fn json_fault(err: serde_json::Error) -> Fault {
+    let text = err.to_string();
+    let what = if text.starts_with("lone leading surrogate") || text.starts_with("unexpected end of hex escape") {
+        "a string holds an unpaired UTF-16 surrogate escape"
+    } else if text.starts_with("number out of range") {
+        "a number is beyond the range of a double"
+    } else {
+        return Fault::malformed(format!("invalid JSON: {text}"));
+    };
+    Fault::new(Reason::Unstorable, format!("{what}, which the database cannot store ({text})"))
+}
+
+/// Where the first string or key holding a NUL is, e.g. `payload.data.note`.
+fn nul_place(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| nul_place(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let simple = key.len() <= MAX_ECHO_CHARS && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let path = if simple { format!("{path}.{key}") } else { format!("{path}[{}]", echo(key)) };
+            if key.contains('\0') { Some(format!("the key {path}")) } else { nul_place(item, &path) }
+        }),
+        _ => None,
+    }
 }
 
 /// Quotes a string from the input, cut short.
@@ -424,10 +488,13 @@ fn optional_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Checked<Option<&
 
 fn seq(obj: &Map<String, Value>) -> Checked<Option<i64>> {
     field(obj, "seq")
-        .map(|value| {
-            integer(value).filter(|seq| *seq >= 0).ok_or_else(|| {
-                Fault::malformed(format!("seq must be a non-negative integer, got {}", echo_json(value)))
-            })
+        .map(|value| match integer(value) {
+            Some(seq) if seq >= 0 => Ok(seq),
+            None if value.as_f64().is_some_and(|f| f >= 0.0 && f.fract() == 0.0) => Err(Fault::new(
+                Reason::Unstorable,
+                format!("seq {} is beyond the largest storable integer {}", echo_json(value), i64::MAX),
+            )),
+            _ => Err(Fault::malformed(format!("seq must be a non-negative integer, got {}", echo_json(value)))),
         })
         .transpose()
 }
@@ -1404,6 +1471,7 @@ mod tests {
             (TELEMETRY, r#"{"metric": "spo2", "value": 20}"#),
             (TELEMETRY, r#"{"ts": "2030-01-01T00:00:00Z", "metric": "spo2", "value": 90}"#),
             ("eldercare/v1/watch-1/selfie", "{}"),
+            (EVENT, r#"{"event": "fall_detected", "data": {"note": "a\u0000b"}}"#),
         ];
         let mut seen: HashSet<Reason> =
             inputs.iter().flat_map(|(topic, payload)| reasons(&run(topic, payload))).collect();
@@ -1413,6 +1481,49 @@ mod tests {
         let names: HashSet<&str> = Reason::ALL.iter().map(Reason::as_str).collect();
         assert_eq!(names.len(), Reason::ALL.len());
         assert_eq!(Reason::TimestampOutOfBounds.to_string(), "timestamp_out_of_bounds");
+    }
+
+    #[test]
+    fn what_the_database_cannot_store_is_unstorable() {
+        let cases: &[(&str, &str, &str)] = &[
+            (EVENT, r#"{"event": "fall_detected", "data": {"note": "a\u0000b"}}"#, "payload.data.note"),
+            (EVENT, r#"{"event": "fall\u0000", "data": {}}"#, "payload.event"),
+            (EVENT, r#"{"event": "x", "data": {"a": [1, {"b\u0000": 2}]}}"#, "the key payload.data.a[1][\"b\\0\"]"),
+            (STATUS, r#"{"online": true, "firmware": "1.2\u0000"}"#, "payload.firmware"),
+            (TELEMETRY, r#"{"metric": "heart_rate", "value": 70, "note": "\u0000"}"#, "payload.note"),
+            (FHIR, r#"{"resourceType": "Observation", "id": "\u0000"}"#, "payload.id"),
+            ("zigbee2mqtt/red button", r#"{"action": "single\u0000"}"#, "payload.action"),
+            (EVENT, r#"{"event": "fall_detected", "data": {"note": "\ud800"}}"#, "surrogate"),
+            (EVENT, r#"{"event": "fall_detected", "data": {"\udc00": 1}}"#, "surrogate"),
+            (STATUS, r#"{"firmware": "\ud800\u0041"}"#, "surrogate"),
+            ("zigbee2mqtt/front door", r#"{"contact": true, "x": "\udbff"}"#, "surrogate"),
+            (EVENT, r#"{"event": "fall_detected", "data": {"g": 1e400}}"#, "beyond the range"),
+            (TELEMETRY, r#"{"seq": 9223372036854775808, "metric": "steps", "value": 1}"#, "seq"),
+            (TELEMETRY, r#"{"seq": 1e19, "metric": "steps", "value": 1}"#, "seq"),
+        ];
+        for (topic, payload, named) in cases {
+            let decoded = run(topic, payload);
+            assert_rejected(&decoded, Reason::Unstorable);
+            let detail = &decoded.rejections[0].detail;
+            assert!(detail.contains(named) && !detail.contains('\0'), "{payload}: {detail}");
+            assert!(decoded.rejections[0].device_id.is_some());
+        }
+        // The largest storable seq, a pair of surrogates and an escaped
+        // backslash before `u0000` are all fine.
+        let fine = run(TELEMETRY, r#"{"seq": 9223372036854775807, "metric": "steps", "value": 1}"#);
+        assert_eq!(fine.readings[0].seq, Some(i64::MAX));
+        let fine = run(EVENT, r#"{"event": "note", "data": {"t": "\\u0000 \ud83d\ude00"}}"#);
+        assert_eq!(fine.events[0].data, json!({"t": "\\u0000 😀"}));
+    }
+
+    #[test]
+    fn a_nul_in_the_topic_is_unstorable() {
+        for topic in ["zigbee2mqtt/front\0door", "eldercare/v1/watch\0/event", "\0"] {
+            let decoded = run(topic, r#"{"event": "x"}"#);
+            assert_eq!(reasons(&decoded), vec![Reason::Unstorable], "{topic:?}");
+            assert_eq!((decoded.device_id.as_ref(), decoded.rejections[0].device_id.as_ref()), (None, None));
+            assert!(!decoded.rejections[0].detail.contains('\0'));
+        }
     }
 
     #[test]
@@ -1722,6 +1833,7 @@ mod tests {
                 (-1.0e6..1.0e6f64).prop_map(Value::from),
                 any::<f64>().prop_map(Value::from),
                 "[a-z_ ]{0,12}".prop_map(Value::String),
+                "[a-z\\x00]{0,3}".prop_map(Value::String),
                 select(WORDS).prop_map(|word| Value::String(word.to_owned())),
             ];
             leaf.prop_recursive(5, 96, 8, |inner| {
@@ -1737,6 +1849,7 @@ mod tests {
             prop_oneof![
                 4 => select(KEYS).prop_map(str::to_owned),
                 1 => "[a-z]{1,8}",
+                1 => "[a-z\\x00]{1,3}",
             ]
         }
 
@@ -1853,12 +1966,128 @@ mod tests {
             }
             for rejection in &decoded.rejections {
                 assert!(!rejection.detail.is_empty());
-                assert_eq!(rejection.device_id.is_none(), rejection.reason == Reason::BadTopic);
+                if rejection.reason == Reason::BadTopic {
+                    assert!(rejection.device_id.is_none());
+                } else if rejection.device_id.is_none() {
+                    // Only a topic the database cannot store names no device.
+                    assert!(rejection.reason == Reason::Unstorable && decoded.device_id.is_none(), "{rejection:?}");
+                }
             }
             if decoded.device_id.is_none() {
                 assert!(decoded.readings.is_empty() && decoded.events.is_empty() && decoded.status.is_none());
             }
+            assert_storable(decoded);
         }
+
+        fn storable_text(text: &str) -> bool {
+            !text.contains('\0')
+        }
+
+        /// serde_json's numbers are always finite doubles or 64-bit integers,
+        /// which jsonb holds; its strings are UTF-8, so only NUL is left.
+        fn storable_json(value: &Value) -> bool {
+            match value {
+                Value::String(text) => storable_text(text),
+                Value::Array(items) => items.iter().all(storable_json),
+                Value::Object(map) => map.iter().all(|(key, item)| storable_text(key) && storable_json(item)),
+                Value::Null | Value::Bool(_) | Value::Number(_) => true,
+            }
+        }
+
+        /// Nothing the decoder yields is refused by PostgreSQL's text, jsonb,
+        /// float8 and int8 columns.
+        fn assert_storable(decoded: &Decoded) {
+            assert!(decoded.device_id.as_deref().is_none_or(storable_text));
+            for reading in &decoded.readings {
+                assert!(reading.value.is_finite() && reading.seq.is_none_or(|seq| seq >= 0), "{reading:?}");
+            }
+            for event in &decoded.events {
+                assert!(storable_text(&event.kind) && storable_json(&event.data), "{event:?}");
+                assert!(event.seq.is_none_or(|seq| seq >= 0));
+            }
+            if let Some(status) = &decoded.status {
+                assert!(status.firmware.as_deref().is_none_or(storable_text), "{status:?}");
+                assert!(status.battery.is_none_or(f64::is_finite));
+            }
+            for rejection in &decoded.rejections {
+                assert!(storable_text(&rejection.detail) && rejection.device_id.as_deref().is_none_or(storable_text));
+            }
+        }
+
+        /// A string field's text as it sits in the JSON, escapes and all: plain
+        /// letters, NULs, surrogates (lone, or paired by chance or on purpose)
+        /// and an escaped backslash before `u0000` (text, not a NUL). Returns
+        /// whether the string it stands for holds what the database refuses.
+        fn poison() -> impl Strategy<Value = (String, bool)> {
+            let part = prop_oneof![
+                "[a-z ]{0,4}",
+                select(vec!["\\u0000", "\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\u0041"]).prop_map(str::to_owned),
+                Just("\\ud83d\\ude00".to_owned()),
+                Just("\\\\u0000".to_owned()),
+            ];
+            prop::collection::vec(part, 1..5).prop_map(|parts| {
+                let text: String = parts.concat();
+                let bad = refused(&text);
+                (text, bad)
+            })
+        }
+
+        /// Reads the escapes of [`poison`] as UTF-16, independently of
+        /// serde_json: refused when a unit is NUL or a surrogate is unpaired.
+        fn refused(text: &str) -> bool {
+            let mut units = Vec::new();
+            let mut rest = text;
+            while let Some(c) = rest.chars().next() {
+                if let Some(hex) = rest.strip_prefix("\\u") {
+                    units.push(u16::from_str_radix(&hex[..4], 16).unwrap());
+                    rest = &hex[4..];
+                } else if let Some(after) = rest.strip_prefix("\\\\") {
+                    units.push(u16::from(b'\\'));
+                    rest = after;
+                } else {
+                    units.push(c as u16);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
+            units.contains(&0) || char::decode_utf16(units).any(|c| c.is_err())
+        }
+
+        /// Every string field (and some keys) of every JSON payload family; `@`
+        /// is where the poison goes.
+        const FIELDS: &[(&str, &str)] = &[
+            ("eldercare/v1/watch-1/event", r#"{"ts": "2026-11-28T08:00:00Z", "event": "@", "data": {}}"#),
+            ("eldercare/v1/watch-1/event", r#"{"event": "fall_detected", "data": {"room": "@"}}"#),
+            ("eldercare/v1/watch-1/event", r#"{"event": "fall_detected", "data": {"@": 1}}"#),
+            ("eldercare/v1/watch-1/event", r#"{"event": "x", "data": {"a": [{"b": ["@"]}]}}"#),
+            ("eldercare/v1/watch-1/event", r#"{"ts": "@", "event": "x"}"#),
+            ("eldercare/v1/watch-1/event", r#"{"event": "x", "@": {}}"#),
+            ("eldercare/v1/watch-1/status", r#"{"online": true, "firmware": "@"}"#),
+            ("eldercare/v1/watch-1/status", r#"{"online": true, "battery": 80, "@": "1"}"#),
+            ("eldercare/v1/watch-1/telemetry", r#"{"metric": "@", "value": 70}"#),
+            ("eldercare/v1/watch-1/telemetry", r#"{"metric": "heart_rate", "value": 70, "unit": "@"}"#),
+            ("eldercare/v1/watch-1/telemetry", r#"{"readings": [{"metric": "spo2", "value": 97, "@": "@"}]}"#),
+            ("eldercare/v1/watch-1/telemetry", r#"{"ts": "@", "metric": "steps", "value": 1}"#),
+            ("eldercare/v1/gw-1/fhir", r#"{"resourceType": "@"}"#),
+            (
+                "eldercare/v1/gw-1/fhir",
+                r#"{"resourceType": "Observation", "status": "@", "code": {"coding": [{"code": "8867-4"}]},
+                    "valueQuantity": {"value": 72, "unit": "/min"}}"#,
+            ),
+            (
+                "eldercare/v1/gw-1/fhir",
+                r#"{"resourceType": "Observation", "code": {"coding": [{"system": "@", "code": "8867-4"}]},
+                    "valueQuantity": {"value": 72, "code": "@"}}"#,
+            ),
+            (
+                "eldercare/v1/gw-1/fhir",
+                r#"{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Observation",
+                    "code": {"coding": [{"code": "@"}]}, "valueQuantity": {"value": 72}}}]}"#,
+            ),
+            ("zigbee2mqtt/red button", r#"{"action": "@"}"#),
+            ("zigbee2mqtt/hall/motion", r#"{"occupancy": true, "@": 1}"#),
+            ("zigbee2mqtt/hall/motion", r#"{"occupancy": true, "last_seen": "@"}"#),
+            ("zigbee2mqtt/kettle plug", r#"{"power": 30, "state": "@"}"#),
+        ];
 
         fn run_bytes(topic: &str, payload: &[u8], states: &mut HashMap<String, ZigbeeState>) -> Decoded {
             decode(topic, payload, now(), &devices(), states)
@@ -1897,6 +2126,38 @@ mod tests {
                 run_bytes(topic, bytes.as_bytes(), &mut states);
                 let again = run_bytes(topic, bytes.as_bytes(), &mut states);
                 assert!(again.events.iter().all(|event| event.kind == "sos_pressed"), "{again:?}");
+            }
+
+            #[test]
+            fn unstorable_strings_are_refused_whole_in_every_family(
+                field in select(FIELDS),
+                poison in poison(),
+            ) {
+                let ((topic, template), (text, bad)) = (field, poison);
+                let payload = template.replace('@', &text);
+                let mut states = HashMap::new();
+                let decoded = run_bytes(topic, payload.as_bytes(), &mut states);
+                assert_invariants(&decoded);
+                if bad {
+                    prop_assert_eq!(reasons(&decoded), vec![Reason::Unstorable], "{}", payload);
+                    prop_assert!(decoded.readings.is_empty() && decoded.events.is_empty() && decoded.status.is_none());
+                    prop_assert!(states.is_empty(), "nothing of it is remembered either");
+                } else {
+                    prop_assert!(!reasons(&decoded).contains(&Reason::Unstorable), "{}", payload);
+                }
+                for state in states.values() {
+                    prop_assert!(state.action.as_deref().is_none_or(storable_text));
+                }
+            }
+
+            #[test]
+            fn a_nul_anywhere_in_the_topic_is_unstorable(
+                topic in "(eldercare/v1/|zigbee2mqtt/)?[a-z/ ]{0,6}\0[a-z/\0]{0,6}",
+                payload in json_value(),
+            ) {
+                let decoded = run_bytes(&topic, payload.to_string().as_bytes(), &mut HashMap::new());
+                assert_invariants(&decoded);
+                prop_assert_eq!(reasons(&decoded), vec![Reason::Unstorable]);
             }
 
             #[test]

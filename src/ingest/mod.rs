@@ -10,6 +10,7 @@
 pub mod acks;
 pub mod catalog;
 pub mod decode;
+pub mod quarantine;
 pub mod registry;
 pub mod writer;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
 use sqlx::PgPool;
@@ -43,6 +44,10 @@ const MAX_PACKET: usize = 2 * 1024 * 1024;
 const REGISTRY_REFRESH: Duration = Duration::from_secs(30);
 /// A message from an unknown device triggers a reload at most this often.
 const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Payloads are copied into blocks of this size: one allocation per block,
+/// not per message, and a queued payload pins at most one block, the
+/// contract's 64 KiB, whatever the size of the packet it came in.
+const PAYLOAD_BLOCK: usize = decode::MAX_PAYLOAD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -114,6 +119,7 @@ pub async fn spawn(
         },
     ];
     let zigbee = registry::load_zigbee_states(&pool).await?;
+    tracker.spawn(quarantine::trim(pool.clone(), ing.quarantine_retention_days, shutdown.clone()));
     for (n, p) in pipelines.into_iter().enumerate() {
         let mut options =
             MqttOptions::new(format!("{}-{}", endpoint.client_id, p.name), endpoint.host.clone(), endpoint.port);
@@ -143,6 +149,7 @@ pub async fn spawn(
                 batch_size: p.batch_size,
                 flush: Duration::from_millis(p.flush_ms),
                 seq_memory_hours: ing.seq_memory_hours,
+                quarantine_per_device_per_hour: ing.quarantine_per_device_per_hour,
             },
             pool: pool.clone(),
             metrics: metrics.clone(),
@@ -160,6 +167,7 @@ pub async fn spawn(
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
             owns: p.owns,
             next_index: 0,
+            payloads: Payloads::default(),
             acks: ack_tx,
             lane: lane_tx,
         };
@@ -282,6 +290,30 @@ async fn connection(
     tracing::info!(session = name, "disconnected from the broker");
 }
 
+/// Copies of received payloads, for the quarantine should the decoder or the
+/// database refuse them.
+#[derive(Default)]
+struct Payloads {
+    /// The block payloads are being copied into.
+    block: BytesMut,
+}
+
+impl Payloads {
+    /// A copy of the first `MAX_PAYLOAD` bytes of a payload. Never the
+    /// packet's own bytes: they are a view into the client's read buffer, and
+    /// a queued view would pin the whole buffer (up to the 2 MiB packet
+    /// limit) until its batch is committed.
+    fn keep(&mut self, payload: &[u8]) -> Bytes {
+        let kept = &payload[..payload.len().min(decode::MAX_PAYLOAD)];
+        if self.block.capacity() - self.block.len() < kept.len() {
+            // The old block lives on while queued payloads point into it.
+            self.block = BytesMut::with_capacity(PAYLOAD_BLOCK);
+        }
+        self.block.extend_from_slice(kept);
+        self.block.split().freeze()
+    }
+}
+
 /// Decodes each message and hands it to its pipeline's lane.
 struct Dispatcher {
     pool: PgPool,
@@ -291,6 +323,7 @@ struct Dispatcher {
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
     next_index: u64,
+    payloads: Payloads,
     acks: mpsc::UnboundedSender<AckMsg>,
     lane: mpsc::Sender<Item>,
 }
@@ -363,7 +396,7 @@ impl Dispatcher {
         };
         let item = Item {
             index,
-            payload: if decoded.rejections.is_empty() { Bytes::new() } else { publish.payload },
+            payload: self.payloads.keep(&publish.payload),
             topic,
             received_at: now,
             received: Instant::now(),
@@ -381,7 +414,21 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use super::is_event_topic;
+    use super::*;
+
+    #[test]
+    fn kept_payloads_are_copies_of_at_most_the_contract_limit() {
+        let mut payloads = Payloads::default();
+        let packet = Bytes::from(vec![7u8; 2 * 1024 * 1024]);
+        let kept = payloads.keep(&packet);
+        assert_eq!(kept.len(), decode::MAX_PAYLOAD);
+        assert!(kept.iter().all(|b| *b == 7));
+        let inside = packet.as_ptr_range();
+        assert!(!inside.contains(&kept.as_ptr()), "a copy, not a view into the packet");
+        let small: Vec<Bytes> = (0..100u8).map(|i| payloads.keep(&[i; 300])).collect();
+        assert!(small.iter().enumerate().all(|(i, p)| p.len() == 300 && p[0] == i as u8), "each its own bytes");
+        assert_eq!(payloads.keep(b""), Bytes::new());
+    }
 
     #[test]
     fn every_topic_belongs_to_exactly_one_session() {

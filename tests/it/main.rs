@@ -12,6 +12,7 @@ mod durability;
 mod family;
 mod health;
 mod ingest;
+mod poison;
 mod simulator;
 mod store;
 mod support;

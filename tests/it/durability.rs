@@ -24,6 +24,14 @@ pub(crate) struct Server {
     pub(crate) http: String,
 }
 
+/// A failing test must not leave its backend running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub(crate) fn start_server(db: &str, broker: &Broker, http_port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_eldercare"))
         .arg("serve")

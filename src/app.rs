@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, ApiContext};
+use crate::broker::Accounts;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
@@ -43,6 +44,8 @@ impl Application {
         let tracker = TaskTracker::new();
         let (settings_changed, settings_rx) = tokio::sync::broadcast::channel(1024);
         let (rules_tx, rules_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
+        // Before ingest: its own account on the broker is made sure of here.
+        let accounts = Accounts::start(&settings, pool.clone(), shutdown.clone(), &tracker).await?;
         tracker.spawn(Engine::new(pool.clone(), metrics.clone()).run(rules_rx, settings_rx));
         ingest::spawn(&settings, pool.clone(), metrics.clone(), devices_rx, rules_tx, shutdown.clone(), &tracker)
             .await?;
@@ -68,6 +71,7 @@ impl Application {
             alert_hub,
             settings_changed,
             login_limiter: Arc::default(),
+            accounts,
         };
         Ok(Application { listener, ctx, tracker })
     }

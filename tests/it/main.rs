@@ -10,6 +10,7 @@ mod console;
 mod durability;
 mod family;
 mod health;
+mod identity;
 mod ingest;
 mod simulator;
 mod store;

@@ -379,3 +379,43 @@ async fn registration_answers_once_the_broker_enforces_it() {
         assert_eq!(app.broker.try_connect(&id, Some((&id, &pw))).await, Connect::Accepted);
     }
 }
+
+#[tokio::test]
+async fn the_backend_speaks_mqtts_with_its_own_ca() {
+    let broker = crate::support::Broker::start_tls().await;
+    let tls_port = broker.tls_port.unwrap();
+    let ca = broker.ca_file();
+    let db = crate::support::fresh_database().await;
+    // Ingest and the admin connection both over TLS, verified against the CA.
+    let over_tls = |url: String| {
+        url.replace("mqtt://", "mqtts://")
+            .replace(&format!("@127.0.0.1:{}", broker.port), &format!("@127.0.0.1:{tls_port}"))
+    };
+    let ingest = over_tls(broker.ingest_url("eldercare-ingest"));
+    let admin = over_tls(broker.admin_url());
+
+    // Without the CA the broker's certificate is not trusted: nothing connects.
+    let mut untrusted = crate::support::settings(&db, &broker, "eldercare-ingest");
+    untrusted.mqtt.url = ingest.clone().into();
+    untrusted.mqtt.ca_file = Some(std::env::temp_dir().join("no-such-ca.pem"));
+    assert!(eldercare::app::Application::build(untrusted).await.is_err(), "a CA file that cannot be read");
+
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.mqtt.url = ingest.into();
+        s.mqtt.admin_url = Some(admin.into());
+        s.mqtt.ca_file = Some(ca);
+    })
+    .await;
+    let token = app.admin_token().await;
+    let password = register(&app, &token, "id-tls", "sos_button").await;
+    app.broker
+        .publish_as(
+            "id-tls",
+            ("id-tls", &password),
+            &[("eldercare/v1/id-tls/event".into(), event("sos_pressed"))],
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    wait_for("the SOS, received over TLS", || async { (events_of(&app, "id-tls").await == 1).then_some(()) }).await;
+}

@@ -24,6 +24,8 @@ pub const CREDENTIAL_KEY: &str = "test-credential-key-0123456789abcdef";
 
 pub struct Broker {
     pub port: u16,
+    /// A second listener with TLS (a test CA's certificate), when asked for.
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
     admin_password: String,
@@ -57,10 +59,24 @@ pub enum Connect {
 
 impl Broker {
     pub async fn start() -> Broker {
+        Broker::start_with(false).await
+    }
+
+    /// A broker that also listens with TLS on `tls_port`, its certificate
+    /// signed by a CA of the test's own ([`Broker::ca_file`]).
+    pub async fn start_tls() -> Broker {
+        Broker::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Broker {
         let dir = std::env::temp_dir().join(format!("eldercare-mqtt-{}", random()));
         std::fs::create_dir_all(&dir).expect("broker dir");
+        if tls {
+            make_certificates(&dir);
+        }
         let mut broker = Broker {
             port: free_port(),
+            tls_port: tls.then(free_port),
             dir,
             child: None,
             admin_password: random(),
@@ -86,9 +102,16 @@ impl Broker {
             .filter(|l| !l.starts_with("log_dest") && !l.starts_with("pid_file") && !l.starts_with("user"))
             .collect::<Vec<_>>()
             .join("\n");
+        let tls = match self.tls_port {
+            Some(port) => format!(
+                "listener {port} 127.0.0.1\ncafile {dir}/ca.crt\ncertfile {dir}/server.crt\nkeyfile {dir}/server.key\n",
+                dir = self.dir.display()
+            ),
+            None => String::new(),
+        };
         // Root would otherwise drop to the mosquitto user, which cannot write
         // our temporary directory.
-        std::fs::write(&conf, format!("{text}\nuser root\n")).expect("write conf");
+        std::fs::write(&conf, format!("{text}\n{tls}user root\n")).expect("write conf");
         let dynsec = self.dir.join("dynamic-security.json");
         let fresh = !dynsec.exists();
         if fresh {
@@ -132,6 +155,11 @@ impl Broker {
         }
     }
 
+    /// The test CA's certificate (PEM), for `ELDERCARE__MQTT__CA_FILE`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// Stops the broker; with `persistence true` it saves its state on SIGTERM.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -146,7 +174,10 @@ impl Broker {
     pub fn wipe(&mut self) {
         self.stop();
         for entry in std::fs::read_dir(&self.dir).expect("broker dir").flatten() {
-            let _ = std::fs::remove_file(entry.path());
+            let keep = entry.path().extension().is_some_and(|e| e == "crt" || e == "key");
+            if !keep {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 
@@ -275,6 +306,50 @@ impl Broker {
             while !matches!(eventloop.poll().await, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {}
         })
         .await;
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, with the
+/// openssl command line.
+fn make_certificates(dir: &std::path::Path) {
+    let ext = dir.join("server.ext");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("write server.ext");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=eldercare test CA"],
+        ]
+        .concat(),
+        [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let status = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
     }
 }
 

@@ -36,8 +36,9 @@ now() { date +%s.%N; }
 # without it.
 echo "== registering $DEVICES devices"
 start_backend "$bin/eldercare" .run/bench-serve.log
-ELDERCARE_URL="http://$HTTP_ADDR" load --count 0 --provision --url "http://$HTTP_ADDR" \
-  --admin-email "$ELDERCARE_ADMIN_EMAIL" --admin-password "$ELDERCARE_ADMIN_PASSWORD" >/dev/null 2>&1 || true
+"$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --count 0 --provision \
+  --state "$state" --url "http://$HTTP_ADDR" --admin-email "$ELDERCARE_ADMIN_EMAIL" \
+  --admin-password "$ELDERCARE_ADMIN_PASSWORD" >/dev/null 2>&1 || true
 registered=$(psql "$DATABASE_URL" -tAc "select count(*) from mqtt_accounts where kind = 'device'")
 [ "$registered" -ge "$DEVICES" ] || { echo "provisioning issued $registered of $DEVICES credentials"; exit 1; }
 stop_backend

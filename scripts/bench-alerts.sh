@@ -20,7 +20,7 @@ bin=target/release
 start_backend "$bin/eldercare" .run/bench-alerts-serve.log
 
 "$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" latency --samples "$SAMPLES" \
-  --background-rate "$BACKGROUND_RATE" --url "http://$HTTP_ADDR" \
+  --background-rate "$BACKGROUND_RATE" --url "http://$HTTP_ADDR" --state .run/bench-alerts-sim.json \
   --admin-email "$ELDERCARE_ADMIN_EMAIL" --admin-password "$ELDERCARE_ADMIN_PASSWORD"
 stored=$(psql "$DATABASE_URL" -tAc "select count(*) from readings")
 echo "background readings stored during the run: $stored"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Ingest benchmark: a sustained QoS 1 load from many devices, through the
-# real broker, into the real database, with acks after commit and
-# synchronous commit. Reports, from the same run:
+# Ingest benchmark: a sustained QoS 1 load from many devices, each connected
+# as itself with its own credential (one connection per device), through the
+# real broker with dynamic security, into the real database, with acks after
+# commit and synchronous commit. Reports, from the same run:
 #   raw broker drain rate  the same load drained by mosquitto_sub -C N
 #   backend rate           first publish to last committed row
 #   peak RSS of the backend
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 N=${N:-300000}
 DEVICES=${DEVICES:-1000}
 RATE=${RATE:-200000}          # publisher target: as fast as it goes
-CONNECTIONS=${CONNECTIONS:-8}
+INFLIGHT=${INFLIGHT:-100}     # unacknowledged publishes per device connection
 HTTP_PORT=${HTTP_PORT:-18081}
 
 # shellcheck source=lib/backend.sh
@@ -22,14 +23,29 @@ source scripts/lib/backend.sh
 prepare_backend eldercare_bench "$HTTP_PORT"
 cargo build --release -q -p eldercare -p eldercare-sim
 bin=target/release
+state=.run/bench-ingest-sim.json
+rm -f "$state"
 load() {
   "$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --rate "$RATE" \
-    --count "$N" --connections "$CONNECTIONS" --qos 1 "$@"
+    --count "$N" --inflight "$INFLIGHT" --qos 1 --state "$state" "$@"
 }
 now() { date +%s.%N; }
 
-echo "== raw broker: $N messages drained by mosquitto_sub (QoS 1)"
-mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -q 1 -t 'eldercare/v1/+/telemetry' -C "$N" -i "$client-drain" >/dev/null &
+# The devices are registered first (each gets its credential, kept in the
+# simulator's state file), and the backend stops again: the raw drain runs
+# without it.
+echo "== registering $DEVICES devices"
+start_backend "$bin/eldercare" .run/bench-serve.log
+"$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --count 0 --provision \
+  --state "$state" --url "http://$HTTP_ADDR" --admin-email "$ELDERCARE_ADMIN_EMAIL" \
+  --admin-password "$ELDERCARE_ADMIN_PASSWORD" >/dev/null 2>&1 || true
+registered=$(psql "$DATABASE_URL" -tAc "select count(*) from mqtt_accounts where kind = 'device'")
+[ "$registered" -ge "$DEVICES" ] || { echo "provisioning issued $registered of $DEVICES credentials"; exit 1; }
+stop_backend
+
+echo "== raw broker: $N messages drained by mosquitto_sub (QoS 1), one connection per device"
+mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -u eldercare-ingest -P "$MQTT_INGEST_PASSWORD" -q 1 \
+  -t 'eldercare/v1/+/telemetry' -C "$N" -i "$client-drain" >/dev/null &
 sub=$!
 sleep 0.5   # the subscription must exist before the first publish
 t0=$(now)
@@ -41,11 +57,6 @@ printf 'raw broker drain: %.0f msg/s\n' "$raw"
 
 echo "== backend: the same load, acknowledged only after commit"
 start_backend "$bin/eldercare" .run/bench-serve.log
-ELDERCARE_URL="http://$HTTP_ADDR" "$bin/eldercare-sim" load --devices "$DEVICES" --count 0 --provision \
-  --url "http://$HTTP_ADDR" --admin-email "$ELDERCARE_ADMIN_EMAIL" --admin-password "$ELDERCARE_ADMIN_PASSWORD" \
-  >/dev/null 2>&1 || true
-registered=$(psql "$DATABASE_URL" -tAc "select count(*) from devices")
-[ "$registered" -ge "$DEVICES" ] || { echo "provisioning registered $registered of $DEVICES devices"; exit 1; }
 t0=$(now)
 load | tail -n 2
 # Each load message carries two readings (heart_rate and spo2): count messages

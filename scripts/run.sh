@@ -5,6 +5,9 @@
 #
 # Local-demo credentials (never use them for anything real):
 #   admin@eldercare.local / demo-admin-password
+# The broker refuses anonymous clients: the simulator registers each device
+# through the API and connects as it, with the credential it was given (kept
+# in .run/sim-*.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,9 +54,12 @@ fall at +30 s, then an SOS, smoke, a leak, abnormal vitals, a device going
 offline...). Ctrl-C to stop.
 
 MSG
-./target/release/eldercare-sim scenario simulator/scenarios/demo.toml --provision --state .run/sim-demo.json &
+# The devices' broker is the one of .run/env; their credentials come from the API.
+sim_mqtt="mqtt://127.0.0.1:$MQTT_PORT"
+./target/release/eldercare-sim --mqtt-url "$sim_mqtt" scenario simulator/scenarios/demo.toml --provision \
+  --state .run/sim-demo.json &
 demo=$!
-./target/release/eldercare-sim run --provision --residents "$RESIDENTS" --incident-rate "${INCIDENT_RATE:-2}" \
-  --state .run/sim-run.json &
+./target/release/eldercare-sim --mqtt-url "$sim_mqtt" run --provision --residents "$RESIDENTS" \
+  --incident-rate "${INCIDENT_RATE:-2}" --state .run/sim-run.json &
 sim="$demo $!"
 wait $sim

@@ -2,9 +2,15 @@
 # Installs (when missing) and starts the two services eldercare needs, on
 # loopback, with their data under .run/ in this checkout:
 #   PostgreSQL  127.0.0.1:${PG_PORT:-54329}  (trust auth on loopback: local demo only)
-#   Mosquitto   127.0.0.1:${MQTT_PORT:-18830}
-# Idempotent: running it again leaves running services alone.
-# Writes .run/env with DATABASE_URL and MQTT_URL for the other scripts to source.
+#   Mosquitto   127.0.0.1:${MQTT_PORT:-18830}  (dynamic security, no anonymous access)
+# Idempotent: running it again leaves running services alone. A PostgreSQL
+# already answering on the port (another checkout's) is used as it is.
+# Broker secrets (the dynamic-security admin's password, the backend's ingest
+# password, the key device passwords are derived from) are generated once
+# into .run/mqtt-secrets (owner-only); nothing secret is in the repository.
+# Writes .run/env (owner-only) with DATABASE_URL, MQTT_URL (the ingest
+# account), MQTT_ADMIN_URL and ELDERCARE__MQTT__CREDENTIAL_KEY for the other
+# scripts to source.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,29 +66,60 @@ CONF
 fi
 chmod o+x "$root" "$run" 2>/dev/null || true
 if ! run_pg "$pg_bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
-  run_pg "$pg_bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start >/dev/null
+  if "$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q; then
+    echo "a PostgreSQL already answers on 127.0.0.1:$pg_port (another checkout's): using it"
+  else
+    run_pg "$pg_bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start >/dev/null
+  fi
 fi
 until "$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port" -q; do sleep 0.2; done
 if ! psql -h 127.0.0.1 -p "$pg_port" -U postgres -tAc "select 1 from pg_database where datname='eldercare'" | grep -q 1; then
   psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "create database eldercare"
 fi
 
+# Secrets of the local broker, generated once.
+secrets="$run/mqtt-secrets"
+if [ ! -s "$secrets" ]; then
+  random() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+  (umask 077; cat > "$secrets" <<SECRETS
+MQTT_ADMIN_PASSWORD=$(random)
+MQTT_INGEST_PASSWORD=$(random)
+MQTT_CREDENTIAL_KEY=$(random)
+SECRETS
+  )
+fi
+# shellcheck source=/dev/null
+source "$secrets"
+
 mq="$run/mosquitto"
 mkdir -p "$mq"
-sed -e "s#@PORT@#$mqtt_port#" -e "s#@DATA@#$mq/#" "$root/config/mosquitto-dev.conf" > "$mq/mosquitto.conf"
+plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so 2>/dev/null | head -n 1 || true)
+[ -n "$plugin" ] || { echo "mosquitto_dynamic_security.so not found (package mosquitto)"; exit 1; }
+# The broker's accounts live in this file; eldercare fills it through the
+# admin account (MQTT_ADMIN_URL) and rebuilds it from the database if lost.
+if [ ! -s "$mq/dynamic-security.json" ]; then
+  mosquitto_ctrl dynsec init "$mq/dynamic-security.json" admin "$MQTT_ADMIN_PASSWORD" >/dev/null
+fi
+sed -e "s#@PORT@#$mqtt_port#" -e "s#@DATA@#$mq/#" -e "s#@DYNSEC_PLUGIN@#$plugin#" \
+  "$root/config/mosquitto-dev.conf" > "$mq/mosquitto.conf"
 [ "$(id -u)" = 0 ] && chown -R mosquitto:mosquitto "$mq" 2>/dev/null || true
 if ! { [ -f "$mq/pid" ] && kill -0 "$(cat "$mq/pid")" 2>/dev/null; }; then
   "$mosquitto_bin" -c "$mq/mosquitto.conf" -d
 fi
 for _ in $(seq 1 100); do
-  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -t eldercare/ping -m ping -q 0 2>/dev/null && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && break
   sleep 0.1
 done
 
-cat > "$run/env" <<ENV
+(umask 077; cat > "$run/env" <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/eldercare
-export MQTT_URL=mqtt://127.0.0.1:$mqtt_port?client_id=eldercare-ingest
+export MQTT_URL=mqtt://eldercare-ingest:$MQTT_INGEST_PASSWORD@127.0.0.1:$mqtt_port?client_id=eldercare-ingest
+export MQTT_ADMIN_URL=mqtt://admin:$MQTT_ADMIN_PASSWORD@127.0.0.1:$mqtt_port
+export ELDERCARE__MQTT__CREDENTIAL_KEY=$MQTT_CREDENTIAL_KEY
+export MQTT_INGEST_PASSWORD=$MQTT_INGEST_PASSWORD
 export PG_PORT=$pg_port
 export MQTT_PORT=$mqtt_port
 ENV
-echo "services up: postgresql 127.0.0.1:$pg_port, mosquitto 127.0.0.1:$mqtt_port"
+)
+chmod 600 "$run/env"
+echo "services up: postgresql 127.0.0.1:$pg_port, mosquitto 127.0.0.1:$mqtt_port (no anonymous access)"

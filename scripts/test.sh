@@ -16,6 +16,17 @@ fi
 # shellcheck source=/dev/null
 source .run/env
 
+echo "== compose files (docker-compose config)"
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "installing: docker-compose"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+for file in docker-compose*.yml; do
+  docker-compose -f "$file" config -q && echo "$file: valid"
+done
+
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, ApiContext};
+use crate::broker::Accounts;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
@@ -44,6 +45,8 @@ impl Application {
         let tracker = TaskTracker::new();
         let (settings_changed, settings_rx) = tokio::sync::broadcast::channel(1024);
         let alarm = store::alarm_pools(&settings.database)?;
+        // Before ingest: its own account on the broker is made sure of here.
+        let accounts = Accounts::start(&settings, pool.clone(), shutdown.clone(), &tracker).await?;
         // Each lane hands committed data to the engine on its own channel,
         // bounded: a full one slows that lane's ingestion, never drops input.
         let (events_tx, events_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
@@ -80,6 +83,7 @@ impl Application {
             alert_hub,
             settings_changed,
             login_limiter: Arc::default(),
+            accounts,
         };
         Ok(Application { listener, ctx, tracker })
     }

@@ -4,15 +4,17 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading settings: {0}")]
     Load(#[from] config::ConfigError),
-    #[error("bad MQTT_URL {url:?}: {reason}")]
-    MqttUrl { url: String, reason: String },
+    #[error("bad {name}: {reason}")]
+    MqttUrl { name: &'static str, reason: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,13 +71,40 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MqttSettings {
-    pub url: String,
+    /// The ingest account, `mqtt[s]://user:password@host:port?client_id=...`:
+    /// may carry a password, so it never prints.
+    pub url: SecretString,
     /// Subscribed by the event session (events, status, Zigbee2MQTT).
     pub event_topics: Vec<String>,
     /// Subscribed by the telemetry session; its wildcard also catches
     /// malformed topics, so they are quarantined.
     pub telemetry_topics: Vec<String>,
     pub keep_alive_secs: u64,
+    /// `MQTT_ADMIN_URL`: the broker's admin account, through which eldercare
+    /// manages device credentials on Mosquitto (dynamic security).
+    pub admin_url: Option<SecretString>,
+    /// Who enforces device credentials on the broker.
+    pub accounts: AccountsBackend,
+    /// Device passwords are derived from this key and a per-issue nonce kept
+    /// in the database, so the broker's accounts can be rebuilt from the
+    /// database alone (a wiped broker volume) while the database itself holds
+    /// no password. Required whenever credentials are managed.
+    pub credential_key: Option<SecretString>,
+    /// CA certificate (PEM) for `mqtts://` when the broker's certificate is
+    /// not signed by a public CA.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Where the broker checks device credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountsBackend {
+    /// Mosquitto's dynamic-security plugin when `MQTT_ADMIN_URL` is set;
+    /// otherwise credentials are not managed (`"mqtt": null`).
+    Auto,
+    /// The broker (EMQX) authenticates and authorises against the
+    /// `mqtt_accounts` table itself: eldercare only writes the table.
+    Database,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,37 +145,98 @@ pub struct LogSettings {
     pub format: String,
 }
 
-/// Where an MQTT connection goes, parsed from `mqtt://host:port?client_id=...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an MQTT connection goes, parsed from
+/// `mqtt[s]://[user:password@]host[:port][?client_id=...]`.
+#[derive(Debug, Clone)]
 pub struct MqttEndpoint {
     pub host: String,
     pub port: u16,
     pub client_id: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
+    /// `mqtts://`: TLS, verified against the CA file or the system's roots.
+    pub tls: bool,
 }
 
-impl MqttSettings {
-    pub fn endpoint(&self) -> Result<MqttEndpoint, ConfigError> {
-        let bad = |reason: &str| ConfigError::MqttUrl { url: self.url.clone(), reason: reason.to_owned() };
-        let url = url::Url::parse(&self.url).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(url.scheme(), "mqtt" | "tcp") {
-            return Err(bad("scheme must be mqtt://"));
-        }
+impl MqttEndpoint {
+    /// Parses one broker URL; `name` says which setting it came from in errors
+    /// (never the URL itself: it may hold a password).
+    pub fn parse(name: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| ConfigError::MqttUrl { name, reason: reason.to_owned() };
+        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            _ => return Err(bad("scheme must be mqtt:// or mqtts://")),
+        };
         let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
         let client_id = url
             .query_pairs()
             .find(|(k, _)| k == "client_id")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_else(|| "eldercare-ingest".to_owned());
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
         Ok(MqttEndpoint {
             host,
-            port: url.port().unwrap_or(1883),
+            port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
             client_id,
-            username: (!url.username().is_empty()).then(|| url.username().to_owned()),
-            password: url.password().map(str::to_owned),
+            username: (!url.username().is_empty()).then(|| decode(url.username())),
+            password: url.password().map(|p| SecretString::from(decode(p))),
+            tls,
         })
     }
+}
+
+impl MqttSettings {
+    /// The ingest connection (`MQTT_URL`).
+    pub fn endpoint(&self) -> Result<MqttEndpoint, ConfigError> {
+        MqttEndpoint::parse("MQTT_URL", self.url.expose_secret())
+    }
+
+    /// The broker's admin connection (`MQTT_ADMIN_URL`), when given.
+    pub fn admin_endpoint(&self) -> Result<Option<MqttEndpoint>, ConfigError> {
+        self.admin_url.as_ref().map(|url| MqttEndpoint::parse("MQTT_ADMIN_URL", url.expose_secret())).transpose()
+    }
+
+    /// Whether eldercare issues device credentials, and through what.
+    pub fn managed_accounts(&self) -> Option<ManagedAccounts> {
+        match (self.accounts, &self.admin_url) {
+            (AccountsBackend::Database, _) => Some(ManagedAccounts::Database),
+            (AccountsBackend::Auto, Some(_)) => Some(ManagedAccounts::Mosquitto),
+            (AccountsBackend::Auto, None) => None,
+        }
+    }
+
+    /// Everything that must hold together before the process starts.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let ingest = self.endpoint()?;
+        self.admin_endpoint()?;
+        if self.managed_accounts().is_some() {
+            let key_len = self.credential_key.as_ref().map_or(0, |k| k.expose_secret().len());
+            if key_len < 32 {
+                return Err(ConfigError::Invalid(
+                    "ELDERCARE__MQTT__CREDENTIAL_KEY must be set (at least 32 characters) when device credentials are managed"
+                        .into(),
+                ));
+            }
+            if ingest.username.is_none() || ingest.password.is_none() {
+                return Err(ConfigError::Invalid(
+                    "MQTT_URL must carry the ingest account (mqtt://user:password@host...) when device credentials are managed"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How device credentials reach the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedAccounts {
+    /// Through Mosquitto's dynamic-security plugin, as `MQTT_ADMIN_URL`.
+    Mosquitto,
+    /// The broker reads the `mqtt_accounts` table (EMQX).
+    Database,
 }
 
 impl Settings {
@@ -167,6 +257,7 @@ impl Settings {
         for (var, key) in [
             ("DATABASE_URL", "database.url"),
             ("MQTT_URL", "mqtt.url"),
+            ("MQTT_ADMIN_URL", "mqtt.admin_url"),
             ("HTTP_ADDR", "http.addr"),
             ("ELDERCARE_ADMIN_EMAIL", "bootstrap.admin_email"),
             ("ELDERCARE_ADMIN_PASSWORD", "bootstrap.admin_password"),
@@ -176,7 +267,7 @@ impl Settings {
             }
         }
         let settings: Settings = builder.build()?.try_deserialize()?;
-        settings.mqtt.endpoint()?;
+        settings.mqtt.validate()?;
         Ok(settings)
     }
 }
@@ -186,16 +277,50 @@ mod tests {
     use super::*;
 
     fn mqtt(url: &str) -> MqttSettings {
-        MqttSettings { url: url.into(), event_topics: vec![], telemetry_topics: vec![], keep_alive_secs: 30 }
+        MqttSettings {
+            url: url.to_owned().into(),
+            event_topics: vec![],
+            telemetry_topics: vec![],
+            keep_alive_secs: 30,
+            admin_url: None,
+            accounts: AccountsBackend::Auto,
+            credential_key: None,
+            ca_file: None,
+        }
     }
 
     #[test]
     fn mqtt_url_carries_host_port_and_client_id() {
         let e = mqtt("mqtt://10.0.0.5:1884?client_id=worker-2").endpoint().unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.client_id.as_str()), ("10.0.0.5", 1884, "worker-2"));
-        let e = mqtt("mqtt://u:p@broker").endpoint().unwrap();
-        assert_eq!((e.port, e.username.as_deref(), e.password.as_deref()), (1883, Some("u"), Some("p")));
+        assert_eq!((e.host.as_str(), e.port, e.client_id.as_str(), e.tls), ("10.0.0.5", 1884, "worker-2", false));
+        let e = mqtt("mqtt://u:p%40ss@broker").endpoint().unwrap();
+        assert_eq!((e.port, e.username.as_deref()), (1883, Some("u")));
+        assert_eq!(e.password.as_ref().map(|p| p.expose_secret()), Some("p@ss"));
+        let e = mqtt("mqtts://broker.example").endpoint().unwrap();
+        assert_eq!((e.port, e.tls), (8883, true));
         assert!(mqtt("http://broker").endpoint().is_err());
         assert!(mqtt("not a url").endpoint().is_err());
+    }
+
+    #[test]
+    fn a_bad_url_is_reported_without_its_password() {
+        let err = mqtt("http://ingest:hunter2@broker").endpoint().unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn managed_credentials_need_a_key_and_an_ingest_account() {
+        let mut m = mqtt("mqtt://broker");
+        assert_eq!(m.managed_accounts(), None);
+        m.validate().unwrap();
+        m.admin_url = Some("mqtt://admin:secret@broker".to_owned().into());
+        assert_eq!(m.managed_accounts(), Some(ManagedAccounts::Mosquitto));
+        assert!(m.validate().is_err(), "no key");
+        m.credential_key = Some("k".repeat(32).into());
+        assert!(m.validate().is_err(), "no ingest account");
+        m.url = "mqtt://ingest:pw@broker".to_owned().into();
+        m.validate().unwrap();
+        m.accounts = AccountsBackend::Database;
+        assert_eq!(m.managed_accounts(), Some(ManagedAccounts::Database));
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod bootstrap;
+pub mod broker;
 pub mod config;
 pub mod ingest;
 pub mod metrics;

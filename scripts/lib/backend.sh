@@ -2,8 +2,9 @@
 # backend of its own next to the services of scripts/services.sh.
 #
 #   prepare_backend NAME PORT   sets DATABASE_URL (database NAME, recreated),
-#                               MQTT_URL (a client id of its own), HTTP_ADDR,
-#                               the admin credentials, mqtt_port and client
+#                               MQTT_URL (the ingest account, a client id of
+#                               its own), HTTP_ADDR, the admin credentials,
+#                               mqtt_port and client
 #   start_backend BIN LOG       starts BIN serve, waits until ready, and stops
 #                               it at exit (dropping its broker session)
 
@@ -15,9 +16,9 @@ prepare_backend() {
   local base=${DATABASE_URL%/*}
   psql "$base/postgres" -qc "drop database if exists $name" -qc "create database $name"
   export DATABASE_URL="$base/$name"
-  mqtt_port=${MQTT_URL#mqtt://127.0.0.1:}; mqtt_port=${mqtt_port%%\?*}
+  mqtt_port=$MQTT_PORT
   client="$name-$(date +%s)-$$"
-  export MQTT_URL="mqtt://127.0.0.1:$mqtt_port?client_id=$client"
+  export MQTT_URL="${MQTT_URL%%\?*}?client_id=$client"
   export HTTP_ADDR=127.0.0.1:$port
   export ELDERCARE_ADMIN_EMAIL=$name@eldercare.local ELDERCARE_ADMIN_PASSWORD=$name-admin-password
   export RUST_LOG=${RUST_LOG:-warn}
@@ -40,9 +41,11 @@ stop_backend() {
   kill -TERM "$serve" 2>/dev/null || true
   wait "$serve" 2>/dev/null || true
   # Drop the persistent session, or the broker keeps queueing every later
-  # message for a client that never comes back.
-  # (the backend's two sessions are named after the client id)
+  # message for a client that never comes back: a clean connection with the
+  # same client id ends it (the publish itself is refused: ingest writes
+  # nothing). The backend's two sessions are named after the client id.
   for session in "$client-events" "$client-telemetry"; do
-    mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -i "$session" -t eldercare/session/done -n -q 0 || true
+    mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -u eldercare-ingest -P "$MQTT_INGEST_PASSWORD" -i "$session" \
+      -t eldercare/session/done -n -q 0 || true
   done
 }

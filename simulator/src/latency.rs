@@ -79,8 +79,10 @@ impl fmt::Display for LatencySummary {
     }
 }
 
-/// The probe resident and its SOS button, created once.
-async fn ensure_probe(api: &Api) -> Result<String, LatencyError> {
+/// The probe resident and its SOS button, created once; answers the
+/// resident and the button's MQTT password (`None` when the backend does not
+/// manage credentials).
+async fn ensure_probe(api: &Api) -> Result<(String, Option<String>), LatencyError> {
     let (_, list) = api.request(Method::GET, "/api/v1/residents", None).await?;
     let existing = list["residents"]
         .as_array()
@@ -99,10 +101,18 @@ async fn ensure_probe(api: &Api) -> Result<String, LatencyError> {
     };
     let device = json!({"device_id": PROBE_DEVICE, "resident_id": rid, "kind": "sos_button", "room": "lab"});
     let (status, body) = api.request(Method::POST, "/api/v1/devices", Some(device)).await?;
-    if !status.is_success() && status.as_u16() != 409 {
-        return Err(LatencyError::Protocol(format!("registering the probe answered {status}: {body}")));
-    }
-    Ok(rid)
+    let credential = match status.as_u16() {
+        s if (200..300).contains(&s) => body["mqtt"].clone(),
+        409 => {
+            // Registered by an earlier run: a new password (its old one is
+            // not kept anywhere).
+            let path = format!("/api/v1/devices/{PROBE_DEVICE}/credentials");
+            let (status, body) = api.request(Method::POST, &path, None).await?;
+            if status.is_success() { body } else { Value::Null }
+        }
+        _ => return Err(LatencyError::Protocol(format!("registering the probe answered {status}: {body}"))),
+    };
+    Ok((rid, credential["password"].as_str().map(str::to_owned)))
 }
 
 /// Resolves the probe's open SOS, so each run starts from a fresh alert.
@@ -144,7 +154,7 @@ async fn watch(resp: reqwest::Response, tx: mpsc::UnboundedSender<(i64, Instant)
 }
 
 pub async fn run(api: &Api, opts: &LatencyOptions) -> Result<LatencySummary, LatencyError> {
-    let rid = ensure_probe(api).await?;
+    let (rid, password) = ensure_probe(api).await?;
     resolve_open(api, &rid).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -152,10 +162,11 @@ pub async fn run(api: &Api, opts: &LatencyOptions) -> Result<LatencySummary, Lat
     let watcher = tokio::spawn(watch(resp, tx, ready_tx));
     ready_rx.await.map_err(|_| LatencyError::Protocol("the alert stream closed before it was ready".into()))?;
 
-    let mut options =
-        MqttOptions::new(format!("latency-probe-{}", std::process::id()), &opts.broker.host, opts.broker.port);
+    // The probe connects as the SOS button it is.
+    let broker = opts.broker.account(PROBE_DEVICE, password.as_ref());
+    let mut options = MqttOptions::new(PROBE_DEVICE, &broker.host, broker.port);
     options.set_keep_alive(Duration::from_secs(30));
-    if let Some((user, pass)) = &opts.broker.credentials {
+    if let Some((user, pass)) = &broker.credentials {
         options.set_credentials(user.clone(), pass.clone());
     }
     let (client, mut eventloop) = AsyncClient::new(options, 64);

@@ -1,5 +1,6 @@
 //! `eldercare-sim`: the command line over the simulator library.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -95,7 +96,8 @@ struct ApiArgs {
     admin_email: Option<String>,
     #[arg(long, env = "ELDERCARE_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
-    /// Where the simulated-key -> backend-id mapping is kept.
+    /// Where the simulated-key -> backend-id mapping and each device's MQTT
+    /// credential are kept.
     #[arg(long, default_value = "eldercare-sim-state.json")]
     state: PathBuf,
 }
@@ -156,9 +158,11 @@ struct LoadArgs {
     /// Stop after this many messages.
     #[arg(long)]
     count: Option<u64>,
-    /// MQTT connections to spread the devices over.
-    #[arg(long, default_value_t = 8)]
-    connections: usize,
+    /// MQTT connections to spread the devices over [default: one per
+    /// device, each with its own credential, as the broker requires when the
+    /// backend manages credentials].
+    #[arg(long)]
+    connections: Option<usize>,
     /// QoS of the publishes (0 or 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     qos: u8,
@@ -234,6 +238,12 @@ async fn provision_config(api: &ApiArgs, config: &SimConfig) -> Result<()> {
     Ok(())
 }
 
+/// The MQTT credentials provisioning kept (none when the backend does not
+/// manage them, or nothing was provisioned).
+fn credentials(api: &ApiArgs) -> Result<BTreeMap<String, String>> {
+    Ok(provision::State::load(&api.state)?.mqtt)
+}
+
 /// Start and duration of a paced run.
 fn window(pace: &PaceArgs, speed: Speed, default: Option<Duration>) -> Result<(DateTime<Utc>, Option<Duration>)> {
     let duration = match &pace.duration {
@@ -265,6 +275,7 @@ async fn play(
     speed: Speed,
     start: DateTime<Utc>,
     duration: Option<Duration>,
+    credentials: BTreeMap<String, String>,
 ) -> Result<()> {
     tracing::info!(
         residents = config.residents.len(),
@@ -273,7 +284,7 @@ async fn play(
         duration = %duration.map_or("until stopped".to_owned(), eldercare_sim::report::human),
         "playing"
     );
-    let opts = RunOptions { broker, speed, start, duration, client_prefix: "eldercare-sim".into() };
+    let opts = RunOptions { broker, speed, start, duration, credentials };
     let summary = publish::run(config, &opts, shutdown_signal()).await?;
     print!("{summary}");
     Ok(())
@@ -297,7 +308,7 @@ async fn run(cli: Cli) -> Result<()> {
             if args.provision {
                 provision_config(&args.api, &config).await?;
             }
-            play(&config, broker, speed, start, duration).await
+            play(&config, broker, speed, start, duration, credentials(&args.api)?).await
         }
         Command::Scenario(args) => {
             let broker = broker()?;
@@ -316,7 +327,7 @@ async fn run(cli: Cli) -> Result<()> {
             if args.provision {
                 provision_config(&args.api, &config).await?;
             }
-            play(&config, broker, speed, start, duration).await
+            play(&config, broker, speed, start, duration, credentials(&args.api)?).await
         }
         Command::Load(args) => {
             let duration = match (&args.duration, args.count) {
@@ -326,8 +337,12 @@ async fn run(cli: Cli) -> Result<()> {
             };
             if args.provision {
                 let session = login(&args.api).await?;
-                let summary =
-                    provision::provision_load_devices(&session, (1..=args.devices).map(load::device_id)).await?;
+                let summary = provision::provision_load_devices(
+                    &session,
+                    (1..=args.devices).map(load::device_id),
+                    &args.api.state,
+                )
+                .await?;
                 println!("provisioned: {summary}");
             }
             let opts = LoadOptions {
@@ -336,10 +351,11 @@ async fn run(cli: Cli) -> Result<()> {
                 rate: args.rate,
                 duration: duration.map(|d| d.to_std()).transpose().context("negative duration")?,
                 count: args.count,
-                connections: args.connections,
+                connections: args.connections.unwrap_or(args.devices as usize),
                 qos: if args.qos == 0 { Qos::AtMostOnce } else { Qos::AtLeastOnce },
                 inflight: args.inflight,
                 client_prefix: "eldercare-sim-load".into(),
+                credentials: credentials(&args.api)?,
             };
             let summary = load::run(&opts, shutdown_signal()).await?;
             print!("{summary}");
@@ -349,9 +365,12 @@ async fn run(cli: Cli) -> Result<()> {
             let broker = broker()?;
             let session = login(&args.api).await?;
             let background = if args.background_rate > 0.0 {
-                let summary =
-                    provision::provision_load_devices(&session, (1..=args.background_devices).map(load::device_id))
-                        .await?;
+                let summary = provision::provision_load_devices(
+                    &session,
+                    (1..=args.background_devices).map(load::device_id),
+                    &args.api.state,
+                )
+                .await?;
                 println!("background devices: {summary}");
                 Some(LoadOptions {
                     broker: broker.clone(),
@@ -359,10 +378,11 @@ async fn run(cli: Cli) -> Result<()> {
                     rate: args.background_rate,
                     duration: Some(std::time::Duration::from_secs(24 * 3600)),
                     count: None,
-                    connections: 4,
+                    connections: args.background_devices as usize,
                     qos: Qos::AtLeastOnce,
-                    inflight: 1000,
+                    inflight: 100,
                     client_prefix: "eldercare-sim-latency-load".into(),
+                    credentials: credentials(&args.api)?,
                 })
             } else {
                 None

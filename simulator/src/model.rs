@@ -380,8 +380,8 @@ impl DeviceRole {
         }
     }
 
-    /// A Zigbee2MQTT friendly name for the household `key`.
-    fn friendly_name(self, key: &str) -> Option<String> {
+    /// A Zigbee2MQTT friendly name on the household's bridge.
+    fn friendly_name(self) -> Option<String> {
         let tail = match self {
             DeviceRole::Motion(room) => format!("{}/motion", room.as_str()),
             DeviceRole::EntranceDoor => "hall/entrance_door".into(),
@@ -391,7 +391,7 @@ impl DeviceRole {
             DeviceRole::SmokeSensor => "kitchen/smoke".into(),
             _ => return None,
         };
-        Some(format!("{key}/{tail}"))
+        Some(tail)
     }
 }
 
@@ -459,8 +459,22 @@ pub struct DeviceSpec {
     pub room: Option<Room>,
     pub placement: Option<&'static str>,
     pub source: Source,
-    /// The Zigbee2MQTT friendly name (may contain `/`); `None` for native devices.
+    /// The Zigbee2MQTT friendly name on its household's bridge (may contain
+    /// `/`); `None` for native devices.
     pub external_id: Option<String>,
+    /// The household's Zigbee2MQTT bridge it speaks through; `None` for
+    /// native devices, which connect as themselves.
+    pub gateway: Option<String>,
+}
+
+/// A household's Zigbee2MQTT bridge: `{key}-zigbee`, publishing under
+/// `zigbee2mqtt/{key}`.
+pub fn gateway_id(key: &str) -> String {
+    format!("{key}-zigbee")
+}
+
+pub fn gateway_base_topic(key: &str) -> String {
+    format!("zigbee2mqtt/{key}")
 }
 
 impl DeviceSpec {
@@ -473,16 +487,22 @@ impl DeviceSpec {
             room: role.room(),
             placement: role.placement(),
             source: role.source(),
-            external_id: role.friendly_name(resident),
+            external_id: role.friendly_name(),
+            gateway: role.friendly_name().map(|_| gateway_id(resident)),
         }
     }
 
     /// The topic prefix this device publishes under (without the native suffix).
     pub fn topic_base(&self) -> String {
         match &self.external_id {
-            Some(name) => format!("zigbee2mqtt/{name}"),
+            Some(name) => format!("{}/{name}", gateway_base_topic(&self.resident)),
             None => format!("eldercare/v1/{}", self.device_id),
         }
+    }
+
+    /// The MQTT account its messages go out with: its own, or its bridge's.
+    pub fn account(&self) -> &str {
+        self.gateway.as_deref().unwrap_or(&self.device_id)
     }
 }
 

@@ -53,6 +53,17 @@ impl FromStr for Broker {
     }
 }
 
+impl Broker {
+    /// The same broker, connecting as `account` with `password` when given
+    /// (a device's own credential), else with the URL's credentials.
+    pub fn account(&self, account: &str, password: Option<&String>) -> Broker {
+        match password {
+            Some(p) => Broker { credentials: Some((account.to_owned(), p.clone())), ..self.clone() },
+            None => self.clone(),
+        }
+    }
+}
+
 /// Client-side limits of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {

@@ -1,7 +1,10 @@
 //! Registers the simulated institution through the backend's public API, as
-//! an admin would: residents, their devices and meal windows. Safe to repeat:
-//! residents already known (state file, or same name and room) are reused,
-//! devices that exist (409) are skipped, meal windows are replaced.
+//! an admin would: residents, their devices, each household's Zigbee2MQTT
+//! bridge, and meal windows. Safe to repeat: residents already known (state
+//! file, or same name and room) are reused, devices and bridges that exist
+//! (409) are kept and given a new MQTT password, meal windows are replaced.
+//! The MQTT credentials the backend answers are kept in the state file: the
+//! simulator connects as each device with its own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::model::{DeviceSpec, ResidentProfile, SimConfig};
+use crate::model::{DeviceSpec, ResidentProfile, SimConfig, gateway_base_topic, gateway_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -143,11 +146,15 @@ fn list(body: &Value, key: &str) -> Vec<Value> {
     arr.cloned().unwrap_or_default()
 }
 
-/// What provisioning created, kept between runs: simulated key -> backend id.
+/// What provisioning created, kept between runs: simulated key -> backend
+/// id, and each MQTT account's password (username -> password).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub base_url: String,
     pub residents: BTreeMap<String, String>,
+    /// Empty when the backend does not manage credentials (`"mqtt": null`).
+    #[serde(default)]
+    pub mqtt: BTreeMap<String, String>,
 }
 
 impl State {
@@ -160,12 +167,22 @@ impl State {
         }
     }
 
+    /// Written owner-only: it holds device passwords.
     pub fn save(&self, path: &Path) -> Result<(), ProvisionError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let err =
             |e: &dyn fmt::Display| ProvisionError::State { path: path.display().to_string(), detail: e.to_string() };
         let text = serde_json::to_string_pretty(self).map_err(|e| err(&e))?;
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| err(&e))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err(&e))?;
+        file.write_all(text.as_bytes()).map_err(|e| err(&e))?;
         std::fs::rename(&tmp, path).map_err(|e| err(&e))
     }
 }
@@ -178,19 +195,22 @@ pub struct ProvisionSummary {
     pub devices_existing: u32,
     pub devices_failed: u32,
     pub meal_windows_set: u32,
+    /// MQTT passwords issued (at registration or by rotation).
+    pub credentials_issued: u32,
 }
 
 impl fmt::Display for ProvisionSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "residents: {} created, {} reused; devices: {} created, {} already registered, {} failed; meal windows set for {}",
+            "residents: {} created, {} reused; devices: {} created, {} already registered, {} failed; meal windows set for {}; {} MQTT credentials issued",
             self.residents_created,
             self.residents_reused,
             self.devices_created,
             self.devices_existing,
             self.devices_failed,
             self.meal_windows_set,
+            self.credentials_issued,
         )
     }
 }
@@ -205,6 +225,7 @@ pub async fn provision(
     if !state.base_url.is_empty() && state.base_url != api.base {
         warn!(previous = %state.base_url, now = %api.base, "state file was written for another backend; ignoring its ids");
         state.residents.clear();
+        state.mqtt.clear();
     }
     state.base_url = api.base.clone();
     let what = "GET /api/v1/residents";
@@ -225,27 +246,36 @@ pub async fn provision(
         state.save(state_path)?;
         set_meal_windows(api, &id, profile).await?;
         summary.meal_windows_set += 1;
+        let body = json!({"gateway_id": gateway_id(&profile.key), "base_topic": gateway_base_topic(&profile.key)});
+        let account = Account::Gateway(gateway_id(&profile.key));
+        register(api, &account, "/api/v1/gateways", body, &mut state, &mut summary).await?;
         for spec in profile.devices() {
-            register_device(api, &spec, Some(&id), &mut summary).await?;
+            register_device(api, &spec, Some(&id), &mut state, &mut summary).await?;
         }
+        state.save(state_path)?;
         info!(resident = %profile.key, id = %id, name = %profile.name, "provisioned");
     }
     Ok((state, summary))
 }
 
-/// Registers the load-mode devices, shared (no resident).
+/// Registers the load-mode devices, shared (no resident), keeping their
+/// credentials in the state file.
 pub async fn provision_load_devices(
     api: &Api,
     ids: impl Iterator<Item = String>,
+    state_path: &Path,
 ) -> Result<ProvisionSummary, ProvisionError> {
+    let mut state = State::load(state_path)?;
+    state.base_url = api.base.clone();
     let mut summary = ProvisionSummary::default();
     for device_id in ids {
         let body = json!({
             "device_id": device_id, "resident_id": null, "kind": "wearable",
             "room": null, "placement": null, "source": "native", "external_id": null,
         });
-        device_post(api, &device_id, body, &mut summary).await?;
+        register(api, &Account::Device(device_id), "/api/v1/devices", body, &mut state, &mut summary).await?;
     }
+    state.save(state_path)?;
     Ok(summary)
 }
 
@@ -289,6 +319,7 @@ async fn register_device(
     api: &Api,
     spec: &DeviceSpec,
     resident_id: Option<&str>,
+    state: &mut State,
     summary: &mut ProvisionSummary,
 ) -> Result<(), ProvisionError> {
     let body = json!({
@@ -299,31 +330,84 @@ async fn register_device(
         "placement": spec.placement,
         "source": spec.source.as_str(),
         "external_id": spec.external_id,
+        "gateway_id": spec.gateway,
     });
-    device_post(api, &spec.device_id, body, summary).await
+    // A Zigbee device has no account of its own: its bridge's is used.
+    let account = match spec.gateway {
+        Some(_) => Account::None(spec.device_id.clone()),
+        None => Account::Device(spec.device_id.clone()),
+    };
+    register(api, &account, "/api/v1/devices", body, state, summary).await
 }
 
-async fn device_post(
+/// What a registration's MQTT account is, for rotating it when it exists.
+enum Account {
+    Device(String),
+    Gateway(String),
+    /// Registered without an account (a Zigbee device behind its bridge).
+    None(String),
+}
+
+impl Account {
+    fn id(&self) -> &str {
+        match self {
+            Account::Device(id) | Account::Gateway(id) | Account::None(id) => id,
+        }
+    }
+
+    fn credentials_path(&self) -> Option<String> {
+        match self {
+            Account::Device(id) => Some(format!("/api/v1/devices/{id}/credentials")),
+            Account::Gateway(id) => Some(format!("/api/v1/gateways/{id}/credentials")),
+            Account::None(_) => None,
+        }
+    }
+}
+
+/// Registers one device or gateway, keeping the credential it answers; one
+/// that exists (409) is given a new password (the old one, if the state file
+/// lost it, is unknowable).
+async fn register(
     api: &Api,
-    device_id: &str,
+    account: &Account,
+    path: &str,
     body: Value,
+    state: &mut State,
     summary: &mut ProvisionSummary,
 ) -> Result<(), ProvisionError> {
-    let reply = api.call(Method::POST, "/api/v1/devices", Some(body)).await?;
-    match reply.status {
-        s if s.is_success() => summary.devices_created += 1,
-        StatusCode::CONFLICT => summary.devices_existing += 1,
+    let reply = api.call(Method::POST, path, Some(body)).await?;
+    let credential = match reply.status {
+        s if s.is_success() => {
+            summary.devices_created += 1;
+            reply.body.get("mqtt").cloned()
+        }
+        StatusCode::CONFLICT => {
+            summary.devices_existing += 1;
+            match account.credentials_path() {
+                Some(rotate) => {
+                    let rotated = api.call(Method::POST, &rotate, None).await?;
+                    // 409: the backend does not manage credentials.
+                    rotated.status.is_success().then_some(rotated.body)
+                }
+                None => None,
+            }
+        }
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             return Err(ProvisionError::Status {
-                what: "POST /api/v1/devices".into(),
+                what: format!("POST {path}"),
                 status: reply.status,
                 body: reply.text,
             });
         }
         status => {
             summary.devices_failed += 1;
-            warn!(device = %device_id, %status, body = %reply.text, "device not registered");
+            warn!(id = %account.id(), %status, body = %reply.text, "not registered");
+            None
         }
+    };
+    if let Some(password) = credential.as_ref().and_then(|c| c.get("password")).and_then(Value::as_str) {
+        state.mqtt.insert(account.id().to_owned(), password.to_owned());
+        summary.credentials_issued += 1;
     }
     Ok(())
 }

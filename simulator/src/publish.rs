@@ -1,18 +1,18 @@
 //! Plays generated messages over MQTT at the pace of simulated time.
 //!
-//! One MQTT connection per household, as a home hub would hold: client id
-//! `{prefix}-{key}`, persistent session, and a Last Will `{"online":false}`
-//! (retained, QoS 1) on the watch's `status`. One connection can carry only
-//! one will, and the watch is the device whose silence matters most; the
-//! other native devices are declared offline by the hub explicitly, and
-//! Zigbee devices through Zigbee2MQTT's availability topic.
+//! Each device connects as itself, as the broker requires: a native device
+//! with its own credential (username and client id = its device id) and its
+//! own Last Will `{"online":false}` (retained, QoS 1) on its `status`; a
+//! household's Zigbee devices through the household's Zigbee2MQTT bridge
+//! (`{key}-zigbee`), which publishes their states and availability. Each
+//! connection keeps a persistent session.
 //!
-//! In real time (`--speed 1`), a watch outage is played for real: the
-//! household's connection is dropped without DISCONNECT, the broker publishes
-//! the will, and the hub reconnects. Accelerated runs publish the will's
+//! In real time (`--speed 1`), a device outage is played for real: the
+//! device's connection is dropped without DISCONNECT, the broker publishes
+//! its will, and the device reconnects. Accelerated runs publish the will's
 //! payload themselves, since the broker cannot know simulated time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::clock::Speed;
 use crate::generate::{announce, generate_with_incidents};
 use crate::message::{Message, MessageKind};
-use crate::model::{DeviceRole, DeviceSpec, SimConfig};
+use crate::model::{SimConfig, gateway_id};
 use crate::mqtt::{Broker, Connection, Tuning};
 use crate::payload;
 use crate::report::{self, RunSummary, Tally};
@@ -32,8 +32,8 @@ use crate::report::{self, RunSummary, Tally};
 pub enum PublishError {
     #[error("publishing to the MQTT client failed: {0}")]
     Client(#[from] ClientError),
-    #[error("no connection for resident {0:?}")]
-    UnknownResident(String),
+    #[error("no connection for device {0:?}")]
+    UnknownDevice(String),
 }
 
 #[derive(Debug, Clone)]
@@ -44,22 +44,22 @@ pub struct RunOptions {
     pub start: DateTime<Utc>,
     /// Simulated time to play; `None` runs until stopped.
     pub duration: Option<Duration>,
-    /// Client ids are `{client_prefix}-{resident key}`.
-    pub client_prefix: String,
+    /// Each account's password (username -> password), from provisioning;
+    /// an account without one connects with the broker URL's credentials
+    /// (a backend that does not manage credentials).
+    pub credentials: BTreeMap<String, String>,
 }
 
 /// Simulated time generated and queued at once: bounded memory on long runs.
 const CHUNK: Duration = Duration::hours(1);
 const PROGRESS_EVERY: StdDuration = StdDuration::from_secs(5);
 
-struct Household {
+/// One device's (or bridge's) connection.
+struct Account {
     client_id: String,
     connection: Connection,
-    will_device: String,
-}
-
-fn will_device(key: &str) -> String {
-    DeviceSpec::new(key, DeviceRole::Watch).device_id
+    /// Whether the broker holds a Last Will for it (native devices).
+    will: bool,
 }
 
 /// Plays `config` from `opts.start` until the duration is over or `shutdown` resolves.
@@ -70,20 +70,30 @@ pub async fn run(
 ) -> Result<RunSummary, PublishError> {
     let base = Instant::now();
     let tuning = Tuning { inflight: 200, channel: 4096, persistent: true };
-    let mut households: HashMap<String, Household> = HashMap::new();
-    for r in &config.residents {
-        let client_id = format!("{}-{}", opts.client_prefix, r.key);
-        let will_device = will_device(&r.key);
-        let will =
-            LastWill::new(payload::native_topic(&will_device, "status"), payload::last_will(), QoS::AtLeastOnce, true);
-        let connection = Connection::open(&opts.broker, &client_id, Some(will), tuning, base);
-        households.insert(r.key.clone(), Household { client_id, connection, will_device });
+    let mut accounts: HashMap<String, Account> = HashMap::new();
+    for spec in config.residents.iter().flat_map(|r| r.devices()) {
+        let client_id = spec.account().to_owned();
+        if accounts.contains_key(&client_id) {
+            continue;
+        }
+        let will = spec.gateway.is_none().then(|| {
+            LastWill::new(
+                payload::native_topic(&spec.device_id, "status"),
+                payload::last_will(),
+                QoS::AtLeastOnce,
+                true,
+            )
+        });
+        let broker = opts.broker.account(&client_id, opts.credentials.get(&client_id));
+        let has_will = will.is_some();
+        let connection = Connection::open(&broker, &client_id, will, tuning, base);
+        accounts.insert(client_id.clone(), Account { client_id, connection, will: has_will });
     }
 
     let end = opts.duration.map(|d| opts.start + d);
     let mut tally = Tally::default();
     let mut player = Player {
-        households: &mut households,
+        accounts: &mut accounts,
         tally: &mut tally,
         opts,
         base,
@@ -127,7 +137,7 @@ pub async fn run(
 
     let sim_reached = if stopped { player.sim_now } else { end.unwrap_or(player.sim_now) };
     let (mut sent, mut acked, mut errors) = (0, 0, 0);
-    for h in households.values() {
+    for h in accounts.values() {
         if !h.connection.drain(StdDuration::from_secs(10)).await {
             warn!(client = %h.client_id, "not every publish was acknowledged before closing");
         }
@@ -135,7 +145,7 @@ pub async fn run(
         acked += h.connection.acked();
         errors += h.connection.counters.errors.load(std::sync::atomic::Ordering::Relaxed);
     }
-    for (_, h) in households.drain() {
+    for (_, h) in accounts.drain() {
         h.connection.close().await;
     }
     Ok(RunSummary {
@@ -151,7 +161,7 @@ pub async fn run(
 }
 
 struct Player<'a> {
-    households: &'a mut HashMap<String, Household>,
+    accounts: &'a mut HashMap<String, Account>,
     tally: &'a mut Tally,
     opts: &'a RunOptions,
     base: Instant,
@@ -185,7 +195,7 @@ impl Player<'_> {
         if since < PROGRESS_EVERY {
             return;
         }
-        let acked: u64 = self.households.values().map(|h| h.connection.acked()).sum();
+        let acked: u64 = self.accounts.values().map(|h| h.connection.acked()).sum();
         let rate = (self.tally.messages - self.last_count) as f64 / since.as_secs_f64();
         // The simulated clock, even while no message is due.
         let clock = match self.opts.speed {
@@ -203,10 +213,10 @@ impl Player<'_> {
 
     async fn send(&mut self, m: Message) -> Result<(), PublishError> {
         self.maybe_progress();
-        let h =
-            self.households.get_mut(&m.resident).ok_or_else(|| PublishError::UnknownResident(m.resident.clone()))?;
+        let account = if m.topic.starts_with("zigbee2mqtt/") { gateway_id(&m.resident) } else { m.device_id.clone() };
+        let h = self.accounts.get_mut(&account).ok_or(PublishError::UnknownDevice(account))?;
         self.tally.message(&m);
-        if m.kind == MessageKind::LastWill && m.device_id == h.will_device && self.opts.speed.is_real_time() {
+        if m.kind == MessageKind::LastWill && h.will && self.opts.speed.is_real_time() {
             info!(client = %h.client_id, device = %m.device_id, "dropping the connection: the broker publishes the Last Will");
             h.connection.crash_and_reconnect(&h.client_id).await;
             return Ok(());

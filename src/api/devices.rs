@@ -11,11 +11,13 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::broker::{AccountKind, Credential};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
         .route("/devices", post(create).get(list))
         .route("/devices/{device_id}", get(fetch).patch(update).delete(remove))
+        .route("/devices/{device_id}/credentials", post(rotate))
 }
 
 pub const KINDS: &[&str] = &[
@@ -40,6 +42,8 @@ pub struct Device {
     pub placement: Option<String>,
     pub source: String,
     pub external_id: Option<String>,
+    /// The Zigbee2MQTT bridge it speaks through, if any.
+    pub gateway_id: Option<String>,
     pub power_on_threshold_w: f64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -51,7 +55,7 @@ pub struct Device {
 }
 
 const SELECT: &str = "select d.device_id, d.resident_id, d.kind, d.room, d.placement, d.source, d.external_id,
-        d.power_on_threshold_w, d.created_at, d.updated_at,
+        d.gateway_id, d.power_on_threshold_w, d.created_at, d.updated_at,
         s.last_seen_at, s.online, s.battery, s.rssi, s.firmware
     from devices d left join device_state s on s.device_id = d.device_id";
 
@@ -65,7 +69,18 @@ struct NewDevice {
     placement: Option<String>,
     source: Option<String>,
     external_id: Option<String>,
+    gateway_id: Option<String>,
     power_on_threshold_w: Option<f64>,
+}
+
+/// A registration's answer: the device, and its MQTT credential, shown this
+/// once (`null` when credentials are not managed, or for a Zigbee2MQTT
+/// device, which speaks through its gateway's).
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    #[serde(flatten)]
+    device: Device,
+    mqtt: Option<Credential>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,10 +101,34 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Device and gateway ids are MQTT usernames and topic levels.
+pub fn is_mqtt_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 fn validate_device_id(id: &str) -> Result<()> {
-    let ok = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok { Ok(()) } else { Err(Error::validation("device_id", "device_id must match [A-Za-z0-9_.-]{1,64}")) }
+    if is_mqtt_id(id) {
+        Ok(())
+    } else {
+        Err(Error::validation("device_id", "device_id must match [A-Za-z0-9_.-]{1,64}"))
+    }
+}
+
+/// Devices and gateways share one namespace of MQTT usernames, which the
+/// backend's own ingest account is part of.
+pub async fn check_username_free(ctx: &ApiContext, tx: &mut sqlx::PgConnection, id: &str) -> Result<()> {
+    let taken_by_backend = ctx.accounts.as_ref().is_some_and(|a| a.ingest_username() == id);
+    let taken: bool = sqlx::query_scalar(
+        "select exists (select 1 from devices where device_id = $1)
+             or exists (select 1 from gateways where gateway_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if taken || taken_by_backend {
+        return Err(Error::Conflict(format!("{id:?} is already the name of a device or gateway")));
+    }
+    Ok(())
 }
 
 fn validate_kind(kind: &str) -> Result<()> {
@@ -120,7 +159,7 @@ async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Json(req): Json<NewDevice>,
-) -> Result<(StatusCode, Json<Device>)> {
+) -> Result<(StatusCode, Json<Registered>)> {
     auth.require_staff()?;
     validate_device_id(&req.device_id)?;
     validate_kind(&req.kind)?;
@@ -136,13 +175,23 @@ async fn create(
         }
         _ => return Err(Error::validation("source", "source must be native or zigbee2mqtt")),
     }
+    if req.gateway_id.is_some() && source != "zigbee2mqtt" {
+        return Err(Error::validation("gateway_id", "only a zigbee2mqtt device speaks through a gateway"));
+    }
     let threshold = req.power_on_threshold_w.unwrap_or(20.0);
     validate_threshold(threshold)?;
     check_resident(&ctx, &auth, req.resident_id).await?;
     let mut tx = ctx.pool.begin().await?;
+    check_username_free(&ctx, &mut tx, &req.device_id).await?;
+    if source == "zigbee2mqtt"
+        && let Some(name) = &req.external_id
+    {
+        super::gateways::check_zigbee_name(&mut tx, &auth, req.gateway_id.as_deref(), name).await?;
+    }
     sqlx::query(
-        "insert into devices (device_id, institution_id, resident_id, kind, room, placement, source, external_id, power_on_threshold_w)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into devices (device_id, institution_id, resident_id, kind, room, placement, source, external_id,
+                              gateway_id, power_on_threshold_w)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&req.device_id)
     .bind(auth.institution_id)
@@ -152,6 +201,7 @@ async fn create(
     .bind(req.placement)
     .bind(&source)
     .bind(req.external_id)
+    .bind(&req.gateway_id)
     .bind(threshold)
     .execute(&mut *tx)
     .await
@@ -160,12 +210,58 @@ async fn create(
         Error::Conflict("a device with this external_id is already registered".into())
     })?;
     sqlx::query("insert into device_state (device_id) values ($1)").bind(&req.device_id).execute(&mut *tx).await?;
-    let details = serde_json::json!({"kind": req.kind, "resident_id": req.resident_id, "source": source});
+    let details = serde_json::json!({"kind": req.kind, "resident_id": req.resident_id, "source": source,
+        "gateway_id": req.gateway_id});
     crate::audit::record(&mut tx, auth.actor(), "device.registered", "device", &req.device_id, details).await?;
+    // A Zigbee2MQTT device has no account: its bridge connects for it.
+    let mqtt = match (&ctx.accounts, source.as_str()) {
+        (Some(accounts), "native") => Some(
+            accounts
+                .issue_device(&mut tx, &req.device_id)
+                .await
+                .map_err(Error::from)
+                .on_constraint("mqtt_accounts_pkey", || Error::Conflict("this MQTT username is taken".into()))?,
+        ),
+        _ => None,
+    };
     tx.commit().await?;
     ctx.device_registry_changed();
     let device = load(&ctx, &auth, &req.device_id).await?;
-    Ok((StatusCode::CREATED, Json(device)))
+    Ok((StatusCode::CREATED, Json(Registered { device, mqtt })))
+}
+
+/// Issues the device a new MQTT password; the old one stops working at once
+/// (its connection, if any, is dropped).
+async fn rotate(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(device_id): Path<String>,
+) -> Result<Json<Credential>> {
+    let device = load(&ctx, &auth, &device_id).await?;
+    auth.require_staff()?;
+    let Some(accounts) = &ctx.accounts else {
+        return Err(Error::Conflict("device credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
+    };
+    if device.source != "native" {
+        return Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let Some(credential) = accounts.rotate(&mut tx, &device_id).await? else {
+        return Err(Error::Conflict(
+            "this device has no MQTT account (registered before credentials were managed)".into(),
+        ));
+    };
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "device.credential_rotated",
+        "device",
+        &device_id,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(credential))
 }
 
 /// The device, if it belongs to the caller's institution and (for families)
@@ -272,12 +368,15 @@ async fn update(
     Ok(Json(load(&ctx, &auth, &device_id).await?))
 }
 
-/// Unregisters a device; its stored data stays. Its later messages are
-/// quarantined as `unknown_device`.
+/// Unregisters a device and revokes its MQTT credential (the broker drops its
+/// connection); its stored data stays.
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<StatusCode> {
     load(&ctx, &auth, &device_id).await?;
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
+    if let Some(accounts) = &ctx.accounts {
+        accounts.revoke(&mut tx, AccountKind::Device, &device_id).await?;
+    }
     sqlx::query("delete from devices where device_id = $1").bind(&device_id).execute(&mut *tx).await?;
     crate::audit::record(&mut tx, auth.actor(), "device.unregistered", "device", &device_id, serde_json::json!({}))
         .await?;

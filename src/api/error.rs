@@ -28,6 +28,8 @@ pub enum Error {
     Validation { field: String, message: String },
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("the broker did not confirm the change; nothing was changed, try again")]
+    BrokerUnavailable(crate::broker::BrokerError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -49,6 +51,7 @@ impl Error {
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Error::BrokerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
             Error::Database(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -68,6 +71,7 @@ impl IntoResponse for Error {
             }
             Error::Database(err) => tracing::error!(cause = %err, "database error"),
             Error::Internal(err) => tracing::error!(cause = ?err, "internal error"),
+            Error::BrokerUnavailable(err) => tracing::warn!(cause = %err, "broker change not confirmed"),
             _ => {}
         }
         (status, Json(body)).into_response()
@@ -110,5 +114,18 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
             Error::Database(sqlx::Error::Database(db)) if db.constraint() == Some(name) => map(),
             e => e,
         })
+    }
+}
+
+impl From<crate::broker::BrokerError> for Error {
+    fn from(err: crate::broker::BrokerError) -> Self {
+        use crate::broker::BrokerError as B;
+        match err {
+            B::Foreign(name) => {
+                Error::Conflict(format!("the broker already has an account named {name:?}: choose another id"))
+            }
+            B::Database(e) => Error::Database(e),
+            other => Error::BrokerUnavailable(other),
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod data;
 pub mod devices;
 pub mod error;
 pub mod family;
+pub mod gateways;
 pub mod health;
 pub mod limits;
 pub mod openapi;
@@ -52,6 +53,9 @@ pub struct ApiContext {
     /// Residents whose rule settings changed, so the rules re-read them.
     pub settings_changed: tokio::sync::broadcast::Sender<uuid::Uuid>,
     pub login_limiter: Arc<limits::LoginLimiter>,
+    /// Device credentials on the broker; `None` when they are not managed
+    /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
+    pub accounts: Option<Arc<crate::broker::Accounts>>,
 }
 
 impl ApiContext {
@@ -87,6 +91,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(users::router())
         .merge(residents::router())
         .merge(devices::router())
+        .merge(gateways::router())
         .merge(data::router())
         .merge(quarantine::router())
         .merge(rules::router())

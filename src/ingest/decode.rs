@@ -57,6 +57,11 @@ pub struct DeviceInfo {
 pub trait Registry {
     fn native(&self, device_id: &str) -> Option<&DeviceInfo>;
     fn zigbee(&self, friendly_name: &str) -> Option<&DeviceInfo>;
+    /// Whether the topic below `zigbee2mqtt/` is a gateway's own `bridge/...`
+    /// chatter (with its own base topic), to be ignored like version 1's.
+    fn zigbee_bridge(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// Last known Zigbee2MQTT state of one device, to derive events on edges only.
@@ -218,6 +223,7 @@ pub fn decode(
     };
     let (claimed_id, device) = match route {
         Route::Bridge => return Decoded::default(),
+        Route::ZigbeeState(name) if registry.zigbee_bridge(name) => return Decoded::default(),
         Route::Native { device_id, .. } => (device_id, registry.native(device_id)),
         Route::ZigbeeState(name) | Route::ZigbeeAvailability(name) => (name, registry.zigbee(name)),
     };

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS, SubscribeFilter};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,8 @@ pub enum IngestError {
     Config(#[from] ConfigError),
     #[error("loading the device registry: {0}")]
     Registry(#[from] sqlx::Error),
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
 }
 
 /// One MQTT session with its own dispatcher, writer lane and acker. Events
@@ -121,8 +123,11 @@ pub async fn spawn(
     let zigbee = registry::load_zigbee_states(&pool).await?;
     tracker.spawn(quarantine::trim(pool.clone(), ing.quarantine_retention_days, shutdown.clone()));
     for (n, p) in pipelines.into_iter().enumerate() {
-        let mut options =
-            MqttOptions::new(format!("{}-{}", endpoint.client_id, p.name), endpoint.host.clone(), endpoint.port);
+        let mut options = crate::broker::mqtt_options(
+            &endpoint,
+            &format!("{}-{}", endpoint.client_id, p.name),
+            settings.mqtt.ca_file.as_deref(),
+        )?;
         options
             .set_keep_alive(Duration::from_secs(settings.mqtt.keep_alive_secs))
             // A persistent session: what arrives while we are away is queued
@@ -131,9 +136,6 @@ pub async fn spawn(
             .set_manual_acks(true)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
             .set_request_channel_capacity(ing.queue_capacity * 2);
-        if let (Some(user), Some(pass)) = (&endpoint.username, &endpoint.password) {
-            options.set_credentials(user.clone(), pass.clone());
-        }
         let (client, eventloop) = AsyncClient::new(options, ing.queue_capacity * 2);
         let registry = DeviceRegistry::load(&pool).await?;
         tracing::info!(pipeline = p.name, devices = registry.len(), "device registry loaded");

@@ -42,6 +42,16 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 4])> {
         ("get", "/api/v1/devices", Value::Null, [A, A, F, F]),
         ("get", "/api/v1/devices/{device_id}", Value::Null, [A, A, A, N]),
         ("patch", "/api/v1/devices/{device_id}", json!({"room": "hall"}), [A, A, F, N]),
+        ("post", "/api/v1/devices/{device_id}/credentials", Value::Null, [A, A, F, N]),
+        (
+            "post",
+            "/api/v1/gateways",
+            json!({"gateway_id": "@GATEWAY", "base_topic": "zigbee2mqtt/@GATEWAY"}),
+            [A, A, F, F],
+        ),
+        ("get", "/api/v1/gateways", Value::Null, [A, A, F, F]),
+        ("get", "/api/v1/gateways/{gateway_id}", Value::Null, [A, A, F, F]),
+        ("post", "/api/v1/gateways/{gateway_id}/credentials", Value::Null, [A, A, F, F]),
         ("get", "/api/v1/quarantine", Value::Null, [A, F, F, F]),
         ("get", "/api/v1/rule-settings", Value::Null, [A, A, F, F]),
         ("patch", "/api/v1/rule-settings", json!({"inactivity": {"hours": 3}}), [A, F, F, F]),
@@ -87,6 +97,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 4])> {
         // Last: these remove what the rows above use.
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [A, F, F, F]),
         ("delete", "/api/v1/devices/{device_id}", Value::Null, [A, F, F, N]),
+        ("delete", "/api/v1/gateways/{gateway_id}", Value::Null, [A, F, F, F]),
         ("post", "/api/v1/auth/logout", Value::Null, [A, A, A, A]),
     ]
 }
@@ -102,7 +113,7 @@ struct World {
 
 fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     let i = usize::from(!own);
-    let path = template.replace("{device_id}", &world.device[i]);
+    let path = template.replace("{device_id}", &world.device[i]).replace("{gateway_id}", "gw-world");
     let id = if path.contains("/alerts/") {
         &world.alert[i]
     } else if path.contains("/webhooks/") {
@@ -113,6 +124,7 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     path.replace("{id}", id)
         .replace("@EMAIL", &format!("user{n}@test.example"))
         .replace("@DEVICE", &format!("dev-{n}"))
+        .replace("@GATEWAY", &format!("gw-{n}"))
         .replace("@FAMILY", &world.family_id)
         .replace("@STAFF", &world.staff_id)
 }
@@ -170,6 +182,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role() {
         .as_str()
         .unwrap()
         .to_owned();
+    app.post("/api/v1/gateways", &admin, json!({"gateway_id": "gw-world", "base_topic": "zigbee2mqtt/world"})).await;
     let world = World {
         alert: [alert_of(&resident[0]), alert_of(&resident[1])],
         resident,

@@ -37,7 +37,7 @@ pub(crate) fn start_server(db: &str, broker: &Broker, http_port: u16) -> Server 
         .arg("serve")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DATABASE_URL", db)
-        .env("MQTT_URL", format!("mqtt://127.0.0.1:{}?client_id=eldercare-durability", broker.port))
+        .envs(broker.env("eldercare-durability"))
         .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
         .env("ELDERCARE_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ELDERCARE_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -92,11 +92,14 @@ async fn no_message_is_lost_or_doubled_through_kills_and_database_restarts() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    let registered: serde_json::Value = r.json().await.unwrap();
+    let password = registered["mqtt"]["password"].as_str().unwrap().to_owned();
 
-    // The device: a steady QoS 1 stream, each message a distinct reading.
+    // The device, as itself: a steady QoS 1 stream, each message a distinct
+    // reading.
     let published = Arc::new(AtomicUsize::new(0));
-    let mut options = MqttOptions::new("dur-1-device", "127.0.0.1", broker.port);
-    options.set_inflight(200).set_clean_session(false);
+    let mut options = MqttOptions::new("dur-1", "127.0.0.1", broker.port);
+    options.set_inflight(200).set_clean_session(false).set_credentials("dur-1", password);
     let (client, mut eventloop) = AsyncClient::new(options, 1000);
     let acked = Arc::new(AtomicUsize::new(0));
     let acked_in_loop = acked.clone();

@@ -11,6 +11,7 @@ mod console;
 mod durability;
 mod family;
 mod health;
+mod identity;
 mod ingest;
 mod poison;
 mod simulator;

@@ -27,9 +27,16 @@ async fn provisioning_registers_everything_once_through_the_api() {
     let state = state_file();
     let (first, summary) = provision::provision(&api, &config, &state).await.unwrap();
     let per_resident = devices(&config).len() / 3;
+    let zigbee_per_resident = devices(&config).iter().filter(|d| d.gateway.is_some()).count() / 3;
     assert_eq!(
         (summary.residents_created, summary.devices_created, summary.meal_windows_set),
-        (3, 3 * per_resident as u32, 3)
+        (3, 3 * per_resident as u32 + 3, 3),
+        "every device, and each household's Zigbee2MQTT bridge"
+    );
+    assert_eq!(
+        first.mqtt.len(),
+        3 * per_resident - 3 * zigbee_per_resident + 3,
+        "a credential per native device and bridge"
     );
 
     let token = app.admin_token().await;
@@ -40,7 +47,8 @@ async fn provisioning_registers_everything_once_through_the_api() {
     assert_eq!(all["devices"].as_array().unwrap().len(), devices(&config).len());
     let kitchen = app.get("/api/v1/devices/r001-motion-kitchen", &token).await;
     assert_eq!(kitchen["source"], "zigbee2mqtt");
-    assert_eq!(kitchen["external_id"], "r001/kitchen/motion");
+    assert_eq!(kitchen["external_id"], "kitchen/motion");
+    assert_eq!(kitchen["gateway_id"], "r001-zigbee");
     let rid = first.residents["r001"].clone();
     let settings = app.get(&format!("/api/v1/residents/{rid}/rule-settings"), &token).await;
     assert_eq!(settings["meal_windows"].as_array().unwrap().len(), 3);
@@ -49,6 +57,9 @@ async fn provisioning_registers_everything_once_through_the_api() {
     std::fs::remove_file(&state).unwrap();
     let (again, summary) = provision::provision(&api, &config, &state).await.unwrap();
     assert_eq!(again.residents, first.residents);
+    // Credentials are rotated on re-provisioning: the old ones are gone.
+    assert_eq!(again.mqtt.len(), first.mqtt.len());
+    assert!(again.mqtt.iter().all(|(user, pw)| first.mqtt[user] != *pw));
     assert_eq!((summary.residents_created, summary.devices_created), (0, 0));
     assert_eq!(app.get("/api/v1/residents", &token).await["residents"].as_array().unwrap().len(), 3);
     let _ = std::fs::remove_file(&state);
@@ -79,7 +90,8 @@ fn a_simulated_day_decodes_cleanly_with_the_backends_decoder() {
             power_on_threshold_w: decode::DEFAULT_POWER_ON_THRESHOLD_W,
         };
         match &d.external_id {
-            Some(name) => zigbee.insert(name.clone(), info),
+            // Behind the household's bridge: zigbee2mqtt/{key}/{name}.
+            Some(_) => zigbee.insert(d.topic_base()["zigbee2mqtt/".len()..].to_owned(), info),
             None => native.insert(d.device_id.clone(), info),
         };
     }
@@ -118,7 +130,7 @@ async fn the_demo_scenario_raises_the_alerts_it_scripts() {
         speed: eldercare_sim::clock::Speed::Max,
         start,
         duration: Some(played),
-        client_prefix: "sim-test".into(),
+        credentials: ids.mqtt.clone(),
     };
     let summary = publish::run(&config, &opts, std::future::pending()).await.unwrap();
     assert_eq!(summary.acked, summary.sent_qos1, "every message acknowledged by the broker");

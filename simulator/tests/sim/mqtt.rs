@@ -112,7 +112,7 @@ async fn an_accelerated_run_delivers_every_generated_message() {
         speed: Speed::Max,
         start,
         duration: Some(scenario.duration),
-        client_prefix: "test-run".into(),
+        credentials: Default::default(),
     };
     let summary = publish::run(&config, &opts, std::future::pending()).await.unwrap();
     let announced = config.residents.len() as u64 * 14;
@@ -151,7 +151,7 @@ async fn in_real_time_the_broker_publishes_the_last_will() {
         speed: Speed::Factor(1.0),
         start,
         duration: Some(chrono::Duration::seconds(3)),
-        client_prefix: "test-will".into(),
+        credentials: Default::default(),
     };
     let summary = publish::run(&config, &opts, std::future::pending()).await.unwrap();
     assert_eq!(summary.tally.by_kind.get("last_will"), Some(&1));
@@ -182,6 +182,7 @@ async fn load_mode_counts_every_acknowledgement() {
         qos: Qos::AtLeastOnce,
         inflight: 1000,
         client_prefix: "test-load".into(),
+        credentials: Default::default(),
     };
     let summary = load::run(&opts, std::future::pending()).await.unwrap();
     assert_eq!((summary.sent, summary.acked), (20_000, 20_000));

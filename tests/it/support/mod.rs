@@ -97,7 +97,10 @@ pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Setting
     let mut settings = Settings::load().expect("settings");
     settings.database.url = database_url.to_owned().into();
     settings.database.max_connections = 10;
-    settings.mqtt.url = format!("mqtt://127.0.0.1:{}?client_id={client_id}", broker.port);
+    // As shipped: the backend manages device accounts on the broker.
+    settings.mqtt.url = broker.ingest_url(client_id).into();
+    settings.mqtt.admin_url = Some(broker.admin_url().into());
+    settings.mqtt.credential_key = Some(broker::CREDENTIAL_KEY.to_owned().into());
     settings.http.addr = "127.0.0.1:0".parse().expect("addr");
     settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
     settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
@@ -216,9 +219,10 @@ impl TestApp {
         body["id"].as_str().expect("id").to_owned()
     }
 
-    /// Registers a device for the resident.
-    pub async fn device(&self, token: &str, body: Value) {
-        self.post("/api/v1/devices", token, body).await;
+    /// Registers a device; answers the registration (with its `mqtt`
+    /// credential).
+    pub async fn device(&self, token: &str, body: Value) -> Value {
+        self.post("/api/v1/devices", token, body).await
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -214,8 +214,11 @@ fn every_message_matches_the_contract() {
     messages.extend(announce(&config, from));
     let registered: HashMap<String, DeviceSpec> =
         devices(&config).into_iter().map(|d| (d.device_id.clone(), d)).collect();
-    let by_name: HashMap<String, &DeviceSpec> =
-        registered.values().filter_map(|d| d.external_id.clone().map(|n| (n, d))).collect();
+    let by_name: HashMap<String, &DeviceSpec> = registered
+        .values()
+        .filter(|d| d.external_id.is_some())
+        .map(|d| (d.topic_base()["zigbee2mqtt/".len()..].to_owned(), d))
+        .collect();
     let mut kinds = std::collections::BTreeSet::new();
     for m in &messages {
         kinds.insert(m.kind.to_string());
@@ -277,6 +280,7 @@ fn devices_are_registrable() {
         assert!(KINDS.contains(&d.kind.as_str()));
         assert!(d.room.is_none_or(|r| ROOMS.contains(&r.as_str())));
         assert_eq!(d.external_id.is_some(), d.source == Source::Zigbee2mqtt);
+        assert_eq!(d.gateway.is_some(), d.source == Source::Zigbee2mqtt);
         assert!(d.external_id.as_ref().is_none_or(|n| !n.ends_with("/availability")));
         assert!(d.device_id.starts_with(&format!("{}-", d.resident)));
     }

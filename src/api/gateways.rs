@@ -1,0 +1,329 @@
+//! Zigbee2MQTT gateways: bridges that publish their devices under a base
+//! topic of their own, with an MQTT credential that may write and read under
+//! that topic only.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+use super::auth::AuthUser;
+use super::devices::{check_username_free, is_mqtt_id};
+use super::error::ResultExt;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::broker::{AccountKind, Credential};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/gateways", post(create).get(list))
+        .route("/gateways/{gateway_id}", get(fetch).delete(remove))
+        .route("/gateways/{gateway_id}/credentials", post(rotate))
+}
+
+/// Serialises changes to the Zigbee2MQTT topic space (gateways' base topics,
+/// gateway-less friendly names), so two registrations cannot both pass the
+/// overlap checks.
+const ZIGBEE_TOPICS_LOCK: i64 = 0x656c_6465_7211;
+/// Every gateway lives under the contract's prefix, so the ingest
+/// subscription `zigbee2mqtt/#` covers it.
+const PREFIX: &str = "zigbee2mqtt/";
+const MAX_BASE_TOPIC: usize = 200;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Gateway {
+    gateway_id: String,
+    base_topic: String,
+    /// Devices registered through it.
+    devices: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "select g.gateway_id, g.base_topic, g.created_at, g.updated_at,
+        (select count(*) from devices d where d.gateway_id = g.gateway_id) as devices
+    from gateways g";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGateway {
+    gateway_id: String,
+    base_topic: String,
+}
+
+/// A registration's answer: the gateway and its credential, shown this once.
+#[derive(Debug, Serialize)]
+struct Registered {
+    #[serde(flatten)]
+    gateway: Gateway,
+    mqtt: Option<Credential>,
+}
+
+fn validate_base_topic(topic: &str) -> Result<()> {
+    let levels = topic.strip_prefix(PREFIX).map(|rest| rest.split('/').collect::<Vec<_>>());
+    let ok = topic.len() <= MAX_BASE_TOPIC
+        && levels.is_some_and(|levels| {
+            levels.first() != Some(&"bridge")
+                && levels.iter().all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+                })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            "base_topic",
+            "base_topic must lie under zigbee2mqtt/ (e.g. zigbee2mqtt/home-17), in levels of [A-Za-z0-9_.-], \
+             not zigbee2mqtt/bridge, at most 200 characters",
+        ))
+    }
+}
+
+async fn lock_zigbee_topics(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query("select pg_advisory_xact_lock($1)").bind(ZIGBEE_TOPICS_LOCK).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// A Zigbee2MQTT device's friendly name must reach it and only it: behind a
+/// gateway, the gateway must be the caller's; without one (version 1's
+/// `zigbee2mqtt/{name}`), no gateway's base topic may cover the name.
+pub async fn check_zigbee_name(
+    tx: &mut PgConnection,
+    auth: &AuthUser,
+    gateway_id: Option<&str>,
+    name: &str,
+) -> Result<()> {
+    lock_zigbee_topics(tx).await?;
+    match gateway_id {
+        Some(id) => {
+            let mine: bool = sqlx::query_scalar(
+                "select exists (select 1 from gateways where gateway_id = $1 and institution_id = $2)",
+            )
+            .bind(id)
+            .bind(auth.institution_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !mine {
+                return Err(Error::validation("gateway_id", "no such gateway"));
+            }
+        }
+        None => {
+            let covered: bool = sqlx::query_scalar(
+                "select exists (select 1 from gateways
+                 where $1 = base_topic or starts_with($1, base_topic || '/'))",
+            )
+            .bind(format!("{PREFIX}{name}"))
+            .fetch_one(&mut *tx)
+            .await?;
+            if covered {
+                return Err(Error::Conflict(format!(
+                    "zigbee2mqtt/{name} lies under a gateway's base topic: register the device with that gateway_id"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewGateway>,
+) -> Result<(StatusCode, Json<Registered>)> {
+    auth.require_staff()?;
+    if !is_mqtt_id(&req.gateway_id) {
+        return Err(Error::validation("gateway_id", "gateway_id must match [A-Za-z0-9_.-]{1,64}"));
+    }
+    validate_base_topic(&req.base_topic)?;
+    let mut tx = ctx.pool.begin().await?;
+    lock_zigbee_topics(&mut tx).await?;
+    check_username_free(&ctx, &mut tx, &req.gateway_id).await?;
+    let overlaps: bool = sqlx::query_scalar(
+        "select exists (select 1 from gateways
+         where base_topic = $1 or starts_with(base_topic, $1 || '/') or starts_with($1, base_topic || '/'))",
+    )
+    .bind(&req.base_topic)
+    .fetch_one(&mut *tx)
+    .await?;
+    if overlaps {
+        return Err(Error::Conflict("base_topic overlaps another gateway's".into()));
+    }
+    // A version-1 device (no gateway) is `zigbee2mqtt/{external_id}`: a
+    // gateway whose topic covers it could speak for it.
+    let captured: Option<(String, uuid::Uuid)> = sqlx::query_as(
+        "select device_id, institution_id from devices
+         where source = 'zigbee2mqtt' and gateway_id is null
+           and ('zigbee2mqtt/' || external_id = $1 or starts_with('zigbee2mqtt/' || external_id, $1 || '/'))
+         limit 1",
+    )
+    .bind(&req.base_topic)
+    .fetch_optional(&mut *tx)
+    .await?;
+    // Another institution's device is not named.
+    let captured =
+        captured.map(|(id, inst)| if inst == auth.institution_id { id } else { "another institution's".into() });
+    if let Some(device) = captured {
+        return Err(Error::Conflict(format!(
+            "base_topic would capture the friendly name of a device registered without a gateway ({device})"
+        )));
+    }
+    sqlx::query("insert into gateways (gateway_id, institution_id, base_topic) values ($1, $2, $3)")
+        .bind(&req.gateway_id)
+        .bind(auth.institution_id)
+        .bind(&req.base_topic)
+        .execute(&mut *tx)
+        .await
+        .on_constraint("gateways_pkey", || {
+            Error::Conflict("a gateway with this gateway_id is already registered".into())
+        })
+        .on_constraint("gateways_base_topic_key", || Error::Conflict("base_topic overlaps another gateway's".into()))?;
+    let details = serde_json::json!({"base_topic": req.base_topic});
+    crate::audit::record(&mut tx, auth.actor(), "gateway.registered", "gateway", &req.gateway_id, details).await?;
+    let mqtt = match &ctx.accounts {
+        Some(accounts) => Some(
+            accounts
+                .issue_gateway(&mut tx, &req.gateway_id, &req.base_topic)
+                .await
+                .on_constraint("mqtt_accounts_pkey", || Error::Conflict("this MQTT username is taken".into()))?,
+        ),
+        None => None,
+    };
+    tx.commit().await?;
+    ctx.device_registry_changed();
+    let gateway = load(&ctx, &auth, &req.gateway_id).await?;
+    Ok((StatusCode::CREATED, Json(Registered { gateway, mqtt })))
+}
+
+/// The gateway, if it is the caller's institution's (staff only).
+async fn load(ctx: &ApiContext, auth: &AuthUser, gateway_id: &str) -> Result<Gateway> {
+    auth.require_staff()?;
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where g.gateway_id = $1 and g.institution_id = $2")))
+        .bind(gateway_id)
+        .bind(auth.institution_id)
+        .fetch_optional(&ctx.pool)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): Path<String>) -> Result<Json<Gateway>> {
+    Ok(Json(load(&ctx, &auth, &gateway_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct GatewayList {
+    gateways: Vec<Gateway>,
+    next_cursor: Option<String>,
+}
+
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<GatewayList>> {
+    auth.require_staff()?;
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
+    }
+    let mut gateways: Vec<Gateway> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where g.institution_id = $1 and ($2::text is null or g.gateway_id > $2)
+         order by g.gateway_id limit $3"
+    )))
+    .bind(auth.institution_id)
+    .bind(q.cursor)
+    .bind(limit + 1)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let next_cursor = if gateways.len() as i64 > limit {
+        gateways.truncate(limit as usize);
+        gateways.last().map(|g| g.gateway_id.clone())
+    } else {
+        None
+    };
+    Ok(Json(GatewayList { gateways, next_cursor }))
+}
+
+/// Issues the gateway a new MQTT password; the old one stops working at once.
+async fn rotate(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(gateway_id): Path<String>,
+) -> Result<Json<Credential>> {
+    load(&ctx, &auth, &gateway_id).await?;
+    let Some(accounts) = &ctx.accounts else {
+        return Err(Error::Conflict("gateway credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let Some(credential) = accounts.rotate(&mut tx, &gateway_id).await? else {
+        return Err(Error::Conflict(
+            "this gateway has no MQTT account (registered before credentials were managed)".into(),
+        ));
+    };
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "gateway.credential_rotated",
+        "gateway",
+        &gateway_id,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(credential))
+}
+
+/// Unregisters a gateway with no devices left, and revokes its credential.
+async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): Path<String>) -> Result<StatusCode> {
+    load(&ctx, &auth, &gateway_id).await?;
+    auth.require_admin()?;
+    let mut tx = ctx.pool.begin().await?;
+    sqlx::query("delete from gateways where gateway_id = $1")
+        .bind(&gateway_id)
+        .execute(&mut *tx)
+        .await
+        .on_constraint("devices_gateway_id_fkey", || {
+            Error::Conflict("devices are still registered through this gateway: remove them first".into())
+        })?;
+    if let Some(accounts) = &ctx.accounts {
+        accounts.revoke(&mut tx, AccountKind::Gateway, &gateway_id).await?;
+    }
+    crate::audit::record(&mut tx, auth.actor(), "gateway.unregistered", "gateway", &gateway_id, serde_json::json!({}))
+        .await?;
+    tx.commit().await?;
+    ctx.device_registry_changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_base_topic;
+
+    #[test]
+    fn base_topics_lie_under_the_zigbee2mqtt_prefix() {
+        for ok in ["zigbee2mqtt/home-17", "zigbee2mqtt/site.a/flat_3"] {
+            assert!(validate_base_topic(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "zigbee2mqtt",
+            "zigbee2mqtt/",
+            "zigbee2mqtt/home//17",
+            "zigbee2mqtt/home/",
+            "zigbee2mqtt/+",
+            "zigbee2mqtt/#",
+            "zigbee2mqtt/bridge",
+            "zigbee2mqtt/bridge/x",
+            "home/zigbee",
+            "eldercare/v1/x",
+            "$SYS/x",
+        ] {
+            assert!(validate_base_topic(bad).is_err(), "{bad}");
+        }
+        assert!(validate_base_topic(&format!("zigbee2mqtt/{}", "a".repeat(200))).is_err());
+    }
+}

@@ -1,0 +1,421 @@
+//! Device identity on the broker (device contract v2), end to end against a
+//! real Mosquitto with dynamic security: what a device's credential lets it
+//! do, and nothing more.
+//!
+//! Under MQTT 3.1.1 the broker acknowledges a refused publish as if it had
+//! taken it, so a test that a publish was refused publishes a permitted one
+//! after it, on the same ingest session, and waits for that one.
+
+use reqwest::StatusCode;
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
+use serde_json::{Value, json};
+
+use crate::support::broker::{Connect, INGEST_USER};
+use crate::support::{TestApp, wait_for};
+
+/// Registers a native device of a new resident; answers its password.
+async fn register(app: &TestApp, token: &str, device_id: &str, kind: &str) -> String {
+    let rid = app.resident(token, &format!("Resident of {device_id}")).await;
+    let body = app.device(token, json!({"device_id": device_id, "resident_id": rid, "kind": kind})).await;
+    assert_eq!(body["mqtt"]["username"], device_id, "{body}");
+    body["mqtt"]["password"].as_str().expect("a password, shown once").to_owned()
+}
+
+fn event(name: &str) -> Vec<u8> {
+    json!({"event": name}).to_string().into_bytes()
+}
+
+async fn events_of(app: &TestApp, device: &str) -> i64 {
+    app.count(&format!("select count(*) from events where device_id = '{device}'")).await
+}
+
+/// Subscribes as the account and answers whether the broker granted it.
+async fn may_subscribe(app: &TestApp, client_id: &str, (user, password): (&str, &str), filter: &str) -> bool {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", app.broker.port);
+    options.set_credentials(user, password);
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    client.subscribe(filter, QoS::AtLeastOnce).await.expect("queue subscribe");
+    let granted = loop {
+        let event = tokio::time::timeout(crate::support::PATIENCE, eventloop.poll()).await.expect("SUBACK in time");
+        if let Event::Incoming(Packet::SubAck(ack)) = event.expect("connection") {
+            break ack.return_codes.iter().all(|c| !matches!(c, SubscribeReasonCode::Failure));
+        }
+    };
+    let _ = client.try_disconnect();
+    granted
+}
+
+#[tokio::test]
+async fn a_device_writes_only_its_own_topics_and_reads_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pw_a = register(&app, &token, "id-a", "sos_button").await;
+    register(&app, &token, "id-b", "sos_button").await;
+
+    // id-a forges id-b's SOS, then sends its own: only its own arrives.
+    let forged = ("eldercare/v1/id-b/event".to_owned(), event("sos_pressed"));
+    let own = ("eldercare/v1/id-a/event".to_owned(), event("motion"));
+    app.broker.publish_as("id-a", ("id-a", &pw_a), &[forged, own], QoS::AtLeastOnce, false).await;
+    wait_for("id-a's own event", || async { (events_of(&app, "id-a").await == 1).then_some(()) }).await;
+    assert_eq!(events_of(&app, "id-b").await, 0, "a device published as another");
+    assert_eq!(app.count("select count(*) from quarantine").await, 0, "the forged message reached the backend");
+
+    // Nor outside the contract's topics, nor a Last Will on another's status.
+    let mut options = MqttOptions::new("id-a", "127.0.0.1", app.broker.port);
+    options.set_credentials("id-a", pw_a.clone()).set_last_will(rumqttc::LastWill::new(
+        "eldercare/v1/id-b/status",
+        r#"{"online":false}"#,
+        QoS::AtLeastOnce,
+        false,
+    ));
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    loop {
+        let event = tokio::time::timeout(crate::support::PATIENCE, eventloop.poll()).await.expect("CONNACK in time");
+        if let Event::Incoming(Packet::ConnAck(_)) = event.expect("id-a connects") {
+            break;
+        }
+    }
+    drop(client);
+    drop(eventloop); // gone without DISCONNECT: the broker publishes the will, if allowed
+    let own = ("eldercare/v1/id-a/event".to_owned(), event("motion"));
+    let elsewhere = ("zigbee2mqtt/anything".to_owned(), br#"{"smoke":true}"#.to_vec());
+    app.broker.publish_as("id-a", ("id-a", &pw_a), &[elsewhere, own], QoS::AtLeastOnce, false).await;
+    wait_for("id-a's second event", || async { (events_of(&app, "id-a").await == 2).then_some(()) }).await;
+    let status: Option<bool> = sqlx::query_scalar("select online from device_state where device_id = 'id-b'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, None, "id-a's Last Will marked id-b offline");
+    assert_eq!(app.count("select count(*) from quarantine").await, 0);
+
+    // Reads nothing: not everything, not even its own topics.
+    for filter in ["#", "eldercare/v1/id-a/#", "eldercare/v1/id-b/event", "$SYS/#"] {
+        assert!(!may_subscribe(&app, "id-a", ("id-a", &pw_a), filter).await, "id-a may subscribe to {filter}");
+    }
+}
+
+#[tokio::test]
+async fn a_device_connects_only_as_itself() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pw_a = register(&app, &token, "id-a", "wearable").await;
+    register(&app, &token, "id-b", "wearable").await;
+    let broker = &app.broker;
+    assert_eq!(broker.try_connect("id-a", Some(("id-a", &pw_a))).await, Connect::Accepted);
+    // The backend's sessions (whose queues it would ack away) and another
+    // device's are out of reach.
+    for client_id in ["eldercare-ingest-events", "eldercare-ingest-telemetry", "id-b", "anything-else"] {
+        assert_eq!(
+            broker.try_connect(client_id, Some(("id-a", &pw_a))).await,
+            Connect::Refused(ConnectReturnCode::NotAuthorized),
+            "id-a connected as {client_id}"
+        );
+    }
+    // A device cannot be named after the backend's account either.
+    let (status, body) = app
+        .call("POST", "/api/v1/devices", Some(&token), Some(json!({"device_id": INGEST_USER, "kind": "wearable"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .call("POST", "/api/v1/devices", Some(&token), Some(json!({"device_id": "admin", "kind": "wearable"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the broker's admin account is not a device name: {body}");
+    assert_eq!(app.count("select count(*) from devices where device_id = 'admin'").await, 0);
+}
+
+#[tokio::test]
+async fn anonymous_wrong_rotated_away_and_revoked_credentials_are_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let old = register(&app, &token, "id-a", "wearable").await;
+    let broker = &app.broker;
+    let refused = |c: Connect| matches!(c, Connect::Refused(_));
+    assert!(refused(broker.try_connect("id-a", None).await), "anonymous");
+    assert!(refused(broker.try_connect("id-a", Some(("id-a", "not-the-password"))).await), "wrong password");
+    assert!(refused(broker.try_connect("id-a", Some(("id-a", ""))).await), "empty password");
+
+    let (status, rotated) = app.call("POST", "/api/v1/devices/id-a/credentials", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["password"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["username"], "id-a");
+    assert_ne!(new, old);
+    assert!(refused(broker.try_connect("id-a", Some(("id-a", &old))).await), "rotated-away password");
+    assert_eq!(broker.try_connect("id-a", Some(("id-a", &new))).await, Connect::Accepted);
+    let audit = app.get("/api/v1/audit?entity=device", &token).await;
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "device.credential_rotated"));
+
+    let (status, _) = app.call("DELETE", "/api/v1/devices/id-a", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(refused(broker.try_connect("id-a", Some(("id-a", &new))).await), "revoked credential");
+    let (status, _) = app.call("POST", "/api/v1/devices/id-a/credentials", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where username = 'id-a'").await, 0);
+}
+
+#[tokio::test]
+async fn a_gateway_publishes_under_its_base_topic_only() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Zhang").await;
+    let gw =
+        app.post("/api/v1/gateways", &token, json!({"gateway_id": "gw-17", "base_topic": "zigbee2mqtt/home-17"})).await;
+    assert_eq!((gw["gateway_id"].as_str(), gw["mqtt"]["username"].as_str()), (Some("gw-17"), Some("gw-17")));
+    let pw = gw["mqtt"]["password"].as_str().unwrap().to_owned();
+    let motion = json!({"device_id": "z-motion", "resident_id": rid, "kind": "motion_sensor", "room": "living_room",
+        "source": "zigbee2mqtt", "external_id": "living_room_motion", "gateway_id": "gw-17"});
+    let body = app.device(&token, motion).await;
+    assert_eq!(body["mqtt"], Value::Null, "a Zigbee device speaks through its gateway");
+    assert_eq!(body["gateway_id"], "gw-17");
+    let sos = app.device(&token, json!({"device_id": "id-sos", "resident_id": rid, "kind": "sos_button"})).await;
+    assert!(sos["mqtt"]["password"].is_string());
+
+    // Outside its base topic: another home's bridge, a native device, the
+    // bare prefix. Then its own device, which arrives.
+    let occupied = br#"{"occupancy": true}"#.to_vec();
+    let messages = [
+        ("zigbee2mqtt/home-18/living_room_motion".to_owned(), occupied.clone()),
+        ("eldercare/v1/id-sos/event".to_owned(), event("sos_pressed")),
+        ("zigbee2mqtt/living_room_motion".to_owned(), occupied.clone()),
+        ("zigbee2mqtt/home-17/bridge/state".to_owned(), br#"{"state":"online"}"#.to_vec()),
+        ("zigbee2mqtt/home-17/living_room_motion".to_owned(), occupied),
+    ];
+    app.broker.publish_as("gw-17", ("gw-17", &pw), &messages, QoS::AtLeastOnce, false).await;
+    wait_for("the gateway's motion event", || async { (events_of(&app, "z-motion").await == 1).then_some(()) }).await;
+    let room: String = sqlx::query_scalar("select data->>'room' from events where device_id = 'z-motion'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(room, "living_room");
+    assert_eq!(events_of(&app, "id-sos").await, 0, "the gateway forged a native device's SOS");
+    assert_eq!(app.count("select count(*) from quarantine").await, 0, "only the bridge's own state, ignored");
+
+    // Zigbee2MQTT listens on {base}/+/set and {base}/bridge/#; nothing else.
+    let creds = ("gw-17", pw.as_str());
+    assert!(may_subscribe(&app, "gw-17", creds, "zigbee2mqtt/home-17/+/set").await);
+    assert!(may_subscribe(&app, "gw-17", creds, "zigbee2mqtt/home-17/bridge/#").await);
+    assert!(!may_subscribe(&app, "gw-17", creds, "zigbee2mqtt/#").await);
+    assert!(!may_subscribe(&app, "gw-17", creds, "eldercare/v1/#").await);
+    assert_eq!(
+        app.broker.try_connect("eldercare-ingest-events", Some(creds)).await,
+        Connect::Refused(ConnectReturnCode::NotAuthorized)
+    );
+}
+
+#[tokio::test]
+async fn gateway_base_topics_never_overlap_or_capture_a_device() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let gateway = |id: &str, base: &str| json!({"gateway_id": id, "base_topic": base});
+    app.post("/api/v1/gateways", &token, gateway("gw-1", "zigbee2mqtt/home-1")).await;
+    // A version-1 device (no gateway) owns zigbee2mqtt/{its friendly name}.
+    app.device(
+        &token,
+        json!({"device_id": "v1-door", "kind": "door_sensor", "source": "zigbee2mqtt", "external_id": "flat-9/door"}),
+    )
+    .await;
+    for (body, want) in [
+        (gateway("gw-2", "zigbee2mqtt/home-1"), StatusCode::CONFLICT),
+        (gateway("gw-2", "zigbee2mqtt/home-1/upstairs"), StatusCode::CONFLICT),
+        (gateway("gw-2", "zigbee2mqtt/flat-9"), StatusCode::CONFLICT),
+        (gateway("gw-2", "zigbee2mqtt/flat-9/door"), StatusCode::CONFLICT),
+        (gateway("v1-door", "zigbee2mqtt/elsewhere"), StatusCode::CONFLICT),
+        (gateway("gw-1", "zigbee2mqtt/elsewhere"), StatusCode::CONFLICT),
+        (gateway("gw-2", "zigbee2mqtt"), StatusCode::UNPROCESSABLE_ENTITY),
+        (gateway("gw-2", "home/zigbee"), StatusCode::UNPROCESSABLE_ENTITY),
+        (gateway("gw-2", "zigbee2mqtt/+"), StatusCode::UNPROCESSABLE_ENTITY),
+        (gateway("gw 2", "zigbee2mqtt/x"), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, resp) = app.call("POST", "/api/v1/gateways", Some(&token), Some(body.clone())).await;
+        assert_eq!(status, want, "{body} -> {resp}");
+        assert!(resp["error"]["code"].is_string(), "{resp}");
+    }
+    assert_eq!(app.count("select count(*) from gateways").await, 1);
+    // Nor may a gateway-less device take a name under a gateway's topic.
+    let (status, resp) = app
+        .call(
+            "POST",
+            "/api/v1/devices",
+            Some(&token),
+            Some(json!({"device_id": "v1-x", "kind": "motion_sensor", "source": "zigbee2mqtt", "external_id": "home-1/x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+    // A device behind the gateway may: the same friendly name is another topic.
+    app.device(
+        &token,
+        json!({"device_id": "z-door", "kind": "door_sensor", "source": "zigbee2mqtt", "external_id": "flat-9/door",
+            "gateway_id": "gw-1"}),
+    )
+    .await;
+
+    // Listed by page, and not removable while devices use it.
+    app.post("/api/v1/gateways", &token, gateway("gw-3", "zigbee2mqtt/home-3")).await;
+    let page = app.get("/api/v1/gateways?limit=1", &token).await;
+    assert_eq!(page["gateways"][0]["gateway_id"], "gw-1");
+    assert_eq!(page["gateways"][0]["devices"], 1);
+    let next = page["next_cursor"].as_str().unwrap().to_owned();
+    let page = app.get(&format!("/api/v1/gateways?limit=1&cursor={next}"), &token).await;
+    assert_eq!(page["gateways"][0]["gateway_id"], "gw-3");
+    assert_eq!(page["next_cursor"], Value::Null);
+    let (status, _) = app.call("DELETE", "/api/v1/gateways/gw-1", Some(&token), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = app.call("DELETE", "/api/v1/gateways/gw-3", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where username = 'gw-3'").await, 0);
+}
+
+#[tokio::test]
+async fn the_reconciler_rebuilds_a_wiped_broker_and_revokes_what_the_database_lost() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pw_a = register(&app, &token, "id-a", "wearable").await;
+    let pw_b = register(&app, &token, "id-b", "wearable").await;
+    let gw =
+        app.post("/api/v1/gateways", &token, json!({"gateway_id": "gw-1", "base_topic": "zigbee2mqtt/home-1"})).await;
+    let pw_gw = gw["mqtt"]["password"].as_str().unwrap().to_owned();
+
+    // The broker loses its volume while the backend runs: it comes back with
+    // its admin account only, and the backend puts every account back.
+    let (mut broker, db) = app.stop().await;
+    broker.wipe();
+    broker.restart().await;
+    assert!(matches!(broker.try_connect("id-a", Some(("id-a", &pw_a))).await, Connect::Refused(_)), "wiped");
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    for (user, pw) in [("id-a", &pw_a), ("id-b", &pw_b), ("gw-1", &pw_gw)] {
+        assert_eq!(app.broker.try_connect(user, Some((user, pw))).await, Connect::Accepted, "{user} is back in");
+    }
+    app.broker
+        .publish_as(
+            "id-a",
+            ("id-a", &pw_a),
+            &[("eldercare/v1/id-a/event".into(), event("motion"))],
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    wait_for("id-a's event after the rebuild", || async { (events_of(&app, "id-a").await == 1).then_some(()) }).await;
+
+    // A device removed while the backend was down is revoked at its start.
+    let (broker, db) = app.stop().await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    sqlx::query("delete from devices where device_id = 'id-b'").execute(&pool).await.unwrap();
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    assert!(matches!(app.broker.try_connect("id-b", Some(("id-b", &pw_b))).await, Connect::Refused(_)));
+    assert_eq!(app.broker.try_connect("id-a", Some(("id-a", &pw_a))).await, Connect::Accepted);
+}
+
+#[tokio::test]
+async fn the_broker_is_wiped_while_the_backend_runs() {
+    let mut app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pw_a = register(&app, &token, "id-a", "wearable").await;
+    app.broker.wipe();
+    app.broker.restart().await;
+    // The admin connection comes back, reconciles, and ingest reconnects.
+    wait_for("id-a back in", || async {
+        (app.broker.try_connect("id-a", Some(("id-a", &pw_a))).await == Connect::Accepted).then_some(())
+    })
+    .await;
+    app.wait_ready().await;
+    app.broker
+        .publish_as(
+            "id-a",
+            ("id-a", &pw_a),
+            &[("eldercare/v1/id-a/event".into(), event("motion"))],
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    wait_for("id-a's event", || async { (events_of(&app, "id-a").await == 1).then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn emqx_reads_the_account_table_and_without_management_there_is_no_credential() {
+    // A managed start creates the ingest account on this broker; the
+    // backends below do not manage the broker.
+    let app = TestApp::spawn().await;
+    let (broker, db) = app.stop().await;
+
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.mqtt.admin_url = None;
+        s.mqtt.accounts = eldercare::config::AccountsBackend::Database;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let password = register(&app, &token, "id-e", "wearable").await;
+    // What EMQX's authentication and authorisation queries (README) read.
+    let (hash, salt, client_id, publish, subscribe): (String, String, Option<String>, Vec<String>, Vec<String>) =
+        sqlx::query_as(
+            "select password_hash, salt, client_id, publish_topics, subscribe_topics from mqtt_accounts
+             where username = 'id-e'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    use sha2::Digest;
+    assert_eq!(hash, hex::encode(sha2::Sha256::digest(format!("{password}{salt}"))));
+    assert_eq!(client_id.as_deref(), Some("id-e"));
+    assert_eq!((publish, subscribe), (vec!["eldercare/v1/id-e/#".to_owned()], vec![]));
+    assert_eq!(app.count("select count(*) from mqtt_accounts where kind = 'ingest'").await, 1);
+    let (broker, db) = app.stop().await;
+
+    let app = TestApp::spawn_with(broker, db, |s| s.mqtt.admin_url = None).await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Unmanaged").await;
+    let body = app.device(&token, json!({"device_id": "id-u", "resident_id": rid, "kind": "wearable"})).await;
+    assert_eq!(body["mqtt"], Value::Null);
+    let (status, resp) = app.call("POST", "/api/v1/devices/id-u/credentials", Some(&token), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+}
+
+#[tokio::test]
+async fn registration_answers_once_the_broker_enforces_it() {
+    // The device can connect the moment the API has answered: no waiting.
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for i in 0..5 {
+        let id = format!("fast-{i}");
+        let pw = register(&app, &token, &id, "wearable").await;
+        assert_eq!(app.broker.try_connect(&id, Some((&id, &pw))).await, Connect::Accepted);
+    }
+}
+
+#[tokio::test]
+async fn the_backend_speaks_mqtts_with_its_own_ca() {
+    let broker = crate::support::Broker::start_tls().await;
+    let tls_port = broker.tls_port.unwrap();
+    let ca = broker.ca_file();
+    let db = crate::support::fresh_database().await;
+    // Ingest and the admin connection both over TLS, verified against the CA.
+    let over_tls = |url: String| {
+        url.replace("mqtt://", "mqtts://")
+            .replace(&format!("@127.0.0.1:{}", broker.port), &format!("@127.0.0.1:{tls_port}"))
+    };
+    let ingest = over_tls(broker.ingest_url("eldercare-ingest"));
+    let admin = over_tls(broker.admin_url());
+
+    // Without the CA the broker's certificate is not trusted: nothing connects.
+    let mut untrusted = crate::support::settings(&db, &broker, "eldercare-ingest");
+    untrusted.mqtt.url = ingest.clone().into();
+    untrusted.mqtt.ca_file = Some(std::env::temp_dir().join("no-such-ca.pem"));
+    assert!(eldercare::app::Application::build(untrusted).await.is_err(), "a CA file that cannot be read");
+
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.mqtt.url = ingest.into();
+        s.mqtt.admin_url = Some(admin.into());
+        s.mqtt.ca_file = Some(ca);
+    })
+    .await;
+    let token = app.admin_token().await;
+    let password = register(&app, &token, "id-tls", "sos_button").await;
+    app.broker
+        .publish_as(
+            "id-tls",
+            ("id-tls", &password),
+            &[("eldercare/v1/id-tls/event".into(), event("sos_pressed"))],
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    wait_for("the SOS, received over TLS", || async { (events_of(&app, "id-tls").await == 1).then_some(()) }).await;
+}

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::domain::AlertKind;
+
 /// Upper bounds (seconds) of the ingest batch latency histogram.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
@@ -35,7 +37,7 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     /// Rejects not stored because their sender's quarantine cap was reached.
     quarantine_dropped: Mutex<BTreeMap<&'static str, u64>>,
-    alerts_opened: Mutex<BTreeMap<String, u64>>,
+    alerts_opened: Mutex<BTreeMap<&'static str, u64>>,
     batch_latency: Histogram,
     /// One per ingest session (events, telemetry).
     pub mqtt_connected: [AtomicBool; 2],
@@ -87,8 +89,8 @@ impl Metrics {
         lock(&self.quarantine_dropped).get(reason).copied().unwrap_or(0)
     }
 
-    pub fn alert_opened(&self, kind: &str) {
-        *lock(&self.alerts_opened).entry(kind.to_owned()).or_default() += 1;
+    pub fn alert_opened(&self, kind: AlertKind) {
+        *lock(&self.alerts_opened).entry(kind.as_str()).or_default() += 1;
     }
 
     /// Time from a batch's first message being received to its commit.
@@ -212,7 +214,7 @@ mod tests {
         m.messages_received.fetch_add(3, Ordering::Relaxed);
         m.rejected("malformed");
         m.rejected("malformed");
-        m.alert_opened("fall");
+        m.alert_opened(AlertKind::Fall);
         m.observe_batch(Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("eldercare_mqtt_messages_received_total 3"));

@@ -17,19 +17,20 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
+use crate::domain::{AlertKind, Change, DeviceKind, EventKind, Resolution};
 use crate::metrics::Metrics;
+use crate::rules::Decision;
 use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS, ResidentFacts};
 use crate::rules::engine;
 use crate::rules::settings::RuleSettings;
 use crate::rules::streaming::{self, DeviceHealth};
-use crate::rules::{AlertKind, Decision};
 use crate::watchdog;
 
 /// The advisory lock that makes a process the leader.
 const LEADER_LOCK: i64 = 0x656c_6465_7202;
 /// How far back activity is kept for the behaviour rules.
 const LOOKBACK: chrono::Duration = chrono::Duration::hours(36);
-const ACTIVITY_SENSOR_KINDS: &[&str] = &["motion_sensor", "door_sensor", "bed_sensor"];
+const ACTIVITY_SENSOR_KINDS: &[DeviceKind] = &[DeviceKind::MotionSensor, DeviceKind::DoorSensor, DeviceKind::BedSensor];
 
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
@@ -100,7 +101,7 @@ struct ResidentRow {
 #[derive(sqlx::FromRow)]
 struct DeviceRow {
     device_id: String,
-    kind: String,
+    kind: DeviceKind,
     room: Option<String>,
     institution_id: Uuid,
     resident_id: Option<Uuid>,
@@ -117,11 +118,10 @@ struct DeviceRow {
 struct ActivityRow {
     resident_id: Uuid,
     ts: DateTime<Utc>,
-    kind: String,
+    kind: EventKind,
     room: Option<String>,
     door: Option<String>,
     appliance: Option<String>,
-    device_kind: String,
 }
 
 impl Leader {
@@ -195,9 +195,9 @@ impl Leader {
 
     async fn apply(&self, subject: &Subject, decision: &Decision) -> Result<(), sqlx::Error> {
         if let Some(applied) = alerts::apply(&self.pool, subject, decision, false).await?
-            && applied.event == "alert.opened"
+            && applied.change == Change::Opened
         {
-            self.metrics.alert_opened(&applied.alert.kind);
+            self.metrics.alert_opened(applied.alert.kind);
         }
         Ok(())
     }
@@ -218,7 +218,7 @@ impl Leader {
         )
         .fetch_all(&self.pool)
         .await?;
-        let active: HashSet<(Uuid, String, String, String)> = sqlx::query_as(
+        let active: HashSet<(Uuid, String, AlertKind, String)> = sqlx::query_as(
             "select institution_id, subject, kind, cause from alerts
              where kind in ('device_offline', 'low_battery') and status <> 'resolved'",
         )
@@ -227,7 +227,7 @@ impl Leader {
         .into_iter()
         .collect();
         let is_active = |subject: &Subject, kind: AlertKind, cause: &str| {
-            active.contains(&(subject.institution_id, subject.key(), kind.as_str().to_owned(), cause.to_owned()))
+            active.contains(&(subject.institution_id, subject.key(), kind, cause.to_owned()))
         };
         for d in rows {
             let subject = Subject {
@@ -247,7 +247,7 @@ impl Leader {
                         kind: AlertKind::LowBattery,
                         cause: d.device_id.clone(),
                         at: now,
-                        resolution: crate::rules::AUTO_CLEARED,
+                        resolution: Resolution::AutoCleared,
                         details: serde_json::json!({"battery": d.battery}),
                     };
                     self.apply(&subject, &decision).await?;
@@ -273,7 +273,7 @@ impl Leader {
     }
 
     async fn load_activity(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let kinds: Vec<&str> = ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).copied().collect();
+        let kinds: Vec<EventKind> = ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).cloned().collect();
         // One snapshot for the horizon and the rows: every transaction below
         // the snapshot's horizon has ended, so rows between the last horizon
         // and this one are all visible now, however late they committed.
@@ -284,7 +284,7 @@ impl Leader {
             .await?;
         let rows: Vec<ActivityRow> = sqlx::query_as(
             "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
-                    e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind
+                    e.data->>'appliance' as appliance
              from events e left join devices d on d.device_id = e.device_id
              where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
                and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))",
@@ -299,14 +299,8 @@ impl Leader {
         self.horizon = Some(horizon);
         for row in rows {
             let events = self.activity.entry(row.resident_id).or_default();
-            let event = ActivityEvent {
-                ts: row.ts,
-                kind: row.kind,
-                room: row.room,
-                door: row.door,
-                appliance: row.appliance,
-                device_kind: row.device_kind,
-            };
+            let event =
+                ActivityEvent { ts: row.ts, kind: row.kind, room: row.room, door: row.door, appliance: row.appliance };
             // The first read takes everything visible, so the next one may
             // see a few rows again: skip them.
             if events.iter().any(|e| e.ts == event.ts && e.kind == event.kind && e.room == event.room) {
@@ -325,13 +319,13 @@ impl Leader {
     async fn behaviour(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         self.load_activity(now).await?;
         if self.raised.is_empty() {
-            let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+            let rows: Vec<(Uuid, AlertKind, String)> = sqlx::query_as(
                 "select resident_id, kind, cause from alerts where resident_id is not null and opened_at > $1",
             )
             .bind(now - LOOKBACK - chrono::Duration::hours(12))
             .fetch_all(&self.pool)
             .await?;
-            self.raised = rows.into_iter().filter_map(|(r, k, c)| AlertKind::parse(&k).map(|k| (r, k, c))).collect();
+            self.raised = rows.into_iter().collect();
         }
         let residents: Vec<ResidentRow> = sqlx::query_as(
             "select r.id, r.institution_id, r.timezone, greatest(r.created_at, r.away_ended_at) as created_at,
@@ -345,12 +339,12 @@ impl Leader {
              left join device_state s on s.device_id = d.device_id
              where d.resident_id is not null and d.kind = any($1) group by d.resident_id",
         )
-        .bind(ACTIVITY_SENSOR_KINDS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .bind(ACTIVITY_SENSOR_KINDS)
         .fetch_all(&self.pool)
         .await?
         .into_iter()
         .collect();
-        let active: HashSet<(Uuid, String, String)> = sqlx::query_as(
+        let active: HashSet<(Uuid, AlertKind, String)> = sqlx::query_as(
             "select resident_id, kind, cause from alerts where resident_id is not null and status <> 'resolved'",
         )
         .fetch_all(&self.pool)
@@ -374,7 +368,7 @@ impl Leader {
                 let key = (r.id, decision.kind(), decision.cause().to_owned());
                 let wanted = match &decision {
                     Decision::Raise { .. } => !self.raised.contains(&key),
-                    Decision::Clear { .. } => active.contains(&(r.id, key.1.as_str().to_owned(), key.2.clone())),
+                    Decision::Clear { .. } => active.contains(&key),
                 };
                 if wanted {
                     self.apply(&subject, &decision).await?;

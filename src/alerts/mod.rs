@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::rules::{AlertKind, Decision, Severity};
-use lifecycle::{Action, IllegalTransition, Resolution, Status};
+use crate::domain::{AlertKind, Change, Resolution, Role, Severity, Status, Step};
+use crate::rules::Decision;
+use lifecycle::{Action, IllegalTransition};
 
 /// The PostgreSQL channel that carries alert changes to every process's
 /// live stream.
@@ -25,11 +26,11 @@ pub struct Alert {
     pub resident_id: Option<Uuid>,
     pub resident_name: Option<String>,
     pub device_id: Option<String>,
-    pub kind: String,
+    pub kind: AlertKind,
     pub cause: String,
-    pub severity: String,
-    pub status: String,
-    pub resolution: Option<String>,
+    pub severity: Severity,
+    pub status: Status,
+    pub resolution: Option<Resolution>,
     pub opened_at: DateTime<Utc>,
     pub condition_at: DateTime<Utc>,
     pub late: bool,
@@ -73,7 +74,7 @@ pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Alert>, s
     Ok(alert.map(Alert::with_sla))
 }
 
-pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds<'_>) -> Result<Vec<Alert>, sqlx::Error> {
+pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds) -> Result<Vec<Alert>, sqlx::Error> {
     let alerts: Vec<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} where {filter}
          order by (a.status = 'resolved'), array_position(array['critical','high','medium','low'], a.severity),
@@ -95,14 +96,14 @@ pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds<'_>) -> Result<V
 }
 
 /// Parameters of an alert listing, in the order of their `$n`.
-pub struct ListBinds<'a> {
+pub struct ListBinds {
     pub user_id: Uuid,
     pub institution_id: Uuid,
-    pub role: &'a str,
-    pub status: Option<&'a str>,
+    pub role: Role,
+    pub status: Option<Status>,
     pub resident_id: Option<Uuid>,
-    pub kind: Option<&'a str>,
-    pub severity: Option<&'a str>,
+    pub kind: Option<AlertKind>,
+    pub severity: Option<Severity>,
     pub since: Option<DateTime<Utc>>,
     pub limit: i64,
 }
@@ -152,14 +153,14 @@ async fn record(
     tx: &mut PgConnection,
     alert_id: Uuid,
     actor: Option<Uuid>,
-    action: &str,
-    event: &str,
+    step: Step,
     details: Value,
 ) -> Result<Alert, sqlx::Error> {
+    let event = step.change();
     sqlx::query("insert into alert_events (alert_id, actor_id, action, details) values ($1, $2, $3, $4)")
         .bind(alert_id)
         .bind(actor)
-        .bind(action)
+        .bind(step)
         .bind(&details)
         .execute(&mut *tx)
         .await?;
@@ -170,7 +171,7 @@ async fn record(
          select gen_random_uuid(), id, $2, $3 from webhooks where institution_id = $1",
     )
     .bind(alert.institution_id)
-    .bind(event)
+    .bind(event.as_str())
     .bind(&payload)
     .execute(&mut *tx)
     .await?;
@@ -182,7 +183,7 @@ async fn record(
 /// What applying a decision did.
 #[derive(Debug, Clone)]
 pub struct Applied {
-    pub event: &'static str,
+    pub change: Change,
     pub alert: Alert,
 }
 
@@ -213,7 +214,7 @@ pub async fn apply_in(
             raise(tx, subject, *kind, cause, *severity, *at, details, late).await
         }
         Decision::Clear { kind, cause, at, resolution, details } => {
-            clear(tx, subject, *kind, cause, *at, resolution, details).await
+            clear(tx, subject, *kind, cause, *at, *resolution, details).await
         }
     }
 }
@@ -240,7 +241,7 @@ async fn raise(
         )
         .bind(subject.institution_id)
         .bind(&key)
-        .bind(kind.as_str())
+        .bind(kind)
         .bind(cause)
         .bind(episodic)
         .bind(at)
@@ -265,7 +266,7 @@ async fn raise(
             obj.insert("room".into(), json!(room));
         }
     }
-    let (id, inserted, old_severity): (Uuid, bool, String) = sqlx::query_as(
+    let (id, inserted, old_severity): (Uuid, bool, Severity) = sqlx::query_as(
         "with prev as (
              select severity from alerts
              where institution_id = $2 and subject = $11 and kind = $5 and cause = $6 and status <> 'resolved'
@@ -286,24 +287,24 @@ async fn raise(
     .bind(subject.institution_id)
     .bind(subject.resident_id)
     .bind(&subject.device_id)
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
-    .bind(severity.as_str())
+    .bind(severity)
     .bind(at)
     .bind(late)
     .bind(&details)
     .bind(&key)
     .fetch_one(&mut *tx)
     .await?;
-    let (action, event, note) = if inserted {
-        ("opened", "alert.opened", json!({"severity": severity.as_str(), "condition_at": at}))
-    } else if Severity::parse(&old_severity).is_some_and(|old| severity > old) {
-        ("severity_raised", "alert.updated", json!({"from": old_severity, "to": severity.as_str()}))
+    let (step, note) = if inserted {
+        (Step::Opened, json!({"severity": severity, "condition_at": at}))
+    } else if severity > old_severity {
+        (Step::SeverityRaised, json!({"from": old_severity, "to": severity}))
     } else {
-        ("repeated", "alert.repeated", json!({"condition_at": at}))
+        (Step::Repeated, json!({"condition_at": at}))
     };
-    let alert = record(tx, id, None, action, event, note).await?;
-    Ok(Some(Applied { event, alert }))
+    let alert = record(tx, id, None, step, note).await?;
+    Ok(Some(Applied { change: step.change(), alert }))
 }
 
 async fn clear(
@@ -312,7 +313,7 @@ async fn clear(
     kind: AlertKind,
     cause: &str,
     at: DateTime<Utc>,
-    resolution: &str,
+    resolution: Resolution,
     details: &Value,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
@@ -322,15 +323,15 @@ async fn clear(
     )
     .bind(subject.institution_id)
     .bind(subject.key())
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
     .bind(resolution)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else { return Ok(None) };
     let note = json!({"resolution": resolution, "condition_ended_at": at, "details": details});
-    let alert = record(tx, id, None, "resolved", "alert.resolved", note).await?;
-    Ok(Some(Applied { event: "alert.resolved", alert }))
+    let alert = record(tx, id, None, Step::Resolved, note).await?;
+    Ok(Some(Applied { change: Change::Resolved, alert }))
 }
 
 /// The open alert of a subject, kind and cause, if any.
@@ -346,7 +347,7 @@ pub async fn active(
     )))
     .bind(subject.institution_id)
     .bind(subject.key())
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
     .fetch_optional(conn)
     .await?;
@@ -382,7 +383,7 @@ pub async fn act(
     visible: impl FnOnce(&Alert) -> bool,
 ) -> Result<Alert, ActionError> {
     let mut tx = pool.begin().await?;
-    let status: Option<String> = sqlx::query_scalar("select status from alerts where id = $1 for update")
+    let status: Option<Status> = sqlx::query_scalar("select status from alerts where id = $1 for update")
         .bind(alert_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -390,8 +391,8 @@ pub async fn act(
     if !visible(&current) {
         return Err(ActionError::NotFound);
     }
-    let status = status.as_deref().and_then(Status::parse).ok_or(ActionError::NotFound)?;
-    let (kind, event, details) = match &action {
+    let status = status.ok_or(ActionError::NotFound)?;
+    let (step, details) = match &action {
         HumanAction::Acknowledge { note } => {
             lifecycle::transition(status, Action::Acknowledge)?;
             sqlx::query(
@@ -402,7 +403,7 @@ pub async fn act(
             .bind(actor)
             .execute(&mut *tx)
             .await?;
-            ("acknowledged", "alert.acknowledged", json!({"note": note}))
+            (Step::Acknowledged, json!({"note": note}))
         }
         HumanAction::Resolve { resolution, note } => {
             lifecycle::transition(status, Action::Resolve)?;
@@ -412,10 +413,10 @@ pub async fn act(
             )
             .bind(alert_id)
             .bind(actor)
-            .bind(resolution.as_str())
+            .bind(resolution)
             .execute(&mut *tx)
             .await?;
-            ("resolved", "alert.resolved", json!({"resolution": resolution.as_str(), "note": note}))
+            (Step::Resolved, json!({"resolution": resolution, "note": note}))
         }
         HumanAction::Assign { user_id } => {
             lifecycle::transition(status, Action::Assign)?;
@@ -424,17 +425,17 @@ pub async fn act(
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            ("assigned", "alert.assigned", json!({"user_id": user_id}))
+            (Step::Assigned, json!({"user_id": user_id}))
         }
         HumanAction::Comment { text } => {
             lifecycle::transition(status, Action::Comment)?;
             sqlx::query("update alerts set updated_at = now() where id = $1").bind(alert_id).execute(&mut *tx).await?;
-            ("commented", "alert.commented", json!({"text": text}))
+            (Step::Commented, json!({"text": text}))
         }
     };
-    let alert = record(&mut tx, alert_id, Some(actor), kind, event, details.clone()).await?;
+    let alert = record(&mut tx, alert_id, Some(actor), step, details.clone()).await?;
     let who = crate::audit::Actor { user_id: actor, institution_id: alert.institution_id };
-    crate::audit::record(&mut tx, who, &format!("alert.{kind}"), "alert", alert_id, details).await?;
+    crate::audit::record(&mut tx, who, step.change().as_str(), "alert", alert_id, details).await?;
     tx.commit().await?;
     Ok(alert)
 }
@@ -466,7 +467,7 @@ pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>
             .await?;
         let after = ladder.get(new as usize - 1).map(|d| d.num_seconds());
         let details = json!({"level": new, "unacknowledged_for_seconds": after});
-        escalated.push(record(&mut tx, id, None, "escalated", "alert.escalated", details).await?);
+        escalated.push(record(&mut tx, id, None, Step::Escalated, details).await?);
     }
     tx.commit().await?;
     Ok(escalated)
@@ -475,7 +476,7 @@ pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
-    pub action: String,
+    pub action: Step,
     pub actor_id: Option<Uuid>,
     pub actor_name: Option<String>,
     pub details: Value,

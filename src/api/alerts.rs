@@ -14,10 +14,9 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::alerts::lifecycle::{Resolution, Status};
 use crate::alerts::{self, ActionError, Alert, HumanAction, ListBinds, TimelineEntry};
 use crate::api::access::VISIBLE_RESIDENTS;
-use crate::rules::{AlertKind, Severity};
+use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -61,21 +60,26 @@ struct AlertList {
 }
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
-    if let Some(s) = &q.status
-        && Status::parse(s).is_none()
-    {
-        return Err(Error::validation("status", "status must be open, acknowledged or resolved"));
-    }
-    if let Some(k) = &q.kind
-        && AlertKind::parse(k).is_none()
-    {
-        return Err(Error::validation("kind", format!("unknown alert kind {k:?}")));
-    }
-    if let Some(s) = &q.severity
-        && Severity::parse(s).is_none()
-    {
-        return Err(Error::validation("severity", "severity must be critical, high, medium or low"));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| Error::validation("status", "status must be open, acknowledged or resolved"))
+        })
+        .transpose()?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| AlertKind::parse(k).ok_or_else(|| Error::validation("kind", format!("unknown alert kind {k:?}"))))
+        .transpose()?;
+    let severity = q
+        .severity
+        .as_deref()
+        .map(|s| {
+            Severity::parse(s)
+                .ok_or_else(|| Error::validation("severity", "severity must be critical, high, medium or low"))
+        })
+        .transpose()?;
     let limit = q.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
@@ -92,11 +96,11 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         ListBinds {
             user_id: auth.id,
             institution_id: auth.institution_id,
-            role: auth.role.as_str(),
-            status: q.status.as_deref(),
+            role: auth.role,
+            status,
             resident_id: q.resident_id,
-            kind: q.kind.as_deref(),
-            severity: q.severity.as_deref(),
+            kind,
+            severity,
             since: q.since,
             limit,
         },
@@ -201,12 +205,12 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
-    let staff: Option<String> = sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
+    let staff: Option<Role> = sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
         .bind(req.user_id)
         .bind(auth.institution_id)
         .fetch_optional(&ctx.pool)
         .await?;
-    if !matches!(staff.as_deref(), Some("admin" | "staff")) {
+    if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
     }
     act(&ctx, &auth, id, HumanAction::Assign { user_id: req.user_id }).await
@@ -255,7 +259,7 @@ async fn stream(
                     // The contract: `data:` is the alert JSON; `change` adds
                     // what happened to it (alert.opened, alert.acknowledged...).
                     let mut body = serde_json::to_value(&change.alert).unwrap_or_default();
-                    body["change"] = serde_json::json!(change.event);
+                    body["change"] = serde_json::json!(change.change);
                     Event::default().event("alert").id(change.alert.id.to_string()).data(body.to_string())
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{ApiContext, Error, Json, Result};
+use crate::domain::Role;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -22,25 +23,6 @@ pub fn router() -> Router<ApiContext> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me))
         .route("/me/password", post(change_password))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Staff,
-    Family,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Staff => "staff",
-            Role::Family => "family",
-        }
-    }
 }
 
 /// The authenticated caller of a request.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::ingest::catalog::Metric;
+use crate::domain::{EventKind, Metric};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/residents/{id}/readings", get(readings)).route("/residents/{id}/events", get(events))
@@ -156,7 +156,7 @@ struct EventsQuery {
 #[derive(Debug, Serialize, sqlx::FromRow)]
 struct EventRow {
     ts: DateTime<Utc>,
-    kind: String,
+    kind: EventKind,
     device_id: String,
     data: serde_json::Value,
 }
@@ -178,8 +178,8 @@ async fn events(
     let id = auth.resident(&ctx, id).await?;
     let (from, to) = window(q.from, q.to)?;
     let limit = limit(q.limit, 5_000)?;
-    let kinds: Option<Vec<String>> =
-        q.kind.map(|k| k.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+    let kinds: Option<Vec<EventKind>> =
+        q.kind.map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(EventKind::from).collect());
     let events = sqlx::query_as(
         "select ts, kind, device_id, data from events
          where resident_id = $1 and ts >= $2 and ts <= $3 and ($4::text[] is null or kind = any($4))

@@ -12,6 +12,7 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential};
+use crate::domain::{DeviceKind, Source};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -20,27 +21,14 @@ pub fn router() -> Router<ApiContext> {
         .route("/devices/{device_id}/credentials", post(rotate))
 }
 
-pub const KINDS: &[&str] = &[
-    "wearable",
-    "fall_sensor",
-    "sos_button",
-    "motion_sensor",
-    "door_sensor",
-    "bed_sensor",
-    "smart_plug",
-    "pill_box",
-    "hazard_sensor",
-    "health_gateway",
-];
-
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Device {
     pub device_id: String,
     pub resident_id: Option<Uuid>,
-    pub kind: String,
+    pub kind: DeviceKind,
     pub room: Option<String>,
     pub placement: Option<String>,
-    pub source: String,
+    pub source: Source,
     pub external_id: Option<String>,
     /// The Zigbee2MQTT bridge it speaks through, if any.
     pub gateway_id: Option<String>,
@@ -131,12 +119,11 @@ pub async fn check_username_free(ctx: &ApiContext, tx: &mut sqlx::PgConnection, 
     Ok(())
 }
 
-fn validate_kind(kind: &str) -> Result<()> {
-    if KINDS.contains(&kind) {
-        Ok(())
-    } else {
-        Err(Error::validation("kind", format!("kind must be one of {}", KINDS.join(", "))))
-    }
+fn parse_kind(kind: &str) -> Result<DeviceKind> {
+    DeviceKind::parse(kind).ok_or_else(|| {
+        let kinds: Vec<&str> = DeviceKind::ALL.iter().map(DeviceKind::as_str).collect();
+        Error::validation("kind", format!("kind must be one of {}", kinds.join(", ")))
+    })
 }
 
 fn validate_threshold(w: f64) -> Result<()> {
@@ -162,20 +149,25 @@ async fn create(
 ) -> Result<(StatusCode, Json<Registered>)> {
     auth.require_staff()?;
     validate_device_id(&req.device_id)?;
-    validate_kind(&req.kind)?;
-    let source = req.source.unwrap_or_else(|| "native".to_owned());
-    match (source.as_str(), req.external_id.as_deref()) {
-        ("native", _) => {}
-        ("zigbee2mqtt", Some(name)) if !name.is_empty() && !name.ends_with("/availability") && name.len() <= 255 => {}
-        ("zigbee2mqtt", _) => {
+    let kind = parse_kind(&req.kind)?;
+    let source = match req.source.as_deref() {
+        None => Source::Native,
+        Some(name) => {
+            Source::parse(name).ok_or_else(|| Error::validation("source", "source must be native or zigbee2mqtt"))?
+        }
+    };
+    match (source, req.external_id.as_deref()) {
+        (Source::Native, _) => {}
+        (Source::Zigbee2Mqtt, Some(name))
+            if !name.is_empty() && !name.ends_with("/availability") && name.len() <= 255 => {}
+        (Source::Zigbee2Mqtt, _) => {
             return Err(Error::validation(
                 "external_id",
                 "a zigbee2mqtt device needs its friendly name as external_id",
             ));
         }
-        _ => return Err(Error::validation("source", "source must be native or zigbee2mqtt")),
     }
-    if req.gateway_id.is_some() && source != "zigbee2mqtt" {
+    if req.gateway_id.is_some() && source != Source::Zigbee2Mqtt {
         return Err(Error::validation("gateway_id", "only a zigbee2mqtt device speaks through a gateway"));
     }
     let threshold = req.power_on_threshold_w.unwrap_or(20.0);
@@ -183,7 +175,7 @@ async fn create(
     check_resident(&ctx, &auth, req.resident_id).await?;
     let mut tx = ctx.pool.begin().await?;
     check_username_free(&ctx, &mut tx, &req.device_id).await?;
-    if source == "zigbee2mqtt"
+    if source == Source::Zigbee2Mqtt
         && let Some(name) = &req.external_id
     {
         super::gateways::check_zigbee_name(&mut tx, &auth, req.gateway_id.as_deref(), name).await?;
@@ -196,10 +188,10 @@ async fn create(
     .bind(&req.device_id)
     .bind(auth.institution_id)
     .bind(req.resident_id)
-    .bind(&req.kind)
+    .bind(kind)
     .bind(req.room)
     .bind(req.placement)
-    .bind(&source)
+    .bind(source)
     .bind(req.external_id)
     .bind(&req.gateway_id)
     .bind(threshold)
@@ -210,12 +202,12 @@ async fn create(
         Error::Conflict("a device with this external_id is already registered".into())
     })?;
     sqlx::query("insert into device_state (device_id) values ($1)").bind(&req.device_id).execute(&mut *tx).await?;
-    let details = serde_json::json!({"kind": req.kind, "resident_id": req.resident_id, "source": source,
+    let details = serde_json::json!({"kind": kind, "resident_id": req.resident_id, "source": source,
         "gateway_id": req.gateway_id});
     crate::audit::record(&mut tx, auth.actor(), "device.registered", "device", &req.device_id, details).await?;
     // A Zigbee2MQTT device has no account: its bridge connects for it.
-    let mqtt = match (&ctx.accounts, source.as_str()) {
-        (Some(accounts), "native") => Some(
+    let mqtt = match (&ctx.accounts, source) {
+        (Some(accounts), Source::Native) => Some(
             accounts
                 .issue_device(&mut tx, &req.device_id)
                 .await
@@ -242,7 +234,7 @@ async fn rotate(
     let Some(accounts) = &ctx.accounts else {
         return Err(Error::Conflict("device credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
     };
-    if device.source != "native" {
+    if device.source != Source::Native {
         return Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()));
     }
     let mut tx = ctx.pool.begin().await?;
@@ -329,16 +321,14 @@ async fn update(
     // Visibility first (404), then the role (403).
     load(&ctx, &auth, &device_id).await?;
     auth.require_staff()?;
-    if let Some(kind) = &patch.kind {
-        validate_kind(kind)?;
-    }
+    let kind = patch.kind.as_deref().map(parse_kind).transpose()?;
     if let Some(w) = patch.power_on_threshold_w {
         validate_threshold(w)?;
     }
     if let Some(rid) = patch.resident_id {
         check_resident(&ctx, &auth, rid).await?;
     }
-    let changes = serde_json::json!({"resident_id": patch.resident_id, "kind": patch.kind, "room": patch.room,
+    let changes = serde_json::json!({"resident_id": patch.resident_id, "kind": kind, "room": patch.room,
         "placement": patch.placement, "power_on_threshold_w": patch.power_on_threshold_w});
     let mut tx = ctx.pool.begin().await?;
     sqlx::query(
@@ -354,7 +344,7 @@ async fn update(
     .bind(&device_id)
     .bind(patch.resident_id.is_some())
     .bind(patch.resident_id.flatten())
-    .bind(patch.kind)
+    .bind(kind)
     .bind(patch.room.is_some())
     .bind(patch.room.flatten())
     .bind(patch.placement.is_some())

@@ -19,9 +19,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::access::VISIBLE_RESIDENTS;
-use super::auth::{AuthUser, Role};
+use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result, residents};
-use crate::ingest::catalog::Metric;
+use crate::domain::{AlertKind, DeviceKind, EventKind, Metric, Resolution, Role, Severity, Status};
 // Falls and SOS are not "activity" here: they reach the family as alerts, and
 // "last active: fall detected" would read wrong.
 use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, local_instant, meal_evidence, window_on};
@@ -163,7 +163,7 @@ struct Meal {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 struct Evidence {
     at: DateTime<Utc>,
-    kind: String,
+    kind: EventKind,
     room: Option<String>,
 }
 
@@ -258,10 +258,10 @@ struct DayAlerts {
 #[derive(Debug, Serialize, sqlx::FromRow)]
 struct DayAlert {
     id: Uuid,
-    kind: String,
-    severity: String,
-    status: String,
-    resolution: Option<String>,
+    kind: AlertKind,
+    severity: Severity,
+    status: Status,
+    resolution: Option<Resolution>,
     opened_at: DateTime<Utc>,
     /// When the condition itself happened (before `opened_at` for late data).
     condition_at: DateTime<Utc>,
@@ -285,7 +285,7 @@ struct Devices {
 #[derive(Debug, sqlx::FromRow)]
 struct DeviceRow {
     device_id: String,
-    kind: String,
+    kind: DeviceKind,
     room: Option<String>,
     placement: Option<String>,
     online: Option<bool>,
@@ -297,7 +297,7 @@ struct DeviceRow {
 #[derive(Debug, Serialize)]
 struct DeviceStatus {
     device_id: String,
-    kind: String,
+    kind: DeviceKind,
     room: Option<String>,
     placement: Option<String>,
     /// False when it said so or has been silent past its kind's heartbeat
@@ -311,11 +311,10 @@ struct DeviceStatus {
 #[derive(Debug, sqlx::FromRow)]
 struct ActivityRow {
     ts: DateTime<Utc>,
-    kind: String,
+    kind: EventKind,
     room: Option<String>,
     door: Option<String>,
     appliance: Option<String>,
-    device_kind: String,
 }
 
 /// Enough for a very busy home over the two days a summary reads.
@@ -349,7 +348,7 @@ async fn summary(
 
     let events: Vec<ActivityEvent> = sqlx::query_as::<_, ActivityRow>(
         "select e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
-                e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind
+                e.data->>'appliance' as appliance
          from events e left join devices d on d.device_id = e.device_id
          where e.resident_id = $1 and e.ts >= $2 and e.ts <= $3 and e.kind = any($4)
          order by e.ts limit $5",
@@ -362,16 +361,9 @@ async fn summary(
     .fetch_all(&ctx.pool)
     .await?
     .into_iter()
-    .map(|r| ActivityEvent {
-        ts: r.ts,
-        kind: r.kind,
-        room: r.room,
-        door: r.door,
-        appliance: r.appliance,
-        device_kind: r.device_kind,
-    })
+    .map(|r| ActivityEvent { ts: r.ts, kind: r.kind, room: r.room, door: r.door, appliance: r.appliance })
     .collect();
-    let last_bed_edge: Option<String> = sqlx::query_scalar(
+    let last_bed_edge: Option<EventKind> = sqlx::query_scalar(
         "select kind from events where resident_id = $1 and kind in ('bed_exit', 'bed_enter')
              and ts < $2 and ts >= $3
          order by ts desc limit 1",
@@ -398,7 +390,7 @@ async fn summary(
         now,
         settings: &settings,
         events: &events,
-        in_bed_before: last_bed_edge.map(|kind| kind == "bed_enter"),
+        in_bed_before: last_bed_edge.map(|kind| kind == EventKind::BedEnter),
         missed: &missed,
     };
 
@@ -549,7 +541,7 @@ fn activity(facts: &DayFacts<'_>) -> Activity {
     let day: Vec<&ActivityEvent> = facts.between(day_start, day_end).collect();
 
     let mut rooms: Vec<RoomVisit> = Vec::new();
-    for e in day.iter().filter(|e| e.kind == "motion") {
+    for e in day.iter().filter(|e| e.kind == EventKind::Motion) {
         let Some(room) = &e.room else { continue };
         match rooms.iter_mut().find(|r| &r.room == room) {
             Some(visit) => {
@@ -564,9 +556,9 @@ fn activity(facts: &DayFacts<'_>) -> Activity {
         .events
         .iter()
         .filter(|e| e.ts <= facts.now)
-        .filter_map(|e| match e.kind.as_str() {
-            "bed_enter" => Some((e.ts, true)),
-            "bed_exit" => Some((e.ts, false)),
+        .filter_map(|e| match e.kind {
+            EventKind::BedEnter => Some((e.ts, true)),
+            EventKind::BedExit => Some((e.ts, false)),
             _ => None,
         })
         .collect();
@@ -584,14 +576,14 @@ fn activity(facts: &DayFacts<'_>) -> Activity {
         complete: facts.now >= night_end,
         in_bed_minutes: time_in_bed(facts.in_bed_before, &edges, night_start, night_end.min(facts.now))
             .map(|d| d.num_minutes()),
-        bed_exits: facts.between(night_start, night_end).filter(|e| e.kind == "bed_exit").count(),
+        bed_exits: facts.between(night_start, night_end).filter(|e| e.kind == EventKind::BedExit).count(),
     };
 
-    let doses: Vec<&&ActivityEvent> = day.iter().filter(|e| e.kind == "medication_taken").collect();
+    let doses: Vec<&&ActivityEvent> = day.iter().filter(|e| e.kind == EventKind::MedicationTaken).collect();
     Activity {
         first_activity_at: day.first().map(|e| e.ts),
         last_activity_at: day.last().map(|e| e.ts),
-        motion_events: day.iter().filter(|e| e.kind == "motion").count(),
+        motion_events: day.iter().filter(|e| e.kind == EventKind::Motion).count(),
         rooms,
         bed,
         night,
@@ -681,13 +673,18 @@ async fn day_alerts(ctx: &ApiContext, id: Uuid, day_start: DateTime<Utc>, day_en
     .bind(day_end)
     .fetch_all(&ctx.pool)
     .await?;
-    let count = |status: &str| items.iter().filter(|a| a.status == status).count();
-    Ok(DayAlerts { open: count("open"), acknowledged: count("acknowledged"), resolved: count("resolved"), items })
+    let count = |status: Status| items.iter().filter(|a| a.status == status).count();
+    Ok(DayAlerts {
+        open: count(Status::Open),
+        acknowledged: count(Status::Acknowledged),
+        resolved: count(Status::Resolved),
+        items,
+    })
 }
 
 fn device_online(row: &DeviceRow, now: DateTime<Utc>) -> Option<bool> {
     let last_seen = row.last_seen_at?;
-    Some(row.online != Some(false) && last_seen + heartbeat_timeout(&row.kind) >= now)
+    Some(row.online != Some(false) && last_seen + heartbeat_timeout(row.kind) >= now)
 }
 
 async fn devices(ctx: &ApiContext, id: Uuid, settings: &RuleSettings, now: DateTime<Utc>) -> Result<Devices> {
@@ -939,14 +936,7 @@ mod tests {
     }
 
     fn event(at: &str, kind: &str, room: Option<&str>) -> ActivityEvent {
-        ActivityEvent {
-            ts: ts(at),
-            kind: kind.into(),
-            room: room.map(Into::into),
-            door: None,
-            appliance: None,
-            device_kind: "motion_sensor".into(),
-        }
+        ActivityEvent { ts: ts(at), kind: kind.into(), room: room.map(Into::into), door: None, appliance: None }
     }
 
     fn date(s: &str) -> NaiveDate {
@@ -1124,20 +1114,26 @@ mod tests {
     #[test]
     fn devices_silent_past_their_timeout_are_offline() {
         let now = ts("2026-11-28T12:00:00Z");
-        let row = |kind: &str, online: Option<bool>, ago: Option<Duration>| DeviceRow {
+        let row = |kind: DeviceKind, online: Option<bool>, ago: Option<Duration>| DeviceRow {
             device_id: "d".into(),
-            kind: kind.into(),
+            kind,
             room: None,
             placement: None,
             online,
             battery: None,
             last_seen_at: ago.map(|a| now - a),
         };
-        assert_eq!(device_online(&row("wearable", Some(true), Some(Duration::minutes(5))), now), Some(true));
-        assert_eq!(device_online(&row("wearable", Some(true), Some(Duration::minutes(20))), now), Some(false));
-        assert_eq!(device_online(&row("motion_sensor", None, Some(Duration::hours(3))), now), Some(true));
-        assert_eq!(device_online(&row("motion_sensor", Some(false), Some(Duration::minutes(1))), now), Some(false));
-        assert_eq!(device_online(&row("bed_sensor", None, None), now), None);
+        assert_eq!(device_online(&row(DeviceKind::Wearable, Some(true), Some(Duration::minutes(5))), now), Some(true));
+        assert_eq!(
+            device_online(&row(DeviceKind::Wearable, Some(true), Some(Duration::minutes(20))), now),
+            Some(false)
+        );
+        assert_eq!(device_online(&row(DeviceKind::MotionSensor, None, Some(Duration::hours(3))), now), Some(true));
+        assert_eq!(
+            device_online(&row(DeviceKind::MotionSensor, Some(false), Some(Duration::minutes(1))), now),
+            Some(false)
+        );
+        assert_eq!(device_online(&row(DeviceKind::BedSensor, None, None), now), None);
     }
 
     #[test]

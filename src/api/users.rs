@@ -8,9 +8,10 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, Role, UserBody, hash_password};
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, UserBody, hash_password};
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Result};
+use crate::domain::Role;
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/users", post(create_user).get(list_users))

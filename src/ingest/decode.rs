@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
-use super::catalog::Metric;
+use crate::domain::{DeviceKind, EventKind, Metric};
 
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -42,10 +42,9 @@ pub struct DeviceInfo {
     /// The registered id (the topic id for native devices), which every
     /// output is attributed to.
     pub device_id: String,
-    /// wearable|fall_sensor|sos_button|motion_sensor|door_sensor|bed_sensor|
-    /// smart_plug|pill_box|hazard_sensor|health_gateway; a Zigbee button only
-    /// means SOS on `single` when registered as `sos_button`.
-    pub kind: String,
+    /// A Zigbee button only means SOS on `single` when registered as a
+    /// `sos_button`.
+    pub kind: DeviceKind,
     /// Becomes `data.room` of events derived from Zigbee sensors.
     pub room: Option<String>,
     /// Becomes `data.door` / `data.appliance` of derived events.
@@ -160,7 +159,7 @@ pub struct Reading {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub kind: String,
+    pub kind: EventKind,
     pub ts: DateTime<Utc>,
     pub data: Value,
     pub seq: Option<i64>,
@@ -659,7 +658,7 @@ fn event(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
                 echo(kind)
             )));
         }
-        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::String(kind)) => EventKind::from(kind.as_str()),
         Some(other) => {
             return Err(Fault::malformed(format!("event must be a string, got {}", echo_json(other))));
         }
@@ -859,21 +858,21 @@ fn zigbee_state(
 
     if let Some(occupied) = derived.flag(obj, "occupancy") {
         if occupied && previous.occupancy != Some(true) {
-            derived.event("motion", Map::new());
+            derived.event(EventKind::Motion, Map::new());
         }
         next.occupancy = Some(occupied);
     }
     if let Some(closed) = derived.flag(obj, "contact") {
         if previous.contact != Some(closed) {
-            let kind = if closed { "door_closed" } else { "door_opened" };
+            let kind = if closed { EventKind::DoorClosed } else { EventKind::DoorOpened };
             derived.event(kind, derived.placement("door"));
         }
         next.contact = Some(closed);
     }
     for (name, kind, last) in [
-        ("water_leak", "water_leak", &mut next.water_leak),
-        ("smoke", "smoke_detected", &mut next.smoke),
-        ("gas", "gas_detected", &mut next.gas),
+        ("water_leak", EventKind::WaterLeak, &mut next.water_leak),
+        ("smoke", EventKind::SmokeDetected, &mut next.smoke),
+        ("gas", EventKind::GasDetected, &mut next.gas),
     ] {
         if let Some(alarm) = derived.flag(obj, name) {
             if alarm && *last != Some(true) {
@@ -887,12 +886,12 @@ fn zigbee_state(
         Some(Value::String(action)) => {
             // Zigbee2MQTT publishes an action once and then clears it, so
             // every message that carries it is a new press.
-            let sos =
-                matches!(action.as_str(), "emergency" | "sos") || (action == "single" && device.kind == "sos_button");
+            let sos = matches!(action.as_str(), "emergency" | "sos")
+                || (action == "single" && device.kind == DeviceKind::SosButton);
             if sos {
                 let mut data = Map::new();
                 data.insert("action".into(), Value::String(action.clone()));
-                derived.event("sos_pressed", data);
+                derived.event(EventKind::SosPressed, data);
             }
             next.action = Some(action.clone());
         }
@@ -903,7 +902,7 @@ fn zigbee_state(
         // First sight of an idle appliance is no event: nothing was switched.
         let switched = previous.appliance_on.map_or(on, |was_on| was_on != on);
         if switched {
-            let kind = if on { "appliance_on" } else { "appliance_off" };
+            let kind = if on { EventKind::ApplianceOn } else { EventKind::ApplianceOff };
             let mut data = derived.placement("appliance");
             data.insert("power".into(), json!(watts));
             derived.event(kind, data);
@@ -958,11 +957,11 @@ impl Derived<'_> {
 
     /// Every derived event names the device's room, when registered, so rules
     /// can place it without a registry lookup.
-    fn event(&mut self, kind: &str, mut data: Map<String, Value>) {
+    fn event(&mut self, kind: EventKind, mut data: Map<String, Value>) {
         if let Some(room) = &self.device.room {
             data.entry("room").or_insert_with(|| Value::String(room.clone()));
         }
-        self.out.events.push(Event { kind: kind.to_owned(), ts: self.ts, data: Value::Object(data), seq: None });
+        self.out.events.push(Event { kind, ts: self.ts, data: Value::Object(data), seq: None });
     }
 }
 
@@ -1023,7 +1022,7 @@ mod tests {
     fn device(id: &str, kind: &str, room: Option<&str>, placement: Option<&str>) -> DeviceInfo {
         DeviceInfo {
             device_id: id.into(),
-            kind: kind.into(),
+            kind: DeviceKind::parse(kind).unwrap(),
             room: room.map(Into::into),
             placement: placement.map(Into::into),
             power_on_threshold_w: DEFAULT_POWER_ON_THRESHOLD_W,
@@ -1968,7 +1967,7 @@ mod tests {
                 assert!(reading.ts <= now + MAX_FUTURE && reading.ts >= now - MAX_PAST);
             }
             for event in &decoded.events {
-                assert!(!event.kind.is_empty() && event.data.is_object());
+                assert!(!event.kind.as_str().is_empty() && event.data.is_object());
             }
             for rejection in &decoded.rejections {
                 assert!(!rejection.detail.is_empty());
@@ -2008,7 +2007,7 @@ mod tests {
                 assert!(reading.value.is_finite() && reading.seq.is_none_or(|seq| seq >= 0), "{reading:?}");
             }
             for event in &decoded.events {
-                assert!(storable_text(&event.kind) && storable_json(&event.data), "{event:?}");
+                assert!(storable_text(event.kind.as_str()) && storable_json(&event.data), "{event:?}");
                 assert!(event.seq.is_none_or(|seq| seq >= 0));
             }
             if let Some(status) = &decoded.status {
@@ -2131,7 +2130,7 @@ mod tests {
                 let bytes = payload.to_string();
                 run_bytes(topic, bytes.as_bytes(), &mut states);
                 let again = run_bytes(topic, bytes.as_bytes(), &mut states);
-                assert!(again.events.iter().all(|event| event.kind == "sos_pressed"), "{again:?}");
+                assert!(again.events.iter().all(|event| event.kind == EventKind::SosPressed), "{again:?}");
             }
 
             #[test]

@@ -8,7 +8,6 @@
 //! ```
 
 pub mod acks;
-pub mod catalog;
 pub mod decode;
 pub mod quarantine;
 pub mod registry;

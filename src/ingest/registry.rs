@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::decode::{DeviceInfo, Registry, ZigbeeState};
+use crate::domain::{DeviceKind, Source};
 
 /// A device as the ingest path needs it: what the decoder reads, and whom its
 /// data belongs to.
@@ -35,11 +36,11 @@ pub struct DeviceRegistry {
 #[derive(sqlx::FromRow)]
 struct Row {
     device_id: String,
-    kind: String,
+    kind: DeviceKind,
     room: Option<String>,
     placement: Option<String>,
     power_on_threshold_w: f64,
-    source: String,
+    source: Source,
     external_id: Option<String>,
     institution_id: Uuid,
     resident_id: Option<Uuid>,
@@ -73,8 +74,8 @@ impl DeviceRegistry {
                 resident_id: row.resident_id,
             });
             registry.by_id.insert(row.device_id.clone(), device.clone());
-            match (row.source.as_str(), row.external_id) {
-                ("zigbee2mqtt", Some(name)) => {
+            match (row.source, row.external_id) {
+                (Source::Zigbee2Mqtt, Some(name)) => {
                     registry.zigbee.insert(zigbee_key(row.base_topic.as_deref(), &name), device);
                 }
                 _ => {

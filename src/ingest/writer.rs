@@ -25,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::acks::AckMsg;
-use super::catalog::Metric;
 use super::decode::{Decoded, MAX_PAYLOAD, Reason, Status, ZigbeeState};
 use super::quarantine::{Budget, Sender, hour_of, storable};
 use super::registry::Registered;
+use crate::domain::{EventKind, Metric};
 use crate::metrics::Metrics;
 use crate::rules::engine::Stored;
 use crate::rules::streaming::JUDGED_EVENTS;
@@ -120,7 +120,7 @@ columns! {
         ts: DateTime<Utc>,
         device: String,
         resident: Option<Uuid>,
-        kind: String,
+        kind: EventKind,
         data: Value,
         seq: Option<i64>,
         origin: Option<Arc<Registered>>,
@@ -255,13 +255,13 @@ struct SeqStamp {
 }
 
 /// What identifies a stored event: device, kind, ts, seq.
-type EventKey = (String, String, DateTime<Utc>, Option<i64>);
+type EventKey = (String, EventKind, DateTime<Utc>, Option<i64>);
 
 /// An event the batch stored (not a redelivery), with its rule inbox row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct InsertedEvent {
     device_id: String,
-    kind: String,
+    kind: EventKind,
     ts: DateTime<Utc>,
     seq: Option<i64>,
     inbox: Option<i64>,
@@ -1400,6 +1400,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::DeviceKind;
     use crate::ingest::decode::{DeviceInfo, Event, Reading, Rejection};
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -1410,7 +1411,7 @@ mod tests {
         Arc::new(Registered {
             info: DeviceInfo {
                 device_id: id.into(),
-                kind: "wearable".into(),
+                kind: DeviceKind::Wearable,
                 room: None,
                 placement: None,
                 power_on_threshold_w: 20.0,
@@ -1432,7 +1433,7 @@ mod tests {
             readings: (0..n).map(|_| Reading { metric: Metric::HeartRate, ts, value: n as f64, seq }).collect(),
             events: n
                 .is_multiple_of(2)
-                .then(|| Event { kind: format!("e{n}"), ts, data: json!({"n": n}), seq })
+                .then(|| Event { kind: EventKind::from(format!("e{n}")), ts, data: json!({"n": n}), seq })
                 .into_iter()
                 .collect(),
             status: None,
@@ -1465,7 +1466,7 @@ mod tests {
 
     /// Each message's rows, read back through its starts, as
     /// (index, reading values, event kinds, reject details, stamped rows).
-    type Rows = (u64, Vec<f64>, Vec<String>, Vec<String>, Vec<(Vec<usize>, Vec<usize>)>);
+    type Rows = (u64, Vec<f64>, Vec<EventKind>, Vec<String>, Vec<(Vec<usize>, Vec<usize>)>);
 
     fn rows(batch: &Batch) -> Vec<Rows> {
         let ends = batch.ends();
@@ -1499,7 +1500,7 @@ mod tests {
     #[test]
     fn a_split_keeps_every_message_with_its_rows_and_a_join_undoes_it() {
         let whole = rows(&batch(9));
-        assert_eq!(whole[4], (4, vec![4.0; 4], vec!["e4".to_owned()], vec![], vec![((0..4).collect(), vec![0])]));
+        assert_eq!(whole[4], (4, vec![4.0; 4], vec![EventKind::from("e4")], vec![], vec![((0..4).collect(), vec![0])]));
         assert_eq!(whole[3].3, vec!["r3".to_owned()]);
         for at in 0..=9 {
             let mut head = batch(9);
@@ -1579,7 +1580,7 @@ mod tests {
         let control = one.control(now);
         assert_eq!(control.readings.len(), 1);
         assert_eq!((control.readings.device[0].as_str(), control.readings.ts[0]), ("dev-1", now));
-        assert_eq!(control.events.kind, vec!["e4"]);
+        assert_eq!(control.events.kind, vec![EventKind::from("e4")]);
         assert_eq!(control.events.data, vec![json!({})]);
         assert_eq!(control.events.seq, vec![None]);
         assert!(control.quarantine.is_empty() && control.seq_stamps.is_empty());

@@ -25,9 +25,9 @@ use uuid::Uuid;
 
 use super::settings::RuleSettings;
 use super::vitals::VitalMonitor;
-use super::{AlertKind, Decision, Severity, rfc3339, streaming};
+use super::{Decision, rfc3339, streaming};
 use crate::alerts::{self, Applied, Subject};
-use crate::ingest::catalog::Metric;
+use crate::domain::{AlertKind, Change, DeviceKind, EventKind, Metric};
 use crate::ingest::decode::DeviceInfo;
 use crate::ingest::registry::Registered;
 use crate::metrics::Metrics;
@@ -51,7 +51,7 @@ const ATTEMPTS: u32 = 5;
 pub enum Stored {
     Event {
         origin: Arc<Registered>,
-        kind: String,
+        kind: EventKind,
         ts: DateTime<Utc>,
         data: Value,
         received_at: DateTime<Utc>,
@@ -194,11 +194,11 @@ where
 struct InboxRow {
     id: i64,
     device_id: String,
-    kind: String,
+    kind: EventKind,
     ts: DateTime<Utc>,
     data: Value,
     received_at: DateTime<Utc>,
-    device_kind: Option<String>,
+    device_kind: Option<DeviceKind>,
     room: Option<String>,
     placement: Option<String>,
     power_on_threshold_w: Option<f64>,
@@ -325,7 +325,7 @@ impl Engine {
                 let battery = battery.filter(|_| low_changed);
                 let subject = subject_of(&origin);
                 for decision in
-                    streaming::on_status(&origin.info.device_id, &origin.info.kind, online, battery, at, &settings)
+                    streaming::on_status(&origin.info.device_id, origin.info.kind, online, battery, at, &settings)
                 {
                     self.apply(&subject, decision, false).await;
                 }
@@ -348,8 +348,8 @@ impl Engine {
     }
 
     fn count(&self, applied: Vec<Applied>) {
-        for a in applied.iter().filter(|a| a.event == "alert.opened") {
-            self.metrics.alert_opened(&a.alert.kind);
+        for a in applied.iter().filter(|a| a.change == Change::Opened) {
+            self.metrics.alert_opened(a.alert.kind);
         }
     }
 
@@ -437,7 +437,7 @@ impl Engine {
 /// One stored event on its way through the streaming rules.
 struct JudgedEvent<'a> {
     origin: &'a Registered,
-    kind: &'a str,
+    kind: &'a EventKind,
     ts: DateTime<Utc>,
     data: &'a Value,
     received_at: DateTime<Utc>,
@@ -453,7 +453,7 @@ async fn judge_event(
 ) -> Result<Vec<Applied>, sqlx::Error> {
     let origin = event.origin;
     let late = event.received_at - event.ts > LATE_AFTER;
-    let decisions = streaming::on_event(event.kind, event.ts, event.data, &origin.info.kind, settings, late);
+    let decisions = streaming::on_event(event.kind, event.ts, event.data, origin.info.kind, settings, late);
     if decisions.is_empty() && event.inbox.is_none() {
         return Ok(Vec::new());
     }
@@ -505,7 +505,7 @@ async fn fall_cancel_applies(
     let Some(fall) = alerts::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
     let canceller = streaming::Canceller {
         device_id: &origin.info.device_id,
-        device_kind: &origin.info.kind,
+        device_kind: origin.info.kind,
         resident_id: origin.resident_id,
     };
     if !streaming::cancel_trusted(fall.device_id.as_deref(), fall.resident_id, &canceller) {
@@ -527,8 +527,7 @@ async fn resume_monitor(pool: &PgPool, subject: &Subject, metric: Metric) -> Res
     let mut monitor = VitalMonitor::new();
     let mut conn = pool.acquire().await?;
     if let Some(open) = alerts::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
-        let severity = Severity::parse(&open.severity).unwrap_or(Severity::Medium);
-        monitor.resume_raised(metric, open.condition_at, severity);
+        monitor.resume_raised(metric, open.condition_at, open.severity);
     }
     Ok(monitor)
 }

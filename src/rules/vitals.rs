@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::settings::{Threshold, VitalsSettings};
-use super::{AUTO_CLEARED, AlertKind, Decision, Severity, rfc3339};
-use crate::ingest::catalog::Metric;
+use super::{Decision, rfc3339};
+use crate::domain::{AlertKind, Metric, Resolution, Severity};
 
 /// The metrics that can carry a threshold and raise `vital_abnormal`.
 pub fn is_vital(metric: Metric) -> bool {
@@ -235,7 +235,7 @@ fn clear(episode: &Episode, in_range_since: DateTime<Utc>, reading: &Reading<'_>
         kind: AlertKind::VitalAbnormal,
         cause: reading.metric.as_str().to_owned(),
         at: reading.ts,
-        resolution: AUTO_CLEARED,
+        resolution: Resolution::AutoCleared,
         details: details(episode, reading, Some(in_range_since)),
     }
 }
@@ -437,7 +437,7 @@ mod tests {
         };
         assert_eq!(
             (*minute, *kind, cause.as_str(), *resolution),
-            (46, AlertKind::VitalAbnormal, "heart_rate", "auto_cleared")
+            (46, AlertKind::VitalAbnormal, "heart_rate", Resolution::AutoCleared)
         );
         assert_eq!(details["in_range_since"], "2026-11-28T08:36:00Z");
         assert_eq!(details["max_value"], 140.0);

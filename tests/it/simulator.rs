@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
+use eldercare::domain::DeviceKind;
 use eldercare::ingest::decode::{self, DeviceInfo, Registry, ZigbeeState};
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
@@ -84,7 +85,7 @@ fn a_simulated_day_decodes_cleanly_with_the_backends_decoder() {
     for d in devices(&config) {
         let info = DeviceInfo {
             device_id: d.device_id.clone(),
-            kind: d.kind.to_string(),
+            kind: DeviceKind::parse(&d.kind.to_string()).expect("a device kind of the contract"),
             room: d.room.map(|r| r.as_str().to_owned()),
             placement: d.placement.map(str::to_owned),
             power_on_threshold_w: decode::DEFAULT_POWER_ON_THRESHOLD_W,

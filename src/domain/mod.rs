@@ -1,0 +1,16 @@
+//! The vocabulary every module speaks: what alerts, events, devices,
+//! metrics and roles are called, as types. Names from outside (a device's
+//! payload, an API request, a database row) are parsed into these at the
+//! edge and passed on as types.
+
+pub mod alert;
+pub mod device;
+pub mod event;
+pub mod metric;
+pub mod role;
+
+pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};
+pub use device::{DeviceKind, Source};
+pub use event::EventKind;
+pub use metric::Metric;
+pub use role::Role;

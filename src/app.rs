@@ -10,13 +10,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::engine::{Engine, EngineInput};
 use crate::api::{self, ApiContext};
 use crate::broker::Accounts;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
 use crate::notify::webhooks;
-use crate::rules::engine::{Engine, EngineInput};
 use crate::scheduler::{self, SchedulerSettings};
 use crate::watchdog::Watchdog;
 use crate::{bootstrap, ingest, store};

@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
-use crate::domain::{AlertKind, Change, DeviceKind, EventKind, Resolution};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS, ResidentFacts};
-use crate::rules::engine;
 use crate::rules::settings::RuleSettings;
 use crate::rules::streaming::{self, DeviceHealth};
+use crate::store::settings as stored_settings;
 use crate::watchdog;
 
 /// The advisory lock that makes a process the leader.
@@ -187,17 +187,8 @@ impl Leader {
                 continue;
             };
             if decision.is_raise() != open {
-                self.apply(&Subject::institution(institution), &decision).await?;
+                alerts::apply(&self.pool, &self.metrics, &Subject::institution(institution), &decision, false).await?;
             }
-        }
-        Ok(())
-    }
-
-    async fn apply(&self, subject: &Subject, decision: &Decision) -> Result<(), sqlx::Error> {
-        if let Some(applied) = alerts::apply(&self.pool, subject, decision, false).await?
-            && applied.change == Change::Opened
-        {
-            self.metrics.alert_opened(applied.alert.kind);
         }
         Ok(())
     }
@@ -241,7 +232,7 @@ impl Leader {
             // this catches what a restart missed).
             if is_active(&subject, AlertKind::LowBattery, &d.device_id) {
                 let whose = d.resident_id.unwrap_or(d.institution_id);
-                let settings = engine::layered(&d.institution_settings, d.resident_settings.as_ref(), whose);
+                let settings = stored_settings::layered(&d.institution_settings, d.resident_settings.as_ref(), whose);
                 if d.battery.is_some_and(|b| b >= settings.low_battery.percent + 5.0) {
                     let decision = Decision::Clear {
                         kind: AlertKind::LowBattery,
@@ -250,7 +241,7 @@ impl Leader {
                         resolution: Resolution::AutoCleared,
                         details: serde_json::json!({"battery": d.battery}),
                     };
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                 }
             }
             // A device never heard from is judged from its registration.
@@ -265,7 +256,7 @@ impl Leader {
             for decision in streaming::silent_devices(std::slice::from_ref(&health), now) {
                 // Only changes: raise what is not open, clear what is.
                 if decision.is_raise() != is_active(&subject, AlertKind::DeviceOffline, decision.cause()) {
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                 }
             }
         }
@@ -371,7 +362,7 @@ impl Leader {
                     Decision::Clear { .. } => active.contains(&key),
                 };
                 if wanted {
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                     if decision.is_raise() {
                         self.raised.insert(key);
                     }

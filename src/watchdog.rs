@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
 use crate::config::WatchdogSettings;
-use crate::domain::{AlertKind, Change, Resolution, Severity};
+use crate::domain::{AlertKind, Resolution, Severity};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 
@@ -251,11 +251,7 @@ impl Watchdog {
             }),
         };
         for id in institutions {
-            if let Some(applied) = alerts::apply(&self.pool, &Subject::institution(id), &decision, false).await?
-                && applied.change == Change::Opened
-            {
-                self.metrics.alert_opened(applied.alert.kind);
-            }
+            alerts::apply(&self.pool, &self.metrics, &Subject::institution(id), &decision, false).await?;
         }
         Ok(())
     }

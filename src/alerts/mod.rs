@@ -2,6 +2,7 @@
 //! them; every change is on the alert's timeline, in the webhook outbox and on
 //! the live stream, written in one transaction.
 
+pub mod engine;
 pub mod lifecycle;
 
 use chrono::{DateTime, Duration, Utc};
@@ -10,7 +11,9 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::device::Registered;
 use crate::domain::{AlertKind, Change, Resolution, Role, Severity, Status, Step};
+use crate::metrics::Metrics;
 use crate::rules::Decision;
 use lifecycle::{Action, IllegalTransition};
 
@@ -128,6 +131,17 @@ impl Subject {
         Subject { institution_id, resident_id: None, device_id: None, room: None }
     }
 
+    /// The subject of data from this device: its resident, or the device
+    /// itself when it belongs to none.
+    pub fn of(origin: &Registered) -> Subject {
+        Subject {
+            institution_id: origin.institution_id,
+            resident_id: origin.resident_id,
+            device_id: Some(origin.info.device_id.clone()),
+            room: origin.info.room.clone(),
+        }
+    }
+
     /// The value of the `alerts.subject` column for this subject: the same
     /// expression as the column's definition in the migrations.
     pub fn key(&self) -> String {
@@ -187,9 +201,19 @@ pub struct Applied {
     pub alert: Alert,
 }
 
-/// Applies one rule decision in its own small transaction.
+impl Applied {
+    /// Counts an opened alert in the metrics, once its change is committed.
+    pub fn count(&self, metrics: &Metrics) {
+        if self.change == Change::Opened {
+            metrics.alert_opened(self.alert.kind);
+        }
+    }
+}
+
+/// Applies one rule decision in its own small transaction, and counts it.
 pub async fn apply(
     pool: &PgPool,
+    metrics: &Metrics,
     subject: &Subject,
     decision: &Decision,
     late: bool,
@@ -197,12 +221,16 @@ pub async fn apply(
     let mut tx = pool.begin().await?;
     let applied = apply_in(&mut tx, subject, decision, late).await?;
     tx.commit().await?;
+    if let Some(applied) = &applied {
+        applied.count(metrics);
+    }
     Ok(applied)
 }
 
 /// Applies one rule decision inside the caller's transaction, so that the
 /// alert change commits together with whatever else the caller records (the
-/// evaluated event leaving the rule inbox).
+/// evaluated event leaving the rule inbox); the caller counts it once
+/// committed.
 pub async fn apply_in(
     tx: &mut PgConnection,
     subject: &Subject,

@@ -25,7 +25,6 @@ use crate::domain::{AlertKind, DeviceKind, EventKind, Metric, Resolution, Role, 
 // Falls and SOS are not "activity" here: they reach the family as alerts, and
 // "last active: fall detected" would read wrong.
 use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, local_instant, meal_evidence, window_on};
-use crate::rules::engine::load_settings;
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold, TimeWindow};
 use crate::rules::streaming::heartbeat_timeout;
 use crate::rules::vitals::is_vital;
@@ -336,7 +335,7 @@ async fn summary(
         .timezone
         .parse()
         .map_err(|_| anyhow::anyhow!("resident {id} has an invalid timezone {:?}", resident.timezone))?;
-    let settings = load_settings(&ctx.pool, id).await?.ok_or(Error::NotFound)?;
+    let settings = crate::store::settings::resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?;
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let date = q.date.unwrap_or(today);

@@ -1,8 +1,9 @@
-//! What a device is: its kind, and how it speaks to us.
+//! What a device is: its kind, how it speaks to us, and whose it is.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
@@ -84,6 +85,31 @@ impl Source {
     pub fn parse(name: &str) -> Option<Source> {
         [Source::Native, Source::Zigbee2Mqtt].into_iter().find(|s| s.as_str() == name)
     }
+}
+
+/// What the decoder needs to know about a registered device.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// The registered id (the topic id for native devices), which every
+    /// output is attributed to.
+    pub device_id: String,
+    /// A Zigbee button only means SOS on `single` when registered as a
+    /// `sos_button`.
+    pub kind: DeviceKind,
+    /// Becomes `data.room` of events derived from Zigbee sensors.
+    pub room: Option<String>,
+    /// Becomes `data.door` / `data.appliance` of derived events.
+    pub placement: Option<String>,
+    /// A smart plug at or above this draw means its appliance is on.
+    pub power_on_threshold_w: f64,
+}
+
+/// A registered device: what the decoder reads, and whom its data belongs to.
+#[derive(Debug)]
+pub struct Registered {
+    pub info: DeviceInfo,
+    pub institution_id: Uuid,
+    pub resident_id: Option<Uuid>,
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@ pub mod alert;
 pub mod device;
 pub mod event;
 pub mod metric;
+pub mod quarantine;
 pub mod role;
 
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};
 pub use device::{DeviceKind, Source};
 pub use event::EventKind;
 pub use metric::Metric;
+pub use quarantine::Reason;
 pub use role::Role;

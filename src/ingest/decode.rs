@@ -5,12 +5,12 @@
 //! without a broker or a database.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::domain::{DeviceKind, EventKind, Metric};
+use crate::domain::device::DeviceInfo;
+use crate::domain::{DeviceKind, EventKind, Metric, Reason};
 
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -35,23 +35,6 @@ const BP_PANEL_LOINC: &[&str] = &["85354-9", "55284-4"];
 /// The mass-concentration glucose code implies mg/dL when a quantity carries
 /// no unit; every other code implies the metric's canonical unit.
 const GLUCOSE_MASS_LOINC: &str = "2339-0";
-
-/// What the decoder needs to know about a registered device.
-#[derive(Debug, Clone)]
-pub struct DeviceInfo {
-    /// The registered id (the topic id for native devices), which every
-    /// output is attributed to.
-    pub device_id: String,
-    /// A Zigbee button only means SOS on `single` when registered as a
-    /// `sos_button`.
-    pub kind: DeviceKind,
-    /// Becomes `data.room` of events derived from Zigbee sensors.
-    pub room: Option<String>,
-    /// Becomes `data.door` / `data.appliance` of derived events.
-    pub placement: Option<String>,
-    /// A smart plug at or above this draw means its appliance is on.
-    pub power_on_threshold_w: f64,
-}
 
 pub trait Registry {
     fn native(&self, device_id: &str) -> Option<&DeviceInfo>;
@@ -87,53 +70,6 @@ impl ZigbeeStates for HashMap<String, ZigbeeState> {
 
     fn set(&mut self, device_id: &str, state: ZigbeeState) {
         self.insert(device_id.to_owned(), state);
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Malformed,
-    UnknownDevice,
-    UnknownMetric,
-    ImplausibleValue,
-    TimestampOutOfBounds,
-    Oversized,
-    BadTopic,
-    /// Well-formed, but holding what PostgreSQL cannot store (a NUL
-    /// character, an unpaired surrogate, a number beyond its types): found by
-    /// the decoder, or by the database refusing the message on its own.
-    Unstorable,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 8] = [
-        Reason::Malformed,
-        Reason::UnknownDevice,
-        Reason::UnknownMetric,
-        Reason::ImplausibleValue,
-        Reason::TimestampOutOfBounds,
-        Reason::Oversized,
-        Reason::BadTopic,
-        Reason::Unstorable,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Reason::Malformed => "malformed",
-            Reason::UnknownDevice => "unknown_device",
-            Reason::UnknownMetric => "unknown_metric",
-            Reason::ImplausibleValue => "implausible_value",
-            Reason::TimestampOutOfBounds => "timestamp_out_of_bounds",
-            Reason::Oversized => "oversized",
-            Reason::BadTopic => "bad_topic",
-            Reason::Unstorable => "unstorable",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -26,11 +26,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::engine::Stored;
 use crate::config::{ConfigError, Settings};
+use crate::domain::Reason;
 use crate::metrics::Metrics;
-use crate::rules::engine::Stored;
 use acks::AckMsg;
-use decode::{Reason, ZigbeeState};
+use decode::ZigbeeState;
 use registry::DeviceRegistry;
 use writer::{Item, LaneSettings};
 

@@ -7,17 +7,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::decode::{DeviceInfo, Registry, ZigbeeState};
+use super::decode::{Registry, ZigbeeState};
+use crate::domain::device::{DeviceInfo, Registered};
 use crate::domain::{DeviceKind, Source};
-
-/// A device as the ingest path needs it: what the decoder reads, and whom its
-/// data belongs to.
-#[derive(Debug)]
-pub struct Registered {
-    pub info: DeviceInfo,
-    pub institution_id: Uuid,
-    pub resident_id: Option<Uuid>,
-}
 
 #[derive(Debug, Default)]
 pub struct DeviceRegistry {

@@ -25,12 +25,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::acks::AckMsg;
-use super::decode::{Decoded, MAX_PAYLOAD, Reason, Status, ZigbeeState};
+use super::decode::{Decoded, MAX_PAYLOAD, Status, ZigbeeState};
 use super::quarantine::{Budget, Sender, hour_of, storable};
-use super::registry::Registered;
-use crate::domain::{EventKind, Metric};
+use crate::alerts::engine::Stored;
+use crate::domain::device::Registered;
+use crate::domain::{EventKind, Metric, Reason};
 use crate::metrics::Metrics;
-use crate::rules::engine::Stored;
 use crate::rules::streaming::JUDGED_EVENTS;
 use crate::rules::vitals::is_vital;
 
@@ -133,7 +133,7 @@ columns! {
     struct Quarantined {
         received: DateTime<Utc>,
         topic: String,
-        reason: &'static str,
+        reason: Reason,
         detail: String,
         device: Option<String>,
         institution: Option<Uuid>,
@@ -148,7 +148,7 @@ columns! {
         hour: DateTime<Utc>,
         device: Option<String>,
         prefix: &'static str,
-        reason: &'static str,
+        reason: Reason,
         institution: Option<Uuid>,
     }
 }
@@ -425,7 +425,7 @@ impl Batch {
             self.quarantine.push(
                 origin.received_at,
                 storable(origin.topic.to_owned()),
-                reason.as_str(),
+                reason,
                 storable(detail),
                 device_id.map(storable),
                 origin.institution,
@@ -436,7 +436,7 @@ impl Batch {
                 hour,
                 origin.sender.device_id().map(str::to_owned),
                 origin.sender.topic_prefix(),
-                reason.as_str(),
+                reason,
                 origin.institution,
             );
         }
@@ -827,11 +827,11 @@ impl Batch {
 
     fn count_rejections(&self, metrics: &Metrics) {
         for reason in &self.quarantine.reason {
-            metrics.rejected(reason);
+            metrics.rejected(*reason);
         }
         for reason in &self.overflow.reason {
-            metrics.rejected(reason);
-            metrics.quarantine_dropped(reason);
+            metrics.rejected(*reason);
+            metrics.quarantine_dropped(*reason);
         }
     }
 }
@@ -1401,7 +1401,8 @@ mod tests {
 
     use super::*;
     use crate::domain::DeviceKind;
-    use crate::ingest::decode::{DeviceInfo, Event, Reading, Rejection};
+    use crate::domain::device::DeviceInfo;
+    use crate::ingest::decode::{Event, Reading, Rejection};
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -1535,7 +1536,7 @@ mod tests {
         }
         assert_eq!(batch.quarantine.detail, vec!["r3", "r6"]);
         assert_eq!(batch.overflow.device, vec![Some("dev-0".to_owned()); 2]);
-        assert_eq!(batch.overflow.reason, vec!["malformed"; 2]);
+        assert_eq!(batch.overflow.reason, vec![Reason::Malformed; 2]);
         assert_eq!(batch.overflow.hour[0], at("2026-11-28T08:00:00Z"));
         let metrics = Metrics::default();
         batch.count_rejections(&metrics);
@@ -1561,7 +1562,7 @@ mod tests {
         assert!(quarantine.readings.is_empty() && quarantine.events.is_empty() && quarantine.vitals.is_empty());
         assert!(quarantine.messages[0].note.is_none(), "nothing of it is stored");
         let q = &quarantine.quarantine;
-        assert_eq!(q.reason, vec!["unstorable"]);
+        assert_eq!(q.reason, vec![Reason::Unstorable]);
         assert_eq!(q.topic, vec!["zigbee2mqtt/odd\u{FFFD}name"]);
         assert_eq!(q.device, vec![Some("dev-1".to_owned())]);
         assert_eq!(q.payload, vec![b"payload 4".to_vec()]);

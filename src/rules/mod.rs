@@ -26,7 +26,6 @@
 //! `(kind, cause)` is a no-op.
 
 pub mod behaviour;
-pub mod engine;
 pub mod settings;
 pub mod streaming;
 pub mod vitals;

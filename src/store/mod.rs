@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, and the TimescaleDB upgrade of the
 //! time-series tables when the extension is available.
 
+pub mod settings;
 pub mod timescale;
 
 use std::time::Duration;

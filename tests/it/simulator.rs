@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use eldercare::domain::DeviceKind;
-use eldercare::ingest::decode::{self, DeviceInfo, Registry, ZigbeeState};
+use eldercare::domain::device::DeviceInfo;
+use eldercare::ingest::decode::{self, Registry, ZigbeeState};
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
 use eldercare_sim::scenario::Scenario;

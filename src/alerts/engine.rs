@@ -23,14 +23,14 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::settings::RuleSettings;
-use super::vitals::VitalMonitor;
-use super::{Decision, rfc3339, streaming};
-use crate::alerts::{self, Applied, Subject};
-use crate::domain::{AlertKind, Change, DeviceKind, EventKind, Metric};
-use crate::ingest::decode::DeviceInfo;
-use crate::ingest::registry::Registered;
+use super::{Applied, Subject};
+use crate::domain::device::{DeviceInfo, Registered};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
 use crate::metrics::Metrics;
+use crate::rules::settings::RuleSettings;
+use crate::rules::vitals::VitalMonitor;
+use crate::rules::{Decision, rfc3339, streaming};
+use crate::store::settings as stored_settings;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
@@ -78,49 +78,6 @@ pub enum Stored {
 pub struct EngineInput {
     pub events: mpsc::Receiver<Vec<Stored>>,
     pub telemetry: mpsc::Receiver<Vec<Stored>>,
-}
-
-/// Loads the effective settings of a resident: built-in defaults, the
-/// institution's patch, the resident's patch.
-pub async fn load_settings(pool: &PgPool, resident_id: Uuid) -> Result<Option<RuleSettings>, sqlx::Error> {
-    let row: Option<(Value, Value)> = sqlx::query_as(
-        "select i.rule_settings, r.rule_settings from residents r join institutions i on i.id = r.institution_id
-         where r.id = $1",
-    )
-    .bind(resident_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(inst, res)| layered(&inst, Some(&res), resident_id)))
-}
-
-/// The settings a shared device (no resident) is judged by: the
-/// institution's.
-pub async fn load_institution_settings(pool: &PgPool, institution_id: Uuid) -> Result<RuleSettings, sqlx::Error> {
-    let inst: Option<Value> = sqlx::query_scalar("select rule_settings from institutions where id = $1")
-        .bind(institution_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(inst.map(|inst| layered(&inst, None, institution_id)).unwrap_or_default())
-}
-
-/// Stored layers that no longer parse fall back to the defaults, loudly: an
-/// alarm is better judged by defaults than not at all.
-pub fn layered(institution: &Value, resident: Option<&Value>, whose: Uuid) -> RuleSettings {
-    RuleSettings::from_layers(Some(institution), resident).unwrap_or_else(|err| {
-        tracing::error!(id = %whose, cause = %err, "stored rule settings are invalid; using defaults");
-        RuleSettings::default()
-    })
-}
-
-/// The alert subject of data from this device: its resident, or the device
-/// itself when it belongs to none.
-pub fn subject_of(origin: &Registered) -> Subject {
-    Subject {
-        institution_id: origin.institution_id,
-        resident_id: origin.resident_id,
-        device_id: Some(origin.info.device_id.clone()),
-        room: origin.info.room.clone(),
-    }
 }
 
 #[derive(Debug, Default)]
@@ -273,7 +230,9 @@ impl Engine {
                 let event = JudgedEvent { origin: &origin, kind: &kind, ts, data: &data, received_at, inbox };
                 let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
                 let applied = retrying("event", metrics, shutdown, || judge_event(pool, &event, &settings)).await;
-                self.count(applied.unwrap_or_default());
+                for a in applied.unwrap_or_default() {
+                    a.count(&self.metrics);
+                }
             }
             Stored::Reading { origin, metric, ts, value, received_at } => {
                 let Some(rid) = origin.resident_id else { return };
@@ -282,7 +241,7 @@ impl Engine {
                 let late = received_at - ts > LATE_AFTER;
                 let key = (rid, metric);
                 if !self.vitals.contains_key(&key) {
-                    let subject = subject_of(&origin);
+                    let subject = Subject::of(&origin);
                     let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
                     let Some(monitor) =
                         retrying("vitals", metrics, shutdown, || resume_monitor(pool, &subject, metric)).await
@@ -293,7 +252,7 @@ impl Engine {
                 }
                 let Some(monitor) = self.vitals.get_mut(&key) else { return };
                 if let Some(decision) = monitor.observe(metric, ts, value, &threshold, &settings.vitals, late) {
-                    self.apply(&subject_of(&origin), decision, late).await;
+                    self.apply(&Subject::of(&origin), decision, late).await;
                 }
             }
             Stored::Status { origin, online, battery, at } => {
@@ -323,7 +282,7 @@ impl Engine {
                 }
                 let online = online.filter(|_| online_changed);
                 let battery = battery.filter(|_| low_changed);
-                let subject = subject_of(&origin);
+                let subject = Subject::of(&origin);
                 for decision in
                     streaming::on_status(&origin.info.device_id, origin.info.kind, online, battery, at, &settings)
                 {
@@ -336,21 +295,11 @@ impl Engine {
     async fn apply(&self, subject: &Subject, decision: Decision, late: bool) {
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let decision = &decision;
-        let applied =
-            retrying(
-                "decision",
-                metrics,
-                shutdown,
-                || async move { alerts::apply(pool, subject, decision, late).await },
-            )
-            .await;
-        self.count(applied.flatten().into_iter().collect());
-    }
-
-    fn count(&self, applied: Vec<Applied>) {
-        for a in applied.iter().filter(|a| a.change == Change::Opened) {
-            self.metrics.alert_opened(a.alert.kind);
-        }
+        // Given up only after retries, which are logged and counted.
+        let _ = retrying("decision", metrics, shutdown, || async move {
+            super::apply(pool, metrics, subject, decision, late).await
+        })
+        .await;
     }
 
     async fn settings_for(&mut self, origin: &Registered) -> Option<Arc<RuleSettings>> {
@@ -366,8 +315,8 @@ impl Engine {
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let loaded = retrying("settings", metrics, shutdown, || async move {
             match whose {
-                SettingsOf::Resident(rid) => Ok(load_settings(pool, rid).await?.unwrap_or_default()),
-                SettingsOf::Institution(iid) => load_institution_settings(pool, iid).await,
+                SettingsOf::Resident(rid) => Ok(stored_settings::resident(pool, rid).await?.unwrap_or_default()),
+                SettingsOf::Institution(iid) => stored_settings::institution(pool, iid).await,
             }
         })
         .await?;
@@ -457,7 +406,7 @@ async fn judge_event(
     if decisions.is_empty() && event.inbox.is_none() {
         return Ok(Vec::new());
     }
-    let subject = subject_of(origin);
+    let subject = Subject::of(origin);
     let mut tx = pool.begin().await?;
     if let Some(id) = event.inbox {
         // Locks the row: a sweeping neighbour skips it, and if the neighbour
@@ -486,7 +435,7 @@ async fn judge_event(
         {
             obj.insert("received_at".into(), json!(rfc3339(event.received_at)));
         }
-        applied.extend(alerts::apply_in(&mut tx, &subject, &decision, late).await?);
+        applied.extend(super::apply_in(&mut tx, &subject, &decision, late).await?);
     }
     tx.commit().await?;
     Ok(applied)
@@ -502,7 +451,7 @@ async fn fall_cancel_applies(
     cancel_received: DateTime<Utc>,
     settings: &RuleSettings,
 ) -> Result<bool, sqlx::Error> {
-    let Some(fall) = alerts::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
+    let Some(fall) = super::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
     let canceller = streaming::Canceller {
         device_id: &origin.info.device_id,
         device_kind: origin.info.kind,
@@ -526,7 +475,7 @@ async fn fall_cancel_applies(
 async fn resume_monitor(pool: &PgPool, subject: &Subject, metric: Metric) -> Result<VitalMonitor, sqlx::Error> {
     let mut monitor = VitalMonitor::new();
     let mut conn = pool.acquire().await?;
-    if let Some(open) = alerts::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
+    if let Some(open) = super::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
         monitor.resume_raised(metric, open.condition_at, open.severity);
     }
     Ok(monitor)

@@ -8,11 +8,12 @@ pub mod lifecycle;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::device::Registered;
-use crate::domain::{AlertKind, Change, Resolution, Role, Severity, Status, Step};
+use crate::domain::scope::Placed;
+use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 use lifecycle::{Action, IllegalTransition};
@@ -65,50 +66,81 @@ impl Alert {
     }
 }
 
-pub const SELECT: &str = "select a.id, a.institution_id, a.resident_id, r.name as resident_name, a.device_id, a.kind,
+const SELECT: &str = "select a.id, a.institution_id, a.resident_id, r.name as resident_name, a.device_id, a.kind,
         a.cause, a.severity, a.status, a.resolution, a.opened_at, a.condition_at, a.late, a.acknowledged_at,
         a.acknowledged_by, a.resolved_at, a.resolved_by, a.assigned_to, a.escalation_level, a.escalated_at,
         a.occurrences, a.last_seen_at, a.details, a.updated_at
     from alerts a left join residents r on r.id = a.resident_id";
 
+/// An SQL expression ranking a severity column from 1 (low) to 4
+/// (critical), so that queries order and compare severities as
+/// [`Severity`] does.
+pub fn severity_rank(column: &str) -> String {
+    let names: Vec<String> = Severity::ALL.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("array_position(array[{}], {column})", names.join(","))
+}
+
+/// The alert, whoever may see it: for the alert path and the live stream,
+/// which check a scope themselves.
 pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
     let alert: Option<Alert> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where a.id = $1"))).bind(id).fetch_optional(conn).await?;
     Ok(alert.map(Alert::with_sla))
 }
 
-pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds) -> Result<Vec<Alert>, sqlx::Error> {
-    let alerts: Vec<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where {filter}
-         order by (a.status = 'resolved'), array_position(array['critical','high','medium','low'], a.severity),
-                  a.opened_at desc
-         limit $9"
-    )))
-    .bind(binds.user_id)
-    .bind(binds.institution_id)
-    .bind(binds.role)
-    .bind(binds.status)
-    .bind(binds.resident_id)
-    .bind(binds.kind)
-    .bind(binds.severity)
-    .bind(binds.since)
-    .bind(binds.limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(alerts.into_iter().map(Alert::with_sla).collect())
+/// The alert, if `scope` reaches it.
+pub async fn fetch_visible(conn: &mut PgConnection, scope: &Scope, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("{SELECT} where a.id = "));
+    query.push_bind(id);
+    scope.push_filter(&mut query, Placed::ALERTS);
+    let alert: Option<Alert> = query.build_query_as().fetch_optional(conn).await?;
+    Ok(alert.map(Alert::with_sla))
 }
 
-/// Parameters of an alert listing, in the order of their `$n`.
-pub struct ListBinds {
-    pub user_id: Uuid,
-    pub institution_id: Uuid,
-    pub role: Role,
+/// Whether `scope` reaches an alert already in hand.
+pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    scope.reaches(&mut conn, alert.institution_id, alert.resident_id).await
+}
+
+/// Which alerts a listing shows; `None` shows all.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
     pub status: Option<Status>,
     pub resident_id: Option<Uuid>,
     pub kind: Option<AlertKind>,
     pub severity: Option<Severity>,
+    /// Opened at or after.
     pub since: Option<DateTime<Utc>>,
-    pub limit: i64,
+}
+
+/// The alerts `scope` reaches that pass `filter`: unresolved first, then
+/// the most severe, then the newest.
+pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> Result<Vec<Alert>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("{SELECT} where true"));
+    scope.push_filter(&mut query, Placed::ALERTS);
+    if let Some(status) = filter.status {
+        query.push(" and a.status = ").push_bind(status);
+    }
+    if let Some(resident) = filter.resident_id {
+        query.push(" and a.resident_id = ").push_bind(resident);
+    }
+    if let Some(kind) = filter.kind {
+        query.push(" and a.kind = ").push_bind(kind);
+    }
+    if let Some(severity) = filter.severity {
+        query.push(" and a.severity = ").push_bind(severity);
+    }
+    if let Some(since) = filter.since {
+        query.push(" and a.opened_at >= ").push_bind(since);
+    }
+    query.push(format!(
+        " order by (a.status = 'resolved'), {} desc, a.opened_at desc limit ",
+        severity_rank("a.severity")
+    ));
+    query.push_bind(limit);
+    let alerts: Vec<Alert> = query.build_query_as().fetch_all(pool).await?;
+    Ok(alerts.into_iter().map(Alert::with_sla).collect())
 }
 
 /// Whom a rule decision is about: a resident, or a device that belongs to
@@ -294,7 +326,7 @@ async fn raise(
             obj.insert("room".into(), json!(room));
         }
     }
-    let (id, inserted, old_severity): (Uuid, bool, Severity) = sqlx::query_as(
+    let (id, inserted, old_severity): (Uuid, bool, Severity) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "with prev as (
              select severity from alerts
              where institution_id = $2 and subject = $11 and kind = $5 and cause = $6 and status <> 'resolved'
@@ -304,13 +336,13 @@ async fn raise(
          on conflict (institution_id, subject, kind, cause) where status <> 'resolved' do update set
              occurrences = a.occurrences + 1,
              last_seen_at = now(),
-             severity = case when array_position(array['low','medium','high','critical'], excluded.severity)
-                                > array_position(array['low','medium','high','critical'], a.severity)
-                             then excluded.severity else a.severity end,
+             severity = case when {} > {} then excluded.severity else a.severity end,
              details = excluded.details,
              updated_at = now()
          returning a.id, (xmax = 0) as inserted, coalesce((select severity from prev), a.severity)",
-    )
+        severity_rank("excluded.severity"),
+        severity_rank("a.severity"),
+    )))
     .bind(Uuid::new_v4())
     .bind(subject.institution_id)
     .bind(subject.resident_id)
@@ -401,25 +433,14 @@ pub enum ActionError {
     Database(#[from] sqlx::Error),
 }
 
-/// Applies a person's action; `visible` decides (inside the transaction, on
-/// the locked row) whether the actor may touch this alert at all.
-pub async fn act(
-    pool: &PgPool,
-    alert_id: Uuid,
-    actor: Uuid,
-    action: HumanAction,
-    visible: impl FnOnce(&Alert) -> bool,
-) -> Result<Alert, ActionError> {
+/// Applies the action of the person `scope` acts for, on an alert in their
+/// reach (judged inside the transaction, on the locked row).
+pub async fn act(pool: &PgPool, scope: &Scope, alert_id: Uuid, action: HumanAction) -> Result<Alert, ActionError> {
+    let actor = scope.user;
     let mut tx = pool.begin().await?;
-    let status: Option<Status> = sqlx::query_scalar("select status from alerts where id = $1 for update")
-        .bind(alert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let current = fetch(&mut tx, alert_id).await?.ok_or(ActionError::NotFound)?;
-    if !visible(&current) {
-        return Err(ActionError::NotFound);
-    }
-    let status = status.ok_or(ActionError::NotFound)?;
+    sqlx::query("select 1 from alerts where id = $1 for update").bind(alert_id).execute(&mut *tx).await?;
+    let current = fetch_visible(&mut tx, scope, alert_id).await?.ok_or(ActionError::NotFound)?;
+    let status = current.status;
     let (step, details) = match &action {
         HumanAction::Acknowledge { note } => {
             lifecycle::transition(status, Action::Acknowledge)?;

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::alerts::{self, ActionError, Alert, HumanAction, ListBinds, TimelineEntry};
-use crate::api::access::VISIBLE_RESIDENTS;
+use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
+use crate::store::residents;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -32,15 +32,6 @@ pub fn router() -> Router<ApiContext> {
 /// The live stream, kept apart from the request timeout.
 pub fn stream_router() -> Router<ApiContext> {
     Router::new().route("/alerts/stream", get(stream))
-}
-
-/// SQL over `alerts a` for what the caller may see ($1 user, $2 institution,
-/// $3 role): the institution's alerts for staff; for families, those of
-/// their linked residents.
-fn visible_alerts() -> String {
-    format!(
-        "a.institution_id = $2 and ($3 <> 'family' or exists (select 1 from residents r where r.id = a.resident_id and {VISIBLE_RESIDENTS}))"
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,48 +75,15 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
-    let filter = format!(
-        "{} and ($4::text is null or a.status = $4) and ($5::uuid is null or a.resident_id = $5)
-         and ($6::text is null or a.kind = $6) and ($7::text is null or a.severity = $7)
-         and ($8::timestamptz is null or a.opened_at >= $8)",
-        visible_alerts()
-    );
-    let alerts = alerts::list(
-        &ctx.pool,
-        &filter,
-        ListBinds {
-            user_id: auth.id,
-            institution_id: auth.institution_id,
-            role: auth.role,
-            status,
-            resident_id: q.resident_id,
-            kind,
-            severity,
-            since: q.since,
-            limit,
-        },
-    )
-    .await?;
+    let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
+    let alerts = alerts::list(&ctx.pool, &auth.scope, &filter, limit).await?;
     Ok(Json(AlertList { alerts }))
 }
 
 /// The alert, if the caller may see it.
 async fn visible(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Alert> {
     let mut conn = ctx.pool.acquire().await?;
-    let alert = alerts::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
-    may_see(ctx, auth, &alert).await?;
-    Ok(alert)
-}
-
-async fn may_see(ctx: &ApiContext, auth: &AuthUser, alert: &Alert) -> Result<()> {
-    if alert.institution_id != auth.institution_id {
-        return Err(Error::NotFound);
-    }
-    if !auth.is_staff() {
-        let rid = alert.resident_id.ok_or(Error::NotFound)?;
-        auth.resident(ctx, rid).await?;
-    }
-    Ok(())
+    alerts::fetch_visible(&mut conn, &auth.scope, id).await?.ok_or(Error::NotFound)
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Alert>> {
@@ -147,8 +105,7 @@ async fn act(ctx: &ApiContext, auth: &AuthUser, id: Uuid, action: HumanAction) -
     // Visibility first (404), then the role (403), then the transition (409).
     visible(ctx, auth, id).await?;
     auth.require_staff()?;
-    let institution = auth.institution_id;
-    match alerts::act(&ctx.pool, id, auth.id, action, |a| a.institution_id == institution).await {
+    match alerts::act(&ctx.pool, &auth.scope, id, action).await {
         Ok(alert) => Ok(Json(alert)),
         Err(ActionError::NotFound) => Err(Error::NotFound),
         Err(ActionError::Illegal(e)) => Err(Error::Conflict(e.to_string())),
@@ -205,11 +162,7 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
-    let staff: Option<Role> = sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
-        .bind(req.user_id)
-        .bind(auth.institution_id)
-        .fetch_optional(&ctx.pool)
-        .await?;
+    let staff = residents::user_role(&ctx.pool, &auth.scope, req.user_id).await?;
     if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
     }
@@ -253,7 +206,7 @@ async fn stream(
             };
             let event = match change {
                 Ok(change) => {
-                    if may_see(&ctx, &auth, &change.alert).await.is_err() {
+                    if !alerts::is_visible(&ctx.pool, &auth.scope, &change.alert).await.unwrap_or(false) {
                         continue;
                     }
                     // The contract: `data:` is the alert JSON; `change` adds

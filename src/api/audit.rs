@@ -44,7 +44,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Aud
            and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
          order by a.id desc limit $6",
     )
-    .bind(auth.institution_id)
+    .bind(auth.scope.institution)
     .bind(q.entity)
     .bind(q.entity_id)
     .bind(q.actor_id)
@@ -58,5 +58,5 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Aud
 async fn verify(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Verification>> {
     auth.require_admin()?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(audit::verify(&mut conn, auth.institution_id).await?))
+    Ok(Json(audit::verify(&mut conn, auth.scope.institution).await?))
 }

@@ -1,98 +1,47 @@
-//! What the family app shows: the residents linked to me, a resident's day at
-//! a glance (meals, activity and the night, vitals against their normal
-//! range, alerts with their outcome, device health), and one message thread
-//! per resident between the family and the care team, with unread counts.
+//! What the family app shows: the residents linked to me, and a resident's
+//! day at a glance (meals, activity and the night, vitals against their
+//! normal range, alerts with their outcome, device health).
 //!
-//! Everything goes through the access policy: families reach only their
+//! Everything goes through the caller's scope: families reach only their
 //! linked residents, staff their institution's; the rest is a 404.
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::access::VISIBLE_RESIDENTS;
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Query, Result, residents};
-use crate::domain::{AlertKind, DeviceKind, EventKind, Metric, Resolution, Role, Severity, Status};
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Metric, Resolution, Severity, Status};
 // Falls and SOS are not "activity" here: they reach the family as alerts, and
 // "last active: fall detected" would read wrong.
 use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, local_instant, meal_evidence, window_on};
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold, TimeWindow};
 use crate::rules::streaming::heartbeat_timeout;
 use crate::rules::vitals::is_vital;
+use crate::store::messages::{self, Overview};
+use crate::store::residents;
 
 pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/me/residents", get(my_residents))
-        .route("/residents/{id}/summary", get(summary))
-        .route("/residents/{id}/messages", get(list_messages).post(post_message))
-        .route("/residents/{id}/messages/read", post(mark_read))
-        .route("/messages/unread", get(unread))
+    Router::new().route("/me/residents", get(my_residents)).route("/residents/{id}/summary", get(summary))
 }
-
-/// SQL: how many messages of resident `r` by others the user `$1` has not
-/// read yet.
-const UNREAD: &str = "(select count(*) from messages m
-     where m.resident_id = r.id and m.author_id is distinct from $1
-       and m.created_at > coalesce((select mr.last_read_at from message_reads mr
-                                    where mr.user_id = $1 and mr.resident_id = r.id), '-infinity'))";
 
 // ---------------------------------------------------------------------------
 // The residents linked to me: the app's home screen.
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct MyResident {
-    id: Uuid,
-    name: String,
-    timezone: String,
-    room: Option<String>,
-    /// How a family user is related to the resident ("daughter"); null for staff.
-    relationship: Option<String>,
-    /// Alerts not resolved yet (open or acknowledged), whenever they opened.
-    open_alerts: i64,
-    /// Alerts opened since midnight in the resident's timezone, whatever their status.
-    alerts_today: i64,
-    unread_messages: i64,
-    last_message_at: Option<DateTime<Utc>>,
-    last_activity_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Debug, Serialize)]
 struct MyResidents {
-    residents: Vec<MyResident>,
+    residents: Vec<Overview>,
 }
 
 async fn my_residents(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<MyResidents>> {
-    let residents = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select r.id, r.name, r.timezone, r.room,
-                (select fl.relationship from family_links fl where fl.resident_id = r.id and fl.user_id = $1)
-                    as relationship,
-                (select count(*) from alerts a where a.resident_id = r.id and a.status <> 'resolved') as open_alerts,
-                (select count(*) from alerts a where a.resident_id = r.id
-                    and a.opened_at >= date_trunc('day', now() at time zone r.timezone) at time zone r.timezone)
-                    as alerts_today,
-                {UNREAD} as unread_messages,
-                (select max(m.created_at) from messages m where m.resident_id = r.id) as last_message_at,
-                (select e.ts from events e where e.resident_id = r.id and e.kind = any($4)
-                    order by e.ts desc limit 1) as last_activity_at
-         from residents r where {VISIBLE_RESIDENTS}
-         order by r.name, r.id"
-    )))
-    .bind(auth.id)
-    .bind(auth.institution_id)
-    .bind(auth.role)
-    .bind(ROUTINE_EVENTS)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(MyResidents { residents }))
+    Ok(Json(MyResidents { residents: messages::overview(&ctx.pool, &auth.scope).await? }))
 }
 
 // ---------------------------------------------------------------------------
@@ -330,7 +279,7 @@ async fn summary(
     Query(q): Query<SummaryQuery>,
 ) -> Result<Json<Summary>> {
     let id = auth.resident(&ctx, id).await?;
-    let resident = residents::load(&ctx, id).await?;
+    let resident = residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
     let tz: Tz = resident
         .timezone
         .parse()
@@ -716,211 +665,6 @@ async fn devices(ctx: &ApiContext, id: Uuid, settings: &RuleSettings, now: DateT
         low_battery: items.iter().filter(|d| d.low_battery).count(),
         items,
     })
-}
-
-// ---------------------------------------------------------------------------
-// Messages.
-
-const MAX_MESSAGE_CHARS: usize = 4000;
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
-
-/// Selects messages `m` with their authors; `$2` is the caller.
-const MESSAGE_SELECT: &str = "select m.id, m.resident_id, m.author_id, u.name as author_name, u.role as author_role,
-        fl.relationship as author_relationship, m.body as text, m.created_at,
-        coalesce(m.author_id = $2, false) as mine
-    from messages m
-    left join users u on u.id = m.author_id
-    left join family_links fl on fl.resident_id = m.resident_id and fl.user_id = m.author_id";
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Message {
-    id: Uuid,
-    resident_id: Uuid,
-    /// Null once the author's account is gone.
-    author_id: Option<Uuid>,
-    author_name: Option<String>,
-    author_role: Option<Role>,
-    /// How a family author is related to the resident ("daughter"); null for the care team.
-    author_relationship: Option<String>,
-    text: String,
-    created_at: DateTime<Utc>,
-    /// Written by the caller, so the app can draw it on the right.
-    mine: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessagesQuery {
-    /// The id of the oldest message already shown: the page is the messages before it.
-    before: Option<Uuid>,
-    limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize)]
-struct MessagePage {
-    /// Newest first.
-    messages: Vec<Message>,
-    /// Pass as `before` for the next (older) page; null on the last page.
-    next_before: Option<Uuid>,
-    /// How far the caller has read this thread.
-    last_read_at: Option<DateTime<Utc>>,
-}
-
-async fn list_messages(
-    State(ctx): State<ApiContext>,
-    auth: AuthUser,
-    Path(id): Path<Uuid>,
-    Query(q): Query<MessagesQuery>,
-) -> Result<Json<MessagePage>> {
-    let id = auth.resident(&ctx, id).await?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::validation("limit", format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    // Paged by (created_at, id), not by time alone: two messages may share
-    // a timestamp, and a page boundary between them must not lose one.
-    let cursor: Option<(DateTime<Utc>, Uuid)> = match q.before {
-        None => None,
-        Some(before) => Some(
-            sqlx::query_as("select created_at, id from messages where id = $1 and resident_id = $2")
-                .bind(before)
-                .bind(id)
-                .fetch_optional(&ctx.pool)
-                .await?
-                .ok_or_else(|| Error::validation("before", "no such message in this thread"))?,
-        ),
-    };
-    let mut messages: Vec<Message> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{MESSAGE_SELECT}
-         where m.resident_id = $1 and ($3::timestamptz is null or (m.created_at, m.id) < ($3, $4))
-         order by m.created_at desc, m.id desc limit $5"
-    )))
-    .bind(id)
-    .bind(auth.id)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
-    .fetch_all(&ctx.pool)
-    .await?;
-    let more = messages.len() as i64 > limit;
-    messages.truncate(limit as usize);
-    let next_before = if more { messages.last().map(|m| m.id) } else { None };
-    let last_read_at =
-        sqlx::query_scalar("select last_read_at from message_reads where user_id = $1 and resident_id = $2")
-            .bind(auth.id)
-            .bind(id)
-            .fetch_optional(&ctx.pool)
-            .await?;
-    Ok(Json(MessagePage { messages, next_before, last_read_at }))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMessage {
-    text: String,
-}
-
-async fn post_message(
-    State(ctx): State<ApiContext>,
-    auth: AuthUser,
-    Path(id): Path<Uuid>,
-    Json(req): Json<NewMessage>,
-) -> Result<(StatusCode, Json<Message>)> {
-    let id = auth.resident(&ctx, id).await?;
-    let text = req.text.trim();
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_MESSAGE_CHARS {
-        return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
-    }
-    let message_id = Uuid::new_v4();
-    let mut tx = ctx.pool.begin().await?;
-    sqlx::query(
-        "insert into messages (id, institution_id, resident_id, author_id, body)
-         select $1, r.institution_id, r.id, $3, $4 from residents r where r.id = $2",
-    )
-    .bind(message_id)
-    .bind(id)
-    .bind(auth.id)
-    .bind(text)
-    .execute(&mut *tx)
-    .await?;
-    // The text stays in the thread, which is never edited: the trail says
-    // who wrote to whose thread without copying what was said.
-    let details = serde_json::json!({"resident_id": id, "chars": chars});
-    crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
-    tx.commit().await?;
-    let message = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MESSAGE_SELECT} where m.id = $1")))
-        .bind(message_id)
-        .bind(auth.id)
-        .fetch_optional(&ctx.pool)
-        .await?
-        .ok_or(Error::NotFound)?;
-    tracing::info!(by = %auth.id, resident_id = %id, message_id = %message_id, "message posted");
-    Ok((StatusCode::CREATED, Json(message)))
-}
-
-#[derive(Debug, Serialize)]
-struct ReadState {
-    resident_id: Uuid,
-    last_read_at: Option<DateTime<Utc>>,
-    unread: i64,
-}
-
-async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
-    let id = auth.resident(&ctx, id).await?;
-    // Up to the newest message there is, not up to the clock: a message
-    // posted while this runs is newer and stays unread. Never moves back.
-    // Not audited: a read mark is the reader's own view, not a change to
-    // anyone's care.
-    sqlx::query(
-        "insert into message_reads (user_id, resident_id, last_read_at)
-         select $1, $2, max(created_at) from messages where resident_id = $2 having count(*) > 0
-         on conflict (user_id, resident_id)
-         do update set last_read_at = greatest(message_reads.last_read_at, excluded.last_read_at)",
-    )
-    .bind(auth.id)
-    .bind(id)
-    .execute(&ctx.pool)
-    .await?;
-    let (last_read_at, unread): (Option<DateTime<Utc>>, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select (select last_read_at from message_reads where user_id = $1 and resident_id = r.id), {UNREAD}
-         from residents r where r.id = $2"
-    )))
-    .bind(auth.id)
-    .bind(id)
-    .fetch_one(&ctx.pool)
-    .await?;
-    Ok(Json(ReadState { resident_id: id, last_read_at, unread }))
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct UnreadThread {
-    resident_id: Uuid,
-    resident_name: String,
-    unread: i64,
-    last_message_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Unread {
-    total: i64,
-    residents: Vec<UnreadThread>,
-}
-
-async fn unread(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Unread>> {
-    let residents: Vec<UnreadThread> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select r.id as resident_id, r.name as resident_name, {UNREAD} as unread,
-                (select max(m.created_at) from messages m where m.resident_id = r.id) as last_message_at
-         from residents r where {VISIBLE_RESIDENTS}
-         order by r.name, r.id"
-    )))
-    .bind(auth.id)
-    .bind(auth.institution_id)
-    .bind(auth.role)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(Unread { total: residents.iter().map(|r| r.unread).sum(), residents }))
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub async fn check_zigbee_name(
                 "select exists (select 1 from gateways where gateway_id = $1 and institution_id = $2)",
             )
             .bind(id)
-            .bind(auth.institution_id)
+            .bind(auth.scope.institution)
             .fetch_one(&mut *tx)
             .await?;
             if !mine {
@@ -163,7 +163,7 @@ async fn create(
     .await?;
     // Another institution's device is not named.
     let captured =
-        captured.map(|(id, inst)| if inst == auth.institution_id { id } else { "another institution's".into() });
+        captured.map(|(id, inst)| if inst == auth.scope.institution { id } else { "another institution's".into() });
     if let Some(device) = captured {
         return Err(Error::Conflict(format!(
             "base_topic would capture the friendly name of a device registered without a gateway ({device})"
@@ -171,7 +171,7 @@ async fn create(
     }
     sqlx::query("insert into gateways (gateway_id, institution_id, base_topic) values ($1, $2, $3)")
         .bind(&req.gateway_id)
-        .bind(auth.institution_id)
+        .bind(auth.scope.institution)
         .bind(&req.base_topic)
         .execute(&mut *tx)
         .await
@@ -201,7 +201,7 @@ async fn load(ctx: &ApiContext, auth: &AuthUser, gateway_id: &str) -> Result<Gat
     auth.require_staff()?;
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where g.gateway_id = $1 and g.institution_id = $2")))
         .bind(gateway_id)
-        .bind(auth.institution_id)
+        .bind(auth.scope.institution)
         .fetch_optional(&ctx.pool)
         .await?
         .ok_or(Error::NotFound)
@@ -235,7 +235,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         "{SELECT} where g.institution_id = $1 and ($2::text is null or g.gateway_id > $2)
          order by g.gateway_id limit $3"
     )))
-    .bind(auth.institution_id)
+    .bind(auth.scope.institution)
     .bind(q.cursor)
     .bind(limit + 1)
     .fetch_all(&ctx.pool)

@@ -1,6 +1,5 @@
 //! The HTTP API (axum): one shared context, one router per resource module.
 
-pub mod access;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -12,6 +11,7 @@ pub mod family;
 pub mod gateways;
 pub mod health;
 pub mod limits;
+pub mod messages;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
@@ -98,6 +98,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(alerts::router())
         .merge(webhooks::router())
         .merge(family::router())
+        .merge(messages::router())
         .merge(audit::router());
     Router::new()
         .nest("/api/v1", api)

@@ -696,6 +696,7 @@ mod tests {
             ("/api/v1", include_str!("gateways.rs")),
             ("/api/v1", include_str!("data.rs")),
             ("/api/v1", include_str!("family.rs")),
+            ("/api/v1", include_str!("messages.rs")),
             ("/api/v1", include_str!("quarantine.rs")),
             ("/api/v1", include_str!("rules.rs")),
             ("/api/v1", include_str!("alerts.rs")),

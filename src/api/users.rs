@@ -75,10 +75,10 @@ async fn create_user(
     auth.require_admin()?;
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, auth.institution_id, req).await?;
+    let id = insert_user(&mut tx, auth.scope.institution, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
-    tracing::info!(by = %auth.id, user_id = %id, "user created");
+    tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
@@ -93,7 +93,7 @@ async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Jso
         "select id, email, name, role, institution_id, created_at from users
          where institution_id = $1 order by name, email",
     )
-    .bind(auth.institution_id)
+    .bind(auth.scope.institution)
     .fetch_all(&ctx.pool)
     .await?;
     Ok(Json(UserList { users }))

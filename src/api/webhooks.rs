@@ -67,10 +67,10 @@ async fn create(
     let mut tx = ctx.pool.begin().await?;
     sqlx::query("insert into webhooks (id, institution_id, url, secret, created_by) values ($1, $2, $3, $4, $5)")
         .bind(id)
-        .bind(auth.institution_id)
+        .bind(auth.scope.institution)
         .bind(&req.url)
         .bind(&req.secret)
-        .bind(auth.id)
+        .bind(auth.scope.user)
         .execute(&mut *tx)
         .await?;
     // Never the secret.
@@ -90,7 +90,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Webh
     let webhooks = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} where w.institution_id = $1 group by w.id order by w.created_at"
     )))
-    .bind(auth.institution_id)
+    .bind(auth.scope.institution)
     .fetch_all(&ctx.pool)
     .await?;
     Ok(Json(WebhookList { webhooks }))
@@ -102,7 +102,7 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
         "{SELECT} where w.id = $1 and w.institution_id = $2 group by w.id"
     )))
     .bind(id)
-    .bind(auth.institution_id)
+    .bind(auth.scope.institution)
     .fetch_optional(&ctx.pool)
     .await?
     .ok_or(Error::NotFound)?;
@@ -114,7 +114,7 @@ async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uu
     let mut tx = ctx.pool.begin().await?;
     let gone = sqlx::query("delete from webhooks where id = $1 and institution_id = $2")
         .bind(id)
-        .bind(auth.institution_id)
+        .bind(auth.scope.institution)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -34,6 +34,10 @@ impl Reason {
         Reason::Unstorable,
     ];
 
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Reason::Malformed => "malformed",

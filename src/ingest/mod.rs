@@ -165,6 +165,8 @@ pub async fn spawn(
             metrics: metrics.clone(),
             registry,
             registry_loaded: Instant::now(),
+            registry_stale: false,
+            shutdown: shutdown.clone(),
             // Zigbee2MQTT topics are the event pipeline's alone.
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
             owns: p.owns,
@@ -322,6 +324,9 @@ struct Dispatcher {
     metrics: Arc<Metrics>,
     registry: DeviceRegistry,
     registry_loaded: Instant,
+    /// A reload failed: devices registered since the last one may be missing.
+    registry_stale: bool,
+    shutdown: CancellationToken,
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
     next_index: u64,
@@ -338,7 +343,7 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 // A local registration is seen before any later message.
-                Ok(()) = devices_changed.changed() => self.reload().await,
+                Ok(()) = devices_changed.changed() => { self.reload().await; }
                 publish = rx.recv() => match publish {
                     Some(p) => {
                         if devices_changed.has_changed().unwrap_or(false) {
@@ -351,18 +356,41 @@ impl Dispatcher {
                     }
                     None => return,
                 },
-                _ = refresh.tick() => self.reload().await,
+                _ = refresh.tick() => { self.reload().await; }
             }
         }
     }
 
-    async fn reload(&mut self) {
+    /// Returns whether the registry is now current.
+    async fn reload(&mut self) -> bool {
         match DeviceRegistry::load(&self.pool).await {
             Ok(registry) => {
                 self.registry = registry;
                 self.registry_loaded = Instant::now();
+                self.registry_stale = false;
+                true
             }
-            Err(err) => tracing::warn!(cause = %err, "reloading the device registry; keeping the old one"),
+            Err(err) => {
+                tracing::warn!(cause = %err, "reloading the device registry; keeping the old one");
+                self.registry_stale = true;
+                false
+            }
+        }
+    }
+
+    /// Reloads until the registry is current. A sender unknown to a stale
+    /// registry may be a device registered since: judged unknown, its
+    /// message (an alarm, perhaps) would be quarantined instead of stored.
+    /// Waiting costs nothing, since the database a reload needs is the one
+    /// the message's batch needs too. At shutdown, given up after a while.
+    async fn reload_until_current(&mut self) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.reload().await {
+            if self.shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -387,7 +415,10 @@ impl Dispatcher {
         let now = Utc::now();
         let mut decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         let unknown = decoded.rejections.iter().any(|r| r.reason == Reason::UnknownDevice);
-        if unknown && self.registry_loaded.elapsed() >= MISS_RELOAD_INTERVAL {
+        if unknown && self.registry_stale {
+            self.reload_until_current().await;
+            decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
+        } else if unknown && self.registry_loaded.elapsed() >= MISS_RELOAD_INTERVAL {
             self.reload().await;
             decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -29,15 +29,13 @@ use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
 use crate::metrics::Metrics;
 use crate::rules::settings::RuleSettings;
 use crate::rules::vitals::VitalMonitor;
-use crate::rules::{Decision, rfc3339, streaming};
-use crate::store::settings as stored_settings;
+use crate::rules::{Decision, devices, rfc3339, streaming};
+use crate::store::settings::SettingsCache;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// A batch taking longer than this to evaluate is logged: alerts wait behind it.
 const SLOW: Duration = Duration::from_millis(250);
-/// Cached settings are re-read after this long.
-const SETTINGS_TTL: Duration = Duration::from_secs(30);
 /// How often the rule inbox is swept for events no process has judged.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Inbox rows younger than this are left to the fast path of the process
@@ -89,18 +87,11 @@ struct Health {
     at: Option<DateTime<Utc>>,
 }
 
-/// Whose settings: a resident's, or an institution's for shared devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum SettingsOf {
-    Resident(Uuid),
-    Institution(Uuid),
-}
-
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-    settings: HashMap<SettingsOf, (Arc<RuleSettings>, Instant)>,
+    settings: SettingsCache,
     vitals: HashMap<(Uuid, Metric), VitalMonitor>,
     /// Last device health seen, so that only changes become decisions, not
     /// every heartbeat.
@@ -164,13 +155,12 @@ struct InboxRow {
 }
 
 impl Engine {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
-        Engine { pool, metrics, shutdown, settings: HashMap::new(), vitals: HashMap::new(), health: HashMap::new() }
+    pub fn new(pool: PgPool, settings: SettingsCache, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+        Engine { pool, metrics, shutdown, settings, vitals: HashMap::new(), health: HashMap::new() }
     }
 
-    /// Runs until the ingest lanes are gone. `settings_changed` names
-    /// residents whose settings were changed through the API.
-    pub async fn run(mut self, mut input: EngineInput, mut settings_changed: broadcast::Receiver<Uuid>) {
+    /// Runs until the ingest lanes are gone.
+    pub async fn run(mut self, mut input: EngineInput) {
         // Whatever a previous life of this process (or a dead neighbour)
         // stored and did not judge.
         self.sweep(Duration::ZERO).await;
@@ -178,7 +168,7 @@ impl Engine {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         sweep.tick().await;
         let mut readings: VecDeque<Stored> = VecDeque::new();
-        let (mut events_open, mut telemetry_open, mut listening) = (true, true, true);
+        let (mut events_open, mut telemetry_open) = (true, true);
         loop {
             // Alarm-bearing input first, between any two readings.
             while let Ok(batch) = input.events.try_recv() {
@@ -196,11 +186,6 @@ impl Engine {
                 batch = input.events.recv(), if events_open => match batch {
                     Some(batch) => self.evaluate_batch(batch).await,
                     None => events_open = false,
-                },
-                changed = settings_changed.recv(), if listening => match changed {
-                    Ok(rid) => { self.settings.remove(&SettingsOf::Resident(rid)); }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.settings.clear(),
-                    Err(broadcast::error::RecvError::Closed) => listening = false,
                 },
                 _ = sweep.tick() => self.sweep(SWEEP_AGE).await,
                 batch = input.telemetry.recv(), if telemetry_open => match batch {
@@ -262,11 +247,9 @@ impl Engine {
                     return;
                 }
                 known.at = Some(at);
-                // The same hysteresis as the rule: low below the threshold,
-                // back to normal only 5 points above it.
                 let percent = settings.low_battery.percent;
-                let low =
-                    battery.map(|b| if known.low_battery == Some(true) { b < percent + 5.0 } else { b < percent });
+                let was_low = known.low_battery == Some(true);
+                let low = battery.map(|b| devices::battery(b, percent).is_low(was_low));
                 // A device first seen healthy (online, battery fine) needs
                 // nothing cleared: an alert from before a restart is cleared
                 // by the scheduler's device check. Without this, a restart
@@ -284,7 +267,7 @@ impl Engine {
                 let battery = battery.filter(|_| low_changed);
                 let subject = Subject::of(&origin);
                 for decision in
-                    streaming::on_status(&origin.info.device_id, origin.info.kind, online, battery, at, &settings)
+                    devices::on_status(&origin.info.device_id, origin.info.kind, online, battery, at, &settings)
                 {
                     self.apply(&subject, decision, false).await;
                 }
@@ -302,27 +285,15 @@ impl Engine {
         .await;
     }
 
-    async fn settings_for(&mut self, origin: &Registered) -> Option<Arc<RuleSettings>> {
-        let whose = match origin.resident_id {
-            Some(rid) => SettingsOf::Resident(rid),
-            None => SettingsOf::Institution(origin.institution_id),
-        };
-        if let Some((s, at)) = self.settings.get(&whose)
-            && at.elapsed() < SETTINGS_TTL
-        {
-            return Some(s.clone());
-        }
-        let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
-        let loaded = retrying("settings", metrics, shutdown, || async move {
-            match whose {
-                SettingsOf::Resident(rid) => Ok(stored_settings::resident(pool, rid).await?.unwrap_or_default()),
-                SettingsOf::Institution(iid) => stored_settings::institution(pool, iid).await,
+    async fn settings_for(&self, origin: &Registered) -> Option<Arc<RuleSettings>> {
+        let (pool, metrics, shutdown, cache) = (&self.pool, &self.metrics, &self.shutdown, &self.settings);
+        retrying("settings", metrics, shutdown, || async move {
+            match origin.resident_id {
+                Some(rid) => Ok(cache.resident(pool, rid).await?.unwrap_or_default()),
+                None => cache.institution(pool, origin.institution_id).await,
             }
         })
-        .await?;
-        let s = Arc::new(loaded);
-        self.settings.insert(whose, (s.clone(), Instant::now()));
-        Some(s)
+        .await
     }
 
     /// Judges the inbox rows older than `min_age` that no process has

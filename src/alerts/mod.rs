@@ -5,6 +5,8 @@
 pub mod engine;
 pub mod lifecycle;
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -412,6 +414,42 @@ pub async fn active(
     .fetch_optional(conn)
     .await?;
     Ok(alert.map(Alert::with_sla))
+}
+
+/// What identifies an active alert: institution, subject key, kind and cause.
+pub type ActiveKey = (Uuid, String, AlertKind, String);
+
+/// The active (not resolved) alerts of these kinds, of every institution.
+pub async fn active_keys(pool: &PgPool, kinds: &[AlertKind]) -> Result<HashSet<ActiveKey>, sqlx::Error> {
+    let rows: Vec<ActiveKey> = sqlx::query_as(
+        "select institution_id, subject, kind, cause from alerts where kind = any($1) and status <> 'resolved'",
+    )
+    .bind(kinds)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// (resident, kind, cause) of the alerts about residents opened after
+/// `since`, resolved or not.
+pub async fn opened_about_residents(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(Uuid, AlertKind, String)>, sqlx::Error> {
+    sqlx::query_as("select resident_id, kind, cause from alerts where resident_id is not null and opened_at > $1")
+        .bind(since)
+        .fetch_all(pool)
+        .await
+}
+
+/// (resident, kind, cause) of the active alerts about residents.
+pub async fn active_about_residents(pool: &PgPool) -> Result<HashSet<(Uuid, AlertKind, String)>, sqlx::Error> {
+    let rows: Vec<(Uuid, AlertKind, String)> = sqlx::query_as(
+        "select resident_id, kind, cause from alerts where resident_id is not null and status <> 'resolved'",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A person's action on an alert.

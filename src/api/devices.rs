@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use chrono::Utc;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
@@ -220,7 +221,7 @@ async fn rotate(
 
 /// The device, if the caller reaches it.
 async fn load(ctx: &ApiContext, auth: &AuthUser, device_id: &str) -> Result<Device> {
-    devices::fetch(&ctx.pool, &auth.scope, device_id).await?.ok_or(Error::NotFound)
+    devices::fetch(&ctx.pool, &auth.scope, device_id, Utc::now()).await?.ok_or(Error::NotFound)
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<Json<Device>> {
@@ -253,7 +254,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         Some(None) => return Ok(Json(DeviceList { devices: Vec::new() })),
     };
     let filter = devices::Filter { resident_id: q.resident_id, kind, online: q.online };
-    Ok(Json(DeviceList { devices: devices::list(&ctx.pool, &auth.scope, &filter).await? }))
+    Ok(Json(DeviceList { devices: devices::list(&ctx.pool, &auth.scope, &filter, Utc::now()).await? }))
 }
 
 async fn update(

@@ -22,11 +22,11 @@ use crate::domain::{AlertKind, DeviceKind, EventKind, Metric, Resolution, Severi
 // Falls and SOS are not "activity" here: they reach the family as alerts, and
 // "last active: fall detected" would read wrong.
 use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, local_instant, meal_evidence, window_on};
+use crate::rules::devices::{self as device_health, Battery};
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold, TimeWindow};
-use crate::rules::streaming::heartbeat_timeout;
 use crate::rules::vitals::is_vital;
 use crate::store::messages::{self, Overview};
-use crate::store::residents;
+use crate::store::{activity, residents};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/me/residents", get(my_residents)).route("/residents/{id}/summary", get(summary))
@@ -256,15 +256,6 @@ struct DeviceStatus {
     low_battery: bool,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct ActivityRow {
-    ts: DateTime<Utc>,
-    kind: EventKind,
-    room: Option<String>,
-    door: Option<String>,
-    appliance: Option<String>,
-}
-
 /// Enough for a very busy home over the two days a summary reads.
 const MAX_EVENTS: i64 = 20_000;
 /// The latest vitals are looked for this far back from the end of the day.
@@ -284,7 +275,7 @@ async fn summary(
         .timezone
         .parse()
         .map_err(|_| anyhow::anyhow!("resident {id} has an invalid timezone {:?}", resident.timezone))?;
-    let settings = crate::store::settings::resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?;
+    let settings = ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?;
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let date = q.date.unwrap_or(today);
@@ -294,33 +285,11 @@ async fn summary(
     let (day_start, day_end) = day_bounds(tz, date);
     let (span_start, span_end) = span(tz, date, &settings);
 
-    let events: Vec<ActivityEvent> = sqlx::query_as::<_, ActivityRow>(
-        "select e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
-                e.data->>'appliance' as appliance
-         from events e left join devices d on d.device_id = e.device_id
-         where e.resident_id = $1 and e.ts >= $2 and e.ts <= $3 and e.kind = any($4)
-         order by e.ts limit $5",
-    )
-    .bind(id)
-    .bind(span_start)
-    .bind(span_end.min(now))
-    .bind(ROUTINE_EVENTS)
-    .bind(MAX_EVENTS)
-    .fetch_all(&ctx.pool)
-    .await?
-    .into_iter()
-    .map(|r| ActivityEvent { ts: r.ts, kind: r.kind, room: r.room, door: r.door, appliance: r.appliance })
-    .collect();
-    let last_bed_edge: Option<EventKind> = sqlx::query_scalar(
-        "select kind from events where resident_id = $1 and kind in ('bed_exit', 'bed_enter')
-             and ts < $2 and ts >= $3
-         order by ts desc limit 1",
-    )
-    .bind(id)
-    .bind(span_start)
-    .bind(span_start - BED_LOOKBACK)
-    .fetch_optional(&ctx.pool)
-    .await?;
+    let events =
+        activity::of_resident(&ctx.pool, id, ROUTINE_EVENTS, span_start, span_end.min(now), MAX_EVENTS).await?;
+    let bed_edges = [EventKind::BedExit, EventKind::BedEnter];
+    let last_bed_edge =
+        activity::last_of_resident(&ctx.pool, id, &bed_edges, span_start - BED_LOOKBACK, span_start).await?;
     let causes: Vec<String> = settings.meal_windows.iter().map(|m| missed_meal_cause(&m.meal, date)).collect();
     let missed: HashMap<String, Uuid> = sqlx::query_as(
         "select cause, id from alerts where resident_id = $1 and kind = 'missed_meal' and cause = any($2)
@@ -631,8 +600,7 @@ async fn day_alerts(ctx: &ApiContext, id: Uuid, day_start: DateTime<Utc>, day_en
 }
 
 fn device_online(row: &DeviceRow, now: DateTime<Utc>) -> Option<bool> {
-    let last_seen = row.last_seen_at?;
-    Some(row.online != Some(false) && last_seen + heartbeat_timeout(row.kind) >= now)
+    device_health::online(row.kind, row.last_seen_at, row.online, now)
 }
 
 async fn devices(ctx: &ApiContext, id: Uuid, settings: &RuleSettings, now: DateTime<Utc>) -> Result<Devices> {
@@ -648,7 +616,9 @@ async fn devices(ctx: &ApiContext, id: Uuid, settings: &RuleSettings, now: DateT
         .into_iter()
         .map(|row| DeviceStatus {
             online: device_online(&row, now),
-            low_battery: row.battery.is_some_and(|b| b < settings.low_battery.percent),
+            low_battery: row
+                .battery
+                .is_some_and(|b| device_health::battery(b, settings.low_battery.percent) == Battery::Low),
             device_id: row.device_id,
             kind: row.kind,
             room: row.room,

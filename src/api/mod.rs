@@ -50,8 +50,8 @@ pub struct ApiContext {
     pub shutdown: CancellationToken,
     /// Alert changes, for the live streams.
     pub alert_hub: AlertHub,
-    /// Residents whose rule settings changed, so the rules re-read them.
-    pub settings_changed: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// The rule settings as this process reads them.
+    pub rule_settings: crate::store::settings::SettingsCache,
     pub login_limiter: Arc<limits::LoginLimiter>,
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.

@@ -503,7 +503,7 @@ fn schemas() -> Value {
         "DevicePatch": s(json!({"resident_id": nid, "kind": string, "room": nstring, "placement": nstring, "power_on_threshold_w": {"type": "number"}}), &[]),
         "Device": s(json!({"device_id": string, "resident_id": nid, "kind": string, "room": nstring, "placement": nstring,
             "source": string, "external_id": nstring, "gateway_id": nstring, "power_on_threshold_w": {"type": "number"},
-            "last_seen_at": ntime, "online": {"type": ["boolean", "null"]}, "battery": {"type": ["number", "null"]},
+            "last_seen_at": ntime, "online": {"type": ["boolean", "null"], "description": "false when it said so or has been silent past its kind's heartbeat timeout; null when never heard from"}, "battery": {"type": ["number", "null"]},
             "rssi": {"type": ["integer", "null"]}, "firmware": nstring, "created_at": time, "updated_at": time}), &["device_id", "kind", "source"]),
         "DeviceList": list("devices", "Device"),
         "MqttCredential": s(json!({"username": string, "password": {"type": "string", "description": "shown this once; not stored"}}), &["username", "password"]),

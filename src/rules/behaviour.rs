@@ -68,6 +68,17 @@ pub const ROUTINE_EVENTS: &[EventKind] = &[
 /// An SOS or a fall counts as activity too: someone is with them or knows.
 pub const ALARM_EVENTS: &[EventKind] = &[EventKind::SosPressed, EventKind::FallDetected, EventKind::FallCancelled];
 
+/// Whether an event shows the resident active: the behaviour rules' one
+/// definition of activity.
+pub fn is_activity(kind: &EventKind) -> bool {
+    ROUTINE_EVENTS.contains(kind) || ALARM_EVENTS.contains(kind)
+}
+
+/// Every kind of event [`is_activity`] counts, for loading them.
+pub fn activity_kinds() -> Vec<EventKind> {
+    ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).cloned().collect()
+}
+
 const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
 
 /// How long after a window ended it is still judged: covers a scheduler that
@@ -86,7 +97,7 @@ const MAX_DAYS_SCANNED: usize = 10_000;
 
 impl ActivityEvent {
     fn is_activity(&self) -> bool {
-        ROUTINE_EVENTS.contains(&self.kind) || ALARM_EVENTS.contains(&self.kind)
+        is_activity(&self.kind)
     }
 
     fn is(&self, kind: EventKind) -> bool {

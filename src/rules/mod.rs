@@ -4,8 +4,9 @@
 //! rule is tested with a manual clock and the alert store alone decides what a
 //! decision does to the alerts table.
 //!
-//! - [`streaming`]: rules that see each stored event or status (fall, SOS,
-//!   hazards, device health), judged by the event's own time.
+//! - [`streaming`]: rules that see each stored event (fall, SOS, hazards),
+//!   judged by the event's own time.
+//! - [`devices`]: device health, from status messages and from silence.
 //! - [`vitals`]: abnormal vital signs, a small state machine per metric with
 //!   duration and hysteresis.
 //! - [`behaviour`]: scheduled rules about what did *not* happen (meals,
@@ -26,6 +27,7 @@
 //! `(kind, cause)` is a no-op.
 
 pub mod behaviour;
+pub mod devices;
 pub mod settings;
 pub mod streaming;
 pub mod vitals;

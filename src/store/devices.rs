@@ -8,8 +8,9 @@ use uuid::Uuid;
 use crate::domain::device::{DeviceInfo, Registered};
 use crate::domain::scope::Placed;
 use crate::domain::{DeviceKind, Scope, Source};
+use crate::rules::devices::online;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize)]
 pub struct Device {
     pub device_id: String,
     pub resident_id: Option<Uuid>,
@@ -24,23 +25,74 @@ pub struct Device {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// False when it said so or has been silent past its kind's heartbeat
+    /// timeout; null when it was never heard from.
     pub online: Option<bool>,
     pub battery: Option<f64>,
     pub rssi: Option<i32>,
     pub firmware: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    device_id: String,
+    resident_id: Option<Uuid>,
+    kind: DeviceKind,
+    room: Option<String>,
+    placement: Option<String>,
+    source: Source,
+    external_id: Option<String>,
+    gateway_id: Option<String>,
+    power_on_threshold_w: f64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_seen_at: Option<DateTime<Utc>>,
+    reported_online: Option<bool>,
+    battery: Option<f64>,
+    rssi: Option<i32>,
+    firmware: Option<String>,
+}
+
+impl DeviceRow {
+    fn judged(self, now: DateTime<Utc>) -> Device {
+        Device {
+            online: online(self.kind, self.last_seen_at, self.reported_online, now),
+            device_id: self.device_id,
+            resident_id: self.resident_id,
+            kind: self.kind,
+            room: self.room,
+            placement: self.placement,
+            source: self.source,
+            external_id: self.external_id,
+            gateway_id: self.gateway_id,
+            power_on_threshold_w: self.power_on_threshold_w,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_seen_at: self.last_seen_at,
+            battery: self.battery,
+            rssi: self.rssi,
+            firmware: self.firmware,
+        }
+    }
+}
+
 const SELECT: &str = "select d.device_id, d.resident_id, d.kind, d.room, d.placement, d.source, d.external_id,
         d.gateway_id, d.power_on_threshold_w, d.created_at, d.updated_at,
-        s.last_seen_at, s.online, s.battery, s.rssi, s.firmware
+        s.last_seen_at, s.online as reported_online, s.battery, s.rssi, s.firmware
     from devices d left join device_state s on s.device_id = d.device_id";
 
-/// The device, if `scope` reaches it.
-pub async fn fetch(pool: &PgPool, scope: &Scope, device_id: &str) -> Result<Option<Device>, sqlx::Error> {
+/// The device, if `scope` reaches it, with its health at `now`.
+pub async fn fetch(
+    pool: &PgPool,
+    scope: &Scope,
+    device_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Device>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("{SELECT} where d.device_id = "));
     query.push_bind(device_id.to_owned());
     scope.push_filter(&mut query, Placed::DEVICES);
-    query.build_query_as().fetch_optional(pool).await
+    let row: Option<DeviceRow> = query.build_query_as().fetch_optional(pool).await?;
+    Ok(row.map(|row| row.judged(now)))
 }
 
 /// Which devices a listing shows; `None` shows all.
@@ -48,11 +100,17 @@ pub async fn fetch(pool: &PgPool, scope: &Scope, device_id: &str) -> Result<Opti
 pub struct Filter {
     pub resident_id: Option<Uuid>,
     pub kind: Option<DeviceKind>,
+    /// Online at `now`, or not (offline or never heard from).
     pub online: Option<bool>,
 }
 
-/// The devices `scope` reaches that pass `filter`, by id.
-pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter) -> Result<Vec<Device>, sqlx::Error> {
+/// The devices `scope` reaches that pass `filter` at `now`, by id.
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &Filter,
+    now: DateTime<Utc>,
+) -> Result<Vec<Device>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("{SELECT} where true"));
     scope.push_filter(&mut query, Placed::DEVICES);
     if let Some(resident) = filter.resident_id {
@@ -61,11 +119,13 @@ pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter) -> Result<Vec<D
     if let Some(kind) = filter.kind {
         query.push(" and d.kind = ").push_bind(kind);
     }
-    if let Some(online) = filter.online {
-        query.push(" and coalesce(s.online, false) = ").push_bind(online);
-    }
     query.push(" order by d.device_id");
-    query.build_query_as().fetch_all(pool).await
+    let rows: Vec<DeviceRow> = query.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| row.judged(now))
+        .filter(|d| filter.online.is_none_or(|wanted| (d.online == Some(true)) == wanted))
+        .collect())
 }
 
 /// Whether a device or a gateway already goes by this MQTT username.
@@ -214,4 +274,45 @@ pub async fn registrations(pool: &PgPool) -> Result<Vec<Registration>, sqlx::Err
 /// Every gateway's base topic.
 pub async fn gateway_topics(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("select base_topic from gateways").fetch_all(pool).await
+}
+
+/// What the scheduler needs to judge a device's health.
+#[derive(Debug, sqlx::FromRow)]
+pub struct HealthRow {
+    pub device_id: String,
+    pub kind: DeviceKind,
+    pub room: Option<String>,
+    pub institution_id: Uuid,
+    pub resident_id: Option<Uuid>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// What it last reported, as stored (not judged).
+    pub reported_online: Option<bool>,
+    pub online_at: Option<DateTime<Utc>>,
+    pub battery: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every registered device, of every institution, with its state.
+pub async fn health(pool: &PgPool) -> Result<Vec<HealthRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select d.device_id, d.kind, d.room, d.institution_id, d.resident_id, s.last_seen_at,
+                s.online as reported_online, s.online_at, s.battery, d.created_at
+         from devices d left join device_state s on s.device_id = d.device_id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// When each institution's devices last sent anything; `None` for an
+/// institution whose devices never did.
+pub async fn last_data_by_institution(pool: &PgPool) -> Result<Vec<(Uuid, Option<DateTime<Utc>>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select i.id, max(s.last_seen_at)
+         from institutions i
+         left join devices d on d.institution_id = i.id
+         left join device_state s on s.device_id = d.device_id
+         group by i.id",
+    )
+    .fetch_all(pool)
+    .await
 }

@@ -3,6 +3,7 @@
 //! area owning its queries. Whatever reads or writes an institution's data
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
+pub mod activity;
 pub mod devices;
 pub mod messages;
 pub mod quarantine;

@@ -150,3 +150,23 @@ pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember
     .fetch_all(pool)
     .await
 }
+
+/// A resident as the behaviour rules watch them.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Watched {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub timezone: String,
+    /// From when behaviour is judged: creation, or the end of the last away
+    /// spell.
+    pub since: DateTime<Utc>,
+}
+
+/// Every resident, of every institution.
+pub async fn watched(pool: &PgPool) -> Result<Vec<Watched>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.id, r.institution_id, r.timezone, greatest(r.created_at, r.away_ended_at) as since from residents r",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -18,5 +18,6 @@ pub mod notify;
 pub mod rules;
 pub mod scheduler;
 pub mod store;
+pub mod summary;
 pub mod telemetry;
 pub mod watchdog;

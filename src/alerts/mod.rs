@@ -5,7 +5,7 @@
 pub mod engine;
 pub mod lifecycle;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -447,6 +447,71 @@ pub async fn active_about_residents(pool: &PgPool) -> Result<HashSet<(Uuid, Aler
     let rows: Vec<(Uuid, AlertKind, String)> = sqlx::query_as(
         "select resident_id, kind, cause from alerts where resident_id is not null and status <> 'resolved'",
     )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// An alert as a resident's day shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct DayAlert {
+    pub id: Uuid,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub status: Status,
+    pub resolution: Option<Resolution>,
+    pub opened_at: DateTime<Utc>,
+    /// When the condition itself happened (before `opened_at` for late data).
+    pub condition_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it, or acknowledged it while it is open.
+    pub handled_by: Option<String>,
+    pub details: Value,
+}
+
+/// A resident's alerts active at some time in `[from, to)`, at most
+/// `limit`: unresolved first, then the most severe, then the newest.
+pub async fn of_resident_during(
+    pool: &PgPool,
+    resident_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DayAlert>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select a.id, a.kind, a.severity, a.status, a.resolution, a.opened_at, a.condition_at,
+                a.acknowledged_at, a.resolved_at, coalesce(ru.name, au.name) as handled_by, a.details
+         from alerts a
+         left join users au on au.id = a.acknowledged_by
+         left join users ru on ru.id = a.resolved_by
+         where a.resident_id = $1 and a.opened_at < $3 and (a.resolved_at is null or a.resolved_at >= $2)
+         order by (a.status = 'resolved'), {} desc, a.opened_at desc
+         limit $4",
+        severity_rank("a.severity")
+    )))
+    .bind(resident_id)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The ids of a resident's alerts of `kind` with one of `causes`, by cause;
+/// for a cause raised more than once, the latest.
+pub async fn by_cause(
+    pool: &PgPool,
+    resident_id: Uuid,
+    kind: AlertKind,
+    causes: &[String],
+) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "select cause, id from alerts where resident_id = $1 and kind = $2 and cause = any($3) order by opened_at",
+    )
+    .bind(resident_id)
+    .bind(kind)
+    .bind(causes)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().collect())

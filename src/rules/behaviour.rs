@@ -222,7 +222,7 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             }
             out.push(Decision::Raise {
                 kind: AlertKind::MissedMeal,
-                cause: format!("{}:{date}", meal.meal),
+                cause: missed_meal_cause(&meal.meal, date),
                 severity: Severity::Medium,
                 at: end,
                 details: json!({
@@ -236,6 +236,11 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             });
         }
     }
+}
+
+/// The cause of the missed-meal alert of one meal window on a local date.
+pub fn missed_meal_cause(meal: &str, date: NaiveDate) -> String {
+    format!("{meal}:{date}")
 }
 
 /// Evidence of a meal inside `[start, end]`: the meal service or a smart tray,
@@ -539,6 +544,40 @@ mod tests {
 
     fn only_meal(meal: &str, start: LocalTime, end: LocalTime) -> Vec<MealWindow> {
         vec![MealWindow { meal: meal.into(), window: TimeWindow::new(start, end) }]
+    }
+
+    #[test]
+    fn kitchen_motion_counts_only_as_a_stay_and_dates_from_its_start() {
+        let passing = [motion("2026-11-28T00:00:00Z", "kitchen")];
+        let window = (ts("2026-11-27T23:00:00Z"), ts("2026-11-28T01:00:00Z"));
+        assert_eq!(super::meal_evidence(&passing, window.0, window.1), None);
+        let stay = [
+            motion("2026-11-28T00:00:00Z", "kitchen"),
+            motion("2026-11-28T00:01:00Z", "hall"),
+            motion("2026-11-28T00:03:00Z", "kitchen"),
+        ];
+        assert_eq!(super::meal_evidence(&stay, window.0, window.1).map(|e| e.ts), Some(ts("2026-11-28T00:00:00Z")));
+    }
+
+    #[test]
+    fn meal_evidence_is_the_service_a_kitchen_appliance_or_the_fridge() {
+        let window = (ts("2026-11-28T00:00:00Z"), ts("2026-11-28T01:00:00Z"));
+        let fridge = ActivityEvent { door: Some("fridge".into()), ..event("2026-11-28T00:10:00Z", "door_opened") };
+        let entrance = ActivityEvent { door: Some("entrance".into()), ..event("2026-11-28T00:05:00Z", "door_opened") };
+        let kettle =
+            ActivityEvent { appliance: Some("kettle".into()), ..event("2026-11-28T00:20:00Z", "appliance_on") };
+        let tv = ActivityEvent { appliance: Some("tv".into()), ..event("2026-11-28T00:01:00Z", "appliance_on") };
+        let served = event("2026-11-28T00:30:00Z", "meal_served");
+        let early = event("2026-11-27T23:59:59Z", "meal_eaten");
+        for (events, expected) in [
+            (vec![&entrance, &tv, &fridge], Some("door_opened")),
+            (vec![&tv, &kettle], Some("appliance_on")),
+            (vec![&early, &served], Some("meal_served")),
+            (vec![&early, &entrance, &tv], None),
+        ] {
+            let found = super::meal_evidence(events.iter().copied(), window.0, window.1).map(|e| e.kind.as_str());
+            assert_eq!(found, expected, "{events:?}");
+        }
     }
 
     #[test]

@@ -338,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn online_unless_it_said_otherwise_or_went_silent() {
+    fn devices_silent_past_their_timeout_are_offline() {
         let now = t0();
         let ago = |d| Some(now - d);
         assert_eq!(online(DeviceKind::Wearable, ago(Duration::minutes(5)), Some(true), now), Some(true));

@@ -316,3 +316,28 @@ pub async fn last_data_by_institution(pool: &PgPool) -> Result<Vec<(Uuid, Option
     .fetch_all(pool)
     .await
 }
+
+/// A resident's device, as their day's summary shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ResidentDevice {
+    pub device_id: String,
+    pub kind: DeviceKind,
+    pub room: Option<String>,
+    pub placement: Option<String>,
+    /// What it last reported, as stored (not judged).
+    pub reported_online: Option<bool>,
+    pub battery: Option<f64>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A resident's devices, by kind and id.
+pub async fn of_resident(pool: &PgPool, resident_id: Uuid) -> Result<Vec<ResidentDevice>, sqlx::Error> {
+    sqlx::query_as(
+        "select d.device_id, d.kind, d.room, d.placement, s.online as reported_online, s.battery, s.last_seen_at
+         from devices d left join device_state s on s.device_id = d.device_id
+         where d.resident_id = $1 order by d.kind, d.device_id",
+    )
+    .bind(resident_id)
+    .fetch_all(pool)
+    .await
+}

@@ -69,10 +69,6 @@ impl Metrics {
         *lock(&self.rejected).entry(reason.as_str()).or_default() += 1;
     }
 
-    pub fn rejected_count(&self, reason: &str) -> u64 {
-        lock(&self.rejected).get(reason).copied().unwrap_or(0)
-    }
-
     pub fn set_problems(&self, problems: Vec<String>) {
         *lock(&self.problems) = problems;
     }
@@ -83,10 +79,6 @@ impl Metrics {
 
     pub fn quarantine_dropped(&self, reason: Reason) {
         *lock(&self.quarantine_dropped).entry(reason.as_str()).or_default() += 1;
-    }
-
-    pub fn quarantine_dropped_count(&self, reason: &str) -> u64 {
-        lock(&self.quarantine_dropped).get(reason).copied().unwrap_or(0)
     }
 
     pub fn alert_opened(&self, kind: AlertKind) {
@@ -143,7 +135,7 @@ impl Metrics {
             let _ =
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
-        let reasons = || Reason::ALL.iter().map(|r| r.as_str()).chain(["stale"]);
+        let reasons = || Reason::ALL.iter().map(Reason::as_str);
         let name = "eldercare_messages_rejected_total";
         let _ = writeln!(
             out,

@@ -324,7 +324,9 @@ impl Engine {
             for row in rows {
                 after = row.id;
                 self.metrics.rule_inbox_swept.fetch_add(1, Ordering::Relaxed);
-                let (Some(kind), Some(institution_id)) = (row.device_kind, row.institution_id) else {
+                let (Some(kind), Some(institution_id), Some(power_on_threshold_w)) =
+                    (row.device_kind, row.institution_id, row.power_on_threshold_w)
+                else {
                     // The device was removed: there is no one left to alert.
                     let _ = sqlx::query("delete from rule_inbox where id = $1").bind(row.id).execute(&self.pool).await;
                     continue;
@@ -335,7 +337,7 @@ impl Engine {
                         kind,
                         room: row.room,
                         placement: row.placement,
-                        power_on_threshold_w: row.power_on_threshold_w.unwrap_or(20.0),
+                        power_on_threshold_w,
                     },
                     institution_id,
                     resident_id: row.resident_id,

@@ -12,6 +12,7 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential};
+use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
 use crate::domain::{DeviceKind, Source};
 use crate::store::devices::{self, Device, DeviceChange, NewDevice};
 
@@ -138,7 +139,7 @@ async fn create(
     if req.gateway_id.is_some() && source != Source::Zigbee2Mqtt {
         return Err(Error::validation("gateway_id", "only a zigbee2mqtt device speaks through a gateway"));
     }
-    let threshold = req.power_on_threshold_w.unwrap_or(20.0);
+    let threshold = req.power_on_threshold_w.unwrap_or(DEFAULT_POWER_ON_THRESHOLD_W);
     validate_threshold(threshold)?;
     check_resident(&ctx, &auth, req.resident_id).await?;
     let mut tx = ctx.pool.begin().await?;

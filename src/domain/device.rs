@@ -87,6 +87,10 @@ impl Source {
     }
 }
 
+/// A smart plug's appliance counts as switched on from this draw, unless
+/// its registration says otherwise.
+pub const DEFAULT_POWER_ON_THRESHOLD_W: f64 = 20.0;
+
 /// What the decoder needs to know about a registered device.
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {

@@ -576,8 +576,10 @@ impl Batch {
         out
     }
 
-    /// Commits the whole batch or nothing. On error the batch is unchanged and
-    /// can be retried.
+    /// Commits the whole batch or nothing. On error nothing is stored and
+    /// the batch can be retried as it is: the one change made to it, giving
+    /// messages without a timestamp the stamp of their first delivery, is
+    /// redone by the retry from what the database holds then.
     async fn commit(
         &mut self,
         pool: &PgPool,
@@ -1540,8 +1542,9 @@ mod tests {
         assert_eq!(batch.overflow.hour[0], at("2026-11-28T08:00:00Z"));
         let metrics = Metrics::default();
         batch.count_rejections(&metrics);
-        assert_eq!(metrics.rejected_count("malformed"), 4);
-        assert_eq!(metrics.quarantine_dropped_count("malformed"), 2);
+        let text = metrics.render();
+        assert!(text.contains("eldercare_messages_rejected_total{reason=\"malformed\"} 4"), "{text}");
+        assert!(text.contains("eldercare_quarantine_dropped_total{reason=\"malformed\"} 2"), "{text}");
     }
 
     #[test]

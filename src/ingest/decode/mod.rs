@@ -26,9 +26,6 @@ use fields::{Fault, echo, parse_json};
 
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
-/// Used when a smart plug's registration does not say otherwise.
-pub const DEFAULT_POWER_ON_THRESHOLD_W: f64 = 20.0;
-
 const MAX_DEVICE_ID_LEN: usize = 64;
 
 const NATIVE_PREFIX: &str = "eldercare/";

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::DeviceKind;
+use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
 
 pub(super) fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()

@@ -101,8 +101,7 @@ pub async fn fetch_visible(conn: &mut PgConnection, scope: &Scope, id: Uuid) -> 
 
 /// Whether `scope` reaches an alert already in hand.
 pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    scope.reaches(&mut conn, alert.institution_id, alert.resident_id).await
+    scope.reaches(pool, alert.institution_id, alert.resident_id).await
 }
 
 /// Which alerts a listing shows; `None` shows all.

@@ -10,7 +10,7 @@
 //! is [`Scope::push_filter`] and, for one row already in hand,
 //! [`Scope::reaches`].
 
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::Role;
@@ -107,12 +107,7 @@ impl Scope {
 
     /// Whether a row already in hand, of `institution` and about `resident`
     /// (`None` for the institution's own), is in reach.
-    pub async fn reaches(
-        &self,
-        conn: &mut PgConnection,
-        institution: Uuid,
-        resident: Option<Uuid>,
-    ) -> Result<bool, sqlx::Error> {
+    pub async fn reaches(&self, pool: &PgPool, institution: Uuid, resident: Option<Uuid>) -> Result<bool, sqlx::Error> {
         if institution != self.institution {
             return Ok(false);
         }
@@ -124,7 +119,7 @@ impl Scope {
                 query.push_bind(resident);
                 self.push_filter(&mut query, Placed::RESIDENTS);
                 query.push(")");
-                query.build_query_scalar().fetch_one(conn).await
+                query.build_query_scalar().fetch_one(pool).await
             }
         }
     }

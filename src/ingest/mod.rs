@@ -166,6 +166,7 @@ pub async fn spawn(
             registry,
             registry_loaded: Instant::now(),
             registry_stale: false,
+            slot: n,
             shutdown: shutdown.clone(),
             // Zigbee2MQTT topics are the event pipeline's alone.
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
@@ -326,6 +327,8 @@ struct Dispatcher {
     registry_loaded: Instant,
     /// A reload failed: devices registered since the last one may be missing.
     registry_stale: bool,
+    /// Its lane's slot in `Metrics::lane_waiting_since_ms`.
+    slot: usize,
     shutdown: CancellationToken,
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
@@ -382,10 +385,19 @@ impl Dispatcher {
     /// registry may be a device registered since: judged unknown, its
     /// message (an alarm, perhaps) would be quarantined instead of stored.
     /// Waiting costs nothing, since the database a reload needs is the one
-    /// the message's batch needs too. At shutdown, given up after a while.
-    async fn reload_until_current(&mut self) {
+    /// the message's batch needs too; meanwhile the lane counts the message
+    /// as waiting since its receipt, so the watchdog sees the stall. At
+    /// shutdown, given up after a while.
+    async fn reload_until_current(&mut self, received: chrono::DateTime<Utc>) {
         let mut backoff = Duration::from_millis(100);
+        let since = received.timestamp_millis().max(1) as u64;
         while !self.reload().await {
+            let _ = self.metrics.lane_waiting_since_ms[self.slot].compare_exchange(
+                0,
+                since,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             if self.shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
                 return;
             }
@@ -416,7 +428,7 @@ impl Dispatcher {
         let mut decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         let unknown = decoded.rejections.iter().any(|r| r.reason == Reason::UnknownDevice);
         if unknown && self.registry_stale {
-            self.reload_until_current().await;
+            self.reload_until_current(now).await;
             decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         } else if unknown && self.registry_loaded.elapsed() >= MISS_RELOAD_INTERVAL {
             self.reload().await;

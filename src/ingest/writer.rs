@@ -1145,8 +1145,15 @@ impl Lane {
                 biased;
                 item = rx.recv() => match item {
                     Some(item) => {
+                        // An earlier mark is the dispatcher's, holding this
+                        // message while the device registry could not be read.
                         if batch.is_empty() {
-                            self.waiting_since().store(epoch_ms(), Ordering::Relaxed);
+                            let _ = self.waiting_since().compare_exchange(
+                                0,
+                                epoch_ms(),
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
                         }
                         batch.push(item, &mut memory.budget);
                         batch.len() >= self.settings.batch_size

@@ -16,7 +16,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
-use crate::store::residents;
+use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -162,7 +162,7 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
-    let staff = residents::user_role(&ctx.pool, &auth.scope, req.user_id).await?;
+    let staff = users::role(&ctx.pool, &auth.scope, req.user_id).await?;
     if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
     }

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{ApiContext, Error, Json, Result};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
+use crate::store::users::{self, User};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -115,21 +116,11 @@ struct LoginRequest {
     password: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct UserBody {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub institution_id: Uuid,
-    pub created_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Serialize)]
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
-    user: UserBody,
+    user: User,
 }
 
 async fn login(
@@ -178,7 +169,7 @@ async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, use
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<UserBody>> {
+async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<User>> {
     Ok(Json(fetch_user(&ctx.pool, user.scope.user).await?))
 }
 
@@ -224,12 +215,8 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
-    sqlx::query_as("select id, email, name, role, institution_id, created_at from users where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<User> {
+    users::fetch(pool, id).await?.ok_or(Error::NotFound)
 }
 
 /// A hash of a password nobody has, for constant-time answers on unknown emails.

@@ -12,6 +12,7 @@ use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::Role;
 use crate::store::residents::{self, FamilyMember, NewResident, Resident, ResidentChange};
+use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -133,7 +134,7 @@ async fn link_family(
     if req.relationship.trim().is_empty() || req.relationship.len() > 100 {
         return Err(Error::validation("relationship", "relationship must be 1 to 100 characters"));
     }
-    match residents::user_role(&ctx.pool, &auth.scope, req.user_id).await? {
+    match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
         Some(Role::Admin | Role::Staff) => {

@@ -6,11 +6,14 @@
 pub mod activity;
 pub mod data;
 pub mod devices;
+pub mod gateways;
 pub mod messages;
 pub mod quarantine;
 pub mod residents;
 pub mod settings;
 pub mod timescale;
+pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

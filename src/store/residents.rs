@@ -5,8 +5,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::Scope;
 use crate::domain::scope::Placed;
-use crate::domain::{Role, Scope};
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Resident {
@@ -111,15 +111,6 @@ pub struct FamilyMember {
     pub email: String,
     pub relationship: String,
     pub created_at: DateTime<Utc>,
-}
-
-/// The role of a user of the scope's institution, if there is such a user.
-pub async fn user_role(pool: &PgPool, scope: &Scope, user_id: Uuid) -> Result<Option<Role>, sqlx::Error> {
-    sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
-        .bind(user_id)
-        .bind(scope.institution)
-        .fetch_optional(pool)
-        .await
 }
 
 /// Links a family user to a resident. Fails on `family_links_pkey` when

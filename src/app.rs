@@ -10,14 +10,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::engine::{Engine, EngineInput};
 use crate::api::{self, ApiContext};
 use crate::broker::Accounts;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
 use crate::notify::webhooks;
-use crate::rules::engine::{Engine, EngineInput};
 use crate::scheduler::{self, SchedulerSettings};
+use crate::store::settings::SettingsCache;
 use crate::watchdog::Watchdog;
 use crate::{bootstrap, ingest, store};
 
@@ -43,7 +44,6 @@ impl Application {
         let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let (settings_changed, settings_rx) = tokio::sync::broadcast::channel(1024);
         let alarm = store::alarm_pools(&settings.database)?;
         // Before ingest: its own account on the broker is made sure of here.
         let accounts = Accounts::start(&settings, pool.clone(), shutdown.clone(), &tracker).await?;
@@ -51,8 +51,10 @@ impl Application {
         // bounded: a full one slows that lane's ingestion, never drops input.
         let (events_tx, events_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
         let (telemetry_tx, telemetry_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);
-        let engine = Engine::new(alarm.rules.clone(), metrics.clone(), shutdown.clone());
-        tracker.spawn(engine.run(EngineInput { events: events_rx, telemetry: telemetry_rx }, settings_rx));
+        let rule_settings = SettingsCache::default();
+        tracker.spawn(rule_settings.clone().run(pool.clone(), shutdown.clone()));
+        let engine = Engine::new(alarm.rules.clone(), rule_settings.clone(), metrics.clone(), shutdown.clone());
+        tracker.spawn(engine.run(EngineInput { events: events_rx, telemetry: telemetry_rx }));
         let rules = ingest::RuleSenders { events: events_tx, telemetry: telemetry_tx };
         ingest::spawn(&settings, alarm.ingest.clone(), metrics.clone(), devices_rx, rules, shutdown.clone(), &tracker)
             .await?;
@@ -73,7 +75,7 @@ impl Application {
             institution_silent_after: chrono::Duration::minutes(settings.watchdog.silent_minutes as i64),
             instance: format!("pid-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         };
-        tracker.spawn(scheduler::run(alarm.rules, metrics.clone(), schedule, shutdown.clone()));
+        tracker.spawn(scheduler::run(alarm.rules, rule_settings.clone(), metrics.clone(), schedule, shutdown.clone()));
         let ctx = ApiContext {
             pool,
             settings: Arc::new(settings),
@@ -81,7 +83,7 @@ impl Application {
             devices_changed: Arc::new(devices_changed),
             shutdown,
             alert_hub,
-            settings_changed,
+            rule_settings,
             login_limiter: Arc::default(),
             accounts,
         };

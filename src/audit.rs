@@ -5,8 +5,10 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::domain::Scope;
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +100,34 @@ pub struct Entry {
     pub details: Value,
 }
 
+/// Which entries a listing shows; `None` shows all.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+}
+
+/// The newest `limit` entries of the scope's institution that pass `filter`.
+pub async fn list(pool: &PgPool, scope: &Scope, filter: Filter, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as(
+        "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id, a.details
+         from audit_log a left join users u on u.id = a.actor_id
+         where a.institution_id = $1 and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
+           and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
+         order by a.id desc limit $6",
+    )
+    .bind(scope.institution)
+    .bind(filter.entity)
+    .bind(filter.entity_id)
+    .bind(filter.actor_id)
+    .bind(filter.action)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 #[derive(sqlx::FromRow)]
 struct ChainRow {
     id: i64,
@@ -122,13 +152,13 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// Walks the institution's chain from the start.
-pub async fn verify(conn: &mut PgConnection, institution_id: Uuid) -> Result<Verification, sqlx::Error> {
+/// Walks the scope's institution's chain from the start.
+pub async fn verify(conn: &mut PgConnection, scope: &Scope) -> Result<Verification, sqlx::Error> {
     let rows: Vec<ChainRow> = sqlx::query_as(
         "select id, institution_id, at, actor_id, action, entity, entity_id, details, record, prev_hash, hash
          from audit_log where institution_id = $1 order by id",
     )
-    .bind(institution_id)
+    .bind(scope.institution)
     .fetch_all(conn)
     .await?;
     let mut prev: Option<Vec<u8>> = None;

@@ -6,9 +6,9 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::api::auth::Role;
 use crate::api::users::{NewUser, insert_user};
 use crate::config::BootstrapSettings;
+use crate::domain::Role;
 
 /// Serialises bootstrap across `serve` processes starting together.
 const BOOTSTRAP_LOCK: i64 = 0x656c_6465_7201;

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::domain::{AlertKind, Reason};
+
 /// Upper bounds (seconds) of the ingest batch latency histogram.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
@@ -35,7 +37,7 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     /// Rejects not stored because their sender's quarantine cap was reached.
     quarantine_dropped: Mutex<BTreeMap<&'static str, u64>>,
-    alerts_opened: Mutex<BTreeMap<String, u64>>,
+    alerts_opened: Mutex<BTreeMap<&'static str, u64>>,
     batch_latency: Histogram,
     /// One per ingest session (events, telemetry).
     pub mqtt_connected: [AtomicBool; 2],
@@ -63,12 +65,8 @@ impl Metrics {
         self.mqtt_connected.iter().all(|c| c.load(Ordering::Relaxed))
     }
 
-    pub fn rejected(&self, reason: &'static str) {
-        *lock(&self.rejected).entry(reason).or_default() += 1;
-    }
-
-    pub fn rejected_count(&self, reason: &str) -> u64 {
-        lock(&self.rejected).get(reason).copied().unwrap_or(0)
+    pub fn rejected(&self, reason: Reason) {
+        *lock(&self.rejected).entry(reason.as_str()).or_default() += 1;
     }
 
     pub fn set_problems(&self, problems: Vec<String>) {
@@ -79,16 +77,12 @@ impl Metrics {
         lock(&self.problems).clone()
     }
 
-    pub fn quarantine_dropped(&self, reason: &'static str) {
-        *lock(&self.quarantine_dropped).entry(reason).or_default() += 1;
+    pub fn quarantine_dropped(&self, reason: Reason) {
+        *lock(&self.quarantine_dropped).entry(reason.as_str()).or_default() += 1;
     }
 
-    pub fn quarantine_dropped_count(&self, reason: &str) -> u64 {
-        lock(&self.quarantine_dropped).get(reason).copied().unwrap_or(0)
-    }
-
-    pub fn alert_opened(&self, kind: &str) {
-        *lock(&self.alerts_opened).entry(kind.to_owned()).or_default() += 1;
+    pub fn alert_opened(&self, kind: AlertKind) {
+        *lock(&self.alerts_opened).entry(kind.as_str()).or_default() += 1;
     }
 
     /// Time from a batch's first message being received to its commit.
@@ -141,7 +135,7 @@ impl Metrics {
             let _ =
                 writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
-        let reasons = || crate::ingest::decode::Reason::ALL.iter().map(|r| r.as_str()).chain(["stale"]);
+        let reasons = || Reason::ALL.iter().map(Reason::as_str);
         let name = "eldercare_messages_rejected_total";
         let _ = writeln!(
             out,
@@ -210,9 +204,9 @@ mod tests {
     fn renders_counters_by_label_and_histogram() {
         let m = Metrics::default();
         m.messages_received.fetch_add(3, Ordering::Relaxed);
-        m.rejected("malformed");
-        m.rejected("malformed");
-        m.alert_opened("fall");
+        m.rejected(Reason::Malformed);
+        m.rejected(Reason::Malformed);
+        m.alert_opened(AlertKind::Fall);
         m.observe_batch(Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("eldercare_mqtt_messages_received_total 3"));
@@ -227,8 +221,8 @@ mod tests {
     #[test]
     fn renders_unstorable_rejects_drops_and_failing_lanes() {
         let m = Metrics::default();
-        m.rejected("unstorable");
-        m.quarantine_dropped("malformed");
+        m.rejected(Reason::Unstorable);
+        m.quarantine_dropped(Reason::Malformed);
         m.lane_failing[1].store(true, Ordering::Relaxed);
         let text = m.render();
         assert!(text.contains("eldercare_messages_rejected_total{reason=\"unstorable\"} 1"));

@@ -11,25 +11,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
+use crate::domain::{AlertKind, DeviceKind, Resolution};
 use crate::metrics::Metrics;
-use crate::rules::behaviour::{self, ALARM_EVENTS, ActivityEvent, ROUTINE_EVENTS, ResidentFacts};
-use crate::rules::engine;
-use crate::rules::settings::RuleSettings;
-use crate::rules::streaming::{self, DeviceHealth};
-use crate::rules::{AlertKind, Decision};
+use crate::rules::Decision;
+use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
+use crate::rules::devices::{self, Battery, DeviceHealth};
+use crate::store::activity::{self, Horizon};
+use crate::store::settings::SettingsCache;
+use crate::store::{devices as stored_devices, residents};
 use crate::watchdog;
 
 /// The advisory lock that makes a process the leader.
 const LEADER_LOCK: i64 = 0x656c_6465_7202;
 /// How far back activity is kept for the behaviour rules.
 const LOOKBACK: chrono::Duration = chrono::Duration::hours(36);
-const ACTIVITY_SENSOR_KINDS: &[&str] = &["motion_sensor", "door_sensor", "bed_sensor"];
+/// The devices that see a resident move about.
+const ACTIVITY_SENSOR_KINDS: &[DeviceKind] = &[DeviceKind::MotionSensor, DeviceKind::DoorSensor, DeviceKind::BedSensor];
 
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
@@ -41,12 +43,18 @@ pub struct SchedulerSettings {
     pub instance: String,
 }
 
-pub async fn run(pool: PgPool, metrics: Arc<Metrics>, settings: SchedulerSettings, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    rule_settings: SettingsCache,
+    metrics: Arc<Metrics>,
+    settings: SchedulerSettings,
+    shutdown: CancellationToken,
+) {
     loop {
         match try_lead(&pool).await {
             Ok(Some(conn)) => {
                 tracing::info!("scheduler: this process is the leader");
-                let mut leader = Leader::new(pool.clone(), metrics.clone(), settings.clone());
+                let mut leader = Leader::new(pool.clone(), rule_settings.clone(), metrics.clone(), settings.clone());
                 leader.lead(conn, &shutdown).await;
                 if shutdown.is_cancelled() {
                     return;
@@ -74,59 +82,29 @@ async fn try_lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
 
 struct Leader {
     pool: PgPool,
+    rule_settings: SettingsCache,
     metrics: Arc<Metrics>,
     settings: SchedulerSettings,
     /// Activity per resident, oldest first, within LOOKBACK.
     activity: HashMap<Uuid, Vec<ActivityEvent>>,
-    /// The transaction horizon of the last read: every event written by a
-    /// transaction below it has been read; `None` before the first read.
-    horizon: Option<i64>,
+    /// How far activity has been read; `None` before the first read.
+    horizon: Option<Horizon>,
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ResidentRow {
-    id: Uuid,
-    institution_id: Uuid,
-    timezone: String,
-    /// From when behaviour is judged: creation, or the end of the last away spell.
-    created_at: DateTime<Utc>,
-    institution_settings: Value,
-    resident_settings: Value,
-}
-
-#[derive(sqlx::FromRow)]
-struct DeviceRow {
-    device_id: String,
-    kind: String,
-    room: Option<String>,
-    institution_id: Uuid,
-    resident_id: Option<Uuid>,
-    last_seen_at: Option<DateTime<Utc>>,
-    online: Option<bool>,
-    online_at: Option<DateTime<Utc>>,
-    battery: Option<f64>,
-    created_at: DateTime<Utc>,
-    institution_settings: Value,
-    resident_settings: Option<Value>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ActivityRow {
-    resident_id: Uuid,
-    ts: DateTime<Utc>,
-    kind: String,
-    room: Option<String>,
-    door: Option<String>,
-    appliance: Option<String>,
-    device_kind: String,
-}
-
 impl Leader {
-    fn new(pool: PgPool, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
-        Leader { pool, metrics, settings, activity: HashMap::new(), horizon: None, raised: HashSet::new() }
+    fn new(pool: PgPool, rule_settings: SettingsCache, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
+        Leader {
+            pool,
+            rule_settings,
+            metrics,
+            settings,
+            activity: HashMap::new(),
+            horizon: None,
+            raised: HashSet::new(),
+        }
     }
 
     async fn lead(&mut self, mut lock: PgConnection, shutdown: &CancellationToken) {
@@ -152,8 +130,9 @@ impl Leader {
 
     async fn tick(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         alerts::escalate_due(&self.pool, &self.settings.escalation, now).await?;
-        self.device_health(now).await?;
-        self.behaviour(now).await?;
+        let devices = stored_devices::health(&self.pool).await?;
+        self.device_health(&devices, now).await?;
+        self.behaviour(&devices, now).await?;
         self.institution_silence(now).await?;
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
@@ -170,34 +149,17 @@ impl Leader {
     /// Institutions whose devices were sending and have gone quiet: a care
     /// home's gateway, network or power is down, and with it every alarm.
     async fn institution_silence(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let rows: Vec<(Uuid, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-            "select i.id, max(s.last_seen_at),
-                    exists (select 1 from alerts a where a.institution_id = i.id and a.subject = 'institution'
-                            and a.kind = 'institution_silent' and a.status <> 'resolved')
-             from institutions i
-             left join devices d on d.institution_id = i.id
-             left join device_state s on s.device_id = d.device_id
-             group by i.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for (institution, last, open) in rows {
+        let open = alerts::active_keys(&self.pool, &[AlertKind::InstitutionSilent]).await?;
+        for (institution, last) in stored_devices::last_data_by_institution(&self.pool).await? {
             let Some(decision) = watchdog::institution_silence(last, self.settings.institution_silent_after, now)
             else {
                 continue;
             };
-            if decision.is_raise() != open {
-                self.apply(&Subject::institution(institution), &decision).await?;
+            let subject = Subject::institution(institution);
+            let key = (institution, subject.key(), AlertKind::InstitutionSilent, String::new());
+            if decision.is_raise() != open.contains(&key) {
+                alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
             }
-        }
-        Ok(())
-    }
-
-    async fn apply(&self, subject: &Subject, decision: &Decision) -> Result<(), sqlx::Error> {
-        if let Some(applied) = alerts::apply(&self.pool, subject, decision, false).await?
-            && applied.event == "alert.opened"
-        {
-            self.metrics.alert_opened(&applied.alert.kind);
         }
         Ok(())
     }
@@ -206,28 +168,10 @@ impl Leader {
     /// went offline, are offline; low batteries recharged are cleared. Judged
     /// from the stored device state, so nothing the engine missed (a crash
     /// between storing a Last Will and judging it) stays unjudged.
-    async fn device_health(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let rows: Vec<DeviceRow> = sqlx::query_as(
-            "select d.device_id, d.kind, d.room, d.institution_id, d.resident_id, s.last_seen_at, s.online,
-                    s.online_at, s.battery, d.created_at, i.rule_settings as institution_settings,
-                    r.rule_settings as resident_settings
-             from devices d
-             join institutions i on i.id = d.institution_id
-             left join residents r on r.id = d.resident_id
-             left join device_state s on s.device_id = d.device_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let active: HashSet<(Uuid, String, String, String)> = sqlx::query_as(
-            "select institution_id, subject, kind, cause from alerts
-             where kind in ('device_offline', 'low_battery') and status <> 'resolved'",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
+    async fn device_health(&self, rows: &[stored_devices::HealthRow], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let active = alerts::active_keys(&self.pool, &[AlertKind::DeviceOffline, AlertKind::LowBattery]).await?;
         let is_active = |subject: &Subject, kind: AlertKind, cause: &str| {
-            active.contains(&(subject.institution_id, subject.key(), kind.as_str().to_owned(), cause.to_owned()))
+            active.contains(&(subject.institution_id, subject.key(), kind, cause.to_owned()))
         };
         for d in rows {
             let subject = Subject {
@@ -240,32 +184,34 @@ impl Leader {
             // by the resident's own threshold (the engine clears these live;
             // this catches what a restart missed).
             if is_active(&subject, AlertKind::LowBattery, &d.device_id) {
-                let whose = d.resident_id.unwrap_or(d.institution_id);
-                let settings = engine::layered(&d.institution_settings, d.resident_settings.as_ref(), whose);
-                if d.battery.is_some_and(|b| b >= settings.low_battery.percent + 5.0) {
+                let settings = match d.resident_id {
+                    Some(rid) => self.rule_settings.resident(&self.pool, rid).await?.unwrap_or_default(),
+                    None => self.rule_settings.institution(&self.pool, d.institution_id).await?,
+                };
+                if d.battery.is_some_and(|b| devices::battery(b, settings.low_battery.percent) == Battery::Fine) {
                     let decision = Decision::Clear {
                         kind: AlertKind::LowBattery,
                         cause: d.device_id.clone(),
                         at: now,
-                        resolution: crate::rules::AUTO_CLEARED,
+                        resolution: Resolution::AutoCleared,
                         details: serde_json::json!({"battery": d.battery}),
                     };
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                 }
             }
             // A device never heard from is judged from its registration.
             let health = DeviceHealth {
-                device_id: d.device_id,
+                device_id: d.device_id.clone(),
                 kind: d.kind,
                 last_seen_at: Some(d.last_seen_at.unwrap_or(d.created_at)),
-                online: d.online,
+                online: d.reported_online,
                 online_at: d.online_at,
                 battery: d.battery,
             };
-            for decision in streaming::silent_devices(std::slice::from_ref(&health), now) {
+            for decision in devices::silent_devices(std::slice::from_ref(&health), now) {
                 // Only changes: raise what is not open, clear what is.
                 if decision.is_raise() != is_active(&subject, AlertKind::DeviceOffline, decision.cause()) {
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                 }
             }
         }
@@ -273,40 +219,11 @@ impl Leader {
     }
 
     async fn load_activity(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let kinds: Vec<&str> = ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).copied().collect();
-        // One snapshot for the horizon and the rows: every transaction below
-        // the snapshot's horizon has ended, so rows between the last horizon
-        // and this one are all visible now, however late they committed.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
-        let horizon: i64 = sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::int8")
-            .fetch_one(&mut *tx)
-            .await?;
-        let rows: Vec<ActivityRow> = sqlx::query_as(
-            "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
-                    e.data->>'appliance' as appliance, coalesce(d.kind, '') as device_kind
-             from events e left join devices d on d.device_id = e.device_id
-             where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
-               and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))",
-        )
-        .bind(now - LOOKBACK)
-        .bind(&kinds)
-        .bind(self.horizon)
-        .bind(horizon)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let (rows, horizon) =
+            activity::committed_since(&self.pool, &activity_kinds(), now - LOOKBACK, self.horizon).await?;
         self.horizon = Some(horizon);
-        for row in rows {
-            let events = self.activity.entry(row.resident_id).or_default();
-            let event = ActivityEvent {
-                ts: row.ts,
-                kind: row.kind,
-                room: row.room,
-                door: row.door,
-                appliance: row.appliance,
-                device_kind: row.device_kind,
-            };
+        for (resident, event) in rows {
+            let events = self.activity.entry(resident).or_default();
             // The first read takes everything visible, so the next one may
             // see a few rows again: skip them.
             if events.iter().any(|e| e.ts == event.ts && e.kind == event.kind && e.room == event.room) {
@@ -322,51 +239,39 @@ impl Leader {
         Ok(())
     }
 
-    async fn behaviour(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    async fn behaviour(
+        &mut self,
+        devices: &[stored_devices::HealthRow],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         self.load_activity(now).await?;
         if self.raised.is_empty() {
-            let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-                "select resident_id, kind, cause from alerts where resident_id is not null and opened_at > $1",
-            )
-            .bind(now - LOOKBACK - chrono::Duration::hours(12))
-            .fetch_all(&self.pool)
-            .await?;
-            self.raised = rows.into_iter().filter_map(|(r, k, c)| AlertKind::parse(&k).map(|k| (r, k, c))).collect();
+            let since = now - LOOKBACK - chrono::Duration::hours(12);
+            self.raised = alerts::opened_about_residents(&self.pool, since).await?.into_iter().collect();
         }
-        let residents: Vec<ResidentRow> = sqlx::query_as(
-            "select r.id, r.institution_id, r.timezone, greatest(r.created_at, r.away_ended_at) as created_at,
-                    i.rule_settings as institution_settings, r.rule_settings as resident_settings
-             from residents r join institutions i on i.id = r.institution_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let sensors_online: HashMap<Uuid, bool> = sqlx::query_as(
-            "select d.resident_id, bool_or(coalesce(s.online, false)) from devices d
-             left join device_state s on s.device_id = d.device_id
-             where d.resident_id is not null and d.kind = any($1) group by d.resident_id",
-        )
-        .bind(ACTIVITY_SENSOR_KINDS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
-        let active: HashSet<(Uuid, String, String)> = sqlx::query_as(
-            "select resident_id, kind, cause from alerts where resident_id is not null and status <> 'resolved'",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
-        for r in residents {
+        let watched = residents::watched(&self.pool).await?;
+        let ids: Vec<Uuid> = watched.iter().map(|r| r.id).collect();
+        let settings = self.rule_settings.residents(&self.pool, &ids).await?;
+        // Inactivity is only judged while an activity sensor could see the
+        // resident: a silent sensor is a device problem, not a person problem.
+        let mut sensors_online: HashSet<Uuid> = HashSet::new();
+        for d in devices.iter().filter(|d| ACTIVITY_SENSOR_KINDS.contains(&d.kind)) {
+            if let Some(rid) = d.resident_id
+                && devices::online(d.kind, d.last_seen_at, d.reported_online, now) == Some(true)
+            {
+                sensors_online.insert(rid);
+            }
+        }
+        let active = alerts::active_about_residents(&self.pool).await?;
+        for r in watched {
             let Ok(tz) = r.timezone.parse::<chrono_tz::Tz>() else { continue };
-            let settings = RuleSettings::from_layers(Some(&r.institution_settings), Some(&r.resident_settings))
-                .unwrap_or_default();
+            let Some(settings) = settings.get(&r.id) else { continue };
             let facts = ResidentFacts {
                 tz,
-                settings,
+                settings: (**settings).clone(),
                 events: self.activity.get(&r.id).cloned().unwrap_or_default(),
-                activity_sensors_online: sensors_online.get(&r.id).copied().unwrap_or(false),
-                since: r.created_at,
+                activity_sensors_online: sensors_online.contains(&r.id),
+                since: r.since,
             };
             let subject =
                 Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None, room: None };
@@ -374,10 +279,10 @@ impl Leader {
                 let key = (r.id, decision.kind(), decision.cause().to_owned());
                 let wanted = match &decision {
                     Decision::Raise { .. } => !self.raised.contains(&key),
-                    Decision::Clear { .. } => active.contains(&(r.id, key.1.as_str().to_owned(), key.2.clone())),
+                    Decision::Clear { .. } => active.contains(&key),
                 };
                 if wanted {
-                    self.apply(&subject, &decision).await?;
+                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
                     if decision.is_raise() {
                         self.raised.insert(key);
                     }

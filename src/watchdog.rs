@@ -22,8 +22,9 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
 use crate::config::WatchdogSettings;
+use crate::domain::{AlertKind, Resolution, Severity};
 use crate::metrics::Metrics;
-use crate::rules::{AlertKind, Decision, Severity};
+use crate::rules::Decision;
 
 /// The ingest lanes, in the order of the per-lane metrics.
 const LANES: [&str; 2] = ["events", "telemetry"];
@@ -149,7 +150,7 @@ pub fn institution_silence(
             kind: AlertKind::InstitutionSilent,
             cause: String::new(),
             at: last,
-            resolution: crate::rules::AUTO_CLEARED,
+            resolution: Resolution::AutoCleared,
             details,
         })
     } else {
@@ -250,11 +251,7 @@ impl Watchdog {
             }),
         };
         for id in institutions {
-            if let Some(applied) = alerts::apply(&self.pool, &Subject::institution(id), &decision, false).await?
-                && applied.event == "alert.opened"
-            {
-                self.metrics.alert_opened(&applied.alert.kind);
-            }
+            alerts::apply(&self.pool, &self.metrics, &Subject::institution(id), &decision, false).await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! `eldercare-sim`: plays realistic days of many residents over MQTT, speaking
-//! only the device contract (`shared/contract/devices.md`), like real devices
-//! and gateways do.
+//! only the device contract (the "Device contract (MQTT)" section of the
+//! repository's README), like real devices and gateways do.
 //!
 //! The core is pure: [`generate`] turns a [`SimConfig`] and a simulated time
 //! range into the exact, seeded sequence of [`Message`]s the devices would

@@ -1,46 +1,8 @@
 //! The alert state machine and the escalation ladder: pure, clock passed in.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "open" => Status::Open,
-            "acknowledged" => Status::Acknowledged,
-            "resolved" => Status::Resolved,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolution {
-    Handled,
-    FalseAlarm,
-    CancelledByResident,
-    AutoCleared,
-}
-
-impl Resolution {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Resolution::Handled => "handled",
-            Resolution::FalseAlarm => "false_alarm",
-            Resolution::CancelledByResident => "cancelled_by_resident",
-            Resolution::AutoCleared => "auto_cleared",
-        }
-    }
-}
+use crate::domain::Status;
 
 /// What a person does to an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,16 +2,23 @@
 //! them; every change is on the alert's timeline, in the webhook outbox and on
 //! the live stream, written in one transaction.
 
+pub mod engine;
 pub mod lifecycle;
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::rules::{AlertKind, Decision, Severity};
-use lifecycle::{Action, IllegalTransition, Resolution, Status};
+use crate::domain::device::Registered;
+use crate::domain::scope::Placed;
+use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
+use crate::metrics::Metrics;
+use crate::rules::Decision;
+use lifecycle::{Action, IllegalTransition};
 
 /// The PostgreSQL channel that carries alert changes to every process's
 /// live stream.
@@ -25,11 +32,11 @@ pub struct Alert {
     pub resident_id: Option<Uuid>,
     pub resident_name: Option<String>,
     pub device_id: Option<String>,
-    pub kind: String,
+    pub kind: AlertKind,
     pub cause: String,
-    pub severity: String,
-    pub status: String,
-    pub resolution: Option<String>,
+    pub severity: Severity,
+    pub status: Status,
+    pub resolution: Option<Resolution>,
     pub opened_at: DateTime<Utc>,
     pub condition_at: DateTime<Utc>,
     pub late: bool,
@@ -61,50 +68,80 @@ impl Alert {
     }
 }
 
-pub const SELECT: &str = "select a.id, a.institution_id, a.resident_id, r.name as resident_name, a.device_id, a.kind,
+const SELECT: &str = "select a.id, a.institution_id, a.resident_id, r.name as resident_name, a.device_id, a.kind,
         a.cause, a.severity, a.status, a.resolution, a.opened_at, a.condition_at, a.late, a.acknowledged_at,
         a.acknowledged_by, a.resolved_at, a.resolved_by, a.assigned_to, a.escalation_level, a.escalated_at,
         a.occurrences, a.last_seen_at, a.details, a.updated_at
     from alerts a left join residents r on r.id = a.resident_id";
 
+/// An SQL expression ranking a severity column from 1 (low) to 4
+/// (critical), so that queries order and compare severities as
+/// [`Severity`] does.
+pub fn severity_rank(column: &str) -> String {
+    let names: Vec<String> = Severity::ALL.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("array_position(array[{}], {column})", names.join(","))
+}
+
+/// The alert, whoever may see it: for the alert path and the live stream,
+/// which check a scope themselves.
 pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
     let alert: Option<Alert> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where a.id = $1"))).bind(id).fetch_optional(conn).await?;
     Ok(alert.map(Alert::with_sla))
 }
 
-pub async fn list(pool: &PgPool, filter: &str, binds: ListBinds<'_>) -> Result<Vec<Alert>, sqlx::Error> {
-    let alerts: Vec<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where {filter}
-         order by (a.status = 'resolved'), array_position(array['critical','high','medium','low'], a.severity),
-                  a.opened_at desc
-         limit $9"
-    )))
-    .bind(binds.user_id)
-    .bind(binds.institution_id)
-    .bind(binds.role)
-    .bind(binds.status)
-    .bind(binds.resident_id)
-    .bind(binds.kind)
-    .bind(binds.severity)
-    .bind(binds.since)
-    .bind(binds.limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(alerts.into_iter().map(Alert::with_sla).collect())
+/// The alert, if `scope` reaches it.
+pub async fn fetch_visible(conn: &mut PgConnection, scope: &Scope, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("{SELECT} where a.id = "));
+    query.push_bind(id);
+    scope.push_filter(&mut query, Placed::ALERTS);
+    let alert: Option<Alert> = query.build_query_as().fetch_optional(conn).await?;
+    Ok(alert.map(Alert::with_sla))
 }
 
-/// Parameters of an alert listing, in the order of their `$n`.
-pub struct ListBinds<'a> {
-    pub user_id: Uuid,
-    pub institution_id: Uuid,
-    pub role: &'a str,
-    pub status: Option<&'a str>,
+/// Whether `scope` reaches an alert already in hand.
+pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
+    scope.reaches(pool, alert.institution_id, alert.resident_id).await
+}
+
+/// Which alerts a listing shows; `None` shows all.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
     pub resident_id: Option<Uuid>,
-    pub kind: Option<&'a str>,
-    pub severity: Option<&'a str>,
+    pub kind: Option<AlertKind>,
+    pub severity: Option<Severity>,
+    /// Opened at or after.
     pub since: Option<DateTime<Utc>>,
-    pub limit: i64,
+}
+
+/// The alerts `scope` reaches that pass `filter`: unresolved first, then
+/// the most severe, then the newest.
+pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> Result<Vec<Alert>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("{SELECT} where true"));
+    scope.push_filter(&mut query, Placed::ALERTS);
+    if let Some(status) = filter.status {
+        query.push(" and a.status = ").push_bind(status);
+    }
+    if let Some(resident) = filter.resident_id {
+        query.push(" and a.resident_id = ").push_bind(resident);
+    }
+    if let Some(kind) = filter.kind {
+        query.push(" and a.kind = ").push_bind(kind);
+    }
+    if let Some(severity) = filter.severity {
+        query.push(" and a.severity = ").push_bind(severity);
+    }
+    if let Some(since) = filter.since {
+        query.push(" and a.opened_at >= ").push_bind(since);
+    }
+    query.push(format!(
+        " order by (a.status = 'resolved'), {} desc, a.opened_at desc limit ",
+        severity_rank("a.severity")
+    ));
+    query.push_bind(limit);
+    let alerts: Vec<Alert> = query.build_query_as().fetch_all(pool).await?;
+    Ok(alerts.into_iter().map(Alert::with_sla).collect())
 }
 
 /// Whom a rule decision is about: a resident, or a device that belongs to
@@ -125,6 +162,17 @@ impl Subject {
     /// The institution itself, for alerts about the platform.
     pub fn institution(institution_id: Uuid) -> Subject {
         Subject { institution_id, resident_id: None, device_id: None, room: None }
+    }
+
+    /// The subject of data from this device: its resident, or the device
+    /// itself when it belongs to none.
+    pub fn of(origin: &Registered) -> Subject {
+        Subject {
+            institution_id: origin.institution_id,
+            resident_id: origin.resident_id,
+            device_id: Some(origin.info.device_id.clone()),
+            room: origin.info.room.clone(),
+        }
     }
 
     /// The value of the `alerts.subject` column for this subject: the same
@@ -152,14 +200,14 @@ async fn record(
     tx: &mut PgConnection,
     alert_id: Uuid,
     actor: Option<Uuid>,
-    action: &str,
-    event: &str,
+    step: Step,
     details: Value,
 ) -> Result<Alert, sqlx::Error> {
+    let event = step.change();
     sqlx::query("insert into alert_events (alert_id, actor_id, action, details) values ($1, $2, $3, $4)")
         .bind(alert_id)
         .bind(actor)
-        .bind(action)
+        .bind(step)
         .bind(&details)
         .execute(&mut *tx)
         .await?;
@@ -170,7 +218,7 @@ async fn record(
          select gen_random_uuid(), id, $2, $3 from webhooks where institution_id = $1",
     )
     .bind(alert.institution_id)
-    .bind(event)
+    .bind(event.as_str())
     .bind(&payload)
     .execute(&mut *tx)
     .await?;
@@ -182,13 +230,23 @@ async fn record(
 /// What applying a decision did.
 #[derive(Debug, Clone)]
 pub struct Applied {
-    pub event: &'static str,
+    pub change: Change,
     pub alert: Alert,
 }
 
-/// Applies one rule decision in its own small transaction.
+impl Applied {
+    /// Counts an opened alert in the metrics, once its change is committed.
+    pub fn count(&self, metrics: &Metrics) {
+        if self.change == Change::Opened {
+            metrics.alert_opened(self.alert.kind);
+        }
+    }
+}
+
+/// Applies one rule decision in its own small transaction, and counts it.
 pub async fn apply(
     pool: &PgPool,
+    metrics: &Metrics,
     subject: &Subject,
     decision: &Decision,
     late: bool,
@@ -196,12 +254,16 @@ pub async fn apply(
     let mut tx = pool.begin().await?;
     let applied = apply_in(&mut tx, subject, decision, late).await?;
     tx.commit().await?;
+    if let Some(applied) = &applied {
+        applied.count(metrics);
+    }
     Ok(applied)
 }
 
 /// Applies one rule decision inside the caller's transaction, so that the
 /// alert change commits together with whatever else the caller records (the
-/// evaluated event leaving the rule inbox).
+/// evaluated event leaving the rule inbox); the caller counts it once
+/// committed.
 pub async fn apply_in(
     tx: &mut PgConnection,
     subject: &Subject,
@@ -213,7 +275,7 @@ pub async fn apply_in(
             raise(tx, subject, *kind, cause, *severity, *at, details, late).await
         }
         Decision::Clear { kind, cause, at, resolution, details } => {
-            clear(tx, subject, *kind, cause, *at, resolution, details).await
+            clear(tx, subject, *kind, cause, *at, *resolution, details).await
         }
     }
 }
@@ -240,7 +302,7 @@ async fn raise(
         )
         .bind(subject.institution_id)
         .bind(&key)
-        .bind(kind.as_str())
+        .bind(kind)
         .bind(cause)
         .bind(episodic)
         .bind(at)
@@ -265,7 +327,7 @@ async fn raise(
             obj.insert("room".into(), json!(room));
         }
     }
-    let (id, inserted, old_severity): (Uuid, bool, String) = sqlx::query_as(
+    let (id, inserted, old_severity): (Uuid, bool, Severity) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "with prev as (
              select severity from alerts
              where institution_id = $2 and subject = $11 and kind = $5 and cause = $6 and status <> 'resolved'
@@ -275,35 +337,35 @@ async fn raise(
          on conflict (institution_id, subject, kind, cause) where status <> 'resolved' do update set
              occurrences = a.occurrences + 1,
              last_seen_at = now(),
-             severity = case when array_position(array['low','medium','high','critical'], excluded.severity)
-                                > array_position(array['low','medium','high','critical'], a.severity)
-                             then excluded.severity else a.severity end,
+             severity = case when {} > {} then excluded.severity else a.severity end,
              details = excluded.details,
              updated_at = now()
          returning a.id, (xmax = 0) as inserted, coalesce((select severity from prev), a.severity)",
-    )
+        severity_rank("excluded.severity"),
+        severity_rank("a.severity"),
+    )))
     .bind(Uuid::new_v4())
     .bind(subject.institution_id)
     .bind(subject.resident_id)
     .bind(&subject.device_id)
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
-    .bind(severity.as_str())
+    .bind(severity)
     .bind(at)
     .bind(late)
     .bind(&details)
     .bind(&key)
     .fetch_one(&mut *tx)
     .await?;
-    let (action, event, note) = if inserted {
-        ("opened", "alert.opened", json!({"severity": severity.as_str(), "condition_at": at}))
-    } else if Severity::parse(&old_severity).is_some_and(|old| severity > old) {
-        ("severity_raised", "alert.updated", json!({"from": old_severity, "to": severity.as_str()}))
+    let (step, note) = if inserted {
+        (Step::Opened, json!({"severity": severity, "condition_at": at}))
+    } else if severity > old_severity {
+        (Step::SeverityRaised, json!({"from": old_severity, "to": severity}))
     } else {
-        ("repeated", "alert.repeated", json!({"condition_at": at}))
+        (Step::Repeated, json!({"condition_at": at}))
     };
-    let alert = record(tx, id, None, action, event, note).await?;
-    Ok(Some(Applied { event, alert }))
+    let alert = record(tx, id, None, step, note).await?;
+    Ok(Some(Applied { change: step.change(), alert }))
 }
 
 async fn clear(
@@ -312,7 +374,7 @@ async fn clear(
     kind: AlertKind,
     cause: &str,
     at: DateTime<Utc>,
-    resolution: &str,
+    resolution: Resolution,
     details: &Value,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar(
@@ -322,15 +384,15 @@ async fn clear(
     )
     .bind(subject.institution_id)
     .bind(subject.key())
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
     .bind(resolution)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else { return Ok(None) };
     let note = json!({"resolution": resolution, "condition_ended_at": at, "details": details});
-    let alert = record(tx, id, None, "resolved", "alert.resolved", note).await?;
-    Ok(Some(Applied { event: "alert.resolved", alert }))
+    let alert = record(tx, id, None, Step::Resolved, note).await?;
+    Ok(Some(Applied { change: Change::Resolved, alert }))
 }
 
 /// The open alert of a subject, kind and cause, if any.
@@ -346,11 +408,112 @@ pub async fn active(
     )))
     .bind(subject.institution_id)
     .bind(subject.key())
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(cause)
     .fetch_optional(conn)
     .await?;
     Ok(alert.map(Alert::with_sla))
+}
+
+/// What identifies an active alert: institution, subject key, kind and cause.
+pub type ActiveKey = (Uuid, String, AlertKind, String);
+
+/// The active (not resolved) alerts of these kinds, of every institution.
+pub async fn active_keys(pool: &PgPool, kinds: &[AlertKind]) -> Result<HashSet<ActiveKey>, sqlx::Error> {
+    let rows: Vec<ActiveKey> = sqlx::query_as(
+        "select institution_id, subject, kind, cause from alerts where kind = any($1) and status <> 'resolved'",
+    )
+    .bind(kinds)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// (resident, kind, cause) of the alerts about residents opened after
+/// `since`, resolved or not.
+pub async fn opened_about_residents(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(Uuid, AlertKind, String)>, sqlx::Error> {
+    sqlx::query_as("select resident_id, kind, cause from alerts where resident_id is not null and opened_at > $1")
+        .bind(since)
+        .fetch_all(pool)
+        .await
+}
+
+/// (resident, kind, cause) of the active alerts about residents.
+pub async fn active_about_residents(pool: &PgPool) -> Result<HashSet<(Uuid, AlertKind, String)>, sqlx::Error> {
+    let rows: Vec<(Uuid, AlertKind, String)> = sqlx::query_as(
+        "select resident_id, kind, cause from alerts where resident_id is not null and status <> 'resolved'",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// An alert as a resident's day shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct DayAlert {
+    pub id: Uuid,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub status: Status,
+    pub resolution: Option<Resolution>,
+    pub opened_at: DateTime<Utc>,
+    /// When the condition itself happened (before `opened_at` for late data).
+    pub condition_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it, or acknowledged it while it is open.
+    pub handled_by: Option<String>,
+    pub details: Value,
+}
+
+/// A resident's alerts active at some time in `[from, to)`, at most
+/// `limit`: unresolved first, then the most severe, then the newest.
+pub async fn of_resident_during(
+    pool: &PgPool,
+    resident_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DayAlert>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select a.id, a.kind, a.severity, a.status, a.resolution, a.opened_at, a.condition_at,
+                a.acknowledged_at, a.resolved_at, coalesce(ru.name, au.name) as handled_by, a.details
+         from alerts a
+         left join users au on au.id = a.acknowledged_by
+         left join users ru on ru.id = a.resolved_by
+         where a.resident_id = $1 and a.opened_at < $3 and (a.resolved_at is null or a.resolved_at >= $2)
+         order by (a.status = 'resolved'), {} desc, a.opened_at desc
+         limit $4",
+        severity_rank("a.severity")
+    )))
+    .bind(resident_id)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The ids of a resident's alerts of `kind` with one of `causes`, by cause;
+/// for a cause raised more than once, the latest.
+pub async fn by_cause(
+    pool: &PgPool,
+    resident_id: Uuid,
+    kind: AlertKind,
+    causes: &[String],
+) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "select cause, id from alerts where resident_id = $1 and kind = $2 and cause = any($3) order by opened_at",
+    )
+    .bind(resident_id)
+    .bind(kind)
+    .bind(causes)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A person's action on an alert.
@@ -372,26 +535,15 @@ pub enum ActionError {
     Database(#[from] sqlx::Error),
 }
 
-/// Applies a person's action; `visible` decides (inside the transaction, on
-/// the locked row) whether the actor may touch this alert at all.
-pub async fn act(
-    pool: &PgPool,
-    alert_id: Uuid,
-    actor: Uuid,
-    action: HumanAction,
-    visible: impl FnOnce(&Alert) -> bool,
-) -> Result<Alert, ActionError> {
+/// Applies the action of the person `scope` acts for, on an alert in their
+/// reach (judged inside the transaction, on the locked row).
+pub async fn act(pool: &PgPool, scope: &Scope, alert_id: Uuid, action: HumanAction) -> Result<Alert, ActionError> {
+    let actor = scope.user;
     let mut tx = pool.begin().await?;
-    let status: Option<String> = sqlx::query_scalar("select status from alerts where id = $1 for update")
-        .bind(alert_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let current = fetch(&mut tx, alert_id).await?.ok_or(ActionError::NotFound)?;
-    if !visible(&current) {
-        return Err(ActionError::NotFound);
-    }
-    let status = status.as_deref().and_then(Status::parse).ok_or(ActionError::NotFound)?;
-    let (kind, event, details) = match &action {
+    sqlx::query("select 1 from alerts where id = $1 for update").bind(alert_id).execute(&mut *tx).await?;
+    let current = fetch_visible(&mut tx, scope, alert_id).await?.ok_or(ActionError::NotFound)?;
+    let status = current.status;
+    let (step, details) = match &action {
         HumanAction::Acknowledge { note } => {
             lifecycle::transition(status, Action::Acknowledge)?;
             sqlx::query(
@@ -402,7 +554,7 @@ pub async fn act(
             .bind(actor)
             .execute(&mut *tx)
             .await?;
-            ("acknowledged", "alert.acknowledged", json!({"note": note}))
+            (Step::Acknowledged, json!({"note": note}))
         }
         HumanAction::Resolve { resolution, note } => {
             lifecycle::transition(status, Action::Resolve)?;
@@ -412,10 +564,10 @@ pub async fn act(
             )
             .bind(alert_id)
             .bind(actor)
-            .bind(resolution.as_str())
+            .bind(resolution)
             .execute(&mut *tx)
             .await?;
-            ("resolved", "alert.resolved", json!({"resolution": resolution.as_str(), "note": note}))
+            (Step::Resolved, json!({"resolution": resolution, "note": note}))
         }
         HumanAction::Assign { user_id } => {
             lifecycle::transition(status, Action::Assign)?;
@@ -424,17 +576,17 @@ pub async fn act(
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            ("assigned", "alert.assigned", json!({"user_id": user_id}))
+            (Step::Assigned, json!({"user_id": user_id}))
         }
         HumanAction::Comment { text } => {
             lifecycle::transition(status, Action::Comment)?;
             sqlx::query("update alerts set updated_at = now() where id = $1").bind(alert_id).execute(&mut *tx).await?;
-            ("commented", "alert.commented", json!({"text": text}))
+            (Step::Commented, json!({"text": text}))
         }
     };
-    let alert = record(&mut tx, alert_id, Some(actor), kind, event, details.clone()).await?;
+    let alert = record(&mut tx, alert_id, Some(actor), step, details.clone()).await?;
     let who = crate::audit::Actor { user_id: actor, institution_id: alert.institution_id };
-    crate::audit::record(&mut tx, who, &format!("alert.{kind}"), "alert", alert_id, details).await?;
+    crate::audit::record(&mut tx, who, step.change().as_str(), "alert", alert_id, details).await?;
     tx.commit().await?;
     Ok(alert)
 }
@@ -466,7 +618,7 @@ pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>
             .await?;
         let after = ladder.get(new as usize - 1).map(|d| d.num_seconds());
         let details = json!({"level": new, "unacknowledged_for_seconds": after});
-        escalated.push(record(&mut tx, id, None, "escalated", "alert.escalated", details).await?);
+        escalated.push(record(&mut tx, id, None, Step::Escalated, details).await?);
     }
     tx.commit().await?;
     Ok(escalated)
@@ -475,7 +627,7 @@ pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
-    pub action: String,
+    pub action: Step,
     pub actor_id: Option<Uuid>,
     pub actor_name: Option<String>,
     pub details: Value,

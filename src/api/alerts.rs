@@ -14,10 +14,9 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::alerts::lifecycle::{Resolution, Status};
-use crate::alerts::{self, ActionError, Alert, HumanAction, ListBinds, TimelineEntry};
-use crate::api::access::VISIBLE_RESIDENTS;
-use crate::rules::{AlertKind, Severity};
+use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
+use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
+use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -33,15 +32,6 @@ pub fn router() -> Router<ApiContext> {
 /// The live stream, kept apart from the request timeout.
 pub fn stream_router() -> Router<ApiContext> {
     Router::new().route("/alerts/stream", get(stream))
-}
-
-/// SQL over `alerts a` for what the caller may see ($1 user, $2 institution,
-/// $3 role): the institution's alerts for staff; for families, those of
-/// their linked residents.
-fn visible_alerts() -> String {
-    format!(
-        "a.institution_id = $2 and ($3 <> 'family' or exists (select 1 from residents r where r.id = a.resident_id and {VISIBLE_RESIDENTS}))"
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,67 +51,39 @@ struct AlertList {
 }
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
-    if let Some(s) = &q.status
-        && Status::parse(s).is_none()
-    {
-        return Err(Error::validation("status", "status must be open, acknowledged or resolved"));
-    }
-    if let Some(k) = &q.kind
-        && AlertKind::parse(k).is_none()
-    {
-        return Err(Error::validation("kind", format!("unknown alert kind {k:?}")));
-    }
-    if let Some(s) = &q.severity
-        && Severity::parse(s).is_none()
-    {
-        return Err(Error::validation("severity", "severity must be critical, high, medium or low"));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| Error::validation("status", "status must be open, acknowledged or resolved"))
+        })
+        .transpose()?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| AlertKind::parse(k).ok_or_else(|| Error::validation("kind", format!("unknown alert kind {k:?}"))))
+        .transpose()?;
+    let severity = q
+        .severity
+        .as_deref()
+        .map(|s| {
+            Severity::parse(s)
+                .ok_or_else(|| Error::validation("severity", "severity must be critical, high, medium or low"))
+        })
+        .transpose()?;
     let limit = q.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
-    let filter = format!(
-        "{} and ($4::text is null or a.status = $4) and ($5::uuid is null or a.resident_id = $5)
-         and ($6::text is null or a.kind = $6) and ($7::text is null or a.severity = $7)
-         and ($8::timestamptz is null or a.opened_at >= $8)",
-        visible_alerts()
-    );
-    let alerts = alerts::list(
-        &ctx.pool,
-        &filter,
-        ListBinds {
-            user_id: auth.id,
-            institution_id: auth.institution_id,
-            role: auth.role.as_str(),
-            status: q.status.as_deref(),
-            resident_id: q.resident_id,
-            kind: q.kind.as_deref(),
-            severity: q.severity.as_deref(),
-            since: q.since,
-            limit,
-        },
-    )
-    .await?;
+    let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
+    let alerts = alerts::list(&ctx.pool, &auth.scope, &filter, limit).await?;
     Ok(Json(AlertList { alerts }))
 }
 
 /// The alert, if the caller may see it.
 async fn visible(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Alert> {
     let mut conn = ctx.pool.acquire().await?;
-    let alert = alerts::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
-    may_see(ctx, auth, &alert).await?;
-    Ok(alert)
-}
-
-async fn may_see(ctx: &ApiContext, auth: &AuthUser, alert: &Alert) -> Result<()> {
-    if alert.institution_id != auth.institution_id {
-        return Err(Error::NotFound);
-    }
-    if !auth.is_staff() {
-        let rid = alert.resident_id.ok_or(Error::NotFound)?;
-        auth.resident(ctx, rid).await?;
-    }
-    Ok(())
+    alerts::fetch_visible(&mut conn, &auth.scope, id).await?.ok_or(Error::NotFound)
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Alert>> {
@@ -143,8 +105,7 @@ async fn act(ctx: &ApiContext, auth: &AuthUser, id: Uuid, action: HumanAction) -
     // Visibility first (404), then the role (403), then the transition (409).
     visible(ctx, auth, id).await?;
     auth.require_staff()?;
-    let institution = auth.institution_id;
-    match alerts::act(&ctx.pool, id, auth.id, action, |a| a.institution_id == institution).await {
+    match alerts::act(&ctx.pool, &auth.scope, id, action).await {
         Ok(alert) => Ok(Json(alert)),
         Err(ActionError::NotFound) => Err(Error::NotFound),
         Err(ActionError::Illegal(e)) => Err(Error::Conflict(e.to_string())),
@@ -201,12 +162,8 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
-    let staff: Option<String> = sqlx::query_scalar("select role from users where id = $1 and institution_id = $2")
-        .bind(req.user_id)
-        .bind(auth.institution_id)
-        .fetch_optional(&ctx.pool)
-        .await?;
-    if !matches!(staff.as_deref(), Some("admin" | "staff")) {
+    let staff = users::role(&ctx.pool, &auth.scope, req.user_id).await?;
+    if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
     }
     act(&ctx, &auth, id, HumanAction::Assign { user_id: req.user_id }).await
@@ -249,13 +206,13 @@ async fn stream(
             };
             let event = match change {
                 Ok(change) => {
-                    if may_see(&ctx, &auth, &change.alert).await.is_err() {
+                    if !alerts::is_visible(&ctx.pool, &auth.scope, &change.alert).await.unwrap_or(false) {
                         continue;
                     }
                     // The contract: `data:` is the alert JSON; `change` adds
                     // what happened to it (alert.opened, alert.acknowledged...).
                     let mut body = serde_json::to_value(&change.alert).unwrap_or_default();
-                    body["change"] = serde_json::json!(change.event);
+                    body["change"] = serde_json::json!(change.change);
                     Event::default().event("alert").id(change.alert.id.to_string()).data(body.to_string())
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

@@ -37,26 +37,12 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Aud
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
-    let entries = sqlx::query_as(
-        "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id, a.details
-         from audit_log a left join users u on u.id = a.actor_id
-         where a.institution_id = $1 and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
-           and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
-         order by a.id desc limit $6",
-    )
-    .bind(auth.institution_id)
-    .bind(q.entity)
-    .bind(q.entity_id)
-    .bind(q.actor_id)
-    .bind(q.action)
-    .bind(limit)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(AuditList { entries }))
+    let filter = audit::Filter { entity: q.entity, entity_id: q.entity_id, actor_id: q.actor_id, action: q.action };
+    Ok(Json(AuditList { entries: audit::list(&ctx.pool, &auth.scope, filter, limit).await? }))
 }
 
 async fn verify(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Verification>> {
     auth.require_admin()?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(audit::verify(&mut conn, auth.institution_id).await?))
+    Ok(Json(audit::verify(&mut conn, &auth.scope).await?))
 }

@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{ApiContext, Error, Json, Result};
+use crate::domain::{Role, Scope};
+use crate::store::residents;
+use crate::store::users::{self, User};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -24,31 +27,11 @@ pub fn router() -> Router<ApiContext> {
         .route("/me/password", post(change_password))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Staff,
-    Family,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Staff => "staff",
-            Role::Family => "family",
-        }
-    }
-}
-
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: Uuid,
-    pub institution_id: Uuid,
-    pub role: Role,
+    /// Everything the caller reads or changes goes through this.
+    pub scope: Scope,
     /// Which session this request came with, so logout revokes just it.
     token_hash: Vec<u8>,
 }
@@ -56,20 +39,28 @@ pub struct AuthUser {
 impl AuthUser {
     /// Who to record in the audit trail.
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor { user_id: self.id, institution_id: self.institution_id }
+        crate::audit::Actor { user_id: self.scope.user, institution_id: self.scope.institution }
     }
 
-    pub fn is_staff(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Staff)
-    }
-
-    /// Admins and staff of the institution; families may not.
     pub fn require_staff(&self) -> Result<()> {
-        if self.is_staff() { Ok(()) } else { Err(Error::Forbidden("only care staff may do this")) }
+        if self.scope.may_care() { Ok(()) } else { Err(Error::Forbidden("only care staff may do this")) }
     }
 
     pub fn require_admin(&self) -> Result<()> {
-        if self.role == Role::Admin { Ok(()) } else { Err(Error::Forbidden("only an administrator may do this")) }
+        if self.scope.may_administer() { Ok(()) } else { Err(Error::Forbidden("only an administrator may do this")) }
+    }
+
+    /// The resident, if in the caller's reach.
+    pub async fn resident(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Uuid> {
+        residents::visible(&ctx.pool, &self.scope, resident_id).await?.ok_or(Error::NotFound)
+    }
+
+    /// The resident, if the caller may change their care. Out of reach is a
+    /// 404; in reach but not care staff, a 403.
+    pub async fn resident_for_staff(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Uuid> {
+        let id = self.resident(ctx, resident_id).await?;
+        self.require_staff()?;
+        Ok(id)
     }
 }
 
@@ -101,8 +92,8 @@ impl FromRequestParts<ApiContext> for AuthUser {
         .bind(ctx.settings.auth.token_ttl_hours as i32)
         .fetch_optional(&ctx.pool)
         .await?;
-        let (id, institution_id, role) = row.ok_or(Error::Unauthorized)?;
-        Ok(AuthUser { id, institution_id, role, token_hash })
+        let (user, institution, role) = row.ok_or(Error::Unauthorized)?;
+        Ok(AuthUser { scope: Scope { institution, user, role }, token_hash })
     }
 }
 
@@ -125,21 +116,11 @@ struct LoginRequest {
     password: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct UserBody {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub institution_id: Uuid,
-    pub created_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Serialize)]
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
-    user: UserBody,
+    user: User,
 }
 
 async fn login(
@@ -188,8 +169,8 @@ async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, use
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<UserBody>> {
-    Ok(Json(fetch_user(&ctx.pool, user.id).await?))
+async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<User>> {
+    Ok(Json(fetch_user(&ctx.pool, user.scope.user).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,31 +193,30 @@ async fn change_password(
             format!("password must be at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
-    let hash: String =
-        sqlx::query_scalar("select password_hash from users where id = $1").bind(user.id).fetch_one(&ctx.pool).await?;
+    let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
+        .bind(user.scope.user)
+        .fetch_one(&ctx.pool)
+        .await?;
     if !verify_password(req.current_password, hash).await? {
         return Err(Error::validation("current_password", "the current password is wrong"));
     }
     let new_hash = hash_password(req.new_password).await?;
     let mut tx = ctx.pool.begin().await?;
     sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
-        .bind(user.id)
+        .bind(user.scope.user)
         .bind(new_hash)
         .execute(&mut *tx)
         .await?;
-    let revoked = sqlx::query("delete from sessions where user_id = $1").bind(user.id).execute(&mut *tx).await?;
+    let revoked =
+        sqlx::query("delete from sessions where user_id = $1").bind(user.scope.user).execute(&mut *tx).await?;
     let details = serde_json::json!({"sessions_revoked": revoked.rows_affected()});
-    crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.id, details).await?;
+    crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.scope.user, details).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
-    sqlx::query_as("select id, email, name, role, institution_id, created_at from users where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<User> {
+    users::fetch(pool, id).await?.ok_or(Error::NotFound)
 }
 
 /// A hash of a password nobody has, for constant-time answers on unknown emails.

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::ingest::catalog::Metric;
+use crate::domain::{EventKind, Metric};
+use crate::store::data::{self, BucketPoint, Point, StoredEvent};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/residents/{id}/readings", get(readings)).route("/residents/{id}/events", get(events))
@@ -57,21 +58,6 @@ struct ReadingsQuery {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Point {
-    ts: DateTime<Utc>,
-    value: f64,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct BucketPoint {
-    ts: DateTime<Utc>,
-    avg: f64,
-    min: f64,
-    max: f64,
-    count: i64,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Points {
@@ -90,8 +76,7 @@ struct ReadingsResponse {
     points: Points,
 }
 
-/// Readings of one metric in `[from, to]`, oldest first; bucketed with
-/// `date_bin` (same answers with or without TimescaleDB).
+/// Readings of one metric in `[from, to]`, oldest first, or bucketed.
 async fn readings(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -104,40 +89,11 @@ async fn readings(
     let (from, to) = window(q.from, q.to)?;
     let limit = limit(q.limit, 10_000)?;
     let points = match q.bucket.as_deref() {
-        None => Points::Raw(
-            sqlx::query_as(
-                "select ts, value from readings
-                 where resident_id = $1 and metric = $2 and ts >= $3 and ts <= $4
-                 order by ts limit $5",
-            )
-            .bind(id)
-            .bind(metric.as_str())
-            .bind(from)
-            .bind(to)
-            .bind(limit)
-            .fetch_all(&ctx.pool)
-            .await?,
-        ),
+        None => Points::Raw(data::readings(&ctx.pool, id, metric, from, to, limit).await?),
         Some(bucket) => {
             let interval = bucket_interval(bucket)
                 .ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))?;
-            Points::Bucketed(
-                sqlx::query_as(
-                    "select date_bin($5::interval, ts, timestamptz '2000-01-01 00:00:00+00') as ts,
-                            avg(value) as avg, min(value) as min, max(value) as max, count(*) as count
-                     from readings
-                     where resident_id = $1 and metric = $2 and ts >= $3 and ts <= $4
-                     group by 1 order by 1 limit $6",
-                )
-                .bind(id)
-                .bind(metric.as_str())
-                .bind(from)
-                .bind(to)
-                .bind(interval)
-                .bind(limit)
-                .fetch_all(&ctx.pool)
-                .await?,
-            )
+            Points::Bucketed(data::buckets(&ctx.pool, id, metric, from, to, interval, limit).await?)
         }
     };
     Ok(Json(ReadingsResponse { metric: metric.as_str(), unit: metric.unit(), from, to, bucket: q.bucket, points }))
@@ -153,19 +109,11 @@ struct EventsQuery {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct EventRow {
-    ts: DateTime<Utc>,
-    kind: String,
-    device_id: String,
-    data: serde_json::Value,
-}
-
 #[derive(Debug, Serialize)]
 struct EventsResponse {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    events: Vec<EventRow>,
+    events: Vec<StoredEvent>,
 }
 
 /// Events in `[from, to]`, oldest first.
@@ -178,19 +126,8 @@ async fn events(
     let id = auth.resident(&ctx, id).await?;
     let (from, to) = window(q.from, q.to)?;
     let limit = limit(q.limit, 5_000)?;
-    let kinds: Option<Vec<String>> =
-        q.kind.map(|k| k.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
-    let events = sqlx::query_as(
-        "select ts, kind, device_id, data from events
-         where resident_id = $1 and ts >= $2 and ts <= $3 and ($4::text[] is null or kind = any($4))
-         order by ts limit $5",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(kinds)
-    .bind(limit)
-    .fetch_all(&ctx.pool)
-    .await?;
+    let kinds: Option<Vec<EventKind>> =
+        q.kind.map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(EventKind::from).collect());
+    let events = data::events(&ctx.pool, id, from, to, kinds.as_deref(), limit).await?;
     Ok(Json(EventsResponse { from, to, events }))
 }

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
@@ -12,6 +12,9 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential};
+use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
+use crate::domain::{DeviceKind, Source};
+use crate::store::devices::{self, Device, DeviceChange, NewDevice};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -20,48 +23,9 @@ pub fn router() -> Router<ApiContext> {
         .route("/devices/{device_id}/credentials", post(rotate))
 }
 
-pub const KINDS: &[&str] = &[
-    "wearable",
-    "fall_sensor",
-    "sos_button",
-    "motion_sensor",
-    "door_sensor",
-    "bed_sensor",
-    "smart_plug",
-    "pill_box",
-    "hazard_sensor",
-    "health_gateway",
-];
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct Device {
-    pub device_id: String,
-    pub resident_id: Option<Uuid>,
-    pub kind: String,
-    pub room: Option<String>,
-    pub placement: Option<String>,
-    pub source: String,
-    pub external_id: Option<String>,
-    /// The Zigbee2MQTT bridge it speaks through, if any.
-    pub gateway_id: Option<String>,
-    pub power_on_threshold_w: f64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    pub online: Option<bool>,
-    pub battery: Option<f64>,
-    pub rssi: Option<i32>,
-    pub firmware: Option<String>,
-}
-
-const SELECT: &str = "select d.device_id, d.resident_id, d.kind, d.room, d.placement, d.source, d.external_id,
-        d.gateway_id, d.power_on_threshold_w, d.created_at, d.updated_at,
-        s.last_seen_at, s.online, s.battery, s.rssi, s.firmware
-    from devices d left join device_state s on s.device_id = d.device_id";
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewDevice {
+struct NewDeviceRequest {
     device_id: String,
     resident_id: Option<Uuid>,
     kind: String,
@@ -118,25 +82,17 @@ fn validate_device_id(id: &str) -> Result<()> {
 /// backend's own ingest account is part of.
 pub async fn check_username_free(ctx: &ApiContext, tx: &mut sqlx::PgConnection, id: &str) -> Result<()> {
     let taken_by_backend = ctx.accounts.as_ref().is_some_and(|a| a.ingest_username() == id);
-    let taken: bool = sqlx::query_scalar(
-        "select exists (select 1 from devices where device_id = $1)
-             or exists (select 1 from gateways where gateway_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if taken || taken_by_backend {
+    if taken_by_backend || devices::name_taken(tx, id).await? {
         return Err(Error::Conflict(format!("{id:?} is already the name of a device or gateway")));
     }
     Ok(())
 }
 
-fn validate_kind(kind: &str) -> Result<()> {
-    if KINDS.contains(&kind) {
-        Ok(())
-    } else {
-        Err(Error::validation("kind", format!("kind must be one of {}", KINDS.join(", "))))
-    }
+fn parse_kind(kind: &str) -> Result<DeviceKind> {
+    DeviceKind::parse(kind).ok_or_else(|| {
+        let kinds: Vec<&str> = DeviceKind::ALL.iter().map(DeviceKind::as_str).collect();
+        Error::validation("kind", format!("kind must be one of {}", kinds.join(", ")))
+    })
 }
 
 fn validate_threshold(w: f64) -> Result<()> {
@@ -158,64 +114,64 @@ async fn check_resident(ctx: &ApiContext, auth: &AuthUser, resident_id: Option<U
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    Json(req): Json<NewDevice>,
+    Json(req): Json<NewDeviceRequest>,
 ) -> Result<(StatusCode, Json<Registered>)> {
     auth.require_staff()?;
     validate_device_id(&req.device_id)?;
-    validate_kind(&req.kind)?;
-    let source = req.source.unwrap_or_else(|| "native".to_owned());
-    match (source.as_str(), req.external_id.as_deref()) {
-        ("native", _) => {}
-        ("zigbee2mqtt", Some(name)) if !name.is_empty() && !name.ends_with("/availability") && name.len() <= 255 => {}
-        ("zigbee2mqtt", _) => {
+    let kind = parse_kind(&req.kind)?;
+    let source = match req.source.as_deref() {
+        None => Source::Native,
+        Some(name) => {
+            Source::parse(name).ok_or_else(|| Error::validation("source", "source must be native or zigbee2mqtt"))?
+        }
+    };
+    match (source, req.external_id.as_deref()) {
+        (Source::Native, _) => {}
+        (Source::Zigbee2Mqtt, Some(name))
+            if !name.is_empty() && !name.ends_with("/availability") && name.len() <= 255 => {}
+        (Source::Zigbee2Mqtt, _) => {
             return Err(Error::validation(
                 "external_id",
                 "a zigbee2mqtt device needs its friendly name as external_id",
             ));
         }
-        _ => return Err(Error::validation("source", "source must be native or zigbee2mqtt")),
     }
-    if req.gateway_id.is_some() && source != "zigbee2mqtt" {
+    if req.gateway_id.is_some() && source != Source::Zigbee2Mqtt {
         return Err(Error::validation("gateway_id", "only a zigbee2mqtt device speaks through a gateway"));
     }
-    let threshold = req.power_on_threshold_w.unwrap_or(20.0);
+    let threshold = req.power_on_threshold_w.unwrap_or(DEFAULT_POWER_ON_THRESHOLD_W);
     validate_threshold(threshold)?;
     check_resident(&ctx, &auth, req.resident_id).await?;
     let mut tx = ctx.pool.begin().await?;
     check_username_free(&ctx, &mut tx, &req.device_id).await?;
-    if source == "zigbee2mqtt"
+    if source == Source::Zigbee2Mqtt
         && let Some(name) = &req.external_id
     {
         super::gateways::check_zigbee_name(&mut tx, &auth, req.gateway_id.as_deref(), name).await?;
     }
-    sqlx::query(
-        "insert into devices (device_id, institution_id, resident_id, kind, room, placement, source, external_id,
-                              gateway_id, power_on_threshold_w)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&req.device_id)
-    .bind(auth.institution_id)
-    .bind(req.resident_id)
-    .bind(&req.kind)
-    .bind(req.room)
-    .bind(req.placement)
-    .bind(&source)
-    .bind(req.external_id)
-    .bind(&req.gateway_id)
-    .bind(threshold)
-    .execute(&mut *tx)
-    .await
-    .on_constraint("devices_pkey", || Error::Conflict("a device with this device_id is already registered".into()))
-    .on_constraint("devices_external_key", || {
-        Error::Conflict("a device with this external_id is already registered".into())
-    })?;
-    sqlx::query("insert into device_state (device_id) values ($1)").bind(&req.device_id).execute(&mut *tx).await?;
-    let details = serde_json::json!({"kind": req.kind, "resident_id": req.resident_id, "source": source,
+    let new = NewDevice {
+        device_id: &req.device_id,
+        resident_id: req.resident_id,
+        kind,
+        room: req.room,
+        placement: req.placement,
+        source,
+        external_id: req.external_id,
+        gateway_id: req.gateway_id.as_deref(),
+        power_on_threshold_w: threshold,
+    };
+    devices::insert(&mut tx, &auth.scope, new)
+        .await
+        .on_constraint("devices_pkey", || Error::Conflict("a device with this device_id is already registered".into()))
+        .on_constraint("devices_external_key", || {
+            Error::Conflict("a device with this external_id is already registered".into())
+        })?;
+    let details = serde_json::json!({"kind": kind, "resident_id": req.resident_id, "source": source,
         "gateway_id": req.gateway_id});
     crate::audit::record(&mut tx, auth.actor(), "device.registered", "device", &req.device_id, details).await?;
     // A Zigbee2MQTT device has no account: its bridge connects for it.
-    let mqtt = match (&ctx.accounts, source.as_str()) {
-        (Some(accounts), "native") => Some(
+    let mqtt = match (&ctx.accounts, source) {
+        (Some(accounts), Source::Native) => Some(
             accounts
                 .issue_device(&mut tx, &req.device_id)
                 .await
@@ -242,7 +198,7 @@ async fn rotate(
     let Some(accounts) = &ctx.accounts else {
         return Err(Error::Conflict("device credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
     };
-    if device.source != "native" {
+    if device.source != Source::Native {
         return Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()));
     }
     let mut tx = ctx.pool.begin().await?;
@@ -264,21 +220,9 @@ async fn rotate(
     Ok(Json(credential))
 }
 
-/// The device, if it belongs to the caller's institution and (for families)
-/// to a resident they are linked to.
+/// The device, if the caller reaches it.
 async fn load(ctx: &ApiContext, auth: &AuthUser, device_id: &str) -> Result<Device> {
-    let device: Device =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where d.device_id = $1 and d.institution_id = $2")))
-            .bind(device_id)
-            .bind(auth.institution_id)
-            .fetch_optional(&ctx.pool)
-            .await?
-            .ok_or(Error::NotFound)?;
-    if !auth.is_staff() {
-        let rid = device.resident_id.ok_or(Error::NotFound)?;
-        auth.resident(ctx, rid).await?;
-    }
-    Ok(device)
+    devices::fetch(&ctx.pool, &auth.scope, device_id, Utc::now()).await?.ok_or(Error::NotFound)
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<Json<Device>> {
@@ -304,20 +248,14 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     } else {
         auth.require_staff()?;
     }
-    let devices = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where d.institution_id = $1
-           and ($2::uuid is null or d.resident_id = $2)
-           and ($3::text is null or d.kind = $3)
-           and ($4::bool is null or coalesce(s.online, false) = $4)
-         order by d.device_id"
-    )))
-    .bind(auth.institution_id)
-    .bind(q.resident_id)
-    .bind(q.kind)
-    .bind(q.online)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(DeviceList { devices }))
+    let kind = match q.kind.as_deref().map(DeviceKind::parse) {
+        None => None,
+        Some(Some(kind)) => Some(kind),
+        // No device is of a kind that does not exist.
+        Some(None) => return Ok(Json(DeviceList { devices: Vec::new() })),
+    };
+    let filter = devices::Filter { resident_id: q.resident_id, kind, online: q.online };
+    Ok(Json(DeviceList { devices: devices::list(&ctx.pool, &auth.scope, &filter, Utc::now()).await? }))
 }
 
 async fn update(
@@ -329,39 +267,24 @@ async fn update(
     // Visibility first (404), then the role (403).
     load(&ctx, &auth, &device_id).await?;
     auth.require_staff()?;
-    if let Some(kind) = &patch.kind {
-        validate_kind(kind)?;
-    }
+    let kind = patch.kind.as_deref().map(parse_kind).transpose()?;
     if let Some(w) = patch.power_on_threshold_w {
         validate_threshold(w)?;
     }
     if let Some(rid) = patch.resident_id {
         check_resident(&ctx, &auth, rid).await?;
     }
-    let changes = serde_json::json!({"resident_id": patch.resident_id, "kind": patch.kind, "room": patch.room,
+    let changes = serde_json::json!({"resident_id": patch.resident_id, "kind": kind, "room": patch.room,
         "placement": patch.placement, "power_on_threshold_w": patch.power_on_threshold_w});
+    let change = DeviceChange {
+        resident_id: patch.resident_id,
+        kind,
+        room: patch.room,
+        placement: patch.placement,
+        power_on_threshold_w: patch.power_on_threshold_w,
+    };
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query(
-        "update devices set
-            resident_id = case when $2 then $3 else resident_id end,
-            kind = coalesce($4, kind),
-            room = case when $5 then $6 else room end,
-            placement = case when $7 then $8 else placement end,
-            power_on_threshold_w = coalesce($9, power_on_threshold_w),
-            updated_at = now()
-         where device_id = $1",
-    )
-    .bind(&device_id)
-    .bind(patch.resident_id.is_some())
-    .bind(patch.resident_id.flatten())
-    .bind(patch.kind)
-    .bind(patch.room.is_some())
-    .bind(patch.room.flatten())
-    .bind(patch.placement.is_some())
-    .bind(patch.placement.flatten())
-    .bind(patch.power_on_threshold_w)
-    .execute(&mut *tx)
-    .await?;
+    devices::update(&mut tx, &device_id, change).await?;
     crate::audit::record(&mut tx, auth.actor(), "device.updated", "device", &device_id, changes).await?;
     tx.commit().await?;
     ctx.device_registry_changed();
@@ -377,7 +300,7 @@ async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): 
     if let Some(accounts) = &ctx.accounts {
         accounts.revoke(&mut tx, AccountKind::Device, &device_id).await?;
     }
-    sqlx::query("delete from devices where device_id = $1").bind(&device_id).execute(&mut *tx).await?;
+    devices::delete(&mut tx, &device_id).await?;
     crate::audit::record(&mut tx, auth.actor(), "device.unregistered", "device", &device_id, serde_json::json!({}))
         .await?;
     tx.commit().await?;

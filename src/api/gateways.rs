@@ -6,7 +6,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
@@ -15,6 +14,7 @@ use super::devices::{check_username_free, is_mqtt_id};
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential};
+use crate::store::gateways::{self, Gateway};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -23,28 +23,10 @@ pub fn router() -> Router<ApiContext> {
         .route("/gateways/{gateway_id}/credentials", post(rotate))
 }
 
-/// Serialises changes to the Zigbee2MQTT topic space (gateways' base topics,
-/// gateway-less friendly names), so two registrations cannot both pass the
-/// overlap checks.
-const ZIGBEE_TOPICS_LOCK: i64 = 0x656c_6465_7211;
 /// Every gateway lives under the contract's prefix, so the ingest
 /// subscription `zigbee2mqtt/#` covers it.
 const PREFIX: &str = "zigbee2mqtt/";
 const MAX_BASE_TOPIC: usize = 200;
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct Gateway {
-    gateway_id: String,
-    base_topic: String,
-    /// Devices registered through it.
-    devices: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-const SELECT: &str = "select g.gateway_id, g.base_topic, g.created_at, g.updated_at,
-        (select count(*) from devices d where d.gateway_id = g.gateway_id) as devices
-    from gateways g";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,11 +63,6 @@ fn validate_base_topic(topic: &str) -> Result<()> {
     }
 }
 
-async fn lock_zigbee_topics(tx: &mut PgConnection) -> Result<()> {
-    sqlx::query("select pg_advisory_xact_lock($1)").bind(ZIGBEE_TOPICS_LOCK).execute(&mut *tx).await?;
-    Ok(())
-}
-
 /// A Zigbee2MQTT device's friendly name must reach it and only it: behind a
 /// gateway, the gateway must be the caller's; without one (version 1's
 /// `zigbee2mqtt/{name}`), no gateway's base topic may cover the name.
@@ -95,29 +72,15 @@ pub async fn check_zigbee_name(
     gateway_id: Option<&str>,
     name: &str,
 ) -> Result<()> {
-    lock_zigbee_topics(tx).await?;
+    gateways::lock_topics(tx).await?;
     match gateway_id {
         Some(id) => {
-            let mine: bool = sqlx::query_scalar(
-                "select exists (select 1 from gateways where gateway_id = $1 and institution_id = $2)",
-            )
-            .bind(id)
-            .bind(auth.institution_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if !mine {
+            if !gateways::owns(tx, &auth.scope, id).await? {
                 return Err(Error::validation("gateway_id", "no such gateway"));
             }
         }
         None => {
-            let covered: bool = sqlx::query_scalar(
-                "select exists (select 1 from gateways
-                 where $1 = base_topic or starts_with($1, base_topic || '/'))",
-            )
-            .bind(format!("{PREFIX}{name}"))
-            .fetch_one(&mut *tx)
-            .await?;
-            if covered {
+            if gateways::covers(tx, &format!("{PREFIX}{name}")).await? {
                 return Err(Error::Conflict(format!(
                     "zigbee2mqtt/{name} lies under a gateway's base topic: register the device with that gateway_id"
                 )));
@@ -138,42 +101,23 @@ async fn create(
     }
     validate_base_topic(&req.base_topic)?;
     let mut tx = ctx.pool.begin().await?;
-    lock_zigbee_topics(&mut tx).await?;
+    gateways::lock_topics(&mut tx).await?;
     check_username_free(&ctx, &mut tx, &req.gateway_id).await?;
-    let overlaps: bool = sqlx::query_scalar(
-        "select exists (select 1 from gateways
-         where base_topic = $1 or starts_with(base_topic, $1 || '/') or starts_with($1, base_topic || '/'))",
-    )
-    .bind(&req.base_topic)
-    .fetch_one(&mut *tx)
-    .await?;
-    if overlaps {
+    if gateways::overlaps(&mut tx, &req.base_topic).await? {
         return Err(Error::Conflict("base_topic overlaps another gateway's".into()));
     }
     // A version-1 device (no gateway) is `zigbee2mqtt/{external_id}`: a
     // gateway whose topic covers it could speak for it.
-    let captured: Option<(String, uuid::Uuid)> = sqlx::query_as(
-        "select device_id, institution_id from devices
-         where source = 'zigbee2mqtt' and gateway_id is null
-           and ('zigbee2mqtt/' || external_id = $1 or starts_with('zigbee2mqtt/' || external_id, $1 || '/'))
-         limit 1",
-    )
-    .bind(&req.base_topic)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let captured = gateways::captured(&mut tx, &req.base_topic).await?;
     // Another institution's device is not named.
     let captured =
-        captured.map(|(id, inst)| if inst == auth.institution_id { id } else { "another institution's".into() });
+        captured.map(|(id, inst)| if inst == auth.scope.institution { id } else { "another institution's".into() });
     if let Some(device) = captured {
         return Err(Error::Conflict(format!(
             "base_topic would capture the friendly name of a device registered without a gateway ({device})"
         )));
     }
-    sqlx::query("insert into gateways (gateway_id, institution_id, base_topic) values ($1, $2, $3)")
-        .bind(&req.gateway_id)
-        .bind(auth.institution_id)
-        .bind(&req.base_topic)
-        .execute(&mut *tx)
+    gateways::insert(&mut tx, &auth.scope, &req.gateway_id, &req.base_topic)
         .await
         .on_constraint("gateways_pkey", || {
             Error::Conflict("a gateway with this gateway_id is already registered".into())
@@ -199,12 +143,7 @@ async fn create(
 /// The gateway, if it is the caller's institution's (staff only).
 async fn load(ctx: &ApiContext, auth: &AuthUser, gateway_id: &str) -> Result<Gateway> {
     auth.require_staff()?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where g.gateway_id = $1 and g.institution_id = $2")))
-        .bind(gateway_id)
-        .bind(auth.institution_id)
-        .fetch_optional(&ctx.pool)
-        .await?
-        .ok_or(Error::NotFound)
+    gateways::fetch(&ctx.pool, &auth.scope, gateway_id).await?.ok_or(Error::NotFound)
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): Path<String>) -> Result<Json<Gateway>> {
@@ -231,15 +170,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
-    let mut gateways: Vec<Gateway> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where g.institution_id = $1 and ($2::text is null or g.gateway_id > $2)
-         order by g.gateway_id limit $3"
-    )))
-    .bind(auth.institution_id)
-    .bind(q.cursor)
-    .bind(limit + 1)
-    .fetch_all(&ctx.pool)
-    .await?;
+    let mut gateways = gateways::list(&ctx.pool, &auth.scope, q.cursor.as_deref(), limit + 1).await?;
     let next_cursor = if gateways.len() as i64 > limit {
         gateways.truncate(limit as usize);
         gateways.last().map(|g| g.gateway_id.clone())
@@ -283,13 +214,9 @@ async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id):
     load(&ctx, &auth, &gateway_id).await?;
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query("delete from gateways where gateway_id = $1")
-        .bind(&gateway_id)
-        .execute(&mut *tx)
-        .await
-        .on_constraint("devices_gateway_id_fkey", || {
-            Error::Conflict("devices are still registered through this gateway: remove them first".into())
-        })?;
+    gateways::delete(&mut tx, &gateway_id).await.on_constraint("devices_gateway_id_fkey", || {
+        Error::Conflict("devices are still registered through this gateway: remove them first".into())
+    })?;
     if let Some(accounts) = &ctx.accounts {
         accounts.revoke(&mut tx, AccountKind::Gateway, &gateway_id).await?;
     }

@@ -1,6 +1,5 @@
 //! The HTTP API (axum): one shared context, one router per resource module.
 
-pub mod access;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -12,6 +11,7 @@ pub mod family;
 pub mod gateways;
 pub mod health;
 pub mod limits;
+pub mod messages;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
@@ -50,8 +50,8 @@ pub struct ApiContext {
     pub shutdown: CancellationToken,
     /// Alert changes, for the live streams.
     pub alert_hub: AlertHub,
-    /// Residents whose rule settings changed, so the rules re-read them.
-    pub settings_changed: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// The rule settings as this process reads them.
+    pub rule_settings: crate::store::settings::SettingsCache,
     pub login_limiter: Arc<limits::LoginLimiter>,
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
@@ -98,6 +98,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(alerts::router())
         .merge(webhooks::router())
         .merge(family::router())
+        .merge(messages::router())
         .merge(audit::router());
     Router::new()
         .nest("/api/v1", api)

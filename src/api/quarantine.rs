@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Query, Result};
+use crate::domain::Reason;
+use crate::store::quarantine::{self, Overflow};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/quarantine", get(list))
@@ -24,23 +26,12 @@ struct QuarantineQuery {
     limit: Option<i64>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: i64,
-    received_at: DateTime<Utc>,
-    topic: String,
-    reason: String,
-    detail: String,
-    device_id: Option<String>,
-    payload: Vec<u8>,
-}
-
 #[derive(Debug, Serialize)]
 struct Message {
     id: String,
     received_at: DateTime<Utc>,
     topic: String,
-    reason: String,
+    reason: Reason,
     detail: String,
     device_id: Option<String>,
     payload: String,
@@ -49,28 +40,12 @@ struct Message {
     payload_bytes: usize,
 }
 
-/// Rejects of one sender in one hour beyond its quarantine cap: counted,
-/// not kept.
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Overflow {
-    hour: DateTime<Utc>,
-    /// `None` for senders nobody registered, counted per topic prefix.
-    device_id: Option<String>,
-    topic_prefix: Option<String>,
-    reason: String,
-    count: i64,
-}
-
 #[derive(Debug, Serialize)]
 struct QuarantineList {
     total: i64,
     messages: Vec<Message>,
     overflow: Vec<Overflow>,
 }
-
-const FILTER: &str = "(institution_id = $1 or institution_id is null)
-    and ($2::text is null or reason = $2) and ($3::text is null or device_id = $3)
-    and ($4::timestamptz is null or received_at >= $4) and ($5::timestamptz is null or received_at <= $5)";
 
 /// Newest first. An admin sees what their institution's devices sent, and
 /// messages from devices nobody registered (which belong to no institution);
@@ -86,42 +61,16 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from quarantine where {FILTER}")))
-        .bind(auth.institution_id)
-        .bind(&q.reason)
-        .bind(&q.device_id)
-        .bind(q.from)
-        .bind(q.to)
-        .fetch_one(&ctx.pool)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select id, received_at, topic, reason, detail, device_id, payload from quarantine
-         where {FILTER} order by received_at desc, id desc limit $6"
-    )))
-    .bind(auth.institution_id)
-    .bind(&q.reason)
-    .bind(&q.device_id)
-    .bind(q.from)
-    .bind(q.to)
-    .bind(limit)
-    .fetch_all(&ctx.pool)
-    .await?;
-    let overflow: Vec<Overflow> = sqlx::query_as(
-        "select hour, device_id, nullif(topic_prefix, '') as topic_prefix, reason, count from quarantine_overflow
-         where (institution_id = $1 or institution_id is null)
-           and ($2::text is null or reason = $2) and ($3::text is null or device_id = $3)
-           and ($4::timestamptz is null or hour >= date_trunc('hour', $4))
-           and ($5::timestamptz is null or hour <= $5)
-         order by hour desc, count desc limit $6",
-    )
-    .bind(auth.institution_id)
-    .bind(&q.reason)
-    .bind(&q.device_id)
-    .bind(q.from)
-    .bind(q.to)
-    .bind(limit)
-    .fetch_all(&ctx.pool)
-    .await?;
+    let reason = match q.reason.as_deref().map(Reason::parse) {
+        None => None,
+        Some(Some(reason)) => Some(reason),
+        // Nothing was refused for a reason that does not exist.
+        Some(None) => return Ok(Json(QuarantineList { total: 0, messages: vec![], overflow: vec![] })),
+    };
+    let filter = quarantine::Filter { reason, device_id: q.device_id, from: q.from, to: q.to };
+    let total = quarantine::count(&ctx.pool, &auth.scope, &filter).await?;
+    let rows = quarantine::list(&ctx.pool, &auth.scope, &filter, limit).await?;
+    let overflow = quarantine::overflow(&ctx.pool, &auth.scope, &filter, limit).await?;
     let messages = rows
         .into_iter()
         .map(|r| {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::rules::settings::{RuleSettings, SettingsError, merge_patch};
+use crate::store::settings::{self, Changed};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -26,25 +27,17 @@ impl From<SettingsError> for Error {
     }
 }
 
-async fn layers(ctx: &ApiContext, resident_id: Uuid) -> Result<(Value, Value)> {
-    Ok(sqlx::query_as(
-        "select i.rule_settings, r.rule_settings from residents r join institutions i on i.id = r.institution_id
-         where r.id = $1",
-    )
-    .bind(resident_id)
-    .fetch_one(&ctx.pool)
-    .await?)
+fn answer(settings: &RuleSettings) -> Result<Json<Value>> {
+    Ok(Json(serde_json::to_value(settings).map_err(anyhow::Error::from)?))
 }
 
 fn effective(institution: &Value, resident: &Value) -> Result<Json<Value>> {
-    let settings = RuleSettings::from_layers(Some(institution), Some(resident))?;
-    Ok(Json(serde_json::to_value(settings).map_err(anyhow::Error::from)?))
+    answer(&RuleSettings::from_layers(Some(institution), Some(resident))?)
 }
 
 async fn get_resident(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
     let id = auth.resident(&ctx, id).await?;
-    let (institution, resident) = layers(&ctx, id).await?;
-    effective(&institution, &resident)
+    answer(&*ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?)
 }
 
 /// Applies `change` to the resident's stored patch, checks the result in
@@ -60,30 +53,16 @@ async fn change_resident(
 ) -> Result<Json<Value>> {
     let id = auth.resident_for_staff(ctx, id).await?;
     let mut tx = ctx.pool.begin().await?;
-    let (institution, stored): (Value, Value) = sqlx::query_as(
-        "select i.rule_settings, r.rule_settings from residents r join institutions i on i.id = r.institution_id
-         where r.id = $1 for update of r",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (institution, stored) = settings::lock_resident_layers(&mut tx, id).await?;
     let updated = change(&stored);
     let was_away = RuleSettings::from_layers(Some(&institution), Some(&stored)).map(|s| s.away).unwrap_or(false);
     let answer = effective(&institution, &updated)?;
     let back_home = was_away && answer.0["away"] == Value::Bool(false);
-    sqlx::query(
-        "update residents set rule_settings = $2, updated_at = now(),
-                away_ended_at = case when $3 then now() else away_ended_at end
-         where id = $1",
-    )
-    .bind(id)
-    .bind(&updated)
-    .bind(back_home)
-    .execute(&mut *tx)
-    .await?;
+    settings::save_resident_layer(&mut tx, id, &updated, back_home).await?;
+    settings::announce(&mut tx, Changed::Resident(id)).await?;
     crate::audit::record(&mut tx, auth.actor(), action, "resident", id, request).await?;
     tx.commit().await?;
-    let _ = ctx.settings_changed.send(id);
+    ctx.rule_settings.forget(Changed::Resident(id));
     Ok(answer)
 }
 
@@ -139,11 +118,7 @@ async fn put_thresholds(
 
 async fn get_institution(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Value>> {
     auth.require_staff()?;
-    let institution: Value = sqlx::query_scalar("select rule_settings from institutions where id = $1")
-        .bind(auth.institution_id)
-        .fetch_one(&ctx.pool)
-        .await?;
-    effective(&institution, &Value::Null)
+    answer(&*ctx.rule_settings.institution(&ctx.pool, auth.scope.institution).await?)
 }
 
 /// Changes the institution's defaults (admins).
@@ -154,20 +129,15 @@ async fn patch_institution(
 ) -> Result<Json<Value>> {
     auth.require_admin()?;
     RuleSettings::validate_patch(&patch)?;
+    let institution = auth.scope.institution;
     let mut tx = ctx.pool.begin().await?;
-    let stored: Value = sqlx::query_scalar("select rule_settings from institutions where id = $1 for update")
-        .bind(auth.institution_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let stored = settings::lock_institution_layer(&mut tx, institution).await?;
     let updated = merge_patch(&stored, &patch);
     let answer = effective(&updated, &Value::Null)?;
-    sqlx::query("update institutions set rule_settings = $2 where id = $1")
-        .bind(auth.institution_id)
-        .bind(&updated)
-        .execute(&mut *tx)
-        .await?;
-    crate::audit::record(&mut tx, auth.actor(), "rule_settings.changed", "institution", auth.institution_id, patch)
-        .await?;
+    settings::save_institution_layer(&mut tx, institution, &updated).await?;
+    settings::announce(&mut tx, Changed::Institution(institution)).await?;
+    crate::audit::record(&mut tx, auth.actor(), "rule_settings.changed", "institution", institution, patch).await?;
     tx.commit().await?;
+    ctx.rule_settings.forget(Changed::Institution(institution));
     Ok(answer)
 }

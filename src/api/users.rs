@@ -8,9 +8,11 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, Role, UserBody, hash_password};
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, hash_password};
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Result};
+use crate::domain::Role;
+use crate::store::users::{self, User};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/users", post(create_user).get(list_users))
@@ -48,22 +50,10 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
 /// first-admin bootstrap.
 pub async fn insert_user(conn: &mut sqlx::PgConnection, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
     validate_new_user(&user)?;
-    let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
-    sqlx::query(
-        "insert into users (id, institution_id, email, name, role, password_hash)
-         values ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(institution_id)
-    .bind(user.email.trim())
-    .bind(user.name.trim())
-    .bind(user.role)
-    .bind(hash)
-    .execute(conn)
-    .await
-    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))?;
-    Ok(id)
+    users::insert(conn, institution_id, user.email.trim(), user.name.trim(), user.role, &hash)
+        .await
+        .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
 }
 
 async fn create_user(
@@ -74,26 +64,19 @@ async fn create_user(
     auth.require_admin()?;
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, auth.institution_id, req).await?;
+    let id = insert_user(&mut tx, auth.scope.institution, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
-    tracing::info!(by = %auth.id, user_id = %id, "user created");
+    tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
 #[derive(Debug, Serialize)]
 struct UserList {
-    users: Vec<UserBody>,
+    users: Vec<User>,
 }
 
 async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
     auth.require_admin()?;
-    let users = sqlx::query_as(
-        "select id, email, name, role, institution_id, created_at from users
-         where institution_id = $1 order by name, email",
-    )
-    .bind(auth.institution_id)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(UserList { users }))
+    Ok(Json(UserList { users: users::list(&ctx.pool, &auth.scope).await? }))
 }

@@ -4,12 +4,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
+use crate::store::webhooks::{self, Webhook};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/webhooks", post(create).get(list)).route("/webhooks/{id}", get(fetch).delete(remove))
@@ -21,23 +21,6 @@ struct NewWebhook {
     url: String,
     secret: String,
 }
-
-/// The secret is never returned after creation.
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Webhook {
-    id: Uuid,
-    url: String,
-    created_at: DateTime<Utc>,
-    pending_deliveries: i64,
-    failed_attempts: i64,
-    last_error: Option<String>,
-}
-
-const SELECT: &str = "select w.id, w.url, w.created_at,
-        count(d.id) filter (where d.delivered_at is null) as pending_deliveries,
-        coalesce(sum(d.attempts) filter (where d.delivered_at is null), 0) as failed_attempts,
-        (array_agg(d.last_error order by d.created_at desc) filter (where d.last_error is not null))[1] as last_error
-    from webhooks w left join webhook_deliveries d on d.webhook_id = w.id";
 
 fn validate(req: &NewWebhook) -> Result<()> {
     let url = url::Url::parse(&req.url).map_err(|_| Error::validation("url", "url must be an absolute http(s) URL"))?;
@@ -63,16 +46,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<Created>)> {
     auth.require_admin()?;
     validate(&req)?;
-    let id = Uuid::new_v4();
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query("insert into webhooks (id, institution_id, url, secret, created_by) values ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(auth.institution_id)
-        .bind(&req.url)
-        .bind(&req.secret)
-        .bind(auth.id)
-        .execute(&mut *tx)
-        .await?;
+    let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret).await?;
     // Never the secret.
     crate::audit::record(&mut tx, auth.actor(), "webhook.created", "webhook", id, serde_json::json!({"url": req.url}))
         .await?;
@@ -87,38 +62,18 @@ struct WebhookList {
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<WebhookList>> {
     auth.require_admin()?;
-    let webhooks = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where w.institution_id = $1 group by w.id order by w.created_at"
-    )))
-    .bind(auth.institution_id)
-    .fetch_all(&ctx.pool)
-    .await?;
-    Ok(Json(WebhookList { webhooks }))
+    Ok(Json(WebhookList { webhooks: webhooks::list(&ctx.pool, &auth.scope).await? }))
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Webhook>> {
     auth.require_admin()?;
-    let webhook = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where w.id = $1 and w.institution_id = $2 group by w.id"
-    )))
-    .bind(id)
-    .bind(auth.institution_id)
-    .fetch_optional(&ctx.pool)
-    .await?
-    .ok_or(Error::NotFound)?;
-    Ok(Json(webhook))
+    Ok(Json(webhooks::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?))
 }
 
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    let gone = sqlx::query("delete from webhooks where id = $1 and institution_id = $2")
-        .bind(id)
-        .bind(auth.institution_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if gone == 0 {
+    if !webhooks::delete(&mut tx, &auth.scope, id).await? {
         return Err(Error::NotFound);
     }
     crate::audit::record(&mut tx, auth.actor(), "webhook.deleted", "webhook", id, serde_json::json!({})).await?;

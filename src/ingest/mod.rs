@@ -8,7 +8,6 @@
 //! ```
 
 pub mod acks;
-pub mod catalog;
 pub mod decode;
 pub mod quarantine;
 pub mod registry;
@@ -27,11 +26,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::engine::Stored;
 use crate::config::{ConfigError, Settings};
+use crate::domain::Reason;
 use crate::metrics::Metrics;
-use crate::rules::engine::Stored;
 use acks::AckMsg;
-use decode::{Reason, ZigbeeState};
+use decode::ZigbeeState;
 use registry::DeviceRegistry;
 use writer::{Item, LaneSettings};
 
@@ -165,6 +165,9 @@ pub async fn spawn(
             metrics: metrics.clone(),
             registry,
             registry_loaded: Instant::now(),
+            registry_stale: false,
+            slot: n,
+            shutdown: shutdown.clone(),
             // Zigbee2MQTT topics are the event pipeline's alone.
             zigbee: if n == 0 { zigbee.clone() } else { HashMap::new() },
             owns: p.owns,
@@ -322,6 +325,11 @@ struct Dispatcher {
     metrics: Arc<Metrics>,
     registry: DeviceRegistry,
     registry_loaded: Instant,
+    /// A reload failed: devices registered since the last one may be missing.
+    registry_stale: bool,
+    /// Its lane's slot in `Metrics::lane_waiting_since_ms`.
+    slot: usize,
+    shutdown: CancellationToken,
     zigbee: HashMap<String, ZigbeeState>,
     owns: fn(&str) -> bool,
     next_index: u64,
@@ -338,7 +346,7 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 // A local registration is seen before any later message.
-                Ok(()) = devices_changed.changed() => self.reload().await,
+                Ok(()) = devices_changed.changed() => { self.reload().await; }
                 publish = rx.recv() => match publish {
                     Some(p) => {
                         if devices_changed.has_changed().unwrap_or(false) {
@@ -351,18 +359,50 @@ impl Dispatcher {
                     }
                     None => return,
                 },
-                _ = refresh.tick() => self.reload().await,
+                _ = refresh.tick() => { self.reload().await; }
             }
         }
     }
 
-    async fn reload(&mut self) {
+    /// Returns whether the registry is now current.
+    async fn reload(&mut self) -> bool {
         match DeviceRegistry::load(&self.pool).await {
             Ok(registry) => {
                 self.registry = registry;
                 self.registry_loaded = Instant::now();
+                self.registry_stale = false;
+                true
             }
-            Err(err) => tracing::warn!(cause = %err, "reloading the device registry; keeping the old one"),
+            Err(err) => {
+                tracing::warn!(cause = %err, "reloading the device registry; keeping the old one");
+                self.registry_stale = true;
+                false
+            }
+        }
+    }
+
+    /// Reloads until the registry is current. A sender unknown to a stale
+    /// registry may be a device registered since: judged unknown, its
+    /// message (an alarm, perhaps) would be quarantined instead of stored.
+    /// Waiting costs nothing, since the database a reload needs is the one
+    /// the message's batch needs too; meanwhile the lane counts the message
+    /// as waiting since its receipt, so the watchdog sees the stall. At
+    /// shutdown, given up after a while.
+    async fn reload_until_current(&mut self, received: chrono::DateTime<Utc>) {
+        let mut backoff = Duration::from_millis(100);
+        let since = received.timestamp_millis().max(1) as u64;
+        while !self.reload().await {
+            let _ = self.metrics.lane_waiting_since_ms[self.slot].compare_exchange(
+                0,
+                since,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            if self.shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -387,7 +427,10 @@ impl Dispatcher {
         let now = Utc::now();
         let mut decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         let unknown = decoded.rejections.iter().any(|r| r.reason == Reason::UnknownDevice);
-        if unknown && self.registry_loaded.elapsed() >= MISS_RELOAD_INTERVAL {
+        if unknown && self.registry_stale {
+            self.reload_until_current(now).await;
+            decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
+        } else if unknown && self.registry_loaded.elapsed() >= MISS_RELOAD_INTERVAL {
             self.reload().await;
             decoded = decode::decode(&topic, &publish.payload, now, &self.registry, &mut self.zigbee);
         }

@@ -5,18 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use super::decode::{DeviceInfo, Registry, ZigbeeState};
-
-/// A device as the ingest path needs it: what the decoder reads, and whom its
-/// data belongs to.
-#[derive(Debug)]
-pub struct Registered {
-    pub info: DeviceInfo,
-    pub institution_id: Uuid,
-    pub resident_id: Option<Uuid>,
-}
+use super::decode::{Registry, ZigbeeState};
+use crate::domain::Source;
+use crate::domain::device::{DeviceInfo, Registered};
+use crate::store::devices;
 
 #[derive(Debug, Default)]
 pub struct DeviceRegistry {
@@ -32,53 +25,24 @@ pub struct DeviceRegistry {
     gateways: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    device_id: String,
-    kind: String,
-    room: Option<String>,
-    placement: Option<String>,
-    power_on_threshold_w: f64,
-    source: String,
-    external_id: Option<String>,
-    institution_id: Uuid,
-    resident_id: Option<Uuid>,
-    base_topic: Option<String>,
-}
-
 impl DeviceRegistry {
     pub async fn load(pool: &PgPool) -> Result<Self, sqlx::Error> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "select d.device_id, d.kind, d.room, d.placement, d.power_on_threshold_w, d.source, d.external_id,
-                    d.institution_id, d.resident_id, g.base_topic
-             from devices d left join gateways g on g.gateway_id = d.gateway_id",
-        )
-        .fetch_all(pool)
-        .await?;
-        let gateways: Vec<String> = sqlx::query_scalar("select base_topic from gateways").fetch_all(pool).await?;
+        let registrations = devices::registrations(pool).await?;
+        let gateways = devices::gateway_topics(pool).await?;
         let mut registry = DeviceRegistry {
             gateways: gateways.iter().filter_map(|b| b.strip_prefix(ZIGBEE_PREFIX)).map(str::to_owned).collect(),
             ..DeviceRegistry::default()
         };
-        for row in rows {
-            let device = Arc::new(Registered {
-                info: DeviceInfo {
-                    device_id: row.device_id.clone(),
-                    kind: row.kind,
-                    room: row.room,
-                    placement: row.placement,
-                    power_on_threshold_w: row.power_on_threshold_w,
-                },
-                institution_id: row.institution_id,
-                resident_id: row.resident_id,
-            });
-            registry.by_id.insert(row.device_id.clone(), device.clone());
-            match (row.source.as_str(), row.external_id) {
-                ("zigbee2mqtt", Some(name)) => {
-                    registry.zigbee.insert(zigbee_key(row.base_topic.as_deref(), &name), device);
+        for r in registrations {
+            let device = Arc::new(r.device);
+            let id = device.info.device_id.clone();
+            registry.by_id.insert(id.clone(), device.clone());
+            match (r.source, r.external_id) {
+                (Source::Zigbee2Mqtt, Some(name)) => {
+                    registry.zigbee.insert(zigbee_key(r.base_topic.as_deref(), &name), device);
                 }
                 _ => {
-                    registry.native.insert(row.device_id, device);
+                    registry.native.insert(id, device);
                 }
             }
         }

@@ -25,12 +25,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::acks::AckMsg;
-use super::catalog::Metric;
-use super::decode::{Decoded, MAX_PAYLOAD, Reason, Status, ZigbeeState};
+use super::decode::{Decoded, MAX_PAYLOAD, Status, ZigbeeState};
 use super::quarantine::{Budget, Sender, hour_of, storable};
-use super::registry::Registered;
+use crate::alerts::engine::Stored;
+use crate::domain::device::Registered;
+use crate::domain::{EventKind, Metric, Reason};
 use crate::metrics::Metrics;
-use crate::rules::engine::Stored;
 use crate::rules::streaming::JUDGED_EVENTS;
 use crate::rules::vitals::is_vital;
 
@@ -120,7 +120,7 @@ columns! {
         ts: DateTime<Utc>,
         device: String,
         resident: Option<Uuid>,
-        kind: String,
+        kind: EventKind,
         data: Value,
         seq: Option<i64>,
         origin: Option<Arc<Registered>>,
@@ -133,7 +133,7 @@ columns! {
     struct Quarantined {
         received: DateTime<Utc>,
         topic: String,
-        reason: &'static str,
+        reason: Reason,
         detail: String,
         device: Option<String>,
         institution: Option<Uuid>,
@@ -148,7 +148,7 @@ columns! {
         hour: DateTime<Utc>,
         device: Option<String>,
         prefix: &'static str,
-        reason: &'static str,
+        reason: Reason,
         institution: Option<Uuid>,
     }
 }
@@ -255,13 +255,13 @@ struct SeqStamp {
 }
 
 /// What identifies a stored event: device, kind, ts, seq.
-type EventKey = (String, String, DateTime<Utc>, Option<i64>);
+type EventKey = (String, EventKind, DateTime<Utc>, Option<i64>);
 
 /// An event the batch stored (not a redelivery), with its rule inbox row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct InsertedEvent {
     device_id: String,
-    kind: String,
+    kind: EventKind,
     ts: DateTime<Utc>,
     seq: Option<i64>,
     inbox: Option<i64>,
@@ -425,7 +425,7 @@ impl Batch {
             self.quarantine.push(
                 origin.received_at,
                 storable(origin.topic.to_owned()),
-                reason.as_str(),
+                reason,
                 storable(detail),
                 device_id.map(storable),
                 origin.institution,
@@ -436,7 +436,7 @@ impl Batch {
                 hour,
                 origin.sender.device_id().map(str::to_owned),
                 origin.sender.topic_prefix(),
-                reason.as_str(),
+                reason,
                 origin.institution,
             );
         }
@@ -576,8 +576,10 @@ impl Batch {
         out
     }
 
-    /// Commits the whole batch or nothing. On error the batch is unchanged and
-    /// can be retried.
+    /// Commits the whole batch or nothing. On error nothing is stored and
+    /// the batch can be retried as it is: the one change made to it, giving
+    /// messages without a timestamp the stamp of their first delivery, is
+    /// redone by the retry from what the database holds then.
     async fn commit(
         &mut self,
         pool: &PgPool,
@@ -827,11 +829,11 @@ impl Batch {
 
     fn count_rejections(&self, metrics: &Metrics) {
         for reason in &self.quarantine.reason {
-            metrics.rejected(reason);
+            metrics.rejected(*reason);
         }
         for reason in &self.overflow.reason {
-            metrics.rejected(reason);
-            metrics.quarantine_dropped(reason);
+            metrics.rejected(*reason);
+            metrics.quarantine_dropped(*reason);
         }
     }
 }
@@ -1143,8 +1145,15 @@ impl Lane {
                 biased;
                 item = rx.recv() => match item {
                     Some(item) => {
+                        // An earlier mark is the dispatcher's, holding this
+                        // message while the device registry could not be read.
                         if batch.is_empty() {
-                            self.waiting_since().store(epoch_ms(), Ordering::Relaxed);
+                            let _ = self.waiting_since().compare_exchange(
+                                0,
+                                epoch_ms(),
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
                         }
                         batch.push(item, &mut memory.budget);
                         batch.len() >= self.settings.batch_size
@@ -1400,7 +1409,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ingest::decode::{DeviceInfo, Event, Reading, Rejection};
+    use crate::domain::DeviceKind;
+    use crate::domain::device::DeviceInfo;
+    use crate::ingest::decode::{Event, Reading, Rejection};
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -1410,7 +1421,7 @@ mod tests {
         Arc::new(Registered {
             info: DeviceInfo {
                 device_id: id.into(),
-                kind: "wearable".into(),
+                kind: DeviceKind::Wearable,
                 room: None,
                 placement: None,
                 power_on_threshold_w: 20.0,
@@ -1432,7 +1443,7 @@ mod tests {
             readings: (0..n).map(|_| Reading { metric: Metric::HeartRate, ts, value: n as f64, seq }).collect(),
             events: n
                 .is_multiple_of(2)
-                .then(|| Event { kind: format!("e{n}"), ts, data: json!({"n": n}), seq })
+                .then(|| Event { kind: EventKind::from(format!("e{n}")), ts, data: json!({"n": n}), seq })
                 .into_iter()
                 .collect(),
             status: None,
@@ -1465,7 +1476,7 @@ mod tests {
 
     /// Each message's rows, read back through its starts, as
     /// (index, reading values, event kinds, reject details, stamped rows).
-    type Rows = (u64, Vec<f64>, Vec<String>, Vec<String>, Vec<(Vec<usize>, Vec<usize>)>);
+    type Rows = (u64, Vec<f64>, Vec<EventKind>, Vec<String>, Vec<(Vec<usize>, Vec<usize>)>);
 
     fn rows(batch: &Batch) -> Vec<Rows> {
         let ends = batch.ends();
@@ -1499,7 +1510,7 @@ mod tests {
     #[test]
     fn a_split_keeps_every_message_with_its_rows_and_a_join_undoes_it() {
         let whole = rows(&batch(9));
-        assert_eq!(whole[4], (4, vec![4.0; 4], vec!["e4".to_owned()], vec![], vec![((0..4).collect(), vec![0])]));
+        assert_eq!(whole[4], (4, vec![4.0; 4], vec![EventKind::from("e4")], vec![], vec![((0..4).collect(), vec![0])]));
         assert_eq!(whole[3].3, vec!["r3".to_owned()]);
         for at in 0..=9 {
             let mut head = batch(9);
@@ -1534,12 +1545,13 @@ mod tests {
         }
         assert_eq!(batch.quarantine.detail, vec!["r3", "r6"]);
         assert_eq!(batch.overflow.device, vec![Some("dev-0".to_owned()); 2]);
-        assert_eq!(batch.overflow.reason, vec!["malformed"; 2]);
+        assert_eq!(batch.overflow.reason, vec![Reason::Malformed; 2]);
         assert_eq!(batch.overflow.hour[0], at("2026-11-28T08:00:00Z"));
         let metrics = Metrics::default();
         batch.count_rejections(&metrics);
-        assert_eq!(metrics.rejected_count("malformed"), 4);
-        assert_eq!(metrics.quarantine_dropped_count("malformed"), 2);
+        let text = metrics.render();
+        assert!(text.contains("eldercare_messages_rejected_total{reason=\"malformed\"} 4"), "{text}");
+        assert!(text.contains("eldercare_quarantine_dropped_total{reason=\"malformed\"} 2"), "{text}");
     }
 
     #[test]
@@ -1560,7 +1572,7 @@ mod tests {
         assert!(quarantine.readings.is_empty() && quarantine.events.is_empty() && quarantine.vitals.is_empty());
         assert!(quarantine.messages[0].note.is_none(), "nothing of it is stored");
         let q = &quarantine.quarantine;
-        assert_eq!(q.reason, vec!["unstorable"]);
+        assert_eq!(q.reason, vec![Reason::Unstorable]);
         assert_eq!(q.topic, vec!["zigbee2mqtt/odd\u{FFFD}name"]);
         assert_eq!(q.device, vec![Some("dev-1".to_owned())]);
         assert_eq!(q.payload, vec![b"payload 4".to_vec()]);
@@ -1579,7 +1591,7 @@ mod tests {
         let control = one.control(now);
         assert_eq!(control.readings.len(), 1);
         assert_eq!((control.readings.device[0].as_str(), control.readings.ts[0]), ("dev-1", now));
-        assert_eq!(control.events.kind, vec!["e4"]);
+        assert_eq!(control.events.kind, vec![EventKind::from("e4")]);
         assert_eq!(control.events.data, vec![json!({})]);
         assert_eq!(control.events.seq, vec![None]);
         assert!(control.quarantine.is_empty() && control.seq_stamps.is_empty());

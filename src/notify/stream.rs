@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Alert, NOTIFY_CHANNEL};
+use crate::domain::Change;
 
 #[derive(Debug, Clone)]
 pub struct AlertChange {
-    pub event: String,
+    pub change: Change,
     pub alert: Alert,
 }
 
@@ -37,7 +38,7 @@ impl Default for AlertHub {
 #[derive(Deserialize)]
 struct Note {
     id: Uuid,
-    event: String,
+    event: Change,
 }
 
 impl AlertHub {
@@ -72,7 +73,7 @@ impl AlertHub {
             let mut conn = pool.acquire().await?;
             if let Some(alert) = alerts::fetch(&mut conn, note.id).await? {
                 // No receivers is fine: nobody is watching.
-                let _ = self.tx.send(Arc::new(AlertChange { event: note.event, alert }));
+                let _ = self.tx.send(Arc::new(AlertChange { change: note.event, alert }));
             }
         }
     }

@@ -17,7 +17,8 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use super::settings::{RuleSettings, TimeWindow, number_value};
-use super::{AUTO_CLEARED, AlertKind, Decision, Severity, rfc3339};
+use super::{Decision, rfc3339};
+use crate::domain::{AlertKind, EventKind, Resolution, Severity};
 
 /// What the scheduler knows of one resident.
 #[derive(Debug, Clone)]
@@ -37,36 +38,46 @@ pub struct ResidentFacts {
     pub since: DateTime<Utc>,
 }
 
-/// One stored event, with the device registration fields the rules look at.
+/// One stored event, with what the rules look at: where it happened, and
+/// which door or appliance it was about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityEvent {
     pub ts: DateTime<Utc>,
-    /// The contract's event name (`motion`, `door_opened`, ...).
-    pub kind: String,
+    pub kind: EventKind,
     pub room: Option<String>,
     /// `data.door`: `entrance`, `fridge`, ...
     pub door: Option<String>,
     /// `data.appliance`: `kettle`, `stove`, `microwave`.
     pub appliance: Option<String>,
-    pub device_kind: String,
 }
 
 /// Everyday signs of the resident up and about: the home's sensors, meals
 /// and pills.
-pub const ROUTINE_EVENTS: &[&str] = &[
-    "motion",
-    "door_opened",
-    "door_closed",
-    "bed_exit",
-    "bed_enter",
-    "appliance_on",
-    "appliance_off",
-    "meal_served",
-    "meal_eaten",
-    "medication_taken",
+pub const ROUTINE_EVENTS: &[EventKind] = &[
+    EventKind::Motion,
+    EventKind::DoorOpened,
+    EventKind::DoorClosed,
+    EventKind::BedExit,
+    EventKind::BedEnter,
+    EventKind::ApplianceOn,
+    EventKind::ApplianceOff,
+    EventKind::MealServed,
+    EventKind::MealEaten,
+    EventKind::MedicationTaken,
 ];
 /// An SOS or a fall counts as activity too: someone is with them or knows.
-pub const ALARM_EVENTS: &[&str] = &["sos_pressed", "fall_detected", "fall_cancelled"];
+pub const ALARM_EVENTS: &[EventKind] = &[EventKind::SosPressed, EventKind::FallDetected, EventKind::FallCancelled];
+
+/// Whether an event shows the resident active: the behaviour rules' one
+/// definition of activity.
+pub fn is_activity(kind: &EventKind) -> bool {
+    ROUTINE_EVENTS.contains(kind) || ALARM_EVENTS.contains(kind)
+}
+
+/// Every kind of event [`is_activity`] counts, for loading them.
+pub fn activity_kinds() -> Vec<EventKind> {
+    ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).cloned().collect()
+}
 
 const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
 
@@ -86,11 +97,10 @@ const MAX_DAYS_SCANNED: usize = 10_000;
 
 impl ActivityEvent {
     fn is_activity(&self) -> bool {
-        let kind = self.kind.as_str();
-        ROUTINE_EVENTS.contains(&kind) || ALARM_EVENTS.contains(&kind)
+        is_activity(&self.kind)
     }
 
-    fn is(&self, kind: &str) -> bool {
+    fn is(&self, kind: EventKind) -> bool {
         self.kind == kind
     }
 
@@ -212,7 +222,7 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             }
             out.push(Decision::Raise {
                 kind: AlertKind::MissedMeal,
-                cause: format!("{}:{date}", meal.meal),
+                cause: missed_meal_cause(&meal.meal, date),
                 severity: Severity::Medium,
                 at: end,
                 details: json!({
@@ -226,6 +236,11 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             });
         }
     }
+}
+
+/// The cause of the missed-meal alert of one meal window on a local date.
+pub fn missed_meal_cause(meal: &str, date: NaiveDate) -> String {
+    format!("{meal}:{date}")
 }
 
 /// Evidence of a meal inside `[start, end]`: the meal service or a smart tray,
@@ -246,15 +261,15 @@ pub fn meal_evidence<'a>(
     let mut kitchen_first: Option<&ActivityEvent> = None;
     for event in events.into_iter().filter(|e| e.ts >= start && e.ts <= end) {
         let in_kitchen = event.room.as_deref() == Some("kitchen");
-        let evidence = match event.kind.as_str() {
-            "meal_served" | "meal_eaten" => Some(event),
-            "appliance_on"
+        let evidence = match event.kind {
+            EventKind::MealServed | EventKind::MealEaten => Some(event),
+            EventKind::ApplianceOn
                 if in_kitchen || event.appliance.as_deref().is_some_and(|a| KITCHEN_APPLIANCES.contains(&a)) =>
             {
                 Some(event)
             }
-            "door_opened" if event.door.as_deref() == Some("fridge") => Some(event),
-            "motion" if in_kitchen => {
+            EventKind::DoorOpened if event.door.as_deref() == Some("fridge") => Some(event),
+            EventKind::Motion if in_kitchen => {
                 let first = *kitchen_first.get_or_insert(event);
                 (event.ts - first.ts >= kitchen_stay()).then_some(first)
             }
@@ -319,7 +334,7 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
                 kind: AlertKind::Inactivity,
                 cause: format!("inactivity:{}", rfc3339(from)),
                 at: after.ts,
-                resolution: AUTO_CLEARED,
+                resolution: Resolution::AutoCleared,
                 details: json!({"last_activity": rfc3339(from), "activity_at": rfc3339(after.ts),
                                 "activity": after.kind, "room": after.room}),
             });
@@ -339,7 +354,7 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             at: due,
             details: json!({
                 "last_activity": rfc3339(from),
-                "last_activity_kind": last.map(|e| e.kind.as_str()),
+                "last_activity_kind": last.map(|e| &e.kind),
                 "last_activity_room": last.and_then(|e| e.room.as_deref()),
                 "hours": number_value(settings.inactivity.hours),
                 "waking_hours": waking,
@@ -383,7 +398,7 @@ fn no_morning_activity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
                 kind: AlertKind::NoMorningActivity,
                 cause,
                 at: first.ts,
-                resolution: AUTO_CLEARED,
+                resolution: Resolution::AutoCleared,
                 details: json!({"activity_at": rfc3339(first.ts), "activity": first.kind, "room": first.room}),
             });
         }
@@ -398,7 +413,7 @@ fn night_wandering(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     let settings = ctx.settings();
     let within = settings.night_wandering.return_within();
     for (i, door) in ctx.events.iter().enumerate() {
-        if !door.is("door_opened") || !door.is_entrance() {
+        if !door.is(EventKind::DoorOpened) || !door.is_entrance() {
             continue;
         }
         let due = door.ts + within;
@@ -407,9 +422,9 @@ fn night_wandering(ctx: &Context<'_>, out: &mut Vec<Decision>) {
         }
         let after = &ctx.events[i + 1..];
         let in_time = || after.iter().filter(|e| e.ts > door.ts && e.ts <= due);
-        let closed_at = in_time().find(|e| e.is("door_closed") && e.is_entrance()).map(|e| e.ts);
+        let closed_at = in_time().find(|e| e.is(EventKind::DoorClosed) && e.is_entrance()).map(|e| e.ts);
         let returned = in_time().any(|e| {
-            e.is("motion")
+            e.is(EventKind::Motion)
                 && (closed_at.is_some_and(|closed| e.ts >= closed) || door.room.is_none() || e.room != door.room)
         });
         if returned {
@@ -425,12 +440,12 @@ fn night_wandering(ctx: &Context<'_>, out: &mut Vec<Decision>) {
                             "room": door.room, "return_minutes": number_value(settings.night_wandering.return_minutes),
                             "closed_at": closed_at.map(rfc3339)}),
         });
-        if let Some(back) = after.iter().find(|e| e.is("motion") && e.ts > due) {
+        if let Some(back) = after.iter().find(|e| e.is(EventKind::Motion) && e.ts > due) {
             out.push(Decision::Clear {
                 kind: AlertKind::NightWandering,
                 cause,
                 at: back.ts,
-                resolution: AUTO_CLEARED,
+                resolution: Resolution::AutoCleared,
                 details: json!({"motion_at": rfc3339(back.ts), "room": back.room}),
             });
         }
@@ -442,7 +457,7 @@ fn bed_exit_no_return(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     let settings = ctx.settings();
     let within = settings.bed_exit_no_return.return_within();
     for (i, exit) in ctx.events.iter().enumerate() {
-        if !exit.is("bed_exit") {
+        if !exit.is(EventKind::BedExit) {
             continue;
         }
         let due = exit.ts + within;
@@ -450,7 +465,7 @@ fn bed_exit_no_return(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             continue;
         }
         let after = &ctx.events[i + 1..];
-        if after.iter().any(|e| e.is("bed_enter") && e.ts > exit.ts && e.ts <= due) {
+        if after.iter().any(|e| e.is(EventKind::BedEnter) && e.ts > exit.ts && e.ts <= due) {
             continue;
         }
         let cause = format!("bed_exit:{}", rfc3339(exit.ts));
@@ -462,12 +477,12 @@ fn bed_exit_no_return(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             details: json!({"bed_exit_at": rfc3339(exit.ts), "local_time": ctx.local(exit.ts),
                             "minutes": number_value(settings.bed_exit_no_return.minutes)}),
         });
-        if let Some(back) = after.iter().find(|e| e.is("bed_enter") && e.ts > due) {
+        if let Some(back) = after.iter().find(|e| e.is(EventKind::BedEnter) && e.ts > due) {
             out.push(Decision::Clear {
                 kind: AlertKind::BedExitNoReturn,
                 cause,
                 at: back.ts,
-                resolution: AUTO_CLEARED,
+                resolution: Resolution::AutoCleared,
                 details: json!({"bed_enter_at": rfc3339(back.ts)}),
             });
         }
@@ -493,14 +508,7 @@ mod tests {
     }
 
     fn event(at: &str, kind: &str) -> ActivityEvent {
-        ActivityEvent {
-            ts: ts(at),
-            kind: kind.into(),
-            room: None,
-            door: None,
-            appliance: None,
-            device_kind: "motion_sensor".into(),
-        }
+        ActivityEvent { ts: ts(at), kind: kind.into(), room: None, door: None, appliance: None }
     }
 
     fn motion(at: &str, room: &str) -> ActivityEvent {
@@ -508,12 +516,7 @@ mod tests {
     }
 
     fn door(at: &str, kind: &str, which: &str, room: &str) -> ActivityEvent {
-        ActivityEvent {
-            door: Some(which.into()),
-            room: Some(room.into()),
-            device_kind: "door_sensor".into(),
-            ..event(at, kind)
-        }
+        ActivityEvent { door: Some(which.into()), room: Some(room.into()), ..event(at, kind) }
     }
 
     fn facts(tz: Tz, events: Vec<ActivityEvent>) -> ResidentFacts {
@@ -541,6 +544,40 @@ mod tests {
 
     fn only_meal(meal: &str, start: LocalTime, end: LocalTime) -> Vec<MealWindow> {
         vec![MealWindow { meal: meal.into(), window: TimeWindow::new(start, end) }]
+    }
+
+    #[test]
+    fn kitchen_motion_counts_only_as_a_stay_and_dates_from_its_start() {
+        let passing = [motion("2026-11-28T00:00:00Z", "kitchen")];
+        let window = (ts("2026-11-27T23:00:00Z"), ts("2026-11-28T01:00:00Z"));
+        assert_eq!(super::meal_evidence(&passing, window.0, window.1), None);
+        let stay = [
+            motion("2026-11-28T00:00:00Z", "kitchen"),
+            motion("2026-11-28T00:01:00Z", "hall"),
+            motion("2026-11-28T00:03:00Z", "kitchen"),
+        ];
+        assert_eq!(super::meal_evidence(&stay, window.0, window.1).map(|e| e.ts), Some(ts("2026-11-28T00:00:00Z")));
+    }
+
+    #[test]
+    fn meal_evidence_is_the_service_a_kitchen_appliance_or_the_fridge() {
+        let window = (ts("2026-11-28T00:00:00Z"), ts("2026-11-28T01:00:00Z"));
+        let fridge = ActivityEvent { door: Some("fridge".into()), ..event("2026-11-28T00:10:00Z", "door_opened") };
+        let entrance = ActivityEvent { door: Some("entrance".into()), ..event("2026-11-28T00:05:00Z", "door_opened") };
+        let kettle =
+            ActivityEvent { appliance: Some("kettle".into()), ..event("2026-11-28T00:20:00Z", "appliance_on") };
+        let tv = ActivityEvent { appliance: Some("tv".into()), ..event("2026-11-28T00:01:00Z", "appliance_on") };
+        let served = event("2026-11-28T00:30:00Z", "meal_served");
+        let early = event("2026-11-27T23:59:59Z", "meal_eaten");
+        for (events, expected) in [
+            (vec![&entrance, &tv, &fridge], Some("door_opened")),
+            (vec![&tv, &kettle], Some("appliance_on")),
+            (vec![&early, &served], Some("meal_served")),
+            (vec![&early, &entrance, &tv], None),
+        ] {
+            let found = super::meal_evidence(events.iter().copied(), window.0, window.1).map(|e| e.kind.as_str());
+            assert_eq!(found, expected, "{events:?}");
+        }
     }
 
     #[test]
@@ -917,7 +954,6 @@ mod tests {
                     room: Some(rooms[place].into()),
                     door: Some(doors[place].into()),
                     appliance: Some("kettle".into()),
-                    device_kind: "motion_sensor".into(),
                 })
                 .collect();
             let mut facts = facts(if new_york { New_York } else { Shanghai }, events);

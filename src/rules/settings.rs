@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::vitals::is_vital;
-use crate::ingest::catalog::Metric;
+use crate::domain::Metric;
 
 /// The field named when the whole document is wrong.
 const ROOT: &str = "rule_settings";

@@ -1,19 +1,26 @@
-//! Rules judged on each stored event or device status, by the event's own
-//! time: falls, SOS, hazards and device health.
+//! Rules judged on each stored event, by the event's own time: falls, SOS
+//! and hazards.
 //!
 //! None of these is suppressed by away mode: a fall or a fire needs help
 //! whoever is home.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::Decision;
 use super::settings::{RuleSettings, number_value};
-use super::{AUTO_CLEARED, AlertKind, CANCELLED_BY_RESIDENT, Decision, Severity, rfc3339};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
 
 /// The events [`on_event`] decides on: each stored one goes through the rule
 /// inbox, so it is judged even if the process dies right after storing it.
-pub const JUDGED_EVENTS: &[&str] =
-    &["fall_detected", "fall_cancelled", "sos_pressed", "smoke_detected", "gas_detected", "water_leak"];
+pub const JUDGED_EVENTS: &[EventKind] = &[
+    EventKind::FallDetected,
+    EventKind::FallCancelled,
+    EventKind::SosPressed,
+    EventKind::SmokeDetected,
+    EventKind::GasDetected,
+    EventKind::WaterLeak,
+];
 
 /// Decisions for one stored event. Events that are not alarms give none.
 ///
@@ -21,30 +28,40 @@ pub const JUDGED_EVENTS: &[&str] =
 /// [`fall_cancel_applies`] to the open fall alert's time, since the rule does
 /// not know when (or whether) the fall was raised.
 pub fn on_event(
-    kind: &str,
+    kind: &EventKind,
     ts: DateTime<Utc>,
     data: &Value,
-    device_kind: &str,
+    device_kind: DeviceKind,
     settings: &RuleSettings,
     late: bool,
 ) -> Vec<Decision> {
     let (alert, severity) = match kind {
-        "fall_detected" => (AlertKind::Fall, Severity::Critical),
-        "sos_pressed" => (AlertKind::Sos, Severity::Critical),
-        "smoke_detected" => (AlertKind::Smoke, Severity::Critical),
-        "gas_detected" => (AlertKind::Gas, Severity::Critical),
-        "water_leak" => (AlertKind::WaterLeak, Severity::High),
-        "fall_cancelled" => {
+        EventKind::FallDetected => (AlertKind::Fall, Severity::Critical),
+        EventKind::SosPressed => (AlertKind::Sos, Severity::Critical),
+        EventKind::SmokeDetected => (AlertKind::Smoke, Severity::Critical),
+        EventKind::GasDetected => (AlertKind::Gas, Severity::Critical),
+        EventKind::WaterLeak => (AlertKind::WaterLeak, Severity::High),
+        EventKind::FallCancelled => {
             let details = event_details(kind, data, device_kind, late);
             return vec![Decision::Clear {
                 kind: AlertKind::Fall,
                 cause: String::new(),
                 at: ts,
-                resolution: CANCELLED_BY_RESIDENT,
+                resolution: Resolution::CancelledByResident,
                 details: Value::Object(details),
             }];
         }
-        _ => return Vec::new(),
+        EventKind::Motion
+        | EventKind::DoorOpened
+        | EventKind::DoorClosed
+        | EventKind::BedExit
+        | EventKind::BedEnter
+        | EventKind::ApplianceOn
+        | EventKind::ApplianceOff
+        | EventKind::MealServed
+        | EventKind::MealEaten
+        | EventKind::MedicationTaken
+        | EventKind::Other(_) => return Vec::new(),
     };
     let mut details = event_details(kind, data, device_kind, late);
     if alert == AlertKind::Fall {
@@ -65,7 +82,7 @@ pub fn fall_cancel_applies(fall_at: DateTime<Utc>, cancel_at: DateTime<Utc>, set
 #[derive(Debug, Clone, Copy)]
 pub struct Canceller<'a> {
     pub device_id: &'a str,
-    pub device_kind: &'a str,
+    pub device_kind: DeviceKind,
     pub resident_id: Option<uuid::Uuid>,
 }
 
@@ -76,168 +93,25 @@ pub struct Canceller<'a> {
 /// someone's fall, since each device's identity is its broker credential.
 pub fn cancel_trusted(fall_device: Option<&str>, fall_resident: Option<uuid::Uuid>, canceller: &Canceller<'_>) -> bool {
     fall_device == Some(canceller.device_id)
-        || (canceller.device_kind == "wearable"
+        || (canceller.device_kind == DeviceKind::Wearable
             && canceller.resident_id.is_some()
             && canceller.resident_id == fall_resident)
 }
 
-fn event_details(kind: &str, data: &Value, device_kind: &str, late: bool) -> Map<String, Value> {
+fn event_details(kind: &EventKind, data: &Value, device_kind: DeviceKind, late: bool) -> Map<String, Value> {
     let mut details = Map::new();
-    details.insert("event".into(), kind.into());
+    details.insert("event".into(), kind.as_str().into());
     details.insert("room".into(), data.get("room").cloned().unwrap_or(Value::Null));
-    details.insert("device_kind".into(), device_kind.into());
+    details.insert("device_kind".into(), device_kind.as_str().into());
     details.insert("data".into(), data.clone());
     details.insert("late".into(), late.into());
     details
 }
 
-/// Decisions for a device's `status` message (or Zigbee2MQTT availability):
-/// an explicit offline raises at once, online clears; the battery raises
-/// below the resident's threshold and clears 5 points above it, so a level
-/// wobbling on the line does not flap.
-pub fn on_status(
-    device_id: &str,
-    device_kind: &str,
-    online: Option<bool>,
-    battery: Option<f64>,
-    at: DateTime<Utc>,
-    settings: &RuleSettings,
-) -> Vec<Decision> {
-    let mut decisions = Vec::new();
-    match online {
-        Some(false) => decisions.push(Decision::Raise {
-            kind: AlertKind::DeviceOffline,
-            cause: device_id.to_owned(),
-            severity: offline_severity(device_kind),
-            at,
-            details: json!({"device_id": device_id, "device_kind": device_kind, "reason": "reported_offline"}),
-        }),
-        Some(true) => decisions.push(Decision::Clear {
-            kind: AlertKind::DeviceOffline,
-            cause: device_id.to_owned(),
-            at,
-            resolution: AUTO_CLEARED,
-            details: json!({"device_id": device_id, "device_kind": device_kind, "reason": "reported_online"}),
-        }),
-        None => {}
-    }
-    if let Some(battery) = battery.filter(|b| b.is_finite()) {
-        let threshold = settings.low_battery.percent;
-        let details = json!({"device_id": device_id, "device_kind": device_kind, "battery": number_value(battery),
-                             "threshold_percent": number_value(threshold)});
-        if battery < threshold {
-            // Below 5 % a battery sensor may die before anyone gets to it.
-            let severity = if battery < 5.0 { Severity::Medium } else { Severity::Low };
-            decisions.push(Decision::Raise {
-                kind: AlertKind::LowBattery,
-                cause: device_id.to_owned(),
-                severity,
-                at,
-                details,
-            });
-        } else if battery >= threshold + 5.0 {
-            decisions.push(Decision::Clear {
-                kind: AlertKind::LowBattery,
-                cause: device_id.to_owned(),
-                at,
-                resolution: AUTO_CLEARED,
-                details,
-            });
-        }
-    }
-    decisions
-}
-
-/// An offline device that is the resident's only way to call for help, or
-/// to be found after a fall, is more urgent than a missing room sensor.
-fn offline_severity(device_kind: &str) -> Severity {
-    match device_kind {
-        "sos_button" | "fall_sensor" | "wearable" => Severity::High,
-        _ => Severity::Medium,
-    }
-}
-
-/// How long a device of this kind may stay silent before it counts as
-/// offline. Worn and gateway devices report every few minutes; SOS buttons
-/// and fall sensors check in hourly; battery Zigbee sensors report only on a
-/// change of state plus a daily check-in, so a quiet day is normal for them.
-pub fn heartbeat_timeout(device_kind: &str) -> Duration {
-    match device_kind {
-        "wearable" => Duration::minutes(15),
-        "health_gateway" => Duration::minutes(30),
-        "sos_button" | "fall_sensor" => Duration::hours(2),
-        // motion, door, bed, hazard sensors, pill boxes, smart plugs, and any kind added later.
-        _ => Duration::hours(26),
-    }
-}
-
-/// What the silence check needs to know of one device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceHealth {
-    pub device_id: String,
-    /// The registered device kind, which sets the heartbeat timeout.
-    pub kind: String,
-    /// The last message of any kind; `None` for a device never heard from,
-    /// which is skipped (pass the registration time to judge it from there).
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// The online flag last reported (status or availability), `None` if it
-    /// never reported one.
-    pub online: Option<bool>,
-    /// When the message that set `online` happened.
-    pub online_at: Option<DateTime<Utc>>,
-    /// The last battery level, so a carer sees at once when silence is a flat battery.
-    pub battery: Option<f64>,
-}
-
-/// Raises `device_offline` for devices silent past their kind's heartbeat
-/// timeout, or that last said they were offline (a Last Will), and clears it
-/// for devices heard from within the timeout that did not say so: those stay
-/// offline until they say otherwise, however recently they spoke.
-///
-/// `at` is derived from stored facts (the moment the timeout ran out, or the
-/// moment the device said it went offline), so repeated runs agree and one
-/// occurrence is one decision.
-pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decision> {
-    devices
-        .iter()
-        .filter_map(|device| {
-            let last_seen = device.last_seen_at?;
-            let timeout = heartbeat_timeout(&device.kind);
-            let mut details = json!({
-                "device_id": device.device_id,
-                "device_kind": device.kind,
-                "last_seen_at": rfc3339(last_seen),
-                "timeout_minutes": timeout.num_minutes(),
-                "battery": device.battery.map(number_value),
-                "reason": "silent",
-            });
-            let raise = |at, details| Decision::Raise {
-                kind: AlertKind::DeviceOffline,
-                cause: device.device_id.clone(),
-                severity: offline_severity(&device.kind),
-                at,
-                details,
-            };
-            if last_seen + timeout < now {
-                Some(raise(last_seen + timeout, details))
-            } else if device.online == Some(false) {
-                details["reason"] = json!("reported_offline");
-                Some(raise(device.online_at.unwrap_or(last_seen), details))
-            } else {
-                Some(Decision::Clear {
-                    kind: AlertKind::DeviceOffline,
-                    cause: device.device_id.clone(),
-                    at: last_seen,
-                    resolution: AUTO_CLEARED,
-                    details,
-                })
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn t0() -> DateTime<Utc> {
@@ -251,7 +125,8 @@ mod tests {
     #[test]
     fn fall_raises_critical_with_room_confidence_and_cancel_window() {
         let data = json!({"room": "bathroom", "confidence": 0.93});
-        let decisions = on_event("fall_detected", t0(), &data, "wearable", &settings(), true);
+        let decisions =
+            on_event(&EventKind::from("fall_detected"), t0(), &data, DeviceKind::Wearable, &settings(), true);
         assert_eq!(
             decisions,
             [Decision::Raise {
@@ -267,10 +142,14 @@ mod tests {
 
     #[test]
     fn fall_cancelled_clears_as_cancelled_by_resident() {
-        let decisions = on_event("fall_cancelled", t0(), &json!({}), "wearable", &settings(), false);
+        let decisions =
+            on_event(&EventKind::from("fall_cancelled"), t0(), &json!({}), DeviceKind::Wearable, &settings(), false);
         assert_eq!(decisions.len(), 1);
         let Decision::Clear { kind, cause, resolution, at, .. } = &decisions[0] else { panic!("expected a clear") };
-        assert_eq!((*kind, cause.as_str(), *resolution, *at), (AlertKind::Fall, "", "cancelled_by_resident", t0()));
+        assert_eq!(
+            (*kind, cause.as_str(), *resolution, *at),
+            (AlertKind::Fall, "", Resolution::CancelledByResident, t0())
+        );
     }
 
     #[test]
@@ -279,22 +158,22 @@ mod tests {
         let dad = Some(uuid::Uuid::from_u128(2));
         let cancel = |device_id, device_kind, resident_id| Canceller { device_id, device_kind, resident_id };
         // The radar that saw the fall.
-        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("radar-1", "fall_sensor", mum)));
+        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("radar-1", DeviceKind::FallSensor, mum)));
         // Her wristband, for a fall the bathroom radar raised.
-        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("band-1", "wearable", mum)));
+        assert!(cancel_trusted(Some("radar-1"), mum, &cancel("band-1", DeviceKind::Wearable, mum)));
         // Another resident's wristband, her own door sensor, a shared device.
-        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-2", "wearable", dad)));
-        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("door-1", "door_sensor", mum)));
-        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-9", "wearable", None)));
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-2", DeviceKind::Wearable, dad)));
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("door-1", DeviceKind::DoorSensor, mum)));
+        assert!(!cancel_trusted(Some("radar-1"), mum, &cancel("band-9", DeviceKind::Wearable, None)));
         // A shared radar's fall: only that radar.
-        assert!(cancel_trusted(Some("radar-c"), None, &cancel("radar-c", "fall_sensor", None)));
-        assert!(!cancel_trusted(Some("radar-c"), None, &cancel("radar-d", "fall_sensor", None)));
+        assert!(cancel_trusted(Some("radar-c"), None, &cancel("radar-c", DeviceKind::FallSensor, None)));
+        assert!(!cancel_trusted(Some("radar-c"), None, &cancel("radar-d", DeviceKind::FallSensor, None)));
     }
 
     #[test]
     fn every_judged_event_decides_something() {
         for kind in JUDGED_EVENTS {
-            assert!(!on_event(kind, t0(), &json!({}), "wearable", &settings(), false).is_empty(), "{kind}");
+            assert!(!on_event(kind, t0(), &json!({}), DeviceKind::Wearable, &settings(), false).is_empty(), "{kind}");
         }
     }
 
@@ -323,7 +202,14 @@ mod tests {
             ("fall_detected", AlertKind::Fall, Severity::Critical),
         ];
         for (event, kind, severity) in cases {
-            let decisions = on_event(event, t0(), &json!({"room": "kitchen"}), "hazard_sensor", &away, false);
+            let decisions = on_event(
+                &EventKind::from(event),
+                t0(),
+                &json!({"room": "kitchen"}),
+                DeviceKind::HazardSensor,
+                &away,
+                false,
+            );
             assert_eq!(decisions.len(), 1, "{event}");
             let Decision::Raise { kind: k, severity: s, cause, details, .. } = &decisions[0] else {
                 panic!("expected a raise for {event}")
@@ -336,100 +222,27 @@ mod tests {
     #[test]
     fn ordinary_and_unknown_events_decide_nothing() {
         for event in ["motion", "door_opened", "bed_exit", "meal_eaten", "teleported", ""] {
-            assert!(on_event(event, t0(), &json!({"room": "hall"}), "motion_sensor", &settings(), false).is_empty());
+            assert!(
+                on_event(
+                    &EventKind::from(event),
+                    t0(),
+                    &json!({"room": "hall"}),
+                    DeviceKind::MotionSensor,
+                    &settings(),
+                    false
+                )
+                .is_empty()
+            );
         }
         // Data that is not an object is carried, not trusted.
-        let decisions = on_event("sos_pressed", t0(), &json!("pressed"), "sos_button", &settings(), false);
+        let decisions = on_event(
+            &EventKind::from("sos_pressed"),
+            t0(),
+            &json!("pressed"),
+            DeviceKind::SosButton,
+            &settings(),
+            false,
+        );
         assert_eq!(decisions.len(), 1);
-    }
-
-    #[test]
-    fn status_offline_and_online() {
-        let s = settings();
-        let raised = on_status("sos-1", "sos_button", Some(false), None, t0(), &s);
-        assert_eq!(raised.len(), 1);
-        let Decision::Raise { kind, cause, severity, .. } = &raised[0] else { panic!("expected a raise") };
-        assert_eq!((*kind, cause.as_str(), *severity), (AlertKind::DeviceOffline, "sos-1", Severity::High));
-        let Decision::Raise { severity, .. } = &on_status("pir-1", "motion_sensor", Some(false), None, t0(), &s)[0]
-        else {
-            panic!("expected a raise")
-        };
-        assert_eq!(*severity, Severity::Medium);
-        let cleared = on_status("sos-1", "sos_button", Some(true), None, t0(), &s);
-        assert!(matches!(
-            &cleared[..],
-            [Decision::Clear { kind: AlertKind::DeviceOffline, resolution: "auto_cleared", .. }]
-        ));
-        assert!(on_status("sos-1", "sos_button", None, None, t0(), &s).is_empty());
-    }
-
-    #[test]
-    fn battery_thresholds_with_hysteresis() {
-        let s = settings();
-        let battery = |percent: f64| on_status("door-1", "door_sensor", None, Some(percent), t0(), &s);
-        let severity = |decisions: Vec<Decision>| match &decisions[..] {
-            [Decision::Raise { kind: AlertKind::LowBattery, severity, cause, .. }] if cause == "door-1" => *severity,
-            other => panic!("expected one low-battery raise, got {other:?}"),
-        };
-        assert_eq!(severity(battery(14.9)), Severity::Low);
-        assert_eq!(severity(battery(4.0)), Severity::Medium);
-        assert!(battery(15.0).is_empty());
-        assert!(battery(19.9).is_empty());
-        assert!(matches!(&battery(20.0)[..], [Decision::Clear { kind: AlertKind::LowBattery, .. }]));
-        assert!(battery(f64::NAN).is_empty());
-        // Offline and low battery in one message give both.
-        assert_eq!(on_status("door-1", "door_sensor", Some(false), Some(3.0), t0(), &s).len(), 2);
-    }
-
-    #[test]
-    fn heartbeat_timeouts_per_kind() {
-        assert_eq!(heartbeat_timeout("wearable"), Duration::minutes(15));
-        assert_eq!(heartbeat_timeout("health_gateway"), Duration::minutes(30));
-        assert_eq!(heartbeat_timeout("sos_button"), Duration::hours(2));
-        assert_eq!(heartbeat_timeout("fall_sensor"), Duration::hours(2));
-        for kind in ["motion_sensor", "door_sensor", "bed_sensor", "hazard_sensor", "pill_box", "smart_plug"] {
-            assert_eq!(heartbeat_timeout(kind), Duration::hours(26), "{kind}");
-        }
-    }
-
-    #[test]
-    fn silent_devices_raise_after_their_timeout_and_clear_when_heard() {
-        let now = t0();
-        let device = |id: &str, kind: &str, ago: Duration, online: Option<bool>| DeviceHealth {
-            device_id: id.into(),
-            kind: kind.into(),
-            last_seen_at: Some(now - ago),
-            online,
-            online_at: Some(now - ago),
-            battery: Some(3.0),
-        };
-        let devices = [
-            device("watch", "wearable", Duration::minutes(16), Some(true)),
-            device("watch-edge", "wearable", Duration::minutes(15), Some(true)),
-            device("pir", "motion_sensor", Duration::hours(25), None),
-            device("pir-dead", "motion_sensor", Duration::hours(27), Some(true)),
-            device("button", "sos_button", Duration::minutes(5), Some(false)),
-            DeviceHealth { last_seen_at: None, ..device("new", "bed_sensor", Duration::zero(), None) },
-        ];
-        let decisions = silent_devices(&devices, now);
-        let summary: Vec<_> = decisions.iter().map(|d| (d.cause().to_owned(), d.is_raise(), d.at())).collect();
-        assert_eq!(
-            summary,
-            [
-                ("watch".to_owned(), true, now - Duration::minutes(1)),
-                ("watch-edge".to_owned(), false, now - Duration::minutes(15)),
-                ("pir".to_owned(), false, now - Duration::hours(25)),
-                ("pir-dead".to_owned(), true, now - Duration::hours(1)),
-                ("button".to_owned(), true, now - Duration::minutes(5)),
-            ]
-        );
-        let Decision::Raise { severity, details, .. } = &decisions[0] else { panic!("expected a raise") };
-        assert_eq!(*severity, Severity::High);
-        assert_eq!(
-            *details,
-            json!({"device_id": "watch", "device_kind": "wearable", "last_seen_at": "2026-11-28T02:56:09Z",
-                   "timeout_minutes": 15, "battery": 3, "reason": "silent"})
-        );
-        assert_eq!(silent_devices(&devices, now), decisions);
     }
 }

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::settings::{Threshold, VitalsSettings};
-use super::{AUTO_CLEARED, AlertKind, Decision, Severity, rfc3339};
-use crate::ingest::catalog::Metric;
+use super::{Decision, rfc3339};
+use crate::domain::{AlertKind, Metric, Resolution, Severity};
 
 /// The metrics that can carry a threshold and raise `vital_abnormal`.
 pub fn is_vital(metric: Metric) -> bool {
@@ -196,10 +196,6 @@ impl VitalMonitor {
         decision
     }
 
-    pub fn is_raised(&self, metric: Metric) -> bool {
-        self.metrics.get(&metric).is_some_and(|state| matches!(state.phase, Phase::Raised { .. }))
-    }
-
     /// Puts `metric` back in the raised state for an alert the store still
     /// has open (after a restart), so that replayed readings count repeats
     /// and clear it rather than opening a second episode.
@@ -235,7 +231,7 @@ fn clear(episode: &Episode, in_range_since: DateTime<Utc>, reading: &Reading<'_>
         kind: AlertKind::VitalAbnormal,
         cause: reading.metric.as_str().to_owned(),
         at: reading.ts,
-        resolution: AUTO_CLEARED,
+        resolution: Resolution::AutoCleared,
         details: details(episode, reading, Some(in_range_since)),
     }
 }
@@ -324,6 +320,10 @@ mod tests {
 
     use super::*;
 
+    fn is_raised(monitor: &VitalMonitor, metric: Metric) -> bool {
+        monitor.metrics.get(&metric).is_some_and(|state| matches!(state.phase, Phase::Raised { .. }))
+    }
+
     fn t0() -> DateTime<Utc> {
         "2026-11-28T08:00:00Z".parse().unwrap()
     }
@@ -364,7 +364,7 @@ mod tests {
         let mut monitor = VitalMonitor::new();
         let decisions = feed(&mut monitor, Metric::HeartRate, &HR, &[(0, 72.0), (1, 180.0), (2, 75.0), (10, 74.0)]);
         assert!(decisions.is_empty());
-        assert!(!monitor.is_raised(Metric::HeartRate));
+        assert!(!is_raised(&monitor, Metric::HeartRate));
     }
 
     #[test]
@@ -426,7 +426,7 @@ mod tests {
         // In range but within the margin: still raised, no clearing clock.
         let decisions = feed(&mut monitor, Metric::HeartRate, &HR, &[(6, 129.0), (10, 126.0), (30, 127.0)]);
         assert!(decisions.is_empty());
-        assert!(monitor.is_raised(Metric::HeartRate));
+        assert!(is_raised(&monitor, Metric::HeartRate));
         // Clearly in from minute 31; a band reading at 35 restarts the clock.
         let decisions = feed(&mut monitor, Metric::HeartRate, &HR, &[(31, 90.0), (35, 128.0), (36, 90.0), (45, 91.0)]);
         assert!(decisions.is_empty());
@@ -437,12 +437,12 @@ mod tests {
         };
         assert_eq!(
             (*minute, *kind, cause.as_str(), *resolution),
-            (46, AlertKind::VitalAbnormal, "heart_rate", "auto_cleared")
+            (46, AlertKind::VitalAbnormal, "heart_rate", Resolution::AutoCleared)
         );
         assert_eq!(details["in_range_since"], "2026-11-28T08:36:00Z");
         assert_eq!(details["max_value"], 140.0);
         assert_eq!(details["min_value"], 88.0);
-        assert!(!monitor.is_raised(Metric::HeartRate));
+        assert!(!is_raised(&monitor, Metric::HeartRate));
         // A fresh episode needs the full duration again.
         assert!(feed(&mut monitor, Metric::HeartRate, &HR, &[(47, 140.0), (48, 140.0)]).is_empty());
     }
@@ -542,7 +542,7 @@ mod tests {
         assert!(monitor.observe(Metric::HeartRate, at(0), 140.0, &HR, &cfg(), false).is_none());
         assert!(monitor.observe(Metric::Spo2, at(1), 97.0, &SPO2, &cfg(), false).is_none());
         assert!(monitor.observe(Metric::HeartRate, at(5), 140.0, &HR, &cfg(), false).is_some());
-        assert!(!monitor.is_raised(Metric::Spo2));
+        assert!(!is_raised(&monitor, Metric::Spo2));
     }
 
     #[test]
@@ -556,7 +556,7 @@ mod tests {
 
         let mut resumed = VitalMonitor::new();
         resumed.resume_raised(Metric::Spo2, at(-30), Severity::High);
-        assert!(resumed.is_raised(Metric::Spo2));
+        assert!(is_raised(&resumed, Metric::Spo2));
         // A replayed out reading is part of the open alert, not a new one.
         assert!(feed(&mut resumed, Metric::Spo2, &SPO2, &[(0, 88.0)]).is_empty());
         let worse = feed(&mut resumed, Metric::Spo2, &SPO2, &[(1, 84.0)]);
@@ -580,7 +580,7 @@ mod tests {
             let mut accepted: Vec<(DateTime<Utc>, Zone)> = Vec::new();
             for (step, value) in steps {
                 ts += Duration::seconds(step);
-                let was_raised = monitor.is_raised(Metric::HeartRate);
+                let was_raised = is_raised(&monitor, Metric::HeartRate);
                 let decision = monitor.observe(Metric::HeartRate, ts, value, &HR, &cfg, false);
                 let newer = accepted.last().is_none_or(|(last, _)| ts > *last);
                 if value.is_finite() && newer {
@@ -597,12 +597,12 @@ mod tests {
                         let after_last_in = accepted.iter().rposition(|(_, z)| *z == Zone::In).map_or(0, |i| i + 1);
                         let start = accepted[after_last_in..].iter().find(|(_, z)| *z == Zone::Out).map(|(t, _)| *t);
                         prop_assert!(start.is_some_and(|start| at - start >= cfg.duration()));
-                        prop_assert!(monitor.is_raised(Metric::HeartRate));
+                        prop_assert!(is_raised(&monitor, Metric::HeartRate));
                     }
                     Some(Decision::Raise { .. }) => prop_assert!(accepted.last().is_some_and(|(_, z)| *z == Zone::Out)),
                     Some(Decision::Clear { .. }) => {
                         prop_assert!(was_raised);
-                        prop_assert!(!monitor.is_raised(Metric::HeartRate));
+                        prop_assert!(!is_raised(&monitor, Metric::HeartRate));
                     }
                     None => {}
                 }

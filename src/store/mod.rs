@@ -1,7 +1,19 @@
-//! PostgreSQL: the pool, the migrations, and the TimescaleDB upgrade of the
-//! time-series tables when the extension is available.
+//! PostgreSQL: the pool, the migrations, the TimescaleDB upgrade of the
+//! time-series tables when the extension is available, and one module per
+//! area owning its queries. Whatever reads or writes an institution's data
+//! takes the caller's [`Scope`](crate::domain::Scope).
 
+pub mod activity;
+pub mod data;
+pub mod devices;
+pub mod gateways;
+pub mod messages;
+pub mod quarantine;
+pub mod residents;
+pub mod settings;
 pub mod timescale;
+pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

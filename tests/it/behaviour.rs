@@ -248,3 +248,33 @@ async fn rule_settings_read_patch_and_validate() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Two processes on one database: rule settings changed through one reach
+/// the rules judged by the other, which had read them before the change.
+#[tokio::test]
+async fn a_settings_change_through_one_process_reaches_the_rules_of_another() {
+    let one = TestApp::spawn().await;
+    let h = Home::new(&one, "Grandma", &[("watch-1", "wearable", "bedroom", None, "native", None)]).await;
+    let other = TestApp::spawn_with(Broker::start().await, one.database_url.clone(), |_| {}).await;
+    let path = format!("/api/v1/residents/{}/rule-settings", h.rid);
+    let heart_rate = |value: f64| {
+        let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        json!({"ts": ts, "metric": "heart_rate", "value": value}).to_string()
+    };
+    // The other process judges a reading by the settings it reads now.
+    assert_eq!(other.get(&path, &h.token).await["thresholds"]["heart_rate"]["max"], 130);
+    other.broker.publish("eldercare/v1/watch-1/telemetry", heart_rate(110.0)).await;
+    other.wait_count("select count(*) from readings", 1).await;
+
+    let patch =
+        json!({"thresholds": {"heart_rate": {"max": 100}}, "vitals": {"duration_minutes": 0, "min_readings": 1}});
+    h.settings(&one, patch).await;
+    wait_for("the change to reach the other process", || async {
+        (other.get(&path, &h.token).await["thresholds"]["heart_rate"]["max"] == 100).then_some(())
+    })
+    .await;
+    assert_eq!(one.count("select count(*) from alerts where kind = 'vital_abnormal'").await, 0);
+    other.broker.publish("eldercare/v1/watch-1/telemetry", heart_rate(110.0)).await;
+    let alert = h.wait_alert(&other, "vital_abnormal", |_| true).await;
+    assert_eq!(alert["details"]["threshold"]["max"], 100);
+}

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
-use eldercare::ingest::decode::{self, DeviceInfo, Registry, ZigbeeState};
+use eldercare::domain::DeviceKind;
+use eldercare::domain::device::{DEFAULT_POWER_ON_THRESHOLD_W, DeviceInfo};
+use eldercare::ingest::decode::{self, Registry, ZigbeeState};
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
 use eldercare_sim::scenario::Scenario;
@@ -84,10 +86,10 @@ fn a_simulated_day_decodes_cleanly_with_the_backends_decoder() {
     for d in devices(&config) {
         let info = DeviceInfo {
             device_id: d.device_id.clone(),
-            kind: d.kind.to_string(),
+            kind: DeviceKind::parse(&d.kind.to_string()).expect("a device kind of the contract"),
             room: d.room.map(|r| r.as_str().to_owned()),
             placement: d.placement.map(str::to_owned),
-            power_on_threshold_w: decode::DEFAULT_POWER_ON_THRESHOLD_W,
+            power_on_threshold_w: DEFAULT_POWER_ON_THRESHOLD_W,
         };
         match &d.external_id {
             // Behind the household's bridge: zigbee2mqtt/{key}/{name}.

@@ -19,25 +19,23 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::settings::RuleSettings;
-use super::vitals::VitalMonitor;
-use super::{AlertKind, Decision, Severity, rfc3339, streaming};
-use crate::alerts::{self, Applied, Subject};
-use crate::ingest::catalog::Metric;
-use crate::ingest::decode::DeviceInfo;
-use crate::ingest::registry::Registered;
+use super::{Applied, Subject};
+use crate::domain::device::{DeviceInfo, Registered};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
 use crate::metrics::Metrics;
+use crate::rules::settings::RuleSettings;
+use crate::rules::vitals::VitalMonitor;
+use crate::rules::{Decision, devices, rfc3339, streaming};
+use crate::store::settings::SettingsCache;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// A batch taking longer than this to evaluate is logged: alerts wait behind it.
 const SLOW: Duration = Duration::from_millis(250);
-/// Cached settings are re-read after this long.
-const SETTINGS_TTL: Duration = Duration::from_secs(30);
 /// How often the rule inbox is swept for events no process has judged.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Inbox rows younger than this are left to the fast path of the process
@@ -51,7 +49,7 @@ const ATTEMPTS: u32 = 5;
 pub enum Stored {
     Event {
         origin: Arc<Registered>,
-        kind: String,
+        kind: EventKind,
         ts: DateTime<Utc>,
         data: Value,
         received_at: DateTime<Utc>,
@@ -80,49 +78,6 @@ pub struct EngineInput {
     pub telemetry: mpsc::Receiver<Vec<Stored>>,
 }
 
-/// Loads the effective settings of a resident: built-in defaults, the
-/// institution's patch, the resident's patch.
-pub async fn load_settings(pool: &PgPool, resident_id: Uuid) -> Result<Option<RuleSettings>, sqlx::Error> {
-    let row: Option<(Value, Value)> = sqlx::query_as(
-        "select i.rule_settings, r.rule_settings from residents r join institutions i on i.id = r.institution_id
-         where r.id = $1",
-    )
-    .bind(resident_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(inst, res)| layered(&inst, Some(&res), resident_id)))
-}
-
-/// The settings a shared device (no resident) is judged by: the
-/// institution's.
-pub async fn load_institution_settings(pool: &PgPool, institution_id: Uuid) -> Result<RuleSettings, sqlx::Error> {
-    let inst: Option<Value> = sqlx::query_scalar("select rule_settings from institutions where id = $1")
-        .bind(institution_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(inst.map(|inst| layered(&inst, None, institution_id)).unwrap_or_default())
-}
-
-/// Stored layers that no longer parse fall back to the defaults, loudly: an
-/// alarm is better judged by defaults than not at all.
-pub fn layered(institution: &Value, resident: Option<&Value>, whose: Uuid) -> RuleSettings {
-    RuleSettings::from_layers(Some(institution), resident).unwrap_or_else(|err| {
-        tracing::error!(id = %whose, cause = %err, "stored rule settings are invalid; using defaults");
-        RuleSettings::default()
-    })
-}
-
-/// The alert subject of data from this device: its resident, or the device
-/// itself when it belongs to none.
-pub fn subject_of(origin: &Registered) -> Subject {
-    Subject {
-        institution_id: origin.institution_id,
-        resident_id: origin.resident_id,
-        device_id: Some(origin.info.device_id.clone()),
-        room: origin.info.room.clone(),
-    }
-}
-
 #[derive(Debug, Default)]
 struct Health {
     online: Option<bool>,
@@ -132,18 +87,11 @@ struct Health {
     at: Option<DateTime<Utc>>,
 }
 
-/// Whose settings: a resident's, or an institution's for shared devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum SettingsOf {
-    Resident(Uuid),
-    Institution(Uuid),
-}
-
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-    settings: HashMap<SettingsOf, (Arc<RuleSettings>, Instant)>,
+    settings: SettingsCache,
     vitals: HashMap<(Uuid, Metric), VitalMonitor>,
     /// Last device health seen, so that only changes become decisions, not
     /// every heartbeat.
@@ -194,11 +142,11 @@ where
 struct InboxRow {
     id: i64,
     device_id: String,
-    kind: String,
+    kind: EventKind,
     ts: DateTime<Utc>,
     data: Value,
     received_at: DateTime<Utc>,
-    device_kind: Option<String>,
+    device_kind: Option<DeviceKind>,
     room: Option<String>,
     placement: Option<String>,
     power_on_threshold_w: Option<f64>,
@@ -207,13 +155,12 @@ struct InboxRow {
 }
 
 impl Engine {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
-        Engine { pool, metrics, shutdown, settings: HashMap::new(), vitals: HashMap::new(), health: HashMap::new() }
+    pub fn new(pool: PgPool, settings: SettingsCache, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+        Engine { pool, metrics, shutdown, settings, vitals: HashMap::new(), health: HashMap::new() }
     }
 
-    /// Runs until the ingest lanes are gone. `settings_changed` names
-    /// residents whose settings were changed through the API.
-    pub async fn run(mut self, mut input: EngineInput, mut settings_changed: broadcast::Receiver<Uuid>) {
+    /// Runs until the ingest lanes are gone.
+    pub async fn run(mut self, mut input: EngineInput) {
         // Whatever a previous life of this process (or a dead neighbour)
         // stored and did not judge.
         self.sweep(Duration::ZERO).await;
@@ -221,7 +168,7 @@ impl Engine {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         sweep.tick().await;
         let mut readings: VecDeque<Stored> = VecDeque::new();
-        let (mut events_open, mut telemetry_open, mut listening) = (true, true, true);
+        let (mut events_open, mut telemetry_open) = (true, true);
         loop {
             // Alarm-bearing input first, between any two readings.
             while let Ok(batch) = input.events.try_recv() {
@@ -239,11 +186,6 @@ impl Engine {
                 batch = input.events.recv(), if events_open => match batch {
                     Some(batch) => self.evaluate_batch(batch).await,
                     None => events_open = false,
-                },
-                changed = settings_changed.recv(), if listening => match changed {
-                    Ok(rid) => { self.settings.remove(&SettingsOf::Resident(rid)); }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.settings.clear(),
-                    Err(broadcast::error::RecvError::Closed) => listening = false,
                 },
                 _ = sweep.tick() => self.sweep(SWEEP_AGE).await,
                 batch = input.telemetry.recv(), if telemetry_open => match batch {
@@ -273,7 +215,9 @@ impl Engine {
                 let event = JudgedEvent { origin: &origin, kind: &kind, ts, data: &data, received_at, inbox };
                 let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
                 let applied = retrying("event", metrics, shutdown, || judge_event(pool, &event, &settings)).await;
-                self.count(applied.unwrap_or_default());
+                for a in applied.unwrap_or_default() {
+                    a.count(&self.metrics);
+                }
             }
             Stored::Reading { origin, metric, ts, value, received_at } => {
                 let Some(rid) = origin.resident_id else { return };
@@ -282,7 +226,7 @@ impl Engine {
                 let late = received_at - ts > LATE_AFTER;
                 let key = (rid, metric);
                 if !self.vitals.contains_key(&key) {
-                    let subject = subject_of(&origin);
+                    let subject = Subject::of(&origin);
                     let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
                     let Some(monitor) =
                         retrying("vitals", metrics, shutdown, || resume_monitor(pool, &subject, metric)).await
@@ -293,7 +237,7 @@ impl Engine {
                 }
                 let Some(monitor) = self.vitals.get_mut(&key) else { return };
                 if let Some(decision) = monitor.observe(metric, ts, value, &threshold, &settings.vitals, late) {
-                    self.apply(&subject_of(&origin), decision, late).await;
+                    self.apply(&Subject::of(&origin), decision, late).await;
                 }
             }
             Stored::Status { origin, online, battery, at } => {
@@ -303,11 +247,9 @@ impl Engine {
                     return;
                 }
                 known.at = Some(at);
-                // The same hysteresis as the rule: low below the threshold,
-                // back to normal only 5 points above it.
                 let percent = settings.low_battery.percent;
-                let low =
-                    battery.map(|b| if known.low_battery == Some(true) { b < percent + 5.0 } else { b < percent });
+                let was_low = known.low_battery == Some(true);
+                let low = battery.map(|b| devices::battery(b, percent).is_low(was_low));
                 // A device first seen healthy (online, battery fine) needs
                 // nothing cleared: an alert from before a restart is cleared
                 // by the scheduler's device check. Without this, a restart
@@ -323,9 +265,9 @@ impl Engine {
                 }
                 let online = online.filter(|_| online_changed);
                 let battery = battery.filter(|_| low_changed);
-                let subject = subject_of(&origin);
+                let subject = Subject::of(&origin);
                 for decision in
-                    streaming::on_status(&origin.info.device_id, &origin.info.kind, online, battery, at, &settings)
+                    devices::on_status(&origin.info.device_id, origin.info.kind, online, battery, at, &settings)
                 {
                     self.apply(&subject, decision, false).await;
                 }
@@ -336,44 +278,22 @@ impl Engine {
     async fn apply(&self, subject: &Subject, decision: Decision, late: bool) {
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let decision = &decision;
-        let applied =
-            retrying(
-                "decision",
-                metrics,
-                shutdown,
-                || async move { alerts::apply(pool, subject, decision, late).await },
-            )
-            .await;
-        self.count(applied.flatten().into_iter().collect());
+        // Given up only after retries, which are logged and counted.
+        let _ = retrying("decision", metrics, shutdown, || async move {
+            super::apply(pool, metrics, subject, decision, late).await
+        })
+        .await;
     }
 
-    fn count(&self, applied: Vec<Applied>) {
-        for a in applied.iter().filter(|a| a.event == "alert.opened") {
-            self.metrics.alert_opened(&a.alert.kind);
-        }
-    }
-
-    async fn settings_for(&mut self, origin: &Registered) -> Option<Arc<RuleSettings>> {
-        let whose = match origin.resident_id {
-            Some(rid) => SettingsOf::Resident(rid),
-            None => SettingsOf::Institution(origin.institution_id),
-        };
-        if let Some((s, at)) = self.settings.get(&whose)
-            && at.elapsed() < SETTINGS_TTL
-        {
-            return Some(s.clone());
-        }
-        let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
-        let loaded = retrying("settings", metrics, shutdown, || async move {
-            match whose {
-                SettingsOf::Resident(rid) => Ok(load_settings(pool, rid).await?.unwrap_or_default()),
-                SettingsOf::Institution(iid) => load_institution_settings(pool, iid).await,
+    async fn settings_for(&self, origin: &Registered) -> Option<Arc<RuleSettings>> {
+        let (pool, metrics, shutdown, cache) = (&self.pool, &self.metrics, &self.shutdown, &self.settings);
+        retrying("settings", metrics, shutdown, || async move {
+            match origin.resident_id {
+                Some(rid) => Ok(cache.resident(pool, rid).await?.unwrap_or_default()),
+                None => cache.institution(pool, origin.institution_id).await,
             }
         })
-        .await?;
-        let s = Arc::new(loaded);
-        self.settings.insert(whose, (s.clone(), Instant::now()));
-        Some(s)
+        .await
     }
 
     /// Judges the inbox rows older than `min_age` that no process has
@@ -404,7 +324,9 @@ impl Engine {
             for row in rows {
                 after = row.id;
                 self.metrics.rule_inbox_swept.fetch_add(1, Ordering::Relaxed);
-                let (Some(kind), Some(institution_id)) = (row.device_kind, row.institution_id) else {
+                let (Some(kind), Some(institution_id), Some(power_on_threshold_w)) =
+                    (row.device_kind, row.institution_id, row.power_on_threshold_w)
+                else {
                     // The device was removed: there is no one left to alert.
                     let _ = sqlx::query("delete from rule_inbox where id = $1").bind(row.id).execute(&self.pool).await;
                     continue;
@@ -415,7 +337,7 @@ impl Engine {
                         kind,
                         room: row.room,
                         placement: row.placement,
-                        power_on_threshold_w: row.power_on_threshold_w.unwrap_or(20.0),
+                        power_on_threshold_w,
                     },
                     institution_id,
                     resident_id: row.resident_id,
@@ -437,7 +359,7 @@ impl Engine {
 /// One stored event on its way through the streaming rules.
 struct JudgedEvent<'a> {
     origin: &'a Registered,
-    kind: &'a str,
+    kind: &'a EventKind,
     ts: DateTime<Utc>,
     data: &'a Value,
     received_at: DateTime<Utc>,
@@ -453,11 +375,11 @@ async fn judge_event(
 ) -> Result<Vec<Applied>, sqlx::Error> {
     let origin = event.origin;
     let late = event.received_at - event.ts > LATE_AFTER;
-    let decisions = streaming::on_event(event.kind, event.ts, event.data, &origin.info.kind, settings, late);
+    let decisions = streaming::on_event(event.kind, event.ts, event.data, origin.info.kind, settings, late);
     if decisions.is_empty() && event.inbox.is_none() {
         return Ok(Vec::new());
     }
-    let subject = subject_of(origin);
+    let subject = Subject::of(origin);
     let mut tx = pool.begin().await?;
     if let Some(id) = event.inbox {
         // Locks the row: a sweeping neighbour skips it, and if the neighbour
@@ -486,7 +408,7 @@ async fn judge_event(
         {
             obj.insert("received_at".into(), json!(rfc3339(event.received_at)));
         }
-        applied.extend(alerts::apply_in(&mut tx, &subject, &decision, late).await?);
+        applied.extend(super::apply_in(&mut tx, &subject, &decision, late).await?);
     }
     tx.commit().await?;
     Ok(applied)
@@ -502,10 +424,10 @@ async fn fall_cancel_applies(
     cancel_received: DateTime<Utc>,
     settings: &RuleSettings,
 ) -> Result<bool, sqlx::Error> {
-    let Some(fall) = alerts::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
+    let Some(fall) = super::active(tx, subject, AlertKind::Fall, "").await? else { return Ok(false) };
     let canceller = streaming::Canceller {
         device_id: &origin.info.device_id,
-        device_kind: &origin.info.kind,
+        device_kind: origin.info.kind,
         resident_id: origin.resident_id,
     };
     if !streaming::cancel_trusted(fall.device_id.as_deref(), fall.resident_id, &canceller) {
@@ -526,9 +448,8 @@ async fn fall_cancel_applies(
 async fn resume_monitor(pool: &PgPool, subject: &Subject, metric: Metric) -> Result<VitalMonitor, sqlx::Error> {
     let mut monitor = VitalMonitor::new();
     let mut conn = pool.acquire().await?;
-    if let Some(open) = alerts::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
-        let severity = Severity::parse(&open.severity).unwrap_or(Severity::Medium);
-        monitor.resume_raised(metric, open.condition_at, severity);
+    if let Some(open) = super::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
+        monitor.resume_raised(metric, open.condition_at, open.severity);
     }
     Ok(monitor)
 }

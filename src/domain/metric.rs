@@ -1,4 +1,4 @@
-//! The metric and event catalog of the device contract, as data.
+//! The metric catalog of the device contract, as data.
 //!
 //! Everything that knows a metric by name, unit, LOINC code or plausible range
 //! asks here, so the contract table lives in exactly one place.
@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 const MG_DL_PER_MMOL_L: f64 = 18.016;
 const KG_PER_LB: f64 = 0.453_592_37;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum Metric {
     HeartRate,
     RespiratoryRate,
@@ -162,31 +163,6 @@ impl fmt::Display for Metric {
     }
 }
 
-/// The contract's event catalog. Events outside it are still stored; rules
-/// only react to these.
-pub const KNOWN_EVENTS: &[&str] = &[
-    "fall_detected",
-    "fall_cancelled",
-    "sos_pressed",
-    "motion",
-    "door_opened",
-    "door_closed",
-    "bed_exit",
-    "bed_enter",
-    "appliance_on",
-    "appliance_off",
-    "meal_served",
-    "meal_eaten",
-    "medication_taken",
-    "water_leak",
-    "smoke_detected",
-    "gas_detected",
-];
-
-pub fn is_known_event(kind: &str) -> bool {
-    KNOWN_EVENTS.contains(&kind)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,13 +214,5 @@ mod tests {
         assert!((kg - 68.038_855_5).abs() < 1e-6);
         assert_eq!(Metric::HeartRate.convert(72.0, "%"), None);
         assert_eq!(Metric::Spo2.convert(97.0, "/min"), None);
-    }
-
-    #[test]
-    fn event_catalog() {
-        assert_eq!(KNOWN_EVENTS.len(), 16);
-        assert!(is_known_event("fall_detected"));
-        assert!(is_known_event("gas_detected"));
-        assert!(!is_known_event("teleported"));
     }
 }

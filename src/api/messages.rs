@@ -1,0 +1,127 @@
+//! One message thread per resident between the family and the care team,
+//! with unread counts.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::store::messages::{self, Message, UnreadThread};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/residents/{id}/messages", get(list).post(post_message))
+        .route("/residents/{id}/messages/read", post(mark_read))
+        .route("/messages/unread", get(unread))
+}
+
+const MAX_MESSAGE_CHARS: usize = 4000;
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesQuery {
+    /// The id of the oldest message already shown: the page is the messages before it.
+    before: Option<Uuid>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct MessagePage {
+    /// Newest first.
+    messages: Vec<Message>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    next_before: Option<Uuid>,
+    /// How far the caller has read this thread.
+    last_read_at: Option<DateTime<Utc>>,
+}
+
+async fn list(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Json<MessagePage>> {
+    let id = auth.resident(&ctx, id).await?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::validation("limit", format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let before = match q.before {
+        None => None,
+        Some(before) => Some(
+            messages::cursor(&ctx.pool, id, before)
+                .await?
+                .ok_or_else(|| Error::validation("before", "no such message in this thread"))?,
+        ),
+    };
+    let mut messages = messages::page(&ctx.pool, id, auth.scope.user, before, limit + 1).await?;
+    let more = messages.len() as i64 > limit;
+    messages.truncate(limit as usize);
+    let next_before = if more { messages.last().map(|m| m.id) } else { None };
+    let last_read_at = messages::last_read_at(&ctx.pool, auth.scope.user, id).await?;
+    Ok(Json(MessagePage { messages, next_before, last_read_at }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    text: String,
+}
+
+async fn post_message(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<NewMessage>,
+) -> Result<(StatusCode, Json<Message>)> {
+    let id = auth.resident(&ctx, id).await?;
+    let text = req.text.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_MESSAGE_CHARS {
+        return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let message_id = messages::post(&mut tx, id, auth.scope.user, text).await?;
+    // The text stays in the thread, which is never edited: the trail says
+    // who wrote to whose thread without copying what was said.
+    let details = serde_json::json!({"resident_id": id, "chars": chars});
+    crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
+    tx.commit().await?;
+    let message = messages::fetch(&ctx.pool, message_id, auth.scope.user).await?.ok_or(Error::NotFound)?;
+    tracing::info!(by = %auth.scope.user, resident_id = %id, message_id = %message_id, "message posted");
+    Ok((StatusCode::CREATED, Json(message)))
+}
+
+#[derive(Debug, Serialize)]
+struct ReadState {
+    resident_id: Uuid,
+    last_read_at: Option<DateTime<Utc>>,
+    unread: i64,
+}
+
+/// Not audited: a read mark is the reader's own view, not a change to
+/// anyone's care.
+async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
+    let id = auth.resident(&ctx, id).await?;
+    messages::mark_read(&ctx.pool, auth.scope.user, id).await?;
+    let (last_read_at, unread) = messages::read_state(&ctx.pool, auth.scope.user, id).await?;
+    Ok(Json(ReadState { resident_id: id, last_read_at, unread }))
+}
+
+#[derive(Debug, Serialize)]
+struct Unread {
+    total: i64,
+    residents: Vec<UnreadThread>,
+}
+
+async fn unread(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Unread>> {
+    let residents = messages::unread(&ctx.pool, &auth.scope).await?;
+    Ok(Json(Unread { total: residents.iter().map(|r| r.unread).sum(), residents }))
+}

@@ -1,0 +1,351 @@
+//! Device health, judged from what devices say and from their silence:
+//! whether a device is online, and whether its battery needs changing. One
+//! definition of each, for the rules, the scheduler, the API and the family
+//! summary alike.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::settings::{RuleSettings, number_value};
+use super::{Decision, rfc3339};
+use crate::domain::{AlertKind, DeviceKind, Resolution, Severity};
+
+/// How far above the low-battery threshold a low battery must come back to
+/// count as changed or charged, so that a level wobbling on the line does
+/// not flap.
+pub const BATTERY_RECOVERY_POINTS: f64 = 5.0;
+
+/// Where a battery level stands against a low-battery threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Battery {
+    /// Below the threshold.
+    Low,
+    /// At or above it, by less than [`BATTERY_RECOVERY_POINTS`]: still low
+    /// if it was.
+    Recovering,
+    /// Clearly above it.
+    Fine,
+}
+
+pub fn battery(level: f64, threshold: f64) -> Battery {
+    if level < threshold {
+        Battery::Low
+    } else if level >= threshold + BATTERY_RECOVERY_POINTS {
+        Battery::Fine
+    } else {
+        Battery::Recovering
+    }
+}
+
+impl Battery {
+    /// Whether a battery that `was_low` counts as low now.
+    pub fn is_low(self, was_low: bool) -> bool {
+        match self {
+            Battery::Low => true,
+            Battery::Recovering => was_low,
+            Battery::Fine => false,
+        }
+    }
+}
+
+/// Whether a device is online now: not when it last said it went offline
+/// (a Last Will), nor when it has been silent past its kind's heartbeat
+/// timeout. `None` for a device never heard from.
+pub fn online(
+    kind: DeviceKind,
+    last_seen_at: Option<DateTime<Utc>>,
+    reported: Option<bool>,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    let last_seen = last_seen_at?;
+    Some(reported != Some(false) && last_seen + heartbeat_timeout(kind) >= now)
+}
+
+/// Decisions for a device's `status` message (or Zigbee2MQTT availability):
+/// an explicit offline raises at once, online clears; the battery raises
+/// when [`Battery::Low`] and clears when [`Battery::Fine`].
+pub fn on_status(
+    device_id: &str,
+    device_kind: DeviceKind,
+    online: Option<bool>,
+    battery: Option<f64>,
+    at: DateTime<Utc>,
+    settings: &RuleSettings,
+) -> Vec<Decision> {
+    let mut decisions = Vec::new();
+    match online {
+        Some(false) => decisions.push(Decision::Raise {
+            kind: AlertKind::DeviceOffline,
+            cause: device_id.to_owned(),
+            severity: offline_severity(device_kind),
+            at,
+            details: json!({"device_id": device_id, "device_kind": device_kind, "reason": "reported_offline"}),
+        }),
+        Some(true) => decisions.push(Decision::Clear {
+            kind: AlertKind::DeviceOffline,
+            cause: device_id.to_owned(),
+            at,
+            resolution: Resolution::AutoCleared,
+            details: json!({"device_id": device_id, "device_kind": device_kind, "reason": "reported_online"}),
+        }),
+        None => {}
+    }
+    if let Some(level) = battery.filter(|b| b.is_finite()) {
+        let threshold = settings.low_battery.percent;
+        let details = json!({"device_id": device_id, "device_kind": device_kind, "battery": number_value(level),
+                             "threshold_percent": number_value(threshold)});
+        match self::battery(level, threshold) {
+            Battery::Low => {
+                // Below 5 % a battery sensor may die before anyone gets to it.
+                let severity = if level < 5.0 { Severity::Medium } else { Severity::Low };
+                decisions.push(Decision::Raise {
+                    kind: AlertKind::LowBattery,
+                    cause: device_id.to_owned(),
+                    severity,
+                    at,
+                    details,
+                });
+            }
+            Battery::Fine => decisions.push(Decision::Clear {
+                kind: AlertKind::LowBattery,
+                cause: device_id.to_owned(),
+                at,
+                resolution: Resolution::AutoCleared,
+                details,
+            }),
+            Battery::Recovering => {}
+        }
+    }
+    decisions
+}
+
+/// An offline device that is the resident's only way to call for help, or
+/// to be found after a fall, is more urgent than a missing room sensor.
+fn offline_severity(device_kind: DeviceKind) -> Severity {
+    match device_kind {
+        DeviceKind::SosButton | DeviceKind::FallSensor | DeviceKind::Wearable => Severity::High,
+        DeviceKind::MotionSensor
+        | DeviceKind::DoorSensor
+        | DeviceKind::BedSensor
+        | DeviceKind::SmartPlug
+        | DeviceKind::PillBox
+        | DeviceKind::HazardSensor
+        | DeviceKind::HealthGateway => Severity::Medium,
+    }
+}
+
+/// How long a device of this kind may stay silent before it counts as
+/// offline. Worn and gateway devices report every few minutes; SOS buttons
+/// and fall sensors check in hourly; battery Zigbee sensors report only on a
+/// change of state plus a daily check-in, so a quiet day is normal for them.
+pub fn heartbeat_timeout(device_kind: DeviceKind) -> Duration {
+    match device_kind {
+        DeviceKind::Wearable => Duration::minutes(15),
+        DeviceKind::HealthGateway => Duration::minutes(30),
+        DeviceKind::SosButton | DeviceKind::FallSensor => Duration::hours(2),
+        DeviceKind::MotionSensor
+        | DeviceKind::DoorSensor
+        | DeviceKind::BedSensor
+        | DeviceKind::HazardSensor
+        | DeviceKind::PillBox
+        | DeviceKind::SmartPlug => Duration::hours(26),
+    }
+}
+
+/// What the silence check needs to know of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceHealth {
+    pub device_id: String,
+    /// The registered device kind, which sets the heartbeat timeout.
+    pub kind: DeviceKind,
+    /// The last message of any kind; `None` for a device never heard from,
+    /// which is skipped (pass the registration time to judge it from there).
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// The online flag last reported (status or availability), `None` if it
+    /// never reported one.
+    pub online: Option<bool>,
+    /// When the message that set `online` happened.
+    pub online_at: Option<DateTime<Utc>>,
+    /// The last battery level, so a carer sees at once when silence is a flat battery.
+    pub battery: Option<f64>,
+}
+
+/// Raises `device_offline` for devices silent past their kind's heartbeat
+/// timeout, or that last said they were offline (a Last Will), and clears it
+/// for devices heard from within the timeout that did not say so: those stay
+/// offline until they say otherwise, however recently they spoke.
+///
+/// `at` is derived from stored facts (the moment the timeout ran out, or the
+/// moment the device said it went offline), so repeated runs agree and one
+/// occurrence is one decision.
+pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decision> {
+    devices
+        .iter()
+        .filter_map(|device| {
+            let last_seen = device.last_seen_at?;
+            let timeout = heartbeat_timeout(device.kind);
+            let mut details = json!({
+                "device_id": device.device_id,
+                "device_kind": device.kind,
+                "last_seen_at": rfc3339(last_seen),
+                "timeout_minutes": timeout.num_minutes(),
+                "battery": device.battery.map(number_value),
+                "reason": "silent",
+            });
+            let raise = |at, details| Decision::Raise {
+                kind: AlertKind::DeviceOffline,
+                cause: device.device_id.clone(),
+                severity: offline_severity(device.kind),
+                at,
+                details,
+            };
+            if online(device.kind, Some(last_seen), device.online, now) == Some(true) {
+                Some(Decision::Clear {
+                    kind: AlertKind::DeviceOffline,
+                    cause: device.device_id.clone(),
+                    at: last_seen,
+                    resolution: Resolution::AutoCleared,
+                    details,
+                })
+            } else if last_seen + timeout < now {
+                Some(raise(last_seen + timeout, details))
+            } else {
+                details["reason"] = json!("reported_offline");
+                Some(raise(device.online_at.unwrap_or(last_seen), details))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-28T03:12:09Z".parse().unwrap()
+    }
+
+    fn settings() -> RuleSettings {
+        RuleSettings::default()
+    }
+
+    #[test]
+    fn status_offline_and_online() {
+        let s = settings();
+        let raised = on_status("sos-1", DeviceKind::SosButton, Some(false), None, t0(), &s);
+        assert_eq!(raised.len(), 1);
+        let Decision::Raise { kind, cause, severity, .. } = &raised[0] else { panic!("expected a raise") };
+        assert_eq!((*kind, cause.as_str(), *severity), (AlertKind::DeviceOffline, "sos-1", Severity::High));
+        let Decision::Raise { severity, .. } =
+            &on_status("pir-1", DeviceKind::MotionSensor, Some(false), None, t0(), &s)[0]
+        else {
+            panic!("expected a raise")
+        };
+        assert_eq!(*severity, Severity::Medium);
+        let cleared = on_status("sos-1", DeviceKind::SosButton, Some(true), None, t0(), &s);
+        assert!(matches!(
+            &cleared[..],
+            [Decision::Clear { kind: AlertKind::DeviceOffline, resolution: Resolution::AutoCleared, .. }]
+        ));
+        assert!(on_status("sos-1", DeviceKind::SosButton, None, None, t0(), &s).is_empty());
+    }
+
+    #[test]
+    fn battery_thresholds_with_hysteresis() {
+        let s = settings();
+        let battery = |percent: f64| on_status("door-1", DeviceKind::DoorSensor, None, Some(percent), t0(), &s);
+        let severity = |decisions: Vec<Decision>| match &decisions[..] {
+            [Decision::Raise { kind: AlertKind::LowBattery, severity, cause, .. }] if cause == "door-1" => *severity,
+            other => panic!("expected one low-battery raise, got {other:?}"),
+        };
+        assert_eq!(severity(battery(14.9)), Severity::Low);
+        assert_eq!(severity(battery(4.0)), Severity::Medium);
+        assert!(battery(15.0).is_empty());
+        assert!(battery(19.9).is_empty());
+        assert!(matches!(&battery(20.0)[..], [Decision::Clear { kind: AlertKind::LowBattery, .. }]));
+        assert!(battery(f64::NAN).is_empty());
+        // Offline and low battery in one message give both.
+        assert_eq!(on_status("door-1", DeviceKind::DoorSensor, Some(false), Some(3.0), t0(), &s).len(), 2);
+    }
+
+    #[test]
+    fn heartbeat_timeouts_per_kind() {
+        assert_eq!(heartbeat_timeout(DeviceKind::Wearable), Duration::minutes(15));
+        assert_eq!(heartbeat_timeout(DeviceKind::HealthGateway), Duration::minutes(30));
+        assert_eq!(heartbeat_timeout(DeviceKind::SosButton), Duration::hours(2));
+        assert_eq!(heartbeat_timeout(DeviceKind::FallSensor), Duration::hours(2));
+        for kind in [
+            DeviceKind::MotionSensor,
+            DeviceKind::DoorSensor,
+            DeviceKind::BedSensor,
+            DeviceKind::HazardSensor,
+            DeviceKind::PillBox,
+            DeviceKind::SmartPlug,
+        ] {
+            assert_eq!(heartbeat_timeout(kind), Duration::hours(26), "{kind}");
+        }
+    }
+
+    #[test]
+    fn silent_devices_raise_after_their_timeout_and_clear_when_heard() {
+        let now = t0();
+        let device = |id: &str, kind: DeviceKind, ago: Duration, online: Option<bool>| DeviceHealth {
+            device_id: id.into(),
+            kind,
+            last_seen_at: Some(now - ago),
+            online,
+            online_at: Some(now - ago),
+            battery: Some(3.0),
+        };
+        let devices = [
+            device("watch", DeviceKind::Wearable, Duration::minutes(16), Some(true)),
+            device("watch-edge", DeviceKind::Wearable, Duration::minutes(15), Some(true)),
+            device("pir", DeviceKind::MotionSensor, Duration::hours(25), None),
+            device("pir-dead", DeviceKind::MotionSensor, Duration::hours(27), Some(true)),
+            device("button", DeviceKind::SosButton, Duration::minutes(5), Some(false)),
+            DeviceHealth { last_seen_at: None, ..device("new", DeviceKind::BedSensor, Duration::zero(), None) },
+        ];
+        let decisions = silent_devices(&devices, now);
+        let summary: Vec<_> = decisions.iter().map(|d| (d.cause().to_owned(), d.is_raise(), d.at())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("watch".to_owned(), true, now - Duration::minutes(1)),
+                ("watch-edge".to_owned(), false, now - Duration::minutes(15)),
+                ("pir".to_owned(), false, now - Duration::hours(25)),
+                ("pir-dead".to_owned(), true, now - Duration::hours(1)),
+                ("button".to_owned(), true, now - Duration::minutes(5)),
+            ]
+        );
+        let Decision::Raise { severity, details, .. } = &decisions[0] else { panic!("expected a raise") };
+        assert_eq!(*severity, Severity::High);
+        assert_eq!(
+            *details,
+            json!({"device_id": "watch", "device_kind": "wearable", "last_seen_at": "2026-11-28T02:56:09Z",
+                   "timeout_minutes": 15, "battery": 3, "reason": "silent"})
+        );
+        assert_eq!(silent_devices(&devices, now), decisions);
+    }
+
+    #[test]
+    fn battery_levels_against_the_threshold() {
+        assert_eq!(battery(14.9, 15.0), Battery::Low);
+        assert_eq!(battery(15.0, 15.0), Battery::Recovering);
+        assert_eq!(battery(19.9, 15.0), Battery::Recovering);
+        assert_eq!(battery(20.0, 15.0), Battery::Fine);
+        assert!(Battery::Recovering.is_low(true) && !Battery::Recovering.is_low(false));
+        assert!(Battery::Low.is_low(false) && !Battery::Fine.is_low(true));
+    }
+
+    #[test]
+    fn devices_silent_past_their_timeout_are_offline() {
+        let now = t0();
+        let ago = |d| Some(now - d);
+        assert_eq!(online(DeviceKind::Wearable, ago(Duration::minutes(5)), Some(true), now), Some(true));
+        assert_eq!(online(DeviceKind::Wearable, ago(Duration::minutes(15)), Some(true), now), Some(true));
+        assert_eq!(online(DeviceKind::Wearable, ago(Duration::minutes(20)), Some(true), now), Some(false));
+        assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::hours(3)), None, now), Some(true));
+        assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::minutes(1)), Some(false), now), Some(false));
+        assert_eq!(online(DeviceKind::BedSensor, None, None, now), None);
+    }
+}

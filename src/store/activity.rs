@@ -1,0 +1,112 @@
+//! Activity: stored events as the behaviour rules and the family summary
+//! read them, placed in a room and at a door or appliance.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::EventKind;
+use crate::rules::behaviour::ActivityEvent;
+
+/// An event's room is its own (`data.room`) or else its device's.
+const SELECT: &str = "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room,
+        e.data->>'door' as door, e.data->>'appliance' as appliance
+    from events e left join devices d on d.device_id = e.device_id";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    resident_id: Uuid,
+    ts: DateTime<Utc>,
+    kind: EventKind,
+    room: Option<String>,
+    door: Option<String>,
+    appliance: Option<String>,
+}
+
+impl Row {
+    fn event(self) -> ActivityEvent {
+        ActivityEvent { ts: self.ts, kind: self.kind, room: self.room, door: self.door, appliance: self.appliance }
+    }
+}
+
+/// A point in the commit order of events: every event written by a
+/// transaction below it has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon(i64);
+
+/// Every resident's events of `kinds` newer than `since` that committed
+/// after `after` (all of them when `None`), and the horizon to read from
+/// next. Reading by commit order, not by time, so that an event written
+/// late (a device that buffered its data) is read all the same.
+pub async fn committed_since(
+    pool: &PgPool,
+    kinds: &[EventKind],
+    since: DateTime<Utc>,
+    after: Option<Horizon>,
+) -> Result<(Vec<(Uuid, ActivityEvent)>, Horizon), sqlx::Error> {
+    // One snapshot for the horizon and the rows: every transaction below
+    // the snapshot's horizon has ended, so rows between the last horizon
+    // and this one are all visible now, however late they committed.
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read").execute(&mut *tx).await?;
+    let horizon: i64 =
+        sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::int8").fetch_one(&mut *tx).await?;
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT}
+         where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
+           and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))"
+    )))
+    .bind(since)
+    .bind(kinds)
+    .bind(after.map(|h| h.0))
+    .bind(horizon)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((rows.into_iter().map(|r| (r.resident_id, r.event())).collect(), Horizon(horizon)))
+}
+
+/// A resident's events of `kinds` in `[from, to]`, oldest first, at most
+/// `limit` of them.
+pub async fn of_resident(
+    pool: &PgPool,
+    resident_id: Uuid,
+    kinds: &[EventKind],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ActivityEvent>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT}
+         where e.resident_id = $1 and e.ts >= $2 and e.ts <= $3 and e.kind = any($4)
+         order by e.ts limit $5"
+    )))
+    .bind(resident_id)
+    .bind(from)
+    .bind(to)
+    .bind(kinds)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Row::event).collect())
+}
+
+/// The last of a resident's events of `kinds` in `[from, to)`.
+pub async fn last_of_resident(
+    pool: &PgPool,
+    resident_id: Uuid,
+    kinds: &[EventKind],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<EventKind>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select kind from events where resident_id = $1 and kind = any($2) and ts < $3 and ts >= $4
+         order by ts desc limit 1",
+    )
+    .bind(resident_id)
+    .bind(kinds)
+    .bind(to)
+    .bind(from)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,0 +1,163 @@
+//! Residents, the people cared for, and the family members linked to them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::Scope;
+use crate::domain::scope::Placed;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Resident {
+    pub id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub room: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "r.id, r.name, r.timezone, r.room, r.notes, r.created_at, r.updated_at";
+
+/// The resident, if `scope` reaches them.
+pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let mut query = QueryBuilder::new("select r.id from residents r where r.id = ");
+    query.push_bind(id);
+    scope.push_filter(&mut query, Placed::RESIDENTS);
+    query.build_query_scalar().fetch_optional(pool).await
+}
+
+/// The residents `scope` reaches, by name.
+pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Resident>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("select {COLUMNS} from residents r where true"));
+    scope.push_filter(&mut query, Placed::RESIDENTS);
+    query.push(" order by r.name, r.id");
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// The resident, if `scope` reaches them.
+pub async fn fetch(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Resident>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("select {COLUMNS} from residents r where r.id = "));
+    query.push_bind(id);
+    scope.push_filter(&mut query, Placed::RESIDENTS);
+    query.build_query_as().fetch_optional(pool).await
+}
+
+/// Where a new resident lives when the request does not say.
+pub async fn default_timezone(pool: &PgPool, scope: &Scope) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select timezone from institutions where id = $1").bind(scope.institution).fetch_one(pool).await
+}
+
+pub struct NewResident<'a> {
+    pub name: &'a str,
+    pub timezone: &'a str,
+    pub room: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// Creates a resident of the scope's institution.
+pub async fn create(tx: &mut PgConnection, scope: &Scope, new: NewResident<'_>) -> Result<Resident, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into residents as r (id, institution_id, name, timezone, room, notes)
+         values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(scope.institution)
+    .bind(new.name)
+    .bind(new.timezone)
+    .bind(new.room)
+    .bind(new.notes)
+    .fetch_one(tx)
+    .await
+}
+
+/// A change to a resident: `None` leaves a field alone; for the optional
+/// ones, `Some(None)` clears it.
+pub struct ResidentChange {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub room: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+}
+
+/// Changes a resident the caller has already found in reach.
+pub async fn update(tx: &mut PgConnection, id: Uuid, change: ResidentChange) -> Result<Resident, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update residents r set
+            name = coalesce($2, r.name),
+            timezone = coalesce($3, r.timezone),
+            room = case when $4 then $5 else r.room end,
+            notes = case when $6 then $7 else r.notes end,
+            updated_at = now()
+         where r.id = $1 returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(change.name)
+    .bind(change.timezone)
+    .bind(change.room.is_some())
+    .bind(change.room.flatten())
+    .bind(change.notes.is_some())
+    .bind(change.notes.flatten())
+    .fetch_one(tx)
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct FamilyMember {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub relationship: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Links a family user to a resident. Fails on `family_links_pkey` when
+/// they are linked already.
+pub async fn link_family(
+    tx: &mut PgConnection,
+    resident_id: Uuid,
+    user_id: Uuid,
+    relationship: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into family_links (resident_id, user_id, relationship) values ($1, $2, $3)")
+        .bind(resident_id)
+        .bind(user_id)
+        .bind(relationship)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+/// The family members linked to a resident, by name.
+pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember>, sqlx::Error> {
+    sqlx::query_as(
+        "select u.id as user_id, u.name, u.email, fl.relationship, fl.created_at
+         from family_links fl join users u on u.id = fl.user_id
+         where fl.resident_id = $1 order by u.name",
+    )
+    .bind(resident_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// A resident as the behaviour rules watch them.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Watched {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub timezone: String,
+    /// From when behaviour is judged: creation, or the end of the last away
+    /// spell.
+    pub since: DateTime<Utc>,
+}
+
+/// Every resident, of every institution.
+pub async fn watched(pool: &PgPool) -> Result<Vec<Watched>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.id, r.institution_id, r.timezone, greatest(r.created_at, r.away_ended_at) as since from residents r",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,68 @@
+//! An institution's webhook subscriptions, and how their deliveries fare.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::Scope;
+
+/// The secret is never read back.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub pending_deliveries: i64,
+    pub failed_attempts: i64,
+    pub last_error: Option<String>,
+}
+
+const SELECT: &str = "select w.id, w.url, w.created_at,
+        count(d.id) filter (where d.delivered_at is null) as pending_deliveries,
+        coalesce(sum(d.attempts) filter (where d.delivered_at is null), 0) as failed_attempts,
+        (array_agg(d.last_error order by d.created_at desc) filter (where d.last_error is not null))[1] as last_error
+    from webhooks w left join webhook_deliveries d on d.webhook_id = w.id";
+
+/// Subscribes the scope's institution; answers the new webhook's id.
+pub async fn create(tx: &mut PgConnection, scope: &Scope, url: &str, secret: &str) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query("insert into webhooks (id, institution_id, url, secret, created_by) values ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(scope.institution)
+        .bind(url)
+        .bind(secret)
+        .bind(scope.user)
+        .execute(tx)
+        .await?;
+    Ok(id)
+}
+
+/// The scope's institution's webhooks, oldest first.
+pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Webhook>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where w.institution_id = $1 group by w.id order by w.created_at"
+    )))
+    .bind(scope.institution)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn fetch(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Webhook>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where w.id = $1 and w.institution_id = $2 group by w.id")))
+        .bind(id)
+        .bind(scope.institution)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Unsubscribes; false when the scope's institution has no such webhook.
+pub async fn delete(tx: &mut PgConnection, scope: &Scope, id: Uuid) -> Result<bool, sqlx::Error> {
+    let gone = sqlx::query("delete from webhooks where id = $1 and institution_id = $2")
+        .bind(id)
+        .bind(scope.institution)
+        .execute(tx)
+        .await?
+        .rows_affected();
+    Ok(gone > 0)
+}

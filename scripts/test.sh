@@ -24,7 +24,10 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
 fi
 for file in docker-compose*.yml; do
-  docker-compose -f "$file" config -q && echo "$file: valid"
+  # Not `config -q && echo`: under `set -e` a failing left side of && would
+  # not stop the script.
+  docker-compose -f "$file" config -q
+  echo "$file: valid"
 done
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}

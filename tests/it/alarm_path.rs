@@ -281,3 +281,53 @@ async fn a_low_battery_alert_clears_by_the_residents_threshold_after_a_restart()
     let cleared = h.wait_alert(&app, "low_battery", |a| a["status"] == "resolved").await;
     assert_eq!(cleared["resolution"], "auto_cleared");
 }
+
+/// Activity committed late (a transaction held open while newer rows from
+/// another home were committed and read) is still seen by the scheduler:
+/// the inactivity episode starts from it, not from the activity before.
+#[tokio::test]
+async fn activity_committed_late_is_not_skipped_by_the_scheduler() {
+    const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+    let local = |at: chrono::DateTime<Utc>| at.with_timezone(&TZ).format("%H:%M:%S").to_string();
+    let app = fast_app_on(Broker::start().await, fresh_database().await).await;
+    let home: &[DeviceRow] = &[("z-kitchen", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("h/kitchen"))];
+    let h = Home::new(&app, "Grandpa", home).await;
+    let neighbour: &[DeviceRow] = &[("z-next", "motion_sensor", "kitchen", None, "zigbee2mqtt", Some("n/kitchen"))];
+    Home::new(&app, "Neighbour", neighbour).await;
+    let now = Utc::now();
+    h.settings(
+        &app,
+        json!({"waking_hours": {"start": local(now - chrono::Duration::hours(2)),
+                                "end": local(now + chrono::Duration::hours(2))},
+               "no_morning_activity": {"by": local(now - chrono::Duration::hours(1))},
+               "inactivity": {"hours": 0.005}}),
+    )
+    .await;
+    app.broker.publish("zigbee2mqtt/h/kitchen", json!({"occupancy": true}).to_string()).await;
+    app.wait_count("select count(*) from events where device_id = 'z-kitchen'", 1).await;
+    // Movement stored by a transaction that stays open...
+    let mut late = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("begin").execute(&mut late).await.unwrap();
+    let rid: Uuid = h.rid.parse().unwrap();
+    let moved_at: chrono::DateTime<Utc> = sqlx::query_scalar(
+        "insert into events (ts, device_id, resident_id, kind, data)
+         values (now(), 'z-kitchen', $1, 'motion', '{\"room\": \"kitchen\"}') returning ts",
+    )
+    .bind(rid)
+    .fetch_one(&mut late)
+    .await
+    .unwrap();
+    // ...while, more than a few seconds later, the neighbour's movement is
+    // committed and read.
+    let after = moved_at + chrono::Duration::milliseconds(5500);
+    wait_for("the clock", || async move { (Utc::now() >= after).then_some(()) }).await;
+    app.broker.publish("zigbee2mqtt/n/kitchen", json!({"occupancy": true}).to_string()).await;
+    app.wait_count("select count(*) from events where device_id = 'z-next'", 1).await;
+    scheduler_ticks(&app, 3).await;
+    sqlx::query("commit").execute(&mut late).await.unwrap();
+    // Quiet past the threshold (18 s) since the late movement.
+    let alert = h.wait_alert(&app, "inactivity", |_| true).await;
+    let expected = format!("inactivity:{}", moved_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    assert_eq!(alert["cause"], expected.as_str(), "the episode starts from the movement committed late");
+    assert_eq!(h.alerts(&app, "kind=inactivity").await.len(), 1, "no episode from the earlier movement");
+}

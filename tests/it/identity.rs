@@ -284,16 +284,7 @@ async fn the_reconciler_rebuilds_a_wiped_broker_and_revokes_what_the_database_lo
     for (user, pw) in [("id-a", &pw_a), ("id-b", &pw_b), ("gw-1", &pw_gw)] {
         assert_eq!(app.broker.try_connect(user, Some((user, pw))).await, Connect::Accepted, "{user} is back in");
     }
-    app.broker
-        .publish_as(
-            "id-a",
-            ("id-a", &pw_a),
-            &[("eldercare/v1/id-a/event".into(), event("motion"))],
-            QoS::AtLeastOnce,
-            false,
-        )
-        .await;
-    wait_for("id-a's event after the rebuild", || async { (events_of(&app, "id-a").await == 1).then_some(()) }).await;
+    first_motion_gets_through(&app, &pw_a).await;
 
     // A device removed while the backend was down is revoked at its start.
     let (broker, db) = app.stop().await;
@@ -302,6 +293,13 @@ async fn the_reconciler_rebuilds_a_wiped_broker_and_revokes_what_the_database_lo
     let app = TestApp::spawn_with(broker, db, |_| {}).await;
     assert!(matches!(app.broker.try_connect("id-b", Some(("id-b", &pw_b))).await, Connect::Refused(_)));
     assert_eq!(app.broker.try_connect("id-a", Some(("id-a", &pw_a))).await, Connect::Accepted);
+}
+
+/// Device id-a, with its credential, publishes a motion that gets stored.
+async fn first_motion_gets_through(app: &TestApp, password: &str) {
+    let topic = "eldercare/v1/id-a/event".to_owned();
+    app.broker.publish_as("id-a", ("id-a", password), &[(topic, event("motion"))], QoS::AtLeastOnce, false).await;
+    wait_for("id-a's event", || async { (events_of(app, "id-a").await == 1).then_some(()) }).await;
 }
 
 #[tokio::test]
@@ -317,16 +315,7 @@ async fn the_broker_is_wiped_while_the_backend_runs() {
     })
     .await;
     app.wait_ready().await;
-    app.broker
-        .publish_as(
-            "id-a",
-            ("id-a", &pw_a),
-            &[("eldercare/v1/id-a/event".into(), event("motion"))],
-            QoS::AtLeastOnce,
-            false,
-        )
-        .await;
-    wait_for("id-a's event", || async { (events_of(&app, "id-a").await == 1).then_some(()) }).await;
+    first_motion_gets_through(&app, &pw_a).await;
 }
 
 #[tokio::test]

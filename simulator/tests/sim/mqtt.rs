@@ -1,5 +1,5 @@
-//! Against a real broker: a private Mosquitto on a free port per test.
-//! Skipped (with a note) where `mosquitto` is not installed.
+//! Against a real broker: a private Mosquitto on a free port per test, with
+//! anonymous access off (scripts/services.sh installs it).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -14,39 +14,69 @@ use eldercare_sim::scenario::Scenario;
 use eldercare_sim::{Qos, announce, generate};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+/// The one account of the test broker, which refuses anonymous clients as
+/// every broker the project ships does.
+const USER: &str = "sim-test";
+const PASSWORD: &str = "sim-test-password";
+
 struct Mosquitto {
     child: Child,
     port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Mosquitto {
+    /// The broker's URL with the test account.
+    fn url(&self) -> String {
+        format!("mqtt://{USER}:{PASSWORD}@127.0.0.1:{}", self.port)
+    }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn mosquitto() -> Option<Mosquitto> {
-    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| std::path::Path::new(p).exists());
-    let Some(bin) = bin else {
-        eprintln!("mosquitto not installed: skipping");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+fn mosquitto() -> Mosquitto {
+    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("mosquitto is not installed: run scripts/services.sh");
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let dir = std::env::temp_dir().join(format!("eldercare-sim-mqtt-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("broker dir");
+    let passwd = dir.join("passwd");
+    let made = Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg("-c")
+        .arg(&passwd)
+        .args([USER, PASSWORD])
+        .status()
+        .expect("mosquitto_passwd (package mosquitto)");
+    assert!(made.success(), "mosquitto_passwd failed");
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nuser root\n", passwd.display()),
+    )
+    .expect("broker config");
     let child =
-        Command::new(bin).args(["-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+        Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "mosquitto did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Mosquitto { child, port })
+    Mosquitto { child, port, dir }
 }
 
 /// Subscribes to everything and collects (topic, payload) until `stop` says so.
 async fn subscriber(port: u16) -> (tokio::sync::mpsc::Receiver<(String, Vec<u8>)>, tokio::task::JoinHandle<()>) {
     let mut options = MqttOptions::new(format!("test-sub-{port}"), "127.0.0.1", port);
-    options.set_max_packet_size(1 << 20, 1 << 20);
+    options.set_max_packet_size(1 << 20, 1 << 20).set_credentials(USER, PASSWORD);
     let (client, mut eventloop) = AsyncClient::new(options, 100);
     let (tx, rx) = tokio::sync::mpsc::channel(1 << 16);
     client.subscribe("#", QoS::AtLeastOnce).await.unwrap();
@@ -101,14 +131,14 @@ duration = "30m"
 
 #[tokio::test]
 async fn an_accelerated_run_delivers_every_generated_message() {
-    let Some(broker) = mosquitto() else { return };
+    let broker = mosquitto();
     let (mut rx, sub) = subscriber(broker.port).await;
     let scenario = Scenario::parse(SCENARIO).unwrap();
     let start = truncate_to_second(Utc::now() - scenario.duration);
     let config = scenario.config(start, 3).unwrap();
     let expected = generate(&config, start, start + scenario.duration);
     let opts = RunOptions {
-        broker: format!("mqtt://127.0.0.1:{}", broker.port).parse::<Broker>().unwrap(),
+        broker: broker.url().parse::<Broker>().unwrap(),
         speed: Speed::Max,
         start,
         duration: Some(scenario.duration),
@@ -138,7 +168,7 @@ async fn an_accelerated_run_delivers_every_generated_message() {
 
 #[tokio::test]
 async fn in_real_time_the_broker_publishes_the_last_will() {
-    let Some(broker) = mosquitto() else { return };
+    let broker = mosquitto();
     let (mut rx, sub) = subscriber(broker.port).await;
     let scenario = Scenario::parse(
         "[[resident]]\nkey = \"w1\"\n[[incident]]\nresident = \"w1\"\nkind = \"device_offline\"\nat = \"+1s\"\nduration = \"1h\"\n",
@@ -147,7 +177,7 @@ async fn in_real_time_the_broker_publishes_the_last_will() {
     let start = truncate_to_second(Utc::now());
     let config = scenario.config(start, 1).unwrap();
     let opts = RunOptions {
-        broker: format!("mqtt://127.0.0.1:{}", broker.port).parse::<Broker>().unwrap(),
+        broker: broker.url().parse::<Broker>().unwrap(),
         speed: Speed::Factor(1.0),
         start,
         duration: Some(chrono::Duration::seconds(3)),
@@ -171,9 +201,9 @@ async fn in_real_time_the_broker_publishes_the_last_will() {
 
 #[tokio::test]
 async fn load_mode_counts_every_acknowledgement() {
-    let Some(broker) = mosquitto() else { return };
+    let broker = mosquitto();
     let opts = LoadOptions {
-        broker: format!("mqtt://127.0.0.1:{}", broker.port).parse::<Broker>().unwrap(),
+        broker: broker.url().parse::<Broker>().unwrap(),
         devices: 100,
         rate: 50_000.0,
         duration: None,

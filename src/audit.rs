@@ -1,5 +1,7 @@
-//! The audit trail: append-only and hash-chained per institution. Written in
-//! the same transaction as the change it records.
+//! The audit trail: append-only and hash-chained per institution, plus one
+//! chain of the platform's own (the operator's work that concerns no single
+//! institution: supervisors, the operator's own account). Written in the same
+//! transaction as the change it records.
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
@@ -8,16 +10,28 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Who made a change.
+/// Who made a change, and whose chain records it.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
     pub user_id: Uuid,
-    pub institution_id: Uuid,
+    /// The institution whose chain records the change; `None` for the
+    /// platform's chain.
+    pub institution_id: Option<Uuid>,
+}
+
+/// Selects one chain's rows: `$1` is the institution, null for the
+/// platform's. Two forms, because `is not distinct from` cannot use the
+/// chain's index.
+fn chain_condition(institution_id: Option<Uuid>) -> &'static str {
+    match institution_id {
+        Some(_) => "institution_id = $1",
+        None => "institution_id is null and $1::uuid is null",
+    }
 }
 
 /// The exact text hashed for an entry: a JSON object with sorted keys.
 fn record_text(
-    institution_id: Uuid,
+    institution_id: Option<Uuid>,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
     action: &str,
@@ -54,15 +68,17 @@ pub async fn record(
     details: Value,
 ) -> Result<(), sqlx::Error> {
     // One writer per institution's chain at a time, until this commits.
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || $1::text, 0))")
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || coalesce($1::text, 'platform'), 0))")
         .bind(actor.institution_id)
         .execute(&mut *tx)
         .await?;
-    let prev: Option<Vec<u8>> =
-        sqlx::query_scalar("select hash from audit_log where institution_id = $1 order by id desc limit 1")
-            .bind(actor.institution_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let condition = chain_condition(actor.institution_id);
+    let prev: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select hash from audit_log where {condition} order by id desc limit 1"
+    )))
+    .bind(actor.institution_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let at = Utc::now().trunc_subsecs(6);
     let entity_id = entity_id.to_string();
     let record = record_text(actor.institution_id, at, Some(actor.user_id), action, entity, Some(&entity_id), &details);
@@ -101,7 +117,7 @@ pub struct Entry {
 #[derive(sqlx::FromRow)]
 struct ChainRow {
     id: i64,
-    institution_id: Uuid,
+    institution_id: Option<Uuid>,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
     action: String,
@@ -122,12 +138,14 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// Walks the institution's chain from the start.
-pub async fn verify(conn: &mut PgConnection, institution_id: Uuid) -> Result<Verification, sqlx::Error> {
-    let rows: Vec<ChainRow> = sqlx::query_as(
+/// Walks one chain (an institution's, or the platform's for `None`) from
+/// the start.
+pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Result<Verification, sqlx::Error> {
+    let condition = chain_condition(institution_id);
+    let rows: Vec<ChainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select id, institution_id, at, actor_id, action, entity, entity_id, details, record, prev_hash, hash
-         from audit_log where institution_id = $1 order by id",
-    )
+         from audit_log where {condition} order by id"
+    )))
     .bind(institution_id)
     .fetch_all(conn)
     .await?;
@@ -170,7 +188,8 @@ mod tests {
     fn the_chain_depends_on_every_byte_and_on_the_previous_hash() {
         let at: DateTime<Utc> = "2026-11-28T08:00:00.123456Z".parse().unwrap();
         let id = Uuid::nil();
-        let r = record_text(id, at, Some(id), "resident.created", "resident", Some("x"), &json!({"b": 1, "a": "z"}));
+        let r =
+            record_text(Some(id), at, Some(id), "resident.created", "resident", Some("x"), &json!({"b": 1, "a": "z"}));
         assert!(r.contains("\"at\":\"2026-11-28T08:00:00.123456Z\""));
         assert!(r.find("\"a\"").unwrap() < r.find("\"b\"").unwrap(), "keys are sorted: {r}");
         let h1 = chain_hash(None, &r);

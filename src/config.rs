@@ -136,8 +136,13 @@ pub struct AuthSettings {
 pub struct BootstrapSettings {
     pub institution_name: String,
     pub institution_timezone: String,
+    /// With the password, creates the first institution and its admin when
+    /// no institution exists: the one-step quick start.
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
+    /// With the password, creates the platform operator when none exists.
+    pub operator_email: Option<String>,
+    pub operator_password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +266,8 @@ impl Settings {
             ("HTTP_ADDR", "http.addr"),
             ("ELDERCARE_ADMIN_EMAIL", "bootstrap.admin_email"),
             ("ELDERCARE_ADMIN_PASSWORD", "bootstrap.admin_password"),
+            ("ELDERCARE_OPERATOR_EMAIL", "bootstrap.operator_email"),
+            ("ELDERCARE_OPERATOR_PASSWORD", "bootstrap.operator_password"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 builder = builder.set_override(key, value)?;

@@ -162,6 +162,10 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
+    // Visibility and role before the assignee: an alert out of reach is a
+    // 404 whatever the body says.
+    visible(&ctx, &auth, id).await?;
+    auth.require_staff()?;
     let staff = residents::user_role(&ctx.pool, &auth.scope, req.user_id).await?;
     if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));

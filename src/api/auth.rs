@@ -36,17 +36,34 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    /// Who to record in the audit trail.
+    /// Who to record in the audit trail, in the chain of their institution
+    /// (the platform's for the platform's accounts).
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor { user_id: self.scope.user, institution_id: self.scope.institution }
     }
 
-    pub fn require_staff(&self) -> Result<()> {
-        if self.scope.may_care() { Ok(()) } else { Err(Error::Forbidden("only care staff may do this")) }
+    /// The caller's institution, if they are its care staff.
+    pub fn require_staff(&self) -> Result<Uuid> {
+        match self.scope.institution {
+            Some(institution) if self.scope.may_care() => Ok(institution),
+            _ => Err(Error::Forbidden("only care staff may do this")),
+        }
     }
 
-    pub fn require_admin(&self) -> Result<()> {
-        if self.scope.may_administer() { Ok(()) } else { Err(Error::Forbidden("only an administrator may do this")) }
+    /// The caller's institution, if they administer it.
+    pub fn require_admin(&self) -> Result<Uuid> {
+        match self.scope.institution {
+            Some(institution) if self.scope.may_administer() => Ok(institution),
+            _ => Err(Error::Forbidden("only an administrator may do this")),
+        }
+    }
+
+    pub fn require_operator(&self) -> Result<()> {
+        if self.scope.role == Role::Operator {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only the platform operator may do this"))
+        }
     }
 
     /// The resident, if in the caller's reach.
@@ -81,7 +98,7 @@ impl FromRequestParts<ApiContext> for AuthUser {
         let token_hash = hash_token(token);
         // Sliding expiry: each use extends the session, in the same statement
         // that checks it.
-        let row: Option<(Uuid, Uuid, Role)> = sqlx::query_as(
+        let row: Option<(Uuid, Option<Uuid>, Role)> = sqlx::query_as(
             "update sessions s set last_used_at = now(), expires_at = now() + make_interval(hours => $2)
              from users u
              where s.token_hash = $1 and s.expires_at > now() and u.id = s.user_id
@@ -121,9 +138,18 @@ pub struct UserBody {
     pub email: String,
     pub name: String,
     pub role: Role,
-    pub institution_id: Uuid,
+    /// `null` for the platform's accounts (operator, supervisor).
+    pub institution_id: Option<Uuid>,
+    /// Shown by the console, so staff know whose platform they are on.
+    pub institution_name: Option<String>,
+    /// A supervisor's region.
+    pub region: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// The columns of a [`UserBody`], over `users u left join institutions i`.
+pub const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.created_at";
 
 #[derive(Debug, Serialize)]
 struct LoginResponse {
@@ -225,11 +251,13 @@ async fn change_password(
 }
 
 pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
-    sqlx::query_as("select id, email, name, role, institution_id, created_at from users where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id where u.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 /// A hash of a password nobody has, for constant-time answers on unknown emails.

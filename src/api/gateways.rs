@@ -162,8 +162,8 @@ async fn create(
     .fetch_optional(&mut *tx)
     .await?;
     // Another institution's device is not named.
-    let captured =
-        captured.map(|(id, inst)| if inst == auth.scope.institution { id } else { "another institution's".into() });
+    let captured = captured
+        .map(|(id, inst)| if Some(inst) == auth.scope.institution { id } else { "another institution's".into() });
     if let Some(device) = captured {
         return Err(Error::Conflict(format!(
             "base_topic would capture the friendly name of a device registered without a gateway ({device})"

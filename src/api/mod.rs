@@ -10,6 +10,7 @@ pub mod error;
 pub mod family;
 pub mod gateways;
 pub mod health;
+pub mod institutions;
 pub mod limits;
 pub mod messages;
 pub mod openapi;
@@ -89,6 +90,7 @@ pub fn router(ctx: ApiContext) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
+        .merge(institutions::router())
         .merge(residents::router())
         .merge(devices::router())
         .merge(gateways::router())

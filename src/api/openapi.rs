@@ -71,6 +71,54 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Created"),
     ),
     op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList")),
+    op(
+        "post",
+        "/api/v1/institutions",
+        "Create an institution (care home, home-care provider, community centre or canteen)",
+        "operator",
+        Some("NewInstitution"),
+        201,
+        Some("Institution"),
+    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/institutions",
+            "Institutions: all (operator), the region's (supervisor), one's own (anyone else)",
+            "any",
+            None,
+            200,
+            Some("InstitutionList"),
+        )
+    },
+    op(
+        "patch",
+        "/api/v1/institutions/{id}",
+        "Rename an institution or place it in a region",
+        "operator",
+        Some("InstitutionPatch"),
+        200,
+        Some("Institution"),
+    ),
+    op(
+        "post",
+        "/api/v1/institutions/{id}/users",
+        "Create an admin of the institution (role must be admin)",
+        "operator",
+        Some("NewUser"),
+        201,
+        Some("Created"),
+    ),
+    op(
+        "post",
+        "/api/v1/supervisors",
+        "Create a supervisor of a region: aggregated figures of its institutions, no personal data",
+        "operator",
+        Some("NewSupervisor"),
+        201,
+        Some("Created"),
+    ),
     op("post", "/api/v1/residents", "Create a resident", "admin, staff", Some("NewResident"), 201, Some("Resident")),
     op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList")),
     op("get", "/api/v1/residents/{id}", "One resident", "any", None, 200, Some("Resident")),
@@ -283,8 +331,8 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/api/v1/quarantine",
-            "Rejected device messages, newest first",
-            "admin",
+            "Rejected device messages, newest first: of the institution's devices (admin), or of no institution's: unknown devices, topics naming no device (operator)",
+            "admin, operator",
             None,
             200,
             Some("QuarantineList"),
@@ -450,8 +498,8 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/api/v1/audit",
-            "The audit trail of the institution, newest first",
-            "admin",
+            "The audit trail of the institution (admin) or of the platform (operator), newest first",
+            "admin, operator",
             None,
             200,
             Some("AuditList"),
@@ -460,8 +508,8 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/audit/verify",
-        "Check the hash chain of the audit trail",
-        "admin",
+        "Check the hash chain of the audit trail (the institution's, or the platform's for the operator)",
+        "admin, operator",
         None,
         200,
         Some("AuditVerification"),
@@ -476,7 +524,8 @@ fn schemas() -> Value {
     let ntime = json!({"type": ["string", "null"], "format": "date-time"});
     let id = json!({"type": "string", "format": "uuid"});
     let nid = json!({"type": ["string", "null"], "format": "uuid"});
-    let role = json!({"type": "string", "enum": ["admin", "staff", "family"]});
+    let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family"]});
+    let kind = json!({"type": "string", "enum": ["care_home", "home_care", "community_center", "canteen"]});
     let list = |key: &str, item: &str| {
         s(json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}), &[key])
     };
@@ -484,7 +533,13 @@ fn schemas() -> Value {
         "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string}), &["code", "message"])}), &["error"]),
         "LoginRequest": s(json!({"email": string, "password": string}), &["email", "password"]),
         "LoginResponse": s(json!({"token": string, "expires_at": time, "user": {"$ref": "#/components/schemas/User"}}), &["token", "user"]),
-        "User": s(json!({"id": id, "email": string, "name": string, "role": role, "institution_id": id, "created_at": time}), &["id", "email", "name", "role"]),
+        "User": s(json!({"id": id, "email": string, "name": string, "role": role, "institution_id": nid, "institution_name": nstring,
+            "region": nstring, "created_at": time}), &["id", "email", "name", "role"]),
+        "NewInstitution": s(json!({"name": string, "kind": kind, "region": nstring, "timezone": {"type": "string", "description": "IANA zone"}}), &["name", "kind", "timezone"]),
+        "InstitutionPatch": s(json!({"name": string, "region": nstring}), &[]),
+        "Institution": s(json!({"id": id, "name": string, "kind": kind, "region": nstring, "timezone": string, "created_at": time}), &["id", "name", "kind", "region", "timezone"]),
+        "InstitutionList": s(json!({"institutions": {"type": "array", "items": {"$ref": "#/components/schemas/Institution"}}, "next_cursor": nstring}), &["institutions", "next_cursor"]),
+        "NewSupervisor": s(json!({"email": string, "password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}, "name": string, "region": string}), &["email", "password", "name", "region"]),
         "UserList": list("users", "User"),
         "NewUser": s(json!({"email": string, "password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}, "role": role, "name": string}), &["email", "password", "role", "name"]),
         "Created": s(json!({"id": id}), &["id"]),
@@ -691,6 +746,7 @@ mod tests {
         let sources = [
             ("/api/v1", include_str!("auth.rs")),
             ("/api/v1", include_str!("users.rs")),
+            ("/api/v1", include_str!("institutions.rs")),
             ("/api/v1", include_str!("residents.rs")),
             ("/api/v1", include_str!("devices.rs")),
             ("/api/v1", include_str!("gateways.rs")),

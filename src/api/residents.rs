@@ -136,7 +136,7 @@ async fn link_family(
     match residents::user_role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
-        Some(Role::Admin | Role::Staff) => {
+        Some(Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }
     }

@@ -138,9 +138,9 @@ async fn put_thresholds(
 }
 
 async fn get_institution(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Value>> {
-    auth.require_staff()?;
+    let institution = auth.require_staff()?;
     let institution: Value = sqlx::query_scalar("select rule_settings from institutions where id = $1")
-        .bind(auth.scope.institution)
+        .bind(institution)
         .fetch_one(&ctx.pool)
         .await?;
     effective(&institution, &Value::Null)
@@ -152,22 +152,21 @@ async fn patch_institution(
     auth: AuthUser,
     Json(patch): Json<Value>,
 ) -> Result<Json<Value>> {
-    auth.require_admin()?;
+    let institution = auth.require_admin()?;
     RuleSettings::validate_patch(&patch)?;
     let mut tx = ctx.pool.begin().await?;
     let stored: Value = sqlx::query_scalar("select rule_settings from institutions where id = $1 for update")
-        .bind(auth.scope.institution)
+        .bind(institution)
         .fetch_one(&mut *tx)
         .await?;
     let updated = merge_patch(&stored, &patch);
     let answer = effective(&updated, &Value::Null)?;
     sqlx::query("update institutions set rule_settings = $2 where id = $1")
-        .bind(auth.scope.institution)
+        .bind(institution)
         .bind(&updated)
         .execute(&mut *tx)
         .await?;
-    crate::audit::record(&mut tx, auth.actor(), "rule_settings.changed", "institution", auth.scope.institution, patch)
-        .await?;
+    crate::audit::record(&mut tx, auth.actor(), "rule_settings.changed", "institution", institution, patch).await?;
     tx.commit().await?;
     Ok(answer)
 }

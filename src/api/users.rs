@@ -1,5 +1,5 @@
-//! Accounts of the institution: admins create staff, other admins and family
-//! members.
+//! Accounts of the institution: admins create staff, caregivers, other
+//! admins and family members.
 
 use axum::Router;
 use axum::extract::State;
@@ -8,7 +8,7 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, UserBody, hash_password};
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Result};
 use crate::domain::Role;
@@ -45,18 +45,25 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
     Ok(())
 }
 
-/// Creates a user in the given institution. Shared by the API and the
-/// first-admin bootstrap.
-pub async fn insert_user(conn: &mut sqlx::PgConnection, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
+/// Creates a user: of an institution, or of the platform (`None`; a
+/// supervisor with its region). The schema refuses a role placed where it
+/// does not belong. Shared by the API and the bootstrap.
+pub async fn insert_user(
+    conn: &mut sqlx::PgConnection,
+    institution_id: Option<Uuid>,
+    region: Option<&str>,
+    user: NewUser,
+) -> Result<Uuid> {
     validate_new_user(&user)?;
     let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
     sqlx::query(
-        "insert into users (id, institution_id, email, name, role, password_hash)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into users (id, institution_id, region, email, name, role, password_hash)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(institution_id)
+    .bind(region)
     .bind(user.email.trim())
     .bind(user.name.trim())
     .bind(user.role)
@@ -72,10 +79,13 @@ async fn create_user(
     auth: AuthUser,
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
-    auth.require_admin()?;
+    let institution = auth.require_admin()?;
+    if req.role.is_platform() {
+        return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
+    }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, auth.scope.institution, req).await?;
+    let id = insert_user(&mut tx, Some(institution), None, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
@@ -88,12 +98,12 @@ struct UserList {
 }
 
 async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
-    auth.require_admin()?;
-    let users = sqlx::query_as(
-        "select id, email, name, role, institution_id, created_at from users
-         where institution_id = $1 order by name, email",
-    )
-    .bind(auth.scope.institution)
+    let institution = auth.require_admin()?;
+    let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
+         where u.institution_id = $1 order by u.name, u.email"
+    )))
+    .bind(institution)
     .fetch_all(&ctx.pool)
     .await?;
     Ok(Json(UserList { users }))

@@ -387,6 +387,8 @@
     const role = state.user.role;
     $('[data-testid="current-user"]').textContent = state.user.name || state.user.email;
     $('[data-testid="current-user"]').title = `${state.user.email} · ${role}`;
+    // On a platform of many institutions, whose alerts these are.
+    $('[data-testid="institution-name"]').textContent = state.user.institution_name || '';
     if (state.user.id) state.names.set(state.user.id, state.user.name || state.user.email);
     document.body.classList.toggle('read-only', !isStaff());
     loadDirectory();

@@ -4,6 +4,7 @@
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
 pub mod devices;
+pub mod institutions;
 pub mod messages;
 pub mod quarantine;
 pub mod residents;

@@ -129,7 +129,15 @@ pub struct IngestSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    pub token_ttl_hours: i64,
+    /// Every role but family: a session unused this long ends...
+    pub staff_idle_minutes: u32,
+    /// ...and one this old ends whatever its use.
+    pub staff_absolute_hours: u32,
+    /// Family members use the app now and then, on their own phones.
+    pub family_idle_days: u32,
+    pub family_absolute_days: u32,
+    /// A wall screen's display token: no idle end, this lifetime.
+    pub display_token_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,4 +1,5 @@
-//! Login, logout, and the bearer-token extractor every other call goes through.
+//! Login, logout, one's own sessions, and the bearer-token extractor every
+//! other call goes through.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
@@ -6,17 +7,18 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiContext, Error, Json, Result};
+use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
+use crate::store::sessions::{self, Kind, SessionInfo};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -24,6 +26,8 @@ pub fn router() -> Router<ApiContext> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me))
         .route("/me/password", post(change_password))
+        .route("/me/sessions", get(list_sessions))
+        .route("/me/sessions/{id}", delete(end_session))
 }
 
 /// The authenticated caller of a request.
@@ -31,8 +35,9 @@ pub fn router() -> Router<ApiContext> {
 pub struct AuthUser {
     /// Everything the caller reads or changes goes through this.
     pub scope: Scope,
-    /// Which session this request came with, so logout revokes just it.
-    token_hash: Vec<u8>,
+    /// Which session this request came with: logout ends just it, and a
+    /// live stream closes when it ends.
+    pub session: Uuid,
 }
 
 impl AuthUser {
@@ -95,21 +100,10 @@ impl FromRequestParts<ApiContext> for AuthUser {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(Error::Unauthorized)?;
-        let token_hash = hash_token(token);
-        // Sliding expiry: each use extends the session, in the same statement
-        // that checks it.
-        let row: Option<(Uuid, Option<Uuid>, Role)> = sqlx::query_as(
-            "update sessions s set last_used_at = now(), expires_at = now() + make_interval(hours => $2)
-             from users u
-             where s.token_hash = $1 and s.expires_at > now() and u.id = s.user_id
-             returning u.id, u.institution_id, u.role",
-        )
-        .bind(&token_hash)
-        .bind(ctx.settings.auth.token_ttl_hours as i32)
-        .fetch_optional(&ctx.pool)
-        .await?;
-        let (user, institution, role) = row.ok_or(Error::Unauthorized)?;
-        Ok(AuthUser { scope: Scope { institution, user, role }, token_hash })
+        let session = sessions::authenticate(&ctx.pool, &ctx.settings.auth, &hash_token(token))
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        Ok(AuthUser { scope: session.scope, session: session.id })
     }
 }
 
@@ -132,6 +126,14 @@ struct LoginRequest {
     password: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct Account {
+    id: Uuid,
+    password_hash: String,
+    role: Role,
+    disabled: bool,
+}
+
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct UserBody {
     pub id: Uuid,
@@ -144,12 +146,14 @@ pub struct UserBody {
     pub institution_name: Option<String>,
     /// A supervisor's region.
     pub region: Option<String>,
+    /// A disabled account cannot log in and has no sessions.
+    pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
 /// The columns of a [`UserBody`], over `users u left join institutions i`.
-pub const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.created_at";
+pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region,
+     u.disabled_at is not null as disabled, u.created_at";
 
 #[derive(Debug, Serialize)]
 struct LoginResponse {
@@ -166,20 +170,19 @@ async fn login(
     if !ctx.login_limiter.allowed(&req.email, addr) {
         return Err(Error::TooManyRequests);
     }
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("select id, password_hash from users where lower(email) = lower($1)")
-            .bind(req.email.trim())
-            .fetch_optional(&ctx.pool)
-            .await?;
+    let account: Option<Account> = sqlx::query_as(
+        "select id, password_hash, role, disabled_at is not null as disabled from users where lower(email) = lower($1)",
+    )
+    .bind(req.email.trim())
+    .fetch_optional(&ctx.pool)
+    .await?;
     // Verify against a fixed hash when the user does not exist, so the answer
-    // takes as long and says nothing about which emails are registered.
-    let (user_id, hash) = match row {
-        Some((id, hash)) => (Some(id), hash),
-        None => (None, DUMMY_HASH.to_owned()),
-    };
+    // takes as long and says nothing about which emails are registered; a
+    // disabled account answers as a wrong password does, after the same work.
+    let hash = account.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
     let ok = verify_password(req.password, hash).await?;
-    let user_id = match (user_id, ok) {
-        (Some(id), true) => id,
+    let (user_id, role) = match account {
+        Some(a) if ok && !a.disabled => (a.id, a.role),
         _ => {
             ctx.login_limiter.failed(&req.email, addr);
             return Err(Error::BadCredentials);
@@ -187,20 +190,60 @@ async fn login(
     };
     ctx.login_limiter.succeeded(&req.email);
     let token = new_token();
-    let expires_at = Utc::now() + Duration::hours(ctx.settings.auth.token_ttl_hours);
-    sqlx::query("insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)")
-        .bind(hash_token(&token))
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(&ctx.pool)
-        .await?;
+    let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
+    let expires_at = Utc::now() + absolute;
+    let mut conn = ctx.pool.acquire().await?;
+    sessions::create(&mut conn, &hash_token(&token), user_id, Kind::Login, None, expires_at).await?;
     let user = fetch_user(&ctx.pool, user_id).await?;
     tracing::info!(user_id = %user_id, "login");
     Ok(Json(LoginResponse { token, expires_at, user }))
 }
 
 async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
-    sqlx::query("delete from sessions where token_hash = $1").bind(&user.token_hash).execute(&ctx.pool).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    sessions::end(&mut conn, user.scope.user, user.session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    #[serde(flatten)]
+    session: SessionInfo,
+    /// The session this request came with.
+    current: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+/// The caller's live sessions: logins and the display tokens they made.
+async fn list_sessions(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+) -> Result<Json<SessionList>> {
+    let sessions = sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user)
+        .await?
+        .into_iter()
+        .map(|session| SessionView { current: session.id == user.session, session })
+        .collect();
+    Ok(Json(SessionList { sessions }))
+}
+
+/// Ends one of the caller's sessions (a phone left behind, a wall screen
+/// taken down); its live streams close.
+async fn end_session(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    let mut tx = ctx.pool.begin().await?;
+    if !sessions::end(&mut tx, user.scope.user, id).await? {
+        return Err(Error::NotFound);
+    }
+    crate::audit::record(&mut tx, user.actor(), "session.ended", "session", id, serde_json::json!({})).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,9 +285,8 @@ async fn change_password(
         .bind(new_hash)
         .execute(&mut *tx)
         .await?;
-    let revoked =
-        sqlx::query("delete from sessions where user_id = $1").bind(user.scope.user).execute(&mut *tx).await?;
-    let details = serde_json::json!({"sessions_revoked": revoked.rows_affected()});
+    let revoked = sessions::end_all(&mut tx, user.scope.user).await?;
+    let details = serde_json::json!({"sessions_revoked": revoked});
     crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.scope.user, details).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ pub fn router() -> Router<ApiContext> {
         .route("/residents", post(create).get(list))
         .route("/residents/{id}", get(fetch).patch(update))
         .route("/residents/{id}/family", post(link_family).get(list_family))
+        .route("/residents/{id}/family/{user_id}", delete(unlink_family))
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,4 +164,22 @@ struct FamilyList {
 async fn list_family(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<FamilyList>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     Ok(Json(FamilyList { family: residents::family(&ctx.pool, id).await? }))
+}
+
+/// Ends a family link: that user's next read of the resident answers 404,
+/// and their live stream stops carrying the resident's alerts.
+async fn unlink_family(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    if !residents::unlink_family(&mut tx, id, user_id).await? {
+        return Err(Error::NotFound);
+    }
+    let details = serde_json::json!({"user_id": user_id});
+    crate::audit::record(&mut tx, auth.actor(), "family.unlinked", "resident", id, details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

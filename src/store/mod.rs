@@ -8,6 +8,7 @@ pub mod institutions;
 pub mod messages;
 pub mod quarantine;
 pub mod residents;
+pub mod sessions;
 pub mod settings;
 pub mod timescale;
 

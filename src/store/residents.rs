@@ -139,6 +139,17 @@ pub async fn link_family(
         .map(drop)
 }
 
+/// Ends a family link; false when there was none.
+pub async fn unlink_family(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let gone = sqlx::query("delete from family_links where resident_id = $1 and user_id = $2")
+        .bind(resident_id)
+        .bind(user_id)
+        .execute(tx)
+        .await?
+        .rows_affected();
+    Ok(gone > 0)
+}
+
 /// The family members linked to a resident, by name.
 pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember>, sqlx::Error> {
     sqlx::query_as(

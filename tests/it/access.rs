@@ -59,6 +59,12 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             admin_only,
         ),
         ("get", "/api/v1/users", Value::Null, admin_only),
+        ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [F, F, A, F, F, F, F, N, F]),
+        ("post", "/api/v1/users/{id}/revoke-sessions", Value::Null, [F, F, A, F, F, F, F, N, F]),
+        ("post", "/api/v1/users/{id}/password", json!({"password": "another long pw"}), [F, F, A, F, F, F, F, N, F]),
+        ("get", "/api/v1/me/sessions", Value::Null, all),
+        // Each caller ends a session of their own (a second login).
+        ("delete", "/api/v1/me/sessions/{id}", Value::Null, all),
         (
             "post",
             "/api/v1/institutions",
@@ -85,6 +91,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("patch", "/api/v1/residents/{id}", json!({"notes": "x"}), resident_care),
         ("post", "/api/v1/residents/{id}/family", json!({"user_id": "@FAMILY", "relationship": "son"}), resident_care),
         ("get", "/api/v1/residents/{id}/family", Value::Null, resident_care),
+        // The target is linked again before each call.
+        ("delete", "/api/v1/residents/{id}/family/{user_id}", Value::Null, resident_care),
         ("get", "/api/v1/residents/{id}/readings", Value::Null, resident_read),
         ("get", "/api/v1/residents/{id}/events", Value::Null, resident_read),
         ("post", "/api/v1/devices", json!({"device_id": "@DEVICE", "kind": "wearable"}), staff_only),
@@ -161,6 +169,8 @@ struct World {
     webhook: String,
     family_id: String,
     staff_id: String,
+    /// A family user of home that rows change, link and unlink.
+    target_id: String,
     /// Ids and names of home's residents, devices, alerts and webhook: no
     /// answer to a caller outside home may contain one.
     home_secrets: Vec<String>,
@@ -171,9 +181,17 @@ struct World {
 
 fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     let i = usize::from(!own);
-    let path = template.replace("{device_id}", &world.device[i]).replace("{gateway_id}", "gw-world");
+    let path = template
+        .replace("{device_id}", &world.device[i])
+        .replace("{gateway_id}", "gw-world")
+        .replace("{user_id}", &world.target_id);
     let id = if path.contains("/institutions/") {
         &world.institution
+    } else if path.contains("/users/") {
+        &world.target_id
+    } else if path.contains("/me/sessions/") {
+        // The caller's own session, filled in by the caller's row.
+        "{id}"
     } else if path.contains("/alerts/") {
         &world.alert[i]
     } else if path.contains("/webhooks/") {
@@ -249,6 +267,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
     let staff_id = id_of(&app.post("/api/v1/users", &admin, user("staff@test.example", "staff")).await);
     app.post("/api/v1/users", &admin, user("carer@test.example", "caregiver")).await;
     let family_id = id_of(&app.post("/api/v1/users", &admin, user("fam@test.example", "family")).await);
+    let target_id = id_of(&app.post("/api/v1/users", &admin, user("target@test.example", "family")).await);
     app.post(
         &format!("/api/v1/residents/{}/family", resident[0]),
         &admin,
@@ -274,6 +293,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         webhook,
         family_id,
         staff_id,
+        target_id,
     };
 
     // Every documented operation has a row, and every row is documented.
@@ -318,7 +338,17 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
             } else {
                 tokens[caller].clone()
             };
-            let path = fill(template, &world, caller != OTHER_FAMILY, n);
+            let mut path = fill(template, &world, caller != OTHER_FAMILY, n);
+            if template.ends_with("/family/{user_id}") {
+                link(&app, &world.resident, &world.target_id).await;
+            }
+            if *template == "/api/v1/me/sessions/{id}" {
+                let (email, password) = logins[caller];
+                let second = app.login(email, password).await;
+                let sessions = app.get("/api/v1/me/sessions", &second).await;
+                let current = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
+                path = path.replace("{id}", current["id"].as_str().unwrap());
+            }
             let (status, resp) = call(&app, method, &path, Some(&token), body, &world, n).await;
             let who = CALLERS[caller];
             let got = match status {
@@ -347,6 +377,21 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
                 assert!(!text.contains(secret.as_str()), "{method} {path} as {who} shows {secret}: {text}");
             }
         }
+    }
+}
+
+/// Links the target family user to both of home's residents again.
+async fn link(app: &TestApp, residents: &[String; 2], user: &str) {
+    for resident in residents {
+        sqlx::query(
+            "insert into family_links (resident_id, user_id, relationship) values ($1::uuid, $2::uuid, 'niece')
+             on conflict do nothing",
+        )
+        .bind(resident)
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     }
 }
 

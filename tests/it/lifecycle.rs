@@ -1,0 +1,271 @@
+//! Taking access away: disabling a user, unlinking a family member, revoking
+//! sessions, an admin's password reset, and session lifetimes. Each takes
+//! effect at once, on the open live stream too.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{PATIENCE, TestApp, wait_for};
+
+type Bytes = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// An open `GET /api/v1/alerts/stream`, and what it carried so far.
+struct Live {
+    stream: Bytes,
+    text: String,
+}
+
+impl Live {
+    /// Opens the stream and waits for its `ready` event.
+    async fn open(app: &TestApp, token: &str) -> Live {
+        let r = app.http.get(app.url("/api/v1/alerts/stream")).bearer_auth(token).send().await.expect("stream");
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut live = Live { stream: Box::pin(r.bytes_stream()), text: String::new() };
+        live.until("the ready event", |t| t.contains("event: ready")).await;
+        live
+    }
+
+    /// Reads until what arrived satisfies `done`.
+    async fn until(&mut self, what: &str, done: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !done(&self.text) {
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .unwrap_or_else(|| panic!("the stream ended before {what}"))
+                .expect("a chunk");
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits for the server to end the stream.
+    async fn ended(mut self) {
+        let closing = async { while let Some(Ok(_)) = self.stream.next().await {} };
+        tokio::time::timeout(PATIENCE, closing).await.expect("the server to close the stream");
+    }
+}
+
+fn id_of(body: &Value) -> String {
+    body["id"].as_str().expect("an id").to_owned()
+}
+
+/// A user of the bootstrap institution, logged in: (id, token).
+async fn user(app: &TestApp, admin: &str, email: &str, role: &str) -> (String, String) {
+    let body = json!({"email": email, "password": "long enough pw", "role": role, "name": email});
+    let id = id_of(&app.post("/api/v1/users", admin, body).await);
+    (id, app.login(email, "long enough pw").await)
+}
+
+async fn status(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> StatusCode {
+    app.call(method, path, Some(token), body).await.0
+}
+
+async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await.0
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_out_at_once_and_their_stream_closes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, token) = user(&app, &admin, "leaver@test.example", "staff").await;
+    let live = Live::open(&app, &token).await;
+
+    let (code, body) =
+        app.call("PATCH", &format!("/api/v1/users/{id}"), Some(&admin), Some(json!({"disabled": true}))).await;
+    assert_eq!((code, body["disabled"].clone()), (StatusCode::OK, json!(true)), "{body}");
+    live.ended().await;
+    assert_eq!(status(&app, "GET", "/api/v1/me", &token, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_status(&app, "leaver@test.example", "long enough pw").await, StatusCode::UNAUTHORIZED);
+    let trail = app.get("/api/v1/audit?action=user.updated", &admin).await;
+    assert_eq!(trail["entries"][0]["details"]["sessions_ended"], 1);
+
+    // Enabled again, they log in again; an admin cannot lock themselves out.
+    app.call("PATCH", &format!("/api/v1/users/{id}"), Some(&admin), Some(json!({"disabled": false}))).await;
+    assert_eq!(login_status(&app, "leaver@test.example", "long enough pw").await, StatusCode::OK);
+    let me = id_of(&app.get("/api/v1/me", &admin).await);
+    let own = status(&app, "PATCH", &format!("/api/v1/users/{me}"), &admin, Some(json!({"disabled": true}))).await;
+    assert_eq!(own, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_role_change_ends_the_sessions_and_takes_effect_at_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, token) = user(&app, &admin, "carer@test.example", "staff").await;
+    app.resident(&token, "Grandma").await;
+    let live = Live::open(&app, &token).await;
+    let (code, body) =
+        app.call("PATCH", &format!("/api/v1/users/{id}"), Some(&admin), Some(json!({"role": "caregiver"}))).await;
+    assert_eq!((code, body["role"].clone()), (StatusCode::OK, json!("caregiver")));
+    live.ended().await;
+    assert_eq!(status(&app, "GET", "/api/v1/me", &token, None).await, StatusCode::UNAUTHORIZED);
+    let token = app.login("carer@test.example", "long enough pw").await;
+    assert_eq!(app.get("/api/v1/residents", &token).await["residents"], json!([]), "a caregiver sees no resident yet");
+    let platform = json!({"role": "operator"});
+    let refused = status(&app, "PATCH", &format!("/api/v1/users/{id}"), &admin, Some(platform)).await;
+    assert_eq!(refused, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_unlinked_family_member_reads_the_resident_no_more_stream_included() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (family_id, family) = user(&app, &admin, "son@test.example", "family").await;
+    let mum = app.resident(&admin, "Mum").await;
+    let dad = app.resident(&admin, "Dad").await;
+    for (resident, device) in [(&mum, "sos-mum"), (&dad, "sos-dad")] {
+        app.post(
+            &format!("/api/v1/residents/{resident}/family"),
+            &admin,
+            json!({"user_id": family_id, "relationship": "son"}),
+        )
+        .await;
+        app.device(&admin, json!({"device_id": device, "resident_id": resident, "kind": "sos_button"})).await;
+    }
+    assert_eq!(status(&app, "GET", &format!("/api/v1/residents/{mum}"), &family, None).await, StatusCode::OK);
+    let mut live = Live::open(&app, &family).await;
+
+    let unlink = format!("/api/v1/residents/{mum}/family/{family_id}");
+    assert_eq!(status(&app, "DELETE", &unlink, &admin, None).await, StatusCode::NO_CONTENT);
+    assert_eq!(status(&app, "DELETE", &unlink, &admin, None).await, StatusCode::NOT_FOUND, "already unlinked");
+    for path in [format!("/api/v1/residents/{mum}"), format!("/api/v1/residents/{mum}/summary")] {
+        assert_eq!(status(&app, "GET", &path, &family, None).await, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(status(&app, "GET", &format!("/api/v1/residents/{dad}"), &family, None).await, StatusCode::OK);
+    // Mum's SOS first, then Dad's: the stream carries Dad's only.
+    app.broker.publish("eldercare/v1/sos-mum/event", json!({"event": "sos_pressed"}).to_string()).await;
+    wait_for("mum's alert", || async {
+        let alerts = app.get(&format!("/api/v1/alerts?resident_id={mum}"), &admin).await;
+        alerts["alerts"].as_array()?.first().cloned()
+    })
+    .await;
+    app.broker.publish("eldercare/v1/sos-dad/event", json!({"event": "sos_pressed"}).to_string()).await;
+    live.until("dad's alert", |t| t.contains(&format!("\"resident_id\":\"{dad}\""))).await;
+    assert!(!live.text.contains(&mum), "the unlinked resident's alert reached the stream: {}", live.text);
+    let trail = app.get("/api/v1/audit?action=family.unlinked", &admin).await;
+    assert_eq!(trail["entries"][0]["details"]["user_id"], family_id.as_str());
+}
+
+#[tokio::test]
+async fn revoked_sessions_and_a_reset_password_end_every_session_and_stream() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, first) = user(&app, &admin, "nurse@test.example", "staff").await;
+    let second = app.login("nurse@test.example", "long enough pw").await;
+    let live = Live::open(&app, &first).await;
+
+    let revoked = app.post(&format!("/api/v1/users/{id}/revoke-sessions"), &admin, json!(null)).await;
+    assert_eq!(revoked["sessions_ended"], 2);
+    live.ended().await;
+    for token in [&first, &second] {
+        assert_eq!(status(&app, "GET", "/api/v1/me", token, None).await, StatusCode::UNAUTHORIZED);
+    }
+    // They log in again; then the admin resets the password.
+    let token = app.login("nurse@test.example", "long enough pw").await;
+    let live = Live::open(&app, &token).await;
+    let reset = json!({"password": "a fresh password"});
+    assert_eq!(
+        status(&app, "POST", &format!("/api/v1/users/{id}/password"), &admin, Some(reset)).await,
+        StatusCode::NO_CONTENT
+    );
+    live.ended().await;
+    assert_eq!(status(&app, "GET", "/api/v1/me", &token, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_status(&app, "nurse@test.example", "long enough pw").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_status(&app, "nurse@test.example", "a fresh password").await, StatusCode::OK);
+    let trail = app.get(&format!("/api/v1/audit?entity=user&entity_id={id}"), &admin).await;
+    let actions: Vec<&str> = trail["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["user.password_reset", "user.sessions_revoked", "user.created"]);
+    assert!(!trail.to_string().contains("a fresh password"));
+}
+
+#[tokio::test]
+async fn users_list_and_end_their_own_sessions() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, phone) = user(&app, &admin, "daughter@test.example", "family").await;
+    let laptop = app.login("daughter@test.example", "long enough pw").await;
+    let listed = app.get("/api/v1/me/sessions", &laptop).await;
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(other["kind"], "login");
+    let path = format!("/api/v1/me/sessions/{}", other["id"].as_str().unwrap());
+    // Nobody ends someone else's session.
+    assert_eq!(status(&app, "DELETE", &path, &admin, None).await, StatusCode::NOT_FOUND);
+    let live = Live::open(&app, &phone).await;
+    assert_eq!(status(&app, "DELETE", &path, &laptop, None).await, StatusCode::NO_CONTENT);
+    live.ended().await;
+    assert_eq!(status(&app, "GET", "/api/v1/me", &phone, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(&app, "DELETE", &path, &laptop, None).await, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/me/sessions", &laptop).await["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_time_and_their_absolute_lifetime() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (staff_id, _) = user(&app, &admin, "staff@test.example", "staff").await;
+    let (family_id, _) = user(&app, &admin, "family@test.example", "family").await;
+    let app = &app;
+    let login = |email: &'static str| async move {
+        let (code, body) = app
+            .call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": "long enough pw"})))
+            .await;
+        assert_eq!(code, StatusCode::OK);
+        let expires: chrono::DateTime<chrono::Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+        (body["token"].as_str().unwrap().to_owned(), expires - chrono::Utc::now())
+    };
+    // The absolute lifetime is the promise a login answers with.
+    let (staff, staff_life) = login("staff@test.example").await;
+    let (family, family_life) = login("family@test.example").await;
+    assert!(staff_life <= chrono::Duration::hours(12) && staff_life > chrono::Duration::hours(11), "{staff_life}");
+    assert!(family_life <= chrono::Duration::days(90) && family_life > chrono::Duration::days(89), "{family_life}");
+
+    // Unused for three hours: staff are out, family are not.
+    let age = |user: &str, column: &str, by: &str| {
+        let sql = format!("update sessions set {column} = now() - interval '{by}' where user_id = '{user}'");
+        let pool = app.pool.clone();
+        async move { sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap() }
+    };
+    age(&staff_id, "last_used_at", "3 hours").await;
+    age(&family_id, "last_used_at", "3 hours").await;
+    assert_eq!(status(app, "GET", "/api/v1/me", &staff, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(app, "GET", "/api/v1/me", &family, None).await, StatusCode::OK);
+    age(&family_id, "last_used_at", "31 days").await;
+    assert_eq!(status(app, "GET", "/api/v1/me", &family, None).await, StatusCode::UNAUTHORIZED);
+
+    // Used all along but begun thirteen hours ago: staff are out; use does
+    // not extend a session beyond its absolute lifetime.
+    let (staff, _) = login("staff@test.example").await;
+    let (family, _) = login("family@test.example").await;
+    age(&staff_id, "created_at", "13 hours").await;
+    age(&family_id, "created_at", "13 hours").await;
+    assert_eq!(status(app, "GET", "/api/v1/me", &staff, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(app, "GET", "/api/v1/me", &family, None).await, StatusCode::OK);
+    age(&family_id, "created_at", "91 days").await;
+    assert_eq!(status(app, "GET", "/api/v1/me", &family, None).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn session_lifetimes_follow_the_settings() {
+    let broker = crate::support::Broker::start().await;
+    let db = crate::support::fresh_database().await;
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.auth.staff_idle_minutes = 5;
+        s.auth.staff_absolute_hours = 1;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let credentials = json!({"email": crate::support::ADMIN_EMAIL, "password": crate::support::ADMIN_PASSWORD});
+    let (code, body) = app.call("POST", "/api/v1/auth/login", None, Some(credentials)).await;
+    assert_eq!(code, StatusCode::OK);
+    let expires: chrono::DateTime<chrono::Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires - chrono::Utc::now() <= chrono::Duration::hours(1));
+    sqlx::query("update sessions set last_used_at = now() - interval '6 minutes'").execute(&app.pool).await.unwrap();
+    assert_eq!(status(&app, "GET", "/api/v1/me", &admin, None).await, StatusCode::UNAUTHORIZED);
+}

@@ -4,9 +4,9 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::routing::{delete, get, post};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -28,6 +28,7 @@ pub fn router() -> Router<ApiContext> {
         .route("/me/password", post(change_password))
         .route("/me/sessions", get(list_sessions))
         .route("/me/sessions/{id}", delete(end_session))
+        .route("/me/totp", post(totp))
 }
 
 /// The authenticated caller of a request.
@@ -38,6 +39,8 @@ pub struct AuthUser {
     /// Which session this request came with: logout ends just it, and a
     /// live stream closes when it ends.
     pub session: Uuid,
+    /// A person's login, or a wall screen's read-only display token.
+    pub kind: Kind,
 }
 
 impl AuthUser {
@@ -103,9 +106,32 @@ impl FromRequestParts<ApiContext> for AuthUser {
         let session = sessions::authenticate(&ctx.pool, &ctx.settings.auth, &hash_token(token))
             .await?
             .ok_or(Error::Unauthorized)?;
-        Ok(AuthUser { scope: session.scope, session: session.id })
+        if session.kind == Kind::Display {
+            let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+            if parts.method != Method::GET || !path.is_some_and(|p| DISPLAY_VIEWS.contains(&p)) {
+                return Err(Error::Forbidden("a display token only shows the console and cockpit views"));
+            }
+        }
+        Ok(AuthUser { scope: session.scope, session: session.id, kind: session.kind })
     }
 }
+
+/// What a wall screen's display token may read: the console's views (and
+/// the cockpit's, when it comes), never a change and never the accounts.
+const DISPLAY_VIEWS: &[&str] = &[
+    "/api/v1/me",
+    "/api/v1/institutions",
+    "/api/v1/residents",
+    "/api/v1/residents/{id}",
+    "/api/v1/residents/{id}/events",
+    "/api/v1/residents/{id}/readings",
+    "/api/v1/residents/{id}/rule-settings",
+    "/api/v1/devices",
+    "/api/v1/alerts",
+    "/api/v1/alerts/stream",
+    "/api/v1/alerts/{id}",
+    "/api/v1/alerts/{id}/timeline",
+];
 
 /// The client's address, when the server was started with it.
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
@@ -124,14 +150,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 struct LoginRequest {
     email: String,
     password: String,
+    /// The authenticator app's code, for accounts with a second factor.
+    code: Option<String>,
 }
 
+/// What login reads of an account. No `Debug`: it holds the password hash
+/// and the second factor's secret.
 #[derive(sqlx::FromRow)]
 struct Account {
     id: Uuid,
     password_hash: String,
     role: Role,
     disabled: bool,
+    /// Set once the second factor is turned on.
+    totp_secret: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -171,7 +203,9 @@ async fn login(
         return Err(Error::TooManyRequests);
     }
     let account: Option<Account> = sqlx::query_as(
-        "select id, password_hash, role, disabled_at is not null as disabled from users where lower(email) = lower($1)",
+        "select id, password_hash, role, disabled_at is not null as disabled,
+                case when totp_enabled_at is not null then totp_secret end as totp_secret
+         from users where lower(email) = lower($1)",
     )
     .bind(req.email.trim())
     .fetch_optional(&ctx.pool)
@@ -181,13 +215,21 @@ async fn login(
     // disabled account answers as a wrong password does, after the same work.
     let hash = account.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
     let ok = verify_password(req.password, hash).await?;
-    let (user_id, role) = match account {
-        Some(a) if ok && !a.disabled => (a.id, a.role),
+    let (user_id, role, totp_secret) = match account {
+        Some(a) if ok && !a.disabled => (a.id, a.role, a.totp_secret),
         _ => {
             ctx.login_limiter.failed(&req.email, addr);
             return Err(Error::BadCredentials);
         }
     };
+    if let Some(secret) = totp_secret {
+        // The password was right: only now say that a code is wanted.
+        let Some(code) = req.code.as_deref() else { return Err(Error::TotpRequired) };
+        if !accept_code(&ctx.pool, user_id, &secret, code).await? {
+            ctx.login_limiter.failed(&req.email, addr);
+            return Err(Error::BadCredentials);
+        }
+    }
     ctx.login_limiter.succeeded(&req.email);
     let token = new_token();
     let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
@@ -247,8 +289,17 @@ async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<UserBody>> {
-    Ok(Json(fetch_user(&ctx.pool, user.scope.user).await?))
+#[derive(Debug, Serialize)]
+struct Me {
+    #[serde(flatten)]
+    user: UserBody,
+    /// `display` for a wall screen's token: the console shows itself
+    /// read-only.
+    session_kind: Kind,
+}
+
+async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<Me>> {
+    Ok(Json(Me { user: fetch_user(&ctx.pool, user.scope.user).await?, session_kind: user.kind }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +343,97 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Whether `code` is good for the secret now and was not used before; a
+/// good code is used up.
+async fn accept_code(pool: &sqlx::PgPool, user: Uuid, secret: &[u8], code: &str) -> Result<bool> {
+    let now = Utc::now().timestamp().max(0) as u64;
+    let Some(step) = crate::totp::verify(secret, code, now) else { return Ok(false) };
+    let used = sqlx::query(
+        "update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)",
+    )
+    .bind(user)
+    .bind(step as i64)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(used == 1)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpRequest {
+    /// The first code from the app, confirming the set-up.
+    code: Option<String>,
+}
+
+/// The second factor's set-up. Without a code: a new secret to put in an
+/// authenticator app (shown this once). With the app's first code: the
+/// factor is on, and every login asks for a code.
+#[derive(Debug, Serialize)]
+struct TotpState {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otpauth_uri: Option<String>,
+}
+
+/// Turns the second factor on for an operator or an admin, in two steps so
+/// that a secret never typed into an app locks nobody out.
+async fn totp(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+    body: axum::body::Bytes,
+) -> Result<Json<TotpState>> {
+    if !matches!(user.scope.role, Role::Operator | Role::Admin) {
+        return Err(Error::Forbidden("the second factor is for operators and admins"));
+    }
+    let req: TotpRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TotpRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
+        sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")
+            .bind(user.scope.user)
+            .fetch_one(&mut *tx)
+            .await?;
+    if enabled {
+        return Err(Error::Conflict("the second factor is already on".into()));
+    }
+    let Some(code) = req.code else {
+        let secret = crate::totp::new_secret();
+        sqlx::query("update users set totp_secret = $2, totp_last_step = null where id = $1")
+            .bind(user.scope.user)
+            .bind(&secret)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let uri = crate::totp::otpauth_uri(&secret, &email);
+        return Ok(Json(TotpState {
+            enabled: false,
+            secret: Some(crate::totp::base32(&secret)),
+            otpauth_uri: Some(uri),
+        }));
+    };
+    let secret = secret.ok_or_else(|| Error::Conflict("ask for a secret first (a POST without a code)".into()))?;
+    let now = Utc::now().timestamp().max(0) as u64;
+    let step = crate::totp::verify(&secret, &code, now)
+        .ok_or_else(|| Error::validation("code", "the code does not match: check the app's clock and try again"))?;
+    sqlx::query("update users set totp_enabled_at = now(), totp_last_step = $2 where id = $1")
+        .bind(user.scope.user)
+        .bind(step as i64)
+        .execute(&mut *tx)
+        .await?;
+    // Never the secret.
+    crate::audit::record(&mut tx, user.actor(), "user.totp_enabled", "user", user.scope.user, serde_json::json!({}))
+        .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.scope.user, "second factor turned on");
+    Ok(Json(TotpState { enabled: true, secret: None, otpauth_uri: None }))
+}
+
 pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id where u.id = $1"
@@ -331,11 +473,11 @@ async fn verify_password(password: String, hash: String) -> Result<bool> {
     .map_err(Error::Internal)
 }
 
-fn new_token() -> String {
+pub fn new_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }

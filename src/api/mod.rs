@@ -6,6 +6,7 @@ pub mod auth;
 pub mod console;
 pub mod data;
 pub mod devices;
+pub mod display;
 pub mod error;
 pub mod family;
 pub mod gateways;
@@ -91,6 +92,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(institutions::router())
+        .merge(display::router())
         .merge(residents::router())
         .merge(devices::router())
         .merge(gateways::router())

@@ -65,6 +65,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/me/sessions", Value::Null, all),
         // Each caller ends a session of their own (a second login).
         ("delete", "/api/v1/me/sessions/{id}", Value::Null, all),
+        ("post", "/api/v1/me/totp", Value::Null, [A, F, A, F, F, F, F, A, F]),
+        ("post", "/api/v1/display-tokens", json!({"label": "Hall"}), [F, A, A, F, F, F, F, A, F]),
         (
             "post",
             "/api/v1/institutions",

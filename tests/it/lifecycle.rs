@@ -269,3 +269,151 @@ async fn session_lifetimes_follow_the_settings() {
     sqlx::query("update sessions set last_used_at = now() - interval '6 minutes'").execute(&app.pool).await.unwrap();
     assert_eq!(status(&app, "GET", "/api/v1/me", &admin, None).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_display_token_shows_the_console_read_only_until_it_is_ended() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Grandma").await;
+    app.device(&admin, json!({"device_id": "sos-1", "resident_id": rid, "kind": "sos_button"})).await;
+    let (code, made) =
+        app.call("POST", "/api/v1/display-tokens", Some(&admin), Some(json!({"label": "Nurses' station"}))).await;
+    assert_eq!(code, StatusCode::CREATED, "{made}");
+    let screen = made["token"].as_str().unwrap().to_owned();
+    let expires: chrono::DateTime<chrono::Utc> = made["expires_at"].as_str().unwrap().parse().unwrap();
+    let life = expires - chrono::Utc::now();
+    assert!(life > chrono::Duration::days(29) && life <= chrono::Duration::days(30), "{life}");
+
+    let me = app.get("/api/v1/me", &screen).await;
+    assert_eq!(me["session_kind"], "display");
+    assert_eq!(app.get("/api/v1/residents", &screen).await["residents"][0]["id"], rid.as_str());
+    let mut live = Live::open(&app, &screen).await;
+    app.broker.publish("eldercare/v1/sos-1/event", json!({"event": "sos_pressed"}).to_string()).await;
+    live.until("the SOS on the wall screen", |t| t.contains("\"kind\":\"sos\"")).await;
+    let alert = app.get("/api/v1/alerts", &screen).await["alerts"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(status(&app, "GET", &format!("/api/v1/alerts/{alert}/timeline"), &screen, None).await, StatusCode::OK);
+    // Read-only, and only the console's views.
+    for (method, path, body) in [
+        ("POST", format!("/api/v1/alerts/{alert}/acknowledge"), None),
+        ("POST", "/api/v1/residents".to_owned(), Some(json!({"name": "X"}))),
+        ("GET", "/api/v1/users".to_owned(), None),
+        ("GET", "/api/v1/audit".to_owned(), None),
+        ("GET", "/api/v1/me/sessions".to_owned(), None),
+        ("POST", "/api/v1/display-tokens".to_owned(), Some(json!({"label": "another"}))),
+        ("POST", "/api/v1/auth/logout".to_owned(), None),
+    ] {
+        assert_eq!(status(&app, method, &path, &screen, body).await, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    let sessions = app.get("/api/v1/me/sessions", &admin).await;
+    let display = sessions["sessions"].as_array().unwrap().iter().find(|s| s["kind"] == "display").unwrap().clone();
+    assert_eq!((display["id"].clone(), display["label"].clone()), (made["id"].clone(), json!("Nurses' station")));
+    let end = format!("/api/v1/me/sessions/{}", display["id"].as_str().unwrap());
+    assert_eq!(status(&app, "DELETE", &end, &admin, None).await, StatusCode::NO_CONTENT);
+    live.ended().await;
+    assert_eq!(status(&app, "GET", "/api/v1/alerts", &screen, None).await, StatusCode::UNAUTHORIZED);
+    let trail = app.get("/api/v1/audit?entity=session", &admin).await;
+    let actions: Vec<&str> = trail["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["session.ended", "display_token.created"]);
+}
+
+/// RFC 4648 base32, as an authenticator app reads the secret.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            other => panic!("not base32: {other}"),
+        };
+        bits = (bits << 5) | u64::from(value);
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+/// The six digits an authenticator app shows for `step` (RFC 6238, SHA-1).
+fn authenticator(secret: &[u8], step: u64) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret).unwrap();
+    mac.update(&step.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let code = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
+    format!("{:06}", code % 1_000_000)
+}
+
+#[tokio::test]
+async fn an_admin_with_a_second_factor_logs_in_with_a_code_from_their_app() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (code, setup) = app.call("POST", "/api/v1/me/totp", Some(&admin), None).await;
+    assert_eq!((code, setup["enabled"].clone()), (StatusCode::OK, json!(false)), "{setup}");
+    let secret_text = setup["secret"].as_str().unwrap().to_owned();
+    assert!(setup["otpauth_uri"].as_str().unwrap().contains(&format!("secret={secret_text}")));
+    let secret = base32_decode(&secret_text);
+    assert_eq!(secret.len(), 20);
+    let credentials = |code: Option<&str>| {
+        let mut body = json!({"email": crate::support::ADMIN_EMAIL, "password": crate::support::ADMIN_PASSWORD});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        body
+    };
+    // Not yet confirmed: a login asks for no code.
+    assert_eq!(app.call("POST", "/api/v1/auth/login", None, Some(credentials(None))).await.0, StatusCode::OK);
+
+    let step = chrono::Utc::now().timestamp() as u64 / 30;
+    let wrong = if authenticator(&secret, step) == "000000" { "111111" } else { "000000" };
+    let (code, body) = app.call("POST", "/api/v1/me/totp", Some(&admin), Some(json!({"code": wrong}))).await;
+    assert_eq!((code, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("code")));
+    let confirm = json!({"code": authenticator(&secret, step)});
+    let (code, body) = app.call("POST", "/api/v1/me/totp", Some(&admin), Some(confirm)).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({"enabled": true})));
+    assert_eq!(status(&app, "POST", "/api/v1/me/totp", &admin, None).await, StatusCode::CONFLICT);
+
+    let (code, body) = app.call("POST", "/api/v1/auth/login", None, Some(credentials(None))).await;
+    assert_eq!((code, body["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("totp_required")));
+    let (code, body) = app.call("POST", "/api/v1/auth/login", None, Some(credentials(Some(wrong)))).await;
+    assert_eq!((code, body["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("bad_credentials")));
+    // The next step's code (the app's clock a little ahead) lets them in, once.
+    let next = authenticator(&secret, step + 1);
+    let (code, body) = app.call("POST", "/api/v1/auth/login", None, Some(credentials(Some(&next)))).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["role"], "admin");
+    let (code, _) = app.call("POST", "/api/v1/auth/login", None, Some(credentials(Some(&next)))).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "a used code is not taken again");
+    // The secret is in no record anyone reads.
+    let trail = app.get("/api/v1/audit?action=user.totp_enabled", &admin).await;
+    assert_eq!(trail["entries"].as_array().unwrap().len(), 1);
+    assert!(!trail.to_string().contains(&secret_text));
+    assert!(!app.get("/api/v1/me", &admin).await.to_string().contains(&secret_text));
+}
+
+#[tokio::test]
+async fn a_supervisor_makes_a_display_token_and_staff_do_not() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    let admin = app.admin_token().await;
+    app.post(
+        "/api/v1/supervisors",
+        &operator,
+        json!({"email": "bureau@test.example", "password": "long enough pw", "name": "Bureau", "region": "North"}),
+    )
+    .await;
+    let supervisor = app.login("bureau@test.example", "long enough pw").await;
+    let made = app.post("/api/v1/display-tokens", &supervisor, json!({"label": "Bureau wall"})).await;
+    let screen = made["token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/institutions", screen).await["institutions"], json!([]));
+    let (_, staff) = user(&app, &admin, "staff@test.example", "staff").await;
+    let refused = status(&app, "POST", "/api/v1/display-tokens", &staff, Some(json!({"label": "mine"}))).await;
+    assert_eq!(refused, StatusCode::FORBIDDEN);
+    // The platform's chain records the supervisor's token.
+    let trail = app.get("/api/v1/audit?action=display_token.created", &operator).await;
+    assert_eq!(trail["entries"][0]["details"]["label"], "Bureau wall");
+}

@@ -205,6 +205,24 @@ pub const OPERATIONS: &[Operation] = &[
         Some("FamilyList"),
     ),
     op(
+        "put",
+        "/api/v1/residents/{id}/consent",
+        "Record the resident's (or guardian's) decision on being monitored; answers the resident",
+        "admin, staff",
+        Some("ConsentDecision"),
+        200,
+        Some("Resident"),
+    ),
+    op(
+        "put",
+        "/api/v1/residents/{id}/family/{user_id}/consent",
+        "Record the resident's decision on a family member's access; withdrawn, the link ends at once",
+        "admin, staff",
+        Some("ConsentDecision"),
+        204,
+        None,
+    ),
+    op(
         "delete",
         "/api/v1/residents/{id}/family/{user_id}",
         "End a family link: the user's next read of the resident answers 404",
@@ -590,6 +608,10 @@ fn schemas() -> Value {
     let nid = json!({"type": ["string", "null"], "format": "uuid"});
     let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family"]});
     let kind = json!({"type": "string", "enum": ["care_home", "home_care", "community_center", "canteen"]});
+    let consent_by = json!({"type": "string", "enum": ["resident", "guardian"]});
+    let consent = json!({"type": ["object", "null"], "description": "the latest recorded decision; null until one is",
+        "properties": {"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": nstring, "decided_at": time,
+            "recorded_by": nid, "recorded_at": time}});
     let list = |key: &str, item: &str| {
         s(json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}), &[key])
     };
@@ -622,10 +644,12 @@ fn schemas() -> Value {
         "Created": s(json!({"id": id}), &["id"]),
         "NewResident": s(json!({"name": string, "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Shanghai"}, "room": nstring, "notes": nstring}), &["name"]),
         "ResidentPatch": s(json!({"name": string, "timezone": string, "room": nstring, "notes": nstring}), &[]),
-        "Resident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring, "notes": nstring, "created_at": time, "updated_at": time}), &["id", "name", "timezone"]),
+        "Resident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring, "notes": nstring, "monitoring_consent": consent, "created_at": time, "updated_at": time}), &["id", "name", "timezone"]),
         "ResidentList": list("residents", "Resident"),
-        "FamilyLink": s(json!({"user_id": id, "relationship": string}), &["user_id", "relationship"]),
-        "FamilyMember": s(json!({"user_id": id, "name": string, "email": string, "relationship": string, "created_at": time}), &["user_id", "relationship"]),
+        "FamilyLink": s(json!({"user_id": id, "relationship": string, "consent": s(json!({"given_by": consent_by, "guardian_name": nstring, "decided_at": time}), &["given_by"])}), &["user_id", "relationship"]),
+        "FamilyMember": s(json!({"user_id": id, "name": string, "email": string, "relationship": string, "consent": consent, "created_at": time}), &["user_id", "relationship"]),
+        "ConsentDecision": s(json!({"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": {"type": ["string", "null"], "description": "required when given_by is guardian"},
+            "decided_at": {"type": "string", "format": "date-time", "description": "when the decision was made; default now"}}), &["given", "given_by"]),
         "FamilyList": list("family", "FamilyMember"),
         "NewDevice": s(json!({"device_id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}, "resident_id": nid,
             "kind": {"type": "string", "enum": crate::domain::DeviceKind::ALL}, "room": nstring, "placement": nstring,

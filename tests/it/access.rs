@@ -93,7 +93,14 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("patch", "/api/v1/residents/{id}", json!({"notes": "x"}), resident_care),
         ("post", "/api/v1/residents/{id}/family", json!({"user_id": "@FAMILY", "relationship": "son"}), resident_care),
         ("get", "/api/v1/residents/{id}/family", Value::Null, resident_care),
-        // The target is linked again before each call.
+        ("put", "/api/v1/residents/{id}/consent", json!({"given": true, "given_by": "resident"}), resident_care),
+        // The target is linked again before each of these.
+        (
+            "put",
+            "/api/v1/residents/{id}/family/{user_id}/consent",
+            json!({"given": false, "given_by": "guardian", "guardian_name": "G"}),
+            resident_care,
+        ),
         ("delete", "/api/v1/residents/{id}/family/{user_id}", Value::Null, resident_care),
         ("get", "/api/v1/residents/{id}/readings", Value::Null, resident_read),
         ("get", "/api/v1/residents/{id}/events", Value::Null, resident_read),
@@ -341,7 +348,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
                 tokens[caller].clone()
             };
             let mut path = fill(template, &world, caller != OTHER_FAMILY, n);
-            if template.ends_with("/family/{user_id}") {
+            if template.contains("/family/{user_id}") {
                 link(&app, &world.resident, &world.target_id).await;
             }
             if *template == "/api/v1/me/sessions/{id}" {

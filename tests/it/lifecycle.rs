@@ -417,3 +417,47 @@ async fn a_supervisor_makes_a_display_token_and_staff_do_not() {
     let trail = app.get("/api/v1/audit?action=display_token.created", &operator).await;
     assert_eq!(trail["entries"][0]["details"]["label"], "Bureau wall");
 }
+
+#[tokio::test]
+async fn consent_is_recorded_with_who_and_when_and_a_withdrawn_link_ends_access_at_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Grandma").await;
+    assert_eq!(app.get(&format!("/api/v1/residents/{rid}"), &admin).await["monitoring_consent"], Value::Null);
+    let decided = "2026-11-02T09:30:00Z";
+    let body = json!({"given": true, "given_by": "guardian", "guardian_name": "Li Wei", "decided_at": decided});
+    let (code, resident) = app.call("PUT", &format!("/api/v1/residents/{rid}/consent"), Some(&admin), Some(body)).await;
+    assert_eq!(code, StatusCode::OK, "{resident}");
+    let consent = &resident["monitoring_consent"];
+    assert_eq!((consent["given"].clone(), consent["given_by"].clone()), (json!(true), json!("guardian")));
+    assert_eq!(consent["guardian_name"], "Li Wei");
+    assert_eq!(
+        consent["decided_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap(),
+        decided.parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+    );
+    assert_eq!(consent["recorded_by"], app.get("/api/v1/me", &admin).await["id"]);
+    let unnamed = json!({"given": true, "given_by": "guardian"});
+    let (code, _) = app.call("PUT", &format!("/api/v1/residents/{rid}/consent"), Some(&admin), Some(unnamed)).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "a guardian is named");
+
+    let (family_id, family) = user(&app, &admin, "son@test.example", "family").await;
+    let link = json!({"user_id": family_id, "relationship": "son", "consent": {"given_by": "resident"}});
+    app.post(&format!("/api/v1/residents/{rid}/family"), &admin, link).await;
+    let members = app.get(&format!("/api/v1/residents/{rid}/family"), &admin).await;
+    assert_eq!(members["family"][0]["consent"]["given"], true);
+    assert_eq!(members["family"][0]["consent"]["given_by"], "resident");
+    assert_eq!(status(&app, "GET", &format!("/api/v1/residents/{rid}"), &family, None).await, StatusCode::OK);
+
+    // The resident withdraws it: the son reads her no more, at once.
+    let withdraw = json!({"given": false, "given_by": "resident"});
+    let path = format!("/api/v1/residents/{rid}/family/{family_id}/consent");
+    assert_eq!(status(&app, "PUT", &path, &admin, Some(withdraw.clone())).await, StatusCode::NO_CONTENT);
+    assert_eq!(status(&app, "GET", &format!("/api/v1/residents/{rid}"), &family, None).await, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/v1/residents/{rid}/family"), &admin).await["family"], json!([]));
+    assert_eq!(status(&app, "PUT", &path, &admin, Some(withdraw)).await, StatusCode::NOT_FOUND, "no link left");
+    // The history keeps both decisions, and the trail says who recorded them.
+    assert_eq!(app.count("select count(*) from consents where subject = 'family_link'").await, 2);
+    let trail = app.get(&format!("/api/v1/audit?entity=resident&entity_id={rid}"), &admin).await;
+    let actions: Vec<&str> = trail["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["consent.family_link", "family.linked", "consent.monitoring", "resident.created"]);
+}

@@ -97,6 +97,12 @@ async fn two_institutions_created_by_the_operator_run_side_by_side_without_cross
         let mine = app.get("/api/v1/institutions", admin).await;
         assert_eq!(mine["institutions"].as_array().unwrap().len(), 1, "{mine}");
     }
+    // Each institution's webhook is sent its own alerts' changes, never the other's.
+    let delivered = "select count(*) from webhook_deliveries";
+    let crossed = "select count(*) from webhook_deliveries d join webhooks w on w.id = d.webhook_id
+        join alerts a on a.id = (d.payload->'alert'->>'id')::uuid where a.institution_id <> w.institution_id";
+    assert!(app.count(delivered).await >= 4);
+    assert_eq!(app.count(crossed).await, 0);
     let platform = wait_for("the stray device's message", || async {
         let q = app.get("/api/v1/quarantine", &operator).await;
         (q["total"] == 1).then_some(q)

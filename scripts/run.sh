@@ -18,6 +18,8 @@ source .run/env
 export HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
 export ELDERCARE_ADMIN_EMAIL=${ELDERCARE_ADMIN_EMAIL:-admin@eldercare.local}
 export ELDERCARE_ADMIN_PASSWORD=${ELDERCARE_ADMIN_PASSWORD:-demo-admin-password}
+export ELDERCARE_OPERATOR_EMAIL=${ELDERCARE_OPERATOR_EMAIL:-operator@eldercare.local}
+export ELDERCARE_OPERATOR_PASSWORD=${ELDERCARE_OPERATOR_PASSWORD:-demo-operator-password}
 export ELDERCARE_URL="http://$HTTP_ADDR"
 RESIDENTS=${RESIDENTS:-12}
 
@@ -45,6 +47,7 @@ cat <<MSG
 
 eldercare is running.
   console:   $ELDERCARE_URL/console     (admin: $ELDERCARE_ADMIN_EMAIL / $ELDERCARE_ADMIN_PASSWORD)
+  operator:  $ELDERCARE_OPERATOR_EMAIL / $ELDERCARE_OPERATOR_PASSWORD (the platform: institutions, supervisors)
   API:       $ELDERCARE_URL/api/v1       OpenAPI: $ELDERCARE_URL/api/openapi.json
   metrics:   $ELDERCARE_URL/metrics
   logs:      .run/eldercare.log

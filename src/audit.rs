@@ -1,5 +1,7 @@
-//! The audit trail: append-only and hash-chained per institution. Written in
-//! the same transaction as the change it records.
+//! The audit trail: append-only and hash-chained per institution, plus one
+//! chain of the platform's own (the operator's work that concerns no single
+//! institution: supervisors, the operator's own account). Written in the same
+//! transaction as the change it records.
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
@@ -8,18 +10,28 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::Scope;
-
-/// Who made a change.
+/// Who made a change, and whose chain records it.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor {
     pub user_id: Uuid,
-    pub institution_id: Uuid,
+    /// The institution whose chain records the change; `None` for the
+    /// platform's chain.
+    pub institution_id: Option<Uuid>,
+}
+
+/// Selects one chain's rows: `$1` is the institution, null for the
+/// platform's. Two forms, because `is not distinct from` cannot use the
+/// chain's index.
+fn chain_condition(institution_id: Option<Uuid>) -> &'static str {
+    match institution_id {
+        Some(_) => "institution_id = $1",
+        None => "institution_id is null and $1::uuid is null",
+    }
 }
 
 /// The exact text hashed for an entry: a JSON object with sorted keys.
 fn record_text(
-    institution_id: Uuid,
+    institution_id: Option<Uuid>,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
     action: &str,
@@ -56,15 +68,17 @@ pub async fn record(
     details: Value,
 ) -> Result<(), sqlx::Error> {
     // One writer per institution's chain at a time, until this commits.
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || $1::text, 0))")
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || coalesce($1::text, 'platform'), 0))")
         .bind(actor.institution_id)
         .execute(&mut *tx)
         .await?;
-    let prev: Option<Vec<u8>> =
-        sqlx::query_scalar("select hash from audit_log where institution_id = $1 order by id desc limit 1")
-            .bind(actor.institution_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let condition = chain_condition(actor.institution_id);
+    let prev: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select hash from audit_log where {condition} order by id desc limit 1"
+    )))
+    .bind(actor.institution_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let at = Utc::now().trunc_subsecs(6);
     let entity_id = entity_id.to_string();
     let record = record_text(actor.institution_id, at, Some(actor.user_id), action, entity, Some(&entity_id), &details);
@@ -109,16 +123,23 @@ pub struct Filter {
     pub action: Option<String>,
 }
 
-/// The newest `limit` entries of the scope's institution that pass `filter`.
-pub async fn list(pool: &PgPool, scope: &Scope, filter: Filter, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(
+/// The newest `limit` entries of one chain (an institution's, or the
+/// platform's for `None`) that pass `filter`.
+pub async fn list(
+    pool: &PgPool,
+    institution_id: Option<Uuid>,
+    filter: Filter,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id, a.details
          from audit_log a left join users u on u.id = a.actor_id
-         where a.institution_id = $1 and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
+         where {condition} and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
            and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
-         order by a.id desc limit $6",
-    )
-    .bind(scope.institution)
+         order by a.id desc limit $6"
+    )))
+    .bind(institution_id)
     .bind(filter.entity)
     .bind(filter.entity_id)
     .bind(filter.actor_id)
@@ -131,7 +152,7 @@ pub async fn list(pool: &PgPool, scope: &Scope, filter: Filter, limit: i64) -> R
 #[derive(sqlx::FromRow)]
 struct ChainRow {
     id: i64,
-    institution_id: Uuid,
+    institution_id: Option<Uuid>,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
     action: String,
@@ -152,13 +173,15 @@ pub struct Verification {
     pub reason: Option<String>,
 }
 
-/// Walks the scope's institution's chain from the start.
-pub async fn verify(conn: &mut PgConnection, scope: &Scope) -> Result<Verification, sqlx::Error> {
-    let rows: Vec<ChainRow> = sqlx::query_as(
+/// Walks one chain (an institution's, or the platform's for `None`) from
+/// the start.
+pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Result<Verification, sqlx::Error> {
+    let condition = chain_condition(institution_id);
+    let rows: Vec<ChainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select id, institution_id, at, actor_id, action, entity, entity_id, details, record, prev_hash, hash
-         from audit_log where institution_id = $1 order by id",
-    )
-    .bind(scope.institution)
+         from audit_log where {condition} order by id"
+    )))
+    .bind(institution_id)
     .fetch_all(conn)
     .await?;
     let mut prev: Option<Vec<u8>> = None;
@@ -200,7 +223,8 @@ mod tests {
     fn the_chain_depends_on_every_byte_and_on_the_previous_hash() {
         let at: DateTime<Utc> = "2026-11-28T08:00:00.123456Z".parse().unwrap();
         let id = Uuid::nil();
-        let r = record_text(id, at, Some(id), "resident.created", "resident", Some("x"), &json!({"b": 1, "a": "z"}));
+        let r =
+            record_text(Some(id), at, Some(id), "resident.created", "resident", Some("x"), &json!({"b": 1, "a": "z"}));
         assert!(r.contains("\"at\":\"2026-11-28T08:00:00.123456Z\""));
         assert!(r.find("\"a\"").unwrap() < r.find("\"b\"").unwrap(), "keys are sorted: {r}");
         let h1 = chain_hash(None, &r);

@@ -1,53 +1,57 @@
-//! First start: the default institution, and the first admin when
-//! `ELDERCARE_ADMIN_EMAIL` / `ELDERCARE_ADMIN_PASSWORD` are set and nobody
-//! can log in yet.
+//! First start: the one-step quick start (the first institution and its
+//! admin, when `ELDERCARE_ADMIN_EMAIL` / `ELDERCARE_ADMIN_PASSWORD` are set and
+//! no institution exists) and the platform operator (when
+//! `ELDERCARE_OPERATOR_EMAIL` / `ELDERCARE_OPERATOR_PASSWORD` are set and there
+//! is none).
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::api::users::{NewUser, insert_user};
 use crate::config::BootstrapSettings;
-use crate::domain::Role;
+use crate::domain::{InstitutionKind, Role};
 
 /// Serialises bootstrap across `serve` processes starting together.
 const BOOTSTRAP_LOCK: i64 = 0x656c_6465_7201;
 
-pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<Uuid> {
+pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock($1)").bind(BOOTSTRAP_LOCK).execute(&mut *tx).await?;
-    let existing: Option<Uuid> =
-        sqlx::query_scalar("select id from institutions order by created_at limit 1").fetch_optional(&mut *tx).await?;
-    let institution_id = match existing {
-        Some(id) => id,
-        None => {
-            let id = Uuid::new_v4();
-            sqlx::query("insert into institutions (id, name, timezone) values ($1, $2, $3)")
-                .bind(id)
+    if let Some((email, password)) = credentials(&settings.admin_email, &settings.admin_password) {
+        let any: bool = sqlx::query_scalar("select exists (select 1 from institutions)").fetch_one(&mut *tx).await?;
+        if !any {
+            let institution = Uuid::new_v4();
+            sqlx::query("insert into institutions (id, name, kind, timezone) values ($1, $2, $3, $4)")
+                .bind(institution)
                 .bind(&settings.institution_name)
+                .bind(InstitutionKind::CareHome)
                 .bind(&settings.institution_timezone)
                 .execute(&mut *tx)
                 .await?;
-            tracing::info!(institution_id = %id, "created the default institution");
-            id
-        }
-    };
-    let has_users: bool = sqlx::query_scalar("select exists (select 1 from users)").fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    if let (false, Some(email), Some(password)) = (has_users, &settings.admin_email, &settings.admin_password) {
-        let user = NewUser {
-            email: email.clone(),
-            password: password.expose_secret().to_owned(),
-            role: Role::Admin,
-            name: "Administrator".to_owned(),
-        };
-        let mut conn = pool.acquire().await?;
-        match insert_user(&mut conn, institution_id, user).await {
-            Ok(id) => tracing::info!(user_id = %id, email = %email, "created the first administrator"),
-            // Another process created it first.
-            Err(crate::api::Error::Conflict(_)) => {}
-            Err(err) => anyhow::bail!("creating the first administrator: {err}"),
+            let admin = NewUser { email, password, role: Role::Admin, name: "Administrator".to_owned() };
+            let id = insert_user(&mut tx, Some(institution), None, admin)
+                .await
+                .map_err(|err| anyhow::anyhow!("creating the first administrator: {err}"))?;
+            tracing::info!(institution_id = %institution, user_id = %id, "created the first institution and its administrator");
         }
     }
-    Ok(institution_id)
+    if let Some((email, password)) = credentials(&settings.operator_email, &settings.operator_password) {
+        let any: bool = sqlx::query_scalar("select exists (select 1 from users where role = 'operator')")
+            .fetch_one(&mut *tx)
+            .await?;
+        if !any {
+            let operator = NewUser { email, password, role: Role::Operator, name: "Platform operator".to_owned() };
+            let id = insert_user(&mut tx, None, None, operator)
+                .await
+                .map_err(|err| anyhow::anyhow!("creating the platform operator: {err}"))?;
+            tracing::info!(user_id = %id, "created the platform operator");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn credentials(email: &Option<String>, password: &Option<SecretString>) -> Option<(String, String)> {
+    Some((email.clone()?, password.as_ref()?.expose_secret().to_owned()))
 }

@@ -129,15 +129,28 @@ pub struct IngestSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    pub token_ttl_hours: i64,
+    /// Every role but family: a session unused this long ends...
+    pub staff_idle_minutes: u32,
+    /// ...and one this old ends whatever its use.
+    pub staff_absolute_hours: u32,
+    /// Family members use the app now and then, on their own phones.
+    pub family_idle_days: u32,
+    pub family_absolute_days: u32,
+    /// A wall screen's display token: no idle end, this lifetime.
+    pub display_token_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct BootstrapSettings {
     pub institution_name: String,
     pub institution_timezone: String,
+    /// With the password, creates the first institution and its admin when
+    /// no institution exists: the one-step quick start.
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
+    /// With the password, creates the platform operator when none exists.
+    pub operator_email: Option<String>,
+    pub operator_password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +274,8 @@ impl Settings {
             ("HTTP_ADDR", "http.addr"),
             ("ELDERCARE_ADMIN_EMAIL", "bootstrap.admin_email"),
             ("ELDERCARE_ADMIN_PASSWORD", "bootstrap.admin_password"),
+            ("ELDERCARE_OPERATOR_EMAIL", "bootstrap.operator_email"),
+            ("ELDERCARE_OPERATOR_PASSWORD", "bootstrap.operator_password"),
         ] {
             if let Ok(value) = std::env::var(var) {
                 builder = builder.set_override(key, value)?;

@@ -585,7 +585,7 @@ pub async fn act(pool: &PgPool, scope: &Scope, alert_id: Uuid, action: HumanActi
         }
     };
     let alert = record(&mut tx, alert_id, Some(actor), step, details.clone()).await?;
-    let who = crate::audit::Actor { user_id: actor, institution_id: alert.institution_id };
+    let who = crate::audit::Actor { user_id: actor, institution_id: Some(alert.institution_id) };
     crate::audit::record(&mut tx, who, step.change().as_str(), "alert", alert_id, details).await?;
     tx.commit().await?;
     Ok(alert)

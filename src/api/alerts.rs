@@ -16,7 +16,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
-use crate::store::users;
+use crate::store::{sessions, users};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -162,6 +162,10 @@ async fn assign(
     Path(id): Path<Uuid>,
     Json(req): Json<AssignRequest>,
 ) -> Result<Json<Alert>> {
+    // Visibility and role before the assignee: an alert out of reach is a
+    // 404 whatever the body says.
+    visible(&ctx, &auth, id).await?;
+    auth.require_staff()?;
     let staff = users::role(&ctx.pool, &auth.scope, req.user_id).await?;
     if !matches!(staff, Some(Role::Admin | Role::Staff)) {
         return Err(Error::validation("user_id", "alerts are assigned to care staff of this institution"));
@@ -189,19 +193,37 @@ async fn comment(
 }
 
 /// Server-Sent Events: `event: alert`, `data:` the alert JSON (with `change`:
-/// `alert.opened`, `alert.acknowledged`, ...) for each change the caller may see. `event: resync` tells a client that fell
-/// behind to reload the list.
+/// `alert.opened`, `alert.acknowledged`, ...) for each change the caller may
+/// see. `event: resync` tells a client that fell behind to reload the list.
+/// The stream ends when its session does (logout, revocation, a disabled
+/// account, a reset password, expiry).
 async fn stream(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
     let mut rx = ctx.alert_hub.subscribe();
+    let mut ended = ctx.alert_hub.sessions_ended();
     let shutdown = ctx.shutdown.clone();
     let stream = async_stream(move |tx| async move {
         let _ = tx.send(Event::default().event("ready").data("{}")).await;
+        let mut recheck = tokio::time::interval(SESSION_RECHECK);
         loop {
             let change = tokio::select! {
                 c = rx.recv() => c,
+                user = ended.recv() => {
+                    // Someone's session ended: if it may be this one, see.
+                    let ours = !matches!(user, Ok(user) if user != auth.scope.user);
+                    if ours && !session_alive(&ctx, &auth).await {
+                        return;
+                    }
+                    continue;
+                }
+                _ = recheck.tick() => {
+                    if !session_alive(&ctx, &auth).await {
+                        return;
+                    }
+                    continue;
+                }
                 _ = shutdown.cancelled() => return,
             };
             let event = match change {
@@ -226,6 +248,18 @@ async fn stream(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// How often a live stream checks its session even when no end is
+/// announced: idle and absolute ends are not announced, and neither is an
+/// end while the listener was reconnecting.
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+
+/// Whether the stream's session still lets it run; a database error keeps
+/// the stream (the next check decides), as a lost connection does not log
+/// anyone out.
+async fn session_alive(ctx: &ApiContext, auth: &AuthUser) -> bool {
+    sessions::alive(&ctx.pool, &ctx.settings.auth, auth.session).await.unwrap_or(true)
 }
 
 /// A stream fed by a task, so the per-client loop can be plain async code.

@@ -1,23 +1,24 @@
-//! Login, logout, and the bearer-token extractor every other call goes through.
+//! Login, logout, one's own sessions, and the bearer-token extractor every
+//! other call goes through.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::http::{Method, StatusCode};
+use axum::routing::{delete, get, post};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiContext, Error, Json, Result};
+use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
-use crate::store::users::{self, User};
+use crate::store::sessions::{self, Kind, SessionInfo};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -25,6 +26,9 @@ pub fn router() -> Router<ApiContext> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me))
         .route("/me/password", post(change_password))
+        .route("/me/sessions", get(list_sessions))
+        .route("/me/sessions/{id}", delete(end_session))
+        .route("/me/totp", post(totp))
 }
 
 /// The authenticated caller of a request.
@@ -32,22 +36,42 @@ pub fn router() -> Router<ApiContext> {
 pub struct AuthUser {
     /// Everything the caller reads or changes goes through this.
     pub scope: Scope,
-    /// Which session this request came with, so logout revokes just it.
-    token_hash: Vec<u8>,
+    /// Which session this request came with: logout ends just it, and a
+    /// live stream closes when it ends.
+    pub session: Uuid,
+    /// A person's login, or a wall screen's read-only display token.
+    pub kind: Kind,
 }
 
 impl AuthUser {
-    /// Who to record in the audit trail.
+    /// Who to record in the audit trail, in the chain of their institution
+    /// (the platform's for the platform's accounts).
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor { user_id: self.scope.user, institution_id: self.scope.institution }
     }
 
-    pub fn require_staff(&self) -> Result<()> {
-        if self.scope.may_care() { Ok(()) } else { Err(Error::Forbidden("only care staff may do this")) }
+    /// The caller's institution, if they are its care staff.
+    pub fn require_staff(&self) -> Result<Uuid> {
+        match self.scope.institution {
+            Some(institution) if self.scope.may_care() => Ok(institution),
+            _ => Err(Error::Forbidden("only care staff may do this")),
+        }
     }
 
-    pub fn require_admin(&self) -> Result<()> {
-        if self.scope.may_administer() { Ok(()) } else { Err(Error::Forbidden("only an administrator may do this")) }
+    /// The caller's institution, if they administer it.
+    pub fn require_admin(&self) -> Result<Uuid> {
+        match self.scope.institution {
+            Some(institution) if self.scope.may_administer() => Ok(institution),
+            _ => Err(Error::Forbidden("only an administrator may do this")),
+        }
+    }
+
+    pub fn require_operator(&self) -> Result<()> {
+        if self.scope.role == Role::Operator {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only the platform operator may do this"))
+        }
     }
 
     /// The resident, if in the caller's reach.
@@ -79,23 +103,35 @@ impl FromRequestParts<ApiContext> for AuthUser {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(Error::Unauthorized)?;
-        let token_hash = hash_token(token);
-        // Sliding expiry: each use extends the session, in the same statement
-        // that checks it.
-        let row: Option<(Uuid, Uuid, Role)> = sqlx::query_as(
-            "update sessions s set last_used_at = now(), expires_at = now() + make_interval(hours => $2)
-             from users u
-             where s.token_hash = $1 and s.expires_at > now() and u.id = s.user_id
-             returning u.id, u.institution_id, u.role",
-        )
-        .bind(&token_hash)
-        .bind(ctx.settings.auth.token_ttl_hours as i32)
-        .fetch_optional(&ctx.pool)
-        .await?;
-        let (user, institution, role) = row.ok_or(Error::Unauthorized)?;
-        Ok(AuthUser { scope: Scope { institution, user, role }, token_hash })
+        let session = sessions::authenticate(&ctx.pool, &ctx.settings.auth, &hash_token(token))
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if session.kind == Kind::Display {
+            let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+            if parts.method != Method::GET || !path.is_some_and(|p| DISPLAY_VIEWS.contains(&p)) {
+                return Err(Error::Forbidden("a display token only shows the console and cockpit views"));
+            }
+        }
+        Ok(AuthUser { scope: session.scope, session: session.id, kind: session.kind })
     }
 }
+
+/// What a wall screen's display token may read: the console's views (and
+/// the cockpit's, when it comes), never a change and never the accounts.
+const DISPLAY_VIEWS: &[&str] = &[
+    "/api/v1/me",
+    "/api/v1/institutions",
+    "/api/v1/residents",
+    "/api/v1/residents/{id}",
+    "/api/v1/residents/{id}/events",
+    "/api/v1/residents/{id}/readings",
+    "/api/v1/residents/{id}/rule-settings",
+    "/api/v1/devices",
+    "/api/v1/alerts",
+    "/api/v1/alerts/stream",
+    "/api/v1/alerts/{id}",
+    "/api/v1/alerts/{id}/timeline",
+];
 
 /// The client's address, when the server was started with it.
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
@@ -114,13 +150,48 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 struct LoginRequest {
     email: String,
     password: String,
+    /// The authenticator app's code, for accounts with a second factor.
+    code: Option<String>,
 }
+
+/// What login reads of an account. No `Debug`: it holds the password hash
+/// and the second factor's secret.
+#[derive(sqlx::FromRow)]
+struct Account {
+    id: Uuid,
+    password_hash: String,
+    role: Role,
+    disabled: bool,
+    /// Set once the second factor is turned on.
+    totp_secret: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct UserBody {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// `null` for the platform's accounts (operator, supervisor).
+    pub institution_id: Option<Uuid>,
+    /// Shown by the console, so staff know whose platform they are on.
+    pub institution_name: Option<String>,
+    /// A supervisor's region.
+    pub region: Option<String>,
+    /// A disabled account cannot log in and has no sessions.
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The columns of a [`UserBody`], over `users u left join institutions i`.
+pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region,
+     u.disabled_at is not null as disabled, u.created_at";
 
 #[derive(Debug, Serialize)]
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
-    user: User,
+    user: UserBody,
 }
 
 async fn login(
@@ -131,46 +202,104 @@ async fn login(
     if !ctx.login_limiter.allowed(&req.email, addr) {
         return Err(Error::TooManyRequests);
     }
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("select id, password_hash from users where lower(email) = lower($1)")
-            .bind(req.email.trim())
-            .fetch_optional(&ctx.pool)
-            .await?;
+    let account: Option<Account> = sqlx::query_as(
+        "select id, password_hash, role, disabled_at is not null as disabled,
+                case when totp_enabled_at is not null then totp_secret end as totp_secret
+         from users where lower(email) = lower($1)",
+    )
+    .bind(req.email.trim())
+    .fetch_optional(&ctx.pool)
+    .await?;
     // Verify against a fixed hash when the user does not exist, so the answer
-    // takes as long and says nothing about which emails are registered.
-    let (user_id, hash) = match row {
-        Some((id, hash)) => (Some(id), hash),
-        None => (None, DUMMY_HASH.to_owned()),
-    };
+    // takes as long and says nothing about which emails are registered; a
+    // disabled account answers as a wrong password does, after the same work.
+    let hash = account.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
     let ok = verify_password(req.password, hash).await?;
-    let user_id = match (user_id, ok) {
-        (Some(id), true) => id,
+    let (user_id, role, totp_secret) = match account {
+        Some(a) if ok && !a.disabled => (a.id, a.role, a.totp_secret),
         _ => {
             ctx.login_limiter.failed(&req.email, addr);
             return Err(Error::BadCredentials);
         }
     };
+    if let Some(secret) = totp_secret {
+        // The password was right: only now say that a code is wanted.
+        let Some(code) = req.code.as_deref() else { return Err(Error::TotpRequired) };
+        if !accept_code(&ctx.pool, user_id, &secret, code).await? {
+            ctx.login_limiter.failed(&req.email, addr);
+            return Err(Error::BadCredentials);
+        }
+    }
     ctx.login_limiter.succeeded(&req.email);
     let token = new_token();
-    let expires_at = Utc::now() + Duration::hours(ctx.settings.auth.token_ttl_hours);
-    sqlx::query("insert into sessions (token_hash, user_id, expires_at) values ($1, $2, $3)")
-        .bind(hash_token(&token))
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(&ctx.pool)
-        .await?;
+    let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
+    let expires_at = Utc::now() + absolute;
+    let mut conn = ctx.pool.acquire().await?;
+    sessions::create(&mut conn, &hash_token(&token), user_id, Kind::Login, None, expires_at).await?;
     let user = fetch_user(&ctx.pool, user_id).await?;
     tracing::info!(user_id = %user_id, "login");
     Ok(Json(LoginResponse { token, expires_at, user }))
 }
 
 async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
-    sqlx::query("delete from sessions where token_hash = $1").bind(&user.token_hash).execute(&ctx.pool).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    sessions::end(&mut conn, user.scope.user, user.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<User>> {
-    Ok(Json(fetch_user(&ctx.pool, user.scope.user).await?))
+#[derive(Debug, Serialize)]
+struct SessionView {
+    #[serde(flatten)]
+    session: SessionInfo,
+    /// The session this request came with.
+    current: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+/// The caller's live sessions: logins and the display tokens they made.
+async fn list_sessions(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+) -> Result<Json<SessionList>> {
+    let sessions = sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user)
+        .await?
+        .into_iter()
+        .map(|session| SessionView { current: session.id == user.session, session })
+        .collect();
+    Ok(Json(SessionList { sessions }))
+}
+
+/// Ends one of the caller's sessions (a phone left behind, a wall screen
+/// taken down); its live streams close.
+async fn end_session(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    let mut tx = ctx.pool.begin().await?;
+    if !sessions::end(&mut tx, user.scope.user, id).await? {
+        return Err(Error::NotFound);
+    }
+    crate::audit::record(&mut tx, user.actor(), "session.ended", "session", id, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+struct Me {
+    #[serde(flatten)]
+    user: UserBody,
+    /// `display` for a wall screen's token: the console shows itself
+    /// read-only.
+    session_kind: Kind,
+}
+
+async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<Me>> {
+    Ok(Json(Me { user: fetch_user(&ctx.pool, user.scope.user).await?, session_kind: user.kind }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,16 +336,112 @@ async fn change_password(
         .bind(new_hash)
         .execute(&mut *tx)
         .await?;
-    let revoked =
-        sqlx::query("delete from sessions where user_id = $1").bind(user.scope.user).execute(&mut *tx).await?;
-    let details = serde_json::json!({"sessions_revoked": revoked.rows_affected()});
+    let revoked = sessions::end_all(&mut tx, user.scope.user).await?;
+    let details = serde_json::json!({"sessions_revoked": revoked});
     crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.scope.user, details).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<User> {
-    users::fetch(pool, id).await?.ok_or(Error::NotFound)
+/// Whether `code` is good for the secret now and was not used before; a
+/// good code is used up.
+async fn accept_code(pool: &sqlx::PgPool, user: Uuid, secret: &[u8], code: &str) -> Result<bool> {
+    let now = Utc::now().timestamp().max(0) as u64;
+    let Some(step) = crate::totp::verify(secret, code, now) else { return Ok(false) };
+    let used = sqlx::query(
+        "update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)",
+    )
+    .bind(user)
+    .bind(step as i64)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(used == 1)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpRequest {
+    /// The first code from the app, confirming the set-up.
+    code: Option<String>,
+}
+
+/// The second factor's set-up. Without a code: a new secret to put in an
+/// authenticator app (shown this once). With the app's first code: the
+/// factor is on, and every login asks for a code.
+#[derive(Debug, Serialize)]
+struct TotpState {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otpauth_uri: Option<String>,
+}
+
+/// Turns the second factor on for an operator or an admin, in two steps so
+/// that a secret never typed into an app locks nobody out.
+async fn totp(
+    axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    user: AuthUser,
+    body: axum::body::Bytes,
+) -> Result<Json<TotpState>> {
+    if !matches!(user.scope.role, Role::Operator | Role::Admin) {
+        return Err(Error::Forbidden("the second factor is for operators and admins"));
+    }
+    let req: TotpRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TotpRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
+        sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")
+            .bind(user.scope.user)
+            .fetch_one(&mut *tx)
+            .await?;
+    if enabled {
+        return Err(Error::Conflict("the second factor is already on".into()));
+    }
+    let Some(code) = req.code else {
+        let secret = crate::totp::new_secret();
+        sqlx::query("update users set totp_secret = $2, totp_last_step = null where id = $1")
+            .bind(user.scope.user)
+            .bind(&secret)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let uri = crate::totp::otpauth_uri(&secret, &email);
+        return Ok(Json(TotpState {
+            enabled: false,
+            secret: Some(crate::totp::base32(&secret)),
+            otpauth_uri: Some(uri),
+        }));
+    };
+    let secret = secret.ok_or_else(|| Error::Conflict("ask for a secret first (a POST without a code)".into()))?;
+    let now = Utc::now().timestamp().max(0) as u64;
+    let step = crate::totp::verify(&secret, &code, now)
+        .ok_or_else(|| Error::validation("code", "the code does not match: check the app's clock and try again"))?;
+    sqlx::query("update users set totp_enabled_at = now(), totp_last_step = $2 where id = $1")
+        .bind(user.scope.user)
+        .bind(step as i64)
+        .execute(&mut *tx)
+        .await?;
+    // Never the secret.
+    crate::audit::record(&mut tx, user.actor(), "user.totp_enabled", "user", user.scope.user, serde_json::json!({}))
+        .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.scope.user, "second factor turned on");
+    Ok(Json(TotpState { enabled: true, secret: None, otpauth_uri: None }))
+}
+
+pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id where u.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound)
 }
 
 /// A hash of a password nobody has, for constant-time answers on unknown emails.
@@ -248,11 +473,11 @@ async fn verify_password(password: String, hash: String) -> Result<bool> {
     .map_err(Error::Internal)
 }
 
-fn new_token() -> String {
+pub fn new_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }

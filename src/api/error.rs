@@ -16,6 +16,8 @@ pub enum Error {
     Unauthorized,
     #[error("wrong email or password")]
     BadCredentials,
+    #[error("this account asks for a code from its authenticator app: send it as \"code\"")]
+    TotpRequired,
     #[error("too many attempts; try again later")]
     TooManyRequests,
     #[error("{0}")]
@@ -46,6 +48,7 @@ impl Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Error::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
             Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),

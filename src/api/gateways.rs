@@ -110,8 +110,8 @@ async fn create(
     // gateway whose topic covers it could speak for it.
     let captured = gateways::captured(&mut tx, &req.base_topic).await?;
     // Another institution's device is not named.
-    let captured =
-        captured.map(|(id, inst)| if inst == auth.scope.institution { id } else { "another institution's".into() });
+    let captured = captured
+        .map(|(id, inst)| if Some(inst) == auth.scope.institution { id } else { "another institution's".into() });
     if let Some(device) = captured {
         return Err(Error::Conflict(format!(
             "base_topic would capture the friendly name of a device registered without a gateway ({device})"

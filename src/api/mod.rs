@@ -6,10 +6,12 @@ pub mod auth;
 pub mod console;
 pub mod data;
 pub mod devices;
+pub mod display;
 pub mod error;
 pub mod family;
 pub mod gateways;
 pub mod health;
+pub mod institutions;
 pub mod limits;
 pub mod messages;
 pub mod openapi;
@@ -89,6 +91,8 @@ pub fn router(ctx: ApiContext) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(users::router())
+        .merge(institutions::router())
+        .merge(display::router())
         .merge(residents::router())
         .merge(devices::router())
         .merge(gateways::router())

@@ -47,16 +47,18 @@ struct QuarantineList {
     overflow: Vec<Overflow>,
 }
 
-/// Newest first. An admin sees what their institution's devices sent, and
-/// messages from devices nobody registered (which belong to no institution);
-/// `overflow` counts, per sender and hour, the rejects beyond the quarantine
+/// Newest first. An admin sees what their institution's devices sent; the
+/// operator sees what no institution owns (devices nobody registered, topics
+/// naming no device); `overflow` counts, per sender and hour, the rejects beyond the quarantine
 /// cap that were not kept.
 async fn list(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Query(q): Query<QuarantineQuery>,
 ) -> Result<Json<QuarantineList>> {
-    auth.require_admin()?;
+    if auth.scope.administered().is_none() {
+        return Err(Error::Forbidden("only an administrator or the operator reads the quarantine"));
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));

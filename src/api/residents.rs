@@ -3,7 +3,8 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::Role;
-use crate::store::residents::{self, FamilyMember, NewResident, Resident, ResidentChange};
+use crate::store::residents::{self, ConsentBy, FamilyMember, NewConsent, NewResident, Resident, ResidentChange};
 use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
@@ -19,6 +20,9 @@ pub fn router() -> Router<ApiContext> {
         .route("/residents", post(create).get(list))
         .route("/residents/{id}", get(fetch).patch(update))
         .route("/residents/{id}/family", post(link_family).get(list_family))
+        .route("/residents/{id}/family/{user_id}", delete(unlink_family))
+        .route("/residents/{id}/consent", put(record_monitoring_consent))
+        .route("/residents/{id}/family/{user_id}/consent", put(record_link_consent))
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +126,62 @@ async fn update(
 struct FamilyLink {
     user_id: Uuid,
     relationship: String,
+    /// The resident's (or guardian's) consent to this member's access, when
+    /// it is recorded with the link.
+    consent: Option<ConsentGiven>,
+}
+
+/// Who consented, and when (default: now).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentGiven {
+    given_by: ConsentBy,
+    guardian_name: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+/// A decision on consent: given, or withdrawn. (Unknown fields are refused
+/// by the flattened part, which sees every field but `given`.)
+#[derive(Debug, Deserialize)]
+struct ConsentDecision {
+    given: bool,
+    #[serde(flatten)]
+    by: ConsentGiven,
+}
+
+impl ConsentGiven {
+    fn validate(&self) -> Result<()> {
+        let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && n.len() <= 200);
+        match (self.given_by, named) {
+            (ConsentBy::Guardian, false) => {
+                return Err(Error::validation("guardian_name", "a guardian's decision names the guardian"));
+            }
+            (ConsentBy::Resident, _) if self.guardian_name.is_some() => {
+                return Err(Error::validation("guardian_name", "only a guardian's decision names a guardian"));
+            }
+            _ => {}
+        }
+        if self.decided_at.is_some_and(|at| at > Utc::now() + chrono::Duration::minutes(5)) {
+            return Err(Error::validation("decided_at", "a decision is recorded once it was made"));
+        }
+        Ok(())
+    }
+
+    fn record(&self, given: bool, family_user: Option<Uuid>, auth: &AuthUser) -> NewConsent<'_> {
+        NewConsent {
+            family_user,
+            given,
+            given_by: self.given_by,
+            guardian_name: self.guardian_name.as_deref().map(str::trim),
+            decided_at: self.decided_at.unwrap_or_else(Utc::now),
+            recorded_by: auth.scope.user,
+        }
+    }
+
+    fn details(&self, given: bool) -> serde_json::Value {
+        serde_json::json!({"given": given, "given_by": self.given_by, "guardian_name": self.guardian_name,
+                           "decided_at": self.decided_at})
+    }
 }
 
 async fn link_family(
@@ -137,15 +197,23 @@ async fn link_family(
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
-        Some(Role::Admin | Role::Staff) => {
+        Some(Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }
+    }
+    if let Some(consent) = &req.consent {
+        consent.validate()?;
     }
     let mut tx = ctx.pool.begin().await?;
     residents::link_family(&mut tx, id, req.user_id, req.relationship.trim())
         .await
         .on_constraint("family_links_pkey", || Error::Conflict("this user is already linked to the resident".into()))?;
-    let details = serde_json::json!({"user_id": req.user_id, "relationship": req.relationship.trim()});
+    if let Some(consent) = &req.consent {
+        residents::record_consent(&mut tx, id, consent.record(true, Some(req.user_id), &auth)).await?;
+    }
+    let consent = req.consent.as_ref().map(|c| c.details(true));
+    let details =
+        serde_json::json!({"user_id": req.user_id, "relationship": req.relationship.trim(), "consent": consent});
     crate::audit::record(&mut tx, auth.actor(), "family.linked", "resident", id, details).await?;
     tx.commit().await?;
     let member = residents::family(&ctx.pool, id)
@@ -164,4 +232,66 @@ struct FamilyList {
 async fn list_family(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<FamilyList>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     Ok(Json(FamilyList { family: residents::family(&ctx.pool, id).await? }))
+}
+
+/// Ends a family link: that user's next read of the resident answers 404,
+/// and their live stream stops carrying the resident's alerts.
+async fn unlink_family(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    if !residents::unlink_family(&mut tx, id, user_id).await? {
+        return Err(Error::NotFound);
+    }
+    let details = serde_json::json!({"user_id": user_id});
+    crate::audit::record(&mut tx, auth.actor(), "family.unlinked", "resident", id, details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records whether the resident (or their guardian) consents to being
+/// monitored; answers the resident with the decision.
+async fn record_monitoring_consent(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ConsentDecision>,
+) -> Result<Json<Resident>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    req.by.validate()?;
+    let mut tx = ctx.pool.begin().await?;
+    residents::record_consent(&mut tx, id, req.by.record(req.given, None, &auth)).await?;
+    crate::audit::record(&mut tx, auth.actor(), "consent.monitoring", "resident", id, req.by.details(req.given))
+        .await?;
+    tx.commit().await?;
+    Ok(Json(residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?))
+}
+
+/// Records the resident's decision on one family member's access. Withdrawn,
+/// the link ends at once: the member's next read of the resident answers
+/// 404, as after an unlink.
+async fn record_link_consent(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<ConsentDecision>,
+) -> Result<StatusCode> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    req.by.validate()?;
+    let mut tx = ctx.pool.begin().await?;
+    if !residents::is_linked(&mut tx, id, user_id).await? {
+        return Err(Error::NotFound);
+    }
+    residents::record_consent(&mut tx, id, req.by.record(req.given, Some(user_id), &auth)).await?;
+    if !req.given {
+        residents::unlink_family(&mut tx, id, user_id).await?;
+    }
+    let mut details = req.by.details(req.given);
+    details["user_id"] = serde_json::json!(user_id);
+    crate::audit::record(&mut tx, auth.actor(), "consent.family_link", "resident", id, details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -117,8 +117,8 @@ async fn put_thresholds(
 }
 
 async fn get_institution(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Value>> {
-    auth.require_staff()?;
-    answer(&*ctx.rule_settings.institution(&ctx.pool, auth.scope.institution).await?)
+    let institution = auth.require_staff()?;
+    answer(&*ctx.rule_settings.institution(&ctx.pool, institution).await?)
 }
 
 /// Changes the institution's defaults (admins).
@@ -127,9 +127,8 @@ async fn patch_institution(
     auth: AuthUser,
     Json(patch): Json<Value>,
 ) -> Result<Json<Value>> {
-    auth.require_admin()?;
+    let institution = auth.require_admin()?;
     RuleSettings::validate_patch(&patch)?;
-    let institution = auth.scope.institution;
     let mut tx = ctx.pool.begin().await?;
     let stored = settings::lock_institution_layer(&mut tx, institution).await?;
     let updated = merge_patch(&stored, &patch);

@@ -1,21 +1,25 @@
-//! Accounts of the institution: admins create staff, other admins and family
-//! members.
+//! Accounts of the institution: admins create staff, caregivers, other
+//! admins and family members.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{patch, post};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, hash_password};
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
 use super::error::ResultExt;
-use super::{ApiContext, Error, Json, Result};
+use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::Role;
-use crate::store::users::{self, User};
+use crate::store::sessions;
 
 pub fn router() -> Router<ApiContext> {
-    Router::new().route("/users", post(create_user).get(list_users))
+    Router::new()
+        .route("/users", post(create_user).get(list_users))
+        .route("/users/{id}", patch(update_user))
+        .route("/users/{id}/revoke-sessions", post(revoke_sessions))
+        .route("/users/{id}/password", post(reset_password))
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,14 +50,33 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
     Ok(())
 }
 
-/// Creates a user in the given institution. Shared by the API and the
-/// first-admin bootstrap.
-pub async fn insert_user(conn: &mut sqlx::PgConnection, institution_id: Uuid, user: NewUser) -> Result<Uuid> {
+/// Creates a user: of an institution, or of the platform (`None`; a
+/// supervisor with its region). The schema refuses a role placed where it
+/// does not belong. Shared by the API and the bootstrap.
+pub async fn insert_user(
+    conn: &mut sqlx::PgConnection,
+    institution_id: Option<Uuid>,
+    region: Option<&str>,
+    user: NewUser,
+) -> Result<Uuid> {
     validate_new_user(&user)?;
+    let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
-    users::insert(conn, institution_id, user.email.trim(), user.name.trim(), user.role, &hash)
-        .await
-        .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
+    sqlx::query(
+        "insert into users (id, institution_id, region, email, name, role, password_hash)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(institution_id)
+    .bind(region)
+    .bind(user.email.trim())
+    .bind(user.name.trim())
+    .bind(user.role)
+    .bind(hash)
+    .execute(conn)
+    .await
+    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))?;
+    Ok(id)
 }
 
 async fn create_user(
@@ -61,10 +84,13 @@ async fn create_user(
     auth: AuthUser,
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
-    auth.require_admin()?;
+    let institution = auth.require_admin()?;
+    if req.role.is_platform() {
+        return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
+    }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, auth.scope.institution, req).await?;
+    let id = insert_user(&mut tx, Some(institution), None, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
@@ -73,10 +99,126 @@ async fn create_user(
 
 #[derive(Debug, Serialize)]
 struct UserList {
-    users: Vec<User>,
+    users: Vec<UserBody>,
 }
 
 async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
-    auth.require_admin()?;
-    Ok(Json(UserList { users: users::list(&ctx.pool, &auth.scope).await? }))
+    let institution = auth.require_admin()?;
+    let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
+         where u.institution_id = $1 order by u.name, u.email"
+    )))
+    .bind(institution)
+    .fetch_all(&ctx.pool)
+    .await?;
+    Ok(Json(UserList { users }))
+}
+
+/// A user of the admin's own institution, locked until the transaction
+/// ends; anyone else's answers 404.
+async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Result<Role> {
+    sqlx::query_scalar("select role from users where id = $1 and institution_id = $2 for update")
+        .bind(id)
+        .bind(institution)
+        .fetch_optional(tx)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserPatch {
+    role: Option<Role>,
+    disabled: Option<bool>,
+}
+
+/// Changes a user's role or disables (re-enables) them. Either change ends
+/// their sessions at once, live streams included: a disabled user is out,
+/// and a new role starts with the new role's session lifetimes.
+async fn update_user(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<UserPatch>,
+) -> Result<Json<UserBody>> {
+    let institution = auth.require_admin()?;
+    if patch.role.is_some_and(|r| r.is_platform()) {
+        return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
+    }
+    if id == auth.scope.user && (patch.disabled == Some(true) || patch.role.is_some_and(|r| r != Role::Admin)) {
+        // Another admin can; nobody locks the institution out by a slip.
+        return Err(Error::validation("id", "an admin cannot disable or demote themselves"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let before = member(&mut tx, institution, id).await?;
+    let role_changes = patch.role.is_some_and(|r| r != before);
+    sqlx::query(
+        "update users set role = coalesce($2, role),
+            disabled_at = case when $3 then coalesce(disabled_at, now()) when not $3 then null else disabled_at end,
+            updated_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(patch.role)
+    .bind(patch.disabled)
+    .execute(&mut *tx)
+    .await?;
+    let ended = if role_changes || patch.disabled == Some(true) { sessions::end_all(&mut tx, id).await? } else { 0 };
+    let details = serde_json::json!({"role": patch.role, "disabled": patch.disabled, "sessions_ended": ended});
+    crate::audit::record(&mut tx, auth.actor(), "user.updated", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, ?patch, "user changed");
+    Ok(Json(super::auth::fetch_user(&ctx.pool, id).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct Ended {
+    sessions_ended: u64,
+}
+
+/// Ends every session of a user of the admin's institution (a lost phone, a
+/// shared password): they log in again.
+async fn revoke_sessions(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Ended>> {
+    let institution = auth.require_admin()?;
+    let mut tx = ctx.pool.begin().await?;
+    member(&mut tx, institution, id).await?;
+    let sessions_ended = sessions::end_all(&mut tx, id).await?;
+    let details = serde_json::json!({"sessions_ended": sessions_ended});
+    crate::audit::record(&mut tx, auth.actor(), "user.sessions_revoked", "user", id, details).await?;
+    tx.commit().await?;
+    Ok(Json(Ended { sessions_ended }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    password: String,
+}
+
+/// Sets a new password for a user of the admin's institution (who forgot
+/// theirs, or whose password leaked); every session of theirs ends.
+async fn reset_password(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PasswordReset>,
+) -> Result<StatusCode> {
+    let institution = auth.require_admin()?;
+    if req.password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
+    }
+    let hash = hash_password(req.password).await?;
+    let mut tx = ctx.pool.begin().await?;
+    member(&mut tx, institution, id).await?;
+    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    let ended = sessions::end_all(&mut tx, id).await?;
+    // Never the password.
+    let details = serde_json::json!({"sessions_ended": ended});
+    crate::audit::record(&mut tx, auth.actor(), "user.password_reset", "user", id, details).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -143,7 +143,9 @@
       ? v.toLocaleString(undefined, { maximumFractionDigits: digits })
       : '?';
   const time = (iso) => Date.parse(iso);
-  const isStaff = () => state.user && (state.user.role === 'admin' || state.user.role === 'staff');
+  // A wall screen's display token reads only: it acts on nothing.
+  const isStaff = () =>
+    state.user && state.user.session_kind !== 'display' && (state.user.role === 'admin' || state.user.role === 'staff');
 
   function fmtClock(ms) {
     const total = Math.max(0, Math.floor(ms / 1000));
@@ -325,6 +327,14 @@
   async function boot() {
     wireStatic();
     refreshSoundButton();
+    // A wall screen is opened once with its display token in the fragment
+    // (never sent to the server, so never in a log); it is kept for the
+    // tab's life and taken out of the address bar.
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    if (fragment.get('display')) {
+      sessionStorage.setItem(TOKEN_KEY, fragment.get('display'));
+      history.replaceState(null, '', location.pathname + location.search);
+    }
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (!token) {
       showLogin();
@@ -387,6 +397,8 @@
     const role = state.user.role;
     $('[data-testid="current-user"]').textContent = state.user.name || state.user.email;
     $('[data-testid="current-user"]').title = `${state.user.email} · ${role}`;
+    // On a platform of many institutions, whose alerts these are.
+    $('[data-testid="institution-name"]').textContent = state.user.institution_name || '';
     if (state.user.id) state.names.set(state.user.id, state.user.name || state.user.email);
     document.body.classList.toggle('read-only', !isStaff());
     loadDirectory();
@@ -439,7 +451,7 @@
     } catch (err) {
       if (err.status !== 401) showError(err, 'Could not load the residents');
     }
-    if (state.user && state.user.role === 'admin') {
+    if (isStaff() && state.user.role === 'admin') {
       try {
         const res = await api('GET', '/users');
         state.staff = (res.users || []).filter((u) => u.role === 'admin' || u.role === 'staff');

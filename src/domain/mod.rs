@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod device;
 pub mod event;
+pub mod institution;
 pub mod metric;
 pub mod quarantine;
 pub mod role;
@@ -15,6 +16,7 @@ pub mod scope;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};
 pub use device::{DeviceKind, Source};
 pub use event::EventKind;
+pub use institution::InstitutionKind;
 pub use metric::Metric;
 pub use quarantine::Reason;
 pub use role::Role;

@@ -18,22 +18,31 @@ use super::Role;
 /// The user a request acts for, in their institution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
-    pub institution: Uuid,
+    /// `None` for the platform's own accounts (operator, supervisor): a
+    /// query bound to it matches no institution's rows.
+    pub institution: Option<Uuid>,
     pub user: Uuid,
     pub role: Role,
 }
 
-/// Which of the institution's records a scope reaches. Records about a
-/// resident (the resident, their data, devices, alerts and messages) and
-/// the institution's own (shared devices, alerts about the platform,
-/// quarantined messages) are told apart by their resident column.
+/// Which records a scope reaches. Records about a resident (the resident,
+/// their data, devices, alerts and messages) and an institution's own
+/// (shared devices, alerts about the platform, quarantined messages) are
+/// told apart by their resident column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
     /// Everything of the institution.
-    Institution,
+    Institution(Uuid),
     /// Only records about the residents linked to the user (family links);
     /// nothing that is about no resident.
-    LinkedResidents,
+    LinkedResidents(Uuid),
+    /// The platform's own records: those no institution owns (messages of
+    /// devices nobody registered). No institution's, and no resident's.
+    Platform,
+    /// No record at all: supervisors read aggregated figures only, and
+    /// caregivers reach the residents of their assigned visits, which do
+    /// not exist yet.
+    Nothing,
 }
 
 /// Where a table keeps what places a row: its institution, and the column
@@ -43,41 +52,55 @@ pub enum Reach {
 pub struct Placed {
     pub institution: &'static str,
     pub resident: Option<&'static str>,
+    /// Rows of no institution may exist, and are the platform's.
+    pub unattributed: bool,
 }
 
 impl Placed {
-    pub const RESIDENTS: Placed = Placed { institution: "r.institution_id", resident: Some("r.id") };
-    pub const ALERTS: Placed = Placed { institution: "a.institution_id", resident: Some("a.resident_id") };
-    pub const DEVICES: Placed = Placed { institution: "d.institution_id", resident: Some("d.resident_id") };
-    /// A quarantined message from a device nobody registered belongs to no
-    /// institution, and is shown to every institution that reaches the
-    /// quarantine.
-    pub const QUARANTINE: Placed = Placed { institution: "q.institution_id", resident: None };
+    pub const RESIDENTS: Placed =
+        Placed { institution: "r.institution_id", resident: Some("r.id"), unattributed: false };
+    pub const ALERTS: Placed =
+        Placed { institution: "a.institution_id", resident: Some("a.resident_id"), unattributed: false };
+    pub const DEVICES: Placed =
+        Placed { institution: "d.institution_id", resident: Some("d.resident_id"), unattributed: false };
+    /// A quarantined message from a device nobody registered (or on a topic
+    /// naming no device) belongs to no institution: the operator's to see.
+    pub const QUARANTINE: Placed = Placed { institution: "q.institution_id", resident: None, unattributed: true };
 }
 
 impl Scope {
     pub fn reach(&self) -> Reach {
-        match self.role {
-            Role::Admin | Role::Staff => Reach::Institution,
-            Role::Family => Reach::LinkedResidents,
+        match (self.role, self.institution) {
+            (Role::Admin | Role::Staff, Some(institution)) => Reach::Institution(institution),
+            (Role::Family, Some(institution)) => Reach::LinkedResidents(institution),
+            (Role::Operator, None) => Reach::Platform,
+            (Role::Supervisor | Role::Caregiver, _) => Reach::Nothing,
+            // An account whose role and institution disagree (the schema
+            // refuses it) reaches nothing rather than guess.
+            (Role::Admin | Role::Staff | Role::Family, None) | (Role::Operator, Some(_)) => Reach::Nothing,
         }
     }
 
     /// May change the care of the residents in reach: register devices,
     /// change rule settings, act on alerts, link family members.
     pub fn may_care(&self) -> bool {
-        match self.role {
-            Role::Admin | Role::Staff => true,
-            Role::Family => false,
-        }
+        matches!(self.reach(), Reach::Institution(_))
     }
 
     /// May administer the institution: users, webhooks, the audit trail, the
     /// quarantine, removing devices.
     pub fn may_administer(&self) -> bool {
-        match self.role {
-            Role::Admin => true,
-            Role::Staff | Role::Family => false,
+        self.role == Role::Admin && self.may_care()
+    }
+
+    /// What this scope administers, and so whose audit chain and quarantine
+    /// it reads: an admin their institution, the operator the platform
+    /// (`Some(None)`: the records of no institution).
+    pub fn administered(&self) -> Option<Option<Uuid>> {
+        match (self.role, self.reach()) {
+            (Role::Admin, Reach::Institution(institution)) => Some(Some(institution)),
+            (Role::Operator, Reach::Platform) => Some(None),
+            _ => None,
         }
     }
 
@@ -86,19 +109,41 @@ impl Scope {
     pub fn push_filter(&self, query: &mut QueryBuilder<Postgres>, placed: Placed) {
         query.push(" and (");
         match (self.reach(), placed.resident) {
-            (Reach::Institution, Some(_)) => {
-                query.push(placed.institution).push(" = ").push_bind(self.institution);
+            (Reach::Institution(institution), _) => {
+                query.push(placed.institution).push(" = ").push_bind(institution);
             }
-            (Reach::Institution, None) => {
-                query.push(placed.institution).push(" = ").push_bind(self.institution);
-                query.push(" or ").push(placed.institution).push(" is null");
-            }
-            (Reach::LinkedResidents, Some(resident)) => {
-                query.push(placed.institution).push(" = ").push_bind(self.institution);
+            (Reach::LinkedResidents(institution), Some(resident)) => {
+                query.push(placed.institution).push(" = ").push_bind(institution);
                 query.push(" and exists (select 1 from family_links fl where fl.resident_id = ");
                 query.push(resident).push(" and fl.user_id = ").push_bind(self.user).push(")");
             }
-            (Reach::LinkedResidents, None) => {
+            (Reach::Platform, None) if placed.unattributed => {
+                query.push(placed.institution).push(" is null");
+            }
+            (Reach::LinkedResidents(_), None) | (Reach::Platform, _) | (Reach::Nothing, _) => {
+                query.push("false");
+            }
+        }
+        query.push(")");
+    }
+
+    /// Appends ` and (<the institution is visible>)` to a query over
+    /// `institutions i`: the operator sees every institution, a supervisor
+    /// those of its region (read from its account, never from the request),
+    /// anyone else their own.
+    pub fn push_institutions_filter(&self, query: &mut QueryBuilder<Postgres>) {
+        query.push(" and (");
+        match (self.role, self.institution) {
+            (Role::Operator, None) => {
+                query.push("true");
+            }
+            (Role::Supervisor, None) => {
+                query.push("i.region = (select s.region from users s where s.id = ").push_bind(self.user).push(")");
+            }
+            (_, Some(institution)) => {
+                query.push("i.id = ").push_bind(institution);
+            }
+            (_, None) => {
                 query.push("false");
             }
         }
@@ -108,19 +153,16 @@ impl Scope {
     /// Whether a row already in hand, of `institution` and about `resident`
     /// (`None` for the institution's own), is in reach.
     pub async fn reaches(&self, pool: &PgPool, institution: Uuid, resident: Option<Uuid>) -> Result<bool, sqlx::Error> {
-        if institution != self.institution {
-            return Ok(false);
-        }
         match (self.reach(), resident) {
-            (Reach::Institution, _) => Ok(true),
-            (Reach::LinkedResidents, None) => Ok(false),
-            (Reach::LinkedResidents, Some(resident)) => {
+            (Reach::Institution(own), _) => Ok(own == institution),
+            (Reach::LinkedResidents(own), Some(resident)) if own == institution => {
                 let mut query = QueryBuilder::new("select exists (select 1 from residents r where r.id = ");
                 query.push_bind(resident);
                 self.push_filter(&mut query, Placed::RESIDENTS);
                 query.push(")");
                 query.build_query_scalar().fetch_one(pool).await
             }
+            (Reach::LinkedResidents(_), _) | (Reach::Platform, _) | (Reach::Nothing, _) => Ok(false),
         }
     }
 }
@@ -130,16 +172,28 @@ mod tests {
     use super::*;
 
     fn scope(role: Role) -> Scope {
-        Scope { institution: Uuid::from_u128(1), user: Uuid::from_u128(2), role }
+        let institution = (!role.is_platform()).then_some(Uuid::from_u128(1));
+        Scope { institution, user: Uuid::from_u128(2), role }
     }
 
     #[test]
-    fn staff_reach_their_institution_and_families_their_linked_residents() {
-        assert_eq!(scope(Role::Admin).reach(), Reach::Institution);
-        assert_eq!(scope(Role::Staff).reach(), Reach::Institution);
-        assert_eq!(scope(Role::Family).reach(), Reach::LinkedResidents);
+    fn each_role_reaches_its_own_and_no_further() {
+        let home = Uuid::from_u128(1);
+        assert_eq!(scope(Role::Admin).reach(), Reach::Institution(home));
+        assert_eq!(scope(Role::Staff).reach(), Reach::Institution(home));
+        assert_eq!(scope(Role::Family).reach(), Reach::LinkedResidents(home));
+        assert_eq!(scope(Role::Operator).reach(), Reach::Platform);
+        assert_eq!(scope(Role::Supervisor).reach(), Reach::Nothing);
+        assert_eq!(scope(Role::Caregiver).reach(), Reach::Nothing);
+        let staff_without_home = Scope { institution: None, ..scope(Role::Staff) };
+        assert_eq!(staff_without_home.reach(), Reach::Nothing);
         assert!(scope(Role::Staff).may_care() && !scope(Role::Family).may_care());
+        assert!(!scope(Role::Caregiver).may_care() && !scope(Role::Operator).may_care());
         assert!(scope(Role::Admin).may_administer() && !scope(Role::Staff).may_administer());
+        assert!(!scope(Role::Operator).may_administer());
+        assert_eq!(scope(Role::Admin).administered(), Some(Some(home)));
+        assert_eq!(scope(Role::Operator).administered(), Some(None));
+        assert_eq!(scope(Role::Supervisor).administered(), None);
     }
 
     #[test]
@@ -155,10 +209,27 @@ mod tests {
             "select 1 from t where true and (a.institution_id = $1 and exists (select 1 from family_links fl \
              where fl.resident_id = a.resident_id and fl.user_id = $2))"
         );
+        assert_eq!(sql(Role::Admin, Placed::QUARANTINE), "select 1 from t where true and (q.institution_id = $1)");
         assert_eq!(
-            sql(Role::Admin, Placed::QUARANTINE),
-            "select 1 from t where true and (q.institution_id = $1 or q.institution_id is null)"
+            sql(Role::Operator, Placed::QUARANTINE),
+            "select 1 from t where true and (q.institution_id is null)"
         );
         assert_eq!(sql(Role::Family, Placed::QUARANTINE), "select 1 from t where true and (false)");
+        let institutions = |role| {
+            let mut query = QueryBuilder::<Postgres>::new("select 1 from institutions i where true");
+            scope(role).push_institutions_filter(&mut query);
+            query.sql().as_str().to_owned()
+        };
+        assert_eq!(institutions(Role::Operator), "select 1 from institutions i where true and (true)");
+        assert_eq!(
+            institutions(Role::Supervisor),
+            "select 1 from institutions i where true and (i.region = (select s.region from users s where s.id = $1))"
+        );
+        assert_eq!(institutions(Role::Caregiver), "select 1 from institutions i where true and (i.id = $1)");
+        for role in [Role::Operator, Role::Supervisor, Role::Caregiver] {
+            for placed in [Placed::RESIDENTS, Placed::ALERTS, Placed::DEVICES] {
+                assert_eq!(sql(role, placed), "select 1 from t where true and (false)", "{role:?}");
+            }
+        }
     }
 }

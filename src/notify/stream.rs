@@ -1,7 +1,8 @@
 //! The live feed of alert changes. Every change is NOTIFYed by the
 //! transaction that made it; each process listens and fans the changes out to
 //! its SSE clients, so a change made by any `serve` process reaches every
-//! console.
+//! console. Ended sessions are announced the same way, so a stream opened
+//! with one closes at once, whichever process ended it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Alert, NOTIFY_CHANNEL};
 use crate::domain::Change;
+use crate::store::sessions;
 
 #[derive(Debug, Clone)]
 pub struct AlertChange {
@@ -25,13 +27,17 @@ pub struct AlertChange {
 #[derive(Clone)]
 pub struct AlertHub {
     tx: broadcast::Sender<Arc<AlertChange>>,
+    /// Users some session of whom just ended.
+    ended: broadcast::Sender<Uuid>,
 }
 
 impl Default for AlertHub {
     fn default() -> Self {
         // A slow client that falls this far behind is told to resync.
         let (tx, _) = broadcast::channel(4096);
-        AlertHub { tx }
+        // A stream that falls behind re-checks its session anyway.
+        let (ended, _) = broadcast::channel(1024);
+        AlertHub { tx, ended }
     }
 }
 
@@ -44,6 +50,11 @@ struct Note {
 impl AlertHub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<AlertChange>> {
         self.tx.subscribe()
+    }
+
+    /// The users some session of whom ended, as it happens.
+    pub fn sessions_ended(&self) -> broadcast::Receiver<Uuid> {
+        self.ended.subscribe()
     }
 
     /// Listens for changes until `shutdown`, reconnecting after errors.
@@ -66,9 +77,15 @@ impl AlertHub {
     async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.ignore_pool_close_event(true);
-        listener.listen(NOTIFY_CHANNEL).await?;
+        listener.listen_all([NOTIFY_CHANNEL, sessions::ENDED_CHANNEL]).await?;
         loop {
             let notification = listener.recv().await?;
+            if notification.channel() == sessions::ENDED_CHANNEL {
+                if let Ok(user) = notification.payload().parse() {
+                    let _ = self.ended.send(user);
+                }
+                continue;
+            }
             let Ok(note) = serde_json::from_str::<Note>(notification.payload()) else { continue };
             let mut conn = pool.acquire().await?;
             if let Some(alert) = alerts::fetch(&mut conn, note.id).await? {

@@ -1,7 +1,7 @@
 //! Residents, the people cared for, and the family members linked to them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
@@ -15,11 +15,48 @@ pub struct Resident {
     pub timezone: String,
     pub room: Option<String>,
     pub notes: Option<String>,
+    /// The latest decision on being monitored; `None` until one is recorded.
+    pub monitoring_consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "r.id, r.name, r.timezone, r.room, r.notes, r.created_at, r.updated_at";
+/// One recorded decision on consent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Consent {
+    pub given: bool,
+    pub given_by: ConsentBy,
+    pub guardian_name: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub recorded_by: Option<Uuid>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Who decided: the resident, or their guardian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ConsentBy {
+    Resident,
+    Guardian,
+}
+
+/// The latest consent row of a subject, as JSON, over `consents c`; a
+/// macro so that queries can `concat!` it.
+macro_rules! latest_consent {
+    () => {
+        "select jsonb_build_object('given', c.given, 'given_by', c.given_by, 'guardian_name', c.guardian_name,
+                'decided_at', c.decided_at, 'recorded_by', c.recorded_by, 'recorded_at', c.recorded_at)
+         from consents c"
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "r.id, r.name, r.timezone, r.room, r.notes, (",
+    latest_consent!(),
+    " where c.resident_id = r.id and c.subject = 'monitoring' order by c.id desc limit 1) as monitoring_consent,
+    r.created_at, r.updated_at"
+);
 
 /// The resident, if `scope` reaches them.
 pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
@@ -110,6 +147,8 @@ pub struct FamilyMember {
     pub name: String,
     pub email: String,
     pub relationship: String,
+    /// The latest decision on this link; `None` until one is recorded.
+    pub consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -130,13 +169,28 @@ pub async fn link_family(
         .map(drop)
 }
 
+/// Ends a family link; false when there was none.
+pub async fn unlink_family(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let gone = sqlx::query("delete from family_links where resident_id = $1 and user_id = $2")
+        .bind(resident_id)
+        .bind(user_id)
+        .execute(tx)
+        .await?
+        .rows_affected();
+    Ok(gone > 0)
+}
+
 /// The family members linked to a resident, by name.
 pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember>, sqlx::Error> {
-    sqlx::query_as(
-        "select u.id as user_id, u.name, u.email, fl.relationship, fl.created_at
+    sqlx::query_as(concat!(
+        "select u.id as user_id, u.name, u.email, fl.relationship, (",
+        latest_consent!(),
+        " where c.resident_id = fl.resident_id and c.subject = 'family_link' and c.family_user_id = fl.user_id
+            order by c.id desc limit 1) as consent,
+            fl.created_at
          from family_links fl join users u on u.id = fl.user_id
-         where fl.resident_id = $1 order by u.name",
-    )
+         where fl.resident_id = $1 order by u.name"
+    ))
     .bind(resident_id)
     .fetch_all(pool)
     .await
@@ -160,4 +214,45 @@ pub async fn watched(pool: &PgPool) -> Result<Vec<Watched>, sqlx::Error> {
     )
     .fetch_all(pool)
     .await
+}
+
+/// A decision to record: on being monitored (`family_user` `None`) or on
+/// one family member's access.
+pub struct NewConsent<'a> {
+    pub family_user: Option<Uuid>,
+    pub given: bool,
+    pub given_by: ConsentBy,
+    pub guardian_name: Option<&'a str>,
+    pub decided_at: DateTime<Utc>,
+    pub recorded_by: Uuid,
+}
+
+/// Appends a decision to the resident's consent history.
+pub async fn record_consent(tx: &mut PgConnection, resident_id: Uuid, new: NewConsent<'_>) -> Result<(), sqlx::Error> {
+    let subject = if new.family_user.is_some() { "family_link" } else { "monitoring" };
+    sqlx::query(
+        "insert into consents (resident_id, subject, family_user_id, given, given_by, guardian_name, decided_at,
+                               recorded_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(resident_id)
+    .bind(subject)
+    .bind(new.family_user)
+    .bind(new.given)
+    .bind(new.given_by)
+    .bind(new.guardian_name)
+    .bind(new.decided_at)
+    .bind(new.recorded_by)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+/// Whether the family user is linked to the resident.
+pub async fn is_linked(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from family_links where resident_id = $1 and user_id = $2)")
+        .bind(resident_id)
+        .bind(user_id)
+        .fetch_one(tx)
+        .await
 }

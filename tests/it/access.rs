@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, wait_for};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, TestApp, wait_for};
 
 /// What a role should get from an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,105 +16,192 @@ enum Expect {
 }
 use Expect::{Allowed as A, Forbidden as F, NotFound as N};
 
-/// The policy, one row per documented operation: (method, path, body, admin,
-/// staff, family on their own resident, family on someone else's).
-/// A new endpoint without a row here fails the test.
-fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 4])> {
+/// Who calls, one column of the policy each. Two institutions side by side:
+/// "home" (the bootstrap one) and "other" (created by the operator through
+/// the API). Every path names home's records, so the other institution's
+/// columns are the cross-institution reads.
+const CALLERS: [&str; 9] = [
+    "operator",
+    "supervisor of home's region",
+    "home admin",
+    "home staff",
+    "home caregiver",
+    "family on their own resident",
+    "family on someone else's resident",
+    "other institution's admin",
+    "other institution's staff",
+];
+const OPERATOR: usize = 0;
+const OTHER_FAMILY: usize = 6;
+/// Admin last: an allowed delete must not hide what the others may do.
+const ORDER: [usize; 9] = [8, 7, 6, 5, 4, 3, 1, 0, 2];
+
+/// The policy, one row per documented operation: (method, path, body, and
+/// what each of [`CALLERS`] gets). A new endpoint without a row here fails
+/// the test.
+fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
     let resolve = json!({"resolution": "handled"});
+    let all = [A; 9];
+    // Institution staff only, each in their own institution.
+    let staff_only = [F, F, A, A, F, F, F, A, A];
+    let admin_only = [F, F, A, F, F, F, F, A, F];
+    let operator_only = [A, F, F, F, F, F, F, F, F];
+    // One of home's residents (or their records): read by home's staff and
+    // the linked family, invisible to everyone else.
+    let resident_read = [N, N, A, A, N, A, N, N, N];
+    let resident_care = [N, N, A, A, N, F, N, N, N];
     vec![
-        ("get", "/api/v1/me", Value::Null, [A, A, A, A]),
+        ("get", "/api/v1/me", Value::Null, all),
         (
             "post",
             "/api/v1/users",
             json!({"email": "@EMAIL", "password": "long enough pw", "role": "staff", "name": "X"}),
-            [A, F, F, F],
+            admin_only,
         ),
-        ("get", "/api/v1/users", Value::Null, [A, F, F, F]),
-        ("post", "/api/v1/residents", json!({"name": "R"}), [A, A, F, F]),
-        ("get", "/api/v1/residents", Value::Null, [A, A, A, A]),
-        ("get", "/api/v1/residents/{id}", Value::Null, [A, A, A, N]),
-        ("patch", "/api/v1/residents/{id}", json!({"notes": "x"}), [A, A, F, N]),
-        ("post", "/api/v1/residents/{id}/family", json!({"user_id": "@FAMILY", "relationship": "son"}), [A, A, F, N]),
-        ("get", "/api/v1/residents/{id}/family", Value::Null, [A, A, F, N]),
-        ("get", "/api/v1/residents/{id}/readings", Value::Null, [A, A, A, N]),
-        ("get", "/api/v1/residents/{id}/events", Value::Null, [A, A, A, N]),
-        ("post", "/api/v1/devices", json!({"device_id": "@DEVICE", "kind": "wearable"}), [A, A, F, F]),
-        ("get", "/api/v1/devices", Value::Null, [A, A, F, F]),
-        ("get", "/api/v1/devices/{device_id}", Value::Null, [A, A, A, N]),
-        ("patch", "/api/v1/devices/{device_id}", json!({"room": "hall"}), [A, A, F, N]),
-        ("post", "/api/v1/devices/{device_id}/credentials", Value::Null, [A, A, F, N]),
+        ("get", "/api/v1/users", Value::Null, admin_only),
+        ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [F, F, A, F, F, F, F, N, F]),
+        ("post", "/api/v1/users/{id}/revoke-sessions", Value::Null, [F, F, A, F, F, F, F, N, F]),
+        ("post", "/api/v1/users/{id}/password", json!({"password": "another long pw"}), [F, F, A, F, F, F, F, N, F]),
+        ("get", "/api/v1/me/sessions", Value::Null, all),
+        // Each caller ends a session of their own (a second login).
+        ("delete", "/api/v1/me/sessions/{id}", Value::Null, all),
+        ("post", "/api/v1/me/totp", Value::Null, [A, F, A, F, F, F, F, A, F]),
+        ("post", "/api/v1/display-tokens", json!({"label": "Hall"}), [F, A, A, F, F, F, F, A, F]),
+        (
+            "post",
+            "/api/v1/institutions",
+            json!({"name": "@NAME", "kind": "canteen", "region": "South", "timezone": "Asia/Shanghai"}),
+            operator_only,
+        ),
+        ("get", "/api/v1/institutions", Value::Null, all),
+        ("patch", "/api/v1/institutions/{id}", json!({"name": "Home"}), operator_only),
+        (
+            "post",
+            "/api/v1/institutions/{id}/users",
+            json!({"email": "@EMAIL", "password": "long enough pw", "role": "admin", "name": "X"}),
+            operator_only,
+        ),
+        (
+            "post",
+            "/api/v1/supervisors",
+            json!({"email": "@EMAIL", "password": "long enough pw", "name": "X", "region": "South"}),
+            operator_only,
+        ),
+        ("post", "/api/v1/residents", json!({"name": "R"}), staff_only),
+        ("get", "/api/v1/residents", Value::Null, all),
+        ("get", "/api/v1/residents/{id}", Value::Null, resident_read),
+        ("patch", "/api/v1/residents/{id}", json!({"notes": "x"}), resident_care),
+        ("post", "/api/v1/residents/{id}/family", json!({"user_id": "@FAMILY", "relationship": "son"}), resident_care),
+        ("get", "/api/v1/residents/{id}/family", Value::Null, resident_care),
+        ("put", "/api/v1/residents/{id}/consent", json!({"given": true, "given_by": "resident"}), resident_care),
+        // The target is linked again before each of these.
+        (
+            "put",
+            "/api/v1/residents/{id}/family/{user_id}/consent",
+            json!({"given": false, "given_by": "guardian", "guardian_name": "G"}),
+            resident_care,
+        ),
+        ("delete", "/api/v1/residents/{id}/family/{user_id}", Value::Null, resident_care),
+        ("get", "/api/v1/residents/{id}/readings", Value::Null, resident_read),
+        ("get", "/api/v1/residents/{id}/events", Value::Null, resident_read),
+        ("post", "/api/v1/devices", json!({"device_id": "@DEVICE", "kind": "wearable"}), staff_only),
+        ("get", "/api/v1/devices", Value::Null, staff_only),
+        ("get", "/api/v1/devices/{device_id}", Value::Null, resident_read),
+        ("patch", "/api/v1/devices/{device_id}", json!({"room": "hall"}), resident_care),
+        ("post", "/api/v1/devices/{device_id}/credentials", Value::Null, resident_care),
         (
             "post",
             "/api/v1/gateways",
             json!({"gateway_id": "@GATEWAY", "base_topic": "zigbee2mqtt/@GATEWAY"}),
-            [A, A, F, F],
+            staff_only,
         ),
-        ("get", "/api/v1/gateways", Value::Null, [A, A, F, F]),
-        ("get", "/api/v1/gateways/{gateway_id}", Value::Null, [A, A, F, F]),
-        ("post", "/api/v1/gateways/{gateway_id}/credentials", Value::Null, [A, A, F, F]),
-        ("get", "/api/v1/quarantine", Value::Null, [A, F, F, F]),
-        ("get", "/api/v1/rule-settings", Value::Null, [A, A, F, F]),
-        ("patch", "/api/v1/rule-settings", json!({"inactivity": {"hours": 3}}), [A, F, F, F]),
-        ("get", "/api/v1/residents/{id}/rule-settings", Value::Null, [A, A, A, N]),
-        ("patch", "/api/v1/residents/{id}/rule-settings", json!({"away": false}), [A, A, F, N]),
+        ("get", "/api/v1/gateways", Value::Null, staff_only),
+        ("get", "/api/v1/gateways/{gateway_id}", Value::Null, [F, F, A, A, F, F, F, N, N]),
+        ("post", "/api/v1/gateways/{gateway_id}/credentials", Value::Null, [F, F, A, A, F, F, F, N, N]),
+        ("get", "/api/v1/quarantine", Value::Null, [A, F, A, F, F, F, F, A, F]),
+        ("get", "/api/v1/rule-settings", Value::Null, staff_only),
+        ("patch", "/api/v1/rule-settings", json!({"inactivity": {"hours": 3}}), admin_only),
+        ("get", "/api/v1/residents/{id}/rule-settings", Value::Null, resident_read),
+        ("patch", "/api/v1/residents/{id}/rule-settings", json!({"away": false}), resident_care),
         (
             "put",
             "/api/v1/residents/{id}/meal-windows",
             json!([{"meal": "lunch", "start": "11:00", "end": "13:00"}]),
-            [A, A, F, N],
+            resident_care,
         ),
-        ("put", "/api/v1/residents/{id}/thresholds", json!({"heart_rate": {"min": 45, "max": 120}}), [A, A, F, N]),
-        ("get", "/api/v1/alerts", Value::Null, [A, A, A, A]),
-        ("get", "/api/v1/alerts/stream", Value::Null, [A, A, A, A]),
-        ("get", "/api/v1/alerts/{id}", Value::Null, [A, A, A, N]),
-        ("get", "/api/v1/alerts/{id}/timeline", Value::Null, [A, A, A, N]),
-        ("post", "/api/v1/alerts/{id}/acknowledge", Value::Null, [A, A, F, N]),
-        ("post", "/api/v1/alerts/{id}/assign", json!({"user_id": "@STAFF"}), [A, A, F, N]),
-        ("post", "/api/v1/alerts/{id}/comments", json!({"text": "on my way"}), [A, A, F, N]),
-        ("post", "/api/v1/alerts/{id}/resolve", resolve, [A, A, F, N]),
+        ("put", "/api/v1/residents/{id}/thresholds", json!({"heart_rate": {"min": 45, "max": 120}}), resident_care),
+        ("get", "/api/v1/alerts", Value::Null, all),
+        ("get", "/api/v1/alerts/stream", Value::Null, all),
+        ("get", "/api/v1/alerts/{id}", Value::Null, resident_read),
+        ("get", "/api/v1/alerts/{id}/timeline", Value::Null, resident_read),
+        ("post", "/api/v1/alerts/{id}/acknowledge", Value::Null, resident_care),
+        ("post", "/api/v1/alerts/{id}/assign", json!({"user_id": "@STAFF"}), resident_care),
+        ("post", "/api/v1/alerts/{id}/comments", json!({"text": "on my way"}), resident_care),
+        ("post", "/api/v1/alerts/{id}/resolve", resolve, resident_care),
         (
             "post",
             "/api/v1/webhooks",
             json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}),
-            [A, F, F, F],
+            admin_only,
         ),
-        ("get", "/api/v1/webhooks", Value::Null, [A, F, F, F]),
-        ("get", "/api/v1/webhooks/{id}", Value::Null, [A, F, F, F]),
+        ("get", "/api/v1/webhooks", Value::Null, admin_only),
+        ("get", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),
         (
             "post",
             "/api/v1/me/password",
             json!({"current_password": "not it", "new_password": "some new password"}),
-            [A, A, A, A],
+            all,
         ),
-        ("get", "/api/v1/audit", Value::Null, [A, F, F, F]),
-        ("get", "/api/v1/audit/verify", Value::Null, [A, F, F, F]),
-        ("get", "/api/v1/me/residents", Value::Null, [A, A, A, A]),
-        ("get", "/api/v1/residents/{id}/summary", Value::Null, [A, A, A, N]),
-        ("get", "/api/v1/residents/{id}/messages", Value::Null, [A, A, A, N]),
-        ("post", "/api/v1/residents/{id}/messages", json!({"text": "How was lunch?"}), [A, A, A, N]),
-        ("post", "/api/v1/residents/{id}/messages/read", Value::Null, [A, A, A, N]),
-        ("get", "/api/v1/messages/unread", Value::Null, [A, A, A, A]),
+        ("get", "/api/v1/audit", Value::Null, [A, F, A, F, F, F, F, A, F]),
+        ("get", "/api/v1/audit/verify", Value::Null, [A, F, A, F, F, F, F, A, F]),
+        ("get", "/api/v1/me/residents", Value::Null, all),
+        ("get", "/api/v1/residents/{id}/summary", Value::Null, resident_read),
+        ("get", "/api/v1/residents/{id}/messages", Value::Null, resident_read),
+        ("post", "/api/v1/residents/{id}/messages", json!({"text": "How was lunch?"}), resident_read),
+        ("post", "/api/v1/residents/{id}/messages/read", Value::Null, resident_read),
+        ("get", "/api/v1/messages/unread", Value::Null, all),
         // Last: these remove what the rows above use.
-        ("delete", "/api/v1/webhooks/{id}", Value::Null, [A, F, F, F]),
-        ("delete", "/api/v1/devices/{device_id}", Value::Null, [A, F, F, N]),
-        ("delete", "/api/v1/gateways/{gateway_id}", Value::Null, [A, F, F, F]),
-        ("post", "/api/v1/auth/logout", Value::Null, [A, A, A, A]),
+        ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),
+        ("delete", "/api/v1/devices/{device_id}", Value::Null, [N, N, A, F, N, F, N, N, N]),
+        ("delete", "/api/v1/gateways/{gateway_id}", Value::Null, [F, F, A, F, F, F, F, N, N]),
+        ("post", "/api/v1/auth/logout", Value::Null, all),
     ]
 }
 
+/// Home's records, which every path names, and the other institution's,
+/// which none of home's callers may ever be shown.
 struct World {
+    institution: String,
     resident: [String; 2],
     device: [String; 2],
     alert: [String; 2],
     webhook: String,
     family_id: String,
     staff_id: String,
+    /// A family user of home that rows change, link and unlink.
+    target_id: String,
+    /// Ids and names of home's residents, devices, alerts and webhook: no
+    /// answer to a caller outside home may contain one.
+    home_secrets: Vec<String>,
+    /// The same of the other institution: no answer to anyone but its own
+    /// callers may contain one.
+    other_secrets: Vec<String>,
 }
 
 fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     let i = usize::from(!own);
-    let path = template.replace("{device_id}", &world.device[i]).replace("{gateway_id}", "gw-world");
-    let id = if path.contains("/alerts/") {
+    let path = template
+        .replace("{device_id}", &world.device[i])
+        .replace("{gateway_id}", "gw-world")
+        .replace("{user_id}", &world.target_id);
+    let id = if path.contains("/institutions/") {
+        &world.institution
+    } else if path.contains("/users/") {
+        &world.target_id
+    } else if path.contains("/me/sessions/") {
+        // The caller's own session, filled in by the caller's row.
+        "{id}"
+    } else if path.contains("/alerts/") {
         &world.alert[i]
     } else if path.contains("/webhooks/") {
         &world.webhook
@@ -123,73 +210,99 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     };
     path.replace("{id}", id)
         .replace("@EMAIL", &format!("user{n}@test.example"))
+        .replace("@NAME", &format!("Canteen {n}"))
         .replace("@DEVICE", &format!("dev-{n}"))
         .replace("@GATEWAY", &format!("gw-{n}"))
         .replace("@FAMILY", &world.family_id)
         .replace("@STAFF", &world.staff_id)
 }
 
-#[tokio::test]
-async fn every_endpoint_enforces_its_policy_for_every_role() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
+fn id_of(body: &Value) -> String {
+    body["id"].as_str().expect("an id").to_owned()
+}
+
+/// Two residents with an SOS alert each, and what an institution's admin
+/// sets up; answers the residents, devices and alerts.
+async fn populate(app: &TestApp, admin: &str, tag: &str) -> ([String; 2], [String; 2], [String; 2]) {
     let mut resident = [String::new(), String::new()];
     let mut device = [String::new(), String::new()];
     for (i, name) in ["Mine", "Theirs"].iter().enumerate() {
-        resident[i] = app.resident(&admin, name).await;
-        device[i] = format!("sos-{i}");
-        app.device(&admin, json!({"device_id": device[i], "resident_id": resident[i], "kind": "sos_button"})).await;
+        resident[i] = app.resident(admin, &format!("{name} {tag}")).await;
+        device[i] = format!("sos-{tag}-{i}");
+        app.device(admin, json!({"device_id": device[i], "resident_id": resident[i], "kind": "sos_button"})).await;
         app.broker
             .publish(&format!("eldercare/v1/{}/event", device[i]), json!({"event": "sos_pressed"}).to_string())
             .await;
     }
     let alerts = wait_for("both SOS alerts", || async {
-        let list = app.get("/api/v1/alerts", &admin).await["alerts"].as_array()?.clone();
+        let list = app.get("/api/v1/alerts", admin).await["alerts"].as_array()?.clone();
         (list.len() == 2).then_some(list)
     })
     .await;
-    let alert_of =
-        |rid: &str| alerts.iter().find(|a| a["resident_id"] == rid).unwrap()["id"].as_str().unwrap().to_owned();
-    let staff_id = app
-        .post(
-            "/api/v1/users",
-            &admin,
-            json!({"email": "staff@test.example", "password": "staff password", "role": "staff", "name": "S"}),
+    let alert_of = |rid: &str| id_of(alerts.iter().find(|a| a["resident_id"] == rid).expect("the resident's alert"));
+    let alert = [alert_of(&resident[0]), alert_of(&resident[1])];
+    (resident, device, alert)
+}
+
+#[tokio::test]
+async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutions() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let operator = app.operator_token().await;
+    let home = app.get("/api/v1/me", &admin).await["institution_id"].as_str().expect("home").to_owned();
+    app.call("PATCH", &format!("/api/v1/institutions/{home}"), Some(&operator), Some(json!({"region": "North"}))).await;
+    let other = id_of(
+        &app.post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Riverside Home Care", "kind": "home_care", "region": "North", "timezone": "Asia/Shanghai"}),
         )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let family_id = app
-        .post(
-            "/api/v1/users",
-            &admin,
-            json!({"email": "fam@test.example", "password": "family password", "role": "family", "name": "F"}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await,
+    );
+    let user = |email: &str, role: &str| json!({"email": email, "password": "long enough pw", "role": role, "name": email.split('@').next()});
+    app.post(&format!("/api/v1/institutions/{other}/users"), &operator, user("other-admin@test.example", "admin"))
+        .await;
+    app.post(
+        "/api/v1/supervisors",
+        &operator,
+        json!({"email": "sup@test.example", "password": "long enough pw", "name": "Sup", "region": "North"}),
+    )
+    .await;
+    let other_admin = app.login("other-admin@test.example", "long enough pw").await;
+    app.post("/api/v1/users", &other_admin, user("other-staff@test.example", "staff")).await;
+
+    let (resident, device, alert) = populate(&app, &admin, "home").await;
+    let (other_resident, other_device, other_alert) = populate(&app, &other_admin, "other").await;
+    let staff_id = id_of(&app.post("/api/v1/users", &admin, user("staff@test.example", "staff")).await);
+    app.post("/api/v1/users", &admin, user("carer@test.example", "caregiver")).await;
+    let family_id = id_of(&app.post("/api/v1/users", &admin, user("fam@test.example", "family")).await);
+    let target_id = id_of(&app.post("/api/v1/users", &admin, user("target@test.example", "family")).await);
     app.post(
         &format!("/api/v1/residents/{}/family", resident[0]),
         &admin,
         json!({"user_id": family_id, "relationship": "son"}),
     )
     .await;
-    let webhook = app
-        .post("/api/v1/webhooks", &admin, json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"});
+    let webhook = id_of(&app.post("/api/v1/webhooks", &admin, hook.clone()).await);
+    let other_webhook = id_of(&app.post("/api/v1/webhooks", &other_admin, hook).await);
     app.post("/api/v1/gateways", &admin, json!({"gateway_id": "gw-world", "base_topic": "zigbee2mqtt/world"})).await;
+    let secrets = |resident: &[String; 2], device: &[String; 2], alert: &[String; 2], webhook: &str, tag: &str| {
+        let mut s: Vec<String> = resident.iter().chain(device).chain(alert).cloned().collect();
+        s.extend([webhook.to_owned(), format!("Mine {tag}"), format!("Theirs {tag}")]);
+        s
+    };
     let world = World {
-        alert: [alert_of(&resident[0]), alert_of(&resident[1])],
+        institution: home,
+        home_secrets: secrets(&resident, &device, &alert, &webhook, "home"),
+        other_secrets: secrets(&other_resident, &other_device, &other_alert, &other_webhook, "other"),
         resident,
         device,
+        alert,
         webhook,
         family_id,
         staff_id,
+        target_id,
     };
 
     // Every documented operation has a row, and every row is documented.
@@ -206,13 +319,18 @@ async fn every_endpoint_enforces_its_policy_for_every_role() {
     assert_eq!(table.len(), eldercare::api::openapi::OPERATIONS.len() - public.len());
 
     let logins = [
+        (OPERATOR_EMAIL, OPERATOR_PASSWORD),
+        ("sup@test.example", "long enough pw"),
         (ADMIN_EMAIL, ADMIN_PASSWORD),
-        ("staff@test.example", "staff password"),
-        ("fam@test.example", "family password"),
+        ("staff@test.example", "long enough pw"),
+        ("carer@test.example", "long enough pw"),
+        ("fam@test.example", "long enough pw"),
+        ("fam@test.example", "long enough pw"),
+        ("other-admin@test.example", "long enough pw"),
+        ("other-staff@test.example", "long enough pw"),
     ];
     let mut tokens = Vec::new();
-    for role in 0..4 {
-        let (email, password) = logins[role.min(2)];
+    for (email, password) in logins {
         tokens.push(app.login(email, password).await);
     }
     let mut n = 0;
@@ -221,28 +339,68 @@ async fn every_endpoint_enforces_its_policy_for_every_role() {
         let path = fill(template, &world, true, n);
         let (status, _) = call(&app, method, &path, None, body, &world, n).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
-        // Admin last: an allowed delete must not hide what the others may do.
-        for role in (0..4).rev() {
+        for caller in ORDER {
             n += 1;
             let token = if template.ends_with("/logout") {
-                let (email, password) = logins[role.min(2)];
+                let (email, password) = logins[caller];
                 app.login(email, password).await
             } else {
-                tokens[role].clone()
+                tokens[caller].clone()
             };
-            let path = fill(template, &world, role != 3, n);
+            let mut path = fill(template, &world, caller != OTHER_FAMILY, n);
+            if template.contains("/family/{user_id}") {
+                link(&app, &world.resident, &world.target_id).await;
+            }
+            if *template == "/api/v1/me/sessions/{id}" {
+                let (email, password) = logins[caller];
+                let second = app.login(email, password).await;
+                let sessions = app.get("/api/v1/me/sessions", &second).await;
+                let current = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
+                path = path.replace("{id}", current["id"].as_str().unwrap());
+            }
             let (status, resp) = call(&app, method, &path, Some(&token), body, &world, n).await;
+            let who = CALLERS[caller];
             let got = match status {
                 StatusCode::FORBIDDEN => F,
                 StatusCode::NOT_FOUND => N,
                 s if s.is_server_error() || s == StatusCode::UNAUTHORIZED || s == StatusCode::METHOD_NOT_ALLOWED => {
-                    panic!("{method} {path} as role {role}: {s} {resp}")
+                    panic!("{method} {path} as {who}: {s} {resp}")
                 }
                 _ => A,
             };
-            let who = ["admin", "staff", "family", "other family"][role];
-            assert_eq!(got, expect[role], "{method} {path} as {who} got {status} {resp}");
+            assert_eq!(got, expect[caller], "{method} {path} as {who} got {status} {resp}");
+            // Whatever the answer, it shows nothing of an institution the
+            // caller is not in, nor of a resident the family is not linked to.
+            let text = resp.to_string();
+            let foreign: Vec<&String> = match caller {
+                c if c >= 7 => world.home_secrets.iter().collect(),
+                OPERATOR | 1 | 4 => world.home_secrets.iter().chain(&world.other_secrets).collect(),
+                OTHER_FAMILY | 5 => world
+                    .other_secrets
+                    .iter()
+                    .chain([&world.resident[1], &world.device[1], &world.alert[1], &world.webhook])
+                    .collect(),
+                _ => world.other_secrets.iter().collect(),
+            };
+            for secret in foreign {
+                assert!(!text.contains(secret.as_str()), "{method} {path} as {who} shows {secret}: {text}");
+            }
         }
+    }
+}
+
+/// Links the target family user to both of home's residents again.
+async fn link(app: &TestApp, residents: &[String; 2], user: &str) {
+    for resident in residents {
+        sqlx::query(
+            "insert into family_links (resident_id, user_id, relationship) values ($1::uuid, $2::uuid, 'niece')
+             on conflict do nothing",
+        )
+        .bind(resident)
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     }
 }
 

@@ -329,6 +329,10 @@ async fn care_staff_see_a_new_alert_live_and_handle_it_in_the_console() {
     browser.click("[data-testid=login-submit]").await;
     let connection = "[data-testid=connection]";
     browser.wait_attribute(connection, "data-state", "connected", |s| s == "connected").await;
+    // On a platform of many institutions, the console says whose it is.
+    browser
+        .wait_text("[data-testid=institution-name]", "the institution's name", |t| t.contains("Default institution"))
+        .await;
     browser.click("[data-testid=sound-toggle]").await;
     browser.wait_attribute("[data-testid=sound-toggle]", "aria-pressed", "true", |s| s == "true").await;
 

@@ -13,6 +13,8 @@ mod family;
 mod health;
 mod identity;
 mod ingest;
+mod lifecycle;
+mod platform;
 mod poison;
 mod simulator;
 mod store;

@@ -20,6 +20,8 @@ pub use broker::Broker;
 
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const OPERATOR_EMAIL: &str = "operator@test.example";
+pub const OPERATOR_PASSWORD: &str = "platform operator pw";
 
 /// How long a test waits for a condition before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -104,6 +106,8 @@ pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Setting
     settings.http.addr = "127.0.0.1:0".parse().expect("addr");
     settings.bootstrap.admin_email = Some(ADMIN_EMAIL.into());
     settings.bootstrap.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+    settings.bootstrap.operator_email = Some(OPERATOR_EMAIL.into());
+    settings.bootstrap.operator_password = Some(OPERATOR_PASSWORD.to_owned().into());
     settings
 }
 
@@ -172,6 +176,10 @@ impl TestApp {
 
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    pub async fn operator_token(&self) -> String {
+        self.login(OPERATOR_EMAIL, OPERATOR_PASSWORD).await
     }
 
     /// Sends a JSON request with a token; returns status and JSON body

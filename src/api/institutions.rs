@@ -1,0 +1,219 @@
+//! The platform: the operator creates institutions, places them in regions
+//! and gives each its first admin; supervisors are created per region.
+//!
+//! The operator's work on one institution is recorded in that institution's
+//! audit chain (its admins see who created their accounts); work that
+//! concerns no single institution (supervisors) in the platform's chain.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::residents::validate_timezone;
+use super::users::{NewUser, insert_user};
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::audit::Actor;
+use crate::domain::{InstitutionKind, Role};
+use crate::store::institutions::{self, Institution, InstitutionChange, NewInstitution};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/institutions", get(list).post(create))
+        .route("/institutions/{id}", patch(update))
+        .route("/institutions/{id}/users", post(create_admin))
+        .route("/supervisors", post(create_supervisor))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewInstitutionRequest {
+    name: String,
+    kind: InstitutionKind,
+    region: Option<String>,
+    timezone: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstitutionPatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "super::devices::double_option")]
+    region: Option<Option<String>>,
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(Error::validation("name", "name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+/// Regions match as exact strings, so one with stray spaces would never
+/// match its supervisor.
+fn validate_region(region: &str) -> Result<()> {
+    if region.is_empty() || region.len() > 200 || region.trim() != region {
+        return Err(Error::validation("region", "region must be 1 to 200 characters, without surrounding spaces"));
+    }
+    Ok(())
+}
+
+/// The operator's actions on one institution go to its chain.
+fn on(auth: &AuthUser, institution: Uuid) -> Actor {
+    Actor { user_id: auth.scope.user, institution_id: Some(institution) }
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewInstitutionRequest>,
+) -> Result<(StatusCode, Json<Institution>)> {
+    auth.require_operator()?;
+    validate_name(&req.name)?;
+    if let Some(region) = &req.region {
+        validate_region(region)?;
+    }
+    validate_timezone(&req.timezone)?;
+    let mut tx = ctx.pool.begin().await?;
+    let new = NewInstitution {
+        name: req.name.trim(),
+        kind: req.kind,
+        region: req.region.as_deref(),
+        timezone: &req.timezone,
+    };
+    let institution = institutions::create(&mut tx, new).await?;
+    let details = serde_json::json!({
+        "name": institution.name, "kind": institution.kind, "region": institution.region, "timezone": institution.timezone,
+    });
+    crate::audit::record(
+        &mut tx,
+        on(&auth, institution.id),
+        "institution.created",
+        "institution",
+        institution.id,
+        details,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, institution_id = %institution.id, "institution created");
+    Ok((StatusCode::CREATED, Json(institution)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstitutionList {
+    institutions: Vec<Institution>,
+    next_cursor: Option<String>,
+}
+
+/// The operator sees every institution, a supervisor its region's, anyone
+/// else their own.
+async fn list(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<InstitutionList>> {
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
+    }
+    let after = q
+        .cursor
+        .map(|c| c.parse::<Uuid>().map_err(|_| Error::validation("cursor", "not a cursor this list gave")))
+        .transpose()?;
+    let mut institutions = institutions::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = if institutions.len() as i64 > limit {
+        institutions.truncate(limit as usize);
+        institutions.last().map(|i| i.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(InstitutionList { institutions, next_cursor }))
+}
+
+async fn update(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(patch): Json<InstitutionPatch>,
+) -> Result<Json<Institution>> {
+    auth.require_operator()?;
+    if let Some(name) = &patch.name {
+        validate_name(name)?;
+    }
+    if let Some(Some(region)) = &patch.region {
+        validate_region(region)?;
+    }
+    let details = serde_json::json!({"name": patch.name, "region": patch.region});
+    let change = InstitutionChange { name: patch.name.map(|n| n.trim().to_owned()), region: patch.region };
+    let mut tx = ctx.pool.begin().await?;
+    let institution = institutions::update(&mut tx, id, change).await?.ok_or(Error::NotFound)?;
+    crate::audit::record(&mut tx, on(&auth, id), "institution.updated", "institution", id, details).await?;
+    tx.commit().await?;
+    Ok(Json(institution))
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: Uuid,
+}
+
+/// An institution's first admin (or another, when its admins are gone): the
+/// operator creates admins only; the admins create everyone else.
+async fn create_admin(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(institution): Path<Uuid>,
+    Json(req): Json<NewUser>,
+) -> Result<(StatusCode, Json<Created>)> {
+    auth.require_operator()?;
+    if req.role != Role::Admin {
+        return Err(Error::validation("role", "the operator creates an institution's admins; they create the rest"));
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    let mut tx = ctx.pool.begin().await?;
+    if !institutions::lock(&mut tx, institution).await? {
+        return Err(Error::NotFound);
+    }
+    let id = insert_user(&mut tx, Some(institution), None, req).await?;
+    crate::audit::record(&mut tx, on(&auth, institution), "user.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, institution_id = %institution, "admin created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSupervisor {
+    email: String,
+    password: String,
+    name: String,
+    region: String,
+}
+
+async fn create_supervisor(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewSupervisor>,
+) -> Result<(StatusCode, Json<Created>)> {
+    auth.require_operator()?;
+    validate_region(&req.region)?;
+    let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region});
+    let user = NewUser { email: req.email, password: req.password, role: Role::Supervisor, name: req.name };
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, None, Some(&req.region), user).await?;
+    crate::audit::record(&mut tx, auth.actor(), "supervisor.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, "supervisor created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}

@@ -1,0 +1,96 @@
+//! Institutions: the tenants of the platform, created and placed in a region
+//! by the operator.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::{InstitutionKind, Scope};
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Institution {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: InstitutionKind,
+    /// `None` until the operator places the institution in a region.
+    pub region: Option<String>,
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "i.id, i.name, i.kind, i.region, i.timezone, i.created_at";
+
+pub struct NewInstitution<'a> {
+    pub name: &'a str,
+    pub kind: InstitutionKind,
+    pub region: Option<&'a str>,
+    pub timezone: &'a str,
+}
+
+pub async fn create(tx: &mut PgConnection, new: NewInstitution<'_>) -> Result<Institution, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into institutions as i (id, name, kind, region, timezone) values ($1, $2, $3, $4, $5)
+         returning {COLUMNS}"
+    )))
+    .bind(Uuid::new_v4())
+    .bind(new.name)
+    .bind(new.kind)
+    .bind(new.region)
+    .bind(new.timezone)
+    .fetch_one(tx)
+    .await
+}
+
+/// The institutions `scope` sees, by name, after the one named `after`
+/// (the previous page's last).
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Institution>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("select {COLUMNS} from institutions i where true"));
+    scope.push_institutions_filter(&mut query);
+    if let Some(after) = after {
+        query.push(" and (i.name, i.id) > (select c.name, c.id from institutions c where c.id = ").push_bind(after);
+        query.push(")");
+    }
+    query.push(" order by i.name, i.id limit ").push_bind(limit);
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// A change to an institution: `None` leaves a field alone; `Some(None)`
+/// takes the institution out of its region.
+pub struct InstitutionChange {
+    pub name: Option<String>,
+    pub region: Option<Option<String>>,
+}
+
+/// Changes an institution; `None` when there is no such institution.
+pub async fn update(
+    tx: &mut PgConnection,
+    id: Uuid,
+    change: InstitutionChange,
+) -> Result<Option<Institution>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update institutions i set
+            name = coalesce($2, i.name),
+            region = case when $3 then $4 else i.region end
+         where i.id = $1 returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(change.name)
+    .bind(change.region.is_some())
+    .bind(change.region.flatten())
+    .fetch_optional(tx)
+    .await
+}
+
+/// Whether the institution exists, locked until the transaction ends so
+/// that nothing is added to one being changed.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let found: Option<Uuid> =
+        sqlx::query_scalar("select id from institutions where id = $1 for share").bind(id).fetch_optional(tx).await?;
+    Ok(found.is_some())
+}

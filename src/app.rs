@@ -63,7 +63,7 @@ impl Application {
         tracker.spawn(watchdog.run(shutdown.clone()));
         let alert_hub = AlertHub::default();
         tracker.spawn(alert_hub.clone().run(pool.clone(), shutdown.clone()));
-        tracker.spawn(webhooks::run(pool.clone(), shutdown.clone()));
+        tracker.spawn(webhooks::run(pool.clone(), settings.webhooks.clone(), shutdown.clone()));
         let schedule = SchedulerSettings {
             tick: Duration::from_millis(settings.scheduler.tick_ms),
             escalation: settings

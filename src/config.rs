@@ -29,6 +29,17 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub scheduler: SchedulerConfig,
     pub watchdog: WatchdogSettings,
+    pub webhooks: WebhookSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WebhookSettings {
+    /// Lifts the `https`-to-a-public-address rule, at registration and at
+    /// delivery: for development and tests, where the receiver runs on the
+    /// same machine. Never in production: it lets an admin make the backend
+    /// POST into its own network.
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
+use crate::notify::targets;
 use crate::store::webhooks::{self, Webhook};
 
 pub fn router() -> Router<ApiContext> {
@@ -22,11 +23,14 @@ struct NewWebhook {
     secret: String,
 }
 
-fn validate(req: &NewWebhook) -> Result<()> {
-    let url = url::Url::parse(&req.url).map_err(|_| Error::validation("url", "url must be an absolute http(s) URL"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::validation("url", "url must be an absolute http(s) URL"));
+/// The target rule (https to a public address) as well as the shape: a name
+/// that does not resolve yet is accepted, and judged at each delivery.
+async fn validate(req: &NewWebhook, allow_private: bool) -> Result<()> {
+    let url = url::Url::parse(&req.url).map_err(|_| Error::validation("url", "url must be an absolute https URL"))?;
+    if url.host_str().is_none() {
+        return Err(Error::validation("url", "url must be an absolute https URL"));
     }
+    targets::vet(&url, allow_private).await.map_err(|refusal| Error::validation("url", refusal.message()))?;
     if req.secret.len() < 16 || req.secret.len() > 256 {
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
@@ -45,7 +49,7 @@ async fn create(
     Json(req): Json<NewWebhook>,
 ) -> Result<(StatusCode, Json<Created>)> {
     auth.require_admin()?;
-    validate(&req)?;
+    validate(&req, ctx.settings.webhooks.allow_private).await?;
     let mut tx = ctx.pool.begin().await?;
     let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret).await?;
     // Never the secret.

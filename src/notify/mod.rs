@@ -2,4 +2,5 @@
 //! and signed webhooks delivered from the transactional outbox.
 
 pub mod stream;
+pub mod targets;
 pub mod webhooks;

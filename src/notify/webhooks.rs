@@ -12,6 +12,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::targets;
+use crate::config::WebhookSettings;
+
 /// The receiver gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A claimed delivery is not picked again for this long (longer than TIMEOUT).
@@ -40,16 +43,9 @@ struct Due {
     attempts: i32,
 }
 
-pub async fn run(pool: PgPool, shutdown: CancellationToken) {
-    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
-        Ok(c) => c,
-        Err(err) => {
-            tracing::error!(cause = %err, "cannot build the webhook HTTP client; webhooks stay queued");
-            return;
-        }
-    };
+pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: CancellationToken) {
     loop {
-        let delivered = match deliver_due(&pool, &client).await {
+        let delivered = match deliver_due(&pool, &settings).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::warn!(cause = %err, "webhook outbox");
@@ -65,7 +61,35 @@ pub async fn run(pool: PgPool, shutdown: CancellationToken) {
     }
 }
 
-async fn deliver_due(pool: &PgPool, client: &reqwest::Client) -> Result<usize, sqlx::Error> {
+/// Vets the target again (its DNS may have changed since registration) and
+/// sends to the vetted addresses only: the client is pinned to them, so the
+/// name is not resolved a second time between the check and the connection.
+async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::StatusCode, String> {
+    let url = url::Url::parse(&d.url).map_err(|_| "refused: bad url".to_owned())?;
+    let vetted = targets::vet(&url, allow_private)
+        .await
+        .map_err(|refusal| refusal.message().to_owned())?
+        .ok_or_else(|| "name did not resolve".to_owned())?;
+    // No proxy: it would make the connection somewhere other than the
+    // vetted address.
+    let mut builder = reqwest::Client::builder().timeout(TIMEOUT).no_proxy();
+    if !vetted.host.is_empty() {
+        builder = builder.resolve_to_addrs(&vetted.host, &vetted.addrs);
+    }
+    let client = builder.build().map_err(|err| err.to_string())?;
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-eldercare-signature", signature(&d.secret, &body))
+        .header("x-eldercare-delivery", d.id.to_string())
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status())
+        .map_err(|err| err.to_string())
+}
+
+async fn deliver_due(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, sqlx::Error> {
     let due: Vec<Due> = sqlx::query_as(
         "update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
          from webhooks w
@@ -82,15 +106,8 @@ async fn deliver_due(pool: &PgPool, client: &reqwest::Client) -> Result<usize, s
     let n = due.len();
     let sends = due.into_iter().map(|d| async move {
         let body = d.payload.to_string().into_bytes();
-        let result = client
-            .post(&d.url)
-            .header("content-type", "application/json")
-            .header("x-eldercare-signature", signature(&d.secret, &body))
-            .header("x-eldercare-delivery", d.id.to_string())
-            .body(body)
-            .send()
-            .await;
-        (d.id, d.attempts, result.map(|r| r.status()))
+        let result = send(&d, settings.allow_private, body).await;
+        (d.id, d.attempts, result)
     });
     for (id, attempts, result) in futures::future::join_all(sends).await {
         match result {
@@ -107,7 +124,7 @@ async fn deliver_due(pool: &PgPool, client: &reqwest::Client) -> Result<usize, s
             other => {
                 let (status, error) = match other {
                     Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {status}")),
-                    Err(err) => (None, err.to_string()),
+                    Err(err) => (None, err),
                 };
                 tracing::info!(delivery = %id, attempts = attempts + 1, error = %error, "webhook delivery failed; will retry");
                 sqlx::query(

@@ -19,3 +19,4 @@ mod poison;
 mod simulator;
 mod store;
 mod support;
+mod webhooks;

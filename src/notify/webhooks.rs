@@ -1,5 +1,6 @@
 //! Delivers the webhook outbox: signed POSTs, retried with backoff until a
-//! 2xx, at least once across restarts. Deliveries are claimed with a lease
+//! 2xx (a redirect is not followed and counts as a failure), at least once
+//! across restarts. Deliveries are claimed with a lease
 //! (a push of `next_attempt_at`), so several `serve` processes can deliver
 //! side by side without sending one twice at the same time.
 
@@ -71,8 +72,10 @@ async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::St
         .map_err(|refusal| refusal.message().to_owned())?
         .ok_or_else(|| "name did not resolve".to_owned())?;
     // No proxy: it would make the connection somewhere other than the
-    // vetted address.
-    let mut builder = reqwest::Client::builder().timeout(TIMEOUT).no_proxy();
+    // vetted address. No redirects: a Location is not vetted, and a receiver
+    // that moved must be registered again; a 3xx is a failure, retried.
+    let mut builder =
+        reqwest::Client::builder().timeout(TIMEOUT).no_proxy().redirect(reqwest::redirect::Policy::none());
     if !vetted.host.is_empty() {
         builder = builder.resolve_to_addrs(&vetted.host, &vetted.addrs);
     }

@@ -1,10 +1,37 @@
 //! Webhook targets, redirects, signatures and isolation between endpoints.
 
-use reqwest::StatusCode;
-use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
-use crate::support::home::Home;
-use crate::support::{Broker, TestApp, fresh_database};
+use chrono::{SecondsFormat, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::home::{DeviceRow, Home};
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
+
+const DEVICES: &[DeviceRow] = &[("sos-1", "sos_button", "bedroom", None, "native", None)];
+
+/// Presses the SOS button: an alert opens, and each webhook gets a delivery.
+async fn sos(app: &TestApp) {
+    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    app.broker.publish("eldercare/v1/sos-1/event", json!({"ts": ts, "event": "sos_pressed"}).to_string()).await;
+}
+
+/// A receiver on 127.0.0.1; answers the address it listens on.
+async fn receiver(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+async fn subscribe(app: &TestApp, token: &str, url: String) -> String {
+    let (status, created) =
+        app.call("POST", "/api/v1/webhooks", Some(token), Some(json!({"url": url, "secret": SECRET}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
 
 const SECRET: &str = "a-shared-secret-of-some-length";
 
@@ -38,4 +65,35 @@ async fn webhook_targets_must_be_https_to_a_public_address() {
         assert_eq!(status, StatusCode::CREATED, "{url}: {body}");
     }
     assert_eq!(app.count("select count(*) from webhooks").await, 2);
+}
+
+#[tokio::test]
+async fn webhook_redirects_are_not_followed() {
+    use axum::routing::{any, post};
+    let followed: Arc<Mutex<usize>> = Arc::default();
+    let hits = followed.clone();
+    let addr = receiver(
+        axum::Router::new().route("/hook", post(|| async { (StatusCode::FOUND, [("location", "/elsewhere")]) })).route(
+            "/elsewhere",
+            // Any method: a followed 302 turns the POST into a GET.
+            any(move || {
+                *hits.lock().unwrap() += 1;
+                async { StatusCode::OK }
+            }),
+        ),
+    )
+    .await;
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Grandma", DEVICES).await;
+    subscribe(&app, &h.token, format!("http://{addr}/hook")).await;
+    sos(&app).await;
+    wait_for("a delivery answered 302", || async {
+        let n = app.count("select count(*) from webhook_deliveries where last_status = 302 and attempts >= 1").await;
+        (n > 0).then_some(())
+    })
+    .await;
+    assert_eq!(*followed.lock().unwrap(), 0, "the redirect was followed");
+    assert_eq!(app.count("select count(*) from webhook_deliveries where delivered_at is not null").await, 0);
+    let list = app.get("/api/v1/webhooks", &h.token).await;
+    assert_eq!(list["webhooks"][0]["last_error"], Value::from("HTTP 302 Found"));
 }

@@ -754,8 +754,8 @@ fn schemas() -> Value {
         "Resolve": s(json!({"resolution": {"type": "string", "enum": ["handled", "false_alarm", "cancelled_by_resident", "auto_cleared"]}, "note": nstring}), &["resolution"]),
         "Assign": s(json!({"user_id": id}), &["user_id"]),
         "Comment": s(json!({"text": string}), &["text"]),
-        "NewWebhook": s(json!({"url": {"type": "string", "format": "uri"}, "secret": {"type": "string", "minLength": 16}}), &["url", "secret"]),
-        "Webhook": s(json!({"id": id, "url": string, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
+        "NewWebhook": s(json!({"url": {"type": "string", "format": "uri", "description": "https:// to a public address"}, "secret": {"type": "string", "minLength": 16}, "signature": {"type": "string", "enum": ["v1", "v2"], "default": "v2", "description": "X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of \"<t>.<body>\">`; v1 `sha256=<HMAC of the body>` for receivers not yet upgraded"}}), &["url", "secret"]),
+        "Webhook": s(json!({"id": id, "url": string, "signature": {"type": "string", "enum": ["v1", "v2"]}, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
         "WebhookList": list("webhooks", "Webhook"),
         "PasswordChange": s(json!({"current_password": string, "new_password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}}), &["current_password", "new_password"]),
         "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
@@ -803,6 +803,11 @@ pub fn document() -> Value {
         if op.path == "/api/v1/auth/login" {
             let why = "too many failed attempts for this account or address; try again later";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
+        }
+        if op.method == "post" && op.path == "/api/v1/webhooks" {
+            let why = "validation failed, or the url is not https:// or its host is or resolves to a loopback, \
+                       private, link-local or otherwise non-public address";
+            responses.insert("422".into(), json!({"description": why, "content": content("Error")}));
         }
         responses.insert(
             "503".into(),

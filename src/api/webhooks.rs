@@ -21,6 +21,27 @@ pub fn router() -> Router<ApiContext> {
 struct NewWebhook {
     url: String,
     secret: String,
+    /// `v1` only for receivers not yet upgraded to version 2's timestamped
+    /// signature.
+    #[serde(default)]
+    signature: Signature,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Signature {
+    V1,
+    #[default]
+    V2,
+}
+
+impl Signature {
+    fn as_str(self) -> &'static str {
+        match self {
+            Signature::V1 => "v1",
+            Signature::V2 => "v2",
+        }
+    }
 }
 
 /// The target rule (https to a public address) as well as the shape: a name
@@ -51,10 +72,17 @@ async fn create(
     auth.require_admin()?;
     validate(&req, ctx.settings.webhooks.allow_private).await?;
     let mut tx = ctx.pool.begin().await?;
-    let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret).await?;
+    let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret, req.signature.as_str()).await?;
     // Never the secret.
-    crate::audit::record(&mut tx, auth.actor(), "webhook.created", "webhook", id, serde_json::json!({"url": req.url}))
-        .await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "webhook.created",
+        "webhook",
+        id,
+        serde_json::json!({"url": req.url, "signature": req.signature.as_str()}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(Created { id, url: req.url })))
 }

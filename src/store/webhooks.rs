@@ -12,29 +12,40 @@ use crate::domain::Scope;
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
+    /// `v1` or `v2`, the `X-Eldercare-Signature` format.
+    pub signature: String,
     pub created_at: DateTime<Utc>,
     pub pending_deliveries: i64,
     pub failed_attempts: i64,
     pub last_error: Option<String>,
 }
 
-const SELECT: &str = "select w.id, w.url, w.created_at,
+const SELECT: &str = "select w.id, w.url, w.signature, w.created_at,
         count(d.id) filter (where d.delivered_at is null) as pending_deliveries,
         coalesce(sum(d.attempts) filter (where d.delivered_at is null), 0) as failed_attempts,
         (array_agg(d.last_error order by d.created_at desc) filter (where d.last_error is not null))[1] as last_error
     from webhooks w left join webhook_deliveries d on d.webhook_id = w.id";
 
 /// Subscribes the scope's institution; answers the new webhook's id.
-pub async fn create(tx: &mut PgConnection, scope: &Scope, url: &str, secret: &str) -> Result<Uuid, sqlx::Error> {
+pub async fn create(
+    tx: &mut PgConnection,
+    scope: &Scope,
+    url: &str,
+    secret: &str,
+    signature: &str,
+) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
-    sqlx::query("insert into webhooks (id, institution_id, url, secret, created_by) values ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(scope.institution)
-        .bind(url)
-        .bind(secret)
-        .bind(scope.user)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "insert into webhooks (id, institution_id, url, secret, created_by, signature) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(scope.institution)
+    .bind(url)
+    .bind(secret)
+    .bind(scope.user)
+    .bind(signature)
+    .execute(tx)
+    .await?;
     Ok(id)
 }
 

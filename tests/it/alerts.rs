@@ -411,7 +411,8 @@ async fn webhooks_are_signed_and_retried_until_accepted() {
             "POST",
             "/api/v1/webhooks",
             Some(&h.token),
-            Some(json!({"url": format!("http://{hook_addr}/hook"), "secret": secret})),
+            // Version 1's signature, kept for receivers not yet upgraded.
+            Some(json!({"url": format!("http://{hook_addr}/hook"), "secret": secret, "signature": "v1"})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

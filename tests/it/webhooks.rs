@@ -97,3 +97,50 @@ async fn webhook_redirects_are_not_followed() {
     let list = app.get("/api/v1/webhooks", &h.token).await;
     assert_eq!(list["webhooks"][0]["last_error"], Value::from("HTTP 302 Found"));
 }
+
+/// `X-Eldercare-Signature` version 2, checked as a receiver would, with an
+/// HMAC computed here rather than by the backend's own function: the signed
+/// time when it verifies.
+fn verify_v2(secret: &str, header: &str, body: &[u8]) -> Option<i64> {
+    use hmac::{KeyInit, Mac};
+    let (t, sig) = header.split_once(",v1=")?;
+    let t = t.strip_prefix("t=")?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&hex::decode(sig).ok()?).ok()?;
+    t.parse().ok()
+}
+
+type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+#[tokio::test]
+async fn new_webhooks_are_signed_with_version_2() {
+    use axum::routing::post;
+    let received: Received = Arc::default();
+    let calls = received.clone();
+    let addr = receiver(axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            calls.lock().unwrap().push((
+                header("x-eldercare-signature"),
+                header("x-eldercare-delivery"),
+                body.to_vec(),
+            ));
+            async { StatusCode::OK }
+        }),
+    ))
+    .await;
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Grandma", DEVICES).await;
+    let id = subscribe(&app, &h.token, format!("http://{addr}/hook")).await;
+    assert_eq!(app.get(&format!("/api/v1/webhooks/{id}"), &h.token).await["signature"], "v2");
+    sos(&app).await;
+    let (signature, delivery, body) =
+        wait_for("a delivery", || async { received.lock().unwrap().first().cloned() }).await;
+    let t = verify_v2(SECRET, &signature, &body).unwrap_or_else(|| panic!("{signature} does not verify"));
+    assert!((Utc::now().timestamp() - t).abs() <= 300, "t={t} is not within 5 minutes of now");
+    assert_eq!(verify_v2("another-secret-entirely", &signature, &body), None);
+    assert!(!delivery.is_empty(), "X-Eldercare-Delivery is sent");
+}

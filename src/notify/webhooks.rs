@@ -95,7 +95,10 @@ async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::St
     if !vetted.host.is_empty() {
         builder = builder.resolve_to_addrs(&vetted.host, &vetted.addrs);
     }
-    let client = builder.build().map_err(|err| err.to_string())?;
+    let client = builder.build().map_err(|err| {
+        tracing::error!(cause = %err, "cannot build the webhook HTTP client");
+        "client setup failed".to_owned()
+    })?;
     // Signed at each attempt: a retry carries a fresh time.
     let signed = match d.signature.as_str() {
         "v1" => signature(&d.secret, &body),
@@ -110,7 +113,22 @@ async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::St
         .send()
         .await
         .map(|r| r.status())
-        .map_err(|err| err.to_string())
+        .map_err(|err| {
+            tracing::info!(delivery = %d.id, cause = %err, "webhook request failed");
+            generic_error(&err).to_owned()
+        })
+}
+
+/// What the admin sees in `last_error`: the kind of failure only. The raw
+/// error names internal addresses and library details (it goes to the log).
+fn generic_error(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
 }
 
 async fn deliver_due(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, sqlx::Error> {
@@ -147,7 +165,7 @@ async fn deliver_due(pool: &PgPool, settings: &WebhookSettings) -> Result<usize,
             }
             other => {
                 let (status, error) = match other {
-                    Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {status}")),
+                    Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {}", status.as_u16())),
                     Err(err) => (None, err),
                 };
                 tracing::info!(delivery = %id, attempts = attempts + 1, error = %error, "webhook delivery failed; will retry");

@@ -95,7 +95,7 @@ async fn webhook_redirects_are_not_followed() {
     assert_eq!(*followed.lock().unwrap(), 0, "the redirect was followed");
     assert_eq!(app.count("select count(*) from webhook_deliveries where delivered_at is not null").await, 0);
     let list = app.get("/api/v1/webhooks", &h.token).await;
-    assert_eq!(list["webhooks"][0]["last_error"], Value::from("HTTP 302 Found"));
+    assert_eq!(list["webhooks"][0]["last_error"], Value::from("HTTP 302"));
 }
 
 /// `X-Eldercare-Signature` version 2, checked as a receiver would, with an
@@ -143,4 +143,22 @@ async fn new_webhooks_are_signed_with_version_2() {
     assert!((Utc::now().timestamp() - t).abs() <= 300, "t={t} is not within 5 minutes of now");
     assert_eq!(verify_v2("another-secret-entirely", &signature, &body), None);
     assert!(!delivery.is_empty(), "X-Eldercare-Delivery is sent");
+}
+
+#[tokio::test]
+async fn webhook_failures_are_shown_as_generic_text() {
+    // A port nobody listens on: the connection is refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Grandma", DEVICES).await;
+    let id = subscribe(&app, &h.token, format!("http://{addr}/hook")).await;
+    sos(&app).await;
+    let error = wait_for("a failed attempt", || async {
+        let hook = app.get(&format!("/api/v1/webhooks/{id}"), &h.token).await;
+        hook["last_error"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(error, "connection failed");
 }

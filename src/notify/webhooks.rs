@@ -4,12 +4,15 @@
 //! (a push of `next_attempt_at`), so several `serve` processes can deliver
 //! side by side without sending one twice at the same time.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -20,7 +23,10 @@ use crate::config::WebhookSettings;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A claimed delivery is not picked again for this long (longer than TIMEOUT).
 const LEASE_SECS: i32 = 30;
-const BATCH: i64 = 32;
+/// Deliveries claimed at once, and at most in flight per webhook.
+const BATCH: usize = 32;
+/// Requests in flight overall, across all webhooks.
+const MAX_IN_FLIGHT: usize = 128;
 /// Backoff after the n-th failure: 5 s, 10 s, 20 s ... capped at 10 min.
 fn backoff(attempts: i32) -> chrono::Duration {
     let secs = 5i64.saturating_mul(1i64 << attempts.clamp(0, 20).saturating_sub(1)).min(600);
@@ -53,6 +59,7 @@ pub fn signature_v2(secret: &str, t: i64, body: &[u8]) -> String {
 #[derive(sqlx::FromRow)]
 struct Due {
     id: Uuid,
+    webhook_id: Uuid,
     url: String,
     secret: String,
     signature: String,
@@ -61,8 +68,18 @@ struct Due {
 }
 
 pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: CancellationToken) {
+    let outbox = Outbox {
+        pool,
+        allow_private: settings.allow_private,
+        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        busy: Arc::default(),
+    };
+    // Dropped at shutdown, which aborts the sends in flight: their leases
+    // run out and they are sent again (at least once).
+    let mut sending = tokio::task::JoinSet::new();
     loop {
-        let delivered = match deliver_due(&pool, &settings).await {
+        while sending.try_join_next().is_some() {}
+        let claimed = match outbox.claim(&mut sending).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::warn!(cause = %err, "webhook outbox");
@@ -70,7 +87,7 @@ pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: Cancellation
             }
         };
         // Busy: go again at once. Idle: poll gently.
-        let pause = if delivered > 0 { Duration::ZERO } else { Duration::from_millis(250) };
+        let pause = if claimed > 0 { Duration::ZERO } else { Duration::from_millis(250) };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = shutdown.cancelled() => return,
@@ -131,58 +148,105 @@ fn generic_error(err: &reqwest::Error) -> &'static str {
     }
 }
 
-async fn deliver_due(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, sqlx::Error> {
-    let due: Vec<Due> = sqlx::query_as(
-        "update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
-         from webhooks w
-         where w.id = d.webhook_id and d.id in (
-             select id from webhook_deliveries
-             where delivered_at is null and next_attempt_at <= now()
-             order by next_attempt_at limit $2 for update skip locked)
-         returning d.id, w.url, w.secret, w.signature, d.payload, d.attempts",
-    )
-    .bind(LEASE_SECS as f64)
-    .bind(BATCH)
-    .fetch_all(pool)
-    .await?;
-    let n = due.len();
-    let sends = due.into_iter().map(|d| async move {
-        let body = d.payload.to_string().into_bytes();
-        let result = send(&d, settings.allow_private, body).await;
-        (d.id, d.attempts, result)
-    });
-    for (id, attempts, result) in futures::future::join_all(sends).await {
-        match result {
-            Ok(status) if status.is_success() => {
-                sqlx::query(
-                    "update webhook_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
-                            last_error = null where id = $1",
-                )
-                .bind(id)
-                .bind(i32::from(status.as_u16()))
-                .execute(pool)
-                .await?;
+/// Claims due deliveries and sends each webhook's in a task of its own, so
+/// one slow endpoint (up to TIMEOUT per request) never holds up the others.
+struct Outbox {
+    pool: PgPool,
+    allow_private: bool,
+    /// Requests in flight overall.
+    permits: Arc<Semaphore>,
+    /// Webhooks with a task in flight: not claimed again until it ends, so a
+    /// slow endpoint holds at most one batch of permits.
+    busy: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl Outbox {
+    async fn claim(&self, sending: &mut tokio::task::JoinSet<()>) -> Result<usize, sqlx::Error> {
+        let free = self.permits.available_permits().min(BATCH);
+        if free == 0 {
+            return Ok(0);
+        }
+        let busy: Vec<Uuid> = self.busy.lock().map(|b| b.iter().copied().collect()).unwrap_or_default();
+        let due: Vec<Due> = sqlx::query_as(
+            "update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
+             from webhooks w
+             where w.id = d.webhook_id and d.id in (
+                 select id from webhook_deliveries
+                 where delivered_at is null and next_attempt_at <= now() and webhook_id <> all($3)
+                 order by next_attempt_at limit $2 for update skip locked)
+             returning d.id, d.webhook_id, w.url, w.secret, w.signature, d.payload, d.attempts",
+        )
+        .bind(LEASE_SECS as f64)
+        .bind(free as i64)
+        .bind(&busy)
+        .fetch_all(&self.pool)
+        .await?;
+        let n = due.len();
+        let mut by_webhook: HashMap<Uuid, Vec<Due>> = HashMap::new();
+        for d in due {
+            by_webhook.entry(d.webhook_id).or_default().push(d);
+        }
+        for (webhook, deliveries) in by_webhook {
+            // Only this loop takes permits, and it claimed no more than were
+            // free; were one missing, the deliveries wait out their lease.
+            let Ok(permit) = self.permits.clone().try_acquire_many_owned(deliveries.len() as u32) else {
+                continue;
+            };
+            if let Ok(mut b) = self.busy.lock() {
+                b.insert(webhook);
             }
-            other => {
-                let (status, error) = match other {
-                    Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {}", status.as_u16())),
-                    Err(err) => (None, err),
-                };
-                tracing::info!(delivery = %id, attempts = attempts + 1, error = %error, "webhook delivery failed; will retry");
-                sqlx::query(
-                    "update webhook_deliveries set attempts = attempts + 1, last_status = $2, last_error = $3,
-                            next_attempt_at = $4 where id = $1",
-                )
-                .bind(id)
-                .bind(status)
-                .bind(error)
-                .bind(Utc::now() + backoff(attempts + 1))
-                .execute(pool)
-                .await?;
-            }
+            let (pool, busy, allow_private) = (self.pool.clone(), self.busy.clone(), self.allow_private);
+            sending.spawn(async move {
+                let pool = &pool;
+                let sends = deliveries.iter().map(|d| async move {
+                    let result = send(d, allow_private, d.payload.to_string().into_bytes()).await;
+                    if let Err(err) = record(pool, d, result).await {
+                        tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
+                    }
+                });
+                futures::future::join_all(sends).await;
+                if let Ok(mut b) = busy.lock() {
+                    b.remove(&webhook);
+                }
+                drop(permit);
+            });
+        }
+        Ok(n)
+    }
+}
+
+async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, String>) -> Result<(), sqlx::Error> {
+    let (id, attempts) = (d.id, d.attempts);
+    match result {
+        Ok(status) if status.is_success() => {
+            sqlx::query(
+                "update webhook_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
+                        last_error = null where id = $1",
+            )
+            .bind(id)
+            .bind(i32::from(status.as_u16()))
+            .execute(pool)
+            .await?;
+        }
+        other => {
+            let (status, error) = match other {
+                Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {}", status.as_u16())),
+                Err(err) => (None, err),
+            };
+            tracing::info!(delivery = %id, attempts = attempts + 1, error = %error, "webhook delivery failed; will retry");
+            sqlx::query(
+                "update webhook_deliveries set attempts = attempts + 1, last_status = $2, last_error = $3,
+                        next_attempt_at = $4 where id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(error)
+            .bind(Utc::now() + backoff(attempts + 1))
+            .execute(pool)
+            .await?;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -162,3 +162,38 @@ async fn webhook_failures_are_shown_as_generic_text() {
     .await;
     assert_eq!(error, "connection failed");
 }
+
+#[tokio::test]
+async fn a_slow_webhook_never_delays_the_others() {
+    use axum::routing::post;
+    // Never answers (the delivery's 10 s timeout is what ends it).
+    let hung: Arc<Mutex<usize>> = Arc::default();
+    let hits = hung.clone();
+    let slow = receiver(axum::Router::new().route(
+        "/hook",
+        post(move || {
+            *hits.lock().unwrap() += 1;
+            std::future::pending::<StatusCode>()
+        }),
+    ))
+    .await;
+    let fast = receiver(axum::Router::new().route("/hook", post(|| async { StatusCode::OK }))).await;
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Grandma", DEVICES).await;
+    let slow_id = subscribe(&app, &h.token, format!("http://{slow}/hook")).await;
+    let fast_id = subscribe(&app, &h.token, format!("http://{fast}/hook")).await;
+    sos(&app).await;
+    // The fast webhook's delivery is recorded while the slow one's first
+    // attempt is still hanging (no attempt of it has ended).
+    wait_for("the fast webhook delivered while the slow one hangs", || async {
+        let ended = format!("select count(*) from webhook_deliveries where webhook_id = '{slow_id}' and attempts > 0");
+        let delivered = format!(
+            "select count(*) from webhook_deliveries where webhook_id = '{fast_id}' and delivered_at is not null"
+        );
+        let fast_done = app.count(&delivered).await == 1;
+        let slow_hanging = *hung.lock().unwrap() >= 1 && app.count(&ended).await == 0;
+        (slow_hanging && fast_done).then_some(())
+    })
+    .await;
+    assert_eq!(app.count("select count(*) from webhook_deliveries where delivered_at is not null").await, 1);
+}

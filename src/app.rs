@@ -85,6 +85,7 @@ impl Application {
             alert_hub,
             rule_settings,
             login_limiter: Arc::default(),
+            hashing: Arc::new(api::limits::HashingGate::for_this_machine()),
             accounts,
         };
         Ok(Application { listener, ctx, tracker })

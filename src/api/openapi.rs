@@ -617,7 +617,7 @@ fn schemas() -> Value {
     };
     json!({
         "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string}), &["code", "message"])}), &["error"]),
-        "LoginRequest": s(json!({"email": string, "password": string,
+        "LoginRequest": s(json!({"email": {"type": "string", "maxLength": 254, "description": "case-insensitive; over 254 bytes answers 422 at once"}, "password": string,
             "code": {"type": "string", "description": "the authenticator app's six digits, for accounts with a second factor (401 totp_required without it)"}}), &["email", "password"]),
         "TotpRequest": s(json!({"code": string}), &[]),
         "TotpState": s(json!({"enabled": {"type": "boolean"}, "secret": {"type": "string", "description": "base32, shown once"}, "otpauth_uri": string}), &["enabled"]),
@@ -800,14 +800,18 @@ pub fn document() -> Value {
         ] {
             responses.insert(code.into(), json!({"description": why, "content": content("Error")}));
         }
-        if op.path == "/api/v1/auth/login" {
-            let why = "too many failed attempts for this account or address; try again later";
+        let checks_password = matches!(op.path, "/api/v1/auth/login" | "/api/v1/me/password");
+        if checks_password {
+            let why = "5 failed attempts per account (30 per client address) in a sliding 15 minutes: a delay, \
+                       never a lock; `Retry-After` gives the seconds until the window has slid";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
         }
-        responses.insert(
-            "503".into(),
-            json!({"description": "the database is unavailable; try again", "content": content("Error")}),
-        );
+        let unavailable = if checks_password {
+            "the database is unavailable, or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+        } else {
+            "the database is unavailable; try again"
+        };
+        responses.insert("503".into(), json!({"description": unavailable, "content": content("Error")}));
         let mut operation = json!({
             "summary": op.summary,
             "description": format!("Who may call it: {}.", op.roles),

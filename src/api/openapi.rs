@@ -242,7 +242,7 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/api/v1/residents/{id}/readings",
-            "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d)",
+            "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d). `from`..`to` spans at most 31 days raw or 400 days bucketed (422 beyond); at most `limit` points (default 10,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
             "any",
             None,
             200,
@@ -251,7 +251,15 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         query: &[("from", "date-time"), ("to", "date-time"), ("kind", "string"), ("limit", "integer")],
-        ..op("get", "/api/v1/residents/{id}/events", "Events of a resident", "any", None, 200, Some("Events"))
+        ..op(
+            "get",
+            "/api/v1/residents/{id}/events",
+            "Events of a resident. `from`..`to` spans at most 31 days (422 beyond); at most `limit` events (default 5,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
+            "any",
+            None,
+            200,
+            Some("Events"),
+        )
     },
     op(
         "get",
@@ -675,8 +683,10 @@ fn schemas() -> Value {
         "GatewayList": s(json!({"gateways": {"type": "array", "items": {"$ref": "#/components/schemas/Gateway"}}, "next_cursor": nstring}), &["gateways", "next_cursor"]),
         "Readings": s(json!({"metric": string, "unit": string, "from": time, "to": time, "bucket": string,
             "points": {"type": "array", "items": {"type": "object", "properties": {"ts": time, "value": {"type": "number"},
-                "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}, "count": {"type": "integer"}}}}}), &["metric", "unit", "points"]),
-        "Events": s(json!({"from": time, "to": time, "events": {"type": "array", "items": s(json!({"ts": time, "kind": string, "device_id": string, "data": {"type": "object"}}), &["ts", "kind", "device_id", "data"])}}), &["events"]),
+                "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}, "count": {"type": "integer"}}}},
+            "truncated": {"type": "boolean", "description": "more points matched than `limit`: these are the oldest"}}), &["metric", "unit", "points", "truncated"]),
+        "Events": s(json!({"from": time, "to": time, "events": {"type": "array", "items": s(json!({"ts": time, "kind": string, "device_id": string, "data": {"type": "object"}}), &["ts", "kind", "device_id", "data"])},
+            "truncated": {"type": "boolean", "description": "more events matched than `limit`: these are the oldest"}}), &["events", "truncated"]),
         "MyResidents": list("residents", "MyResident"),
         "MyResident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring,
             "relationship": {"type": ["string", "null"], "description": "the family user's relationship; null for staff"},

@@ -816,7 +816,16 @@ pub fn document() -> Value {
                        never a lock; `Retry-After` gives the seconds until the window has slid";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
         }
-        let unavailable = if checks_password {
+        let hashes_password = checks_password
+            || (op.method == "post"
+                && matches!(
+                    op.path,
+                    "/api/v1/users"
+                        | "/api/v1/users/{id}/password"
+                        | "/api/v1/institutions/{id}/users"
+                        | "/api/v1/supervisors"
+                ));
+        let unavailable = if hashes_password {
             "the database is unavailable, or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
         } else {
             "the database is unavailable; try again"

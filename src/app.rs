@@ -85,6 +85,7 @@ impl Application {
             alert_hub,
             rule_settings,
             login_limiter: Arc::default(),
+            hashing: Arc::new(api::limits::HashingGate::for_this_machine()),
             accounts,
         };
         Ok(Application { listener, ctx, tracker })
@@ -110,14 +111,60 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.ctx.shutdown.clone();
+        let header_read_timeout = Duration::from_secs(self.ctx.settings.http.header_read_timeout_secs);
         let router = api::router(self.ctx);
-        let server = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let result = server.await;
+        serve(self.listener, router, header_read_timeout, shutdown.clone()).await;
         shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
         tracing::info!("stopped");
-        Ok(result?)
+        Ok(())
     }
+}
+
+/// Serves HTTP/1.1 until `shutdown`, then lets the requests in flight
+/// finish. A client must send a request's whole head within
+/// `header_read_timeout`, or its connection is dropped: a flood of half-sent
+/// requests cannot hold the server's connections and memory.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_read_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, addr) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, most likely: back off rather
+                    // than spin, and keep serving those already connected.
+                    tracing::warn!(error = %err, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // The client's address, for the per-address login limit.
+        let service = router.clone().map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+            req
+        });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %addr, "connection ended");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }

@@ -121,6 +121,9 @@ pub enum AccountsBackend {
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
     pub addr: SocketAddr,
+    /// A client that has not sent a request's whole head this long after
+    /// connecting (or after its previous request) is dropped.
+    pub header_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

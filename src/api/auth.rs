@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, Path, Result, limits};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
 use crate::store::sessions::{self, Kind, SessionInfo};
@@ -199,9 +199,23 @@ async fn login(
     ClientAddr(addr): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
-    if !ctx.login_limiter.allowed(&req.email, addr) {
-        return Err(Error::TooManyRequests);
+    // No address is ever longer (RFC 5321): refused before it costs a
+    // lookup, a limiter key or a hash.
+    if req.email.len() > MAX_EMAIL_LEN {
+        return Err(Error::validation("email", format!("an email has at most {MAX_EMAIL_LEN} bytes")));
     }
+    let reservation = ctx
+        .login_limiter
+        .reserve(&limits::login_key(&req.email), addr)
+        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
+    let permit = match ctx.hashing.enter().await {
+        Some(permit) => permit,
+        None => {
+            // Never tried: the attempt is not counted against the account.
+            ctx.login_limiter.refund(reservation);
+            return Err(Error::Busy);
+        }
+    };
     let account: Option<Account> = sqlx::query_as(
         "select id, password_hash, role, disabled_at is not null as disabled,
                 case when totp_enabled_at is not null then totp_secret end as totp_secret
@@ -215,22 +229,23 @@ async fn login(
     // disabled account answers as a wrong password does, after the same work.
     let hash = account.as_ref().map_or_else(|| DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
     let ok = verify_password(req.password, hash).await?;
+    drop(permit);
+    // A failure keeps its reservation: it counts until the window slides.
     let (user_id, role, totp_secret) = match account {
         Some(a) if ok && !a.disabled => (a.id, a.role, a.totp_secret),
-        _ => {
-            ctx.login_limiter.failed(&req.email, addr);
-            return Err(Error::BadCredentials);
-        }
+        _ => return Err(Error::BadCredentials),
     };
     if let Some(secret) = totp_secret {
         // The password was right: only now say that a code is wanted.
-        let Some(code) = req.code.as_deref() else { return Err(Error::TotpRequired) };
+        let Some(code) = req.code.as_deref() else {
+            ctx.login_limiter.refund(reservation);
+            return Err(Error::TotpRequired);
+        };
         if !accept_code(&ctx.pool, user_id, &secret, code).await? {
-            ctx.login_limiter.failed(&req.email, addr);
             return Err(Error::BadCredentials);
         }
     }
-    ctx.login_limiter.succeeded(&req.email);
+    ctx.login_limiter.refund(reservation);
     let token = new_token();
     let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
     let expires_at = Utc::now() + absolute;
@@ -313,6 +328,7 @@ struct PasswordChange {
 /// this one included: whoever else held a token is logged out.
 async fn change_password(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
+    ClientAddr(addr): ClientAddr,
     user: AuthUser,
     Json(req): Json<PasswordChange>,
 ) -> Result<StatusCode> {
@@ -322,6 +338,16 @@ async fn change_password(
             format!("password must be at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
+    // A stolen token must not become a way to guess the password: the
+    // current password is limited as a login is.
+    let reservation = ctx
+        .login_limiter
+        .reserve(&limits::password_change_key(user.scope.user), addr)
+        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
+    let Some(permit) = ctx.hashing.enter().await else {
+        ctx.login_limiter.refund(reservation);
+        return Err(Error::Busy);
+    };
     let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
         .bind(user.scope.user)
         .fetch_one(&ctx.pool)
@@ -329,7 +355,9 @@ async fn change_password(
     if !verify_password(req.current_password, hash).await? {
         return Err(Error::validation("current_password", "the current password is wrong"));
     }
+    ctx.login_limiter.refund(reservation);
     let new_hash = hash_password(req.new_password).await?;
+    drop(permit);
     let mut tx = ctx.pool.begin().await?;
     sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
         .bind(user.scope.user)
@@ -449,6 +477,9 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
 
 pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// The longest email address there can be (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
 
 /// argon2id, off the async runtime: hashing is deliberately slow.
 pub async fn hash_password(password: String) -> Result<String> {

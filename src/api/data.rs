@@ -18,7 +18,14 @@ pub fn router() -> Router<ApiContext> {
 
 /// Without `from`, queries look back this far from `to`.
 const DEFAULT_WINDOW: Duration = Duration::hours(24);
+/// The most points one answer holds; beyond `limit` an answer is truncated
+/// (oldest first kept) and says so in `truncated`.
 const MAX_LIMIT: i64 = 50_000;
+/// The longest span of raw readings or events one query may scan: a month
+/// of a resident's data, not a decade of it in one request.
+const MAX_RAW_SPAN: Duration = Duration::days(31);
+/// Buckets summarise, so they may span longer: a year's trend and more.
+const MAX_BUCKETED_SPAN: Duration = Duration::days(400);
 
 /// The contract's bucket widths, as PostgreSQL intervals.
 fn bucket_interval(bucket: &str) -> Option<&'static str> {
@@ -32,13 +39,33 @@ fn bucket_interval(bucket: &str) -> Option<&'static str> {
     })
 }
 
-fn window(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+fn window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    max_span: Duration,
+    what: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let to = to.unwrap_or_else(Utc::now);
     let from = from.unwrap_or(to - DEFAULT_WINDOW);
     if from > to {
         return Err(Error::validation("from", "from must not be after to"));
     }
+    if to - from > max_span {
+        return Err(Error::validation(
+            "from",
+            format!("{what} span at most {} days from `from` to `to`", max_span.num_days()),
+        ));
+    }
     Ok((from, to))
+}
+
+/// Keeps the first `limit` of `rows` fetched with one extra, and says
+/// whether there were more.
+fn truncate<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    (rows, truncated)
 }
 
 fn limit(limit: Option<i64>, default: i64) -> Result<i64> {
@@ -74,6 +101,9 @@ struct ReadingsResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     bucket: Option<String>,
     points: Points,
+    /// More points matched than `limit`: these are the oldest; ask again
+    /// from the last one's time.
+    truncated: bool,
 }
 
 /// Readings of one metric in `[from, to]`, oldest first, or bucketed.
@@ -86,17 +116,37 @@ async fn readings(
     let id = auth.resident(&ctx, id).await?;
     let metric = Metric::parse(&q.metric)
         .ok_or_else(|| Error::validation("metric", format!("unknown metric {:?}", q.metric)))?;
-    let (from, to) = window(q.from, q.to)?;
     let limit = limit(q.limit, 10_000)?;
-    let points = match q.bucket.as_deref() {
-        None => Points::Raw(data::readings(&ctx.pool, id, metric, from, to, limit).await?),
-        Some(bucket) => {
-            let interval = bucket_interval(bucket)
-                .ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))?;
-            Points::Bucketed(data::buckets(&ctx.pool, id, metric, from, to, interval, limit).await?)
+    let interval = q
+        .bucket
+        .as_deref()
+        .map(|b| {
+            bucket_interval(b).ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))
+        })
+        .transpose()?;
+    let (max_span, what) =
+        if interval.is_some() { (MAX_BUCKETED_SPAN, "bucketed readings") } else { (MAX_RAW_SPAN, "raw readings") };
+    let (from, to) = window(q.from, q.to, max_span, what)?;
+    let (points, truncated) = match interval {
+        None => {
+            let (rows, truncated) = truncate(data::readings(&ctx.pool, id, metric, from, to, limit + 1).await?, limit);
+            (Points::Raw(rows), truncated)
+        }
+        Some(interval) => {
+            let rows = data::buckets(&ctx.pool, id, metric, from, to, interval, limit + 1).await?;
+            let (rows, truncated) = truncate(rows, limit);
+            (Points::Bucketed(rows), truncated)
         }
     };
-    Ok(Json(ReadingsResponse { metric: metric.as_str(), unit: metric.unit(), from, to, bucket: q.bucket, points }))
+    Ok(Json(ReadingsResponse {
+        metric: metric.as_str(),
+        unit: metric.unit(),
+        from,
+        to,
+        bucket: q.bucket,
+        points,
+        truncated,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +164,8 @@ struct EventsResponse {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     events: Vec<StoredEvent>,
+    /// More events matched than `limit`: these are the oldest.
+    truncated: bool,
 }
 
 /// Events in `[from, to]`, oldest first.
@@ -124,10 +176,11 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>> {
     let id = auth.resident(&ctx, id).await?;
-    let (from, to) = window(q.from, q.to)?;
+    let (from, to) = window(q.from, q.to, MAX_RAW_SPAN, "events")?;
     let limit = limit(q.limit, 5_000)?;
     let kinds: Option<Vec<EventKind>> =
         q.kind.map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(EventKind::from).collect());
-    let events = data::events(&ctx.pool, id, from, to, kinds.as_deref(), limit).await?;
-    Ok(Json(EventsResponse { from, to, events }))
+    let (events, truncated) =
+        truncate(data::events(&ctx.pool, id, from, to, kinds.as_deref(), limit + 1).await?, limit);
+    Ok(Json(EventsResponse { from, to, events, truncated }))
 }

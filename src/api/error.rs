@@ -18,8 +18,13 @@ pub enum Error {
     BadCredentials,
     #[error("this account asks for a code from its authenticator app: send it as \"code\"")]
     TotpRequired,
+    /// Too many failed attempts: answered with `Retry-After`, the seconds
+    /// until the window has slid far enough for another.
     #[error("too many attempts; try again later")]
-    TooManyRequests,
+    TooManyRequests { retry_after: std::time::Duration },
+    /// Every password-hashing slot and queue place is taken.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -49,7 +54,8 @@ impl Error {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             Error::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
-            Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -74,6 +80,11 @@ impl IntoResponse for Error {
             }
             Error::Database(err) => tracing::error!(cause = %err, "database error"),
             Error::Internal(err) => tracing::error!(cause = ?err, "internal error"),
+            Error::TooManyRequests { retry_after } => {
+                let seconds = retry_after.as_secs().max(1).to_string();
+                return (status, [(axum::http::header::RETRY_AFTER, seconds)], Json(body)).into_response();
+            }
+            Error::Busy => return (status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response(),
             Error::BrokerUnavailable(err) => tracing::warn!(cause = %err, "broker change not confirmed"),
             _ => {}
         }

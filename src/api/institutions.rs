@@ -181,6 +181,8 @@ async fn create_admin(
         return Err(Error::validation("role", "the operator creates an institution's admins; they create the rest"));
     }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    // Hashing the new password takes its turn with logins' (see limits).
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;
     if !institutions::lock(&mut tx, institution).await? {
         return Err(Error::NotFound);
@@ -210,6 +212,8 @@ async fn create_supervisor(
     validate_region(&req.region)?;
     let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region});
     let user = NewUser { email: req.email, password: req.password, role: Role::Supervisor, name: req.name };
+    // Hashing the new password takes its turn with logins' (see limits).
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;
     let id = insert_user(&mut tx, None, Some(&req.region), user).await?;
     crate::audit::record(&mut tx, auth.actor(), "supervisor.created", "user", id, details).await?;

@@ -1,71 +1,146 @@
-//! Login attempt limits, per account and per client address: a password
-//! cannot be guessed at network speed. Failures are counted in a sliding
-//! window; a success clears the account's count.
+//! Password-guessing limits: failed attempts per account and per client
+//! address in a sliding window, and a cap on concurrent password hashing.
+//!
+//! An attempt is reserved *before* the password is hashed and refunded only
+//! when it succeeds, so a wave of parallel guesses is counted as it arrives
+//! and gets no more tries than the same guesses one after another. A limit
+//! is a delay, never a lock: once the oldest failure slides out of the
+//! window, the next attempt is allowed.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failed logins allowed per account in the window.
+/// Failed attempts allowed per account in the window.
 const PER_ACCOUNT: usize = 5;
-/// Failed logins allowed per client address in the window (a care station
+/// Failed attempts allowed per client address in the window (a care station
 /// is shared by several carers).
 const PER_ADDRESS: usize = 30;
+/// Beyond this many tracked keys, stale ones are dropped: memory stays
+/// bounded under a spray of distinct emails.
+const MAX_KEYS: usize = 100_000;
 
 #[derive(Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
-fn account_key(email: &str) -> String {
+/// A counted attempt; give it back with [`LoginLimiter::refund`] when the
+/// attempt succeeded (or was never made).
+#[must_use]
+pub struct Reservation {
+    keys: Vec<String>,
+    at: Instant,
+}
+
+/// The key of a login's account: emails are case-insensitive.
+pub fn login_key(email: &str) -> String {
     format!("account:{}", email.trim().to_lowercase())
+}
+
+/// The key of an account's password change: counted apart from its logins.
+pub fn password_change_key(user: uuid::Uuid) -> String {
+    format!("password-change:{user}")
 }
 
 fn address_key(addr: IpAddr) -> String {
     format!("address:{addr}")
 }
 
+/// The live attempts under `key` at `now`, the expired ones dropped.
+fn live<'a>(map: &'a mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) -> Option<&'a VecDeque<Instant>> {
+    let q = map.get_mut(key)?;
+    while q.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
+        q.pop_front();
+    }
+    Some(q)
+}
+
 impl LoginLimiter {
-    fn count(map: &mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) -> usize {
-        let Some(q) = map.get_mut(key) else { return 0 };
-        while q.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
-            q.pop_front();
+    /// Counts an attempt on `account` from `addr`, or says how long until
+    /// one is allowed (whole seconds, at least one).
+    pub fn reserve(&self, account: &str, addr: Option<IpAddr>) -> Result<Reservation, Duration> {
+        self.reserve_at(account, addr, Instant::now())
+    }
+
+    fn reserve_at(&self, account: &str, addr: Option<IpAddr>, now: Instant) -> Result<Reservation, Duration> {
+        let mut keys = vec![(account.to_owned(), PER_ACCOUNT)];
+        keys.extend(addr.map(|a| (address_key(a), PER_ADDRESS)));
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wait = Duration::ZERO;
+        for (key, max) in &keys {
+            if let Some(q) = live(&mut map, key, now)
+                && q.len() >= *max
+            {
+                // The attempt that must slide out before another fits.
+                let oldest = q[q.len() - max];
+                wait = wait.max(WINDOW.saturating_sub(now.saturating_duration_since(oldest)));
+            }
         }
-        q.len()
-    }
-
-    /// Whether another attempt may be made now.
-    pub fn allowed(&self, email: &str, addr: Option<IpAddr>) -> bool {
-        self.allowed_at(email, addr, Instant::now())
-    }
-
-    fn allowed_at(&self, email: &str, addr: Option<IpAddr>, now: Instant) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let account_ok = Self::count(&mut map, &account_key(email), now) < PER_ACCOUNT;
-        let address_ok = addr.is_none_or(|a| Self::count(&mut map, &address_key(a), now) < PER_ADDRESS);
-        account_ok && address_ok
-    }
-
-    pub fn failed(&self, email: &str, addr: Option<IpAddr>) {
-        self.failed_at(email, addr, Instant::now());
-    }
-
-    fn failed_at(&self, email: &str, addr: Option<IpAddr>, now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded memory under a spray of distinct emails: forget the stale.
-        if map.len() > 100_000 {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= WINDOW));
+        if !wait.is_zero() {
+            return Err(Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64));
         }
-        map.entry(account_key(email)).or_default().push_back(now);
-        if let Some(a) = addr {
-            map.entry(address_key(a)).or_default().push_back(now);
+        if map.len() > MAX_KEYS {
+            map.retain(|_, q| q.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
+        }
+        for (key, _) in &keys {
+            map.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(Reservation { keys: keys.into_iter().map(|(k, _)| k).collect(), at: now })
+    }
+
+    /// Takes back an attempt that succeeded: a right password costs nothing.
+    pub fn refund(&self, reservation: Reservation) {
+        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        for key in reservation.keys {
+            if let Some(q) = map.get_mut(&key) {
+                if let Some(i) = q.iter().position(|t| *t == reservation.at) {
+                    q.remove(i);
+                }
+                if q.is_empty() {
+                    map.remove(&key);
+                }
+            }
         }
     }
+}
 
-    pub fn succeeded(&self, email: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&account_key(email));
+/// Password hashing is deliberately slow (argon2id, ~20 MB each): at most
+/// `running` hash at once, and at most `waiting` more queue for a turn, so a
+/// flood of logins neither starves the alarm path of CPU nor grows memory
+/// without bound. Beyond the queue the answer is 503 at once.
+pub struct HashingGate {
+    running: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
+}
+
+/// A turn to hash; hashing may run while it is held.
+pub struct HashingPermit {
+    _running: OwnedSemaphorePermit,
+}
+
+impl HashingGate {
+    pub fn new(running: usize, waiting: usize) -> Self {
+        HashingGate { running: Arc::new(Semaphore::new(running.max(1))), waiting: Arc::new(Semaphore::new(waiting)) }
+    }
+
+    /// One per core: hashing never takes more CPU than the machine has.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        HashingGate::new(cores, cores * 16)
+    }
+
+    /// A turn to hash, after waiting in the bounded queue; `None` when the
+    /// queue is full.
+    pub async fn enter(&self) -> Option<HashingPermit> {
+        let queued = self.waiting.clone().try_acquire_owned().ok()?;
+        let running = self.running.clone().acquire_owned().await.ok()?;
+        drop(queued);
+        Some(HashingPermit { _running: running })
     }
 }
 
@@ -74,31 +149,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_account_is_locked_after_repeated_failures_until_the_window_passes() {
+    fn an_account_waits_after_repeated_failures_until_the_window_slides() {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
         for i in 0..PER_ACCOUNT {
-            assert!(l.allowed_at("Mum@x.org", Some(ip), t0), "attempt {i}");
-            l.failed_at("mum@x.org", Some(ip), t0);
+            let at = t0 + Duration::from_secs(i as u64);
+            assert!(l.reserve_at(&login_key("Mum@x.org"), Some(ip), at).is_ok(), "attempt {i}");
         }
-        assert!(!l.allowed_at("MUM@x.org", Some(ip), t0), "emails are case-insensitive");
-        assert!(l.allowed_at("someone@x.org", Some(ip), t0), "other accounts are not locked");
-        assert!(l.allowed_at("mum@x.org", Some(ip), t0 + WINDOW + Duration::from_secs(1)));
+        let wait = l.reserve_at(&login_key("MUM@x.org"), Some(ip), t0 + Duration::from_secs(10)).err();
+        assert_eq!(wait, Some(WINDOW - Duration::from_secs(10)), "emails are case-insensitive");
+        assert!(l.reserve_at(&login_key("someone@x.org"), Some(ip), t0).is_ok(), "other accounts are not limited");
+        assert!(l.reserve_at(&login_key("mum@x.org"), Some(ip), t0 + WINDOW).is_ok(), "the first slid out");
+        assert!(l.reserve_at(&login_key("mum@x.org"), Some(ip), t0 + WINDOW).is_err(), "but only the first");
     }
 
     #[test]
-    fn an_address_is_limited_across_accounts_and_success_clears_the_account() {
+    fn an_address_is_limited_across_accounts_and_a_refund_gives_the_attempt_back() {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         let ip: IpAddr = "10.9.9.9".parse().unwrap();
         for i in 0..PER_ADDRESS {
-            l.failed_at(&format!("user{i}@x.org"), Some(ip), t0);
+            assert!(l.reserve_at(&login_key(&format!("user{i}@x.org")), Some(ip), t0).is_ok());
         }
-        assert!(!l.allowed_at("fresh@x.org", Some(ip), t0));
-        assert!(l.allowed_at("fresh@x.org", Some("10.0.0.1".parse().unwrap()), t0));
-        l.failed_at("a@x.org", None, t0);
-        l.succeeded("a@x.org");
-        assert_eq!(LoginLimiter::count(&mut l.failures.lock().unwrap(), &account_key("a@x.org"), t0), 0);
+        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(ip), t0).is_err());
+        assert!(l.reserve_at(&login_key("fresh@x.org"), Some("10.0.0.1".parse().unwrap()), t0).is_ok());
+
+        for _ in 0..PER_ACCOUNT - 1 {
+            assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_ok());
+        }
+        let last = l.reserve_at(&login_key("a@x.org"), None, t0).ok().unwrap();
+        assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_err());
+        l.refund(last);
+        assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_ok(), "the refunded attempt is free again");
+    }
+
+    #[tokio::test]
+    async fn the_hashing_queue_is_bounded() {
+        let gate = HashingGate::new(1, 1);
+        let first = gate.enter().await.unwrap();
+        let gate = Arc::new(gate);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter().await.is_some() }
+        });
+        // The queued one holds the only waiting place until it runs.
+        while gate.waiting.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(gate.enter().await.is_none(), "the queue is full");
+        drop(first);
+        assert!(waiting.await.unwrap(), "the queued one gets its turn");
     }
 }

@@ -55,6 +55,8 @@ pub struct ApiContext {
     /// The rule settings as this process reads them.
     pub rule_settings: crate::store::settings::SettingsCache,
     pub login_limiter: Arc<limits::LoginLimiter>,
+    /// Caps concurrent password hashing (logins, password changes).
+    pub hashing: Arc<limits::HashingGate>,
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
     pub accounts: Option<Arc<crate::broker::Accounts>>,

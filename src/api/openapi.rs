@@ -242,7 +242,7 @@ pub const OPERATIONS: &[Operation] = &[
         ..op(
             "get",
             "/api/v1/residents/{id}/readings",
-            "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d)",
+            "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d). `from`..`to` spans at most 31 days raw or 400 days bucketed (422 beyond); at most `limit` points (default 10,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
             "any",
             None,
             200,
@@ -251,7 +251,15 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         query: &[("from", "date-time"), ("to", "date-time"), ("kind", "string"), ("limit", "integer")],
-        ..op("get", "/api/v1/residents/{id}/events", "Events of a resident", "any", None, 200, Some("Events"))
+        ..op(
+            "get",
+            "/api/v1/residents/{id}/events",
+            "Events of a resident. `from`..`to` spans at most 31 days (422 beyond); at most `limit` events (default 5,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
+            "any",
+            None,
+            200,
+            Some("Events"),
+        )
     },
     op(
         "get",
@@ -617,7 +625,7 @@ fn schemas() -> Value {
     };
     json!({
         "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string}), &["code", "message"])}), &["error"]),
-        "LoginRequest": s(json!({"email": string, "password": string,
+        "LoginRequest": s(json!({"email": {"type": "string", "maxLength": 254, "description": "case-insensitive; over 254 bytes answers 422 at once"}, "password": string,
             "code": {"type": "string", "description": "the authenticator app's six digits, for accounts with a second factor (401 totp_required without it)"}}), &["email", "password"]),
         "TotpRequest": s(json!({"code": string}), &[]),
         "TotpState": s(json!({"enabled": {"type": "boolean"}, "secret": {"type": "string", "description": "base32, shown once"}, "otpauth_uri": string}), &["enabled"]),
@@ -675,8 +683,10 @@ fn schemas() -> Value {
         "GatewayList": s(json!({"gateways": {"type": "array", "items": {"$ref": "#/components/schemas/Gateway"}}, "next_cursor": nstring}), &["gateways", "next_cursor"]),
         "Readings": s(json!({"metric": string, "unit": string, "from": time, "to": time, "bucket": string,
             "points": {"type": "array", "items": {"type": "object", "properties": {"ts": time, "value": {"type": "number"},
-                "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}, "count": {"type": "integer"}}}}}), &["metric", "unit", "points"]),
-        "Events": s(json!({"from": time, "to": time, "events": {"type": "array", "items": s(json!({"ts": time, "kind": string, "device_id": string, "data": {"type": "object"}}), &["ts", "kind", "device_id", "data"])}}), &["events"]),
+                "avg": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}, "count": {"type": "integer"}}}},
+            "truncated": {"type": "boolean", "description": "more points matched than `limit`: these are the oldest"}}), &["metric", "unit", "points", "truncated"]),
+        "Events": s(json!({"from": time, "to": time, "events": {"type": "array", "items": s(json!({"ts": time, "kind": string, "device_id": string, "data": {"type": "object"}}), &["ts", "kind", "device_id", "data"])},
+            "truncated": {"type": "boolean", "description": "more events matched than `limit`: these are the oldest"}}), &["events", "truncated"]),
         "MyResidents": list("residents", "MyResident"),
         "MyResident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring,
             "relationship": {"type": ["string", "null"], "description": "the family user's relationship; null for staff"},
@@ -800,8 +810,10 @@ pub fn document() -> Value {
         ] {
             responses.insert(code.into(), json!({"description": why, "content": content("Error")}));
         }
-        if op.path == "/api/v1/auth/login" {
-            let why = "too many failed attempts for this account or address; try again later";
+        let checks_password = matches!(op.path, "/api/v1/auth/login" | "/api/v1/me/password");
+        if checks_password {
+            let why = "5 failed attempts per account (30 per client address) in a sliding 15 minutes: a delay, \
+                       never a lock; `Retry-After` gives the seconds until the window has slid";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
         }
         if op.method == "post" && op.path == "/api/v1/webhooks" {
@@ -809,10 +821,21 @@ pub fn document() -> Value {
                        private, link-local or otherwise non-public address";
             responses.insert("422".into(), json!({"description": why, "content": content("Error")}));
         }
-        responses.insert(
-            "503".into(),
-            json!({"description": "the database is unavailable; try again", "content": content("Error")}),
-        );
+        let hashes_password = checks_password
+            || (op.method == "post"
+                && matches!(
+                    op.path,
+                    "/api/v1/users"
+                        | "/api/v1/users/{id}/password"
+                        | "/api/v1/institutions/{id}/users"
+                        | "/api/v1/supervisors"
+                ));
+        let unavailable = if hashes_password {
+            "the database is unavailable, or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+        } else {
+            "the database is unavailable; try again"
+        };
+        responses.insert("503".into(), json!({"description": unavailable, "content": content("Error")}));
         let mut operation = json!({
             "summary": op.summary,
             "description": format!("Who may call it: {}.", op.roles),

@@ -89,6 +89,8 @@ async fn create_user(
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
     }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    // Hashing the new password takes its turn with logins' (see limits).
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;
     let id = insert_user(&mut tx, Some(institution), None, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
@@ -207,6 +209,8 @@ async fn reset_password(
     if req.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
+    // Hashing the new password takes its turn with logins' (see limits).
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let hash = hash_password(req.password).await?;
     let mut tx = ctx.pool.begin().await?;
     member(&mut tx, institution, id).await?;

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{ADMIN_EMAIL, TestApp};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
 #[tokio::test]
 async fn login_logout_and_bad_credentials() {
@@ -17,7 +17,7 @@ async fn login_logout_and_bad_credentials() {
             "POST",
             "/api/v1/auth/login",
             None,
-            Some(json!({"email": ADMIN_EMAIL.to_uppercase(), "password": crate::support::ADMIN_PASSWORD})),
+            Some(json!({"email": ADMIN_EMAIL.to_uppercase(), "password": ADMIN_PASSWORD})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -134,4 +134,69 @@ async fn admins_create_users_others_may_not() {
     assert_eq!(body["error"]["code"], "forbidden");
     let users = app.get("/api/v1/users", &admin).await;
     assert_eq!(users["users"].as_array().unwrap().len(), 2);
+}
+
+/// The answer's status and its `Retry-After` in seconds, if any.
+async fn attempt(app: &TestApp, path: &str, token: Option<&str>, body: serde_json::Value) -> (StatusCode, Option<u64>) {
+    let mut req = app.http.post(app.url(path)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let r = req.send().await.unwrap();
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    (r.status(), retry)
+}
+
+#[tokio::test]
+async fn a_wave_of_parallel_guesses_gets_no_more_tries_than_a_sequence() {
+    let app = TestApp::spawn().await;
+    // A right password costs no attempt.
+    for _ in 0..6 {
+        app.admin_token().await;
+    }
+    let guesses = (0..20).map(|i| {
+        let body = json!({"email": ADMIN_EMAIL, "password": format!("guess number {i}")});
+        attempt(&app, "/api/v1/auth/login", None, body)
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers.iter().filter(|(s, _)| *s == StatusCode::UNAUTHORIZED).count();
+    assert!(tried <= 5, "{answers:?}");
+    for (status, retry) in &answers {
+        if *status != StatusCode::UNAUTHORIZED {
+            assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{answers:?}");
+            assert!(retry.is_some_and(|s| (1..=900).contains(&s)), "{answers:?}");
+        }
+    }
+    // Now even the right password waits for the window to slide.
+    let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    let (status, retry) = attempt(&app, "/api/v1/auth/login", None, body).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry.is_some());
+}
+
+#[tokio::test]
+async fn an_oversized_email_is_refused_before_anything_else() {
+    let app = TestApp::spawn().await;
+    let email = format!("{}@test.example", "a".repeat(100 * 1024));
+    let (status, body) =
+        app.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": "whatever12345"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "email");
+}
+
+#[tokio::test]
+async fn password_changes_are_limited_as_logins_are() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for i in 0..5 {
+        let body = json!({"current_password": format!("wrong guess {i}"), "new_password": "a brand new password"});
+        let (status, _) = attempt(&app, "/api/v1/me/password", Some(&token), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "guess {i}");
+    }
+    let body = json!({"current_password": ADMIN_PASSWORD, "new_password": "a brand new password"});
+    let (status, retry) = attempt(&app, "/api/v1/me/password", Some(&token), body).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry.is_some());
+    // Logins are counted apart: the owner can still log in.
+    app.admin_token().await;
 }

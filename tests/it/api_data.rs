@@ -102,3 +102,47 @@ async fn events_filtered_by_time_and_kind() {
         .await;
     assert_eq!(narrow["events"].as_array().unwrap().len(), 2, "both ends inclusive");
 }
+
+#[tokio::test]
+async fn reads_are_bounded_in_span_and_size() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Wu Lan").await;
+    let t0: DateTime<Utc> = "2026-11-28T08:00:00Z".parse().unwrap();
+    for i in 0..3 {
+        insert_reading(&app, &rid, t0 + Duration::minutes(i), "heart_rate", 70.0).await;
+    }
+    let decade =
+        format!("/api/v1/residents/{rid}/readings?metric=heart_rate&from=2016-11-28T00:00:00Z&to=2026-11-29T00:00:00Z");
+    let (status, body) = app.call("GET", &decade, Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("31 days"), "{body}");
+    let (status, body) = app.call("GET", &format!("{decade}&bucket=1d"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a decade is too long even bucketed: {body}");
+
+    let two_years =
+        format!("/api/v1/residents/{rid}/readings?metric=heart_rate&from=2024-11-29T00:00:00Z&to=2026-11-29T00:00:00Z");
+    let (status, body) = app.call("GET", &two_years, Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = app.call("GET", &format!("{two_years}&bucket=1d"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "two years is over 400 days: {body}");
+    let year = format!(
+        "/api/v1/residents/{rid}/readings?metric=heart_rate&from=2025-11-29T00:00:00Z&to=2026-11-29T00:00:00Z&bucket=1d"
+    );
+    let (status, body) = app.call("GET", &year, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["points"][0]["count"], 3);
+    assert_eq!(body["truncated"], false);
+
+    let day =
+        format!("/api/v1/residents/{rid}/readings?metric=heart_rate&from=2026-11-28T00:00:00Z&to=2026-11-29T00:00:00Z");
+    let capped = app.get(&format!("{day}&limit=2"), &token).await;
+    assert_eq!(capped["points"].as_array().unwrap().len(), 2);
+    assert_eq!(capped["truncated"], true);
+    let (status, _) = app.call("GET", &format!("{day}&limit=50001"), Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "never more than 50,000 points");
+
+    let events = format!("/api/v1/residents/{rid}/events?from=2026-01-01T00:00:00Z&to=2026-11-29T00:00:00Z");
+    let (status, body) = app.call("GET", &events, Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}

@@ -433,3 +433,22 @@ async fn care_staff_see_a_new_alert_live_and_handle_it_in_the_console() {
     assert_eq!(left, Value::Null, "the page forgot the token");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn the_console_and_its_assets_send_security_headers() {
+    let app = TestApp::spawn().await;
+    let page = app.http.get(app.url("/console/")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<script>") && !page.contains("<style") && !page.contains(" style="), "inline code");
+    for path in ["/console/", "/console/app.js", "/console/style.css"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let csp = header("content-security-policy");
+        for directive in ["script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
+            assert!(csp.split(';').any(|d| d.trim() == directive), "{path}: {directive} missing in {csp:?}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+}

@@ -59,3 +59,39 @@ async fn unknown_paths_and_methods_answer_json_errors() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["code"], "method_not_allowed");
 }
+
+#[tokio::test]
+async fn half_sent_requests_are_dropped_and_do_not_block_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(
+        crate::support::broker::Broker::start().await,
+        crate::support::fresh_database().await,
+        |s| {
+            s.http.header_read_timeout_secs = 1;
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: eldercare\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let (status, body) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Each half-sent request is answered by the server closing it (after at
+    // most a 408), never by waiting for the rest forever.
+    let closed = slow.into_iter().map(|mut stream| async move {
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.map(|_| buf)
+    });
+    let closed = tokio::time::timeout(crate::support::PATIENCE, futures::future::join_all(closed))
+        .await
+        .expect("the server to drop the half-sent requests");
+    for answer in closed {
+        let answer = answer.unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&answer).contains("200 OK"), "a half-sent request was served");
+    }
+}

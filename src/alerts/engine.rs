@@ -98,15 +98,6 @@ pub struct Engine {
     health: HashMap<String, Health>,
 }
 
-/// How a failed database call should be treated.
-fn is_connection_error(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-        _ => false,
-    }
-}
-
 /// Runs `attempt` until it succeeds. A lost connection is waited out (until
 /// shutdown); any other failure is tried [`ATTEMPTS`] times. `None` when it
 /// was given up.
@@ -122,7 +113,7 @@ where
             Ok(v) => return Some(v),
             Err(err) => {
                 metrics.rule_failures.fetch_add(1, Ordering::Relaxed);
-                let connection = is_connection_error(&err);
+                let connection = crate::store::connection_lost(&err);
                 if !connection {
                     failures += 1;
                 }

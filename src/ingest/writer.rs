@@ -980,24 +980,16 @@ enum Failure {
 }
 
 fn classify(err: &sqlx::Error) -> Failure {
+    if crate::store::connection_lost(err) {
+        return Failure::Connection;
+    }
     match err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::BeginFailed => Failure::Connection,
         sqlx::Error::Encode(cause) => {
             Failure::Data(Refusal { code: "encode".into(), message: cause.to_string(), detail: None })
         }
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             match code.get(..2).unwrap_or("") {
-                // Connection exception, operator intervention (shutdown,
-                // cannot connect now), insufficient resources, system error:
-                // the database's state, not the batch's content.
-                "08" | "57" | "53" | "58" => Failure::Connection,
                 "40" => Failure::Transient,
                 // Data exception, integrity constraint (the dedup conflicts
                 // never surface: they are `on conflict do nothing`), program

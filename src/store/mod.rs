@@ -57,6 +57,25 @@ fn pool_of(settings: &DatabaseSettings, size: u32, name: &str) -> Result<PgPool,
 
 /// Applies pending migrations, then upgrades the time-series tables to
 /// hypertables when TimescaleDB is installed. Safe to run again.
+/// Whether an error is the database being out of reach or unavailable
+/// (connection lost, shut down, out of resources), not a refusal of what was
+/// asked: the caller waits and retries instead of giving up on the work.
+pub fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // Connection exception, operator intervention (shutdown, cannot
+        // connect now), insufficient resources, system error.
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| matches!(c.get(..2), Some("08" | "57" | "53" | "58"))),
+        _ => false,
+    }
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<timescale::Mode, sqlx::Error> {
     MIGRATOR.run(pool).await?;
     timescale::setup(pool).await

@@ -71,10 +71,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
                 .ok_or_else(|| Error::validation("severity", "severity must be critical, high, medium or low"))
         })
         .transpose()?;
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(q.limit)?;
     let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
     let alerts = alerts::list(&ctx.pool, &auth.scope, &filter, limit).await?;
     Ok(Json(AlertList { alerts }))

@@ -33,10 +33,7 @@ struct AuditList {
 /// Newest first.
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<AuditQuery>) -> Result<Json<AuditList>> {
     let chain = chain(&auth)?;
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(q.limit)?;
     let filter = audit::Filter { entity: q.entity, entity_id: q.entity_id, actor_id: q.actor_id, action: q.action };
     Ok(Json(AuditList { entries: audit::list(&ctx.pool, chain, filter, limit).await? }))
 }

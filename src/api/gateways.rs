@@ -166,17 +166,9 @@ struct GatewayList {
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<GatewayList>> {
     auth.require_staff()?;
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(q.limit)?;
     let mut gateways = gateways::list(&ctx.pool, &auth.scope, q.cursor.as_deref(), limit + 1).await?;
-    let next_cursor = if gateways.len() as i64 > limit {
-        gateways.truncate(limit as usize);
-        gateways.last().map(|g| g.gateway_id.clone())
-    } else {
-        None
-    };
+    let next_cursor = super::next_page(&mut gateways, limit, |g| g.gateway_id.clone());
     Ok(Json(GatewayList { gateways, next_cursor }))
 }
 

@@ -123,21 +123,13 @@ async fn list(
     auth: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<InstitutionList>> {
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(q.limit)?;
     let after = q
         .cursor
         .map(|c| c.parse::<Uuid>().map_err(|_| Error::validation("cursor", "not a cursor this list gave")))
         .transpose()?;
     let mut institutions = institutions::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
-    let next_cursor = if institutions.len() as i64 > limit {
-        institutions.truncate(limit as usize);
-        institutions.last().map(|i| i.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = super::next_page(&mut institutions, limit, |i| i.id.to_string());
     Ok(Json(InstitutionList { institutions, next_cursor }))
 }
 

@@ -123,3 +123,23 @@ pub fn router(ctx: ApiContext) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(ctx)
 }
+
+/// A list's page size: the contract's default of 200, at most 1000.
+pub fn page_limit(limit: Option<i64>) -> Result<i64> {
+    let limit = limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
+    }
+    Ok(limit)
+}
+
+/// Cuts a page read with `limit + 1` rows back to `limit`, and answers the
+/// cursor of the next page (the last row kept) when there is one.
+pub fn next_page<T>(rows: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(cursor)
+    } else {
+        None
+    }
+}

@@ -59,10 +59,7 @@ async fn list(
     if auth.scope.administered().is_none() {
         return Err(Error::Forbidden("only an administrator or the operator reads the quarantine"));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::validation("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(q.limit)?;
     let reason = match q.reason.as_deref().map(Reason::parse) {
         None => None,
         Some(Some(reason)) => Some(reason),

@@ -746,7 +746,7 @@ fn schemas() -> Value {
             "overflow": {"type": "array", "description": "Rejects beyond a sender's hourly quarantine cap: counted, not kept", "items": s(json!({"hour": time,
                 "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])}}),
             &["total", "messages", "overflow"]),
-        "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals. As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
+        "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default 200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
         "MealWindows": {"type": "array", "items": s(json!({"meal": string, "start": string, "end": string}), &["meal", "start", "end"])},
         "Thresholds": {"type": "object", "additionalProperties": s(json!({"min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}), &[])},
         "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,

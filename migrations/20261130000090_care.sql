@@ -105,6 +105,9 @@ create table visits (
     amendments       jsonb not null default '[]',
     start_corrected  timestamptz,
     end_corrected    timestamptz,
+    -- Completed with every exception resolved, as the visit's code judged
+    -- it when it last saved the visit: statements and figures read it.
+    verified         boolean not null default false,
     -- One lateness alert and one missed alert per visit, ever.
     late_alerted_at  timestamptz,
     missed_alerted_at timestamptz,
@@ -123,5 +126,7 @@ create index visits_institution_start_idx on visits (institution_id, scheduled_s
 create index visits_resident_start_idx on visits (resident_id, scheduled_start);
 create index visits_caregiver_start_idx on visits (caregiver_id, scheduled_start) where caregiver_id is not null;
 -- The scheduler's lateness sweep.
-create index visits_due_idx on visits (scheduled_start) where status in ('scheduled', 'assigned', 'missed');
+create index visits_due_idx on visits (scheduled_start) where status in ('scheduled', 'assigned');
 create index visits_alert_idx on visits (alert_id) where alert_id is not null;
+-- Statements: an institution's verified and unverified completed visits of a funder.
+create index visits_statement_idx on visits (institution_id, funding, check_in_at) where status = 'completed';

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -88,10 +88,7 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
         NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
     }
     .ok_or_else(|| Error::validation("month", "month is out of range"))?;
-    // Every zone's month lies within a day of the UTC one.
-    let from = Utc.from_utc_datetime(&first.and_time(chrono::NaiveTime::MIN)) - Duration::days(1);
-    let to = Utc.from_utc_datetime(&next.and_time(chrono::NaiveTime::MIN)) + Duration::days(1);
-    let delivered = visits::delivered(&ctx.pool, institution, funding, from, to).await?;
+    let billable = visits::billable(&ctx.pool, institution, funding, first, next).await?;
     let plans: BTreeMap<Uuid, Option<f64>> = catalogue::plans_of(&ctx.pool, institution)
         .await?
         .into_iter()
@@ -102,18 +99,15 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     // plan authorises it.
     let mut by_resident: BTreeMap<Uuid, Vec<Delivered>> = plans.keys().map(|id| (*id, Vec::new())).collect();
     let mut names: BTreeMap<Uuid, String> = BTreeMap::new();
-    for v in &delivered {
-        let (Some(start), Some(minutes)) = (v.start(), v.minutes()) else { continue };
-        let date = care::local_date(&v.timezone, start);
-        if date < first || date >= next {
-            continue;
+    for v in billable {
+        if !names.contains_key(&v.resident_id) {
+            names.insert(v.resident_id, v.resident_name);
         }
-        names.insert(v.resident_id, v.resident_name.clone());
         by_resident.entry(v.resident_id).or_default().push(Delivered {
             visit_id: v.id,
-            start,
-            minutes,
-            verified: v.verified(),
+            start: v.start,
+            minutes: care::minutes_between(v.start, v.end),
+            verified: v.verified,
             unit: v.unit,
             unit_price: v.unit_price,
         });

@@ -257,7 +257,7 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
         "update visits set status = $2, scheduled_start = $3, caregiver_id = $4, cancel_reason = $5,
              check_in = $6, check_in_at = $7, check_out = $8, check_out_at = $9, tasks = $10, visit_note = $11,
              exceptions = $12, resolved = $13, amendments = $14, start_corrected = $15, end_corrected = $16,
-             rating_stars = $17, rating_comment = $18, rated_at = $19, updated_at = now()
+             rating_stars = $17, rating_comment = $18, rated_at = $19, verified = $20, updated_at = now()
          where id = $1",
     )
     .bind(v.id)
@@ -279,6 +279,7 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
     .bind(v.rating_stars)
     .bind(&v.rating_comment)
     .bind(v.rated_at)
+    .bind(v.verified())
     .execute(tx)
     .await
     .map(drop)
@@ -445,25 +446,50 @@ pub async fn mark_missed(tx: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::
     Ok(changed > 0)
 }
 
-/// The completed visits of one institution and funder whose corrected start
-/// falls between `from` and `to`, for statements: a slightly wider window
-/// than the month, each resident's own local month is cut by the caller.
-pub async fn delivered(
+/// A completed visit as a statement weighs it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Billable {
+    pub id: Uuid,
+    pub resident_id: Uuid,
+    pub resident_name: String,
+    /// Corrected when amended.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub verified: bool,
+    pub unit: Unit,
+    pub unit_price: f64,
+}
+
+/// The completed visits of one institution and funder whose (corrected)
+/// start falls in the month that begins on `first`, in each resident's own
+/// timezone.
+pub async fn billable(
     pool: &PgPool,
     institution: Uuid,
     funding: Funding,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Visit>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where v.institution_id = $1 and v.funding = $2 and v.status = 'completed'
-           and coalesce(v.start_corrected, v.check_in_at) >= $3 and coalesce(v.start_corrected, v.check_in_at) < $4
-         order by coalesce(v.start_corrected, v.check_in_at), v.id"
-    )))
+    first: NaiveDate,
+    next: NaiveDate,
+) -> Result<Vec<Billable>, sqlx::Error> {
+    // Every zone's month lies within a day of the UTC one: the index narrows
+    // to that, the resident's zone cuts exactly.
+    let day = chrono::Duration::days(1);
+    let utc = |date: NaiveDate| date.and_time(chrono::NaiveTime::MIN).and_utc();
+    sqlx::query_as(
+        "select v.id, v.resident_id, r.name as resident_name, b.start, b.end, v.verified, s.unit, s.unit_price
+         from visits v join residents r on r.id = v.resident_id join services s on s.id = v.service_id
+         cross join lateral (select coalesce(v.start_corrected, v.check_in_at) as start,
+                                    coalesce(v.end_corrected, v.check_out_at) as end) b
+         where v.institution_id = $1 and v.funding = $2 and v.status = 'completed'
+           and v.check_in_at >= $5 and v.check_in_at < $6
+           and b.start is not null and b.end is not null
+           and (b.start at time zone r.timezone)::date >= $3 and (b.start at time zone r.timezone)::date < $4",
+    )
     .bind(institution)
     .bind(funding)
-    .bind(from)
-    .bind(to)
+    .bind(first)
+    .bind(next)
+    .bind(utc(first) - day * 2)
+    .bind(utc(next) + day * 2)
     .fetch_all(pool)
     .await
 }

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Query, Result};
-use crate::domain::care::{self, Delivered, Excluded, Funding};
+use crate::domain::care::{self, Delivered, Excluded, Funding, Unit};
 use crate::store::care as catalogue;
-use crate::store::visits;
+use crate::store::{residents, visits};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/statements", get(statement))
@@ -98,28 +98,24 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     // Residents with visits of this funder in their own month, or whose
     // plan authorises it.
     let mut by_resident: BTreeMap<Uuid, Vec<Delivered>> = plans.keys().map(|id| (*id, Vec::new())).collect();
-    let mut names: BTreeMap<Uuid, String> = BTreeMap::new();
+    let prices: BTreeMap<Uuid, (Unit, f64)> = catalogue::prices(&ctx.pool, institution)
+        .await?
+        .into_iter()
+        .map(|(id, unit, price)| (id, (unit, price)))
+        .collect();
     for v in billable {
-        if !names.contains_key(&v.resident_id) {
-            names.insert(v.resident_id, v.resident_name);
-        }
+        let Some(&(unit, unit_price)) = prices.get(&v.service_id) else { continue };
         by_resident.entry(v.resident_id).or_default().push(Delivered {
             visit_id: v.id,
             start: v.start,
             minutes: care::minutes_between(v.start, v.end),
             verified: v.verified,
-            unit: v.unit,
-            unit_price: v.unit_price,
+            unit,
+            unit_price,
         });
     }
-    let missing: Vec<Uuid> = by_resident.keys().filter(|id| !names.contains_key(id)).copied().collect();
-    if !missing.is_empty() {
-        let rows: Vec<(Uuid, String)> = sqlx::query_as("select id, name from residents where id = any($1)")
-            .bind(&missing)
-            .fetch_all(&ctx.pool)
-            .await?;
-        names.extend(rows);
-    }
+    let ids: Vec<Uuid> = by_resident.keys().copied().collect();
+    let names: BTreeMap<Uuid, String> = residents::names(&ctx.pool, institution, &ids).await?.into_iter().collect();
     let mut residents = Vec::new();
     let mut total = Total::default();
     for (id, delivered) in by_resident {

@@ -121,6 +121,14 @@ pub async fn services(pool: &PgPool, scope: &Scope) -> Result<Vec<Service>, sqlx
     Ok(rows.into_iter().map(Service::from).collect())
 }
 
+/// How each service of an institution is priced, by id.
+pub async fn prices(pool: &PgPool, institution: Uuid) -> Result<Vec<(Uuid, Unit, f64)>, sqlx::Error> {
+    sqlx::query_as("select id, unit, unit_price from services where institution_id = $1")
+        .bind(institution)
+        .fetch_all(pool)
+        .await
+}
+
 /// One service of an institution, by code.
 pub async fn service(conn: &mut PgConnection, institution: Uuid, code: &str) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -299,3 +299,12 @@ pub async fn for_carer(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<
     query.push(")");
     query.build_query_as().fetch_optional(pool).await
 }
+
+/// The names of these residents of an institution.
+pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("select id, name from residents where institution_id = $1 and id = any($2)")
+        .bind(institution)
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}

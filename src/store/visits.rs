@@ -451,13 +451,11 @@ pub async fn mark_missed(tx: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::
 pub struct Billable {
     pub id: Uuid,
     pub resident_id: Uuid,
-    pub resident_name: String,
     /// Corrected when amended.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub verified: bool,
-    pub unit: Unit,
-    pub unit_price: f64,
+    pub service_id: Uuid,
 }
 
 /// The completed visits of one institution and funder whose (corrected)
@@ -475,8 +473,8 @@ pub async fn billable(
     let day = chrono::Duration::days(1);
     let utc = |date: NaiveDate| date.and_time(chrono::NaiveTime::MIN).and_utc();
     sqlx::query_as(
-        "select v.id, v.resident_id, r.name as resident_name, b.start, b.end, v.verified, s.unit, s.unit_price
-         from visits v join residents r on r.id = v.resident_id join services s on s.id = v.service_id
+        "select v.id, v.resident_id, b.start, b.end, v.verified, v.service_id
+         from visits v join residents r on r.id = v.resident_id
          cross join lateral (select coalesce(v.start_corrected, v.check_in_at) as start,
                                     coalesce(v.end_corrected, v.check_out_at) as end) b
          where v.institution_id = $1 and v.funding = $2 and v.status = 'completed'

@@ -162,8 +162,13 @@ async fn update(
         address: patch.address,
         location,
     };
+    let moved = change.timezone.is_some();
     let mut tx = ctx.pool.begin().await?;
     let resident = residents::update(&mut tx, id, change).await?;
+    if moved {
+        // The plan's visits are at local times: a new zone moves them.
+        crate::care::sync_plan(&mut tx, id, chrono::Utc::now()).await?;
+    }
     crate::audit::record(&mut tx, auth.actor(), "resident.updated", "resident", id, changes).await?;
     tx.commit().await?;
     Ok(Json(resident))

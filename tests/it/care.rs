@@ -158,6 +158,15 @@ async fn a_care_plan_generates_two_weeks_of_visits_in_local_time_and_keeps_them_
     let past = app.count("select count(*) from visits where status <> 'cancelled' and scheduled_start < now()").await;
     assert_eq!(past, 1, "the past visit is not cancelled (the scheduler may have found it missed)");
 
+    // Moving to another timezone moves the plan's visits to 09:30 there.
+    let patch = json!({"timezone": "America/New_York"});
+    let (status, _) = app.call("PATCH", &format!("/api/v1/residents/{rid}"), Some(&admin), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK);
+    let local = "to_char(v.scheduled_start at time zone r.timezone, 'Dy HH24:MI')";
+    let ahead = "from visits v join residents r on r.id = v.resident_id where v.status = 'scheduled' and v.scheduled_start > now()";
+    assert_eq!(app.count(&format!("select count(*) {ahead} and {local} <> 'Tue 09:30'")).await, 0);
+    assert!(app.count(&format!("select count(*) {ahead} and {local} = 'Tue 09:30'")).await >= 1);
+
     // Bad plans name the field.
     let bad = |item: Value| json!({"items": [item]});
     for (item, field) in [

@@ -789,3 +789,76 @@ async fn visit_lists_page_with_a_cursor() {
 fn urlencode(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn the_board_puts_requests_and_late_visits_first_and_dispatches_from_an_alert_in_one_action() {
+    use crate::console::Browser;
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    bathing(&app, &admin).await;
+    let (carer_id, _) = user(&app, &admin, "caregiver", "Li Wei").await;
+    let rid = resident(&app, &admin, "Wang Fang").await;
+    let asked = app
+        .post(
+            &format!("/api/v1/residents/{rid}/service-requests"),
+            &admin,
+            json!({"service_code": "HC-BATH", "note": "by phone"}),
+        )
+        .await;
+    let request = asked["id"].as_str().unwrap().to_owned();
+    let soon = visit(&app, &admin, &rid, Utc::now() + Duration::minutes(30), "self_pay").await;
+    let late = visit(&app, &admin, &rid, Utc::now() - Duration::minutes(20), "self_pay").await;
+    ok(&app, &admin, &late, "assign", json!({"caregiver_id": carer_id})).await;
+    app.device(&admin, json!({"device_id": "sos-board-1", "resident_id": rid, "kind": "sos_button"})).await;
+    app.broker.publish("eldercare/v1/sos-board-1/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let sos = wait_for("the SOS", || async {
+        app.get(&format!("/api/v1/alerts?resident_id={rid}&kind=sos"), &admin).await["alerts"]
+            .as_array()?
+            .first()
+            .cloned()
+    })
+    .await;
+    let sos = sos["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/board")).await;
+    browser.wait_visible("[data-testid=login-needed]").await;
+    browser.goto(&app.url("/console/")).await;
+    browser.type_into("[data-testid=login-email]", ADMIN_EMAIL).await;
+    browser.type_into("[data-testid=login-password]", ADMIN_PASSWORD).await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+    browser.click("[data-testid=board-link]").await;
+
+    let request_row = format!("[data-testid=request][data-visit-id='{request}']");
+    browser.wait_text(&request_row, "the request", |t| t.contains("Wang Fang") && t.contains("by phone")).await;
+    let late_row = format!("[data-testid=visit][data-visit-id='{late}']");
+    browser.wait_text(&format!("{late_row} [data-testid=visit-state]"), "late", |t| t.eq_ignore_ascii_case("late")).await;
+    browser.wait_visible(&format!("[data-testid=visit][data-visit-id='{soon}']")).await;
+    let rows = browser.find_all("[data-testid=visit]").await;
+    assert_eq!(browser.attribute(&rows[0], "data-visit-id").await.as_deref(), Some(late.as_str()), "late first");
+    browser.screenshot(&std::env::temp_dir().join("care-board.png")).await;
+
+    browser.click(&format!("[data-testid=board-alert][data-alert-id='{sos}'] [data-testid=dispatch]")).await;
+    let dispatched = wait_for("the dispatched visit", || async {
+        let visits = app.get(&format!("/api/v1/visits?resident_id={rid}"), &admin).await;
+        visits["visits"].as_array()?.iter().find(|v| v["alert_id"] == sos.as_str()).cloned()
+    })
+    .await;
+    assert_eq!(
+        (dispatched["origin"].as_str(), dispatched["service_code"].as_str()),
+        (Some("alert"), Some("WELFARE-CHECK"))
+    );
+    browser.wait_visible(&format!("[data-testid=visit][data-visit-id='{}']", dispatched["id"].as_str().unwrap())).await;
+    browser.wait_gone(&format!("[data-testid=board-alert][data-alert-id='{sos}']")).await;
+
+    browser.click(&format!("{request_row} [data-testid=schedule]")).await;
+    wait_for("the request scheduled", || async {
+        (app.get(&format!("/api/v1/visits/{request}"), &admin).await["status"] == "scheduled").then_some(())
+    })
+    .await;
+    browser.wait_gone(&request_row).await;
+    browser.quit().await;
+}

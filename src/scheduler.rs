@@ -92,6 +92,8 @@ struct Leader {
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
+    /// When care plans last had their 14 days of visits moved on.
+    plans_extended_at: Option<DateTime<Utc>>,
 }
 
 impl Leader {
@@ -104,6 +106,7 @@ impl Leader {
             activity: HashMap::new(),
             horizon: None,
             raised: HashSet::new(),
+            plans_extended_at: None,
         }
     }
 
@@ -134,6 +137,7 @@ impl Leader {
         self.device_health(&devices, now).await?;
         self.behaviour(&devices, now).await?;
         self.institution_silence(now).await?;
+        self.care_visits(now).await?;
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
             "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())
@@ -143,6 +147,17 @@ impl Leader {
         .execute(&self.pool)
         .await?;
         self.metrics.scheduler_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Care visits late or missed, and plans' visits generated as days pass
+    /// (every 10 minutes: the horizon moves a day a day).
+    async fn care_visits(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        crate::care::judge_lateness(&self.pool, &self.metrics, &self.rule_settings, now).await?;
+        if self.plans_extended_at.is_none_or(|at| now - at >= chrono::Duration::minutes(10)) {
+            crate::care::extend_plans(&self.pool, now).await?;
+            self.plans_extended_at = Some(now);
+        }
         Ok(())
     }
 

@@ -18,7 +18,10 @@ pub mod openapi;
 pub mod quarantine;
 pub mod residents;
 pub mod rules;
+pub mod services;
+pub mod statements;
 pub mod users;
+pub mod visits;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -105,7 +108,10 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(webhooks::router())
         .merge(family::router())
         .merge(messages::router())
-        .merge(audit::router());
+        .merge(audit::router())
+        .merge(services::router())
+        .merge(visits::router())
+        .merge(statements::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -96,9 +96,10 @@ async fn create(
         tasks: req.tasks,
     };
     let mut tx = ctx.pool.begin().await?;
-    let service = catalogue::create_service(&mut tx, institution, new)
-        .await
-        .on_constraint("services_code_key", || Error::Conflict("the catalogue already has a service with this code".into()))?;
+    let service =
+        catalogue::create_service(&mut tx, institution, new).await.on_constraint("services_code_key", || {
+            Error::Conflict("the catalogue already has a service with this code".into())
+        })?;
     let details = json!({"code": service.code, "name": service.name, "category": service.category,
                          "unit": service.unit, "unit_price": service.unit_price, "funding": service.funding});
     crate::audit::record(&mut tx, auth.actor(), "service.created", "service", service.id, details).await?;
@@ -200,11 +201,18 @@ async fn add_tag(
         return Err(Error::validation("tag", "tag must be 1 to 200 characters"));
     }
     let mut tx = ctx.pool.begin().await?;
-    catalogue::add_tag(&mut tx, id, tag, req.kind)
-        .await
-        .on_constraint("resident_tags_pkey", || Error::Conflict("this tag is already registered for the home".into()))?;
-    crate::audit::record(&mut tx, auth.actor(), "tag.registered", "resident", id, json!({"tag": tag, "kind": req.kind}))
-        .await?;
+    catalogue::add_tag(&mut tx, id, tag, req.kind).await.on_constraint("resident_tags_pkey", || {
+        Error::Conflict("this tag is already registered for the home".into())
+    })?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "tag.registered",
+        "resident",
+        id,
+        json!({"tag": tag, "kind": req.kind}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(Tag { resident_id: id, tag: tag.to_owned(), kind: req.kind })))
 }

@@ -562,7 +562,12 @@ struct DoorRequest {
 
 /// The door record of a check-in or check-out, checked: a place on earth,
 /// a tag of the home for `qr`/`nfc`, an offline time within 24 hours.
-async fn door_record(tx: &mut sqlx::PgConnection, visit: &Visit, req: &DoorRequest, now: DateTime<Utc>) -> Result<DoorRecord> {
+async fn door_record(
+    tx: &mut sqlx::PgConnection,
+    visit: &Visit,
+    req: &DoorRequest,
+    now: DateTime<Utc>,
+) -> Result<DoorRecord> {
     let body = LocationBody { lat: req.location.lat, lon: req.location.lon };
     let at = body.check("location")?;
     let accuracy = req.location.accuracy_m;
@@ -607,7 +612,12 @@ async fn visit_at_door(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -
 }
 
 async fn far_limit(ctx: &ApiContext, visit: &Visit) -> Result<f64> {
-    Ok(ctx.rule_settings.resident(&ctx.pool, visit.resident_id).await?.map(|s| s.visits.far_from_home_m).unwrap_or(200.0))
+    Ok(ctx
+        .rule_settings
+        .resident(&ctx.pool, visit.resident_id)
+        .await?
+        .map(|s| s.visits.far_from_home_m)
+        .unwrap_or(200.0))
 }
 
 async fn check_in(
@@ -818,7 +828,11 @@ async fn rate(
     visit.rating_comment = req.comment.clone();
     visit.rated_at = Some(Utc::now());
     visits::save(&mut tx, &visit).await?;
-    sqlx::query("update visits set rated_by = $2 where id = $1").bind(id).bind(auth.scope.user).execute(&mut *tx).await?;
+    sqlx::query("update visits set rated_by = $2 where id = $1")
+        .bind(id)
+        .bind(auth.scope.user)
+        .execute(&mut *tx)
+        .await?;
     let details = json!({"stars": req.stars, "comment": req.comment});
     crate::audit::record(&mut tx, auth.actor(), "visit.rated", "visit", id, details).await?;
     tx.commit().await?;

@@ -19,7 +19,11 @@ use crate::store::{care as catalogue, visits as stored};
 /// Brings a resident's plan visits in step with their plan, inside the
 /// caller's transaction; answers (generated, cancelled). Items naming a
 /// service the catalogue no longer has generate nothing.
-pub async fn sync_plan(tx: &mut PgConnection, resident_id: Uuid, now: DateTime<Utc>) -> Result<(u64, u64), sqlx::Error> {
+pub async fn sync_plan(
+    tx: &mut PgConnection,
+    resident_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), sqlx::Error> {
     let Some((institution, timezone)): Option<(Uuid, String)> =
         sqlx::query_as("select institution_id, timezone from residents where id = $1")
             .bind(resident_id)
@@ -91,7 +95,8 @@ pub async fn judge_lateness(
                 at: d.scheduled_start + care::LATE_AFTER,
                 details: details.clone(),
             };
-            applied.extend(alerts::apply_in(&mut tx, &subject(d.institution_id, d.resident_id), &decision, false).await?);
+            applied
+                .extend(alerts::apply_in(&mut tx, &subject(d.institution_id, d.resident_id), &decision, false).await?);
         }
         if judged.missed && visits::mark_missed(&mut tx, d.id).await? {
             let decision = Decision::Raise {
@@ -101,7 +106,8 @@ pub async fn judge_lateness(
                 at: d.scheduled_start + grace,
                 details,
             };
-            applied.extend(alerts::apply_in(&mut tx, &subject(d.institution_id, d.resident_id), &decision, false).await?);
+            applied
+                .extend(alerts::apply_in(&mut tx, &subject(d.institution_id, d.resident_id), &decision, false).await?);
         }
         tx.commit().await?;
         applied.iter().for_each(|a| a.count(metrics));
@@ -121,7 +127,8 @@ pub async fn checked_in(tx: &mut PgConnection, visit: &Visit, actor: Uuid) -> Re
             resolution: Resolution::AutoCleared,
             details: json!({"visit_id": visit.id, "checked_in": true}),
         };
-        applied.extend(alerts::apply_in(tx, &subject(visit.institution_id, visit.resident_id), &decision, false).await?);
+        applied
+            .extend(alerts::apply_in(tx, &subject(visit.institution_id, visit.resident_id), &decision, false).await?);
     }
     tell_alert(tx, visit, actor, Step::VisitCheckedIn).await?;
     Ok(applied)

@@ -234,7 +234,8 @@ impl PlanItem {
     /// The schedule's start as a time of day; checks the item, naming the
     /// field of item `i`.
     pub fn check(&self, i: usize) -> Result<NaiveTime, PlanError> {
-        let error = |field: &str, message: &str| PlanError { field: format!("items[{i}].{field}"), message: message.into() };
+        let error =
+            |field: &str, message: &str| PlanError { field: format!("items[{i}].{field}"), message: message.into() };
         if self.schedule.days.is_empty() {
             return Err(error("schedule.days", "names at least one day"));
         }
@@ -272,7 +273,11 @@ pub fn local_instant<Tz: TimeZone>(tz: &Tz, date: NaiveDate, time: NaiveTime) ->
 /// The slots a plan asks for: each item's days in the coming
 /// [`PLAN_DAYS`] local days, today included, still ahead of `now`, with the
 /// index of the item they come from, in time order.
-pub fn plan_slots<Tz: TimeZone>(items: &[(PlanItem, NaiveTime)], tz: &Tz, now: DateTime<Utc>) -> Vec<(usize, DateTime<Utc>)> {
+pub fn plan_slots<Tz: TimeZone>(
+    items: &[(PlanItem, NaiveTime)],
+    tz: &Tz,
+    now: DateTime<Utc>,
+) -> Vec<(usize, DateTime<Utc>)> {
     let today = now.with_timezone(tz).date_naive();
     let mut slots = Vec::new();
     for offset in 0..PLAN_DAYS {
@@ -497,7 +502,10 @@ mod tests {
             status = status.after(action).unwrap();
         }
         assert_eq!(status, S::Completed);
-        assert_eq!(S::Assigned.after(Action::CheckOut).unwrap_err().to_string(), "the visit is assigned: it cannot be checked out");
+        assert_eq!(
+            S::Assigned.after(Action::CheckOut).unwrap_err().to_string(),
+            "the visit is assigned: it cannot be checked out"
+        );
         assert!(S::Cancelled.after(Action::CheckIn).is_err());
         assert!(S::Completed.after(Action::Cancel).is_err());
         assert!(S::Requested.after(Action::Assign).is_err(), "a request is scheduled before anyone is sent");
@@ -642,12 +650,24 @@ mod tests {
         let start = at("2026-11-30T09:00:00Z");
         let grace = Duration::minutes(30);
         let judge = |status, late_alerted, now: &str| lateness(status, start, grace, late_alerted, at(now));
-        assert_eq!(judge(VisitStatus::Assigned, false, "2026-11-30T09:14:59Z"), Lateness { late: false, missed: false });
-        assert_eq!(judge(VisitStatus::Scheduled, false, "2026-11-30T09:15:00Z"), Lateness { late: true, missed: false });
+        assert_eq!(
+            judge(VisitStatus::Assigned, false, "2026-11-30T09:14:59Z"),
+            Lateness { late: false, missed: false }
+        );
+        assert_eq!(
+            judge(VisitStatus::Scheduled, false, "2026-11-30T09:15:00Z"),
+            Lateness { late: true, missed: false }
+        );
         assert_eq!(judge(VisitStatus::Assigned, true, "2026-11-30T09:20:00Z"), Lateness { late: false, missed: false });
         assert_eq!(judge(VisitStatus::Assigned, true, "2026-11-30T09:30:00Z"), Lateness { late: false, missed: true });
-        assert_eq!(judge(VisitStatus::CheckedIn, false, "2026-11-30T10:00:00Z"), Lateness { late: false, missed: false });
-        assert_eq!(judge(VisitStatus::Requested, false, "2026-11-30T10:00:00Z"), Lateness { late: false, missed: false });
+        assert_eq!(
+            judge(VisitStatus::CheckedIn, false, "2026-11-30T10:00:00Z"),
+            Lateness { late: false, missed: false }
+        );
+        assert_eq!(
+            judge(VisitStatus::Requested, false, "2026-11-30T10:00:00Z"),
+            Lateness { late: false, missed: false }
+        );
     }
 
     #[test]

@@ -201,7 +201,12 @@ pub async fn add_tag(tx: &mut PgConnection, resident_id: Uuid, tag: &str, kind: 
 }
 
 /// Whether a tag of this kind is registered in the resident's home.
-pub async fn has_tag(conn: &mut PgConnection, resident_id: Uuid, tag: &str, kind: TagKind) -> Result<bool, sqlx::Error> {
+pub async fn has_tag(
+    conn: &mut PgConnection,
+    resident_id: Uuid,
+    tag: &str,
+    kind: TagKind,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists (select 1 from resident_tags where resident_id = $1 and tag = $2 and kind = $3)")
         .bind(resident_id)
         .bind(tag)

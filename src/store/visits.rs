@@ -188,7 +188,12 @@ impl Visit {
 }
 
 /// The visit, if `scope` reaches it; `for update` locks it for a change.
-pub async fn fetch(conn: &mut PgConnection, scope: &Scope, id: Uuid, for_update: bool) -> Result<Option<Visit>, sqlx::Error> {
+pub async fn fetch(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<Visit>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("{SELECT} where v.id = "));
     query.push_bind(id);
     scope.push_visits_filter(&mut query);
@@ -346,10 +351,8 @@ pub async fn sync_plan(
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
     let for_slots: Vec<(PlanItem, chrono::NaiveTime)> = items.iter().map(|(i, t, _)| (i.clone(), *t)).collect();
-    let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> = care::plan_slots(&for_slots, tz, now)
-        .into_iter()
-        .map(|(i, at)| (items[i].2, items[i].0.funding, at))
-        .collect();
+    let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> =
+        care::plan_slots(&for_slots, tz, now).into_iter().map(|(i, at)| (items[i].2, items[i].0.funding, at)).collect();
     let existing: Vec<(Uuid, Uuid, Funding, DateTime<Utc>)> = sqlx::query_as(
         "select id, service_id, funding, scheduled_start from visits
          where resident_id = $1 and origin = 'plan' and status in ('scheduled', 'assigned') and scheduled_start > $2

@@ -249,11 +249,11 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
 async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     let resident = auth.resident_for_staff(&ctx, id).await?;
     let mut tx = ctx.pool.begin().await?;
-    if !store::delete_plan(&mut tx, resident).await? {
-        return Err(Error::NotFound);
-    }
+    // Idempotent: ending a plan that has already ended changes nothing.
+    let ended = store::delete_plan(&mut tx, resident).await?;
     let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
-    crate::audit::record(&mut tx, auth.actor(), "meal_plan.ended", "resident", resident, json!({"orders": orders})).await?;
+    crate::audit::record(&mut tx, auth.actor(), "meal_plan.ended", "resident", resident, json!({"ended": ended, "orders": orders}))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -857,7 +857,7 @@ pub const OPERATIONS: &[Operation] = &[
         Some("SavedMealPlan"),
     ),
     op("get", "/api/v1/residents/{id}/meal-plan", "The resident's meal plan", "admin, staff, linked family", None, 200, Some("ResidentMealPlan")),
-    op("delete", "/api/v1/residents/{id}/meal-plan", "End the meal plan: orders not yet past their cut-off are cancelled", "admin, staff", None, 204, None),
+    op("delete", "/api/v1/residents/{id}/meal-plan", "End the meal plan (idempotent): orders not yet past their cut-off are cancelled", "admin, staff", None, 204, None),
     op(
         "post",
         "/api/v1/residents/{id}/meal-orders/{date}/cancel",

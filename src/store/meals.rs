@@ -103,7 +103,7 @@ pub struct NewKitchen {
 /// told another.
 pub async fn create_kitchen(conn: &mut PgConnection, institution: Uuid, new: &NewKitchen) -> Result<Kitchen, sqlx::Error> {
     let kitchen: Kitchen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into kitchens k (id, institution_id, name, lat, lon, timezone, cutoff, prices)
+        "insert into kitchens as k (id, institution_id, name, lat, lon, timezone, cutoff, prices)
          select $1, i.id, $3, $4, $5, coalesce($6, i.timezone), $7, $8 from institutions i where i.id = $2
          returning {KITCHEN_COLUMNS}"
     )))

@@ -46,6 +46,7 @@ struct ResidentLine {
     minutes: i64,
     /// What the resident's plan authorises a month for this funder; null
     /// when it authorises no hours (no cap then applies).
+    #[serde(serialize_with = "care::whole_if_whole")]
     hours_authorised: Option<f64>,
     amount: f64,
     excluded: Vec<ExcludedVisit>,

@@ -192,7 +192,7 @@ pub struct PlanItem {
     pub service_code: String,
     pub funding: Funding,
     pub schedule: Schedule,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
     pub hours_per_month: Option<f64>,
 }
 
@@ -219,6 +219,15 @@ impl Day {
             Day::Sat => Weekday::Sat,
             Day::Sun => Weekday::Sun,
         }
+    }
+}
+
+/// Hours as they were written: `8`, not `8.0`, when whole.
+pub fn whole_if_whole<S: serde::Serializer>(value: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => serializer.serialize_i64(*v as i64),
+        Some(v) => serializer.serialize_f64(*v),
+        None => serializer.serialize_none(),
     }
 }
 

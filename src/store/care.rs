@@ -144,13 +144,19 @@ pub struct CarePlan {
 
 /// The resident's plan; an empty one when none was put.
 pub async fn plan(conn: &mut PgConnection, resident_id: Uuid) -> Result<CarePlan, sqlx::Error> {
-    let row: Option<(sqlx::types::Json<Vec<PlanItem>>, DateTime<Utc>, Option<Uuid>)> =
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        items: sqlx::types::Json<Vec<PlanItem>>,
+        updated_at: DateTime<Utc>,
+        updated_by: Option<Uuid>,
+    }
+    let row: Option<Row> =
         sqlx::query_as("select items, updated_at, updated_by from care_plans where resident_id = $1")
             .bind(resident_id)
             .fetch_optional(conn)
             .await?;
     Ok(match row {
-        Some((items, at, by)) => CarePlan { resident_id, items: items.0, updated_at: Some(at), updated_by: by },
+        Some(r) => CarePlan { resident_id, items: r.items.0, updated_at: Some(r.updated_at), updated_by: r.updated_by },
         None => CarePlan { resident_id, items: vec![], updated_at: None, updated_by: None },
     })
 }

@@ -186,7 +186,8 @@ pub struct UserBody {
 }
 
 /// The columns of a [`UserBody`], over `users u left join institutions i`.
-pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
+pub const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
      u.disabled_at is not null as disabled, u.created_at";
 
 #[derive(Debug, Serialize)]

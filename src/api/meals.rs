@@ -99,8 +99,15 @@ async fn create_kitchen(
     let new = store::NewKitchen { name, location, timezone: req.timezone, cutoff, prices: req.prices };
     let mut tx = ctx.pool.begin().await?;
     let kitchen = store::create_kitchen(&mut tx, institution, &new).await?;
-    crate::audit::record(&mut tx, auth.actor(), "kitchen.created", "kitchen", kitchen.id, json!({"name": kitchen.name}))
-        .await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "kitchen.created",
+        "kitchen",
+        kitchen.id,
+        json!({"name": kitchen.name}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(kitchen)))
 }
@@ -130,7 +137,11 @@ async fn list_kitchens(
         Some(c) => {
             let id: Uuid = c.parse().map_err(|_| Error::validation("cursor", "not a cursor of this list"))?;
             let kitchen = store::kitchen(&ctx.pool, reach, id).await?;
-            Some(kitchen.map(|k| (k.name, k.id)).ok_or_else(|| Error::validation("cursor", "not a cursor of this list"))?)
+            Some(
+                kitchen
+                    .map(|k| (k.name, k.id))
+                    .ok_or_else(|| Error::validation("cursor", "not a cursor of this list"))?,
+            )
         }
     };
     let mut kitchens = store::list_kitchens(&ctx.pool, reach, limit, after).await?;
@@ -143,7 +154,11 @@ async fn kitchen_in_reach(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result
     store::kitchen(&ctx.pool, reach, id).await?.ok_or(Error::NotFound)
 }
 
-async fn fetch_kitchen(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<store::Kitchen>> {
+async fn fetch_kitchen(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<store::Kitchen>> {
     Ok(Json(kitchen_in_reach(&ctx, &auth, id).await?))
 }
 
@@ -233,8 +248,15 @@ async fn put_plan(
     let mut tx = ctx.pool.begin().await?;
     store::save_plan(&mut tx, institution, resident, &plan).await?;
     let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
-    crate::audit::record(&mut tx, auth.actor(), "meal_plan.saved", "resident", resident, json!({"plan": &plan, "orders": orders}))
-        .await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_plan.saved",
+        "resident",
+        resident,
+        json!({"plan": &plan, "orders": orders}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(SavedPlan { resident_id: resident, plan, orders }))
 }
@@ -252,8 +274,15 @@ async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Pa
     // Idempotent: ending a plan that has already ended changes nothing.
     let ended = store::delete_plan(&mut tx, resident).await?;
     let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
-    crate::audit::record(&mut tx, auth.actor(), "meal_plan.ended", "resident", resident, json!({"ended": ended, "orders": orders}))
-        .await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_plan.ended",
+        "resident",
+        resident,
+        json!({"ended": ended, "orders": orders}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -339,7 +368,12 @@ async fn delivery(
         return Err(Error::Conflict("this order is for a day still to come".into()));
     }
     store::record_outcome(&mut tx, order.id, body.outcome, auth.scope.user, now, location).await?;
-    let subject = Subject { institution_id: order.institution_id, resident_id: Some(order.resident_id), device_id: None, room: None };
+    let subject = Subject {
+        institution_id: order.institution_id,
+        resident_id: Some(order.resident_id),
+        device_id: None,
+        room: None,
+    };
     let mut applied = Vec::new();
     if body.outcome.is_meal_evidence() {
         store::record_meal_served(&mut tx, &order, now).await?;
@@ -422,8 +456,7 @@ async fn cancel(
         _ if auth.scope.may_care() => OrderCancel::Staff,
         _ => return Err(Error::Forbidden("only family and care staff may cancel a meal")),
     };
-    let date: NaiveDate =
-        date.parse().map_err(|_| Error::validation("date", "date must be YYYY-MM-DD"))?;
+    let date: NaiveDate = date.parse().map_err(|_| Error::validation("date", "date must be YYYY-MM-DD"))?;
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;
     let order = store::lock_order_of(&mut tx, resident, date, body.meal).await?.ok_or(Error::NotFound)?;
@@ -484,7 +517,8 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     let institution = auth.require_admin()?;
     let month = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;
     let first = parse_month(&month).ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?;
-    let next = first.checked_add_months(Months::new(1)).ok_or_else(|| Error::validation("month", "month is out of range"))?;
+    let next =
+        first.checked_add_months(Months::new(1)).ok_or_else(|| Error::validation("month", "month is out of range"))?;
     let funding = q.funding.ok_or_else(|| Error::validation("funding", "funding is required: subsidy or self_pay"))?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,

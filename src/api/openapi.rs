@@ -817,10 +817,26 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
-    op("post", "/api/v1/kitchens", "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)", "admin", Some("NewKitchen"), 201, Some("Kitchen")),
+    op(
+        "post",
+        "/api/v1/kitchens",
+        "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)",
+        "admin",
+        Some("NewKitchen"),
+        201,
+        Some("Kitchen"),
+    ),
     Operation {
         query: &[("limit", "integer"), ("cursor", "string")],
-        ..op("get", "/api/v1/kitchens", "The kitchens in reach (a kitchen user: their own)", "admin, staff, kitchen", None, 200, Some("KitchenList"))
+        ..op(
+            "get",
+            "/api/v1/kitchens",
+            "The kitchens in reach (a kitchen user: their own)",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("KitchenList"),
+        )
     },
     op("get", "/api/v1/kitchens/{id}", "One kitchen", "admin, staff, kitchen", None, 200, Some("Kitchen")),
     Operation {
@@ -856,8 +872,24 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("SavedMealPlan"),
     ),
-    op("get", "/api/v1/residents/{id}/meal-plan", "The resident's meal plan", "admin, staff, linked family", None, 200, Some("ResidentMealPlan")),
-    op("delete", "/api/v1/residents/{id}/meal-plan", "End the meal plan (idempotent): orders not yet past their cut-off are cancelled", "admin, staff", None, 204, None),
+    op(
+        "get",
+        "/api/v1/residents/{id}/meal-plan",
+        "The resident's meal plan",
+        "admin, staff, linked family",
+        None,
+        200,
+        Some("ResidentMealPlan"),
+    ),
+    op(
+        "delete",
+        "/api/v1/residents/{id}/meal-plan",
+        "End the meal plan (idempotent): orders not yet past their cut-off are cancelled",
+        "admin, staff",
+        None,
+        204,
+        None,
+    ),
     op(
         "post",
         "/api/v1/residents/{id}/meal-orders/{date}/cancel",
@@ -868,8 +900,24 @@ pub const OPERATIONS: &[Operation] = &[
         Some("CancelledMeal"),
     ),
     Operation {
-        query: &[("date", "date"), ("kitchen_id", "uuid"), ("meal", "string"), ("resident_id", "uuid"), ("status", "string"), ("limit", "integer"), ("cursor", "string")],
-        ..op("get", "/api/v1/meal-orders", "Meal orders in reach, by date, meal and name", "admin, staff, kitchen", None, 200, Some("MealOrderList"))
+        query: &[
+            ("date", "date"),
+            ("kitchen_id", "uuid"),
+            ("meal", "string"),
+            ("resident_id", "uuid"),
+            ("status", "string"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
+        ..op(
+            "get",
+            "/api/v1/meal-orders",
+            "Meal orders in reach, by date, meal and name",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("MealOrderList"),
+        )
     },
     op(
         "post",

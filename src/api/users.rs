@@ -81,7 +81,9 @@ pub async fn insert_user(
     .execute(conn)
     .await
     .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
-    .on_constraint("users_kitchen_check", || Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id"))?;
+    .on_constraint("users_kitchen_check", || {
+        Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id")
+    })?;
     Ok(id)
 }
 

@@ -437,7 +437,8 @@ pub fn route(kitchen: Option<&Location>, stops: &[Stop]) -> Vec<usize> {
             .then_with(|| a.1.total_cmp(&b.1))
             .then_with(|| a.2.cmp(&b.2))
     });
-    let mut unlocated: Vec<usize> = stops.iter().enumerate().filter(|(_, s)| s.location.is_none()).map(|(i, _)| i).collect();
+    let mut unlocated: Vec<usize> =
+        stops.iter().enumerate().filter(|(_, s)| s.location.is_none()).map(|(i, _)| i).collect();
     unlocated.sort_by(|a, b| stops[*a].address.cmp(&stops[*b].address).then(a.cmp(b)));
     located.into_iter().map(|(_, _, i)| i).chain(unlocated).collect()
 }
@@ -596,6 +597,22 @@ mod tests {
         let order = route(Some(&kitchen), &stops);
         assert_eq!(order, vec![2, 5, 1, 3, 4, 0]);
         assert_eq!(route(None, &stops).len(), stops.len());
+    }
+
+    #[test]
+    fn the_wire_names_are_the_names() {
+        fn same<T: Serialize + Copy>(all: &[T], name: impl Fn(T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(name(*v)));
+            }
+        }
+        same(Meal::ALL, |v| v.as_str());
+        same(Diet::ALL, |v| v.as_str());
+        same(Texture::ALL, |v| v.as_str());
+        same(Outcome::ALL, |v| v.as_str());
+        same(OrderStatus::ALL, |v| v.as_str());
+        same(OrderCancel::ALL, |v| v.as_str());
+        assert_eq!(serde_json::from_value::<Texture>(serde_json::json!("iddsi_5")).unwrap(), Texture::Iddsi5);
     }
 
     #[test]

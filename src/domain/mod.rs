@@ -10,9 +10,8 @@ macro_rules! names {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-        #[serde(rename_all = "snake_case")]
-        #[sqlx(type_name = "text", rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        #[sqlx(type_name = "text")]
+        pub enum $name { $(#[serde(rename = $text)] #[sqlx(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &[$name] = &[$($name::$variant),+];

@@ -101,7 +101,11 @@ pub struct NewKitchen {
 
 /// Creates a kitchen of `institution`, in the institution's timezone unless
 /// told another.
-pub async fn create_kitchen(conn: &mut PgConnection, institution: Uuid, new: &NewKitchen) -> Result<Kitchen, sqlx::Error> {
+pub async fn create_kitchen(
+    conn: &mut PgConnection,
+    institution: Uuid,
+    new: &NewKitchen,
+) -> Result<Kitchen, sqlx::Error> {
     let kitchen: Kitchen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into kitchens as k (id, institution_id, name, lat, lon, timezone, cutoff, prices)
          select $1, i.id, $3, $4, $5, coalesce($6, i.timezone), $7, $8 from institutions i where i.id = $2
@@ -139,9 +143,7 @@ pub async fn list_kitchens(
 
 /// A kitchen in reach.
 pub async fn kitchen(pool: &PgPool, reach: KitchenReach, id: Uuid) -> Result<Option<Kitchen>, sqlx::Error> {
-    let mut query = QueryBuilder::new(format!(
-        "select {KITCHEN_COLUMNS} from kitchens k where k.id = "
-    ));
+    let mut query = QueryBuilder::new(format!("select {KITCHEN_COLUMNS} from kitchens k where k.id = "));
     query.push_bind(id);
     reach.push_filter(&mut query, "k.institution_id", "k.id");
     let kitchen: Option<Kitchen> = query.build_query_as().fetch_optional(pool).await?;
@@ -202,7 +204,12 @@ pub async fn plan(conn: &mut PgConnection, resident: Uuid) -> Result<Option<Meal
 
 /// Replaces a resident's meal plan (the caller has checked the kitchen is
 /// the resident's institution's), locking it against a concurrent change.
-pub async fn save_plan(conn: &mut PgConnection, institution: Uuid, resident: Uuid, plan: &MealPlan) -> Result<(), sqlx::Error> {
+pub async fn save_plan(
+    conn: &mut PgConnection,
+    institution: Uuid,
+    resident: Uuid,
+    plan: &MealPlan,
+) -> Result<(), sqlx::Error> {
     let diet: Vec<&str> = plan.diet.iter().map(Diet::as_str).collect();
     sqlx::query(
         "insert into meal_plans (resident_id, institution_id, kitchen_id, delivery, days, diet, texture, allergies,
@@ -277,11 +284,12 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
     let wanted_kitchen = plan.as_ref().map(|p| p.kitchen_id);
     for id in existing.iter().map(|e| e.5).chain(wanted_kitchen) {
         if let std::collections::hash_map::Entry::Vacant(slot) = kitchens.entry(id) {
-            let k: Option<Kitchen> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("select {KITCHEN_COLUMNS} from kitchens k where k.id = $1")))
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let k: Option<Kitchen> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select {KITCHEN_COLUMNS} from kitchens k where k.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
             if let Some(k) = k {
                 slot.insert(k.located());
             }
@@ -334,7 +342,9 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
         }
         let updates: Vec<Uuid> = decided.update.clone();
         let restores: Vec<(Uuid, bool)> = decided.restore.clone();
-        for (id, late) in updates.iter().map(|id| (*id, None)).chain(restores.iter().map(|(id, late)| (*id, Some(*late)))) {
+        for (id, late) in
+            updates.iter().map(|id| (*id, None)).chain(restores.iter().map(|(id, late)| (*id, Some(*late))))
+        {
             let price: f64 = sqlx::query_scalar("select meal from meal_orders where id = $1")
                 .bind(id)
                 .fetch_one(&mut *conn)
@@ -464,8 +474,10 @@ pub async fn list_orders(
     }
     const KEY: &str = "(o.date, array_position(array['breakfast','lunch','dinner'], o.meal), r.name, o.id)";
     if let Some(after) = after {
-        query.push(format!(" and {KEY} > (select o2.date, array_position(array['breakfast','lunch','dinner'], o2.meal), r2.name, o2.id
-                   from meal_orders o2 join residents r2 on r2.id = o2.resident_id where o2.id = "));
+        query.push(format!(
+            " and {KEY} > (select o2.date, array_position(array['breakfast','lunch','dinner'], o2.meal), r2.name, o2.id
+                   from meal_orders o2 join residents r2 on r2.id = o2.resident_id where o2.id = "
+        ));
         query.push_bind(after).push(")");
     }
     query.push(format!(" order by {KEY} limit ")).push_bind(limit + 1);
@@ -487,7 +499,15 @@ pub async fn orders_of_resident_on(pool: &PgPool, resident: Uuid, date: NaiveDat
 
 /// What the kitchen cooks on a day: every order not cancelled.
 pub async fn cooked(pool: &PgPool, kitchen: Uuid, date: NaiveDate) -> Result<Vec<Cooked>, sqlx::Error> {
-    let rows: Vec<(Uuid, Meal, Vec<String>, Texture, Vec<String>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        resident_id: Uuid,
+        meal: Meal,
+        diet: Vec<String>,
+        texture: Texture,
+        allergies: Vec<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
         "select resident_id, meal, diet, texture, allergies from meal_orders
          where kitchen_id = $1 and date = $2 and status <> 'cancelled' order by resident_id",
     )
@@ -497,12 +517,12 @@ pub async fn cooked(pool: &PgPool, kitchen: Uuid, date: NaiveDate) -> Result<Vec
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(resident_id, meal, diet, texture, allergies)| Cooked {
-            resident_id,
-            meal,
-            diet: diet.iter().filter_map(|d| Diet::parse(d)).collect(),
-            texture,
-            allergies,
+        .map(|r| Cooked {
+            resident_id: r.resident_id,
+            meal: r.meal,
+            diet: r.diet.iter().filter_map(|d| Diet::parse(d)).collect(),
+            texture: r.texture,
+            allergies: r.allergies,
         })
         .collect())
 }

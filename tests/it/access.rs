@@ -391,7 +391,8 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         let k = id_of(&app.post("/api/v1/kitchens", token, json!({"name": "Canteen", "cutoff": "23:59"})).await);
         let every_day = json!({"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"], "sat": ["lunch"], "sun": ["lunch"]});
         let plan = json!({"kitchen_id": k, "delivery": "home", "funding": "subsidy", "days": every_day});
-        let (status, body) = app.call("PUT", &format!("/api/v1/residents/{resident}/meal-plan"), Some(token), Some(plan)).await;
+        let (status, body) =
+            app.call("PUT", &format!("/api/v1/residents/{resident}/meal-plan"), Some(token), Some(plan)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let orders = app.get(&format!("/api/v1/meal-orders?resident_id={resident}"), token).await;
         let order = &orders["orders"][0];

@@ -29,7 +29,8 @@ pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<
                 .bind(&settings.institution_timezone)
                 .execute(&mut *tx)
                 .await?;
-            let admin = NewUser { email, password, role: Role::Admin, name: "Administrator".to_owned() };
+            let admin =
+                NewUser { email, password, role: Role::Admin, name: "Administrator".to_owned(), kitchen_id: None };
             let id = insert_user(&mut tx, Some(institution), None, admin)
                 .await
                 .map_err(|err| anyhow::anyhow!("creating the first administrator: {err}"))?;
@@ -41,7 +42,13 @@ pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<
             .fetch_one(&mut *tx)
             .await?;
         if !any {
-            let operator = NewUser { email, password, role: Role::Operator, name: "Platform operator".to_owned() };
+            let operator = NewUser {
+                email,
+                password,
+                role: Role::Operator,
+                name: "Platform operator".to_owned(),
+                kitchen_id: None,
+            };
             let id = insert_user(&mut tx, None, None, operator)
                 .await
                 .map_err(|err| anyhow::anyhow!("creating the platform operator: {err}"))?;

@@ -142,6 +142,8 @@ impl Leader {
         self.behaviour(&devices, now).await?;
         self.institution_silence(now).await?;
         self.care_visits(now).await?;
+        // Meal orders for the day after next, as each resident's date turns.
+        crate::store::meals::sync_due(&self.pool, now).await?;
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
             "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())

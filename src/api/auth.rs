@@ -178,13 +178,16 @@ pub struct UserBody {
     pub institution_name: Option<String>,
     /// A supervisor's region.
     pub region: Option<String>,
+    /// A kitchen user's kitchen.
+    pub kitchen_id: Option<Uuid>,
     /// A disabled account cannot log in and has no sessions.
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
 /// The columns of a [`UserBody`], over `users u left join institutions i`.
-pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region,
+pub const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
      u.disabled_at is not null as disabled, u.created_at";
 
 #[derive(Debug, Serialize)]

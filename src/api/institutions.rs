@@ -203,7 +203,8 @@ async fn create_supervisor(
     auth.require_operator()?;
     validate_region(&req.region)?;
     let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region});
-    let user = NewUser { email: req.email, password: req.password, role: Role::Supervisor, name: req.name };
+    let user =
+        NewUser { email: req.email, password: req.password, role: Role::Supervisor, name: req.name, kitchen_id: None };
     // Hashing the new password takes its turn with logins' (see limits).
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;

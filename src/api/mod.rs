@@ -13,6 +13,7 @@ pub mod gateways;
 pub mod health;
 pub mod institutions;
 pub mod limits;
+pub mod meals;
 pub mod messages;
 pub mod openapi;
 pub mod quarantine;
@@ -111,7 +112,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(audit::router())
         .merge(services::router())
         .merge(visits::router())
-        .merge(statements::router());
+        .merge(statements::router())
+        .merge(meals::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::ApiContext;
 use crate::domain::care::{CancelReason, Category, Day, Exception, Funding, Method, Origin, Unit, VisitStatus};
+use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/api/openapi.json", get(|| async { axum::Json(document()) }))
@@ -815,6 +816,130 @@ pub const OPERATIONS: &[Operation] = &[
             Some("Statement"),
         )
     },
+    // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
+    op(
+        "post",
+        "/api/v1/kitchens",
+        "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)",
+        "admin",
+        Some("NewKitchen"),
+        201,
+        Some("Kitchen"),
+    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/kitchens",
+            "The kitchens in reach (a kitchen user: their own)",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("KitchenList"),
+        )
+    },
+    op("get", "/api/v1/kitchens/{id}", "One kitchen", "admin, staff, kitchen", None, 200, Some("Kitchen")),
+    Operation {
+        query: &[("date", "date"), ("meal", "string")],
+        ..op(
+            "get",
+            "/api/v1/kitchens/{id}/production",
+            "The production list of a day (default the kitchen's today): per meal, portions by diet and texture, every allergy named",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("Production"),
+        )
+    },
+    Operation {
+        query: &[("date", "date"), ("meal", "string")],
+        ..op(
+            "get",
+            "/api/v1/kitchens/{id}/routes",
+            "The home deliveries of a meal in route order: grouped by area (~1 km cells), nearest the kitchen first, then by distance; stops without a location last",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("Round"),
+        )
+    },
+    op(
+        "put",
+        "/api/v1/residents/{id}/meal-plan",
+        "Replace the meal plan: orders for today and the next two days follow it before each day's cut-off (after it, added meals are ordered late and nothing is removed)",
+        "admin, staff",
+        Some("MealPlan"),
+        200,
+        Some("SavedMealPlan"),
+    ),
+    op(
+        "get",
+        "/api/v1/residents/{id}/meal-plan",
+        "The resident's meal plan",
+        "admin, staff, linked family",
+        None,
+        200,
+        Some("ResidentMealPlan"),
+    ),
+    op(
+        "delete",
+        "/api/v1/residents/{id}/meal-plan",
+        "End the meal plan (idempotent): orders not yet past their cut-off are cancelled",
+        "admin, staff",
+        None,
+        204,
+        None,
+    ),
+    op(
+        "post",
+        "/api/v1/residents/{id}/meal-orders/{date}/cancel",
+        "Cancel a meal of a day before the kitchen's cut-off (409 after it, or for a past day)",
+        "linked family, admin, staff",
+        Some("CancelMeal"),
+        200,
+        Some("CancelledMeal"),
+    ),
+    Operation {
+        query: &[
+            ("date", "date"),
+            ("kitchen_id", "uuid"),
+            ("meal", "string"),
+            ("resident_id", "uuid"),
+            ("status", "string"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
+        ..op(
+            "get",
+            "/api/v1/meal-orders",
+            "Meal orders in reach, by date, meal and name",
+            "admin, staff, kitchen",
+            None,
+            200,
+            Some("MealOrderList"),
+        )
+    },
+    op(
+        "post",
+        "/api/v1/meal-orders/{id}/delivery",
+        "The courier's outcome: handed_over is evidence of a meal; no_answer raises meal_no_answer (high) at once, a welfare check waiting to be dispatched",
+        "admin, staff, kitchen",
+        Some("MealDelivery"),
+        200,
+        Some("MealDelivered"),
+    ),
+    Operation {
+        query: &[("month", "string"), ("funding", "string"), ("format", "string")],
+        ..op(
+            "get",
+            "/api/v1/meal-statements",
+            "Meals delivered (handed over or left at the door) in a month (residents' local dates) for one funder, by the prices the orders were made at; &format=csv for text/csv",
+            "admin",
+            None,
+            200,
+            Some("MealStatement"),
+        )
+    },
 ];
 
 fn schemas() -> Value {
@@ -825,9 +950,14 @@ fn schemas() -> Value {
     let ntime = json!({"type": ["string", "null"], "format": "date-time"});
     let id = json!({"type": "string", "format": "uuid"});
     let nid = json!({"type": ["string", "null"], "format": "uuid"});
-    let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family"]});
+    let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family", "kitchen"]});
     let kind = json!({"type": "string", "enum": ["care_home", "home_care", "community_center", "canteen"]});
     let consent_by = json!({"type": "string", "enum": ["resident", "guardian"]});
+    let date = json!({"type": "string", "format": "date"});
+    let meal = json!({"type": "string", "enum": Meal::names()});
+    let meals = json!({"type": "array", "items": meal});
+    let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0}, "lunch": {"type": "number", "minimum": 0}, "dinner": {"type": "number", "minimum": 0}}, "additionalProperties": false});
+    let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     let consent = json!({"type": ["object", "null"], "description": "the latest recorded decision; null until one is",
         "properties": {"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": nstring, "decided_at": time,
             "recorded_by": nid, "recorded_at": time}});
@@ -1073,6 +1203,48 @@ fn schemas() -> Value {
                 &["resident_id", "name", "visits", "minutes", "hours_authorised", "amount", "excluded"])},
             "total": s(json!({"visits": {"type": "integer"}, "minutes": {"type": "integer"}, "amount": {"type": "number"}}), &["visits", "minutes", "amount"])}),
             &["month", "funding", "residents", "total"]),
+        // Meal services.
+        "NewKitchen": s(json!({"name": string, "location": {"$ref": "#/components/schemas/Location"},
+            "timezone": {"type": "string", "description": "IANA; default the institution's"},
+            "cutoff": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "default": "09:00"},
+            "prices": prices.clone()}), &["name"]),
+        "Kitchen": s(json!({"id": id, "name": string, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
+            "timezone": string, "cutoff": string, "prices": prices, "created_at": time}), &["id", "name", "timezone", "cutoff", "prices"]),
+        "KitchenList": s(json!({"kitchens": {"type": "array", "items": {"$ref": "#/components/schemas/Kitchen"}}, "next_cursor": nstring}), &["kitchens", "next_cursor"]),
+        "MealPlan": s(json!({"kitchen_id": id, "delivery": {"type": "string", "enum": Delivery::names()},
+            "days": s(json!({"mon": meals.clone(), "tue": meals.clone(), "wed": meals.clone(), "thu": meals.clone(), "fri": meals.clone(), "sat": meals.clone(), "sun": meals.clone()}), &[]),
+            "diet": {"type": "array", "items": {"type": "string", "enum": Diet::names()}},
+            "texture": {"type": "string", "enum": Texture::names(), "default": "regular"},
+            "allergies": {"type": "array", "items": string, "maxItems": 30},
+            "funding": {"type": "string", "enum": MealFunding::names()},
+            "suspended": {"oneOf": [s(json!({"from": date, "until": date}), &["from", "until"]), {"type": "null"}], "description": "until is inclusive"},
+            "delivery_notes": nstring}), &["kitchen_id", "delivery", "days", "funding"]),
+        "ResidentMealPlan": {"allOf": [{"$ref": "#/components/schemas/MealPlan"}, s(json!({"resident_id": id}), &["resident_id"])]},
+        "SavedMealPlan": {"allOf": [{"$ref": "#/components/schemas/ResidentMealPlan"}, s(json!({"orders": s(json!({"created": {"type": "integer"},
+            "updated": {"type": "integer"}, "restored": {"type": "integer"}, "cancelled": {"type": "integer"}}), &["created", "updated", "restored", "cancelled"])}), &["orders"])]},
+        "MealOrder": s(json!({"id": id, "resident_id": id, "resident_name": string, "kitchen_id": id, "date": date, "meal": meal,
+            "diet": {"type": "array", "items": string}, "texture": string, "allergies": {"type": "array", "items": string},
+            "delivery": string, "status": {"type": "string", "enum": OrderStatus::names()}, "late": {"type": "boolean"},
+            "cancel_reason": nstring, "outcome": nstring, "outcome_at": ntime, "alert_id": nid}),
+            &["id", "resident_id", "meal", "diet", "texture", "allergies", "delivery", "status"]),
+        "MealOrderList": s(json!({"orders": {"type": "array", "items": {"$ref": "#/components/schemas/MealOrder"}}, "next_cursor": nstring}), &["orders", "next_cursor"]),
+        "Production": s(json!({"kitchen_id": id, "date": date, "meals": {"type": "object", "additionalProperties": s(json!({
+            "total": {"type": "integer"}, "by_diet": counts.clone(), "by_texture": counts,
+            "allergies": {"type": "array", "items": s(json!({"resident_id": id, "allergens": {"type": "array", "items": string}}), &["resident_id", "allergens"])}}),
+            &["total", "by_diet", "by_texture", "allergies"])}}), &["date", "meals"]),
+        "Round": s(json!({"kitchen_id": id, "date": date, "meal": meal, "stops": {"type": "array", "items": s(json!({"order_id": id, "resident_id": id,
+            "name": string, "address": nstring, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
+            "delivery_notes": nstring, "diet": {"type": "array", "items": string}, "texture": string,
+            "allergies": {"type": "array", "items": string}, "status": string}), &["order_id", "resident_id", "name", "status"])}}),
+            &["date", "meal", "stops"]),
+        "CancelMeal": s(json!({"meal": meal}), &["meal"]),
+        "CancelledMeal": s(json!({"order_id": id, "date": date, "meal": meal, "status": string}), &["order_id", "date", "meal", "status"]),
+        "MealDelivery": s(json!({"outcome": {"type": "string", "enum": Outcome::names()}, "location": {"$ref": "#/components/schemas/Location"}}), &["outcome"]),
+        "MealDelivered": s(json!({"order_id": id, "status": string, "outcome": string, "at": time, "alert_id": nid}), &["order_id", "status", "outcome", "at"]),
+        "MealStatement": s(json!({"month": string, "funding": string,
+            "residents": {"type": "array", "items": s(json!({"resident_id": id, "name": string, "meals": {"type": "integer"}, "amount": {"type": "number"}}), &["resident_id", "name", "meals", "amount"])},
+            "total": s(json!({"meals": {"type": "integer"}, "amount": {"type": "number"}}), &["meals", "amount"])}),
+            &["month", "funding", "residents", "total"]),
     })
 }
 
@@ -1193,6 +1365,7 @@ mod tests {
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("statements.rs")),
+            ("/api/v1", include_str!("meals.rs")),
             ("", include_str!("health.rs")),
             ("", include_str!("openapi.rs")),
         ];

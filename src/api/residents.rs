@@ -250,7 +250,7 @@ async fn link_family(
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
-        Some(Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver) => {
+        Some(Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver | Role::Kitchen) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }
     }

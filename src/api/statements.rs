@@ -65,7 +65,7 @@ struct Total {
     amount: f64,
 }
 
-fn parse_month(month: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_month(month: &str) -> Option<NaiveDate> {
     if month.len() != 7 {
         return None;
     }
@@ -163,7 +163,7 @@ fn to_csv(statement: &Statement) -> String {
 
 /// Quotes a field when it holds a comma, a quote or a line break (RFC
 /// 4180), and defuses a leading formula character for spreadsheets.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }

@@ -29,6 +29,9 @@ pub struct NewUser {
     pub password: String,
     pub role: Role,
     pub name: String,
+    /// The kitchen of a `kitchen` user (and of no one else).
+    #[serde(default)]
+    pub kitchen_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,11 +63,12 @@ pub async fn insert_user(
     user: NewUser,
 ) -> Result<Uuid> {
     validate_new_user(&user)?;
+    let kitchen_id = user.kitchen_id;
     let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
     sqlx::query(
-        "insert into users (id, institution_id, region, email, name, role, password_hash)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into users (id, institution_id, region, email, name, role, password_hash, kitchen_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(institution_id)
@@ -73,9 +77,13 @@ pub async fn insert_user(
     .bind(user.name.trim())
     .bind(user.role)
     .bind(hash)
+    .bind(kitchen_id)
     .execute(conn)
     .await
-    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))?;
+    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
+    .on_constraint("users_kitchen_check", || {
+        Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id")
+    })?;
     Ok(id)
 }
 
@@ -88,7 +96,18 @@ async fn create_user(
     if req.role.is_platform() {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
     }
-    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    match (req.role, req.kitchen_id) {
+        (Role::Kitchen, Some(kitchen)) => {
+            if !crate::store::meals::kitchen_exists(&ctx.pool, &auth.scope, kitchen).await? {
+                return Err(Error::validation("kitchen_id", "no such kitchen in this institution"));
+            }
+        }
+        (Role::Kitchen, None) => return Err(Error::validation("kitchen_id", "a kitchen user needs kitchen_id")),
+        (_, Some(_)) => return Err(Error::validation("kitchen_id", "only a kitchen user has a kitchen_id")),
+        (_, None) => {}
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
+                                     "kitchen_id": req.kitchen_id});
     // Hashing the new password takes its turn with logins' (see limits).
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;

@@ -36,10 +36,12 @@ pub enum AlertKind {
     VisitLate,
     /// A care visit nobody checked in to within the institution's grace.
     VisitMissed,
+    /// The meal courier found no one answering the door.
+    MealNoAnswer,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 19] = [
+    pub const ALL: [AlertKind; 20] = [
         AlertKind::Fall,
         AlertKind::Sos,
         AlertKind::Smoke,
@@ -59,6 +61,7 @@ impl AlertKind {
         AlertKind::InstitutionSilent,
         AlertKind::VisitLate,
         AlertKind::VisitMissed,
+        AlertKind::MealNoAnswer,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -82,6 +85,7 @@ impl AlertKind {
             AlertKind::InstitutionSilent => "institution_silent",
             AlertKind::VisitLate => "visit_late",
             AlertKind::VisitMissed => "visit_missed",
+            AlertKind::MealNoAnswer => "meal_no_answer",
         }
     }
 

@@ -9,39 +9,6 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZon
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-macro_rules! names {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-        #[serde(rename_all = "snake_case")]
-        #[sqlx(type_name = "text", rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &[$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-
-            /// The names, for error messages and the OpenAPI document.
-            pub fn names() -> Vec<&'static str> {
-                $name::ALL.iter().map(|v| v.as_str()).collect()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 names!(
     /// What kind of care a service is.
     Category {

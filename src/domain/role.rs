@@ -17,6 +17,9 @@ pub enum Role {
     /// Staff who deliver visits at home: what their assigned visits need.
     Caregiver,
     Family,
+    /// A kitchen's cooks and couriers: one kitchen's orders, production
+    /// lists and rounds, and what they need of a resident to feed them.
+    Kitchen,
 }
 
 impl Role {
@@ -28,6 +31,7 @@ impl Role {
             Role::Staff => "staff",
             Role::Caregiver => "caregiver",
             Role::Family => "family",
+            Role::Kitchen => "kitchen",
         }
     }
 

@@ -77,7 +77,7 @@ impl Scope {
             (Role::Admin | Role::Staff, Some(institution)) => Reach::Institution(institution),
             (Role::Family, Some(institution)) => Reach::LinkedResidents(institution),
             (Role::Operator, None) => Reach::Platform,
-            (Role::Supervisor | Role::Caregiver, _) => Reach::Nothing,
+            (Role::Supervisor | Role::Caregiver | Role::Kitchen, _) => Reach::Nothing,
             // An account whose role and institution disagree (the schema
             // refuses it) reaches nothing rather than guess.
             (Role::Admin | Role::Staff | Role::Family, None) | (Role::Operator, Some(_)) => Reach::Nothing,

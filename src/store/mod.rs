@@ -9,6 +9,7 @@ pub mod data;
 pub mod devices;
 pub mod gateways;
 pub mod institutions;
+pub mod meals;
 pub mod messages;
 pub mod quarantine;
 pub mod residents;

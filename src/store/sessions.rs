@@ -43,7 +43,7 @@ pub fn lifetimes(settings: &AuthSettings, role: Role) -> (Duration, Duration) {
         Role::Family => {
             (Duration::days(settings.family_idle_days.into()), Duration::days(settings.family_absolute_days.into()))
         }
-        Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver => (
+        Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver | Role::Kitchen => (
             Duration::minutes(settings.staff_idle_minutes.into()),
             Duration::hours(settings.staff_absolute_hours.into()),
         ),

@@ -19,7 +19,7 @@ use crate::rules::devices::{self, Battery};
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
-use crate::store::{activity, devices as stored_devices, residents};
+use crate::store::{activity, devices as stored_devices, meals, residents};
 use day::DayFacts;
 
 /// Enough for a very busy home over the two days a summary reads.
@@ -93,7 +93,25 @@ pub async fn build(
         vitals: vitals(pool, id, &settings, day_start, day_end).await?,
         alerts: day_alerts(pool, id, day_start, day_end).await?,
         devices: device_health(pool, id, &settings, now).await?,
+        meal_service: meal_service(pool, id, date).await?,
     })
+}
+
+async fn meal_service(pool: &PgPool, id: Uuid, date: NaiveDate) -> Result<MealService, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let plan = meals::plan(&mut conn, id).await?;
+    let orders = meals::orders_of_resident_on(pool, id, date)
+        .await?
+        .into_iter()
+        .map(|o| MealOrderBrief {
+            meal: o.meal,
+            delivery: o.delivery,
+            status: o.status,
+            outcome: o.outcome,
+            outcome_at: o.outcome_at,
+        })
+        .collect();
+    Ok(MealService { plan, orders })
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +129,24 @@ pub struct Summary {
     vitals: Vec<Vital>,
     alerts: DayAlerts,
     devices: Devices,
+    /// The meal service's part: the plan, and the day's orders with what
+    /// the courier found (a meal handed over also shows in `meals`).
+    meal_service: MealService,
+}
+
+#[derive(Debug, Serialize)]
+struct MealService {
+    plan: Option<crate::domain::meal::MealPlan>,
+    orders: Vec<MealOrderBrief>,
+}
+
+#[derive(Debug, Serialize)]
+struct MealOrderBrief {
+    meal: crate::domain::meal::Meal,
+    delivery: crate::domain::meal::Delivery,
+    status: crate::domain::meal::OrderStatus,
+    outcome: Option<crate::domain::meal::Outcome>,
+    outcome_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]

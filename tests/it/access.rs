@@ -50,6 +50,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
     // the linked family, invisible to everyone else.
     let resident_read = [N, N, A, A, N, A, N, N, N];
     let resident_care = [N, N, A, A, N, F, N, N, N];
+    // A kitchen of home's (or its orders): home's care staff only.
+    let kitchen_read = [N, N, A, A, N, N, N, N, N];
     vec![
         ("get", "/api/v1/me", Value::Null, all),
         (
@@ -209,7 +211,26 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/me/visits", Value::Null, [F, F, A, A, A, F, F, A, A]),
         ("get", "/api/v1/statements", Value::Null, admin_only),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
+        // Meal services.
+        ("post", "/api/v1/kitchens", json!({"name": "@NAME", "cutoff": "09:00", "prices": {"lunch": 12}}), admin_only),
+        ("get", "/api/v1/kitchens", Value::Null, staff_only),
+        ("get", "/api/v1/kitchens/{id}", Value::Null, kitchen_read),
+        ("get", "/api/v1/kitchens/{id}/production", Value::Null, kitchen_read),
+        ("get", "/api/v1/kitchens/{id}/routes", Value::Null, kitchen_read),
+        (
+            "put",
+            "/api/v1/residents/{id}/meal-plan",
+            json!({"kitchen_id": "@KITCHEN", "delivery": "home", "funding": "subsidy",
+                   "days": {"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"], "sat": ["lunch"], "sun": ["lunch"]}}),
+            resident_care,
+        ),
+        ("get", "/api/v1/residents/{id}/meal-plan", Value::Null, resident_read),
+        ("get", "/api/v1/meal-orders", Value::Null, staff_only),
+        ("post", "/api/v1/meal-orders/{id}/delivery", json!({"outcome": "refused"}), kitchen_read),
+        ("post", "/api/v1/residents/{id}/meal-orders/{date}/cancel", json!({"meal": "lunch"}), resident_read),
+        ("get", "/api/v1/meal-statements", Value::Null, admin_only),
         // Last: these remove what the rows above use.
+        ("delete", "/api/v1/residents/{id}/meal-plan", Value::Null, resident_care),
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),
         ("delete", "/api/v1/devices/{device_id}", Value::Null, [N, N, A, F, N, F, N, N, N]),
         ("delete", "/api/v1/gateways/{gateway_id}", Value::Null, [F, F, A, F, F, F, F, N, N]),
@@ -226,6 +247,11 @@ struct World {
     alert: [String; 2],
     /// A visit to each institution's first resident.
     visit: [String; 2],
+    /// Each institution's kitchen, and a lunch order of its first resident.
+    kitchen: [String; 2],
+    meal_order: [String; 2],
+    /// The local date of home's lunch order.
+    meal_date: String,
     webhook: String,
     family_id: String,
     staff_id: String,
@@ -245,7 +271,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("{device_id}", &world.device[i])
         .replace("{gateway_id}", "gw-world")
         .replace("{user_id}", &world.target_id)
-        .replace("{code}", "late_start");
+        .replace("{code}", "late_start")
+        .replace("{date}", &world.meal_date);
     let id = if path.contains("/institutions/") {
         &world.institution
     } else if path.contains("/users/") {
@@ -259,6 +286,10 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         &world.webhook
     } else if path.contains("/visits/") {
         &world.visit[i]
+    } else if path.contains("/kitchens/") {
+        &world.kitchen[i]
+    } else if path.starts_with("/api/v1/meal-orders/") {
+        &world.meal_order[i]
     } else {
         &world.resident[i]
     };
@@ -272,6 +303,7 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("@RESIDENT", &world.resident[0])
         .replace("@CODE", &format!("SVC-{n}"))
         .replace("@TAG", &format!("tag-{n}"))
+        .replace("@KITCHEN", &world.kitchen[0])
 }
 
 fn id_of(body: &Value) -> String {
@@ -352,6 +384,26 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         id_of(&app.post("/api/v1/visits", &admin, visit_body(&resident[0])).await),
         id_of(&app.post("/api/v1/visits", &other_admin, visit_body(&other_resident[0])).await),
     ];
+    let mut kitchen = Vec::new();
+    let mut meal_order = Vec::new();
+    let mut meal_date = String::new();
+    for (token, resident) in [(&admin, &resident[0]), (&other_admin, &other_resident[0])] {
+        let k = id_of(&app.post("/api/v1/kitchens", token, json!({"name": "Canteen", "cutoff": "23:59"})).await);
+        let every_day = json!({"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"], "sat": ["lunch"], "sun": ["lunch"]});
+        let plan = json!({"kitchen_id": k, "delivery": "home", "funding": "subsidy", "days": every_day});
+        let (status, body) =
+            app.call("PUT", &format!("/api/v1/residents/{resident}/meal-plan"), Some(token), Some(plan)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let orders = app.get(&format!("/api/v1/meal-orders?resident_id={resident}"), token).await;
+        let order = &orders["orders"][0];
+        meal_order.push(order["id"].as_str().expect("a lunch order from the plan").to_owned());
+        if meal_date.is_empty() {
+            meal_date = order["date"].as_str().expect("its date").to_owned();
+        }
+        kitchen.push(k);
+    }
+    let kitchen: [String; 2] = kitchen.try_into().expect("two kitchens");
+    let meal_order: [String; 2] = meal_order.try_into().expect("two orders");
     let secrets = |resident: &[String; 2], device: &[String; 2], alert: &[String; 2], webhook: &str, tag: &str| {
         let mut s: Vec<String> = resident.iter().chain(device).chain(alert).cloned().collect();
         s.extend([webhook.to_owned(), format!("Mine {tag}"), format!("Theirs {tag}")]);
@@ -366,6 +418,9 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         ]
         .concat(),
         visit,
+        kitchen,
+        meal_order,
+        meal_date,
         resident,
         device,
         alert,

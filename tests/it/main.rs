@@ -15,6 +15,7 @@ mod health;
 mod identity;
 mod ingest;
 mod lifecycle;
+mod meals;
 mod platform;
 mod poison;
 mod simulator;

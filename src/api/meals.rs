@@ -1,0 +1,542 @@
+//! Meal services over HTTP: kitchens, meal plans, the day's orders, the
+//! kitchen's production list and delivery rounds, the courier's outcomes,
+//! family cancellations and the monthly meal statement.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::statements::{csv_field, parse_month};
+use super::{ApiContext, Error, Json, Path, Query, Result, next_page, page_limit};
+use crate::alerts::{self, Subject};
+use crate::domain::care::{Location, WELFARE_CHECK};
+use crate::domain::meal::{self, DEFAULT_CUTOFF, Meal, MealFunding, MealPlan, OrderCancel, OrderStatus, Outcome};
+use crate::domain::{AlertKind, Role, Severity};
+use crate::rules::Decision;
+use crate::store::meals::{self as store, KitchenReach};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/kitchens", post(create_kitchen).get(list_kitchens))
+        .route("/kitchens/{id}", get(fetch_kitchen))
+        .route("/kitchens/{id}/production", get(production))
+        .route("/kitchens/{id}/routes", get(routes))
+        .route("/residents/{id}/meal-plan", put(put_plan).get(get_plan).delete(delete_plan))
+        .route("/residents/{id}/meal-orders/{date}/cancel", post(cancel))
+        .route("/meal-orders", get(list_orders))
+        .route("/meal-orders/{id}/delivery", post(delivery))
+        .route("/meal-statements", get(statement))
+}
+
+async fn reach(ctx: &ApiContext, auth: &AuthUser) -> Result<KitchenReach> {
+    store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::Forbidden("only care staff and kitchen users may do this"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationBody {
+    lat: f64,
+    lon: f64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    accuracy_m: Option<f64>,
+}
+
+impl LocationBody {
+    fn check(&self, field: &str) -> Result<Location> {
+        Location::check(self.lat, self.lon)
+            .map_err(|part| Error::validation(&format!("{field}.{part}"), "not a place on the earth (WGS 84)"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKitchen {
+    name: String,
+    #[serde(default)]
+    location: Option<LocationBody>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    cutoff: Option<String>,
+    #[serde(default)]
+    prices: BTreeMap<Meal, f64>,
+}
+
+async fn create_kitchen(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewKitchen>,
+) -> Result<(StatusCode, Json<store::Kitchen>)> {
+    let institution = auth.require_admin()?;
+    let name = req.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::validation("name", "name must be 1 to 200 characters"));
+    }
+    let location = req.location.as_ref().map(|l| l.check("location")).transpose()?;
+    if let Some(tz) = &req.timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(Error::validation("timezone", "timezone must be an IANA name like Asia/Shanghai"));
+    }
+    let cutoff = match &req.cutoff {
+        None => DEFAULT_CUTOFF,
+        Some(text) => NaiveTime::parse_from_str(text, "%H:%M")
+            .map_err(|_| Error::validation("cutoff", "cutoff must be a local time HH:MM"))?,
+    };
+    if req.prices.values().any(|p| !p.is_finite() || *p < 0.0 || *p > 1_000_000.0) {
+        return Err(Error::validation("prices", "prices are amounts from 0 to 1,000,000"));
+    }
+    let new = store::NewKitchen { name, location, timezone: req.timezone, cutoff, prices: req.prices };
+    let mut tx = ctx.pool.begin().await?;
+    let kitchen = store::create_kitchen(&mut tx, institution, &new).await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "kitchen.created",
+        "kitchen",
+        kitchen.id,
+        json!({"name": kitchen.name}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(kitchen)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct KitchenList {
+    kitchens: Vec<store::Kitchen>,
+    next_cursor: Option<String>,
+}
+
+async fn list_kitchens(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<KitchenList>> {
+    let reach = reach(&ctx, &auth).await?;
+    let limit = page_limit(q.limit)?;
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let id: Uuid = c.parse().map_err(|_| Error::validation("cursor", "not a cursor of this list"))?;
+            let kitchen = store::kitchen(&ctx.pool, reach, id).await?;
+            Some(
+                kitchen
+                    .map(|k| (k.name, k.id))
+                    .ok_or_else(|| Error::validation("cursor", "not a cursor of this list"))?,
+            )
+        }
+    };
+    let mut kitchens = store::list_kitchens(&ctx.pool, reach, limit, after).await?;
+    let next_cursor = next_page(&mut kitchens, limit, |k| k.id.to_string());
+    Ok(Json(KitchenList { kitchens, next_cursor }))
+}
+
+async fn kitchen_in_reach(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<store::Kitchen> {
+    let reach = store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::NotFound)?;
+    store::kitchen(&ctx.pool, reach, id).await?.ok_or(Error::NotFound)
+}
+
+async fn fetch_kitchen(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<store::Kitchen>> {
+    Ok(Json(kitchen_in_reach(&ctx, &auth, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DayQuery {
+    date: Option<NaiveDate>,
+    meal: Option<Meal>,
+}
+
+/// The kitchen's own today, when no date is given.
+fn day_or_today(kitchen: &store::Kitchen, date: Option<NaiveDate>) -> NaiveDate {
+    date.unwrap_or_else(|| Utc::now().with_timezone(&kitchen.tz()).date_naive())
+}
+
+#[derive(Debug, Serialize)]
+struct ProductionList {
+    kitchen_id: Uuid,
+    date: NaiveDate,
+    meals: BTreeMap<Meal, meal::Production>,
+}
+
+async fn production(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<ProductionList>> {
+    let kitchen = kitchen_in_reach(&ctx, &auth, id).await?;
+    let date = day_or_today(&kitchen, q.date);
+    let mut cooked = store::cooked(&ctx.pool, kitchen.id, date).await?;
+    if let Some(m) = q.meal {
+        cooked.retain(|c| c.meal == m);
+    }
+    Ok(Json(ProductionList { kitchen_id: kitchen.id, date, meals: meal::production(&cooked) }))
+}
+
+#[derive(Debug, Serialize)]
+struct Round {
+    kitchen_id: Uuid,
+    date: NaiveDate,
+    meal: Meal,
+    stops: Vec<store::RoundStop>,
+}
+
+async fn routes(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<Round>> {
+    let kitchen = kitchen_in_reach(&ctx, &auth, id).await?;
+    let date = day_or_today(&kitchen, q.date);
+    let meal = q.meal.ok_or_else(|| Error::validation("meal", "meal is required: breakfast, lunch or dinner"))?;
+    let stops = store::round(&ctx.pool, &kitchen, date, meal).await?;
+    Ok(Json(Round { kitchen_id: kitchen.id, date, meal, stops }))
+}
+
+#[derive(Debug, Serialize)]
+struct PlanBody {
+    resident_id: Uuid,
+    #[serde(flatten)]
+    plan: MealPlan,
+}
+
+#[derive(Debug, Serialize)]
+struct SavedPlan {
+    resident_id: Uuid,
+    #[serde(flatten)]
+    plan: MealPlan,
+    orders: store::Synced,
+}
+
+async fn put_plan(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(plan): Json<MealPlan>,
+) -> Result<Json<SavedPlan>> {
+    let resident = auth.resident_for_staff(&ctx, id).await?;
+    let institution = auth.require_staff()?;
+    let plan = plan.normalise().map_err(|e| Error::validation(e.field, e.message))?;
+    let reach = KitchenReach::Institution(institution);
+    if store::kitchen(&ctx.pool, reach, plan.kitchen_id).await?.is_none() {
+        return Err(Error::validation("kitchen_id", "no such kitchen in this institution"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    store::save_plan(&mut tx, institution, resident, &plan).await?;
+    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_plan.saved",
+        "resident",
+        resident,
+        json!({"plan": &plan, "orders": orders}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(SavedPlan { resident_id: resident, plan, orders }))
+}
+
+async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
+    let resident = auth.resident(&ctx, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let plan = store::plan(&mut conn, resident).await?.ok_or(Error::NotFound)?;
+    Ok(Json(PlanBody { resident_id: resident, plan }))
+}
+
+async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    let resident = auth.resident_for_staff(&ctx, id).await?;
+    let mut tx = ctx.pool.begin().await?;
+    // Idempotent: ending a plan that has already ended changes nothing.
+    let ended = store::delete_plan(&mut tx, resident).await?;
+    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_plan.ended",
+        "resident",
+        resident,
+        json!({"ended": ended, "orders": orders}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    date: Option<NaiveDate>,
+    kitchen_id: Option<Uuid>,
+    meal: Option<Meal>,
+    resident_id: Option<Uuid>,
+    status: Option<OrderStatus>,
+    limit: Option<i64>,
+    cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+struct OrderList {
+    orders: Vec<store::Order>,
+    next_cursor: Option<String>,
+}
+
+async fn list_orders(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<OrdersQuery>,
+) -> Result<Json<OrderList>> {
+    let reach = reach(&ctx, &auth).await?;
+    let limit = page_limit(q.limit)?;
+    let filter = store::OrderFilter {
+        date: q.date,
+        kitchen_id: q.kitchen_id,
+        meal: q.meal,
+        resident_id: q.resident_id,
+        status: q.status,
+    };
+    let mut orders = store::list_orders(&ctx.pool, reach, &filter, limit, q.cursor).await?;
+    let next_cursor = next_page(&mut orders, limit, |o| o.id.to_string());
+    Ok(Json(OrderList { orders, next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryBody {
+    outcome: Outcome,
+    #[serde(default)]
+    location: Option<LocationBody>,
+}
+
+#[derive(Debug, Serialize)]
+struct Delivered {
+    order_id: Uuid,
+    status: OrderStatus,
+    outcome: Outcome,
+    at: DateTime<Utc>,
+    /// The `meal_no_answer` alert raised, with the welfare check waiting to
+    /// be dispatched (`POST /api/v1/alerts/{id}/dispatch`).
+    alert_id: Option<Uuid>,
+}
+
+/// The courier's outcome. Once a meal was delivered or refused, that stands
+/// (409); after no answer, a second attempt may still hand it over.
+async fn delivery(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<DeliveryBody>,
+) -> Result<Json<Delivered>> {
+    let reach = store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::NotFound)?;
+    let location = body.location.as_ref().map(|l| l.check("location")).transpose()?;
+    let now = Utc::now();
+    let mut tx = ctx.pool.begin().await?;
+    let order = store::lock_order(&mut tx, reach, id).await?.ok_or(Error::NotFound)?;
+    match order.status {
+        OrderStatus::Planned | OrderStatus::NoAnswer => {}
+        OrderStatus::Cancelled => return Err(Error::Conflict("this order was cancelled".into())),
+        OrderStatus::Delivered | OrderStatus::Refused => {
+            return Err(Error::Conflict(format!("this order's outcome is already {}", order.status)));
+        }
+    }
+    let today = residents_today(&mut tx, order.resident_id, now).await?;
+    if order.date > today {
+        return Err(Error::Conflict("this order is for a day still to come".into()));
+    }
+    store::record_outcome(&mut tx, order.id, body.outcome, auth.scope.user, now, location).await?;
+    let subject = Subject {
+        institution_id: order.institution_id,
+        resident_id: Some(order.resident_id),
+        device_id: None,
+        room: None,
+    };
+    let mut applied = Vec::new();
+    if body.outcome.is_meal_evidence() {
+        store::record_meal_served(&mut tx, &order, now).await?;
+    }
+    let mut alert_id = order.alert_id;
+    if body.outcome == Outcome::NoAnswer {
+        let decision = Decision::Raise {
+            kind: AlertKind::MealNoAnswer,
+            cause: order.id.to_string(),
+            severity: Severity::High,
+            at: now,
+            details: json!({
+                "order_id": order.id, "meal": order.meal, "date": order.date, "kitchen_id": order.kitchen_id,
+                "location": location,
+                "dispatch": {"service_code": WELFARE_CHECK},
+            }),
+        };
+        if let Some(a) = alerts::apply_in(&mut tx, &subject, &decision, false).await? {
+            store::link_alert(&mut tx, order.id, a.alert.id).await?;
+            alert_id = Some(a.alert.id);
+            applied.push(a);
+        }
+    } else if order.status == OrderStatus::NoAnswer {
+        // The second attempt found someone: the door was answered after all.
+        let decision = Decision::Clear {
+            kind: AlertKind::MealNoAnswer,
+            cause: order.id.to_string(),
+            at: now,
+            resolution: crate::domain::Resolution::AutoCleared,
+            details: json!({"order_id": order.id, "outcome": body.outcome}),
+        };
+        applied.extend(alerts::apply_in(&mut tx, &subject, &decision, false).await?);
+    }
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_order.delivery",
+        "meal_order",
+        order.id,
+        json!({"outcome": body.outcome, "resident_id": order.resident_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    applied.iter().for_each(|a| a.count(&ctx.metrics));
+    Ok(Json(Delivered { order_id: order.id, status: body.outcome.status(), outcome: body.outcome, at: now, alert_id }))
+}
+
+/// The resident's local date now.
+async fn residents_today(conn: &mut sqlx::PgConnection, resident: Uuid, now: DateTime<Utc>) -> Result<NaiveDate> {
+    let timezone: String =
+        sqlx::query_scalar("select timezone from residents where id = $1").bind(resident).fetch_one(conn).await?;
+    Ok(crate::domain::care::local_date(&timezone, now))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    meal: Meal,
+}
+
+#[derive(Debug, Serialize)]
+struct Cancelled {
+    order_id: Uuid,
+    date: NaiveDate,
+    meal: Meal,
+    status: OrderStatus,
+}
+
+/// A family member (or the resident's care staff) cancels a meal: before
+/// the kitchen's cut-off on its day, not after, and never for a past day.
+async fn cancel(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path((id, date)): Path<(Uuid, String)>,
+    Json(body): Json<CancelBody>,
+) -> Result<Json<Cancelled>> {
+    let resident = auth.resident(&ctx, id).await?;
+    let reason = match auth.scope.role {
+        Role::Family => OrderCancel::Family,
+        _ if auth.scope.may_care() => OrderCancel::Staff,
+        _ => return Err(Error::Forbidden("only family and care staff may cancel a meal")),
+    };
+    let date: NaiveDate = date.parse().map_err(|_| Error::validation("date", "date must be YYYY-MM-DD"))?;
+    let now = Utc::now();
+    let mut tx = ctx.pool.begin().await?;
+    let order = store::lock_order_of(&mut tx, resident, date, body.meal).await?.ok_or(Error::NotFound)?;
+    if order.status == OrderStatus::Cancelled {
+        return Err(Error::Conflict("this meal is already cancelled".into()));
+    }
+    if order.status != OrderStatus::Planned {
+        return Err(Error::Conflict(format!("this meal is already {}", order.status)));
+    }
+    let reach = KitchenReach::Institution(order.institution_id);
+    let kitchen = store::kitchen(&ctx.pool, reach, order.kitchen_id).await?.ok_or(Error::NotFound)?;
+    if date < residents_today(&mut tx, resident, now).await? || kitchen.cutoff_passed(date, now) {
+        return Err(Error::Conflict(format!(
+            "the kitchen's cut-off ({} on the day, {}) has passed; the meal is being cooked",
+            kitchen.cutoff.format("%H:%M"),
+            kitchen.timezone
+        )));
+    }
+    store::cancel_order(&mut tx, order.id, reason).await?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "meal_order.cancelled",
+        "meal_order",
+        order.id,
+        json!({"resident_id": resident, "date": date, "meal": body.meal, "reason": reason}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Cancelled { order_id: order.id, date, meal: body.meal, status: OrderStatus::Cancelled }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementQuery {
+    month: Option<String>,
+    funding: Option<MealFunding>,
+    format: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Statement {
+    month: String,
+    funding: MealFunding,
+    residents: Vec<store::StatementLine>,
+    total: Total,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Total {
+    meals: i64,
+    amount: f64,
+}
+
+/// Meals delivered in a month (residents' own dates) for one funder, by the
+/// prices the orders were made at; JSON or `&format=csv`.
+async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
+    let institution = auth.require_admin()?;
+    let month = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;
+    let first = parse_month(&month).ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?;
+    let next =
+        first.checked_add_months(Months::new(1)).ok_or_else(|| Error::validation("month", "month is out of range"))?;
+    let funding = q.funding.ok_or_else(|| Error::validation("funding", "funding is required: subsidy or self_pay"))?;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(Error::validation("format", "format is json or csv")),
+    };
+    let residents = store::statement(&ctx.pool, institution, first, next, funding).await?;
+    let total = residents.iter().fold(Total::default(), |t, r| Total {
+        meals: t.meals + r.meals,
+        amount: ((t.amount + r.amount) * 100.0).round() / 100.0,
+    });
+    let statement = Statement { month, funding, residents, total };
+    if csv {
+        let mut out = String::from("resident_id,name,meals,amount\n");
+        for r in &statement.residents {
+            out.push_str(&format!("{},{},{},{:.2}\n", r.resident_id, csv_field(&r.name), r.meals, r.amount));
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+    }
+    Ok(Json(statement).into_response())
+}

@@ -60,6 +60,8 @@ pub struct ApiContext {
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
     pub accounts: Option<Arc<crate::broker::Accounts>>,
+    /// This backend's Web Push identity.
+    pub vapid: Arc<crate::notify::webpush::Vapid>,
 }
 
 impl ApiContext {

@@ -198,6 +198,8 @@ pub enum Step {
     Assigned,
     Commented,
     Escalated,
+    /// Someone was told (push, SMS, voice): who and how, in the details.
+    Notified,
 }
 
 impl Step {
@@ -211,6 +213,7 @@ impl Step {
             Step::Assigned => "assigned",
             Step::Commented => "commented",
             Step::Escalated => "escalated",
+            Step::Notified => "notified",
         }
     }
 
@@ -226,6 +229,7 @@ impl Step {
             Step::Assigned => Change::Assigned,
             Step::Commented => Change::Commented,
             Step::Escalated => Change::Escalated,
+            Step::Notified => Change::Notified,
         }
     }
 }
@@ -250,6 +254,8 @@ pub enum Change {
     Commented,
     #[serde(rename = "alert.escalated")]
     Escalated,
+    #[serde(rename = "alert.notified")]
+    Notified,
 }
 
 impl Change {
@@ -263,6 +269,7 @@ impl Change {
             Change::Assigned => "alert.assigned",
             Change::Commented => "alert.commented",
             Change::Escalated => "alert.escalated",
+            Change::Notified => "alert.notified",
         }
     }
 }
@@ -333,6 +340,7 @@ mod tests {
             Step::Assigned,
             Step::Commented,
             Step::Escalated,
+            Step::Notified,
         ];
         for step in steps {
             assert_eq!(serde_name(step), Value::String(step.as_str().into()));

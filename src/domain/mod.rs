@@ -9,6 +9,7 @@ pub mod device;
 pub mod event;
 pub mod institution;
 pub mod metric;
+pub mod notify;
 pub mod quarantine;
 pub mod role;
 pub mod scope;

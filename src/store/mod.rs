@@ -9,6 +9,7 @@ pub mod devices;
 pub mod gateways;
 pub mod institutions;
 pub mod messages;
+pub mod notify;
 pub mod quarantine;
 pub mod residents;
 pub mod sessions;

@@ -158,7 +158,7 @@ mod tests {
             "BTBZMqHH6r4Tts7J_aSIgg",
         )
         .unwrap();
-        let sender = SecretKey::from_slice(&b64("yJWtWTD3VeExSAvXm-9TTrj8Vi8mGsc4Zba1mFfWlg8")).unwrap();
+        let sender = SecretKey::from_slice(&b64("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw")).unwrap();
         let salt: [u8; 16] = b64("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap();
         let body = encrypt_with(&receiver, b"When I grow up, I want to be a watermelon", &sender, &salt).unwrap();
         assert_eq!(

@@ -14,6 +14,7 @@ pub mod health;
 pub mod institutions;
 pub mod limits;
 pub mod messages;
+pub mod notifications;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
@@ -107,6 +108,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(webhooks::router())
         .merge(family::router())
         .merge(messages::router())
+        .merge(notifications::router())
         .merge(audit::router());
     Router::new()
         .nest("/api/v1", api)

@@ -14,6 +14,7 @@ mod health;
 mod identity;
 mod ingest;
 mod lifecycle;
+mod notifications;
 mod platform;
 mod poison;
 mod simulator;

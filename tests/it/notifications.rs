@@ -495,3 +495,17 @@ async fn a_new_message_is_pushed_to_the_other_side() {
     let request = &receiver.received("son-phone")[0];
     assert_eq!(request.headers["urgency"], "normal");
 }
+
+#[tokio::test]
+async fn the_console_serves_its_service_worker_under_its_content_security_policy() {
+    let app = TestApp::spawn().await;
+    let r = app.http.get(app.url("/console/sw.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let script = r.text().await.unwrap();
+    assert!(script.contains("addEventListener('push'") && script.contains("showNotification"));
+    let page = app.http.get(app.url("/console/app.js")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("register('/console/sw.js'") && page.contains("/me/push-subscriptions"));
+}

@@ -192,7 +192,11 @@ async fn plan_alert(
     }
     let room: Option<String> = match alert.resident_id {
         Some(resident) => {
-            sqlx::query_scalar("select room from residents where id = $1").bind(resident).fetch_one(&mut *tx).await?
+            let room: Option<Option<String>> = sqlx::query_scalar("select room from residents where id = $1")
+                .bind(resident)
+                .fetch_optional(&mut *tx)
+                .await?;
+            room.flatten()
         }
         None => alert.details.get("room").and_then(Value::as_str).map(str::to_owned),
     };

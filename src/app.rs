@@ -67,7 +67,13 @@ impl Application {
         tracker.spawn(webhooks::run(pool.clone(), settings.webhooks.clone(), shutdown.clone()));
         let vapid = Arc::new(vapid_key(&pool, &settings.push).await?);
         tracker.spawn(people::run(pool.clone(), shutdown.clone()));
-        tracker.spawn(deliver::run(pool.clone(), vapid.clone(), settings.webhooks.allow_private, shutdown.clone()));
+        tracker.spawn(deliver::run(
+            pool.clone(),
+            vapid.clone(),
+            metrics.clone(),
+            settings.webhooks.allow_private,
+            shutdown.clone(),
+        ));
         let schedule = SchedulerSettings {
             tick: Duration::from_millis(settings.scheduler.tick_ms),
             escalation: settings

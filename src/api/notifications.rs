@@ -125,8 +125,7 @@ async fn subscription(
     auth: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Subscription>> {
-    let found = store::subscriptions(&ctx.pool, &auth.scope, None, 1000).await?;
-    found.into_iter().find(|s| s.id == id).map(Json).ok_or(Error::NotFound)
+    store::subscription(&ctx.pool, &auth.scope, id).await?.map(Json).ok_or(Error::NotFound)
 }
 
 async fn unsubscribe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {

@@ -23,6 +23,7 @@ use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
 use crate::domain::notify::Channel;
+use crate::metrics::Metrics;
 
 /// The push service or gateway gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +72,13 @@ impl Due {
     }
 }
 
-pub async fn run(pool: PgPool, vapid: Arc<Vapid>, allow_private: bool, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    vapid: Arc<Vapid>,
+    metrics: Arc<Metrics>,
+    allow_private: bool,
+    shutdown: CancellationToken,
+) {
     let outbox = Outbox {
         pool,
         vapid,
@@ -79,6 +86,7 @@ pub async fn run(pool: PgPool, vapid: Arc<Vapid>, allow_private: bool, shutdown:
         permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         busy: Arc::default(),
         clients: Arc::new(Clients::default()),
+        metrics,
     };
     // Dropped at shutdown, aborting the sends in flight: their leases run
     // out and they are sent again.
@@ -108,6 +116,7 @@ struct Outbox {
     /// Endpoints with a batch in flight.
     busy: Arc<Mutex<HashSet<String>>>,
     clients: Arc<Clients>,
+    metrics: Arc<Metrics>,
 }
 
 impl Outbox {
@@ -153,13 +162,14 @@ impl Outbox {
             }
             let (pool, busy, vapid, clients, allow_private) =
                 (self.pool.clone(), self.busy.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
+            let metrics = self.metrics.clone();
             sending.spawn(async move {
                 for d in &deliveries {
                     let result = match d.channel {
                         Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
                         Channel::Sms | Channel::Voice => send_gateway(d, &clients, allow_private).await,
                     };
-                    if let Err(err) = record(&pool, d, result).await {
+                    if let Err(err) = record(&pool, &metrics, d, result).await {
                         tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
                     }
                 }
@@ -289,9 +299,15 @@ fn failure(d: &Due, err: &reqwest::Error) -> String {
     .to_owned()
 }
 
-async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, String>) -> Result<(), sqlx::Error> {
+async fn record(
+    pool: &PgPool,
+    metrics: &Metrics,
+    d: &Due,
+    result: Result<reqwest::StatusCode, String>,
+) -> Result<(), sqlx::Error> {
     match result {
         Ok(status) if status.is_success() => {
+            metrics.notification(d.channel.as_str(), "sent");
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "update notification_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
@@ -319,6 +335,7 @@ async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, Stri
         {
             // The browser unsubscribed or the subscription expired (RFC 8030
             // section 7.3): remove it, and with it what was queued for it.
+            metrics.notification(d.channel.as_str(), "gone");
             tracing::info!(subscription = ?d.subscription_id, status = status.as_u16(), "push subscription gone");
             sqlx::query("delete from push_subscriptions where id = $1").bind(d.subscription_id).execute(pool).await?;
         }
@@ -327,6 +344,7 @@ async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, Stri
                 Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {}", status.as_u16())),
                 Err(err) => (None, err),
             };
+            metrics.notification(d.channel.as_str(), "failed");
             let attempts = d.attempts + 1;
             tracing::info!(delivery = %d.id, attempts, error = %error, "notification failed");
             sqlx::query(

@@ -67,6 +67,14 @@ pub async fn subscriptions(
     .await
 }
 
+pub async fn subscription(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Subscription>, sqlx::Error> {
+    sqlx::query_as("select id, endpoint, created_at from push_subscriptions where id = $1 and user_id = $2")
+        .bind(id)
+        .bind(scope.user)
+        .fetch_optional(pool)
+        .await
+}
+
 pub async fn unsubscribe(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sqlx::Error> {
     let gone = sqlx::query("delete from push_subscriptions where id = $1 and user_id = $2")
         .bind(id)

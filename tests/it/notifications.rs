@@ -467,6 +467,9 @@ async fn a_push_endpoint_that_answers_410_is_removed() {
     .await;
     assert_eq!(remaining[0]["id"], new.id.as_str());
     assert_eq!(receiver.received("old-phone").len(), 1, "tried once, then removed, not retried");
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"eldercare_notifications_total{channel="push",outcome="gone"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"eldercare_notifications_total{channel="push",outcome="sent"}"#));
     let (status, _) = app.call("GET", &format!("/api/v1/me/push-subscriptions/{}", old.id), Some(&carer), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -187,7 +187,10 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
     }
     let mut tx = ctx.pool.begin().await?;
     if let Some(stranger) = store::set_rota(&mut tx, institution, &rota.shifts).await? {
-        return Err(Error::validation("shifts", format!("user {stranger} is not active care staff of this institution")));
+        return Err(Error::validation(
+            "shifts",
+            format!("user {stranger} is not active care staff of this institution"),
+        ));
     }
     let details = serde_json::json!({"shifts": rota.shifts.len()});
     crate::audit::record(&mut tx, auth.actor(), "on_call.updated", "institution", institution, details).await?;
@@ -285,7 +288,11 @@ struct ChannelList {
     next_cursor: Option<String>,
 }
 
-async fn channels(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ChannelList>> {
+async fn channels(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<ChannelList>> {
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
     let mut channels = store::gateways(&ctx.pool, &auth.scope, q.cursor()?, limit + 1).await?;

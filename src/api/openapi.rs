@@ -589,9 +589,25 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     Operation {
         query: &[("limit", "integer"), ("cursor", "string")],
-        ..op("get", "/api/v1/me/push-subscriptions", "My push subscriptions", "any", None, 200, Some("PushSubscriptionList"))
+        ..op(
+            "get",
+            "/api/v1/me/push-subscriptions",
+            "My push subscriptions",
+            "any",
+            None,
+            200,
+            Some("PushSubscriptionList"),
+        )
     },
-    op("get", "/api/v1/me/push-subscriptions/{id}", "One of my push subscriptions", "any", None, 200, Some("PushSubscription")),
+    op(
+        "get",
+        "/api/v1/me/push-subscriptions/{id}",
+        "One of my push subscriptions",
+        "any",
+        None,
+        200,
+        Some("PushSubscription"),
+    ),
     op("delete", "/api/v1/me/push-subscriptions/{id}", "Unsubscribe", "any", None, 204, None),
     op(
         "get",
@@ -611,7 +627,15 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("NotificationPreferences"),
     ),
-    op("patch", "/api/v1/me", "Set my phone number (E.164) for SMS and voice notifications", "any", Some("PhonePatch"), 200, Some("User")),
+    op(
+        "patch",
+        "/api/v1/me",
+        "Set my phone number (E.164) for SMS and voice notifications",
+        "any",
+        Some("PhonePatch"),
+        200,
+        Some("User"),
+    ),
     op(
         "put",
         "/api/v1/on-call",
@@ -634,7 +658,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     Operation {
         query: &[("limit", "integer"), ("cursor", "string")],
-        ..op("get", "/api/v1/channels", "The institution's SMS and voice gateways", "admin", None, 200, Some("ChannelList"))
+        ..op(
+            "get",
+            "/api/v1/channels",
+            "The institution's SMS and voice gateways",
+            "admin",
+            None,
+            200,
+            Some("ChannelList"),
+        )
     },
     op("delete", "/api/v1/channels/{id}", "Remove a gateway", "admin", None, 204, None),
     op(

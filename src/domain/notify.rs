@@ -265,8 +265,10 @@ mod tests {
         .unwrap();
         assert_eq!(prefs.channels, vec![Channel::Push]);
         assert_eq!(serde_json::to_value(&prefs).unwrap()["quiet_hours"]["end"], "07:00");
-        assert!(serde_json::from_value::<Preferences>(serde_json::json!({"min_severity": "high", "kinds": null,
+        assert!(
+            serde_json::from_value::<Preferences>(serde_json::json!({"min_severity": "high", "kinds": null,
             "quiet_hours": {"start": "25:00", "end": "07:00"}}))
-        .is_err());
+            .is_err()
+        );
     }
 }

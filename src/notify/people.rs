@@ -117,8 +117,10 @@ struct Person {
 
 /// The institution's time now, for rota and quiet hours.
 async fn local_now(tx: &mut PgConnection, institution: Uuid) -> Result<NaiveDateTime, sqlx::Error> {
-    let zone: Option<String> =
-        sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_optional(tx).await?;
+    let zone: Option<String> = sqlx::query_scalar("select timezone from institutions where id = $1")
+        .bind(institution)
+        .fetch_optional(tx)
+        .await?;
     let tz = zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()).unwrap_or(chrono_tz::UTC);
     Ok(Utc::now().with_timezone(&tz).naive_local())
 }
@@ -230,7 +232,13 @@ fn alert_text(change: &str, alert: &alerts::Alert, room: Option<&str>) -> String
         "alert.escalated" => "NOT YET ANSWERED",
         _ => "new",
     };
-    format!("eldercare: {} alert {} ({}) - {who}{place}, opened {}", alert.severity, alert.kind, what, hhmm(alert.opened_at))
+    format!(
+        "eldercare: {} alert {} ({}) - {who}{place}, opened {}",
+        alert.severity,
+        alert.kind,
+        what,
+        hhmm(alert.opened_at)
+    )
 }
 
 fn hhmm(t: DateTime<Utc>) -> String {

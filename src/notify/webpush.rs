@@ -201,8 +201,7 @@ mod tests {
         let (t, k) = header.strip_prefix("vapid t=").unwrap().split_once(", k=").unwrap();
         assert_eq!(k, vapid.public_key());
         let (input, sig) = t.rsplit_once('.').unwrap();
-        let claims: serde_json::Value =
-            serde_json::from_slice(&b64(input.split_once('.').unwrap().1)).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&b64(input.split_once('.').unwrap().1)).unwrap();
         assert_eq!(claims["aud"], "https://push.example.net:8443");
         assert_eq!(claims["exp"], 1_700_000_000 + 12 * 3600);
         assert_eq!(claims["sub"], "mailto:ops@example.org");

@@ -214,7 +214,8 @@ async fn an_sos_is_pushed_encrypted_and_signed_to_the_carer_and_shown_on_the_tim
     assert!(told["at"].is_string());
 
     // Bad subscriptions are 422s, not panics.
-    let bad = json!({"endpoint": receiver.url("/push/x"), "keys": {"p256dh": "AAAA", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
+    let bad =
+        json!({"endpoint": receiver.url("/push/x"), "keys": {"p256dh": "AAAA", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
     let (status, body) = app.call("POST", "/api/v1/me/push-subscriptions", Some(&carer), Some(bad)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["error"]["code"].is_string());
@@ -222,7 +223,8 @@ async fn an_sos_is_pushed_encrypted_and_signed_to_the_carer_and_shown_on_the_tim
         .call("POST", "/api/v1/me/push-subscriptions", Some(&carer), Some(json!({"endpoint": "ftp://x", "keys": {}})))
         .await;
     assert!(status.is_client_error());
-    let (status, _) = app.call("DELETE", &format!("/api/v1/me/push-subscriptions/{}", browser.id), Some(&carer), None).await;
+    let (status, _) =
+        app.call("DELETE", &format!("/api/v1/me/push-subscriptions/{}", browser.id), Some(&carer), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/v1/me/push-subscriptions", &carer).await["subscriptions"], json!([]));
 }
@@ -441,7 +443,10 @@ async fn an_sms_gateway_gets_a_signed_post_for_users_who_chose_it() {
     let alert = h.wait_alert(&app, "sos", |_| true).await;
     let aid = alert["id"].as_str().unwrap();
     wait_for("the SMS on the timeline", || async {
-        timeline(&app, &h.token, aid).await.into_iter().find(|e| e["action"] == "notified" && e["details"]["channel"] == "sms")
+        timeline(&app, &h.token, aid)
+            .await
+            .into_iter()
+            .find(|e| e["action"] == "notified" && e["details"]["channel"] == "sms")
     })
     .await;
     let gid = gateway["id"].as_str().unwrap();
@@ -480,8 +485,12 @@ async fn a_new_message_is_pushed_to_the_other_side() {
     let receiver = Receiver::start().await;
     let h = Home::new(&app, "Grandma Zhao", DEVICES).await;
     let (family_id, family) = user(&app, &h.token, "family", "son").await;
-    app.post(&format!("/api/v1/residents/{}/family", h.rid), &h.token, json!({"user_id": family_id, "relationship": "son"}))
-        .await;
+    app.post(
+        &format!("/api/v1/residents/{}/family", h.rid),
+        &h.token,
+        json!({"user_id": family_id, "relationship": "son"}),
+    )
+    .await;
     let (_, carer) = user(&app, &h.token, "staff", "carer").await;
     let son = Browser::subscribe(&app, &receiver, &family, "son-phone").await;
     let team = Browser::subscribe(&app, &receiver, &carer, "carer-phone").await;

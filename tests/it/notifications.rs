@@ -521,3 +521,26 @@ async fn the_console_serves_its_service_worker_under_its_content_security_policy
     let page = app.http.get(app.url("/console/app.js")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("register('/console/sw.js'") && page.contains("/me/push-subscriptions"));
 }
+
+#[tokio::test]
+async fn the_vapid_key_is_kept_across_restarts_or_given_in_the_settings() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let first = app.get("/api/v1/push/vapid-public-key", &token).await["key"].clone();
+    assert_eq!(B64.decode(first.as_str().unwrap()).unwrap().len(), 65, "an uncompressed P-256 point");
+    let (broker, db) = app.stop().await;
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    let token = app.admin_token().await;
+    assert_eq!(app.get("/api/v1/push/vapid-public-key", &token).await["key"], first, "kept in the database");
+    let (broker, db) = app.stop().await;
+    // RFC 8291's example key pair: the private key given, its public key published.
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.push.vapid_private_key = Some("q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94".to_owned().into());
+    })
+    .await;
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.get("/api/v1/push/vapid-public-key", &token).await["key"],
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+    );
+}

@@ -73,8 +73,9 @@ impl Receiver {
             .route(
                 "/sms",
                 post(move |headers: HeaderMap, body: Bytes| async move {
+                    let status = sms.answers.lock().unwrap().get("sms").copied().unwrap_or(StatusCode::OK);
                     sms.got.lock().unwrap().push(Received { name: "sms".into(), headers, body });
-                    StatusCode::OK
+                    status
                 }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -543,4 +544,30 @@ async fn the_vapid_key_is_kept_across_restarts_or_given_in_the_settings() {
         app.get("/api/v1/push/vapid-public-key", &token).await["key"],
         "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
     );
+}
+
+#[tokio::test]
+async fn a_failing_sms_gateway_is_retried_and_never_holds_up_the_push() {
+    let app = fast_app().await;
+    let receiver = Receiver::start().await;
+    let h = Home::new(&app, "Grandma He", DEVICES).await;
+    let (_, carer) = user(&app, &h.token, "staff", "carer").await;
+    let gateway = json!({"kind": "voice", "url": receiver.url("/sms"), "secret": "voice-gateway-secret-0"});
+    app.post("/api/v1/channels", &h.token, gateway).await;
+    app.call("PATCH", "/api/v1/me", Some(&carer), Some(json!({"phone": "+8613800000003"}))).await;
+    let prefs = json!({"min_severity": "high", "kinds": null, "quiet_hours": null, "channels": ["voice", "push"]});
+    app.call("PUT", "/api/v1/me/notification-preferences", Some(&carer), Some(prefs)).await;
+    let phone = Browser::subscribe(&app, &receiver, &carer, "carer-phone").await;
+    receiver.answers.lock().unwrap().insert("sms".into(), StatusCode::SERVICE_UNAVAILABLE);
+
+    event(&app, "sos-1", "sos_pressed").await;
+    phone.wait_push(&receiver, "the SOS", is_alert("alert.opened", "sos")).await;
+    let first = wait_for("the first call attempt", || async { receiver.received("sms").into_iter().next() }).await;
+    receiver.answers.lock().unwrap().insert("sms".into(), StatusCode::OK);
+    // Retried after its backoff (5 s), as the same delivery.
+    let retry = wait_for("the retry", || async { receiver.received("sms").into_iter().nth(1) }).await;
+    assert_eq!(retry.headers["x-eldercare-delivery"], first.headers["x-eldercare-delivery"]);
+    assert_eq!(retry.body, first.body);
+    let delivered = "select count(*) from notification_deliveries where channel = 'voice' and delivered_at is not null";
+    app.wait_count(delivered, 1).await;
 }

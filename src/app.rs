@@ -16,7 +16,8 @@ use crate::broker::Accounts;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::notify::stream::AlertHub;
-use crate::notify::webhooks;
+use crate::notify::webpush::Vapid;
+use crate::notify::{deliver, people, webhooks};
 use crate::scheduler::{self, SchedulerSettings};
 use crate::store::settings::SettingsCache;
 use crate::watchdog::Watchdog;
@@ -64,6 +65,15 @@ impl Application {
         let alert_hub = AlertHub::default();
         tracker.spawn(alert_hub.clone().run(pool.clone(), shutdown.clone()));
         tracker.spawn(webhooks::run(pool.clone(), settings.webhooks.clone(), shutdown.clone()));
+        let vapid = Arc::new(vapid_key(&pool, &settings.push).await?);
+        tracker.spawn(people::run(pool.clone(), shutdown.clone()));
+        tracker.spawn(deliver::run(
+            pool.clone(),
+            vapid.clone(),
+            metrics.clone(),
+            settings.webhooks.allow_private,
+            shutdown.clone(),
+        ));
         let schedule = SchedulerSettings {
             tick: Duration::from_millis(settings.scheduler.tick_ms),
             escalation: settings
@@ -87,6 +97,7 @@ impl Application {
             login_limiter: Arc::default(),
             hashing: Arc::new(api::limits::HashingGate::for_this_machine()),
             accounts,
+            vapid,
         };
         Ok(Application { listener, ctx, tracker })
     }
@@ -120,6 +131,19 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The VAPID key pair: from the settings, or the one kept in the database
+/// (made now if this is the first start).
+async fn vapid_key(pool: &PgPool, settings: &crate::config::PushSettings) -> anyhow::Result<Vapid> {
+    use secrecy::ExposeSecret;
+    if let Some(private) = &settings.vapid_private_key {
+        return Vapid::from_private(private.expose_secret(), &settings.subject)
+            .map_err(|err| anyhow::anyhow!("push.vapid_private_key: {err}"));
+    }
+    let (_, candidate) = Vapid::generate(&settings.subject);
+    let kept = store::notify::vapid_key(pool, &candidate).await?;
+    Vapid::from_private(&kept, &settings.subject).map_err(|err| anyhow::anyhow!("the stored VAPID key: {err}"))
 }
 
 /// Serves HTTP/1.1 until `shutdown`, then lets the requests in flight

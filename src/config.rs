@@ -30,6 +30,30 @@ pub struct Settings {
     pub scheduler: SchedulerConfig,
     pub watchdog: WatchdogSettings,
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub push: PushSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushSettings {
+    /// The VAPID private key (base64url P-256 scalar); without it the key
+    /// pair made at first start and kept in the database is used.
+    #[serde(default)]
+    pub vapid_private_key: Option<SecretString>,
+    /// The VAPID `sub` claim: how a push service's operator reaches ours
+    /// (`mailto:` or `https:`).
+    #[serde(default = "default_push_subject")]
+    pub subject: String,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings { vapid_private_key: None, subject: default_push_subject() }
+    }
+}
+
+fn default_push_subject() -> String {
+    "mailto:operator@eldercare.invalid".to_owned()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -38,6 +38,9 @@ pub struct Metrics {
     /// Rejects not stored because their sender's quarantine cap was reached.
     quarantine_dropped: Mutex<BTreeMap<&'static str, u64>>,
     alerts_opened: Mutex<BTreeMap<&'static str, u64>>,
+    /// Notifications accepted by a push service or gateway, and attempts
+    /// that failed (retried), by channel and outcome.
+    notifications: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     batch_latency: Histogram,
     /// One per ingest session (events, telemetry).
     pub mqtt_connected: [AtomicBool; 2],
@@ -83,6 +86,12 @@ impl Metrics {
 
     pub fn alert_opened(&self, kind: AlertKind) {
         *lock(&self.alerts_opened).entry(kind.as_str()).or_default() += 1;
+    }
+
+    /// One notification attempt: `sent`, `failed` (retried) or `gone` (a
+    /// push endpoint that no longer exists).
+    pub fn notification(&self, channel: &'static str, outcome: &'static str) {
+        *lock(&self.notifications).entry((channel, outcome)).or_default() += 1;
     }
 
     /// Time from a batch's first message being received to its commit.
@@ -158,6 +167,11 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Alerts opened, by kind\n# TYPE {name} counter");
         for (kind, count) in lock(&self.alerts_opened).iter() {
             let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
+        }
+        let name = "eldercare_notifications_total";
+        let _ = writeln!(out, "# HELP {name} Notification attempts, by channel and outcome\n# TYPE {name} counter");
+        for ((channel, outcome), count) in lock(&self.notifications).iter() {
+            let _ = writeln!(out, "{name}{{channel=\"{channel}\",outcome=\"{outcome}\"}} {count}");
         }
         let name = "eldercare_ingest_batch_latency_seconds";
         let _ = writeln!(out, "# HELP {name} From first message received to batch committed\n# TYPE {name} histogram");

@@ -222,6 +222,15 @@ async fn record(
     .bind(&payload)
     .execute(&mut *tx)
     .await?;
+    // People are told after the commit, off this path; the job commits
+    // with the change, so it is never lost.
+    match step {
+        Step::Opened | Step::Resolved => crate::store::notify::queue_alert(tx, alert_id, event.as_str(), 0).await?,
+        Step::Escalated => {
+            crate::store::notify::queue_alert(tx, alert_id, event.as_str(), alert.escalation_level).await?
+        }
+        _ => {}
+    }
     let note = json!({"id": alert_id, "event": event}).to_string();
     sqlx::query("select pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(note).execute(&mut *tx).await?;
     Ok(alert)

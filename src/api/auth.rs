@@ -24,7 +24,7 @@ pub fn router() -> Router<ApiContext> {
     Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
-        .route("/me", get(me))
+        .route("/me", get(me).patch(super::notifications::update_me))
         .route("/me/password", post(change_password))
         .route("/me/sessions", get(list_sessions))
         .route("/me/sessions/{id}", delete(end_session))
@@ -182,13 +182,15 @@ pub struct UserBody {
     pub kitchen_id: Option<Uuid>,
     /// A disabled account cannot log in and has no sessions.
     pub disabled: bool,
+    /// For SMS and voice notifications (E.164).
+    pub phone: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 /// The columns of a [`UserBody`], over `users u left join institutions i`.
 pub const USER_COLUMNS: &str =
     "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
-     u.disabled_at is not null as disabled, u.created_at";
+     u.disabled_at is not null as disabled, u.phone, u.created_at";
 
 #[derive(Debug, Serialize)]
 struct LoginResponse {

@@ -17,6 +17,11 @@ pub fn router() -> Router<ApiContext> {
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/app.js")) }),
         )
+        // The service worker: at /console/, so its scope is the console's.
+        .route(
+            "/console/sw.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/sw.js")) }),
+        )
         .route(
             "/console/style.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../console/style.css")) }),

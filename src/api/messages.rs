@@ -93,6 +93,7 @@ async fn post_message(
     // who wrote to whose thread without copying what was said.
     let details = serde_json::json!({"resident_id": id, "chars": chars});
     crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
+    crate::store::notify::queue_message(&mut tx, message_id).await?;
     tx.commit().await?;
     let message = messages::fetch(&ctx.pool, message_id, auth.scope.user).await?.ok_or(Error::NotFound)?;
     tracing::info!(by = %auth.scope.user, resident_id = %id, message_id = %message_id, "message posted");

@@ -15,6 +15,7 @@ pub mod institutions;
 pub mod limits;
 pub mod meals;
 pub mod messages;
+pub mod notifications;
 pub mod openapi;
 pub mod quarantine;
 pub mod residents;
@@ -64,6 +65,8 @@ pub struct ApiContext {
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
     pub accounts: Option<Arc<crate::broker::Accounts>>,
+    /// This backend's Web Push identity.
+    pub vapid: Arc<crate::notify::webpush::Vapid>,
 }
 
 impl ApiContext {
@@ -113,7 +116,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(services::router())
         .merge(visits::router())
         .merge(statements::router())
-        .merge(meals::router());
+        .merge(meals::router())
+        .merge(notifications::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -151,6 +151,14 @@ async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Res
 struct UserPatch {
     role: Option<Role>,
     disabled: Option<bool>,
+    /// E.164, or null to remove it; absent leaves it as it is.
+    #[serde(default, deserialize_with = "present")]
+    phone: Option<Option<String>>,
+}
+
+/// Tells `"phone": null` (remove) from no `phone` at all (keep).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Changes a user's role or disables (re-enables) them. Either change ends
@@ -184,11 +192,16 @@ async fn update_user(
     .bind(patch.disabled)
     .execute(&mut *tx)
     .await?;
+    if let Some(phone) = &patch.phone {
+        let phone = super::notifications::parse_phone(phone.as_deref())?;
+        crate::store::notify::set_phone(&mut tx, id, phone.as_deref()).await?;
+    }
     let ended = if role_changes || patch.disabled == Some(true) { sessions::end_all(&mut tx, id).await? } else { 0 };
-    let details = serde_json::json!({"role": patch.role, "disabled": patch.disabled, "sessions_ended": ended});
+    let details = serde_json::json!({"role": patch.role, "disabled": patch.disabled, "sessions_ended": ended,
+        "phone_changed": patch.phone.is_some()});
     crate::audit::record(&mut tx, auth.actor(), "user.updated", "user", id, details).await?;
     tx.commit().await?;
-    tracing::info!(by = %auth.scope.user, user_id = %id, ?patch, "user changed");
+    tracing::info!(by = %auth.scope.user, user_id = %id, role = ?patch.role, disabled = ?patch.disabled, "user changed");
     Ok(Json(super::auth::fetch_user(&ctx.pool, id).await?))
 }
 

@@ -76,6 +76,7 @@
     repeated: 'Happened again',
     severity_raised: 'Severity raised',
     escalated: 'Escalated',
+    notified: 'Notified',
     acknowledged: 'Acknowledged',
     assigned: 'Assigned',
     commented: 'Comment',
@@ -408,6 +409,7 @@
     document.body.classList.toggle('read-only', !isStaff());
     loadDirectory();
     startStream();
+    refreshPushButton();
     $('#alerts').focus();
   }
 
@@ -837,6 +839,63 @@
     }
   }
 
+  // ------------------------------------------------------------------- push
+
+  /** Web Push: this browser can be told of alarms while the page is closed. */
+  function pushSupported() {
+    return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+  }
+
+  async function refreshPushButton() {
+    const button = $('[data-testid="push-toggle"]');
+    // A wall screen's display token is read-only: it subscribes nobody.
+    button.hidden = !pushSupported() || state.user.session_kind === 'display';
+    if (button.hidden) return;
+    let on = false;
+    try {
+      const registration = await navigator.serviceWorker.getRegistration('/console/');
+      const subscription = registration && (await registration.pushManager.getSubscription());
+      on = Boolean(subscription) && Notification.permission === 'granted';
+    } catch {
+      // No service workers here (private mode, insecure origin): offered, and
+      // turning it on will say why it cannot.
+    }
+    button.dataset.state = on ? 'on' : 'off';
+    button.setAttribute('aria-pressed', String(on));
+    button.textContent = on ? 'Notifications on' : 'Notify this device';
+  }
+
+  function keyBytes(base64url) {
+    const text = atob(base64url.replace(/-/g, '+').replace(/_/g, '/'));
+    return Uint8Array.from(text, (c) => c.charCodeAt(0));
+  }
+
+  async function enablePush() {
+    const button = $('[data-testid="push-toggle"]');
+    button.disabled = true;
+    try {
+      const registration = await navigator.serviceWorker.register('/console/sw.js', { scope: '/console/' });
+      if ((await Notification.requestPermission()) !== 'granted') {
+        throw new Error('notifications are blocked for this site in the browser settings');
+      }
+      const { key } = await api('GET', '/push/vapid-public-key');
+      let subscription = await registration.pushManager.getSubscription();
+      if (!subscription) {
+        subscription = await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: keyBytes(key),
+        });
+      }
+      await api('POST', '/me/push-subscriptions', subscription.toJSON());
+      announce('This device will be notified of alerts.');
+    } catch (err) {
+      showError(err, 'Could not turn on notifications');
+    } finally {
+      button.disabled = false;
+      refreshPushButton();
+    }
+  }
+
   // ------------------------------------------------------------------ sound
 
   function primeAudio() {
@@ -1176,6 +1235,8 @@
     switch (e.action) {
       case 'commented':
         return d.text;
+      case 'notified':
+        return `${d.user_name || 'someone'} by ${d.channel}`;
       case 'acknowledged':
         return d.note || null;
       case 'resolved':
@@ -1484,6 +1545,7 @@
     $('[data-testid="login-form"]').addEventListener('submit', login);
     $('[data-testid="logout"]').addEventListener('click', logout);
     $('[data-testid="sound-toggle"]').addEventListener('click', toggleSound);
+    $('[data-testid="push-toggle"]').addEventListener('click', enablePush);
     $('[data-testid="error-dismiss"]').addEventListener('click', clearError);
     $('[data-testid="panel-close"]').addEventListener('click', closePanel);
     document.addEventListener('keydown', (e) => {

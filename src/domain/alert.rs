@@ -221,6 +221,8 @@ pub enum Step {
     #[serde(rename = "visit.checked_out")]
     #[sqlx(rename = "visit.checked_out")]
     VisitCheckedOut,
+    /// Someone was told (push, SMS, voice): who and how, in the details.
+    Notified,
 }
 
 impl Step {
@@ -237,6 +239,7 @@ impl Step {
             Step::VisitDispatched => "visit.dispatched",
             Step::VisitCheckedIn => "visit.checked_in",
             Step::VisitCheckedOut => "visit.checked_out",
+            Step::Notified => "notified",
         }
     }
 
@@ -254,6 +257,7 @@ impl Step {
             Step::Escalated => Change::Escalated,
             // Webhook receivers and live streams see the alert updated.
             Step::VisitDispatched | Step::VisitCheckedIn | Step::VisitCheckedOut => Change::Updated,
+            Step::Notified => Change::Notified,
         }
     }
 }
@@ -278,6 +282,8 @@ pub enum Change {
     Commented,
     #[serde(rename = "alert.escalated")]
     Escalated,
+    #[serde(rename = "alert.notified")]
+    Notified,
 }
 
 impl Change {
@@ -291,6 +297,7 @@ impl Change {
             Change::Assigned => "alert.assigned",
             Change::Commented => "alert.commented",
             Change::Escalated => "alert.escalated",
+            Change::Notified => "alert.notified",
         }
     }
 }
@@ -364,6 +371,7 @@ mod tests {
             Step::VisitDispatched,
             Step::VisitCheckedIn,
             Step::VisitCheckedOut,
+            Step::Notified,
         ];
         for step in steps {
             assert_eq!(serde_name(step), Value::String(step.as_str().into()));

@@ -45,6 +45,7 @@ pub mod event;
 pub mod institution;
 pub mod meal;
 pub mod metric;
+pub mod notify;
 pub mod quarantine;
 pub mod role;
 pub mod scope;

@@ -11,6 +11,7 @@ pub mod gateways;
 pub mod institutions;
 pub mod meals;
 pub mod messages;
+pub mod notify;
 pub mod quarantine;
 pub mod residents;
 pub mod sessions;

@@ -229,6 +229,38 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("post", "/api/v1/meal-orders/{id}/delivery", json!({"outcome": "refused"}), kitchen_read),
         ("post", "/api/v1/residents/{id}/meal-orders/{date}/cancel", json!({"meal": "lunch"}), resident_read),
         ("get", "/api/v1/meal-statements", Value::Null, admin_only),
+        // Notifications and on-call. `{id}` names no subscription or
+        // gateway of anyone's: 404 wherever the policy lets the call through.
+        ("get", "/api/v1/push/vapid-public-key", Value::Null, all),
+        (
+            "post",
+            "/api/v1/me/push-subscriptions",
+            json!({"endpoint": "http://127.0.0.1:9/push/x", "keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg",
+                "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"}}),
+            all,
+        ),
+        ("get", "/api/v1/me/push-subscriptions", Value::Null, all),
+        ("get", "/api/v1/me/push-subscriptions/{id}", Value::Null, [N; 9]),
+        ("delete", "/api/v1/me/push-subscriptions/{id}", Value::Null, [N; 9]),
+        ("get", "/api/v1/me/notification-preferences", Value::Null, all),
+        (
+            "put",
+            "/api/v1/me/notification-preferences",
+            json!({"min_severity": "high", "kinds": null, "quiet_hours": null}),
+            all,
+        ),
+        ("patch", "/api/v1/me", json!({"phone": null}), all),
+        ("put", "/api/v1/on-call", json!({"shifts": []}), admin_only),
+        ("get", "/api/v1/on-call", Value::Null, staff_only),
+        ("get", "/api/v1/on-call/now", Value::Null, staff_only),
+        (
+            "post",
+            "/api/v1/channels",
+            json!({"kind": "sms", "url": "http://127.0.0.1:9/sms", "secret": "0123456789abcdef"}),
+            admin_only,
+        ),
+        ("get", "/api/v1/channels", Value::Null, admin_only),
+        ("delete", "/api/v1/channels/{id}", Value::Null, [F, F, N, F, F, F, F, N, F]),
         // Last: these remove what the rows above use.
         ("delete", "/api/v1/residents/{id}/meal-plan", Value::Null, resident_care),
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),

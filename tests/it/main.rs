@@ -16,6 +16,7 @@ mod identity;
 mod ingest;
 mod lifecycle;
 mod meals;
+mod notifications;
 mod platform;
 mod poison;
 mod simulator;

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Push fan-out benchmark: one SOS alert told to 1,000 Web Push subscribers.
+# A local receiver plays the push services (one endpoint per subscriber,
+# answering 201); the backend encrypts (RFC 8291) and signs (VAPID) every
+# push itself. Reports the time from the alert's opening (its opened_at)
+# to the last push received, and from the first push to the last.
+#
+#   scripts/bench-push.sh                          # 1,000 subscribers: 20 carers x 50 devices
+#   USERS=100 PER_USER=10 scripts/bench-push.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USERS=${USERS:-20}
+PER_USER=${PER_USER:-50}
+HTTP_PORT=${HTTP_PORT:-18083}
+RECEIVER_PORT=${RECEIVER_PORT:-18084}
+PROFILE=${PROFILE:-release}
+
+# shellcheck source=lib/backend.sh
+source scripts/lib/backend.sh
+# The services of scripts/services.sh, started only if they are not yet.
+[ -f .run/env ] || bash scripts/services.sh >/dev/null
+# shellcheck source=/dev/null
+source .run/env
+name=eldercare_bench_push
+base=${DATABASE_URL%/*}
+psql "$base/postgres" -qc "drop database if exists $name" -qc "create database $name"
+export DATABASE_URL="$base/$name"
+mqtt_port=$MQTT_PORT
+client="$name-$(date +%s)-$$"
+export MQTT_URL="${MQTT_URL%%\?*}?client_id=$client"
+export HTTP_ADDR=127.0.0.1:$HTTP_PORT
+export ELDERCARE_ADMIN_EMAIL=$name@eldercare.local ELDERCARE_ADMIN_PASSWORD=$name-admin-password
+export RUST_LOG=${RUST_LOG:-warn}
+# The receiver is on this machine, over plain http.
+export ELDERCARE__WEBHOOKS__ALLOW_PRIVATE=true
+
+if [ "$PROFILE" = release ]; then
+  cargo build --release -q -p eldercare
+  bin=target/release
+else
+  cargo build -q -p eldercare
+  bin=target/debug
+fi
+start_backend "$bin/eldercare" .run/bench-push-serve.log
+
+python3 - "$USERS" "$PER_USER" "$RECEIVER_PORT" <<'PY'
+import json, subprocess, sys, threading, time, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+users, per_user, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+import os
+api = f"http://{os.environ['HTTP_ADDR']}/api/v1"
+total = users * per_user
+
+got = []
+lock = threading.Lock()
+
+class Push(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        ok = self.headers.get("content-encoding") == "aes128gcm" and self.headers.get("authorization", "").startswith("vapid t=")
+        with lock:
+            got.append((time.time(), self.path, ok, len(body)))
+        self.send_response(201)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", port), Push)
+server.daemon_threads = True
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+def call(method, path, token=None, body=None):
+    req = urllib.request.Request(api + path, method=method, data=None if body is None else json.dumps(body).encode())
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+def login(email, password):
+    return call("POST", "/auth/login", body={"email": email, "password": password})["token"]
+
+admin = login(os.environ["ELDERCARE_ADMIN_EMAIL"], os.environ["ELDERCARE_ADMIN_PASSWORD"])
+resident = call("POST", "/residents", admin, {"name": "Bench Resident", "timezone": "UTC", "room": "7"})["id"]
+device = call("POST", "/devices", admin, {"device_id": "sos-bench", "resident_id": resident, "kind": "sos_button"})
+# Any valid P-256 point will do: the receiver does not decrypt (the
+# integration tests do). This is RFC 8291's example browser key.
+keys = {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        "auth": "BTBZMqHH6r4Tts7J_aSIgg"}
+print(f"== {users} carers x {per_user} subscriptions = {total} subscribers")
+for u in range(users):
+    email = f"carer{u}@bench.local"
+    call("POST", "/users", admin, {"email": email, "password": "bench password 1", "role": "staff", "name": f"Carer {u}"})
+    token = login(email, "bench password 1")
+    for d in range(per_user):
+        call("POST", "/me/push-subscriptions", token,
+             {"endpoint": f"http://127.0.0.1:{port}/push/{u}-{d}", "keys": keys})
+
+mqtt = device["mqtt"]
+print("== SOS")
+subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", os.environ["MQTT_PORT"], "-u", mqtt["username"],
+                "-P", mqtt["password"], "-i", "sos-bench", "-q", "1", "-t", "eldercare/v1/sos-bench/event",
+                "-m", json.dumps({"event": "sos_pressed"})], check=True)
+deadline = time.time() + 300
+while time.time() < deadline:
+    with lock:
+        if len(got) >= total:
+            break
+    time.sleep(0.05)
+alerts = call("GET", "/alerts?kind=sos", admin)["alerts"]
+opened = subprocess.run(["psql", os.environ["DATABASE_URL"], "-tAc",
+                         f"select extract(epoch from opened_at) from alerts where id = '{alerts[0]['id']}'"],
+                        check=True, capture_output=True, text=True).stdout.strip()
+opened = float(opened)
+with lock:
+    times = sorted(t for t, _, _, _ in got)
+    distinct = len({p for _, p, _, _ in got})
+    valid = all(ok for _, _, ok, _ in got)
+print(f"pushes received: {len(got)} ({distinct} distinct endpoints), all encrypted and VAPID-signed: {valid}")
+if len(times) < total:
+    print(f"INCOMPLETE: {len(times)} of {total} within 300 s")
+    sys.exit(1)
+print(f"alert opened -> first push: {times[0] - opened:.3f} s")
+print(f"alert opened -> last push:  {times[-1] - opened:.3f} s")
+print(f"first -> last push:         {times[-1] - times[0]:.3f} s ({total / max(times[-1] - times[0], 1e-9):.0f} pushes/s)")
+PY

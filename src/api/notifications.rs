@@ -1,0 +1,359 @@
+//! Reaching people: the VAPID key, a user's push subscriptions, phone and
+//! notification preferences; an institution's on-call rota and its SMS and
+//! voice gateways.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use chrono::{NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::domain::notify::{self, Channel, Preferences, Shift};
+use crate::notify::{targets, webpush};
+use crate::store::notify::{self as store, Gateway, Subscription};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/push/vapid-public-key", get(vapid_public_key))
+        .route("/me/push-subscriptions", post(subscribe).get(subscriptions))
+        .route("/me/push-subscriptions/{id}", get(subscription).delete(unsubscribe))
+        .route("/me/notification-preferences", put(set_preferences).get(preferences))
+        .route("/on-call", put(set_rota).get(rota))
+        .route("/on-call/now", get(on_call_now))
+        .route("/channels", post(create_channel).get(channels))
+        .route("/channels/{id}", delete(delete_channel))
+}
+
+#[derive(Debug, Serialize)]
+struct VapidKey {
+    /// Uncompressed P-256 point, base64url: the `applicationServerKey`.
+    key: String,
+}
+
+async fn vapid_public_key(State(ctx): State<ApiContext>, _auth: AuthUser) -> Json<VapidKey> {
+    Json(VapidKey { key: ctx.vapid.public_key().to_owned() })
+}
+
+/// The browser's `PushSubscription.toJSON()`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSubscription {
+    endpoint: String,
+    keys: SubscriptionKeys,
+    /// Sent by browsers (usually null); push services say when it ends.
+    #[serde(default, rename = "expirationTime")]
+    _expiration_time: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionKeys {
+    p256dh: String,
+    auth: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    id: Uuid,
+}
+
+/// A target like a webhook's (https to a public address unless lifted).
+async fn vet_url(field: &str, text: &str, allow_private: bool) -> Result<()> {
+    let url = url::Url::parse(text).map_err(|_| Error::validation(field, "must be an absolute https URL"))?;
+    if url.host_str().is_none() || text.len() > 2000 {
+        return Err(Error::validation(field, "must be an absolute https URL"));
+    }
+    targets::vet(&url, allow_private).await.map_err(|refusal| Error::validation(field, refusal.message()))?;
+    Ok(())
+}
+
+async fn subscribe(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewSubscription>,
+) -> Result<(StatusCode, Json<Created>)> {
+    vet_url("endpoint", &req.endpoint, ctx.settings.webhooks.allow_private).await?;
+    webpush::Receiver::parse(&req.keys.p256dh, &req.keys.auth).map_err(|err| {
+        let field = if err == webpush::KeyError::Auth { "keys.auth" } else { "keys.p256dh" };
+        Error::validation(field, err.to_string())
+    })?;
+    let id = store::subscribe(&ctx.pool, &auth.scope, &req.endpoint, &req.keys.p256dh, &req.keys.auth).await?;
+    tracing::info!(user = %auth.scope.user, subscription = %id, "push subscription");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+impl PageQuery {
+    fn cursor(&self) -> Result<Option<Uuid>> {
+        self.cursor
+            .as_deref()
+            .map(|c| c.parse::<Uuid>().map_err(|_| Error::validation("cursor", "not a cursor from this list")))
+            .transpose()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriptionList {
+    subscriptions: Vec<Subscription>,
+    next_cursor: Option<String>,
+}
+
+async fn subscriptions(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<SubscriptionList>> {
+    let limit = super::page_limit(q.limit)?;
+    let mut subscriptions = store::subscriptions(&ctx.pool, &auth.scope, q.cursor()?, limit + 1).await?;
+    let next_cursor = super::next_page(&mut subscriptions, limit, |s| s.id.to_string());
+    Ok(Json(SubscriptionList { subscriptions, next_cursor }))
+}
+
+async fn subscription(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Subscription>> {
+    store::subscription(&ctx.pool, &auth.scope, id).await?.map(Json).ok_or(Error::NotFound)
+}
+
+async fn unsubscribe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    if !store::unsubscribe(&ctx.pool, &auth.scope, id).await? {
+        return Err(Error::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+struct PreferencesView {
+    #[serde(flatten)]
+    preferences: Preferences,
+    /// True while the user has not set their own: these are their role's.
+    defaults: bool,
+}
+
+async fn preferences(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<PreferencesView>> {
+    let mut conn = ctx.pool.acquire().await?;
+    let own = store::preferences(&mut conn, auth.scope.user).await?;
+    let defaults = own.is_none();
+    let preferences = own.unwrap_or_else(|| Preferences::default_for(auth.scope.role));
+    Ok(Json(PreferencesView { preferences, defaults }))
+}
+
+async fn set_preferences(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(prefs): Json<Preferences>,
+) -> Result<Json<PreferencesView>> {
+    if prefs.channels.is_empty() {
+        return Err(Error::validation("channels", "at least one channel: push, sms or voice"));
+    }
+    if prefs.kinds.as_ref().is_some_and(|k| k.is_empty()) {
+        return Err(Error::validation("kinds", "null for every kind, or at least one"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    store::set_preferences(&mut tx, auth.scope.user, &prefs).await?;
+    tx.commit().await?;
+    Ok(Json(PreferencesView { preferences: prefs, defaults: false }))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rota {
+    shifts: Vec<Shift>,
+}
+
+async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Json<Rota>) -> Result<Json<Rota>> {
+    let institution = auth.require_admin()?;
+    if rota.shifts.len() > 1000 {
+        return Err(Error::validation("shifts", "at most 1000 shifts"));
+    }
+    if let Some(bad) = rota.shifts.iter().position(|s| !(1..=9).contains(&s.level)) {
+        return Err(Error::validation(&format!("shifts[{bad}].level"), "level is 1 to 9"));
+    }
+    if let Some(bad) = rota.shifts.iter().position(|s| s.days.is_empty()) {
+        return Err(Error::validation(&format!("shifts[{bad}].days"), "at least one day"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    if let Some(stranger) = store::set_rota(&mut tx, institution, &rota.shifts).await? {
+        return Err(Error::validation(
+            "shifts",
+            format!("user {stranger} is not active care staff of this institution"),
+        ));
+    }
+    let details = serde_json::json!({"shifts": rota.shifts.len()});
+    crate::audit::record(&mut tx, auth.actor(), "on_call.updated", "institution", institution, details).await?;
+    tx.commit().await?;
+    Ok(Json(rota))
+}
+
+async fn rota(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Rota>> {
+    let institution = auth.require_staff()?;
+    let mut conn = ctx.pool.acquire().await?;
+    Ok(Json(Rota { shifts: store::rota(&mut conn, institution).await? }))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct OnCallUser {
+    id: Uuid,
+    name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Level {
+    level: i32,
+    users: Vec<OnCallUser>,
+}
+
+#[derive(Debug, Serialize)]
+struct OnCallNow {
+    timezone: String,
+    /// The institution's local time the answer is for.
+    local_time: NaiveDateTime,
+    /// Levels with someone on call, lowest first.
+    levels: Vec<Level>,
+}
+
+async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
+    let institution = auth.require_staff()?;
+    let mut conn = ctx.pool.acquire().await?;
+    let timezone: String = sqlx::query_scalar("select timezone from institutions where id = $1")
+        .bind(institution)
+        .fetch_one(&mut *conn)
+        .await?;
+    let tz = timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    let local_time = Utc::now().with_timezone(&tz).naive_local();
+    let shifts = store::rota(&mut conn, institution).await?;
+    let mut numbers: Vec<i32> = shifts.iter().map(|s| s.level).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut levels = Vec::new();
+    for level in numbers {
+        let ids = notify::on_call(&shifts, level, local_time);
+        if ids.is_empty() {
+            continue;
+        }
+        let users: Vec<OnCallUser> = sqlx::query_as("select id, name from users where id = any($1) order by name")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+        levels.push(Level { level, users });
+    }
+    Ok(Json(OnCallNow { timezone, local_time, levels }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewChannel {
+    kind: Channel,
+    url: String,
+    secret: String,
+}
+
+async fn create_channel(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewChannel>,
+) -> Result<(StatusCode, Json<Created>)> {
+    auth.require_admin()?;
+    if req.kind == Channel::Push {
+        return Err(Error::validation("kind", "kind is sms or voice"));
+    }
+    vet_url("url", &req.url, ctx.settings.webhooks.allow_private).await?;
+    if req.secret.len() < 16 || req.secret.len() > 256 {
+        return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let id = store::create_gateway(&mut tx, &auth.scope, req.kind, &req.url, &req.secret).await?;
+    let details = serde_json::json!({"kind": req.kind, "url": req.url});
+    crate::audit::record(&mut tx, auth.actor(), "channel.created", "channel", id, details).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Debug, Serialize)]
+struct ChannelList {
+    channels: Vec<Gateway>,
+    next_cursor: Option<String>,
+}
+
+async fn channels(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<ChannelList>> {
+    auth.require_admin()?;
+    let limit = super::page_limit(q.limit)?;
+    let mut channels = store::gateways(&ctx.pool, &auth.scope, q.cursor()?, limit + 1).await?;
+    let next_cursor = super::next_page(&mut channels, limit, |g| g.id.to_string());
+    Ok(Json(ChannelList { channels, next_cursor }))
+}
+
+async fn delete_channel(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
+    auth.require_admin()?;
+    let mut tx = ctx.pool.begin().await?;
+    if !store::delete_gateway(&mut tx, &auth.scope, id).await? {
+        return Err(Error::NotFound);
+    }
+    crate::audit::record(&mut tx, auth.actor(), "channel.deleted", "channel", id, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhonePatch {
+    /// E.164 (`+8613800000000`), or null to remove it.
+    pub phone: Option<String>,
+}
+
+/// Checks an E.164 number; answers it without spaces.
+pub fn parse_phone(phone: Option<&str>) -> Result<Option<String>> {
+    let Some(phone) = phone else { return Ok(None) };
+    let compact: String = phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let digits = compact.strip_prefix('+').unwrap_or("");
+    if !(6..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::validation("phone", "phone must be in international form, e.g. +8613800000000"));
+    }
+    Ok(Some(compact))
+}
+
+/// `PATCH /me`: the caller's own phone number.
+pub async fn update_me(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(patch): Json<PhonePatch>,
+) -> Result<Json<super::auth::UserBody>> {
+    let phone = parse_phone(patch.phone.as_deref())?;
+    let mut tx = ctx.pool.begin().await?;
+    store::set_phone(&mut tx, auth.scope.user, phone.as_deref()).await?;
+    let details = serde_json::json!({"phone_set": phone.is_some()});
+    crate::audit::record(&mut tx, auth.actor(), "user.phone_changed", "user", auth.scope.user, details).await?;
+    tx.commit().await?;
+    Ok(Json(super::auth::fetch_user(&ctx.pool, auth.scope.user).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_are_international() {
+        assert_eq!(parse_phone(Some("+86 138-0000-0000")).unwrap().as_deref(), Some("+8613800000000"));
+        assert_eq!(parse_phone(None).unwrap(), None);
+        assert!(parse_phone(Some("13800000000")).is_err());
+        assert!(parse_phone(Some("+12ab567")).is_err());
+        assert!(parse_phone(Some("+1234567890123456")).is_err());
+    }
+}

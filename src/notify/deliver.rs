@@ -1,0 +1,377 @@
+//! Sends the planned notifications: Web Push messages (encrypted to the
+//! browser, signed with our VAPID key) and signed POSTs to SMS and voice
+//! gateways. Durable like the webhook outbox: claimed with a lease, retried
+//! with backoff until accepted, given up after MAX_ATTEMPTS; at most one
+//! batch in flight per endpoint, so a slow push service or gateway never
+//! holds up the others. A push endpoint that answers 404 or 410 is gone:
+//! its subscription is removed. Each notification accepted is written on
+//! the alert's timeline (`notified`, who and how).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::targets;
+use super::webhooks::signature_v2;
+use super::webpush::{self, Vapid};
+use crate::domain::notify::Channel;
+use crate::metrics::Metrics;
+
+/// The push service or gateway gets this long to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// A claimed delivery is not picked again for this long (longer than TIMEOUT).
+const LEASE_SECS: f64 = 30.0;
+/// Deliveries claimed at once.
+const BATCH: usize = 256;
+/// Requests in flight overall.
+const MAX_IN_FLIGHT: usize = 256;
+/// 5 s doubling to 10 min: about a day of tries before giving up.
+const MAX_ATTEMPTS: i32 = 12;
+/// How long a push service keeps an alarm for a device that is offline.
+const PUSH_TTL_SECS: u32 = 24 * 3600;
+
+fn backoff(attempts: i32) -> chrono::Duration {
+    let secs = 5i64.saturating_mul(1i64 << attempts.clamp(0, 20).saturating_sub(1)).min(600);
+    chrono::Duration::seconds(secs)
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    id: Uuid,
+    user_id: Uuid,
+    user_name: Option<String>,
+    alert_id: Option<Uuid>,
+    channel: Channel,
+    subscription_id: Option<Uuid>,
+    endpoint: Option<String>,
+    p256dh: Option<String>,
+    auth: Option<String>,
+    gateway_url: Option<String>,
+    gateway_secret: Option<String>,
+    payload: serde_json::Value,
+    urgent: bool,
+    attempts: i32,
+}
+
+impl Due {
+    /// Whose deliveries go one batch at a time.
+    fn endpoint_key(&self) -> String {
+        match (&self.endpoint, &self.gateway_url) {
+            (Some(endpoint), _) => endpoint.clone(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => self.id.to_string(),
+        }
+    }
+}
+
+pub async fn run(
+    pool: PgPool,
+    vapid: Arc<Vapid>,
+    metrics: Arc<Metrics>,
+    allow_private: bool,
+    shutdown: CancellationToken,
+) {
+    let outbox = Outbox {
+        pool,
+        vapid,
+        allow_private,
+        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        busy: Arc::default(),
+        clients: Arc::new(Clients::default()),
+        metrics,
+    };
+    // Dropped at shutdown, aborting the sends in flight: their leases run
+    // out and they are sent again.
+    let mut sending = tokio::task::JoinSet::new();
+    loop {
+        while sending.try_join_next().is_some() {}
+        let claimed = match outbox.claim(&mut sending).await {
+            Ok(n) => n,
+            Err(err) => {
+                tracing::warn!(cause = %err, "notification outbox");
+                0
+            }
+        };
+        let pause = if claimed > 0 { Duration::ZERO } else { Duration::from_millis(100) };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+struct Outbox {
+    pool: PgPool,
+    vapid: Arc<Vapid>,
+    allow_private: bool,
+    permits: Arc<Semaphore>,
+    /// Endpoints with a batch in flight.
+    busy: Arc<Mutex<HashSet<String>>>,
+    clients: Arc<Clients>,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    async fn claim(&self, sending: &mut tokio::task::JoinSet<()>) -> Result<usize, sqlx::Error> {
+        let free = self.permits.available_permits().min(BATCH);
+        if free == 0 {
+            return Ok(0);
+        }
+        let busy: Vec<String> = self.busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
+        let due: Vec<Due> = sqlx::query_as(
+            "update notification_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
+             from notification_deliveries c
+             left join push_subscriptions s on s.id = c.subscription_id
+             left join notification_channels g on g.id = c.gateway_id
+             left join users u on u.id = c.user_id
+             where d.id = c.id and c.id in (
+                 select n.id from notification_deliveries n
+                 left join push_subscriptions s2 on s2.id = n.subscription_id
+                 left join notification_channels g2 on g2.id = n.gateway_id
+                 where n.delivered_at is null and n.failed_at is null and n.next_attempt_at <= now()
+                   and coalesce(s2.endpoint, g2.url, '') <> all($3)
+                 order by n.next_attempt_at limit $2 for update of n skip locked)
+             returning d.id, d.user_id, u.name as user_name, d.alert_id, d.channel, d.subscription_id,
+                 s.endpoint, s.p256dh, s.auth, g.url as gateway_url, g.secret as gateway_secret,
+                 d.payload, d.urgent, d.attempts",
+        )
+        .bind(LEASE_SECS)
+        .bind(free as i64)
+        .bind(&busy)
+        .fetch_all(&self.pool)
+        .await?;
+        let n = due.len();
+        let mut by_endpoint: HashMap<String, Vec<Due>> = HashMap::new();
+        for d in due {
+            by_endpoint.entry(d.endpoint_key()).or_default().push(d);
+        }
+        for (endpoint, deliveries) in by_endpoint {
+            let Ok(permit) = self.permits.clone().try_acquire_many_owned(deliveries.len() as u32) else {
+                continue;
+            };
+            if let Ok(mut b) = self.busy.lock() {
+                b.insert(endpoint.clone());
+            }
+            let (pool, busy, vapid, clients, allow_private) =
+                (self.pool.clone(), self.busy.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
+            let metrics = self.metrics.clone();
+            sending.spawn(async move {
+                for d in &deliveries {
+                    let result = match d.channel {
+                        Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
+                        Channel::Sms | Channel::Voice => send_gateway(d, &clients, allow_private).await,
+                    };
+                    if let Err(err) = record(&pool, &metrics, d, result).await {
+                        tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
+                    }
+                }
+                if let Ok(mut b) = busy.lock() {
+                    b.remove(&endpoint);
+                }
+                drop(permit);
+            });
+        }
+        Ok(n)
+    }
+}
+
+/// HTTP clients: one for targets given as addresses (or when the check is
+/// lifted), one per vetted name and addresses (pinned to them, so the name
+/// is not resolved again between the check and the connection).
+#[derive(Default)]
+struct Clients {
+    plain: std::sync::OnceLock<reqwest::Client>,
+    pinned: Mutex<HashMap<(String, Vec<SocketAddr>), reqwest::Client>>,
+}
+
+impl Clients {
+    fn get(&self, vetted: &targets::Vetted) -> Result<reqwest::Client, String> {
+        let build = |vetted: Option<&targets::Vetted>| {
+            // No proxy (it would connect elsewhere than vetted), no redirects
+            // (a Location is not vetted).
+            let mut builder =
+                reqwest::Client::builder().timeout(TIMEOUT).no_proxy().redirect(reqwest::redirect::Policy::none());
+            if let Some(v) = vetted {
+                builder = builder.resolve_to_addrs(&v.host, &v.addrs);
+            }
+            builder.build().map_err(|err| {
+                tracing::error!(cause = %err, "cannot build the notification HTTP client");
+                "client setup failed".to_owned()
+            })
+        };
+        if vetted.host.is_empty() {
+            if let Some(client) = self.plain.get() {
+                return Ok(client.clone());
+            }
+            let client = build(None)?;
+            return Ok(self.plain.get_or_init(|| client).clone());
+        }
+        let key = (vetted.host.clone(), vetted.addrs.clone());
+        if let Some(client) = self.pinned.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(client);
+        }
+        let client = build(Some(vetted))?;
+        if let Ok(mut m) = self.pinned.lock() {
+            // Push services are a handful of hosts; DNS changes make new keys.
+            if m.len() >= 256 {
+                m.clear();
+            }
+            m.insert(key, client.clone());
+        }
+        Ok(client)
+    }
+}
+
+/// Vets the URL again at each delivery, and answers the client for it.
+async fn client_for(url: &url::Url, clients: &Clients, allow_private: bool) -> Result<reqwest::Client, String> {
+    let vetted = targets::vet(url, allow_private)
+        .await
+        .map_err(|refusal| refusal.message().to_owned())?
+        .ok_or_else(|| "name did not resolve".to_owned())?;
+    clients.get(&vetted)
+}
+
+async fn send_push(
+    d: &Due,
+    vapid: &Vapid,
+    clients: &Clients,
+    allow_private: bool,
+) -> Result<reqwest::StatusCode, String> {
+    let (Some(endpoint), Some(p256dh), Some(auth)) = (&d.endpoint, &d.p256dh, &d.auth) else {
+        return Err("subscription gone".to_owned());
+    };
+    let url = url::Url::parse(endpoint).map_err(|_| "refused: bad url".to_owned())?;
+    let receiver = webpush::Receiver::parse(p256dh, auth).map_err(|err| err.to_string())?;
+    let body = webpush::encrypt(&receiver, d.payload.to_string().as_bytes()).ok_or("payload too large")?;
+    let client = client_for(&url, clients, allow_private).await?;
+    let authorization = vapid.authorization(&url, Utc::now().timestamp(), 12 * 3600);
+    client
+        .post(url)
+        .header("authorization", authorization)
+        .header("content-encoding", "aes128gcm")
+        .header("content-type", "application/octet-stream")
+        .header("ttl", PUSH_TTL_SECS.to_string())
+        .header("urgency", if d.urgent { "high" } else { "normal" })
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status())
+        .map_err(|err| failure(d, &err))
+}
+
+async fn send_gateway(d: &Due, clients: &Clients, allow_private: bool) -> Result<reqwest::StatusCode, String> {
+    let (Some(gateway), Some(secret)) = (&d.gateway_url, &d.gateway_secret) else {
+        return Err("gateway gone".to_owned());
+    };
+    let url = url::Url::parse(gateway).map_err(|_| "refused: bad url".to_owned())?;
+    let client = client_for(&url, clients, allow_private).await?;
+    let body = d.payload.to_string().into_bytes();
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-eldercare-signature", signature_v2(secret, Utc::now().timestamp(), &body))
+        .header("x-eldercare-delivery", d.id.to_string())
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status())
+        .map_err(|err| failure(d, &err))
+}
+
+/// The kind of failure only; the details go to the log.
+fn failure(d: &Due, err: &reqwest::Error) -> String {
+    tracing::info!(delivery = %d.id, cause = %err, "notification request failed");
+    if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
+    .to_owned()
+}
+
+async fn record(
+    pool: &PgPool,
+    metrics: &Metrics,
+    d: &Due,
+    result: Result<reqwest::StatusCode, String>,
+) -> Result<(), sqlx::Error> {
+    match result {
+        Ok(status) if status.is_success() => {
+            metrics.notification(d.channel.as_str(), "sent");
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "update notification_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
+                        last_error = null where id = $1",
+            )
+            .bind(d.id)
+            .bind(i32::from(status.as_u16()))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(alert) = d.alert_id {
+                let details = json!({"user_id": d.user_id, "user_name": d.user_name, "channel": d.channel});
+                sqlx::query(
+                    "insert into alert_events (alert_id, actor_id, action, details) values ($1, null, 'notified', $2)",
+                )
+                .bind(alert)
+                .bind(details)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(status)
+            if d.channel == Channel::Push
+                && matches!(status, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE) =>
+        {
+            // The browser unsubscribed or the subscription expired (RFC 8030
+            // section 7.3): remove it, and with it what was queued for it.
+            metrics.notification(d.channel.as_str(), "gone");
+            tracing::info!(subscription = ?d.subscription_id, status = status.as_u16(), "push subscription gone");
+            sqlx::query("delete from push_subscriptions where id = $1").bind(d.subscription_id).execute(pool).await?;
+        }
+        other => {
+            let (status, error) = match other {
+                Ok(status) => (Some(i32::from(status.as_u16())), format!("HTTP {}", status.as_u16())),
+                Err(err) => (None, err),
+            };
+            metrics.notification(d.channel.as_str(), "failed");
+            let attempts = d.attempts + 1;
+            tracing::info!(delivery = %d.id, attempts, error = %error, "notification failed");
+            sqlx::query(
+                "update notification_deliveries set attempts = $2, last_status = $3, last_error = $4,
+                        next_attempt_at = $5, failed_at = case when $2 >= $6 then now() end where id = $1",
+            )
+            .bind(d.id)
+            .bind(attempts)
+            .bind(status)
+            .bind(error)
+            .bind(Utc::now() + backoff(attempts))
+            .bind(MAX_ATTEMPTS)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_reaches_ten_minutes() {
+        assert_eq!(backoff(1).num_seconds(), 5);
+        assert_eq!(backoff(4).num_seconds(), 40);
+        assert_eq!(backoff(MAX_ATTEMPTS).num_seconds(), 600);
+    }
+}

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod messages;
 pub mod openapi;
 pub mod quarantine;
+pub mod records;
 pub mod residents;
 pub mod rules;
 pub mod users;
@@ -105,7 +106,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(webhooks::router())
         .merge(family::router())
         .merge(messages::router())
-        .merge(audit::router());
+        .merge(audit::router())
+        .merge(records::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -4,6 +4,7 @@
 //! device's payload, an API request, a database row) are parsed into these
 //! at the edge and passed on as types.
 
+pub mod access;
 pub mod alert;
 pub mod device;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod quarantine;
 pub mod role;
 pub mod scope;
 
+pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};
 pub use device::{DeviceKind, Source};
 pub use event::EventKind;

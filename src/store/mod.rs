@@ -3,6 +3,7 @@
 //! area owning its queries. Whatever reads or writes an institution's data
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
+pub mod access_log;
 pub mod activity;
 pub mod data;
 pub mod devices;
@@ -10,6 +11,7 @@ pub mod gateways;
 pub mod institutions;
 pub mod messages;
 pub mod quarantine;
+pub mod records;
 pub mod residents;
 pub mod sessions;
 pub mod settings;

@@ -41,6 +41,9 @@ pub struct SchedulerSettings {
     pub institution_silent_after: chrono::Duration,
     /// Names this process in the heartbeat the other processes watch.
     pub instance: String,
+    pub retention: crate::retention::RetentionSettings,
+    /// How long the ingest seq memory lasts, and so when its rows can go.
+    pub seq_memory_hours: u64,
 }
 
 pub async fn run(
@@ -92,11 +95,15 @@ struct Leader {
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
+    /// Deletes what is kept only for a while.
+    retention: crate::retention::Sweeper,
 }
 
 impl Leader {
     fn new(pool: PgPool, rule_settings: SettingsCache, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
+        let retention = crate::retention::Sweeper::new(settings.retention.clone(), settings.seq_memory_hours);
         Leader {
+            retention,
             pool,
             rule_settings,
             metrics,
@@ -134,6 +141,7 @@ impl Leader {
         self.device_health(&devices, now).await?;
         self.behaviour(&devices, now).await?;
         self.institution_silence(now).await?;
+        self.retention.tick(&self.pool, now).await?;
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
             "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())

@@ -604,6 +604,43 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("AuditVerification"),
     ),
+    // Records: the access log of health-data reads, export and erasure.
+    Operation {
+        query: &[
+            ("resident_id", "uuid"),
+            ("from", "date-time"),
+            ("to", "date-time"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
+        ..op(
+            "get",
+            "/api/v1/access-log",
+            "Who read the institution's residents' health data (readings, events, summary, export), newest first; kept retention.access_log_days (730)",
+            "admin",
+            None,
+            200,
+            Some("AccessLog"),
+        )
+    },
+    op(
+        "get",
+        "/api/v1/residents/{id}/export",
+        "Everything about one resident as one JSON document: resident, devices, readings, events, alerts with timelines, messages, family links, consents. Readings and events: the newest 100,000 each (`readings_truncated`, `events_truncated` say when there were more). The read is in the access log",
+        "admin, staff",
+        None,
+        200,
+        Some("ResidentExport"),
+    ),
+    op(
+        "post",
+        "/api/v1/residents/{id}/erase",
+        "Erase what names the resident: the name becomes a pseudonym, notes go, message texts, alert comments and notes, guardians' names and the personal values of the audit entries about them are blanked. Measurements, alerts, consents and the audit chain stay (de-identified; /audit/verify stays valid). The erasure is audited. 409 when the resident was already erased",
+        "admin",
+        None,
+        200,
+        Some("Erasure"),
+    ),
 ];
 
 fn schemas() -> Value {
@@ -769,8 +806,20 @@ fn schemas() -> Value {
         "WebhookList": list("webhooks", "Webhook"),
         "PasswordChange": s(json!({"current_password": string, "new_password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}}), &["current_password", "new_password"]),
         "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
-            "action": string, "entity": string, "entity_id": nstring, "details": {"type": "object"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
+            "action": string, "entity": string, "entity_id": nstring,
+            "details": {"type": ["object", "null"], "description": "the entry's personal values; null once an erasure blanked them"},
+            "erased": {"type": "boolean"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
         "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
+        "AccessLog": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "user_id": nid, "user_name": nstring, "role": role,
+            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export"]}, "resident_id": id}), &["id", "at", "role", "kind", "resident_id"])},
+            "next_cursor": nstring}), &["entries", "next_cursor"]),
+        "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
+            "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},
+            "alerts": {"type": "array", "description": "each with its `timeline`"}, "messages": {"type": "array"}, "family": {"type": "array"}, "consents": {"type": "array"}}),
+            &["resident", "devices", "readings", "events", "alerts", "messages", "family", "consents"]),
+        "Erasure": s(json!({"resident_id": id, "name": {"type": "string", "description": "the pseudonym the resident is now shown by"},
+            "erased": s(json!({"messages": {"type": "integer"}, "alert_comments": {"type": "integer"}, "consents": {"type": "integer"},
+                "webhook_deliveries": {"type": "integer"}, "audit_entries": {"type": "integer"}}), &[])}), &["resident_id", "name", "erased"]),
     })
 }
 
@@ -888,6 +937,7 @@ mod tests {
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
             ("/api/v1", include_str!("audit.rs")),
+            ("/api/v1", include_str!("records.rs")),
             ("", include_str!("health.rs")),
             ("", include_str!("openapi.rs")),
         ];

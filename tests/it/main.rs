@@ -16,6 +16,7 @@ mod ingest;
 mod lifecycle;
 mod platform;
 mod poison;
+mod records;
 mod simulator;
 mod store;
 mod support;

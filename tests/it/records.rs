@@ -278,7 +278,8 @@ async fn the_migration_rechains_existing_entries_and_keeps_their_values() {
     migrator.run_to(20261130000050, &mut conn).await.unwrap();
     // Entries as the previous version wrote them (whole records hashed).
     let institution: uuid::Uuid = sqlx::query_scalar(
-        "insert into institutions (id, name, timezone) values (gen_random_uuid(), 'Old Home', 'UTC') returning id",
+        "insert into institutions (id, name, timezone, kind) values (gen_random_uuid(), 'Old Home', 'UTC', 'care_home')
+         returning id",
     )
     .fetch_one(&mut conn)
     .await

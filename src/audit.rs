@@ -109,8 +109,7 @@ pub async fn append(
     .fetch_optional(&mut *tx)
     .await?;
     let at = Utc::now().trunc_subsecs(6);
-    let record =
-        record_value(institution_id, at, actor_id, action, entity, Some(entity_id), &digest).to_string();
+    let record = record_value(institution_id, at, actor_id, action, entity, Some(entity_id), &digest).to_string();
     let hash = chain_hash(prev.as_deref(), &record);
     sqlx::query(
         "with entry as (

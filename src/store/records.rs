@@ -100,13 +100,11 @@ pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -
     if already {
         return Err(EraseError::AlreadyErased);
     }
-    sqlx::query(
-        "update residents set name = $2, notes = null, erased_at = now(), updated_at = now() where id = $1",
-    )
-    .bind(resident)
-    .bind(pseudonym(resident))
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("update residents set name = $2, notes = null, erased_at = now(), updated_at = now() where id = $1")
+        .bind(resident)
+        .bind(pseudonym(resident))
+        .execute(&mut *tx)
+        .await?;
     let messages = sqlx::query("update messages set body = $2 where resident_id = $1")
         .bind(resident)
         .bind(ERASED)

@@ -449,11 +449,8 @@ async fn the_audit_trail_records_who_changed_what_and_detects_tampering() {
 
     let trail = app.get("/api/v1/audit", &admin).await;
     let entries = trail["entries"].as_array().unwrap();
-    let actions: Vec<&str> = entries
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .filter(|a| !a.starts_with("login."))
-        .collect();
+    let actions: Vec<&str> =
+        entries.iter().map(|e| e["action"].as_str().unwrap()).filter(|a| !a.starts_with("login.")).collect();
     assert_eq!(
         actions,
         vec!["alert.acknowledged", "device.registered", "thresholds.replaced", "resident.updated", "resident.created"]
@@ -478,20 +475,23 @@ async fn the_audit_trail_records_who_changed_what_and_detects_tampering() {
     // ...and someone who gets around that is found out.
     sqlx::query("alter table audit_log disable trigger audit_log_append_only").execute(&app.pool).await.unwrap();
     // The personal values beside the chain are bound to it by their digest.
-    let personal = "audit_personal where entry_id = (select id from audit_log where action = 'resident.updated')";
-    let original: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select details from {personal}")))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("update {personal} set details = '{{\"room\": \"8\"}}'")))
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let entry = "entry_id = (select id from audit_log where action = 'resident.updated')";
+    let original: String =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select details from audit_personal where {entry}")))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update audit_personal set details = '{{\"room\": \"8\"}}' where {entry}"
+    )))
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let broken = app.get("/api/v1/audit/verify", &admin).await;
     assert_eq!(broken["valid"], false);
     assert_eq!(broken["entries"], entries.len() - 1 - updated, "the entries before it are intact, it is not");
     assert!(broken["reason"].as_str().unwrap().contains("personal values differ"), "{broken}");
-    sqlx::query(sqlx::AssertSqlSafe(format!("update {personal} set details = $1")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("update audit_personal set details = $1 where {entry}")))
         .bind(&original)
         .execute(&app.pool)
         .await
@@ -506,10 +506,12 @@ async fn the_audit_trail_records_who_changed_what_and_detects_tampering() {
         .execute(&app.pool)
         .await
         .unwrap();
-    sqlx::query("delete from audit_personal where entry_id = (select id from audit_log where action = 'thresholds.replaced')")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "delete from audit_personal where entry_id = (select id from audit_log where action = 'thresholds.replaced')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     sqlx::query("delete from audit_log where action = 'thresholds.replaced'").execute(&app.pool).await.unwrap();
     let removed = app.get("/api/v1/audit/verify", &admin).await;
     assert_eq!(removed["valid"], false);

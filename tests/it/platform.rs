@@ -140,8 +140,12 @@ async fn two_institutions_created_by_the_operator_run_side_by_side_without_cross
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Creating the supervisor concerns no single institution: the platform's chain.
     let trail = app.get("/api/v1/audit", &operator).await;
-    let changes: Vec<&Value> =
-        trail["entries"].as_array().unwrap().iter().filter(|e| !e["action"].as_str().unwrap().starts_with("login.")).collect();
+    let changes: Vec<&Value> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["action"].as_str().unwrap().starts_with("login."))
+        .collect();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0]["action"], "supervisor.created");
     assert_eq!(app.get("/api/v1/audit/verify", &operator).await["valid"], true);

@@ -36,9 +36,7 @@ async fn logins(app: &TestApp, token: &str, user: &str) -> Vec<(String, Option<S
 }
 
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or_else(|| panic!("{name} in {text}"))
 }
 
 #[tokio::test]
@@ -141,7 +139,9 @@ async fn reads_of_health_data_are_in_the_access_log_not_the_audit_chain() {
     assert_eq!(first["entries"][0]["resident_id"], other.as_str());
     let cursor = first["next_cursor"].as_str().expect("a next page");
     let second = app.get(&format!("/api/v1/access-log?limit=2&cursor={cursor}"), &admin).await;
-    let third = app.get(&format!("/api/v1/access-log?limit=2&cursor={}", second["next_cursor"].as_str().unwrap()), &admin).await;
+    let third = app
+        .get(&format!("/api/v1/access-log?limit=2&cursor={}", second["next_cursor"].as_str().unwrap()), &admin)
+        .await;
     assert_eq!(third["entries"].as_array().unwrap().len(), 1);
     assert_eq!(third["next_cursor"], Value::Null);
     let future = app.get("/api/v1/access-log?from=2100-01-01T00:00:00Z", &admin).await;
@@ -193,15 +193,21 @@ async fn a_resident_is_exported_whole_then_erased_leaving_no_name_and_a_valid_ch
         Some(json!({"notes": "Qiuyue Zhangsun likes tea; daughter visits Sundays"})),
     )
     .await;
-    let fam = json!({"email": "daughter@test.example", "password": "long enough pw", "role": "family", "name": "Daughter"});
+    let fam =
+        json!({"email": "daughter@test.example", "password": "long enough pw", "role": "family", "name": "Daughter"});
     let fam_id = id_of(&app.post("/api/v1/users", &admin, fam).await);
-    app.post(&format!("/api/v1/residents/{rid}/family"), &admin, json!({"user_id": fam_id, "relationship": "daughter"}))
-        .await;
+    app.post(
+        &format!("/api/v1/residents/{rid}/family"),
+        &admin,
+        json!({"user_id": fam_id, "relationship": "daughter"}),
+    )
+    .await;
     let family = app.login("daughter@test.example", "long enough pw").await;
     app.post(&format!("/api/v1/residents/{rid}/messages"), &family, json!({"text": "How is Qiuyue Zhangsun today?"}))
         .await;
     let consent = json!({"given": true, "given_by": "guardian", "guardian_name": "Guardian Zhangsun"});
-    let (status, body) = app.call("PUT", &format!("/api/v1/residents/{rid}/consent"), Some(&admin), Some(consent)).await;
+    let (status, body) =
+        app.call("PUT", &format!("/api/v1/residents/{rid}/consent"), Some(&admin), Some(consent)).await;
     assert!(status.is_success(), "{body}");
     app.post("/api/v1/webhooks", &admin, json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"})).await;
     app.device(&admin, json!({"device_id": "erase-sos", "resident_id": rid, "kind": "sos_button"})).await;
@@ -326,7 +332,8 @@ async fn the_migration_rechains_existing_entries_and_keeps_their_values() {
     let home = eldercare::audit::verify(&mut conn, Some(institution)).await.unwrap();
     assert_eq!((home.valid, home.entries), (true, 3), "{home:?}");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let listed = eldercare::audit::list(&pool, Some(institution), eldercare::audit::Filter::default(), 10).await.unwrap();
+    let listed =
+        eldercare::audit::list(&pool, Some(institution), eldercare::audit::Filter::default(), 10).await.unwrap();
     assert_eq!(listed[1].details, Some(json!({"note": "ünïcode, \"quotes\" and 1.50"})));
     assert_eq!(listed[2].details, Some(json!({"name": "Old Name", "room": "3"})));
 }
@@ -399,7 +406,10 @@ async fn retention_deletes_old_rows_in_batches_and_keeps_recent_ones() {
         assert!(app.count(&format!("select count(*) from {table} where not ({old})")).await >= 1, "{table}");
     }
     assert_eq!(app.count("select count(*) from quarantine").await, 1);
-    assert_eq!(app.count("select count(*) from webhook_deliveries where created_at < now() - interval '1 day'").await, 1);
+    assert_eq!(
+        app.count("select count(*) from webhook_deliveries where created_at < now() - interval '1 day'").await,
+        1
+    );
     assert_eq!(app.count("select count(*) from access_log").await, 1);
     assert_eq!(app.count("select count(*) from ingest_seq").await, 1);
     // The session that ended a day ago stays (and the admin's live one).

@@ -626,7 +626,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/residents/{id}/export",
-        "Everything about one resident as one JSON document: resident, devices, readings, events, alerts with timelines, messages, family links, consents. Readings and events: the newest 100,000 each (`readings_truncated`, `events_truncated` say when there were more). The read is in the access log",
+        "Everything about one resident as one JSON document: resident, devices, readings, events, alerts with timelines, messages, family links, consents, and who read their health data (access log). Readings, events and access log: the newest 100,000 each (`readings_truncated`, `events_truncated` say when there were more). The read is in the access log",
         "admin, staff",
         None,
         200,
@@ -815,7 +815,8 @@ fn schemas() -> Value {
             "next_cursor": nstring}), &["entries", "next_cursor"]),
         "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
             "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},
-            "alerts": {"type": "array", "description": "each with its `timeline`"}, "messages": {"type": "array"}, "family": {"type": "array"}, "consents": {"type": "array"}}),
+            "alerts": {"type": "array", "description": "each with its `timeline`"}, "messages": {"type": "array"}, "family": {"type": "array"}, "consents": {"type": "array"},
+            "access_log": {"type": "array", "description": "who read their health data, the newest 100,000"}}),
             &["resident", "devices", "readings", "events", "alerts", "messages", "family", "consents"]),
         "Erasure": s(json!({"resident_id": id, "name": {"type": "string", "description": "the pseudonym the resident is now shown by"},
             "erased": s(json!({"messages": {"type": "integer"}, "alert_comments": {"type": "integer"}, "consents": {"type": "integer"},

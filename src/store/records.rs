@@ -10,16 +10,18 @@ use uuid::Uuid;
 
 use crate::domain::Scope;
 
-/// At most this many readings, and as many events, in one export: the
-/// newest. Beyond it the export says `"truncated": true` for that series,
-/// and the readings and events endpoints page through the rest.
+/// At most this many readings, as many events (and as many access-log
+/// entries) in one export: the newest. Beyond it the export says
+/// `readings_truncated` / `events_truncated`, and the readings and events
+/// endpoints page through the rest.
 pub const EXPORT_SERIES_LIMIT: i64 = 100_000;
 
 /// What an erasure writes where a name or a text was.
 pub const ERASED: &str = "[erased]";
 
 /// Everything about one resident of the scope's institution, as one JSON
-/// document; `None` when the resident is not the institution's.
+/// document (with who read their health data, from the access log); `None`
+/// when the resident is not the institution's.
 pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Option<Value>, sqlx::Error> {
     let Some(institution) = scope.institution else {
         return Ok(None);
@@ -51,7 +53,10 @@ pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Opti
                               order by f.created_at), '[]')
                       from family_links f join users u on u.id = f.user_id where f.resident_id = r.id),
            'consents', (select coalesce(jsonb_agg(to_jsonb(c) order by c.id), '[]')
-                        from consents c where c.resident_id = r.id))
+                        from consents c where c.resident_id = r.id),
+           'access_log', (select coalesce(jsonb_agg(jsonb_build_object('at', x.at, 'user_id', x.user_id,
+                                  'role', x.role, 'kind', x.kind) order by x.id), '[]')
+                          from (select * from access_log where resident_id = r.id order by id desc limit $3) x))
          from residents r where r.id = $1 and r.institution_id = $2",
     )
     .bind(resident)

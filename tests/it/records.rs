@@ -240,6 +240,7 @@ async fn a_resident_is_exported_whole_then_erased_leaving_no_name_and_a_valid_ch
     assert_eq!(export["messages"][0]["body"], "How is Qiuyue Zhangsun today?");
     assert_eq!(export["family"][0]["user_id"], fam_id.as_str());
     assert_eq!(export["consents"][0]["guardian_name"], "Guardian Zhangsun");
+    assert_eq!(export["access_log"], json!([]), "this export is logged once answered");
     assert!(!mentions(&app, "Zhangsun").await.is_empty());
 
     let (status, _) = app.call("POST", &format!("/api/v1/residents/{rid}/erase"), Some(&family), None).await;
@@ -274,6 +275,9 @@ async fn a_resident_is_exported_whole_then_erased_leaving_no_name_and_a_valid_ch
     let again = app.get(&format!("/api/v1/residents/{rid}/export"), &admin).await;
     assert_eq!(again["resident"]["name"], erased["name"]);
     assert_eq!(again["messages"][0]["body"], "[erased]");
+    let kinds: Vec<&str> =
+        again["access_log"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["export"], "the first export, before the erasure");
 }
 
 #[tokio::test]

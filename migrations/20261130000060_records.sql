@@ -71,6 +71,9 @@ create table access_log (
     role           text not null,
     -- What was read: readings, events, summary, export, ...
     kind           text not null,
+    -- Through a person's login, or a wall screen's display token (made by
+    -- user_id).
+    session_kind   text not null default 'login',
     resident_id    uuid not null references residents (id) on delete cascade
 );
 create index access_log_institution_idx on access_log (institution_id, id desc);

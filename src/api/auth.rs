@@ -83,7 +83,7 @@ impl AuthUser {
     /// resident's health data. One insert, after the read: never the audit
     /// chain, whose lock a read must not wait on.
     pub async fn log_read(&self, ctx: &ApiContext, kind: crate::domain::AccessKind, resident: Uuid) -> Result<()> {
-        Ok(crate::store::access_log::record(&ctx.pool, &self.scope, kind, resident).await?)
+        Ok(crate::store::access_log::record(&ctx.pool, &self.scope, self.kind, kind, resident).await?)
     }
 
     /// The resident, if the caller may change their care. Out of reach is a

@@ -8,16 +8,25 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{AccessKind, Role, Scope};
+use crate::store::sessions::Kind;
 
-/// Records that `scope`'s user read `kind` of the resident's data. The
-/// resident was found in the caller's reach by the read itself.
-pub async fn record(pool: &PgPool, scope: &Scope, kind: AccessKind, resident: Uuid) -> Result<(), sqlx::Error> {
+/// Records that `scope`'s user read `kind` of the resident's data, through
+/// a session of `session` kind. The resident was found in the caller's
+/// reach by the read itself.
+pub async fn record(
+    pool: &PgPool,
+    scope: &Scope,
+    session: Kind,
+    kind: AccessKind,
+    resident: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into access_log (institution_id, user_id, role, kind, resident_id)
-         select institution_id, $1, $2, $3, id from residents where id = $4",
+        "insert into access_log (institution_id, user_id, role, session_kind, kind, resident_id)
+         select institution_id, $1, $2, $3, $4, id from residents where id = $5",
     )
     .bind(scope.user)
     .bind(scope.role)
+    .bind(session)
     .bind(kind)
     .bind(resident)
     .execute(pool)
@@ -32,6 +41,8 @@ pub struct Access {
     pub user_id: Option<Uuid>,
     pub user_name: Option<String>,
     pub role: Role,
+    /// `display` when a wall screen's token read it.
+    pub session_kind: Kind,
     pub kind: AccessKind,
     pub resident_id: Uuid,
 }
@@ -48,7 +59,7 @@ pub struct Filter {
 /// One institution's reads, newest first; `limit` rows at most.
 pub async fn list(pool: &PgPool, institution: Uuid, filter: Filter, limit: i64) -> Result<Vec<Access>, sqlx::Error> {
     let mut q = QueryBuilder::<Postgres>::new(
-        "select l.id, l.at, l.user_id, u.name as user_name, l.role, l.kind, l.resident_id
+        "select l.id, l.at, l.user_id, u.name as user_name, l.role, l.session_kind, l.kind, l.resident_id
          from access_log l left join users u on u.id = l.user_id where l.institution_id = ",
     );
     q.push_bind(institution);

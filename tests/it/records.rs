@@ -113,7 +113,6 @@ async fn reads_of_health_data_are_in_the_access_log_not_the_audit_chain() {
     app.post(&format!("/api/v1/residents/{rid}/family"), &admin, json!({"user_id": fam_id, "relationship": "son"}))
         .await;
     let family = app.login("fam@test.example", "long enough pw").await;
-    let chain_before = app.get("/api/v1/audit/verify", &admin).await["entries"].clone();
 
     app.get(&format!("/api/v1/residents/{rid}/readings?metric=heart_rate"), &admin).await;
     app.get(&format!("/api/v1/residents/{rid}/events"), &admin).await;
@@ -131,6 +130,7 @@ async fn reads_of_health_data_are_in_the_access_log_not_the_audit_chain() {
     assert_eq!(seen, vec![("export", "admin"), ("summary", "family"), ("events", "admin"), ("readings", "admin")]);
     assert_eq!(entries[1]["user_id"], fam_id.as_str());
     assert_eq!(entries[1]["user_name"], "Fam");
+    assert!(entries.iter().all(|e| e["session_kind"] == "login"));
     assert!(entries.iter().all(|e| e["resident_id"] == rid.as_str() && e["at"].is_string()));
     assert_eq!(log["next_cursor"], Value::Null);
 
@@ -148,6 +148,15 @@ async fn reads_of_health_data_are_in_the_access_log_not_the_audit_chain() {
     assert_eq!(future["entries"], json!([]));
     let (status, body) = app.call("GET", "/api/v1/access-log?cursor=nope", Some(&admin), None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")));
+
+    // A wall screen's read names the screen's token and who made it.
+    let screen = app.post("/api/v1/display-tokens", &admin, json!({"label": "Hall"})).await;
+    app.get(&format!("/api/v1/residents/{rid}/events"), screen["token"].as_str().unwrap()).await;
+    let newest = app.get(&format!("/api/v1/access-log?resident_id={rid}&limit=1"), &admin).await;
+    assert_eq!(newest["entries"][0]["session_kind"], "display");
+    assert_eq!(newest["entries"][0]["role"], "admin");
+    let chain_before = app.get("/api/v1/audit/verify", &admin).await["entries"].clone();
+    app.get(&format!("/api/v1/residents/{rid}/events"), &admin).await;
 
     // Nothing of it went through the chain.
     assert_eq!(app.get("/api/v1/audit/verify", &admin).await["entries"], chain_before);

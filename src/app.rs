@@ -84,6 +84,8 @@ impl Application {
                 .collect(),
             institution_silent_after: chrono::Duration::minutes(settings.watchdog.silent_minutes as i64),
             instance: format!("pid-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            retention: settings.retention.clone(),
+            seq_memory_hours: settings.ingest.seq_memory_hours,
         };
         tracker.spawn(scheduler::run(alarm.rules, rule_settings.clone(), metrics.clone(), schedule, shutdown.clone()));
         let ctx = ApiContext {

@@ -29,26 +29,38 @@ fn chain_condition(institution_id: Option<Uuid>) -> &'static str {
     }
 }
 
-/// The exact text hashed for an entry: a JSON object with sorted keys.
-fn record_text(
+/// The record hashed for an entry: its columns, with the personal values
+/// (`details`) replaced by their salted digest. Keys are sorted, so the text
+/// is one of a kind; the migration that re-chained older entries writes the
+/// same object (in PostgreSQL's own spelling, hence verification compares
+/// the parsed object, and hashes the stored text).
+fn record_value(
     institution_id: Option<Uuid>,
     at: DateTime<Utc>,
     actor_id: Option<Uuid>,
     action: &str,
     entity: &str,
     entity_id: Option<&str>,
-    details: &Value,
-) -> String {
+    details_digest: &str,
+) -> Value {
     json!({
+        "v": 2,
         "institution_id": institution_id,
         "at": at.to_rfc3339_opts(SecondsFormat::Micros, true),
         "actor_id": actor_id,
         "action": action,
         "entity": entity,
         "entity_id": entity_id,
-        "details": details,
+        "details": details_digest,
     })
-    .to_string()
+}
+
+/// The salted digest of an entry's personal values, as lowercase hex.
+fn details_digest(salt: &[u8], details: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(details.as_bytes());
+    hex::encode(h.finalize())
 }
 
 fn chain_hash(prev: Option<&[u8]>, record: &str) -> Vec<u8> {
@@ -67,39 +79,91 @@ pub async fn record(
     entity_id: impl ToString,
     details: Value,
 ) -> Result<(), sqlx::Error> {
+    append(tx, actor.institution_id, Some(actor.user_id), action, entity, &entity_id.to_string(), &details).await
+}
+
+/// Appends one entry to the chain of `institution_id` (the platform's for
+/// `None`). Everything costly is done before the chain's lock is taken.
+pub async fn append(
+    tx: &mut PgConnection,
+    institution_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    action: &str,
+    entity: &str,
+    entity_id: &str,
+    details: &Value,
+) -> Result<(), sqlx::Error> {
+    let salt = Uuid::new_v4().into_bytes();
+    let details_text = details.to_string();
+    let digest = details_digest(&salt, &details_text);
     // One writer per institution's chain at a time, until this commits.
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || coalesce($1::text, 'platform'), 0))")
-        .bind(actor.institution_id)
+        .bind(institution_id)
         .execute(&mut *tx)
         .await?;
-    let condition = chain_condition(actor.institution_id);
+    let condition = chain_condition(institution_id);
     let prev: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select hash from audit_log where {condition} order by id desc limit 1"
     )))
-    .bind(actor.institution_id)
+    .bind(institution_id)
     .fetch_optional(&mut *tx)
     .await?;
     let at = Utc::now().trunc_subsecs(6);
-    let entity_id = entity_id.to_string();
-    let record = record_text(actor.institution_id, at, Some(actor.user_id), action, entity, Some(&entity_id), &details);
+    let record = record_value(institution_id, at, actor_id, action, entity, Some(entity_id), &digest).to_string();
     let hash = chain_hash(prev.as_deref(), &record);
     sqlx::query(
-        "insert into audit_log (institution_id, at, actor_id, action, entity, entity_id, details, record, prev_hash, hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "with entry as (
+             insert into audit_log (institution_id, at, actor_id, action, entity, entity_id, record, prev_hash, hash)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id)
+         insert into audit_personal (entry_id, salt, details) select id, $10, $11 from entry",
     )
-    .bind(actor.institution_id)
+    .bind(institution_id)
     .bind(at)
-    .bind(actor.user_id)
+    .bind(actor_id)
     .bind(action)
     .bind(entity)
-    .bind(&entity_id)
-    .bind(&details)
+    .bind(entity_id)
     .bind(&record)
     .bind(prev)
     .bind(hash)
+    .bind(&salt[..])
+    .bind(&details_text)
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Blanks the personal values of every entry of `institution_id`'s chain
+/// that concerns the resident: entries about the resident, their alerts and
+/// messages, and any whose values name them (by id, or by `name`). The
+/// chain itself is untouched and still verifies. Returns how many entries
+/// were blanked.
+pub async fn erase_resident(
+    tx: &mut PgConnection,
+    institution_id: Uuid,
+    resident_id: Uuid,
+    name: &str,
+) -> Result<u64, sqlx::Error> {
+    // A name this short would match unrelated entries; the id still finds
+    // the resident's own.
+    let name = (name.chars().count() >= 3).then_some(name);
+    let n = sqlx::query(
+        "update audit_personal p set salt = null, details = null, erased_at = now()
+         from audit_log a
+         where a.id = p.entry_id and a.institution_id = $1 and p.erased_at is null and (
+               (a.entity = 'resident' and a.entity_id = $2::text)
+            or (a.entity = 'alert' and a.entity_id in (select id::text from alerts where resident_id = $2))
+            or (a.entity = 'message' and a.entity_id in (select id::text from messages where resident_id = $2))
+            or strpos(p.details, $2::text) > 0
+            or ($3::text is not null and strpos(p.details, $3) > 0))",
+    )
+    .bind(institution_id)
+    .bind(resident_id)
+    .bind(name)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(n)
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -111,7 +175,11 @@ pub struct Entry {
     pub action: String,
     pub entity: String,
     pub entity_id: Option<String>,
-    pub details: Value,
+    /// The entry's personal values; `null` once an erasure blanked them.
+    pub details: Option<Value>,
+    /// The personal values were erased (the entry itself stays, and the
+    /// chain still verifies).
+    pub erased: bool,
 }
 
 /// Which entries a listing shows; `None` shows all.
@@ -133,8 +201,9 @@ pub async fn list(
 ) -> Result<Vec<Entry>, sqlx::Error> {
     let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id, a.details
-         from audit_log a left join users u on u.id = a.actor_id
+        "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id,
+                p.details::jsonb as details, p.erased_at is not null as erased
+         from audit_log a left join users u on u.id = a.actor_id left join audit_personal p on p.entry_id = a.id
          where {condition} and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
            and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
          order by a.id desc limit $6"
@@ -158,7 +227,9 @@ struct ChainRow {
     action: String,
     entity: String,
     entity_id: Option<String>,
-    details: Value,
+    salt: Option<Vec<u8>>,
+    details: Option<String>,
+    erased: Option<bool>,
     record: String,
     prev_hash: Option<Vec<u8>>,
     hash: Vec<u8>,
@@ -176,10 +247,11 @@ pub struct Verification {
 /// Walks one chain (an institution's, or the platform's for `None`) from
 /// the start.
 pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Result<Verification, sqlx::Error> {
-    let condition = chain_condition(institution_id);
+    let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
     let rows: Vec<ChainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select id, institution_id, at, actor_id, action, entity, entity_id, details, record, prev_hash, hash
-         from audit_log where {condition} order by id"
+        "select a.id, a.institution_id, a.at, a.actor_id, a.action, a.entity, a.entity_id,
+                p.salt, p.details, p.erased_at is not null as erased, a.record, a.prev_hash, a.hash
+         from audit_log a left join audit_personal p on p.entry_id = a.id where {condition} order by a.id"
     )))
     .bind(institution_id)
     .fetch_all(conn)
@@ -198,17 +270,28 @@ pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Re
         if chain_hash(prev.as_deref(), &row.record) != row.hash {
             return Ok(broken("its hash does not match its content"));
         }
-        let expected = record_text(
+        let Ok(recorded) = serde_json::from_str::<Value>(&row.record) else {
+            return Ok(broken("its record is not what was written"));
+        };
+        let digest = recorded["details"].as_str().unwrap_or_default();
+        let expected = record_value(
             row.institution_id,
             row.at,
             row.actor_id,
             &row.action,
             &row.entity,
             row.entity_id.as_deref(),
-            &row.details,
+            digest,
         );
-        if expected != row.record {
+        if expected != recorded {
             return Ok(broken("its columns differ from what was recorded"));
+        }
+        match (row.erased, &row.salt, &row.details) {
+            (Some(false), Some(salt), Some(details)) if details_digest(salt, details) == digest => {}
+            // Blanked by an erasure: the digest alone stays in the chain.
+            (Some(true), _, _) => {}
+            (None, _, _) => return Ok(broken("its personal values are missing, and no erasure removed them")),
+            _ => return Ok(broken("its personal values differ from what was recorded")),
         }
         prev = Some(row.hash.clone());
     }
@@ -219,17 +302,52 @@ pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Re
 mod tests {
     use super::*;
 
+    fn at() -> DateTime<Utc> {
+        "2026-11-28T08:00:00.123456Z".parse().unwrap()
+    }
+
+    #[test]
+    fn the_record_holds_a_digest_of_the_personal_values_never_the_values() {
+        let id = Uuid::nil();
+        let details = json!({"name": "Wang Fang", "room": "7"}).to_string();
+        let digest = details_digest(b"0123456789abcdef", &details);
+        let r = record_value(Some(id), at(), Some(id), "resident.created", "resident", Some("x"), &digest).to_string();
+        assert!(r.contains("\"at\":\"2026-11-28T08:00:00.123456Z\""), "{r}");
+        assert!(!r.contains("Wang"), "{r}");
+        assert!(r.contains(&digest));
+        assert_eq!(digest.len(), 64);
+        assert!(r.find("\"action\"").unwrap() < r.find("\"v\"").unwrap(), "keys are sorted: {r}");
+    }
+
+    #[test]
+    fn the_digest_depends_on_the_salt_and_on_every_byte_of_the_values() {
+        let d = details_digest(b"salt-1", "{\"name\":\"Li\"}");
+        assert_eq!(d, details_digest(b"salt-1", "{\"name\":\"Li\"}"));
+        assert_ne!(d, details_digest(b"salt-2", "{\"name\":\"Li\"}"), "the same values under another salt");
+        assert_ne!(d, details_digest(b"salt-1", "{\"name\":\"Lu\"}"));
+        // Known answer: sha256("ab" || "c") is sha256("abc").
+        assert_eq!(details_digest(b"ab", "c"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
     #[test]
     fn the_chain_depends_on_every_byte_and_on_the_previous_hash() {
-        let at: DateTime<Utc> = "2026-11-28T08:00:00.123456Z".parse().unwrap();
         let id = Uuid::nil();
-        let r =
-            record_text(Some(id), at, Some(id), "resident.created", "resident", Some("x"), &json!({"b": 1, "a": "z"}));
-        assert!(r.contains("\"at\":\"2026-11-28T08:00:00.123456Z\""));
-        assert!(r.find("\"a\"").unwrap() < r.find("\"b\"").unwrap(), "keys are sorted: {r}");
+        let r = record_value(Some(id), at(), Some(id), "resident.created", "resident", Some("x"), "00").to_string();
         let h1 = chain_hash(None, &r);
         assert_eq!(h1, chain_hash(None, &r));
         assert_ne!(h1, chain_hash(Some(&[0]), &r));
         assert_ne!(h1, chain_hash(None, &r.replace("created", "deleted")));
+    }
+
+    #[test]
+    fn a_record_written_by_postgresql_reads_as_the_same_object() {
+        // jsonb's text form (key order by length, spaces) as the migration
+        // that re-chained older entries wrote it.
+        let id = Uuid::nil();
+        let pg = format!(
+            "{{\"v\": 2, \"at\": \"2026-11-28T08:00:00.123456Z\", \"action\": \"a\", \"entity\": \"e\", \"details\": \"00\", \"actor_id\": null, \"entity_id\": null, \"institution_id\": \"{id}\"}}"
+        );
+        let parsed: Value = serde_json::from_str(&pg).unwrap();
+        assert_eq!(parsed, record_value(Some(id), at(), None, "a", "e", None, "00"));
     }
 }

@@ -32,6 +32,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub push: PushSettings,
+    pub retention: crate::retention::RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,8 +159,6 @@ pub struct IngestSettings {
     pub event_flush_ms: u64,
     pub queue_capacity: usize,
     pub seq_memory_hours: u64,
-    /// Quarantined messages older than this are deleted.
-    pub quarantine_retention_days: u32,
     /// Beyond this many quarantined messages per device (or, unregistered,
     /// per topic prefix) in an hour, rejects are only counted.
     pub quarantine_per_device_per_hour: u32,

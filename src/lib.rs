@@ -16,6 +16,7 @@ pub mod domain;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod retention;
 pub mod rules;
 pub mod scheduler;
 pub mod store;

@@ -28,6 +28,9 @@ pub struct Metrics {
     /// Alarm events judged by the inbox sweep rather than the fast path:
     /// each one is an event whose first evaluation did not happen.
     pub rule_inbox_swept: AtomicU64,
+    /// Login attempts on emails no account has (not in any audit trail:
+    /// there is no institution to record them in).
+    pub login_unknown_account: AtomicU64,
     /// Per ingest lane (events, telemetry): since when (Unix milliseconds)
     /// the oldest message not yet committed has waited; 0 when none waits.
     /// The watchdog calls a lane stalled when this gets old.
@@ -138,6 +141,11 @@ impl Metrics {
                 "eldercare_rule_inbox_swept_total",
                 "Stored alarm events judged by the inbox sweep after their first evaluation did not happen",
                 &self.rule_inbox_swept,
+            ),
+            (
+                "eldercare_login_unknown_account_total",
+                "Login attempts on an email that no account has",
+                &self.login_unknown_account,
             ),
         ];
         for (name, help, value) in counters {

@@ -41,6 +41,9 @@ pub struct SchedulerSettings {
     pub institution_silent_after: chrono::Duration,
     /// Names this process in the heartbeat the other processes watch.
     pub instance: String,
+    pub retention: crate::retention::RetentionSettings,
+    /// How long the ingest seq memory lasts, and so when its rows can go.
+    pub seq_memory_hours: u64,
 }
 
 pub async fn run(
@@ -97,11 +100,15 @@ struct Leader {
     /// never hold up the alarms' time-driven rules.
     plans_extended_at: Option<DateTime<Utc>>,
     plans_job: Option<tokio::task::JoinHandle<()>>,
+    /// Deletes what is kept only for a while.
+    retention: crate::retention::Sweeper,
 }
 
 impl Leader {
     fn new(pool: PgPool, rule_settings: SettingsCache, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
+        let retention = crate::retention::Sweeper::new(settings.retention.clone(), settings.seq_memory_hours);
         Leader {
+            retention,
             pool,
             rule_settings,
             metrics,
@@ -153,6 +160,11 @@ impl Leader {
         .execute(&self.pool)
         .await?;
         self.metrics.scheduler_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // After the heartbeat, and never failing the tick: housekeeping must
+        // not make the alarm path look stalled.
+        if let Err(err) = self.retention.tick(&self.pool, now).await {
+            tracing::warn!(cause = %err, "retention failed; trying again at the next tick");
+        }
         Ok(())
     }
 

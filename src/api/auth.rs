@@ -79,6 +79,13 @@ impl AuthUser {
         residents::visible(&ctx.pool, &self.scope, resident_id).await?.ok_or(Error::NotFound)
     }
 
+    /// Records in the access log that the caller read `kind` of the
+    /// resident's health data. One insert, after the read: never the audit
+    /// chain, whose lock a read must not wait on.
+    pub async fn log_read(&self, ctx: &ApiContext, kind: crate::domain::AccessKind, resident: Uuid) -> Result<()> {
+        Ok(crate::store::access_log::record(&ctx.pool, &self.scope, self.kind, kind, resident).await?)
+    }
+
     /// The resident, if the caller may change their care. Out of reach is a
     /// 404; in reach but not care staff, a 403.
     pub async fn resident_for_staff(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Uuid> {
@@ -159,6 +166,8 @@ struct LoginRequest {
 #[derive(sqlx::FromRow)]
 struct Account {
     id: Uuid,
+    /// Whose audit trail records its logins; `None` for the platform's.
+    institution_id: Option<Uuid>,
     password_hash: String,
     role: Role,
     disabled: bool,
@@ -209,10 +218,14 @@ async fn login(
     if req.email.len() > MAX_EMAIL_LEN {
         return Err(Error::validation("email", format!("an email has at most {MAX_EMAIL_LEN} bytes")));
     }
-    let reservation = ctx
-        .login_limiter
-        .reserve(&limits::login_key(&req.email), addr)
-        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
+    let reservation = match ctx.login_limiter.reserve(&limits::login_key(&req.email), addr) {
+        Ok(reservation) => reservation,
+        Err(retry_after) => {
+            let account = find_account(&ctx, &req.email).await?;
+            login_attempt(&ctx, account.as_ref(), addr, Err(Refusal::RateLimited)).await?;
+            return Err(Error::TooManyRequests { retry_after });
+        }
+    };
     let permit = match ctx.hashing.enter().await {
         Some(permit) => permit,
         None => {
@@ -221,14 +234,7 @@ async fn login(
             return Err(Error::Busy);
         }
     };
-    let account: Option<Account> = sqlx::query_as(
-        "select id, password_hash, role, disabled_at is not null as disabled,
-                case when totp_enabled_at is not null then totp_secret end as totp_secret
-         from users where lower(email) = lower($1)",
-    )
-    .bind(req.email.trim())
-    .fetch_optional(&ctx.pool)
-    .await?;
+    let account = find_account(&ctx, &req.email).await?;
     // Verify against a fixed hash when the user does not exist, so the answer
     // takes as long and says nothing about which emails are registered; a
     // disabled account answers as a wrong password does, after the same work.
@@ -236,29 +242,103 @@ async fn login(
     let ok = verify_password(req.password, hash).await?;
     drop(permit);
     // A failure keeps its reservation: it counts until the window slides.
-    let (user_id, role, totp_secret) = match account {
-        Some(a) if ok && !a.disabled => (a.id, a.role, a.totp_secret),
-        _ => return Err(Error::BadCredentials),
+    let a = match account {
+        Some(a) if ok && !a.disabled => a,
+        Some(a) => {
+            let refusal = if ok { Refusal::Disabled } else { Refusal::WrongPassword };
+            login_attempt(&ctx, Some(&a), addr, Err(refusal)).await?;
+            return Err(Error::BadCredentials);
+        }
+        None => {
+            login_attempt(&ctx, None, addr, Err(Refusal::WrongPassword)).await?;
+            return Err(Error::BadCredentials);
+        }
     };
-    if let Some(secret) = totp_secret {
+    if let Some(secret) = &a.totp_secret {
         // The password was right: only now say that a code is wanted.
         let Some(code) = req.code.as_deref() else {
             ctx.login_limiter.refund(reservation);
+            login_attempt(&ctx, Some(&a), addr, Err(Refusal::SecondFactorMissing)).await?;
             return Err(Error::TotpRequired);
         };
-        if !accept_code(&ctx.pool, user_id, &secret, code).await? {
+        if !accept_code(&ctx.pool, a.id, secret, code).await? {
+            login_attempt(&ctx, Some(&a), addr, Err(Refusal::SecondFactorFailed)).await?;
             return Err(Error::BadCredentials);
         }
     }
     ctx.login_limiter.refund(reservation);
+    let (user_id, role) = (a.id, a.role);
     let token = new_token();
     let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
     let expires_at = Utc::now() + absolute;
     let mut conn = ctx.pool.acquire().await?;
     sessions::create(&mut conn, &hash_token(&token), user_id, Kind::Login, None, expires_at).await?;
+    drop(conn);
+    login_attempt(&ctx, Some(&a), addr, Ok(())).await?;
     let user = fetch_user(&ctx.pool, user_id).await?;
     tracing::info!(user_id = %user_id, "login");
     Ok(Json(LoginResponse { token, expires_at, user }))
+}
+
+async fn find_account(ctx: &ApiContext, email: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as(
+        "select id, institution_id, password_hash, role, disabled_at is not null as disabled,
+                case when totp_enabled_at is not null then totp_secret end as totp_secret
+         from users where lower(email) = lower($1)",
+    )
+    .bind(email.trim())
+    .fetch_optional(&ctx.pool)
+    .await?)
+}
+
+/// Why a login to an existing account was refused, as the audit trail
+/// names it.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    WrongPassword,
+    Disabled,
+    RateLimited,
+    /// The password was right; the account wants its second factor's code.
+    SecondFactorMissing,
+    SecondFactorFailed,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::WrongPassword => "wrong_password",
+            Refusal::Disabled => "disabled",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::SecondFactorMissing => "second_factor_required",
+            Refusal::SecondFactorFailed => "second_factor_failed",
+        }
+    }
+}
+
+/// Records a login attempt: in the audit trail of the account's institution
+/// (the platform's for platform accounts), or, for an email no account
+/// has, as a count in `/metrics` only. Called after the password was
+/// hashed, in a transaction of its own, so the chain's lock is held for an
+/// insert and never across hashing.
+async fn login_attempt(
+    ctx: &ApiContext,
+    account: Option<&Account>,
+    addr: Option<std::net::IpAddr>,
+    outcome: std::result::Result<(), Refusal>,
+) -> Result<()> {
+    let Some(account) = account else {
+        ctx.metrics.login_unknown_account.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    };
+    let (action, details) = match outcome {
+        Ok(()) => ("login.succeeded", serde_json::json!({"address": addr})),
+        Err(refusal) => ("login.failed", serde_json::json!({"reason": refusal.as_str(), "address": addr})),
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let id = account.id.to_string();
+    crate::audit::append(&mut tx, account.institution_id, Some(account.id), action, "user", &id, &details).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<StatusCode> {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::domain::{EventKind, Metric};
+use crate::domain::{AccessKind, EventKind, Metric};
 use crate::store::data::{self, BucketPoint, Point, StoredEvent};
 
 pub fn router() -> Router<ApiContext> {
@@ -138,6 +138,7 @@ async fn readings(
             (Points::Bucketed(rows), truncated)
         }
     };
+    auth.log_read(&ctx, AccessKind::Readings, id).await?;
     Ok(Json(ReadingsResponse {
         metric: metric.as_str(),
         unit: metric.unit(),
@@ -182,5 +183,6 @@ async fn events(
         q.kind.map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(EventKind::from).collect());
     let (events, truncated) =
         truncate(data::events(&ctx.pool, id, from, to, kinds.as_deref(), limit + 1).await?, limit);
+    auth.log_read(&ctx, AccessKind::Events, id).await?;
     Ok(Json(EventsResponse { from, to, events, truncated }))
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::domain::AccessKind;
 use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
 
@@ -45,7 +46,10 @@ async fn summary(
 ) -> Result<Json<Summary>> {
     let id = auth.resident(&ctx, id).await?;
     match summary::build(&ctx.pool, &ctx.rule_settings, &auth.scope, id, q.date, Utc::now()).await {
-        Ok(summary) => Ok(Json(summary)),
+        Ok(summary) => {
+            auth.log_read(&ctx, AccessKind::Summary, id).await?;
+            Ok(Json(summary))
+        }
         Err(SummaryError::NotFound) => Err(Error::NotFound),
         Err(err @ SummaryError::DateOutOfRange) => Err(Error::validation("date", err.to_string())),
         Err(err @ SummaryError::InvalidTimezone(..)) => Err(Error::Internal(err.into())),

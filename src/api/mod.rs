@@ -18,6 +18,7 @@ pub mod messages;
 pub mod notifications;
 pub mod openapi;
 pub mod quarantine;
+pub mod records;
 pub mod residents;
 pub mod rules;
 pub mod services;
@@ -117,7 +118,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(visits::router())
         .merge(statements::router())
         .merge(meals::router())
-        .merge(notifications::router());
+        .merge(notifications::router())
+        .merge(records::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -1041,6 +1041,43 @@ pub const OPERATIONS: &[Operation] = &[
             Some("MealStatement"),
         )
     },
+    // Records: the access log of health-data reads, export and erasure.
+    Operation {
+        query: &[
+            ("resident_id", "uuid"),
+            ("from", "date-time"),
+            ("to", "date-time"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
+        ..op(
+            "get",
+            "/api/v1/access-log",
+            "Who read the institution's residents' health data (readings, events, summary, export), newest first; kept retention.access_log_days (730)",
+            "admin",
+            None,
+            200,
+            Some("AccessLog"),
+        )
+    },
+    op(
+        "get",
+        "/api/v1/residents/{id}/export",
+        "Everything about one resident as one JSON document: resident, devices, readings, events, alerts with timelines, messages, family links, consents, and who read their health data (access log). Readings, events and access log: the newest 100,000 each (`readings_truncated`, `events_truncated` say when there were more). The read is in the access log",
+        "admin, staff",
+        None,
+        200,
+        Some("ResidentExport"),
+    ),
+    op(
+        "post",
+        "/api/v1/residents/{id}/erase",
+        "Erase what names the resident: the name becomes a pseudonym, notes go, message texts, alert comments and notes, guardians' names and the personal values of the audit entries about them are blanked. Measurements, alerts, consents and the audit chain stay (de-identified; /audit/verify stays valid). The erasure is audited. 409 when the resident was already erased",
+        "admin",
+        None,
+        200,
+        Some("Erasure"),
+    ),
 ];
 
 fn schemas() -> Value {
@@ -1222,7 +1259,9 @@ fn schemas() -> Value {
         "WebhookList": list("webhooks", "Webhook"),
         "PasswordChange": s(json!({"current_password": string, "new_password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}}), &["current_password", "new_password"]),
         "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
-            "action": string, "entity": string, "entity_id": nstring, "details": {"type": "object"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
+            "action": string, "entity": string, "entity_id": nstring,
+            "details": {"type": ["object", "null"], "description": "the entry's personal values; null once an erasure blanked them"},
+            "erased": {"type": "boolean"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
         "VapidKey": s(json!({"key": {"type": "string", "description": "uncompressed P-256 point, base64url"}}), &["key"]),
         "NewPushSubscription": s(json!({"endpoint": {"type": "string", "format": "uri", "description": "https:// to a public address"},
             "keys": s(json!({"p256dh": string, "auth": string}), &["p256dh", "auth"]),
@@ -1258,6 +1297,18 @@ fn schemas() -> Value {
         "ChannelList": s(json!({"channels": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}, "next_cursor": nstring}),
             &["channels", "next_cursor"]),
         "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
+        "AccessLog": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "user_id": nid, "user_name": nstring, "role": role,
+            "session_kind": {"type": "string", "enum": ["login", "display"], "description": "display: a wall screen's token, made by user_id"},
+            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
+            "next_cursor": nstring}), &["entries", "next_cursor"]),
+        "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
+            "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},
+            "alerts": {"type": "array", "description": "each with its `timeline`"}, "messages": {"type": "array"}, "family": {"type": "array"}, "consents": {"type": "array"},
+            "access_log": {"type": "array", "description": "who read their health data, the newest 100,000"}}),
+            &["resident", "devices", "readings", "events", "alerts", "messages", "family", "consents"]),
+        "Erasure": s(json!({"resident_id": id, "name": {"type": "string", "description": "the pseudonym the resident is now shown by"},
+            "erased": s(json!({"messages": {"type": "integer"}, "alert_comments": {"type": "integer"}, "consents": {"type": "integer"},
+                "webhook_deliveries": {"type": "integer"}, "audit_entries": {"type": "integer"}}), &[])}), &["resident_id", "name", "erased"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
         "Task": s(json!({"code": string, "name": string}), &["code", "name"]),
@@ -1497,6 +1548,7 @@ mod tests {
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
             ("/api/v1", include_str!("audit.rs")),
+            ("/api/v1", include_str!("records.rs")),
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("statements.rs")),

@@ -38,6 +38,7 @@ macro_rules! names {
     };
 }
 
+pub mod access;
 pub mod alert;
 pub mod care;
 pub mod device;
@@ -50,6 +51,7 @@ pub mod quarantine;
 pub mod role;
 pub mod scope;
 
+pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};
 pub use device::{DeviceKind, Source};
 pub use event::EventKind;

@@ -121,7 +121,6 @@ pub async fn spawn(
         },
     ];
     let zigbee = registry::load_zigbee_states(&pool).await?;
-    tracker.spawn(quarantine::trim(pool.clone(), ing.quarantine_retention_days, shutdown.clone()));
     for (n, p) in pipelines.into_iter().enumerate() {
         let mut options = crate::broker::mqtt_options(
             &endpoint,

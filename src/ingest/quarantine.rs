@@ -1,18 +1,9 @@
 //! What the quarantine may hold: text PostgreSQL accepts, a bounded number of
-//! rows per device and hour, and nothing older than its retention.
+//! rows per device and hour (its retention is the leader's, in `retention`).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-
-/// How often old quarantine rows are deleted.
-const TRIM_EVERY: Duration = Duration::from_secs(3600);
-/// Rows deleted per statement, so a long backlog (the first run after an
-/// upgrade) never holds one long transaction over the table.
-const TRIM_CHUNK: i64 = 5000;
 
 /// Makes text from the input storable in a `text` column: a NUL (which
 /// PostgreSQL refuses) becomes U+FFFD. Allocates only when there is one.
@@ -95,52 +86,6 @@ impl Budget {
         *used += 1;
         true
     }
-}
-
-/// Deletes quarantine rows (and overflow counts) older than `retention_days`,
-/// now and then every [`TRIM_EVERY`], until `shutdown`. Every `serve` process
-/// may run it: the deletes are idempotent.
-pub async fn trim(pool: PgPool, retention_days: u32, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(TRIM_EVERY);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        match trim_once(&pool, retention_days, &shutdown).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, retention_days, "quarantine trimmed"),
-            Err(err) => tracing::warn!(cause = %err, "trimming the quarantine; trying again later"),
-        }
-    }
-}
-
-/// One pass; returns how many quarantined messages it deleted.
-pub async fn trim_once(pool: &PgPool, retention_days: u32, shutdown: &CancellationToken) -> Result<u64, sqlx::Error> {
-    let days = i32::try_from(retention_days).unwrap_or(i32::MAX);
-    let mut deleted = 0;
-    loop {
-        // Oldest first along quarantine_received_idx, a chunk at a time.
-        let n = sqlx::query(
-            "delete from quarantine where id in (
-               select id from quarantine where received_at < now() - make_interval(days => $1)
-               order by received_at limit $2)",
-        )
-        .bind(days)
-        .bind(TRIM_CHUNK)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        deleted += n;
-        if n < TRIM_CHUNK as u64 || shutdown.is_cancelled() {
-            break;
-        }
-    }
-    sqlx::query("delete from quarantine_overflow where hour < now() - make_interval(days => $1)")
-        .bind(days)
-        .execute(pool)
-        .await?;
-    Ok(deleted)
 }
 
 #[cfg(test)]

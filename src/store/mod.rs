@@ -3,6 +3,7 @@
 //! area owning its queries. Whatever reads or writes an institution's data
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
+pub mod access_log;
 pub mod activity;
 pub mod care;
 pub mod data;
@@ -13,6 +14,7 @@ pub mod meals;
 pub mod messages;
 pub mod notify;
 pub mod quarantine;
+pub mod records;
 pub mod residents;
 pub mod sessions;
 pub mod settings;

@@ -19,6 +19,7 @@ mod meals;
 mod notifications;
 mod platform;
 mod poison;
+mod records;
 mod simulator;
 mod store;
 mod support;

@@ -300,30 +300,3 @@ async fn the_quarantine_keeps_a_capped_number_per_device_and_hour_and_counts_the
     assert!(metrics.contains("eldercare_quarantine_dropped_total{reason=\"malformed\"} 3"), "{metrics}");
     assert!(metrics.contains("eldercare_messages_rejected_total{reason=\"malformed\"} 5"));
 }
-
-#[tokio::test]
-async fn quarantined_messages_older_than_the_retention_are_deleted() {
-    let app = TestApp::spawn().await;
-    for age_days in [8, 6] {
-        sqlx::query(
-            "insert into quarantine (received_at, topic, reason, detail, payload)
-             values (now() - make_interval(days => $1), 't', 'malformed', 'd', '')",
-        )
-        .bind(age_days)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    }
-    sqlx::query(
-        "insert into quarantine_overflow (hour, device_id, topic_prefix, reason, count)
-         values (now() - interval '9 days', 'watch-1', '', 'malformed', 5)",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let token = tokio_util::sync::CancellationToken::new();
-    let deleted = eldercare::ingest::quarantine::trim_once(&app.pool, 7, &token).await.unwrap();
-    assert_eq!(deleted, 1);
-    assert_eq!(app.count("select count(*) from quarantine").await, 1, "the 6-day-old message stays");
-    assert_eq!(app.count("select count(*) from quarantine_overflow").await, 0);
-}

@@ -1,0 +1,24 @@
+//! What a read of a resident's health data was, as the access log names it.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AccessKind {
+    Readings,
+    Events,
+    Summary,
+    Export,
+}
+
+impl AccessKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::Readings => "readings",
+            AccessKind::Events => "events",
+            AccessKind::Summary => "summary",
+            AccessKind::Export => "export",
+        }
+    }
+}

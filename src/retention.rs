@@ -1,0 +1,215 @@
+//! Retention: what is kept only for a while is deleted once it is old, by
+//! the scheduler's leader, a bounded batch per table at a time. Plain
+//! deletes, so the same on plain PostgreSQL and on TimescaleDB (whose own
+//! retention policy covers the readings and events hypertables).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Quarantined messages (and overflow counts) are kept this long.
+    #[serde(default = "defaults::quarantine_days")]
+    pub quarantine_days: u32,
+    /// Webhook deliveries, delivered or not, are kept this long; one nobody
+    /// accepted in that time is given up.
+    #[serde(default = "defaults::deliveries_days")]
+    pub deliveries_days: u32,
+    /// Sessions are deleted this long after their absolute end.
+    #[serde(default = "defaults::sessions_days")]
+    pub sessions_days: u32,
+    /// Reads of health data stay in the access log this long.
+    #[serde(default = "defaults::access_log_days")]
+    pub access_log_days: u32,
+    /// Rows deleted per table and statement: no long transaction and no
+    /// long scheduler tick, even on the first run over a large backlog.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: u32,
+    /// How often a sweep starts, once the previous one found nothing more.
+    #[serde(default = "defaults::every_secs")]
+    pub every_secs: u64,
+}
+
+mod defaults {
+    pub fn quarantine_days() -> u32 {
+        7
+    }
+    pub fn deliveries_days() -> u32 {
+        30
+    }
+    pub fn sessions_days() -> u32 {
+        7
+    }
+    pub fn access_log_days() -> u32 {
+        730
+    }
+    pub fn batch_size() -> u32 {
+        5000
+    }
+    pub fn every_secs() -> u64 {
+        3600
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            quarantine_days: defaults::quarantine_days(),
+            deliveries_days: defaults::deliveries_days(),
+            sessions_days: defaults::sessions_days(),
+            access_log_days: defaults::access_log_days(),
+            batch_size: defaults::batch_size(),
+            every_secs: defaults::every_secs(),
+        }
+    }
+}
+
+/// One table's retention: a statement deleting at most `$2` rows older than
+/// `$1` (days, or hours for the seq memory).
+struct Job {
+    name: &'static str,
+    sql: &'static str,
+}
+
+const QUARANTINE: Job = Job {
+    name: "quarantine",
+    sql: "delete from quarantine where id in (
+            select id from quarantine where received_at < now() - make_interval(days => $1)
+            order by received_at limit $2)",
+};
+const QUARANTINE_OVERFLOW: Job = Job {
+    name: "quarantine_overflow",
+    sql: "delete from quarantine_overflow where ctid in (
+            select ctid from quarantine_overflow where hour < now() - make_interval(days => $1)
+            order by hour limit $2)",
+};
+const DELIVERIES: Job = Job {
+    name: "webhook_deliveries",
+    sql: "delete from webhook_deliveries where id in (
+            select id from webhook_deliveries where created_at < now() - make_interval(days => $1)
+            order by created_at limit $2)",
+};
+const SESSIONS: Job = Job {
+    name: "sessions",
+    sql: "delete from sessions where token_hash in (
+            select token_hash from sessions where expires_at < now() - make_interval(days => $1)
+            order by expires_at limit $2)",
+};
+const ACCESS_LOG: Job = Job {
+    name: "access_log",
+    sql: "delete from access_log where id in (
+            select id from access_log where at < now() - make_interval(days => $1)
+            order by at limit $2)",
+};
+/// A (device, seq) older than the seq memory is no longer consulted (the
+/// writer takes a new stamp over it), so it can go.
+const SEQ_MEMORY: Job = Job {
+    name: "ingest_seq",
+    sql: "delete from ingest_seq where (device_id, seq) in (
+            select device_id, seq from ingest_seq where received_at < now() - make_interval(hours => $1)
+            order by received_at limit $2)",
+};
+
+/// What one pass deleted, per table; `more` when some table gave a full
+/// batch and may hold more.
+#[derive(Debug, Default, Serialize)]
+pub struct Swept {
+    pub deleted: Vec<(&'static str, u64)>,
+    pub more: bool,
+}
+
+impl Swept {
+    pub fn total(&self) -> u64 {
+        self.deleted.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// One batch per table.
+pub async fn sweep_once(
+    pool: &PgPool,
+    settings: &RetentionSettings,
+    seq_memory_hours: u64,
+) -> Result<Swept, sqlx::Error> {
+    let days = |d: u32| i32::try_from(d).unwrap_or(i32::MAX);
+    let jobs = [
+        (QUARANTINE, days(settings.quarantine_days)),
+        (QUARANTINE_OVERFLOW, days(settings.quarantine_days)),
+        (DELIVERIES, days(settings.deliveries_days)),
+        (SESSIONS, days(settings.sessions_days)),
+        (ACCESS_LOG, days(settings.access_log_days)),
+        (SEQ_MEMORY, i32::try_from(seq_memory_hours).unwrap_or(i32::MAX)),
+    ];
+    let batch = i64::from(settings.batch_size.max(1));
+    let mut swept = Swept::default();
+    for (job, age) in jobs {
+        let n = sqlx::query(job.sql).bind(age).bind(batch).execute(pool).await?.rows_affected();
+        swept.more |= n >= batch as u64;
+        swept.deleted.push((job.name, n));
+    }
+    Ok(swept)
+}
+
+/// The leader's retention: a pass when one is due, again at the next tick
+/// while a table still had a full batch, then after `every_secs`.
+pub struct Sweeper {
+    settings: RetentionSettings,
+    seq_memory_hours: u64,
+    next: Option<DateTime<Utc>>,
+}
+
+impl Sweeper {
+    pub fn new(settings: RetentionSettings, seq_memory_hours: u64) -> Self {
+        Sweeper { settings, seq_memory_hours, next: None }
+    }
+
+    /// Whether a pass is due at `now`.
+    fn due(&self, now: DateTime<Utc>) -> bool {
+        self.next.is_none_or(|next| now >= next)
+    }
+
+    /// Plans the next pass after one that ended at `now`.
+    fn done(&mut self, now: DateTime<Utc>, more: bool) {
+        let every = chrono::Duration::seconds(i64::try_from(self.settings.every_secs).unwrap_or(i64::MAX / 1000));
+        self.next = if more { None } else { Some(now + every) };
+    }
+
+    pub async fn tick(&mut self, pool: &PgPool, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        if !self.due(now) {
+            return Ok(());
+        }
+        let swept = sweep_once(pool, &self.settings, self.seq_memory_hours).await?;
+        if swept.total() > 0 {
+            tracing::info!(deleted = ?swept.deleted, more = swept.more, "retention");
+        }
+        self.done(now, swept.more);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_runs_at_once_then_again_while_a_table_has_more_then_after_its_period() {
+        let settings = RetentionSettings { every_secs: 3600, ..RetentionSettings::default() };
+        let mut sweeper = Sweeper::new(settings, 24);
+        let t0: DateTime<Utc> = "2026-11-30T08:00:00Z".parse().unwrap();
+        assert!(sweeper.due(t0), "the first tick of a leader sweeps");
+        sweeper.done(t0, true);
+        assert!(sweeper.due(t0 + chrono::Duration::seconds(5)), "a full batch: the next tick goes on");
+        sweeper.done(t0, false);
+        assert!(!sweeper.due(t0 + chrono::Duration::minutes(59)));
+        assert!(sweeper.due(t0 + chrono::Duration::minutes(60)));
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let d = RetentionSettings::default();
+        assert_eq!(
+            (d.quarantine_days, d.deliveries_days, d.sessions_days, d.access_log_days, d.batch_size),
+            (7, 30, 7, 730, 5000)
+        );
+    }
+}

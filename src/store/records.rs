@@ -1,0 +1,168 @@
+//! A resident's records as a whole: everything about them as one document
+//! (the right of access), and the erasure of what names them (the right to
+//! erasure), which keeps what the law requires (de-identified measurements,
+//! alerts and their timelines, consent and care records) and a verifiable
+//! audit chain.
+
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::Scope;
+
+/// At most this many readings, as many events (and as many access-log
+/// entries) in one export: the newest. Beyond it the export says
+/// `readings_truncated` / `events_truncated`, and the readings and events
+/// endpoints page through the rest.
+pub const EXPORT_SERIES_LIMIT: i64 = 100_000;
+
+/// What an erasure writes where a name or a text was.
+pub const ERASED: &str = "[erased]";
+
+/// Everything about one resident of the scope's institution, as one JSON
+/// document (with who read their health data, from the access log); `None`
+/// when the resident is not the institution's.
+pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Option<Value>, sqlx::Error> {
+    let Some(institution) = scope.institution else {
+        return Ok(None);
+    };
+    sqlx::query_scalar(
+        "select jsonb_build_object(
+           'exported_at', now(),
+           'resident', to_jsonb(r),
+           'devices', (select coalesce(jsonb_agg(to_jsonb(d) order by d.device_id), '[]') from devices d
+                       where d.resident_id = r.id),
+           'readings', (select coalesce(jsonb_agg(jsonb_build_object('ts', x.ts, 'device_id', x.device_id,
+                                 'metric', x.metric, 'value', x.value) order by x.ts), '[]')
+                        from (select * from readings where resident_id = r.id order by ts desc limit $3) x),
+           'readings_truncated', (select count(*) > $3 from
+                                  (select 1 from readings where resident_id = r.id limit $3 + 1) c),
+           'events', (select coalesce(jsonb_agg(jsonb_build_object('ts', x.ts, 'device_id', x.device_id,
+                               'kind', x.kind, 'data', x.data) order by x.ts), '[]')
+                      from (select * from events where resident_id = r.id order by ts desc limit $3) x),
+           'events_truncated', (select count(*) > $3 from
+                                (select 1 from events where resident_id = r.id limit $3 + 1) c),
+           'alerts', (select coalesce(jsonb_agg(to_jsonb(a) || jsonb_build_object('timeline',
+                               (select coalesce(jsonb_agg(to_jsonb(e) - 'alert_id' order by e.id), '[]')
+                                from alert_events e where e.alert_id = a.id)) order by a.opened_at), '[]')
+                      from alerts a where a.resident_id = r.id),
+           'messages', (select coalesce(jsonb_agg(to_jsonb(m) order by m.created_at, m.id), '[]')
+                        from messages m where m.resident_id = r.id),
+           'family', (select coalesce(jsonb_agg(jsonb_build_object('user_id', f.user_id, 'name', u.name,
+                              'email', u.email, 'relationship', f.relationship, 'created_at', f.created_at)
+                              order by f.created_at), '[]')
+                      from family_links f join users u on u.id = f.user_id where f.resident_id = r.id),
+           'consents', (select coalesce(jsonb_agg(to_jsonb(c) order by c.id), '[]')
+                        from consents c where c.resident_id = r.id),
+           'access_log', (select coalesce(jsonb_agg(jsonb_build_object('at', x.at, 'user_id', x.user_id,
+                                  'role', x.role, 'kind', x.kind) order by x.id), '[]')
+                          from (select * from access_log where resident_id = r.id order by id desc limit $3) x))
+         from residents r where r.id = $1 and r.institution_id = $2",
+    )
+    .bind(resident)
+    .bind(institution)
+    .bind(EXPORT_SERIES_LIMIT)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What an erasure changed.
+#[derive(Debug, serde::Serialize)]
+pub struct Erased {
+    pub messages: u64,
+    pub alert_comments: u64,
+    pub consents: u64,
+    pub webhook_deliveries: u64,
+    pub audit_entries: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("no such resident")]
+    NotFound,
+    #[error("this resident was already erased")]
+    AlreadyErased,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Erases what names the resident, in the caller's transaction: their name
+/// becomes a pseudonym, their notes go, message texts, alert comments and
+/// notes, guardians' names and the resident's name in pending webhook
+/// payloads become [`ERASED`], and the personal values of the audit entries
+/// about them are blanked (the chain still verifies). Measurements, alerts,
+/// consents and the audit entries themselves stay, de-identified.
+pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -> Result<Erased, EraseError> {
+    let institution = scope.institution.ok_or(EraseError::NotFound)?;
+    let row: Option<(String, bool)> = sqlx::query_as(
+        "select name, erased_at is not null from residents where id = $1 and institution_id = $2 for update",
+    )
+    .bind(resident)
+    .bind(institution)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (name, already) = row.ok_or(EraseError::NotFound)?;
+    if already {
+        return Err(EraseError::AlreadyErased);
+    }
+    sqlx::query("update residents set name = $2, notes = null, erased_at = now(), updated_at = now() where id = $1")
+        .bind(resident)
+        .bind(pseudonym(resident))
+        .execute(&mut *tx)
+        .await?;
+    let messages = sqlx::query("update messages set body = $2 where resident_id = $1")
+        .bind(resident)
+        .bind(ERASED)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let alert_comments = sqlx::query(
+        "update alert_events e set details = (
+             select jsonb_object_agg(k, case when k in ('text', 'note') and v <> 'null'::jsonb
+                                             then to_jsonb($2::text) else v end)
+             from jsonb_each(e.details) as kv(k, v))
+         from alerts a
+         where a.id = e.alert_id and a.resident_id = $1 and e.details ?| array['text', 'note']",
+    )
+    .bind(resident)
+    .bind(ERASED)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let consents =
+        sqlx::query("update consents set guardian_name = $2 where resident_id = $1 and guardian_name is not null")
+            .bind(resident)
+            .bind(ERASED)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    let webhook_deliveries = sqlx::query(
+        "update webhook_deliveries set payload = jsonb_set(payload, '{alert,resident_name}', to_jsonb($2::text))
+         where payload -> 'alert' ->> 'resident_id' = $1::text and payload -> 'alert' ? 'resident_name'",
+    )
+    .bind(resident)
+    .bind(pseudonym(resident))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let audit_entries = crate::audit::erase_resident(tx, institution, resident, &name).await?;
+    Ok(Erased { messages, alert_comments, consents, webhook_deliveries, audit_entries })
+}
+
+/// The name an erased resident is shown by: stable, and naming no one.
+pub fn pseudonym(resident: Uuid) -> String {
+    let id = resident.simple().to_string();
+    format!("Erased resident {}", &id[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pseudonym_is_stable_and_carries_no_name() {
+        let id: Uuid = "6f1c2a9e-0000-4000-8000-000000000000".parse().unwrap();
+        assert_eq!(pseudonym(id), "Erased resident 6f1c2a9e");
+        assert_eq!(pseudonym(id), pseudonym(id));
+    }
+}

@@ -43,11 +43,14 @@ struct ListQuery {
     severity: Option<String>,
     since: Option<DateTime<Utc>>,
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct AlertList {
     alerts: Vec<Alert>,
+    next_cursor: Option<String>,
 }
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
@@ -73,8 +76,10 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         .transpose()?;
     let limit = super::page_limit(q.limit)?;
     let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
-    let alerts = alerts::list(&ctx.pool, &auth.scope, &filter, limit).await?;
-    Ok(Json(AlertList { alerts }))
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut alerts = alerts::list(&ctx.pool, &auth.scope, &filter, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut alerts, limit, |a| a.id.to_string());
+    Ok(Json(AlertList { alerts, next_cursor }))
 }
 
 /// The alert, if the caller may see it.

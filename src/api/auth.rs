@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiContext, Error, Json, Path, Result, limits};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
 use crate::store::sessions::{self, Kind, SessionInfo};
@@ -273,19 +273,26 @@ struct SessionView {
 #[derive(Debug, Serialize)]
 struct SessionList {
     sessions: Vec<SessionView>,
+    next_cursor: Option<String>,
 }
 
-/// The caller's live sessions: logins and the display tokens they made.
+/// The caller's live sessions, newest first: logins and the display tokens
+/// they made. The cursor is the last session's id.
 async fn list_sessions(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     user: AuthUser,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<SessionList>> {
-    let sessions = sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user)
-        .await?
-        .into_iter()
-        .map(|session| SessionView { current: session.id == user.session, session })
-        .collect();
-    Ok(Json(SessionList { sessions }))
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut sessions: Vec<SessionView> =
+        sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user, after, limit + 1)
+            .await?
+            .into_iter()
+            .map(|session| SessionView { current: session.id == user.session, session })
+            .collect();
+    let next_cursor = super::next_page(&mut sessions, limit, |s| s.session.id.to_string());
+    Ok(Json(SessionList { sessions, next_cursor }))
 }
 
 /// Ends one of the caller's sessions (a phone left behind, a wall screen

@@ -21,14 +21,14 @@ pub fn router() -> Router<ApiContext> {
 }
 
 const MAX_MESSAGE_CHARS: usize = 4000;
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MessagesQuery {
     /// The id of the oldest message already shown: the page is the messages before it.
     before: Option<Uuid>,
+    /// The `next_cursor` of the previous page: the same as `before`.
+    cursor: Option<String>,
     limit: Option<i64>,
 }
 
@@ -36,7 +36,9 @@ struct MessagesQuery {
 struct MessagePage {
     /// Newest first.
     messages: Vec<Message>,
-    /// Pass as `before` for the next (older) page; null on the last page.
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<String>,
+    /// The same, as version 1 named it (pass as `before`).
     next_before: Option<Uuid>,
     /// How far the caller has read this thread.
     last_read_at: Option<DateTime<Utc>>,
@@ -49,11 +51,8 @@ async fn list(
     Query(q): Query<MessagesQuery>,
 ) -> Result<Json<MessagePage>> {
     let id = auth.resident(&ctx, id).await?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::validation("limit", format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    let before = match q.before {
+    let limit = super::page_limit(q.limit)?;
+    let before = match q.before.or(super::parse_cursor(q.cursor.as_deref())?) {
         None => None,
         Some(before) => Some(
             messages::cursor(&ctx.pool, id, before)
@@ -66,7 +65,8 @@ async fn list(
     messages.truncate(limit as usize);
     let next_before = if more { messages.last().map(|m| m.id) } else { None };
     let last_read_at = messages::last_read_at(&ctx.pool, auth.scope.user, id).await?;
-    Ok(Json(MessagePage { messages, next_before, last_read_at }))
+    let next_cursor = next_before.map(|id| id.to_string());
+    Ok(Json(MessagePage { messages, next_cursor, next_before, last_read_at }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,21 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64> {
     Ok(limit)
 }
 
+/// A list's query: the page size and where the previous page ended.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The `cursor` of a list whose rows are named by `T` (an id): anything else
+/// was not given by this list.
+pub fn parse_cursor<T: std::str::FromStr>(cursor: Option<&str>) -> Result<Option<T>> {
+    cursor.map(|c| c.parse::<T>().map_err(|_| Error::validation("cursor", "not a cursor this list gave"))).transpose()
+}
+
 /// Cuts a page read with `limit + 1` rows back to `limit`, and answers the
 /// cursor of the next page (the last row kept) when there is one.
 pub fn next_page<T>(rows: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {

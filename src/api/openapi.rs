@@ -61,15 +61,18 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op("post", "/api/v1/auth/logout", "Revoke the token of this request", "any", None, 204, None),
     op("get", "/api/v1/me", "The calling user", "any", None, 200, Some("User")),
-    op(
-        "get",
-        "/api/v1/me/sessions",
-        "My live sessions and display tokens; `current` marks this one",
-        "any",
-        None,
-        200,
-        Some("SessionList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/me/sessions",
+            "My live sessions and display tokens; `current` marks this one",
+            "any",
+            None,
+            200,
+            Some("SessionList"),
+        )
+    },
     op("delete", "/api/v1/me/sessions/{id}", "End one of my sessions or display tokens", "any", None, 204, None),
     op(
         "post",
@@ -98,7 +101,10 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList")),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList"))
+    },
     op(
         "patch",
         "/api/v1/users/{id}",
@@ -175,7 +181,10 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Created"),
     ),
     op("post", "/api/v1/residents", "Create a resident", "admin, staff", Some("NewResident"), 201, Some("Resident")),
-    op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList")),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList"))
+    },
     op("get", "/api/v1/residents/{id}", "One resident", "any", None, 200, Some("Resident")),
     op(
         "patch",
@@ -195,15 +204,18 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("FamilyMember"),
     ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/family",
-        "Family users linked to a resident",
-        "admin, staff",
-        None,
-        200,
-        Some("FamilyList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/residents/{id}/family",
+            "Family users linked to a resident",
+            "admin, staff",
+            None,
+            200,
+            Some("FamilyList"),
+        )
+    },
     op(
         "put",
         "/api/v1/residents/{id}/consent",
@@ -283,7 +295,7 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     Operation {
-        query: &[("before", "uuid"), ("limit", "integer")],
+        query: &[("before", "uuid"), ("cursor", "string"), ("limit", "integer")],
         ..op(
             "get",
             "/api/v1/residents/{id}/messages",
@@ -331,7 +343,13 @@ pub const OPERATIONS: &[Operation] = &[
         Some("RegisteredDevice"),
     ),
     Operation {
-        query: &[("resident_id", "uuid"), ("kind", "string"), ("online", "boolean")],
+        query: &[
+            ("resident_id", "uuid"),
+            ("kind", "string"),
+            ("online", "boolean"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
         ..op(
             "get",
             "/api/v1/devices",
@@ -417,6 +435,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("from", "date-time"),
             ("to", "date-time"),
             ("limit", "integer"),
+            ("cursor", "string"),
         ],
         ..op(
             "get",
@@ -490,6 +509,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("severity", "string"),
             ("since", "date-time"),
             ("limit", "integer"),
+            ("cursor", "string"),
         ],
         ..op(
             "get",
@@ -557,15 +577,18 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    op(
-        "get",
-        "/api/v1/webhooks",
-        "The institution's webhooks and their delivery state",
-        "admin",
-        None,
-        200,
-        Some("WebhookList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/webhooks",
+            "The institution's webhooks and their delivery state",
+            "admin",
+            None,
+            200,
+            Some("WebhookList"),
+        )
+    },
     op("get", "/api/v1/webhooks/{id}", "One webhook", "admin", None, 200, Some("Webhook")),
     op("delete", "/api/v1/webhooks/{id}", "Remove a webhook", "admin", None, 204, None),
     op(
@@ -620,8 +643,12 @@ fn schemas() -> Value {
     let consent = json!({"type": ["object", "null"], "description": "the latest recorded decision; null until one is",
         "properties": {"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": nstring, "decided_at": time,
             "recorded_by": nid, "recorded_at": time}});
+    // A page of a list: `next_cursor` is null on the last page.
     let list = |key: &str, item: &str| {
-        s(json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}), &[key])
+        s(
+            json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}, "next_cursor": nstring}),
+            &[key, "next_cursor"],
+        )
     };
     json!({
         "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string}), &["code", "message"])}), &["error"]),
@@ -734,7 +761,7 @@ fn schemas() -> Value {
             "author_relationship": nstring, "text": string, "created_at": time, "mine": {"type": "boolean"}}),
             &["id", "resident_id", "text", "created_at", "mine"]),
         "MessagePage": s(json!({"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-            "next_before": nid, "last_read_at": ntime}), &["messages"]),
+            "next_cursor": nstring, "next_before": nid, "last_read_at": ntime}), &["messages", "next_cursor"]),
         "NewMessage": s(json!({"text": {"type": "string", "minLength": 1, "maxLength": 4000}}), &["text"]),
         "ReadState": s(json!({"resident_id": id, "last_read_at": ntime, "unread": {"type": "integer"}}), &["resident_id", "unread"]),
         "UnreadCounts": s(json!({"total": {"type": "integer"}, "residents": {"type": "array", "items": s(json!({"resident_id": id,
@@ -744,8 +771,9 @@ fn schemas() -> Value {
             "reason": string, "detail": string, "device_id": nstring, "payload": string, "payload_encoding": {"type": "string", "enum": ["utf8", "base64"]}, "payload_bytes": {"type": "integer"}}),
             &["received_at", "topic", "reason", "payload"])},
             "overflow": {"type": "array", "description": "Rejects beyond a sender's hourly quarantine cap: counted, not kept", "items": s(json!({"hour": time,
-                "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])}}),
-            &["total", "messages", "overflow"]),
+                "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])},
+            "next_cursor": nstring}),
+            &["total", "messages", "overflow", "next_cursor"]),
         "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals. As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
         "MealWindows": {"type": "array", "items": s(json!({"meal": string, "start": string, "end": string}), &["meal", "start", "end"])},
         "Thresholds": {"type": "object", "additionalProperties": s(json!({"min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}), &[])},

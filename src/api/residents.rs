@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::ResultExt;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
-use crate::store::residents::{self, ConsentBy, FamilyMember, NewConsent, NewResident, Resident, ResidentChange};
+use crate::store::residents::{
+    self, ConsentBy, FamilyMember, FamilyPage, NewConsent, NewResident, Resident, ResidentChange,
+};
 use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
@@ -83,10 +85,16 @@ async fn create(
 #[derive(Debug, Serialize)]
 struct ResidentList {
     residents: Vec<Resident>,
+    next_cursor: Option<String>,
 }
 
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<ResidentList>> {
-    Ok(Json(ResidentList { residents: residents::list(&ctx.pool, &auth.scope).await? }))
+/// By name; the cursor is the last resident's id.
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ResidentList>> {
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut residents = residents::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
+    Ok(Json(ResidentList { residents, next_cursor }))
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Resident>> {
@@ -216,22 +224,30 @@ async fn link_family(
         serde_json::json!({"user_id": req.user_id, "relationship": req.relationship.trim(), "consent": consent});
     crate::audit::record(&mut tx, auth.actor(), "family.linked", "resident", id, details).await?;
     tx.commit().await?;
-    let member = residents::family(&ctx.pool, id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == req.user_id)
-        .ok_or(Error::NotFound)?;
+    let only = FamilyPage { after: None, user: Some(req.user_id), limit: 1 };
+    let member = residents::family(&ctx.pool, id, only).await?.into_iter().next().ok_or(Error::NotFound)?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
 #[derive(Debug, Serialize)]
 struct FamilyList {
     family: Vec<FamilyMember>,
+    next_cursor: Option<String>,
 }
 
-async fn list_family(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<FamilyList>> {
+/// By name; the cursor is the last member's user id.
+async fn list_family(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<FamilyList>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    Ok(Json(FamilyList { family: residents::family(&ctx.pool, id).await? }))
+    let limit = super::page_limit(q.limit)?;
+    let page = FamilyPage { after: super::parse_cursor(q.cursor.as_deref())?, user: None, limit: limit + 1 };
+    let mut family = residents::family(&ctx.pool, id, page).await?;
+    let next_cursor = super::next_page(&mut family, limit, |m| m.user_id.to_string());
+    Ok(Json(FamilyList { family, next_cursor }))
 }
 
 /// Ends a family link: that user's next read of the resident answers 404,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
 use super::error::ResultExt;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::store::sessions;
 
@@ -102,18 +102,31 @@ async fn create_user(
 #[derive(Debug, Serialize)]
 struct UserList {
     users: Vec<UserBody>,
+    next_cursor: Option<String>,
 }
 
-async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
+/// By name; the cursor is the last user's id.
+async fn list_users(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<UserList>> {
     let institution = auth.require_admin()?;
-    let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let limit = super::page_limit(q.limit)?;
+    let after: Option<Uuid> = super::parse_cursor(q.cursor.as_deref())?;
+    let mut users: Vec<UserBody> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
-         where u.institution_id = $1 order by u.name, u.email"
+         where u.institution_id = $1
+           and ($2::uuid is null or (u.name, u.email, u.id) > (select c.name, c.email, c.id from users c where c.id = $2))
+         order by u.name, u.email, u.id limit $3"
     )))
     .bind(institution)
+    .bind(after)
+    .bind(limit + 1)
     .fetch_all(&ctx.pool)
     .await?;
-    Ok(Json(UserList { users }))
+    let next_cursor = super::next_page(&mut users, limit, |u| u.id.to_string());
+    Ok(Json(UserList { users, next_cursor }))
 }
 
 /// A user of the admin's own institution, locked until the transaction

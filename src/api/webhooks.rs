@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::notify::targets;
 use crate::store::webhooks::{self, Webhook};
 
@@ -90,11 +90,17 @@ async fn create(
 #[derive(Debug, Serialize)]
 struct WebhookList {
     webhooks: Vec<Webhook>,
+    next_cursor: Option<String>,
 }
 
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<WebhookList>> {
+/// Oldest first; the cursor is the last webhook's id.
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<WebhookList>> {
     auth.require_admin()?;
-    Ok(Json(WebhookList { webhooks: webhooks::list(&ctx.pool, &auth.scope).await? }))
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut webhooks = webhooks::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut webhooks, limit, |w| w.id.to_string());
+    Ok(Json(WebhookList { webhooks, next_cursor }))
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Webhook>> {

@@ -50,11 +50,17 @@ pub async fn create(
 }
 
 /// The scope's institution's webhooks, oldest first.
-pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Webhook>, sqlx::Error> {
+/// The institution's webhooks, oldest first, after the webhook `after` (the
+/// previous page's last).
+pub async fn list(pool: &PgPool, scope: &Scope, after: Option<Uuid>, limit: i64) -> Result<Vec<Webhook>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where w.institution_id = $1 group by w.id order by w.created_at"
+        "{SELECT} where w.institution_id = $1
+           and ($2::uuid is null or (w.created_at, w.id) > (select c.created_at, c.id from webhooks c where c.id = $2))
+         group by w.id order by w.created_at, w.id limit $3"
     )))
     .bind(scope.institution)
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

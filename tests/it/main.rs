@@ -18,5 +18,6 @@ mod platform;
 mod poison;
 mod simulator;
 mod store;
+mod strict;
 mod support;
 mod webhooks;

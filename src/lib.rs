@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod rules;
 pub mod scheduler;

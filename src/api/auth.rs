@@ -133,15 +133,19 @@ const DISPLAY_VIEWS: &[&str] = &[
     "/api/v1/alerts/{id}/timeline",
 ];
 
-/// The client's address, when the server was started with it.
+/// The client's address, when the server was started with it: the peer, or
+/// behind a trusted proxy the client it forwards for (`http.trusted_proxies`).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<ApiContext> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddr(info.map(|i| i.0.ip())))
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> std::result::Result<Self, Self::Rejection> {
+        let Some(info) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() else {
+            return Ok(ClientAddr(None));
+        };
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        Ok(ClientAddr(Some(ctx.settings.http.trusted_proxies.client(info.0.ip(), forwarded))))
     }
 }
 

@@ -60,6 +60,10 @@ pub struct ApiContext {
     /// Device credentials on the broker; `None` when they are not managed
     /// (no `MQTT_ADMIN_URL`), and the API answers `"mqtt": null`.
     pub accounts: Option<Arc<crate::broker::Accounts>>,
+    /// Live alert streams open, per user and in all.
+    pub streams: Arc<limits::StreamSlots>,
+    /// Requests in progress (`http.max_concurrent_requests`).
+    pub requests: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiContext {
@@ -89,6 +93,23 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct Path<T>(pub T);
 
+/// Beyond `http.max_concurrent_requests` in progress, a request is answered
+/// 503 at once rather than queued: the health checks, `/metrics` and the
+/// live streams are outside this limit, so a flood never hides the
+/// process's state from its orchestrator.
+async fn limit_concurrency(
+    axum::extract::State(requests): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match requests.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            Error::Overloaded("the server is at its limit of requests in progress; try again shortly").into_response()
+        }
+    }
+}
+
 pub fn router(ctx: ApiContext) -> Router {
     let api = Router::new()
         .merge(auth::router())
@@ -106,11 +127,14 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(family::router())
         .merge(messages::router())
         .merge(audit::router());
-    Router::new()
+    let limited = Router::new()
         .nest("/api/v1", api)
-        .merge(health::router())
         .merge(openapi::router())
         .merge(console::router())
+        .layer(axum::middleware::from_fn_with_state(ctx.requests.clone(), limit_concurrency));
+    Router::new()
+        .merge(limited)
+        .merge(health::router())
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async {
             let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});

@@ -168,6 +168,17 @@ pub async fn link_family(
         .bind(resident_id)
         .bind(user_id)
         .bind(relationship)
+        .execute(&mut *tx)
+        .await?;
+    reach_changed(tx, user_id).await
+}
+
+/// Tells every process, at commit, that `user` now reaches other residents:
+/// their live streams forget what they judged visible.
+async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(crate::notify::stream::REACH_CHANNEL)
+        .bind(user.to_string())
         .execute(tx)
         .await
         .map(drop)
@@ -178,9 +189,12 @@ pub async fn unlink_family(tx: &mut PgConnection, resident_id: Uuid, user_id: Uu
     let gone = sqlx::query("delete from family_links where resident_id = $1 and user_id = $2")
         .bind(resident_id)
         .bind(user_id)
-        .execute(tx)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    if gone > 0 {
+        reach_changed(tx, user_id).await?;
+    }
     Ok(gone > 0)
 }
 

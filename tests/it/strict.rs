@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, fresh_database, wait_for};
 
 /// Walks a list page by page (`limit` per page) and answers every item, in
 /// order; checks that no page is longer than asked and that only the last
@@ -183,4 +183,207 @@ async fn every_list_pages_with_limit_and_cursor() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
         assert!(body["error"]["code"].is_string(), "{path}: {body}");
     }
+}
+
+/// Opens a live stream; answers its status (the response is kept open while
+/// the returned value lives).
+async fn open_stream(app: &TestApp, token: &str) -> (StatusCode, reqwest::Response) {
+    let r = app.http.get(app.url("/api/v1/alerts/stream")).bearer_auth(token).send().await.expect("stream");
+    (r.status(), r)
+}
+
+#[tokio::test]
+async fn live_streams_are_capped_per_user_and_in_all() {
+    let app = TestApp::spawn_with(crate::support::broker::Broker::start().await, fresh_database().await, |s| {
+        s.http.streams_per_user = 2;
+        s.http.streams_total = 3;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let operator = app.operator_token().await;
+    let (first, _a1) = open_stream(&app, &admin).await;
+    let (second, a2) = open_stream(&app, &admin).await;
+    assert_eq!((first, second), (StatusCode::OK, StatusCode::OK));
+    let (third, refused) = open_stream(&app, &admin).await;
+    assert_eq!(third, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+
+    // Another user has places of their own, up to the total.
+    let (status, _o1) = open_stream(&app, &operator).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, full) = open_stream(&app, &operator).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(full.json::<Value>().await.unwrap()["error"]["code"], "busy");
+
+    // A closed stream gives its place back.
+    drop(a2);
+    wait_for("the closed stream's place", || async {
+        let (status, r) = open_stream(&app, &admin).await;
+        (status == StatusCode::OK).then_some(r)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_refused_but_health_answers() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = TestApp::spawn_with(crate::support::broker::Broker::start().await, fresh_database().await, |s| {
+        s.http.max_concurrent_requests = 1;
+    })
+    .await;
+    let token = app.admin_token().await;
+    // A request whose body never finishes holds the only place.
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/residents HTTP/1.1\r\nHost: eldercare\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"na"
+    );
+    held.write_all(head.as_bytes()).await.unwrap();
+    let refused = wait_for("the held request to take the place", || async {
+        let (status, body) = app.call("GET", "/api/v1/residents", Some(&token), None).await;
+        (status == StatusCode::SERVICE_UNAVAILABLE).then_some(body)
+    })
+    .await;
+    assert_eq!(refused["error"]["code"], "busy");
+    let (status, _) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "health checks are outside the limit");
+    let (status, _) = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    drop(held);
+    wait_for("the place to be free again", || async {
+        let (status, _) = app.call("GET", "/api/v1/residents", Some(&token), None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+/// Fails logins for `email` with `X-Forwarded-For: forwarded` until the
+/// answer is 429; answers how many were refused with 401 first.
+async fn failures_until_limited(app: &TestApp, email: &str, forwarded: &str) -> usize {
+    for n in 0..50 {
+        let r = app
+            .http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": email, "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        match r.status() {
+            StatusCode::UNAUTHORIZED => continue,
+            StatusCode::TOO_MANY_REQUESTS => return n,
+            other => panic!("login answered {other}"),
+        }
+    }
+    panic!("never limited")
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    // The test client connects from 127.0.0.1: a trusted proxy here.
+    let app = TestApp::spawn_with(crate::support::broker::Broker::start().await, fresh_database().await, |s| {
+        s.http.trusted_proxies = serde_json::from_value(json!("127.0.0.0/8, 10.0.0.0/8")).unwrap();
+    })
+    .await;
+    // 30 failures per address: spread over accounts (5 each), one client
+    // behind the proxy is limited at the 31st...
+    let mut failures = 0;
+    for i in 0..7 {
+        failures += failures_until_limited(&app, &format!("nobody{i}@test.example"), "198.51.100.7, 10.0.0.9").await;
+        if failures >= 30 {
+            break;
+        }
+    }
+    assert_eq!(failures, 30, "the client behind the proxy is counted, not the proxy");
+    // ...while another client behind the same proxy is not.
+    assert_eq!(failures_until_limited(&app, "someone@test.example", "198.51.100.8").await, 5);
+    // An IPv6 client is counted per /64: a new address in it does not help.
+    let mut failures = 0;
+    for i in 0..7 {
+        let hop = format!("2001:db8:1:2:{i:x}::1");
+        failures += failures_until_limited(&app, &format!("v6-{i}@test.example"), &hop).await;
+        if failures >= 30 {
+            break;
+        }
+    }
+    assert_eq!(failures, 30);
+    assert_eq!(failures_until_limited(&app, "v6-other@test.example", "2001:db8:1:2:ffff::9").await, 0);
+    assert_eq!(failures_until_limited(&app, "v6-other@test.example", "2001:db8:1:3::9").await, 5);
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn().await;
+    // Each attempt claims another client; all come from 127.0.0.1, which
+    // is counted: 30 failures over 6 accounts, then 429 whatever it claims.
+    let mut failures = 0;
+    for i in 0..7 {
+        failures += failures_until_limited(&app, &format!("nobody{i}@test.example"), &format!("198.51.100.{i}")).await;
+        if failures >= 30 {
+            break;
+        }
+    }
+    assert_eq!(failures, 30);
+    assert_eq!(failures_until_limited(&app, "fresh@test.example", "203.0.113.99").await, 0);
+}
+
+#[tokio::test]
+async fn metrics_can_ask_for_a_token_or_move_to_an_address_of_their_own() {
+    let app = TestApp::spawn_with(crate::support::broker::Broker::start().await, fresh_database().await, |s| {
+        s.metrics.token = Some("scrape-token-0123456789".to_owned().into());
+    })
+    .await;
+    let (status, body) = app.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = app.call("GET", "/metrics", Some("wrong-token-0123456789x"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, text) = app.call("GET", "/metrics", Some("scrape-token-0123456789"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.as_str().unwrap().contains("eldercare_mqtt_messages_received_total"));
+    drop(app);
+
+    // On an address of its own: not on the API's.
+    let database = fresh_database().await;
+    let broker = crate::support::broker::Broker::start().await;
+    let mut settings = crate::support::settings(&database, &broker, "eldercare-ingest");
+    settings.metrics.addr = Some("127.0.0.1:0".parse().unwrap());
+    let application = eldercare::app::Application::build(settings).await.unwrap();
+    let api = application.addr().unwrap();
+    let metrics = application.metrics_addr().expect("a metrics address");
+    let stop = application.shutdown_token();
+    let running = tokio::spawn(application.run_until_stopped());
+    let http = reqwest::Client::new();
+    let on_api = wait_for("the API", || async { http.get(format!("http://{api}/metrics")).send().await.ok() }).await;
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND);
+    let own = http.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.text().await.unwrap().contains("eldercare_mqtt_messages_received_total"));
+    let other = http.get(format!("http://{metrics}/api/v1/residents")).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "only /metrics there");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_api_query_past_the_statement_timeout_answers_503() {
+    use axum::response::IntoResponse;
+
+    let database = fresh_database().await;
+    let broker = crate::support::broker::Broker::start().await;
+    let mut settings = crate::support::settings(&database, &broker, "eldercare-ingest");
+    settings.database.api_statement_timeout_ms = 200;
+    let pool = eldercare::store::api_pool(&settings.database).unwrap();
+    let quick: i32 = sqlx::query_scalar("select 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(quick, 1);
+    let err = sqlx::query("select pg_sleep(5)").execute(&pool).await.unwrap_err();
+    assert!(eldercare::store::statement_timed_out(&err), "{err}");
+    let response = eldercare::api::Error::from(err).into_response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
 }

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod net;
 pub mod notify;

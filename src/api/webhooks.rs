@@ -72,7 +72,9 @@ async fn create(
     auth.require_admin()?;
     validate(&req, ctx.settings.webhooks.allow_private).await?;
     let mut tx = ctx.pool.begin().await?;
-    let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret, req.signature.as_str()).await?;
+    let sealing = webhooks::sealing_key(&ctx.settings.webhooks);
+    let id =
+        webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret, sealing.as_ref(), req.signature.as_str()).await?;
     // Never the secret.
     crate::audit::record(
         &mut tx,

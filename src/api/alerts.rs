@@ -130,11 +130,7 @@ async fn acknowledge(
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> Result<Json<Alert>> {
-    let req: AckRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        AckRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
-    };
+    let req: AckRequest = super::optional_body(&body)?;
     act(&ctx, &auth, id, HumanAction::Acknowledge { note: req.note }).await
 }
 
@@ -190,7 +186,7 @@ async fn comment(
     Json(req): Json<CommentRequest>,
 ) -> Result<Json<Alert>> {
     let text = req.text.trim();
-    if text.is_empty() || text.len() > 4000 {
+    if text.is_empty() || super::chars(&req.text) > 4000 {
         return Err(Error::validation("text", "a comment is 1 to 4000 characters"));
     }
     act(&ctx, &auth, id, HumanAction::Comment { text: text.to_owned() }).await

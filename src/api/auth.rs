@@ -427,11 +427,7 @@ async fn totp(
     if !matches!(user.scope.role, Role::Operator | Role::Admin) {
         return Err(Error::Forbidden("the second factor is for operators and admins"));
     }
-    let req: TotpRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TotpRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
-    };
+    let req: TotpRequest = super::optional_body(&body)?;
     let mut tx = ctx.pool.begin().await?;
     let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
         sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")

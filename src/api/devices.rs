@@ -31,9 +31,11 @@ struct NewDeviceRequest {
     kind: String,
     room: Option<String>,
     placement: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     source: Option<String>,
     external_id: Option<String>,
     gateway_id: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     power_on_threshold_w: Option<f64>,
 }
 
@@ -52,11 +54,13 @@ pub struct Registered {
 struct DevicePatch {
     #[serde(default, deserialize_with = "double_option")]
     resident_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "super::non_null")]
     kind: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     room: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     placement: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::non_null")]
     power_on_threshold_w: Option<f64>,
 }
 

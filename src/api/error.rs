@@ -82,6 +82,12 @@ impl IntoResponse for Error {
                 body["error"]["message"] = json!("the database is unavailable; try again");
                 return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
             }
+            // PostgreSQL text cannot hold NUL: the input was not storable.
+            Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021") => {
+                body["error"]["code"] = json!("validation_failed");
+                body["error"]["message"] = json!("text must not contain NUL characters");
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             Error::Database(err) if crate::store::statement_timed_out(err) => {
                 tracing::warn!("an API query ran past the statement timeout");
                 body["error"]["code"] = json!("timeout");

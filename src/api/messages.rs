@@ -83,15 +83,14 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<Message>)> {
     let id = auth.resident(&ctx, id).await?;
     let text = req.text.trim();
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_MESSAGE_CHARS {
+    if text.is_empty() || super::chars(&req.text) > MAX_MESSAGE_CHARS {
         return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
     }
     let mut tx = ctx.pool.begin().await?;
     let message_id = messages::post(&mut tx, id, auth.scope.user, text).await?;
     // The text stays in the thread, which is never edited: the trail says
     // who wrote to whose thread without copying what was said.
-    let details = serde_json::json!({"resident_id": id, "chars": chars});
+    let details = serde_json::json!({"resident_id": id, "chars": super::chars(text)});
     crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
     tx.commit().await?;
     let message = messages::fetch(&ctx.pool, message_id, auth.scope.user).await?.ok_or(Error::NotFound)?;

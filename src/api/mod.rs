@@ -72,10 +72,56 @@ impl ApiContext {
     }
 }
 
-/// JSON body extractor whose rejections are the API's JSON errors.
+/// Any JSON body (the rule settings take arrays and free-form objects),
+/// with the API's JSON errors.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(Error))]
+pub struct AnyJson<T>(pub T);
+
+/// A request's JSON body: an object (never a bare array, string or null,
+/// which serde would otherwise read as a struct's fields in order), of the
+/// request's shape, or 422.
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self> {
+        let AnyJson(value) = AnyJson::<serde_json::Value>::from_request(req, state).await?;
+        json_object(value).map(Json)
+    }
+}
+
+/// A request body already parsed as JSON, read as `T` if it is an object.
+pub fn json_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    if !value.is_object() {
+        return Err(Error::validation("body", "the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| Error::Validation { field: String::new(), message: e.to_string() })
+}
+
+/// An optional JSON body: empty is `T::default()`, anything else as [`Json`].
+pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value = serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    json_object(value)
+}
+
+/// For an optional field that may be absent but not `null`: absent is
+/// `None` (with `#[serde(default)]`), `null` is refused as the wrong type.
+pub fn non_null<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A text's length as the OpenAPI document counts it (`maxLength`):
+/// characters, not bytes.
+pub fn chars(text: &str) -> usize {
+    text.chars().count()
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -31,6 +31,7 @@ pub fn router() -> Router<ApiContext> {
 #[serde(deny_unknown_fields)]
 struct NewResidentRequest {
     name: String,
+    #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
     room: Option<String>,
     notes: Option<String>,
@@ -40,7 +41,9 @@ struct NewResidentRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResidentPatch {
+    #[serde(default, deserialize_with = "super::non_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
     #[serde(default, deserialize_with = "super::devices::double_option")]
     room: Option<Option<String>>,
@@ -55,7 +58,7 @@ pub fn validate_timezone(tz: &str) -> Result<()> {
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
+    if name.trim().is_empty() || super::chars(name) > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     Ok(())
@@ -136,6 +139,7 @@ struct FamilyLink {
     relationship: String,
     /// The resident's (or guardian's) consent to this member's access, when
     /// it is recorded with the link.
+    #[serde(default, deserialize_with = "super::non_null")]
     consent: Option<ConsentGiven>,
 }
 
@@ -159,7 +163,7 @@ struct ConsentDecision {
 
 impl ConsentGiven {
     fn validate(&self) -> Result<()> {
-        let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && n.len() <= 200);
+        let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && super::chars(n) <= 200);
         match (self.given_by, named) {
             (ConsentBy::Guardian, false) => {
                 return Err(Error::validation("guardian_name", "a guardian's decision names the guardian"));
@@ -199,7 +203,7 @@ async fn link_family(
     Json(req): Json<FamilyLink>,
 ) -> Result<(StatusCode, Json<FamilyMember>)> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    if req.relationship.trim().is_empty() || req.relationship.len() > 100 {
+    if req.relationship.trim().is_empty() || super::chars(&req.relationship) > 100 {
         return Err(Error::validation("relationship", "relationship must be 1 to 100 characters"));
     }
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {

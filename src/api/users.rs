@@ -36,15 +36,25 @@ struct Created {
     id: Uuid,
 }
 
+/// The characters an email address never holds around its `@` (the
+/// document's pattern names the same).
+const NOT_IN_EMAIL: [char; 7] = ['@', ' ', '\t', '\n', '\r', '\u{c}', '\u{b}'];
+
+/// One `@` between two non-empty parts without spaces, at most 254
+/// characters (RFC 5321's path limit).
+pub fn valid_email(email: &str) -> bool {
+    let part = |p: &str| !p.is_empty() && !p.contains(NOT_IN_EMAIL);
+    super::chars(email) <= 254 && email.split_once('@').is_some_and(|(local, domain)| part(local) && part(domain))
+}
+
 pub fn validate_new_user(user: &NewUser) -> Result<()> {
-    let email = user.email.trim();
-    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+    if !valid_email(&user.email) {
         return Err(Error::validation("email", "email must be an address like name@example.org"));
     }
     if user.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
-    if user.name.trim().is_empty() || user.name.len() > 200 {
+    if user.name.trim().is_empty() || super::chars(&user.name) > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     Ok(())
@@ -143,7 +153,9 @@ async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Res
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
+    #[serde(default, deserialize_with = "super::non_null")]
     role: Option<Role>,
+    #[serde(default, deserialize_with = "super::non_null")]
     disabled: Option<bool>,
 }
 

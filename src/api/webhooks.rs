@@ -52,7 +52,7 @@ async fn validate(req: &NewWebhook, allow_private: bool) -> Result<()> {
         return Err(Error::validation("url", "url must be an absolute https URL"));
     }
     targets::vet(&url, allow_private).await.map_err(|refusal| Error::validation("url", refusal.message()))?;
-    if req.secret.len() < 16 || req.secret.len() > 256 {
+    if !(16..=256).contains(&super::chars(&req.secret)) {
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
     Ok(())

@@ -152,13 +152,30 @@ struct ConsentGiven {
     decided_at: Option<DateTime<Utc>>,
 }
 
-/// A decision on consent: given, or withdrawn. (Unknown fields are refused
-/// by the flattened part, which sees every field but `given`.)
+/// A decision on consent: given, or withdrawn. Its fields are spelled out
+/// rather than flattened: serde does not refuse unknown fields through a
+/// flattened part.
 #[derive(Debug, Deserialize)]
+#[serde(from = "ConsentDecisionFields")]
 struct ConsentDecision {
     given: bool,
-    #[serde(flatten)]
     by: ConsentGiven,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentDecisionFields {
+    given: bool,
+    given_by: ConsentBy,
+    guardian_name: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConsentDecisionFields> for ConsentDecision {
+    fn from(f: ConsentDecisionFields) -> Self {
+        let by = ConsentGiven { given_by: f.given_by, guardian_name: f.guardian_name, decided_at: f.decided_at };
+        ConsentDecision { given: f.given, by }
+    }
 }
 
 impl ConsentGiven {

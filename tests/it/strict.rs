@@ -387,3 +387,106 @@ async fn an_api_query_past_the_statement_timeout_answers_503() {
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"]["code"], "timeout");
 }
+
+#[tokio::test]
+async fn bodies_must_be_objects_and_nulls_only_where_the_document_allows() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let resident = app.resident(&admin, "Grandma").await;
+    app.device(&admin, json!({"device_id": "w-1", "resident_id": resident, "kind": "wearable"})).await;
+
+    let refused = [
+        ("PATCH", format!("/api/v1/residents/{resident}"), json!([null, null])),
+        ("PATCH", format!("/api/v1/residents/{resident}"), json!("Eve")),
+        ("PATCH", format!("/api/v1/residents/{resident}"), json!({"name": null})),
+        ("PATCH", format!("/api/v1/residents/{resident}"), json!({"timezone": null})),
+        ("PATCH", "/api/v1/devices/w-1".to_owned(), json!({"kind": null})),
+        ("PATCH", "/api/v1/devices/w-1".to_owned(), json!({"power_on_threshold_w": null})),
+        ("POST", "/api/v1/devices".to_owned(), json!({"device_id": "w-2", "kind": "wearable", "source": null})),
+        ("POST", "/api/v1/devices".to_owned(), json!(["w-2", "wearable"])),
+        ("POST", "/api/v1/residents".to_owned(), json!({"name": "Ann", "timezone": null})),
+        ("POST", "/api/v1/residents".to_owned(), json!({"name": "x".repeat(201)})),
+        (
+            "PUT",
+            format!("/api/v1/residents/{resident}/consent"),
+            json!({"given": true, "given_by": "resident", "extra": 1}),
+        ),
+        ("POST", "/api/v1/display-tokens".to_owned(), json!({"label": "   "})),
+        (
+            "POST",
+            "/api/v1/users".to_owned(),
+            json!({"email": "a@b@c", "password": "long enough password", "role": "staff", "name": "A"}),
+        ),
+    ];
+    for (method, path, body) in refused {
+        let (status, answer) = app.call(method, &path, Some(&admin), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], "validation_failed", "{answer}");
+    }
+    // Text is counted in characters, as the document's maxLength: 200
+    // three-byte characters are a valid name.
+    let (status, answer) =
+        app.call("POST", "/api/v1/residents", Some(&admin), Some(json!({"name": "養".repeat(200)}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // Nullable fields still take null; absent optional fields stay optional.
+    let (status, answer) =
+        app.call("PATCH", "/api/v1/devices/w-1", Some(&admin), Some(json!({"room": null, "resident_id": null}))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = app
+        .call(
+            "POST",
+            "/api/v1/devices",
+            Some(&admin),
+            Some(json!({"device_id": "w-3", "kind": "wearable", "room": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // An optional body is optional, but never a non-object.
+    let (status, _) = app.call("POST", "/api/v1/me/totp", Some(&admin), Some(json!([1]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Text PostgreSQL cannot store is refused, not a server error.
+    let (status, answer) = app.call("POST", "/api/v1/residents", Some(&admin), Some(json!({"name": "A\u{0}B"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+
+#[tokio::test]
+async fn the_document_declares_the_bounds_closed_objects_and_links() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.http.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+    };
+    for path in [
+        "/api/v1/devices",
+        "/api/v1/residents",
+        "/api/v1/users",
+        "/api/v1/webhooks",
+        "/api/v1/me/sessions",
+        "/api/v1/alerts",
+    ] {
+        let limit = param(path, "limit");
+        assert_eq!(
+            (limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()),
+            (Some(1), Some(1000)),
+            "{path}"
+        );
+        param(path, "cursor");
+    }
+    assert_eq!(param("/api/v1/residents/{id}/readings", "limit")["schema"]["maximum"], 50_000);
+    let schemas = &doc["components"]["schemas"];
+    for name in ["NewResident", "ResidentPatch", "NewDevice", "DevicePatch", "NewUser", "LoginRequest", "NewWebhook"] {
+        assert_eq!(schemas[name]["additionalProperties"], false, "{name} is closed");
+    }
+    assert_eq!(schemas["DevicePatch"]["properties"]["kind"]["type"], "string", "kind is not nullable");
+    assert_eq!(schemas["NewDevice"]["properties"]["source"]["type"], "string", "source is not nullable");
+    assert_eq!(schemas["NewResident"]["properties"]["name"]["maxLength"], 200);
+    let links = &doc["paths"]["/api/v1/residents"]["post"]["responses"]["201"]["links"];
+    assert!(links.as_object().is_some_and(|l| l.len() > 5), "{links}");
+    let alert_links = &doc["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]["links"];
+    assert!(alert_links.to_string().contains("acknowledge"), "{alert_links}");
+    let device_links = &doc["paths"]["/api/v1/devices"]["post"]["responses"]["201"]["links"];
+    assert!(device_links.to_string().contains("$response.body#/device_id"), "{device_links}");
+}

@@ -35,6 +35,21 @@ url="http://$HTTP_ADDR"
 token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
+# Open alerts, raised as devices raise them (an SOS over MQTT), so the
+# stateful phase reaches the alert actions through the document's links.
+api() { curl -fsS "$url$1" -H "Authorization: Bearer $token" -H 'content-type: application/json' "${@:2}"; }
+resident=$(api /api/v1/residents -d '{"name": "Fuzz resident"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+for n in 1 2 3; do
+  password=$(api /api/v1/devices -d "{\"device_id\": \"fuzz-sos-$n\", \"resident_id\": \"$resident\", \"kind\": \"sos_button\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["mqtt"]["password"])')
+  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -u "fuzz-sos-$n" -P "$password" -i "fuzz-sos-$n" -q 1 \
+    -t "eldercare/v1/fuzz-sos-$n/event" -m "{\"ts\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"event\": \"sos_pressed\"}"
+done
+for _ in $(seq 1 100); do
+  [ "$(api '/api/v1/alerts?limit=3' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["alerts"]))')" = 3 ] && break
+  sleep 0.1
+done
+
 # Every check, the stateful phase (following the document's links) included.
 # Excluded: operations that would end the fuzzer's own run, each covered by
 # the integration tests: the live stream never ends; logout, a password

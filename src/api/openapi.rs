@@ -1025,10 +1025,10 @@ pub fn document() -> Value {
             let required = op.path != "/api/v1/me/totp";
             operation["requestBody"] = json!({"required": required, "content": content(schema)});
         }
-        if let Some(links) = links(op) {
-            if let Some(ok) = operation["responses"].get_mut(op.status.to_string()) {
-                ok["links"] = links;
-            }
+        if let Some(links) = links(op)
+            && let Some(ok) = operation["responses"].get_mut(op.status.to_string())
+        {
+            ok["links"] = links;
         }
         paths
             .entry(op.path)

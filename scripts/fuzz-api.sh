@@ -38,8 +38,8 @@ token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
 # Open alerts, raised as devices raise them (an SOS over MQTT), so the
 # stateful phase reaches the alert actions through the document's links.
 api() { curl -fsS "$url$1" -H "Authorization: Bearer $token" -H 'content-type: application/json' "${@:2}"; }
-resident=$(api /api/v1/residents -d '{"name": "Fuzz resident"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 for n in 1 2 3; do
+  resident=$(api /api/v1/residents -d "{\"name\": \"Fuzz resident $n\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   password=$(api /api/v1/devices -d "{\"device_id\": \"fuzz-sos-$n\", \"resident_id\": \"$resident\", \"kind\": \"sos_button\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["mqtt"]["password"])')
   mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -u "fuzz-sos-$n" -P "$password" -i "fuzz-sos-$n" -q 1 \

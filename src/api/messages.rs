@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Query, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::store::messages::{self, Message, UnreadThread};
 
 pub fn router() -> Router<ApiContext> {
@@ -116,11 +116,18 @@ async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path
 
 #[derive(Debug, Serialize)]
 struct Unread {
+    /// Over every thread, not only this page's.
     total: i64,
     residents: Vec<UnreadThread>,
+    next_cursor: Option<String>,
 }
 
-async fn unread(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Unread>> {
-    let residents = messages::unread(&ctx.pool, &auth.scope).await?;
-    Ok(Json(Unread { total: residents.iter().map(|r| r.unread).sum(), residents }))
+/// By resident name; the cursor is the last resident's id.
+async fn unread(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<Unread>> {
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut residents = messages::unread(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut residents, limit, |r| r.resident_id.to_string());
+    let total = messages::unread_total(&ctx.pool, &auth.scope).await?;
+    Ok(Json(Unread { total, residents, next_cursor }))
 }

@@ -327,15 +327,18 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("ReadState"),
     ),
-    op(
-        "get",
-        "/api/v1/messages/unread",
-        "Unread messages (by others, after my last read) per resident I may see",
-        "any",
-        None,
-        200,
-        Some("UnreadCounts"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/messages/unread",
+            "Unread messages (by others, after my last read) per resident I may see",
+            "any",
+            None,
+            200,
+            Some("UnreadCounts"),
+        )
+    },
     op(
         "post",
         "/api/v1/devices",
@@ -817,8 +820,9 @@ fn schemas() -> Value {
         "NewMessage": s(json!({"text": text(4000)}), &["text"]),
         "ReadState": s(json!({"resident_id": id, "last_read_at": ntime, "unread": {"type": "integer"}}), &["resident_id", "unread"]),
         "UnreadCounts": s(json!({"total": {"type": "integer"}, "residents": {"type": "array", "items": s(json!({"resident_id": id,
-            "resident_name": string, "unread": {"type": "integer"}, "last_message_at": ntime}), &["resident_id", "unread"])}}),
-            &["total", "residents"]),
+            "resident_name": string, "unread": {"type": "integer"}, "last_message_at": ntime}), &["resident_id", "unread"])},
+            "next_cursor": nstring}),
+            &["total", "residents", "next_cursor"]),
         "QuarantineList": s(json!({"total": {"type": "integer"}, "messages": {"type": "array", "items": s(json!({"id": string, "received_at": time, "topic": string,
             "reason": string, "detail": string, "device_id": nstring, "payload": string, "payload_encoding": {"type": "string", "enum": ["utf8", "base64"]}, "payload_bytes": {"type": "integer"}}),
             &["received_at", "topic", "reason", "payload"])},
@@ -1006,10 +1010,18 @@ pub fn document() -> Value {
                         | "/api/v1/supervisors"
                 ));
         let unavailable = if hashes_password {
-            "the database is unavailable, or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+            "the database is unavailable, a query ran past the statement timeout (`timeout`), the server is at its \
+             limit of requests in progress or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+        } else if op.path == "/api/v1/alerts/stream" {
+            "the server has as many live streams open as it takes (`busy`, with `Retry-After`); try again"
         } else {
-            "the database is unavailable; try again"
+            "the database is unavailable, a query ran past the statement timeout (`timeout`), or the server is at \
+             its limit of requests in progress (`busy`, with `Retry-After`); try again"
         };
+        if op.path == "/api/v1/alerts/stream" {
+            let why = "this user has as many live streams open as one may (`http.streams_per_user`); `Retry-After`";
+            responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
+        }
         responses.insert("503".into(), json!({"description": unavailable, "content": content("Error")}));
         let mut operation = json!({
             "summary": op.summary,

@@ -88,8 +88,14 @@ pub struct UnreadThread {
     pub last_message_at: Option<DateTime<Utc>>,
 }
 
-/// Every thread `scope` reaches, with what its user has not read.
-pub async fn unread(pool: &PgPool, scope: &Scope) -> Result<Vec<UnreadThread>, sqlx::Error> {
+/// The threads `scope` reaches, with what its user has not read: by
+/// resident name, after the resident `after` (the previous page's last).
+pub async fn unread(
+    pool: &PgPool,
+    scope: &Scope,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UnreadThread>, sqlx::Error> {
     let mut query = QueryBuilder::new("select r.id as resident_id, r.name as resident_name, ");
     push_unread(&mut query, scope.user);
     query.push(
@@ -97,8 +103,21 @@ pub async fn unread(pool: &PgPool, scope: &Scope) -> Result<Vec<UnreadThread>, s
          from residents r where true",
     );
     scope.push_filter(&mut query, Placed::RESIDENTS);
-    query.push(" order by r.name, r.id");
+    if let Some(after) = after {
+        query.push(" and (r.name, r.id) > (select c.name, c.id from residents c where c.id = ").push_bind(after);
+        query.push(")");
+    }
+    query.push(" order by r.name, r.id limit ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
+}
+
+/// What `scope`'s user has not read, over every thread they reach.
+pub async fn unread_total(pool: &PgPool, scope: &Scope) -> Result<i64, sqlx::Error> {
+    let mut query = QueryBuilder::new("select coalesce(sum(");
+    push_unread(&mut query, scope.user);
+    query.push("), 0)::bigint from residents r where true");
+    scope.push_filter(&mut query, Placed::RESIDENTS);
+    query.build_query_scalar().fetch_one(pool).await
 }
 
 /// Selects messages `m` with their authors; `$2` is the reader.

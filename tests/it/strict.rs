@@ -117,6 +117,17 @@ async fn every_list_pages_with_limit_and_cursor() {
     let texts: Vec<&str> = thread.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["note 4", "note 3", "note 2", "note 1", "note 0"]);
 
+    // The home screen's residents and the unread counts, by name; the
+    // unread total counts every thread, not only a page's.
+    let home = walk(&app, &admin, "/api/v1/me/residents", "residents", 2).await;
+    assert_eq!(keys(&home, "id").len(), 5);
+    let daughter = app.login("f1@test.example", "family password 1").await;
+    let unread = walk(&app, &daughter, "/api/v1/messages/unread", "residents", 1).await;
+    assert_eq!(keys(&unread, "resident_id"), [resident.clone()]);
+    let page = app.get("/api/v1/messages/unread?limit=1", &admin).await;
+    assert_eq!(page["residents"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get("/api/v1/messages/unread", &daughter).await["total"], 5);
+
     // Alerts: unresolved first, then the most severe, then the newest.
     let institution: uuid::Uuid = sqlx::query_scalar("select institution_id from residents where id = $1::uuid")
         .bind(resident)

@@ -123,7 +123,7 @@ async fn every_list_pages_with_limit_and_cursor() {
     assert_eq!(keys(&home, "id").len(), 5);
     let daughter = app.login("f1@test.example", "family password 1").await;
     let unread = walk(&app, &daughter, "/api/v1/messages/unread", "residents", 1).await;
-    assert_eq!(keys(&unread, "resident_id"), [resident.clone()]);
+    assert_eq!(keys(&unread, "resident_id"), vec![resident.to_owned()]);
     let page = app.get("/api/v1/messages/unread?limit=1", &admin).await;
     assert_eq!(page["residents"].as_array().map(Vec::len), Some(1));
     assert_eq!(app.get("/api/v1/messages/unread", &daughter).await["total"], 5);

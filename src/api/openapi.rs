@@ -467,7 +467,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/rule-settings",
         "Change the institution's defaults (JSON merge patch)",
         "admin",
-        Some("RuleSettings"),
+        Some("RuleSettingsPatch"),
         200,
         Some("RuleSettings"),
     ),
@@ -485,7 +485,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/residents/{id}/rule-settings",
         "Change only the keys given; answers the effective settings",
         "admin, staff",
-        Some("RuleSettings"),
+        Some("RuleSettingsPatch"),
         200,
         Some("RuleSettings"),
     ),
@@ -831,8 +831,9 @@ fn schemas() -> Value {
             "next_cursor": nstring}),
             &["total", "messages", "overflow", "next_cursor"]),
         "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals. As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
-        "MealWindows": {"type": "array", "items": s(json!({"meal": string, "start": string, "end": string}), &["meal", "start", "end"])},
-        "Thresholds": {"type": "object", "additionalProperties": s(json!({"min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}), &[])},
+        "RuleSettingsPatch": rule_settings_patch(),
+        "MealWindows": meal_windows(),
+        "Thresholds": thresholds(),
         "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,
             "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
             "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
@@ -856,6 +857,71 @@ fn schemas() -> Value {
             "action": string, "entity": string, "entity_id": nstring, "details": {"type": "object"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
         "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
     })
+}
+
+/// A time of day in the resident's timezone, `HH:MM` or `HH:MM:SS`.
+fn time_of_day() -> Value {
+    json!({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"})
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if let Some(t) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+/// A meal's window: every field required, none null.
+fn meal_windows() -> Value {
+    use crate::rules::settings::MAX_MEAL_NAME;
+    let meal = json!({"type": "string", "minLength": 1, "maxLength": MAX_MEAL_NAME, "pattern": NOT_BLANK});
+    json!({"type": "array", "items": {"type": "object", "required": ["meal", "start", "end"],
+        "properties": {"meal": meal, "start": time_of_day(), "end": time_of_day()}}})
+}
+
+/// Vital-sign bounds by metric, each within the metric's plausible range
+/// (a bound in the wrong unit would never trigger).
+fn thresholds() -> Value {
+    let mut metrics = serde_json::Map::new();
+    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::rules::vitals::is_vital(*m)) {
+        let (low, high) = metric.plausible();
+        let bound = json!({"type": ["number", "null"], "minimum": low, "maximum": high});
+        metrics.insert(
+            metric.as_str().to_owned(),
+            json!({"type": ["object", "null"], "properties": {"min": bound, "max": bound}}),
+        );
+    }
+    json!({"type": "object", "properties": metrics})
+}
+
+/// A JSON merge patch of rule settings: only the keys given change, `null`
+/// keeps what is there. Amounts within their bounds; the combination is
+/// judged as a whole too (a window's start and end, thresholds' min below
+/// max), which answers 422.
+fn rule_settings_patch() -> Value {
+    use crate::rules::settings::{
+        MAX_FALL_CANCEL_SECONDS, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
+    };
+    let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
+    let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
+    let part = |props: Value| json!({"type": ["object", "null"], "properties": props});
+    let time = nullable(time_of_day());
+    let window = part(json!({"start": time, "end": time}));
+    json!({"type": "object", "properties": {
+        "away": {"type": ["boolean", "null"]},
+        "waking_hours": window,
+        "night": window,
+        "inactivity": part(json!({"hours": positive(MAX_HOURS)})),
+        "no_morning_activity": part(json!({"by": time})),
+        "night_wandering": part(json!({"return_minutes": positive(MAX_MINUTES)})),
+        "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
+        "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
+        "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
+        "meal_windows": nullable(meal_windows()),
+        "thresholds": nullable(thresholds()),
+        "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
+            "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
+    }})
 }
 
 /// A query parameter's schema: the bounds and values the server accepts.

@@ -1012,6 +1012,15 @@ fn links(op: &Operation) -> Option<Value> {
         // alert's id leads to its actions.
         ("get", "/api/v1/alerts") => uses("/api/v1/alerts/{id}", "id", "alerts/0/id"),
         ("get", "/api/v1/residents") => uses("/api/v1/residents/{id}", "id", "residents/0/id"),
+        // A family link is named by its resident and its member.
+        ("post", "/api/v1/residents/{id}/family") => {
+            let member = json!({"id": "$request.path.id", "user_id": "$response.body#/user_id"});
+            let to = |method: &str, path: &str| json!({"operationRef": format!("#/paths/{}/{method}", path.replace('/', "~1")), "parameters": member});
+            json!({
+                "delete_family_link": to("delete", "/api/v1/residents/{id}/family/{user_id}"),
+                "put_family_link_consent": to("put", "/api/v1/residents/{id}/family/{user_id}/consent"),
+            })
+        }
         _ => return None,
     };
     links.as_object().is_some_and(|l| !l.is_empty()).then_some(links)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the running API from its own OpenAPI document with schemathesis:
-# no request may get a 5xx, and every answer must match the document (errors
-# included: each is the JSON error body). Part of scripts/test.sh.
+# Fuzzes the running API from its own OpenAPI document with schemathesis and
+# every check: no request may get a 5xx, every answer must match the
+# document (errors included: each is the JSON error body), every request the
+# document allows is accepted and every one it forbids refused, and the
+# stateful phase follows the document's links. Part of scripts/test.sh.
 #
 #   scripts/fuzz-api.sh            # uses target/debug/eldercare (built by the tests)
 #   EXAMPLES=100 scripts/fuzz-api.sh
@@ -33,12 +35,36 @@ url="http://$HTTP_ADDR"
 token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 
-# Excluded: the live stream never ends, and logout would revoke the token the
-# fuzzer runs with (both are covered by the integration tests).
-"$venv/bin/st" run "$url/api/openapi.json" \
+# Open alerts, raised as devices raise them (an SOS over MQTT), so the
+# stateful phase reaches the alert actions through the document's links.
+api() { curl -fsS "$url$1" -H "Authorization: Bearer $token" -H 'content-type: application/json' "${@:2}"; }
+for n in 1 2 3; do
+  resident=$(api /api/v1/residents -d "{\"name\": \"Fuzz resident $n\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  password=$(api /api/v1/devices -d "{\"device_id\": \"fuzz-sos-$n\", \"resident_id\": \"$resident\", \"kind\": \"sos_button\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["mqtt"]["password"])')
+  mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -u "fuzz-sos-$n" -P "$password" -i "fuzz-sos-$n" -q 1 \
+    -t "eldercare/v1/fuzz-sos-$n/event" -m "{\"ts\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"event\": \"sos_pressed\"}"
+done
+for _ in $(seq 1 100); do
+  [ "$(api '/api/v1/alerts?limit=3' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["alerts"]))')" = 3 ] && break
+  sleep 0.1
+done
+
+# Every check, the stateful phase (following the document's links) included.
+# Excluded: operations that would end the fuzzer's own run, each covered by
+# the integration tests: the live stream never ends; logout, a password
+# change or reset, revoking or ending sessions and disabling or demoting a
+# user would end the session it runs with; erasing a resident would take
+# the data the rest of the run reads. Settings (the example cache
+# under .run/, NUL-free text, where 422 is a documented answer to valid
+# input) are in scripts/fuzz-api.toml.
+"$venv/bin/st" --config-file scripts/fuzz-api.toml run "$url/api/openapi.json" \
   -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,content_type_conformance,response_schema_conformance,status_code_conformance \
+  --checks all \
   --exclude-path /api/v1/alerts/stream --exclude-path /api/v1/auth/logout \
+  --exclude-path /api/v1/me/password --exclude-path /api/v1/users/{id}/password \
+  --exclude-path /api/v1/users/{id}/revoke-sessions --exclude-path /api/v1/me/sessions/{id} \
+  --exclude-path /api/v1/users/{id} --exclude-path /api/v1/residents/{id}/erase \
   --max-examples "$EXAMPLES" --generation-deterministic --request-timeout 10 --workers 2 \
   --suppress-health-check all
 if grep -q "panicked" .run/fuzz-serve.log; then

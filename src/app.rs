@@ -25,6 +25,8 @@ use crate::{bootstrap, ingest, store};
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own (`metrics.addr`), when set.
+    metrics_listener: Option<TcpListener>,
     ctx: ApiContext,
     tracker: TaskTracker,
 }
@@ -41,6 +43,11 @@ impl Application {
         tracing::info!(?mode, "database migrated");
         bootstrap::run(&pool, &settings.bootstrap).await?;
         let listener = TcpListener::bind(settings.http.addr).await?;
+        let metrics_listener = match settings.metrics.addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let api_pool = store::api_pool(&settings.database)?;
         let metrics = Arc::new(Metrics::default());
         let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
         let shutdown = CancellationToken::new();
@@ -88,8 +95,11 @@ impl Application {
             seq_memory_hours: settings.ingest.seq_memory_hours,
         };
         tracker.spawn(scheduler::run(alarm.rules, rule_settings.clone(), metrics.clone(), schedule, shutdown.clone()));
+        let streams =
+            Arc::new(api::limits::StreamSlots::new(settings.http.streams_per_user, settings.http.streams_total));
+        let requests = Arc::new(tokio::sync::Semaphore::new(settings.http.max_concurrent_requests.max(1)));
         let ctx = ApiContext {
-            pool,
+            pool: api_pool,
             settings: Arc::new(settings),
             metrics,
             devices_changed: Arc::new(devices_changed),
@@ -100,12 +110,19 @@ impl Application {
             hashing: Arc::new(api::limits::HashingGate::for_this_machine()),
             accounts,
             vapid,
+            streams,
+            requests,
         };
-        Ok(Application { listener, ctx, tracker })
+        Ok(Application { listener, metrics_listener, ctx, tracker })
     }
 
     pub fn addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served when it has an address of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -125,6 +142,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.ctx.shutdown.clone();
         let header_read_timeout = Duration::from_secs(self.ctx.settings.http.header_read_timeout_secs);
+        if let Some(listener) = self.metrics_listener {
+            let router = api::health::metrics_router(self.ctx.clone());
+            self.tracker.spawn(serve(listener, router, header_read_timeout, shutdown.clone()));
+        }
         let router = api::router(self.ctx);
         serve(self.listener, router, header_read_timeout, shutdown.clone()).await;
         shutdown.cancel();

@@ -33,6 +33,8 @@ pub struct Settings {
     #[serde(default)]
     pub push: PushSettings,
     pub retention: crate::retention::RetentionSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +59,16 @@ fn default_push_subject() -> String {
     "mailto:operator@eldercare.invalid".to_owned()
 }
 
+/// Who may read `/metrics`. By default anyone who reaches the API address.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// When set, `/metrics` asks for `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    /// When set, `/metrics` is served on this address only (e.g. a port
+    /// reachable from the monitoring network alone), not on the API's.
+    pub addr: Option<SocketAddr>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct WebhookSettings {
     /// Lifts the `https`-to-a-public-address rule, at registration and at
@@ -65,6 +77,10 @@ pub struct WebhookSettings {
     /// POST into its own network.
     #[serde(default)]
     pub allow_private: bool,
+    /// When set (32+ characters), webhook secrets are stored encrypted with a
+    /// key derived from it; without it they are stored as given. Changing
+    /// it makes the stored secrets unreadable.
+    pub secret_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,8 +113,14 @@ pub struct SchedulerConfig {
 pub struct DatabaseSettings {
     /// May carry a password, so it never prints.
     pub url: SecretString,
-    /// The API's pool.
+    /// The background tasks' pool (live-stream listener, webhook deliveries,
+    /// settings cache, broker accounts).
     pub max_connections: u32,
+    /// The HTTP API's own pool: a burst of requests waits here, never in
+    /// front of ingest, the rules or the deliveries.
+    pub api_connections: u32,
+    /// An API query running longer than this is cancelled (503).
+    pub api_statement_timeout_ms: u64,
     /// The ingest lanes' own pool.
     pub ingest_connections: u32,
     /// The rule engine's, scheduler's and watchdog's own pool.
@@ -149,6 +171,16 @@ pub struct HttpSettings {
     /// A client that has not sent a request's whole head this long after
     /// connecting (or after its previous request) is dropped.
     pub header_read_timeout_secs: u64,
+    /// Peers whose `X-Forwarded-For` names the client (CIDR ranges).
+    #[serde(default)]
+    pub trusted_proxies: crate::net::TrustedProxies,
+    /// Requests handled at once; beyond, 503 at once. Health checks, metrics
+    /// and live streams are outside this count.
+    pub max_concurrent_requests: usize,
+    /// Live alert streams open at once per user (429 beyond)...
+    pub streams_per_user: usize,
+    /// ...and in all (503 beyond).
+    pub streams_total: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +352,9 @@ impl Settings {
         }
         let settings: Settings = builder.build()?.try_deserialize()?;
         settings.mqtt.validate()?;
+        if settings.webhooks.secret_key.as_ref().is_some_and(|k| k.expose_secret().len() < 32) {
+            return Err(ConfigError::Invalid("ELDERCARE__WEBHOOKS__SECRET_KEY must be at least 32 characters".into()));
+        }
         Ok(settings)
     }
 }

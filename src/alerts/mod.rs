@@ -116,8 +116,15 @@ pub struct Filter {
 }
 
 /// The alerts `scope` reaches that pass `filter`: unresolved first, then
-/// the most severe, then the newest.
-pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> Result<Vec<Alert>, sqlx::Error> {
+/// the most severe, then the newest; after the alert `after` (the previous
+/// page's last) in that order.
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &Filter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Alert>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("{SELECT} where true"));
     scope.push_filter(&mut query, Placed::ALERTS);
     if let Some(status) = filter.status {
@@ -135,10 +142,18 @@ pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> 
     if let Some(since) = filter.since {
         query.push(" and a.opened_at >= ").push_bind(since);
     }
-    query.push(format!(
-        " order by (a.status = 'resolved'), {} desc, a.opened_at desc limit ",
-        severity_rank("a.severity")
-    ));
+    // One key, descending in each part, so the next page starts below the
+    // previous one's last alert with a single row comparison.
+    let key = |t: &str| {
+        let rank = severity_rank(&format!("{t}.severity"));
+        [format!("{t}.status <> 'resolved'"), rank, format!("{t}.opened_at"), format!("{t}.id")]
+    };
+    if let Some(after) = after {
+        let (mine, theirs) = (key("a").join(", "), key("c").join(", "));
+        query.push(format!(" and ({mine}) < (select {theirs} from alerts c where c.id = "));
+        query.push_bind(after).push(")");
+    }
+    query.push(format!(" order by {} desc limit ", key("a").join(" desc, ")));
     query.push_bind(limit);
     let alerts: Vec<Alert> = query.build_query_as().fetch_all(pool).await?;
     Ok(alerts.into_iter().map(Alert::with_sla).collect())

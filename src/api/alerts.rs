@@ -1,5 +1,6 @@
 //! Alerts for people: list, act on, follow live.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::limits::StreamsFull;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
@@ -43,11 +45,14 @@ struct ListQuery {
     severity: Option<String>,
     since: Option<DateTime<Utc>>,
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct AlertList {
     alerts: Vec<Alert>,
+    next_cursor: Option<String>,
 }
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
@@ -73,8 +78,10 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         .transpose()?;
     let limit = super::page_limit(q.limit)?;
     let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
-    let alerts = alerts::list(&ctx.pool, &auth.scope, &filter, limit).await?;
-    Ok(Json(AlertList { alerts }))
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut alerts = alerts::list(&ctx.pool, &auth.scope, &filter, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut alerts, limit, |a| a.id.to_string());
+    Ok(Json(AlertList { alerts, next_cursor }))
 }
 
 /// The alert, if the caller may see it.
@@ -123,11 +130,7 @@ async fn acknowledge(
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> Result<Json<Alert>> {
-    let req: AckRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        AckRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
-    };
+    let req: AckRequest = super::optional_body(&body)?;
     act(&ctx, &auth, id, HumanAction::Acknowledge { note: req.note }).await
 }
 
@@ -183,7 +186,7 @@ async fn comment(
     Json(req): Json<CommentRequest>,
 ) -> Result<Json<Alert>> {
     let text = req.text.trim();
-    if text.is_empty() || text.len() > 4000 {
+    if text.is_empty() || super::chars(&req.text) > 4000 {
         return Err(Error::validation("text", "a comment is 1 to 4000 characters"));
     }
     act(&ctx, &auth, id, HumanAction::Comment { text: text.to_owned() }).await
@@ -198,15 +201,32 @@ async fn stream(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    let slot = ctx.streams.open(auth.scope.user).map_err(|full| match full {
+        StreamsFull::User => Error::TooManyRequests { retry_after: Duration::from_secs(5) },
+        StreamsFull::Total => Error::Overloaded("the server has as many live streams open as it takes; try again"),
+    })?;
     let mut rx = ctx.alert_hub.subscribe();
     let mut ended = ctx.alert_hub.sessions_ended();
+    let mut reach_changed = ctx.alert_hub.reach_changed();
     let shutdown = ctx.shutdown.clone();
     let stream = async_stream(move |tx| async move {
+        // Held while the stream lives: its place is given back when it ends.
+        let _slot = slot;
         let _ = tx.send(Event::default().event("ready").data("{}")).await;
         let mut recheck = tokio::time::interval(SESSION_RECHECK);
+        // Whom this stream's user reaches, as judged so far: a family
+        // member's check is a query, and alert changes come by the hundred.
+        // Forgotten when their links change, and at each session check.
+        let mut reaches: HashMap<(Uuid, Option<Uuid>), bool> = HashMap::new();
         loop {
             let change = tokio::select! {
                 c = rx.recv() => c,
+                user = reach_changed.recv() => {
+                    if !matches!(user, Ok(user) if user != auth.scope.user) {
+                        reaches.clear();
+                    }
+                    continue;
+                }
                 user = ended.recv() => {
                     // Someone's session ended: if it may be this one, see.
                     let ours = !matches!(user, Ok(user) if user != auth.scope.user);
@@ -219,13 +239,26 @@ async fn stream(
                     if !session_alive(&ctx, &auth).await {
                         return;
                     }
+                    reaches.clear();
                     continue;
                 }
                 _ = shutdown.cancelled() => return,
+                // The client went away: give its place back now, not at
+                // the next alert.
+                () = tx.closed() => return,
             };
             let event = match change {
                 Ok(change) => {
-                    if !alerts::is_visible(&ctx.pool, &auth.scope, &change.alert).await.unwrap_or(false) {
+                    let key = (change.alert.institution_id, change.alert.resident_id);
+                    let visible = match reaches.get(&key) {
+                        Some(visible) => *visible,
+                        None => match alerts::is_visible(&ctx.pool, &auth.scope, &change.alert).await {
+                            Ok(visible) => *reaches.entry(key).or_insert(visible),
+                            // Not remembered: the next change asks again.
+                            Err(_) => false,
+                        },
+                    };
+                    if !visible {
                         continue;
                     }
                     // The contract: `data:` is the alert JSON; `change` adds

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{ApiContext, Error, Json, Path, Result, limits};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
 use crate::store::sessions::{self, Kind, SessionInfo};
@@ -140,15 +140,19 @@ const DISPLAY_VIEWS: &[&str] = &[
     "/api/v1/alerts/{id}/timeline",
 ];
 
-/// The client's address, when the server was started with it.
+/// The client's address, when the server was started with it: the peer, or
+/// behind a trusted proxy the client it forwards for (`http.trusted_proxies`).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<ApiContext> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddr(info.map(|i| i.0.ip())))
+    async fn from_request_parts(parts: &mut Parts, ctx: &ApiContext) -> std::result::Result<Self, Self::Rejection> {
+        let Some(info) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() else {
+            return Ok(ClientAddr(None));
+        };
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        Ok(ClientAddr(Some(ctx.settings.http.trusted_proxies.client(info.0.ip(), forwarded))))
     }
 }
 
@@ -358,19 +362,26 @@ struct SessionView {
 #[derive(Debug, Serialize)]
 struct SessionList {
     sessions: Vec<SessionView>,
+    next_cursor: Option<String>,
 }
 
-/// The caller's live sessions: logins and the display tokens they made.
+/// The caller's live sessions, newest first: logins and the display tokens
+/// they made. The cursor is the last session's id.
 async fn list_sessions(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     user: AuthUser,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<SessionList>> {
-    let sessions = sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user)
-        .await?
-        .into_iter()
-        .map(|session| SessionView { current: session.id == user.session, session })
-        .collect();
-    Ok(Json(SessionList { sessions }))
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut sessions: Vec<SessionView> =
+        sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user, after, limit + 1)
+            .await?
+            .into_iter()
+            .map(|session| SessionView { current: session.id == user.session, session })
+            .collect();
+    let next_cursor = super::next_page(&mut sessions, limit, |s| s.session.id.to_string());
+    Ok(Json(SessionList { sessions, next_cursor }))
 }
 
 /// Ends one of the caller's sessions (a phone left behind, a wall screen
@@ -501,11 +512,7 @@ async fn totp(
     if !matches!(user.scope.role, Role::Operator | Role::Admin) {
         return Err(Error::Forbidden("the second factor is for operators and admins"));
     }
-    let req: TotpRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TotpRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| Error::validation("body", e.to_string()))?
-    };
+    let req: TotpRequest = super::optional_body(&body)?;
     let mut tx = ctx.pool.begin().await?;
     let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
         sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")

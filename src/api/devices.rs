@@ -31,9 +31,11 @@ struct NewDeviceRequest {
     kind: String,
     room: Option<String>,
     placement: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     source: Option<String>,
     external_id: Option<String>,
     gateway_id: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     power_on_threshold_w: Option<f64>,
 }
 
@@ -52,11 +54,13 @@ pub struct Registered {
 struct DevicePatch {
     #[serde(default, deserialize_with = "double_option")]
     resident_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "super::non_null")]
     kind: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     room: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     placement: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::non_null")]
     power_on_threshold_w: Option<f64>,
 }
 
@@ -235,11 +239,15 @@ struct ListQuery {
     resident_id: Option<Uuid>,
     kind: Option<String>,
     online: Option<bool>,
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct DeviceList {
     devices: Vec<Device>,
+    next_cursor: Option<String>,
 }
 
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>> {
@@ -248,14 +256,20 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     } else {
         auth.require_staff()?;
     }
+    let limit = super::page_limit(q.limit)?;
+    if q.cursor.as_deref().is_some_and(|c| !is_mqtt_id(c)) {
+        return Err(Error::validation("cursor", "not a cursor this list gave"));
+    }
     let kind = match q.kind.as_deref().map(DeviceKind::parse) {
         None => None,
         Some(Some(kind)) => Some(kind),
         // No device is of a kind that does not exist.
-        Some(None) => return Ok(Json(DeviceList { devices: Vec::new() })),
+        Some(None) => return Ok(Json(DeviceList { devices: Vec::new(), next_cursor: None })),
     };
     let filter = devices::Filter { resident_id: q.resident_id, kind, online: q.online };
-    Ok(Json(DeviceList { devices: devices::list(&ctx.pool, &auth.scope, &filter, Utc::now()).await? }))
+    let mut devices = devices::list(&ctx.pool, &auth.scope, &filter, q.cursor, limit + 1, Utc::now()).await?;
+    let next_cursor = super::next_page(&mut devices, limit, |d| d.device_id.clone());
+    Ok(Json(DeviceList { devices, next_cursor }))
 }
 
 async fn update(

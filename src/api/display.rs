@@ -48,7 +48,7 @@ async fn create(
         return Err(Error::Forbidden("only an administrator or a supervisor makes display tokens"));
     }
     let label = req.label.trim();
-    if label.is_empty() || label.len() > 200 {
+    if label.is_empty() || super::chars(&req.label) > 200 {
         return Err(Error::validation("label", "label must be 1 to 200 characters"));
     }
     let token = new_token();

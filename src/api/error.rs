@@ -25,6 +25,10 @@ pub enum Error {
     /// Every password-hashing slot and queue place is taken.
     #[error("the server is busy checking passwords; try again shortly")]
     Busy,
+    /// The server is at one of its capacity limits (requests in progress,
+    /// live streams): answered 503 with `Retry-After`.
+    #[error("{0}")]
+    Overloaded(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -55,7 +59,7 @@ impl Error {
             Error::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             Error::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-            Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Error::Busy | Error::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -78,13 +82,27 @@ impl IntoResponse for Error {
                 body["error"]["message"] = json!("the database is unavailable; try again");
                 return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
             }
+            // PostgreSQL text cannot hold NUL: the input was not storable.
+            Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021") => {
+                body["error"]["code"] = json!("validation_failed");
+                body["error"]["message"] = json!("text must not contain NUL characters");
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
+            Error::Database(err) if crate::store::statement_timed_out(err) => {
+                tracing::warn!("an API query ran past the statement timeout");
+                body["error"]["code"] = json!("timeout");
+                body["error"]["message"] = json!("the query took too long; narrow it or try again");
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            }
             Error::Database(err) => tracing::error!(cause = %err, "database error"),
             Error::Internal(err) => tracing::error!(cause = ?err, "internal error"),
             Error::TooManyRequests { retry_after } => {
                 let seconds = retry_after.as_secs().max(1).to_string();
                 return (status, [(axum::http::header::RETRY_AFTER, seconds)], Json(body)).into_response();
             }
-            Error::Busy => return (status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response(),
+            Error::Busy | Error::Overloaded(_) => {
+                return (status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response();
+            }
             Error::BrokerUnavailable(err) => tracing::warn!(cause = %err, "broker change not confirmed"),
             _ => {}
         }

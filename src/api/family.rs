@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Query, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::AccessKind;
 use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
@@ -24,11 +24,20 @@ pub fn router() -> Router<ApiContext> {
 #[derive(Debug, Serialize)]
 struct MyResidents {
     residents: Vec<Overview>,
+    next_cursor: Option<String>,
 }
 
-/// The app's home screen.
-async fn my_residents(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<MyResidents>> {
-    Ok(Json(MyResidents { residents: messages::overview(&ctx.pool, &auth.scope).await? }))
+/// The app's home screen, by name; the cursor is the last resident's id.
+async fn my_residents(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<MyResidents>> {
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut residents = messages::overview(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
+    Ok(Json(MyResidents { residents, next_cursor }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -167,6 +167,9 @@ struct GatewayList {
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<GatewayList>> {
     auth.require_staff()?;
     let limit = super::page_limit(q.limit)?;
+    if q.cursor.as_deref().is_some_and(|c| !is_mqtt_id(c)) {
+        return Err(Error::validation("cursor", "not a cursor this list gave"));
+    }
     let mut gateways = gateways::list(&ctx.pool, &auth.scope, q.cursor.as_deref(), limit + 1).await?;
     let next_cursor = super::next_page(&mut gateways, limit, |g| g.gateway_id.clone());
     Ok(Json(GatewayList { gateways, next_cursor }))

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
-use super::ApiContext;
+use secrecy::ExposeSecret;
+
+use super::{ApiContext, Error};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -39,6 +41,43 @@ async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
     (status, axum::Json(body))
 }
 
-async fn metrics(State(ctx): State<ApiContext>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.metrics.render())
+/// `/metrics` alone, for the address of its own (`metrics.addr`).
+pub fn metrics_router(ctx: ApiContext) -> axum::Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Error::NotFound })
+        .layer(axum::Extension(MetricsListener))
+        .with_state(ctx)
+}
+
+/// Marks requests that came to the metrics address.
+#[derive(Clone, Copy)]
+struct MetricsListener;
+
+async fn metrics(
+    State(ctx): State<ApiContext>,
+    on_own_address: Option<axum::Extension<MetricsListener>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Error> {
+    let settings = &ctx.settings.metrics;
+    // With an address of its own, the API address does not serve it.
+    if settings.addr.is_some() && on_own_address.is_none() {
+        return Err(Error::NotFound);
+    }
+    if let Some(token) = &settings.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = token.expose_secret().as_bytes();
+        // Compared in constant time: the token guards nothing else, but a
+        // timing oracle would still give it away byte by byte.
+        let same =
+            given.len() == expected.len() && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            return Err(Error::Unauthorized);
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.metrics.render()))
 }

@@ -40,13 +40,14 @@ struct NewInstitutionRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstitutionPatch {
+    #[serde(default, deserialize_with = "super::non_null")]
     name: Option<String>,
     #[serde(default, deserialize_with = "super::devices::double_option")]
     region: Option<Option<String>>,
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
+    if name.trim().is_empty() || super::chars(name) > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     Ok(())
@@ -55,7 +56,7 @@ fn validate_name(name: &str) -> Result<()> {
 /// Regions match as exact strings, so one with stray spaces would never
 /// match its supervisor.
 fn validate_region(region: &str) -> Result<()> {
-    if region.is_empty() || region.len() > 200 || region.trim() != region {
+    if region.is_empty() || super::chars(region) > 200 || region.trim() != region {
         return Err(Error::validation("region", "region must be 1 to 200 characters, without surrounding spaces"));
     }
     Ok(())

@@ -47,8 +47,9 @@ pub fn password_change_key(user: uuid::Uuid) -> String {
     format!("password-change:{user}")
 }
 
+/// IPv6 clients count per /64 (see [`crate::net::counted_block`]).
 fn address_key(addr: IpAddr) -> String {
-    format!("address:{addr}")
+    format!("address:{}", crate::net::counted_block(addr))
 }
 
 /// The live attempts under `key` at `now`, the expired ones dropped.
@@ -144,6 +145,58 @@ impl HashingGate {
     }
 }
 
+/// Live streams open at once, per user and in all: each holds a connection,
+/// a task and a broadcast receiver for as long as the client stays.
+pub struct StreamSlots {
+    per_user: usize,
+    total: usize,
+    open: Mutex<HashMap<uuid::Uuid, usize>>,
+}
+
+/// One open stream; its place is given back when dropped.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    user: uuid::Uuid,
+}
+
+/// Why a stream was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamsFull {
+    User,
+    Total,
+}
+
+impl StreamSlots {
+    pub fn new(per_user: usize, total: usize) -> Self {
+        StreamSlots { per_user, total, open: Mutex::default() }
+    }
+
+    pub fn open(self: &Arc<Self>, user: uuid::Uuid) -> Result<StreamSlot, StreamsFull> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.values().sum::<usize>() >= self.total {
+            return Err(StreamsFull::Total);
+        }
+        let mine = open.entry(user).or_default();
+        if *mine >= self.per_user {
+            return Err(StreamsFull::User);
+        }
+        *mine += 1;
+        Ok(StreamSlot { slots: self.clone(), user })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +235,33 @@ mod tests {
         assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_err());
         l.refund(last);
         assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_ok(), "the refunded attempt is free again");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_per_64_whatever_address_it_takes() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for i in 0..PER_ADDRESS {
+            let ip: IpAddr = format!("2001:db8:5:6:{i:x}::1").parse().unwrap();
+            assert!(l.reserve_at(&login_key(&format!("u{i}@x.org")), Some(ip), t0).is_ok());
+        }
+        let same_64: IpAddr = "2001:db8:5:6:ffff:1:2:3".parse().unwrap();
+        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(same_64), t0).is_err());
+        let next_64: IpAddr = "2001:db8:5:7::1".parse().unwrap();
+        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(next_64), t0).is_ok());
+    }
+
+    #[test]
+    fn streams_are_capped_per_user_and_in_all() {
+        let slots = Arc::new(StreamSlots::new(2, 3));
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let a1 = slots.open(a).unwrap();
+        let _a2 = slots.open(a).unwrap();
+        assert_eq!(slots.open(a).err(), Some(StreamsFull::User));
+        let _b1 = slots.open(b).unwrap();
+        assert_eq!(slots.open(b).err(), Some(StreamsFull::Total));
+        drop(a1);
+        assert!(slots.open(a).is_ok(), "a closed stream gives its place back");
     }
 
     #[tokio::test]

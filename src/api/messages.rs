@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Query, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::store::messages::{self, Message, UnreadThread};
 
 pub fn router() -> Router<ApiContext> {
@@ -21,14 +21,14 @@ pub fn router() -> Router<ApiContext> {
 }
 
 const MAX_MESSAGE_CHARS: usize = 4000;
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MessagesQuery {
     /// The id of the oldest message already shown: the page is the messages before it.
     before: Option<Uuid>,
+    /// The `next_cursor` of the previous page: the same as `before`.
+    cursor: Option<String>,
     limit: Option<i64>,
 }
 
@@ -36,7 +36,9 @@ struct MessagesQuery {
 struct MessagePage {
     /// Newest first.
     messages: Vec<Message>,
-    /// Pass as `before` for the next (older) page; null on the last page.
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<String>,
+    /// The same, as version 1 named it (pass as `before`).
     next_before: Option<Uuid>,
     /// How far the caller has read this thread.
     last_read_at: Option<DateTime<Utc>>,
@@ -49,11 +51,8 @@ async fn list(
     Query(q): Query<MessagesQuery>,
 ) -> Result<Json<MessagePage>> {
     let id = auth.resident(&ctx, id).await?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::validation("limit", format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    let before = match q.before {
+    let limit = super::page_limit(q.limit)?;
+    let before = match q.before.or(super::parse_cursor(q.cursor.as_deref())?) {
         None => None,
         Some(before) => Some(
             messages::cursor(&ctx.pool, id, before)
@@ -66,7 +65,8 @@ async fn list(
     messages.truncate(limit as usize);
     let next_before = if more { messages.last().map(|m| m.id) } else { None };
     let last_read_at = messages::last_read_at(&ctx.pool, auth.scope.user, id).await?;
-    Ok(Json(MessagePage { messages, next_before, last_read_at }))
+    let next_cursor = next_before.map(|id| id.to_string());
+    Ok(Json(MessagePage { messages, next_cursor, next_before, last_read_at }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,15 +83,14 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<Message>)> {
     let id = auth.resident(&ctx, id).await?;
     let text = req.text.trim();
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_MESSAGE_CHARS {
+    if text.is_empty() || super::chars(&req.text) > MAX_MESSAGE_CHARS {
         return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
     }
     let mut tx = ctx.pool.begin().await?;
     let message_id = messages::post(&mut tx, id, auth.scope.user, text).await?;
     // The text stays in the thread, which is never edited: the trail says
     // who wrote to whose thread without copying what was said.
-    let details = serde_json::json!({"resident_id": id, "chars": chars});
+    let details = serde_json::json!({"resident_id": id, "chars": super::chars(text)});
     crate::audit::record(&mut tx, auth.actor(), "message.posted", "message", message_id, details).await?;
     crate::store::notify::queue_message(&mut tx, message_id).await?;
     tx.commit().await?;
@@ -118,11 +117,18 @@ async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path
 
 #[derive(Debug, Serialize)]
 struct Unread {
+    /// Over every thread, not only this page's.
     total: i64,
     residents: Vec<UnreadThread>,
+    next_cursor: Option<String>,
 }
 
-async fn unread(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Unread>> {
-    let residents = messages::unread(&ctx.pool, &auth.scope).await?;
-    Ok(Json(Unread { total: residents.iter().map(|r| r.unread).sum(), residents }))
+/// By resident name; the cursor is the last resident's id.
+async fn unread(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<Unread>> {
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut residents = messages::unread(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut residents, limit, |r| r.resident_id.to_string());
+    let total = messages::unread_total(&ctx.pool, &auth.scope).await?;
+    Ok(Json(Unread { total, residents, next_cursor }))
 }

@@ -68,6 +68,10 @@ pub struct ApiContext {
     pub accounts: Option<Arc<crate::broker::Accounts>>,
     /// This backend's Web Push identity.
     pub vapid: Arc<crate::notify::webpush::Vapid>,
+    /// Live alert streams open, per user and in all.
+    pub streams: Arc<limits::StreamSlots>,
+    /// Requests in progress (`http.max_concurrent_requests`).
+    pub requests: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiContext {
@@ -76,10 +80,56 @@ impl ApiContext {
     }
 }
 
-/// JSON body extractor whose rejections are the API's JSON errors.
+/// Any JSON body (the rule settings take arrays and free-form objects),
+/// with the API's JSON errors.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(Error))]
+pub struct AnyJson<T>(pub T);
+
+/// A request's JSON body: an object (never a bare array, string or null,
+/// which serde would otherwise read as a struct's fields in order), of the
+/// request's shape, or 422.
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self> {
+        let AnyJson(value) = AnyJson::<serde_json::Value>::from_request(req, state).await?;
+        json_object(value).map(Json)
+    }
+}
+
+/// A request body already parsed as JSON, read as `T` if it is an object.
+pub fn json_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    if !value.is_object() {
+        return Err(Error::validation("body", "the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| Error::Validation { field: String::new(), message: e.to_string() })
+}
+
+/// An optional JSON body: empty is `T::default()`, anything else as [`Json`].
+pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value = serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    json_object(value)
+}
+
+/// For an optional field that may be absent but not `null`: absent is
+/// `None` (with `#[serde(default)]`), `null` is refused as the wrong type.
+pub fn non_null<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A text's length as the OpenAPI document counts it (`maxLength`):
+/// characters, not bytes.
+pub fn chars(text: &str) -> usize {
+    text.chars().count()
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -96,6 +146,23 @@ pub struct Query<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct Path<T>(pub T);
+
+/// Beyond `http.max_concurrent_requests` in progress, a request is answered
+/// 503 at once rather than queued: the health checks, `/metrics` and the
+/// live streams are outside this limit, so a flood never hides the
+/// process's state from its orchestrator.
+async fn limit_concurrency(
+    axum::extract::State(requests): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match requests.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            Error::Overloaded("the server is at its limit of requests in progress; try again shortly").into_response()
+        }
+    }
+}
 
 pub fn router(ctx: ApiContext) -> Router {
     let api = Router::new()
@@ -120,11 +187,14 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(meals::router())
         .merge(notifications::router())
         .merge(records::router());
-    Router::new()
+    let limited = Router::new()
         .nest("/api/v1", api)
-        .merge(health::router())
         .merge(openapi::router())
         .merge(console::router())
+        .layer(axum::middleware::from_fn_with_state(ctx.requests.clone(), limit_concurrency));
+    Router::new()
+        .merge(limited)
+        .merge(health::router())
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async {
             let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});
@@ -145,6 +215,21 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64> {
         return Err(Error::validation("limit", "limit must be between 1 and 1000"));
     }
     Ok(limit)
+}
+
+/// A list's query: the page size and where the previous page ended.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The `cursor` of a list whose rows are named by `T` (an id): anything else
+/// was not given by this list.
+pub fn parse_cursor<T: std::str::FromStr>(cursor: Option<&str>) -> Result<Option<T>> {
+    cursor.map(|c| c.parse::<T>().map_err(|_| Error::validation("cursor", "not a cursor this list gave"))).transpose()
 }
 
 /// Cuts a page read with `limit + 1` rows back to `limit`, and answers the

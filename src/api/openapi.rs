@@ -63,15 +63,18 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op("post", "/api/v1/auth/logout", "Revoke the token of this request", "any", None, 204, None),
     op("get", "/api/v1/me", "The calling user", "any", None, 200, Some("User")),
-    op(
-        "get",
-        "/api/v1/me/sessions",
-        "My live sessions and display tokens; `current` marks this one",
-        "any",
-        None,
-        200,
-        Some("SessionList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/me/sessions",
+            "My live sessions and display tokens; `current` marks this one",
+            "any",
+            None,
+            200,
+            Some("SessionList"),
+        )
+    },
     op("delete", "/api/v1/me/sessions/{id}", "End one of my sessions or display tokens", "any", None, 204, None),
     op(
         "post",
@@ -100,7 +103,10 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList")),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList"))
+    },
     op(
         "patch",
         "/api/v1/users/{id}",
@@ -163,7 +169,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/institutions/{id}/users",
         "Create an admin of the institution (role must be admin)",
         "operator",
-        Some("NewUser"),
+        Some("NewAdmin"),
         201,
         Some("Created"),
     ),
@@ -177,7 +183,10 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Created"),
     ),
     op("post", "/api/v1/residents", "Create a resident", "admin, staff", Some("NewResident"), 201, Some("Resident")),
-    op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList")),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList"))
+    },
     op(
         "get",
         "/api/v1/residents/{id}",
@@ -205,15 +214,18 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("FamilyMember"),
     ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/family",
-        "Family users linked to a resident",
-        "admin, staff",
-        None,
-        200,
-        Some("FamilyList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/residents/{id}/family",
+            "Family users linked to a resident",
+            "admin, staff",
+            None,
+            200,
+            Some("FamilyList"),
+        )
+    },
     op(
         "put",
         "/api/v1/residents/{id}/consent",
@@ -271,15 +283,18 @@ pub const OPERATIONS: &[Operation] = &[
             Some("Events"),
         )
     },
-    op(
-        "get",
-        "/api/v1/me/residents",
-        "The family app's home screen: my linked residents (family) or the institution's (staff), with open alerts and unread messages",
-        "any",
-        None,
-        200,
-        Some("MyResidents"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/me/residents",
+            "The family app's home screen: my linked residents (family) or the institution's (staff), with open alerts and unread messages",
+            "any",
+            None,
+            200,
+            Some("MyResidents"),
+        )
+    },
     Operation {
         query: &[("date", "date")],
         ..op(
@@ -293,7 +308,7 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     Operation {
-        query: &[("before", "uuid"), ("limit", "integer")],
+        query: &[("before", "uuid"), ("cursor", "string"), ("limit", "integer")],
         ..op(
             "get",
             "/api/v1/residents/{id}/messages",
@@ -322,15 +337,18 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("ReadState"),
     ),
-    op(
-        "get",
-        "/api/v1/messages/unread",
-        "Unread messages (by others, after my last read) per resident I may see",
-        "any",
-        None,
-        200,
-        Some("UnreadCounts"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/messages/unread",
+            "Unread messages (by others, after my last read) per resident I may see",
+            "any",
+            None,
+            200,
+            Some("UnreadCounts"),
+        )
+    },
     op(
         "post",
         "/api/v1/devices",
@@ -341,7 +359,13 @@ pub const OPERATIONS: &[Operation] = &[
         Some("RegisteredDevice"),
     ),
     Operation {
-        query: &[("resident_id", "uuid"), ("kind", "string"), ("online", "boolean")],
+        query: &[
+            ("resident_id", "uuid"),
+            ("kind", "string"),
+            ("online", "boolean"),
+            ("limit", "integer"),
+            ("cursor", "string"),
+        ],
         ..op(
             "get",
             "/api/v1/devices",
@@ -427,6 +451,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("from", "date-time"),
             ("to", "date-time"),
             ("limit", "integer"),
+            ("cursor", "string"),
         ],
         ..op(
             "get",
@@ -452,7 +477,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/rule-settings",
         "Change the institution's defaults (JSON merge patch)",
         "admin",
-        Some("RuleSettings"),
+        Some("RuleSettingsPatch"),
         200,
         Some("RuleSettings"),
     ),
@@ -470,7 +495,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/residents/{id}/rule-settings",
         "Change only the keys given; answers the effective settings",
         "admin, staff",
-        Some("RuleSettings"),
+        Some("RuleSettingsPatch"),
         200,
         Some("RuleSettings"),
     ),
@@ -500,6 +525,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("severity", "string"),
             ("since", "date-time"),
             ("limit", "integer"),
+            ("cursor", "string"),
         ],
         ..op(
             "get",
@@ -567,15 +593,18 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    op(
-        "get",
-        "/api/v1/webhooks",
-        "The institution's webhooks and their delivery state",
-        "admin",
-        None,
-        200,
-        Some("WebhookList"),
-    ),
+    Operation {
+        query: &[("limit", "integer"), ("cursor", "string")],
+        ..op(
+            "get",
+            "/api/v1/webhooks",
+            "The institution's webhooks and their delivery state",
+            "admin",
+            None,
+            200,
+            Some("WebhookList"),
+        )
+    },
     op("get", "/api/v1/webhooks/{id}", "One webhook", "admin", None, 200, Some("Webhook")),
     op("delete", "/api/v1/webhooks/{id}", "Remove a webhook", "admin", None, 204, None),
     // Notifications and on-call.
@@ -1080,6 +1109,20 @@ pub const OPERATIONS: &[Operation] = &[
     ),
 ];
 
+// Patterns name white space as Rust's `trim` does, in a class both the
+// document's readers (ECMA) and Python-based fuzzers read alike.
+
+/// Some character that is not white space: the server trims and refuses blank text.
+const NOT_BLANK: &str =
+    concat!(r"[^", r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000", "]");
+/// No white space at either end (regions match as exact strings).
+const NO_SURROUNDING_SPACE: &str = concat!(
+    r"^[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"([\s\S]*[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+);
+/// One `@` between two parts without spaces (see `users::valid_email`).
+const EMAIL: &str = r"^[^@ \t\n\r\f\u000b]+@[^@ \t\n\r\f\u000b]+$";
+
 fn schemas() -> Value {
     let s = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
     let string = json!({"type": "string"});
@@ -1096,9 +1139,6 @@ fn schemas() -> Value {
     let meals = json!({"type": "array", "items": meal});
     let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0}, "lunch": {"type": "number", "minimum": 0}, "dinner": {"type": "number", "minimum": 0}}, "additionalProperties": false});
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
-    let consent = json!({"type": ["object", "null"], "description": "the latest recorded decision; null until one is",
-        "properties": {"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": nstring, "decided_at": time,
-            "recorded_by": nid, "recorded_at": time}});
     let funding = json!({"type": "string", "enum": Funding::names()});
     let status = json!({"type": "string", "enum": VisitStatus::names()});
     let method = json!({"type": "string", "enum": Method::names()});
@@ -1107,54 +1147,96 @@ fn schemas() -> Value {
     cancel_reasons.push(Value::Null);
     let task_done = s(json!({"code": string, "done": {"type": "boolean"}, "note": string}), &["code", "done"]);
     let rating = json!({"type": ["object", "null"], "properties": {"stars": {"type": "integer"}, "comment": nstring, "at": time}});
+    let watts = json!({"type": "number", "minimum": 0, "maximum": 10000});
+    let region = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_SURROUNDING_SPACE});
+    let region_or_null =
+        json!({"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": NO_SURROUNDING_SPACE});
+    // Who decided: the resident, or a named guardian.
+    let consent_given = |mut extra: Value| {
+        let when = json!({"type": ["string", "null"], "format": "date-time", "description": "when the decision was made (not in the future); default now"});
+        let guardian_name = json!({"type": "string", "maxLength": 200, "pattern": NOT_BLANK});
+        let by_resident = s(
+            json!({"given_by": {"const": "resident"}, "guardian_name": {"type": "null"}, "decided_at": when}),
+            &["given_by"],
+        );
+        let by_guardian = s(
+            json!({"given_by": {"const": "guardian"}, "guardian_name": guardian_name, "decided_at": when}),
+            &["given_by", "guardian_name"],
+        );
+        let required: Vec<String> = extra.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut props =
+            json!({"given_by": consent_by, "guardian_name": {"type": ["string", "null"]}, "decided_at": when});
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object_mut()) {
+            p.append(e);
+        }
+        let mut all = required;
+        all.push("given_by".into());
+        json!({"type": "object", "properties": props, "required": all, "additionalProperties": false,
+               "oneOf": [by_resident, by_guardian]})
+    };
+    let consent = json!({"type": ["object", "null"], "description": "the latest recorded decision; null until one is",
+        "properties": {"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": nstring, "decided_at": time,
+            "recorded_by": nid, "recorded_at": time}});
+    // Request fields, as the server checks them.
+    let text = |max: usize| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK});
+    let email = json!({"type": "string", "maxLength": 254, "pattern": EMAIL});
+    let password = json!({"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN});
+    let mqtt_id = json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"});
+    let timezone = json!({"$ref": "#/components/schemas/Timezone"});
+    // A page of a list: `next_cursor` is null on the last page.
     let list = |key: &str, item: &str| {
-        s(json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}), &[key])
+        s(
+            json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}, "next_cursor": nstring}),
+            &[key, "next_cursor"],
+        )
     };
     json!({
         "Error": s(json!({"error": s(json!({"code": string, "message": string, "field": string}), &["code", "message"])}), &["error"]),
+        "Timezone": {"type": "string", "description": "an IANA time zone name", "enum": chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect::<Vec<_>>()},
         "LoginRequest": s(json!({"email": {"type": "string", "maxLength": 254, "description": "case-insensitive; over 254 bytes answers 422 at once"}, "password": string,
-            "code": {"type": "string", "description": "the authenticator app's six digits, for accounts with a second factor (401 totp_required without it)"}}), &["email", "password"]),
-        "TotpRequest": s(json!({"code": string}), &[]),
+            "code": {"type": ["string", "null"], "description": "the authenticator app's six digits, for accounts with a second factor (401 totp_required without it)"}}), &["email", "password"]),
+        "TotpRequest": s(json!({"code": {"type": ["string", "null"]}}), &[]),
         "TotpState": s(json!({"enabled": {"type": "boolean"}, "secret": {"type": "string", "description": "base32, shown once"}, "otpauth_uri": string}), &["enabled"]),
-        "NewDisplayToken": s(json!({"label": string}), &["label"]),
+        "NewDisplayToken": s(json!({"label": text(200)}), &["label"]),
         "DisplayToken": s(json!({"id": id, "token": {"type": "string", "description": "shown this once"}, "label": string, "expires_at": time}), &["id", "token", "label", "expires_at"]),
         "LoginResponse": s(json!({"token": string, "expires_at": time, "user": {"$ref": "#/components/schemas/User"}}), &["token", "user"]),
         "User": s(json!({"id": id, "email": string, "name": string, "role": role, "institution_id": nid, "institution_name": nstring,
             "region": nstring, "disabled": {"type": "boolean"}, "phone": nstring, "created_at": time,
             "session_kind": {"type": "string", "enum": ["login", "display"], "description": "GET /me only: the kind of session the request came with"}}), &["id", "email", "name", "role"]),
-        "UserPatch": s(json!({"role": role, "disabled": {"type": "boolean"}, "phone": {"type": ["string", "null"], "description": "E.164; null removes it"}}), &[]),
-        "PasswordReset": s(json!({"password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}}), &["password"]),
+        "UserPatch": s(json!({"role": {"type": "string", "enum": ["admin", "staff", "caregiver", "family", "kitchen"]}, "disabled": {"type": "boolean"}, "phone": {"type": ["string", "null"], "description": "E.164; null removes it"}}), &[]),
+        "PasswordReset": s(json!({"password": password}), &["password"]),
         "SessionsEnded": s(json!({"sessions_ended": {"type": "integer"}}), &["sessions_ended"]),
         "Session": s(json!({"id": id, "kind": {"type": "string", "enum": ["login", "display"]}, "label": nstring,
             "created_at": time, "last_used_at": time, "expires_at": {"type": "string", "format": "date-time", "description": "the latest it ends; idleness may end a login sooner"},
             "current": {"type": "boolean"}}), &["id", "kind", "created_at", "last_used_at", "expires_at", "current"]),
         "SessionList": list("sessions", "Session"),
-        "NewInstitution": s(json!({"name": string, "kind": kind, "region": nstring, "timezone": {"type": "string", "description": "IANA zone"}}), &["name", "kind", "timezone"]),
-        "InstitutionPatch": s(json!({"name": string, "region": nstring}), &[]),
+        "NewInstitution": s(json!({"name": text(200), "kind": kind, "region": region_or_null, "timezone": timezone}), &["name", "kind", "timezone"]),
+        "InstitutionPatch": s(json!({"name": text(200), "region": region_or_null}), &[]),
         "Institution": s(json!({"id": id, "name": string, "kind": kind, "region": nstring, "timezone": string, "created_at": time}), &["id", "name", "kind", "region", "timezone"]),
         "InstitutionList": s(json!({"institutions": {"type": "array", "items": {"$ref": "#/components/schemas/Institution"}}, "next_cursor": nstring}), &["institutions", "next_cursor"]),
-        "NewSupervisor": s(json!({"email": string, "password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}, "name": string, "region": string}), &["email", "password", "name", "region"]),
+        "NewSupervisor": s(json!({"email": email, "password": password, "name": text(200), "region": region}), &["email", "password", "name", "region"]),
         "UserList": list("users", "User"),
-        "NewUser": s(json!({"email": string, "password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}, "role": role, "name": string}), &["email", "password", "role", "name"]),
+        "NewUser": s(json!({"email": email, "password": password, "name": text(200),
+            "role": {"type": "string", "enum": ["admin", "staff", "caregiver", "family"]}}), &["email", "password", "role", "name"]),
+        "NewAdmin": s(json!({"email": email, "password": password, "name": text(200), "role": {"const": "admin"}}), &["email", "password", "role", "name"]),
         "Created": s(json!({"id": id}), &["id"]),
-        "NewResident": s(json!({"name": string, "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Shanghai"}, "room": nstring, "notes": nstring}), &["name"]),
-        "ResidentPatch": s(json!({"name": string, "timezone": string, "room": nstring, "notes": nstring, "address": nstring,
+        "NewResident": s(json!({"name": text(200), "timezone": timezone, "room": nstring, "notes": nstring}), &["name"]),
+        "ResidentPatch": s(json!({"name": text(200), "timezone": timezone, "room": nstring, "notes": nstring, "address": nstring,
             "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}], "description": "WGS 84; visits are checked against it"}}), &[]),
         "Resident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring, "notes": nstring, "address": nstring,
             "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]}, "monitoring_consent": consent, "created_at": time, "updated_at": time}),
             &["id", "name", "timezone"]),
         "ResidentList": list("residents", "Resident"),
-        "FamilyLink": s(json!({"user_id": id, "relationship": string, "consent": s(json!({"given_by": consent_by, "guardian_name": nstring, "decided_at": time}), &["given_by"])}), &["user_id", "relationship"]),
+        "FamilyLink": s(json!({"user_id": id, "relationship": text(100), "consent": consent_given(json!({}))}), &["user_id", "relationship"]),
         "FamilyMember": s(json!({"user_id": id, "name": string, "email": string, "relationship": string, "consent": consent, "created_at": time}), &["user_id", "relationship"]),
-        "ConsentDecision": s(json!({"given": {"type": "boolean"}, "given_by": consent_by, "guardian_name": {"type": ["string", "null"], "description": "required when given_by is guardian"},
-            "decided_at": {"type": "string", "format": "date-time", "description": "when the decision was made; default now"}}), &["given", "given_by"]),
+        "ConsentDecision": consent_given(json!({"given": {"type": "boolean"}})),
         "FamilyList": list("family", "FamilyMember"),
-        "NewDevice": s(json!({"device_id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}, "resident_id": nid,
+        "NewDevice": s(json!({"device_id": mqtt_id, "resident_id": nid,
             "kind": {"type": "string", "enum": crate::domain::DeviceKind::ALL}, "room": nstring, "placement": nstring,
             "source": {"type": "string", "enum": ["native", "zigbee2mqtt"]}, "external_id": nstring,
             "gateway_id": {"type": ["string", "null"], "description": "the Zigbee2MQTT gateway the device speaks through: its topic is {base_topic}/{external_id}"},
-            "power_on_threshold_w": {"type": "number"}}), &["device_id", "kind"]),
-        "DevicePatch": s(json!({"resident_id": nid, "kind": string, "room": nstring, "placement": nstring, "power_on_threshold_w": {"type": "number"}}), &[]),
+            "power_on_threshold_w": watts}), &["device_id", "kind"]),
+        "DevicePatch": s(json!({"resident_id": nid, "kind": {"type": "string", "enum": crate::domain::DeviceKind::ALL}, "room": nstring, "placement": nstring, "power_on_threshold_w": watts}), &[]),
         "Device": s(json!({"device_id": string, "resident_id": nid, "kind": string, "room": nstring, "placement": nstring,
             "source": string, "external_id": nstring, "gateway_id": nstring, "power_on_threshold_w": {"type": "number"},
             "last_seen_at": ntime, "online": {"type": ["boolean", "null"], "description": "false when it said so or has been silent past its kind's heartbeat timeout; null when never heard from"}, "battery": {"type": ["number", "null"]},
@@ -1224,21 +1306,24 @@ fn schemas() -> Value {
             "author_relationship": nstring, "text": string, "created_at": time, "mine": {"type": "boolean"}}),
             &["id", "resident_id", "text", "created_at", "mine"]),
         "MessagePage": s(json!({"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-            "next_before": nid, "last_read_at": ntime}), &["messages"]),
-        "NewMessage": s(json!({"text": {"type": "string", "minLength": 1, "maxLength": 4000}}), &["text"]),
+            "next_cursor": nstring, "next_before": nid, "last_read_at": ntime}), &["messages", "next_cursor"]),
+        "NewMessage": s(json!({"text": text(4000)}), &["text"]),
         "ReadState": s(json!({"resident_id": id, "last_read_at": ntime, "unread": {"type": "integer"}}), &["resident_id", "unread"]),
         "UnreadCounts": s(json!({"total": {"type": "integer"}, "residents": {"type": "array", "items": s(json!({"resident_id": id,
-            "resident_name": string, "unread": {"type": "integer"}, "last_message_at": ntime}), &["resident_id", "unread"])}}),
-            &["total", "residents"]),
+            "resident_name": string, "unread": {"type": "integer"}, "last_message_at": ntime}), &["resident_id", "unread"])},
+            "next_cursor": nstring}),
+            &["total", "residents", "next_cursor"]),
         "QuarantineList": s(json!({"total": {"type": "integer"}, "messages": {"type": "array", "items": s(json!({"id": string, "received_at": time, "topic": string,
             "reason": string, "detail": string, "device_id": nstring, "payload": string, "payload_encoding": {"type": "string", "enum": ["utf8", "base64"]}, "payload_bytes": {"type": "integer"}}),
             &["received_at", "topic", "reason", "payload"])},
             "overflow": {"type": "array", "description": "Rejects beyond a sender's hourly quarantine cap: counted, not kept", "items": s(json!({"hour": time,
-                "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])}}),
-            &["total", "messages", "overflow"]),
+                "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])},
+            "next_cursor": nstring}),
+            &["total", "messages", "overflow", "next_cursor"]),
         "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default 200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
-        "MealWindows": {"type": "array", "items": s(json!({"meal": string, "start": string, "end": string}), &["meal", "start", "end"])},
-        "Thresholds": {"type": "object", "additionalProperties": s(json!({"min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}), &[])},
+        "RuleSettingsPatch": rule_settings_patch(),
+        "MealWindows": meal_windows(),
+        "Thresholds": thresholds(),
         "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,
             "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
             "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
@@ -1253,11 +1338,11 @@ fn schemas() -> Value {
         "Timeline": s(json!({"alert_id": id, "entries": {"type": "array", "items": s(json!({"at": time, "action": string, "actor_id": nid, "actor_name": nstring, "details": {"type": "object"}}), &["at", "action"])}}), &["alert_id", "entries"]),
         "Resolve": s(json!({"resolution": {"type": "string", "enum": ["handled", "false_alarm", "cancelled_by_resident", "auto_cleared"]}, "note": nstring}), &["resolution"]),
         "Assign": s(json!({"user_id": id}), &["user_id"]),
-        "Comment": s(json!({"text": string}), &["text"]),
-        "NewWebhook": s(json!({"url": {"type": "string", "format": "uri", "description": "https:// to a public address"}, "secret": {"type": "string", "minLength": 16}, "signature": {"type": "string", "enum": ["v1", "v2"], "default": "v2", "description": "X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of \"<t>.<body>\">`; v1 `sha256=<HMAC of the body>` for receivers not yet upgraded"}}), &["url", "secret"]),
+        "Comment": s(json!({"text": text(4000)}), &["text"]),
+        "NewWebhook": s(json!({"url": {"type": "string", "format": "uri", "description": "https:// to a public address"}, "secret": {"type": "string", "minLength": 16, "maxLength": 256}, "signature": {"type": "string", "enum": ["v1", "v2"], "default": "v2", "description": "X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of \"<t>.<body>\">`; v1 `sha256=<HMAC of the body>` for receivers not yet upgraded"}}), &["url", "secret"]),
         "Webhook": s(json!({"id": id, "url": string, "signature": {"type": "string", "enum": ["v1", "v2"]}, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
         "WebhookList": list("webhooks", "Webhook"),
-        "PasswordChange": s(json!({"current_password": string, "new_password": {"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN}}), &["current_password", "new_password"]),
+        "PasswordChange": s(json!({"current_password": string, "new_password": password}), &["current_password", "new_password"]),
         "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
             "action": string, "entity": string, "entity_id": nstring,
             "details": {"type": ["object", "null"], "description": "the entry's personal values; null once an erasure blanked them"},
@@ -1434,6 +1519,173 @@ fn schemas() -> Value {
     })
 }
 
+/// A time of day in the resident's timezone, `HH:MM` or `HH:MM:SS`.
+fn time_of_day() -> Value {
+    json!({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"})
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if let Some(t) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+/// A meal's window: every field required, none null.
+fn meal_windows() -> Value {
+    use crate::rules::settings::MAX_MEAL_NAME;
+    let meal = json!({"type": "string", "minLength": 1, "maxLength": MAX_MEAL_NAME, "pattern": NOT_BLANK});
+    json!({"type": "array", "items": {"type": "object", "required": ["meal", "start", "end"],
+        "properties": {"meal": meal, "start": time_of_day(), "end": time_of_day()}}})
+}
+
+/// Vital-sign bounds by metric, each within the metric's plausible range
+/// (a bound in the wrong unit would never trigger).
+fn thresholds() -> Value {
+    let mut metrics = serde_json::Map::new();
+    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::rules::vitals::is_vital(*m)) {
+        let (low, high) = metric.plausible();
+        let bound = json!({"type": ["number", "null"], "minimum": low, "maximum": high});
+        metrics.insert(
+            metric.as_str().to_owned(),
+            json!({"type": ["object", "null"], "properties": {"min": bound, "max": bound}}),
+        );
+    }
+    json!({"type": "object", "properties": metrics})
+}
+
+/// A JSON merge patch of rule settings: only the keys given change, `null`
+/// keeps what is there. Amounts within their bounds; the combination is
+/// judged as a whole too (a window's start and end, thresholds' min below
+/// max), which answers 422.
+fn rule_settings_patch() -> Value {
+    use crate::rules::settings::{
+        MAX_FALL_CANCEL_SECONDS, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
+    };
+    let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
+    let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
+    let part = |props: Value| json!({"type": ["object", "null"], "properties": props});
+    let time = nullable(time_of_day());
+    let window = part(json!({"start": time, "end": time}));
+    json!({"type": "object", "properties": {
+        "away": {"type": ["boolean", "null"]},
+        "waking_hours": window,
+        "night": window,
+        "inactivity": part(json!({"hours": positive(MAX_HOURS)})),
+        "no_morning_activity": part(json!({"by": time})),
+        "night_wandering": part(json!({"return_minutes": positive(MAX_MINUTES)})),
+        "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
+        "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
+        "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
+        "meal_windows": nullable(meal_windows()),
+        "thresholds": nullable(thresholds()),
+        "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
+            "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
+    }})
+}
+
+/// A query parameter's schema: the bounds and values the server accepts.
+fn query_schema(path: &str, name: &str, format: &str) -> Value {
+    let alert_kinds: Vec<&str> = crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+    match (name, format) {
+        // Series have bounds of their own; every other list pages 1..1000.
+        ("limit", _) if path.ends_with("/readings") || path.ends_with("/events") => {
+            json!({"type": "integer", "minimum": 1, "maximum": 50_000})
+        }
+        ("limit", _) => json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}),
+        ("cursor", _) => match path {
+            "/api/v1/devices" | "/api/v1/gateways" => {
+                json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "the next_cursor of the previous page"})
+            }
+            "/api/v1/quarantine" => {
+                json!({"type": "string", "pattern": "^[0-9]{1,18}$", "description": "the next_cursor of the previous page"})
+            }
+            _ => json!({"type": "string", "format": "uuid", "description": "the next_cursor of the previous page"}),
+        },
+        ("metric", _) => {
+            json!({"type": "string", "enum": crate::domain::Metric::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>()})
+        }
+        ("bucket", _) => json!({"type": "string", "enum": ["1m", "5m", "15m", "1h", "1d"]}),
+        ("status", _) if path == "/api/v1/alerts" => {
+            json!({"type": "string", "enum": ["open", "acknowledged", "resolved"]})
+        }
+        ("severity", _) => json!({"type": "string", "enum": ["critical", "high", "medium", "low"]}),
+        ("kind", _) if path == "/api/v1/alerts" => json!({"type": "string", "enum": alert_kinds}),
+        (_, "integer") => json!({"type": "integer"}),
+        (_, "boolean") => json!({"type": "boolean"}),
+        (_, "string") => json!({"type": "string"}),
+        (_, f) => json!({"type": "string", "format": f}),
+    }
+}
+
+/// Closes an object schema and the objects in its properties and items
+/// (`additionalProperties: false`), as the server's `deny_unknown_fields`;
+/// free-form parts (an object without `properties`, or with its own
+/// `additionalProperties`) stay as they are, and so do the alternatives of a
+/// `oneOf`, which only narrow the closed object around them.
+fn close(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else { return };
+    if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+        object.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    if let Some(Value::Object(props)) = object.get_mut("properties") {
+        props.values_mut().for_each(close);
+    }
+    if let Some(items) = object.get_mut("items") {
+        close(items);
+    }
+}
+
+/// Links from a creating answer to the operations that use what it created,
+/// so a client (or a stateful fuzzer) can follow them.
+fn links(op: &Operation) -> Option<Value> {
+    let uses = |prefix: &str, param: &str, field: &str| -> Value {
+        let mut links = serde_json::Map::new();
+        for target in OPERATIONS {
+            let Some(rest) = target.path.strip_prefix(prefix) else { continue };
+            if !(rest.is_empty() || rest.starts_with('/')) || target.path == op.path && target.method == op.method {
+                continue;
+            }
+            // A link for each operation named by this id alone.
+            let params: Vec<&str> =
+                target.path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect();
+            if params != [param] {
+                continue;
+            }
+            let name = format!("{}{}", target.method, target.path.replace(['{', '}'], "").replace('/', "_"));
+            links.insert(
+                name,
+                json!({"operationRef": format!("#/paths/{}/{}", target.path.replace('~', "~0").replace('/', "~1"), target.method),
+                       "parameters": {param: format!("$response.body#/{field}")}}),
+            );
+        }
+        Value::Object(links)
+    };
+    let links = match (op.method, op.path) {
+        ("post", "/api/v1/residents") => uses("/api/v1/residents/{id}", "id", "id"),
+        ("post", "/api/v1/devices") => uses("/api/v1/devices/{device_id}", "device_id", "device_id"),
+        ("post", "/api/v1/gateways") => uses("/api/v1/gateways/{gateway_id}", "gateway_id", "gateway_id"),
+        ("post", "/api/v1/webhooks") => uses("/api/v1/webhooks/{id}", "id", "id"),
+        ("post", "/api/v1/institutions") => uses("/api/v1/institutions/{id}", "id", "id"),
+        ("post", "/api/v1/users") => uses("/api/v1/users/{id}", "id", "id"),
+        // Alerts are raised by devices, not created by a call: a listed
+        // alert's id leads to its actions.
+        ("get", "/api/v1/alerts") => uses("/api/v1/alerts/{id}", "id", "alerts/0/id"),
+        ("get", "/api/v1/residents") => uses("/api/v1/residents/{id}", "id", "residents/0/id"),
+        // A family link is named by its resident and its member.
+        ("post", "/api/v1/residents/{id}/family") => {
+            let member = json!({"id": "$request.path.id", "user_id": "$response.body#/user_id"});
+            let to = |method: &str, path: &str| json!({"operationRef": format!("#/paths/{}/{method}", path.replace('/', "~1")), "parameters": member});
+            json!({
+                "delete_family_link": to("delete", "/api/v1/residents/{id}/family/{user_id}"),
+                "put_family_link_consent": to("put", "/api/v1/residents/{id}/family/{user_id}/consent"),
+            })
+        }
+        _ => return None,
+    };
+    links.as_object().is_some_and(|l| !l.is_empty()).then_some(links)
+}
+
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for op in OPERATIONS {
@@ -1441,15 +1693,17 @@ pub fn document() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                // Ids are UUIDs, but devices and gateways are named by their MQTT id.
+                let schema = match name {
+                    "device_id" | "gateway_id" => json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}),
+                    _ => json!({"type": "string", "format": "uuid"}),
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
             .collect();
         for (name, format) in op.query {
-            let schema = match *format {
-                "integer" => json!({"type": "integer"}),
-                "boolean" => json!({"type": "boolean"}),
-                "string" => json!({"type": "string"}),
-                f => json!({"type": "string", "format": f}),
-            };
+            let schema = query_schema(op.path, name, format);
             parameters.push(json!({"name": name, "in": "query", "required": *name == "metric", "schema": schema}));
         }
         let content =
@@ -1491,10 +1745,18 @@ pub fn document() -> Value {
                         | "/api/v1/supervisors"
                 ));
         let unavailable = if hashes_password {
-            "the database is unavailable, or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+            "the database is unavailable, a query ran past the statement timeout (`timeout`), the server is at its \
+             limit of requests in progress or every password-hashing slot is busy (`busy`, with `Retry-After`); try again"
+        } else if op.path == "/api/v1/alerts/stream" {
+            "the server has as many live streams open as it takes (`busy`, with `Retry-After`); try again"
         } else {
-            "the database is unavailable; try again"
+            "the database is unavailable, a query ran past the statement timeout (`timeout`), or the server is at \
+             its limit of requests in progress (`busy`, with `Retry-After`); try again"
         };
+        if op.path == "/api/v1/alerts/stream" {
+            let why = "this user has as many live streams open as one may (`http.streams_per_user`); `Retry-After`";
+            responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
+        }
         responses.insert("503".into(), json!({"description": unavailable, "content": content("Error")}));
         let mut operation = json!({
             "summary": op.summary,
@@ -1506,7 +1768,14 @@ pub fn document() -> Value {
             operation["security"] = json!([{"bearer": []}]);
         }
         if let Some(schema) = op.request {
-            operation["requestBody"] = json!({"required": true, "content": content(schema)});
+            // The second factor's first call has no body.
+            let required = op.path != "/api/v1/me/totp";
+            operation["requestBody"] = json!({"required": required, "content": content(schema)});
+        }
+        if let Some(links) = links(op)
+            && let Some(ok) = operation["responses"].get_mut(op.status.to_string())
+        {
+            ok["links"] = links;
         }
         paths
             .entry(op.path)
@@ -1514,13 +1783,21 @@ pub fn document() -> Value {
             .as_object_mut()
             .map(|o| o.insert(op.method.to_owned(), operation));
     }
+    let mut schemas = schemas();
+    // Every request object is closed: the server refuses unknown fields.
+    let requests: std::collections::BTreeSet<&str> = OPERATIONS.iter().filter_map(|op| op.request).collect();
+    for name in requests {
+        if let Some(schema) = schemas.get_mut(name) {
+            close(schema);
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "eldercare", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Elderly-care monitoring: residents, devices, readings, events, alerts."},
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     })

@@ -24,6 +24,8 @@ struct QuarantineQuery {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,6 +47,7 @@ struct QuarantineList {
     total: i64,
     messages: Vec<Message>,
     overflow: Vec<Overflow>,
+    next_cursor: Option<String>,
 }
 
 /// Newest first. An admin sees what their institution's devices sent; the
@@ -64,11 +67,15 @@ async fn list(
         None => None,
         Some(Some(reason)) => Some(reason),
         // Nothing was refused for a reason that does not exist.
-        Some(None) => return Ok(Json(QuarantineList { total: 0, messages: vec![], overflow: vec![] })),
+        Some(None) => {
+            return Ok(Json(QuarantineList { total: 0, messages: vec![], overflow: vec![], next_cursor: None }));
+        }
     };
     let filter = quarantine::Filter { reason, device_id: q.device_id, from: q.from, to: q.to };
     let total = quarantine::count(&ctx.pool, &auth.scope, &filter).await?;
-    let rows = quarantine::list(&ctx.pool, &auth.scope, &filter, limit).await?;
+    let before = super::parse_cursor(q.cursor.as_deref())?;
+    let mut rows = quarantine::list(&ctx.pool, &auth.scope, &filter, before, limit + 1).await?;
+    let next_cursor = super::next_page(&mut rows, limit, |r| r.id.to_string());
     let overflow = quarantine::overflow(&ctx.pool, &auth.scope, &filter, limit).await?;
     let messages = rows
         .into_iter()
@@ -91,5 +98,5 @@ async fn list(
             }
         })
         .collect();
-    Ok(Json(QuarantineList { total, messages, overflow }))
+    Ok(Json(QuarantineList { total, messages, overflow, next_cursor }))
 }

@@ -11,10 +11,12 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::ResultExt;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::domain::care::Location;
-use crate::store::residents::{self, ConsentBy, FamilyMember, NewConsent, NewResident, Resident, ResidentChange};
+use crate::store::residents::{
+    self, ConsentBy, FamilyMember, FamilyPage, NewConsent, NewResident, Resident, ResidentChange,
+};
 use crate::store::users;
 
 pub fn router() -> Router<ApiContext> {
@@ -31,6 +33,7 @@ pub fn router() -> Router<ApiContext> {
 #[serde(deny_unknown_fields)]
 struct NewResidentRequest {
     name: String,
+    #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
     room: Option<String>,
     notes: Option<String>,
@@ -40,7 +43,9 @@ struct NewResidentRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResidentPatch {
+    #[serde(default, deserialize_with = "super::non_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
     #[serde(default, deserialize_with = "super::devices::double_option")]
     room: Option<Option<String>>,
@@ -77,7 +82,7 @@ pub fn validate_timezone(tz: &str) -> Result<()> {
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
+    if name.trim().is_empty() || super::chars(name) > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     Ok(())
@@ -107,10 +112,16 @@ async fn create(
 #[derive(Debug, Serialize)]
 struct ResidentList {
     residents: Vec<Resident>,
+    next_cursor: Option<String>,
 }
 
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<ResidentList>> {
-    Ok(Json(ResidentList { residents: residents::list(&ctx.pool, &auth.scope).await? }))
+/// By name; the cursor is the last resident's id.
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ResidentList>> {
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut residents = residents::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
+    Ok(Json(ResidentList { residents, next_cursor }))
 }
 
 /// A caregiver reads only what their visits need of the residents they
@@ -181,6 +192,7 @@ struct FamilyLink {
     relationship: String,
     /// The resident's (or guardian's) consent to this member's access, when
     /// it is recorded with the link.
+    #[serde(default, deserialize_with = "super::non_null")]
     consent: Option<ConsentGiven>,
 }
 
@@ -193,18 +205,35 @@ struct ConsentGiven {
     decided_at: Option<DateTime<Utc>>,
 }
 
-/// A decision on consent: given, or withdrawn. (Unknown fields are refused
-/// by the flattened part, which sees every field but `given`.)
+/// A decision on consent: given, or withdrawn. Its fields are spelled out
+/// rather than flattened: serde does not refuse unknown fields through a
+/// flattened part.
 #[derive(Debug, Deserialize)]
+#[serde(from = "ConsentDecisionFields")]
 struct ConsentDecision {
     given: bool,
-    #[serde(flatten)]
     by: ConsentGiven,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentDecisionFields {
+    given: bool,
+    given_by: ConsentBy,
+    guardian_name: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConsentDecisionFields> for ConsentDecision {
+    fn from(f: ConsentDecisionFields) -> Self {
+        let by = ConsentGiven { given_by: f.given_by, guardian_name: f.guardian_name, decided_at: f.decided_at };
+        ConsentDecision { given: f.given, by }
+    }
 }
 
 impl ConsentGiven {
     fn validate(&self) -> Result<()> {
-        let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && n.len() <= 200);
+        let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && super::chars(n) <= 200);
         match (self.given_by, named) {
             (ConsentBy::Guardian, false) => {
                 return Err(Error::validation("guardian_name", "a guardian's decision names the guardian"));
@@ -244,7 +273,7 @@ async fn link_family(
     Json(req): Json<FamilyLink>,
 ) -> Result<(StatusCode, Json<FamilyMember>)> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    if req.relationship.trim().is_empty() || req.relationship.len() > 100 {
+    if req.relationship.trim().is_empty() || super::chars(&req.relationship) > 100 {
         return Err(Error::validation("relationship", "relationship must be 1 to 100 characters"));
     }
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
@@ -269,22 +298,30 @@ async fn link_family(
         serde_json::json!({"user_id": req.user_id, "relationship": req.relationship.trim(), "consent": consent});
     crate::audit::record(&mut tx, auth.actor(), "family.linked", "resident", id, details).await?;
     tx.commit().await?;
-    let member = residents::family(&ctx.pool, id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == req.user_id)
-        .ok_or(Error::NotFound)?;
+    let only = FamilyPage { after: None, user: Some(req.user_id), limit: 1 };
+    let member = residents::family(&ctx.pool, id, only).await?.into_iter().next().ok_or(Error::NotFound)?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
 #[derive(Debug, Serialize)]
 struct FamilyList {
     family: Vec<FamilyMember>,
+    next_cursor: Option<String>,
 }
 
-async fn list_family(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<FamilyList>> {
+/// By name; the cursor is the last member's user id.
+async fn list_family(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<FamilyList>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    Ok(Json(FamilyList { family: residents::family(&ctx.pool, id).await? }))
+    let limit = super::page_limit(q.limit)?;
+    let page = FamilyPage { after: super::parse_cursor(q.cursor.as_deref())?, user: None, limit: limit + 1 };
+    let mut family = residents::family(&ctx.pool, id, page).await?;
+    let next_cursor = super::next_page(&mut family, limit, |m| m.user_id.to_string());
+    Ok(Json(FamilyList { family, next_cursor }))
 }
 
 /// Ends a family link: that user's next read of the resident answers 404,

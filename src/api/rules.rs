@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{AnyJson, ApiContext, Error, Json, Path, Result};
 use crate::rules::settings::{RuleSettings, SettingsError, merge_patch};
 use crate::store::settings::{self, Changed};
 
@@ -70,7 +70,7 @@ async fn patch_resident(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
-    Json(patch): Json<Value>,
+    AnyJson(patch): AnyJson<Value>,
 ) -> Result<Json<Value>> {
     RuleSettings::validate_patch(&patch)?;
     change_resident(&ctx, &auth, id, "rule_settings.changed", patch.clone(), |stored| merge_patch(stored, &patch)).await
@@ -81,7 +81,7 @@ async fn put_meal_windows(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
-    Json(windows): Json<Value>,
+    AnyJson(windows): AnyJson<Value>,
 ) -> Result<Json<Value>> {
     if !windows.is_array() {
         return Err(Error::validation("meal_windows", "must be an array of {meal, start, end}"));
@@ -97,7 +97,7 @@ async fn put_thresholds(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
-    Json(thresholds): Json<Value>,
+    AnyJson(thresholds): AnyJson<Value>,
 ) -> Result<Json<Value>> {
     if !thresholds.is_object() {
         return Err(Error::validation("thresholds", "must be an object of metric: {min, max}"));
@@ -125,7 +125,7 @@ async fn get_institution(State(ctx): State<ApiContext>, auth: AuthUser) -> Resul
 async fn patch_institution(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    Json(patch): Json<Value>,
+    AnyJson(patch): AnyJson<Value>,
 ) -> Result<Json<Value>> {
     let institution = auth.require_admin()?;
     RuleSettings::validate_patch(&patch)?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
 use super::error::ResultExt;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::store::sessions;
 
@@ -39,15 +39,25 @@ struct Created {
     id: Uuid,
 }
 
+/// The characters an email address never holds around its `@` (the
+/// document's pattern names the same).
+const NOT_IN_EMAIL: [char; 7] = ['@', ' ', '\t', '\n', '\r', '\u{c}', '\u{b}'];
+
+/// One `@` between two non-empty parts without spaces, at most 254
+/// characters (RFC 5321's path limit).
+pub fn valid_email(email: &str) -> bool {
+    let part = |p: &str| !p.is_empty() && !p.contains(NOT_IN_EMAIL);
+    super::chars(email) <= 254 && email.split_once('@').is_some_and(|(local, domain)| part(local) && part(domain))
+}
+
 pub fn validate_new_user(user: &NewUser) -> Result<()> {
-    let email = user.email.trim();
-    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+    if !valid_email(&user.email) {
         return Err(Error::validation("email", "email must be an address like name@example.org"));
     }
     if user.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
-    if user.name.trim().is_empty() || user.name.len() > 200 {
+    if user.name.trim().is_empty() || super::chars(&user.name) > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     Ok(())
@@ -121,18 +131,31 @@ async fn create_user(
 #[derive(Debug, Serialize)]
 struct UserList {
     users: Vec<UserBody>,
+    next_cursor: Option<String>,
 }
 
-async fn list_users(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<UserList>> {
+/// By name; the cursor is the last user's id.
+async fn list_users(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<UserList>> {
     let institution = auth.require_admin()?;
-    let users = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let limit = super::page_limit(q.limit)?;
+    let after: Option<Uuid> = super::parse_cursor(q.cursor.as_deref())?;
+    let mut users: Vec<UserBody> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
-         where u.institution_id = $1 order by u.name, u.email"
+         where u.institution_id = $1
+           and ($2::uuid is null or (u.name, u.email, u.id) > (select c.name, c.email, c.id from users c where c.id = $2))
+         order by u.name, u.email, u.id limit $3"
     )))
     .bind(institution)
+    .bind(after)
+    .bind(limit + 1)
     .fetch_all(&ctx.pool)
     .await?;
-    Ok(Json(UserList { users }))
+    let next_cursor = super::next_page(&mut users, limit, |u| u.id.to_string());
+    Ok(Json(UserList { users, next_cursor }))
 }
 
 /// A user of the admin's own institution, locked until the transaction
@@ -149,7 +172,9 @@ async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Res
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
+    #[serde(default, deserialize_with = "super::non_null")]
     role: Option<Role>,
+    #[serde(default, deserialize_with = "super::non_null")]
     disabled: Option<bool>,
     /// E.164, or null to remove it; absent leaves it as it is.
     #[serde(default, deserialize_with = "present")]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::notify::targets;
 use crate::store::webhooks::{self, Webhook};
 
@@ -52,7 +52,7 @@ async fn validate(req: &NewWebhook, allow_private: bool) -> Result<()> {
         return Err(Error::validation("url", "url must be an absolute https URL"));
     }
     targets::vet(&url, allow_private).await.map_err(|refusal| Error::validation("url", refusal.message()))?;
-    if req.secret.len() < 16 || req.secret.len() > 256 {
+    if !(16..=256).contains(&super::chars(&req.secret)) {
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
     Ok(())
@@ -72,7 +72,9 @@ async fn create(
     auth.require_admin()?;
     validate(&req, ctx.settings.webhooks.allow_private).await?;
     let mut tx = ctx.pool.begin().await?;
-    let id = webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret, req.signature.as_str()).await?;
+    let sealing = webhooks::sealing_key(&ctx.settings.webhooks);
+    let id =
+        webhooks::create(&mut tx, &auth.scope, &req.url, &req.secret, sealing.as_ref(), req.signature.as_str()).await?;
     // Never the secret.
     crate::audit::record(
         &mut tx,
@@ -90,11 +92,17 @@ async fn create(
 #[derive(Debug, Serialize)]
 struct WebhookList {
     webhooks: Vec<Webhook>,
+    next_cursor: Option<String>,
 }
 
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<WebhookList>> {
+/// Oldest first; the cursor is the last webhook's id.
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<WebhookList>> {
     auth.require_admin()?;
-    Ok(Json(WebhookList { webhooks: webhooks::list(&ctx.pool, &auth.scope).await? }))
+    let limit = super::page_limit(q.limit)?;
+    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let mut webhooks = webhooks::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let next_cursor = super::next_page(&mut webhooks, limit, |w| w.id.to_string());
+    Ok(Json(WebhookList { webhooks, next_cursor }))
 }
 
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Webhook>> {

@@ -12,7 +12,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{KeyInit, Mac};
 use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -32,14 +31,8 @@ impl CredentialKey {
 
     /// The password of `username` as issued with `nonce`.
     pub fn password(&self, username: &str, nonce: &str) -> SecretString {
-        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.0.expose_secret().as_bytes())
-            .expect("HMAC takes any key length");
-        for part in [CONTEXT, username.as_bytes(), nonce.as_bytes()] {
-            // Length-prefixed, so no two (username, nonce) pairs hash alike.
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
-        }
-        SecretString::from(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        let derived = crate::keys::derive(&self.0, CONTEXT, &[username.as_bytes(), nonce.as_bytes()]);
+        SecretString::from(URL_SAFE_NO_PAD.encode(derived))
     }
 }
 

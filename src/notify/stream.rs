@@ -24,11 +24,17 @@ pub struct AlertChange {
     pub alert: Alert,
 }
 
+/// The channel a change of whom a user reaches (a family link made or
+/// ended) is announced on; the payload is the user's id.
+pub const REACH_CHANNEL: &str = "eldercare_reach";
+
 #[derive(Clone)]
 pub struct AlertHub {
     tx: broadcast::Sender<Arc<AlertChange>>,
     /// Users some session of whom just ended.
     ended: broadcast::Sender<Uuid>,
+    /// Users whose reach just changed.
+    reach: broadcast::Sender<Uuid>,
 }
 
 impl Default for AlertHub {
@@ -37,7 +43,8 @@ impl Default for AlertHub {
         let (tx, _) = broadcast::channel(4096);
         // A stream that falls behind re-checks its session anyway.
         let (ended, _) = broadcast::channel(1024);
-        AlertHub { tx, ended }
+        let (reach, _) = broadcast::channel(1024);
+        AlertHub { tx, ended, reach }
     }
 }
 
@@ -55,6 +62,11 @@ impl AlertHub {
     /// The users some session of whom ended, as it happens.
     pub fn sessions_ended(&self) -> broadcast::Receiver<Uuid> {
         self.ended.subscribe()
+    }
+
+    /// The users whose reach changed, as it happens.
+    pub fn reach_changed(&self) -> broadcast::Receiver<Uuid> {
+        self.reach.subscribe()
     }
 
     /// Listens for changes until `shutdown`, reconnecting after errors.
@@ -77,12 +89,17 @@ impl AlertHub {
     async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.ignore_pool_close_event(true);
-        listener.listen_all([NOTIFY_CHANNEL, sessions::ENDED_CHANNEL]).await?;
+        listener.listen_all([NOTIFY_CHANNEL, sessions::ENDED_CHANNEL, REACH_CHANNEL]).await?;
         loop {
             let notification = listener.recv().await?;
-            if notification.channel() == sessions::ENDED_CHANNEL {
+            let about_user = match notification.channel() {
+                sessions::ENDED_CHANNEL => Some(&self.ended),
+                REACH_CHANNEL => Some(&self.reach),
+                _ => None,
+            };
+            if let Some(channel) = about_user {
                 if let Ok(user) = notification.payload().parse() {
-                    let _ = self.ended.send(user);
+                    let _ = channel.send(user);
                 }
                 continue;
             }

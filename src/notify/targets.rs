@@ -43,6 +43,9 @@ pub fn check_scheme(url: &Url, allow_private: bool) -> Result<(), Refusal> {
     }
 }
 
+/// How long a target's name may take to resolve.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Resolves the URL's host and judges every address it has. `Ok(None)` when
 /// the name does not resolve (a registration accepts it: it is judged again
 /// at delivery).
@@ -53,10 +56,14 @@ pub async fn vet(url: &Url, allow_private: bool) -> Result<Option<Vetted>, Refus
     let addrs: Vec<SocketAddr> = match host {
         Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
         Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Host::Domain(name) => match tokio::net::lookup_host((name, port)).await {
-            Ok(found) => found.collect(),
-            Err(_) => return Ok(None),
-        },
+        // A resolver that does not answer in time is a name that does not
+        // resolve yet: a registration is not held on it.
+        Host::Domain(name) => {
+            match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(_)) | Err(_) => return Ok(None),
+            }
+        }
     };
     if addrs.is_empty() {
         return Ok(None);

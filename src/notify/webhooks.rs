@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::keys::SealingKey;
+
 use super::targets;
 use crate::config::WebhookSettings;
 
@@ -62,6 +64,7 @@ struct Due {
     webhook_id: Uuid,
     url: String,
     secret: String,
+    secret_sealed: bool,
     signature: String,
     payload: serde_json::Value,
     attempts: i32,
@@ -71,6 +74,7 @@ pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: Cancellation
     let outbox = Outbox {
         pool,
         allow_private: settings.allow_private,
+        sealing: crate::store::webhooks::sealing_key(&settings),
         permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         busy: Arc::default(),
     };
@@ -98,7 +102,16 @@ pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: Cancellation
 /// Vets the target again (its DNS may have changed since registration) and
 /// sends to the vetted addresses only: the client is pinned to them, so the
 /// name is not resolved a second time between the check and the connection.
-async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::StatusCode, String> {
+async fn send(
+    d: &Due,
+    allow_private: bool,
+    sealing: Option<&SealingKey>,
+    body: Vec<u8>,
+) -> Result<reqwest::StatusCode, String> {
+    let secret = crate::store::webhooks::reveal(d.webhook_id, &d.secret, d.secret_sealed, sealing).map_err(|err| {
+        tracing::error!(webhook = %d.webhook_id, cause = %err, "webhook secret (is webhooks.secret_key the one it was stored with?)");
+        "secret unreadable".to_owned()
+    })?;
     let url = url::Url::parse(&d.url).map_err(|_| "refused: bad url".to_owned())?;
     let vetted = targets::vet(&url, allow_private)
         .await
@@ -118,8 +131,8 @@ async fn send(d: &Due, allow_private: bool, body: Vec<u8>) -> Result<reqwest::St
     })?;
     // Signed at each attempt: a retry carries a fresh time.
     let signed = match d.signature.as_str() {
-        "v1" => signature(&d.secret, &body),
-        _ => signature_v2(&d.secret, Utc::now().timestamp(), &body),
+        "v1" => signature(&secret, &body),
+        _ => signature_v2(&secret, Utc::now().timestamp(), &body),
     };
     client
         .post(url)
@@ -153,6 +166,8 @@ fn generic_error(err: &reqwest::Error) -> &'static str {
 struct Outbox {
     pool: PgPool,
     allow_private: bool,
+    /// Opens the secrets stored sealed.
+    sealing: Option<SealingKey>,
     /// Requests in flight overall.
     permits: Arc<Semaphore>,
     /// Webhooks with a task in flight: not claimed again until it ends, so a
@@ -174,7 +189,7 @@ impl Outbox {
                  select id from webhook_deliveries
                  where delivered_at is null and next_attempt_at <= now() and webhook_id <> all($3)
                  order by next_attempt_at limit $2 for update skip locked)
-             returning d.id, d.webhook_id, w.url, w.secret, w.signature, d.payload, d.attempts",
+             returning d.id, d.webhook_id, w.url, w.secret, w.secret_sealed, w.signature, d.payload, d.attempts",
         )
         .bind(LEASE_SECS as f64)
         .bind(free as i64)
@@ -196,10 +211,11 @@ impl Outbox {
                 b.insert(webhook);
             }
             let (pool, busy, allow_private) = (self.pool.clone(), self.busy.clone(), self.allow_private);
+            let sealing = self.sealing.clone();
             sending.spawn(async move {
-                let pool = &pool;
+                let (pool, sealing) = (&pool, sealing.as_ref());
                 let sends = deliveries.iter().map(|d| async move {
-                    let result = send(d, allow_private, d.payload.to_string().into_bytes()).await;
+                    let result = send(d, allow_private, sealing, d.payload.to_string().into_bytes()).await;
                     if let Err(err) = record(pool, d, result).await {
                         tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
                     }

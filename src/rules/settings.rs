@@ -24,16 +24,17 @@ use crate::domain::Metric;
 
 /// The field named when the whole document is wrong.
 const ROOT: &str = "rule_settings";
-const MAX_HOURS: f64 = 48.0;
-const MAX_MINUTES: f64 = 24.0 * 60.0;
+// The bounds are public for the OpenAPI document, which declares them.
+pub const MAX_HOURS: f64 = 48.0;
+pub const MAX_MINUTES: f64 = 24.0 * 60.0;
 /// Longer than this and a real fall waits too long for help.
-const MAX_FALL_CANCEL_SECONDS: f64 = 600.0;
+pub const MAX_FALL_CANCEL_SECONDS: f64 = 600.0;
 /// Low-battery alerts clear 5 points above the threshold, which must fit below 100 %.
-const MAX_LOW_BATTERY_PERCENT: f64 = 95.0;
-const MAX_MIN_READINGS: f64 = 100.0;
-const MAX_MEAL_NAME: usize = 64;
 /// Farther than this is another town, not a GPS error.
 const MAX_FAR_FROM_HOME_M: f64 = 100_000.0;
+pub const MAX_LOW_BATTERY_PERCENT: f64 = 95.0;
+pub const MAX_MIN_READINGS: f64 = 100.0;
+pub const MAX_MEAL_NAME: usize = 64;
 
 /// A setting the API refuses, with the field it is about (dotted path).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -617,7 +618,9 @@ fn meal_windows(value: &Value, path: &str) -> Result<Option<Vec<MealWindow>>, Se
             fields.get(key).filter(|v| !v.is_null()).ok_or_else(|| SettingsError::new(join(&item_path, key), "missing"))
         };
         let meal = match required("meal")? {
-            Value::String(name) if !name.trim().is_empty() && name.len() <= MAX_MEAL_NAME => name.trim().to_owned(),
+            Value::String(name) if !name.trim().is_empty() && name.chars().count() <= MAX_MEAL_NAME => {
+                name.trim().to_owned()
+            }
             _ => {
                 return Err(SettingsError::new(
                     join(&item_path, "meal"),

@@ -104,28 +104,46 @@ pub struct Filter {
     pub online: Option<bool>,
 }
 
-/// The devices `scope` reaches that pass `filter` at `now`, by id.
+/// Up to `limit` devices `scope` reaches that pass `filter` at `now`, by
+/// id, after the device `after` (the previous page's last).
 pub async fn list(
     pool: &PgPool,
     scope: &Scope,
     filter: &Filter,
+    after: Option<String>,
+    limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Device>, sqlx::Error> {
-    let mut query = QueryBuilder::new(format!("{SELECT} where true"));
-    scope.push_filter(&mut query, Placed::DEVICES);
-    if let Some(resident) = filter.resident_id {
-        query.push(" and d.resident_id = ").push_bind(resident);
+    let mut devices = Vec::new();
+    let mut after = after;
+    // Being online is judged here, not in SQL: with that filter, read on
+    // until the page is full or the devices run out.
+    loop {
+        let mut query = QueryBuilder::new(format!("{SELECT} where true"));
+        scope.push_filter(&mut query, Placed::DEVICES);
+        if let Some(resident) = filter.resident_id {
+            query.push(" and d.resident_id = ").push_bind(resident);
+        }
+        if let Some(kind) = filter.kind {
+            query.push(" and d.kind = ").push_bind(kind);
+        }
+        if let Some(after) = &after {
+            query.push(" and d.device_id > ").push_bind(after.clone());
+        }
+        query.push(" order by d.device_id limit ").push_bind(limit);
+        let rows: Vec<DeviceRow> = query.build_query_as().fetch_all(pool).await?;
+        let exhausted = (rows.len() as i64) < limit;
+        after = rows.last().map(|row| row.device_id.clone());
+        devices.extend(
+            rows.into_iter()
+                .map(|row| row.judged(now))
+                .filter(|d| filter.online.is_none_or(|wanted| (d.online == Some(true)) == wanted)),
+        );
+        if exhausted || devices.len() as i64 >= limit {
+            devices.truncate(limit as usize);
+            return Ok(devices);
+        }
     }
-    if let Some(kind) = filter.kind {
-        query.push(" and d.kind = ").push_bind(kind);
-    }
-    query.push(" order by d.device_id");
-    let rows: Vec<DeviceRow> = query.build_query_as().fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| row.judged(now))
-        .filter(|d| filter.online.is_none_or(|wanted| (d.online == Some(true)) == wanted))
-        .collect())
 }
 
 /// Whether a device or a gateway already goes by this MQTT username.

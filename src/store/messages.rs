@@ -43,8 +43,14 @@ pub struct Overview {
     pub last_activity_at: Option<DateTime<Utc>>,
 }
 
-/// The residents `scope` reaches, each with what needs attention.
-pub async fn overview(pool: &PgPool, scope: &Scope) -> Result<Vec<Overview>, sqlx::Error> {
+/// The residents `scope` reaches, each with what needs attention: by name,
+/// after the resident `after` (the previous page's last).
+pub async fn overview(
+    pool: &PgPool,
+    scope: &Scope,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Overview>, sqlx::Error> {
     let mut query = QueryBuilder::new(
         "select r.id, r.name, r.timezone, r.room,
                 (select fl.relationship from family_links fl where fl.resident_id = r.id and fl.user_id = ",
@@ -66,7 +72,11 @@ pub async fn overview(pool: &PgPool, scope: &Scope) -> Result<Vec<Overview>, sql
     query.push_bind(ROUTINE_EVENTS);
     query.push(") order by e.ts desc limit 1) as last_activity_at from residents r where true");
     scope.push_filter(&mut query, Placed::RESIDENTS);
-    query.push(" order by r.name, r.id");
+    if let Some(after) = after {
+        query.push(" and (r.name, r.id) > (select c.name, c.id from residents c where c.id = ").push_bind(after);
+        query.push(")");
+    }
+    query.push(" order by r.name, r.id limit ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
 }
 
@@ -78,8 +88,14 @@ pub struct UnreadThread {
     pub last_message_at: Option<DateTime<Utc>>,
 }
 
-/// Every thread `scope` reaches, with what its user has not read.
-pub async fn unread(pool: &PgPool, scope: &Scope) -> Result<Vec<UnreadThread>, sqlx::Error> {
+/// The threads `scope` reaches, with what its user has not read: by
+/// resident name, after the resident `after` (the previous page's last).
+pub async fn unread(
+    pool: &PgPool,
+    scope: &Scope,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UnreadThread>, sqlx::Error> {
     let mut query = QueryBuilder::new("select r.id as resident_id, r.name as resident_name, ");
     push_unread(&mut query, scope.user);
     query.push(
@@ -87,8 +103,21 @@ pub async fn unread(pool: &PgPool, scope: &Scope) -> Result<Vec<UnreadThread>, s
          from residents r where true",
     );
     scope.push_filter(&mut query, Placed::RESIDENTS);
-    query.push(" order by r.name, r.id");
+    if let Some(after) = after {
+        query.push(" and (r.name, r.id) > (select c.name, c.id from residents c where c.id = ").push_bind(after);
+        query.push(")");
+    }
+    query.push(" order by r.name, r.id limit ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
+}
+
+/// What `scope`'s user has not read, over every thread they reach.
+pub async fn unread_total(pool: &PgPool, scope: &Scope) -> Result<i64, sqlx::Error> {
+    let mut query = QueryBuilder::new("select coalesce(sum(");
+    push_unread(&mut query, scope.user);
+    query.push("), 0)::bigint from residents r where true");
+    scope.push_filter(&mut query, Placed::RESIDENTS);
+    query.build_query_scalar().fetch_one(pool).await
 }
 
 /// Selects messages `m` with their authors; `$2` is the reader.

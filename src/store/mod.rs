@@ -33,10 +33,28 @@ use crate::config::DatabaseSettings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Opens the API's pool lazily: the process starts (and answers `/healthz`)
-/// even while the database is down, and connects as soon as it is back.
+/// Opens the background tasks' pool lazily: the process starts (and
+/// answers `/healthz`) even while the database is down, and connects as soon
+/// as it is back.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     pool_of(settings, settings.max_connections, "eldercare")
+}
+
+/// The HTTP API's own pool, whose statements are cancelled after
+/// `api_statement_timeout_ms` (SQLSTATE 57014, answered 503): one expensive
+/// read cannot hold a connection, or the database, for long.
+pub fn api_pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = settings.url.expose_secret().parse()?;
+    let timeout = settings.api_statement_timeout_ms.max(1).to_string();
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.api_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options.application_name("eldercare-api").options([("statement_timeout", timeout)])))
+}
+
+/// Whether the database cancelled a statement that ran past its timeout.
+pub fn statement_timed_out(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
 }
 
 /// The alarm path's own pools: ingest and the rules (engine, scheduler,

@@ -69,13 +69,24 @@ pub async fn count(pool: &PgPool, scope: &Scope, filter: &Filter) -> Result<i64,
     query.build_query_scalar().fetch_one(pool).await
 }
 
-/// The newest `limit` messages `scope` reaches that pass `filter`.
-pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> Result<Vec<Quarantined>, sqlx::Error> {
+/// The newest `limit` messages `scope` reaches that pass `filter`, older
+/// than the message `before` (the previous page's last).
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Quarantined>, sqlx::Error> {
     let mut query = QueryBuilder::new(
         "select q.id, q.received_at, q.topic, q.reason, q.detail, q.device_id, q.payload from quarantine q where true",
     );
     push_filter(&mut query, scope, filter);
     push_received_within(&mut query, filter);
+    if let Some(before) = before {
+        query.push(" and (q.received_at, q.id) < (select c.received_at, c.id from quarantine c where c.id = ");
+        query.push_bind(before).push(")");
+    }
     query.push(" order by q.received_at desc, q.id desc limit ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
 }

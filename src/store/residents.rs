@@ -73,10 +73,14 @@ pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Uu
 }
 
 /// The residents `scope` reaches, by name.
-pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Resident>, sqlx::Error> {
+pub async fn list(pool: &PgPool, scope: &Scope, after: Option<Uuid>, limit: i64) -> Result<Vec<Resident>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("select {COLUMNS} from residents r where true"));
     scope.push_filter(&mut query, Placed::RESIDENTS);
-    query.push(" order by r.name, r.id");
+    if let Some(after) = after {
+        query.push(" and (r.name, r.id) > (select c.name, c.id from residents c where c.id = ").push_bind(after);
+        query.push(")");
+    }
+    query.push(" order by r.name, r.id limit ").push_bind(limit);
     query.build_query_as().fetch_all(pool).await
 }
 
@@ -180,6 +184,17 @@ pub async fn link_family(
         .bind(resident_id)
         .bind(user_id)
         .bind(relationship)
+        .execute(&mut *tx)
+        .await?;
+    reach_changed(tx, user_id).await
+}
+
+/// Tells every process, at commit, that `user` now reaches other residents:
+/// their live streams forget what they judged visible.
+async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(crate::notify::stream::REACH_CHANNEL)
+        .bind(user.to_string())
         .execute(tx)
         .await
         .map(drop)
@@ -190,14 +205,26 @@ pub async fn unlink_family(tx: &mut PgConnection, resident_id: Uuid, user_id: Uu
     let gone = sqlx::query("delete from family_links where resident_id = $1 and user_id = $2")
         .bind(resident_id)
         .bind(user_id)
-        .execute(tx)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    if gone > 0 {
+        reach_changed(tx, user_id).await?;
+    }
     Ok(gone > 0)
 }
 
 /// The family members linked to a resident, by name.
-pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember>, sqlx::Error> {
+/// Which of a resident's family links to read: by name, after the user
+/// `after` (the previous page's last), or only `user`'s.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyPage {
+    pub after: Option<Uuid>,
+    pub user: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn family(pool: &PgPool, resident_id: Uuid, page: FamilyPage) -> Result<Vec<FamilyMember>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select u.id as user_id, u.name, u.email, fl.relationship, (",
         latest_consent!(),
@@ -205,9 +232,15 @@ pub async fn family(pool: &PgPool, resident_id: Uuid) -> Result<Vec<FamilyMember
             order by c.id desc limit 1) as consent,
             fl.created_at
          from family_links fl join users u on u.id = fl.user_id
-         where fl.resident_id = $1 order by u.name"
+         where fl.resident_id = $1
+           and ($2::uuid is null or (u.name, u.id) > (select c.name, c.id from users c where c.id = $2))
+           and ($3::uuid is null or fl.user_id = $3)
+         order by u.name, u.id limit $4"
     ))
     .bind(resident_id)
+    .bind(page.after)
+    .bind(page.user)
+    .bind(page.limit)
     .fetch_all(pool)
     .await
 }

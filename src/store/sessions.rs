@@ -146,18 +146,29 @@ pub struct SessionInfo {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A user's live sessions, newest first.
-pub async fn list(pool: &PgPool, settings: &AuthSettings, user: Uuid) -> Result<Vec<SessionInfo>, sqlx::Error> {
+/// A user's live sessions, newest first, after the session `after` (the
+/// previous page's last).
+pub async fn list(
+    pool: &PgPool,
+    settings: &AuthSettings,
+    user: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<SessionInfo>, sqlx::Error> {
     let [staff_idle, staff_absolute, family_idle, family_absolute] = seconds(settings);
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select s.id, s.kind, s.label, s.created_at, s.last_used_at, s.expires_at
-         from sessions s, users u where s.user_id = $1 and {ALIVE} order by s.created_at desc, s.id"
+         from sessions s, users u where s.user_id = $1 and {ALIVE}
+           and ($6::uuid is null or (s.created_at, s.id) < (select c.created_at, c.id from sessions c where c.id = $6))
+         order by s.created_at desc, s.id desc limit $7"
     )))
     .bind(user)
     .bind(staff_idle)
     .bind(staff_absolute)
     .bind(family_idle)
     .bind(family_absolute)
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -6,6 +6,29 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::Scope;
+use crate::keys::SealingKey;
+
+/// What webhook secrets are sealed for: the key serves nothing else.
+pub const SEALING_PURPOSE: &[u8] = b"webhook secrets";
+
+/// The key that seals webhook secrets, when `webhooks.secret_key` is set.
+pub fn sealing_key(settings: &crate::config::WebhookSettings) -> Option<SealingKey> {
+    settings.secret_key.as_ref().map(|k| SealingKey::derive(k, SEALING_PURPOSE))
+}
+
+/// A stored secret as the signer needs it: opened when sealed.
+pub fn reveal(
+    webhook: Uuid,
+    stored: &str,
+    sealed: bool,
+    sealing: Option<&SealingKey>,
+) -> Result<String, crate::keys::Unsealable> {
+    match (sealed, sealing) {
+        (false, _) => Ok(stored.to_owned()),
+        (true, Some(key)) => key.open(stored, webhook.as_bytes()),
+        (true, None) => Err(crate::keys::Unsealable),
+    }
+}
 
 /// The secret is never read back.
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -27,21 +50,31 @@ const SELECT: &str = "select w.id, w.url, w.signature, w.created_at,
     from webhooks w left join webhook_deliveries d on d.webhook_id = w.id";
 
 /// Subscribes the scope's institution; answers the new webhook's id.
+///
+/// With a sealing key the secret is stored sealed, bound to the webhook's
+/// id; without one, as given.
 pub async fn create(
     tx: &mut PgConnection,
     scope: &Scope,
     url: &str,
     secret: &str,
+    sealing: Option<&SealingKey>,
     signature: &str,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
+    let stored = match sealing {
+        Some(key) => key.seal(secret, id.as_bytes()),
+        None => secret.to_owned(),
+    };
     sqlx::query(
-        "insert into webhooks (id, institution_id, url, secret, created_by, signature) values ($1, $2, $3, $4, $5, $6)",
+        "insert into webhooks (id, institution_id, url, secret, secret_sealed, created_by, signature)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(scope.institution)
     .bind(url)
-    .bind(secret)
+    .bind(stored)
+    .bind(sealing.is_some())
     .bind(scope.user)
     .bind(signature)
     .execute(tx)
@@ -50,11 +83,17 @@ pub async fn create(
 }
 
 /// The scope's institution's webhooks, oldest first.
-pub async fn list(pool: &PgPool, scope: &Scope) -> Result<Vec<Webhook>, sqlx::Error> {
+/// The institution's webhooks, oldest first, after the webhook `after` (the
+/// previous page's last).
+pub async fn list(pool: &PgPool, scope: &Scope, after: Option<Uuid>, limit: i64) -> Result<Vec<Webhook>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} where w.institution_id = $1 group by w.id order by w.created_at"
+        "{SELECT} where w.institution_id = $1
+           and ($2::uuid is null or (w.created_at, w.id) > (select c.created_at, c.id from webhooks c where c.id = $2))
+         group by w.id order by w.created_at, w.id limit $3"
     )))
     .bind(scope.institution)
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -22,5 +22,6 @@ mod poison;
 mod records;
 mod simulator;
 mod store;
+mod strict;
 mod support;
 mod webhooks;

@@ -197,3 +197,80 @@ async fn a_slow_webhook_never_delays_the_others() {
     .await;
     assert_eq!(app.count("select count(*) from webhook_deliveries where delivered_at is not null").await, 1);
 }
+
+#[tokio::test]
+async fn webhook_secrets_are_sealed_at_rest_and_clear_rows_keep_working() {
+    use axum::routing::post;
+    let received: Received = Arc::default();
+    let calls = received.clone();
+    let addr = receiver(axum::Router::new().route(
+        "/{hook}",
+        post(
+            move |axum::extract::Path(hook): axum::extract::Path<String>,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let signature =
+                    headers.get("x-eldercare-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                calls.lock().unwrap().push((hook, signature, body.to_vec()));
+                async { StatusCode::OK }
+            },
+        ),
+    ))
+    .await;
+    let app = TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| {
+        s.webhooks.secret_key = Some("a-key-for-sealing-webhook-secrets-0123".to_owned().into());
+    })
+    .await;
+    let h = Home::new(&app, "Grandma", DEVICES).await;
+    let sealed = subscribe(&app, &h.token, format!("http://{addr}/sealed")).await;
+    let (stored, is_sealed): (String, bool) =
+        sqlx::query_as("select secret, secret_sealed from webhooks where id = $1::uuid")
+            .bind(&sealed)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(is_sealed);
+    assert!(!stored.contains(SECRET) && stored != SECRET, "the stored column is not the secret: {stored}");
+    // A webhook stored in clear before the key was set.
+    sqlx::query(
+        "insert into webhooks (id, institution_id, url, secret, signature)
+         select gen_random_uuid(), institution_id, $1, $2, 'v2' from webhooks where id = $3::uuid",
+    )
+    .bind(format!("http://{addr}/clear"))
+    .bind(SECRET)
+    .bind(&sealed)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sos(&app).await;
+    let deliveries = wait_for("a delivery to each", || async {
+        let got = received.lock().unwrap().clone();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    for (hook, signature, body) in deliveries {
+        assert!(verify_v2(SECRET, &signature, &body).is_some(), "{hook}: {signature} does not verify");
+    }
+
+    // Copied to another row, a sealed secret does not open there: the
+    // delivery fails, with a generic error.
+    sqlx::query("update webhooks set secret = (select secret from webhooks where id = $1::uuid), secret_sealed = true where id <> $1::uuid")
+        .bind(&sealed)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let copied: String = sqlx::query_scalar("select id::text from webhooks where id <> $1::uuid")
+        .bind(&sealed)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.broker
+        .publish("eldercare/v1/sos-1/event", json!({"ts": Utc::now().to_rfc3339(), "event": "sos_pressed"}).to_string())
+        .await;
+    let error = wait_for("a failed attempt", || async {
+        let hook = app.get(&format!("/api/v1/webhooks/{copied}"), &h.token).await;
+        hook["last_error"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(error, "secret unreadable");
+}

@@ -99,6 +99,7 @@ pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Setting
     let mut settings = Settings::load().expect("settings");
     settings.database.url = database_url.to_owned().into();
     settings.database.max_connections = 10;
+    settings.database.api_connections = 10;
     // As shipped: the backend manages device accounts on the broker.
     settings.mqtt.url = broker.ingest_url(client_id).into();
     settings.mqtt.admin_url = Some(broker.admin_url().into());

@@ -191,6 +191,28 @@ impl Metrics {
     }
 }
 
+/// The answering gauges of `/metrics`: per institution (by id), the share
+/// (0–1) of the alerts a person had to answer over the last 30 days that
+/// were answered within 60 s and within 180 s; rows are (institution,
+/// answerable, within 60 s, within 180 s). An institution with no such
+/// alert has no share, and no sample.
+pub fn render_answering(rows: &[(uuid::Uuid, i64, i64, i64)]) -> String {
+    let mut out = String::new();
+    for (seconds, pick) in [(60, 2), (180, 3)] {
+        let name = format!("eldercare_alerts_acknowledged_within_{seconds}s_ratio");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Share of the critical and high alerts a person had to answer in the last 30 days \
+             answered within {seconds} s (unanswered ones count against it)\n# TYPE {name} gauge"
+        );
+        for row in rows.iter().filter(|r| r.1 > 0) {
+            let within = if pick == 2 { row.2 } else { row.3 };
+            let _ = writeln!(out, "{name}{{institution=\"{}\"}} {}", row.0, within as f64 / row.1 as f64);
+        }
+    }
+    out
+}
+
 /// A poisoned counter map is still a valid counter map.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -216,6 +238,18 @@ mod tests {
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_count 1"));
+    }
+
+    #[test]
+    fn renders_the_answering_shares_per_institution() {
+        let home = uuid::Uuid::from_u128(1);
+        let quiet = uuid::Uuid::from_u128(2);
+        let text = render_answering(&[(home, 4, 2, 3), (quiet, 0, 0, 0)]);
+        let within_60 = format!("eldercare_alerts_acknowledged_within_60s_ratio{{institution=\"{home}\"}} 0.5");
+        let within_180 = format!("eldercare_alerts_acknowledged_within_180s_ratio{{institution=\"{home}\"}} 0.75");
+        assert!(text.contains(&within_60) && text.contains(&within_180), "{text}");
+        assert!(text.contains("# TYPE eldercare_alerts_acknowledged_within_60s_ratio gauge"));
+        assert!(!text.contains(&quiet.to_string()), "no share without alerts: {text}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod cockpit;
 pub mod console;
 pub mod data;
 pub mod devices;
@@ -105,7 +106,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(webhooks::router())
         .merge(family::router())
         .merge(messages::router())
-        .merge(audit::router());
+        .merge(audit::router())
+        .merge(cockpit::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())

@@ -4,6 +4,7 @@
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
 pub mod activity;
+pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod gateways;

@@ -160,6 +160,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("post", "/api/v1/residents/{id}/messages", json!({"text": "How was lunch?"}), resident_read),
         ("post", "/api/v1/residents/{id}/messages/read", Value::Null, resident_read),
         ("get", "/api/v1/messages/unread", Value::Null, all),
+        ("get", "/api/v1/cockpit", Value::Null, [F, A, A, F, F, F, F, A, F]),
         // Last: these remove what the rows above use.
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),
         ("delete", "/api/v1/devices/{device_id}", Value::Null, [N, N, A, F, N, F, N, N, N]),

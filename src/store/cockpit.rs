@@ -17,7 +17,7 @@ use crate::domain::Scope;
 /// resident inside the cancel window) before anyone answered it. An alert
 /// still waiting counts: against both answering targets.
 pub const ANSWERABLE: &str = "(a.severity in ('critical', 'high') and not (a.resolved_by is null \
-     and a.acknowledged_at is null and a.resolution in ('auto_cleared', 'cancelled_by_resident')))";
+     and a.acknowledged_at is null and coalesce(a.resolution in ('auto_cleared', 'cancelled_by_resident'), false)))";
 
 /// When a person first answered an alert: their acknowledgement or their
 /// resolution, whichever came first (only people acknowledge; the system

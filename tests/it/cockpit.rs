@@ -2,11 +2,12 @@
 //! admin and for a supervisor over a region; the daily series, the CSV
 //! report, the `/metrics` gauges; and the big-screen page in Chromium.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{OPERATOR_EMAIL, OPERATOR_PASSWORD, TestApp};
+use crate::console::Browser;
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, TestApp};
 
 /// How an alert inserted with known times ended, seconds after it opened.
 #[derive(Clone, Copy)]
@@ -331,4 +332,97 @@ async fn a_supervisor_sees_each_institution_of_the_region_and_the_total_without_
     // The supervisor's region is theirs, whatever the request says.
     let (status, _) = app.call("GET", &format!("/api/v1/cockpit?institution_id={far}"), Some(&supervisor), None).await;
     assert!(status.is_client_error());
+}
+
+/// How many distinct colours, and the largest share one colour takes, in a
+/// PNG screenshot: decoded by the browser itself, sampled on a grid.
+async fn colours(browser: &Browser, png_base64: &str) -> (u64, f64) {
+    let script = json!({"script": "
+        const [data, done] = arguments;
+        const img = new Image();
+        img.onload = () => {
+            const canvas = document.createElement('canvas');
+            canvas.width = img.width;
+            canvas.height = img.height;
+            const ctx = canvas.getContext('2d');
+            ctx.drawImage(img, 0, 0);
+            const px = ctx.getImageData(0, 0, img.width, img.height).data;
+            const seen = new Map();
+            let samples = 0;
+            for (let y = 0; y < img.height; y += 4) {
+                for (let x = 0; x < img.width; x += 4) {
+                    const i = (y * img.width + x) * 4;
+                    const key = (px[i] << 16) | (px[i + 1] << 8) | px[i + 2];
+                    seen.set(key, (seen.get(key) || 0) + 1);
+                    samples += 1;
+                }
+            }
+            done([seen.size, Math.max(...seen.values()) / samples]);
+        };
+        img.onerror = () => done([0, 1]);
+        img.src = 'data:image/png;base64,' + data;",
+        "args": [png_base64]});
+    let answer = browser.cmd(Method::POST, "/execute/async", Some(script)).await.expect("count the colours");
+    (answer[0].as_u64().unwrap_or(0), answer[1].as_f64().unwrap_or(1.0))
+}
+
+#[tokio::test]
+async fn the_cockpit_page_shows_the_figures_live_and_speaks_chinese() {
+    let app = TestApp::spawn().await;
+    let home = home_with_known_alerts(&app).await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/cockpit")).await;
+    browser.type_into("[data-testid=login-email]", ADMIN_EMAIL).await;
+    browser.type_into("[data-testid=login-password]", ADMIN_PASSWORD).await;
+    browser.click("[data-testid=login-submit]").await;
+
+    // The answering shares against their targets, red when far below.
+    let sla60 = "[data-testid=sla-60] [data-testid=value]";
+    browser.wait_text(sla60, "60 %", |t| t == "60.0%").await;
+    browser.wait_text("[data-testid=sla-180] [data-testid=value]", "80 %", |t| t == "80.0%").await;
+    browser.wait_attribute("[data-testid=sla-60]", "data-rag", "red", |r| r == "red").await;
+    let note = browser.wait_text("[data-testid=sla-60]", "the target", |t| t.contains("target 97.5%")).await;
+    assert!(note.contains("of 5 alerts to answer"), "{note}");
+    browser.wait_text("[data-testid=mtta] [data-testid=value]", "51 s", |t| t == "51 s").await;
+    browser.wait_text("[data-testid=today-alerts-total]", "today's alert", |t| t == "1").await;
+    browser.wait_text("[data-testid=residents-total]", "two residents", |t| t == "2").await;
+    // The trends are drawn: a line of the daily shares, bars of the alerts.
+    browser.wait_visible("[data-testid=trend-sla] svg polyline[data-testid=line-60]").await;
+    assert!(!browser.find_all("[data-testid=trend-alerts] svg rect[data-testid=bar]").await.is_empty());
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+
+    // Live: a new SOS reaches the figures without a reload.
+    let open = "[data-testid=open-now] [data-testid=value]";
+    browser.wait_text(open, "four open", |t| t == "4").await;
+    app.broker.publish("eldercare/v1/sos-off/event", json!({"event": "sos_pressed"}).to_string()).await;
+    browser.wait_text(open, "five open", |t| t == "5").await;
+    // Waiting for an answer: against the share, 3 of 6 now.
+    browser.wait_text(sla60, "50 %", |t| t == "50.0%").await;
+
+    // A screenshot of a page that rendered: many colours, none covering it all.
+    let png = browser.cmd(Method::GET, "/screenshot", None).await.expect("screenshot");
+    let png = png.as_str().expect("base64 PNG").to_owned();
+    let path = std::env::temp_dir().join("cockpit.png");
+    browser.screenshot(&path).await;
+    let (distinct, largest) = colours(&browser, &png).await;
+    assert!(
+        distinct >= 8 && largest < 0.95,
+        "the cockpit rendered almost nothing: {distinct} colours, one covers {largest}"
+    );
+
+    // Chinese, chosen on the page and remembered across a reload.
+    browser.click("[data-testid=language] option[value='zh-CN']").await;
+    browser.wait_text("[data-testid=sla-60] h2", "Chinese", |t| t == "60 秒内应答").await;
+    browser.wait_text("[data-testid=sla-60]", "the target in Chinese", |t| t.contains("目标 97.5%")).await;
+    browser.wait_text("[data-testid=today-alerts] h2", "today", |t| t.contains("今日")).await;
+    browser.goto(&app.url("/cockpit/")).await;
+    browser.wait_text("[data-testid=sla-60] h2", "Chinese after a reload", |t| t == "60 秒内应答").await;
+    browser.wait_text(sla60, "the share", |t| t == "50.0%").await;
+    let lang = browser
+        .cmd(Method::POST, "/execute/sync", Some(json!({"script": "return document.documentElement.lang", "args": []})))
+        .await
+        .expect("read the page's language");
+    assert_eq!(lang, "zh-CN");
+    assert!(!home.institution.is_empty());
+    browser.quit().await;
 }

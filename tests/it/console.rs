@@ -24,8 +24,8 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A WebDriver error answer: its code (`no such element`, ...) and message.
 #[derive(Debug)]
-struct WebDriverError {
-    code: String,
+pub(crate) struct WebDriverError {
+    pub(crate) code: String,
     message: String,
 }
 
@@ -38,7 +38,7 @@ impl std::fmt::Display for WebDriverError {
 /// One chromedriver process with one browser session. Dropping it ends the
 /// session and the process and removes the browser profile, also when a test
 /// panics half-way.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     port: u16,
     /// `None` once deleted, so drop does not delete it again.
@@ -49,7 +49,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start() -> Browser {
+    pub(crate) async fn start() -> Browser {
         for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
                 Path::new(path).exists(),
@@ -110,7 +110,7 @@ impl Browser {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn send(&self, method: Method, url: String, body: Option<Value>) -> Result<Value, WebDriverError> {
+    pub(crate) async fn send(&self, method: Method, url: String, body: Option<Value>) -> Result<Value, WebDriverError> {
         let mut request = self.http.request(method.clone(), &url);
         if method == Method::POST {
             // WebDriver wants a JSON body on every POST, `{}` when there is nothing to say.
@@ -131,23 +131,23 @@ impl Browser {
     }
 
     /// A command on this browser session.
-    async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+    pub(crate) async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
         let session = self.session.as_deref().expect("a live session");
         self.send(method, format!("{}/session/{session}{path}", self.base()), body).await
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         if let Err(e) = self.cmd(Method::POST, "/url", Some(json!({"url": url}))).await {
             panic!("navigate to {url}: {e}");
         }
     }
 
-    async fn find(&self, css: &str) -> Result<String, WebDriverError> {
+    pub(crate) async fn find(&self, css: &str) -> Result<String, WebDriverError> {
         let found = self.cmd(Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await?;
         Ok(found[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("an element reference: {found}")).to_owned())
     }
 
-    async fn find_all(&self, css: &str) -> Vec<String> {
+    pub(crate) async fn find_all(&self, css: &str) -> Vec<String> {
         let found = self
             .cmd(Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})))
             .await
@@ -161,7 +161,7 @@ impl Browser {
     }
 
     /// Waits for an element that matches and is displayed.
-    async fn wait_visible(&self, css: &str) -> String {
+    pub(crate) async fn wait_visible(&self, css: &str) -> String {
         wait_for(&format!("{css} to be displayed"), || async {
             let element = self.find(css).await.ok()?;
             let shown = self.cmd(Method::GET, &format!("/element/{element}/displayed"), None).await.ok()?;
@@ -170,7 +170,7 @@ impl Browser {
         .await
     }
 
-    async fn wait_gone(&self, css: &str) {
+    pub(crate) async fn wait_gone(&self, css: &str) {
         wait_for(&format!("{css} to go away"), || async {
             match self.find(css).await {
                 Err(e) if e.code == "no such element" => Some(()),
@@ -181,7 +181,7 @@ impl Browser {
     }
 
     /// Clicks the element, waiting until it exists and takes clicks.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         wait_for(&format!("a click on {css}"), || async {
             let element = self.find(css).await.ok()?;
             self.cmd(Method::POST, &format!("/element/{element}/click"), None).await.ok()
@@ -189,14 +189,14 @@ impl Browser {
         .await;
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_visible(css).await;
         self.cmd(Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text})))
             .await
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
-    async fn clear(&self, css: &str) {
+    pub(crate) async fn clear(&self, css: &str) {
         let element = self.wait_visible(css).await;
         if let Err(e) = self.cmd(Method::POST, &format!("/element/{element}/clear"), None).await {
             panic!("clear {css}: {e}");
@@ -204,18 +204,18 @@ impl Browser {
     }
 
     /// `None` when the element went stale, as when the page re-rendered it.
-    async fn text(&self, element: &str) -> Option<String> {
+    pub(crate) async fn text(&self, element: &str) -> Option<String> {
         let text = self.cmd(Method::GET, &format!("/element/{element}/text"), None).await.ok()?;
         text.as_str().map(str::to_owned)
     }
 
-    async fn attribute(&self, element: &str, name: &str) -> Option<String> {
+    pub(crate) async fn attribute(&self, element: &str, name: &str) -> Option<String> {
         let value = self.cmd(Method::GET, &format!("/element/{element}/attribute/{name}"), None).await.ok()?;
         value.as_str().map(str::to_owned)
     }
 
     /// Waits until the text of the element matching `css` satisfies `pred`; returns it.
-    async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
         wait_for(&format!("{css} to show {what}"), || async {
             let element = self.find(css).await.ok()?;
             self.text(&element).await.filter(|t| pred(t))
@@ -223,7 +223,7 @@ impl Browser {
         .await
     }
 
-    async fn wait_attribute(&self, css: &str, name: &str, what: &str, pred: impl Fn(&str) -> bool) {
+    pub(crate) async fn wait_attribute(&self, css: &str, name: &str, what: &str, pred: impl Fn(&str) -> bool) {
         wait_for(&format!("{css} to have {name} {what}"), || async {
             let element = self.find(css).await.ok()?;
             self.attribute(&element, name).await.filter(|v| pred(v)).map(|_| ())
@@ -231,7 +231,7 @@ impl Browser {
         .await
     }
 
-    async fn screenshot(&self, path: &Path) {
+    pub(crate) async fn screenshot(&self, path: &Path) {
         let png = self.cmd(Method::GET, "/screenshot", None).await.expect("screenshot");
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().expect("base64 PNG"))
@@ -239,7 +239,7 @@ impl Browser {
         std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
-    async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         if let Some(session) = self.session.take() {
             self.send(Method::DELETE, format!("{}/session/{session}", self.base()), None)
                 .await

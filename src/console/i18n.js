@@ -34,6 +34,13 @@
     'Skip to the alerts': '跳到告警列表',
     'Sound off': '声音关',
     'Sound on': '声音开',
+    'Sound blocked: click to allow': '声音被阻止：点击允许',
+    '{n} active': '当前 {n} 条',
+    '{n} not acknowledged': '{n} 条未确认',
+    '{n} critical': '{n} 条危急',
+    'No active alerts': '没有当前告警',
+    'Whole institution': '整个机构',
+    Nobody: '无人',
     'Care staff of your institution.': '本机构护理人员登录。',
     'Active alerts': '当前告警',
     'Critical first, then oldest first. Time shows how long each alert has been open.':

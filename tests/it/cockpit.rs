@@ -423,6 +423,29 @@ async fn the_cockpit_page_shows_the_figures_live_and_speaks_chinese() {
         .await
         .expect("read the page's language");
     assert_eq!(lang, "zh-CN");
+    // One choice for both pages: the console speaks Chinese too.
+    browser.goto(&app.url("/console/")).await;
+    browser.wait_text("[data-testid=login-submit]", "the console in Chinese", |t| t == "登录").await;
+    browser.click("[data-testid=language] option[value='en']").await;
+    browser.wait_text("[data-testid=login-submit]", "English again", |t| t == "Log in").await;
     assert!(!home.institution.is_empty());
     browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_cockpit_page_and_its_assets_send_security_headers() {
+    let app = TestApp::spawn().await;
+    let page = app.http.get(app.url("/cockpit/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/cockpit/cockpit.js") && page.contains("/console/i18n.js"));
+    assert!(!page.contains("<script>") && !page.contains("<style") && !page.contains(" style="), "inline code");
+    for path in ["/cockpit/", "/cockpit/cockpit.js", "/cockpit/cockpit.css", "/console/i18n.js"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let csp = header("content-security-policy");
+        for directive in ["script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"] {
+            assert!(csp.split(';').any(|d| d.trim() == directive), "{path}: {directive} missing in {csp:?}");
+        }
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
 }

@@ -47,7 +47,14 @@ pub struct Metrics {
     /// (a schema bug, a broken migration), which quarantining would hide;
     /// cleared once they are stored. A watchdog raises the alarm on it.
     pub lane_failing: [AtomicBool; 2],
+    /// The answering gauges as last rendered, and when: several scrapers
+    /// (or a quick one) cost the database one count per
+    /// [`ANSWERING_MAX_AGE`], not one each.
+    answering: Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long the answering gauges are served from the last count.
+pub const ANSWERING_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The lanes' names, in the order of `mqtt_connected` and `lane_failing`.
 const LANES: [&str; 2] = ["events", "telemetry"];
@@ -67,6 +74,15 @@ impl Metrics {
 
     pub fn rejected(&self, reason: Reason) {
         *lock(&self.rejected).entry(reason.as_str()).or_default() += 1;
+    }
+
+    /// The answering gauges counted less than [`ANSWERING_MAX_AGE`] ago.
+    pub fn recent_answering(&self) -> Option<String> {
+        lock(&self.answering).as_ref().filter(|(at, _)| at.elapsed() < ANSWERING_MAX_AGE).map(|(_, text)| text.clone())
+    }
+
+    pub fn set_answering(&self, text: String) {
+        *lock(&self.answering) = Some((std::time::Instant::now(), text));
     }
 
     pub fn set_problems(&self, problems: Vec<String>) {

@@ -77,8 +77,10 @@ async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<
     let now = Utc::now();
     let period = Period::new(bound(q.from.as_deref(), "from")?, bound(q.to.as_deref(), "to")?, now)
         .map_err(|e| Error::validation(e.0, e.1))?;
+    // An admin's report is by day, a region's by institution.
+    let by_day = daily || (csv && !region);
     let places = store::places(&ctx.pool, &auth.scope).await?;
-    let mut counts = store::counts(&ctx.pool, &places, &period, now).await?;
+    let mut counts = store::counts(&ctx.pool, &places, &period, by_day, now).await?;
     let mut total = Counts::default();
     let mut rows = Vec::with_capacity(places.len());
     for place in &places {
@@ -86,8 +88,7 @@ async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<
         total.add(&own);
         rows.push(InstitutionFigures { id: place.id, name: place.name.clone(), figures: own.figures(&period) });
     }
-    // An admin's report is by day, a region's by institution.
-    let series = (daily || (csv && !region)).then(|| total.series(&days(&places, &period)));
+    let series = by_day.then(|| total.series(&days(&places, &period)));
     if csv {
         let (body, name) = match (region, &series) {
             (true, _) => (cockpit::csv_by_institution(&rows), "cockpit-region.csv"),

@@ -71,7 +71,7 @@ const BOUNDS: &str = "with inst as (
 #[derive(sqlx::FromRow)]
 struct AlertRow {
     institution_id: Uuid,
-    day: NaiveDate,
+    day: Option<NaiveDate>,
     kind: String,
     total: i64,
     answerable: i64,
@@ -86,19 +86,21 @@ struct AlertRow {
     unresolved: i64,
 }
 
-/// Each institution's counts over the period, by its local day, and how
-/// things stand now.
+/// Each institution's counts over the period, by its local day when
+/// `by_day` (otherwise all under one day, [`NaiveDate::MIN`]: reading each
+/// alert's local day is a good part of the work), and how things stand now.
 pub async fn counts(
     pool: &PgPool,
     places: &[Place],
     period: &Period,
+    by_day: bool,
     now: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, Counts>, sqlx::Error> {
     let ids: Vec<Uuid> = places.iter().map(|p| p.id).collect();
     let mut out: HashMap<Uuid, Counts> = ids.iter().map(|id| (*id, Counts::default())).collect();
     let sql = format!(
         "{BOUNDS}
-         select a.institution_id, (a.opened_at at time zone inst.timezone)::date as day, a.kind,
+         select a.institution_id, case when $6 then (a.opened_at at time zone inst.timezone)::date end as day, a.kind,
                 count(*) as total,
                 count(*) filter (where x.answerable) as answerable,
                 count(*) filter (where x.answerable and x.answered_at <= a.opened_at + interval '60 seconds') as within_60s,
@@ -118,7 +120,7 @@ pub async fn counts(
          group by 1, 2, 3"
     );
     let rows: Vec<AlertRow> =
-        bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).fetch_all(pool).await?;
+        bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).bind(by_day).fetch_all(pool).await?;
     for row in rows {
         let Some(counts) = out.get_mut(&row.institution_id) else { continue };
         let mut tally = AlertTally {
@@ -136,7 +138,7 @@ pub async fn counts(
             ..AlertTally::default()
         };
         tally.by_kind.insert(row.kind, row.total);
-        counts.alerts.entry(row.day).or_default().add(&tally);
+        counts.alerts.entry(row.day.unwrap_or(NaiveDate::MIN)).or_default().add(&tally);
     }
     for (id, snapshot) in snapshots(pool, &ids, now).await? {
         if let Some(counts) = out.get_mut(&id) {

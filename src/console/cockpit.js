@@ -368,9 +368,13 @@
       const pts = series
         .map((d, i) => (d.alerts.answerable ? `${f.x(i).toFixed(1)},${y(d.alerts[key]).toFixed(1)}` : null))
         .filter(Boolean);
-      return pts.length
-        ? s('polyline', { points: pts.join(' '), fill: 'none', stroke: colour, 'stroke-width': 3, 'data-testid': testid })
-        : null;
+      if (!pts.length) return null;
+      // Dots too: a day alone between quiet days is a line of no length.
+      const dots = pts.map((p) => {
+        const [cx, cy] = p.split(',');
+        return s('circle', { cx, cy, r: 3.5, fill: colour });
+      });
+      return [s('polyline', { points: pts.join(' '), fill: 'none', stroke: colour, 'stroke-width': 3, 'data-testid': testid }), dots];
     };
     const target = (v, colour) => s('line', {
       x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), stroke: colour, 'stroke-dasharray': '6 4', 'stroke-width': 1.5,

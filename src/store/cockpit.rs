@@ -119,8 +119,9 @@ pub async fn counts(
          cross join lateral (select {ANSWERABLE} as answerable, {ANSWERED_AT} as answered_at) x
          group by 1, 2, 3"
     );
-    let rows: Vec<AlertRow> =
-        bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).bind(by_day).fetch_all(pool).await?;
+    // Independent counts, each on a connection of its own.
+    let alerts = bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).bind(by_day).fetch_all(pool);
+    let (rows, snapshots): (Vec<AlertRow>, _) = tokio::try_join!(alerts, snapshots(pool, &ids, now))?;
     for row in rows {
         let Some(counts) = out.get_mut(&row.institution_id) else { continue };
         let mut tally = AlertTally {
@@ -140,7 +141,7 @@ pub async fn counts(
         tally.by_kind.insert(row.kind, row.total);
         counts.alerts.entry(row.day.unwrap_or(NaiveDate::MIN)).or_default().add(&tally);
     }
-    for (id, snapshot) in snapshots(pool, &ids, now).await? {
+    for (id, snapshot) in snapshots {
         if let Some(counts) = out.get_mut(&id) {
             counts.snapshot = snapshot;
         }

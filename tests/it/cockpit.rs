@@ -332,6 +332,23 @@ async fn a_supervisor_sees_each_institution_of_the_region_and_the_total_without_
     // The supervisor's region is theirs, whatever the request says.
     let (status, _) = app.call("GET", &format!("/api/v1/cockpit?institution_id={far}"), Some(&supervisor), None).await;
     assert!(status.is_client_error());
+
+    // On the wall, by a display token: the worst answering institution first.
+    let display = app.post("/api/v1/display-tokens", &supervisor, json!({"label": "Civil affairs office"})).await;
+    let token = display["token"].as_str().unwrap();
+    let browser = Browser::start().await;
+    browser.goto(&app.url(&format!("/cockpit/#display={token}"))).await;
+    browser.wait_visible("[data-testid=institution-row]").await;
+    let rows = browser.find_all("[data-testid=institution-row]").await;
+    let mut order = Vec::new();
+    for row in &rows {
+        order.push(browser.attribute(row, "data-institution-id").await.unwrap_or_default());
+    }
+    assert_eq!(order, [river.as_str(), home.institution.as_str()], "Riverside answers worst");
+    let total = browser.wait_text("[data-testid=region-total]", "the region's total", |t| t.contains("37.5%")).await;
+    assert!(total.contains("62.5%"), "{total}");
+    browser.wait_text("[data-testid=place-name]", "the region", |t| t == "North").await;
+    browser.quit().await;
 }
 
 /// How many distinct colours, and the largest share one colour takes, in a

@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod bootstrap;
 pub mod broker;
+pub mod care;
 pub mod cockpit;
 pub mod config;
 pub mod domain;

@@ -92,6 +92,11 @@ struct Leader {
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
+    /// When care plans last had their 14 days of visits moved on, and that
+    /// work if it still runs: on a task of its own, so thousands of plans
+    /// never hold up the alarms' time-driven rules.
+    plans_extended_at: Option<DateTime<Utc>>,
+    plans_job: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Leader {
@@ -104,6 +109,8 @@ impl Leader {
             activity: HashMap::new(),
             horizon: None,
             raised: HashSet::new(),
+            plans_extended_at: None,
+            plans_job: None,
         }
     }
 
@@ -134,6 +141,7 @@ impl Leader {
         self.device_health(&devices, now).await?;
         self.behaviour(&devices, now).await?;
         self.institution_silence(now).await?;
+        self.care_visits(now).await?;
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
             "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())
@@ -143,6 +151,23 @@ impl Leader {
         .execute(&self.pool)
         .await?;
         self.metrics.scheduler_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Care visits late or missed, and plans' visits generated as days pass
+    /// (hourly: the horizon moves a day a day, at each zone's midnight).
+    async fn care_visits(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        crate::care::judge_lateness(&self.pool, &self.metrics, &self.rule_settings, now).await?;
+        let running = self.plans_job.as_ref().is_some_and(|job| !job.is_finished());
+        if !running && self.plans_extended_at.is_none_or(|at| now - at >= chrono::Duration::hours(1)) {
+            let pool = self.pool.clone();
+            self.plans_extended_at = Some(now);
+            self.plans_job = Some(tokio::spawn(async move {
+                if let Err(err) = crate::care::extend_plans(&pool, now).await {
+                    tracing::warn!(cause = %err, "extending care plans failed");
+                }
+            }));
+        }
         Ok(())
     }
 

@@ -227,6 +227,20 @@ async fn record(
     Ok(alert)
 }
 
+/// Adds an entry to an alert's timeline (a carer dispatched, at the door,
+/// gone), with its webhook deliveries and live notification, inside the
+/// caller's transaction.
+pub async fn note(
+    tx: &mut PgConnection,
+    alert_id: Uuid,
+    actor: Option<Uuid>,
+    step: Step,
+    details: Value,
+) -> Result<Alert, sqlx::Error> {
+    sqlx::query("update alerts set updated_at = now() where id = $1").bind(alert_id).execute(&mut *tx).await?;
+    record(tx, alert_id, actor, step, details).await
+}
+
 /// What applying a decision did.
 #[derive(Debug, Clone)]
 pub struct Applied {

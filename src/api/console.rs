@@ -23,6 +23,19 @@ pub fn router() -> Router<ApiContext> {
             "/console/style.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../console/style.css")) }),
         )
+        // The coordinator's board of the day's visits, on the console's session.
+        .route(
+            "/console/board",
+            get(|| async { asset("text/html; charset=utf-8", include_str!("../console/board.html")) }),
+        )
+        .route(
+            "/console/board.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/board.js")) }),
+        )
+        .route(
+            "/console/board.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/board.css")) }),
+        )
         .route(
             "/console/i18n.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/i18n.js")) }),

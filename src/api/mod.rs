@@ -19,7 +19,10 @@ pub mod openapi;
 pub mod quarantine;
 pub mod residents;
 pub mod rules;
+pub mod services;
+pub mod statements;
 pub mod users;
+pub mod visits;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -107,6 +110,9 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(family::router())
         .merge(messages::router())
         .merge(audit::router())
+        .merge(services::router())
+        .merge(visits::router())
+        .merge(statements::router())
         .merge(cockpit::router());
     Router::new()
         .nest("/api/v1", api)

@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::Role;
+use crate::domain::care::Location;
 use crate::store::residents::{self, ConsentBy, FamilyMember, NewConsent, NewResident, Resident, ResidentChange};
 use crate::store::users;
 
@@ -44,6 +46,28 @@ struct ResidentPatch {
     room: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::devices::double_option")]
     notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::devices::double_option")]
+    address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::devices::double_option")]
+    location: Option<Option<LocationBody>>,
+}
+
+/// A point as the API takes it (WGS 84 degrees).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl LocationBody {
+    /// The location, or a 422 naming `field.lat` / `field.lon`.
+    pub fn check(&self, field: &str) -> Result<Location> {
+        Location::check(self.lat, self.lon).map_err(|which| {
+            let range = if which == "lat" { "-90 to 90" } else { "-180 to 180" };
+            Error::validation(&format!("{field}.{which}"), format!("{which} must be a number from {range}"))
+        })
+    }
 }
 
 pub fn validate_timezone(tz: &str) -> Result<()> {
@@ -89,8 +113,14 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Resi
     Ok(Json(ResidentList { residents: residents::list(&ctx.pool, &auth.scope).await? }))
 }
 
-async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Resident>> {
-    Ok(Json(residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?))
+/// A caregiver reads only what their visits need of the residents they
+/// have a visit with; everyone else the resident in their reach.
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Response> {
+    if auth.scope.role == Role::Caregiver {
+        let resident = residents::for_carer(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
+        return Ok(Json(resident).into_response());
+    }
+    Ok(Json(residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?).into_response())
 }
 
 async fn update(
@@ -106,16 +136,39 @@ async fn update(
     if let Some(tz) = &patch.timezone {
         validate_timezone(tz)?;
     }
-    let changes =
+    if let Some(Some(address)) = &patch.address
+        && address.len() > 500
+    {
+        return Err(Error::validation("address", "address must be at most 500 characters"));
+    }
+    let location = match &patch.location {
+        Some(Some(body)) => Some(Some(body.check("location")?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let mut changes =
         serde_json::json!({"name": patch.name, "timezone": patch.timezone, "room": patch.room, "notes": patch.notes});
+    if let Some(address) = &patch.address {
+        changes["address"] = serde_json::json!(address);
+    }
+    if let Some(location) = &patch.location {
+        changes["location"] = serde_json::json!(location);
+    }
     let change = ResidentChange {
         name: patch.name.map(|n| n.trim().to_owned()),
         timezone: patch.timezone,
         room: patch.room,
         notes: patch.notes,
+        address: patch.address,
+        location,
     };
+    let moved = change.timezone.is_some();
     let mut tx = ctx.pool.begin().await?;
     let resident = residents::update(&mut tx, id, change).await?;
+    if moved {
+        // The plan's visits are at local times: a new zone moves them.
+        crate::care::sync_plan(&mut tx, id, chrono::Utc::now()).await?;
+    }
     crate::audit::record(&mut tx, auth.actor(), "resident.updated", "resident", id, changes).await?;
     tx.commit().await?;
     Ok(Json(resident))

@@ -36,6 +36,8 @@
     ingest_failing: 'Monitoring failing to store device data',
     scheduler_stalled: 'Timed checks stopped',
     institution_silent: 'No data from any device',
+    visit_late: 'Care visit late',
+    visit_missed: 'Care visit missed',
   };
   const STATUS_LABELS = { open: 'Open', acknowledged: 'Acknowledged', resolved: 'Resolved' };
   const RESOLUTIONS = [
@@ -81,6 +83,9 @@
     assigned: 'Assigned',
     commented: 'Comment',
     resolved: 'Resolved',
+    'visit.dispatched': 'Carer dispatched',
+    'visit.checked_in': 'Carer at the door',
+    'visit.checked_out': 'Carer left',
   };
 
   const state = {

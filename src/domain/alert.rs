@@ -32,10 +32,14 @@ pub enum AlertKind {
     SchedulerStalled,
     /// An institution whose devices were sending data has gone quiet.
     InstitutionSilent,
+    /// A care visit nobody has checked in to 15 minutes after its start.
+    VisitLate,
+    /// A care visit nobody checked in to within the institution's grace.
+    VisitMissed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 17] = [
+    pub const ALL: [AlertKind; 19] = [
         AlertKind::Fall,
         AlertKind::Sos,
         AlertKind::Smoke,
@@ -53,6 +57,8 @@ impl AlertKind {
         AlertKind::IngestFailing,
         AlertKind::SchedulerStalled,
         AlertKind::InstitutionSilent,
+        AlertKind::VisitLate,
+        AlertKind::VisitMissed,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -74,6 +80,8 @@ impl AlertKind {
             AlertKind::IngestFailing => "ingest_failing",
             AlertKind::SchedulerStalled => "scheduler_stalled",
             AlertKind::InstitutionSilent => "institution_silent",
+            AlertKind::VisitLate => "visit_late",
+            AlertKind::VisitMissed => "visit_missed",
         }
     }
 
@@ -198,6 +206,17 @@ pub enum Step {
     Assigned,
     Commented,
     Escalated,
+    /// A carer was sent to the door (a visit linked to the alert).
+    #[serde(rename = "visit.dispatched")]
+    #[sqlx(rename = "visit.dispatched")]
+    VisitDispatched,
+    /// Someone is at the door.
+    #[serde(rename = "visit.checked_in")]
+    #[sqlx(rename = "visit.checked_in")]
+    VisitCheckedIn,
+    #[serde(rename = "visit.checked_out")]
+    #[sqlx(rename = "visit.checked_out")]
+    VisitCheckedOut,
 }
 
 impl Step {
@@ -211,6 +230,9 @@ impl Step {
             Step::Assigned => "assigned",
             Step::Commented => "commented",
             Step::Escalated => "escalated",
+            Step::VisitDispatched => "visit.dispatched",
+            Step::VisitCheckedIn => "visit.checked_in",
+            Step::VisitCheckedOut => "visit.checked_out",
         }
     }
 
@@ -226,6 +248,8 @@ impl Step {
             Step::Assigned => Change::Assigned,
             Step::Commented => Change::Commented,
             Step::Escalated => Change::Escalated,
+            // Webhook receivers and live streams see the alert updated.
+            Step::VisitDispatched | Step::VisitCheckedIn | Step::VisitCheckedOut => Change::Updated,
         }
     }
 }
@@ -333,6 +357,9 @@ mod tests {
             Step::Assigned,
             Step::Commented,
             Step::Escalated,
+            Step::VisitDispatched,
+            Step::VisitCheckedIn,
+            Step::VisitCheckedOut,
         ];
         for step in steps {
             assert_eq!(serde_name(step), Value::String(step.as_str().into()));

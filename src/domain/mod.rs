@@ -5,6 +5,7 @@
 //! at the edge and passed on as types.
 
 pub mod alert;
+pub mod care;
 pub mod device;
 pub mod event;
 pub mod institution;

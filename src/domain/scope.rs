@@ -40,8 +40,9 @@ pub enum Reach {
     /// devices nobody registered). No institution's, and no resident's.
     Platform,
     /// No record at all: supervisors read aggregated figures only, and
-    /// caregivers reach the residents of their assigned visits, which do
-    /// not exist yet.
+    /// caregivers reach only their assigned visits (and through them what
+    /// the visit needs of its resident), never the resident's other records:
+    /// see [`Scope::push_visits_filter`].
     Nothing,
 }
 
@@ -63,6 +64,8 @@ impl Placed {
         Placed { institution: "a.institution_id", resident: Some("a.resident_id"), unattributed: false };
     pub const DEVICES: Placed =
         Placed { institution: "d.institution_id", resident: Some("d.resident_id"), unattributed: false };
+    pub const VISITS: Placed =
+        Placed { institution: "v.institution_id", resident: Some("v.resident_id"), unattributed: false };
     /// A quarantined message from a device nobody registered (or on a topic
     /// naming no device) belongs to no institution: the operator's to see.
     pub const QUARANTINE: Placed = Placed { institution: "q.institution_id", resident: None, unattributed: true };
@@ -150,6 +153,19 @@ impl Scope {
         query.push(")");
     }
 
+    /// Appends ` and (<the visit is in reach>)` to a query over `visits v`:
+    /// what [`Scope::push_filter`] allows of the visit's resident, and for a
+    /// caregiver the visits of their institution assigned to them.
+    pub fn push_visits_filter(&self, query: &mut QueryBuilder<Postgres>) {
+        match (self.role, self.institution) {
+            (Role::Caregiver, Some(institution)) => {
+                query.push(" and (v.institution_id = ").push_bind(institution);
+                query.push(" and v.caregiver_id = ").push_bind(self.user).push(")");
+            }
+            _ => self.push_filter(query, Placed::VISITS),
+        }
+    }
+
     /// Whether a row already in hand, of `institution` and about `resident`
     /// (`None` for the institution's own), is in reach.
     pub async fn reaches(&self, pool: &PgPool, institution: Uuid, resident: Option<Uuid>) -> Result<bool, sqlx::Error> {
@@ -226,6 +242,17 @@ mod tests {
             "select 1 from institutions i where true and (i.region = (select s.region from users s where s.id = $1))"
         );
         assert_eq!(institutions(Role::Caregiver), "select 1 from institutions i where true and (i.id = $1)");
+        let visits = |role| {
+            let mut query = QueryBuilder::<Postgres>::new("select 1 from visits v where true");
+            scope(role).push_visits_filter(&mut query);
+            query.sql().as_str().to_owned()
+        };
+        assert_eq!(
+            visits(Role::Caregiver),
+            "select 1 from visits v where true and (v.institution_id = $1 and v.caregiver_id = $2)"
+        );
+        assert_eq!(visits(Role::Staff), "select 1 from visits v where true and (v.institution_id = $1)");
+        assert_eq!(visits(Role::Supervisor), "select 1 from visits v where true and (false)");
         for role in [Role::Operator, Role::Supervisor, Role::Caregiver] {
             for placed in [Placed::RESIDENTS, Placed::ALERTS, Placed::DEVICES] {
                 assert_eq!(sql(role, placed), "select 1 from t where true and (false)", "{role:?}");

@@ -32,6 +32,8 @@ const MAX_FALL_CANCEL_SECONDS: f64 = 600.0;
 const MAX_LOW_BATTERY_PERCENT: f64 = 95.0;
 const MAX_MIN_READINGS: f64 = 100.0;
 const MAX_MEAL_NAME: usize = 64;
+/// Farther than this is another town, not a GPS error.
+const MAX_FAR_FROM_HOME_M: f64 = 100_000.0;
 
 /// A setting the API refuses, with the field it is about (dotted path).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -210,6 +212,24 @@ impl VitalsSettings {
     }
 }
 
+/// Care visits: how long after its start a visit nobody checked in to is
+/// missed, and how far from home a check-in may be before it is an
+/// exception.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct VisitSettings {
+    #[serde(serialize_with = "number")]
+    pub grace_minutes: f64,
+    /// Beyond the phone's own accuracy: `distance_m - accuracy_m` over this.
+    #[serde(serialize_with = "number")]
+    pub far_from_home_m: f64,
+}
+
+impl VisitSettings {
+    pub fn grace(&self) -> Duration {
+        duration_ms(self.grace_minutes * 60_000.0)
+    }
+}
+
 /// The normal range of one metric; a missing bound is not checked.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Threshold {
@@ -283,6 +303,7 @@ pub struct RuleSettings {
     pub meal_windows: Vec<MealWindow>,
     pub thresholds: Thresholds,
     pub vitals: VitalsSettings,
+    pub visits: VisitSettings,
 }
 
 impl Default for RuleSettings {
@@ -321,6 +342,7 @@ impl Default for RuleSettings {
             ],
             thresholds,
             vitals: VitalsSettings { duration_minutes: 5.0, clear_minutes: 10.0, min_readings: 2 },
+            visits: VisitSettings { grace_minutes: 30.0, far_from_home_m: 200.0 },
         }
     }
 }
@@ -405,6 +427,15 @@ impl RuleSettings {
                     set(&mut out.vitals.clear_minutes, amount(value, field, Bound::NonNegative(MAX_MINUTES)))
                 }
                 "min_readings" => set(&mut out.vitals.min_readings, count(value, field)),
+                _ => Err(unknown(field)),
+            }),
+            "visits" => for_each_field(value, field, |key, value, field| match key {
+                "grace_minutes" => {
+                    set(&mut out.visits.grace_minutes, amount(value, field, Bound::Positive(MAX_MINUTES)))
+                }
+                "far_from_home_m" => {
+                    set(&mut out.visits.far_from_home_m, amount(value, field, Bound::Positive(MAX_FAR_FROM_HOME_M)))
+                }
                 _ => Err(unknown(field)),
             }),
             _ => Err(unknown(field)),
@@ -709,7 +740,21 @@ mod tests {
             doc.remove("vitals").unwrap(),
             json!({"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2})
         );
+        assert_eq!(doc.remove("visits").unwrap(), json!({"grace_minutes": 30, "far_from_home_m": 200}));
         assert_eq!(Value::Object(doc), contract_example());
+    }
+
+    #[test]
+    fn visit_settings_are_checked_like_the_others() {
+        let patched = RuleSettings::default()
+            .apply_patch(&json!({"visits": {"grace_minutes": 45, "far_from_home_m": 150.5}}))
+            .unwrap();
+        assert_eq!(patched.visits.grace(), Duration::minutes(45));
+        assert_eq!(patched.visits.far_from_home_m, 150.5);
+        let field = |patch: Value| RuleSettings::default().apply_patch(&patch).unwrap_err().field;
+        assert_eq!(field(json!({"visits": {"grace_minutes": 0}})), "visits.grace_minutes");
+        assert_eq!(field(json!({"visits": {"far_from_home_m": "far"}})), "visits.far_from_home_m");
+        assert_eq!(field(json!({"visits": {"late_minutes": 10}})), "visits.late_minutes");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! takes the caller's [`Scope`](crate::domain::Scope).
 
 pub mod activity;
+pub mod care;
 pub mod cockpit;
 pub mod data;
 pub mod devices;
@@ -16,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod timescale;
 pub mod users;
+pub mod visits;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::Scope;
+use crate::domain::care::Location;
 use crate::domain::scope::Placed;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -15,6 +16,10 @@ pub struct Resident {
     pub timezone: String,
     pub room: Option<String>,
     pub notes: Option<String>,
+    /// Where the resident lives: carers go there.
+    pub address: Option<String>,
+    /// The home's WGS 84 location, which check-ins are measured against.
+    pub location: Option<sqlx::types::Json<Location>>,
     /// The latest decision on being monitored; `None` until one is recorded.
     pub monitoring_consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
@@ -52,7 +57,8 @@ macro_rules! latest_consent {
 }
 
 const COLUMNS: &str = concat!(
-    "r.id, r.name, r.timezone, r.room, r.notes, (",
+    "r.id, r.name, r.timezone, r.room, r.notes, r.address,
+    case when r.lat is null then null else jsonb_build_object('lat', r.lat, 'lon', r.lon) end as location, (",
     latest_consent!(),
     " where c.resident_id = r.id and c.subject = 'monitoring' order by c.id desc limit 1) as monitoring_consent,
     r.created_at, r.updated_at"
@@ -117,6 +123,8 @@ pub struct ResidentChange {
     pub timezone: Option<String>,
     pub room: Option<Option<String>>,
     pub notes: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub location: Option<Option<Location>>,
 }
 
 /// Changes a resident the caller has already found in reach.
@@ -127,6 +135,9 @@ pub async fn update(tx: &mut PgConnection, id: Uuid, change: ResidentChange) -> 
             timezone = coalesce($3, r.timezone),
             room = case when $4 then $5 else r.room end,
             notes = case when $6 then $7 else r.notes end,
+            address = case when $8 then $9 else r.address end,
+            lat = case when $10 then $11 else r.lat end,
+            lon = case when $10 then $12 else r.lon end,
             updated_at = now()
          where r.id = $1 returning {COLUMNS}"
     )))
@@ -137,6 +148,11 @@ pub async fn update(tx: &mut PgConnection, id: Uuid, change: ResidentChange) -> 
     .bind(change.room.flatten())
     .bind(change.notes.is_some())
     .bind(change.notes.flatten())
+    .bind(change.address.is_some())
+    .bind(change.address.flatten())
+    .bind(change.location.is_some())
+    .bind(change.location.flatten().map(|l| l.lat))
+    .bind(change.location.flatten().map(|l| l.lon))
     .fetch_one(tx)
     .await
 }
@@ -255,4 +271,46 @@ pub async fn is_linked(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) 
         .bind(user_id)
         .fetch_one(tx)
         .await
+}
+
+/// What a caregiver reads of a resident they have a visit with: name,
+/// address, location and care notes, nothing else.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ForCarer {
+    pub id: Uuid,
+    pub name: String,
+    pub address: Option<String>,
+    pub location: Option<sqlx::types::Json<Location>>,
+    pub notes: Option<String>,
+}
+
+/// The resident, if the caregiver of `scope` has a visit with them that is
+/// not cancelled.
+pub async fn for_carer(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<ForCarer>, sqlx::Error> {
+    let mut query = QueryBuilder::new(
+        "select r.id, r.name, r.address,
+                case when r.lat is null then null else jsonb_build_object('lat', r.lat, 'lon', r.lon) end as location,
+                r.notes
+         from residents r where r.id = ",
+    );
+    query.push_bind(id);
+    query.push(" and exists (select 1 from visits v where v.resident_id = r.id and v.status <> 'cancelled'");
+    scope.push_visits_filter(&mut query);
+    query.push(")");
+    query.build_query_as().fetch_optional(pool).await
+}
+
+/// The names of these residents of an institution.
+pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("select id, name from residents where institution_id = $1 and id = any($2)")
+        .bind(institution)
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// A resident's institution and timezone, whoever may see them: for the
+/// system's own work on their care plan.
+pub async fn placed(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("select institution_id, timezone from residents where id = $1").bind(id).fetch_optional(conn).await
 }

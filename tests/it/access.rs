@@ -160,6 +160,55 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("post", "/api/v1/residents/{id}/messages", json!({"text": "How was lunch?"}), resident_read),
         ("post", "/api/v1/residents/{id}/messages/read", Value::Null, resident_read),
         ("get", "/api/v1/messages/unread", Value::Null, all),
+        // Care services.
+        (
+            "post",
+            "/api/v1/services",
+            json!({"code": "@CODE", "name": "Bathing", "category": "personal_care",
+            "duration_minutes": 60, "unit": "hour", "unit_price": 80, "funding": ["self_pay"]}),
+            admin_only,
+        ),
+        ("get", "/api/v1/services", Value::Null, [F, F, A, A, A, A, A, A, A]),
+        ("get", "/api/v1/residents/{id}/care-plan", Value::Null, resident_read),
+        ("put", "/api/v1/residents/{id}/care-plan", json!({"items": []}), resident_care),
+        ("post", "/api/v1/residents/{id}/tags", json!({"tag": "@TAG", "kind": "qr"}), resident_care),
+        (
+            "post",
+            "/api/v1/visits",
+            json!({"resident_id": "@RESIDENT", "service_code": "WELFARE-CHECK", "scheduled_start": "2030-01-01T09:00:00Z",
+                   "funding": "institution"}),
+            staff_only,
+        ),
+        ("get", "/api/v1/visits", Value::Null, [F, F, A, A, A, F, F, A, A]),
+        ("get", "/api/v1/visits/{id}", Value::Null, resident_read),
+        ("post", "/api/v1/visits/{id}/assign", json!({"caregiver_id": "@STAFF"}), resident_care),
+        ("post", "/api/v1/visits/{id}/schedule", json!({"scheduled_start": "2030-01-01T10:00:00Z"}), resident_care),
+        (
+            "post",
+            "/api/v1/visits/{id}/check-in",
+            json!({"location": {"lat": 29.87, "lon": 121.54}, "method": "gps"}),
+            resident_care,
+        ),
+        (
+            "post",
+            "/api/v1/visits/{id}/check-out",
+            json!({"location": {"lat": 29.87, "lon": 121.54}, "method": "gps"}),
+            resident_care,
+        ),
+        (
+            "post",
+            "/api/v1/visits/{id}/amend",
+            json!({"field": "end", "value": "2026-01-01T10:00:00Z", "reason": "forgot to check out"}),
+            resident_care,
+        ),
+        ("post", "/api/v1/visits/{id}/exceptions/{code}/resolve", json!({"reason": "seen"}), resident_care),
+        ("post", "/api/v1/visits/{id}/rating", json!({"stars": 5}), [N, N, F, F, N, A, N, N, N]),
+        ("post", "/api/v1/alerts/{id}/dispatch", json!({}), resident_care),
+        ("post", "/api/v1/residents/{id}/service-requests", json!({"service_code": "WELFARE-CHECK"}), resident_read),
+        ("get", "/api/v1/residents/{id}/visits", Value::Null, resident_read),
+        ("get", "/api/v1/me/visits", Value::Null, [F, F, A, A, A, F, F, A, A]),
+        ("get", "/api/v1/statements", Value::Null, admin_only),
+        ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         ("get", "/api/v1/cockpit", Value::Null, [F, A, A, F, F, F, F, A, F]),
         // Last: these remove what the rows above use.
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),
@@ -176,6 +225,8 @@ struct World {
     resident: [String; 2],
     device: [String; 2],
     alert: [String; 2],
+    /// A visit to each institution's first resident.
+    visit: [String; 2],
     webhook: String,
     family_id: String,
     staff_id: String,
@@ -194,7 +245,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     let path = template
         .replace("{device_id}", &world.device[i])
         .replace("{gateway_id}", "gw-world")
-        .replace("{user_id}", &world.target_id);
+        .replace("{user_id}", &world.target_id)
+        .replace("{code}", "late_start");
     let id = if path.contains("/institutions/") {
         &world.institution
     } else if path.contains("/users/") {
@@ -206,6 +258,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         &world.alert[i]
     } else if path.contains("/webhooks/") {
         &world.webhook
+    } else if path.contains("/visits/") {
+        &world.visit[i]
     } else {
         &world.resident[i]
     };
@@ -216,6 +270,9 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("@GATEWAY", &format!("gw-{n}"))
         .replace("@FAMILY", &world.family_id)
         .replace("@STAFF", &world.staff_id)
+        .replace("@RESIDENT", &world.resident[0])
+        .replace("@CODE", &format!("SVC-{n}"))
+        .replace("@TAG", &format!("tag-{n}"))
 }
 
 fn id_of(body: &Value) -> String {
@@ -288,6 +345,14 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
     let webhook = id_of(&app.post("/api/v1/webhooks", &admin, hook.clone()).await);
     let other_webhook = id_of(&app.post("/api/v1/webhooks", &other_admin, hook).await);
     app.post("/api/v1/gateways", &admin, json!({"gateway_id": "gw-world", "base_topic": "zigbee2mqtt/world"})).await;
+    let visit_body = |resident: &str| {
+        json!({"resident_id": resident, "service_code": "WELFARE-CHECK", "scheduled_start": "2030-01-01T09:00:00Z",
+               "funding": "institution"})
+    };
+    let visit = [
+        id_of(&app.post("/api/v1/visits", &admin, visit_body(&resident[0])).await),
+        id_of(&app.post("/api/v1/visits", &other_admin, visit_body(&other_resident[0])).await),
+    ];
     let secrets = |resident: &[String; 2], device: &[String; 2], alert: &[String; 2], webhook: &str, tag: &str| {
         let mut s: Vec<String> = resident.iter().chain(device).chain(alert).cloned().collect();
         s.extend([webhook.to_owned(), format!("Mine {tag}"), format!("Theirs {tag}")]);
@@ -295,8 +360,13 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
     };
     let world = World {
         institution: home,
-        home_secrets: secrets(&resident, &device, &alert, &webhook, "home"),
-        other_secrets: secrets(&other_resident, &other_device, &other_alert, &other_webhook, "other"),
+        home_secrets: [secrets(&resident, &device, &alert, &webhook, "home"), vec![visit[0].clone()]].concat(),
+        other_secrets: [
+            secrets(&other_resident, &other_device, &other_alert, &other_webhook, "other"),
+            vec![visit[1].clone()],
+        ]
+        .concat(),
+        visit,
         resident,
         device,
         alert,

@@ -7,6 +7,7 @@ mod api_auth;
 mod api_data;
 mod api_residents_devices;
 mod behaviour;
+mod care;
 mod cockpit;
 mod console;
 mod durability;

@@ -1,0 +1,218 @@
+//! The service catalogue, residents' care plans, and the tags fixed in
+//! their homes.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::error::ResultExt;
+use super::{ApiContext, Error, Json, Path, Result};
+use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
+use crate::store::care::{self as catalogue, CarePlan, NewService, Service, Task};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/services", post(create).get(list))
+        .route("/residents/{id}/care-plan", get(fetch_plan).put(put_plan))
+        .route("/residents/{id}/tags", post(add_tag))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewServiceRequest {
+    code: String,
+    name: String,
+    category: Category,
+    duration_minutes: i32,
+    unit: Unit,
+    unit_price: f64,
+    currency: Option<String>,
+    funding: Vec<Funding>,
+    #[serde(default = "yes")]
+    evv_required: bool,
+    #[serde(default)]
+    tasks: Vec<Task>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn valid_code(code: &str) -> bool {
+    (1..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewServiceRequest>,
+) -> Result<(StatusCode, Json<Service>)> {
+    let institution = auth.require_admin()?;
+    if !valid_code(&req.code) {
+        return Err(Error::validation("code", "code must be 1 to 64 letters, digits, '-', '_' or '.'"));
+    }
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(Error::validation("name", "name must be 1 to 200 characters"));
+    }
+    if !(1..=24 * 60).contains(&req.duration_minutes) {
+        return Err(Error::validation("duration_minutes", "duration_minutes must be from 1 to 1440"));
+    }
+    if !req.unit_price.is_finite() || req.unit_price < 0.0 {
+        return Err(Error::validation("unit_price", "unit_price must be a number of at least 0"));
+    }
+    let currency = req.currency.unwrap_or_else(|| "CNY".to_owned());
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(Error::validation("currency", "currency must be an ISO 4217 code such as CNY"));
+    }
+    if req.funding.is_empty() {
+        return Err(Error::validation("funding", "name at least one funder"));
+    }
+    for (i, task) in req.tasks.iter().enumerate() {
+        if !valid_code(&task.code) || task.name.trim().is_empty() {
+            return Err(Error::validation(&format!("tasks[{i}]"), "a task has a code and a name"));
+        }
+        if req.tasks[..i].iter().any(|t| t.code == task.code) {
+            return Err(Error::validation(&format!("tasks[{i}].code"), "names another task's code"));
+        }
+    }
+    let mut funding = req.funding;
+    funding.dedup();
+    let new = NewService {
+        code: req.code,
+        name: req.name.trim().to_owned(),
+        category: req.category,
+        duration_minutes: req.duration_minutes,
+        unit: req.unit,
+        unit_price: req.unit_price,
+        currency,
+        funding,
+        evv_required: req.evv_required,
+        tasks: req.tasks,
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let service =
+        catalogue::create_service(&mut tx, institution, new).await.on_constraint("services_code_key", || {
+            Error::Conflict("the catalogue already has a service with this code".into())
+        })?;
+    let details = json!({"code": service.code, "name": service.name, "category": service.category,
+                         "unit": service.unit, "unit_price": service.unit_price, "funding": service.funding});
+    crate::audit::record(&mut tx, auth.actor(), "service.created", "service", service.id, details).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(service)))
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceList {
+    services: Vec<Service>,
+}
+
+/// The catalogue, for anyone of the institution: families ask for services
+/// from it, caregivers read what a service involves.
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<ServiceList>> {
+    if auth.scope.institution.is_none() {
+        return Err(Error::Forbidden("the catalogue belongs to an institution"));
+    }
+    Ok(Json(ServiceList { services: catalogue::services(&ctx.pool, &auth.scope).await? }))
+}
+
+async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<CarePlan>> {
+    let id = auth.resident(&ctx, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    Ok(Json(catalogue::plan(&mut conn, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRequest {
+    items: Vec<PlanItem>,
+}
+
+#[derive(Debug, Serialize)]
+struct PlanSaved {
+    #[serde(flatten)]
+    plan: CarePlan,
+    /// Visits generated for the coming 14 days, and future ones cancelled
+    /// because the plan no longer asks for them.
+    visits_generated: u64,
+    visits_cancelled: u64,
+}
+
+async fn put_plan(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PlanRequest>,
+) -> Result<Json<PlanSaved>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let institution = auth.require_staff()?;
+    if req.items.len() > 50 {
+        return Err(Error::validation("items", "a plan has at most 50 items"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    for (i, item) in req.items.iter().enumerate() {
+        item.check(i).map_err(|e| Error::validation(&e.field, e.message))?;
+        let Some(service) = catalogue::service(&mut tx, institution, &item.service_code).await? else {
+            return Err(Error::validation(&format!("items[{i}].service_code"), "no such service in the catalogue"));
+        };
+        if !service.funding.contains(&item.funding) {
+            return Err(Error::validation(
+                &format!("items[{i}].funding"),
+                format!("{} is not paid by {}", service.code, item.funding),
+            ));
+        }
+    }
+    let plan = catalogue::put_plan(&mut tx, institution, id, &req.items, auth.scope.user).await?;
+    let (generated, cancelled) = crate::care::sync_plan(&mut tx, id, Utc::now()).await?;
+    let details = json!({"items": req.items, "visits_generated": generated, "visits_cancelled": cancelled});
+    crate::audit::record(&mut tx, auth.actor(), "care_plan.replaced", "resident", id, details).await?;
+    tx.commit().await?;
+    Ok(Json(PlanSaved { plan, visits_generated: generated, visits_cancelled: cancelled }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTag {
+    tag: String,
+    kind: TagKind,
+}
+
+#[derive(Debug, Serialize)]
+struct Tag {
+    resident_id: Uuid,
+    tag: String,
+    kind: TagKind,
+}
+
+async fn add_tag(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<NewTag>,
+) -> Result<(StatusCode, Json<Tag>)> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let tag = req.tag.trim();
+    if tag.is_empty() || tag.len() > 200 {
+        return Err(Error::validation("tag", "tag must be 1 to 200 characters"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    catalogue::add_tag(&mut tx, id, tag, req.kind).await.on_constraint("resident_tags_pkey", || {
+        Error::Conflict("this tag is already registered for the home".into())
+    })?;
+    crate::audit::record(
+        &mut tx,
+        auth.actor(),
+        "tag.registered",
+        "resident",
+        id,
+        json!({"tag": tag, "kind": req.kind}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(Tag { resident_id: id, tag: tag.to_owned(), kind: req.kind })))
+}

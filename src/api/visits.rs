@@ -1,0 +1,971 @@
+//! Visits: made by hand, from a plan, dispatched from an alert or asked for
+//! by a family; assigned, checked in and out at the door with the EVV
+//! record; amended, resolved, rated. Who reads what of a visit: care staff
+//! all of it, the assigned caregiver their own visits, a family their
+//! resident's visits with the carer's first name only.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::residents::LocationBody;
+use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::domain::care::{
+    self, Action, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, TagKind, VisitStatus,
+};
+use crate::domain::{Role, Step};
+use crate::store::care::{self as catalogue, Service, Task};
+use crate::store::visits::{self, Amendment, Evv, NewVisit, Resolved, TaskDone, Visit};
+use crate::store::{residents, users};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/visits", post(create).get(list))
+        .route("/visits/{id}", get(fetch))
+        .route("/visits/{id}/assign", post(assign))
+        .route("/visits/{id}/schedule", post(schedule))
+        .route("/visits/{id}/cancel", post(cancel))
+        .route("/visits/{id}/check-in", post(check_in))
+        .route("/visits/{id}/check-out", post(check_out))
+        .route("/visits/{id}/amend", post(amend))
+        .route("/visits/{id}/exceptions/{code}/resolve", post(resolve))
+        .route("/visits/{id}/rating", post(rate))
+        .route("/alerts/{id}/dispatch", post(dispatch))
+        .route("/residents/{id}/service-requests", post(request))
+        .route("/residents/{id}/visits", get(resident_visits))
+        .route("/me/visits", get(my_visits))
+}
+
+/// A visit as care staff and its caregiver read it.
+#[derive(Debug, Serialize)]
+pub struct VisitBody {
+    id: Uuid,
+    resident_id: Uuid,
+    resident_name: String,
+    service_code: String,
+    service_name: String,
+    funding: Funding,
+    origin: Origin,
+    status: VisitStatus,
+    scheduled_start: Option<DateTime<Utc>>,
+    preferred_start: Option<DateTime<Utc>>,
+    caregiver_id: Option<Uuid>,
+    caregiver_name: Option<String>,
+    alert_id: Option<Uuid>,
+    note: Option<String>,
+    cancel_reason: Option<CancelReason>,
+    tasks: Vec<TaskDone>,
+    visit_note: Option<String>,
+    evv: Evv,
+    amendments: Vec<Amendment>,
+    rating: Option<Rating>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct Rating {
+    stars: i32,
+    comment: Option<String>,
+    at: Option<DateTime<Utc>>,
+}
+
+fn rating(v: &Visit) -> Option<Rating> {
+    v.rating_stars.map(|stars| Rating { stars, comment: v.rating_comment.clone(), at: v.rated_at })
+}
+
+impl From<&Visit> for VisitBody {
+    fn from(v: &Visit) -> Self {
+        VisitBody {
+            id: v.id,
+            resident_id: v.resident_id,
+            resident_name: v.resident_name.clone(),
+            service_code: v.service_code.clone(),
+            service_name: v.service_name.clone(),
+            funding: v.funding,
+            origin: v.origin,
+            status: v.status,
+            scheduled_start: v.scheduled_start,
+            preferred_start: v.preferred_start,
+            caregiver_id: v.caregiver_id,
+            caregiver_name: v.caregiver_name.clone(),
+            alert_id: v.alert_id,
+            note: v.note.clone(),
+            cancel_reason: v.cancel_reason,
+            tasks: v.tasks.0.clone(),
+            visit_note: v.visit_note.clone(),
+            evv: v.evv(),
+            amendments: v.amendments.0.clone(),
+            rating: rating(v),
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+/// A visit as a family reads it: what was done, when, by whom (first name).
+#[derive(Debug, Serialize)]
+struct FamilyVisit {
+    id: Uuid,
+    resident_id: Uuid,
+    service_code: String,
+    service_name: String,
+    origin: Origin,
+    status: VisitStatus,
+    scheduled_start: Option<DateTime<Utc>>,
+    preferred_start: Option<DateTime<Utc>>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    minutes: Option<i64>,
+    caregiver: Option<String>,
+    tasks: Vec<TaskDone>,
+    visit_note: Option<String>,
+    cancel_reason: Option<CancelReason>,
+    rating: Option<Rating>,
+}
+
+impl From<&Visit> for FamilyVisit {
+    fn from(v: &Visit) -> Self {
+        FamilyVisit {
+            id: v.id,
+            resident_id: v.resident_id,
+            service_code: v.service_code.clone(),
+            service_name: v.service_name.clone(),
+            origin: v.origin,
+            status: v.status,
+            scheduled_start: v.scheduled_start,
+            preferred_start: v.preferred_start,
+            start: v.start(),
+            end: v.end(),
+            minutes: v.minutes(),
+            caregiver: v.caregiver_name.as_deref().map(|n| care::first_name(n).to_owned()),
+            tasks: v.tasks.0.clone(),
+            visit_note: v.visit_note.clone(),
+            cancel_reason: v.cancel_reason,
+            rating: rating(v),
+        }
+    }
+}
+
+/// One of a caregiver's assignments: the resident's name, address, location
+/// and care notes, the service and its tasks, nothing else of the resident.
+#[derive(Debug, Serialize)]
+struct CarerVisit {
+    id: Uuid,
+    status: VisitStatus,
+    scheduled_start: Option<DateTime<Utc>>,
+    note: Option<String>,
+    resident: CarerResident,
+    service: CarerService,
+    check_in: Option<DoorRecord>,
+    check_out: Option<DoorRecord>,
+}
+
+#[derive(Debug, Serialize)]
+struct CarerResident {
+    id: Uuid,
+    name: String,
+    address: Option<String>,
+    location: Option<Location>,
+    notes: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CarerService {
+    code: String,
+    name: String,
+    duration_minutes: i32,
+    tasks: Vec<Task>,
+}
+
+impl From<&Visit> for CarerVisit {
+    fn from(v: &Visit) -> Self {
+        CarerVisit {
+            id: v.id,
+            status: v.status,
+            scheduled_start: v.scheduled_start,
+            note: v.note.clone(),
+            resident: CarerResident {
+                id: v.resident_id,
+                name: v.resident_name.clone(),
+                address: v.address.clone(),
+                location: v.home(),
+                notes: v.resident_notes.clone(),
+            },
+            service: CarerService {
+                code: v.service_code.clone(),
+                name: v.service_name.clone(),
+                duration_minutes: v.duration_minutes,
+                tasks: v.service_tasks.0.clone(),
+            },
+            check_in: v.check_in.as_ref().map(|c| c.0.clone()),
+            check_out: v.check_out.as_ref().map(|c| c.0.clone()),
+        }
+    }
+}
+
+fn illegal(err: care::IllegalTransition) -> Error {
+    Error::Conflict(err.to_string())
+}
+
+fn check_note(field: &str, note: &Option<String>) -> Result<()> {
+    if note.as_ref().is_some_and(|n| n.len() > 2000) {
+        return Err(Error::validation(field, format!("{field} must be at most 2000 characters")));
+    }
+    Ok(())
+}
+
+/// The service of the caller's institution with this code, or a 422.
+async fn service_by_code(tx: &mut sqlx::PgConnection, institution: Uuid, code: &str, field: &str) -> Result<Service> {
+    catalogue::service(tx, institution, code)
+        .await?
+        .ok_or_else(|| Error::validation(field, format!("no service {code:?} in the catalogue")))
+}
+
+/// The visit in the caller's reach, locked for a change, and the caller's
+/// institution when they are care staff (403 otherwise).
+async fn visit_for_staff(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> Result<Visit> {
+    let visit = visits::fetch(tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
+    auth.require_staff()?;
+    Ok(visit)
+}
+
+/// Reads the visit back after a change, as the caller sees it.
+async fn answer(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Json<VisitBody>> {
+    let mut conn = ctx.pool.acquire().await?;
+    let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
+    Ok(Json(VisitBody::from(&visit)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVisitRequest {
+    resident_id: Uuid,
+    service_code: String,
+    scheduled_start: DateTime<Utc>,
+    funding: Funding,
+    note: Option<String>,
+}
+
+async fn create(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Json(req): Json<NewVisitRequest>,
+) -> Result<(StatusCode, Json<VisitBody>)> {
+    let institution = auth.require_staff()?;
+    check_note("note", &req.note)?;
+    let resident = residents::visible(&ctx.pool, &auth.scope, req.resident_id)
+        .await?
+        .ok_or_else(|| Error::validation("resident_id", "no such resident in this institution"))?;
+    let mut tx = ctx.pool.begin().await?;
+    let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
+    if !service.funding.contains(&req.funding) {
+        return Err(Error::validation("funding", format!("{} is not paid by {}", service.code, req.funding)));
+    }
+    let id = visits::insert(
+        &mut tx,
+        NewVisit {
+            institution_id: institution,
+            resident_id: resident,
+            service_id: service.id,
+            funding: req.funding,
+            origin: Origin::Manual,
+            status: VisitStatus::Scheduled,
+            scheduled_start: Some(req.scheduled_start),
+            preferred_start: None,
+            caregiver_id: None,
+            alert_id: None,
+            note: req.note.clone(),
+            requested_by: Some(auth.scope.user),
+        },
+    )
+    .await?;
+    let details = json!({"resident_id": resident, "service_code": service.code, "scheduled_start": req.scheduled_start,
+                         "funding": req.funding, "origin": Origin::Manual});
+    crate::audit::record(&mut tx, auth.actor(), "visit.created", "visit", id, details).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, answer(&ctx, &auth, id).await?))
+}
+
+/// A family member reads the family's view; staff and the assigned
+/// caregiver the whole visit.
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Response> {
+    let mut conn = ctx.pool.acquire().await?;
+    let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
+    if auth.scope.role == Role::Family {
+        return Ok(Json(FamilyVisit::from(&visit)).into_response());
+    }
+    Ok(Json(VisitBody::from(&visit)).into_response())
+}
+
+/// An instant (RFC 3339) or a local date of the resident (YYYY-MM-DD).
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    At(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+fn bound(field: &str, value: Option<&str>) -> Result<Option<Bound>> {
+    let Some(value) = value else { return Ok(None) };
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(Some(Bound::Date(date)));
+    }
+    value
+        .parse::<DateTime<Utc>>()
+        .map(|at| Some(Bound::At(at)))
+        .map_err(|_| Error::validation(field, format!("{field} must be an RFC 3339 time or a date YYYY-MM-DD")))
+}
+
+fn apply_bounds(filter: &mut visits::Filter, from: Option<&str>, to: Option<&str>) -> Result<()> {
+    match bound("from", from)? {
+        Some(Bound::At(at)) => filter.from = Some(at),
+        Some(Bound::Date(date)) => filter.from_date = Some(date),
+        None => {}
+    }
+    match bound("to", to)? {
+        Some(Bound::At(at)) => filter.to = Some(at),
+        Some(Bound::Date(date)) => filter.to_date = Some(date),
+        None => {}
+    }
+    Ok(())
+}
+
+fn cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let bad = || Error::validation("cursor", "not a cursor this list gave");
+    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
+    Ok(Some((at.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?)))
+}
+
+fn cursor_of(v: &Visit) -> String {
+    format!("{}_{}", v.sort_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), v.id)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<VisitStatus>,
+    resident_id: Option<Uuid>,
+    caregiver_id: Option<Uuid>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VisitList<T> {
+    visits: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// Care staff list the institution's visits; a caregiver their own.
+async fn list(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<VisitList<VisitBody>>> {
+    if auth.scope.role != Role::Caregiver {
+        auth.require_staff()?;
+    }
+    let limit = super::page_limit(q.limit)?;
+    let mut filter = visits::Filter {
+        status: q.status,
+        resident_id: q.resident_id,
+        caregiver_id: q.caregiver_id,
+        ..Default::default()
+    };
+    apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;
+    let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
+    let next_cursor = super::next_page(&mut rows, limit, cursor_of);
+    Ok(Json(VisitList { visits: rows.iter().map(VisitBody::from).collect(), next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MyVisitsQuery {
+    date: Option<NaiveDate>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct MyVisits {
+    date: NaiveDate,
+    visits: Vec<CarerVisit>,
+    next_cursor: Option<String>,
+}
+
+/// The caller's assignments on a local date (default: today in the
+/// institution's timezone), cancelled ones left out.
+async fn my_visits(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Query(q): Query<MyVisitsQuery>,
+) -> Result<Json<MyVisits>> {
+    if !matches!(auth.scope.role, Role::Caregiver | Role::Staff | Role::Admin) || auth.scope.institution.is_none() {
+        return Err(Error::Forbidden("only those who deliver visits have assignments"));
+    }
+    let limit = super::page_limit(q.limit)?;
+    let date = match q.date {
+        Some(date) => date,
+        None => {
+            let timezone = residents::default_timezone(&ctx.pool, &auth.scope).await?;
+            care::local_date(&timezone, Utc::now())
+        }
+    };
+    let filter = visits::Filter {
+        caregiver_id: Some(auth.scope.user),
+        from_date: Some(date),
+        to_date: Some(date),
+        ..Default::default()
+    };
+    let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
+    let next_cursor = super::next_page(&mut rows, limit, cursor_of);
+    let visits = rows.iter().filter(|v| v.status != VisitStatus::Cancelled).map(CarerVisit::from).collect();
+    Ok(Json(MyVisits { date, visits, next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResidentVisitsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// A resident's visits as their family reads them (care staff too).
+async fn resident_visits(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ResidentVisitsQuery>,
+) -> Result<Json<VisitList<FamilyVisit>>> {
+    let id = auth.resident(&ctx, id).await?;
+    let limit = super::page_limit(q.limit)?;
+    let mut filter = visits::Filter { resident_id: Some(id), ..Default::default() };
+    apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;
+    let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
+    let next_cursor = super::next_page(&mut rows, limit, cursor_of);
+    Ok(Json(VisitList { visits: rows.iter().map(FamilyVisit::from).collect(), next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignRequest {
+    caregiver_id: Uuid,
+}
+
+/// Whoever goes must be one of the institution's carers (or care staff).
+async fn check_carer(ctx: &ApiContext, auth: &AuthUser, user: Uuid) -> Result<()> {
+    match users::role(&ctx.pool, &auth.scope, user).await? {
+        Some(Role::Caregiver | Role::Staff | Role::Admin) => Ok(()),
+        _ => Err(Error::validation("caregiver_id", "no caregiver or care staff of this institution")),
+    }
+}
+
+async fn assign(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AssignRequest>,
+) -> Result<Json<VisitBody>> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
+    check_carer(&ctx, &auth, req.caregiver_id).await?;
+    visit.status = visit.status.after(Action::Assign).map_err(illegal)?;
+    let previous = visit.caregiver_id.replace(req.caregiver_id);
+    visits::save(&mut tx, &visit).await?;
+    let details = json!({"caregiver_id": req.caregiver_id, "previous": previous});
+    crate::audit::record(&mut tx, auth.actor(), "visit.assigned", "visit", id, details).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleRequest {
+    scheduled_start: DateTime<Utc>,
+}
+
+async fn schedule(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ScheduleRequest>,
+) -> Result<Json<VisitBody>> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
+    visit.status = visit.status.after(Action::Schedule).map_err(illegal)?;
+    let previous = visit.scheduled_start.replace(req.scheduled_start);
+    visits::save(&mut tx, &visit).await?;
+    let details = json!({"scheduled_start": req.scheduled_start, "previous": previous});
+    crate::audit::record(&mut tx, auth.actor(), "visit.scheduled", "visit", id, details).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelRequest {
+    reason: CancelReason,
+    note: Option<String>,
+}
+
+async fn cancel(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CancelRequest>,
+) -> Result<Json<VisitBody>> {
+    check_note("note", &req.note)?;
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
+    visit.status = visit.status.after(Action::Cancel).map_err(illegal)?;
+    visit.cancel_reason = Some(req.reason);
+    visits::save(&mut tx, &visit).await?;
+    let details = json!({"reason": req.reason, "note": req.note});
+    crate::audit::record(&mut tx, auth.actor(), "visit.cancelled", "visit", id, details).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoorLocation {
+    lat: f64,
+    lon: f64,
+    #[serde(default)]
+    accuracy_m: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoorRequest {
+    location: DoorLocation,
+    method: Method,
+    tag: Option<String>,
+    /// An offline phone's own time of the action.
+    ts: Option<DateTime<Utc>>,
+    /// Check-out only.
+    tasks: Option<Vec<TaskDone>>,
+    note: Option<String>,
+}
+
+/// The door record of a check-in or check-out, checked: a place on earth,
+/// a tag of the home for `qr`/`nfc`, an offline time within 24 hours.
+async fn door_record(
+    tx: &mut sqlx::PgConnection,
+    visit: &Visit,
+    req: &DoorRequest,
+    now: DateTime<Utc>,
+) -> Result<DoorRecord> {
+    let body = LocationBody { lat: req.location.lat, lon: req.location.lon };
+    let at = body.check("location")?;
+    let accuracy = req.location.accuracy_m;
+    if !accuracy.is_finite() || !(0.0..=100_000.0).contains(&accuracy) {
+        return Err(Error::validation("location.accuracy_m", "accuracy_m must be a number from 0 to 100000"));
+    }
+    let tag_kind = match req.method {
+        Method::Qr => Some(TagKind::Qr),
+        Method::Nfc => Some(TagKind::Nfc),
+        Method::Gps | Method::Phone => None,
+    };
+    if let Some(kind) = tag_kind {
+        let tag = req.tag.as_deref().ok_or_else(|| Error::validation("tag", "a qr or nfc check-in carries its tag"))?;
+        if !catalogue::has_tag(tx, visit.resident_id, tag, kind).await? {
+            return Err(Error::validation("tag", "this tag is not registered for the resident's home"));
+        }
+    }
+    if let Some(ts) = req.ts {
+        care::check_device_ts(ts, now).map_err(|m| Error::validation("ts", m))?;
+    }
+    Ok(DoorRecord {
+        lat: at.lat,
+        lon: at.lon,
+        accuracy_m: accuracy,
+        method: req.method,
+        distance_m: visit.home().map(|home| (home.distance_m(&at) * 10.0).round() / 10.0),
+        tag: tag_kind.and(req.tag.clone()),
+        received_at: now,
+        device_ts: req.ts,
+    })
+}
+
+/// The visit for its caregiver or care staff: a caregiver reaches only
+/// their own assignments (anyone else's is a 404); a family member is
+/// refused.
+async fn visit_at_door(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> Result<Visit> {
+    let visit = visits::fetch(tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
+    if auth.scope.role != Role::Caregiver {
+        auth.require_staff()?;
+    }
+    Ok(visit)
+}
+
+async fn far_limit(ctx: &ApiContext, visit: &Visit) -> Result<f64> {
+    Ok(ctx
+        .rule_settings
+        .resident(&ctx.pool, visit.resident_id)
+        .await?
+        .map(|s| s.visits.far_from_home_m)
+        .unwrap_or(200.0))
+}
+
+async fn check_in(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<DoorRequest>,
+) -> Result<Json<VisitBody>> {
+    if req.tasks.is_some() || req.note.is_some() {
+        return Err(Error::validation("tasks", "tasks and the note are given at check-out"));
+    }
+    let now = Utc::now();
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_at_door(&mut tx, &auth, id).await?;
+    if visit.status == VisitStatus::CheckedIn {
+        // The phone sent it again: the first one stands.
+        drop(tx);
+        return answer(&ctx, &auth, id).await;
+    }
+    visit.status = visit.status.after(Action::CheckIn).map_err(illegal)?;
+    let record = door_record(&mut tx, &visit, &req, now).await?;
+    if visit.caregiver_id.is_none() {
+        visit.caregiver_id = Some(auth.scope.user);
+    }
+    visit.check_in = Some(sqlx::types::Json(record.clone()));
+    visit.judge(far_limit(&ctx, &visit).await?);
+    visits::save(&mut tx, &visit).await?;
+    let applied = crate::care::checked_in(&mut tx, &visit, auth.scope.user).await?;
+    let details = json!({"check_in": record, "exceptions": visit.exceptions});
+    crate::audit::record(&mut tx, auth.actor(), "visit.checked_in", "visit", id, details).await?;
+    tx.commit().await?;
+    applied.iter().for_each(|a| a.count(&ctx.metrics));
+    answer(&ctx, &auth, id).await
+}
+
+async fn check_out(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<DoorRequest>,
+) -> Result<Json<VisitBody>> {
+    check_note("note", &req.note)?;
+    let now = Utc::now();
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_at_door(&mut tx, &auth, id).await?;
+    if visit.status == VisitStatus::Completed {
+        drop(tx);
+        return answer(&ctx, &auth, id).await;
+    }
+    visit.status = visit.status.after(Action::CheckOut).map_err(illegal)?;
+    let record = door_record(&mut tx, &visit, &req, now).await?;
+    if visit.check_in.as_ref().is_some_and(|c| record.at() < c.at()) {
+        return Err(Error::validation("ts", "a check-out cannot be before the check-in"));
+    }
+    let tasks = req.tasks.clone().unwrap_or_default();
+    for (i, task) in tasks.iter().enumerate() {
+        if !visit.service_tasks.0.iter().any(|t| t.code == task.code) {
+            return Err(Error::validation(&format!("tasks[{i}].code"), "not a task of this service"));
+        }
+        check_note(&format!("tasks[{i}].note"), &task.note)?;
+    }
+    visit.check_out = Some(sqlx::types::Json(record.clone()));
+    visit.tasks = sqlx::types::Json(tasks);
+    visit.visit_note = req.note.clone();
+    visit.judge(far_limit(&ctx, &visit).await?);
+    visits::save(&mut tx, &visit).await?;
+    crate::care::tell_alert(&mut tx, &visit, auth.scope.user, Step::VisitCheckedOut).await?;
+    let details = json!({"check_out": record, "tasks": visit.tasks, "exceptions": visit.exceptions});
+    crate::audit::record(&mut tx, auth.actor(), "visit.checked_out", "visit", id, details).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum AmendField {
+    Start,
+    End,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmendRequest {
+    field: AmendField,
+    value: DateTime<Utc>,
+    reason: String,
+}
+
+/// Corrects a record's start or end. The EVV times stay as recorded; the
+/// correction is listed, audited, used by statements, and is the exception
+/// `manual_entry`. Correcting the end of a visit nobody checked out of
+/// completes it.
+async fn amend(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AmendRequest>,
+) -> Result<Json<VisitBody>> {
+    if req.reason.trim().is_empty() || req.reason.len() > 2000 {
+        return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
+    }
+    if req.value > Utc::now() {
+        return Err(Error::validation("value", "a record is corrected with a time that has passed"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
+    if !matches!(visit.status, VisitStatus::CheckedIn | VisitStatus::Completed) {
+        return Err(Error::Conflict(format!("the visit is {}: there is no record to correct yet", visit.status)));
+    }
+    let (field, original) = match req.field {
+        AmendField::Start => {
+            visit.start_corrected = Some(req.value);
+            ("start", visit.check_in.as_ref().map(|c| c.at()))
+        }
+        AmendField::End => {
+            visit.end_corrected = Some(req.value);
+            if visit.status == VisitStatus::CheckedIn {
+                visit.status = visit.status.after(Action::CheckOut).map_err(illegal)?;
+            }
+            ("end", visit.check_out.as_ref().map(|c| c.at()))
+        }
+    };
+    if let (Some(start), Some(end)) = (visit.start(), visit.end())
+        && end < start
+    {
+        return Err(Error::validation("value", "the corrected end would be before the start"));
+    }
+    let amendment = Amendment {
+        field: field.to_owned(),
+        original,
+        value: req.value,
+        reason: req.reason.trim().to_owned(),
+        by: auth.scope.user,
+        at: Utc::now(),
+    };
+    visit.amendments.0.push(amendment.clone());
+    visit.judge(far_limit(&ctx, &visit).await?);
+    visits::save(&mut tx, &visit).await?;
+    crate::audit::record(&mut tx, auth.actor(), "visit.amended", "visit", id, json!(amendment)).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    reason: String,
+}
+
+async fn resolve(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path((id, code)): Path<(Uuid, String)>,
+    Json(req): Json<ResolveRequest>,
+) -> Result<Json<VisitBody>> {
+    if req.reason.trim().is_empty() || req.reason.len() > 2000 {
+        return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
+    let code = Exception::parse(&code).ok_or_else(|| {
+        Error::validation("code", format!("not an EVV exception: one of {}", Exception::names().join(", ")))
+    })?;
+    if !visit.exceptions().contains(&code) {
+        return Err(Error::Conflict(format!("the visit has no {code} exception")));
+    }
+    if visit.resolved.0.iter().any(|r| r.code == code) {
+        return Err(Error::Conflict(format!("{code} is already resolved")));
+    }
+    let resolved = Resolved { code, reason: req.reason.trim().to_owned(), by: auth.scope.user, at: Utc::now() };
+    visit.resolved.0.push(resolved.clone());
+    visits::save(&mut tx, &visit).await?;
+    crate::audit::record(&mut tx, auth.actor(), "visit.exception_resolved", "visit", id, json!(resolved)).await?;
+    tx.commit().await?;
+    answer(&ctx, &auth, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingRequest {
+    stars: i32,
+    comment: Option<String>,
+}
+
+/// A family member rates a completed visit of their resident, once.
+async fn rate(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<RatingRequest>,
+) -> Result<Response> {
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visits::fetch(&mut tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
+    if auth.scope.role != Role::Family {
+        return Err(Error::Forbidden("a visit is rated by the resident's family"));
+    }
+    if !(1..=5).contains(&req.stars) {
+        return Err(Error::validation("stars", "stars must be from 1 to 5"));
+    }
+    check_note("comment", &req.comment)?;
+    if visit.status != VisitStatus::Completed {
+        return Err(Error::Conflict(format!("the visit is {}: only a completed visit is rated", visit.status)));
+    }
+    if visit.rating_stars.is_some() {
+        return Err(Error::Conflict("this visit has been rated already".into()));
+    }
+    visit.rating_stars = Some(req.stars);
+    visit.rating_comment = req.comment.clone();
+    visit.rated_at = Some(Utc::now());
+    visits::save(&mut tx, &visit).await?;
+    sqlx::query("update visits set rated_by = $2 where id = $1")
+        .bind(id)
+        .bind(auth.scope.user)
+        .execute(&mut *tx)
+        .await?;
+    let details = json!({"stars": req.stars, "comment": req.comment});
+    crate::audit::record(&mut tx, auth.actor(), "visit.rated", "visit", id, details).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(FamilyVisit::from(&visit))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispatchRequest {
+    service_code: Option<String>,
+    caregiver_id: Option<Uuid>,
+    funding: Option<Funding>,
+    note: Option<String>,
+}
+
+/// Sends someone to the door for an alert: a visit due at once, linked to
+/// the alert, its cost the provider's own unless said otherwise.
+async fn dispatch(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(alert_id): Path<Uuid>,
+    Json(req): Json<DispatchRequest>,
+) -> Result<(StatusCode, Json<VisitBody>)> {
+    let mut tx = ctx.pool.begin().await?;
+    let alert = crate::alerts::fetch_visible(&mut tx, &auth.scope, alert_id).await?.ok_or(Error::NotFound)?;
+    let institution = auth.require_staff()?;
+    check_note("note", &req.note)?;
+    let Some(resident_id) = alert.resident_id else {
+        return Err(Error::Conflict("this alert is about no resident: there is no door to go to".into()));
+    };
+    if alert.status == crate::domain::Status::Resolved {
+        return Err(Error::Conflict("the alert is resolved".into()));
+    }
+    let code = req.service_code.as_deref().unwrap_or(care::WELFARE_CHECK);
+    let service = service_by_code(&mut tx, institution, code, "service_code").await?;
+    let funding = req.funding.unwrap_or(Funding::Institution);
+    if funding != Funding::Institution && !service.funding.contains(&funding) {
+        return Err(Error::validation("funding", format!("{} is not paid by {funding}", service.code)));
+    }
+    if let Some(carer) = req.caregiver_id {
+        check_carer(&ctx, &auth, carer).await?;
+    }
+    let status = if req.caregiver_id.is_some() { VisitStatus::Assigned } else { VisitStatus::Scheduled };
+    let id = visits::insert(
+        &mut tx,
+        NewVisit {
+            institution_id: institution,
+            resident_id,
+            service_id: service.id,
+            funding,
+            origin: Origin::Alert,
+            status,
+            scheduled_start: Some(Utc::now()),
+            preferred_start: None,
+            caregiver_id: req.caregiver_id,
+            alert_id: Some(alert_id),
+            note: req.note.clone(),
+            requested_by: Some(auth.scope.user),
+        },
+    )
+    .await?;
+    let visit = visits::fetch_any(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    crate::care::tell_alert(&mut tx, &visit, auth.scope.user, Step::VisitDispatched).await?;
+    let details = json!({"alert_id": alert_id, "resident_id": resident_id, "service_code": service.code,
+                         "caregiver_id": req.caregiver_id, "funding": funding, "origin": Origin::Alert});
+    crate::audit::record(&mut tx, auth.actor(), "visit.dispatched", "visit", id, details).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, answer(&ctx, &auth, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceRequest {
+    service_code: String,
+    preferred_start: Option<DateTime<Utc>>,
+    note: Option<String>,
+}
+
+/// A family (or staff on the phone with the elder) asks for a service: a
+/// visit `requested`, waiting for a coordinator. It is paid as the
+/// resident's plan pays that service, else by the resident when the
+/// service takes self-pay, else by its first funder.
+async fn request(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ServiceRequest>,
+) -> Result<(StatusCode, Response)> {
+    let id = auth.resident(&ctx, id).await?;
+    let Some(institution) = auth.scope.institution else { return Err(Error::NotFound) };
+    check_note("note", &req.note)?;
+    if req.preferred_start.is_some_and(|at| at < Utc::now() - chrono::Duration::hours(1)) {
+        return Err(Error::validation("preferred_start", "preferred_start has passed"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
+    let plan = catalogue::plan(&mut tx, id).await?;
+    let funding = plan
+        .items
+        .iter()
+        .find(|i| i.service_code == service.code)
+        .map(|i| i.funding)
+        .or_else(|| service.funding.contains(&Funding::SelfPay).then_some(Funding::SelfPay))
+        .or_else(|| service.funding.first().copied())
+        .unwrap_or(Funding::SelfPay);
+    let visit_id = visits::insert(
+        &mut tx,
+        NewVisit {
+            institution_id: institution,
+            resident_id: id,
+            service_id: service.id,
+            funding,
+            origin: Origin::Request,
+            status: VisitStatus::Requested,
+            scheduled_start: None,
+            preferred_start: req.preferred_start,
+            caregiver_id: None,
+            alert_id: None,
+            note: req.note.clone(),
+            requested_by: Some(auth.scope.user),
+        },
+    )
+    .await?;
+    let details = json!({"resident_id": id, "service_code": service.code, "preferred_start": req.preferred_start,
+                         "funding": funding, "origin": Origin::Request});
+    crate::audit::record(&mut tx, auth.actor(), "visit.requested", "visit", visit_id, details).await?;
+    tx.commit().await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let visit = visits::fetch(&mut conn, &auth.scope, visit_id, false).await?.ok_or(Error::NotFound)?;
+    let body = if auth.scope.role == Role::Family {
+        Json(FamilyVisit::from(&visit)).into_response()
+    } else {
+        Json(VisitBody::from(&visit)).into_response()
+    };
+    Ok((StatusCode::CREATED, body))
+}

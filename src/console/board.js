@@ -1,0 +1,201 @@
+// The coordinator's board of the day's visits: requests waiting first, open
+// alerts to dispatch a welfare check to in one action, then the day's
+// visits (missed and late first, then who is at a door). Plain JavaScript,
+// the console's session (its token in sessionStorage), refreshed every 15 s
+// and after every action.
+'use strict';
+
+(() => {
+  const API = '/api/v1';
+  const TOKEN_KEY = 'eldercare.console.token';
+  const REFRESH_MS = 15_000;
+  const LATE_AFTER_MS = 15 * 60_000;
+  const STATE_LABELS = {
+    missed: 'Missed',
+    late: 'Late',
+    checked_in: 'At the door',
+    requested: 'Requested',
+    scheduled: 'Scheduled',
+    assigned: 'Assigned',
+    completed: 'Completed',
+    cancelled: 'Cancelled',
+  };
+  // Late and missed first, then who is at a door, then the rest by time.
+  const STATE_RANK = { missed: 0, late: 1, checked_in: 2, assigned: 3, scheduled: 3, completed: 4, cancelled: 5 };
+
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const $ = (sel) => document.querySelector(sel);
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json', Authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(API + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!res.ok) {
+      if (res.status === 401) showLogin();
+      const err = (data && data.error) || {};
+      throw new Error(err.message || res.statusText);
+    }
+    return data;
+  }
+
+  function showError(what, err) {
+    $('.error-text').textContent = `${what}: ${err.message}`;
+    $('#error').hidden = false;
+  }
+
+  function showLogin() {
+    $('#board').hidden = true;
+    $('#login-needed').hidden = false;
+  }
+
+  function time(iso) {
+    return iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '—';
+  }
+
+  /** The local date of today, as the API's `from`/`to` take it. */
+  function today() {
+    const d = new Date();
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  }
+
+  /** A datetime-local input's value for an instant, in local time. */
+  function localInput(iso) {
+    const d = iso ? new Date(iso) : new Date(Date.now() + 3_600_000);
+    const shifted = new Date(d.getTime() - d.getTimezoneOffset() * 60_000);
+    return shifted.toISOString().slice(0, 16);
+  }
+
+  /** A visit's state on the board: scheduled ones past 15 minutes are late. */
+  function boardState(v, now) {
+    const waiting = v.status === 'scheduled' || v.status === 'assigned';
+    if (waiting && v.scheduled_start && now - Date.parse(v.scheduled_start) > LATE_AFTER_MS) return 'late';
+    return v.status;
+  }
+
+  async function act(what, method, path, body) {
+    try {
+      await api(method, path, body);
+      $('#error').hidden = true;
+    } catch (err) {
+      showError(what, err);
+    }
+    await refresh();
+  }
+
+  function requestRow(v) {
+    const input = h('input', { type: 'datetime-local', value: localInput(v.preferred_start), 'data-testid': 'schedule-at', 'aria-label': 'Start' });
+    return h(
+      'li',
+      { 'data-state': 'requested', 'data-visit-id': v.id, 'data-testid': 'request' },
+      h('span', { class: 'state' }, STATE_LABELS.requested),
+      h('strong', {}, `${v.resident_name} · ${v.service_name}`),
+      v.note ? h('span', { class: 'muted' }, v.note) : null,
+      h(
+        'span',
+        { class: 'actions' },
+        input,
+        h('button', {
+          type: 'button',
+          class: 'primary',
+          'data-testid': 'schedule',
+          onclick: () => act('Could not schedule', 'POST', `/visits/${v.id}/schedule`, { scheduled_start: new Date(input.value).toISOString() }),
+        }, 'Schedule'),
+        h('button', {
+          type: 'button',
+          class: 'ghost',
+          'data-testid': 'decline',
+          onclick: () => act('Could not decline', 'POST', `/visits/${v.id}/cancel`, { reason: 'other', note: 'declined by the coordinator' }),
+        }, 'Decline'),
+      ),
+    );
+  }
+
+  function alertRow(a) {
+    return h(
+      'li',
+      { 'data-state': 'late', 'data-alert-id': a.id, 'data-testid': 'board-alert' },
+      h('span', { class: 'state' }, `${a.severity} · ${a.kind.replaceAll('_', ' ')}`),
+      h('strong', {}, a.resident_name || ''),
+      h('span', { class: 'actions' },
+        h('button', {
+          type: 'button',
+          class: 'primary',
+          'data-testid': 'dispatch',
+          onclick: () => act('Could not dispatch', 'POST', `/alerts/${a.id}/dispatch`, {}),
+        }, 'Dispatch a welfare check')),
+    );
+  }
+
+  function visitRow(v, now) {
+    const state = boardState(v, now);
+    const where = state === 'checked_in' ? ` · since ${time(v.evv.start)}` : '';
+    return h(
+      'li',
+      { 'data-state': state, 'data-visit-id': v.id, 'data-testid': 'visit' },
+      h('span', { class: 'state', 'data-testid': 'visit-state' }, STATE_LABELS[state] || state),
+      h('strong', {}, `${time(v.scheduled_start)} · ${v.resident_name} · ${v.service_name}`),
+      h('span', { class: 'muted' }, `${v.caregiver_name || 'Nobody assigned'}${where}`),
+    );
+  }
+
+  function fill(list, empty, rows) {
+    $(list).replaceChildren(...rows);
+    $(empty).hidden = rows.length > 0;
+  }
+
+  async function refresh() {
+    let requests, visits, alerts;
+    try {
+      const day = today();
+      [requests, visits, alerts] = await Promise.all([
+        api('GET', '/visits?status=requested&limit=1000'),
+        api('GET', `/visits?from=${day}&to=${day}&limit=1000`),
+        api('GET', '/alerts?status=open&limit=1000'),
+      ]);
+    } catch (err) {
+      showError('Could not load the board', err);
+      return;
+    }
+    const now = Date.now();
+    const day = visits.visits.filter((v) => v.status !== 'requested');
+    day.sort((a, b) => (STATE_RANK[boardState(a, now)] ?? 9) - (STATE_RANK[boardState(b, now)] ?? 9)
+      || Date.parse(a.scheduled_start) - Date.parse(b.scheduled_start));
+    const dispatched = new Set(day.filter((v) => v.alert_id).map((v) => v.alert_id));
+    const open = alerts.alerts.filter((a) => a.resident_id && !dispatched.has(a.id));
+    fill('[data-testid=requests]', '[data-testid=no-requests]', requests.visits.map(requestRow));
+    fill('[data-testid=board-alerts]', '[data-testid=no-alerts]', open.map(alertRow));
+    fill('[data-testid=visits]', '[data-testid=no-visits]', day.map((v) => visitRow(v, now)));
+    const late = day.filter((v) => ['late', 'missed'].includes(boardState(v, now))).length;
+    $('[data-testid=board-counts]').textContent =
+      `${requests.visits.length} waiting · ${late} late or missed · ${day.filter((v) => v.status === 'checked_in').length} at a door`;
+  }
+
+  if (!token) {
+    showLogin();
+    return;
+  }
+  $('#board').hidden = false;
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+})();

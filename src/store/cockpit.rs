@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::cockpit::{AlertTally, Bound, Counts, Period, Snapshot};
+use crate::cockpit::{AlertTally, Bound, Counts, Period, Snapshot, VisitTally};
 use crate::domain::Scope;
 
 /// An alert a person had to answer, over `alerts a`: critical or high, and
@@ -43,10 +43,10 @@ pub async fn places(pool: &PgPool, scope: &Scope) -> Result<Vec<Place>, sqlx::Er
 
 /// Binds the period: `$2..$5` are its ends as instants or as days, read in
 /// each institution's own timezone by [`BOUNDS`].
-fn bind_period<'q>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, AlertRow, sqlx::postgres::PgArguments>,
+fn bind_period<'q, Row>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>,
     period: &Period,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, AlertRow, sqlx::postgres::PgArguments> {
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments> {
     let (from_at, from_day) = split(period.from);
     let (until_at, until_day) = split(period.until);
     query.bind(from_at).bind(from_day).bind(until_at).bind(until_day)
@@ -121,7 +121,22 @@ pub async fn counts(
     );
     // Independent counts, each on a connection of its own.
     let alerts = bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).bind(by_day).fetch_all(pool);
-    let (rows, snapshots): (Vec<AlertRow>, _) = tokio::try_join!(alerts, snapshots(pool, &ids, now))?;
+    let (rows, visits, snapshots): (Vec<AlertRow>, _, _) =
+        tokio::try_join!(alerts, visits(pool, &ids, period, by_day), snapshots(pool, &ids, now))?;
+    for row in visits {
+        let Some(counts) = out.get_mut(&row.institution_id) else { continue };
+        let tally = VisitTally {
+            scheduled: row.scheduled,
+            completed: row.completed,
+            missed: row.missed,
+            late: row.late,
+            verified: row.verified,
+            minutes_delivered: row.minutes,
+            stars: row.stars,
+            rated: row.rated,
+        };
+        counts.visits.entry(row.day.unwrap_or(NaiveDate::MIN)).or_default().add(&tally);
+    }
     for row in rows {
         let Some(counts) = out.get_mut(&row.institution_id) else { continue };
         let mut tally = AlertTally {
@@ -150,6 +165,48 @@ pub async fn counts(
 }
 
 #[derive(sqlx::FromRow)]
+struct VisitRow {
+    institution_id: Uuid,
+    day: Option<NaiveDate>,
+    scheduled: i64,
+    completed: i64,
+    missed: i64,
+    late: i64,
+    verified: i64,
+    minutes: i64,
+    stars: i64,
+    rated: i64,
+}
+
+/// The visits due in the period (by scheduled start), by local day when
+/// `by_day`. Scheduled: not cancelled and not a request still waiting;
+/// missed: still missed; late: checked in past the EVV's 15 minutes
+/// (`late_start`); delivered: the completed visits' minutes, from the
+/// corrected start and end where amended, rounded per visit as statements
+/// round them.
+async fn visits(pool: &PgPool, ids: &[Uuid], period: &Period, by_day: bool) -> Result<Vec<VisitRow>, sqlx::Error> {
+    let sql = format!(
+        "{BOUNDS}
+         select v.institution_id, case when $6 then (v.scheduled_start at time zone inst.timezone)::date end as day,
+                count(*) filter (where v.status not in ('cancelled', 'requested')) as scheduled,
+                count(*) filter (where v.status = 'completed') as completed,
+                count(*) filter (where v.status = 'missed') as missed,
+                count(*) filter (where v.status <> 'cancelled' and 'late_start' = any(v.exceptions)) as late,
+                count(*) filter (where v.status = 'completed' and v.verified) as verified,
+                coalesce(sum(floor((greatest(extract(epoch from coalesce(v.end_corrected, v.check_out_at)
+                    - coalesce(v.start_corrected, v.check_in_at)), 0) + 30) / 60))
+                    filter (where v.status = 'completed'), 0)::int8 as minutes,
+                coalesce(sum(v.rating_stars), 0)::int8 as stars,
+                count(v.rating_stars) as rated
+         from inst
+         join visits v on v.institution_id = inst.id
+              and v.scheduled_start >= inst.from_at and v.scheduled_start < inst.until_at
+         group by 1, 2"
+    );
+    bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids.to_vec()), period).bind(by_day).fetch_all(pool).await
+}
+
+#[derive(sqlx::FromRow)]
 struct SnapshotRow {
     id: Uuid,
     open_alerts: i64,
@@ -158,6 +215,7 @@ struct SnapshotRow {
     devices: i64,
     devices_online: i64,
     residents: i64,
+    hours_per_month: f64,
 }
 
 /// How things stand now in each institution: open alerts, devices online
@@ -170,7 +228,8 @@ async fn snapshots(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>) -> Result<Ve
                 coalesce(al.low_battery, 0) as low_battery,
                 coalesce(dv.devices, 0) as devices,
                 coalesce(dv.devices_online, 0) as devices_online,
-                coalesce(rs.residents, 0) as residents
+                coalesce(rs.residents, 0) as residents,
+                coalesce(cp.hours_per_month, 0)::float8 as hours_per_month
          from institutions i
          left join (
              select a.institution_id, count(*) as open_alerts,
@@ -199,7 +258,15 @@ async fn snapshots(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>) -> Result<Ve
              select r.institution_id, count(*) as residents from residents r where r.institution_id = any(",
     );
     query.push_bind(ids.to_vec());
-    query.push(") group by 1) rs on rs.institution_id = i.id where i.id = any(");
+    query.push(
+        ") group by 1) rs on rs.institution_id = i.id
+         left join (
+             select p.institution_id, sum((item->>'hours_per_month')::float8) as hours_per_month
+             from care_plans p cross join lateral jsonb_array_elements(p.items) item
+             where p.institution_id = any(",
+    );
+    query.push_bind(ids.to_vec());
+    query.push(") group by 1) cp on cp.institution_id = i.id where i.id = any(");
     query.push_bind(ids.to_vec());
     query.push(")");
     let rows: Vec<SnapshotRow> = query.build_query_as().fetch_all(pool).await?;
@@ -213,7 +280,7 @@ async fn snapshots(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>) -> Result<Ve
                 low_battery: r.low_battery,
                 residents: r.residents,
                 residents_with_open_alerts: r.residents_with_open_alerts,
-                hours_per_month: 0.0,
+                hours_per_month: r.hours_per_month,
             };
             (r.id, snapshot)
         })

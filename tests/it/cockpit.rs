@@ -147,6 +147,63 @@ async fn home_with_known_alerts(app: &TestApp) -> Home {
     Home { institution, admin, admin_id, residents }
 }
 
+/// Visits of Grandma Li with known outcomes, two days ago, and a care plan
+/// authorising 30.4375 hours a month (30 hours in 30 days).
+async fn known_visits(app: &TestApp, home: &Home) {
+    let visit = |status: &str,
+                 scheduled_ago_minutes: i64,
+                 check_in: Option<(i64, i64)>,
+                 verified: bool,
+                 exceptions: &[&str],
+                 stars: Option<i32>| {
+        let query = sqlx::query(
+            "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                                 check_in_at, check_out_at, verified, exceptions, rating_stars)
+             select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'self_pay', 'manual', $3, o.at,
+                    o.at + make_interval(mins => $4), o.at + make_interval(mins => $5), $6, $7, $8
+             from services s, (select now() - make_interval(mins => $9) as at) o
+             where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'",
+        )
+        .bind(home.institution.clone())
+        .bind(home.residents[0].clone())
+        .bind(status.to_owned())
+        .bind(check_in.map(|c| c.0 as i32))
+        .bind(check_in.map(|c| c.1 as i32))
+        .bind(verified)
+        .bind(exceptions.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+        .bind(stars)
+        .bind(scheduled_ago_minutes as i32);
+        async move { query.execute(&app.pool).await.expect("insert a known visit") }
+    };
+    let two_days = 2 * 24 * 60;
+    // An hour's verified visit, rated 5; a late one of 30 minutes, rated 3.
+    visit("completed", two_days, Some((5, 65)), true, &[], Some(5)).await;
+    visit("completed", two_days, Some((20, 50)), false, &["late_start", "short_visit"], Some(3)).await;
+    visit("missed", two_days, None, false, &[], None).await;
+    visit("cancelled", two_days, None, false, &[], None).await;
+    visit("scheduled", 60, None, false, &[], None).await;
+    sqlx::query(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status)
+         select gen_random_uuid(), s.institution_id, $2::uuid, s.id, 'self_pay', 'request', 'requested'
+         from services s where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'",
+    )
+    .bind(&home.institution)
+    .bind(&home.residents[0])
+    .execute(&app.pool)
+    .await
+    .expect("a waiting request");
+    sqlx::query(
+        "insert into care_plans (resident_id, institution_id, items)
+         values ($1::uuid, $2::uuid, '[{\"service_code\": \"WELFARE-CHECK\", \"funding\": \"self_pay\",
+                  \"schedule\": {\"days\": [\"mon\"], \"start\": \"09:00\"}, \"hours_per_month\": 30.4375}]')",
+    )
+    .bind(&home.residents[0])
+    .bind(&home.institution)
+    .execute(&app.pool)
+    .await
+    .expect("a care plan");
+}
+
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
@@ -155,6 +212,7 @@ fn close(value: &Value, expected: f64) -> bool {
 async fn an_admin_reads_their_institutions_figures_from_known_alerts() {
     let app = TestApp::spawn().await;
     let home = home_with_known_alerts(&app).await;
+    known_visits(&app, &home).await;
     let body = app.get("/api/v1/cockpit", &home.admin).await;
     let alerts = &body["alerts"];
     assert_eq!(alerts["total"], 8, "{body}");
@@ -178,6 +236,14 @@ async fn an_admin_reads_their_institutions_figures_from_known_alerts() {
     assert!(close(&body["devices"]["online_pct"], 33.33), "{body}");
     assert_eq!(body["devices"]["low_battery"], 1);
     assert_eq!(body["meals"], json!({"planned": 0, "delivered": 0, "no_answer": 0, "cancelled": 0}));
+    // Due: two completed, one missed, one still ahead; the cancelled one and
+    // the waiting request are not.
+    assert_eq!(
+        body["visits"],
+        json!({"scheduled": 4, "completed": 2, "missed": 1, "late": 1, "evv_verified_pct": 50.0,
+               "hours_delivered": 1.5, "hours_authorised": 30.0, "avg_stars": 4.0}),
+        "{body}"
+    );
     assert!(body.get("series").is_none());
     // Online is the devices list's own judgement, counted where it is stored.
     let online = app.get("/api/v1/devices?online=true", &home.admin).await;
@@ -191,6 +257,8 @@ async fn an_admin_reads_their_institutions_figures_from_known_alerts() {
     assert_eq!(totals, 8);
     let busiest = series.iter().max_by_key(|d| d["alerts"]["total"].as_i64()).unwrap();
     assert_eq!(busiest["alerts"]["total"], 7);
+    assert_eq!(busiest["visits"]["completed"], 2);
+    assert_eq!(busiest["visits"]["hours_authorised"], 1.0, "a day of a 30.4375-hour month");
     assert_eq!(busiest["alerts"]["answerable"], 4);
     assert!(close(&busiest["alerts"]["acknowledged_within_60s_pct"], 50.0));
     assert_eq!(series.last().unwrap()["alerts"]["total"], 1, "today's acknowledged SOS");

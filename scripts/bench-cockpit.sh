@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cockpit benchmark: a supervisor's cockpit (with the daily series) for a
 # region of 20 institutions, 20,000 residents, 40,000 devices and a month of
-# alerts (300,000 by default), and one institution's admin view; the
-# /metrics scrape with its answering gauges. Target: under 500 ms.
+# alerts (300,000 by default) and visits (160,000), and one institution's
+# admin view; the /metrics scrape with its answering gauges. Target: under
+# 500 ms.
 #
 #   scripts/bench-cockpit.sh                 # 30 days, 0.5 alerts per resident and day, 20 requests each
 #   DAYS=30 PER_DAY=1 REQUESTS=50 scripts/bench-cockpit.sh
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 DAYS=${DAYS:-30}
 PER_DAY=${PER_DAY:-0.5}
+VISITS=${VISITS:-8}
 REQUESTS=${REQUESTS:-20}
 HTTP_PORT=${HTTP_PORT:-18083}
 PROFILE=${PROFILE:-release}
@@ -24,8 +26,8 @@ if [ "$PROFILE" = release ]; then cargo build --release -q -p eldercare; else ca
 start_backend "target/$PROFILE/eldercare" .run/bench-cockpit-serve.log
 
 echo "seeding: 20 institutions, 20,000 residents, $DAYS days of alerts at $PER_DAY per resident and day"
-psql "$DATABASE_URL" -q -v days="$DAYS" -v per_day="$PER_DAY" -f scripts/bench-cockpit.sql
-psql "$DATABASE_URL" -tAc "select 'alerts: ' || count(*) from alerts"
+psql "$DATABASE_URL" -q -v days="$DAYS" -v per_day="$PER_DAY" -v visits="$VISITS" -f scripts/bench-cockpit.sql
+psql "$DATABASE_URL" -tAc "select 'alerts: ' || (select count(*) from alerts) || ', visits: ' || (select count(*) from visits)"
 
 api=http://$HTTP_ADDR/api/v1
 login() {

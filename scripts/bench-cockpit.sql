@@ -1,7 +1,8 @@
 -- The cockpit benchmark's region: 20 institutions of 1,000 residents, two
--- devices each, and a month of alerts (half an alert per resident and day:
--- 300,000), answered as a busy service answers them. Run on a migrated
--- database; `psql -v days=30 -v per_day=0.5`.
+-- devices each, a month of alerts (half an alert per resident and day:
+-- 300,000), answered as a busy service answers them, and of visits (two a
+-- week each: 160,000) under a care plan each. Run on a migrated database;
+-- `psql -v days=30 -v per_day=0.5 -v visits=8`.
 \set ON_ERROR_STOP on
 
 insert into institutions (id, name, kind, region, timezone)
@@ -52,5 +53,29 @@ from (
          generate_series(1, greatest(1, round(:days * :per_day)::int)) n
     where i.region = 'Bench'
 ) a;
+
+-- Visits: most completed and verified, some missed, late or cancelled.
+insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                    check_in_at, check_out_at, verified, exceptions, rating_stars)
+select gen_random_uuid(), v.institution_id, v.resident_id, s.id, 'self_pay', 'manual',
+       case when roll < 0.85 then 'completed' when roll < 0.9 then 'missed' when roll < 0.95 then 'cancelled'
+            else 'scheduled' end,
+       at, case when roll < 0.85 then at + interval '5 minutes' end,
+       case when roll < 0.85 then at + interval '35 minutes' end,
+       roll < 0.8, case when roll < 0.05 then '{late_start}'::text[] else '{}' end,
+       case when roll < 0.3 then 3 + (roll * 100)::int % 3 end
+from (
+    select r.institution_id, r.id as resident_id, now() - random() * make_interval(days => :days) as at,
+           random() as roll
+    from residents r join institutions i on i.id = r.institution_id, generate_series(1, :visits) n
+    where i.region = 'Bench'
+) v
+join services s on s.institution_id = v.institution_id and s.code = 'WELFARE-CHECK';
+
+insert into care_plans (resident_id, institution_id, items)
+select r.id, r.institution_id,
+       '[{"service_code": "WELFARE-CHECK", "funding": "self_pay", "schedule": {"days": ["tue", "fri"], "start": "09:00"},
+          "hours_per_month": 4}]'
+from residents r join institutions i on i.id = r.institution_id where i.region = 'Bench';
 
 analyze;

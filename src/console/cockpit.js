@@ -23,6 +23,8 @@
     token: null,
     user: null,
     data: null,
+    /** Today's figures, the whole local day. */
+    today: null,
     updatedAt: null,
     refreshTimer: null,
     pendingRefresh: null,
@@ -217,7 +219,14 @@
   async function refresh() {
     if (!state.token) return;
     try {
-      state.data = await api('GET', '/cockpit?series=day');
+      const data = await api('GET', '/cockpit?series=day');
+      // Today whole, the visits still ahead included: the local day the
+      // series ends on, as a day (its end included).
+      const series = data.series || [];
+      const day = series.length ? series[series.length - 1].date : null;
+      const today = day ? await api('GET', `/cockpit?from=${day}&to=${day}`) : null;
+      state.data = data;
+      state.today = today ? { date: day, ...(today.total || today) } : null;
       state.updatedAt = new Date();
       showError('');
       render();
@@ -241,7 +250,7 @@
     if (!data) return;
     const figures = data.total || data;
     const series = data.series || [];
-    const today = series[series.length - 1];
+    const today = state.today || series[series.length - 1];
     const a = figures.alerts;
     slaTile($('[data-testid="sla-60"]'), t('Answered within 60 s'), a.acknowledged_within_60s_pct, TARGET_60, a.answerable);
     slaTile($('[data-testid="sla-180"]'), t('Answered within 180 s'), a.acknowledged_within_180s_pct, TARGET_180, a.answerable);

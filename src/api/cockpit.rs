@@ -90,10 +90,10 @@ async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<
     }
     let series = by_day.then(|| total.series(&days(&places, &period)));
     if csv {
-        let (body, name) = match (region, &series) {
-            (true, _) => (cockpit::csv_by_institution(&rows), "cockpit-region.csv"),
-            (false, Some(series)) => (cockpit::csv_by_day(series), "cockpit.csv"),
-            (false, None) => (String::new(), "cockpit.csv"),
+        let (body, name) = if region {
+            (cockpit::csv_by_institution(&rows), "cockpit-region.csv")
+        } else {
+            (series.as_deref().map(cockpit::csv_by_day).unwrap_or_default(), "cockpit.csv")
         };
         let disposition = format!("attachment; filename=\"{name}\"");
         return Ok((

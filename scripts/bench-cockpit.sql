@@ -54,16 +54,21 @@ from (
     where i.region = 'Bench'
 ) a;
 
--- Visits: most completed and verified, some missed, late or cancelled.
+-- Visits: most completed and verified, some missed (and already alerted,
+-- as the lateness sweep leaves them), late or cancelled; those still to come
+-- lie ahead, so the sweep has nothing to judge while the benchmark runs.
 insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
-                    check_in_at, check_out_at, verified, exceptions, rating_stars)
+                    check_in_at, check_out_at, verified, exceptions, rating_stars, late_alerted_at, missed_alerted_at)
 select gen_random_uuid(), v.institution_id, v.resident_id, s.id, 'self_pay', 'manual',
        case when roll < 0.85 then 'completed' when roll < 0.9 then 'missed' when roll < 0.95 then 'cancelled'
             else 'scheduled' end,
-       at, case when roll < 0.85 then at + interval '5 minutes' end,
+       case when roll < 0.95 then at else now() + (now() - at) end,
+       case when roll < 0.85 then at + interval '5 minutes' end,
        case when roll < 0.85 then at + interval '35 minutes' end,
        roll < 0.8, case when roll < 0.05 then '{late_start}'::text[] else '{}' end,
-       case when roll < 0.3 then 3 + (roll * 100)::int % 3 end
+       case when roll < 0.3 then 3 + (roll * 100)::int % 3 end,
+       case when roll >= 0.85 and roll < 0.9 then at + interval '15 minutes' end,
+       case when roll >= 0.85 and roll < 0.9 then at + interval '30 minutes' end
 from (
     select r.institution_id, r.id as resident_id, now() - random() * make_interval(days => :days) as at,
            random() as roll

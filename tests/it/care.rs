@@ -904,3 +904,21 @@ async fn the_simulator_s_carer_does_the_rounds_through_the_api() {
     assert_eq!(finished["tasks"], json!([{"code": "bath", "done": true}, {"code": "skin", "done": true}]));
     assert_eq!(app.get(&format!("/api/v1/visits/{later}"), &token).await["status"], "checked_in");
 }
+
+#[tokio::test]
+async fn a_new_leader_generates_what_the_plans_ask_for() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    bathing(&app, &admin).await;
+    let rid = resident(&app, &admin, "Zhou Lan").await;
+    let plan = json!({"items": [{"service_code": "HC-BATH", "funding": "self_pay",
+        "schedule": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "13:00"}}]});
+    app.call("PUT", &format!("/api/v1/residents/{rid}/care-plan"), Some(&admin), Some(plan)).await;
+    // As if the days had passed with no visit generated: the scheduler's
+    // leader, at its first tick, generates the plan's 14 days again.
+    let (broker, database_url) = app.stop().await;
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url).await.unwrap();
+    sqlx::query("delete from visits").execute(&mut db).await.unwrap();
+    let app = TestApp::spawn_with(broker, database_url, |s| s.scheduler.tick_ms = 200).await;
+    app.wait_count("select count(*) from visits where origin = 'plan' and status = 'scheduled'", 14).await;
+}

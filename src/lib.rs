@@ -11,6 +11,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod broker;
 pub mod care;
+pub mod cockpit;
 pub mod config;
 pub mod domain;
 pub mod ingest;

@@ -53,7 +53,14 @@ pub struct Metrics {
     /// (a schema bug, a broken migration), which quarantining would hide;
     /// cleared once they are stored. A watchdog raises the alarm on it.
     pub lane_failing: [AtomicBool; 2],
+    /// The answering gauges as last rendered, and when: several scrapers
+    /// (or a quick one) cost the database one count per
+    /// [`ANSWERING_MAX_AGE`], not one each.
+    answering: Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long the answering gauges are served from the last count.
+pub const ANSWERING_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The lanes' names, in the order of `mqtt_connected` and `lane_failing`.
 const LANES: [&str; 2] = ["events", "telemetry"];
@@ -73,6 +80,15 @@ impl Metrics {
 
     pub fn rejected(&self, reason: Reason) {
         *lock(&self.rejected).entry(reason.as_str()).or_default() += 1;
+    }
+
+    /// The answering gauges counted less than [`ANSWERING_MAX_AGE`] ago.
+    pub fn recent_answering(&self) -> Option<String> {
+        lock(&self.answering).as_ref().filter(|(at, _)| at.elapsed() < ANSWERING_MAX_AGE).map(|(_, text)| text.clone())
+    }
+
+    pub fn set_answering(&self, text: String) {
+        *lock(&self.answering) = Some((std::time::Instant::now(), text));
     }
 
     pub fn set_problems(&self, problems: Vec<String>) {
@@ -213,6 +229,28 @@ impl Metrics {
     }
 }
 
+/// The answering gauges of `/metrics`: per institution (by id), the share
+/// (0–1) of the alerts a person had to answer over the last 30 days that
+/// were answered within 60 s and within 180 s; rows are (institution,
+/// answerable, within 60 s, within 180 s). An institution with no such
+/// alert has no share, and no sample.
+pub fn render_answering(rows: &[(uuid::Uuid, i64, i64, i64)]) -> String {
+    let mut out = String::new();
+    for (seconds, pick) in [(60, 2), (180, 3)] {
+        let name = format!("eldercare_alerts_acknowledged_within_{seconds}s_ratio");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Share of the critical and high alerts a person had to answer in the last 30 days \
+             answered within {seconds} s (unanswered ones count against it)\n# TYPE {name} gauge"
+        );
+        for row in rows.iter().filter(|r| r.1 > 0) {
+            let within = if pick == 2 { row.2 } else { row.3 };
+            let _ = writeln!(out, "{name}{{institution=\"{}\"}} {}", row.0, within as f64 / row.1 as f64);
+        }
+    }
+    out
+}
+
 /// A poisoned counter map is still a valid counter map.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -238,6 +276,18 @@ mod tests {
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("eldercare_ingest_batch_latency_seconds_count 1"));
+    }
+
+    #[test]
+    fn renders_the_answering_shares_per_institution() {
+        let home = uuid::Uuid::from_u128(1);
+        let quiet = uuid::Uuid::from_u128(2);
+        let text = render_answering(&[(home, 4, 2, 3), (quiet, 0, 0, 0)]);
+        let within_60 = format!("eldercare_alerts_acknowledged_within_60s_ratio{{institution=\"{home}\"}} 0.5");
+        let within_180 = format!("eldercare_alerts_acknowledged_within_180s_ratio{{institution=\"{home}\"}} 0.75");
+        assert!(text.contains(&within_60) && text.contains(&within_180), "{text}");
+        assert!(text.contains("# TYPE eldercare_alerts_acknowledged_within_60s_ratio gauge"));
+        assert!(!text.contains(&quiet.to_string()), "no share without alerts: {text}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod provision;
 pub mod publish;
 mod render;
 pub mod report;
+pub mod rounds;
 mod routine;
 pub mod scenario;
 mod seeds;

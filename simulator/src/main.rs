@@ -14,6 +14,7 @@ use eldercare_sim::load::{self, LoadOptions};
 use eldercare_sim::mqtt::Broker;
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
+use eldercare_sim::rounds::{self, RoundsOptions};
 use eldercare_sim::scenario::Scenario;
 use eldercare_sim::{Qos, SimConfig, generate_with_incidents};
 
@@ -57,6 +58,35 @@ enum Command {
     /// Alert latency benchmark: SOS publish to alert on the live stream,
     /// with telemetry load in the background.
     Latency(LatencyArgs),
+    /// Caregivers doing their rounds through the API: visits due assigned,
+    /// checked in at the door with GPS jitter (the odd one late or far from
+    /// home), checked out once the service's time has passed.
+    Rounds(RoundsArgs),
+}
+
+#[derive(Args)]
+struct RoundsArgs {
+    /// The simulated carer's account, created if missing.
+    #[arg(long, default_value = "carer@sim.eldercare.local")]
+    carer_email: String,
+    #[arg(
+        long,
+        env = "ELDERCARE_SIM_CARER_PASSWORD",
+        default_value = "simulated carer password",
+        hide_env_values = true
+    )]
+    carer_password: String,
+    /// Share of visits checked in 40 minutes late.
+    #[arg(long, default_value_t = 0.1)]
+    late_share: f64,
+    /// Share of check-ins a kilometre from home.
+    #[arg(long, default_value_t = 0.05)]
+    far_share: f64,
+    /// Seconds between passes (0: one pass).
+    #[arg(long, default_value_t = 60)]
+    every: u64,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(Args)]
@@ -396,6 +426,22 @@ async fn run(cli: Cli) -> Result<()> {
             let summary = latency::run(&session, &opts).await?;
             print!("{summary}");
             Ok(())
+        }
+        Command::Rounds(args) => {
+            let admin = login(&args.api).await?;
+            let carer_id = rounds::ensure_carer(&admin, &args.carer_email, &args.carer_password).await?;
+            let carer = Api::login(&args.api.url, &args.carer_email, &args.carer_password)
+                .await
+                .context("logging in as the simulated carer")?;
+            let options = RoundsOptions { late_share: args.late_share, far_share: args.far_share, seed };
+            loop {
+                let done = rounds::pass(&admin, &carer, &carer_id, Utc::now(), &options).await?;
+                println!("rounds: {done}");
+                if args.every == 0 {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(args.every)).await;
+            }
         }
         Command::Print(args) => {
             let duration = clock::parse_duration(&args.duration)?;

@@ -124,7 +124,7 @@ impl FromRequestParts<ApiContext> for AuthUser {
 }
 
 /// What a wall screen's display token may read: the console's views (and
-/// the cockpit's, when it comes), never a change and never the accounts.
+/// the cockpit's, never a change and never the accounts.
 const DISPLAY_VIEWS: &[&str] = &[
     "/api/v1/me",
     "/api/v1/institutions",
@@ -138,6 +138,7 @@ const DISPLAY_VIEWS: &[&str] = &[
     "/api/v1/alerts/stream",
     "/api/v1/alerts/{id}",
     "/api/v1/alerts/{id}/timeline",
+    "/api/v1/cockpit",
 ];
 
 /// The client's address, when the server was started with it: the peer, or

@@ -1,5 +1,7 @@
-//! The alert console: static files embedded in the binary, served at
-//! `/console`. No CDN, nothing fetched at build or run time.
+//! The pages: the alert console at `/console` and the data cockpit at
+//! `/cockpit`, static files embedded in the binary, sharing one language
+//! module. No CDN, nothing fetched at build or run time. The pages need no
+//! token; their data does.
 
 use axum::Router;
 use axum::http::header;
@@ -38,6 +40,23 @@ pub fn router() -> Router<ApiContext> {
         .route(
             "/console/board.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../console/board.css")) }),
+        )
+        .route(
+            "/console/i18n.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/i18n.js")) }),
+        )
+        .route("/cockpit", get(|| async { Redirect::permanent("/cockpit/") }))
+        .route(
+            "/cockpit/",
+            get(|| async { asset("text/html; charset=utf-8", include_str!("../console/cockpit.html")) }),
+        )
+        .route(
+            "/cockpit/cockpit.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/cockpit.js")) }),
+        )
+        .route(
+            "/cockpit/cockpit.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/cockpit.css")) }),
         )
 }
 

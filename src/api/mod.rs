@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod cockpit;
 pub mod console;
 pub mod data;
 pub mod devices;
@@ -186,7 +187,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(statements::router())
         .merge(meals::router())
         .merge(notifications::router())
-        .merge(records::router());
+        .merge(records::router())
+        .merge(cockpit::router());
     let limited = Router::new()
         .nest("/api/v1", api)
         .merge(openapi::router())

@@ -148,7 +148,7 @@ async fn update(
         validate_timezone(tz)?;
     }
     if let Some(Some(address)) = &patch.address
-        && address.len() > 500
+        && address.chars().count() > 500
     {
         return Err(Error::validation("address", "address must be at most 500 characters"));
     }

@@ -57,7 +57,7 @@ async fn create(
     if !valid_code(&req.code) {
         return Err(Error::validation("code", "code must be 1 to 64 letters, digits, '-', '_' or '.'"));
     }
-    if req.name.trim().is_empty() || req.name.len() > 200 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 200 {
         return Err(Error::validation("name", "name must be 1 to 200 characters"));
     }
     if !(1..=24 * 60).contains(&req.duration_minutes) {
@@ -197,7 +197,7 @@ async fn add_tag(
 ) -> Result<(StatusCode, Json<Tag>)> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     let tag = req.tag.trim();
-    if tag.is_empty() || tag.len() > 200 {
+    if tag.is_empty() || tag.chars().count() > 200 {
         return Err(Error::validation("tag", "tag must be 1 to 200 characters"));
     }
     let mut tx = ctx.pool.begin().await?;

@@ -216,7 +216,7 @@ fn illegal(err: care::IllegalTransition) -> Error {
 }
 
 fn check_note(field: &str, note: &Option<String>) -> Result<()> {
-    if note.as_ref().is_some_and(|n| n.len() > 2000) {
+    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(Error::validation(field, format!("{field} must be at most 2000 characters")));
     }
     Ok(())
@@ -716,7 +716,7 @@ async fn amend(
     Path(id): Path<Uuid>,
     Json(req): Json<AmendRequest>,
 ) -> Result<Json<VisitBody>> {
-    if req.reason.trim().is_empty() || req.reason.len() > 2000 {
+    if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
         return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
     }
     if req.value > Utc::now() {
@@ -773,7 +773,7 @@ async fn resolve(
     Path((id, code)): Path<(Uuid, String)>,
     Json(req): Json<ResolveRequest>,
 ) -> Result<Json<VisitBody>> {
-    if req.reason.trim().is_empty() || req.reason.len() > 2000 {
+    if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
         return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
     }
     let mut tx = ctx.pool.begin().await?;

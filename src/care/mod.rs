@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::rules::Decision;
 use crate::store::settings::SettingsCache;
 use crate::store::visits::{self, Visit};
-use crate::store::{care as catalogue, visits as stored};
+use crate::store::{care as catalogue, residents};
 
 /// Brings a resident's plan visits in step with their plan, inside the
 /// caller's transaction; answers (generated, cancelled). Items naming a
@@ -24,14 +24,7 @@ pub async fn sync_plan(
     resident_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
-    let Some((institution, timezone)): Option<(Uuid, String)> =
-        sqlx::query_as("select institution_id, timezone from residents where id = $1")
-            .bind(resident_id)
-            .fetch_optional(&mut *tx)
-            .await?
-    else {
-        return Ok((0, 0));
-    };
+    let Some((institution, timezone)) = residents::placed(tx, resident_id).await? else { return Ok((0, 0)) };
     let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else { return Ok((0, 0)) };
     let plan = catalogue::plan(tx, resident_id).await?;
     let mut items: Vec<(PlanItem, NaiveTime, Uuid)> = Vec::new();
@@ -41,7 +34,7 @@ pub async fn sync_plan(
             items.push((item, start, service.id));
         }
     }
-    stored::sync_plan(tx, institution, resident_id, &tz, &items, now).await
+    visits::sync_plan(tx, institution, resident_id, &tz, &items, now).await
 }
 
 /// Moves every plan's 14-day horizon on: the leader runs it now and then,

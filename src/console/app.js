@@ -4,6 +4,9 @@
 'use strict';
 
 (() => {
+  // English and Chinese: every text the page builds goes through `t`.
+  const I18N = window.eldercareI18n;
+  const t = I18N.t;
   const API = '/api/v1';
   const TOKEN_KEY = 'eldercare.console.token';
   const SOUND_KEY = 'eldercare.console.sound';
@@ -118,7 +121,7 @@
     const el = document.createElement(tag);
     setAttrs(el, attrs);
     for (const c of children.flat()) {
-      if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
+      if (c != null && c !== false) el.append(c instanceof Node ? c : t(String(c)));
     }
     return el;
   }
@@ -141,12 +144,12 @@
   }
 
   const humanize = (s) => (s ? String(s).replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) : '');
-  const kindLabel = (k) => KIND_LABELS[k] || humanize(k);
+  const kindLabel = (k) => t(KIND_LABELS[k] || humanize(k));
   const deviceKindLabel = (k) => (k === 'sos_button' ? 'SOS button' : humanize(k));
   const unitLabel = (u) => UNIT_LABELS[u] ?? u ?? '';
   const num = (v, digits = 0) =>
     typeof v === 'number' && Number.isFinite(v)
-      ? v.toLocaleString(undefined, { maximumFractionDigits: digits })
+      ? I18N.number(v, { maximumFractionDigits: digits })
       : '?';
   const time = (iso) => Date.parse(iso);
   // A wall screen's display token reads only: it acts on nothing.
@@ -177,9 +180,10 @@
     const d = new Date(iso);
     const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
     if (timeZone) opts.timeZone = timeZone;
-    const day = (x) => x.toLocaleDateString(undefined, timeZone ? { timeZone } : {});
-    const t = d.toLocaleTimeString(undefined, opts);
-    return day(d) === day(new Date()) ? t : `${d.toLocaleDateString(undefined, { day: 'numeric', month: 'short', ...(timeZone ? { timeZone } : {}) })} ${t}`;
+    const lang = I18N.lang();
+    const day = (x) => x.toLocaleDateString(lang, timeZone ? { timeZone } : {});
+    const at = d.toLocaleTimeString(lang, opts);
+    return day(d) === day(new Date()) ? at : `${d.toLocaleDateString(lang, { day: 'numeric', month: 'short', ...(timeZone ? { timeZone } : {}) })} ${at}`;
   }
 
   /** `HH:MM` out of a local RFC 3339 time such as `2026-11-28T11:00:00+08:00`. */
@@ -307,7 +311,7 @@
   function showError(err, what) {
     const box = $('#error');
     const detail = err instanceof ApiError ? `${err.message} (${err.code})` : String(err && err.message ? err.message : err);
-    $('.error-text', box).textContent = what ? `${what}: ${detail}` : detail;
+    $('.error-text', box).textContent = what ? `${t(what)}: ${detail}` : detail;
     box.hidden = false;
   }
 
@@ -362,7 +366,7 @@
   function showLogin(message) {
     showView('login');
     const error = $('[data-testid="login-error"]');
-    error.textContent = message || '';
+    error.textContent = message ? t(message) : '';
     error.hidden = !message;
     $('#login-email').focus();
   }
@@ -375,7 +379,7 @@
     const password = $('#login-password').value;
     const error = $('[data-testid="login-error"]');
     if (!email || !password) {
-      error.textContent = 'Enter your email and password.';
+      error.textContent = t('Enter your email and password.');
       error.hidden = false;
       return;
     }
@@ -390,7 +394,7 @@
       form.reset();
       startApp();
     } catch (err) {
-      error.textContent = err.status === 401 ? 'Wrong email or password.' : `${err.message} (${err.code})`;
+      error.textContent = err.status === 401 ? t('Wrong email or password.') : `${err.message} (${err.code})`;
       error.hidden = false;
     } finally {
       button.disabled = false;
@@ -491,7 +495,7 @@
     const el = $('[data-testid="connection"]');
     el.dataset.state = stateName;
     const label = $('.connection-text', el);
-    if (label.textContent !== text) label.textContent = text;
+    if (label.textContent !== t(text)) label.textContent = t(text);
     $('.connection-detail', el).textContent = detail;
   }
 
@@ -725,9 +729,13 @@
     const open = [...state.alerts.values()].filter((a) => a.status === 'open');
     const critical = open.filter((a) => a.severity === 'critical').length;
     $('#counts').textContent = state.alerts.size
-      ? `${state.alerts.size} active · ${open.length} not acknowledged${critical ? ` · ${critical} critical` : ''}`
-      : 'No active alerts';
-    document.title = open.length ? `(${open.length}) Alert console · eldercare` : 'Alert console · eldercare';
+      ? [
+          t('{n} active', { n: state.alerts.size }),
+          t('{n} not acknowledged', { n: open.length }),
+          critical ? t('{n} critical', { n: critical }) : null,
+        ].filter(Boolean).join(' · ')
+      : t('No active alerts');
+    document.title = open.length ? `(${open.length}) ${t('Alert console · eldercare')}` : t('Alert console · eldercare');
     tickClocks();
   }
 
@@ -785,17 +793,17 @@
     el.className = `alert sev-${alert.severity} status-${alert.status}${el.classList.contains('flash') ? ' flash' : ''}`;
     el.dataset.severity = alert.severity;
     el.dataset.status = alert.status;
-    refs.badge.textContent = alert.severity.toUpperCase();
+    refs.badge.textContent = t(alert.severity.toUpperCase());
     refs.title.textContent = kindLabel(alert.kind);
     refs.resident.hidden = !alert.resident_id;
     refs.noResident.hidden = !!alert.resident_id;
     refs.noResident.textContent = alert.device_id ? `Shared device ${alert.device_id}` : 'Whole institution';
-    refs.resident.textContent = alert.resident_name || 'Resident';
+    refs.resident.textContent = alert.resident_name || t('Resident');
     refs.resident.setAttribute('aria-label', `Resident ${alert.resident_name || ''}: open the resident panel`);
     const room = residentRoom(alert.resident_id) || (alert.details && alert.details.room);
     refs.room.textContent = room ? ` · ${room}` : '';
     refs.summary.textContent = summary(alert);
-    refs.status.textContent = STATUS_LABELS[alert.status] || humanize(alert.status);
+    refs.status.textContent = t(STATUS_LABELS[alert.status] || humanize(alert.status));
     refs.escalation.textContent = alert.escalation_level > 0 ? `Level ${alert.escalation_level}` : '—';
     refs.assignee.textContent = nameOf(alert.assigned_to) || 'Nobody';
     refs.clock.dataset.since = alert.opened_at;
@@ -922,7 +930,7 @@
     const running = state.audio.ctx && state.audio.ctx.state === 'running';
     button.setAttribute('aria-pressed', String(state.audio.wanted));
     button.dataset.state = !state.audio.wanted ? 'off' : running ? 'on' : 'blocked';
-    button.textContent = !state.audio.wanted ? 'Sound off' : running ? 'Sound on' : 'Sound blocked: click to allow';
+    button.textContent = t(!state.audio.wanted ? 'Sound off' : running ? 'Sound on' : 'Sound blocked: click to allow');
   }
 
   /** Three short tones, made here: no sound file to fetch. */
@@ -1157,7 +1165,7 @@
           const form = e.currentTarget;
           const picked = $(`input[name="resolution-${id}"]:checked`, form);
           if (!picked) {
-            error.textContent = 'Choose how the alert ended.';
+            error.textContent = t('Choose how the alert ended.');
             error.hidden = false;
             $('input[type="radio"]', form).focus();
             return;
@@ -1542,6 +1550,16 @@
   // ---------------------------------------------------------------- wiring
 
   function wireStatic() {
+    I18N.picker($('[data-testid="language"]'));
+    I18N.apply();
+    // Rows are built once and then updated: in another language they are
+    // built again.
+    I18N.onChange(() => {
+      for (const row of state.rows.values()) row.el.remove();
+      state.rows.clear();
+      render();
+      refreshSoundButton();
+    });
     $('[data-testid="login-form"]').addEventListener('submit', login);
     $('[data-testid="logout"]').addEventListener('click', logout);
     $('[data-testid="sound-toggle"]').addEventListener('click', toggleSound);

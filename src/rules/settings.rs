@@ -743,7 +743,21 @@ mod tests {
             doc.remove("vitals").unwrap(),
             json!({"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2})
         );
+        assert_eq!(doc.remove("visits").unwrap(), json!({"grace_minutes": 30, "far_from_home_m": 200}));
         assert_eq!(Value::Object(doc), contract_example());
+    }
+
+    #[test]
+    fn visit_settings_are_checked_like_the_others() {
+        let patched = RuleSettings::default()
+            .apply_patch(&json!({"visits": {"grace_minutes": 45, "far_from_home_m": 150.5}}))
+            .unwrap();
+        assert_eq!(patched.visits.grace(), Duration::minutes(45));
+        assert_eq!(patched.visits.far_from_home_m, 150.5);
+        let field = |patch: Value| RuleSettings::default().apply_patch(&patch).unwrap_err().field;
+        assert_eq!(field(json!({"visits": {"grace_minutes": 0}})), "visits.grace_minutes");
+        assert_eq!(field(json!({"visits": {"far_from_home_m": "far"}})), "visits.far_from_home_m");
+        assert_eq!(field(json!({"visits": {"late_minutes": 10}})), "visits.late_minutes");
     }
 
     #[test]

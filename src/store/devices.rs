@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::device::{DeviceInfo, Registered};
 use crate::domain::scope::Placed;
 use crate::domain::{DeviceKind, Scope, Source};
-use crate::rules::devices::online;
+use crate::rules::devices::{heartbeat_timeout, online};
 
 #[derive(Debug, Serialize)]
 pub struct Device {
@@ -93,6 +93,19 @@ pub async fn fetch(
     scope.push_filter(&mut query, Placed::DEVICES);
     let row: Option<DeviceRow> = query.build_query_as().fetch_optional(pool).await?;
     Ok(row.map(|row| row.judged(now)))
+}
+
+/// Appends whether the device `d` (with its state `s`, both possibly
+/// never heard from) is online at `now`, as an SQL condition: the one
+/// definition, [`online`], with each kind's heartbeat timeout from
+/// [`heartbeat_timeout`], for counting a whole fleet where it is stored.
+pub fn push_online(query: &mut QueryBuilder<Postgres>, now: DateTime<Utc>) {
+    query.push("(s.last_seen_at is not null and s.online is distinct from false and s.last_seen_at + case d.kind");
+    for kind in DeviceKind::ALL {
+        let seconds = heartbeat_timeout(kind).num_seconds();
+        query.push(format!(" when '{}' then interval '{seconds} seconds'", kind.as_str()));
+    }
+    query.push(" end >= ").push_bind(now).push(")");
 }
 
 /// Which devices a listing shows; `None` shows all.

@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod activity;
 pub mod care;
+pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod gateways;

@@ -341,3 +341,9 @@ pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec
         .fetch_all(pool)
         .await
 }
+
+/// A resident's institution and timezone, whoever may see them: for the
+/// system's own work on their care plan.
+pub async fn placed(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("select institution_id, timezone from residents where id = $1").bind(id).fetch_optional(conn).await
+}

@@ -86,6 +86,7 @@ pub struct Visit {
     pub late_alerted: bool,
     pub rating_stars: Option<i32>,
     pub rating_comment: Option<String>,
+    pub rated_by: Option<Uuid>,
     pub rated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -100,7 +101,7 @@ const SELECT: &str = "select v.id, v.institution_id, v.resident_id, r.name as re
         v.status, v.scheduled_start, v.preferred_start, v.caregiver_id, u.name as caregiver_name, v.alert_id, v.note,
         v.cancel_reason, v.check_in, v.check_out, v.tasks, v.visit_note, v.exceptions, v.resolved, v.amendments,
         v.start_corrected, v.end_corrected, v.late_alerted_at is not null as late_alerted, v.rating_stars,
-        v.rating_comment, v.rated_at, v.created_at, v.updated_at,
+        v.rating_comment, v.rated_by, v.rated_at, v.created_at, v.updated_at,
         coalesce(v.scheduled_start, v.created_at) as sort_at
     from visits v join residents r on r.id = v.resident_id join services s on s.id = v.service_id
     left join users u on u.id = v.caregiver_id";
@@ -257,7 +258,8 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
         "update visits set status = $2, scheduled_start = $3, caregiver_id = $4, cancel_reason = $5,
              check_in = $6, check_in_at = $7, check_out = $8, check_out_at = $9, tasks = $10, visit_note = $11,
              exceptions = $12, resolved = $13, amendments = $14, start_corrected = $15, end_corrected = $16,
-             rating_stars = $17, rating_comment = $18, rated_at = $19, verified = $20, updated_at = now()
+             rating_stars = $17, rating_comment = $18, rated_at = $19, verified = $20, rated_by = $21,
+             updated_at = now()
          where id = $1",
     )
     .bind(v.id)
@@ -280,6 +282,7 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
     .bind(&v.rating_comment)
     .bind(v.rated_at)
     .bind(v.verified())
+    .bind(v.rated_by)
     .execute(tx)
     .await
     .map(drop)

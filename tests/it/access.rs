@@ -263,6 +263,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("delete", "/api/v1/channels/{id}", Value::Null, [F, F, N, F, F, F, F, N, F]),
         ("get", "/api/v1/access-log", Value::Null, admin_only),
         ("get", "/api/v1/residents/{id}/export", Value::Null, resident_care),
+        ("get", "/api/v1/cockpit", Value::Null, [F, A, A, F, F, F, F, A, F]),
         // Last: these remove what the rows above use.
         ("delete", "/api/v1/residents/{id}/meal-plan", Value::Null, resident_care),
         ("delete", "/api/v1/webhooks/{id}", Value::Null, [F, F, A, F, F, F, F, N, F]),

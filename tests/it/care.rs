@@ -835,7 +835,9 @@ async fn the_board_puts_requests_and_late_visits_first_and_dispatches_from_an_al
     let request_row = format!("[data-testid=request][data-visit-id='{request}']");
     browser.wait_text(&request_row, "the request", |t| t.contains("Wang Fang") && t.contains("by phone")).await;
     let late_row = format!("[data-testid=visit][data-visit-id='{late}']");
-    browser.wait_text(&format!("{late_row} [data-testid=visit-state]"), "late", |t| t.eq_ignore_ascii_case("late")).await;
+    browser
+        .wait_text(&format!("{late_row} [data-testid=visit-state]"), "late", |t| t.eq_ignore_ascii_case("late"))
+        .await;
     browser.wait_visible(&format!("[data-testid=visit][data-visit-id='{soon}']")).await;
     let rows = browser.find_all("[data-testid=visit]").await;
     assert_eq!(browser.attribute(&rows[0], "data-visit-id").await.as_deref(), Some(late.as_str()), "late first");
@@ -861,4 +863,62 @@ async fn the_board_puts_requests_and_late_visits_first_and_dispatches_from_an_al
     .await;
     browser.wait_gone(&request_row).await;
     browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_simulator_s_carer_does_the_rounds_through_the_api() {
+    use eldercare_sim::provision::Api;
+    use eldercare_sim::rounds::{self, Pass, RoundsOptions};
+
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    bathing(&app, &token).await;
+    let rid = resident(&app, &token, "Wang Fang").await;
+    let now = Utc::now();
+    let first = visit(&app, &token, &rid, now - Duration::minutes(5), "self_pay").await;
+    let second = visit(&app, &token, &rid, now - Duration::minutes(10), "self_pay").await;
+    let later = visit(&app, &token, &rid, now + Duration::hours(2), "self_pay").await;
+
+    let admin = Api::login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await.unwrap();
+    let password = "simulated carer password";
+    let carer_id = rounds::ensure_carer(&admin, "carer@sim.test", password).await.unwrap();
+    assert_eq!(rounds::ensure_carer(&admin, "carer@sim.test", password).await.unwrap(), carer_id, "kept");
+    let carer = Api::login(&app.base, "carer@sim.test", password).await.unwrap();
+    let options = RoundsOptions { late_share: 0.0, far_share: 0.0, seed: 1 };
+
+    let done = rounds::pass(&admin, &carer, &carer_id, now, &options).await.unwrap();
+    assert_eq!(done, Pass { assigned: 2, checked_in: 2, checked_out: 0, waiting: 0 });
+    for id in [&first, &second] {
+        let v = app.get(&format!("/api/v1/visits/{id}"), &token).await;
+        assert_eq!(v["status"], "checked_in");
+        assert_eq!(v["caregiver_id"], carer_id.as_str());
+        assert!(v["evv"]["check_in"]["distance_m"].as_f64().unwrap() < 26.0, "{v}");
+    }
+    // Two hours on: both are done, and the later one is due.
+    let done = rounds::pass(&admin, &carer, &carer_id, now + Duration::hours(2), &options).await.unwrap();
+    assert_eq!(done, Pass { assigned: 1, checked_in: 1, checked_out: 2, waiting: 0 });
+    let finished = app.get(&format!("/api/v1/visits/{first}"), &token).await;
+    assert_eq!(finished["status"], "completed");
+    assert_eq!(finished["tasks"], json!([{"code": "bath", "done": true}, {"code": "skin", "done": true}]));
+    assert_eq!(app.get(&format!("/api/v1/visits/{later}"), &token).await["status"], "checked_in");
+}
+
+#[tokio::test]
+async fn a_new_leader_generates_what_the_plans_ask_for() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    bathing(&app, &admin).await;
+    let rid = resident(&app, &admin, "Zhou Lan").await;
+    let plan = json!({"items": [{"service_code": "HC-BATH", "funding": "self_pay",
+        "schedule": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "13:00"}}]});
+    app.call("PUT", &format!("/api/v1/residents/{rid}/care-plan"), Some(&admin), Some(plan)).await;
+    // As if the days had passed with no visit generated: the scheduler's
+    // leader, at its first tick, generates the plan's 14 days again.
+    let (broker, database_url) = app.stop().await;
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url).await.unwrap();
+    sqlx::query("delete from visits").execute(&mut db).await.unwrap();
+    let app = TestApp::spawn_with(broker, database_url, |s| s.scheduler.tick_ms = 200).await;
+    app.wait_count("select count(*) from visits where origin = 'plan' and status = 'scheduled'", 14).await;
 }

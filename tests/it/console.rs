@@ -25,7 +25,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// A WebDriver error answer: its code (`no such element`, ...) and message.
 #[derive(Debug)]
 pub(crate) struct WebDriverError {
-    code: String,
+    pub(crate) code: String,
     message: String,
 }
 

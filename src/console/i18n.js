@@ -1,0 +1,255 @@
+// The pages' languages: English and Simplified Chinese. English text is its
+// own key: a string with no translation shows as written. The choice is the
+// browser's language until someone picks one, then remembered on this
+// browser. Numbers and dates go through Intl in the chosen language.
+'use strict';
+
+(() => {
+  const KEY = 'eldercare.lang';
+  const LANGS = [
+    ['en', 'English'],
+    ['zh-CN', '中文'],
+  ];
+
+  const ZH = {
+    // Shared: logging in, the connection, the language.
+    'Log in': '登录',
+    'Log out': '退出登录',
+    Email: '邮箱',
+    Password: '密码',
+    'Enter your email and password.': '请输入邮箱和密码。',
+    'Wrong email or password.': '邮箱或密码错误。',
+    'Your session has ended. Please log in again.': '会话已结束，请重新登录。',
+    'Not connected': '未连接',
+    'Connecting…': '正在连接…',
+    'Reconnecting…': '正在重新连接…',
+    Disconnected: '已断开',
+    Live: '实时',
+    Dismiss: '关闭',
+    Language: '语言',
+    'Loading…': '加载中…',
+    // The console.
+    'Alert console · eldercare': '告警控制台 · eldercare',
+    'Alert console': '告警控制台',
+    'Skip to the alerts': '跳到告警列表',
+    'Sound off': '声音关',
+    'Sound on': '声音开',
+    'Sound blocked: click to allow': '声音被阻止：点击允许',
+    '{n} active': '当前 {n} 条',
+    '{n} not acknowledged': '{n} 条未确认',
+    '{n} critical': '{n} 条危急',
+    'No active alerts': '没有当前告警',
+    'Whole institution': '整个机构',
+    Nobody: '无人',
+    'Care staff of your institution.': '本机构护理人员登录。',
+    'Active alerts': '当前告警',
+    'Critical first, then oldest first. Time shows how long each alert has been open.':
+      '危急优先，其次按时间先后。时间为告警已持续的时长。',
+    'No active alerts.': '没有当前告警。',
+    'No alerts.': '没有告警。',
+    'Close ✕': '关闭 ✕',
+    Acknowledge: '确认',
+    'Details & resolve': '详情与处理',
+    Resident: '长者',
+    Room: '房间',
+    Status: '状态',
+    'Open for': '已持续',
+    Escalation: '升级',
+    Assign: '指派',
+    'Assign to': '指派给',
+    'Assign to me': '指派给我',
+    Assigned: '已指派',
+    Comment: '备注',
+    'Add comment': '添加备注',
+    Resolve: '处理完成',
+    'Resolve alert': '结束告警',
+    'Note (optional)': '说明（可选）',
+    Notes: '备注',
+    'Time zone': '时区',
+    'Shared device': '公共设备',
+    'No devices registered.': '没有登记的设备。',
+    'No events recorded since midnight.': '今日零点以来没有事件。',
+    'Only care staff can act on alerts.': '只有护理人员可以处理告警。',
+    'Choose how the alert ended.': '请选择告警的结束方式。',
+    'Could not acknowledge': '无法确认',
+    'Could not assign': '无法指派',
+    'Could not load the alerts': '无法加载告警',
+    'Could not load the residents': '无法加载长者列表',
+    'Could not load the staff list': '无法加载员工列表',
+    'Could not check the session': '无法检查会话',
+    Open: '待处理',
+    Acknowledged: '已确认',
+    Resolved: '已结束',
+    Handled: '已处理',
+    'False alarm': '误报',
+    'Cancelled by resident': '长者已取消',
+    'Cleared automatically': '自动解除',
+    Opened: '产生',
+    'Happened again': '再次发生',
+    'Severity raised': '级别提高',
+    Escalated: '已升级',
+    CRITICAL: '危急',
+    HIGH: '高',
+    MEDIUM: '中',
+    LOW: '低',
+    Fall: '跌倒',
+    'SOS button pressed': '按下紧急呼叫',
+    Smoke: '烟雾',
+    Gas: '燃气',
+    'Water leak': '漏水',
+    'Abnormal vital sign': '生命体征异常',
+    'Missed meal': '未按时用餐',
+    'No activity': '长时间无活动',
+    'No activity this morning': '今晨无活动',
+    'Night wandering': '夜间外出',
+    'Out of bed, not back': '离床未归',
+    'Device offline': '设备离线',
+    'Low battery': '电量低',
+    'Timed checks stopped': '定时检查已停止',
+    'No data from any device': '所有设备均无数据',
+    'Heart rate': '心率',
+    'Breathing rate': '呼吸频率',
+    Temperature: '体温',
+    'Blood glucose': '血糖',
+    'Fall detected': '检测到跌倒',
+    'Fall cancelled': '跌倒已取消',
+    'SOS pressed': '按下紧急呼叫',
+    Movement: '活动',
+    'Door opened': '开门',
+    'Door closed': '关门',
+    'Got out of bed': '起床',
+    'Went to bed': '上床',
+    'Meal served': '送餐',
+    'Meal eaten': '已用餐',
+    'Medication taken': '已服药',
+    'Smoke detected': '检测到烟雾',
+    'Gas detected': '检测到燃气',
+    // The cockpit.
+    'Data cockpit · eldercare': '数据驾驶舱 · eldercare',
+    'Data cockpit': '数据驾驶舱',
+    'Administrators and supervisors.': '机构管理员与监管部门。',
+    'Answered within 60 s': '60 秒内应答',
+    'Answered within 180 s': '180 秒内应答',
+    'target {target}': '目标 {target}',
+    'of {n} alerts to answer': '需应答告警 {n} 条',
+    'No alerts to answer': '无需应答的告警',
+    'Mean time to acknowledge': '平均确认时长',
+    'Mean time to resolve': '平均处理时长',
+    'Open now': '当前未结束',
+    'False alarms': '误报率',
+    'Last 30 days': '近 30 天',
+    Today: '今日',
+    Alerts: '告警',
+    Visits: '上门服务',
+    Meals: '助餐',
+    Devices: '设备',
+    Residents: '长者',
+    Scheduled: '已排班',
+    Completed: '已完成',
+    Missed: '未到',
+    Late: '迟到',
+    'EVV verified': '电子核验通过',
+    'Hours delivered': '服务时长',
+    'Hours authorised': '核定时长',
+    'Average rating': '平均评分',
+    Planned: '计划',
+    Delivered: '已送达',
+    'No answer': '无人应门',
+    Cancelled: '已取消',
+    Online: '在线',
+    'Low battery devices': '低电量设备',
+    'With open alerts': '有未结束告警',
+    Total: '合计',
+    'Answering trend': '应答趋势',
+    'Alerts per day': '每日告警',
+    'Visits per day': '每日上门服务',
+    Institutions: '机构',
+    'Worst first': '表现最差者在前',
+    Institution: '机构',
+    'Region total': '辖区合计',
+    'Could not load the figures': '无法加载数据',
+    'Updated {time}': '更新于 {time}',
+    'within 60 s': '60 秒内',
+    'within 180 s': '180 秒内',
+    completed: '完成',
+    missed: '未到',
+    'No data yet': '暂无数据',
+    'Figures for administrators and supervisors only.': '仅机构管理员和监管部门可查看。',
+  };
+
+  const DICTS = { 'zh-CN': ZH };
+  const listeners = [];
+
+  function detect() {
+    const stored = localStorage.getItem(KEY);
+    if (LANGS.some(([code]) => code === stored)) return stored;
+    for (const wanted of navigator.languages || [navigator.language || 'en']) {
+      if (/^zh\b/i.test(wanted)) return 'zh-CN';
+      if (/^en\b/i.test(wanted)) return 'en';
+    }
+    return 'en';
+  }
+
+  let lang = detect();
+
+  /** The text in the current language, with `{name}` filled from `vars`. */
+  function t(text, vars) {
+    const dict = DICTS[lang];
+    let out = (dict && dict[text]) || text;
+    for (const [k, v] of Object.entries(vars || {})) out = out.split(`{${k}}`).join(String(v));
+    return out;
+  }
+
+  /** Translates the page's static text: elements marked `data-i18n` keep
+   * their English source and show its translation. */
+  function apply(root = document) {
+    for (const el of root.querySelectorAll('[data-i18n]')) {
+      if (!el.dataset.i18nSource) el.dataset.i18nSource = el.textContent.trim();
+      el.textContent = t(el.dataset.i18nSource);
+    }
+    for (const el of root.querySelectorAll('[data-i18n-title]')) document.title = t(el.dataset.i18nTitle);
+    document.documentElement.lang = lang;
+  }
+
+  function setLang(code) {
+    if (!LANGS.some(([c]) => c === code)) return;
+    lang = code;
+    localStorage.setItem(KEY, code);
+    apply();
+    for (const f of listeners) f(code);
+  }
+
+  /** A language picker: a select that switches and remembers. */
+  function picker(select) {
+    select.textContent = '';
+    for (const [code, name] of LANGS) {
+      const option = document.createElement('option');
+      option.value = code;
+      option.textContent = name;
+      select.append(option);
+    }
+    select.value = lang;
+    select.addEventListener('change', () => setLang(select.value));
+    listeners.push(() => {
+      select.value = lang;
+    });
+  }
+
+  const number = (value, options) => new Intl.NumberFormat(lang, options).format(value);
+  const percent = (value, digits = 1) =>
+    new Intl.NumberFormat(lang, { style: 'percent', minimumFractionDigits: digits, maximumFractionDigits: digits })
+      .format(value / 100);
+  const dateTime = (value, options) => new Intl.DateTimeFormat(lang, options).format(value);
+
+  window.eldercareI18n = {
+    t,
+    apply,
+    setLang,
+    picker,
+    lang: () => lang,
+    onChange: (f) => listeners.push(f),
+    number,
+    percent,
+    dateTime,
+  };
+})();

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod care;
 pub mod config;
 pub mod domain;
+pub mod fhir;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod display;
 pub mod error;
 pub mod family;
+pub mod fhir;
 pub mod gateways;
 pub mod health;
 pub mod institutions;
@@ -116,6 +117,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(meals::router());
     Router::new()
         .nest("/api/v1", api)
+        .nest("/fhir/r4", fhir::router())
         .merge(health::router())
         .merge(openapi::router())
         .merge(console::router())

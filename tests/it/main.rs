@@ -11,6 +11,7 @@ mod care;
 mod console;
 mod durability;
 mod family;
+mod fhir;
 mod health;
 mod identity;
 mod ingest;

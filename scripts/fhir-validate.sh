@@ -55,6 +55,8 @@ REQUIRED = {
                        "occurrenceTiming.repeat.dayOfWeek": DAYS, "occurrenceTiming.repeat.when": EVENT_TIMING},
     "NutritionOrder": {"status": REQUEST_STATUS, "intent": REQUEST_INTENT,
                        "oralDiet.schedule.repeat.dayOfWeek": DAYS, "oralDiet.schedule.repeat.when": EVENT_TIMING},
+    "Communication": {"status": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                                 "entered-in-error", "unknown"}},
     "Device": {"status": {"active", "inactive", "entered-in-error", "unknown"}},
     "Bundle": {"type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                         "history", "searchset", "collection"},
@@ -88,7 +90,19 @@ def values(node, path):
     elif isinstance(node, dict) and path[0] in node:
         yield from values(node[path[0]], path[1:])
 
+def empty(node, path):
+    """FHIR's JSON has no empty objects, arrays or strings (ele-1)."""
+    if node in ({}, [], "") or node is None:
+        yield f"{path or '.'} is empty"
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from empty(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from empty(value, f"{path}[{i}]")
+
 def codes_problems(resource):
+    yield from empty(resource, "")
     kind = resource.get("resourceType")
     for path, allowed in REQUIRED.get(kind, {}).items():
         for value in values(resource, path.split(".")):

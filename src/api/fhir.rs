@@ -27,6 +27,8 @@ const MAX_COUNT: i64 = 1000;
 /// Observations `$everything` returns at most; a longer period is refused
 /// (too costly) rather than cut short silently.
 const EVERYTHING_MAX_OBSERVATIONS: i64 = 10_000;
+/// The newest messages of the thread `$everything` looks through.
+const MAX_MESSAGES: i64 = 1000;
 /// The period `$everything` covers when it is not given.
 const EVERYTHING_DEFAULT_DAYS: i64 = 30;
 
@@ -229,9 +231,12 @@ async fn search_patients(
     Ok(ok(searchset(&base(&headers), found, total, None)))
 }
 
+/// The bounds a date parameter sets: from, to (inclusive), either.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A `date` search value: `[prefix]YYYY-MM-DD` or a dateTime with zone.
 /// Answers the bound it sets: (from, to), either side.
-fn date_bound(value: &str) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+fn date_bound(value: &str) -> Result<Bounds> {
     let (prefix, rest) = match value.get(..2) {
         Some(p @ ("ge" | "le" | "gt" | "lt" | "eq")) => (p, &value[2..]),
         _ => ("eq", value),
@@ -294,7 +299,7 @@ async fn search_observations(
     only(&params, &["patient", "subject", "code", "date", "_count", "_offset"])?;
     let mut resident = None;
     let mut measured: Option<Vec<Measured>> = None;
-    let (mut from, mut to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+    let (mut from, mut to): Bounds = (None, None);
     let mut count = DEFAULT_COUNT;
     let mut offset = 0;
     for (name, value) in &params {
@@ -455,6 +460,13 @@ async fn everything(
     if let Some(order) = nutrition_order(&ctx, &mut conn, resident).await? {
         resources.push(Resource::NutritionOrder(order));
     }
+    let mut messages = crate::store::messages::page(&ctx.pool, resident, user.scope.user, None, MAX_MESSAGES)
+        .await?
+        .into_iter()
+        .filter(|m| start <= m.created_at && m.created_at <= end)
+        .collect::<Vec<_>>();
+    messages.reverse();
+    resources.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
     let total = resources.len() as i64;
     Ok(ok(searchset(&base, resources, total, None)))
 }
@@ -555,6 +567,12 @@ async fn read(
             let mut conn = ctx.pool.acquire().await?;
             let order = nutrition_order(&ctx, &mut conn, id).await?.ok_or_else(Outcome::not_found)?;
             (id, Resource::NutritionOrder(order))
+        }
+        ("Communication", Some(id)) => {
+            let message =
+                crate::store::messages::fetch(&ctx.pool, id, user.scope.user).await?.ok_or_else(Outcome::not_found)?;
+            store::patient(&ctx.pool, &user.scope, message.resident_id).await?.ok_or_else(Outcome::not_found)?;
+            (message.resident_id, Resource::Communication(map::communication(&message)))
         }
         _ => return Err(Outcome::not_found()),
     };

@@ -9,10 +9,12 @@ use uuid::Uuid;
 use super::ids::{self, Measured};
 use super::model::*;
 use crate::alerts::Alert;
+use crate::domain::Role;
 use crate::domain::alert::Status as AlertStatus;
 use crate::domain::care::{PlanItem, VisitStatus};
 use crate::domain::meal::MealPlan;
 use crate::domain::{AlertKind, Metric, Severity};
+use crate::store::messages::Message;
 use crate::store::visits::Visit;
 
 pub const LOINC: &str = "http://loinc.org";
@@ -308,14 +310,18 @@ pub fn task(alert: &Alert, owner: Option<&str>) -> Option<Task> {
         beneficiary: Reference::to("Patient", &resident.to_string()),
         authored_on: instant(alert.opened_at),
         last_modified: instant(alert.updated_at),
-        execution_period: Period {
-            start: alert.acknowledged_at.or(alert.resolved_at).map(instant),
-            end: alert.resolved_at.map(instant),
-        },
+        // Work starts when someone acknowledges (or resolves outright).
+        execution_period: alert
+            .acknowledged_at
+            .or(alert.resolved_at)
+            .map(|start| Period { start: Some(instant(start)), end: alert.resolved_at.map(instant) }),
     })
 }
 
 pub fn kind_display(kind: AlertKind) -> String {
+    if kind == AlertKind::Sos {
+        return "SOS".to_owned();
+    }
     let name = kind.as_str().replace('_', " ");
     let mut chars = name.chars();
     match chars.next() {
@@ -482,6 +488,34 @@ pub fn nutrition_order(resident: Uuid, plan: &MealPlan, updated_at: DateTime<Utc
             texture: vec![Texture { modifier: CodeableConcept::text(plan.texture.as_str()) }],
         },
         note,
+    }
+}
+
+// ---- Messages: Communication ----
+
+/// A message of the resident's thread between family and care team; its
+/// author contained, as a RelatedPerson when family.
+pub fn communication(message: &Message) -> Communication {
+    let patient = Reference::to("Patient", &message.resident_id.to_string());
+    let author = message.author_name.clone().map(|name| match message.author_role {
+        Some(Role::Family) => Resource::RelatedPerson(RelatedPerson {
+            id: "author".into(),
+            patient: patient.clone(),
+            relationship: message.author_relationship.iter().map(CodeableConcept::text).collect(),
+            name: vec![HumanName { text: name }],
+        }),
+        _ => Resource::Practitioner(Practitioner { id: "author".into(), name: vec![HumanName { text: name }] }),
+    });
+    Communication {
+        id: message.id.to_string(),
+        sender: author
+            .as_ref()
+            .map(|_| Reference { reference: "#author".into(), display: message.author_name.clone() }),
+        contained: author.into_iter().collect(),
+        status: "completed",
+        subject: patient,
+        sent: instant(message.created_at),
+        payload: vec![Payload { content_string: message.text.clone() }],
     }
 }
 

@@ -15,8 +15,18 @@ pub mod store;
 use model::*;
 
 /// The resource types the view reads by id.
-pub const READABLE: [&str; 9] =
-    ["Patient", "Device", "Observation", "Flag", "Task", "Encounter", "CarePlan", "ServiceRequest", "NutritionOrder"];
+pub const READABLE: [&str; 10] = [
+    "Patient",
+    "Device",
+    "Observation",
+    "Flag",
+    "Task",
+    "Encounter",
+    "CarePlan",
+    "ServiceRequest",
+    "NutritionOrder",
+    "Communication",
+];
 
 /// What the server supports, exactly: reads by id, the two searches and
 /// `$everything`.
@@ -66,6 +76,7 @@ pub fn capability_statement(base: &map::Base, date: &str) -> CapabilityStatement
         resource("CarePlan", Some("A resident's care plan (id: the resident's).")),
         resource("ServiceRequest", Some("One item of a care plan.")),
         resource("NutritionOrder", Some("A resident's meal plan (id: the resident's).")),
+        resource("Communication", Some("A message of the resident's thread between family and care team.")),
     ];
     resources.push(resource("CodeSystem", Some("Only CodeSystem/alert-kind.")));
     CapabilityStatement {

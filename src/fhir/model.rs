@@ -25,7 +25,9 @@ pub enum Resource {
     CarePlan(CarePlan),
     ServiceRequest(ServiceRequest),
     NutritionOrder(NutritionOrder),
+    Communication(Communication),
     Practitioner(Practitioner),
+    RelatedPerson(RelatedPerson),
     Location(Location),
     Organization(Organization),
     Bundle(Bundle),
@@ -46,7 +48,9 @@ impl Resource {
             Resource::CarePlan(_) => "CarePlan",
             Resource::ServiceRequest(_) => "ServiceRequest",
             Resource::NutritionOrder(_) => "NutritionOrder",
+            Resource::Communication(_) => "Communication",
             Resource::Practitioner(_) => "Practitioner",
+            Resource::RelatedPerson(_) => "RelatedPerson",
             Resource::Location(_) => "Location",
             Resource::Organization(_) => "Organization",
             Resource::Bundle(_) => "Bundle",
@@ -68,7 +72,9 @@ impl Resource {
             Resource::CarePlan(r) => Some(&r.id),
             Resource::ServiceRequest(r) => Some(&r.id),
             Resource::NutritionOrder(r) => Some(&r.id),
+            Resource::Communication(r) => Some(&r.id),
             Resource::Practitioner(r) => Some(&r.id),
+            Resource::RelatedPerson(r) => Some(&r.id),
             Resource::Location(r) => Some(&r.id),
             Resource::Organization(r) => Some(&r.id),
             Resource::CodeSystem(r) => Some(&r.id),
@@ -252,7 +258,8 @@ pub struct Task {
     pub last_modified: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<Reference>,
-    pub execution_period: Period,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_period: Option<Period>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -342,6 +349,35 @@ pub struct OralDiet {
 #[derive(Debug, Clone, Serialize)]
 pub struct Texture {
     pub modifier: CodeableConcept,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Communication {
+    pub id: String,
+    #[serde(skip_serializing_if = "none")]
+    pub contained: Vec<Resource>,
+    pub status: &'static str,
+    pub subject: Reference,
+    pub sent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Reference>,
+    pub payload: Vec<Payload>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    pub content_string: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelatedPerson {
+    pub id: String,
+    pub patient: Reference,
+    #[serde(skip_serializing_if = "none")]
+    pub relationship: Vec<CodeableConcept>,
+    pub name: Vec<HumanName>,
 }
 
 #[derive(Debug, Clone, Serialize)]

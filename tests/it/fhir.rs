@@ -85,12 +85,18 @@ fn references(node: &Value, out: &mut Vec<String>) {
 /// contained in the referring one.
 fn assert_references_resolve(bundle: &Value) {
     let resources = entries(bundle);
-    let present: HashSet<String> =
-        resources.iter().map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap())).collect();
+    let present: HashSet<String> = resources
+        .iter()
+        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .collect();
     for entry in bundle["entry"].as_array().expect("entries") {
         let full_url = entry["fullUrl"].as_str().expect("fullUrl");
         let r = &entry["resource"];
-        assert!(full_url.ends_with(&format!("/fhir/r4/{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap())));
+        assert!(full_url.ends_with(&format!(
+            "/fhir/r4/{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        )));
     }
     let mut checked = 0;
     for resource in &resources {
@@ -155,7 +161,8 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     let patch = json!({"address": "12 Moon Lake Lane", "location": {"lat": HOME.0, "lon": HOME.1}});
     let (status, body) = app.call("PATCH", &format!("/api/v1/residents/{rid}"), Some(&admin), Some(patch)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    for (id, kind) in [("bp_cuff-1", "wearable"), ("ox_1", "wearable"), ("sos-1", "sos_button"), ("fall-1", "fall_sensor")]
+    for (id, kind) in
+        [("bp_cuff-1", "wearable"), ("ox_1", "wearable"), ("sos-1", "sos_button"), ("fall-1", "fall_sensor")]
     {
         app.device(&admin, json!({"device_id": id, "resident_id": rid, "kind": kind, "room": "bedroom"})).await;
     }
@@ -164,9 +171,14 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     // and a room temperature (not a vital: not shown).
     for i in 0..3 {
         let at = now - Duration::minutes(50 - i * 10);
-        telemetry(&app, "bp_cuff-1", at, json!([{"metric": "bp_systolic", "value": 130 + i},
+        telemetry(
+            &app,
+            "bp_cuff-1",
+            at,
+            json!([{"metric": "bp_systolic", "value": 130 + i},
                                                  {"metric": "bp_diastolic", "value": 82 - i},
-                                                 {"metric": "heart_rate", "value": 70 + i}]))
+                                                 {"metric": "heart_rate", "value": 70 + i}]),
+        )
         .await;
         telemetry(&app, "ox_1", at + Duration::minutes(1), json!([{"metric": "spo2", "value": 96 + i}])).await;
     }
@@ -198,13 +210,16 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let plan = json!({"items": [{"service_code": "HC-BATH", "funding": "ltc_insurance",
         "schedule": {"days": ["tue", "fri"], "start": "09:30"}, "hours_per_month": 8}]});
-    let (status, body) =
-        app.call("PUT", &format!("/api/v1/residents/{rid}/care-plan"), Some(&admin), Some(plan)).await;
+    let (status, body) = app.call("PUT", &format!("/api/v1/residents/{rid}/care-plan"), Some(&admin), Some(plan)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (carer_id, carer) = user(&app, &admin, "caregiver", "Li Wei").await;
     let visit = app
-        .post("/api/v1/visits", &admin, json!({"resident_id": rid, "service_code": "HC-BATH",
-            "scheduled_start": ts(now - Duration::hours(2)), "funding": "ltc_insurance"}))
+        .post(
+            "/api/v1/visits",
+            &admin,
+            json!({"resident_id": rid, "service_code": "HC-BATH",
+            "scheduled_start": ts(now - Duration::hours(2)), "funding": "ltc_insurance"}),
+        )
         .await;
     let vid = visit["id"].as_str().unwrap().to_owned();
     app.post(&format!("/api/v1/visits/{vid}/assign"), &admin, json!({"caregiver_id": carer_id})).await;
@@ -230,6 +245,13 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
         app.call("PUT", &format!("/api/v1/residents/{rid}/meal-plan"), Some(&admin), Some(meal_plan)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // A message from the family in the resident's thread.
+    let (family_id, family) = user(&app, &admin, "family", "Wang Lei").await;
+    app.post(&format!("/api/v1/residents/{rid}/family"), &admin, json!({"user_id": family_id, "relationship": "son"}))
+        .await;
+    app.post(&format!("/api/v1/residents/{rid}/messages"), &family, json!({"text": "She seemed tired after lunch"}))
+        .await;
+
     // Everything, as one bundle.
     let bundle = fhir_ok(&app, &format!("/Patient/{rid}/$everything"), &admin).await;
     assert_eq!(bundle["resourceType"], "Bundle");
@@ -247,6 +269,10 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     assert_eq!(count("Encounter"), 1);
     assert_eq!((count("CarePlan"), count("ServiceRequest")), (1, 1));
     assert_eq!(count("NutritionOrder"), 1);
+    assert_eq!(count("Communication"), 1);
+    let message = &by_type["Communication"][0];
+    assert_eq!(message["payload"][0]["contentString"], "She seemed tired after lunch");
+    assert_eq!(message["contained"][0]["resourceType"], "RelatedPerson");
     assert_references_resolve(&bundle);
 
     // The vital-signs profile: the panel and its components, SpO2's codes.
@@ -254,8 +280,12 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     let code = |o: &Value| o["code"]["coding"][0]["code"].as_str().unwrap().to_owned();
     let panel = observations.iter().find(|o| code(o) == "85354-9").expect("a BP panel");
     assert_eq!(panel["category"][0]["coding"][0]["code"], "vital-signs");
-    let components: Vec<&str> =
-        panel["component"].as_array().unwrap().iter().map(|c| c["code"]["coding"][0]["code"].as_str().unwrap()).collect();
+    let components: Vec<&str> = panel["component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
     assert_eq!(components, ["8480-6", "8462-4"]);
     assert_eq!(panel["component"][0]["valueQuantity"]["code"], "mm[Hg]");
     assert_eq!(panel["component"][0]["valueQuantity"]["system"], "http://unitsofmeasure.org");
@@ -303,8 +333,18 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     assert_eq!(metadata["fhirVersion"], "4.0.1");
     let types: Vec<&str> =
         metadata["rest"][0]["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
-    for t in ["Patient", "Device", "Observation", "Flag", "Task", "Encounter", "CarePlan", "ServiceRequest", "NutritionOrder"]
-    {
+    for t in [
+        "Patient",
+        "Device",
+        "Observation",
+        "Flag",
+        "Task",
+        "Encounter",
+        "CarePlan",
+        "ServiceRequest",
+        "NutritionOrder",
+        "Communication",
+    ] {
         assert!(types.contains(&t), "{t} missing from the CapabilityStatement");
     }
     produced.push(metadata);
@@ -313,7 +353,9 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     assert_eq!(kinds["url"].as_str().unwrap(), system);
     produced.push(kinds);
     produced.push(fhir_ok(&app, &format!("/Patient?_id={rid}"), &admin).await);
-    produced.push(fhir_ok(&app, &format!("/Observation?patient={rid}&code=http://loinc.org|85354-9&_count=2"), &admin).await);
+    produced.push(
+        fhir_ok(&app, &format!("/Observation?patient={rid}&code=http://loinc.org|85354-9&_count=2"), &admin).await,
+    );
     produced.push(fhir_err(&app, "/Observation?patient=nope", Some(&admin), StatusCode::BAD_REQUEST, "invalid").await);
     validate(&produced).await;
 }
@@ -327,9 +369,14 @@ async fn observation_searches_page_filter_by_code_and_date_and_refuse_bad_parame
     let start = Utc::now() - Duration::hours(5);
     for i in 0..5 {
         let at = start + Duration::minutes(i * 30);
-        telemetry(&app, "cuff", at, json!([{"metric": "bp_systolic", "value": 120 + i},
+        telemetry(
+            &app,
+            "cuff",
+            at,
+            json!([{"metric": "bp_systolic", "value": 120 + i},
                                            {"metric": "bp_diastolic", "value": 80},
-                                           {"metric": "spo2", "value": 95 + i}]))
+                                           {"metric": "spo2", "value": 95 + i}]),
+        )
         .await;
     }
     app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 15).await;
@@ -392,7 +439,8 @@ async fn observation_searches_page_filter_by_code_and_date_and_refuse_bad_parame
         fhir_err(&app, &bad, Some(&admin), StatusCode::BAD_REQUEST, "invalid").await;
     }
     // Ids that name nothing, and types the view does not serve.
-    fhir_err(&app, "/Observation/1.heart-rate.0123456789abcdef", Some(&admin), StatusCode::NOT_FOUND, "not-found").await;
+    fhir_err(&app, "/Observation/1.heart-rate.0123456789abcdef", Some(&admin), StatusCode::NOT_FOUND, "not-found")
+        .await;
     fhir_err(&app, "/Patient/not-a-uuid", Some(&admin), StatusCode::NOT_FOUND, "not-found").await;
     fhir_err(&app, "/Medication/x", Some(&admin), StatusCode::NOT_FOUND, "not-supported").await;
     fhir_err(&app, "/nothing/here/at/all", Some(&admin), StatusCode::NOT_FOUND, "not-supported").await;
@@ -408,8 +456,12 @@ async fn the_view_sees_what_the_api_lets_the_caller_see() {
     telemetry(&app, "watch", Utc::now() - Duration::minutes(5), json!([{"metric": "heart_rate", "value": 64}])).await;
     app.wait_count(&format!("select count(*) from readings where resident_id = '{theirs}'"), 1).await;
     let (family_id, family) = user(&app, &admin, "family", "Daughter").await;
-    app.post(&format!("/api/v1/residents/{mine}/family"), &admin, json!({"user_id": family_id, "relationship": "daughter"}))
-        .await;
+    app.post(
+        &format!("/api/v1/residents/{mine}/family"),
+        &admin,
+        json!({"user_id": family_id, "relationship": "daughter"}),
+    )
+    .await;
     let (_, carer) = user(&app, &admin, "caregiver", "Carer").await;
     let operator = app.operator_token().await;
 
@@ -443,6 +495,7 @@ async fn the_view_sees_what_the_api_lets_the_caller_see() {
     assert_eq!(fhir(&app, "/metadata", None).await.0, StatusCode::OK);
 
     // Reads of health data are in the audit trail.
-    let reads = app.count(&format!("select count(*) from audit_log where action = 'fhir.read' and entity_id = '{mine}'")).await;
+    let reads =
+        app.count(&format!("select count(*) from audit_log where action = 'fhir.read' and entity_id = '{mine}'")).await;
     assert!(reads >= 3, "{reads}");
 }

@@ -2,8 +2,6 @@
 //! same visibility as the API, FHIR's shapes (`application/fhir+json`,
 //! `OperationOutcome` errors). The mapping lives in `crate::fhir`.
 
-use std::collections::HashMap;
-
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -196,14 +194,17 @@ fn searchset(base: &Base, resources: Vec<Resource>, total: i64, next: Option<Str
     })
 }
 
-async fn patient_resource(ctx: &ApiContext, user: &AuthUser, id: Uuid) -> Result<Option<Patient>> {
-    let Some(row) = store::patient(&ctx.pool, &user.scope, id).await? else { return Ok(None) };
-    Ok(Some(map::patient(map::PatientFacts {
+fn patient_of(row: &store::PatientRow) -> Patient {
+    map::patient(map::PatientFacts {
         id: row.id,
         name: &row.name,
         address: row.address.as_deref(),
         institution: (row.institution_id, &row.institution_name),
-    })))
+    })
+}
+
+async fn patient_resource(ctx: &ApiContext, user: &AuthUser, id: Uuid) -> Result<Option<Patient>> {
+    Ok(store::patient(&ctx.pool, &user.scope, id).await?.as_ref().map(patient_of))
 }
 
 async fn search_patients(
@@ -391,11 +392,10 @@ async fn everything(
         return Err(Outcome::invalid("start is after end"));
     }
     let resident = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
-    let Some(patient) = patient_resource(&ctx, &user, resident).await? else { return Err(Outcome::not_found()) };
-    let institution = store::patient(&ctx.pool, &user.scope, resident).await?.map(|p| p.institution_id);
+    let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
     access_log(&ctx, &user, resident, "Patient/$everything").await?;
     let base = base(&headers);
-    let mut resources = vec![Resource::Patient(patient)];
+    let mut resources = vec![Resource::Patient(patient_of(&row))];
 
     let filter = ReadingFilter { resident, metrics: store::metrics_of(None), from: Some(start), to: Some(end) };
     let readings = store::observation_readings(&ctx.pool, &filter, 0, EVERYTHING_MAX_OBSERVATIONS + 1).await?;
@@ -408,6 +408,7 @@ async fn everything(
         ));
     }
     let mut measuring: Vec<String> = readings.iter().map(|r| r.device_id.clone()).collect();
+    measuring.sort();
     measuring.dedup();
     for d in store::devices(&ctx.pool, resident, &measuring).await? {
         resources.push(Resource::Device(map::device(map::DeviceFacts {
@@ -448,10 +449,7 @@ async fn everything(
     let mut conn = ctx.pool.acquire().await?;
     let plan = crate::store::care::plan(&mut conn, resident).await?;
     if !plan.items.is_empty() {
-        let names = match institution {
-            Some(institution) => store::service_names(&ctx.pool, institution).await?,
-            None => HashMap::new(),
-        };
+        let names = store::service_names(&ctx.pool, row.institution_id).await?;
         resources.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
         for (i, item) in plan.items.iter().enumerate() {
             resources.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));

@@ -410,15 +410,23 @@ async fn everything(
     let mut measuring: Vec<String> = readings.iter().map(|r| r.device_id.clone()).collect();
     measuring.sort();
     measuring.dedup();
+    let mut devices = std::collections::HashSet::new();
     for d in store::devices(&ctx.pool, resident, &measuring).await? {
-        resources.push(Resource::Device(map::device(map::DeviceFacts {
+        let device = map::device(map::DeviceFacts {
             device_id: &d.device_id,
             kind: &d.kind,
             resident: d.resident_id,
             room: d.room.as_deref(),
-        })));
+        });
+        devices.insert(format!("Device/{}", device.id));
+        resources.push(Resource::Device(device));
     }
-    resources.extend(observations.into_iter().map(Resource::Observation));
+    // A device removed since it measured is named by no entry: its
+    // observations keep their values and lose the reference.
+    resources.extend(observations.into_iter().map(|mut o| {
+        o.device = o.device.filter(|d| devices.contains(&d.reference));
+        Resource::Observation(o)
+    }));
 
     let filter = crate::alerts::Filter { resident_id: Some(resident), ..Default::default() };
     let alerts: Vec<_> = crate::alerts::list(&ctx.pool, &user.scope, &filter, 1000)

@@ -210,7 +210,7 @@ pub fn observations(patient: Uuid, readings: &[Reading]) -> Vec<Observation> {
     for r in readings {
         let Some(measured) = measured_of(r.metric) else { continue };
         let Some(category) = category(r.metric) else { continue };
-        let device = Reference::to("Device", &ids::device(&r.device_id));
+        let device = Some(Reference::to("Device", &ids::device(&r.device_id)));
         let id = ids::observation(&r.device_id, measured, r.ts);
         match measured {
             Measured::BloodPressure => {

@@ -221,7 +221,8 @@ pub struct Observation {
     pub value_quantity: Option<Quantity>,
     #[serde(skip_serializing_if = "none")]
     pub component: Vec<ObservationComponent>,
-    pub device: Reference,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Reference>,
 }
 
 #[derive(Debug, Clone, Serialize)]

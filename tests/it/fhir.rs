@@ -320,9 +320,12 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
     assert_eq!(by_type["NutritionOrder"][0]["oralDiet"]["texture"][0]["modifier"]["text"], "iddsi_5");
 
     // Every resource reads back by its id, the same.
+    let mut reads = Vec::new();
     for resource in &resources {
         let path = format!("/{}/{}", resource["resourceType"].as_str().unwrap(), resource["id"].as_str().unwrap());
-        assert_eq!(&fhir_ok(&app, &path, &admin).await, resource, "{path}");
+        let read = fhir_ok(&app, &path, &admin).await;
+        assert_eq!(&read, resource, "{path}");
+        reads.push(read);
     }
 
     // The independent validator, over everything the view produced.
@@ -357,6 +360,9 @@ async fn a_resident_s_record_reads_as_valid_r4_with_every_reference_resolving() 
         fhir_ok(&app, &format!("/Observation?patient={rid}&code=http://loinc.org|85354-9&_count=2"), &admin).await,
     );
     produced.push(fhir_err(&app, "/Observation?patient=nope", Some(&admin), StatusCode::BAD_REQUEST, "invalid").await);
+    produced.push(fhir_err(&app, "/Flag/not-an-id", Some(&admin), StatusCode::NOT_FOUND, "not-found").await);
+    produced.push(fhir_err(&app, &format!("/Patient/{rid}"), None, StatusCode::UNAUTHORIZED, "login").await);
+    produced.extend(reads);
     validate(&produced).await;
 }
 

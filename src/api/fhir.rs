@@ -356,12 +356,13 @@ async fn search_observations(
     access_log(&ctx, &user, resident, "Observation?patient").await?;
     let resources: Vec<Resource> =
         map::observations(resident, &readings).into_iter().map(Resource::Observation).collect();
-    let next = (offset + count < total).then(|| {
+    let after = offset.saturating_add(count);
+    let next = (after < total).then(|| {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in params.iter().filter(|(n, _)| n != "_offset") {
             url.append_pair(name, value);
         }
-        url.append_pair("_offset", &(offset + count).to_string());
+        url.append_pair("_offset", &after.to_string());
         format!("{}/Observation?{}", base.0, url.finish())
     });
     Ok(ok(searchset(&base, resources, total, next)))

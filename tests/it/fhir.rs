@@ -429,6 +429,9 @@ async fn observation_searches_page_filter_by_code_and_date_and_refuse_bad_parame
     assert_eq!(page["total"], 0);
     let page = fhir_ok(&app, &format!("/Observation?patient={rid}"), &admin).await;
     assert_eq!(page["total"], 10);
+    let past_the_end = format!("/Observation?patient={rid}&_count=1000&_offset={}", i64::MAX);
+    let page = fhir_ok(&app, &past_the_end, &admin).await;
+    assert_eq!((page["total"].as_i64(), page.get("entry"), page.get("link")), (Some(10), None, None));
 
     // Bad parameters: a 400 OperationOutcome each.
     for bad in [

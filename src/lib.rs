@@ -14,6 +14,7 @@ pub mod care;
 pub mod cockpit;
 pub mod config;
 pub mod domain;
+pub mod fhir;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;

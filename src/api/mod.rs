@@ -10,6 +10,7 @@ pub mod devices;
 pub mod display;
 pub mod error;
 pub mod family;
+pub mod fhir;
 pub mod gateways;
 pub mod health;
 pub mod institutions;
@@ -191,6 +192,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(cockpit::router());
     let limited = Router::new()
         .nest("/api/v1", api)
+        .nest("/fhir/r4", fhir::router())
         .merge(openapi::router())
         .merge(console::router())
         .layer(axum::middleware::from_fn_with_state(ctx.requests.clone(), limit_concurrency));

@@ -10,6 +10,8 @@ pub enum AccessKind {
     Events,
     Summary,
     Export,
+    /// A read of the FHIR view.
+    Fhir,
 }
 
 impl AccessKind {
@@ -19,6 +21,7 @@ impl AccessKind {
             AccessKind::Events => "events",
             AccessKind::Summary => "summary",
             AccessKind::Export => "export",
+            AccessKind::Fhir => "fhir",
         }
     }
 }

@@ -12,6 +12,7 @@ mod cockpit;
 mod console;
 mod durability;
 mod family;
+mod fhir;
 mod health;
 mod identity;
 mod ingest;

@@ -1,0 +1,613 @@
+//! The FHIR R4 view over HTTP, under `/fhir/r4`: the same tokens and the
+//! same visibility as the API, FHIR's shapes (`application/fhir+json`,
+//! `OperationOutcome` errors). The mapping lives in `crate::fhir`.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error};
+use crate::fhir::ids::{Measured, ObservationId};
+use crate::fhir::map::{self, Base};
+use crate::fhir::model::*;
+use crate::fhir::store::{self, ReadingFilter};
+
+pub const CONTENT_TYPE: &str = "application/fhir+json";
+/// Observations a search page holds unless `_count` says otherwise.
+const DEFAULT_COUNT: i64 = 50;
+const MAX_COUNT: i64 = 1000;
+/// Observations `$everything` returns at most; a longer period is refused
+/// (too costly) rather than cut short silently.
+const EVERYTHING_MAX_OBSERVATIONS: i64 = 10_000;
+/// The newest messages of the thread `$everything` looks through.
+const MAX_MESSAGES: i64 = 1000;
+/// The period `$everything` covers when it is not given.
+const EVERYTHING_DEFAULT_DAYS: i64 = 30;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/metadata", get(metadata))
+        .route("/CodeSystem/alert-kind", get(alert_kinds))
+        .route("/Patient", get(search_patients))
+        .route("/Observation", get(search_observations))
+        .route("/Patient/{id}/$everything", get(everything))
+        .route("/{kind}/{id}", get(read))
+        .fallback(|| async { Outcome::new(StatusCode::NOT_FOUND, "not-supported", "no such FHIR endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Outcome::new(StatusCode::METHOD_NOT_ALLOWED, "not-supported", "this FHIR view is read-only")
+        })
+}
+
+/// A FHIR answer: the resource as `application/fhir+json`.
+struct Fhir<T>(StatusCode, T);
+
+impl<T: Serialize> IntoResponse for Fhir<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.1) {
+            Ok(body) => {
+                (self.0, [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response()
+            }
+            Err(err) => {
+                tracing::error!(cause = %err, "FHIR resource did not serialise");
+                Outcome::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "internal error").into_response()
+            }
+        }
+    }
+}
+
+fn ok(resource: Resource) -> Fhir<Resource> {
+    Fhir(StatusCode::OK, resource)
+}
+
+/// Every error of the view, answered as an `OperationOutcome`.
+#[derive(Debug)]
+pub struct Outcome {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Outcome {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Outcome { status, code, message: message.into() }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Outcome::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    fn not_found() -> Self {
+        Outcome::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+    }
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        let outcome =
+            OperationOutcome { issue: vec![Issue { severity: "error", code: self.code, diagnostics: self.message }] };
+        let mut response = Fhir(self.status, Resource::OperationOutcome(outcome)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<Error> for Outcome {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::Unauthorized => Outcome::new(StatusCode::UNAUTHORIZED, "login", message),
+            Error::Forbidden(_) => Outcome::new(StatusCode::FORBIDDEN, "forbidden", message),
+            Error::NotFound => Outcome::not_found(),
+            Error::BadRequest(_) | Error::Validation { .. } => Outcome::invalid(message),
+            Error::Database(sqlx::Error::PoolTimedOut) | Error::Busy => {
+                Outcome::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "the server is busy; try again")
+            }
+            other => {
+                tracing::error!(cause = ?other, "FHIR view failed");
+                Outcome::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "internal error")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for Outcome {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Database(err).into()
+    }
+}
+
+type Result<T> = std::result::Result<T, Outcome>;
+
+/// The signed-in caller, or a 401 `OperationOutcome`.
+fn caller(user: std::result::Result<AuthUser, Error>) -> Result<AuthUser> {
+    user.map_err(Outcome::from)
+}
+
+/// Where this server's resources are, as the client reached it.
+fn base(headers: &HeaderMap) -> Base {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    Base(format!("{proto}://{host}/fhir/r4"))
+}
+
+/// Records that `user` read health data of `resident` through the FHIR
+/// view (`what`: the resource or search), in the access log of health-data
+/// reads (not the audit chain: reads never wait on its lock).
+async fn access_log(ctx: &ApiContext, user: &AuthUser, resident: Uuid, what: &str) -> Result<()> {
+    tracing::debug!(resident = %resident, fhir = what, "fhir read");
+    user.log_read(ctx, crate::domain::AccessKind::Fhir, resident).await.map_err(Outcome::from)
+}
+
+/// The query string's parameters, in order, repeats kept.
+fn params(query: Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// Refuses parameters the search does not know (FHIR's strict handling:
+/// ignoring one would answer more than was asked for).
+fn only(params: &[(String, String)], known: &[&str]) -> Result<()> {
+    match params.iter().find(|(name, _)| !known.contains(&name.as_str()) && name != "_format") {
+        Some((name, _)) => Err(Outcome::invalid(format!("unsupported search parameter {name:?}"))),
+        None => Ok(()),
+    }
+}
+
+async fn metadata(headers: HeaderMap) -> Fhir<Resource> {
+    let date = map::instant(Utc::now());
+    ok(Resource::CapabilityStatement(crate::fhir::capability_statement(&base(&headers), &date)))
+}
+
+async fn alert_kinds(user: std::result::Result<AuthUser, Error>, headers: HeaderMap) -> Result<Fhir<Resource>> {
+    caller(user)?;
+    Ok(ok(Resource::CodeSystem(map::alert_kinds(&base(&headers)))))
+}
+
+fn searchset(base: &Base, resources: Vec<Resource>, total: i64, next: Option<String>) -> Resource {
+    let entry = resources
+        .into_iter()
+        .map(|resource| BundleEntry {
+            full_url: base.full_url(&resource),
+            resource,
+            search: BundleSearch { mode: "match" },
+        })
+        .collect();
+    Resource::Bundle(Bundle {
+        kind: "searchset",
+        total: Some(total),
+        link: next.into_iter().map(|url| BundleLink { relation: "next", url }).collect(),
+        entry,
+    })
+}
+
+fn patient_of(row: &store::PatientRow) -> Patient {
+    map::patient(map::PatientFacts {
+        id: row.id,
+        name: &row.name,
+        address: row.address.as_deref(),
+        institution: (row.institution_id, &row.institution_name),
+    })
+}
+
+async fn patient_resource(ctx: &ApiContext, user: &AuthUser, id: Uuid) -> Result<Option<Patient>> {
+    Ok(store::patient(&ctx.pool, &user.scope, id).await?.as_ref().map(patient_of))
+}
+
+async fn search_patients(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    let params = params(query);
+    only(&params, &["_id"])?;
+    let ids: Vec<&str> = params.iter().filter(|(n, _)| n == "_id").flat_map(|(_, v)| v.split(',')).collect();
+    if ids.is_empty() {
+        return Err(Outcome::invalid("search Patient by _id"));
+    }
+    let mut found = Vec::new();
+    for id in ids {
+        let Ok(id) = Uuid::parse_str(id) else { continue };
+        if let Some(patient) = patient_resource(&ctx, &user, id).await? {
+            access_log(&ctx, &user, id, "Patient?_id").await?;
+            found.push(Resource::Patient(patient));
+        }
+    }
+    let total = found.len() as i64;
+    Ok(ok(searchset(&base(&headers), found, total, None)))
+}
+
+/// The bounds a date parameter sets: from, to (inclusive), either.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A `date` search value: `[prefix]YYYY-MM-DD` or a dateTime with zone.
+/// Answers the bound it sets: (from, to), either side.
+fn date_bound(value: &str) -> Result<Bounds> {
+    let (prefix, rest) = match value.get(..2) {
+        Some(p @ ("ge" | "le" | "gt" | "lt" | "eq")) => (p, &value[2..]),
+        _ => ("eq", value),
+    };
+    let bad = || Outcome::invalid(format!("date {value:?} is not [ge|le|gt|lt|eq]YYYY-MM-DD or an instant with zone"));
+    // The range the value stands for: a whole day, or one instant.
+    let (first, last) = if let Ok(day) = NaiveDate::parse_from_str(rest, "%Y-%m-%d") {
+        let start = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc();
+        (start, start + Duration::days(1) - Duration::microseconds(1))
+    } else {
+        let at = DateTime::parse_from_rfc3339(rest).map_err(|_| bad())?.with_timezone(&Utc);
+        (at, at)
+    };
+    let micro = Duration::microseconds(1);
+    Ok(match prefix {
+        "ge" => (Some(first), None),
+        "gt" => (Some(last + micro), None),
+        "le" => (None, Some(last)),
+        "lt" => (None, Some(first - micro)),
+        _ => (Some(first), Some(last)),
+    })
+}
+
+/// A `patient` search value: `Patient/{id}` or the bare id.
+fn patient_param(value: &str) -> Result<Uuid> {
+    let id = value.strip_prefix("Patient/").unwrap_or(value);
+    Uuid::parse_str(id).map_err(|_| Outcome::invalid(format!("patient {value:?} is not Patient/{{id}}")))
+}
+
+/// A `code` search value (`system|code`, `|code` or `code`, comma for
+/// "or"): what it finds; empty when it names nothing the view carries.
+fn code_param(value: &str) -> Result<Vec<Measured>> {
+    let mut out = Vec::new();
+    for token in value.split(',') {
+        let (system, code) = match token.split_once('|') {
+            Some((system, code)) => (Some(system), code),
+            None => (None, token),
+        };
+        if code.is_empty() {
+            return Err(Outcome::invalid(format!("code {token:?} names no code")));
+        }
+        if system.is_some_and(|s| !s.is_empty() && s != map::LOINC) {
+            continue;
+        }
+        if let Some(measured) = map::measured_by_code(code).filter(|m| !out.contains(m)) {
+            out.push(measured);
+        }
+    }
+    Ok(out)
+}
+
+async fn search_observations(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    let params = params(query);
+    only(&params, &["patient", "subject", "code", "date", "_count", "_offset"])?;
+    let mut resident = None;
+    let mut measured: Option<Vec<Measured>> = None;
+    let (mut from, mut to): Bounds = (None, None);
+    let mut count = DEFAULT_COUNT;
+    let mut offset = 0;
+    for (name, value) in &params {
+        match name.as_str() {
+            "patient" | "subject" => resident = Some(patient_param(value)?),
+            "code" => {
+                let found = code_param(value)?;
+                measured = Some(match measured {
+                    // Two `code` parameters: both must hold.
+                    Some(before) => before.into_iter().filter(|m| found.contains(m)).collect(),
+                    None => found,
+                });
+            }
+            "date" => {
+                let (low, high) = date_bound(value)?;
+                from = low.max(from);
+                to = match (to, high) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            "_count" => {
+                count = value
+                    .parse()
+                    .ok()
+                    .filter(|c| (1..=MAX_COUNT).contains(c))
+                    .ok_or_else(|| Outcome::invalid(format!("_count must be between 1 and {MAX_COUNT}")))?;
+            }
+            _ => {
+                offset = value
+                    .parse()
+                    .ok()
+                    .filter(|o: &i64| *o >= 0)
+                    .ok_or_else(|| Outcome::invalid("_offset must be a whole number, 0 or more"))?;
+            }
+        }
+    }
+    let resident = resident.ok_or_else(|| Outcome::invalid("an Observation search needs patient"))?;
+    if store::patient(&ctx.pool, &user.scope, resident).await?.is_none() {
+        return Err(Outcome::not_found());
+    }
+    let base = base(&headers);
+    let metrics: Vec<_> = match &measured {
+        Some(list) => list.iter().flat_map(|m| store::metrics_of(Some(*m))).collect(),
+        None => store::metrics_of(None),
+    };
+    if metrics.is_empty() {
+        return Ok(ok(searchset(&base, vec![], 0, None)));
+    }
+    let filter = ReadingFilter { resident, metrics, from, to };
+    let total = store::count_observations(&ctx.pool, &filter).await?;
+    let readings = store::observation_readings(&ctx.pool, &filter, offset, count).await?;
+    access_log(&ctx, &user, resident, "Observation?patient").await?;
+    let resources: Vec<Resource> =
+        map::observations(resident, &readings).into_iter().map(Resource::Observation).collect();
+    let after = offset.saturating_add(count);
+    let next = (after < total).then(|| {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params.iter().filter(|(n, _)| n != "_offset") {
+            url.append_pair(name, value);
+        }
+        url.append_pair("_offset", &after.to_string());
+        format!("{}/Observation?{}", base.0, url.finish())
+    });
+    Ok(ok(searchset(&base, resources, total, next)))
+}
+
+async fn everything(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    let params = params(query);
+    only(&params, &["start", "end"])?;
+    let (mut start, mut end) = (None, None);
+    for (name, value) in &params {
+        let bound = date_bound(value)?;
+        if name == "start" {
+            start = bound.0;
+        } else {
+            end = bound.1;
+        }
+    }
+    let end = end.unwrap_or_else(Utc::now);
+    let start = start.unwrap_or(end - Duration::days(EVERYTHING_DEFAULT_DAYS));
+    if start > end {
+        return Err(Outcome::invalid("start is after end"));
+    }
+    let resident = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
+    let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+    access_log(&ctx, &user, resident, "Patient/$everything").await?;
+    let base = base(&headers);
+    let mut resources = vec![Resource::Patient(patient_of(&row))];
+
+    let filter = ReadingFilter { resident, metrics: store::metrics_of(None), from: Some(start), to: Some(end) };
+    let readings = store::observation_readings(&ctx.pool, &filter, 0, EVERYTHING_MAX_OBSERVATIONS + 1).await?;
+    let observations = map::observations(resident, &readings);
+    if observations.len() as i64 > EVERYTHING_MAX_OBSERVATIONS {
+        return Err(Outcome::new(
+            StatusCode::BAD_REQUEST,
+            "too-costly",
+            format!("more than {EVERYTHING_MAX_OBSERVATIONS} observations in the period: ask for a shorter one"),
+        ));
+    }
+    let mut measuring: Vec<String> = readings.iter().map(|r| r.device_id.clone()).collect();
+    measuring.sort();
+    measuring.dedup();
+    let mut devices = std::collections::HashSet::new();
+    for d in store::devices(&ctx.pool, resident, &measuring).await? {
+        let device = map::device(map::DeviceFacts {
+            device_id: &d.device_id,
+            kind: &d.kind,
+            resident: d.resident_id,
+            room: d.room.as_deref(),
+        });
+        devices.insert(format!("Device/{}", device.id));
+        resources.push(Resource::Device(device));
+    }
+    // A device removed since it measured is named by no entry: its
+    // observations keep their values and lose the reference.
+    resources.extend(observations.into_iter().map(|mut o| {
+        o.device = o.device.filter(|d| devices.contains(&d.reference));
+        Resource::Observation(o)
+    }));
+
+    let filter = crate::alerts::Filter { resident_id: Some(resident), ..Default::default() };
+    let alerts: Vec<_> = crate::alerts::list(&ctx.pool, &user.scope, &filter, None, 1000)
+        .await?
+        .into_iter()
+        .filter(|a| a.opened_at <= end && a.resolved_at.is_none_or(|r| r >= start))
+        .collect();
+    let owners: Vec<Uuid> = alerts.iter().filter_map(|a| a.assigned_to).collect();
+    let names = store::names(&ctx.pool, &owners).await?;
+    for alert in &alerts {
+        let owner = alert.assigned_to.and_then(|o| names.get(&o)).map(String::as_str);
+        if let (Some(flag), Some(task)) = (map::flag(&base, alert), map::task(alert, owner)) {
+            resources.push(Resource::Flag(flag));
+            resources.push(Resource::Task(task));
+        }
+    }
+
+    let filter = crate::store::visits::Filter {
+        resident_id: Some(resident),
+        from: Some(start),
+        to: Some(end),
+        ..Default::default()
+    };
+    for visit in crate::store::visits::list(&ctx.pool, &user.scope, &filter, None, 1000).await? {
+        resources.push(Resource::Encounter(map::encounter(&visit)));
+    }
+
+    let mut conn = ctx.pool.acquire().await?;
+    let plan = crate::store::care::plan(&mut conn, resident).await?;
+    if !plan.items.is_empty() {
+        let names = store::service_names(&ctx.pool, row.institution_id).await?;
+        resources.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
+        for (i, item) in plan.items.iter().enumerate() {
+            resources.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
+        }
+    }
+    if let Some(order) = nutrition_order(&ctx, &mut conn, resident).await? {
+        resources.push(Resource::NutritionOrder(order));
+    }
+    let mut messages = crate::store::messages::page(&ctx.pool, resident, user.scope.user, None, MAX_MESSAGES)
+        .await?
+        .into_iter()
+        .filter(|m| start <= m.created_at && m.created_at <= end)
+        .collect::<Vec<_>>();
+    messages.reverse();
+    resources.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
+    let total = resources.len() as i64;
+    Ok(ok(searchset(&base, resources, total, None)))
+}
+
+async fn nutrition_order(
+    ctx: &ApiContext,
+    conn: &mut sqlx::PgConnection,
+    resident: Uuid,
+) -> Result<Option<NutritionOrder>> {
+    let Some(plan) = crate::store::meals::plan(conn, resident).await? else { return Ok(None) };
+    let changed = store::meal_plan_changed(&ctx.pool, resident).await?.unwrap_or_else(Utc::now);
+    Ok(Some(map::nutrition_order(resident, &plan, changed, Utc::now().date_naive())))
+}
+
+/// Read by id, for every type the view produces.
+async fn read(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    if !crate::fhir::READABLE.contains(&kind.as_str()) {
+        return Err(Outcome::new(StatusCode::NOT_FOUND, "not-supported", format!("no resource type {kind:?} here")));
+    }
+    let base = base(&headers);
+    let uuid = Uuid::parse_str(&id).ok();
+    let (resident, resource) = match (kind.as_str(), uuid) {
+        ("Patient", Some(id)) => {
+            (id, patient_resource(&ctx, &user, id).await?.map(Resource::Patient).ok_or_else(Outcome::not_found)?)
+        }
+        ("Device", _) => {
+            let d = store::device(&ctx.pool, &user.scope, &id).await?.ok_or_else(Outcome::not_found)?;
+            // A device of no resident holds nothing personal, and is read by
+            // those who reach the institution's own devices.
+            let resident = d.resident_id;
+            let device = map::device(map::DeviceFacts {
+                device_id: &d.device_id,
+                kind: &d.kind,
+                resident: d.resident_id,
+                room: d.room.as_deref(),
+            });
+            match resident {
+                Some(r) => (r, Resource::Device(device)),
+                None => return Ok(ok(Resource::Device(device))),
+            }
+        }
+        ("Observation", _) => {
+            let parsed = ObservationId::parse(&id).ok_or_else(Outcome::not_found)?;
+            let (resident, readings) =
+                store::observation(&ctx.pool, &user.scope, &parsed).await?.ok_or_else(Outcome::not_found)?;
+            let observation = map::observations(resident, &readings)
+                .into_iter()
+                .find(|o| o.id == id)
+                .ok_or_else(Outcome::not_found)?;
+            (resident, Resource::Observation(observation))
+        }
+        ("Flag" | "Task", Some(id)) => {
+            let mut conn = ctx.pool.acquire().await?;
+            let alert =
+                crate::alerts::fetch_visible(&mut conn, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
+            let resident = alert.resident_id.ok_or_else(Outcome::not_found)?;
+            let resource = if kind == "Flag" {
+                map::flag(&base, &alert).map(Resource::Flag)
+            } else {
+                let names = store::names(&ctx.pool, &alert.assigned_to.into_iter().collect::<Vec<_>>()).await?;
+                let owner = alert.assigned_to.and_then(|o| names.get(&o)).map(String::as_str);
+                map::task(&alert, owner).map(Resource::Task)
+            };
+            (resident, resource.ok_or_else(Outcome::not_found)?)
+        }
+        ("Encounter", Some(id)) => {
+            let mut conn = ctx.pool.acquire().await?;
+            let visit =
+                crate::store::visits::fetch(&mut conn, &user.scope, id, false).await?.ok_or_else(Outcome::not_found)?;
+            (visit.resident_id, Resource::Encounter(map::encounter(&visit)))
+        }
+        ("CarePlan", Some(id)) => {
+            let row = store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
+            let mut conn = ctx.pool.acquire().await?;
+            let plan = crate::store::care::plan(&mut conn, row.id).await?;
+            if plan.items.is_empty() {
+                return Err(Outcome::not_found());
+            }
+            (id, Resource::CarePlan(map::care_plan(id, &plan.items)))
+        }
+        ("ServiceRequest", _) => {
+            let (resident, index) = map::parse_service_request_id(&id).ok_or_else(Outcome::not_found)?;
+            let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+            let mut conn = ctx.pool.acquire().await?;
+            let plan = crate::store::care::plan(&mut conn, resident).await?;
+            let item = plan.items.get(index).ok_or_else(Outcome::not_found)?;
+            let names = store::service_names(&ctx.pool, row.institution_id).await?;
+            (resident, Resource::ServiceRequest(map::service_request(resident, index, item, &names)))
+        }
+        ("NutritionOrder", Some(id)) => {
+            store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
+            let mut conn = ctx.pool.acquire().await?;
+            let order = nutrition_order(&ctx, &mut conn, id).await?.ok_or_else(Outcome::not_found)?;
+            (id, Resource::NutritionOrder(order))
+        }
+        ("Communication", Some(id)) => {
+            let message =
+                crate::store::messages::fetch(&ctx.pool, id, user.scope.user).await?.ok_or_else(Outcome::not_found)?;
+            store::patient(&ctx.pool, &user.scope, message.resident_id).await?.ok_or_else(Outcome::not_found)?;
+            (message.resident_id, Resource::Communication(map::communication(&message)))
+        }
+        _ => return Err(Outcome::not_found()),
+    };
+    access_log(&ctx, &user, resident, &format!("{kind}/{id}")).await?;
+    Ok(ok(resource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_prefixes_bound_the_search() {
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let (from, to) = date_bound("ge2026-11-30").unwrap();
+        assert_eq!((from, to), (Some(day("2026-11-30")), None));
+        let (from, to) = date_bound("le2026-11-30").unwrap();
+        assert_eq!((from, to), (None, Some(day("2026-12-01") - Duration::microseconds(1))));
+        let (from, to) = date_bound("2026-11-30T10:00:00+01:00").unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!((from, to), (Some(at), Some(at)));
+        for bad in ["", "ge", "yesterday", "ge2026-13-01", "2026-11-30T10:00:00", "ne2026-11-30"] {
+            assert!(date_bound(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn codes_parse_with_or_without_system() {
+        assert_eq!(code_param("http://loinc.org|85354-9").unwrap(), vec![Measured::BloodPressure]);
+        assert_eq!(code_param("2708-6,59408-5").unwrap(), vec![Measured::One(crate::domain::Metric::Spo2)]);
+        assert_eq!(code_param("http://snomed.info/sct|8867-4").unwrap(), vec![]);
+        assert!(code_param("http://loinc.org|").is_err());
+    }
+}

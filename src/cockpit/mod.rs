@@ -234,13 +234,24 @@ pub struct VisitFigures {
     pub avg_stars: f64,
 }
 
-/// Meal rounds have no tables yet: all zeros until they do.
+/// The meal orders of the period (by their local date): planned (every
+/// order not cancelled), delivered (handed over or left at the door), no
+/// answer at the door, cancelled.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct MealFigures {
     pub planned: i64,
     pub delivered: i64,
     pub no_answer: i64,
     pub cancelled: i64,
+}
+
+impl MealFigures {
+    pub fn add(&mut self, other: &MealFigures) {
+        self.planned += other.planned;
+        self.delivered += other.delivered;
+        self.no_answer += other.no_answer;
+        self.cancelled += other.cancelled;
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -307,6 +318,7 @@ pub struct DayFigures {
 pub struct Counts {
     pub alerts: BTreeMap<NaiveDate, AlertTally>,
     pub visits: BTreeMap<NaiveDate, VisitTally>,
+    pub meals: BTreeMap<NaiveDate, MealFigures>,
     pub snapshot: Snapshot,
 }
 
@@ -318,6 +330,9 @@ impl Counts {
         for (day, tally) in &other.visits {
             self.visits.entry(*day).or_default().add(tally);
         }
+        for (day, meals) in &other.meals {
+            self.meals.entry(*day).or_default().add(meals);
+        }
         self.snapshot.add(&other.snapshot);
     }
 
@@ -326,11 +341,13 @@ impl Counts {
         self.alerts.values().for_each(|t| alerts.add(t));
         let mut visits = VisitTally::default();
         self.visits.values().for_each(|t| visits.add(t));
+        let mut meals = MealFigures::default();
+        self.meals.values().for_each(|m| meals.add(m));
         let s = &self.snapshot;
         Figures {
             alerts: alerts.figures(s.open_alerts),
             visits: visits.figures(s.hours_per_month, period.days()),
-            meals: MealFigures::default(),
+            meals,
             devices: DeviceFigures {
                 total: s.devices,
                 online_pct: pct(s.devices_online, s.devices),
@@ -350,7 +367,7 @@ impl Counts {
                     date: *day,
                     alerts: alerts.figures(alerts.unresolved),
                     visits: visits.figures(self.snapshot.hours_per_month, 1.0),
-                    meals: MealFigures::default(),
+                    meals: self.meals.get(day).cloned().unwrap_or_default(),
                 }
             })
             .collect()

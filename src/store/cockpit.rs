@@ -121,8 +121,22 @@ pub async fn counts(
     );
     // Independent counts, each on a connection of its own.
     let alerts = bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&ids), period).bind(by_day).fetch_all(pool);
-    let (rows, visits, snapshots): (Vec<AlertRow>, _, _) =
-        tokio::try_join!(alerts, visits(pool, &ids, period, by_day), snapshots(pool, &ids, now))?;
+    let (rows, visits, meals, snapshots): (Vec<AlertRow>, _, _, _) = tokio::try_join!(
+        alerts,
+        visits(pool, &ids, period, by_day),
+        meals(pool, &ids, period, by_day),
+        snapshots(pool, &ids, now)
+    )?;
+    for row in meals {
+        let Some(counts) = out.get_mut(&row.institution_id) else { continue };
+        let figures = crate::cockpit::MealFigures {
+            planned: row.planned,
+            delivered: row.delivered,
+            no_answer: row.no_answer,
+            cancelled: row.cancelled,
+        };
+        counts.meals.entry(row.day.unwrap_or(NaiveDate::MIN)).or_default().add(&figures);
+    }
     for row in visits {
         let Some(counts) = out.get_mut(&row.institution_id) else { continue };
         let tally = VisitTally {
@@ -201,6 +215,36 @@ async fn visits(pool: &PgPool, ids: &[Uuid], period: &Period, by_day: bool) -> R
          from inst
          join visits v on v.institution_id = inst.id
               and v.scheduled_start >= inst.from_at and v.scheduled_start < inst.until_at
+         group by 1, 2"
+    );
+    bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids.to_vec()), period).bind(by_day).fetch_all(pool).await
+}
+
+#[derive(sqlx::FromRow)]
+struct MealRow {
+    institution_id: Uuid,
+    day: Option<NaiveDate>,
+    planned: i64,
+    delivered: i64,
+    no_answer: i64,
+    cancelled: i64,
+}
+
+/// The meal orders of the period's days, each read in its resident's
+/// timezone (an order's date is its resident's), by day when `by_day`.
+async fn meals(pool: &PgPool, ids: &[Uuid], period: &Period, by_day: bool) -> Result<Vec<MealRow>, sqlx::Error> {
+    let sql = format!(
+        "{BOUNDS}
+         select o.institution_id, case when $6 then o.date end as day,
+                count(*) filter (where o.status <> 'cancelled') as planned,
+                count(*) filter (where o.status = 'delivered') as delivered,
+                count(*) filter (where o.status = 'no_answer') as no_answer,
+                count(*) filter (where o.status = 'cancelled') as cancelled
+         from inst
+         join meal_orders o on o.institution_id = inst.id
+         join residents r on r.id = o.resident_id
+              and o.date >= (inst.from_at at time zone r.timezone)::date
+              and o.date <= ((inst.until_at - interval '1 microsecond') at time zone r.timezone)::date
          group by 1, 2"
     );
     bind_period(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids.to_vec()), period).bind(by_day).fetch_all(pool).await

@@ -385,6 +385,10 @@ async fn the_meal_statement_bills_what_was_delivered_at_the_prices_ordered_and_t
         app.call("GET", "/api/v1/meal-statements?month=2026-13&funding=subsidy", Some(&admin), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The cockpit counts the period's orders: today's four, three delivered.
+    let cockpit = app.get("/api/v1/cockpit", &admin).await;
+    assert_eq!(cockpit["meals"], json!({"planned": 4, "delivered": 3, "no_answer": 0, "cancelled": 0}), "{cockpit}");
+
     // The daily run, a day later: the day after next gets its orders, once.
     let before = app.count("select count(*) from meal_orders").await;
     let tomorrow = Utc::now() + Duration::days(1);

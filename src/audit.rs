@@ -96,6 +96,20 @@ pub async fn append(
     let salt = Uuid::new_v4().into_bytes();
     let details_text = details.to_string();
     let digest = details_digest(&salt, &details_text);
+    // The entry references its actor and institution, which takes a share
+    // lock on their rows: taken before the chain's lock, so every
+    // transaction takes those rows, then the chain (one that changed the
+    // user or the institution first holds the row; one that did not waits
+    // for it before queueing on the chain) and none waits in a circle.
+    if let Some(actor_id) = actor_id {
+        sqlx::query("select 1 from users where id = $1 for key share").bind(actor_id).execute(&mut *tx).await?;
+    }
+    if let Some(institution_id) = institution_id {
+        sqlx::query("select 1 from institutions where id = $1 for key share")
+            .bind(institution_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     // One writer per institution's chain at a time, until this commits.
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || coalesce($1::text, 'platform'), 0))")
         .bind(institution_id)

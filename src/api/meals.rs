@@ -62,11 +62,11 @@ impl LocationBody {
 #[serde(deny_unknown_fields)]
 struct NewKitchen {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     location: Option<LocationBody>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     cutoff: Option<String>,
     #[serde(default)]
     prices: BTreeMap<Meal, f64>,
@@ -217,11 +217,11 @@ async fn routes(
     Ok(Json(Round { kitchen_id: kitchen.id, date, meal, stops }))
 }
 
+/// A resident's meal plan as read: `plan` is null while they have none.
 #[derive(Debug, Serialize)]
 struct PlanBody {
     resident_id: Uuid,
-    #[serde(flatten)]
-    plan: MealPlan,
+    plan: Option<MealPlan>,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,7 +264,7 @@ async fn put_plan(
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
     let resident = auth.resident(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    let plan = store::plan(&mut conn, resident).await?.ok_or(Error::NotFound)?;
+    let plan = store::plan(&mut conn, resident).await?;
     Ok(Json(PlanBody { resident_id: resident, plan }))
 }
 
@@ -328,7 +328,7 @@ async fn list_orders(
 #[serde(deny_unknown_fields)]
 struct DeliveryBody {
     outcome: Outcome,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     location: Option<LocationBody>,
 }
 

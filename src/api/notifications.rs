@@ -271,7 +271,7 @@ async fn create_channel(
         return Err(Error::validation("kind", "kind is sms or voice"));
     }
     vet_url("url", &req.url, ctx.settings.webhooks.allow_private).await?;
-    if req.secret.len() < 16 || req.secret.len() > 256 {
+    if !(16..=256).contains(&super::chars(&req.secret)) {
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
     let mut tx = ctx.pool.begin().await?;
@@ -337,9 +337,11 @@ pub async fn update_me(
 ) -> Result<Json<super::auth::UserBody>> {
     let phone = parse_phone(patch.phone.as_deref())?;
     let mut tx = ctx.pool.begin().await?;
-    store::set_phone(&mut tx, auth.scope.user, phone.as_deref()).await?;
+    // The audit chain's lock first, then the user's row: two changes at once
+    // queue on the chain instead of each holding what the other waits for.
     let details = serde_json::json!({"phone_set": phone.is_some()});
     crate::audit::record(&mut tx, auth.actor(), "user.phone_changed", "user", auth.scope.user, details).await?;
+    store::set_phone(&mut tx, auth.scope.user, phone.as_deref()).await?;
     tx.commit().await?;
     Ok(Json(super::auth::fetch_user(&ctx.pool, auth.scope.user).await?))
 }

@@ -1005,7 +1005,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/residents/{id}/meal-plan",
-        "The resident's meal plan",
+        "The resident's meal plan (`plan` null while there is none)",
         "admin, staff, linked family",
         None,
         200,
@@ -1150,7 +1150,23 @@ fn schemas() -> Value {
     let date = json!({"type": "string", "format": "date"});
     let meal = json!({"type": "string", "enum": Meal::names()});
     let meals = json!({"type": "array", "items": meal});
-    let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0}, "lunch": {"type": "number", "minimum": 0}, "dinner": {"type": "number", "minimum": 0}}, "additionalProperties": false});
+    let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0, "maximum": 1000000}, "lunch": {"type": "number", "minimum": 0, "maximum": 1000000}, "dinner": {"type": "number", "minimum": 0, "maximum": 1000000}}, "additionalProperties": false});
+    let meal_plan = json!({"kitchen_id": id, "delivery": {"type": "string", "enum": Delivery::names()},
+        "days": s(json!({"mon": meals.clone(), "tue": meals.clone(), "wed": meals.clone(), "thu": meals.clone(), "fri": meals.clone(), "sat": meals.clone(), "sun": meals.clone()}), &[]),
+        "diet": {"type": "array", "items": {"type": "string", "enum": Diet::names()}},
+        "texture": {"type": "string", "enum": Texture::names(), "default": "regular"},
+        "allergies": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 60, "pattern": NOT_BLANK}, "maxItems": 30},
+        "funding": {"type": "string", "enum": MealFunding::names()},
+        "suspended": {"oneOf": [s(json!({"from": date, "until": date}), &["from", "until"]), {"type": "null"}], "description": "until is inclusive; from not after until"},
+        "delivery_notes": {"type": ["string", "null"], "maxLength": 1000}});
+    // An object's properties with more beside them.
+    let with = |base: &Value, extra: Value| {
+        let mut props = base.clone();
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        props
+    };
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     let funding = json!({"type": "string", "enum": Funding::names()});
     let status = json!({"type": "string", "enum": VisitStatus::names()});
@@ -1369,18 +1385,18 @@ fn schemas() -> Value {
             "next_cursor": nstring}), &["subscriptions", "next_cursor"]),
         "NotificationPreferencesInput": s(json!({
             "min_severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-            "kinds": {"type": ["array", "null"], "items": string, "description": "null: every kind"},
+            "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}, "minItems": 1, "description": "null or absent: every kind"},
             "quiet_hours": {"type": ["object", "null"], "properties": {"start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
                 "end": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}}, "required": ["start", "end"]},
             "channels": {"type": "array", "items": {"type": "string", "enum": ["push", "sms", "voice"]}, "default": ["push"]}}),
-            &["min_severity", "kinds", "quiet_hours"]),
+            &["min_severity"]),
         "NotificationPreferences": s(json!({
             "min_severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
             "kinds": {"type": ["array", "null"], "items": string},
             "quiet_hours": {"type": ["object", "null"], "properties": {"start": string, "end": string}},
             "channels": {"type": "array", "items": string}, "defaults": {"type": "boolean"}}),
             &["min_severity", "kinds", "quiet_hours", "channels", "defaults"]),
-        "PhonePatch": s(json!({"phone": {"type": ["string", "null"], "description": "E.164, e.g. +8613800000000; null removes it"}}), &["phone"]),
+        "PhonePatch": s(json!({"phone": {"type": ["string", "null"], "pattern": "^\\+[1-9][0-9]{6,14}$", "description": "E.164, e.g. +8613800000000; null removes it"}}), &[]),
         "OnCallRota": s(json!({"shifts": {"type": "array", "items": s(json!({"user_id": id, "level": {"type": "integer", "minimum": 1, "maximum": 9},
             "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
             "start": {"type": "string", "description": "HH:MM, the institution's time"},
@@ -1390,7 +1406,7 @@ fn schemas() -> Value {
             "users": {"type": "array", "items": s(json!({"id": id, "name": string}), &["id", "name"])}}), &["level", "users"])}}),
             &["timezone", "local_time", "levels"]),
         "NewChannel": s(json!({"kind": {"type": "string", "enum": ["sms", "voice"]}, "url": {"type": "string", "format": "uri"},
-            "secret": {"type": "string", "minLength": 16}}), &["kind", "url", "secret"]),
+            "secret": {"type": "string", "minLength": 16, "maxLength": 256}}), &["kind", "url", "secret"]),
         "Channel": s(json!({"id": id, "kind": {"type": "string", "enum": ["sms", "voice"]}, "url": string, "created_at": time}), &["id", "kind", "url"]),
         "ChannelList": s(json!({"channels": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}, "next_cursor": nstring}),
             &["channels", "next_cursor"]),
@@ -1445,7 +1461,7 @@ fn schemas() -> Value {
             "unit": string, "unit_price": {"type": "number"}, "currency": string, "funding": {"type": "array", "items": funding},
             "evv_required": {"type": "boolean"}, "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "created_at": time}),
             &["code", "name", "category", "duration_minutes", "unit", "unit_price", "funding", "evv_required", "tasks"]),
-        "ServiceList": list("services", "Service"),
+        "ServiceList": s(json!({"services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}), &["services"]),
         "PlanItem": s(json!({"service_code": string, "funding": funding,
             "schedule": s(json!({"days": {"type": "array", "items": {"type": "string", "enum": Day::names()}}, "start": {"type": "string", "description": "HH:MM, the resident's local time"}}), &["days", "start"]),
             "hours_per_month": {"type": "number", "minimum": 0}}), &["service_code", "funding", "schedule"]),
@@ -1513,24 +1529,18 @@ fn schemas() -> Value {
             "total": s(json!({"visits": {"type": "integer"}, "minutes": {"type": "integer"}, "amount": {"type": "number"}}), &["visits", "minutes", "amount"])}),
             &["month", "funding", "residents", "total"]),
         // Meal services.
-        "NewKitchen": s(json!({"name": string, "location": {"$ref": "#/components/schemas/Location"},
-            "timezone": {"type": "string", "description": "IANA; default the institution's"},
-            "cutoff": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "default": "09:00"},
+        "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": {"$ref": "#/components/schemas/Location"},
+            "timezone": timezone,
+            "cutoff": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "09:00"},
             "prices": prices.clone()}), &["name"]),
         "Kitchen": s(json!({"id": id, "name": string, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
             "timezone": string, "cutoff": string, "prices": prices, "created_at": time}), &["id", "name", "timezone", "cutoff", "prices"]),
         "KitchenList": s(json!({"kitchens": {"type": "array", "items": {"$ref": "#/components/schemas/Kitchen"}}, "next_cursor": nstring}), &["kitchens", "next_cursor"]),
-        "MealPlan": s(json!({"kitchen_id": id, "delivery": {"type": "string", "enum": Delivery::names()},
-            "days": s(json!({"mon": meals.clone(), "tue": meals.clone(), "wed": meals.clone(), "thu": meals.clone(), "fri": meals.clone(), "sat": meals.clone(), "sun": meals.clone()}), &[]),
-            "diet": {"type": "array", "items": {"type": "string", "enum": Diet::names()}},
-            "texture": {"type": "string", "enum": Texture::names(), "default": "regular"},
-            "allergies": {"type": "array", "items": string, "maxItems": 30},
-            "funding": {"type": "string", "enum": MealFunding::names()},
-            "suspended": {"oneOf": [s(json!({"from": date, "until": date}), &["from", "until"]), {"type": "null"}], "description": "until is inclusive"},
-            "delivery_notes": nstring}), &["kitchen_id", "delivery", "days", "funding"]),
-        "ResidentMealPlan": {"allOf": [{"$ref": "#/components/schemas/MealPlan"}, s(json!({"resident_id": id}), &["resident_id"])]},
-        "SavedMealPlan": {"allOf": [{"$ref": "#/components/schemas/ResidentMealPlan"}, s(json!({"orders": s(json!({"created": {"type": "integer"},
-            "updated": {"type": "integer"}, "restored": {"type": "integer"}, "cancelled": {"type": "integer"}}), &["created", "updated", "restored", "cancelled"])}), &["orders"])]},
+        "MealPlan": s(meal_plan.clone(), &["kitchen_id", "delivery", "days", "funding"]),
+        "ResidentMealPlan": s(json!({"resident_id": id, "plan": {"oneOf": [{"$ref": "#/components/schemas/MealPlan"}, {"type": "null"}], "description": "null while the resident has no meal plan"}}), &["resident_id", "plan"]),
+        "SavedMealPlan": s(with(&meal_plan, json!({"resident_id": id, "orders": s(json!({"created": {"type": "integer"},
+            "updated": {"type": "integer"}, "restored": {"type": "integer"}, "cancelled": {"type": "integer"}}), &["created", "updated", "restored", "cancelled"])})),
+            &["resident_id", "kitchen_id", "delivery", "days", "funding", "orders"]),
         "MealOrder": s(json!({"id": id, "resident_id": id, "resident_name": string, "kitchen_id": id, "date": date, "meal": meal,
             "diet": {"type": "array", "items": string}, "texture": string, "allergies": {"type": "array", "items": string},
             "delivery": string, "status": {"type": "string", "enum": OrderStatus::names()}, "late": {"type": "boolean"},
@@ -1635,7 +1645,7 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
             "/api/v1/devices" | "/api/v1/gateways" => {
                 json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "the next_cursor of the previous page"})
             }
-            "/api/v1/quarantine" => {
+            "/api/v1/quarantine" | "/api/v1/access-log" => {
                 json!({"type": "string", "pattern": "^[0-9]{1,18}$", "description": "the next_cursor of the previous page"})
             }
             _ => json!({"type": "string", "format": "uuid", "description": "the next_cursor of the previous page"}),
@@ -1648,6 +1658,14 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
             json!({"type": "string", "enum": ["open", "acknowledged", "resolved"]})
         }
         ("severity", _) => json!({"type": "string", "enum": ["critical", "high", "medium", "low"]}),
+        ("meal", _) => json!({"type": "string", "enum": Meal::names()}),
+        ("funding", _) if path == "/api/v1/meal-statements" => json!({"type": "string", "enum": MealFunding::names()}),
+        ("funding", _) => json!({"type": "string", "enum": Funding::names()}),
+        ("status", _) if path == "/api/v1/meal-orders" => json!({"type": "string", "enum": OrderStatus::names()}),
+        ("status", _) if path == "/api/v1/visits" => json!({"type": "string", "enum": VisitStatus::names()}),
+        ("format", _) => json!({"type": "string", "enum": ["json", "csv"]}),
+        ("series", _) => json!({"type": "string", "enum": ["day"]}),
+        ("month", _) => json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}),
         ("kind", _) if path == "/api/v1/alerts" => json!({"type": "string", "enum": alert_kinds}),
         (_, "integer") => json!({"type": "integer"}),
         (_, "boolean") => json!({"type": "boolean"}),
@@ -1750,6 +1768,10 @@ pub fn document() -> Value {
         let mut ok = json!({"description": "success"});
         if let Some(schema) = op.response {
             ok["content"] = content(schema);
+            // Monthly reports also answer `&format=csv`.
+            if op.query.iter().any(|(name, _)| *name == "format") {
+                ok["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+            }
         }
         responses.insert(op.status.to_string(), ok);
         for (code, why) in [

@@ -172,7 +172,7 @@ async fn plan_changes_follow_the_cutoff_and_the_family_may_cancel_only_before_it
     assert_eq!(cancel(day - Duration::days(1)).await.0, StatusCode::NOT_FOUND, "no order that day");
     // The family reads the plan, and the day's meals in the daily summary.
     let plan = app.get(&format!("/api/v1/residents/{wang}/meal-plan"), &son).await;
-    assert_eq!(plan["days"]["mon"], json!(["lunch"]));
+    assert_eq!(plan["plan"]["days"]["mon"], json!(["lunch"]));
     let summary = app.get(&format!("/api/v1/residents/{wang}/summary"), &son).await;
     let meals: Vec<&str> =
         summary["meal_service"]["orders"].as_array().unwrap().iter().map(|o| o["meal"].as_str().unwrap()).collect();

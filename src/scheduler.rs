@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
-use crate::domain::{AlertKind, DeviceKind, Resolution};
+use crate::domain::{AlertKind, DeviceKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
@@ -302,15 +302,33 @@ impl Leader {
             }
         }
         let active = alerts::active_about_residents(&self.pool).await?;
+        let periods = crate::store::status::periods_of(&self.pool, &ids).await?;
         for r in watched {
             let Ok(tz) = r.timezone.parse::<chrono_tz::Tz>() else { continue };
             let Some(settings) = settings.get(&r.id) else { continue };
+            let periods = periods.get(&r.id).map_or(&[][..], |p| p.as_slice());
+            // Someone not at home does nothing the rules could judge; what
+            // was open about them when they left (a status that started
+            // later than it was recorded) is resolved.
+            if !status::present_at(periods, now) {
+                if status::ABSENCE_CLEARS.iter().any(|k| active.iter().any(|(id, kind, _)| *id == r.id && kind == k)) {
+                    let mut tx = self.pool.begin().await?;
+                    let details = serde_json::json!({"resident_status": status::status_at(periods, now)});
+                    let applied =
+                        alerts::resolve_about_resident(&mut tx, r.id, Some(status::ABSENCE_CLEARS), None, &details)
+                            .await?;
+                    tx.commit().await?;
+                    applied.iter().for_each(|a| a.count(&self.metrics));
+                }
+                continue;
+            }
+            let since = status::back_since(periods, now).map_or(r.since, |back| back.max(r.since));
             let facts = ResidentFacts {
                 tz,
                 settings: (**settings).clone(),
                 events: self.activity.get(&r.id).cloned().unwrap_or_default(),
                 activity_sensors_online: sensors_online.contains(&r.id),
-                since: r.since,
+                since,
             };
             let subject =
                 Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None, room: None };

@@ -433,6 +433,35 @@ async fn clear(
     Ok(Some(Applied { change: Change::Resolved, alert }))
 }
 
+/// Resolves the resident's active alerts of `kinds` (all of them: `None`),
+/// `auto_cleared` with `details` in each timeline: the resident's status
+/// changed, and the condition no longer applies.
+pub async fn resolve_about_resident(
+    tx: &mut PgConnection,
+    resident: Uuid,
+    kinds: Option<&[AlertKind]>,
+    actor: Option<Uuid>,
+    details: &Value,
+) -> Result<Vec<Applied>, sqlx::Error> {
+    let kinds: Option<Vec<&str>> = kinds.map(|k| k.iter().map(|k| k.as_str()).collect());
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "update alerts set status = 'resolved', resolution = 'auto_cleared', resolved_at = now(), updated_at = now()
+         where resident_id = $1 and status <> 'resolved' and ($2::text[] is null or kind = any($2))
+         returning id",
+    )
+    .bind(resident)
+    .bind(kinds)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut applied = Vec::with_capacity(ids.len());
+    for id in ids {
+        let note = json!({"resolution": Resolution::AutoCleared, "details": details});
+        let alert = record(tx, id, actor, Step::Resolved, note).await?;
+        applied.push(Applied { change: Change::Resolved, alert });
+    }
+    Ok(applied)
+}
+
 /// The open alert of a subject, kind and cause, if any.
 pub async fn active(
     conn: &mut PgConnection,

@@ -26,6 +26,7 @@ pub mod responder;
 pub mod rules;
 pub mod services;
 pub mod statements;
+pub mod status;
 pub mod users;
 pub mod visits;
 pub mod webhooks;
@@ -187,6 +188,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(services::router())
         .merge(visits::router())
         .merge(responder::router())
+        .merge(status::router())
         .merge(statements::router())
         .merge(meals::router())
         .merge(notifications::router())

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::ApiContext;
 use crate::domain::care::{CancelReason, Category, Day, Exception, Funding, Method, Origin, Unit, VisitStatus};
 use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
+use crate::domain::status::ResidentStatus;
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/api/openapi.json", get(|| async { axum::Json(document()) }))
@@ -982,6 +983,25 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("KeySafeCode"),
     ),
+    // The resident's status (issue 15; not in the contract).
+    op(
+        "put",
+        "/api/v1/residents/{id}/status",
+        "Record where the resident is from `from` (default now, at most 30 days back): active, in_hospital or away (until optional, after from), discharged, deceased (final: any later change is 409). While not active no behaviour alert is raised (open ones are resolved), plan visits are not generated and scheduled ones in the period are cancelled (client_hospitalised, client_not_home, plan_changed), meal orders are cancelled suspended, no visit is late; back to active, the plan's visits and meals come back. Deceased also revokes the devices' broker accounts and ends the care and meal plans",
+        "admin, staff",
+        Some("ResidentStatusChange"),
+        200,
+        Some("ResidentStatus"),
+    ),
+    op(
+        "get",
+        "/api/v1/residents/{id}/status",
+        "The resident's status now (an in_hospital or away period that ended is active again) and every period recorded",
+        "admin, staff",
+        None,
+        200,
+        Some("ResidentStatus"),
+    ),
     // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
     op(
         "post",
@@ -1294,7 +1314,8 @@ fn schemas() -> Value {
         "ResidentPatch": s(json!({"name": text(200), "timezone": timezone, "room": nstring, "notes": nstring, "address": nstring,
             "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}], "description": "WGS 84; visits are checked against it"}}), &[]),
         "Resident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring, "notes": nstring, "address": nstring,
-            "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]}, "monitoring_consent": consent, "created_at": time, "updated_at": time}),
+            "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]}, "monitoring_consent": consent, "created_at": time, "updated_at": time,
+            "status": {"type": "string", "enum": ResidentStatus::names(), "description": "where the resident is now (see /residents/{id}/status)"}}),
             &["id", "name", "timezone"]),
         "ResidentList": list("residents", "Resident"),
         "FamilyLink": s(json!({"user_id": id, "relationship": text(100), "consent": consent_given(json!({}))}), &["user_id", "relationship"]),
@@ -1564,6 +1585,12 @@ fn schemas() -> Value {
         "Amend": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "value": time, "reason": string}), &["field", "value", "reason"]),
         "ResolveException": s(json!({"reason": string}), &["reason"]),
         "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),
+        "ResidentStatusChange": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": time,
+            "until": {"type": "string", "format": "date-time", "description": "in_hospital and away only; after from"},
+            "note": {"type": ["string", "null"], "maxLength": 2000}}), &["status"]),
+        "ResidentStatus": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": ntime, "until": ntime, "note": nstring,
+            "history": {"type": "array", "items": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": time, "until": ntime, "note": nstring, "recorded_at": time}), &["status", "from", "until", "note", "recorded_at"])}}),
+            &["status", "from", "until", "note", "history"]),
         "ResponderInfo": s(json!({
             "access": s(json!({"instructions": {"type": ["string", "null"], "maxLength": 1000},
                 "key_safe_code": {"type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": NO_SURROUNDING_SPACE,
@@ -1955,6 +1982,7 @@ mod tests {
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("responder.rs")),
+            ("/api/v1", include_str!("status.rs")),
             ("/api/v1", include_str!("statements.rs")),
             ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),

@@ -121,6 +121,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Pag
     let after = super::parse_cursor(q.cursor.as_deref())?;
     let mut residents = residents::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
+    super::status::fill(&ctx, &mut residents).await?;
     Ok(Json(ResidentList { residents, next_cursor }))
 }
 
@@ -131,7 +132,9 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
         let resident = residents::for_carer(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
         return Ok(Json(resident).into_response());
     }
-    Ok(Json(residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?).into_response())
+    let mut resident = residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
+    super::status::fill(&ctx, std::slice::from_mut(&mut resident)).await?;
+    Ok(Json(resident).into_response())
 }
 
 async fn update(
@@ -175,13 +178,14 @@ async fn update(
     };
     let moved = change.timezone.is_some();
     let mut tx = ctx.pool.begin().await?;
-    let resident = residents::update(&mut tx, id, change).await?;
+    let mut resident = residents::update(&mut tx, id, change).await?;
     if moved {
         // The plan's visits are at local times: a new zone moves them.
         crate::care::sync_plan(&mut tx, id, chrono::Utc::now()).await?;
     }
     crate::audit::record(&mut tx, auth.actor(), "resident.updated", "resident", id, changes).await?;
     tx.commit().await?;
+    super::status::fill(&ctx, std::slice::from_mut(&mut resident)).await?;
     Ok(Json(resident))
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Applied, Subject};
 use crate::domain::care::{self, Origin, PlanItem};
+use crate::domain::status;
 use crate::domain::{AlertKind, Resolution, Severity, Step};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
@@ -34,7 +35,9 @@ pub async fn sync_plan(
             items.push((item, start, service.id));
         }
     }
-    visits::sync_plan(tx, institution, resident_id, &tz, &items, now).await
+    // Nothing is generated while the resident is not there.
+    let periods = crate::store::status::periods(tx, resident_id).await?;
+    visits::sync_plan(tx, institution, resident_id, &tz, &items, |at| status::present_at(&periods, at), now).await
 }
 
 /// Moves every plan's 14-day horizon on: the leader runs it now and then,
@@ -69,7 +72,12 @@ pub async fn judge_lateness(
     }
     let ids: Vec<Uuid> = due.iter().map(|d| d.resident_id).collect();
     let settings = rule_settings.residents(pool, &ids).await?;
+    let periods = crate::store::status::periods_of(pool, &ids).await?;
     for d in due {
+        // Nobody is late for someone who is not there.
+        if !status::present_at(periods.get(&d.resident_id).map_or(&[], |p| p.as_slice()), d.scheduled_start) {
+            continue;
+        }
         let grace = settings.get(&d.resident_id).map(|s| s.visits.grace()).unwrap_or(chrono::Duration::minutes(30));
         let judged = care::lateness(d.status, d.scheduled_start, grace, d.late_alerted, now);
         if !judged.late && !judged.missed {

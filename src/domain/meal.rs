@@ -268,17 +268,22 @@ pub struct Reconciled {
 /// ordered, dropped ones cancelled, planned ones updated. After it the
 /// kitchen cooks what stands: a meal the plan adds is still ordered (marked
 /// late), but nothing is cancelled or changed. A family's cancellation is
-/// never undone by a plan change; the plan's own cancellations are.
+/// never undone by a plan change; the plan's own cancellations are. A day
+/// the resident is `absent` (in hospital, away, ...) wants no meal, as a
+/// suspended one: its orders are cancelled `suspended` and come back with
+/// the resident.
 pub fn reconcile(
     plan: Option<&MealPlan>,
     dates: &[NaiveDate],
     existing: &[Existing],
     cutoff_passed: impl Fn(NaiveDate) -> bool,
+    absent: impl Fn(NaiveDate) -> bool,
 ) -> Reconciled {
     let mut out = Reconciled::default();
     for &date in dates {
         let passed = cutoff_passed(date);
-        let wanted = plan.map(|p| p.meals_on(date)).unwrap_or(&[]);
+        let away = absent(date);
+        let wanted = if away { &[] } else { plan.map(|p| p.meals_on(date)).unwrap_or(&[]) };
         for meal in wanted {
             match existing.iter().find(|e| e.date == date && e.meal == *meal) {
                 None => out.create.push((date, *meal, passed)),
@@ -297,7 +302,7 @@ pub fn reconcile(
         }
         for e in existing.iter().filter(|e| e.date == date && e.status == OrderStatus::Planned) {
             if !wanted.contains(&e.meal) {
-                let reason = if plan.is_some_and(|p| p.is_suspended_on(date)) {
+                let reason = if away || plan.is_some_and(|p| p.is_suspended_on(date)) {
                     OrderCancel::Suspended
                 } else {
                     OrderCancel::PlanChanged
@@ -515,7 +520,7 @@ mod tests {
             order(3, "2026-12-01", Meal::Lunch, OrderStatus::Cancelled, Some(OrderCancel::PlanChanged)),
         ];
         // Monday's cut-off has passed, Tuesday's not.
-        let r = reconcile(Some(&p), &[mon, tue], &existing, |d| d == mon);
+        let r = reconcile(Some(&p), &[mon, tue], &existing, |d| d == mon, |_| false);
         assert_eq!(r.create, vec![(mon, Meal::Dinner, true)], "added after the cut-off: late");
         assert_eq!(r.restore, vec![(Uuid::from_u128(3), false)]);
         assert_eq!(r.cancel, vec![(Uuid::from_u128(2), OrderCancel::PlanChanged)], "Monday's lunch stands");
@@ -530,13 +535,13 @@ mod tests {
             order(1, "2026-12-01", Meal::Lunch, OrderStatus::Cancelled, Some(OrderCancel::Family)),
             order(2, "2026-12-01", Meal::Dinner, OrderStatus::Planned, None),
         ];
-        let r = reconcile(Some(&p), &[tue], &existing, |_| false);
+        let r = reconcile(Some(&p), &[tue], &existing, |_| false, |_| false);
         assert!(r.create.is_empty() && r.restore.is_empty() && r.cancel.is_empty());
         assert_eq!(r.update, vec![Uuid::from_u128(2)]);
         p.suspended = Some(Suspension { from: tue, until: tue });
-        let r = reconcile(Some(&p), &[tue], &existing, |_| false);
+        let r = reconcile(Some(&p), &[tue], &existing, |_| false, |_| false);
         assert_eq!(r.cancel, vec![(Uuid::from_u128(2), OrderCancel::Suspended)]);
-        let r = reconcile(None, &[tue], &existing, |_| false);
+        let r = reconcile(None, &[tue], &existing, |_| false, |_| false);
         assert_eq!(r.cancel, vec![(Uuid::from_u128(2), OrderCancel::PlanChanged)], "plan removed");
     }
 

@@ -51,6 +51,7 @@ pub mod quarantine;
 pub mod responder;
 pub mod role;
 pub mod scope;
+pub mod status;
 
 pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};

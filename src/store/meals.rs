@@ -308,9 +308,14 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
             cancel_reason: *reason,
         })
         .collect();
-    let decided = meal::reconcile(plan.as_ref(), &dates, &orders, |date| {
-        day_kitchen(date).is_some_and(|k| k.cutoff_passed(date, now))
-    });
+    let periods = crate::store::status::periods(conn, resident).await?;
+    let decided = meal::reconcile(
+        plan.as_ref(),
+        &dates,
+        &orders,
+        |date| day_kitchen(date).is_some_and(|k| k.cutoff_passed(date, now)),
+        |date| !crate::domain::status::present_on(&periods, tz, date),
+    );
     let mut synced = Synced::default();
     if let Some(plan) = &plan {
         let kitchen = kitchens.get(&plan.kitchen_id);

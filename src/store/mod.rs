@@ -20,6 +20,7 @@ pub mod residents;
 pub mod responder;
 pub mod sessions;
 pub mod settings;
+pub mod status;
 pub mod timescale;
 pub mod users;
 pub mod visits;

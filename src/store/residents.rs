@@ -24,6 +24,10 @@ pub struct Resident {
     pub monitoring_consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the resident is now, from their status periods (filled in by
+    /// the API, which reads the periods).
+    #[sqlx(default)]
+    pub status: crate::domain::status::ResidentStatus,
 }
 
 /// One recorded decision on consent.

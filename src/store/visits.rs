@@ -352,11 +352,15 @@ pub async fn sync_plan(
     resident_id: Uuid,
     tz: &chrono_tz::Tz,
     items: &[(PlanItem, chrono::NaiveTime, Uuid)],
+    present: impl Fn(DateTime<Utc>) -> bool,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
     let for_slots: Vec<(PlanItem, chrono::NaiveTime)> = items.iter().map(|(i, t, _)| (i.clone(), *t)).collect();
-    let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> =
-        care::plan_slots(&for_slots, tz, now).into_iter().map(|(i, at)| (items[i].2, items[i].0.funding, at)).collect();
+    let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> = care::plan_slots(&for_slots, tz, now)
+        .into_iter()
+        .filter(|(_, at)| present(*at))
+        .map(|(i, at)| (items[i].2, items[i].0.funding, at))
+        .collect();
     let existing: Vec<(Uuid, Uuid, Funding, DateTime<Utc>)> = sqlx::query_as(
         "select id, service_id, funding, scheduled_start from visits
          where resident_id = $1 and origin = 'plan' and status in ('scheduled', 'assigned') and scheduled_start > $2

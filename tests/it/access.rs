@@ -216,6 +216,14 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/residents/{id}/responder-info", Value::Null, resident_care),
         // Only the carer assigned to a visit due now: nobody here.
         ("post", "/api/v1/visits/{id}/key-safe", Value::Null, [N; 9]),
+        // The resident's status: a stay away far ahead, which changes nothing today.
+        (
+            "put",
+            "/api/v1/residents/{id}/status",
+            json!({"status": "away", "from": "2099-01-01T00:00:00Z", "until": "2099-02-01T00:00:00Z"}),
+            resident_care,
+        ),
+        ("get", "/api/v1/residents/{id}/status", Value::Null, resident_care),
         // Meal services.
         ("post", "/api/v1/kitchens", json!({"name": "@NAME", "cutoff": "09:00", "prices": {"lunch": 12}}), admin_only),
         ("get", "/api/v1/kitchens", Value::Null, staff_only),

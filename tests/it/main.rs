@@ -22,6 +22,7 @@ mod notifications;
 mod platform;
 mod poison;
 mod records;
+mod resident_status;
 mod responder;
 mod simulator;
 mod store;

@@ -1,0 +1,145 @@
+//! The resident's status (active, in hospital, away, discharged,
+//! deceased), kept as periods, and what follows from a change: visits in
+//! the period cancelled and generated again on return, meal orders
+//! suspended, behaviour alerts resolved, and for a death the devices'
+//! broker accounts revoked and the care and meal plans ended.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::put;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error, Json, Path, Result};
+use crate::broker::AccountKind;
+use crate::domain::care::CancelReason;
+use crate::domain::status::{self, Period, Refused, ResidentStatus};
+use crate::store::residents::Resident;
+use crate::store::{care as catalogue, meals, status as periods};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/residents/{id}/status", put(change).get(fetch))
+}
+
+#[derive(Debug, Serialize)]
+struct StatusBody {
+    status: ResidentStatus,
+    /// When the current status began (`null`: active since always).
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    note: Option<String>,
+    /// Every period recorded, by start.
+    history: Vec<Period>,
+}
+
+fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
+    let current = status::status_at(&history, now);
+    let (from, until, note) = match history.iter().rev().find(|p| p.from <= now) {
+        Some(p) if p.status == current => (Some(p.from), p.until, p.note.clone()),
+        // Back from a stay that ended by itself.
+        Some(p) => (p.until, None, None),
+        None => (None, None, None),
+    };
+    StatusBody { status: current, from, until, note, history }
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<StatusBody>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    Ok(Json(body(periods::periods(&mut conn, id).await?, Utc::now())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusRequest {
+    status: ResidentStatus,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    note: Option<String>,
+}
+
+/// Why a visit in the period no longer happens.
+fn cancel_reason(status: ResidentStatus) -> CancelReason {
+    match status {
+        ResidentStatus::InHospital => CancelReason::ClientHospitalised,
+        ResidentStatus::Away => CancelReason::ClientNotHome,
+        ResidentStatus::Active | ResidentStatus::Discharged | ResidentStatus::Deceased => CancelReason::PlanChanged,
+    }
+}
+
+async fn change(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<StatusRequest>,
+) -> Result<Json<StatusBody>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let institution = auth.require_staff()?;
+    let now = Utc::now();
+    let from = req.from.unwrap_or(now);
+    if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(Error::validation("note", "note must be at most 2000 characters"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    // One change at a time per resident.
+    sqlx::query("select 1 from residents where id = $1 for update").bind(id).execute(&mut *tx).await?;
+    let history = periods::periods(&mut tx, id).await?;
+    status::check(&history, req.status, from, req.until, now).map_err(|refused| match refused {
+        Refused::Invalid(field, message) => Error::validation(field, message),
+        Refused::Illegal(message) => Error::Conflict(message),
+    })?;
+    periods::insert(&mut tx, id, req.status, from, req.until, req.note.as_deref(), auth.scope.user).await?;
+
+    let mut effects = json!({});
+    if req.status != ResidentStatus::Active {
+        let until = if req.status.may_end() { req.until } else { None };
+        effects["visits_cancelled"] =
+            json!(periods::cancel_visits(&mut tx, id, from, until, cancel_reason(req.status)).await?);
+    }
+    if req.status == ResidentStatus::Deceased {
+        let mut revoked = Vec::new();
+        if let Some(accounts) = &ctx.accounts {
+            for device in periods::device_accounts(&mut tx, id).await? {
+                accounts.revoke(&mut tx, AccountKind::Device, &device).await?;
+                revoked.push(device);
+            }
+        }
+        effects["devices_revoked"] = json!(revoked);
+        catalogue::put_plan(&mut tx, institution, id, &[], auth.scope.user).await?;
+        effects["meal_plan_ended"] = json!(meals::delete_plan(&mut tx, id).await?);
+    }
+    // Plan visits and meal orders follow the new periods: nothing while
+    // away, everything again from the return.
+    let (generated, _) = crate::care::sync_plan(&mut tx, id, now).await?;
+    effects["visits_generated"] = json!(generated);
+    effects["meal_orders"] = json!(meals::sync_orders(&mut tx, id, now).await?);
+    if req.status != ResidentStatus::Active && from <= now {
+        let kinds = if req.status == ResidentStatus::Deceased { None } else { Some(status::ABSENCE_CLEARS) };
+        let details = json!({"resident_status": req.status, "note": "the resident is not at home"});
+        let resolved =
+            crate::alerts::resolve_about_resident(&mut tx, id, kinds, Some(auth.scope.user), &details).await?;
+        effects["alerts_resolved"] = json!(resolved.len());
+    }
+    let details = json!({"status": req.status, "from": from, "until": req.until, "note": req.note, "effects": effects});
+    crate::audit::record(&mut tx, auth.actor(), "resident.status_changed", "resident", id, details).await?;
+    let history = periods::periods(&mut tx, id).await?;
+    tx.commit().await?;
+    if req.status == ResidentStatus::Deceased {
+        ctx.device_registry_changed();
+    }
+    Ok(Json(body(history, now)))
+}
+
+/// Gives each resident their status now.
+pub async fn fill(ctx: &ApiContext, residents: &mut [Resident]) -> Result<()> {
+    let ids: Vec<Uuid> = residents.iter().map(|r| r.id).collect();
+    let all = periods::periods_of(&ctx.pool, &ids).await?;
+    let now = Utc::now();
+    for r in residents {
+        r.status = status::status_at(all.get(&r.id).map_or(&[][..], |p| p.as_slice()), now);
+    }
+    Ok(())
+}

@@ -528,6 +528,22 @@ mod tests {
     }
 
     #[test]
+    fn a_day_the_resident_is_away_wants_no_meal_and_gets_it_back_on_return() {
+        let p = plan(Days { mon: vec![Meal::Lunch], tue: vec![Meal::Lunch], ..Days::default() });
+        let (mon, tue) = (date("2026-11-30"), date("2026-12-01"));
+        let existing = vec![
+            order(1, "2026-11-30", Meal::Lunch, OrderStatus::Planned, None),
+            order(2, "2026-12-01", Meal::Lunch, OrderStatus::Planned, None),
+        ];
+        let r = reconcile(Some(&p), &[mon, tue], &existing, |_| false, |d| d == tue);
+        assert_eq!(r.cancel, vec![(Uuid::from_u128(2), OrderCancel::Suspended)]);
+        assert!(r.create.is_empty());
+        let back = vec![order(2, "2026-12-01", Meal::Lunch, OrderStatus::Cancelled, Some(OrderCancel::Suspended))];
+        let r = reconcile(Some(&p), &[tue], &back, |_| false, |_| false);
+        assert_eq!(r.restore, vec![(Uuid::from_u128(2), false)]);
+    }
+
+    #[test]
     fn a_family_cancellation_survives_a_plan_change_and_a_suspension_cancels_as_suspended() {
         let mut p = plan(Days { tue: vec![Meal::Lunch, Meal::Dinner], ..Days::default() });
         let tue = date("2026-12-01");

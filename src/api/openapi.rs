@@ -1586,7 +1586,7 @@ fn schemas() -> Value {
         "ResolveException": s(json!({"reason": string}), &["reason"]),
         "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),
         "ResidentStatusChange": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()},
-            "from": {"type": ["string", "null"], "format": "date-time", "description": "default now; at most 30 days back"},
+            "from": {"type": ["string", "null"], "format": "date-time", "description": "default now; at most 30 days back; for deceased, not ahead"},
             "until": {"type": ["string", "null"], "format": "date-time", "description": "in_hospital and away only; after from"},
             "note": {"type": ["string", "null"], "maxLength": 2000}}), &["status"]),
         "ResidentStatus": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": ntime, "until": ntime, "note": nstring,

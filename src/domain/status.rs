@@ -118,8 +118,8 @@ pub enum Refused {
 }
 
 /// Checks a new period against the resident's history: `deceased` is
-/// final; `until` only for `in_hospital`/`away`, after `from`; `from` at
-/// most [`MAX_BACKDATE`] ago.
+/// final and not in the future; `until` only for `in_hospital`/`away`,
+/// after `from`; `from` at most [`MAX_BACKDATE`] ago.
 pub fn check(
     periods: &[Period],
     status: ResidentStatus,
@@ -132,6 +132,10 @@ pub fn check(
     }
     if from < now - MAX_BACKDATE {
         return Err(Refused::Invalid("from", "from may be at most 30 days in the past".into()));
+    }
+    // A death is recorded once it happened: its devices are revoked at once.
+    if status == ResidentStatus::Deceased && from > now {
+        return Err(Refused::Invalid("from", "a death is recorded with a time that has passed".into()));
     }
     if let Some(until) = until {
         if !status.may_end() {
@@ -189,5 +193,7 @@ mod tests {
         assert!(matches!(check(&[], Discharged, now, Some(at(120)), now), Err(Refused::Invalid("until", _))));
         assert!(matches!(check(&[], Away, now, Some(now), now), Err(Refused::Invalid("until", _))));
         assert!(matches!(check(&[], Away, now - Duration::days(31), None, now), Err(Refused::Invalid("from", _))));
+        assert!(matches!(check(&[], Deceased, at(101), None, now), Err(Refused::Invalid("from", _))));
+        assert!(check(&[], Deceased, at(99), None, now).is_ok());
     }
 }

@@ -264,6 +264,7 @@ async fn changes_that_cannot_be_are_refused_and_others_do_not_see_the_status() {
         (json!({"status": "in_hospital", "from": ts(now), "until": ts(now)}), "until"),
         (json!({"status": "away", "from": ts(now), "until": ts(now - Duration::hours(1))}), "until"),
         (json!({"status": "away", "from": ts(now - Duration::days(31))}), "from"),
+        (json!({"status": "deceased", "from": ts(now + Duration::days(1))}), "from"),
     ];
     for (body, field) in cases {
         let (status, answer) = set_status(&app, &admin, &rid, body.clone()).await;

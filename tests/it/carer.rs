@@ -76,7 +76,8 @@ async fn day_of_two_visits(app: &TestApp, admin: &str) -> (String, String, Strin
     let mut visits = Vec::new();
     for start in [Utc::now() - Duration::minutes(5), Utc::now() + Duration::minutes(90)] {
         let start = start.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let body = json!({"resident_id": rid, "service_code": "HC-BATH", "scheduled_start": start, "funding": "self_pay"});
+        let body =
+            json!({"resident_id": rid, "service_code": "HC-BATH", "scheduled_start": start, "funding": "self_pay"});
         let visit = created(app, admin, "/api/v1/visits", body).await;
         let id = visit["id"].as_str().expect("visit id").to_owned();
         created(app, admin, &format!("/api/v1/visits/{id}/assign"), json!({"caregiver_id": carer})).await;
@@ -153,10 +154,10 @@ async fn a_carer_checks_in_and_out_at_the_door_on_a_phone() {
     assert!((10.0..100.0).contains(&distance), "about 20 m from home: {distance}");
     assert_eq!(checked_in["caregiver_id"], carer.as_str());
     assert_eq!(checked_in["evv"]["exceptions"], json!([]), "{checked_in}");
+    browser.wait_text(&format!("{card} [data-testid=visit-state]"), "checked in", |t| t == "Checked in").await;
     browser
-        .wait_text(&format!("{card} [data-testid=visit-state]"), "checked in", |t| t == "Checked in")
+        .wait_text(&format!("{card} [data-testid=checked-in-at]"), "the distance", |t| t.contains(" m from home"))
         .await;
-    browser.wait_text(&format!("{card} [data-testid=checked-in-at]"), "the distance", |t| t.contains(" m from home")).await;
 
     // Tasks ticked, a note, checked out at the door.
     browser.click(&format!("{card} [data-testid=task][data-code=bath]")).await;

@@ -90,8 +90,24 @@ async fn visible(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Alert> {
     alerts::fetch_visible(&mut conn, &auth.scope, id).await?.ok_or(Error::NotFound)
 }
 
-async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Alert>> {
-    Ok(Json(visible(&ctx, &auth, id).await?))
+/// An alert as its detail shows it: to care staff, with the responder's
+/// sheet of its resident (`null` for an alert about no resident).
+#[derive(Debug, Serialize)]
+struct AlertDetail {
+    #[serde(flatten)]
+    alert: Alert,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    responder: Option<Option<crate::domain::responder::Responder>>,
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<AlertDetail>> {
+    let alert = visible(&ctx, &auth, id).await?;
+    let responder = match (auth.scope.may_care(), alert.resident_id) {
+        (false, _) => None,
+        (true, None) => Some(None),
+        (true, Some(resident)) => Some(crate::store::responder::responder(&ctx.pool, resident).await?),
+    };
+    Ok(Json(AlertDetail { alert, responder }))
 }
 
 #[derive(Debug, Serialize)]

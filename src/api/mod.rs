@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod quarantine;
 pub mod records;
 pub mod residents;
+pub mod responder;
 pub mod rules;
 pub mod services;
 pub mod statements;
@@ -185,6 +186,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(audit::router())
         .merge(services::router())
         .merge(visits::router())
+        .merge(responder::router())
         .merge(statements::router())
         .merge(meals::router())
         .merge(notifications::router())

@@ -4,6 +4,8 @@
 //! all of it, the assigned caregiver their own visits, a family their
 //! resident's visits with the carer's first name only.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,10 +22,11 @@ use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::care::{
     self, Action, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, TagKind, VisitStatus,
 };
+use crate::domain::responder::{Access, Responder};
 use crate::domain::{Role, Step};
 use crate::store::care::{self as catalogue, Service, Task};
 use crate::store::visits::{self, Amendment, Evv, NewVisit, Resolved, TaskDone, Visit};
-use crate::store::{residents, users};
+use crate::store::{residents, responder, users};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -68,6 +71,12 @@ pub struct VisitBody {
     rating: Option<Rating>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The responder's sheet, on a visit dispatched from an alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    responder: Option<Responder>,
+    /// How to get in, for the assigned carer of any other visit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<Access>,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,8 +115,40 @@ impl From<&Visit> for VisitBody {
             rating: rating(v),
             created_at: v.created_at,
             updated_at: v.updated_at,
+            responder: None,
+            access: None,
         }
     }
+}
+
+/// What of the responder's sheet goes with a visit: all of it on a visit
+/// dispatched from an alert (to its carer and to care staff), how to get in
+/// on any other (to its carer only); nothing to anyone else.
+fn at_the_door(auth: &AuthUser, v: &Visit, sheets: &HashMap<Uuid, Responder>) -> (Option<Responder>, Option<Access>) {
+    let assigned = v.caregiver_id == Some(auth.scope.user);
+    let Some(sheet) = sheets.get(&v.resident_id) else { return (None, None) };
+    match v.origin {
+        Origin::Alert if assigned || auth.scope.may_care() => (Some(sheet.clone()), None),
+        _ if assigned => (None, Some(sheet.sheet.access.clone())),
+        _ => (None, None),
+    }
+}
+
+/// The sheets of the visits' residents, for [`at_the_door`].
+async fn sheets_for(ctx: &ApiContext, visits: &[Visit]) -> Result<HashMap<Uuid, Responder>> {
+    let mut residents: Vec<Uuid> = visits.iter().map(|v| v.resident_id).collect();
+    residents.sort_unstable();
+    residents.dedup();
+    Ok(responder::responders(&ctx.pool, &residents).await?)
+}
+
+/// The visit as care staff and its carer read it, with what goes with it
+/// of the responder's sheet.
+async fn visit_body(ctx: &ApiContext, auth: &AuthUser, visit: Visit) -> Result<VisitBody> {
+    let sheets = sheets_for(ctx, std::slice::from_ref(&visit)).await?;
+    let mut body = VisitBody::from(&visit);
+    (body.responder, body.access) = at_the_door(auth, &visit, &sheets);
+    Ok(body)
 }
 
 /// A visit as a family reads it: what was done, when, by whom (first name).
@@ -169,6 +210,12 @@ struct CarerVisit {
     /// The record's exceptions, so the carer sees at once what a payer will
     /// question (a check-in far from home).
     exceptions: Vec<Exception>,
+    /// The responder's sheet, on a visit dispatched from an alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    responder: Option<Responder>,
+    /// How to get in, on any other visit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<Access>,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,6 +258,8 @@ impl From<&Visit> for CarerVisit {
             check_in: v.check_in.as_ref().map(|c| c.0.clone()),
             check_out: v.check_out.as_ref().map(|c| c.0.clone()),
             exceptions: v.exceptions(),
+            responder: None,
+            access: None,
         }
     }
 }
@@ -245,7 +294,8 @@ async fn visit_for_staff(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid)
 async fn answer(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Json<VisitBody>> {
     let mut conn = ctx.pool.acquire().await?;
     let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
-    Ok(Json(VisitBody::from(&visit)))
+    drop(conn);
+    Ok(Json(visit_body(ctx, auth, visit).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,10 +353,11 @@ async fn create(
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Response> {
     let mut conn = ctx.pool.acquire().await?;
     let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
+    drop(conn);
     if auth.scope.role == Role::Family {
         return Ok(Json(FamilyVisit::from(&visit)).into_response());
     }
-    Ok(Json(VisitBody::from(&visit)).into_response())
+    Ok(Json(visit_body(&ctx, &auth, visit).await?).into_response())
 }
 
 /// An instant (RFC 3339) or a local date of the resident (YYYY-MM-DD).
@@ -433,7 +484,16 @@ async fn my_visits(
     };
     let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
     let next_cursor = super::next_page(&mut rows, limit, cursor_of);
-    let visits = rows.iter().filter(|v| v.status != VisitStatus::Cancelled).map(CarerVisit::from).collect();
+    let sheets = sheets_for(&ctx, &rows).await?;
+    let visits = rows
+        .iter()
+        .filter(|v| v.status != VisitStatus::Cancelled)
+        .map(|v| {
+            let mut carer = CarerVisit::from(v);
+            (carer.responder, carer.access) = at_the_door(&auth, v, &sheets);
+            carer
+        })
+        .collect();
     Ok(Json(MyVisits { date, visits, next_cursor }))
 }
 

@@ -12,6 +12,8 @@ pub enum AccessKind {
     Export,
     /// A read of the FHIR view.
     Fhir,
+    /// A key safe code handed to the carer at the door.
+    KeySafe,
 }
 
 impl AccessKind {
@@ -22,6 +24,7 @@ impl AccessKind {
             AccessKind::Summary => "summary",
             AccessKind::Export => "export",
             AccessKind::Fhir => "fhir",
+            AccessKind::KeySafe => "key_safe",
         }
     }
 }

@@ -221,6 +221,10 @@ pub enum Step {
     #[serde(rename = "visit.checked_out")]
     #[sqlx(rename = "visit.checked_out")]
     VisitCheckedOut,
+    /// The carer at the door was given the key safe code.
+    #[serde(rename = "visit.key_safe_opened")]
+    #[sqlx(rename = "visit.key_safe_opened")]
+    VisitKeySafeOpened,
     /// Someone was told (push, SMS, voice): who and how, in the details.
     Notified,
 }
@@ -239,6 +243,7 @@ impl Step {
             Step::VisitDispatched => "visit.dispatched",
             Step::VisitCheckedIn => "visit.checked_in",
             Step::VisitCheckedOut => "visit.checked_out",
+            Step::VisitKeySafeOpened => "visit.key_safe_opened",
             Step::Notified => "notified",
         }
     }
@@ -256,7 +261,9 @@ impl Step {
             Step::Commented => Change::Commented,
             Step::Escalated => Change::Escalated,
             // Webhook receivers and live streams see the alert updated.
-            Step::VisitDispatched | Step::VisitCheckedIn | Step::VisitCheckedOut => Change::Updated,
+            Step::VisitDispatched | Step::VisitCheckedIn | Step::VisitCheckedOut | Step::VisitKeySafeOpened => {
+                Change::Updated
+            }
             Step::Notified => Change::Notified,
         }
     }
@@ -371,6 +378,7 @@ mod tests {
             Step::VisitDispatched,
             Step::VisitCheckedIn,
             Step::VisitCheckedOut,
+            Step::VisitKeySafeOpened,
             Step::Notified,
         ];
         for step in steps {

@@ -48,6 +48,7 @@ pub mod meal;
 pub mod metric;
 pub mod notify;
 pub mod quarantine;
+pub mod responder;
 pub mod role;
 pub mod scope;
 

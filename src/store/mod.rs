@@ -17,6 +17,7 @@ pub mod notify;
 pub mod quarantine;
 pub mod records;
 pub mod residents;
+pub mod responder;
 pub mod sessions;
 pub mod settings;
 pub mod timescale;

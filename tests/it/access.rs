@@ -211,6 +211,11 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/me/visits", Value::Null, [F, F, A, A, A, F, F, A, A]),
         ("get", "/api/v1/statements", Value::Null, admin_only),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
+        // At the door.
+        ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),
+        ("get", "/api/v1/residents/{id}/responder-info", Value::Null, resident_care),
+        // Only the carer assigned to a visit due now: nobody here.
+        ("post", "/api/v1/visits/{id}/key-safe", Value::Null, [N; 9]),
         // Meal services.
         ("post", "/api/v1/kitchens", json!({"name": "@NAME", "cutoff": "09:00", "prices": {"lunch": 12}}), admin_only),
         ("get", "/api/v1/kitchens", Value::Null, staff_only),

@@ -23,6 +23,7 @@ mod notifications;
 mod platform;
 mod poison;
 mod records;
+mod responder;
 mod simulator;
 mod store;
 mod strict;

@@ -1,0 +1,88 @@
+//! What a responder needs at the door: the sheet care staff keep for each
+//! resident, and the key safe code handed to the carer at the door, once
+//! per ask, logged.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{post, put};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AuthUser;
+use super::{ApiContext, Error, Json, Path, Result};
+use crate::domain::responder::{self, SheetRequest, SheetView};
+use crate::domain::{AccessKind, Step};
+use crate::store::{responder as sheets, visits};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/residents/{id}/responder-info", put(replace).get(fetch))
+        .route("/visits/{id}/key-safe", post(key_safe))
+}
+
+async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    Ok(Json(sheets::view(&mut conn, id).await?))
+}
+
+/// Replaces the sheet; the audit trail keeps it, with whether the key safe
+/// code was set, kept or removed, never the code.
+async fn replace(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SheetRequest>,
+) -> Result<Json<SheetView>> {
+    let id = auth.resident_for_staff(&ctx, id).await?;
+    let checked = req.check().map_err(|(field, message)| Error::validation(&field, message))?;
+    let sealing = sheets::sealing_key(&ctx.settings.webhooks);
+    let mut tx = ctx.pool.begin().await?;
+    sheets::save(&mut tx, id, &checked.sheet, &checked.key_safe, sealing.as_ref(), auth.scope.user).await?;
+    let view = sheets::view(&mut tx, id).await?;
+    let details = json!({"sheet": view, "key_safe_code": checked.key_safe.as_str()});
+    crate::audit::record(&mut tx, auth.actor(), "resident.responder_info_replaced", "resident", id, details).await?;
+    tx.commit().await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Serialize)]
+struct KeySafeCode {
+    code: String,
+}
+
+/// The key safe code, for the carer assigned to the visit while it is due
+/// (see [`responder::may_open_key_safe`]); for anyone else, as for a
+/// resident without a key safe, the visit's key safe does not exist. Each
+/// reveal is in the access log and, for a visit dispatched from an alert,
+/// in the alert's timeline.
+async fn key_safe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<KeySafeCode>> {
+    let now = Utc::now();
+    let mut tx = ctx.pool.begin().await?;
+    let visit = visits::fetch(&mut tx, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
+    if !responder::may_open_key_safe(visit.status, visit.caregiver_id, auth.scope.user, visit.scheduled_start, now) {
+        return Err(Error::NotFound);
+    }
+    let sealing = sheets::sealing_key(&ctx.settings.webhooks);
+    let code = match sheets::key_safe_code(&mut tx, visit.resident_id, sealing.as_ref()).await? {
+        None => return Err(Error::NotFound),
+        Some(Ok(code)) => code,
+        Some(Err(err)) => {
+            return Err(Error::Internal(anyhow::Error::new(err).context(format!(
+                "key safe code of resident {} (is webhooks.secret_key the one it was stored with?)",
+                visit.resident_id
+            ))));
+        }
+    };
+    // Logged before it is handed out: a reveal the log missed never happens.
+    auth.log_read(&ctx, AccessKind::KeySafe, visit.resident_id).await?;
+    if let Some(alert_id) = visit.alert_id {
+        let details =
+            json!({"visit_id": visit.id, "caregiver_id": auth.scope.user, "caregiver_name": visit.caregiver_name});
+        crate::alerts::note(&mut tx, alert_id, Some(auth.scope.user), Step::VisitKeySafeOpened, details).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(KeySafeCode { code }))
+}

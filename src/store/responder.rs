@@ -1,0 +1,128 @@
+//! The responder's sheet of each resident, and its key safe code, sealed.
+//! Callers have found the resident in their scope before they come here.
+
+use std::collections::HashMap;
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::config::WebhookSettings;
+use crate::domain::care::Location;
+use crate::domain::responder::{KeySafe, Responder, Sheet, SheetView};
+use crate::keys::{SealingKey, Unsealable};
+
+/// What key safe codes are sealed for: the key serves nothing else.
+pub const SEALING_PURPOSE: &[u8] = b"key safe codes";
+
+/// The key that seals key safe codes: derived from the same setting as the
+/// webhook secrets' (`webhooks.secret_key`), for a purpose of its own. Without
+/// the setting, codes are stored as given, as webhook secrets are.
+pub fn sealing_key(settings: &WebhookSettings) -> Option<SealingKey> {
+    settings.secret_key.as_ref().map(|k| SealingKey::derive(k, SEALING_PURPOSE))
+}
+
+/// Replaces the resident's sheet and changes the key safe code as told; a
+/// new code is stored sealed, bound to the resident, when there is a
+/// sealing key.
+pub async fn save(
+    tx: &mut PgConnection,
+    resident: Uuid,
+    sheet: &Sheet,
+    key_safe: &KeySafe,
+    sealing: Option<&SealingKey>,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    let (stored, sealed) = match key_safe {
+        KeySafe::Set(code) => match sealing {
+            Some(key) => (Some(key.seal(code, resident.as_bytes())), true),
+            None => (Some(code.clone()), false),
+        },
+        KeySafe::Keep | KeySafe::Remove => (None, false),
+    };
+    sqlx::query(
+        "insert into responder_info (resident_id, sheet, key_safe_code, key_safe_sealed, updated_by, updated_at)
+         values ($1, $2, $3, $4, $5, now())
+         on conflict (resident_id) do update set sheet = excluded.sheet,
+             key_safe_code = case when $6 then responder_info.key_safe_code else excluded.key_safe_code end,
+             key_safe_sealed = case when $6 then responder_info.key_safe_sealed else excluded.key_safe_sealed end,
+             updated_by = excluded.updated_by, updated_at = now()",
+    )
+    .bind(resident)
+    .bind(Json(sheet))
+    .bind(stored)
+    .bind(sealed)
+    .bind(by)
+    .bind(*key_safe == KeySafe::Keep)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    resident_id: Uuid,
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    sheet: Option<Json<Sheet>>,
+    key_safe: bool,
+}
+
+impl Row {
+    fn view(self) -> SheetView {
+        self.sheet.map(|s| s.0).unwrap_or_default().view(self.key_safe)
+    }
+
+    fn responder(self) -> Responder {
+        let location = self.lat.zip(self.lon).map(|(lat, lon)| Location { lat, lon });
+        Responder { address: self.address.clone(), location, sheet: self.view() }
+    }
+}
+
+const SELECT: &str = "select r.id as resident_id, r.address, r.lat, r.lon, i.sheet,
+        coalesce(i.key_safe_code is not null, false) as key_safe
+    from residents r left join responder_info i on i.resident_id = r.id";
+
+/// The residents' sheets with their address and location (an empty sheet
+/// for a resident nobody wrote one for).
+pub async fn responders(pool: &PgPool, residents: &[Uuid]) -> Result<HashMap<Uuid, Responder>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = any($1)")))
+        .bind(residents)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.resident_id, r.responder())).collect())
+}
+
+pub async fn responder(pool: &PgPool, resident: Uuid) -> Result<Option<Responder>, sqlx::Error> {
+    Ok(responders(pool, &[resident]).await?.remove(&resident))
+}
+
+/// The resident's sheet as the API shows it.
+pub async fn view(conn: &mut PgConnection, resident: Uuid) -> Result<SheetView, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = $1")))
+        .bind(resident)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(Row::view).unwrap_or_else(|| Sheet::default().view(false)))
+}
+
+/// The key safe code in clear, if the resident has one. A code sealed
+/// under another key (or altered) does not open.
+pub async fn key_safe_code(
+    conn: &mut PgConnection,
+    resident: Uuid,
+    sealing: Option<&SealingKey>,
+) -> Result<Option<Result<String, Unsealable>>, sqlx::Error> {
+    let row: Option<(Option<String>, bool)> =
+        sqlx::query_as("select key_safe_code, key_safe_sealed from responder_info where resident_id = $1")
+            .bind(resident)
+            .fetch_optional(conn)
+            .await?;
+    let Some((Some(stored), sealed)) = row else { return Ok(None) };
+    Ok(Some(match (sealed, sealing) {
+        (false, _) => Ok(stored),
+        (true, Some(key)) => key.open(&stored, resident.as_bytes()),
+        (true, None) => Err(Unsealable),
+    }))
+}

@@ -100,7 +100,15 @@ async fn visit_when(app: &TestApp, token: &str, id: &str, what: &str, pred: impl
 async fn a_carer_checks_in_and_out_at_the_door_on_a_phone() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (carer, _rid, first, later) = day_of_two_visits(&app, &admin).await;
+    let (carer, rid, first, later) = day_of_two_visits(&app, &admin).await;
+    let sheet = json!({"access": {"instructions": "Side door, key safe left of it", "key_safe_code": "4711"},
+        "emergency_contacts": [{"name": "Wang Min", "relation": "daughter", "phone": "+86 138 0000 0000"}],
+        "conditions": ["type 2 diabetes"], "allergies": ["penicillin"],
+        "medications": [{"name": "Metformin", "dose": "500 mg", "schedule": "twice daily"}],
+        "directives": {"dnacpr": false, "note": "Wants her daughter called first"}});
+    let (status, body) =
+        app.call("PUT", &format!("/api/v1/residents/{rid}/responder-info"), Some(&admin), Some(sheet)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     let browser = Browser::phone().await;
     browser.goto(&app.url("/carer")).await;
@@ -124,6 +132,16 @@ async fn a_carer_checks_in_and_out_at_the_door_on_a_phone() {
     assert_eq!(browser.attribute(&rows[0], "data-visit-id").await.as_deref(), Some(first.as_str()), "in time order");
     let overflow = browser.script("return document.documentElement.scrollWidth").await;
     assert!(overflow.as_u64().is_some_and(|w| w <= u64::from(PHONE_WIDTH)), "nothing wider than the phone: {overflow}");
+
+    // How to get in, and the key safe code on demand (for the assigned carer only).
+    browser
+        .wait_text(&format!("{card} [data-testid=access-instructions]"), "how to get in", |t| {
+            t == "Side door, key safe left of it"
+        })
+        .await;
+    assert!(browser.find(&format!("{card} [data-testid=responder]")).await.is_err(), "no sheet on a plain visit");
+    browser.click(&format!("{card} [data-testid=key-safe-show]")).await;
+    browser.wait_text(&format!("{card} [data-testid=key-safe-code]"), "the code", |t| t == "4711").await;
     browser.screenshot(&std::env::temp_dir().join("carer-day.png")).await;
 
     // The page may not read the position: it says so, and offers a retry.
@@ -189,6 +207,33 @@ async fn a_carer_checks_in_and_out_at_the_door_on_a_phone() {
     let listed = mine["visits"].as_array().expect("visits").iter().find(|v| v["id"] == later.as_str()).cloned();
     assert_eq!(listed.expect("the far visit in the carer's day")["exceptions"], json!(["far_from_home"]));
     browser.screenshot(&std::env::temp_dir().join("carer-far.png")).await;
+
+    // An SOS: the coordinator sends the carer; the visit brings the
+    // responder's sheet, allergies first in the carer's eye.
+    app.device(&admin, json!({"device_id": "sos-carer-1", "resident_id": rid, "kind": "sos_button"})).await;
+    app.broker.publish("eldercare/v1/sos-carer-1/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let sos = wait_for("the SOS", || async {
+        app.get(&format!("/api/v1/alerts?resident_id={rid}&kind=sos"), &admin).await["alerts"]
+            .as_array()?
+            .first()
+            .cloned()
+    })
+    .await;
+    let sos = sos["id"].as_str().expect("alert id");
+    let dispatched =
+        created(&app, &admin, &format!("/api/v1/alerts/{sos}/dispatch"), json!({"caregiver_id": carer})).await;
+    let sent_card = format!("[data-testid=visit][data-visit-id='{}']", dispatched["id"].as_str().expect("visit id"));
+    browser.click("[data-testid=refresh]").await;
+    browser
+        .wait_text(&format!("{sent_card} [data-testid=allergies]"), "the allergies", |t| t.contains("penicillin"))
+        .await;
+    let sheet = browser
+        .wait_text(&format!("{sent_card} [data-testid=responder]"), "the sheet", |t| t.contains("Metformin"))
+        .await;
+    for expected in ["Wang Min", "type 2 diabetes", "Wants her daughter called first"] {
+        assert!(sheet.contains(expected), "the sheet shows {expected:?}: {sheet:?}");
+    }
+    browser.screenshot(&std::env::temp_dir().join("carer-responder.png")).await;
     browser.quit().await;
 }
 

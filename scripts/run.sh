@@ -49,12 +49,14 @@ eldercare is running.
   console:   $ELDERCARE_URL/console     (admin: $ELDERCARE_ADMIN_EMAIL / $ELDERCARE_ADMIN_PASSWORD)
   operator:  $ELDERCARE_OPERATOR_EMAIL / $ELDERCARE_OPERATOR_PASSWORD (the platform: institutions, supervisors)
   API:       $ELDERCARE_URL/api/v1       OpenAPI: $ELDERCARE_URL/api/openapi.json
+  carer:     $ELDERCARE_URL/carer       (the simulated carer: carer@sim.eldercare.local / simulated carer password)
   metrics:   $ELDERCARE_URL/metrics
   logs:      .run/eldercare.log
 The simulator now provisions $RESIDENTS residents and plays their day in real
 time with random incidents, next to the scripted demo (three households: a
 fall at +30 s, then an SOS, smoke, a leak, abnormal vitals, a device going
-offline...). Ctrl-C to stop.
+offline...; a carer is dispatched to the fall and at the door four minutes
+later). Ctrl-C to stop.
 
 MSG
 # The devices' broker is the one of .run/env; their credentials come from the API.

@@ -68,6 +68,14 @@ impl IncidentKind {
         }
     }
 
+    /// The kind of the alert the backend raises for it.
+    pub fn alert_kind(self) -> &'static str {
+        match self {
+            IncidentKind::Tachycardia | IncidentKind::LowSpo2 | IncidentKind::Fever => "vital_abnormal",
+            other => other.as_str(),
+        }
+    }
+
     /// How long it lasts when nothing says otherwise.
     fn default_duration(self) -> Duration {
         match self {

@@ -9,6 +9,7 @@
 //! generator) sits in its own module at the edge.
 
 pub mod clock;
+pub mod dispatch;
 pub mod generate;
 pub mod incidents;
 pub mod latency;

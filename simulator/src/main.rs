@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use eldercare_sim::clock::{self, Speed};
+use eldercare_sim::dispatch;
 use eldercare_sim::latency;
 use eldercare_sim::load::{self, LoadOptions};
 use eldercare_sim::mqtt::Broker;
@@ -65,7 +66,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct RoundsArgs {
+struct CarerArgs {
     /// The simulated carer's account, created if missing.
     #[arg(long, default_value = "carer@sim.eldercare.local")]
     carer_email: String,
@@ -76,6 +77,12 @@ struct RoundsArgs {
         hide_env_values = true
     )]
     carer_password: String,
+}
+
+#[derive(Args)]
+struct RoundsArgs {
+    #[command(flatten)]
+    carer: CarerArgs,
     /// Share of visits checked in 40 minutes late.
     #[arg(long, default_value_t = 0.1)]
     late_share: f64,
@@ -172,6 +179,9 @@ struct ScenarioArgs {
     provision: bool,
     #[command(flatten)]
     api: ApiArgs,
+    /// The carer sent to incidents with a `dispatch`.
+    #[command(flatten)]
+    carer: CarerArgs,
 }
 
 #[derive(Args)]
@@ -274,6 +284,45 @@ fn credentials(api: &ApiArgs) -> Result<BTreeMap<String, String>> {
     Ok(provision::State::load(&api.state)?.mqtt)
 }
 
+/// The simulated carer's account (made if missing) and its session.
+async fn carer_session(admin: &Api, api: &ApiArgs, carer: &CarerArgs) -> Result<(String, Api)> {
+    let id = rounds::ensure_carer(admin, &carer.carer_email, &carer.carer_password).await?;
+    let session = Api::login(&api.url, &carer.carer_email, &carer.carer_password)
+        .await
+        .context("logging in as the simulated carer")?;
+    Ok((id, session))
+}
+
+/// The coordinator of a scenario's dispatches, as a loop to run beside the
+/// play: every few seconds, open alerts of scripted incidents get their
+/// welfare check and the carer moves on. The carer's delay is simulated
+/// time, so it shrinks with the speed. A pass that fails (the backend
+/// restarting) is logged and tried again.
+async fn coordinate(
+    api: &ApiArgs,
+    carer: &CarerArgs,
+    mut scripted: Vec<dispatch::Scripted>,
+    speed: Speed,
+    seed: u64,
+) -> Result<impl std::future::Future<Output = ()>> {
+    let admin = login(api).await.context("the scenario dispatches welfare checks: it needs the admin's login")?;
+    let (carer_id, carer) = carer_session(&admin, api, carer).await?;
+    let residents = provision::State::load(&api.state)?.residents;
+    for s in &mut scripted {
+        s.arrive_after = Duration::from_std(speed.real(s.arrive_after)).unwrap_or_default();
+    }
+    Ok(async move {
+        loop {
+            match dispatch::pass(&admin, &carer, &carer_id, &residents, &scripted, Utc::now(), seed).await {
+                Ok(done) if !done.is_empty() => println!("dispatch: {done}"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(cause = %err, "dispatch pass failed; trying again"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+}
+
 /// Start and duration of a paced run.
 fn window(pace: &PaceArgs, speed: Speed, default: Option<Duration>) -> Result<(DateTime<Utc>, Option<Duration>)> {
     let duration = match &pace.duration {
@@ -353,11 +402,26 @@ async fn run(cli: Cli) -> Result<()> {
                 start: args.pace.start.clone().or_else(|| scenario.start.map(|s| s.to_rfc3339())),
             };
             let (start, duration) = window(&pace, speed, Some(scenario.duration))?;
-            let config = scenario.config(start, cli.seed.or(scenario.seed).unwrap_or(DEFAULT_SEED))?;
+            let seed = cli.seed.or(scenario.seed).unwrap_or(DEFAULT_SEED);
+            let config = scenario.config(start, seed)?;
             if args.provision {
                 provision_config(&args.api, &config).await?;
             }
-            play(&config, broker, speed, start, duration, credentials(&args.api)?).await
+            let playing = play(&config, broker, speed, start, duration, credentials(&args.api)?);
+            let scripted = scenario.dispatches();
+            if scripted.is_empty() {
+                return playing.await;
+            }
+            match coordinate(&args.api, &args.carer, scripted, speed, seed).await {
+                Ok(coordinator) => tokio::select! {
+                    played = playing => played,
+                    () = coordinator => Ok(()),
+                },
+                Err(err) => {
+                    tracing::warn!("playing without the scripted dispatches: {err:#}");
+                    playing.await
+                }
+            }
         }
         Command::Load(args) => {
             let duration = match (&args.duration, args.count) {
@@ -429,10 +493,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Rounds(args) => {
             let admin = login(&args.api).await?;
-            let carer_id = rounds::ensure_carer(&admin, &args.carer_email, &args.carer_password).await?;
-            let carer = Api::login(&args.api.url, &args.carer_email, &args.carer_password)
-                .await
-                .context("logging in as the simulated carer")?;
+            let (carer_id, carer) = carer_session(&admin, &args.api, &args.carer).await?;
             let options = RoundsOptions { late_share: args.late_share, far_share: args.far_share, seed };
             loop {
                 let done = rounds::pass(&admin, &carer, &carer_id, Utc::now(), &options).await?;

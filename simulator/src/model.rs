@@ -137,6 +137,17 @@ pub struct ResidentProfile {
     pub hazard: HazardDetector,
     pub baselines: Baselines,
     pub habits: Habits,
+    /// Where the resident lives, for visits checked at the door; generated
+    /// residents have none (scenarios give one).
+    pub home: Option<Home>,
+}
+
+/// A resident's address and its position (WGS 84).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Home {
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
 }
 
 const GIVEN: [&str; 16] = [
@@ -212,6 +223,7 @@ impl ResidentProfile {
             hazard: if (index / 2).is_multiple_of(2) { HazardDetector::WaterLeak } else { HazardDetector::Smoke },
             baselines,
             habits,
+            home: None,
         }
     }
 

@@ -244,6 +244,11 @@ pub async fn provision(
         };
         state.residents.insert(profile.key.clone(), id.clone());
         state.save(state_path)?;
+        if let Some(home) = &profile.home {
+            let body = json!({"address": home.address, "location": {"lat": home.lat, "lon": home.lon}});
+            let path = format!("/api/v1/residents/{id}");
+            expect_ok(&format!("PATCH {path}"), api.call(Method::PATCH, &path, Some(body)).await?)?;
+        }
         set_meal_windows(api, &id, profile).await?;
         summary.meal_windows_set += 1;
         let body = json!({"gateway_id": gateway_id(&profile.key), "base_topic": gateway_base_topic(&profile.key)});

@@ -120,7 +120,7 @@ impl std::fmt::Display for Pass {
     }
 }
 
-fn failed(what: &str, status: StatusCode, body: &Value) -> ProvisionError {
+pub(crate) fn failed(what: &str, status: StatusCode, body: &Value) -> ProvisionError {
     ProvisionError::Status { what: what.into(), status, body: body.to_string() }
 }
 
@@ -194,37 +194,47 @@ pub async fn pass(
             duration_minutes: v["service"]["duration_minutes"].as_i64().unwrap_or(30),
             home: location["lat"].as_f64().zip(location["lon"].as_f64()),
         };
-        let (action, at) = match decide(&due, now, options) {
-            Step::Wait => {
-                done.waiting += 1;
-                continue;
-            }
-            Step::CheckIn(at) => ("check-in", at),
-            Step::CheckOut(at) => ("check-out", at),
-        };
-        let mut body =
-            json!({"location": {"lat": at.lat, "lon": at.lon, "accuracy_m": at.accuracy_m}, "method": "gps"});
-        if action == "check-out" {
-            let tasks: Vec<Value> = v["service"]["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["code"].as_str())
-                .map(|code| json!({"code": code, "done": true}))
-                .collect();
-            body["tasks"] = json!(tasks);
-        }
-        let path = format!("/api/v1/visits/{}/{action}", due.id);
-        let (status, answer) = carer.request(Method::POST, &path, Some(body)).await?;
-        match (status.is_success(), action) {
-            (true, "check-in") => done.checked_in += 1,
-            (true, _) => done.checked_out += 1,
-            // Cancelled meanwhile: nothing to do at that door.
-            (false, _) if status == StatusCode::CONFLICT => done.waiting += 1,
-            (false, _) => return Err(failed(&path, status, &answer)),
+        let tasks: Vec<&str> =
+            v["service"]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["code"].as_str()).collect();
+        match act(carer, &due.id, decide(&due, now, options), &tasks).await? {
+            Outcome::CheckedIn => done.checked_in += 1,
+            Outcome::CheckedOut => done.checked_out += 1,
+            Outcome::Waiting => done.waiting += 1,
         }
     }
     Ok(done)
+}
+
+/// What came of a carer's step at a door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    CheckedIn,
+    CheckedOut,
+    Waiting,
+}
+
+/// The carer's phone at the door of `visit`: a check-in or check-out by
+/// GPS at the step's fix, every task of the service done at check-out.
+pub(crate) async fn act(carer: &Api, visit: &str, step: Step, tasks: &[&str]) -> Result<Outcome, ProvisionError> {
+    let (action, at) = match step {
+        Step::Wait => return Ok(Outcome::Waiting),
+        Step::CheckIn(at) => ("check-in", at),
+        Step::CheckOut(at) => ("check-out", at),
+    };
+    let mut body = json!({"location": {"lat": at.lat, "lon": at.lon, "accuracy_m": at.accuracy_m}, "method": "gps"});
+    if action == "check-out" {
+        let tasks: Vec<Value> = tasks.iter().map(|code| json!({"code": code, "done": true})).collect();
+        body["tasks"] = json!(tasks);
+    }
+    let path = format!("/api/v1/visits/{visit}/{action}");
+    let (status, answer) = carer.request(Method::POST, &path, Some(body)).await?;
+    match (status.is_success(), action) {
+        (true, "check-in") => Ok(Outcome::CheckedIn),
+        (true, _) => Ok(Outcome::CheckedOut),
+        // Cancelled meanwhile: nothing to do at that door.
+        (false, _) if status == StatusCode::CONFLICT => Ok(Outcome::Waiting),
+        (false, _) => Err(failed(&path, status, &answer)),
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::clock::{self, At, ClockError, Speed};
+use crate::dispatch::Scripted;
 use crate::incidents::{Incident, IncidentKind};
 use crate::model::{
-    ConfigError, DeviceRole, HazardDetector, HealthMonitor, Meal, MealWindow, ResidentProfile, Room, SimConfig,
+    ConfigError, DeviceRole, HazardDetector, HealthMonitor, Home, Meal, MealWindow, ResidentProfile, Room, SimConfig,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,9 @@ struct ResidentFile {
     wake: Option<String>,
     bedtime: Option<String>,
     meal_windows: Option<Vec<MealWindowFile>>,
+    address: Option<String>,
+    /// `[lat, lon]`, WGS 84.
+    location: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +88,9 @@ struct IncidentFile {
     device: Option<String>,
     room: Option<String>,
     peak: Option<f64>,
+    /// The coordinator dispatches a welfare check when the incident's alert
+    /// opens; the carer is at the door this long after.
+    dispatch: Option<String>,
 }
 
 /// A parsed scenario; times stay relative until [`Scenario::config`] pins a start.
@@ -110,6 +117,7 @@ struct ScriptedIncident {
     device: Option<String>,
     room: Option<Room>,
     peak: Option<f64>,
+    dispatch: Option<Duration>,
 }
 
 fn time_field<T>(field: &str, r: Result<T, ClockError>) -> Result<T, ScenarioError> {
@@ -152,6 +160,11 @@ impl Scenario {
         }
         let mut residents = Vec::new();
         for r in file.residents {
+            if let Some([lat, lon]) = r.location
+                && !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+            {
+                return Err(ScenarioError::Invalid(format!("{}: location [{lat}, {lon}] is not on earth", r.key)));
+            }
             let tz = match &r.timezone {
                 Some(name) => timezone(name)?,
                 None => default_tz,
@@ -165,6 +178,14 @@ impl Scenario {
             let optional = |name: &str, v: &Option<String>| -> Result<Option<Duration>, ScenarioError> {
                 v.as_deref().map(|d| time_field(&field(name), clock::parse_duration(d))).transpose()
             };
+            let dispatch = optional("dispatch", &i.dispatch)?;
+            let home = residents.iter().find(|(r, _)| r.key == i.resident).and_then(|(r, _)| r.location);
+            if dispatch.is_some() && home.is_none() {
+                return Err(ScenarioError::Invalid(format!(
+                    "{}: a dispatch needs the resident's location (the carer checks in at the door)",
+                    field("dispatch")
+                )));
+            }
             incidents.push(ScriptedIncident {
                 resident: i.resident.clone(),
                 kind,
@@ -175,6 +196,7 @@ impl Scenario {
                 device: i.device,
                 room: i.room.as_deref().map(str::parse).transpose().map_err(ScenarioError::Invalid)?,
                 peak: i.peak,
+                dispatch,
             });
         }
         Ok(Scenario {
@@ -186,6 +208,20 @@ impl Scenario {
             residents,
             incidents,
         })
+    }
+
+    /// The welfare checks the coordinator dispatches to scripted incidents.
+    pub fn dispatches(&self) -> Vec<Scripted> {
+        self.incidents
+            .iter()
+            .filter_map(|s| {
+                s.dispatch.map(|arrive_after| Scripted {
+                    resident: s.resident.clone(),
+                    alert_kind: s.kind.alert_kind().to_owned(),
+                    arrive_after,
+                })
+            })
+            .collect()
     }
 
     /// The generator config with every incident pinned to `start + offset`.
@@ -210,6 +246,10 @@ impl Scenario {
             }
             if let Some(b) = &r.bedtime {
                 profile.habits.bedtime = time_field(&format!("{} bedtime", r.key), clock::parse_local_time(b))?;
+            }
+            if let Some([lat, lon]) = r.location {
+                let address = r.address.clone().unwrap_or_else(|| format!("{}, room {}", profile.name, profile.room));
+                profile.home = Some(Home { address, lat, lon });
             }
             if let Some(windows) = &r.meal_windows {
                 profile.meal_windows = windows
@@ -276,6 +316,11 @@ mod tests {
             ),
             ("[[resident]]\nkey = \"r1\"\ncolour = \"red\"", "unknown field"),
             ("[[resident]]\nkey = \"r1\"\ntimezone = \"Mars/Olympus\"", "bad timezone"),
+            (
+                "[[resident]]\nkey = \"r1\"\n[[incident]]\nresident = \"r1\"\nkind = \"fall\"\nat = \"+1m\"\ndispatch = \"4m\"",
+                "a dispatch to a home with no location",
+            ),
+            ("[[resident]]\nkey = \"r1\"\nlocation = [91.0, 0.0]", "a location off the earth"),
         ];
         let start = Utc::now();
         for (text, why) in bad {

@@ -1,6 +1,6 @@
-//! The pages: the alert console at `/console` and the data cockpit at
-//! `/cockpit`, static files embedded in the binary, sharing one language
-//! module. No CDN, nothing fetched at build or run time. The pages need no
+//! The pages: the alert console at `/console`, the data cockpit at
+//! `/cockpit` and the caregiver's phone page at `/carer`, static files
+//! embedded in the binary, sharing one language module and one API client. No CDN, nothing fetched at build or run time. The pages need no
 //! token; their data does.
 
 use axum::Router;
@@ -42,6 +42,10 @@ pub fn router() -> Router<ApiContext> {
             get(|| async { asset("text/css; charset=utf-8", include_str!("../console/board.css")) }),
         )
         .route(
+            "/console/common.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/common.js")) }),
+        )
+        .route(
             "/console/i18n.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/i18n.js")) }),
         )
@@ -57,6 +61,17 @@ pub fn router() -> Router<ApiContext> {
         .route(
             "/cockpit/cockpit.css",
             get(|| async { asset("text/css; charset=utf-8", include_str!("../console/cockpit.css")) }),
+        )
+        // The caregiver's phone: the day's visits and the door.
+        .route("/carer", get(|| async { Redirect::permanent("/carer/") }))
+        .route("/carer/", get(|| async { asset("text/html; charset=utf-8", include_str!("../console/carer.html")) }))
+        .route(
+            "/carer/carer.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/carer.js")) }),
+        )
+        .route(
+            "/carer/carer.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/carer.css")) }),
         )
 }
 

@@ -207,6 +207,9 @@ struct CarerVisit {
     service: CarerService,
     check_in: Option<DoorRecord>,
     check_out: Option<DoorRecord>,
+    /// The record's exceptions, so the carer sees at once what a payer will
+    /// question (a check-in far from home).
+    exceptions: Vec<Exception>,
     /// The responder's sheet, on a visit dispatched from an alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     responder: Option<Responder>,
@@ -254,6 +257,7 @@ impl From<&Visit> for CarerVisit {
             },
             check_in: v.check_in.as_ref().map(|c| c.0.clone()),
             check_out: v.check_out.as_ref().map(|c| c.0.clone()),
+            exceptions: v.exceptions(),
             responder: None,
             access: None,
         }

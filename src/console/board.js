@@ -6,7 +6,6 @@
 'use strict';
 
 (() => {
-  const API = '/api/v1';
   const TOKEN_KEY = 'eldercare.console.token';
   const REFRESH_MS = 15_000;
   const LATE_AFTER_MS = 15 * 60_000;
@@ -39,24 +38,7 @@
     return el;
   }
 
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json', Authorization: `Bearer ${token}` };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(API + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: 'no-store',
-    });
-    const text = await res.text();
-    const data = text ? JSON.parse(text) : null;
-    if (!res.ok) {
-      if (res.status === 401) showLogin();
-      const err = (data && data.error) || {};
-      throw new Error(err.message || res.statusText);
-    }
-    return data;
-  }
+  const api = window.eldercareCommon.client({ token: () => token, onSessionEnded: () => showLogin() });
 
   function showError(what, err) {
     $('.error-text').textContent = `${what}: ${err.message}`;

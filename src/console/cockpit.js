@@ -70,43 +70,10 @@
 
   // ------------------------------------------------------------------ API
 
-  class ApiError extends Error {
-    constructor(status, code, message) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    if (state.token) headers.Authorization = `Bearer ${state.token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(API + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: 'no-store',
-      });
-    } catch {
-      throw new ApiError(0, 'network_error', 'The server cannot be reached.');
-    }
-    const text = await res.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) {
-      const err = (data && data.error) || {};
-      if (res.status === 401 && state.token && path !== '/auth/login') sessionEnded();
-      throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
-    }
-    return data;
-  }
+  const api = window.eldercareCommon.client({
+    token: () => state.token,
+    onSessionEnded: () => sessionEnded(),
+  });
 
   function showError(message) {
     const box = $('[data-testid="error"]');
@@ -160,21 +127,16 @@
     const email = $('#login-email').value.trim();
     const password = $('#login-password').value;
     const error = $('[data-testid="login-error"]');
-    if (!email || !password) {
-      error.textContent = t('Enter your email and password.');
-      error.hidden = false;
-      return;
-    }
     error.hidden = true;
     try {
-      const res = await api('POST', '/auth/login', { email, password });
+      const res = await window.eldercareCommon.logIn(api, email, password, t);
       state.token = res.token;
       state.user = res.user;
       sessionStorage.setItem(TOKEN_KEY, res.token);
       form.reset();
       start();
     } catch (err) {
-      error.textContent = err.status === 401 ? t('Wrong email or password.') : `${err.message} (${err.code})`;
+      error.textContent = err.message;
       error.hidden = false;
     }
   }

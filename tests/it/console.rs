@@ -48,8 +48,28 @@ pub(crate) struct Browser {
     dir: PathBuf,
 }
 
+/// The phone the carer's page is tested on: an iPhone SE's screen.
+pub(crate) const PHONE_WIDTH: u32 = 375;
+pub(crate) const PHONE_HEIGHT: u32 = 667;
+const PHONE_USER_AGENT: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+     (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+
 impl Browser {
     pub(crate) async fn start() -> Browser {
+        Browser::launch(None).await
+    }
+
+    /// A browser emulating a phone (chromedriver's `mobileEmulation`): its
+    /// screen, pixel ratio, touch and user agent.
+    pub(crate) async fn phone() -> Browser {
+        Browser::launch(Some(json!({
+            "deviceMetrics": {"width": PHONE_WIDTH, "height": PHONE_HEIGHT, "pixelRatio": 2.0, "touch": true, "mobile": true},
+            "userAgent": PHONE_USER_AGENT,
+        })))
+        .await
+    }
+
+    async fn launch(mobile_emulation: Option<Value>) -> Browser {
         for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
                 Path::new(path).exists(),
@@ -93,9 +113,13 @@ impl Browser {
             "--window-size=1600,1000",
             &format!("--user-data-dir={}", profile.display()),
         ];
+        let mut options = json!({"binary": CHROMIUM, "args": args});
+        if let Some(emulation) = mobile_emulation {
+            options["mobileEmulation"] = emulation;
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:chromeOptions": options,
         }}});
         let created = browser
             .send(Method::POST, format!("{}/session", browser.base()), Some(capabilities))
@@ -134,6 +158,31 @@ impl Browser {
     pub(crate) async fn cmd(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
         let session = self.session.as_deref().expect("a live session");
         self.send(method, format!("{}/session/{session}{path}", self.base()), body).await
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub(crate) async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(Method::POST, "/goog/cdp/execute", Some(json!({"cmd": cmd, "params": params})))
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// Lets pages of `origin` read the position, without asking.
+    pub(crate) async fn grant_geolocation(&self, origin: &str) {
+        self.cdp("Browser.grantPermissions", json!({"origin": origin, "permissions": ["geolocation"]})).await;
+    }
+
+    /// Where the browser says it is from now on.
+    pub(crate) async fn set_geolocation(&self, lat: f64, lon: f64, accuracy_m: f64) {
+        let params = json!({"latitude": lat, "longitude": lon, "accuracy": accuracy_m});
+        self.cdp("Emulation.setGeolocationOverride", params).await;
+    }
+
+    /// Runs a script in the page and answers what it returns.
+    pub(crate) async fn script(&self, script: &str) -> Value {
+        self.cmd(Method::POST, "/execute/sync", Some(json!({"script": script, "args": []})))
+            .await
+            .unwrap_or_else(|e| panic!("run {script:?}: {e}"))
     }
 
     pub(crate) async fn goto(&self, url: &str) {

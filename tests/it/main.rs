@@ -8,6 +8,7 @@ mod api_data;
 mod api_residents_devices;
 mod behaviour;
 mod care;
+mod carer;
 mod cockpit;
 mod console;
 mod durability;

@@ -8,8 +8,10 @@ use chrono::{Duration, Utc};
 use eldercare::domain::DeviceKind;
 use eldercare::domain::device::{DEFAULT_POWER_ON_THRESHOLD_W, DeviceInfo};
 use eldercare::ingest::decode::{self, Registry, ZigbeeState};
+use eldercare_sim::dispatch::{self, DispatchPass};
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
+use eldercare_sim::rounds;
 use eldercare_sim::scenario::Scenario;
 use eldercare_sim::{SimConfig, devices, generate};
 use serde_json::Value;
@@ -164,4 +166,36 @@ async fn the_demo_scenario_raises_the_alerts_it_scripts() {
     let off = fall_at.with_timezone(&Utc) - (start + Duration::seconds(30));
     assert!(off.abs() < Duration::milliseconds(1), "the fall at its scripted time (+30 s), off by {off}");
     assert_eq!(app.count("select count(*) from quarantine").await, 0, "everything the simulator sends is valid");
+
+    // The coordinator's side: the fall gets its welfare check, and the
+    // carer is at the door (near it, GPS jitter) a few minutes later.
+    let scripted = scenario.dispatches();
+    assert_eq!(scripted.len(), 1, "the demo dispatches to its fall: {scripted:?}");
+    assert_eq!((scripted[0].resident.as_str(), scripted[0].alert_kind.as_str()), ("r1", "fall"));
+    let home = app.get(&format!("/api/v1/residents/{r1}"), &token).await;
+    assert!(home["location"]["lat"].is_number(), "provisioned with the home's position: {home}");
+    let password = "simulated carer password";
+    let carer_id = rounds::ensure_carer(&api, "carer@sim.test", password).await.unwrap();
+    let carer = Api::login(&app.base, "carer@sim.test", password).await.unwrap();
+    let now = Utc::now();
+    let arrive = scripted[0].arrive_after;
+    let pass = |at| dispatch::pass(&api, &carer, &carer_id, &ids.residents, &scripted, at, 7);
+    assert_eq!(pass(now).await.unwrap(), DispatchPass { dispatched: 1, checked_in: 0, checked_out: 0 });
+    assert_eq!(pass(now).await.unwrap(), DispatchPass::default(), "once, and the carer is on the way");
+    // The dispatch is stamped by the backend's clock, a moment after `now`.
+    let later = Utc::now() + arrive;
+    assert_eq!(pass(later).await.unwrap(), DispatchPass { dispatched: 0, checked_in: 1, checked_out: 0 });
+    let fall_id = r1_fall["id"].as_str().unwrap();
+    let timeline = app.get(&format!("/api/v1/alerts/{fall_id}/timeline"), &token).await;
+    let actions: Vec<&str> =
+        timeline["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for step in ["visit.dispatched", "visit.checked_in"] {
+        assert!(actions.contains(&step), "the fall's timeline shows {step}: {actions:?}");
+    }
+    let visits = app.get(&format!("/api/v1/visits?resident_id={r1}"), &token).await;
+    let visit = visits["visits"].as_array().unwrap().iter().find(|v| v["alert_id"] == fall_id).unwrap();
+    assert_eq!((visit["service_code"].as_str(), visit["status"].as_str()), (Some("WELFARE-CHECK"), Some("checked_in")));
+    assert_eq!(visit["caregiver_id"], carer_id.as_str());
+    let distance = visit["evv"]["check_in"]["distance_m"].as_f64().unwrap();
+    assert!(distance < 26.0, "at the door: {distance} m");
 }

@@ -1,0 +1,71 @@
+// What every page shares: the API's error, a fetch that carries the
+// session's token and turns every failure into that error, and logging in.
+// The pages keep their own session (each its own token key); a 401 on a
+// call made with a token means the server no longer accepts it, and the
+// page is told so it can ask for a login again.
+'use strict';
+
+(() => {
+  const API = '/api/v1';
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /**
+   * An API caller for one page: `token()` answers the current token (or
+   * none), `onSessionEnded()` is called when the server refuses it.
+   * `networkMessage` is what a failure to reach the server says.
+   */
+  function client({ token, onSessionEnded, networkMessage = 'The server cannot be reached.' }) {
+    return async function api(method, path, body) {
+      const headers = { Accept: 'application/json' };
+      const current = token();
+      if (current) headers.Authorization = `Bearer ${current}`;
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      let res;
+      try {
+        res = await fetch(API + path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          cache: 'no-store',
+        });
+      } catch {
+        throw new ApiError(0, 'network_error', networkMessage);
+      }
+      const text = await res.text();
+      let data = null;
+      try {
+        data = text ? JSON.parse(text) : null;
+      } catch {
+        data = null;
+      }
+      if (!res.ok) {
+        const err = (data && data.error) || {};
+        if (res.status === 401 && current && path !== '/auth/login') onSessionEnded();
+        throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText || 'request failed');
+      }
+      return data;
+    };
+  }
+
+  /**
+   * Logs in with what the form holds; answers `{token, user}`, or throws
+   * with a message fit for the form (`t` translates the fixed ones).
+   */
+  async function logIn(api, email, password, t) {
+    if (!email || !password) throw new Error(t('Enter your email and password.'));
+    try {
+      return await api('POST', '/auth/login', { email, password });
+    } catch (err) {
+      throw new Error(err.status === 401 ? t('Wrong email or password.') : `${err.message} (${err.code})`);
+    }
+  }
+
+  window.eldercareCommon = { ApiError, client, logIn };
+})();

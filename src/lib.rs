@@ -15,6 +15,7 @@ pub mod cockpit;
 pub mod config;
 pub mod domain;
 pub mod fhir;
+pub mod import;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;

@@ -34,9 +34,9 @@ impl Row {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Horizon(i64);
 
-/// Every resident's events of `kinds` newer than `since` that committed
-/// after `after` (all of them when `None`), and the horizon to read from
-/// next. Reading by commit order, not by time, so that an event written
+/// Every resident's live events of `kinds` newer than `since` that
+/// committed after `after` (all of them when `None`), and the horizon to
+/// read from next; an imported log's events raise no live alert. Reading by commit order, not by time, so that an event written
 /// late (a device that buffered its data) is read all the same.
 pub async fn committed_since(
     pool: &PgPool,
@@ -54,6 +54,7 @@ pub async fn committed_since(
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT}
          where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
+           and d.historical is not true
            and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))"
     )))
     .bind(since)

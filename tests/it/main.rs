@@ -15,6 +15,7 @@ mod family;
 mod fhir;
 mod health;
 mod identity;
+mod import;
 mod ingest;
 mod lifecycle;
 mod meals;

@@ -517,6 +517,15 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("RuleSettings"),
     ),
+    op(
+        "post",
+        "/api/v1/residents/{id}/backtest",
+        "Rule backtest: what the rules would have raised over the resident's stored history in [from, to) (at most 366 days) with these settings, each part merged over the resident's effective settings; writes nothing",
+        "admin, staff",
+        Some("BacktestRequest"),
+        200,
+        Some("BacktestReport"),
+    ),
     Operation {
         query: &[
             ("status", "string"),
@@ -1353,6 +1362,20 @@ fn schemas() -> Value {
         "RuleSettingsPatch": rule_settings_patch(),
         "MealWindows": meal_windows(),
         "Thresholds": thresholds(),
+        "BacktestRequest": s(json!({"from": time, "to": time,
+            "settings": {"$ref": "#/components/schemas/RuleSettingsPatch"},
+            "meal_windows": {"$ref": "#/components/schemas/MealWindows"},
+            "thresholds": {"$ref": "#/components/schemas/Thresholds"}}), &["from", "to"]),
+        "BacktestReport": s(json!({
+            "alerts": {"type": "array", "items": s(json!({
+                "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
+                "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+                "opened_at": time, "cleared_at": ntime, "details": {}}),
+                &["kind", "cause", "severity", "opened_at", "cleared_at", "details"])},
+            "by_kind": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "days": {"type": "number", "description": "the window's length in days"},
+            "per_week": {"type": "object", "additionalProperties": {"type": "number"}, "description": "by_kind ÷ (days / 7)"}}),
+            &["alerts", "by_kind", "days", "per_week"]),
         "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,
             "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
             "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},

@@ -443,3 +443,177 @@ fn report(replay: &Replay, book: AlertBook) -> Report {
     let per_week = by_kind.iter().map(|(kind, n)| (kind.clone(), *n as f64 / (days / 7.0))).collect();
     Report { alerts, by_kind, days: number_value(days), per_week }
 }
+
+/// The report as a table, for the command line: the alerts (kind, severity,
+/// opened, cleared), then the count and the rate per week of each kind.
+pub fn table(report: &Report) -> String {
+    use std::fmt::Write;
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), crate::rules::rfc3339);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<9} {:<21} {:<21}", "kind", "severity", "opened_at", "cleared_at");
+    for a in &report.alerts {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<9} {:<21} {:<21}",
+            a.kind.as_str(),
+            a.severity.as_str(),
+            time(Some(a.opened_at)),
+            time(a.cleared_at)
+        );
+    }
+    let _ = writeln!(out, "\n{:<20} {:>6} {:>10}", "by_kind", "count", "per_week");
+    for (kind, n) in &report.by_kind {
+        let rate = report.per_week.get(kind).copied().unwrap_or(0.0);
+        let _ = writeln!(out, "{kind:<20} {n:>6} {rate:>10.2}");
+    }
+    let _ = writeln!(out, "\n{} alerts over {} days", report.alerts.len(), report.days);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::Asia::Shanghai;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::EventKind;
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn event(at: &str, device: &str, device_kind: DeviceKind, kind: &str, room: &str) -> HistoryEvent {
+        HistoryEvent {
+            ts: ts(at),
+            kind: EventKind::from(kind),
+            room: Some(room.into()),
+            door: None,
+            appliance: None,
+            device_id: device.into(),
+            device_kind: Some(device_kind),
+            data: json!({}),
+            received_at: ts(at),
+        }
+    }
+
+    fn motion(at: &str, room: &str) -> HistoryEvent {
+        event(at, "m-1", DeviceKind::MotionSensor, "motion", room)
+    }
+
+    fn heart(at: &str, value: f64) -> HistoryReading {
+        HistoryReading {
+            ts: ts(at),
+            device_id: "w-1".into(),
+            device_kind: Some(DeviceKind::Wearable),
+            metric: Metric::HeartRate,
+            value,
+            received_at: ts(at),
+        }
+    }
+
+    fn day(settings: RuleSettings) -> Replay {
+        Replay {
+            resident_id: Uuid::nil(),
+            tz: Shanghai,
+            settings: RuleSettings { meal_windows: vec![], ..settings },
+            from: ts("2026-11-28T00:00:00+08:00"),
+            to: ts("2026-11-29T00:00:00+08:00"),
+            tick: Duration::minutes(5),
+        }
+    }
+
+    #[test]
+    fn behaviour_alerts_open_and_clear_at_the_scheduler_tick_that_sees_them() {
+        let history = History {
+            events: vec![
+                motion("2026-11-28T06:50:00+08:00", "bedroom"),
+                motion("2026-11-28T08:01:00+08:00", "kitchen"),
+                motion("2026-11-28T11:58:00+08:00", "hall"),
+                motion("2026-11-28T21:00:00+08:00", "bedroom"),
+            ],
+            readings: vec![],
+        };
+        let mut settings = RuleSettings::default();
+        settings.inactivity.hours = 3.0;
+        let report = replay(&day(settings), &history);
+        let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.cause.as_str(), a.opened_at, a.cleared_at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // Due at 11:01; judged at the 11:05 tick; cleared by 11:58's motion at the 12:00 tick.
+                (
+                    AlertKind::Inactivity,
+                    "inactivity:2026-11-28T00:01:00Z",
+                    ts("2026-11-28T11:05:00+08:00"),
+                    Some(ts("2026-11-28T12:00:00+08:00"))
+                ),
+                (
+                    AlertKind::Inactivity,
+                    "inactivity:2026-11-28T03:58:00Z",
+                    ts("2026-11-28T15:00:00+08:00"),
+                    Some(ts("2026-11-28T21:00:00+08:00"))
+                ),
+            ]
+        );
+        assert_eq!(report.by_kind.get("inactivity"), Some(&2));
+        assert_eq!(report.days, json!(1));
+        assert_eq!(report.per_week.get("inactivity"), Some(&14.0));
+        // Same history, same answer; and the table names them.
+        assert_eq!(replay(&day(RuleSettings::default()), &history), report);
+        assert!(table(&report).contains("inactivity"));
+    }
+
+    #[test]
+    fn vitals_and_alarms_open_at_their_own_time() {
+        let mut history = History::default();
+        for (minute, value) in [(0, 70.0), (1, 150.0), (3, 150.0), (7, 150.0), (8, 70.0), (14, 70.0), (19, 70.0)] {
+            history.readings.push(heart(&format!("2026-11-28T14:{minute:02}:00+08:00"), value));
+        }
+        history.events = vec![
+            motion("2026-11-28T06:50:00+08:00", "bedroom"),
+            event("2026-11-28T10:00:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+            event("2026-11-28T10:20:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+            event("2026-11-28T12:00:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+        ];
+        let mut settings = RuleSettings::default();
+        settings.inactivity.hours = 24.0;
+        let report = replay(&day(settings), &history);
+        let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.opened_at, a.cleared_at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // A press 20 minutes later is the same alarm; two hours later, a new one.
+                (AlertKind::Sos, ts("2026-11-28T10:00:00+08:00"), None),
+                (AlertKind::Sos, ts("2026-11-28T12:00:00+08:00"), None),
+                // Out from 14:01 for 5 minutes by 14:07; clear after 10 minutes in range.
+                (AlertKind::VitalAbnormal, ts("2026-11-28T14:07:00+08:00"), Some(ts("2026-11-28T14:19:00+08:00"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn requests_are_checked_like_the_settings_endpoints() {
+        let request = |body: Value| serde_json::from_value::<Request>(body).expect("a request");
+        let window = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"});
+        assert!(request(window.clone()).check_window().is_ok());
+        let backwards = request(json!({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}));
+        assert_eq!(backwards.check_window().map_err(|e| e.field), Err("to".into()));
+        let long = request(json!({"from": "2025-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}));
+        assert!(long.check_window().is_err());
+
+        let effective = RuleSettings { away: true, ..RuleSettings::default() };
+        let mut body = window;
+        body["settings"] = json!({"inactivity": {"hours": 2}});
+        body["meal_windows"] = json!([{"meal": "lunch", "start": "11:00", "end": "12:00"}]);
+        body["thresholds"] = json!({"spo2": {"min": 88}});
+        let settings = request(body.clone()).settings_over(&effective).expect("valid");
+        assert!(!settings.away, "history is replayed at home");
+        assert_eq!(settings.inactivity.hours, 2.0);
+        assert_eq!(settings.meal_windows.len(), 1);
+        assert_eq!(settings.thresholds.get(Metric::Spo2).and_then(|t| t.min), Some(88.0));
+        assert!(settings.thresholds.get(Metric::HeartRate).is_some(), "other thresholds stay");
+        body["settings"] = json!({"inactivity": {"hours": 0}});
+        let err = request(body).settings_over(&effective).map_err(|e| e.field);
+        assert_eq!(err, Err("inactivity.hours".into()));
+    }
+}

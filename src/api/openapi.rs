@@ -1905,6 +1905,7 @@ mod tests {
             ("/api/v1", include_str!("messages.rs")),
             ("/api/v1", include_str!("quarantine.rs")),
             ("/api/v1", include_str!("rules.rs")),
+            ("/api/v1", include_str!("backtest.rs")),
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
             ("/api/v1", include_str!("audit.rs")),

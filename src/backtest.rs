@@ -277,10 +277,11 @@ impl<'a> State<'a> {
                         continue;
                     }
                 }
-                Decision::Raise { kind, cause, .. } if resolved_by_people(*kind) => {
-                    if self.book.open(*kind, cause).is_some_and(|a| event.ts - a.opened_at > HANDLED_WITHIN) {
-                        self.book.resolve_by_person(*kind, cause);
-                    }
+                Decision::Raise { kind, cause, .. }
+                    if resolved_by_people(*kind)
+                        && self.book.open(*kind, cause).is_some_and(|a| event.ts - a.opened_at > HANDLED_WITHIN) =>
+                {
+                    self.book.resolve_by_person(*kind, cause);
                 }
                 _ => {}
             }

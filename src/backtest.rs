@@ -327,6 +327,20 @@ impl<'a> State<'a> {
 
 /// Replays `history` (oldest first, as [`load`] reads it) over the window.
 pub fn replay(replay: &Replay, history: &History) -> Report {
+    replay_judging(replay, history, Judging::WhenTheyCanChange)
+}
+
+/// When the replay judges the behaviour rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Judging {
+    /// Only at the ticks where their answer can change (see below).
+    WhenTheyCanChange,
+    /// At every tick, as the scheduler does: what the first must match.
+    #[cfg(test)]
+    EveryTick,
+}
+
+fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Report {
     let grid = Grid { from: replay.from, tick_ms: replay.tick.num_milliseconds().max(1) };
     let mut state = State {
         replay,
@@ -347,9 +361,10 @@ pub fn replay(replay: &Replay, history: &History) -> Report {
     let (events, readings) = (&history.events, &history.readings);
     // The behaviour rules change their mind only when activity arrives, as
     // time passes deadlines, or when a sensor falls silent. Judging at the
-    // last tick before each piece of activity, at least hourly and at the
-    // last tick before each sensor falls silent finds every decision the
-    // scheduler would have found tick by tick, at the tick it would have.
+    // last tick before each piece of activity and at the tick that sees it,
+    // at least hourly, and at the last tick before each sensor falls silent
+    // finds every decision the scheduler would have found tick by tick, at
+    // the tick it would have (a test holds the two to it).
     let relevant: Vec<DateTime<Utc>> = events
         .iter()
         .filter(|e| {
@@ -365,11 +380,16 @@ pub fn replay(replay: &Replay, history: &History) -> Report {
     loop {
         let min = previous.map_or(0, |p| p + 1);
         let mut k = ((min + per_hour - 1) / per_hour * per_hour).min(last);
-        while next_relevant < relevant.len() && state.grid.ceil(relevant[next_relevant]) - 1 < min {
+        if judging != Judging::WhenTheyCanChange {
+            k = min;
+        }
+        while next_relevant < relevant.len() && state.grid.ceil(relevant[next_relevant]) < min {
             next_relevant += 1;
         }
         if let Some(ts) = relevant.get(next_relevant) {
-            k = k.min(state.grid.ceil(*ts) - 1);
+            // The last tick before it, unless judged already; then the tick that sees it.
+            let first = state.grid.ceil(*ts);
+            k = k.min(if first > min { first - 1 } else { first });
         }
         for (kind, seen) in state.sensors.values() {
             let silent = state.grid.floor(*seen + devices::heartbeat_timeout(*kind));
@@ -590,6 +610,54 @@ mod tests {
                 (AlertKind::VitalAbnormal, ts("2026-11-28T14:07:00+08:00"), Some(ts("2026-11-28T14:19:00+08:00"))),
             ]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Judging only where the answer can change finds what judging at
+        /// every tick finds, at the same ticks.
+        #[test]
+        fn judging_when_rules_can_change_is_judging_every_tick(
+            events in proptest::collection::vec((0i64..(60 * 60), 0usize..8, 0usize..4), 0..60),
+            hours in 1u32..6,
+            tick_minutes in 1i64..16,
+        ) {
+            let start = ts("2026-11-27T00:00:00+08:00");
+            let kinds = ["motion", "motion", "door_opened", "door_closed", "bed_exit", "bed_enter", "motion", "sos_pressed"];
+            let rooms = ["kitchen", "hall", "bedroom", "living_room"];
+            let history = History {
+                events: {
+                    let mut events: Vec<HistoryEvent> = events
+                        .into_iter()
+                        .map(|(minute, kind, room)| {
+                            let mut e = motion("2026-11-27T00:00:00+08:00", rooms[room]);
+                            e.ts = start + Duration::minutes(minute);
+                            e.received_at = e.ts;
+                            e.kind = EventKind::from(kinds[kind]);
+                            if kinds[kind].starts_with("door") {
+                                e.door = Some("entrance".into());
+                                e.device_kind = Some(DeviceKind::DoorSensor);
+                            }
+                            e
+                        })
+                        .collect();
+                    events.sort_by_key(|e| e.ts);
+                    events
+                },
+                readings: vec![],
+            };
+            let mut settings = RuleSettings::default();
+            settings.inactivity.hours = f64::from(hours);
+            let replay = Replay {
+                tick: Duration::minutes(tick_minutes),
+                from: ts("2026-11-28T00:00:00+08:00"),
+                to: ts("2026-11-29T12:00:00+08:00"),
+                ..day(settings)
+            };
+            let sparse = replay_judging(&replay, &history, Judging::WhenTheyCanChange);
+            let dense = replay_judging(&replay, &history, Judging::EveryTick);
+            proptest::prop_assert_eq!(sparse, dense);
+        }
     }
 
     #[test]

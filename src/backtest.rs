@@ -522,14 +522,7 @@ mod tests {
     }
 
     fn heart(at: &str, value: f64) -> HistoryReading {
-        HistoryReading {
-            ts: ts(at),
-            device_id: "w-1".into(),
-            device_kind: Some(DeviceKind::Wearable),
-            metric: Metric::HeartRate,
-            value,
-            received_at: ts(at),
-        }
+        HistoryReading { ts: ts(at), device_id: "w-1".into(), metric: Metric::HeartRate, value, received_at: ts(at) }
     }
 
     fn day(settings: RuleSettings) -> Replay {

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod backtest;
 pub mod bootstrap;
 pub mod broker;
 pub mod care;

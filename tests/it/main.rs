@@ -6,6 +6,7 @@ mod alerts;
 mod api_auth;
 mod api_data;
 mod api_residents_devices;
+mod backtest;
 mod behaviour;
 mod care;
 mod cockpit;

@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 RESIDENTS=${RESIDENTS:-20}
 WEEKS=${WEEKS:-4}
 INCIDENT_RATE=${INCIDENT_RATE:-0.6}
+# Ordinary days that fool rules: a nap of two to three hours, an afternoon
+# out of two to four hours that nobody switched to "away".
+LONG_NAPS=${LONG_NAPS:-0.3}
+LONG_OUTINGS=${LONG_OUTINGS:-0.3}
 SEED=${SEED:-42}
 SETTINGS=${SETTINGS:-null}
 HTTP_PORT=${HTTP_PORT:-18197}
@@ -34,7 +38,7 @@ rm -rf "$work" && mkdir -p "$work"
 end=$(date -u +%Y-%m-%dT00:00:00Z)
 from=$(date -u -d "$end - $((WEEKS * 7)) days" +%Y-%m-%dT%H:%M:%SZ)
 "$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$from" --duration "$((WEEKS * 7))d" \
-  --incident-rate "$INCIDENT_RATE" --out "$work" >/dev/null
+  --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" --out "$work" >/dev/null
 
 url="http://$HTTP_ADDR"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -53,7 +57,8 @@ for r in json.load(open('$work/residents.json')):
     -d "{\"from\": \"$from\", \"to\": \"$end\", \"meal_windows\": $meals, \"settings\": $SETTINGS}"
 done
 
-echo "$RESIDENTS residents x $WEEKS weeks, seed $SEED, $INCIDENT_RATE incidents a day each; imported:"
+echo "$RESIDENTS residents x $WEEKS weeks, seed $SEED, $INCIDENT_RATE incidents a day each," \
+  "long naps $LONG_NAPS and afternoons out $LONG_OUTINGS of the days they nap or go out; imported:"
 cat "$work"/*.import | python3 -c "
 import re, sys
 t = [list(map(int, re.findall(r'\d+', l))) for l in sys.stdin]

@@ -238,6 +238,12 @@ struct CasasArgs {
     duration: String,
     #[arg(long, default_value_t = 0.3)]
     incident_rate: f64,
+    /// Chance, each day a resident naps, that the nap lasts two to three hours.
+    #[arg(long, default_value_t = 0.0)]
+    long_naps: f64,
+    /// Chance, each day a resident walks out, that they stay out two to four hours.
+    #[arg(long, default_value_t = 0.0)]
+    long_outings: f64,
     /// Directory for `{resident}.txt`, `map.toml`, `labels.json` and `residents.json`.
     #[arg(long)]
     out: PathBuf,
@@ -469,6 +475,10 @@ async fn run(cli: Cli) -> Result<()> {
             let duration = clock::parse_duration(&args.duration)?;
             let mut config = SimConfig::generated(args.residents.residents, seed, parse_tz(&args.residents.timezone)?);
             config.incident_rate = args.incident_rate;
+            for r in &mut config.residents {
+                r.habits.long_nap_probability = args.long_naps;
+                r.habits.long_outing_probability = args.long_outings;
+            }
             config.validate()?;
             let generated = generate_with_incidents(&config, from, from + duration);
             std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

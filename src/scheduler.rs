@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
-use crate::domain::{AlertKind, DeviceKind, Resolution, status};
+use crate::domain::{AlertKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
@@ -26,12 +26,10 @@ use crate::store::settings::SettingsCache;
 use crate::store::{devices as stored_devices, residents};
 use crate::watchdog;
 
-/// The advisory lock that makes a process the leader.
-const LEADER_LOCK: i64 = 0x656c_6465_7202;
+/// The advisory lock that makes a process the leader (per database).
+pub const LEADER_LOCK: i64 = 0x656c_6465_7202;
 /// How far back activity is kept for the behaviour rules.
-const LOOKBACK: chrono::Duration = chrono::Duration::hours(36);
-/// The devices that see a resident move about.
-const ACTIVITY_SENSOR_KINDS: &[DeviceKind] = &[DeviceKind::MotionSensor, DeviceKind::DoorSensor, DeviceKind::BedSensor];
+pub const LOOKBACK: chrono::Duration = chrono::Duration::hours(36);
 
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
@@ -88,13 +86,7 @@ struct Leader {
     rule_settings: SettingsCache,
     metrics: Arc<Metrics>,
     settings: SchedulerSettings,
-    /// Activity per resident, oldest first, within LOOKBACK.
-    activity: HashMap<Uuid, Vec<ActivityEvent>>,
-    /// How far activity has been read; `None` before the first read.
-    horizon: Option<Horizon>,
-    /// Episodes already raised, so a condition that still holds is not
-    /// re-submitted every tick.
-    raised: HashSet<(Uuid, AlertKind, String)>,
+    behaviour: Behaviour,
     /// When care plans last had their 14 days of visits moved on, and that
     /// work if it still runs: on a task of its own, so thousands of plans
     /// never hold up the alarms' time-driven rules.
@@ -113,9 +105,7 @@ impl Leader {
             rule_settings,
             metrics,
             settings,
-            activity: HashMap::new(),
-            horizon: None,
-            raised: HashSet::new(),
+            behaviour: Behaviour::new(),
             plans_extended_at: None,
             plans_job: None,
         }
@@ -146,7 +136,7 @@ impl Leader {
         alerts::escalate_due(&self.pool, &self.settings.escalation, now).await?;
         let devices = stored_devices::health(&self.pool).await?;
         self.device_health(&devices, now).await?;
-        self.behaviour(&devices, now).await?;
+        self.behaviour.tick(&self.pool, &self.rule_settings, &self.metrics, &devices, now).await?;
         self.institution_silence(now).await?;
         self.care_visits(now).await?;
         // Meal orders for the day after next, as each resident's date turns.
@@ -256,10 +246,29 @@ impl Leader {
         }
         Ok(())
     }
+}
 
-    async fn load_activity(&mut self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let (rows, horizon) =
-            activity::committed_since(&self.pool, &activity_kinds(), now - LOOKBACK, self.horizon).await?;
+/// The behaviour rules as the leader runs them: each resident's recent
+/// activity kept in memory and topped up from what committed since the last
+/// tick, and the episodes already raised.
+#[derive(Default)]
+pub struct Behaviour {
+    /// Activity per resident, oldest first, within LOOKBACK.
+    activity: HashMap<Uuid, Vec<ActivityEvent>>,
+    /// How far activity has been read; `None` before the first read.
+    horizon: Option<Horizon>,
+    /// Episodes already raised, so a condition that still holds is not
+    /// re-submitted every tick.
+    raised: HashSet<(Uuid, AlertKind, String)>,
+}
+
+impl Behaviour {
+    pub fn new() -> Behaviour {
+        Behaviour::default()
+    }
+
+    async fn load_activity(&mut self, pool: &PgPool, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let (rows, horizon) = activity::committed_since(pool, &activity_kinds(), now - LOOKBACK, self.horizon).await?;
         self.horizon = Some(horizon);
         for (resident, event) in rows {
             let events = self.activity.entry(resident).or_default();
@@ -278,31 +287,35 @@ impl Leader {
         Ok(())
     }
 
-    async fn behaviour(
+    /// Judges every resident's behaviour rules at `now`: the leader calls
+    /// it each tick with the wall clock; a test may step `now` through
+    /// stored history.
+    pub async fn tick(
         &mut self,
+        pool: &PgPool,
+        rule_settings: &SettingsCache,
+        metrics: &Metrics,
         devices: &[stored_devices::HealthRow],
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        self.load_activity(now).await?;
+        self.load_activity(pool, now).await?;
         if self.raised.is_empty() {
             let since = now - LOOKBACK - chrono::Duration::hours(12);
-            self.raised = alerts::opened_about_residents(&self.pool, since).await?.into_iter().collect();
+            self.raised = alerts::opened_about_residents(pool, since).await?.into_iter().collect();
         }
-        let watched = residents::watched(&self.pool).await?;
+        let watched = residents::watched(pool).await?;
         let ids: Vec<Uuid> = watched.iter().map(|r| r.id).collect();
-        let settings = self.rule_settings.residents(&self.pool, &ids).await?;
-        // Inactivity is only judged while an activity sensor could see the
-        // resident: a silent sensor is a device problem, not a person problem.
+        let settings = rule_settings.residents(pool, &ids).await?;
         let mut sensors_online: HashSet<Uuid> = HashSet::new();
-        for d in devices.iter().filter(|d| ACTIVITY_SENSOR_KINDS.contains(&d.kind)) {
+        for d in devices {
             if let Some(rid) = d.resident_id
-                && devices::online(d.kind, d.last_seen_at, d.reported_online, now) == Some(true)
+                && behaviour::sees_activity(d.kind, d.last_seen_at, d.reported_online, now)
             {
                 sensors_online.insert(rid);
             }
         }
-        let active = alerts::active_about_residents(&self.pool).await?;
-        let periods = crate::store::status::periods_of(&self.pool, &ids).await?;
+        let active = alerts::active_about_residents(pool).await?;
+        let periods = crate::store::status::periods_of(pool, &ids).await?;
         for r in watched {
             let Ok(tz) = r.timezone.parse::<chrono_tz::Tz>() else { continue };
             let Some(settings) = settings.get(&r.id) else { continue };
@@ -312,13 +325,13 @@ impl Leader {
             // later than it was recorded) is resolved.
             if !status::present_at(periods, now) {
                 if status::ABSENCE_CLEARS.iter().any(|k| active.iter().any(|(id, kind, _)| *id == r.id && kind == k)) {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = pool.begin().await?;
                     let details = serde_json::json!({"resident_status": status::status_at(periods, now)});
                     let applied =
                         alerts::resolve_about_resident(&mut tx, r.id, Some(status::ABSENCE_CLEARS), None, &details)
                             .await?;
                     tx.commit().await?;
-                    applied.iter().for_each(|a| a.count(&self.metrics));
+                    applied.iter().for_each(|a| a.count(metrics));
                 }
                 continue;
             }
@@ -339,7 +352,7 @@ impl Leader {
                     Decision::Clear { .. } => active.contains(&key),
                 };
                 if wanted {
-                    alerts::apply(&self.pool, &self.metrics, &subject, &decision, false).await?;
+                    alerts::apply(pool, metrics, &subject, &decision, false).await?;
                     if decision.is_raise() {
                         self.raised.insert(key);
                     }

@@ -1,7 +1,9 @@
 # Sourced by the benchmark and fuzzing scripts: a fresh database and a
 # backend of its own next to the services of scripts/services.sh.
 #
-#   prepare_backend NAME PORT   sets DATABASE_URL (database NAME, recreated),
+#   prepare_backend NAME PORT   starts the services (unless SERVICES_RUNNING=1
+#                               says they are up, on a machine that shares
+#                               them), sets DATABASE_URL (database NAME, recreated),
 #                               MQTT_URL (the ingest account, a client id of
 #                               its own), HTTP_ADDR, the admin credentials,
 #                               mqtt_port and client
@@ -10,7 +12,7 @@
 
 prepare_backend() {
   local name=$1 port=$2
-  bash scripts/services.sh >/dev/null
+  [ "${SERVICES_RUNNING:-}" = 1 ] || bash scripts/services.sh >/dev/null
   # shellcheck source=/dev/null
   source .run/env
   local base=${DATABASE_URL%/*}

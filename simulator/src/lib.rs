@@ -8,6 +8,7 @@
 //! that touches the network (MQTT publishing, the backend's HTTP API, the load
 //! generator) sits in its own module at the edge.
 
+pub mod casas;
 pub mod clock;
 pub mod dispatch;
 pub mod generate;

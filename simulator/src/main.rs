@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
+use eldercare_sim::casas;
 use eldercare_sim::clock::{self, Speed};
 use eldercare_sim::dispatch;
 use eldercare_sim::latency;
@@ -56,6 +57,10 @@ enum Command {
     Load(LoadArgs),
     /// Print generated messages as JSON lines, without a broker.
     Print(PrintArgs),
+    /// Write N residents' days as CASAS logs (one per resident), the sensor
+    /// map and the incidents' labels, for `eldercare import casas` and the
+    /// detection-quality benchmark.
+    Casas(CasasArgs),
     /// Alert latency benchmark: SOS publish to alert on the live stream,
     /// with telemetry load in the background.
     Latency(LatencyArgs),
@@ -230,6 +235,28 @@ struct PrintArgs {
     duration: String,
     #[arg(long, default_value_t = 0.3)]
     incident_rate: f64,
+}
+
+#[derive(Args)]
+struct CasasArgs {
+    #[command(flatten)]
+    residents: ResidentArgs,
+    /// Simulated start (RFC 3339).
+    #[arg(long)]
+    from: String,
+    #[arg(long, default_value = "28d")]
+    duration: String,
+    #[arg(long, default_value_t = 0.3)]
+    incident_rate: f64,
+    /// Chance, each day a resident naps, that the nap lasts two to three hours.
+    #[arg(long, default_value_t = 0.0)]
+    long_naps: f64,
+    /// Chance, each day a resident walks out, that they stay out two to four hours.
+    #[arg(long, default_value_t = 0.0)]
+    long_outings: f64,
+    /// Directory for `{resident}.txt`, `map.toml`, `labels.json` and `residents.json`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>> {
@@ -503,6 +530,46 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(args.every)).await;
             }
+        }
+        Command::Casas(args) => {
+            let from = parse_time(&args.from)?;
+            let duration = clock::parse_duration(&args.duration)?;
+            let mut config = SimConfig::generated(args.residents.residents, seed, parse_tz(&args.residents.timezone)?);
+            config.incident_rate = args.incident_rate;
+            for r in &mut config.residents {
+                r.habits.long_nap_probability = args.long_naps;
+                r.habits.long_outing_probability = args.long_outings;
+            }
+            config.validate()?;
+            let generated = generate_with_incidents(&config, from, from + duration);
+            std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+            let write = |name: &str, text: String| {
+                let path = args.out.join(name);
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+            };
+            for (key, log) in casas::logs(&config, &generated) {
+                write(&format!("{key}.txt"), log)?;
+            }
+            write("map.toml", casas::map())?;
+            write("labels.json", casas::labels(&generated).to_string())?;
+            let residents: Vec<serde_json::Value> = config
+                .residents
+                .iter()
+                .map(|r| {
+                    let meals: Vec<serde_json::Value> = r
+                        .meal_windows
+                        .iter()
+                        .map(|w| {
+                            serde_json::json!({"meal": w.meal.as_str(), "start": w.start.format("%H:%M").to_string(),
+                                               "end": w.end.format("%H:%M").to_string()})
+                        })
+                        .collect();
+                    serde_json::json!({"key": r.key, "name": r.name, "timezone": r.timezone.name(), "meal_windows": meals})
+                })
+                .collect();
+            write("residents.json", serde_json::Value::Array(residents).to_string())?;
+            println!("{} residents, {} incidents", config.residents.len(), generated.incidents.len());
+            Ok(())
         }
         Command::Print(args) => {
             let duration = clock::parse_duration(&args.duration)?;

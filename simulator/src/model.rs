@@ -123,6 +123,13 @@ pub struct Habits {
     pub midday_medication: bool,
     /// Measures blood glucose in the morning (FHIR residents only).
     pub measures_glucose: bool,
+    /// Chance that a nap lasts two to three hours: an ordinary day that
+    /// looks like inactivity. 0 unless asked for (it would change every
+    /// generated day).
+    pub long_nap_probability: f64,
+    /// Chance that an afternoon walk is an afternoon out (two to four hours:
+    /// the front door, then silence, and nobody switched to "away").
+    pub long_outing_probability: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +219,8 @@ impl ResidentProfile {
             meal_service: rng.random_bool(0.4),
             midday_medication: rng.random_bool(0.3),
             measures_glucose: rng.random_bool(0.4),
+            long_nap_probability: 0.0,
+            long_outing_probability: 0.0,
         };
         ResidentProfile {
             key,

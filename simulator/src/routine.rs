@@ -240,7 +240,11 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     if b.rng.random_bool(habits.nap_probability.clamp(0.0, 1.0)) {
         let rest = b.range(10 * MIN, 30 * MIN);
         b.living_until(b.cursor + rest);
-        let nap = b.range(30 * MIN, 90 * MIN);
+        let nap = if habits.long_nap_probability > 0.0 && b.rng.random_bool(habits.long_nap_probability.min(1.0)) {
+            b.range(2 * HOUR, 3 * HOUR)
+        } else {
+            b.range(30 * MIN, 90 * MIN)
+        };
         if habits.naps_in_bed {
             b.walk_to(Room::Bedroom);
             b.stay(Place::Bed, Activity::Rest, nap);
@@ -262,7 +266,12 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
         b.walk_to(Room::Hall);
         let shoes = b.range(60, 150);
         b.stay(Place::Room(Room::Hall), Activity::Active, shoes);
-        let out = b.range(30 * MIN, 80 * MIN);
+        let out = if habits.long_outing_probability > 0.0 && b.rng.random_bool(habits.long_outing_probability.min(1.0))
+        {
+            b.range(2 * HOUR, 4 * HOUR)
+        } else {
+            b.range(30 * MIN, 80 * MIN)
+        };
         b.stay(Place::Away, Activity::Walk, out);
         let back = b.range(60, 120);
         b.stay(Place::Room(Room::Hall), Activity::Active, back);

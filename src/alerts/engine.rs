@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,11 +29,17 @@ use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
 use crate::metrics::Metrics;
 use crate::rules::settings::RuleSettings;
 use crate::rules::vitals::VitalMonitor;
-use crate::rules::{Decision, devices, rfc3339, streaming};
+use crate::rules::{Decision, devices, streaming};
 use crate::store::settings::SettingsCache;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
 const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Whether data that happened at `ts` and reached the backend at
+/// `received_at` is late.
+pub fn is_late(ts: DateTime<Utc>, received_at: DateTime<Utc>) -> bool {
+    received_at - ts > LATE_AFTER
+}
 /// A batch taking longer than this to evaluate is logged: alerts wait behind it.
 const SLOW: Duration = Duration::from_millis(250);
 /// How often the rule inbox is swept for events no process has judged.
@@ -214,7 +220,7 @@ impl Engine {
                 let Some(rid) = origin.resident_id else { return };
                 let Some(settings) = self.settings_for(&origin).await else { return };
                 let Some(threshold) = settings.thresholds.get(metric).copied() else { return };
-                let late = received_at - ts > LATE_AFTER;
+                let late = is_late(ts, received_at);
                 let key = (rid, metric);
                 if !self.vitals.contains_key(&key) {
                     let subject = Subject::of(&origin);
@@ -365,7 +371,7 @@ async fn judge_event(
     settings: &RuleSettings,
 ) -> Result<Vec<Applied>, sqlx::Error> {
     let origin = event.origin;
-    let late = event.received_at - event.ts > LATE_AFTER;
+    let late = is_late(event.ts, event.received_at);
     let decisions = streaming::on_event(event.kind, event.ts, event.data, origin.info.kind, settings, late);
     if decisions.is_empty() && event.inbox.is_none() {
         return Ok(Vec::new());
@@ -393,12 +399,7 @@ async fn judge_event(
         {
             continue;
         }
-        // The cancel window runs from the fall's receipt, on our clock.
-        if let Decision::Raise { kind: AlertKind::Fall, details, .. } = &mut decision
-            && let Some(obj) = details.as_object_mut()
-        {
-            obj.insert("received_at".into(), json!(rfc3339(event.received_at)));
-        }
+        streaming::stamp_receipt(&mut decision, event.received_at);
         applied.extend(super::apply_in(&mut tx, &subject, &decision, late).await?);
     }
     tx.commit().await?;
@@ -421,16 +422,13 @@ async fn fall_cancel_applies(
         device_kind: origin.info.kind,
         resident_id: origin.resident_id,
     };
-    if !streaming::cancel_trusted(fall.device_id.as_deref(), fall.resident_id, &canceller) {
-        return Ok(false);
-    }
-    let fall_received = fall
-        .details
-        .get("received_at")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
-        .unwrap_or(fall.opened_at);
-    Ok(streaming::fall_cancel_applies(fall_received, cancel_received, settings))
+    let open = streaming::OpenFall {
+        device_id: fall.device_id.as_deref(),
+        resident_id: fall.resident_id,
+        opened_at: fall.opened_at,
+        details: &fall.details,
+    };
+    Ok(streaming::cancel_resolves(&open, &canceller, cancel_received, settings))
 }
 
 /// A fresh vital-sign monitor for a resident's metric, put back in the

@@ -201,14 +201,6 @@ impl Subject {
     }
 }
 
-/// Rules that re-derive the same decision while a condition lasts, whose
-/// `at` identifies one occurrence (a device silent since a given moment):
-/// once raised, that occurrence is not raised again after a person resolved
-/// it; the next occurrence is.
-fn is_raised_once_per_occurrence(kind: AlertKind) -> bool {
-    matches!(kind, AlertKind::DeviceOffline | AlertKind::InstitutionSilent)
-}
-
 /// Records a timeline entry, queues the webhook deliveries and the live
 /// notification for a change, inside the caller's transaction.
 async fn record(
@@ -330,10 +322,8 @@ async fn raise(
     late: bool,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let key = subject.key();
-    // Behaviour rules raise one alert per episode: once raised, an episode
-    // is never raised again, even after a carer resolved it.
-    let episodic = kind.is_behaviour();
-    if episodic || is_raised_once_per_occurrence(kind) {
+    let episodic = lifecycle::raised_once_per_episode(kind);
+    if episodic || lifecycle::raised_once_per_occurrence(kind) {
         let seen: bool = sqlx::query_scalar(
             "select exists (select 1 from alerts where institution_id = $1 and subject = $2 and kind = $3
                             and cause = $4 and ($5 or condition_at = $6))",

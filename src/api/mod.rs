@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backtest;
 pub mod cockpit;
 pub mod console;
 pub mod data;
@@ -180,6 +181,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(data::router())
         .merge(quarantine::router())
         .merge(rules::router())
+        .merge(backtest::router())
         .merge(alerts::router())
         .merge(webhooks::router())
         .merge(family::router())

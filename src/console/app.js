@@ -1236,9 +1236,10 @@
       today: section('Today', 'resident-today', loading()),
       vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
       alerts: section('Recent alerts', 'resident-alerts', loading()),
+      tryout: isStaff() ? section('Try these settings', 'resident-backtest', loading()) : null,
       devices: section('Devices', 'resident-devices', loading()),
     };
-    body.replaceChildren(place.about, place.today, place.vitals, place.alerts, place.devices);
+    body.replaceChildren(...Object.values(place).filter(Boolean));
     const fill = (el, ...content) => {
       if (live()) el.replaceChildren(el.firstChild, ...content);
     };
@@ -1285,10 +1286,14 @@
     ).then((r) => fill(place.today, r.ok ? todaySummary(r.v[0].events || [], r.v[1].devices || [], tz) : inlineError(r.err)));
 
     const range = `from=${q(dayAgo.toISOString())}&to=${q(now.toISOString())}&bucket=15m`;
-    const thresholdsP = api('GET', `/residents/${q(residentId)}/rule-settings`).then(
+    const settingsP = api('GET', `/residents/${q(residentId)}/rule-settings`);
+    const thresholdsP = settingsP.then(
       (s) => (s && s.thresholds) || {},
       () => ({}),
     );
+    if (place.tryout) {
+      settled(settingsP).then((r) => fill(place.tryout, r.ok ? backtestForm(residentId, r.v, tz, live) : inlineError(r.err)));
+    }
     settled(
       Promise.all([
         api('GET', `/residents/${q(residentId)}/readings?metric=heart_rate&${range}`),
@@ -1304,6 +1309,158 @@
         chart({ title: 'SpO₂', metric: 'spo2', data: spo2, from: dayAgo, to: now, tz, floor: [88, 100], ceiling: 100, limits: thresholds.spo2, color: '#80d8ff' }),
       );
     });
+  }
+
+  // ------------------------------------------------------------- backtest
+
+  const dateInput = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  const TIME_PATTERN = '[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?';
+
+  /** "Try these settings": the resident's settings, changed in the form,
+   *  replayed over their stored history (POST .../backtest), next to the
+   *  alerts actually raised over the same period. */
+  function backtestForm(residentId, settings, tz, live) {
+    const field = (label, testid, attrs) =>
+      h('label', { class: 'field' }, h('span', {}, label), h('input', { 'data-testid': testid, ...attrs }));
+    const timeField = (label, testid, value) =>
+      field(label, testid, { type: 'text', value: value || '', pattern: TIME_PATTERN, placeholder: 'HH:MM', size: 5, required: true });
+    const bound = (threshold, side) => (threshold && typeof threshold[side] === 'number' ? String(threshold[side]) : '');
+    const hr = (settings.thresholds || {}).heart_rate;
+    const spo2 = (settings.thresholds || {}).spo2;
+    const today = new Date();
+    const monthAgo = new Date(today.getTime() - 30 * 24 * 3600 * 1000);
+    const meals = settings.meal_windows || [];
+    const result = h('div', { class: 'backtest-result', 'data-testid': 'backtest-result', 'aria-live': 'polite' });
+    const form = h(
+      'form',
+      { class: 'backtest-form', 'data-testid': 'backtest-form', novalidate: true },
+      h(
+        'div',
+        { class: 'fields' },
+        field('From', 'backtest-from', { type: 'date', value: dateInput(monthAgo), required: true }),
+        field('To', 'backtest-to', { type: 'date', value: dateInput(today), required: true }),
+        field('Inactivity after (hours)', 'backtest-inactivity', {
+          type: 'number', min: '0.1', max: '48', step: '0.1', value: String((settings.inactivity || {}).hours ?? ''), required: true,
+        }),
+        timeField('Night from', 'backtest-night-start', (settings.night || {}).start),
+        timeField('Night until', 'backtest-night-end', (settings.night || {}).end),
+      ),
+      meals.length
+        ? h(
+            'div',
+            { class: 'fields' },
+            meals.flatMap((m, i) => [
+              timeField(`${humanize(m.meal)} from`, `backtest-meal-${i}-start`, m.start),
+              timeField(`${humanize(m.meal)} until`, `backtest-meal-${i}-end`, m.end),
+            ]),
+          )
+        : null,
+      h(
+        'div',
+        { class: 'fields' },
+        field('Heart rate min', 'backtest-hr-min', { type: 'number', step: '1', value: bound(hr, 'min') }),
+        field('Heart rate max', 'backtest-hr-max', { type: 'number', step: '1', value: bound(hr, 'max') }),
+        field('SpO₂ min', 'backtest-spo2-min', { type: 'number', step: '1', value: bound(spo2, 'min') }),
+      ),
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'backtest-submit' }, 'Try these settings'),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const value = (testid) => $(`[data-testid="${testid}"]`, form).value.trim();
+      const number = (testid) => (value(testid) === '' ? null : Number(value(testid)));
+      const from = new Date(`${value('backtest-from')}T00:00:00`);
+      const end = new Date(`${value('backtest-to')}T00:00:00`);
+      const to = new Date(Math.min(end.getTime() + 24 * 3600 * 1000, Date.now()));
+      if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || to <= from) {
+        result.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, 'Choose a period that ends after it starts.'));
+        return;
+      }
+      const body = {
+        from: from.toISOString(),
+        to: to.toISOString(),
+        settings: {
+          inactivity: { hours: number('backtest-inactivity') },
+          night: { start: value('backtest-night-start'), end: value('backtest-night-end') },
+        },
+        meal_windows: meals.map((m, i) => ({ meal: m.meal, start: value(`backtest-meal-${i}-start`), end: value(`backtest-meal-${i}-end`) })),
+        thresholds: {
+          heart_rate: { min: number('backtest-hr-min'), max: number('backtest-hr-max') },
+          spo2: { min: number('backtest-spo2-min') },
+        },
+      };
+      const button = $('[data-testid="backtest-submit"]', form);
+      button.disabled = true;
+      result.replaceChildren(loading());
+      try {
+        const [report, actual] = await Promise.all([
+          api('POST', `/residents/${encodeURIComponent(residentId)}/backtest`, body),
+          raisedBetween(residentId, from, to),
+        ]);
+        if (live()) result.replaceChildren(backtestTable(report, actual, body, tz));
+      } catch (err) {
+        if (live()) result.replaceChildren(inlineError(err));
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return h(
+      'div',
+      {},
+      h('p', { class: 'muted' }, 'What these settings would have raised over the resident\'s stored history, next to what was raised.'),
+      form,
+      result,
+    );
+  }
+
+  /** The resident's alerts opened in [from, to), counted by kind. */
+  async function raisedBetween(residentId, from, to) {
+    const counts = new Map();
+    let cursor = null;
+    for (let page = 0; page < 20; page++) {
+      const q = `resident_id=${encodeURIComponent(residentId)}&since=${encodeURIComponent(from.toISOString())}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const body = await api('GET', `/alerts?${q}`);
+      for (const a of body.alerts || []) {
+        if (time(a.opened_at) < to.getTime()) counts.set(a.kind, (counts.get(a.kind) || 0) + 1);
+      }
+      cursor = body.next_cursor;
+      if (!cursor) break;
+    }
+    return counts;
+  }
+
+  function backtestTable(report, actual, body, tz) {
+    const byKind = report.by_kind || {};
+    const kinds = [...new Set([...Object.keys(byKind), ...actual.keys()])].sort();
+    const summary = h(
+      'p',
+      { 'data-testid': 'backtest-summary' },
+      `${report.alerts.length} alerts would have been raised over ${num(report.days, 1)} days (${fmtWhen(body.from, tz)} – ${fmtWhen(body.to, tz)}).`,
+    );
+    if (!kinds.length) return h('div', { 'data-from': body.from, 'data-to': body.to }, summary);
+    return h(
+      'div',
+      { class: 'table-wrap', 'data-from': body.from, 'data-to': body.to },
+      summary,
+      h(
+        'table',
+        { class: 'devices backtest', 'data-testid': 'backtest-table' },
+        h('thead', {}, h('tr', {}, ['Alert', 'Would raise', 'Per week', 'Raised'].map((c) => h('th', { scope: 'col' }, c)))),
+        h(
+          'tbody',
+          {},
+          kinds.map((kind) =>
+            h(
+              'tr',
+              { 'data-kind': kind },
+              h('th', { scope: 'row' }, kindLabel(kind)),
+              h('td', { 'data-testid': 'backtest-count' }, String(byKind[kind] || 0)),
+              h('td', {}, num((report.per_week || {})[kind] || 0, 1)),
+              h('td', { 'data-testid': 'actual-count' }, String(actual.get(kind) || 0)),
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   /** Midnight today in the resident's time zone, as an instant. */

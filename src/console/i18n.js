@@ -31,6 +31,23 @@
     // The console.
     'Alert console · eldercare': '告警控制台 · eldercare',
     'Alert console': '告警控制台',
+    // The resident panel's rule backtest.
+    'Try these settings': '试用这些设置',
+    From: '从',
+    To: '到',
+    'Inactivity after (hours)': '无活动告警（小时）',
+    'Night from': '夜间开始',
+    'Night until': '夜间结束',
+    'Heart rate min': '心率下限',
+    'Heart rate max': '心率上限',
+    'SpO₂ min': '血氧下限',
+    Alert: '告警',
+    'Would raise': '将会触发',
+    'Per week': '每周',
+    Raised: '实际触发',
+    'Choose a period that ends after it starts.': '请选择结束晚于开始的时间段。',
+    "What these settings would have raised over the resident's stored history, next to what was raised.":
+      '用这些设置回放长者的历史数据会触发哪些告警，并与实际触发的告警对比。',
     'Skip to the alerts': '跳到告警列表',
     'Sound off': '声音关',
     'Sound on': '声音开',

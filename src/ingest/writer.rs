@@ -288,6 +288,9 @@ pub struct Batch {
     /// Vital readings, for the rules once committed.
     vitals: Vec<Stored>,
     seq_stamps: Vec<SeqStamp>,
+    /// History recorded elsewhere (an import): stored like live data, but
+    /// no rule judges it and it is no sign of life of its devices.
+    history: bool,
 }
 
 impl Batch {
@@ -466,6 +469,7 @@ impl Batch {
             overflow: self.overflow.split_off(base.overflow),
             vitals: self.vitals.split_off(base.vitals),
             seq_stamps,
+            history: self.history,
         }
     }
 
@@ -630,6 +634,8 @@ impl Batch {
         // New events come back with their rule inbox row when the rules
         // judge them: written in this transaction, so a stored alarm is
         // judged even if the process dies before the engine sees it.
+        // History is judged by no live rule, only by the backtest.
+        let judged: &[EventKind] = if self.history { &[] } else { JUDGED_EVENTS };
         let e = &self.events;
         let inserted_events: Vec<InsertedEvent> = if e.is_empty() {
             Vec::new()
@@ -657,7 +663,7 @@ impl Batch {
             .bind(&e.data)
             .bind(&e.seq)
             .bind(&e.received)
-            .bind(JUDGED_EVENTS)
+            .bind(judged)
             .fetch_all(&mut *tx)
             .await?
         };
@@ -696,7 +702,7 @@ impl Batch {
             .execute(&mut *tx)
             .await?;
         }
-        let devices = self.devices();
+        let devices = if self.history { HashMap::new() } else { self.devices() };
         let mut statuses = Vec::new();
         let mut to_write = Vec::new();
         for (id, update) in &devices {
@@ -1382,6 +1388,22 @@ impl Lane {
             let _ = self.rules.send(stored).await;
         }
     }
+}
+
+/// Stores history recorded elsewhere (an imported log), already decoded,
+/// in one transaction: the same rows and dedup keys as live data, so a
+/// re-run adds nothing, but no live rule judges it and its devices' state is
+/// left alone. Rejections are the caller's to count; none is quarantined.
+/// Returns the events and readings that were new.
+pub async fn store_history(pool: &PgPool, items: Vec<Item>) -> Result<(u64, u64), sqlx::Error> {
+    let mut batch = Batch { history: true, ..Batch::default() };
+    let mut budget = Budget::new(0);
+    for mut item in items {
+        item.decoded.rejections.clear();
+        batch.push(item, &mut budget);
+    }
+    let outcome = batch.commit(pool, 0, &DeviceWrites::default()).await?;
+    Ok((outcome.events_inserted, outcome.readings_inserted))
 }
 
 /// Now, in Unix milliseconds, for the metrics other tasks read.

@@ -17,8 +17,8 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use super::settings::{RuleSettings, TimeWindow, number_value};
-use super::{Decision, rfc3339};
-use crate::domain::{AlertKind, EventKind, Resolution, Severity};
+use super::{Decision, devices, rfc3339};
+use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
 
 /// What the scheduler knows of one resident.
 #[derive(Debug, Clone)]
@@ -77,6 +77,22 @@ pub fn is_activity(kind: &EventKind) -> bool {
 /// Every kind of event [`is_activity`] counts, for loading them.
 pub fn activity_kinds() -> Vec<EventKind> {
     ROUTINE_EVENTS.iter().chain(ALARM_EVENTS).cloned().collect()
+}
+
+/// The devices that see a resident move about.
+pub const ACTIVITY_SENSOR_KINDS: &[DeviceKind] =
+    &[DeviceKind::MotionSensor, DeviceKind::DoorSensor, DeviceKind::BedSensor];
+
+/// Whether a device could see the resident move at `now`: an activity
+/// sensor that is online. Inactivity is only judged while one could: a
+/// silent sensor is a device problem, not a person problem.
+pub fn sees_activity(
+    kind: DeviceKind,
+    last_seen_at: Option<DateTime<Utc>>,
+    reported_online: Option<bool>,
+    now: DateTime<Utc>,
+) -> bool {
+    ACTIVITY_SENSOR_KINDS.contains(&kind) && devices::online(kind, last_seen_at, reported_online, now) == Some(true)
 }
 
 const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];

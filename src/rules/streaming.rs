@@ -98,6 +98,47 @@ pub fn cancel_trusted(fall_device: Option<&str>, fall_resident: Option<uuid::Uui
             && canceller.resident_id == fall_resident)
 }
 
+/// The open fall alert, as a cancel is judged against it.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFall<'a> {
+    pub device_id: Option<&'a str>,
+    pub resident_id: Option<uuid::Uuid>,
+    pub opened_at: DateTime<Utc>,
+    /// The alert's details, where [`stamp_receipt`] put the fall's receipt.
+    pub details: &'a Value,
+}
+
+/// Whether a cancel resolves the open fall: from a device trusted to speak
+/// for it, within the cancel window measured between the two receipts by the
+/// backend (a device cannot backdate a cancel).
+pub fn cancel_resolves(
+    fall: &OpenFall<'_>,
+    canceller: &Canceller<'_>,
+    cancel_received: DateTime<Utc>,
+    settings: &RuleSettings,
+) -> bool {
+    if !cancel_trusted(fall.device_id, fall.resident_id, canceller) {
+        return false;
+    }
+    let fall_received = fall
+        .details
+        .get("received_at")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+        .unwrap_or(fall.opened_at);
+    fall_cancel_applies(fall_received, cancel_received, settings)
+}
+
+/// Notes on a fall's raise when the backend received it: the cancel window
+/// runs from the fall's receipt, on our clock.
+pub fn stamp_receipt(decision: &mut Decision, received_at: DateTime<Utc>) {
+    if let Decision::Raise { kind: AlertKind::Fall, details, .. } = decision
+        && let Some(obj) = details.as_object_mut()
+    {
+        obj.insert("received_at".into(), Value::String(super::rfc3339(received_at)));
+    }
+}
+
 fn event_details(kind: &EventKind, data: &Value, device_kind: DeviceKind, late: bool) -> Map<String, Value> {
     let mut details = Map::new();
     details.insert("event".into(), kind.as_str().into());

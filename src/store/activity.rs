@@ -2,16 +2,27 @@
 //! read them, placed in a room and at a door or appliance.
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::EventKind;
+use crate::domain::{DeviceKind, EventKind, Metric};
 use crate::rules::behaviour::ActivityEvent;
 
-/// An event's room is its own (`data.room`) or else its device's.
-const SELECT: &str = "select e.resident_id, e.ts, e.kind, coalesce(e.data->>'room', d.room) as room,
-        e.data->>'door' as door, e.data->>'appliance' as appliance
-    from events e left join devices d on d.device_id = e.device_id";
+/// What the rules see of an event, over `events e left join devices d`: an
+/// event's room is its own (`data.room`) or else its device's. A macro so
+/// that queries can `concat!` it.
+macro_rules! activity_columns {
+    () => {
+        "e.ts, e.kind, coalesce(e.data->>'room', d.room) as room, e.data->>'door' as door,
+         e.data->>'appliance' as appliance"
+    };
+}
+const SELECT: &str = concat!(
+    "select e.resident_id, ",
+    activity_columns!(),
+    " from events e left join devices d on d.device_id = e.device_id"
+);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -34,9 +45,9 @@ impl Row {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Horizon(i64);
 
-/// Every resident's events of `kinds` newer than `since` that committed
-/// after `after` (all of them when `None`), and the horizon to read from
-/// next. Reading by commit order, not by time, so that an event written
+/// Every resident's live events of `kinds` newer than `since` that
+/// committed after `after` (all of them when `None`), and the horizon to
+/// read from next; an imported log's events raise no live alert. Reading by commit order, not by time, so that an event written
 /// late (a device that buffered its data) is read all the same.
 pub async fn committed_since(
     pool: &PgPool,
@@ -54,6 +65,7 @@ pub async fn committed_since(
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT}
          where e.ts > $1 and e.resident_id is not null and e.kind = any($2)
+           and d.historical is not true
            and ($3::int8 is null or (e.txid >= $3::int8::text::xid8 and e.txid < $4::int8::text::xid8))"
     )))
     .bind(since)
@@ -109,4 +121,90 @@ pub async fn last_of_resident(
     .bind(from)
     .fetch_optional(pool)
     .await
+}
+
+/// A stored event as a replay of history needs it: what the behaviour rules
+/// see of it, and what the streaming rules judge.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryEvent {
+    pub ts: DateTime<Utc>,
+    pub kind: EventKind,
+    pub room: Option<String>,
+    pub door: Option<String>,
+    pub appliance: Option<String>,
+    pub device_id: String,
+    /// `None` once the device was removed.
+    pub device_kind: Option<DeviceKind>,
+    pub data: Value,
+    pub received_at: DateTime<Utc>,
+}
+
+impl HistoryEvent {
+    pub fn activity(&self) -> ActivityEvent {
+        ActivityEvent {
+            ts: self.ts,
+            kind: self.kind.clone(),
+            room: self.room.clone(),
+            door: self.door.clone(),
+            appliance: self.appliance.clone(),
+        }
+    }
+}
+
+/// A resident's events in `[from, to)`, oldest first, in one query.
+pub async fn history(
+    pool: &PgPool,
+    resident_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<HistoryEvent>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        activity_columns!(),
+        ", e.device_id, d.kind as device_kind, e.data, e.received_at
+         from events e left join devices d on d.device_id = e.device_id
+         where e.resident_id = $1 and e.ts >= $2 and e.ts < $3
+         order by e.ts"
+    ))
+    .bind(resident_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// A stored reading as a replay of history needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryReading {
+    pub ts: DateTime<Utc>,
+    pub device_id: String,
+    pub metric: Metric,
+    pub value: f64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A resident's readings of `metrics` in `[from, to)`, oldest first, in one
+/// query (sorted here: months of a wearable's readings would spill
+/// PostgreSQL's sort to disk).
+pub async fn readings_history(
+    pool: &PgPool,
+    resident_id: Uuid,
+    metrics: &[Metric],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<HistoryReading>, sqlx::Error> {
+    sqlx::query_as(
+        "select ts, device_id, metric, value, received_at from readings
+         where resident_id = $1 and metric = any($2) and ts >= $3 and ts < $4",
+    )
+    .bind(resident_id)
+    .bind(metrics)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .map(|mut readings: Vec<HistoryReading>| {
+        readings.sort_by_key(|r| r.ts);
+        readings
+    })
 }

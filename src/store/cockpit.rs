@@ -292,7 +292,7 @@ async fn snapshots(pool: &PgPool, ids: &[Uuid], now: DateTime<Utc>) -> Result<Ve
     query.push(
         ") as devices_online
              from devices d left join device_state s on s.device_id = d.device_id
-             where d.institution_id = any(",
+             where not d.historical and d.institution_id = any(",
     );
     query.push_bind(ids.to_vec());
     query.push(

@@ -205,6 +205,41 @@ pub async fn insert(tx: &mut PgConnection, scope: &Scope, new: NewDevice<'_>) ->
     sqlx::query("insert into device_state (device_id) values ($1)").bind(new.device_id).execute(tx).await.map(drop)
 }
 
+/// Registers a resident's historical device (one an imported log speaks
+/// for: no broker credential, never judged online or offline, no live
+/// alert), or takes the map's word again for one registered by an earlier
+/// import. False when the id belongs to a live device or to another
+/// resident's: nothing is changed then.
+pub async fn upsert_historical(tx: &mut PgConnection, scope: &Scope, new: NewDevice<'_>) -> Result<bool, sqlx::Error> {
+    let stored: Option<String> = sqlx::query_scalar(
+        "insert into devices as d (device_id, institution_id, resident_id, kind, room, placement, source,
+                                   power_on_threshold_w, historical)
+         values ($1, $2, $3, $4, $5, $6, 'native', $7, true)
+         on conflict (device_id) do update
+           set kind = excluded.kind, room = excluded.room, placement = excluded.placement, updated_at = now()
+           where d.historical and d.institution_id = excluded.institution_id
+             and d.resident_id is not distinct from excluded.resident_id
+         returning device_id",
+    )
+    .bind(new.device_id)
+    .bind(scope.institution)
+    .bind(new.resident_id)
+    .bind(new.kind)
+    .bind(new.room)
+    .bind(new.placement)
+    .bind(new.power_on_threshold_w)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if stored.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("insert into device_state (device_id) values ($1) on conflict do nothing")
+        .bind(new.device_id)
+        .execute(tx)
+        .await?;
+    Ok(true)
+}
+
 /// A change to a device: `None` leaves a field alone; for the optional ones,
 /// `Some(None)` clears it.
 pub struct DeviceChange {
@@ -323,12 +358,14 @@ pub struct HealthRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Every registered device, of every institution, with its state.
+/// Every live device, of every institution, with its state: a historical
+/// (imported) device is never online, offline or low on battery.
 pub async fn health(pool: &PgPool) -> Result<Vec<HealthRow>, sqlx::Error> {
     sqlx::query_as(
         "select d.device_id, d.kind, d.room, d.institution_id, d.resident_id, s.last_seen_at,
                 s.online as reported_online, s.online_at, s.battery, d.created_at
-         from devices d left join device_state s on s.device_id = d.device_id",
+         from devices d left join device_state s on s.device_id = d.device_id
+         where not d.historical",
     )
     .fetch_all(pool)
     .await
@@ -340,7 +377,7 @@ pub async fn last_data_by_institution(pool: &PgPool) -> Result<Vec<(Uuid, Option
     sqlx::query_as(
         "select i.id, max(s.last_seen_at)
          from institutions i
-         left join devices d on d.institution_id = i.id
+         left join devices d on d.institution_id = i.id and not d.historical
          left join device_state s on s.device_id = d.device_id
          group by i.id",
     )

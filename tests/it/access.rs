@@ -132,6 +132,12 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             resident_care,
         ),
         ("put", "/api/v1/residents/{id}/thresholds", json!({"heart_rate": {"min": 45, "max": 120}}), resident_care),
+        (
+            "post",
+            "/api/v1/residents/{id}/backtest",
+            json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}),
+            resident_care,
+        ),
         ("get", "/api/v1/alerts", Value::Null, all),
         ("get", "/api/v1/alerts/stream", Value::Null, all),
         ("get", "/api/v1/alerts/{id}", Value::Null, resident_read),

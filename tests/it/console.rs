@@ -501,3 +501,64 @@ async fn the_console_and_its_assets_send_security_headers() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
     }
 }
+
+/// Logs the browser into the console as the admin.
+async fn log_in(browser: &Browser) {
+    browser.type_into("[data-testid=login-email]", ADMIN_EMAIL).await;
+    browser.type_into("[data-testid=login-password]", ADMIN_PASSWORD).await;
+    browser.click("[data-testid=login-submit]").await;
+    let connection = "[data-testid=connection]";
+    browser.wait_attribute(connection, "data-state", "connected", |s| s == "connected").await;
+}
+
+#[tokio::test]
+async fn staff_try_other_settings_on_a_residents_history_in_the_resident_panel() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandpa Zhou").await;
+    for (device, kind, room) in [("m-1", "motion_sensor", "living_room"), ("sos-1", "sos_button", "bedroom")] {
+        app.device(&token, json!({"device_id": device, "resident_id": rid, "kind": kind, "room": room})).await;
+    }
+    // Four days of history: movement on most hours from 08:00 to 20:00 in
+    // Shanghai, with a quiet hour or three between.
+    sqlx::query(
+        "insert into events (ts, device_id, resident_id, kind, data)
+         select d + make_interval(hours => h), 'm-1', $1, 'motion', '{}'
+         from generate_series(date_trunc('day', now()) - interval '5 days', date_trunc('day', now()) - interval '2 days',
+                              interval '1 day') d,
+              unnest(array[0, 1, 2, 4, 5, 9, 10, 11, 12]) h",
+    )
+    .bind(Uuid::parse_str(&rid).expect("resident id"))
+    .execute(&app.pool)
+    .await
+    .expect("insert events");
+    event(&app, "sos-1", json!({"event": "sos_pressed", "data": {}})).await;
+    let sos = alert_of_kind(&app, &token, "sos").await;
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    log_in(&browser).await;
+    let row = format!("[data-testid=alert-row][data-alert-id='{}']", sos["id"].as_str().expect("id"));
+    browser.click(&format!("{row} [data-testid=open-resident]")).await;
+    browser.wait_visible("[data-testid=backtest-form]").await;
+    browser.clear("[data-testid=backtest-inactivity]").await;
+    browser.type_into("[data-testid=backtest-inactivity]", "1.5").await;
+    browser.click("[data-testid=backtest-submit]").await;
+    let cell = "[data-testid=backtest-table] tr[data-kind=inactivity] [data-testid=backtest-count]";
+    let shown = browser.wait_text(cell, "a count", |t| t.parse::<u64>().is_ok()).await;
+    browser.screenshot(&std::env::temp_dir().join("console-backtest.png")).await;
+
+    // The page shows what the API answers for the same period and settings,
+    // next to what was actually raised.
+    let table = browser.find("[data-testid=backtest-result] > div").await.expect("the result");
+    let from = browser.attribute(&table, "data-from").await.expect("data-from");
+    let to = browser.attribute(&table, "data-to").await.expect("data-to");
+    let body = json!({"from": from, "to": to, "settings": {"inactivity": {"hours": 1.5}}});
+    let report = app.post(&format!("/api/v1/residents/{rid}/backtest"), &token, body).await;
+    let expected = report["by_kind"]["inactivity"].as_u64().expect("inactivity counted");
+    assert!(expected >= 8, "two quiet spells a day at least: {report}");
+    assert_eq!(shown, expected.to_string());
+    let sos_raised = "[data-testid=backtest-table] tr[data-kind=sos] [data-testid=actual-count]";
+    browser.wait_text(sos_raised, "the SOS actually raised", |t| t == "1").await;
+    browser.quit().await;
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::fields::*;
-use super::{Decoded, Reading};
+use super::{Decoded, Reading, Received};
 use crate::domain::{Metric, Reason};
 
 const LOINC_SYSTEM: &str = "http://loinc.org";
@@ -16,7 +16,7 @@ const BP_PANEL_LOINC: &[&str] = &["85354-9", "55284-4"];
 /// no unit; every other code implies the metric's canonical unit.
 const GLUCOSE_MASS_LOINC: &str = "2339-0";
 
-pub(super) fn resource(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn resource(root: &Value, now: Received, out: &mut Decoded) -> Checked<()> {
     let obj = object(root, "FHIR resource")?;
     match optional_str(obj, "resourceType")? {
         Some("Observation") => observation(obj, "Observation", now, out),
@@ -43,7 +43,7 @@ pub(super) fn resource(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> C
     }
 }
 
-pub(super) fn bundle_entry(entry: &Value, what: &str, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn bundle_entry(entry: &Value, what: &str, now: Received, out: &mut Decoded) -> Checked<()> {
     let resource = match object(entry, what)?.get("resource") {
         Some(resource) => object(resource, &format!("{what}.resource"))?,
         None => return Err(Fault::malformed(format!("{what} has no resource"))),
@@ -57,7 +57,7 @@ pub(super) fn bundle_entry(entry: &Value, what: &str, now: DateTime<Utc>, out: &
 
 /// A faulty blood-pressure component is rejected on its own; any other fault
 /// rejects the whole Observation.
-pub(super) fn observation(obj: &Map<String, Value>, what: &str, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn observation(obj: &Map<String, Value>, what: &str, now: Received, out: &mut Decoded) -> Checked<()> {
     // These statuses retract the measurement: it is not data, nor an error.
     if let Some("entered-in-error" | "cancelled") = optional_str(obj, "status")? {
         return Ok(());
@@ -67,7 +67,7 @@ pub(super) fn observation(obj: &Map<String, Value>, what: &str, now: DateTime<Ut
         .find_map(|name| field(obj, name).map(|value| (name, value)))
         .map(|(name, value)| timestamp(value, &format!("{what}.{name}"), now))
         .transpose()?;
-    let ts = given_ts.unwrap_or(now);
+    let ts = given_ts.unwrap_or(now.at);
     let codes = loinc_codes(obj, what)?;
     if codes.iter().any(|code| BP_PANEL_LOINC.contains(code)) {
         let components = match field(obj, "component") {

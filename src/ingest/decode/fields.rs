@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use super::Rejection;
+use super::{Received, Rejection};
 use crate::domain::{Metric, Reason};
 
 pub(super) const MAX_FUTURE: TimeDelta = TimeDelta::minutes(5);
@@ -177,7 +177,7 @@ pub(super) fn seq(obj: &Map<String, Value>) -> Checked<Option<i64>> {
 
 /// RFC 3339 with offset, or epoch milliseconds; then held to the contract's
 /// window around `now` so a device with a broken clock cannot write history.
-pub(super) fn timestamp(value: &Value, what: &str, now: DateTime<Utc>) -> Checked<DateTime<Utc>> {
+pub(super) fn timestamp(value: &Value, what: &str, now: Received) -> Checked<DateTime<Utc>> {
     let ts = match value {
         Value::String(text) => DateTime::parse_from_rfc3339(text)
             .map(|ts| ts.to_utc())
@@ -208,17 +208,19 @@ pub(super) fn timestamp(value: &Value, what: &str, now: DateTime<Utc>) -> Checke
             )));
         }
     };
-    let ahead = ts - now;
+    let ahead = ts - now.at;
     if ahead > MAX_FUTURE {
         return Err(Fault::new(
             Reason::TimestampOutOfBounds,
             format!("{what} {} is more than 5 minutes in the future", ts.to_rfc3339()),
         ));
     }
-    if -ahead > MAX_PAST {
+    if let Some(max_past) = now.max_past
+        && -ahead > max_past
+    {
         return Err(Fault::new(
             Reason::TimestampOutOfBounds,
-            format!("{what} {} is more than 30 days in the past", ts.to_rfc3339()),
+            format!("{what} {} is more than {} days in the past", ts.to_rfc3339(), max_past.num_days()),
         ));
     }
     Ok(ts)
@@ -227,7 +229,7 @@ pub(super) fn timestamp(value: &Value, what: &str, now: DateTime<Utc>) -> Checke
 pub(super) fn optional_timestamp(
     obj: &Map<String, Value>,
     name: &str,
-    now: DateTime<Utc>,
+    now: Received,
 ) -> Checked<Option<DateTime<Utc>>> {
     field(obj, name).map(|value| timestamp(value, name, now)).transpose()
 }

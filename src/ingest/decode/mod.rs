@@ -17,7 +17,7 @@ mod zigbee;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::domain::device::DeviceInfo;
@@ -66,6 +66,29 @@ impl ZigbeeStates for HashMap<String, ZigbeeState> {
 
     fn set(&mut self, device_id: &str, state: ZigbeeState) {
         self.insert(device_id.to_owned(), state);
+    }
+}
+
+/// When a message is decoded, and how far back its timestamps may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// The time of receipt: the `ts` of data that carries none, and what the
+    /// contract's bounds are measured from.
+    pub at: DateTime<Utc>,
+    /// How old a `ts` may be; `None` for history (an imported log), which is
+    /// old by nature and waits for no wall clock.
+    pub max_past: Option<TimeDelta>,
+}
+
+impl Received {
+    /// A live message: more than 30 days in the past is out of bounds.
+    pub fn live(at: DateTime<Utc>) -> Received {
+        Received { at, max_past: Some(fields::MAX_PAST) }
+    }
+
+    /// History recorded elsewhere: any past, never the future.
+    pub fn history(at: DateTime<Utc>) -> Received {
+        Received { at, max_past: None }
     }
 }
 
@@ -124,10 +147,23 @@ pub struct Decoded {
     pub rejections: Vec<Rejection>,
 }
 
+/// Decodes a live message received at `now`.
 pub fn decode(
     topic: &str,
     payload: &[u8],
     now: DateTime<Utc>,
+    registry: &impl Registry,
+    zigbee: &mut impl ZigbeeStates,
+) -> Decoded {
+    decode_received(topic, payload, Received::live(now), registry, zigbee)
+}
+
+/// Decodes a message with the bounds `now` sets: the live path's, or
+/// history's.
+pub fn decode_received(
+    topic: &str,
+    payload: &[u8],
+    now: Received,
     registry: &impl Registry,
     zigbee: &mut impl ZigbeeStates,
 ) -> Decoded {
@@ -416,6 +452,20 @@ mod tests {
         assert_eq!(fine.readings[0].seq, Some(i64::MAX));
         let fine = run(EVENT, r#"{"event": "note", "data": {"t": "\\u0000 \ud83d\ude00"}}"#);
         assert_eq!(fine.events[0].data, json!({"t": "\\u0000 😀"}));
+    }
+
+    #[test]
+    fn history_lifts_the_past_bound_and_keeps_the_future_one() {
+        let old = r#"{"ts": "2010-11-04T00:03:50Z", "event": "motion", "data": {"room": "bedroom"}}"#;
+        assert_rejected(&run(EVENT, old), Reason::TimestampOutOfBounds);
+        let history = |payload: &str| {
+            decode_received(EVENT, payload.as_bytes(), Received::history(now()), &devices(), &mut HashMap::new())
+        };
+        let decoded = history(old);
+        assert_eq!(decoded.rejections, vec![]);
+        assert_eq!(decoded.events[0].ts, "2010-11-04T00:03:50Z".parse::<DateTime<Utc>>().unwrap());
+        assert_rejected(&history(r#"{"ts": "2030-01-01T00:00:00Z", "event": "motion"}"#), Reason::TimestampOutOfBounds);
+        assert_eq!(Received::live(now()).max_past, Some(TimeDelta::days(30)));
     }
 
     #[test]

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::fields::*;
-use super::{Decoded, Event, Reading, Status};
+use super::{Decoded, Event, Reading, Received, Status};
 use crate::domain::{EventKind, Metric, Reason};
 
 const MAX_EVENT_NAME_CHARS: usize = 64;
 
-pub(super) fn telemetry(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn telemetry(root: &Value, now: Received, out: &mut Decoded) -> Checked<()> {
     let obj = object(root, "telemetry")?;
     let message_ts = optional_timestamp(obj, "ts", now)?;
     let seq = seq(obj)?;
@@ -50,7 +50,7 @@ pub(super) fn reading(
     what: &str,
     message_ts: Option<DateTime<Utc>>,
     seq: Option<i64>,
-    now: DateTime<Utc>,
+    now: Received,
 ) -> Checked<(Reading, bool)> {
     let obj = object(item, what)?;
     let name = match obj.get("metric") {
@@ -80,11 +80,11 @@ pub(super) fn reading(
     let own_ts = field(obj, "ts").map(|value| timestamp(value, &format!("{what}.ts"), now)).transpose()?;
     let ts = own_ts.or(message_ts);
     let value = plausible(metric, value, what)?;
-    let reading = Reading { metric, ts: ts.unwrap_or(now), value, seq };
+    let reading = Reading { metric, ts: ts.unwrap_or(now.at), value, seq };
     Ok((reading, ts.is_none()))
 }
 
-pub(super) fn event(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn event(root: &Value, now: Received, out: &mut Decoded) -> Checked<()> {
     let obj = object(root, "event message")?;
     let ts = optional_timestamp(obj, "ts", now)?;
     let seq = seq(obj)?;
@@ -112,11 +112,11 @@ pub(super) fn event(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Chec
         }
     };
     out.ts_was_missing = ts.is_none();
-    out.events.push(Event { kind, ts: ts.unwrap_or(now), data, seq });
+    out.events.push(Event { kind, ts: ts.unwrap_or(now.at), data, seq });
     Ok(())
 }
 
-pub(super) fn status(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn status(root: &Value, now: Received, out: &mut Decoded) -> Checked<()> {
     let obj = object(root, "status")?;
     let given_ts = optional_timestamp(obj, "ts", now)?;
     let seq = seq(obj)?;
@@ -129,7 +129,7 @@ pub(super) fn status(root: &Value, now: DateTime<Utc>, out: &mut Decoded) -> Che
         .transpose()?;
     let firmware = optional_str(obj, "firmware")?.map(str::to_owned);
 
-    let ts = given_ts.unwrap_or(now);
+    let ts = given_ts.unwrap_or(now.at);
     // An implausible level must not reach the battery history, but the rest of
     // the heartbeat (online, rssi) is still true.
     let battery = battery.and_then(|level| match plausible(Metric::Battery, level, "battery") {

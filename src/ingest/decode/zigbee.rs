@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::fields::*;
-use super::{Decoded, Event, Reading, Status, ZigbeeStates};
+use super::{Decoded, Event, Reading, Received, Status, ZigbeeStates};
 use crate::domain::device::DeviceInfo;
 use crate::domain::{DeviceKind, EventKind, Metric};
 
@@ -13,7 +13,7 @@ use crate::domain::{DeviceKind, EventKind, Metric};
 /// wrong type is rejected on its own, so one odd field does not hide the rest.
 pub(super) fn state(
     payload: &[u8],
-    now: DateTime<Utc>,
+    now: Received,
     device: &DeviceInfo,
     states: &mut impl ZigbeeStates,
     out: &mut Decoded,
@@ -21,7 +21,7 @@ pub(super) fn state(
     let root = parse_json(payload)?;
     let obj = object(&root, "Zigbee2MQTT state")?;
     let given_ts = optional_timestamp(obj, "last_seen", now)?;
-    let ts = given_ts.unwrap_or(now);
+    let ts = given_ts.unwrap_or(now.at);
     out.ts_was_missing = given_ts.is_none();
 
     let previous = states.get(&device.device_id).cloned().unwrap_or_default();
@@ -137,7 +137,7 @@ impl Derived<'_> {
     }
 }
 
-pub(super) fn availability(payload: &[u8], now: DateTime<Utc>, out: &mut Decoded) -> Checked<()> {
+pub(super) fn availability(payload: &[u8], now: Received, out: &mut Decoded) -> Checked<()> {
     let text = std::str::from_utf8(payload).map_err(|_| Fault::malformed("availability payload is not UTF-8"))?.trim();
     let online = match text {
         "online" => Some(true),
@@ -157,7 +157,7 @@ pub(super) fn availability(payload: &[u8], now: DateTime<Utc>, out: &mut Decoded
         )));
     };
     out.ts_was_missing = true;
-    out.status = Some(Status { ts: now, online: Some(online), battery: None, rssi: None, firmware: None });
+    out.status = Some(Status { ts: now.at, online: Some(online), battery: None, rssi: None, firmware: None });
     Ok(())
 }
 

@@ -1,0 +1,681 @@
+//! The rule backtest: a resident's stored events and readings replayed
+//! through the rule code the live engine and scheduler run, with settings
+//! given or current, to show what would have been raised and cleared.
+//!
+//! One implementation: the streaming rules ([`streaming::on_event`], the
+//! fall-cancel check), the vital-sign monitors ([`VitalMonitor`]) and the
+//! behaviour rules ([`behaviour::evaluate`]) are the live ones, fed the same
+//! facts (events read with the scheduler's definition of activity, rooms and
+//! doors; sensors online by [`behaviour::sees_activity`]), and their
+//! decisions change an in-memory [`AlertBook`] as the alert store changes
+//! its table. A virtual clock advances through the data and judges the
+//! behaviour rules on the scheduler's tick grid, so an alert opens at the
+//! tick the live scheduler would have seen it.
+//!
+//! Nothing is written and nothing is raised. Device health (offline, low
+//! battery) is not replayed: device status history is not kept.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::alerts::engine::is_late;
+use crate::alerts::lifecycle::AlertBook;
+use crate::domain::{AlertKind, DeviceKind, Metric, Severity};
+use crate::rules::behaviour::{self, ResidentFacts};
+use crate::rules::settings::{RuleSettings, SettingsError, number_value};
+use crate::rules::vitals::VitalMonitor;
+use crate::rules::{Decision, devices, streaming};
+use crate::scheduler::LOOKBACK;
+use crate::store::activity::{self, HistoryEvent, HistoryReading};
+use crate::store::residents;
+use crate::store::settings::SettingsCache;
+
+/// The longest window one backtest replays.
+pub const MAX_DAYS: i64 = 366;
+
+/// Alerts no rule clears (an SOS, a fall nobody cancelled, a hazard) are
+/// resolved by a person. The replay takes it that one was within this long,
+/// so the same alarm later is a new alert, not a repeat of one left open for
+/// weeks; within it, it is a repeat, as it would be live.
+const HANDLED_WITHIN: Duration = Duration::hours(1);
+
+fn resolved_by_people(kind: AlertKind) -> bool {
+    matches!(kind, AlertKind::Fall | AlertKind::Sos | AlertKind::Smoke | AlertKind::Gas | AlertKind::WaterLeak)
+}
+
+/// What to replay: a window, and settings merged over the resident's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Any subset of the rule settings (a merge patch).
+    #[serde(default)]
+    pub settings: Option<Value>,
+    /// Replaces the meal windows.
+    #[serde(default)]
+    pub meal_windows: Option<Value>,
+    /// Thresholds by metric, over the resident's.
+    #[serde(default)]
+    pub thresholds: Option<Value>,
+}
+
+impl Request {
+    /// Refuses a window that is empty, backwards or longer than [`MAX_DAYS`].
+    pub fn check_window(&self) -> Result<(), SettingsError> {
+        if self.to <= self.from {
+            return Err(SettingsError { field: "to".into(), message: "must be after from".into() });
+        }
+        if self.to - self.from > Duration::days(MAX_DAYS) {
+            return Err(SettingsError {
+                field: "to".into(),
+                message: format!("the window may not be longer than {MAX_DAYS} days"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The settings replayed: the resident's effective settings, at home
+    /// (away mode is today's, not the history's), with each part given
+    /// merged over them, validated as the settings endpoints validate them.
+    pub fn settings_over(&self, effective: &RuleSettings) -> Result<RuleSettings, SettingsError> {
+        let mut settings = RuleSettings { away: false, ..effective.clone() };
+        if let Some(patch) = &self.settings {
+            settings = settings.apply_patch(patch)?;
+        }
+        if let Some(windows) = &self.meal_windows {
+            if !windows.is_array() {
+                return Err(SettingsError {
+                    field: "meal_windows".into(),
+                    message: "must be an array of {meal, start, end}".into(),
+                });
+            }
+            settings = settings.apply_patch(&json!({"meal_windows": windows}))?;
+        }
+        if let Some(thresholds) = &self.thresholds {
+            if !thresholds.is_object() {
+                return Err(SettingsError {
+                    field: "thresholds".into(),
+                    message: "must be an object of metric: {min, max}".into(),
+                });
+            }
+            settings = settings.apply_patch(&json!({"thresholds": thresholds}))?;
+        }
+        Ok(settings)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error(transparent)]
+    Invalid(#[from] SettingsError),
+    #[error("no such resident")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("the replay failed: {0}")]
+    Replay(String),
+}
+
+/// Backtests one resident: their timezone and effective settings, the
+/// request's parts over them, their history read and replayed (off the
+/// async runtime: a long window is CPU work).
+pub async fn run(
+    pool: &PgPool,
+    cache: &SettingsCache,
+    resident_id: Uuid,
+    request: &Request,
+    tick: Duration,
+) -> Result<Report, BacktestError> {
+    request.check_window()?;
+    let mut conn = pool.acquire().await?;
+    let (_, timezone) = residents::placed(&mut conn, resident_id).await?.ok_or(BacktestError::NotFound)?;
+    drop(conn);
+    let effective = cache.resident(pool, resident_id).await?.ok_or(BacktestError::NotFound)?;
+    let settings = request.settings_over(&effective)?;
+    let tz: Tz = timezone.parse().map_err(|_| BacktestError::Replay(format!("unknown timezone {timezone}")))?;
+    let history = load(pool, resident_id, &settings, request.from, request.to).await?;
+    let replay = Replay { resident_id, tz, settings, from: request.from, to: request.to, tick };
+    tokio::task::spawn_blocking(move || self::replay(&replay, &history))
+        .await
+        .map_err(|e| BacktestError::Replay(e.to_string()))
+}
+
+/// A resident's stored history, oldest first: the window and the scheduler's
+/// look-back before it, so the replay starts as warm as the live rules are.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub events: Vec<HistoryEvent>,
+    pub readings: Vec<HistoryReading>,
+}
+
+/// Reads what the replay of `[from, to)` needs, in two queries: events, and
+/// the readings of the metrics `settings` has thresholds for.
+pub async fn load(
+    pool: &PgPool,
+    resident_id: Uuid,
+    settings: &RuleSettings,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<History, sqlx::Error> {
+    let start = from - LOOKBACK;
+    let metrics: Vec<Metric> = settings.thresholds.iter().map(|(m, _)| m).collect();
+    let (events, readings) = tokio::try_join!(
+        activity::history(pool, resident_id, start, to),
+        activity::readings_history(pool, resident_id, &metrics, start, to),
+    )?;
+    Ok(History { events, readings })
+}
+
+/// How to replay: whose history, with which settings, over which window,
+/// on which tick.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub resident_id: Uuid,
+    pub tz: Tz,
+    pub settings: RuleSettings,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The scheduler's tick interval.
+    pub tick: Duration,
+}
+
+/// One alert the replay raised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayedAlert {
+    pub kind: AlertKind,
+    /// The dedup key within the kind (an episode, a metric...), as live.
+    pub cause: String,
+    pub severity: Severity,
+    pub opened_at: DateTime<Utc>,
+    /// When a rule cleared it; `null` if none did within the window.
+    pub cleared_at: Option<DateTime<Utc>>,
+    pub details: Value,
+}
+
+/// What the replay raised over the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub alerts: Vec<ReplayedAlert>,
+    pub by_kind: BTreeMap<String, u64>,
+    /// The window's length in days.
+    pub days: Value,
+    /// `by_kind` per 7 days of the window.
+    pub per_week: BTreeMap<String, f64>,
+}
+
+/// The grid the scheduler ticks on, from the window's start: tick `k` is
+/// `from + k * tick`.
+struct Grid {
+    from: DateTime<Utc>,
+    tick_ms: i64,
+}
+
+impl Grid {
+    fn at(&self, k: i64) -> DateTime<Utc> {
+        self.from + Duration::milliseconds(k * self.tick_ms)
+    }
+
+    /// The first tick at or after `t`.
+    fn ceil(&self, t: DateTime<Utc>) -> i64 {
+        let ms = (t - self.from).num_milliseconds();
+        ms.div_euclid(self.tick_ms) + i64::from(ms.rem_euclid(self.tick_ms) != 0)
+    }
+
+    /// The last tick at or before `t`.
+    fn floor(&self, t: DateTime<Utc>) -> i64 {
+        (t - self.from).num_milliseconds().div_euclid(self.tick_ms)
+    }
+}
+
+/// The replay's running state.
+struct State<'a> {
+    replay: &'a Replay,
+    grid: Grid,
+    book: AlertBook,
+    vitals: VitalMonitor,
+    facts: ResidentFacts,
+    /// Activity sensors and when each was last heard from.
+    sensors: HashMap<&'a str, (DeviceKind, DateTime<Utc>)>,
+}
+
+impl<'a> State<'a> {
+    /// An event, as the ingest lane hands it to the engine and the
+    /// scheduler reads it.
+    fn event(&mut self, event: &'a HistoryEvent) {
+        let settings = &self.replay.settings;
+        if behaviour::is_activity(&event.kind) {
+            self.facts.events.push(event.activity());
+        }
+        let Some(device_kind) = event.device_kind else { return };
+        if behaviour::ACTIVITY_SENSOR_KINDS.contains(&device_kind) {
+            self.sensors.insert(&event.device_id, (device_kind, event.ts));
+        }
+        let late = is_late(event.ts, event.received_at);
+        for mut decision in streaming::on_event(&event.kind, event.ts, &event.data, device_kind, settings, late) {
+            match &decision {
+                Decision::Clear { kind: AlertKind::Fall, .. } => {
+                    let Some(fall) = self.book.open(AlertKind::Fall, "") else { continue };
+                    let open = streaming::OpenFall {
+                        device_id: fall.device_id.as_deref(),
+                        resident_id: Some(self.replay.resident_id),
+                        opened_at: fall.opened_at,
+                        details: &fall.details,
+                    };
+                    let canceller = streaming::Canceller {
+                        device_id: &event.device_id,
+                        device_kind,
+                        resident_id: Some(self.replay.resident_id),
+                    };
+                    if !streaming::cancel_resolves(&open, &canceller, event.received_at, settings) {
+                        continue;
+                    }
+                }
+                Decision::Raise { kind, cause, .. }
+                    if resolved_by_people(*kind)
+                        && self.book.open(*kind, cause).is_some_and(|a| event.ts - a.opened_at > HANDLED_WITHIN) =>
+                {
+                    self.book.resolve_by_person(*kind, cause);
+                }
+                _ => {}
+            }
+            streaming::stamp_receipt(&mut decision, event.received_at);
+            self.book.apply(&decision, Some(&event.device_id), event.ts);
+        }
+    }
+
+    /// A reading, through the resident's vital-sign monitors.
+    fn reading(&mut self, reading: &HistoryReading) {
+        let settings = &self.replay.settings;
+        let Some(threshold) = settings.thresholds.get(reading.metric) else { return };
+        let late = is_late(reading.ts, reading.received_at);
+        if let Some(decision) =
+            self.vitals.observe(reading.metric, reading.ts, reading.value, threshold, &settings.vitals, late)
+        {
+            self.book.apply(&decision, Some(&reading.device_id), reading.ts);
+        }
+    }
+
+    /// The behaviour rules at tick `k`, `previous` the tick judged before.
+    fn behaviour(&mut self, k: i64, previous: Option<i64>) {
+        let now = self.grid.at(k);
+        let keep_from = self.facts.events.partition_point(|e| e.ts < now - LOOKBACK);
+        self.facts.events.drain(..keep_from);
+        self.facts.activity_sensors_online =
+            self.sensors.values().any(|(kind, seen)| behaviour::sees_activity(*kind, Some(*seen), None, now));
+        for decision in behaviour::evaluate(&self.facts, now) {
+            // The tick that first saw it: the first at or after its instant,
+            // unless that tick was judged and did not (history the rules
+            // saw late); before the window, its instant.
+            let at = decision.at();
+            let seen = if at < self.replay.from {
+                at
+            } else {
+                let first = self.grid.ceil(at);
+                if previous.is_some_and(|p| first <= p) { now } else { self.grid.at(first) }
+            };
+            self.book.apply(&decision, None, seen);
+        }
+    }
+}
+
+/// Replays `history` (oldest first, as [`load`] reads it) over the window.
+pub fn replay(replay: &Replay, history: &History) -> Report {
+    replay_judging(replay, history, Judging::WhenTheyCanChange)
+}
+
+/// When the replay judges the behaviour rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Judging {
+    /// Only at the ticks where their answer can change (see below).
+    WhenTheyCanChange,
+    /// At every tick, as the scheduler does: what the first must match.
+    #[cfg(test)]
+    EveryTick,
+}
+
+fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Report {
+    let grid = Grid { from: replay.from, tick_ms: replay.tick.num_milliseconds().max(1) };
+    let mut state = State {
+        replay,
+        book: AlertBook::new(),
+        vitals: VitalMonitor::new(),
+        facts: ResidentFacts {
+            tz: replay.tz,
+            settings: replay.settings.clone(),
+            events: Vec::new(),
+            activity_sensors_online: false,
+            // History from the look-back on counts, whenever the resident
+            // was created: imported logs predate them.
+            since: replay.from - LOOKBACK,
+        },
+        sensors: HashMap::new(),
+        grid,
+    };
+    let (events, readings) = (&history.events, &history.readings);
+    // The behaviour rules change their mind only when activity arrives, as
+    // time passes deadlines, or when a sensor falls silent. Judging at the
+    // last tick before each piece of activity and at the tick that sees it,
+    // at least hourly, and at the last tick before each sensor falls silent
+    // finds every decision the scheduler would have found tick by tick, at
+    // the tick it would have (a test holds the two to it).
+    let relevant: Vec<DateTime<Utc>> = events
+        .iter()
+        .filter(|e| {
+            behaviour::is_activity(&e.kind)
+                || e.device_kind.is_some_and(|k| behaviour::ACTIVITY_SENSOR_KINDS.contains(&k))
+        })
+        .map(|e| e.ts)
+        .collect();
+    let per_hour = (Duration::hours(1).num_milliseconds() + state.grid.tick_ms - 1) / state.grid.tick_ms;
+    let last = state.grid.ceil(replay.to) - 1;
+    let (mut e, mut r, mut next_relevant) = (0, 0, 0);
+    let mut previous: Option<i64> = None;
+    loop {
+        let min = previous.map_or(0, |p| p + 1);
+        let mut k = ((min + per_hour - 1) / per_hour * per_hour).min(last);
+        if judging != Judging::WhenTheyCanChange {
+            k = min;
+        }
+        while next_relevant < relevant.len() && state.grid.ceil(relevant[next_relevant]) < min {
+            next_relevant += 1;
+        }
+        if let Some(ts) = relevant.get(next_relevant) {
+            // The last tick before it, unless judged already; then the tick that sees it.
+            let first = state.grid.ceil(*ts);
+            k = k.min(if first > min { first - 1 } else { first });
+        }
+        for (kind, seen) in state.sensors.values() {
+            let silent = state.grid.floor(*seen + devices::heartbeat_timeout(*kind));
+            if silent >= min {
+                k = k.min(silent);
+            }
+        }
+        let now = state.grid.at(k);
+        feed(&mut state, events, readings, &mut e, &mut r, |ts| ts <= now);
+        state.behaviour(k, previous);
+        previous = Some(k);
+        if k >= last {
+            break;
+        }
+    }
+    // What came after the last tick still meets the streaming rules.
+    feed(&mut state, events, readings, &mut e, &mut r, |_| true);
+    report(replay, state.book)
+}
+
+/// Feeds events and readings in time order while `before` holds.
+fn feed<'a>(
+    state: &mut State<'a>,
+    events: &'a [HistoryEvent],
+    readings: &[HistoryReading],
+    e: &mut usize,
+    r: &mut usize,
+    before: impl Fn(DateTime<Utc>) -> bool,
+) {
+    loop {
+        let event = events.get(*e).filter(|x| before(x.ts));
+        let reading = readings.get(*r).filter(|x| before(x.ts));
+        match (event, reading) {
+            (Some(event), Some(reading)) if event.ts <= reading.ts => {
+                state.event(event);
+                *e += 1;
+            }
+            (_, Some(reading)) => {
+                state.reading(reading);
+                *r += 1;
+            }
+            (Some(event), None) => {
+                state.event(event);
+                *e += 1;
+            }
+            (None, None) => return,
+        }
+    }
+}
+
+fn report(replay: &Replay, book: AlertBook) -> Report {
+    let alerts: Vec<ReplayedAlert> = book
+        .into_alerts()
+        .into_iter()
+        .filter(|a| a.opened_at >= replay.from && a.opened_at < replay.to)
+        .map(|a| ReplayedAlert {
+            kind: a.kind,
+            cause: a.cause,
+            severity: a.severity,
+            opened_at: a.opened_at,
+            cleared_at: a.cleared_at,
+            details: a.details,
+        })
+        .collect();
+    let mut alerts = alerts;
+    alerts.sort_by_key(|a| a.opened_at);
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for alert in &alerts {
+        *by_kind.entry(alert.kind.as_str().to_owned()).or_default() += 1;
+    }
+    let days = (replay.to - replay.from).num_milliseconds() as f64 / 86_400_000.0;
+    let per_week = by_kind.iter().map(|(kind, n)| (kind.clone(), *n as f64 / (days / 7.0))).collect();
+    Report { alerts, by_kind, days: number_value(days), per_week }
+}
+
+/// The report as a table, for the command line: the alerts (kind, severity,
+/// opened, cleared), then the count and the rate per week of each kind.
+pub fn table(report: &Report) -> String {
+    use std::fmt::Write;
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), crate::rules::rfc3339);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<9} {:<21} {:<21}", "kind", "severity", "opened_at", "cleared_at");
+    for a in &report.alerts {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<9} {:<21} {:<21}",
+            a.kind.as_str(),
+            a.severity.as_str(),
+            time(Some(a.opened_at)),
+            time(a.cleared_at)
+        );
+    }
+    let _ = writeln!(out, "\n{:<20} {:>6} {:>10}", "by_kind", "count", "per_week");
+    for (kind, n) in &report.by_kind {
+        let rate = report.per_week.get(kind).copied().unwrap_or(0.0);
+        let _ = writeln!(out, "{kind:<20} {n:>6} {rate:>10.2}");
+    }
+    let _ = writeln!(out, "\n{} alerts over {} days", report.alerts.len(), report.days);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::Asia::Shanghai;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::EventKind;
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn event(at: &str, device: &str, device_kind: DeviceKind, kind: &str, room: &str) -> HistoryEvent {
+        HistoryEvent {
+            ts: ts(at),
+            kind: EventKind::from(kind),
+            room: Some(room.into()),
+            door: None,
+            appliance: None,
+            device_id: device.into(),
+            device_kind: Some(device_kind),
+            data: json!({}),
+            received_at: ts(at),
+        }
+    }
+
+    fn motion(at: &str, room: &str) -> HistoryEvent {
+        event(at, "m-1", DeviceKind::MotionSensor, "motion", room)
+    }
+
+    fn heart(at: &str, value: f64) -> HistoryReading {
+        HistoryReading { ts: ts(at), device_id: "w-1".into(), metric: Metric::HeartRate, value, received_at: ts(at) }
+    }
+
+    fn day(settings: RuleSettings) -> Replay {
+        Replay {
+            resident_id: Uuid::nil(),
+            tz: Shanghai,
+            settings: RuleSettings { meal_windows: vec![], ..settings },
+            from: ts("2026-11-28T00:00:00+08:00"),
+            to: ts("2026-11-29T00:00:00+08:00"),
+            tick: Duration::minutes(5),
+        }
+    }
+
+    #[test]
+    fn behaviour_alerts_open_and_clear_at_the_scheduler_tick_that_sees_them() {
+        let history = History {
+            events: vec![
+                motion("2026-11-28T06:50:00+08:00", "bedroom"),
+                motion("2026-11-28T08:01:00+08:00", "kitchen"),
+                motion("2026-11-28T11:58:00+08:00", "hall"),
+                motion("2026-11-28T21:00:00+08:00", "bedroom"),
+            ],
+            readings: vec![],
+        };
+        let mut settings = RuleSettings::default();
+        settings.inactivity.hours = 3.0;
+        let report = replay(&day(settings), &history);
+        let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.cause.as_str(), a.opened_at, a.cleared_at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // Due at 11:01; judged at the 11:05 tick; cleared by 11:58's motion at the 12:00 tick.
+                (
+                    AlertKind::Inactivity,
+                    "inactivity:2026-11-28T00:01:00Z",
+                    ts("2026-11-28T11:05:00+08:00"),
+                    Some(ts("2026-11-28T12:00:00+08:00"))
+                ),
+                (
+                    AlertKind::Inactivity,
+                    "inactivity:2026-11-28T03:58:00Z",
+                    ts("2026-11-28T15:00:00+08:00"),
+                    Some(ts("2026-11-28T21:00:00+08:00"))
+                ),
+            ]
+        );
+        assert_eq!(report.by_kind.get("inactivity"), Some(&2));
+        assert_eq!(report.days, json!(1));
+        assert_eq!(report.per_week.get("inactivity"), Some(&14.0));
+        // Same history, same answer; and the table names them.
+        assert_eq!(replay(&day(RuleSettings::default()), &history), report);
+        assert!(table(&report).contains("inactivity"));
+    }
+
+    #[test]
+    fn vitals_and_alarms_open_at_their_own_time() {
+        let mut history = History::default();
+        for (minute, value) in [(0, 70.0), (1, 150.0), (3, 150.0), (7, 150.0), (8, 70.0), (14, 70.0), (19, 70.0)] {
+            history.readings.push(heart(&format!("2026-11-28T14:{minute:02}:00+08:00"), value));
+        }
+        history.events = vec![
+            motion("2026-11-28T06:50:00+08:00", "bedroom"),
+            event("2026-11-28T10:00:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+            event("2026-11-28T10:20:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+            event("2026-11-28T12:00:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+        ];
+        let mut settings = RuleSettings::default();
+        settings.inactivity.hours = 24.0;
+        let report = replay(&day(settings), &history);
+        let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.opened_at, a.cleared_at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // A press 20 minutes later is the same alarm; two hours later, a new one.
+                (AlertKind::Sos, ts("2026-11-28T10:00:00+08:00"), None),
+                (AlertKind::Sos, ts("2026-11-28T12:00:00+08:00"), None),
+                // Out from 14:01 for 5 minutes by 14:07; clear after 10 minutes in range.
+                (AlertKind::VitalAbnormal, ts("2026-11-28T14:07:00+08:00"), Some(ts("2026-11-28T14:19:00+08:00"))),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Judging only where the answer can change finds what judging at
+        /// every tick finds, at the same ticks.
+        #[test]
+        fn judging_when_rules_can_change_is_judging_every_tick(
+            events in proptest::collection::vec((0i64..(60 * 60), 0usize..8, 0usize..4), 0..60),
+            hours in 1u32..6,
+            tick_minutes in 1i64..16,
+        ) {
+            let start = ts("2026-11-27T00:00:00+08:00");
+            let kinds = ["motion", "motion", "door_opened", "door_closed", "bed_exit", "bed_enter", "motion", "sos_pressed"];
+            let rooms = ["kitchen", "hall", "bedroom", "living_room"];
+            let history = History {
+                events: {
+                    let mut events: Vec<HistoryEvent> = events
+                        .into_iter()
+                        .map(|(minute, kind, room)| {
+                            let mut e = motion("2026-11-27T00:00:00+08:00", rooms[room]);
+                            e.ts = start + Duration::minutes(minute);
+                            e.received_at = e.ts;
+                            e.kind = EventKind::from(kinds[kind]);
+                            if kinds[kind].starts_with("door") {
+                                e.door = Some("entrance".into());
+                                e.device_kind = Some(DeviceKind::DoorSensor);
+                            }
+                            e
+                        })
+                        .collect();
+                    events.sort_by_key(|e| e.ts);
+                    events
+                },
+                readings: vec![],
+            };
+            let mut settings = RuleSettings::default();
+            settings.inactivity.hours = f64::from(hours);
+            let replay = Replay {
+                tick: Duration::minutes(tick_minutes),
+                from: ts("2026-11-28T00:00:00+08:00"),
+                to: ts("2026-11-29T12:00:00+08:00"),
+                ..day(settings)
+            };
+            let sparse = replay_judging(&replay, &history, Judging::WhenTheyCanChange);
+            let dense = replay_judging(&replay, &history, Judging::EveryTick);
+            proptest::prop_assert_eq!(sparse, dense);
+        }
+    }
+
+    #[test]
+    fn requests_are_checked_like_the_settings_endpoints() {
+        let request = |body: Value| serde_json::from_value::<Request>(body).expect("a request");
+        let window = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"});
+        assert!(request(window.clone()).check_window().is_ok());
+        let backwards = request(json!({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}));
+        assert_eq!(backwards.check_window().map_err(|e| e.field), Err("to".into()));
+        let long = request(json!({"from": "2025-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}));
+        assert!(long.check_window().is_err());
+
+        let effective = RuleSettings { away: true, ..RuleSettings::default() };
+        let mut body = window;
+        body["settings"] = json!({"inactivity": {"hours": 2}});
+        body["meal_windows"] = json!([{"meal": "lunch", "start": "11:00", "end": "12:00"}]);
+        body["thresholds"] = json!({"spo2": {"min": 88}});
+        let settings = request(body.clone()).settings_over(&effective).expect("valid");
+        assert!(!settings.away, "history is replayed at home");
+        assert_eq!(settings.inactivity.hours, 2.0);
+        assert_eq!(settings.meal_windows.len(), 1);
+        assert_eq!(settings.thresholds.get(Metric::Spo2).and_then(|t| t.min), Some(88.0));
+        assert!(settings.thresholds.get(Metric::HeartRate).is_some(), "other thresholds stay");
+        body["settings"] = json!({"inactivity": {"hours": 0}});
+        let err = request(body).settings_over(&effective).map_err(|e| e.field);
+        assert_eq!(err, Err("inactivity.hours".into()));
+    }
+}

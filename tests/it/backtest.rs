@@ -1,0 +1,339 @@
+//! The rule backtest against the live rules: a simulated week of one
+//! resident, judged by the live path (the ingest's streaming and vital-sign
+//! rules as the data is stored, then the scheduler's behaviour rules stepped
+//! through the week tick by tick) and replayed by the backtest, which must
+//! agree; other settings give another answer; bad input is refused; nothing
+//! is written.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::support::home::{DeviceRow, Home};
+use crate::support::{Broker, TestApp, fresh_database};
+
+const TZ: Tz = chrono_tz::Asia::Shanghai;
+/// The scheduler tick of both paths: coarse, so the live week steps fast.
+const TICK_MS: u64 = 300_000;
+
+const DEVICES: &[DeviceRow] = &[
+    ("m-kitchen", "motion_sensor", "kitchen", None, "native", None),
+    ("m-living", "motion_sensor", "living_room", None, "native", None),
+    ("m-bedroom", "motion_sensor", "bedroom", None, "native", None),
+    ("m-hall", "motion_sensor", "hall", None, "native", None),
+    ("door-1", "door_sensor", "hall", Some("entrance"), "native", None),
+    ("bed-1", "bed_sensor", "bedroom", None, "native", None),
+    ("watch-1", "wearable", "bedroom", None, "native", None),
+];
+
+/// Local midnight nine days ago: the week is well inside the live path's
+/// 30 days and ends before the last 36 hours.
+fn week_start() -> DateTime<Utc> {
+    let date = (Utc::now() - Duration::days(9)).with_timezone(&TZ).date_naive();
+    local(date, "00:00")
+}
+
+fn local(date: NaiveDate, hm: &str) -> DateTime<Utc> {
+    let time = NaiveTime::parse_from_str(hm, "%H:%M").unwrap_or_else(|e| panic!("{hm}: {e}"));
+    TZ.from_local_datetime(&date.and_time(time)).earliest().expect("a local time").with_timezone(&Utc)
+}
+
+fn stamp(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What one day holds, besides an ordinary day.
+#[derive(Clone, Copy, PartialEq)]
+enum Day {
+    Ordinary,
+    /// No movement from lunch until five.
+    QuietAfternoon,
+    /// No lunch.
+    MissedLunch,
+    /// Out of bed and out of the door at two in the morning, back at three.
+    NightOut,
+    /// A tachycardia in the afternoon.
+    RacingHeart,
+    /// An SOS, and a fall cancelled by the resident.
+    Alarms,
+}
+
+struct Messages(Vec<(String, Vec<u8>)>);
+
+impl Messages {
+    fn event(&mut self, device: &str, ts: DateTime<Utc>, event: &str, data: Value) {
+        let body = json!({"ts": stamp(ts), "event": event, "data": data});
+        self.0.push((format!("eldercare/v1/{device}/event"), body.to_string().into_bytes()));
+    }
+
+    fn motion(&mut self, device: &str, ts: DateTime<Utc>) {
+        self.event(device, ts, "motion", json!({}));
+    }
+
+    fn heart_rate(&mut self, ts: DateTime<Utc>, value: f64) {
+        let body = json!({"ts": stamp(ts), "metric": "heart_rate", "value": value});
+        self.0.push(("eldercare/v1/watch-1/telemetry".to_owned(), body.to_string().into_bytes()));
+    }
+
+    fn day(&mut self, date: NaiveDate, day: Day) {
+        let at = |hm: &str| local(date, hm);
+        if day == Day::NightOut {
+            self.event("bed-1", at("01:55"), "bed_exit", json!({}));
+            self.event("door-1", at("02:00"), "door_opened", json!({"door": "entrance"}));
+            self.event("door-1", at("02:01"), "door_closed", json!({"door": "entrance"}));
+            self.motion("m-hall", at("03:00"));
+            self.event("bed-1", at("03:05"), "bed_enter", json!({}));
+        }
+        self.event("bed-1", at("06:30"), "bed_exit", json!({}));
+        self.motion("m-bedroom", at("06:31"));
+        // A stay in the kitchen is a meal.
+        let mut meals = vec![("07:30", "07:34"), ("18:00", "18:04")];
+        if day != Day::MissedLunch {
+            meals.push(("12:00", "12:04"));
+        }
+        for (first, second) in meals {
+            self.motion("m-kitchen", at(first));
+            self.motion("m-kitchen", at(second));
+        }
+        for hour in [8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 20, 21] {
+            if day == Day::QuietAfternoon && (13..=16).contains(&hour) {
+                continue;
+            }
+            self.motion("m-living", at(&format!("{hour:02}:30")));
+        }
+        self.motion("m-bedroom", at("21:40"));
+        self.event("bed-1", at("21:45"), "bed_enter", json!({}));
+        if day == Day::Alarms {
+            self.event("watch-1", at("10:00"), "sos_pressed", json!({}));
+            self.event("watch-1", at("16:00"), "fall_detected", json!({"confidence": 0.9}));
+            self.event("watch-1", at("16:00") + Duration::seconds(30), "fall_cancelled", json!({}));
+        }
+        // The wearable every five minutes, racing from 14:00 to 14:30.
+        for i in 0..288 {
+            let ts = at("00:00") + Duration::minutes(5 * i);
+            let racing = day == Day::RacingHeart && ts >= at("14:00") && ts <= at("14:30");
+            self.heart_rate(ts, if racing { 150.0 } else { 70.0 });
+        }
+    }
+}
+
+/// An app whose own scheduler never leads (the test holds the leader lock
+/// and steps the scheduler's behaviour rules itself), with the test's tick.
+async fn app_without_leader() -> (TestApp, sqlx::PgConnection) {
+    let db = fresh_database().await;
+    let mut lock = sqlx::PgConnection::connect(&db).await.expect("connect");
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(eldercare::scheduler::LEADER_LOCK)
+        .execute(&mut lock)
+        .await
+        .expect("leader lock");
+    let app = TestApp::spawn_with(Broker::start().await, db, |s| {
+        s.scheduler.tick_ms = TICK_MS;
+        s.watchdog.scheduler_stall_seconds = 86_400;
+    })
+    .await;
+    (app, lock)
+}
+
+/// The live alerts of a resident from `from` on: (kind, cause, condition_at, resolved).
+async fn live_alerts(app: &TestApp, rid: &str, from: DateTime<Utc>) -> Vec<(String, String, DateTime<Utc>, bool)> {
+    let rid: uuid::Uuid = rid.parse().expect("uuid");
+    let mut rows: Vec<(String, String, DateTime<Utc>, bool)> = sqlx::query_as(
+        "select kind, cause, condition_at, status = 'resolved' from alerts
+         where resident_id = $1 and condition_at >= $2 order by condition_at",
+    )
+    .bind(rid)
+    .bind(from)
+    .fetch_all(&app.pool)
+    .await
+    .expect("alerts");
+    rows.sort();
+    rows
+}
+
+async fn backtest(app: &TestApp, h: &Home, body: Value) -> Value {
+    let path = format!("/api/v1/residents/{}/backtest", h.rid);
+    let (status, report) = app.call("POST", &path, Some(&h.token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+#[tokio::test]
+async fn the_backtest_raises_what_the_live_rules_raised_over_a_simulated_week() {
+    let (app, _lock) = app_without_leader().await;
+    let h = Home::new(&app, "Mrs Wang", DEVICES).await;
+    let from = week_start();
+    let to = from + Duration::days(7);
+    // The resident was watched from before the week's look-back.
+    sqlx::query("update residents set created_at = $1 where id = $2::uuid")
+        .bind(from - eldercare::scheduler::LOOKBACK)
+        .bind(&h.rid)
+        .execute(&app.pool)
+        .await
+        .expect("backdate the resident");
+
+    let first = from.with_timezone(&TZ).date_naive();
+    let days = [
+        Day::Ordinary,
+        Day::Ordinary,
+        Day::QuietAfternoon,
+        Day::MissedLunch,
+        Day::NightOut,
+        Day::RacingHeart,
+        Day::Alarms,
+        Day::Ordinary,
+    ];
+    let mut messages = Messages(Vec::new());
+    // The day before the week too: both paths start with it in their look-back.
+    for (i, day) in days.iter().enumerate() {
+        messages.day(first + Duration::days(i as i64 - 1), *day);
+    }
+    let (readings, events) = messages.0.iter().partition::<Vec<_>, _>(|(topic, _)| topic.ends_with("/telemetry"));
+    let (readings, events) = (readings.len() as i64, events.len() as i64);
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", events).await;
+    app.wait_count("select count(*) from readings", readings).await;
+    // The engine has judged the last of them (readings in order).
+    h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "resolved").await;
+    h.wait_alert(&app, "fall", |a| a["status"] == "resolved").await;
+
+    // The live scheduler's behaviour rules, stepped through the week.
+    let mut behaviour = eldercare::scheduler::Behaviour::new();
+    let cache = eldercare::store::settings::SettingsCache::default();
+    let devices = eldercare::store::devices::health(&app.pool).await.expect("devices");
+    let mut now = from;
+    while now < to {
+        behaviour.tick(&app.pool, &cache, &app.metrics, &devices, now).await.expect("tick");
+        now += Duration::milliseconds(TICK_MS as i64);
+    }
+    let live = live_alerts(&app, &h.rid, from).await;
+    let kinds: Vec<&str> = live.iter().map(|a| a.0.as_str()).collect();
+    for kind in ["inactivity", "missed_meal", "night_wandering", "bed_exit_no_return", "vital_abnormal", "sos", "fall"]
+    {
+        assert!(kinds.contains(&kind), "live raised no {kind}: {live:?}");
+    }
+
+    let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(to)})).await;
+    let replayed: Vec<&Value> = report["alerts"].as_array().expect("alerts").iter().collect();
+    assert_eq!(replayed.len(), live.len(), "live {live:?}\nbacktest {replayed:#?}");
+    let tick = Duration::milliseconds(TICK_MS as i64);
+    for (kind, cause, condition_at, resolved) in &live {
+        let found = replayed.iter().find(|a| {
+            let opened: DateTime<Utc> = a["opened_at"].as_str().and_then(|s| s.parse().ok()).expect("opened_at");
+            a["kind"] == kind.as_str() && a["cause"] == cause.as_str() && (opened - *condition_at).abs() <= tick
+        });
+        let Some(found) = found else { panic!("{kind} {cause} at {condition_at} not in the backtest: {replayed:#?}") };
+        assert_eq!(!found["cleared_at"].is_null(), *resolved, "{kind} {cause}: cleared as live? {found}");
+    }
+    assert_eq!(report["days"], 7);
+    let count = |report: &Value, kind: &str| report["by_kind"][kind].as_u64().unwrap_or(0);
+    assert_eq!(count(&report, "missed_meal"), 1);
+    assert_eq!(report["per_week"]["missed_meal"], 1.0);
+
+    // Other settings, another answer: half an hour of quiet is inactivity,
+    // and lunch by 11:45 is missed every day.
+    let eager = backtest(
+        &app,
+        &h,
+        json!({"from": stamp(from), "to": stamp(to), "settings": {"inactivity": {"hours": 0.5}},
+               "meal_windows": [{"meal": "lunch", "start": "11:00", "end": "11:45"}]}),
+    )
+    .await;
+    assert!(count(&eager, "inactivity") > count(&report, "inactivity"), "{eager}");
+    assert_eq!(count(&eager, "missed_meal"), 7, "{eager}");
+    // A wider heart-rate band takes the afternoon's 150 in its stride.
+    let wide = backtest(
+        &app,
+        &h,
+        json!({"from": stamp(from), "to": stamp(to), "thresholds": {"heart_rate": {"min": 40, "max": 160}}}),
+    )
+    .await;
+    assert_eq!(count(&report, "vital_abnormal"), 1);
+    assert_eq!(count(&wide, "vital_abnormal"), 0, "{wide}");
+    assert_eq!(count(&wide, "sos"), 1, "{wide}");
+}
+
+#[tokio::test]
+async fn the_backtest_refuses_bad_input_hides_other_institutions_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Mr Li", DEVICES).await;
+    let from = week_start();
+    let to = from + Duration::days(1);
+    let mut messages = Messages(Vec::new());
+    messages.day(from.with_timezone(&TZ).date_naive(), Day::Alarms);
+    let events = messages.0.iter().filter(|(topic, _)| topic.ends_with("/event")).count() as i64;
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", events).await;
+    h.wait_alert(&app, "sos", |_| true).await;
+    h.wait_alert(&app, "fall", |a| a["status"] == "resolved").await;
+
+    let tables =
+        ["alerts", "alert_events", "audit_log", "webhook_deliveries", "notification_jobs", "events", "readings"];
+    let mut before = Vec::new();
+    for table in tables {
+        before.push(app.count(&format!("select count(*) from {table}")).await);
+    }
+    let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(to)})).await;
+    assert_eq!(report["by_kind"]["sos"], 1, "{report}");
+    assert_eq!(report["by_kind"]["fall"], 1, "{report}");
+
+    let path = format!("/api/v1/residents/{}/backtest", h.rid);
+    let day = |d: i64| stamp(from + Duration::days(d));
+    for (body, field) in [
+        (json!({"from": day(1), "to": day(1)}), "to"),
+        (json!({"from": day(1), "to": day(0)}), "to"),
+        (json!({"from": day(-400), "to": day(0)}), "to"),
+        (json!({"from": day(0), "to": day(1), "settings": {"inactivity": {"hours": -1}}}), "inactivity.hours"),
+        (json!({"from": day(0), "to": day(1), "settings": {"bedtime": "22:00"}}), "bedtime"),
+        (json!({"from": day(0), "to": day(1), "meal_windows": {"meal": "lunch"}}), "meal_windows"),
+        (
+            json!({"from": day(0), "to": day(1), "meal_windows": [{"meal": "lunch", "start": "25:00", "end": "13:00"}]}),
+            "meal_windows[0].start",
+        ),
+        (
+            json!({"from": day(0), "to": day(1), "thresholds": {"heart_rate": {"min": "fast"}}}),
+            "thresholds.heart_rate.min",
+        ),
+    ] {
+        let (status, answer) = app.call("POST", &path, Some(&h.token), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "validation_failed", "{answer}");
+        assert!(answer["error"]["field"].as_str().unwrap_or("").contains(field), "{body}: {answer}");
+    }
+    for body in [
+        json!({"from": "yesterday", "to": day(1)}),
+        json!({"to": day(1)}),
+        json!({"from": day(0), "to": day(1), "window": 3}),
+    ] {
+        let (status, answer) = app.call("POST", &path, Some(&h.token), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+    }
+
+    let mut after = Vec::new();
+    for table in tables {
+        after.push(app.count(&format!("select count(*) from {table}")).await);
+    }
+    assert_eq!(after, before, "{tables:?}");
+
+    // Another institution's admin does not know this resident exists.
+    let operator = app.operator_token().await;
+    let other = app
+        .post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Elsewhere", "kind": "care_home", "region": "South", "timezone": "Asia/Shanghai"}),
+        )
+        .await;
+    let other = other["id"].as_str().expect("id");
+    app.post(
+        &format!("/api/v1/institutions/{other}/users"),
+        &operator,
+        json!({"email": "else@test.example", "password": "long enough pw", "role": "admin", "name": "Else"}),
+    )
+    .await;
+    let stranger = app.login("else@test.example", "long enough pw").await;
+    let (status, answer) = app.call("POST", &path, Some(&stranger), Some(json!({"from": day(0), "to": day(1)}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+}

@@ -108,7 +108,9 @@ async fn readings(
     let bucket = q
         .bucket
         .as_deref()
-        .map(|b| Bucket::parse(b).ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d")))
+        .map(|b| {
+            Bucket::parse(b).ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))
+        })
         .transpose()?;
     let (max_span, what) =
         if bucket.is_some() { (MAX_BUCKETED_SPAN, "bucketed readings") } else { (MAX_RAW_SPAN, "raw readings") };

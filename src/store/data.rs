@@ -121,19 +121,35 @@ const BUCKETS_RAW: &str = "
     group by 1 order by 1 limit $6";
 
 /// Hours and days, plain PostgreSQL. The whole hours `[$6, $7)` of the
-/// window that the rollup has reached come from `readings_hourly`; the
-/// partial hours at the window's edges and the hours not rolled up yet
-/// (the current one, and any after a pause of the scheduler) from raw
-/// readings, each part by an index range. Hours add up to days because
-/// they hold sums and counts, and both are UTC-aligned (`date_bin` from
-/// 2000-01-01 00:00 UTC), as the raw query's buckets are.
+/// window that the rollup has reached come from `readings_hourly`, except
+/// those marked in `rollup_dirty` (readings arrived since their last run);
+/// those, the partial hours at the window's edges and the hours not rolled up
+/// yet (the current one, and any after a pause of the scheduler) come from
+/// raw readings, each part by an index range. One statement, so one
+/// snapshot: a reading and its hour's mark commit together, and a run
+/// replaces an hour and consumes its mark together, so the answer is always
+/// that of the raw readings. Hours add up to days because they hold sums and
+/// counts, and both are UTC-aligned (`date_bin` from 2000-01-01 00:00 UTC),
+/// as the raw query's buckets are.
 const BUCKETS_ROLLUP: &str = "
-    with parts as (
+    with rolled as materialized (
+        select least($7, coalesce(
+            (select rolled_until from rollup_state where name = 'readings_hourly'), $6)) as until
+    ), marked as materialized (
+        select distinct hour from rollup_dirty, rolled where hour >= $6 and hour < rolled.until
+    ), parts as (
         select h.bucket as ts, h.count, h.sum, h.min, h.max
         from readings_hourly h
         where h.resident_id = $1 and h.metric = $2 and h.bucket >= $6
-          and h.bucket < least($7, coalesce(
-                (select rolled_until from rollup_state where name = 'readings_hourly'), $6))
+          and h.bucket < (select until from rolled)
+          and h.bucket not in (select hour from marked)
+      union all
+        select date_bin($5::interval, r.ts, timestamptz '2000-01-01 00:00:00+00'),
+               count(*), sum(r.value), min(r.value), max(r.value)
+        from marked m
+        join readings r on r.resident_id = $1 and r.metric = $2
+                       and r.ts >= m.hour and r.ts < m.hour + interval '1 hour'
+        group by 1
       union all
         select date_bin($5::interval, ts, timestamptz '2000-01-01 00:00:00+00'),
                count(*), sum(value), min(value), max(value)
@@ -145,8 +161,7 @@ const BUCKETS_ROLLUP: &str = "
                count(*), sum(value), min(value), max(value)
         from readings
         where resident_id = $1 and metric = $2 and ts >= $3 and ts <= $4
-          and ts >= greatest($6, least($7, coalesce(
-                (select rolled_until from rollup_state where name = 'readings_hourly'), $6)))
+          and ts >= greatest($6, (select until from rolled))
         group by 1
     )
     select date_bin($5::interval, ts, timestamptz '2000-01-01 00:00:00+00') as ts,
@@ -156,7 +171,9 @@ const BUCKETS_ROLLUP: &str = "
 /// Hours and days, TimescaleDB: the same shape as [`BUCKETS_ROLLUP`], with
 /// the whole hours from the continuous aggregate (materialized, and past its
 /// watermark aggregated from raw rows at query time), and only the window's
-/// partial edge hours from raw readings.
+/// partial edge hours from raw readings. Unlike the plain path, a late
+/// reading into a materialized hour shows once the refresh policy has run
+/// (every 5 minutes): TimescaleDB keeps its invalidations to itself.
 const BUCKETS_AGGREGATE: &str = "
     with parts as (
         select h.bucket as ts, h.count, h.sum, h.min, h.max
@@ -218,8 +235,7 @@ pub async fn buckets(
                 .await;
         }
     };
-    let query =
-        sqlx::query_as(sql).bind(resident_id).bind(metric.as_str()).bind(from).bind(to).bind(bucket.interval());
+    let query = sqlx::query_as(sql).bind(resident_id).bind(metric.as_str()).bind(from).bind(to).bind(bucket.interval());
     let (start, end) = whole_hours(from, to);
     query.bind(start).bind(end).bind(limit).fetch_all(pool).await
 }

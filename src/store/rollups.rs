@@ -15,10 +15,10 @@
 //! change of leader) cannot both commit: the second fails with a
 //! serialization error and is tried again.
 //!
-//! Reads take the rolled-up hours from `readings_hourly` and everything from
-//! `rolled_until` on from raw readings (`store::data::buckets`), so a
-//! bucket's figures are those of the raw readings, up to late readings that
-//! arrived since the last run.
+//! Reads take the rolled-up hours from `readings_hourly`, and the hours
+//! still marked in `rollup_dirty` and everything from `rolled_until` on from
+//! raw readings (`store::data::buckets`), so a bucket's figures are always
+//! those of the raw readings.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::PgPool;

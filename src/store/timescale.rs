@@ -75,10 +75,7 @@ pub async fn preloaded(pool: &PgPool) -> Result<bool, sqlx::Error> {
 }
 
 fn names_timescaledb(libraries: &str) -> bool {
-    libraries
-        .split(',')
-        .map(|l| l.trim().trim_matches('"'))
-        .any(|l| l == "timescaledb" || l.ends_with("/timescaledb"))
+    libraries.split(',').map(|l| l.trim().trim_matches('"')).any(|l| l == "timescaledb" || l.ends_with("/timescaledb"))
 }
 
 pub async fn setup(pool: &PgPool) -> Result<Setup, sqlx::Error> {
@@ -137,11 +134,10 @@ pub async fn setup(pool: &PgPool) -> Result<Setup, sqlx::Error> {
 /// the first aggregate this product shipped (it stored `avg`).
 async fn hourly_aggregate(pool: &PgPool) -> Result<(), sqlx::Error> {
     // 'r' the migrations' table, 'v' a continuous aggregate's view, none.
-    let kind: Option<String> = sqlx::query_scalar(
-        "select c.relkind::text from pg_class c where c.oid = to_regclass('readings_hourly')",
-    )
-    .fetch_optional(pool)
-    .await?;
+    let kind: Option<String> =
+        sqlx::query_scalar("select c.relkind::text from pg_class c where c.oid = to_regclass('readings_hourly')")
+            .fetch_optional(pool)
+            .await?;
     let has_sum: bool = sqlx::query_scalar(
         "select exists (select 1 from pg_attribute
                         where attrelid = to_regclass('readings_hourly') and attname = 'sum' and not attisdropped)",

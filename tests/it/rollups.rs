@@ -42,10 +42,11 @@ async fn insert(app: &TestApp, readings: &[Reading]) {
 
 /// Whether this database took the plain path (the rollup is a table).
 async fn plain(app: &TestApp) -> bool {
-    let kind: String = sqlx::query_scalar("select relkind::text from pg_class where oid = to_regclass('readings_hourly')")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let kind: String =
+        sqlx::query_scalar("select relkind::text from pg_class where oid = to_regclass('readings_hourly')")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     kind == "r"
 }
 
@@ -219,8 +220,12 @@ async fn hourly_and_daily_buckets_from_the_rollup_answer_what_the_raw_readings_s
         }
     }
     // The day boundary is midnight UTC, not the resident's.
-    let days = buckets(&app, &token, chen, two_days_ago - Duration::days(1), two_days_ago + Duration::days(1), "1d").await;
-    let day_before = days.iter().find(|p| p["ts"] == (two_days_ago - Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap();
+    let days =
+        buckets(&app, &token, chen, two_days_ago - Duration::days(1), two_days_ago + Duration::days(1), "1d").await;
+    let day_before = days
+        .iter()
+        .find(|p| p["ts"] == (two_days_ago - Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap();
     let day = days.iter().find(|p| p["ts"] == two_days_ago.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap();
     assert_eq!(day_before["max"], 140.0, "23:59 UTC is the day before");
     assert_eq!(day["min"], 41.5, "00:00:30 UTC is the new day");
@@ -246,16 +251,30 @@ async fn hourly_and_daily_buckets_from_the_rollup_answer_what_the_raw_readings_s
     let to = Utc::now();
     let from = ranges[0].0;
     if plain {
-        // Until the next run the late hours still say what was rolled up
-        // (reads come from the rollup), while the current hour, read raw,
-        // already has its readings.
+        // Before the next run: the late hours are read raw while they are
+        // marked, the current hour is read raw as no run has reached it.
         let points = buckets(&app, &token, chen, from, to, "1h").await;
-        let late_point = points.iter().find(|p| p["ts"] == late_hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap();
-        assert_eq!(late_point["count"].as_i64(), Some(before[&late_hour].count), "not rolled up again yet");
+        let want = expected(&readings, chen, "heart_rate", from, to, hour());
+        assert_answer(&points, &want, "late and current readings before a run");
+        assert!(want[&late_hour].count > before[&late_hour].count);
         let current = points.last().unwrap();
         assert_eq!(current["ts"], current_hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         assert_eq!(current["count"], 2);
         assert_eq!(current["max"], 150.25);
+        // Reads do come from the rollup table: a changed row shows.
+        let probe = today - Duration::days(4) + Duration::hours(10);
+        sqlx::query(
+            "update readings_hourly set max = 999 where resident_id = $1 and metric = 'heart_rate' and bucket = $2",
+        )
+        .bind(chen)
+        .bind(probe)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        let points = buckets(&app, &token, chen, probe, probe + hour(), "1h").await;
+        assert_eq!(points[0]["max"], 999.0, "{points:?}");
+        // Marked again (as a late reading would), the next run sums it up anew.
+        sqlx::query("insert into rollup_dirty (hour) values ($1)").bind(probe).execute(&app.pool).await.unwrap();
     }
     roll_up(&app).await;
     for (bucket, width) in [("1h", hour()), ("1d", Duration::days(1))] {
@@ -306,6 +325,7 @@ async fn the_scheduler_rolls_up_hours_that_received_late_readings() {
     })
     .await;
     assert_eq!((count, sum), (2, 150.0));
-    let marks = app.count("select count(*) from rollup_dirty where hour < date_bin('1 hour', now(), '2000-01-01')").await;
+    let marks =
+        app.count("select count(*) from rollup_dirty where hour < date_bin('1 hour', now(), '2000-01-01')").await;
     assert_eq!(marks, 0, "the marks were consumed");
 }

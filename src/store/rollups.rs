@@ -102,17 +102,22 @@ async fn roll_up_once(pool: &PgPool, now: DateTime<Utc>) -> Result<Rolled, sqlx:
     .fetch_all(&mut *tx)
     .await?;
     if !redo.is_empty() {
+        // Runs of consecutive hours are read as one range each: a day of
+        // late data (a gateway's backlog) is one index range, not 24.
+        let (lo, hi): (Vec<_>, Vec<_>) = ranges(&redo).into_iter().unzip();
         sqlx::query(
             "insert into readings_hourly (resident_id, metric, bucket, count, sum, min, max)
-             select r.resident_id, r.metric, h.hour, count(*), sum(r.value), min(r.value), max(r.value)
-             from unnest($1::timestamptz[]) as h (hour)
-             join readings r on r.ts >= h.hour and r.ts < h.hour + interval '1 hour'
+             select r.resident_id, r.metric, date_bin('1 hour', r.ts, timestamptz '2000-01-01 00:00:00+00'),
+                    count(*), sum(r.value), min(r.value), max(r.value)
+             from unnest($1::timestamptz[], $2::timestamptz[]) as h (lo, hi)
+             join readings r on r.ts >= h.lo and r.ts < h.hi
              where r.resident_id is not null
-             group by r.resident_id, r.metric, h.hour
+             group by 1, 2, 3
              on conflict (resident_id, metric, bucket) do update
              set count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max",
         )
-        .bind(&redo)
+        .bind(&lo)
+        .bind(&hi)
         .execute(&mut *tx)
         .await?;
     }
@@ -142,4 +147,29 @@ async fn roll_up_once(pool: &PgPool, now: DateTime<Utc>) -> Result<Rolled, sqlx:
     .await?;
     tx.commit().await?;
     Ok(Rolled { until, hours_redone: redo.len(), caught_up: until >= current_hour })
+}
+
+/// Sorted, distinct hours as `[start, end)` ranges of consecutive hours.
+fn ranges(hours: &[DateTime<Utc>]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for &h in hours {
+        match out.last_mut() {
+            Some((_, end)) if *end == h => *end = h + Duration::hours(1),
+            _ => out.push((h, h + Duration::hours(1))),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_hours_make_one_range() {
+        let t = |h: i64| DateTime::<Utc>::UNIX_EPOCH + Duration::hours(h);
+        assert_eq!(ranges(&[]), vec![]);
+        assert_eq!(ranges(&[t(5)]), vec![(t(5), t(6))]);
+        assert_eq!(ranges(&[t(1), t(2), t(3), t(7), t(9), t(10)]), vec![(t(1), t(4)), (t(7), t(8)), (t(9), t(11))]);
+    }
 }

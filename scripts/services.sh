@@ -59,10 +59,14 @@ wal_buffers = 16MB
 max_wal_size = 2GB
 checkpoint_timeout = 15min
 CONF
-  # Preload TimescaleDB when this machine has it, so migrations take that path.
-  if [ -e "$("$pg_bin/pg_config" --pkglibdir)/timescaledb.so" ]; then
-    echo "shared_preload_libraries = 'timescaledb'" >> "$pgdata/postgresql.conf"
-  fi
+fi
+# Preload TimescaleDB when this machine has it, so migrations take that path
+# (without it the backend runs plain tables and warns at start). Also for a
+# cluster made before the extension was installed: it takes effect at the
+# server's next start.
+if [ -e "$("$pg_bin/pg_config" --pkglibdir)/timescaledb.so" ] \
+  && ! grep -q "^shared_preload_libraries.*timescaledb" "$pgdata/postgresql.conf"; then
+  echo "shared_preload_libraries = 'timescaledb'" >> "$pgdata/postgresql.conf"
 fi
 chmod o+x "$root" "$run" 2>/dev/null || true
 if ! run_pg "$pg_bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then

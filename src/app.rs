@@ -39,8 +39,12 @@ impl Application {
         // process (a second install attempt, e.g. in tests, is harmless).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = store::pool(&settings.database)?;
-        let mode = store::migrate(&pool).await?;
-        tracing::info!(?mode, "database migrated");
+        let setup = store::migrate(&pool).await?;
+        tracing::info!(mode = ?setup.mode, why = ?setup.why, "database migrated");
+        let reads = store::data::ReadPath::choose(setup.mode, settings.reads.rollups);
+        if reads == store::data::ReadPath::Raw {
+            tracing::warn!("reads.rollups is false: hourly and daily buckets are read from raw readings");
+        }
         bootstrap::run(&pool, &settings.bootstrap).await?;
         let listener = TcpListener::bind(settings.http.addr).await?;
         let metrics_listener = match settings.metrics.addr {
@@ -93,6 +97,8 @@ impl Application {
             instance: format!("pid-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             retention: settings.retention.clone(),
             seq_memory_hours: settings.ingest.seq_memory_hours,
+            rollup_every: (setup.mode == store::timescale::Mode::Plain)
+                .then(|| chrono::Duration::seconds(settings.reads.rollup_every_secs.max(1) as i64)),
         };
         tracker.spawn(scheduler::run(alarm.rules, rule_settings.clone(), metrics.clone(), schedule, shutdown.clone()));
         let streams =
@@ -112,6 +118,7 @@ impl Application {
             vapid,
             streams,
             requests,
+            reads,
         };
         Ok(Application { listener, metrics_listener, ctx, tracker })
     }

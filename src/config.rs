@@ -35,6 +35,37 @@ pub struct Settings {
     pub retention: crate::retention::RetentionSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub reads: ReadsSettings,
+}
+
+/// Where long-range reads come from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadsSettings {
+    /// Hourly and daily buckets read the hourly rollup (plain PostgreSQL)
+    /// or the continuous aggregate (TimescaleDB). `false` reads raw
+    /// readings only: a diagnostic, to compare answers or timings
+    /// (ELDERCARE__READS__ROLLUPS=false). The rollup is kept either way.
+    #[serde(default = "default_true")]
+    pub rollups: bool,
+    /// How often the scheduler's leader rolls up the hours that changed
+    /// (plain PostgreSQL).
+    #[serde(default = "default_rollup_every_secs")]
+    pub rollup_every_secs: u64,
+}
+
+impl Default for ReadsSettings {
+    fn default() -> Self {
+        ReadsSettings { rollups: true, rollup_every_secs: default_rollup_every_secs() }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_rollup_every_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

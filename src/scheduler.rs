@@ -42,6 +42,9 @@ pub struct SchedulerSettings {
     pub retention: crate::retention::RetentionSettings,
     /// How long the ingest seq memory lasts, and so when its rows can go.
     pub seq_memory_hours: u64,
+    /// How often the hourly rollup of readings is brought up to date; `None`
+    /// where TimescaleDB's continuous aggregate does it.
+    pub rollup_every: Option<chrono::Duration>,
 }
 
 pub async fn run(
@@ -94,6 +97,11 @@ struct Leader {
     plans_job: Option<tokio::task::JoinHandle<()>>,
     /// Deletes what is kept only for a while.
     retention: crate::retention::Sweeper,
+    /// When the readings rollup last started, and that run if it still goes
+    /// (a task of its own, like the care plans: summing up an hour of a
+    /// district's readings must not hold up the alarms' rules).
+    rolled_up_at: Option<DateTime<Utc>>,
+    rollup_job: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Leader {
@@ -108,6 +116,8 @@ impl Leader {
             behaviour: Behaviour::new(),
             plans_extended_at: None,
             plans_job: None,
+            rolled_up_at: None,
+            rollup_job: None,
         }
     }
 
@@ -141,6 +151,7 @@ impl Leader {
         self.care_visits(now).await?;
         // Meal orders for the day after next, as each resident's date turns.
         crate::store::meals::sync_due(&self.pool, now).await?;
+        self.roll_up(now);
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
         sqlx::query(
             "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())
@@ -173,6 +184,24 @@ impl Leader {
             }));
         }
         Ok(())
+    }
+
+    /// The hourly rollup of readings (plain PostgreSQL), when due: the
+    /// hours that changed since the last run, and the ones that ended.
+    fn roll_up(&mut self, now: DateTime<Utc>) {
+        let Some(every) = self.settings.rollup_every else { return };
+        let running = self.rollup_job.as_ref().is_some_and(|job| !job.is_finished());
+        if running || self.rolled_up_at.is_some_and(|at| now - at < every) {
+            return;
+        }
+        let pool = self.pool.clone();
+        self.rolled_up_at = Some(now);
+        self.rollup_job = Some(tokio::spawn(async move {
+            match crate::store::rollups::catch_up(&pool, now).await {
+                Ok(rolled) => tracing::debug!(?rolled, "readings rolled up"),
+                Err(err) => tracing::warn!(cause = %err, "rolling up readings failed; trying again at the next run"),
+            }
+        }));
     }
 
     /// Institutions whose devices were sending and have gone quiet: a care

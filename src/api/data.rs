@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::{AccessKind, EventKind, Metric};
-use crate::store::data::{self, BucketPoint, Point, StoredEvent};
+use crate::store::data::{self, Bucket, BucketPoint, Point, StoredEvent};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/residents/{id}/readings", get(readings)).route("/residents/{id}/events", get(events))
@@ -26,18 +26,6 @@ const MAX_LIMIT: i64 = 50_000;
 const MAX_RAW_SPAN: Duration = Duration::days(31);
 /// Buckets summarise, so they may span longer: a year's trend and more.
 const MAX_BUCKETED_SPAN: Duration = Duration::days(400);
-
-/// The contract's bucket widths, as PostgreSQL intervals.
-fn bucket_interval(bucket: &str) -> Option<&'static str> {
-    Some(match bucket {
-        "1m" => "1 minute",
-        "5m" => "5 minutes",
-        "15m" => "15 minutes",
-        "1h" => "1 hour",
-        "1d" => "1 day",
-        _ => return None,
-    })
-}
 
 fn window(
     from: Option<DateTime<Utc>>,
@@ -117,23 +105,23 @@ async fn readings(
     let metric = Metric::parse(&q.metric)
         .ok_or_else(|| Error::validation("metric", format!("unknown metric {:?}", q.metric)))?;
     let limit = limit(q.limit, 10_000)?;
-    let interval = q
+    let bucket = q
         .bucket
         .as_deref()
         .map(|b| {
-            bucket_interval(b).ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))
+            Bucket::parse(b).ok_or_else(|| Error::validation("bucket", "bucket must be one of 1m, 5m, 15m, 1h, 1d"))
         })
         .transpose()?;
     let (max_span, what) =
-        if interval.is_some() { (MAX_BUCKETED_SPAN, "bucketed readings") } else { (MAX_RAW_SPAN, "raw readings") };
+        if bucket.is_some() { (MAX_BUCKETED_SPAN, "bucketed readings") } else { (MAX_RAW_SPAN, "raw readings") };
     let (from, to) = window(q.from, q.to, max_span, what)?;
-    let (points, truncated) = match interval {
+    let (points, truncated) = match bucket {
         None => {
             let (rows, truncated) = truncate(data::readings(&ctx.pool, id, metric, from, to, limit + 1).await?, limit);
             (Points::Raw(rows), truncated)
         }
-        Some(interval) => {
-            let rows = data::buckets(&ctx.pool, id, metric, from, to, interval, limit + 1).await?;
+        Some(bucket) => {
+            let rows = data::buckets(&ctx.pool, ctx.reads, id, metric, from, to, bucket, limit + 1).await?;
             let (rows, truncated) = truncate(rows, limit);
             (Points::Bucketed(rows), truncated)
         }

@@ -77,6 +77,8 @@ pub struct ApiContext {
     pub streams: Arc<limits::StreamSlots>,
     /// Requests in progress (`http.max_concurrent_requests`).
     pub requests: Arc<tokio::sync::Semaphore>,
+    /// Where hourly and daily readings buckets are read from.
+    pub reads: crate::store::data::ReadPath,
 }
 
 impl ApiContext {

@@ -18,6 +18,7 @@ pub mod quarantine;
 pub mod records;
 pub mod residents;
 pub mod responder;
+pub mod rollups;
 pub mod sessions;
 pub mod settings;
 pub mod status;
@@ -103,7 +104,9 @@ pub fn connection_lost(err: &sqlx::Error) -> bool {
     }
 }
 
-pub async fn migrate(pool: &PgPool) -> Result<timescale::Mode, sqlx::Error> {
+/// Applies the migrations, then takes the TimescaleDB path when the
+/// extension can be loaded; answers which path and why.
+pub async fn migrate(pool: &PgPool) -> Result<timescale::Setup, sqlx::Error> {
     MIGRATOR.run(pool).await?;
     timescale::setup(pool).await
 }

@@ -27,6 +27,7 @@ mod poison;
 mod records;
 mod resident_status;
 mod responder;
+mod rollups;
 mod simulator;
 mod store;
 mod strict;

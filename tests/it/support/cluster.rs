@@ -57,8 +57,13 @@ impl PgCluster {
         let cluster = PgCluster { port, dir, bin };
         let data = cluster.data();
         cluster.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-        let conf =
+        let mut conf =
             format!("listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{data}'\nfsync = off\n");
+        // As scripts/services.sh does: preload TimescaleDB where its library
+        // is installed, so these servers take the same path as the shared one.
+        if cluster.bin.parent().is_some_and(|v| v.join("lib/timescaledb.so").exists()) {
+            conf.push_str("shared_preload_libraries = 'timescaledb'\n");
+        }
         let path = cluster.dir.join("data/postgresql.conf");
         let mut text = std::fs::read_to_string(&path).expect("postgresql.conf");
         text.push_str(&conf);

@@ -220,9 +220,7 @@ impl IngestSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         // MQTT forbids wildcards and the level separator in a share name.
         if self.share_group().is_some_and(|g| g.contains(['/', '+', '#'])) {
-            return Err(ConfigError::Invalid(
-                "ELDERCARE__INGEST__SHARE_GROUP must not contain '/', '+' or '#'".into(),
-            ));
+            return Err(ConfigError::Invalid("ELDERCARE__INGEST__SHARE_GROUP must not contain '/', '+' or '#'".into()));
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ mod notifications;
 mod platform;
 mod poison;
 mod records;
+mod scale;
 mod simulator;
 mod store;
 mod strict;

@@ -316,6 +316,17 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     assert_eq!((alerts, devices), (PRESSES as i64, PRESSES as i64), "one alert per press, none doubled");
     assert_eq!(count(&pool, "select count(*) from rule_inbox").await, 0, "every press judged");
     assert_eq!(count(&pool, "select count(*) from quarantine").await, 0, "no message refused");
+    // The two that ran throughout each received a share of the telemetry
+    // (and every press), not all of it.
+    for s in [&servers[0], &servers[2]] {
+        let text = http.get(format!("{}/metrics", s.http)).send().await.unwrap().text().await.unwrap();
+        let received: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("eldercare_mqtt_messages_received_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the received counter");
+        assert!(received > PRESSES as u64 && received < (MESSAGES / 2) as u64, "{received} received by {}", s.http);
+    }
     for s in &mut servers {
         assert!(s.child.try_wait().unwrap().is_none(), "every process still running");
     }

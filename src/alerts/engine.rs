@@ -174,7 +174,7 @@ impl Engine {
         let mut readings: VecDeque<Vec<Stored>> = VecDeque::new();
         let (mut events_open, mut telemetry_open) = (true, true);
         loop {
-            // Alarm-bearing input first, between any two readings.
+            // Alarm-bearing input first, between any two chunks of readings.
             while let Ok(batch) = input.events.try_recv() {
                 self.evaluate_batch(batch).await;
             }

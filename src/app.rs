@@ -54,6 +54,7 @@ impl Application {
         let api_pool = store::api_pool(&settings.database)?;
         let metrics = Arc::new(Metrics::default());
         let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
+        let devices_changed = Arc::new(devices_changed);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let alarm = store::alarm_pools(&settings.database)?;
@@ -70,6 +71,7 @@ impl Application {
         let rules = ingest::RuleSenders { events: events_tx, telemetry: telemetry_tx };
         ingest::spawn(&settings, alarm.ingest.clone(), metrics.clone(), devices_rx, rules, shutdown.clone(), &tracker)
             .await?;
+        tracker.spawn(ingest::registry::follow(pool.clone(), devices_changed.clone(), shutdown.clone()));
         let watchdog =
             Watchdog { pool: alarm.rules.clone(), metrics: metrics.clone(), settings: settings.watchdog.clone() };
         tracker.spawn(watchdog.run(shutdown.clone()));
@@ -108,7 +110,7 @@ impl Application {
             pool: api_pool,
             settings: Arc::new(settings),
             metrics,
-            devices_changed: Arc::new(devices_changed),
+            devices_changed,
             shutdown,
             alert_hub,
             rule_settings,

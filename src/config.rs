@@ -225,6 +225,36 @@ pub struct IngestSettings {
     /// Beyond this many quarantined messages per device (or, unregistered,
     /// per topic prefix) in an hour, rejects are only counted.
     pub quarantine_per_device_per_hour: u32,
+    /// With several `serve` processes, the MQTT shared-subscription group
+    /// their telemetry lanes join (`$share/<group>/...`), so that they split
+    /// the telemetry instead of each receiving all of it. Events stay
+    /// unshared: every process receives each one.
+    #[serde(default)]
+    pub share_group: Option<String>,
+}
+
+impl IngestSettings {
+    /// The telemetry lane's subscription for `topic`: through the share
+    /// group when there is one.
+    pub fn telemetry_filter(&self, topic: &str) -> String {
+        match self.share_group() {
+            Some(group) => format!("$share/{group}/{topic}"),
+            None => topic.to_owned(),
+        }
+    }
+
+    /// The share group, if set and not blank.
+    pub fn share_group(&self) -> Option<&str> {
+        self.share_group.as_deref().map(str::trim).filter(|g| !g.is_empty())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        // MQTT forbids wildcards and the level separator in a share name.
+        if self.share_group().is_some_and(|g| g.contains(['/', '+', '#'])) {
+            return Err(ConfigError::Invalid("ELDERCARE__INGEST__SHARE_GROUP must not contain '/', '+' or '#'".into()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +413,7 @@ impl Settings {
         }
         let settings: Settings = builder.build()?.try_deserialize()?;
         settings.mqtt.validate()?;
+        settings.ingest.validate()?;
         if settings.webhooks.secret_key.as_ref().is_some_and(|k| k.expose_secret().len() < 32) {
             return Err(ConfigError::Invalid("ELDERCARE__WEBHOOKS__SECRET_KEY must be at least 32 characters".into()));
         }
@@ -440,5 +471,30 @@ mod tests {
         m.validate().unwrap();
         m.accounts = AccountsBackend::Database;
         assert_eq!(m.managed_accounts(), Some(ManagedAccounts::Database));
+    }
+
+    #[test]
+    fn a_share_group_shares_the_telemetry_subscriptions() {
+        let mut ingest = IngestSettings {
+            batch_size: 1,
+            flush_ms: 1,
+            event_batch_size: 1,
+            event_flush_ms: 1,
+            queue_capacity: 1,
+            seq_memory_hours: 1,
+            quarantine_per_device_per_hour: 1,
+            share_group: None,
+        };
+        assert_eq!(ingest.telemetry_filter("eldercare/v1/#"), "eldercare/v1/#");
+        ingest.share_group = Some("  ".into());
+        assert_eq!(ingest.telemetry_filter("eldercare/v1/#"), "eldercare/v1/#", "blank is unset");
+        ingest.validate().unwrap();
+        ingest.share_group = Some("ingest".into());
+        assert_eq!(ingest.telemetry_filter("eldercare/v1/#"), "$share/ingest/eldercare/v1/#");
+        ingest.validate().unwrap();
+        for bad in ["a/b", "a+", "#"] {
+            ingest.share_group = Some(bad.into());
+            assert!(ingest.validate().is_err(), "{bad}");
+        }
     }
 }

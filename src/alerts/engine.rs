@@ -9,6 +9,20 @@
 //! the event's decisions. The in-memory hand-over is the fast path; the
 //! inbox sweep (at start and every few seconds) is the guarantee. Events
 //! come before telemetry: a fall never waits behind a backlog of readings.
+//!
+//! Vital-sign state (a pending episode, its duration, the hysteresis of a
+//! raised one) lives in the database, not in this process: with several
+//! `serve` processes sharing the telemetry subscription, consecutive readings
+//! of one resident land on different processes. Each batch of readings is
+//! judged in one transaction that locks the `vital_state` rows of the
+//! residents and metrics it carries (in key order, so two processes never
+//! deadlock), feeds the readings to the pure [`VitalMonitor`], applies its
+//! decisions and writes the state back: the state an alert was decided on is
+//! the state committed with it, and two processes judging the same resident
+//! take turns. The cost is one small transaction per telemetry batch, not
+//! per reading. A reading that reaches the state after a newer one (the other
+//! process judged its batch first) is ignored as out of order, as a late
+//! reading always was.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -27,7 +41,7 @@ use super::{Applied, Subject};
 use crate::domain::device::{DeviceInfo, Registered};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
 use crate::metrics::Metrics;
-use crate::rules::settings::RuleSettings;
+use crate::rules::settings::{RuleSettings, Threshold};
 use crate::rules::vitals::VitalMonitor;
 use crate::rules::{Decision, devices, streaming};
 use crate::store::settings::SettingsCache;
@@ -98,7 +112,6 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     settings: SettingsCache,
-    vitals: HashMap<(Uuid, Metric), VitalMonitor>,
     /// Last device health seen, so that only changes become decisions, not
     /// every heartbeat.
     health: HashMap<String, Health>,
@@ -153,7 +166,7 @@ struct InboxRow {
 
 impl Engine {
     pub fn new(pool: PgPool, settings: SettingsCache, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
-        Engine { pool, metrics, shutdown, settings, vitals: HashMap::new(), health: HashMap::new() }
+        Engine { pool, metrics, shutdown, settings, health: HashMap::new() }
     }
 
     /// Runs until the ingest lanes are gone.
@@ -164,15 +177,15 @@ impl Engine {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         sweep.tick().await;
-        let mut readings: VecDeque<Stored> = VecDeque::new();
+        let mut readings: VecDeque<Vec<Stored>> = VecDeque::new();
         let (mut events_open, mut telemetry_open) = (true, true);
         loop {
-            // Alarm-bearing input first, between any two readings.
+            // Alarm-bearing input first, between any two chunks of readings.
             while let Ok(batch) = input.events.try_recv() {
                 self.evaluate_batch(batch).await;
             }
-            if let Some(stored) = readings.pop_front() {
-                self.evaluate(stored).await;
+            if let Some(chunk) = readings.pop_front() {
+                self.evaluate_readings(chunk).await;
                 continue;
             }
             if !events_open && !telemetry_open {
@@ -186,7 +199,11 @@ impl Engine {
                 },
                 _ = sweep.tick() => self.sweep(SWEEP_AGE).await,
                 batch = input.telemetry.recv(), if telemetry_open => match batch {
-                    Some(batch) => readings.extend(batch),
+                    Some(mut batch) => while !batch.is_empty() {
+                        // Events get their turn between chunks.
+                        let rest = batch.split_off(batch.len().min(READINGS_CHUNK));
+                        readings.push_back(std::mem::replace(&mut batch, rest));
+                    },
                     None => telemetry_open = false,
                 },
             }
@@ -216,27 +233,7 @@ impl Engine {
                     a.count(&self.metrics);
                 }
             }
-            Stored::Reading { origin, metric, ts, value, received_at } => {
-                let Some(rid) = origin.resident_id else { return };
-                let Some(settings) = self.settings_for(&origin).await else { return };
-                let Some(threshold) = settings.thresholds.get(metric).copied() else { return };
-                let late = is_late(ts, received_at);
-                let key = (rid, metric);
-                if !self.vitals.contains_key(&key) {
-                    let subject = Subject::of(&origin);
-                    let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
-                    let Some(monitor) =
-                        retrying("vitals", metrics, shutdown, || resume_monitor(pool, &subject, metric)).await
-                    else {
-                        return;
-                    };
-                    self.vitals.insert(key, monitor);
-                }
-                let Some(monitor) = self.vitals.get_mut(&key) else { return };
-                if let Some(decision) = monitor.observe(metric, ts, value, &threshold, &settings.vitals, late) {
-                    self.apply(&Subject::of(&origin), decision, late).await;
-                }
-            }
+            Stored::Reading { .. } => self.evaluate_readings(vec![stored]).await,
             Stored::Status { origin, online, battery, at } => {
                 let Some(settings) = self.settings_for(&origin).await else { return };
                 let known = self.health.entry(origin.info.device_id.clone()).or_default();
@@ -269,6 +266,32 @@ impl Engine {
                     self.apply(&subject, decision, false).await;
                 }
             }
+        }
+    }
+
+    /// Judges a chunk of a telemetry batch: its readings together, in one
+    /// transaction over the shared vital state; anything else one by one.
+    async fn evaluate_readings(&mut self, chunk: Vec<Stored>) {
+        let mut judged = Vec::new();
+        for stored in chunk {
+            let Stored::Reading { origin, metric, ts, value, received_at } = stored else {
+                Box::pin(self.evaluate(stored)).await;
+                continue;
+            };
+            let Some(resident) = origin.resident_id else { continue };
+            let Some(settings) = self.settings_for(&origin).await else { continue };
+            let Some(threshold) = settings.thresholds.get(metric).copied() else { continue };
+            let late = is_late(ts, received_at);
+            judged.push(VitalReading { origin, resident, metric, ts, value, threshold, settings, late });
+        }
+        if judged.is_empty() {
+            return;
+        }
+        let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
+        let judged = &judged;
+        let applied = retrying("vitals", metrics, shutdown, || judge_readings(pool, judged)).await;
+        for a in applied.unwrap_or_default() {
+            a.count(&self.metrics);
         }
     }
 
@@ -431,13 +454,106 @@ async fn fall_cancel_applies(
     Ok(streaming::cancel_resolves(&open, &canceller, cancel_received, settings))
 }
 
+/// Readings of one telemetry chunk judged together, at most: a chunk is one
+/// transaction, and events wait for it to end.
+const READINGS_CHUNK: usize = 500;
+
+/// A stored reading with a threshold to judge it against.
+struct VitalReading {
+    origin: Arc<Registered>,
+    resident: Uuid,
+    metric: Metric,
+    ts: DateTime<Utc>,
+    value: f64,
+    threshold: Threshold,
+    settings: Arc<RuleSettings>,
+    late: bool,
+}
+
+/// Feeds `readings` (in receipt order) to the residents' vital monitors held
+/// in `vital_state`, applies the decisions and stores the monitors back, in
+/// one transaction holding the monitors' rows.
+async fn judge_readings(pool: &PgPool, readings: &[VitalReading]) -> Result<Vec<Applied>, sqlx::Error> {
+    let mut keys: Vec<(Uuid, &str)> = readings.iter().map(|r| (r.resident, r.metric.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let (residents, metrics): (Vec<Uuid>, Vec<&str>) = keys.iter().copied().unzip();
+    let mut tx = pool.begin().await?;
+    // Rows created and locked in key order, the same in every process.
+    sqlx::query(
+        "insert into vital_state (resident_id, metric)
+         select r, m from unnest($1::uuid[], $2::text[]) as k(r, m) order by r, m
+         on conflict do nothing",
+    )
+    .bind(&residents)
+    .bind(&metrics)
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<(Uuid, String, Option<Value>)> = sqlx::query_as(
+        "select resident_id, metric, state from vital_state
+         where (resident_id, metric) in (select * from unnest($1::uuid[], $2::text[]))
+         order by resident_id, metric for update",
+    )
+    .bind(&residents)
+    .bind(&metrics)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut monitors: HashMap<(Uuid, Metric), VitalMonitor> = HashMap::new();
+    for (resident, metric, state) in rows {
+        let Some(first) = readings.iter().find(|r| r.resident == resident && r.metric.as_str() == metric) else {
+            continue;
+        };
+        let kept = state.and_then(|s| match serde_json::from_value::<VitalMonitor>(s) {
+            Ok(monitor) => Some(monitor),
+            Err(err) => {
+                tracing::warn!(cause = %err, %resident, metric, "unreadable vital state; starting afresh");
+                None
+            }
+        });
+        let monitor = match kept {
+            Some(monitor) => monitor,
+            None => resume_monitor(&mut tx, &Subject::of(&first.origin), first.metric).await?,
+        };
+        monitors.insert((resident, first.metric), monitor);
+    }
+    let mut applied = Vec::new();
+    for r in readings {
+        let Some(monitor) = monitors.get_mut(&(r.resident, r.metric)) else { continue };
+        if let Some(decision) = monitor.observe(r.metric, r.ts, r.value, &r.threshold, &r.settings.vitals, r.late) {
+            applied.extend(super::apply_in(&mut tx, &Subject::of(&r.origin), &decision, r.late).await?);
+        }
+    }
+    let (mut residents, mut metrics, mut states) = (Vec::new(), Vec::new(), Vec::new());
+    for ((resident, metric), monitor) in &monitors {
+        residents.push(*resident);
+        metrics.push(metric.as_str());
+        states.push(serde_json::to_value(monitor).unwrap_or(Value::Null));
+    }
+    sqlx::query(
+        "update vital_state v set state = u.s, updated_at = now()
+         from unnest($1::uuid[], $2::text[], $3::jsonb[]) as u(r, m, s)
+         where v.resident_id = u.r and v.metric = u.m",
+    )
+    .bind(&residents)
+    .bind(&metrics)
+    .bind(&states)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
 /// A fresh vital-sign monitor for a resident's metric, put back in the
-/// raised state when the store still has that alert open (after a restart),
-/// so that readings back in range clear it instead of leaving it open forever.
-async fn resume_monitor(pool: &PgPool, subject: &Subject, metric: Metric) -> Result<VitalMonitor, sqlx::Error> {
+/// raised state when the store still has that alert open (an alert raised
+/// before the state was kept, or whose state was lost), so that readings back
+/// in range clear it instead of leaving it open forever.
+async fn resume_monitor(
+    conn: &mut PgConnection,
+    subject: &Subject,
+    metric: Metric,
+) -> Result<VitalMonitor, sqlx::Error> {
     let mut monitor = VitalMonitor::new();
-    let mut conn = pool.acquire().await?;
-    if let Some(open) = super::active(&mut conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
+    if let Some(open) = super::active(conn, subject, AlertKind::VitalAbnormal, metric.as_str()).await? {
         monitor.resume_raised(metric, open.condition_at, open.severity);
     }
     Ok(monitor)

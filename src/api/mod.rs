@@ -82,8 +82,16 @@ pub struct ApiContext {
 }
 
 impl ApiContext {
+    /// After a committed change to the devices: this process reloads its
+    /// registry at once, the others when the announcement reaches them.
     pub fn device_registry_changed(&self) {
         self.devices_changed.send_modify(|v| *v += 1);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(err) = crate::ingest::registry::announce(&pool).await {
+                tracing::warn!(cause = %err, "announcing a device change; other processes reload within 30 s");
+            }
+        });
     }
 }
 

@@ -63,7 +63,12 @@ impl Accounts {
         let (Some(user), Some(password)) = (endpoint.username, endpoint.password) else {
             return Err(missing("the ingest account in MQTT_URL"));
         };
-        let topics = settings.mqtt.event_topics.iter().chain(&settings.mqtt.telemetry_topics).cloned().collect();
+        // Mosquitto checks a shared subscription's whole filter, `$share/...`
+        // included. Any group: processes configured alike must agree on the
+        // one account they share, whichever of them wrote it last.
+        let shared = settings.mqtt.telemetry_topics.iter().map(|t| format!("$share/+/{t}"));
+        let topics =
+            settings.mqtt.event_topics.iter().chain(&settings.mqtt.telemetry_topics).cloned().chain(shared).collect();
         let ingest = Account::ingest(&user, password, topics);
         let broker: Option<Arc<dyn BrokerAccounts>> = match managed {
             ManagedAccounts::Database => None,

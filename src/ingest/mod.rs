@@ -114,7 +114,9 @@ pub async fn spawn(
         },
         Pipeline {
             name: "telemetry",
-            topics: settings.mqtt.telemetry_topics.clone(),
+            // Shared between processes when a share group is set: the broker
+            // delivers each publish to one member, under its real topic.
+            topics: settings.mqtt.telemetry_topics.iter().map(|t| ing.telemetry_filter(t)).collect(),
             batch_size: ing.batch_size,
             flush_ms: ing.flush_ms,
             owns: |topic| !is_event_topic(topic),

@@ -4,12 +4,56 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::decode::{Registry, ZigbeeState};
 use crate::domain::Source;
 use crate::domain::device::{DeviceInfo, Registered};
 use crate::store::devices;
+
+/// The channel on which a process announces that it changed the devices,
+/// so that every other process reloads its registry before the new device's
+/// first message (which the shared telemetry may hand to any of them).
+pub const CHANGED_CHANNEL: &str = "eldercare_devices";
+
+/// Tells every process that the devices changed. Called after the commit.
+pub async fn announce(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, '')").bind(CHANGED_CHANNEL).execute(pool).await.map(drop)
+}
+
+/// Bumps `changed` on each announcement from any process, until `shutdown`,
+/// listening again after a lost connection (and reloading then: whatever
+/// changed while nobody listened).
+pub async fn follow(pool: PgPool, changed: std::sync::Arc<watch::Sender<u64>>, shutdown: CancellationToken) {
+    loop {
+        let listen = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.ignore_pool_close_event(true);
+            listener.listen(CHANGED_CHANNEL).await?;
+            changed.send_modify(|v| *v += 1);
+            loop {
+                listener.recv().await?;
+                changed.send_modify(|v| *v += 1);
+            }
+        };
+        let result: Result<(), sqlx::Error> = tokio::select! {
+            r = listen => r,
+            _ = shutdown.cancelled() => return,
+        };
+        if let Err(err) = result {
+            tracing::warn!(cause = %err, "device change listener lost its connection; reconnecting");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct DeviceRegistry {

@@ -352,6 +352,21 @@ mod tests {
             .collect()
     }
 
+    /// The engine keeps each monitor as JSON between readings (several
+    /// processes share it): a monitor read back decides as the original would.
+    #[test]
+    fn a_monitor_stored_as_json_carries_on_its_episode() {
+        let mut kept = VitalMonitor::new();
+        assert!(feed(&mut kept, Metric::HeartRate, &HR, &[(0, 150.0), (1, 150.0), (2, 150.0)]).is_empty());
+        let mut whole = kept.clone();
+        let mut resumed: VitalMonitor = serde_json::from_value(serde_json::to_value(&kept).unwrap()).unwrap();
+        assert_eq!(resumed, kept);
+        let rest = [(3, 150.0), (4, 150.0), (5, 150.0), (6, 128.0), (7, 70.0), (17, 70.0)];
+        let from_json = feed(&mut resumed, Metric::HeartRate, &HR, &rest);
+        assert_eq!(from_json, feed(&mut whole, Metric::HeartRate, &HR, &rest));
+        assert_eq!(from_json.iter().map(|(m, _)| *m).collect::<Vec<_>>(), [5, 17], "raised at 5, cleared at 17");
+    }
+
     fn severity_of(decision: &Decision) -> Severity {
         match decision {
             Decision::Raise { severity, .. } => *severity,

@@ -28,6 +28,7 @@ mod records;
 mod resident_status;
 mod responder;
 mod rollups;
+mod scale;
 mod simulator;
 mod store;
 mod strict;

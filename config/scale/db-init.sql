@@ -1,0 +1,4 @@
+-- docker-compose.scale.yml: the role EMQX reads device credentials with.
+-- It may read `mqtt_accounts` and nothing else; the grant is given once
+-- eldercare has created the table (the compose file's `grants` service).
+create role emqx_reader login password 'emqx-reader-demo-password';

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::support::home::{DeviceRow, Home};
-use crate::support::{Broker, TestApp, fresh_database};
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
 
 const TZ: Tz = chrono_tz::Asia::Shanghai;
 /// The scheduler tick of both paths: coarse, so the live week steps fast.
@@ -268,6 +268,14 @@ async fn the_backtest_refuses_bad_input_hides_other_institutions_and_writes_noth
     app.wait_count("select count(*) from events", events).await;
     h.wait_alert(&app, "sos", |_| true).await;
     h.wait_alert(&app, "fall", |a| a["status"] == "resolved").await;
+    // The live alerts' notification jobs (SOS opened, fall opened and
+    // resolved) are taken by the notification worker after the alerts
+    // commit: wait until it has worked them off, so the counts below compare
+    // the backtest alone.
+    wait_for("the notification jobs worked off", || async {
+        (app.count("select count(*) from notification_jobs").await == 0).then_some(())
+    })
+    .await;
 
     let tables =
         ["alerts", "alert_events", "audit_log", "webhook_deliveries", "notification_jobs", "events", "readings"];

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -52,21 +52,16 @@ pub struct Registered {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DevicePatch {
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     resident_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "super::non_null")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     room: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     placement: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::non_null")]
     power_on_threshold_w: Option<f64>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Device and gateway ids are MQTT usernames and topic levels.

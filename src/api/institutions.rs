@@ -42,7 +42,7 @@ struct NewInstitutionRequest {
 struct InstitutionPatch {
     #[serde(default, deserialize_with = "super::non_null")]
     name: Option<String>,
-    #[serde(default, deserialize_with = "super::devices::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     region: Option<Option<String>>,
 }
 

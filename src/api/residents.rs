@@ -47,13 +47,13 @@ struct ResidentPatch {
     name: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
-    #[serde(default, deserialize_with = "super::devices::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     room: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::devices::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     notes: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::devices::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     address: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::devices::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     location: Option<Option<LocationBody>>,
 }
 

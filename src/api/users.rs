@@ -177,13 +177,8 @@ struct UserPatch {
     #[serde(default, deserialize_with = "super::non_null")]
     disabled: Option<bool>,
     /// E.164, or null to remove it; absent leaves it as it is.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     phone: Option<Option<String>>,
-}
-
-/// Tells `"phone": null` (remove) from no `phone` at all (keep).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Changes a user's role or disables (re-enables) them. Either change ends

@@ -52,6 +52,7 @@ pub mod responder;
 pub mod role;
 pub mod scope;
 pub mod status;
+pub mod wire;
 
 pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::care::{Location, VisitStatus};
+use super::wire;
 
 /// At most this many items in each list.
 pub const MAX_ITEMS: usize = 20;
@@ -23,11 +24,15 @@ pub const MAX_CODE: usize = 32;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SheetRequest {
+    #[serde(default, deserialize_with = "wire::object")]
     pub access: Option<AccessRequest>,
+    #[serde(default, deserialize_with = "wire::objects")]
     pub emergency_contacts: Option<Vec<Contact>>,
     pub conditions: Option<Vec<String>>,
     pub allergies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "wire::objects")]
     pub medications: Option<Vec<Medication>>,
+    #[serde(default, deserialize_with = "wire::object")]
     pub directives: Option<Directives>,
 }
 
@@ -38,13 +43,8 @@ pub struct AccessRequest {
     /// Given in clear, then only ever sealed. Write-only, so absent keeps
     /// the stored code (a client that read the sheet back cannot resend
     /// it) and `null` removes it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "wire::double_option")]
     pub key_safe_code: Option<Option<String>>,
-}
-
-/// A field that is present, `null` or not: absent stays `None`.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// What a change does to the key safe code.

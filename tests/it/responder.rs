@@ -184,8 +184,16 @@ async fn a_sheet_out_of_bounds_is_refused_naming_the_field() {
         assert_eq!(answer["error"]["code"], "validation_failed", "{answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
-    for body in [json!({"blood_group": "A"}), json!({"directives": {"note": "no dnacpr"}}), json!({"conditions": "x"})]
-    {
+    // Nested objects sent as arrays (serde would read them in field order).
+    for body in [
+        json!({"blood_group": "A"}),
+        json!({"directives": {"note": "no dnacpr"}}),
+        json!({"conditions": "x"}),
+        json!({"access": [null, null]}),
+        json!({"directives": [true, null]}),
+        json!({"emergency_contacts": [["Li", "son", "123"]]}),
+        json!({"medications": [["aspirin"]]}),
+    ] {
         let (status, answer) = put_sheet(&app, &admin, &rid, body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
     }

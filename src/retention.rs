@@ -65,51 +65,39 @@ impl Default for RetentionSettings {
     }
 }
 
-/// One table's retention: a statement deleting at most `$2` rows older than
-/// `$1` (days, or hours for the seq memory).
+/// One table's retention: delete at most `$2` rows whose `at` column is
+/// older than `$1` days (hours for the seq memory), oldest first, by `key`.
 struct Job {
-    name: &'static str,
-    sql: &'static str,
+    table: &'static str,
+    key: &'static str,
+    at: &'static str,
+    unit: &'static str,
 }
 
-const QUARANTINE: Job = Job {
-    name: "quarantine",
-    sql: "delete from quarantine where id in (
-            select id from quarantine where received_at < now() - make_interval(days => $1)
-            order by received_at limit $2)",
-};
-const QUARANTINE_OVERFLOW: Job = Job {
-    name: "quarantine_overflow",
-    sql: "delete from quarantine_overflow where ctid in (
-            select ctid from quarantine_overflow where hour < now() - make_interval(days => $1)
-            order by hour limit $2)",
-};
-const DELIVERIES: Job = Job {
-    name: "webhook_deliveries",
-    sql: "delete from webhook_deliveries where id in (
-            select id from webhook_deliveries where created_at < now() - make_interval(days => $1)
-            order by created_at limit $2)",
-};
-const SESSIONS: Job = Job {
-    name: "sessions",
-    sql: "delete from sessions where token_hash in (
-            select token_hash from sessions where expires_at < now() - make_interval(days => $1)
-            order by expires_at limit $2)",
-};
-const ACCESS_LOG: Job = Job {
-    name: "access_log",
-    sql: "delete from access_log where id in (
-            select id from access_log where at < now() - make_interval(days => $1)
-            order by at limit $2)",
-};
+impl Job {
+    const fn days(table: &'static str, key: &'static str, at: &'static str) -> Job {
+        Job { table, key, at, unit: "days" }
+    }
+
+    fn sql(&self) -> String {
+        let Job { table, key, at, unit } = self;
+        format!(
+            "delete from {table} where ({key}) in (
+               select {key} from {table} where {at} < now() - make_interval({unit} => $1)
+               order by {at} limit $2)"
+        )
+    }
+}
+
+const QUARANTINE: Job = Job::days("quarantine", "id", "received_at");
+const QUARANTINE_OVERFLOW: Job = Job::days("quarantine_overflow", "ctid", "hour");
+const DELIVERIES: Job = Job::days("webhook_deliveries", "id", "created_at");
+/// Sessions go a while after they expired, not after they began.
+const SESSIONS: Job = Job::days("sessions", "token_hash", "expires_at");
+const ACCESS_LOG: Job = Job::days("access_log", "id", "at");
 /// A (device, seq) older than the seq memory is no longer consulted (the
 /// writer takes a new stamp over it), so it can go.
-const SEQ_MEMORY: Job = Job {
-    name: "ingest_seq",
-    sql: "delete from ingest_seq where (device_id, seq) in (
-            select device_id, seq from ingest_seq where received_at < now() - make_interval(hours => $1)
-            order by received_at limit $2)",
-};
+const SEQ_MEMORY: Job = Job { table: "ingest_seq", key: "device_id, seq", at: "received_at", unit: "hours" };
 
 /// What one pass deleted, per table; `more` when some table gave a full
 /// batch and may hold more.
@@ -143,9 +131,10 @@ pub async fn sweep_once(
     let batch = i64::from(settings.batch_size.max(1));
     let mut swept = Swept::default();
     for (job, age) in jobs {
-        let n = sqlx::query(job.sql).bind(age).bind(batch).execute(pool).await?.rows_affected();
+        // The statement is built from the constants above, never from input.
+        let n = sqlx::query(sqlx::AssertSqlSafe(job.sql())).bind(age).bind(batch).execute(pool).await?.rows_affected();
         swept.more |= n >= batch as u64;
-        swept.deleted.push((job.name, n));
+        swept.deleted.push((job.table, n));
     }
     Ok(swept)
 }

@@ -23,11 +23,7 @@ bin=${ELDERCARE_BIN:-target/release/eldercare}
 [ -n "${ELDERCARE_BIN:-}" ] || cargo build --release -q -p eldercare
 start_backend "$bin" .run/bench-backtest-serve.log
 
-url="http://$HTTP_ADDR"
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | json '["token"]')
-auth=(-H "Authorization: Bearer $token" -H 'content-type: application/json')
+admin_login
 rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d '{"name": "Bench Resident", "timezone": "UTC"}' | json '["id"]')
 for device in "bench-watch wearable bedroom" "bench-kitchen motion_sensor kitchen" \
   "bench-living motion_sensor living_room" "bench-bed bed_sensor bedroom" "bench-door door_sensor hall"; do

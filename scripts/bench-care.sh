@@ -21,27 +21,9 @@ RUNS=${RUNS:-5}
 
 # shellcheck source=lib/backend.sh
 source scripts/lib/backend.sh
-[ -f .run/env ] || bash scripts/services.sh >/dev/null
-# shellcheck source=/dev/null
-source .run/env
-name=eldercare_bench_care
-base=${DATABASE_URL%/*}
-psql "$base/postgres" -qc "drop database if exists $name" -qc "create database $name"
-export DATABASE_URL="$base/$name"
-mqtt_port=$MQTT_PORT
-client="$name-$(date +%s)-$$"
-export MQTT_URL="${MQTT_URL%%\?*}?client_id=$client"
-export HTTP_ADDR=127.0.0.1:$HTTP_PORT
-export ELDERCARE_ADMIN_EMAIL=$name@eldercare.local ELDERCARE_ADMIN_PASSWORD=$name-admin-password
-export RUST_LOG=${RUST_LOG:-warn}
+prepare_backend eldercare_bench_care "$HTTP_PORT"
 
-if [ "$PROFILE" = release ]; then
-  cargo build --release -q -p eldercare
-  bin=target/release
-else
-  cargo build -q -p eldercare
-  bin=target/debug
-fi
+build_backend "$PROFILE"
 start_backend "$bin/eldercare" .run/bench-care-serve.log
 api="http://$HTTP_ADDR/api/v1"
 token=$(curl -fsS "$api/auth/login" -H 'content-type: application/json' \

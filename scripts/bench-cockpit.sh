@@ -22,8 +22,8 @@ PROFILE=${PROFILE:-release}
 source scripts/lib/backend.sh
 prepare_backend eldercare_bench_cockpit "$HTTP_PORT"
 export ELDERCARE_OPERATOR_EMAIL=operator@bench.local ELDERCARE_OPERATOR_PASSWORD=bench-operator-password
-if [ "$PROFILE" = release ]; then cargo build --release -q -p eldercare; else cargo build -q -p eldercare; fi
-start_backend "target/$PROFILE/eldercare" .run/bench-cockpit-serve.log
+build_backend "$PROFILE"
+start_backend "$bin/eldercare" .run/bench-cockpit-serve.log
 
 echo "seeding: 20 institutions, 20,000 residents, $DAYS days of alerts at $PER_DAY per resident and day"
 psql "$DATABASE_URL" -q -v days="$DAYS" -v per_day="$PER_DAY" -v visits="$VISITS" -f scripts/bench-cockpit.sql

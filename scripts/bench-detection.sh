@@ -40,11 +40,7 @@ from=$(date -u -d "$end - $((WEEKS * 7)) days" +%Y-%m-%dT%H:%M:%SZ)
 "$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$from" --duration "$((WEEKS * 7))d" \
   --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" --out "$work" >/dev/null
 
-url="http://$HTTP_ADDR"
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | json '["token"]')
-auth=(-H "Authorization: Bearer $token" -H 'content-type: application/json')
+admin_login
 
 python3 -c "
 import json, sys

@@ -21,11 +21,7 @@ bin=${ELDERCARE_BIN:-target/release/eldercare}
 [ -n "${ELDERCARE_BIN:-}" ] || cargo build --release -q -p eldercare
 start_backend "$bin" .run/bench-fhir-serve.log
 
-url="http://$HTTP_ADDR"
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | json '["token"]')
-auth=(-H "Authorization: Bearer $token" -H 'content-type: application/json')
+admin_login
 rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d '{"name": "Bench Resident", "timezone": "UTC"}' | json '["id"]')
 curl -fsS "${auth[@]}" "$url/api/v1/devices" -o /dev/null \
   -d "{\"device_id\": \"bench-cuff\", \"resident_id\": \"$rid\", \"kind\": \"wearable\"}"

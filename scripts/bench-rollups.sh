@@ -22,22 +22,11 @@ NAME=eldercare_bench_rollups
 
 # shellcheck source=lib/backend.sh
 source scripts/lib/backend.sh
-[ -f .run/env ] || bash scripts/services.sh >/dev/null
-# shellcheck source=/dev/null
-source .run/env
-base=${DATABASE_URL%/*}
-psql "$base/postgres" -qc "drop database if exists $NAME" -qc "create database $NAME"
-export DATABASE_URL="$base/$NAME"
-mqtt_port=$MQTT_PORT
-client="$NAME-$(date +%s)-$$"
-export MQTT_URL="${MQTT_URL%%\?*}?client_id=$client"
-export HTTP_ADDR=127.0.0.1:$HTTP_PORT
-export ELDERCARE_ADMIN_EMAIL=$NAME@eldercare.local ELDERCARE_ADMIN_PASSWORD=$NAME-admin-password
-export RUST_LOG=${RUST_LOG:-warn}
+prepare_backend "$NAME" "$HTTP_PORT"
 # The leader rolls up every second here, so the wait below is the work.
 export ELDERCARE__READS__ROLLUP_EVERY_SECS=1 ELDERCARE__SCHEDULER__TICK_MS=200
-if [ "$PROFILE" = release ]; then cargo build --release -q -p eldercare; else cargo build -q -p eldercare; fi
-bin=target/$PROFILE/eldercare
+build_backend "$PROFILE"
+bin=$bin/eldercare
 log=.run/bench-rollups-serve.log
 
 api=http://$HTTP_ADDR/api/v1

@@ -7,8 +7,13 @@
 #                               MQTT_URL (the ingest account, a client id of
 #                               its own), HTTP_ADDR, the admin credentials,
 #                               mqtt_port and client
+#   build_backend PROFILE [PKG...]
+#                               builds eldercare (and PKG...) in PROFILE (debug
+#                               or release) and sets bin=target/PROFILE
 #   start_backend BIN LOG       starts BIN serve, waits until ready, and stops
 #                               it at exit (dropping its broker session)
+#   admin_login                 logs the admin in: sets url, token and auth
+#                               (curl's headers); json FILTER reads a field
 
 prepare_backend() {
   local name=$1 port=$2
@@ -24,6 +29,28 @@ prepare_backend() {
   export HTTP_ADDR=127.0.0.1:$port
   export ELDERCARE_ADMIN_EMAIL=$name@eldercare.local ELDERCARE_ADMIN_PASSWORD=$name-admin-password
   export RUST_LOG=${RUST_LOG:-warn}
+}
+
+build_backend() {
+  local profile=$1
+  shift
+  local packages=(-p eldercare)
+  for p in "$@"; do packages+=(-p "$p"); done
+  case $profile in
+    release) cargo build --release -q "${packages[@]}" ;;
+    debug) cargo build -q "${packages[@]}" ;;
+    *) echo "the build profile is debug or release, not $profile"; return 1 ;;
+  esac
+  bin=target/$profile
+}
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+admin_login() {
+  url="http://$HTTP_ADDR"
+  token=$(curl -fsS "$url/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$ELDERCARE_ADMIN_EMAIL\",\"password\":\"$ELDERCARE_ADMIN_PASSWORD\"}" | json '["token"]')
+  auth=(-H "Authorization: Bearer $token" -H 'content-type: application/json')
 }
 
 start_backend() {

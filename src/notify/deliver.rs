@@ -7,7 +7,7 @@
 //! its subscription is removed. Each notification accepted is written on
 //! the alert's timeline (`notified`, who and how).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,10 +15,11 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::outbox::{self, Claim, Lanes};
 use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
@@ -79,53 +80,27 @@ pub async fn run(
     allow_private: bool,
     shutdown: CancellationToken,
 ) {
-    let outbox = Outbox {
-        pool,
-        vapid,
-        allow_private,
-        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        busy: Arc::default(),
-        clients: Arc::new(Clients::default()),
-        metrics,
-    };
-    // Dropped at shutdown, aborting the sends in flight: their leases run
-    // out and they are sent again.
-    let mut sending = tokio::task::JoinSet::new();
-    loop {
-        while sending.try_join_next().is_some() {}
-        let claimed = match outbox.claim(&mut sending).await {
-            Ok(n) => n,
-            Err(err) => {
-                tracing::warn!(cause = %err, "notification outbox");
-                0
-            }
-        };
-        let pause = if claimed > 0 { Duration::ZERO } else { Duration::from_millis(100) };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+    let outbox =
+        Outbox { pool, vapid, allow_private, lanes: Lanes::new(MAX_IN_FLIGHT), clients: Arc::default(), metrics };
+    outbox::run("notification", outbox, Duration::from_millis(100), shutdown).await;
 }
 
 struct Outbox {
     pool: PgPool,
     vapid: Arc<Vapid>,
     allow_private: bool,
-    permits: Arc<Semaphore>,
-    /// Endpoints with a batch in flight.
-    busy: Arc<Mutex<HashSet<String>>>,
+    /// Sends in flight, overall and one batch per endpoint.
+    lanes: Lanes<String>,
     clients: Arc<Clients>,
     metrics: Arc<Metrics>,
 }
 
-impl Outbox {
-    async fn claim(&self, sending: &mut tokio::task::JoinSet<()>) -> Result<usize, sqlx::Error> {
-        let free = self.permits.available_permits().min(BATCH);
+impl Claim for Outbox {
+    async fn claim(&self, sending: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
+        let free = self.lanes.free(BATCH);
         if free == 0 {
             return Ok(0);
         }
-        let busy: Vec<String> = self.busy.lock().map(|b| b.iter().cloned().collect()).unwrap_or_default();
         let due: Vec<Due> = sqlx::query_as(
             "update notification_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
              from notification_deliveries c
@@ -145,25 +120,16 @@ impl Outbox {
         )
         .bind(LEASE_SECS)
         .bind(free as i64)
-        .bind(&busy)
+        .bind(self.lanes.busy())
         .fetch_all(&self.pool)
         .await?;
         let n = due.len();
-        let mut by_endpoint: HashMap<String, Vec<Due>> = HashMap::new();
-        for d in due {
-            by_endpoint.entry(d.endpoint_key()).or_default().push(d);
-        }
-        for (endpoint, deliveries) in by_endpoint {
-            let Ok(permit) = self.permits.clone().try_acquire_many_owned(deliveries.len() as u32) else {
-                continue;
-            };
-            if let Ok(mut b) = self.busy.lock() {
-                b.insert(endpoint.clone());
-            }
-            let (pool, busy, vapid, clients, allow_private) =
-                (self.pool.clone(), self.busy.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
+        self.lanes.dispatch(sending, due, Due::endpoint_key, |deliveries| {
+            let (pool, vapid, clients, allow_private) =
+                (self.pool.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
             let metrics = self.metrics.clone();
-            sending.spawn(async move {
+            // One endpoint's deliveries one after another, in claim order.
+            async move {
                 for d in &deliveries {
                     let result = match d.channel {
                         Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
@@ -173,12 +139,8 @@ impl Outbox {
                         tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
                     }
                 }
-                if let Ok(mut b) = busy.lock() {
-                    b.remove(&endpoint);
-                }
-                drop(permit);
-            });
-        }
+            }
+        });
         Ok(n)
     }
 }

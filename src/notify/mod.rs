@@ -4,6 +4,7 @@
 //! on-call rota and their preferences.
 
 pub mod deliver;
+pub mod outbox;
 pub mod people;
 pub mod stream;
 pub mod targets;

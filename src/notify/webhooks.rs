@@ -4,20 +4,19 @@
 //! (a push of `next_attempt_at`), so several `serve` processes can deliver
 //! side by side without sending one twice at the same time.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::keys::SealingKey;
 
+use super::outbox::{self, Claim, Lanes};
 use super::targets;
 use crate::config::WebhookSettings;
 
@@ -75,28 +74,9 @@ pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: Cancellation
         pool,
         allow_private: settings.allow_private,
         sealing: crate::store::webhooks::sealing_key(&settings),
-        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        busy: Arc::default(),
+        lanes: Lanes::new(MAX_IN_FLIGHT),
     };
-    // Dropped at shutdown, which aborts the sends in flight: their leases
-    // run out and they are sent again (at least once).
-    let mut sending = tokio::task::JoinSet::new();
-    loop {
-        while sending.try_join_next().is_some() {}
-        let claimed = match outbox.claim(&mut sending).await {
-            Ok(n) => n,
-            Err(err) => {
-                tracing::warn!(cause = %err, "webhook outbox");
-                0
-            }
-        };
-        // Busy: go again at once. Idle: poll gently.
-        let pause = if claimed > 0 { Duration::ZERO } else { Duration::from_millis(250) };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+    outbox::run("webhook", outbox, Duration::from_millis(250), shutdown).await;
 }
 
 /// Vets the target again (its DNS may have changed since registration) and
@@ -168,20 +148,16 @@ struct Outbox {
     allow_private: bool,
     /// Opens the secrets stored sealed.
     sealing: Option<SealingKey>,
-    /// Requests in flight overall.
-    permits: Arc<Semaphore>,
-    /// Webhooks with a task in flight: not claimed again until it ends, so a
-    /// slow endpoint holds at most one batch of permits.
-    busy: Arc<Mutex<HashSet<Uuid>>>,
+    /// Requests in flight, overall and one batch per webhook.
+    lanes: Lanes<Uuid>,
 }
 
-impl Outbox {
-    async fn claim(&self, sending: &mut tokio::task::JoinSet<()>) -> Result<usize, sqlx::Error> {
-        let free = self.permits.available_permits().min(BATCH);
+impl Claim for Outbox {
+    async fn claim(&self, sending: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
+        let free = self.lanes.free(BATCH);
         if free == 0 {
             return Ok(0);
         }
-        let busy: Vec<Uuid> = self.busy.lock().map(|b| b.iter().copied().collect()).unwrap_or_default();
         let due: Vec<Due> = sqlx::query_as(
             "update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
              from webhooks w
@@ -193,40 +169,28 @@ impl Outbox {
         )
         .bind(LEASE_SECS as f64)
         .bind(free as i64)
-        .bind(&busy)
+        .bind(self.lanes.busy())
         .fetch_all(&self.pool)
         .await?;
         let n = due.len();
-        let mut by_webhook: HashMap<Uuid, Vec<Due>> = HashMap::new();
-        for d in due {
-            by_webhook.entry(d.webhook_id).or_default().push(d);
-        }
-        for (webhook, deliveries) in by_webhook {
-            // Only this loop takes permits, and it claimed no more than were
-            // free; were one missing, the deliveries wait out their lease.
-            let Ok(permit) = self.permits.clone().try_acquire_many_owned(deliveries.len() as u32) else {
-                continue;
-            };
-            if let Ok(mut b) = self.busy.lock() {
-                b.insert(webhook);
-            }
-            let (pool, busy, allow_private) = (self.pool.clone(), self.busy.clone(), self.allow_private);
-            let sealing = self.sealing.clone();
-            sending.spawn(async move {
-                let (pool, sealing) = (&pool, sealing.as_ref());
-                let sends = deliveries.iter().map(|d| async move {
-                    let result = send(d, allow_private, sealing, d.payload.to_string().into_bytes()).await;
-                    if let Err(err) = record(pool, d, result).await {
-                        tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
-                    }
-                });
-                futures::future::join_all(sends).await;
-                if let Ok(mut b) = busy.lock() {
-                    b.remove(&webhook);
+        self.lanes.dispatch(
+            sending,
+            due,
+            |d| d.webhook_id,
+            |deliveries| {
+                let (pool, allow_private, sealing) = (self.pool.clone(), self.allow_private, self.sealing.clone());
+                async move {
+                    let (pool, sealing) = (&pool, sealing.as_ref());
+                    let sends = deliveries.iter().map(|d| async move {
+                        let result = send(d, allow_private, sealing, d.payload.to_string().into_bytes()).await;
+                        if let Err(err) = record(pool, d, result).await {
+                            tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
+                        }
+                    });
+                    futures::future::join_all(sends).await;
                 }
-                drop(permit);
-            });
-        }
+            },
+        );
         Ok(n)
     }
 }

@@ -2,10 +2,9 @@
 //! split through a shared subscription, the events received by all and
 //! judged once, the vital-sign state shared through the database.
 
-use std::future::Future;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use eldercare::alerts::engine::{Engine, EngineInput, Stored};
@@ -21,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, TestApp, fresh_database, wait_for};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, TestApp, fresh_database, wait_for, wait_within};
 
 const DEVICES: usize = 500;
 const MESSAGES: usize = 50_000;
@@ -162,22 +161,6 @@ async fn ready(http: &reqwest::Client, server: &Server) -> Option<()> {
     (r.status() == StatusCode::OK).then_some(())
 }
 
-/// [`wait_for`] with the patience 50k messages need.
-async fn wait_long<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < LONG_PATIENCE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -269,7 +252,7 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     }
 
     let pool = PgPool::connect(&db).await.unwrap();
-    wait_long("a third stored", || async {
+    wait_within(LONG_PATIENCE, "a third stored", || async {
         (count(&pool, "select count(*) from readings").await >= (MESSAGES / 3) as i64).then_some(())
     })
     .await;
@@ -285,11 +268,11 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     }
 
     let readings = (MESSAGES - PRESSES) as i64;
-    wait_long("every reading stored", || async {
+    wait_within(LONG_PATIENCE, "every reading stored", || async {
         (count(&pool, "select count(*) from readings").await >= readings).then_some(())
     })
     .await;
-    wait_long("an alert for every press", || async {
+    wait_within(LONG_PATIENCE, "an alert for every press", || async {
         (count(&pool, "select count(*) from alerts where kind = 'sos'").await >= PRESSES as i64).then_some(())
     })
     .await;

@@ -68,7 +68,16 @@ pub async fn fresh_database() -> String {
 }
 
 /// Waits until `check` returns `Some`, polling; panics after [`PATIENCE`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    wait_within(PATIENCE, what, check).await
+}
+
+/// [`wait_for`] with the patience of a longer run.
+pub async fn wait_within<T, F, Fut>(patience: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -78,7 +87,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        assert!(start.elapsed() < patience, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

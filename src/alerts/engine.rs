@@ -289,8 +289,26 @@ impl Engine {
         }
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let judged = &judged;
-        let applied = retrying("vitals", metrics, shutdown, || judge_readings(pool, judged)).await;
-        for a in applied.unwrap_or_default() {
+        let applied = match retrying("vitals", metrics, shutdown, || judge_readings(pool, judged)).await {
+            Some(applied) => applied,
+            // One reading the store refuses must not cost the chunk its
+            // judgement: each is tried once on its own, and only what fails
+            // again is given up (once, not with the retries, so a store
+            // that refuses everything does not hold the events up).
+            None if judged.len() > 1 => {
+                let mut applied = Vec::new();
+                for r in judged {
+                    match judge_readings(pool, std::slice::from_ref(r)).await {
+                        Ok(a) => applied.extend(a),
+                        Err(err) => tracing::error!(cause = %err, resident = %r.resident, metric = r.metric.as_str(),
+                            "vital reading given up"),
+                    }
+                }
+                applied
+            }
+            None => Vec::new(),
+        };
+        for a in applied {
             a.count(&self.metrics);
         }
     }

@@ -450,3 +450,44 @@ async fn webhooks_are_signed_and_retried_until_accepted() {
     let (status, _) = app.call("DELETE", &format!("/api/v1/webhooks/{id}"), Some(&h.token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+/// Readings are judged a chunk at a time, in one transaction: an alert the
+/// store refuses for one resident must not cost another resident theirs.
+#[tokio::test]
+async fn a_vital_alert_the_store_refuses_for_one_resident_costs_no_other_theirs() {
+    let app = TestApp::spawn().await;
+    let a = Home::new(&app, "Grandma", &[("watch-a", "wearable", "bedroom", None, "native", None)]).await;
+    let b = Home::new(&app, "Grandpa", &[("watch-b", "wearable", "bedroom", None, "native", None)]).await;
+    for h in [&a, &b] {
+        let path = format!("/api/v1/residents/{}/thresholds", h.rid);
+        let (status, body) =
+            app.call("PUT", &path, Some(&h.token), Some(json!({"heart_rate": {"min": 45, "max": 120}}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Grandma's alerts are refused by the store, as a row it cannot take.
+    for sql in [
+        format!(
+            "create function refuse_grandma() returns trigger language plpgsql as $$
+             begin if new.resident_id = '{}' then raise exception 'refused' using errcode = 'check_violation';
+             end if; return new; end $$",
+            a.rid
+        ),
+        "create trigger refuse_grandma before insert on alerts for each row execute function refuse_grandma()"
+            .to_owned(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&app.pool).await.unwrap();
+    }
+    // Eight minutes above 120 for both, interleaved in one burst.
+    let reading = |device: &str, secs_ago: i64, hr: f64| {
+        (
+            format!("eldercare/v1/{device}/telemetry"),
+            json!({"ts": now_ts(-secs_ago), "metric": "heart_rate", "value": hr}).to_string().into_bytes(),
+        )
+    };
+    let burst: Vec<_> = (0..9).flat_map(|i| ["watch-a", "watch-b"].map(|d| reading(d, 540 - i * 60, 135.0))).collect();
+    app.broker.publish_all(&burst).await;
+    let alert = b.wait_alert(&app, "vital_abnormal", |_| true).await;
+    assert_eq!(alert["cause"], "heart_rate");
+    app.wait_count("select count(*) from readings", 18).await;
+    assert!(a.alerts(&app, "kind=vital_abnormal").await.is_empty());
+}

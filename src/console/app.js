@@ -18,27 +18,7 @@
   const REMINDER_MS = 60_000;
 
   const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
-  const KIND_LABELS = {
-    fall: 'Fall',
-    sos: 'SOS button pressed',
-    smoke: 'Smoke',
-    gas: 'Gas',
-    water_leak: 'Water leak',
-    vital_abnormal: 'Abnormal vital sign',
-    missed_meal: 'Missed meal',
-    inactivity: 'No activity',
-    no_morning_activity: 'No activity this morning',
-    night_wandering: 'Night wandering',
-    bed_exit_no_return: 'Out of bed, not back',
-    device_offline: 'Device offline',
-    low_battery: 'Low battery',
-    ingest_stalled: 'Monitoring stalled: device data not stored',
-    ingest_failing: 'Monitoring failing to store device data',
-    scheduler_stalled: 'Timed checks stopped',
-    institution_silent: 'No data from any device',
-    visit_late: 'Care visit late',
-    visit_missed: 'Care visit missed',
-  };
+  const { KIND_LABELS } = window.eldercareCommon;
   const STATUS_LABELS = { open: 'Open', acknowledged: 'Acknowledged', resolved: 'Resolved' };
   const RESOLUTIONS = [
     ['handled', 'Handled'],

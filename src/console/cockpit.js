@@ -298,13 +298,8 @@
     );
   }
 
-  const KINDS = {
-    fall: 'Fall', sos: 'SOS button pressed', smoke: 'Smoke', gas: 'Gas', water_leak: 'Water leak',
-    vital_abnormal: 'Abnormal vital sign', missed_meal: 'Missed meal', inactivity: 'No activity',
-    no_morning_activity: 'No activity this morning', night_wandering: 'Night wandering',
-    bed_exit_no_return: 'Out of bed, not back', device_offline: 'Device offline', low_battery: 'Low battery',
-  };
-  const kindLabel = (kind) => t(KINDS[kind] || kind.replace(/_/g, ' '));
+  const { KIND_LABELS } = window.eldercareCommon;
+  const kindLabel = (kind) => t(KIND_LABELS[kind] || kind.replace(/_/g, ' '));
 
   // --------------------------------------------------------------- charts
 

@@ -1,5 +1,6 @@
-// What every page shares: the API's error, a fetch that carries the
-// session's token and turns every failure into that error, and logging in.
+// What every page (and the service worker) shares: the names of alert
+// kinds, the API's error, a fetch that carries the session's token and
+// turns every failure into that error, and logging in.
 // The pages keep their own session (each its own token key); a 401 on a
 // call made with a token means the server no longer accepts it, and the
 // page is told so it can ask for a login again.
@@ -7,6 +8,29 @@
 
 (() => {
   const API = '/api/v1';
+
+  /** Alert kinds as people read them (English; the pages translate). */
+  const KIND_LABELS = {
+    fall: 'Fall',
+    sos: 'SOS button pressed',
+    smoke: 'Smoke',
+    gas: 'Gas',
+    water_leak: 'Water leak',
+    vital_abnormal: 'Abnormal vital sign',
+    missed_meal: 'Missed meal',
+    inactivity: 'No activity',
+    no_morning_activity: 'No activity this morning',
+    night_wandering: 'Night wandering',
+    bed_exit_no_return: 'Out of bed, not back',
+    device_offline: 'Device offline',
+    low_battery: 'Low battery',
+    ingest_stalled: 'Monitoring stalled: device data not stored',
+    ingest_failing: 'Monitoring failing to store device data',
+    scheduler_stalled: 'Timed checks stopped',
+    institution_silent: 'No data from any device',
+    visit_late: 'Care visit late',
+    visit_missed: 'Care visit missed',
+  };
 
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -67,5 +91,6 @@
     }
   }
 
-  window.eldercareCommon = { ApiError, client, logIn };
+  // `self`: the window in a page, the global scope in the service worker.
+  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn };
 })();

@@ -4,21 +4,8 @@
 // only turns it into a notification and, on a tap, opens the console.
 'use strict';
 
-const KIND_LABELS = {
-  fall: 'Fall',
-  sos: 'SOS button pressed',
-  smoke: 'Smoke',
-  gas: 'Gas',
-  water_leak: 'Water leak',
-  vital_abnormal: 'Abnormal vital sign',
-  missed_meal: 'Missed meal',
-  inactivity: 'No activity',
-  no_morning_activity: 'No activity this morning',
-  night_wandering: 'Night wandering',
-  bed_exit_no_return: 'Out of bed, not back',
-  device_offline: 'Device offline',
-  low_battery: 'Low battery',
-};
+importScripts('/console/common.js');
+const { KIND_LABELS } = self.eldercareCommon;
 const CHANGES = {
   'alert.opened': 'New alert',
   'alert.escalated': 'Not answered yet',

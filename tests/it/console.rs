@@ -562,3 +562,24 @@ async fn staff_try_other_settings_on_a_residents_history_in_the_resident_panel()
     browser.wait_text(sos_raised, "the SOS actually raised", |t| t == "1").await;
     browser.quit().await;
 }
+
+/// The service worker shares the alert kinds' names with the pages
+/// (`importScripts` of common.js): it must install and activate in a real
+/// browser, or no push would ever show.
+#[tokio::test]
+async fn the_service_worker_installs_with_the_shared_names() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    let script = "const done = arguments[arguments.length - 1];
+        navigator.serviceWorker.register('/console/sw.js')
+          .then(() => navigator.serviceWorker.ready)
+          .then((r) => done(r.active ? r.active.state : 'none'))
+          .catch((e) => done('failed: ' + e));";
+    let state = browser
+        .cmd(Method::POST, "/execute/async", Some(json!({"script": script, "args": []})))
+        .await
+        .expect("register the service worker");
+    assert!(matches!(state.as_str(), Some("activated" | "activating")), "{state}");
+    browser.quit().await;
+}

@@ -84,9 +84,13 @@ async fn home_with_known_alerts(app: &TestApp) -> Home {
     for (device, kind) in [("watch-on", "wearable"), ("sos-off", "sos_button"), ("bed-new", "bed_sensor")] {
         app.device(&admin, json!({"device_id": device, "resident_id": residents[0], "kind": kind})).await;
     }
+    // The watch is on; the SOS button said it went offline forty days ago
+    // (its alert is recorded below, as the scheduler raised it then: the
+    // scheduler, ticking through the test, finds nothing new to raise).
     sqlx::query(
-        "update device_state set last_seen_at = now() - interval '1 minute',
-             online = (device_id = 'watch-on'), online_at = now() - interval '1 minute'
+        "update device_state set online = (device_id = 'watch-on'),
+             last_seen_at = now() - case device_id when 'watch-on' then interval '1 minute' else interval '40 days' end,
+             online_at = now() - case device_id when 'watch-on' then interval '1 minute' else interval '40 days' end
          where device_id in ('watch-on', 'sos-off')",
     )
     .execute(&app.pool)
@@ -120,19 +124,26 @@ async fn home_with_known_alerts(app: &TestApp) -> Home {
     insert("li", Known { resolved: Some((15, "cancelled_by_resident", false)), ..known("fall", "critical") }).await;
     // Medium: counted, never in the SLA.
     insert("li", known("missed_meal", "medium")).await;
-    // Before the period: only its being open counts (a battery to change).
+    // Before the period: only their being open counts (a battery to change,
+    // a button to bring back).
     let forty_days = 40 * 86_400;
-    sqlx::query(
-        "insert into alerts (id, institution_id, resident_id, device_id, kind, cause, severity, opened_at, condition_at)
-         values (gen_random_uuid(), $1::uuid, $2::uuid, 'watch-on', 'low_battery', 'watch-on', 'low',
-                 now() - make_interval(secs => $3), now() - make_interval(secs => $3))",
-    )
-    .bind(&institution)
-    .bind(li)
-    .bind(forty_days as f64)
-    .execute(&app.pool)
-    .await
-    .expect("an old low-battery alert");
+    for (device, kind, severity) in [("watch-on", "low_battery", "low"), ("sos-off", "device_offline", "high")] {
+        sqlx::query(
+            "insert into alerts (id, institution_id, resident_id, device_id, kind, cause, severity, opened_at,
+                                 condition_at)
+             values (gen_random_uuid(), $1::uuid, $2::uuid, $4, $5, $4, $6,
+                     now() - make_interval(secs => $3), now() - make_interval(secs => $3))",
+        )
+        .bind(&institution)
+        .bind(li)
+        .bind(forty_days as f64)
+        .bind(device)
+        .bind(kind)
+        .bind(severity)
+        .execute(&app.pool)
+        .await
+        .expect("an old open alert");
+    }
     insert("li", Known { opened_ago: forty_days, resolved: Some((10, "handled", true)), ..known("sos", "critical") })
         .await;
     // Opened now and acknowledged through the API, then dated 10 s after
@@ -229,8 +240,9 @@ async fn an_admin_reads_their_institutions_figures_from_known_alerts() {
     assert!(close(&alerts["mttr_seconds"], 315.0), "(300 + 600 + 45) / 3: {body}");
     assert_eq!(alerts["escalated"], 1);
     assert!(close(&alerts["false_alarm_pct"], 12.5), "{body}");
-    // The smoke, the missed meal, the acknowledged SOS and the old battery.
-    assert_eq!(alerts["open_now"], 4);
+    // The smoke, the missed meal, the acknowledged SOS, the old battery and
+    // the button offline.
+    assert_eq!(alerts["open_now"], 5);
     assert_eq!(body["residents"], json!({"total": 2, "with_open_alerts": 2}));
     assert_eq!(body["devices"]["total"], 3);
     assert!(close(&body["devices"]["online_pct"], 33.33), "{body}");
@@ -478,9 +490,10 @@ async fn the_cockpit_page_shows_the_figures_live_and_speaks_chinese() {
 
     // Live: a new SOS reaches the figures without a reload.
     let open = "[data-testid=open-now] [data-testid=value]";
-    browser.wait_text(open, "four open", |t| t == "4").await;
-    app.broker.publish("eldercare/v1/sos-off/event", json!({"event": "sos_pressed"}).to_string()).await;
     browser.wait_text(open, "five open", |t| t == "5").await;
+    // From the watch's button: the offline button stays offline.
+    app.broker.publish("eldercare/v1/watch-on/event", json!({"event": "sos_pressed"}).to_string()).await;
+    browser.wait_text(open, "six open", |t| t == "6").await;
     // Waiting for an answer: against the share, 3 of 6 now.
     browser.wait_text(sla60, "50 %", |t| t == "50.0%").await;
 

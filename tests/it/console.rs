@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, wait_for};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, PATIENCE, TestApp, wait_for, wait_showing};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -265,9 +265,13 @@ impl Browser {
 
     /// Waits until the text of the element matching `css` satisfies `pred`; returns it.
     pub(crate) async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        wait_for(&format!("{css} to show {what}"), || async {
-            let element = self.find(css).await.ok()?;
-            self.text(&element).await.filter(|t| pred(t))
+        wait_showing(PATIENCE, &format!("{css} to show {what}"), || async {
+            let element = self.find(css).await.map_err(|e| format!("no element: {e:?}"))?;
+            match self.text(&element).await {
+                Some(text) if pred(&text) => Ok(text),
+                Some(text) => Err(format!("{text:?}")),
+                None => Err("an element gone stale or without text".into()),
+            }
         })
         .await
     }

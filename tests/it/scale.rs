@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, TestApp, fresh_database, wait_for, wait_within};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, PATIENCE, TestApp, fresh_database, wait_for, wait_showing};
 
 const DEVICES: usize = 500;
 const MESSAGES: usize = 50_000;
@@ -121,17 +121,29 @@ async fn vital_state_carries_over_between_engines_that_take_turns() {
 struct Server {
     child: Child,
     http: String,
+    log: std::path::PathBuf,
 }
 
-/// A failing test must not leave its backends running.
+/// A failing test must not leave its backends running, and shows what
+/// each of them said last.
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            eprintln!("--- the last of {} ({}):", self.http, self.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
 fn start(db: &str, broker: &Broker, client_id: &str, port: u16) -> Server {
+    let log = std::env::temp_dir().join(format!("eldercare-scale-{client_id}-{}.log", Uuid::new_v4().simple()));
+    let stderr = std::fs::File::create(&log).expect("a log file for the process");
     let child = Command::new(env!("CARGO_BIN_EXE_eldercare"))
         .arg("serve")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -146,19 +158,31 @@ fn start(db: &str, broker: &Broker, client_id: &str, port: u16) -> Server {
         .env("ELDERCARE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(stderr)
         .spawn()
         .expect("start eldercare serve");
-    Server { child, http: format!("http://127.0.0.1:{port}") }
+    Server { child, http: format!("http://127.0.0.1:{port}"), log }
 }
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn ready(http: &reqwest::Client, server: &Server) -> Option<()> {
-    let r = http.get(format!("{}/readyz", server.http)).send().await.ok()?;
-    (r.status() == StatusCode::OK).then_some(())
+async fn ready(http: &reqwest::Client, server: &Server) -> Result<(), String> {
+    let r = http.get(format!("{}/readyz", server.http)).send().await.map_err(|e| e.to_string())?;
+    if r.status() == StatusCode::OK {
+        return Ok(());
+    }
+    Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))
+}
+
+/// Waits for a row count to reach `at_least`, showing the count it got to.
+async fn rows_reach(pool: &PgPool, what: &str, sql: &'static str, at_least: i64) {
+    wait_showing(LONG_PATIENCE, what, || async move {
+        let n = count(pool, sql).await;
+        if n >= at_least { Ok(()) } else { Err(format!("{n} of {at_least}")) }
+    })
+    .await
 }
 
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
@@ -179,12 +203,12 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     let ids = ["scale-a", "scale-b", "scale-c"];
     // The first one migrates and bootstraps alone.
     let mut servers = vec![start(&db, &broker, ids[0], ports[0])];
-    wait_for("the first process ready", || ready(&http, &servers[0])).await;
+    wait_showing(PATIENCE, "the first process ready", || ready(&http, &servers[0])).await;
     for i in 1..3 {
         servers.push(start(&db, &broker, ids[i], ports[i]));
     }
     for s in &servers {
-        wait_for("every process ready", || ready(&http, s)).await;
+        wait_showing(PATIENCE, "every process ready", || ready(&http, s)).await;
     }
     let login: Value = http
         .post(format!("{}/api/v1/auth/login", servers[0].http))
@@ -252,10 +276,7 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     }
 
     let pool = PgPool::connect(&db).await.unwrap();
-    wait_within(LONG_PATIENCE, "a third stored", || async {
-        (count(&pool, "select count(*) from readings").await >= (MESSAGES / 3) as i64).then_some(())
-    })
-    .await;
+    rows_reach(&pool, "a third stored", "select count(*) from readings", (MESSAGES / 3) as i64).await;
     // Killed outright: what it had received and not committed is the
     // broker's again, and what the broker queued for it while it was away
     // waits for it under its client id.
@@ -268,16 +289,11 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     }
 
     let readings = (MESSAGES - PRESSES) as i64;
-    wait_within(LONG_PATIENCE, "every reading stored", || async {
-        (count(&pool, "select count(*) from readings").await >= readings).then_some(())
-    })
-    .await;
-    wait_within(LONG_PATIENCE, "an alert for every press", || async {
-        (count(&pool, "select count(*) from alerts where kind = 'sos'").await >= PRESSES as i64).then_some(())
-    })
-    .await;
+    rows_reach(&pool, "every reading stored", "select count(*) from readings", readings).await;
+    rows_reach(&pool, "an alert for every press", "select count(*) from alerts where kind = 'sos'", PRESSES as i64)
+        .await;
     for s in &servers {
-        wait_for("every process ready at the end", || ready(&http, s)).await;
+        wait_showing(PATIENCE, "every process ready at the end", || ready(&http, s)).await;
     }
     let (rows, distinct): (i64, i64) =
         sqlx::query_as("select count(*), count(distinct (device_id, seq)) from readings")

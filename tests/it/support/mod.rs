@@ -82,12 +82,33 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    wait_showing(patience, what, || {
+        let next = check();
+        async move { next.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Waits until `check` returns `Ok`, polling; after `patience` panics with
+/// what the last `Err` said it saw, so a failure on another machine tells
+/// how far the wait got.
+pub async fn wait_showing<T, F, Fut>(patience: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let start = Instant::now();
     loop {
-        if let Some(v) = check().await {
-            return v;
+        let seen = match check().await {
+            Ok(v) => return v,
+            Err(seen) => seen,
+        };
+        if start.elapsed() >= patience {
+            if seen.is_empty() {
+                panic!("timed out after {patience:?} waiting for {what}");
+            }
+            panic!("timed out after {patience:?} waiting for {what}; last seen: {seen}");
         }
-        assert!(start.elapsed() < patience, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -294,12 +294,12 @@ impl Broker {
         let mut sent = 0;
         let deadline = tokio::time::Instant::now() + super::PATIENCE;
         while acked < expected || sent < messages.len() {
-            let event = tokio::time::timeout_at(deadline, eventloop.poll()).await.unwrap_or_else(|_| {
+            let Ok(event) = tokio::time::timeout_at(deadline, eventloop.poll()).await else {
                 panic!(
                     "{client_id}: publishing timed out with {sent} of {} sent and {acked} acknowledged",
                     messages.len()
                 )
-            });
+            };
             match event.unwrap_or_else(|e| panic!("{client_id}: publisher connection: {e}")) {
                 Event::Incoming(Packet::PubAck(_)) => acked += 1,
                 Event::Outgoing(Outgoing::Publish(_)) => sent += 1,

@@ -27,9 +27,10 @@ const MESSAGES: usize = 50_000;
 /// Devices that also press SOS once, among the messages.
 const PRESSES: usize = 50;
 const SHARE_GROUP: &str = "eldercare-it";
-/// Storing 50k messages through debug builds on a shared machine takes
-/// longer than the harness's usual patience.
-const LONG_PATIENCE: Duration = Duration::from_secs(150);
+/// Storing 50k messages through three debug builds on a shared machine
+/// takes longer than the harness's usual patience: about 40 s alone here,
+/// 130 s beside two other runs of it and two busy cores.
+const LONG_PATIENCE: Duration = Duration::from_secs(360);
 
 /// Readings of one resident, handed in turn to two engines (as two processes
 /// sharing the telemetry would get them): the sustained-abnormal alert opens

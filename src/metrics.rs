@@ -28,6 +28,9 @@ pub struct Metrics {
     /// Alarm events judged by the inbox sweep rather than the fast path:
     /// each one is an event whose first evaluation did not happen.
     pub rule_inbox_swept: AtomicU64,
+    /// Vital readings judged by the vital inbox sweep: stored by a batch
+    /// whose process did not judge them.
+    pub vital_inbox_swept: AtomicU64,
     /// Login attempts on emails no account has (not in any audit trail:
     /// there is no institution to record them in).
     pub login_unknown_account: AtomicU64,
@@ -157,6 +160,11 @@ impl Metrics {
                 "eldercare_rule_inbox_swept_total",
                 "Stored alarm events judged by the inbox sweep after their first evaluation did not happen",
                 &self.rule_inbox_swept,
+            ),
+            (
+                "eldercare_vital_inbox_swept_total",
+                "Stored vital readings judged by the vital inbox sweep after their first evaluation did not happen",
+                &self.vital_inbox_swept,
             ),
             (
                 "eldercare_login_unknown_account_total",

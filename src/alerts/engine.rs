@@ -89,6 +89,11 @@ pub enum Stored {
         battery: Option<f64>,
         at: DateTime<Utc>,
     },
+    /// After a batch's vital readings: they are judged, and their
+    /// `vital_inbox` row can go.
+    VitalsEnd {
+        inbox: i64,
+    },
 }
 
 /// What the ingest lanes hand to the engine once committed, one channel per
@@ -164,6 +169,23 @@ struct InboxRow {
     resident_id: Option<Uuid>,
 }
 
+/// One vital reading of a `vital_inbox` row, with its device (still
+/// registered: a removed device's readings have no one to alert about).
+#[derive(sqlx::FromRow)]
+struct InboxReading {
+    device_id: String,
+    metric: String,
+    ts: DateTime<Utc>,
+    value: f64,
+    received_at: DateTime<Utc>,
+    device_kind: DeviceKind,
+    room: Option<String>,
+    placement: Option<String>,
+    power_on_threshold_w: f64,
+    institution_id: Uuid,
+    resident_id: Option<Uuid>,
+}
+
 impl Engine {
     pub fn new(pool: PgPool, settings: SettingsCache, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
         Engine { pool, metrics, shutdown, settings, health: HashMap::new() }
@@ -233,7 +255,7 @@ impl Engine {
                     a.count(&self.metrics);
                 }
             }
-            Stored::Reading { .. } => self.evaluate_readings(vec![stored]).await,
+            Stored::Reading { .. } | Stored::VitalsEnd { .. } => self.evaluate_readings(vec![stored]).await,
             Stored::Status { origin, online, battery, at } => {
                 let Some(settings) = self.settings_for(&origin).await else { return };
                 let known = self.health.entry(origin.info.device_id.clone()).or_default();
@@ -273,9 +295,13 @@ impl Engine {
     /// transaction over the shared vital state; anything else one by one.
     async fn evaluate_readings(&mut self, chunk: Vec<Stored>) {
         let mut judged = Vec::new();
+        let mut ends = Vec::new();
         for stored in chunk {
             let Stored::Reading { origin, metric, ts, value, received_at } = stored else {
-                Box::pin(self.evaluate(stored)).await;
+                match stored {
+                    Stored::VitalsEnd { inbox } => ends.push(inbox),
+                    other => Box::pin(self.evaluate(other)).await,
+                }
                 continue;
             };
             let Some(resident) = origin.resident_id else { continue };
@@ -284,11 +310,31 @@ impl Engine {
             let late = is_late(ts, received_at);
             judged.push(VitalReading { origin, resident, metric, ts, value, threshold, settings, late });
         }
+        self.judge_vitals(&judged).await;
+        // Stopped while judging: the readings may not all be judged, and
+        // the sweep of the next start judges them.
+        if !ends.is_empty() && !self.shutdown.is_cancelled() {
+            // Not while a sweeping neighbour holds the row: it deletes it.
+            let done = sqlx::query(
+                "delete from vital_inbox where id in (select id from vital_inbox where id = any($1) for update skip locked)",
+            )
+            .bind(&ends)
+            .execute(&self.pool)
+            .await;
+            if let Err(err) = done {
+                // The sweep judges them again, which changes nothing.
+                tracing::warn!(cause = %err, "clearing the vital inbox; the sweep will");
+            }
+        }
+    }
+
+    /// Judges vital readings together, in one transaction over the shared
+    /// vital state; one the store refuses costs the others nothing.
+    async fn judge_vitals(&mut self, judged: &[VitalReading]) {
         if judged.is_empty() {
             return;
         }
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
-        let judged = &judged;
         let applied = match retrying("vitals", metrics, shutdown, || judge_readings(pool, judged)).await {
             Some(applied) => applied,
             // One reading the store refuses must not cost the chunk its
@@ -334,9 +380,91 @@ impl Engine {
         .await
     }
 
+    /// Judges what was stored and not judged, alarms first.
+    async fn sweep(&mut self, min_age: Duration) {
+        self.sweep_events(min_age).await;
+        self.sweep_vitals(min_age).await;
+    }
+
+    /// Judges the vital readings of `vital_inbox` rows older than `min_age`:
+    /// a batch whose process died between storing and judging it. The rows
+    /// are locked while judged, so two sweeping processes take different
+    /// ones, and deleted with the lock.
+    async fn sweep_vitals(&mut self, min_age: Duration) {
+        loop {
+            let claimed = async {
+                let mut tx = self.pool.begin().await?;
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "select id from vital_inbox where enqueued_at <= now() - make_interval(secs => $1)
+                     order by id limit 20 for update skip locked",
+                )
+                .bind(min_age.as_secs_f64())
+                .fetch_all(&mut *tx)
+                .await?;
+                let rows: Vec<InboxReading> = sqlx::query_as(
+                    "select r.device_id, r.metric, r.ts, r.value, r.received_at, d.kind as device_kind, d.room,
+                            d.placement, d.power_on_threshold_w, d.institution_id, d.resident_id
+                     from vital_inbox i
+                          cross join lateral unnest(i.device_ids, i.metrics, i.ts, i.vals, i.received_at)
+                              as r (device_id, metric, ts, value, received_at)
+                          join devices d on d.device_id = r.device_id
+                     where i.id = any($1)
+                     order by r.ts",
+                )
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                Ok::<_, sqlx::Error>((tx, ids, rows))
+            }
+            .await;
+            let (mut tx, ids, rows) = match claimed {
+                Ok((_, ids, _)) if ids.is_empty() => return,
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "sweeping the vital inbox; trying again later");
+                    return;
+                }
+            };
+            tracing::info!(batches = ids.len(), readings = rows.len(), "judging stored vital readings left unjudged");
+            self.metrics.vital_inbox_swept.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            let readings = rows
+                .into_iter()
+                .filter_map(|r| {
+                    let origin = Arc::new(Registered {
+                        info: DeviceInfo {
+                            device_id: r.device_id,
+                            kind: r.device_kind,
+                            room: r.room,
+                            placement: r.placement,
+                            power_on_threshold_w: r.power_on_threshold_w,
+                        },
+                        institution_id: r.institution_id,
+                        resident_id: r.resident_id,
+                    });
+                    let metric = Metric::parse(&r.metric)?;
+                    Some(Stored::Reading { origin, metric, ts: r.ts, value: r.value, received_at: r.received_at })
+                })
+                .collect();
+            self.evaluate_readings(readings).await;
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let done = sqlx::query("delete from vital_inbox where id = any($1)").bind(&ids).execute(&mut *tx).await;
+            if let Err(err) = async {
+                done?;
+                tx.commit().await
+            }
+            .await
+            {
+                tracing::warn!(cause = %err, "clearing the swept vital inbox; judged again later");
+                return;
+            }
+        }
+    }
+
     /// Judges the inbox rows older than `min_age` that no process has
     /// judged: left by a crash, a failed decision, or a process that died.
-    async fn sweep(&mut self, min_age: Duration) {
+    async fn sweep_events(&mut self, min_age: Duration) {
         let mut after = 0_i64;
         loop {
             let rows: Result<Vec<InboxRow>, sqlx::Error> = sqlx::query_as(

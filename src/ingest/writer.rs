@@ -636,6 +636,37 @@ impl Batch {
         // judged even if the process dies before the engine sees it.
         // History is judged by no live rule, only by the backtest.
         let judged: &[EventKind] = if self.history { &[] } else { JUDGED_EVENTS };
+        // The batch's vital readings, until the engine has judged them:
+        // written with the readings, so a process that dies before judging
+        // them leaves them to another's sweep.
+        let vital_inbox: Option<i64> = if self.history || self.vitals.is_empty() {
+            None
+        } else {
+            let (mut devices, mut metrics, mut ts, mut values, mut received) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for v in &self.vitals {
+                if let Stored::Reading { origin, metric, ts: at, value, received_at } = v {
+                    devices.push(origin.info.device_id.as_str());
+                    metrics.push(metric.as_str());
+                    ts.push(*at);
+                    values.push(*value);
+                    received.push(*received_at);
+                }
+            }
+            Some(
+                sqlx::query_scalar(
+                    "insert into vital_inbox (device_ids, metrics, ts, vals, received_at)
+                     values ($1, $2, $3, $4, $5) returning id",
+                )
+                .bind(&devices)
+                .bind(&metrics)
+                .bind(&ts)
+                .bind(&values)
+                .bind(&received)
+                .fetch_one(&mut *tx)
+                .await?,
+            )
+        };
         let e = &self.events;
         let inserted_events: Vec<InsertedEvent> = if e.is_empty() {
             Vec::new()
@@ -727,6 +758,7 @@ impl Batch {
             duplicates: (r.len() + e.len()) as u64 - readings - events,
             messages_with_data: self.messages.iter().filter(|m| m.note.is_some()).count() as u64,
             inserted_events,
+            vital_inbox,
             statuses,
             written: to_write.iter().map(|(id, update)| ((*id).to_owned(), update.online)).collect(),
         })
@@ -770,6 +802,9 @@ impl Batch {
             .map(|e| ((e.device_id, e.kind, e.ts, e.seq), e.inbox))
             .collect();
         let mut out = std::mem::take(&mut self.vitals);
+        if let Some(inbox) = outcome.vital_inbox.take() {
+            out.push(Stored::VitalsEnd { inbox });
+        }
         let e = &self.events;
         for i in 0..e.len() {
             let Some(origin) = &e.origin[i] else { continue };
@@ -909,6 +944,8 @@ struct Outcome {
     messages_with_data: u64,
     /// The events that were new.
     inserted_events: Vec<InsertedEvent>,
+    /// The vital inbox row of the batch's vital readings.
+    vital_inbox: Option<i64>,
     /// Each device's health, for the rules.
     statuses: Vec<Stored>,
     /// The device state rows written, with the online flag they got.

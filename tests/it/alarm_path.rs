@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{SecondsFormat, SubsecRound, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -167,6 +167,12 @@ async fn every_stored_sos_is_judged_even_when_the_process_is_killed_right_after_
     wait_for("an alert for every press", || async { sos_alerts(&pool).await.filter(|n| *n == RESIDENTS as i64) }).await;
     let unjudged: i64 = sqlx::query_scalar("select count(*) from rule_inbox").fetch_one(&pool).await.unwrap();
     assert_eq!(unjudged, 0, "nothing left waiting to be judged ({at_kill} presses were stored at the kill)");
+    // The heart rates too: each stored batch judged, by whichever process.
+    wait_for("every stored batch of vital readings judged", || async {
+        let left: i64 = sqlx::query_scalar("select count(*) from vital_inbox").fetch_one(&pool).await.unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
     let doubled: i64 = sqlx::query_scalar(
         "select count(*) from (select resident_id from alerts where kind = 'sos' group by 1 having count(*) > 1) d",
     )
@@ -258,6 +264,61 @@ async fn a_vitals_alert_open_across_a_restart_still_clears_itself() {
     let cleared = h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "resolved").await;
     assert_eq!(cleared["resolution"], "auto_cleared");
     assert_eq!(h.alerts(&app, "kind=vital_abnormal").await.len(), 1, "the same alert, not a second episode");
+}
+
+/// A batch of out-of-range heart rates was stored and its process died
+/// before judging it (its vital inbox row is left, the vital state never
+/// saw them): the engine's sweep judges them and the alert opens, once.
+/// Readings of a batch the fast path judged leave no row behind.
+#[tokio::test]
+async fn vital_readings_stored_by_a_process_that_died_before_judging_them_are_judged_by_the_sweep() {
+    let app = fast_app_on(Broker::start().await, fresh_database().await).await;
+    let h = Home::new(&app, "Grandma", VITALS_HOME).await;
+    // The fast path: a batch judged where it was stored leaves nothing.
+    app.broker.publish_all(&[reading(3600, 72.0)]).await;
+    wait_for("the reading judged on the fast path", || async {
+        (app.count("select count(*) from vital_state where state is not null").await == 1
+            && app.count("select count(*) from vital_inbox").await == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(app.metrics.vital_inbox_swept.load(Ordering::Relaxed), 0, "nothing for the sweep");
+
+    // What a killed process leaves: the readings stored with their inbox
+    // row, a minute ago, and no judgement.
+    let rid: Uuid = h.rid.parse().unwrap();
+    let at: Vec<chrono::DateTime<Utc>> =
+        (0..8).map(|i| (Utc::now() - chrono::Duration::seconds(1800 - i * 60)).trunc_subsecs(3)).collect();
+    let mut tx = app.pool.begin().await.unwrap();
+    for ts in &at {
+        sqlx::query(
+            "insert into readings (ts, device_id, resident_id, metric, value) values ($1, 'watch-1', $2, 'heart_rate', 150)",
+        )
+        .bind(ts)
+        .bind(rid)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "insert into vital_inbox (device_ids, metrics, ts, vals, received_at, enqueued_at)
+         select array_fill('watch-1'::text, array[8]), array_fill('heart_rate'::text, array[8]), $1,
+                array_fill(150::float8, array[8]), $1, now() - interval '1 minute'",
+    )
+    .bind(&at)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let alert = h.wait_alert(&app, "vital_abnormal", |a| a["status"] == "open").await;
+    assert_eq!(alert["cause"], "heart_rate", "{alert}");
+    wait_for("the swept row gone", || async {
+        (app.count("select count(*) from vital_inbox").await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.metrics.vital_inbox_swept.load(Ordering::Relaxed), 8, "the eight readings, by the sweep");
+    assert_eq!(h.alerts(&app, "kind=vital_abnormal").await.len(), 1);
 }
 
 /// A low-battery alert is cleared by the resident's own threshold, also by

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Ingest benchmark: a sustained QoS 1 load from many devices, each connected
-# as itself with its own credential (one connection per device), through the
-# real broker with dynamic security, into the real database, with acks after
-# commit and synchronous commit. Reports, from the same run:
+# as itself with its own credential (one connection per device) and worn by a
+# resident of its own (so every heart rate and SpO2 is judged by the vital
+# rules, over the shared vital state), through the real broker with dynamic
+# security, into the real database, with acks after commit and synchronous
+# commit. Reports, from the same run:
 #   raw broker drain rate  the same load drained by mosquitto_sub -C N
 #   backend rate           first publish to last committed row
 #   peak RSS of the backend
@@ -36,7 +38,7 @@ now() { date +%s.%N; }
 # without it.
 echo "== registering $DEVICES devices"
 start_backend "$bin/eldercare" .run/bench-serve.log
-"$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --count 0 --provision \
+"$bin/eldercare-sim" --mqtt-url "mqtt://127.0.0.1:$mqtt_port" load --devices "$DEVICES" --count 0 --provision --worn \
   --state "$state" --url "http://$HTTP_ADDR" --admin-email "$ELDERCARE_ADMIN_EMAIL" \
   --admin-password "$ELDERCARE_ADMIN_PASSWORD" >/dev/null 2>&1 || true
 registered=$(psql "$DATABASE_URL" -tAc "select count(*) from mqtt_accounts where kind = 'device'")

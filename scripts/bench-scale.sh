@@ -108,8 +108,11 @@ def call(method, p, body, token=None):
 token = call("POST", "/api/v1/auth/login", {"email": os.environ["ELDERCARE_ADMIN_EMAIL"],
                                              "password": os.environ["ELDERCARE_ADMIN_PASSWORD"]})["token"]
 def register(n):
+    # Worn by a resident of its own: the vital rules judge every reading,
+    # over the vital state the processes share.
     device = f"load-{n:05d}"
-    r = call("POST", "/api/v1/devices", {"device_id": device, "kind": "wearable"}, token)
+    wearer = call("POST", "/api/v1/residents", {"name": f"Wearer of {device}", "timezone": "UTC"}, token)["id"]
+    r = call("POST", "/api/v1/devices", {"device_id": device, "kind": "wearable", "resident_id": wearer}, token)
     return device, r["mqtt"]["password"]
 with ThreadPoolExecutor(16) as pool:
     mqtt = dict(pool.map(register, range(1, count + 1)))

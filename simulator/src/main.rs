@@ -217,6 +217,10 @@ struct LoadArgs {
     /// Register the load devices (no resident) first.
     #[arg(long)]
     provision: bool,
+    /// With --provision: each device worn by a resident of its own, so its
+    /// heart rate and SpO2 are judged by the vital-sign rules.
+    #[arg(long, requires = "provision")]
+    worn: bool,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -461,6 +465,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let summary = provision::provision_load_devices(
                     &session,
                     (1..=args.devices).map(load::device_id),
+                    args.worn,
                     &args.api.state,
                 )
                 .await?;
@@ -489,6 +494,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let summary = provision::provision_load_devices(
                     &session,
                     (1..=args.background_devices).map(load::device_id),
+                    false,
                     &args.api.state,
                 )
                 .await?;

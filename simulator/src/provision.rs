@@ -263,19 +263,37 @@ pub async fn provision(
     Ok((state, summary))
 }
 
-/// Registers the load-mode devices, shared (no resident), keeping their
-/// credentials in the state file.
+/// Registers the load-mode devices, keeping their credentials in the state
+/// file: shared (no resident), or each `worn` by a resident of its own,
+/// created with it, so its vital signs go through the rules as a resident's
+/// do (a device registered before keeps whoever wears it).
 pub async fn provision_load_devices(
     api: &Api,
     ids: impl Iterator<Item = String>,
+    worn: bool,
     state_path: &Path,
 ) -> Result<ProvisionSummary, ProvisionError> {
     let mut state = State::load(state_path)?;
     state.base_url = api.base.clone();
     let mut summary = ProvisionSummary::default();
     for device_id in ids {
+        let new = worn
+            && api.call(Method::GET, &format!("/api/v1/devices/{device_id}"), None).await?.status
+                == StatusCode::NOT_FOUND;
+        let resident_id = if new {
+            let what = "POST /api/v1/residents";
+            let body = json!({"name": format!("Wearer of {device_id}"), "timezone": "UTC"});
+            let reply = expect_ok(what, api.call(Method::POST, "/api/v1/residents", Some(body)).await?)?;
+            summary.residents_created += 1;
+            Some(
+                id_of(&reply.body)
+                    .ok_or_else(|| ProvisionError::Response { what: what.into(), detail: "no \"id\"".into() })?,
+            )
+        } else {
+            None
+        };
         let body = json!({
-            "device_id": device_id, "resident_id": null, "kind": "wearable",
+            "device_id": device_id, "resident_id": resident_id, "kind": "wearable",
             "room": null, "placement": null, "source": "native", "external_id": null,
         });
         register(api, &Account::Device(device_id), "/api/v1/devices", body, &mut state, &mut summary).await?;

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, PATIENCE, TestApp, fresh_database, wait_for, wait_showing};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, TestApp, fresh_database, wait_for, wait_showing};
 
 const DEVICES: usize = 500;
 const MESSAGES: usize = 50_000;
@@ -204,12 +204,12 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     let ids = ["scale-a", "scale-b", "scale-c"];
     // The first one migrates and bootstraps alone.
     let mut servers = vec![start(&db, &broker, ids[0], ports[0])];
-    wait_showing(PATIENCE, "the first process ready", || ready(&http, &servers[0])).await;
+    wait_showing(LONG_PATIENCE, "the first process ready", || ready(&http, &servers[0])).await;
     for i in 1..3 {
         servers.push(start(&db, &broker, ids[i], ports[i]));
     }
     for s in &servers {
-        wait_showing(PATIENCE, "every process ready", || ready(&http, s)).await;
+        wait_showing(LONG_PATIENCE, "every process ready", || ready(&http, s)).await;
     }
     let login: Value = http
         .post(format!("{}/api/v1/auth/login", servers[0].http))
@@ -295,7 +295,7 @@ async fn three_processes_split_the_telemetry_and_lose_nothing_when_one_is_killed
     rows_reach(&pool, "an alert for every press", "select count(*) from alerts where kind = 'sos'", PRESSES as i64)
         .await;
     for s in &servers {
-        wait_showing(PATIENCE, "every process ready at the end", || ready(&http, s)).await;
+        wait_showing(LONG_PATIENCE, "every process ready at the end", || ready(&http, s)).await;
     }
     let (rows, distinct): (i64, i64) =
         sqlx::query_as("select count(*), count(distinct (device_id, seq)) from readings")

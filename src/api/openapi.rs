@@ -870,7 +870,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/visits/{id}/check-in",
         "Check in at the door; a repeat answers the first one; 409 for a cancelled or completed visit; 422 for an unregistered tag or a ts ahead or over 24 h old",
         "the assigned caregiver, admin, staff",
-        Some("DoorCheck"),
+        Some("DoorCheckIn"),
         200,
         Some("Visit"),
     ),
@@ -879,7 +879,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/visits/{id}/check-out",
         "Check out with the tasks done and a note; 409 before the check-in",
         "the assigned caregiver, admin, staff",
-        Some("DoorCheck"),
+        Some("DoorCheckOut"),
         200,
         Some("Visit"),
     ),
@@ -1250,6 +1250,10 @@ fn schemas() -> Value {
     let exception = json!({"type": "string", "enum": Exception::names()});
     let mut cancel_reasons: Vec<Value> = CancelReason::names().into_iter().map(Value::from).collect();
     cancel_reasons.push(Value::Null);
+    // At the door: where, how, and an offline phone's own time.
+    let door = json!({"location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}, "accuracy_m": {"type": "number", "minimum": 0, "default": 0}}), &["lat", "lon"]),
+        "method": method, "tag": {"type": "string", "description": "qr and nfc: a tag registered for the resident's home"},
+        "ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry"}});
     let task_done = s(json!({"code": string, "done": {"type": "boolean"}, "note": string}), &["code", "done"]);
     let rating = json!({"type": ["object", "null"], "properties": {"stars": {"type": "integer"}, "comment": nstring, "at": time}});
     let watts = json!({"type": "number", "minimum": 0, "maximum": 10000});
@@ -1607,11 +1611,8 @@ fn schemas() -> Value {
         "AssignVisit": s(json!({"caregiver_id": id}), &["caregiver_id"]),
         "ScheduleVisit": s(json!({"scheduled_start": time}), &["scheduled_start"]),
         "CancelVisit": s(json!({"reason": {"type": "string", "enum": CancelReason::names()}, "note": nstring}), &["reason"]),
-        "DoorCheck": s(json!({"location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}, "accuracy_m": {"type": "number", "minimum": 0, "default": 0}}), &["lat", "lon"]),
-            "method": method, "tag": {"type": "string", "description": "qr and nfc: a tag registered for the resident's home"},
-            "ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry"},
-            "tasks": {"type": "array", "description": "check-out only", "items": task_done}, "note": {"type": "string", "description": "check-out only"}}),
-            &["location", "method"]),
+        "DoorCheckIn": s(door.clone(), &["location", "method"]),
+        "DoorCheckOut": s(with(&door, json!({"tasks": {"type": "array", "items": task_done}, "note": string})), &["location", "method"]),
         "Amend": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "value": time, "reason": string}), &["field", "value", "reason"]),
         "ResolveException": s(json!({"reason": string}), &["reason"]),
         "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),

@@ -3,7 +3,7 @@
 //! nested objects refused when sent as arrays (a derived struct also takes
 //! `[a, b]` in field order, which no client means and the document forbids).
 //!
-//! A nested object is read through [`ObjectOnly`], which hands the struct
+//! A nested object is read through `ObjectOnly`, which hands the struct
 //! only what a JSON object gives (a map), so the error path stays that of
 //! the field (`location.lat`) and an array is "expected an object".
 

@@ -62,7 +62,7 @@ impl LocationBody {
 #[serde(deny_unknown_fields)]
 struct NewKitchen {
     name: String,
-    #[serde(default, deserialize_with = "super::non_null")]
+    #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     location: Option<LocationBody>,
     #[serde(default, deserialize_with = "super::non_null")]
     timezone: Option<String>,
@@ -328,7 +328,7 @@ async fn list_orders(
 #[serde(deny_unknown_fields)]
 struct DeliveryBody {
     outcome: Outcome,
-    #[serde(default, deserialize_with = "super::non_null")]
+    #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     location: Option<LocationBody>,
 }
 

@@ -120,7 +120,12 @@ pub fn json_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> 
     if !value.is_object() {
         return Err(Error::validation("body", "the body must be a JSON object"));
     }
-    serde_json::from_value(value).map_err(|e| Error::Validation { field: String::new(), message: e.to_string() })
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        // The path of the field at fault (`location`, `items[0].schedule`);
+        // empty for the body itself.
+        let field = e.path().iter().next().map(|_| e.path().to_string()).unwrap_or_default();
+        Error::Validation { field, message: e.into_inner().to_string() }
+    })
 }
 
 /// An optional JSON body: empty is `T::default()`, anything else as [`Json`].

@@ -43,6 +43,7 @@ async fn vapid_public_key(State(ctx): State<ApiContext>, _auth: AuthUser) -> Jso
 #[serde(deny_unknown_fields)]
 struct NewSubscription {
     endpoint: String,
+    #[serde(deserialize_with = "crate::domain::wire::required_object")]
     keys: SubscriptionKeys,
     /// Sent by browsers (usually null); push services say when it ends.
     #[serde(default, rename = "expirationTime")]
@@ -171,6 +172,7 @@ async fn set_preferences(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Rota {
+    #[serde(deserialize_with = "crate::domain::wire::required_objects")]
     shifts: Vec<Shift>,
 }
 

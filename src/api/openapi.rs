@@ -870,7 +870,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/visits/{id}/check-in",
         "Check in at the door; a repeat answers the first one; 409 for a cancelled or completed visit; 422 for an unregistered tag or a ts ahead or over 24 h old",
         "the assigned caregiver, admin, staff",
-        Some("DoorCheck"),
+        Some("DoorCheckIn"),
         200,
         Some("Visit"),
     ),
@@ -879,7 +879,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/visits/{id}/check-out",
         "Check out with the tasks done and a note; 409 before the check-in",
         "the assigned caregiver, admin, staff",
-        Some("DoorCheck"),
+        Some("DoorCheckOut"),
         200,
         Some("Visit"),
     ),
@@ -1238,12 +1238,22 @@ fn schemas() -> Value {
         "medications": {"type": "array", "items": {"$ref": "#/components/schemas/Medication"}},
         "directives": {"oneOf": [{"$ref": "#/components/schemas/Directives"}, {"type": "null"}]}});
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
+    // A place as a phone reports it: its accuracy is taken, and not used.
+    let phone_location = s(
+        json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180},
+               "accuracy_m": {"type": ["number", "null"], "description": "accepted and ignored"}}),
+        &["lat", "lon"],
+    );
     let funding = json!({"type": "string", "enum": Funding::names()});
     let status = json!({"type": "string", "enum": VisitStatus::names()});
     let method = json!({"type": "string", "enum": Method::names()});
     let exception = json!({"type": "string", "enum": Exception::names()});
     let mut cancel_reasons: Vec<Value> = CancelReason::names().into_iter().map(Value::from).collect();
     cancel_reasons.push(Value::Null);
+    // At the door: where, how, and an offline phone's own time.
+    let door = json!({"location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}, "accuracy_m": {"type": "number", "minimum": 0, "default": 0}}), &["lat", "lon"]),
+        "method": method, "tag": {"type": "string", "description": "qr and nfc: a tag registered for the resident's home"},
+        "ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry"}});
     let task_done = s(json!({"code": string, "done": {"type": "boolean"}, "note": string}), &["code", "done"]);
     let rating = json!({"type": ["object", "null"], "properties": {"stars": {"type": "integer"}, "comment": nstring, "at": time}});
     let watts = json!({"type": "number", "minimum": 0, "maximum": 10000});
@@ -1601,11 +1611,8 @@ fn schemas() -> Value {
         "AssignVisit": s(json!({"caregiver_id": id}), &["caregiver_id"]),
         "ScheduleVisit": s(json!({"scheduled_start": time}), &["scheduled_start"]),
         "CancelVisit": s(json!({"reason": {"type": "string", "enum": CancelReason::names()}, "note": nstring}), &["reason"]),
-        "DoorCheck": s(json!({"location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}, "accuracy_m": {"type": "number", "minimum": 0, "default": 0}}), &["lat", "lon"]),
-            "method": method, "tag": {"type": "string", "description": "qr and nfc: a tag registered for the resident's home"},
-            "ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry"},
-            "tasks": {"type": "array", "description": "check-out only", "items": task_done}, "note": {"type": "string", "description": "check-out only"}}),
-            &["location", "method"]),
+        "DoorCheckIn": s(door.clone(), &["location", "method"]),
+        "DoorCheckOut": s(with(&door, json!({"tasks": {"type": "array", "items": task_done}, "note": string})), &["location", "method"]),
         "Amend": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "value": time, "reason": string}), &["field", "value", "reason"]),
         "ResolveException": s(json!({"reason": string}), &["reason"]),
         "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),
@@ -1646,7 +1653,7 @@ fn schemas() -> Value {
             "total": s(json!({"visits": {"type": "integer"}, "minutes": {"type": "integer"}, "amount": {"type": "number"}}), &["visits", "minutes", "amount"])}),
             &["month", "funding", "residents", "total"]),
         // Meal services.
-        "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": {"$ref": "#/components/schemas/Location"},
+        "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": phone_location,
             "timezone": timezone,
             "cutoff": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "09:00"},
             "prices": prices.clone()}), &["name"]),
@@ -1675,7 +1682,7 @@ fn schemas() -> Value {
             &["date", "meal", "stops"]),
         "CancelMeal": s(json!({"meal": meal}), &["meal"]),
         "CancelledMeal": s(json!({"order_id": id, "date": date, "meal": meal, "status": string}), &["order_id", "date", "meal", "status"]),
-        "MealDelivery": s(json!({"outcome": {"type": "string", "enum": Outcome::names()}, "location": {"$ref": "#/components/schemas/Location"}}), &["outcome"]),
+        "MealDelivery": s(json!({"outcome": {"type": "string", "enum": Outcome::names()}, "location": phone_location}), &["outcome"]),
         "MealDelivered": s(json!({"order_id": id, "status": string, "outcome": string, "at": time, "alert_id": nid}), &["order_id", "status", "outcome", "at"]),
         "MealStatement": s(json!({"month": string, "funding": string,
             "residents": {"type": "array", "items": s(json!({"resident_id": id, "name": string, "meals": {"type": "integer"}, "amount": {"type": "number"}}), &["resident_id", "name", "meals", "amount"])},
@@ -1725,7 +1732,7 @@ fn thresholds() -> Value {
 /// max), which answers 422.
 fn rule_settings_patch() -> Value {
     use crate::rules::settings::{
-        MAX_FALL_CANCEL_SECONDS, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
+        MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
     };
     let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
     let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
@@ -1746,6 +1753,7 @@ fn rule_settings_patch() -> Value {
         "thresholds": nullable(thresholds()),
         "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
             "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
+        "visits": part(json!({"grace_minutes": positive(MAX_MINUTES), "far_from_home_m": positive(MAX_FAR_FROM_HOME_M)})),
     }})
 }
 
@@ -1794,19 +1802,31 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
 /// Closes an object schema and the objects in its properties and items
 /// (`additionalProperties: false`), as the server's `deny_unknown_fields`;
 /// free-form parts (an object without `properties`, or with its own
-/// `additionalProperties`) stay as they are, and so do the alternatives of a
-/// `oneOf`, which only narrow the closed object around them.
-fn close(schema: &mut Value) {
-    let Some(object) = schema.as_object_mut() else { return };
-    if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+/// `additionalProperties`) stay as they are. The alternatives of a `oneOf`
+/// beside properties only narrow the closed object around them and stay as
+/// they are; a `oneOf` that is the whole schema (an object or `null`) is
+/// closed in each alternative. Answers the schemas it names by `$ref`, which
+/// are request objects too.
+fn close(schema: &mut Value) -> Vec<String> {
+    let mut named = Vec::new();
+    let Some(object) = schema.as_object_mut() else { return named };
+    if let Some(Value::String(target)) = object.get("$ref") {
+        named.extend(target.strip_prefix("#/components/schemas/").map(str::to_owned));
+    }
+    let has_properties = object.contains_key("properties");
+    if has_properties && !object.contains_key("additionalProperties") {
         object.insert("additionalProperties".into(), Value::Bool(false));
     }
     if let Some(Value::Object(props)) = object.get_mut("properties") {
-        props.values_mut().for_each(close);
+        props.values_mut().for_each(|p| named.extend(close(p)));
     }
     if let Some(items) = object.get_mut("items") {
-        close(items);
+        named.extend(close(items));
     }
+    if !has_properties && let Some(Value::Array(alternatives)) = object.get_mut("oneOf") {
+        alternatives.iter_mut().for_each(|a| named.extend(close(a)));
+    }
+    named
 }
 
 /// Links from a creating answer to the operations that use what it created,
@@ -1962,10 +1982,15 @@ pub fn document() -> Value {
     }
     let mut schemas = schemas();
     // Every request object is closed: the server refuses unknown fields.
-    let requests: std::collections::BTreeSet<&str> = OPERATIONS.iter().filter_map(|op| op.request).collect();
-    for name in requests {
-        if let Some(schema) = schemas.get_mut(name) {
-            close(schema);
+    // So is every object they name: a nested `Location` is as closed as
+    // the body around it.
+    let mut requests: Vec<String> = OPERATIONS.iter().filter_map(|op| op.request).map(str::to_owned).collect();
+    let mut closed = std::collections::BTreeSet::new();
+    while let Some(name) = requests.pop() {
+        if closed.insert(name.clone())
+            && let Some(schema) = schemas.get_mut(&name)
+        {
+            requests.extend(close(schema));
         }
     }
     json!({

@@ -53,7 +53,7 @@ struct ResidentPatch {
     notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     address: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[serde(default, deserialize_with = "crate::domain::wire::nullable_object")]
     location: Option<Option<LocationBody>>,
 }
 
@@ -196,7 +196,7 @@ struct FamilyLink {
     relationship: String,
     /// The resident's (or guardian's) consent to this member's access, when
     /// it is recorded with the link.
-    #[serde(default, deserialize_with = "super::non_null")]
+    #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     consent: Option<ConsentGiven>,
 }
 

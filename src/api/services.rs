@@ -36,7 +36,7 @@ struct NewServiceRequest {
     funding: Vec<Funding>,
     #[serde(default = "yes")]
     evv_required: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::required_objects")]
     tasks: Vec<Task>,
 }
 
@@ -130,6 +130,7 @@ async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Pat
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanRequest {
+    #[serde(deserialize_with = "crate::domain::wire::required_objects")]
     items: Vec<PlanItem>,
 }
 

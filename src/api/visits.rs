@@ -614,12 +614,14 @@ struct DoorLocation {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DoorRequest {
+    #[serde(deserialize_with = "crate::domain::wire::required_object")]
     location: DoorLocation,
     method: Method,
     tag: Option<String>,
     /// An offline phone's own time of the action.
     ts: Option<DateTime<Utc>>,
     /// Check-out only.
+    #[serde(default, deserialize_with = "crate::domain::wire::objects")]
     tasks: Option<Vec<TaskDone>>,
     note: Option<String>,
 }

@@ -191,6 +191,7 @@ impl Location {
 pub struct PlanItem {
     pub service_code: String,
     pub funding: Funding,
+    #[serde(deserialize_with = "super::wire::required_object")]
     pub schedule: Schedule,
     #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
     pub hours_per_month: Option<f64>,

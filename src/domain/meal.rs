@@ -146,6 +146,7 @@ pub struct Suspension {
 pub struct MealPlan {
     pub kitchen_id: Uuid,
     pub delivery: Delivery,
+    #[serde(deserialize_with = "super::wire::required_object")]
     pub days: Days,
     #[serde(default)]
     pub diet: Vec<Diet>,
@@ -154,7 +155,7 @@ pub struct MealPlan {
     #[serde(default)]
     pub allergies: Vec<String>,
     pub funding: MealFunding,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::object")]
     pub suspended: Option<Suspension>,
     #[serde(default)]
     pub delivery_notes: Option<String>,

@@ -30,6 +30,7 @@ impl Channel {
 /// A span of local time, possibly across midnight (`22:00`–`07:00`); equal
 /// ends are the whole day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Span {
     #[serde(with = "hhmm")]
     pub start: NaiveTime,
@@ -56,6 +57,7 @@ pub struct Preferences {
     pub min_severity: Severity,
     /// `None`: every kind.
     pub kinds: Option<Vec<AlertKind>>,
+    #[serde(default, deserialize_with = "super::wire::object")]
     pub quiet_hours: Option<Span>,
     /// `push` always works; `sms` and `voice` need a phone number and the
     /// institution's gateway.

@@ -31,7 +31,7 @@ pub const MAX_MINUTES: f64 = 24.0 * 60.0;
 pub const MAX_FALL_CANCEL_SECONDS: f64 = 600.0;
 /// Low-battery alerts clear 5 points above the threshold, which must fit below 100 %.
 /// Farther than this is another town, not a GPS error.
-const MAX_FAR_FROM_HOME_M: f64 = 100_000.0;
+pub const MAX_FAR_FROM_HOME_M: f64 = 100_000.0;
 pub const MAX_LOW_BATTERY_PERCENT: f64 = 95.0;
 pub const MAX_MIN_READINGS: f64 = 100.0;
 pub const MAX_MEAL_NAME: usize = 64;

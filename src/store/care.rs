@@ -11,6 +11,7 @@ use crate::domain::Scope;
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 
 #[derive(Debug, Clone, Serialize, Default, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Task {
     pub code: String,
     pub name: String,

@@ -230,7 +230,7 @@ async fn every_institution_has_a_welfare_check_and_its_own_catalogue() {
     for (body, field) in [
         (
             json!({"code": "X", "name": "X", "category": "gardening", "duration_minutes": 30, "unit": "visit", "unit_price": 1, "funding": ["self_pay"]}),
-            "",
+            "category",
         ),
         (
             json!({"code": "X", "name": "X", "category": "domestic", "duration_minutes": 0, "unit": "visit", "unit_price": 1, "funding": ["self_pay"]}),

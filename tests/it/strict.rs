@@ -501,3 +501,452 @@ async fn the_document_declares_the_bounds_closed_objects_and_links() {
     let device_links = &doc["paths"]["/api/v1/devices"]["post"]["responses"]["201"]["links"];
     assert!(device_links.to_string().contains("$response.body#/device_id"), "{device_links}");
 }
+
+/// A JSON value read with its objects' keys in the order written, so an
+/// object can be turned into the array a derived struct would also read
+/// (its values in field order).
+#[derive(Debug, Clone)]
+enum Ordered {
+    Object(Vec<(String, Ordered)>),
+    Array(Vec<Ordered>),
+    Scalar(Value),
+}
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ordered, D::Error> {
+        struct Reader;
+        impl<'de> serde::de::Visitor<'de> for Reader {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Ordered::Object(entries))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::Array(items))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(Value::Null))
+            }
+        }
+        d.deserialize_any(Reader)
+    }
+}
+
+impl Ordered {
+    fn value(&self) -> Value {
+        match self {
+            Ordered::Object(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), v.value())).collect()),
+            Ordered::Array(items) => Value::Array(items.iter().map(Ordered::value).collect()),
+            Ordered::Scalar(v) => v.clone(),
+        }
+    }
+
+    /// This value with the objects at `path` sent as arrays of their
+    /// values; `None` when `path` reaches no object.
+    fn with_arrays_at(&self, path: &[Step]) -> Option<Ordered> {
+        let (step, rest) = path.split_first()?;
+        match (step, self) {
+            (Step::Key(key), Ordered::Object(entries)) => {
+                let mut entries = entries.clone();
+                let (_, value) = entries.iter_mut().find(|(k, _)| k == key)?;
+                *value = match (rest.is_empty(), &*value) {
+                    (true, Ordered::Object(fields)) => Ordered::Array(fields.iter().map(|(_, v)| v.clone()).collect()),
+                    (true, _) => return None,
+                    (false, nested) => nested.with_arrays_at(rest)?,
+                };
+                Some(Ordered::Object(entries))
+            }
+            (Step::Items, Ordered::Array(items)) if !items.is_empty() => {
+                let items = items
+                    .iter()
+                    .map(|item| match (rest.is_empty(), item) {
+                        (true, Ordered::Object(fields)) => {
+                            Some(Ordered::Array(fields.iter().map(|(_, v)| v.clone()).collect()))
+                        }
+                        (true, _) => None,
+                        (false, nested) => nested.with_arrays_at(rest),
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(Ordered::Array(items))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A step into a request body: a property, or every item of an array.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Items,
+}
+
+fn show(path: &[Step]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Step::Key(k) => format!(".{k}"),
+            Step::Items => "[]".to_owned(),
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// The document's schema, with a `$ref` followed.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(name) => resolve(doc, &doc["components"]["schemas"][name]),
+        None => schema,
+    }
+}
+
+fn has_type(schema: &Value, name: &str) -> bool {
+    schema["type"] == name || schema["type"].as_array().is_some_and(|ts| ts.iter().any(|t| t == name))
+}
+
+/// The object a schema describes (itself, or the object alternative of a
+/// `oneOf` with `null`), if it describes one.
+fn object_schema<'a>(doc: &'a Value, schema: &'a Value) -> Option<&'a Value> {
+    let schema = resolve(doc, schema);
+    if has_type(schema, "object") || schema.get("properties").is_some() {
+        return Some(schema);
+    }
+    schema["oneOf"].as_array()?.iter().find_map(|alternative| object_schema(doc, alternative))
+}
+
+/// Where a body of `schema` holds an object: each property that is one,
+/// each array whose items are, and so on inside them.
+fn object_paths(doc: &Value, schema: &Value, at: &[Step], out: &mut Vec<Vec<Step>>) {
+    let schema = resolve(doc, schema);
+    let items = |s: &Value| -> Option<Value> {
+        let s = resolve(doc, s);
+        has_type(s, "array").then(|| s["items"].clone()).filter(|i| object_schema(doc, i).is_some())
+    };
+    if at.is_empty()
+        && let Some(item) = items(schema)
+    {
+        out.push(vec![Step::Items]);
+        object_paths(doc, &item, &[Step::Items], out);
+    }
+    let Some(object) = object_schema(doc, schema) else { return };
+    let Some(props) = object["properties"].as_object() else { return };
+    for (key, prop) in props {
+        let mut path = at.to_vec();
+        path.push(Step::Key(key.clone()));
+        if object_schema(doc, prop).is_some_and(|o| o.get("properties").is_some() || has_type(o, "object")) {
+            out.push(path.clone());
+            object_paths(doc, prop, &path, out);
+        } else if let Some(item) = items(prop) {
+            path.push(Step::Items);
+            out.push(path.clone());
+            object_paths(doc, &item, &path, out);
+        }
+    }
+}
+
+/// Every object a body of `schema` may hold says it is an object and is
+/// closed, as the server reads it. The alternatives of a `oneOf` beside
+/// properties only narrow the object around them.
+fn assert_closed(doc: &Value, schema: &Value, at: &str) {
+    let schema = resolve(doc, schema);
+    if let Some(props) = schema["properties"].as_object() {
+        assert!(has_type(schema, "object"), "{at}: not said to be an object");
+        assert_eq!(schema["additionalProperties"], false, "{at}: not closed");
+        for (key, prop) in props {
+            assert_closed(doc, prop, &format!("{at}.{key}"));
+        }
+    } else if let Some(alternatives) = schema["oneOf"].as_array() {
+        alternatives.iter().for_each(|alternative| assert_closed(doc, alternative, at));
+    }
+    if let Some(items) = schema.get("items") {
+        assert_closed(doc, items, &format!("{at}[]"));
+    }
+}
+
+/// Every table's rows, hashed: what a refused request must leave as it
+/// was. Tables the server writes on its own (the scheduler's heartbeat,
+/// the rollups' bookkeeping, sessions' last use) are left out.
+async fn fingerprint(app: &TestApp) -> std::collections::BTreeMap<String, String> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select tablename::text from pg_tables where schemaname = 'public'
+             and tablename not in ('sessions', 'scheduler_heartbeat', 'rollup_state', 'rollup_dirty', '_sqlx_migrations')
+         order by 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let sql = tables
+        .iter()
+        .map(|t| format!("select '{t}'::text, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from {t} x"))
+        .collect::<Vec<_>>()
+        .join(" union all ");
+    sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Every request body of the document, valid, in an order where each
+/// succeeds after those before it; `$name`s are filled in from the world
+/// the test builds. Nested objects are written in their fields' order, so
+/// an object sent as the array of its values is what a derived struct would
+/// read if the server let it.
+const VALID_BODIES: &[(&str, &str, &str)] = &[
+    ("PATCH", "/api/v1/residents/$resident", r#"{"location": {"lat": 29.8683, "lon": 121.544}}"#),
+    (
+        "POST",
+        "/api/v1/residents/$resident/family",
+        r#"{"user_id": "$family", "relationship": "son", "consent": {"given_by": "resident", "guardian_name": null, "decided_at": null}}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/services",
+        r#"{"code": "HC-BATH", "name": "Bathing", "category": "personal_care", "duration_minutes": 60, "unit": "hour",
+            "unit_price": 80, "currency": "CNY", "funding": ["ltc_insurance", "self_pay"], "evv_required": true,
+            "tasks": [{"code": "bath", "name": "Bath"}, {"code": "dry", "name": "Dry and dress"}]}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/residents/$resident/care-plan",
+        r#"{"items": [{"service_code": "HC-BATH", "funding": "ltc_insurance", "schedule": {"days": ["tue", "fri"], "start": "09:00"}, "hours_per_month": 8}]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/visits/$visit/check-in",
+        r#"{"location": {"lat": 29.8683, "lon": 121.544, "accuracy_m": 10}, "method": "gps"}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/visits/$visit/check-out",
+        r#"{"location": {"lat": 29.8683, "lon": 121.544, "accuracy_m": 10}, "method": "gps",
+            "tasks": [{"code": "wash", "done": true, "note": "all fine"}], "note": "a calm visit"}"#,
+    ),
+    ("PATCH", "/api/v1/rule-settings", "$settings"),
+    ("PATCH", "/api/v1/residents/$resident/rule-settings", "$settings"),
+    ("PUT", "/api/v1/residents/$resident/meal-windows", r#"[{"meal": "lunch", "start": "11:00", "end": "13:30"}]"#),
+    ("PUT", "/api/v1/residents/$resident/thresholds", "$thresholds"),
+    (
+        "POST",
+        "/api/v1/residents/$resident/backtest",
+        r#"{"from": "$from", "to": "$to", "settings": $settings,
+            "meal_windows": [{"meal": "dinner", "start": "17:00", "end": "19:00"}], "thresholds": $thresholds}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/me/push-subscriptions",
+        r#"{"endpoint": "http://127.0.0.1:9/push/x", "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/me/notification-preferences",
+        r#"{"min_severity": "high", "kinds": null, "quiet_hours": {"start": "22:00", "end": "07:00"}, "channels": ["push"]}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/on-call",
+        r#"{"shifts": [{"user_id": "$me", "level": 1, "days": ["mon", "tue"], "start": "08:00", "end": "20:00"}]}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/residents/$resident/responder-info",
+        r#"{"access": {"instructions": "The key is with the neighbour", "key_safe_code": "1234"},
+            "emergency_contacts": [{"name": "Li Na", "relation": "daughter", "phone": "+86 138 0000 0000", "priority": 1}],
+            "conditions": ["asthma"], "allergies": ["penicillin"],
+            "medications": [{"name": "Salbutamol", "dose": "100 mcg", "schedule": "as needed"}],
+            "directives": {"dnacpr": false, "note": "ask her daughter"}}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/kitchens",
+        r#"{"name": "Second canteen", "location": {"lat": 29.87, "lon": 121.55, "accuracy_m": 5}, "timezone": "Asia/Shanghai",
+            "cutoff": "09:00", "prices": {"breakfast": 6, "lunch": 12, "dinner": 12}}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/meal-orders/$order/delivery",
+        r#"{"outcome": "handed_over", "location": {"lat": 29.8683, "lon": 121.544, "accuracy_m": 10}}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/residents/$resident/meal-plan",
+        r#"{"kitchen_id": "$kitchen", "delivery": "home",
+            "days": {"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"], "sat": ["lunch"], "sun": ["lunch"]},
+            "diet": [], "texture": "regular", "allergies": [], "funding": "subsidy",
+            "suspended": {"from": "2099-01-01", "until": "2099-01-31"}, "delivery_notes": null}"#,
+    ),
+];
+
+/// Every rule setting, as a patch.
+const SETTINGS: &str = r#"{"away": false, "waking_hours": {"start": "07:00", "end": "22:00"}, "inactivity": {"hours": 3},
+    "no_morning_activity": {"by": "10:00"}, "night": {"start": "22:00", "end": "06:00"},
+    "night_wandering": {"return_minutes": 10}, "bed_exit_no_return": {"minutes": 30}, "fall_cancel_seconds": 60,
+    "low_battery": {"percent": 15}, "meal_windows": [{"meal": "lunch", "start": "11:00", "end": "13:30"}],
+    "thresholds": $thresholds, "vitals": {"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2},
+    "visits": {"grace_minutes": 30, "far_from_home_m": 200}}"#;
+
+/// A bound for every vital sign.
+const THRESHOLDS: &str = r#"{"heart_rate": {"min": 40, "max": 130}, "spo2": {"min": 90, "max": 100},
+    "body_temperature": {"min": 35, "max": 38}, "respiratory_rate": {"min": 8, "max": 25},
+    "bp_systolic": {"min": 90, "max": 180}, "bp_diastolic": {"min": 50, "max": 110},
+    "blood_glucose": {"min": 3.9, "max": 13.9}}"#;
+
+#[tokio::test]
+async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_object() {
+    // The document says which objects are closed; the server then holds to
+    // it for each, with an array where an object belongs.
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let doc: Value = app.http.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+
+    // The world the bodies name.
+    let me = app.get("/api/v1/me", &admin).await["id"].as_str().unwrap().to_owned();
+    let resident = app.resident(&admin, "Wang Fang").await;
+    let family = family_user(&app, &admin, "son@test.example", "Son").await;
+    let carer = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "carer@test.example", "password": "carer password 1", "role": "caregiver", "name": "Li"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        "/api/v1/services",
+        &admin,
+        json!({"code": "HC-WASH", "name": "Washing", "category": "personal_care", "duration_minutes": 30,
+               "unit": "visit", "unit_price": 40, "funding": ["self_pay"], "tasks": [{"code": "wash", "name": "Wash"}]}),
+    )
+    .await;
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let visit = app
+        .post(
+            "/api/v1/visits",
+            &admin,
+            json!({"resident_id": resident, "service_code": "HC-WASH", "scheduled_start": soon, "funding": "self_pay"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/api/v1/visits/{visit}/assign"), &admin, json!({"caregiver_id": carer})).await;
+    let kitchen = app.post("/api/v1/kitchens", &admin, json!({"name": "Canteen", "cutoff": "23:59"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let every_day = json!({"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"], "sat": ["lunch"], "sun": ["lunch"]});
+    let (status, plan) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/residents/{resident}/meal-plan"),
+            Some(&admin),
+            Some(json!({"kitchen_id": kitchen, "delivery": "home", "funding": "subsidy", "days": every_day})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let order = app.get(&format!("/api/v1/meal-orders?resident_id={resident}"), &admin).await["orders"][0]["id"]
+        .as_str()
+        .expect("a lunch order")
+        .to_owned();
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let fill = |text: &str| -> String {
+        text.replace("$settings", SETTINGS)
+            .replace("$thresholds", THRESHOLDS)
+            .replace("$resident", &resident)
+            .replace("$family", &family)
+            .replace("$visit", &visit)
+            .replace("$kitchen", &kitchen)
+            .replace("$order", &order)
+            .replace("$me", &me)
+            .replace("$from", &(yesterday - chrono::Duration::days(1)).to_rfc3339())
+            .replace("$to", &yesterday.to_rfc3339())
+    };
+
+    // Each operation whose body holds an object, and where.
+    let mut expected = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if schema.is_null() {
+                continue;
+            }
+            assert_closed(&doc, schema, &format!("{method} {path}"));
+            let mut paths = Vec::new();
+            object_paths(&doc, schema, &[], &mut paths);
+            if !paths.is_empty() {
+                expected.push((method.to_uppercase(), path.clone(), paths));
+            }
+        }
+    }
+    assert!(expected.len() >= 15, "the document names too few nested objects: {expected:?}");
+    let template = |path: &str| path.replace("$resident", "{id}").replace("$visit", "{id}").replace("$order", "{id}");
+    for (method, path, _) in &expected {
+        assert!(
+            VALID_BODIES.iter().any(|(m, p, _)| m == method && template(p) == *path),
+            "{method} {path} takes nested objects: give it a valid body here"
+        );
+    }
+
+    let mut tried = 0;
+    for (method, path, text) in VALID_BODIES {
+        let (_, _, paths) = expected
+            .iter()
+            .find(|(m, p, _)| m == method && *p == template(path))
+            .unwrap_or_else(|| panic!("{method} {path} is not in the document with nested objects"));
+        let url = fill(path);
+        let body: Ordered = serde_json::from_str(&fill(text)).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let before = fingerprint(&app).await;
+        for at in paths {
+            let sent = body
+                .with_arrays_at(at)
+                .unwrap_or_else(|| panic!("{method} {path}: the valid body has no object at {}", show(at)))
+                .value();
+            let (status, answer) = app.call(method, &url, Some(&admin), Some(sent.clone())).await;
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path} with {} as an array: {status} {answer}\n{sent}",
+                show(at)
+            );
+            assert!(answer["error"]["code"].is_string() && answer["error"]["message"].is_string(), "{answer}");
+            if let Some(Step::Key(key)) = at.iter().rev().find(|s| matches!(s, Step::Key(_))) {
+                let named = format!("{} {}", answer["error"]["field"], answer["error"]["message"]);
+                assert!(named.contains(key.as_str()), "{method} {path} {}: the error names {named}", show(at));
+            }
+            let after = fingerprint(&app).await;
+            let changed: Vec<&String> = after.keys().filter(|t| before.get(*t) != after.get(*t)).collect();
+            assert!(changed.is_empty(), "{method} {path} with {} as an array wrote to {changed:?}", show(at));
+            tried += 1;
+        }
+        let (status, answer) = app.call(method, &url, Some(&admin), Some(body.value())).await;
+        assert!(status.is_success(), "{method} {path}: the valid body answered {status} {answer}");
+    }
+    assert!(tried >= 40, "only {tried} nested objects tried");
+}

@@ -7,7 +7,8 @@
 //! other use of the generator is unchanged. Spans of several days are drawn
 //! per fortnight of the calendar (from their own random stream keyed by the
 //! fortnight), so a day knows whether it is inside one whatever range is
-//! generated around it. Each span is labelled on the day it starts.
+//! generated around it. A span is labelled on every day it touches (the
+//! generator keeps one), so a range that starts inside it still names it.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rand::RngExt;
@@ -199,13 +200,12 @@ pub(crate) fn apply(
     let fortnights = fortnights_around(seed, profile, c, date);
     for f in &fortnights {
         if let Some((span, role)) = f.dead
-            && span.from >= start
-            && span.from < end
+            && span.touches(start, end)
         {
             let detail = format!("{} silent {} days", role.suffix(), (span.until - span.from).num_days());
             plan.labels.push(label("sensor_dead", span, detail, true, None));
         }
-        if let Some(span) = f.kettle.filter(|s| s.from >= start && s.from < end) {
+        if let Some(span) = f.kettle.filter(|s| s.touches(start, end)) {
             let detail = format!("kettle unused {} days", (span.until - span.from).num_days());
             plan.labels.push(label("stopped_kettle", span, detail, false, None));
         }
@@ -216,12 +216,10 @@ pub(crate) fn apply(
         holiday(plan, span);
         // The day's nap or afternoon out did not happen at home.
         plan.labels.retain(|l| l.incident || l.kind == "stopped_kettle" || l.from < span.from || l.from >= span.until);
-        if span.from >= start {
-            let tz = profile.timezone;
-            let nights = (clock::local_date(tz, span.until) - clock::local_date(tz, span.from)).num_days();
-            let how = if recorded { "recorded as away" } else { "nobody recorded it" };
-            plan.labels.push(label("holiday", span, format!("away {nights} nights, {how}"), false, Some(recorded)));
-        }
+        let tz = profile.timezone;
+        let nights = (clock::local_date(tz, span.until) - clock::local_date(tz, span.from)).num_days();
+        let how = if recorded { "recorded as away" } else { "nobody recorded it" };
+        plan.labels.push(label("holiday", span, format!("away {nights} nights, {how}"), false, Some(recorded)));
         return Some((span.from.max(start), span.until.min(end)));
     }
     let (visit, lie) = (rng.random_bool(c.visitors.clamp(0.0, 1.0)), rng.random_bool(c.long_lies.clamp(0.0, 1.0)));
@@ -274,14 +272,16 @@ fn holiday(plan: &mut DayPlan, span: Span) {
 fn visitor(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng: &mut StdRng) -> (Span, String) {
     let tz = profile.timezone;
     let lunch_end = profile.meal_window(Meal::Lunch).map_or(14 * HOUR, |w| secs(w.end));
+    let dinner_start = profile.meal_window(Meal::Dinner).map_or(17 * HOUR, |w| secs(w.start));
     let dinner_end = profile.meal_window(Meal::Dinner).map_or(19 * HOUR, |w| secs(w.end));
     let evening = rng.random_bool(0.35);
     let (arrive, leave) = if evening {
         let arrive = range(rng, dinner_end.max(18 * HOUR + 30 * MIN), 20 * HOUR);
         (arrive, range(rng, 21 * HOUR + 30 * MIN, 23 * HOUR))
     } else {
+        // Gone before dinner: the routine's dinner stays as it was.
         let arrive = range(rng, lunch_end + 15 * MIN, lunch_end + 75 * MIN);
-        (arrive, arrive + range(rng, 90 * MIN, 180 * MIN))
+        (arrive, (arrive + range(rng, 90 * MIN, 180 * MIN)).min(dinner_start - 10 * MIN).max(arrive + 45 * MIN))
     };
     let at = |secs: i64| clock::local_instant(tz, date, secs);
     let seg = |start, end, room, activity| Segment { start, end, place: Place::Room(room), activity };

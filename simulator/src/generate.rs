@@ -32,7 +32,8 @@ pub fn generate(config: &SimConfig, from: DateTime<Utc>, to: DateTime<Utc>) -> V
     generate_with_incidents(config, from, to).messages
 }
 
-/// Like [`generate`], with the incidents that start in `from..to`.
+/// Like [`generate`], with the incidents that start in `from..to` and the
+/// labelled spans that touch it.
 pub fn generate_with_incidents(config: &SimConfig, from: DateTime<Utc>, to: DateTime<Utc>) -> Generated {
     let mut out = Generated::default();
     if from >= to {
@@ -48,12 +49,15 @@ pub fn generate_with_incidents(config: &SimConfig, from: DateTime<Utc>, to: Date
             let (messages, records, labels) = resident_day(config, profile, &devices, date);
             out.messages.extend(messages.into_iter().filter(|m| m.at >= from && m.at < to));
             out.incidents.extend(records.into_iter().filter(|r| r.at >= from && r.at < to));
-            out.labels.extend(labels.into_iter().filter(|l| l.at >= from && l.at < to));
+            // A span that began before the range still shows in it: labelled.
+            out.labels.extend(labels.into_iter().filter(|l| l.until > from && l.at < to));
         }
     }
     out.messages.sort_by_key(|m| m.at);
     out.incidents.sort_by_key(|r| r.at);
-    out.labels.sort_by_key(|l| l.at);
+    // A span of several days is labelled by each day it touches: once here.
+    out.labels.sort_by(|a, b| (a.at, &a.resident, a.kind).cmp(&(b.at, &b.resident, b.kind)));
+    out.labels.dedup();
     out
 }
 

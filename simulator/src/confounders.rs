@@ -175,7 +175,9 @@ pub(crate) fn dead_sensor(
 
 /// Writes the day's confounders into its plan, after the routine and the
 /// incidents: a holiday empties the house (and drops the incidents it
-/// covers), otherwise a visitor, a long lie, a stopped kettle. Returns the
+/// covers), otherwise a visitor, a long lie, a stopped kettle. A visitor or
+/// a long lie never overlaps `incidents` (the spans of the day's incidents):
+/// it would rewrite what the incident's label says happened. Returns the
 /// span the resident was away, if any, so the caller can drop incident
 /// records inside it.
 pub(crate) fn apply(
@@ -184,6 +186,7 @@ pub(crate) fn apply(
     profile: &ResidentProfile,
     c: &Confounders,
     date: NaiveDate,
+    incidents: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     if !c.any() {
         return None;
@@ -223,13 +226,15 @@ pub(crate) fn apply(
         return Some((span.from.max(start), span.until.min(end)));
     }
     let (visit, lie) = (rng.random_bool(c.visitors.clamp(0.0, 1.0)), rng.random_bool(c.long_lies.clamp(0.0, 1.0)));
-    if visit {
-        let (span, detail) = visitor(plan, profile, date, &mut rng);
+    let clear = |span: &Span| !incidents.iter().any(|&(a, b)| span.from < b && span.until > a);
+    if visit && let Some((span, detail)) = visitor(plan, profile, date, &mut rng, clear) {
         plan.labels.push(label("visitor", span, detail, false, None));
     }
     // Nobody lies on the floor for hours with a visitor in the house.
-    if lie && !visit {
-        let (span, detail) = long_lie(plan, profile, date, &mut rng);
+    if lie
+        && !visit
+        && let Some((span, detail)) = long_lie(plan, profile, date, &mut rng, clear)
+    {
         plan.labels.push(label("long_lie", span, detail, true, None));
     }
     // Broken, or tea made elsewhere: a visitor's cup included.
@@ -269,7 +274,13 @@ fn holiday(plan: &mut DayPlan, span: Span) {
 /// A visitor: the door, company and tea in the living room and kitchen,
 /// the door again when they leave, in the afternoon or, one visit in three,
 /// the evening (leaving as late as eleven).
-fn visitor(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng: &mut StdRng) -> (Span, String) {
+fn visitor(
+    plan: &mut DayPlan,
+    profile: &ResidentProfile,
+    date: NaiveDate,
+    rng: &mut StdRng,
+    clear: impl Fn(&Span) -> bool,
+) -> Option<(Span, String)> {
     let tz = profile.timezone;
     let lunch_end = profile.meal_window(Meal::Lunch).map_or(14 * HOUR, |w| secs(w.end));
     let dinner_start = profile.meal_window(Meal::Dinner).map_or(17 * HOUR, |w| secs(w.start));
@@ -284,6 +295,10 @@ fn visitor(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng: 
         (arrive, (arrive + range(rng, 90 * MIN, 180 * MIN)).min(dinner_start - 10 * MIN).max(arrive + 45 * MIN))
     };
     let at = |secs: i64| clock::local_instant(tz, date, secs);
+    let span = Span { from: at(arrive - 90), until: at(leave + 10 * MIN) };
+    if !clear(&span) {
+        return None;
+    }
     let seg = |start, end, room, activity| Segment { start, end, place: Place::Room(room), activity };
     let mut timeline = vec![seg(at(arrive - 90), at(arrive + 120), Room::Hall, Activity::Active)];
     let mut t = arrive + 120;
@@ -311,12 +326,18 @@ fn visitor(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng: 
     plan.incident_action(at(leave), Action::EntranceDoor { open_secs: range(rng, 15, 40) });
     let when = if evening { "evening" } else { "afternoon" };
     let hm = |s: i64| format!("{:02}:{:02}", s / HOUR, s % HOUR / MIN);
-    (Span { from: at(arrive), until: at(leave) }, format!("{when} visitor {}-{}", hm(arrive), hm(leave)))
+    Some((Span { from: at(arrive), until: at(leave) }, format!("{when} visitor {}-{}", hm(arrive), hm(leave))))
 }
 
 /// On the floor for hours in the day, where the routine had the resident,
 /// and no alarm from the watch: only the silence shows.
-fn long_lie(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng: &mut StdRng) -> (Span, String) {
+fn long_lie(
+    plan: &mut DayPlan,
+    profile: &ResidentProfile,
+    date: NaiveDate,
+    rng: &mut StdRng,
+    clear: impl Fn(&Span) -> bool,
+) -> Option<(Span, String)> {
     let wake = secs(profile.habits.wake);
     let bed = secs(profile.habits.bedtime);
     let at = clock::local_instant(
@@ -326,13 +347,17 @@ fn long_lie(plan: &mut DayPlan, profile: &ResidentProfile, date: NaiveDate, rng:
     );
     let minutes = range(rng, 150, 300);
     let until = at + Duration::minutes(minutes);
+    // An hour either side: the quiet before and after is the lie's too.
+    if !clear(&Span { from: at - Duration::hours(1), until: until + Duration::hours(1) }) {
+        return None;
+    }
     let room = match plan.segment_at(at).map(|s| s.place) {
         Some(Place::Room(r)) => r,
         _ => Room::LivingRoom,
     };
     plan.overlay(vec![Segment { start: at, end: until, place: Place::Room(room), activity: Activity::Fallen }]);
     plan.actions.retain(|a| a.at < at || a.at >= until);
-    (Span { from: at, until }, format!("on the {} floor {minutes} min, no alarm", room.as_str()))
+    Some((Span { from: at, until }, format!("on the {} floor {minutes} min, no alarm", room.as_str())))
 }
 
 fn secs(t: chrono::NaiveTime) -> i64 {

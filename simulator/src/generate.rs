@@ -95,8 +95,9 @@ fn resident_day(
         .collect();
     let c = &config.confounders;
     // Nothing happens at home while the resident is away on holiday.
-    if let Some((from, until)) = confounders::apply(config.seed, &mut plan, profile, c, date) {
-        records.retain(|r| r.at < from || r.at >= until);
+    let spans: Vec<_> = records.iter().map(|r| (r.at, r.until.unwrap_or(r.at))).collect();
+    if let Some((from, until)) = confounders::apply(config.seed, &mut plan, profile, c, date, &spans) {
+        records.retain(|r| r.until.unwrap_or(r.at) < from || r.at >= until);
     }
 
     let mut messages = render::render_day(&Day { seed: config.seed, profile, devices, plan: &plan, day });

@@ -97,6 +97,10 @@ fn a_visit_ends_with_the_front_door_and_the_resident_still_at_home() {
     let visits = labels(g, "visitor");
     assert!(visits.iter().any(|v| v.detail.starts_with("evening")), "some visitors stay for the evening");
     for v in visits {
+        // A visit does not rewrite what an incident's label says happened.
+        let overlapping =
+            g.incidents.iter().find(|i| i.resident == v.resident && i.at < v.until && i.until.unwrap_or(i.at) > v.at);
+        assert!(overlapping.is_none(), "{v:?} over {overlapping:?}");
         assert!(
             g.messages.iter().any(|m| entrance_opened(m, &v.resident) && m.at == v.at),
             "{v:?}: no door on arrival"

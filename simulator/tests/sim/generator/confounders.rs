@@ -65,7 +65,7 @@ fn a_holiday_empties_the_house_between_the_front_door_at_departure_and_at_return
     let holidays = labels(g, "holiday");
     assert!(holidays.iter().any(|h| h.recorded == Some(false)), "some holidays are not recorded");
     assert!(holidays.iter().any(|h| h.recorded == Some(true)));
-    for h in holidays.iter().filter(|h| h.until < utc(2026, 11, 30, 0)) {
+    for h in holidays.iter().filter(|h| h.at >= utc(2026, 11, 2, 0) && h.until < utc(2026, 11, 30, 0)) {
         let mine = |m: &&Message| m.resident == h.resident;
         let inside: Vec<&Message> = g
             .messages

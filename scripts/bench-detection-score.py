@@ -41,13 +41,14 @@ GRACE = timedelta(hours=3)
 CONFOUNDER_GRACE = timedelta(hours=1)
 EARLY = timedelta(minutes=5)
 # The order in which a false alarm is put down to what it opened during:
-# the most telling first, the spans of days last.
+# the spans of hours first, the spans of days (a dead sensor, a stopped
+# kettle) only when nothing closer explains it.
 CONFOUNDERS = [
     ("holiday (recorded away)", lambda l: l["kind"] == "holiday" and l["recorded"]),
-    ("sensor_dead", lambda l: l["kind"] == "sensor_dead"),
     ("visitor", lambda l: l["kind"] == "visitor"),
     ("long_outing", lambda l: l["kind"] == "long_outing"),
     ("long_nap", lambda l: l["kind"] == "long_nap"),
+    ("sensor_dead", lambda l: l["kind"] == "sensor_dead"),
     ("stopped_kettle", lambda l: l["kind"] == "stopped_kettle"),
 ]
 

@@ -227,15 +227,21 @@ pub(crate) fn apply(
     }
     let (visit, lie) = (rng.random_bool(c.visitors.clamp(0.0, 1.0)), rng.random_bool(c.long_lies.clamp(0.0, 1.0)));
     let clear = |span: &Span| !incidents.iter().any(|&(a, b)| span.from < b && span.until > a);
+    let mut placed = None;
     if visit && let Some((span, detail)) = visitor(plan, profile, date, &mut rng, clear) {
-        plan.labels.push(label("visitor", span, detail, false, None));
+        placed = Some(label("visitor", span, detail, false, None));
     }
     // Nobody lies on the floor for hours with a visitor in the house.
     if lie
         && !visit
         && let Some((span, detail)) = long_lie(plan, profile, date, &mut rng, clear)
     {
-        plan.labels.push(label("long_lie", span, detail, true, None));
+        placed = Some(label("long_lie", span, detail, true, None));
+    }
+    if let Some(placed) = placed {
+        // The nap or the afternoon out it replaced did not happen.
+        plan.labels.retain(|l| l.incident || l.until <= placed.from || l.from >= placed.until);
+        plan.labels.push(placed);
     }
     // Broken, or tea made elsewhere: a visitor's cup included.
     if fortnights.iter().any(|f| f.kettle.is_some_and(|s| s.touches(start, end))) {

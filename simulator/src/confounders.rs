@@ -95,6 +95,13 @@ fn block_start(block: i64) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt((block * BLOCK_DAYS) as i32).unwrap_or(NaiveDate::MIN)
 }
 
+/// True with probability `p`, always drawing once (`random_bool` draws
+/// nothing for 0 or 1, which would shift every later draw of the stream and
+/// make one rate reshuffle another's spans).
+fn chance(rng: &mut StdRng, p: f64) -> bool {
+    rng.random::<f64>() < p
+}
+
 fn range(rng: &mut StdRng, lo: i64, hi: i64) -> i64 {
     if hi <= lo { lo } else { rng.random_range(lo..=hi) }
 }
@@ -111,8 +118,7 @@ fn fortnight(seed: u64, profile: &ResidentProfile, c: &Confounders, block: i64) 
     let mut out = Fortnight::default();
     // Every draw is made whatever the rates, so one rate does not reshuffle
     // another's spans.
-    let (has_holiday, recorded) =
-        (rng.random_bool(c.holidays.clamp(0.0, 1.0)), !rng.random_bool(c.unrecorded_holidays.clamp(0.0, 1.0)));
+    let (has_holiday, recorded) = (chance(&mut rng, c.holidays), !chance(&mut rng, c.unrecorded_holidays));
     let nights = range(&mut rng, 2, 7);
     let leave_day = range(&mut rng, 0, BLOCK_DAYS - 1 - nights);
     let (leave, back) =
@@ -122,14 +128,14 @@ fn fortnight(seed: u64, profile: &ResidentProfile, c: &Confounders, block: i64) 
         let until = clock::local_instant(tz, day(leave_day + nights), back);
         out.holiday = Some((Span { from, until }, recorded));
     }
-    let has_kettle = rng.random_bool(c.stopped_kettles.clamp(0.0, 1.0));
+    let has_kettle = chance(&mut rng, c.stopped_kettles);
     let (kettle_day, kettle_days) = (range(&mut rng, 0, BLOCK_DAYS - 1), range(&mut rng, 3, 10));
     if has_kettle {
         let from = clock::day_bounds(tz, day(kettle_day)).0;
         let until = clock::day_bounds(tz, day(kettle_day + kettle_days - 1)).1;
         out.kettle = Some(Span { from, until });
     }
-    let has_dead = rng.random_bool(c.sensor_deaths.clamp(0.0, 1.0));
+    let has_dead = chance(&mut rng, c.sensor_deaths);
     let (dead_day, dead_days, dead_at) =
         (range(&mut rng, 0, BLOCK_DAYS - 1), range(&mut rng, 2, 7), range(&mut rng, 0, 24 * HOUR - 1));
     let total: u32 = DYING.iter().map(|d| d.1).sum();
@@ -225,7 +231,7 @@ pub(crate) fn apply(
         plan.labels.push(label("holiday", span, format!("away {nights} nights, {how}"), false, Some(recorded)));
         return Some((span.from.max(start), span.until.min(end)));
     }
-    let (visit, lie) = (rng.random_bool(c.visitors.clamp(0.0, 1.0)), rng.random_bool(c.long_lies.clamp(0.0, 1.0)));
+    let (visit, lie) = (chance(&mut rng, c.visitors), chance(&mut rng, c.long_lies));
     let clear = |span: &Span| !incidents.iter().any(|&(a, b)| span.from < b && span.until > a);
     let mut placed = None;
     if visit && let Some((span, detail)) = visitor(plan, profile, date, &mut rng, clear) {

@@ -186,6 +186,15 @@ fn confounders_are_the_same_whatever_range_is_generated() {
     whole_labels.sort_by_key(key);
     assert_eq!(halves.labels, whole_labels);
     assert_eq!(halves.messages.len(), whole.messages.len());
+    // One rate does not move another's spans, even at 0 or 1.
+    let mut none_recorded = busy();
+    none_recorded.confounders.unrecorded_holidays = 1.0;
+    let all_unrecorded = four_weeks(&none_recorded);
+    assert!(all_unrecorded.labels.iter().all(|l| l.recorded != Some(true)));
+    let holidays =
+        |g: &Generated| g.labels.iter().filter(|l| l.kind == "holiday").map(|l| (l.at, l.until)).collect::<Vec<_>>();
+    assert_eq!(holidays(&all_unrecorded), holidays(whole));
+    assert_eq!(all_unrecorded.labels.len(), whole.labels.len());
     // Off by default: a plain config has no confounder but the routine's.
     let plain = four_weeks(&config(6, 21));
     assert!(plain.labels.iter().all(|l| l.kind == "long_nap" || l.kind == "long_outing"));

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Detection quality: the simulator plays WEEKS weeks of RESIDENTS residents
-# with random incidents (INCIDENT_RATE a day each), written as CASAS logs
-# with their labels; each log is imported as the resident's history
-# (`eldercare import casas`), the rule backtest replays the whole period,
-# and scripts/bench-detection-score.py scores, per alert kind, incidents
-# caught, median time to alert and false alarms per resident-week, as a
-# markdown table.
+# with random incidents (INCIDENT_RATE a day each) and ordinary days that
+# fool rules, written as CASAS logs with their labels; each log is imported
+# as the resident's history (`eldercare import casas`), the holidays the
+# family recorded are recorded as the resident status "away" (PUT
+# /residents/{id}/status, backdated: the API takes up to 30 days back, so
+# with WEEKS > 4 the older ones stay unrecorded and are scored so), the rule
+# backtest replays the whole period, and scripts/bench-detection-score.py
+# scores, per alert kind, incidents caught, median time to alert, false
+# alarms per resident-week and what fooled the rules, as markdown tables.
 #
 #   scripts/bench-detection.sh
 #   RESIDENTS=10 WEEKS=2 scripts/bench-detection.sh
-#   SETTINGS='{"inactivity_hours": 5}' scripts/bench-detection.sh   # try other settings
+#   SETTINGS='{"inactivity": {"hours": 5}}' scripts/bench-detection.sh   # try other settings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,19 @@ INCIDENT_RATE=${INCIDENT_RATE:-0.6}
 # out of two to four hours that nobody switched to "away".
 LONG_NAPS=${LONG_NAPS:-0.3}
 LONG_OUTINGS=${LONG_OUTINGS:-0.3}
+# A visitor for the afternoon or the evening (leaving as late as 23:00), on
+# this share of days.
+VISITORS=${VISITORS:-0.15}
+# A holiday away (two to seven nights) in this share of fortnights, of which
+# UNRECORDED_HOLIDAYS nobody records as "away".
+HOLIDAYS=${HOLIDAYS:-0.3}
+UNRECORDED_HOLIDAYS=${UNRECORDED_HOLIDAYS:-0.2}
+# A kettle unused for three to ten days, meals going on, in this share of fortnights.
+STOPPED_KETTLES=${STOPPED_KETTLES:-0.25}
+# Incidents no device reports: a motion sensor dead for two to seven days
+# (per fortnight), a long lie on the floor with no alarm (per day).
+SENSOR_DEATHS=${SENSOR_DEATHS:-0.25}
+LONG_LIES=${LONG_LIES:-0.02}
 SEED=${SEED:-42}
 SETTINGS=${SETTINGS:-null}
 HTTP_PORT=${HTTP_PORT:-18197}
@@ -37,8 +53,15 @@ rm -rf "$work" && mkdir -p "$work"
 # Whole days, ending at today's midnight (UTC): history, replayed by the backtest.
 end=$(date -u +%Y-%m-%dT00:00:00Z)
 from=$(date -u -d "$end - $((WEEKS * 7)) days" +%Y-%m-%dT%H:%M:%SZ)
-"$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$from" --duration "$((WEEKS * 7))d" \
-  --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" --out "$work" >/dev/null
+# The simulated days start the scheduler's look-back (36 h) before the
+# window, as a live home's would: a window that opened on an empty house
+# would report every first breakfast missed. Incidents in it are not scored.
+warm=$(date -u -d "$from - 36 hours" +%Y-%m-%dT%H:%M:%SZ)
+"$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$warm" --duration "$((WEEKS * 7))d36h" \
+  --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" \
+  --visitors "$VISITORS" --holidays "$HOLIDAYS" --unrecorded-holidays "$UNRECORDED_HOLIDAYS" \
+  --stopped-kettles "$STOPPED_KETTLES" --sensor-deaths "$SENSOR_DEATHS" --long-lies "$LONG_LIES" \
+  --out "$work" >/dev/null
 
 admin_login
 
@@ -49,14 +72,33 @@ for r in json.load(open('$work/residents.json')):
 " | while read -r key tz meals name; do
   rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d "{\"name\": \"${name//_/ }\", \"timezone\": \"$tz\"}" | json '["id"]')
   "$bin" import casas "$work/$key.txt" --resident "$rid" --map "$work/map.toml" | tail -n 1 > "$work/$key.import"
+  # The holidays the family recorded, as the resident status "away".
+  python3 -c "
+import json
+for l in json.load(open('$work/labels.json')):
+    if l['resident'] == '$key' and l['kind'] == 'holiday' and l.get('recorded'):
+        print(l['start'], l['end'])
+" | while read -r start until; do
+    code=$(curl -sS "${auth[@]}" -X PUT "$url/api/v1/residents/$rid/status" -o "$work/$key.status.json" -w '%{http_code}' \
+      -d "{\"status\": \"away\", \"from\": \"$start\", \"until\": \"$until\", \"note\": \"holiday\"}")
+    if [ "$code" = 200 ]; then echo "{\"resident\": \"$key\", \"start\": \"$start\"}" >> "$work/recorded.jsonl"; fi
+  done
   curl -fsS "${auth[@]}" "$url/api/v1/residents/$rid/backtest" -o "$work/$key.backtest.json" \
     -d "{\"from\": \"$from\", \"to\": \"$end\", \"meal_windows\": $meals, \"settings\": $SETTINGS}"
 done
 
+python3 -c "
+import json, sys
+print(json.dumps([json.loads(l) for l in open(sys.argv[1])] if __import__('os').path.exists(sys.argv[1]) else []))
+" "$work/recorded.jsonl" > "$work/recorded.json"
+
 echo "$RESIDENTS residents x $WEEKS weeks, seed $SEED, $INCIDENT_RATE incidents a day each," \
-  "long naps $LONG_NAPS and afternoons out $LONG_OUTINGS of the days they nap or go out; imported:"
+  "long naps $LONG_NAPS and afternoons out $LONG_OUTINGS of the days they nap or go out," \
+  "visitors $VISITORS of days, holidays $HOLIDAYS of fortnights ($UNRECORDED_HOLIDAYS unrecorded)," \
+  "stopped kettles $STOPPED_KETTLES and dead sensors $SENSOR_DEATHS of fortnights, long lies $LONG_LIES of days;" \
+  "settings $SETTINGS; imported:"
 cat "$work"/*.import | python3 -c "
 import re, sys
 t = [list(map(int, re.findall(r'\d+', l))) for l in sys.stdin]
 print(f'{sum(x[0] for x in t)} events, {sum(x[1] for x in t)} readings; unreadable lines: {sum(x[2] for x in t)}')"
-python3 scripts/bench-detection-score.py "$work" "$WEEKS"
+python3 scripts/bench-detection-score.py "$work" "$WEEKS" "$from"

@@ -12,6 +12,12 @@
 //! behaviour rules on the scheduler's tick grid, so an alert opens at the
 //! tick the live scheduler would have seen it.
 //!
+//! The resident's status periods are followed as the scheduler follows
+//! them ([`status::present_at`]): while they are away or in hospital no
+//! behaviour rule is judged, what was open when they left is cleared, and
+//! on their return the rules judge only what came after it. Device alarms
+//! and vital signs count whatever the status, as live.
+//!
 //! Nothing is written and nothing is raised. Device health (offline, low
 //! battery) is not replayed: device status history is not kept.
 
@@ -26,7 +32,8 @@ use uuid::Uuid;
 
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
-use crate::domain::{AlertKind, DeviceKind, Metric, Severity};
+use crate::domain::status::{self, Period};
+use crate::domain::{AlertKind, DeviceKind, Metric, Resolution, Severity};
 use crate::rules::behaviour::{self, ResidentFacts};
 use crate::rules::settings::{RuleSettings, SettingsError, number_value};
 use crate::rules::vitals::VitalMonitor;
@@ -153,10 +160,14 @@ pub async fn run(
 pub struct History {
     pub events: Vec<HistoryEvent>,
     pub readings: Vec<HistoryReading>,
+    /// The resident's status periods, by start (all of them: the one in
+    /// force when the window opens may have started long before).
+    pub periods: Vec<Period>,
 }
 
-/// Reads what the replay of `[from, to)` needs, in two queries: events, and
-/// the readings of the metrics `settings` has thresholds for.
+/// Reads what the replay of `[from, to)` needs, in three queries: events,
+/// the readings of the metrics `settings` has thresholds for, and the
+/// resident's status periods.
 pub async fn load(
     pool: &PgPool,
     resident_id: Uuid,
@@ -166,11 +177,16 @@ pub async fn load(
 ) -> Result<History, sqlx::Error> {
     let start = from - LOOKBACK;
     let metrics: Vec<Metric> = settings.thresholds.iter().map(|(m, _)| m).collect();
-    let (events, readings) = tokio::try_join!(
+    let periods = async {
+        let mut conn = pool.acquire().await?;
+        crate::store::status::periods(&mut conn, resident_id).await
+    };
+    let (events, readings, periods) = tokio::try_join!(
         activity::history(pool, resident_id, start, to),
         activity::readings_history(pool, resident_id, &metrics, start, to),
+        periods,
     )?;
-    Ok(History { events, readings })
+    Ok(History { events, readings, periods })
 }
 
 /// How to replay: whose history, with which settings, over which window,
@@ -237,6 +253,11 @@ impl Grid {
 /// The replay's running state.
 struct State<'a> {
     replay: &'a Replay,
+    /// The resident's status periods.
+    periods: &'a [Period],
+    /// Where history starts to count for the behaviour rules when no
+    /// return from an absence says later.
+    since: DateTime<Utc>,
     grid: Grid,
     book: AlertBook,
     vitals: VitalMonitor,
@@ -307,6 +328,30 @@ impl<'a> State<'a> {
         let now = self.grid.at(k);
         let keep_from = self.facts.events.partition_point(|e| e.ts < now - LOOKBACK);
         self.facts.events.drain(..keep_from);
+        // As the scheduler: someone not at home does nothing the rules could
+        // judge, and what was open about them when they left is resolved.
+        if !status::present_at(self.periods, now) {
+            let open: Vec<(AlertKind, String)> = self
+                .book
+                .alerts()
+                .iter()
+                .filter(|a| a.is_open() && status::ABSENCE_CLEARS.contains(&a.kind))
+                .map(|a| (a.kind, a.cause.clone()))
+                .collect();
+            let details = json!({"resident_status": status::status_at(self.periods, now)});
+            for (kind, cause) in open {
+                let clear = Decision::Clear {
+                    kind,
+                    cause,
+                    at: now,
+                    resolution: Resolution::AutoCleared,
+                    details: details.clone(),
+                };
+                self.book.apply(&clear, None, now);
+            }
+            return;
+        }
+        self.facts.since = status::back_since(self.periods, now).map_or(self.since, |back| back.max(self.since));
         self.facts.activity_sensors_online =
             self.sensors.values().any(|(kind, seen)| behaviour::sees_activity(*kind, Some(*seen), None, now));
         for decision in behaviour::evaluate(&self.facts, now) {
@@ -342,8 +387,13 @@ enum Judging {
 
 fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Report {
     let grid = Grid { from: replay.from, tick_ms: replay.tick.num_milliseconds().max(1) };
+    // History from the look-back on counts, whenever the resident was
+    // created: imported logs predate them.
+    let since = replay.from - LOOKBACK;
     let mut state = State {
         replay,
+        periods: &history.periods,
+        since,
         book: AlertBook::new(),
         vitals: VitalMonitor::new(),
         facts: ResidentFacts {
@@ -351,21 +401,20 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Repor
             settings: replay.settings.clone(),
             events: Vec::new(),
             activity_sensors_online: false,
-            // History from the look-back on counts, whenever the resident
-            // was created: imported logs predate them.
-            since: replay.from - LOOKBACK,
+            since,
         },
         sensors: HashMap::new(),
         grid,
     };
     let (events, readings) = (&history.events, &history.readings);
     // The behaviour rules change their mind only when activity arrives, as
-    // time passes deadlines, or when a sensor falls silent. Judging at the
-    // last tick before each piece of activity and at the tick that sees it,
-    // at least hourly, and at the last tick before each sensor falls silent
+    // time passes deadlines, when a sensor falls silent, or when the
+    // resident leaves or comes back. Judging at the last tick before each
+    // piece of activity or change of status and at the tick that sees it, at
+    // least hourly, and at the last tick before each sensor falls silent
     // finds every decision the scheduler would have found tick by tick, at
     // the tick it would have (a test holds the two to it).
-    let relevant: Vec<DateTime<Utc>> = events
+    let mut relevant: Vec<DateTime<Utc>> = events
         .iter()
         .filter(|e| {
             behaviour::is_activity(&e.kind)
@@ -373,6 +422,8 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Repor
         })
         .map(|e| e.ts)
         .collect();
+    relevant.extend(history.periods.iter().flat_map(|p| std::iter::once(p.from).chain(p.until)));
+    relevant.sort_unstable();
     let per_hour = (Duration::hours(1).num_milliseconds() + state.grid.tick_ms - 1) / state.grid.tick_ms;
     let last = state.grid.ceil(replay.to) - 1;
     let (mut e, mut r, mut next_relevant) = (0, 0, 0);
@@ -521,6 +572,10 @@ mod tests {
         event(at, "m-1", DeviceKind::MotionSensor, "motion", room)
     }
 
+    fn start_of_window() -> DateTime<Utc> {
+        ts("2026-11-27T12:00:00+08:00")
+    }
+
     fn heart(at: &str, value: f64) -> HistoryReading {
         HistoryReading { ts: ts(at), device_id: "w-1".into(), metric: Metric::HeartRate, value, received_at: ts(at) }
     }
@@ -546,6 +601,7 @@ mod tests {
                 motion("2026-11-28T21:00:00+08:00", "bedroom"),
             ],
             readings: vec![],
+            periods: vec![],
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
@@ -605,6 +661,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn nothing_is_judged_while_the_resident_is_away_but_alarms_count() {
+        let away = |from: &str, until: &str| crate::domain::status::Period {
+            status: status::ResidentStatus::Away,
+            from: ts(from),
+            until: Some(ts(until)),
+            note: None,
+            recorded_at: ts(from),
+        };
+        let mut history = History {
+            events: vec![
+                motion("2026-11-27T21:00:00+08:00", "bedroom"),
+                motion("2026-11-28T06:50:00+08:00", "bedroom"),
+                event("2026-11-28T12:00:00+08:00", "w-1", DeviceKind::Wearable, "sos_pressed", "bedroom"),
+            ],
+            readings: vec![],
+            periods: vec![],
+        };
+        let mut settings = RuleSettings::default();
+        settings.inactivity.hours = 3.0;
+        let kinds =
+            |report: &Report| -> Vec<_> { report.alerts.iter().map(|a| (a.kind, a.opened_at, a.cleared_at)).collect() };
+
+        let at_home = replay(&day(settings.clone()), &history);
+        // Away from nine until eight in the evening; then leaving at 10:02.
+        let whole = History {
+            periods: vec![away("2026-11-28T09:00:00+08:00", "2026-11-28T20:00:00+08:00")],
+            ..history.clone()
+        };
+        let away_all_day = replay(&day(settings.clone()), &whole);
+        history.periods = vec![away("2026-11-28T10:02:00+08:00", "2026-11-28T20:00:00+08:00")];
+        let left_later = replay(&day(settings), &history);
+        let (ten, noon, five_past_ten) =
+            (ts("2026-11-28T10:00:00+08:00"), ts("2026-11-28T12:00:00+08:00"), ts("2026-11-28T10:05:00+08:00"));
+        assert_eq!(
+            kinds(&at_home),
+            vec![
+                (AlertKind::Inactivity, ten, Some(noon)),
+                (AlertKind::NoMorningActivity, ten, Some(noon)),
+                (AlertKind::Sos, noon, None),
+                (AlertKind::Inactivity, ts("2026-11-28T15:00:00+08:00"), None),
+            ]
+        );
+        assert_eq!(kinds(&away_all_day), vec![(AlertKind::Sos, noon, None)], "the SOS counts while away");
+        // What was open when they left is resolved at the tick that sees them gone.
+        assert_eq!(
+            kinds(&left_later),
+            vec![
+                (AlertKind::Inactivity, ten, Some(five_past_ten)),
+                (AlertKind::NoMorningActivity, ten, Some(five_past_ten)),
+                (AlertKind::Sos, noon, None),
+            ]
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
         /// Judging only where the answer can change finds what judging at
@@ -614,6 +725,7 @@ mod tests {
             events in proptest::collection::vec((0i64..(60 * 60), 0usize..8, 0usize..4), 0..60),
             hours in 1u32..6,
             tick_minutes in 1i64..16,
+            away in proptest::option::of((0i64..(36 * 60), 1i64..(12 * 60), proptest::bool::ANY)),
         ) {
             let start = ts("2026-11-27T00:00:00+08:00");
             let kinds = ["motion", "motion", "door_opened", "door_closed", "bed_exit", "bed_enter", "motion", "sos_pressed"];
@@ -638,6 +750,26 @@ mod tests {
                     events
                 },
                 readings: vec![],
+                // Away for a while (with an end, or until marked active).
+                periods: away.map_or_else(Vec::new, |(start, minutes, ends)| {
+                    let period = |status, from: DateTime<Utc>, until| crate::domain::status::Period {
+                        status,
+                        from,
+                        until,
+                        note: None,
+                        recorded_at: from,
+                    };
+                    let from = start_of_window() + Duration::minutes(start);
+                    let back = from + Duration::minutes(minutes);
+                    if ends {
+                        vec![period(status::ResidentStatus::Away, from, Some(back))]
+                    } else {
+                        vec![
+                            period(status::ResidentStatus::InHospital, from, None),
+                            period(status::ResidentStatus::Active, back, None),
+                        ]
+                    }
+                }),
             };
             let mut settings = RuleSettings::default();
             settings.inactivity.hours = f64::from(hours);

@@ -71,18 +71,24 @@ pub fn logs(config: &SimConfig, generated: &Generated) -> BTreeMap<String, Strin
     out
 }
 
-/// The incidents as labels: resident, kind, start and end.
+/// The incidents and the labelled spans as labels: resident, kind, start,
+/// end, and `class`: `incident` (what the rules should catch) or
+/// `confounder` (ordinary life); a holiday says whether it was `recorded`.
 pub fn labels(generated: &Generated) -> Value {
-    Value::Array(
-        generated
-            .incidents
-            .iter()
-            .map(|r| {
-                json!({"resident": r.resident, "kind": r.label(), "start": r.at.to_rfc3339(),
-                       "end": r.until.map(|t| t.to_rfc3339()), "detail": r.detail})
-            })
-            .collect(),
-    )
+    let incidents = generated.incidents.iter().map(|r| {
+        json!({"resident": r.resident, "kind": r.label(), "class": "incident", "start": r.at.to_rfc3339(),
+               "end": r.until.map(|t| t.to_rfc3339()), "detail": r.detail})
+    });
+    let spans = generated.labels.iter().map(|l| {
+        let class = if l.incident { "incident" } else { "confounder" };
+        let mut label = json!({"resident": l.resident, "kind": l.kind, "class": class, "start": l.at.to_rfc3339(),
+                               "end": l.until.to_rfc3339(), "detail": l.detail});
+        if let Some(recorded) = l.recorded {
+            label["recorded"] = json!(recorded);
+        }
+        label
+    });
+    Value::Array(incidents.chain(spans).collect())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Datelike, Utc};
 
 use crate::clock;
+use crate::confounders::{self, LabelRecord};
 use crate::incidents::{self, Incident, IncidentRecord};
 use crate::message::{Message, MessageKind, Qos};
 use crate::model::{DeviceSpec, ResidentProfile, SimConfig};
@@ -17,11 +18,13 @@ use crate::render::{self, Day};
 use crate::routine;
 use crate::seeds::{self, Stream};
 
-/// Messages and the incidents behind them, both sorted by time.
+/// Messages, the incidents behind them and the labelled spans (confounders,
+/// incidents no device reports), all sorted by time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Generated {
     pub messages: Vec<Message>,
     pub incidents: Vec<IncidentRecord>,
+    pub labels: Vec<LabelRecord>,
 }
 
 /// Every message published in `from..to`, in time order (ties keep resident order).
@@ -29,7 +32,8 @@ pub fn generate(config: &SimConfig, from: DateTime<Utc>, to: DateTime<Utc>) -> V
     generate_with_incidents(config, from, to).messages
 }
 
-/// Like [`generate`], with the incidents that start in `from..to`.
+/// Like [`generate`], with the incidents that start in `from..to` and the
+/// labelled spans that touch it.
 pub fn generate_with_incidents(config: &SimConfig, from: DateTime<Utc>, to: DateTime<Utc>) -> Generated {
     let mut out = Generated::default();
     if from >= to {
@@ -42,13 +46,18 @@ pub fn generate_with_incidents(config: &SimConfig, from: DateTime<Utc>, to: Date
         let first = clock::local_date(tz, from).pred_opt().unwrap_or(clock::local_date(tz, from));
         let last = clock::local_date(tz, to);
         for date in first.iter_days().take_while(|d| *d <= last) {
-            let (messages, records) = resident_day(config, profile, &devices, date);
+            let (messages, records, labels) = resident_day(config, profile, &devices, date);
             out.messages.extend(messages.into_iter().filter(|m| m.at >= from && m.at < to));
             out.incidents.extend(records.into_iter().filter(|r| r.at >= from && r.at < to));
+            // A span that began before the range still shows in it: labelled.
+            out.labels.extend(labels.into_iter().filter(|l| l.until > from && l.at < to));
         }
     }
     out.messages.sort_by_key(|m| m.at);
     out.incidents.sort_by_key(|r| r.at);
+    // A span of several days is labelled by each day it touches: once here.
+    out.labels.sort_by(|a, b| (a.at, &a.resident, a.kind).cmp(&(b.at, &b.resident, b.kind)));
+    out.labels.dedup();
     out
 }
 
@@ -57,7 +66,7 @@ fn resident_day(
     profile: &ResidentProfile,
     devices: &[DeviceSpec],
     date: chrono::NaiveDate,
-) -> (Vec<Message>, Vec<IncidentRecord>) {
+) -> (Vec<Message>, Vec<IncidentRecord>, Vec<LabelRecord>) {
     let day = i64::from(date.num_days_from_ce());
     let key = profile.key.as_str();
     let mut plan = routine::plan_day(profile, date, &mut seeds::rng(config.seed, key, day, Stream::Routine));
@@ -80,13 +89,37 @@ fn resident_day(
     }
     todo.sort_by_key(|(i, _)| i.at);
     let mut rng = seeds::rng(config.seed, key, day, Stream::Incident);
-    let records = todo
+    let mut records: Vec<IncidentRecord> = todo
         .iter()
         .filter_map(|(incident, random)| incidents::apply(&mut plan, profile, incident, *random, &mut rng))
         .collect();
+    let c = &config.confounders;
+    // Nothing happens at home while the resident is away on holiday.
+    let spans: Vec<_> = records.iter().map(|r| (r.at, r.until.unwrap_or(r.at))).collect();
+    if let Some((from, until)) = confounders::apply(config.seed, &mut plan, profile, c, date, &spans) {
+        records.retain(|r| r.until.unwrap_or(r.at) < from || r.at >= until);
+    }
 
-    let messages = render::render_day(&Day { seed: config.seed, profile, devices, plan: &plan, day });
-    (messages, records)
+    let mut messages = render::render_day(&Day { seed: config.seed, profile, devices, plan: &plan, day });
+    if c.any()
+        && let Some((role, from, until)) = confounders::dead_sensor(config.seed, profile, c, date)
+        && let Some(dead) = devices.iter().find(|d| d.role == role)
+    {
+        messages.retain(|m| m.device_id != dead.device_id || m.at < from || m.at >= until);
+    }
+    let labels = std::mem::take(&mut plan.labels)
+        .into_iter()
+        .map(|l| LabelRecord {
+            resident: profile.key.clone(),
+            kind: l.kind,
+            at: l.from,
+            until: l.until,
+            detail: l.detail,
+            incident: l.incident,
+            recorded: l.recorded,
+        })
+        .collect();
+    (messages, records, labels)
 }
 
 /// What a household publishes when its connection comes up at `at`: each

@@ -10,6 +10,7 @@
 
 pub mod casas;
 pub mod clock;
+pub mod confounders;
 pub mod dispatch;
 pub mod generate;
 pub mod incidents;

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand};
 use eldercare_sim::casas;
 use eldercare_sim::clock::{self, Speed};
+use eldercare_sim::confounders::Confounders;
 use eldercare_sim::dispatch;
 use eldercare_sim::latency;
 use eldercare_sim::load::{self, LoadOptions};
@@ -258,6 +259,24 @@ struct CasasArgs {
     /// Chance, each day a resident walks out, that they stay out two to four hours.
     #[arg(long, default_value_t = 0.0)]
     long_outings: f64,
+    /// Chance that a day has a visitor for the afternoon or the evening.
+    #[arg(long, default_value_t = 0.0)]
+    visitors: f64,
+    /// Chance that a fortnight holds a holiday away (two to seven nights).
+    #[arg(long, default_value_t = 0.0)]
+    holidays: f64,
+    /// Share of holidays nobody records as "away" (labelled `recorded: false`).
+    #[arg(long, default_value_t = 0.2)]
+    unrecorded_holidays: f64,
+    /// Chance that a fortnight holds a stopped kettle (three to ten days).
+    #[arg(long, default_value_t = 0.0)]
+    stopped_kettles: f64,
+    /// Chance that a fortnight holds a motion sensor dying (two to seven days silent).
+    #[arg(long, default_value_t = 0.0)]
+    sensor_deaths: f64,
+    /// Chance that a day holds a long lie on the floor with no alarm.
+    #[arg(long, default_value_t = 0.0)]
+    long_lies: f64,
     /// Directory for `{resident}.txt`, `map.toml`, `labels.json` and `residents.json`.
     #[arg(long)]
     out: PathBuf,
@@ -546,6 +565,14 @@ async fn run(cli: Cli) -> Result<()> {
                 r.habits.long_nap_probability = args.long_naps;
                 r.habits.long_outing_probability = args.long_outings;
             }
+            config.confounders = Confounders {
+                visitors: args.visitors,
+                holidays: args.holidays,
+                unrecorded_holidays: args.unrecorded_holidays,
+                stopped_kettles: args.stopped_kettles,
+                sensor_deaths: args.sensor_deaths,
+                long_lies: args.long_lies,
+            };
             config.validate()?;
             let generated = generate_with_incidents(&config, from, from + duration);
             std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

@@ -541,6 +541,8 @@ pub enum ConfigError {
     NoBattery(String),
     #[error("incident rate must be a finite number >= 0, got {0}")]
     IncidentRate(f64),
+    #[error("{0} must be a chance between 0 and 1, got {1}")]
+    Chance(&'static str, f64),
 }
 
 /// Everything the generator needs: who lives where, and what goes wrong.
@@ -552,6 +554,8 @@ pub struct SimConfig {
     pub incident_rate: f64,
     /// Scripted incidents, at absolute times.
     pub incidents: Vec<Incident>,
+    /// Ordinary life that fools rules, and silent trouble (none by default).
+    pub confounders: crate::confounders::Confounders,
 }
 
 impl SimConfig {
@@ -562,6 +566,7 @@ impl SimConfig {
             residents: (0..count).map(|i| ResidentProfile::generated(i, seed, timezone)).collect(),
             incident_rate: 0.0,
             incidents: Vec::new(),
+            confounders: Default::default(),
         }
     }
 
@@ -573,6 +578,19 @@ impl SimConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.incident_rate.is_finite() || self.incident_rate < 0.0 {
             return Err(ConfigError::IncidentRate(self.incident_rate));
+        }
+        let c = &self.confounders;
+        for (name, p) in [
+            ("visitors", c.visitors),
+            ("holidays", c.holidays),
+            ("unrecorded holidays", c.unrecorded_holidays),
+            ("stopped kettles", c.stopped_kettles),
+            ("sensor deaths", c.sensor_deaths),
+            ("long lies", c.long_lies),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(ConfigError::Chance(name, p));
+            }
         }
         let mut keys = std::collections::HashSet::new();
         for r in &self.residents {

@@ -84,6 +84,11 @@ pub(crate) enum Action {
     Kettle {
         on_secs: i64,
     },
+    /// The entrance door opened by someone coming or going (a visitor)
+    /// while the resident stays in.
+    EntranceDoor {
+        open_secs: i64,
+    },
     Medication {
         slot: &'static str,
     },
@@ -145,6 +150,21 @@ pub(crate) struct Hazard {
     pub to: DateTime<Utc>,
 }
 
+/// Something in the day worth naming to whoever scores the rules against
+/// it: a confounder (a long nap, a visitor, a holiday away) or an incident
+/// that is no device event (a long lie, a sensor dying).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Label {
+    pub kind: &'static str,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub detail: String,
+    /// An incident the rules should catch, rather than ordinary life.
+    pub incident: bool,
+    /// A holiday: whether the family recorded it as "away".
+    pub recorded: Option<bool>,
+}
+
 /// One local calendar day of one resident.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DayPlan {
@@ -157,6 +177,8 @@ pub(crate) struct DayPlan {
     pub outages: Vec<Outage>,
     pub low_batteries: Vec<LowBattery>,
     pub hazards: Vec<Hazard>,
+    /// Named spans that start this day (see [`Label`]).
+    pub labels: Vec<Label>,
 }
 
 impl DayPlan {
@@ -170,6 +192,7 @@ impl DayPlan {
             outages: Vec::new(),
             low_batteries: Vec::new(),
             hazards: Vec::new(),
+            labels: Vec::new(),
         }
     }
 

@@ -474,6 +474,12 @@ fn doors(day: &Day<'_>, out: &mut Vec<Draft>) {
                 entrance.push((cur.start, cur.start + open));
             }
         }
+        for a in &day.plan.actions {
+            if let Action::EntranceDoor { open_secs } = a.action {
+                entrance.push((a.at, a.at + Duration::seconds(open_secs)));
+            }
+        }
+        entrance.sort_by_key(|span| span.0);
         contact_sensor(day, d, &mut rng, &entrance, out);
     }
     if let Some(d) = day.index(DeviceRole::FridgeDoor) {

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 
 use crate::clock;
 use crate::model::{HealthMonitor, Meal, MealWindow, ResidentProfile, Room};
-use crate::plan::{Action, Activity, DayPlan, Place, Segment};
+use crate::plan::{Action, Activity, DayPlan, Label, Place, Segment};
 
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
@@ -26,6 +26,8 @@ struct Builder<'a> {
     actions: Vec<(i64, Action)>,
     cursor: i64,
     place: Place,
+    /// Confounders of the day, in local seconds: kind, from, to, detail.
+    labels: Vec<(&'static str, i64, i64, String)>,
 }
 
 impl<'a> Builder<'a> {
@@ -215,7 +217,15 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     let wake = (secs(habits.wake) + rng.random_range(-20 * MIN..=20 * MIN)).clamp(4 * HOUR, 11 * HOUR);
     let bedtime =
         (secs(habits.bedtime) + rng.random_range(-30 * MIN..=30 * MIN)).clamp(wake + 10 * HOUR, DAY - 40 * MIN);
-    let mut b = Builder { rng, profile, segments: Vec::new(), actions: Vec::new(), cursor: 0, place: Place::Bed };
+    let mut b = Builder {
+        rng,
+        profile,
+        segments: Vec::new(),
+        actions: Vec::new(),
+        cursor: 0,
+        place: Place::Bed,
+        labels: Vec::new(),
+    };
 
     // Night, before waking.
     let early = trip_times(b.rng, habits.night_trips * 0.85, HOUR, wake - 45 * MIN);
@@ -240,11 +250,13 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     if b.rng.random_bool(habits.nap_probability.clamp(0.0, 1.0)) {
         let rest = b.range(10 * MIN, 30 * MIN);
         b.living_until(b.cursor + rest);
-        let nap = if habits.long_nap_probability > 0.0 && b.rng.random_bool(habits.long_nap_probability.min(1.0)) {
-            b.range(2 * HOUR, 3 * HOUR)
-        } else {
-            b.range(30 * MIN, 90 * MIN)
-        };
+        let long = habits.long_nap_probability > 0.0 && b.rng.random_bool(habits.long_nap_probability.min(1.0));
+        let nap = if long { b.range(2 * HOUR, 3 * HOUR) } else { b.range(30 * MIN, 90 * MIN) };
+        if long {
+            let place = if habits.naps_in_bed { "in bed" } else { "on the sofa" };
+            let at = b.cursor;
+            b.labels.push(("long_nap", at, at + nap, format!("{} min {place}", nap / MIN)));
+        }
         if habits.naps_in_bed {
             b.walk_to(Room::Bedroom);
             b.stay(Place::Bed, Activity::Rest, nap);
@@ -266,12 +278,12 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
         b.walk_to(Room::Hall);
         let shoes = b.range(60, 150);
         b.stay(Place::Room(Room::Hall), Activity::Active, shoes);
-        let out = if habits.long_outing_probability > 0.0 && b.rng.random_bool(habits.long_outing_probability.min(1.0))
-        {
-            b.range(2 * HOUR, 4 * HOUR)
-        } else {
-            b.range(30 * MIN, 80 * MIN)
-        };
+        let long = habits.long_outing_probability > 0.0 && b.rng.random_bool(habits.long_outing_probability.min(1.0));
+        let out = if long { b.range(2 * HOUR, 4 * HOUR) } else { b.range(30 * MIN, 80 * MIN) };
+        if long {
+            let at = b.cursor;
+            b.labels.push(("long_outing", at, at + out, format!("out {} min, not recorded as away", out / MIN)));
+        }
         b.stay(Place::Away, Activity::Walk, out);
         let back = b.range(60, 120);
         b.stay(Place::Room(Room::Hall), Activity::Active, back);
@@ -306,8 +318,21 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     }
     b.stay(Place::Bed, Activity::Sleep, 1);
 
-    let Builder { segments, actions, .. } = b;
-    to_plan(profile, date, segments, actions)
+    let Builder { segments, actions, labels, .. } = b;
+    let mut plan = to_plan(profile, date, segments, actions);
+    let tz = profile.timezone;
+    plan.labels = labels
+        .into_iter()
+        .map(|(kind, from, to, detail)| Label {
+            kind,
+            from: clock::local_instant(tz, date, from),
+            until: clock::local_instant(tz, date, to),
+            detail,
+            incident: false,
+            recorded: None,
+        })
+        .collect();
+    plan
 }
 
 /// Converts local seconds to instants, keeping the timeline contiguous across DST changes.

@@ -283,7 +283,13 @@ impl Scenario {
             }
             incidents.push(incident);
         }
-        let config = SimConfig { seed, residents, incident_rate: self.incident_rate, incidents };
+        let config = SimConfig {
+            seed,
+            residents,
+            incident_rate: self.incident_rate,
+            incidents,
+            confounders: Default::default(),
+        };
         config.validate()?;
         Ok(config)
     }

@@ -16,6 +16,10 @@ pub(crate) enum Stream {
     Incident = 4,
     Render = 5,
     Device = 6,
+    /// Spans of several days (holidays, a stopped kettle, a dead sensor), by fortnight.
+    Fortnight = 7,
+    /// A day's confounders (a visitor, a long lie).
+    Confounders = 8,
 }
 
 pub(crate) fn rng(seed: u64, resident: &str, day: i64, stream: Stream) -> StdRng {

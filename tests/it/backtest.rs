@@ -345,3 +345,72 @@ async fn the_backtest_refuses_bad_input_hides_other_institutions_and_writes_noth
     let (status, answer) = app.call("POST", &path, Some(&stranger), Some(json!({"from": day(0), "to": day(1)}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 }
+
+#[tokio::test]
+async fn the_backtest_judges_no_behaviour_while_the_resident_is_recorded_away() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Mrs Zhao", DEVICES).await;
+    let from = week_start();
+    let to = from + Duration::days(3);
+    let first = from.with_timezone(&TZ).date_naive();
+    let mut messages = Messages(Vec::new());
+    for (i, day) in [Day::Ordinary, Day::QuietAfternoon, Day::MissedLunch, Day::Alarms].into_iter().enumerate() {
+        messages.day(first + Duration::days(i as i64 - 1), day);
+    }
+    let events = messages.0.iter().filter(|(topic, _)| topic.ends_with("/event")).count() as i64;
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", events).await;
+
+    let window = json!({"from": stamp(from), "to": stamp(to)});
+    let behaviour = ["inactivity", "missed_meal", "no_morning_activity", "night_wandering", "bed_exit_no_return"];
+    let opened_in = |report: &Value, lo: DateTime<Utc>, hi: DateTime<Utc>| -> Vec<String> {
+        report["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| {
+                let opened: DateTime<Utc> = a["opened_at"].as_str().and_then(|s| s.parse().ok()).expect("opened_at");
+                opened >= lo && opened < hi
+            })
+            .map(|a| a["kind"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // At home, the quiet afternoon and the missed lunch are alerts.
+    let at_home = backtest(&app, &h, window.clone()).await;
+    let home_kinds = opened_in(&at_home, from, to);
+    for kind in ["inactivity", "missed_meal", "sos"] {
+        assert!(home_kinds.iter().any(|k| k == kind), "no {kind} at home: {at_home}");
+    }
+
+    let path = format!("/api/v1/residents/{}/status", h.rid);
+    let record = |body: Value| {
+        let (app, path, token) = (&app, path.clone(), h.token.clone());
+        async move {
+            let (status, answer) = app.call("PUT", &path, Some(&token), Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+    };
+
+    // Away on the second day (recorded afterwards, backdated): the first
+    // day's quiet afternoon is still an alert, the lunch not eaten while
+    // away is not, and the SOS of the third day still counts.
+    let (away_from, away_to) = (from + Duration::days(1), from + Duration::days(2));
+    record(json!({"status": "away", "from": stamp(away_from), "until": stamp(away_to)})).await;
+    let away = backtest(&app, &h, window.clone()).await;
+    assert!(opened_in(&away, from, away_from).iter().any(|k| k == "inactivity"), "{away}");
+    let during = opened_in(&away, away_from, away_to);
+    assert!(!during.iter().any(|k| behaviour.contains(&k.as_str())), "behaviour alerts while away: {away}");
+    assert!(!opened_in(&away, from, to).iter().any(|k| k == "missed_meal"), "{away}");
+    assert!(opened_in(&away, away_to, to).iter().any(|k| k == "sos"), "{away}");
+
+    // In hospital for the whole window: no behaviour alert at all; the SOS
+    // pressed there still counts.
+    record(json!({"status": "in_hospital", "from": stamp(from), "until": stamp(to), "note": "hip"})).await;
+    let in_hospital = backtest(&app, &h, window).await;
+    let kinds = opened_in(&in_hospital, from, to);
+    assert!(
+        !kinds.iter().any(|k| behaviour.contains(&k.as_str())),
+        "behaviour alerts while in hospital: {in_hospital}"
+    );
+    assert_eq!(kinds, vec!["sos".to_owned(), "fall".to_owned()], "{in_hospital}");
+}

@@ -1,6 +1,7 @@
 //! The generator's output against the device contract and the shape of a
 //! day. Pure: no broker, no backend.
 
+mod confounders;
 mod contract;
 mod determinism;
 mod routine;
@@ -24,6 +25,7 @@ pub fn config(residents: usize, seed: u64) -> SimConfig {
             .collect(),
         incident_rate: 0.0,
         incidents: Vec::new(),
+        confounders: Default::default(),
     }
 }
 

@@ -221,11 +221,8 @@ impl Engine {
                 },
                 _ = sweep.tick() => self.sweep(SWEEP_AGE).await,
                 batch = input.telemetry.recv(), if telemetry_open => match batch {
-                    Some(mut batch) => while !batch.is_empty() {
-                        // Events get their turn between chunks.
-                        let rest = batch.split_off(batch.len().min(READINGS_CHUNK));
-                        readings.push_back(std::mem::replace(&mut batch, rest));
-                    },
+                    // Events get their turn between chunks.
+                    Some(batch) => readings.extend(chunks(batch)),
                     None => telemetry_open = false,
                 },
             }
@@ -445,7 +442,9 @@ impl Engine {
                     Some(Stored::Reading { origin, metric, ts: r.ts, value: r.value, received_at: r.received_at })
                 })
                 .collect();
-            self.evaluate_readings(readings).await;
+            for chunk in chunks(readings) {
+                self.evaluate_readings(chunk).await;
+            }
             if self.shutdown.is_cancelled() {
                 return;
             }
@@ -603,6 +602,16 @@ async fn fall_cancel_applies(
 /// Readings of one telemetry chunk judged together, at most: a chunk is one
 /// transaction, and events wait for it to end.
 const READINGS_CHUNK: usize = 500;
+
+/// A batch in chunks of at most [`READINGS_CHUNK`], in order.
+fn chunks(mut batch: Vec<Stored>) -> Vec<Vec<Stored>> {
+    let mut out = Vec::new();
+    while !batch.is_empty() {
+        let rest = batch.split_off(batch.len().min(READINGS_CHUNK));
+        out.push(std::mem::replace(&mut batch, rest));
+    }
+    out
+}
 
 /// A stored reading with a threshold to judge it against.
 struct VitalReading {

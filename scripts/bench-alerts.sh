@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Alert latency benchmark: an SOS button publishes over MQTT and the time
 # until the alert arrives on the live stream (SSE) is measured, p50/p99,
-# while the simulator keeps background telemetry flowing.
+# while the simulator keeps background telemetry flowing from devices worn by
+# residents (their heart rates and SpO2 judged by the vital rules meanwhile).
 #
 #   scripts/bench-alerts.sh                     # 300 samples, 5,000 msg/s background
 #   SAMPLES=1000 BACKGROUND_RATE=8000 scripts/bench-alerts.sh

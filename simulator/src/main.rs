@@ -113,7 +113,8 @@ struct LatencyArgs {
     /// Background telemetry, messages per second (0: none).
     #[arg(long, default_value_t = 5_000.0)]
     background_rate: f64,
-    /// Devices sending the background telemetry (registered first).
+    /// Devices sending the background telemetry (registered first, each
+    /// worn by a resident of its own, so their vital signs are judged).
     #[arg(long, default_value_t = 500)]
     background_devices: u32,
     #[command(flatten)]
@@ -513,7 +514,9 @@ async fn run(cli: Cli) -> Result<()> {
                 let summary = provision::provision_load_devices(
                     &session,
                     (1..=args.background_devices).map(load::device_id),
-                    false,
+                    // Worn, as in a home: their vital signs are judged
+                    // beside the alarm being timed.
+                    true,
                     &args.api.state,
                 )
                 .await?;

@@ -106,6 +106,7 @@ impl Application {
         let streams =
             Arc::new(api::limits::StreamSlots::new(settings.http.streams_per_user, settings.http.streams_total));
         let requests = Arc::new(tokio::sync::Semaphore::new(settings.http.max_concurrent_requests.max(1)));
+        let login_limiter = Arc::new(api::limits::LoginLimiter::new(api_pool.clone()));
         let ctx = ApiContext {
             pool: api_pool,
             settings: Arc::new(settings),
@@ -114,7 +115,7 @@ impl Application {
             shutdown,
             alert_hub,
             rule_settings,
-            login_limiter: Arc::default(),
+            login_limiter,
             hashing: Arc::new(api::limits::HashingGate::for_this_machine()),
             accounts,
             vapid,

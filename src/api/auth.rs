@@ -223,19 +223,20 @@ async fn login(
     if req.email.len() > MAX_EMAIL_LEN {
         return Err(Error::validation("email", format!("an email has at most {MAX_EMAIL_LEN} bytes")));
     }
-    let reservation = match ctx.login_limiter.reserve(&limits::login_key(&req.email), addr) {
+    let reservation = match ctx.login_limiter.reserve(&limits::login_key(&req.email), addr).await {
         Ok(reservation) => reservation,
-        Err(retry_after) => {
+        Err(limits::Refused::Wait(retry_after)) => {
             let account = find_account(&ctx, &req.email).await?;
             login_attempt(&ctx, account.as_ref(), addr, Err(Refusal::RateLimited)).await?;
             return Err(Error::TooManyRequests { retry_after });
         }
+        Err(refused) => return Err(refused.into()),
     };
     let permit = match ctx.hashing.enter().await {
         Some(permit) => permit,
         None => {
             // Never tried: the attempt is not counted against the account.
-            ctx.login_limiter.refund(reservation);
+            ctx.login_limiter.refund(reservation).await?;
             return Err(Error::Busy);
         }
     };
@@ -262,7 +263,7 @@ async fn login(
     if let Some(secret) = &a.totp_secret {
         // The password was right: only now say that a code is wanted.
         let Some(code) = req.code.as_deref() else {
-            ctx.login_limiter.refund(reservation);
+            ctx.login_limiter.refund(reservation).await?;
             login_attempt(&ctx, Some(&a), addr, Err(Refusal::SecondFactorMissing)).await?;
             return Err(Error::TotpRequired);
         };
@@ -271,7 +272,7 @@ async fn login(
             return Err(Error::BadCredentials);
         }
     }
-    ctx.login_limiter.refund(reservation);
+    ctx.login_limiter.refund(reservation).await?;
     let (user_id, role) = (a.id, a.role);
     let token = new_token();
     let (_, absolute) = sessions::lifetimes(&ctx.settings.auth, role);
@@ -437,12 +438,9 @@ async fn change_password(
     }
     // A stolen token must not become a way to guess the password: the
     // current password is limited as a login is.
-    let reservation = ctx
-        .login_limiter
-        .reserve(&limits::password_change_key(user.scope.user), addr)
-        .map_err(|retry_after| Error::TooManyRequests { retry_after })?;
+    let reservation = ctx.login_limiter.reserve(&limits::password_change_key(user.scope.user), addr).await?;
     let Some(permit) = ctx.hashing.enter().await else {
-        ctx.login_limiter.refund(reservation);
+        ctx.login_limiter.refund(reservation).await?;
         return Err(Error::Busy);
     };
     let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
@@ -452,7 +450,7 @@ async fn change_password(
     if !verify_password(req.current_password, hash).await? {
         return Err(Error::validation("current_password", "the current password is wrong"));
     }
-    ctx.login_limiter.refund(reservation);
+    ctx.login_limiter.refund(reservation).await?;
     let new_hash = hash_password(req.new_password).await?;
     drop(permit);
     let mut tx = ctx.pool.begin().await?;

@@ -5,14 +5,20 @@
 //! when it succeeds, so a wave of parallel guesses is counted as it arrives
 //! and gets no more tries than the same guesses one after another. A limit
 //! is a delay, never a lock: once the oldest failure slides out of the
-//! window, the next attempt is allowed.
+//! window, the next attempt is allowed. Attempts are counted in PostgreSQL,
+//! so every `serve` process shares one budget and a restart gives none back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::store::login_attempts;
 
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Failed attempts allowed per account in the window.
@@ -20,21 +26,20 @@ const PER_ACCOUNT: usize = 5;
 /// Failed attempts allowed per client address in the window (a care station
 /// is shared by several carers).
 const PER_ADDRESS: usize = 30;
-/// Beyond this many tracked keys, stale ones are dropped: memory stays
-/// bounded under a spray of distinct emails.
-const MAX_KEYS: usize = 100_000;
+/// Every this many reservations, attempts older than the window are purged
+/// (a spray of distinct emails leaves rows no later attempt looks at).
+const PURGE_EVERY: u64 = 500;
 
-#[derive(Default)]
 pub struct LoginLimiter {
-    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
+    pool: PgPool,
+    reservations: AtomicU64,
 }
 
 /// A counted attempt; give it back with [`LoginLimiter::refund`] when the
 /// attempt succeeded (or was never made).
 #[must_use]
 pub struct Reservation {
-    keys: Vec<String>,
-    at: Instant,
+    ids: Vec<i64>,
 }
 
 /// The key of a login's account: emails are case-insensitive.
@@ -52,61 +57,76 @@ fn address_key(addr: IpAddr) -> String {
     format!("address:{}", crate::net::counted_block(addr))
 }
 
-/// The live attempts under `key` at `now`, the expired ones dropped.
-fn live<'a>(map: &'a mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) -> Option<&'a VecDeque<Instant>> {
-    let q = map.get_mut(key)?;
-    while q.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
-        q.pop_front();
+/// How long until one more attempt fits under every key, given each key's
+/// newest attempts (newest first, at most its allowance) and its allowance:
+/// zero when it fits now, otherwise whole seconds, at least one.
+fn wait(counted: &[(Vec<DateTime<Utc>>, usize)], now: DateTime<Utc>) -> Duration {
+    let mut wait = Duration::ZERO;
+    for (attempts, max) in counted {
+        if attempts.len() >= *max {
+            // The attempt that must slide out before another fits.
+            let oldest = attempts[*max - 1];
+            let age = (now - oldest).to_std().unwrap_or(Duration::ZERO);
+            wait = wait.max(WINDOW.saturating_sub(age));
+        }
     }
-    Some(q)
+    if wait.is_zero() { wait } else { Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64) }
+}
+
+/// Why an attempt may not be made now.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("too many attempts; retry after {0:?}")]
+    Wait(Duration),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<Refused> for super::Error {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Wait(retry_after) => super::Error::TooManyRequests { retry_after },
+            Refused::Database(err) => err.into(),
+        }
+    }
 }
 
 impl LoginLimiter {
-    /// Counts an attempt on `account` from `addr`, or says how long until
-    /// one is allowed (whole seconds, at least one).
-    pub fn reserve(&self, account: &str, addr: Option<IpAddr>) -> Result<Reservation, Duration> {
-        self.reserve_at(account, addr, Instant::now())
+    pub fn new(pool: PgPool) -> Self {
+        LoginLimiter { pool, reservations: AtomicU64::new(0) }
     }
 
-    fn reserve_at(&self, account: &str, addr: Option<IpAddr>, now: Instant) -> Result<Reservation, Duration> {
-        let mut keys = vec![(account.to_owned(), PER_ACCOUNT)];
-        keys.extend(addr.map(|a| (address_key(a), PER_ADDRESS)));
-        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wait = Duration::ZERO;
+    /// Counts an attempt on `account` from `addr`, or says how long until
+    /// one is allowed.
+    pub async fn reserve(&self, account: &str, addr: Option<IpAddr>) -> Result<Reservation, Refused> {
+        let address = addr.map(address_key);
+        let mut keys = vec![(account, PER_ACCOUNT)];
+        keys.extend(address.as_deref().map(|a| (a, PER_ADDRESS)));
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        let mut tx = self.pool.begin().await?;
+        login_attempts::lock(&mut tx, &names).await?;
+        let now = login_attempts::now(&mut tx).await?;
+        let since = now - chrono::Duration::from_std(WINDOW).unwrap_or_default();
+        let mut counted = Vec::with_capacity(keys.len());
         for (key, max) in &keys {
-            if let Some(q) = live(&mut map, key, now)
-                && q.len() >= *max
-            {
-                // The attempt that must slide out before another fits.
-                let oldest = q[q.len() - max];
-                wait = wait.max(WINDOW.saturating_sub(now.saturating_duration_since(oldest)));
-            }
+            counted.push((login_attempts::recent(&mut tx, key, since, *max as i64).await?, *max));
         }
+        let wait = wait(&counted, now);
         if !wait.is_zero() {
-            return Err(Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64));
+            return Err(Refused::Wait(wait));
         }
-        if map.len() > MAX_KEYS {
-            map.retain(|_, q| q.back().is_some_and(|t| now.saturating_duration_since(*t) < WINDOW));
+        let ids = login_attempts::insert(&mut tx, &names, now).await?;
+        if self.reservations.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            login_attempts::purge(&mut tx, since).await?;
         }
-        for (key, _) in &keys {
-            map.entry(key.clone()).or_default().push_back(now);
-        }
-        Ok(Reservation { keys: keys.into_iter().map(|(k, _)| k).collect(), at: now })
+        tx.commit().await?;
+        Ok(Reservation { ids })
     }
 
     /// Takes back an attempt that succeeded: a right password costs nothing.
-    pub fn refund(&self, reservation: Reservation) {
-        let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        for key in reservation.keys {
-            if let Some(q) = map.get_mut(&key) {
-                if let Some(i) = q.iter().position(|t| *t == reservation.at) {
-                    q.remove(i);
-                }
-                if q.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
+    pub async fn refund(&self, reservation: Reservation) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        login_attempts::delete(&mut conn, &reservation.ids).await
     }
 }
 
@@ -201,54 +221,37 @@ impl Drop for StreamSlot {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_account_waits_after_repeated_failures_until_the_window_slides() {
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        for i in 0..PER_ACCOUNT {
-            let at = t0 + Duration::from_secs(i as u64);
-            assert!(l.reserve_at(&login_key("Mum@x.org"), Some(ip), at).is_ok(), "attempt {i}");
-        }
-        let wait = l.reserve_at(&login_key("MUM@x.org"), Some(ip), t0 + Duration::from_secs(10)).err();
-        assert_eq!(wait, Some(WINDOW - Duration::from_secs(10)), "emails are case-insensitive");
-        assert!(l.reserve_at(&login_key("someone@x.org"), Some(ip), t0).is_ok(), "other accounts are not limited");
-        assert!(l.reserve_at(&login_key("mum@x.org"), Some(ip), t0 + WINDOW).is_ok(), "the first slid out");
-        assert!(l.reserve_at(&login_key("mum@x.org"), Some(ip), t0 + WINDOW).is_err(), "but only the first");
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
     #[test]
-    fn an_address_is_limited_across_accounts_and_a_refund_gives_the_attempt_back() {
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        let ip: IpAddr = "10.9.9.9".parse().unwrap();
-        for i in 0..PER_ADDRESS {
-            assert!(l.reserve_at(&login_key(&format!("user{i}@x.org")), Some(ip), t0).is_ok());
-        }
-        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(ip), t0).is_err());
-        assert!(l.reserve_at(&login_key("fresh@x.org"), Some("10.0.0.1".parse().unwrap()), t0).is_ok());
-
-        for _ in 0..PER_ACCOUNT - 1 {
-            assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_ok());
-        }
-        let last = l.reserve_at(&login_key("a@x.org"), None, t0).ok().unwrap();
-        assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_err());
-        l.refund(last);
-        assert!(l.reserve_at(&login_key("a@x.org"), None, t0).is_ok(), "the refunded attempt is free again");
+    fn an_attempt_waits_until_the_oldest_counted_one_slides_out() {
+        let five: Vec<DateTime<Utc>> = (0..5).rev().map(at).collect();
+        assert_eq!(wait(&[(five.clone(), 5)], at(10)), WINDOW - Duration::from_secs(10));
+        assert_eq!(wait(&[(five[..4].to_vec(), 5)], at(10)), Duration::ZERO, "one try left");
+        assert_eq!(wait(&[(five.clone(), 5)], at(900)), Duration::ZERO, "the first slid out");
+        assert_eq!(wait(&[(five.clone(), 5)], at(899)), Duration::from_secs(1));
     }
 
     #[test]
-    fn an_ipv6_client_is_limited_per_64_whatever_address_it_takes() {
-        let l = LoginLimiter::default();
-        let t0 = Instant::now();
-        for i in 0..PER_ADDRESS {
-            let ip: IpAddr = format!("2001:db8:5:6:{i:x}::1").parse().unwrap();
-            assert!(l.reserve_at(&login_key(&format!("u{i}@x.org")), Some(ip), t0).is_ok());
-        }
-        let same_64: IpAddr = "2001:db8:5:6:ffff:1:2:3".parse().unwrap();
-        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(same_64), t0).is_err());
-        let next_64: IpAddr = "2001:db8:5:7::1".parse().unwrap();
-        assert!(l.reserve_at(&login_key("fresh@x.org"), Some(next_64), t0).is_ok());
+    fn the_longest_wait_of_all_keys_is_the_answer_in_whole_seconds() {
+        let account: Vec<DateTime<Utc>> = (0..5).rev().map(|s| at(s * 100)).collect();
+        let address: Vec<DateTime<Utc>> = vec![at(1); 30];
+        let w = wait(&[(account, 5), (address, 30)], at(400));
+        assert_eq!(w, WINDOW - Duration::from_secs(399), "the address's oldest is older than the account's");
+        let instant = DateTime::from_timestamp(1_800_000_000, 500_000_000).unwrap();
+        assert_eq!(wait(&[(vec![instant], 1)], at(900)), Duration::from_secs(1), "never zero while refused");
+    }
+
+    #[test]
+    fn keys_name_their_kind_and_ipv6_counts_per_64() {
+        assert_eq!(login_key(" Mum@X.org "), "account:mum@x.org");
+        let a: IpAddr = "2001:db8:5:6:1::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:5:6:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:5:7::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod data;
 pub mod devices;
 pub mod gateways;
 pub mod institutions;
+pub mod login_attempts;
 pub mod meals;
 pub mod messages;
 pub mod notify;

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Broker, TestApp};
 
 #[tokio::test]
 async fn login_logout_and_bad_credentials() {
@@ -199,4 +199,32 @@ async fn password_changes_are_limited_as_logins_are() {
     assert!(retry.is_some());
     // Logins are counted apart: the owner can still log in.
     app.admin_token().await;
+}
+
+#[tokio::test]
+async fn the_guessing_budget_is_shared_by_every_process_and_kept_across_a_restart() {
+    let one = TestApp::spawn().await;
+    let two = TestApp::spawn_with(Broker::start().await, one.database_url.clone(), |_| {}).await;
+    // Five wrong guesses, spread over both processes.
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let body = json!({"email": ADMIN_EMAIL, "password": format!("guess number {i}")});
+        let (status, _) = attempt(app, "/api/v1/auth/login", None, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let right = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    for app in [&one, &two] {
+        let (status, retry) = attempt(app, "/api/v1/auth/login", None, right.clone()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "each process knows of the others' failures");
+        assert!(retry.is_some_and(|s| (1..=900).contains(&s)), "{retry:?}");
+    }
+    // A restart gives nothing back.
+    let (broker, database_url) = two.stop().await;
+    let again = TestApp::spawn_with(broker, database_url, |_| {}).await;
+    let (status, _) = attempt(&again, "/api/v1/auth/login", None, right.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Another account is untouched.
+    let other = json!({"email": "nobody@test.example", "password": "not a guess at all"});
+    let (status, _) = attempt(&again, "/api/v1/auth/login", None, other).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -459,6 +459,11 @@ async fn cancel(
     let date: NaiveDate = date.parse().map_err(|_| Error::validation("date", "date must be YYYY-MM-DD"))?;
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;
+    // A past day is settled whether or not a meal was ordered for it: 409,
+    // never a 404 that reads as "try another way".
+    if date < residents_today(&mut tx, resident, now).await? {
+        return Err(Error::Conflict(format!("{date} is a past day; its meals can no longer be cancelled")));
+    }
     let order = store::lock_order_of(&mut tx, resident, date, body.meal).await?.ok_or(Error::NotFound)?;
     if order.status == OrderStatus::Cancelled {
         return Err(Error::Conflict("this meal is already cancelled".into()));
@@ -468,7 +473,7 @@ async fn cancel(
     }
     let reach = KitchenReach::Institution(order.institution_id);
     let kitchen = store::kitchen(&ctx.pool, reach, order.kitchen_id).await?.ok_or(Error::NotFound)?;
-    if date < residents_today(&mut tx, resident, now).await? || kitchen.cutoff_passed(date, now) {
+    if kitchen.cutoff_passed(date, now) {
         return Err(Error::Conflict(format!(
             "the kitchen's cut-off ({} on the day, {}) has passed; the meal is being cooked",
             kitchen.cutoff.format("%H:%M"),

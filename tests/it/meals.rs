@@ -169,7 +169,12 @@ async fn plan_changes_follow_the_cutoff_and_the_family_may_cancel_only_before_it
     let (status, body) = cancel(day).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("cut-off"));
-    assert_eq!(cancel(day - Duration::days(1)).await.0, StatusCode::NOT_FOUND, "no order that day");
+    // A past day is settled, ordered or not (care.md: 409).
+    let (status, body) = cancel(day - Duration::days(1)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("past day"), "{body}");
+    assert_eq!(cancel(day - Duration::days(400)).await.0, StatusCode::CONFLICT, "long before any plan");
+    assert_eq!(cancel(day + Duration::days(300)).await.0, StatusCode::NOT_FOUND, "no order planned that far ahead");
     // The family reads the plan, and the day's meals in the daily summary.
     let plan = app.get(&format!("/api/v1/residents/{wang}/meal-plan"), &son).await;
     assert_eq!(plan["plan"]["days"]["mon"], json!(["lunch"]));

@@ -206,11 +206,13 @@ pub struct Filter {
 }
 
 /// The newest `limit` entries of one chain (an institution's, or the
-/// platform's for `None`) that pass `filter`.
+/// platform's for `None`) that pass `filter`, older than entry `before`
+/// when given. Ids grow with the chain, so they page it newest first.
 pub async fn list(
     pool: &PgPool,
     institution_id: Option<Uuid>,
     filter: Filter,
+    before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
     let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
@@ -220,6 +222,7 @@ pub async fn list(
          from audit_log a left join users u on u.id = a.actor_id left join audit_personal p on p.entry_id = a.id
          where {condition} and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
            and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
+           and ($7::bigint is null or a.id < $7)
          order by a.id desc limit $6"
     )))
     .bind(institution_id)
@@ -228,6 +231,7 @@ pub async fn list(
     .bind(filter.actor_id)
     .bind(filter.action)
     .bind(limit)
+    .bind(before)
     .fetch_all(pool)
     .await
 }

@@ -23,19 +23,25 @@ struct AuditQuery {
     actor_id: Option<Uuid>,
     action: Option<String>,
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct AuditList {
     entries: Vec<Entry>,
+    next_cursor: Option<String>,
 }
 
-/// Newest first.
+/// Newest first, a page at a time: the cursor is the last entry's id.
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<AuditQuery>) -> Result<Json<AuditList>> {
     let chain = chain(&auth)?;
     let limit = super::page_limit(q.limit)?;
+    let before = super::parse_cursor::<i64>(q.cursor.as_deref())?;
     let filter = audit::Filter { entity: q.entity, entity_id: q.entity_id, actor_id: q.actor_id, action: q.action };
-    Ok(Json(AuditList { entries: audit::list(&ctx.pool, chain, filter, limit).await? }))
+    let mut entries = audit::list(&ctx.pool, chain, filter, before, limit + 1).await?;
+    let next_cursor = super::next_page(&mut entries, limit, |e| e.id.to_string());
+    Ok(Json(AuditList { entries, next_cursor }))
 }
 
 async fn verify(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Verification>> {

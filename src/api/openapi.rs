@@ -742,6 +742,7 @@ pub const OPERATIONS: &[Operation] = &[
             ("actor_id", "uuid"),
             ("action", "string"),
             ("limit", "integer"),
+            ("cursor", "string"),
         ],
         ..op(
             "get",
@@ -1471,7 +1472,7 @@ fn schemas() -> Value {
         "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
             "action": string, "entity": string, "entity_id": nstring,
             "details": {"type": ["object", "null"], "description": "the entry's personal values; null once an erasure blanked them"},
-            "erased": {"type": "boolean"}}), &["id", "at", "action", "entity"])}}), &["entries"]),
+            "erased": {"type": "boolean"}}), &["id", "at", "action", "entity"])}, "next_cursor": nstring}), &["entries", "next_cursor"]),
         "VapidKey": s(json!({"key": {"type": "string", "description": "uncompressed P-256 point, base64url"}}), &["key"]),
         "NewPushSubscription": s(json!({"endpoint": {"type": "string", "format": "uri", "description": "https:// to a public address"},
             "keys": s(json!({"p256dh": string, "auth": string}), &["p256dh", "auth"]),

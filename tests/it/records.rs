@@ -346,7 +346,7 @@ async fn the_migration_rechains_existing_entries_and_keeps_their_values() {
     assert_eq!((home.valid, home.entries), (true, 3), "{home:?}");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let listed =
-        eldercare::audit::list(&pool, Some(institution), eldercare::audit::Filter::default(), 10).await.unwrap();
+        eldercare::audit::list(&pool, Some(institution), eldercare::audit::Filter::default(), None, 10).await.unwrap();
     assert_eq!(listed[1].details, Some(json!({"note": "ünïcode, \"quotes\" and 1.50"})));
     assert_eq!(listed[2].details, Some(json!({"name": "Old Name", "room": "3"})));
 }

@@ -78,7 +78,11 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         .transpose()?;
     let limit = super::page_limit(q.limit)?;
     let filter = alerts::Filter { status, resident_id: q.resident_id, kind, severity, since: q.since };
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        let mut conn = ctx.pool.acquire().await?;
+        Ok(alerts::fetch_visible(&mut conn, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut alerts = alerts::list(&ctx.pool, &auth.scope, &filter, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut alerts, limit, |a| a.id.to_string());
     Ok(Json(AlertList { alerts, next_cursor }))

@@ -375,7 +375,10 @@ async fn list_sessions(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<SessionList>> {
     let limit = super::page_limit(q.limit)?;
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(sessions::owned(&ctx.pool, user.scope.user, id).await?)
+    })
+    .await?;
     let mut sessions: Vec<SessionView> =
         sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user, after, limit + 1)
             .await?

@@ -34,7 +34,10 @@ async fn my_residents(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<MyResidents>> {
     let limit = super::page_limit(q.limit)?;
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(crate::store::residents::visible(&ctx.pool, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut residents = messages::overview(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
     Ok(Json(MyResidents { residents, next_cursor }))

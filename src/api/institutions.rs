@@ -125,10 +125,10 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<InstitutionList>> {
     let limit = super::page_limit(q.limit)?;
-    let after = q
-        .cursor
-        .map(|c| c.parse::<Uuid>().map_err(|_| Error::validation("cursor", "not a cursor this list gave")))
-        .transpose()?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(institutions::visible(&ctx.pool, &auth.scope, id).await?)
+    })
+    .await?;
     let mut institutions = institutions::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut institutions, limit, |i| i.id.to_string());
     Ok(Json(InstitutionList { institutions, next_cursor }))

@@ -319,6 +319,12 @@ async fn list_orders(
         resident_id: q.resident_id,
         status: q.status,
     };
+    // The cursor must be an order in reach: another's would tell where it sorts.
+    if let Some(cursor) = q.cursor
+        && !store::order_in_reach(&ctx.pool, reach, cursor).await?
+    {
+        return Err(Error::validation("cursor", "not a cursor this list gave"));
+    }
     let mut orders = store::list_orders(&ctx.pool, reach, &filter, limit, q.cursor).await?;
     let next_cursor = next_page(&mut orders, limit, |o| o.id.to_string());
     Ok(Json(OrderList { orders, next_cursor }))

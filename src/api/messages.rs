@@ -126,7 +126,10 @@ struct Unread {
 /// By resident name; the cursor is the last resident's id.
 async fn unread(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<Unread>> {
     let limit = super::page_limit(q.limit)?;
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(crate::store::residents::visible(&ctx.pool, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut residents = messages::unread(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut residents, limit, |r| r.resident_id.to_string());
     let total = messages::unread_total(&ctx.pool, &auth.scope).await?;

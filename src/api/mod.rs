@@ -257,6 +257,18 @@ pub fn parse_cursor<T: std::str::FromStr>(cursor: Option<&str>) -> Result<Option
     cursor.map(|c| c.parse::<T>().map_err(|_| Error::validation("cursor", "not a cursor this list gave"))).transpose()
 }
 
+/// The `cursor` of a list whose rows are named by `T`, which must name a row
+/// the caller reaches (`reached` says): anyone else's row is refused as a
+/// forged cursor is, never used as a position, since the page it starts
+/// would tell where that row sorts (its name, a letter at a time).
+pub async fn cursor_in_reach<T: std::str::FromStr + Copy>(
+    cursor: Option<&str>,
+    reached: impl AsyncFnOnce(T) -> Result<bool>,
+) -> Result<Option<T>> {
+    let Some(row) = parse_cursor::<T>(cursor)? else { return Ok(None) };
+    if reached(row).await? { Ok(Some(row)) } else { Err(Error::validation("cursor", "not a cursor this list gave")) }
+}
+
 /// Cuts a page read with `limit + 1` rows back to `limit`, and answers the
 /// cursor of the next page (the last row kept) when there is one.
 pub fn next_page<T>(rows: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {

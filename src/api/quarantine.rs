@@ -73,7 +73,10 @@ async fn list(
     };
     let filter = quarantine::Filter { reason, device_id: q.device_id, from: q.from, to: q.to };
     let total = quarantine::count(&ctx.pool, &auth.scope, &filter).await?;
-    let before = super::parse_cursor(q.cursor.as_deref())?;
+    let before = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(quarantine::visible(&ctx.pool, &auth.scope, id).await?)
+    })
+    .await?;
     let mut rows = quarantine::list(&ctx.pool, &auth.scope, &filter, before, limit + 1).await?;
     let next_cursor = super::next_page(&mut rows, limit, |r| r.id.to_string());
     let overflow = quarantine::overflow(&ctx.pool, &auth.scope, &filter, limit).await?;

@@ -118,7 +118,10 @@ struct ResidentList {
 /// By name; the cursor is the last resident's id.
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ResidentList>> {
     let limit = super::page_limit(q.limit)?;
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(residents::visible(&ctx.pool, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut residents = residents::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
     super::status::fill(&ctx, &mut residents).await?;
@@ -322,7 +325,12 @@ async fn list_family(
 ) -> Result<Json<FamilyList>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     let limit = super::page_limit(q.limit)?;
-    let page = FamilyPage { after: super::parse_cursor(q.cursor.as_deref())?, user: None, limit: limit + 1 };
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |user| {
+        let page = FamilyPage { after: None, user: Some(user), limit: 1 };
+        Ok(!residents::family(&ctx.pool, id, page).await?.is_empty())
+    })
+    .await?;
+    let page = FamilyPage { after, user: None, limit: limit + 1 };
     let mut family = residents::family(&ctx.pool, id, page).await?;
     let next_cursor = super::next_page(&mut family, limit, |m| m.user_id.to_string());
     Ok(Json(FamilyList { family, next_cursor }))

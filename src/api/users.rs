@@ -142,7 +142,10 @@ async fn list_users(
 ) -> Result<Json<UserList>> {
     let institution = auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
-    let after: Option<Uuid> = super::parse_cursor(q.cursor.as_deref())?;
+    let after: Option<Uuid> = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(crate::store::users::role(&ctx.pool, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut users: Vec<UserBody> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
          where u.institution_id = $1

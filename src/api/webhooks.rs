@@ -99,7 +99,10 @@ struct WebhookList {
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<WebhookList>> {
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
-    let after = super::parse_cursor(q.cursor.as_deref())?;
+    let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
+        Ok(webhooks::fetch(&ctx.pool, &auth.scope, id).await?.is_some())
+    })
+    .await?;
     let mut webhooks = webhooks::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut webhooks, limit, |w| w.id.to_string());
     Ok(Json(WebhookList { webhooks, next_cursor }))

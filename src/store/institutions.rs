@@ -60,6 +60,15 @@ pub async fn list(
     query.build_query_as().fetch_all(pool).await
 }
 
+/// Whether `scope` sees the institution.
+pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut query = QueryBuilder::new("select exists (select 1 from institutions i where i.id = ");
+    query.push_bind(id);
+    scope.push_institutions_filter(&mut query);
+    query.push(")");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
 /// A change to an institution: `None` leaves a field alone; `Some(None)`
 /// takes the institution out of its region.
 pub struct InstitutionChange {

@@ -449,6 +449,15 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
 }
 
+/// Whether the order is in reach.
+pub async fn order_in_reach(pool: &PgPool, reach: KitchenReach, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut query = QueryBuilder::new("select exists (select 1 from meal_orders o where o.id = ");
+    query.push_bind(id);
+    reach.push_filter(&mut query, "o.institution_id", "o.kitchen_id");
+    query.push(")");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
 /// Orders in reach, by date, meal, resident name; paged after `(date, meal
 /// rank, name, id)` of the last row.
 pub async fn list_orders(

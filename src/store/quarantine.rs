@@ -61,6 +61,15 @@ fn push_received_within(query: &mut QueryBuilder<Postgres>, filter: &Filter) {
     }
 }
 
+/// Whether `scope` reaches the quarantined message.
+pub async fn visible(pool: &PgPool, scope: &Scope, id: i64) -> Result<bool, sqlx::Error> {
+    let mut query = QueryBuilder::new("select exists (select 1 from quarantine q where q.id = ");
+    query.push_bind(id);
+    scope.push_filter(&mut query, Placed::QUARANTINE);
+    query.push(")");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
 /// How many messages `scope` reaches pass `filter`.
 pub async fn count(pool: &PgPool, scope: &Scope, filter: &Filter) -> Result<i64, sqlx::Error> {
     let mut query = QueryBuilder::new("select count(*) from quarantine q where true");

@@ -174,6 +174,15 @@ pub async fn list(
 }
 
 /// Ends one session of a user; false when they have no such session.
+/// Whether the session is the user's own.
+pub async fn owned(pool: &PgPool, user: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from sessions where id = $1 and user_id = $2)")
+        .bind(id)
+        .bind(user)
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn end(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
     let ended = sqlx::query("delete from sessions where id = $1 and user_id = $2")
         .bind(id)

@@ -773,3 +773,71 @@ async fn repeated_failed_logins_are_slowed_down() {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A list's cursor is the id of its last row; the id of a row the caller does
+/// not reach is refused, never used as a position: the page it would start
+/// tells where that row sorts, and so its name a letter at a time.
+#[tokio::test]
+async fn a_cursor_naming_a_row_out_of_reach_is_refused_not_used() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let operator = app.operator_token().await;
+    let other = id_of(
+        &app.post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Riverside Home Care", "kind": "home_care", "timezone": "Asia/Shanghai"}),
+        )
+        .await,
+    );
+    let user = |email: &str, role: &str| json!({"email": email, "password": "long enough pw", "role": role, "name": email.split('@').next()});
+    app.post(&format!("/api/v1/institutions/{other}/users"), &operator, user("other-admin@test.example", "admin"))
+        .await;
+    let other_admin = app.login("other-admin@test.example", "long enough pw").await;
+    let (resident, _, alert) = populate(&app, &admin, "home").await;
+    let (other_resident, _, other_alert) = populate(&app, &other_admin, "other").await;
+    let family = id_of(&app.post("/api/v1/users", &admin, user("fam@test.example", "family")).await);
+    let other_family = id_of(&app.post("/api/v1/users", &other_admin, user("ofam@test.example", "family")).await);
+    for (admin, resident, family) in [(&admin, &resident, &family), (&other_admin, &other_resident, &other_family)] {
+        app.post(
+            &format!("/api/v1/residents/{}/family", resident[0]),
+            admin,
+            json!({"user_id": family, "relationship": "son"}),
+        )
+        .await;
+    }
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"});
+    let webhook = id_of(&app.post("/api/v1/webhooks", &admin, hook.clone()).await);
+    let other_webhook = id_of(&app.post("/api/v1/webhooks", &other_admin, hook).await);
+    let me = id_of(&app.get("/api/v1/me", &admin).await);
+    let home = app.get("/api/v1/me", &admin).await["institution_id"].as_str().unwrap().to_owned();
+    let sessions = app.get("/api/v1/me/sessions", &admin).await;
+    let session = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let other_sessions = app.get("/api/v1/me/sessions", &other_admin).await;
+    let other_session = other_sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let other_me = id_of(&app.get("/api/v1/me", &other_admin).await);
+
+    let family_list = format!("/api/v1/residents/{}/family", resident[0]);
+    let lists = [
+        ("/api/v1/residents", resident[0].clone(), other_resident[0].clone()),
+        ("/api/v1/alerts", alert[0].clone(), other_alert[0].clone()),
+        ("/api/v1/users", me, other_me),
+        ("/api/v1/webhooks", webhook, other_webhook),
+        ("/api/v1/institutions", home, other),
+        ("/api/v1/me/sessions", session, other_session),
+        (family_list.as_str(), family, other_family),
+    ];
+    for (list, mine, theirs) in lists {
+        let (status, body) = app.call("GET", &format!("{list}?cursor={mine}"), Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{list} with a cursor of its own: {body}");
+        let (status, body) = app.call("GET", &format!("{list}?cursor={theirs}"), Some(&admin), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{list} with another's row as cursor: {body}");
+        assert_eq!(body["error"]["field"], "cursor", "{body}");
+    }
+    // A family member's lists are bounded by their links.
+    let son = app.login("fam@test.example", "long enough pw").await;
+    let (status, _) = app.call("GET", &format!("/api/v1/me/residents?cursor={}", resident[0]), Some(&son), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call("GET", &format!("/api/v1/me/residents?cursor={}", resident[1]), Some(&son), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a resident of the institution the son is not linked to");
+}

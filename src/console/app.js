@@ -286,14 +286,7 @@
   async function boot() {
     wireStatic();
     refreshSoundButton();
-    // A wall screen is opened once with its display token in the fragment
-    // (never sent to the server, so never in a log); it is kept for the
-    // tab's life and taken out of the address bar.
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    if (fragment.get('display')) {
-      sessionStorage.setItem(TOKEN_KEY, fragment.get('display'));
-      history.replaceState(null, '', location.pathname + location.search);
-    }
+    await window.eldercareCommon.takeDisplayToken(TOKEN_KEY, t);
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (!token) {
       showLogin();

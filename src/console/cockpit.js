@@ -93,13 +93,7 @@
     I.onChange(() => render());
     $('[data-testid="login-form"]').addEventListener('submit', login);
     $('[data-testid="logout"]').addEventListener('click', logout);
-    // A wall screen is opened once with its display token in the fragment
-    // (never sent to the server); it is kept for the tab's life.
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    if (fragment.get('display')) {
-      sessionStorage.setItem(TOKEN_KEY, fragment.get('display'));
-      history.replaceState(null, '', location.pathname + location.search);
-    }
+    await window.eldercareCommon.takeDisplayToken(TOKEN_KEY, t);
     state.token = sessionStorage.getItem(TOKEN_KEY);
     if (!state.token) return showLogin();
     try {

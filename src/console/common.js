@@ -91,6 +91,62 @@
     }
   }
 
+  /**
+   * A wall screen is opened once with its display token in the address's
+   * fragment (never sent to the server, so never in a log); the token leaves
+   * the address bar at once and is kept for the tab's life. In a tab with no
+   * session it simply becomes the session. Over a session it is an offer the
+   * person at the screen must accept: otherwise a link alone would swap a
+   * signed-in nurse's session for an account of the sender's choosing.
+   * Resolves once the tab's session under `tokenKey` is settled.
+   */
+  async function takeDisplayToken(tokenKey, t) {
+    const offered = new URLSearchParams(location.hash.slice(1)).get('display');
+    if (!offered) return;
+    history.replaceState(null, '', location.pathname + location.search);
+    const current = sessionStorage.getItem(tokenKey);
+    if (current && current !== offered && !(await askToReplace(t))) return;
+    sessionStorage.setItem(tokenKey, offered);
+  }
+
+  /** Asks, on a card of its own over the page, whether to end the session. */
+  function askToReplace(t) {
+    const hidden = [...document.querySelectorAll('[data-when]')].filter((el) => !el.hidden);
+    for (const el of hidden) el.hidden = true;
+    const card = document.createElement('main');
+    card.className = 'login';
+    card.dataset.testid = 'display-offer';
+    const box = document.createElement('div');
+    box.className = 'card';
+    const title = document.createElement('h2');
+    title.textContent = t('Open as a wall screen?');
+    const text = document.createElement('p');
+    text.textContent = t('This link opens a wall-screen display session. It would replace the session you are signed in with in this tab.');
+    const keep = document.createElement('button');
+    keep.type = 'button';
+    keep.className = 'primary';
+    keep.dataset.testid = 'display-keep';
+    keep.textContent = t('Keep my session');
+    const accept = document.createElement('button');
+    accept.type = 'button';
+    accept.className = 'ghost';
+    accept.dataset.testid = 'display-accept';
+    accept.textContent = t('Open the wall screen');
+    box.append(title, text, keep, accept);
+    card.append(box);
+    document.body.append(card);
+    return new Promise((resolve) => {
+      const answer = (replace) => {
+        card.remove();
+        for (const el of hidden) el.hidden = false;
+        resolve(replace);
+      };
+      keep.addEventListener('click', () => answer(false));
+      accept.addEventListener('click', () => answer(true));
+      keep.focus();
+    });
+  }
+
   // `self`: the window in a page, the global scope in the service worker.
-  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn };
+  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, takeDisplayToken };
 })();

@@ -12,6 +12,12 @@
   ];
 
   const ZH = {
+    // A display link opened over a session.
+    'Open as a wall screen?': '以大屏模式打开？',
+    'This link opens a wall-screen display session. It would replace the session you are signed in with in this tab.':
+      '此链接将打开大屏显示会话，并替换您在此标签页中已登录的会话。',
+    'Keep my session': '保留我的会话',
+    'Open the wall screen': '打开大屏',
     // Shared: logging in, the connection, the language.
     'Log in': '登录',
     'Log out': '退出登录',

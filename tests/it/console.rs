@@ -587,3 +587,46 @@ async fn the_service_worker_installs_with_the_shared_names() {
     assert!(matches!(state.as_str(), Some("activated" | "activating")), "{state}");
     browser.quit().await;
 }
+
+/// A display link (`#display=<token>`) opened in a tab that is signed in
+/// asks before it replaces the session: a link alone must not swap a
+/// nurse's session for an account of the sender's choosing.
+#[tokio::test]
+async fn a_display_link_never_replaces_a_signed_in_session_without_asking() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let display = app.post("/api/v1/display-tokens", &admin, json!({"label": "Hall screen"})).await;
+    let display_token = display["token"].as_str().expect("a display token").to_owned();
+    let session = "return sessionStorage.getItem('eldercare.console.token')";
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    log_in(&browser).await;
+    let signed_in = browser.script(session).await;
+    assert!(signed_in.as_str().is_some_and(|t| t != display_token), "{signed_in}");
+
+    // Declined: the session stays, and the token leaves the address bar.
+    browser.goto(&app.url(&format!("/console/?from=link#display={display_token}"))).await;
+    browser.wait_visible("[data-testid=display-offer]").await;
+    browser.click("[data-testid=display-keep]").await;
+    browser.wait_gone("[data-testid=display-offer]").await;
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+    assert_eq!(browser.script(session).await, signed_in, "the signed-in session is kept");
+    let address = browser.script("return location.href").await;
+    assert!(!address.as_str().unwrap_or_default().contains(&display_token), "{address}");
+
+    // Accepted: the tab becomes the wall screen.
+    browser.goto(&app.url(&format!("/console/?from=link-again#display={display_token}"))).await;
+    browser.wait_visible("[data-testid=display-offer]").await;
+    browser.click("[data-testid=display-accept]").await;
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+    assert_eq!(browser.script(session).await, json!(display_token));
+
+    // In a tab with no session, the link is the session: nothing to ask.
+    browser.script("sessionStorage.clear(); return null").await;
+    browser.goto(&app.url(&format!("/console/?from=fresh#display={display_token}"))).await;
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+    assert!(browser.find_all("[data-testid=display-offer]").await.is_empty());
+    assert_eq!(browser.script(session).await, json!(display_token));
+    browser.quit().await;
+}

@@ -395,9 +395,9 @@ mod tests {
         assert_eq!(named_residents("resident", &a.to_string(), &json!({"name": "wrong_password"})), vec![a]);
         let details = json!({"resident_id": {"from": b, "to": c}, "orders": [{"resident_id": a}], "room": "7"});
         assert_eq!(named_residents("device", "dev-1", &details), vec![a, b, c]);
-        assert_eq!(named_residents("visit", &a.to_string(), &json!({"caregiver_id": b})), vec![]);
-        assert_eq!(named_residents("user", &a.to_string(), &json!({"reason": "wrong_password"})), vec![]);
-        assert_eq!(named_residents("resident", "not-an-id", &json!({"resident_id": null})), vec![]);
+        assert_eq!(named_residents("visit", &a.to_string(), &json!({"caregiver_id": b})), Vec::<Uuid>::new());
+        assert_eq!(named_residents("user", &a.to_string(), &json!({"reason": "wrong_password"})), Vec::<Uuid>::new());
+        assert_eq!(named_residents("resident", "not-an-id", &json!({"resident_id": null})), Vec::<Uuid>::new());
         assert_eq!(named_residents("resident", &a.to_string(), &json!({"resident_id": a})), vec![a]);
     }
 

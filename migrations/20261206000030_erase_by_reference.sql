@@ -4,9 +4,11 @@
 -- (a resident named like a word the trail itself uses, "wrong_password" or
 -- "disabled", took every failed login's or access change's details with
 -- them).
+-- An index of the entries, not part of them: it follows its entry, should
+-- one ever be removed (only by tampering, which verification then reports).
 create table audit_residents (
     resident_id uuid   not null references residents (id) on delete cascade,
-    entry_id    bigint not null references audit_log (id),
+    entry_id    bigint not null references audit_log (id) on delete cascade,
     primary key (resident_id, entry_id)
 );
 

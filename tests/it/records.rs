@@ -433,16 +433,14 @@ async fn retention_deletes_old_rows_in_batches_and_keeps_recent_ones() {
 async fn an_erasure_blanks_the_entries_about_the_resident_never_others_that_share_a_word_with_the_name() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let nurse =
-        json!({"email": "nurse@test.example", "password": "long enough pw", "role": "staff", "name": "Nurse"});
+    let nurse = json!({"email": "nurse@test.example", "password": "long enough pw", "role": "staff", "name": "Nurse"});
     let nurse_id = id_of(&app.post("/api/v1/users", &admin, nurse).await);
     // The words the trail itself writes into failed logins and access changes.
     let wrong = app.resident(&admin, "wrong_password").await;
     let disabled = app.resident(&admin, "disabled").await;
     assert_eq!(login(&app, "nurse@test.example", "not the password", None).await, StatusCode::UNAUTHORIZED);
-    let (status, body) = app
-        .call("PATCH", &format!("/api/v1/users/{nurse_id}"), Some(&admin), Some(json!({"disabled": true})))
-        .await;
+    let (status, body) =
+        app.call("PATCH", &format!("/api/v1/users/{nurse_id}"), Some(&admin), Some(json!({"disabled": true}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     for rid in [&wrong, &disabled] {
@@ -455,7 +453,10 @@ async fn an_erasure_blanks_the_entries_about_the_resident_never_others_that_shar
         trail["entries"].as_array().unwrap().iter().find(|e| e["action"] == action).cloned().unwrap_or_default()
     };
     let failed = entry("login.failed");
-    assert_eq!((failed["erased"].clone(), failed["details"]["reason"].clone()), (json!(false), json!("wrong_password")));
+    assert_eq!(
+        (failed["erased"].clone(), failed["details"]["reason"].clone()),
+        (json!(false), json!("wrong_password"))
+    );
     let changed = entry("user.updated");
     assert_eq!((changed["erased"].clone(), changed["details"]["disabled"].clone()), (json!(false), json!(true)));
     for rid in [&wrong, &disabled] {
@@ -523,8 +524,12 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
     let fam =
         json!({"email": "daughter@test.example", "password": "long enough pw", "role": "family", "name": "Daughter"});
     let fam_id = id_of(&app.post("/api/v1/users", &admin, fam).await);
-    app.post(&format!("/api/v1/residents/{rid}/family"), &admin, json!({"user_id": fam_id, "relationship": "daughter"}))
-        .await;
+    app.post(
+        &format!("/api/v1/residents/{rid}/family"),
+        &admin,
+        json!({"user_id": fam_id, "relationship": "daughter"}),
+    )
+    .await;
     let family = app.login("daughter@test.example", "long enough pw").await;
     let (keys, auth) = ece::generate_keypair_and_auth_secret().unwrap();
     let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
@@ -541,7 +546,8 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
         "duration_minutes": 60, "unit": "hour", "unit_price": 80.0, "currency": "CNY", "funding": ["self_pay"],
         "evv_required": false, "tasks": [{"code": "bath", "name": "Assisted shower"}]});
     app.post("/api/v1/services", &admin, service).await;
-    let carer = json!({"email": "carer@test.example", "password": "long enough pw", "role": "caregiver", "name": "Carer"});
+    let carer =
+        json!({"email": "carer@test.example", "password": "long enough pw", "role": "caregiver", "name": "Carer"});
     let carer_id = id_of(&app.post("/api/v1/users", &admin, carer).await);
     let carer = app.login("carer@test.example", "long enough pw").await;
     let start = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -597,9 +603,7 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
 
     let erased = app.post(&format!("/api/v1/residents/{rid}/erase"), &admin, Value::Null).await;
     let counts = &erased["erased"];
-    for (kind, n) in
-        [("messages", 2), ("responder_sheets", 1), ("visits", 1), ("meal_plans", 1), ("status_notes", 1)]
-    {
+    for (kind, n) in [("messages", 2), ("responder_sheets", 1), ("visits", 1), ("meal_plans", 1), ("status_notes", 1)] {
         assert_eq!(counts[kind], n, "{kind}: {erased}");
     }
     assert!(counts["notification_deliveries"].as_u64().unwrap() >= 1, "{erased}");

@@ -52,7 +52,8 @@ async fn user(app: &TestApp, admin: &str, role: &str, name: &str) -> (String, St
 
 #[tokio::test]
 async fn without_a_sealing_key_key_safe_codes_and_gateway_secrets_are_refused_naming_the_setting() {
-    let app = TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| s.webhooks.secret_key = None).await;
+    let app =
+        TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| s.webhooks.secret_key = None).await;
     let admin = app.admin_token().await;
     let rid = app.resident(&admin, "Wang Fang").await;
     let path = format!("/api/v1/residents/{rid}/responder-info");
@@ -64,7 +65,8 @@ async fn without_a_sealing_key_key_safe_codes_and_gateway_secrets_are_refused_na
     assert!(message.contains("ELDERCARE__WEBHOOKS__SECRET_KEY") && message.contains("key safe codes"), "{message}");
     assert_eq!(app.count("select count(*) from responder_info").await, 0, "nothing of the refused sheet is kept");
     // The rest of the sheet needs no key.
-    let (status, body) = app.call("PUT", &path, Some(&admin), Some(json!({"access": {"instructions": "Side door"}}))).await;
+    let (status, body) =
+        app.call("PUT", &path, Some(&admin), Some(json!({"access": {"instructions": "Side door"}}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["access"], json!({"instructions": "Side door", "key_safe": false}));
 
@@ -108,12 +110,14 @@ async fn plaintext_an_older_version_stored_is_sealed_at_start_and_still_opens_th
 
     // As an older version wrote them: in clear.
     let (code, secret) = ("K9-2580", "gateway-secret-in-clear-0123");
-    sqlx::query("insert into responder_info (resident_id, key_safe_code, key_safe_sealed) values ($1::uuid, $2, false)")
-        .bind(&rid)
-        .bind(code)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into responder_info (resident_id, key_safe_code, key_safe_sealed) values ($1::uuid, $2, false)",
+    )
+    .bind(&rid)
+    .bind(code)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     sqlx::query(
         "insert into notification_channels (id, institution_id, kind, url, secret)
          select gen_random_uuid(), institution_id, 'sms', $2, $3 from residents where id = $1::uuid",
@@ -142,7 +146,8 @@ async fn plaintext_an_older_version_stored_is_sealed_at_start_and_still_opens_th
     let mut settings = support::settings(&app.database_url, &app.broker, "eldercare-ingest");
     settings.webhooks.secret_key = Some(support::SECRET_KEY.to_owned().into());
     assert_eq!(eldercare::bootstrap::seal_plaintext(&app.pool, &settings.webhooks).await.unwrap(), 0);
-    let again: String = sqlx::query_scalar("select secret from notification_channels").fetch_one(&app.pool).await.unwrap();
+    let again: String =
+        sqlx::query_scalar("select secret from notification_channels").fetch_one(&app.pool).await.unwrap();
     assert_eq!(again, channel.0);
 
     // The carer at the door still gets the code.

@@ -624,3 +624,72 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
     let visit = app.get(&format!("/api/v1/visits/{vid}"), &admin).await;
     assert_eq!(visit["tasks"][0]["note"], "[erased]", "{visit}");
 }
+
+#[tokio::test]
+async fn the_migration_records_which_residents_older_entries_concern_by_id_never_by_words() {
+    let url = fresh_database().await;
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let migrator = &eldercare::store::MIGRATOR;
+    migrator.run_to(20261201000170, &mut conn).await.unwrap();
+    let institution: uuid::Uuid = sqlx::query_scalar(
+        "insert into institutions (id, name, timezone, kind) values (gen_random_uuid(), 'Old Home', 'UTC', 'care_home')
+         returning id",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let resident: uuid::Uuid = sqlx::query_scalar(
+        "insert into residents (id, institution_id, name, timezone) values (gen_random_uuid(), $1, 'disabled', 'UTC')
+         returning id",
+    )
+    .bind(institution)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into devices (device_id, institution_id, resident_id, kind) values ('old-sos', $1, $2, 'sos_button')",
+    )
+    .bind(institution)
+    .bind(resident)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Entries as the previous version wrote them: about the resident, about
+    // their device, naming them in the values, and about a user whose values
+    // share a word with the resident's name.
+    let rid = resident.to_string();
+    let entries = [
+        ("resident", rid.as_str(), json!({"name": "disabled"}), true),
+        ("device", "old-sos", json!({}), true),
+        ("meal_order", "not-an-id", json!({"changes": [{"resident_id": rid}]}), true),
+        ("user", "someone", json!({"disabled": true, "resident_id": null}), false),
+    ];
+    let mut ids = Vec::new();
+    for (entity, entity_id, details, _) in &entries {
+        let id: i64 = sqlx::query_scalar(
+            "with entry as (insert into audit_log (institution_id, at, action, entity, entity_id, record, hash)
+                            values ($1, now(), 'old', $2, $3, 'old', '\\x00') returning id)
+             insert into audit_personal (entry_id, salt, details) select id, '\\x00', $4 from entry returning entry_id",
+        )
+        .bind(institution)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(details.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    migrator.run(&mut conn).await.unwrap();
+
+    for ((entity, _, _, concerns), id) in entries.iter().zip(&ids) {
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from audit_residents where entry_id = $1 and resident_id = $2")
+                .bind(id)
+                .bind(resident)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(n, i64::from(*concerns), "the {entity} entry");
+    }
+}

@@ -7,10 +7,12 @@
 # already answering on the port (another checkout's) is used as it is.
 # Broker secrets (the dynamic-security admin's password, the backend's ingest
 # password, the key device passwords are derived from) are generated once
-# into .run/mqtt-secrets (owner-only); nothing secret is in the repository.
-# Writes .run/env (owner-only) with DATABASE_URL, MQTT_URL (the ingest
-# account), MQTT_ADMIN_URL and ELDERCARE__MQTT__CREDENTIAL_KEY for the other
-# scripts to source.
+# into .run/mqtt-secrets (owner-only), and the backend's sealing key (key
+# safe codes, gateway and webhook secrets are stored only sealed with keys
+# derived from it) into .run/app-secrets; nothing secret is in the
+# repository. Writes .run/env (owner-only) with DATABASE_URL, MQTT_URL (the
+# ingest account), MQTT_ADMIN_URL, ELDERCARE__MQTT__CREDENTIAL_KEY and
+# ELDERCARE__WEBHOOKS__SECRET_KEY for the other scripts to source.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,6 +96,14 @@ SECRETS
 fi
 # shellcheck source=/dev/null
 source "$secrets"
+# The backend's sealing key, generated once and never changed: another key
+# cannot open what this one sealed.
+app_secrets="$run/app-secrets"
+if [ ! -s "$app_secrets" ]; then
+  (umask 077; echo "SECRET_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" > "$app_secrets")
+fi
+# shellcheck source=/dev/null
+source "$app_secrets"
 
 mq="$run/mosquitto"
 mkdir -p "$mq"
@@ -120,6 +130,7 @@ export DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/eldercare
 export MQTT_URL=mqtt://eldercare-ingest:$MQTT_INGEST_PASSWORD@127.0.0.1:$mqtt_port?client_id=eldercare-ingest
 export MQTT_ADMIN_URL=mqtt://admin:$MQTT_ADMIN_PASSWORD@127.0.0.1:$mqtt_port
 export ELDERCARE__MQTT__CREDENTIAL_KEY=$MQTT_CREDENTIAL_KEY
+export ELDERCARE__WEBHOOKS__SECRET_KEY=$SECRET_KEY
 export MQTT_INGEST_PASSWORD=$MQTT_INGEST_PASSWORD
 export PG_PORT=$pg_port
 export MQTT_PORT=$mqtt_port

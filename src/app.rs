@@ -46,6 +46,7 @@ impl Application {
             tracing::warn!("reads.rollups is false: hourly and daily buckets are read from raw readings");
         }
         bootstrap::run(&pool, &settings.bootstrap).await?;
+        bootstrap::seal_plaintext(&pool, &settings.webhooks).await?;
         let listener = TcpListener::bind(settings.http.addr).await?;
         let metrics_listener = match settings.metrics.addr {
             Some(addr) => Some(TcpListener::bind(addr).await?),
@@ -85,6 +86,7 @@ impl Application {
             vapid.clone(),
             metrics.clone(),
             settings.webhooks.allow_private,
+            store::notify::channel_sealing_key(&settings.webhooks),
             shutdown.clone(),
         ));
         let schedule = SchedulerSettings {

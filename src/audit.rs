@@ -122,14 +122,27 @@ pub async fn append(
     .bind(institution_id)
     .fetch_optional(&mut *tx)
     .await?;
+    let named = named_residents(entity, entity_id, details);
+    let entity_uuid = Uuid::parse_str(entity_id).ok();
     let at = Utc::now().trunc_subsecs(6);
     let record = record_value(institution_id, at, actor_id, action, entity, Some(entity_id), &digest).to_string();
     let hash = chain_hash(prev.as_deref(), &record);
+    // The residents the entry concerns are recorded with it, so an erasure
+    // finds the entry by reference: those its values name, and the owner of
+    // the visit, alert, message, meal order or device it is about.
     sqlx::query(
         "with entry as (
              insert into audit_log (institution_id, at, actor_id, action, entity, entity_id, record, prev_hash, hash)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id)
-         insert into audit_personal (entry_id, salt, details) select id, $10, $11 from entry",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id),
+         personal as (insert into audit_personal (entry_id, salt, details) select id, $10, $11 from entry)
+         insert into audit_residents (resident_id, entry_id)
+         select r.id, entry.id from entry, residents r where r.id in (
+             select unnest($12::uuid[])
+             union select resident_id from visits where $5 = 'visit' and id = $13
+             union select resident_id from alerts where $5 = 'alert' and id = $13
+             union select resident_id from messages where $5 = 'message' and id = $13
+             union select resident_id from meal_orders where $5 = 'meal_order' and id = $13
+             union select resident_id from devices where $5 = 'device' and device_id = $6)",
     )
     .bind(institution_id)
     .bind(at)
@@ -142,38 +155,61 @@ pub async fn append(
     .bind(hash)
     .bind(&salt[..])
     .bind(&details_text)
+    .bind(&named)
+    .bind(entity_uuid)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// Blanks the personal values of every entry of `institution_id`'s chain
-/// that concerns the resident: entries about the resident, their alerts and
-/// messages, and any whose values name them (by id, or by `name`). The
-/// chain itself is untouched and still verifies. Returns how many entries
-/// were blanked.
-pub async fn erase_resident(
-    tx: &mut PgConnection,
-    institution_id: Uuid,
-    resident_id: Uuid,
-    name: &str,
-) -> Result<u64, sqlx::Error> {
-    // A name this short would match unrelated entries; the id still finds
-    // the resident's own.
-    let name = (name.chars().count() >= 3).then_some(name);
+/// The residents an entry names itself: the resident it is about, and every
+/// id under a `resident_id` key of its values, at any depth (a change's
+/// `{"from", "to"}` names both).
+fn named_residents(entity: &str, entity_id: &str, details: &Value) -> Vec<Uuid> {
+    fn ids_in(value: &Value, out: &mut Vec<Uuid>) {
+        match value {
+            Value::String(s) => out.extend(Uuid::parse_str(s).ok()),
+            Value::Array(items) => items.iter().for_each(|v| ids_in(v, out)),
+            Value::Object(map) => map.values().for_each(|v| ids_in(v, out)),
+            _ => {}
+        }
+    }
+    fn walk(value: &Value, out: &mut Vec<Uuid>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if key == "resident_id" {
+                        ids_in(v, out);
+                    } else {
+                        walk(v, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if entity == "resident" {
+        out.extend(Uuid::parse_str(entity_id).ok());
+    }
+    walk(details, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Blanks the personal values of exactly the entries recorded as concerning
+/// the resident (see [`append`]), in any chain. Entries that merely contain
+/// the same words stay whole. The chain itself is untouched and still
+/// verifies. Returns how many entries were blanked.
+pub async fn erase_resident(tx: &mut PgConnection, resident_id: Uuid) -> Result<u64, sqlx::Error> {
     let n = sqlx::query(
         "update audit_personal p set salt = null, details = null, erased_at = now()
-         from audit_log a
-         where a.id = p.entry_id and a.institution_id = $1 and p.erased_at is null and (
-               (a.entity = 'resident' and a.entity_id = $2::text)
-            or (a.entity = 'alert' and a.entity_id in (select id::text from alerts where resident_id = $2))
-            or (a.entity = 'message' and a.entity_id in (select id::text from messages where resident_id = $2))
-            or strpos(p.details, $2::text) > 0
-            or ($3::text is not null and strpos(p.details, $3) > 0))",
+         from audit_residents r
+         where r.resident_id = $1 and p.entry_id = r.entry_id and p.erased_at is null",
     )
-    .bind(institution_id)
     .bind(resident_id)
-    .bind(name)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -355,6 +391,18 @@ mod tests {
         assert_eq!(h1, chain_hash(None, &r));
         assert_ne!(h1, chain_hash(Some(&[0]), &r));
         assert_ne!(h1, chain_hash(None, &r.replace("created", "deleted")));
+    }
+
+    #[test]
+    fn an_entry_names_its_resident_and_every_resident_id_in_its_values_never_by_words() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        assert_eq!(named_residents("resident", &a.to_string(), &json!({"name": "wrong_password"})), vec![a]);
+        let details = json!({"resident_id": {"from": b, "to": c}, "orders": [{"resident_id": a}], "room": "7"});
+        assert_eq!(named_residents("device", "dev-1", &details), vec![a, b, c]);
+        assert_eq!(named_residents("visit", &a.to_string(), &json!({"caregiver_id": b})), Vec::<Uuid>::new());
+        assert_eq!(named_residents("user", &a.to_string(), &json!({"reason": "wrong_password"})), Vec::<Uuid>::new());
+        assert_eq!(named_residents("resident", "not-an-id", &json!({"resident_id": null})), Vec::<Uuid>::new());
+        assert_eq!(named_residents("resident", &a.to_string(), &json!({"resident_id": a})), vec![a]);
     }
 
     #[test]

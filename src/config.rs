@@ -108,9 +108,11 @@ pub struct WebhookSettings {
     /// POST into its own network.
     #[serde(default)]
     pub allow_private: bool,
-    /// When set (32+ characters), webhook secrets are stored encrypted with a
-    /// key derived from it; without it they are stored as given. Changing
-    /// it makes the stored secrets unreadable.
+    /// When set (32+ characters), webhook secrets, key safe codes and
+    /// gateway secrets are stored encrypted with keys derived from it;
+    /// without it webhook secrets are stored as given, and key safe codes
+    /// and gateway secrets are refused. Changing it makes the stored secrets
+    /// unreadable.
     pub secret_key: Option<SecretString>,
 }
 

@@ -37,6 +37,15 @@ pub struct SealingKey {
 #[error("a sealed secret could not be opened (another key, or altered)")]
 pub struct Unsealable;
 
+/// A secret that is only ever stored sealed was given while no sealing key
+/// is configured: it is refused rather than stored in clear.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{0} are stored only sealed, and no sealing key is configured: set ELDERCARE__WEBHOOKS__SECRET_KEY \
+     (32+ characters, kept secret and unchanged) to store them"
+)]
+pub struct NoSealingKey(pub &'static str);
+
 impl SealingKey {
     /// The key for `purpose`, derived from a secret setting.
     pub fn derive(setting: &SecretString, purpose: &[u8]) -> Self {

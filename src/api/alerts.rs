@@ -109,7 +109,11 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     let responder = match (auth.scope.may_care(), alert.resident_id) {
         (false, _) => None,
         (true, None) => Some(None),
-        (true, Some(resident)) => Some(crate::store::responder::responder(&ctx.pool, resident).await?),
+        (true, Some(resident)) => {
+            let sheet = crate::store::responder::responder(&ctx.pool, resident).await?;
+            auth.log_read(&ctx, crate::domain::AccessKind::ResponderSheet, resident).await?;
+            Some(sheet)
+        }
     };
     Ok(Json(AlertDetail { alert, responder }))
 }

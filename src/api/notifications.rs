@@ -276,8 +276,11 @@ async fn create_channel(
     if !(16..=256).contains(&super::chars(&req.secret)) {
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
+    let Some(sealing) = store::channel_sealing_key(&ctx.settings.webhooks) else {
+        return Err(Error::Conflict(crate::keys::NoSealingKey("channel secrets").to_string()));
+    };
     let mut tx = ctx.pool.begin().await?;
-    let id = store::create_gateway(&mut tx, &auth.scope, req.kind, &req.url, &req.secret).await?;
+    let id = store::create_gateway(&mut tx, &auth.scope, req.kind, &req.url, &req.secret, &sealing).await?;
     let details = serde_json::json!({"kind": req.kind, "url": req.url});
     crate::audit::record(&mut tx, auth.actor(), "channel.created", "channel", id, details).await?;
     tx.commit().await?;

@@ -559,7 +559,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/alerts/{id}",
-        "One alert; for care staff with `responder`, the responder's sheet of its resident (null for an alert about no resident)",
+        "One alert; for care staff with `responder`, the responder's sheet of its resident (null for an alert about no resident); that read is in the access log (kind responder_sheet)",
         "any",
         None,
         200,
@@ -707,7 +707,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/channels",
-        "Add an SMS or voice gateway: a signed POST (webhook signature v2) of {\"to\", \"text\"} for users with a phone who chose it",
+        "Add an SMS or voice gateway: a signed POST (webhook signature v2) of {\"to\", \"text\"} for users with a phone who chose it. The secret is stored sealed; 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
         "admin",
         Some("NewChannel"),
         201,
@@ -969,7 +969,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "put",
         "/api/v1/residents/{id}/responder-info",
-        "Replace the responder's sheet: how to get in, emergency contacts, conditions, allergies, medications, advance directives. The key safe code is write-only: absent keeps it, null removes it; it is stored sealed and never read back here",
+        "Replace the responder's sheet: how to get in, emergency contacts, conditions, allergies, medications, advance directives. The key safe code is write-only: absent keeps it, null removes it; it is stored sealed and never read back here; a new code is 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
         "admin, staff",
         Some("ResponderInfo"),
         200,
@@ -978,7 +978,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/api/v1/residents/{id}/responder-info",
-        "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code",
+        "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code. The read is in the access log (kind responder_sheet)",
         "admin, staff",
         None,
         200,
@@ -1167,7 +1167,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/residents/{id}/erase",
-        "Erase what names the resident: the name becomes a pseudonym, notes go, message texts, alert comments and notes, guardians' names and the personal values of the audit entries about them are blanked. Measurements, alerts, consents and the audit chain stay (de-identified; /audit/verify stays valid). The erasure is audited. 409 when the resident was already erased",
+        "Erase what names or describes the resident: the name becomes a pseudonym; notes, address, location and room go; so do the responder sheet with the key safe code, visit notes, task notes, rating comments and correction reasons, the meal plan (allergies, delivery notes) and meal orders' allergies and delivery positions, status notes, the payloads of notifications about them (those waiting are not sent), message texts, alert comments and notes, guardians' names; the personal values of the audit entries recorded as concerning them (by reference, never by words) are blanked. Measurements, alerts, visits, consents and the audit chain stay (de-identified; /audit/verify stays valid). The erasure is audited and in the access log (kind erase). 409 when the resident was already erased",
         "admin",
         None,
         200,
@@ -1535,7 +1535,7 @@ fn schemas() -> Value {
         "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
         "AccessLog": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "user_id": nid, "user_name": nstring, "role": role,
             "session_kind": {"type": "string", "enum": ["login", "display"], "description": "display: a wall screen's token, made by user_id"},
-            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export", "fhir", "key_safe"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
+            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export", "fhir", "key_safe", "responder_sheet", "erase"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
             "next_cursor": nstring}), &["entries", "next_cursor"]),
         "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
             "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},
@@ -1544,7 +1544,11 @@ fn schemas() -> Value {
             &["resident", "devices", "readings", "events", "alerts", "messages", "family", "consents"]),
         "Erasure": s(json!({"resident_id": id, "name": {"type": "string", "description": "the pseudonym the resident is now shown by"},
             "erased": s(json!({"messages": {"type": "integer"}, "alert_comments": {"type": "integer"}, "consents": {"type": "integer"},
-                "webhook_deliveries": {"type": "integer"}, "audit_entries": {"type": "integer"}}), &[])}), &["resident_id", "name", "erased"]),
+                "webhook_deliveries": {"type": "integer"}, "notification_deliveries": {"type": "integer"},
+                "responder_sheets": {"type": "integer"}, "visits": {"type": "integer"}, "meal_plans": {"type": "integer"},
+                "meal_orders": {"type": "integer"}, "status_notes": {"type": "integer"}, "audit_entries": {"type": "integer"}}),
+                &["messages", "alert_comments", "consents", "webhook_deliveries", "notification_deliveries", "responder_sheets",
+                  "visits", "meal_plans", "meal_orders", "status_notes", "audit_entries"])}), &["resident_id", "name", "erased"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
         "Task": s(json!({"code": string, "name": string}), &["code", "name"]),

@@ -74,7 +74,8 @@ struct EraseResponse {
     erased: Erased,
 }
 
-/// Erases what names the resident (admin). A second erasure answers 409.
+/// Erases what names the resident (admin), and says so in the audit trail
+/// and the access log. A second erasure answers 409.
 async fn erase(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<EraseResponse>> {
     let id = auth.resident(&ctx, id).await?;
     auth.require_admin()?;
@@ -87,6 +88,7 @@ async fn erase(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     };
     let details = json!({"erased": &erased});
     crate::audit::record(&mut tx, auth.actor(), "resident.erased", "resident", id, details).await?;
+    access_log::record(&mut *tx, &auth.scope, auth.kind, AccessKind::Erase, id).await?;
     tx.commit().await?;
     Ok(Json(EraseResponse { resident_id: id, name: records::pseudonym(id), erased }))
 }

@@ -22,14 +22,20 @@ pub fn router() -> Router<ApiContext> {
         .route("/visits/{id}/key-safe", post(key_safe))
 }
 
+/// The sheet (contacts, conditions, medication, directives): the read is in
+/// the access log.
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(sheets::view(&mut conn, id).await?))
+    let view = sheets::view(&mut conn, id).await?;
+    drop(conn);
+    auth.log_read(&ctx, AccessKind::ResponderSheet, id).await?;
+    Ok(Json(view))
 }
 
 /// Replaces the sheet; the audit trail keeps it, with whether the key safe
-/// code was set, kept or removed, never the code.
+/// code was set, kept or removed, never the code. A new code without a
+/// sealing key configured is a 409 naming the setting.
 async fn replace(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -40,7 +46,11 @@ async fn replace(
     let checked = req.check().map_err(|(field, message)| Error::validation(&field, message))?;
     let sealing = sheets::sealing_key(&ctx.settings.webhooks);
     let mut tx = ctx.pool.begin().await?;
-    sheets::save(&mut tx, id, &checked.sheet, &checked.key_safe, sealing.as_ref(), auth.scope.user).await?;
+    match sheets::save(&mut tx, id, &checked.sheet, &checked.key_safe, sealing.as_ref(), auth.scope.user).await {
+        Ok(()) => {}
+        Err(sheets::SaveError::NoSealingKey(refused)) => return Err(Error::Conflict(refused.to_string())),
+        Err(sheets::SaveError::Database(err)) => return Err(err.into()),
+    }
     let view = sheets::view(&mut tx, id).await?;
     let details = json!({"sheet": view, "key_safe_code": checked.key_safe.as_str()});
     crate::audit::record(&mut tx, auth.actor(), "resident.responder_info_replaced", "resident", id, details).await?;

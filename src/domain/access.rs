@@ -14,6 +14,11 @@ pub enum AccessKind {
     Fhir,
     /// A key safe code handed to the carer at the door.
     KeySafe,
+    /// The responder sheet (contacts, conditions, medication, directives).
+    ResponderSheet,
+    /// Not a read: the resident's records were erased. Kept so the log
+    /// shows that an erasure happened and who made it.
+    Erase,
 }
 
 impl AccessKind {
@@ -25,6 +30,8 @@ impl AccessKind {
             AccessKind::Export => "export",
             AccessKind::Fhir => "fhir",
             AccessKind::KeySafe => "key_safe",
+            AccessKind::ResponderSheet => "responder_sheet",
+            AccessKind::Erase => "erase",
         }
     }
 }

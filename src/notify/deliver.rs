@@ -24,6 +24,7 @@ use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
 use crate::domain::notify::Channel;
+use crate::keys::SealingKey;
 use crate::metrics::Metrics;
 
 /// The push service or gateway gets this long to answer.
@@ -55,8 +56,10 @@ struct Due {
     endpoint: Option<String>,
     p256dh: Option<String>,
     auth: Option<String>,
+    gateway_id: Option<Uuid>,
     gateway_url: Option<String>,
     gateway_secret: Option<String>,
+    gateway_secret_sealed: Option<bool>,
     payload: serde_json::Value,
     urgent: bool,
     attempts: i32,
@@ -78,10 +81,11 @@ pub async fn run(
     vapid: Arc<Vapid>,
     metrics: Arc<Metrics>,
     allow_private: bool,
+    sealing: Option<SealingKey>,
     shutdown: CancellationToken,
 ) {
-    let outbox =
-        Outbox { pool, vapid, allow_private, lanes: Lanes::new(MAX_IN_FLIGHT), clients: Arc::default(), metrics };
+    let lanes = Lanes::new(MAX_IN_FLIGHT);
+    let outbox = Outbox { pool, vapid, allow_private, lanes, clients: Arc::default(), metrics, sealing };
     outbox::run("notification", outbox, Duration::from_millis(100), shutdown).await;
 }
 
@@ -93,6 +97,8 @@ struct Outbox {
     lanes: Lanes<String>,
     clients: Arc<Clients>,
     metrics: Arc<Metrics>,
+    /// Opens gateways' sealed secrets.
+    sealing: Option<SealingKey>,
 }
 
 impl Claim for Outbox {
@@ -115,7 +121,8 @@ impl Claim for Outbox {
                    and coalesce(s2.endpoint, g2.url, '') <> all($3)
                  order by n.next_attempt_at limit $2 for update of n skip locked)
              returning d.id, d.user_id, u.name as user_name, d.alert_id, d.channel, d.subscription_id,
-                 s.endpoint, s.p256dh, s.auth, g.url as gateway_url, g.secret as gateway_secret,
+                 s.endpoint, s.p256dh, s.auth, g.id as gateway_id, g.url as gateway_url,
+                 g.secret as gateway_secret, g.secret_sealed as gateway_secret_sealed,
                  d.payload, d.urgent, d.attempts",
         )
         .bind(LEASE_SECS)
@@ -128,12 +135,15 @@ impl Claim for Outbox {
             let (pool, vapid, clients, allow_private) =
                 (self.pool.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
             let metrics = self.metrics.clone();
+            let sealing = self.sealing.clone();
             // One endpoint's deliveries one after another, in claim order.
             async move {
                 for d in &deliveries {
                     let result = match d.channel {
                         Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
-                        Channel::Sms | Channel::Voice => send_gateway(d, &clients, allow_private).await,
+                        Channel::Sms | Channel::Voice => {
+                            send_gateway(d, &clients, allow_private, sealing.as_ref()).await
+                        }
                     };
                     if let Err(err) = record(&pool, &metrics, d, result).await {
                         tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
@@ -229,10 +239,22 @@ async fn send_push(
         .map_err(|err| failure(d, &err))
 }
 
-async fn send_gateway(d: &Due, clients: &Clients, allow_private: bool) -> Result<reqwest::StatusCode, String> {
-    let (Some(gateway), Some(secret)) = (&d.gateway_url, &d.gateway_secret) else {
+async fn send_gateway(
+    d: &Due,
+    clients: &Clients,
+    allow_private: bool,
+    sealing: Option<&SealingKey>,
+) -> Result<reqwest::StatusCode, String> {
+    let (Some(id), Some(gateway), Some(stored)) = (d.gateway_id, &d.gateway_url, &d.gateway_secret) else {
         return Err("gateway gone".to_owned());
     };
+    // Sealed as a webhook's secret is, bound to the channel.
+    let secret = crate::store::webhooks::reveal(id, stored, d.gateway_secret_sealed == Some(true), sealing)
+        .map_err(|err| {
+            tracing::error!(channel = %id, cause = %err, "the gateway's secret (is webhooks.secret_key the one it was stored with?)");
+            "refused: the gateway's secret does not open".to_owned()
+        })?;
+    let secret = &secret;
     let url = url::Url::parse(gateway).map_err(|_| "refused: bad url".to_owned())?;
     let client = client_for(&url, clients, allow_private).await?;
     let body = d.payload.to_string().into_bytes();

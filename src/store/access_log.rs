@@ -10,11 +10,13 @@ use uuid::Uuid;
 use crate::domain::{AccessKind, Role, Scope};
 use crate::store::sessions::Kind;
 
-/// Records that `scope`'s user read `kind` of the resident's data, through
-/// a session of `session` kind. The resident was found in the caller's
-/// reach by the read itself.
+/// Records that `scope`'s user read `kind` of the resident's data (or, for
+/// [`AccessKind::Erase`], erased it), through a session of `session` kind.
+/// The resident was found in the caller's reach by the read itself. On the
+/// pool for a read; in the change's transaction for an erasure, so the log
+/// keeps every erasure that happened and only those.
 pub async fn record(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     session: Kind,
     kind: AccessKind,
@@ -29,7 +31,7 @@ pub async fn record(
     .bind(session)
     .bind(kind)
     .bind(resident)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -203,23 +203,35 @@ pub struct Gateway {
     pub created_at: DateTime<Utc>,
 }
 
+/// What SMS and voice gateways' secrets are sealed for: the key serves
+/// nothing else.
+pub const CHANNEL_SEALING_PURPOSE: &[u8] = b"channel secrets";
+
+/// The key that seals gateways' secrets, when `webhooks.secret_key` is set.
+pub fn channel_sealing_key(settings: &crate::config::WebhookSettings) -> Option<crate::keys::SealingKey> {
+    settings.secret_key.as_ref().map(|k| crate::keys::SealingKey::derive(k, CHANNEL_SEALING_PURPOSE))
+}
+
+/// The secret is stored sealed, bound to the channel's id: it signs what
+/// the gateway sends to people's phones.
 pub async fn create_gateway(
     tx: &mut PgConnection,
     scope: &Scope,
     kind: Channel,
     url: &str,
     secret: &str,
+    sealing: &crate::keys::SealingKey,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "insert into notification_channels (id, institution_id, kind, url, secret, created_by)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into notification_channels (id, institution_id, kind, url, secret, secret_sealed, created_by)
+         values ($1, $2, $3, $4, $5, true, $6)",
     )
     .bind(id)
     .bind(scope.institution)
     .bind(kind)
     .bind(url)
-    .bind(secret)
+    .bind(sealing.seal(secret, id.as_bytes()))
     .bind(scope.user)
     .execute(tx)
     .await?;

@@ -66,13 +66,29 @@ pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Opti
     .await
 }
 
-/// What an erasure changed.
+/// What an erasure changed: how many rows of each kind lost what named or
+/// described the resident.
 #[derive(Debug, serde::Serialize)]
 pub struct Erased {
+    /// Family messages whose text went.
     pub messages: u64,
     pub alert_comments: u64,
     pub consents: u64,
     pub webhook_deliveries: u64,
+    /// Notification deliveries about the resident whose payload (name, room,
+    /// message text) went; those still waiting are not sent.
+    pub notification_deliveries: u64,
+    /// The responder sheet, with the key safe code (0 or 1).
+    pub responder_sheets: u64,
+    /// Visits whose notes, task notes, rating comment and reasons went.
+    pub visits: u64,
+    /// The meal plan, with its allergies and delivery notes (0 or 1); the
+    /// orders not yet cooked are cancelled by the kitchen's cut-off rules.
+    pub meal_plans: u64,
+    /// Meal orders whose allergies and delivery position went.
+    pub meal_orders: u64,
+    /// Notes of the resident's status periods (in hospital, away).
+    pub status_notes: u64,
     pub audit_entries: u64,
 }
 
@@ -86,53 +102,65 @@ pub enum EraseError {
     Database(#[from] sqlx::Error),
 }
 
-/// Erases what names the resident, in the caller's transaction: their name
-/// becomes a pseudonym, their notes go, message texts, alert comments and
-/// notes, guardians' names and the resident's name in pending webhook
-/// payloads become [`ERASED`], and the personal values of the audit entries
-/// about them are blanked (the chain still verifies). Measurements, alerts,
-/// consents and the audit entries themselves stay, de-identified.
+/// Replaces the string value of `field` in each object of a jsonb array
+/// column with [`ERASED`] (`$2`); other values stay as they were.
+fn erase_in_items(column: &str, field: &str) -> String {
+    format!(
+        "(select coalesce(jsonb_agg(case when jsonb_typeof(x.item -> '{field}') = 'string'
+                                          then jsonb_set(x.item, '{{{field}}}', to_jsonb($2::text))
+                                          else x.item end order by x.n), '[]')
+          from jsonb_array_elements({column}) with ordinality as x(item, n))"
+    )
+}
+
+/// Erases what names or describes the resident, in the caller's
+/// transaction: their name becomes a pseudonym; their notes, address,
+/// location and room go; so do the responder sheet with the key safe code,
+/// the texts written about their visits (notes, task notes, rating comments,
+/// the reasons of corrections), their meal plan (allergies, delivery notes)
+/// and the allergies and delivery positions of their meal orders, the notes
+/// of their status periods, the payloads of notifications about them, family
+/// messages' texts, alert comments and notes, guardians' names and the
+/// resident's name in pending webhook payloads; and the personal values of
+/// the audit entries recorded as concerning them are blanked (the chain still
+/// verifies). Measurements, alerts, visits, orders, consents and the audit
+/// entries themselves stay, de-identified.
 pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -> Result<Erased, EraseError> {
     let institution = scope.institution.ok_or(EraseError::NotFound)?;
-    let row: Option<(String, bool)> = sqlx::query_as(
-        "select name, erased_at is not null from residents where id = $1 and institution_id = $2 for update",
+    let row: Option<bool> = sqlx::query_scalar(
+        "select erased_at is not null from residents where id = $1 and institution_id = $2 for update",
     )
     .bind(resident)
     .bind(institution)
     .fetch_optional(&mut *tx)
     .await?;
-    let (name, already) = row.ok_or(EraseError::NotFound)?;
-    if already {
+    if row.ok_or(EraseError::NotFound)? {
         return Err(EraseError::AlreadyErased);
     }
-    sqlx::query("update residents set name = $2, notes = null, erased_at = now(), updated_at = now() where id = $1")
-        .bind(resident)
-        .bind(pseudonym(resident))
-        .execute(&mut *tx)
-        .await?;
-    let messages = sqlx::query("update messages set body = $2 where resident_id = $1")
-        .bind(resident)
-        .bind(ERASED)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    let alert_comments = sqlx::query(
-        "update alert_events e set details = (
+    sqlx::query(
+        "update residents set name = $2, notes = null, address = null, lat = null, lon = null, room = null,
+             erased_at = now(), updated_at = now()
+         where id = $1",
+    )
+    .bind(resident)
+    .bind(pseudonym(resident))
+    .execute(&mut *tx)
+    .await?;
+    let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql)).bind(resident).bind(ERASED);
+    let messages =
+        run("update messages set body = $2 where resident_id = $1".into()).execute(&mut *tx).await?.rows_affected();
+    let alert_comments = run("update alert_events e set details = (
              select jsonb_object_agg(k, case when k in ('text', 'note') and v <> 'null'::jsonb
                                              then to_jsonb($2::text) else v end)
              from jsonb_each(e.details) as kv(k, v))
          from alerts a
-         where a.id = e.alert_id and a.resident_id = $1 and e.details ?| array['text', 'note']",
-    )
-    .bind(resident)
-    .bind(ERASED)
+         where a.id = e.alert_id and a.resident_id = $1 and e.details ?| array['text', 'note']"
+        .into())
     .execute(&mut *tx)
     .await?
     .rows_affected();
     let consents =
-        sqlx::query("update consents set guardian_name = $2 where resident_id = $1 and guardian_name is not null")
-            .bind(resident)
-            .bind(ERASED)
+        run("update consents set guardian_name = $2 where resident_id = $1 and guardian_name is not null".into())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -145,8 +173,72 @@ pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let audit_entries = crate::audit::erase_resident(tx, institution, resident, &name).await?;
-    Ok(Erased { messages, alert_comments, consents, webhook_deliveries, audit_entries })
+    // A notification still waiting would now tell nobody anything: it is
+    // not sent, and says why.
+    let notification_deliveries = sqlx::query(
+        "update notification_deliveries d
+         set payload = jsonb_build_object('type', d.payload -> 'type', 'erased', true),
+             failed_at = case when d.delivered_at is null then coalesce(d.failed_at, now()) else d.failed_at end,
+             last_error = case when d.delivered_at is null and d.failed_at is null
+                               then 'the resident was erased' else d.last_error end
+         where (d.alert_id in (select id from alerts where resident_id = $1)
+                or d.payload ->> 'resident_id' = $1::text)",
+    )
+    .bind(resident)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let responder_sheets = sqlx::query("delete from responder_info where resident_id = $1")
+        .bind(resident)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let visits = run(format!(
+        "update visits set note = case when note is null then null else $2 end,
+             visit_note = case when visit_note is null then null else $2 end,
+             rating_comment = case when rating_comment is null then null else $2 end,
+             tasks = {tasks}, resolved = {resolved}, amendments = {amendments}, updated_at = now()
+         where resident_id = $1 and (note is not null or visit_note is not null or rating_comment is not null
+                or jsonb_path_exists(tasks, '$[*].note ? (@.type() == \"string\")')
+                or resolved <> '[]' or amendments <> '[]')",
+        tasks = erase_in_items("tasks", "note"),
+        resolved = erase_in_items("resolved", "reason"),
+        amendments = erase_in_items("amendments", "reason"),
+    ))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // The plan ends (with its allergies and delivery notes), and its orders
+    // not yet past the kitchen's cut-off are cancelled as for any ended
+    // plan; those already cooked are delivered.
+    let meal_plans = u64::from(crate::store::meals::delete_plan(&mut *tx, resident).await?);
+    crate::store::meals::sync_orders(&mut *tx, resident, chrono::Utc::now()).await?;
+    let meal_orders = sqlx::query(
+        "update meal_orders set allergies = '{}', outcome_lat = null, outcome_lon = null
+         where resident_id = $1 and (allergies <> '{}' or outcome_lat is not null)",
+    )
+    .bind(resident)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let status_notes = run("update resident_status set note = $2 where resident_id = $1 and note is not null".into())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let audit_entries = crate::audit::erase_resident(tx, resident).await?;
+    Ok(Erased {
+        messages,
+        alert_comments,
+        consents,
+        webhook_deliveries,
+        notification_deliveries,
+        responder_sheets,
+        visits,
+        meal_plans,
+        meal_orders,
+        status_notes,
+        audit_entries,
+    })
 }
 
 /// The name an erased resident is shown by: stable, and naming no one.

@@ -10,20 +10,29 @@ use uuid::Uuid;
 use crate::config::WebhookSettings;
 use crate::domain::care::Location;
 use crate::domain::responder::{KeySafe, Responder, Sheet, SheetView};
-use crate::keys::{SealingKey, Unsealable};
+use crate::keys::{NoSealingKey, SealingKey, Unsealable};
 
 /// What key safe codes are sealed for: the key serves nothing else.
 pub const SEALING_PURPOSE: &[u8] = b"key safe codes";
 
 /// The key that seals key safe codes: derived from the same setting as the
-/// webhook secrets' (`webhooks.secret_key`), for a purpose of its own. Without
-/// the setting, codes are stored as given, as webhook secrets are.
+/// webhook secrets' (`webhooks.secret_key`), for a purpose of its own.
+/// Without the setting, no code is stored (see [`save`]).
 pub fn sealing_key(settings: &WebhookSettings) -> Option<SealingKey> {
     settings.secret_key.as_ref().map(|k| SealingKey::derive(k, SEALING_PURPOSE))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// A code opens a home's door: it is stored sealed or not at all.
+    #[error(transparent)]
+    NoSealingKey(#[from] NoSealingKey),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Replaces the resident's sheet and changes the key safe code as told; a
-/// new code is stored sealed, bound to the resident, when there is a
+/// new code is stored sealed, bound to the resident, and refused without a
 /// sealing key.
 pub async fn save(
     tx: &mut PgConnection,
@@ -32,12 +41,12 @@ pub async fn save(
     key_safe: &KeySafe,
     sealing: Option<&SealingKey>,
     by: Uuid,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), SaveError> {
     let (stored, sealed) = match key_safe {
-        KeySafe::Set(code) => match sealing {
-            Some(key) => (Some(key.seal(code, resident.as_bytes())), true),
-            None => (Some(code.clone()), false),
-        },
+        KeySafe::Set(code) => {
+            let key = sealing.ok_or(NoSealingKey("key safe codes"))?;
+            (Some(key.seal(code, resident.as_bytes())), true)
+        }
         KeySafe::Keep | KeySafe::Remove => (None, false),
     };
     sqlx::query(
@@ -108,7 +117,8 @@ pub async fn view(conn: &mut PgConnection, resident: Uuid) -> Result<SheetView, 
 }
 
 /// The key safe code in clear, if the resident has one. A code sealed
-/// under another key (or altered) does not open.
+/// under another key (or altered) does not open; one stored in clear by an
+/// older version, before the start that seals it, is given as stored.
 pub async fn key_safe_code(
     conn: &mut PgConnection,
     resident: Uuid,

@@ -29,6 +29,7 @@ mod resident_status;
 mod responder;
 mod rollups;
 mod scale;
+mod sealing;
 mod simulator;
 mod store;
 mod strict;

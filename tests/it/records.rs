@@ -286,7 +286,7 @@ async fn a_resident_is_exported_whole_then_erased_leaving_no_name_and_a_valid_ch
     assert_eq!(again["messages"][0]["body"], "[erased]");
     let kinds: Vec<&str> =
         again["access_log"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["export"], "the first export, before the erasure");
+    assert_eq!(kinds, ["export", "erase"], "the first export, before the erasure, then the erasure");
 }
 
 #[tokio::test]
@@ -427,4 +427,269 @@ async fn retention_deletes_old_rows_in_batches_and_keeps_recent_ones() {
     assert_eq!(app.count("select count(*) from ingest_seq").await, 1);
     // The session that ended a day ago stays (and the admin's live one).
     assert_eq!(app.count("select count(*) from sessions where expires_at < now()").await, 1);
+}
+
+#[tokio::test]
+async fn an_erasure_blanks_the_entries_about_the_resident_never_others_that_share_a_word_with_the_name() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let nurse = json!({"email": "nurse@test.example", "password": "long enough pw", "role": "staff", "name": "Nurse"});
+    let nurse_id = id_of(&app.post("/api/v1/users", &admin, nurse).await);
+    // The words the trail itself writes into failed logins and access changes.
+    let wrong = app.resident(&admin, "wrong_password").await;
+    let disabled = app.resident(&admin, "disabled").await;
+    assert_eq!(login(&app, "nurse@test.example", "not the password", None).await, StatusCode::UNAUTHORIZED);
+    let (status, body) =
+        app.call("PATCH", &format!("/api/v1/users/{nurse_id}"), Some(&admin), Some(json!({"disabled": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for rid in [&wrong, &disabled] {
+        let erased = app.post(&format!("/api/v1/residents/{rid}/erase"), &admin, Value::Null).await;
+        assert_eq!(erased["erased"]["audit_entries"], 1, "its creation only: {erased}");
+    }
+
+    let trail = app.get(&format!("/api/v1/audit?entity=user&entity_id={nurse_id}"), &admin).await;
+    let entry = |action: &str| {
+        trail["entries"].as_array().unwrap().iter().find(|e| e["action"] == action).cloned().unwrap_or_default()
+    };
+    let failed = entry("login.failed");
+    assert_eq!(
+        (failed["erased"].clone(), failed["details"]["reason"].clone()),
+        (json!(false), json!("wrong_password"))
+    );
+    let changed = entry("user.updated");
+    assert_eq!((changed["erased"].clone(), changed["details"]["disabled"].clone()), (json!(false), json!(true)));
+    for rid in [&wrong, &disabled] {
+        let own = app.get(&format!("/api/v1/audit?entity=resident&entity_id={rid}"), &admin).await;
+        let created = own["entries"].as_array().unwrap().iter().find(|e| e["action"] == "resident.created").unwrap();
+        assert_eq!((created["erased"].clone(), created["details"].clone()), (json!(true), Value::Null));
+    }
+    assert_eq!(app.get("/api/v1/audit/verify", &admin).await["valid"], true);
+}
+
+/// Every `table.column` of the public schema's text, varchar, json(b) and
+/// text[] columns where some row holds `text` (in any case).
+async fn columns_mentioning(app: &TestApp, text: &str) -> Vec<String> {
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "select c.table_name::text, c.column_name::text from information_schema.columns c
+         join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+         where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
+           and (c.data_type in ('text', 'character varying', 'jsonb', 'json')
+                or (c.data_type = 'ARRAY' and c.udt_name in ('_text', '_varchar')))
+         order by 1, 2",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(columns.len() > 50, "the sweep sees the schema: {columns:?}");
+    let mut found = Vec::new();
+    for (table, column) in columns {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select count(*) from \"{table}\" where \"{column}\"::text ilike '%' || $1 || '%'"
+        )))
+        .bind(text)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if n > 0 {
+            found.push(format!("{table}.{column}"));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_address() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let admin_id = app.get("/api/v1/me", &admin).await["id"].as_str().unwrap().to_owned();
+    let (given, surname, address) = ("Yunhe", "Ouyangsun", "88 Willow Creek Road");
+    let name = format!("{given} {surname}");
+    let about = |what: &str| format!("{what} of {name}, {address}");
+    let rid = app.resident(&admin, &name).await;
+    let patch = json!({"notes": about("notes"), "address": address, "room": format!("{surname} suite"),
+                       "location": {"lat": 29.8683, "lon": 121.544}});
+    let (status, body) = app.call("PATCH", &format!("/api/v1/residents/{rid}"), Some(&admin), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The responder sheet, with a key safe code.
+    let sheet = json!({"access": {"instructions": about("door"), "key_safe_code": "K9-0417"},
+        "emergency_contacts": [{"name": format!("Son {surname}"), "relation": "son", "phone": "+86 138 0000 0009"}],
+        "allergies": [about("allergy")], "directives": {"dnacpr": false, "note": about("directive")}});
+    let (status, body) =
+        app.call("PUT", &format!("/api/v1/residents/{rid}/responder-info"), Some(&admin), Some(sheet)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The family, whose phone is told of the care team's messages.
+    let fam =
+        json!({"email": "daughter@test.example", "password": "long enough pw", "role": "family", "name": "Daughter"});
+    let fam_id = id_of(&app.post("/api/v1/users", &admin, fam).await);
+    app.post(
+        &format!("/api/v1/residents/{rid}/family"),
+        &admin,
+        json!({"user_id": fam_id, "relationship": "daughter"}),
+    )
+    .await;
+    let family = app.login("daughter@test.example", "long enough pw").await;
+    let (keys, auth) = ece::generate_keypair_and_auth_secret().unwrap();
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    let subscription = json!({"endpoint": "http://127.0.0.1:9/push/daughter", "expirationTime": null,
+        "keys": {"p256dh": b64(&keys.pub_as_raw().unwrap()), "auth": b64(&auth)}});
+    app.post("/api/v1/me/push-subscriptions", &family, subscription).await;
+    app.post(&format!("/api/v1/residents/{rid}/messages"), &admin, json!({"text": about("message")})).await;
+    app.post(&format!("/api/v1/residents/{rid}/messages"), &family, json!({"text": about("reply")})).await;
+    let pushed = format!("select count(*) from notification_deliveries where payload::text like '%{surname}%'");
+    wait_for("the push about the message", || async { (app.count(&pushed).await > 0).then_some(()) }).await;
+
+    // A visit with tasks: its note, task notes, the carer's note and the family's rating.
+    let service = json!({"code": "HC-BATH", "name": "Bathing assistance", "category": "personal_care",
+        "duration_minutes": 60, "unit": "hour", "unit_price": 80.0, "currency": "CNY", "funding": ["self_pay"],
+        "evv_required": false, "tasks": [{"code": "bath", "name": "Assisted shower"}]});
+    app.post("/api/v1/services", &admin, service).await;
+    let carer =
+        json!({"email": "carer@test.example", "password": "long enough pw", "role": "caregiver", "name": "Carer"});
+    let carer_id = id_of(&app.post("/api/v1/users", &admin, carer).await);
+    let carer = app.login("carer@test.example", "long enough pw").await;
+    let start = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let visit = json!({"resident_id": rid, "service_code": "HC-BATH", "scheduled_start": start, "funding": "self_pay",
+                       "note": about("visit note")});
+    let vid = id_of(&app.post("/api/v1/visits", &admin, visit).await);
+    app.post(&format!("/api/v1/visits/{vid}/assign"), &admin, json!({"caregiver_id": carer_id})).await;
+    let door = json!({"location": {"lat": 29.8683, "lon": 121.544, "accuracy_m": 15}, "method": "gps"});
+    app.post(&format!("/api/v1/visits/{vid}/check-in"), &carer, door.clone()).await;
+    let mut out = door;
+    out["tasks"] = json!([{"code": "bath", "done": true, "note": about("task note")}]);
+    out["note"] = json!(about("carer's note"));
+    app.post(&format!("/api/v1/visits/{vid}/check-out"), &carer, out).await;
+    app.post(&format!("/api/v1/visits/{vid}/rating"), &family, json!({"stars": 4, "comment": about("rating")})).await;
+
+    // Meals: the plan's allergies and delivery notes, copied onto its orders.
+    let kitchen = json!({"name": "Kitchen", "cutoff": "23:59", "timezone": "Asia/Shanghai",
+                         "prices": {"breakfast": 6, "lunch": 12.5, "dinner": 12}});
+    let kitchen = id_of(&app.post("/api/v1/kitchens", &admin, kitchen).await);
+    let days: serde_json::Map<String, Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().map(|d| ((*d).to_owned(), json!(["lunch"]))).collect();
+    let plan = json!({"kitchen_id": kitchen, "delivery": "home", "funding": "subsidy", "days": days,
+                      "allergies": [format!("{surname} peanut")], "delivery_notes": about("delivery")});
+    let (status, body) = app.call("PUT", &format!("/api/v1/residents/{rid}/meal-plan"), Some(&admin), Some(plan)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A stay in hospital last week, with a note.
+    let week_ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+    let stay = json!({"status": "in_hospital", "from": week_ago(8), "until": week_ago(7), "note": about("stay")});
+    let (status, body) = app.call("PUT", &format!("/api/v1/residents/{rid}/status"), Some(&admin), Some(stay)).await;
+    assert!(status.is_success(), "{body}");
+
+    let before = columns_mentioning(&app, surname).await;
+    for column in [
+        "residents.name",
+        "residents.notes",
+        "residents.room",
+        "responder_info.sheet",
+        "messages.body",
+        "notification_deliveries.payload",
+        "visits.note",
+        "visits.visit_note",
+        "visits.tasks",
+        "visits.rating_comment",
+        "meal_plans.allergies",
+        "meal_plans.delivery_notes",
+        "resident_status.note",
+        "audit_personal.details",
+    ] {
+        assert!(before.contains(&column.to_owned()), "{column} was filled: {before:?}");
+    }
+    assert!(columns_mentioning(&app, address).await.contains(&"residents.address".to_owned()));
+
+    let erased = app.post(&format!("/api/v1/residents/{rid}/erase"), &admin, Value::Null).await;
+    let counts = &erased["erased"];
+    for (kind, n) in [("messages", 2), ("responder_sheets", 1), ("visits", 1), ("meal_plans", 1), ("status_notes", 1)] {
+        assert_eq!(counts[kind], n, "{kind}: {erased}");
+    }
+    assert!(counts["notification_deliveries"].as_u64().unwrap() >= 1, "{erased}");
+    assert!(counts["audit_entries"].as_u64().unwrap() >= 8, "{erased}");
+
+    for text in [surname, given, address, "Willow Creek"] {
+        assert_eq!(columns_mentioning(&app, text).await, Vec::<String>::new(), "{text} is still stored");
+    }
+    assert_eq!(app.count(&format!("select count(*) from residents where id = '{rid}' and lat is null")).await, 1);
+    assert_eq!(app.count("select count(*) from responder_info").await, 0, "the key safe code went with the sheet");
+    assert_eq!(app.get("/api/v1/audit/verify", &admin).await["valid"], true);
+    // The access log keeps that the erasure happened, and who made it.
+    let log = app.get(&format!("/api/v1/access-log?resident_id={rid}"), &admin).await;
+    let erasures: Vec<&Value> = log["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "erase").collect();
+    assert_eq!(erasures.len(), 1, "{log}");
+    assert_eq!(erasures[0]["user_id"], admin_id.as_str());
+    // What was left of the visit reads as erased.
+    let visit = app.get(&format!("/api/v1/visits/{vid}"), &admin).await;
+    assert_eq!(visit["tasks"][0]["note"], "[erased]", "{visit}");
+}
+
+#[tokio::test]
+async fn the_migration_records_which_residents_older_entries_concern_by_id_never_by_words() {
+    let url = fresh_database().await;
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let migrator = &eldercare::store::MIGRATOR;
+    migrator.run_to(20261201000170, &mut conn).await.unwrap();
+    let institution: uuid::Uuid = sqlx::query_scalar(
+        "insert into institutions (id, name, timezone, kind) values (gen_random_uuid(), 'Old Home', 'UTC', 'care_home')
+         returning id",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let resident: uuid::Uuid = sqlx::query_scalar(
+        "insert into residents (id, institution_id, name, timezone) values (gen_random_uuid(), $1, 'disabled', 'UTC')
+         returning id",
+    )
+    .bind(institution)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into devices (device_id, institution_id, resident_id, kind) values ('old-sos', $1, $2, 'sos_button')",
+    )
+    .bind(institution)
+    .bind(resident)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Entries as the previous version wrote them: about the resident, about
+    // their device, naming them in the values, and about a user whose values
+    // share a word with the resident's name.
+    let rid = resident.to_string();
+    let entries = [
+        ("resident", rid.as_str(), json!({"name": "disabled"}), true),
+        ("device", "old-sos", json!({}), true),
+        ("meal_order", "not-an-id", json!({"changes": [{"resident_id": rid}]}), true),
+        ("user", "someone", json!({"disabled": true, "resident_id": null}), false),
+    ];
+    let mut ids = Vec::new();
+    for (entity, entity_id, details, _) in &entries {
+        let id: i64 = sqlx::query_scalar(
+            "with entry as (insert into audit_log (institution_id, at, action, entity, entity_id, record, hash)
+                            values ($1, now(), 'old', $2, $3, 'old', '\\x00') returning id)
+             insert into audit_personal (entry_id, salt, details) select id, '\\x00', $4 from entry returning entry_id",
+        )
+        .bind(institution)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(details.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    migrator.run(&mut conn).await.unwrap();
+
+    for ((entity, _, _, concerns), id) in entries.iter().zip(&ids) {
+        let n: i64 =
+            sqlx::query_scalar("select count(*) from audit_residents where entry_id = $1 and resident_id = $2")
+                .bind(id)
+                .bind(resident)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(n, i64::from(*concerns), "the {entity} entry");
+    }
 }

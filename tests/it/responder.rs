@@ -338,6 +338,36 @@ async fn a_plan_visit_gives_its_carer_only_how_to_get_in() {
     assert_eq!((status, body), (StatusCode::OK, json!({"code": CODE})));
     let (status, _) = key_safe(&app, &carer, later["id"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // Stored as given without a sealing key, as webhook secrets are.
-    assert_eq!(app.count(&format!("select count(*) from responder_info where key_safe_code = '{CODE}'")).await, 1);
+    // Stored only sealed.
+    assert_eq!(app.count(&format!("select count(*) from responder_info where key_safe_code = '{CODE}'")).await, 0);
+    assert_eq!(app.count("select count(*) from responder_info where key_safe_sealed").await, 1);
+}
+
+#[tokio::test]
+async fn every_read_of_the_responder_sheet_is_in_the_access_log() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (staff_id, staff) = user(&app, &admin, "staff", "Chen Jing").await;
+    let rid = at_home(&app, &admin, "Wang Fang").await;
+    let (status, body) = put_sheet(&app, &admin, &rid, sheet()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sheet_reads = |log: &Value| -> Vec<Value> {
+        log["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "responder_sheet").cloned().collect()
+    };
+    let log = app.get(&format!("/api/v1/access-log?resident_id={rid}"), &admin).await;
+    assert_eq!(sheet_reads(&log), Vec::<Value>::new(), "writing it is audited, not a read");
+
+    app.get(&format!("/api/v1/residents/{rid}/responder-info"), &staff).await;
+    let log = app.get(&format!("/api/v1/access-log?resident_id={rid}"), &admin).await;
+    let reads = sheet_reads(&log);
+    assert_eq!(reads.len(), 1, "{log}");
+    assert_eq!(reads[0]["user_id"], staff_id.as_str());
+    assert_eq!(reads[0]["resident_id"], rid.as_str());
+
+    // The sheet on an alert is a read of it too.
+    let alert = sos(&app, &admin, Some(&rid), "sos-read-1").await;
+    let detail = app.get(&format!("/api/v1/alerts/{alert}"), &staff).await;
+    assert_eq!(detail["responder"]["allergies"], json!(["penicillin"]));
+    let log = app.get(&format!("/api/v1/access-log?resident_id={rid}"), &admin).await;
+    assert_eq!(sheet_reads(&log).len(), 2, "{log}");
 }

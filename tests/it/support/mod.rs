@@ -23,6 +23,10 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery";
 pub const OPERATOR_EMAIL: &str = "operator@test.example";
 pub const OPERATOR_PASSWORD: &str = "platform operator pw";
 
+/// The sealing key of the tests' settings: key safe codes and gateway
+/// secrets are stored only sealed.
+pub const SECRET_KEY: &str = "test-key-sealing-secrets-at-rest-0123456";
+
 /// How long a test waits for a condition before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -141,6 +145,7 @@ pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Setting
     settings.bootstrap.operator_password = Some(OPERATOR_PASSWORD.to_owned().into());
     // The tests' webhook receivers listen on 127.0.0.1 over plain http.
     settings.webhooks.allow_private = true;
+    settings.webhooks.secret_key = Some(SECRET_KEY.to_owned().into());
     settings
 }
 

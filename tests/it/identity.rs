@@ -408,3 +408,197 @@ async fn the_backend_speaks_mqtts_with_its_own_ca() {
         .await;
     wait_for("the SOS, received over TLS", || async { (events_of(&app, "id-tls").await == 1).then_some(()) }).await;
 }
+
+/// Polls `/readyz` until stopped; answers every time it was not ready or
+/// showed a problem.
+fn watch_readiness(app: &TestApp) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Vec<String>>) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (http, url) = (app.http.clone(), app.url("/readyz"));
+    let watcher = tokio::spawn(async move {
+        let mut red = Vec::new();
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return red,
+                _ = every.tick() => {}
+            }
+            match http.get(&url).send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let problems = body["problems"].as_array().is_some_and(|p| !p.is_empty());
+                    if status != StatusCode::OK || problems {
+                        red.push(format!("{status} {body}"));
+                    }
+                }
+                Err(err) => red.push(err.to_string()),
+            }
+        }
+    });
+    (stop, watcher)
+}
+
+/// A staff member registers the backend's own names (this process's, those
+/// of another process sharing the database, the broker admin's, anything
+/// under the reserved prefix) as devices and gateways: each is refused. The
+/// backend's sessions stay up throughout, and an SOS still raises its alert.
+#[tokio::test]
+async fn the_backends_own_names_are_refused_as_devices_and_gateways_and_an_sos_still_gets_through() {
+    // Another process with its own client id has run on this database.
+    let db = crate::support::fresh_database().await;
+    let other = crate::support::Broker::start().await;
+    let other_url = other.ingest_url("worker-2");
+    let other = TestApp::spawn_with(other, db, |s| s.mqtt.url = other_url.into()).await;
+    let (_, db) = other.stop().await;
+
+    let app = TestApp::spawn_with(crate::support::Broker::start().await, db, |_| {}).await;
+    let (stop, watcher) = watch_readiness(&app);
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandma").await;
+    let reserved = [
+        "eldercare-ingest",
+        "eldercare-ingest-events",
+        "eldercare-ingest-telemetry",
+        "eldercare-ingest-admin",
+        "worker-2",
+        "worker-2-events",
+        "Worker-2-Telemetry",
+        "worker-2-admin",
+        "Eldercare-anything",
+        "admin",
+    ];
+    for name in reserved {
+        let device = json!({"device_id": name, "resident_id": rid, "kind": "sos_button"});
+        let (status, body) = app.call("POST", "/api/v1/devices", Some(&token), Some(device)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "device {name}: {body}");
+        assert_eq!(body["error"]["code"], "conflict", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("reserved for the backend"), "{body}");
+        let gateway = json!({"gateway_id": name, "base_topic": format!("zigbee2mqtt/{}", name.to_lowercase())});
+        let (status, body) = app.call("POST", "/api/v1/gateways", Some(&token), Some(gateway)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "gateway {name}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("reserved for the backend"), "{body}");
+    }
+    assert_eq!(app.count("select count(*) from devices").await, 0);
+    assert_eq!(app.count("select count(*) from gateways").await, 0);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where kind <> 'ingest'").await, 0);
+
+    let password = register(&app, &token, "sos-1", "sos_button").await;
+    let rid_of_sos: String = sqlx::query_scalar("select resident_id::text from devices where device_id = 'sos-1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let press = ("eldercare/v1/sos-1/event".to_owned(), event("sos_pressed"));
+    app.broker.publish_as("sos-1", ("sos-1", &password), &[press], QoS::AtLeastOnce, false).await;
+    wait_for("the SOS alert", || async {
+        let body = app.get(&format!("/api/v1/alerts?resident_id={rid_of_sos}&kind=sos"), &token).await;
+        body["alerts"].as_array()?.iter().find(|a| a["status"] == "open").cloned()
+    })
+    .await;
+    let _ = stop.send(());
+    let red = watcher.await.unwrap();
+    assert!(red.is_empty(), "/readyz went red or showed a problem: {red:?}");
+}
+
+/// A device and a gateway registered under reserved names by an older
+/// release (inserted as it would have) are revoked when the backend starts:
+/// the broker refuses the device, its institution has an alert, the audit
+/// trail says why, and `/readyz` shows the problem until the alerts are
+/// resolved.
+#[tokio::test]
+async fn an_account_under_a_reserved_name_is_revoked_at_start_with_an_alert_and_a_readyz_problem() {
+    use eldercare::broker::credentials::{CredentialKey, salted_hash};
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandpa").await;
+    let pw_ok = register(&app, &token, "id-ok", "wearable").await;
+    let (broker, db) = app.stop().await;
+
+    // What an older release let a staff member register, on the broker too.
+    let evil = "eldercare-ingest-events";
+    let key = CredentialKey::new(crate::support::broker::CREDENTIAL_KEY.to_owned().into());
+    let password = key.password(evil, "n1");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let institution: uuid::Uuid = sqlx::query_scalar("select institution_id from residents where id = $1::uuid")
+        .bind(&rid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into devices (device_id, institution_id, resident_id, kind) values ($1, $2, $3::uuid, 'sos_button')",
+    )
+    .bind(evil)
+    .bind(institution)
+    .bind(&rid)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gateways (gateway_id, institution_id, base_topic) values ('Eldercare-gw', $1, 'zigbee2mqtt/old')",
+    )
+    .bind(institution)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into mqtt_accounts (username, kind, device_id, gateway_id, client_id, nonce, password_hash, salt,
+                                    publish_topics, subscribe_topics)
+         values ($1, 'device', $1, null, $1, 'n1', $2, 's', array['eldercare/v1/' || $1 || '/#'], '{}'),
+                ('Eldercare-gw', 'gateway', null, 'Eldercare-gw', 'Eldercare-gw', 'n2', 'x', 's',
+                 array['zigbee2mqtt/old/#'], array['zigbee2mqtt/old/#'])",
+    )
+    .bind(evil)
+    .bind(salted_hash(&password, "s"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    use secrecy::ExposeSecret;
+    let password = password.expose_secret().to_owned();
+    let created = broker
+        .control(json!([{"command": "createClient", "username": evil, "password": password, "clientid": evil,
+            "textdescription": "managed by eldercare"}]))
+        .await;
+    assert!(created[0]["error"].is_null(), "{created:?}");
+    assert_eq!(broker.try_connect(evil, Some((evil, &password))).await, Connect::Accepted, "the old account works");
+
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    assert!(
+        matches!(app.broker.try_connect(evil, Some((evil, &password))).await, Connect::Refused(_)),
+        "the colliding account still connects"
+    );
+    assert_eq!(app.broker.try_connect("id-ok", Some(("id-ok", &pw_ok))).await, Connect::Accepted);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where kind <> 'ingest'").await, 1, "id-ok's only");
+    assert_eq!(app.count("select count(*) from devices").await, 2, "the device stays registered, without account");
+
+    let alerts = wait_for("the identity_revoked alerts", || async {
+        let body = app.get("/api/v1/alerts?kind=identity_revoked", &token).await;
+        let alerts = body["alerts"].as_array()?.clone();
+        (alerts.len() == 2).then_some(alerts)
+    })
+    .await;
+    let mut causes: Vec<&str> = alerts.iter().map(|a| a["cause"].as_str().unwrap()).collect();
+    causes.sort();
+    assert_eq!(causes, ["Eldercare-gw", evil]);
+    assert!(alerts.iter().all(|a| a["severity"] == "high" && a["status"] == "open"), "{alerts:?}");
+    let audit = app.get("/api/v1/audit?action=mqtt_account.revoked_reserved", &token).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries.iter().any(|e| e["entity_id"] == evil && e["details"]["reason"] == "reserved_prefix"), "{audit}");
+
+    // Operators see it on /readyz, which stays ready, until it is dealt with.
+    wait_for("the readyz problem", || async {
+        let (status, ready) = app.call("GET", "/readyz", None, None).await;
+        let shown =
+            ready["problems"].as_array()?.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("identity_revoked")));
+        (status == StatusCode::OK && shown).then_some(())
+    })
+    .await;
+    for alert in &alerts {
+        let path = format!("/api/v1/alerts/{}/resolve", alert["id"].as_str().unwrap());
+        app.post(&path, &token, json!({"resolution": "handled"})).await;
+    }
+    wait_for("the readyz problem to end", || async {
+        let (_, ready) = app.call("GET", "/readyz", None, None).await;
+        ready["problems"].as_array()?.is_empty().then_some(())
+    })
+    .await;
+}

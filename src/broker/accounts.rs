@@ -205,13 +205,23 @@ impl Accounts {
     pub async fn reconcile(&self, first: bool) -> Result<Reconciled, BrokerError> {
         let mut conn = self.pool.acquire().await?;
         sqlx::query("select pg_advisory_lock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await?;
-        let result = self.reconcile_locked(&mut conn, first).await;
+        let mut revoked = Disconnect { emqx: self.emqx.clone(), client_ids: Vec::new() };
+        let result = self.reconcile_locked(&mut conn, first, &mut revoked).await;
         // Unlocked whatever happened: the connection goes back to the pool.
-        sqlx::query("select pg_advisory_unlock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await?;
+        let unlocked = sqlx::query("select pg_advisory_unlock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await;
+        // Outside the lock (the broker's API may be slow), and whatever
+        // failed after the revocations committed: they are not made again.
+        revoked.send().await;
+        unlocked?;
         result
     }
 
-    async fn reconcile_locked(&self, conn: &mut PgConnection, first: bool) -> Result<Reconciled, BrokerError> {
+    async fn reconcile_locked(
+        &self,
+        conn: &mut PgConnection,
+        first: bool,
+        disconnect: &mut Disconnect,
+    ) -> Result<Reconciled, BrokerError> {
         let salt = credentials::random_hex(16);
         let hash = credentials::salted_hash(&self.ingest.password, &salt);
         // A device may never hold the ingest account's name: only an ingest
@@ -230,7 +240,7 @@ impl Accounts {
         .bind(&self.ingest.subscribe)
         .execute(&mut *conn)
         .await?;
-        let revoked = self.revoke_reserved(conn).await?;
+        let revoked = self.revoke_reserved(conn, disconnect).await?;
         let Some(broker) = &self.broker else { return Ok(Reconciled { revoked, ..Reconciled::default() }) };
         let rows: Vec<AccountRow> = sqlx::query_as(
             "select a.username, a.kind, a.client_id, a.nonce, a.publish_topics, a.subscribe_topics
@@ -249,8 +259,13 @@ impl Accounts {
     /// process first recorded its names): it could take over one of the
     /// backend's broker sessions. Each is removed from the table and the
     /// broker, audited, and raised to its institution as an alert, which
-    /// `/readyz` shows until someone resolves it. Answers how many.
-    async fn revoke_reserved(&self, conn: &mut PgConnection) -> Result<usize, BrokerError> {
+    /// `/readyz` shows until someone resolves it. Answers how many; their
+    /// clients are added to `disconnect`.
+    async fn revoke_reserved(
+        &self,
+        conn: &mut PgConnection,
+        disconnect: &mut Disconnect,
+    ) -> Result<usize, BrokerError> {
         let backend: HashSet<String> = sqlx::query_scalar("select name from mqtt_reserved_names")
             .fetch_all(&mut *conn)
             .await?
@@ -288,7 +303,7 @@ impl Accounts {
             // the backend's session (and its queue) down instead.
             let client_id = client_id.unwrap_or_else(|| username.clone());
             if !backend.contains(&client_id.to_lowercase()) {
-                Disconnect { emqx: self.emqx.clone(), client_ids: vec![client_id] }.send().await;
+                disconnect.client_ids.push(client_id);
             }
             revoked += 1;
         }

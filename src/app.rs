@@ -60,7 +60,7 @@ impl Application {
         let tracker = TaskTracker::new();
         let alarm = store::alarm_pools(&settings.database)?;
         // Before ingest: its own account on the broker is made sure of here.
-        let accounts = Accounts::start(&settings, pool.clone(), shutdown.clone(), &tracker).await?;
+        let accounts = Accounts::start(&settings, pool.clone(), metrics.clone(), shutdown.clone(), &tracker).await?;
         // Each lane hands committed data to the engine on its own channel,
         // bounded: a full one slows that lane's ingestion, never drops input.
         let (events_tx, events_rx) = tokio::sync::mpsc::channel(settings.ingest.queue_capacity);

@@ -184,6 +184,18 @@ pub struct MqttSettings {
     /// CA certificate (PEM) for `mqtts://` when the broker's certificate is
     /// not signed by a public CA.
     pub ca_file: Option<std::path::PathBuf>,
+    /// EMQX's REST API (`http://emqx:18083`), with `accounts = "database"`:
+    /// EMQX checks a credential only when a client connects, so a rotated or
+    /// revoked device is disconnected through it
+    /// (`DELETE /api/v5/clients/{clientid}`); without it, a device keeps its
+    /// live connection until it drops.
+    #[serde(default)]
+    pub emqx_api_url: Option<String>,
+    /// The API key and secret EMQX issued for it (basic auth).
+    #[serde(default)]
+    pub emqx_api_key: Option<String>,
+    #[serde(default)]
+    pub emqx_api_secret: Option<SecretString>,
 }
 
 /// Where the broker checks device credentials.
@@ -356,6 +368,17 @@ impl MqttSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let ingest = self.endpoint()?;
         self.admin_endpoint()?;
+        if let Some(url) = &self.emqx_api_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url::Url::parse(url).is_err() {
+                return Err(ConfigError::Invalid("ELDERCARE__MQTT__EMQX_API_URL must be an http(s):// URL".into()));
+            }
+            if self.emqx_api_key.is_none() || self.emqx_api_secret.is_none() {
+                return Err(ConfigError::Invalid(
+                    "ELDERCARE__MQTT__EMQX_API_KEY and ELDERCARE__MQTT__EMQX_API_SECRET must be set with EMQX_API_URL"
+                        .into(),
+                ));
+            }
+        }
         if self.managed_accounts().is_some() {
             let key_len = self.credential_key.as_ref().map_or(0, |k| k.expose_secret().len());
             if key_len < 32 {
@@ -437,6 +460,9 @@ mod tests {
             accounts: AccountsBackend::Auto,
             credential_key: None,
             ca_file: None,
+            emqx_api_url: None,
+            emqx_api_key: None,
+            emqx_api_secret: None,
         }
     }
 
@@ -473,6 +499,13 @@ mod tests {
         m.validate().unwrap();
         m.accounts = AccountsBackend::Database;
         assert_eq!(m.managed_accounts(), Some(ManagedAccounts::Database));
+        m.emqx_api_url = Some("http://emqx:18083".into());
+        assert!(m.validate().is_err(), "an API URL without its key and secret");
+        m.emqx_api_key = Some("key".into());
+        m.emqx_api_secret = Some("secret".to_owned().into());
+        m.validate().unwrap();
+        m.emqx_api_url = Some("emqx:18083".into());
+        assert!(m.validate().is_err(), "not an http URL");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub enum Problem {
     IngestFailing { lane: &'static str },
     /// No scheduler leader has judged the time-driven rules for a while.
     SchedulerStalled,
+    /// Device or gateway accounts were revoked for holding a name reserved
+    /// for the backend's broker sessions, and their alerts are not resolved
+    /// yet. The reconciler raised those alerts: this only shows them to
+    /// operators, on every process.
+    IdentityRevoked,
 }
 
 impl Problem {
@@ -46,13 +51,20 @@ impl Problem {
             Problem::IngestStalled { .. } => AlertKind::IngestStalled,
             Problem::IngestFailing { .. } => AlertKind::IngestFailing,
             Problem::SchedulerStalled => AlertKind::SchedulerStalled,
+            Problem::IdentityRevoked => AlertKind::IdentityRevoked,
         }
+    }
+
+    /// Whether the watchdog raises the alert itself; a revoked identity's
+    /// was raised, to its institution, by the reconciler that revoked it.
+    fn raised_by_watchdog(&self) -> bool {
+        !matches!(self, Problem::IdentityRevoked)
     }
 
     fn cause(&self) -> &'static str {
         match self {
             Problem::IngestStalled { lane } | Problem::IngestFailing { lane } => lane,
-            Problem::SchedulerStalled => "",
+            Problem::SchedulerStalled | Problem::IdentityRevoked => "",
         }
     }
 
@@ -61,7 +73,7 @@ impl Problem {
     fn severity(&self) -> Severity {
         match self {
             Problem::IngestStalled { .. } | Problem::IngestFailing { .. } => Severity::Critical,
-            Problem::SchedulerStalled => Severity::High,
+            Problem::SchedulerStalled | Problem::IdentityRevoked => Severity::High,
         }
     }
 
@@ -73,6 +85,9 @@ impl Problem {
             }
             Problem::IngestFailing { lane } => format!("ingest_failing: {lane} lane keeps failing to store valid data"),
             Problem::SchedulerStalled => "scheduler_stalled: no scheduler leader has ticked".to_owned(),
+            Problem::IdentityRevoked => "identity_revoked: a device or gateway account held a name reserved for the \
+                                         backend's broker sessions and was revoked (see its institution's alert)"
+                .to_owned(),
         }
     }
 
@@ -87,6 +102,7 @@ impl Problem {
             Problem::SchedulerStalled => {
                 "missed meals, inactivity, offline devices and escalations were not judged in this period"
             }
+            Problem::IdentityRevoked => "the account could have taken over the backend's broker sessions",
         }
     }
 }
@@ -101,6 +117,8 @@ pub struct Observation {
     /// How long ago the scheduler leader last ticked (by the database's
     /// clock); `None` when no leader ever ticked or the database is away.
     pub scheduler_silent_for: Option<chrono::Duration>,
+    /// Alerts of accounts revoked for a reserved name, not yet resolved.
+    pub identities_revoked: i64,
 }
 
 /// The problems an observation shows, each with the moment it started.
@@ -122,6 +140,9 @@ pub fn judge(obs: &Observation, settings: &WatchdogSettings) -> Vec<(Problem, Da
         && silent >= scheduler_stall
     {
         problems.push((Problem::SchedulerStalled, obs.now - silent));
+    }
+    if obs.identities_revoked > 0 {
+        problems.push((Problem::IdentityRevoked, obs.now));
     }
     problems
 }
@@ -183,7 +204,7 @@ impl Watchdog {
             self.metrics.set_problems(now.iter().map(|(p, _)| p.describe()).collect());
             raised.retain(|p, _| now.iter().any(|(q, _)| q == p));
             for (problem, since) in now {
-                if !raised.contains_key(&problem) {
+                if problem.raised_by_watchdog() && !raised.contains_key(&problem) {
                     pending.entry(problem).or_insert(since);
                 }
             }
@@ -211,26 +232,28 @@ impl Watchdog {
             (ms > 0).then(|| Utc.timestamp_millis_opt(ms as i64).single()).flatten()
         };
         // By the database's clock, so processes on other machines agree.
-        let heartbeat = tokio::time::timeout(
+        let looked = tokio::time::timeout(
             Duration::from_secs(2),
-            sqlx::query_scalar::<_, f64>(
-                "select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat",
+            sqlx::query_as::<_, (Option<f64>, i64)>(
+                "select (select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat limit 1),
+                        (select count(*) from alerts where kind = 'identity_revoked' and status <> 'resolved')",
             )
-            .fetch_optional(&self.pool),
+            .fetch_one(&self.pool),
         )
         .await;
         let now = Utc::now();
-        let scheduler_silent_for = match heartbeat {
-            Ok(Ok(Some(secs))) => Some(chrono::Duration::milliseconds((secs * 1000.0) as i64)),
-            Ok(Ok(None)) => Some(now - started),
+        let (scheduler_silent_for, identities_revoked) = match looked {
+            Ok(Ok((Some(secs), revoked))) => (Some(chrono::Duration::milliseconds((secs * 1000.0) as i64)), revoked),
+            Ok(Ok((None, revoked))) => (Some(now - started), revoked),
             // The database is away: the lanes' own stall says it.
-            Ok(Err(_)) | Err(_) => None,
+            Ok(Err(_)) | Err(_) => (None, 0),
         };
         Observation {
             now,
             waiting_since: [since(0), since(1)],
             failing: [0, 1].map(|i| self.metrics.lane_failing[i].load(Ordering::Relaxed)),
             scheduler_silent_for,
+            identities_revoked,
         }
     }
 
@@ -270,7 +293,13 @@ mod tests {
     }
 
     fn quiet() -> Observation {
-        Observation { now: t0(), waiting_since: [None, None], failing: [false, false], scheduler_silent_for: None }
+        Observation {
+            now: t0(),
+            waiting_since: [None, None],
+            failing: [false, false],
+            scheduler_silent_for: None,
+            identities_revoked: 0,
+        }
     }
 
     #[test]
@@ -296,6 +325,15 @@ mod tests {
         );
         assert_eq!(Problem::SchedulerStalled.kind(), AlertKind::SchedulerStalled);
         assert_eq!(Problem::IngestStalled { lane: "events" }.severity(), Severity::Critical);
+    }
+
+    #[test]
+    fn a_revoked_identity_shows_until_its_alert_is_resolved_and_is_not_raised_again() {
+        let revoked = Observation { identities_revoked: 2, ..quiet() };
+        assert_eq!(judge(&revoked, &settings()), [(Problem::IdentityRevoked, t0())]);
+        assert!(Problem::IdentityRevoked.describe().starts_with("identity_revoked: "));
+        assert!(!Problem::IdentityRevoked.raised_by_watchdog(), "its alert went to its institution already");
+        assert!(Problem::SchedulerStalled.raised_by_watchdog());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::broker::{AccountKind, Credential};
+use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
 use crate::domain::{DeviceKind, Source};
 use crate::store::devices::{self, Device, DeviceChange, NewDevice};
@@ -77,11 +77,15 @@ fn validate_device_id(id: &str) -> Result<()> {
     }
 }
 
-/// Devices and gateways share one namespace of MQTT usernames, which the
-/// backend's own ingest account is part of.
-pub async fn check_username_free(ctx: &ApiContext, tx: &mut sqlx::PgConnection, id: &str) -> Result<()> {
-    let taken_by_backend = ctx.accounts.as_ref().is_some_and(|a| a.ingest_username() == id);
-    if taken_by_backend || devices::name_taken(tx, id).await? {
+/// Devices and gateways share one namespace of MQTT usernames and client
+/// ids, and none may take a name the backend uses on the broker (that of
+/// any process sharing this database): it could take over the backend's
+/// sessions and the alarms queued for them.
+pub async fn check_username_free(tx: &mut sqlx::PgConnection, id: &str) -> Result<()> {
+    if let Some(why) = crate::broker::accounts::reservation(tx, id).await? {
+        return Err(Error::Conflict(format!("{id:?} cannot be a device or gateway id: {}", why.reason())));
+    }
+    if devices::name_taken(tx, id).await? {
         return Err(Error::Conflict(format!("{id:?} is already the name of a device or gateway")));
     }
     Ok(())
@@ -142,7 +146,7 @@ async fn create(
     validate_threshold(threshold)?;
     check_resident(&ctx, &auth, req.resident_id).await?;
     let mut tx = ctx.pool.begin().await?;
-    check_username_free(&ctx, &mut tx, &req.device_id).await?;
+    check_username_free(&mut tx, &req.device_id).await?;
     if source == Source::Zigbee2Mqtt
         && let Some(name) = &req.external_id
     {
@@ -201,7 +205,7 @@ async fn rotate(
         return Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()));
     }
     let mut tx = ctx.pool.begin().await?;
-    let Some(credential) = accounts.rotate(&mut tx, &device_id).await? else {
+    let Some((credential, disconnect)) = accounts.rotate(&mut tx, &device_id).await? else {
         return Err(Error::Conflict(
             "this device has no MQTT account (registered before credentials were managed)".into(),
         ));
@@ -216,6 +220,7 @@ async fn rotate(
     )
     .await?;
     tx.commit().await?;
+    disconnect.send().await;
     Ok(Json(credential))
 }
 
@@ -306,13 +311,15 @@ async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): 
     load(&ctx, &auth, &device_id).await?;
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    if let Some(accounts) = &ctx.accounts {
-        accounts.revoke(&mut tx, AccountKind::Device, &device_id).await?;
-    }
+    let disconnect = match &ctx.accounts {
+        Some(accounts) => accounts.revoke(&mut tx, AccountKind::Device, &device_id).await?,
+        None => Disconnect::none(),
+    };
     devices::delete(&mut tx, &device_id).await?;
     crate::audit::record(&mut tx, auth.actor(), "device.unregistered", "device", &device_id, serde_json::json!({}))
         .await?;
     tx.commit().await?;
+    disconnect.send().await;
     ctx.device_registry_changed();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use super::auth::AuthUser;
 use super::devices::{check_username_free, is_mqtt_id};
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
-use crate::broker::{AccountKind, Credential};
+use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::store::gateways::{self, Gateway};
 
 pub fn router() -> Router<ApiContext> {
@@ -102,7 +102,7 @@ async fn create(
     validate_base_topic(&req.base_topic)?;
     let mut tx = ctx.pool.begin().await?;
     gateways::lock_topics(&mut tx).await?;
-    check_username_free(&ctx, &mut tx, &req.gateway_id).await?;
+    check_username_free(&mut tx, &req.gateway_id).await?;
     if gateways::overlaps(&mut tx, &req.base_topic).await? {
         return Err(Error::Conflict("base_topic overlaps another gateway's".into()));
     }
@@ -186,7 +186,7 @@ async fn rotate(
         return Err(Error::Conflict("gateway credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
     };
     let mut tx = ctx.pool.begin().await?;
-    let Some(credential) = accounts.rotate(&mut tx, &gateway_id).await? else {
+    let Some((credential, disconnect)) = accounts.rotate(&mut tx, &gateway_id).await? else {
         return Err(Error::Conflict(
             "this gateway has no MQTT account (registered before credentials were managed)".into(),
         ));
@@ -201,6 +201,7 @@ async fn rotate(
     )
     .await?;
     tx.commit().await?;
+    disconnect.send().await;
     Ok(Json(credential))
 }
 
@@ -212,12 +213,14 @@ async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id):
     gateways::delete(&mut tx, &gateway_id).await.on_constraint("devices_gateway_id_fkey", || {
         Error::Conflict("devices are still registered through this gateway: remove them first".into())
     })?;
-    if let Some(accounts) = &ctx.accounts {
-        accounts.revoke(&mut tx, AccountKind::Gateway, &gateway_id).await?;
-    }
+    let disconnect = match &ctx.accounts {
+        Some(accounts) => accounts.revoke(&mut tx, AccountKind::Gateway, &gateway_id).await?,
+        None => Disconnect::none(),
+    };
     crate::audit::record(&mut tx, auth.actor(), "gateway.unregistered", "gateway", &gateway_id, serde_json::json!({}))
         .await?;
     tx.commit().await?;
+    disconnect.send().await;
     ctx.device_registry_changed();
     Ok(StatusCode::NO_CONTENT)
 }

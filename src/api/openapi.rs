@@ -45,7 +45,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         "/readyz",
-        "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader)",
+        "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader, an account revoked for a reserved name)",
         "public",
         None,
         200,
@@ -353,7 +353,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/devices",
-        "Register a device; answers its MQTT credential, shown this once",
+        "Register a device; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions (its client ids with -events, -telemetry, -admin, its ingest and admin usernames, anything beginning with eldercare-)",
         "admin, staff",
         Some("NewDevice"),
         201,
@@ -408,7 +408,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/gateways",
-        "Register a Zigbee2MQTT gateway under its base topic; answers its MQTT credential, shown this once",
+        "Register a Zigbee2MQTT gateway under its base topic; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions, or a base topic that overlaps",
         "admin, staff",
         Some("NewGateway"),
         201,

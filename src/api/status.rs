@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
-use crate::broker::AccountKind;
+use crate::broker::{AccountKind, Disconnect};
 use crate::domain::care::CancelReason;
 use crate::domain::status::{self, Period, Refused, ResidentStatus};
 use crate::store::residents::Resident;
@@ -94,6 +94,7 @@ async fn change(
     periods::insert(&mut tx, id, req.status, from, req.until, req.note.as_deref(), auth.scope.user).await?;
 
     let mut effects = json!({});
+    let mut disconnect = Disconnect::none();
     if req.status != ResidentStatus::Active {
         let until = if req.status.may_end() { req.until } else { None };
         effects["visits_cancelled"] =
@@ -103,7 +104,7 @@ async fn change(
         let mut revoked = Vec::new();
         if let Some(accounts) = &ctx.accounts {
             for device in periods::device_accounts(&mut tx, id).await? {
-                accounts.revoke(&mut tx, AccountKind::Device, &device).await?;
+                disconnect = disconnect.and(accounts.revoke(&mut tx, AccountKind::Device, &device).await?);
                 revoked.push(device);
             }
         }
@@ -127,6 +128,7 @@ async fn change(
     crate::audit::record(&mut tx, auth.actor(), "resident.status_changed", "resident", id, details).await?;
     let history = periods::periods(&mut tx, id).await?;
     tx.commit().await?;
+    disconnect.send().await;
     if req.status == ResidentStatus::Deceased {
         ctx.device_registry_changed();
     }

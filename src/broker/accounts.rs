@@ -6,19 +6,28 @@
 //! answer and the commit, the next reconciliation puts the broker back in
 //! line with the database.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 use super::credentials::{self, CredentialKey};
+use super::emqx::EmqxApi;
 use super::mosquitto::Mosquitto;
+use super::reserved::{self, Reserved};
 use super::{Account, AccountKind, BrokerAccounts, BrokerError, Reconciled};
+use crate::alerts::{self, Subject};
 use crate::config::{ConfigError, ManagedAccounts, Settings};
+use crate::domain::{AlertKind, Severity};
+use crate::metrics::Metrics;
+use crate::rules::Decision;
 
 /// Held shared by every credential change and exclusively by a
 /// reconciliation, so a reconciliation never sees an account the broker has
@@ -43,23 +52,75 @@ pub struct Accounts {
     key: CredentialKey,
     /// `None` when the broker reads `mqtt_accounts` itself (EMQX).
     broker: Option<Arc<dyn BrokerAccounts>>,
+    /// EMQX's REST API, when the broker reads the table: the only way to
+    /// disconnect a client whose credential has changed.
+    emqx: Option<Arc<EmqxApi>>,
     /// The backend's own account, from `MQTT_URL`.
     ingest: Account,
+    /// Counts the alerts a reconciliation opens.
+    metrics: Arc<Metrics>,
+}
+
+/// Live clients to disconnect once the transaction that rotated or revoked
+/// their credentials has committed. Not before: a broker that reads the
+/// table (EMQX) would let the client straight back in with the credential
+/// the transaction has not yet replaced. Mosquitto drops them itself, so
+/// there this is empty.
+#[must_use = "send it once the transaction has committed, or the client stays connected"]
+pub struct Disconnect {
+    emqx: Option<Arc<EmqxApi>>,
+    client_ids: Vec<String>,
+}
+
+impl Disconnect {
+    /// Nobody to disconnect.
+    pub fn none() -> Disconnect {
+        Disconnect { emqx: None, client_ids: Vec::new() }
+    }
+
+    /// Both changes' clients, for a transaction that revokes several.
+    pub fn and(mut self, other: Disconnect) -> Disconnect {
+        self.emqx = self.emqx.or(other.emqx);
+        self.client_ids.extend(other.client_ids);
+        self
+    }
+
+    /// Disconnects the clients. The change is committed whatever happens
+    /// here, so a failure is logged, not returned: the client is refused the
+    /// next time it connects.
+    pub async fn send(self) {
+        let Some(emqx) = self.emqx else { return };
+        for client_id in &self.client_ids {
+            if let Err(err) = emqx.disconnect(client_id).await {
+                tracing::error!(client_id, cause = %err, "could not disconnect a client whose credential changed; it stays connected until it drops");
+            }
+        }
+    }
 }
 
 impl Accounts {
     /// Starts credential management as the settings ask, or `None` when
     /// credentials are not managed.
+    /// The names this process uses on the broker are recorded as reserved
+    /// first, managed or not: registration refuses them either way.
     pub async fn start(
         settings: &Settings,
         pool: PgPool,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Option<Arc<Accounts>>, BrokerError> {
+        let endpoint = settings.mqtt.endpoint()?;
+        let admin = settings.mqtt.admin_endpoint()?;
+        let names = reserved::process_names(
+            &endpoint.client_id,
+            endpoint.username.as_deref(),
+            admin.as_ref().and_then(|a| a.username.as_deref()),
+        );
+        record_reserved(&pool, &endpoint.client_id, &names).await?;
         let Some(managed) = settings.mqtt.managed_accounts() else { return Ok(None) };
         let missing = |what: &str| BrokerError::Config(ConfigError::Invalid(format!("{what} is required")));
         let key = settings.mqtt.credential_key.clone().ok_or_else(|| missing("ELDERCARE__MQTT__CREDENTIAL_KEY"))?;
-        let endpoint = settings.mqtt.endpoint()?;
         let (Some(user), Some(password)) = (endpoint.username, endpoint.password) else {
             return Err(missing("the ingest account in MQTT_URL"));
         };
@@ -73,12 +134,22 @@ impl Accounts {
         let broker: Option<Arc<dyn BrokerAccounts>> = match managed {
             ManagedAccounts::Database => None,
             ManagedAccounts::Mosquitto => {
-                let admin = settings.mqtt.admin_endpoint()?.ok_or_else(|| missing("MQTT_ADMIN_URL"))?;
+                let admin = admin.ok_or_else(|| missing("MQTT_ADMIN_URL"))?;
                 let ca = settings.mqtt.ca_file.as_deref();
-                Some(Mosquitto::start(&admin, ca, shutdown.clone(), tracker)?)
+                let client_id = format!("{}-admin", endpoint.client_id);
+                Some(Mosquitto::start(&admin, &client_id, ca, shutdown.clone(), tracker)?)
             }
         };
-        let accounts = Arc::new(Accounts { pool, key: CredentialKey::new(key), broker, ingest });
+        let emqx = match managed {
+            ManagedAccounts::Database => EmqxApi::from_settings(&settings.mqtt)?.map(Arc::new),
+            ManagedAccounts::Mosquitto => None,
+        };
+        if managed == ManagedAccounts::Database && emqx.is_none() {
+            tracing::warn!(
+                "ELDERCARE__MQTT__EMQX_API_URL is not set: a rotated or revoked device keeps its live connection until it drops"
+            );
+        }
+        let accounts = Arc::new(Accounts { pool, key: CredentialKey::new(key), broker, emqx, ingest, metrics });
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
         tracker.spawn(accounts.clone().run(first_tx, shutdown));
         match tokio::time::timeout(FIRST_RECONCILE, first_rx).await {
@@ -134,13 +205,23 @@ impl Accounts {
     pub async fn reconcile(&self, first: bool) -> Result<Reconciled, BrokerError> {
         let mut conn = self.pool.acquire().await?;
         sqlx::query("select pg_advisory_lock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await?;
-        let result = self.reconcile_locked(&mut conn, first).await;
+        let mut revoked = Disconnect { emqx: self.emqx.clone(), client_ids: Vec::new() };
+        let result = self.reconcile_locked(&mut conn, first, &mut revoked).await;
         // Unlocked whatever happened: the connection goes back to the pool.
-        sqlx::query("select pg_advisory_unlock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await?;
+        let unlocked = sqlx::query("select pg_advisory_unlock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await;
+        // Outside the lock (the broker's API may be slow), and whatever
+        // failed after the revocations committed: they are not made again.
+        revoked.send().await;
+        unlocked?;
         result
     }
 
-    async fn reconcile_locked(&self, conn: &mut PgConnection, first: bool) -> Result<Reconciled, BrokerError> {
+    async fn reconcile_locked(
+        &self,
+        conn: &mut PgConnection,
+        first: bool,
+        disconnect: &mut Disconnect,
+    ) -> Result<Reconciled, BrokerError> {
         let salt = credentials::random_hex(16);
         let hash = credentials::salted_hash(&self.ingest.password, &salt);
         // A device may never hold the ingest account's name: only an ingest
@@ -159,7 +240,8 @@ impl Accounts {
         .bind(&self.ingest.subscribe)
         .execute(&mut *conn)
         .await?;
-        let Some(broker) = &self.broker else { return Ok(Reconciled::default()) };
+        let revoked = self.revoke_reserved(conn, disconnect).await?;
+        let Some(broker) = &self.broker else { return Ok(Reconciled { revoked, ..Reconciled::default() }) };
         let rows: Vec<AccountRow> = sqlx::query_as(
             "select a.username, a.kind, a.client_id, a.nonce, a.publish_topics, a.subscribe_topics
              from mqtt_accounts a where a.kind <> 'ingest' order by a.username",
@@ -168,7 +250,118 @@ impl Accounts {
         .await?;
         let mut desired: Vec<Account> = rows.into_iter().filter_map(|r| r.account(&self.key)).collect();
         desired.push(self.ingest.clone());
-        broker.reconcile(&desired, first).await
+        let report = broker.reconcile(&desired, first).await?;
+        Ok(Reconciled { revoked, ..report })
+    }
+
+    /// Revokes every device or gateway account whose name is reserved for
+    /// the backend (registered by an older release, or before another
+    /// process first recorded its names): it could take over one of the
+    /// backend's broker sessions. Each is removed from the table and the
+    /// broker, audited, and raised to its institution as an alert, which
+    /// `/readyz` shows until someone resolves it. Answers how many; their
+    /// clients are added to `disconnect`.
+    async fn revoke_reserved(
+        &self,
+        conn: &mut PgConnection,
+        disconnect: &mut Disconnect,
+    ) -> Result<usize, BrokerError> {
+        let backend: HashSet<String> = sqlx::query_scalar("select name from mqtt_reserved_names")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        // The rule decides; the query only spares reading every account.
+        let candidates: Vec<(String, String, Option<String>, Option<Uuid>)> = sqlx::query_as(
+            "select a.username, a.kind, a.client_id, coalesce(d.institution_id, g.institution_id)
+             from mqtt_accounts a
+             left join devices d on d.device_id = a.device_id
+             left join gateways g on g.gateway_id = a.gateway_id
+             where a.kind <> 'ingest'
+               and (lower(a.username) like $1 || '%' or lower(a.client_id) like $1 || '%'
+                    or lower(a.username) = any($2) or lower(a.client_id) = any($2))
+             order by a.username",
+        )
+        .bind(reserved::PREFIX)
+        .bind(backend.iter().collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut revoked = 0;
+        for (username, kind, client_id, institution) in candidates {
+            let Some(why) = reserved::reserved(&username, &backend)
+                .or_else(|| client_id.as_deref().and_then(|c| reserved::reserved(c, &backend)))
+            else {
+                continue;
+            };
+            let Some(kind) = AccountKind::parse(&kind) else { continue };
+            self.revoke_one(conn, kind, &username, institution, why).await?;
+            if let Some(broker) = &self.broker {
+                broker.remove(kind, &username).await?;
+            }
+            // A client id the backend itself uses is left to the backend's
+            // own session, which takes it back: disconnecting it could take
+            // the backend's session (and its queue) down instead.
+            let client_id = client_id.unwrap_or_else(|| username.clone());
+            if !backend.contains(&client_id.to_lowercase()) {
+                disconnect.client_ids.push(client_id);
+            }
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
+    async fn revoke_one(
+        &self,
+        conn: &mut PgConnection,
+        kind: AccountKind,
+        username: &str,
+        institution: Option<Uuid>,
+        why: Reserved,
+    ) -> Result<(), BrokerError> {
+        tracing::error!(
+            username,
+            kind = kind.as_str(),
+            reason = why.reason(),
+            "an MQTT account held a name reserved for the backend's broker sessions; its credential is revoked"
+        );
+        let note = "its MQTT credential was revoked because its id is reserved for the backend's own broker \
+                    sessions (it could disconnect the alarm path): register the device again under another id";
+        let details = json!({"username": username, "account_kind": kind.as_str(), "reason": why.as_str(),
+                             "message": why.reason(), "note": note});
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("delete from mqtt_accounts where username = $1 and kind = $2")
+            .bind(username)
+            .bind(kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(
+            &mut tx,
+            institution,
+            None,
+            "mqtt_account.revoked_reserved",
+            kind.as_str(),
+            username,
+            &details,
+        )
+        .await?;
+        let applied = match institution {
+            Some(institution) => {
+                let decision = Decision::Raise {
+                    kind: AlertKind::IdentityRevoked,
+                    cause: username.to_owned(),
+                    severity: Severity::High,
+                    at: chrono::Utc::now(),
+                    details,
+                };
+                alerts::apply_in(&mut tx, &Subject::institution(institution), &decision, false).await?
+            }
+            None => None,
+        };
+        tx.commit().await?;
+        if let Some(applied) = applied {
+            applied.count(&self.metrics);
+        }
+        Ok(())
     }
 
     /// Issues the first credential of a device just inserted in `tx`.
@@ -229,8 +422,13 @@ impl Accounts {
     }
 
     /// A new password for `username` (the old one stops working), or `None`
-    /// when it has no account.
-    pub async fn rotate(&self, tx: &mut PgConnection, username: &str) -> Result<Option<Credential>, BrokerError> {
+    /// when it has no account; with the client to disconnect once `tx` has
+    /// committed.
+    pub async fn rotate(
+        &self,
+        tx: &mut PgConnection,
+        username: &str,
+    ) -> Result<Option<(Credential, Disconnect)>, BrokerError> {
         lock_shared(tx).await?;
         let row: Option<AccountRow> = sqlx::query_as(
             "select username, kind, client_id, nonce, publish_topics, subscribe_topics
@@ -256,28 +454,65 @@ impl Accounts {
         if let Some(broker) = &self.broker {
             broker.set_password(&account).await?;
         }
-        Ok(Some(credential(&account)))
+        let disconnect = self.disconnect(account.client_id.clone());
+        Ok(Some((credential(&account), disconnect)))
     }
 
     /// Revokes `username`'s account; its row goes with its device or gateway
-    /// in the same transaction.
-    pub async fn revoke(&self, tx: &mut PgConnection, kind: AccountKind, username: &str) -> Result<(), BrokerError> {
+    /// in the same transaction. Answers the client to disconnect once `tx`
+    /// has committed.
+    pub async fn revoke(
+        &self,
+        tx: &mut PgConnection,
+        kind: AccountKind,
+        username: &str,
+    ) -> Result<Disconnect, BrokerError> {
         lock_shared(tx).await?;
-        sqlx::query("delete from mqtt_accounts where username = $1 and kind = $2")
-            .bind(username)
-            .bind(kind.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let client_id: Option<Option<String>> =
+            sqlx::query_scalar("delete from mqtt_accounts where username = $1 and kind = $2 returning client_id")
+                .bind(username)
+                .bind(kind.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(broker) = &self.broker {
             broker.remove(kind, username).await?;
         }
-        Ok(())
+        Ok(self.disconnect(client_id.flatten()))
     }
 
-    /// The ingest account's name, which no device or gateway may take.
-    pub fn ingest_username(&self) -> &str {
-        &self.ingest.username
+    fn disconnect(&self, client_id: Option<String>) -> Disconnect {
+        match (&self.emqx, client_id) {
+            (Some(emqx), Some(client_id)) => Disconnect { emqx: Some(emqx.clone()), client_ids: vec![client_id] },
+            _ => Disconnect::none(),
+        }
     }
+}
+
+/// Records the names one process uses on the broker as reserved, so that
+/// every process sharing the database (and EMQX's queries) refuses them.
+async fn record_reserved(pool: &PgPool, process: &str, names: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into mqtt_reserved_names (name, process)
+         select n, $2 from unnest($1::text[]) n
+         on conflict (name) do update set process = excluded.process, recorded_at = now()",
+    )
+    .bind(names)
+    .bind(process)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Why `name` may not be a device's or a gateway's: reserved for the
+/// backend by the prefix or by a process's recorded names.
+pub async fn reservation(conn: &mut PgConnection, name: &str) -> Result<Option<Reserved>, sqlx::Error> {
+    let backend: HashSet<String> = sqlx::query_scalar("select name from mqtt_reserved_names where name = lower($1)")
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(reserved::reserved(name, &backend))
 }
 
 enum Owner<'a> {

@@ -10,7 +10,9 @@
 
 pub mod accounts;
 pub mod credentials;
+pub mod emqx;
 pub mod mosquitto;
+pub mod reserved;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, MqttEndpoint};
 
-pub use accounts::{Accounts, Credential};
+pub use accounts::{Accounts, Credential, Disconnect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -148,6 +150,9 @@ pub struct Reconciled {
     pub repaired: usize,
     /// Accounts the broker held that the database no longer has.
     pub removed: usize,
+    /// Device and gateway accounts revoked for holding a name reserved for
+    /// the backend.
+    pub revoked: usize,
 }
 
 /// A broker that keeps MQTT accounts of its own. Every change answers only

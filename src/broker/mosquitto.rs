@@ -61,15 +61,17 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Connects in the background (and reconnects) until `shutdown`.
+    /// Connects as `client_id` (the process's `<client_id>-admin`, a name
+    /// reserved for it) in the background, and reconnects, until `shutdown`.
     pub fn start(
         endpoint: &MqttEndpoint,
+        client_id: &str,
         ca_file: Option<&std::path::Path>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<Arc<Mosquitto>, BrokerError> {
         let tag = super::credentials::random_hex(6);
-        let mut options = super::mqtt_options(endpoint, &format!("eldercare-admin-{tag}"), ca_file)?;
+        let mut options = super::mqtt_options(endpoint, client_id, ca_file)?;
         options.set_keep_alive(Duration::from_secs(30)).set_clean_session(true).set_max_packet_size(4 << 20, 4 << 20);
         let (client, eventloop) = AsyncClient::new(options, 64);
         let pending: Pending = Arc::default();

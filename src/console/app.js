@@ -240,6 +240,10 @@
       case 'institution_silent':
         parts.push(`last data ${fmtWhen(d.last_data_at)}`);
         break;
+      case 'identity_revoked':
+        parts.push(`${d.account_kind || 'device'} ${d.username || ''}`.trim());
+        if (d.note) parts.push(d.note);
+        break;
       default:
         if (room) parts.push(room);
     }

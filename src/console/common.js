@@ -28,6 +28,7 @@
     ingest_failing: 'Monitoring failing to store device data',
     scheduler_stalled: 'Timed checks stopped',
     institution_silent: 'No data from any device',
+    identity_revoked: 'Device credential revoked: name reserved for the backend',
     visit_late: 'Care visit late',
     visit_missed: 'Care visit missed',
   };

@@ -32,6 +32,9 @@ pub enum AlertKind {
     SchedulerStalled,
     /// An institution whose devices were sending data has gone quiet.
     InstitutionSilent,
+    /// A device or gateway held a name reserved for the backend's own broker
+    /// sessions; its credential was revoked at start.
+    IdentityRevoked,
     /// A care visit nobody has checked in to 15 minutes after its start.
     VisitLate,
     /// A care visit nobody checked in to within the institution's grace.
@@ -41,7 +44,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 20] = [
+    pub const ALL: [AlertKind; 21] = [
         AlertKind::Fall,
         AlertKind::Sos,
         AlertKind::Smoke,
@@ -59,6 +62,7 @@ impl AlertKind {
         AlertKind::IngestFailing,
         AlertKind::SchedulerStalled,
         AlertKind::InstitutionSilent,
+        AlertKind::IdentityRevoked,
         AlertKind::VisitLate,
         AlertKind::VisitMissed,
         AlertKind::MealNoAnswer,
@@ -83,6 +87,7 @@ impl AlertKind {
             AlertKind::IngestFailing => "ingest_failing",
             AlertKind::SchedulerStalled => "scheduler_stalled",
             AlertKind::InstitutionSilent => "institution_silent",
+            AlertKind::IdentityRevoked => "identity_revoked",
             AlertKind::VisitLate => "visit_late",
             AlertKind::VisitMissed => "visit_missed",
             AlertKind::MealNoAnswer => "meal_no_answer",

@@ -408,3 +408,417 @@ async fn the_backend_speaks_mqtts_with_its_own_ca() {
         .await;
     wait_for("the SOS, received over TLS", || async { (events_of(&app, "id-tls").await == 1).then_some(()) }).await;
 }
+
+/// Polls `/readyz` until stopped; answers every time it was not ready or
+/// showed a problem.
+fn watch_readiness(app: &TestApp) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Vec<String>>) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (http, url) = (app.http.clone(), app.url("/readyz"));
+    let watcher = tokio::spawn(async move {
+        let mut red = Vec::new();
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return red,
+                _ = every.tick() => {}
+            }
+            match http.get(&url).send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let problems = body["problems"].as_array().is_some_and(|p| !p.is_empty());
+                    if status != StatusCode::OK || problems {
+                        red.push(format!("{status} {body}"));
+                    }
+                }
+                Err(err) => red.push(err.to_string()),
+            }
+        }
+    });
+    (stop, watcher)
+}
+
+/// A staff member registers the backend's own names (this process's, those
+/// of another process sharing the database, the broker admin's, anything
+/// under the reserved prefix) as devices and gateways: each is refused. The
+/// backend's sessions stay up throughout, and an SOS still raises its alert.
+#[tokio::test]
+async fn the_backends_own_names_are_refused_as_devices_and_gateways_and_an_sos_still_gets_through() {
+    // Another process with its own client id has run on this database.
+    let db = crate::support::fresh_database().await;
+    let other = crate::support::Broker::start().await;
+    let other_url = other.ingest_url("worker-2");
+    let other = TestApp::spawn_with(other, db, |s| s.mqtt.url = other_url.into()).await;
+    let (_, db) = other.stop().await;
+
+    let app = TestApp::spawn_with(crate::support::Broker::start().await, db, |_| {}).await;
+    let (stop, watcher) = watch_readiness(&app);
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandma").await;
+    let reserved = [
+        "eldercare-ingest",
+        "eldercare-ingest-events",
+        "eldercare-ingest-telemetry",
+        "eldercare-ingest-admin",
+        "worker-2",
+        "worker-2-events",
+        "Worker-2-Telemetry",
+        "worker-2-admin",
+        "Eldercare-anything",
+        "admin",
+    ];
+    for name in reserved {
+        let device = json!({"device_id": name, "resident_id": rid, "kind": "sos_button"});
+        let (status, body) = app.call("POST", "/api/v1/devices", Some(&token), Some(device)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "device {name}: {body}");
+        assert_eq!(body["error"]["code"], "conflict", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("reserved for the backend"), "{body}");
+        let gateway = json!({"gateway_id": name, "base_topic": format!("zigbee2mqtt/{}", name.to_lowercase())});
+        let (status, body) = app.call("POST", "/api/v1/gateways", Some(&token), Some(gateway)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "gateway {name}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("reserved for the backend"), "{body}");
+    }
+    assert_eq!(app.count("select count(*) from devices").await, 0);
+    assert_eq!(app.count("select count(*) from gateways").await, 0);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where kind <> 'ingest'").await, 0);
+
+    let password = register(&app, &token, "sos-1", "sos_button").await;
+    let rid_of_sos: String = sqlx::query_scalar("select resident_id::text from devices where device_id = 'sos-1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let press = ("eldercare/v1/sos-1/event".to_owned(), event("sos_pressed"));
+    app.broker.publish_as("sos-1", ("sos-1", &password), &[press], QoS::AtLeastOnce, false).await;
+    wait_for("the SOS alert", || async {
+        let body = app.get(&format!("/api/v1/alerts?resident_id={rid_of_sos}&kind=sos"), &token).await;
+        body["alerts"].as_array()?.iter().find(|a| a["status"] == "open").cloned()
+    })
+    .await;
+    let _ = stop.send(());
+    let red = watcher.await.unwrap();
+    assert!(red.is_empty(), "/readyz went red or showed a problem: {red:?}");
+}
+
+/// A device and a gateway registered under reserved names by an older
+/// release (inserted as it would have) are revoked when the backend starts:
+/// the broker refuses the device, its institution has an alert, the audit
+/// trail says why, and `/readyz` shows the problem until the alerts are
+/// resolved.
+#[tokio::test]
+async fn an_account_under_a_reserved_name_is_revoked_at_start_with_an_alert_and_a_readyz_problem() {
+    use eldercare::broker::credentials::{CredentialKey, salted_hash};
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let rid = app.resident(&token, "Grandpa").await;
+    let pw_ok = register(&app, &token, "id-ok", "wearable").await;
+    let (broker, db) = app.stop().await;
+
+    // What an older release let a staff member register, on the broker too.
+    let evil = "eldercare-ingest-events";
+    let key = CredentialKey::new(crate::support::broker::CREDENTIAL_KEY.to_owned().into());
+    let password = key.password(evil, "n1");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let institution: uuid::Uuid = sqlx::query_scalar("select institution_id from residents where id = $1::uuid")
+        .bind(&rid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into devices (device_id, institution_id, resident_id, kind) values ($1, $2, $3::uuid, 'sos_button')",
+    )
+    .bind(evil)
+    .bind(institution)
+    .bind(&rid)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into gateways (gateway_id, institution_id, base_topic) values ('Eldercare-gw', $1, 'zigbee2mqtt/old')",
+    )
+    .bind(institution)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into mqtt_accounts (username, kind, device_id, gateway_id, client_id, nonce, password_hash, salt,
+                                    publish_topics, subscribe_topics)
+         values ($1, 'device', $1, null, $1, 'n1', $2, 's', array['eldercare/v1/' || $1 || '/#'], '{}'),
+                ('Eldercare-gw', 'gateway', null, 'Eldercare-gw', 'Eldercare-gw', 'n2', 'x', 's',
+                 array['zigbee2mqtt/old/#'], array['zigbee2mqtt/old/#'])",
+    )
+    .bind(evil)
+    .bind(salted_hash(&password, "s"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    use secrecy::ExposeSecret;
+    let password = password.expose_secret().to_owned();
+    let created = broker
+        .control(json!([{"command": "createClient", "username": evil, "password": password, "clientid": evil,
+            "textdescription": "managed by eldercare"}]))
+        .await;
+    assert!(created[0]["error"].is_null(), "{created:?}");
+    assert_eq!(broker.try_connect(evil, Some((evil, &password))).await, Connect::Accepted, "the old account works");
+
+    let app = TestApp::spawn_with(broker, db, |_| {}).await;
+    assert!(
+        matches!(app.broker.try_connect(evil, Some((evil, &password))).await, Connect::Refused(_)),
+        "the colliding account still connects"
+    );
+    assert_eq!(app.broker.try_connect("id-ok", Some(("id-ok", &pw_ok))).await, Connect::Accepted);
+    assert_eq!(app.count("select count(*) from mqtt_accounts where kind <> 'ingest'").await, 1, "id-ok's only");
+    assert_eq!(app.count("select count(*) from devices").await, 2, "the device stays registered, without account");
+
+    let alerts = wait_for("the identity_revoked alerts", || async {
+        let body = app.get("/api/v1/alerts?kind=identity_revoked", &token).await;
+        let alerts = body["alerts"].as_array()?.clone();
+        (alerts.len() == 2).then_some(alerts)
+    })
+    .await;
+    let mut causes: Vec<&str> = alerts.iter().map(|a| a["cause"].as_str().unwrap()).collect();
+    causes.sort();
+    assert_eq!(causes, ["Eldercare-gw", evil]);
+    assert!(alerts.iter().all(|a| a["severity"] == "high" && a["status"] == "open"), "{alerts:?}");
+    let audit = app.get("/api/v1/audit?action=mqtt_account.revoked_reserved", &token).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries.iter().any(|e| e["entity_id"] == evil && e["details"]["reason"] == "reserved_prefix"), "{audit}");
+
+    // Operators see it on /readyz, which stays ready, until it is dealt with.
+    wait_for("the readyz problem", || async {
+        let (status, ready) = app.call("GET", "/readyz", None, None).await;
+        let shown =
+            ready["problems"].as_array()?.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("identity_revoked")));
+        (status == StatusCode::OK && shown).then_some(())
+    })
+    .await;
+    for alert in &alerts {
+        let path = format!("/api/v1/alerts/{}/resolve", alert["id"].as_str().unwrap());
+        app.post(&path, &token, json!({"resolution": "handled"})).await;
+    }
+    wait_for("the readyz problem to end", || async {
+        let (_, ready) = app.call("GET", "/readyz", None, None).await;
+        ready["problems"].as_array()?.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// The `query = "..."` strings of `config/scale/emqx.conf`, in order:
+/// authentication's, then authorisation's.
+fn emqx_queries() -> Vec<String> {
+    let conf = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/scale/emqx.conf")).unwrap();
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("query = \"")?.strip_suffix('"').map(str::to_owned))
+        .map(|q| q.replace("${username}", "$1").replace("${clientid}", "$2"))
+        .collect()
+}
+
+/// The grant `docker-compose.scale.yml` gives EMQX's reader role.
+fn compose_grant() -> String {
+    let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.scale.yml")).unwrap();
+    let start = compose.find("grant select on").expect("the grants service");
+    let end = start + compose[start..].find('"').unwrap();
+    compose[start..end].to_owned()
+}
+
+/// EMQX's own queries, run as a role with exactly the compose file's grant:
+/// a device account under a reserved name (the prefix, or a name another
+/// process recorded) can neither authenticate nor is granted a topic, while
+/// a normal device and the backend's ingest account still are.
+#[tokio::test]
+async fn emqx_queries_refuse_reserved_names_and_accept_a_normal_device() {
+    // A managed start creates the ingest account on this Mosquitto, which
+    // stands in for EMQX's listener; the tables are what is under test.
+    let (broker, db) = TestApp::spawn().await.stop().await;
+    let app = TestApp::spawn_with(broker, db, |s| {
+        s.mqtt.admin_url = None;
+        s.mqtt.accounts = eldercare::config::AccountsBackend::Database;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let password = register(&app, &token, "id-e", "wearable").await;
+    // Rows an older release wrote, and a name another process recorded.
+    sqlx::query("insert into mqtt_reserved_names (name, process) values ('worker-2-events', 'worker-2')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let institution: uuid::Uuid = sqlx::query_scalar("select institution_id from devices where device_id = 'id-e'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for name in ["Eldercare-ingest-Events", "worker-2-events"] {
+        sqlx::query("insert into devices (device_id, institution_id, kind) values ($1, $2, 'sos_button')")
+            .bind(name)
+            .bind(institution)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into mqtt_accounts (username, kind, device_id, client_id, nonce, password_hash, salt, publish_topics)
+             select $1, 'device', $1, $1, 'n', password_hash, salt, array['eldercare/v1/' || $1 || '/#']
+             from mqtt_accounts where username = 'id-e'",
+        )
+        .bind(name)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+
+    let queries = emqx_queries();
+    assert_eq!(queries.len(), 2, "authentication and authorisation: {queries:?}");
+    let role = format!("emqx_reader_{}", uuid::Uuid::new_v4().simple());
+    let grant = compose_grant().replace("emqx_reader", &role);
+    let mut conn = app.pool.acquire().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("create role {role}"))).execute(&mut *conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(grant)).execute(&mut *conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("set role {role}"))).execute(&mut *conn).await.unwrap();
+    let authn = |user: &'static str, client: &'static str| {
+        sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(queries[0].clone())).bind(user).bind(client)
+    };
+    let authz = |user: &'static str| {
+        sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(queries[1].clone())).bind(user)
+    };
+
+    let (hash, salt) = authn("id-e", "id-e").fetch_optional(&mut *conn).await.unwrap().expect("id-e authenticates");
+    use sha2::Digest;
+    assert_eq!(hash, hex::encode(sha2::Sha256::digest(format!("{password}{salt}"))));
+    let grants = authz("id-e").fetch_all(&mut *conn).await.unwrap();
+    assert_eq!(grants, [("allow".to_owned(), "publish".to_owned(), "eldercare/v1/id-e/#".to_owned())]);
+    assert!(authn("id-e", "eldercare-ingest-events").fetch_optional(&mut *conn).await.unwrap().is_none());
+    for name in ["Eldercare-ingest-Events", "worker-2-events"] {
+        assert!(authn(name, name).fetch_optional(&mut *conn).await.unwrap().is_none(), "{name} authenticates");
+        assert!(authz(name).fetch_all(&mut *conn).await.unwrap().is_empty(), "{name} is granted topics");
+    }
+    // The backend itself, under any of its session ids, still gets in.
+    for client in ["eldercare-ingest-events", "eldercare-ingest-telemetry"] {
+        assert!(authn("eldercare-ingest", client).fetch_optional(&mut *conn).await.unwrap().is_some(), "{client}");
+    }
+    let ingest = authz("eldercare-ingest").fetch_all(&mut *conn).await.unwrap();
+    assert!(ingest.iter().any(|(_, action, topic)| action == "subscribe" && topic == "eldercare/v1/#"), "{ingest:?}");
+
+    sqlx::query("reset role").execute(&mut *conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("drop owned by {role}"))).execute(&mut *conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("drop role {role}"))).execute(&mut *conn).await.unwrap();
+}
+
+/// One request the stand-in for EMQX's API received: method, path,
+/// `Authorization`, and the account's password hash in the database at that
+/// moment (`None`: no account).
+type ApiCall = (String, String, String, Option<String>);
+
+/// A small HTTP server standing in for EMQX's REST API (no EMQX runs here):
+/// it records each request, with what the database holds for the account
+/// when it arrives, and answers 204.
+async fn fake_emqx_api(pool: sqlx::PgPool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>>) {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::{HeaderMap, Method};
+    type Calls = std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>>;
+    let calls: Calls = Default::default();
+    async fn record(
+        State((pool, calls)): State<(sqlx::PgPool, Calls)>,
+        method: Method,
+        UrlPath(client_id): UrlPath<String>,
+        headers: HeaderMap,
+    ) -> axum::http::StatusCode {
+        let hash: Option<String> = sqlx::query_scalar("select password_hash from mqtt_accounts where client_id = $1")
+            .bind(&client_id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        calls.lock().unwrap().push((method.to_string(), format!("/api/v5/clients/{client_id}"), auth, hash));
+        axum::http::StatusCode::NO_CONTENT
+    }
+    let router = axum::Router::new()
+        .route("/api/v5/clients/{client_id}", axum::routing::any(record))
+        .with_state((pool, calls.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}"), calls)
+}
+
+/// On EMQX (the broker reads the table), rotating or revoking a credential
+/// disconnects the live client through EMQX's API, after the change has
+/// committed (else the client would reconnect with the old password); the
+/// reconciler's revocation of a reserved name does too, except for a name
+/// the backend's own sessions use, which only the backend may hold.
+#[tokio::test]
+async fn on_emqx_a_rotated_or_revoked_credential_disconnects_the_client_through_its_api() {
+    let (broker, db) = TestApp::spawn().await.stop().await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let (api, calls) = fake_emqx_api(pool.clone()).await;
+    let emqx = |s: &mut eldercare::config::Settings| {
+        s.mqtt.admin_url = None;
+        s.mqtt.accounts = eldercare::config::AccountsBackend::Database;
+        s.mqtt.emqx_api_url = Some(api.clone());
+        s.mqtt.emqx_api_key = Some("eldercare".into());
+        s.mqtt.emqx_api_secret = Some("api-secret".to_owned().into());
+    };
+    let app = TestApp::spawn_with(broker, db, emqx).await;
+    let basic = format!("Basic {}", base64_encode(b"eldercare:api-secret"));
+    let token = app.admin_token().await;
+    register(&app, &token, "id-k", "wearable").await;
+    let gw =
+        app.post("/api/v1/gateways", &token, json!({"gateway_id": "gw-k", "base_topic": "zigbee2mqtt/home-k"})).await;
+    assert!(gw["mqtt"]["password"].is_string());
+    assert!(calls.lock().unwrap().is_empty(), "a new credential disconnects nobody");
+
+    let rotated = app.post("/api/v1/devices/id-k/credentials", &token, json!({})).await;
+    let hash: String = sqlx::query_scalar("select password_hash from mqtt_accounts where username = 'id-k'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(rotated["password"].is_string());
+    app.post("/api/v1/gateways/gw-k/credentials", &token, json!({})).await;
+    let (status, _) = app.call("DELETE", "/api/v1/devices/id-k", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        ("DELETE".to_owned(), "/api/v5/clients/id-k".to_owned(), basic.clone(), Some(hash)),
+        "the rotation, disconnected once committed: the database already held the new password"
+    );
+    assert_eq!(seen[1].1, "/api/v5/clients/gw-k");
+    assert_eq!(
+        seen[2],
+        ("DELETE".to_owned(), "/api/v5/clients/id-k".to_owned(), basic.clone(), None),
+        "the revocation, disconnected once committed: the account was already gone"
+    );
+
+    // Accounts under reserved names, as an older release wrote them: both
+    // are revoked at start; only the one no backend session uses is
+    // disconnected.
+    let (broker, db) = app.stop().await;
+    calls.lock().unwrap().clear();
+    let institution: uuid::Uuid = sqlx::query_scalar("select institution_id from gateways where gateway_id = 'gw-k'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for name in ["eldercare-ingest-events", "eldercare-stray"] {
+        sqlx::query("insert into devices (device_id, institution_id, kind) values ($1, $2, 'sos_button')")
+            .bind(name)
+            .bind(institution)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "insert into mqtt_accounts (username, kind, device_id, client_id, nonce, password_hash, salt)
+             values ($1, 'device', $1, $1, 'n', 'h', 's')",
+        )
+        .bind(name)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let app = TestApp::spawn_with(broker, db, emqx).await;
+    assert_eq!(app.count("select count(*) from mqtt_accounts where username like 'eldercare-%'").await, 1, "ingest's");
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(seen, [("DELETE".to_owned(), "/api/v5/clients/eldercare-stray".to_owned(), basic, None)]);
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

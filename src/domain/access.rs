@@ -14,6 +14,8 @@ pub enum AccessKind {
     Fhir,
     /// A key safe code handed to the carer at the door.
     KeySafe,
+    /// A rule backtest, which replays the resident's stored history.
+    Backtest,
 }
 
 impl AccessKind {
@@ -25,6 +27,7 @@ impl AccessKind {
             AccessKind::Export => "export",
             AccessKind::Fhir => "fhir",
             AccessKind::KeySafe => "key_safe",
+            AccessKind::Backtest => "backtest",
         }
     }
 }

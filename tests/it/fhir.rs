@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection;
 
-use crate::support::{TestApp, wait_for};
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
 
 const HOME: (f64, f64) = (29.8683, 121.5440);
 
@@ -717,20 +718,29 @@ async fn a_device_given_to_another_resident_stays_with_the_readings_it_took() {
 
 #[tokio::test]
 async fn heavy_fhir_reads_take_turns_and_leave_connections_for_acknowledgements() {
-    let app = TestApp::spawn().await;
+    // A small API pool, half of it for FHIR reads: what the shipped 16 and
+    // 4 leave, at a quarter of the load.
+    let app = TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| {
+        s.database.api_connections = 4;
+        s.fhir.max_concurrent = 2;
+    })
+    .await;
     let admin = app.admin_token().await;
     let rid = app.resident(&admin, "Huang Min").await;
     app.device(&admin, json!({"device_id": "band", "resident_id": rid, "kind": "wearable"})).await;
     app.device(&admin, json!({"device_id": "sos-7", "resident_id": rid, "kind": "sos_button"})).await;
-    // A month of a heart rate and an SpO2 every ten seconds.
+    // A year of a heart rate and an SpO2 every two minutes, which a search
+    // with no period once scanned whole. (Written on a connection of its
+    // own: the API pool's statement timeout is for requests.)
+    let mut conn = sqlx::PgConnection::connect(&app.database_url).await.expect("connect");
     sqlx::query(
         "insert into readings (ts, device_id, resident_id, metric, value, received_at)
          select t, 'band', $1::uuid, m, 70, t
-         from generate_series(now() - interval '30 days', now() - interval '1 minute', interval '10 seconds') t,
+         from generate_series(now() - interval '365 days', now() - interval '1 minute', interval '2 minutes') t,
               unnest(array['heart_rate', 'spo2']) m",
     )
     .bind(&rid)
-    .execute(&app.pool)
+    .execute(&mut conn)
     .await
     .expect("a month of readings");
     let (_, staff) = user(&app, &admin, "staff", "Night Shift").await;
@@ -740,7 +750,7 @@ async fn heavy_fhir_reads_take_turns_and_leave_connections_for_acknowledgements(
 
     let reads: Vec<_> = (0..32)
         .map(|i| {
-            let path = if i % 2 == 0 {
+            let path = if i % 4 == 0 {
                 format!("/fhir/r4/Patient/{rid}/$everything")
             } else {
                 format!("/fhir/r4/Observation?patient={rid}&_count=1000")
@@ -753,6 +763,16 @@ async fn heavy_fhir_reads_take_turns_and_leave_connections_for_acknowledgements(
             })
         })
         .collect();
+    wait_for("the FHIR reads to be scanning readings", || async {
+        let scanning = app
+            .count(
+                "select count(*) from pg_stat_activity where application_name = 'eldercare-api'
+                 and state = 'active' and query like '%from readings%'",
+            )
+            .await;
+        (scanning > 0).then_some(())
+    })
+    .await;
     let (status, body) = app.call("POST", &ack, Some(&staff), None).await;
     assert_eq!(status, StatusCode::OK, "the acknowledgement while FHIR reads run: {body}");
 

@@ -446,12 +446,7 @@ enum Judging {
     EveryTick,
 }
 
-fn replay_judging(
-    replay: &Replay,
-    history: &History,
-    judging: Judging,
-    stopped: &dyn Fn() -> bool,
-) -> Option<Report> {
+fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped: &dyn Fn() -> bool) -> Option<Report> {
     let grid = Grid { from: replay.from, tick_ms: replay.tick.num_milliseconds().max(1) };
     // History from the look-back on counts, whenever the resident was
     // created: imported logs predate them.

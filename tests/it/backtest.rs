@@ -502,4 +502,3 @@ async fn each_answered_backtest_is_in_the_access_log_of_the_resident() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(logged().await, 2);
 }
-

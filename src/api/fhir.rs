@@ -545,6 +545,8 @@ async fn everything(
     messages.reverse();
     tail.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
 
+    // Every page reads the rest too (a few bounded lists), so its `total`
+    // is exact; only the first page carries them.
     let total = (head.len() + tail.len()) as i64 + observed;
     let pinned = [("start", exact(start)), ("end", exact(end))];
     let url = format!("{}/Patient/{resident}/$everything", base.0);

@@ -358,8 +358,17 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// Every role named, so a new one (a partner's clinician reads the
+    /// carer's first name only too) is a decision, not a default.
     pub fn of(role: Role) -> Reader {
-        if role == Role::Family { Reader::Family } else { Reader::CareTeam }
+        match role {
+            Role::Family => Reader::Family,
+            // Those who reach no resident read no Encounter; named for the
+            // match to stay whole.
+            Role::Admin | Role::Staff | Role::Caregiver | Role::Operator | Role::Supervisor | Role::Kitchen => {
+                Reader::CareTeam
+            }
+        }
     }
 }
 

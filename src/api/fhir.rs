@@ -453,10 +453,10 @@ async fn everything(
             _ => offset = offset_param(value)?,
         }
     }
-    if start.zip(end).is_some_and(|(start, end)| start > end) {
-        return Err(Outcome::invalid("start is after end"));
-    }
     let (start, end) = period(start, end)?;
+    if start > end {
+        return Err(Outcome::invalid("start is after end (or, without end, in the future)"));
+    }
     let resident = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
     let _place = heavy_read(&ctx)?;
     let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;

@@ -613,6 +613,8 @@ async fn searches_and_everything_cover_at_most_a_month_and_page_by_count() {
         format!("/Patient/{rid}/$everything?_count=1001"),
         format!("/Patient/{rid}/$everything?_count=0"),
         format!("/Patient/{rid}/$everything?_offset=-1"),
+        format!("/Patient/{rid}/$everything?start={}&end={}", day(1), day(2)),
+        format!("/Patient/{rid}/$everything?start={}", day(-2)),
     ] {
         fhir_err(&app, &bad, Some(&admin), StatusCode::BAD_REQUEST, "invalid").await;
     }

@@ -109,6 +109,8 @@ impl Application {
             Arc::new(api::limits::StreamSlots::new(settings.http.streams_per_user, settings.http.streams_total));
         let requests = Arc::new(tokio::sync::Semaphore::new(settings.http.max_concurrent_requests.max(1)));
         let login_limiter = Arc::new(api::limits::LoginLimiter::new(api_pool.clone()));
+        let fhir_reads = Arc::new(tokio::sync::Semaphore::new(settings.fhir.max_concurrent.max(1)));
+        let backtests = Arc::new(tokio::sync::Semaphore::new(settings.backtest.max_concurrent.max(1)));
         let ctx = ApiContext {
             pool: api_pool,
             settings: Arc::new(settings),
@@ -124,6 +126,8 @@ impl Application {
             streams,
             requests,
             reads,
+            fhir_reads,
+            backtests,
         };
         Ok(Application { listener, metrics_listener, ctx, tracker })
     }

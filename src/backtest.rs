@@ -30,6 +30,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
 use crate::domain::status::{self, Period};
@@ -128,17 +131,68 @@ pub enum BacktestError {
     Database(#[from] sqlx::Error),
     #[error("the replay failed: {0}")]
     Replay(String),
+    /// Its caller went away (or the process is stopping) before it ended.
+    #[error("the backtest was stopped")]
+    Stopped,
+}
+
+/// A backtest's place among those one process runs at once. Taken before
+/// the history is read and given back only when the replay has returned:
+/// a caller that stops waiting does not free it while the replay still
+/// holds the history in memory and a blocking thread. While the replay
+/// runs it is counted in [`Metrics::backtests_replaying`].
+///
+/// [`Metrics::backtests_replaying`]: crate::metrics::Metrics::backtests_replaying
+pub struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+impl Slot {
+    /// One of the process's `backtest.max_concurrent` places.
+    pub fn of(permit: OwnedSemaphorePermit, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Slot {
+        Slot { _permit: Some(permit), metrics: Some(metrics) }
+    }
+
+    /// No limit and no gauge: the command line runs one backtest and exits.
+    pub fn alone() -> Slot {
+        Slot { _permit: None, metrics: None }
+    }
+
+    /// Counts the replay as running until the answer is dropped.
+    fn replaying(&self) -> Replaying {
+        if let Some(metrics) = &self.metrics {
+            metrics.backtests_replaying.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Replaying(self.metrics.clone())
+    }
+}
+
+struct Replaying(Option<std::sync::Arc<crate::metrics::Metrics>>);
+
+impl Drop for Replaying {
+    fn drop(&mut self) {
+        if let Some(metrics) = &self.0 {
+            metrics.backtests_replaying.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// Backtests one resident: their timezone and effective settings, the
 /// request's parts over them, their history read and replayed (off the
 /// async runtime: a long window is CPU work).
+///
+/// Work ends with its request: dropping this future stops the reads, and
+/// cancelling `stop` (the HTTP handler cancels it when it is dropped)
+/// stops the replay at its next step; `slot` is held until then.
 pub async fn run(
     pool: &PgPool,
     cache: &SettingsCache,
     resident_id: Uuid,
     request: &Request,
     tick: Duration,
+    stop: CancellationToken,
+    slot: Slot,
 ) -> Result<Report, BacktestError> {
     request.check_window()?;
     let mut conn = pool.acquire().await?;
@@ -149,9 +203,14 @@ pub async fn run(
     let tz: Tz = timezone.parse().map_err(|_| BacktestError::Replay(format!("unknown timezone {timezone}")))?;
     let history = load(pool, resident_id, &settings, request.from, request.to).await?;
     let replay = Replay { resident_id, tz, settings, from: request.from, to: request.to, tick };
-    tokio::task::spawn_blocking(move || self::replay(&replay, &history))
-        .await
-        .map_err(|e| BacktestError::Replay(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        // Dropped last, after the replay has returned: the slot with it.
+        let _replaying = slot.replaying();
+        self::replay(&replay, &history, &|| stop.is_cancelled())
+    })
+    .await
+    .map_err(|e| BacktestError::Replay(e.to_string()))?
+    .ok_or(BacktestError::Stopped)
 }
 
 /// A resident's stored history, oldest first: the window and the scheduler's
@@ -370,9 +429,11 @@ impl<'a> State<'a> {
     }
 }
 
-/// Replays `history` (oldest first, as [`load`] reads it) over the window.
-pub fn replay(replay: &Replay, history: &History) -> Report {
-    replay_judging(replay, history, Judging::WhenTheyCanChange)
+/// Replays `history` (oldest first, as [`load`] reads it) over the window;
+/// `None` when `stopped` said so at one of its steps (a step is at most an
+/// hour of history, so a stop is seen within milliseconds).
+pub fn replay(replay: &Replay, history: &History, stopped: &dyn Fn() -> bool) -> Option<Report> {
+    replay_judging(replay, history, Judging::WhenTheyCanChange, stopped)
 }
 
 /// When the replay judges the behaviour rules.
@@ -385,7 +446,7 @@ enum Judging {
     EveryTick,
 }
 
-fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Report {
+fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped: &dyn Fn() -> bool) -> Option<Report> {
     let grid = Grid { from: replay.from, tick_ms: replay.tick.num_milliseconds().max(1) };
     // History from the look-back on counts, whenever the resident was
     // created: imported logs predate them.
@@ -429,6 +490,9 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Repor
     let (mut e, mut r, mut next_relevant) = (0, 0, 0);
     let mut previous: Option<i64> = None;
     loop {
+        if stopped() {
+            return None;
+        }
         let min = previous.map_or(0, |p| p + 1);
         let mut k = ((min + per_hour - 1) / per_hour * per_hour).min(last);
         if judging != Judging::WhenTheyCanChange {
@@ -458,7 +522,7 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging) -> Repor
     }
     // What came after the last tick still meets the streaming rules.
     feed(&mut state, events, readings, &mut e, &mut r, |_| true);
-    report(replay, state.book)
+    Some(report(replay, state.book))
 }
 
 /// Feeds events and readings in time order while `before` holds.
@@ -580,6 +644,10 @@ mod tests {
         HistoryReading { ts: ts(at), device_id: "w-1".into(), metric: Metric::HeartRate, value, received_at: ts(at) }
     }
 
+    fn replayed(replay: &Replay, history: &History) -> Report {
+        super::replay(replay, history, &|| false).expect("never stopped")
+    }
+
     fn day(settings: RuleSettings) -> Replay {
         Replay {
             resident_id: Uuid::nil(),
@@ -605,7 +673,7 @@ mod tests {
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
-        let report = replay(&day(settings), &history);
+        let report = replayed(&day(settings), &history);
         let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.cause.as_str(), a.opened_at, a.cleared_at)).collect();
         assert_eq!(
             got,
@@ -629,7 +697,7 @@ mod tests {
         assert_eq!(report.days, json!(1));
         assert_eq!(report.per_week.get("inactivity"), Some(&14.0));
         // Same history, same answer; and the table names them.
-        assert_eq!(replay(&day(RuleSettings::default()), &history), report);
+        assert_eq!(replayed(&day(RuleSettings::default()), &history), report);
         assert!(table(&report).contains("inactivity"));
     }
 
@@ -647,7 +715,7 @@ mod tests {
         ];
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 24.0;
-        let report = replay(&day(settings), &history);
+        let report = replayed(&day(settings), &history);
         let got: Vec<_> = report.alerts.iter().map(|a| (a.kind, a.opened_at, a.cleared_at)).collect();
         assert_eq!(
             got,
@@ -684,15 +752,15 @@ mod tests {
         let kinds =
             |report: &Report| -> Vec<_> { report.alerts.iter().map(|a| (a.kind, a.opened_at, a.cleared_at)).collect() };
 
-        let at_home = replay(&day(settings.clone()), &history);
+        let at_home = replayed(&day(settings.clone()), &history);
         // Away from nine until eight in the evening; then leaving at 10:02.
         let whole = History {
             periods: vec![away("2026-11-28T09:00:00+08:00", "2026-11-28T20:00:00+08:00")],
             ..history.clone()
         };
-        let away_all_day = replay(&day(settings.clone()), &whole);
+        let away_all_day = replayed(&day(settings.clone()), &whole);
         history.periods = vec![away("2026-11-28T10:02:00+08:00", "2026-11-28T20:00:00+08:00")];
-        let left_later = replay(&day(settings), &history);
+        let left_later = replayed(&day(settings), &history);
         let (ten, noon, five_past_ten) =
             (ts("2026-11-28T10:00:00+08:00"), ts("2026-11-28T12:00:00+08:00"), ts("2026-11-28T10:05:00+08:00"));
         assert_eq!(
@@ -779,10 +847,41 @@ mod tests {
                 to: ts("2026-11-29T12:00:00+08:00"),
                 ..day(settings)
             };
-            let sparse = replay_judging(&replay, &history, Judging::WhenTheyCanChange);
-            let dense = replay_judging(&replay, &history, Judging::EveryTick);
+            let sparse = replay_judging(&replay, &history, Judging::WhenTheyCanChange, &|| false);
+            let dense = replay_judging(&replay, &history, Judging::EveryTick, &|| false);
             proptest::prop_assert_eq!(sparse, dense);
         }
+    }
+
+    #[test]
+    fn a_replay_stops_at_the_step_after_it_is_told_to() {
+        // A week of motion every ten minutes: hundreds of steps.
+        let start = ts("2026-11-27T00:00:00+08:00");
+        let events = (0..7 * 24 * 6).map(|i| {
+            let mut e = motion("2026-11-27T00:00:00+08:00", "kitchen");
+            e.ts = start + Duration::minutes(10 * i);
+            e.received_at = e.ts;
+            e
+        });
+        let history = History { events: events.collect(), readings: vec![], periods: vec![] };
+        let week = Replay { to: ts("2026-12-04T00:00:00+08:00"), ..day(RuleSettings::default()) };
+        let steps = std::cell::Cell::new(0u32);
+        let counted = || {
+            steps.set(steps.get() + 1);
+            false
+        };
+        assert!(replay(&week, &history, &counted).is_some());
+        let all = steps.get();
+        assert!(all > 100, "only {all} steps");
+
+        steps.set(0);
+        let stop_at_third = || {
+            steps.set(steps.get() + 1);
+            steps.get() >= 3
+        };
+        assert_eq!(replay(&week, &history, &stop_at_third), None, "a stopped replay answers nothing");
+        assert_eq!(steps.get(), 3, "asked once a step, and no step after the stop");
+        assert_eq!(replay(&week, &history, &|| true), None, "stopped before it started");
     }
 
     #[test]

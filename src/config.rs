@@ -37,6 +37,49 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub reads: ReadsSettings,
+    #[serde(default)]
+    pub fhir: FhirSettings,
+    #[serde(default)]
+    pub backtest: BacktestSettings,
+}
+
+/// The FHIR view's heavy reads (Observation search, `$everything`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FhirSettings {
+    /// Heavy FHIR reads in progress at once per process; beyond, 503 at
+    /// once. Each holds one API connection at a time, so the rest of the
+    /// API pool stays free for acknowledgements.
+    #[serde(default = "default_fhir_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+impl Default for FhirSettings {
+    fn default() -> Self {
+        FhirSettings { max_concurrent: default_fhir_max_concurrent() }
+    }
+}
+
+fn default_fhir_max_concurrent() -> usize {
+    4
+}
+
+/// Rule backtests over HTTP.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BacktestSettings {
+    /// Backtests running at once per process (each holds a resident's
+    /// history in memory and a blocking thread); beyond, 503 at once.
+    #[serde(default = "default_backtest_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+impl Default for BacktestSettings {
+    fn default() -> Self {
+        BacktestSettings { max_concurrent: default_backtest_max_concurrent() }
+    }
+}
+
+fn default_backtest_max_concurrent() -> usize {
+    2
 }
 
 /// Where long-range reads come from.

@@ -95,7 +95,10 @@ async fn main() -> anyhow::Result<()> {
             let pool = store::pool(&settings.database)?;
             let tick = chrono::Duration::milliseconds(settings.scheduler.tick_ms.max(1) as i64);
             let cache = store::settings::SettingsCache::default();
-            let report = backtest::run(&pool, &cache, resident, &request, tick).await?;
+            // One backtest, then the process ends: nothing to stop it early
+            // but Ctrl-C, and no other backtest to share with.
+            let stop = tokio_util::sync::CancellationToken::new();
+            let report = backtest::run(&pool, &cache, resident, &request, tick, stop, backtest::Slot::alone()).await?;
             print!("{}", backtest::table(&report));
         }
         Command::Import(Import::Casas { file, resident, map, shift_to_end }) => {

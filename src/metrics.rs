@@ -38,6 +38,10 @@ pub struct Metrics {
     /// the oldest message not yet committed has waited; 0 when none waits.
     /// The watchdog calls a lane stalled when this gets old.
     pub lane_waiting_since_ms: [AtomicU64; 2],
+    /// Backtest replays running now, each on a blocking thread with a
+    /// resident's history in memory (a gauge: at most
+    /// `backtest.max_concurrent`).
+    pub backtests_replaying: AtomicU64,
     /// What the watchdog currently finds wrong, for `/readyz` and the gauges.
     problems: Mutex<Vec<String>>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -230,6 +234,12 @@ impl Metrics {
         let name = "eldercare_watchdog_problems";
         let _ = writeln!(out, "# HELP {name} What the watchdog finds wrong with this process now\n# TYPE {name} gauge");
         let _ = writeln!(out, "{name} {}", lock(&self.problems).len());
+        let name = "eldercare_backtests_replaying";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Backtest replays running now\n# TYPE {name} gauge\n{name} {}",
+            self.backtests_replaying.load(Ordering::Relaxed)
+        );
         let name = "eldercare_database_connected";
         let _ =
             writeln!(out, "# TYPE {name} gauge\n{name} {}", u8::from(self.database_connected.load(Ordering::Relaxed)));

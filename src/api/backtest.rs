@@ -4,16 +4,12 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
-use crate::backtest::{self, BacktestError, Report, Request};
-
-/// A long window holds a resident's months of readings in memory while it
-/// replays them: a few at a time per process, the rest answered 503.
-static RUNNING: Semaphore = Semaphore::const_new(2);
+use crate::backtest::{self, BacktestError, Report, Request, Slot};
+use crate::domain::AccessKind;
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/residents/{id}/backtest", post(run))
@@ -26,10 +22,18 @@ impl From<BacktestError> for Error {
             BacktestError::NotFound => Error::NotFound,
             BacktestError::Database(e) => e.into(),
             BacktestError::Replay(message) => Error::Internal(anyhow::anyhow!(message)),
+            // Only when the process is stopping: a request that went away
+            // is answered to no one.
+            BacktestError::Stopped => Error::Overloaded("the server is stopping; try again shortly"),
         }
     }
 }
 
+/// A long window holds a resident's months of history in memory while it
+/// replays them: `backtest.max_concurrent` at a time per process, the rest
+/// answered 503. The replay stops when this request goes (its client
+/// disconnects or the request times out), and the place is given back only
+/// once it has.
 async fn run(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -37,9 +41,19 @@ async fn run(
     Json(request): Json<Request>,
 ) -> Result<Json<Report>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    let Ok(_slot) = RUNNING.try_acquire() else {
+    let Ok(permit) = ctx.backtests.clone().try_acquire_owned() else {
         return Err(Error::Overloaded("other backtests are running; try again shortly"));
     };
+    let stop = ctx.shutdown.child_token();
+    // Dropped with this handler, finished or not: the replay sees it at its
+    // next step.
+    let _stop_when_dropped = stop.clone().drop_guard();
     let tick = chrono::Duration::milliseconds(ctx.settings.scheduler.tick_ms.max(1) as i64);
-    Ok(Json(backtest::run(&ctx.pool, &ctx.rule_settings, id, &request, tick).await?))
+    let slot = Slot::of(permit, ctx.metrics.clone());
+    let report = backtest::run(&ctx.pool, &ctx.rule_settings, id, &request, tick, stop, slot).await?;
+    // What the replay found is drawn from the resident's whole history in
+    // the window: a read of it, logged as it is answered (as the readings
+    // are), so a refused or abandoned run discloses nothing and logs nothing.
+    auth.log_read(&ctx, AccessKind::Backtest, id).await?;
+    Ok(Json(report))
 }

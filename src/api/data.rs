@@ -23,7 +23,7 @@ const DEFAULT_WINDOW: Duration = Duration::hours(24);
 const MAX_LIMIT: i64 = 50_000;
 /// The longest span of raw readings or events one query may scan: a month
 /// of a resident's data, not a decade of it in one request.
-const MAX_RAW_SPAN: Duration = Duration::days(31);
+pub(super) const MAX_RAW_SPAN: Duration = Duration::days(31);
 /// Buckets summarise, so they may span longer: a year's trend and more.
 const MAX_BUCKETED_SPAN: Duration = Duration::days(400);
 

@@ -2,6 +2,8 @@
 //! same visibility as the API, FHIR's shapes (`application/fhir+json`,
 //! `OperationOutcome` errors). The mapping lives in `crate::fhir`.
 
+use std::collections::HashSet;
+
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -21,14 +24,15 @@ use crate::fhir::store::{self, ReadingFilter};
 pub const CONTENT_TYPE: &str = "application/fhir+json";
 /// Observations a search page holds unless `_count` says otherwise.
 const DEFAULT_COUNT: i64 = 50;
+/// Observations a page of `$everything` holds unless `_count` says otherwise.
+const EVERYTHING_DEFAULT_COUNT: i64 = MAX_COUNT;
 const MAX_COUNT: i64 = 1000;
-/// Observations `$everything` returns at most; a longer period is refused
-/// (too costly) rather than cut short silently.
-const EVERYTHING_MAX_OBSERVATIONS: i64 = 10_000;
+/// The longest period an Observation search or `$everything` covers: the
+/// API's bound on raw readings (the view has no bucketed form). A longer
+/// one is refused, never cut short silently.
+const MAX_SPAN: Duration = super::data::MAX_RAW_SPAN;
 /// The newest messages of the thread `$everything` looks through.
 const MAX_MESSAGES: i64 = 1000;
-/// The period `$everything` covers when it is not given.
-const EVERYTHING_DEFAULT_DAYS: i64 = 30;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -95,6 +99,9 @@ impl IntoResponse for Outcome {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -148,6 +155,72 @@ fn base(headers: &HeaderMap) -> Base {
 async fn access_log(ctx: &ApiContext, user: &AuthUser, resident: Uuid, what: &str) -> Result<()> {
     tracing::debug!(resident = %resident, fhir = what, "fhir read");
     user.log_read(ctx, crate::domain::AccessKind::Fhir, resident).await.map_err(Outcome::from)
+}
+
+/// A place among the heavy reads in progress (`fhir.max_concurrent`): an
+/// Observation search or `$everything` scans up to a month of readings, and
+/// the API pool's connections are shared with acknowledgements. Beyond the
+/// limit the answer is 503 at once (with Retry-After) rather than a queue
+/// that holds requests and sockets.
+fn heavy_read(ctx: &ApiContext) -> Result<OwnedSemaphorePermit> {
+    ctx.fhir_reads.clone().try_acquire_owned().map_err(|_| {
+        Outcome::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            "other FHIR searches are in progress; try again shortly",
+        )
+    })
+}
+
+/// The period a search or `$everything` covers: up to now unless its end is
+/// given, [`MAX_SPAN`] long unless its start is given. Longer is refused.
+fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let to = to.unwrap_or_else(Utc::now);
+    let from = from.unwrap_or(to - MAX_SPAN);
+    if to - from > MAX_SPAN {
+        return Err(Outcome::new(
+            StatusCode::BAD_REQUEST,
+            "too-costly",
+            format!("a period of at most {} days, please: ask for the rest page by period", MAX_SPAN.num_days()),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// An instant as a search parameter, to the microsecond (a next link pins
+/// the period it pages through, and must not lose its edges).
+fn exact(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn count_param(value: &str) -> Result<i64> {
+    value
+        .parse()
+        .ok()
+        .filter(|c| (1..=MAX_COUNT).contains(c))
+        .ok_or_else(|| Outcome::invalid(format!("_count must be between 1 and {MAX_COUNT}")))
+}
+
+fn offset_param(value: &str) -> Result<i64> {
+    value
+        .parse()
+        .ok()
+        .filter(|o: &i64| *o >= 0)
+        .ok_or_else(|| Outcome::invalid("_offset must be a whole number, 0 or more"))
+}
+
+/// The next page's link, when there is one: `url` (everything up to the
+/// query string) with `pinned` parameters, then `_count` and `_offset`.
+fn next_link(url: String, pinned: &[(&str, String)], count: i64, after: i64, total: i64) -> Option<String> {
+    (after < total).then(|| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pinned {
+            query.append_pair(name, value);
+        }
+        query.append_pair("_count", &count.to_string());
+        query.append_pair("_offset", &after.to_string());
+        format!("{url}?{}", query.finish())
+    })
 }
 
 /// The query string's parameters, in order, repeats kept.
@@ -319,23 +392,13 @@ async fn search_observations(
                     (a, b) => a.or(b),
                 };
             }
-            "_count" => {
-                count = value
-                    .parse()
-                    .ok()
-                    .filter(|c| (1..=MAX_COUNT).contains(c))
-                    .ok_or_else(|| Outcome::invalid(format!("_count must be between 1 and {MAX_COUNT}")))?;
-            }
-            _ => {
-                offset = value
-                    .parse()
-                    .ok()
-                    .filter(|o: &i64| *o >= 0)
-                    .ok_or_else(|| Outcome::invalid("_offset must be a whole number, 0 or more"))?;
-            }
+            "_count" => count = count_param(value)?,
+            _ => offset = offset_param(value)?,
         }
     }
     let resident = resident.ok_or_else(|| Outcome::invalid("an Observation search needs patient"))?;
+    let (from, to) = period(from, to)?;
+    let _place = heavy_read(&ctx)?;
     if store::patient(&ctx.pool, &user.scope, resident).await?.is_none() {
         return Err(Outcome::not_found());
     }
@@ -347,24 +410,29 @@ async fn search_observations(
     if metrics.is_empty() {
         return Ok(ok(searchset(&base, vec![], 0, None)));
     }
-    let filter = ReadingFilter { resident, metrics, from, to };
+    let filter = ReadingFilter { resident, metrics, from: Some(from), to: Some(to) };
     let total = store::count_observations(&ctx.pool, &filter).await?;
     let readings = store::observation_readings(&ctx.pool, &filter, offset, count).await?;
     access_log(&ctx, &user, resident, "Observation?patient").await?;
     let resources: Vec<Resource> =
         map::observations(resident, &readings).into_iter().map(Resource::Observation).collect();
-    let after = offset.saturating_add(count);
-    let next = (after < total).then(|| {
-        let mut url = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in params.iter().filter(|(n, _)| n != "_offset") {
-            url.append_pair(name, value);
-        }
-        url.append_pair("_offset", &after.to_string());
-        format!("{}/Observation?{}", base.0, url.finish())
-    });
+    // The next pages cover the period this one did, even where it was
+    // "until now".
+    let mut pinned: Vec<(&str, String)> = params
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "date" | "_count" | "_offset"))
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    pinned.extend([("date", format!("ge{}", exact(from))), ("date", format!("le{}", exact(to)))]);
+    let next = next_link(format!("{}/Observation", base.0), &pinned, count, offset.saturating_add(count), total);
     Ok(ok(searchset(&base, resources, total, next)))
 }
 
+/// The resident's record over a period, as one searchset paged by its
+/// Observations: the first page holds everything else (the Patient, the
+/// devices that measured them in the period, alerts, visits, plans and
+/// messages) and the first `_count` Observations; the next pages the next
+/// Observations. `total` counts every page's entries.
 async fn everything(
     State(ctx): State<ApiContext>,
     user: std::result::Result<AuthUser, Error>,
@@ -374,58 +442,61 @@ async fn everything(
 ) -> Result<Fhir<Resource>> {
     let user = caller(user)?;
     let params = params(query);
-    only(&params, &["start", "end"])?;
+    only(&params, &["start", "end", "_count", "_offset"])?;
     let (mut start, mut end) = (None, None);
+    let (mut count, mut offset) = (EVERYTHING_DEFAULT_COUNT, 0);
     for (name, value) in &params {
-        let bound = date_bound(value)?;
-        if name == "start" {
-            start = bound.0;
-        } else {
-            end = bound.1;
+        match name.as_str() {
+            "start" => start = date_bound(value)?.0,
+            "end" => end = date_bound(value)?.1,
+            "_count" => count = count_param(value)?,
+            _ => offset = offset_param(value)?,
         }
     }
-    let end = end.unwrap_or_else(Utc::now);
-    let start = start.unwrap_or(end - Duration::days(EVERYTHING_DEFAULT_DAYS));
+    let (start, end) = period(start, end)?;
     if start > end {
-        return Err(Outcome::invalid("start is after end"));
+        return Err(Outcome::invalid("start is after end (or, without end, in the future)"));
     }
     let resident = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
+    let _place = heavy_read(&ctx)?;
     let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
     access_log(&ctx, &user, resident, "Patient/$everything").await?;
     let base = base(&headers);
-    let mut resources = vec![Resource::Patient(patient_of(&row))];
+    let reader = map::Reader::of(user.scope.role);
 
     let filter = ReadingFilter { resident, metrics: store::metrics_of(None), from: Some(start), to: Some(end) };
-    let readings = store::observation_readings(&ctx.pool, &filter, 0, EVERYTHING_MAX_OBSERVATIONS + 1).await?;
-    let observations = map::observations(resident, &readings);
-    if observations.len() as i64 > EVERYTHING_MAX_OBSERVATIONS {
-        return Err(Outcome::new(
-            StatusCode::BAD_REQUEST,
-            "too-costly",
-            format!("more than {EVERYTHING_MAX_OBSERVATIONS} observations in the period: ask for a shorter one"),
-        ));
-    }
-    let mut measuring: Vec<String> = readings.iter().map(|r| r.device_id.clone()).collect();
-    measuring.sort();
-    measuring.dedup();
-    let mut devices = std::collections::HashSet::new();
+    let observed = store::count_observations(&ctx.pool, &filter).await?;
+    let readings = store::observation_readings(&ctx.pool, &filter, offset, count).await?;
+
+    // The devices that measured the resident in the period, whoever wears
+    // them now (readings keep whose they were when taken), and those they
+    // wear now. A device someone else wears now is shown without them: no
+    // patient, no room.
+    let measuring = store::measuring_devices(&ctx.pool, &filter).await?;
+    let mut devices = Vec::new();
     for d in store::devices(&ctx.pool, resident, &measuring).await? {
-        let device = map::device(map::DeviceFacts {
+        let theirs = d.resident_id == Some(resident);
+        devices.push(map::device(map::DeviceFacts {
             device_id: &d.device_id,
             kind: &d.kind,
-            resident: d.resident_id,
-            room: d.room.as_deref(),
-        });
-        devices.insert(format!("Device/{}", device.id));
-        resources.push(Resource::Device(device));
+            resident: theirs.then_some(resident),
+            room: d.room.as_deref().filter(|_| theirs),
+        }));
     }
+    let named: HashSet<String> = devices.iter().map(|d| format!("Device/{}", d.id)).collect();
     // A device removed since it measured is named by no entry: its
     // observations keep their values and lose the reference.
-    resources.extend(observations.into_iter().map(|mut o| {
-        o.device = o.device.filter(|d| devices.contains(&d.reference));
-        Resource::Observation(o)
-    }));
+    let observations: Vec<Resource> = map::observations(resident, &readings)
+        .into_iter()
+        .map(|mut o| {
+            o.device = o.device.filter(|d| named.contains(&d.reference));
+            Resource::Observation(o)
+        })
+        .collect();
 
+    let mut head = vec![Resource::Patient(patient_of(&row))];
+    head.extend(devices.into_iter().map(Resource::Device));
+    let mut tail = Vec::new();
     let filter = crate::alerts::Filter { resident_id: Some(resident), ..Default::default() };
     let alerts: Vec<_> = crate::alerts::list(&ctx.pool, &user.scope, &filter, None, 1000)
         .await?
@@ -437,8 +508,8 @@ async fn everything(
     for alert in &alerts {
         let owner = alert.assigned_to.and_then(|o| names.get(&o)).map(String::as_str);
         if let (Some(flag), Some(task)) = (map::flag(&base, alert), map::task(alert, owner)) {
-            resources.push(Resource::Flag(flag));
-            resources.push(Resource::Task(task));
+            tail.push(Resource::Flag(flag));
+            tail.push(Resource::Task(task));
         }
     }
 
@@ -449,20 +520,22 @@ async fn everything(
         ..Default::default()
     };
     for visit in crate::store::visits::list(&ctx.pool, &user.scope, &filter, None, 1000).await? {
-        resources.push(Resource::Encounter(map::encounter(&visit)));
+        tail.push(Resource::Encounter(map::encounter(&visit, reader)));
     }
 
-    let mut conn = ctx.pool.acquire().await?;
-    let plan = crate::store::care::plan(&mut conn, resident).await?;
+    let plan = {
+        let mut conn = ctx.pool.acquire().await?;
+        crate::store::care::plan(&mut conn, resident).await?
+    };
     if !plan.items.is_empty() {
         let names = store::service_names(&ctx.pool, row.institution_id).await?;
-        resources.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
+        tail.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
         for (i, item) in plan.items.iter().enumerate() {
-            resources.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
+            tail.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
         }
     }
-    if let Some(order) = nutrition_order(&ctx, &mut conn, resident).await? {
-        resources.push(Resource::NutritionOrder(order));
+    if let Some(order) = nutrition_order(&ctx, resident).await? {
+        tail.push(Resource::NutritionOrder(order));
     }
     let mut messages = crate::store::messages::page(&ctx.pool, resident, user.scope.user, None, MAX_MESSAGES)
         .await?
@@ -470,17 +543,25 @@ async fn everything(
         .filter(|m| start <= m.created_at && m.created_at <= end)
         .collect::<Vec<_>>();
     messages.reverse();
-    resources.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
-    let total = resources.len() as i64;
-    Ok(ok(searchset(&base, resources, total, None)))
+    tail.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
+
+    // Every page reads the rest too (a few bounded lists), so its `total`
+    // is exact; only the first page carries them.
+    let total = (head.len() + tail.len()) as i64 + observed;
+    let pinned = [("start", exact(start)), ("end", exact(end))];
+    let url = format!("{}/Patient/{resident}/$everything", base.0);
+    let next = next_link(url, &pinned, count, offset.saturating_add(count), observed);
+    let resources = if offset == 0 { head.into_iter().chain(observations).chain(tail).collect() } else { observations };
+    Ok(ok(searchset(&base, resources, total, next)))
 }
 
-async fn nutrition_order(
-    ctx: &ApiContext,
-    conn: &mut sqlx::PgConnection,
-    resident: Uuid,
-) -> Result<Option<NutritionOrder>> {
-    let Some(plan) = crate::store::meals::plan(conn, resident).await? else { return Ok(None) };
+/// The resident's meal plan, holding one connection at a time.
+async fn nutrition_order(ctx: &ApiContext, resident: Uuid) -> Result<Option<NutritionOrder>> {
+    let plan = {
+        let mut conn = ctx.pool.acquire().await?;
+        crate::store::meals::plan(&mut conn, resident).await?
+    };
+    let Some(plan) = plan else { return Ok(None) };
     let changed = store::meal_plan_changed(&ctx.pool, resident).await?.unwrap_or_else(Utc::now);
     Ok(Some(map::nutrition_order(resident, &plan, changed, Utc::now().date_naive())))
 }
@@ -546,7 +627,7 @@ async fn read(
             let mut conn = ctx.pool.acquire().await?;
             let visit =
                 crate::store::visits::fetch(&mut conn, &user.scope, id, false).await?.ok_or_else(Outcome::not_found)?;
-            (visit.resident_id, Resource::Encounter(map::encounter(&visit)))
+            (visit.resident_id, Resource::Encounter(map::encounter(&visit, map::Reader::of(user.scope.role))))
         }
         ("CarePlan", Some(id)) => {
             let row = store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
@@ -568,8 +649,7 @@ async fn read(
         }
         ("NutritionOrder", Some(id)) => {
             store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
-            let mut conn = ctx.pool.acquire().await?;
-            let order = nutrition_order(&ctx, &mut conn, id).await?.ok_or_else(Outcome::not_found)?;
+            let order = nutrition_order(&ctx, id).await?.ok_or_else(Outcome::not_found)?;
             (id, Resource::NutritionOrder(order))
         }
         ("Communication", Some(id)) => {

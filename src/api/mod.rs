@@ -79,6 +79,11 @@ pub struct ApiContext {
     pub requests: Arc<tokio::sync::Semaphore>,
     /// Where hourly and daily readings buckets are read from.
     pub reads: crate::store::data::ReadPath,
+    /// Heavy FHIR reads in progress (`fhir.max_concurrent`).
+    pub fhir_reads: Arc<tokio::sync::Semaphore>,
+    /// Backtests running (`backtest.max_concurrent`); a place is given back
+    /// when the replay stops, not when its request goes.
+    pub backtests: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiContext {

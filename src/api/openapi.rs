@@ -1535,7 +1535,7 @@ fn schemas() -> Value {
         "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
         "AccessLog": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "user_id": nid, "user_name": nstring, "role": role,
             "session_kind": {"type": "string", "enum": ["login", "display"], "description": "display: a wall screen's token, made by user_id"},
-            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export", "fhir", "key_safe", "responder_sheet", "erase"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
+            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export", "fhir", "key_safe", "responder_sheet", "erase", "backtest"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
             "next_cursor": nstring}), &["entries", "next_cursor"]),
         "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
             "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},

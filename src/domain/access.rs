@@ -19,6 +19,8 @@ pub enum AccessKind {
     /// Not a read: the resident's records were erased. Kept so the log
     /// shows that an erasure happened and who made it.
     Erase,
+    /// A rule backtest, which replays the resident's stored history.
+    Backtest,
 }
 
 impl AccessKind {
@@ -32,6 +34,7 @@ impl AccessKind {
             AccessKind::KeySafe => "key_safe",
             AccessKind::ResponderSheet => "responder_sheet",
             AccessKind::Erase => "erase",
+            AccessKind::Backtest => "backtest",
         }
     }
 }

@@ -348,7 +348,31 @@ pub fn alert_kinds(base: &Base) -> CodeSystem {
 
 // ---- Visits: Encounter ----
 
-pub fn encounter(visit: &Visit) -> Encounter {
+/// Who reads an Encounter. A family member reads what the API's family view
+/// of a visit shows: the carer by first name only, and not where they stood
+/// when they checked in (a carer's position is theirs and their employer's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    CareTeam,
+    Family,
+}
+
+impl Reader {
+    /// Every role named, so a new one (a partner's clinician reads the
+    /// carer's first name only too) is a decision, not a default.
+    pub fn of(role: Role) -> Reader {
+        match role {
+            Role::Family => Reader::Family,
+            // Those who reach no resident read no Encounter; named for the
+            // match to stay whole.
+            Role::Admin | Role::Staff | Role::Caregiver | Role::Operator | Role::Supervisor | Role::Kitchen => {
+                Reader::CareTeam
+            }
+        }
+    }
+}
+
+pub fn encounter(visit: &Visit, reader: Reader) -> Encounter {
     let status = match visit.status {
         VisitStatus::Requested | VisitStatus::Scheduled | VisitStatus::Assigned => "planned",
         VisitStatus::CheckedIn => "in-progress",
@@ -357,8 +381,11 @@ pub fn encounter(visit: &Visit) -> Encounter {
     };
     let mut contained = Vec::new();
     let mut participant = Vec::new();
-    if let Some(id) = visit.caregiver_id {
-        let name = visit.caregiver_name.clone().unwrap_or_else(|| id.to_string());
+    let caregiver = match reader {
+        Reader::CareTeam => visit.caregiver_id.map(|id| visit.caregiver_name.clone().unwrap_or_else(|| id.to_string())),
+        Reader::Family => visit.caregiver_name.as_deref().map(|n| crate::domain::care::first_name(n).to_owned()),
+    };
+    if let Some(name) = caregiver {
         contained.push(Resource::Practitioner(Practitioner {
             id: "caregiver".into(),
             name: vec![HumanName { text: name.clone() }],
@@ -368,7 +395,7 @@ pub fn encounter(visit: &Visit) -> Encounter {
         });
     }
     let mut location = Vec::new();
-    if let Some(door) = &visit.check_in {
+    if let Some(door) = visit.check_in.as_ref().filter(|_| reader == Reader::CareTeam) {
         contained.push(Resource::Location(Location {
             id: "check-in".into(),
             description: Some(format!("where the caregiver checked in ({} m accuracy)", door.0.accuracy_m)),

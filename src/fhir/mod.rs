@@ -43,7 +43,10 @@ pub fn capability_statement(base: &map::Base, date: &str) -> CapabilityStatement
     let mut resources = vec![
         RestResource {
             kind: "Patient",
-            documentation: Some("A resident. Search by _id only."),
+            documentation: Some(
+                "A resident. Search by _id only. $everything covers start to end, at most 31 days (the last 31 \
+                 without them), paged by _count Observations (at most 1000; everything else on the first page).",
+            ),
             interaction: vec![read(), search()],
             search_param: vec![SearchParam { name: "_id", kind: "token" }],
             operation: vec![Operation {
@@ -59,7 +62,8 @@ pub fn capability_statement(base: &map::Base, date: &str) -> CapabilityStatement
             kind: "Observation",
             documentation: Some(
                 "Vital signs (LOINC, UCUM; blood pressure as the 85354-9 panel); the id is derived from device, \
-                 metric and time. Search needs patient; code is system|code or code; date takes ge/le/gt/lt/eq.",
+                 metric and time. Search needs patient; code is system|code or code; date takes ge/le/gt/lt/eq \
+                 and covers at most 31 days (the last 31 without it); _count at most 1000.",
             ),
             interaction: vec![read(), search()],
             search_param: vec![

@@ -54,6 +54,23 @@ pub async fn devices(pool: &PgPool, resident: Uuid, also: &[String]) -> Result<V
     .await
 }
 
+/// The devices that measured what `filter` covers, by `device_id`: readings
+/// keep whose they were when taken, so a device since given to someone else
+/// is still among them.
+pub async fn measuring_devices(pool: &PgPool, filter: &ReadingFilter) -> Result<Vec<String>, sqlx::Error> {
+    let metrics: Vec<&str> = filter.metrics.iter().map(Metric::as_str).collect();
+    let mut query = QueryBuilder::new("select distinct device_id from readings where resident_id = ");
+    query.push_bind(filter.resident);
+    query.push(" and metric = any(").push_bind(metrics).push(")");
+    if let Some(from) = filter.from {
+        query.push(" and ts >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(" and ts <= ").push_bind(to);
+    }
+    query.build_query_scalar().fetch_all(pool).await
+}
+
 /// The device whose FHIR id is `fhir_id`, if `scope` reaches it. The id is a
 /// hash: it is matched over the devices in reach (an institution's fleet is
 /// thousands, hashed in a millisecond or so).

@@ -414,3 +414,91 @@ async fn the_backtest_judges_no_behaviour_while_the_resident_is_recorded_away() 
     );
     assert_eq!(kinds, vec!["sos".to_owned(), "fall".to_owned()], "{in_hospital}");
 }
+
+/// Motion in the kitchen every ten seconds for `days` from `from`, stored
+/// as the ingest stores it: a history whose replay judges the behaviour
+/// rules twice a motion over a day and a half of look-back each time, so
+/// one day of it takes longer to replay than the request timeout (30 s)
+/// in a test build.
+async fn busy_days(app: &TestApp, h: &Home, from: DateTime<Utc>, days: i64) {
+    sqlx::query(
+        "insert into events (ts, device_id, resident_id, kind, data, received_at)
+         select t, 'm-kitchen', $1::uuid, 'motion', '{}', t
+         from generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t",
+    )
+    .bind(&h.rid)
+    .bind(from)
+    .bind(from + Duration::days(days))
+    .execute(&app.pool)
+    .await
+    .expect("a busy history");
+}
+
+fn replaying(app: &TestApp) -> u64 {
+    app.metrics.backtests_replaying.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_backtest_stops_when_its_client_goes_and_only_then_gives_its_place_back() {
+    let db = fresh_database().await;
+    let app = TestApp::spawn_with(Broker::start().await, db, |s| s.backtest.max_concurrent = 1).await;
+    let h = Home::new(&app, "Mr Sun", DEVICES).await;
+    let from = week_start();
+    busy_days(&app, &h, from - eldercare::scheduler::LOOKBACK, 7).await;
+    let path = format!("/api/v1/residents/{}/backtest", h.rid);
+
+    // A client asks for a long replay, and goes away while it runs.
+    let long = json!({"from": stamp(from), "to": stamp(from + Duration::days(5))});
+    let client = tokio::spawn({
+        let (request, token) = (app.http.post(app.url(&path)).json(&long), h.token.clone());
+        async move { request.bearer_auth(token).send().await.map(|r| r.status()) }
+    });
+    wait_for("the long replay to run", || async { (replaying(&app) == 1).then_some(()) }).await;
+    // While it replays it holds the only place.
+    let short = json!({"from": stamp(from), "to": stamp(from + Duration::hours(1))});
+    let (status, answer) = app.call("POST", &path, Some(&h.token), Some(short.clone())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    client.abort();
+    assert!(client.await.is_err_and(|e| e.is_cancelled()), "the client went away before an answer");
+
+    // The replay notices and stops; then, and only then, the place is free.
+    wait_for("the abandoned replay to stop", || async { (replaying(&app) == 0).then_some(()) }).await;
+    let (status, answer) = app.call("POST", &path, Some(&h.token), Some(short)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let metrics = app.http.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("\neldercare_backtests_replaying 0\n"), "{metrics}");
+}
+
+#[tokio::test]
+async fn each_answered_backtest_is_in_the_access_log_of_the_resident() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Mrs Qian", DEVICES).await;
+    let from = week_start();
+    let sql = format!("select count(*) from access_log where kind = 'backtest' and resident_id = '{}'", h.rid);
+    let logged = || app.count(&sql);
+    assert_eq!(logged().await, 0);
+    let window = json!({"from": stamp(from), "to": stamp(from + Duration::hours(6))});
+    backtest(&app, &h, window.clone()).await;
+    backtest(&app, &h, window).await;
+    assert_eq!(logged().await, 2, "one row per backtest");
+    let (user, role): (uuid::Uuid, String) = sqlx::query_as(
+        "select user_id, role from access_log where kind = 'backtest' and resident_id = $1::uuid limit 1",
+    )
+    .bind(&h.rid)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the row");
+    let me = app.get("/api/v1/me", &h.token).await;
+    assert_eq!((user.to_string(), role.as_str()), (me["id"].as_str().unwrap_or_default().to_owned(), "admin"));
+
+    // The institution's access log lists it, by kind.
+    let list = app.get(&format!("/api/v1/access-log?resident_id={}", h.rid), &h.token).await;
+    assert!(list["entries"].as_array().is_some_and(|e| e.iter().any(|x| x["kind"] == "backtest")), "{list}");
+
+    // A refused backtest read nothing and is not logged.
+    let backwards = json!({"from": stamp(from + Duration::hours(6)), "to": stamp(from)});
+    let path = format!("/api/v1/residents/{}/backtest", h.rid);
+    let (status, _) = app.call("POST", &path, Some(&h.token), Some(backwards)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(logged().await, 2);
+}

@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection;
 
-use crate::support::{TestApp, wait_for};
+use crate::support::{Broker, TestApp, fresh_database, wait_for};
 
 const HOME: (f64, f64) = (29.8683, 121.5440);
 
@@ -507,4 +508,287 @@ async fn the_view_sees_what_the_api_lets_the_caller_see() {
     let reads =
         app.count(&format!("select count(*) from access_log where kind = 'fhir' and resident_id = '{mine}'")).await;
     assert!(reads >= 3, "{reads}");
+}
+
+/// A resident at home with a care plan's service, and a visit by the carer
+/// Li Wei, checked in and out at the door: (resident, visit).
+async fn visited_resident(app: &TestApp, admin: &str) -> (String, String) {
+    let now = Utc::now();
+    let rid = app.resident(admin, "Zhang Hua").await;
+    let patch = json!({"address": "3 Willow Road", "location": {"lat": HOME.0, "lon": HOME.1}});
+    let (status, body) = app.call("PATCH", &format!("/api/v1/residents/{rid}"), Some(admin), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let service = json!({"code": "HC-CLEAN", "name": "Cleaning", "category": "domestic",
+        "duration_minutes": 60, "unit": "hour", "unit_price": 40.0, "currency": "CNY",
+        "funding": ["self_pay"], "evv_required": true, "tasks": [{"code": "floor", "name": "Floors"}]});
+    let (status, body) = app.call("POST", "/api/v1/services", Some(admin), Some(service)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (carer_id, carer) = user(app, admin, "caregiver", "Li Wei").await;
+    let visit = app
+        .post(
+            "/api/v1/visits",
+            admin,
+            json!({"resident_id": rid, "service_code": "HC-CLEAN",
+                   "scheduled_start": ts(now - Duration::hours(2)), "funding": "self_pay"}),
+        )
+        .await;
+    let vid = visit["id"].as_str().expect("visit id").to_owned();
+    app.post(&format!("/api/v1/visits/{vid}/assign"), admin, json!({"caregiver_id": carer_id})).await;
+    let door = |minutes: i64| {
+        json!({"location": {"lat": HOME.0 + 0.0002, "lon": HOME.1, "accuracy_m": 15}, "method": "gps",
+               "ts": ts(now - Duration::minutes(minutes))})
+    };
+    app.post(&format!("/api/v1/visits/{vid}/check-in"), &carer, door(115)).await;
+    let mut out = door(60);
+    out["tasks"] = json!([{"code": "floor", "done": true}]);
+    app.post(&format!("/api/v1/visits/{vid}/check-out"), &carer, out).await;
+    (rid, vid)
+}
+
+#[tokio::test]
+async fn a_family_member_reads_the_carer_s_first_name_and_no_position_as_the_api_shows_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (rid, vid) = visited_resident(&app, &admin).await;
+    let (family_id, family) = user(&app, &admin, "family", "Zhang Lei").await;
+    app.post(&format!("/api/v1/residents/{rid}/family"), &admin, json!({"user_id": family_id, "relationship": "son"}))
+        .await;
+
+    // The API's family view of the visit: the carer's first name.
+    let rest = app.get(&format!("/api/v1/visits/{vid}"), &family).await;
+    assert_eq!(rest["caregiver"], "Li", "{rest}");
+
+    let read = fhir_ok(&app, &format!("/Encounter/{vid}"), &family).await;
+    let everything = fhir_ok(&app, &format!("/Patient/{rid}/$everything"), &family).await;
+    let in_bundle = entries(&everything).into_iter().find(|r| r["resourceType"] == "Encounter").expect("encounter");
+    assert_eq!(in_bundle, read, "the same Encounter both ways");
+    for encounter in [&read, &in_bundle] {
+        assert_eq!(encounter["participant"][0]["individual"]["display"], rest["caregiver"], "{encounter}");
+        let contained = encounter["contained"].as_array().expect("contained");
+        assert_eq!(contained.len(), 1, "the carer only: {encounter}");
+        assert_eq!(contained[0]["name"][0]["text"], "Li");
+        assert!(encounter.get("location").is_none(), "{encounter}");
+        let text = encounter.to_string();
+        assert!(!text.contains("Wei") && !text.contains("latitude"), "{text}");
+    }
+    assert_eq!(read["period"]["end"].as_str().map(str::len), Some(24), "the EVV times stay: {read}");
+
+    // The care team reads the whole record, as today.
+    let staff = fhir_ok(&app, &format!("/Encounter/{vid}"), &admin).await;
+    assert_eq!(staff["participant"][0]["individual"]["display"], "Li Wei");
+    assert_eq!(staff["contained"][1]["position"]["latitude"], HOME.0 + 0.0002);
+    assert_eq!(staff["location"][0]["location"]["reference"], "#check-in");
+    validate(&[read, everything, staff]).await;
+}
+
+#[tokio::test]
+async fn searches_and_everything_cover_at_most_a_month_and_page_by_count() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Liu Yang").await;
+    app.device(&admin, json!({"device_id": "ox", "resident_id": rid, "kind": "wearable"})).await;
+    let now = Utc::now();
+    for i in 0..5 {
+        telemetry(&app, "ox", now - Duration::minutes(50 - i * 10), json!([{"metric": "spo2", "value": 95 + i}])).await;
+    }
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{rid}'"), 5).await;
+
+    // A month is the most one search or one $everything covers, as the
+    // API's raw readings: longer is refused, never cut short.
+    let day = |days: i64| (now - Duration::days(days)).format("%Y-%m-%d").to_string();
+    for long in [
+        format!("/Observation?patient={rid}&date=ge{}", day(40)),
+        format!("/Observation?patient={rid}&date=ge{}&date=le{}", day(70), day(30)),
+        format!("/Observation?patient={rid}&date=gt{}&date=lt{}", day(33), day(0)),
+        format!("/Patient/{rid}/$everything?start={}", day(40)),
+        format!("/Patient/{rid}/$everything?start={}&end={}", day(400), day(0)),
+    ] {
+        let outcome = fhir_err(&app, &long, Some(&admin), StatusCode::BAD_REQUEST, "too-costly").await;
+        assert!(outcome["issue"][0]["diagnostics"].as_str().unwrap_or("").contains("31 days"), "{outcome}");
+    }
+    let month = format!("/Observation?patient={rid}&date=ge{}&date=le{}", day(30), day(0));
+    assert_eq!(fhir_ok(&app, &month, &admin).await["total"], 5);
+    for bad in [
+        format!("/Observation?patient={rid}&_count=1001"),
+        format!("/Patient/{rid}/$everything?_count=1001"),
+        format!("/Patient/{rid}/$everything?_count=0"),
+        format!("/Patient/{rid}/$everything?_offset=-1"),
+        format!("/Patient/{rid}/$everything?start={}&end={}", day(1), day(2)),
+        format!("/Patient/{rid}/$everything?start={}", day(-2)),
+    ] {
+        fhir_err(&app, &bad, Some(&admin), StatusCode::BAD_REQUEST, "invalid").await;
+    }
+
+    // $everything pages by its Observations: the Patient and the device on
+    // the first page, two Observations a page, each once.
+    let mut url = format!("/Patient/{rid}/$everything?_count=2");
+    let mut seen: Vec<Value> = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = fhir_ok(&app, &url, &admin).await;
+        assert_eq!(page["total"], 7, "a patient, a device, five observations");
+        let resources = entries(&page);
+        pages.push(resources.iter().map(|r| r["resourceType"].as_str().unwrap_or("").to_owned()).collect::<Vec<_>>());
+        seen.extend(resources);
+        let next = page["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next").cloned());
+        match next {
+            Some(link) => {
+                url = link["url"].as_str().expect("url").to_owned();
+                assert!(url.contains("start=") && url.contains("end="), "the next page pins the period: {url}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        pages,
+        vec![
+            vec!["Patient", "Device", "Observation", "Observation"],
+            vec!["Observation", "Observation"],
+            vec!["Observation"]
+        ]
+    );
+    let ids: HashSet<String> = seen.iter().map(|r| format!("{}/{}", r["resourceType"], r["id"])).collect();
+    assert_eq!(ids.len(), 7, "every entry once");
+}
+
+#[tokio::test]
+async fn a_device_given_to_another_resident_stays_with_the_readings_it_took() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (a, b) = (app.resident(&admin, "First Wearer").await, app.resident(&admin, "Second Wearer").await);
+    app.device(&admin, json!({"device_id": "watch-9", "resident_id": a, "kind": "wearable", "room": "bedroom"})).await;
+    let now = Utc::now();
+    for minutes in [50, 40] {
+        telemetry(&app, "watch-9", now - Duration::minutes(minutes), json!([{"metric": "heart_rate", "value": 70}]))
+            .await;
+    }
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{a}'"), 2).await;
+
+    let (status, body) =
+        app.call("PATCH", "/api/v1/devices/watch-9", Some(&admin), Some(json!({"resident_id": b}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The ingest has taken the move in once a reading lands with the new
+    // wearer; a room temperature, which the view does not show, tells.
+    let (mut probe, app_ref, second) = (0, &app, &b);
+    wait_for("readings of the watch to be the second wearer's", || {
+        probe += 1;
+        let at = now - Duration::minutes(30) + Duration::seconds(probe);
+        async move {
+            telemetry(app_ref, "watch-9", at, json!([{"metric": "room_temperature", "value": 21}])).await;
+            let sql = format!("select count(*) from readings where resident_id = '{second}'");
+            (app_ref.count(&sql).await > 0).then_some(())
+        }
+    })
+    .await;
+    for minutes in [10, 5] {
+        telemetry(&app, "watch-9", now - Duration::minutes(minutes), json!([{"metric": "heart_rate", "value": 80}]))
+            .await;
+    }
+    let sql = format!("select count(*) from readings where resident_id = '{b}' and metric = 'heart_rate'");
+    app.wait_count(&sql, 2).await;
+
+    let bundle = |who: String| {
+        let (app, admin) = (&app, admin.clone());
+        async move { entries(&fhir_ok(app, &format!("/Patient/{who}/$everything"), &admin).await) }
+    };
+    let of = |resources: &[Value], kind: &str| -> Vec<Value> {
+        resources.iter().filter(|r| r["resourceType"] == kind).cloned().collect()
+    };
+    let (first, second) = (bundle(a.clone()).await, bundle(b.clone()).await);
+    // The first wearer keeps the readings taken while they wore it, and the
+    // device that took them, no longer theirs and naming no one else.
+    let observations = of(&first, "Observation");
+    let values: Vec<&Value> = observations.iter().map(|o| &o["valueQuantity"]["value"]).collect();
+    assert_eq!(values, [&json!(70.0), &json!(70.0)], "{observations:?}");
+    let devices = of(&first, "Device");
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!(devices[0]["identifier"][0]["value"], "watch-9");
+    assert!(devices[0].get("patient").is_none() && devices[0].get("note").is_none(), "{}", devices[0]);
+    let reference = format!("Device/{}", devices[0]["id"].as_str().expect("id"));
+    assert!(observations.iter().all(|o| o["device"]["reference"] == reference.as_str()));
+    assert!(!Value::Array(first.clone()).to_string().contains(&b), "the second wearer is not named");
+    // The second, only what came after, and the device as theirs.
+    let observations = of(&second, "Observation");
+    let values: Vec<&Value> = observations.iter().map(|o| &o["valueQuantity"]["value"]).collect();
+    assert_eq!(values, [&json!(80.0), &json!(80.0)], "{observations:?}");
+    let devices = of(&second, "Device");
+    assert_eq!(devices[0]["patient"]["reference"], format!("Patient/{b}"));
+    assert_eq!(devices[0]["id"], reference.trim_start_matches("Device/"));
+    let search = fhir_ok(&app, &format!("/Observation?patient={a}"), &admin).await;
+    assert_eq!(search["total"], 2);
+}
+
+#[tokio::test]
+async fn heavy_fhir_reads_take_turns_and_leave_connections_for_acknowledgements() {
+    // A small API pool, half of it for FHIR reads: what the shipped 16 and
+    // 4 leave, at a quarter of the load.
+    let app = TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| {
+        s.database.api_connections = 4;
+        s.fhir.max_concurrent = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Huang Min").await;
+    app.device(&admin, json!({"device_id": "band", "resident_id": rid, "kind": "wearable"})).await;
+    app.device(&admin, json!({"device_id": "sos-7", "resident_id": rid, "kind": "sos_button"})).await;
+    // A year of a heart rate and an SpO2 every two minutes, which a search
+    // with no period once scanned whole. (Written on a connection of its
+    // own: the API pool's statement timeout is for requests.)
+    let mut conn = sqlx::PgConnection::connect(&app.database_url).await.expect("connect");
+    sqlx::query(
+        "insert into readings (ts, device_id, resident_id, metric, value, received_at)
+         select t, 'band', $1::uuid, m, 70, t
+         from generate_series(now() - interval '365 days', now() - interval '1 minute', interval '2 minutes') t,
+              unnest(array['heart_rate', 'spo2']) m",
+    )
+    .bind(&rid)
+    .execute(&mut conn)
+    .await
+    .expect("a month of readings");
+    let (_, staff) = user(&app, &admin, "staff", "Night Shift").await;
+    event(&app, "sos-7", Utc::now(), "sos_pressed").await;
+    let sos = wait_alert(&app, &admin, &rid, "sos").await;
+    let ack = format!("/api/v1/alerts/{}/acknowledge", sos["id"].as_str().expect("id"));
+
+    let reads: Vec<_> = (0..32)
+        .map(|i| {
+            let path = if i % 4 == 0 {
+                format!("/fhir/r4/Patient/{rid}/$everything")
+            } else {
+                format!("/fhir/r4/Observation?patient={rid}&_count=1000")
+            };
+            let request = app.http.get(app.url(&path)).bearer_auth(&admin);
+            tokio::spawn(async move {
+                let r = request.send().await.expect("a FHIR answer");
+                let retry_after = r.headers().get("retry-after").is_some();
+                (r.status(), retry_after, r.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    wait_for("the FHIR reads to be scanning readings", || async {
+        let scanning = app
+            .count(
+                "select count(*) from pg_stat_activity where application_name = 'eldercare-api'
+                 and state = 'active' and query like '%from readings%'",
+            )
+            .await;
+        (scanning > 0).then_some(())
+    })
+    .await;
+    let (status, body) = app.call("POST", &ack, Some(&staff), None).await;
+    assert_eq!(status, StatusCode::OK, "the acknowledgement while FHIR reads run: {body}");
+
+    let (mut answered, mut turned_away) = (0, 0);
+    for read in reads {
+        let (status, retry_after, body) = read.await.expect("join");
+        match status {
+            StatusCode::OK => answered += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!((body["issue"][0]["code"].as_str(), retry_after), (Some("transient"), true), "{body}");
+                turned_away += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(answered >= 1 && turned_away >= 1, "{answered} answered, {turned_away} turned away");
 }

@@ -109,8 +109,7 @@ pub async fn run(
     allow_private: bool,
     shutdown: CancellationToken,
 ) {
-    let outbox =
-        Outbox {
+    let outbox = Outbox {
         pool,
         vapid,
         allow_private,

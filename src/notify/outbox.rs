@@ -108,13 +108,8 @@ impl<K: Eq + Hash + Clone + Send + 'static> Lanes<K> {
 
     /// Groups the claimed rows by lane and sends each group on a task of
     /// its own with `send`, the lane marked busy until it ends.
-    pub fn dispatch<D, F, Fut>(
-        &self,
-        sending: &mut JoinSet<()>,
-        claimed: Vec<D>,
-        lane: impl Fn(&D) -> Lane<K>,
-        send: F,
-    ) where
+    pub fn dispatch<D, F, Fut>(&self, sending: &mut JoinSet<()>, claimed: Vec<D>, lane: impl Fn(&D) -> Lane<K>, send: F)
+    where
         D: Send + 'static,
         F: Fn(Vec<D>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,

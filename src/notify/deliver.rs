@@ -5,8 +5,8 @@
 //! urgency, then age; each endpoint has an urgent lane and a chatter lane,
 //! each with at most one short batch in flight, so a slow push service or
 //! gateway never holds up the others, and an alarm never waits behind
-//! messages to the same endpoint. A push endpoint that answers 404 or 410 is gone:
-//! its subscription is removed. Each notification accepted is written on
+//! messages to the same endpoint. A push endpoint that answers 404 or 410
+//! is gone: its subscription is removed. Each notification accepted is written on
 //! the alert's timeline (`notified`, who and how).
 
 use std::collections::HashMap;

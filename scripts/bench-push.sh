@@ -15,16 +15,17 @@
 # message limit is lifted for the run (messages.per_user), so one author can
 # queue them all through the API.
 #
-#   scripts/bench-push.sh                          # 1,000 subscribers: 20 carers x 50 devices
-#   USERS=100 PER_USER=10 scripts/bench-push.sh
+#   scripts/bench-push.sh                          # 1,000 subscribers: 100 carers x 10 devices
+#   USERS=20 PER_USER=5 scripts/bench-push.sh
 #   MODE=chatter scripts/bench-push.sh             # 5,000 messages at 200 ms, then an SOS
 #   MODE=chatter QUEUED=2000 DELAY_MS=500 scripts/bench-push.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODE=${MODE:-fanout}
-USERS=${USERS:-20}
-PER_USER=${PER_USER:-50}
+# A user keeps at most 10 subscriptions (push.max_subscriptions_per_user).
+USERS=${USERS:-100}
+PER_USER=${PER_USER:-10}
 QUEUED=${QUEUED:-5000}
 DELAY_MS=${DELAY_MS:-200}
 HTTP_PORT=${HTTP_PORT:-18083}

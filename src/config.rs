@@ -32,6 +32,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub push: PushSettings,
+    #[serde(default)]
+    pub messages: MessageSettings,
     pub retention: crate::retention::RetentionSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
@@ -121,12 +123,51 @@ pub struct PushSettings {
     /// (`mailto:` or `https:`).
     #[serde(default = "default_push_subject")]
     pub subject: String,
+    /// A user keeps at most this many subscriptions; a new one beyond it
+    /// replaces their oldest. Every subscription is pushed every
+    /// notification, so this bounds what one account adds to the outbox.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions_per_user: u32,
 }
 
 impl Default for PushSettings {
     fn default() -> Self {
-        PushSettings { vapid_private_key: None, subject: default_push_subject() }
+        PushSettings {
+            vapid_private_key: None,
+            subject: default_push_subject(),
+            max_subscriptions_per_user: default_max_subscriptions(),
+        }
     }
+}
+
+fn default_max_subscriptions() -> u32 {
+    10
+}
+
+/// How many messages one user may post: each is pushed to everyone on the
+/// other side of the thread, so an unbounded author could bury alarms in
+/// chatter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageSettings {
+    /// Messages one user may post in any `window_minutes`; beyond, 429.
+    #[serde(default = "default_messages_per_user")]
+    pub per_user: u32,
+    #[serde(default = "default_messages_window_minutes")]
+    pub window_minutes: u32,
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        MessageSettings { per_user: default_messages_per_user(), window_minutes: default_messages_window_minutes() }
+    }
+}
+
+fn default_messages_per_user() -> u32 {
+    30
+}
+
+fn default_messages_window_minutes() -> u32 {
+    10
 }
 
 fn default_push_subject() -> String {

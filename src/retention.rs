@@ -22,6 +22,11 @@ pub struct RetentionSettings {
     /// Reads of health data stay in the access log this long.
     #[serde(default = "defaults::access_log_days")]
     pub access_log_days: u32,
+    /// What a notification said (names, SMS and message text, the number)
+    /// is nulled this long after it was delivered or given up. The row
+    /// stays: who was told, when and how is still answerable.
+    #[serde(default = "defaults::notification_payload_days")]
+    pub notification_payload_days: u32,
     /// Rows deleted per table and statement: no long transaction and no
     /// long scheduler tick, even on the first run over a large backlog.
     #[serde(default = "defaults::batch_size")]
@@ -44,6 +49,9 @@ mod defaults {
     pub fn access_log_days() -> u32 {
         730
     }
+    pub fn notification_payload_days() -> u32 {
+        7
+    }
     pub fn batch_size() -> u32 {
         5000
     }
@@ -59,6 +67,7 @@ impl Default for RetentionSettings {
             deliveries_days: defaults::deliveries_days(),
             sessions_days: defaults::sessions_days(),
             access_log_days: defaults::access_log_days(),
+            notification_payload_days: defaults::notification_payload_days(),
             batch_size: defaults::batch_size(),
             every_secs: defaults::every_secs(),
         }
@@ -99,7 +108,17 @@ const ACCESS_LOG: Job = Job::days("access_log", "id", "at");
 /// writer takes a new stamp over it), so it can go.
 const SEQ_MEMORY: Job = Job { table: "ingest_seq", key: "device_id, seq", at: "received_at", unit: "hours" };
 
-/// What one pass deleted, per table; `more` when some table gave a full
+/// Nulls what old notifications said, `$2` rows at most, oldest first.
+/// Only deliveries that are over (delivered or given up): one still being
+/// retried keeps what it has to send. The purge index serves the order.
+const NOTIFICATION_PAYLOADS: &str = "update notification_deliveries set payload = null, phone = null
+     where id in (
+       select id from notification_deliveries
+       where payload is not null and (delivered_at is not null or failed_at is not null)
+         and coalesce(delivered_at, failed_at) < now() - make_interval(days => $1)
+       order by coalesce(delivered_at, failed_at) limit $2)";
+
+/// What one pass deleted (or purged), per table; `more` when some table gave a full
 /// batch and may hold more.
 #[derive(Debug, Default, Serialize)]
 pub struct Swept {
@@ -136,6 +155,14 @@ pub async fn sweep_once(
         swept.more |= n >= batch as u64;
         swept.deleted.push((job.table, n));
     }
+    let n = sqlx::query(NOTIFICATION_PAYLOADS)
+        .bind(days(settings.notification_payload_days))
+        .bind(batch)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    swept.more |= n >= batch as u64;
+    swept.deleted.push(("notification_deliveries.payload", n));
     Ok(swept)
 }
 
@@ -197,8 +224,15 @@ mod tests {
     fn the_defaults_are_the_documented_ones() {
         let d = RetentionSettings::default();
         assert_eq!(
-            (d.quarantine_days, d.deliveries_days, d.sessions_days, d.access_log_days, d.batch_size),
-            (7, 30, 7, 730, 5000)
+            (
+                d.quarantine_days,
+                d.deliveries_days,
+                d.sessions_days,
+                d.access_log_days,
+                d.notification_payload_days,
+                d.batch_size
+            ),
+            (7, 30, 7, 730, 7, 5000)
         );
     }
 }

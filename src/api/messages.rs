@@ -1,5 +1,7 @@
 //! One message thread per resident between the family and the care team,
-//! with unread counts.
+//! with unread counts. Each message is pushed to the other side, so a user
+//! posts at most `messages.per_user` in a sliding `messages.window_minutes`
+//! (429 with `Retry-After` beyond).
 
 use axum::Router;
 use axum::extract::State;
@@ -87,6 +89,13 @@ async fn post_message(
         return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
     }
     let mut tx = ctx.pool.begin().await?;
+    let limits = &ctx.settings.messages;
+    if let Some(retry_after) =
+        messages::wait_before_posting(&mut tx, auth.scope.user, limits.per_user, limits.window_minutes).await?
+    {
+        tracing::info!(by = %auth.scope.user, retry_after = retry_after.as_secs(), "message refused: rate limit");
+        return Err(Error::TooManyRequests { retry_after });
+    }
     let message_id = messages::post(&mut tx, id, auth.scope.user, text).await?;
     // The text stays in the thread, which is never edited: the trail says
     // who wrote to whose thread without copying what was said.

@@ -82,7 +82,8 @@ async fn subscribe(
         let field = if err == webpush::KeyError::Auth { "keys.auth" } else { "keys.p256dh" };
         Error::validation(field, err.to_string())
     })?;
-    let id = store::subscribe(&ctx.pool, &auth.scope, &req.endpoint, &req.keys.p256dh, &req.keys.auth).await?;
+    let keep = ctx.settings.push.max_subscriptions_per_user;
+    let id = store::subscribe(&ctx.pool, &auth.scope, &req.endpoint, &req.keys.p256dh, &req.keys.auth, keep).await?;
     tracing::info!(user = %auth.scope.user, subscription = %id, "push subscription");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }

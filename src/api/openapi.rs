@@ -638,7 +638,8 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/api/v1/me/push-subscriptions",
-        "Subscribe this browser to Web Push: its `PushSubscription` JSON; the same endpoint again replaces its keys",
+        "Subscribe this browser to Web Push: its `PushSubscription` JSON; the same endpoint again replaces its keys; \
+         a user keeps at most `push.max_subscriptions_per_user` (10): a new one beyond replaces their oldest",
         "any",
         Some("NewPushSubscription"),
         201,
@@ -1955,6 +1956,11 @@ pub fn document() -> Value {
             "the database is unavailable, a query ran past the statement timeout (`timeout`), or the server is at \
              its limit of requests in progress (`busy`, with `Retry-After`); try again"
         };
+        if op.method == "post" && op.path == "/api/v1/residents/{id}/messages" {
+            let why = "this user posted `messages.per_user` (30) messages in the last `messages.window_minutes` (10): \
+                       `Retry-After` gives the seconds until the oldest of them leaves the window";
+            responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
+        }
         if op.path == "/api/v1/alerts/stream" {
             let why = "this user has as many live streams open as one may (`http.streams_per_user`); `Retry-After`";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));

@@ -1,10 +1,12 @@
 //! Sends the planned notifications: Web Push messages (encrypted to the
 //! browser, signed with our VAPID key) and signed POSTs to SMS and voice
 //! gateways. Durable like the webhook outbox: claimed with a lease, retried
-//! with backoff until accepted, given up after MAX_ATTEMPTS; at most one
-//! batch in flight per endpoint, so a slow push service or gateway never
-//! holds up the others. A push endpoint that answers 404 or 410 is gone:
-//! its subscription is removed. Each notification accepted is written on
+//! with backoff until accepted, given up after MAX_ATTEMPTS. Claimed by
+//! urgency, then age; each endpoint has an urgent lane and a chatter lane,
+//! each with at most one short batch in flight, so a slow push service or
+//! gateway never holds up the others, and an alarm never waits behind
+//! messages to the same endpoint. A push endpoint that answers 404 or 410
+//! is gone: its subscription is removed. Each notification accepted is written on
 //! the alert's timeline (`notified`, who and how).
 
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::outbox::{self, Claim, Lanes};
+use super::outbox::{self, Claim, Lane, Lanes};
 use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
@@ -33,8 +35,17 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE_SECS: f64 = 30.0;
 /// Deliveries claimed at once.
 const BATCH: usize = 256;
+/// Due deliveries looked at per claim, to pick a batch from.
+const OFFERED: i64 = 1024;
 /// Requests in flight overall.
 const MAX_IN_FLIGHT: usize = 256;
+/// Of those, kept for urgent lanes: messages to many slow endpoints cannot
+/// take every permit while an alarm waits.
+const URGENT_RESERVE: usize = 64;
+/// Deliveries one lane takes at once. A lane sends one after another, so an
+/// endpoint that answers in 200 ms holds its lane (and 8 permits) for under
+/// 2 s, and is claimed again only after.
+const PER_LANE: usize = 8;
 /// 5 s doubling to 10 min: about a day of tries before giving up.
 const MAX_ATTEMPTS: i32 = 12;
 /// How long a push service keeps an alarm for a device that is offline.
@@ -66,13 +77,31 @@ struct Due {
 }
 
 impl Due {
-    /// Whose deliveries go one batch at a time.
-    fn endpoint_key(&self) -> String {
-        match (&self.endpoint, &self.gateway_url) {
+    /// The lane it goes in: as [`Offered::lane`] found it.
+    fn lane(&self) -> Lane<String> {
+        let target = match (&self.endpoint, &self.gateway_url) {
             (Some(endpoint), _) => endpoint.clone(),
             (None, Some(url)) => url.clone(),
             (None, None) => self.id.to_string(),
-        }
+        };
+        Lane { target, urgent: self.urgent }
+    }
+}
+
+/// A due delivery offered to the claim, before it is leased.
+#[derive(sqlx::FromRow)]
+struct Offered {
+    id: Uuid,
+    urgent: bool,
+    /// The push endpoint or gateway URL (the delivery's own id when both
+    /// are gone).
+    target: String,
+    erased: bool,
+}
+
+impl Offered {
+    fn lane(&self) -> Lane<String> {
+        Lane { target: self.target.clone(), urgent: self.urgent }
     }
 }
 
@@ -84,7 +113,7 @@ pub async fn run(
     sealing: Option<SealingKey>,
     shutdown: CancellationToken,
 ) {
-    let lanes = Lanes::new(MAX_IN_FLIGHT);
+    let lanes = Lanes::new(MAX_IN_FLIGHT, URGENT_RESERVE);
     let outbox = Outbox { pool, vapid, allow_private, lanes, clients: Arc::default(), metrics, sealing };
     outbox::run("notification", outbox, Duration::from_millis(100), shutdown).await;
 }
@@ -93,7 +122,8 @@ struct Outbox {
     pool: PgPool,
     vapid: Arc<Vapid>,
     allow_private: bool,
-    /// Sends in flight, overall and one batch per endpoint.
+    /// Sends in flight, overall and one batch per lane (an endpoint's
+    /// urgent or chatter queue).
     lanes: Lanes<String>,
     clients: Arc<Clients>,
     metrics: Arc<Metrics>,
@@ -107,31 +137,66 @@ impl Claim for Outbox {
         if free == 0 {
             return Ok(0);
         }
-        let due: Vec<Due> = sqlx::query_as(
+        // Locked while this transaction picks among them, so another process
+        // offers itself other rows meanwhile.
+        let mut tx = self.pool.begin().await?;
+        let offered: Vec<Offered> = sqlx::query_as(
+            "select n.id, n.urgent, coalesce(s.endpoint, g.url, n.id::text) as target, n.payload is null as erased
+             from notification_deliveries n
+             left join push_subscriptions s on s.id = n.subscription_id
+             left join notification_channels g on g.id = n.gateway_id
+             where n.delivered_at is null and n.failed_at is null and n.next_attempt_at <= now()
+               and (n.urgent or $2)
+               and coalesce(s.endpoint, g.url, '') <> all(case when n.urgent then $3 else $4 end)
+             order by n.urgent desc, n.next_attempt_at limit $1 for update of n skip locked",
+        )
+        .bind(OFFERED)
+        .bind(self.lanes.free_chatter(BATCH) > 0)
+        .bind(self.lanes.busy(true))
+        .bind(self.lanes.busy(false))
+        .fetch_all(&mut *tx)
+        .await?;
+        let (erased, offered): (Vec<Offered>, Vec<Offered>) = offered.into_iter().partition(|o| o.erased);
+        if !erased.is_empty() {
+            // What was to be said is gone (the resident was erased): there
+            // is nothing left to send.
+            let ids: Vec<Uuid> = erased.iter().map(|o| o.id).collect();
+            sqlx::query(
+                "update notification_deliveries set failed_at = now(), last_error = 'erased before it was sent'
+                 where id = any($1)",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let picked: Vec<Uuid> =
+            self.lanes.pick(&offered, Offered::lane, PER_LANE, BATCH).into_iter().map(|i| offered[i].id).collect();
+        if picked.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let mut due: Vec<Due> = sqlx::query_as(
             "update notification_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
              from notification_deliveries c
              left join push_subscriptions s on s.id = c.subscription_id
              left join notification_channels g on g.id = c.gateway_id
              left join users u on u.id = c.user_id
-             where d.id = c.id and c.id in (
-                 select n.id from notification_deliveries n
-                 left join push_subscriptions s2 on s2.id = n.subscription_id
-                 left join notification_channels g2 on g2.id = n.gateway_id
-                 where n.delivered_at is null and n.failed_at is null and n.next_attempt_at <= now()
-                   and coalesce(s2.endpoint, g2.url, '') <> all($3)
-                 order by n.next_attempt_at limit $2 for update of n skip locked)
+             where d.id = c.id and c.id = any($2)
              returning d.id, d.user_id, u.name as user_name, d.alert_id, d.channel, d.subscription_id,
                  s.endpoint, s.p256dh, s.auth, g.id as gateway_id, g.url as gateway_url,
                  g.secret as gateway_secret, g.secret_sealed as gateway_secret_sealed,
                  d.payload, d.urgent, d.attempts",
         )
         .bind(LEASE_SECS)
-        .bind(free as i64)
-        .bind(self.lanes.busy())
-        .fetch_all(&self.pool)
+        .bind(&picked)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
+        // Each lane sends in claim order: urgent, then oldest first.
+        let order: HashMap<Uuid, usize> = picked.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        due.sort_by_key(|d| order.get(&d.id).copied().unwrap_or(usize::MAX));
         let n = due.len();
-        self.lanes.dispatch(sending, due, Due::endpoint_key, |deliveries| {
+        self.lanes.dispatch(sending, due, Due::lane, |deliveries| {
             let (pool, vapid, clients, allow_private) =
                 (self.pool.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
             let metrics = self.metrics.clone();

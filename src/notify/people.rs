@@ -52,11 +52,13 @@ struct Job {
 
 /// Plans a batch of jobs: their deliveries are written and the jobs deleted
 /// in one transaction, so a crash plans a job again rather than lose it.
+/// Alerts before messages: a backlog of messages never delays the planning
+/// of an alarm.
 async fn plan_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let jobs: Vec<Job> = sqlx::query_as(
         "select id, alert_id, message_id, change, level from notification_jobs
-         order by id limit $1 for update skip locked",
+         order by (alert_id is null), id limit $1 for update skip locked",
     )
     .bind(BATCH)
     .fetch_all(&mut *tx)

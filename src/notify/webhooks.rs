@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::keys::SealingKey;
 
-use super::outbox::{self, Claim, Lanes};
+use super::outbox::{self, Claim, Lane, Lanes};
 use super::targets;
 use crate::config::WebhookSettings;
 
@@ -74,7 +74,7 @@ pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: Cancellation
         pool,
         allow_private: settings.allow_private,
         sealing: crate::store::webhooks::sealing_key(&settings),
-        lanes: Lanes::new(MAX_IN_FLIGHT),
+        lanes: Lanes::new(MAX_IN_FLIGHT, 0),
     };
     outbox::run("webhook", outbox, Duration::from_millis(250), shutdown).await;
 }
@@ -169,14 +169,14 @@ impl Claim for Outbox {
         )
         .bind(LEASE_SECS as f64)
         .bind(free as i64)
-        .bind(self.lanes.busy())
+        .bind(self.lanes.busy(false))
         .fetch_all(&self.pool)
         .await?;
         let n = due.len();
         self.lanes.dispatch(
             sending,
             due,
-            |d| d.webhook_id,
+            |d| Lane::chatter(d.webhook_id),
             |deliveries| {
                 let (pool, allow_private, sealing) = (self.pool.clone(), self.allow_private, self.sealing.clone());
                 async move {

@@ -188,6 +188,37 @@ pub async fn fetch(pool: &PgPool, id: Uuid, reader: Uuid) -> Result<Option<Messa
         .await
 }
 
+/// How long `author` must wait before posting again: `None` while they have
+/// posted fewer than `limit` messages in the last `window_minutes`, else
+/// until the oldest of those leaves the window. Counted from the messages
+/// themselves, so the limit holds across processes and restarts; the
+/// author's lock (to the end of `tx`) makes concurrent posts count one
+/// after another, so a burst in parallel gets no more than a sequence.
+pub async fn wait_before_posting(
+    tx: &mut PgConnection,
+    author: Uuid,
+    limit: u32,
+    window_minutes: u32,
+) -> Result<Option<std::time::Duration>, sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('messages:' || $1::text, 0))")
+        .bind(author)
+        .execute(&mut *tx)
+        .await?;
+    let window = i32::try_from(window_minutes).unwrap_or(i32::MAX);
+    // The limit-th newest message in the window: when it leaves, a slot frees.
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "select extract(epoch from created_at + make_interval(mins => $3) - now())::float8 from messages
+         where author_id = $1 and created_at > now() - make_interval(mins => $3)
+         order by created_at desc offset $2 - 1 limit 1",
+    )
+    .bind(author)
+    .bind(i64::from(limit.max(1)))
+    .bind(window)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(seconds.map(|s| std::time::Duration::from_secs_f64(s.max(0.0).ceil())))
+}
+
 /// Adds a message to the resident's thread; answers its id.
 pub async fn post(tx: &mut PgConnection, resident_id: Uuid, author: Uuid, text: &str) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();

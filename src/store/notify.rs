@@ -28,14 +28,24 @@ pub struct Subscription {
 }
 
 /// Subscribes the scope's user; the same endpoint again replaces its keys.
+/// The user keeps `keep` subscriptions at most: beyond, their oldest go
+/// (every subscription is pushed every notification, so one account cannot
+/// multiply the outbox). The user's lock (to the commit) makes two
+/// subscribes at once count one after another.
 pub async fn subscribe(
     pool: &PgPool,
     scope: &Scope,
     endpoint: &str,
     p256dh: &str,
     auth: &str,
+    keep: u32,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('push_subscriptions:' || $1::text, 0))")
+        .bind(scope.user)
+        .execute(&mut *tx)
+        .await?;
+    let id: Uuid = sqlx::query_scalar(
         "insert into push_subscriptions (id, user_id, endpoint, p256dh, auth) values ($1, $2, $3, $4, $5)
          on conflict (user_id, endpoint) do update set p256dh = excluded.p256dh, auth = excluded.auth
          returning id",
@@ -45,8 +55,24 @@ pub async fn subscribe(
     .bind(endpoint)
     .bind(p256dh)
     .bind(auth)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    let dropped = sqlx::query(
+        "delete from push_subscriptions where id in (
+           select id from push_subscriptions where user_id = $1 and id <> $2
+           order by created_at desc, id desc offset $3)",
+    )
+    .bind(scope.user)
+    .bind(id)
+    .bind(i64::from(keep.max(1)) - 1)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if dropped > 0 {
+        tracing::info!(user = %scope.user, dropped, "oldest push subscriptions replaced");
+    }
+    Ok(id)
 }
 
 /// The user's subscriptions after `cursor` (by id), `limit` of them.

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -47,11 +48,14 @@ struct Received {
 }
 
 /// A local push service (and SMS gateway): records every POST to
-/// `/push/{name}` or `/sms`, and answers 201 unless told otherwise.
+/// `/push/{name}` or `/sms`, and answers 201 unless told otherwise, at once
+/// unless told to be slow.
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<HashMap<String, StatusCode>>>,
+    /// How long a push endpoint takes to answer, by name.
+    delays: Arc<Mutex<HashMap<String, Duration>>>,
     addr: Arc<Mutex<Option<SocketAddr>>>,
 }
 
@@ -66,7 +70,11 @@ impl Receiver {
                 "/push/{name}",
                 post(move |Path(name): Path<String>, headers: HeaderMap, body: Bytes| async move {
                     let status = push.answers.lock().unwrap().get(&name).copied().unwrap_or(StatusCode::CREATED);
+                    let delay = push.delays.lock().unwrap().get(&name).copied();
                     push.got.lock().unwrap().push(Received { name, headers, body });
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
                     status
                 }),
             )
@@ -570,4 +578,168 @@ async fn a_failing_sms_gateway_is_retried_and_never_holds_up_the_push() {
     assert_eq!(retry.body, first.body);
     let delivered = "select count(*) from notification_deliveries where channel = 'voice' and delivered_at is not null";
     app.wait_count(delivered, 1).await;
+}
+
+#[tokio::test]
+async fn an_sos_reaches_a_slow_endpoint_ahead_of_thousands_of_queued_messages() {
+    let app = fast_app().await;
+    let receiver = Receiver::start().await;
+    let h = Home::new(&app, "Grandma Sun", DEVICES).await;
+    let (carer_id, carer) = user(&app, &h.token, "staff", "carer").await;
+    // A push service that takes 200 ms per request: 3,000 messages take it
+    // ten minutes.
+    receiver.delays.lock().unwrap().insert("slow-phone".into(), Duration::from_millis(200));
+    let phone = Browser::subscribe(&app, &receiver, &carer, "slow-phone").await;
+    let queued = 3000;
+    sqlx::query(
+        "insert into notification_deliveries (id, user_id, channel, subscription_id, payload, urgent, next_attempt_at)
+         select gen_random_uuid(), $1::uuid, 'push', $2::uuid,
+                jsonb_build_object('type', 'message', 'resident_id', $3::text, 'from', 'flood', 'text', 'chatter ' || n),
+                false, now() - make_interval(secs => 60 - n * 0.001)
+         from generate_series(1, $4) n",
+    )
+    .bind(&carer_id)
+    .bind(&phone.id)
+    .bind(&h.rid)
+    .bind(queued)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    wait_for("the chatter to start", || async { (!receiver.received("slow-phone").is_empty()).then_some(()) }).await;
+
+    event(&app, "sos-1", "sos_pressed").await;
+    phone.wait_push(&receiver, "the SOS", is_alert("alert.opened", "sos")).await;
+    let pushes = phone.pushes(&receiver);
+    let sos = pushes.iter().position(is_alert("alert.opened", "sos")).unwrap();
+    assert!(pushes[..sos].iter().all(|p| p["type"] == "message"));
+    assert!(sos < 500, "the SOS came after {sos} of {queued} messages");
+    let undelivered = app
+        .count(
+            "select count(*) from notification_deliveries where payload->>'type' = 'message' and delivered_at is null",
+        )
+        .await;
+    assert!(undelivered > 2000, "the chatter queue is far from drained ({undelivered} left)");
+    let sos_request = receiver.received("slow-phone").into_iter().nth(sos).unwrap();
+    assert_eq!(sos_request.headers["urgency"], "high");
+    // The messages went one at a time, oldest first.
+    let texts: Vec<&str> = pushes.iter().filter_map(|p| p["text"].as_str()).collect();
+    let expected: Vec<String> = (1..=texts.len()).map(|n| format!("chatter {n}")).collect();
+    assert_eq!(texts, expected);
+}
+
+#[tokio::test]
+async fn a_user_posts_at_most_thirty_messages_in_ten_minutes_across_processes() {
+    let one = TestApp::spawn().await;
+    let h = Home::new(&one, "Grandma Ma", DEVICES).await;
+    let (family_id, family) = user(&one, &h.token, "family", "daughter").await;
+    one.post(
+        &format!("/api/v1/residents/{}/family", h.rid),
+        &h.token,
+        json!({"user_id": family_id, "relationship": "daughter"}),
+    )
+    .await;
+    // A second serve process on the same database.
+    let two = TestApp::spawn_with(Broker::start().await, one.database_url.clone(), |_| {}).await;
+    let path = format!("/api/v1/residents/{}/messages", h.rid);
+    for n in 0..30 {
+        let app = if n % 2 == 0 { &one } else { &two };
+        let (status, body) = app.call("POST", &path, Some(&family), Some(json!({"text": format!("hello {n}")}))).await;
+        assert_eq!(status, StatusCode::CREATED, "message {n}: {body}");
+    }
+    for app in [&one, &two] {
+        let r =
+            app.http.post(app.url(&path)).bearer_auth(&family).json(&json!({"text": "one more"})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=600).contains(&retry), "Retry-After {retry}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_many_requests");
+    }
+    assert_eq!(one.count("select count(*) from messages").await, 30, "nothing stored beyond the limit");
+    // The limit is the user's, not the thread's: the care team still writes.
+    let (status, _) = one.call("POST", &path, Some(&h.token), Some(json!({"text": "We are here."}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Once the oldest leaves the window, the author may post again.
+    sqlx::query("update messages set created_at = created_at - interval '11 minutes' where body = 'hello 0'")
+        .execute(&one.pool)
+        .await
+        .unwrap();
+    let (status, body) = two.call("POST", &path, Some(&family), Some(json!({"text": "now"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn the_eleventh_push_subscription_replaces_the_oldest() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let h = Home::new(&app, "Grandma Lu", DEVICES).await;
+    let (_, carer) = user(&app, &h.token, "staff", "carer").await;
+    let mut browsers = Vec::new();
+    for n in 0..11 {
+        browsers.push(Browser::subscribe(&app, &receiver, &carer, &format!("phone-{n}")).await);
+    }
+    let listed = app.get("/api/v1/me/push-subscriptions", &carer).await;
+    let mut ids: Vec<&str> =
+        listed["subscriptions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let mut expected: Vec<&str> = browsers[1..].iter().map(|b| b.id.as_str()).collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected, "the ten newest are kept");
+    let (status, _) =
+        app.call("GET", &format!("/api/v1/me/push-subscriptions/{}", browsers[0].id), Some(&carer), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Subscribing a kept endpoint again replaces its keys and drops nothing.
+    Browser::subscribe(&app, &receiver, &carer, "phone-5").await;
+    assert_eq!(app.count("select count(*) from push_subscriptions").await, 10);
+}
+
+#[tokio::test]
+async fn old_payloads_of_finished_deliveries_are_purged_and_pending_ones_kept() {
+    let app = TestApp::spawn_with(Broker::start().await, fresh_database().await, |s| {
+        s.scheduler.tick_ms = 100;
+        s.retention.every_secs = 1;
+    })
+    .await;
+    let admin: uuid::Uuid =
+        sqlx::query_scalar("select id from users where role = 'admin' limit 1").fetch_one(&app.pool).await.unwrap();
+    // (text, delivered, failed): eight days ago or yesterday, or not yet.
+    let seed = [
+        ("old delivered", Some(8), None),
+        ("old failed", None, Some(8)),
+        ("recent delivered", Some(1), None),
+        ("old pending", None, None),
+    ];
+    for (text, delivered, failed) in seed {
+        // Pending: not due for a day, so the outbox leaves it alone.
+        sqlx::query(
+            "insert into notification_deliveries
+                 (id, user_id, channel, phone, payload, created_at, next_attempt_at, delivered_at, failed_at)
+             values (gen_random_uuid(), $1, 'sms', '+8613800000009',
+                     jsonb_build_object('to', '+8613800000009', 'text', $2::text), now() - interval '8 days',
+                     now() + interval '1 day', now() - make_interval(days => $3), now() - make_interval(days => $4))",
+        )
+        .bind(admin)
+        .bind(text)
+        .bind(delivered)
+        .bind(failed)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    app.wait_count("select count(*) from notification_deliveries where payload is null", 2).await;
+    let kept: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "select payload->>'text', phone from notification_deliveries order by payload->>'text' nulls first",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        vec![
+            (None, None),
+            (None, None),
+            (Some("old pending".into()), Some("+8613800000009".into())),
+            (Some("recent delivered".into()), Some("+8613800000009".into())),
+        ]
+    );
 }

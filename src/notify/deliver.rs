@@ -25,8 +25,8 @@ use super::outbox::{self, Claim, Lane, Lanes};
 use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
+use crate::domain::keys::SealingKey;
 use crate::domain::notify::Channel;
-use crate::keys::SealingKey;
 use crate::metrics::Metrics;
 
 /// The push service or gateway gets this long to answer.

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Alert, NOTIFY_CHANNEL};
 use crate::domain::Change;
+use crate::domain::notify::REACH_CHANNEL;
 use crate::store::sessions;
 
 #[derive(Debug, Clone)]
@@ -23,10 +24,6 @@ pub struct AlertChange {
     pub change: Change,
     pub alert: Alert,
 }
-
-/// The channel a change of whom a user reaches (a family link made or
-/// ended) is announced on; the payload is the user's id.
-pub const REACH_CHANNEL: &str = "eldercare_reach";
 
 #[derive(Clone)]
 pub struct AlertHub {

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::keys::SealingKey;
+use crate::domain::keys::SealingKey;
 
 use super::outbox::{self, Claim, Lane, Lanes};
 use super::targets;

@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::rules::settings::RuleSettings;
+use crate::domain::settings::RuleSettings;
 
 /// The PostgreSQL channel that carries settings changes to every process.
 pub const NOTIFY_CHANNEL: &str = "eldercare_rule_settings_changes";

@@ -12,6 +12,7 @@ pub mod data;
 pub mod devices;
 pub mod gateways;
 pub mod institutions;
+pub mod listen;
 pub mod login_attempts;
 pub mod meals;
 pub mod messages;

@@ -18,7 +18,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
 use crate::config::WatchdogSettings;

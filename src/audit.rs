@@ -7,8 +7,11 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
+
+use crate::store;
+pub use crate::store::audit::{Entry, Filter, list};
 
 /// Who made a change, and whose chain records it.
 #[derive(Debug, Clone, Copy)]
@@ -17,16 +20,6 @@ pub struct Actor {
     /// The institution whose chain records the change; `None` for the
     /// platform's chain.
     pub institution_id: Option<Uuid>,
-}
-
-/// Selects one chain's rows: `$1` is the institution, null for the
-/// platform's. Two forms, because `is not distinct from` cannot use the
-/// chain's index.
-fn chain_condition(institution_id: Option<Uuid>) -> &'static str {
-    match institution_id {
-        Some(_) => "institution_id = $1",
-        None => "institution_id is null and $1::uuid is null",
-    }
 }
 
 /// The record hashed for an entry: its columns, with the personal values
@@ -96,70 +89,30 @@ pub async fn append(
     let salt = Uuid::new_v4().into_bytes();
     let details_text = details.to_string();
     let digest = details_digest(&salt, &details_text);
-    // The entry references its actor and institution, which takes a share
-    // lock on their rows: taken before the chain's lock, so every
-    // transaction takes those rows, then the chain (one that changed the
-    // user or the institution first holds the row; one that did not waits
-    // for it before queueing on the chain) and none waits in a circle.
-    if let Some(actor_id) = actor_id {
-        sqlx::query("select 1 from users where id = $1 for key share").bind(actor_id).execute(&mut *tx).await?;
-    }
-    if let Some(institution_id) = institution_id {
-        sqlx::query("select 1 from institutions where id = $1 for key share")
-            .bind(institution_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    // One writer per institution's chain at a time, until this commits.
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('audit:' || coalesce($1::text, 'platform'), 0))")
-        .bind(institution_id)
-        .execute(&mut *tx)
-        .await?;
-    let condition = chain_condition(institution_id);
-    let prev: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "select hash from audit_log where {condition} order by id desc limit 1"
-    )))
-    .bind(institution_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    store::audit::lock_chain(tx, institution_id, actor_id).await?;
+    let prev = store::audit::last_hash(tx, institution_id).await?;
     let named = named_residents(entity, entity_id, details);
-    let entity_uuid = Uuid::parse_str(entity_id).ok();
     let at = Utc::now().trunc_subsecs(6);
     let record = record_value(institution_id, at, actor_id, action, entity, Some(entity_id), &digest).to_string();
     let hash = chain_hash(prev.as_deref(), &record);
-    // The residents the entry concerns are recorded with it, so an erasure
-    // finds the entry by reference: those its values name, and the owner of
-    // the visit, alert, message, meal order or device it is about.
-    sqlx::query(
-        "with entry as (
-             insert into audit_log (institution_id, at, actor_id, action, entity, entity_id, record, prev_hash, hash)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id),
-         personal as (insert into audit_personal (entry_id, salt, details) select id, $10, $11 from entry)
-         insert into audit_residents (resident_id, entry_id)
-         select r.id, entry.id from entry, residents r where r.id in (
-             select unnest($12::uuid[])
-             union select resident_id from visits where $5 = 'visit' and id = $13
-             union select resident_id from alerts where $5 = 'alert' and id = $13
-             union select resident_id from messages where $5 = 'message' and id = $13
-             union select resident_id from meal_orders where $5 = 'meal_order' and id = $13
-             union select resident_id from devices where $5 = 'device' and device_id = $6)",
+    store::audit::insert(
+        tx,
+        &store::audit::NewEntry {
+            institution_id,
+            at,
+            actor_id,
+            action,
+            entity,
+            entity_id,
+            record: &record,
+            prev_hash: prev.as_deref(),
+            hash: &hash,
+            salt: &salt,
+            details: &details_text,
+            named: &named,
+        },
     )
-    .bind(institution_id)
-    .bind(at)
-    .bind(actor_id)
-    .bind(action)
-    .bind(entity)
-    .bind(entity_id)
-    .bind(&record)
-    .bind(prev)
-    .bind(hash)
-    .bind(&salt[..])
-    .bind(&details_text)
-    .bind(&named)
-    .bind(entity_uuid)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// The residents an entry names itself: the resident it is about, and every
@@ -199,96 +152,6 @@ fn named_residents(entity: &str, entity_id: &str, details: &Value) -> Vec<Uuid> 
     out
 }
 
-/// Blanks the personal values of exactly the entries recorded as concerning
-/// the resident (see [`append`]), in any chain. Entries that merely contain
-/// the same words stay whole. The chain itself is untouched and still
-/// verifies. Returns how many entries were blanked.
-pub async fn erase_resident(tx: &mut PgConnection, resident_id: Uuid) -> Result<u64, sqlx::Error> {
-    let n = sqlx::query(
-        "update audit_personal p set salt = null, details = null, erased_at = now()
-         from audit_residents r
-         where r.resident_id = $1 and p.entry_id = r.entry_id and p.erased_at is null",
-    )
-    .bind(resident_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    Ok(n)
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct Entry {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub actor_name: Option<String>,
-    pub action: String,
-    pub entity: String,
-    pub entity_id: Option<String>,
-    /// The entry's personal values; `null` once an erasure blanked them.
-    pub details: Option<Value>,
-    /// The personal values were erased (the entry itself stays, and the
-    /// chain still verifies).
-    pub erased: bool,
-}
-
-/// Which entries a listing shows; `None` shows all.
-#[derive(Debug, Default)]
-pub struct Filter {
-    pub entity: Option<String>,
-    pub entity_id: Option<String>,
-    pub actor_id: Option<Uuid>,
-    pub action: Option<String>,
-}
-
-/// The newest `limit` entries of one chain (an institution's, or the
-/// platform's for `None`) that pass `filter`, older than entry `before`
-/// when given. Ids grow with the chain, so they page it newest first.
-pub async fn list(
-    pool: &PgPool,
-    institution_id: Option<Uuid>,
-    filter: Filter,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<Entry>, sqlx::Error> {
-    let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select a.id, a.at, a.actor_id, u.name as actor_name, a.action, a.entity, a.entity_id,
-                p.details::jsonb as details, p.erased_at is not null as erased
-         from audit_log a left join users u on u.id = a.actor_id left join audit_personal p on p.entry_id = a.id
-         where {condition} and ($2::text is null or a.entity = $2) and ($3::text is null or a.entity_id = $3)
-           and ($4::uuid is null or a.actor_id = $4) and ($5::text is null or a.action = $5)
-           and ($7::bigint is null or a.id < $7)
-         order by a.id desc limit $6"
-    )))
-    .bind(institution_id)
-    .bind(filter.entity)
-    .bind(filter.entity_id)
-    .bind(filter.actor_id)
-    .bind(filter.action)
-    .bind(limit)
-    .bind(before)
-    .fetch_all(pool)
-    .await
-}
-
-#[derive(sqlx::FromRow)]
-struct ChainRow {
-    id: i64,
-    institution_id: Option<Uuid>,
-    at: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    action: String,
-    entity: String,
-    entity_id: Option<String>,
-    salt: Option<Vec<u8>>,
-    details: Option<String>,
-    erased: Option<bool>,
-    record: String,
-    prev_hash: Option<Vec<u8>>,
-    hash: Vec<u8>,
-}
-
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Verification {
     pub valid: bool,
@@ -301,15 +164,7 @@ pub struct Verification {
 /// Walks one chain (an institution's, or the platform's for `None`) from
 /// the start.
 pub async fn verify(conn: &mut PgConnection, institution_id: Option<Uuid>) -> Result<Verification, sqlx::Error> {
-    let condition = chain_condition(institution_id).replace("institution_id", "a.institution_id");
-    let rows: Vec<ChainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select a.id, a.institution_id, a.at, a.actor_id, a.action, a.entity, a.entity_id,
-                p.salt, p.details, p.erased_at is not null as erased, a.record, a.prev_hash, a.hash
-         from audit_log a left join audit_personal p on p.entry_id = a.id where {condition} order by a.id"
-    )))
-    .bind(institution_id)
-    .fetch_all(conn)
-    .await?;
+    let rows = store::audit::chain(conn, institution_id).await?;
     let mut prev: Option<Vec<u8>> = None;
     for (n, row) in rows.iter().enumerate() {
         let broken = |reason: &str| Verification {

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::api::users::{NewUser, insert_user};
 use crate::config::{BootstrapSettings, WebhookSettings};
+use crate::domain::keys::SealingKey;
 use crate::domain::{InstitutionKind, Role};
-use crate::keys::SealingKey;
 
 /// Serialises bootstrap across `serve` processes starting together.
 const BOOTSTRAP_LOCK: i64 = 0x656c_6465_7201;

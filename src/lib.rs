@@ -18,7 +18,6 @@ pub mod domain;
 pub mod fhir;
 pub mod import;
 pub mod ingest;
-pub mod keys;
 pub mod metrics;
 pub mod net;
 pub mod notify;

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::store::retention::{self, ACCESS_LOG, DELIVERIES, QUARANTINE, QUARANTINE_OVERFLOW, SEQ_MEMORY, SESSIONS};
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetentionSettings {
     /// Quarantined messages (and overflow counts) are kept this long.
@@ -74,50 +76,6 @@ impl Default for RetentionSettings {
     }
 }
 
-/// One table's retention: delete at most `$2` rows whose `at` column is
-/// older than `$1` days (hours for the seq memory), oldest first, by `key`.
-struct Job {
-    table: &'static str,
-    key: &'static str,
-    at: &'static str,
-    unit: &'static str,
-}
-
-impl Job {
-    const fn days(table: &'static str, key: &'static str, at: &'static str) -> Job {
-        Job { table, key, at, unit: "days" }
-    }
-
-    fn sql(&self) -> String {
-        let Job { table, key, at, unit } = self;
-        format!(
-            "delete from {table} where ({key}) in (
-               select {key} from {table} where {at} < now() - make_interval({unit} => $1)
-               order by {at} limit $2)"
-        )
-    }
-}
-
-const QUARANTINE: Job = Job::days("quarantine", "id", "received_at");
-const QUARANTINE_OVERFLOW: Job = Job::days("quarantine_overflow", "ctid", "hour");
-const DELIVERIES: Job = Job::days("webhook_deliveries", "id", "created_at");
-/// Sessions go a while after they expired, not after they began.
-const SESSIONS: Job = Job::days("sessions", "token_hash", "expires_at");
-const ACCESS_LOG: Job = Job::days("access_log", "id", "at");
-/// A (device, seq) older than the seq memory is no longer consulted (the
-/// writer takes a new stamp over it), so it can go.
-const SEQ_MEMORY: Job = Job { table: "ingest_seq", key: "device_id, seq", at: "received_at", unit: "hours" };
-
-/// Nulls what old notifications said, `$2` rows at most, oldest first.
-/// Only deliveries that are over (delivered or given up): one still being
-/// retried keeps what it has to send. The purge index serves the order.
-const NOTIFICATION_PAYLOADS: &str = "update notification_deliveries set payload = null, phone = null
-     where id in (
-       select id from notification_deliveries
-       where payload is not null and (delivered_at is not null or failed_at is not null)
-         and coalesce(delivered_at, failed_at) < now() - make_interval(days => $1)
-       order by coalesce(delivered_at, failed_at) limit $2)";
-
 /// What one pass deleted (or purged), per table; `more` when some table gave a full
 /// batch and may hold more.
 #[derive(Debug, Default, Serialize)]
@@ -150,17 +108,11 @@ pub async fn sweep_once(
     let batch = i64::from(settings.batch_size.max(1));
     let mut swept = Swept::default();
     for (job, age) in jobs {
-        // The statement is built from the constants above, never from input.
-        let n = sqlx::query(sqlx::AssertSqlSafe(job.sql())).bind(age).bind(batch).execute(pool).await?.rows_affected();
+        let n = retention::delete_old(pool, &job, age, batch).await?;
         swept.more |= n >= batch as u64;
         swept.deleted.push((job.table, n));
     }
-    let n = sqlx::query(NOTIFICATION_PAYLOADS)
-        .bind(days(settings.notification_payload_days))
-        .bind(batch)
-        .execute(pool)
-        .await?
-        .rows_affected();
+    let n = retention::purge_notification_payloads(pool, days(settings.notification_payload_days), batch).await?;
     swept.more |= n >= batch as u64;
     swept.deleted.push(("notification_deliveries.payload", n));
     Ok(swept)

@@ -22,6 +22,7 @@ use crate::rules::Decision;
 use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
 use crate::rules::devices::{self, Battery, DeviceHealth};
 use crate::store::activity::{self, Horizon};
+use crate::store::scheduler as leadership;
 use crate::store::settings::SettingsCache;
 use crate::store::{devices as stored_devices, residents};
 use crate::watchdog;
@@ -79,8 +80,7 @@ async fn try_lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
     // Detached from the pool: the lock lives exactly as long as this
     // connection, and is never handed to someone else with it.
     let mut conn = pool.acquire().await?.detach();
-    let got: bool =
-        sqlx::query_scalar("select pg_try_advisory_lock($1)").bind(LEADER_LOCK).fetch_one(&mut conn).await?;
+    let got = leadership::try_lock(&mut conn, LEADER_LOCK).await?;
     Ok(got.then_some(conn))
 }
 
@@ -128,12 +128,12 @@ impl Leader {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => {
-                    let _ = sqlx::query("select pg_advisory_unlock($1)").bind(LEADER_LOCK).execute(&mut lock).await;
+                    let _ = leadership::unlock(&mut lock, LEADER_LOCK).await;
                     return;
                 }
             }
             // The lock is only ours while its connection lives.
-            if sqlx::query("select 1").execute(&mut lock).await.is_err() {
+            if !leadership::alive(&mut lock).await {
                 return;
             }
             if let Err(err) = self.tick(Utc::now()).await {
@@ -153,13 +153,7 @@ impl Leader {
         crate::store::meals::sync_due(&self.pool, now).await?;
         self.roll_up(now);
         // Stamped after the work, so a leader stuck inside a tick shows as stalled.
-        sqlx::query(
-            "insert into scheduler_heartbeat (id, leader, ticked_at) values (true, $1, now())
-             on conflict (id) do update set leader = excluded.leader, ticked_at = excluded.ticked_at",
-        )
-        .bind(&self.settings.instance)
-        .execute(&self.pool)
-        .await?;
+        leadership::heartbeat(&self.pool, &self.settings.instance).await?;
         self.metrics.scheduler_ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // After the heartbeat, and never failing the tick: housekeeping must
         // not make the alarm path look stalled.

@@ -18,7 +18,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
 use crate::config::WatchdogSettings;
@@ -232,15 +231,7 @@ impl Watchdog {
             (ms > 0).then(|| Utc.timestamp_millis_opt(ms as i64).single()).flatten()
         };
         // By the database's clock, so processes on other machines agree.
-        let looked = tokio::time::timeout(
-            Duration::from_secs(2),
-            sqlx::query_as::<_, (Option<f64>, i64)>(
-                "select (select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat limit 1),
-                        (select count(*) from alerts where kind = 'identity_revoked' and status <> 'resolved')",
-            )
-            .fetch_one(&self.pool),
-        )
-        .await;
+        let looked = tokio::time::timeout(Duration::from_secs(2), crate::store::scheduler::watched(&self.pool)).await;
         let now = Utc::now();
         let (scheduler_silent_for, identities_revoked) = match looked {
             Ok(Ok((Some(secs), revoked))) => (Some(chrono::Duration::milliseconds((secs * 1000.0) as i64)), revoked),
@@ -260,7 +251,7 @@ impl Watchdog {
     /// Raises the problem to every institution: the ingest path and the
     /// scheduler serve them all.
     async fn raise(&self, problem: Problem, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let institutions: Vec<Uuid> = sqlx::query_scalar("select id from institutions").fetch_all(&self.pool).await?;
+        let institutions = crate::store::institutions::ids(&self.pool).await?;
         let decision = Decision::Raise {
             kind: problem.kind(),
             cause: problem.cause().to_owned(),

@@ -278,7 +278,7 @@ async fn create_channel(
         return Err(Error::validation("secret", "secret must be 16 to 256 characters"));
     }
     let Some(sealing) = store::channel_sealing_key(&ctx.settings.webhooks) else {
-        return Err(Error::Conflict(crate::keys::NoSealingKey("channel secrets").to_string()));
+        return Err(Error::Conflict(crate::domain::keys::NoSealingKey("channel secrets").to_string()));
     };
     let mut tx = ctx.pool.begin().await?;
     let id = store::create_gateway(&mut tx, &auth.scope, req.kind, &req.url, &req.secret, &sealing).await?;

@@ -31,7 +31,7 @@ impl CredentialKey {
 
     /// The password of `username` as issued with `nonce`.
     pub fn password(&self, username: &str, nonce: &str) -> SecretString {
-        let derived = crate::keys::derive(&self.0, CONTEXT, &[username.as_bytes(), nonce.as_bytes()]);
+        let derived = crate::domain::keys::derive(&self.0, CONTEXT, &[username.as_bytes(), nonce.as_bytes()]);
         SecretString::from(URL_SAFE_NO_PAD.encode(derived))
     }
 }

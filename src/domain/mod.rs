@@ -39,18 +39,23 @@ macro_rules! names {
 }
 
 pub mod access;
+pub mod activity;
 pub mod alert;
 pub mod care;
+pub mod cockpit;
 pub mod device;
 pub mod event;
 pub mod institution;
+pub mod keys;
 pub mod meal;
 pub mod metric;
 pub mod notify;
+pub mod presence;
 pub mod quarantine;
 pub mod responder;
 pub mod role;
 pub mod scope;
+pub mod settings;
 pub mod status;
 pub mod wire;
 

@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use super::{AlertKind, Role, Severity};
 
+/// The channel a change of whom a user reaches (a family link made or
+/// ended) is announced on; the payload is the user's id.
+pub const REACH_CHANNEL: &str = "eldercare_reach";
+
 /// How a person is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "lowercase")]

@@ -4,17 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::PgNotification;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{Registry, ZigbeeState};
 use crate::domain::Source;
 use crate::domain::device::{DeviceInfo, Registered};
-use crate::store::devices;
+use crate::store::{devices, listen};
 
 /// The channel on which a process announces that it changed the devices,
 /// so that every other process reloads its registry before the new device's
@@ -30,28 +28,21 @@ pub async fn announce(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// listening again after a lost connection (and reloading then: whatever
 /// changed while nobody listened).
 pub async fn follow(pool: PgPool, changed: std::sync::Arc<watch::Sender<u64>>, shutdown: CancellationToken) {
-    loop {
-        let listen = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.ignore_pool_close_event(true);
-            listener.listen(CHANGED_CHANNEL).await?;
-            changed.send_modify(|v| *v += 1);
-            loop {
-                listener.recv().await?;
-                changed.send_modify(|v| *v += 1);
-            }
-        };
-        let result: Result<(), sqlx::Error> = tokio::select! {
-            r = listen => r,
-            _ = shutdown.cancelled() => return,
-        };
-        if let Err(err) = result {
-            tracing::warn!(cause = %err, "device change listener lost its connection; reconnecting");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.cancelled() => return,
-        }
+    listen::follow(&pool, "device change", &[CHANGED_CHANNEL], &mut Changes(changed), &shutdown).await;
+}
+
+/// Every announcement, and every fresh start of listening, moves the
+/// registry's generation on.
+struct Changes(std::sync::Arc<watch::Sender<u64>>);
+
+impl listen::Listener for Changes {
+    fn listening(&mut self) {
+        self.0.send_modify(|v| *v += 1);
+    }
+
+    async fn heard(&mut self, _pool: &PgPool, _notification: PgNotification) -> Result<(), sqlx::Error> {
+        self.0.send_modify(|v| *v += 1);
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@
 //! the alert's timeline (`notified`, who and how).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,17 +18,18 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::outbox::{self, Claim, Lane, Lanes};
+use super::outbox::{self, Lane, Lanes};
 use super::targets;
 use super::webhooks::signature_v2;
 use super::webpush::{self, Vapid};
+use crate::domain::keys::SealingKey;
 use crate::domain::notify::Channel;
-use crate::keys::SealingKey;
 use crate::metrics::Metrics;
+use crate::store;
+use crate::store::outbox::{Notification as Due, Offered};
 
 /// The push service or gateway gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,53 +58,18 @@ fn backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::seconds(secs)
 }
 
-#[derive(sqlx::FromRow)]
-struct Due {
-    id: Uuid,
-    user_id: Uuid,
-    user_name: Option<String>,
-    alert_id: Option<Uuid>,
-    channel: Channel,
-    subscription_id: Option<Uuid>,
-    endpoint: Option<String>,
-    p256dh: Option<String>,
-    auth: Option<String>,
-    gateway_id: Option<Uuid>,
-    gateway_url: Option<String>,
-    gateway_secret: Option<String>,
-    gateway_secret_sealed: Option<bool>,
-    payload: serde_json::Value,
-    urgent: bool,
-    attempts: i32,
+/// The lane a leased delivery goes in: as [`offered_lane`] found it.
+fn lane(d: &Due) -> Lane<String> {
+    let target = match (&d.endpoint, &d.gateway_url) {
+        (Some(endpoint), _) => endpoint.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => d.id.to_string(),
+    };
+    Lane { target, urgent: d.urgent }
 }
 
-impl Due {
-    /// The lane it goes in: as [`Offered::lane`] found it.
-    fn lane(&self) -> Lane<String> {
-        let target = match (&self.endpoint, &self.gateway_url) {
-            (Some(endpoint), _) => endpoint.clone(),
-            (None, Some(url)) => url.clone(),
-            (None, None) => self.id.to_string(),
-        };
-        Lane { target, urgent: self.urgent }
-    }
-}
-
-/// A due delivery offered to the claim, before it is leased.
-#[derive(sqlx::FromRow)]
-struct Offered {
-    id: Uuid,
-    urgent: bool,
-    /// The push endpoint or gateway URL (the delivery's own id when both
-    /// are gone).
-    target: String,
-    erased: bool,
-}
-
-impl Offered {
-    fn lane(&self) -> Lane<String> {
-        Lane { target: self.target.clone(), urgent: self.urgent }
-    }
+fn offered_lane(o: &Offered) -> Lane<String> {
+    Lane { target: o.target.clone(), urgent: o.urgent }
 }
 
 pub async fn run(
@@ -131,92 +98,70 @@ struct Outbox {
     sealing: Option<SealingKey>,
 }
 
-impl Claim for Outbox {
-    async fn claim(&self, sending: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
-        let free = self.lanes.free(BATCH);
-        if free == 0 {
-            return Ok(0);
-        }
+impl outbox::Outbox for Outbox {
+    type Key = String;
+    type Row = Due;
+
+    const BATCH: usize = BATCH;
+
+    fn lanes(&self) -> &Lanes<String> {
+        &self.lanes
+    }
+
+    async fn lease(&self, _free: usize) -> Result<Vec<Due>, sqlx::Error> {
         // Locked while this transaction picks among them, so another process
         // offers itself other rows meanwhile.
         let mut tx = self.pool.begin().await?;
-        let offered: Vec<Offered> = sqlx::query_as(
-            "select n.id, n.urgent, coalesce(s.endpoint, g.url, n.id::text) as target, n.payload is null as erased
-             from notification_deliveries n
-             left join push_subscriptions s on s.id = n.subscription_id
-             left join notification_channels g on g.id = n.gateway_id
-             where n.delivered_at is null and n.failed_at is null and n.next_attempt_at <= now()
-               and (n.urgent or $2)
-               and coalesce(s.endpoint, g.url, '') <> all(case when n.urgent then $3 else $4 end)
-             order by n.urgent desc, n.next_attempt_at limit $1 for update of n skip locked",
+        let offered = store::outbox::offer_notifications(
+            &mut tx,
+            OFFERED,
+            self.lanes.free_chatter(BATCH) > 0,
+            &self.lanes.busy(true),
+            &self.lanes.busy(false),
         )
-        .bind(OFFERED)
-        .bind(self.lanes.free_chatter(BATCH) > 0)
-        .bind(self.lanes.busy(true))
-        .bind(self.lanes.busy(false))
-        .fetch_all(&mut *tx)
         .await?;
         let (erased, offered): (Vec<Offered>, Vec<Offered>) = offered.into_iter().partition(|o| o.erased);
         if !erased.is_empty() {
             // What was to be said is gone (the resident was erased): there
             // is nothing left to send.
             let ids: Vec<Uuid> = erased.iter().map(|o| o.id).collect();
-            sqlx::query(
-                "update notification_deliveries set failed_at = now(), last_error = 'erased before it was sent'
-                 where id = any($1)",
-            )
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+            store::outbox::drop_erased_notifications(&mut tx, &ids).await?;
         }
         let picked: Vec<Uuid> =
-            self.lanes.pick(&offered, Offered::lane, PER_LANE, BATCH).into_iter().map(|i| offered[i].id).collect();
+            self.lanes.pick(&offered, offered_lane, PER_LANE, BATCH).into_iter().map(|i| offered[i].id).collect();
         if picked.is_empty() {
             tx.commit().await?;
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let mut due: Vec<Due> = sqlx::query_as(
-            "update notification_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
-             from notification_deliveries c
-             left join push_subscriptions s on s.id = c.subscription_id
-             left join notification_channels g on g.id = c.gateway_id
-             left join users u on u.id = c.user_id
-             where d.id = c.id and c.id = any($2)
-             returning d.id, d.user_id, u.name as user_name, d.alert_id, d.channel, d.subscription_id,
-                 s.endpoint, s.p256dh, s.auth, g.id as gateway_id, g.url as gateway_url,
-                 g.secret as gateway_secret, g.secret_sealed as gateway_secret_sealed,
-                 d.payload, d.urgent, d.attempts",
-        )
-        .bind(LEASE_SECS)
-        .bind(&picked)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut due = store::outbox::lease_notifications(&mut tx, LEASE_SECS, &picked).await?;
         tx.commit().await?;
         // Each lane sends in claim order: urgent, then oldest first.
         let order: HashMap<Uuid, usize> = picked.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         due.sort_by_key(|d| order.get(&d.id).copied().unwrap_or(usize::MAX));
-        let n = due.len();
-        self.lanes.dispatch(sending, due, Due::lane, |deliveries| {
-            let (pool, vapid, clients, allow_private) =
-                (self.pool.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
-            let metrics = self.metrics.clone();
-            let sealing = self.sealing.clone();
-            // One endpoint's deliveries one after another, in claim order.
-            async move {
-                for d in &deliveries {
-                    let result = match d.channel {
-                        Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
-                        Channel::Sms | Channel::Voice => {
-                            send_gateway(d, &clients, allow_private, sealing.as_ref()).await
-                        }
-                    };
-                    if let Err(err) = record(&pool, &metrics, d, result).await {
-                        tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
-                    }
+        Ok(due)
+    }
+
+    fn lane(d: &Due) -> Lane<String> {
+        lane(d)
+    }
+
+    fn send(&self, deliveries: Vec<Due>) -> impl Future<Output = ()> + Send + 'static {
+        let (pool, vapid, clients, allow_private) =
+            (self.pool.clone(), self.vapid.clone(), self.clients.clone(), self.allow_private);
+        let metrics = self.metrics.clone();
+        let sealing = self.sealing.clone();
+        // One endpoint's deliveries one after another, in claim order.
+        async move {
+            for d in &deliveries {
+                let result = match d.channel {
+                    Channel::Push => send_push(d, &vapid, &clients, allow_private).await,
+                    Channel::Sms | Channel::Voice => send_gateway(d, &clients, allow_private, sealing.as_ref()).await,
+                };
+                if let Err(err) = record(&pool, &metrics, d, result).await {
+                    tracing::warn!(delivery = %d.id, cause = %err, "recording a notification attempt");
                 }
             }
-        });
-        Ok(n)
+        }
     }
 }
 
@@ -357,26 +302,8 @@ async fn record(
     match result {
         Ok(status) if status.is_success() => {
             metrics.notification(d.channel.as_str(), "sent");
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "update notification_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
-                        last_error = null where id = $1",
-            )
-            .bind(d.id)
-            .bind(i32::from(status.as_u16()))
-            .execute(&mut *tx)
-            .await?;
-            if let Some(alert) = d.alert_id {
-                let details = json!({"user_id": d.user_id, "user_name": d.user_name, "channel": d.channel});
-                sqlx::query(
-                    "insert into alert_events (alert_id, actor_id, action, details) values ($1, null, 'notified', $2)",
-                )
-                .bind(alert)
-                .bind(details)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
+            let details = json!({"user_id": d.user_id, "user_name": d.user_name, "channel": d.channel});
+            store::outbox::notification_sent(pool, d, i32::from(status.as_u16()), details).await?;
         }
         Ok(status)
             if d.channel == Channel::Push
@@ -386,7 +313,7 @@ async fn record(
             // section 7.3): remove it, and with it what was queued for it.
             metrics.notification(d.channel.as_str(), "gone");
             tracing::info!(subscription = ?d.subscription_id, status = status.as_u16(), "push subscription gone");
-            sqlx::query("delete from push_subscriptions where id = $1").bind(d.subscription_id).execute(pool).await?;
+            store::outbox::remove_push_subscription(pool, d.subscription_id).await?;
         }
         other => {
             let (status, error) = match other {
@@ -396,18 +323,8 @@ async fn record(
             metrics.notification(d.channel.as_str(), "failed");
             let attempts = d.attempts + 1;
             tracing::info!(delivery = %d.id, attempts, error = %error, "notification failed");
-            sqlx::query(
-                "update notification_deliveries set attempts = $2, last_status = $3, last_error = $4,
-                        next_attempt_at = $5, failed_at = case when $2 >= $6 then now() end where id = $1",
-            )
-            .bind(d.id)
-            .bind(attempts)
-            .bind(status)
-            .bind(error)
-            .bind(Utc::now() + backoff(attempts))
-            .bind(MAX_ATTEMPTS)
-            .execute(pool)
-            .await?;
+            let failure = store::outbox::Failure { status, error, next_attempt_at: Utc::now() + backoff(attempts) };
+            store::outbox::notification_failed(pool, d.id, attempts, failure, MAX_ATTEMPTS).await?;
         }
     }
     Ok(())

@@ -17,19 +17,47 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// An outbox: claims what is due and spawns its sends on `sending`,
-/// answering how many it claimed.
-pub trait Claim {
-    fn claim(&self, sending: &mut JoinSet<()>) -> impl Future<Output = Result<usize, sqlx::Error>> + Send;
+/// An outbox: how it leases its due rows, which lane each goes in, and how
+/// a lane's batch is sent. The claim around them is [`run`]'s, the same for
+/// every outbox.
+pub trait Outbox: Sync {
+    type Key: Clone + Eq + Hash + Send + 'static;
+    type Row: Send + 'static;
+
+    /// The most rows claimed at once.
+    const BATCH: usize;
+
+    fn lanes(&self) -> &Lanes<Self::Key>;
+
+    /// Leases up to `free` due rows, none in a busy lane.
+    fn lease(&self, free: usize) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send;
+
+    fn lane(row: &Self::Row) -> Lane<Self::Key>;
+
+    /// Sends one lane's batch, one row after another or together.
+    fn send(&self, batch: Vec<Self::Row>) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// Claims what is due, as many as there are free permits, and spawns each
+/// lane's sends on `sending`; answers how many it claimed.
+async fn claim<O: Outbox>(outbox: &O, sending: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
+    let free = outbox.lanes().free(O::BATCH);
+    if free == 0 {
+        return Ok(0);
+    }
+    let due = outbox.lease(free).await?;
+    let n = due.len();
+    outbox.lanes().dispatch(sending, due, O::lane, |batch| outbox.send(batch));
+    Ok(n)
 }
 
 /// Claims until `shutdown`. Dropping `sending` at shutdown aborts the sends
 /// in flight: their leases run out and they are sent again (at least once).
-pub async fn run(what: &'static str, outbox: impl Claim, idle: Duration, shutdown: CancellationToken) {
+pub async fn run(what: &'static str, outbox: impl Outbox, idle: Duration, shutdown: CancellationToken) {
     let mut sending = JoinSet::new();
     loop {
         while sending.try_join_next().is_some() {}
-        let claimed = match outbox.claim(&mut sending).await {
+        let claimed = match claim(&outbox, &mut sending).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::warn!(cause = %err, "{what} outbox");

@@ -5,28 +5,24 @@
 //! with one closes at once, whichever process ended it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::PgNotification;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Alert, NOTIFY_CHANNEL};
 use crate::domain::Change;
-use crate::store::sessions;
+use crate::domain::notify::REACH_CHANNEL;
+use crate::store::{listen, sessions};
 
 #[derive(Debug, Clone)]
 pub struct AlertChange {
     pub change: Change,
     pub alert: Alert,
 }
-
-/// The channel a change of whom a user reaches (a family link made or
-/// ended) is announced on; the payload is the user's id.
-pub const REACH_CHANNEL: &str = "eldercare_reach";
 
 #[derive(Clone)]
 pub struct AlertHub {
@@ -70,45 +66,31 @@ impl AlertHub {
     }
 
     /// Listens for changes until `shutdown`, reconnecting after errors.
-    pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
-        loop {
-            let result = tokio::select! {
-                r = self.listen(&pool) => r,
-                _ = shutdown.cancelled() => return,
-            };
-            if let Err(err) = result {
-                tracing::warn!(cause = %err, "alert listener lost its connection; reconnecting");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
+    pub async fn run(mut self, pool: PgPool, shutdown: CancellationToken) {
+        let channels = [NOTIFY_CHANNEL, sessions::ENDED_CHANNEL, REACH_CHANNEL];
+        listen::follow(&pool, "alert", &channels, &mut self, &shutdown).await;
     }
+}
 
-    async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.ignore_pool_close_event(true);
-        listener.listen_all([NOTIFY_CHANNEL, sessions::ENDED_CHANNEL, REACH_CHANNEL]).await?;
-        loop {
-            let notification = listener.recv().await?;
-            let about_user = match notification.channel() {
-                sessions::ENDED_CHANNEL => Some(&self.ended),
-                REACH_CHANNEL => Some(&self.reach),
-                _ => None,
-            };
-            if let Some(channel) = about_user {
-                if let Ok(user) = notification.payload().parse() {
-                    let _ = channel.send(user);
-                }
-                continue;
+impl listen::Listener for AlertHub {
+    async fn heard(&mut self, pool: &PgPool, notification: PgNotification) -> Result<(), sqlx::Error> {
+        let about_user = match notification.channel() {
+            sessions::ENDED_CHANNEL => Some(&self.ended),
+            REACH_CHANNEL => Some(&self.reach),
+            _ => None,
+        };
+        if let Some(channel) = about_user {
+            if let Ok(user) = notification.payload().parse() {
+                let _ = channel.send(user);
             }
-            let Ok(note) = serde_json::from_str::<Note>(notification.payload()) else { continue };
-            let mut conn = pool.acquire().await?;
-            if let Some(alert) = alerts::fetch(&mut conn, note.id).await? {
-                // No receivers is fine: nobody is watching.
-                let _ = self.tx.send(Arc::new(AlertChange { change: note.event, alert }));
-            }
+            return Ok(());
         }
+        let Ok(note) = serde_json::from_str::<Note>(notification.payload()) else { return Ok(()) };
+        let mut conn = pool.acquire().await?;
+        if let Some(alert) = alerts::fetch(&mut conn, note.id).await? {
+            // No receivers is fine: nobody is watching.
+            let _ = self.tx.send(Arc::new(AlertChange { change: note.event, alert }));
+        }
+        Ok(())
     }
 }

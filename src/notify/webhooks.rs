@@ -4,21 +4,23 @@
 //! (a push of `next_attempt_at`), so several `serve` processes can deliver
 //! side by side without sending one twice at the same time.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use sqlx::PgPool;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::keys::SealingKey;
+use crate::domain::keys::SealingKey;
 
-use super::outbox::{self, Claim, Lane, Lanes};
+use super::outbox::{self, Lane, Lanes};
 use super::targets;
 use crate::config::WebhookSettings;
+use crate::store;
+use crate::store::outbox::Webhook as Due;
 
 /// The receiver gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,18 +57,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 pub fn signature_v2(secret: &str, t: i64, body: &[u8]) -> String {
     let t = t.to_string();
     format!("t={t},v1={}", hmac_hex(secret, &[t.as_bytes(), b".", body]))
-}
-
-#[derive(sqlx::FromRow)]
-struct Due {
-    id: Uuid,
-    webhook_id: Uuid,
-    url: String,
-    secret: String,
-    secret_sealed: bool,
-    signature: String,
-    payload: serde_json::Value,
-    attempts: i32,
 }
 
 pub async fn run(pool: PgPool, settings: WebhookSettings, shutdown: CancellationToken) {
@@ -152,46 +142,36 @@ struct Outbox {
     lanes: Lanes<Uuid>,
 }
 
-impl Claim for Outbox {
-    async fn claim(&self, sending: &mut JoinSet<()>) -> Result<usize, sqlx::Error> {
-        let free = self.lanes.free(BATCH);
-        if free == 0 {
-            return Ok(0);
-        }
-        let due: Vec<Due> = sqlx::query_as(
-            "update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => $1)
-             from webhooks w
-             where w.id = d.webhook_id and d.id in (
-                 select id from webhook_deliveries
-                 where delivered_at is null and next_attempt_at <= now() and webhook_id <> all($3)
-                 order by next_attempt_at limit $2 for update skip locked)
-             returning d.id, d.webhook_id, w.url, w.secret, w.secret_sealed, w.signature, d.payload, d.attempts",
-        )
-        .bind(LEASE_SECS as f64)
-        .bind(free as i64)
-        .bind(self.lanes.busy(false))
-        .fetch_all(&self.pool)
-        .await?;
-        let n = due.len();
-        self.lanes.dispatch(
-            sending,
-            due,
-            |d| Lane::chatter(d.webhook_id),
-            |deliveries| {
-                let (pool, allow_private, sealing) = (self.pool.clone(), self.allow_private, self.sealing.clone());
-                async move {
-                    let (pool, sealing) = (&pool, sealing.as_ref());
-                    let sends = deliveries.iter().map(|d| async move {
-                        let result = send(d, allow_private, sealing, d.payload.to_string().into_bytes()).await;
-                        if let Err(err) = record(pool, d, result).await {
-                            tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
-                        }
-                    });
-                    futures::future::join_all(sends).await;
+impl outbox::Outbox for Outbox {
+    type Key = Uuid;
+    type Row = Due;
+
+    const BATCH: usize = BATCH;
+
+    fn lanes(&self) -> &Lanes<Uuid> {
+        &self.lanes
+    }
+
+    async fn lease(&self, free: usize) -> Result<Vec<Due>, sqlx::Error> {
+        store::outbox::lease_webhooks(&self.pool, LEASE_SECS as f64, free as i64, &self.lanes.busy(false)).await
+    }
+
+    fn lane(d: &Due) -> Lane<Uuid> {
+        Lane::chatter(d.webhook_id)
+    }
+
+    fn send(&self, deliveries: Vec<Due>) -> impl Future<Output = ()> + Send + 'static {
+        let (pool, allow_private, sealing) = (self.pool.clone(), self.allow_private, self.sealing.clone());
+        async move {
+            let (pool, sealing) = (&pool, sealing.as_ref());
+            let sends = deliveries.iter().map(|d| async move {
+                let result = send(d, allow_private, sealing, d.payload.to_string().into_bytes()).await;
+                if let Err(err) = record(pool, d, result).await {
+                    tracing::warn!(delivery = %d.id, cause = %err, "recording a webhook attempt");
                 }
-            },
-        );
-        Ok(n)
+            });
+            futures::future::join_all(sends).await;
+        }
     }
 }
 
@@ -199,14 +179,7 @@ async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, Stri
     let (id, attempts) = (d.id, d.attempts);
     match result {
         Ok(status) if status.is_success() => {
-            sqlx::query(
-                "update webhook_deliveries set delivered_at = now(), attempts = attempts + 1, last_status = $2,
-                        last_error = null where id = $1",
-            )
-            .bind(id)
-            .bind(i32::from(status.as_u16()))
-            .execute(pool)
-            .await?;
+            store::outbox::webhook_delivered(pool, id, i32::from(status.as_u16())).await?;
         }
         other => {
             let (status, error) = match other {
@@ -214,16 +187,8 @@ async fn record(pool: &PgPool, d: &Due, result: Result<reqwest::StatusCode, Stri
                 Err(err) => (None, err),
             };
             tracing::info!(delivery = %id, attempts = attempts + 1, error = %error, "webhook delivery failed; will retry");
-            sqlx::query(
-                "update webhook_deliveries set attempts = attempts + 1, last_status = $2, last_error = $3,
-                        next_attempt_at = $4 where id = $1",
-            )
-            .bind(id)
-            .bind(status)
-            .bind(error)
-            .bind(Utc::now() + backoff(attempts + 1))
-            .execute(pool)
-            .await?;
+            let failure = store::outbox::Failure { status, error, next_attempt_at: Utc::now() + backoff(attempts + 1) };
+            store::outbox::webhook_failed(pool, id, failure).await?;
         }
     }
     Ok(())

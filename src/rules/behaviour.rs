@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::settings::{RuleSettings, TimeWindow, number_value};
 use super::{Decision, devices, rfc3339};
+pub use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
 
 /// What the scheduler knows of one resident.
@@ -38,33 +39,6 @@ pub struct ResidentFacts {
     pub since: DateTime<Utc>,
 }
 
-/// One stored event, with what the rules look at: where it happened, and
-/// which door or appliance it was about.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActivityEvent {
-    pub ts: DateTime<Utc>,
-    pub kind: EventKind,
-    pub room: Option<String>,
-    /// `data.door`: `entrance`, `fridge`, ...
-    pub door: Option<String>,
-    /// `data.appliance`: `kettle`, `stove`, `microwave`.
-    pub appliance: Option<String>,
-}
-
-/// Everyday signs of the resident up and about: the home's sensors, meals
-/// and pills.
-pub const ROUTINE_EVENTS: &[EventKind] = &[
-    EventKind::Motion,
-    EventKind::DoorOpened,
-    EventKind::DoorClosed,
-    EventKind::BedExit,
-    EventKind::BedEnter,
-    EventKind::ApplianceOn,
-    EventKind::ApplianceOff,
-    EventKind::MealServed,
-    EventKind::MealEaten,
-    EventKind::MedicationTaken,
-];
 /// An SOS or a fall counts as activity too: someone is with them or knows.
 pub const ALARM_EVENTS: &[EventKind] = &[EventKind::SosPressed, EventKind::FallDetected, EventKind::FallCancelled];
 

@@ -3,11 +3,12 @@
 //! definition of each, for the rules, the scheduler, the API and the family
 //! summary alike.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::settings::{RuleSettings, number_value};
 use super::{Decision, rfc3339};
+pub use crate::domain::presence::{heartbeat_timeout, online};
 use crate::domain::{AlertKind, DeviceKind, Resolution, Severity};
 
 /// How far above the low-battery threshold a low battery must come back to
@@ -46,19 +47,6 @@ impl Battery {
             Battery::Fine => false,
         }
     }
-}
-
-/// Whether a device is online now: not when it last said it went offline
-/// (a Last Will), nor when it has been silent past its kind's heartbeat
-/// timeout. `None` for a device never heard from.
-pub fn online(
-    kind: DeviceKind,
-    last_seen_at: Option<DateTime<Utc>>,
-    reported: Option<bool>,
-    now: DateTime<Utc>,
-) -> Option<bool> {
-    let last_seen = last_seen_at?;
-    Some(reported != Some(false) && last_seen + heartbeat_timeout(kind) >= now)
 }
 
 /// Decisions for a device's `status` message (or Zigbee2MQTT availability):
@@ -134,24 +122,6 @@ fn offline_severity(device_kind: DeviceKind) -> Severity {
     }
 }
 
-/// How long a device of this kind may stay silent before it counts as
-/// offline. Worn and gateway devices report every few minutes; SOS buttons
-/// and fall sensors check in hourly; battery Zigbee sensors report only on a
-/// change of state plus a daily check-in, so a quiet day is normal for them.
-pub fn heartbeat_timeout(device_kind: DeviceKind) -> Duration {
-    match device_kind {
-        DeviceKind::Wearable => Duration::minutes(15),
-        DeviceKind::HealthGateway => Duration::minutes(30),
-        DeviceKind::SosButton | DeviceKind::FallSensor => Duration::hours(2),
-        DeviceKind::MotionSensor
-        | DeviceKind::DoorSensor
-        | DeviceKind::BedSensor
-        | DeviceKind::HazardSensor
-        | DeviceKind::PillBox
-        | DeviceKind::SmartPlug => Duration::hours(26),
-    }
-}
-
 /// What the silence check needs to know of one device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceHealth {
@@ -220,6 +190,7 @@ pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     fn t0() -> DateTime<Utc> {
         "2026-11-28T03:12:09Z".parse().unwrap()

@@ -28,7 +28,8 @@
 
 pub mod behaviour;
 pub mod devices;
-pub mod settings;
+/// The settings are the domain's, shared with the store that keeps them.
+pub use crate::domain::settings;
 pub mod streaming;
 pub mod vitals;
 

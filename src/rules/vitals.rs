@@ -23,19 +23,7 @@ use super::settings::{Threshold, VitalsSettings};
 use super::{Decision, rfc3339};
 use crate::domain::{AlertKind, Metric, Resolution, Severity};
 
-/// The metrics that can carry a threshold and raise `vital_abnormal`.
-pub fn is_vital(metric: Metric) -> bool {
-    matches!(
-        metric,
-        Metric::HeartRate
-            | Metric::RespiratoryRate
-            | Metric::Spo2
-            | Metric::BodyTemperature
-            | Metric::BpSystolic
-            | Metric::BpDiastolic
-            | Metric::BloodGlucose
-    )
-}
+pub use crate::domain::settings::is_vital;
 
 /// The vital-sign state of one resident, one machine per metric. Plain data,
 /// so the caller may keep it in memory, snapshot it, or rebuild it after a

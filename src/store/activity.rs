@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::activity::ActivityEvent;
 use crate::domain::{DeviceKind, EventKind, Metric};
-use crate::rules::behaviour::ActivityEvent;
 
 /// What the rules see of an event, over `events e left join devices d`: an
 /// event's room is its own (`data.room`) or else its device's. A macro so

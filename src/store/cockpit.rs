@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::cockpit::{AlertTally, Bound, Counts, Period, Snapshot, VisitTally};
 use crate::domain::Scope;
+use crate::domain::cockpit::{AlertTally, Bound, Counts, Period, Snapshot, VisitTally};
 
 /// An alert a person had to answer, over `alerts a`: critical or high, and
 /// not one that ended by itself (cleared automatically, or cancelled by the
@@ -129,7 +129,7 @@ pub async fn counts(
     )?;
     for row in meals {
         let Some(counts) = out.get_mut(&row.institution_id) else { continue };
-        let figures = crate::cockpit::MealFigures {
+        let figures = crate::domain::cockpit::MealFigures {
             planned: row.planned,
             delivered: row.delivered,
             no_answer: row.no_answer,

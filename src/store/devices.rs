@@ -6,9 +6,9 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::device::{DeviceInfo, Registered};
+use crate::domain::presence::{heartbeat_timeout, online};
 use crate::domain::scope::Placed;
 use crate::domain::{DeviceKind, Scope, Source};
-use crate::rules::devices::{heartbeat_timeout, online};
 
 #[derive(Debug, Serialize)]
 pub struct Device {

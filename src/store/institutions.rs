@@ -103,3 +103,8 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> 
         sqlx::query_scalar("select id from institutions where id = $1 for share").bind(id).fetch_optional(tx).await?;
     Ok(found.is_some())
 }
+
+/// Every institution's id.
+pub async fn ids(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from institutions").fetch_all(pool).await
+}

@@ -6,9 +6,9 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::activity::ROUTINE_EVENTS;
 use crate::domain::scope::Placed;
 use crate::domain::{Role, Scope};
-use crate::rules::behaviour::ROUTINE_EVENTS;
 
 /// Appends how many messages of resident `r` by others `reader` has not read
 /// yet.

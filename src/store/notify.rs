@@ -234,8 +234,8 @@ pub struct Gateway {
 pub const CHANNEL_SEALING_PURPOSE: &[u8] = b"channel secrets";
 
 /// The key that seals gateways' secrets, when `webhooks.secret_key` is set.
-pub fn channel_sealing_key(settings: &crate::config::WebhookSettings) -> Option<crate::keys::SealingKey> {
-    settings.secret_key.as_ref().map(|k| crate::keys::SealingKey::derive(k, CHANNEL_SEALING_PURPOSE))
+pub fn channel_sealing_key(settings: &crate::config::WebhookSettings) -> Option<crate::domain::keys::SealingKey> {
+    settings.secret_key.as_ref().map(|k| crate::domain::keys::SealingKey::derive(k, CHANNEL_SEALING_PURPOSE))
 }
 
 /// The secret is stored sealed, bound to the channel's id: it signs what
@@ -246,7 +246,7 @@ pub async fn create_gateway(
     kind: Channel,
     url: &str,
     secret: &str,
-    sealing: &crate::keys::SealingKey,
+    sealing: &crate::domain::keys::SealingKey,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     sqlx::query(

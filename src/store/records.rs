@@ -225,7 +225,7 @@ pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    let audit_entries = crate::audit::erase_resident(tx, resident).await?;
+    let audit_entries = crate::store::audit::erase_resident(tx, resident).await?;
     Ok(Erased {
         messages,
         alert_comments,

@@ -197,7 +197,7 @@ pub async fn link_family(
 /// their live streams forget what they judged visible.
 async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify($1, $2)")
-        .bind(crate::notify::stream::REACH_CHANNEL)
+        .bind(crate::domain::notify::REACH_CHANNEL)
         .bind(user.to_string())
         .execute(tx)
         .await

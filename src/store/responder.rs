@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::config::WebhookSettings;
 use crate::domain::care::Location;
+use crate::domain::keys::{NoSealingKey, SealingKey, Unsealable};
 use crate::domain::responder::{KeySafe, Responder, Sheet, SheetView};
-use crate::keys::{NoSealingKey, SealingKey, Unsealable};
 
 /// What key safe codes are sealed for: the key serves nothing else.
 pub const SEALING_PURPOSE: &[u8] = b"key safe codes";

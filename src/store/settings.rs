@@ -10,16 +10,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::PgNotification;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::rules::settings::RuleSettings;
+use crate::domain::settings::RuleSettings;
+use crate::store::listen;
 
 /// The PostgreSQL channel that carries settings changes to every process.
 pub const NOTIFY_CHANNEL: &str = "eldercare_rule_settings_changes";
@@ -157,39 +157,30 @@ impl SettingsCache {
 
     /// Hears the changes every process announces until `shutdown`,
     /// listening again after a lost connection.
-    pub async fn run(self, pool: PgPool, shutdown: CancellationToken) {
-        loop {
-            let result = tokio::select! {
-                r = self.listen(&pool) => r,
-                _ = shutdown.cancelled() => return,
-            };
-            self.lock().forget_all(false);
-            if let Err(err) = result {
-                tracing::warn!(cause = %err, "rule settings listener lost its connection; reconnecting");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
+    pub async fn run(mut self, pool: PgPool, shutdown: CancellationToken) {
+        listen::follow(&pool, "rule settings", &[NOTIFY_CHANNEL], &mut self, &shutdown).await;
     }
+}
 
-    async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.ignore_pool_close_event(true);
-        listener.listen(NOTIFY_CHANNEL).await?;
+impl listen::Listener for SettingsCache {
+    fn listening(&mut self) {
         // Whatever changed while nobody listened is read afresh.
         self.lock().forget_all(true);
-        loop {
-            let notification = listener.recv().await?;
-            match serde_json::from_str::<Changed>(notification.payload()) {
-                Ok(changed) => self.forget(changed),
-                Err(err) => {
-                    tracing::warn!(cause = %err, payload = notification.payload(), "unreadable settings change");
-                    self.lock().forget_all(true);
-                }
+    }
+
+    async fn heard(&mut self, _pool: &PgPool, notification: PgNotification) -> Result<(), sqlx::Error> {
+        match serde_json::from_str::<Changed>(notification.payload()) {
+            Ok(changed) => self.forget(changed),
+            Err(err) => {
+                tracing::warn!(cause = %err, payload = notification.payload(), "unreadable settings change");
+                self.lock().forget_all(true);
             }
         }
+        Ok(())
+    }
+
+    fn lost(&mut self) {
+        self.lock().forget_all(false);
     }
 }
 

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::Scope;
-use crate::keys::SealingKey;
+use crate::domain::keys::SealingKey;
 
 /// What webhook secrets are sealed for: the key serves nothing else.
 pub const SEALING_PURPOSE: &[u8] = b"webhook secrets";
@@ -22,11 +22,11 @@ pub fn reveal(
     stored: &str,
     sealed: bool,
     sealing: Option<&SealingKey>,
-) -> Result<String, crate::keys::Unsealable> {
+) -> Result<String, crate::domain::keys::Unsealable> {
     match (sealed, sealing) {
         (false, _) => Ok(stored.to_owned()),
         (true, Some(key)) => key.open(stored, webhook.as_bytes()),
-        (true, None) => Err(crate::keys::Unsealable),
+        (true, None) => Err(crate::domain::keys::Unsealable),
     }
 }
 

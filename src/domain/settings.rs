@@ -19,7 +19,6 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::vitals::is_vital;
 use crate::domain::Metric;
 
 /// The field named when the whole document is wrong.
@@ -693,6 +692,20 @@ fn optional_number<S: Serializer>(value: &Option<f64>, serializer: S) -> Result<
         Some(value) => number(value, serializer),
         None => serializer.serialize_none(),
     }
+}
+
+/// The metrics that can carry a threshold and raise `vital_abnormal`.
+pub fn is_vital(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::HeartRate
+            | Metric::RespiratoryRate
+            | Metric::Spo2
+            | Metric::BodyTemperature
+            | Metric::BpSystolic
+            | Metric::BpDiastolic
+            | Metric::BloodGlucose
+    )
 }
 
 #[cfg(test)]

@@ -36,10 +36,6 @@ pub const HASHING_BUSY: &str = "the database is unavailable, a query ran past th
     server is at its limit of requests in progress or every password-hashing slot is busy (`busy`, with \
     `Retry-After`); try again";
 
-/// The 429 of an operation that checks a password.
-pub const TOO_MANY_ATTEMPTS: &str = "5 failed attempts per account (30 per client address) in a sliding 15 minutes: \
-    a delay, never a lock; `Retry-After` gives the seconds until the window has slid";
-
 /// Schemas of fields whose bounds a Rust type does not carry, for
 /// `#[schema(schema_with = ...)]` next to the field.
 pub mod field {

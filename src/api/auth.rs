@@ -180,7 +180,8 @@ struct Account {
     totp_secret: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserBody {
     pub id: Uuid,
     pub email: String,

@@ -5,31 +5,34 @@
 //! ended like any session of its maker (`DELETE /api/v1/me/sessions/{id}`,
 //! or an admin revoking the maker's sessions).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::{AuthUser, hash_token, new_token};
+use super::openapi::field;
 use super::{ApiContext, Error, Json, Result};
 use crate::domain::Role;
 use crate::store::sessions::{self, Kind};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/display-tokens", post(create))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDisplayToken {
     /// Which screen: "Nurses' station, 2nd floor".
+    #[schema(schema_with = field::text::<200>)]
     label: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DisplayToken {
     /// The session's id, to end it by.
     id: Uuid,
@@ -39,6 +42,10 @@ struct DisplayToken {
     expires_at: DateTime<Utc>,
 }
 
+#[utoipa::path(post, path = "/display-tokens",
+    summary = "A wall screen's token: read-only, console and cockpit views only, 30 days, ended as a session of its maker",
+    description = "Who may call it: admin, supervisor.", request_body = NewDisplayToken,
+    responses((status = 201, description = "success", body = DisplayToken)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

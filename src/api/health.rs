@@ -11,17 +11,25 @@ use axum::routing::get;
 use serde_json::json;
 
 use secrecy::ExposeSecret;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiContext, Error};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+#[utoipa::path(get, path = "/healthz", summary = "Liveness: 200 while the process runs",
+    description = "Who may call it: public.", responses((status = 200, description = "success")))]
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
 }
 
 /// Ready only while both the database answers and the broker session is up.
+#[utoipa::path(get, path = "/readyz",
+    summary = "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader, an account revoked for a reserved name)",
+    description = "Who may call it: public.", responses((status = 200, description = "success")))]
 async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
     let database =
         tokio::time::timeout(Duration::from_secs(2), sqlx::query_scalar::<_, i32>("select 1").fetch_one(&ctx.pool))
@@ -54,6 +62,8 @@ pub fn metrics_router(ctx: ApiContext) -> axum::Router {
 #[derive(Clone, Copy)]
 struct MetricsListener;
 
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics", description = "Who may call it: public.",
+    responses((status = 200, description = "success")))]
 async fn metrics(
     State(ctx): State<ApiContext>,
     on_own_address: Option<axum::Extension<MetricsListener>>,

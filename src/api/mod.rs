@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -189,42 +190,64 @@ async fn limit_concurrency(
     }
 }
 
-pub fn router(ctx: ApiContext) -> Router {
-    let api = Router::new()
-        .merge(auth::router())
+/// The routes of `/api/v1`, each with its documentation.
+fn v1_routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .merge(auth::router().into())
         .merge(users::router())
-        .merge(institutions::router())
+        .merge(institutions::router().into())
         .merge(display::router())
-        .merge(residents::router())
-        .merge(devices::router())
-        .merge(gateways::router())
-        .merge(data::router())
-        .merge(quarantine::router())
-        .merge(rules::router())
-        .merge(backtest::router())
-        .merge(alerts::router())
-        .merge(webhooks::router())
-        .merge(family::router())
-        .merge(messages::router())
-        .merge(audit::router())
-        .merge(services::router())
-        .merge(visits::router())
-        .merge(responder::router())
-        .merge(status::router())
-        .merge(statements::router())
-        .merge(meals::router())
-        .merge(notifications::router())
-        .merge(records::router())
-        .merge(cockpit::router());
-    let limited = Router::new()
-        .nest("/api/v1", api)
-        .nest("/fhir/r4", fhir::router())
+        .merge(residents::router().into())
+        .merge(devices::router().into())
+        .merge(gateways::router().into())
+        .merge(data::router().into())
+        .merge(quarantine::router().into())
+        .merge(rules::router().into())
+        .merge(backtest::router().into())
+        .merge(alerts::router().into())
+        .merge(webhooks::router().into())
+        .merge(family::router().into())
+        .merge(messages::router().into())
+        .merge(audit::router().into())
+        .merge(services::router().into())
+        .merge(visits::router().into())
+        .merge(responder::router().into())
+        .merge(status::router().into())
+        .merge(statements::router().into())
+        .merge(meals::router().into())
+        .merge(notifications::router().into())
+        .merge(records::router().into())
+        .merge(cockpit::router().into())
+}
+
+/// The routes under the limit of requests in progress.
+fn limited_routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .nest("/api/v1", v1_routes())
+        .nest("/fhir/r4", fhir::router().into())
         .merge(openapi::router())
-        .merge(console::router())
+        .merge(console::router().into())
+}
+
+/// The live streams: outside the request timeout.
+fn stream_routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().nest("/api/v1", alerts::stream_router().into())
+}
+
+/// The generated document of every route the server answers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = limited_routes().into_openapi();
+    doc.merge(health::router().into_openapi());
+    doc.merge(stream_routes().into_openapi());
+    doc
+}
+
+pub fn router(ctx: ApiContext) -> Router {
+    let limited = Router::from(limited_routes())
         .layer(axum::middleware::from_fn_with_state(ctx.requests.clone(), limit_concurrency));
     Router::new()
         .merge(limited)
-        .merge(health::router())
+        .merge(Router::from(health::router()))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async {
             let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this path"}});
@@ -232,7 +255,7 @@ pub fn router(ctx: ApiContext) -> Router {
         })
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         // Streams live as long as the client: outside the request timeout.
-        .merge(Router::new().nest("/api/v1", alerts::stream_router()))
+        .merge(Router::from(stream_routes()))
         .layer(RequestBodyLimitLayer::new(1024 * 1024))
         .layer(TraceLayer::new_for_http())
         .with_state(ctx)
@@ -248,11 +271,14 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64> {
 }
 
 /// A list's query: the page size and where the previous page ended.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = openapi::field::uuid_cursor)]
     pub cursor: Option<String>,
 }
 

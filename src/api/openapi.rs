@@ -1,23 +1,213 @@
-//! The OpenAPI 3.1 document, served at `/api/openapi.json`. Built from one
-//! table of operations; a test checks that every route the router answers is
-//! in it.
+//! The OpenAPI 3.1 document, served at `/api/openapi.json`, generated from
+//! the code: each handler's `#[utoipa::path]` names its path, parameters,
+//! body, answers and who may call it, and the types derive their schemas
+//! next to their serde derives (`deny_unknown_fields` closes an object). The
+//! server answers with the same `OpenApiRouter`s the document is read from,
+//! so a route cannot go undocumented. This module adds what every operation
+//! shares: the error answers, the bearer token, the links.
 
-use axum::Router;
-use axum::routing::get;
+use std::sync::OnceLock;
+
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::ApiContext;
 use crate::domain::care::{CancelReason, Category, Day, Exception, Funding, Method, Origin, Unit, VisitStatus};
 use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
 use crate::domain::status::ResidentStatus;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/api/openapi.json", get(|| async { axum::Json(document()) }))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(serve))
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", summary = "This document", description = "Who may call it: public.",
+    responses((status = 200, description = "success")))]
+async fn serve() -> axum::Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(document).clone())
+}
+
+/// The roles note of an operation anyone may call: it takes no token.
+const PUBLIC: &str = "Who may call it: public.";
+
+/// The 503 of an operation that hashes a password.
+pub const HASHING_BUSY: &str = "the database is unavailable, a query ran past the statement timeout (`timeout`), the \
+    server is at its limit of requests in progress or every password-hashing slot is busy (`busy`, with \
+    `Retry-After`); try again";
+
+/// Schemas of fields whose bounds a Rust type does not carry, for
+/// `#[schema(schema_with = ...)]` next to the field.
+pub mod field {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Object, SchemaFormat};
+
+    use super::{EMAIL, NOT_BLANK};
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    /// Text the server trims and refuses blank, of at most `MAX` characters.
+    pub fn text<const MAX: usize>() -> Object {
+        string().min_length(Some(1)).max_length(Some(MAX)).pattern(Some(NOT_BLANK)).build()
+    }
+
+    /// An email address as `users::valid_email` takes it.
+    pub fn email() -> Object {
+        string().max_length(Some(254)).pattern(Some(EMAIL)).build()
+    }
+
+    /// A new password: at least `MIN_PASSWORD_LEN` characters.
+    pub fn password() -> Object {
+        string().min_length(Some(crate::api::auth::MIN_PASSWORD_LEN)).build()
+    }
+
+    /// The roles an institution's users are created with.
+    pub fn new_user_role() -> Object {
+        string().enum_values(Some(["admin", "staff", "caregiver", "family"])).build()
+    }
+
+    /// The roles an institution's user may be given.
+    pub fn user_role() -> Object {
+        string().enum_values(Some(["admin", "staff", "caregiver", "family", "kitchen"])).build()
+    }
+
+    /// A page's cursor that is a row's id.
+    pub fn uuid_cursor() -> Object {
+        string()
+            .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
+            .description(Some("the next_cursor of the previous page"))
+            .build()
+    }
+}
+
+/// The body of every error answer.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)] // only its schema is used: errors are written by `super::Error`
+pub struct ErrorBody {
+    #[schema(inline)]
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    #[schema(required = false)]
+    field: String,
+}
+
+/// One operation of the document, as the access tests walk them.
+pub struct Operation {
+    pub method: String,
+    pub path: String,
+}
+
+/// Every operation of the served document.
+pub fn operations() -> Vec<Operation> {
+    let doc = document();
+    let Some(paths) = doc["paths"].as_object() else { return Vec::new() };
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(method, _)| Operation { method: method.clone(), path: path.clone() })
+        })
+        .collect()
+}
+
+/// The document: the generated operations, and the hand-written ones of
+/// the routers not yet annotated; then what every operation shares.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(super::openapi()).unwrap_or_else(|_| json!({}));
+    let legacy = legacy_document();
+    if let (Some(paths), Some(old)) = (doc["paths"].as_object_mut(), legacy["paths"].as_object()) {
+        for (path, item) in old {
+            let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
+            for (method, op) in item.as_object().into_iter().flatten() {
+                entry.as_object_mut().into_iter().for_each(|e| {
+                    e.entry(method.clone()).or_insert_with(|| op.clone());
+                });
+            }
+        }
+    }
+    let mut schemas = doc["components"]["schemas"].as_object().cloned().unwrap_or_default();
+    for (name, schema) in legacy["components"]["schemas"].as_object().into_iter().flatten() {
+        schemas.entry(name.clone()).or_insert_with(|| schema.clone());
+    }
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let targets: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| item.as_object().into_iter().flatten().map(|(m, _)| (m.clone(), path.clone())))
+        .collect();
+    let mut out = serde_json::Map::new();
+    for (path, item) in &paths {
+        let mut methods = serde_json::Map::new();
+        for (method, op) in item.as_object().into_iter().flatten() {
+            methods.insert(method.clone(), shared(path, method, op.clone(), &targets));
+        }
+        out.insert(path.clone(), Value::Object(methods));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "eldercare", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Elderly-care monitoring: residents, devices, readings, events, alerts."},
+        "paths": out,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    })
+}
+
+/// What every operation answers besides its own: the API's errors, each
+/// with the JSON error body; the token every non-public one needs; the
+/// links from a creating answer.
+fn shared(path: &str, method: &str, mut op: Value, targets: &[(String, String)]) -> Value {
+    let error = json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}});
+    let unavailable = "the database is unavailable, a query ran past the statement timeout (`timeout`), or the \
+                       server is at its limit of requests in progress (`busy`, with `Retry-After`); try again";
+    if let Some(responses) = op["responses"].as_object_mut() {
+        for (code, why) in [
+            ("400", "bad input"),
+            ("401", "no or invalid token"),
+            ("403", "not allowed"),
+            ("404", "not found or not visible"),
+            ("409", "conflict"),
+            ("422", "validation failed"),
+            ("503", unavailable),
+        ] {
+            responses.entry(code).or_insert_with(|| json!({"description": why, "content": error}));
+        }
+    }
+    // Links name operations by reference; generated ids are only function names.
+    if let Some(op) = op.as_object_mut() {
+        op.remove("operationId");
+    }
+    if op.get("parameters").is_none() {
+        op["parameters"] = json!([]);
+    }
+    if op["description"] != PUBLIC && op.get("security").is_none() {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if let Some(links) = links(method, path, targets) {
+        for (code, answer) in op["responses"].as_object_mut().into_iter().flatten() {
+            if code.starts_with('2') {
+                answer["links"] = links.clone();
+            }
+        }
+    }
+    op
 }
 
 /// One operation: method, path, summary, who may call it, request schema,
 /// success status and response schema.
-pub struct Operation {
+struct LegacyOperation {
     pub method: &'static str,
     pub path: &'static str,
     pub summary: &'static str,
@@ -36,23 +226,11 @@ const fn op(
     request: Option<&'static str>,
     status: u16,
     response: Option<&'static str>,
-) -> Operation {
-    Operation { method, path, summary, roles, request, status, response, query: &[] }
+) -> LegacyOperation {
+    LegacyOperation { method, path, summary, roles, request, status, response, query: &[] }
 }
 
-pub const OPERATIONS: &[Operation] = &[
-    op("get", "/healthz", "Liveness: 200 while the process runs", "public", None, 200, None),
-    op(
-        "get",
-        "/readyz",
-        "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader, an account revoked for a reserved name)",
-        "public",
-        None,
-        200,
-        None,
-    ),
-    op("get", "/metrics", "Prometheus metrics", "public", None, 200, None),
-    op("get", "/api/openapi.json", "This document", "public", None, 200, None),
+const OPERATIONS: &[LegacyOperation] = &[
     op(
         "post",
         "/api/v1/auth/login",
@@ -64,7 +242,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op("post", "/api/v1/auth/logout", "Revoke the token of this request", "any", None, 204, None),
     op("get", "/api/v1/me", "The calling user", "any", None, 200, Some("User")),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -88,55 +266,6 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "post",
-        "/api/v1/display-tokens",
-        "A wall screen's token: read-only, console and cockpit views only, 30 days, ended as a session of its maker",
-        "admin, supervisor",
-        Some("NewDisplayToken"),
-        201,
-        Some("DisplayToken"),
-    ),
-    op(
-        "post",
-        "/api/v1/users",
-        "Create a user in the caller's institution",
-        "admin",
-        Some("NewUser"),
-        201,
-        Some("Created"),
-    ),
-    Operation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op("get", "/api/v1/users", "Users of the institution", "admin", None, 200, Some("UserList"))
-    },
-    op(
-        "patch",
-        "/api/v1/users/{id}",
-        "Change a user's role or disable them; either ends their sessions at once, live streams included",
-        "admin",
-        Some("UserPatch"),
-        200,
-        Some("User"),
-    ),
-    op(
-        "post",
-        "/api/v1/users/{id}/revoke-sessions",
-        "End every session of a user, display tokens included",
-        "admin",
-        None,
-        200,
-        Some("SessionsEnded"),
-    ),
-    op(
-        "post",
-        "/api/v1/users/{id}/password",
-        "Set a user's password; every session of theirs ends",
-        "admin",
-        Some("PasswordReset"),
-        204,
-        None,
-    ),
-    op(
-        "post",
         "/api/v1/institutions",
         "Create an institution (care home, home-care provider, community centre or canteen)",
         "operator",
@@ -144,7 +273,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Institution"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -184,7 +313,7 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Created"),
     ),
     op("post", "/api/v1/residents", "Create a resident", "admin, staff", Some("NewResident"), 201, Some("Resident")),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op("get", "/api/v1/residents", "Residents the caller may see", "any", None, 200, Some("ResidentList"))
     },
@@ -215,7 +344,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("FamilyMember"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -254,7 +383,7 @@ pub const OPERATIONS: &[Operation] = &[
         204,
         None,
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("metric", "string"),
             ("from", "date-time"),
@@ -272,7 +401,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("Readings"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("from", "date-time"), ("to", "date-time"), ("kind", "string"), ("limit", "integer")],
         ..op(
             "get",
@@ -284,7 +413,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("Events"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -296,7 +425,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("MyResidents"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("date", "date")],
         ..op(
             "get",
@@ -308,7 +437,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("DailySummary"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("before", "uuid"), ("cursor", "string"), ("limit", "integer")],
         ..op(
             "get",
@@ -338,7 +467,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("ReadState"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -359,7 +488,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("RegisteredDevice"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("resident_id", "uuid"),
             ("kind", "string"),
@@ -414,7 +543,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("RegisteredGateway"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -445,7 +574,7 @@ pub const OPERATIONS: &[Operation] = &[
         204,
         None,
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("reason", "string"),
             ("device_id", "string"),
@@ -527,7 +656,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("BacktestReport"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("status", "string"),
             ("resident_id", "uuid"),
@@ -611,7 +740,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -645,7 +774,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -714,7 +843,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Created"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -736,7 +865,7 @@ pub const OPERATIONS: &[Operation] = &[
         204,
         None,
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("entity", "string"),
             ("entity_id", "string"),
@@ -811,7 +940,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Visit"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("from", "string"),
             ("to", "string"),
@@ -930,7 +1059,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Visit"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("from", "string"), ("to", "string"), ("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -942,7 +1071,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("FamilyVisitList"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("date", "date"), ("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -954,7 +1083,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("MyVisits"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("month", "string"), ("funding", "string"), ("format", "string")],
         ..op(
             "get",
@@ -1023,7 +1152,7 @@ pub const OPERATIONS: &[Operation] = &[
         201,
         Some("Kitchen"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -1036,7 +1165,7 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     op("get", "/api/v1/kitchens/{id}", "One kitchen", "admin, staff, kitchen", None, 200, Some("Kitchen")),
-    Operation {
+    LegacyOperation {
         query: &[("date", "date"), ("meal", "string")],
         ..op(
             "get",
@@ -1048,7 +1177,7 @@ pub const OPERATIONS: &[Operation] = &[
             Some("Production"),
         )
     },
-    Operation {
+    LegacyOperation {
         query: &[("date", "date"), ("meal", "string")],
         ..op(
             "get",
@@ -1096,7 +1225,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("CancelledMeal"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[
             ("date", "date"),
             ("kitchen_id", "uuid"),
@@ -1125,7 +1254,7 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("MealDelivered"),
     ),
-    Operation {
+    LegacyOperation {
         query: &[("month", "string"), ("funding", "string"), ("format", "string")],
         ..op(
             "get",
@@ -1138,7 +1267,7 @@ pub const OPERATIONS: &[Operation] = &[
         )
     },
     // Records: the access log of health-data reads, export and erasure.
-    Operation {
+    LegacyOperation {
         query: &[
             ("resident_id", "uuid"),
             ("from", "date-time"),
@@ -1175,7 +1304,7 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Erasure"),
     ),
     // The cockpit.
-    Operation {
+    LegacyOperation {
         query: &[("from", "string"), ("to", "string"), ("series", "string"), ("format", "string")],
         ..op(
             "get",
@@ -1837,30 +1966,30 @@ fn close(schema: &mut Value) -> Vec<String> {
 
 /// Links from a creating answer to the operations that use what it created,
 /// so a client (or a stateful fuzzer) can follow them.
-fn links(op: &Operation) -> Option<Value> {
+fn links(method: &str, path: &str, targets: &[(String, String)]) -> Option<Value> {
     let uses = |prefix: &str, param: &str, field: &str| -> Value {
         let mut links = serde_json::Map::new();
-        for target in OPERATIONS {
-            let Some(rest) = target.path.strip_prefix(prefix) else { continue };
-            if !(rest.is_empty() || rest.starts_with('/')) || target.path == op.path && target.method == op.method {
+        for (target_method, target_path) in targets {
+            let Some(rest) = target_path.strip_prefix(prefix) else { continue };
+            if !(rest.is_empty() || rest.starts_with('/')) || target_path == path && target_method == method {
                 continue;
             }
             // A link for each operation named by this id alone.
             let params: Vec<&str> =
-                target.path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect();
+                target_path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect();
             if params != [param] {
                 continue;
             }
-            let name = format!("{}{}", target.method, target.path.replace(['{', '}'], "").replace('/', "_"));
+            let name = format!("{}{}", target_method, target_path.replace(['{', '}'], "").replace('/', "_"));
             links.insert(
                 name,
-                json!({"operationRef": format!("#/paths/{}/{}", target.path.replace('~', "~0").replace('/', "~1"), target.method),
+                json!({"operationRef": format!("#/paths/{}/{}", target_path.replace('~', "~0").replace('/', "~1"), target_method),
                        "parameters": {param: format!("$response.body#/{field}")}}),
             );
         }
         Value::Object(links)
     };
-    let links = match (op.method, op.path) {
+    let links = match (method, path) {
         ("post", "/api/v1/residents") => uses("/api/v1/residents/{id}", "id", "id"),
         ("post", "/api/v1/devices") => uses("/api/v1/devices/{device_id}", "device_id", "device_id"),
         ("post", "/api/v1/gateways") => uses("/api/v1/gateways/{gateway_id}", "gateway_id", "gateway_id"),
@@ -1885,7 +2014,7 @@ fn links(op: &Operation) -> Option<Value> {
     links.as_object().is_some_and(|l| !l.is_empty()).then_some(links)
 }
 
-pub fn document() -> Value {
+fn legacy_document() -> Value {
     let mut paths = serde_json::Map::new();
     for op in OPERATIONS {
         let mut parameters: Vec<Value> = op
@@ -1980,11 +2109,6 @@ pub fn document() -> Value {
             let required = op.path != "/api/v1/me/totp";
             operation["requestBody"] = json!({"required": required, "content": content(schema)});
         }
-        if let Some(links) = links(op)
-            && let Some(ok) = operation["responses"].get_mut(op.status.to_string())
-        {
-            ok["links"] = links;
-        }
         paths
             .entry(op.path)
             .or_insert_with(|| json!({}))
@@ -2020,13 +2144,12 @@ pub fn document() -> Value {
 mod tests {
     use super::*;
 
-    /// Every `.route("...", method(...))` in the API's sources, as (method, full path).
+    /// Every `.route("...", method(...))` in the API's sources, as (method,
+    /// full path): the routes of the routers not yet annotated.
     fn routes_in_source() -> Vec<(String, String)> {
         let sources = [
             ("/api/v1", include_str!("auth.rs")),
-            ("/api/v1", include_str!("users.rs")),
             ("/api/v1", include_str!("institutions.rs")),
-            ("/api/v1", include_str!("display.rs")),
             ("/api/v1", include_str!("residents.rs")),
             ("/api/v1", include_str!("devices.rs")),
             ("/api/v1", include_str!("gateways.rs")),
@@ -2048,8 +2171,6 @@ mod tests {
             ("/api/v1", include_str!("statements.rs")),
             ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),
-            ("", include_str!("health.rs")),
-            ("", include_str!("openapi.rs")),
         ];
         let mut out = Vec::new();
         for (prefix, src) in sources {
@@ -2071,15 +2192,16 @@ mod tests {
 
     #[test]
     fn every_route_is_documented_and_every_documented_route_exists() {
+        // The annotated routers serve what they document by construction;
+        // the others are held to the hand-written table.
         let routes = routes_in_source();
-        assert!(routes.len() >= 30, "found only {routes:?}");
-        let documented: Vec<(String, String)> =
-            OPERATIONS.iter().map(|op| (op.method.to_owned(), op.path.to_owned())).collect();
+        let documented: Vec<(String, String)> = operations().into_iter().map(|op| (op.method, op.path)).collect();
         for route in &routes {
             assert!(documented.contains(route), "{route:?} is served but missing from the OpenAPI document");
         }
-        for op in &documented {
-            assert!(routes.contains(op), "{op:?} is documented but not served");
+        for op in OPERATIONS {
+            let op = (op.method.to_owned(), op.path.to_owned());
+            assert!(routes.contains(&op), "{op:?} is documented but not served");
         }
     }
 

@@ -1,41 +1,49 @@
 //! Accounts of the institution: admins create staff, caregivers, other
 //! admins and family members.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{patch, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
 use super::error::ResultExt;
+use super::openapi::{ErrorBody, HASHING_BUSY, field};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::store::sessions;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/users", post(create_user).get(list_users))
-        .route("/users/{id}", patch(update_user))
-        .route("/users/{id}/revoke-sessions", post(revoke_sessions))
-        .route("/users/{id}/password", post(reset_password))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(update_user))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(reset_password))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(schema_with = field::email)]
     pub email: String,
+    #[schema(schema_with = field::password)]
     pub password: String,
+    #[schema(schema_with = field::new_user_role)]
     pub role: Role,
+    #[schema(schema_with = field::text::<200>)]
     pub name: String,
-    /// The kitchen of a `kitchen` user (and of no one else).
+    /// The kitchen of a `kitchen` user (and of no one else). Not in the
+    /// document: a kitchen user is made with the kitchen's page.
     #[serde(default)]
+    #[schema(ignore)]
     pub kitchen_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
-struct Created {
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Created {
     id: Uuid,
 }
 
@@ -97,6 +105,9 @@ pub async fn insert_user(
     Ok(id)
 }
 
+#[utoipa::path(post, path = "/users", summary = "Create a user in the caller's institution",
+    description = "Who may call it: admin.", request_body = NewUser,
+    responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_user(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -128,13 +139,15 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct UserList {
     users: Vec<UserBody>,
     next_cursor: Option<String>,
 }
 
 /// By name; the cursor is the last user's id.
+#[utoipa::path(get, path = "/users", summary = "Users of the institution", description = "Who may call it: admin.",
+    params(PageQuery), responses((status = 200, description = "success", body = UserList)))]
 async fn list_users(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -172,12 +185,14 @@ async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Res
         .ok_or(Error::NotFound)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::user_role)]
     role: Option<Role>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(nullable = false)]
     disabled: Option<bool>,
     /// E.164, or null to remove it; absent leaves it as it is.
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
@@ -187,6 +202,10 @@ struct UserPatch {
 /// Changes a user's role or disables (re-enables) them. Either change ends
 /// their sessions at once, live streams included: a disabled user is out,
 /// and a new role starts with the new role's session lifetimes.
+#[utoipa::path(patch, path = "/users/{id}",
+    summary = "Change a user's role or disable them; either ends their sessions at once, live streams included",
+    description = "Who may call it: admin.", params(("id" = Uuid, Path)), request_body = UserPatch,
+    responses((status = 200, description = "success", body = UserBody)))]
 async fn update_user(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -228,13 +247,17 @@ async fn update_user(
     Ok(Json(super::auth::fetch_user(&ctx.pool, id).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SessionsEnded)]
 struct Ended {
     sessions_ended: u64,
 }
 
 /// Ends every session of a user of the admin's institution (a lost phone, a
 /// shared password): they log in again.
+#[utoipa::path(post, path = "/users/{id}/revoke-sessions",
+    summary = "End every session of a user, display tokens included", description = "Who may call it: admin.",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = Ended)))]
 async fn revoke_sessions(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Ended>> {
     let institution = auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
@@ -246,14 +269,18 @@ async fn revoke_sessions(State(ctx): State<ApiContext>, auth: AuthUser, Path(id)
     Ok(Json(Ended { sessions_ended }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordReset {
+    #[schema(schema_with = field::password)]
     password: String,
 }
 
 /// Sets a new password for a user of the admin's institution (who forgot
 /// theirs, or whose password leaked); every session of theirs ends.
+#[utoipa::path(post, path = "/users/{id}/password", summary = "Set a user's password; every session of theirs ends",
+    description = "Who may call it: admin.", params(("id" = Uuid, Path)), request_body = PasswordReset,
+    responses((status = 204, description = "success"), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn reset_password(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

@@ -7,13 +7,8 @@
   // English and Chinese: every text the page builds goes through `t`.
   const I18N = window.eldercareI18n;
   const t = I18N.t;
-  const API = '/api/v1';
   const TOKEN_KEY = 'eldercare.console.token';
   const SOUND_KEY = 'eldercare.console.sound';
-  // The server sends a keep-alive comment every 15 s: this much silence means
-  // the connection is dead even if the socket has not noticed.
-  const STREAM_SILENCE_MS = 45_000;
-  const BACKOFF_MAX_MS = 30_000;
   // While a critical alert is still unacknowledged the beep comes back.
   const REMINDER_MS = 60_000;
 
@@ -86,7 +81,6 @@
     names: new Map(),
     /** Admins see the institution's care staff to assign to. */
     staff: [],
-    stream: { generation: 0, abort: null, wake: null },
     panel: { kind: null, id: null, opener: null, generation: 0 },
     audio: { ctx: null, wanted: localStorage.getItem(SOUND_KEY) === 'on', lastBeep: 0 },
   };
@@ -358,26 +352,22 @@
     $('#alerts').focus();
   }
 
-  async function logout() {
-    const token = state.token;
-    stopStream();
-    if (token) {
-      try {
-        await api('POST', '/auth/logout');
-      } catch {
-        // The session is dropped here either way.
-      }
-    }
-    resetSession();
-    showLogin();
+  const ending = window.eldercareCommon.session({
+    api,
+    token: () => state.token,
+    stop: stopStream, reset: resetSession,
+    showLogin,
+  });
+
+  function logout() {
+    return ending.logout();
   }
 
   /** The server no longer accepts the token (expired or revoked). */
   function sessionEnded() {
-    stopStream();
-    resetSession();
-    showLogin('Your session has ended. Please log in again.');
+    ending.ended();
   }
+
 
   function resetSession() {
     sessionStorage.removeItem(TOKEN_KEY);
@@ -440,123 +430,22 @@
     $('.connection-detail', el).textContent = detail;
   }
 
+  const stream = window.eldercareCommon.liveStream({
+    token: () => state.token,
+    onConnecting: (again) => setConnection('connecting', again ? 'Reconnecting…' : 'Connecting…'),
+    onEvent: (type, data) => onStreamEvent(type, data),
+    onWaiting: (left) => setConnection('disconnected', 'Disconnected', ` · retry in ${left} s`),
+    onSessionEnded: () => sessionEnded(),
+  });
+
   function startStream() {
     stopStream();
-    runStream(state.stream.generation);
+    stream.start();
   }
 
   function stopStream() {
-    state.stream.generation += 1;
-    if (state.stream.abort) state.stream.abort.abort();
-    if (state.stream.wake) state.stream.wake();
+    stream.stop();
     setConnection('disconnected', 'Not connected');
-  }
-
-  /** The live stream through fetch (EventSource cannot send the token),
-   * reconnecting with backoff for as long as this generation lives. */
-  async function runStream(generation) {
-    const current = () => generation === state.stream.generation;
-    let attempt = 0;
-    while (current()) {
-      setConnection('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
-      const abort = new AbortController();
-      state.stream.abort = abort;
-      let silence;
-      const heard = () => {
-        clearTimeout(silence);
-        silence = setTimeout(() => abort.abort(), STREAM_SILENCE_MS);
-      };
-      try {
-        heard();
-        const res = await fetch(`${API}/alerts/stream`, {
-          headers: { Authorization: `Bearer ${state.token}`, Accept: 'text/event-stream' },
-          signal: abort.signal,
-          cache: 'no-store',
-        });
-        if (res.status === 401) {
-          if (current()) sessionEnded();
-          return;
-        }
-        if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        const parser = sseParser((type, data) => {
-          if (!current()) return;
-          if (type === 'ready') attempt = 0;
-          onStreamEvent(type, data);
-        });
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          heard();
-          parser.push(value);
-        }
-      } catch {
-        // Dropped, refused or aborted: the loop decides what next.
-      } finally {
-        clearTimeout(silence);
-      }
-      if (!current()) return;
-      const delay = Math.round(Math.min(BACKOFF_MAX_MS, 1000 * 2 ** attempt) * (0.75 + Math.random() * 0.5));
-      attempt = Math.min(attempt + 1, 6);
-      await countdown(generation, delay);
-    }
-  }
-
-  /** Waits before the next attempt, showing the time left; cut short when
-   * the network comes back or the stream is stopped. */
-  function countdown(generation, delay) {
-    return new Promise((resolve) => {
-      const until = Date.now() + delay;
-      let tick;
-      const done = () => {
-        clearInterval(tick);
-        window.removeEventListener('online', done);
-        state.stream.wake = null;
-        resolve();
-      };
-      const show = () => {
-        if (generation !== state.stream.generation) return done();
-        const left = Math.ceil((until - Date.now()) / 1000);
-        if (left <= 0) return done();
-        setConnection('disconnected', 'Disconnected', ` · retry in ${left} s`);
-      };
-      state.stream.wake = done;
-      window.addEventListener('online', done);
-      tick = setInterval(show, 250);
-      show();
-    });
-  }
-
-  /** A Server-Sent Events parser (the WHATWG rules that matter here). */
-  function sseParser(dispatch) {
-    let buffer = '';
-    let type = '';
-    let data = [];
-    return {
-      push(chunk) {
-        buffer += chunk;
-        for (;;) {
-          const i = buffer.search(/[\r\n]/);
-          if (i < 0) return;
-          // A lone CR at the end may be the first half of a CRLF.
-          if (buffer[i] === '\r' && i === buffer.length - 1) return;
-          const line = buffer.slice(0, i);
-          buffer = buffer.slice(buffer[i] === '\r' && buffer[i + 1] === '\n' ? i + 2 : i + 1);
-          if (line === '') {
-            if (data.length) dispatch(type || 'message', data.join('\n'));
-            type = '';
-            data = [];
-          } else if (line[0] !== ':') {
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            let value = colon < 0 ? '' : line.slice(colon + 1);
-            if (value[0] === ' ') value = value.slice(1);
-            if (field === 'event') type = value;
-            else if (field === 'data') data.push(value);
-          }
-        }
-      },
-    };
   }
 
   function onStreamEvent(type, data) {

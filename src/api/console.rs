@@ -18,15 +18,12 @@ pub fn router() -> Router<ApiContext> {
     let mut router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/console/") }))
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
-        .route("/console/", get(|| async { asset(HTML, CONSOLE_PAGE.as_str()) }))
-        // The coordinator's board of the day's visits, on the console's session.
-        .route("/console/board", get(|| async { asset(HTML, BOARD_PAGE.as_str()) }))
         .route("/console/vocabulary.js", get(|| async { asset(JAVASCRIPT, VOCABULARY.as_str()) }))
         .route("/cockpit", get(|| async { Redirect::permanent("/cockpit/") }))
-        .route("/cockpit/", get(|| async { asset(HTML, COCKPIT_PAGE.as_str()) }))
-        // The caregiver's phone: the day's visits and the door.
-        .route("/carer", get(|| async { Redirect::permanent("/carer/") }))
-        .route("/carer/", get(|| async { asset(HTML, CARER_PAGE.as_str()) }));
+        .route("/carer", get(|| async { Redirect::permanent("/carer/") }));
+    for (index, (path, _, _)) in PAGES.iter().enumerate() {
+        router = router.route(path, get(move || async move { asset(HTML, BUILT[index].as_str()) }));
+    }
     for &(path, content_type, body) in FILES {
         router = router.route(path, get(move || async move { asset(content_type, body) }));
     }
@@ -89,8 +86,8 @@ struct Head {
 
 /// A whole page: the shared head, then the page's own body. Every page
 /// loads the vocabulary before the shared code that reads it.
-fn page(head: Head, body: &str) -> String {
-    let Head { title, translated, phone, styles, script } = head;
+fn page(head: &Head, body: &str) -> String {
+    let &Head { title, translated, phone, styles, script } = head;
     let mut html = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n");
     let (viewport, scheme) = if phone { (", viewport-fit=cover", "light") } else { ("", "dark") };
     html += &format!("  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1{viewport}\">\n");
@@ -112,49 +109,58 @@ fn page(head: Head, body: &str) -> String {
     html + body
 }
 
-static CONSOLE_PAGE: LazyLock<String> = LazyLock::new(|| {
-    let head = Head {
-        title: "Alert console · eldercare",
-        translated: true,
-        phone: false,
-        styles: &["/console/style.css"],
-        script: "/console/app.js",
-    };
-    page(head, include_str!("../console/index.html"))
-});
+/// The pages: where each is served, its head, and its own body.
+const PAGES: [(&str, Head, &str); 4] = [
+    (
+        "/console/",
+        Head {
+            title: "Alert console · eldercare",
+            translated: true,
+            phone: false,
+            styles: &["/console/style.css"],
+            script: "/console/app.js",
+        },
+        include_str!("../console/index.html"),
+    ),
+    // The coordinator's board of the day's visits, on the console's session.
+    (
+        "/console/board",
+        Head {
+            title: "Today's visits · eldercare",
+            translated: false,
+            phone: false,
+            styles: &["/console/style.css", "/console/board.css"],
+            script: "/console/board.js",
+        },
+        include_str!("../console/board.html"),
+    ),
+    (
+        "/cockpit/",
+        Head {
+            title: "Data cockpit · eldercare",
+            translated: true,
+            phone: false,
+            styles: &["/cockpit/cockpit.css"],
+            script: "/cockpit/cockpit.js",
+        },
+        include_str!("../console/cockpit.html"),
+    ),
+    // The caregiver's phone: the day's visits and the door.
+    (
+        "/carer/",
+        Head {
+            title: "My visits · eldercare",
+            translated: true,
+            phone: true,
+            styles: &["/carer/carer.css"],
+            script: "/carer/carer.js",
+        },
+        include_str!("../console/carer.html"),
+    ),
+];
 
-static BOARD_PAGE: LazyLock<String> = LazyLock::new(|| {
-    let head = Head {
-        title: "Today's visits · eldercare",
-        translated: false,
-        phone: false,
-        styles: &["/console/style.css", "/console/board.css"],
-        script: "/console/board.js",
-    };
-    page(head, include_str!("../console/board.html"))
-});
-
-static COCKPIT_PAGE: LazyLock<String> = LazyLock::new(|| {
-    let head = Head {
-        title: "Data cockpit · eldercare",
-        translated: true,
-        phone: false,
-        styles: &["/cockpit/cockpit.css"],
-        script: "/cockpit/cockpit.js",
-    };
-    page(head, include_str!("../console/cockpit.html"))
-});
-
-static CARER_PAGE: LazyLock<String> = LazyLock::new(|| {
-    let head = Head {
-        title: "My visits · eldercare",
-        translated: true,
-        phone: true,
-        styles: &["/carer/carer.css"],
-        script: "/carer/carer.js",
-    };
-    page(head, include_str!("../console/carer.html"))
-});
+/// The pages whole, written once.
+static BUILT: LazyLock<Vec<String>> = LazyLock::new(|| PAGES.iter().map(|(_, head, body)| page(head, body)).collect());
 
 /// `/console/vocabulary.js`: the alert kinds and their labels, made from
 /// the enum so the pages and the service worker never hold a copy that

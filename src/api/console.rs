@@ -33,6 +33,14 @@ pub fn router() -> Router<ApiContext> {
 /// The pages' own files, served as they are: where, and as what.
 const FILES: &[(&str, &str, &str)] = &[
     ("/console/app.js", JAVASCRIPT, include_str!("../console/app.js")),
+    ("/console/app/base.js", JAVASCRIPT, include_str!("../console/app/base.js")),
+    ("/console/app/session.js", JAVASCRIPT, include_str!("../console/app/session.js")),
+    ("/console/app/alerts.js", JAVASCRIPT, include_str!("../console/app/alerts.js")),
+    ("/console/app/push.js", JAVASCRIPT, include_str!("../console/app/push.js")),
+    ("/console/app/sound.js", JAVASCRIPT, include_str!("../console/app/sound.js")),
+    ("/console/app/panel.js", JAVASCRIPT, include_str!("../console/app/panel.js")),
+    ("/console/app/resident.js", JAVASCRIPT, include_str!("../console/app/resident.js")),
+    ("/console/app/backtest.js", JAVASCRIPT, include_str!("../console/app/backtest.js")),
     // The service worker: at /console/, so its scope is the console's.
     ("/console/sw.js", JAVASCRIPT, include_str!("../console/sw.js")),
     ("/console/style.css", CSS, include_str!("../console/style.css")),
@@ -82,12 +90,14 @@ struct Head {
     phone: bool,
     styles: &'static [&'static str],
     script: &'static str,
+    /// The page's script is an ES module importing its parts.
+    module: bool,
 }
 
 /// A whole page: the shared head, then the page's own body. Every page
 /// loads the vocabulary before the shared code that reads it.
 fn page(head: &Head, body: &str) -> String {
-    let &Head { title, translated, phone, styles, script } = head;
+    let &Head { title, translated, phone, styles, script, module } = head;
     let mut html = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n");
     let (viewport, scheme) = if phone { (", viewport-fit=cover", "light") } else { ("", "dark") };
     html += &format!("  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1{viewport}\">\n");
@@ -105,7 +115,9 @@ fn page(head: &Head, body: &str) -> String {
         html += "  <script src=\"/console/i18n.js\" defer></script>\n";
     }
     html += "  <script src=\"/console/common.js\" defer></script>\n";
-    html += &format!("  <script src=\"{script}\" defer></script>\n</head>\n");
+    // A module is deferred already, and runs after the classic scripts above.
+    let kind = if module { " type=\"module\"" } else { " defer" };
+    html += &format!("  <script{kind} src=\"{script}\"></script>\n</head>\n");
     html + body
 }
 
@@ -119,6 +131,7 @@ const PAGES: [(&str, Head, &str); 4] = [
             phone: false,
             styles: &["/console/style.css"],
             script: "/console/app.js",
+            module: true,
         },
         include_str!("../console/index.html"),
     ),
@@ -131,6 +144,7 @@ const PAGES: [(&str, Head, &str); 4] = [
             phone: false,
             styles: &["/console/style.css", "/console/board.css"],
             script: "/console/board.js",
+            module: false,
         },
         include_str!("../console/board.html"),
     ),
@@ -142,6 +156,7 @@ const PAGES: [(&str, Head, &str); 4] = [
             phone: false,
             styles: &["/cockpit/cockpit.css"],
             script: "/cockpit/cockpit.js",
+            module: false,
         },
         include_str!("../console/cockpit.html"),
     ),
@@ -154,6 +169,7 @@ const PAGES: [(&str, Head, &str); 4] = [
             phone: true,
             styles: &["/carer/carer.css"],
             script: "/carer/carer.js",
+            module: false,
         },
         include_str!("../console/carer.html"),
     ),

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use eldercare_domain::AlertKind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -20,7 +21,7 @@ pub struct Scripted {
     /// The scenario's resident key.
     pub resident: String,
     /// The kind of the alert it answers (`fall`).
-    pub alert_kind: String,
+    pub alert_kind: AlertKind,
     /// The carer is at the door this long after the dispatch.
     pub arrive_after: Duration,
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use eldercare_domain::AlertKind;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
@@ -69,10 +70,18 @@ impl IncidentKind {
     }
 
     /// The kind of the alert the backend raises for it.
-    pub fn alert_kind(self) -> &'static str {
+    pub fn alert_kind(self) -> AlertKind {
         match self {
-            IncidentKind::Tachycardia | IncidentKind::LowSpo2 | IncidentKind::Fever => "vital_abnormal",
-            other => other.as_str(),
+            IncidentKind::Fall => AlertKind::Fall,
+            IncidentKind::Sos => AlertKind::Sos,
+            IncidentKind::MissedMeal => AlertKind::MissedMeal,
+            IncidentKind::Inactivity => AlertKind::Inactivity,
+            IncidentKind::NightWandering => AlertKind::NightWandering,
+            IncidentKind::Tachycardia | IncidentKind::LowSpo2 | IncidentKind::Fever => AlertKind::VitalAbnormal,
+            IncidentKind::DeviceOffline => AlertKind::DeviceOffline,
+            IncidentKind::LowBattery => AlertKind::LowBattery,
+            IncidentKind::WaterLeak => AlertKind::WaterLeak,
+            IncidentKind::Smoke => AlertKind::Smoke,
         }
     }
 

@@ -1,12 +1,13 @@
 //! The simulated institution: residents, their habits and baselines, and the
 //! devices of each household with their registration data.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use rand::RngExt;
+
+pub use eldercare_domain::{DeviceKind, Source};
 
 use crate::incidents::{Incident, IncidentKind};
 use crate::seeds::{self, Stream};
@@ -379,7 +380,7 @@ impl DeviceRole {
             | DeviceRole::FridgeDoor
             | DeviceRole::KettlePlug
             | DeviceRole::LeakSensor
-            | DeviceRole::SmokeSensor => Source::Zigbee2mqtt,
+            | DeviceRole::SmokeSensor => Source::Zigbee2Mqtt,
             _ => Source::Native,
         }
     }
@@ -413,59 +414,6 @@ impl DeviceRole {
             _ => return None,
         };
         Some(tail)
-    }
-}
-
-/// The device kinds of the contract's `POST /api/v1/devices`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeviceKind {
-    Wearable,
-    FallSensor,
-    SosButton,
-    MotionSensor,
-    DoorSensor,
-    BedSensor,
-    SmartPlug,
-    PillBox,
-    HazardSensor,
-    HealthGateway,
-}
-
-impl DeviceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceKind::Wearable => "wearable",
-            DeviceKind::FallSensor => "fall_sensor",
-            DeviceKind::SosButton => "sos_button",
-            DeviceKind::MotionSensor => "motion_sensor",
-            DeviceKind::DoorSensor => "door_sensor",
-            DeviceKind::BedSensor => "bed_sensor",
-            DeviceKind::SmartPlug => "smart_plug",
-            DeviceKind::PillBox => "pill_box",
-            DeviceKind::HazardSensor => "hazard_sensor",
-            DeviceKind::HealthGateway => "health_gateway",
-        }
-    }
-}
-
-impl fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    Native,
-    Zigbee2mqtt,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Native => "native",
-            Source::Zigbee2mqtt => "zigbee2mqtt",
-        }
     }
 }
 

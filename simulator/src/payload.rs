@@ -5,127 +5,24 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
-/// The contract's metric catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
-    HeartRate,
-    RespiratoryRate,
-    Spo2,
-    BodyTemperature,
-    BpSystolic,
-    BpDiastolic,
-    BloodGlucose,
-    BodyWeight,
-    Steps,
-    RoomTemperature,
-    Humidity,
-    Power,
-    Battery,
+pub use eldercare_domain::Metric;
+
+/// Decimals a real device would send.
+fn decimals(metric: Metric) -> u32 {
+    match metric {
+        Metric::BodyTemperature
+        | Metric::BloodGlucose
+        | Metric::BodyWeight
+        | Metric::RoomTemperature
+        | Metric::Humidity
+        | Metric::Power => 1,
+        _ => 0,
+    }
 }
 
-impl Metric {
-    pub const ALL: [Metric; 13] = [
-        Metric::HeartRate,
-        Metric::RespiratoryRate,
-        Metric::Spo2,
-        Metric::BodyTemperature,
-        Metric::BpSystolic,
-        Metric::BpDiastolic,
-        Metric::BloodGlucose,
-        Metric::BodyWeight,
-        Metric::Steps,
-        Metric::RoomTemperature,
-        Metric::Humidity,
-        Metric::Power,
-        Metric::Battery,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::HeartRate => "heart_rate",
-            Metric::RespiratoryRate => "respiratory_rate",
-            Metric::Spo2 => "spo2",
-            Metric::BodyTemperature => "body_temperature",
-            Metric::BpSystolic => "bp_systolic",
-            Metric::BpDiastolic => "bp_diastolic",
-            Metric::BloodGlucose => "blood_glucose",
-            Metric::BodyWeight => "body_weight",
-            Metric::Steps => "steps",
-            Metric::RoomTemperature => "room_temperature",
-            Metric::Humidity => "humidity",
-            Metric::Power => "power",
-            Metric::Battery => "battery",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// UCUM unit, as FHIR carries it.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Metric::HeartRate | Metric::RespiratoryRate => "/min",
-            Metric::Spo2 | Metric::Humidity | Metric::Battery => "%",
-            Metric::BodyTemperature | Metric::RoomTemperature => "Cel",
-            Metric::BpSystolic | Metric::BpDiastolic => "mm[Hg]",
-            Metric::BloodGlucose => "mmol/L",
-            Metric::BodyWeight => "kg",
-            Metric::Steps => "count",
-            Metric::Power => "W",
-        }
-    }
-
-    pub fn loinc(self) -> Option<&'static str> {
-        match self {
-            Metric::HeartRate => Some("8867-4"),
-            Metric::RespiratoryRate => Some("9279-1"),
-            Metric::Spo2 => Some("59408-5"),
-            Metric::BodyTemperature => Some("8310-5"),
-            Metric::BpSystolic => Some("8480-6"),
-            Metric::BpDiastolic => Some("8462-4"),
-            Metric::BloodGlucose => Some("15074-8"),
-            Metric::BodyWeight => Some("29463-7"),
-            Metric::Steps => Some("55423-8"),
-            _ => None,
-        }
-    }
-
-    /// The contract's plausible range; readings outside it are rejected.
-    pub fn plausible(self) -> (f64, f64) {
-        match self {
-            Metric::HeartRate => (20.0, 300.0),
-            Metric::RespiratoryRate => (2.0, 80.0),
-            Metric::Spo2 => (50.0, 100.0),
-            Metric::BodyTemperature => (30.0, 45.0),
-            Metric::BpSystolic => (50.0, 300.0),
-            Metric::BpDiastolic => (20.0, 200.0),
-            Metric::BloodGlucose => (1.0, 40.0),
-            Metric::BodyWeight => (20.0, 300.0),
-            Metric::Steps => (0.0, 100_000.0),
-            Metric::RoomTemperature => (-30.0, 60.0),
-            Metric::Humidity | Metric::Battery => (0.0, 100.0),
-            Metric::Power => (0.0, 10_000.0),
-        }
-    }
-
-    /// Decimals a real device would send.
-    fn decimals(self) -> u32 {
-        match self {
-            Metric::BodyTemperature
-            | Metric::BloodGlucose
-            | Metric::BodyWeight
-            | Metric::RoomTemperature
-            | Metric::Humidity
-            | Metric::Power => 1,
-            _ => 0,
-        }
-    }
-
-    /// `value` rounded as the device would send it, as JSON.
-    pub fn json(self, value: f64) -> Value {
-        number(value, self.decimals())
-    }
+/// `value` of `metric` rounded as the device would send it, as JSON.
+pub fn value_json(metric: Metric, value: f64) -> Value {
+    number(value, decimals(metric))
 }
 
 /// A JSON number with `decimals` places; integers stay integers (`72`, not `72.0`).
@@ -176,7 +73,7 @@ fn bytes(value: &Value) -> Vec<u8> {
 /// `telemetry` with a `readings` array.
 pub fn telemetry(ts: Value, seq: u64, readings: &[Reading]) -> Vec<u8> {
     let readings: Vec<Value> =
-        readings.iter().map(|r| json!({"metric": r.metric.name(), "value": r.metric.json(r.value)})).collect();
+        readings.iter().map(|r| json!({"metric": r.metric.as_str(), "value": value_json(r.metric, r.value)})).collect();
     bytes(&json!({"ts": ts, "seq": seq, "readings": readings}))
 }
 
@@ -184,8 +81,8 @@ pub fn telemetry(ts: Value, seq: u64, readings: &[Reading]) -> Vec<u8> {
 pub fn flat_reading(ts: Value, seq: u64, reading: Reading) -> Vec<u8> {
     bytes(&json!({
         "ts": ts, "seq": seq,
-        "metric": reading.metric.name(),
-        "value": reading.metric.json(reading.value),
+        "metric": reading.metric.as_str(),
+        "value": value_json(reading.metric, reading.value),
     }))
 }
 
@@ -221,13 +118,13 @@ fn quantity(value: Value, unit: &str) -> Value {
 
 /// A FHIR Observation with a single `valueQuantity`, in the metric's canonical unit.
 pub fn fhir_observation(id: &str, effective: &str, reading: Reading) -> Value {
-    let code = reading.metric.loinc().unwrap_or_default();
+    let code = reading.metric.loinc().first().copied().unwrap_or_default();
     json!({
         "resourceType": "Observation", "id": id, "status": "final",
         "category": [vital_signs()],
         "code": coding(code),
         "effectiveDateTime": effective,
-        "valueQuantity": quantity(reading.metric.json(reading.value), reading.metric.unit()),
+        "valueQuantity": quantity(value_json(reading.metric, reading.value), reading.metric.unit()),
     })
 }
 
@@ -249,8 +146,8 @@ pub fn fhir_bp_panel(id: &str, effective: &str, systolic: f64, diastolic: f64) -
         "code": coding("85354-9"),
         "effectiveDateTime": effective,
         "component": [
-            {"code": coding("8480-6"), "valueQuantity": quantity(Metric::BpSystolic.json(systolic), "mm[Hg]")},
-            {"code": coding("8462-4"), "valueQuantity": quantity(Metric::BpDiastolic.json(diastolic), "mm[Hg]")},
+            {"code": coding("8480-6"), "valueQuantity": quantity(value_json(Metric::BpSystolic, systolic), "mm[Hg]")},
+            {"code": coding("8462-4"), "valueQuantity": quantity(value_json(Metric::BpDiastolic, diastolic), "mm[Hg]")},
         ],
     })
 }

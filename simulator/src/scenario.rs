@@ -217,7 +217,7 @@ impl Scenario {
             .filter_map(|s| {
                 s.dispatch.map(|arrive_after| Scripted {
                     resident: s.resident.clone(),
-                    alert_kind: s.kind.alert_kind().to_owned(),
+                    alert_kind: s.kind.alert_kind(),
                     arrive_after,
                 })
             })

@@ -1,7 +1,10 @@
 //! The pages: the alert console at `/console`, the data cockpit at
 //! `/cockpit` and the caregiver's phone page at `/carer`, static files
-//! embedded in the binary, sharing one language module and one API client. No CDN, nothing fetched at build or run time. The pages need no
-//! token; their data does.
+//! embedded in the binary, sharing one page head, one language module, one
+//! API client and the server's own vocabulary. No CDN, nothing fetched at
+//! build or run time. The pages need no token; their data does.
+
+use std::sync::LazyLock;
 
 use axum::Router;
 use axum::http::header;
@@ -9,71 +12,47 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 
 use super::ApiContext;
+use crate::domain::AlertKind;
 
 pub fn router() -> Router<ApiContext> {
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/console/") }))
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
-        .route("/console/", get(|| async { asset("text/html; charset=utf-8", include_str!("../console/index.html")) }))
-        .route(
-            "/console/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/app.js")) }),
-        )
-        // The service worker: at /console/, so its scope is the console's.
-        .route(
-            "/console/sw.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/sw.js")) }),
-        )
-        .route(
-            "/console/style.css",
-            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/style.css")) }),
-        )
-        // The coordinator's board of the day's visits, on the console's session.
-        .route(
-            "/console/board",
-            get(|| async { asset("text/html; charset=utf-8", include_str!("../console/board.html")) }),
-        )
-        .route(
-            "/console/board.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/board.js")) }),
-        )
-        .route(
-            "/console/board.css",
-            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/board.css")) }),
-        )
-        .route(
-            "/console/common.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/common.js")) }),
-        )
-        .route(
-            "/console/i18n.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/i18n.js")) }),
-        )
+        .route("/console/vocabulary.js", get(|| async { asset(JAVASCRIPT, VOCABULARY.as_str()) }))
         .route("/cockpit", get(|| async { Redirect::permanent("/cockpit/") }))
-        .route(
-            "/cockpit/",
-            get(|| async { asset("text/html; charset=utf-8", include_str!("../console/cockpit.html")) }),
-        )
-        .route(
-            "/cockpit/cockpit.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/cockpit.js")) }),
-        )
-        .route(
-            "/cockpit/cockpit.css",
-            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/cockpit.css")) }),
-        )
-        // The caregiver's phone: the day's visits and the door.
-        .route("/carer", get(|| async { Redirect::permanent("/carer/") }))
-        .route("/carer/", get(|| async { asset("text/html; charset=utf-8", include_str!("../console/carer.html")) }))
-        .route(
-            "/carer/carer.js",
-            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../console/carer.js")) }),
-        )
-        .route(
-            "/carer/carer.css",
-            get(|| async { asset("text/css; charset=utf-8", include_str!("../console/carer.css")) }),
-        )
+        .route("/carer", get(|| async { Redirect::permanent("/carer/") }));
+    for (index, (path, _, _)) in PAGES.iter().enumerate() {
+        router = router.route(path, get(move || async move { asset(HTML, BUILT[index].as_str()) }));
+    }
+    for &(path, content_type, body) in FILES {
+        router = router.route(path, get(move || async move { asset(content_type, body) }));
+    }
+    router
 }
+
+/// The pages' own files, served as they are: where, and as what.
+const FILES: &[(&str, &str, &str)] = &[
+    ("/console/app.js", JAVASCRIPT, include_str!("../console/app.js")),
+    ("/console/app/base.js", JAVASCRIPT, include_str!("../console/app/base.js")),
+    ("/console/app/session.js", JAVASCRIPT, include_str!("../console/app/session.js")),
+    ("/console/app/alerts.js", JAVASCRIPT, include_str!("../console/app/alerts.js")),
+    ("/console/app/push.js", JAVASCRIPT, include_str!("../console/app/push.js")),
+    ("/console/app/sound.js", JAVASCRIPT, include_str!("../console/app/sound.js")),
+    ("/console/app/panel.js", JAVASCRIPT, include_str!("../console/app/panel.js")),
+    ("/console/app/resident.js", JAVASCRIPT, include_str!("../console/app/resident.js")),
+    ("/console/app/backtest.js", JAVASCRIPT, include_str!("../console/app/backtest.js")),
+    // The service worker: at /console/, so its scope is the console's.
+    ("/console/sw.js", JAVASCRIPT, include_str!("../console/sw.js")),
+    ("/console/style.css", CSS, include_str!("../console/style.css")),
+    ("/console/board.js", JAVASCRIPT, include_str!("../console/board.js")),
+    ("/console/board.css", CSS, include_str!("../console/board.css")),
+    ("/console/common.js", JAVASCRIPT, include_str!("../console/common.js")),
+    ("/console/i18n.js", JAVASCRIPT, include_str!("../console/i18n.js")),
+    ("/cockpit/cockpit.js", JAVASCRIPT, include_str!("../console/cockpit.js")),
+    ("/cockpit/cockpit.css", CSS, include_str!("../console/cockpit.css")),
+    ("/carer/carer.js", JAVASCRIPT, include_str!("../console/carer.js")),
+    ("/carer/carer.css", CSS, include_str!("../console/carer.css")),
+];
 
 /// The page runs only its own files: no inline script or style, nothing
 /// from elsewhere, and no framing, so an injected string cannot run as code
@@ -95,4 +74,147 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// What sets a page's head apart; everything else in it is the same on
+/// every page, written once in [`page`].
+struct Head {
+    title: &'static str,
+    /// Whether `i18n.js` translates the page, its title included.
+    translated: bool,
+    /// The carer's phone page: light, filling the screen round a notch.
+    phone: bool,
+    styles: &'static [&'static str],
+    script: &'static str,
+    /// The page's script is an ES module importing its parts.
+    module: bool,
+}
+
+/// A whole page: the shared head, then the page's own body. Every page
+/// loads the vocabulary before the shared code that reads it.
+fn page(head: &Head, body: &str) -> String {
+    let &Head { title, translated, phone, styles, script, module } = head;
+    let mut html = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n");
+    let (viewport, scheme) = if phone { (", viewport-fit=cover", "light") } else { ("", "dark") };
+    html += &format!("  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1{viewport}\">\n");
+    html += &format!("  <meta name=\"color-scheme\" content=\"{scheme}\">\n");
+    if phone {
+        html += "  <meta name=\"theme-color\" content=\"#0b5cad\">\n";
+    }
+    let i18n_title = if translated { format!(" data-i18n-title=\"{title}\"") } else { String::new() };
+    html += &format!("  <title{i18n_title}>{title}</title>\n");
+    for style in styles {
+        html += &format!("  <link rel=\"stylesheet\" href=\"{style}\">\n");
+    }
+    html += "  <script src=\"/console/vocabulary.js\" defer></script>\n";
+    if translated {
+        html += "  <script src=\"/console/i18n.js\" defer></script>\n";
+    }
+    html += "  <script src=\"/console/common.js\" defer></script>\n";
+    // A module is deferred already, and runs after the classic scripts above.
+    let kind = if module { " type=\"module\"" } else { " defer" };
+    html += &format!("  <script{kind} src=\"{script}\"></script>\n</head>\n");
+    html + body
+}
+
+/// The pages: where each is served, its head, and its own body.
+const PAGES: [(&str, Head, &str); 4] = [
+    (
+        "/console/",
+        Head {
+            title: "Alert console · eldercare",
+            translated: true,
+            phone: false,
+            styles: &["/console/style.css"],
+            script: "/console/app.js",
+            module: true,
+        },
+        include_str!("../console/index.html"),
+    ),
+    // The coordinator's board of the day's visits, on the console's session.
+    (
+        "/console/board",
+        Head {
+            title: "Today's visits · eldercare",
+            translated: false,
+            phone: false,
+            styles: &["/console/style.css", "/console/board.css"],
+            script: "/console/board.js",
+            module: false,
+        },
+        include_str!("../console/board.html"),
+    ),
+    (
+        "/cockpit/",
+        Head {
+            title: "Data cockpit · eldercare",
+            translated: true,
+            phone: false,
+            styles: &["/cockpit/cockpit.css"],
+            script: "/cockpit/cockpit.js",
+            module: false,
+        },
+        include_str!("../console/cockpit.html"),
+    ),
+    // The caregiver's phone: the day's visits and the door.
+    (
+        "/carer/",
+        Head {
+            title: "My visits · eldercare",
+            translated: true,
+            phone: true,
+            styles: &["/carer/carer.css"],
+            script: "/carer/carer.js",
+            module: false,
+        },
+        include_str!("../console/carer.html"),
+    ),
+];
+
+/// The pages whole, written once.
+static BUILT: LazyLock<Vec<String>> = LazyLock::new(|| PAGES.iter().map(|(_, head, body)| page(head, body)).collect());
+
+/// `/console/vocabulary.js`: the alert kinds and their labels, made from
+/// the enum so the pages and the service worker never hold a copy that
+/// falls behind. A script, not JSON, so the service worker can
+/// `importScripts` it and the pages load it before their own code.
+static VOCABULARY: LazyLock<String> = LazyLock::new(|| {
+    let labels: serde_json::Map<String, serde_json::Value> =
+        AlertKind::ALL.into_iter().map(|kind| (kind.as_str().to_owned(), kind_label(kind).into())).collect();
+    format!(
+        "// Made by the server from its alert kinds.\n'use strict';\n\nself.eldercareVocabulary = {{ KIND_LABELS: {} }};\n",
+        serde_json::Value::Object(labels)
+    )
+});
+
+/// Alert kinds as people read them (English; the pages translate). Every
+/// kind has one: a new kind does not compile without its label.
+fn kind_label(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Fall => "Fall",
+        AlertKind::Sos => "SOS button pressed",
+        AlertKind::Smoke => "Smoke",
+        AlertKind::Gas => "Gas",
+        AlertKind::WaterLeak => "Water leak",
+        AlertKind::VitalAbnormal => "Abnormal vital sign",
+        AlertKind::MissedMeal => "Missed meal",
+        AlertKind::Inactivity => "No activity",
+        AlertKind::NoMorningActivity => "No activity this morning",
+        AlertKind::NightWandering => "Night wandering",
+        AlertKind::BedExitNoReturn => "Out of bed, not back",
+        AlertKind::DeviceOffline => "Device offline",
+        AlertKind::LowBattery => "Low battery",
+        AlertKind::IngestStalled => "Monitoring stalled: device data not stored",
+        AlertKind::IngestFailing => "Monitoring failing to store device data",
+        AlertKind::SchedulerStalled => "Timed checks stopped",
+        AlertKind::InstitutionSilent => "No data from any device",
+        AlertKind::IdentityRevoked => "Device credential revoked: name reserved for the backend",
+        AlertKind::VisitLate => "Care visit late",
+        AlertKind::VisitMissed => "Care visit missed",
+        AlertKind::MealNoAnswer => "Meal delivered: no answer at the door",
+    }
 }

@@ -177,20 +177,22 @@
     }, REFRESH_MS);
   }
 
-  async function logout() {
-    try {
-      await api('POST', '/auth/logout');
-    } catch {
-      // The session is dropped here either way.
-    }
-    reset();
-    showLogin();
+  const ending = window.eldercareCommon.session({
+    api,
+    token: () => state.token,
+    reset: reset,
+    showLogin,
+  });
+
+  function logout() {
+    return ending.logout();
   }
 
+  /** The server no longer accepts the token (expired or revoked). */
   function sessionEnded() {
-    reset();
-    showLogin('Your session has ended. Please log in again.');
+    ending.ended();
   }
+
 
   function reset() {
     clearInterval(state.refreshTimer);

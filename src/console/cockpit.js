@@ -8,15 +8,12 @@
 (() => {
   const I = window.eldercareI18n;
   const t = I.t;
-  const API = '/api/v1';
   const TOKEN_KEY = 'eldercare.cockpit.token';
   const TARGET_60 = 97.5;
   const TARGET_180 = 99;
   /** Within this many points under a target is amber, further is red. */
   const AMBER_POINTS = 5;
   const REFRESH_MS = 60_000;
-  const STREAM_SILENCE_MS = 45_000;
-  const BACKOFF_MAX_MS = 30_000;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const state = {
@@ -28,7 +25,6 @@
     updatedAt: null,
     refreshTimer: null,
     pendingRefresh: null,
-    stream: { generation: 0, abort: null },
   };
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -145,22 +141,22 @@
     startStream();
   }
 
-  async function logout() {
-    stopStream();
-    try {
-      await api('POST', '/auth/logout');
-    } catch {
-      // The session is dropped here either way.
-    }
-    reset();
-    showLogin();
+  const ending = window.eldercareCommon.session({
+    api,
+    token: () => state.token,
+    stop: stopStream, reset: reset,
+    showLogin,
+  });
+
+  function logout() {
+    return ending.logout();
   }
 
+  /** The server no longer accepts the token (expired or revoked). */
   function sessionEnded() {
-    stopStream();
-    reset();
-    showLogin('Your session has ended. Please log in again.');
+    ending.ended();
   }
+
 
   function reset() {
     clearInterval(state.refreshTimer);
@@ -430,75 +426,30 @@
     label.textContent = t(text);
   }
 
+  const stream = window.eldercareCommon.liveStream({
+    token: () => state.token,
+    onConnecting: (again) => setConnection('connecting', again ? 'Reconnecting…' : 'Connecting…'),
+    // Any change refreshes the figures.
+    onEvent: (type) => {
+      if (type === 'ready') {
+        setConnection('connected', 'Live');
+        refreshSoon();
+      } else if (type === 'alert' || type === 'resync') {
+        refreshSoon();
+      }
+    },
+    onWaiting: () => setConnection('disconnected', 'Disconnected'),
+    onSessionEnded: () => sessionEnded(),
+  });
+
   function startStream() {
     stopStream();
-    runStream(state.stream.generation);
+    stream.start();
   }
 
   function stopStream() {
-    state.stream.generation += 1;
-    if (state.stream.abort) state.stream.abort.abort();
+    stream.stop();
     setConnection('disconnected', 'Not connected');
-  }
-
-  /** The alert stream through fetch (EventSource cannot send the token):
-   * any change refreshes the figures. Reconnects with backoff. */
-  async function runStream(generation) {
-    const current = () => generation === state.stream.generation;
-    let attempt = 0;
-    while (current()) {
-      setConnection('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
-      const abort = new AbortController();
-      state.stream.abort = abort;
-      let silence;
-      const heard = () => {
-        clearTimeout(silence);
-        silence = setTimeout(() => abort.abort(), STREAM_SILENCE_MS);
-      };
-      try {
-        heard();
-        const res = await fetch(`${API}/alerts/stream`, {
-          headers: { Authorization: `Bearer ${state.token}`, Accept: 'text/event-stream' },
-          signal: abort.signal,
-          cache: 'no-store',
-        });
-        if (res.status === 401) {
-          if (current()) sessionEnded();
-          return;
-        }
-        if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          heard();
-          buffer += value;
-          const events = buffer.split(/\r?\n\r?\n/);
-          buffer = events.pop();
-          for (const event of events) {
-            const type = (event.match(/^event: ?(.*)$/m) || [])[1] || 'message';
-            if (!current()) return;
-            if (type === 'ready') {
-              attempt = 0;
-              setConnection('connected', 'Live');
-              refreshSoon();
-            } else if (type === 'alert' || type === 'resync') {
-              refreshSoon();
-            }
-          }
-        }
-      } catch {
-        // Dropped, refused or aborted: the loop decides what next.
-      } finally {
-        clearTimeout(silence);
-      }
-      if (!current()) return;
-      setConnection('disconnected', 'Disconnected');
-      const delay = Math.round(Math.min(BACKOFF_MAX_MS, 1000 * 2 ** attempt) * (0.75 + Math.random() * 0.5));
-      attempt = Math.min(attempt + 1, 6);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
   }
 
   document.addEventListener('DOMContentLoaded', boot);

@@ -1,6 +1,7 @@
 // What every page (and the service worker) shares: the names of alert
 // kinds, the API's error, a fetch that carries the session's token and
-// turns every failure into that error, and logging in.
+// turns every failure into that error, logging in and out, and the live
+// alert stream.
 // The pages keep their own session (each its own token key); a 401 on a
 // call made with a token means the server no longer accepts it, and the
 // page is told so it can ask for a login again.
@@ -9,29 +10,9 @@
 (() => {
   const API = '/api/v1';
 
-  /** Alert kinds as people read them (English; the pages translate). */
-  const KIND_LABELS = {
-    fall: 'Fall',
-    sos: 'SOS button pressed',
-    smoke: 'Smoke',
-    gas: 'Gas',
-    water_leak: 'Water leak',
-    vital_abnormal: 'Abnormal vital sign',
-    missed_meal: 'Missed meal',
-    inactivity: 'No activity',
-    no_morning_activity: 'No activity this morning',
-    night_wandering: 'Night wandering',
-    bed_exit_no_return: 'Out of bed, not back',
-    device_offline: 'Device offline',
-    low_battery: 'Low battery',
-    ingest_stalled: 'Monitoring stalled: device data not stored',
-    ingest_failing: 'Monitoring failing to store device data',
-    scheduler_stalled: 'Timed checks stopped',
-    institution_silent: 'No data from any device',
-    identity_revoked: 'Device credential revoked: name reserved for the backend',
-    visit_late: 'Care visit late',
-    visit_missed: 'Care visit missed',
-  };
+  /** Alert kinds as people read them (English; the pages translate),
+   * from the server's own list (`vocabulary.js`, loaded first). */
+  const { KIND_LABELS } = self.eldercareVocabulary;
 
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -93,6 +74,172 @@
   }
 
   /**
+   * Ending a page's session: `logout()` when the person asks, `ended()`
+   * when the server no longer accepts the token. `stop` ends what runs on
+   * the session (the live stream), `reset` forgets it, `showLogin` asks
+   * for a login again.
+   */
+  function session({ api, token, stop = () => {}, reset, showLogin }) {
+    return {
+      async logout() {
+        const current = token();
+        stop();
+        if (current) {
+          try {
+            await api('POST', '/auth/logout');
+          } catch {
+            // The session is dropped here either way.
+          }
+        }
+        reset();
+        showLogin();
+      },
+      ended() {
+        stop();
+        reset();
+        showLogin('Your session has ended. Please log in again.');
+      },
+    };
+  }
+
+  // The server sends a keep-alive comment every 15 s: this much silence means
+  // the connection is dead even if the socket has not noticed.
+  const STREAM_SILENCE_MS = 45_000;
+  const BACKOFF_MAX_MS = 30_000;
+
+  /**
+   * The live alert stream through fetch (EventSource cannot send the
+   * token), reconnecting with backoff until stopped. Tells the page
+   * `onConnecting(again)` before each attempt, `onEvent(type, data)` for
+   * each event, `onWaiting(secondsLeft)` while it waits to retry (cut short
+   * when the network comes back), and `onSessionEnded()` on a 401.
+   */
+  function liveStream({ token, onConnecting, onEvent, onWaiting, onSessionEnded }) {
+    let generation = 0;
+    let abort = null;
+    let wake = null;
+
+    async function run(mine) {
+      const current = () => mine === generation;
+      let attempt = 0;
+      while (current()) {
+        onConnecting(attempt > 0);
+        const controller = new AbortController();
+        abort = controller;
+        let silence;
+        const heard = () => {
+          clearTimeout(silence);
+          silence = setTimeout(() => controller.abort(), STREAM_SILENCE_MS);
+        };
+        try {
+          heard();
+          const res = await fetch(`${API}/alerts/stream`, {
+            headers: { Authorization: `Bearer ${token()}`, Accept: 'text/event-stream' },
+            signal: controller.signal,
+            cache: 'no-store',
+          });
+          if (res.status === 401) {
+            if (current()) onSessionEnded();
+            return;
+          }
+          if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+          const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+          const parser = sseParser((type, data) => {
+            if (!current()) return;
+            if (type === 'ready') attempt = 0;
+            onEvent(type, data);
+          });
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            heard();
+            parser.push(value);
+          }
+        } catch {
+          // Dropped, refused or aborted: the loop decides what next.
+        } finally {
+          clearTimeout(silence);
+        }
+        if (!current()) return;
+        const delay = Math.round(Math.min(BACKOFF_MAX_MS, 1000 * 2 ** attempt) * (0.75 + Math.random() * 0.5));
+        attempt = Math.min(attempt + 1, 6);
+        await countdown(current, delay);
+      }
+    }
+
+    /** Waits before the next attempt, telling the time left; cut short
+     * when the network comes back or the stream is stopped. */
+    function countdown(current, delay) {
+      return new Promise((resolve) => {
+        const until = Date.now() + delay;
+        let tick;
+        const done = () => {
+          clearInterval(tick);
+          self.removeEventListener('online', done);
+          wake = null;
+          resolve();
+        };
+        const show = () => {
+          if (!current()) return done();
+          const left = Math.ceil((until - Date.now()) / 1000);
+          if (left <= 0) return done();
+          onWaiting(left);
+        };
+        wake = done;
+        self.addEventListener('online', done);
+        tick = setInterval(show, 250);
+        show();
+      });
+    }
+
+    function stop() {
+      generation += 1;
+      if (abort) abort.abort();
+      if (wake) wake();
+    }
+
+    return {
+      start() {
+        stop();
+        run(generation);
+      },
+      stop,
+    };
+  }
+
+  /** A Server-Sent Events parser (the WHATWG rules that matter here). */
+  function sseParser(dispatch) {
+    let buffer = '';
+    let type = '';
+    let data = [];
+    return {
+      push(chunk) {
+        buffer += chunk;
+        for (;;) {
+          const i = buffer.search(/[\r\n]/);
+          if (i < 0) return;
+          // A lone CR at the end may be the first half of a CRLF.
+          if (buffer[i] === '\r' && i === buffer.length - 1) return;
+          const line = buffer.slice(0, i);
+          buffer = buffer.slice(buffer[i] === '\r' && buffer[i + 1] === '\n' ? i + 2 : i + 1);
+          if (line === '') {
+            if (data.length) dispatch(type || 'message', data.join('\n'));
+            type = '';
+            data = [];
+          } else if (line[0] !== ':') {
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            let value = colon < 0 ? '' : line.slice(colon + 1);
+            if (value[0] === ' ') value = value.slice(1);
+            if (field === 'event') type = value;
+            else if (field === 'data') data.push(value);
+          }
+        }
+      },
+    };
+  }
+
+  /**
    * A wall screen is opened once with its display token in the address's
    * fragment (never sent to the server, so never in a log); the token leaves
    * the address bar at once and is kept for the tab's life. In a tab with no
@@ -149,5 +296,5 @@
   }
 
   // `self`: the window in a page, the global scope in the service worker.
-  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, takeDisplayToken };
+  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, session, liveStream, takeDisplayToken };
 })();

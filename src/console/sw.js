@@ -4,7 +4,7 @@
 // only turns it into a notification and, on a tap, opens the console.
 'use strict';
 
-importScripts('/console/common.js');
+importScripts('/console/vocabulary.js', '/console/common.js');
 const { KIND_LABELS } = self.eldercareCommon;
 const CHANGES = {
   'alert.opened': 'New alert',

@@ -6,6 +6,7 @@
 //! statement lines. Values and a clock in, decisions out; no I/O.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
+use eldercare_domain::names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -526,7 +527,7 @@ mod tests {
         assert!(S::CheckedIn.after(Action::Miss).is_err());
         assert!(S::CheckedIn.after(Action::Cancel).is_err());
         for status in S::ALL {
-            assert_eq!(S::parse(status.as_str()), Some(*status));
+            assert_eq!(S::parse(status.as_str()), Some(status));
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
     }

@@ -1,14 +1,14 @@
 //! What kind of service an institution is.
 
-use serde::{Deserialize, Serialize};
+use eldercare_domain::names;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum InstitutionKind {
-    CareHome,
-    /// Serves elders in their own homes.
-    HomeCare,
-    CommunityCenter,
-    Canteen,
-}
+names!(
+    /// What kind of service an institution is.
+    InstitutionKind {
+        CareHome = "care_home",
+        /// Serves elders in their own homes.
+        HomeCare = "home_care",
+        CommunityCenter = "community_center",
+        Canteen = "canteen",
+    }
+);

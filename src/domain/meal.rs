@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use eldercare_domain::names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -628,12 +629,12 @@ mod tests {
                 assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(name(*v)));
             }
         }
-        same(Meal::ALL, |v| v.as_str());
-        same(Diet::ALL, |v| v.as_str());
-        same(Texture::ALL, |v| v.as_str());
-        same(Outcome::ALL, |v| v.as_str());
-        same(OrderStatus::ALL, |v| v.as_str());
-        same(OrderCancel::ALL, |v| v.as_str());
+        same(&Meal::ALL, |v| v.as_str());
+        same(&Diet::ALL, |v| v.as_str());
+        same(&Texture::ALL, |v| v.as_str());
+        same(&Outcome::ALL, |v| v.as_str());
+        same(&OrderStatus::ALL, |v| v.as_str());
+        same(&OrderCancel::ALL, |v| v.as_str());
         assert_eq!(serde_json::from_value::<Texture>(serde_json::json!("iddsi_5")).unwrap(), Texture::Iddsi5);
     }
 

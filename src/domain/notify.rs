@@ -2,6 +2,7 @@
 //! the on-call rota. Pure: local times in, decisions out.
 
 use chrono::{Datelike, NaiveDateTime, NaiveTime, Weekday};
+use eldercare_domain::names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,25 +12,14 @@ use super::{AlertKind, Role, Severity};
 /// ended) is announced on; the payload is the user's id.
 pub const REACH_CHANNEL: &str = "eldercare_reach";
 
-/// How a person is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Channel {
-    Push,
-    Sms,
-    Voice,
-}
-
-impl Channel {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Channel::Push => "push",
-            Channel::Sms => "sms",
-            Channel::Voice => "voice",
-        }
+names!(
+    /// How a person is reached.
+    Channel {
+        Push = "push",
+        Sms = "sms",
+        Voice = "voice",
     }
-}
+);
 
 /// A span of local time, possibly across midnight (`22:00`–`07:00`); equal
 /// ends are the whole day.
@@ -100,36 +90,20 @@ impl Preferences {
     }
 }
 
-/// A day of the week, as the rota names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Day {
-    Mon,
-    Tue,
-    Wed,
-    Thu,
-    Fri,
-    Sat,
-    Sun,
-}
+names!(
+    /// A day of the week, as the rota names it.
+    Day {
+        Mon = "mon",
+        Tue = "tue",
+        Wed = "wed",
+        Thu = "thu",
+        Fri = "fri",
+        Sat = "sat",
+        Sun = "sun",
+    }
+);
 
 impl Day {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Day::Mon => "mon",
-            Day::Tue => "tue",
-            Day::Wed => "wed",
-            Day::Thu => "thu",
-            Day::Fri => "fri",
-            Day::Sat => "sat",
-            Day::Sun => "sun",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Day> {
-        [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri, Day::Sat, Day::Sun].into_iter().find(|d| d.as_str() == name)
-    }
-
     fn of(weekday: Weekday) -> Day {
         match weekday {
             Weekday::Mon => Day::Mon,

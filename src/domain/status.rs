@@ -5,13 +5,16 @@
 //! statements all ask it.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use serde::{Deserialize, Serialize};
+use eldercare_domain::names;
+use serde::Serialize;
 
 use super::AlertKind;
 
 names!(
     /// A resident's status.
+    #[derive(Default)]
     ResidentStatus {
+        #[default]
         Active = "active",
         InHospital = "in_hospital",
         Away = "away",
@@ -19,14 +22,6 @@ names!(
         Deceased = "deceased",
     }
 );
-
-// By hand: `names!` takes no attribute on a variant, so `#[default]` cannot go there.
-#[allow(clippy::derivable_impls)]
-impl Default for ResidentStatus {
-    fn default() -> Self {
-        ResidentStatus::Active
-    }
-}
 
 impl ResidentStatus {
     /// Whether a period of this status may end by itself (`until`).

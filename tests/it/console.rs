@@ -506,6 +506,28 @@ async fn the_console_and_its_assets_send_security_headers() {
     }
 }
 
+#[tokio::test]
+async fn every_page_reads_the_alert_kinds_from_the_server_under_one_head() {
+    let app = TestApp::spawn().await;
+    let r = app.http.get(app.url("/console/vocabulary.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    assert!(header("content-security-policy").contains("script-src 'self'"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let script = r.text().await.unwrap();
+    for kind in eldercare::domain::AlertKind::ALL {
+        assert!(script.contains(&format!("\"{kind}\":")), "{kind} has no label in {script}");
+    }
+    for path in ["/console/", "/console/board", "/cockpit/", "/carer/"] {
+        let page = app.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{path}: no {needle}"));
+        assert!(at("/console/vocabulary.js") < at("/console/common.js"), "{path}: the vocabulary comes first");
+        assert!(page.starts_with("<!doctype html>") && at("</head>") < at("<body>"), "{path}");
+        assert!(!page.contains("<script>") && !page.contains("<style") && !page.contains(" style="), "{path}");
+    }
+}
+
 /// Logs the browser into the console as the admin.
 async fn log_in(browser: &Browser) {
     browser.type_into("[data-testid=login-email]", ADMIN_EMAIL).await;

@@ -1,0 +1,91 @@
+// The resident panel: the day so far, devices, recent alerts, history.
+
+import { $, h, isStaff, state, time } from './base.js';
+import { api } from './session.js';
+import { inlineError, loading, openPanel, section } from './panel.js';
+import { backtestForm, chart, devicesTable, midnightIn, recentAlerts, todaySummary } from './backtest.js';
+
+export async function openResidentPanel(residentId, opener) {
+  const known = state.residents.get(residentId);
+  const generation = openPanel('resident', residentId, known ? known.name : 'Resident', opener);
+  const body = $('.panel-body', $('#panel'));
+  const live = () => generation === state.panel.generation;
+  const place = {
+    about: section('Resident', 'resident-about', loading()),
+    today: section('Today', 'resident-today', loading()),
+    vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
+    alerts: section('Recent alerts', 'resident-alerts', loading()),
+    tryout: isStaff() ? section('Try these settings', 'resident-backtest', loading()) : null,
+    devices: section('Devices', 'resident-devices', loading()),
+  };
+  body.replaceChildren(...Object.values(place).filter(Boolean));
+  const fill = (el, ...content) => {
+    if (live()) el.replaceChildren(el.firstChild, ...content);
+  };
+
+  let resident;
+  try {
+    resident = await api('GET', `/residents/${residentId}`);
+  } catch (err) {
+    fill(place.about, inlineError(err));
+    for (const el of [place.today, place.vitals, place.alerts, place.devices]) fill(el);
+    return;
+  }
+  if (!live()) return;
+  state.residents.set(resident.id, resident);
+  $('#panel-title').textContent = resident.name;
+  const tz = resident.timezone;
+  fill(
+    place.about,
+    h(
+      'dl',
+      { class: 'facts-grid' },
+      h('div', {}, h('dt', {}, 'Room'), h('dd', { 'data-testid': 'resident-room' }, resident.room || '—')),
+      h('div', {}, h('dt', {}, 'Time zone'), h('dd', {}, tz)),
+      resident.notes ? h('div', { class: 'wide' }, h('dt', {}, 'Notes'), h('dd', {}, resident.notes)) : null,
+    ),
+    tz && tz !== Intl.DateTimeFormat().resolvedOptions().timeZone
+      ? h('p', { class: 'tz-note muted' }, `Times in this panel are the resident's local time (${tz}).`)
+      : null,
+  );
+
+  const q = encodeURIComponent;
+  const now = new Date();
+  const dayAgo = new Date(now.getTime() - 24 * 3600 * 1000);
+  const midnight = midnightIn(tz);
+  const devicesP = api('GET', `/devices?resident_id=${q(residentId)}`);
+  const settled = (p) => p.then((v) => ({ ok: true, v }), (err) => ({ ok: false, err }));
+
+  settled(devicesP).then((r) => fill(place.devices, r.ok ? devicesTable(r.v.devices || [], tz) : inlineError(r.err)));
+  settled(api('GET', `/alerts?resident_id=${q(residentId)}&limit=10`)).then((r) =>
+    fill(place.alerts, r.ok ? recentAlerts(r.v.alerts || [], tz) : inlineError(r.err)),
+  );
+  settled(
+    Promise.all([api('GET', `/residents/${q(residentId)}/events?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`), devicesP.catch(() => ({ devices: [] }))]),
+  ).then((r) => fill(place.today, r.ok ? todaySummary(r.v[0].events || [], r.v[1].devices || [], tz) : inlineError(r.err)));
+
+  const range = `from=${q(dayAgo.toISOString())}&to=${q(now.toISOString())}&bucket=15m`;
+  const settingsP = api('GET', `/residents/${q(residentId)}/rule-settings`);
+  const thresholdsP = settingsP.then(
+    (s) => (s && s.thresholds) || {},
+    () => ({}),
+  );
+  if (place.tryout) {
+    settled(settingsP).then((r) => fill(place.tryout, r.ok ? backtestForm(residentId, r.v, tz, live) : inlineError(r.err)));
+  }
+  settled(
+    Promise.all([
+      api('GET', `/residents/${q(residentId)}/readings?metric=heart_rate&${range}`),
+      api('GET', `/residents/${q(residentId)}/readings?metric=spo2&${range}`),
+      thresholdsP,
+    ]),
+  ).then((r) => {
+    if (!r.ok) return fill(place.vitals, inlineError(r.err));
+    const [hr, spo2, thresholds] = r.v;
+    fill(
+      place.vitals,
+      chart({ title: 'Heart rate', metric: 'heart_rate', data: hr, from: dayAgo, to: now, tz, floor: [50, 110], limits: thresholds.heart_rate, color: '#ff8a80' }),
+      chart({ title: 'SpO₂', metric: 'spo2', data: spo2, from: dayAgo, to: now, tz, floor: [88, 100], ceiling: 100, limits: thresholds.spo2, color: '#80d8ff' }),
+    );
+  });
+}

@@ -53,6 +53,7 @@ pub mod role;
 pub mod scope;
 pub mod status;
 pub mod wire;
+pub mod zigbee;
 
 pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};

@@ -10,6 +10,7 @@ pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod gateways;
+pub mod ingest;
 pub mod institutions;
 pub mod login_attempts;
 pub mod meals;

@@ -790,5 +790,4 @@ mod tests {
         assert_eq!(Bound::parse("2026-12-01T08:00:00Z"), Some(Bound::At(at("2026-12-01T08:00:00Z"))));
         assert_eq!(Bound::parse("yesterday"), None);
     }
-
 }

@@ -61,6 +61,31 @@ pub fn online(
     Some(reported != Some(false) && last_seen + heartbeat_timeout(kind) >= now)
 }
 
+/// Whether a registered device is online now, as its carers are told: by
+/// [`online`], and a device never heard from is offline once its kind's
+/// heartbeat timeout has run from its registration, as [`silent_devices`]
+/// judges it when it raises `device_offline` (a device that never spoke is
+/// as much a problem as one that fell silent). `None` only before that: not
+/// heard from yet.
+pub fn online_since(
+    kind: DeviceKind,
+    last_seen_at: Option<DateTime<Utc>>,
+    registered_at: DateTime<Utc>,
+    reported: Option<bool>,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    match last_seen_at {
+        Some(_) => online(kind, last_seen_at, reported, now),
+        None => (silent_since(None, registered_at) + heartbeat_timeout(kind) < now).then_some(false),
+    }
+}
+
+/// Since when a device has been silent: its last message, or its
+/// registration when it never sent one.
+pub fn silent_since(last_seen_at: Option<DateTime<Utc>>, registered_at: DateTime<Utc>) -> DateTime<Utc> {
+    last_seen_at.unwrap_or(registered_at)
+}
+
 /// Decisions for a device's `status` message (or Zigbee2MQTT availability):
 /// an explicit offline raises at once, online clears; the battery raises
 /// when [`Battery::Low`] and clears when [`Battery::Fine`].
@@ -347,5 +372,29 @@ mod tests {
         assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::hours(3)), None, now), Some(true));
         assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::minutes(1)), Some(false), now), Some(false));
         assert_eq!(online(DeviceKind::BedSensor, None, None, now), None);
+    }
+
+    #[test]
+    fn a_device_never_heard_from_is_offline_once_its_timeout_has_run_from_its_registration() {
+        let now = t0();
+        let registered = |d| now - d;
+        let wearable = |d| online_since(DeviceKind::Wearable, None, registered(d), None, now);
+        assert_eq!(wearable(Duration::minutes(5)), None, "not heard from yet");
+        assert_eq!(wearable(Duration::minutes(20)), Some(false));
+        let seen = Some(now - Duration::minutes(1));
+        assert_eq!(online_since(DeviceKind::Wearable, seen, registered(Duration::days(9)), None, now), Some(true));
+        // The alert raises the same device at the same time.
+        let health = |d| DeviceHealth {
+            device_id: "w".into(),
+            kind: DeviceKind::Wearable,
+            last_seen_at: Some(silent_since(None, registered(d))),
+            online: None,
+            online_at: None,
+            battery: None,
+        };
+        for d in [Duration::minutes(5), Duration::minutes(20)] {
+            let raised = silent_devices(&[health(d)], now).iter().any(Decision::is_raise);
+            assert_eq!(raised, wearable(d) == Some(false), "registered {d} ago");
+        }
     }
 }

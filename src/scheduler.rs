@@ -255,7 +255,7 @@ impl Leader {
             let health = DeviceHealth {
                 device_id: d.device_id.clone(),
                 kind: d.kind,
-                last_seen_at: Some(d.last_seen_at.unwrap_or(d.created_at)),
+                last_seen_at: Some(devices::silent_since(d.last_seen_at, d.created_at)),
                 online: d.reported_online,
                 online_at: d.online_at,
                 battery: d.battery,

@@ -4,7 +4,8 @@
 //! all of it, the assigned caregiver their own visits, a family their
 //! resident's visits with the carer's first name only.
 
-use std::collections::HashMap;
+mod checks;
+mod views;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,16 +18,20 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::residents::LocationBody;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::care::{
-    self, Action, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, TagKind, VisitStatus,
+    self, Action, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, VisitStatus,
 };
 use crate::domain::responder::{Access, Responder};
 use crate::domain::{Role, Step};
-use crate::store::care::{self as catalogue, Service, Task};
-use crate::store::visits::{self, Amendment, Evv, NewVisit, Resolved, TaskDone, Visit};
-use crate::store::{residents, responder, users};
+use crate::store::care::{self as catalogue, Task};
+use crate::store::residents;
+use crate::store::visits::{self, Amendment, Evv, NewVisit, Resolved, TaskDone, cursor_of};
+use checks::{
+    apply_bounds, check_carer, check_note, cursor, door_record, far_limit, illegal, service_by_code, visit_at_door,
+    visit_for_staff,
+};
+use views::{answer, at_the_door, visit_body};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -86,71 +91,6 @@ struct Rating {
     at: Option<DateTime<Utc>>,
 }
 
-fn rating(v: &Visit) -> Option<Rating> {
-    v.rating_stars.map(|stars| Rating { stars, comment: v.rating_comment.clone(), at: v.rated_at })
-}
-
-impl From<&Visit> for VisitBody {
-    fn from(v: &Visit) -> Self {
-        VisitBody {
-            id: v.id,
-            resident_id: v.resident_id,
-            resident_name: v.resident_name.clone(),
-            service_code: v.service_code.clone(),
-            service_name: v.service_name.clone(),
-            funding: v.funding,
-            origin: v.origin,
-            status: v.status,
-            scheduled_start: v.scheduled_start,
-            preferred_start: v.preferred_start,
-            caregiver_id: v.caregiver_id,
-            caregiver_name: v.caregiver_name.clone(),
-            alert_id: v.alert_id,
-            note: v.note.clone(),
-            cancel_reason: v.cancel_reason,
-            tasks: v.tasks.0.clone(),
-            visit_note: v.visit_note.clone(),
-            evv: v.evv(),
-            amendments: v.amendments.0.clone(),
-            rating: rating(v),
-            created_at: v.created_at,
-            updated_at: v.updated_at,
-            responder: None,
-            access: None,
-        }
-    }
-}
-
-/// What of the responder's sheet goes with a visit: all of it on a visit
-/// dispatched from an alert (to its carer and to care staff), how to get in
-/// on any other (to its carer only); nothing to anyone else.
-fn at_the_door(auth: &AuthUser, v: &Visit, sheets: &HashMap<Uuid, Responder>) -> (Option<Responder>, Option<Access>) {
-    let assigned = v.caregiver_id == Some(auth.scope.user);
-    let Some(sheet) = sheets.get(&v.resident_id) else { return (None, None) };
-    match v.origin {
-        Origin::Alert if assigned || auth.scope.may_care() => (Some(sheet.clone()), None),
-        _ if assigned => (None, Some(sheet.sheet.access.clone())),
-        _ => (None, None),
-    }
-}
-
-/// The sheets of the visits' residents, for [`at_the_door`].
-async fn sheets_for(ctx: &ApiContext, visits: &[Visit]) -> Result<HashMap<Uuid, Responder>> {
-    let mut residents: Vec<Uuid> = visits.iter().map(|v| v.resident_id).collect();
-    residents.sort_unstable();
-    residents.dedup();
-    Ok(responder::responders(&ctx.pool, &residents).await?)
-}
-
-/// The visit as care staff and its carer read it, with what goes with it
-/// of the responder's sheet.
-async fn visit_body(ctx: &ApiContext, auth: &AuthUser, visit: Visit) -> Result<VisitBody> {
-    let sheets = sheets_for(ctx, std::slice::from_ref(&visit)).await?;
-    let mut body = VisitBody::from(&visit);
-    (body.responder, body.access) = at_the_door(auth, &visit, &sheets);
-    Ok(body)
-}
-
 /// A visit as a family reads it: what was done, when, by whom (first name).
 #[derive(Debug, Serialize)]
 struct FamilyVisit {
@@ -170,29 +110,6 @@ struct FamilyVisit {
     visit_note: Option<String>,
     cancel_reason: Option<CancelReason>,
     rating: Option<Rating>,
-}
-
-impl From<&Visit> for FamilyVisit {
-    fn from(v: &Visit) -> Self {
-        FamilyVisit {
-            id: v.id,
-            resident_id: v.resident_id,
-            service_code: v.service_code.clone(),
-            service_name: v.service_name.clone(),
-            origin: v.origin,
-            status: v.status,
-            scheduled_start: v.scheduled_start,
-            preferred_start: v.preferred_start,
-            start: v.start(),
-            end: v.end(),
-            minutes: v.minutes(),
-            caregiver: v.caregiver_name.as_deref().map(|n| care::first_name(n).to_owned()),
-            tasks: v.tasks.0.clone(),
-            visit_note: v.visit_note.clone(),
-            cancel_reason: v.cancel_reason,
-            rating: rating(v),
-        }
-    }
 }
 
 /// One of a caregiver's assignments: the resident's name, address, location
@@ -233,69 +150,6 @@ struct CarerService {
     name: String,
     duration_minutes: i32,
     tasks: Vec<Task>,
-}
-
-impl From<&Visit> for CarerVisit {
-    fn from(v: &Visit) -> Self {
-        CarerVisit {
-            id: v.id,
-            status: v.status,
-            scheduled_start: v.scheduled_start,
-            note: v.note.clone(),
-            resident: CarerResident {
-                id: v.resident_id,
-                name: v.resident_name.clone(),
-                address: v.address.clone(),
-                location: v.home(),
-                notes: v.resident_notes.clone(),
-            },
-            service: CarerService {
-                code: v.service_code.clone(),
-                name: v.service_name.clone(),
-                duration_minutes: v.duration_minutes,
-                tasks: v.service_tasks.0.clone(),
-            },
-            check_in: v.check_in.as_ref().map(|c| c.0.clone()),
-            check_out: v.check_out.as_ref().map(|c| c.0.clone()),
-            exceptions: v.exceptions(),
-            responder: None,
-            access: None,
-        }
-    }
-}
-
-fn illegal(err: care::IllegalTransition) -> Error {
-    Error::Conflict(err.to_string())
-}
-
-fn check_note(field: &str, note: &Option<String>) -> Result<()> {
-    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(Error::validation(field, format!("{field} must be at most 2000 characters")));
-    }
-    Ok(())
-}
-
-/// The service of the caller's institution with this code, or a 422.
-async fn service_by_code(tx: &mut sqlx::PgConnection, institution: Uuid, code: &str, field: &str) -> Result<Service> {
-    catalogue::service(tx, institution, code)
-        .await?
-        .ok_or_else(|| Error::validation(field, format!("no service {code:?} in the catalogue")))
-}
-
-/// The visit in the caller's reach, locked for a change, and the caller's
-/// institution when they are care staff (403 otherwise).
-async fn visit_for_staff(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> Result<Visit> {
-    let visit = visits::fetch(tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
-    auth.require_staff()?;
-    Ok(visit)
-}
-
-/// Reads the visit back after a change, as the caller sees it.
-async fn answer(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Json<VisitBody>> {
-    let mut conn = ctx.pool.acquire().await?;
-    let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
-    drop(conn);
-    Ok(Json(visit_body(ctx, auth, visit).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,49 +214,6 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     Ok(Json(visit_body(&ctx, &auth, visit).await?).into_response())
 }
 
-/// An instant (RFC 3339) or a local date of the resident (YYYY-MM-DD).
-#[derive(Debug, Clone, Copy)]
-enum Bound {
-    At(DateTime<Utc>),
-    Date(NaiveDate),
-}
-
-fn bound(field: &str, value: Option<&str>) -> Result<Option<Bound>> {
-    let Some(value) = value else { return Ok(None) };
-    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(Some(Bound::Date(date)));
-    }
-    value
-        .parse::<DateTime<Utc>>()
-        .map(|at| Some(Bound::At(at)))
-        .map_err(|_| Error::validation(field, format!("{field} must be an RFC 3339 time or a date YYYY-MM-DD")))
-}
-
-fn apply_bounds(filter: &mut visits::Filter, from: Option<&str>, to: Option<&str>) -> Result<()> {
-    match bound("from", from)? {
-        Some(Bound::At(at)) => filter.from = Some(at),
-        Some(Bound::Date(date)) => filter.from_date = Some(date),
-        None => {}
-    }
-    match bound("to", to)? {
-        Some(Bound::At(at)) => filter.to = Some(at),
-        Some(Bound::Date(date)) => filter.to_date = Some(date),
-        None => {}
-    }
-    Ok(())
-}
-
-fn cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>> {
-    let Some(cursor) = cursor else { return Ok(None) };
-    let bad = || Error::validation("cursor", "not a cursor this list gave");
-    let (at, id) = cursor.split_once('_').ok_or_else(bad)?;
-    Ok(Some((at.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?)))
-}
-
-fn cursor_of(v: &Visit) -> String {
-    format!("{}_{}", v.sort_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), v.id)
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -465,7 +276,7 @@ async fn my_visits(
     auth: AuthUser,
     Query(q): Query<MyVisitsQuery>,
 ) -> Result<Json<MyVisits>> {
-    if !matches!(auth.scope.role, Role::Caregiver | Role::Staff | Role::Admin) || auth.scope.institution.is_none() {
+    if !care::delivers_visits(auth.scope.role) || auth.scope.institution.is_none() {
         return Err(Error::Forbidden("only those who deliver visits have assignments"));
     }
     let limit = super::page_limit(q.limit)?;
@@ -484,7 +295,7 @@ async fn my_visits(
     };
     let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
     let next_cursor = super::next_page(&mut rows, limit, cursor_of);
-    let sheets = sheets_for(&ctx, &rows).await?;
+    let sheets = visits::sheets(&ctx.pool, &rows).await?;
     let visits = rows
         .iter()
         .filter(|v| v.status != VisitStatus::Cancelled)
@@ -526,14 +337,6 @@ async fn resident_visits(
 #[serde(deny_unknown_fields)]
 struct AssignRequest {
     caregiver_id: Uuid,
-}
-
-/// Whoever goes must be one of the institution's carers (or care staff).
-async fn check_carer(ctx: &ApiContext, auth: &AuthUser, user: Uuid) -> Result<()> {
-    match users::role(&ctx.pool, &auth.scope, user).await? {
-        Some(Role::Caregiver | Role::Staff | Role::Admin) => Ok(()),
-        _ => Err(Error::validation("caregiver_id", "no caregiver or care staff of this institution")),
-    }
 }
 
 async fn assign(
@@ -624,66 +427,6 @@ struct DoorRequest {
     #[serde(default, deserialize_with = "crate::domain::wire::objects")]
     tasks: Option<Vec<TaskDone>>,
     note: Option<String>,
-}
-
-/// The door record of a check-in or check-out, checked: a place on earth,
-/// a tag of the home for `qr`/`nfc`, an offline time within 24 hours.
-async fn door_record(
-    tx: &mut sqlx::PgConnection,
-    visit: &Visit,
-    req: &DoorRequest,
-    now: DateTime<Utc>,
-) -> Result<DoorRecord> {
-    let body = LocationBody { lat: req.location.lat, lon: req.location.lon };
-    let at = body.check("location")?;
-    let accuracy = req.location.accuracy_m;
-    if !accuracy.is_finite() || !(0.0..=100_000.0).contains(&accuracy) {
-        return Err(Error::validation("location.accuracy_m", "accuracy_m must be a number from 0 to 100000"));
-    }
-    let tag_kind = match req.method {
-        Method::Qr => Some(TagKind::Qr),
-        Method::Nfc => Some(TagKind::Nfc),
-        Method::Gps | Method::Phone => None,
-    };
-    if let Some(kind) = tag_kind {
-        let tag = req.tag.as_deref().ok_or_else(|| Error::validation("tag", "a qr or nfc check-in carries its tag"))?;
-        if !catalogue::has_tag(tx, visit.resident_id, tag, kind).await? {
-            return Err(Error::validation("tag", "this tag is not registered for the resident's home"));
-        }
-    }
-    if let Some(ts) = req.ts {
-        care::check_device_ts(ts, now).map_err(|m| Error::validation("ts", m))?;
-    }
-    Ok(DoorRecord {
-        lat: at.lat,
-        lon: at.lon,
-        accuracy_m: accuracy,
-        method: req.method,
-        distance_m: visit.home().map(|home| (home.distance_m(&at) * 10.0).round() / 10.0),
-        tag: tag_kind.and(req.tag.clone()),
-        received_at: now,
-        device_ts: req.ts,
-    })
-}
-
-/// The visit for its caregiver or care staff: a caregiver reaches only
-/// their own assignments (anyone else's is a 404); a family member is
-/// refused.
-async fn visit_at_door(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> Result<Visit> {
-    let visit = visits::fetch(tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
-    if auth.scope.role != Role::Caregiver {
-        auth.require_staff()?;
-    }
-    Ok(visit)
-}
-
-async fn far_limit(ctx: &ApiContext, visit: &Visit) -> Result<f64> {
-    Ok(ctx
-        .rule_settings
-        .resident(&ctx.pool, visit.resident_id)
-        .await?
-        .map(|s| s.visits.far_from_home_m)
-        .unwrap_or(200.0))
 }
 
 async fn check_in(
@@ -894,11 +637,7 @@ async fn rate(
     visit.rating_comment = req.comment.clone();
     visit.rated_at = Some(Utc::now());
     visits::save(&mut tx, &visit).await?;
-    sqlx::query("update visits set rated_by = $2 where id = $1")
-        .bind(id)
-        .bind(auth.scope.user)
-        .execute(&mut *tx)
-        .await?;
+    visits::set_rated_by(&mut tx, id, auth.scope.user).await?;
     let details = json!({"stars": req.stars, "comment": req.comment});
     crate::audit::record(&mut tx, auth.actor(), "visit.rated", "visit", id, details).await?;
     tx.commit().await?;
@@ -996,14 +735,8 @@ async fn request(
     let mut tx = ctx.pool.begin().await?;
     let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
     let plan = catalogue::plan(&mut tx, id).await?;
-    let funding = plan
-        .items
-        .iter()
-        .find(|i| i.service_code == service.code)
-        .map(|i| i.funding)
-        .or_else(|| service.funding.contains(&Funding::SelfPay).then_some(Funding::SelfPay))
-        .or_else(|| service.funding.first().copied())
-        .unwrap_or(Funding::SelfPay);
+    let planned = plan.items.iter().find(|i| i.service_code == service.code).map(|i| i.funding);
+    let funding = care::requested_funding(planned, &service.funding);
     let visit_id = visits::insert(
         &mut tx,
         NewVisit {

@@ -10,6 +10,9 @@ use eldercare_domain::names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Role;
+use super::responder::{Access, Responder};
+
 names!(
     /// What kind of care a service is.
     Category {
@@ -485,6 +488,66 @@ pub fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or("")
 }
 
+/// Whether someone in this role goes to the door: a caregiver, or care
+/// staff who can stand in. Only they have assignments, and only they may be
+/// sent.
+pub fn delivers_visits(role: Role) -> bool {
+    matches!(role, Role::Caregiver | Role::Staff | Role::Admin)
+}
+
+/// What of the resident's responder sheet goes with a visit: all of it on a
+/// visit dispatched from an alert (to its carer and to care staff), how to
+/// get in on any other (to its carer only); nothing to anyone else.
+pub fn sheet_at_the_door(
+    origin: Origin,
+    assigned: bool,
+    may_care: bool,
+    sheet: &Responder,
+) -> (Option<Responder>, Option<Access>) {
+    match origin {
+        Origin::Alert if assigned || may_care => (Some(sheet.clone()), None),
+        _ if assigned => (None, Some(sheet.sheet.access.clone())),
+        _ => (None, None),
+    }
+}
+
+/// The tag a check-in by this method must show: one registered for the
+/// home, for `qr` and `nfc`; none for the others.
+pub fn tag_kind(method: Method) -> Option<TagKind> {
+    match method {
+        Method::Qr => Some(TagKind::Qr),
+        Method::Nfc => Some(TagKind::Nfc),
+        Method::Gps | Method::Phone => None,
+    }
+}
+
+/// Who pays for a service a family asks for: as the resident's plan pays
+/// that service (`planned`), else the resident when the service takes
+/// self-pay, else its first funder.
+pub fn requested_funding(planned: Option<Funding>, service: &[Funding]) -> Funding {
+    planned
+        .or_else(|| service.contains(&Funding::SelfPay).then_some(Funding::SelfPay))
+        .or_else(|| service.first().copied())
+        .unwrap_or(Funding::SelfPay)
+}
+
+/// A bound of a list of visits: an instant, or a local date of the resident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    At(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+impl Bound {
+    /// An instant (RFC 3339) or a date (YYYY-MM-DD).
+    pub fn parse(text: &str) -> Option<Bound> {
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Some(Bound::Date(date));
+        }
+        text.parse().ok().map(Bound::At)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,5 +774,21 @@ mod tests {
         assert_eq!(minutes_between(at("2026-11-30T09:00:00Z"), at("2026-11-30T09:58:29Z")), 58);
         assert_eq!(minutes_between(at("2026-11-30T09:00:00Z"), at("2026-11-30T09:58:30Z")), 59);
         assert_eq!(first_name("  Li  Wei "), "Li");
+    }
+
+    #[test]
+    fn a_requested_service_is_paid_as_planned_else_by_the_resident_else_by_its_first_funder() {
+        use Funding::*;
+        assert_eq!(requested_funding(Some(Subsidy), &[LtcInsurance, SelfPay]), Subsidy);
+        assert_eq!(requested_funding(None, &[LtcInsurance, SelfPay]), SelfPay);
+        assert_eq!(requested_funding(None, &[LtcInsurance, Subsidy]), LtcInsurance);
+        assert_eq!(requested_funding(None, &[]), SelfPay);
+    }
+
+    #[test]
+    fn a_bound_is_a_date_or_an_instant() {
+        assert_eq!(Bound::parse("2026-12-01"), Some(Bound::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())));
+        assert_eq!(Bound::parse("2026-12-01T08:00:00Z"), Some(Bound::At(at("2026-12-01T08:00:00Z"))));
+        assert_eq!(Bound::parse("yesterday"), None);
     }
 }

@@ -27,6 +27,7 @@ pub mod scope;
 pub mod settings;
 pub mod status;
 pub mod wire;
+pub mod zigbee;
 
 pub use access::AccessKind;
 pub use alert::{AlertKind, Change, Resolution, Severity, Status, Step};

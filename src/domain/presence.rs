@@ -18,6 +18,31 @@ pub fn online(
     Some(reported != Some(false) && last_seen + heartbeat_timeout(kind) >= now)
 }
 
+/// Whether a registered device is online now, as its carers are told: by
+/// [`online`], and a device never heard from is offline once its kind's
+/// heartbeat timeout has run from its registration, as `rules::devices::silent_devices`
+/// judges it when it raises `device_offline` (a device that never spoke is
+/// as much a problem as one that fell silent). `None` only before that: not
+/// heard from yet.
+pub fn online_since(
+    kind: DeviceKind,
+    last_seen_at: Option<DateTime<Utc>>,
+    registered_at: DateTime<Utc>,
+    reported: Option<bool>,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    match last_seen_at {
+        Some(_) => online(kind, last_seen_at, reported, now),
+        None => (silent_since(None, registered_at) + heartbeat_timeout(kind) < now).then_some(false),
+    }
+}
+
+/// Since when a device has been silent: its last message, or its
+/// registration when it never sent one.
+pub fn silent_since(last_seen_at: Option<DateTime<Utc>>, registered_at: DateTime<Utc>) -> DateTime<Utc> {
+    last_seen_at.unwrap_or(registered_at)
+}
+
 /// How long a device of this kind may stay silent before it counts as
 /// offline. Worn and gateway devices report every few minutes; SOS buttons
 /// and fall sensors check in hourly; battery Zigbee sensors report only on a

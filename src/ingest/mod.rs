@@ -29,9 +29,9 @@ use tokio_util::task::TaskTracker;
 use crate::alerts::engine::Stored;
 use crate::config::{ConfigError, Settings};
 use crate::domain::Reason;
+use crate::domain::zigbee::ZigbeeState;
 use crate::metrics::Metrics;
 use acks::AckMsg;
-use decode::ZigbeeState;
 use registry::DeviceRegistry;
 use writer::{Item, LaneSettings};
 
@@ -122,7 +122,7 @@ pub async fn spawn(
             owns: |topic| !is_event_topic(topic),
         },
     ];
-    let zigbee = registry::load_zigbee_states(&pool).await?;
+    let zigbee = crate::store::ingest::zigbee_states(&pool).await?;
     for (n, p) in pipelines.into_iter().enumerate() {
         let mut options = crate::broker::mqtt_options(
             &endpoint,

@@ -9,10 +9,10 @@ use sqlx::postgres::PgNotification;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::decode::{Registry, ZigbeeState};
+use super::decode::Registry;
 use crate::domain::Source;
 use crate::domain::device::{DeviceInfo, Registered};
-use crate::store::{devices, listen};
+use crate::store::{self, devices, listen};
 
 /// The channel on which a process announces that it changed the devices,
 /// so that every other process reloads its registry before the new device's
@@ -21,7 +21,7 @@ pub const CHANGED_CHANNEL: &str = "eldercare_devices";
 
 /// Tells every process that the devices changed. Called after the commit.
 pub async fn announce(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify($1, '')").bind(CHANGED_CHANNEL).execute(pool).await.map(drop)
+    store::ingest::announce(pool, CHANGED_CHANNEL).await
 }
 
 /// Bumps `changed` on each announcement from any process, until `shutdown`,
@@ -127,16 +127,6 @@ fn zigbee_key(base_topic: Option<&str>, external_id: &str) -> String {
         Some(base) => format!("{base}/{external_id}"),
         None => external_id.to_owned(),
     }
-}
-
-/// The last Zigbee2MQTT states as committed, so edge derivation survives a
-/// restart.
-pub async fn load_zigbee_states(pool: &PgPool) -> Result<HashMap<String, ZigbeeState>, sqlx::Error> {
-    let rows: Vec<(String, sqlx::types::Json<ZigbeeState>)> =
-        sqlx::query_as("select device_id, zigbee_state from device_state where zigbee_state is not null")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().map(|(id, state)| (id, state.0)).collect())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::settings::{RuleSettings, number_value};
 use super::{Decision, rfc3339};
-pub use crate::domain::presence::{heartbeat_timeout, online};
+pub use crate::domain::presence::{heartbeat_timeout, online, online_since, silent_since};
 use crate::domain::{AlertKind, DeviceKind, Resolution, Severity};
 
 /// How far above the low-battery threshold a low battery must come back to
@@ -318,5 +318,29 @@ mod tests {
         assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::hours(3)), None, now), Some(true));
         assert_eq!(online(DeviceKind::MotionSensor, ago(Duration::minutes(1)), Some(false), now), Some(false));
         assert_eq!(online(DeviceKind::BedSensor, None, None, now), None);
+    }
+
+    #[test]
+    fn a_device_never_heard_from_is_offline_once_its_timeout_has_run_from_its_registration() {
+        let now = t0();
+        let registered = |d| now - d;
+        let wearable = |d| online_since(DeviceKind::Wearable, None, registered(d), None, now);
+        assert_eq!(wearable(Duration::minutes(5)), None, "not heard from yet");
+        assert_eq!(wearable(Duration::minutes(20)), Some(false));
+        let seen = Some(now - Duration::minutes(1));
+        assert_eq!(online_since(DeviceKind::Wearable, seen, registered(Duration::days(9)), None, now), Some(true));
+        // The alert raises the same device at the same time.
+        let health = |d| DeviceHealth {
+            device_id: "w".into(),
+            kind: DeviceKind::Wearable,
+            last_seen_at: Some(silent_since(None, registered(d))),
+            online: None,
+            online_at: None,
+            battery: None,
+        };
+        for d in [Duration::minutes(5), Duration::minutes(20)] {
+            let raised = silent_devices(&[health(d)], now).iter().any(Decision::is_raise);
+            assert_eq!(raised, wearable(d) == Some(false), "registered {d} ago");
+        }
     }
 }

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::device::{DeviceInfo, Registered};
-use crate::domain::presence::{heartbeat_timeout, online};
+use crate::domain::presence::{heartbeat_timeout, online_since};
 use crate::domain::scope::Placed;
 use crate::domain::{DeviceKind, Scope, Source};
 
@@ -26,7 +26,8 @@ pub struct Device {
     pub updated_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
     /// False when it said so or has been silent past its kind's heartbeat
-    /// timeout; null when it was never heard from.
+    /// timeout (since its registration when it never spoke); null when it
+    /// was never heard from and is still within that timeout.
     pub online: Option<bool>,
     pub battery: Option<f64>,
     pub rssi: Option<i32>,
@@ -56,7 +57,7 @@ struct DeviceRow {
 impl DeviceRow {
     fn judged(self, now: DateTime<Utc>) -> Device {
         Device {
-            online: online(self.kind, self.last_seen_at, self.reported_online, now),
+            online: online_since(self.kind, self.last_seen_at, self.created_at, self.reported_online, now),
             device_id: self.device_id,
             resident_id: self.resident_id,
             kind: self.kind,
@@ -97,7 +98,7 @@ pub async fn fetch(
 
 /// Appends whether the device `d` (with its state `s`, both possibly
 /// never heard from) is online at `now`, as an SQL condition: the one
-/// definition, [`online`], with each kind's heartbeat timeout from
+/// definition, [`online_since`], with each kind's heartbeat timeout from
 /// [`heartbeat_timeout`], for counting a whole fleet where it is stored.
 pub fn push_online(query: &mut QueryBuilder<Postgres>, now: DateTime<Utc>) {
     query.push("(s.last_seen_at is not null and s.online is distinct from false and s.last_seen_at + case d.kind");
@@ -396,12 +397,20 @@ pub struct ResidentDevice {
     pub reported_online: Option<bool>,
     pub battery: Option<f64>,
     pub last_seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// A low-battery alert about it is open: a battery back just above the
+    /// threshold is still low then, as the engine judges it.
+    pub low_battery_open: bool,
 }
 
 /// A resident's devices, by kind and id.
 pub async fn of_resident(pool: &PgPool, resident_id: Uuid) -> Result<Vec<ResidentDevice>, sqlx::Error> {
     sqlx::query_as(
-        "select d.device_id, d.kind, d.room, d.placement, s.online as reported_online, s.battery, s.last_seen_at
+        "select d.device_id, d.kind, d.room, d.placement, s.online as reported_online, s.battery, s.last_seen_at,
+                d.created_at,
+                exists (select 1 from alerts a
+                        where a.institution_id = d.institution_id and a.kind = 'low_battery'
+                          and a.cause = d.device_id and a.status <> 'resolved') as low_battery_open
          from devices d left join device_state s on s.device_id = d.device_id
          where d.resident_id = $1 order by d.kind, d.device_id",
     )

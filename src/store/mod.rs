@@ -11,6 +11,7 @@ pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod gateways;
+pub mod ingest;
 pub mod institutions;
 pub mod listen;
 pub mod login_attempts;

@@ -2,6 +2,8 @@
 //! visit is read whole, changed in Rust through the domain's rules, and
 //! saved whole, inside the caller's transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -11,8 +13,9 @@ use uuid::Uuid;
 use super::care::Task;
 use crate::domain::Scope;
 use crate::domain::care::{
-    self, CancelReason, DoorRecord, EvvFacts, Exception, Funding, Location, Origin, PlanItem, Unit, VisitStatus,
+    self, Bound, CancelReason, DoorRecord, EvvFacts, Exception, Funding, Location, Origin, PlanItem, Unit, VisitStatus,
 };
+use crate::domain::responder::Responder;
 
 /// One task of the service, ticked (or not) at check-out.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -212,6 +215,19 @@ pub async fn fetch_any(conn: &mut PgConnection, id: Uuid) -> Result<Option<Visit
         .await
 }
 
+/// The responder sheets of the visits' residents.
+pub async fn sheets(pool: &PgPool, visits: &[Visit]) -> Result<HashMap<Uuid, Responder>, sqlx::Error> {
+    let mut residents: Vec<Uuid> = visits.iter().map(|v| v.resident_id).collect();
+    residents.sort_unstable();
+    residents.dedup();
+    super::responder::responders(pool, &residents).await
+}
+
+/// Records which family member rated the visit.
+pub async fn set_rated_by(tx: &mut PgConnection, id: Uuid, user: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update visits set rated_by = $2 where id = $1").bind(id).bind(user).execute(tx).await.map(drop)
+}
+
 pub struct NewVisit {
     pub institution_id: Uuid,
     pub resident_id: Uuid,
@@ -299,6 +315,35 @@ pub struct Filter {
     /// Local dates of the resident, both included.
     pub from_date: Option<NaiveDate>,
     pub to_date: Option<NaiveDate>,
+}
+
+impl Filter {
+    /// Shows the visits from this instant, or from this local date on.
+    pub fn from(&mut self, bound: Bound) {
+        match bound {
+            Bound::At(at) => self.from = Some(at),
+            Bound::Date(date) => self.from_date = Some(date),
+        }
+    }
+
+    /// Shows the visits before this instant, or up to this local date.
+    pub fn to(&mut self, bound: Bound) {
+        match bound {
+            Bound::At(at) => self.to = Some(at),
+            Bound::Date(date) => self.to_date = Some(date),
+        }
+    }
+}
+
+/// Where the next page of [`list`] starts: after this visit.
+pub fn cursor_of(v: &Visit) -> String {
+    format!("{}_{}", v.sort_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), v.id)
+}
+
+/// A cursor [`cursor_of`] gave, read back; `None` when it is none of them.
+pub fn parse_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (at, id) = cursor.split_once('_')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
 }
 
 /// A page of the visits `scope` reaches, by time then id, after `cursor`

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::alerts::{self, DayAlert};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
 use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, missed_meal_cause};
-use crate::rules::devices::{self, Battery};
+use crate::rules::devices;
 use crate::rules::settings::{LocalTime, RuleSettings, Threshold};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
@@ -290,7 +290,8 @@ struct DeviceStatus {
     room: Option<String>,
     placement: Option<String>,
     /// False when it said so or has been silent past its kind's heartbeat
-    /// timeout; null when it was never heard from.
+    /// timeout (since its registration when it never spoke); null when it
+    /// was never heard from and is still within that timeout.
     online: Option<bool>,
     battery: Option<f64>,
     last_seen_at: Option<DateTime<Utc>>,
@@ -353,8 +354,10 @@ async fn device_health(
         .await?
         .into_iter()
         .map(|d| DeviceStatus {
-            online: devices::online(d.kind, d.last_seen_at, d.reported_online, now),
-            low_battery: d.battery.is_some_and(|b| devices::battery(b, settings.low_battery.percent) == Battery::Low),
+            online: devices::online_since(d.kind, d.last_seen_at, d.created_at, d.reported_online, now),
+            low_battery: d
+                .battery
+                .is_some_and(|b| devices::battery(b, settings.low_battery.percent).is_low(d.low_battery_open)),
             device_id: d.device_id,
             kind: d.kind,
             room: d.room,

@@ -198,6 +198,43 @@ async fn device_offline_low_battery_and_back_online() {
 }
 
 #[tokio::test]
+async fn a_device_never_heard_from_is_offline_alike_in_its_alert_the_api_and_the_summary() {
+    let app = fast_app().await;
+    let h = Home::new(&app, "Grandpa", &[("bed-9", "bed_sensor", "bedroom", None, "native", None)]).await;
+    sqlx::query("update devices set created_at = now() - interval '3 days' where device_id = 'bed-9'")
+        .execute(&app.pool)
+        .await
+        .expect("registered three days ago");
+    let alert = h.wait_alert(&app, "device_offline", |a| a["status"] == "open").await;
+    assert_eq!(alert["device_id"], "bed-9");
+    let device = app.get("/api/v1/devices/bed-9", &h.token).await;
+    assert_eq!(device["last_seen_at"], Value::Null, "it never spoke");
+    assert_eq!(device["online"], false, "offline, as its alert says: {device:#}");
+    let summary = app.get(&format!("/api/v1/residents/{}/summary", h.rid), &h.token).await;
+    let devices = &summary["devices"];
+    assert_eq!((devices["offline"].clone(), devices["never_seen"].clone()), (json!(1), json!(0)), "{devices:#}");
+    assert_eq!(devices["items"][0]["online"], false);
+}
+
+#[tokio::test]
+async fn a_battery_back_just_above_the_threshold_stays_low_in_the_summary_while_its_alert_is_open() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    app.broker.publish("eldercare/v1/watch-1/status", json!({"online": true, "battery": 10}).to_string()).await;
+    h.wait_alert(&app, "low_battery", |a| a["status"] == "open").await;
+    // Above the 15 % threshold, below the recovery margin: still low.
+    app.broker.publish("eldercare/v1/watch-1/status", json!({"online": true, "battery": 17}).to_string()).await;
+    app.wait_count("select count(*) from device_state where device_id = 'watch-1' and battery = 17", 1).await;
+    let open = h.alerts(&app, "kind=low_battery").await;
+    assert_eq!(open.iter().map(|a| a["status"].clone()).collect::<Vec<_>>(), vec![json!("open")]);
+    let summary = app.get(&format!("/api/v1/residents/{}/summary", h.rid), &h.token).await;
+    let devices = &summary["devices"];
+    let watch = devices["items"].as_array().unwrap().iter().find(|d| d["device_id"] == "watch-1").cloned();
+    assert_eq!(watch.map(|w| (w["battery"].clone(), w["low_battery"].clone())), Some((json!(17.0), json!(true))));
+    assert_eq!(devices["low_battery"], 1, "{devices:#}");
+}
+
+#[tokio::test]
 async fn lifecycle_actions_timeline_and_illegal_transitions() {
     let app = fast_app().await;
     let h = home(&app).await;

@@ -21,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::domain::device::DeviceInfo;
+use crate::domain::zigbee::ZigbeeState;
 use crate::domain::{EventKind, Metric, Reason};
 use fields::{Fault, echo, parse_json};
 
@@ -40,18 +41,6 @@ pub trait Registry {
     fn zigbee_bridge(&self, _name: &str) -> bool {
         false
     }
-}
-
-/// Last known Zigbee2MQTT state of one device, to derive events on edges only.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ZigbeeState {
-    pub occupancy: Option<bool>,
-    pub contact: Option<bool>,
-    pub water_leak: Option<bool>,
-    pub smoke: Option<bool>,
-    pub gas: Option<bool>,
-    pub appliance_on: Option<bool>,
-    pub action: Option<String>,
 }
 
 pub trait ZigbeeStates {

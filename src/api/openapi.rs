@@ -1905,7 +1905,7 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
             "/api/v1/devices" | "/api/v1/gateways" => {
                 json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "the next_cursor of the previous page"})
             }
-            "/api/v1/quarantine" | "/api/v1/access-log" => {
+            "/api/v1/quarantine" | "/api/v1/access-log" | "/api/v1/audit" => {
                 json!({"type": "string", "pattern": "^[0-9]{1,18}$", "description": "the next_cursor of the previous page"})
             }
             _ => json!({"type": "string", "format": "uuid", "description": "the next_cursor of the previous page"}),

@@ -20,11 +20,11 @@ use crate::ingest::quarantine::Budget;
 pub(super) const MAJORITY_MIN_MESSAGES: usize = 4;
 /// The same refusal, from several devices, in more than this many
 /// consecutive bisections, is ours.
-pub(super) const REPEAT_LIMIT: u32 = 3;
+const REPEAT_LIMIT: u32 = 3;
 /// Bisections further apart than this are not consecutive.
-pub(super) const REPEAT_WINDOW: Duration = Duration::from_secs(600);
+const REPEAT_WINDOW: Duration = Duration::from_secs(600);
 /// The database's words kept in a quarantine row's detail.
-pub(super) const MAX_REFUSAL_CHARS: usize = 500;
+const MAX_REFUSAL_CHARS: usize = 500;
 
 impl Batch {
     /// A message shaped like this one-message batch, with none of its
@@ -187,10 +187,10 @@ pub(super) fn classify(err: &sqlx::Error) -> Failure {
 /// bisection, point at our schema; one device repeating itself does not.
 #[derive(Debug, Default)]
 pub(super) struct Streak {
-    pub(super) refusal: Option<RefusalKey>,
-    pub(super) bisections: u32,
-    pub(super) senders: HashSet<String>,
-    pub(super) last: Option<Instant>,
+    refusal: Option<RefusalKey>,
+    bisections: u32,
+    senders: HashSet<String>,
+    last: Option<Instant>,
 }
 
 impl Streak {

@@ -10,8 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.run/fhir-venv
+mkdir -p .run
+# Tests validate in parallel: one makes the virtualenv while the others wait
+# for it, rather than finding it half made.
+exec 9>.run/fhir-venv.lock
+flock 9
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import fhir.resources.R4B' 2>/dev/null; then
-  mkdir -p .run
   python3 -m venv "$venv" 2>/dev/null || {
     as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
@@ -19,6 +23,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import fhir.resources
   }
   "$venv/bin/pip" install -q --disable-pip-version-check 'fhir.resources>=8,<9'
 fi
+flock -u 9
 
 exec "$venv/bin/python" - "$@" <<'PY'
 import json, sys

@@ -527,7 +527,7 @@ async fn the_console_serves_its_service_worker_under_its_content_security_policy
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let script = r.text().await.unwrap();
     assert!(script.contains("addEventListener('push'") && script.contains("showNotification"));
-    let page = app.http.get(app.url("/console/app.js")).send().await.unwrap().text().await.unwrap();
+    let page = app.http.get(app.url("/console/app/push.js")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("register('/console/sw.js'") && page.contains("/me/push-subscriptions"));
 }
 

@@ -112,23 +112,12 @@
   }
 
   async function login(event) {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const email = $('#login-email').value.trim();
-    const password = $('#login-password').value;
-    const error = $('[data-testid="login-error"]');
-    error.hidden = true;
-    try {
-      const res = await window.eldercareCommon.logIn(api, email, password, t);
+    await window.eldercareCommon.submitLogin(event, api, t, (res) => {
       state.token = res.token;
       state.user = res.user;
       sessionStorage.setItem(TOKEN_KEY, res.token);
-      form.reset();
       start();
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-    }
+    });
   }
 
   function start() {

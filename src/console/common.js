@@ -296,5 +296,29 @@
   }
 
   // `self`: the window in a page, the global scope in the service worker.
-  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, session, liveStream, takeDisplayToken };
+  /**
+   * A page's login form submitted: logs in with what it holds, shows a
+   * failure under it, and hands the answer (`{token, user}`) to `signedIn`.
+   */
+  async function submitLogin(event, api, t, signedIn) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const error = form.querySelector('[data-testid="login-error"]');
+    const button = form.querySelector('[data-testid="login-submit"]');
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      const email = form.querySelector('#login-email').value.trim();
+      const res = await logIn(api, email, form.querySelector('#login-password').value, t);
+      form.reset();
+      signedIn(res);
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, submitLogin, session, liveStream, takeDisplayToken };
 })();

@@ -50,28 +50,13 @@ export function showLogin(message) {
 }
 
 export async function login(event) {
-  event.preventDefault();
   primeAudio();
-  const form = event.currentTarget;
-  const email = $('#login-email').value.trim();
-  const password = $('#login-password').value;
-  const error = $('[data-testid="login-error"]');
-  const button = $('[data-testid="login-submit"]');
-  button.disabled = true;
-  error.hidden = true;
-  try {
-    const res = await window.eldercareCommon.logIn(api, email, password, t);
+  await window.eldercareCommon.submitLogin(event, api, t, (res) => {
     state.token = res.token;
     state.user = res.user;
     sessionStorage.setItem(TOKEN_KEY, res.token);
-    form.reset();
     startApp();
-  } catch (err) {
-    error.textContent = err.message;
-    error.hidden = false;
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 export function startApp() {

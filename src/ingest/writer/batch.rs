@@ -171,6 +171,18 @@ impl Message {
             None => Sender::unregistered(&self.topic),
         }
     }
+
+    /// Where the message came from, for a quarantine row; `sender` is its
+    /// [`Message::sender`].
+    pub(super) fn origin<'a>(&'a self, sender: &'a Sender) -> Origin<'a> {
+        Origin {
+            received_at: self.received_at,
+            topic: &self.topic,
+            sender,
+            institution: self.device.as_ref().map(|r| r.institution_id),
+            payload: &self.payload,
+        }
+    }
 }
 
 /// What one message said about its device, folded per device at commit.
@@ -346,13 +358,7 @@ impl Batch {
         };
         if !d.rejections.is_empty() {
             let sender = message.sender();
-            let origin = Origin {
-                received_at: message.received_at,
-                topic: &message.topic,
-                sender: &sender,
-                institution: message.device.as_ref().map(|r| r.institution_id),
-                payload: &message.payload,
-            };
+            let origin = message.origin(&sender);
             for rejection in d.rejections {
                 let device_id = rejection.device_id.or_else(|| message.device_id.clone());
                 self.reject(budget, &origin, rejection.reason, rejection.detail, device_id);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
-use super::batch::{Batch, DeviceNote, Message, Origin, Starts};
+use super::batch::{Batch, DeviceNote, Message, Starts};
 use crate::domain::Reason;
 use crate::ingest::quarantine::Budget;
 
@@ -84,13 +84,7 @@ impl Batch {
             for m in &part.messages {
                 let starts = out.ends();
                 let sender = m.sender();
-                let origin = Origin {
-                    received_at: m.received_at,
-                    topic: &m.topic,
-                    sender: &sender,
-                    institution: m.device.as_ref().map(|r| r.institution_id),
-                    payload: &m.payload,
-                };
+                let origin = m.origin(&sender);
                 let device_id =
                     m.device_id.clone().or_else(|| part.quarantine.device.get(m.starts.quarantine).cloned().flatten());
                 let words: String = refusal.to_string().chars().take(MAX_REFUSAL_CHARS).collect();

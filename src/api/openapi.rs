@@ -2205,6 +2205,16 @@ mod tests {
         }
     }
 
+    /// Writes the served document to `$OPENAPI_OUT`, for
+    /// `scripts/openapi-diff.py` to compare two versions of the API:
+    /// `OPENAPI_OUT=/tmp/a.json cargo test --lib write_document -- --ignored`.
+    #[test]
+    #[ignore = "a tool, not a check"]
+    fn write_document() {
+        let out = std::env::var("OPENAPI_OUT").expect("OPENAPI_OUT names the file to write");
+        std::fs::write(out, serde_json::to_string_pretty(&document()).unwrap()).unwrap();
+    }
+
     #[test]
     fn the_document_is_well_formed() {
         let doc = document();

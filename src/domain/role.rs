@@ -4,9 +4,6 @@ use eldercare_domain::names;
 
 names!(
     /// A user's role.
-    #[derive(utoipa::ToSchema)]
-    // The schema derive does not read the names `names!` gives each variant.
-    #[schema(rename_all = "lowercase")]
     Role {
         /// Runs the platform: creates institutions and their first admins.
         /// Belongs to no institution and reads no resident's data.

@@ -37,8 +37,10 @@ pub use metric::Metric;
 /// assert_eq!(Volume::default().to_string(), "quiet");
 /// ```
 ///
-/// The crate using it needs `serde` (and `sqlx`, when this crate's `sqlx`
-/// feature is on) among its own dependencies: the derives name them.
+/// The crate using it needs `serde` (and `sqlx` or `utoipa`, when this
+/// crate's feature of that name is on) among its own dependencies: the
+/// derives name them. With `utoipa`, each vocabulary is a schema of its
+/// names (`ToSchema`).
 #[macro_export]
 macro_rules! names {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -66,7 +68,37 @@ macro_rules! names {
                 f.write_str(self.as_str())
             }
         }
+
+        $crate::__names_schema!($name);
     };
+}
+
+/// With the `utoipa` feature, a vocabulary's OpenAPI schema: a string of
+/// one of its names (the schema derive cannot read the names `names!` gives
+/// each variant, so it is written from them).
+#[cfg(feature = "utoipa")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __names_schema {
+    ($name:ident) => {
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($name::names()))
+                    .into()
+            }
+        }
+
+        impl ::utoipa::ToSchema for $name {}
+    };
+}
+
+#[cfg(not(feature = "utoipa"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __names_schema {
+    ($name:ident) => {};
 }
 
 // Chosen when this crate is built, so a `cfg` on the feature is read here

@@ -1,0 +1,44 @@
+//! Schemas of fields whose bounds a Rust type does not carry, for
+//! `#[schema(schema_with = field::...)]` next to the field.
+
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Object, SchemaFormat};
+
+use super::{EMAIL, NOT_BLANK};
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// Text the server trims and refuses blank, of at most `MAX` characters.
+pub fn text<const MAX: usize>() -> Object {
+    string().min_length(Some(1)).max_length(Some(MAX)).pattern(Some(NOT_BLANK)).build()
+}
+
+/// An email address as `users::valid_email` takes it.
+pub fn email() -> Object {
+    string().max_length(Some(254)).pattern(Some(EMAIL)).build()
+}
+
+/// A new password: at least `MIN_PASSWORD_LEN` characters.
+pub fn password() -> Object {
+    string().min_length(Some(crate::api::auth::MIN_PASSWORD_LEN)).build()
+}
+
+/// The roles an institution's users are created with.
+pub fn new_user_role() -> Object {
+    string().enum_values(Some(["admin", "staff", "caregiver", "family"])).build()
+}
+
+/// The roles an institution's user may be given.
+pub fn user_role() -> Object {
+    string().enum_values(Some(["admin", "staff", "caregiver", "family", "kitchen"])).build()
+}
+
+/// A page's cursor that is a row's id.
+pub fn uuid_cursor() -> Object {
+    string()
+        .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
+        .description(Some("the next_cursor of the previous page"))
+        .build()
+}

@@ -9,6 +9,7 @@ pub mod console;
 pub mod data;
 pub mod devices;
 pub mod display;
+pub mod divisions;
 pub mod error;
 pub mod family;
 pub mod fhir;
@@ -197,6 +198,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(users::router())
         .merge(institutions::router().into())
         .merge(display::router())
+        .merge(divisions::router())
         .merge(residents::router().into())
         .merge(devices::router().into())
         .merge(gateways::router().into())

@@ -1951,6 +1951,7 @@ fn links(method: &str, path: &str, targets: &[(String, String)]) -> Option<Value
         ("post", "/api/v1/gateways") => uses("/api/v1/gateways/{gateway_id}", "gateway_id", "gateway_id"),
         ("post", "/api/v1/webhooks") => uses("/api/v1/webhooks/{id}", "id", "id"),
         ("post", "/api/v1/institutions") => uses("/api/v1/institutions/{id}", "id", "id"),
+        ("post", "/api/v1/divisions") => uses("/api/v1/divisions/{code}", "code", "code"),
         ("post", "/api/v1/users") => uses("/api/v1/users/{id}", "id", "id"),
         // Alerts are raised by devices, not created by a call: a listed
         // alert's id leads to its actions.

@@ -87,9 +87,60 @@ pub fn check(code: &str, level: Level) -> Result<Code, String> {
     Ok(parsed)
 }
 
+/// Why `boundary` is not a GeoJSON `Polygon` or `MultiPolygon` (RFC 7946):
+/// each ring at least four positions, closed (its last the same as its
+/// first), each position a longitude and a latitude in range.
+pub fn check_boundary(boundary: &serde_json::Value) -> Result<(), String> {
+    let polygons: Vec<&serde_json::Value> = match (boundary["type"].as_str(), &boundary["coordinates"]) {
+        (Some("Polygon"), polygon) => vec![polygon],
+        (Some("MultiPolygon"), serde_json::Value::Array(polygons)) if !polygons.is_empty() => polygons.iter().collect(),
+        (Some("MultiPolygon"), _) => return Err("a MultiPolygon's coordinates are a non-empty list of polygons".into()),
+        _ => return Err("boundary must be a GeoJSON Polygon or MultiPolygon".into()),
+    };
+    let position = |p: &serde_json::Value| -> Option<(f64, f64)> {
+        let p = p.as_array()?;
+        let (lon, lat) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
+        ((2..=3).contains(&p.len()) && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat))
+            .then_some((lon, lat))
+    };
+    for polygon in polygons {
+        let rings = polygon.as_array().filter(|r| !r.is_empty()).ok_or("a polygon is a non-empty list of rings")?;
+        for ring in rings {
+            let points: Option<Vec<(f64, f64)>> = ring.as_array().map(|r| r.iter().map(position).collect()).flatten();
+            let points = points.ok_or("a ring is a list of [longitude, latitude] positions in range")?;
+            if points.len() < 4 || points.first() != points.last() {
+                return Err("a ring has at least four positions and ends where it begins".into());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boundary_is_a_closed_polygon_or_several() {
+        let square = serde_json::json!([[121.5, 29.8], [121.6, 29.8], [121.6, 29.9], [121.5, 29.9], [121.5, 29.8]]);
+        assert!(check_boundary(&serde_json::json!({"type": "Polygon", "coordinates": [square]})).is_ok());
+        assert!(
+            check_boundary(&serde_json::json!({"type": "MultiPolygon", "coordinates": [[square], [square]]})).is_ok()
+        );
+        let open = serde_json::json!([[121.5, 29.8], [121.6, 29.8], [121.6, 29.9], [121.5, 29.9]]);
+        let far = serde_json::json!([[181.0, 29.8], [121.6, 29.8], [121.6, 29.9], [181.0, 29.8]]);
+        for bad in [
+            serde_json::json!({"type": "Polygon", "coordinates": [open]}),
+            serde_json::json!({"type": "Polygon", "coordinates": [far]}),
+            serde_json::json!({"type": "Polygon", "coordinates": []}),
+            serde_json::json!({"type": "MultiPolygon", "coordinates": []}),
+            serde_json::json!({"type": "Point", "coordinates": [121.5, 29.8]}),
+            serde_json::json!({"type": "Polygon", "coordinates": [["x", "y", "z", "x"]]}),
+            serde_json::json!("Polygon"),
+        ] {
+            assert!(check_boundary(&bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn codes_nest_by_prefix_down_the_ladder() {

@@ -10,6 +10,7 @@ pub mod care;
 pub mod cockpit;
 pub mod data;
 pub mod devices;
+pub mod divisions;
 pub mod gateways;
 pub mod ingest;
 pub mod institutions;

@@ -32,6 +32,8 @@ const CALLERS: [&str; 9] = [
     "other institution's staff",
 ];
 const OPERATOR: usize = 0;
+/// The district of the world's divisions.
+const DISTRICT: &str = "330205";
 const OTHER_FAMILY: usize = 6;
 /// Admin last: an allowed delete must not hide what the others may do.
 const ORDER: [usize; 9] = [8, 7, 6, 5, 4, 3, 1, 0, 2];
@@ -87,6 +89,14 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             "post",
             "/api/v1/supervisors",
             json!({"email": "@EMAIL", "password": "long enough pw", "name": "X", "region": "South"}),
+            operator_only,
+        ),
+        ("post", "/api/v1/divisions", json!({"code": "@STREET", "name": "Street", "level": "street"}), operator_only),
+        ("get", "/api/v1/divisions", Value::Null, all),
+        (
+            "put",
+            "/api/v1/divisions/{code}/boundary",
+            json!({"type": "Polygon", "coordinates": [[[121.5, 29.8], [121.6, 29.8], [121.6, 29.9], [121.5, 29.8]]]}),
             operator_only,
         ),
         ("post", "/api/v1/residents", json!({"name": "R"}), staff_only),
@@ -326,7 +336,7 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("{device_id}", &world.device[i])
         .replace("{gateway_id}", "gw-world")
         .replace("{user_id}", &world.target_id)
-        .replace("{code}", "late_start")
+        .replace("{code}", if template.starts_with("/api/v1/divisions/") { DISTRICT } else { "late_start" })
         .replace("{date}", &world.meal_date);
     let id = if path.contains("/institutions/") {
         &world.institution
@@ -357,6 +367,7 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("@STAFF", &world.staff_id)
         .replace("@RESIDENT", &world.resident[0])
         .replace("@CODE", &format!("SVC-{n}"))
+        .replace("@STREET", &format!("{DISTRICT}{:03}", n % 1000))
         .replace("@TAG", &format!("tag-{n}"))
         .replace("@KITCHEN", &world.kitchen[0])
 }
@@ -406,6 +417,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
     let user = |email: &str, role: &str| json!({"email": email, "password": "long enough pw", "role": role, "name": email.split('@').next()});
     app.post(&format!("/api/v1/institutions/{other}/users"), &operator, user("other-admin@test.example", "admin"))
         .await;
+    app.post("/api/v1/divisions", &operator, json!({"code": DISTRICT, "name": "Haishu", "level": "district"})).await;
     app.post(
         "/api/v1/supervisors",
         &operator,

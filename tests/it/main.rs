@@ -12,6 +12,7 @@ mod care;
 mod carer;
 mod cockpit;
 mod console;
+mod divisions;
 mod durability;
 mod family;
 mod fhir;

@@ -42,3 +42,8 @@ pub fn uuid_cursor() -> Object {
         .description(Some("the next_cursor of the previous page"))
         .build()
 }
+
+/// A division's code: district 6 digits, street 9, community 12, grid 15.
+pub fn division_code() -> Object {
+    string().pattern(Some(r"^[0-9]{6}([0-9]{3}){0,3}$")).build()
+}

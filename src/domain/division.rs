@@ -106,7 +106,7 @@ pub fn check_boundary(boundary: &serde_json::Value) -> Result<(), String> {
     for polygon in polygons {
         let rings = polygon.as_array().filter(|r| !r.is_empty()).ok_or("a polygon is a non-empty list of rings")?;
         for ring in rings {
-            let points: Option<Vec<(f64, f64)>> = ring.as_array().map(|r| r.iter().map(position).collect()).flatten();
+            let points: Option<Vec<(f64, f64)>> = ring.as_array().and_then(|r| r.iter().map(position).collect());
             let points = points.ok_or("a ring is a list of [longitude, latitude] positions in range")?;
             if points.len() < 4 || points.first() != points.last() {
                 return Err("a ring has at least four positions and ends where it begins".into());

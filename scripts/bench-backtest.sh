@@ -18,13 +18,8 @@ HTTP_PORT=${HTTP_PORT:-18196}
 
 # shellcheck source=lib/backend.sh
 source scripts/lib/backend.sh
-prepare_backend eldercare_bench_backtest "$HTTP_PORT"
-bin=${ELDERCARE_BIN:-target/release/eldercare}
-[ -n "${ELDERCARE_BIN:-}" ] || cargo build --release -q -p eldercare
-start_backend "$bin" .run/bench-backtest-serve.log
-
-admin_login
-rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d '{"name": "Bench Resident", "timezone": "UTC"}' | json '["id"]')
+bench_backend eldercare_bench_backtest "$HTTP_PORT"
+bench_resident
 for device in "bench-watch wearable bedroom" "bench-kitchen motion_sensor kitchen" \
   "bench-living motion_sensor living_room" "bench-bed bed_sensor bedroom" "bench-door door_sensor hall"; do
   read -r id kind room <<<"$device"

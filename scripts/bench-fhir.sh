@@ -16,13 +16,8 @@ HTTP_PORT=${HTTP_PORT:-18084}
 
 # shellcheck source=lib/backend.sh
 source scripts/lib/backend.sh
-prepare_backend eldercare_bench_fhir "$HTTP_PORT"
-bin=${ELDERCARE_BIN:-target/release/eldercare}
-[ -n "${ELDERCARE_BIN:-}" ] || cargo build --release -q -p eldercare
-start_backend "$bin" .run/bench-fhir-serve.log
-
-admin_login
-rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d '{"name": "Bench Resident", "timezone": "UTC"}' | json '["id"]')
+bench_backend eldercare_bench_fhir "$HTTP_PORT"
+bench_resident
 curl -fsS "${auth[@]}" "$url/api/v1/devices" -o /dev/null \
   -d "{\"device_id\": \"bench-cuff\", \"resident_id\": \"$rid\", \"kind\": \"wearable\"}"
 

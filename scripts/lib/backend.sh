@@ -14,6 +14,11 @@
 #                               it at exit (dropping its broker session)
 #   admin_login                 logs the admin in: sets url, token and auth
 #                               (curl's headers); json FILTER reads a field
+#   bench_backend NAME PORT     all of the above for a benchmark: the release
+#                               build (or $ELDERCARE_BIN, set as bin) serving database NAME
+#                               on PORT, its log in .run/NAME.log, the admin
+#                               logged in; then bench_resident sets rid to a
+#                               new resident in UTC
 
 prepare_backend() {
   local name=$1 port=$2
@@ -77,4 +82,16 @@ stop_backend() {
     mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -u eldercare-ingest -P "$MQTT_INGEST_PASSWORD" -i "$session" \
       -t eldercare/session/done -n -q 0 || true
   done
+}
+
+bench_backend() {
+  prepare_backend "$1" "$2"
+  bin=${ELDERCARE_BIN:-target/release/eldercare}
+  [ -n "${ELDERCARE_BIN:-}" ] || cargo build --release -q -p eldercare
+  start_backend "$bin" ".run/$1.log"
+  admin_login
+}
+
+bench_resident() {
+  rid=$(curl -fsS "${auth[@]}" "$url/api/v1/residents" -d '{"name": "Bench Resident", "timezone": "UTC"}' | json '["id"]')
 }

@@ -57,6 +57,10 @@ impl Application {
         let (devices_changed, devices_rx) = tokio::sync::watch::channel(0);
         let devices_changed = Arc::new(devices_changed);
         let shutdown = CancellationToken::new();
+        // A start that fails part-way stops what it had started: a broker
+        // session left running would hold (and fight over) the client id of
+        // the next start.
+        let started = shutdown.clone().drop_guard();
         let tracker = TaskTracker::new();
         let alarm = store::alarm_pools(&settings.database)?;
         // Before ingest: its own account on the broker is made sure of here.
@@ -111,6 +115,7 @@ impl Application {
         let login_limiter = Arc::new(api::limits::LoginLimiter::new(api_pool.clone()));
         let fhir_reads = Arc::new(tokio::sync::Semaphore::new(settings.fhir.max_concurrent.max(1)));
         let backtests = Arc::new(tokio::sync::Semaphore::new(settings.backtest.max_concurrent.max(1)));
+        started.disarm();
         let ctx = ApiContext {
             pool: api_pool,
             settings: Arc::new(settings),

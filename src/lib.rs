@@ -12,7 +12,6 @@ pub mod backtest;
 pub mod bootstrap;
 pub mod broker;
 pub mod care;
-pub mod cockpit;
 pub mod config;
 pub mod domain;
 pub mod fhir;

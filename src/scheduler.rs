@@ -16,10 +16,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
+use crate::domain::activity::ActivityEvent;
+use crate::domain::presence;
 use crate::domain::{AlertKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
-use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
+use crate::rules::behaviour::{self, ResidentFacts, activity_kinds};
 use crate::rules::devices::{self, Battery, DeviceHealth};
 use crate::store::activity::{self, Horizon};
 use crate::store::scheduler as leadership;
@@ -255,7 +257,7 @@ impl Leader {
             let health = DeviceHealth {
                 device_id: d.device_id.clone(),
                 kind: d.kind,
-                last_seen_at: Some(devices::silent_since(d.last_seen_at, d.created_at)),
+                last_seen_at: Some(presence::silent_since(d.last_seen_at, d.created_at)),
                 online: d.reported_online,
                 online_at: d.online_at,
                 battery: d.battery,

@@ -34,7 +34,7 @@ pub struct Settings {
     pub push: PushSettings,
     #[serde(default)]
     pub messages: MessageSettings,
-    pub retention: crate::retention::RetentionSettings,
+    pub retention: RetentionSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
     #[serde(default)]
@@ -527,6 +527,74 @@ impl Settings {
             return Err(ConfigError::Invalid("ELDERCARE__WEBHOOKS__SECRET_KEY must be at least 32 characters".into()));
         }
         Ok(settings)
+    }
+}
+
+/// What is kept only for a while, and how long (`retention`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Quarantined messages (and overflow counts) are kept this long.
+    #[serde(default = "retention_defaults::quarantine_days")]
+    pub quarantine_days: u32,
+    /// Webhook deliveries, delivered or not, are kept this long; one nobody
+    /// accepted in that time is given up.
+    #[serde(default = "retention_defaults::deliveries_days")]
+    pub deliveries_days: u32,
+    /// Sessions are deleted this long after their absolute end.
+    #[serde(default = "retention_defaults::sessions_days")]
+    pub sessions_days: u32,
+    /// Reads of health data stay in the access log this long.
+    #[serde(default = "retention_defaults::access_log_days")]
+    pub access_log_days: u32,
+    /// What a notification said (names, SMS and message text, the number)
+    /// is nulled this long after it was delivered or given up. The row
+    /// stays: who was told, when and how is still answerable.
+    #[serde(default = "retention_defaults::notification_payload_days")]
+    pub notification_payload_days: u32,
+    /// Rows deleted per table and statement: no long transaction and no
+    /// long scheduler tick, even on the first run over a large backlog.
+    #[serde(default = "retention_defaults::batch_size")]
+    pub batch_size: u32,
+    /// How often a sweep starts, once the previous one found nothing more.
+    #[serde(default = "retention_defaults::every_secs")]
+    pub every_secs: u64,
+}
+
+mod retention_defaults {
+    pub fn quarantine_days() -> u32 {
+        7
+    }
+    pub fn deliveries_days() -> u32 {
+        30
+    }
+    pub fn sessions_days() -> u32 {
+        7
+    }
+    pub fn access_log_days() -> u32 {
+        730
+    }
+    pub fn notification_payload_days() -> u32 {
+        7
+    }
+    pub fn batch_size() -> u32 {
+        5000
+    }
+    pub fn every_secs() -> u64 {
+        3600
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            quarantine_days: retention_defaults::quarantine_days(),
+            deliveries_days: retention_defaults::deliveries_days(),
+            sessions_days: retention_defaults::sessions_days(),
+            access_log_days: retention_defaults::access_log_days(),
+            notification_payload_days: retention_defaults::notification_payload_days(),
+            batch_size: retention_defaults::batch_size(),
+            every_secs: retention_defaults::every_secs(),
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub mod domain;
 pub mod fhir;
 pub mod import;
 pub mod ingest;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod net;
 pub mod notify;

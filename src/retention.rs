@@ -4,77 +4,11 @@
 //! retention policy covers the readings and events hypertables).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::config::RetentionSettings;
 use crate::store::retention::{self, ACCESS_LOG, DELIVERIES, QUARANTINE, QUARANTINE_OVERFLOW, SEQ_MEMORY, SESSIONS};
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RetentionSettings {
-    /// Quarantined messages (and overflow counts) are kept this long.
-    #[serde(default = "defaults::quarantine_days")]
-    pub quarantine_days: u32,
-    /// Webhook deliveries, delivered or not, are kept this long; one nobody
-    /// accepted in that time is given up.
-    #[serde(default = "defaults::deliveries_days")]
-    pub deliveries_days: u32,
-    /// Sessions are deleted this long after their absolute end.
-    #[serde(default = "defaults::sessions_days")]
-    pub sessions_days: u32,
-    /// Reads of health data stay in the access log this long.
-    #[serde(default = "defaults::access_log_days")]
-    pub access_log_days: u32,
-    /// What a notification said (names, SMS and message text, the number)
-    /// is nulled this long after it was delivered or given up. The row
-    /// stays: who was told, when and how is still answerable.
-    #[serde(default = "defaults::notification_payload_days")]
-    pub notification_payload_days: u32,
-    /// Rows deleted per table and statement: no long transaction and no
-    /// long scheduler tick, even on the first run over a large backlog.
-    #[serde(default = "defaults::batch_size")]
-    pub batch_size: u32,
-    /// How often a sweep starts, once the previous one found nothing more.
-    #[serde(default = "defaults::every_secs")]
-    pub every_secs: u64,
-}
-
-mod defaults {
-    pub fn quarantine_days() -> u32 {
-        7
-    }
-    pub fn deliveries_days() -> u32 {
-        30
-    }
-    pub fn sessions_days() -> u32 {
-        7
-    }
-    pub fn access_log_days() -> u32 {
-        730
-    }
-    pub fn notification_payload_days() -> u32 {
-        7
-    }
-    pub fn batch_size() -> u32 {
-        5000
-    }
-    pub fn every_secs() -> u64 {
-        3600
-    }
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        RetentionSettings {
-            quarantine_days: defaults::quarantine_days(),
-            deliveries_days: defaults::deliveries_days(),
-            sessions_days: defaults::sessions_days(),
-            access_log_days: defaults::access_log_days(),
-            notification_payload_days: defaults::notification_payload_days(),
-            batch_size: defaults::batch_size(),
-            every_secs: defaults::every_secs(),
-        }
-    }
-}
 
 /// What one pass deleted (or purged), per table; `more` when some table gave a full
 /// batch and may hold more.

@@ -42,7 +42,7 @@ pub struct SchedulerSettings {
     pub institution_silent_after: chrono::Duration,
     /// Names this process in the heartbeat the other processes watch.
     pub instance: String,
-    pub retention: crate::retention::RetentionSettings,
+    pub retention: crate::config::RetentionSettings,
     /// How long the ingest seq memory lasts, and so when its rows can go.
     pub seq_memory_hours: u64,
     /// How often the hourly rollup of readings is brought up to date; `None`

@@ -25,7 +25,7 @@ pub use crate::store::alerts::{
 
 /// Whether `scope` reaches an alert already in hand.
 pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
-    scope.reaches(pool, alert.institution_id, alert.resident_id).await
+    crate::store::residents::reaches(pool, scope, alert.institution_id, alert.resident_id).await
 }
 
 /// Whom a rule decision is about: a resident, or a device that belongs to

@@ -17,11 +17,9 @@ use crate::rules::Decision;
 use crate::store::alerts::{self as store, Raised};
 use lifecycle::{Action, IllegalTransition};
 
-/// What the alert path reads is the store's, as the store answers it.
-pub use crate::store::alerts::{
-    ActiveKey, Alert, DayAlert, Filter, NOTIFY_CHANNEL, TimelineEntry, active_about_residents, active_keys, by_cause,
-    fetch, fetch_visible, list, of_resident_during, opened_about_residents, timeline,
-};
+/// The alerts API's reads, under the names its handlers use (`api::alerts`,
+/// `api::fhir`, `api::visits`); everything else reads `store::alerts`.
+pub use crate::store::alerts::{Alert, Filter, TimelineEntry, fetch_visible, list, timeline};
 
 /// Whether `scope` reaches an alert already in hand.
 pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
@@ -81,7 +79,7 @@ async fn record(
 ) -> Result<Alert, sqlx::Error> {
     let event = step.change();
     store::insert_event(tx, alert_id, actor, step, &details).await?;
-    let alert = fetch(tx, alert_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let alert = store::fetch(tx, alert_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let payload = json!({"event": event, "alert": &alert});
     store::queue_webhooks(tx, alert.institution_id, event.as_str(), &payload).await?;
     // People are told after the commit, off this path; the job commits

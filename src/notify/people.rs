@@ -13,9 +13,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::alerts;
 use crate::domain::notify::{self, Channel, Preferences};
 use crate::domain::{Role, Severity};
+use crate::store::alerts as store_alerts;
 use crate::store::notify as store;
 use crate::store::notify_plan::{self as plan, Delivery, Person};
 
@@ -110,7 +110,7 @@ async fn plan_alert(
     change: &str,
     level: i32,
 ) -> Result<Vec<Delivery>, sqlx::Error> {
-    let Some(alert) = alerts::fetch(tx, alert_id).await? else { return Ok(Vec::new()) };
+    let Some(alert) = store_alerts::fetch(tx, alert_id).await? else { return Ok(Vec::new()) };
     let local = local_now(tx, alert.institution_id).await?;
     let mut ids = match change {
         "alert.opened" => {
@@ -153,7 +153,7 @@ async fn plan_alert(
     Ok(out)
 }
 
-fn alert_text(change: &str, alert: &alerts::Alert, room: Option<&str>) -> String {
+fn alert_text(change: &str, alert: &store_alerts::Alert, room: Option<&str>) -> String {
     let who = alert.resident_name.as_deref().unwrap_or("shared device");
     let place = room.map(|r| format!(", room {r}")).unwrap_or_default();
     let what = match change {

@@ -12,13 +12,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::alerts::{self, DayAlert};
 use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
 use crate::domain::presence;
 use crate::domain::settings::{LocalTime, RuleSettings, Threshold};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
 use crate::rules::behaviour::missed_meal_cause;
 use crate::rules::devices;
+use crate::store::alerts::{self, DayAlert};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
 use crate::store::{activity, devices as stored_devices, meals, residents};

@@ -200,7 +200,6 @@ pub async fn touch(tx: &mut PgConnection, alert_id: Uuid) -> Result<(), sqlx::Er
 
 /// Whether an alert of this subject (the `alerts.subject` key), kind and
 /// cause was ever raised (`episodic`), or else one for the condition at `at`.
-#[allow(clippy::too_many_arguments)]
 pub async fn already_raised(
     tx: &mut PgConnection,
     institution_id: Uuid,

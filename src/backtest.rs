@@ -35,12 +35,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
+use crate::domain::presence;
+use crate::domain::settings::{RuleSettings, SettingsError, number_value};
 use crate::domain::status::{self, Period};
 use crate::domain::{AlertKind, DeviceKind, Metric, Resolution, Severity};
 use crate::rules::behaviour::{self, ResidentFacts};
-use crate::rules::settings::{RuleSettings, SettingsError, number_value};
 use crate::rules::vitals::VitalMonitor;
-use crate::rules::{Decision, devices, streaming};
+use crate::rules::{Decision, streaming};
 use crate::scheduler::LOOKBACK;
 use crate::store::activity::{self, HistoryEvent, HistoryReading};
 use crate::store::residents;
@@ -507,7 +508,7 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
             k = k.min(if first > min { first - 1 } else { first });
         }
         for (kind, seen) in state.sensors.values() {
-            let silent = state.grid.floor(*seen + devices::heartbeat_timeout(*kind));
+            let silent = state.grid.floor(*seen + presence::heartbeat_timeout(*kind));
             if silent >= min {
                 k = k.min(silent);
             }

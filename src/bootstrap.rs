@@ -6,73 +6,89 @@
 //! older versions stored in clear.
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::api::users::{NewUser, insert_user};
 use crate::config::{BootstrapSettings, WebhookSettings};
+use crate::domain::account::{self, MIN_PASSWORD_LEN};
 use crate::domain::keys::SealingKey;
 use crate::domain::{InstitutionKind, Role};
-
-/// Serialises bootstrap across `serve` processes starting together.
-const BOOTSTRAP_LOCK: i64 = 0x656c_6465_7201;
+use crate::store::bootstrap::{self as store, Secret};
+use crate::store::users;
 
 pub async fn run(pool: &PgPool, settings: &BootstrapSettings) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock($1)").bind(BOOTSTRAP_LOCK).execute(&mut *tx).await?;
-    if let Some((email, password)) = credentials(&settings.admin_email, &settings.admin_password) {
-        let any: bool = sqlx::query_scalar("select exists (select 1 from institutions)").fetch_one(&mut *tx).await?;
-        if !any {
-            let institution = Uuid::new_v4();
-            sqlx::query("insert into institutions (id, name, kind, timezone) values ($1, $2, $3, $4)")
-                .bind(institution)
-                .bind(&settings.institution_name)
-                .bind(InstitutionKind::CareHome)
-                .bind(&settings.institution_timezone)
-                .execute(&mut *tx)
-                .await?;
-            let admin =
-                NewUser { email, password, role: Role::Admin, name: "Administrator".to_owned(), kitchen_id: None };
-            let id = insert_user(&mut tx, Some(institution), None, admin)
-                .await
-                .map_err(|err| anyhow::anyhow!("creating the first administrator: {err}"))?;
-            tracing::info!(institution_id = %institution, user_id = %id, "created the first institution and its administrator");
-        }
+    store::lock(&mut tx).await?;
+    if let Some((email, password)) = credentials(&settings.admin_email, &settings.admin_password)
+        && !store::any_institution(&mut tx).await?
+    {
+        let institution = store::insert_institution(
+            &mut tx,
+            &settings.institution_name,
+            InstitutionKind::CareHome,
+            &settings.institution_timezone,
+        )
+        .await?;
+        let admin = First { email, password, role: Role::Admin, name: "Administrator" };
+        let id = create(&mut tx, Some(institution), admin)
+            .await
+            .map_err(|err| anyhow::anyhow!("creating the first administrator: {err}"))?;
+        tracing::info!(institution_id = %institution, user_id = %id, "created the first institution and its administrator");
     }
-    if let Some((email, password)) = credentials(&settings.operator_email, &settings.operator_password) {
-        let any: bool = sqlx::query_scalar("select exists (select 1 from users where role = 'operator')")
-            .fetch_one(&mut *tx)
-            .await?;
-        if !any {
-            let operator = NewUser {
-                email,
-                password,
-                role: Role::Operator,
-                name: "Platform operator".to_owned(),
-                kitchen_id: None,
-            };
-            let id = insert_user(&mut tx, None, None, operator)
-                .await
-                .map_err(|err| anyhow::anyhow!("creating the platform operator: {err}"))?;
-            tracing::info!(user_id = %id, "created the platform operator");
-        }
+    if let Some((email, password)) = credentials(&settings.operator_email, &settings.operator_password)
+        && !users::operator_exists(&mut tx).await?
+    {
+        let operator = First { email, password, role: Role::Operator, name: "Platform operator" };
+        let id = create(&mut tx, None, operator)
+            .await
+            .map_err(|err| anyhow::anyhow!("creating the platform operator: {err}"))?;
+        tracing::info!(user_id = %id, "created the platform operator");
     }
     tx.commit().await?;
     Ok(())
 }
 
-fn credentials(email: &Option<String>, password: &Option<SecretString>) -> Option<(String, String)> {
-    Some((email.clone()?, password.as_ref()?.expose_secret().to_owned()))
+/// An account the bootstrap creates, from the settings.
+struct First {
+    email: String,
+    password: String,
+    role: Role,
+    name: &'static str,
 }
 
-/// A kind of secret kept sealed at rest: where it is, and the key for it.
-struct Kept {
-    what: &'static str,
-    table: &'static str,
-    id: &'static str,
-    secret: &'static str,
-    sealed: &'static str,
-    key: Option<SealingKey>,
+/// Creates the account after the checks an admin's request passes (an email
+/// address, a long enough password), with its password hashed off the async
+/// workers.
+async fn create(conn: &mut PgConnection, institution_id: Option<Uuid>, first: First) -> anyhow::Result<Uuid> {
+    if !account::valid_email(&first.email) {
+        anyhow::bail!("email must be an address like name@example.org");
+    }
+    if first.password.chars().count() < MIN_PASSWORD_LEN {
+        anyhow::bail!("password must be at least {MIN_PASSWORD_LEN} characters");
+    }
+    let password = first.password;
+    let hash = tokio::task::spawn_blocking(move || account::hash_password(&password))
+        .await?
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?;
+    let user = users::NewUser {
+        institution_id,
+        region: None,
+        email: first.email.trim(),
+        name: first.name,
+        role: first.role,
+        password_hash: &hash,
+        kitchen_id: None,
+    };
+    users::insert(conn, &user).await.map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_email_key") => {
+            anyhow::anyhow!("a user with this email already exists")
+        }
+        _ => err.into(),
+    })
+}
+
+fn credentials(email: &Option<String>, password: &Option<SecretString>) -> Option<(String, String)> {
+    Some((email.clone()?, password.as_ref()?.expose_secret().to_owned()))
 }
 
 /// Seals the key safe codes, SMS and voice gateways' secrets and webhook
@@ -83,41 +99,16 @@ struct Kept {
 /// a key nothing can be sealed: a warning says what is still in clear.
 /// Answers how many secrets it sealed.
 pub async fn seal_plaintext(pool: &PgPool, settings: &WebhookSettings) -> anyhow::Result<u64> {
-    let kinds = [
-        Kept {
-            what: "key safe codes",
-            table: "responder_info",
-            id: "resident_id",
-            secret: "key_safe_code",
-            sealed: "key_safe_sealed",
-            key: crate::store::responder::sealing_key(settings),
-        },
-        Kept {
-            what: "channel secrets",
-            table: "notification_channels",
-            id: "id",
-            secret: "secret",
-            sealed: "secret_sealed",
-            key: crate::store::notify::channel_sealing_key(settings),
-        },
-        Kept {
-            what: "webhook secrets",
-            table: "webhooks",
-            id: "id",
-            secret: "secret",
-            sealed: "secret_sealed",
-            key: crate::store::webhooks::sealing_key(settings),
-        },
-    ];
     let mut total = 0;
-    for kind in kinds {
-        let Kept { what, table, id, secret, sealed, key } = kind;
+    for kind in Secret::ALL {
+        let what = kind.what();
+        let key: Option<SealingKey> = match kind {
+            Secret::KeySafeCodes => crate::store::responder::sealing_key(settings),
+            Secret::ChannelSecrets => crate::store::notify::channel_sealing_key(settings),
+            Secret::WebhookSecrets => crate::store::webhooks::sealing_key(settings),
+        };
         let mut tx = pool.begin().await?;
-        let plain: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {id}, {secret} from {table} where {secret} is not null and not {sealed} for update"
-        )))
-        .fetch_all(&mut *tx)
-        .await?;
+        let plain = store::in_clear(&mut tx, kind).await?;
         if plain.is_empty() {
             continue;
         }
@@ -129,13 +120,7 @@ pub async fn seal_plaintext(pool: &PgPool, settings: &WebhookSettings) -> anyhow
             continue;
         };
         for (row, value) in &plain {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "update {table} set {secret} = $2, {sealed} = true where {id} = $1"
-            )))
-            .bind(row)
-            .bind(key.seal(value, row.as_bytes()))
-            .execute(&mut *tx)
-            .await?;
+            store::store_sealed(&mut tx, kind, *row, &key.seal(value, row.as_bytes())).await?;
         }
         tx.commit().await?;
         tracing::info!(count = plain.len(), "sealed {what} stored in clear by an older version");

@@ -12,12 +12,13 @@ pub mod backtest;
 pub mod bootstrap;
 pub mod broker;
 pub mod care;
-pub mod cockpit;
 pub mod config;
 pub mod domain;
 pub mod fhir;
 pub mod import;
 pub mod ingest;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 pub mod net;
 pub mod notify;

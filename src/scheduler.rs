@@ -16,12 +16,15 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
+use crate::domain::activity::ActivityEvent;
+use crate::domain::presence;
 use crate::domain::{AlertKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
-use crate::rules::behaviour::{self, ActivityEvent, ResidentFacts, activity_kinds};
+use crate::rules::behaviour::{self, ResidentFacts, activity_kinds};
 use crate::rules::devices::{self, Battery, DeviceHealth};
 use crate::store::activity::{self, Horizon};
+use crate::store::alerts as store_alerts;
 use crate::store::scheduler as leadership;
 use crate::store::settings::SettingsCache;
 use crate::store::{devices as stored_devices, residents};
@@ -201,7 +204,7 @@ impl Leader {
     /// Institutions whose devices were sending and have gone quiet: a care
     /// home's gateway, network or power is down, and with it every alarm.
     async fn institution_silence(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let open = alerts::active_keys(&self.pool, &[AlertKind::InstitutionSilent]).await?;
+        let open = store_alerts::active_keys(&self.pool, &[AlertKind::InstitutionSilent]).await?;
         for (institution, last) in stored_devices::last_data_by_institution(&self.pool).await? {
             let Some(decision) = watchdog::institution_silence(last, self.settings.institution_silent_after, now)
             else {
@@ -221,7 +224,7 @@ impl Leader {
     /// from the stored device state, so nothing the engine missed (a crash
     /// between storing a Last Will and judging it) stays unjudged.
     async fn device_health(&self, rows: &[stored_devices::HealthRow], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let active = alerts::active_keys(&self.pool, &[AlertKind::DeviceOffline, AlertKind::LowBattery]).await?;
+        let active = store_alerts::active_keys(&self.pool, &[AlertKind::DeviceOffline, AlertKind::LowBattery]).await?;
         let is_active = |subject: &Subject, kind: AlertKind, cause: &str| {
             active.contains(&(subject.institution_id, subject.key(), kind, cause.to_owned()))
         };
@@ -255,7 +258,7 @@ impl Leader {
             let health = DeviceHealth {
                 device_id: d.device_id.clone(),
                 kind: d.kind,
-                last_seen_at: Some(devices::silent_since(d.last_seen_at, d.created_at)),
+                last_seen_at: Some(presence::silent_since(d.last_seen_at, d.created_at)),
                 online: d.reported_online,
                 online_at: d.online_at,
                 battery: d.battery,
@@ -324,7 +327,7 @@ impl Behaviour {
         self.load_activity(pool, now).await?;
         if self.raised.is_empty() {
             let since = now - LOOKBACK - chrono::Duration::hours(12);
-            self.raised = alerts::opened_about_residents(pool, since).await?.into_iter().collect();
+            self.raised = store_alerts::opened_about_residents(pool, since).await?.into_iter().collect();
         }
         let watched = residents::watched(pool).await?;
         let ids: Vec<Uuid> = watched.iter().map(|r| r.id).collect();
@@ -337,7 +340,7 @@ impl Behaviour {
                 sensors_online.insert(rid);
             }
         }
-        let active = alerts::active_about_residents(pool).await?;
+        let active = store_alerts::active_about_residents(pool).await?;
         let periods = crate::store::status::periods_of(pool, &ids).await?;
         for r in watched {
             let Ok(tz) = r.timezone.parse::<chrono_tz::Tz>() else { continue };

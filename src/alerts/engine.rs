@@ -39,11 +39,12 @@ use uuid::Uuid;
 
 use super::{Applied, Subject};
 use crate::domain::device::{DeviceInfo, Registered};
-use crate::domain::{AlertKind, DeviceKind, EventKind, Metric};
+use crate::domain::settings::{RuleSettings, Threshold};
+use crate::domain::{AlertKind, EventKind, Metric};
 use crate::metrics::Metrics;
-use crate::rules::settings::{RuleSettings, Threshold};
 use crate::rules::vitals::VitalMonitor;
 use crate::rules::{Decision, devices, streaming};
+use crate::store::inbox;
 use crate::store::settings::SettingsCache;
 
 /// Data that arrived this much after it happened is "late": its alerts say so.
@@ -151,39 +152,6 @@ where
             }
         }
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct InboxRow {
-    id: i64,
-    device_id: String,
-    kind: EventKind,
-    ts: DateTime<Utc>,
-    data: Value,
-    received_at: DateTime<Utc>,
-    device_kind: Option<DeviceKind>,
-    room: Option<String>,
-    placement: Option<String>,
-    power_on_threshold_w: Option<f64>,
-    institution_id: Option<Uuid>,
-    resident_id: Option<Uuid>,
-}
-
-/// One vital reading of a `vital_inbox` row, with its device (still
-/// registered: a removed device's readings have no one to alert about).
-#[derive(sqlx::FromRow)]
-struct InboxReading {
-    device_id: String,
-    metric: String,
-    ts: DateTime<Utc>,
-    value: f64,
-    received_at: DateTime<Utc>,
-    device_kind: DeviceKind,
-    room: Option<String>,
-    placement: Option<String>,
-    power_on_threshold_w: f64,
-    institution_id: Uuid,
-    resident_id: Option<Uuid>,
 }
 
 impl Engine {
@@ -312,13 +280,7 @@ impl Engine {
         // the sweep of the next start judges them.
         if !ends.is_empty() && !self.shutdown.is_cancelled() {
             // Not while a sweeping neighbour holds the row: it deletes it.
-            let done = sqlx::query(
-                "delete from vital_inbox where id in (select id from vital_inbox where id = any($1) for update skip locked)",
-            )
-            .bind(&ends)
-            .execute(&self.pool)
-            .await;
-            if let Err(err) = done {
+            if let Err(err) = inbox::clear_vitals(&self.pool, &ends).await {
                 // The sweep judges them again, which changes nothing.
                 tracing::warn!(cause = %err, "clearing the vital inbox; the sweep will");
             }
@@ -391,26 +353,8 @@ impl Engine {
         loop {
             let claimed = async {
                 let mut tx = self.pool.begin().await?;
-                let ids: Vec<i64> = sqlx::query_scalar(
-                    "select id from vital_inbox where enqueued_at <= now() - make_interval(secs => $1)
-                     order by id limit 20 for update skip locked",
-                )
-                .bind(min_age.as_secs_f64())
-                .fetch_all(&mut *tx)
-                .await?;
-                let rows: Vec<InboxReading> = sqlx::query_as(
-                    "select r.device_id, r.metric, r.ts, r.value, r.received_at, d.kind as device_kind, d.room,
-                            d.placement, d.power_on_threshold_w, d.institution_id, d.resident_id
-                     from vital_inbox i
-                          cross join lateral unnest(i.device_ids, i.metrics, i.ts, i.vals, i.received_at)
-                              as r (device_id, metric, ts, value, received_at)
-                          join devices d on d.device_id = r.device_id
-                     where i.id = any($1)
-                     order by r.ts",
-                )
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?;
+                let ids = inbox::claim_vitals(&mut tx, min_age).await?;
+                let rows = inbox::vital_readings(&mut tx, &ids).await?;
                 Ok::<_, sqlx::Error>((tx, ids, rows))
             }
             .await;
@@ -448,7 +392,7 @@ impl Engine {
             if self.shutdown.is_cancelled() {
                 return;
             }
-            let done = sqlx::query("delete from vital_inbox where id = any($1)").bind(&ids).execute(&mut *tx).await;
+            let done = inbox::delete_vitals(&mut tx, &ids).await;
             if let Err(err) = async {
                 done?;
                 tx.commit().await
@@ -466,18 +410,7 @@ impl Engine {
     async fn sweep_events(&mut self, min_age: Duration) {
         let mut after = 0_i64;
         loop {
-            let rows: Result<Vec<InboxRow>, sqlx::Error> = sqlx::query_as(
-                "select i.id, i.device_id, i.kind, i.ts, i.data, i.received_at, d.kind as device_kind, d.room,
-                        d.placement, d.power_on_threshold_w, d.institution_id, d.resident_id
-                 from rule_inbox i left join devices d on d.device_id = i.device_id
-                 where i.enqueued_at <= now() - make_interval(secs => $1) and i.id > $2
-                 order by i.id limit 500",
-            )
-            .bind(min_age.as_secs_f64())
-            .bind(after)
-            .fetch_all(&self.pool)
-            .await;
-            let rows = match rows {
+            let rows = match inbox::unjudged_events(&self.pool, min_age, after).await {
                 Ok(rows) if rows.is_empty() => return,
                 Ok(rows) => rows,
                 Err(err) => {
@@ -493,7 +426,7 @@ impl Engine {
                     (row.device_kind, row.institution_id, row.power_on_threshold_w)
                 else {
                     // The device was removed: there is no one left to alert.
-                    let _ = sqlx::query("delete from rule_inbox where id = $1").bind(row.id).execute(&self.pool).await;
+                    let _ = inbox::drop_event(&self.pool, row.id).await;
                     continue;
                 };
                 let origin = Arc::new(Registered {
@@ -549,14 +482,7 @@ async fn judge_event(
     if let Some(id) = event.inbox {
         // Locks the row: a sweeping neighbour skips it, and if the neighbour
         // got there first the event is already judged.
-        let claimed: Option<i64> = sqlx::query_scalar(
-            "delete from rule_inbox where id = (select id from rule_inbox where id = $1 for update skip locked)
-             returning id",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if claimed.is_none() {
+        if !inbox::claim_event(&mut tx, id).await? {
             return Ok(Vec::new());
         }
     }
@@ -634,25 +560,7 @@ async fn judge_readings(pool: &PgPool, readings: &[VitalReading]) -> Result<Vec<
     keys.dedup();
     let (residents, metrics): (Vec<Uuid>, Vec<&str>) = keys.iter().copied().unzip();
     let mut tx = pool.begin().await?;
-    // Rows created and locked in key order, the same in every process.
-    sqlx::query(
-        "insert into vital_state (resident_id, metric)
-         select r, m from unnest($1::uuid[], $2::text[]) as k(r, m) order by r, m
-         on conflict do nothing",
-    )
-    .bind(&residents)
-    .bind(&metrics)
-    .execute(&mut *tx)
-    .await?;
-    let rows: Vec<(Uuid, String, Option<Value>)> = sqlx::query_as(
-        "select resident_id, metric, state from vital_state
-         where (resident_id, metric) in (select * from unnest($1::uuid[], $2::text[]))
-         order by resident_id, metric for update",
-    )
-    .bind(&residents)
-    .bind(&metrics)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = inbox::lock_vital_states(&mut tx, &residents, &metrics).await?;
     let mut monitors: HashMap<(Uuid, Metric), VitalMonitor> = HashMap::new();
     for (resident, metric, state) in rows {
         let Some(first) = readings.iter().find(|r| r.resident == resident && r.metric.as_str() == metric) else {
@@ -684,16 +592,7 @@ async fn judge_readings(pool: &PgPool, readings: &[VitalReading]) -> Result<Vec<
         metrics.push(metric.as_str());
         states.push(serde_json::to_value(monitor).unwrap_or(Value::Null));
     }
-    sqlx::query(
-        "update vital_state v set state = u.s, updated_at = now()
-         from unnest($1::uuid[], $2::text[], $3::jsonb[]) as u(r, m, s)
-         where v.resident_id = u.r and v.metric = u.m",
-    )
-    .bind(&residents)
-    .bind(&metrics)
-    .bind(&states)
-    .execute(&mut *tx)
-    .await?;
+    inbox::save_vital_states(&mut tx, &residents, &metrics, &states).await?;
     tx.commit().await?;
     Ok(applied)
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Query, Result};
-use crate::cockpit::{self, Bound, Counts, DayFigures, Figures, InstitutionFigures, Period};
 use crate::domain::Role;
+use crate::domain::cockpit::{self, Bound, Counts, DayFigures, Figures, InstitutionFigures, Period};
 use crate::store::cockpit::{self as store, Place};
 
 pub fn router() -> Router<ApiContext> {

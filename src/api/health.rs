@@ -32,9 +32,7 @@ async fn healthz() -> impl IntoResponse {
     description = "Who may call it: public.", responses((status = 200, description = "success")))]
 async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
     let database =
-        tokio::time::timeout(Duration::from_secs(2), sqlx::query_scalar::<_, i32>("select 1").fetch_one(&ctx.pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        tokio::time::timeout(Duration::from_secs(2), crate::store::ping(&ctx.pool)).await.is_ok_and(|r| r.is_ok());
     ctx.metrics.database_connected.store(database, Ordering::Relaxed);
     let broker = ctx.metrics.broker_connected();
     let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

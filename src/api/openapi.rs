@@ -1796,7 +1796,7 @@ fn nullable(mut schema: Value) -> Value {
 
 /// A meal's window: every field required, none null.
 fn meal_windows() -> Value {
-    use crate::rules::settings::MAX_MEAL_NAME;
+    use crate::domain::settings::MAX_MEAL_NAME;
     let meal = json!({"type": "string", "minLength": 1, "maxLength": MAX_MEAL_NAME, "pattern": NOT_BLANK});
     json!({"type": "array", "items": {"type": "object", "required": ["meal", "start", "end"],
         "properties": {"meal": meal, "start": time_of_day(), "end": time_of_day()}}})
@@ -1806,7 +1806,7 @@ fn meal_windows() -> Value {
 /// (a bound in the wrong unit would never trigger).
 fn thresholds() -> Value {
     let mut metrics = serde_json::Map::new();
-    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::rules::vitals::is_vital(*m)) {
+    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::domain::settings::is_vital(*m)) {
         let (low, high) = metric.plausible();
         let bound = json!({"type": ["number", "null"], "minimum": low, "maximum": high});
         metrics.insert(
@@ -1822,7 +1822,7 @@ fn thresholds() -> Value {
 /// judged as a whole too (a window's start and end, thresholds' min below
 /// max), which answers 422.
 fn rule_settings_patch() -> Value {
-    use crate::rules::settings::{
+    use crate::domain::settings::{
         MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
     };
     let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{AnyJson, ApiContext, Error, Json, Path, Result};
-use crate::rules::settings::{RuleSettings, SettingsError, merge_patch};
+use crate::domain::settings::{RuleSettings, SettingsError, merge_patch};
 use crate::store::settings::{self, Changed};
 
 pub fn router() -> Router<ApiContext> {

@@ -9,12 +9,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, USER_COLUMNS, UserBody, hash_password};
+use super::auth::{AuthUser, MIN_PASSWORD_LEN, UserBody, hash_password};
 use super::error::ResultExt;
 use super::openapi::{ErrorBody, HASHING_BUSY, field};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
-use crate::store::sessions;
+use crate::store::{sessions, users};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -47,15 +47,10 @@ pub(super) struct Created {
     id: Uuid,
 }
 
-/// The characters an email address never holds around its `@` (the
-/// document's pattern names the same).
-const NOT_IN_EMAIL: [char; 7] = ['@', ' ', '\t', '\n', '\r', '\u{c}', '\u{b}'];
-
 /// One `@` between two non-empty parts without spaces, at most 254
 /// characters (RFC 5321's path limit).
 pub fn valid_email(email: &str) -> bool {
-    let part = |p: &str| !p.is_empty() && !p.contains(NOT_IN_EMAIL);
-    super::chars(email) <= 254 && email.split_once('@').is_some_and(|(local, domain)| part(local) && part(domain))
+    crate::domain::account::valid_email(email)
 }
 
 pub fn validate_new_user(user: &NewUser) -> Result<()> {
@@ -73,7 +68,7 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
 
 /// Creates a user: of an institution, or of the platform (`None`; a
 /// supervisor with its region). The schema refuses a role placed where it
-/// does not belong. Shared by the API and the bootstrap.
+/// does not belong.
 pub async fn insert_user(
     conn: &mut sqlx::PgConnection,
     institution_id: Option<Uuid>,
@@ -81,27 +76,22 @@ pub async fn insert_user(
     user: NewUser,
 ) -> Result<Uuid> {
     validate_new_user(&user)?;
-    let kitchen_id = user.kitchen_id;
-    let id = Uuid::new_v4();
     let hash = hash_password(user.password).await?;
-    sqlx::query(
-        "insert into users (id, institution_id, region, email, name, role, password_hash, kitchen_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(id)
-    .bind(institution_id)
-    .bind(region)
-    .bind(user.email.trim())
-    .bind(user.name.trim())
-    .bind(user.role)
-    .bind(hash)
-    .bind(kitchen_id)
-    .execute(conn)
-    .await
-    .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
-    .on_constraint("users_kitchen_check", || {
-        Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id")
-    })?;
+    let row = users::NewUser {
+        institution_id,
+        region,
+        email: user.email.trim(),
+        name: user.name.trim(),
+        role: user.role,
+        password_hash: &hash,
+        kitchen_id: user.kitchen_id,
+    };
+    let id = users::insert(conn, &row)
+        .await
+        .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
+        .on_constraint("users_kitchen_check", || {
+            Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id")
+        })?;
     Ok(id)
 }
 
@@ -159,17 +149,7 @@ async fn list_users(
         Ok(crate::store::users::role(&ctx.pool, &auth.scope, id).await?.is_some())
     })
     .await?;
-    let mut users: Vec<UserBody> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
-         where u.institution_id = $1
-           and ($2::uuid is null or (u.name, u.email, u.id) > (select c.name, c.email, c.id from users c where c.id = $2))
-         order by u.name, u.email, u.id limit $3"
-    )))
-    .bind(institution)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(&ctx.pool)
-    .await?;
+    let mut users: Vec<UserBody> = users::page(&ctx.pool, institution, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut users, limit, |u| u.id.to_string());
     Ok(Json(UserList { users, next_cursor }))
 }
@@ -177,12 +157,7 @@ async fn list_users(
 /// A user of the admin's own institution, locked until the transaction
 /// ends; anyone else's answers 404.
 async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Result<Role> {
-    sqlx::query_scalar("select role from users where id = $1 and institution_id = $2 for update")
-        .bind(id)
-        .bind(institution)
-        .fetch_optional(tx)
-        .await?
-        .ok_or(Error::NotFound)
+    users::lock_member(tx, institution, id).await?.ok_or(Error::NotFound)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,17 +198,7 @@ async fn update_user(
     let mut tx = ctx.pool.begin().await?;
     let before = member(&mut tx, institution, id).await?;
     let role_changes = patch.role.is_some_and(|r| r != before);
-    sqlx::query(
-        "update users set role = coalesce($2, role),
-            disabled_at = case when $3 then coalesce(disabled_at, now()) when not $3 then null else disabled_at end,
-            updated_at = now()
-         where id = $1",
-    )
-    .bind(id)
-    .bind(patch.role)
-    .bind(patch.disabled)
-    .execute(&mut *tx)
-    .await?;
+    users::update(&mut tx, id, patch.role, patch.disabled).await?;
     if let Some(phone) = &patch.phone {
         let phone = super::notifications::parse_phone(phone.as_deref())?;
         crate::store::notify::set_phone(&mut tx, id, phone.as_deref()).await?;
@@ -296,11 +261,7 @@ async fn reset_password(
     let hash = hash_password(req.password).await?;
     let mut tx = ctx.pool.begin().await?;
     member(&mut tx, institution, id).await?;
-    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
-        .bind(id)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?;
+    users::set_password(&mut tx, id, &hash).await?;
     let ended = sessions::end_all(&mut tx, id).await?;
     // Never the password.
     let details = serde_json::json!({"sessions_ended": ended});

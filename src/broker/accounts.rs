@@ -28,11 +28,8 @@ use crate::config::{ConfigError, ManagedAccounts, Settings};
 use crate::domain::{AlertKind, Severity};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
+use crate::store::mqtt_accounts::{self as store, AccountRow, NewAccount};
 
-/// Held shared by every credential change and exclusively by a
-/// reconciliation, so a reconciliation never sees an account the broker has
-/// but the database has not committed yet (and removes it).
-const ACCOUNTS_LOCK: i64 = 0x656c_6465_7210;
 /// How long `serve` waits at start for the broker to be reconciled before it
 /// starts ingesting anyway (the ingest sessions retry until their account
 /// exists).
@@ -117,7 +114,7 @@ impl Accounts {
             endpoint.username.as_deref(),
             admin.as_ref().and_then(|a| a.username.as_deref()),
         );
-        record_reserved(&pool, &endpoint.client_id, &names).await?;
+        store::record_reserved(&pool, &endpoint.client_id, &names).await?;
         let Some(managed) = settings.mqtt.managed_accounts() else { return Ok(None) };
         let missing = |what: &str| BrokerError::Config(ConfigError::Invalid(format!("{what} is required")));
         let key = settings.mqtt.credential_key.clone().ok_or_else(|| missing("ELDERCARE__MQTT__CREDENTIAL_KEY"))?;
@@ -204,11 +201,11 @@ impl Accounts {
     /// account's password to `MQTT_URL`'s.
     pub async fn reconcile(&self, first: bool) -> Result<Reconciled, BrokerError> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("select pg_advisory_lock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await?;
+        store::lock(&mut conn).await?;
         let mut revoked = Disconnect { emqx: self.emqx.clone(), client_ids: Vec::new() };
         let result = self.reconcile_locked(&mut conn, first, &mut revoked).await;
         // Unlocked whatever happened: the connection goes back to the pool.
-        let unlocked = sqlx::query("select pg_advisory_unlock($1)").bind(ACCOUNTS_LOCK).execute(&mut *conn).await;
+        let unlocked = store::unlock(&mut conn).await;
         // Outside the lock (the broker's API may be slow), and whatever
         // failed after the revocations committed: they are not made again.
         revoked.send().await;
@@ -226,29 +223,11 @@ impl Accounts {
         let hash = credentials::salted_hash(&self.ingest.password, &salt);
         // A device may never hold the ingest account's name: only an ingest
         // row is replaced.
-        sqlx::query(
-            "insert into mqtt_accounts (username, kind, password_hash, salt, subscribe_topics)
-             values ($1, 'ingest', $2, $3, $4)
-             on conflict (username) do update
-                set password_hash = excluded.password_hash, salt = excluded.salt,
-                    subscribe_topics = excluded.subscribe_topics, issued_at = now()
-                where mqtt_accounts.kind = 'ingest'",
-        )
-        .bind(&self.ingest.username)
-        .bind(&hash)
-        .bind(&salt)
-        .bind(&self.ingest.subscribe)
-        .execute(&mut *conn)
-        .await?;
+        store::upsert_ingest(conn, &self.ingest.username, &hash, &salt, &self.ingest.subscribe).await?;
         let revoked = self.revoke_reserved(conn, disconnect).await?;
         let Some(broker) = &self.broker else { return Ok(Reconciled { revoked, ..Reconciled::default() }) };
-        let rows: Vec<AccountRow> = sqlx::query_as(
-            "select a.username, a.kind, a.client_id, a.nonce, a.publish_topics, a.subscribe_topics
-             from mqtt_accounts a where a.kind <> 'ingest' order by a.username",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut desired: Vec<Account> = rows.into_iter().filter_map(|r| r.account(&self.key)).collect();
+        let rows = store::devices_and_gateways(conn).await?;
+        let mut desired: Vec<Account> = rows.into_iter().filter_map(|r| account_of(r, &self.key)).collect();
         desired.push(self.ingest.clone());
         let report = broker.reconcile(&desired, first).await?;
         Ok(Reconciled { revoked, ..report })
@@ -266,26 +245,10 @@ impl Accounts {
         conn: &mut PgConnection,
         disconnect: &mut Disconnect,
     ) -> Result<usize, BrokerError> {
-        let backend: HashSet<String> = sqlx::query_scalar("select name from mqtt_reserved_names")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+        let backend: HashSet<String> = store::reserved_names(conn).await?.into_iter().collect();
         // The rule decides; the query only spares reading every account.
-        let candidates: Vec<(String, String, Option<String>, Option<Uuid>)> = sqlx::query_as(
-            "select a.username, a.kind, a.client_id, coalesce(d.institution_id, g.institution_id)
-             from mqtt_accounts a
-             left join devices d on d.device_id = a.device_id
-             left join gateways g on g.gateway_id = a.gateway_id
-             where a.kind <> 'ingest'
-               and (lower(a.username) like $1 || '%' or lower(a.client_id) like $1 || '%'
-                    or lower(a.username) = any($2) or lower(a.client_id) = any($2))
-             order by a.username",
-        )
-        .bind(reserved::PREFIX)
-        .bind(backend.iter().collect::<Vec<_>>())
-        .fetch_all(&mut *conn)
-        .await?;
+        let names: Vec<&String> = backend.iter().collect();
+        let candidates = store::reserved_candidates(conn, reserved::PREFIX, &names).await?;
         let mut revoked = 0;
         for (username, kind, client_id, institution) in candidates {
             let Some(why) = reserved::reserved(&username, &backend)
@@ -329,11 +292,7 @@ impl Accounts {
         let details = json!({"username": username, "account_kind": kind.as_str(), "reason": why.as_str(),
                              "message": why.reason(), "note": note});
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query("delete from mqtt_accounts where username = $1 and kind = $2")
-            .bind(username)
-            .bind(kind.as_str())
-            .execute(&mut *tx)
-            .await?;
+        store::delete(&mut tx, username, kind.as_str()).await?;
         crate::audit::append(
             &mut tx,
             institution,
@@ -392,29 +351,26 @@ impl Accounts {
         nonce: &str,
         owner: Owner<'_>,
     ) -> Result<(), BrokerError> {
-        lock_shared(tx).await?;
+        store::lock_shared(tx).await?;
         let salt = credentials::random_hex(16);
         let (device_id, gateway_id) = match owner {
             Owner::Device(id) => (Some(id), None),
             Owner::Gateway(id) => (None, Some(id)),
         };
-        sqlx::query(
-            "insert into mqtt_accounts (username, kind, device_id, gateway_id, client_id, nonce, password_hash, salt,
-                                        publish_topics, subscribe_topics)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&account.username)
-        .bind(account.kind.as_str())
-        .bind(device_id)
-        .bind(gateway_id)
-        .bind(&account.client_id)
-        .bind(nonce)
-        .bind(credentials::salted_hash(&account.password, &salt))
-        .bind(&salt)
-        .bind(&account.publish)
-        .bind(&account.subscribe)
-        .execute(&mut *tx)
-        .await?;
+        let password_hash = credentials::salted_hash(&account.password, &salt);
+        let row = NewAccount {
+            username: &account.username,
+            kind: account.kind.as_str(),
+            device_id,
+            gateway_id,
+            client_id: account.client_id.as_deref(),
+            nonce,
+            password_hash: &password_hash,
+            salt: &salt,
+            publish_topics: &account.publish,
+            subscribe_topics: &account.subscribe,
+        };
+        store::insert(tx, &row).await?;
         if let Some(broker) = &self.broker {
             broker.create(account).await?;
         }
@@ -429,28 +385,14 @@ impl Accounts {
         tx: &mut PgConnection,
         username: &str,
     ) -> Result<Option<(Credential, Disconnect)>, BrokerError> {
-        lock_shared(tx).await?;
-        let row: Option<AccountRow> = sqlx::query_as(
-            "select username, kind, client_id, nonce, publish_topics, subscribe_topics
-             from mqtt_accounts where username = $1 and kind <> 'ingest' for update",
-        )
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(mut row) = row else { return Ok(None) };
+        store::lock_shared(tx).await?;
+        let Some(mut row) = store::lock_account(tx, username).await? else { return Ok(None) };
         let nonce = credentials::random_hex(16);
         row.nonce = Some(nonce.clone());
-        let Some(account) = row.account(&self.key) else { return Ok(None) };
+        let Some(account) = account_of(row, &self.key) else { return Ok(None) };
         let salt = credentials::random_hex(16);
-        sqlx::query(
-            "update mqtt_accounts set nonce = $2, password_hash = $3, salt = $4, issued_at = now() where username = $1",
-        )
-        .bind(username)
-        .bind(&nonce)
-        .bind(credentials::salted_hash(&account.password, &salt))
-        .bind(&salt)
-        .execute(&mut *tx)
-        .await?;
+        let password_hash = credentials::salted_hash(&account.password, &salt);
+        store::set_password(tx, username, &nonce, &password_hash, &salt).await?;
         if let Some(broker) = &self.broker {
             broker.set_password(&account).await?;
         }
@@ -467,13 +409,8 @@ impl Accounts {
         kind: AccountKind,
         username: &str,
     ) -> Result<Disconnect, BrokerError> {
-        lock_shared(tx).await?;
-        let client_id: Option<Option<String>> =
-            sqlx::query_scalar("delete from mqtt_accounts where username = $1 and kind = $2 returning client_id")
-                .bind(username)
-                .bind(kind.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+        store::lock_shared(tx).await?;
+        let client_id = store::delete(tx, username, kind.as_str()).await?;
         if let Some(broker) = &self.broker {
             broker.remove(kind, username).await?;
         }
@@ -488,30 +425,10 @@ impl Accounts {
     }
 }
 
-/// Records the names one process uses on the broker as reserved, so that
-/// every process sharing the database (and EMQX's queries) refuses them.
-async fn record_reserved(pool: &PgPool, process: &str, names: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into mqtt_reserved_names (name, process)
-         select n, $2 from unnest($1::text[]) n
-         on conflict (name) do update set process = excluded.process, recorded_at = now()",
-    )
-    .bind(names)
-    .bind(process)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Why `name` may not be a device's or a gateway's: reserved for the
 /// backend by the prefix or by a process's recorded names.
 pub async fn reservation(conn: &mut PgConnection, name: &str) -> Result<Option<Reserved>, sqlx::Error> {
-    let backend: HashSet<String> = sqlx::query_scalar("select name from mqtt_reserved_names where name = lower($1)")
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
+    let backend: HashSet<String> = store::reserved_as(conn, name).await?.into_iter().collect();
     Ok(reserved::reserved(name, &backend))
 }
 
@@ -524,34 +441,17 @@ fn credential(account: &Account) -> Credential {
     Credential { username: account.username.clone(), password: account.password.expose_secret().to_owned() }
 }
 
-async fn lock_shared(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_advisory_xact_lock_shared($1)").bind(ACCOUNTS_LOCK).execute(&mut *tx).await?;
-    Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct AccountRow {
-    username: String,
-    kind: String,
-    client_id: Option<String>,
-    nonce: Option<String>,
-    publish_topics: Vec<String>,
-    subscribe_topics: Vec<String>,
-}
-
-impl AccountRow {
-    /// The account with its current password; `None` for a row that cannot
-    /// be one (the ingest row, which has no nonce).
-    fn account(self, key: &CredentialKey) -> Option<Account> {
-        let nonce = self.nonce?;
-        let password: SecretString = key.password(&self.username, &nonce);
-        Some(Account {
-            kind: AccountKind::parse(&self.kind)?,
-            client_id: self.client_id,
-            password,
-            publish: self.publish_topics,
-            subscribe: self.subscribe_topics,
-            username: self.username,
-        })
-    }
+/// The account with its current password; `None` for a row that cannot
+/// be one (the ingest row, which has no nonce).
+fn account_of(row: AccountRow, key: &CredentialKey) -> Option<Account> {
+    let nonce = row.nonce?;
+    let password: SecretString = key.password(&row.username, &nonce);
+    Some(Account {
+        kind: AccountKind::parse(&row.kind)?,
+        client_id: row.client_id,
+        password,
+        publish: row.publish_topics,
+        subscribe: row.subscribe_topics,
+        username: row.username,
+    })
 }

@@ -8,6 +8,7 @@
 //! declared with its `names!`.
 
 pub mod access;
+pub mod account;
 pub mod activity;
 pub mod alert;
 pub mod care;

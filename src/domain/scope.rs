@@ -10,7 +10,7 @@
 //! is [`Scope::push_filter`] and, for one row already in hand,
 //! [`Scope::reaches`].
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::Role;
@@ -167,20 +167,25 @@ impl Scope {
     }
 
     /// Whether a row already in hand, of `institution` and about `resident`
-    /// (`None` for the institution's own), is in reach.
-    pub async fn reaches(&self, pool: &PgPool, institution: Uuid, resident: Option<Uuid>) -> Result<bool, sqlx::Error> {
+    /// (`None` for the institution's own), is in reach: at once, or when
+    /// the scope reaches that resident (a family link, which the store
+    /// reads: `store::residents::reaches`).
+    pub fn reaches(&self, institution: Uuid, resident: Option<Uuid>) -> InReach {
         match (self.reach(), resident) {
-            (Reach::Institution(own), _) => Ok(own == institution),
-            (Reach::LinkedResidents(own), Some(resident)) if own == institution => {
-                let mut query = QueryBuilder::new("select exists (select 1 from residents r where r.id = ");
-                query.push_bind(resident);
-                self.push_filter(&mut query, Placed::RESIDENTS);
-                query.push(")");
-                query.build_query_scalar().fetch_one(pool).await
-            }
-            (Reach::LinkedResidents(_), _) | (Reach::Platform, _) | (Reach::Nothing, _) => Ok(false),
+            (Reach::Institution(own), _) if own == institution => InReach::Yes,
+            (Reach::LinkedResidents(own), Some(resident)) if own == institution => InReach::IfResident(resident),
+            _ => InReach::No,
         }
     }
+}
+
+/// Whether a row already in hand is in a scope's reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InReach {
+    Yes,
+    No,
+    /// If the scope reaches this resident ([`Placed::RESIDENTS`]).
+    IfResident(Uuid),
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use uuid::Uuid;
 
 use super::ids::{self, Measured};
 use super::model::*;
-use crate::alerts::Alert;
 use crate::domain::Role;
 use crate::domain::alert::Status as AlertStatus;
 use crate::domain::care::{PlanItem, VisitStatus};
 use crate::domain::meal::MealPlan;
 use crate::domain::{AlertKind, Metric, Severity};
+use crate::store::alerts::Alert;
 use crate::store::messages::Message;
 use crate::store::visits::Visit;
 

@@ -13,10 +13,11 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::alerts;
 use crate::domain::notify::{self, Channel, Preferences};
 use crate::domain::{Role, Severity};
+use crate::store::alerts as store_alerts;
 use crate::store::notify as store;
+use crate::store::notify_plan::{self as plan, Delivery, Person};
 
 /// Jobs planned in one transaction.
 const BATCH: i64 = 50;
@@ -41,88 +42,29 @@ pub async fn run(pool: PgPool, shutdown: CancellationToken) {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Job {
-    id: i64,
-    alert_id: Option<Uuid>,
-    message_id: Option<Uuid>,
-    change: String,
-    level: i32,
-}
-
 /// Plans a batch of jobs: their deliveries are written and the jobs deleted
 /// in one transaction, so a crash plans a job again rather than lose it.
 /// Alerts before messages: a backlog of messages never delays the planning
 /// of an alarm.
 async fn plan_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let jobs: Vec<Job> = sqlx::query_as(
-        "select id, alert_id, message_id, change, level from notification_jobs
-         order by (alert_id is null), id limit $1 for update skip locked",
-    )
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
+    let jobs = plan::due_jobs(&mut tx, BATCH).await?;
     for job in &jobs {
         let deliveries = match (job.alert_id, job.message_id) {
             (Some(alert), _) => plan_alert(&mut tx, alert, &job.change, job.level).await?,
             (None, Some(message)) => plan_message(&mut tx, message).await?,
             (None, None) => Vec::new(),
         };
-        insert(&mut tx, &deliveries).await?;
-        sqlx::query("delete from notification_jobs where id = $1").bind(job.id).execute(&mut *tx).await?;
+        plan::insert_deliveries(&mut tx, &deliveries).await?;
+        plan::delete_job(&mut tx, job.id).await?;
     }
     tx.commit().await?;
     Ok(jobs.len())
 }
 
-/// One notification to one person on one channel.
-struct Delivery {
-    user_id: Uuid,
-    alert_id: Option<Uuid>,
-    channel: Channel,
-    subscription_id: Option<Uuid>,
-    gateway_id: Option<Uuid>,
-    phone: Option<String>,
-    payload: Value,
-    urgent: bool,
-}
-
-async fn insert(tx: &mut PgConnection, deliveries: &[Delivery]) -> Result<(), sqlx::Error> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    let mut query = sqlx::QueryBuilder::new(
-        "insert into notification_deliveries
-             (id, user_id, alert_id, channel, subscription_id, gateway_id, phone, payload, urgent) ",
-    );
-    query.push_values(deliveries, |mut row, d| {
-        row.push_bind(Uuid::new_v4())
-            .push_bind(d.user_id)
-            .push_bind(d.alert_id)
-            .push_bind(d.channel)
-            .push_bind(d.subscription_id)
-            .push_bind(d.gateway_id)
-            .push_bind(&d.phone)
-            .push_bind(&d.payload)
-            .push_bind(d.urgent);
-    });
-    query.build().execute(tx).await.map(drop)
-}
-
-#[derive(sqlx::FromRow)]
-struct Person {
-    id: Uuid,
-    role: Role,
-    phone: Option<String>,
-}
-
 /// The institution's time now, for rota and quiet hours.
 async fn local_now(tx: &mut PgConnection, institution: Uuid) -> Result<NaiveDateTime, sqlx::Error> {
-    let zone: Option<String> = sqlx::query_scalar("select timezone from institutions where id = $1")
-        .bind(institution)
-        .fetch_optional(tx)
-        .await?;
+    let zone = plan::timezone(tx, institution).await?;
     let tz = zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()).unwrap_or(chrono_tz::UTC);
     Ok(Utc::now().with_timezone(&tz).naive_local())
 }
@@ -143,26 +85,17 @@ async fn on_call(
     if level != 1 {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar(
-        "select id from users where institution_id = $1 and role in ('admin', 'staff') and disabled_at is null",
-    )
-    .bind(institution)
-    .fetch_all(tx)
-    .await
+    plan::care_team(tx, institution).await
 }
 
 async fn family_of(tx: &mut PgConnection, resident: Option<Uuid>) -> Result<Vec<Uuid>, sqlx::Error> {
     let Some(resident) = resident else { return Ok(Vec::new()) };
-    sqlx::query_scalar("select user_id from family_links where resident_id = $1").bind(resident).fetch_all(tx).await
+    plan::family(tx, resident).await
 }
 
 /// The people (not disabled) with their preferences.
 async fn people(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Person, Preferences)>, sqlx::Error> {
-    let found: Vec<Person> =
-        sqlx::query_as("select id, role, phone from users where id = any($1) and disabled_at is null")
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    let found = plan::people(tx, ids).await?;
     let mut out = Vec::with_capacity(found.len());
     for person in found {
         let prefs = store::preferences(tx, person.id).await?.unwrap_or_else(|| Preferences::default_for(person.role));
@@ -177,7 +110,7 @@ async fn plan_alert(
     change: &str,
     level: i32,
 ) -> Result<Vec<Delivery>, sqlx::Error> {
-    let Some(alert) = alerts::fetch(tx, alert_id).await? else { return Ok(Vec::new()) };
+    let Some(alert) = store_alerts::fetch(tx, alert_id).await? else { return Ok(Vec::new()) };
     let local = local_now(tx, alert.institution_id).await?;
     let mut ids = match change {
         "alert.opened" => {
@@ -195,13 +128,7 @@ async fn plan_alert(
         return Ok(Vec::new());
     }
     let room: Option<String> = match alert.resident_id {
-        Some(resident) => {
-            let room: Option<Option<String>> = sqlx::query_scalar("select room from residents where id = $1")
-                .bind(resident)
-                .fetch_optional(&mut *tx)
-                .await?;
-            room.flatten()
-        }
+        Some(resident) => plan::room(tx, resident).await?.flatten(),
         None => alert.details.get("room").and_then(Value::as_str).map(str::to_owned),
     };
     let payload = json!({
@@ -226,7 +153,7 @@ async fn plan_alert(
     Ok(out)
 }
 
-fn alert_text(change: &str, alert: &alerts::Alert, room: Option<&str>) -> String {
+fn alert_text(change: &str, alert: &store_alerts::Alert, room: Option<&str>) -> String {
     let who = alert.resident_name.as_deref().unwrap_or("shared device");
     let place = room.map(|r| format!(", room {r}")).unwrap_or_default();
     let what = match change {
@@ -262,10 +189,7 @@ async fn reach(
     out: &mut Vec<Delivery>,
 ) -> Result<(), sqlx::Error> {
     if prefs.channels.contains(&Channel::Push) {
-        let subscriptions: Vec<Uuid> = sqlx::query_scalar("select id from push_subscriptions where user_id = $1")
-            .bind(person.id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let subscriptions = plan::push_subscriptions(tx, person.id).await?;
         for subscription in subscriptions {
             out.push(Delivery {
                 user_id: person.id,
@@ -281,14 +205,7 @@ async fn reach(
     }
     let Some(phone) = &person.phone else { return Ok(()) };
     for channel in prefs.channels.iter().filter(|c| **c != Channel::Push) {
-        let gateway: Option<Uuid> = sqlx::query_scalar(
-            "select id from notification_channels where institution_id = $1 and kind = $2 order by created_at limit 1",
-        )
-        .bind(institution)
-        .bind(channel)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(gateway) = gateway {
+        if let Some(gateway) = plan::gateway(tx, institution, *channel).await? {
             out.push(Delivery {
                 user_id: person.id,
                 alert_id,
@@ -304,27 +221,10 @@ async fn reach(
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    institution_id: Uuid,
-    resident_id: Uuid,
-    author_id: Option<Uuid>,
-    author_name: Option<String>,
-    author_role: Option<Role>,
-    body: String,
-}
-
 /// A family member's message goes to the care team on call (level 1); the
 /// care team's to the resident's family. Push only.
 async fn plan_message(tx: &mut PgConnection, message_id: Uuid) -> Result<Vec<Delivery>, sqlx::Error> {
-    let message: Option<MessageRow> = sqlx::query_as(
-        "select m.institution_id, m.resident_id, m.author_id, u.name as author_name, u.role as author_role, m.body
-         from messages m left join users u on u.id = m.author_id where m.id = $1",
-    )
-    .bind(message_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(m) = message else { return Ok(Vec::new()) };
+    let Some(m) = plan::message(tx, message_id).await? else { return Ok(Vec::new()) };
     let local = local_now(tx, m.institution_id).await?;
     let mut ids = if m.author_role == Some(Role::Family) {
         on_call(tx, m.institution_id, 1, local).await?

@@ -13,9 +13,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::alerts::{self, Alert, NOTIFY_CHANNEL};
 use crate::domain::Change;
 use crate::domain::notify::REACH_CHANNEL;
+use crate::store::alerts::{self, Alert, NOTIFY_CHANNEL};
 use crate::store::{listen, sessions};
 
 #[derive(Debug, Clone)]

@@ -16,9 +16,10 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SecondsFor
 use chrono_tz::Tz;
 use serde_json::json;
 
-use super::settings::{RuleSettings, TimeWindow, number_value};
-use super::{Decision, devices, rfc3339};
-pub use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
+use super::{Decision, rfc3339};
+use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
+use crate::domain::presence;
+use crate::domain::settings::{RuleSettings, TimeWindow, number_value};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
 
 /// What the scheduler knows of one resident.
@@ -66,7 +67,7 @@ pub fn sees_activity(
     reported_online: Option<bool>,
     now: DateTime<Utc>,
 ) -> bool {
-    ACTIVITY_SENSOR_KINDS.contains(&kind) && devices::online(kind, last_seen_at, reported_online, now) == Some(true)
+    ACTIVITY_SENSOR_KINDS.contains(&kind) && presence::online(kind, last_seen_at, reported_online, now) == Some(true)
 }
 
 const KITCHEN_APPLIANCES: &[&str] = &["kettle", "stove", "microwave"];
@@ -486,7 +487,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::rules::settings::{LocalTime, MealWindow};
+    use crate::domain::settings::{LocalTime, MealWindow};
 
     /// Evaluation output as `(kind, cause, raise?, at)`, the shape tests compare.
     fn summary(decisions: &[Decision]) -> Vec<(AlertKind, String, bool, DateTime<Utc>)> {

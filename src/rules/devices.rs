@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::settings::{RuleSettings, number_value};
 use super::{Decision, rfc3339};
-pub use crate::domain::presence::{heartbeat_timeout, online, online_since, silent_since};
+use crate::domain::presence::{heartbeat_timeout, online};
+use crate::domain::settings::{RuleSettings, number_value};
 use crate::domain::{AlertKind, DeviceKind, Resolution, Severity};
 
 /// How far above the low-battery threshold a low battery must come back to
@@ -190,6 +190,7 @@ pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::presence::{online_since, silent_since};
     use chrono::Duration;
 
     fn t0() -> DateTime<Utc> {

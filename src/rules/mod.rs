@@ -28,8 +28,6 @@
 
 pub mod behaviour;
 pub mod devices;
-/// The settings are the domain's, shared with the store that keeps them.
-pub use crate::domain::settings;
 pub mod streaming;
 pub mod vitals;
 

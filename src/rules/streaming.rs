@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
 use super::Decision;
-use super::settings::{RuleSettings, number_value};
+use crate::domain::settings::{RuleSettings, number_value};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
 
 /// The events [`on_event`] decides on: each stored one goes through the rule

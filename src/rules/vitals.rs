@@ -19,11 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::settings::{Threshold, VitalsSettings};
 use super::{Decision, rfc3339};
+use crate::domain::settings::{Threshold, VitalsSettings};
 use crate::domain::{AlertKind, Metric, Resolution, Severity};
-
-pub use crate::domain::settings::is_vital;
 
 /// The vital-sign state of one resident, one machine per metric. Plain data,
 /// so the caller may keep it in memory, snapshot it, or rebuild it after a

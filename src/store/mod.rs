@@ -5,20 +5,26 @@
 
 pub mod access_log;
 pub mod activity;
+pub mod alerts;
 pub mod audit;
+pub mod bootstrap;
 pub mod care;
 pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod divisions;
+pub mod fhir;
 pub mod gateways;
+pub mod inbox;
 pub mod ingest;
 pub mod institutions;
 pub mod listen;
 pub mod login_attempts;
 pub mod meals;
 pub mod messages;
+pub mod mqtt_accounts;
 pub mod notify;
+pub mod notify_plan;
 pub mod outbox;
 pub mod quarantine;
 pub mod records;
@@ -89,6 +95,11 @@ fn pool_of(settings: &DatabaseSettings, size: u32, name: &str) -> Result<PgPool,
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options.application_name(name)))
+}
+
+/// Whether the database answers a statement (readiness).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool).await.map(drop)
 }
 
 /// Applies pending migrations, then upgrades the time-series tables to

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::Scope;
 use crate::domain::care::Location;
-use crate::domain::scope::Placed;
+use crate::domain::scope::{InReach, Placed};
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Resident {
@@ -74,6 +74,21 @@ pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Uu
     query.push_bind(id);
     scope.push_filter(&mut query, Placed::RESIDENTS);
     query.build_query_scalar().fetch_optional(pool).await
+}
+
+/// Whether a row already in hand, of `institution` and about `resident`
+/// (`None` for the institution's own), is in `scope`'s reach.
+pub async fn reaches(
+    pool: &PgPool,
+    scope: &Scope,
+    institution: Uuid,
+    resident: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    match scope.reaches(institution, resident) {
+        InReach::Yes => Ok(true),
+        InReach::No => Ok(false),
+        InReach::IfResident(resident) => Ok(visible(pool, scope, resident).await?.is_some()),
+    }
 }
 
 /// The residents `scope` reaches, by name.

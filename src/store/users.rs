@@ -1,7 +1,9 @@
-//! The people who log in: what the other areas ask of them. (Accounts,
-//! sessions and the second factor are the auth API's and `store::sessions`'.)
+//! The people who log in: creating, listing and changing them (for the
+//! admins' API and the bootstrap), and what the other areas ask of them.
+//! (Logins, sessions and the second factor are the auth API's and
+//! `store::sessions`'.)
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{Role, Scope};
@@ -13,4 +15,111 @@ pub async fn role(pool: &PgPool, scope: &Scope, user_id: Uuid) -> Result<Option<
         .bind(scope.institution)
         .fetch_optional(pool)
         .await
+}
+
+/// A user as created: of an institution, or of the platform
+/// (`institution_id` `None`; a supervisor with its `region`).
+pub struct NewUser<'a> {
+    pub institution_id: Option<Uuid>,
+    pub region: Option<&'a str>,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub password_hash: &'a str,
+    pub kitchen_id: Option<Uuid>,
+}
+
+/// Creates a user; answers its id. The schema refuses a role placed where
+/// it does not belong (constraint `users_kitchen_check` for a kitchen id),
+/// and an email already taken (`users_email_key`): the caller maps those.
+pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into users (id, institution_id, region, email, name, role, password_hash, kitchen_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(user.institution_id)
+    .bind(user.region)
+    .bind(user.email)
+    .bind(user.name)
+    .bind(user.role)
+    .bind(user.password_hash)
+    .bind(user.kitchen_id)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Whether the platform has an operator.
+pub async fn operator_exists(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from users where role = 'operator')").fetch_one(conn).await
+}
+
+/// The columns of a user as the API shows one, over
+/// `users u left join institutions i`.
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
+     u.disabled_at is not null as disabled, u.phone, u.created_at";
+
+/// A page of the institution's users, by name (then email, then id), after
+/// the user `after`; as the caller's row type over [`USER_COLUMNS`].
+pub async fn page<T>(pool: &PgPool, institution: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
+         where u.institution_id = $1
+           and ($2::uuid is null or (u.name, u.email, u.id) > (select c.name, c.email, c.id from users c where c.id = $2))
+         order by u.name, u.email, u.id limit $3"
+    )))
+    .bind(institution)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The role of a user of the institution, locked to the end of the
+/// caller's transaction; `None` when the institution has no such user.
+pub async fn lock_member(tx: &mut PgConnection, institution: Uuid, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    sqlx::query_scalar("select role from users where id = $1 and institution_id = $2 for update")
+        .bind(id)
+        .bind(institution)
+        .fetch_optional(tx)
+        .await
+}
+
+/// Changes a user's role (`None`: kept) and disables (`Some(true)`) or
+/// re-enables (`Some(false)`) them; a user disabled again keeps the time
+/// they were first disabled.
+pub async fn update(
+    tx: &mut PgConnection,
+    id: Uuid,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update users set role = coalesce($2, role),
+            disabled_at = case when $3 then coalesce(disabled_at, now()) when not $3 then null else disabled_at end,
+            updated_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(role)
+    .bind(disabled)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+/// Sets a user's password hash.
+pub async fn set_password(tx: &mut PgConnection, id: Uuid, password_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(tx)
+        .await
+        .map(drop)
 }

@@ -8,10 +8,11 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::{Activity, Bed, Evidence, Meal, MealStatus, Medication, Night, RoomVisit};
+use crate::domain::activity::ActivityEvent;
+use crate::domain::settings::is_vital;
+use crate::domain::settings::{RuleSettings, Threshold, TimeWindow};
 use crate::domain::{EventKind, Metric};
-use crate::rules::behaviour::{ActivityEvent, local_instant, meal_evidence, missed_meal_cause, window_on};
-use crate::rules::settings::{RuleSettings, Threshold, TimeWindow};
-use crate::rules::vitals::is_vital;
+use crate::rules::behaviour::{local_instant, meal_evidence, missed_meal_cause, window_on};
 
 /// The instants a local day starts and ends.
 pub(super) fn day_bounds(tz: Tz, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -204,7 +205,7 @@ mod tests {
     use chrono_tz::Asia::Shanghai;
 
     use super::*;
-    use crate::rules::settings::{LocalTime, MealWindow};
+    use crate::domain::settings::{LocalTime, MealWindow};
 
     fn ts(s: &str) -> DateTime<Utc> {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

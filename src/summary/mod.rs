@@ -12,11 +12,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::alerts::{self, DayAlert};
+use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
+use crate::domain::presence;
+use crate::domain::settings::{LocalTime, RuleSettings, Threshold};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
-use crate::rules::behaviour::{ActivityEvent, ROUTINE_EVENTS, missed_meal_cause};
+use crate::rules::behaviour::missed_meal_cause;
 use crate::rules::devices;
-use crate::rules::settings::{LocalTime, RuleSettings, Threshold};
+use crate::store::alerts::{self, DayAlert};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
 use crate::store::{activity, devices as stored_devices, meals, residents};
@@ -354,7 +356,7 @@ async fn device_health(
         .await?
         .into_iter()
         .map(|d| DeviceStatus {
-            online: devices::online_since(d.kind, d.last_seen_at, d.created_at, d.reported_online, now),
+            online: presence::online_since(d.kind, d.last_seen_at, d.created_at, d.reported_online, now),
             low_battery: d
                 .battery
                 .is_some_and(|b| devices::battery(b, settings.low_battery.percent).is_low(d.low_battery_open)),

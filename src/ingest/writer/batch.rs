@@ -15,12 +15,12 @@ use super::Item;
 use super::commit::Outcome;
 use crate::alerts::engine::Stored;
 use crate::domain::device::Registered;
+use crate::domain::settings::is_vital;
 use crate::domain::zigbee::ZigbeeState;
 use crate::domain::{EventKind, Metric, Reason};
 use crate::ingest::decode::{MAX_PAYLOAD, Status};
 use crate::ingest::quarantine::{Budget, Sender, hour_of, storable};
 use crate::metrics::Metrics;
-use crate::rules::vitals::is_vital;
 
 /// Declares rows held column-wise, one `Vec` per column, ready to bind as
 /// arrays; its methods keep the columns in step.

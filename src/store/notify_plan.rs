@@ -1,0 +1,154 @@
+//! Planning notifications: the queued jobs (an alert changed, a message
+//! posted), whom they concern (on call, family, their channels) and the
+//! deliveries they become. Read and written in the planner's transaction,
+//! which deletes the jobs with the deliveries' insertion.
+
+use serde_json::Value;
+use sqlx::{PgConnection, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::domain::notify::Channel;
+
+/// A queued notification job: an alert's change, or a message.
+#[derive(sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub alert_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub change: String,
+    pub level: i32,
+}
+
+/// Up to `limit` queued jobs, alerts before messages (a backlog of messages
+/// never delays the planning of an alarm), locked to the end of the
+/// caller's transaction; those another planner holds are skipped.
+pub async fn due_jobs(tx: &mut PgConnection, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, alert_id, message_id, change, level from notification_jobs
+         order by (alert_id is null), id limit $1 for update skip locked",
+    )
+    .bind(limit)
+    .fetch_all(tx)
+    .await
+}
+
+/// Deletes a planned job.
+pub async fn delete_job(tx: &mut PgConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from notification_jobs where id = $1").bind(id).execute(tx).await.map(drop)
+}
+
+/// One notification to one person on one channel.
+pub struct Delivery {
+    pub user_id: Uuid,
+    pub alert_id: Option<Uuid>,
+    pub channel: Channel,
+    pub subscription_id: Option<Uuid>,
+    pub gateway_id: Option<Uuid>,
+    pub phone: Option<String>,
+    pub payload: Value,
+    pub urgent: bool,
+}
+
+/// Writes the deliveries, in one statement.
+pub async fn insert_deliveries(tx: &mut PgConnection, deliveries: &[Delivery]) -> Result<(), sqlx::Error> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::new(
+        "insert into notification_deliveries
+             (id, user_id, alert_id, channel, subscription_id, gateway_id, phone, payload, urgent) ",
+    );
+    query.push_values(deliveries, |mut row, d| {
+        row.push_bind(Uuid::new_v4())
+            .push_bind(d.user_id)
+            .push_bind(d.alert_id)
+            .push_bind(d.channel)
+            .push_bind(d.subscription_id)
+            .push_bind(d.gateway_id)
+            .push_bind(&d.phone)
+            .push_bind(&d.payload)
+            .push_bind(d.urgent);
+    });
+    query.build().execute(tx).await.map(drop)
+}
+
+/// The institution's time zone name, if there is such an institution.
+pub async fn timezone(tx: &mut PgConnection, institution: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_optional(tx).await
+}
+
+/// The institution's admins and staff who are not disabled: level 1 of an
+/// institution without a rota.
+pub async fn care_team(tx: &mut PgConnection, institution: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from users where institution_id = $1 and role in ('admin', 'staff') and disabled_at is null",
+    )
+    .bind(institution)
+    .fetch_all(tx)
+    .await
+}
+
+/// The family members linked to the resident.
+pub async fn family(tx: &mut PgConnection, resident: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select user_id from family_links where resident_id = $1").bind(resident).fetch_all(tx).await
+}
+
+/// Someone to tell.
+#[derive(sqlx::FromRow)]
+pub struct Person {
+    pub id: Uuid,
+    pub role: Role,
+    pub phone: Option<String>,
+}
+
+/// These people, but not the disabled.
+pub async fn people(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Person>, sqlx::Error> {
+    sqlx::query_as("select id, role, phone from users where id = any($1) and disabled_at is null")
+        .bind(ids)
+        .fetch_all(tx)
+        .await
+}
+
+/// The resident's room: `None` when there is no such resident, `Some(None)`
+/// when they have none.
+pub async fn room(tx: &mut PgConnection, resident: Uuid) -> Result<Option<Option<String>>, sqlx::Error> {
+    sqlx::query_scalar("select room from residents where id = $1").bind(resident).fetch_optional(tx).await
+}
+
+/// The person's push subscriptions.
+pub async fn push_subscriptions(tx: &mut PgConnection, user: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from push_subscriptions where user_id = $1").bind(user).fetch_all(tx).await
+}
+
+/// The institution's first gateway of `channel` (SMS, voice), if it has one.
+pub async fn gateway(tx: &mut PgConnection, institution: Uuid, channel: Channel) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from notification_channels where institution_id = $1 and kind = $2 order by created_at limit 1",
+    )
+    .bind(institution)
+    .bind(channel)
+    .fetch_optional(tx)
+    .await
+}
+
+/// A message, with what its recipients are told of its author.
+#[derive(sqlx::FromRow)]
+pub struct Message {
+    pub institution_id: Uuid,
+    pub resident_id: Uuid,
+    pub author_id: Option<Uuid>,
+    pub author_name: Option<String>,
+    pub author_role: Option<Role>,
+    pub body: String,
+}
+
+pub async fn message(tx: &mut PgConnection, id: Uuid) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query_as(
+        "select m.institution_id, m.resident_id, m.author_id, u.name as author_name, u.role as author_role, m.body
+         from messages m left join users u on u.id = m.author_id where m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}

@@ -187,87 +187,6 @@ const fn op(
 }
 
 const OPERATIONS: &[LegacyOperation] = &[
-    op(
-        "post",
-        "/api/v1/auth/login",
-        "Log in; returns a bearer token",
-        "public",
-        Some("LoginRequest"),
-        200,
-        Some("LoginResponse"),
-    ),
-    op("post", "/api/v1/auth/logout", "Revoke the token of this request", "any", None, 204, None),
-    op("get", "/api/v1/me", "The calling user", "any", None, 200, Some("User")),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/me/sessions",
-            "My live sessions and display tokens; `current` marks this one",
-            "any",
-            None,
-            200,
-            Some("SessionList"),
-        )
-    },
-    op("delete", "/api/v1/me/sessions/{id}", "End one of my sessions or display tokens", "any", None, 204, None),
-    op(
-        "post",
-        "/api/v1/me/totp",
-        "Turn on the second factor: without a code, a new secret for an authenticator app; then with its first code, on (every login then sends \"code\")",
-        "operator, admin",
-        Some("TotpRequest"),
-        200,
-        Some("TotpState"),
-    ),
-    op(
-        "post",
-        "/api/v1/institutions",
-        "Create an institution (care home, home-care provider, community centre or canteen)",
-        "operator",
-        Some("NewInstitution"),
-        201,
-        Some("Institution"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/institutions",
-            "Institutions: all (operator), the region's (supervisor), one's own (anyone else)",
-            "any",
-            None,
-            200,
-            Some("InstitutionList"),
-        )
-    },
-    op(
-        "patch",
-        "/api/v1/institutions/{id}",
-        "Rename an institution or place it in a region",
-        "operator",
-        Some("InstitutionPatch"),
-        200,
-        Some("Institution"),
-    ),
-    op(
-        "post",
-        "/api/v1/institutions/{id}/users",
-        "Create an admin of the institution (role must be admin)",
-        "operator",
-        Some("NewAdmin"),
-        201,
-        Some("Created"),
-    ),
-    op(
-        "post",
-        "/api/v1/supervisors",
-        "Create a supervisor of a region: aggregated figures of its institutions, no personal data",
-        "operator",
-        Some("NewSupervisor"),
-        201,
-        Some("Created"),
-    ),
     op("post", "/api/v1/residents", "Create a resident", "admin, staff", Some("NewResident"), 201, Some("Resident")),
     LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
@@ -530,25 +449,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         204,
         None,
     ),
-    LegacyOperation {
-        query: &[
-            ("reason", "string"),
-            ("device_id", "string"),
-            ("from", "date-time"),
-            ("to", "date-time"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/quarantine",
-            "Rejected device messages, newest first: of the institution's devices (admin), or of no institution's: unknown devices, topics naming no device (operator)",
-            "admin, operator",
-            None,
-            200,
-            Some("QuarantineList"),
-        )
-    },
     op(
         "get",
         "/api/v1/rule-settings",
@@ -687,29 +587,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         200,
         Some("Alert"),
     ),
-    op(
-        "post",
-        "/api/v1/webhooks",
-        "Subscribe a URL to alert changes (signed with the secret)",
-        "admin",
-        Some("NewWebhook"),
-        201,
-        Some("Created"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/webhooks",
-            "The institution's webhooks and their delivery state",
-            "admin",
-            None,
-            200,
-            Some("WebhookList"),
-        )
-    },
-    op("get", "/api/v1/webhooks/{id}", "One webhook", "admin", None, 200, Some("Webhook")),
-    op("delete", "/api/v1/webhooks/{id}", "Remove a webhook", "admin", None, 204, None),
     // Notifications and on-call.
     op(
         "get",
@@ -812,15 +689,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         )
     },
     op("delete", "/api/v1/channels/{id}", "Remove a gateway", "admin", None, 204, None),
-    op(
-        "post",
-        "/api/v1/me/password",
-        "Change my password; revokes every session of mine",
-        "any",
-        Some("PasswordChange"),
-        204,
-        None,
-    ),
     LegacyOperation {
         query: &[
             ("entity", "string"),

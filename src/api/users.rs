@@ -44,7 +44,7 @@ pub struct NewUser {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Created {
-    id: Uuid,
+    pub(super) id: Uuid,
 }
 
 /// The characters an email address never holds around its `@` (the

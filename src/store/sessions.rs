@@ -19,7 +19,7 @@ use crate::domain::{Role, Scope};
 /// their user's id).
 pub const ENDED_CHANNEL: &str = "eldercare_sessions";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Kind {

@@ -1,13 +1,63 @@
 //! Schemas of fields whose bounds a Rust type does not carry, for
 //! `#[schema(schema_with = field::...)]` next to the field.
 
-use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::{Object, SchemaFormat};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{Object, RefOr, Schema, SchemaFormat};
 
-use super::{EMAIL, NOT_BLANK};
+use super::{EMAIL, NO_SURROUNDING_SPACE, NOT_BLANK};
+
+/// A device or gateway id (see `devices::is_mqtt_id`).
+const MQTT_ID: &str = "^[A-Za-z0-9_.-]{1,64}$";
 
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// An IANA time zone name, as `residents::validate_timezone` takes it.
+pub struct Timezone;
+
+impl utoipa::PartialSchema for Timezone {
+    fn schema() -> RefOr<Schema> {
+        let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+        string().description(Some("an IANA time zone name")).enum_values(Some(names)).into()
+    }
+}
+
+impl utoipa::ToSchema for Timezone {}
+
+/// A region: exact text, without surrounding white space.
+pub fn region() -> Object {
+    string().min_length(Some(1)).max_length(Some(200)).pattern(Some(NO_SURROUNDING_SPACE)).build()
+}
+
+/// A region, or `null` for none.
+pub fn region_or_null() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .min_length(Some(1))
+        .max_length(Some(200))
+        .pattern(Some(NO_SURROUNDING_SPACE))
+        .build()
+}
+
+/// The one role the operator creates in an institution.
+pub fn admin_role() -> Object {
+    string().enum_values(Some(["admin"])).build()
+}
+
+/// A device or gateway id: an MQTT username and topic level.
+pub fn mqtt_id() -> Object {
+    string().pattern(Some(MQTT_ID)).build()
+}
+
+/// A page's cursor that is a device's or gateway's id.
+pub fn mqtt_id_cursor() -> Object {
+    string().pattern(Some(MQTT_ID)).description(Some("the next_cursor of the previous page")).build()
+}
+
+/// A page's cursor that is a row's number.
+pub fn number_cursor() -> Object {
+    string().pattern(Some("^[0-9]{1,18}$")).description(Some("the next_cursor of the previous page")).build()
 }
 
 /// Text the server trims and refuses blank, of at most `MAX` characters.

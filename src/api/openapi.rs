@@ -259,36 +259,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         None,
     ),
     LegacyOperation {
-        query: &[
-            ("metric", "string"),
-            ("from", "date-time"),
-            ("to", "date-time"),
-            ("bucket", "string"),
-            ("limit", "integer"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/residents/{id}/readings",
-            "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d). `from`..`to` spans at most 31 days raw or 400 days bucketed (422 beyond); at most `limit` points (default 10,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
-            "any",
-            None,
-            200,
-            Some("Readings"),
-        )
-    },
-    LegacyOperation {
-        query: &[("from", "date-time"), ("to", "date-time"), ("kind", "string"), ("limit", "integer")],
-        ..op(
-            "get",
-            "/api/v1/residents/{id}/events",
-            "Events of a resident. `from`..`to` spans at most 31 days (422 beyond); at most `limit` events (default 5,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
-            "any",
-            None,
-            200,
-            Some("Events"),
-        )
-    },
-    LegacyOperation {
         query: &[("limit", "integer"), ("cursor", "string")],
         ..op(
             "get",
@@ -354,101 +324,6 @@ const OPERATIONS: &[LegacyOperation] = &[
             Some("UnreadCounts"),
         )
     },
-    op(
-        "post",
-        "/api/v1/devices",
-        "Register a device; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions (its client ids with -events, -telemetry, -admin, its ingest and admin usernames, anything beginning with eldercare-)",
-        "admin, staff",
-        Some("NewDevice"),
-        201,
-        Some("RegisteredDevice"),
-    ),
-    LegacyOperation {
-        query: &[
-            ("resident_id", "uuid"),
-            ("kind", "string"),
-            ("online", "boolean"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/devices",
-            "Devices of the institution (or of one resident)",
-            "admin, staff; family with resident_id",
-            None,
-            200,
-            Some("DeviceList"),
-        )
-    },
-    op("get", "/api/v1/devices/{device_id}", "One device with its last state", "any", None, 200, Some("Device")),
-    op(
-        "patch",
-        "/api/v1/devices/{device_id}",
-        "Change a device's registration",
-        "admin, staff",
-        Some("DevicePatch"),
-        200,
-        Some("Device"),
-    ),
-    op(
-        "delete",
-        "/api/v1/devices/{device_id}",
-        "Unregister a device and revoke its MQTT credential (its data stays)",
-        "admin",
-        None,
-        204,
-        None,
-    ),
-    op(
-        "post",
-        "/api/v1/devices/{device_id}/credentials",
-        "Issue the device a new MQTT password; the old one stops working",
-        "admin, staff",
-        None,
-        200,
-        Some("MqttCredential"),
-    ),
-    op(
-        "post",
-        "/api/v1/gateways",
-        "Register a Zigbee2MQTT gateway under its base topic; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions, or a base topic that overlaps",
-        "admin, staff",
-        Some("NewGateway"),
-        201,
-        Some("RegisteredGateway"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/gateways",
-            "Gateways of the institution, by id",
-            "admin, staff",
-            None,
-            200,
-            Some("GatewayList"),
-        )
-    },
-    op("get", "/api/v1/gateways/{gateway_id}", "One gateway", "admin, staff", None, 200, Some("Gateway")),
-    op(
-        "post",
-        "/api/v1/gateways/{gateway_id}/credentials",
-        "Issue the gateway a new MQTT password; the old one stops working",
-        "admin, staff",
-        None,
-        200,
-        Some("MqttCredential"),
-    ),
-    op(
-        "delete",
-        "/api/v1/gateways/{gateway_id}",
-        "Unregister a gateway without devices and revoke its MQTT credential",
-        "admin",
-        None,
-        204,
-        None,
-    ),
     op(
         "get",
         "/api/v1/rule-settings",

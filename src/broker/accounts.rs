@@ -39,9 +39,11 @@ const ACCOUNTS_LOCK: i64 = 0x656c_6465_7210;
 const FIRST_RECONCILE: Duration = Duration::from_secs(10);
 
 /// A credential as shown once, to whoever registered the device.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MqttCredential)]
 pub struct Credential {
     pub username: String,
+    /// shown this once; not stored
     pub password: String,
 }
 

@@ -45,6 +45,11 @@ pub fn admin_role() -> Object {
     string().enum_values(Some(["admin"])).build()
 }
 
+/// A plug's power (W) above which its appliance counts as on.
+pub fn watts() -> Object {
+    ObjectBuilder::new().schema_type(Type::Number).minimum(Some(0)).maximum(Some(10_000)).build()
+}
+
 /// A device or gateway id: an MQTT username and topic level.
 pub fn mqtt_id() -> Object {
     string().pattern(Some(MQTT_ID)).build()

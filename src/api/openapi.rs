@@ -324,69 +324,6 @@ const OPERATIONS: &[LegacyOperation] = &[
             Some("UnreadCounts"),
         )
     },
-    op(
-        "get",
-        "/api/v1/rule-settings",
-        "The institution's default rule settings",
-        "admin, staff",
-        None,
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "patch",
-        "/api/v1/rule-settings",
-        "Change the institution's defaults (JSON merge patch)",
-        "admin",
-        Some("RuleSettingsPatch"),
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/rule-settings",
-        "A resident's effective rule settings",
-        "any",
-        None,
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "patch",
-        "/api/v1/residents/{id}/rule-settings",
-        "Change only the keys given; answers the effective settings",
-        "admin, staff",
-        Some("RuleSettingsPatch"),
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "put",
-        "/api/v1/residents/{id}/meal-windows",
-        "Replace the resident's meal windows",
-        "admin, staff",
-        Some("MealWindows"),
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "put",
-        "/api/v1/residents/{id}/thresholds",
-        "Replace the resident's vital-sign threshold overrides",
-        "admin, staff",
-        Some("Thresholds"),
-        200,
-        Some("RuleSettings"),
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/backtest",
-        "Rule backtest: what the rules would have raised over the resident's stored history in [from, to) (at most 366 days) with these settings, each part merged over the resident's effective settings; writes nothing",
-        "admin, staff",
-        Some("BacktestRequest"),
-        200,
-        Some("BacktestReport"),
-    ),
     LegacyOperation {
         query: &[
             ("status", "string"),
@@ -1260,24 +1197,6 @@ fn schemas() -> Value {
                 "device_id": nstring, "topic_prefix": nstring, "reason": string, "count": {"type": "integer"}}), &["hour", "reason", "count"])},
             "next_cursor": nstring}),
             &["total", "messages", "overflow", "next_cursor"]),
-        "RuleSettings": {"type": "object", "description": "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default 200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the resident's timezone."},
-        "RuleSettingsPatch": rule_settings_patch(),
-        "MealWindows": meal_windows(),
-        "Thresholds": thresholds(),
-        "BacktestRequest": s(json!({"from": time, "to": time,
-            "settings": {"$ref": "#/components/schemas/RuleSettingsPatch"},
-            "meal_windows": {"$ref": "#/components/schemas/MealWindows"},
-            "thresholds": {"$ref": "#/components/schemas/Thresholds"}}), &["from", "to"]),
-        "BacktestReport": s(json!({
-            "alerts": {"type": "array", "items": s(json!({
-                "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
-                "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
-                "opened_at": time, "cleared_at": ntime, "details": {}}),
-                &["kind", "cause", "severity", "opened_at", "cleared_at", "details"])},
-            "by_kind": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "days": {"type": "number", "description": "the window's length in days"},
-            "per_week": {"type": "object", "additionalProperties": {"type": "number"}, "description": "by_kind ÷ (days / 7)"}}),
-            &["alerts", "by_kind", "days", "per_week"]),
         "Alert": s(json!({"id": id, "resident_id": nid, "resident_name": nstring, "device_id": nstring,
             "kind": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()},
             "cause": string, "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
@@ -1523,72 +1442,6 @@ fn schemas() -> Value {
             "total": s(json!({"meals": {"type": "integer"}, "amount": {"type": "number"}}), &["meals", "amount"])}),
             &["month", "funding", "residents", "total"]),
     })
-}
-
-/// A time of day in the resident's timezone, `HH:MM` or `HH:MM:SS`.
-fn time_of_day() -> Value {
-    json!({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"})
-}
-
-fn nullable(mut schema: Value) -> Value {
-    if let Some(t) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
-        schema["type"] = json!([t, "null"]);
-    }
-    schema
-}
-
-/// A meal's window: every field required, none null.
-fn meal_windows() -> Value {
-    use crate::rules::settings::MAX_MEAL_NAME;
-    let meal = json!({"type": "string", "minLength": 1, "maxLength": MAX_MEAL_NAME, "pattern": NOT_BLANK});
-    json!({"type": "array", "items": {"type": "object", "required": ["meal", "start", "end"],
-        "properties": {"meal": meal, "start": time_of_day(), "end": time_of_day()}}})
-}
-
-/// Vital-sign bounds by metric, each within the metric's plausible range
-/// (a bound in the wrong unit would never trigger).
-fn thresholds() -> Value {
-    let mut metrics = serde_json::Map::new();
-    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::rules::vitals::is_vital(*m)) {
-        let (low, high) = metric.plausible();
-        let bound = json!({"type": ["number", "null"], "minimum": low, "maximum": high});
-        metrics.insert(
-            metric.as_str().to_owned(),
-            json!({"type": ["object", "null"], "properties": {"min": bound, "max": bound}}),
-        );
-    }
-    json!({"type": "object", "properties": metrics})
-}
-
-/// A JSON merge patch of rule settings: only the keys given change, `null`
-/// keeps what is there. Amounts within their bounds; the combination is
-/// judged as a whole too (a window's start and end, thresholds' min below
-/// max), which answers 422.
-fn rule_settings_patch() -> Value {
-    use crate::rules::settings::{
-        MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
-    };
-    let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
-    let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
-    let part = |props: Value| json!({"type": ["object", "null"], "properties": props});
-    let time = nullable(time_of_day());
-    let window = part(json!({"start": time, "end": time}));
-    json!({"type": "object", "properties": {
-        "away": {"type": ["boolean", "null"]},
-        "waking_hours": window,
-        "night": window,
-        "inactivity": part(json!({"hours": positive(MAX_HOURS)})),
-        "no_morning_activity": part(json!({"by": time})),
-        "night_wandering": part(json!({"return_minutes": positive(MAX_MINUTES)})),
-        "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
-        "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
-        "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
-        "meal_windows": nullable(meal_windows()),
-        "thresholds": nullable(thresholds()),
-        "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
-            "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
-        "visits": part(json!({"grace_minutes": positive(MAX_MINUTES), "far_from_home_m": positive(MAX_FAR_FROM_HOME_M)})),
-    }})
 }
 
 /// A query parameter's schema: the bounds and values the server accepts.

@@ -24,7 +24,7 @@ use lifecycle::{Action, IllegalTransition};
 /// live stream.
 pub const NOTIFY_CHANNEL: &str = "eldercare_alert_changes";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     #[serde(skip)]
@@ -49,6 +49,7 @@ pub struct Alert {
     pub escalated_at: Option<DateTime<Utc>>,
     pub occurrences: i32,
     pub last_seen_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
     pub details: Value,
     pub updated_at: DateTime<Utc>,
     /// SLA: seconds from opening to acknowledgement (or to resolution when it
@@ -681,12 +682,13 @@ pub async fn escalate_due(pool: &PgPool, ladder: &[Duration], now: DateTime<Utc>
     Ok(escalated)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub action: Step,
     pub actor_id: Option<Uuid>,
     pub actor_name: Option<String>,
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 

@@ -37,11 +37,8 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(list_sessions))
         .routes(routes!(end_session))
         .routes(routes!(totp));
-    // The second factor's first call has no body: optional, never null.
-    let totp = router.get_openapi_mut().paths.paths.get_mut("/me/totp").and_then(|item| item.post.as_mut());
-    if let Some(utoipa::openapi::RefOr::T(body)) = totp.and_then(|op| op.request_body.as_mut()) {
-        body.required = Some(utoipa::openapi::Required::False);
-    }
+    // The second factor's first call has no body.
+    field::optional_body(router.get_openapi_mut(), "/me/totp");
     router
 }
 

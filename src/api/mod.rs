@@ -204,7 +204,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(quarantine::router())
         .merge(rules::router())
         .merge(backtest::router())
-        .merge(alerts::router().into())
+        .merge(alerts::router())
         .merge(webhooks::router())
         .merge(family::router().into())
         .merge(messages::router().into())
@@ -231,7 +231,7 @@ fn limited_routes() -> OpenApiRouter<ApiContext> {
 
 /// The live streams: outside the request timeout.
 fn stream_routes() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().nest("/api/v1", alerts::stream_router().into())
+    OpenApiRouter::new().nest("/api/v1", alerts::stream_router())
 }
 
 /// The generated document of every route the server answers.

@@ -15,6 +15,15 @@ fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
+/// Marks the body of the POST at `path` optional: an empty body is the
+/// body's defaults (`api::optional_body`), while `null` is refused.
+pub fn optional_body(doc: &mut utoipa::openapi::OpenApi, path: &str) {
+    let post = doc.paths.paths.get_mut(path).and_then(|item| item.post.as_mut());
+    if let Some(RefOr::T(body)) = post.and_then(|op| op.request_body.as_mut()) {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
+}
+
 /// A schema written as JSON (the rule settings are JSON merge patches, not
 /// Rust types), every object in it with properties closed as the server
 /// refuses unknown keys.

@@ -206,7 +206,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(backtest::router())
         .merge(alerts::router())
         .merge(webhooks::router())
-        .merge(family::router().into())
+        .merge(family::router())
         .merge(messages::router().into())
         .merge(audit::router().into())
         .merge(services::router().into())

@@ -259,18 +259,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         None,
     ),
     LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/me/residents",
-            "The family app's home screen: my linked residents (family) or the institution's (staff), with open alerts and unread messages",
-            "any",
-            None,
-            200,
-            Some("MyResidents"),
-        )
-    },
-    LegacyOperation {
         query: &[("date", "date")],
         ..op(
             "get",
@@ -1012,13 +1000,6 @@ fn schemas() -> Value {
         "FamilyMember": s(json!({"user_id": id, "name": string, "email": string, "relationship": string, "consent": consent, "created_at": time}), &["user_id", "relationship"]),
         "ConsentDecision": consent_given(json!({"given": {"type": "boolean"}})),
         "FamilyList": list("family", "FamilyMember"),
-        "MyResidents": list("residents", "MyResident"),
-        "MyResident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring,
-            "relationship": {"type": ["string", "null"], "description": "the family user's relationship; null for staff"},
-            "open_alerts": {"type": "integer", "description": "not resolved yet (open or acknowledged)"},
-            "alerts_today": {"type": "integer", "description": "opened since local midnight"},
-            "unread_messages": {"type": "integer"}, "last_message_at": ntime, "last_activity_at": ntime}),
-            &["id", "name", "timezone", "open_alerts", "alerts_today", "unread_messages"]),
         "DailySummary": s(json!({"resident": s(json!({"id": id, "name": string, "timezone": string, "room": nstring}), &["id", "name", "timezone"]),
             "date": {"type": "string", "format": "date"}, "day_start": time, "day_end": time, "generated_at": time, "away": {"type": "boolean"},
             "meals": {"type": "array", "items": {"$ref": "#/components/schemas/SummaryMeal"}},

@@ -41,6 +41,10 @@ fn signature() -> utoipa::openapi::Object {
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(["v1", "v2"]))
         .default(Some("v2".into()))
+        .description(Some(
+            "X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of \"<t>.<body>\">`; v1 `sha256=<HMAC of the \
+             body>` for receivers not yet upgraded",
+        ))
         .build()
 }
 

@@ -16,7 +16,8 @@ pub async fn role(pool: &PgPool, scope: &Scope, user_id: Uuid) -> Result<Option<
         .await
 }
 
-/// A user as the API answers them.
+// A user as the API answers them (a plain comment: the document describes
+// the schema by its fields).
 #[derive(Debug, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = User)]
 pub struct User {

@@ -22,6 +22,7 @@ pub const ENDED_CHANNEL: &str = "eldercare_sessions";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
+#[schema(as = SessionKind)]
 pub enum Kind {
     /// A person's login.
     Login,

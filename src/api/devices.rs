@@ -255,6 +255,19 @@ pub async fn rotate_credential(
     Ok(credential)
 }
 
+/// The page of a list named by devices' or gateways' ids: its size, and
+/// where the previous page ended.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MqttIdPage {
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::mqtt_id_cursor)]
+    pub cursor: Option<String>,
+}
+
 /// A list's cursor that is a device's or gateway's id: anything else was
 /// not given by the list.
 pub fn mqtt_id_cursor(cursor: Option<&str>) -> Result<()> {

@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthUser;
-use super::devices::{check_username_free, is_mqtt_id, mqtt_id_cursor, rotate_credential};
+use super::devices::{MqttIdPage, check_username_free, is_mqtt_id, mqtt_id_cursor, rotate_credential};
 use super::error::ResultExt;
 use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
@@ -161,17 +161,6 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): 
     Ok(Json(load(&ctx, &auth, &gateway_id).await?))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    #[param(schema_with = field::mqtt_id_cursor)]
-    cursor: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 struct GatewayList {
     gateways: Vec<Gateway>,
@@ -180,9 +169,9 @@ struct GatewayList {
 }
 
 #[utoipa::path(get, path = "/gateways", summary = "Gateways of the institution, by id",
-    description = "Who may call it: admin, staff.", params(ListQuery),
+    description = "Who may call it: admin, staff.", params(MqttIdPage),
     responses((status = 200, description = "success", body = GatewayList)))]
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<GatewayList>> {
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<MqttIdPage>) -> Result<Json<GatewayList>> {
     auth.require_staff()?;
     let limit = super::page_limit(q.limit)?;
     mqtt_id_cursor(q.cursor.as_deref())?;

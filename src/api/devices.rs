@@ -29,12 +29,12 @@ struct NewDeviceRequest {
     #[schema(schema_with = field::mqtt_id)]
     device_id: String,
     resident_id: Option<Uuid>,
-    #[schema(value_type = DeviceKind)]
+    #[schema(value_type = DeviceKind, inline)]
     kind: String,
     room: Option<String>,
     placement: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
-    #[schema(value_type = Source)]
+    #[schema(value_type = Source, inline)]
     source: Option<String>,
     external_id: Option<String>,
     /// the Zigbee2MQTT gateway the device speaks through: its topic is {base_topic}/{external_id}
@@ -63,7 +63,7 @@ struct DevicePatch {
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     resident_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "super::non_null")]
-    #[schema(value_type = DeviceKind)]
+    #[schema(value_type = DeviceKind, inline)]
     kind: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     room: Option<Option<String>>,

@@ -61,19 +61,23 @@ fn resolved_by_people(kind: AlertKind) -> bool {
 }
 
 /// What to replay: a window, and settings merged over the resident's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BacktestRequest)]
 pub struct Request {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// Any subset of the rule settings (a merge patch).
     #[serde(default)]
+    #[schema(value_type = crate::domain::settings_schema::RuleSettingsPatch)]
     pub settings: Option<Value>,
     /// Replaces the meal windows.
     #[serde(default)]
+    #[schema(value_type = crate::domain::settings_schema::MealWindows)]
     pub meal_windows: Option<Value>,
     /// Thresholds by metric, over the resident's.
     #[serde(default)]
+    #[schema(value_type = crate::domain::settings_schema::Thresholds)]
     pub thresholds: Option<Value>,
 }
 
@@ -263,7 +267,7 @@ pub struct Replay {
 }
 
 /// One alert the replay raised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReplayedAlert {
     pub kind: AlertKind,
     /// The dedup key within the kind (an episode, a metric...), as live.
@@ -271,16 +275,19 @@ pub struct ReplayedAlert {
     pub severity: Severity,
     pub opened_at: DateTime<Utc>,
     /// When a rule cleared it; `null` if none did within the window.
+    #[schema(required = true)]
     pub cleared_at: Option<DateTime<Utc>>,
     pub details: Value,
 }
 
 /// What the replay raised over the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = BacktestReport)]
 pub struct Report {
     pub alerts: Vec<ReplayedAlert>,
     pub by_kind: BTreeMap<String, u64>,
     /// The window's length in days.
+    #[schema(value_type = f64)]
     pub days: Value,
     /// `by_kind` per 7 days of the window.
     pub per_week: BTreeMap<String, f64>,

@@ -4,57 +4,80 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::limits::StreamsFull;
+use super::openapi::{ErrorBody, field};
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
 use crate::store::{sessions, users};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/alerts", get(list))
-        .route("/alerts/{id}", get(fetch))
-        .route("/alerts/{id}/timeline", get(timeline))
-        .route("/alerts/{id}/acknowledge", post(acknowledge))
-        .route("/alerts/{id}/resolve", post(resolve))
-        .route("/alerts/{id}/assign", post(assign))
-        .route("/alerts/{id}/comments", post(comment))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    let mut router = OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(fetch))
+        .routes(routes!(timeline))
+        .routes(routes!(acknowledge))
+        .routes(routes!(resolve))
+        .routes(routes!(assign))
+        .routes(routes!(comment));
+    field::optional_body(router.get_openapi_mut(), "/alerts/{id}/acknowledge");
+    router
 }
 
 /// The live stream, kept apart from the request timeout.
-pub fn stream_router() -> Router<ApiContext> {
-    Router::new().route("/alerts/stream", get(stream))
+pub fn stream_router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
-#[derive(Debug, Deserialize)]
+/// The 429 of the live stream.
+const STREAMS_PER_USER: &str =
+    "this user has as many live streams open as one may (`http.streams_per_user`); `Retry-After`";
+/// The 503 of the live stream.
+const STREAMS_FULL: &str =
+    "the server has as many live streams open as it takes (`busy`, with `Retry-After`); try again";
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    #[param(value_type = Status, inline, required = false)]
     status: Option<String>,
+    #[param(nullable = false)]
     resident_id: Option<Uuid>,
+    #[param(value_type = AlertKind, inline, required = false)]
     kind: Option<String>,
+    #[param(value_type = Severity, inline, required = false)]
     severity: Option<String>,
+    #[param(nullable = false)]
     since: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::uuid_cursor)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AlertList {
     alerts: Vec<Alert>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/alerts", summary = "Alerts the caller may see: active first, critical first",
+    description = "Who may call it: any.", params(ListQuery),
+    responses((status = 200, description = "success", body = AlertList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<AlertList>> {
     let status = q
         .status
@@ -96,14 +119,29 @@ async fn visible(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<Alert> {
 
 /// An alert as its detail shows it: to care staff, with the responder's
 /// sheet of its resident (`null` for an alert about no resident).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AlertDetail {
     #[serde(flatten)]
     alert: Alert,
+    /// GET /alerts/{id} for care staff only
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = responder)]
     responder: Option<Option<crate::domain::responder::Responder>>,
 }
 
+/// The responder's sheet, or `null` for an alert about no resident.
+fn responder() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let sheet = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name("Responder"))
+        .item(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Null))
+        .description(Some("GET /alerts/{id} for care staff only"));
+    utoipa::openapi::RefOr::T(utoipa::openapi::Schema::OneOf(sheet.build()))
+}
+
+#[utoipa::path(get, path = "/alerts/{id}",
+    summary = "One alert; for care staff with `responder`, the responder's sheet of its resident (null for an alert about no resident); that read is in the access log (kind responder_sheet)",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = AlertDetail)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<AlertDetail>> {
     let alert = visible(&ctx, &auth, id).await?;
     let responder = match (auth.scope.may_care(), alert.resident_id) {
@@ -118,12 +156,15 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     Ok(Json(AlertDetail { alert, responder }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Timeline {
     alert_id: Uuid,
     entries: Vec<TimelineEntry>,
 }
 
+#[utoipa::path(get, path = "/alerts/{id}/timeline", summary = "Every change to the alert, with who and when",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = Timeline)))]
 async fn timeline(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Timeline>> {
     visible(&ctx, &auth, id).await?;
     Ok(Json(Timeline { alert_id: id, entries: alerts::timeline(&ctx.pool, id).await? }))
@@ -141,13 +182,17 @@ async fn act(ctx: &ApiContext, auth: &AuthUser, id: Uuid, action: HumanAction) -
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Acknowledge)]
 struct AckRequest {
     note: Option<String>,
 }
 
 /// The body is optional: an empty POST acknowledges.
+#[utoipa::path(post, path = "/alerts/{id}/acknowledge", summary = "Acknowledge (body optional: {note})",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = AckRequest,
+    responses((status = 200, description = "success", body = Alert)))]
 async fn acknowledge(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -158,13 +203,18 @@ async fn acknowledge(
     act(&ctx, &auth, id, HumanAction::Acknowledge { note: req.note }).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Resolve)]
 struct ResolveRequest {
+    #[schema(inline)]
     resolution: Resolution,
     note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/alerts/{id}/resolve", summary = "Resolve with a resolution",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = ResolveRequest,
+    responses((status = 200, description = "success", body = Alert)))]
 async fn resolve(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -174,12 +224,16 @@ async fn resolve(
     act(&ctx, &auth, id, HumanAction::Resolve { resolution: req.resolution, note: req.note }).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Assign)]
 struct AssignRequest {
     user_id: Uuid,
 }
 
+#[utoipa::path(post, path = "/alerts/{id}/assign", summary = "Assign to a carer", description = "Who may call it: admin, staff.",
+    params(("id" = Uuid, Path)), request_body = AssignRequest,
+    responses((status = 200, description = "success", body = Alert)))]
 async fn assign(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -197,12 +251,17 @@ async fn assign(
     act(&ctx, &auth, id, HumanAction::Assign { user_id: req.user_id }).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Comment)]
 struct CommentRequest {
+    #[schema(schema_with = field::text::<4000>)]
     text: String,
 }
 
+#[utoipa::path(post, path = "/alerts/{id}/comments", summary = "Comment on the alert", description = "Who may call it: admin, staff.",
+    params(("id" = Uuid, Path)), request_body = CommentRequest,
+    responses((status = 200, description = "success", body = Alert)))]
 async fn comment(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -221,6 +280,11 @@ async fn comment(
 /// see. `event: resync` tells a client that fell behind to reload the list.
 /// The stream ends when its session does (logout, revocation, a disabled
 /// account, a reset password, expiry).
+#[utoipa::path(get, path = "/alerts/stream",
+    summary = "Server-Sent Events: `event: alert`, `data:` the alert JSON plus `change` (alert.opened, alert.acknowledged, ...), for each change the caller may see; `event: ready` on connect, `event: resync` after falling behind",
+    description = "Who may call it: any.",
+    responses((status = 200, description = "success"), (status = 429, description = STREAMS_PER_USER, body = ErrorBody),
+        (status = 503, description = STREAMS_FULL, body = ErrorBody)))]
 async fn stream(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

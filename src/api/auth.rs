@@ -3,33 +3,48 @@
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
-use axum::Router;
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
-use axum::routing::{delete, get, post};
+use axum::routing::patch;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::openapi::{ErrorBody, HASHING_BUSY, field};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
-use crate::store::sessions::{self, Kind, SessionInfo};
+use crate::store::sessions::{self, Kind};
+use crate::store::users::{self, Account};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/me", get(me).patch(super::notifications::update_me))
-        .route("/me/password", post(change_password))
-        .route("/me/sessions", get(list_sessions))
-        .route("/me/sessions/{id}", delete(end_session))
-        .route("/me/totp", post(totp))
+pub use crate::store::users::{USER_COLUMNS, User as UserBody};
+
+pub fn router() -> OpenApiRouter<ApiContext> {
+    let mut router = OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        // Documented with the notification settings it changes.
+        .route("/me", patch(super::notifications::update_me))
+        .routes(routes!(change_password))
+        .routes(routes!(list_sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(totp));
+    // The second factor's first call has no body.
+    field::optional_body(router.get_openapi_mut(), "/me/totp");
+    router
 }
+
+/// The 429 of an operation that checks a password.
+const PASSWORD_ATTEMPTS: &str = "5 failed attempts per account (30 per client address) in a sliding 15 minutes: a \
+    delay, never a lock; `Retry-After` gives the seconds until the window has slid";
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -157,63 +172,29 @@ impl FromRequestParts<ApiContext> for ClientAddr {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    /// case-insensitive; over 254 bytes answers 422 at once
+    #[schema(max_length = 254)]
     email: String,
     password: String,
-    /// The authenticator app's code, for accounts with a second factor.
+    /// the authenticator app's six digits, for accounts with a second factor (401 totp_required without it)
     code: Option<String>,
 }
 
-/// What login reads of an account. No `Debug`: it holds the password hash
-/// and the second factor's secret.
-#[derive(sqlx::FromRow)]
-struct Account {
-    id: Uuid,
-    /// Whose audit trail records its logins; `None` for the platform's.
-    institution_id: Option<Uuid>,
-    password_hash: String,
-    role: Role,
-    disabled: bool,
-    /// Set once the second factor is turned on.
-    totp_secret: Option<Vec<u8>>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(as = User)]
-pub struct UserBody {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    /// `null` for the platform's accounts (operator, supervisor).
-    pub institution_id: Option<Uuid>,
-    /// Shown by the console, so staff know whose platform they are on.
-    pub institution_name: Option<String>,
-    /// A supervisor's region.
-    pub region: Option<String>,
-    /// A kitchen user's kitchen.
-    pub kitchen_id: Option<Uuid>,
-    /// A disabled account cannot log in and has no sessions.
-    pub disabled: bool,
-    /// For SMS and voice notifications (E.164).
-    pub phone: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// The columns of a [`UserBody`], over `users u left join institutions i`.
-pub const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
-     u.disabled_at is not null as disabled, u.phone, u.created_at";
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
     user: UserBody,
 }
 
+#[utoipa::path(post, path = "/auth/login", summary = "Log in; returns a bearer token",
+    description = "Who may call it: public.", request_body = LoginRequest,
+    responses((status = 200, description = "success", body = LoginResponse),
+        (status = 429, description = PASSWORD_ATTEMPTS, body = ErrorBody),
+        (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn login(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     ClientAddr(addr): ClientAddr,
@@ -288,14 +269,7 @@ async fn login(
 }
 
 async fn find_account(ctx: &ApiContext, email: &str) -> Result<Option<Account>> {
-    Ok(sqlx::query_as(
-        "select id, institution_id, password_hash, role, disabled_at is not null as disabled,
-                case when totp_enabled_at is not null then totp_secret end as totp_secret
-         from users where lower(email) = lower($1)",
-    )
-    .bind(email.trim())
-    .fetch_optional(&ctx.pool)
-    .await?)
+    Ok(users::account(&ctx.pool, email.trim()).await?)
 }
 
 /// Why a login to an existing account was refused, as the audit trail
@@ -348,28 +322,40 @@ async fn login_attempt(
     Ok(())
 }
 
+#[utoipa::path(post, path = "/auth/logout", summary = "Revoke the token of this request",
+    description = "Who may call it: any.", responses((status = 204, description = "success")))]
 async fn logout(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<StatusCode> {
     let mut conn = ctx.pool.acquire().await?;
     sessions::end(&mut conn, user.scope.user, user.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 struct SessionView {
-    #[serde(flatten)]
-    session: SessionInfo,
+    id: Uuid,
+    kind: Kind,
+    label: Option<String>,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    /// the latest it ends; idleness may end a login sooner
+    expires_at: DateTime<Utc>,
     /// The session this request came with.
     current: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SessionList {
     sessions: Vec<SessionView>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// The caller's live sessions, newest first: logins and the display tokens
 /// they made. The cursor is the last session's id.
+#[utoipa::path(get, path = "/me/sessions", summary = "My live sessions and display tokens; `current` marks this one",
+    description = "Who may call it: any.", params(PageQuery),
+    responses((status = 200, description = "success", body = SessionList)))]
 async fn list_sessions(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     user: AuthUser,
@@ -384,14 +370,25 @@ async fn list_sessions(
         sessions::list(&ctx.pool, &ctx.settings.auth, user.scope.user, after, limit + 1)
             .await?
             .into_iter()
-            .map(|session| SessionView { current: session.id == user.session, session })
+            .map(|s| SessionView {
+                current: s.id == user.session,
+                id: s.id,
+                kind: s.kind,
+                label: s.label,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                expires_at: s.expires_at,
+            })
             .collect();
-    let next_cursor = super::next_page(&mut sessions, limit, |s| s.session.id.to_string());
+    let next_cursor = super::next_page(&mut sessions, limit, |s| s.id.to_string());
     Ok(Json(SessionList { sessions, next_cursor }))
 }
 
 /// Ends one of the caller's sessions (a phone left behind, a wall screen
 /// taken down); its live streams close.
+#[utoipa::path(delete, path = "/me/sessions/{id}", summary = "End one of my sessions or display tokens",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "success")))]
 async fn end_session(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     user: AuthUser,
@@ -406,7 +403,7 @@ async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Me {
     #[serde(flatten)]
     user: UserBody,
@@ -415,19 +412,27 @@ struct Me {
     session_kind: Kind,
 }
 
+#[utoipa::path(get, path = "/me", summary = "The calling user", description = "Who may call it: any.",
+    responses((status = 200, description = "success", body = Me)))]
 async fn me(axum::extract::State(ctx): axum::extract::State<ApiContext>, user: AuthUser) -> Result<Json<Me>> {
     Ok(Json(Me { user: fetch_user(&ctx.pool, user.scope.user).await?, session_kind: user.kind }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
+    #[schema(schema_with = field::password)]
     new_password: String,
 }
 
 /// Changes the caller's password and revokes every session of theirs,
 /// this one included: whoever else held a token is logged out.
+#[utoipa::path(post, path = "/me/password", summary = "Change my password; revokes every session of mine",
+    description = "Who may call it: any.", request_body = PasswordChange,
+    responses((status = 204, description = "success"),
+        (status = 429, description = PASSWORD_ATTEMPTS, body = ErrorBody),
+        (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn change_password(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     ClientAddr(addr): ClientAddr,
@@ -447,10 +452,7 @@ async fn change_password(
         ctx.login_limiter.refund(reservation).await?;
         return Err(Error::Busy);
     };
-    let hash: String = sqlx::query_scalar("select password_hash from users where id = $1")
-        .bind(user.scope.user)
-        .fetch_one(&ctx.pool)
-        .await?;
+    let hash = users::password_hash(&ctx.pool, user.scope.user).await?;
     if !verify_password(req.current_password, hash).await? {
         return Err(Error::validation("current_password", "the current password is wrong"));
     }
@@ -458,11 +460,7 @@ async fn change_password(
     let new_hash = hash_password(req.new_password).await?;
     drop(permit);
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
-        .bind(user.scope.user)
-        .bind(new_hash)
-        .execute(&mut *tx)
-        .await?;
+    users::set_password(&mut tx, user.scope.user, &new_hash).await?;
     let revoked = sessions::end_all(&mut tx, user.scope.user).await?;
     let details = serde_json::json!({"sessions_revoked": revoked});
     crate::audit::record(&mut tx, user.actor(), "user.password_changed", "user", user.scope.user, details).await?;
@@ -475,18 +473,10 @@ async fn change_password(
 async fn accept_code(pool: &sqlx::PgPool, user: Uuid, secret: &[u8], code: &str) -> Result<bool> {
     let now = Utc::now().timestamp().max(0) as u64;
     let Some(step) = crate::totp::verify(secret, code, now) else { return Ok(false) };
-    let used = sqlx::query(
-        "update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)",
-    )
-    .bind(user)
-    .bind(step as i64)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(used == 1)
+    Ok(users::use_totp_step(pool, user, step as i64).await?)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TotpRequest {
     /// The first code from the app, confirming the set-up.
@@ -496,17 +486,24 @@ struct TotpRequest {
 /// The second factor's set-up. Without a code: a new secret to put in an
 /// authenticator app (shown this once). With the app's first code: the
 /// factor is on, and every login asks for a code.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TotpState {
     enabled: bool,
+    /// base32, shown once
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     otpauth_uri: Option<String>,
 }
 
 /// Turns the second factor on for an operator or an admin, in two steps so
 /// that a secret never typed into an app locks nobody out.
+#[utoipa::path(post, path = "/me/totp",
+    summary = "Turn on the second factor: without a code, a new secret for an authenticator app; then with its first code, on (every login then sends \"code\")",
+    description = "Who may call it: operator, admin.", request_body = TotpRequest,
+    responses((status = 200, description = "success", body = TotpState)))]
 async fn totp(
     axum::extract::State(ctx): axum::extract::State<ApiContext>,
     user: AuthUser,
@@ -517,21 +514,13 @@ async fn totp(
     }
     let req: TotpRequest = super::optional_body(&body)?;
     let mut tx = ctx.pool.begin().await?;
-    let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
-        sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")
-            .bind(user.scope.user)
-            .fetch_one(&mut *tx)
-            .await?;
+    let users::Totp { email, secret, enabled } = users::lock_totp(&mut tx, user.scope.user).await?;
     if enabled {
         return Err(Error::Conflict("the second factor is already on".into()));
     }
     let Some(code) = req.code else {
         let secret = crate::totp::new_secret();
-        sqlx::query("update users set totp_secret = $2, totp_last_step = null where id = $1")
-            .bind(user.scope.user)
-            .bind(&secret)
-            .execute(&mut *tx)
-            .await?;
+        users::set_totp_secret(&mut tx, user.scope.user, &secret).await?;
         tx.commit().await?;
         let uri = crate::totp::otpauth_uri(&secret, &email);
         return Ok(Json(TotpState {
@@ -544,11 +533,7 @@ async fn totp(
     let now = Utc::now().timestamp().max(0) as u64;
     let step = crate::totp::verify(&secret, &code, now)
         .ok_or_else(|| Error::validation("code", "the code does not match: check the app's clock and try again"))?;
-    sqlx::query("update users set totp_enabled_at = now(), totp_last_step = $2 where id = $1")
-        .bind(user.scope.user)
-        .bind(step as i64)
-        .execute(&mut *tx)
-        .await?;
+    users::enable_totp(&mut tx, user.scope.user, step as i64).await?;
     // Never the secret.
     crate::audit::record(&mut tx, user.actor(), "user.totp_enabled", "user", user.scope.user, serde_json::json!({}))
         .await?;
@@ -558,13 +543,7 @@ async fn totp(
 }
 
 pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id where u.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound)
+    users::fetch(pool, id).await?.ok_or(Error::NotFound)
 }
 
 /// A hash of a password nobody has, for constant-time answers on unknown emails.

@@ -1,9 +1,9 @@
 //! The rule backtest of a resident: what the rules would have raised over
 //! their stored history with the settings given. Reads only.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -11,8 +11,8 @@ use super::{ApiContext, Error, Json, Path, Result};
 use crate::backtest::{self, BacktestError, Report, Request, Slot};
 use crate::domain::AccessKind;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/residents/{id}/backtest", post(run))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(run))
 }
 
 impl From<BacktestError> for Error {
@@ -34,6 +34,10 @@ impl From<BacktestError> for Error {
 /// answered 503. The replay stops when this request goes (its client
 /// disconnects or the request times out), and the place is given back only
 /// once it has.
+#[utoipa::path(post, path = "/residents/{id}/backtest",
+    summary = "Rule backtest: what the rules would have raised over the resident's stored history in [from, to) (at most 366 days) with these settings, each part merged over the resident's effective settings; writes nothing",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = Request,
+    responses((status = 200, description = "success", body = Report)))]
 async fn run(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

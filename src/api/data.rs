@@ -1,10 +1,12 @@
 //! What the devices measured and reported, per resident.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -12,8 +14,8 @@ use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::{AccessKind, EventKind, Metric};
 use crate::store::data::{self, Bucket, BucketPoint, Point, StoredEvent};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/residents/{id}/readings", get(readings)).route("/residents/{id}/events", get(events))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(readings)).routes(routes!(events))
 }
 
 /// Without `from`, queries look back this far from `to`.
@@ -63,14 +65,24 @@ fn limit(limit: Option<i64>, default: i64) -> Result<i64> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReadingsQuery {
+    #[param(value_type = Metric, inline)]
     metric: String,
+    #[param(nullable = false)]
     from: Option<DateTime<Utc>>,
+    #[param(nullable = false)]
     to: Option<DateTime<Utc>>,
+    #[param(schema_with = bucket)]
     bucket: Option<String>,
+    #[param(minimum = 1, maximum = 50_000, nullable = false)]
     limit: Option<i64>,
+}
+
+fn bucket() -> utoipa::openapi::Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["1m", "5m", "15m", "1h", "1d"])).build()
 }
 
 #[derive(Debug, Serialize)]
@@ -80,21 +92,47 @@ enum Points {
     Bucketed(Vec<BucketPoint>),
 }
 
-#[derive(Debug, Serialize)]
+/// Raw points (`ts`, `value`) or buckets (`ts`, `avg`, `min`, `max`, `count`).
+fn points() -> utoipa::openapi::Array {
+    let number = || ObjectBuilder::new().schema_type(Type::Number);
+    let point = ObjectBuilder::new()
+        .property(
+            "ts",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))),
+        )
+        .property("value", number())
+        .property("avg", number())
+        .property("min", number())
+        .property("max", number())
+        .property("count", ObjectBuilder::new().schema_type(Type::Integer));
+    ArrayBuilder::new().items(point).build()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Readings)]
 struct ReadingsResponse {
     metric: &'static str,
     unit: &'static str,
+    #[schema(required = false)]
     from: DateTime<Utc>,
+    #[schema(required = false)]
     to: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     bucket: Option<String>,
+    #[schema(schema_with = points)]
     points: Points,
-    /// More points matched than `limit`: these are the oldest; ask again
-    /// from the last one's time.
+    /// more points matched than `limit`: these are the oldest
     truncated: bool,
 }
 
 /// Readings of one metric in `[from, to]`, oldest first, or bucketed.
+#[utoipa::path(get, path = "/residents/{id}/readings",
+    summary = "Readings of one metric, raw or bucketed (1m, 5m, 15m, 1h, 1d). `from`..`to` spans at most 31 days raw or 400 days bucketed (422 beyond); at most `limit` points (default 10,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
+    description = "Who may call it: any.", params(("id" = Uuid, Path), ReadingsQuery),
+    responses((status = 200, description = "success", body = ReadingsResponse)))]
 async fn readings(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -138,26 +176,38 @@ async fn readings(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    #[param(nullable = false)]
     from: Option<DateTime<Utc>>,
+    #[param(nullable = false)]
     to: Option<DateTime<Utc>>,
     /// One kind, or several separated by commas.
+    #[param(nullable = false)]
     kind: Option<String>,
+    #[param(minimum = 1, maximum = 50_000, nullable = false)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Events)]
 struct EventsResponse {
+    #[schema(required = false)]
     from: DateTime<Utc>,
+    #[schema(required = false)]
     to: DateTime<Utc>,
     events: Vec<StoredEvent>,
-    /// More events matched than `limit`: these are the oldest.
+    /// more events matched than `limit`: these are the oldest
     truncated: bool,
 }
 
 /// Events in `[from, to]`, oldest first.
+#[utoipa::path(get, path = "/residents/{id}/events",
+    summary = "Events of a resident. `from`..`to` spans at most 31 days (422 beyond); at most `limit` events (default 5,000, at most 50,000): beyond it the answer is truncated to the oldest and says `truncated: true`",
+    description = "Who may call it: any.", params(("id" = Uuid, Path), EventsQuery),
+    responses((status = 200, description = "success", body = EventsResponse)))]
 async fn events(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

@@ -1,66 +1,76 @@
 //! Devices: registration (what the ingest worker accepts) and their health.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::ResultExt;
+use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
 use crate::domain::{DeviceKind, Source};
 use crate::store::devices::{self, Device, DeviceChange, NewDevice};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/devices", post(create).get(list))
-        .route("/devices/{device_id}", get(fetch).patch(update).delete(remove))
-        .route("/devices/{device_id}/credentials", post(rotate))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(fetch, update, remove)).routes(routes!(rotate))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewDevice)]
 struct NewDeviceRequest {
+    #[schema(schema_with = field::mqtt_id)]
     device_id: String,
     resident_id: Option<Uuid>,
+    #[schema(value_type = DeviceKind, inline)]
     kind: String,
     room: Option<String>,
     placement: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = Source, inline)]
     source: Option<String>,
     external_id: Option<String>,
+    /// the Zigbee2MQTT gateway the device speaks through: its topic is {base_topic}/{external_id}
     gateway_id: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::watts)]
     power_on_threshold_w: Option<f64>,
 }
 
 /// A registration's answer: the device, and its MQTT credential, shown this
 /// once (`null` when credentials are not managed, or for a Zigbee2MQTT
 /// device, which speaks through its gateway's).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RegisteredDevice)]
 pub struct Registered {
     #[serde(flatten)]
     device: Device,
+    /// null when credentials are not managed, or for a Zigbee2MQTT device (it speaks through its gateway)
+    #[schema(required = true)]
     mqtt: Option<Credential>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DevicePatch {
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     resident_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = DeviceKind, inline)]
     kind: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     room: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     placement: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::watts)]
     power_on_threshold_w: Option<f64>,
 }
 
@@ -114,6 +124,10 @@ async fn check_resident(ctx: &ApiContext, auth: &AuthUser, resident_id: Option<U
     Ok(())
 }
 
+#[utoipa::path(post, path = "/devices",
+    summary = "Register a device; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions (its client ids with -events, -telemetry, -admin, its ingest and admin usernames, anything beginning with eldercare-)",
+    description = "Who may call it: admin, staff.", request_body = NewDeviceRequest,
+    responses((status = 201, description = "success", body = Registered)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -191,6 +205,10 @@ async fn create(
 
 /// Issues the device a new MQTT password; the old one stops working at once
 /// (its connection, if any, is dropped).
+#[utoipa::path(post, path = "/devices/{device_id}/credentials",
+    summary = "Issue the device a new MQTT password; the old one stops working",
+    description = "Who may call it: admin, staff.", params(("device_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "success", body = Credential)))]
 async fn rotate(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -198,30 +216,65 @@ async fn rotate(
 ) -> Result<Json<Credential>> {
     let device = load(&ctx, &auth, &device_id).await?;
     auth.require_staff()?;
-    let Some(accounts) = &ctx.accounts else {
-        return Err(Error::Conflict("device credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
-    };
-    if device.source != Source::Native {
-        return Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()));
-    }
-    let mut tx = ctx.pool.begin().await?;
-    let Some((credential, disconnect)) = accounts.rotate(&mut tx, &device_id).await? else {
-        return Err(Error::Conflict(
-            "this device has no MQTT account (registered before credentials were managed)".into(),
-        ));
-    };
-    crate::audit::record(
-        &mut tx,
-        auth.actor(),
-        "device.credential_rotated",
-        "device",
-        &device_id,
-        serde_json::json!({}),
-    )
+    let credential = rotate_credential(&ctx, &auth, "device", &device_id, || {
+        if device.source == Source::Native {
+            Ok(())
+        } else {
+            Err(Error::Conflict("a Zigbee2MQTT device connects through its gateway's credential".into()))
+        }
+    })
     .await?;
+    Ok(Json(credential))
+}
+
+/// Issues a device's or gateway's (`what`) MQTT account a new password; the
+/// old one stops working at once (its connection, if any, is dropped).
+/// `rotatable` refuses what has no password of its own, once the
+/// credentials are known to be managed.
+pub async fn rotate_credential(
+    ctx: &ApiContext,
+    auth: &AuthUser,
+    what: &str,
+    id: &str,
+    rotatable: impl FnOnce() -> Result<()>,
+) -> Result<Credential> {
+    let Some(accounts) = &ctx.accounts else {
+        return Err(Error::Conflict(format!("{what} credentials are not managed by this backend (no MQTT_ADMIN_URL)")));
+    };
+    rotatable()?;
+    let mut tx = ctx.pool.begin().await?;
+    let Some((credential, disconnect)) = accounts.rotate(&mut tx, id).await? else {
+        return Err(Error::Conflict(format!(
+            "this {what} has no MQTT account (registered before credentials were managed)"
+        )));
+    };
+    let action = format!("{what}.credential_rotated");
+    crate::audit::record(&mut tx, auth.actor(), &action, what, id, serde_json::json!({})).await?;
     tx.commit().await?;
     disconnect.send().await;
-    Ok(Json(credential))
+    Ok(credential)
+}
+
+/// The page of a list named by devices' or gateways' ids: its size, and
+/// where the previous page ended.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MqttIdPage {
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::mqtt_id_cursor)]
+    pub cursor: Option<String>,
+}
+
+/// A list's cursor that is a device's or gateway's id: anything else was
+/// not given by the list.
+pub fn mqtt_id_cursor(cursor: Option<&str>) -> Result<()> {
+    if cursor.is_some_and(|c| !is_mqtt_id(c)) {
+        return Err(Error::validation("cursor", "not a cursor this list gave"));
+    }
+    Ok(())
 }
 
 /// The device, if the caller reaches it.
@@ -229,27 +282,40 @@ async fn load(ctx: &ApiContext, auth: &AuthUser, device_id: &str) -> Result<Devi
     devices::fetch(&ctx.pool, &auth.scope, device_id, Utc::now()).await?.ok_or(Error::NotFound)
 }
 
+#[utoipa::path(get, path = "/devices/{device_id}", summary = "One device with its last state",
+    description = "Who may call it: any.", params(("device_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "success", body = Device)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<Json<Device>> {
     Ok(Json(load(&ctx, &auth, &device_id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    #[param(nullable = false)]
     resident_id: Option<Uuid>,
+    #[param(nullable = false)]
     kind: Option<String>,
+    #[param(nullable = false)]
     online: Option<bool>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::mqtt_id_cursor)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DeviceList {
     devices: Vec<Device>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/devices", summary = "Devices of the institution (or of one resident)",
+    description = "Who may call it: admin, staff; family with resident_id.", params(ListQuery),
+    responses((status = 200, description = "success", body = DeviceList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>> {
     if let Some(rid) = q.resident_id {
         auth.resident(&ctx, rid).await?;
@@ -257,9 +323,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         auth.require_staff()?;
     }
     let limit = super::page_limit(q.limit)?;
-    if q.cursor.as_deref().is_some_and(|c| !is_mqtt_id(c)) {
-        return Err(Error::validation("cursor", "not a cursor this list gave"));
-    }
+    mqtt_id_cursor(q.cursor.as_deref())?;
     let kind = match q.kind.as_deref().map(DeviceKind::parse) {
         None => None,
         Some(Some(kind)) => Some(kind),
@@ -272,6 +336,9 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     Ok(Json(DeviceList { devices, next_cursor }))
 }
 
+#[utoipa::path(patch, path = "/devices/{device_id}", summary = "Change a device's registration",
+    description = "Who may call it: admin, staff.", params(("device_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    request_body = DevicePatch, responses((status = 200, description = "success", body = Device)))]
 async fn update(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -307,6 +374,10 @@ async fn update(
 
 /// Unregisters a device and revokes its MQTT credential (the broker drops its
 /// connection); its stored data stays.
+#[utoipa::path(delete, path = "/devices/{device_id}",
+    summary = "Unregister a device and revoke its MQTT credential (its data stays)",
+    description = "Who may call it: admin.", params(("device_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 204, description = "success")))]
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(device_id): Path<String>) -> Result<StatusCode> {
     load(&ctx, &auth, &device_id).await?;
     auth.require_admin()?;

@@ -4,11 +4,13 @@
 //! Everything goes through the caller's scope: families reach only their
 //! linked residents, staff their institution's; the rest is a 404.
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -17,17 +19,22 @@ use crate::domain::AccessKind;
 use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/me/residents", get(my_residents)).route("/residents/{id}/summary", get(summary))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(my_residents)).route("/residents/{id}/summary", get(summary))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MyResidents {
     residents: Vec<Overview>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// The app's home screen, by name; the cursor is the last resident's id.
+#[utoipa::path(get, path = "/me/residents",
+    summary = "The family app's home screen: my linked residents (family) or the institution's (staff), with open alerts and unread messages",
+    description = "Who may call it: any.", params(PageQuery),
+    responses((status = 200, description = "success", body = MyResidents)))]
 async fn my_residents(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

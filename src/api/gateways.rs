@@ -2,25 +2,24 @@
 //! topic of their own, with an MQTT credential that may write and read under
 //! that topic only.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::AuthUser;
-use super::devices::{check_username_free, is_mqtt_id};
+use super::devices::{MqttIdPage, check_username_free, is_mqtt_id, mqtt_id_cursor, rotate_credential};
 use super::error::ResultExt;
+use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::store::gateways::{self, Gateway};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/gateways", post(create).get(list))
-        .route("/gateways/{gateway_id}", get(fetch).delete(remove))
-        .route("/gateways/{gateway_id}/credentials", post(rotate))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(fetch, remove)).routes(routes!(rotate))
 }
 
 /// Every gateway lives under the contract's prefix, so the ingest
@@ -28,18 +27,23 @@ pub fn router() -> Router<ApiContext> {
 const PREFIX: &str = "zigbee2mqtt/";
 const MAX_BASE_TOPIC: usize = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGateway {
+    #[schema(schema_with = field::mqtt_id)]
     gateway_id: String,
+    /// e.g. zigbee2mqtt/home-17
+    #[schema(pattern = "^zigbee2mqtt(/[A-Za-z0-9_.-]+)+$")]
     base_topic: String,
 }
 
 /// A registration's answer: the gateway and its credential, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RegisteredGateway)]
 struct Registered {
     #[serde(flatten)]
     gateway: Gateway,
+    #[schema(required = true)]
     mqtt: Option<Credential>,
 }
 
@@ -90,6 +94,10 @@ pub async fn check_zigbee_name(
     Ok(())
 }
 
+#[utoipa::path(post, path = "/gateways",
+    summary = "Register a Zigbee2MQTT gateway under its base topic; answers its MQTT credential, shown this once. 409 for an id already taken or reserved for the backend's broker sessions, or a base topic that overlaps",
+    description = "Who may call it: admin, staff.", request_body = NewGateway,
+    responses((status = 201, description = "success", body = Registered)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -146,66 +154,51 @@ async fn load(ctx: &ApiContext, auth: &AuthUser, gateway_id: &str) -> Result<Gat
     gateways::fetch(&ctx.pool, &auth.scope, gateway_id).await?.ok_or(Error::NotFound)
 }
 
+#[utoipa::path(get, path = "/gateways/{gateway_id}", summary = "One gateway", description = "Who may call it: admin, staff.",
+    params(("gateway_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "success", body = Gateway)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): Path<String>) -> Result<Json<Gateway>> {
     Ok(Json(load(&ctx, &auth, &gateway_id).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct GatewayList {
     gateways: Vec<Gateway>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<GatewayList>> {
+#[utoipa::path(get, path = "/gateways", summary = "Gateways of the institution, by id",
+    description = "Who may call it: admin, staff.", params(MqttIdPage),
+    responses((status = 200, description = "success", body = GatewayList)))]
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<MqttIdPage>) -> Result<Json<GatewayList>> {
     auth.require_staff()?;
     let limit = super::page_limit(q.limit)?;
-    if q.cursor.as_deref().is_some_and(|c| !is_mqtt_id(c)) {
-        return Err(Error::validation("cursor", "not a cursor this list gave"));
-    }
+    mqtt_id_cursor(q.cursor.as_deref())?;
     let mut gateways = gateways::list(&ctx.pool, &auth.scope, q.cursor.as_deref(), limit + 1).await?;
     let next_cursor = super::next_page(&mut gateways, limit, |g| g.gateway_id.clone());
     Ok(Json(GatewayList { gateways, next_cursor }))
 }
 
 /// Issues the gateway a new MQTT password; the old one stops working at once.
+#[utoipa::path(post, path = "/gateways/{gateway_id}/credentials",
+    summary = "Issue the gateway a new MQTT password; the old one stops working",
+    description = "Who may call it: admin, staff.", params(("gateway_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 200, description = "success", body = Credential)))]
 async fn rotate(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(gateway_id): Path<String>,
 ) -> Result<Json<Credential>> {
     load(&ctx, &auth, &gateway_id).await?;
-    let Some(accounts) = &ctx.accounts else {
-        return Err(Error::Conflict("gateway credentials are not managed by this backend (no MQTT_ADMIN_URL)".into()));
-    };
-    let mut tx = ctx.pool.begin().await?;
-    let Some((credential, disconnect)) = accounts.rotate(&mut tx, &gateway_id).await? else {
-        return Err(Error::Conflict(
-            "this gateway has no MQTT account (registered before credentials were managed)".into(),
-        ));
-    };
-    crate::audit::record(
-        &mut tx,
-        auth.actor(),
-        "gateway.credential_rotated",
-        "gateway",
-        &gateway_id,
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    disconnect.send().await;
-    Ok(Json(credential))
+    Ok(Json(rotate_credential(&ctx, &auth, "gateway", &gateway_id, || Ok(())).await?))
 }
 
 /// Unregisters a gateway with no devices left, and revokes its credential.
+#[utoipa::path(delete, path = "/gateways/{gateway_id}",
+    summary = "Unregister a gateway without devices and revoke its MQTT credential",
+    description = "Who may call it: admin.", params(("gateway_id" = String, Path, pattern = r"^[A-Za-z0-9_.-]{1,64}$")),
+    responses((status = 204, description = "success")))]
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(gateway_id): Path<String>) -> Result<StatusCode> {
     load(&ctx, &auth, &gateway_id).await?;
     auth.require_admin()?;

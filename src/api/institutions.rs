@@ -5,44 +5,52 @@
 //! audit chain (its admins see who created their accounts); work that
 //! concerns no single institution (supervisors) in the platform's chain.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::openapi::{ErrorBody, HASHING_BUSY, field};
 use super::residents::validate_timezone;
-use super::users::{NewUser, insert_user};
-use super::{ApiContext, Error, Json, Path, Query, Result};
+use super::users::{Created, NewUser, insert_user};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::audit::Actor;
 use crate::domain::{InstitutionKind, Role};
 use crate::store::institutions::{self, Institution, InstitutionChange, NewInstitution};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/institutions", get(list).post(create))
-        .route("/institutions/{id}", patch(update))
-        .route("/institutions/{id}/users", post(create_admin))
-        .route("/supervisors", post(create_supervisor))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update))
+        .routes(routes!(create_admin))
+        .routes(routes!(create_supervisor))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewInstitution)]
 struct NewInstitutionRequest {
+    #[schema(schema_with = field::text::<200>)]
     name: String,
     kind: InstitutionKind,
+    #[schema(schema_with = field::region_or_null)]
     region: Option<String>,
+    #[schema(value_type = field::Timezone)]
     timezone: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstitutionPatch {
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::text::<200>)]
     name: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[schema(schema_with = field::region_or_null)]
     region: Option<Option<String>>,
 }
 
@@ -67,6 +75,10 @@ fn on(auth: &AuthUser, institution: Uuid) -> Actor {
     Actor { user_id: auth.scope.user, institution_id: Some(institution) }
 }
 
+#[utoipa::path(post, path = "/institutions",
+    summary = "Create an institution (care home, home-care provider, community centre or canteen)",
+    description = "Who may call it: operator.", request_body = NewInstitutionRequest,
+    responses((status = 201, description = "success", body = Institution)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -103,26 +115,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(institution)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct InstitutionList {
     institutions: Vec<Institution>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// The operator sees every institution, a supervisor its region's, anyone
 /// else their own.
+#[utoipa::path(get, path = "/institutions",
+    summary = "Institutions: all (operator), the region's (supervisor), one's own (anyone else)",
+    description = "Who may call it: any.", params(PageQuery),
+    responses((status = 200, description = "success", body = InstitutionList)))]
 async fn list(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<InstitutionList>> {
     let limit = super::page_limit(q.limit)?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
@@ -134,6 +143,9 @@ async fn list(
     Ok(Json(InstitutionList { institutions, next_cursor }))
 }
 
+#[utoipa::path(patch, path = "/institutions/{id}", summary = "Rename an institution or place it in a region",
+    description = "Who may call it: operator.", params(("id" = Uuid, Path)), request_body = InstitutionPatch,
+    responses((status = 200, description = "success", body = Institution)))]
 async fn update(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -156,13 +168,26 @@ async fn update(
     Ok(Json(institution))
 }
 
-#[derive(Debug, Serialize)]
-struct Created {
-    id: Uuid,
+/// The body of an institution's new admin: a new user whose role is admin.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used: the body is read as a `NewUser`
+struct NewAdmin {
+    #[schema(schema_with = field::email)]
+    email: String,
+    #[schema(schema_with = field::password)]
+    password: String,
+    #[schema(schema_with = field::text::<200>)]
+    name: String,
+    #[schema(schema_with = field::admin_role)]
+    role: String,
 }
 
 /// An institution's first admin (or another, when its admins are gone): the
 /// operator creates admins only; the admins create everyone else.
+#[utoipa::path(post, path = "/institutions/{id}/users", summary = "Create an admin of the institution (role must be admin)",
+    description = "Who may call it: operator.", params(("id" = Uuid, Path)), request_body = NewAdmin,
+    responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_admin(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -187,15 +212,23 @@ async fn create_admin(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSupervisor {
+    #[schema(schema_with = field::email)]
     email: String,
+    #[schema(schema_with = field::password)]
     password: String,
+    #[schema(schema_with = field::text::<200>)]
     name: String,
+    #[schema(schema_with = field::region)]
     region: String,
 }
 
+#[utoipa::path(post, path = "/supervisors",
+    summary = "Create a supervisor of a region: aggregated figures of its institutions, no personal data",
+    description = "Who may call it: operator.", request_body = NewSupervisor,
+    responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_supervisor(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

@@ -194,21 +194,21 @@ async fn limit_concurrency(
 /// The routes of `/api/v1`, each with its documentation.
 fn v1_routes() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
-        .merge(auth::router().into())
+        .merge(auth::router())
         .merge(users::router())
-        .merge(institutions::router().into())
+        .merge(institutions::router())
         .merge(display::router())
         .merge(divisions::router())
         .merge(residents::router().into())
-        .merge(devices::router().into())
-        .merge(gateways::router().into())
-        .merge(data::router().into())
-        .merge(quarantine::router().into())
-        .merge(rules::router().into())
-        .merge(backtest::router().into())
-        .merge(alerts::router().into())
-        .merge(webhooks::router().into())
-        .merge(family::router().into())
+        .merge(devices::router())
+        .merge(gateways::router())
+        .merge(data::router())
+        .merge(quarantine::router())
+        .merge(rules::router())
+        .merge(backtest::router())
+        .merge(alerts::router())
+        .merge(webhooks::router())
+        .merge(family::router())
         .merge(messages::router().into())
         .merge(audit::router().into())
         .merge(services::router().into())
@@ -233,7 +233,7 @@ fn limited_routes() -> OpenApiRouter<ApiContext> {
 
 /// The live streams: outside the request timeout.
 fn stream_routes() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().nest("/api/v1", alerts::stream_router().into())
+    OpenApiRouter::new().nest("/api/v1", alerts::stream_router())
 }
 
 /// The generated document of every route the server answers.

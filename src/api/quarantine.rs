@@ -1,34 +1,44 @@
 //! Rejected device messages, for operators to see and count.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::AuthUser;
+use super::openapi::field;
 use super::{ApiContext, Error, Json, Query, Result};
 use crate::domain::Reason;
 use crate::store::quarantine::{self, Overflow};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/quarantine", get(list))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct QuarantineQuery {
+    #[param(nullable = false)]
     reason: Option<String>,
+    #[param(nullable = false)]
     device_id: Option<String>,
+    #[param(nullable = false)]
     from: Option<DateTime<Utc>>,
+    #[param(nullable = false)]
     to: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::number_cursor)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = QuarantinedMessage)]
 struct Message {
     id: String,
     received_at: DateTime<Utc>,
@@ -38,15 +48,25 @@ struct Message {
     device_id: Option<String>,
     payload: String,
     /// `utf8` when `payload` is the text itself, `base64` otherwise.
+    #[schema(schema_with = payload_encoding)]
     payload_encoding: &'static str,
     payload_bytes: usize,
 }
 
-#[derive(Debug, Serialize)]
+fn payload_encoding() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["utf8", "base64"]))
+        .build()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct QuarantineList {
     total: i64,
     messages: Vec<Message>,
+    /// Rejects beyond a sender's hourly quarantine cap: counted, not kept
     overflow: Vec<Overflow>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
@@ -54,6 +74,10 @@ struct QuarantineList {
 /// operator sees what no institution owns (devices nobody registered, topics
 /// naming no device); `overflow` counts, per sender and hour, the rejects beyond the quarantine
 /// cap that were not kept.
+#[utoipa::path(get, path = "/quarantine",
+    summary = "Rejected device messages, newest first: of the institution's devices (admin), or of no institution's: unknown devices, topics naming no device (operator)",
+    description = "Who may call it: admin, operator.", params(QuarantineQuery),
+    responses((status = 200, description = "success", body = QuarantineList)))]
 async fn list(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

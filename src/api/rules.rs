@@ -2,23 +2,24 @@
 //! rules, away mode) and the institution's defaults. Stored as JSON merge
 //! patches; answered as the effective settings.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, put};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{AnyJson, ApiContext, Error, Json, Path, Result};
 use crate::domain::settings::{RuleSettings, SettingsError, merge_patch};
+use crate::domain::settings_schema;
 use crate::store::settings::{self, Changed};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/rule-settings", get(get_institution).patch(patch_institution))
-        .route("/residents/{id}/rule-settings", get(get_resident).patch(patch_resident))
-        .route("/residents/{id}/meal-windows", put(put_meal_windows))
-        .route("/residents/{id}/thresholds", put(put_thresholds))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(get_institution, patch_institution))
+        .routes(routes!(get_resident, patch_resident))
+        .routes(routes!(put_meal_windows))
+        .routes(routes!(put_thresholds))
 }
 
 impl From<SettingsError> for Error {
@@ -35,6 +36,9 @@ fn effective(institution: &Value, resident: &Value) -> Result<Json<Value>> {
     answer(&RuleSettings::from_layers(Some(institution), Some(resident))?)
 }
 
+#[utoipa::path(get, path = "/residents/{id}/rule-settings", summary = "A resident's effective rule settings",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn get_resident(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
     let id = auth.resident(&ctx, id).await?;
     answer(&*ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?)
@@ -66,6 +70,10 @@ async fn change_resident(
     Ok(answer)
 }
 
+#[utoipa::path(patch, path = "/residents/{id}/rule-settings",
+    summary = "Change only the keys given; answers the effective settings", description = "Who may call it: admin, staff.",
+    params(("id" = Uuid, Path)), request_body = settings_schema::RuleSettingsPatch,
+    responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn patch_resident(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -77,6 +85,9 @@ async fn patch_resident(
 }
 
 /// Replaces the resident's meal windows.
+#[utoipa::path(put, path = "/residents/{id}/meal-windows", summary = "Replace the resident's meal windows",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = settings_schema::MealWindows,
+    responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn put_meal_windows(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -93,6 +104,9 @@ async fn put_meal_windows(
 
 /// Replaces the resident's threshold overrides; metrics not named follow the
 /// institution's defaults.
+#[utoipa::path(put, path = "/residents/{id}/thresholds", summary = "Replace the resident's vital-sign threshold overrides",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = settings_schema::Thresholds,
+    responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn put_thresholds(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -116,12 +130,17 @@ async fn put_thresholds(
     .await
 }
 
+#[utoipa::path(get, path = "/rule-settings", summary = "The institution's default rule settings",
+    description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn get_institution(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Value>> {
     let institution = auth.require_staff()?;
     answer(&*ctx.rule_settings.institution(&ctx.pool, institution).await?)
 }
 
 /// Changes the institution's defaults (admins).
+#[utoipa::path(patch, path = "/rule-settings", summary = "Change the institution's defaults (JSON merge patch)",
+    description = "Who may call it: admin.", request_body = settings_schema::RuleSettingsPatch,
+    responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn patch_institution(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

@@ -44,7 +44,7 @@ pub struct NewUser {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Created {
-    id: Uuid,
+    pub(super) id: Uuid,
 }
 
 /// One `@` between two non-empty parts without spaces, at most 254

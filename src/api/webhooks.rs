@@ -1,30 +1,51 @@
 //! Webhook subscriptions of an institution (admins only).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::openapi::ErrorBody;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::notify::targets;
 use crate::store::webhooks::{self, Webhook};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/webhooks", post(create).get(list)).route("/webhooks/{id}", get(fetch).delete(remove))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(fetch, remove))
 }
 
-#[derive(Debug, Deserialize)]
+/// The 422 of a new webhook: its target must be public.
+const NOT_PUBLIC: &str = "validation failed, or the url is not https:// or its host is or resolves to a loopback, \
+    private, link-local or otherwise non-public address";
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
+    /// https:// to a public address
+    #[schema(format = "uri")]
     url: String,
+    #[schema(min_length = 16, max_length = 256)]
     secret: String,
-    /// `v1` only for receivers not yet upgraded to version 2's timestamped
-    /// signature.
+    /// X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of "<t>.<body>">`; v1 `sha256=<HMAC of the body>` for receivers not yet upgraded
     #[serde(default)]
+    #[schema(schema_with = signature)]
     signature: Signature,
+}
+
+fn signature() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["v1", "v2"]))
+        .default(Some("v2".into()))
+        .description(Some(
+            "X-Eldercare-Signature format: v2 `t=<unix seconds>,v1=<HMAC of \"<t>.<body>\">`; v1 `sha256=<HMAC of the \
+             body>` for receivers not yet upgraded",
+        ))
+        .build()
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -58,12 +79,16 @@ async fn validate(req: &NewWebhook, allow_private: bool) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookCreated)]
 struct Created {
     id: Uuid,
     url: String,
 }
 
+#[utoipa::path(post, path = "/webhooks", summary = "Subscribe a URL to alert changes (signed with the secret)",
+    description = "Who may call it: admin.", request_body = NewWebhook,
+    responses((status = 201, description = "success", body = Created), (status = 422, description = NOT_PUBLIC, body = ErrorBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -89,13 +114,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Created { id, url: req.url })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct WebhookList {
     webhooks: Vec<Webhook>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// Oldest first; the cursor is the last webhook's id.
+#[utoipa::path(get, path = "/webhooks", summary = "The institution's webhooks and their delivery state",
+    description = "Who may call it: admin.", params(PageQuery),
+    responses((status = 200, description = "success", body = WebhookList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<WebhookList>> {
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
@@ -108,11 +137,15 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Pag
     Ok(Json(WebhookList { webhooks, next_cursor }))
 }
 
+#[utoipa::path(get, path = "/webhooks/{id}", summary = "One webhook", description = "Who may call it: admin.",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = Webhook)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Webhook>> {
     auth.require_admin()?;
     Ok(Json(webhooks::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?))
 }
 
+#[utoipa::path(delete, path = "/webhooks/{id}", summary = "Remove a webhook", description = "Who may call it: admin.",
+    params(("id" = Uuid, Path)), responses((status = 204, description = "success")))]
 async fn remove(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;

@@ -36,9 +36,11 @@ use crate::store::mqtt_accounts::{self as store, AccountRow, NewAccount};
 const FIRST_RECONCILE: Duration = Duration::from_secs(10);
 
 /// A credential as shown once, to whoever registered the device.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MqttCredential)]
 pub struct Credential {
     pub username: String,
+    /// shown this once; not stored
     pub password: String,
 }
 

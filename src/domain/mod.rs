@@ -28,6 +28,7 @@ pub mod responder;
 pub mod role;
 pub mod scope;
 pub mod settings;
+pub mod settings_schema;
 pub mod status;
 pub mod wire;
 pub mod zigbee;

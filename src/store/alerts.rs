@@ -19,7 +19,7 @@ use crate::domain::{AlertKind, Resolution, Scope, Severity, Status, Step};
 /// live stream.
 pub const NOTIFY_CHANNEL: &str = "eldercare_alert_changes";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     #[serde(skip)]
@@ -44,6 +44,7 @@ pub struct Alert {
     pub escalated_at: Option<DateTime<Utc>>,
     pub occurrences: i32,
     pub last_seen_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
     pub details: Value,
     pub updated_at: DateTime<Utc>,
     /// SLA: seconds from opening to acknowledgement (or to resolution when it
@@ -519,12 +520,13 @@ pub async fn escalate(tx: &mut PgConnection, alert_id: Uuid, level: i32) -> Resu
         .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub action: Step,
     pub actor_id: Option<Uuid>,
     pub actor_name: Option<String>,
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 

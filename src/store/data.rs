@@ -296,11 +296,13 @@ pub async fn stats(
     .await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub ts: DateTime<Utc>,
+    #[schema(value_type = String)]
     pub kind: EventKind,
     pub device_id: String,
+    #[schema(value_type = Object)]
     pub data: Value,
 }
 

@@ -10,7 +10,7 @@ use crate::domain::presence::{heartbeat_timeout, online_since};
 use crate::domain::scope::Placed;
 use crate::domain::{DeviceKind, Scope, Source};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Device {
     pub device_id: String,
     pub resident_id: Option<Uuid>,

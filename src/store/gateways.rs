@@ -13,7 +13,7 @@ use crate::domain::Scope;
 /// overlap checks.
 const ZIGBEE_TOPICS_LOCK: i64 = 0x656c_6465_7211;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Gateway {
     pub gateway_id: String,
     pub base_topic: String,

@@ -8,12 +8,13 @@ use uuid::Uuid;
 
 use crate::domain::{InstitutionKind, Scope};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Institution {
     pub id: Uuid,
     pub name: String,
     pub kind: InstitutionKind,
     /// `None` until the operator places the institution in a region.
+    #[schema(required = true)]
     pub region: Option<String>,
     pub timezone: String,
     pub created_at: DateTime<Utc>,

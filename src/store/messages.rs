@@ -24,7 +24,8 @@ fn push_unread(query: &mut QueryBuilder<Postgres>, reader: Uuid) {
 }
 
 /// A resident on the family app's home screen.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = MyResident)]
 pub struct Overview {
     pub id: Uuid,
     pub name: String,

@@ -30,7 +30,7 @@ pub struct Quarantined {
 
 /// Rejects of one sender in one hour beyond its quarantine cap: counted,
 /// not kept.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Overflow {
     pub hour: DateTime<Utc>,
     /// `None` for senders nobody registered, counted per topic prefix.

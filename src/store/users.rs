@@ -3,6 +3,7 @@
 //! (Logins, sessions and the second factor are the auth API's and
 //! `store::sessions`'.)
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -56,12 +57,6 @@ pub async fn operator_exists(conn: &mut PgConnection) -> Result<bool, sqlx::Erro
     sqlx::query_scalar("select exists (select 1 from users where role = 'operator')").fetch_one(conn).await
 }
 
-/// The columns of a user as the API shows one, over
-/// `users u left join institutions i`.
-const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
-     u.disabled_at is not null as disabled, u.phone, u.created_at";
-
 /// A page of the institution's users, by name (then email, then id), after
 /// the user `after`; as the caller's row type over [`USER_COLUMNS`].
 pub async fn page<T>(pool: &PgPool, institution: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<T>, sqlx::Error>
@@ -114,12 +109,133 @@ pub async fn update(
     .map(drop)
 }
 
-/// Sets a user's password hash.
-pub async fn set_password(tx: &mut PgConnection, id: Uuid, password_hash: &str) -> Result<(), sqlx::Error> {
+// A user as the API answers them (a plain comment: the document describes
+// the schema by its fields).
+#[derive(Debug, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// `null` for the platform's accounts (operator, supervisor).
+    pub institution_id: Option<Uuid>,
+    /// Shown by the console, so staff know whose platform they are on.
+    pub institution_name: Option<String>,
+    /// A supervisor's region.
+    pub region: Option<String>,
+    /// A kitchen user's kitchen.
+    pub kitchen_id: Option<Uuid>,
+    /// A disabled account cannot log in and has no sessions.
+    pub disabled: bool,
+    /// For SMS and voice notifications (E.164).
+    pub phone: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The columns of a [`User`], over `users u left join institutions i`.
+pub const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
+     u.disabled_at is not null as disabled, u.phone, u.created_at";
+
+/// One user, by id.
+pub async fn fetch(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id where u.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// What login reads of an account. No `Debug`: it holds the password hash
+/// and the second factor's secret.
+#[derive(sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    /// Whose audit trail records its logins; `None` for the platform's.
+    pub institution_id: Option<Uuid>,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    /// Set once the second factor is turned on.
+    pub totp_secret: Option<Vec<u8>>,
+}
+
+/// The account of an email, compared without case.
+pub async fn account(pool: &PgPool, email: &str) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, institution_id, password_hash, role, disabled_at is not null as disabled,
+                case when totp_enabled_at is not null then totp_secret end as totp_secret
+         from users where lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A user's password hash.
+pub async fn password_hash(pool: &PgPool, id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select password_hash from users where id = $1").bind(id).fetch_one(pool).await
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("update users set password_hash = $2, updated_at = now() where id = $1")
         .bind(id)
-        .bind(password_hash)
-        .execute(tx)
-        .await
-        .map(drop)
+        .bind(hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uses up the second factor's time step `step`: false when it, or a later
+/// one, was used before (a code is good once).
+pub async fn use_totp_step(pool: &PgPool, id: Uuid, step: i64) -> Result<bool, sqlx::Error> {
+    let used = sqlx::query(
+        "update users set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)",
+    )
+    .bind(id)
+    .bind(step)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(used == 1)
+}
+
+/// A user's second factor, locked until the transaction ends.
+pub struct Totp {
+    pub email: String,
+    /// The secret handed out, confirmed or not.
+    pub secret: Option<Vec<u8>>,
+    pub enabled: bool,
+}
+
+pub async fn lock_totp(conn: &mut PgConnection, id: Uuid) -> Result<Totp, sqlx::Error> {
+    let (email, secret, enabled): (String, Option<Vec<u8>>, bool) =
+        sqlx::query_as("select email, totp_secret, totp_enabled_at is not null from users where id = $1 for update")
+            .bind(id)
+            .fetch_one(conn)
+            .await?;
+    Ok(Totp { email, secret, enabled })
+}
+
+/// Hands out a new, not yet confirmed, second-factor secret.
+pub async fn set_totp_secret(conn: &mut PgConnection, id: Uuid, secret: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set totp_secret = $2, totp_last_step = null where id = $1")
+        .bind(id)
+        .bind(secret)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Turns the second factor on, its first code's step used up.
+pub async fn enable_totp(conn: &mut PgConnection, id: Uuid, step: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set totp_enabled_at = now(), totp_last_step = $2 where id = $1")
+        .bind(id)
+        .bind(step)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

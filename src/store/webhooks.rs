@@ -31,16 +31,25 @@ pub fn reveal(
 }
 
 /// The secret is never read back.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
     /// `v1` or `v2`, the `X-Eldercare-Signature` format.
+    #[schema(schema_with = signature_schema)]
     pub signature: String,
     pub created_at: DateTime<Utc>,
     pub pending_deliveries: i64,
     pub failed_attempts: i64,
     pub last_error: Option<String>,
+}
+
+/// The signature formats a webhook is stored with.
+fn signature_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["v1", "v2"]))
+        .build()
 }
 
 const SELECT: &str = "select w.id, w.url, w.signature, w.created_at,

@@ -1,0 +1,148 @@
+//! The rule settings' schemas in the API document. The settings are JSON
+//! merge patches over stored JSON, not Rust types, so their schemas are
+//! written as JSON here, next to the bounds they name ([`super::settings`]);
+//! the rule-settings API and the backtest request both point at them.
+
+use serde_json::{Value, json};
+use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::openapi::{RefOr, Schema};
+
+// Patterns name white space as Rust's `trim` does, in a class both the
+// document's readers (ECMA) and Python-based fuzzers read alike.
+
+/// Some character that is not white space: the server trims and refuses blank text.
+pub const NOT_BLANK: &str =
+    concat!(r"[^", r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000", "]");
+
+/// A schema written as JSON, every object in it with properties closed as
+/// the server refuses unknown keys.
+fn closed_json(mut value: Value) -> RefOr<Schema> {
+    fn close(value: &mut Value) {
+        let Some(object) = value.as_object_mut() else { return };
+        if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+            object.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        object.get_mut("properties").and_then(Value::as_object_mut).into_iter().flatten().for_each(|(_, p)| close(p));
+        object.get_mut("items").into_iter().for_each(close);
+    }
+    close(&mut value);
+    serde_json::from_value(value).unwrap_or_else(|_| RefOr::T(Schema::default()))
+}
+
+/// The effective rule settings, as the server answers them.
+pub struct RuleSettings;
+
+impl utoipa::PartialSchema for RuleSettings {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .description(Some(
+                "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, \
+                 bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
+                 (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default \
+                 200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the \
+                 resident's timezone.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RuleSettings {}
+
+/// A JSON merge patch of rule settings (see [`rule_settings_patch`]).
+pub struct RuleSettingsPatch;
+
+impl utoipa::PartialSchema for RuleSettingsPatch {
+    fn schema() -> RefOr<Schema> {
+        closed_json(rule_settings_patch())
+    }
+}
+
+impl utoipa::ToSchema for RuleSettingsPatch {}
+
+/// A resident's meal windows (see [`meal_windows`]).
+pub struct MealWindows;
+
+impl utoipa::PartialSchema for MealWindows {
+    fn schema() -> RefOr<Schema> {
+        closed_json(meal_windows())
+    }
+}
+
+impl utoipa::ToSchema for MealWindows {}
+
+/// A resident's vital-sign thresholds (see [`thresholds`]).
+pub struct Thresholds;
+
+impl utoipa::PartialSchema for Thresholds {
+    fn schema() -> RefOr<Schema> {
+        closed_json(thresholds())
+    }
+}
+
+impl utoipa::ToSchema for Thresholds {}
+
+/// A time of day in the resident's timezone, `HH:MM` or `HH:MM:SS`.
+fn time_of_day() -> Value {
+    json!({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"})
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if let Some(t) = schema.get("type").and_then(Value::as_str).map(str::to_owned) {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+/// A meal's window: every field required, none null.
+fn meal_windows() -> Value {
+    use crate::domain::settings::MAX_MEAL_NAME;
+    let meal = json!({"type": "string", "minLength": 1, "maxLength": MAX_MEAL_NAME, "pattern": NOT_BLANK});
+    json!({"type": "array", "items": {"type": "object", "required": ["meal", "start", "end"],
+        "properties": {"meal": meal, "start": time_of_day(), "end": time_of_day()}}})
+}
+
+/// Vital-sign bounds by metric, each within the metric's plausible range
+/// (a bound in the wrong unit would never trigger).
+fn thresholds() -> Value {
+    let mut metrics = serde_json::Map::new();
+    for metric in crate::domain::Metric::ALL.into_iter().filter(|m| crate::domain::settings::is_vital(*m)) {
+        let (low, high) = metric.plausible();
+        let bound = json!({"type": ["number", "null"], "minimum": low, "maximum": high});
+        metrics.insert(
+            metric.as_str().to_owned(),
+            json!({"type": ["object", "null"], "properties": {"min": bound, "max": bound}}),
+        );
+    }
+    json!({"type": "object", "properties": metrics})
+}
+
+/// A JSON merge patch of rule settings: only the keys given change, `null`
+/// keeps what is there. Amounts within their bounds; the combination is
+/// judged as a whole too (a window's start and end, thresholds' min below
+/// max), which answers 422.
+fn rule_settings_patch() -> Value {
+    use crate::domain::settings::{
+        MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
+    };
+    let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
+    let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
+    let part = |props: Value| json!({"type": ["object", "null"], "properties": props});
+    let time = nullable(time_of_day());
+    let window = part(json!({"start": time, "end": time}));
+    json!({"type": "object", "properties": {
+        "away": {"type": ["boolean", "null"]},
+        "waking_hours": window,
+        "night": window,
+        "inactivity": part(json!({"hours": positive(MAX_HOURS)})),
+        "no_morning_activity": part(json!({"by": time})),
+        "night_wandering": part(json!({"return_minutes": positive(MAX_MINUTES)})),
+        "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
+        "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
+        "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
+        "meal_windows": nullable(meal_windows()),
+        "thresholds": nullable(thresholds()),
+        "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
+            "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
+        "visits": part(json!({"grace_minutes": positive(MAX_MINUTES), "far_from_home_m": positive(MAX_FAR_FROM_HOME_M)})),
+    }})
+}

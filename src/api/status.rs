@@ -85,7 +85,7 @@ async fn change(
     }
     let mut tx = ctx.pool.begin().await?;
     // One change at a time per resident.
-    sqlx::query("select 1 from residents where id = $1 for update").bind(id).execute(&mut *tx).await?;
+    periods::lock_resident(&mut tx, id).await?;
     let history = periods::periods(&mut tx, id).await?;
     status::check(&history, req.status, from, req.until, now).map_err(|refused| match refused {
         Refused::Invalid(field, message) => Error::validation(field, message),

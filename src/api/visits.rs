@@ -31,7 +31,7 @@ use checks::{
     apply_bounds, check_carer, check_note, cursor, door_record, far_limit, illegal, service_by_code, visit_at_door,
     visit_for_staff,
 };
-use views::{answer, at_the_door, visit_body};
+use views::{answer, at_the_door, save_and_answer, visit_body};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -350,11 +350,8 @@ async fn assign(
     check_carer(&ctx, &auth, req.caregiver_id).await?;
     visit.status = visit.status.after(Action::Assign).map_err(illegal)?;
     let previous = visit.caregiver_id.replace(req.caregiver_id);
-    visits::save(&mut tx, &visit).await?;
     let details = json!({"caregiver_id": req.caregiver_id, "previous": previous});
-    crate::audit::record(&mut tx, auth.actor(), "visit.assigned", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.assigned", details).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,11 +370,8 @@ async fn schedule(
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     visit.status = visit.status.after(Action::Schedule).map_err(illegal)?;
     let previous = visit.scheduled_start.replace(req.scheduled_start);
-    visits::save(&mut tx, &visit).await?;
     let details = json!({"scheduled_start": req.scheduled_start, "previous": previous});
-    crate::audit::record(&mut tx, auth.actor(), "visit.scheduled", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.scheduled", details).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,11 +392,7 @@ async fn cancel(
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     visit.status = visit.status.after(Action::Cancel).map_err(illegal)?;
     visit.cancel_reason = Some(req.reason);
-    visits::save(&mut tx, &visit).await?;
-    let details = json!({"reason": req.reason, "note": req.note});
-    crate::audit::record(&mut tx, auth.actor(), "visit.cancelled", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.cancelled", json!({"reason": req.reason, "note": req.note})).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -564,10 +554,7 @@ async fn amend(
     };
     visit.amendments.0.push(amendment.clone());
     visit.judge(far_limit(&ctx, &visit).await?);
-    visits::save(&mut tx, &visit).await?;
-    crate::audit::record(&mut tx, auth.actor(), "visit.amended", "visit", id, json!(amendment)).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.amended", json!(amendment)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -598,10 +585,7 @@ async fn resolve(
     }
     let resolved = Resolved { code, reason: req.reason.trim().to_owned(), by: auth.scope.user, at: Utc::now() };
     visit.resolved.0.push(resolved.clone());
-    visits::save(&mut tx, &visit).await?;
-    crate::audit::record(&mut tx, auth.actor(), "visit.exception_resolved", "visit", id, json!(resolved)).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.exception_resolved", json!(resolved)).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -207,8 +207,8 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(alerts::router().into())
         .merge(webhooks::router().into())
         .merge(family::router().into())
-        .merge(messages::router().into())
-        .merge(audit::router().into())
+        .merge(messages::router())
+        .merge(audit::router())
         .merge(services::router().into())
         .merge(visits::router().into())
         .merge(responder::router().into())
@@ -216,7 +216,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(statements::router().into())
         .merge(meals::router().into())
         .merge(notifications::router().into())
-        .merge(records::router().into())
+        .merge(records::router())
         .merge(cockpit::router().into())
 }
 

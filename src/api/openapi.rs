@@ -393,48 +393,6 @@ const OPERATIONS: &[LegacyOperation] = &[
             Some("DailySummary"),
         )
     },
-    LegacyOperation {
-        query: &[("before", "uuid"), ("cursor", "string"), ("limit", "integer")],
-        ..op(
-            "get",
-            "/api/v1/residents/{id}/messages",
-            "The resident's message thread between family and care team, newest first; `before` = the oldest message id already shown",
-            "any",
-            None,
-            200,
-            Some("MessagePage"),
-        )
-    },
-    op(
-        "post",
-        "/api/v1/residents/{id}/messages",
-        "Post to the resident's thread (1 to 4000 characters)",
-        "any",
-        Some("NewMessage"),
-        201,
-        Some("Message"),
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/messages/read",
-        "Mark the resident's thread read up to its newest message, for the caller",
-        "any",
-        None,
-        200,
-        Some("ReadState"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/messages/unread",
-            "Unread messages (by others, after my last read) per resident I may see",
-            "any",
-            None,
-            200,
-            Some("UnreadCounts"),
-        )
-    },
     op(
         "post",
         "/api/v1/devices",
@@ -821,34 +779,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         204,
         None,
     ),
-    LegacyOperation {
-        query: &[
-            ("entity", "string"),
-            ("entity_id", "string"),
-            ("actor_id", "uuid"),
-            ("action", "string"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/audit",
-            "The audit trail of the institution (admin) or of the platform (operator), newest first",
-            "admin, operator",
-            None,
-            200,
-            Some("AuditList"),
-        )
-    },
-    op(
-        "get",
-        "/api/v1/audit/verify",
-        "Check the hash chain of the audit trail (the institution's, or the platform's for the operator)",
-        "admin, operator",
-        None,
-        200,
-        Some("AuditVerification"),
-    ),
     // Care services (contract: care.md): catalogue, plans, visits, EVV, statements.
     op("post", "/api/v1/services", "Add a service to the catalogue", "admin", Some("NewService"), 201, Some("Service")),
     op(
@@ -1223,42 +1153,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         )
     },
     // Records: the access log of health-data reads, export and erasure.
-    LegacyOperation {
-        query: &[
-            ("resident_id", "uuid"),
-            ("from", "date-time"),
-            ("to", "date-time"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/access-log",
-            "Who read the institution's residents' health data (readings, events, summary, export), newest first; kept retention.access_log_days (730)",
-            "admin",
-            None,
-            200,
-            Some("AccessLog"),
-        )
-    },
-    op(
-        "get",
-        "/api/v1/residents/{id}/export",
-        "Everything about one resident as one JSON document: resident, devices, readings, events, alerts with timelines, messages, family links, consents, and who read their health data (access log). Readings, events and access log: the newest 100,000 each (`readings_truncated`, `events_truncated` say when there were more). The read is in the access log",
-        "admin, staff",
-        None,
-        200,
-        Some("ResidentExport"),
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/erase",
-        "Erase what names or describes the resident: the name becomes a pseudonym; notes, address, location and room go; so do the responder sheet with the key safe code, visit notes, task notes, rating comments and correction reasons, the meal plan (allergies, delivery notes) and meal orders' allergies and delivery positions, status notes, the payloads of notifications about them (those waiting are not sent), message texts, alert comments and notes, guardians' names; the personal values of the audit entries recorded as concerning them (by reference, never by words) are blanked. Measurements, alerts, visits, consents and the audit chain stay (de-identified; /audit/verify stays valid). The erasure is audited and in the access log (kind erase). 409 when the resident was already erased",
-        "admin",
-        None,
-        200,
-        Some("Erasure"),
-    ),
     // The cockpit.
     LegacyOperation {
         query: &[("from", "string"), ("to", "string"), ("series", "string"), ("format", "string")],
@@ -1498,18 +1392,6 @@ fn schemas() -> Value {
                 "online": {"type": ["boolean", "null"]}, "battery": {"type": ["number", "null"]}, "last_seen_at": ntime,
                 "low_battery": {"type": "boolean"}}), &["device_id", "kind", "online", "low_battery"])}}),
             &["total", "online", "offline", "never_seen", "low_battery", "items"]),
-        "Message": s(json!({"id": id, "resident_id": id, "author_id": nid, "author_name": nstring,
-            "author_role": {"type": ["string", "null"], "enum": ["admin", "staff", "family", null]},
-            "author_relationship": nstring, "text": string, "created_at": time, "mine": {"type": "boolean"}}),
-            &["id", "resident_id", "text", "created_at", "mine"]),
-        "MessagePage": s(json!({"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-            "next_cursor": nstring, "next_before": nid, "last_read_at": ntime}), &["messages", "next_cursor"]),
-        "NewMessage": s(json!({"text": text(4000)}), &["text"]),
-        "ReadState": s(json!({"resident_id": id, "last_read_at": ntime, "unread": {"type": "integer"}}), &["resident_id", "unread"]),
-        "UnreadCounts": s(json!({"total": {"type": "integer"}, "residents": {"type": "array", "items": s(json!({"resident_id": id,
-            "resident_name": string, "unread": {"type": "integer"}, "last_message_at": ntime}), &["resident_id", "unread"])},
-            "next_cursor": nstring}),
-            &["total", "residents", "next_cursor"]),
         "QuarantineList": s(json!({"total": {"type": "integer"}, "messages": {"type": "array", "items": s(json!({"id": string, "received_at": time, "topic": string,
             "reason": string, "detail": string, "device_id": nstring, "payload": string, "payload_encoding": {"type": "string", "enum": ["utf8", "base64"]}, "payload_bytes": {"type": "integer"}}),
             &["received_at", "topic", "reason", "payload"])},
@@ -1555,10 +1437,6 @@ fn schemas() -> Value {
         "Webhook": s(json!({"id": id, "url": string, "signature": {"type": "string", "enum": ["v1", "v2"]}, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
         "WebhookList": list("webhooks", "Webhook"),
         "PasswordChange": s(json!({"current_password": string, "new_password": password}), &["current_password", "new_password"]),
-        "AuditList": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "actor_id": nid, "actor_name": nstring,
-            "action": string, "entity": string, "entity_id": nstring,
-            "details": {"type": ["object", "null"], "description": "the entry's personal values; null once an erasure blanked them"},
-            "erased": {"type": "boolean"}}), &["id", "at", "action", "entity"])}, "next_cursor": nstring}), &["entries", "next_cursor"]),
         "VapidKey": s(json!({"key": {"type": "string", "description": "uncompressed P-256 point, base64url"}}), &["key"]),
         "NewPushSubscription": s(json!({"endpoint": {"type": "string", "format": "uri", "description": "https:// to a public address"},
             "keys": s(json!({"p256dh": string, "auth": string}), &["p256dh", "auth"]),
@@ -1618,23 +1496,6 @@ fn schemas() -> Value {
             s(json!({"total": {"$ref": "#/components/schemas/CockpitFigures"},
                 "institutions": {"type": "array", "items": {"allOf": [s(json!({"id": id, "name": string}), &["id", "name"]), {"$ref": "#/components/schemas/CockpitFigures"}]}},
                 "series": {"type": "array", "items": {"$ref": "#/components/schemas/CockpitDay"}}}), &["total", "institutions"])]},
-        "AuditVerification": s(json!({"valid": {"type": "boolean"}, "entries": {"type": "integer"}, "broken_at": {"type": ["integer", "null"]}, "reason": nstring}), &["valid", "entries"]),
-        "AccessLog": s(json!({"entries": {"type": "array", "items": s(json!({"id": {"type": "integer"}, "at": time, "user_id": nid, "user_name": nstring, "role": role,
-            "session_kind": {"type": "string", "enum": ["login", "display"], "description": "display: a wall screen's token, made by user_id"},
-            "kind": {"type": "string", "enum": ["readings", "events", "summary", "export", "fhir", "key_safe", "responder_sheet", "erase", "backtest"]}, "resident_id": id}), &["id", "at", "role", "session_kind", "kind", "resident_id"])},
-            "next_cursor": nstring}), &["entries", "next_cursor"]),
-        "ResidentExport": s(json!({"exported_at": time, "resident": {"type": "object"}, "devices": {"type": "array"}, "readings": {"type": "array"},
-            "readings_truncated": {"type": "boolean"}, "events": {"type": "array"}, "events_truncated": {"type": "boolean"},
-            "alerts": {"type": "array", "description": "each with its `timeline`"}, "messages": {"type": "array"}, "family": {"type": "array"}, "consents": {"type": "array"},
-            "access_log": {"type": "array", "description": "who read their health data, the newest 100,000"}}),
-            &["resident", "devices", "readings", "events", "alerts", "messages", "family", "consents"]),
-        "Erasure": s(json!({"resident_id": id, "name": {"type": "string", "description": "the pseudonym the resident is now shown by"},
-            "erased": s(json!({"messages": {"type": "integer"}, "alert_comments": {"type": "integer"}, "consents": {"type": "integer"},
-                "webhook_deliveries": {"type": "integer"}, "notification_deliveries": {"type": "integer"},
-                "responder_sheets": {"type": "integer"}, "visits": {"type": "integer"}, "meal_plans": {"type": "integer"},
-                "meal_orders": {"type": "integer"}, "status_notes": {"type": "integer"}, "audit_entries": {"type": "integer"}}),
-                &["messages", "alert_comments", "consents", "webhook_deliveries", "notification_deliveries", "responder_sheets",
-                  "visits", "meal_plans", "meal_orders", "status_notes", "audit_entries"])}), &["resident_id", "name", "erased"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
         "Task": s(json!({"code": string, "name": string}), &["code", "name"]),
@@ -1861,7 +1722,7 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
             "/api/v1/devices" | "/api/v1/gateways" => {
                 json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "the next_cursor of the previous page"})
             }
-            "/api/v1/quarantine" | "/api/v1/access-log" | "/api/v1/audit" => {
+            "/api/v1/quarantine" => {
                 json!({"type": "string", "pattern": "^[0-9]{1,18}$", "description": "the next_cursor of the previous page"})
             }
             _ => json!({"type": "string", "format": "uuid", "description": "the next_cursor of the previous page"}),
@@ -2041,11 +1902,6 @@ fn legacy_document() -> Value {
             "the database is unavailable, a query ran past the statement timeout (`timeout`), or the server is at \
              its limit of requests in progress (`busy`, with `Retry-After`); try again"
         };
-        if op.method == "post" && op.path == "/api/v1/residents/{id}/messages" {
-            let why = "this user posted `messages.per_user` (30) messages in the last `messages.window_minutes` (10): \
-                       `Retry-After` gives the seconds until the oldest of them leaves the window";
-            responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
-        }
         if op.path == "/api/v1/alerts/stream" {
             let why = "this user has as many live streams open as one may (`http.streams_per_user`); `Retry-After`";
             responses.insert("429".into(), json!({"description": why, "content": content("Error")}));
@@ -2111,14 +1967,11 @@ mod tests {
             ("/api/v1", include_str!("gateways.rs")),
             ("/api/v1", include_str!("data.rs")),
             ("/api/v1", include_str!("family.rs")),
-            ("/api/v1", include_str!("messages.rs")),
             ("/api/v1", include_str!("quarantine.rs")),
             ("/api/v1", include_str!("rules.rs")),
             ("/api/v1", include_str!("backtest.rs")),
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
-            ("/api/v1", include_str!("audit.rs")),
-            ("/api/v1", include_str!("records.rs")),
             ("/api/v1", include_str!("cockpit.rs")),
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),

@@ -19,9 +19,10 @@ use crate::domain::{Role, Scope};
 /// their user's id).
 pub const ENDED_CHANNEL: &str = "eldercare_sessions";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
+#[schema(as = SessionKind)]
 pub enum Kind {
     /// A person's login.
     Login,

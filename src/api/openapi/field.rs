@@ -42,3 +42,13 @@ pub fn uuid_cursor() -> Object {
         .description(Some("the next_cursor of the previous page"))
         .build()
 }
+
+/// A page's cursor that is a row's serial number.
+pub fn serial_cursor() -> Object {
+    string().pattern(Some("^[0-9]{1,18}$")).description(Some("the next_cursor of the previous page")).build()
+}
+
+/// An array whose items the document does not describe.
+pub fn any_array() -> Object {
+    ObjectBuilder::new().schema_type(Type::Array).build()
+}

@@ -969,18 +969,6 @@ const OPERATIONS: &[LegacyOperation] = &[
             Some("MyVisits"),
         )
     },
-    LegacyOperation {
-        query: &[("month", "string"), ("funding", "string"), ("format", "string")],
-        ..op(
-            "get",
-            "/api/v1/statements",
-            "A funder's statement for a month (YYYY-MM, residents' local time): verified visits only, those beyond the authorised hours excluded; &format=csv for text/csv, one row per resident",
-            "admin",
-            None,
-            200,
-            Some("Statement"),
-        )
-    },
     // At the door (issue 15; not in the contract): the responder's sheet and the key safe.
     op(
         "put",
@@ -1010,24 +998,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         Some("KeySafeCode"),
     ),
     // The resident's status (issue 15; not in the contract).
-    op(
-        "put",
-        "/api/v1/residents/{id}/status",
-        "Record where the resident is from `from` (default now, at most 30 days back): active, in_hospital or away (until optional, after from), discharged, deceased (final: any later change is 409). While not active no behaviour alert is raised (open ones are resolved), plan visits are not generated and scheduled ones in the period are cancelled (client_hospitalised, client_not_home, plan_changed), meal orders are cancelled suspended, no visit is late; back to active, the plan's visits and meals come back. Deceased also revokes the devices' broker accounts and ends the care and meal plans",
-        "admin, staff",
-        Some("ResidentStatusChange"),
-        200,
-        Some("ResidentStatus"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/status",
-        "The resident's status now (an in_hospital or away period that ended is active again) and every period recorded",
-        "admin, staff",
-        None,
-        200,
-        Some("ResidentStatus"),
-    ),
     // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
     op(
         "post",
@@ -1568,13 +1538,6 @@ fn schemas() -> Value {
         "Amend": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "value": time, "reason": string}), &["field", "value", "reason"]),
         "ResolveException": s(json!({"reason": string}), &["reason"]),
         "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),
-        "ResidentStatusChange": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()},
-            "from": {"type": ["string", "null"], "format": "date-time", "description": "default now; at most 30 days back; for deceased, not ahead"},
-            "until": {"type": ["string", "null"], "format": "date-time", "description": "in_hospital and away only; after from"},
-            "note": {"type": ["string", "null"], "maxLength": 2000}}), &["status"]),
-        "ResidentStatus": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": ntime, "until": ntime, "note": nstring,
-            "history": {"type": "array", "items": s(json!({"status": {"type": "string", "enum": ResidentStatus::names()}, "from": time, "until": ntime, "note": nstring, "recorded_at": time}), &["status", "from", "until", "note", "recorded_at"])}}),
-            &["status", "from", "until", "note", "history"]),
         "ResponderInfo": s(json!({
             "access": {"type": ["object", "null"], "properties": {"instructions": {"type": ["string", "null"], "maxLength": 1000},
                 "key_safe_code": {"type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": NO_SURROUNDING_SPACE,
@@ -1596,14 +1559,6 @@ fn schemas() -> Value {
         "KeySafeCode": s(json!({"code": string}), &["code"]),
         "Dispatch": s(json!({"service_code": {"type": "string", "default": "WELFARE-CHECK"}, "caregiver_id": nid, "funding": funding, "note": nstring}), &[]),
         "NewServiceRequest": s(json!({"service_code": string, "preferred_start": ntime, "note": nstring}), &["service_code"]),
-        "Statement": s(json!({"month": string, "funding": funding,
-            "residents": {"type": "array", "items": s(json!({"resident_id": id, "name": string, "visits": {"type": "integer"}, "minutes": {"type": "integer"},
-                "hours_authorised": {"type": ["number", "null"], "description": "null when the plan authorises no hours for this funder: no cap then"},
-                "amount": {"type": "number"},
-                "excluded": {"type": "array", "items": s(json!({"visit_id": id, "reason": {"type": "string", "enum": ["unverified", "over_authorised"]}}), &["visit_id", "reason"])}}),
-                &["resident_id", "name", "visits", "minutes", "hours_authorised", "amount", "excluded"])},
-            "total": s(json!({"visits": {"type": "integer"}, "minutes": {"type": "integer"}, "amount": {"type": "number"}}), &["visits", "minutes", "amount"])}),
-            &["month", "funding", "residents", "total"]),
         // Meal services.
         "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": phone_location,
             "timezone": timezone,
@@ -1976,8 +1931,6 @@ mod tests {
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("responder.rs")),
-            ("/api/v1", include_str!("status.rs")),
-            ("/api/v1", include_str!("statements.rs")),
             ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),
         ];

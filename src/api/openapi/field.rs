@@ -52,3 +52,13 @@ pub fn serial_cursor() -> Object {
 pub fn any_array() -> Object {
     ObjectBuilder::new().schema_type(Type::Array).build()
 }
+
+/// A month, `YYYY-MM`.
+pub fn month() -> Object {
+    string().pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$")).build()
+}
+
+/// The answer's format: JSON, or CSV (`text/csv`).
+pub fn format() -> Object {
+    string().enum_values(Some(["json", "csv"])).build()
+}

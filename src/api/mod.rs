@@ -217,7 +217,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(meals::router().into())
         .merge(notifications::router().into())
         .merge(records::router())
-        .merge(cockpit::router().into())
+        .merge(cockpit::router())
 }
 
 /// The routes under the limit of requests in progress.

@@ -1124,18 +1124,6 @@ const OPERATIONS: &[LegacyOperation] = &[
     },
     // Records: the access log of health-data reads, export and erasure.
     // The cockpit.
-    LegacyOperation {
-        query: &[("from", "string"), ("to", "string"), ("series", "string"), ("format", "string")],
-        ..op(
-            "get",
-            "/api/v1/cockpit",
-            "Supervision figures over a period (default the last 30 days; `from`/`to` as RFC 3339 times, or days in each institution's timezone with `to` included): alerts answered within 60 s and 180 s (critical and high alerts a person had to answer; unanswered ones count against both), MTTA, MTTR, escalations, false alarms, open now; visits; meals; devices; residents. An admin gets their institution's figures at the top level; a supervisor `{total, institutions}` for every institution of their region, with no person's name or health detail. `series=day` adds daily figures; `format=csv` answers text/csv, a row per day (admin) or per institution (supervisor). Display tokens may read it.",
-            "admin, supervisor",
-            None,
-            200,
-            Some("Cockpit"),
-        )
-    },
 ];
 
 // Patterns name white space as Rust's `trim` does, in a class both the
@@ -1441,31 +1429,6 @@ fn schemas() -> Value {
         "Channel": s(json!({"id": id, "kind": {"type": "string", "enum": ["sms", "voice"]}, "url": string, "created_at": time}), &["id", "kind", "url"]),
         "ChannelList": s(json!({"channels": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}, "next_cursor": nstring}),
             &["channels", "next_cursor"]),
-        "CockpitAlerts": s(json!({"total": {"type": "integer"}, "by_kind": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "acknowledged_within_60s_pct": {"type": "number", "description": "0-100, of `answerable`"}, "acknowledged_within_180s_pct": {"type": "number"},
-            "mtta_seconds": {"type": "number"}, "mttr_seconds": {"type": "number", "description": "resolved by a person"},
-            "escalated": {"type": "integer"}, "false_alarm_pct": {"type": "number", "description": "0-100, of `total`"},
-            "open_now": {"type": "integer", "description": "not resolved yet; in a day of `series`, that day's alerts"},
-            "answerable": {"type": "integer", "description": "critical and high alerts a person had to answer: what the SLA shares are of"}}),
-            &["total", "by_kind", "acknowledged_within_60s_pct", "acknowledged_within_180s_pct", "mtta_seconds", "mttr_seconds", "escalated", "false_alarm_pct", "open_now"]),
-        "CockpitVisits": s(json!({"scheduled": {"type": "integer"}, "completed": {"type": "integer"}, "missed": {"type": "integer"}, "late": {"type": "integer"},
-            "evv_verified_pct": {"type": "number"}, "hours_delivered": {"type": "number"}, "hours_authorised": {"type": "number"}, "avg_stars": {"type": "number"}}),
-            &["scheduled", "completed", "missed", "late", "evv_verified_pct", "hours_delivered", "hours_authorised", "avg_stars"]),
-        "CockpitMeals": s(json!({"planned": {"type": "integer"}, "delivered": {"type": "integer"}, "no_answer": {"type": "integer"}, "cancelled": {"type": "integer"}}),
-            &["planned", "delivered", "no_answer", "cancelled"]),
-        "CockpitFigures": s(json!({"alerts": {"$ref": "#/components/schemas/CockpitAlerts"}, "visits": {"$ref": "#/components/schemas/CockpitVisits"},
-            "meals": {"$ref": "#/components/schemas/CockpitMeals"},
-            "devices": s(json!({"total": {"type": "integer"}, "online_pct": {"type": "number"}, "low_battery": {"type": "integer"}}), &["total", "online_pct", "low_battery"]),
-            "residents": s(json!({"total": {"type": "integer"}, "with_open_alerts": {"type": "integer"}}), &["total", "with_open_alerts"])}),
-            &["alerts", "visits", "meals", "devices", "residents"]),
-        "CockpitDay": s(json!({"date": {"type": "string", "format": "date"}, "alerts": {"$ref": "#/components/schemas/CockpitAlerts"},
-            "visits": {"$ref": "#/components/schemas/CockpitVisits"}, "meals": {"$ref": "#/components/schemas/CockpitMeals"}}), &["date", "alerts", "visits", "meals"]),
-        "Cockpit": {"oneOf": [
-            {"allOf": [{"$ref": "#/components/schemas/CockpitFigures"},
-                s(json!({"series": {"type": "array", "items": {"$ref": "#/components/schemas/CockpitDay"}}}), &[])]},
-            s(json!({"total": {"$ref": "#/components/schemas/CockpitFigures"},
-                "institutions": {"type": "array", "items": {"allOf": [s(json!({"id": id, "name": string}), &["id", "name"]), {"$ref": "#/components/schemas/CockpitFigures"}]}},
-                "series": {"type": "array", "items": {"$ref": "#/components/schemas/CockpitDay"}}}), &["total", "institutions"])]},
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
         "Task": s(json!({"code": string, "name": string}), &["code", "name"]),
@@ -1927,7 +1890,6 @@ mod tests {
             ("/api/v1", include_str!("backtest.rs")),
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
-            ("/api/v1", include_str!("cockpit.rs")),
             ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("responder.rs")),

@@ -62,3 +62,8 @@ pub fn month() -> Object {
 pub fn format() -> Object {
     string().enum_values(Some(["json", "csv"])).build()
 }
+
+/// A period's figures by day (`day`), or none.
+pub fn series() -> Object {
+    string().enum_values(Some(["day"])).build()
+}

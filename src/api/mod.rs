@@ -209,7 +209,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(family::router().into())
         .merge(messages::router())
         .merge(audit::router())
-        .merge(services::router().into())
+        .merge(services::router())
         .merge(visits::router().into())
         .merge(responder::router().into())
         .merge(status::router())

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ApiContext;
-use crate::domain::care::{CancelReason, Category, Day, Exception, Funding, Method, Origin, Unit, VisitStatus};
+use crate::domain::care::{CancelReason, Exception, Funding, Method, Origin, VisitStatus};
 use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
 use crate::domain::status::ResidentStatus;
 
@@ -780,43 +780,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         None,
     ),
     // Care services (contract: care.md): catalogue, plans, visits, EVV, statements.
-    op("post", "/api/v1/services", "Add a service to the catalogue", "admin", Some("NewService"), 201, Some("Service")),
-    op(
-        "get",
-        "/api/v1/services",
-        "The institution's service catalogue (every institution has WELFARE-CHECK)",
-        "admin, staff, caregiver, family",
-        None,
-        200,
-        Some("ServiceList"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/care-plan",
-        "The resident's care plan (empty items when none was put)",
-        "admin, staff, linked family",
-        None,
-        200,
-        Some("CarePlan"),
-    ),
-    op(
-        "put",
-        "/api/v1/residents/{id}/care-plan",
-        "Replace the care plan: visits are generated for the coming 14 days (local time of the resident) and future ones no longer matching are cancelled plan_changed",
-        "admin, staff",
-        Some("CarePlanRequest"),
-        200,
-        Some("CarePlan"),
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/tags",
-        "Register a QR code or NFC tag fixed in the resident's home, for check-ins by tag",
-        "admin, staff",
-        Some("NewTag"),
-        201,
-        Some("Tag"),
-    ),
     op(
         "post",
         "/api/v1/visits",
@@ -1431,28 +1394,6 @@ fn schemas() -> Value {
             &["channels", "next_cursor"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
-        "Task": s(json!({"code": string, "name": string}), &["code", "name"]),
-        "NewService": s(json!({"code": string, "name": string, "category": {"type": "string", "enum": Category::names()},
-            "duration_minutes": {"type": "integer", "minimum": 1}, "unit": {"type": "string", "enum": Unit::names()},
-            "unit_price": {"type": "number", "minimum": 0}, "currency": {"type": "string", "default": "CNY"},
-            "funding": {"type": "array", "items": funding}, "evv_required": {"type": "boolean", "default": true},
-            "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}),
-            &["code", "name", "category", "duration_minutes", "unit", "unit_price", "funding"]),
-        "Service": s(json!({"id": id, "code": string, "name": string, "category": string, "duration_minutes": {"type": "integer"},
-            "unit": string, "unit_price": {"type": "number"}, "currency": string, "funding": {"type": "array", "items": funding},
-            "evv_required": {"type": "boolean"}, "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "created_at": time}),
-            &["code", "name", "category", "duration_minutes", "unit", "unit_price", "funding", "evv_required", "tasks"]),
-        "ServiceList": s(json!({"services": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}}), &["services"]),
-        "PlanItem": s(json!({"service_code": string, "funding": funding,
-            "schedule": s(json!({"days": {"type": "array", "items": {"type": "string", "enum": Day::names()}}, "start": {"type": "string", "description": "HH:MM, the resident's local time"}}), &["days", "start"]),
-            "hours_per_month": {"type": "number", "minimum": 0}}), &["service_code", "funding", "schedule"]),
-        "CarePlanRequest": s(json!({"items": {"type": "array", "items": {"$ref": "#/components/schemas/PlanItem"}}}), &["items"]),
-        "CarePlan": s(json!({"resident_id": id, "items": {"type": "array", "items": {"$ref": "#/components/schemas/PlanItem"}},
-            "updated_at": ntime, "updated_by": nid,
-            "visits_generated": {"type": "integer", "description": "PUT only"}, "visits_cancelled": {"type": "integer", "description": "PUT only"}}),
-            &["resident_id", "items"]),
-        "NewTag": s(json!({"tag": string, "kind": {"type": "string", "enum": ["qr", "nfc"]}}), &["tag", "kind"]),
-        "Tag": s(json!({"resident_id": id, "tag": string, "kind": string}), &["resident_id", "tag", "kind"]),
         "NewVisit": s(json!({"resident_id": id, "service_code": string, "scheduled_start": time, "funding": funding, "note": nstring}),
             &["resident_id", "service_code", "scheduled_start", "funding"]),
         "DoorRecord": s(json!({"lat": {"type": "number"}, "lon": {"type": "number"}, "accuracy_m": {"type": "number"},
@@ -1890,7 +1831,6 @@ mod tests {
             ("/api/v1", include_str!("backtest.rs")),
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
-            ("/api/v1", include_str!("services.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("responder.rs")),
             ("/api/v1", include_str!("meals.rs")),

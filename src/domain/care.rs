@@ -190,7 +190,7 @@ impl Location {
 }
 
 /// One item of a care plan: a service, its weekly schedule and its funder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItem {
     pub service_code: String,
@@ -198,11 +198,13 @@ pub struct PlanItem {
     #[serde(deserialize_with = "super::wire::required_object")]
     pub schedule: Schedule,
     #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
+    #[schema(minimum = 0, nullable = false)]
     pub hours_per_month: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlanSchedule)]
 pub struct Schedule {
     pub days: Vec<Day>,
     /// Local time of the resident, `HH:MM`.

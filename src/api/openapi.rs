@@ -779,7 +779,7 @@ const OPERATIONS: &[LegacyOperation] = &[
         204,
         None,
     ),
-    // Care services (contract: care.md): catalogue, plans, visits, EVV, statements.
+    // Care services (contract: care.md): visits and EVV.
     op(
         "post",
         "/api/v1/visits",
@@ -960,7 +960,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         200,
         Some("KeySafeCode"),
     ),
-    // The resident's status (issue 15; not in the contract).
     // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
     op(
         "post",
@@ -1085,8 +1084,6 @@ const OPERATIONS: &[LegacyOperation] = &[
             Some("MealStatement"),
         )
     },
-    // Records: the access log of health-data reads, export and erasure.
-    // The cockpit.
 ];
 
 // Patterns name white space as Rust's `trim` does, in a class both the
@@ -1596,11 +1593,9 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
         ("severity", _) => json!({"type": "string", "enum": ["critical", "high", "medium", "low"]}),
         ("meal", _) => json!({"type": "string", "enum": Meal::names()}),
         ("funding", _) if path == "/api/v1/meal-statements" => json!({"type": "string", "enum": MealFunding::names()}),
-        ("funding", _) => json!({"type": "string", "enum": Funding::names()}),
         ("status", _) if path == "/api/v1/meal-orders" => json!({"type": "string", "enum": OrderStatus::names()}),
         ("status", _) if path == "/api/v1/visits" => json!({"type": "string", "enum": VisitStatus::names()}),
         ("format", _) => json!({"type": "string", "enum": ["json", "csv"]}),
-        ("series", _) => json!({"type": "string", "enum": ["day"]}),
         ("month", _) => json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}),
         ("kind", _) if path == "/api/v1/alerts" => json!({"type": "string", "enum": alert_kinds}),
         (_, "integer") => json!({"type": "integer"}),

@@ -13,7 +13,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ApiContext;
-use crate::domain::care::{CancelReason, Exception, Funding, Method, Origin, VisitStatus};
 use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
 use crate::domain::status::ResidentStatus;
 
@@ -779,187 +778,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         204,
         None,
     ),
-    // Care services (contract: care.md): visits and EVV.
-    op(
-        "post",
-        "/api/v1/visits",
-        "Schedule a visit by hand (origin manual)",
-        "admin, staff",
-        Some("NewVisit"),
-        201,
-        Some("Visit"),
-    ),
-    LegacyOperation {
-        query: &[
-            ("from", "string"),
-            ("to", "string"),
-            ("status", "string"),
-            ("resident_id", "uuid"),
-            ("caregiver_id", "uuid"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/visits",
-            "Visits by scheduled start (a caregiver: their own); from/to are RFC 3339 times or local dates YYYY-MM-DD (both included)",
-            "admin, staff, caregiver",
-            None,
-            200,
-            Some("VisitList"),
-        )
-    },
-    op(
-        "get",
-        "/api/v1/visits/{id}",
-        "One visit with its EVV record; a family member gets the family's view (FamilyVisit)",
-        "admin, staff, the assigned caregiver, linked family",
-        None,
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/assign",
-        "Assign a caregiver (409 for a visit requested, under way, done or cancelled)",
-        "admin, staff",
-        Some("AssignVisit"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/schedule",
-        "Schedule a requested visit (or move a scheduled one)",
-        "admin, staff",
-        Some("ScheduleVisit"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/cancel",
-        "Cancel (or decline a request) with a reason",
-        "admin, staff",
-        Some("CancelVisit"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/check-in",
-        "Check in at the door; a repeat answers the first one; 409 for a cancelled or completed visit; 422 for an unregistered tag or a ts ahead or over 24 h old",
-        "the assigned caregiver, admin, staff",
-        Some("DoorCheckIn"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/check-out",
-        "Check out with the tasks done and a note; 409 before the check-in",
-        "the assigned caregiver, admin, staff",
-        Some("DoorCheckOut"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/amend",
-        "Correct the start or end: the EVV times stay as recorded, the correction is listed and audited, statements use it, and it is the exception manual_entry; correcting the end of a visit nobody checked out of completes it",
-        "admin, staff",
-        Some("Amend"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/exceptions/{code}/resolve",
-        "Resolve one EVV exception with a reason (listed in evv.resolved)",
-        "admin, staff",
-        Some("ResolveException"),
-        200,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/rating",
-        "Rate a completed visit, once",
-        "linked family",
-        Some("NewRating"),
-        201,
-        Some("FamilyVisit"),
-    ),
-    op(
-        "post",
-        "/api/v1/alerts/{id}/dispatch",
-        "Send someone to the door: a visit due now, linked to the alert (its timeline shows visit.dispatched, visit.checked_in, visit.checked_out), funding institution by default",
-        "admin, staff",
-        Some("Dispatch"),
-        201,
-        Some("Visit"),
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/service-requests",
-        "Ask for a service: a visit requested, waiting for a coordinator to schedule or decline it",
-        "admin, staff, linked family",
-        Some("NewServiceRequest"),
-        201,
-        Some("Visit"),
-    ),
-    LegacyOperation {
-        query: &[("from", "string"), ("to", "string"), ("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/residents/{id}/visits",
-            "The resident's visits as the family reads them: what was done, when, by whom (first name only)",
-            "admin, staff, linked family",
-            None,
-            200,
-            Some("FamilyVisitList"),
-        )
-    },
-    LegacyOperation {
-        query: &[("date", "date"), ("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/me/visits",
-            "My assignments on a local date (default today): the resident's name, address, location and care notes, the service and its tasks",
-            "caregiver, staff, admin",
-            None,
-            200,
-            Some("MyVisits"),
-        )
-    },
-    // At the door (issue 15; not in the contract): the responder's sheet and the key safe.
-    op(
-        "put",
-        "/api/v1/residents/{id}/responder-info",
-        "Replace the responder's sheet: how to get in, emergency contacts, conditions, allergies, medications, advance directives. The key safe code is write-only: absent keeps it, null removes it; it is stored sealed and never read back here; a new code is 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
-        "admin, staff",
-        Some("ResponderInfo"),
-        200,
-        Some("ResponderSheet"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/responder-info",
-        "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code. The read is in the access log (kind responder_sheet)",
-        "admin, staff",
-        None,
-        200,
-        Some("ResponderSheet"),
-    ),
-    op(
-        "post",
-        "/api/v1/visits/{id}/key-safe",
-        "The key safe code, for the carer assigned to the visit while it is assigned, checked in or missed and scheduled within 12 h of now; 404 for anyone else and when there is no key safe. Each reveal goes to the access log (kind key_safe) and to the timeline of the alert the visit was dispatched for (visit.key_safe_opened)",
-        "the visit's assigned carer",
-        None,
-        200,
-        Some("KeySafeCode"),
-    ),
     // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
     op(
         "post",
@@ -1131,11 +949,6 @@ fn schemas() -> Value {
         }
         props
     };
-    let responder_sheet = json!({"access": {"$ref": "#/components/schemas/ResponderAccess"},
-        "emergency_contacts": {"type": "array", "items": {"$ref": "#/components/schemas/EmergencyContact"}},
-        "conditions": {"type": "array", "items": string}, "allergies": {"type": "array", "items": string},
-        "medications": {"type": "array", "items": {"$ref": "#/components/schemas/Medication"}},
-        "directives": {"oneOf": [{"$ref": "#/components/schemas/Directives"}, {"type": "null"}]}});
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     // A place as a phone reports it: its accuracy is taken, and not used.
     let phone_location = s(
@@ -1143,18 +956,6 @@ fn schemas() -> Value {
                "accuracy_m": {"type": ["number", "null"], "description": "accepted and ignored"}}),
         &["lat", "lon"],
     );
-    let funding = json!({"type": "string", "enum": Funding::names()});
-    let status = json!({"type": "string", "enum": VisitStatus::names()});
-    let method = json!({"type": "string", "enum": Method::names()});
-    let exception = json!({"type": "string", "enum": Exception::names()});
-    let mut cancel_reasons: Vec<Value> = CancelReason::names().into_iter().map(Value::from).collect();
-    cancel_reasons.push(Value::Null);
-    // At the door: where, how, and an offline phone's own time.
-    let door = json!({"location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}, "accuracy_m": {"type": "number", "minimum": 0, "default": 0}}), &["lat", "lon"]),
-        "method": method, "tag": {"type": "string", "description": "qr and nfc: a tag registered for the resident's home"},
-        "ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry"}});
-    let task_done = s(json!({"code": string, "done": {"type": "boolean"}, "note": string}), &["code", "done"]);
-    let rating = json!({"type": ["object", "null"], "properties": {"stars": {"type": "integer"}, "comment": nstring, "at": time}});
     let watts = json!({"type": "number", "minimum": 0, "maximum": 10000});
     let region = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_SURROUNDING_SPACE});
     let region_or_null =
@@ -1391,75 +1192,6 @@ fn schemas() -> Value {
             &["channels", "next_cursor"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
-        "NewVisit": s(json!({"resident_id": id, "service_code": string, "scheduled_start": time, "funding": funding, "note": nstring}),
-            &["resident_id", "service_code", "scheduled_start", "funding"]),
-        "DoorRecord": s(json!({"lat": {"type": "number"}, "lon": {"type": "number"}, "accuracy_m": {"type": "number"},
-            "method": method, "distance_m": {"type": ["number", "null"], "description": "from the resident's location; null when the home has none"},
-            "tag": string, "received_at": time, "device_ts": {"type": "string", "format": "date-time", "description": "an offline phone's own time, which the record uses"}}),
-            &["lat", "lon", "accuracy_m", "method", "received_at"]),
-        "Evv": s(json!({"service_code": string, "resident_id": id, "caregiver_id": nid, "date": {"type": ["string", "null"], "format": "date"},
-            "start": ntime, "end": ntime,
-            "check_in": {"oneOf": [{"$ref": "#/components/schemas/DoorRecord"}, {"type": "null"}]},
-            "check_out": {"oneOf": [{"$ref": "#/components/schemas/DoorRecord"}, {"type": "null"}]},
-            "minutes": {"type": ["integer", "null"]}, "verified": {"type": "boolean"},
-            "exceptions": {"type": "array", "items": exception},
-            "resolved": {"type": "array", "items": s(json!({"code": exception, "reason": string, "by": id, "at": time}), &["code", "reason"])}}),
-            &["service_code", "resident_id", "verified", "exceptions", "resolved"]),
-        "Visit": s(json!({"id": id, "resident_id": id, "resident_name": string, "service_code": string, "service_name": string,
-            "funding": funding, "origin": {"type": "string", "enum": Origin::names()}, "status": status,
-            "scheduled_start": ntime, "preferred_start": ntime, "caregiver_id": nid, "caregiver_name": nstring, "alert_id": nid,
-            "note": nstring, "cancel_reason": {"type": ["string", "null"], "enum": cancel_reasons},
-            "tasks": {"type": "array", "items": task_done}, "visit_note": nstring, "evv": {"$ref": "#/components/schemas/Evv"},
-            "amendments": {"type": "array", "items": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "original": ntime, "value": time, "reason": string, "by": id, "at": time}), &["field", "value", "reason", "by", "at"])},
-            "rating": rating, "created_at": time, "updated_at": time,
-            "responder": {"$ref": "#/components/schemas/Responder", "description": "one visit (GET, or the answer to a change) dispatched from an alert, for its carer and care staff"},
-            "access": {"$ref": "#/components/schemas/ResponderAccess", "description": "one visit not dispatched from an alert, for its assigned carer"}}),
-            &["id", "resident_id", "service_code", "funding", "origin", "status", "evv", "amendments"]),
-        "VisitList": s(json!({"visits": {"type": "array", "items": {"$ref": "#/components/schemas/Visit"}}, "next_cursor": nstring}), &["visits", "next_cursor"]),
-        "FamilyVisit": s(json!({"id": id, "resident_id": id, "service_code": string, "service_name": string,
-            "origin": string, "status": status, "scheduled_start": ntime, "preferred_start": ntime, "start": ntime, "end": ntime,
-            "minutes": {"type": ["integer", "null"]}, "caregiver": {"type": ["string", "null"], "description": "the carer's first name"},
-            "tasks": {"type": "array", "items": task_done}, "visit_note": nstring, "cancel_reason": nstring, "rating": rating}),
-            &["id", "resident_id", "service_code", "status"]),
-        "FamilyVisitList": s(json!({"visits": {"type": "array", "items": {"$ref": "#/components/schemas/FamilyVisit"}}, "next_cursor": nstring}), &["visits", "next_cursor"]),
-        "MyVisits": s(json!({"date": {"type": "string", "format": "date"}, "next_cursor": nstring,
-            "visits": {"type": "array", "items": s(json!({"id": id, "status": status, "scheduled_start": ntime, "note": nstring,
-                "resident": s(json!({"id": id, "name": string, "address": nstring, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]}, "notes": nstring}), &["id", "name"]),
-                "service": s(json!({"code": string, "name": string, "duration_minutes": {"type": "integer"}, "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}), &["code", "name"]),
-                "check_in": {"type": ["object", "null"]}, "check_out": {"type": ["object", "null"]},
-                "exceptions": {"type": "array", "items": exception},
-                "responder": {"$ref": "#/components/schemas/Responder", "description": "a visit dispatched from an alert"},
-                "access": {"$ref": "#/components/schemas/ResponderAccess", "description": "any other visit"}}), &["id", "status", "resident", "service", "exceptions"])}}),
-            &["date", "visits", "next_cursor"]),
-        "AssignVisit": s(json!({"caregiver_id": id}), &["caregiver_id"]),
-        "ScheduleVisit": s(json!({"scheduled_start": time}), &["scheduled_start"]),
-        "CancelVisit": s(json!({"reason": {"type": "string", "enum": CancelReason::names()}, "note": nstring}), &["reason"]),
-        "DoorCheckIn": s(door.clone(), &["location", "method"]),
-        "DoorCheckOut": s(with(&door, json!({"tasks": {"type": "array", "items": task_done}, "note": string})), &["location", "method"]),
-        "Amend": s(json!({"field": {"type": "string", "enum": ["start", "end"]}, "value": time, "reason": string}), &["field", "value", "reason"]),
-        "ResolveException": s(json!({"reason": string}), &["reason"]),
-        "NewRating": s(json!({"stars": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": nstring}), &["stars"]),
-        "ResponderInfo": s(json!({
-            "access": {"type": ["object", "null"], "properties": {"instructions": {"type": ["string", "null"], "maxLength": 1000},
-                "key_safe_code": {"type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": NO_SURROUNDING_SPACE,
-                    "description": "write-only: absent keeps the stored code, null removes it"}}},
-            "emergency_contacts": {"type": ["array", "null"], "maxItems": 20, "items": {"$ref": "#/components/schemas/EmergencyContact"}},
-            "conditions": {"type": ["array", "null"], "maxItems": 20, "items": text(200)},
-            "allergies": {"type": ["array", "null"], "maxItems": 20, "items": text(200)},
-            "medications": {"type": ["array", "null"], "maxItems": 20, "items": {"$ref": "#/components/schemas/Medication"}},
-            "directives": {"oneOf": [{"$ref": "#/components/schemas/Directives"}, {"type": "null"}]}}), &[]),
-        "EmergencyContact": s(json!({"name": text(200), "relation": text(200),
-            "phone": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[0-9+().\\- ]*[0-9][0-9+().\\- ]*$"},
-            "priority": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "description": "1 is called first"}}), &["name", "relation", "phone"]),
-        "Medication": s(json!({"name": text(200), "dose": {"type": ["string", "null"], "maxLength": 200}, "schedule": {"type": ["string", "null"], "maxLength": 200}}), &["name"]),
-        "Directives": s(json!({"dnacpr": {"type": "boolean", "description": "do not attempt cardiopulmonary resuscitation"}, "note": {"type": ["string", "null"], "maxLength": 200}}), &["dnacpr"]),
-        "ResponderAccess": s(json!({"instructions": nstring, "key_safe": {"type": "boolean"}}), &["instructions", "key_safe"]),
-        "ResponderSheet": s(responder_sheet.clone(), &["access", "emergency_contacts", "conditions", "allergies", "medications", "directives"]),
-        "Responder": s(with(&responder_sheet, json!({"address": nstring, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]}})),
-            &["address", "location", "access", "emergency_contacts", "conditions", "allergies", "medications", "directives"]),
-        "KeySafeCode": s(json!({"code": string}), &["code"]),
-        "Dispatch": s(json!({"service_code": {"type": "string", "default": "WELFARE-CHECK"}, "caregiver_id": nid, "funding": funding, "note": nstring}), &[]),
-        "NewServiceRequest": s(json!({"service_code": string, "preferred_start": ntime, "note": nstring}), &["service_code"]),
         // Meal services.
         "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": phone_location,
             "timezone": timezone,
@@ -1594,7 +1326,6 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
         ("meal", _) => json!({"type": "string", "enum": Meal::names()}),
         ("funding", _) if path == "/api/v1/meal-statements" => json!({"type": "string", "enum": MealFunding::names()}),
         ("status", _) if path == "/api/v1/meal-orders" => json!({"type": "string", "enum": OrderStatus::names()}),
-        ("status", _) if path == "/api/v1/visits" => json!({"type": "string", "enum": VisitStatus::names()}),
         ("format", _) => json!({"type": "string", "enum": ["json", "csv"]}),
         ("month", _) => json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}),
         ("kind", _) if path == "/api/v1/alerts" => json!({"type": "string", "enum": alert_kinds}),
@@ -1826,8 +1557,6 @@ mod tests {
             ("/api/v1", include_str!("backtest.rs")),
             ("/api/v1", include_str!("alerts.rs")),
             ("/api/v1", include_str!("webhooks.rs")),
-            ("/api/v1", include_str!("visits.rs")),
-            ("/api/v1", include_str!("responder.rs")),
             ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),
         ];

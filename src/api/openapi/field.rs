@@ -67,3 +67,39 @@ pub fn format() -> Object {
 pub fn series() -> Object {
     string().enum_values(Some(["day"])).build()
 }
+
+/// Texts the server trims and refuses blank, each of at most `MAX`
+/// characters, at most `ITEMS` of them, or `null`.
+pub fn texts_or_null<const ITEMS: usize, const MAX: usize>() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(text::<MAX>())
+        .max_items(Some(ITEMS))
+        .build()
+}
+
+/// A place (`Location`), or `null` when there is none.
+pub fn location_or_null() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("Location"))
+            .item(Object::with_type(Type::Null))
+            .build(),
+    )
+}
+
+/// A key safe code: write-only, without white space at either end.
+pub fn key_safe_code() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+        .min_length(Some(1))
+        .max_length(Some(crate::domain::responder::MAX_CODE))
+        .pattern(Some(super::NO_SURROUNDING_SPACE))
+        .description(Some("write-only: absent keeps the stored code, null removes it"))
+        .build()
+}
+
+/// A visits page's cursor: a time and an id.
+pub fn visit_cursor() -> Object {
+    string().description(Some("the next_cursor of the previous page")).build()
+}

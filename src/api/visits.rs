@@ -499,8 +499,9 @@ struct DoorRequest {
     note: Option<String>,
 }
 
-/// The body of a check-in, for the document: a [`DoorRequest`] without
-/// the tasks and the note (the server refuses them with a 422).
+// The body of a check-in, for the document only: a check-in is read as a
+// `DoorRequest`, which refuses the tasks and the note with a 422.
+/// A check-in at the door: where, how, and an offline phone's own time.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // only its schema is used: a check-in is read as a `DoorRequest`

@@ -152,7 +152,8 @@ fn named_residents(entity: &str, entity_id: &str, details: &Value) -> Vec<Uuid> 
     out
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = AuditVerification)]
 pub struct Verification {
     pub valid: bool,
     pub entries: usize,

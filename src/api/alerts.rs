@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::limits::StreamsFull;
-use super::openapi::{ErrorBody, field};
+use super::openapi::ErrorBody;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
+use crate::domain::field;
 use crate::domain::{AlertKind, Resolution, Role, Severity, Status};
 use crate::store::{sessions, users};
 

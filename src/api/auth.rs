@@ -17,8 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::openapi::{ErrorBody, HASHING_BUSY, field};
+use super::openapi::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
+use crate::domain::field;
 use crate::domain::{Role, Scope};
 use crate::store::residents;
 use crate::store::sessions::{self, Kind};

@@ -3,51 +3,71 @@
 //! each and the total, with no person's name and no health detail in any of
 //! it. A wall screen reads them with a display token.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Query, Result};
 use crate::domain::Role;
 use crate::domain::cockpit::{self, Bound, Counts, DayFigures, Figures, InstitutionFigures, Period};
+use crate::domain::field;
 use crate::store::cockpit::{self as store, Place};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/cockpit", get(figures))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(figures))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CockpitQuery {
     /// RFC 3339, or a day (`2026-11-01`) in each institution's timezone.
+    #[param(nullable = false)]
     from: Option<String>,
     /// RFC 3339 (excluded), or a day (included whole).
+    #[param(nullable = false)]
     to: Option<String>,
+    #[param(schema_with = field::series)]
     series: Option<String>,
+    #[param(schema_with = field::format)]
     format: Option<String>,
 }
 
 /// An admin's answer: the figures at the top level.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OneInstitution {
     #[serde(flatten)]
     figures: Figures,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     series: Option<Vec<DayFigures>>,
 }
 
 /// A supervisor's answer: the region's total and each institution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CockpitRegion)]
 struct Region {
     total: Figures,
     institutions: Vec<InstitutionFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     series: Option<Vec<DayFigures>>,
+}
+
+/// The JSON answer: an admin's or a supervisor's.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = Cockpit)]
+#[allow(dead_code)] // only its schema is used: the handler answers either body
+enum CockpitBody {
+    One(OneInstitution),
+    Region(Region),
 }
 
 fn bound(text: Option<&str>, field: &str) -> Result<Option<Bound>> {
@@ -58,6 +78,11 @@ fn bound(text: Option<&str>, field: &str) -> Result<Option<Bound>> {
     .transpose()
 }
 
+#[utoipa::path(get, path = "/cockpit",
+    summary = "Supervision figures over a period (default the last 30 days; `from`/`to` as RFC 3339 times, or days in each institution's timezone with `to` included): alerts answered within 60 s and 180 s (critical and high alerts a person had to answer; unanswered ones count against both), MTTA, MTTR, escalations, false alarms, open now; visits; meals; devices; residents. An admin gets their institution's figures at the top level; a supervisor `{total, institutions}` for every institution of their region, with no person's name or health detail. `series=day` adds daily figures; `format=csv` answers text/csv, a row per day (admin) or per institution (supervisor). Display tokens may read it.",
+    description = "Who may call it: admin, supervisor.", params(CockpitQuery),
+    responses((status = 200, description = "success",
+        content((CockpitBody = "application/json"), (String = "text/csv")))))]
 async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<CockpitQuery>) -> Result<Response> {
     let region = match auth.scope.role {
         Role::Supervisor => true,

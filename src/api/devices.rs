@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::error::ResultExt;
-use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
+use crate::domain::field;
 use crate::domain::{DeviceKind, Source};
 use crate::store::devices::{self, Device, DeviceChange, NewDevice};
 

@@ -15,9 +15,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::{AuthUser, hash_token, new_token};
-use super::openapi::field;
 use super::{ApiContext, Error, Json, Result};
 use crate::domain::Role;
+use crate::domain::field;
 use crate::store::sessions::{self, Kind};
 
 pub fn router() -> OpenApiRouter<ApiContext> {

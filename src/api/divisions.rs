@@ -11,9 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthUser;
-use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::division::{self, Code, Level};
+use crate::domain::field;
 use crate::store::divisions::{self as store, Division, Refused};
 
 pub fn router() -> OpenApiRouter<ApiContext> {

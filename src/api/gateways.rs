@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 use super::auth::AuthUser;
 use super::devices::{MqttIdPage, check_username_free, is_mqtt_id, mqtt_id_cursor, rotate_credential};
 use super::error::ResultExt;
-use super::openapi::field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential, Disconnect};
+use crate::domain::field;
 use crate::store::gateways::{self, Gateway};
 
 pub fn router() -> OpenApiRouter<ApiContext> {

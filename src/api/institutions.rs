@@ -14,11 +14,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::openapi::{ErrorBody, HASHING_BUSY, field};
+use super::openapi::{ErrorBody, HASHING_BUSY};
 use super::residents::validate_timezone;
 use super::users::{Created, NewUser, insert_user};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::audit::Actor;
+use crate::domain::field;
 use crate::domain::{InstitutionKind, Role};
 use crate::store::institutions::{self, Institution, InstitutionChange, NewInstitution};
 

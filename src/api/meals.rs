@@ -429,8 +429,7 @@ async fn delivery(
 
 /// The resident's local date now.
 async fn residents_today(conn: &mut sqlx::PgConnection, resident: Uuid, now: DateTime<Utc>) -> Result<NaiveDate> {
-    let timezone: String =
-        sqlx::query_scalar("select timezone from residents where id = $1").bind(resident).fetch_one(conn).await?;
+    let timezone = crate::store::meals::resident_timezone(conn, resident).await?;
     Ok(crate::domain::care::local_date(&timezone, now))
 }
 

@@ -3,42 +3,51 @@
 //! posts at most `messages.per_user` in a sliding `messages.window_minutes`
 //! (429 with `Retry-After` beyond).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::openapi::ErrorBody;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
+use crate::domain::field;
 use crate::store::messages::{self, Message, UnreadThread};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/residents/{id}/messages", get(list).post(post_message))
-        .route("/residents/{id}/messages/read", post(mark_read))
-        .route("/messages/unread", get(unread))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(list, post_message)).routes(routes!(mark_read)).routes(routes!(unread))
 }
+
+/// The 429 of a post beyond the user's rate.
+const POSTING_TOO_FAST: &str = "this user posted `messages.per_user` (30) messages in the last \
+    `messages.window_minutes` (10): `Retry-After` gives the seconds until the oldest of them leaves the window";
 
 const MAX_MESSAGE_CHARS: usize = 4000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct MessagesQuery {
     /// The id of the oldest message already shown: the page is the messages before it.
+    #[param(nullable = false)]
     before: Option<Uuid>,
     /// The `next_cursor` of the previous page: the same as `before`.
+    #[param(schema_with = field::uuid_cursor)]
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MessagePage {
     /// Newest first.
     messages: Vec<Message>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
     /// The same, as version 1 named it (pass as `before`).
     next_before: Option<Uuid>,
@@ -46,6 +55,10 @@ struct MessagePage {
     last_read_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(get, path = "/residents/{id}/messages",
+    summary = "The resident's message thread between family and care team, newest first; `before` = the oldest message id already shown",
+    description = "Who may call it: any.", params(("id" = Uuid, Path), MessagesQuery),
+    responses((status = 200, description = "success", body = MessagePage)))]
 async fn list(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -71,12 +84,17 @@ async fn list(
     Ok(Json(MessagePage { messages, next_cursor, next_before, last_read_at }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMessage {
+    #[schema(schema_with = field::text::<MAX_MESSAGE_CHARS>)]
     text: String,
 }
 
+#[utoipa::path(post, path = "/residents/{id}/messages", summary = "Post to the resident's thread (1 to 4000 characters)",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)), request_body = NewMessage,
+    responses((status = 201, description = "success", body = Message),
+        (status = 429, description = POSTING_TOO_FAST, body = ErrorBody)))]
 async fn post_message(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -108,7 +126,7 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(message)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ReadState {
     resident_id: Uuid,
     last_read_at: Option<DateTime<Utc>>,
@@ -117,6 +135,10 @@ struct ReadState {
 
 /// Not audited: a read mark is the reader's own view, not a change to
 /// anyone's care.
+#[utoipa::path(post, path = "/residents/{id}/messages/read",
+    summary = "Mark the resident's thread read up to its newest message, for the caller",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = ReadState)))]
 async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
     let id = auth.resident(&ctx, id).await?;
     messages::mark_read(&ctx.pool, auth.scope.user, id).await?;
@@ -124,15 +146,21 @@ async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path
     Ok(Json(ReadState { resident_id: id, last_read_at, unread }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UnreadCounts)]
 struct Unread {
     /// Over every thread, not only this page's.
     total: i64,
     residents: Vec<UnreadThread>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// By resident name; the cursor is the last resident's id.
+#[utoipa::path(get, path = "/messages/unread",
+    summary = "Unread messages (by others, after my last read) per resident I may see",
+    description = "Who may call it: any.", params(PageQuery),
+    responses((status = 200, description = "success", body = Unread)))]
 async fn unread(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<Unread>> {
     let limit = super::page_limit(q.limit)?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {

@@ -209,17 +209,17 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(alerts::router())
         .merge(webhooks::router())
         .merge(family::router())
-        .merge(messages::router().into())
-        .merge(audit::router().into())
-        .merge(services::router().into())
-        .merge(visits::router().into())
-        .merge(responder::router().into())
-        .merge(status::router().into())
-        .merge(statements::router().into())
+        .merge(messages::router())
+        .merge(audit::router())
+        .merge(services::router())
+        .merge(visits::router())
+        .merge(responder::router())
+        .merge(status::router())
+        .merge(statements::router())
         .merge(meals::router().into())
         .merge(notifications::router().into())
-        .merge(records::router().into())
-        .merge(cockpit::router().into())
+        .merge(records::router())
+        .merge(cockpit::router())
 }
 
 /// The routes under the limit of requests in progress.
@@ -280,7 +280,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(schema_with = openapi::field::uuid_cursor)]
+    #[param(schema_with = crate::domain::field::uuid_cursor)]
     pub cursor: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::notify::{self, Channel, Preferences, Shift};
 use crate::notify::{targets, webpush};
-use crate::store::notify::{self as store, Gateway, Subscription};
+use crate::store::notify::{self as store, Gateway, OnCallUser, Subscription};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -207,12 +207,6 @@ async fn rota(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Rota
     Ok(Json(Rota { shifts: store::rota(&mut conn, institution).await? }))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct OnCallUser {
-    id: Uuid,
-    name: String,
-}
-
 #[derive(Debug, Serialize)]
 struct Level {
     level: i32,
@@ -231,10 +225,7 @@ struct OnCallNow {
 async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
-    let timezone: String = sqlx::query_scalar("select timezone from institutions where id = $1")
-        .bind(institution)
-        .fetch_one(&mut *conn)
-        .await?;
+    let timezone = store::institution_timezone(&mut conn, institution).await?;
     let tz = timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
     let local_time = Utc::now().with_timezone(&tz).naive_local();
     let shifts = store::rota(&mut conn, institution).await?;
@@ -247,10 +238,7 @@ async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Js
         if ids.is_empty() {
             continue;
         }
-        let users: Vec<OnCallUser> = sqlx::query_as("select id, name from users where id = any($1) order by name")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+        let users = store::on_call_users(&mut conn, &ids).await?;
         levels.push(Level { level, users });
     }
     Ok(Json(OnCallNow { timezone, local_time, levels }))

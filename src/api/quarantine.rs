@@ -9,9 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AuthUser;
-use super::openapi::field;
 use super::{ApiContext, Error, Json, Query, Result};
 use crate::domain::Reason;
+use crate::domain::field;
 use crate::store::quarantine::{self, Overflow};
 
 pub fn router() -> OpenApiRouter<ApiContext> {

@@ -2,12 +2,13 @@
 //! resident, and the key safe code handed to the carer at the door, once
 //! per ask, logged.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{post, put};
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -16,14 +17,16 @@ use crate::domain::responder::{self, SheetRequest, SheetView};
 use crate::domain::{AccessKind, Step};
 use crate::store::{responder as sheets, visits};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/residents/{id}/responder-info", put(replace).get(fetch))
-        .route("/visits/{id}/key-safe", post(key_safe))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(replace, fetch)).routes(routes!(key_safe))
 }
 
 /// The sheet (contacts, conditions, medication, directives): the read is in
 /// the access log.
+#[utoipa::path(get, path = "/residents/{id}/responder-info",
+    summary = "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code. The read is in the access log (kind responder_sheet)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = SheetView)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
@@ -36,6 +39,10 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
 /// Replaces the sheet; the audit trail keeps it, with whether the key safe
 /// code was set, kept or removed, never the code. A new code without a
 /// sealing key configured is a 409 naming the setting.
+#[utoipa::path(put, path = "/residents/{id}/responder-info",
+    summary = "Replace the responder's sheet: how to get in, emergency contacts, conditions, allergies, medications, advance directives. The key safe code is write-only: absent keeps it, null removes it; it is stored sealed and never read back here; a new code is 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = SheetRequest,
+    responses((status = 200, description = "success", body = SheetView)))]
 async fn replace(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -58,7 +65,7 @@ async fn replace(
     Ok(Json(view))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct KeySafeCode {
     code: String,
 }
@@ -68,6 +75,10 @@ struct KeySafeCode {
 /// resident without a key safe, the visit's key safe does not exist. Each
 /// reveal is in the access log and, for a visit dispatched from an alert,
 /// in the alert's timeline.
+#[utoipa::path(post, path = "/visits/{id}/key-safe",
+    summary = "The key safe code, for the carer assigned to the visit while it is assigned, checked in or missed and scheduled within 12 h of now; 404 for anyone else and when there is no key safe. Each reveal goes to the access log (kind key_safe) and to the timeline of the alert the visit was dispatched for (visit.key_safe_opened)",
+    description = "Who may call it: the visit's assigned carer.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = KeySafeCode)))]
 async fn key_safe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<KeySafeCode>> {
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;

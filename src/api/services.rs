@@ -1,13 +1,14 @@
 //! The service catalogue, residents' care plans, and the tags fixed in
 //! their homes.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -16,25 +17,27 @@ use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 use crate::store::care::{self as catalogue, CarePlan, NewService, Service, Task};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/services", post(create).get(list))
-        .route("/residents/{id}/care-plan", get(fetch_plan).put(put_plan))
-        .route("/residents/{id}/tags", post(add_tag))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(fetch_plan, put_plan)).routes(routes!(add_tag))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewService)]
 struct NewServiceRequest {
     code: String,
     name: String,
     category: Category,
+    #[schema(minimum = 1)]
     duration_minutes: i32,
     unit: Unit,
+    #[schema(minimum = 0)]
     unit_price: f64,
+    #[schema(default = "CNY", nullable = false)]
     currency: Option<String>,
     funding: Vec<Funding>,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     evv_required: bool,
     #[serde(default, deserialize_with = "crate::domain::wire::required_objects")]
     tasks: Vec<Task>,
@@ -48,6 +51,8 @@ fn valid_code(code: &str) -> bool {
     (1..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+#[utoipa::path(post, path = "/services", summary = "Add a service to the catalogue", description = "Who may call it: admin.",
+    request_body = NewServiceRequest, responses((status = 201, description = "success", body = Service)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -107,13 +112,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(service)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ServiceList {
     services: Vec<Service>,
 }
 
 /// The catalogue, for anyone of the institution: families ask for services
 /// from it, caregivers read what a service involves.
+#[utoipa::path(get, path = "/services",
+    summary = "The institution's service catalogue (every institution has WELFARE-CHECK)",
+    description = "Who may call it: admin, staff, caregiver, family.",
+    responses((status = 200, description = "success", body = ServiceList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<ServiceList>> {
     if auth.scope.institution.is_none() {
         return Err(Error::Forbidden("the catalogue belongs to an institution"));
@@ -121,20 +130,26 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Serv
     Ok(Json(ServiceList { services: catalogue::services(&ctx.pool, &auth.scope).await? }))
 }
 
+#[utoipa::path(get, path = "/residents/{id}/care-plan",
+    summary = "The resident's care plan (empty items when none was put)",
+    description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = CarePlan)))]
 async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<CarePlan>> {
     let id = auth.resident(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(catalogue::plan(&mut conn, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CarePlanRequest)]
 struct PlanRequest {
     #[serde(deserialize_with = "crate::domain::wire::required_objects")]
     items: Vec<PlanItem>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SavedCarePlan)]
 struct PlanSaved {
     #[serde(flatten)]
     plan: CarePlan,
@@ -144,6 +159,10 @@ struct PlanSaved {
     visits_cancelled: u64,
 }
 
+#[utoipa::path(put, path = "/residents/{id}/care-plan",
+    summary = "Replace the care plan: visits are generated for the coming 14 days (local time of the resident) and future ones no longer matching are cancelled plan_changed",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = PlanRequest,
+    responses((status = 200, description = "success", body = PlanSaved)))]
 async fn put_plan(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -176,20 +195,24 @@ async fn put_plan(
     Ok(Json(PlanSaved { plan, visits_generated: generated, visits_cancelled: cancelled }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTag {
     tag: String,
     kind: TagKind,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Tag {
     resident_id: Uuid,
     tag: String,
     kind: TagKind,
 }
 
+#[utoipa::path(post, path = "/residents/{id}/tags",
+    summary = "Register a QR code or NFC tag fixed in the resident's home, for check-ins by tag",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = NewTag,
+    responses((status = 201, description = "success", body = Tag)))]
 async fn add_tag(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

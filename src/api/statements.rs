@@ -3,34 +3,40 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Query, Result};
 use crate::domain::care::{self, Delivered, Excluded, Funding, Unit};
+use crate::domain::field;
 use crate::store::care as catalogue;
 use crate::store::{residents, visits};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/statements", get(statement))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(statement))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatementQuery {
+    #[param(schema_with = field::month)]
     month: Option<String>,
+    #[param(nullable = false)]
     funding: Option<Funding>,
+    #[param(schema_with = field::format)]
     format: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Statement {
     month: String,
     funding: Funding,
@@ -38,7 +44,8 @@ pub struct Statement {
     total: Total,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StatementLine)]
 struct ResidentLine {
     resident_id: Uuid,
     name: String,
@@ -47,18 +54,20 @@ struct ResidentLine {
     /// What the resident's plan authorises a month for this funder; null
     /// when it authorises no hours (no cap then applies).
     #[serde(serialize_with = "care::whole_if_whole")]
+    #[schema(required = true)]
     hours_authorised: Option<f64>,
     amount: f64,
     excluded: Vec<ExcludedVisit>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ExcludedVisit {
     visit_id: Uuid,
     reason: Excluded,
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, ToSchema)]
+#[schema(as = StatementTotal)]
 struct Total {
     visits: i64,
     minutes: i64,
@@ -72,6 +81,11 @@ pub(crate) fn parse_month(month: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()
 }
 
+#[utoipa::path(get, path = "/statements",
+    summary = "A funder's statement for a month (YYYY-MM, residents' local time): verified visits only, those beyond the authorised hours excluded; &format=csv for text/csv, one row per resident",
+    description = "Who may call it: admin.", params(StatementQuery),
+    responses((status = 200, description = "success",
+        content((Statement = "application/json"), (String = "text/csv")))))]
 async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
     let institution = auth.require_admin()?;
     let month_text = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;

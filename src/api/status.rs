@@ -4,12 +4,13 @@
 //! suspended, behaviour alerts resolved, and for a death the devices'
 //! broker accounts revoked and the care and meal plans ended.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::put;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -20,16 +21,20 @@ use crate::domain::status::{self, Period, Refused, ResidentStatus};
 use crate::store::residents::Resident;
 use crate::store::{care as catalogue, meals, status as periods};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/residents/{id}/status", put(change).get(fetch))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(change, fetch))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ResidentStatusNow)]
 struct StatusBody {
     status: ResidentStatus,
     /// When the current status began (`null`: active since always).
+    #[schema(required = true)]
     from: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     until: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     note: Option<String>,
     /// Every period recorded, by start.
     history: Vec<Period>,
@@ -46,18 +51,26 @@ fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
     StatusBody { status: current, from, until, note, history }
 }
 
+#[utoipa::path(get, path = "/residents/{id}/status",
+    summary = "The resident's status now (an in_hospital or away period that ended is active again) and every period recorded",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = StatusBody)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<StatusBody>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(body(periods::periods(&mut conn, id).await?, Utc::now())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResidentStatusChange)]
 struct StatusRequest {
     status: ResidentStatus,
+    /// default now; at most 30 days back; for deceased, not ahead
     from: Option<DateTime<Utc>>,
+    /// in_hospital and away only; after from
     until: Option<DateTime<Utc>>,
+    #[schema(max_length = 2000)]
     note: Option<String>,
 }
 
@@ -70,6 +83,10 @@ fn cancel_reason(status: ResidentStatus) -> CancelReason {
     }
 }
 
+#[utoipa::path(put, path = "/residents/{id}/status",
+    summary = "Record where the resident is from `from` (default now, at most 30 days back): active, in_hospital or away (until optional, after from), discharged, deceased (final: any later change is 409). While not active no behaviour alert is raised (open ones are resolved), plan visits are not generated and scheduled ones in the period are cancelled (client_hospitalised, client_not_home, plan_changed), meal orders are cancelled suspended, no visit is late; back to active, the plan's visits and meals come back. Deceased also revokes the devices' broker accounts and ends the care and meal plans",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = StatusRequest,
+    responses((status = 200, description = "success", body = StatusBody)))]
 async fn change(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -85,7 +102,7 @@ async fn change(
     }
     let mut tx = ctx.pool.begin().await?;
     // One change at a time per resident.
-    sqlx::query("select 1 from residents where id = $1 for update").bind(id).execute(&mut *tx).await?;
+    periods::lock_resident(&mut tx, id).await?;
     let history = periods::periods(&mut tx, id).await?;
     status::check(&history, req.status, from, req.until, now).map_err(|refused| match refused {
         Refused::Invalid(field, message) => Error::validation(field, message),

@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use super::auth::{AuthUser, MIN_PASSWORD_LEN, UserBody, hash_password};
 use super::error::ResultExt;
-use super::openapi::{ErrorBody, HASHING_BUSY, field};
+use super::openapi::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
+use crate::domain::field;
 use crate::store::{sessions, users};
 
 pub fn router() -> OpenApiRouter<ApiContext> {

@@ -7,21 +7,23 @@
 mod checks;
 mod views;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::care::{
-    self, Action, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, VisitStatus,
+    self, Action, AmendField, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, VisitStatus,
 };
+use crate::domain::field;
 use crate::domain::responder::{Access, Responder};
 use crate::domain::{Role, Step};
 use crate::store::care::{self as catalogue, Task};
@@ -31,28 +33,29 @@ use checks::{
     apply_bounds, check_carer, check_note, cursor, door_record, far_limit, illegal, service_by_code, visit_at_door,
     visit_for_staff,
 };
-use views::{answer, at_the_door, visit_body};
+use views::{answer, at_the_door, save_and_answer, visit_body};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/visits", post(create).get(list))
-        .route("/visits/{id}", get(fetch))
-        .route("/visits/{id}/assign", post(assign))
-        .route("/visits/{id}/schedule", post(schedule))
-        .route("/visits/{id}/cancel", post(cancel))
-        .route("/visits/{id}/check-in", post(check_in))
-        .route("/visits/{id}/check-out", post(check_out))
-        .route("/visits/{id}/amend", post(amend))
-        .route("/visits/{id}/exceptions/{code}/resolve", post(resolve))
-        .route("/visits/{id}/rating", post(rate))
-        .route("/alerts/{id}/dispatch", post(dispatch))
-        .route("/residents/{id}/service-requests", post(request))
-        .route("/residents/{id}/visits", get(resident_visits))
-        .route("/me/visits", get(my_visits))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch))
+        .routes(routes!(assign))
+        .routes(routes!(schedule))
+        .routes(routes!(cancel))
+        .routes(routes!(check_in))
+        .routes(routes!(check_out))
+        .routes(routes!(amend))
+        .routes(routes!(resolve))
+        .routes(routes!(rate))
+        .routes(routes!(dispatch))
+        .routes(routes!(request))
+        .routes(routes!(resident_visits))
+        .routes(routes!(my_visits))
 }
 
 /// A visit as care staff and its caregiver read it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Visit)]
 pub struct VisitBody {
     id: Uuid,
     resident_id: Uuid,
@@ -76,23 +79,27 @@ pub struct VisitBody {
     rating: Option<Rating>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    /// The responder's sheet, on a visit dispatched from an alert.
+    /// one visit (GET, or the answer to a change) dispatched from an alert, for its carer and care staff
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     responder: Option<Responder>,
-    /// How to get in, for the assigned carer of any other visit.
+    /// one visit not dispatched from an alert, for its assigned carer
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     access: Option<Access>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Rating {
     stars: i32,
+    #[schema(required = true)]
     comment: Option<String>,
+    #[schema(required = true)]
     at: Option<DateTime<Utc>>,
 }
 
 /// A visit as a family reads it: what was done, when, by whom (first name).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct FamilyVisit {
     id: Uuid,
     resident_id: Uuid,
@@ -105,6 +112,7 @@ struct FamilyVisit {
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
     minutes: Option<i64>,
+    /// the carer's first name
     caregiver: Option<String>,
     tasks: Vec<TaskDone>,
     visit_note: Option<String>,
@@ -114,7 +122,7 @@ struct FamilyVisit {
 
 /// One of a caregiver's assignments: the resident's name, address, location
 /// and care notes, the service and its tasks, nothing else of the resident.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CarerVisit {
     id: Uuid,
     status: VisitStatus,
@@ -127,24 +135,27 @@ struct CarerVisit {
     /// The record's exceptions, so the carer sees at once what a payer will
     /// question (a check-in far from home).
     exceptions: Vec<Exception>,
-    /// The responder's sheet, on a visit dispatched from an alert.
+    /// a visit dispatched from an alert
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     responder: Option<Responder>,
-    /// How to get in, on any other visit.
+    /// any other visit
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     access: Option<Access>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CarerResident {
     id: Uuid,
     name: String,
     address: Option<String>,
+    #[schema(schema_with = field::location_or_null)]
     location: Option<Location>,
     notes: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CarerService {
     code: String,
     name: String,
@@ -152,8 +163,9 @@ struct CarerService {
     tasks: Vec<Task>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewVisit)]
 struct NewVisitRequest {
     resident_id: Uuid,
     service_code: String,
@@ -162,6 +174,9 @@ struct NewVisitRequest {
     note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/visits", summary = "Schedule a visit by hand (origin manual)",
+    description = "Who may call it: admin, staff.", request_body = NewVisitRequest,
+    responses((status = 201, description = "success", body = VisitBody)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -204,6 +219,10 @@ async fn create(
 
 /// A family member reads the family's view; staff and the assigned
 /// caregiver the whole visit.
+#[utoipa::path(get, path = "/visits/{id}",
+    summary = "One visit with its EVV record; a family member gets the family's view (FamilyVisit)",
+    description = "Who may call it: admin, staff, the assigned caregiver, linked family.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Response> {
     let mut conn = ctx.pool.acquire().await?;
     let visit = visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
@@ -214,30 +233,46 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     Ok(Json(visit_body(&ctx, &auth, visit).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    #[param(nullable = false)]
     from: Option<String>,
+    #[param(nullable = false)]
     to: Option<String>,
+    #[param(nullable = false, inline)]
     status: Option<VisitStatus>,
+    #[param(nullable = false)]
     resident_id: Option<Uuid>,
+    #[param(nullable = false)]
     caregiver_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
+    #[param(schema_with = field::visit_cursor)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct VisitList<T> {
-    visits: Vec<T>,
+#[derive(Debug, Serialize, ToSchema)]
+struct VisitList {
+    visits: Vec<VisitBody>,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct FamilyVisitList {
+    visits: Vec<FamilyVisit>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// Care staff list the institution's visits; a caregiver their own.
-async fn list(
-    State(ctx): State<ApiContext>,
-    auth: AuthUser,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<VisitList<VisitBody>>> {
+#[utoipa::path(get, path = "/visits",
+    summary = "Visits by scheduled start (a caregiver: their own); from/to are RFC 3339 times or local dates YYYY-MM-DD (both included)",
+    description = "Who may call it: admin, staff, caregiver.", params(ListQuery),
+    responses((status = 200, description = "success", body = VisitList)))]
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<VisitList>> {
     if auth.scope.role != Role::Caregiver {
         auth.require_staff()?;
     }
@@ -254,23 +289,32 @@ async fn list(
     Ok(Json(VisitList { visits: rows.iter().map(VisitBody::from).collect(), next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct MyVisitsQuery {
+    #[param(nullable = false)]
     date: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
+    #[param(schema_with = field::visit_cursor)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MyVisits {
     date: NaiveDate,
     visits: Vec<CarerVisit>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// The caller's assignments on a local date (default: today in the
 /// institution's timezone), cancelled ones left out.
+#[utoipa::path(get, path = "/me/visits",
+    summary = "My assignments on a local date (default today): the resident's name, address, location and care notes, the service and its tasks",
+    description = "Who may call it: caregiver, staff, admin.", params(MyVisitsQuery),
+    responses((status = 200, description = "success", body = MyVisits)))]
 async fn my_visits(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -308,37 +352,51 @@ async fn my_visits(
     Ok(Json(MyVisits { date, visits, next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ResidentVisitsQuery {
+    #[param(nullable = false)]
     from: Option<String>,
+    #[param(nullable = false)]
     to: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
+    #[param(schema_with = field::visit_cursor)]
     cursor: Option<String>,
 }
 
 /// A resident's visits as their family reads them (care staff too).
+#[utoipa::path(get, path = "/residents/{id}/visits",
+    summary = "The resident's visits as the family reads them: what was done, when, by whom (first name only)",
+    description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path), ResidentVisitsQuery),
+    responses((status = 200, description = "success", body = FamilyVisitList)))]
 async fn resident_visits(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
     Query(q): Query<ResidentVisitsQuery>,
-) -> Result<Json<VisitList<FamilyVisit>>> {
+) -> Result<Json<FamilyVisitList>> {
     let id = auth.resident(&ctx, id).await?;
     let limit = super::page_limit(q.limit)?;
     let mut filter = visits::Filter { resident_id: Some(id), ..Default::default() };
     apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;
     let mut rows = visits::list(&ctx.pool, &auth.scope, &filter, cursor(q.cursor.as_deref())?, limit).await?;
     let next_cursor = super::next_page(&mut rows, limit, cursor_of);
-    Ok(Json(VisitList { visits: rows.iter().map(FamilyVisit::from).collect(), next_cursor }))
+    Ok(Json(FamilyVisitList { visits: rows.iter().map(FamilyVisit::from).collect(), next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AssignVisit)]
 struct AssignRequest {
     caregiver_id: Uuid,
 }
 
+#[utoipa::path(post, path = "/visits/{id}/assign",
+    summary = "Assign a caregiver (409 for a visit requested, under way, done or cancelled)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = AssignRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn assign(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -350,19 +408,21 @@ async fn assign(
     check_carer(&ctx, &auth, req.caregiver_id).await?;
     visit.status = visit.status.after(Action::Assign).map_err(illegal)?;
     let previous = visit.caregiver_id.replace(req.caregiver_id);
-    visits::save(&mut tx, &visit).await?;
     let details = json!({"caregiver_id": req.caregiver_id, "previous": previous});
-    crate::audit::record(&mut tx, auth.actor(), "visit.assigned", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.assigned", details).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ScheduleVisit)]
 struct ScheduleRequest {
     scheduled_start: DateTime<Utc>,
 }
 
+#[utoipa::path(post, path = "/visits/{id}/schedule",
+    summary = "Schedule a requested visit (or move a scheduled one)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = ScheduleRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn schedule(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -373,20 +433,22 @@ async fn schedule(
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     visit.status = visit.status.after(Action::Schedule).map_err(illegal)?;
     let previous = visit.scheduled_start.replace(req.scheduled_start);
-    visits::save(&mut tx, &visit).await?;
     let details = json!({"scheduled_start": req.scheduled_start, "previous": previous});
-    crate::audit::record(&mut tx, auth.actor(), "visit.scheduled", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.scheduled", details).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CancelVisit)]
 struct CancelRequest {
     reason: CancelReason,
     note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/visits/{id}/cancel",
+    summary = "Cancel (or decline a request) with a reason",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = CancelRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn cancel(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -398,37 +460,67 @@ async fn cancel(
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     visit.status = visit.status.after(Action::Cancel).map_err(illegal)?;
     visit.cancel_reason = Some(req.reason);
-    visits::save(&mut tx, &visit).await?;
-    let details = json!({"reason": req.reason, "note": req.note});
-    crate::audit::record(&mut tx, auth.actor(), "visit.cancelled", "visit", id, details).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.cancelled", json!({"reason": req.reason, "note": req.note})).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DoorLocation {
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lon: f64,
     #[serde(default)]
+    #[schema(minimum = 0, default = 0)]
     accuracy_m: f64,
 }
 
-#[derive(Debug, Deserialize)]
+/// A check-out at the door; a check-in is the same without the tasks and
+/// the note.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DoorCheckOut)]
 struct DoorRequest {
     #[serde(deserialize_with = "crate::domain::wire::required_object")]
+    #[schema(inline)]
     location: DoorLocation,
     method: Method,
+    /// qr and nfc: a tag registered for the resident's home
+    #[schema(nullable = false)]
     tag: Option<String>,
-    /// An offline phone's own time of the action.
+    /// an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry
+    #[schema(nullable = false)]
     ts: Option<DateTime<Utc>>,
     /// Check-out only.
     #[serde(default, deserialize_with = "crate::domain::wire::objects")]
+    #[schema(nullable = false)]
     tasks: Option<Vec<TaskDone>>,
+    #[schema(nullable = false)]
     note: Option<String>,
 }
 
+// The body of a check-in, for the document only: a check-in is read as a
+// `DoorRequest`, which refuses the tasks and the note with a 422.
+/// A check-in at the door: where, how, and an offline phone's own time.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used: a check-in is read as a `DoorRequest`
+struct DoorCheckIn {
+    #[schema(inline)]
+    location: DoorLocation,
+    method: Method,
+    /// qr and nfc: a tag registered for the resident's home
+    #[schema(nullable = false)]
+    tag: Option<String>,
+    /// an offline phone's own time: at most 24 h old, never ahead; the record gets offline_entry
+    #[schema(nullable = false)]
+    ts: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(post, path = "/visits/{id}/check-in",
+    summary = "Check in at the door; a repeat answers the first one; 409 for a cancelled or completed visit; 422 for an unregistered tag or a ts ahead or over 24 h old",
+    description = "Who may call it: the assigned caregiver, admin, staff.", params(("id" = Uuid, Path)), request_body = DoorCheckIn,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn check_in(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -462,6 +554,10 @@ async fn check_in(
     answer(&ctx, &auth, id).await
 }
 
+#[utoipa::path(post, path = "/visits/{id}/check-out",
+    summary = "Check out with the tasks done and a note; 409 before the check-in",
+    description = "Who may call it: the assigned caregiver, admin, staff.", params(("id" = Uuid, Path)), request_body = DoorRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn check_out(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -500,15 +596,9 @@ async fn check_out(
     answer(&ctx, &auth, id).await
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum AmendField {
-    Start,
-    End,
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Amend)]
 struct AmendRequest {
     field: AmendField,
     value: DateTime<Utc>,
@@ -519,6 +609,10 @@ struct AmendRequest {
 /// correction is listed, audited, used by statements, and is the exception
 /// `manual_entry`. Correcting the end of a visit nobody checked out of
 /// completes it.
+#[utoipa::path(post, path = "/visits/{id}/amend",
+    summary = "Correct the start or end: the EVV times stay as recorded, the correction is listed and audited, statements use it, and it is the exception manual_entry; correcting the end of a visit nobody checked out of completes it",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = AmendRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn amend(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -564,18 +658,20 @@ async fn amend(
     };
     visit.amendments.0.push(amendment.clone());
     visit.judge(far_limit(&ctx, &visit).await?);
-    visits::save(&mut tx, &visit).await?;
-    crate::audit::record(&mut tx, auth.actor(), "visit.amended", "visit", id, json!(amendment)).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.amended", json!(amendment)).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResolveException)]
 struct ResolveRequest {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/visits/{id}/exceptions/{code}/resolve",
+    summary = "Resolve one EVV exception with a reason (listed in evv.resolved)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path), ("code" = Exception, Path)), request_body = ResolveRequest,
+    responses((status = 200, description = "success", body = VisitBody)))]
 async fn resolve(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -598,20 +694,23 @@ async fn resolve(
     }
     let resolved = Resolved { code, reason: req.reason.trim().to_owned(), by: auth.scope.user, at: Utc::now() };
     visit.resolved.0.push(resolved.clone());
-    visits::save(&mut tx, &visit).await?;
-    crate::audit::record(&mut tx, auth.actor(), "visit.exception_resolved", "visit", id, json!(resolved)).await?;
-    tx.commit().await?;
-    answer(&ctx, &auth, id).await
+    save_and_answer(&ctx, &auth, tx, &visit, "visit.exception_resolved", json!(resolved)).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewRating)]
 struct RatingRequest {
+    #[schema(minimum = 1, maximum = 5)]
     stars: i32,
     comment: Option<String>,
 }
 
 /// A family member rates a completed visit of their resident, once.
+#[utoipa::path(post, path = "/visits/{id}/rating",
+    summary = "Rate a completed visit, once",
+    description = "Who may call it: linked family.", params(("id" = Uuid, Path)), request_body = RatingRequest,
+    responses((status = 201, description = "success", body = FamilyVisit)))]
 async fn rate(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -644,17 +743,24 @@ async fn rate(
     Ok((StatusCode::CREATED, Json(FamilyVisit::from(&visit))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Dispatch)]
 struct DispatchRequest {
+    #[schema(default = "WELFARE-CHECK", nullable = false)]
     service_code: Option<String>,
     caregiver_id: Option<Uuid>,
+    #[schema(nullable = false)]
     funding: Option<Funding>,
     note: Option<String>,
 }
 
 /// Sends someone to the door for an alert: a visit due at once, linked to
 /// the alert, its cost the provider's own unless said otherwise.
+#[utoipa::path(post, path = "/alerts/{id}/dispatch",
+    summary = "Send someone to the door: a visit due now, linked to the alert (its timeline shows visit.dispatched, visit.checked_in, visit.checked_out), funding institution by default",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = DispatchRequest,
+    responses((status = 201, description = "success", body = VisitBody)))]
 async fn dispatch(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -708,8 +814,9 @@ async fn dispatch(
     Ok((StatusCode::CREATED, answer(&ctx, &auth, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewServiceRequest)]
 struct ServiceRequest {
     service_code: String,
     preferred_start: Option<DateTime<Utc>>,
@@ -720,6 +827,10 @@ struct ServiceRequest {
 /// visit `requested`, waiting for a coordinator. It is paid as the
 /// resident's plan pays that service, else by the resident when the
 /// service takes self-pay, else by its first funder.
+#[utoipa::path(post, path = "/residents/{id}/service-requests",
+    summary = "Ask for a service: a visit requested, waiting for a coordinator to schedule or decline it",
+    description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)), request_body = ServiceRequest,
+    responses((status = 201, description = "success", body = VisitBody)))]
 async fn request(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

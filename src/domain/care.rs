@@ -14,6 +14,11 @@ use super::Role;
 use super::responder::{Access, Responder};
 
 names!(
+    /// The end of a visit record an amendment corrects.
+    AmendField { Start = "start", End = "end" }
+);
+
+names!(
     /// What kind of care a service is.
     Category {
         PersonalCare = "personal_care",
@@ -190,7 +195,7 @@ impl Location {
 }
 
 /// One item of a care plan: a service, its weekly schedule and its funder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItem {
     pub service_code: String,
@@ -198,11 +203,13 @@ pub struct PlanItem {
     #[serde(deserialize_with = "super::wire::required_object")]
     pub schedule: Schedule,
     #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
+    #[schema(minimum = 0, nullable = false)]
     pub hours_per_month: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlanSchedule)]
 pub struct Schedule {
     pub days: Vec<Day>,
     /// Local time of the resident, `HH:MM`.
@@ -319,20 +326,23 @@ pub fn local_date(timezone: &str, at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Where and how a carer stood at the door, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DoorRecord {
     pub lat: f64,
     pub lon: f64,
     pub accuracy_m: f64,
     pub method: Method,
-    /// From the resident's location; `None` when the home has none.
+    /// from the resident's location; null when the home has none
+    #[schema(required = true)]
     pub distance_m: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub tag: Option<String>,
     /// The backend's clock when the record arrived.
     pub received_at: DateTime<Utc>,
-    /// An offline phone's own time, which the record uses.
+    /// an offline phone's own time, which the record uses
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub device_ts: Option<DateTime<Utc>>,
 }
 

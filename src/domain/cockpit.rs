@@ -206,7 +206,8 @@ fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitAlerts)]
 pub struct AlertFigures {
     pub total: i64,
     pub by_kind: BTreeMap<String, i64>,
@@ -222,7 +223,8 @@ pub struct AlertFigures {
     pub answerable: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitVisits)]
 pub struct VisitFigures {
     pub scheduled: i64,
     pub completed: i64,
@@ -237,7 +239,8 @@ pub struct VisitFigures {
 /// The meal orders of the period (by their local date): planned (every
 /// order not cancelled), delivered (handed over or left at the door), no
 /// answer at the door, cancelled.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitMeals)]
 pub struct MealFigures {
     pub planned: i64,
     pub delivered: i64,
@@ -254,14 +257,16 @@ impl MealFigures {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitDevices)]
 pub struct DeviceFigures {
     pub total: i64,
     pub online_pct: f64,
     pub low_battery: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitResidents)]
 pub struct ResidentFigures {
     pub total: i64,
     pub with_open_alerts: i64,
@@ -293,7 +298,8 @@ impl Snapshot {
 }
 
 /// The figures of a period, for one institution or a region.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitFigures)]
 pub struct Figures {
     pub alerts: AlertFigures,
     pub visits: VisitFigures,
@@ -305,7 +311,8 @@ pub struct Figures {
 /// The figures of one day. Devices and residents are how things stand now,
 /// with no history, so a day has none; its `open_now` is its alerts still
 /// unresolved.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitDay)]
 pub struct DayFigures {
     pub date: NaiveDate,
     pub alerts: AlertFigures,
@@ -381,7 +388,8 @@ pub fn days(first: NaiveDate, last: NaiveDate) -> Vec<NaiveDate> {
 
 /// An institution in a supervisor's answer: no person's name, no health
 /// detail, only the institution and its figures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = CockpitInstitution)]
 pub struct InstitutionFigures {
     pub id: Uuid,
     pub name: String,

@@ -16,6 +16,7 @@ pub mod cockpit;
 pub mod device;
 pub mod division;
 pub mod event;
+pub mod field;
 pub mod institution;
 pub mod keys;
 pub mod meal;

@@ -21,29 +21,37 @@ pub const MAX_INSTRUCTIONS: usize = 1000;
 pub const MAX_CODE: usize = 32;
 
 /// The sheet as an admin writes it: every part optional, the whole replaced.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResponderInfo)]
 pub struct SheetRequest {
     #[serde(default, deserialize_with = "wire::object")]
+    #[schema(inline)]
     pub access: Option<AccessRequest>,
     #[serde(default, deserialize_with = "wire::objects")]
+    #[schema(max_items = 20)]
     pub emergency_contacts: Option<Vec<Contact>>,
+    #[schema(max_items = 20, schema_with = super::field::texts_or_null::<20, 200>)]
     pub conditions: Option<Vec<String>>,
+    #[schema(max_items = 20, schema_with = super::field::texts_or_null::<20, 200>)]
     pub allergies: Option<Vec<String>>,
     #[serde(default, deserialize_with = "wire::objects")]
+    #[schema(max_items = 20)]
     pub medications: Option<Vec<Medication>>,
     #[serde(default, deserialize_with = "wire::object")]
     pub directives: Option<Directives>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessRequest {
+    #[schema(max_length = 1000)]
     pub instructions: Option<String>,
     /// Given in clear, then only ever sealed. Write-only, so absent keeps
     /// the stored code (a client that read the sheet back cannot resend
     /// it) and `null` removes it.
     #[serde(default, deserialize_with = "wire::double_option")]
+    #[schema(schema_with = super::field::key_safe_code)]
     pub key_safe_code: Option<Option<String>>,
 }
 
@@ -66,34 +74,43 @@ impl KeySafe {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmergencyContact)]
 pub struct Contact {
+    #[schema(schema_with = super::field::text::<200>)]
     pub name: String,
+    #[schema(schema_with = super::field::text::<200>)]
     pub relation: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[0-9+().\- ]*[0-9][0-9+().\- ]*$")]
     pub phone: String,
-    /// 1 is called first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// 1 is called first
+    #[schema(minimum = 1, maximum = 20)]
     pub priority: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Medication {
+    #[schema(schema_with = super::field::text::<200>)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub dose: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub schedule: Option<String>,
 }
 
 /// Advance directives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Directives {
-    /// Do not attempt cardiopulmonary resuscitation.
+    /// do not attempt cardiopulmonary resuscitation
     pub dnacpr: bool,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 
@@ -116,27 +133,33 @@ pub struct Sheet {
 
 /// How to get in, as anyone but the carer at the door reads it: whether
 /// there is a key safe, never its code.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderAccess)]
 pub struct Access {
+    #[schema(required = true)]
     pub instructions: Option<String>,
     pub key_safe: bool,
 }
 
 /// The sheet as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderSheet)]
 pub struct SheetView {
     pub access: Access,
     pub emergency_contacts: Vec<Contact>,
     pub conditions: Vec<String>,
     pub allergies: Vec<String>,
     pub medications: Vec<Medication>,
+    #[schema(required = true)]
     pub directives: Option<Directives>,
 }
 
 /// The sheet on an alert or a dispatched visit: where the door is, too.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Responder {
+    #[schema(required = true)]
     pub address: Option<String>,
+    #[schema(required = true, schema_with = super::field::location_or_null)]
     pub location: Option<Location>,
     #[serde(flatten)]
     pub sheet: SheetView,

@@ -7,12 +7,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::openapi::{RefOr, Schema};
 
-// Patterns name white space as Rust's `trim` does, in a class both the
-// document's readers (ECMA) and Python-based fuzzers read alike.
-
-/// Some character that is not white space: the server trims and refuses blank text.
-pub const NOT_BLANK: &str =
-    concat!(r"[^", r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000", "]");
+use super::field::NOT_BLANK;
 
 /// A schema written as JSON, every object in it with properties closed as
 /// the server refuses unknown keys.

@@ -32,11 +32,14 @@ impl ResidentStatus {
 
 /// One period of a status, from its start until its end (`until`) or the
 /// next period's start.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = StatusPeriod)]
 pub struct Period {
     pub status: ResidentStatus,
     pub from: DateTime<Utc>,
+    #[schema(required = true)]
     pub until: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub note: Option<String>,
     pub recorded_at: DateTime<Utc>,
 }

@@ -36,7 +36,7 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Access {
     pub id: i64,
     pub at: DateTime<Utc>,

@@ -127,7 +127,8 @@ pub async fn erase_resident(tx: &mut PgConnection, resident_id: Uuid) -> Result<
     Ok(n)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct Entry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -137,6 +138,7 @@ pub struct Entry {
     pub entity: String,
     pub entity_id: Option<String>,
     /// The entry's personal values; `null` once an erasure blanked them.
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
     /// The personal values were erased (the entry itself stays, and the
     /// chain still verifies).

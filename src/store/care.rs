@@ -10,14 +10,14 @@ use uuid::Uuid;
 use crate::domain::Scope;
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 
-#[derive(Debug, Clone, Serialize, Default, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Default, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Task {
     pub code: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Service {
     pub id: Uuid,
     pub code: String,
@@ -143,7 +143,7 @@ pub async fn service(conn: &mut PgConnection, institution: Uuid, code: &str) -> 
 }
 
 /// A resident's care plan as last put.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CarePlan {
     pub resident_id: Uuid,
     pub items: Vec<PlanItem>,

@@ -735,3 +735,8 @@ pub async fn statement(
     .fetch_all(pool)
     .await
 }
+
+/// The resident's time zone, as named in their record.
+pub async fn resident_timezone(conn: &mut PgConnection, resident: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select timezone from residents where id = $1").bind(resident).fetch_one(conn).await
+}

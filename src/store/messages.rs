@@ -81,7 +81,7 @@ pub async fn overview(
     query.build_query_as().fetch_all(pool).await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UnreadThread {
     pub resident_id: Uuid,
     pub resident_name: String,
@@ -129,13 +129,14 @@ const SELECT: &str = "select m.id, m.resident_id, m.author_id, u.name as author_
     left join users u on u.id = m.author_id
     left join family_links fl on fl.resident_id = m.resident_id and fl.user_id = m.author_id";
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {
     pub id: Uuid,
     pub resident_id: Uuid,
     /// Null once the author's account is gone.
     pub author_id: Option<Uuid>,
     pub author_name: Option<String>,
+    #[schema(value_type = Option<String>, schema_with = author_role)]
     pub author_role: Option<Role>,
     /// How a family author is related to the resident ("daughter"); null for the care team.
     pub author_relationship: Option<String>,
@@ -279,4 +280,13 @@ pub async fn read_state(
     query.push(" from residents r where r.id = ");
     query.push_bind(resident_id);
     query.build_query_as().fetch_one(pool).await
+}
+
+/// The roles a message's author may have; null once the account is gone.
+fn author_role() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([Some("admin"), Some("staff"), Some("family"), None]))
+        .build()
 }

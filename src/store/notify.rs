@@ -186,6 +186,23 @@ pub async fn rota(conn: &mut PgConnection, institution: Uuid) -> Result<Vec<Shif
         .collect())
 }
 
+/// The institution's time zone, as named in its settings.
+pub async fn institution_timezone(conn: &mut PgConnection, institution: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_one(conn).await
+}
+
+/// Someone on call, as the rota's answer names them.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OnCallUser {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The users of `ids`, by name.
+pub async fn on_call_users(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<OnCallUser>, sqlx::Error> {
+    sqlx::query_as("select id, name from users where id = any($1) order by name").bind(ids).fetch_all(conn).await
+}
+
 /// Replaces the institution's rota. The users must be its own care staff:
 /// answers the first that is not.
 pub async fn set_rota(tx: &mut PgConnection, institution: Uuid, shifts: &[Shift]) -> Result<Option<Uuid>, sqlx::Error> {

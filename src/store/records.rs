@@ -68,7 +68,7 @@ pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Opti
 
 /// What an erasure changed: how many rows of each kind lost what named or
 /// described the resident.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Erased {
     /// Family messages whose text went.
     pub messages: u64,

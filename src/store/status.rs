@@ -11,6 +11,13 @@ use crate::domain::status::{Period, ResidentStatus};
 
 const COLUMNS: &str = "status, from_at as \"from\", until_at as until, note, recorded_at";
 
+/// Locks the resident's row until the transaction ends: one status change
+/// at a time per resident.
+pub async fn lock_resident(tx: &mut PgConnection, resident: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from residents where id = $1 for update").bind(resident).execute(tx).await?;
+    Ok(())
+}
+
 /// The resident's periods, by start then by when recorded.
 pub async fn periods(conn: &mut PgConnection, resident: Uuid) -> Result<Vec<Period>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -18,17 +18,18 @@ use crate::domain::care::{
 use crate::domain::responder::Responder;
 
 /// One task of the service, ticked (or not) at check-out.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskDone {
     pub code: String,
     pub done: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<String>,
 }
 
 /// An exception a coordinator accepted, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resolved {
     pub code: Exception,
     pub reason: String,
@@ -37,8 +38,9 @@ pub struct Resolved {
 }
 
 /// A correction of the record: the original stays beside it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Amendment {
+    #[schema(value_type = crate::domain::care::AmendField)]
     pub field: String,
     pub original: Option<DateTime<Utc>>,
     pub value: DateTime<Utc>,
@@ -110,7 +112,7 @@ const SELECT: &str = "select v.id, v.institution_id, v.resident_id, r.name as re
     left join users u on u.id = v.caregiver_id";
 
 /// The electronic visit verification record, as the contract shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Evv {
     pub service_code: String,
     pub resident_id: Uuid,

@@ -126,3 +126,19 @@ pub(super) async fn answer(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Resul
     drop(conn);
     Ok(Json(visit_body(ctx, auth, visit).await?))
 }
+
+/// Ends a staff member's change to a visit: saves it, audits it as `action`
+/// with `details`, commits, and reads the visit back as the caller sees it.
+pub(super) async fn save_and_answer(
+    ctx: &ApiContext,
+    auth: &AuthUser,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    visit: &Visit,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<Json<VisitBody>> {
+    visits::save(&mut tx, visit).await?;
+    crate::audit::record(&mut tx, auth.actor(), action, "visit", visit.id, details).await?;
+    tx.commit().await?;
+    answer(ctx, auth, visit.id).await
+}

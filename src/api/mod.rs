@@ -214,7 +214,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(responder::router().into())
         .merge(status::router())
         .merge(statements::router())
-        .merge(meals::router().into())
+        .merge(meals::router())
         .merge(notifications::router().into())
         .merge(records::router())
         .merge(cockpit::router())

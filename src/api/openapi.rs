@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::ApiContext;
 use crate::domain::care::{CancelReason, Exception, Funding, Method, Origin, VisitStatus};
-use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
+use crate::domain::meal::Meal;
 use crate::domain::status::ResidentStatus;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -37,6 +37,7 @@ pub const HASHING_BUSY: &str = "the database is unavailable, a query ran past th
     `Retry-After`); try again";
 
 pub mod field;
+pub mod meal_fields;
 
 /// The body of every error answer.
 #[derive(utoipa::ToSchema)]
@@ -960,130 +961,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         200,
         Some("KeySafeCode"),
     ),
-    // Meal services (contract: care.md, "Meals"): kitchens, plans, orders, rounds, statements.
-    op(
-        "post",
-        "/api/v1/kitchens",
-        "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)",
-        "admin",
-        Some("NewKitchen"),
-        201,
-        Some("Kitchen"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens",
-            "The kitchens in reach (a kitchen user: their own)",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("KitchenList"),
-        )
-    },
-    op("get", "/api/v1/kitchens/{id}", "One kitchen", "admin, staff, kitchen", None, 200, Some("Kitchen")),
-    LegacyOperation {
-        query: &[("date", "date"), ("meal", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens/{id}/production",
-            "The production list of a day (default the kitchen's today): per meal, portions by diet and texture, every allergy named",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("Production"),
-        )
-    },
-    LegacyOperation {
-        query: &[("date", "date"), ("meal", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens/{id}/routes",
-            "The home deliveries of a meal in route order: grouped by area (~1 km cells), nearest the kitchen first, then by distance; stops without a location last",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("Round"),
-        )
-    },
-    op(
-        "put",
-        "/api/v1/residents/{id}/meal-plan",
-        "Replace the meal plan: orders for today and the next two days follow it before each day's cut-off (after it, added meals are ordered late and nothing is removed)",
-        "admin, staff",
-        Some("MealPlan"),
-        200,
-        Some("SavedMealPlan"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/meal-plan",
-        "The resident's meal plan (`plan` null while there is none)",
-        "admin, staff, linked family",
-        None,
-        200,
-        Some("ResidentMealPlan"),
-    ),
-    op(
-        "delete",
-        "/api/v1/residents/{id}/meal-plan",
-        "End the meal plan (idempotent): orders not yet past their cut-off are cancelled",
-        "admin, staff",
-        None,
-        204,
-        None,
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/meal-orders/{date}/cancel",
-        "Cancel a meal of a day before the kitchen's cut-off (409 after it, or for a past day)",
-        "linked family, admin, staff",
-        Some("CancelMeal"),
-        200,
-        Some("CancelledMeal"),
-    ),
-    LegacyOperation {
-        query: &[
-            ("date", "date"),
-            ("kitchen_id", "uuid"),
-            ("meal", "string"),
-            ("resident_id", "uuid"),
-            ("status", "string"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/meal-orders",
-            "Meal orders in reach, by date, meal and name",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("MealOrderList"),
-        )
-    },
-    op(
-        "post",
-        "/api/v1/meal-orders/{id}/delivery",
-        "The courier's outcome: handed_over is evidence of a meal; no_answer raises meal_no_answer (high) at once, a welfare check waiting to be dispatched",
-        "admin, staff, kitchen",
-        Some("MealDelivery"),
-        200,
-        Some("MealDelivered"),
-    ),
-    LegacyOperation {
-        query: &[("month", "string"), ("funding", "string"), ("format", "string")],
-        ..op(
-            "get",
-            "/api/v1/meal-statements",
-            "Meals delivered (handed over or left at the door) in a month (residents' local dates) for one funder, by the prices the orders were made at; &format=csv for text/csv",
-            "admin",
-            None,
-            200,
-            Some("MealStatement"),
-        )
-    },
 ];
 
 // Patterns name white space as Rust's `trim` does, in a class both the
@@ -1111,18 +988,6 @@ fn schemas() -> Value {
     let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family", "kitchen"]});
     let kind = json!({"type": "string", "enum": ["care_home", "home_care", "community_center", "canteen"]});
     let consent_by = json!({"type": "string", "enum": ["resident", "guardian"]});
-    let date = json!({"type": "string", "format": "date"});
-    let meal = json!({"type": "string", "enum": Meal::names()});
-    let meals = json!({"type": "array", "items": meal});
-    let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0, "maximum": 1000000}, "lunch": {"type": "number", "minimum": 0, "maximum": 1000000}, "dinner": {"type": "number", "minimum": 0, "maximum": 1000000}}, "additionalProperties": false});
-    let meal_plan = json!({"kitchen_id": id, "delivery": {"type": "string", "enum": Delivery::names()},
-        "days": s(json!({"mon": meals.clone(), "tue": meals.clone(), "wed": meals.clone(), "thu": meals.clone(), "fri": meals.clone(), "sat": meals.clone(), "sun": meals.clone()}), &[]),
-        "diet": {"type": "array", "items": {"type": "string", "enum": Diet::names()}},
-        "texture": {"type": "string", "enum": Texture::names(), "default": "regular"},
-        "allergies": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 60, "pattern": NOT_BLANK}, "maxItems": 30},
-        "funding": {"type": "string", "enum": MealFunding::names()},
-        "suspended": {"oneOf": [s(json!({"from": date, "until": date}), &["from", "until"]), {"type": "null"}], "description": "until is inclusive; from not after until"},
-        "delivery_notes": {"type": ["string", "null"], "maxLength": 1000}});
     // An object's properties with more beside them.
     let with = |base: &Value, extra: Value| {
         let mut props = base.clone();
@@ -1136,13 +1001,6 @@ fn schemas() -> Value {
         "conditions": {"type": "array", "items": string}, "allergies": {"type": "array", "items": string},
         "medications": {"type": "array", "items": {"$ref": "#/components/schemas/Medication"}},
         "directives": {"oneOf": [{"$ref": "#/components/schemas/Directives"}, {"type": "null"}]}});
-    let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
-    // A place as a phone reports it: its accuracy is taken, and not used.
-    let phone_location = s(
-        json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180},
-               "accuracy_m": {"type": ["number", "null"], "description": "accepted and ignored"}}),
-        &["lat", "lon"],
-    );
     let funding = json!({"type": "string", "enum": Funding::names()});
     let status = json!({"type": "string", "enum": VisitStatus::names()});
     let method = json!({"type": "string", "enum": Method::names()});
@@ -1460,42 +1318,6 @@ fn schemas() -> Value {
         "KeySafeCode": s(json!({"code": string}), &["code"]),
         "Dispatch": s(json!({"service_code": {"type": "string", "default": "WELFARE-CHECK"}, "caregiver_id": nid, "funding": funding, "note": nstring}), &[]),
         "NewServiceRequest": s(json!({"service_code": string, "preferred_start": ntime, "note": nstring}), &["service_code"]),
-        // Meal services.
-        "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": phone_location,
-            "timezone": timezone,
-            "cutoff": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "09:00"},
-            "prices": prices.clone()}), &["name"]),
-        "Kitchen": s(json!({"id": id, "name": string, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
-            "timezone": string, "cutoff": string, "prices": prices, "created_at": time}), &["id", "name", "timezone", "cutoff", "prices"]),
-        "KitchenList": s(json!({"kitchens": {"type": "array", "items": {"$ref": "#/components/schemas/Kitchen"}}, "next_cursor": nstring}), &["kitchens", "next_cursor"]),
-        "MealPlan": s(meal_plan.clone(), &["kitchen_id", "delivery", "days", "funding"]),
-        "ResidentMealPlan": s(json!({"resident_id": id, "plan": {"oneOf": [{"$ref": "#/components/schemas/MealPlan"}, {"type": "null"}], "description": "null while the resident has no meal plan"}}), &["resident_id", "plan"]),
-        "SavedMealPlan": s(with(&meal_plan, json!({"resident_id": id, "orders": s(json!({"created": {"type": "integer"},
-            "updated": {"type": "integer"}, "restored": {"type": "integer"}, "cancelled": {"type": "integer"}}), &["created", "updated", "restored", "cancelled"])})),
-            &["resident_id", "kitchen_id", "delivery", "days", "funding", "orders"]),
-        "MealOrder": s(json!({"id": id, "resident_id": id, "resident_name": string, "kitchen_id": id, "date": date, "meal": meal,
-            "diet": {"type": "array", "items": string}, "texture": string, "allergies": {"type": "array", "items": string},
-            "delivery": string, "status": {"type": "string", "enum": OrderStatus::names()}, "late": {"type": "boolean"},
-            "cancel_reason": nstring, "outcome": nstring, "outcome_at": ntime, "alert_id": nid}),
-            &["id", "resident_id", "meal", "diet", "texture", "allergies", "delivery", "status"]),
-        "MealOrderList": s(json!({"orders": {"type": "array", "items": {"$ref": "#/components/schemas/MealOrder"}}, "next_cursor": nstring}), &["orders", "next_cursor"]),
-        "Production": s(json!({"kitchen_id": id, "date": date, "meals": {"type": "object", "additionalProperties": s(json!({
-            "total": {"type": "integer"}, "by_diet": counts.clone(), "by_texture": counts,
-            "allergies": {"type": "array", "items": s(json!({"resident_id": id, "allergens": {"type": "array", "items": string}}), &["resident_id", "allergens"])}}),
-            &["total", "by_diet", "by_texture", "allergies"])}}), &["date", "meals"]),
-        "Round": s(json!({"kitchen_id": id, "date": date, "meal": meal, "stops": {"type": "array", "items": s(json!({"order_id": id, "resident_id": id,
-            "name": string, "address": nstring, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
-            "delivery_notes": nstring, "diet": {"type": "array", "items": string}, "texture": string,
-            "allergies": {"type": "array", "items": string}, "status": string}), &["order_id", "resident_id", "name", "status"])}}),
-            &["date", "meal", "stops"]),
-        "CancelMeal": s(json!({"meal": meal}), &["meal"]),
-        "CancelledMeal": s(json!({"order_id": id, "date": date, "meal": meal, "status": string}), &["order_id", "date", "meal", "status"]),
-        "MealDelivery": s(json!({"outcome": {"type": "string", "enum": Outcome::names()}, "location": phone_location}), &["outcome"]),
-        "MealDelivered": s(json!({"order_id": id, "status": string, "outcome": string, "at": time, "alert_id": nid}), &["order_id", "status", "outcome", "at"]),
-        "MealStatement": s(json!({"month": string, "funding": string,
-            "residents": {"type": "array", "items": s(json!({"resident_id": id, "name": string, "meals": {"type": "integer"}, "amount": {"type": "number"}}), &["resident_id", "name", "meals", "amount"])},
-            "total": s(json!({"meals": {"type": "integer"}, "amount": {"type": "number"}}), &["meals", "amount"])}),
-            &["month", "funding", "residents", "total"]),
     })
 }
 
@@ -1592,8 +1414,6 @@ fn query_schema(path: &str, name: &str, format: &str) -> Value {
         }
         ("severity", _) => json!({"type": "string", "enum": ["critical", "high", "medium", "low"]}),
         ("meal", _) => json!({"type": "string", "enum": Meal::names()}),
-        ("funding", _) if path == "/api/v1/meal-statements" => json!({"type": "string", "enum": MealFunding::names()}),
-        ("status", _) if path == "/api/v1/meal-orders" => json!({"type": "string", "enum": OrderStatus::names()}),
         ("status", _) if path == "/api/v1/visits" => json!({"type": "string", "enum": VisitStatus::names()}),
         ("format", _) => json!({"type": "string", "enum": ["json", "csv"]}),
         ("month", _) => json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}),
@@ -1828,7 +1648,6 @@ mod tests {
             ("/api/v1", include_str!("webhooks.rs")),
             ("/api/v1", include_str!("visits.rs")),
             ("/api/v1", include_str!("responder.rs")),
-            ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),
         ];
         let mut out = Vec::new();

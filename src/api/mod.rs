@@ -215,7 +215,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(status::router())
         .merge(statements::router())
         .merge(meals::router())
-        .merge(notifications::router().into())
+        .merge(notifications::router())
         .merge(records::router())
         .merge(cockpit::router())
 }

@@ -672,47 +672,6 @@ const OPERATIONS: &[LegacyOperation] = &[
     // Notifications and on-call.
     op(
         "get",
-        "/api/v1/push/vapid-public-key",
-        "The VAPID public key (RFC 8292) to subscribe to Web Push with (`applicationServerKey`)",
-        "any",
-        None,
-        200,
-        Some("VapidKey"),
-    ),
-    op(
-        "post",
-        "/api/v1/me/push-subscriptions",
-        "Subscribe this browser to Web Push: its `PushSubscription` JSON; the same endpoint again replaces its keys; \
-         a user keeps at most `push.max_subscriptions_per_user` (10): a new one beyond replaces their oldest",
-        "any",
-        Some("NewPushSubscription"),
-        201,
-        Some("Created"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/me/push-subscriptions",
-            "My push subscriptions",
-            "any",
-            None,
-            200,
-            Some("PushSubscriptionList"),
-        )
-    },
-    op(
-        "get",
-        "/api/v1/me/push-subscriptions/{id}",
-        "One of my push subscriptions",
-        "any",
-        None,
-        200,
-        Some("PushSubscription"),
-    ),
-    op("delete", "/api/v1/me/push-subscriptions/{id}", "Unsubscribe", "any", None, 204, None),
-    op(
-        "get",
         "/api/v1/me/notification-preferences",
         "My notification preferences (`defaults`: my role's, none set yet)",
         "any",
@@ -749,28 +708,6 @@ const OPERATIONS: &[LegacyOperation] = &[
     ),
     op("get", "/api/v1/on-call", "The institution's on-call rota", "admin, staff", None, 200, Some("OnCallRota")),
     op("get", "/api/v1/on-call/now", "Who is on call now, per level", "admin, staff", None, 200, Some("OnCallNow")),
-    op(
-        "post",
-        "/api/v1/channels",
-        "Add an SMS or voice gateway: a signed POST (webhook signature v2) of {\"to\", \"text\"} for users with a phone who chose it. The secret is stored sealed; 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
-        "admin",
-        Some("NewChannel"),
-        201,
-        Some("Created"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/channels",
-            "The institution's SMS and voice gateways",
-            "admin",
-            None,
-            200,
-            Some("ChannelList"),
-        )
-    },
-    op("delete", "/api/v1/channels/{id}", "Remove a gateway", "admin", None, 204, None),
     op(
         "post",
         "/api/v1/me/password",
@@ -1213,13 +1150,6 @@ fn schemas() -> Value {
         "Webhook": s(json!({"id": id, "url": string, "signature": {"type": "string", "enum": ["v1", "v2"]}, "created_at": time, "pending_deliveries": {"type": "integer"}, "failed_attempts": {"type": "integer"}, "last_error": nstring}), &["id", "url"]),
         "WebhookList": list("webhooks", "Webhook"),
         "PasswordChange": s(json!({"current_password": string, "new_password": password}), &["current_password", "new_password"]),
-        "VapidKey": s(json!({"key": {"type": "string", "description": "uncompressed P-256 point, base64url"}}), &["key"]),
-        "NewPushSubscription": s(json!({"endpoint": {"type": "string", "format": "uri", "description": "https:// to a public address"},
-            "keys": s(json!({"p256dh": string, "auth": string}), &["p256dh", "auth"]),
-            "expirationTime": {"type": ["integer", "null"]}}), &["endpoint", "keys"]),
-        "PushSubscription": s(json!({"id": id, "endpoint": string, "created_at": time}), &["id", "endpoint", "created_at"]),
-        "PushSubscriptionList": s(json!({"subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/PushSubscription"}},
-            "next_cursor": nstring}), &["subscriptions", "next_cursor"]),
         "NotificationPreferencesInput": s(json!({
             "min_severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
             "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}, "minItems": 1, "description": "null or absent: every kind"},
@@ -1242,11 +1172,6 @@ fn schemas() -> Value {
         "OnCallNow": s(json!({"timezone": string, "local_time": string, "levels": {"type": "array", "items": s(json!({"level": {"type": "integer"},
             "users": {"type": "array", "items": s(json!({"id": id, "name": string}), &["id", "name"])}}), &["level", "users"])}}),
             &["timezone", "local_time", "levels"]),
-        "NewChannel": s(json!({"kind": {"type": "string", "enum": ["sms", "voice"]}, "url": {"type": "string", "format": "uri"},
-            "secret": {"type": "string", "minLength": 16, "maxLength": 256}}), &["kind", "url", "secret"]),
-        "Channel": s(json!({"id": id, "kind": {"type": "string", "enum": ["sms", "voice"]}, "url": string, "created_at": time}), &["id", "kind", "url"]),
-        "ChannelList": s(json!({"channels": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}, "next_cursor": nstring}),
-            &["channels", "next_cursor"]),
         // Care services.
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
         "NewVisit": s(json!({"resident_id": id, "service_code": string, "scheduled_start": time, "funding": funding, "note": nstring}),

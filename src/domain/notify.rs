@@ -252,3 +252,18 @@ mod tests {
         );
     }
 }
+
+/// The OpenAPI schemas of notification fields a Rust type says less about,
+/// for `#[schema(schema_with = ...)]` on the API's and the store's types.
+pub mod schema {
+    use utoipa::openapi::Object;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    use super::Channel;
+
+    /// The kind of a gateway: SMS or voice, never push.
+    pub fn gateway_kind() -> Object {
+        let kinds = [Channel::Sms, Channel::Voice].map(|c| c.to_string());
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(kinds)).build()
+    }
+}

@@ -24,3 +24,16 @@ pub fn timezone() -> Object {
         .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
         .build()
 }
+
+/// An absolute URL (a push endpoint, a gateway).
+pub fn uri() -> Object {
+    string().format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))).build()
+}
+
+/// A push service's endpoint for a browser.
+pub fn push_endpoint() -> Object {
+    string()
+        .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into())))
+        .description(Some("https:// to a public address"))
+        .build()
+}

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::put;
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,8 +24,8 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(subscribe, subscriptions))
         .routes(routes!(subscription, unsubscribe))
         .route("/me/notification-preferences", put(set_preferences).get(preferences))
-        .route("/on-call", put(set_rota).get(rota))
-        .route("/on-call/now", get(on_call_now))
+        .routes(routes!(set_rota, rota))
+        .routes(routes!(on_call_now))
         .routes(routes!(create_channel, channels))
         .routes(routes!(delete_channel))
 }
@@ -179,13 +179,18 @@ async fn set_preferences(
     Ok(Json(PreferencesView { preferences: prefs, defaults: false }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OnCallRota)]
 struct Rota {
     #[serde(deserialize_with = "crate::domain::wire::required_objects")]
     shifts: Vec<Shift>,
 }
 
+#[utoipa::path(put, path = "/on-call",
+    summary = "Replace the institution's on-call rota (the institution's time): a new alert notifies level 1, each escalation step the next level",
+    description = "Who may call it: admin.", request_body = Rota,
+    responses((status = 200, description = "success", body = Rota)))]
 async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Json<Rota>) -> Result<Json<Rota>> {
     let institution = auth.require_admin()?;
     if rota.shifts.len() > 1000 {
@@ -210,27 +215,33 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
     Ok(Json(rota))
 }
 
+#[utoipa::path(get, path = "/on-call", summary = "The institution's on-call rota",
+    description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = Rota)))]
 async fn rota(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Rota>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(Rota { shifts: store::rota(&mut conn, institution).await? }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OnCallLevel)]
 struct Level {
     level: i32,
     users: Vec<OnCallUser>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OnCallNow {
     timezone: String,
     /// The institution's local time the answer is for.
+    #[schema(value_type = String)]
     local_time: NaiveDateTime,
     /// Levels with someone on call, lowest first.
     levels: Vec<Level>,
 }
 
+#[utoipa::path(get, path = "/on-call/now", summary = "Who is on call now, per level",
+    description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = OnCallNow)))]
 async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;

@@ -193,7 +193,7 @@ pub async fn institution_timezone(conn: &mut PgConnection, institution: Uuid) ->
 }
 
 /// Someone on call, as the rota's answer names them.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OnCallUser {
     pub id: Uuid,
     pub name: String,

@@ -4,48 +4,58 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{KnownFormat, Ref, RefOr, Schema, SchemaFormat};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::openapi::meal_fields;
 use super::statements::{csv_field, parse_month};
-use super::{ApiContext, Error, Json, Path, Query, Result, next_page, page_limit};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, next_page, page_limit};
 use crate::alerts::{self, Subject};
 use crate::domain::care::{Location, WELFARE_CHECK};
+use crate::domain::field;
 use crate::domain::meal::{self, DEFAULT_CUTOFF, Meal, MealFunding, MealPlan, OrderCancel, OrderStatus, Outcome};
 use crate::domain::{AlertKind, Role, Severity};
 use crate::rules::Decision;
 use crate::store::meals::{self as store, KitchenReach};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/kitchens", post(create_kitchen).get(list_kitchens))
-        .route("/kitchens/{id}", get(fetch_kitchen))
-        .route("/kitchens/{id}/production", get(production))
-        .route("/kitchens/{id}/routes", get(routes))
-        .route("/residents/{id}/meal-plan", put(put_plan).get(get_plan).delete(delete_plan))
-        .route("/residents/{id}/meal-orders/{date}/cancel", post(cancel))
-        .route("/meal-orders", get(list_orders))
-        .route("/meal-orders/{id}/delivery", post(delivery))
-        .route("/meal-statements", get(statement))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create_kitchen, list_kitchens))
+        .routes(routes!(fetch_kitchen))
+        .routes(routes!(production))
+        .routes(routes!(round))
+        .routes(routes!(put_plan, get_plan, delete_plan))
+        .routes(routes!(cancel))
+        .routes(routes!(list_orders))
+        .routes(routes!(delivery))
+        .routes(routes!(statement))
 }
 
 async fn reach(ctx: &ApiContext, auth: &AuthUser) -> Result<KitchenReach> {
     store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::Forbidden("only care staff and kitchen users may do this"))
 }
 
-#[derive(Debug, Deserialize)]
+/// A place as a phone reports it: its accuracy is taken, and not used.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PhoneLocation)]
 struct LocationBody {
+    #[schema(minimum = -90, maximum = 90)]
     lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     lon: f64,
+    /// accepted and ignored
     #[serde(default)]
     #[allow(dead_code)]
     accuracy_m: Option<f64>,
@@ -58,20 +68,29 @@ impl LocationBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKitchen {
+    #[schema(schema_with = field::text::<200>)]
     name: String,
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
+    #[schema(nullable = false)]
     location: Option<LocationBody>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = meal_fields::timezone)]
     timezone: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = meal_fields::cutoff)]
     cutoff: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = meal_fields::prices)]
     prices: BTreeMap<Meal, f64>,
 }
 
+#[utoipa::path(post, path = "/kitchens",
+    summary = "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)",
+    description = "Who may call it: admin.", request_body = NewKitchen,
+    responses((status = 201, description = "success", body = store::Kitchen)))]
 async fn create_kitchen(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -112,19 +131,16 @@ async fn create_kitchen(
     Ok((StatusCode::CREATED, Json(kitchen)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct KitchenList {
     kitchens: Vec<store::Kitchen>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/kitchens", summary = "The kitchens in reach (a kitchen user: their own)",
+    description = "Who may call it: admin, staff, kitchen.", params(PageQuery),
+    responses((status = 200, description = "success", body = KitchenList)))]
 async fn list_kitchens(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -154,6 +170,9 @@ async fn kitchen_in_reach(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result
     store::kitchen(&ctx.pool, reach, id).await?.ok_or(Error::NotFound)
 }
 
+#[utoipa::path(get, path = "/kitchens/{id}", summary = "One kitchen",
+    description = "Who may call it: admin, staff, kitchen.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = store::Kitchen)))]
 async fn fetch_kitchen(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -162,10 +181,13 @@ async fn fetch_kitchen(
     Ok(Json(kitchen_in_reach(&ctx, &auth, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DayQuery {
+    #[param(nullable = false)]
     date: Option<NaiveDate>,
+    #[param(nullable = false)]
     meal: Option<Meal>,
 }
 
@@ -174,13 +196,18 @@ fn day_or_today(kitchen: &store::Kitchen, date: Option<NaiveDate>) -> NaiveDate 
     date.unwrap_or_else(|| Utc::now().with_timezone(&kitchen.tz()).date_naive())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Production)]
 struct ProductionList {
     kitchen_id: Uuid,
     date: NaiveDate,
     meals: BTreeMap<Meal, meal::Production>,
 }
 
+#[utoipa::path(get, path = "/kitchens/{id}/production",
+    summary = "The production list of a day (default the kitchen's today): per meal, portions by diet and texture, every allergy named",
+    description = "Who may call it: admin, staff, kitchen.", params(("id" = Uuid, Path), DayQuery),
+    responses((status = 200, description = "success", body = ProductionList)))]
 async fn production(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -196,7 +223,7 @@ async fn production(
     Ok(Json(ProductionList { kitchen_id: kitchen.id, date, meals: meal::production(&cooked) }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Round {
     kitchen_id: Uuid,
     date: NaiveDate,
@@ -204,7 +231,11 @@ struct Round {
     stops: Vec<store::RoundStop>,
 }
 
-async fn routes(
+#[utoipa::path(get, path = "/kitchens/{id}/routes",
+    summary = "The home deliveries of a meal in route order: grouped by area (~1 km cells), nearest the kitchen first, then by distance; stops without a location last",
+    description = "Who may call it: admin, staff, kitchen.", params(("id" = Uuid, Path), DayQuery),
+    responses((status = 200, description = "success", body = Round)))]
+async fn round(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
@@ -218,9 +249,12 @@ async fn routes(
 }
 
 /// A resident's meal plan as read: `plan` is null while they have none.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ResidentMealPlan)]
 struct PlanBody {
     resident_id: Uuid,
+    /// null while the resident has no meal plan
+    #[schema(required = true)]
     plan: Option<MealPlan>,
 }
 
@@ -232,6 +266,38 @@ struct SavedPlan {
     orders: store::Synced,
 }
 
+/// The saved plan's fields beside the resident and the orders synced: one
+/// object, not an `allOf` whose closed plan would refuse the other two.
+impl utoipa::PartialSchema for SavedPlan {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut plan)) = <MealPlan as utoipa::PartialSchema>::schema() else {
+            unreachable!("a meal plan is an object")
+        };
+        plan.additional_properties = None;
+        let uuid =
+            ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+        plan.properties.insert("resident_id".into(), uuid.into());
+        plan.properties.insert("orders".into(), RefOr::Ref(Ref::from_schema_name(store::Synced::name())));
+        plan.required.extend(["resident_id".to_owned(), "orders".to_owned()]);
+        RefOr::T(Schema::Object(plan))
+    }
+}
+
+impl ToSchema for SavedPlan {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "SavedMealPlan".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <MealPlan as ToSchema>::schemas(schemas);
+        schemas.push((store::Synced::name().into(), <store::Synced as utoipa::PartialSchema>::schema()));
+    }
+}
+
+#[utoipa::path(put, path = "/residents/{id}/meal-plan",
+    summary = "Replace the meal plan: orders for today and the next two days follow it before each day's cut-off (after it, added meals are ordered late and nothing is removed)",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = MealPlan,
+    responses((status = 200, description = "success", body = SavedPlan)))]
 async fn put_plan(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -261,6 +327,10 @@ async fn put_plan(
     Ok(Json(SavedPlan { resident_id: resident, plan, orders }))
 }
 
+#[utoipa::path(get, path = "/residents/{id}/meal-plan",
+    summary = "The resident's meal plan (`plan` null while there is none)",
+    description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = PlanBody)))]
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
     let resident = auth.resident(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
@@ -268,6 +338,10 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
     Ok(Json(PlanBody { resident_id: resident, plan }))
 }
 
+#[utoipa::path(delete, path = "/residents/{id}/meal-plan",
+    summary = "End the meal plan (idempotent): orders not yet past their cut-off are cancelled",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "success")))]
 async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     let resident = auth.resident_for_staff(&ctx, id).await?;
     let mut tx = ctx.pool.begin().await?;
@@ -287,24 +361,38 @@ async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Pa
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct OrdersQuery {
+    #[param(nullable = false)]
     date: Option<NaiveDate>,
+    #[param(nullable = false)]
     kitchen_id: Option<Uuid>,
+    #[param(nullable = false)]
     meal: Option<Meal>,
+    #[param(nullable = false)]
     resident_id: Option<Uuid>,
+    #[param(nullable = false)]
     status: Option<OrderStatus>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = field::uuid_cursor)]
     cursor: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MealOrderList)]
 struct OrderList {
     orders: Vec<store::Order>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/meal-orders", summary = "Meal orders in reach, by date, meal and name",
+    description = "Who may call it: admin, staff, kitchen.", params(OrdersQuery),
+    responses((status = 200, description = "success", body = OrderList)))]
 async fn list_orders(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -330,15 +418,18 @@ async fn list_orders(
     Ok(Json(OrderList { orders, next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MealDelivery)]
 struct DeliveryBody {
     outcome: Outcome,
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
+    #[schema(nullable = false)]
     location: Option<LocationBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MealDelivered)]
 struct Delivered {
     order_id: Uuid,
     status: OrderStatus,
@@ -346,11 +437,16 @@ struct Delivered {
     at: DateTime<Utc>,
     /// The `meal_no_answer` alert raised, with the welfare check waiting to
     /// be dispatched (`POST /api/v1/alerts/{id}/dispatch`).
+    #[schema(required = true)]
     alert_id: Option<Uuid>,
 }
 
 /// The courier's outcome. Once a meal was delivered or refused, that stands
 /// (409); after no answer, a second attempt may still hand it over.
+#[utoipa::path(post, path = "/meal-orders/{id}/delivery",
+    summary = "The courier's outcome: handed_over is evidence of a meal; no_answer raises meal_no_answer (high) at once, a welfare check waiting to be dispatched",
+    description = "Who may call it: admin, staff, kitchen.", params(("id" = Uuid, Path)), request_body = DeliveryBody,
+    responses((status = 200, description = "success", body = Delivered)))]
 async fn delivery(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -433,13 +529,15 @@ async fn residents_today(conn: &mut sqlx::PgConnection, resident: Uuid, now: Dat
     Ok(crate::domain::care::local_date(&timezone, now))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CancelMeal)]
 struct CancelBody {
     meal: Meal,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CancelledMeal)]
 struct Cancelled {
     order_id: Uuid,
     date: NaiveDate,
@@ -449,6 +547,11 @@ struct Cancelled {
 
 /// A family member (or the resident's care staff) cancels a meal: before
 /// the kitchen's cut-off on its day, not after, and never for a past day.
+#[utoipa::path(post, path = "/residents/{id}/meal-orders/{date}/cancel",
+    summary = "Cancel a meal of a day before the kitchen's cut-off (409 after it, or for a past day)",
+    description = "Who may call it: linked family, admin, staff.",
+    params(("id" = Uuid, Path), ("date" = NaiveDate, Path)), request_body = CancelBody,
+    responses((status = 200, description = "success", body = Cancelled)))]
 async fn cancel(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -499,15 +602,20 @@ async fn cancel(
     Ok(Json(Cancelled { order_id: order.id, date, meal: body.meal, status: OrderStatus::Cancelled }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatementQuery {
+    #[param(schema_with = field::month)]
     month: Option<String>,
+    #[param(nullable = false)]
     funding: Option<MealFunding>,
+    #[param(schema_with = field::format)]
     format: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MealStatement)]
 struct Statement {
     month: String,
     funding: MealFunding,
@@ -515,7 +623,8 @@ struct Statement {
     total: Total,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(as = MealStatementTotal)]
 struct Total {
     meals: i64,
     amount: f64,
@@ -523,6 +632,11 @@ struct Total {
 
 /// Meals delivered in a month (residents' own dates) for one funder, by the
 /// prices the orders were made at; JSON or `&format=csv`.
+#[utoipa::path(get, path = "/meal-statements",
+    summary = "Meals delivered (handed over or left at the door) in a month (residents' local dates) for one funder, by the prices the orders were made at; &format=csv for text/csv",
+    description = "Who may call it: admin.", params(StatementQuery),
+    responses((status = 200, description = "success",
+        content((Statement = "application/json"), (String = "text/csv")))))]
 async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
     let institution = auth.require_admin()?;
     let month = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;

@@ -216,8 +216,8 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(responder::router())
         .merge(status::router())
         .merge(statements::router())
-        .merge(meals::router().into())
-        .merge(notifications::router().into())
+        .merge(meals::router())
+        .merge(notifications::router())
         .merge(records::router())
         .merge(cockpit::router())
 }

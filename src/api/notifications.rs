@@ -2,62 +2,72 @@
 //! notification preferences; an institution's on-call rota and its SMS and
 //! voice gateways.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::put;
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::{ApiContext, Error, Json, Path, Query, Result};
+use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::notify::{self, Channel, Preferences, Shift};
 use crate::notify::{targets, webpush};
 use crate::store::notify::{self as store, Gateway, OnCallUser, Subscription};
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/push/vapid-public-key", get(vapid_public_key))
-        .route("/me/push-subscriptions", post(subscribe).get(subscriptions))
-        .route("/me/push-subscriptions/{id}", get(subscription).delete(unsubscribe))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(vapid_public_key))
+        .routes(routes!(subscribe, subscriptions))
+        .routes(routes!(subscription, unsubscribe))
         .route("/me/notification-preferences", put(set_preferences).get(preferences))
-        .route("/on-call", put(set_rota).get(rota))
-        .route("/on-call/now", get(on_call_now))
-        .route("/channels", post(create_channel).get(channels))
-        .route("/channels/{id}", delete(delete_channel))
+        .routes(routes!(set_rota, rota))
+        .routes(routes!(on_call_now))
+        .routes(routes!(create_channel, channels))
+        .routes(routes!(delete_channel))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct VapidKey {
-    /// Uncompressed P-256 point, base64url: the `applicationServerKey`.
+    /// uncompressed P-256 point, base64url
     key: String,
 }
 
+#[utoipa::path(get, path = "/push/vapid-public-key",
+    summary = "The VAPID public key (RFC 8292) to subscribe to Web Push with (`applicationServerKey`)",
+    description = "Who may call it: any.", responses((status = 200, description = "success", body = VapidKey)))]
 async fn vapid_public_key(State(ctx): State<ApiContext>, _auth: AuthUser) -> Json<VapidKey> {
     Json(VapidKey { key: ctx.vapid.public_key().to_owned() })
 }
 
 /// The browser's `PushSubscription.toJSON()`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewPushSubscription)]
 struct NewSubscription {
+    #[schema(schema_with = super::openapi::meal_fields::push_endpoint)]
     endpoint: String,
     #[serde(deserialize_with = "crate::domain::wire::required_object")]
     keys: SubscriptionKeys,
     /// Sent by browsers (usually null); push services say when it ends.
     #[serde(default, rename = "expirationTime")]
+    #[schema(value_type = Option<i64>)]
     _expiration_time: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PushSubscriptionKeys)]
 struct SubscriptionKeys {
     p256dh: String,
     auth: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedId)]
 struct Created {
     id: Uuid,
 }
@@ -72,6 +82,10 @@ async fn vet_url(field: &str, text: &str, allow_private: bool) -> Result<()> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/me/push-subscriptions",
+    summary = "Subscribe this browser to Web Push: its `PushSubscription` JSON; the same endpoint again replaces its keys; a user keeps at most `push.max_subscriptions_per_user` (10): a new one beyond replaces their oldest",
+    description = "Who may call it: any.", request_body = NewSubscription,
+    responses((status = 201, description = "success", body = Created)))]
 async fn subscribe(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -88,40 +102,32 @@ async fn subscribe(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-impl PageQuery {
-    fn cursor(&self) -> Result<Option<Uuid>> {
-        self.cursor
-            .as_deref()
-            .map(|c| c.parse::<Uuid>().map_err(|_| Error::validation("cursor", "not a cursor from this list")))
-            .transpose()
-    }
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PushSubscriptionList)]
 struct SubscriptionList {
     subscriptions: Vec<Subscription>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/me/push-subscriptions", summary = "My push subscriptions",
+    description = "Who may call it: any.", params(PageQuery),
+    responses((status = 200, description = "success", body = SubscriptionList)))]
 async fn subscriptions(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<SubscriptionList>> {
     let limit = super::page_limit(q.limit)?;
-    let mut subscriptions = store::subscriptions(&ctx.pool, &auth.scope, q.cursor()?, limit + 1).await?;
+    let cursor = super::parse_cursor(q.cursor.as_deref())?;
+    let mut subscriptions = store::subscriptions(&ctx.pool, &auth.scope, cursor, limit + 1).await?;
     let next_cursor = super::next_page(&mut subscriptions, limit, |s| s.id.to_string());
     Ok(Json(SubscriptionList { subscriptions, next_cursor }))
 }
 
+#[utoipa::path(get, path = "/me/push-subscriptions/{id}", summary = "One of my push subscriptions",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = Subscription)))]
 async fn subscription(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -130,6 +136,9 @@ async fn subscription(
     store::subscription(&ctx.pool, &auth.scope, id).await?.map(Json).ok_or(Error::NotFound)
 }
 
+#[utoipa::path(delete, path = "/me/push-subscriptions/{id}", summary = "Unsubscribe",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "success")))]
 async fn unsubscribe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     if !store::unsubscribe(&ctx.pool, &auth.scope, id).await? {
         return Err(Error::NotFound);
@@ -170,13 +179,18 @@ async fn set_preferences(
     Ok(Json(PreferencesView { preferences: prefs, defaults: false }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OnCallRota)]
 struct Rota {
     #[serde(deserialize_with = "crate::domain::wire::required_objects")]
     shifts: Vec<Shift>,
 }
 
+#[utoipa::path(put, path = "/on-call",
+    summary = "Replace the institution's on-call rota (the institution's time): a new alert notifies level 1, each escalation step the next level",
+    description = "Who may call it: admin.", request_body = Rota,
+    responses((status = 200, description = "success", body = Rota)))]
 async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Json<Rota>) -> Result<Json<Rota>> {
     let institution = auth.require_admin()?;
     if rota.shifts.len() > 1000 {
@@ -201,27 +215,33 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
     Ok(Json(rota))
 }
 
+#[utoipa::path(get, path = "/on-call", summary = "The institution's on-call rota",
+    description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = Rota)))]
 async fn rota(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Rota>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(Rota { shifts: store::rota(&mut conn, institution).await? }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OnCallLevel)]
 struct Level {
     level: i32,
     users: Vec<OnCallUser>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OnCallNow {
     timezone: String,
     /// The institution's local time the answer is for.
+    #[schema(value_type = String)]
     local_time: NaiveDateTime,
     /// Levels with someone on call, lowest first.
     levels: Vec<Level>,
 }
 
+#[utoipa::path(get, path = "/on-call/now", summary = "Who is on call now, per level",
+    description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = OnCallNow)))]
 async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
@@ -244,14 +264,21 @@ async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Js
     Ok(Json(OnCallNow { timezone, local_time, levels }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewChannel {
+    #[schema(schema_with = notify::schema::gateway_kind)]
     kind: Channel,
+    #[schema(schema_with = super::openapi::meal_fields::uri)]
     url: String,
+    #[schema(min_length = 16, max_length = 256)]
     secret: String,
 }
 
+#[utoipa::path(post, path = "/channels",
+    summary = "Add an SMS or voice gateway: a signed POST (webhook signature v2) of {\"to\", \"text\"} for users with a phone who chose it. The secret is stored sealed; 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
+    description = "Who may call it: admin.", request_body = NewChannel,
+    responses((status = 201, description = "success", body = Created)))]
 async fn create_channel(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -276,12 +303,16 @@ async fn create_channel(
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ChannelList {
     channels: Vec<Gateway>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/channels", summary = "The institution's SMS and voice gateways",
+    description = "Who may call it: admin.", params(PageQuery),
+    responses((status = 200, description = "success", body = ChannelList)))]
 async fn channels(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -289,11 +320,15 @@ async fn channels(
 ) -> Result<Json<ChannelList>> {
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
-    let mut channels = store::gateways(&ctx.pool, &auth.scope, q.cursor()?, limit + 1).await?;
+    let cursor = super::parse_cursor(q.cursor.as_deref())?;
+    let mut channels = store::gateways(&ctx.pool, &auth.scope, cursor, limit + 1).await?;
     let next_cursor = super::next_page(&mut channels, limit, |g| g.id.to_string());
     Ok(Json(ChannelList { channels, next_cursor }))
 }
 
+#[utoipa::path(delete, path = "/channels/{id}", summary = "Remove a gateway",
+    description = "Who may call it: admin.", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "success")))]
 async fn delete_channel(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;

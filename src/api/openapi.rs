@@ -12,9 +12,11 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod meal_fields;
+
 use super::ApiContext;
 use crate::domain::care::{CancelReason, Funding, VisitStatus};
-use crate::domain::meal::{Delivery, Diet, Meal, MealFunding, OrderStatus, Outcome, Texture};
+use crate::domain::meal::{Meal, MealFunding, OrderStatus};
 use crate::domain::status::ResidentStatus;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -270,47 +272,6 @@ const OPERATIONS: &[LegacyOperation] = &[
     },
     op(
         "get",
-        "/api/v1/push/vapid-public-key",
-        "The VAPID public key (RFC 8292) to subscribe to Web Push with (`applicationServerKey`)",
-        "any",
-        None,
-        200,
-        Some("VapidKey"),
-    ),
-    op(
-        "post",
-        "/api/v1/me/push-subscriptions",
-        "Subscribe this browser to Web Push: its `PushSubscription` JSON; the same endpoint again replaces its keys; \
-         a user keeps at most `push.max_subscriptions_per_user` (10): a new one beyond replaces their oldest",
-        "any",
-        Some("NewPushSubscription"),
-        201,
-        Some("Created"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/me/push-subscriptions",
-            "My push subscriptions",
-            "any",
-            None,
-            200,
-            Some("PushSubscriptionList"),
-        )
-    },
-    op(
-        "get",
-        "/api/v1/me/push-subscriptions/{id}",
-        "One of my push subscriptions",
-        "any",
-        None,
-        200,
-        Some("PushSubscription"),
-    ),
-    op("delete", "/api/v1/me/push-subscriptions/{id}", "Unsubscribe", "any", None, 204, None),
-    op(
-        "get",
         "/api/v1/me/notification-preferences",
         "My notification preferences (`defaults`: my role's, none set yet)",
         "any",
@@ -336,163 +297,6 @@ const OPERATIONS: &[LegacyOperation] = &[
         200,
         Some("User"),
     ),
-    op(
-        "put",
-        "/api/v1/on-call",
-        "Replace the institution's on-call rota (the institution's time): a new alert notifies level 1, each escalation step the next level",
-        "admin",
-        Some("OnCallRota"),
-        200,
-        Some("OnCallRota"),
-    ),
-    op("get", "/api/v1/on-call", "The institution's on-call rota", "admin, staff", None, 200, Some("OnCallRota")),
-    op("get", "/api/v1/on-call/now", "Who is on call now, per level", "admin, staff", None, 200, Some("OnCallNow")),
-    op(
-        "post",
-        "/api/v1/channels",
-        "Add an SMS or voice gateway: a signed POST (webhook signature v2) of {\"to\", \"text\"} for users with a phone who chose it. The secret is stored sealed; 409 when no sealing key is configured (ELDERCARE__WEBHOOKS__SECRET_KEY)",
-        "admin",
-        Some("NewChannel"),
-        201,
-        Some("Created"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/channels",
-            "The institution's SMS and voice gateways",
-            "admin",
-            None,
-            200,
-            Some("ChannelList"),
-        )
-    },
-    op("delete", "/api/v1/channels/{id}", "Remove a gateway", "admin", None, 204, None),
-    op(
-        "post",
-        "/api/v1/kitchens",
-        "Add a kitchen (cut-off HH:MM local, default 09:00; prices per meal)",
-        "admin",
-        Some("NewKitchen"),
-        201,
-        Some("Kitchen"),
-    ),
-    LegacyOperation {
-        query: &[("limit", "integer"), ("cursor", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens",
-            "The kitchens in reach (a kitchen user: their own)",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("KitchenList"),
-        )
-    },
-    op("get", "/api/v1/kitchens/{id}", "One kitchen", "admin, staff, kitchen", None, 200, Some("Kitchen")),
-    LegacyOperation {
-        query: &[("date", "date"), ("meal", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens/{id}/production",
-            "The production list of a day (default the kitchen's today): per meal, portions by diet and texture, every allergy named",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("Production"),
-        )
-    },
-    LegacyOperation {
-        query: &[("date", "date"), ("meal", "string")],
-        ..op(
-            "get",
-            "/api/v1/kitchens/{id}/routes",
-            "The home deliveries of a meal in route order: grouped by area (~1 km cells), nearest the kitchen first, then by distance; stops without a location last",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("Round"),
-        )
-    },
-    op(
-        "put",
-        "/api/v1/residents/{id}/meal-plan",
-        "Replace the meal plan: orders for today and the next two days follow it before each day's cut-off (after it, added meals are ordered late and nothing is removed)",
-        "admin, staff",
-        Some("MealPlan"),
-        200,
-        Some("SavedMealPlan"),
-    ),
-    op(
-        "get",
-        "/api/v1/residents/{id}/meal-plan",
-        "The resident's meal plan (`plan` null while there is none)",
-        "admin, staff, linked family",
-        None,
-        200,
-        Some("ResidentMealPlan"),
-    ),
-    op(
-        "delete",
-        "/api/v1/residents/{id}/meal-plan",
-        "End the meal plan (idempotent): orders not yet past their cut-off are cancelled",
-        "admin, staff",
-        None,
-        204,
-        None,
-    ),
-    op(
-        "post",
-        "/api/v1/residents/{id}/meal-orders/{date}/cancel",
-        "Cancel a meal of a day before the kitchen's cut-off (409 after it, or for a past day)",
-        "linked family, admin, staff",
-        Some("CancelMeal"),
-        200,
-        Some("CancelledMeal"),
-    ),
-    LegacyOperation {
-        query: &[
-            ("date", "date"),
-            ("kitchen_id", "uuid"),
-            ("meal", "string"),
-            ("resident_id", "uuid"),
-            ("status", "string"),
-            ("limit", "integer"),
-            ("cursor", "string"),
-        ],
-        ..op(
-            "get",
-            "/api/v1/meal-orders",
-            "Meal orders in reach, by date, meal and name",
-            "admin, staff, kitchen",
-            None,
-            200,
-            Some("MealOrderList"),
-        )
-    },
-    op(
-        "post",
-        "/api/v1/meal-orders/{id}/delivery",
-        "The courier's outcome: handed_over is evidence of a meal; no_answer raises meal_no_answer (high) at once, a welfare check waiting to be dispatched",
-        "admin, staff, kitchen",
-        Some("MealDelivery"),
-        200,
-        Some("MealDelivered"),
-    ),
-    LegacyOperation {
-        query: &[("month", "string"), ("funding", "string"), ("format", "string")],
-        ..op(
-            "get",
-            "/api/v1/meal-statements",
-            "Meals delivered (handed over or left at the door) in a month (residents' local dates) for one funder, by the prices the orders were made at; &format=csv for text/csv",
-            "admin",
-            None,
-            200,
-            Some("MealStatement"),
-        )
-    },
-    // Records: the access log of health-data reads, export and erasure.
 ];
 
 use crate::domain::field::{EMAIL, NOT_BLANK};
@@ -507,33 +311,6 @@ fn schemas() -> Value {
     let nid = json!({"type": ["string", "null"], "format": "uuid"});
     let role = json!({"type": "string", "enum": ["operator", "supervisor", "admin", "staff", "caregiver", "family", "kitchen"]});
     let consent_by = json!({"type": "string", "enum": ["resident", "guardian"]});
-    let date = json!({"type": "string", "format": "date"});
-    let meal = json!({"type": "string", "enum": Meal::names()});
-    let meals = json!({"type": "array", "items": meal});
-    let prices = json!({"type": "object", "properties": {"breakfast": {"type": "number", "minimum": 0, "maximum": 1000000}, "lunch": {"type": "number", "minimum": 0, "maximum": 1000000}, "dinner": {"type": "number", "minimum": 0, "maximum": 1000000}}, "additionalProperties": false});
-    let meal_plan = json!({"kitchen_id": id, "delivery": {"type": "string", "enum": Delivery::names()},
-        "days": s(json!({"mon": meals.clone(), "tue": meals.clone(), "wed": meals.clone(), "thu": meals.clone(), "fri": meals.clone(), "sat": meals.clone(), "sun": meals.clone()}), &[]),
-        "diet": {"type": "array", "items": {"type": "string", "enum": Diet::names()}},
-        "texture": {"type": "string", "enum": Texture::names(), "default": "regular"},
-        "allergies": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 60, "pattern": NOT_BLANK}, "maxItems": 30},
-        "funding": {"type": "string", "enum": MealFunding::names()},
-        "suspended": {"oneOf": [s(json!({"from": date, "until": date}), &["from", "until"]), {"type": "null"}], "description": "until is inclusive; from not after until"},
-        "delivery_notes": {"type": ["string", "null"], "maxLength": 1000}});
-    // An object's properties with more beside them.
-    let with = |base: &Value, extra: Value| {
-        let mut props = base.clone();
-        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
-            p.extend(e.clone());
-        }
-        props
-    };
-    let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
-    // A place as a phone reports it: its accuracy is taken, and not used.
-    let phone_location = s(
-        json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180},
-               "accuracy_m": {"type": ["number", "null"], "description": "accepted and ignored"}}),
-        &["lat", "lon"],
-    );
     let mut cancel_reasons: Vec<Value> = CancelReason::names().into_iter().map(Value::from).collect();
     cancel_reasons.push(Value::Null);
     // Who decided: the resident, or a named guardian.
@@ -636,13 +413,6 @@ fn schemas() -> Value {
                 "online": {"type": ["boolean", "null"]}, "battery": {"type": ["number", "null"]}, "last_seen_at": ntime,
                 "low_battery": {"type": "boolean"}}), &["device_id", "kind", "online", "low_battery"])}}),
             &["total", "online", "offline", "never_seen", "low_battery", "items"]),
-        "VapidKey": s(json!({"key": {"type": "string", "description": "uncompressed P-256 point, base64url"}}), &["key"]),
-        "NewPushSubscription": s(json!({"endpoint": {"type": "string", "format": "uri", "description": "https:// to a public address"},
-            "keys": s(json!({"p256dh": string, "auth": string}), &["p256dh", "auth"]),
-            "expirationTime": {"type": ["integer", "null"]}}), &["endpoint", "keys"]),
-        "PushSubscription": s(json!({"id": id, "endpoint": string, "created_at": time}), &["id", "endpoint", "created_at"]),
-        "PushSubscriptionList": s(json!({"subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/PushSubscription"}},
-            "next_cursor": nstring}), &["subscriptions", "next_cursor"]),
         "NotificationPreferencesInput": s(json!({
             "min_severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
             "kinds": {"type": ["array", "null"], "items": {"type": "string", "enum": crate::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}, "minItems": 1, "description": "null or absent: every kind"},
@@ -657,55 +427,7 @@ fn schemas() -> Value {
             "channels": {"type": "array", "items": string}, "defaults": {"type": "boolean"}}),
             &["min_severity", "kinds", "quiet_hours", "channels", "defaults"]),
         "PhonePatch": s(json!({"phone": {"type": ["string", "null"], "pattern": "^\\+[1-9][0-9]{6,14}$", "description": "E.164, e.g. +8613800000000; null removes it"}}), &[]),
-        "OnCallRota": s(json!({"shifts": {"type": "array", "items": s(json!({"user_id": id, "level": {"type": "integer", "minimum": 1, "maximum": 9},
-            "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
-            "start": {"type": "string", "description": "HH:MM, the institution's time"},
-            "end": {"type": "string", "description": "HH:MM; before start: past midnight; equal: all day"}}),
-            &["user_id", "level", "days", "start", "end"])}}), &["shifts"]),
-        "OnCallNow": s(json!({"timezone": string, "local_time": string, "levels": {"type": "array", "items": s(json!({"level": {"type": "integer"},
-            "users": {"type": "array", "items": s(json!({"id": id, "name": string}), &["id", "name"])}}), &["level", "users"])}}),
-            &["timezone", "local_time", "levels"]),
-        "NewChannel": s(json!({"kind": {"type": "string", "enum": ["sms", "voice"]}, "url": {"type": "string", "format": "uri"},
-            "secret": {"type": "string", "minLength": 16, "maxLength": 256}}), &["kind", "url", "secret"]),
-        "Channel": s(json!({"id": id, "kind": {"type": "string", "enum": ["sms", "voice"]}, "url": string, "created_at": time}), &["id", "kind", "url"]),
-        "ChannelList": s(json!({"channels": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}, "next_cursor": nstring}),
-            &["channels", "next_cursor"]),
         "Location": s(json!({"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}), &["lat", "lon"]),
-        "NewKitchen": s(json!({"name": {"type": "string", "minLength": 1, "maxLength": 200}, "location": phone_location,
-            "timezone": timezone,
-            "cutoff": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "default": "09:00"},
-            "prices": prices.clone()}), &["name"]),
-        "Kitchen": s(json!({"id": id, "name": string, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
-            "timezone": string, "cutoff": string, "prices": prices, "created_at": time}), &["id", "name", "timezone", "cutoff", "prices"]),
-        "KitchenList": s(json!({"kitchens": {"type": "array", "items": {"$ref": "#/components/schemas/Kitchen"}}, "next_cursor": nstring}), &["kitchens", "next_cursor"]),
-        "MealPlan": s(meal_plan.clone(), &["kitchen_id", "delivery", "days", "funding"]),
-        "ResidentMealPlan": s(json!({"resident_id": id, "plan": {"oneOf": [{"$ref": "#/components/schemas/MealPlan"}, {"type": "null"}], "description": "null while the resident has no meal plan"}}), &["resident_id", "plan"]),
-        "SavedMealPlan": s(with(&meal_plan, json!({"resident_id": id, "orders": s(json!({"created": {"type": "integer"},
-            "updated": {"type": "integer"}, "restored": {"type": "integer"}, "cancelled": {"type": "integer"}}), &["created", "updated", "restored", "cancelled"])})),
-            &["resident_id", "kitchen_id", "delivery", "days", "funding", "orders"]),
-        "MealOrder": s(json!({"id": id, "resident_id": id, "resident_name": string, "kitchen_id": id, "date": date, "meal": meal,
-            "diet": {"type": "array", "items": string}, "texture": string, "allergies": {"type": "array", "items": string},
-            "delivery": string, "status": {"type": "string", "enum": OrderStatus::names()}, "late": {"type": "boolean"},
-            "cancel_reason": nstring, "outcome": nstring, "outcome_at": ntime, "alert_id": nid}),
-            &["id", "resident_id", "meal", "diet", "texture", "allergies", "delivery", "status"]),
-        "MealOrderList": s(json!({"orders": {"type": "array", "items": {"$ref": "#/components/schemas/MealOrder"}}, "next_cursor": nstring}), &["orders", "next_cursor"]),
-        "Production": s(json!({"kitchen_id": id, "date": date, "meals": {"type": "object", "additionalProperties": s(json!({
-            "total": {"type": "integer"}, "by_diet": counts.clone(), "by_texture": counts,
-            "allergies": {"type": "array", "items": s(json!({"resident_id": id, "allergens": {"type": "array", "items": string}}), &["resident_id", "allergens"])}}),
-            &["total", "by_diet", "by_texture", "allergies"])}}), &["date", "meals"]),
-        "Round": s(json!({"kitchen_id": id, "date": date, "meal": meal, "stops": {"type": "array", "items": s(json!({"order_id": id, "resident_id": id,
-            "name": string, "address": nstring, "location": {"oneOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}]},
-            "delivery_notes": nstring, "diet": {"type": "array", "items": string}, "texture": string,
-            "allergies": {"type": "array", "items": string}, "status": string}), &["order_id", "resident_id", "name", "status"])}}),
-            &["date", "meal", "stops"]),
-        "CancelMeal": s(json!({"meal": meal}), &["meal"]),
-        "CancelledMeal": s(json!({"order_id": id, "date": date, "meal": meal, "status": string}), &["order_id", "date", "meal", "status"]),
-        "MealDelivery": s(json!({"outcome": {"type": "string", "enum": Outcome::names()}, "location": phone_location}), &["outcome"]),
-        "MealDelivered": s(json!({"order_id": id, "status": string, "outcome": string, "at": time, "alert_id": nid}), &["order_id", "status", "outcome", "at"]),
-        "MealStatement": s(json!({"month": string, "funding": string,
-            "residents": {"type": "array", "items": s(json!({"resident_id": id, "name": string, "meals": {"type": "integer"}, "amount": {"type": "number"}}), &["resident_id", "name", "meals", "amount"])},
-            "total": s(json!({"meals": {"type": "integer"}, "amount": {"type": "number"}}), &["meals", "amount"])}),
-            &["month", "funding", "residents", "total"]),
     })
 }
 
@@ -925,7 +647,6 @@ mod tests {
             ("/api/v1", include_str!("auth.rs")),
             ("/api/v1", include_str!("residents.rs")),
             ("/api/v1", include_str!("family.rs")),
-            ("/api/v1", include_str!("meals.rs")),
             ("/api/v1", include_str!("notifications.rs")),
         ];
         let mut out = Vec::new();

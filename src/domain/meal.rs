@@ -99,8 +99,9 @@ impl Outcome {
 }
 
 /// Meals per weekday; a day left out has none.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MealDays)]
 pub struct Days {
     #[serde(default)]
     pub mon: Vec<Meal>,
@@ -134,15 +135,16 @@ impl Days {
 
 /// A stay away (hospital, a visit to family): no meals from `from` to
 /// `until`, both included.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MealSuspension)]
 pub struct Suspension {
     pub from: NaiveDate,
     pub until: NaiveDate,
 }
 
 /// A resident's meal plan, as the API takes and gives it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MealPlan {
     pub kitchen_id: Uuid,
@@ -152,13 +154,17 @@ pub struct MealPlan {
     #[serde(default)]
     pub diet: Vec<Diet>,
     #[serde(default = "regular")]
+    #[schema(schema_with = schema::texture)]
     pub texture: Texture,
     #[serde(default)]
+    #[schema(schema_with = schema::allergies)]
     pub allergies: Vec<String>,
     pub funding: MealFunding,
+    /// until is inclusive; from not after until
     #[serde(default, deserialize_with = "super::wire::object")]
     pub suspended: Option<Suspension>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub delivery_notes: Option<String>,
 }
 
@@ -330,7 +336,8 @@ pub struct Cooked {
 pub const STANDARD_DIET: &str = "standard";
 
 /// What the kitchen cooks for one meal.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = MealProduction)]
 pub struct Production {
     pub total: i64,
     /// Portions per diet; an order with several diets counts in each, one
@@ -341,7 +348,8 @@ pub struct Production {
     pub allergies: Vec<Allergy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = MealAllergy)]
 pub struct Allergy {
     pub resident_id: Uuid,
     pub allergens: Vec<String>,
@@ -644,5 +652,64 @@ mod tests {
         assert!(!Outcome::LeftAtDoor.is_meal_evidence());
         assert_eq!(Outcome::LeftAtDoor.status(), OrderStatus::Delivered);
         assert_eq!(Outcome::NoAnswer.status(), OrderStatus::NoAnswer);
+    }
+}
+
+/// The OpenAPI schemas of meal fields whose bounds a Rust type does not
+/// carry, for `#[schema(schema_with = ...)]` on the domain's and the
+/// store's types (which may not reach up into the API).
+pub mod schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::{Object, Schema};
+
+    use super::{Meal, Texture};
+
+    /// Some character that is not white space (as `str::trim` has it): the
+    /// API's `NOT_BLANK`, for text the plan trims and refuses blank.
+    const NOT_BLANK: &str =
+        concat!(r"[^", r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000", "]");
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    fn number(min: f64, max: f64) -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::Number).minimum(Some(min)).maximum(Some(max))
+    }
+
+    fn closed() -> Option<AdditionalProperties<Schema>> {
+        Some(AdditionalProperties::FreeForm(false))
+    }
+
+    /// Where a kitchen or a home is (WGS 84 degrees), or null while unknown.
+    pub fn location_or_null() -> Schema {
+        let location = ObjectBuilder::new()
+            .property("lat", number(-90.0, 90.0))
+            .property("lon", number(-180.0, 180.0))
+            .required("lat")
+            .required("lon")
+            .additional_properties(closed());
+        let null = ObjectBuilder::new().schema_type(Type::Null);
+        Schema::OneOf(OneOfBuilder::new().item(location).item(null).build())
+    }
+
+    /// The price of each meal: an amount from 0 to 1,000,000.
+    pub fn prices() -> Object {
+        let mut prices = ObjectBuilder::new().additional_properties(closed());
+        for meal in Meal::names() {
+            prices = prices.property(meal, number(0.0, 1_000_000.0));
+        }
+        prices.build()
+    }
+
+    /// The texture of a plan's meals, `regular` unless given.
+    pub fn texture() -> Object {
+        string().enum_values(Some(Texture::names())).default(Some("regular".into())).build()
+    }
+
+    /// A plan's allergies: at most 30, each 1 to 60 characters, not blank.
+    pub fn allergies() -> utoipa::openapi::Array {
+        let allergy = string().min_length(Some(1)).max_length(Some(60)).pattern(Some(NOT_BLANK));
+        ArrayBuilder::new().items(allergy).max_items(Some(30)).build()
     }
 }

@@ -120,15 +120,21 @@ impl Day {
 /// One line of the rota: a user on call at a level on some days, from
 /// `start` to `end` local time. A shift past midnight belongs to the day it
 /// starts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OnCallShift)]
 pub struct Shift {
     pub user_id: Uuid,
+    #[schema(minimum = 1, maximum = 9)]
     pub level: i32,
     pub days: Vec<Day>,
+    /// HH:MM, the institution's time
     #[serde(with = "hhmm")]
+    #[schema(value_type = String)]
     pub start: NaiveTime,
+    /// HH:MM; before start: past midnight; equal: all day
     #[serde(with = "hhmm")]
+    #[schema(value_type = String)]
     pub end: NaiveTime,
 }
 
@@ -250,5 +256,20 @@ mod tests {
             "quiet_hours": {"start": "25:00", "end": "07:00"}}))
             .is_err()
         );
+    }
+}
+
+/// The OpenAPI schemas of notification fields a Rust type says less about,
+/// for `#[schema(schema_with = ...)]` on the API's and the store's types.
+pub mod schema {
+    use utoipa::openapi::Object;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    use super::Channel;
+
+    /// The kind of a gateway: SMS or voice, never push.
+    pub fn gateway_kind() -> Object {
+        let kinds = [Channel::Sms, Channel::Voice].map(|c| c.to_string());
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(kinds)).build()
     }
 }

@@ -52,11 +52,12 @@ pub async fn reach(pool: &PgPool, scope: &Scope) -> Result<Option<KitchenReach>,
     })
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Kitchen {
     pub id: Uuid,
     pub name: String,
     #[sqlx(skip)]
+    #[schema(schema_with = crate::domain::meal::schema::location_or_null, required = true)]
     pub location: Option<Location>,
     #[serde(skip)]
     pub lat: Option<f64>,
@@ -64,7 +65,9 @@ pub struct Kitchen {
     pub lon: Option<f64>,
     pub timezone: String,
     #[serde(serialize_with = "hh_mm")]
+    #[schema(value_type = String)]
     pub cutoff: NaiveTime,
+    #[schema(schema_with = crate::domain::meal::schema::prices)]
     pub prices: sqlx::types::Json<std::collections::BTreeMap<Meal, f64>>,
     pub created_at: DateTime<Utc>,
 }
@@ -244,7 +247,8 @@ pub async fn delete_plan(conn: &mut PgConnection, resident: Uuid) -> Result<bool
 }
 
 /// What syncing a resident's orders did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = SyncedOrders)]
 pub struct Synced {
     pub created: usize,
     pub updated: usize,
@@ -417,7 +421,8 @@ pub async fn sync_due(pool: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::
 }
 
 /// One order as the API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = MealOrder)]
 pub struct Order {
     pub id: Uuid,
     pub resident_id: Uuid,
@@ -431,9 +436,13 @@ pub struct Order {
     pub delivery: Delivery,
     pub status: OrderStatus,
     pub late: bool,
+    #[schema(required = true)]
     pub cancel_reason: Option<OrderCancel>,
+    #[schema(required = true)]
     pub outcome: Option<Outcome>,
+    #[schema(required = true)]
     pub outcome_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub alert_id: Option<Uuid>,
 }
 
@@ -543,18 +552,21 @@ pub async fn cooked(pool: &PgPool, kitchen: Uuid, date: NaiveDate) -> Result<Vec
 
 /// A home delivery of a round: the order, where to bring it, and what the
 /// courier needs to know — nothing else of the resident.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RoundStop {
     pub order_id: Uuid,
     pub resident_id: Uuid,
     pub name: String,
+    #[schema(required = true)]
     pub address: Option<String>,
     #[sqlx(skip)]
+    #[schema(schema_with = crate::domain::meal::schema::location_or_null, required = true)]
     pub location: Option<Location>,
     #[serde(skip)]
     pub lat: Option<f64>,
     #[serde(skip)]
     pub lon: Option<f64>,
+    #[schema(required = true)]
     pub delivery_notes: Option<String>,
     pub diet: Vec<String>,
     pub texture: Texture,
@@ -704,7 +716,8 @@ pub async fn cancel_order(conn: &mut PgConnection, id: Uuid, reason: OrderCancel
 }
 
 /// One resident's line of the monthly meal statement.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = MealStatementLine)]
 pub struct StatementLine {
     pub resident_id: Uuid,
     pub name: String,

@@ -20,7 +20,8 @@ pub async fn vapid_key(pool: &PgPool, candidate: &str) -> Result<String, sqlx::E
 }
 
 /// Keys are the browser's: shown back so a client can match its own.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = PushSubscription)]
 pub struct Subscription {
     pub id: Uuid,
     pub endpoint: String,
@@ -192,7 +193,7 @@ pub async fn institution_timezone(conn: &mut PgConnection, institution: Uuid) ->
 }
 
 /// Someone on call, as the rota's answer names them.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OnCallUser {
     pub id: Uuid,
     pub name: String,
@@ -238,9 +239,11 @@ pub async fn set_rota(tx: &mut PgConnection, institution: Uuid, shifts: &[Shift]
 }
 
 /// The secret is never read back.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Channel)]
 pub struct Gateway {
     pub id: Uuid,
+    #[schema(schema_with = crate::domain::notify::schema::gateway_kind)]
     pub kind: Channel,
     pub url: String,
     pub created_at: DateTime<Utc>,

@@ -1,7 +1,7 @@
 //! Login, logout, one's own sessions, and the bearer-token extractor every
 //! other call goes through.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordVerifier;
 use argon2::{Argon2, PasswordHash};
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
@@ -25,7 +25,8 @@ use crate::store::residents;
 use crate::store::sessions::{self, Kind};
 use crate::store::users::{self, Account};
 
-pub use crate::store::users::{USER_COLUMNS, User as UserBody};
+use crate::domain::account::MIN_PASSWORD_LEN;
+use crate::store::users::User;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     let mut router = OpenApiRouter::new()
@@ -188,7 +189,7 @@ struct LoginRequest {
 struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
-    user: UserBody,
+    user: User,
 }
 
 #[utoipa::path(post, path = "/auth/login", summary = "Log in; returns a bearer token",
@@ -407,7 +408,7 @@ async fn end_session(
 #[derive(Debug, Serialize, ToSchema)]
 struct Me {
     #[serde(flatten)]
-    user: UserBody,
+    user: User,
     /// `display` for a wall screen's token: the console shows itself
     /// read-only.
     session_kind: Kind,
@@ -543,7 +544,7 @@ async fn totp(
     Ok(Json(TotpState { enabled: true, secret: None, otpauth_uri: None }))
 }
 
-pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
+pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<User> {
     users::fetch(pool, id).await?.ok_or(Error::NotFound)
 }
 
@@ -551,18 +552,13 @@ pub async fn fetch_user(pool: &sqlx::PgPool, id: Uuid) -> Result<UserBody> {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
 
-pub const MIN_PASSWORD_LEN: usize = 10;
-
 /// The longest email address there can be (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 
 /// argon2id, off the async runtime: hashing is deliberately slow.
 pub async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+        crate::domain::account::hash_password(&password).map_err(|e| anyhow::anyhow!("hashing password: {e}"))
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?

@@ -363,7 +363,7 @@ pub async fn update_me(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Json(patch): Json<PhonePatch>,
-) -> Result<Json<super::auth::UserBody>> {
+) -> Result<Json<crate::store::users::User>> {
     let phone = parse_phone(patch.phone.as_deref())?;
     let mut tx = ctx.pool.begin().await?;
     // The audit chain's lock first, then the user's row: two changes at once

@@ -342,7 +342,7 @@ fn schemas() -> Value {
     // Request fields, as the server checks them.
     let text = |max: usize| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK});
     let email = json!({"type": "string", "maxLength": 254, "pattern": EMAIL});
-    let password = json!({"type": "string", "minLength": super::auth::MIN_PASSWORD_LEN});
+    let password = json!({"type": "string", "minLength": crate::domain::account::MIN_PASSWORD_LEN});
     let timezone = json!({"$ref": "#/components/schemas/Timezone"});
     // A page of a list: `next_cursor` is null on the last page.
     let list = |key: &str, item: &str| {

@@ -9,12 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::auth::{AuthUser, MIN_PASSWORD_LEN, UserBody, hash_password};
+use super::auth::{AuthUser, hash_password};
 use super::error::ResultExt;
 use super::openapi::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
+use crate::domain::account::MIN_PASSWORD_LEN;
 use crate::domain::field;
+use crate::store::users::User;
 use crate::store::{sessions, users};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -132,7 +134,7 @@ async fn create_user(
 
 #[derive(Debug, Serialize, ToSchema)]
 struct UserList {
-    users: Vec<UserBody>,
+    users: Vec<User>,
     next_cursor: Option<String>,
 }
 
@@ -150,7 +152,7 @@ async fn list_users(
         Ok(crate::store::users::role(&ctx.pool, &auth.scope, id).await?.is_some())
     })
     .await?;
-    let mut users: Vec<UserBody> = users::page(&ctx.pool, institution, after, limit + 1).await?;
+    let mut users: Vec<User> = users::page(&ctx.pool, institution, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut users, limit, |u| u.id.to_string());
     Ok(Json(UserList { users, next_cursor }))
 }
@@ -181,13 +183,13 @@ struct UserPatch {
 #[utoipa::path(patch, path = "/users/{id}",
     summary = "Change a user's role or disable them; either ends their sessions at once, live streams included",
     description = "Who may call it: admin.", params(("id" = Uuid, Path)), request_body = UserPatch,
-    responses((status = 200, description = "success", body = UserBody)))]
+    responses((status = 200, description = "success", body = User)))]
 async fn update_user(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Path(id): Path<Uuid>,
     Json(patch): Json<UserPatch>,
-) -> Result<Json<UserBody>> {
+) -> Result<Json<User>> {
     let institution = auth.require_admin()?;
     if patch.role.is_some_and(|r| r.is_platform()) {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));

@@ -6,7 +6,6 @@ use argon2::{Argon2, PasswordHash};
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
-use axum::routing::patch;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
@@ -32,9 +31,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
     let mut router = OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
-        .routes(routes!(me))
-        // Documented with the notification settings it changes.
-        .route("/me", patch(super::notifications::update_me))
+        .routes(routes!(me, super::notifications::update_me))
         .routes(routes!(change_password))
         .routes(routes!(list_sessions))
         .routes(routes!(end_session))

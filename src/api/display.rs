@@ -54,10 +54,7 @@ async fn create(
     if !(auth.scope.may_administer() || auth.scope.role == Role::Supervisor) {
         return Err(Error::Forbidden("only an administrator or a supervisor makes display tokens"));
     }
-    let label = req.label.trim();
-    if label.is_empty() || super::chars(&req.label) > 200 {
-        return Err(Error::validation("label", "label must be 1 to 200 characters"));
-    }
+    let label = super::text("label", &req.label, 200)?;
     let token = new_token();
     let expires_at = Utc::now() + Duration::days(ctx.settings.auth.display_token_days.into());
     let mut tx = ctx.pool.begin().await?;

@@ -42,10 +42,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Division>)> {
     auth.require_operator()?;
     let code = division::check(&req.code, req.level).map_err(|why| Error::validation("code", why))?;
-    let name = req.name.trim();
-    if name.is_empty() || super::chars(name) > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
+    let name = super::text("name", &req.name, 200)?;
     let mut tx = ctx.pool.begin().await?;
     let created = store::create(&mut tx, &code, name).await.map_err(|refused| match refused {
         Refused::NoParent => Error::validation("code", "the division this one sits in does not exist"),

@@ -5,10 +5,9 @@
 //! linked residents, staff their institution's; the rest is a 404.
 
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -20,7 +19,7 @@ use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(my_residents)).route("/residents/{id}/summary", get(summary))
+    OpenApiRouter::new().routes(routes!(my_residents)).routes(routes!(summary))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,13 +49,19 @@ async fn my_residents(
     Ok(Json(MyResidents { residents, next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SummaryQuery {
     /// A local date of the resident; today there by default.
+    #[param(nullable = false)]
     date: Option<NaiveDate>,
 }
 
+#[utoipa::path(get, path = "/residents/{id}/summary",
+    summary = "A resident's day (local date, today by default): meals, activity and the night, latest vitals against the normal range, alerts with their outcome, device health",
+    description = "Who may call it: any.", params(("id" = Uuid, Path), SummaryQuery),
+    responses((status = 200, description = "success", body = Summary)))]
 async fn summary(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

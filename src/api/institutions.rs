@@ -55,13 +55,6 @@ struct InstitutionPatch {
     region: Option<Option<String>>,
 }
 
-fn validate_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || super::chars(name) > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
-    Ok(())
-}
-
 /// Regions match as exact strings, so one with stray spaces would never
 /// match its supervisor.
 fn validate_region(region: &str) -> Result<()> {
@@ -86,7 +79,7 @@ async fn create(
     Json(req): Json<NewInstitutionRequest>,
 ) -> Result<(StatusCode, Json<Institution>)> {
     auth.require_operator()?;
-    validate_name(&req.name)?;
+    super::text("name", &req.name, 200)?;
     if let Some(region) = &req.region {
         validate_region(region)?;
     }
@@ -155,7 +148,7 @@ async fn update(
 ) -> Result<Json<Institution>> {
     auth.require_operator()?;
     if let Some(name) = &patch.name {
-        validate_name(name)?;
+        super::text("name", name, 200)?;
     }
     if let Some(Some(region)) = &patch.region {
         validate_region(region)?;

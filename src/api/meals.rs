@@ -19,10 +19,11 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::openapi::meal_fields;
+use super::place::PhoneLocation;
 use super::statements::{csv_field, parse_month};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, next_page, page_limit};
 use crate::alerts::{self, Subject};
-use crate::domain::care::{Location, WELFARE_CHECK};
+use crate::domain::care::WELFARE_CHECK;
 use crate::domain::field;
 use crate::domain::meal::{self, DEFAULT_CUTOFF, Meal, MealFunding, MealPlan, OrderCancel, OrderStatus, Outcome};
 use crate::domain::{AlertKind, Role, Severity};
@@ -46,28 +47,6 @@ async fn reach(ctx: &ApiContext, auth: &AuthUser) -> Result<KitchenReach> {
     store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::Forbidden("only care staff and kitchen users may do this"))
 }
 
-/// A place as a phone reports it: its accuracy is taken, and not used.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = PhoneLocation)]
-struct LocationBody {
-    #[schema(minimum = -90, maximum = 90)]
-    lat: f64,
-    #[schema(minimum = -180, maximum = 180)]
-    lon: f64,
-    /// accepted and ignored
-    #[serde(default)]
-    #[allow(dead_code)]
-    accuracy_m: Option<f64>,
-}
-
-impl LocationBody {
-    fn check(&self, field: &str) -> Result<Location> {
-        Location::check(self.lat, self.lon)
-            .map_err(|part| Error::validation(&format!("{field}.{part}"), "not a place on the earth (WGS 84)"))
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKitchen {
@@ -75,7 +54,7 @@ struct NewKitchen {
     name: String,
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     #[schema(nullable = false)]
-    location: Option<LocationBody>,
+    location: Option<PhoneLocation>,
     #[serde(default, deserialize_with = "super::non_null")]
     #[schema(schema_with = meal_fields::timezone)]
     timezone: Option<String>,
@@ -97,10 +76,7 @@ async fn create_kitchen(
     Json(req): Json<NewKitchen>,
 ) -> Result<(StatusCode, Json<store::Kitchen>)> {
     let institution = auth.require_admin()?;
-    let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
+    let name = super::text("name", &req.name, 200)?.to_owned();
     let location = req.location.as_ref().map(|l| l.check("location")).transpose()?;
     if let Some(tz) = &req.timezone
         && tz.parse::<chrono_tz::Tz>().is_err()
@@ -425,7 +401,7 @@ struct DeliveryBody {
     outcome: Outcome,
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     #[schema(nullable = false)]
-    location: Option<LocationBody>,
+    location: Option<PhoneLocation>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

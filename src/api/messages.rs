@@ -102,10 +102,7 @@ async fn post_message(
     Json(req): Json<NewMessage>,
 ) -> Result<(StatusCode, Json<Message>)> {
     let id = auth.resident(&ctx, id).await?;
-    let text = req.text.trim();
-    if text.is_empty() || super::chars(&req.text) > MAX_MESSAGE_CHARS {
-        return Err(Error::validation("text", format!("text must be 1 to {MAX_MESSAGE_CHARS} characters")));
-    }
+    let text = super::text("text", &req.text, MAX_MESSAGE_CHARS)?;
     let mut tx = ctx.pool.begin().await?;
     let limits = &ctx.settings.messages;
     if let Some(retry_after) =

@@ -21,6 +21,7 @@ pub mod meals;
 pub mod messages;
 pub mod notifications;
 pub mod openapi;
+mod place;
 pub mod quarantine;
 pub mod records;
 pub mod residents;
@@ -158,6 +159,16 @@ pub fn chars(text: &str) -> usize {
     text.chars().count()
 }
 
+/// Text as `field::text::<MAX>` documents it: not blank, and at most `max`
+/// characters as sent; answers it trimmed, or a 422 naming the field.
+pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || chars(value) > max {
+        return Err(Error::validation(field, format!("{field} must be 1 to {max} characters")));
+    }
+    Ok(trimmed)
+}
+
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
@@ -199,7 +210,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(institutions::router())
         .merge(display::router())
         .merge(divisions::router())
-        .merge(residents::router().into())
+        .merge(residents::router())
         .merge(devices::router())
         .merge(gateways::router())
         .merge(data::router())

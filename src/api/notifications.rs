@@ -4,7 +4,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::put;
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +13,8 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
-use crate::domain::notify::{self, Channel, Preferences, Shift};
+use crate::domain::notify::{self, Channel, Preferences, Shift, Span};
+use crate::domain::{AlertKind, Severity};
 use crate::notify::{targets, webpush};
 use crate::store::notify::{self as store, Gateway, OnCallUser, Subscription};
 
@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(vapid_public_key))
         .routes(routes!(subscribe, subscriptions))
         .routes(routes!(subscription, unsubscribe))
-        .route("/me/notification-preferences", put(set_preferences).get(preferences))
+        .routes(routes!(set_preferences, preferences))
         .routes(routes!(set_rota, rota))
         .routes(routes!(on_call_now))
         .routes(routes!(create_channel, channels))
@@ -146,22 +146,44 @@ async fn unsubscribe(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Pa
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+/// My notification preferences, and whether they are my role's defaults.
+// The fields are spelled out: the request's object is closed, so an
+// `allOf` of it would refuse `defaults`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NotificationPreferences)]
 struct PreferencesView {
-    #[serde(flatten)]
-    preferences: Preferences,
+    min_severity: Severity,
+    #[schema(required = true)]
+    kinds: Option<Vec<AlertKind>>,
+    #[schema(required = true)]
+    quiet_hours: Option<Span>,
+    channels: Vec<Channel>,
     /// True while the user has not set their own: these are their role's.
     defaults: bool,
 }
 
+impl PreferencesView {
+    fn of(preferences: Preferences, defaults: bool) -> PreferencesView {
+        let Preferences { min_severity, kinds, quiet_hours, channels } = preferences;
+        PreferencesView { min_severity, kinds, quiet_hours, channels, defaults }
+    }
+}
+
+#[utoipa::path(get, path = "/me/notification-preferences",
+    summary = "My notification preferences (`defaults`: my role's, none set yet)", description = "Who may call it: any.",
+    responses((status = 200, description = "success", body = PreferencesView)))]
 async fn preferences(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<PreferencesView>> {
     let mut conn = ctx.pool.acquire().await?;
     let own = store::preferences(&mut conn, auth.scope.user).await?;
     let defaults = own.is_none();
     let preferences = own.unwrap_or_else(|| Preferences::default_for(auth.scope.role));
-    Ok(Json(PreferencesView { preferences, defaults }))
+    Ok(Json(PreferencesView::of(preferences, defaults)))
 }
 
+#[utoipa::path(put, path = "/me/notification-preferences",
+    summary = "Set my notification preferences; quiet hours (my institution's time) never hold back a critical alert",
+    description = "Who may call it: any.", request_body = Preferences,
+    responses((status = 200, description = "success", body = PreferencesView)))]
 async fn set_preferences(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -176,7 +198,7 @@ async fn set_preferences(
     let mut tx = ctx.pool.begin().await?;
     store::set_preferences(&mut tx, auth.scope.user, &prefs).await?;
     tx.commit().await?;
-    Ok(Json(PreferencesView { preferences: prefs, defaults: false }))
+    Ok(Json(PreferencesView::of(prefs, false)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -340,10 +362,11 @@ async fn delete_channel(State(ctx): State<ApiContext>, auth: AuthUser, Path(id):
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhonePatch {
-    /// E.164 (`+8613800000000`), or null to remove it.
+    /// E.164, e.g. +8613800000000; null removes it
+    #[schema(pattern = r"^\+[1-9][0-9]{6,14}$")]
     pub phone: Option<String>,
 }
 
@@ -359,6 +382,9 @@ pub fn parse_phone(phone: Option<&str>) -> Result<Option<String>> {
 }
 
 /// `PATCH /me`: the caller's own phone number.
+#[utoipa::path(patch, path = "/me", summary = "Set my phone number (E.164) for SMS and voice notifications",
+    description = "Who may call it: any.", request_body = PhonePatch,
+    responses((status = 200, description = "success", body = crate::store::users::User)))]
 pub async fn update_me(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

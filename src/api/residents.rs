@@ -1,12 +1,15 @@
 //! Residents: the people cared for.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
@@ -14,65 +17,59 @@ use super::error::ResultExt;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::domain::care::Location;
+use crate::domain::field::{self, NOT_BLANK};
 use crate::store::residents::{
     self, ConsentBy, FamilyMember, FamilyPage, NewConsent, NewResident, Resident, ResidentChange,
 };
 use crate::store::users;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/residents", post(create).get(list))
-        .route("/residents/{id}", get(fetch).patch(update))
-        .route("/residents/{id}/family", post(link_family).get(list_family))
-        .route("/residents/{id}/family/{user_id}", delete(unlink_family))
-        .route("/residents/{id}/consent", put(record_monitoring_consent))
-        .route("/residents/{id}/family/{user_id}/consent", put(record_link_consent))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch, update))
+        .routes(routes!(link_family, list_family))
+        .routes(routes!(unlink_family))
+        .routes(routes!(record_monitoring_consent))
+        .routes(routes!(record_link_consent))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewResident)]
 struct NewResidentRequest {
+    #[schema(schema_with = field::text::<200>)]
     name: String,
+    /// Default: the institution's.
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = field::Timezone, required = false)]
     timezone: Option<String>,
     room: Option<String>,
     notes: Option<String>,
 }
 
 /// Fields absent from a PATCH are left alone; `null` clears an optional one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResidentPatch {
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::text::<200>, required = false)]
     name: Option<String>,
     #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = field::Timezone, required = false)]
     timezone: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[schema(required = false)]
     room: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[schema(required = false)]
     notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[schema(max_length = 500, required = false)]
     address: Option<Option<String>>,
+    /// WGS 84; visits are checked against it.
     #[serde(default, deserialize_with = "crate::domain::wire::nullable_object")]
-    location: Option<Option<LocationBody>>,
-}
-
-/// A point as the API takes it (WGS 84 degrees).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocationBody {
-    pub lat: f64,
-    pub lon: f64,
-}
-
-impl LocationBody {
-    /// The location, or a 422 naming `field.lat` / `field.lon`.
-    pub fn check(&self, field: &str) -> Result<Location> {
-        Location::check(self.lat, self.lon).map_err(|which| {
-            let range = if which == "lat" { "-90 to 90" } else { "-180 to 180" };
-            Error::validation(&format!("{field}.{which}"), format!("{which} must be a number from {range}"))
-        })
-    }
+    #[schema(value_type = Option<Location>, required = false)]
+    location: Option<Option<Location>>,
 }
 
 pub fn validate_timezone(tz: &str) -> Result<()> {
@@ -81,20 +78,15 @@ pub fn validate_timezone(tz: &str) -> Result<()> {
         .map_err(|_| Error::validation("timezone", format!("{tz:?} is not an IANA time zone name")))
 }
 
-fn validate_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || super::chars(name) > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
-    Ok(())
-}
-
+#[utoipa::path(post, path = "/residents", summary = "Create a resident", description = "Who may call it: admin, staff.",
+    request_body = NewResidentRequest, responses((status = 201, description = "success", body = Resident)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Json(req): Json<NewResidentRequest>,
 ) -> Result<(StatusCode, Json<Resident>)> {
     auth.require_staff()?;
-    validate_name(&req.name)?;
+    super::text("name", &req.name, 200)?;
     let timezone = match req.timezone {
         Some(tz) => tz,
         None => residents::default_timezone(&ctx.pool, &auth.scope).await?,
@@ -109,13 +101,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(resident)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ResidentList {
     residents: Vec<Resident>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// By name; the cursor is the last resident's id.
+#[utoipa::path(get, path = "/residents", summary = "Residents the caller may see", description = "Who may call it: any.",
+    params(PageQuery), responses((status = 200, description = "success", body = ResidentList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ResidentList>> {
     let limit = super::page_limit(q.limit)?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
@@ -130,6 +125,10 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Pag
 
 /// A caregiver reads only what their visits need of the residents they
 /// have a visit with; everyone else the resident in their reach.
+#[utoipa::path(get, path = "/residents/{id}",
+    summary = "One resident; a caregiver with a visit to them reads only id, name, address, location and notes",
+    description = "Who may call it: any.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = Resident)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Response> {
     if auth.scope.role == Role::Caregiver {
         let resident = residents::for_carer(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
@@ -140,6 +139,9 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     Ok(Json(resident).into_response())
 }
 
+#[utoipa::path(patch, path = "/residents/{id}", summary = "Change a resident", description = "Who may call it: admin, staff.",
+    params(("id" = Uuid, Path)), request_body = ResidentPatch,
+    responses((status = 200, description = "success", body = Resident)))]
 async fn update(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -148,7 +150,7 @@ async fn update(
 ) -> Result<Json<Resident>> {
     let id = auth.resident_for_staff(&ctx, id).await?;
     if let Some(name) = &patch.name {
-        validate_name(name)?;
+        super::text("name", name, 200)?;
     }
     if let Some(tz) = &patch.timezone {
         validate_timezone(tz)?;
@@ -159,7 +161,7 @@ async fn update(
         return Err(Error::validation("address", "address must be at most 500 characters"));
     }
     let location = match &patch.location {
-        Some(Some(body)) => Some(Some(body.check("location")?)),
+        Some(Some(body)) => Some(Some(super::place::check("location", body)?)),
         Some(None) => Some(None),
         None => None,
     };
@@ -192,14 +194,16 @@ async fn update(
     Ok(Json(resident))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FamilyLink {
     user_id: Uuid,
+    #[schema(schema_with = field::text::<100>)]
     relationship: String,
     /// The resident's (or guardian's) consent to this member's access, when
     /// it is recorded with the link.
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
+    #[schema(value_type = ConsentGiven, required = false)]
     consent: Option<ConsentGiven>,
 }
 
@@ -238,6 +242,46 @@ impl From<ConsentDecisionFields> for ConsentDecision {
     }
 }
 
+/// Who decided, as the server checks it: the resident, or a named guardian;
+/// with `given` for a decision (`extra`).
+fn consent_schema(extra: Option<(&str, serde_json::Value)>) -> RefOr<Schema> {
+    let when = json!({"type": ["string", "null"], "format": "date-time",
+                      "description": "when the decision was made (not in the future); default now"});
+    let alternative = |by: &str, name: serde_json::Value| {
+        let mut required = vec!["given_by"];
+        let mut properties =
+            json!({"given_by": {"type": "string", "enum": [by]}, "guardian_name": name, "decided_at": when});
+        if by == "guardian" {
+            required.push("guardian_name");
+        }
+        if let Some((field, schema)) = &extra {
+            properties[*field] = schema.clone();
+            required.push(field);
+        }
+        json!({"type": "object", "properties": properties, "required": required})
+    };
+    let by_resident = alternative("resident", json!({"type": "null"}));
+    let by_guardian = alternative("guardian", json!({"type": "string", "maxLength": 200, "pattern": NOT_BLANK}));
+    let closed = [by_resident, by_guardian].map(field::closed_json);
+    closed.into_iter().fold(utoipa::openapi::schema::OneOfBuilder::new(), |b, s| b.item(s)).into()
+}
+
+impl utoipa::PartialSchema for ConsentGiven {
+    fn schema() -> RefOr<Schema> {
+        consent_schema(None)
+    }
+}
+
+impl ToSchema for ConsentGiven {}
+
+impl utoipa::PartialSchema for ConsentDecision {
+    fn schema() -> RefOr<Schema> {
+        consent_schema(Some(("given", json!({"type": "boolean"}))))
+    }
+}
+
+impl ToSchema for ConsentDecision {}
+
 impl ConsentGiven {
     fn validate(&self) -> Result<()> {
         let named = self.guardian_name.as_deref().is_some_and(|n| !n.trim().is_empty() && super::chars(n) <= 200);
@@ -273,6 +317,9 @@ impl ConsentGiven {
     }
 }
 
+#[utoipa::path(post, path = "/residents/{id}/family", summary = "Link a family user to a resident",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = FamilyLink,
+    responses((status = 201, description = "success", body = FamilyMember)))]
 async fn link_family(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -280,9 +327,7 @@ async fn link_family(
     Json(req): Json<FamilyLink>,
 ) -> Result<(StatusCode, Json<FamilyMember>)> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    if req.relationship.trim().is_empty() || super::chars(&req.relationship) > 100 {
-        return Err(Error::validation("relationship", "relationship must be 1 to 100 characters"));
-    }
+    super::text("relationship", &req.relationship, 100)?;
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
@@ -310,13 +355,17 @@ async fn link_family(
     Ok((StatusCode::CREATED, Json(member)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct FamilyList {
     family: Vec<FamilyMember>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// By name; the cursor is the last member's user id.
+#[utoipa::path(get, path = "/residents/{id}/family", summary = "Family users linked to a resident",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "success", body = FamilyList)))]
 async fn list_family(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -338,6 +387,10 @@ async fn list_family(
 
 /// Ends a family link: that user's next read of the resident answers 404,
 /// and their live stream stops carrying the resident's alerts.
+#[utoipa::path(delete, path = "/residents/{id}/family/{user_id}",
+    summary = "End a family link: the user's next read of the resident answers 404",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "success")))]
 async fn unlink_family(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -356,6 +409,10 @@ async fn unlink_family(
 
 /// Records whether the resident (or their guardian) consents to being
 /// monitored; answers the resident with the decision.
+#[utoipa::path(put, path = "/residents/{id}/consent",
+    summary = "Record the resident's (or guardian's) decision on being monitored; answers the resident",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)), request_body = ConsentDecision,
+    responses((status = 200, description = "success", body = Resident)))]
 async fn record_monitoring_consent(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
@@ -375,6 +432,10 @@ async fn record_monitoring_consent(
 /// Records the resident's decision on one family member's access. Withdrawn,
 /// the link ends at once: the member's next read of the resident answers
 /// 404, as after an unlink.
+#[utoipa::path(put, path = "/residents/{id}/family/{user_id}/consent",
+    summary = "Record the resident's decision on a family member's access; withdrawn, the link ends at once",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = ConsentDecision, responses((status = 204, description = "success")))]
 async fn record_link_consent(
     State(ctx): State<ApiContext>,
     auth: AuthUser,

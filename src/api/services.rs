@@ -62,9 +62,7 @@ async fn create(
     if !valid_code(&req.code) {
         return Err(Error::validation("code", "code must be 1 to 64 letters, digits, '-', '_' or '.'"));
     }
-    if req.name.trim().is_empty() || req.name.chars().count() > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
+    super::text("name", &req.name, 200)?;
     if !(1..=24 * 60).contains(&req.duration_minutes) {
         return Err(Error::validation("duration_minutes", "duration_minutes must be from 1 to 1440"));
     }
@@ -220,10 +218,7 @@ async fn add_tag(
     Json(req): Json<NewTag>,
 ) -> Result<(StatusCode, Json<Tag>)> {
     let id = auth.resident_for_staff(&ctx, id).await?;
-    let tag = req.tag.trim();
-    if tag.is_empty() || tag.chars().count() > 200 {
-        return Err(Error::validation("tag", "tag must be 1 to 200 characters"));
-    }
+    let tag = super::text("tag", &req.tag, 200)?;
     let mut tx = ctx.pool.begin().await?;
     catalogue::add_tag(&mut tx, id, tag, req.kind).await.on_constraint("resident_tags_pkey", || {
         Error::Conflict("this tag is already registered for the home".into())

@@ -63,9 +63,7 @@ pub fn validate_new_user(user: &NewUser) -> Result<()> {
     if user.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
-    if user.name.trim().is_empty() || super::chars(&user.name) > 200 {
-        return Err(Error::validation("name", "name must be 1 to 200 characters"));
-    }
+    super::text("name", &user.name, 200)?;
     Ok(())
 }
 

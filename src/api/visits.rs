@@ -19,9 +19,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::place::PhoneLocation;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::care::{
-    self, Action, AmendField, CancelReason, DoorRecord, Exception, Funding, Location, Method, Origin, VisitStatus,
+    self, Action, AmendField, CancelReason, DoorRecord, Exception, Funding, Method, Origin, VisitStatus,
 };
 use crate::domain::field;
 use crate::domain::responder::{Access, Responder};
@@ -128,7 +129,7 @@ struct CarerVisit {
     status: VisitStatus,
     scheduled_start: Option<DateTime<Utc>>,
     note: Option<String>,
-    resident: CarerResident,
+    resident: crate::store::residents::ForCarer,
     service: CarerService,
     check_in: Option<DoorRecord>,
     check_out: Option<DoorRecord>,
@@ -143,16 +144,6 @@ struct CarerVisit {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     access: Option<Access>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-struct CarerResident {
-    id: Uuid,
-    name: String,
-    address: Option<String>,
-    #[schema(schema_with = field::location_or_null)]
-    location: Option<Location>,
-    notes: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -463,18 +454,6 @@ async fn cancel(
     save_and_answer(&ctx, &auth, tx, &visit, "visit.cancelled", json!({"reason": req.reason, "note": req.note})).await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct DoorLocation {
-    #[schema(minimum = -90, maximum = 90)]
-    lat: f64,
-    #[schema(minimum = -180, maximum = 180)]
-    lon: f64,
-    #[serde(default)]
-    #[schema(minimum = 0, default = 0)]
-    accuracy_m: f64,
-}
-
 /// A check-out at the door; a check-in is the same without the tasks and
 /// the note.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -483,7 +462,7 @@ struct DoorLocation {
 struct DoorRequest {
     #[serde(deserialize_with = "crate::domain::wire::required_object")]
     #[schema(inline)]
-    location: DoorLocation,
+    location: PhoneLocation,
     method: Method,
     /// qr and nfc: a tag registered for the resident's home
     #[schema(nullable = false)]
@@ -507,7 +486,7 @@ struct DoorRequest {
 #[allow(dead_code)] // only its schema is used: a check-in is read as a `DoorRequest`
 struct DoorCheckIn {
     #[schema(inline)]
-    location: DoorLocation,
+    location: PhoneLocation,
     method: Method,
     /// qr and nfc: a tag registered for the resident's home
     #[schema(nullable = false)]
@@ -619,9 +598,7 @@ async fn amend(
     Path(id): Path<Uuid>,
     Json(req): Json<AmendRequest>,
 ) -> Result<Json<VisitBody>> {
-    if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
-        return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
-    }
+    super::text("reason", &req.reason, 2000)?;
     if req.value > Utc::now() {
         return Err(Error::validation("value", "a record is corrected with a time that has passed"));
     }
@@ -678,9 +655,7 @@ async fn resolve(
     Path((id, code)): Path<(Uuid, String)>,
     Json(req): Json<ResolveRequest>,
 ) -> Result<Json<VisitBody>> {
-    if req.reason.trim().is_empty() || req.reason.chars().count() > 2000 {
-        return Err(Error::validation("reason", "reason must be 1 to 2000 characters"));
-    }
+    super::text("reason", &req.reason, 2000)?;
     let mut tx = ctx.pool.begin().await?;
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     let code = Exception::parse(&code).ok_or_else(|| {

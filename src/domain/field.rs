@@ -2,6 +2,7 @@
 //! `#[schema(schema_with = field::...)]` next to the field in the API
 //! document, and the patterns they share with the hand-written schemas.
 
+use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{Object, RefOr, Schema, SchemaFormat};
 
@@ -25,6 +26,21 @@ const MQTT_ID: &str = "^[A-Za-z0-9_.-]{1,64}$";
 
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// A schema written as JSON, every object in it with properties closed as
+/// the server refuses unknown keys.
+pub fn closed_json(mut value: Value) -> RefOr<Schema> {
+    fn close(value: &mut Value) {
+        let Some(object) = value.as_object_mut() else { return };
+        if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+            object.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        object.get_mut("properties").and_then(Value::as_object_mut).into_iter().flatten().for_each(|(_, p)| close(p));
+        object.get_mut("items").into_iter().for_each(close);
+    }
+    close(&mut value);
+    serde_json::from_value(value).unwrap_or_else(|_| RefOr::T(Schema::default()))
 }
 
 /// Marks the body of the POST at `path` optional: an empty body is the

@@ -23,12 +23,15 @@ names!(
 
 /// A span of local time, possibly across midnight (`22:00`–`07:00`); equal
 /// ends are the whole day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = QuietHours)]
 pub struct Span {
     #[serde(with = "hhmm")]
+    #[schema(value_type = String, pattern = "^[0-2][0-9]:[0-5][0-9]$")]
     pub start: NaiveTime,
     #[serde(with = "hhmm")]
+    #[schema(value_type = String, pattern = "^[0-2][0-9]:[0-5][0-9]$")]
     pub end: NaiveTime,
 }
 
@@ -45,17 +48,20 @@ impl Span {
 }
 
 /// What a user wants to be told about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NotificationPreferencesInput)]
 pub struct Preferences {
     pub min_severity: Severity,
-    /// `None`: every kind.
+    /// null or absent: every kind
+    #[schema(min_items = 1)]
     pub kinds: Option<Vec<AlertKind>>,
     #[serde(default, deserialize_with = "super::wire::object")]
     pub quiet_hours: Option<Span>,
     /// `push` always works; `sms` and `voice` need a phone number and the
     /// institution's gateway.
     #[serde(default = "push_only")]
+    #[schema(default = json!(["push"]))]
     pub channels: Vec<Channel>,
 }
 

@@ -231,7 +231,7 @@ impl VisitSettings {
 }
 
 /// The normal range of one metric; a missing bound is not checked.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, utoipa::ToSchema)]
 pub struct Threshold {
     #[serde(serialize_with = "optional_number", skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,

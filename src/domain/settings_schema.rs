@@ -7,22 +7,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::openapi::{RefOr, Schema};
 
-use super::field::NOT_BLANK;
-
-/// A schema written as JSON, every object in it with properties closed as
-/// the server refuses unknown keys.
-fn closed_json(mut value: Value) -> RefOr<Schema> {
-    fn close(value: &mut Value) {
-        let Some(object) = value.as_object_mut() else { return };
-        if object.contains_key("properties") && !object.contains_key("additionalProperties") {
-            object.insert("additionalProperties".into(), Value::Bool(false));
-        }
-        object.get_mut("properties").and_then(Value::as_object_mut).into_iter().flatten().for_each(|(_, p)| close(p));
-        object.get_mut("items").into_iter().for_each(close);
-    }
-    close(&mut value);
-    serde_json::from_value(value).unwrap_or_else(|_| RefOr::T(Schema::default()))
-}
+use super::field::{NOT_BLANK, closed_json};
 
 /// The effective rule settings, as the server answers them.
 pub struct RuleSettings;

@@ -379,7 +379,7 @@ pub async fn active_about_residents(pool: &PgPool) -> Result<HashSet<(Uuid, Aler
 }
 
 /// An alert as a resident's day shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DayAlert {
     pub id: Uuid,
     pub kind: AlertKind,
@@ -393,6 +393,7 @@ pub struct DayAlert {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Who resolved it, or acknowledged it while it is open.
     pub handled_by: Option<String>,
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 

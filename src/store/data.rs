@@ -265,7 +265,8 @@ pub async fn latest(
 }
 
 /// The spread of one metric's readings over a time span.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DayStats)]
 pub struct Stats {
     #[serde(skip)]
     pub metric: Metric,

@@ -240,7 +240,7 @@ pub async fn set_rota(tx: &mut PgConnection, institution: Uuid, shifts: &[Shift]
 
 /// The secret is never read back.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(as = Channel)]
+#[schema(as = GatewayChannel)]
 pub struct Gateway {
     pub id: Uuid,
     #[schema(schema_with = crate::domain::notify::schema::gateway_kind)]

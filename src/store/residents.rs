@@ -9,7 +9,7 @@ use crate::domain::Scope;
 use crate::domain::care::Location;
 use crate::domain::scope::{InReach, Placed};
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Resident {
     pub id: Uuid,
     pub name: String,
@@ -19,8 +19,10 @@ pub struct Resident {
     /// Where the resident lives: carers go there.
     pub address: Option<String>,
     /// The home's WGS 84 location, which check-ins are measured against.
+    #[schema(value_type = Option<Location>)]
     pub location: Option<sqlx::types::Json<Location>>,
-    /// The latest decision on being monitored; `None` until one is recorded.
+    /// The latest decision on being monitored; null until one is recorded.
+    #[schema(value_type = Option<Consent>)]
     pub monitoring_consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -31,7 +33,7 @@ pub struct Resident {
 }
 
 /// One recorded decision on consent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consent {
     pub given: bool,
     pub given_by: ConsentBy,
@@ -42,7 +44,7 @@ pub struct Consent {
 }
 
 /// Who decided: the resident, or their guardian.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum ConsentBy {
@@ -180,13 +182,14 @@ pub async fn update(tx: &mut PgConnection, id: Uuid, change: ResidentChange) -> 
     .await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FamilyMember {
     pub user_id: Uuid,
     pub name: String,
     pub email: String,
     pub relationship: String,
-    /// The latest decision on this link; `None` until one is recorded.
+    /// The latest decision on this link; null until one is recorded.
+    #[schema(value_type = Option<Consent>)]
     pub consent: Option<sqlx::types::Json<Consent>>,
     pub created_at: DateTime<Utc>,
 }
@@ -327,11 +330,13 @@ pub async fn is_linked(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) 
 
 /// What a caregiver reads of a resident they have a visit with: name,
 /// address, location and care notes, nothing else.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = CarerResident)]
 pub struct ForCarer {
     pub id: Uuid,
     pub name: String,
     pub address: Option<String>,
+    #[schema(value_type = Option<Location>)]
     pub location: Option<sqlx::types::Json<Location>>,
     pub notes: Option<String>,
 }

@@ -116,7 +116,8 @@ async fn meal_service(pool: &PgPool, id: Uuid, date: NaiveDate) -> Result<MealSe
     Ok(MealService { plan, orders })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DailySummary)]
 pub struct Summary {
     resident: ResidentBrief,
     date: NaiveDate,
@@ -136,13 +137,15 @@ pub struct Summary {
     meal_service: MealService,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryMealService)]
 struct MealService {
     plan: Option<crate::domain::meal::MealPlan>,
     orders: Vec<MealOrderBrief>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryMealOrder)]
 struct MealOrderBrief {
     meal: crate::domain::meal::Meal,
     delivery: crate::domain::meal::Delivery,
@@ -151,7 +154,8 @@ struct MealOrderBrief {
     outcome_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryResidentBrief)]
 struct ResidentBrief {
     id: Uuid,
     name: String,
@@ -159,8 +163,9 @@ struct ResidentBrief {
     room: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SummaryMealStatus)]
 pub enum MealStatus {
     /// Something in the window showed a meal (see `evidence`).
     Taken,
@@ -174,11 +179,14 @@ pub enum MealStatus {
     NotRecorded,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryMeal)]
 struct Meal {
     meal: String,
     /// The window in the resident's local time, as configured.
+    #[schema(value_type = String, pattern = "^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")]
     start: LocalTime,
+    #[schema(value_type = String, pattern = "^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$")]
     end: LocalTime,
     window_start: DateTime<Utc>,
     window_end: DateTime<Utc>,
@@ -188,9 +196,12 @@ struct Meal {
     missed_alert_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryEvidence)]
 struct Evidence {
     at: DateTime<Utc>,
+    /// The event's kind (a catalog name, or the device's own).
+    #[schema(value_type = String)]
     kind: EventKind,
     room: Option<String>,
 }
@@ -201,7 +212,8 @@ impl From<&ActivityEvent> for Evidence {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SummaryActivity)]
 struct Activity {
     /// Any activity event of the day (movement, doors, bed, kitchen, meals, pills).
     first_activity_at: Option<DateTime<Utc>>,
@@ -214,7 +226,8 @@ struct Activity {
     medication: Medication,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SummaryRoomVisit)]
 struct RoomVisit {
     room: String,
     motion_events: usize,
@@ -222,7 +235,8 @@ struct RoomVisit {
     last_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SummaryBed)]
 struct Bed {
     /// As of the end of the day (or now, today); null without a bed sensor's word.
     in_bed: Option<bool>,
@@ -232,7 +246,8 @@ struct Bed {
 
 /// The night that ends on the morning of the day (the `night` window of the
 /// rule settings), as an approximation of sleep: time in bed.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SummaryNight)]
 struct Night {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -245,13 +260,15 @@ struct Night {
     bed_exits: usize,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = SummaryMedication)]
 struct Medication {
     doses_taken: usize,
     last_taken_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryVital)]
 struct Vital {
     metric: &'static str,
     unit: &'static str,
@@ -265,7 +282,8 @@ struct Vital {
     day: Option<Stats>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryAlerts)]
 struct DayAlerts {
     open: usize,
     acknowledged: usize,
@@ -274,7 +292,8 @@ struct DayAlerts {
     items: Vec<DayAlert>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryDevices)]
 struct Devices {
     total: usize,
     online: usize,
@@ -285,7 +304,8 @@ struct Devices {
 }
 
 /// A device's health now, whatever day is summarised.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryDeviceStatus)]
 struct DeviceStatus {
     device_id: String,
     kind: DeviceKind,

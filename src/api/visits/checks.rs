@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::DoorRequest;
 use crate::api::auth::AuthUser;
-use crate::api::residents::LocationBody;
 use crate::api::{ApiContext, Error, Result};
 use crate::domain::Role;
 use crate::domain::care::{self, Bound, DoorRecord, delivers_visits, tag_kind};
@@ -83,12 +82,8 @@ pub(super) async fn door_record(
     req: &DoorRequest,
     now: DateTime<Utc>,
 ) -> Result<DoorRecord> {
-    let body = LocationBody { lat: req.location.lat, lon: req.location.lon };
-    let at = body.check("location")?;
+    let at = req.location.check("location")?;
     let accuracy = req.location.accuracy_m;
-    if !accuracy.is_finite() || !(0.0..=100_000.0).contains(&accuracy) {
-        return Err(Error::validation("location.accuracy_m", "accuracy_m must be a number from 0 to 100000"));
-    }
     let tag_kind = tag_kind(req.method);
     if let Some(kind) = tag_kind {
         let tag = req.tag.as_deref().ok_or_else(|| Error::validation("tag", "a qr or nfc check-in carries its tag"))?;

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::{CarerResident, CarerService, CarerVisit, FamilyVisit, Rating, VisitBody};
+use super::{CarerService, CarerVisit, FamilyVisit, Rating, VisitBody};
 use crate::api::auth::AuthUser;
 use crate::api::{ApiContext, Error, Json, Result};
 use crate::domain::care::{self, sheet_at_the_door};
 use crate::domain::responder::{Access, Responder};
+use crate::store::residents::ForCarer;
 use crate::store::visits::{self, Visit};
 
 fn rating(v: &Visit) -> Option<Rating> {
@@ -78,11 +79,11 @@ impl From<&Visit> for CarerVisit {
             status: v.status,
             scheduled_start: v.scheduled_start,
             note: v.note.clone(),
-            resident: CarerResident {
+            resident: ForCarer {
                 id: v.resident_id,
                 name: v.resident_name.clone(),
                 address: v.address.clone(),
-                location: v.home(),
+                location: v.home().map(sqlx::types::Json),
                 notes: v.resident_notes.clone(),
             },
             service: CarerService {

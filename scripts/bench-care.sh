@@ -38,6 +38,11 @@ insert into residents (id, institution_id, name, timezone, address, lat, lon)
 select gen_random_uuid(), (select id from institutions limit 1), 'Resident ' || g, 'Asia/Shanghai',
        g || ' Moon Lake Lane', 29.86 + g * 0.00001, 121.54
 from generate_series(1, $RESIDENTS) g;
+-- Registered residents are enrolled where they were registered.
+insert into enrolments (id, resident_id, institution_id, services, origin)
+select gen_random_uuid(), r.id, r.institution_id, array['monitoring', 'home_care', 'meals', 'day_care', 'residential'],
+       'registration'
+from residents r where not exists (select 1 from enrolments e where e.resident_id = r.id);
 SQL
 
 # 8 visits a week: every day at 09:00, and Mondays at 15:00 too.

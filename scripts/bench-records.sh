@@ -39,6 +39,11 @@ printf 're-chaining %d audit entries (10 chains): %.2f s\n' "$ENTRIES" "$(echo "
 psql -q -v ON_ERROR_STOP=1 "$url" <<SQL >/dev/null
 insert into residents (id, institution_id, name, timezone)
 select gen_random_uuid(), id, 'R', 'UTC' from institutions;
+-- Registered residents are enrolled where they were registered.
+insert into enrolments (id, resident_id, institution_id, services, origin)
+select gen_random_uuid(), r.id, r.institution_id, array['monitoring', 'home_care', 'meals', 'day_care', 'residential'],
+       'registration'
+from residents r where not exists (select 1 from enrolments e where e.resident_id = r.id);
 insert into users (id, institution_id, email, name, role, password_hash)
 select gen_random_uuid(), id, 'u' || id || '@x', 'U', 'staff', 'x' from institutions limit 1;
 SQL

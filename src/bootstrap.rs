@@ -73,6 +73,7 @@ async fn create(conn: &mut PgConnection, institution_id: Option<Uuid>, first: Fi
     let user = users::NewUser {
         institution_id,
         region: None,
+        division: None,
         email: first.email.trim(),
         name: first.name,
         role: first.role,

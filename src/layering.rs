@@ -71,6 +71,29 @@ fn sql_lives_only_in_the_store() {
     );
 }
 
+/// Proof of reach (`Reached`) is made in one place: the store's reach
+/// check, after the database answered. Anywhere else a handler could name a
+/// resident it never asked about.
+#[test]
+fn proof_of_reach_is_made_only_by_the_reach_check() {
+    let root = src();
+    let allowed = ["domain/scope.rs", "store/residents.rs"];
+    let minted = concat!("Reached", "::vouched");
+    let mut found = Vec::new();
+    for path in rust_files(&root) {
+        let name = path.strip_prefix(&root).expect("under src").to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        for (n, line) in text.lines().enumerate() {
+            if code(line).contains(minted) && !allowed.contains(&name.as_str()) {
+                found.push(format!("src/{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "proof of reach made outside the reach check:\n{}", found.join("\n"));
+    let reach_check = std::fs::read_to_string(root.join("store/residents.rs")).expect("readable");
+    assert_eq!(reach_check.matches(minted).count(), 1, "store::residents::reach makes the proof, once");
+}
+
 /// The top-level modules of `src/` (files and directories, not `lib.rs`
 /// and `main.rs`).
 fn top_level_modules(root: &Path) -> BTreeSet<String> {

@@ -23,7 +23,8 @@ pub use crate::store::alerts::{Alert, Filter, TimelineEntry, fetch_visible, list
 
 /// Whether `scope` reaches an alert already in hand.
 pub async fn is_visible(pool: &PgPool, scope: &Scope, alert: &Alert) -> Result<bool, sqlx::Error> {
-    crate::store::residents::reaches(pool, scope, alert.institution_id, alert.resident_id).await
+    let area = crate::domain::scope::Area::Alerts;
+    crate::store::residents::reaches(pool, scope, alert.institution_id, alert.resident_id, area).await
 }
 
 /// Whom a rule decision is about: a resident, or a device that belongs to

@@ -311,7 +311,8 @@ async fn stream(
             let change = tokio::select! {
                 c = rx.recv() => c,
                 user = reach_changed.recv() => {
-                    if !matches!(user, Ok(user) if user != auth.scope.user) {
+                    // The nil id: an enrolment changed, whoever it concerns.
+                    if !matches!(user, Ok(user) if user != auth.scope.user && !user.is_nil()) {
                         reaches.clear();
                     }
                     continue;

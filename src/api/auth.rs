@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::openapi::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
 use crate::domain::field;
+use crate::domain::scope::{AreaOf, Reached};
 use crate::domain::{Role, Scope};
 use crate::store::residents;
 use crate::store::sessions::{self, Kind};
@@ -88,9 +89,11 @@ impl AuthUser {
         }
     }
 
-    /// The resident, if in the caller's reach.
-    pub async fn resident(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Uuid> {
-        residents::visible(&ctx.pool, &self.scope, resident_id).await?.ok_or(Error::NotFound)
+    /// Proof that the caller reaches area `A` of the resident; out of reach
+    /// (no enrolment granting it, no family link) is a 404, as for a
+    /// stranger.
+    pub async fn reach<A: AreaOf>(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Reached<A>> {
+        residents::reach::<A>(&ctx.pool, &self.scope, resident_id).await?.ok_or(Error::NotFound)
     }
 
     /// Records in the access log that the caller read `kind` of the
@@ -102,10 +105,10 @@ impl AuthUser {
 
     /// The resident, if the caller may change their care. Out of reach is a
     /// 404; in reach but not care staff, a 403.
-    pub async fn resident_for_staff(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Uuid> {
-        let id = self.resident(ctx, resident_id).await?;
+    pub async fn reach_for_staff<A: AreaOf>(&self, ctx: &ApiContext, resident_id: Uuid) -> Result<Reached<A>> {
+        let reached = self.reach::<A>(ctx, resident_id).await?;
         self.require_staff()?;
-        Ok(id)
+        Ok(reached)
     }
 }
 

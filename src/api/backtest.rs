@@ -10,6 +10,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::backtest::{self, BacktestError, Report, Request, Slot};
 use crate::domain::AccessKind;
+use crate::domain::scope::Monitoring;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new().routes(routes!(run))
@@ -44,7 +45,7 @@ async fn run(
     Path(id): Path<Uuid>,
     Json(request): Json<Request>,
 ) -> Result<Json<Report>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     let Ok(permit) = ctx.backtests.clone().try_acquire_owned() else {
         return Err(Error::Overloaded("other backtests are running; try again shortly"));
     };

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
+use crate::domain::scope::Monitoring;
 use crate::domain::{AccessKind, EventKind, Metric};
 use crate::store::data::{self, Bucket, BucketPoint, Point, StoredEvent};
 
@@ -139,7 +140,7 @@ async fn readings(
     Path(id): Path<Uuid>,
     Query(q): Query<ReadingsQuery>,
 ) -> Result<Json<ReadingsResponse>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     let metric = Metric::parse(&q.metric)
         .ok_or_else(|| Error::validation("metric", format!("unknown metric {:?}", q.metric)))?;
     let limit = limit(q.limit, 10_000)?;
@@ -214,7 +215,7 @@ async fn events(
     Path(id): Path<Uuid>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     let (from, to) = window(q.from, q.to, MAX_RAW_SPAN, "events")?;
     let limit = limit(q.limit, 5_000)?;
     let kinds: Option<Vec<EventKind>> =

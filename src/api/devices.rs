@@ -15,6 +15,7 @@ use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::broker::{AccountKind, Credential, Disconnect};
 use crate::domain::device::DEFAULT_POWER_ON_THRESHOLD_W;
 use crate::domain::field;
+use crate::domain::scope::Monitoring;
 use crate::domain::{DeviceKind, Source};
 use crate::store::devices::{self, Device, DeviceChange, NewDevice};
 
@@ -119,7 +120,7 @@ fn validate_threshold(w: f64) -> Result<()> {
 /// A device may only be attached to a resident of the caller's institution.
 async fn check_resident(ctx: &ApiContext, auth: &AuthUser, resident_id: Option<Uuid>) -> Result<()> {
     if let Some(rid) = resident_id {
-        auth.resident(ctx, rid).await.map_err(|_| Error::validation("resident_id", "no such resident"))?;
+        auth.reach::<Monitoring>(ctx, rid).await.map_err(|_| Error::validation("resident_id", "no such resident"))?;
     }
     Ok(())
 }
@@ -318,7 +319,7 @@ struct DeviceList {
     responses((status = 200, description = "success", body = DeviceList)))]
 async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<DeviceList>> {
     if let Some(rid) = q.resident_id {
-        auth.resident(&ctx, rid).await?;
+        auth.reach::<Monitoring>(&ctx, rid).await?.id();
     } else {
         auth.require_staff()?;
     }

@@ -35,6 +35,9 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// The id number names an elder already registered: enrol them instead.
+    #[error("an elder with this id number is registered already: enrol them instead")]
+    AlreadyRegistered(uuid::Uuid),
     #[error("{message}")]
     Validation { field: String, message: String },
     #[error("database error")]
@@ -63,6 +66,7 @@ impl Error {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::AlreadyRegistered(_) => (StatusCode::CONFLICT, "already_registered"),
             Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Error::BrokerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
             Error::Database(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -76,6 +80,7 @@ impl IntoResponse for Error {
         let mut body = json!({"error": {"code": code, "message": self.to_string()}});
         match &self {
             Error::Validation { field, .. } => body["error"]["field"] = json!(field),
+            Error::AlreadyRegistered(resident) => body["error"]["resident_id"] = json!(resident),
             Error::Database(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database unavailable");
                 body["error"]["code"] = json!("unavailable");

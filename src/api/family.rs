@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::AccessKind;
+use crate::domain::scope::Monitoring;
 use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
 
@@ -68,7 +69,7 @@ async fn summary(
     Path(id): Path<Uuid>,
     Query(q): Query<SummaryQuery>,
 ) -> Result<Json<Summary>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     match summary::build(&ctx.pool, &ctx.rule_settings, &auth.scope, id, q.date, Utc::now()).await {
         Ok(summary) => {
             auth.log_read(&ctx, AccessKind::Summary, id).await?;

@@ -53,6 +53,14 @@ struct InstitutionPatch {
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     #[schema(schema_with = field::region_or_null)]
     region: Option<Option<String>>,
+    /// Where it is (a division code); null takes it out.
+    #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]{6}([0-9]{3}){0,3}$", required = false)]
+    division: Option<Option<String>>,
+    /// The divisions it serves, replacing the list.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(value_type = Vec<String>, max_items = 500, required = false, nullable = false)]
+    service_area: Option<Vec<String>>,
 }
 
 /// Regions match as exact strings, so one with stray spaces would never
@@ -137,7 +145,7 @@ async fn list(
     Ok(Json(InstitutionList { institutions, next_cursor }))
 }
 
-#[utoipa::path(patch, path = "/institutions/{id}", summary = "Rename an institution or place it in a region",
+#[utoipa::path(patch, path = "/institutions/{id}", summary = "Rename an institution, place it in a region or a division, or set the divisions it serves",
     description = "Who may call it: operator.", params(("id" = Uuid, Path)), request_body = InstitutionPatch,
     responses((status = 200, description = "success", body = Institution)))]
 async fn update(
@@ -153,9 +161,26 @@ async fn update(
     if let Some(Some(region)) = &patch.region {
         validate_region(region)?;
     }
-    let details = serde_json::json!({"name": patch.name, "region": patch.region});
-    let change = InstitutionChange { name: patch.name.map(|n| n.trim().to_owned()), region: patch.region };
+    let codes = patch.division.iter().flatten().map(|c| ("division", c));
+    let codes = codes.chain(patch.service_area.iter().flatten().map(|c| ("service_area", c)));
+    for (field, code) in codes.clone() {
+        if crate::domain::division::Code::parse(code).is_none() {
+            return Err(Error::validation(field, "not a division code"));
+        }
+    }
+    let details = serde_json::json!({"name": patch.name, "region": patch.region, "division": patch.division,
+        "service_area": patch.service_area});
     let mut tx = ctx.pool.begin().await?;
+    let wanted: Vec<String> = codes.map(|(_, c)| c.clone()).collect();
+    if !crate::store::divisions::all_exist(&mut tx, &wanted).await? {
+        return Err(Error::validation("division", "no such division"));
+    }
+    let change = InstitutionChange {
+        name: patch.name.map(|n| n.trim().to_owned()),
+        region: patch.region,
+        division: patch.division,
+        service_area: patch.service_area,
+    };
     let institution = institutions::update(&mut tx, id, change).await?.ok_or(Error::NotFound)?;
     crate::audit::record(&mut tx, on(&auth, id), "institution.updated", "institution", id, details).await?;
     tx.commit().await?;
@@ -231,8 +256,14 @@ async fn create_supervisor(
     auth.require_operator()?;
     validate_region(&req.region)?;
     let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region});
-    let user =
-        NewUser { email: req.email, password: req.password, role: Role::Supervisor, name: req.name, kitchen_id: None };
+    let user = NewUser {
+        email: req.email,
+        password: req.password,
+        role: Role::Supervisor,
+        name: req.name,
+        kitchen_id: None,
+        division: None,
+    };
     // Hashing the new password takes its turn with logins' (see limits).
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;

@@ -26,6 +26,7 @@ use crate::alerts::{self, Subject};
 use crate::domain::care::WELFARE_CHECK;
 use crate::domain::field;
 use crate::domain::meal::{self, DEFAULT_CUTOFF, Meal, MealFunding, MealPlan, OrderCancel, OrderStatus, Outcome};
+use crate::domain::scope::Meals;
 use crate::domain::{AlertKind, Role, Severity};
 use crate::rules::Decision;
 use crate::store::meals::{self as store, KitchenReach};
@@ -280,12 +281,13 @@ async fn put_plan(
     Path(id): Path<Uuid>,
     Json(plan): Json<MealPlan>,
 ) -> Result<Json<SavedPlan>> {
-    let resident = auth.resident_for_staff(&ctx, id).await?;
+    let reached = auth.reach_for_staff::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let institution = auth.require_staff()?;
     let plan = plan.normalise().map_err(|e| Error::validation(e.field, e.message))?;
-    let reach = KitchenReach::Institution(institution);
-    if store::kitchen(&ctx.pool, reach, plan.kitchen_id).await?.is_none() {
-        return Err(Error::validation("kitchen_id", "no such kitchen in this institution"));
+    // A kitchen of any institution enrolled for her meals (a canteen).
+    if !store::kitchen_serves(&ctx.pool, &reached, plan.kitchen_id).await? {
+        return Err(Error::validation("kitchen_id", "no kitchen of an institution enrolled for her meals"));
     }
     let mut tx = ctx.pool.begin().await?;
     store::save_plan(&mut tx, institution, resident, &plan).await?;
@@ -308,7 +310,7 @@ async fn put_plan(
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = PlanBody)))]
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
-    let resident = auth.resident(&ctx, id).await?;
+    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
     let mut conn = ctx.pool.acquire().await?;
     let plan = store::plan(&mut conn, resident).await?;
     Ok(Json(PlanBody { resident_id: resident, plan }))
@@ -319,7 +321,7 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 204, description = "success")))]
 async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
-    let resident = auth.resident_for_staff(&ctx, id).await?;
+    let resident = auth.reach_for_staff::<Meals>(&ctx, id).await?.id();
     let mut tx = ctx.pool.begin().await?;
     // Idempotent: ending a plan that has already ended changes nothing.
     let ended = store::delete_plan(&mut tx, resident).await?;
@@ -534,7 +536,7 @@ async fn cancel(
     Path((id, date)): Path<(Uuid, String)>,
     Json(body): Json<CancelBody>,
 ) -> Result<Json<Cancelled>> {
-    let resident = auth.resident(&ctx, id).await?;
+    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
     let reason = match auth.scope.role {
         Role::Family => OrderCancel::Family,
         _ if auth.scope.may_care() => OrderCancel::Staff,

@@ -16,6 +16,7 @@ use super::auth::AuthUser;
 use super::openapi::ErrorBody;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::field;
+use crate::domain::scope::Monitoring;
 use crate::store::messages::{self, Message, UnreadThread};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -65,7 +66,7 @@ async fn list(
     Path(id): Path<Uuid>,
     Query(q): Query<MessagesQuery>,
 ) -> Result<Json<MessagePage>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     let limit = super::page_limit(q.limit)?;
     let before = match q.before.or(super::parse_cursor(q.cursor.as_deref())?) {
         None => None,
@@ -101,7 +102,7 @@ async fn post_message(
     Path(id): Path<Uuid>,
     Json(req): Json<NewMessage>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     let text = super::text("text", &req.text, MAX_MESSAGE_CHARS)?;
     let mut tx = ctx.pool.begin().await?;
     let limits = &ctx.settings.messages;
@@ -137,7 +138,7 @@ struct ReadState {
     description = "Who may call it: any.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = ReadState)))]
 async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     messages::mark_read(&ctx.pool, auth.scope.user, id).await?;
     let (last_read_at, unread) = messages::read_state(&ctx.pool, auth.scope.user, id).await?;
     Ok(Json(ReadState { resident_id: id, last_read_at, unread }))

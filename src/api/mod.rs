@@ -10,6 +10,7 @@ pub mod data;
 pub mod devices;
 pub mod display;
 pub mod divisions;
+pub mod enrolments;
 pub mod error;
 pub mod family;
 pub mod fhir;
@@ -210,6 +211,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(institutions::router())
         .merge(display::router())
         .merge(divisions::router())
+        .merge(enrolments::router())
         .merge(residents::router())
         .merge(devices::router())
         .merge(gateways::router())

@@ -51,6 +51,9 @@ struct ErrorDetail {
     message: String,
     #[schema(required = false)]
     field: String,
+    /// `already_registered`: the elder registered under the id number.
+    #[schema(required = false)]
+    resident_id: uuid::Uuid,
 }
 
 /// One operation of the document, as the access tests walk them.

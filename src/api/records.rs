@@ -14,6 +14,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::AccessKind;
 use crate::domain::field;
+use crate::domain::scope::Monitoring;
 use crate::store::access_log::{self, Access};
 use crate::store::records::{self, EraseError, Erased};
 
@@ -76,7 +77,7 @@ async fn access_log(
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = ResidentExport)))]
 async fn export(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     let document = records::export(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
     auth.log_read(&ctx, AccessKind::Export, id).await?;
     Ok(Json(document))
@@ -130,7 +131,7 @@ struct EraseResponse {
     description = "Who may call it: admin.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = EraseResponse)))]
 async fn erase(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<EraseResponse>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
     let erased = match records::erase(&mut tx, &auth.scope, id).await {

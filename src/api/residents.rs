@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -17,7 +17,10 @@ use super::error::ResultExt;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::domain::care::Location;
+use crate::domain::division::{Code, Level};
 use crate::domain::field::{self, NOT_BLANK};
+use crate::domain::registry::{EconomicStatus, Gender, Household, IdNumber, Service};
+use crate::domain::scope::{Identity, Monitoring};
 use crate::store::residents::{
     self, ConsentBy, FamilyMember, FamilyPage, NewConsent, NewResident, Resident, ResidentChange,
 };
@@ -45,6 +48,25 @@ struct NewResidentRequest {
     timezone: Option<String>,
     room: Option<String>,
     notes: Option<String>,
+    /// The 18-character resident identity number (GB 11643); answered
+    /// masked, and 409 `already_registered` when an elder has it already.
+    #[schema(pattern = "^[1-9][0-9]{16}[0-9Xx]$")]
+    id_number: Option<String>,
+    /// Default: what the id number says.
+    gender: Option<Gender>,
+    /// Default: what the id number says (which it must agree with).
+    birth_date: Option<NaiveDate>,
+    #[schema(pattern = "^\\+?[0-9][0-9 -]{5,19}$")]
+    phone: Option<String>,
+    /// The community (12 digits) or grid (15) the elder lives in.
+    #[schema(pattern = "^[0-9]{12}([0-9]{3})?$")]
+    division: Option<String>,
+    household: Option<Household>,
+    economic_status: Option<EconomicStatus>,
+    /// What this institution is enrolled for; default all.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(min_items = 1, required = false, nullable = false)]
+    services: Option<Vec<Service>>,
 }
 
 /// Fields absent from a PATCH are left alone; `null` clears an optional one.
@@ -87,18 +109,98 @@ async fn create(
 ) -> Result<(StatusCode, Json<Resident>)> {
     auth.require_staff()?;
     super::text("name", &req.name, 200)?;
-    let timezone = match req.timezone {
+    let timezone = match req.timezone.clone() {
         Some(tz) => tz,
         None => residents::default_timezone(&ctx.pool, &auth.scope).await?,
     };
     validate_timezone(&timezone)?;
+    let id = Uuid::new_v4();
+    let registry = registry(&ctx, id, &req)?;
+    let services = match &req.services {
+        Some(services) if services.is_empty() => return Err(Error::validation("services", "at least one service")),
+        Some(services) => services.clone(),
+        None => Service::ALL.to_vec(),
+    };
     let mut tx = ctx.pool.begin().await?;
-    let new = NewResident { name: req.name.trim(), timezone: &timezone, room: req.room, notes: req.notes };
-    let resident = residents::create(&mut tx, &auth.scope, new).await?;
-    let details = serde_json::json!({"name": resident.name, "timezone": resident.timezone, "room": resident.room});
+    let new = NewResident {
+        name: req.name.trim(),
+        timezone: &timezone,
+        room: req.room,
+        notes: req.notes,
+        registry,
+        services,
+    };
+    let resident = residents::create(&mut tx, &auth.scope, id, new).await.map_err(|refused| match refused {
+        residents::Refused::AlreadyRegistered(existing) => Error::AlreadyRegistered(existing),
+        residents::Refused::NoDivision => Error::validation("division", "no such division"),
+        residents::Refused::Db(e) => e.into(),
+    })?;
+    let details = serde_json::json!({"name": resident.name, "timezone": resident.timezone, "room": resident.room,
+        "id_number": resident.id_number, "division": resident.division});
     crate::audit::record(&mut tx, auth.actor(), "resident.created", "resident", resident.id, details).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(resident)))
+}
+
+/// The registry's fields of a new resident, checked: the id number by its
+/// check digit (and sealed, which needs the sealing key), the birth date
+/// and gender against it.
+fn registry(ctx: &ApiContext, id: Uuid, req: &NewResidentRequest) -> Result<residents::Registry> {
+    let number =
+        req.id_number.as_deref().map(IdNumber::parse).transpose().map_err(|why| Error::validation("id_number", why))?;
+    let mut gender = req.gender;
+    let mut birth_date = req.birth_date;
+    let id_number = match &number {
+        Some(number) => {
+            if birth_date.is_some_and(|d| d != number.birth_date()) {
+                return Err(Error::validation("birth_date", "the id number holds another date of birth"));
+            }
+            if gender.is_some_and(|g| g != number.gender()) {
+                return Err(Error::validation("gender", "the id number holds the other gender"));
+            }
+            birth_date = Some(number.birth_date());
+            gender = Some(number.gender());
+            let secret =
+                ctx.settings.webhooks.secret_key.as_ref().ok_or_else(|| {
+                    Error::Conflict(crate::domain::keys::NoSealingKey("resident id numbers").to_string())
+                })?;
+            Some(number.seal(secret, id))
+        }
+        None => None,
+    };
+    if birth_date.is_some_and(|d| d > Utc::now().date_naive() || d.year() < 1880) {
+        return Err(Error::validation("birth_date", "birth_date must be a past date"));
+    }
+    let phone = req.phone.as_deref().map(registry_phone).transpose()?;
+    let division = match req.division.as_deref() {
+        Some(code) => match Code::parse(code) {
+            Some(code) if matches!(code.level(), Some(Level::Community | Level::Grid)) => {
+                Some(code.as_str().to_owned())
+            }
+            _ => return Err(Error::validation("division", "division must be a community or grid code")),
+        },
+        None => None,
+    };
+    Ok(residents::Registry {
+        id_number,
+        gender,
+        birth_date,
+        phone,
+        division,
+        household: req.household,
+        economic_status: req.economic_status,
+    })
+}
+
+/// A phone number as the registry keeps it: digits (after an optional
+/// `+`), spaces and dashes dropped.
+fn registry_phone(phone: &str) -> Result<String> {
+    let compact: String = phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if !(6..=20).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Error::validation("phone", "phone must be 6 to 20 digits, with an optional leading +"));
+    }
+    Ok(compact)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,7 +250,7 @@ async fn update(
     Path(id): Path<Uuid>,
     Json(patch): Json<ResidentPatch>,
 ) -> Result<Json<Resident>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Identity>(&ctx, id).await?.id();
     if let Some(name) = &patch.name {
         super::text("name", name, 200)?;
     }
@@ -326,12 +428,21 @@ async fn link_family(
     Path(id): Path<Uuid>,
     Json(req): Json<FamilyLink>,
 ) -> Result<(StatusCode, Json<FamilyMember>)> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     super::text("relationship", &req.relationship, 100)?;
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
         Some(Role::Family) => {}
-        Some(Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver | Role::Kitchen) => {
+        Some(
+            Role::Operator
+            | Role::Supervisor
+            | Role::Admin
+            | Role::Staff
+            | Role::Caregiver
+            | Role::Kitchen
+            | Role::CivilAffairs
+            | Role::GridWorker,
+        ) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }
     }
@@ -372,7 +483,7 @@ async fn list_family(
     Path(id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<FamilyList>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     let limit = super::page_limit(q.limit)?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |user| {
         let page = FamilyPage { after: None, user: Some(user), limit: 1 };
@@ -396,7 +507,7 @@ async fn unlink_family(
     auth: AuthUser,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     let mut tx = ctx.pool.begin().await?;
     if !residents::unlink_family(&mut tx, id, user_id).await? {
         return Err(Error::NotFound);
@@ -419,7 +530,7 @@ async fn record_monitoring_consent(
     Path(id): Path<Uuid>,
     Json(req): Json<ConsentDecision>,
 ) -> Result<Json<Resident>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     req.by.validate()?;
     let mut tx = ctx.pool.begin().await?;
     residents::record_consent(&mut tx, id, req.by.record(req.given, None, &auth)).await?;
@@ -442,7 +553,7 @@ async fn record_link_consent(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     Json(req): Json<ConsentDecision>,
 ) -> Result<StatusCode> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
     req.by.validate()?;
     let mut tx = ctx.pool.begin().await?;
     if !residents::is_linked(&mut tx, id, user_id).await? {

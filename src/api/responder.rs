@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::responder::{self, SheetRequest, SheetView};
+use crate::domain::scope::Care;
 use crate::domain::{AccessKind, Step};
 use crate::store::{responder as sheets, visits};
 
@@ -28,7 +29,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = SheetView)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
     let mut conn = ctx.pool.acquire().await?;
     let view = sheets::view(&mut conn, id).await?;
     drop(conn);
@@ -49,7 +50,7 @@ async fn replace(
     Path(id): Path<Uuid>,
     Json(req): Json<SheetRequest>,
 ) -> Result<Json<SheetView>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
     let checked = req.check().map_err(|(field, message)| Error::validation(&field, message))?;
     let sealing = sheets::sealing_key(&ctx.settings.webhooks);
     let mut tx = ctx.pool.begin().await?;

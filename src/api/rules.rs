@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{AnyJson, ApiContext, Error, Json, Path, Result};
+use crate::domain::scope::Monitoring;
 use crate::domain::settings::{RuleSettings, SettingsError, merge_patch};
 use crate::domain::settings_schema;
 use crate::store::settings::{self, Changed};
@@ -40,7 +41,7 @@ fn effective(institution: &Value, resident: &Value) -> Result<Json<Value>> {
     description = "Who may call it: any.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn get_resident(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
     answer(&*ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?)
 }
 
@@ -55,7 +56,7 @@ async fn change_resident(
     request: Value,
     change: impl FnOnce(&Value) -> Value,
 ) -> Result<Json<Value>> {
-    let id = auth.resident_for_staff(ctx, id).await?;
+    let id = auth.reach_for_staff::<Monitoring>(ctx, id).await?.id();
     let mut tx = ctx.pool.begin().await?;
     let (institution, stored) = settings::lock_resident_layers(&mut tx, id).await?;
     let updated = change(&stored);

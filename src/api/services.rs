@@ -15,6 +15,7 @@ use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
+use crate::domain::scope::Care;
 use crate::store::care::{self as catalogue, CarePlan, NewService, Service, Task};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -133,7 +134,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Serv
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = CarePlan)))]
 async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<CarePlan>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Care>(&ctx, id).await?.id();
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(catalogue::plan(&mut conn, id).await?))
 }
@@ -167,7 +168,7 @@ async fn put_plan(
     Path(id): Path<Uuid>,
     Json(req): Json<PlanRequest>,
 ) -> Result<Json<PlanSaved>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
     let institution = auth.require_staff()?;
     if req.items.len() > 50 {
         return Err(Error::validation("items", "a plan has at most 50 items"));
@@ -217,7 +218,7 @@ async fn add_tag(
     Path(id): Path<Uuid>,
     Json(req): Json<NewTag>,
 ) -> Result<(StatusCode, Json<Tag>)> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
     let tag = super::text("tag", &req.tag, 200)?;
     let mut tx = ctx.pool.begin().await?;
     catalogue::add_tag(&mut tx, id, tag, req.kind).await.on_constraint("resident_tags_pkey", || {

@@ -17,6 +17,7 @@ use super::auth::AuthUser;
 use super::{ApiContext, Error, Json, Path, Result};
 use crate::broker::{AccountKind, Disconnect};
 use crate::domain::care::CancelReason;
+use crate::domain::scope::Identity;
 use crate::domain::status::{self, Period, Refused, ResidentStatus};
 use crate::store::residents::Resident;
 use crate::store::{care as catalogue, meals, status as periods};
@@ -56,7 +57,7 @@ fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = StatusBody)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<StatusBody>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Identity>(&ctx, id).await?.id();
     let mut conn = ctx.pool.acquire().await?;
     Ok(Json(body(periods::periods(&mut conn, id).await?, Utc::now())))
 }
@@ -93,7 +94,7 @@ async fn change(
     Path(id): Path<Uuid>,
     Json(req): Json<StatusRequest>,
 ) -> Result<Json<StatusBody>> {
-    let id = auth.resident_for_staff(&ctx, id).await?;
+    let id = auth.reach_for_staff::<Identity>(&ctx, id).await?.id();
     let institution = auth.require_staff()?;
     let now = Utc::now();
     let from = req.from.unwrap_or(now);

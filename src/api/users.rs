@@ -43,6 +43,12 @@ pub struct NewUser {
     #[serde(default)]
     #[schema(ignore)]
     pub kitchen_id: Option<Uuid>,
+    /// The division of a `civil_affairs` user (any level) or a
+    /// `grid_worker` (a grid), made by the operator; the civil-affairs
+    /// bureau makes grid workers of the grids in its division.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::division_code, required = false)]
+    pub division: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,6 +87,7 @@ pub async fn insert_user(
     let row = users::NewUser {
         institution_id,
         region,
+        division: user.division.as_deref(),
         email: user.email.trim(),
         name: user.name.trim(),
         role: user.role,
@@ -92,19 +99,30 @@ pub async fn insert_user(
         .on_constraint("users_email_key", || Error::Conflict("a user with this email already exists".into()))
         .on_constraint("users_kitchen_check", || {
             Error::validation("kitchen_id", "a kitchen user, and only one, has a kitchen_id")
+        })
+        .on_constraint("users_division_fkey", || Error::validation("division", "no such division"))
+        .on_constraint("users_placement_check", || {
+            Error::validation("division", "a grid worker's division is a grid (15 digits)")
         })?;
     Ok(id)
 }
 
-#[utoipa::path(post, path = "/users", summary = "Create a user in the caller's institution",
-    description = "Who may call it: admin.", request_body = NewUser,
+#[utoipa::path(post, path = "/users",
+    summary = "Create a user: an admin in their institution; the operator a civil_affairs or grid_worker user of a division; civil_affairs a grid_worker of a grid in its division",
+    description = "Who may call it: admin, operator, civil_affairs.", request_body = NewUser,
     responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_user(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
+    if matches!(auth.scope.role, Role::Operator | Role::CivilAffairs) {
+        return create_division_user(ctx, auth, req).await;
+    }
     let institution = auth.require_admin()?;
+    if req.division.is_some() {
+        return Err(Error::validation("division", "an institution's users have no division"));
+    }
     if req.role.is_platform() {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
     }
@@ -127,6 +145,44 @@ async fn create_user(
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// A user bound to a division: the operator makes civil-affairs and grid
+/// workers' accounts, the civil-affairs bureau grid workers' in its own.
+async fn create_division_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
+    let allowed: &[Role] =
+        if auth.scope.role == Role::Operator { &[Role::CivilAffairs, Role::GridWorker] } else { &[Role::GridWorker] };
+    if !allowed.contains(&req.role) {
+        let why = if auth.scope.role == Role::Operator {
+            "the operator makes civil_affairs and grid_worker users here (admins with /institutions/{id}/users)"
+        } else {
+            "civil affairs makes grid_worker users"
+        };
+        return Err(Error::validation("role", why));
+    }
+    let code = req.division.as_deref().ok_or_else(|| Error::validation("division", "name the division"))?;
+    let code = crate::domain::division::Code::parse(code)
+        .ok_or_else(|| Error::validation("division", "division must be a division code"))?;
+    if req.role == Role::GridWorker && code.level() != Some(crate::domain::division::Level::Grid) {
+        return Err(Error::validation("division", "a grid worker's division is a grid (15 digits)"));
+    }
+    if auth.scope.role == Role::CivilAffairs
+        && !users::division_within(&ctx.pool, auth.scope.user, code.as_str()).await?
+    {
+        return Err(Error::validation("division", "no such grid in this division"));
+    }
+    if req.kitchen_id.is_some() {
+        return Err(Error::validation("kitchen_id", "only a kitchen user has a kitchen_id"));
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
+                                     "division": code.as_str()});
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, None, None, req).await?;
+    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, "division user created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

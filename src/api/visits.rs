@@ -26,6 +26,7 @@ use crate::domain::care::{
 };
 use crate::domain::field;
 use crate::domain::responder::{Access, Responder};
+use crate::domain::scope::Care;
 use crate::domain::{Role, Step};
 use crate::store::care::{self as catalogue, Task};
 use crate::store::residents;
@@ -368,7 +369,7 @@ async fn resident_visits(
     Path(id): Path<Uuid>,
     Query(q): Query<ResidentVisitsQuery>,
 ) -> Result<Json<FamilyVisitList>> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Care>(&ctx, id).await?.id();
     let limit = super::page_limit(q.limit)?;
     let mut filter = visits::Filter { resident_id: Some(id), ..Default::default() };
     apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;
@@ -812,7 +813,7 @@ async fn request(
     Path(id): Path<Uuid>,
     Json(req): Json<ServiceRequest>,
 ) -> Result<(StatusCode, Response)> {
-    let id = auth.resident(&ctx, id).await?;
+    let id = auth.reach::<Care>(&ctx, id).await?.id();
     let Some(institution) = auth.scope.institution else { return Err(Error::NotFound) };
     check_note("note", &req.note)?;
     if req.preferred_start.is_some_and(|at| at < Utc::now() - chrono::Duration::hours(1)) {

@@ -140,6 +140,39 @@ impl IdNumber {
     }
 }
 
+/// An id number as it is kept: sealed (bound to the resident, see
+/// [`super::keys::SealingKey`]), its keyed lookup hash (unique across the
+/// platform, so the same elder is found whoever registers them), and its
+/// masked form.
+#[derive(Debug)]
+pub struct SealedIdNumber {
+    pub sealed: String,
+    pub lookup: Vec<u8>,
+    pub masked: String,
+}
+
+/// What id numbers are sealed for: the key serves nothing else.
+const SEALING_PURPOSE: &[u8] = b"resident id numbers";
+/// The context of the lookup hash.
+const LOOKUP_CONTEXT: &[u8] = b"eldercare id number lookup v1";
+
+impl IdNumber {
+    /// The keyed hash the registry finds this number by.
+    pub fn lookup(&self, secret: &secrecy::SecretString) -> Vec<u8> {
+        super::keys::derive(secret, LOOKUP_CONTEXT, &[self.0.as_bytes()]).to_vec()
+    }
+
+    /// Sealed for `resident`, with its lookup hash and masked form.
+    pub fn seal(&self, secret: &secrecy::SecretString, resident: uuid::Uuid) -> SealedIdNumber {
+        let key = super::keys::SealingKey::derive(secret, SEALING_PURPOSE);
+        SealedIdNumber {
+            sealed: key.seal(&self.0, resident.as_bytes()),
+            lookup: self.lookup(secret),
+            masked: self.masked(),
+        }
+    }
+}
+
 /// Age in whole years on `today`.
 pub fn age(birth: NaiveDate, today: NaiveDate) -> u32 {
     let mut years = today.year() - birth.year();

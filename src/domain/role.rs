@@ -19,12 +19,18 @@ names!(
         /// A kitchen's cooks and couriers: one kitchen's orders, production
         /// lists and rounds, and what they need of a resident to feed them.
         Kitchen = "kitchen",
+        /// The civil-affairs bureau of a division (and everything under
+        /// it): the elder registry of its reach.
+        CivilAffairs = "civil_affairs",
+        /// A grid's worker: the elders registered in the grid, their
+        /// identity, status and open alerts; no health data.
+        GridWorker = "grid_worker",
     }
 );
 
 impl Role {
     /// The platform's own accounts belong to no institution.
     pub fn is_platform(&self) -> bool {
-        matches!(self, Role::Operator | Role::Supervisor)
+        matches!(self, Role::Operator | Role::Supervisor | Role::CivilAffairs | Role::GridWorker)
     }
 }

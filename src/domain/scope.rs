@@ -10,10 +10,107 @@
 //! is [`Scope::push_filter`] and, for one row already in hand,
 //! [`Scope::reaches`].
 
+use std::marker::PhantomData;
+
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::Role;
+use super::registry::Service;
+
+/// What of an elder's records a question is about. An institution reaches
+/// an area of an elder through an enrolment in force whose services grant
+/// it ([`Service::grants`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Name, masked id number, age, phone, address, division, status.
+    Identity,
+    /// Devices, readings, events, rule settings, family links, messages.
+    Monitoring,
+    /// Alerts: the monitoring institution's, and the open ones a home-care
+    /// institution acts on.
+    Alerts,
+    /// The care plan, visits, the responder sheet.
+    Care,
+    /// The meal plan, orders, delivery notes and location.
+    Meals,
+}
+
+impl Service {
+    /// Whether an enrolment for this service reaches `area` of the elder.
+    pub fn grants(self, area: Area) -> bool {
+        match (self, area) {
+            (_, Area::Identity) | (Service::DayCare | Service::Residential, _) => true,
+            (Service::Monitoring, Area::Monitoring | Area::Alerts) => true,
+            (Service::HomeCare, Area::Care | Area::Alerts) => true,
+            (Service::Meals, Area::Meals) => true,
+            (Service::Monitoring | Service::HomeCare | Service::Meals, _) => false,
+        }
+    }
+}
+
+impl Area {
+    /// The services whose enrolment grants this area, as the `text[]` an
+    /// `enrolments.services && ...` test binds.
+    pub fn services(self) -> Vec<&'static str> {
+        Service::ALL.iter().filter(|s| s.grants(self)).map(|s| s.as_str()).collect()
+    }
+}
+
+/// An area type, for [`Reached`].
+pub trait AreaOf: Copy {
+    const AREA: Area;
+}
+
+macro_rules! areas {
+    ($($(#[$doc:meta])* $name:ident,)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name;
+        impl AreaOf for $name {
+            const AREA: Area = Area::$name;
+        }
+    )*};
+}
+
+areas!(
+    /// [`Area::Identity`].
+    Identity,
+    /// [`Area::Monitoring`].
+    Monitoring,
+    /// [`Area::Alerts`].
+    Alerts,
+    /// [`Area::Care`].
+    Care,
+    /// [`Area::Meals`].
+    Meals,
+);
+
+/// Proof that a scope reaches area `A` of one resident: only the store's
+/// reach check makes one (`store::residents::reach`, held by the layering
+/// test), so a handler cannot name a resident's records without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached<A: AreaOf> {
+    resident: Uuid,
+    area: PhantomData<A>,
+}
+
+impl<A: AreaOf> Reached<A> {
+    /// For the store's reach check only, once the database said so.
+    pub fn vouched(resident: Uuid) -> Reached<A> {
+        Reached { resident, area: PhantomData }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.resident
+    }
+
+    /// The same resident, for a narrower question (`Identity` is in every
+    /// area a scope reaches).
+    pub fn identity(&self) -> Reached<Identity> {
+        Reached { resident: self.resident, area: PhantomData }
+    }
+}
 
 /// The user a request acts for, in their institution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +136,11 @@ pub enum Reach {
     /// The platform's own records: those no institution owns (messages of
     /// devices nobody registered). No institution's, and no resident's.
     Platform,
+    /// The elders registered in the user's division and every division
+    /// under it, in these areas only: the civil-affairs bureau their
+    /// identity, a grid worker also their alerts. Never an institution's
+    /// own records.
+    Division(&'static [Area]),
     /// No record at all: supervisors read aggregated figures only, and
     /// caregivers reach only their assigned visits (and through them what
     /// the visit needs of its resident), never the resident's other records:
@@ -55,20 +157,52 @@ pub struct Placed {
     pub resident: Option<&'static str>,
     /// Rows of no institution may exist, and are the platform's.
     pub unattributed: bool,
+    /// The area of the elder a row about a resident is: an institution
+    /// reaches it through an enrolment granting the area. `None` for an
+    /// institution's own records (its visits), reached by their
+    /// institution alone, whatever the enrolments.
+    pub area: Option<Area>,
 }
 
 impl Placed {
-    pub const RESIDENTS: Placed =
-        Placed { institution: "r.institution_id", resident: Some("r.id"), unattributed: false };
-    pub const ALERTS: Placed =
-        Placed { institution: "a.institution_id", resident: Some("a.resident_id"), unattributed: false };
-    pub const DEVICES: Placed =
-        Placed { institution: "d.institution_id", resident: Some("d.resident_id"), unattributed: false };
+    pub const RESIDENTS: Placed = Placed {
+        institution: "r.institution_id",
+        resident: Some("r.id"),
+        unattributed: false,
+        area: Some(Area::Identity),
+    };
+    pub const ALERTS: Placed = Placed {
+        institution: "a.institution_id",
+        resident: Some("a.resident_id"),
+        unattributed: false,
+        area: Some(Area::Alerts),
+    };
+    pub const DEVICES: Placed = Placed {
+        institution: "d.institution_id",
+        resident: Some("d.resident_id"),
+        unattributed: false,
+        area: Some(Area::Monitoring),
+    };
     pub const VISITS: Placed =
-        Placed { institution: "v.institution_id", resident: Some("v.resident_id"), unattributed: false };
+        Placed { institution: "v.institution_id", resident: Some("v.resident_id"), unattributed: false, area: None };
     /// A quarantined message from a device nobody registered (or on a topic
     /// naming no device) belongs to no institution: the operator's to see.
-    pub const QUARANTINE: Placed = Placed { institution: "q.institution_id", resident: None, unattributed: true };
+    pub const QUARANTINE: Placed =
+        Placed { institution: "q.institution_id", resident: None, unattributed: true, area: None };
+
+    /// The same table, asked about another area of its residents (the
+    /// residents' table, for a meal plan: `Placed::RESIDENTS.in_area(Area::Meals)`).
+    pub const fn in_area(self, area: Area) -> Placed {
+        Placed { area: Some(area), ..self }
+    }
+}
+
+/// Appends the test that the resident in column `resident` is enrolled at
+/// `institution`, in force now, for a service granting `area`.
+fn push_enrolled(query: &mut QueryBuilder<Postgres>, resident: &str, institution: Uuid, area: Area) {
+    query.push(resident).push(" in (select e.resident_id from enrolments e where e.institution_id = ");
+    query.push_bind(institution).push(" and e.services && ").push_bind(area.services());
+    query.push(" and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now()))");
 }
 
 impl Scope {
@@ -77,10 +211,13 @@ impl Scope {
             (Role::Admin | Role::Staff, Some(institution)) => Reach::Institution(institution),
             (Role::Family, Some(institution)) => Reach::LinkedResidents(institution),
             (Role::Operator, None) => Reach::Platform,
+            (Role::CivilAffairs, None) => Reach::Division(&[Area::Identity]),
+            (Role::GridWorker, None) => Reach::Division(&[Area::Identity, Area::Alerts]),
             (Role::Supervisor | Role::Caregiver | Role::Kitchen, _) => Reach::Nothing,
             // An account whose role and institution disagree (the schema
             // refuses it) reaches nothing rather than guess.
-            (Role::Admin | Role::Staff | Role::Family, None) | (Role::Operator, Some(_)) => Reach::Nothing,
+            (Role::Admin | Role::Staff | Role::Family, None)
+            | (Role::Operator | Role::CivilAffairs | Role::GridWorker, Some(_)) => Reach::Nothing,
         }
     }
 
@@ -111,19 +248,35 @@ impl Scope {
     /// by `placed`.
     pub fn push_filter(&self, query: &mut QueryBuilder<Postgres>, placed: Placed) {
         query.push(" and (");
-        match (self.reach(), placed.resident) {
-            (Reach::Institution(institution), _) => {
+        match (self.reach(), placed.resident, placed.area) {
+            (Reach::Institution(institution), Some(resident), Some(area)) => {
+                // The institution's own records about no resident, and the
+                // records of the residents it is enrolled to serve in the area.
+                query.push("(").push(resident).push(" is null and ").push(placed.institution).push(" = ");
+                query.push_bind(institution).push(") or ");
+                push_enrolled(query, resident, institution, area);
+            }
+            (Reach::Institution(institution), _, _) => {
                 query.push(placed.institution).push(" = ").push_bind(institution);
             }
-            (Reach::LinkedResidents(institution), Some(resident)) => {
+            (Reach::LinkedResidents(institution), Some(resident), _) => {
                 query.push(placed.institution).push(" = ").push_bind(institution);
                 query.push(" and exists (select 1 from family_links fl where fl.resident_id = ");
                 query.push(resident).push(" and fl.user_id = ").push_bind(self.user).push(")");
             }
-            (Reach::Platform, None) if placed.unattributed => {
+            (Reach::Division(areas), Some(resident), Some(area)) if areas.contains(&area) => {
+                // The elders registered in the user's division (read from
+                // the account, never from the request).
+                query.push(resident).push(" in (select dr.id from residents dr where starts_with(dr.division, ");
+                query.push("(select du.division from users du where du.id = ").push_bind(self.user).push(")))");
+            }
+            (Reach::Platform, None, _) if placed.unattributed => {
                 query.push(placed.institution).push(" is null");
             }
-            (Reach::LinkedResidents(_), None) | (Reach::Platform, _) | (Reach::Nothing, _) => {
+            (Reach::LinkedResidents(_), None, _)
+            | (Reach::Division(_), _, _)
+            | (Reach::Platform, _, _)
+            | (Reach::Nothing, _, _) => {
                 query.push("false");
             }
         }
@@ -141,7 +294,14 @@ impl Scope {
                 query.push("true");
             }
             (Role::Supervisor, None) => {
-                query.push("i.region = (select s.region from users s where s.id = ").push_bind(self.user).push(")");
+                // By its division once it has one, until then by its region.
+                query.push("exists (select 1 from users s where s.id = ").push_bind(self.user);
+                query.push(" and case when s.division is null then i.region = s.region");
+                query.push(" else starts_with(i.division, s.division) end)");
+            }
+            (Role::CivilAffairs | Role::GridWorker, None) => {
+                query.push("starts_with(i.division, (select s.division from users s where s.id = ");
+                query.push_bind(self.user).push("))");
             }
             (_, Some(institution)) => {
                 query.push("i.id = ").push_bind(institution);
@@ -172,7 +332,9 @@ impl Scope {
     /// reads: `store::residents::reaches`).
     pub fn reaches(&self, institution: Uuid, resident: Option<Uuid>) -> InReach {
         match (self.reach(), resident) {
-            (Reach::Institution(own), _) if own == institution => InReach::Yes,
+            // A resident's row: whoever is enrolled (the store reads it).
+            (Reach::Institution(_), Some(resident)) => InReach::IfResident(resident),
+            (Reach::Institution(own), None) if own == institution => InReach::Yes,
             (Reach::LinkedResidents(own), Some(resident)) if own == institution => InReach::IfResident(resident),
             _ => InReach::No,
         }
@@ -224,7 +386,14 @@ mod tests {
             scope(role).push_filter(&mut query, placed);
             query.sql().as_str().to_owned()
         };
-        assert_eq!(sql(Role::Staff, Placed::ALERTS), "select 1 from t where true and (a.institution_id = $1)");
+        // An institution reaches a resident's alerts through an enrolment in
+        // force whose services grant them, and its own alerts about no one.
+        assert_eq!(
+            sql(Role::Staff, Placed::ALERTS),
+            "select 1 from t where true and ((a.resident_id is null and a.institution_id = $1) or a.resident_id in \
+             (select e.resident_id from enrolments e where e.institution_id = $2 and e.services && $3 \
+             and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())))"
+        );
         assert_eq!(
             sql(Role::Family, Placed::ALERTS),
             "select 1 from t where true and (a.institution_id = $1 and exists (select 1 from family_links fl \
@@ -244,7 +413,8 @@ mod tests {
         assert_eq!(institutions(Role::Operator), "select 1 from institutions i where true and (true)");
         assert_eq!(
             institutions(Role::Supervisor),
-            "select 1 from institutions i where true and (i.region = (select s.region from users s where s.id = $1))"
+            "select 1 from institutions i where true and (exists (select 1 from users s where s.id = $1 \
+             and case when s.division is null then i.region = s.region else starts_with(i.division, s.division) end))"
         );
         assert_eq!(institutions(Role::Caregiver), "select 1 from institutions i where true and (i.id = $1)");
         let visits = |role| {
@@ -263,5 +433,32 @@ mod tests {
                 assert_eq!(sql(role, placed), "select 1 from t where true and (false)", "{role:?}");
             }
         }
+        // A division's accounts: the elders registered there, in their areas only.
+        let in_division = "select 1 from t where true and (r.id in (select dr.id from residents dr where \
+                           starts_with(dr.division, (select du.division from users du where du.id = $1))))";
+        assert_eq!(sql(Role::CivilAffairs, Placed::RESIDENTS), in_division);
+        assert_eq!(sql(Role::GridWorker, Placed::RESIDENTS), in_division);
+        assert_eq!(sql(Role::CivilAffairs, Placed::DEVICES), "select 1 from t where true and (false)");
+        assert_eq!(sql(Role::CivilAffairs, Placed::ALERTS), "select 1 from t where true and (false)");
+        assert!(sql(Role::GridWorker, Placed::ALERTS).contains("a.resident_id in (select dr.id from residents dr"));
+        assert_eq!(sql(Role::GridWorker, Placed::DEVICES), "select 1 from t where true and (false)");
+        assert_eq!(sql(Role::GridWorker, Placed::QUARANTINE), "select 1 from t where true and (false)");
+        // Visits are their institution's own records, whatever the enrolments.
+        assert_eq!(sql(Role::Staff, Placed::VISITS), "select 1 from t where true and (v.institution_id = $1)");
+    }
+
+    #[test]
+    fn each_service_grants_its_areas_and_day_and_residential_care_all() {
+        use Area::*;
+        let granted = |service: Service| -> Vec<Area> {
+            [Identity, Monitoring, Alerts, Care, Meals].into_iter().filter(|a| service.grants(*a)).collect()
+        };
+        assert_eq!(granted(Service::Monitoring), [Identity, Monitoring, Alerts]);
+        assert_eq!(granted(Service::HomeCare), [Identity, Alerts, Care]);
+        assert_eq!(granted(Service::Meals), [Identity, Meals]);
+        assert_eq!(granted(Service::DayCare), [Identity, Monitoring, Alerts, Care, Meals]);
+        assert_eq!(granted(Service::Residential), [Identity, Monitoring, Alerts, Care, Meals]);
+        assert_eq!(Meals.services(), ["meals", "day_care", "residential"]);
+        assert_eq!(Identity.services().len(), Service::ALL.len());
     }
 }

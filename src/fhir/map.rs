@@ -365,9 +365,14 @@ impl Reader {
             Role::Family => Reader::Family,
             // Those who reach no resident read no Encounter; named for the
             // match to stay whole.
-            Role::Admin | Role::Staff | Role::Caregiver | Role::Operator | Role::Supervisor | Role::Kitchen => {
-                Reader::CareTeam
-            }
+            Role::Admin
+            | Role::Staff
+            | Role::Caregiver
+            | Role::Operator
+            | Role::Supervisor
+            | Role::Kitchen
+            | Role::CivilAffairs
+            | Role::GridWorker => Reader::CareTeam,
         }
     }
 }

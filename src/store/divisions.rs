@@ -102,3 +102,13 @@ pub async fn set_boundary(
     .fetch_optional(tx)
     .await
 }
+
+/// Whether every one of `codes` names a division.
+pub async fn all_exist(conn: &mut PgConnection, codes: &[String]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) = (select count(distinct c) from unnest($1::text[]) c) from divisions where code = any($1)",
+    )
+    .bind(codes)
+    .fetch_one(conn)
+    .await
+}

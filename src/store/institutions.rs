@@ -17,10 +17,15 @@ pub struct Institution {
     #[schema(required = true)]
     pub region: Option<String>,
     pub timezone: String,
+    /// Where it is: a division code; `null` until the operator places it.
+    #[schema(required = true)]
+    pub division: Option<String>,
+    /// The divisions it serves.
+    pub service_area: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "i.id, i.name, i.kind, i.region, i.timezone, i.created_at";
+const COLUMNS: &str = "i.id, i.name, i.kind, i.region, i.timezone, i.division, i.service_area, i.created_at";
 
 pub struct NewInstitution<'a> {
     pub name: &'a str,
@@ -75,6 +80,8 @@ pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sql
 pub struct InstitutionChange {
     pub name: Option<String>,
     pub region: Option<Option<String>>,
+    pub division: Option<Option<String>>,
+    pub service_area: Option<Vec<String>>,
 }
 
 /// Changes an institution; `None` when there is no such institution.
@@ -86,13 +93,18 @@ pub async fn update(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update institutions i set
             name = coalesce($2, i.name),
-            region = case when $3 then $4 else i.region end
+            region = case when $3 then $4 else i.region end,
+            division = case when $5 then $6 else i.division end,
+            service_area = coalesce($7, i.service_area)
          where i.id = $1 returning {COLUMNS}"
     )))
     .bind(id)
     .bind(change.name)
     .bind(change.region.is_some())
     .bind(change.region.flatten())
+    .bind(change.division.is_some())
+    .bind(change.division.flatten())
+    .bind(change.service_area)
     .fetch_optional(tx)
     .await
 }

@@ -3,6 +3,7 @@
 //! [`KitchenReach`]: an institution's care staff reach its kitchens and
 //! orders, a kitchen user their one kitchen, nobody else any.
 
+use crate::domain::scope::{Meals as MealsArea, Reached};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -154,6 +155,21 @@ pub async fn kitchen(pool: &PgPool, reach: KitchenReach, id: Uuid) -> Result<Opt
 }
 
 /// Whether a kitchen of the scope's institution exists (for a new kitchen user).
+/// Whether the kitchen may feed the resident: it is a kitchen of an
+/// institution enrolled, in force, to serve the resident's meals.
+pub async fn kitchen_serves(pool: &PgPool, resident: &Reached<MealsArea>, kitchen: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from kitchens k join enrolments e on e.institution_id = k.institution_id
+            where k.id = $1 and e.resident_id = $2 and e.services && $3
+              and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now()))",
+    )
+    .bind(kitchen)
+    .bind(resident.id())
+    .bind(crate::domain::scope::Area::Meals.services())
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn kitchen_exists(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists (select 1 from kitchens where id = $1 and institution_id = $2)")
         .bind(id)
@@ -323,6 +339,10 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
     let mut synced = Synced::default();
     if let Some(plan) = &plan {
         let kitchen = kitchens.get(&plan.kitchen_id);
+        let kitchen_institution: Option<Uuid> = sqlx::query_scalar("select institution_id from kitchens where id = $1")
+            .bind(plan.kitchen_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         let diet: Vec<&str> = plan.diet.iter().map(Diet::as_str).collect();
         for (date, meal, late) in &decided.create {
             let price = kitchen.and_then(|k| k.prices.0.get(meal).copied()).unwrap_or(0.0);
@@ -333,7 +353,8 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
                  on conflict (resident_id, date, meal) do nothing",
             )
             .bind(Uuid::new_v4())
-            .bind(institution)
+            // The order is the delivering institution's: its kitchen's.
+            .bind(kitchen_institution.unwrap_or(institution))
             .bind(plan.kitchen_id)
             .bind(resident)
             .bind(date)

@@ -13,6 +13,7 @@ pub mod cockpit;
 pub mod data;
 pub mod devices;
 pub mod divisions;
+pub mod enrolments;
 pub mod fhir;
 pub mod gateways;
 pub mod inbox;

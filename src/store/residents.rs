@@ -1,13 +1,14 @@
 //! Residents, the people cared for, and the family members linked to them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::Scope;
 use crate::domain::care::Location;
-use crate::domain::scope::{InReach, Placed};
+use crate::domain::registry::{EconomicStatus, Gender, Household, SealedIdNumber, Service};
+use crate::domain::scope::{Area, AreaOf, Identity, InReach, Placed, Reached};
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Resident {
@@ -24,6 +25,18 @@ pub struct Resident {
     /// The latest decision on being monitored; null until one is recorded.
     #[schema(value_type = Option<Consent>)]
     pub monitoring_consent: Option<sqlx::types::Json<Consent>>,
+    /// The resident identity number, masked (`330205********1234`); it is
+    /// never answered whole.
+    pub id_number: Option<String>,
+    pub gender: Option<Gender>,
+    pub birth_date: Option<NaiveDate>,
+    /// Whole years, from the birth date.
+    pub age: Option<i32>,
+    pub phone: Option<String>,
+    /// The community or grid the elder is registered in.
+    pub division: Option<String>,
+    pub household: Option<Household>,
+    pub economic_status: Option<EconomicStatus>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Where the resident is now, from their status periods (filled in by
@@ -67,29 +80,43 @@ const COLUMNS: &str = concat!(
     case when r.lat is null then null else jsonb_build_object('lat', r.lat, 'lon', r.lon) end as location, (",
     latest_consent!(),
     " where c.resident_id = r.id and c.subject = 'monitoring' order by c.id desc limit 1) as monitoring_consent,
-    r.created_at, r.updated_at"
+    r.id_number_masked as id_number, r.gender, r.birth_date, extract(year from age(r.birth_date))::int as age,
+    r.phone, r.division, r.household, r.economic_status, r.created_at, r.updated_at"
 );
 
-/// The resident, if `scope` reaches them.
+/// The resident, if `scope` reaches them at all (their identity).
 pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    Ok(reach::<Identity>(pool, scope, id).await?.map(|r| r.id()))
+}
+
+/// Proof that `scope` reaches area `A` of the resident, if it does: the one
+/// place such proof is made.
+pub async fn reach<A: AreaOf>(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<Reached<A>>, sqlx::Error> {
     let mut query = QueryBuilder::new("select r.id from residents r where r.id = ");
     query.push_bind(id);
-    scope.push_filter(&mut query, Placed::RESIDENTS);
-    query.build_query_scalar().fetch_optional(pool).await
+    scope.push_filter(&mut query, Placed::RESIDENTS.in_area(A::AREA));
+    let found: Option<Uuid> = query.build_query_scalar().fetch_optional(pool).await?;
+    Ok(found.map(Reached::vouched))
 }
 
 /// Whether a row already in hand, of `institution` and about `resident`
-/// (`None` for the institution's own), is in `scope`'s reach.
+/// (`None` for the institution's own), of `area`, is in `scope`'s reach.
 pub async fn reaches(
     pool: &PgPool,
     scope: &Scope,
     institution: Uuid,
     resident: Option<Uuid>,
+    area: Area,
 ) -> Result<bool, sqlx::Error> {
     match scope.reaches(institution, resident) {
         InReach::Yes => Ok(true),
         InReach::No => Ok(false),
-        InReach::IfResident(resident) => Ok(visible(pool, scope, resident).await?.is_some()),
+        InReach::IfResident(resident) => {
+            let mut query = QueryBuilder::new("select r.id from residents r where r.id = ");
+            query.push_bind(resident);
+            scope.push_filter(&mut query, Placed::RESIDENTS.in_area(area));
+            Ok(query.build_query_scalar::<Uuid>().fetch_optional(pool).await?.is_some())
+        }
     }
 }
 
@@ -123,22 +150,93 @@ pub struct NewResident<'a> {
     pub timezone: &'a str,
     pub room: Option<String>,
     pub notes: Option<String>,
+    pub registry: Registry,
+    /// What the registering institution is enrolled for.
+    pub services: Vec<Service>,
 }
 
-/// Creates a resident of the scope's institution.
-pub async fn create(tx: &mut PgConnection, scope: &Scope, new: NewResident<'_>) -> Result<Resident, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into residents as r (id, institution_id, name, timezone, room, notes)
-         values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
+/// The registry's fields of a new resident.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub id_number: Option<SealedIdNumber>,
+    pub gender: Option<Gender>,
+    pub birth_date: Option<NaiveDate>,
+    pub phone: Option<String>,
+    pub division: Option<String>,
+    pub household: Option<Household>,
+    pub economic_status: Option<EconomicStatus>,
+}
+
+/// Why a resident was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The id number is registered already, for this resident.
+    #[error("this id number is registered already")]
+    AlreadyRegistered(Uuid),
+    /// No such division.
+    #[error("no such division")]
+    NoDivision,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The resident registered under the id number whose lookup hash is `key`.
+pub async fn by_id_number(conn: &mut PgConnection, key: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from residents where id_number_key = $1").bind(key).fetch_optional(conn).await
+}
+
+/// Registers a resident with the scope's institution, enrolled there for
+/// `new.services`. `id` is chosen by the caller, which seals the id number
+/// bound to it.
+pub async fn create(tx: &mut PgConnection, scope: &Scope, id: Uuid, new: NewResident<'_>) -> Result<Resident, Refused> {
+    let registry = &new.registry;
+    if let Some(key) = registry.id_number.as_ref().map(|n| &n.lookup)
+        && let Some(existing) = by_id_number(tx, key).await?
+    {
+        return Err(Refused::AlreadyRegistered(existing));
+    }
+    let resident = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into residents as r (id, institution_id, name, timezone, room, notes, id_number_sealed,
+            id_number_key, id_number_masked, gender, birth_date, phone, division, household, economic_status)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning {COLUMNS}"
     )))
-    .bind(Uuid::new_v4())
+    .bind(id)
     .bind(scope.institution)
     .bind(new.name)
     .bind(new.timezone)
     .bind(new.room)
     .bind(new.notes)
-    .fetch_one(tx)
+    .bind(registry.id_number.as_ref().map(|n| &n.sealed))
+    .bind(registry.id_number.as_ref().map(|n| &n.lookup))
+    .bind(registry.id_number.as_ref().map(|n| &n.masked))
+    .bind(registry.gender)
+    .bind(registry.birth_date)
+    .bind(&registry.phone)
+    .bind(&registry.division)
+    .bind(registry.household)
+    .bind(registry.economic_status)
+    .fetch_one(&mut *tx)
     .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("residents_id_number_key_key") => {
+            Refused::AlreadyRegistered(Uuid::nil())
+        }
+        sqlx::Error::Database(d) if d.constraint() == Some("residents_division_fkey") => Refused::NoDivision,
+        _ => Refused::Db(e),
+    })?;
+    let services: Vec<&str> = new.services.iter().map(|s| s.as_str()).collect();
+    sqlx::query(
+        "insert into enrolments (id, resident_id, institution_id, services, origin, created_by)
+         values ($1, $2, $3, $4, 'registration', $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(id)
+    .bind(scope.institution)
+    .bind(services)
+    .bind(scope.user)
+    .execute(&mut *tx)
+    .await?;
+    Ok(resident)
 }
 
 /// A change to a resident: `None` leaves a field alone; for the optional
@@ -211,9 +309,10 @@ pub async fn link_family(
     reach_changed(tx, user_id).await
 }
 
-/// Tells every process, at commit, that `user` now reaches other residents:
-/// their live streams forget what they judged visible.
-async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
+/// Tells every process, at commit, that `user` (the nil id: everyone) now
+/// reaches other residents: their live streams forget what they judged
+/// visible.
+pub async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify($1, $2)")
         .bind(crate::domain::notify::REACH_CHANNEL)
         .bind(user.to_string())

@@ -44,7 +44,14 @@ pub fn lifetimes(settings: &AuthSettings, role: Role) -> (Duration, Duration) {
         Role::Family => {
             (Duration::days(settings.family_idle_days.into()), Duration::days(settings.family_absolute_days.into()))
         }
-        Role::Operator | Role::Supervisor | Role::Admin | Role::Staff | Role::Caregiver | Role::Kitchen => (
+        Role::Operator
+        | Role::Supervisor
+        | Role::Admin
+        | Role::Staff
+        | Role::Caregiver
+        | Role::Kitchen
+        | Role::CivilAffairs
+        | Role::GridWorker => (
             Duration::minutes(settings.staff_idle_minutes.into()),
             Duration::hours(settings.staff_absolute_hours.into()),
         ),

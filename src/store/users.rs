@@ -23,6 +23,8 @@ pub async fn role(pool: &PgPool, scope: &Scope, user_id: Uuid) -> Result<Option<
 pub struct NewUser<'a> {
     pub institution_id: Option<Uuid>,
     pub region: Option<&'a str>,
+    /// The division of a civil-affairs or grid-worker account.
+    pub division: Option<&'a str>,
     pub email: &'a str,
     pub name: &'a str,
     pub role: Role,
@@ -36,8 +38,8 @@ pub struct NewUser<'a> {
 pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "insert into users (id, institution_id, region, email, name, role, password_hash, kitchen_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into users (id, institution_id, region, email, name, role, password_hash, kitchen_id, division)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(user.institution_id)
@@ -47,6 +49,7 @@ pub async fn insert(conn: &mut PgConnection, user: &NewUser<'_>) -> Result<Uuid,
     .bind(user.role)
     .bind(user.password_hash)
     .bind(user.kitchen_id)
+    .bind(user.division)
     .execute(conn)
     .await?;
     Ok(id)
@@ -124,6 +127,8 @@ pub struct User {
     pub institution_name: Option<String>,
     /// A supervisor's region.
     pub region: Option<String>,
+    /// The division of a civil-affairs, grid-worker or supervisor account.
+    pub division: Option<String>,
     /// A kitchen user's kitchen.
     pub kitchen_id: Option<Uuid>,
     /// A disabled account cannot log in and has no sessions.
@@ -135,7 +140,7 @@ pub struct User {
 
 /// The columns of a [`User`], over `users u left join institutions i`.
 pub const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.kitchen_id,
+    "u.id, u.email, u.name, u.role, u.institution_id, i.name as institution_name, u.region, u.division, u.kitchen_id,
      u.disabled_at is not null as disabled, u.phone, u.created_at";
 
 /// One user, by id.
@@ -238,4 +243,13 @@ pub async fn enable_totp(conn: &mut PgConnection, id: Uuid, step: i64) -> Result
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Whether `division` lies within the division of `user`'s account.
+pub async fn division_within(pool: &PgPool, user: Uuid, division: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from users where id = $1 and starts_with($2, division))")
+        .bind(user)
+        .bind(division)
+        .fetch_one(pool)
+        .await
 }

@@ -60,7 +60,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             "post",
             "/api/v1/users",
             json!({"email": "@EMAIL", "password": "long enough pw", "role": "staff", "name": "X"}),
-            admin_only,
+            // The operator makes division users here (a staff role is refused past the policy).
+            [A, F, A, F, F, F, F, A, F],
         ),
         ("get", "/api/v1/users", Value::Null, admin_only),
         ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [F, F, A, F, F, F, F, N, F]),
@@ -100,6 +101,18 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             operator_only,
         ),
         ("post", "/api/v1/residents", json!({"name": "R"}), staff_only),
+        // The enrolling institution's admin; an empty list of services is
+        // refused past the policy, so no row enrols anyone.
+        (
+            "post",
+            "/api/v1/residents/{id}/enrolments",
+            json!({"services": [], "consent": {"by": "family", "method": "written", "at": "2026-12-01T09:00:00Z"}}),
+            admin_only,
+        ),
+        // Staff of an institution enrolled (home), as for its kitchens.
+        ("get", "/api/v1/residents/{id}/enrolments", Value::Null, kitchen_read),
+        // An end before it began: refused past the policy, so it stays.
+        ("patch", "/api/v1/enrolments/{id}", json!({"until": "2000-01-01T00:00:00Z"}), [N, N, A, N, N, N, N, N, N]),
         ("get", "/api/v1/residents", Value::Null, all),
         ("get", "/api/v1/residents/{id}", Value::Null, resident_read),
         ("patch", "/api/v1/residents/{id}", json!({"notes": "x"}), resident_care),
@@ -317,6 +330,8 @@ struct World {
     meal_order: [String; 2],
     /// The local date of home's lunch order.
     meal_date: String,
+    /// Each institution's enrolment of its first resident.
+    enrolment: [String; 2],
     webhook: String,
     family_id: String,
     staff_id: String,
@@ -355,6 +370,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         &world.kitchen[i]
     } else if path.starts_with("/api/v1/meal-orders/") {
         &world.meal_order[i]
+    } else if path.starts_with("/api/v1/enrolments/") {
+        &world.enrolment[i]
     } else {
         &world.resident[i]
     };
@@ -476,7 +493,14 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         s.extend([webhook.to_owned(), format!("Mine {tag}"), format!("Theirs {tag}")]);
         s
     };
+    let mut enrolment = Vec::new();
+    for (token, resident) in [(&admin, &resident[0]), (&other_admin, &other_resident[0])] {
+        let list = app.get(&format!("/api/v1/residents/{resident}/enrolments"), token).await;
+        enrolment.push(id_of(&list["enrolments"][0]));
+    }
+    let enrolment: [String; 2] = enrolment.try_into().expect("two enrolments");
     let world = World {
+        enrolment,
         institution: home,
         home_secrets: [secrets(&resident, &device, &alert, &webhook, "home"), vec![visit[0].clone()]].concat(),
         other_secrets: [

@@ -123,6 +123,15 @@ async fn every_stored_sos_is_judged_even_when_the_process_is_killed_right_after_
             .await
             .unwrap();
         sqlx::query(
+            "insert into enrolments (id, resident_id, institution_id, services, origin)
+             values (gen_random_uuid(), $1, $2, array['monitoring'], 'registration')",
+        )
+        .bind(rid)
+        .bind(institution)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
             "insert into devices (device_id, institution_id, resident_id, kind)
              values ($1, $3, $4, 'sos_button'), ($2, $3, $4, 'wearable')",
         )

@@ -26,6 +26,7 @@ mod notifications;
 mod platform;
 mod poison;
 mod records;
+mod registry;
 mod resident_status;
 mod responder;
 mod rollups;

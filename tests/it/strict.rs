@@ -794,6 +794,11 @@ const VALID_BODIES: &[(&str, &str, &str)] = &[
         r#"{"outcome": "handed_over", "location": {"lat": 29.8683, "lon": 121.544, "accuracy_m": 10}}"#,
     ),
     (
+        "POST",
+        "/api/v1/residents/$elder/enrolments",
+        r#"{"services": ["meals"], "consent": {"by": "family", "method": "written", "at": "2026-12-01T09:00:00Z"}}"#,
+    ),
+    (
         "PUT",
         "/api/v1/residents/$resident/meal-plan",
         r#"{"kitchen_id": "$kitchen", "delivery": "home",
@@ -876,9 +881,27 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
         .as_str()
         .expect("a lunch order")
         .to_owned();
+    // An elder another institution registered, for this one to enrol.
+    let operator = app.operator_token().await;
+    let canteen = app
+        .post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Canteen", "kind": "canteen", "timezone": "Asia/Shanghai"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let canteen_admin =
+        json!({"email": "canteen@test.example", "password": "long enough pw", "role": "admin", "name": "C"});
+    app.post(&format!("/api/v1/institutions/{canteen}/users"), &operator, canteen_admin).await;
+    let canteen_admin = app.login("canteen@test.example", "long enough pw").await;
+    let elder = app.resident(&canteen_admin, "Zhao Min").await;
     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
     let fill = |text: &str| -> String {
         text.replace("$settings", SETTINGS)
+            .replace("$elder", &elder)
             .replace("$thresholds", THRESHOLDS)
             .replace("$resident", &resident)
             .replace("$family", &family)
@@ -907,7 +930,9 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
         }
     }
     assert!(expected.len() >= 15, "the document names too few nested objects: {expected:?}");
-    let template = |path: &str| path.replace("$resident", "{id}").replace("$visit", "{id}").replace("$order", "{id}");
+    let template = |path: &str| {
+        path.replace("$resident", "{id}").replace("$elder", "{id}").replace("$visit", "{id}").replace("$order", "{id}")
+    };
     for (method, path, _) in &expected {
         assert!(
             VALID_BODIES.iter().any(|(m, p, _)| m == method && template(p) == *path),

@@ -1,0 +1,196 @@
+//! The district's registry: one record per elder, whoever registers them
+//! first; a second institution enrols the same elder for its services and
+//! reaches what they grant, nothing more, until the enrolment ends; the
+//! civil-affairs bureau and grid workers reach the elders of their division.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, wait_for};
+
+/// An id number with the check digit GB 11643 gives it.
+fn id_number(body17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{body17}{}", CHECK[(sum % 11) as usize] as char)
+}
+
+/// An institution of `kind` in `division`, with its admin logged in.
+async fn institution(app: &TestApp, operator: &str, name: &str, kind: &str, division: &str) -> (String, String) {
+    let created = app
+        .post("/api/v1/institutions", operator, json!({"name": name, "kind": kind, "timezone": "Asia/Shanghai"}))
+        .await;
+    let id = created["id"].as_str().expect("an institution").to_owned();
+    let (status, body) = app
+        .call("PATCH", &format!("/api/v1/institutions/{id}"), Some(operator), Some(json!({"division": division})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["division"], division);
+    let email = format!("admin@{}.example", name.to_lowercase().replace(' ', "-"));
+    let admin = json!({"email": email, "password": "long enough pw", "name": "Admin", "role": "admin"});
+    let (status, _) = app.call("POST", &format!("/api/v1/institutions/{id}/users"), Some(operator), Some(admin)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    (id, app.login(&email, "long enough pw").await)
+}
+
+/// A user bound to a division, made by `by`, logged in.
+async fn division_user(app: &TestApp, by: &str, role: &str, division: &str) -> String {
+    let email = format!("{role}-{division}@district.example");
+    let body = json!({"email": email, "password": "long enough pw", "name": role, "role": role, "division": division});
+    let (status, answer) = app.call("POST", "/api/v1/users", Some(by), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    app.login(&email, "long enough pw").await
+}
+
+async fn status_of(app: &TestApp, token: &str, path: &str) -> StatusCode {
+    app.call("GET", path, Some(token), None).await.0
+}
+
+#[tokio::test]
+async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    for (code, level) in [
+        ("330205", "district"),
+        ("330205001", "street"),
+        ("330205001001", "community"),
+        ("330205001001001", "grid"),
+        ("330205002", "street"),
+    ] {
+        let body = json!({"code": code, "name": format!("Division {code}"), "level": level});
+        let (status, answer) = app.call("POST", "/api/v1/divisions", Some(&operator), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let (_, home) = institution(&app, &operator, "Home Care East", "home_care", "330205001").await;
+    let (canteen_id, canteen) = institution(&app, &operator, "Canteen West", "canteen", "330205001001").await;
+
+    // The home-care provider registers her, with her id number: answered
+    // masked, with the date of birth and gender it holds and her age.
+    let number = id_number("33020519450312002");
+    let bad = format!("{}{}", &number[..17], if number.ends_with('1') { '2' } else { '1' });
+    let (status, body) =
+        app.call("POST", "/api/v1/residents", Some(&home), Some(json!({"name": "Wang Fang", "id_number": bad}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "id_number");
+    let registration = json!({"name": "Wang Fang", "id_number": number, "division": "330205001001001",
+        "household": "alone", "economic_status": "dibao", "phone": "138 0000 0000"});
+    let (status, wang) = app.call("POST", "/api/v1/residents", Some(&home), Some(registration.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{wang}");
+    let rid = wang["id"].as_str().unwrap().to_owned();
+    assert_eq!(wang["id_number"], format!("330205********{}", &number[14..]));
+    assert!(!wang.to_string().contains(&number), "the id number is never answered whole");
+    assert_eq!((wang["birth_date"].as_str(), wang["gender"].as_str()), (Some("1945-03-12"), Some("female")));
+    assert!(wang["age"].as_i64().is_some_and(|age| age >= 80), "{wang}");
+    assert_eq!(wang["phone"], "13800000000");
+    let stored: i64 =
+        app.count(&format!("select count(*) from residents where id_number_sealed like '%{}%'", &number[6..14])).await;
+    assert_eq!(stored, 0, "stored sealed");
+    let sos = app.device(&home, json!({"device_id": "sos-wang", "resident_id": rid, "kind": "sos_button"})).await;
+    assert_eq!(sos["device_id"], "sos-wang");
+
+    // The canteen registering the same elder is told she exists, and who.
+    let (status, body) = app.call("POST", "/api/v1/residents", Some(&canteen), Some(registration)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_registered");
+    assert_eq!(body["error"]["resident_id"], rid.as_str());
+    // Before it enrols her, she is a stranger to it.
+    assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}")).await, StatusCode::NOT_FOUND);
+
+    // It enrols her for meals, on her family's written consent.
+    let enrol =
+        json!({"services": ["meals"], "consent": {"by": "family", "method": "written", "at": "2026-12-01T09:00:00Z"}});
+    let path = format!("/api/v1/residents/{rid}/enrolments");
+    let (status, enrolment) = app.call("POST", &path, Some(&canteen), Some(enrol.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolment}");
+    assert_eq!(
+        (enrolment["institution_id"].as_str(), enrolment["until"].clone()),
+        (Some(canteen_id.as_str()), Value::Null)
+    );
+    assert_eq!(enrolment["services"], json!(["meals"]));
+    let (status, _) = app.call("POST", &path, Some(&canteen), Some(enrol)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "enrolled already");
+    let enrolments = app.get(&path, &home).await;
+    assert_eq!(enrolments["enrolments"].as_array().unwrap().len(), 2, "{enrolments}");
+
+    // The canteen reads who she is and her meal plan; her readings, devices,
+    // alerts and care plan answer as for a stranger.
+    assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}")).await, StatusCode::OK);
+    assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}/meal-plan")).await, StatusCode::OK);
+    let readings = format!("/api/v1/residents/{rid}/readings?metric=heart_rate");
+    for path in [
+        readings.clone(),
+        format!("/api/v1/residents/{rid}/care-plan"),
+        format!("/api/v1/residents/{rid}/rule-settings"),
+    ] {
+        assert_eq!(status_of(&app, &canteen, &path).await, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(status_of(&app, &home, &readings).await, StatusCode::OK);
+    app.broker.publish("eldercare/v1/sos-wang/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let alert = wait_for("her SOS alert, to the monitoring provider", || async {
+        let alerts = app.get("/api/v1/alerts?kind=sos", &home).await;
+        alerts["alerts"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    let canteen_alerts = app.get("/api/v1/alerts", &canteen).await;
+    assert_eq!(canteen_alerts["alerts"], json!([]), "a canteen sees no alert of hers");
+    let alert_path = format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap());
+    assert_eq!(status_of(&app, &canteen, &alert_path).await, StatusCode::NOT_FOUND);
+    let devices = app.get("/api/v1/devices", &canteen).await;
+    assert_eq!(devices["devices"], json!([]));
+
+    // The canteen feeds her from its own kitchen: the orders are its own.
+    let kitchen = app.post("/api/v1/kitchens", &canteen, json!({"name": "West Kitchen", "cutoff": "23:59"})).await;
+    let kitchen = kitchen["id"].as_str().expect("a kitchen").to_owned();
+    let every_day = json!({"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"],
+        "sat": ["lunch"], "sun": ["lunch"]});
+    let plan = json!({"kitchen_id": kitchen, "delivery": "home", "funding": "subsidy", "days": every_day});
+    let plan_path = format!("/api/v1/residents/{rid}/meal-plan");
+    let (status, saved) = app.call("PUT", &plan_path, Some(&canteen), Some(plan.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let orders = app.get(&format!("/api/v1/meal-orders?resident_id={rid}"), &canteen).await;
+    assert!(!orders["orders"].as_array().unwrap().is_empty(), "{orders}");
+    // The provider that registered her (for every service) reads it too.
+    assert_eq!(status_of(&app, &home, &plan_path).await, StatusCode::OK);
+
+    // The civil-affairs bureau of her street reaches her identity, not her
+    // health; the bureau of the next street does not reach her at all. Her
+    // grid's worker sees her and her open alerts.
+    let street = division_user(&app, &operator, "civil_affairs", "330205001").await;
+    let other_street = division_user(&app, &operator, "civil_affairs", "330205002").await;
+    let listed = app.get("/api/v1/residents", &street).await;
+    let names: Vec<&str> = listed["residents"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["Wang Fang"]);
+    assert_eq!(status_of(&app, &street, &readings).await, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&app, &street, &alert_path).await, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&app, &other_street, &format!("/api/v1/residents/{rid}")).await, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/residents", &other_street).await["residents"], json!([]));
+    let grid = division_user(&app, &street, "grid_worker", "330205001001001").await;
+    assert_eq!(status_of(&app, &grid, &format!("/api/v1/residents/{rid}")).await, StatusCode::OK);
+    assert_eq!(status_of(&app, &grid, &alert_path).await, StatusCode::OK);
+    assert_eq!(status_of(&app, &grid, &readings).await, StatusCode::NOT_FOUND);
+    // A bureau makes grid workers of its own grids only; an admin none.
+    let body = json!({"email": "gw@x.example", "password": "long enough pw", "name": "G", "role": "grid_worker",
+        "division": "330205001001001"});
+    let (status, _) = app.call("POST", "/api/v1/users", Some(&other_street), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app.call("POST", "/api/v1/users", Some(&home), Some(body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The canteen ends its enrolment: she is a stranger to it again at once,
+    // and her record stays with the home-care provider.
+    let enrolment_path = format!("/api/v1/enrolments/{}", enrolment["id"].as_str().unwrap());
+    let (status, _) =
+        app.call("PATCH", &enrolment_path, Some(&home), Some(json!({"until": "2026-12-06T00:00:00Z"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another institution's enrolment");
+    let (status, body) =
+        app.call("PATCH", &enrolment_path, Some(&canteen), Some(json!({"until": "2020-01-01T00:00:00Z"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "before it began: {body}");
+    let (status, ended) =
+        app.call("PATCH", &enrolment_path, Some(&canteen), Some(json!({"until": chrono::Utc::now()}))).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["active"], false);
+    assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}")).await, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}/meal-plan")).await, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&app, &home, &format!("/api/v1/residents/{rid}")).await, StatusCode::OK);
+}

@@ -210,16 +210,64 @@ struct ResidentList {
     next_cursor: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Search the registry: a whole id number, a masked one
+    /// (`330205********1234`), a phone number (or part of one) or part of
+    /// a name.
+    #[param(min_length = 1, max_length = 200, nullable = false)]
+    q: Option<String>,
+    #[param(minimum = 1, maximum = 1000, default = 200, nullable = false)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::domain::field::uuid_cursor)]
+    cursor: Option<String>,
+}
+
+/// What a registry search asks for.
+fn search(ctx: &ApiContext, q: &str) -> Result<residents::Search> {
+    let q = q.trim();
+    if q.is_empty() || super::chars(q) > 200 {
+        return Err(Error::validation("q", "q must be 1 to 200 characters"));
+    }
+    let upper = q.to_ascii_uppercase();
+    let masked = upper.len() == 18
+        && upper.bytes().take(6).all(|b| b.is_ascii_digit())
+        && upper[6..14].bytes().all(|b| b == b'*')
+        && upper[14..].bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 3 && b == b'X'));
+    if masked {
+        return Ok(residents::Search::Masked(upper));
+    }
+    if let Ok(number) = IdNumber::parse(q) {
+        let secret = ctx
+            .settings
+            .webhooks
+            .secret_key
+            .as_ref()
+            .ok_or_else(|| Error::Conflict(crate::domain::keys::NoSealingKey("resident id numbers").to_string()))?;
+        return Ok(residents::Search::IdNumber(number.lookup(secret)));
+    }
+    let digits: String = q.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    if digits.len() >= 4 && digits.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
+        return Ok(residents::Search::Phone(digits));
+    }
+    Ok(residents::Search::Name(q.to_owned()))
+}
+
 /// By name; the cursor is the last resident's id.
-#[utoipa::path(get, path = "/residents", summary = "Residents the caller may see", description = "Who may call it: any.",
-    params(PageQuery), responses((status = 200, description = "success", body = ResidentList)))]
-async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<PageQuery>) -> Result<Json<ResidentList>> {
+#[utoipa::path(get, path = "/residents", summary = "Residents the caller may see, or those a registry search finds among them",
+    description = "Who may call it: any.", params(ListQuery),
+    responses((status = 200, description = "success", body = ResidentList)))]
+async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<ListQuery>) -> Result<Json<ResidentList>> {
     let limit = super::page_limit(q.limit)?;
+    let search = q.q.as_deref().map(|text| search(&ctx, text)).transpose()?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
         Ok(residents::visible(&ctx.pool, &auth.scope, id).await?.is_some())
     })
     .await?;
-    let mut residents = residents::list(&ctx.pool, &auth.scope, after, limit + 1).await?;
+    let mut residents = residents::list(&ctx.pool, &auth.scope, search.as_ref(), after, limit + 1).await?;
     let next_cursor = super::next_page(&mut residents, limit, |r| r.id.to_string());
     super::status::fill(&ctx, &mut residents).await?;
     Ok(Json(ResidentList { residents, next_cursor }))

@@ -120,10 +120,35 @@ pub async fn reaches(
     }
 }
 
-/// The residents `scope` reaches, by name.
-pub async fn list(pool: &PgPool, scope: &Scope, after: Option<Uuid>, limit: i64) -> Result<Vec<Resident>, sqlx::Error> {
+/// A search of the registry: by the id number (its lookup hash, or its
+/// masked form), by phone, or by name.
+#[derive(Debug)]
+pub enum Search {
+    IdNumber(Vec<u8>),
+    Masked(String),
+    Phone(String),
+    Name(String),
+}
+
+/// The residents `scope` reaches, by name, those `search` finds if given.
+pub async fn list(
+    pool: &PgPool,
+    scope: &Scope,
+    search: Option<&Search>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Resident>, sqlx::Error> {
     let mut query = QueryBuilder::new(format!("select {COLUMNS} from residents r where true"));
     scope.push_filter(&mut query, Placed::RESIDENTS);
+    match search {
+        Some(Search::IdNumber(lookup)) => query.push(" and r.id_number_key = ").push_bind(lookup.clone()),
+        Some(Search::Masked(masked)) => query.push(" and r.id_number_masked = ").push_bind(masked.clone()),
+        Some(Search::Phone(digits)) => query.push(" and strpos(r.phone, ").push_bind(digits.clone()).push(") > 0"),
+        Some(Search::Name(name)) => {
+            query.push(" and strpos(lower(r.name), lower(").push_bind(name.clone()).push(")) > 0")
+        }
+        None => &mut query,
+    };
     if let Some(after) = after {
         query.push(" and (r.name, r.id) > (select c.name, c.id from residents c where c.id = ").push_bind(after);
         query.push(")");

@@ -161,6 +161,19 @@ async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
     let listed = app.get("/api/v1/residents", &street).await;
     let names: Vec<&str> = listed["residents"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
     assert_eq!(names, ["Wang Fang"]);
+    // It finds her by her id number, whole or masked, by phone or by name;
+    // the other street's bureau finds nobody.
+    let masked = format!("330205********{}", &number[14..]);
+    for q in [number.as_str(), masked.as_str(), "0000 0000", "wang"] {
+        let found =
+            app.get(&format!("/api/v1/residents?q={}", q.replace(' ', "%20").replace('*', "%2A")), &street).await;
+        assert_eq!(found["residents"][0]["id"], rid.as_str(), "{q}: {found}");
+        let found =
+            app.get(&format!("/api/v1/residents?q={}", q.replace(' ', "%20").replace('*', "%2A")), &other_street).await;
+        assert_eq!(found["residents"], json!([]), "{q}");
+    }
+    let nobody = app.get("/api/v1/residents?q=Li%20Wei", &street).await;
+    assert_eq!(nobody["residents"], json!([]));
     assert_eq!(status_of(&app, &street, &readings).await, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&app, &street, &alert_path).await, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&app, &other_street, &format!("/api/v1/residents/{rid}")).await, StatusCode::NOT_FOUND);

@@ -240,8 +240,15 @@ struct NewSupervisor {
     password: String,
     #[schema(schema_with = field::text::<200>)]
     name: String,
-    #[schema(schema_with = field::region)]
-    region: String,
+    /// The region it oversees, by name (as before divisions); give this or
+    /// `division`.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::region, required = false)]
+    region: Option<String>,
+    /// The division it oversees: the institutions placed in it or under it.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::division_code, required = false)]
+    division: Option<String>,
 }
 
 #[utoipa::path(post, path = "/supervisors",
@@ -254,20 +261,31 @@ async fn create_supervisor(
     Json(req): Json<NewSupervisor>,
 ) -> Result<(StatusCode, Json<Created>)> {
     auth.require_operator()?;
-    validate_region(&req.region)?;
-    let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region});
+    if let Some(region) = &req.region {
+        validate_region(region)?;
+    }
+    if let Some(code) = &req.division
+        && crate::domain::division::Code::parse(code).is_none()
+    {
+        return Err(Error::validation("division", "division must be a division code"));
+    }
+    if req.region.is_none() && req.division.is_none() {
+        return Err(Error::validation("division", "a supervisor oversees a division (or a region)"));
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "name": req.name.trim(), "region": req.region,
+        "division": req.division});
     let user = NewUser {
         email: req.email,
         password: req.password,
         role: Role::Supervisor,
         name: req.name,
         kitchen_id: None,
-        division: None,
+        division: req.division,
     };
     // Hashing the new password takes its turn with logins' (see limits).
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, None, Some(&req.region), user).await?;
+    let id = insert_user(&mut tx, None, req.region.as_deref(), user).await?;
     crate::audit::record(&mut tx, auth.actor(), "supervisor.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "supervisor created");

@@ -176,9 +176,10 @@ async fn create(
 ) -> Result<(StatusCode, Json<VisitBody>)> {
     let institution = auth.require_staff()?;
     check_note("note", &req.note)?;
-    let resident = residents::visible(&ctx.pool, &auth.scope, req.resident_id)
+    let resident = residents::reach::<Care>(&ctx.pool, &auth.scope, req.resident_id)
         .await?
-        .ok_or_else(|| Error::validation("resident_id", "no such resident in this institution"))?;
+        .ok_or_else(|| Error::validation("resident_id", "no such resident in this institution"))?
+        .id();
     let mut tx = ctx.pool.begin().await?;
     let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
     if !service.funding.contains(&req.funding) {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::scope::Placed;
+use crate::domain::scope::{Area, Placed};
 use crate::domain::{Metric, Scope};
 
 /// A resident as the Patient resource shows them.
@@ -21,14 +21,15 @@ pub struct PatientRow {
     pub institution_name: String,
 }
 
-/// The resident, if `scope` reaches them.
+/// The resident, if `scope` reaches their health data (the monitoring
+/// area: the FHIR view is clinical).
 pub async fn patient(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<PatientRow>, sqlx::Error> {
     let mut query = QueryBuilder::new(
         "select r.id, r.name, r.address, r.institution_id, i.name as institution_name
          from residents r join institutions i on i.id = r.institution_id where r.id = ",
     );
     query.push_bind(id);
-    scope.push_filter(&mut query, Placed::RESIDENTS);
+    scope.push_filter(&mut query, Placed::RESIDENTS.in_area(Area::Monitoring));
     query.build_query_as().fetch_optional(pool).await
 }
 
@@ -168,7 +169,7 @@ pub async fn readings_at(
     );
     query.push_bind(ts);
     query.push(" and x.metric = any(").push_bind(metrics).push(")");
-    scope.push_filter(&mut query, Placed::RESIDENTS);
+    scope.push_filter(&mut query, Placed::RESIDENTS.in_area(Area::Monitoring));
     query.push(" order by x.metric, x.seq nulls first");
     query.build_query_as().fetch_all(pool).await
 }

@@ -65,6 +65,21 @@ async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
     let (_, home) = institution(&app, &operator, "Home Care East", "home_care", "330205001").await;
     let (canteen_id, canteen) = institution(&app, &operator, "Canteen West", "canteen", "330205001001").await;
 
+    // A supervisor of a division oversees the institutions placed in it or under it.
+    for (email, division, expected) in [
+        ("sup-a@x.example", "330205001", vec!["Canteen West", "Home Care East"]),
+        ("sup-b@x.example", "330205002", vec![]),
+    ] {
+        let body = json!({"email": email, "password": "long enough pw", "name": "Sup", "division": division});
+        let (status, answer) = app.call("POST", "/api/v1/supervisors", Some(&operator), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let supervisor = app.login(email, "long enough pw").await;
+        let seen = app.get("/api/v1/institutions", &supervisor).await;
+        let names: Vec<&str> =
+            seen["institutions"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str()).collect();
+        assert_eq!(names, expected, "{division}");
+    }
+
     // The home-care provider registers her, with her id number: answered
     // masked, with the date of birth and gender it holds and her age.
     let number = id_number("33020519450312002");

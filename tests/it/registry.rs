@@ -222,3 +222,126 @@ async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
     assert_eq!(status_of(&app, &canteen, &format!("/api/v1/residents/{rid}/meal-plan")).await, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&app, &home, &format!("/api/v1/residents/{rid}")).await, StatusCode::OK);
 }
+
+/// What one caller gets from a resident's endpoint: reached (any answer but
+/// 401, 403 and 404), refused as a stranger (404), or refused by role (403).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Gets {
+    Reached,
+    Stranger,
+    Forbidden,
+}
+
+/// The area of each of a resident's readable endpoints: a new one without
+/// a row here fails the test below.
+const AREAS: &[(&str, &str)] = &[
+    ("/api/v1/residents/{id}", "identity"),
+    ("/api/v1/residents/{id}/enrolments", "identity"),
+    ("/api/v1/residents/{id}/status", "identity, staff"),
+    ("/api/v1/residents/{id}/events", "monitoring"),
+    ("/api/v1/residents/{id}/readings", "monitoring"),
+    ("/api/v1/residents/{id}/rule-settings", "monitoring"),
+    ("/api/v1/residents/{id}/summary", "monitoring"),
+    ("/api/v1/residents/{id}/messages", "monitoring"),
+    ("/api/v1/residents/{id}/family", "monitoring"),
+    ("/api/v1/residents/{id}/export", "monitoring, admin"),
+    ("/api/v1/residents/{id}/care-plan", "care"),
+    ("/api/v1/residents/{id}/visits", "care"),
+    ("/api/v1/residents/{id}/responder-info", "care"),
+    ("/api/v1/residents/{id}/meal-plan", "meals"),
+];
+
+#[tokio::test]
+async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more() {
+    use Gets::{Forbidden as F, Reached as R, Stranger as S};
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    for (code, level) in [
+        ("330205", "district"),
+        ("330205001", "street"),
+        ("330205001001", "community"),
+        ("330205001001001", "grid"),
+        ("330205002", "street"),
+    ] {
+        let body = json!({"code": code, "name": format!("Division {code}"), "level": level});
+        app.post("/api/v1/divisions", &operator, body).await;
+    }
+    let (_, registrar) = institution(&app, &operator, "Registrar Home", "care_home", "330205001").await;
+    let (_, canteen) = institution(&app, &operator, "Canteen Only", "canteen", "330205001").await;
+    let (_, carers) = institution(&app, &operator, "Home Care Only", "home_care", "330205001").await;
+    let (_, former) = institution(&app, &operator, "Former Provider", "home_care", "330205001").await;
+    let registration =
+        json!({"name": "Zhou Lan", "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&registrar), Some(registration)).await;
+    assert_eq!(status, StatusCode::CREATED, "{elder}");
+    let rid = elder["id"].as_str().unwrap().to_owned();
+    let consent = json!({"by": "resident", "method": "verbal", "at": "2026-12-01T09:00:00Z"});
+    let path = format!("/api/v1/residents/{rid}/enrolments");
+    for (token, services) in [
+        (&canteen, json!(["meals"])),
+        (&carers, json!(["home_care"])),
+        (&former, json!(["monitoring", "meals", "home_care"])),
+    ] {
+        let (status, body) =
+            app.call("POST", &path, Some(token), Some(json!({"services": services, "consent": consent}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        if token == &former {
+            let end = format!("/api/v1/enrolments/{}", body["id"].as_str().unwrap());
+            let (status, _) = app.call("PATCH", &end, Some(token), Some(json!({"until": chrono::Utc::now()}))).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    let own_street = division_user(&app, &operator, "civil_affairs", "330205001").await;
+    let other_street = division_user(&app, &operator, "civil_affairs", "330205002").await;
+    let grid = division_user(&app, &operator, "grid_worker", "330205001001001").await;
+    app.device(&registrar, json!({"device_id": "sos-zhou", "resident_id": rid, "kind": "sos_button"})).await;
+    app.broker.publish("eldercare/v1/sos-zhou/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let alert = wait_for("her SOS alert", || async {
+        app.get("/api/v1/alerts?kind=sos", &registrar).await["alerts"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+
+    let callers = [
+        ("registrar (every service)", &registrar),
+        ("canteen (meals)", &canteen),
+        ("home care (home_care)", &carers),
+        ("former provider (ended)", &former),
+        ("civil affairs of her street", &own_street),
+        ("civil affairs of another street", &other_street),
+        ("her grid's worker", &grid),
+    ];
+    let expect = |area: &str| -> [Gets; 7] {
+        match area {
+            "identity" => [R, R, R, S, R, S, R],
+            "identity, staff" => [R, R, R, S, F, S, F],
+            "monitoring" | "monitoring, admin" => [R, S, S, S, S, S, S],
+            "care" => [R, S, R, S, S, S, S],
+            "meals" => [R, R, S, S, S, S, S],
+            "alerts" => [R, S, R, S, S, S, R],
+            other => panic!("no area {other}"),
+        }
+    };
+
+    // Every readable endpoint of a resident has its area here.
+    let doc: Value = app.http.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        if path.starts_with("/api/v1/residents/{id}") && !path[22..].contains('{') && methods.get("get").is_some() {
+            assert!(AREAS.iter().any(|(p, _)| p == path), "GET {path}: which area of the elder is it? Add it to AREAS");
+        }
+    }
+    let alert_path = format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap());
+    let rows = AREAS.iter().map(|(p, area)| (p.replace("{id}", &rid), *area)).chain([(alert_path, "alerts")]);
+    for (path, area) in rows {
+        let url = if path.ends_with("/readings") { format!("{path}?metric=heart_rate") } else { path.clone() };
+        for ((who, token), expected) in callers.iter().zip(expect(area)) {
+            let status = status_of(&app, token, &url).await;
+            let got = match status {
+                StatusCode::NOT_FOUND => S,
+                StatusCode::FORBIDDEN => F,
+                StatusCode::UNAUTHORIZED => panic!("{who} was logged out"),
+                _ => R,
+            };
+            assert_eq!(got, expected, "GET {url} as {who}: {status}");
+        }
+    }
+}

@@ -94,6 +94,134 @@ fn proof_of_reach_is_made_only_by_the_reach_check() {
     assert_eq!(reach_check.matches(minted).count(), 1, "store::residents::reach makes the proof, once");
 }
 
+/// The store functions that still take a bare resident or institution id
+/// (a parameter `resident`, `resident_id`, `institution` or
+/// `institution_id` of type `Uuid`) rather than proof of reach: the list
+/// may only shrink. A new store function taking one fails the test; so does
+/// a function of the list that no longer takes one and was not struck off.
+const BARE_ID_TAKERS: &[&str] = &[
+    "access_log::record",
+    "access_log::list",
+    "activity::of_resident",
+    "activity::last_of_resident",
+    "activity::history",
+    "activity::readings_history",
+    "alerts::queue_webhooks",
+    "alerts::already_raised",
+    "alerts::resolve_active",
+    "alerts::resolve_of_resident",
+    "alerts::active",
+    "alerts::of_resident_during",
+    "alerts::by_cause",
+    "audit::lock_chain",
+    "audit::last_hash",
+    "audit::erase_resident",
+    "audit::list",
+    "audit::chain",
+    "care::create_service",
+    "care::prices",
+    "care::service",
+    "care::plan",
+    "care::put_plan",
+    "care::add_tag",
+    "care::has_tag",
+    "care::plans_of",
+    "data::latest",
+    "data::stats",
+    "devices::of_resident",
+    "enrolments::institution_in_division",
+    "enrolments::institution_exists",
+    "enrolments::resident_exists",
+    "fhir::devices",
+    "fhir::service_names",
+    "fhir::meal_plan_changed",
+    "meals::create_kitchen",
+    "meals::plan",
+    "meals::save_plan",
+    "meals::delete_plan",
+    "meals::sync_orders",
+    "meals::orders_of_resident_on",
+    "meals::lock_order_of",
+    "meals::statement",
+    "meals::resident_timezone",
+    "messages::cursor",
+    "messages::page",
+    "messages::post",
+    "messages::last_read_at",
+    "messages::mark_read",
+    "messages::read_state",
+    "notify::rota",
+    "notify::institution_timezone",
+    "notify::set_rota",
+    "notify_plan::timezone",
+    "notify_plan::care_team",
+    "notify_plan::family",
+    "notify_plan::room",
+    "notify_plan::gateway",
+    "records::export",
+    "records::erase",
+    "records::pseudonym",
+    "residents::reaches",
+    "residents::link_family",
+    "residents::unlink_family",
+    "residents::family",
+    "residents::record_consent",
+    "residents::is_linked",
+    "residents::names",
+    "responder::save",
+    "responder::responder",
+    "responder::view",
+    "responder::key_safe_code",
+    "status::lock_resident",
+    "status::periods",
+    "status::insert",
+    "status::cancel_visits",
+    "status::device_accounts",
+    "users::page",
+    "users::lock_member",
+    "visits::sync_plan",
+    "visits::billable",
+];
+
+/// The public store functions taking a bare resident or institution id.
+fn bare_id_takers(root: &Path) -> BTreeSet<String> {
+    let store = root.join("store");
+    let mut found = BTreeSet::new();
+    for path in rust_files(&store) {
+        let module = path.strip_prefix(&store).expect("under store").with_extension("");
+        let module = module.to_string_lossy().replace(['/', '\\'], "::");
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        for signature in text.split("pub ").skip(1) {
+            let signature = signature.strip_prefix("async ").unwrap_or(signature);
+            let Some(rest) = signature.strip_prefix("fn ") else { continue };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let Some(params) = rest.split_once('(').and_then(|(_, p)| p.split_once(')')).map(|(p, _)| p) else {
+                continue;
+            };
+            let bare = params.split(',').any(|param| {
+                let Some((name, ty)) = param.split_once(':') else { return false };
+                let ty = ty.trim();
+                ["resident", "resident_id", "institution", "institution_id"].contains(&name.trim())
+                    && (ty == "Uuid" || ty == "Option<Uuid>")
+            });
+            if bare {
+                found.insert(format!("{module}::{name}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_new_store_function_takes_a_bare_resident_or_institution_id() {
+    let found = bare_id_takers(&src());
+    let listed: BTreeSet<String> = BARE_ID_TAKERS.iter().map(|s| (*s).to_owned()).collect();
+    let new: Vec<&String> = found.difference(&listed).collect();
+    assert!(new.is_empty(), "store functions taking a bare id: take Reached<Area> (domain::scope) instead: {new:?}");
+    let gone: Vec<&String> = listed.difference(&found).collect();
+    assert!(gone.is_empty(), "no longer take a bare id: strike them off BARE_ID_TAKERS: {gone:?}");
+}
+
 /// The top-level modules of `src/` (files and directories, not `lib.rs`
 /// and `main.rs`).
 fn top_level_modules(root: &Path) -> BTreeSet<String> {

@@ -140,7 +140,8 @@ async fn readings(
     Path(id): Path<Uuid>,
     Query(q): Query<ReadingsQuery>,
 ) -> Result<Json<ReadingsResponse>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let resident = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = resident.id();
     let metric = Metric::parse(&q.metric)
         .ok_or_else(|| Error::validation("metric", format!("unknown metric {:?}", q.metric)))?;
     let limit = limit(q.limit, 10_000)?;
@@ -156,11 +157,12 @@ async fn readings(
     let (from, to) = window(q.from, q.to, max_span, what)?;
     let (points, truncated) = match bucket {
         None => {
-            let (rows, truncated) = truncate(data::readings(&ctx.pool, id, metric, from, to, limit + 1).await?, limit);
+            let (rows, truncated) =
+                truncate(data::readings(&ctx.pool, &resident, metric, from, to, limit + 1).await?, limit);
             (Points::Raw(rows), truncated)
         }
         Some(bucket) => {
-            let rows = data::buckets(&ctx.pool, ctx.reads, id, metric, from, to, bucket, limit + 1).await?;
+            let rows = data::buckets(&ctx.pool, ctx.reads, &resident, metric, from, to, bucket, limit + 1).await?;
             let (rows, truncated) = truncate(rows, limit);
             (Points::Bucketed(rows), truncated)
         }
@@ -215,13 +217,14 @@ async fn events(
     Path(id): Path<Uuid>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let resident = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = resident.id();
     let (from, to) = window(q.from, q.to, MAX_RAW_SPAN, "events")?;
     let limit = limit(q.limit, 5_000)?;
     let kinds: Option<Vec<EventKind>> =
         q.kind.map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(EventKind::from).collect());
     let (events, truncated) =
-        truncate(data::events(&ctx.pool, id, from, to, kinds.as_deref(), limit + 1).await?, limit);
+        truncate(data::events(&ctx.pool, &resident, from, to, kinds.as_deref(), limit + 1).await?, limit);
     auth.log_read(&ctx, AccessKind::Events, id).await?;
     Ok(Json(EventsResponse { from, to, events, truncated }))
 }

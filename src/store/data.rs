@@ -1,6 +1,7 @@
 //! What the devices measured and reported, per resident: readings and
 //! events.
 
+use crate::domain::scope::{Monitoring, Reached};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub struct BucketPoint {
 /// A resident's readings of one metric in `[from, to]`, oldest first.
 pub async fn readings(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     metric: Metric,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -39,7 +40,7 @@ pub async fn readings(
          where resident_id = $1 and metric = $2 and ts >= $3 and ts <= $4
          order by ts limit $5",
     )
-    .bind(resident_id)
+    .bind(resident.id())
     .bind(metric.as_str())
     .bind(from)
     .bind(to)
@@ -213,7 +214,7 @@ pub fn whole_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, Da
 pub async fn buckets(
     pool: &PgPool,
     path: ReadPath,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     metric: Metric,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -225,7 +226,7 @@ pub async fn buckets(
         ReadPath::ContinuousAggregate if bucket.whole_hours() => BUCKETS_AGGREGATE,
         _ => {
             return sqlx::query_as(BUCKETS_RAW)
-                .bind(resident_id)
+                .bind(resident.id())
                 .bind(metric.as_str())
                 .bind(from)
                 .bind(to)
@@ -235,7 +236,8 @@ pub async fn buckets(
                 .await;
         }
     };
-    let query = sqlx::query_as(sql).bind(resident_id).bind(metric.as_str()).bind(from).bind(to).bind(bucket.interval());
+    let query =
+        sqlx::query_as(sql).bind(resident.id()).bind(metric.as_str()).bind(from).bind(to).bind(bucket.interval());
     let (start, end) = whole_hours(from, to);
     query.bind(start).bind(end).bind(limit).fetch_all(pool).await
 }
@@ -310,7 +312,7 @@ pub struct StoredEvent {
 /// A resident's events in `[from, to]`, of `kinds` when given, oldest first.
 pub async fn events(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     kinds: Option<&[EventKind]>,
@@ -321,7 +323,7 @@ pub async fn events(
          where resident_id = $1 and ts >= $2 and ts <= $3 and ($4::text[] is null or kind = any($4))
          order by ts limit $5",
     )
-    .bind(resident_id)
+    .bind(resident.id())
     .bind(from)
     .bind(to)
     .bind(kinds)

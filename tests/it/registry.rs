@@ -43,14 +43,8 @@ async fn division_user(app: &TestApp, by: &str, role: &str, division: &str) -> S
     app.login(&email, "long enough pw").await
 }
 
-async fn status_of(app: &TestApp, token: &str, path: &str) -> StatusCode {
-    app.call("GET", path, Some(token), None).await.0
-}
-
-#[tokio::test]
-async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
-    let app = TestApp::spawn().await;
-    let operator = app.operator_token().await;
+/// A district with two streets, the first down to a community and a grid.
+async fn ladder(app: &TestApp, operator: &str) {
     for (code, level) in [
         ("330205", "district"),
         ("330205001", "street"),
@@ -59,9 +53,20 @@ async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
         ("330205002", "street"),
     ] {
         let body = json!({"code": code, "name": format!("Division {code}"), "level": level});
-        let (status, answer) = app.call("POST", "/api/v1/divisions", Some(&operator), Some(body)).await;
+        let (status, answer) = app.call("POST", "/api/v1/divisions", Some(operator), Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
     }
+}
+
+async fn status_of(app: &TestApp, token: &str, path: &str) -> StatusCode {
+    app.call("GET", path, Some(token), None).await.0
+}
+
+#[tokio::test]
+async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
     let (_, home) = institution(&app, &operator, "Home Care East", "home_care", "330205001").await;
     let (canteen_id, canteen) = institution(&app, &operator, "Canteen West", "canteen", "330205001001").await;
 
@@ -256,16 +261,7 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
     use Gets::{Forbidden as F, Reached as R, Stranger as S};
     let app = TestApp::spawn().await;
     let operator = app.operator_token().await;
-    for (code, level) in [
-        ("330205", "district"),
-        ("330205001", "street"),
-        ("330205001001", "community"),
-        ("330205001001001", "grid"),
-        ("330205002", "street"),
-    ] {
-        let body = json!({"code": code, "name": format!("Division {code}"), "level": level});
-        app.post("/api/v1/divisions", &operator, body).await;
-    }
+    ladder(&app, &operator).await;
     let (_, registrar) = institution(&app, &operator, "Registrar Home", "care_home", "330205001").await;
     let (_, canteen) = institution(&app, &operator, "Canteen Only", "canteen", "330205001").await;
     let (_, carers) = institution(&app, &operator, "Home Care Only", "home_care", "330205001").await;

@@ -774,6 +774,7 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     // and places the institution in it.
     log_in_as(&browser, OPERATOR_EMAIL, OPERATOR_PASSWORD, "[data-testid=view-divisions]").await;
     browser.click("[data-testid=view-divisions]").await;
+    browser.wait_visible("[data-testid=division-row][data-code='330205']").await;
     browser.click("[data-testid=division-row][data-code='330205'] [data-testid=division-open]").await;
     browser.click("[data-testid=division-row][data-code='330205001'] [data-testid=division-open]").await;
     browser.wait_text("[data-testid=division-current]", "the street", |t| t.contains("Zhuangqiao Street")).await;

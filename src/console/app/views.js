@@ -52,9 +52,11 @@ export function showSection(name, focus = true) {
   state.view = name;
   for (const el of $$('[data-view]')) el.hidden = el.dataset.view !== name;
   for (const tab of $$('[data-view-tab]')) tab.setAttribute('aria-pressed', String(tab.dataset.viewTab === name));
+  // Another view starts at its top, not where the last one was scrolled to.
+  if (first) window.scrollTo(0, 0);
   if (first && name === 'registry') openRegistry();
   if (first && name === 'divisions') openDivisions();
-  if (focus) currentSection().focus();
+  if (focus) currentSection().focus({ preventScroll: true });
 }
 
 /** The section of the view shown: where focus goes back to. */

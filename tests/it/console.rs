@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, PATIENCE, TestApp, wait_for, wait_showing};
+use crate::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, PATIENCE, TestApp, wait_for, wait_showing,
+};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -734,7 +736,9 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     browser.wait_text("[data-testid=resident-gender]", "her gender", |t| t == "Female").await;
     browser.wait_text("[data-testid=resident-economic-status]", "dibao", |t| t.contains("dibao")).await;
     let enrolment = browser
-        .wait_text("[data-testid=enrolment]", "her enrolment", |t| t.contains("Default institution") && t.contains("Active"))
+        .wait_text("[data-testid=enrolment]", "her enrolment", |t| {
+            t.contains("Default institution") && t.contains("Active")
+        })
         .await;
     assert!(enrolment.contains("Monitoring") && enrolment.contains("Meals"), "{enrolment}");
     // Identity only: no health section, and her whole number nowhere.
@@ -761,11 +765,15 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
         .wait_text("[data-testid=enrolment][data-active=true]", "the enrolment", |t| t.contains("Default institution"))
         .await;
     browser.click("[data-testid=enrolment-end]").await;
-    browser.wait_text("[data-testid=enrolment-end-question]", "a question first", |t| t.contains("End the enrolment")).await;
+    browser
+        .wait_text("[data-testid=enrolment-end-question]", "a question first", |t| t.contains("End the enrolment"))
+        .await;
     let enrolments = app.get(&format!("/api/v1/residents/{rid}/enrolments"), &bureau).await;
     assert_eq!(enrolments["enrolments"][0]["active"], true, "nothing ends before the answer");
     browser.click("[data-testid=enrolment-end-confirm]").await;
-    browser.wait_text("[data-testid=enrolment][data-active=false]", "the enrolment ended", |t| t.contains("Ended")).await;
+    browser
+        .wait_text("[data-testid=enrolment][data-active=false]", "the enrolment ended", |t| t.contains("Ended"))
+        .await;
     let enrolments = app.get(&format!("/api/v1/residents/{rid}/enrolments"), &bureau).await;
     assert_eq!(enrolments["enrolments"][0]["active"], false, "{enrolments}");
     browser.click("[data-testid=logout]").await;
@@ -789,15 +797,23 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
         })
         .await;
     let children = app.get("/api/v1/divisions?parent=330205001", &operator).await;
-    let made = children["divisions"].as_array().expect("divisions").iter().find(|d| d["code"] == "330205001002").cloned();
+    let made =
+        children["divisions"].as_array().expect("divisions").iter().find(|d| d["code"] == "330205001002").cloned();
     assert_eq!(made.map(|d| d["level"].clone()), Some(json!("community")), "{children}");
-    browser.wait_text("[data-testid=institution-select]", "the institution", |t| t.contains("Default institution")).await;
+    browser
+        .wait_text("[data-testid=institution-select]", "the institution", |t| t.contains("Default institution"))
+        .await;
     browser.clear("[data-testid=institution-division]").await;
     browser.type_into("[data-testid=institution-division]", "330205001002").await;
     browser.click("[data-testid=institution-division-save]").await;
     browser.wait_text("[data-testid=institution-current]", "its division", |t| t.contains("330205001002")).await;
     let institutions = app.get("/api/v1/institutions", &operator).await;
-    let default = institutions["institutions"].as_array().expect("institutions").iter().find(|i| i["name"] == "Default institution").cloned();
+    let default = institutions["institutions"]
+        .as_array()
+        .expect("institutions")
+        .iter()
+        .find(|i| i["name"] == "Default institution")
+        .cloned();
     assert_eq!(default.map(|i| i["division"].clone()), Some(json!("330205001002")), "{institutions}");
     browser.quit().await;
 }

@@ -41,6 +41,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/console/app/panel.js", JAVASCRIPT, include_str!("../console/app/panel.js")),
     ("/console/app/resident.js", JAVASCRIPT, include_str!("../console/app/resident.js")),
     ("/console/app/backtest.js", JAVASCRIPT, include_str!("../console/app/backtest.js")),
+    ("/console/app/views.js", JAVASCRIPT, include_str!("../console/app/views.js")),
+    ("/console/app/registry.js", JAVASCRIPT, include_str!("../console/app/registry.js")),
+    ("/console/app/divisions.js", JAVASCRIPT, include_str!("../console/app/divisions.js")),
     // The service worker: at /console/, so its scope is the console's.
     ("/console/sw.js", JAVASCRIPT, include_str!("../console/sw.js")),
     ("/console/style.css", CSS, include_str!("../console/style.css")),

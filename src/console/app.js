@@ -9,6 +9,8 @@ import { flash, render, tickClocks } from './app/alerts.js';
 import { enablePush } from './app/push.js';
 import { primeAudio, refreshSoundButton, remind, toggleSound } from './app/sound.js';
 import { closePanel } from './app/panel.js';
+import { redrawRegistry } from './app/registry.js';
+import { redrawDivisions } from './app/divisions.js';
 
 async function boot() {
   wireStatic();
@@ -42,6 +44,8 @@ function wireStatic() {
     state.rows.clear();
     render();
     refreshSoundButton();
+    redrawRegistry();
+    redrawDivisions();
   });
   $('[data-testid="login-form"]').addEventListener('submit', login);
   $('[data-testid="logout"]').addEventListener('click', logout);

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, PATIENCE, TestApp, wait_for, wait_showing};
+use crate::support::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, PATIENCE, TestApp, wait_for, wait_showing,
+};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -650,5 +652,168 @@ async fn a_display_link_never_replaces_a_signed_in_session_without_asking() {
     browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
     assert!(browser.find_all("[data-testid=display-offer]").await.is_empty());
     assert_eq!(browser.script(session).await, json!(display_token));
+    browser.quit().await;
+}
+
+/// An id number with the check digit GB 11643 gives it.
+fn id_number(body17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let sum: u32 = body17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    format!("{body17}{}", CHECK[(sum % 11) as usize] as char)
+}
+
+/// Logs the browser into the console as someone, and waits for `ready`.
+async fn log_in_as(browser: &Browser, email: &str, password: &str, ready: &str) {
+    browser.type_into("[data-testid=login-email]", email).await;
+    browser.type_into("[data-testid=login-password]", password).await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_visible(ready).await;
+}
+
+/// The civil-affairs bureau finds an elder of its street in the registry by
+/// her masked id number or her name and sees who she is and which
+/// institution she is enrolled with, never her health; the institution's
+/// admin sees the same in the resident panel and ends the enrolment there;
+/// the operator browses and extends the ladder of divisions.
+#[tokio::test]
+async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    for (code, name, level) in [
+        ("330205", "Jiangbei District", "district"),
+        ("330205001", "Zhuangqiao Street", "street"),
+        ("330205001001", "Riverside Community", "community"),
+    ] {
+        let body = json!({"code": code, "name": name, "level": level});
+        let (status, answer) = app.call("POST", "/api/v1/divisions", Some(&operator), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let admin = app.admin_token().await;
+    let number = id_number("33020519450312002");
+    let masked = format!("330205********{}", &number[14..]);
+    let registration = json!({"name": "Wang Fang", "id_number": number, "division": "330205001001",
+        "household": "alone", "economic_status": "dibao", "phone": "138 0000 0000"});
+    let (status, wang) = app.call("POST", "/api/v1/residents", Some(&admin), Some(registration)).await;
+    assert_eq!(status, StatusCode::CREATED, "{wang}");
+    assert_eq!(wang["id_number"], masked.as_str());
+    let rid = wang["id"].as_str().expect("a resident").to_owned();
+    let bureau = json!({"email": "bureau@street.example", "password": "long enough pw", "name": "Street bureau",
+        "role": "civil_affairs", "division": "330205001"});
+    let (status, answer) = app.call("POST", "/api/v1/users", Some(&operator), Some(bureau)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let bureau = app.login("bureau@street.example", "long enough pw").await;
+
+    // The bureau logs in to the registry: no alert list, no live stream.
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    log_in_as(&browser, "bureau@street.example", "long enough pw", "[data-testid=registry-q]").await;
+    for hidden in ["[data-testid=alert-list]", "[data-testid=connection]", "[data-testid=views]"] {
+        let element = browser.find(hidden).await.expect(hidden);
+        let shown = browser.cmd(Method::GET, &format!("/element/{element}/displayed"), None).await.expect("displayed");
+        assert_eq!(shown, false, "{hidden} is not shown to the bureau");
+    }
+    let row = format!("[data-testid=registry-row][data-resident-id='{rid}']");
+    // Found by the masked id number, as printed on a form.
+    browser.type_into("[data-testid=registry-q]", &masked).await;
+    browser.click("[data-testid=registry-submit]").await;
+    browser.wait_text("[data-testid=registry-status]", "one found", |t| t.contains("1 shown")).await;
+    let text = browser.wait_text(&row, "Wang Fang", |t| t.contains("Wang Fang")).await;
+    for expected in [masked.as_str(), "330205001001", "Lives alone"] {
+        assert!(text.contains(expected), "the row shows {expected:?}: {text:?}");
+    }
+    // Nobody by another name; found again by part of hers.
+    browser.clear("[data-testid=registry-q]").await;
+    browser.type_into("[data-testid=registry-q]", "Li Wei").await;
+    browser.click("[data-testid=registry-submit]").await;
+    browser.wait_text("[data-testid=registry-status]", "nobody", |t| t.contains("Nobody found")).await;
+    browser.wait_gone(&row).await;
+    browser.clear("[data-testid=registry-q]").await;
+    browser.type_into("[data-testid=registry-q]", "wang").await;
+    browser.click("[data-testid=registry-submit]").await;
+    browser.click(&format!("{row} [data-testid=registry-open]")).await;
+    browser.wait_text("[data-testid=resident-id-number]", "the masked number", |t| t == masked).await;
+    browser.wait_text("[data-testid=resident-gender]", "her gender", |t| t == "Female").await;
+    browser.wait_text("[data-testid=resident-economic-status]", "dibao", |t| t.contains("dibao")).await;
+    let enrolment = browser
+        .wait_text("[data-testid=enrolment]", "her enrolment", |t| {
+            t.contains("Default institution") && t.contains("Active")
+        })
+        .await;
+    assert!(enrolment.contains("Monitoring") && enrolment.contains("Meals"), "{enrolment}");
+    // Identity only: no health section, and her whole number nowhere.
+    for health in ["resident-vitals", "resident-today", "resident-devices", "resident-alerts"] {
+        assert!(browser.find_all(&format!("[data-testid={health}]")).await.is_empty(), "{health} shown to the bureau");
+    }
+    let page = browser.script("return document.documentElement.outerHTML").await;
+    assert!(!page.as_str().unwrap_or_default().contains(&number), "the whole id number is never on the page");
+    browser.screenshot(&std::env::temp_dir().join("console-registry.png")).await;
+    browser.click("[data-testid=logout]").await;
+
+    // The admin of the institution sees the registry fields and the
+    // enrolment in the resident panel, and ends the enrolment from there.
+    log_in_as(&browser, ADMIN_EMAIL, ADMIN_PASSWORD, "[data-testid=view-registry]").await;
+    browser.wait_attribute("[data-testid=connection]", "data-state", "connected", |s| s == "connected").await;
+    browser.click("[data-testid=view-registry]").await;
+    browser.wait_visible(&row).await;
+    browser.click(&format!("{row} [data-testid=registry-open]")).await;
+    browser.wait_visible("[data-testid=resident-devices]").await;
+    browser.wait_text("[data-testid=resident-id-number]", "the masked number", |t| t == masked).await;
+    browser.wait_text("[data-testid=resident-phone]", "her phone", |t| t == "13800000000").await;
+    browser.wait_text("[data-testid=resident-age]", "her age", |t| t.contains("years")).await;
+    browser
+        .wait_text("[data-testid=enrolment][data-active=true]", "the enrolment", |t| t.contains("Default institution"))
+        .await;
+    browser.click("[data-testid=enrolment-end]").await;
+    browser
+        .wait_text("[data-testid=enrolment-end-question]", "a question first", |t| t.contains("End the enrolment"))
+        .await;
+    let enrolments = app.get(&format!("/api/v1/residents/{rid}/enrolments"), &bureau).await;
+    assert_eq!(enrolments["enrolments"][0]["active"], true, "nothing ends before the answer");
+    browser.click("[data-testid=enrolment-end-confirm]").await;
+    browser
+        .wait_text("[data-testid=enrolment][data-active=false]", "the enrolment ended", |t| t.contains("Ended"))
+        .await;
+    let enrolments = app.get(&format!("/api/v1/residents/{rid}/enrolments"), &bureau).await;
+    assert_eq!(enrolments["enrolments"][0]["active"], false, "{enrolments}");
+    browser.click("[data-testid=logout]").await;
+
+    // The operator walks down the ladder, adds a community under the street
+    // and places the institution in it.
+    log_in_as(&browser, OPERATOR_EMAIL, OPERATOR_PASSWORD, "[data-testid=view-divisions]").await;
+    browser.click("[data-testid=view-divisions]").await;
+    browser.wait_visible("[data-testid=division-row][data-code='330205']").await;
+    browser.click("[data-testid=division-row][data-code='330205'] [data-testid=division-open]").await;
+    browser.click("[data-testid=division-row][data-code='330205001'] [data-testid=division-open]").await;
+    browser.wait_text("[data-testid=division-current]", "the street", |t| t.contains("Zhuangqiao Street")).await;
+    browser.wait_visible("[data-testid=division-row][data-code='330205001001']").await;
+    browser.clear("[data-testid=division-code]").await;
+    browser.type_into("[data-testid=division-code]", "330205001002").await;
+    browser.type_into("[data-testid=division-name]", "East Gate Community").await;
+    browser.click("[data-testid=division-create]").await;
+    browser
+        .wait_text("[data-testid=division-row][data-code='330205001002']", "the new community", |t| {
+            t.contains("East Gate Community") && t.contains("Community")
+        })
+        .await;
+    let children = app.get("/api/v1/divisions?parent=330205001", &operator).await;
+    let made =
+        children["divisions"].as_array().expect("divisions").iter().find(|d| d["code"] == "330205001002").cloned();
+    assert_eq!(made.map(|d| d["level"].clone()), Some(json!("community")), "{children}");
+    browser
+        .wait_text("[data-testid=institution-select]", "the institution", |t| t.contains("Default institution"))
+        .await;
+    browser.clear("[data-testid=institution-division]").await;
+    browser.type_into("[data-testid=institution-division]", "330205001002").await;
+    browser.click("[data-testid=institution-division-save]").await;
+    browser.wait_text("[data-testid=institution-current]", "its division", |t| t.contains("330205001002")).await;
+    let institutions = app.get("/api/v1/institutions", &operator).await;
+    let default = institutions["institutions"]
+        .as_array()
+        .expect("institutions")
+        .iter()
+        .find(|i| i["name"] == "Default institution")
+        .cloned();
+    assert_eq!(default.map(|i| i["division"].clone()), Some(json!("330205001002")), "{institutions}");
     browser.quit().await;
 }

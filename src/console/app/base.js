@@ -78,6 +78,8 @@ export const state = {
   /** Admins see the institution's care staff to assign to. */
   staff: [],
   panel: { kind: null, id: null, opener: null, generation: 0 },
+  /** The view shown: alerts, registry or divisions. */
+  view: null,
   audio: { ctx: null, wanted: localStorage.getItem(SOUND_KEY) === 'on', lastBeep: 0 },
 };
 

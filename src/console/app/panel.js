@@ -4,6 +4,7 @@ import { $, RESOLUTIONS, RESOLUTION_LABELS, STATUS_LABELS, TIMELINE_LABELS, fmtC
 import { api } from './session.js';
 import { act } from './alerts.js';
 import { openResidentPanel } from './resident.js';
+import { currentSection } from './views.js';
 
 export function openPanel(kind, id, title, opener) {
   const panel = $('#panel');
@@ -25,7 +26,7 @@ export function closePanel() {
   const opener = state.panel.opener;
   state.panel = { kind: null, id: null, opener: null, generation: state.panel.generation + 1 };
   if (opener && opener.isConnected) opener.focus();
-  else $('#alerts').focus();
+  else currentSection().focus();
 }
 
 export function section(title, testid, ...children) {

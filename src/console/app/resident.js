@@ -1,17 +1,23 @@
-// The resident panel: the day so far, devices, recent alerts, history.
+// The resident panel: who they are, their enrolments, the day so far,
+// devices, recent alerts, history. The civil-affairs bureau and grid
+// workers see who the elder is and their enrolments, never health data.
 
 import { $, h, isStaff, state, time } from './base.js';
 import { api } from './session.js';
 import { inlineError, loading, openPanel, section } from './panel.js';
 import { backtestForm, chart, devicesTable, midnightIn, recentAlerts, todaySummary } from './backtest.js';
+import { enrolmentsSection, identityFacts, registryOnly } from './registry.js';
 
 export async function openResidentPanel(residentId, opener) {
   const known = state.residents.get(residentId);
   const generation = openPanel('resident', residentId, known ? known.name : 'Resident', opener);
   const body = $('.panel-body', $('#panel'));
   const live = () => generation === state.panel.generation;
+  if (registryOnly()) return openRegistryPanel(residentId, body, live);
+  const display = state.user && state.user.session_kind === 'display';
   const place = {
     about: section('Resident', 'resident-about', loading()),
+    enrolments: display ? null : enrolmentsSection(residentId, live),
     today: section('Today', 'resident-today', loading()),
     vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
     alerts: section('Recent alerts', 'resident-alerts', loading()),
@@ -42,6 +48,7 @@ export async function openResidentPanel(residentId, opener) {
       { class: 'facts-grid' },
       h('div', {}, h('dt', {}, 'Room'), h('dd', { 'data-testid': 'resident-room' }, resident.room || '—')),
       h('div', {}, h('dt', {}, 'Time zone'), h('dd', {}, tz)),
+      ...identityFacts(resident),
       resident.notes ? h('div', { class: 'wide' }, h('dt', {}, 'Notes'), h('dd', {}, resident.notes)) : null,
     ),
     tz && tz !== Intl.DateTimeFormat().resolvedOptions().timeZone
@@ -88,4 +95,21 @@ export async function openResidentPanel(residentId, opener) {
       chart({ title: 'SpO₂', metric: 'spo2', data: spo2, from: dayAgo, to: now, tz, floor: [88, 100], ceiling: 100, limits: thresholds.spo2, color: '#80d8ff' }),
     );
   });
+}
+
+/** Identity and enrolments only: what the registry's users may read. */
+async function openRegistryPanel(residentId, body, live) {
+  const about = section('Resident', 'resident-about', loading());
+  body.replaceChildren(about, enrolmentsSection(residentId, live));
+  let resident;
+  try {
+    resident = await api('GET', `/residents/${encodeURIComponent(residentId)}`);
+  } catch (err) {
+    if (live()) about.replaceChildren(about.firstChild, inlineError(err));
+    return;
+  }
+  if (!live()) return;
+  state.residents.set(resident.id, resident);
+  $('#panel-title').textContent = resident.name;
+  about.replaceChildren(about.firstChild, h('dl', { class: 'facts-grid' }, ...identityFacts(resident)));
 }

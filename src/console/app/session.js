@@ -6,6 +6,9 @@ import { applyChange, loadAlerts, render } from './alerts.js';
 import { refreshPushButton } from './push.js';
 import { primeAudio } from './sound.js';
 import { closePanel } from './panel.js';
+import { currentSection, followsAlerts, setupViews } from './views.js';
+import { resetRegistry } from './registry.js';
+import { resetDivisions } from './divisions.js';
 
 export const { ApiError } = window.eldercareCommon;
 export const api = window.eldercareCommon.client({
@@ -69,10 +72,15 @@ export function startApp() {
   $('[data-testid="institution-name"]').textContent = state.user.institution_name || '';
   if (state.user.id) state.names.set(state.user.id, state.user.name || state.user.email);
   document.body.classList.toggle('read-only', !isStaff());
+  setupViews();
   loadDirectory();
-  startStream();
-  refreshPushButton();
-  $('#alerts').focus();
+  // The civil-affairs bureau follows no alerts: no stream, no list.
+  if (followsAlerts(state.user)) {
+    startStream();
+    refreshPushButton();
+  }
+  if (state.view === 'registry') $('#registry-q').focus();
+  else currentSection().focus();
 }
 
 export const ending = window.eldercareCommon.session({
@@ -102,7 +110,10 @@ export function resetSession() {
   state.residents.clear();
   state.names.clear();
   state.staff = [];
+  state.view = null;
   closePanel();
+  resetRegistry();
+  resetDivisions();
   render();
   clearError();
 }

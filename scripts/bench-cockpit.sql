@@ -17,11 +17,16 @@ from institutions i where i.region = 'Bench';
 insert into residents (id, institution_id, name, timezone)
 select gen_random_uuid(), i.id, 'Resident ' || n, 'Asia/Shanghai'
 from institutions i, generate_series(1, 1000) n where i.region = 'Bench';
--- Registered residents are enrolled where they were registered.
-insert into enrolments (id, resident_id, institution_id, services, origin)
-select gen_random_uuid(), r.id, r.institution_id, array['monitoring', 'home_care', 'meals', 'day_care', 'residential'],
-       'registration'
-from residents r where not exists (select 1 from enrolments e where e.resident_id = r.id);
+-- Registered residents are enrolled where they were registered (on a
+-- version with enrolments).
+do $$ begin
+  if to_regclass('enrolments') is not null then
+    insert into enrolments (id, resident_id, institution_id, services, origin)
+    select gen_random_uuid(), r.id, r.institution_id,
+           array['monitoring', 'home_care', 'meals', 'day_care', 'residential'], 'registration'
+    from residents r where not exists (select 1 from enrolments e where e.resident_id = r.id);
+  end if;
+end $$;
 
 insert into devices (device_id, institution_id, resident_id, kind)
 select 'b' || replace(r.id::text, '-', '') || '-' || k, r.institution_id, r.id, k

@@ -9,7 +9,9 @@
 #                               mqtt_port and client
 #   build_backend PROFILE [PKG...]
 #                               builds eldercare (and PKG...) in PROFILE (debug
-#                               or release) and sets bin=target/PROFILE
+#                               or release) and sets bin=target/PROFILE; with
+#                               $ELDERCARE_BIN (another version's, to compare)
+#                               builds nothing and sets bin to its directory
 #   start_backend BIN LOG       starts BIN serve, waits until ready, and stops
 #                               it at exit (dropping its broker session)
 #   admin_login                 logs the admin in: sets url, token and auth
@@ -39,6 +41,11 @@ prepare_backend() {
 build_backend() {
   local profile=$1
   shift
+  # A binary given (another version's, to compare): no build.
+  if [ -n "${ELDERCARE_BIN:-}" ]; then
+    bin=$(dirname "$ELDERCARE_BIN")
+    return 0
+  fi
   local packages=(-p eldercare)
   for p in "$@"; do packages+=(-p "$p"); done
   case $profile in

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::error::ErrorBody;
 use super::limits::StreamsFull;
-use super::openapi::ErrorBody;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::alerts::{self, ActionError, Alert, HumanAction, TimelineEntry};
 use crate::domain::field;

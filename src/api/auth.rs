@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::openapi::{ErrorBody, HASHING_BUSY};
+use super::error::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, limits};
 use crate::domain::field;
 use crate::domain::scope::{AreaOf, Reached};

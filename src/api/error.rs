@@ -166,3 +166,29 @@ impl From<crate::broker::BrokerError> for Error {
         }
     }
 }
+
+/// The 503 of an operation that hashes a password.
+pub const HASHING_BUSY: &str = "the database is unavailable, a query ran past the statement timeout (`timeout`), the \
+    server is at its limit of requests in progress or every password-hashing slot is busy (`busy`, with \
+    `Retry-After`); try again";
+
+/// The body of every error answer.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)] // only its schema is used: errors are written by `Error`
+pub struct ErrorBody {
+    #[schema(inline)]
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    #[schema(required = false)]
+    field: String,
+    /// `already_registered`: the elder registered under the id number.
+    #[schema(required = false)]
+    resident_id: uuid::Uuid,
+}

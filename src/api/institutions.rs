@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::openapi::{ErrorBody, HASHING_BUSY};
+use super::error::{ErrorBody, HASHING_BUSY};
 use super::residents::validate_timezone;
 use super::users::{Created, NewUser, insert_user};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::openapi::ErrorBody;
+use super::error::ErrorBody;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::field;
 use crate::domain::scope::Monitoring;

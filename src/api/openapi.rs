@@ -30,32 +30,6 @@ async fn serve() -> axum::Json<Value> {
 /// The roles note of an operation anyone may call: it takes no token.
 const PUBLIC: &str = "Who may call it: public.";
 
-/// The 503 of an operation that hashes a password.
-pub const HASHING_BUSY: &str = "the database is unavailable, a query ran past the statement timeout (`timeout`), the \
-    server is at its limit of requests in progress or every password-hashing slot is busy (`busy`, with \
-    `Retry-After`); try again";
-
-/// The body of every error answer.
-#[derive(utoipa::ToSchema)]
-#[schema(as = Error)]
-#[allow(dead_code)] // only its schema is used: errors are written by `super::Error`
-pub struct ErrorBody {
-    #[schema(inline)]
-    error: ErrorDetail,
-}
-
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-    #[schema(required = false)]
-    field: String,
-    /// `already_registered`: the elder registered under the id number.
-    #[schema(required = false)]
-    resident_id: uuid::Uuid,
-}
-
 /// One operation of the document, as the access tests walk them.
 pub struct Operation {
     pub method: String,

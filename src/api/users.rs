@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::auth::{AuthUser, hash_password};
 use super::error::ResultExt;
-use super::openapi::{ErrorBody, HASHING_BUSY};
+use super::error::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::domain::Role;
 use crate::domain::account::MIN_PASSWORD_LEN;

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
-use super::openapi::ErrorBody;
+use super::error::ErrorBody;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
 use crate::notify::targets;
 use crate::store::webhooks::{self, Webhook};

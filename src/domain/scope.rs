@@ -162,6 +162,9 @@ pub struct Placed {
     /// institution's own records (its visits), reached by their
     /// institution alone, whatever the enrolments.
     pub area: Option<Area>,
+    /// Rows about no resident (the resident column null) may exist: the
+    /// institution's own (a shared device, an alert about the platform).
+    pub about_no_one: bool,
 }
 
 impl Placed {
@@ -170,25 +173,33 @@ impl Placed {
         resident: Some("r.id"),
         unattributed: false,
         area: Some(Area::Identity),
+        about_no_one: false,
     };
     pub const ALERTS: Placed = Placed {
         institution: "a.institution_id",
         resident: Some("a.resident_id"),
         unattributed: false,
         area: Some(Area::Alerts),
+        about_no_one: true,
     };
     pub const DEVICES: Placed = Placed {
         institution: "d.institution_id",
         resident: Some("d.resident_id"),
         unattributed: false,
         area: Some(Area::Monitoring),
+        about_no_one: true,
     };
-    pub const VISITS: Placed =
-        Placed { institution: "v.institution_id", resident: Some("v.resident_id"), unattributed: false, area: None };
+    pub const VISITS: Placed = Placed {
+        institution: "v.institution_id",
+        resident: Some("v.resident_id"),
+        unattributed: false,
+        area: None,
+        about_no_one: false,
+    };
     /// A quarantined message from a device nobody registered (or on a topic
     /// naming no device) belongs to no institution: the operator's to see.
     pub const QUARANTINE: Placed =
-        Placed { institution: "q.institution_id", resident: None, unattributed: true, area: None };
+        Placed { institution: "q.institution_id", resident: None, unattributed: true, area: None, about_no_one: true };
 
     /// The same table, asked about another area of its residents (the
     /// residents' table, for a meal plan: `Placed::RESIDENTS.in_area(Area::Meals)`).
@@ -198,10 +209,12 @@ impl Placed {
 }
 
 /// Appends the test that the resident in column `resident` is enrolled at
-/// `institution`, in force now, for a service granting `area`.
+/// `institution`, in force now, for a service granting `area`: a probe of
+/// the enrolments index by resident and institution.
 fn push_enrolled(query: &mut QueryBuilder<Postgres>, resident: &str, institution: Uuid, area: Area) {
-    query.push(resident).push(" in (select e.resident_id from enrolments e where e.institution_id = ");
-    query.push_bind(institution).push(" and e.services && ").push_bind(area.services());
+    query.push("exists (select 1 from enrolments e where e.resident_id = ").push(resident);
+    query.push(" and e.institution_id = ").push_bind(institution);
+    query.push(" and e.services && ").push_bind(area.services());
     query.push(" and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now()))");
 }
 
@@ -252,8 +265,10 @@ impl Scope {
             (Reach::Institution(institution), Some(resident), Some(area)) => {
                 // The institution's own records about no resident, and the
                 // records of the residents it is enrolled to serve in the area.
-                query.push("(").push(resident).push(" is null and ").push(placed.institution).push(" = ");
-                query.push_bind(institution).push(") or ");
+                if placed.about_no_one {
+                    query.push("(").push(resident).push(" is null and ").push(placed.institution).push(" = ");
+                    query.push_bind(institution).push(") or ");
+                }
                 push_enrolled(query, resident, institution, area);
             }
             (Reach::Institution(institution), _, _) => {
@@ -390,9 +405,16 @@ mod tests {
         // force whose services grant them, and its own alerts about no one.
         assert_eq!(
             sql(Role::Staff, Placed::ALERTS),
-            "select 1 from t where true and ((a.resident_id is null and a.institution_id = $1) or a.resident_id in \
-             (select e.resident_id from enrolments e where e.institution_id = $2 and e.services && $3 \
-             and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())))"
+            "select 1 from t where true and ((a.resident_id is null and a.institution_id = $1) or exists \
+             (select 1 from enrolments e where e.resident_id = a.resident_id and e.institution_id = $2 \
+             and e.services && $3 and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())))"
+        );
+        // A resident is always about someone: the probe alone.
+        assert_eq!(
+            sql(Role::Staff, Placed::RESIDENTS),
+            "select 1 from t where true and (exists (select 1 from enrolments e where e.resident_id = r.id \
+             and e.institution_id = $1 and e.services && $2 and e.starts_at <= now() \
+             and (e.ends_at is null or e.ends_at > now())))"
         );
         assert_eq!(
             sql(Role::Family, Placed::ALERTS),

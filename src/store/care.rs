@@ -18,6 +18,7 @@ pub struct Task {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = CareService)]
 pub struct Service {
     pub id: Uuid,
     pub code: String,

@@ -222,6 +222,56 @@ fn no_new_store_function_takes_a_bare_resident_or_institution_id() {
     assert!(gone.is_empty(), "no longer take a bare id: strike them off BARE_ID_TAKERS: {gone:?}");
 }
 
+/// The name each `ToSchema` type (and each `names!` vocabulary) gives its
+/// schema in the API document, with where it is defined. utoipa lets a later
+/// schema of a name replace an earlier one without a word, so two types of
+/// one name would document one of them wrongly.
+fn schema_names(root: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let crates = root.parent().expect("the workspace").join("crates");
+    for path in rust_files(root).into_iter().chain(rust_files(&crates)) {
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        let lines: Vec<&str> = text.lines().map(code).collect();
+        let at = |n: usize| format!("{}:{}", path.display(), n + 1);
+        for (n, line) in lines.iter().enumerate() {
+            let derives = line.contains("derive(") && line.contains("ToSchema");
+            let vocabulary = line.trim_start().starts_with("names!(");
+            if !(derives || vocabulary) {
+                continue;
+            }
+            let mut alias = None;
+            for next in lines.iter().skip(n + 1).take(15) {
+                let next = next.trim();
+                if let Some(rest) = next.strip_prefix("#[schema(").and_then(|r| r.split("as = ").nth(1)) {
+                    alias = Some(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>());
+                }
+                let item = next.trim_start_matches("pub(crate) ").trim_start_matches("pub(super) ");
+                let item = item.trim_start_matches("pub ");
+                let name = if derives {
+                    item.strip_prefix("struct ").or_else(|| item.strip_prefix("enum "))
+                } else {
+                    // The vocabulary's name, on its first line of code.
+                    (!item.is_empty() && !item.starts_with('#') && item.contains('{')).then_some(item)
+                };
+                if let Some(name) = name {
+                    let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    names.entry(alias.unwrap_or(name)).or_default().push(at(n));
+                    break;
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_schema_of_the_document_has_a_name_of_its_own() {
+    let names = schema_names(&src());
+    assert!(names.contains_key("CareService") && names.contains_key("Service"), "the scan reads both kinds");
+    let shared: Vec<(&String, &Vec<String>)> = names.iter().filter(|(_, places)| places.len() > 1).collect();
+    assert!(shared.is_empty(), "one schema name, several types (give one `#[schema(as = ...)]`): {shared:?}");
+}
+
 /// The top-level modules of `src/` (files and directories, not `lib.rs`
 /// and `main.rs`).
 fn top_level_modules(root: &Path) -> BTreeSet<String> {

@@ -224,6 +224,18 @@ names!(
 );
 
 impl Day {
+    pub fn of(weekday: Weekday) -> Day {
+        match weekday {
+            Weekday::Mon => Day::Mon,
+            Weekday::Tue => Day::Tue,
+            Weekday::Wed => Day::Wed,
+            Weekday::Thu => Day::Thu,
+            Weekday::Fri => Day::Fri,
+            Weekday::Sat => Day::Sat,
+            Weekday::Sun => Day::Sun,
+        }
+    }
+
     pub fn weekday(&self) -> Weekday {
         match self {
             Day::Mon => Weekday::Mon,

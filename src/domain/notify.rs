@@ -1,11 +1,12 @@
 //! Whom to tell, and when: notification preferences with quiet hours, and
 //! the on-call rota. Pure: local times in, decisions out.
 
-use chrono::{Datelike, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDateTime, NaiveTime};
 use eldercare_domain::names;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::care::Day;
 use super::{AlertKind, Role, Severity};
 
 /// The channel a change of whom a user reaches (a family link made or
@@ -93,33 +94,6 @@ impl Preferences {
 
     fn is_quiet(&self, local: NaiveTime) -> bool {
         self.quiet_hours.is_some_and(|q| q.contains(local))
-    }
-}
-
-names!(
-    /// A day of the week, as the rota names it.
-    Day {
-        Mon = "mon",
-        Tue = "tue",
-        Wed = "wed",
-        Thu = "thu",
-        Fri = "fri",
-        Sat = "sat",
-        Sun = "sun",
-    }
-);
-
-impl Day {
-    fn of(weekday: Weekday) -> Day {
-        match weekday {
-            Weekday::Mon => Day::Mon,
-            Weekday::Tue => Day::Tue,
-            Weekday::Wed => Day::Wed,
-            Weekday::Thu => Day::Thu,
-            Weekday::Fri => Day::Fri,
-            Weekday::Sat => Day::Sat,
-            Weekday::Sun => Day::Sun,
-        }
     }
 }
 

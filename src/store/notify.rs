@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::notify::{Channel, Day, Preferences, Shift, Span};
+use crate::domain::care::Day;
+use crate::domain::notify::{Channel, Preferences, Shift, Span};
 use crate::domain::{AlertKind, Scope, Severity};
 
 /// The VAPID private key kept in the database, made by the first process

@@ -60,6 +60,7 @@ pub struct Consent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
+#[schema(as = DecidedBy)]
 pub enum ConsentBy {
     Resident,
     Guardian,

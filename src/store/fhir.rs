@@ -58,16 +58,8 @@ pub async fn devices(pool: &PgPool, resident: Uuid, also: &[String]) -> Result<V
 /// keep whose they were when taken, so a device since given to someone else
 /// is still among them.
 pub async fn measuring_devices(pool: &PgPool, filter: &ReadingFilter) -> Result<Vec<String>, sqlx::Error> {
-    let metrics: Vec<&str> = filter.metrics.iter().map(Metric::as_str).collect();
-    let mut query = QueryBuilder::new("select distinct device_id from readings where resident_id = ");
-    query.push_bind(filter.resident);
-    query.push(" and metric = any(").push_bind(metrics).push(")");
-    if let Some(from) = filter.from {
-        query.push(" and ts >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to {
-        query.push(" and ts <= ").push_bind(to);
-    }
+    let mut query = QueryBuilder::new("select distinct device_id from readings where ");
+    push_readings(&mut query, filter);
     query.build_query_scalar().fetch_all(pool).await
 }
 
@@ -91,14 +83,20 @@ pub struct ReadingFilter {
 /// Observations are counted and paged as FHIR sees them: a blood-pressure
 /// panel (a device's systolic and diastolic readings of one time) is one.
 fn push_grouped(query: &mut QueryBuilder<sqlx::Postgres>, filter: &ReadingFilter, select: &str) {
-    let metrics: Vec<&str> = filter.metrics.iter().map(Metric::as_str).collect();
     query.push(select);
     query.push(
         " from (select ts, device_id, metric, value,
                   case when metric in ('bp_systolic', 'bp_diastolic') then 'bp' else metric end as grp
-                from readings where resident_id = ",
+                from readings where ",
     );
-    query.push_bind(filter.resident);
+    push_readings(query, filter);
+    query.push(") x group by ts, device_id, grp");
+}
+
+/// The readings a filter covers, as the conditions of a `where` over `readings`.
+fn push_readings(query: &mut QueryBuilder<sqlx::Postgres>, filter: &ReadingFilter) {
+    let metrics: Vec<&str> = filter.metrics.iter().map(Metric::as_str).collect();
+    query.push("resident_id = ").push_bind(filter.resident);
     query.push(" and metric = any(").push_bind(metrics).push(")");
     if let Some(from) = filter.from {
         query.push(" and ts >= ").push_bind(from);
@@ -106,7 +104,6 @@ fn push_grouped(query: &mut QueryBuilder<sqlx::Postgres>, filter: &ReadingFilter
     if let Some(to) = filter.to {
         query.push(" and ts <= ").push_bind(to);
     }
-    query.push(") x group by ts, device_id, grp");
 }
 
 pub async fn count_observations(pool: &PgPool, filter: &ReadingFilter) -> Result<i64, sqlx::Error> {

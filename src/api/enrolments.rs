@@ -58,6 +58,17 @@ async fn create(
     Path(id): Path<Uuid>,
     Json(req): Json<EnrolmentRequest>,
 ) -> Result<(StatusCode, Json<Enrolment>)> {
+    if auth.scope.role != Role::CivilAffairs {
+        auth.require_admin()?;
+    }
+    // The body before the elder: it says nothing of her.
+    if req.services.is_empty() {
+        return Err(Error::validation("services", "at least one service"));
+    }
+    if req.consent.at > Utc::now() + chrono::Duration::minutes(5) {
+        return Err(Error::validation("consent.at", "consent is recorded once it was given"));
+    }
+    let mut tx = ctx.pool.begin().await?;
     let institution = match auth.scope.role {
         Role::CivilAffairs => {
             // The bureau reaches the elder through its division.
@@ -74,19 +85,16 @@ async fn create(
             if req.institution_id.is_some_and(|named| named != own) {
                 return Err(Error::Forbidden("an admin enrols their own institution only"));
             }
-            // Known by its id (answered to whoever registered its id number).
-            if !store::resident_exists(&ctx.pool, id).await? {
-                return Err(Error::NotFound);
+            // Enrolled on the claim its own registration of the elder's id
+            // number earned (answered `already_registered`); an id known
+            // some other way reaches nobody. An institution serving the
+            // elder already is answered that it is (409, below).
+            if !store::take_claim(&mut tx, &auth.scope, id).await? {
+                auth.reach::<Identity>(&ctx, id).await?;
             }
             own
         }
     };
-    if req.services.is_empty() {
-        return Err(Error::validation("services", "at least one service"));
-    }
-    if req.consent.at > Utc::now() + chrono::Duration::minutes(5) {
-        return Err(Error::validation("consent.at", "consent is recorded once it was given"));
-    }
     let mut services = req.services.clone();
     services.sort();
     services.dedup();
@@ -99,7 +107,6 @@ async fn create(
         consent_at: req.consent.at,
         by: auth.scope.user,
     };
-    let mut tx = ctx.pool.begin().await?;
     let enrolment = store::create(&mut tx, &new).await.map_err(|refused| match refused {
         Refused::AlreadyEnrolled(_) => {
             Error::Conflict("this institution is enrolled for the elder already: end that enrolment first".into())

@@ -130,16 +130,43 @@ async fn create(
         registry,
         services,
     };
-    let resident = residents::create(&mut tx, &auth.scope, id, new).await.map_err(|refused| match refused {
-        residents::Refused::AlreadyRegistered(existing) => Error::AlreadyRegistered(existing),
-        residents::Refused::NoDivision => Error::validation("division", "no such division"),
-        residents::Refused::Db(e) => e.into(),
-    })?;
+    let resident = match residents::create(&mut tx, &auth.scope, id, new).await {
+        Ok(resident) => resident,
+        Err(residents::Refused::AlreadyRegistered(existing)) => {
+            drop(tx);
+            return Err(already_registered(&ctx, &auth, existing).await);
+        }
+        Err(residents::Refused::NoDivision) => return Err(Error::validation("division", "no such division")),
+        Err(residents::Refused::Db(e)) => return Err(e.into()),
+    };
     let details = serde_json::json!({"name": resident.name, "timezone": resident.timezone, "room": resident.room,
         "id_number": resident.id_number, "division": resident.division});
     crate::audit::record(&mut tx, auth.actor(), "resident.created", "resident", resident.id, details).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(resident)))
+}
+
+/// The answer to registering an id number on the registry already: the
+/// elder's id, and the institution's claim to enrol them (which an admin's
+/// enrolment needs), on the audit trail. A registration that lost a race
+/// for the number has no id to give: the caller registers again.
+async fn already_registered(ctx: &ApiContext, auth: &AuthUser, existing: Uuid) -> Error {
+    if existing.is_nil() {
+        return Error::Conflict("this id number was registered a moment ago: register it again".into());
+    }
+    let claimed = async {
+        crate::store::enrolments::claim(&ctx.pool, &auth.scope, existing).await?;
+        let mut tx = ctx.pool.begin().await?;
+        let details = serde_json::json!({"institution_id": auth.scope.institution});
+        crate::audit::record(&mut tx, auth.actor(), "resident.already_registered", "resident", existing, details)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    };
+    match claimed.await {
+        Ok(()) => Error::AlreadyRegistered(existing),
+        Err(e) => e,
+    }
 }
 
 /// The registry's fields of a new resident, checked: the id number by its

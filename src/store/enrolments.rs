@@ -183,11 +183,42 @@ pub async fn institution_exists(pool: &PgPool, institution: Uuid) -> Result<bool
         .await
 }
 
-/// Whether a resident of this id exists on the platform: an institution
-/// that was answered `already_registered` enrols them by this id.
-pub async fn resident_exists(pool: &PgPool, resident: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from residents where id = $1 and erased_at is null)")
-        .bind(resident)
-        .fetch_one(pool)
-        .await
+/// How long the answer `already_registered` lets the institution enrol the
+/// elder: long enough to record the elder's consent, short enough that a
+/// stale answer reaches nobody.
+pub const CLAIM_VALID: chrono::Duration = chrono::Duration::days(7);
+
+/// Records that the scope's institution was answered `already_registered`
+/// for `resident`: its claim to enrol them, for [`CLAIM_VALID`].
+pub async fn claim(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<(), sqlx::Error> {
+    let Some(institution) = scope.institution else { return Ok(()) };
+    sqlx::query(
+        "insert into registry_claims (institution_id, resident_id, claimed_by) values ($1, $2, $3)
+         on conflict (institution_id, resident_id) do update set claimed_by = excluded.claimed_by, claimed_at = now()",
+    )
+    .bind(institution)
+    .bind(resident)
+    .bind(scope.user)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes the scope's institution's claim on `resident`, if one is in force:
+/// an admin enrols only an elder whose id number their institution
+/// registered (and was answered `already_registered`), never one it knows
+/// only by id. Gone once taken; an enrolment refused later rolls it back.
+pub async fn take_claim(tx: &mut PgConnection, scope: &Scope, resident: Uuid) -> Result<bool, sqlx::Error> {
+    let Some(institution) = scope.institution else { return Ok(false) };
+    sqlx::query_scalar(
+        "with taken as (delete from registry_claims c using residents r
+            where c.institution_id = $1 and c.resident_id = $2 and r.id = c.resident_id and r.erased_at is null
+              and c.claimed_at > now() - $3::interval returning 1)
+         select exists (select 1 from taken)",
+    )
+    .bind(institution)
+    .bind(resident)
+    .bind(CLAIM_VALID)
+    .fetch_one(tx)
+    .await
 }

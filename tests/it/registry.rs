@@ -58,6 +58,15 @@ async fn ladder(app: &TestApp, operator: &str) {
     }
 }
 
+/// Registers an elder already on the registry: answered 409
+/// `already_registered` with their id, which the institution may enrol.
+async fn register_again(app: &TestApp, token: &str, registration: &Value) -> String {
+    let (status, body) = app.call("POST", "/api/v1/residents", Some(token), Some(registration.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_registered");
+    body["error"]["resident_id"].as_str().expect("the elder's id").to_owned()
+}
+
 async fn status_of(app: &TestApp, token: &str, path: &str) -> StatusCode {
     app.call("GET", path, Some(token), None).await.0
 }
@@ -268,7 +277,7 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
     let (_, former) = institution(&app, &operator, "Former Provider", "home_care", "330205001").await;
     let registration =
         json!({"name": "Zhou Lan", "id_number": id_number("33020519400101004"), "division": "330205001001001"});
-    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&registrar), Some(registration)).await;
+    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&registrar), Some(registration.clone())).await;
     assert_eq!(status, StatusCode::CREATED, "{elder}");
     let rid = elder["id"].as_str().unwrap().to_owned();
     let consent = json!({"by": "resident", "method": "verbal", "at": "2026-12-01T09:00:00Z"});
@@ -278,6 +287,7 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
         (&carers, json!(["home_care"])),
         (&former, json!(["monitoring", "meals", "home_care"])),
     ] {
+        assert_eq!(register_again(&app, token, &registration).await, rid);
         let (status, body) =
             app.call("POST", &path, Some(token), Some(json!({"services": services, "consent": consent}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -340,4 +350,61 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
             assert_eq!(got, expected, "GET {url} as {who}: {status}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_admin_enrols_only_an_elder_its_own_registration_found_and_only_for_a_while() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (_, registrar) = institution(&app, &operator, "First Home", "care_home", "330205001").await;
+    let (outsider_id, outsider) = institution(&app, &operator, "Outsider Care", "home_care", "330205002").await;
+    let registration = json!({"name": "Li Hua", "id_number": id_number("33020519380704006")});
+    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&registrar), Some(registration.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{elder}");
+    let rid = elder["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/residents/{rid}/enrolments");
+    let enrol = json!({"services": ["monitoring", "home_care"],
+        "consent": {"by": "resident", "method": "verbal", "at": "2026-12-01T09:00:00Z"}});
+
+    // Her id, learnt some other way, reaches nothing: the outsider's admin
+    // declaring a consent is answered as for a stranger, and she stays
+    // unreached.
+    let (status, body) = app.call("POST", &path, Some(&outsider), Some(enrol.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(status_of(&app, &outsider, &format!("/api/v1/residents/{rid}")).await, StatusCode::NOT_FOUND);
+    let enrolled: i64 =
+        app.count(&format!("select count(*) from enrolments where institution_id = '{outsider_id}'")).await;
+    assert_eq!(enrolled, 0);
+
+    // Registering her id number earns the claim, on the audit trail; a
+    // claim past its week is spent.
+    assert_eq!(register_again(&app, &outsider, &registration).await, rid);
+    let probes: i64 = app
+        .count(&format!(
+            "select count(*) from audit_log where action = 'resident.already_registered' and entity_id = '{rid}'"
+        ))
+        .await;
+    assert_eq!(probes, 1);
+    sqlx::query("update registry_claims set claimed_at = now() - interval '8 days'")
+        .execute(&app.pool)
+        .await
+        .expect("the claim ages");
+    let (status, _) = app.call("POST", &path, Some(&outsider), Some(enrol.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a stale claim reaches nobody");
+
+    // A fresh one enrols her once; enrolled, the institution is told so.
+    assert_eq!(register_again(&app, &outsider, &registration).await, rid);
+    let (status, enrolment) = app.call("POST", &path, Some(&outsider), Some(enrol.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolment}");
+    assert_eq!(status_of(&app, &outsider, &format!("/api/v1/residents/{rid}")).await, StatusCode::OK);
+    let (status, _) = app.call("POST", &path, Some(&outsider), Some(enrol.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "enrolled already");
+
+    // Once it ends, the spent claim does not bring her back.
+    let end = format!("/api/v1/enrolments/{}", enrolment["id"].as_str().unwrap());
+    let (status, _) = app.call("PATCH", &end, Some(&outsider), Some(json!({"until": chrono::Utc::now()}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call("POST", &path, Some(&outsider), Some(enrol)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

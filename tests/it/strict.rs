@@ -897,7 +897,13 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
         json!({"email": "canteen@test.example", "password": "long enough pw", "role": "admin", "name": "C"});
     app.post(&format!("/api/v1/institutions/{canteen}/users"), &operator, canteen_admin).await;
     let canteen_admin = app.login("canteen@test.example", "long enough pw").await;
-    let elder = app.resident(&canteen_admin, "Zhao Min").await;
+    let registration = json!({"name": "Zhao Min", "id_number": "11010519491231002X"});
+    let elder = app.post("/api/v1/residents", &canteen_admin, registration.clone()).await["id"]
+        .as_str()
+        .expect("registered")
+        .to_owned();
+    let (status, again) = app.call("POST", "/api/v1/residents", Some(&admin), Some(registration)).await;
+    assert_eq!((status, again["error"]["resident_id"].as_str()), (StatusCode::CONFLICT, Some(elder.as_str())));
     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
     let fill = |text: &str| -> String {
         text.replace("$settings", SETTINGS)

@@ -43,6 +43,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/console/app/backtest.js", JAVASCRIPT, include_str!("../console/app/backtest.js")),
     ("/console/app/views.js", JAVASCRIPT, include_str!("../console/app/views.js")),
     ("/console/app/registry.js", JAVASCRIPT, include_str!("../console/app/registry.js")),
+    ("/console/app/register.js", JAVASCRIPT, include_str!("../console/app/register.js")),
     ("/console/app/divisions.js", JAVASCRIPT, include_str!("../console/app/divisions.js")),
     // The service worker: at /console/, so its scope is the console's.
     ("/console/sw.js", JAVASCRIPT, include_str!("../console/sw.js")),
@@ -219,5 +220,37 @@ fn kind_label(kind: AlertKind) -> &'static str {
         AlertKind::VisitLate => "Care visit late",
         AlertKind::VisitMissed => "Care visit missed",
         AlertKind::MealNoAnswer => "Meal delivered: no answer at the door",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// A page file added under `src/console` and not embedded here would
+    /// answer 404 in the browser and break the page's module graph.
+    #[test]
+    fn every_file_of_the_pages_is_served() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/console");
+        let mut stack = vec![root.clone()];
+        let mut missing = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("the pages' directory") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let name = path.strip_prefix(&root).expect("under the pages").to_string_lossy().replace('\\', "/");
+                let page = name.ends_with(".html");
+                let url = format!("/console/{name}");
+                let served = super::FILES.iter().any(|(p, _, _)| *p == url || p.ends_with(&format!("/{name}")))
+                    || (page && super::PAGES.iter().any(|(_, _, body)| !body.is_empty()));
+                if !served {
+                    missing.push(name);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "files of the pages not served (add them to FILES): {missing:?}");
     }
 }

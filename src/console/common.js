@@ -15,10 +15,12 @@
   const { KIND_LABELS } = self.eldercareVocabulary;
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, details = {}) {
       super(message);
       this.status = status;
       this.code = code;
+      // The error body's other fields (`field`, `resident_id`, ...).
+      this.details = details;
     }
   }
 
@@ -54,7 +56,7 @@
       if (!res.ok) {
         const err = (data && data.error) || {};
         if (res.status === 401 && current && path !== '/auth/login') onSessionEnded();
-        throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText || 'request failed');
+        throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText || 'request failed', err);
       }
       return data;
     };

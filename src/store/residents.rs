@@ -81,7 +81,7 @@ const COLUMNS: &str = concat!(
     case when r.lat is null then null else jsonb_build_object('lat', r.lat, 'lon', r.lon) end as location, (",
     latest_consent!(),
     " where c.resident_id = r.id and c.subject = 'monitoring' order by c.id desc limit 1) as monitoring_consent,
-    r.id_number_masked as id_number, r.gender, r.birth_date, extract(year from age(r.birth_date))::int as age,
+    r.id_number_masked as id_number, r.gender, r.birth_date, extract(year from age((now() at time zone r.timezone)::date, r.birth_date))::int as age,
     r.phone, r.division, r.household, r.economic_status, r.created_at, r.updated_at"
 );
 

@@ -817,3 +817,75 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     assert_eq!(default.map(|i| i["division"].clone()), Some(json!("330205001002")), "{institutions}");
     browser.quit().await;
 }
+
+/// A second provider's admin registers an elder another institution has
+/// registered already: the console says she is on the registry, and enrols
+/// her for the services ticked, on the consent recorded; a new elder is
+/// registered outright.
+#[tokio::test]
+async fn an_admin_registers_an_elder_or_enrols_her_when_she_is_on_the_registry_already() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    let first = app.admin_token().await;
+    let number = id_number("33020519470815003");
+    let (status, wang) = app
+        .call("POST", "/api/v1/residents", Some(&first), Some(json!({"name": "Wang Fang", "id_number": number})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{wang}");
+    let rid = wang["id"].as_str().unwrap().to_owned();
+    let canteen = app
+        .post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Canteen", "kind": "canteen", "timezone": "Asia/Shanghai"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = json!({"email": "canteen@test.example", "password": "long enough pw", "role": "admin", "name": "C"});
+    app.post(&format!("/api/v1/institutions/{canteen}/users"), &operator, admin).await;
+    let canteen_token = app.login("canteen@test.example", "long enough pw").await;
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    log_in_as(&browser, "canteen@test.example", "long enough pw", "[data-testid=view-registry]").await;
+    browser.click("[data-testid=view-registry]").await;
+    browser.click("[data-testid=register] summary").await;
+    browser.type_into("[data-testid=register-name]", "Wang Fang").await;
+    browser.type_into("[data-testid=register-id-number]", &number).await;
+    browser.click("[data-testid=register-submit]").await;
+    browser.wait_text("[data-testid=register-exists]", "she is registered", |t| t.contains("on the registry")).await;
+    assert_eq!(app.count("select count(*) from residents").await, 1, "no second record of her");
+    // A canteen: meals only, on her family's written consent.
+    for service in ["monitoring", "home_care", "day_care", "residential"] {
+        browser.click(&format!("[data-testid=enrol-services] input[value={service}]")).await;
+    }
+    browser
+        .script("const s = document.getElementById('enrol-consent-by'); s.value = 'family'; s.dispatchEvent(new Event('change')); return s.value")
+        .await;
+    browser.click("[data-testid=enrol-submit]").await;
+    browser.wait_text("[data-testid=resident-id-number]", "her panel", |t| t.contains("********")).await;
+    let enrolments = app.get(&format!("/api/v1/residents/{rid}/enrolments"), &canteen_token).await;
+    let mine: Vec<&Value> = enrolments["enrolments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["institution_id"] == canteen.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{enrolments}");
+    assert_eq!(mine[0]["services"], json!(["meals"]));
+    // Meals only: her readings stay out of reach.
+    let (status, _) = app
+        .call("GET", &format!("/api/v1/residents/{rid}/readings?metric=heart_rate"), Some(&canteen_token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Someone new is registered outright, and opened.
+    browser.click("[data-testid=register] summary").await;
+    browser.type_into("[data-testid=register-name]", "Zhou Lan").await;
+    browser.click("[data-testid=register-submit]").await;
+    browser.wait_text("#panel-title", "her panel", |t| t.contains("Zhou Lan")).await;
+    let found = app.get("/api/v1/residents?q=Zhou", &canteen_token).await;
+    assert_eq!(found["residents"].as_array().map(Vec::len), Some(1), "{found}");
+}

@@ -408,3 +408,23 @@ async fn an_admin_enrols_only_an_elder_its_own_registration_found_and_only_for_a
     let (status, _) = app.call("POST", &path, Some(&outsider), Some(enrol)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_elders_age_turns_on_her_birthday_where_she_lives() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // Kiritimati (UTC+14) and Pago Pago (UTC−11) are always on different
+    // dates: born 80 years before Kiritimati's today, she is 80 there and
+    // still 79 in Pago Pago, whatever the server's time zone.
+    let born: chrono::NaiveDate =
+        sqlx::query_scalar("select ((now() at time zone 'Pacific/Kiritimati') - interval '80 years')::date")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    for (timezone, age) in [("Pacific/Kiritimati", 80), ("Pacific/Pago_Pago", 79)] {
+        let body = json!({"name": "Birthday", "timezone": timezone, "birth_date": born});
+        let (status, elder) = app.call("POST", "/api/v1/residents", Some(&admin), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{elder}");
+        assert_eq!(elder["age"], age, "{timezone}: {elder}");
+    }
+}

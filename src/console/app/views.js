@@ -6,6 +6,7 @@
 import { $, $$, state } from './base.js';
 import { openRegistry } from './registry.js';
 import { openDivisions } from './divisions.js';
+import { setupRegister } from './register.js';
 
 /** The views of the signed-in user, the first one shown at login. */
 export function viewsOf(user) {
@@ -41,6 +42,7 @@ export function setupViews() {
     }
   }
   document.body.classList.toggle('no-alerts', !views.includes('alerts'));
+  setupRegister();
   state.view = null;
   showSection(views[0], false);
 }

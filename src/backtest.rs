@@ -492,6 +492,14 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
         .map(|e| e.ts)
         .collect();
     relevant.extend(history.periods.iter().flat_map(|p| std::iter::once(p.from).chain(p.until)));
+    // The elder is out once the entrance door has been closed long enough.
+    let out_after = replay.settings.presence.out_after();
+    relevant.extend(
+        events
+            .iter()
+            .filter(|e| e.kind == crate::domain::EventKind::DoorClosed && e.door.as_deref() == Some("entrance"))
+            .map(|e| e.ts + out_after),
+    );
     relevant.sort_unstable();
     let per_hour = (Duration::hours(1).num_milliseconds() + state.grid.tick_ms - 1) / state.grid.tick_ms;
     let last = state.grid.ceil(replay.to) - 1;

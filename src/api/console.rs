@@ -210,6 +210,7 @@ fn kind_label(kind: AlertKind) -> &'static str {
         AlertKind::NoMorningActivity => "No activity this morning",
         AlertKind::NightWandering => "Night wandering",
         AlertKind::BedExitNoReturn => "Out of bed, not back",
+        AlertKind::NotReturned => "Out, not back home",
         AlertKind::DeviceOffline => "Device offline",
         AlertKind::LowBattery => "Low battery",
         AlertKind::IngestStalled => "Monitoring stalled: device data not stored",

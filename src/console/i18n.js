@@ -126,6 +126,7 @@
     'No activity this morning': '今晨无活动',
     'Night wandering': '夜间外出',
     'Out of bed, not back': '离床未归',
+    'Out, not back home': '外出未归',
     'Device offline': '设备离线',
     'Low battery': '电量低',
     'Timed checks stopped': '定时检查已停止',

@@ -180,6 +180,26 @@ impl BedExitSettings {
     }
 }
 
+/// Whether the elder is at home, and what being out means for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PresenceSettings {
+    /// No motion indoors this long after the entrance door closed (with the
+    /// hall sensor seeing her pass) is out.
+    #[serde(serialize_with = "number")]
+    pub out_after_minutes: f64,
+    /// Out for at least half a meal window counts as a meal eaten out.
+    pub eating_out: bool,
+    /// Still out at this local time (or, out past it, at once) raises
+    /// `not_returned`.
+    pub return_by: LocalTime,
+}
+
+impl PresenceSettings {
+    pub fn out_after(&self) -> Duration {
+        duration_ms(self.out_after_minutes * 60_000.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LowBatterySettings {
     #[serde(serialize_with = "number")]
@@ -297,6 +317,7 @@ pub struct RuleSettings {
     pub night: TimeWindow,
     pub night_wandering: NightWanderingSettings,
     pub bed_exit_no_return: BedExitSettings,
+    pub presence: PresenceSettings,
     #[serde(serialize_with = "number")]
     pub fall_cancel_seconds: f64,
     pub low_battery: LowBatterySettings,
@@ -333,6 +354,7 @@ impl Default for RuleSettings {
             night: TimeWindow::new(LocalTime::hm(22, 0), LocalTime::hm(6, 0)),
             night_wandering: NightWanderingSettings { return_minutes: 10.0 },
             bed_exit_no_return: BedExitSettings { minutes: 30.0 },
+            presence: PresenceSettings { out_after_minutes: 10.0, eating_out: true, return_by: LocalTime::hm(22, 0) },
             fall_cancel_seconds: 60.0,
             low_battery: LowBatterySettings { percent: 15.0 },
             meal_windows: vec![
@@ -406,6 +428,14 @@ impl RuleSettings {
                 "minutes" => {
                     set(&mut out.bed_exit_no_return.minutes, amount(value, field, Bound::Positive(MAX_MINUTES)))
                 }
+                _ => Err(unknown(field)),
+            }),
+            "presence" => for_each_field(value, field, |key, value, field| match key {
+                "out_after_minutes" => {
+                    set(&mut out.presence.out_after_minutes, amount(value, field, Bound::Positive(MAX_MINUTES)))
+                }
+                "eating_out" => set(&mut out.presence.eating_out, boolean(value, field)),
+                "return_by" => set(&mut out.presence.return_by, time(value, field)),
                 _ => Err(unknown(field)),
             }),
             "fall_cancel_seconds" => {
@@ -757,6 +787,10 @@ mod tests {
             json!({"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2})
         );
         assert_eq!(doc.remove("visits").unwrap(), json!({"grace_minutes": 30, "far_from_home_m": 200}));
+        assert_eq!(
+            doc.remove("presence").unwrap(),
+            json!({"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"})
+        );
         assert_eq!(Value::Object(doc), contract_example());
     }
 

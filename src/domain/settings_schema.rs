@@ -17,7 +17,8 @@ impl utoipa::PartialSchema for RuleSettings {
         ObjectBuilder::new()
             .description(Some(
                 "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, \
-                 bed_exit_no_return, fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
+                 bed_exit_no_return, presence (out_after_minutes, default 10; eating_out, default true; return_by, \
+                 default 22:00), fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
                  (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default \
                  200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the \
                  resident's timezone.",
@@ -117,6 +118,8 @@ fn rule_settings_patch() -> Value {
         "no_morning_activity": part(json!({"by": time})),
         "night_wandering": part(json!({"return_minutes": positive(MAX_MINUTES)})),
         "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
+        "presence": part(json!({"out_after_minutes": positive(MAX_MINUTES), "eating_out": {"type": ["boolean", "null"]},
+            "return_by": time})),
         "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
         "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
         "meal_windows": nullable(meal_windows()),

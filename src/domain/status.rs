@@ -99,6 +99,7 @@ pub const ABSENCE_CLEARS: &[AlertKind] = &[
     AlertKind::NoMorningActivity,
     AlertKind::NightWandering,
     AlertKind::BedExitNoReturn,
+    AlertKind::NotReturned,
     AlertKind::VisitLate,
     AlertKind::VisitMissed,
 ];

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, SecondsFor
 use chrono_tz::Tz;
 use serde_json::json;
 
+use super::presence::{self as home, Period, Presence};
 use super::{Decision, rfc3339};
 use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
 use crate::domain::presence;
@@ -105,6 +106,8 @@ struct Context<'a> {
     now: DateTime<Utc>,
     /// The facts' events up to `now`, in time order.
     events: Vec<&'a ActivityEvent>,
+    /// Whether the elder was in, out or unsure, over the facts' events.
+    presence: Vec<Period>,
 }
 
 impl Context<'_> {
@@ -130,6 +133,20 @@ impl Context<'_> {
         ts.with_timezone(&self.tz()).date_naive()
     }
 
+    /// Whether the elder is out at `ts`, as far as the sensors can tell
+    /// (`unsure` is not out: nothing is suppressed then).
+    fn out_at(&self, ts: DateTime<Utc>) -> bool {
+        home::at(&self.presence, ts).is_some_and(|p| p.presence == Presence::Out)
+    }
+
+    /// Whether the elder was out for at least half of `[start, end)`: a meal
+    /// eaten out, when the settings count it so.
+    fn ate_out(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        let out: Duration =
+            self.presence.iter().filter(|p| p.presence == Presence::Out).map(|p| p.overlap(start, end, self.now)).sum();
+        self.settings().presence.eating_out && out * 2 >= end - start
+    }
+
     /// Whether `ts` falls inside `window` on any local day.
     fn in_window(&self, window: &TimeWindow, ts: DateTime<Utc>) -> bool {
         let date = self.local_date(ts);
@@ -146,9 +163,13 @@ impl Context<'_> {
 pub fn evaluate(facts: &ResidentFacts, now: DateTime<Utc>) -> Vec<Decision> {
     let mut events: Vec<&ActivityEvent> = facts.events.iter().filter(|e| e.ts <= now).collect();
     events.sort_by_key(|e| e.ts);
-    let ctx = Context { facts, now, events };
+    let judged =
+        home::Judged { out_after: facts.settings.presence.out_after(), hall_sensor: home::hall_sensor(&events) };
+    let presence = home::periods(&events, judged, now);
+    let ctx = Context { facts, now, events, presence };
     let mut decisions = Vec::new();
     missed_meals(&ctx, &mut decisions);
+    not_returned(&ctx, &mut decisions);
     inactivity(&ctx, &mut decisions);
     no_morning_activity(&ctx, &mut decisions);
     night_wandering(&ctx, &mut decisions);
@@ -208,7 +229,11 @@ fn missed_meals(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     for date in dates_back(ctx.local_date(ctx.now), 2) {
         for meal in &ctx.settings().meal_windows {
             let (start, end) = window_on(ctx.tz(), &meal.window, date);
-            if !ctx.judged(end) || start < ctx.facts.since || had_meal(&ctx.events, start, end) {
+            if !ctx.judged(end)
+                || start < ctx.facts.since
+                || had_meal(&ctx.events, start, end)
+                || ctx.ate_out(start, end)
+            {
                 continue;
             }
             out.push(Decision::Raise {
@@ -332,7 +357,8 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
         }
     }
 
-    if !ctx.facts.activity_sensors_online {
+    // Out of the house is not a quiet spell at home (`unsure` is).
+    if !ctx.facts.activity_sensors_online || ctx.out_at(ctx.now) {
         return;
     }
     let last = activity.last();
@@ -355,6 +381,44 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     }
 }
 
+/// Out of the house and not back by the evening's bound (`presence.return_by`
+/// local time, on the day she went out; at once if she went out after it).
+/// Raised at the bound, cleared when she comes back in. A night-time exit is
+/// night wandering's business, and a status away (a weekend at her
+/// daughter's) suppresses it like every behaviour rule.
+fn not_returned(ctx: &Context<'_>, out: &mut Vec<Decision>) {
+    let settings = &ctx.settings().presence;
+    for period in ctx.presence.iter().filter(|p| p.presence == Presence::Out) {
+        let bound = local_instant(ctx.tz(), ctx.local_date(period.from), settings.return_by.time());
+        let due = bound.max(period.from);
+        if period.until.is_some_and(|back| back <= due) || !ctx.judged(due) || period.from < ctx.facts.since {
+            continue;
+        }
+        if ctx.in_window(&ctx.settings().night, period.from) {
+            continue;
+        }
+        let cause = format!("not_returned:{}", rfc3339(period.from));
+        out.push(Decision::Raise {
+            kind: AlertKind::NotReturned,
+            cause: cause.clone(),
+            severity: Severity::High,
+            at: due,
+            details: json!({"out_since": rfc3339(period.from), "local_out_since": ctx.local(period.from),
+                            "return_by": rfc3339(bound), "local_return_by": ctx.local(bound),
+                            "timezone": ctx.tz().name()}),
+        });
+        if let Some(back) = period.until {
+            out.push(Decision::Clear {
+                kind: AlertKind::NotReturned,
+                cause,
+                at: back,
+                resolution: Resolution::AutoCleared,
+                details: json!({"back_at": rfc3339(back)}),
+            });
+        }
+    }
+}
+
 /// By `by` local time there must have been some activity since waking hours
 /// started that day. Raised at the deadline, cleared by the first activity after it.
 fn no_morning_activity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
@@ -374,7 +438,8 @@ fn no_morning_activity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             continue;
         }
         let cause = format!("no_morning_activity:{date}");
-        if ctx.facts.activity_sensors_online {
+        // Gone out before the deadline is up and about.
+        if ctx.facts.activity_sensors_online && !ctx.out_at(deadline) {
             out.push(Decision::Raise {
                 kind: AlertKind::NoMorningActivity,
                 cause: cause.clone(),
@@ -879,12 +944,15 @@ mod tests {
         assert!(of(AlertKind::BedExitNoReturn, &spring_morning, "2026-03-08T11:00:00Z").is_empty());
     }
 
-    /// A night out of bed and out of the door, with no meals and no morning.
+    /// An evening out till past the bound, a night out of bed and out of the
+    /// door, with no meals and no morning.
     fn eventful_facts() -> ResidentFacts {
         facts(
             Shanghai,
             vec![
-                motion("2026-11-27T20:00:00+08:00", "living_room"),
+                motion("2026-11-27T17:59:00+08:00", "hall"),
+                door("2026-11-27T18:00:00+08:00", "door_opened", "entrance", "hall"),
+                door("2026-11-27T18:00:30+08:00", "door_closed", "entrance", "hall"),
                 event("2026-11-28T01:00:00+08:00", "bed_exit"),
                 door("2026-11-28T01:05:00+08:00", "door_opened", "entrance", "hall"),
                 motion("2026-11-28T03:00:00+08:00", "hall"),
@@ -923,6 +991,79 @@ mod tests {
         assert_eq!(evaluate(&ahead, now), first);
     }
 
+    /// A day out: past the hall sensor at 10:30, back at 16:00.
+    fn day_out(back: bool) -> Vec<ActivityEvent> {
+        let mut day = vec![
+            motion("2026-12-07T07:30:00+08:00", "bedroom"),
+            door("2026-12-07T07:45:00+08:00", "appliance_on", "none", "kitchen"),
+            motion("2026-12-07T07:50:00+08:00", "kitchen"),
+            motion("2026-12-07T07:55:00+08:00", "kitchen"),
+            motion("2026-12-07T10:29:00+08:00", "hall"),
+            door("2026-12-07T10:30:00+08:00", "door_opened", "entrance", "hall"),
+            door("2026-12-07T10:30:40+08:00", "door_closed", "entrance", "hall"),
+        ];
+        if back {
+            day.push(door("2026-12-07T16:00:00+08:00", "door_opened", "entrance", "hall"));
+            day.push(door("2026-12-07T16:00:30+08:00", "door_closed", "entrance", "hall"));
+            day.push(motion("2026-12-07T16:01:00+08:00", "hall"));
+        }
+        day
+    }
+
+    #[test]
+    fn a_day_out_raises_neither_inactivity_nor_a_missed_lunch() {
+        let mut out = facts(Shanghai, day_out(true));
+        out.since = ts("2026-12-07T00:00:00+08:00");
+        for now in ["2026-12-07T14:00:00+08:00", "2026-12-07T15:59:00+08:00", "2026-12-07T16:30:00+08:00"] {
+            let raised: Vec<_> = evaluate(&out, ts(now)).into_iter().filter(Decision::is_raise).collect();
+            assert!(raised.is_empty(), "{now}: {raised:?}");
+        }
+        // Eating out not counted: her lunch is missed.
+        out.settings.presence.eating_out = false;
+        let lunch = of(AlertKind::MissedMeal, &out, "2026-12-07T16:30:00+08:00");
+        assert_eq!(lunch, [raise(AlertKind::MissedMeal, "lunch:2026-12-07", "2026-12-07T13:30:00+08:00")]);
+    }
+
+    #[test]
+    fn a_collapse_in_the_hall_after_closing_the_door_from_inside_is_inactivity_on_time() {
+        // The door opened for a delivery; she was never seen passing the hall
+        // on the way out, closed it, and lay where the sensor does not see.
+        let mut day = day_out(false);
+        day.remove(4);
+        let mut facts = facts(Shanghai, day);
+        facts.since = ts("2026-12-07T00:00:00+08:00");
+        let inactivity = of(AlertKind::Inactivity, &facts, "2026-12-07T14:00:00+08:00");
+        let expected = [raise(AlertKind::Inactivity, "inactivity:2026-12-07T02:30:40Z", "2026-12-07T13:30:40+08:00")];
+        assert_eq!(inactivity, expected);
+    }
+
+    #[test]
+    fn not_back_by_the_evening_bound_raises_and_coming_in_clears() {
+        let mut facts = facts(Shanghai, day_out(false));
+        facts.since = ts("2026-12-07T00:00:00+08:00");
+        assert!(of(AlertKind::NotReturned, &facts, "2026-12-07T21:59:00+08:00").is_empty());
+        let cause = "not_returned:2026-12-07T02:30:40Z";
+        assert_eq!(
+            of(AlertKind::NotReturned, &facts, "2026-12-07T22:05:00+08:00"),
+            [raise(AlertKind::NotReturned, cause, "2026-12-07T22:00:00+08:00")]
+        );
+        facts.events.push(door("2026-12-07T22:40:00+08:00", "door_opened", "entrance", "hall"));
+        assert_eq!(
+            of(AlertKind::NotReturned, &facts, "2026-12-07T22:45:00+08:00"),
+            [
+                raise(AlertKind::NotReturned, cause, "2026-12-07T22:00:00+08:00"),
+                clear(AlertKind::NotReturned, cause, "2026-12-07T22:40:00+08:00")
+            ]
+        );
+        // Out all evening, but no alert for the hours she was out: no
+        // inactivity, no missed dinner.
+        let raised: Vec<_> = evaluate(&facts, ts("2026-12-07T22:45:00+08:00"))
+            .into_iter()
+            .filter(|d| d.is_raise() && d.kind() != AlertKind::NotReturned)
+            .collect();
+        assert!(raised.is_empty(), "{raised:?}");
+    }
+
     proptest! {
         #[test]
         fn any_history_evaluates_without_panicking_idempotently(
@@ -954,6 +1095,23 @@ mod tests {
             let now = start + Duration::minutes(now_minutes);
             let decisions = evaluate(&facts, now);
             prop_assert_eq!(&evaluate(&facts, now), &decisions);
+            // `unsure` suppresses nothing: the decisions are those of an
+            // elder the rules never believe out, unless she was out.
+            let mut never_out = facts.clone();
+            never_out.settings.presence.out_after_minutes = 1e9;
+            let judged = home::Judged { out_after: facts.settings.presence.out_after(), hall_sensor: true };
+            let refs: Vec<&ActivityEvent> = facts.events.iter().collect();
+            let was_out = home::periods(&refs, judged, now).iter().any(|p| p.presence == Presence::Out);
+            if !was_out {
+                prop_assert_eq!(&evaluate(&never_out, now), &decisions);
+            } else {
+                // Out takes away only what being out explains.
+                let explained = [AlertKind::Inactivity, AlertKind::NoMorningActivity, AlertKind::MissedMeal, AlertKind::NotReturned];
+                let other = |d: &Vec<Decision>| -> Vec<Decision> {
+                    d.iter().filter(|d| !explained.contains(&d.kind())).cloned().collect()
+                };
+                prop_assert_eq!(other(&evaluate(&never_out, now)), other(&decisions));
+            }
             for decision in &decisions {
                 prop_assert!(decision.kind().is_behaviour());
                 prop_assert!(decision.at() <= now);

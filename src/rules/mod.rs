@@ -12,6 +12,8 @@
 //! - [`behaviour`]: scheduled rules about what did *not* happen (meals,
 //!   inactivity, night wandering, bed exit), re-derived from stored events on
 //!   every run.
+//! - [`presence`]: whether the elder is in, out, or unsure, from the
+//!   entrance door and the motion indoors.
 //! - [`settings`]: the per-resident rule settings and their layering.
 //!
 //! # How the alert store should read decisions
@@ -28,6 +30,7 @@
 
 pub mod behaviour;
 pub mod devices;
+pub mod presence;
 pub mod streaming;
 pub mod vitals;
 

@@ -15,6 +15,8 @@ crate::names!(
         NoMorningActivity = "no_morning_activity",
         NightWandering = "night_wandering",
         BedExitNoReturn = "bed_exit_no_return",
+        /// Out of the house and not back by the evening's bound.
+        NotReturned = "not_returned",
         DeviceOffline = "device_offline",
         LowBattery = "low_battery",
         /// The platform watching itself: messages wait and none is committed.
@@ -50,6 +52,7 @@ impl AlertKind {
                 | AlertKind::NoMorningActivity
                 | AlertKind::NightWandering
                 | AlertKind::BedExitNoReturn
+                | AlertKind::NotReturned
         )
     }
 }
@@ -75,7 +78,8 @@ mod tests {
                 AlertKind::Inactivity,
                 AlertKind::NoMorningActivity,
                 AlertKind::NightWandering,
-                AlertKind::BedExitNoReturn
+                AlertKind::BedExitNoReturn,
+                AlertKind::NotReturned
             ]
         );
     }

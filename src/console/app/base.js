@@ -216,6 +216,10 @@ export function summary(alert) {
       parts.push(`Left bed at ${localHm(d.local_time) || fmtWhen(d.bed_exit_at)}`);
       if (d.minutes != null) parts.push(`not back within ${num(d.minutes)} min`);
       break;
+    case 'not_returned':
+      parts.push(`Went out at ${localHm(d.local_out_since) || fmtWhen(d.out_since)}`);
+      if (d.local_return_by) parts.push(`not back by ${localHm(d.local_return_by)}`);
+      break;
     case 'device_offline':
       parts.push(`${deviceKindLabel(d.device_kind || 'device')} ${d.device_id || alert.device_id || ''} not reporting`.trim());
       break;

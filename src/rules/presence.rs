@@ -1,0 +1,328 @@
+//! Whether the elder is at home: `in`, `out`, or `unsure`, re-derived from
+//! the stored events on every run, as the other scheduled rules are.
+//!
+//! - The entrance door opened and closed, and no motion indoors for
+//!   `out_after` → `out`, since the door closed.
+//! - Any motion → `in`; the entrance door opening while out is the elder
+//!   coming back (`in` from then: a fall on the way in is a quiet spell at
+//!   home, judged as one).
+//! - The dangerous look-alike is a collapse in the hall right after closing
+//!   the door from inside. So `out` is believed only when the hall's motion
+//!   sensor (a motion sensor in the entrance door's room) saw someone pass
+//!   on the way to the door. Without that sight, or without a hall sensor,
+//!   the elder is `unsure`. Nothing is suppressed while `unsure`.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::EventKind;
+use crate::domain::activity::ActivityEvent;
+
+/// Where the elder is, as far as the home's sensors tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    In,
+    Out,
+    Unsure,
+}
+
+/// One stretch of presence: `until` is `None` for the one going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub presence: Presence,
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Period {
+    /// Whether the period holds at `ts`.
+    pub fn covers(&self, ts: DateTime<Utc>) -> bool {
+        self.from <= ts && self.until.is_none_or(|until| ts < until)
+    }
+
+    /// How long the period overlaps `[start, end)`.
+    pub fn overlap(&self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+        let until = self.until.unwrap_or(now).min(end);
+        (until - self.from.max(start)).max(Duration::zero())
+    }
+}
+
+/// How long before the door opened the hall sensor's sight of someone still
+/// counts as them walking out.
+fn passing_before_door() -> Duration {
+    Duration::minutes(2)
+}
+
+/// What presence is judged from, besides the events.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged {
+    /// No motion indoors this long after the door closed means out.
+    pub out_after: Duration,
+    /// Whether a motion sensor watches the entrance door's room.
+    pub hall_sensor: bool,
+}
+
+/// The entrance door's last opening, while its outcome is unknown.
+#[derive(Debug, Clone)]
+struct Leaving {
+    closed: Option<DateTime<Utc>>,
+    /// The door's room: the hall.
+    hall: Option<String>,
+    /// The hall sensor saw someone on the way to the door.
+    passed: bool,
+}
+
+/// The presence periods the events show up to `now`, oldest first. Before
+/// the first event the elder is taken to be in; the last period is open.
+pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) -> Vec<Period> {
+    let mut periods: Vec<Period> = Vec::new();
+    let Some(first) = events.first() else { return periods };
+    let mut current = Period { presence: Presence::In, from: first.ts, until: None };
+    let mut leaving: Option<Leaving> = None;
+    let mut last_motion: Option<&ActivityEvent> = None;
+    let mut change = |current: &mut Period, presence: Presence, at: DateTime<Utc>| {
+        if current.presence != presence {
+            let mut ended = *current;
+            ended.until = Some(at);
+            periods.push(ended);
+            *current = Period { presence, from: at, until: None };
+        }
+    };
+    for &event in events.iter().filter(|e| e.ts <= now) {
+        // A door closed long enough without motion after it: decided when
+        // the quiet ran out, before this event is looked at.
+        if let Some(closed) = leaving.as_ref().and_then(|l| l.closed)
+            && event.ts >= closed + judged.out_after
+        {
+            let left = leaving.take().expect("leaving");
+            change(&mut current, outcome(&left, judged), closed);
+        }
+        let entrance = event.door.as_deref() == Some("entrance");
+        match event.kind {
+            EventKind::DoorOpened if entrance => {
+                if current.presence == Presence::Out {
+                    // Coming back.
+                    change(&mut current, Presence::In, event.ts);
+                    leaving = None;
+                } else {
+                    let passed = last_motion.is_some_and(|m| {
+                        event.room.is_some() && m.room == event.room && event.ts - m.ts <= passing_before_door()
+                    });
+                    leaving = Some(Leaving { closed: None, hall: event.room.clone(), passed });
+                }
+            }
+            EventKind::DoorClosed if entrance => {
+                if let Some(left) = leaving.as_mut()
+                    && left.closed.is_none()
+                {
+                    left.closed = Some(event.ts);
+                }
+            }
+            EventKind::Motion => {
+                last_motion = Some(event);
+                match leaving.as_mut() {
+                    // The door still open: someone in its room is passing it.
+                    Some(left) if left.closed.is_none() => {
+                        let hall = left.hall.is_some() && event.room == left.hall;
+                        left.passed |= hall;
+                        if !hall {
+                            change(&mut current, Presence::In, event.ts);
+                        }
+                    }
+                    // Motion after the door closed: someone is inside.
+                    _ => {
+                        leaving = None;
+                        change(&mut current, Presence::In, event.ts);
+                    }
+                }
+            }
+            // Cooking, the bed, a meal tray, pills: someone is home.
+            EventKind::ApplianceOn
+            | EventKind::BedExit
+            | EventKind::BedEnter
+            | EventKind::MealEaten
+            | EventKind::MedicationTaken => {
+                leaving = None;
+                change(&mut current, Presence::In, event.ts);
+            }
+            _ => {}
+        }
+    }
+    if let Some(closed) = leaving.as_ref().and_then(|l| l.closed)
+        && now >= closed + judged.out_after
+    {
+        let left = leaving.take().expect("leaving");
+        change(&mut current, outcome(&left, judged), closed);
+    }
+    periods.push(current);
+    periods
+}
+
+/// What a door closed with no motion after it means.
+fn outcome(left: &Leaving, judged: Judged) -> Presence {
+    if judged.hall_sensor && left.passed { Presence::Out } else { Presence::Unsure }
+}
+
+/// Whether a motion sensor watches the entrance door's room, as the events
+/// show it: one has seen someone there. A hall sensor that saw nobody in the
+/// facts' day and a half is as good as none, and `out` is not believed.
+pub fn hall_sensor(events: &[&ActivityEvent]) -> bool {
+    let entrance: Vec<&str> =
+        events.iter().filter(|e| e.door.as_deref() == Some("entrance")).filter_map(|e| e.room.as_deref()).collect();
+    events.iter().any(|e| e.kind == EventKind::Motion && e.room.as_deref().is_some_and(|room| entrance.contains(&room)))
+}
+
+/// The period holding at `ts`, if the events reach back that far.
+pub fn at(periods: &[Period], ts: DateTime<Utc>) -> Option<&Period> {
+    periods.iter().rev().find(|p| p.covers(ts))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn event(at: &str, kind: &str, room: &str, door: Option<&str>) -> ActivityEvent {
+        ActivityEvent {
+            ts: ts(at),
+            kind: kind.into(),
+            room: Some(room.into()),
+            door: door.map(Into::into),
+            appliance: None,
+        }
+    }
+
+    fn motion(at: &str, room: &str) -> ActivityEvent {
+        event(at, "motion", room, None)
+    }
+
+    fn opened(at: &str) -> ActivityEvent {
+        event(at, "door_opened", "hall", Some("entrance"))
+    }
+
+    fn closed(at: &str) -> ActivityEvent {
+        event(at, "door_closed", "hall", Some("entrance"))
+    }
+
+    const WITH_HALL: Judged = Judged { out_after: Duration::minutes(10), hall_sensor: true };
+
+    fn shape(events: &[ActivityEvent], judged: Judged, now: &str) -> Vec<(Presence, String, Option<String>)> {
+        let refs: Vec<&ActivityEvent> = events.iter().collect();
+        periods(&refs, judged, ts(now))
+            .into_iter()
+            .map(|p| (p.presence, p.from.format("%H:%M").to_string(), p.until.map(|u| u.format("%H:%M").to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn walking_out_past_the_hall_sensor_is_out_from_the_door_until_she_comes_back() {
+        let day = [
+            motion("2026-12-07T09:00:00Z", "kitchen"),
+            motion("2026-12-07T09:30:00Z", "hall"),
+            opened("2026-12-07T09:31:00Z"),
+            closed("2026-12-07T09:31:30Z"),
+            opened("2026-12-07T13:05:00Z"),
+            closed("2026-12-07T13:05:40Z"),
+            motion("2026-12-07T13:06:00Z", "hall"),
+        ];
+        // Not yet decided within the ten minutes.
+        assert_eq!(shape(&day[..4], WITH_HALL, "2026-12-07T09:40:00Z"), [(Presence::In, "09:00".into(), None)]);
+        assert_eq!(
+            shape(&day[..4], WITH_HALL, "2026-12-07T09:42:00Z"),
+            [(Presence::In, "09:00".into(), Some("09:31".into())), (Presence::Out, "09:31".into(), None)]
+        );
+        assert_eq!(
+            shape(&day, WITH_HALL, "2026-12-07T14:00:00Z"),
+            [
+                (Presence::In, "09:00".into(), Some("09:31".into())),
+                (Presence::Out, "09:31".into(), Some("13:05".into())),
+                (Presence::In, "13:05".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_door_closed_with_nobody_passing_the_hall_is_unsure_not_out() {
+        // She closed the door after a delivery, from inside, and collapsed
+        // where the hall sensor had not seen her on the way to the door.
+        let day =
+            [motion("2026-12-07T09:00:00Z", "lounge"), opened("2026-12-07T10:00:00Z"), closed("2026-12-07T10:01:00Z")];
+        assert_eq!(
+            shape(&day, WITH_HALL, "2026-12-07T12:00:00Z"),
+            [(Presence::In, "09:00".into(), Some("10:01".into())), (Presence::Unsure, "10:01".into(), None)]
+        );
+        // Without a hall sensor nobody can tell.
+        let blind = Judged { hall_sensor: false, ..WITH_HALL };
+        let day =
+            [motion("2026-12-07T09:59:00Z", "hall"), opened("2026-12-07T10:00:00Z"), closed("2026-12-07T10:01:00Z")];
+        assert_eq!(shape(&day, blind, "2026-12-07T12:00:00Z")[1].0, Presence::Unsure);
+    }
+
+    #[test]
+    fn motion_after_the_door_closed_is_someone_inside() {
+        let day = [
+            motion("2026-12-07T09:59:00Z", "hall"),
+            opened("2026-12-07T10:00:00Z"),
+            closed("2026-12-07T10:01:00Z"),
+            motion("2026-12-07T10:05:00Z", "hall"),
+        ];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T12:00:00Z"), [(Presence::In, "09:59".into(), None)]);
+    }
+
+    #[test]
+    fn the_door_left_open_is_not_out() {
+        let day = [motion("2026-12-07T09:59:00Z", "hall"), opened("2026-12-07T10:00:00Z")];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T12:00:00Z"), [(Presence::In, "09:59".into(), None)]);
+    }
+
+    fn arbitrary_day() -> impl Strategy<Value = Vec<ActivityEvent>> {
+        let kinds = prop::sample::select(vec!["motion_hall", "motion_kitchen", "open", "close", "kettle"]);
+        prop::collection::vec((0i64..24 * 60, kinds), 0..40).prop_map(|mut raw| {
+            raw.sort_by_key(|(minute, _)| *minute);
+            raw.into_iter()
+                .map(|(minute, kind)| {
+                    let at = (ts("2026-12-07T00:00:00Z") + Duration::minutes(minute)).to_rfc3339();
+                    match kind {
+                        "motion_hall" => motion(&at, "hall"),
+                        "motion_kitchen" => motion(&at, "kitchen"),
+                        "open" => opened(&at),
+                        "close" => closed(&at),
+                        _ => ActivityEvent {
+                            appliance: Some("kettle".into()),
+                            ..event(&at, "appliance_on", "kitchen", None)
+                        },
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Periods tile time without gaps; the elder is never out without a
+        /// hall sensor; never out while a motion shows her in; and an
+        /// `out` always starts at an entrance door's closing.
+        #[test]
+        fn periods_tile_time_and_out_needs_what_the_hall_sensor_saw(day in arbitrary_day(), hall in any::<bool>()) {
+            let judged = Judged { hall_sensor: hall, ..WITH_HALL };
+            let now = ts("2026-12-08T00:00:00Z");
+            let refs: Vec<&ActivityEvent> = day.iter().collect();
+            let found = periods(&refs, judged, now);
+            for pair in found.windows(2) {
+                prop_assert_eq!(pair[0].until, Some(pair[1].from));
+                prop_assert!(pair[0].presence != pair[1].presence);
+            }
+            prop_assert!(found.last().is_none_or(|p| p.until.is_none()));
+            for period in found.iter().filter(|p| p.presence == Presence::Out) {
+                prop_assert!(hall, "out without a hall sensor");
+                prop_assert!(day.iter().any(|e| e.ts == period.from && e.kind == EventKind::DoorClosed));
+                let inside = day.iter().any(|e| e.kind == EventKind::Motion && period.covers(e.ts) && e.ts != period.from);
+                prop_assert!(!inside, "out while a motion shows her in: {period:?}");
+            }
+        }
+    }
+}

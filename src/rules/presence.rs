@@ -7,10 +7,13 @@
 //!   coming back (`in` from then: a fall on the way in is a quiet spell at
 //!   home, judged as one).
 //! - The dangerous look-alike is a collapse in the hall right after closing
-//!   the door from inside. So `out` is believed only when the hall's motion
-//!   sensor (a motion sensor in the entrance door's room) saw someone pass
-//!   on the way to the door. Without that sight, or without a hall sensor,
-//!   the elder is `unsure`. Nothing is suppressed while `unsure`.
+//!   the door from inside (a parcel taken in, a neighbour seen off). So
+//!   `out` is believed only when the hall's motion sensor (a motion sensor
+//!   in the entrance door's room) saw someone pass on the way to the door,
+//!   and saw nobody linger in the hall while it stood open: walking out takes
+//!   seconds, talking at the door takes minutes. Without that sight, or
+//!   without a hall sensor, the elder is `unsure`. Nothing is suppressed
+//!   while `unsure`.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -53,6 +56,12 @@ fn passing_before_door() -> Duration {
     Duration::minutes(2)
 }
 
+/// Hall motion this long after the door opened, while it is still open, is
+/// someone lingering at the door, not walking through it.
+fn walking_through() -> Duration {
+    Duration::seconds(45)
+}
+
 /// What presence is judged from, besides the events.
 #[derive(Debug, Clone, Copy)]
 pub struct Judged {
@@ -65,11 +74,14 @@ pub struct Judged {
 /// The entrance door's last opening, while its outcome is unknown.
 #[derive(Debug, Clone)]
 struct Leaving {
+    opened: DateTime<Utc>,
     closed: Option<DateTime<Utc>>,
     /// The door's room: the hall.
     hall: Option<String>,
     /// The hall sensor saw someone on the way to the door.
     passed: bool,
+    /// The hall sensor saw someone stay at the open door.
+    lingered: bool,
 }
 
 /// The presence periods the events show up to `now`, oldest first. Before
@@ -108,7 +120,13 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                     let passed = last_motion.is_some_and(|m| {
                         event.room.is_some() && m.room == event.room && event.ts - m.ts <= passing_before_door()
                     });
-                    leaving = Some(Leaving { closed: None, hall: event.room.clone(), passed });
+                    leaving = Some(Leaving {
+                        opened: event.ts,
+                        closed: None,
+                        hall: event.room.clone(),
+                        passed,
+                        lingered: false,
+                    });
                 }
             }
             EventKind::DoorClosed if entrance => {
@@ -125,6 +143,7 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                     Some(left) if left.closed.is_none() => {
                         let hall = left.hall.is_some() && event.room == left.hall;
                         left.passed |= hall;
+                        left.lingered |= hall && event.ts - left.opened > walking_through();
                         if !hall {
                             change(&mut current, Presence::In, event.ts);
                         }
@@ -160,7 +179,7 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
 
 /// What a door closed with no motion after it means.
 fn outcome(left: &Leaving, judged: Judged) -> Presence {
-    if judged.hall_sensor && left.passed { Presence::Out } else { Presence::Unsure }
+    if judged.hall_sensor && left.passed && !left.lingered { Presence::Out } else { Presence::Unsure }
 }
 
 /// Whether a motion sensor watches the entrance door's room, as the events
@@ -261,6 +280,27 @@ mod tests {
         let day =
             [motion("2026-12-07T09:59:00Z", "hall"), opened("2026-12-07T10:00:00Z"), closed("2026-12-07T10:01:00Z")];
         assert_eq!(shape(&day, blind, "2026-12-07T12:00:00Z")[1].0, Presence::Unsure);
+    }
+
+    #[test]
+    fn lingering_in_the_hall_at_the_open_door_is_unsure() {
+        // A parcel taken in at the door: she stood in the hall two minutes,
+        // closed the door, and nothing moved after.
+        let day = [
+            motion("2026-12-07T09:59:00Z", "hall"),
+            opened("2026-12-07T10:00:00Z"),
+            motion("2026-12-07T10:01:30Z", "hall"),
+            closed("2026-12-07T10:02:00Z"),
+        ];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T12:00:00Z")[1], (Presence::Unsure, "10:02".into(), None));
+        // Walking out: the sensor still sees her in the doorway a few seconds.
+        let day = [
+            motion("2026-12-07T09:59:00Z", "hall"),
+            opened("2026-12-07T10:00:00Z"),
+            motion("2026-12-07T10:00:10Z", "hall"),
+            closed("2026-12-07T10:00:20Z"),
+        ];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T12:00:00Z")[1], (Presence::Out, "10:00".into(), None));
     }
 
     #[test]

@@ -51,9 +51,10 @@ impl Period {
 }
 
 /// How long before the door opened the hall sensor's sight of someone still
-/// counts as them walking out.
+/// counts as them walking out: shoes and a coat take a few minutes, and a
+/// motion sensor reports the first movement of a stay, not each one.
 fn passing_before_door() -> Duration {
-    Duration::minutes(2)
+    Duration::minutes(5)
 }
 
 /// Hall motion this long after the door opened, while it is still open, is

@@ -139,12 +139,9 @@ impl Context<'_> {
         home::at(&self.presence, ts).is_some_and(|p| p.presence == Presence::Out)
     }
 
-    /// Whether the elder was out for at least half of `[start, end)`: a meal
-    /// eaten out, when the settings count it so.
+    /// Whether a meal window was eaten out (see [`home::ate_out`]).
     fn ate_out(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        let out: Duration =
-            self.presence.iter().filter(|p| p.presence == Presence::Out).map(|p| p.overlap(start, end, self.now)).sum();
-        self.settings().presence.eating_out && out * 2 >= end - start
+        home::ate_out(&self.presence, self.settings().presence.eating_out, start, end, self.now)
     }
 
     /// Whether `ts` falls inside `window` on any local day.

@@ -192,6 +192,27 @@ pub fn hall_sensor(events: &[&ActivityEvent]) -> bool {
     events.iter().any(|e| e.kind == EventKind::Motion && e.room.as_deref().is_some_and(|room| entrance.contains(&room)))
 }
 
+/// Whether a meal window was eaten out: the elder out for at least half of
+/// `[start, end)`, when the settings count that as a meal. One answer for
+/// the missed-meal rule and the family's summary.
+pub fn ate_out(
+    periods: &[Period],
+    eating_out: bool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let out: Duration =
+        periods.iter().filter(|p| p.presence == Presence::Out).map(|p| p.overlap(start, end, now)).sum();
+    eating_out && out * 2 >= end - start
+}
+
+/// The presence periods of a resident's events with their settings: the
+/// rules' and the summary's one way of asking.
+pub fn of(events: &[&ActivityEvent], out_after: Duration, now: DateTime<Utc>) -> Vec<Period> {
+    periods(events, Judged { out_after, hall_sensor: hall_sensor(events) }, now)
+}
+
 /// The period holding at `ts`, if the events reach back that far.
 pub fn at(periods: &[Period], ts: DateTime<Utc>) -> Option<&Period> {
     periods.iter().rev().find(|p| p.covers(ts))

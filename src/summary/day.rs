@@ -13,6 +13,7 @@ use crate::domain::settings::is_vital;
 use crate::domain::settings::{RuleSettings, Threshold, TimeWindow};
 use crate::domain::{EventKind, Metric};
 use crate::rules::behaviour::{local_instant, meal_evidence, missed_meal_cause, window_on};
+use crate::rules::presence as home;
 
 /// The instants a local day starts and ends.
 pub(super) fn day_bounds(tz: Tz, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -53,6 +54,8 @@ pub(super) struct DayFacts<'a> {
     pub(super) in_bed_before: Option<bool>,
     /// Missed-meal alerts of the day by cause.
     pub(super) missed: &'a HashMap<String, Uuid>,
+    /// In, out or unsure over `events`, as the rules see it.
+    pub(super) presence: &'a [home::Period],
 }
 
 impl DayFacts<'_> {
@@ -98,7 +101,14 @@ pub(super) fn meals(facts: &DayFacts<'_>) -> Vec<Meal> {
                 end: m.window.end,
                 window_start: start,
                 window_end: end,
-                status: meal_status(evidence.is_some(), missed_alert_id.is_some(), start, end, facts.now),
+                status: match meal_status(evidence.is_some(), missed_alert_id.is_some(), start, end, facts.now) {
+                    MealStatus::NotRecorded
+                        if home::ate_out(facts.presence, facts.settings.presence.eating_out, start, end, facts.now) =>
+                    {
+                        MealStatus::EatenOut
+                    }
+                    status => status,
+                },
                 evidence: evidence.map(Evidence::from),
                 missed_alert_id,
             }
@@ -288,6 +298,7 @@ mod tests {
             events: &events,
             in_bed_before: None,
             missed: &missed,
+            presence: &[],
         };
         let meals = meals(&facts);
         let statuses: Vec<(&str, MealStatus)> = meals.iter().map(|m| (m.meal.as_str(), m.status)).collect();
@@ -323,6 +334,35 @@ mod tests {
     }
 
     #[test]
+    fn a_lunch_window_spent_out_is_eaten_out_unless_the_settings_say_otherwise() {
+        let mut settings = settings();
+        let events = vec![event("2026-11-28T00:00:00Z", "motion", Some("kitchen"))];
+        let missed = HashMap::new();
+        // Out 11:30-15:00 local; lunch is 11:00-13:30.
+        let out = [home::Period {
+            presence: home::Presence::Out,
+            from: ts("2026-11-28T03:30:00Z"),
+            until: Some(ts("2026-11-28T07:00:00Z")),
+        }];
+        let status = |settings: &RuleSettings| {
+            let facts = DayFacts {
+                tz: Shanghai,
+                date: date("2026-11-28"),
+                now: ts("2026-11-28T08:00:00Z"),
+                settings,
+                events: &events,
+                in_bed_before: None,
+                missed: &missed,
+                presence: &out,
+            };
+            meals(&facts).into_iter().find(|m| m.meal == "lunch").map(|m| m.status)
+        };
+        assert_eq!(status(&settings), Some(MealStatus::EatenOut));
+        settings.presence.eating_out = false;
+        assert_eq!(status(&settings), Some(MealStatus::NotRecorded));
+    }
+
+    #[test]
     fn events_after_now_are_not_counted() {
         let settings = settings();
         let events = vec![event("2026-11-28T01:00:00Z", "meal_eaten", None)];
@@ -335,6 +375,7 @@ mod tests {
             events: &events,
             in_bed_before: Some(true),
             missed: &missed,
+            presence: &[],
         };
         assert_eq!(meals(&facts)[0].status, MealStatus::InProgress);
         let a = activity(&facts);

@@ -18,6 +18,7 @@ use crate::domain::settings::{LocalTime, RuleSettings, Threshold};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
 use crate::rules::behaviour::missed_meal_cause;
 use crate::rules::devices;
+use crate::rules::presence as home;
 use crate::store::alerts::{self, DayAlert};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
@@ -74,6 +75,8 @@ pub async fn build(
     let last_bed_edge = activity::last_of_resident(pool, id, &bed_edges, span_start - BED_LOOKBACK, span_start).await?;
     let causes: Vec<String> = settings.meal_windows.iter().map(|m| missed_meal_cause(&m.meal, date)).collect();
     let missed = alerts::by_cause(pool, id, AlertKind::MissedMeal, &causes).await?;
+    let refs: Vec<&ActivityEvent> = events.iter().collect();
+    let periods = home::of(&refs, settings.presence.out_after(), now);
     let facts = DayFacts {
         tz,
         date,
@@ -82,6 +85,7 @@ pub async fn build(
         events: &events,
         in_bed_before: last_bed_edge.map(|kind| kind == EventKind::BedEnter),
         missed: &missed,
+        presence: &periods,
     };
     Ok(Summary {
         resident: ResidentBrief { id, name: resident.name, timezone: resident.timezone, room: resident.room },
@@ -90,6 +94,7 @@ pub async fn build(
         day_end,
         generated_at: now,
         away: settings.away,
+        presence: (date == today).then(|| periods.last().map(PresenceNow::from)).flatten(),
         meals: day::meals(&facts),
         activity: day::activity(&facts),
         vitals: vitals(pool, id, &settings, day_start, day_end).await?,
@@ -127,6 +132,10 @@ pub struct Summary {
     generated_at: DateTime<Utc>,
     /// Away (visiting family, in hospital): meals and activity are not judged.
     away: bool,
+    /// Today only: in, out (since the door closed behind her) or unsure,
+    /// from the entrance door and the motion indoors. `null` for another
+    /// day, or with no activity yet.
+    presence: Option<PresenceNow>,
     meals: Vec<Meal>,
     activity: Activity,
     vitals: Vec<Vital>,
@@ -135,6 +144,20 @@ pub struct Summary {
     /// The meal service's part: the plan, and the day's orders with what
     /// the courier found (a meal handed over also shows in `meals`).
     meal_service: MealService,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SummaryPresence)]
+struct PresenceNow {
+    state: home::Presence,
+    /// Since when, as far as the day's events reach back.
+    since: DateTime<Utc>,
+}
+
+impl From<&home::Period> for PresenceNow {
+    fn from(period: &home::Period) -> Self {
+        PresenceNow { state: period.presence, since: period.from }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -174,6 +197,9 @@ pub enum MealStatus {
     /// The window is open and nothing shows a meal yet.
     InProgress,
     Upcoming,
+    /// Out for at least half of the window: eaten out (when the settings
+    /// count it so), and no alert.
+    EatenOut,
     /// The window is over, nothing showed a meal, and no alert was raised:
     /// away, or not judged yet (the scheduler runs every few seconds).
     NotRecorded,

@@ -58,6 +58,11 @@ enum Day {
     RacingHeart,
     /// An SOS, and a fall cancelled by the resident.
     Alarms,
+    /// Out past the hall sensor from 10:30 to 16:00: lunch out.
+    Out,
+    /// A parcel taken in at the door at 10:30, and a collapse in the hall
+    /// right after closing it: nothing moves until a neighbour finds her.
+    HallCollapse,
 }
 
 struct Messages(Vec<(String, Vec<u8>)>);
@@ -88,6 +93,30 @@ impl Messages {
         }
         self.event("bed-1", at("06:30"), "bed_exit", json!({}));
         self.motion("m-bedroom", at("06:31"));
+        let entrance = json!({"door": "entrance"});
+        if day == Day::Out || day == Day::HallCollapse {
+            self.motion("m-kitchen", at("07:30"));
+            self.motion("m-kitchen", at("07:34"));
+            self.motion("m-hall", at("10:28"));
+            self.event("door-1", at("10:30"), "door_opened", entrance.clone());
+            if day == Day::HallCollapse {
+                self.motion("m-hall", at("10:32"));
+                self.event("door-1", at("10:33"), "door_closed", entrance);
+                return;
+            }
+            self.event("door-1", at("10:30") + Duration::seconds(20), "door_closed", entrance.clone());
+            self.event("door-1", at("16:00"), "door_opened", entrance.clone());
+            self.event("door-1", at("16:00") + Duration::seconds(20), "door_closed", entrance);
+            self.motion("m-hall", at("16:01"));
+            for (hm, device) in
+                [("16:30", "m-living"), ("18:00", "m-kitchen"), ("18:04", "m-kitchen"), ("19:30", "m-living")]
+            {
+                self.motion(device, at(hm));
+            }
+            self.motion("m-bedroom", at("21:40"));
+            self.event("bed-1", at("21:45"), "bed_enter", json!({}));
+            return;
+        }
         // A stay in the kitchen is a meal.
         let mut meals = vec![("07:30", "07:34"), ("18:00", "18:04")];
         if day != Day::MissedLunch {
@@ -501,4 +530,69 @@ async fn each_answered_backtest_is_in_the_access_log_of_the_resident() {
     let (status, _) = app.call("POST", &path, Some(&h.token), Some(backwards)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(logged().await, 2);
+}
+
+/// The behaviour kinds of the alerts a report opened from `from` on.
+fn behaviour_opened(report: &Value, from: DateTime<Utc>) -> Vec<(String, DateTime<Utc>)> {
+    let behaviour = ["inactivity", "missed_meal", "no_morning_activity", "night_wandering", "bed_exit_no_return"];
+    report["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| {
+            let opened: DateTime<Utc> = a["opened_at"].as_str().and_then(|s| s.parse().ok())?;
+            let kind = a["kind"].as_str()?;
+            (opened >= from && behaviour.contains(&kind)).then(|| (kind.to_owned(), opened))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_week_out_every_day_raises_no_inactivity_and_no_missed_meal() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Mrs Li", DEVICES).await;
+    let from = week_start();
+    let first = from.with_timezone(&TZ).date_naive();
+    let mut messages = Messages(Vec::new());
+    for i in -1..7 {
+        messages.day(first + Duration::days(i), Day::Out);
+    }
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", messages.0.len() as i64).await;
+    let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(from + Duration::days(7))})).await;
+    assert_eq!(behaviour_opened(&report, from), [], "out past the hall sensor every day: {report}");
+    // Not believing her out (a door nobody is seen passing), the same week
+    // is a week of alerts: what spares her them is presence.
+    let settings = json!({"presence": {"out_after_minutes": 1440}});
+    let doubting =
+        backtest(&app, &h, json!({"from": stamp(from), "to": stamp(from + Duration::days(7)), "settings": settings}))
+            .await;
+    let kinds: Vec<String> = behaviour_opened(&doubting, from).into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.iter().any(|k| k == "inactivity") && kinds.iter().any(|k| k == "missed_meal"), "{doubting}");
+}
+
+#[tokio::test]
+async fn a_collapse_in_the_hall_after_closing_the_door_raises_inactivity_on_time() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Mrs Li", DEVICES).await;
+    let from = week_start();
+    let first = from.with_timezone(&TZ).date_naive();
+    let mut messages = Messages(Vec::new());
+    for i in -1..3 {
+        messages.day(first + Duration::days(i), Day::Out);
+    }
+    let collapse_day = first + Duration::days(3);
+    messages.day(collapse_day, Day::HallCollapse);
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", messages.0.len() as i64).await;
+    let window = json!({"from": stamp(from), "to": stamp(local(collapse_day, "18:00"))});
+    let report = backtest(&app, &h, window).await;
+    let closed = local(collapse_day, "10:33");
+    let opened = behaviour_opened(&report, from);
+    let inactivity: Vec<&DateTime<Utc>> = opened.iter().filter(|(k, _)| k == "inactivity").map(|(_, at)| at).collect();
+    // The threshold is three hours of quiet (and the replay's tick).
+    assert_eq!(inactivity.len(), 1, "{report}");
+    assert!(*inactivity[0] >= closed + Duration::hours(3), "{report}");
+    assert!(*inactivity[0] <= closed + Duration::hours(3) + Duration::minutes(5), "{report}");
+    assert!(opened.iter().all(|(_, at)| *at >= local(collapse_day, "00:00")), "nothing before that day: {report}");
 }

@@ -2,7 +2,7 @@
 // devices, recent alerts, history. The civil-affairs bureau and grid
 // workers see who the elder is and their enrolments, never health data.
 
-import { $, h, isStaff, state, time } from './base.js';
+import { $, fmtWhen, h, isStaff, state, t, time } from './base.js';
 import { api } from './session.js';
 import { inlineError, loading, openPanel, section } from './panel.js';
 import { backtestForm, chart, devicesTable, midnightIn, recentAlerts, todaySummary } from './backtest.js';
@@ -67,9 +67,17 @@ export async function openResidentPanel(residentId, opener) {
   settled(api('GET', `/alerts?resident_id=${q(residentId)}&limit=10`)).then((r) =>
     fill(place.alerts, r.ok ? recentAlerts(r.v.alerts || [], tz) : inlineError(r.err)),
   );
+  // Whether she is at home (from the entrance door and the motion indoors)
+  // comes with the day's summary; the panel does without it if it fails.
+  const presenceP = api('GET', `/residents/${q(residentId)}/summary`).then(
+    (summary) => summary.presence || null,
+    () => null,
+  );
   settled(
-    Promise.all([api('GET', `/residents/${q(residentId)}/events?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`), devicesP.catch(() => ({ devices: [] }))]),
-  ).then((r) => fill(place.today, r.ok ? todaySummary(r.v[0].events || [], r.v[1].devices || [], tz) : inlineError(r.err)));
+    Promise.all([api('GET', `/residents/${q(residentId)}/events?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`), devicesP.catch(() => ({ devices: [] })), presenceP]),
+  ).then((r) =>
+    fill(place.today, ...(r.ok ? [r.v[2] ? presenceLine(r.v[2], tz) : null, todaySummary(r.v[0].events || [], r.v[1].devices || [], tz)].filter(Boolean) : [inlineError(r.err)])),
+  );
 
   const range = `from=${q(dayAgo.toISOString())}&to=${q(now.toISOString())}&bucket=15m`;
   const settingsP = api('GET', `/residents/${q(residentId)}/rule-settings`);
@@ -112,4 +120,16 @@ async function openRegistryPanel(residentId, body, live) {
   state.residents.set(resident.id, resident);
   $('#panel-title').textContent = resident.name;
   about.replaceChildren(about.firstChild, h('dl', { class: 'facts-grid' }, ...identityFacts(resident)));
+}
+
+/** "Out since 10:37", "At home", or "Unsure whether at home since 10:37". */
+function presenceLine(presence, tz) {
+  const since = fmtWhen(presence.since, tz);
+  const text =
+    presence.state === 'out'
+      ? t('Out since {time}', { time: since })
+      : presence.state === 'unsure'
+        ? t('Unsure whether at home since {time} (the door closed, nobody seen since)', { time: since })
+        : t('At home');
+  return h('p', { class: `presence presence-${presence.state}`, 'data-testid': 'resident-presence', 'data-state': presence.state }, text);
 }

@@ -93,6 +93,7 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
     let mut current = Period { presence: Presence::In, from: first.ts, until: None };
     let mut leaving: Option<Leaving> = None;
     let mut last_motion: Option<&ActivityEvent> = None;
+    let mut last_door: Option<DateTime<Utc>> = None;
     let mut change = |current: &mut Period, presence: Presence, at: DateTime<Utc>| {
         if current.presence != presence {
             let mut ended = *current;
@@ -111,6 +112,10 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
             change(&mut current, outcome(&left, judged), closed);
         }
         let entrance = event.door.as_deref() == Some("entrance");
+        let door_before = last_door;
+        if entrance && matches!(event.kind, EventKind::DoorOpened | EventKind::DoorClosed) {
+            last_door = Some(event.ts);
+        }
         match event.kind {
             EventKind::DoorOpened if entrance => {
                 if current.presence == Presence::Out {
@@ -118,8 +123,14 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                     change(&mut current, Presence::In, event.ts);
                     leaving = None;
                 } else {
+                    // Seen in the hall since the door last moved: a door
+                    // opened again with nobody seen since it closed is
+                    // someone coming back in (or not going anywhere).
                     let passed = last_motion.is_some_and(|m| {
-                        event.room.is_some() && m.room == event.room && event.ts - m.ts <= passing_before_door()
+                        event.room.is_some()
+                            && m.room == event.room
+                            && event.ts - m.ts <= passing_before_door()
+                            && door_before.is_none_or(|door| m.ts > door)
                     });
                     leaving = Some(Leaving {
                         opened: event.ts,
@@ -323,6 +334,20 @@ mod tests {
             closed("2026-12-07T10:00:20Z"),
         ];
         assert_eq!(shape(&day, WITH_HALL, "2026-12-07T12:00:00Z")[1], (Presence::Out, "10:00".into(), None));
+    }
+
+    #[test]
+    fn back_in_at_once_and_still_is_unsure_not_out() {
+        // Out for two minutes (a letter posted), back in, and down in the
+        // hall: the second door was not walked out through.
+        let day = [
+            motion("2026-12-07T15:12:00Z", "hall"),
+            opened("2026-12-07T15:13:20Z"),
+            closed("2026-12-07T15:13:40Z"),
+            opened("2026-12-07T15:15:40Z"),
+            closed("2026-12-07T15:16:00Z"),
+        ];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T18:00:00Z")[1], (Presence::Unsure, "15:16".into(), None));
     }
 
     #[test]

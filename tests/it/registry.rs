@@ -251,7 +251,7 @@ enum Gets {
 const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}", "identity"),
     ("/api/v1/residents/{id}/enrolments", "identity"),
-    ("/api/v1/residents/{id}/status", "identity, staff"),
+    ("/api/v1/residents/{id}/status", "identity"),
     ("/api/v1/residents/{id}/events", "monitoring"),
     ("/api/v1/residents/{id}/readings", "monitoring"),
     ("/api/v1/residents/{id}/rule-settings", "monitoring"),
@@ -319,7 +319,6 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
     let expect = |area: &str| -> [Gets; 7] {
         match area {
             "identity" => [R, R, R, S, R, S, R],
-            "identity, staff" => [R, R, R, S, F, S, F],
             "monitoring" | "monitoring, admin" => [R, S, S, S, S, S, S],
             "care" => [R, S, R, S, S, S, S],
             "meals" => [R, R, S, S, S, S, S],

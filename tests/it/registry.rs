@@ -334,7 +334,8 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
             assert!(AREAS.iter().any(|(p, _)| p == path), "GET {path}: which area of the elder is it? Add it to AREAS");
         }
     }
-    let alert_path = format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap());
+    let alert_id = alert["id"].as_str().unwrap().to_owned();
+    let alert_path = format!("/api/v1/alerts/{alert_id}");
     let rows = AREAS.iter().map(|(p, area)| (p.replace("{id}", &rid), *area)).chain([(alert_path, "alerts")]);
     for (path, area) in rows {
         let url = if path.ends_with("/readings") { format!("{path}?metric=heart_rate") } else { path.clone() };
@@ -347,6 +348,64 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
                 _ => R,
             };
             assert_eq!(got, expected, "GET {url} as {who}: {status}");
+        }
+    }
+
+    // Writes: every caller above, in turn, with a body that changes
+    // nothing that matters (or is refused past the policy).
+    let expect_write = |area: &str| -> [Gets; 7] {
+        match area {
+            "identity" => [R, R, R, S, F, S, F],
+            "monitoring" => [R, S, S, S, S, S, S],
+            "care" => [R, S, R, S, S, S, S],
+            "meals" => [R, R, S, S, S, S, S],
+            "alerts" => [R, S, R, S, S, S, F],
+            other => panic!("no area {other}"),
+        }
+    };
+    let writes: Vec<(&str, String, Value, &str)> = vec![
+        ("PATCH", format!("/api/v1/residents/{rid}"), json!({"notes": "prefers tea"}), "identity"),
+        (
+            "PUT",
+            format!("/api/v1/residents/{rid}/status"),
+            json!({"status": "away", "from": "2099-01-01T00:00:00Z", "until": "2099-02-01T00:00:00Z"}),
+            "identity",
+        ),
+        ("PATCH", format!("/api/v1/residents/{rid}/rule-settings"), json!({"away": false}), "monitoring"),
+        (
+            "PUT",
+            format!("/api/v1/residents/{rid}/thresholds"),
+            json!({"heart_rate": {"min": 45, "max": 120}}),
+            "monitoring",
+        ),
+        ("POST", format!("/api/v1/residents/{rid}/messages"), json!({"text": "How was lunch?"}), "monitoring"),
+        (
+            "POST",
+            format!("/api/v1/residents/{rid}/backtest"),
+            json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}),
+            "monitoring",
+        ),
+        ("PUT", format!("/api/v1/residents/{rid}/care-plan"), json!({"items": []}), "care"),
+        ("PUT", format!("/api/v1/residents/{rid}/responder-info"), json!({"conditions": ["asthma"]}), "care"),
+        (
+            "PUT",
+            format!("/api/v1/residents/{rid}/meal-plan"),
+            json!({"kitchen_id": uuid::Uuid::new_v4(), "delivery": "home", "funding": "subsidy",
+                   "days": {"mon": ["lunch"], "tue": [], "wed": [], "thu": [], "fri": [], "sat": [], "sun": []}}),
+            "meals",
+        ),
+        ("POST", format!("/api/v1/alerts/{alert_id}/comments"), json!({"text": "on my way"}), "alerts"),
+    ];
+    for (method, path, body, area) in writes {
+        for ((who, token), expected) in callers.iter().zip(expect_write(area)) {
+            let (status, answer) = app.call(method, &path, Some(token), Some(body.clone())).await;
+            let got = match status {
+                StatusCode::NOT_FOUND => S,
+                StatusCode::FORBIDDEN => F,
+                StatusCode::UNAUTHORIZED => panic!("{who} was logged out"),
+                _ => R,
+            };
+            assert_eq!(got, expected, "{method} {path} as {who}: {status} {answer}");
         }
     }
 }

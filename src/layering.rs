@@ -94,6 +94,27 @@ fn proof_of_reach_is_made_only_by_the_reach_check() {
     assert_eq!(reach_check.matches(minted).count(), 1, "store::residents::reach makes the proof, once");
 }
 
+/// The platform's own proof (`Reached::for_the_platform`, for the alarm
+/// path and the scheduled jobs) is never a handler's: a request reaches a
+/// resident through the reach check only.
+#[test]
+fn no_handler_acts_as_the_platform() {
+    let root = src();
+    let api = root.join("api");
+    let minted = concat!("for_the", "_platform");
+    let mut found = Vec::new();
+    for path in rust_files(&api) {
+        let name = path.strip_prefix(&root).expect("under src").to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        for (n, line) in text.lines().enumerate() {
+            if code(line).contains(minted) {
+                found.push(format!("src/{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the platform's proof of reach made in a handler:\n{}", found.join("\n"));
+}
+
 /// The store functions that still take a bare resident or institution id
 /// (a parameter `resident`, `resident_id`, `institution` or
 /// `institution_id` of type `Uuid`) rather than proof of reach: the list
@@ -102,82 +123,39 @@ fn proof_of_reach_is_made_only_by_the_reach_check() {
 const BARE_ID_TAKERS: &[&str] = &[
     "access_log::record",
     "access_log::list",
-    "activity::of_resident",
-    "activity::last_of_resident",
-    "activity::history",
-    "activity::readings_history",
     "alerts::queue_webhooks",
     "alerts::already_raised",
     "alerts::resolve_active",
-    "alerts::resolve_of_resident",
     "alerts::active",
-    "alerts::of_resident_during",
-    "alerts::by_cause",
     "audit::lock_chain",
     "audit::last_hash",
-    "audit::erase_resident",
     "audit::list",
     "audit::chain",
     "care::create_service",
     "care::prices",
     "care::service",
-    "care::plan",
-    "care::put_plan",
-    "care::add_tag",
     "care::has_tag",
     "care::plans_of",
-    "data::latest",
-    "data::stats",
-    "devices::of_resident",
     "enrolments::institution_in_division",
     "enrolments::institution_exists",
     "enrolments::claim",
     "enrolments::take_claim",
-    "fhir::devices",
     "fhir::service_names",
-    "fhir::meal_plan_changed",
     "meals::create_kitchen",
-    "meals::plan",
     "meals::save_plan",
-    "meals::delete_plan",
-    "meals::sync_orders",
-    "meals::orders_of_resident_on",
-    "meals::lock_order_of",
     "meals::statement",
     "meals::resident_timezone",
-    "messages::cursor",
-    "messages::page",
-    "messages::post",
-    "messages::last_read_at",
-    "messages::mark_read",
-    "messages::read_state",
     "notify::rota",
     "notify::institution_timezone",
     "notify::set_rota",
     "notify_plan::timezone",
     "notify_plan::care_team",
-    "notify_plan::family",
-    "notify_plan::room",
     "notify_plan::gateway",
-    "records::export",
-    "records::erase",
     "records::pseudonym",
     "residents::reaches",
-    "residents::link_family",
-    "residents::unlink_family",
-    "residents::family",
-    "residents::record_consent",
-    "residents::is_linked",
     "residents::names",
-    "responder::save",
     "responder::responder",
-    "responder::view",
     "responder::key_safe_code",
-    "status::lock_resident",
-    "status::periods",
-    "status::insert",
-    "status::cancel_visits",
-    "status::device_accounts",
     "users::page",
     "users::lock_member",
     "visits::sync_plan",

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::device::Registered;
+use crate::domain::scope::{AreaOf, Reached};
 use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
@@ -240,9 +241,9 @@ async fn clear(
 /// Resolves the resident's active alerts of `kinds` (all of them: `None`),
 /// `auto_cleared` with `details` in each timeline: the resident's status
 /// changed, and the condition no longer applies.
-pub async fn resolve_about_resident(
+pub async fn resolve_about_resident<A: AreaOf>(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<A>,
     kinds: Option<&[AlertKind]>,
     actor: Option<Uuid>,
     details: &Value,

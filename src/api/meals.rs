@@ -290,8 +290,8 @@ async fn put_plan(
         return Err(Error::validation("kitchen_id", "no kitchen of an institution enrolled for her meals"));
     }
     let mut tx = ctx.pool.begin().await?;
-    store::save_plan(&mut tx, institution, resident, &plan).await?;
-    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    store::save_plan(&mut tx, institution, &reached, &plan).await?;
+    let orders = store::sync_orders(&mut tx, &reached, Utc::now()).await?;
     crate::audit::record(
         &mut tx,
         auth.actor(),
@@ -310,9 +310,10 @@ async fn put_plan(
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = PlanBody)))]
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
-    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let mut conn = ctx.pool.acquire().await?;
-    let plan = store::plan(&mut conn, resident).await?;
+    let plan = store::plan(&mut conn, &reached).await?;
     Ok(Json(PlanBody { resident_id: resident, plan }))
 }
 
@@ -321,11 +322,12 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 204, description = "success")))]
 async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
-    let resident = auth.reach_for_staff::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let mut tx = ctx.pool.begin().await?;
     // Idempotent: ending a plan that has already ended changes nothing.
-    let ended = store::delete_plan(&mut tx, resident).await?;
-    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    let ended = store::delete_plan(&mut tx, &reached).await?;
+    let orders = store::sync_orders(&mut tx, &reached, Utc::now()).await?;
     crate::audit::record(
         &mut tx,
         auth.actor(),
@@ -536,7 +538,8 @@ async fn cancel(
     Path((id, date)): Path<(Uuid, String)>,
     Json(body): Json<CancelBody>,
 ) -> Result<Json<Cancelled>> {
-    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let reason = match auth.scope.role {
         Role::Family => OrderCancel::Family,
         _ if auth.scope.may_care() => OrderCancel::Staff,
@@ -550,7 +553,7 @@ async fn cancel(
     if date < residents_today(&mut tx, resident, now).await? {
         return Err(Error::Conflict(format!("{date} is a past day; its meals can no longer be cancelled")));
     }
-    let order = store::lock_order_of(&mut tx, resident, date, body.meal).await?.ok_or(Error::NotFound)?;
+    let order = store::lock_order_of(&mut tx, &reached, date, body.meal).await?.ok_or(Error::NotFound)?;
     if order.status == OrderStatus::Cancelled {
         return Err(Error::Conflict("this meal is already cancelled".into()));
     }

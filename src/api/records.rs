@@ -77,8 +77,9 @@ async fn access_log(
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = ResidentExport)))]
 async fn export(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
-    let document = records::export(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
+    let document = records::export(&ctx.pool, &auth.scope, &reached).await?.ok_or(Error::NotFound)?;
     auth.log_read(&ctx, AccessKind::Export, id).await?;
     Ok(Json(document))
 }
@@ -131,10 +132,11 @@ struct EraseResponse {
     description = "Who may call it: admin.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = EraseResponse)))]
 async fn erase(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<EraseResponse>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    let erased = match records::erase(&mut tx, &auth.scope, id).await {
+    let erased = match records::erase(&mut tx, &auth.scope, &reached).await {
         Ok(erased) => erased,
         Err(EraseError::NotFound) => return Err(Error::NotFound),
         Err(EraseError::AlreadyErased) => return Err(Error::Conflict("this resident was already erased".into())),

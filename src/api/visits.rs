@@ -371,7 +371,8 @@ async fn resident_visits(
     Path(id): Path<Uuid>,
     Query(q): Query<ResidentVisitsQuery>,
 ) -> Result<Json<FamilyVisitList>> {
-    let id = auth.reach::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let limit = super::page_limit(q.limit)?;
     let mut filter = visits::Filter { resident_id: Some(id), ..Default::default() };
     apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;

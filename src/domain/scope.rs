@@ -101,6 +101,13 @@ impl<A: AreaOf> Reached<A> {
         Reached { resident, area: PhantomData }
     }
 
+    /// The platform's own work (the alarm path, scheduled jobs, ingest,
+    /// the summaries and erasures its jobs make), acting for no user: never
+    /// a handler's (the layering test holds `src/api/` to the reach check).
+    pub fn for_the_platform(resident: Uuid) -> Reached<A> {
+        Reached { resident, area: PhantomData }
+    }
+
     pub fn id(&self) -> Uuid {
         self.resident
     }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::domain::notify::{self, Channel, Preferences};
+use crate::domain::scope::{Alerts, Reached};
 use crate::domain::{Role, Severity};
 use crate::store::alerts as store_alerts;
 use crate::store::notify as store;
@@ -90,7 +91,7 @@ async fn on_call(
 
 async fn family_of(tx: &mut PgConnection, resident: Option<Uuid>) -> Result<Vec<Uuid>, sqlx::Error> {
     let Some(resident) = resident else { return Ok(Vec::new()) };
-    plan::family(tx, resident).await
+    plan::family(tx, &Reached::<Alerts>::for_the_platform(resident)).await
 }
 
 /// The people (not disabled) with their preferences.
@@ -128,7 +129,7 @@ async fn plan_alert(
         return Ok(Vec::new());
     }
     let room: Option<String> = match alert.resident_id {
-        Some(resident) => plan::room(tx, resident).await?.flatten(),
+        Some(resident) => plan::room(tx, &Reached::<Alerts>::for_the_platform(resident)).await?.flatten(),
         None => alert.details.get("room").and_then(Value::as_str).map(str::to_owned),
     };
     let payload = json!({

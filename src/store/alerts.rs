@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::scope::Placed;
+use crate::domain::scope::{AreaOf, Monitoring, Placed, Reached};
 use crate::domain::{AlertKind, Resolution, Scope, Severity, Status, Step};
 
 /// The PostgreSQL channel that carries alert changes to every process's
@@ -304,11 +304,12 @@ pub async fn resolve_active(
 
 /// Resolves the resident's active alerts of `kinds` (all of them: `None`)
 /// as `auto_cleared`; answers their ids.
-pub async fn resolve_of_resident(
+pub async fn resolve_of_resident<A: AreaOf>(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<A>,
     kinds: Option<&[AlertKind]>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    let resident = resident.id();
     let kinds: Option<Vec<&str>> = kinds.map(|k| k.iter().map(|k| k.as_str()).collect());
     sqlx::query_scalar(
         "update alerts set status = 'resolved', resolution = 'auto_cleared', resolved_at = now(), updated_at = now()
@@ -401,11 +402,12 @@ pub struct DayAlert {
 /// `limit`: unresolved first, then the most severe, then the newest.
 pub async fn of_resident_during(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<DayAlert>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select a.id, a.kind, a.severity, a.status, a.resolution, a.opened_at, a.condition_at,
                 a.acknowledged_at, a.resolved_at, coalesce(ru.name, au.name) as handled_by, a.details
@@ -429,10 +431,11 @@ pub async fn of_resident_during(
 /// for a cause raised more than once, the latest.
 pub async fn by_cause(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     kind: AlertKind,
     causes: &[String],
 ) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+    let resident_id = resident_id.id();
     let rows: Vec<(String, Uuid)> = sqlx::query_as(
         "select cause, id from alerts where resident_id = $1 and kind = $2 and cause = any($3) order by opened_at",
     )

@@ -1,6 +1,7 @@
 //! What an institution offers and authorises: the service catalogue, care
 //! plans, the tags fixed in residents' homes.
 
+use crate::domain::scope::{AreaOf, Care, Reached};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -152,8 +153,10 @@ pub struct CarePlan {
     pub updated_by: Option<Uuid>,
 }
 
-/// The resident's plan; an empty one when none was put.
-pub async fn plan(conn: &mut PgConnection, resident_id: Uuid) -> Result<CarePlan, sqlx::Error> {
+/// The resident's plan; an empty one when none was put. Any area's proof
+/// will do: FHIR reads it under its Monitoring gate (`store::fhir::patient`).
+pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident_id: &Reached<A>) -> Result<CarePlan, sqlx::Error> {
+    let resident_id = resident_id.id();
     #[derive(sqlx::FromRow)]
     struct Row {
         items: sqlx::types::Json<Vec<PlanItem>>,
@@ -172,25 +175,26 @@ pub async fn plan(conn: &mut PgConnection, resident_id: Uuid) -> Result<CarePlan
 }
 
 /// Replaces the resident's plan.
-pub async fn put_plan(
+pub async fn put_plan<A: AreaOf>(
     tx: &mut PgConnection,
-    institution: Uuid,
-    resident_id: Uuid,
+    scope: &Scope,
+    resident_id: &Reached<A>,
     items: &[PlanItem],
     by: Uuid,
 ) -> Result<CarePlan, sqlx::Error> {
+    let (reached, resident_id) = (resident_id, resident_id.id());
     sqlx::query(
         "insert into care_plans (resident_id, institution_id, items, updated_by) values ($1, $2, $3, $4)
          on conflict (resident_id) do update set items = excluded.items, updated_by = excluded.updated_by,
              updated_at = now()",
     )
     .bind(resident_id)
-    .bind(institution)
+    .bind(scope.institution)
     .bind(sqlx::types::Json(items))
     .bind(by)
     .execute(&mut *tx)
     .await?;
-    plan(tx, resident_id).await
+    plan(tx, reached).await
 }
 
 /// The residents with a plan of at least one item, of every institution.
@@ -206,7 +210,13 @@ pub fn authorised_hours(items: &[PlanItem], funding: Funding) -> Option<f64> {
 
 /// Registers a tag in a resident's home. Fails on `resident_tags_pkey` when
 /// it is registered already.
-pub async fn add_tag(tx: &mut PgConnection, resident_id: Uuid, tag: &str, kind: TagKind) -> Result<(), sqlx::Error> {
+pub async fn add_tag(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Care>,
+    tag: &str,
+    kind: TagKind,
+) -> Result<(), sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query("insert into resident_tags (resident_id, tag, kind) values ($1, $2, $3)")
         .bind(resident_id)
         .bind(tag)

@@ -3,6 +3,7 @@
 //! deliveries they become. Read and written in the planner's transaction,
 //! which deletes the jobs with the deliveries' insertion.
 
+use crate::domain::scope::{Alerts, Reached};
 use serde_json::Value;
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
@@ -90,7 +91,8 @@ pub async fn care_team(tx: &mut PgConnection, institution: Uuid) -> Result<Vec<U
 }
 
 /// The family members linked to the resident.
-pub async fn family(tx: &mut PgConnection, resident: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn family(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Vec<Uuid>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar("select user_id from family_links where resident_id = $1").bind(resident).fetch_all(tx).await
 }
 
@@ -112,7 +114,8 @@ pub async fn people(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Person>, 
 
 /// The resident's room: `None` when there is no such resident, `Some(None)`
 /// when they have none.
-pub async fn room(tx: &mut PgConnection, resident: Uuid) -> Result<Option<Option<String>>, sqlx::Error> {
+pub async fn room(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Option<Option<String>>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar("select room from residents where id = $1").bind(resident).fetch_optional(tx).await
 }
 

@@ -2,6 +2,7 @@
 //! visit is read whole, changed in Rust through the domain's rules, and
 //! saved whole, inside the caller's transaction.
 
+use crate::domain::scope::{AreaOf, Reached};
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -393,15 +394,16 @@ pub async fn list(
 /// still ahead of `now` in the coming 14 local days are generated once;
 /// pending plan visits that no longer match are cancelled `plan_changed`.
 /// Past visits are never touched. Answers (generated, cancelled).
-pub async fn sync_plan(
+pub async fn sync_plan<A: AreaOf>(
     tx: &mut PgConnection,
     institution: Uuid,
-    resident_id: Uuid,
+    resident_id: &Reached<A>,
     tz: &chrono_tz::Tz,
     items: &[(PlanItem, chrono::NaiveTime, Uuid)],
     present: impl Fn(DateTime<Utc>) -> bool,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
+    let resident_id = resident_id.id();
     let for_slots: Vec<(PlanItem, chrono::NaiveTime)> = items.iter().map(|(i, t, _)| (i.clone(), *t)).collect();
     let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> = care::plan_slots(&for_slots, tz, now)
         .into_iter()

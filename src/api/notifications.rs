@@ -225,7 +225,7 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
         return Err(Error::validation(&format!("shifts[{bad}].days"), "at least one day"));
     }
     let mut tx = ctx.pool.begin().await?;
-    if let Some(stranger) = store::set_rota(&mut tx, institution, &rota.shifts).await? {
+    if let Some(stranger) = store::set_rota(&mut tx, &auth.scope, &rota.shifts).await? {
         return Err(Error::validation(
             "shifts",
             format!("user {stranger} is not active care staff of this institution"),
@@ -267,7 +267,7 @@ struct OnCallNow {
 async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
     let institution = auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
-    let timezone = store::institution_timezone(&mut conn, institution).await?;
+    let timezone = store::institution_timezone(&mut conn, &auth.scope).await?;
     let tz = timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
     let local_time = Utc::now().with_timezone(&tz).naive_local();
     let shifts = store::rota(&mut conn, institution).await?;

@@ -57,14 +57,14 @@ async fn access_log(
     auth: AuthUser,
     Query(q): Query<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
     let before = q
         .cursor
         .map(|c| c.parse::<i64>().map_err(|_| Error::validation("cursor", "not a cursor this list gave")))
         .transpose()?;
     let filter = access_log::Filter { resident: q.resident_id, from: q.from, to: q.to, before };
-    let mut entries = access_log::list(&ctx.pool, institution, filter, limit + 1).await?;
+    let mut entries = access_log::list(&ctx.pool, &auth.scope, filter, limit + 1).await?;
     let next_cursor = super::next_page(&mut entries, limit, |e| e.id.to_string());
     Ok(Json(AccessLogPage { entries, next_cursor }))
 }

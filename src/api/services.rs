@@ -59,7 +59,7 @@ async fn create(
     auth: AuthUser,
     Json(req): Json<NewServiceRequest>,
 ) -> Result<(StatusCode, Json<Service>)> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     if !valid_code(&req.code) {
         return Err(Error::validation("code", "code must be 1 to 64 letters, digits, '-', '_' or '.'"));
     }
@@ -101,7 +101,7 @@ async fn create(
     };
     let mut tx = ctx.pool.begin().await?;
     let service =
-        catalogue::create_service(&mut tx, institution, new).await.on_constraint("services_code_key", || {
+        catalogue::create_service(&mut tx, &auth.scope, new).await.on_constraint("services_code_key", || {
             Error::Conflict("the catalogue already has a service with this code".into())
         })?;
     let details = json!({"code": service.code, "name": service.name, "category": service.category,

@@ -89,7 +89,8 @@ pub struct NewService {
 
 /// Adds a service to the institution's catalogue. Fails on
 /// `services_code_key` when the code is taken.
-pub async fn create_service(tx: &mut PgConnection, institution: Uuid, new: NewService) -> Result<Service, sqlx::Error> {
+pub async fn create_service(tx: &mut PgConnection, scope: &Scope, new: NewService) -> Result<Service, sqlx::Error> {
+    let institution = scope.institution;
     let funding: Vec<&str> = new.funding.iter().map(|f| f.as_str()).collect();
     let row: ServiceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into services (id, institution_id, code, name, category, duration_minutes, unit, unit_price, currency,
@@ -125,7 +126,8 @@ pub async fn services(pool: &PgPool, scope: &Scope) -> Result<Vec<Service>, sqlx
 }
 
 /// How each service of an institution is priced, by id.
-pub async fn prices(pool: &PgPool, institution: Uuid) -> Result<Vec<(Uuid, Unit, f64)>, sqlx::Error> {
+pub async fn prices(pool: &PgPool, scope: &Scope) -> Result<Vec<(Uuid, Unit, f64)>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as("select id, unit, unit_price from services where institution_id = $1")
         .bind(institution)
         .fetch_all(pool)
@@ -243,7 +245,8 @@ pub async fn has_tag(
 
 /// Plans as statements read them: each resident's items, for the
 /// institution's residents with a plan.
-pub async fn plans_of(pool: &PgPool, institution: Uuid) -> Result<Vec<(Uuid, Vec<PlanItem>)>, sqlx::Error> {
+pub async fn plans_of(pool: &PgPool, scope: &Scope) -> Result<Vec<(Uuid, Vec<PlanItem>)>, sqlx::Error> {
+    let institution = scope.institution;
     let rows: Vec<(Uuid, Value)> =
         sqlx::query_as("select resident_id, items from care_plans where institution_id = $1")
             .bind(institution)

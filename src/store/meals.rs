@@ -105,11 +105,8 @@ pub struct NewKitchen {
 
 /// Creates a kitchen of `institution`, in the institution's timezone unless
 /// told another.
-pub async fn create_kitchen(
-    conn: &mut PgConnection,
-    institution: Uuid,
-    new: &NewKitchen,
-) -> Result<Kitchen, sqlx::Error> {
+pub async fn create_kitchen(conn: &mut PgConnection, scope: &Scope, new: &NewKitchen) -> Result<Kitchen, sqlx::Error> {
+    let institution = scope.institution;
     let kitchen: Kitchen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into kitchens as k (id, institution_id, name, lat, lon, timezone, cutoff, prices)
          select $1, i.id, $3, $4, $5, coalesce($6, i.timezone), $7, $8 from institutions i where i.id = $2
@@ -226,10 +223,11 @@ pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> 
 /// the resident's institution's), locking it against a concurrent change.
 pub async fn save_plan(
     conn: &mut PgConnection,
-    institution: Uuid,
+    scope: &Scope,
     resident: &Reached<MealsArea>,
     plan: &MealPlan,
 ) -> Result<(), sqlx::Error> {
+    let institution = scope.institution;
     let resident = resident.id();
     let diet: Vec<&str> = plan.diet.iter().map(Diet::as_str).collect();
     sqlx::query(
@@ -765,11 +763,12 @@ pub struct StatementLine {
 /// orders were made at.
 pub async fn statement(
     pool: &PgPool,
-    institution: Uuid,
+    scope: &Scope,
     from: NaiveDate,
     until: NaiveDate,
     funding: MealFunding,
 ) -> Result<Vec<StatementLine>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as(
         "select o.resident_id, r.name, count(*) as meals, round(sum(o.price)::numeric, 2)::float8 as amount
          from meal_orders o join residents r on r.id = o.resident_id

@@ -189,7 +189,8 @@ pub async fn rota(conn: &mut PgConnection, institution: Uuid) -> Result<Vec<Shif
 }
 
 /// The institution's time zone, as named in its settings.
-pub async fn institution_timezone(conn: &mut PgConnection, institution: Uuid) -> Result<String, sqlx::Error> {
+pub async fn institution_timezone(conn: &mut PgConnection, scope: &Scope) -> Result<String, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_one(conn).await
 }
 
@@ -207,7 +208,8 @@ pub async fn on_call_users(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<
 
 /// Replaces the institution's rota. The users must be its own care staff:
 /// answers the first that is not.
-pub async fn set_rota(tx: &mut PgConnection, institution: Uuid, shifts: &[Shift]) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn set_rota(tx: &mut PgConnection, scope: &Scope, shifts: &[Shift]) -> Result<Option<Uuid>, sqlx::Error> {
+    let institution = scope.institution;
     let users: Vec<Uuid> = shifts.iter().map(|s| s.user_id).collect();
     let staff: Vec<Uuid> = sqlx::query_scalar(
         "select id from users where id = any($1) and institution_id = $2

@@ -504,7 +504,8 @@ pub async fn for_carer(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<
 }
 
 /// The names of these residents of an institution.
-pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+pub async fn names(pool: &PgPool, scope: &Scope, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as("select id, name from residents where institution_id = $1 and id = any($2)")
         .bind(institution)
         .bind(ids)

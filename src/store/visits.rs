@@ -519,11 +519,12 @@ pub struct Billable {
 /// timezone.
 pub async fn billable(
     pool: &PgPool,
-    institution: Uuid,
+    scope: &Scope,
     funding: Funding,
     first: NaiveDate,
     next: NaiveDate,
 ) -> Result<Vec<Billable>, sqlx::Error> {
+    let institution = scope.institution;
     // Every zone's month lies within a day of the UTC one: the index narrows
     // to that, the resident's zone cuts exactly.
     let day = chrono::Duration::days(1);

@@ -94,9 +94,10 @@ fn proof_of_reach_is_made_only_by_the_reach_check() {
     assert_eq!(reach_check.matches(minted).count(), 1, "store::residents::reach makes the proof, once");
 }
 
-/// The platform's own proof (`Reached::for_the_platform`, for the alarm
-/// path and the scheduled jobs) is never a handler's: a request reaches a
-/// resident through the reach check only.
+/// The platform's own proofs (`Reached::for_the_platform`,
+/// `Served::for_the_platform`, for the alarm path and the scheduled jobs)
+/// are never a handler's: a request reaches a resident through the reach
+/// check only, and its own institution is its scope's.
 #[test]
 fn no_handler_acts_as_the_platform() {
     let root = src();
@@ -121,31 +122,34 @@ fn no_handler_acts_as_the_platform() {
 /// may only shrink. A new store function taking one fails the test; so does
 /// a function of the list that no longer takes one and was not struck off.
 const BARE_ID_TAKERS: &[&str] = &[
+    // Logs a read of a resident wherever it was reached: by the reach check, a visit or an alert.
     "access_log::record",
-    "alerts::queue_webhooks",
-    "alerts::already_raised",
-    "alerts::resolve_active",
-    "alerts::active",
+    // The audit chain of whoever acted (an institution, or the platform: None), one for every caller.
     "audit::lock_chain",
+    // The same chain's last hash, read under that lock.
     "audit::last_hash",
+    // A chain's entries, for `crate::audit::list` (its callers name the chain, the platform's too).
     "audit::list",
+    // A chain from its start, for verification, the platform's included.
     "audit::chain",
-    "care::service",
+    // A caregiver reaches the resident's door through their assigned visit, not the reach check.
     "care::has_tag",
+    // The institution a bureau names to enrol an elder into: asked of the bureau's division here.
     "enrolments::institution_in_division",
+    // Registration's `already_registered` answer: the claim that comes before any reach.
     "enrolments::claim",
+    // Enrolment takes that claim: the resident is not yet in the institution's reach.
     "enrolments::take_claim",
-    "fhir::service_names",
+    // A kitchen reaches the resident through the meal order it delivers, not the reach check.
     "meals::resident_timezone",
-    "notify::rota",
-    "notify_plan::timezone",
-    "notify_plan::care_team",
-    "notify_plan::gateway",
+    // Pure: the name an erased resident is given; no query.
     "records::pseudonym",
+    // The reach check itself, for a row already in hand.
     "residents::reaches",
+    // The responder's sheet with an alert's detail: the resident reached through the alert.
     "responder::responder",
+    // The key safe code, for the carer of the visit: reached through the visit.
     "responder::key_safe_code",
-    "visits::sync_plan",
 ];
 
 /// The public store functions taking a bare resident or institution id.

@@ -536,7 +536,7 @@ async fn everything(
         crate::store::care::plan(&mut conn, &reached).await?
     };
     if !plan.items.is_empty() {
-        let names = store::service_names(&ctx.pool, row.institution_id).await?;
+        let names = store::service_names(&ctx.pool, &reached).await?;
         tail.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
         for (i, item) in plan.items.iter().enumerate() {
             tail.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
@@ -650,12 +650,12 @@ async fn read(
         }
         ("ServiceRequest", _) => {
             let (resident, index) = map::parse_service_request_id(&id).ok_or_else(Outcome::not_found)?;
-            let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+            store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
             let reached = reach(&ctx, &user, resident).await?;
             let mut conn = ctx.pool.acquire().await?;
             let plan = crate::store::care::plan(&mut conn, &reached).await?;
             let item = plan.items.get(index).ok_or_else(Outcome::not_found)?;
-            let names = store::service_names(&ctx.pool, row.institution_id).await?;
+            let names = store::service_names(&ctx.pool, &reached).await?;
             (resident, Resource::ServiceRequest(map::service_request(resident, index, item, &names)))
         }
         ("NutritionOrder", Some(id)) => {

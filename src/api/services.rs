@@ -170,14 +170,14 @@ async fn put_plan(
 ) -> Result<Json<PlanSaved>> {
     let reached = auth.reach_for_staff::<Care>(&ctx, id).await?;
     let id = reached.id();
-    let institution = auth.require_staff()?;
+    auth.require_staff()?;
     if req.items.len() > 50 {
         return Err(Error::validation("items", "a plan has at most 50 items"));
     }
     let mut tx = ctx.pool.begin().await?;
     for (i, item) in req.items.iter().enumerate() {
         item.check(i).map_err(|e| Error::validation(&e.field, e.message))?;
-        let Some(service) = catalogue::service(&mut tx, institution, &item.service_code).await? else {
+        let Some(service) = catalogue::service(&mut tx, &auth.scope, &item.service_code).await? else {
             return Err(Error::validation(&format!("items[{i}].service_code"), "no such service in the catalogue"));
         };
         if !service.funding.contains(&item.funding) {

@@ -182,7 +182,7 @@ async fn create(
         .ok_or_else(|| Error::validation("resident_id", "no such resident in this institution"))?
         .id();
     let mut tx = ctx.pool.begin().await?;
-    let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
+    let service = service_by_code(&mut tx, &auth.scope, &req.service_code, "service_code").await?;
     if !service.funding.contains(&req.funding) {
         return Err(Error::validation("funding", format!("{} is not paid by {}", service.code, req.funding)));
     }

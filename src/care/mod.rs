@@ -26,20 +26,19 @@ pub async fn sync_plan<A: AreaOf>(
     resident: &Reached<A>,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
-    let resident_id = resident.id();
-    let Some((institution, timezone)) = residents::placed(tx, resident_id).await? else { return Ok((0, 0)) };
-    let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else { return Ok((0, 0)) };
+    let Some(home) = residents::home(tx, resident).await? else { return Ok((0, 0)) };
+    let Ok(tz) = home.timezone.parse::<chrono_tz::Tz>() else { return Ok((0, 0)) };
     let plan = catalogue::plan(tx, resident).await?;
     let mut items: Vec<(PlanItem, NaiveTime, Uuid)> = Vec::new();
     for (i, item) in plan.items.into_iter().enumerate() {
         let Ok(start) = item.check(i) else { continue };
-        if let Some(service) = catalogue::service(tx, institution, &item.service_code).await? {
+        if let Some(service) = catalogue::service_at(tx, &home, &item.service_code).await? {
             items.push((item, start, service.id));
         }
     }
     // Nothing is generated while the resident is not there.
     let periods = crate::store::status::periods(tx, &resident.identity()).await?;
-    visits::sync_plan(tx, institution, resident, &tz, &items, |at| status::present_at(&periods, at), now).await
+    visits::sync_plan(tx, &home, resident, &tz, &items, |at| status::present_at(&periods, at), now).await
 }
 
 /// Moves every plan's 14-day horizon on: the leader runs it now and then,

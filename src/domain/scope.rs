@@ -119,6 +119,27 @@ impl<A: AreaOf> Reached<A> {
     }
 }
 
+/// The institution the platform's own work (the alarm path: raising and
+/// resolving alerts, planning their notifications) acts for, as an alert's
+/// subject names it: the counterpart of [`Reached::for_the_platform`] for
+/// an institution. Never a handler's (the layering test holds `src/api/`):
+/// a request's own institution is its [`Scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    institution: Uuid,
+}
+
+impl Served {
+    /// The platform's own work, acting for no user.
+    pub fn for_the_platform(institution: Uuid) -> Served {
+        Served { institution }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.institution
+    }
+}
+
 /// The user a request acts for, in their institution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {

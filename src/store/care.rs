@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::residents::Home;
 use crate::domain::Scope;
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 
@@ -134,8 +135,21 @@ pub async fn prices(pool: &PgPool, scope: &Scope) -> Result<Vec<(Uuid, Unit, f64
         .await
 }
 
-/// One service of an institution, by code.
-pub async fn service(conn: &mut PgConnection, institution: Uuid, code: &str) -> Result<Option<Service>, sqlx::Error> {
+/// One service of the caller's institution, by code.
+pub async fn service(conn: &mut PgConnection, scope: &Scope, code: &str) -> Result<Option<Service>, sqlx::Error> {
+    service_of(conn, scope.institution, code).await
+}
+
+/// One service of a reached resident's home institution, by code.
+pub async fn service_at(conn: &mut PgConnection, home: &Home, code: &str) -> Result<Option<Service>, sqlx::Error> {
+    service_of(conn, Some(home.institution()), code).await
+}
+
+async fn service_of(
+    conn: &mut PgConnection,
+    institution: Option<Uuid>,
+    code: &str,
+) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {SERVICE_COLUMNS} from services where institution_id = $1 and code = $2"
     )))

@@ -183,12 +183,18 @@ pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>,
     Ok(rows.into_iter().collect())
 }
 
-/// An institution's service names by code.
-pub async fn service_names(pool: &PgPool, institution: Uuid) -> Result<HashMap<String, String>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as("select code, name from services where institution_id = $1")
-        .bind(institution)
-        .fetch_all(pool)
-        .await?;
+/// The service names by code of the catalogue of a reached resident's
+/// institution (the one they are registered at).
+pub async fn service_names(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select code, name from services where institution_id = (select institution_id from residents where id = $1)",
+    )
+    .bind(resident.id())
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 

@@ -518,3 +518,23 @@ pub async fn names(pool: &PgPool, scope: &Scope, ids: &[Uuid]) -> Result<Vec<(Uu
 pub async fn placed(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     sqlx::query_as("select institution_id, timezone from residents where id = $1").bind(id).fetch_optional(conn).await
 }
+
+/// Where a reached resident is registered: their institution (whose
+/// catalogue their plan names) and their timezone, as their row says. Only
+/// [`home`] makes one, from proof of reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    institution: Uuid,
+    pub timezone: String,
+}
+
+impl Home {
+    pub fn institution(&self) -> Uuid {
+        self.institution
+    }
+}
+
+/// The home of a reached resident (see [`placed`]).
+pub async fn home<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<Option<Home>, sqlx::Error> {
+    Ok(placed(conn, resident.id()).await?.map(|(institution, timezone)| Home { institution, timezone }))
+}

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use super::care::Task;
+use super::residents::Home;
 use crate::domain::Scope;
 use crate::domain::care::{
     self, Bound, CancelReason, DoorRecord, EvvFacts, Exception, Funding, Location, Origin, PlanItem, Unit, VisitStatus,
@@ -396,7 +397,7 @@ pub async fn list(
 /// Past visits are never touched. Answers (generated, cancelled).
 pub async fn sync_plan<A: AreaOf>(
     tx: &mut PgConnection,
-    institution: Uuid,
+    home: &Home,
     resident_id: &Reached<A>,
     tz: &chrono_tz::Tz,
     items: &[(PlanItem, chrono::NaiveTime, Uuid)],
@@ -441,7 +442,7 @@ pub async fn sync_plan<A: AreaOf>(
          on conflict (resident_id, service_id, scheduled_start) where origin = 'plan' and status <> 'cancelled'
          do nothing",
     )
-    .bind(institution)
+    .bind(home.institution())
     .bind(resident_id)
     .bind(&services)
     .bind(&fundings)

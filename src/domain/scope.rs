@@ -86,9 +86,11 @@ areas!(
     Meals,
 );
 
-/// Proof that a scope reaches area `A` of one resident: only the store's
-/// reach check makes one (`store::residents::reach`, held by the layering
-/// test), so a handler cannot name a resident's records without asking.
+/// Proof that a scope reaches area `A` of one resident: for a request, only
+/// the store's reach check makes one (`store::residents::reach`, held by the
+/// layering test), so a handler cannot name a resident's records without
+/// asking; the platform's own work (the alarm path, scheduled jobs) makes
+/// its own with [`Reached::for_the_platform`], which no handler may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reached<A: AreaOf> {
     resident: Uuid,

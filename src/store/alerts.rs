@@ -306,7 +306,8 @@ pub async fn resolve_active(
 }
 
 /// Resolves the resident's active alerts of `kinds` (all of them: `None`)
-/// as `auto_cleared`; answers their ids.
+/// as `auto_cleared`; answers their ids. Proof of any area: a status change
+/// (Identity) clears them.
 pub async fn resolve_of_resident<A: AreaOf>(
     tx: &mut PgConnection,
     resident: &Reached<A>,

@@ -190,7 +190,8 @@ pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident_id: &Reached<A>) 
     })
 }
 
-/// Replaces the resident's plan.
+/// Replaces the resident's plan. Proof of any area: a resident's death
+/// (a status change, Identity) ends it too.
 pub async fn put_plan<A: AreaOf>(
     tx: &mut PgConnection,
     scope: &Scope,

@@ -208,7 +208,8 @@ impl PlanRow {
 const PLAN_COLUMNS: &str = "kitchen_id, delivery, days, diet, texture, allergies, funding, suspended_from,
     suspended_until, delivery_notes";
 
-/// A resident's meal plan (the caller has checked the resident is in reach).
+/// A resident's meal plan. Proof of any area: the family summary and FHIR
+/// read it under their Monitoring gate, the meals API under Meals.
 pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<Option<MealPlan>, sqlx::Error> {
     let resident = resident.id();
     let row: Option<PlanRow> =
@@ -256,7 +257,8 @@ pub async fn save_plan(
     Ok(())
 }
 
-/// Ends a resident's meal plan; whether there was one.
+/// Ends a resident's meal plan; whether there was one. Proof of any area:
+/// a status change (Identity) and an erasure end it too.
 pub async fn delete_plan<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<bool, sqlx::Error> {
     let resident = resident.id();
     let done = sqlx::query("delete from meal_plans where resident_id = $1").bind(resident).execute(conn).await?;
@@ -277,7 +279,8 @@ pub struct Synced {
 /// dates) in step with their plan, by the kitchen's cut-off (see
 /// [`meal::reconcile`]). Run when a plan is saved or ended, and by the
 /// scheduler each day for the day after next. The resident's row is locked,
-/// so two syncs never race.
+/// so two syncs never race. Proof of any area: a status change and an
+/// erasure resync them too.
 pub async fn sync_orders<A: AreaOf>(
     conn: &mut PgConnection,
     resident: &Reached<A>,

@@ -394,7 +394,8 @@ pub async fn list(
 /// Brings a resident's future plan visits in step with the plan: slots
 /// still ahead of `now` in the coming 14 local days are generated once;
 /// pending plan visits that no longer match are cancelled `plan_changed`.
-/// Past visits are never touched. Answers (generated, cancelled).
+/// Past visits are never touched. Answers (generated, cancelled). Proof of
+/// any area: a status change or a move follows the plan too.
 pub async fn sync_plan<A: AreaOf>(
     tx: &mut PgConnection,
     home: &Home,

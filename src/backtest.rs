@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
 use crate::domain::presence;
+use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::settings::{RuleSettings, SettingsError, number_value};
 use crate::domain::status::{self, Period};
 use crate::domain::{AlertKind, DeviceKind, Metric, Resolution, Severity};
@@ -193,20 +194,21 @@ impl Drop for Replaying {
 pub async fn run(
     pool: &PgPool,
     cache: &SettingsCache,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     request: &Request,
     tick: Duration,
     stop: CancellationToken,
     slot: Slot,
 ) -> Result<Report, BacktestError> {
     request.check_window()?;
+    let resident_id = resident.id();
     let mut conn = pool.acquire().await?;
     let (_, timezone) = residents::placed(&mut conn, resident_id).await?.ok_or(BacktestError::NotFound)?;
     drop(conn);
     let effective = cache.resident(pool, resident_id).await?.ok_or(BacktestError::NotFound)?;
     let settings = request.settings_over(&effective)?;
     let tz: Tz = timezone.parse().map_err(|_| BacktestError::Replay(format!("unknown timezone {timezone}")))?;
-    let history = load(pool, resident_id, &settings, request.from, request.to).await?;
+    let history = load(pool, resident, &settings, request.from, request.to).await?;
     let replay = Replay { resident_id, tz, settings, from: request.from, to: request.to, tick };
     tokio::task::spawn_blocking(move || {
         // Dropped last, after the replay has returned: the slot with it.
@@ -234,7 +236,7 @@ pub struct History {
 /// resident's status periods.
 pub async fn load(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     settings: &RuleSettings,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -243,11 +245,11 @@ pub async fn load(
     let metrics: Vec<Metric> = settings.thresholds.iter().map(|(m, _)| m).collect();
     let periods = async {
         let mut conn = pool.acquire().await?;
-        crate::store::status::periods(&mut conn, resident_id).await
+        crate::store::status::periods(&mut conn, &resident.identity()).await
     };
     let (events, readings, periods) = tokio::try_join!(
-        activity::history(pool, resident_id, start, to),
-        activity::readings_history(pool, resident_id, &metrics, start, to),
+        activity::history(pool, resident, start, to),
+        activity::readings_history(pool, resident, &metrics, start, to),
         periods,
     )?;
     Ok(History { events, readings, periods })

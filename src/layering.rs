@@ -94,94 +94,62 @@ fn proof_of_reach_is_made_only_by_the_reach_check() {
     assert_eq!(reach_check.matches(minted).count(), 1, "store::residents::reach makes the proof, once");
 }
 
+/// The platform's own proofs (`Reached::for_the_platform`,
+/// `Served::for_the_platform`, for the alarm path and the scheduled jobs)
+/// are never a handler's: a request reaches a resident through the reach
+/// check only, and its own institution is its scope's.
+#[test]
+fn no_handler_acts_as_the_platform() {
+    let root = src();
+    let api = root.join("api");
+    let minted = concat!("for_the", "_platform");
+    let mut found = Vec::new();
+    for path in rust_files(&api) {
+        let name = path.strip_prefix(&root).expect("under src").to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        for (n, line) in text.lines().enumerate() {
+            if code(line).contains(minted) {
+                found.push(format!("src/{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the platform's proof of reach made in a handler:\n{}", found.join("\n"));
+}
+
 /// The store functions that still take a bare resident or institution id
 /// (a parameter `resident`, `resident_id`, `institution` or
 /// `institution_id` of type `Uuid`) rather than proof of reach: the list
 /// may only shrink. A new store function taking one fails the test; so does
 /// a function of the list that no longer takes one and was not struck off.
 const BARE_ID_TAKERS: &[&str] = &[
+    // Logs a read of a resident wherever it was reached: by the reach check, a visit or an alert.
     "access_log::record",
-    "access_log::list",
-    "activity::of_resident",
-    "activity::last_of_resident",
-    "activity::history",
-    "activity::readings_history",
-    "alerts::queue_webhooks",
-    "alerts::already_raised",
-    "alerts::resolve_active",
-    "alerts::resolve_of_resident",
-    "alerts::active",
-    "alerts::of_resident_during",
-    "alerts::by_cause",
+    // The audit chain of whoever acted (an institution, or the platform: None), one for every caller.
     "audit::lock_chain",
+    // The same chain's last hash, read under that lock.
     "audit::last_hash",
-    "audit::erase_resident",
+    // A chain's entries, for `crate::audit::list` (its callers name the chain, the platform's too).
     "audit::list",
+    // A chain from its start, for verification, the platform's included.
     "audit::chain",
-    "care::create_service",
-    "care::prices",
-    "care::service",
-    "care::plan",
-    "care::put_plan",
-    "care::add_tag",
+    // A caregiver reaches the resident's door through their assigned visit, not the reach check.
     "care::has_tag",
-    "care::plans_of",
-    "data::latest",
-    "data::stats",
-    "devices::of_resident",
+    // The institution a bureau names to enrol an elder into: asked of the bureau's division here.
     "enrolments::institution_in_division",
-    "enrolments::institution_exists",
+    // Registration's `already_registered` answer: the claim that comes before any reach.
     "enrolments::claim",
+    // Enrolment takes that claim: the resident is not yet in the institution's reach.
     "enrolments::take_claim",
-    "fhir::devices",
-    "fhir::service_names",
-    "fhir::meal_plan_changed",
-    "meals::create_kitchen",
-    "meals::plan",
-    "meals::save_plan",
-    "meals::delete_plan",
-    "meals::sync_orders",
-    "meals::orders_of_resident_on",
-    "meals::lock_order_of",
-    "meals::statement",
+    // A kitchen reaches the resident through the meal order it delivers, not the reach check.
     "meals::resident_timezone",
-    "messages::cursor",
-    "messages::page",
-    "messages::post",
-    "messages::last_read_at",
-    "messages::mark_read",
-    "messages::read_state",
-    "notify::rota",
-    "notify::institution_timezone",
-    "notify::set_rota",
-    "notify_plan::timezone",
-    "notify_plan::care_team",
-    "notify_plan::family",
-    "notify_plan::room",
-    "notify_plan::gateway",
-    "records::export",
-    "records::erase",
+    // Pure: the name an erased resident is given; no query.
     "records::pseudonym",
+    // The reach check itself, for a row already in hand.
     "residents::reaches",
-    "residents::link_family",
-    "residents::unlink_family",
-    "residents::family",
-    "residents::record_consent",
-    "residents::is_linked",
-    "residents::names",
-    "responder::save",
+    // The responder's sheet with an alert's detail: the resident reached through the alert.
     "responder::responder",
-    "responder::view",
+    // The key safe code, for the carer of the visit: reached through the visit.
     "responder::key_safe_code",
-    "status::lock_resident",
-    "status::periods",
-    "status::insert",
-    "status::cancel_visits",
-    "status::device_accounts",
-    "users::page",
-    "users::lock_member",
-    "visits::sync_plan",
-    "visits::billable",
 ];
 
 /// The public store functions taking a bare resident or institution id.

@@ -98,7 +98,11 @@ async fn main() -> anyhow::Result<()> {
             // One backtest, then the process ends: nothing to stop it early
             // but Ctrl-C, and no other backtest to share with.
             let stop = tokio_util::sync::CancellationToken::new();
-            let report = backtest::run(&pool, &cache, resident, &request, tick, stop, backtest::Slot::alone()).await?;
+            // The command line is the operator's own, on the database: no
+            // user's scope to ask.
+            let resident =
+                eldercare::domain::scope::Reached::<eldercare::domain::scope::Monitoring>::for_the_platform(resident);
+            let report = backtest::run(&pool, &cache, &resident, &request, tick, stop, backtest::Slot::alone()).await?;
             print!("{}", backtest::table(&report));
         }
         Command::Import(Import::Casas { file, resident, map, shift_to_end }) => {

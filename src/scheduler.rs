@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::alerts::{self, Subject};
 use crate::domain::activity::ActivityEvent;
 use crate::domain::presence;
+use crate::domain::scope::{Alerts, Reached};
 use crate::domain::{AlertKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
@@ -353,9 +354,14 @@ impl Behaviour {
                 if status::ABSENCE_CLEARS.iter().any(|k| active.iter().any(|(id, kind, _)| *id == r.id && kind == k)) {
                     let mut tx = pool.begin().await?;
                     let details = serde_json::json!({"resident_status": status::status_at(periods, now)});
-                    let applied =
-                        alerts::resolve_about_resident(&mut tx, r.id, Some(status::ABSENCE_CLEARS), None, &details)
-                            .await?;
+                    let applied = alerts::resolve_about_resident(
+                        &mut tx,
+                        &Reached::<Alerts>::for_the_platform(r.id),
+                        Some(status::ABSENCE_CLEARS),
+                        None,
+                        &details,
+                    )
+                    .await?;
                     tx.commit().await?;
                     applied.iter().for_each(|a| a.count(metrics));
                 }

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::device::Registered;
+use crate::domain::scope::{AreaOf, Reached, Served};
 use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
@@ -82,7 +83,7 @@ async fn record(
     store::insert_event(tx, alert_id, actor, step, &details).await?;
     let alert = store::fetch(tx, alert_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let payload = json!({"event": event, "alert": &alert});
-    store::queue_webhooks(tx, alert.institution_id, event.as_str(), &payload).await?;
+    store::queue_webhooks(tx, &Served::for_the_platform(alert.institution_id), event.as_str(), &payload).await?;
     // People are told after the commit, off this path; the job commits
     // with the change, so it is never lost.
     match step {
@@ -178,7 +179,8 @@ async fn raise(
     let key = subject.key();
     let episodic = lifecycle::raised_once_per_episode(kind);
     if (episodic || lifecycle::raised_once_per_occurrence(kind))
-        && store::already_raised(tx, subject.institution_id, &key, kind, cause, episodic, at).await?
+        && store::already_raised(tx, &Served::for_the_platform(subject.institution_id), &key, kind, cause, episodic, at)
+            .await?
     {
         return Ok(None);
     }
@@ -230,7 +232,15 @@ async fn clear(
     resolution: Resolution,
     details: &Value,
 ) -> Result<Option<Applied>, sqlx::Error> {
-    let id = store::resolve_active(tx, subject.institution_id, &subject.key(), kind, cause, resolution).await?;
+    let id = store::resolve_active(
+        tx,
+        &Served::for_the_platform(subject.institution_id),
+        &subject.key(),
+        kind,
+        cause,
+        resolution,
+    )
+    .await?;
     let Some(id) = id else { return Ok(None) };
     let note = json!({"resolution": resolution, "condition_ended_at": at, "details": details});
     let alert = record(tx, id, None, Step::Resolved, note).await?;
@@ -240,9 +250,9 @@ async fn clear(
 /// Resolves the resident's active alerts of `kinds` (all of them: `None`),
 /// `auto_cleared` with `details` in each timeline: the resident's status
 /// changed, and the condition no longer applies.
-pub async fn resolve_about_resident(
+pub async fn resolve_about_resident<A: AreaOf>(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<A>,
     kinds: Option<&[AlertKind]>,
     actor: Option<Uuid>,
     details: &Value,
@@ -264,7 +274,7 @@ pub async fn active(
     kind: AlertKind,
     cause: &str,
 ) -> Result<Option<Alert>, sqlx::Error> {
-    store::active(conn, subject.institution_id, &subject.key(), kind, cause).await
+    store::active(conn, &Served::for_the_platform(subject.institution_id), &subject.key(), kind, cause).await
 }
 
 /// A person's action on an alert.

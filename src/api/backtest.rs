@@ -45,7 +45,8 @@ async fn run(
     Path(id): Path<Uuid>,
     Json(request): Json<Request>,
 ) -> Result<Json<Report>> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     let Ok(permit) = ctx.backtests.clone().try_acquire_owned() else {
         return Err(Error::Overloaded("other backtests are running; try again shortly"));
     };
@@ -55,7 +56,7 @@ async fn run(
     let _stop_when_dropped = stop.clone().drop_guard();
     let tick = chrono::Duration::milliseconds(ctx.settings.scheduler.tick_ms.max(1) as i64);
     let slot = Slot::of(permit, ctx.metrics.clone());
-    let report = backtest::run(&ctx.pool, &ctx.rule_settings, id, &request, tick, stop, slot).await?;
+    let report = backtest::run(&ctx.pool, &ctx.rule_settings, &reached, &request, tick, stop, slot).await?;
     // What the replay found is drawn from the resident's whole history in
     // the window: a read of it, logged as it is answered (as the readings
     // are), so a refused or abandoned run discloses nothing and logs nothing.

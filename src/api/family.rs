@@ -69,8 +69,9 @@ async fn summary(
     Path(id): Path<Uuid>,
     Query(q): Query<SummaryQuery>,
 ) -> Result<Json<Summary>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
-    match summary::build(&ctx.pool, &ctx.rule_settings, &auth.scope, id, q.date, Utc::now()).await {
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
+    match summary::build(&ctx.pool, &ctx.rule_settings, &auth.scope, &reached, q.date, Utc::now()).await {
         Ok(summary) => {
             auth.log_read(&ctx, AccessKind::Summary, id).await?;
             Ok(Json(summary))

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error};
+use crate::domain::scope::{Monitoring, Reached};
 use crate::fhir::ids::{Measured, ObservationId};
 use crate::fhir::map::{self, Base};
 use crate::fhir::model::*;
@@ -136,6 +137,12 @@ type Result<T> = std::result::Result<T, Outcome>;
 /// The signed-in caller, or a 401 `OperationOutcome`.
 fn caller(user: std::result::Result<AuthUser, Error>) -> Result<AuthUser> {
     user.map_err(Outcome::from)
+}
+
+/// The proof of reach behind a FHIR read, asked with the same question as
+/// `store::patient` (the resident in the Monitoring area).
+async fn reach(ctx: &ApiContext, user: &AuthUser, resident: Uuid) -> Result<Reached<Monitoring>> {
+    crate::store::residents::reach(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)
 }
 
 /// Where this server's resources are, as the client reached it.
@@ -460,6 +467,7 @@ async fn everything(
     let resident = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
     let _place = heavy_read(&ctx)?;
     let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+    let reached = reach(&ctx, &user, resident).await?;
     access_log(&ctx, &user, resident, "Patient/$everything").await?;
     let base = base(&headers);
     let reader = map::Reader::of(user.scope.role);
@@ -474,7 +482,7 @@ async fn everything(
     // patient, no room.
     let measuring = store::measuring_devices(&ctx.pool, &filter).await?;
     let mut devices = Vec::new();
-    for d in store::devices(&ctx.pool, resident, &measuring).await? {
+    for d in store::devices(&ctx.pool, &reached, &measuring).await? {
         let theirs = d.resident_id == Some(resident);
         devices.push(map::device(map::DeviceFacts {
             device_id: &d.device_id,
@@ -525,19 +533,19 @@ async fn everything(
 
     let plan = {
         let mut conn = ctx.pool.acquire().await?;
-        crate::store::care::plan(&mut conn, resident).await?
+        crate::store::care::plan(&mut conn, &reached).await?
     };
     if !plan.items.is_empty() {
-        let names = store::service_names(&ctx.pool, row.institution_id).await?;
+        let names = store::service_names(&ctx.pool, &reached).await?;
         tail.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
         for (i, item) in plan.items.iter().enumerate() {
             tail.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
         }
     }
-    if let Some(order) = nutrition_order(&ctx, resident).await? {
+    if let Some(order) = nutrition_order(&ctx, &reached).await? {
         tail.push(Resource::NutritionOrder(order));
     }
-    let mut messages = crate::store::messages::page(&ctx.pool, resident, user.scope.user, None, MAX_MESSAGES)
+    let mut messages = crate::store::messages::page(&ctx.pool, &reached, user.scope.user, None, MAX_MESSAGES)
         .await?
         .into_iter()
         .filter(|m| start <= m.created_at && m.created_at <= end)
@@ -556,13 +564,14 @@ async fn everything(
 }
 
 /// The resident's meal plan, holding one connection at a time.
-async fn nutrition_order(ctx: &ApiContext, resident: Uuid) -> Result<Option<NutritionOrder>> {
+async fn nutrition_order(ctx: &ApiContext, reached: &Reached<Monitoring>) -> Result<Option<NutritionOrder>> {
+    let resident = reached.id();
     let plan = {
         let mut conn = ctx.pool.acquire().await?;
-        crate::store::meals::plan(&mut conn, resident).await?
+        crate::store::meals::plan(&mut conn, reached).await?
     };
     let Some(plan) = plan else { return Ok(None) };
-    let changed = store::meal_plan_changed(&ctx.pool, resident).await?.unwrap_or_else(Utc::now);
+    let changed = store::meal_plan_changed(&ctx.pool, reached).await?.unwrap_or_else(Utc::now);
     Ok(Some(map::nutrition_order(resident, &plan, changed, Utc::now().date_naive())))
 }
 
@@ -630,9 +639,10 @@ async fn read(
             (visit.resident_id, Resource::Encounter(map::encounter(&visit, map::Reader::of(user.scope.role))))
         }
         ("CarePlan", Some(id)) => {
-            let row = store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
+            store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
+            let reached = reach(&ctx, &user, id).await?;
             let mut conn = ctx.pool.acquire().await?;
-            let plan = crate::store::care::plan(&mut conn, row.id).await?;
+            let plan = crate::store::care::plan(&mut conn, &reached).await?;
             if plan.items.is_empty() {
                 return Err(Outcome::not_found());
             }
@@ -640,16 +650,18 @@ async fn read(
         }
         ("ServiceRequest", _) => {
             let (resident, index) = map::parse_service_request_id(&id).ok_or_else(Outcome::not_found)?;
-            let row = store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+            store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
+            let reached = reach(&ctx, &user, resident).await?;
             let mut conn = ctx.pool.acquire().await?;
-            let plan = crate::store::care::plan(&mut conn, resident).await?;
+            let plan = crate::store::care::plan(&mut conn, &reached).await?;
             let item = plan.items.get(index).ok_or_else(Outcome::not_found)?;
-            let names = store::service_names(&ctx.pool, row.institution_id).await?;
+            let names = store::service_names(&ctx.pool, &reached).await?;
             (resident, Resource::ServiceRequest(map::service_request(resident, index, item, &names)))
         }
         ("NutritionOrder", Some(id)) => {
             store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
-            let order = nutrition_order(&ctx, id).await?.ok_or_else(Outcome::not_found)?;
+            let reached = reach(&ctx, &user, id).await?;
+            let order = nutrition_order(&ctx, &reached).await?.ok_or_else(Outcome::not_found)?;
             (id, Resource::NutritionOrder(order))
         }
         ("Communication", Some(id)) => {

@@ -76,7 +76,7 @@ async fn create_kitchen(
     auth: AuthUser,
     Json(req): Json<NewKitchen>,
 ) -> Result<(StatusCode, Json<store::Kitchen>)> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let name = super::text("name", &req.name, 200)?.to_owned();
     let location = req.location.as_ref().map(|l| l.check("location")).transpose()?;
     if let Some(tz) = &req.timezone
@@ -94,7 +94,7 @@ async fn create_kitchen(
     }
     let new = store::NewKitchen { name, location, timezone: req.timezone, cutoff, prices: req.prices };
     let mut tx = ctx.pool.begin().await?;
-    let kitchen = store::create_kitchen(&mut tx, institution, &new).await?;
+    let kitchen = store::create_kitchen(&mut tx, &auth.scope, &new).await?;
     crate::audit::record(
         &mut tx,
         auth.actor(),
@@ -283,15 +283,15 @@ async fn put_plan(
 ) -> Result<Json<SavedPlan>> {
     let reached = auth.reach_for_staff::<Meals>(&ctx, id).await?;
     let resident = reached.id();
-    let institution = auth.require_staff()?;
+    auth.require_staff()?;
     let plan = plan.normalise().map_err(|e| Error::validation(e.field, e.message))?;
     // A kitchen of any institution enrolled for her meals (a canteen).
     if !store::kitchen_serves(&ctx.pool, &reached, plan.kitchen_id).await? {
         return Err(Error::validation("kitchen_id", "no kitchen of an institution enrolled for her meals"));
     }
     let mut tx = ctx.pool.begin().await?;
-    store::save_plan(&mut tx, institution, resident, &plan).await?;
-    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    store::save_plan(&mut tx, &auth.scope, &reached, &plan).await?;
+    let orders = store::sync_orders(&mut tx, &reached, Utc::now()).await?;
     crate::audit::record(
         &mut tx,
         auth.actor(),
@@ -310,9 +310,10 @@ async fn put_plan(
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = PlanBody)))]
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
-    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let mut conn = ctx.pool.acquire().await?;
-    let plan = store::plan(&mut conn, resident).await?;
+    let plan = store::plan(&mut conn, &reached).await?;
     Ok(Json(PlanBody { resident_id: resident, plan }))
 }
 
@@ -321,11 +322,12 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 204, description = "success")))]
 async fn delete_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<StatusCode> {
-    let resident = auth.reach_for_staff::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let mut tx = ctx.pool.begin().await?;
     // Idempotent: ending a plan that has already ended changes nothing.
-    let ended = store::delete_plan(&mut tx, resident).await?;
-    let orders = store::sync_orders(&mut tx, resident, Utc::now()).await?;
+    let ended = store::delete_plan(&mut tx, &reached).await?;
+    let orders = store::sync_orders(&mut tx, &reached, Utc::now()).await?;
     crate::audit::record(
         &mut tx,
         auth.actor(),
@@ -536,7 +538,8 @@ async fn cancel(
     Path((id, date)): Path<(Uuid, String)>,
     Json(body): Json<CancelBody>,
 ) -> Result<Json<Cancelled>> {
-    let resident = auth.reach::<Meals>(&ctx, id).await?.id();
+    let reached = auth.reach::<Meals>(&ctx, id).await?;
+    let resident = reached.id();
     let reason = match auth.scope.role {
         Role::Family => OrderCancel::Family,
         _ if auth.scope.may_care() => OrderCancel::Staff,
@@ -550,7 +553,7 @@ async fn cancel(
     if date < residents_today(&mut tx, resident, now).await? {
         return Err(Error::Conflict(format!("{date} is a past day; its meals can no longer be cancelled")));
     }
-    let order = store::lock_order_of(&mut tx, resident, date, body.meal).await?.ok_or(Error::NotFound)?;
+    let order = store::lock_order_of(&mut tx, &reached, date, body.meal).await?.ok_or(Error::NotFound)?;
     if order.status == OrderStatus::Cancelled {
         return Err(Error::Conflict("this meal is already cancelled".into()));
     }
@@ -616,7 +619,7 @@ struct Total {
     responses((status = 200, description = "success",
         content((Statement = "application/json"), (String = "text/csv")))))]
 async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let month = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;
     let first = parse_month(&month).ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?;
     let next =
@@ -627,7 +630,7 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
         Some("csv") => true,
         Some(_) => return Err(Error::validation("format", "format is json or csv")),
     };
-    let residents = store::statement(&ctx.pool, institution, first, next, funding).await?;
+    let residents = store::statement(&ctx.pool, &auth.scope, first, next, funding).await?;
     let total = residents.iter().fold(Total::default(), |t, r| Total {
         meals: t.meals + r.meals,
         amount: ((t.amount + r.amount) * 100.0).round() / 100.0,

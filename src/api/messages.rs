@@ -66,21 +66,21 @@ async fn list(
     Path(id): Path<Uuid>,
     Query(q): Query<MessagesQuery>,
 ) -> Result<Json<MessagePage>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
     let limit = super::page_limit(q.limit)?;
     let before = match q.before.or(super::parse_cursor(q.cursor.as_deref())?) {
         None => None,
         Some(before) => Some(
-            messages::cursor(&ctx.pool, id, before)
+            messages::cursor(&ctx.pool, &reached, before)
                 .await?
                 .ok_or_else(|| Error::validation("before", "no such message in this thread"))?,
         ),
     };
-    let mut messages = messages::page(&ctx.pool, id, auth.scope.user, before, limit + 1).await?;
+    let mut messages = messages::page(&ctx.pool, &reached, auth.scope.user, before, limit + 1).await?;
     let more = messages.len() as i64 > limit;
     messages.truncate(limit as usize);
     let next_before = if more { messages.last().map(|m| m.id) } else { None };
-    let last_read_at = messages::last_read_at(&ctx.pool, auth.scope.user, id).await?;
+    let last_read_at = messages::last_read_at(&ctx.pool, auth.scope.user, &reached).await?;
     let next_cursor = next_before.map(|id| id.to_string());
     Ok(Json(MessagePage { messages, next_cursor, next_before, last_read_at }))
 }
@@ -102,7 +102,8 @@ async fn post_message(
     Path(id): Path<Uuid>,
     Json(req): Json<NewMessage>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     let text = super::text("text", &req.text, MAX_MESSAGE_CHARS)?;
     let mut tx = ctx.pool.begin().await?;
     let limits = &ctx.settings.messages;
@@ -112,7 +113,7 @@ async fn post_message(
         tracing::info!(by = %auth.scope.user, retry_after = retry_after.as_secs(), "message refused: rate limit");
         return Err(Error::TooManyRequests { retry_after });
     }
-    let message_id = messages::post(&mut tx, id, auth.scope.user, text).await?;
+    let message_id = messages::post(&mut tx, &reached, auth.scope.user, text).await?;
     // The text stays in the thread, which is never edited: the trail says
     // who wrote to whose thread without copying what was said.
     let details = serde_json::json!({"resident_id": id, "chars": super::chars(text)});
@@ -138,9 +139,10 @@ struct ReadState {
     description = "Who may call it: any.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = ReadState)))]
 async fn mark_read(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<ReadState>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
-    messages::mark_read(&ctx.pool, auth.scope.user, id).await?;
-    let (last_read_at, unread) = messages::read_state(&ctx.pool, auth.scope.user, id).await?;
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
+    messages::mark_read(&ctx.pool, auth.scope.user, &reached).await?;
+    let (last_read_at, unread) = messages::read_state(&ctx.pool, auth.scope.user, &reached).await?;
     Ok(Json(ReadState { resident_id: id, last_read_at, unread }))
 }
 

@@ -225,7 +225,7 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
         return Err(Error::validation(&format!("shifts[{bad}].days"), "at least one day"));
     }
     let mut tx = ctx.pool.begin().await?;
-    if let Some(stranger) = store::set_rota(&mut tx, institution, &rota.shifts).await? {
+    if let Some(stranger) = store::set_rota(&mut tx, &auth.scope, &rota.shifts).await? {
         return Err(Error::validation(
             "shifts",
             format!("user {stranger} is not active care staff of this institution"),
@@ -240,9 +240,9 @@ async fn set_rota(State(ctx): State<ApiContext>, auth: AuthUser, Json(rota): Jso
 #[utoipa::path(get, path = "/on-call", summary = "The institution's on-call rota",
     description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = Rota)))]
 async fn rota(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Rota>> {
-    let institution = auth.require_staff()?;
+    auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(Rota { shifts: store::rota(&mut conn, institution).await? }))
+    Ok(Json(Rota { shifts: store::rota(&mut conn, &auth.scope).await? }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -265,12 +265,12 @@ struct OnCallNow {
 #[utoipa::path(get, path = "/on-call/now", summary = "Who is on call now, per level",
     description = "Who may call it: admin, staff.", responses((status = 200, description = "success", body = OnCallNow)))]
 async fn on_call_now(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<OnCallNow>> {
-    let institution = auth.require_staff()?;
+    auth.require_staff()?;
     let mut conn = ctx.pool.acquire().await?;
-    let timezone = store::institution_timezone(&mut conn, institution).await?;
+    let timezone = store::institution_timezone(&mut conn, &auth.scope).await?;
     let tz = timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
     let local_time = Utc::now().with_timezone(&tz).naive_local();
-    let shifts = store::rota(&mut conn, institution).await?;
+    let shifts = store::rota(&mut conn, &auth.scope).await?;
     let mut numbers: Vec<i32> = shifts.iter().map(|s| s.level).collect();
     numbers.sort_unstable();
     numbers.dedup();

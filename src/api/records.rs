@@ -57,14 +57,14 @@ async fn access_log(
     auth: AuthUser,
     Query(q): Query<AccessLogQuery>,
 ) -> Result<Json<AccessLogPage>> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
     let before = q
         .cursor
         .map(|c| c.parse::<i64>().map_err(|_| Error::validation("cursor", "not a cursor this list gave")))
         .transpose()?;
     let filter = access_log::Filter { resident: q.resident_id, from: q.from, to: q.to, before };
-    let mut entries = access_log::list(&ctx.pool, institution, filter, limit + 1).await?;
+    let mut entries = access_log::list(&ctx.pool, &auth.scope, filter, limit + 1).await?;
     let next_cursor = super::next_page(&mut entries, limit, |e| e.id.to_string());
     Ok(Json(AccessLogPage { entries, next_cursor }))
 }
@@ -77,8 +77,9 @@ async fn access_log(
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = ResidentExport)))]
 async fn export(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
-    let document = records::export(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
+    let document = records::export(&ctx.pool, &auth.scope, &reached).await?.ok_or(Error::NotFound)?;
     auth.log_read(&ctx, AccessKind::Export, id).await?;
     Ok(Json(document))
 }
@@ -131,10 +132,11 @@ struct EraseResponse {
     description = "Who may call it: admin.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = EraseResponse)))]
 async fn erase(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<EraseResponse>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    let erased = match records::erase(&mut tx, &auth.scope, id).await {
+    let erased = match records::erase(&mut tx, &auth.scope, &reached).await {
         Ok(erased) => erased,
         Err(EraseError::NotFound) => return Err(Error::NotFound),
         Err(EraseError::AlreadyErased) => return Err(Error::Conflict("this resident was already erased".into())),

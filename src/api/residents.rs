@@ -325,7 +325,8 @@ async fn update(
     Path(id): Path<Uuid>,
     Json(patch): Json<ResidentPatch>,
 ) -> Result<Json<Resident>> {
-    let id = auth.reach_for_staff::<Identity>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Identity>(&ctx, id).await?;
+    let id = reached.id();
     if let Some(name) = &patch.name {
         super::text("name", name, 200)?;
     }
@@ -363,7 +364,7 @@ async fn update(
     let mut resident = residents::update(&mut tx, id, change).await?;
     if moved {
         // The plan's visits are at local times: a new zone moves them.
-        crate::care::sync_plan(&mut tx, id, chrono::Utc::now()).await?;
+        crate::care::sync_plan(&mut tx, &reached, chrono::Utc::now()).await?;
     }
     crate::audit::record(&mut tx, auth.actor(), "resident.updated", "resident", id, changes).await?;
     tx.commit().await?;
@@ -503,7 +504,8 @@ async fn link_family(
     Path(id): Path<Uuid>,
     Json(req): Json<FamilyLink>,
 ) -> Result<(StatusCode, Json<FamilyMember>)> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     super::text("relationship", &req.relationship, 100)?;
     match users::role(&ctx.pool, &auth.scope, req.user_id).await? {
         None => return Err(Error::validation("user_id", "no such user in this institution")),
@@ -525,11 +527,11 @@ async fn link_family(
         consent.validate()?;
     }
     let mut tx = ctx.pool.begin().await?;
-    residents::link_family(&mut tx, id, req.user_id, req.relationship.trim())
+    residents::link_family(&mut tx, &reached, req.user_id, req.relationship.trim())
         .await
         .on_constraint("family_links_pkey", || Error::Conflict("this user is already linked to the resident".into()))?;
     if let Some(consent) = &req.consent {
-        residents::record_consent(&mut tx, id, consent.record(true, Some(req.user_id), &auth)).await?;
+        residents::record_consent(&mut tx, &reached, consent.record(true, Some(req.user_id), &auth)).await?;
     }
     let consent = req.consent.as_ref().map(|c| c.details(true));
     let details =
@@ -537,7 +539,7 @@ async fn link_family(
     crate::audit::record(&mut tx, auth.actor(), "family.linked", "resident", id, details).await?;
     tx.commit().await?;
     let only = FamilyPage { after: None, user: Some(req.user_id), limit: 1 };
-    let member = residents::family(&ctx.pool, id, only).await?.into_iter().next().ok_or(Error::NotFound)?;
+    let member = residents::family(&ctx.pool, &reached, only).await?.into_iter().next().ok_or(Error::NotFound)?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
@@ -558,15 +560,15 @@ async fn list_family(
     Path(id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<FamilyList>> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
     let limit = super::page_limit(q.limit)?;
     let after = super::cursor_in_reach(q.cursor.as_deref(), async |user| {
         let page = FamilyPage { after: None, user: Some(user), limit: 1 };
-        Ok(!residents::family(&ctx.pool, id, page).await?.is_empty())
+        Ok(!residents::family(&ctx.pool, &reached, page).await?.is_empty())
     })
     .await?;
     let page = FamilyPage { after, user: None, limit: limit + 1 };
-    let mut family = residents::family(&ctx.pool, id, page).await?;
+    let mut family = residents::family(&ctx.pool, &reached, page).await?;
     let next_cursor = super::next_page(&mut family, limit, |m| m.user_id.to_string());
     Ok(Json(FamilyList { family, next_cursor }))
 }
@@ -582,9 +584,10 @@ async fn unlink_family(
     auth: AuthUser,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     let mut tx = ctx.pool.begin().await?;
-    if !residents::unlink_family(&mut tx, id, user_id).await? {
+    if !residents::unlink_family(&mut tx, &reached, user_id).await? {
         return Err(Error::NotFound);
     }
     let details = serde_json::json!({"user_id": user_id});
@@ -605,10 +608,11 @@ async fn record_monitoring_consent(
     Path(id): Path<Uuid>,
     Json(req): Json<ConsentDecision>,
 ) -> Result<Json<Resident>> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     req.by.validate()?;
     let mut tx = ctx.pool.begin().await?;
-    residents::record_consent(&mut tx, id, req.by.record(req.given, None, &auth)).await?;
+    residents::record_consent(&mut tx, &reached, req.by.record(req.given, None, &auth)).await?;
     crate::audit::record(&mut tx, auth.actor(), "consent.monitoring", "resident", id, req.by.details(req.given))
         .await?;
     tx.commit().await?;
@@ -628,15 +632,16 @@ async fn record_link_consent(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     Json(req): Json<ConsentDecision>,
 ) -> Result<StatusCode> {
-    let id = auth.reach_for_staff::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     req.by.validate()?;
     let mut tx = ctx.pool.begin().await?;
-    if !residents::is_linked(&mut tx, id, user_id).await? {
+    if !residents::is_linked(&mut tx, &reached, user_id).await? {
         return Err(Error::NotFound);
     }
-    residents::record_consent(&mut tx, id, req.by.record(req.given, Some(user_id), &auth)).await?;
+    residents::record_consent(&mut tx, &reached, req.by.record(req.given, Some(user_id), &auth)).await?;
     if !req.given {
-        residents::unlink_family(&mut tx, id, user_id).await?;
+        residents::unlink_family(&mut tx, &reached, user_id).await?;
     }
     let mut details = req.by.details(req.given);
     details["user_id"] = serde_json::json!(user_id);

@@ -29,9 +29,10 @@ pub fn router() -> OpenApiRouter<ApiContext> {
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = SheetView)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
-    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let mut conn = ctx.pool.acquire().await?;
-    let view = sheets::view(&mut conn, id).await?;
+    let view = sheets::view(&mut conn, &reached).await?;
     drop(conn);
     auth.log_read(&ctx, AccessKind::ResponderSheet, id).await?;
     Ok(Json(view))
@@ -50,16 +51,17 @@ async fn replace(
     Path(id): Path<Uuid>,
     Json(req): Json<SheetRequest>,
 ) -> Result<Json<SheetView>> {
-    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let checked = req.check().map_err(|(field, message)| Error::validation(&field, message))?;
     let sealing = sheets::sealing_key(&ctx.settings.webhooks);
     let mut tx = ctx.pool.begin().await?;
-    match sheets::save(&mut tx, id, &checked.sheet, &checked.key_safe, sealing.as_ref(), auth.scope.user).await {
+    match sheets::save(&mut tx, &reached, &checked.sheet, &checked.key_safe, sealing.as_ref(), auth.scope.user).await {
         Ok(()) => {}
         Err(sheets::SaveError::NoSealingKey(refused)) => return Err(Error::Conflict(refused.to_string())),
         Err(sheets::SaveError::Database(err)) => return Err(err.into()),
     }
-    let view = sheets::view(&mut tx, id).await?;
+    let view = sheets::view(&mut tx, &reached).await?;
     let details = json!({"sheet": view, "key_safe_code": checked.key_safe.as_str()});
     crate::audit::record(&mut tx, auth.actor(), "resident.responder_info_replaced", "resident", id, details).await?;
     tx.commit().await?;

@@ -41,7 +41,8 @@ fn effective(institution: &Value, resident: &Value) -> Result<Json<Value>> {
     description = "Who may call it: any.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = settings_schema::RuleSettings)))]
 async fn get_resident(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
-    let id = auth.reach::<Monitoring>(&ctx, id).await?.id();
+    let reached = auth.reach::<Monitoring>(&ctx, id).await?;
+    let id = reached.id();
     answer(&*ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?)
 }
 
@@ -56,7 +57,8 @@ async fn change_resident(
     request: Value,
     change: impl FnOnce(&Value) -> Value,
 ) -> Result<Json<Value>> {
-    let id = auth.reach_for_staff::<Monitoring>(ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Monitoring>(ctx, id).await?;
+    let id = reached.id();
     let mut tx = ctx.pool.begin().await?;
     let (institution, stored) = settings::lock_resident_layers(&mut tx, id).await?;
     let updated = change(&stored);

@@ -59,7 +59,7 @@ async fn create(
     auth: AuthUser,
     Json(req): Json<NewServiceRequest>,
 ) -> Result<(StatusCode, Json<Service>)> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     if !valid_code(&req.code) {
         return Err(Error::validation("code", "code must be 1 to 64 letters, digits, '-', '_' or '.'"));
     }
@@ -101,7 +101,7 @@ async fn create(
     };
     let mut tx = ctx.pool.begin().await?;
     let service =
-        catalogue::create_service(&mut tx, institution, new).await.on_constraint("services_code_key", || {
+        catalogue::create_service(&mut tx, &auth.scope, new).await.on_constraint("services_code_key", || {
             Error::Conflict("the catalogue already has a service with this code".into())
         })?;
     let details = json!({"code": service.code, "name": service.name, "category": service.category,
@@ -134,9 +134,9 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Serv
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = CarePlan)))]
 async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<CarePlan>> {
-    let id = auth.reach::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach::<Care>(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(catalogue::plan(&mut conn, id).await?))
+    Ok(Json(catalogue::plan(&mut conn, &reached).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -168,15 +168,16 @@ async fn put_plan(
     Path(id): Path<Uuid>,
     Json(req): Json<PlanRequest>,
 ) -> Result<Json<PlanSaved>> {
-    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
-    let institution = auth.require_staff()?;
+    let reached = auth.reach_for_staff::<Care>(&ctx, id).await?;
+    let id = reached.id();
+    auth.require_staff()?;
     if req.items.len() > 50 {
         return Err(Error::validation("items", "a plan has at most 50 items"));
     }
     let mut tx = ctx.pool.begin().await?;
     for (i, item) in req.items.iter().enumerate() {
         item.check(i).map_err(|e| Error::validation(&e.field, e.message))?;
-        let Some(service) = catalogue::service(&mut tx, institution, &item.service_code).await? else {
+        let Some(service) = catalogue::service(&mut tx, &auth.scope, &item.service_code).await? else {
             return Err(Error::validation(&format!("items[{i}].service_code"), "no such service in the catalogue"));
         };
         if !service.funding.contains(&item.funding) {
@@ -186,8 +187,8 @@ async fn put_plan(
             ));
         }
     }
-    let plan = catalogue::put_plan(&mut tx, institution, id, &req.items, auth.scope.user).await?;
-    let (generated, cancelled) = crate::care::sync_plan(&mut tx, id, Utc::now()).await?;
+    let plan = catalogue::put_plan(&mut tx, &auth.scope, &reached, &req.items, auth.scope.user).await?;
+    let (generated, cancelled) = crate::care::sync_plan(&mut tx, &reached, Utc::now()).await?;
     let details = json!({"items": req.items, "visits_generated": generated, "visits_cancelled": cancelled});
     crate::audit::record(&mut tx, auth.actor(), "care_plan.replaced", "resident", id, details).await?;
     tx.commit().await?;
@@ -218,10 +219,11 @@ async fn add_tag(
     Path(id): Path<Uuid>,
     Json(req): Json<NewTag>,
 ) -> Result<(StatusCode, Json<Tag>)> {
-    let id = auth.reach_for_staff::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach_for_staff::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let tag = super::text("tag", &req.tag, 200)?;
     let mut tx = ctx.pool.begin().await?;
-    catalogue::add_tag(&mut tx, id, tag, req.kind).await.on_constraint("resident_tags_pkey", || {
+    catalogue::add_tag(&mut tx, &reached, tag, req.kind).await.on_constraint("resident_tags_pkey", || {
         Error::Conflict("this tag is already registered for the home".into())
     })?;
     crate::audit::record(

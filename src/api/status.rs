@@ -58,13 +58,12 @@ fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = StatusBody)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<StatusBody>> {
-    let id = match auth.scope.role {
+    let reached = match auth.scope.role {
         crate::domain::Role::CivilAffairs | crate::domain::Role::GridWorker => auth.reach::<Identity>(&ctx, id).await?,
         _ => auth.reach_for_staff::<Identity>(&ctx, id).await?,
-    }
-    .id();
+    };
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(body(periods::periods(&mut conn, id).await?, Utc::now())))
+    Ok(Json(body(periods::periods(&mut conn, &reached).await?, Utc::now())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,8 +98,9 @@ async fn change(
     Path(id): Path<Uuid>,
     Json(req): Json<StatusRequest>,
 ) -> Result<Json<StatusBody>> {
-    let id = auth.reach_for_staff::<Identity>(&ctx, id).await?.id();
-    let institution = auth.require_staff()?;
+    let reached = auth.reach_for_staff::<Identity>(&ctx, id).await?;
+    let id = reached.id();
+    auth.require_staff()?;
     let now = Utc::now();
     let from = req.from.unwrap_or(now);
     if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
@@ -108,48 +108,48 @@ async fn change(
     }
     let mut tx = ctx.pool.begin().await?;
     // One change at a time per resident.
-    periods::lock_resident(&mut tx, id).await?;
-    let history = periods::periods(&mut tx, id).await?;
+    periods::lock_resident(&mut tx, &reached).await?;
+    let history = periods::periods(&mut tx, &reached).await?;
     status::check(&history, req.status, from, req.until, now).map_err(|refused| match refused {
         Refused::Invalid(field, message) => Error::validation(field, message),
         Refused::Illegal(message) => Error::Conflict(message),
     })?;
-    periods::insert(&mut tx, id, req.status, from, req.until, req.note.as_deref(), auth.scope.user).await?;
+    periods::insert(&mut tx, &reached, req.status, from, req.until, req.note.as_deref(), auth.scope.user).await?;
 
     let mut effects = json!({});
     let mut disconnect = Disconnect::none();
     if req.status != ResidentStatus::Active {
         let until = if req.status.may_end() { req.until } else { None };
         effects["visits_cancelled"] =
-            json!(periods::cancel_visits(&mut tx, id, from, until, cancel_reason(req.status)).await?);
+            json!(periods::cancel_visits(&mut tx, &reached, from, until, cancel_reason(req.status)).await?);
     }
     if req.status == ResidentStatus::Deceased {
         let mut revoked = Vec::new();
         if let Some(accounts) = &ctx.accounts {
-            for device in periods::device_accounts(&mut tx, id).await? {
+            for device in periods::device_accounts(&mut tx, &reached).await? {
                 disconnect = disconnect.and(accounts.revoke(&mut tx, AccountKind::Device, &device).await?);
                 revoked.push(device);
             }
         }
         effects["devices_revoked"] = json!(revoked);
-        catalogue::put_plan(&mut tx, institution, id, &[], auth.scope.user).await?;
-        effects["meal_plan_ended"] = json!(meals::delete_plan(&mut tx, id).await?);
+        catalogue::put_plan(&mut tx, &auth.scope, &reached, &[], auth.scope.user).await?;
+        effects["meal_plan_ended"] = json!(meals::delete_plan(&mut tx, &reached).await?);
     }
     // Plan visits and meal orders follow the new periods: nothing while
     // away, everything again from the return.
-    let (generated, _) = crate::care::sync_plan(&mut tx, id, now).await?;
+    let (generated, _) = crate::care::sync_plan(&mut tx, &reached, now).await?;
     effects["visits_generated"] = json!(generated);
-    effects["meal_orders"] = json!(meals::sync_orders(&mut tx, id, now).await?);
+    effects["meal_orders"] = json!(meals::sync_orders(&mut tx, &reached, now).await?);
     if req.status != ResidentStatus::Active && from <= now {
         let kinds = if req.status == ResidentStatus::Deceased { None } else { Some(status::ABSENCE_CLEARS) };
         let details = json!({"resident_status": req.status, "note": "the resident is not at home"});
         let resolved =
-            crate::alerts::resolve_about_resident(&mut tx, id, kinds, Some(auth.scope.user), &details).await?;
+            crate::alerts::resolve_about_resident(&mut tx, &reached, kinds, Some(auth.scope.user), &details).await?;
         effects["alerts_resolved"] = json!(resolved.len());
     }
     let details = json!({"status": req.status, "from": from, "until": req.until, "note": req.note, "effects": effects});
     crate::audit::record(&mut tx, auth.actor(), "resident.status_changed", "resident", id, details).await?;
-    let history = periods::periods(&mut tx, id).await?;
+    let history = periods::periods(&mut tx, &reached).await?;
     tx.commit().await?;
     disconnect.send().await;
     if req.status == ResidentStatus::Deceased {

@@ -13,9 +13,9 @@ use super::auth::{AuthUser, hash_password};
 use super::error::ResultExt;
 use super::error::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
-use crate::domain::Role;
 use crate::domain::account::MIN_PASSWORD_LEN;
 use crate::domain::field;
+use crate::domain::{Role, Scope};
 use crate::store::users::User;
 use crate::store::{sessions, users};
 
@@ -200,21 +200,21 @@ async fn list_users(
     auth: AuthUser,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<UserList>> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
     let after: Option<Uuid> = super::cursor_in_reach(q.cursor.as_deref(), async |id| {
         Ok(crate::store::users::role(&ctx.pool, &auth.scope, id).await?.is_some())
     })
     .await?;
-    let mut users: Vec<User> = users::page(&ctx.pool, institution, after, limit + 1).await?;
+    let mut users: Vec<User> = users::page(&ctx.pool, &auth.scope, after, limit + 1).await?;
     let next_cursor = super::next_page(&mut users, limit, |u| u.id.to_string());
     Ok(Json(UserList { users, next_cursor }))
 }
 
 /// A user of the admin's own institution, locked until the transaction
 /// ends; anyone else's answers 404.
-async fn member(tx: &mut sqlx::PgConnection, institution: Uuid, id: Uuid) -> Result<Role> {
-    users::lock_member(tx, institution, id).await?.ok_or(Error::NotFound)
+async fn member(tx: &mut sqlx::PgConnection, scope: &Scope, id: Uuid) -> Result<Role> {
+    users::lock_member(tx, scope, id).await?.ok_or(Error::NotFound)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -244,7 +244,7 @@ async fn update_user(
     Path(id): Path<Uuid>,
     Json(patch): Json<UserPatch>,
 ) -> Result<Json<User>> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     if patch.role.is_some_and(|r| r.is_platform()) {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
     }
@@ -253,7 +253,7 @@ async fn update_user(
         return Err(Error::validation("id", "an admin cannot disable or demote themselves"));
     }
     let mut tx = ctx.pool.begin().await?;
-    let before = member(&mut tx, institution, id).await?;
+    let before = member(&mut tx, &auth.scope, id).await?;
     let role_changes = patch.role.is_some_and(|r| r != before);
     users::update(&mut tx, id, patch.role, patch.disabled).await?;
     if let Some(phone) = &patch.phone {
@@ -281,9 +281,9 @@ struct Ended {
     summary = "End every session of a user, display tokens included", description = "Who may call it: admin.",
     params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = Ended)))]
 async fn revoke_sessions(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Ended>> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     let mut tx = ctx.pool.begin().await?;
-    member(&mut tx, institution, id).await?;
+    member(&mut tx, &auth.scope, id).await?;
     let sessions_ended = sessions::end_all(&mut tx, id).await?;
     let details = serde_json::json!({"sessions_ended": sessions_ended});
     crate::audit::record(&mut tx, auth.actor(), "user.sessions_revoked", "user", id, details).await?;
@@ -309,7 +309,7 @@ async fn reset_password(
     Path(id): Path<Uuid>,
     Json(req): Json<PasswordReset>,
 ) -> Result<StatusCode> {
-    let institution = auth.require_admin()?;
+    auth.require_admin()?;
     if req.password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::validation("password", format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
@@ -317,7 +317,7 @@ async fn reset_password(
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let hash = hash_password(req.password).await?;
     let mut tx = ctx.pool.begin().await?;
-    member(&mut tx, institution, id).await?;
+    member(&mut tx, &auth.scope, id).await?;
     users::set_password(&mut tx, id, &hash).await?;
     let ended = sessions::end_all(&mut tx, id).await?;
     // Never the password.

@@ -182,7 +182,7 @@ async fn create(
         .ok_or_else(|| Error::validation("resident_id", "no such resident in this institution"))?
         .id();
     let mut tx = ctx.pool.begin().await?;
-    let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
+    let service = service_by_code(&mut tx, &auth.scope, &req.service_code, "service_code").await?;
     if !service.funding.contains(&req.funding) {
         return Err(Error::validation("funding", format!("{} is not paid by {}", service.code, req.funding)));
     }
@@ -371,7 +371,8 @@ async fn resident_visits(
     Path(id): Path<Uuid>,
     Query(q): Query<ResidentVisitsQuery>,
 ) -> Result<Json<FamilyVisitList>> {
-    let id = auth.reach::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let limit = super::page_limit(q.limit)?;
     let mut filter = visits::Filter { resident_id: Some(id), ..Default::default() };
     apply_bounds(&mut filter, q.from.as_deref(), q.to.as_deref())?;

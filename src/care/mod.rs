@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::alerts::{self, Applied, Subject};
 use crate::domain::care::{self, Origin, PlanItem};
+use crate::domain::scope::{AreaOf, Care, Reached};
 use crate::domain::status;
 use crate::domain::{AlertKind, Resolution, Severity, Step};
 use crate::metrics::Metrics;
@@ -20,24 +21,24 @@ use crate::store::{care as catalogue, residents};
 /// Brings a resident's plan visits in step with their plan, inside the
 /// caller's transaction; answers (generated, cancelled). Items naming a
 /// service the catalogue no longer has generate nothing.
-pub async fn sync_plan(
+pub async fn sync_plan<A: AreaOf>(
     tx: &mut PgConnection,
-    resident_id: Uuid,
+    resident: &Reached<A>,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
-    let Some((institution, timezone)) = residents::placed(tx, resident_id).await? else { return Ok((0, 0)) };
-    let Ok(tz) = timezone.parse::<chrono_tz::Tz>() else { return Ok((0, 0)) };
-    let plan = catalogue::plan(tx, resident_id).await?;
+    let Some(home) = residents::home(tx, resident).await? else { return Ok((0, 0)) };
+    let Ok(tz) = home.timezone.parse::<chrono_tz::Tz>() else { return Ok((0, 0)) };
+    let plan = catalogue::plan(tx, resident).await?;
     let mut items: Vec<(PlanItem, NaiveTime, Uuid)> = Vec::new();
     for (i, item) in plan.items.into_iter().enumerate() {
         let Ok(start) = item.check(i) else { continue };
-        if let Some(service) = catalogue::service(tx, institution, &item.service_code).await? {
+        if let Some(service) = catalogue::service_at(tx, &home, &item.service_code).await? {
             items.push((item, start, service.id));
         }
     }
     // Nothing is generated while the resident is not there.
-    let periods = crate::store::status::periods(tx, resident_id).await?;
-    visits::sync_plan(tx, institution, resident_id, &tz, &items, |at| status::present_at(&periods, at), now).await
+    let periods = crate::store::status::periods(tx, &resident.identity()).await?;
+    visits::sync_plan(tx, &home, resident, &tz, &items, |at| status::present_at(&periods, at), now).await
 }
 
 /// Moves every plan's 14-day horizon on: the leader runs it now and then,
@@ -46,7 +47,7 @@ pub async fn extend_plans(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx
     let mut generated = 0;
     for resident in catalogue::planned_residents(pool).await? {
         let mut tx = pool.begin().await?;
-        generated += sync_plan(&mut tx, resident, now).await?.0;
+        generated += sync_plan(&mut tx, &Reached::<Care>::for_the_platform(resident), now).await?.0;
         tx.commit().await?;
     }
     Ok(generated)

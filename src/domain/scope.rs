@@ -86,9 +86,11 @@ areas!(
     Meals,
 );
 
-/// Proof that a scope reaches area `A` of one resident: only the store's
-/// reach check makes one (`store::residents::reach`, held by the layering
-/// test), so a handler cannot name a resident's records without asking.
+/// Proof that a scope reaches area `A` of one resident: for a request, only
+/// the store's reach check makes one (`store::residents::reach`, held by the
+/// layering test), so a handler cannot name a resident's records without
+/// asking; the platform's own work (the alarm path, scheduled jobs) makes
+/// its own with [`Reached::for_the_platform`], which no handler may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reached<A: AreaOf> {
     resident: Uuid,
@@ -101,6 +103,13 @@ impl<A: AreaOf> Reached<A> {
         Reached { resident, area: PhantomData }
     }
 
+    /// The platform's own work (the alarm path, scheduled jobs, ingest,
+    /// the summaries and erasures its jobs make), acting for no user: never
+    /// a handler's (the layering test holds `src/api/` to the reach check).
+    pub fn for_the_platform(resident: Uuid) -> Reached<A> {
+        Reached { resident, area: PhantomData }
+    }
+
     pub fn id(&self) -> Uuid {
         self.resident
     }
@@ -109,6 +118,27 @@ impl<A: AreaOf> Reached<A> {
     /// area a scope reaches).
     pub fn identity(&self) -> Reached<Identity> {
         Reached { resident: self.resident, area: PhantomData }
+    }
+}
+
+/// The institution the platform's own work (the alarm path: raising and
+/// resolving alerts, planning their notifications) acts for, as an alert's
+/// subject names it: the counterpart of [`Reached::for_the_platform`] for
+/// an institution. Never a handler's (the layering test holds `src/api/`):
+/// a request's own institution is its [`Scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    institution: Uuid,
+}
+
+impl Served {
+    /// The platform's own work, acting for no user.
+    pub fn for_the_platform(institution: Uuid) -> Served {
+        Served { institution }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.institution
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::domain::notify::{self, Channel, Preferences};
+use crate::domain::scope::{Alerts, Reached, Served};
 use crate::domain::{Role, Severity};
 use crate::store::alerts as store_alerts;
 use crate::store::notify as store;
@@ -64,7 +65,7 @@ async fn plan_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
 
 /// The institution's time now, for rota and quiet hours.
 async fn local_now(tx: &mut PgConnection, institution: Uuid) -> Result<NaiveDateTime, sqlx::Error> {
-    let zone = plan::timezone(tx, institution).await?;
+    let zone = plan::timezone(tx, &Served::for_the_platform(institution)).await?;
     let tz = zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()).unwrap_or(chrono_tz::UTC);
     Ok(Utc::now().with_timezone(&tz).naive_local())
 }
@@ -78,19 +79,19 @@ async fn on_call(
     level: i32,
     local: NaiveDateTime,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let shifts = store::rota(tx, institution).await?;
+    let shifts = store::on_call_rota(tx, &Served::for_the_platform(institution)).await?;
     if !shifts.is_empty() {
         return Ok(notify::on_call(&shifts, level, local));
     }
     if level != 1 {
         return Ok(Vec::new());
     }
-    plan::care_team(tx, institution).await
+    plan::care_team(tx, &Served::for_the_platform(institution)).await
 }
 
 async fn family_of(tx: &mut PgConnection, resident: Option<Uuid>) -> Result<Vec<Uuid>, sqlx::Error> {
     let Some(resident) = resident else { return Ok(Vec::new()) };
-    plan::family(tx, resident).await
+    plan::family(tx, &Reached::<Alerts>::for_the_platform(resident)).await
 }
 
 /// The people (not disabled) with their preferences.
@@ -128,7 +129,7 @@ async fn plan_alert(
         return Ok(Vec::new());
     }
     let room: Option<String> = match alert.resident_id {
-        Some(resident) => plan::room(tx, resident).await?.flatten(),
+        Some(resident) => plan::room(tx, &Reached::<Alerts>::for_the_platform(resident)).await?.flatten(),
         None => alert.details.get("room").and_then(Value::as_str).map(str::to_owned),
     };
     let payload = json!({
@@ -205,7 +206,7 @@ async fn reach(
     }
     let Some(phone) = &person.phone else { return Ok(()) };
     for channel in prefs.channels.iter().filter(|c| **c != Channel::Push) {
-        if let Some(gateway) = plan::gateway(tx, institution, *channel).await? {
+        if let Some(gateway) = plan::gateway(tx, &Served::for_the_platform(institution), *channel).await? {
             out.push(Delivery {
                 user_id: person.id,
                 alert_id,

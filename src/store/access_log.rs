@@ -59,7 +59,8 @@ pub struct Filter {
 }
 
 /// One institution's reads, newest first; `limit` rows at most.
-pub async fn list(pool: &PgPool, institution: Uuid, filter: Filter, limit: i64) -> Result<Vec<Access>, sqlx::Error> {
+pub async fn list(pool: &PgPool, scope: &Scope, filter: Filter, limit: i64) -> Result<Vec<Access>, sqlx::Error> {
+    let institution = scope.institution;
     let mut q = QueryBuilder::<Postgres>::new(
         "select l.id, l.at, l.user_id, u.name as user_name, l.role, l.session_kind, l.kind, l.resident_id
          from access_log l left join users u on u.id = l.user_id where l.institution_id = ",

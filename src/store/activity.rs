@@ -1,6 +1,7 @@
 //! Activity: stored events as the behaviour rules and the family summary
 //! read them, placed in a room and at a door or appliance.
 
+use crate::domain::scope::{Monitoring, Reached};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -82,12 +83,13 @@ pub async fn committed_since(
 /// `limit` of them.
 pub async fn of_resident(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     kinds: &[EventKind],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ActivityEvent>, sqlx::Error> {
+    let resident_id = resident_id.id();
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT}
          where e.resident_id = $1 and e.ts >= $2 and e.ts <= $3 and e.kind = any($4)
@@ -106,11 +108,12 @@ pub async fn of_resident(
 /// The last of a resident's events of `kinds` in `[from, to)`.
 pub async fn last_of_resident(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     kinds: &[EventKind],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Option<EventKind>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_scalar(
         "select kind from events where resident_id = $1 and kind = any($2) and ts < $3 and ts >= $4
          order by ts desc limit 1",
@@ -154,10 +157,11 @@ impl HistoryEvent {
 /// A resident's events in `[from, to)`, oldest first, in one query.
 pub async fn history(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<HistoryEvent>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(concat!(
         "select ",
         activity_columns!(),
@@ -188,11 +192,12 @@ pub struct HistoryReading {
 /// PostgreSQL's sort to disk).
 pub async fn readings_history(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     metrics: &[Metric],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<HistoryReading>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(
         "select ts, device_id, metric, value, received_at from readings
          where resident_id = $1 and metric = any($2) and ts >= $3 and ts < $4",

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::scope::Placed;
+use crate::domain::scope::{AreaOf, Monitoring, Placed, Reached, Served};
 use crate::domain::{AlertKind, Resolution, Scope, Severity, Status, Step};
 
 /// The PostgreSQL channel that carries alert changes to every process's
@@ -172,10 +172,11 @@ pub async fn insert_event(
 /// in the caller's transaction: it commits with the change it tells of.
 pub async fn queue_webhooks(
     tx: &mut PgConnection,
-    institution_id: Uuid,
+    institution_id: &Served,
     event: &str,
     payload: &Value,
 ) -> Result<(), sqlx::Error> {
+    let institution_id = institution_id.id();
     sqlx::query(
         "insert into webhook_deliveries (id, webhook_id, event, payload)
          select gen_random_uuid(), id, $2, $3 from webhooks where institution_id = $1",
@@ -203,13 +204,14 @@ pub async fn touch(tx: &mut PgConnection, alert_id: Uuid) -> Result<(), sqlx::Er
 /// cause was ever raised (`episodic`), or else one for the condition at `at`.
 pub async fn already_raised(
     tx: &mut PgConnection,
-    institution_id: Uuid,
+    institution_id: &Served,
     subject: &str,
     kind: AlertKind,
     cause: &str,
     episodic: bool,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    let institution_id = institution_id.id();
     sqlx::query_scalar(
         "select exists (select 1 from alerts where institution_id = $1 and subject = $2 and kind = $3
                         and cause = $4 and ($5 or condition_at = $6))",
@@ -282,12 +284,13 @@ pub async fn raise(tx: &mut PgConnection, alert: &Raised<'_>) -> Result<(Uuid, b
 /// answers its id.
 pub async fn resolve_active(
     tx: &mut PgConnection,
-    institution_id: Uuid,
+    institution_id: &Served,
     subject: &str,
     kind: AlertKind,
     cause: &str,
     resolution: Resolution,
 ) -> Result<Option<Uuid>, sqlx::Error> {
+    let institution_id = institution_id.id();
     sqlx::query_scalar(
         "update alerts set status = 'resolved', resolution = $5, resolved_at = now(), updated_at = now()
          where institution_id = $1 and subject = $2 and kind = $3 and cause = $4 and status <> 'resolved'
@@ -303,12 +306,14 @@ pub async fn resolve_active(
 }
 
 /// Resolves the resident's active alerts of `kinds` (all of them: `None`)
-/// as `auto_cleared`; answers their ids.
-pub async fn resolve_of_resident(
+/// as `auto_cleared`; answers their ids. Proof of any area: a status change
+/// (Identity) clears them.
+pub async fn resolve_of_resident<A: AreaOf>(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<A>,
     kinds: Option<&[AlertKind]>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    let resident = resident.id();
     let kinds: Option<Vec<&str>> = kinds.map(|k| k.iter().map(|k| k.as_str()).collect());
     sqlx::query_scalar(
         "update alerts set status = 'resolved', resolution = 'auto_cleared', resolved_at = now(), updated_at = now()
@@ -324,11 +329,12 @@ pub async fn resolve_of_resident(
 /// The open alert of a subject key, kind and cause, if any.
 pub async fn active(
     conn: &mut PgConnection,
-    institution_id: Uuid,
+    institution_id: &Served,
     subject: &str,
     kind: AlertKind,
     cause: &str,
 ) -> Result<Option<Alert>, sqlx::Error> {
+    let institution_id = institution_id.id();
     let alert: Option<Alert> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} where a.institution_id = $1 and a.subject = $2 and a.kind = $3 and a.cause = $4
          and a.status <> 'resolved'"
@@ -401,11 +407,12 @@ pub struct DayAlert {
 /// `limit`: unresolved first, then the most severe, then the newest.
 pub async fn of_resident_during(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<DayAlert>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select a.id, a.kind, a.severity, a.status, a.resolution, a.opened_at, a.condition_at,
                 a.acknowledged_at, a.resolved_at, coalesce(ru.name, au.name) as handled_by, a.details
@@ -429,10 +436,11 @@ pub async fn of_resident_during(
 /// for a cause raised more than once, the latest.
 pub async fn by_cause(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     kind: AlertKind,
     causes: &[String],
 ) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+    let resident_id = resident_id.id();
     let rows: Vec<(String, Uuid)> = sqlx::query_as(
         "select cause, id from alerts where resident_id = $1 and kind = $2 and cause = any($3) order by opened_at",
     )

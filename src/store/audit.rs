@@ -2,6 +2,7 @@
 //! apart from it, and which residents each entry concerns. The hashing is the
 //! audit module's; this one only reads and writes rows.
 
+use crate::domain::scope::{Identity, Reached};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -114,7 +115,8 @@ pub async fn insert(tx: &mut PgConnection, entry: &NewEntry<'_>) -> Result<(), s
 /// the resident (as the audit module appends it), in any chain. Entries that merely contain
 /// the same words stay whole. The chain itself is untouched and still
 /// verifies. Returns how many entries were blanked.
-pub async fn erase_resident(tx: &mut PgConnection, resident_id: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn erase_resident(tx: &mut PgConnection, resident_id: &Reached<Identity>) -> Result<u64, sqlx::Error> {
+    let resident_id = resident_id.id();
     let n = sqlx::query(
         "update audit_personal p set salt = null, details = null, erased_at = now()
          from audit_residents r

@@ -1,12 +1,14 @@
 //! What an institution offers and authorises: the service catalogue, care
 //! plans, the tags fixed in residents' homes.
 
+use crate::domain::scope::{AreaOf, Care, Reached};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::residents::Home;
 use crate::domain::Scope;
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 
@@ -88,7 +90,8 @@ pub struct NewService {
 
 /// Adds a service to the institution's catalogue. Fails on
 /// `services_code_key` when the code is taken.
-pub async fn create_service(tx: &mut PgConnection, institution: Uuid, new: NewService) -> Result<Service, sqlx::Error> {
+pub async fn create_service(tx: &mut PgConnection, scope: &Scope, new: NewService) -> Result<Service, sqlx::Error> {
+    let institution = scope.institution;
     let funding: Vec<&str> = new.funding.iter().map(|f| f.as_str()).collect();
     let row: ServiceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into services (id, institution_id, code, name, category, duration_minutes, unit, unit_price, currency,
@@ -124,15 +127,29 @@ pub async fn services(pool: &PgPool, scope: &Scope) -> Result<Vec<Service>, sqlx
 }
 
 /// How each service of an institution is priced, by id.
-pub async fn prices(pool: &PgPool, institution: Uuid) -> Result<Vec<(Uuid, Unit, f64)>, sqlx::Error> {
+pub async fn prices(pool: &PgPool, scope: &Scope) -> Result<Vec<(Uuid, Unit, f64)>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as("select id, unit, unit_price from services where institution_id = $1")
         .bind(institution)
         .fetch_all(pool)
         .await
 }
 
-/// One service of an institution, by code.
-pub async fn service(conn: &mut PgConnection, institution: Uuid, code: &str) -> Result<Option<Service>, sqlx::Error> {
+/// One service of the caller's institution, by code.
+pub async fn service(conn: &mut PgConnection, scope: &Scope, code: &str) -> Result<Option<Service>, sqlx::Error> {
+    service_of(conn, scope.institution, code).await
+}
+
+/// One service of a reached resident's home institution, by code.
+pub async fn service_at(conn: &mut PgConnection, home: &Home, code: &str) -> Result<Option<Service>, sqlx::Error> {
+    service_of(conn, Some(home.institution()), code).await
+}
+
+async fn service_of(
+    conn: &mut PgConnection,
+    institution: Option<Uuid>,
+    code: &str,
+) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {SERVICE_COLUMNS} from services where institution_id = $1 and code = $2"
     )))
@@ -152,8 +169,10 @@ pub struct CarePlan {
     pub updated_by: Option<Uuid>,
 }
 
-/// The resident's plan; an empty one when none was put.
-pub async fn plan(conn: &mut PgConnection, resident_id: Uuid) -> Result<CarePlan, sqlx::Error> {
+/// The resident's plan; an empty one when none was put. Any area's proof
+/// will do: FHIR reads it under its Monitoring gate (`store::fhir::patient`).
+pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident_id: &Reached<A>) -> Result<CarePlan, sqlx::Error> {
+    let resident_id = resident_id.id();
     #[derive(sqlx::FromRow)]
     struct Row {
         items: sqlx::types::Json<Vec<PlanItem>>,
@@ -171,26 +190,28 @@ pub async fn plan(conn: &mut PgConnection, resident_id: Uuid) -> Result<CarePlan
     })
 }
 
-/// Replaces the resident's plan.
-pub async fn put_plan(
+/// Replaces the resident's plan. Proof of any area: a resident's death
+/// (a status change, Identity) ends it too.
+pub async fn put_plan<A: AreaOf>(
     tx: &mut PgConnection,
-    institution: Uuid,
-    resident_id: Uuid,
+    scope: &Scope,
+    resident_id: &Reached<A>,
     items: &[PlanItem],
     by: Uuid,
 ) -> Result<CarePlan, sqlx::Error> {
+    let (reached, resident_id) = (resident_id, resident_id.id());
     sqlx::query(
         "insert into care_plans (resident_id, institution_id, items, updated_by) values ($1, $2, $3, $4)
          on conflict (resident_id) do update set items = excluded.items, updated_by = excluded.updated_by,
              updated_at = now()",
     )
     .bind(resident_id)
-    .bind(institution)
+    .bind(scope.institution)
     .bind(sqlx::types::Json(items))
     .bind(by)
     .execute(&mut *tx)
     .await?;
-    plan(tx, resident_id).await
+    plan(tx, reached).await
 }
 
 /// The residents with a plan of at least one item, of every institution.
@@ -206,7 +227,13 @@ pub fn authorised_hours(items: &[PlanItem], funding: Funding) -> Option<f64> {
 
 /// Registers a tag in a resident's home. Fails on `resident_tags_pkey` when
 /// it is registered already.
-pub async fn add_tag(tx: &mut PgConnection, resident_id: Uuid, tag: &str, kind: TagKind) -> Result<(), sqlx::Error> {
+pub async fn add_tag(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Care>,
+    tag: &str,
+    kind: TagKind,
+) -> Result<(), sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query("insert into resident_tags (resident_id, tag, kind) values ($1, $2, $3)")
         .bind(resident_id)
         .bind(tag)
@@ -233,7 +260,8 @@ pub async fn has_tag(
 
 /// Plans as statements read them: each resident's items, for the
 /// institution's residents with a plan.
-pub async fn plans_of(pool: &PgPool, institution: Uuid) -> Result<Vec<(Uuid, Vec<PlanItem>)>, sqlx::Error> {
+pub async fn plans_of(pool: &PgPool, scope: &Scope) -> Result<Vec<(Uuid, Vec<PlanItem>)>, sqlx::Error> {
+    let institution = scope.institution;
     let rows: Vec<(Uuid, Value)> =
         sqlx::query_as("select resident_id, items from care_plans where institution_id = $1")
             .bind(institution)

@@ -6,7 +6,6 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::domain::{EventKind, Metric};
 use crate::store::timescale::Mode;
@@ -246,11 +245,12 @@ pub async fn buckets(
 /// without one are left out.
 pub async fn latest(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     metrics: &[Metric],
     since: DateTime<Utc>,
     before: DateTime<Utc>,
 ) -> Result<Vec<(Metric, f64, DateTime<Utc>)>, sqlx::Error> {
+    let resident_id = resident_id.id();
     // One index probe per metric rather than a scan of all readings.
     sqlx::query_as(
         "select m.metric, r.value, r.ts from unnest($2::text[]) as m (metric)
@@ -281,11 +281,12 @@ pub struct Stats {
 /// are left out.
 pub async fn stats(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     metrics: &[Metric],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Stats>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(
         "select metric, min(value) as min, max(value) as max, count(*) as count from readings
          where resident_id = $1 and metric = any($2) and ts >= $3 and ts < $4

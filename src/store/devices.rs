@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::device::{DeviceInfo, Registered};
 use crate::domain::presence::{heartbeat_timeout, online_since};
-use crate::domain::scope::Placed;
+use crate::domain::scope::{Monitoring, Placed, Reached};
 use crate::domain::{DeviceKind, Scope, Source};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -404,7 +404,8 @@ pub struct ResidentDevice {
 }
 
 /// A resident's devices, by kind and id.
-pub async fn of_resident(pool: &PgPool, resident_id: Uuid) -> Result<Vec<ResidentDevice>, sqlx::Error> {
+pub async fn of_resident(pool: &PgPool, resident_id: &Reached<Monitoring>) -> Result<Vec<ResidentDevice>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(
         "select d.device_id, d.kind, d.room, d.placement, s.online as reported_online, s.battery, s.last_seen_at,
                 d.created_at,

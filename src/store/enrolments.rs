@@ -175,14 +175,6 @@ pub async fn institution_in_division(pool: &PgPool, scope: &Scope, institution: 
     .await
 }
 
-/// Whether an institution of this id exists.
-pub async fn institution_exists(pool: &PgPool, institution: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from institutions where id = $1)")
-        .bind(institution)
-        .fetch_one(pool)
-        .await
-}
-
 /// How long the answer `already_registered` lets the institution enrol the
 /// elder: long enough to record the elder's consent, short enough that a
 /// stale answer reaches nobody.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::scope::{Area, Placed};
+use crate::domain::scope::{Area, Monitoring, Placed, Reached};
 use crate::domain::{Metric, Scope};
 
 /// A resident as the Patient resource shows them.
@@ -43,7 +43,12 @@ pub struct DeviceRow {
 
 /// The devices of a resident, and any other device named in `also` (those
 /// that measured them before they were moved), by `device_id`.
-pub async fn devices(pool: &PgPool, resident: Uuid, also: &[String]) -> Result<Vec<DeviceRow>, sqlx::Error> {
+pub async fn devices(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+    also: &[String],
+) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_as(
         "select device_id, kind, resident_id, room from devices
          where resident_id = $1 or device_id = any($2) order by device_id",
@@ -178,17 +183,27 @@ pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>,
     Ok(rows.into_iter().collect())
 }
 
-/// An institution's service names by code.
-pub async fn service_names(pool: &PgPool, institution: Uuid) -> Result<HashMap<String, String>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as("select code, name from services where institution_id = $1")
-        .bind(institution)
-        .fetch_all(pool)
-        .await?;
+/// The service names by code of the catalogue of a reached resident's
+/// institution (the one they are registered at).
+pub async fn service_names(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select code, name from services where institution_id = (select institution_id from residents where id = $1)",
+    )
+    .bind(resident.id())
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
 /// When a resident's meal plan was last changed, if they have one.
-pub async fn meal_plan_changed(pool: &PgPool, resident: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+pub async fn meal_plan_changed(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar("select updated_at from meal_plans where resident_id = $1")
         .bind(resident)
         .fetch_optional(pool)

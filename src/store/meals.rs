@@ -3,7 +3,7 @@
 //! [`KitchenReach`]: an institution's care staff reach its kitchens and
 //! orders, a kitchen user their one kitchen, nobody else any.
 
-use crate::domain::scope::{Meals as MealsArea, Reached};
+use crate::domain::scope::{AreaOf, Meals as MealsArea, Monitoring, Reached};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -105,11 +105,8 @@ pub struct NewKitchen {
 
 /// Creates a kitchen of `institution`, in the institution's timezone unless
 /// told another.
-pub async fn create_kitchen(
-    conn: &mut PgConnection,
-    institution: Uuid,
-    new: &NewKitchen,
-) -> Result<Kitchen, sqlx::Error> {
+pub async fn create_kitchen(conn: &mut PgConnection, scope: &Scope, new: &NewKitchen) -> Result<Kitchen, sqlx::Error> {
+    let institution = scope.institution;
     let kitchen: Kitchen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into kitchens as k (id, institution_id, name, lat, lon, timezone, cutoff, prices)
          select $1, i.id, $3, $4, $5, coalesce($6, i.timezone), $7, $8 from institutions i where i.id = $2
@@ -211,8 +208,10 @@ impl PlanRow {
 const PLAN_COLUMNS: &str = "kitchen_id, delivery, days, diet, texture, allergies, funding, suspended_from,
     suspended_until, delivery_notes";
 
-/// A resident's meal plan (the caller has checked the resident is in reach).
-pub async fn plan(conn: &mut PgConnection, resident: Uuid) -> Result<Option<MealPlan>, sqlx::Error> {
+/// A resident's meal plan. Proof of any area: the family summary and FHIR
+/// read it under their Monitoring gate, the meals API under Meals.
+pub async fn plan<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<Option<MealPlan>, sqlx::Error> {
+    let resident = resident.id();
     let row: Option<PlanRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("select {PLAN_COLUMNS} from meal_plans where resident_id = $1")))
             .bind(resident)
@@ -225,10 +224,12 @@ pub async fn plan(conn: &mut PgConnection, resident: Uuid) -> Result<Option<Meal
 /// the resident's institution's), locking it against a concurrent change.
 pub async fn save_plan(
     conn: &mut PgConnection,
-    institution: Uuid,
-    resident: Uuid,
+    scope: &Scope,
+    resident: &Reached<MealsArea>,
     plan: &MealPlan,
 ) -> Result<(), sqlx::Error> {
+    let institution = scope.institution;
+    let resident = resident.id();
     let diet: Vec<&str> = plan.diet.iter().map(Diet::as_str).collect();
     sqlx::query(
         "insert into meal_plans (resident_id, institution_id, kitchen_id, delivery, days, diet, texture, allergies,
@@ -256,8 +257,10 @@ pub async fn save_plan(
     Ok(())
 }
 
-/// Ends a resident's meal plan; whether there was one.
-pub async fn delete_plan(conn: &mut PgConnection, resident: Uuid) -> Result<bool, sqlx::Error> {
+/// Ends a resident's meal plan; whether there was one. Proof of any area:
+/// a status change (Identity) and an erasure end it too.
+pub async fn delete_plan<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<bool, sqlx::Error> {
+    let resident = resident.id();
     let done = sqlx::query("delete from meal_plans where resident_id = $1").bind(resident).execute(conn).await?;
     Ok(done.rows_affected() > 0)
 }
@@ -276,8 +279,14 @@ pub struct Synced {
 /// dates) in step with their plan, by the kitchen's cut-off (see
 /// [`meal::reconcile`]). Run when a plan is saved or ended, and by the
 /// scheduler each day for the day after next. The resident's row is locked,
-/// so two syncs never race.
-pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<Utc>) -> Result<Synced, sqlx::Error> {
+/// so two syncs never race. Proof of any area: a status change and an
+/// erasure resync them too.
+pub async fn sync_orders<A: AreaOf>(
+    conn: &mut PgConnection,
+    resident: &Reached<A>,
+    now: DateTime<Utc>,
+) -> Result<Synced, sqlx::Error> {
+    let (reached, resident) = (resident, resident.id());
     let Some((institution, timezone)): Option<(Uuid, String)> =
         sqlx::query_as("select institution_id, timezone from residents where id = $1 for update")
             .bind(resident)
@@ -289,7 +298,7 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
     let tz: Tz = timezone.parse().unwrap_or(Tz::UTC);
     let today = now.with_timezone(&tz).date_naive();
     let dates: Vec<NaiveDate> = (0..ORDER_DAYS).map(|d| today + Duration::days(d)).collect();
-    let plan = plan(conn, resident).await?;
+    let plan = plan(conn, reached).await?;
     let existing: Vec<(Uuid, NaiveDate, Meal, OrderStatus, Option<OrderCancel>, Uuid)> = sqlx::query_as(
         "select id, date, meal, status, cancel_reason, kitchen_id from meal_orders
          where resident_id = $1 and date >= $2 and date <= $3",
@@ -328,7 +337,7 @@ pub async fn sync_orders(conn: &mut PgConnection, resident: Uuid, now: DateTime<
             cancel_reason: *reason,
         })
         .collect();
-    let periods = crate::store::status::periods(conn, resident).await?;
+    let periods = crate::store::status::periods(conn, &reached.identity()).await?;
     let decided = meal::reconcile(
         plan.as_ref(),
         &dates,
@@ -435,7 +444,7 @@ pub async fn sync_due(pool: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::
     .await?;
     for resident in &due {
         let mut tx = pool.begin().await?;
-        sync_orders(&mut tx, *resident, now).await?;
+        sync_orders(&mut tx, &Reached::<MealsArea>::for_the_platform(*resident), now).await?;
         tx.commit().await?;
     }
     Ok(due.len())
@@ -529,7 +538,12 @@ pub async fn list_orders(
 }
 
 /// The day's orders of one resident (for the family's daily summary).
-pub async fn orders_of_resident_on(pool: &PgPool, resident: Uuid, date: NaiveDate) -> Result<Vec<Order>, sqlx::Error> {
+pub async fn orders_of_resident_on(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+    date: NaiveDate,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {ORDER_COLUMNS} from meal_orders o join residents r on r.id = o.resident_id
          where o.resident_id = $1 and o.date = $2
@@ -659,10 +673,11 @@ pub async fn lock_order(conn: &mut PgConnection, reach: KitchenReach, id: Uuid) 
 /// A resident's order of a date and meal, locked.
 pub async fn lock_order_of(
     conn: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<MealsArea>,
     date: NaiveDate,
     meal: Meal,
 ) -> Result<Option<Locked>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {LOCKED_COLUMNS} from meal_orders o where o.resident_id = $1 and o.date = $2 and o.meal = $3 for update"
     )))
@@ -751,11 +766,12 @@ pub struct StatementLine {
 /// orders were made at.
 pub async fn statement(
     pool: &PgPool,
-    institution: Uuid,
+    scope: &Scope,
     from: NaiveDate,
     until: NaiveDate,
     funding: MealFunding,
 ) -> Result<Vec<StatementLine>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as(
         "select o.resident_id, r.name, count(*) as meals, round(sum(o.price)::numeric, 2)::float8 as amount
          from meal_orders o join residents r on r.id = o.resident_id

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::activity::ROUTINE_EVENTS;
-use crate::domain::scope::Placed;
+use crate::domain::scope::{Monitoring, Placed, Reached};
 use crate::domain::{Role, Scope};
 
 /// Appends how many messages of resident `r` by others `reader` has not read
@@ -150,7 +150,12 @@ pub struct Message {
 pub type Cursor = (DateTime<Utc>, Uuid);
 
 /// The page cursor of a message of the resident's thread.
-pub async fn cursor(pool: &PgPool, resident_id: Uuid, message_id: Uuid) -> Result<Option<Cursor>, sqlx::Error> {
+pub async fn cursor(
+    pool: &PgPool,
+    resident_id: &Reached<Monitoring>,
+    message_id: Uuid,
+) -> Result<Option<Cursor>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as("select created_at, id from messages where id = $1 and resident_id = $2")
         .bind(message_id)
         .bind(resident_id)
@@ -163,11 +168,12 @@ pub async fn cursor(pool: &PgPool, resident_id: Uuid, message_id: Uuid) -> Resul
 /// timestamp, and a page boundary between them must not lose one.
 pub async fn page(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     reader: Uuid,
     before: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT}
          where m.resident_id = $1 and ($3::timestamptz is null or (m.created_at, m.id) < ($3, $4))
@@ -222,7 +228,13 @@ pub async fn wait_before_posting(
 }
 
 /// Adds a message to the resident's thread; answers its id.
-pub async fn post(tx: &mut PgConnection, resident_id: Uuid, author: Uuid, text: &str) -> Result<Uuid, sqlx::Error> {
+pub async fn post(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Monitoring>,
+    author: Uuid,
+    text: &str,
+) -> Result<Uuid, sqlx::Error> {
+    let resident_id = resident_id.id();
     let id = Uuid::new_v4();
     sqlx::query(
         "insert into messages (id, institution_id, resident_id, author_id, body)
@@ -241,8 +253,9 @@ pub async fn post(tx: &mut PgConnection, resident_id: Uuid, author: Uuid, text: 
 pub async fn last_read_at(
     pool: &PgPool,
     reader: Uuid,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_scalar("select last_read_at from message_reads where user_id = $1 and resident_id = $2")
         .bind(reader)
         .bind(resident_id)
@@ -252,7 +265,8 @@ pub async fn last_read_at(
 
 /// Marks the thread read up to its newest message, not up to the clock: a
 /// message posted meanwhile is newer and stays unread. Never moves back.
-pub async fn mark_read(pool: &PgPool, reader: Uuid, resident_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn mark_read(pool: &PgPool, reader: Uuid, resident_id: &Reached<Monitoring>) -> Result<(), sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query(
         "insert into message_reads (user_id, resident_id, last_read_at)
          select $1, $2, max(created_at) from messages where resident_id = $2 having count(*) > 0
@@ -271,8 +285,9 @@ pub async fn mark_read(pool: &PgPool, reader: Uuid, resident_id: Uuid) -> Result
 pub async fn read_state(
     pool: &PgPool,
     reader: Uuid,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
 ) -> Result<(Option<DateTime<Utc>>, i64), sqlx::Error> {
+    let resident_id = resident_id.id();
     let mut query = QueryBuilder::new("select (select last_read_at from message_reads where user_id = ");
     query.push_bind(reader);
     query.push(" and resident_id = r.id), ");

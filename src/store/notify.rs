@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::care::Day;
 use crate::domain::notify::{Channel, Preferences, Shift, Span};
+use crate::domain::scope::Served;
 use crate::domain::{AlertKind, Scope, Severity};
 
 /// The VAPID private key kept in the database, made by the first process
@@ -168,8 +169,17 @@ struct ShiftRow {
     end_time: NaiveTime,
 }
 
-/// The institution's rota.
-pub async fn rota(conn: &mut PgConnection, institution: Uuid) -> Result<Vec<Shift>, sqlx::Error> {
+/// The rota of the caller's institution.
+pub async fn rota(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<Shift>, sqlx::Error> {
+    rota_of(conn, scope.institution).await
+}
+
+/// The rota of the institution an alert is about, for the alarm path.
+pub async fn on_call_rota(conn: &mut PgConnection, institution: &Served) -> Result<Vec<Shift>, sqlx::Error> {
+    rota_of(conn, Some(institution.id())).await
+}
+
+async fn rota_of(conn: &mut PgConnection, institution: Option<Uuid>) -> Result<Vec<Shift>, sqlx::Error> {
     let rows: Vec<ShiftRow> = sqlx::query_as(
         "select user_id, level, days, start_time, end_time from on_call_shifts where institution_id = $1 order by id",
     )
@@ -189,7 +199,8 @@ pub async fn rota(conn: &mut PgConnection, institution: Uuid) -> Result<Vec<Shif
 }
 
 /// The institution's time zone, as named in its settings.
-pub async fn institution_timezone(conn: &mut PgConnection, institution: Uuid) -> Result<String, sqlx::Error> {
+pub async fn institution_timezone(conn: &mut PgConnection, scope: &Scope) -> Result<String, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_one(conn).await
 }
 
@@ -207,7 +218,8 @@ pub async fn on_call_users(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<
 
 /// Replaces the institution's rota. The users must be its own care staff:
 /// answers the first that is not.
-pub async fn set_rota(tx: &mut PgConnection, institution: Uuid, shifts: &[Shift]) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn set_rota(tx: &mut PgConnection, scope: &Scope, shifts: &[Shift]) -> Result<Option<Uuid>, sqlx::Error> {
+    let institution = scope.institution;
     let users: Vec<Uuid> = shifts.iter().map(|s| s.user_id).collect();
     let staff: Vec<Uuid> = sqlx::query_scalar(
         "select id from users where id = any($1) and institution_id = $2

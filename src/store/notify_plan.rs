@@ -3,6 +3,7 @@
 //! deliveries they become. Read and written in the planner's transaction,
 //! which deletes the jobs with the deliveries' insertion.
 
+use crate::domain::scope::{Alerts, Reached, Served};
 use serde_json::Value;
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
@@ -74,13 +75,15 @@ pub async fn insert_deliveries(tx: &mut PgConnection, deliveries: &[Delivery]) -
 }
 
 /// The institution's time zone name, if there is such an institution.
-pub async fn timezone(tx: &mut PgConnection, institution: Uuid) -> Result<Option<String>, sqlx::Error> {
+pub async fn timezone(tx: &mut PgConnection, institution: &Served) -> Result<Option<String>, sqlx::Error> {
+    let institution = institution.id();
     sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_optional(tx).await
 }
 
 /// The institution's admins and staff who are not disabled: level 1 of an
 /// institution without a rota.
-pub async fn care_team(tx: &mut PgConnection, institution: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn care_team(tx: &mut PgConnection, institution: &Served) -> Result<Vec<Uuid>, sqlx::Error> {
+    let institution = institution.id();
     sqlx::query_scalar(
         "select id from users where institution_id = $1 and role in ('admin', 'staff') and disabled_at is null",
     )
@@ -90,7 +93,8 @@ pub async fn care_team(tx: &mut PgConnection, institution: Uuid) -> Result<Vec<U
 }
 
 /// The family members linked to the resident.
-pub async fn family(tx: &mut PgConnection, resident: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn family(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Vec<Uuid>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar("select user_id from family_links where resident_id = $1").bind(resident).fetch_all(tx).await
 }
 
@@ -112,7 +116,8 @@ pub async fn people(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Person>, 
 
 /// The resident's room: `None` when there is no such resident, `Some(None)`
 /// when they have none.
-pub async fn room(tx: &mut PgConnection, resident: Uuid) -> Result<Option<Option<String>>, sqlx::Error> {
+pub async fn room(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Option<Option<String>>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar("select room from residents where id = $1").bind(resident).fetch_optional(tx).await
 }
 
@@ -122,7 +127,12 @@ pub async fn push_subscriptions(tx: &mut PgConnection, user: Uuid) -> Result<Vec
 }
 
 /// The institution's first gateway of `channel` (SMS, voice), if it has one.
-pub async fn gateway(tx: &mut PgConnection, institution: Uuid, channel: Channel) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn gateway(
+    tx: &mut PgConnection,
+    institution: &Served,
+    channel: Channel,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let institution = institution.id();
     sqlx::query_scalar(
         "select id from notification_channels where institution_id = $1 and kind = $2 order by created_at limit 1",
     )

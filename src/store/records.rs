@@ -4,6 +4,7 @@
 //! alerts and their timelines, consent and care records) and a verifiable
 //! audit chain.
 
+use crate::domain::scope::{Monitoring, Reached};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -22,7 +23,12 @@ pub const ERASED: &str = "[erased]";
 /// Everything about one resident of the scope's institution, as one JSON
 /// document (with who read their health data, from the access log); `None`
 /// when the resident is not the institution's.
-pub async fn export(pool: &PgPool, scope: &Scope, resident: Uuid) -> Result<Option<Value>, sqlx::Error> {
+pub async fn export(
+    pool: &PgPool,
+    scope: &Scope,
+    resident: &Reached<Monitoring>,
+) -> Result<Option<Value>, sqlx::Error> {
+    let resident = resident.id();
     let Some(institution) = scope.institution else {
         return Ok(None);
     };
@@ -125,7 +131,12 @@ fn erase_in_items(column: &str, field: &str) -> String {
 /// the audit entries recorded as concerning them are blanked (the chain still
 /// verifies). Measurements, alerts, visits, orders, consents and the audit
 /// entries themselves stay, de-identified.
-pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -> Result<Erased, EraseError> {
+pub async fn erase(
+    tx: &mut sqlx::PgConnection,
+    scope: &Scope,
+    resident: &Reached<Monitoring>,
+) -> Result<Erased, EraseError> {
+    let (reached, resident) = (resident, resident.id());
     let institution = scope.institution.ok_or(EraseError::NotFound)?;
     let row: Option<bool> = sqlx::query_scalar(
         "select erased_at is not null from residents where id = $1 and institution_id = $2 for update",
@@ -211,8 +222,8 @@ pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -
     // The plan ends (with its allergies and delivery notes), and its orders
     // not yet past the kitchen's cut-off are cancelled as for any ended
     // plan; those already cooked are delivered.
-    let meal_plans = u64::from(crate::store::meals::delete_plan(&mut *tx, resident).await?);
-    crate::store::meals::sync_orders(&mut *tx, resident, chrono::Utc::now()).await?;
+    let meal_plans = u64::from(crate::store::meals::delete_plan(&mut *tx, reached).await?);
+    crate::store::meals::sync_orders(&mut *tx, reached, chrono::Utc::now()).await?;
     let meal_orders = sqlx::query(
         "update meal_orders set allergies = '{}', outcome_lat = null, outcome_lon = null
          where resident_id = $1 and (allergies <> '{}' or outcome_lat is not null)",
@@ -225,7 +236,7 @@ pub async fn erase(tx: &mut sqlx::PgConnection, scope: &Scope, resident: Uuid) -
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    let audit_entries = crate::store::audit::erase_resident(tx, resident).await?;
+    let audit_entries = crate::store::audit::erase_resident(tx, &reached.identity()).await?;
     Ok(Erased {
         messages,
         alert_comments,

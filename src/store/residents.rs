@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::Scope;
 use crate::domain::care::Location;
 use crate::domain::registry::{EconomicStatus, Gender, Household, SealedIdNumber, Service};
-use crate::domain::scope::{Area, AreaOf, Identity, InReach, Placed, Reached};
+use crate::domain::scope::{Area, AreaOf, Identity, InReach, Monitoring, Placed, Reached};
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Resident {
@@ -322,10 +322,11 @@ pub struct FamilyMember {
 /// they are linked already.
 pub async fn link_family(
     tx: &mut PgConnection,
-    resident_id: Uuid,
+    resident_id: &Reached<Monitoring>,
     user_id: Uuid,
     relationship: &str,
 ) -> Result<(), sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query("insert into family_links (resident_id, user_id, relationship) values ($1, $2, $3)")
         .bind(resident_id)
         .bind(user_id)
@@ -348,7 +349,12 @@ pub async fn reach_changed(tx: &mut PgConnection, user: Uuid) -> Result<(), sqlx
 }
 
 /// Ends a family link; false when there was none.
-pub async fn unlink_family(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn unlink_family(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Monitoring>,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let resident_id = resident_id.id();
     let gone = sqlx::query("delete from family_links where resident_id = $1 and user_id = $2")
         .bind(resident_id)
         .bind(user_id)
@@ -371,7 +377,12 @@ pub struct FamilyPage {
     pub limit: i64,
 }
 
-pub async fn family(pool: &PgPool, resident_id: Uuid, page: FamilyPage) -> Result<Vec<FamilyMember>, sqlx::Error> {
+pub async fn family(
+    pool: &PgPool,
+    resident_id: &Reached<Monitoring>,
+    page: FamilyPage,
+) -> Result<Vec<FamilyMember>, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_as(concat!(
         "select u.id as user_id, u.name, u.email, fl.relationship, (",
         latest_consent!(),
@@ -424,7 +435,12 @@ pub struct NewConsent<'a> {
 }
 
 /// Appends a decision to the resident's consent history.
-pub async fn record_consent(tx: &mut PgConnection, resident_id: Uuid, new: NewConsent<'_>) -> Result<(), sqlx::Error> {
+pub async fn record_consent(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Monitoring>,
+    new: NewConsent<'_>,
+) -> Result<(), sqlx::Error> {
+    let resident_id = resident_id.id();
     let subject = if new.family_user.is_some() { "family_link" } else { "monitoring" };
     sqlx::query(
         "insert into consents (resident_id, subject, family_user_id, given, given_by, guardian_name, decided_at,
@@ -445,7 +461,12 @@ pub async fn record_consent(tx: &mut PgConnection, resident_id: Uuid, new: NewCo
 }
 
 /// Whether the family user is linked to the resident.
-pub async fn is_linked(tx: &mut PgConnection, resident_id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn is_linked(
+    tx: &mut PgConnection,
+    resident_id: &Reached<Monitoring>,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let resident_id = resident_id.id();
     sqlx::query_scalar("select exists (select 1 from family_links where resident_id = $1 and user_id = $2)")
         .bind(resident_id)
         .bind(user_id)
@@ -483,7 +504,8 @@ pub async fn for_carer(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<Option<
 }
 
 /// The names of these residents of an institution.
-pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+pub async fn names(pool: &PgPool, scope: &Scope, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_as("select id, name from residents where institution_id = $1 and id = any($2)")
         .bind(institution)
         .bind(ids)
@@ -495,4 +517,24 @@ pub async fn names(pool: &PgPool, institution: Uuid, ids: &[Uuid]) -> Result<Vec
 /// system's own work on their care plan.
 pub async fn placed(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     sqlx::query_as("select institution_id, timezone from residents where id = $1").bind(id).fetch_optional(conn).await
+}
+
+/// Where a reached resident is registered: their institution (whose
+/// catalogue their plan names) and their timezone, as their row says. Only
+/// [`home`] makes one, from proof of reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    institution: Uuid,
+    pub timezone: String,
+}
+
+impl Home {
+    pub fn institution(&self) -> Uuid {
+        self.institution
+    }
+}
+
+/// The home of a reached resident (see [`placed`]).
+pub async fn home<A: AreaOf>(conn: &mut PgConnection, resident: &Reached<A>) -> Result<Option<Home>, sqlx::Error> {
+    Ok(placed(conn, resident.id()).await?.map(|(institution, timezone)| Home { institution, timezone }))
 }

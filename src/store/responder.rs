@@ -1,6 +1,7 @@
 //! The responder's sheet of each resident, and its key safe code, sealed.
 //! Callers have found the resident in their scope before they come here.
 
+use crate::domain::scope::{Care, Reached};
 use std::collections::HashMap;
 
 use sqlx::types::Json;
@@ -36,12 +37,13 @@ pub enum SaveError {
 /// sealing key.
 pub async fn save(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<Care>,
     sheet: &Sheet,
     key_safe: &KeySafe,
     sealing: Option<&SealingKey>,
     by: Uuid,
 ) -> Result<(), SaveError> {
+    let resident = resident.id();
     let (stored, sealed) = match key_safe {
         KeySafe::Set(code) => {
             let key = sealing.ok_or(NoSealingKey("key safe codes"))?;
@@ -108,7 +110,8 @@ pub async fn responder(pool: &PgPool, resident: Uuid) -> Result<Option<Responder
 }
 
 /// The resident's sheet as the API shows it.
-pub async fn view(conn: &mut PgConnection, resident: Uuid) -> Result<SheetView, sqlx::Error> {
+pub async fn view(conn: &mut PgConnection, resident: &Reached<Care>) -> Result<SheetView, sqlx::Error> {
+    let resident = resident.id();
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = $1")))
         .bind(resident)
         .fetch_optional(conn)

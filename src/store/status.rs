@@ -1,6 +1,7 @@
 //! The periods of residents' status. Callers have found the resident in
 //! their scope before they come here.
 
+use crate::domain::scope::{Identity, Reached};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -13,13 +14,15 @@ const COLUMNS: &str = "status, from_at as \"from\", until_at as until, note, rec
 
 /// Locks the resident's row until the transaction ends: one status change
 /// at a time per resident.
-pub async fn lock_resident(tx: &mut PgConnection, resident: Uuid) -> Result<(), sqlx::Error> {
+pub async fn lock_resident(tx: &mut PgConnection, resident: &Reached<Identity>) -> Result<(), sqlx::Error> {
+    let resident = resident.id();
     sqlx::query("select 1 from residents where id = $1 for update").bind(resident).execute(tx).await?;
     Ok(())
 }
 
 /// The resident's periods, by start then by when recorded.
-pub async fn periods(conn: &mut PgConnection, resident: Uuid) -> Result<Vec<Period>, sqlx::Error> {
+pub async fn periods(conn: &mut PgConnection, resident: &Reached<Identity>) -> Result<Vec<Period>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from resident_status where resident_id = $1 order by from_at, id"
     )))
@@ -51,13 +54,14 @@ pub async fn periods_of(pool: &PgPool, residents: &[Uuid]) -> Result<HashMap<Uui
 
 pub async fn insert(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<Identity>,
     status: ResidentStatus,
     from: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
     note: Option<&str>,
     by: Uuid,
 ) -> Result<(), sqlx::Error> {
+    let resident = resident.id();
     sqlx::query(
         "insert into resident_status (resident_id, status, from_at, until_at, note, recorded_by)
          values ($1, $2, $3, $4, $5, $6)",
@@ -79,11 +83,12 @@ pub async fn insert(
 /// many.
 pub async fn cancel_visits(
     tx: &mut PgConnection,
-    resident: Uuid,
+    resident: &Reached<Identity>,
     from: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
     reason: crate::domain::care::CancelReason,
 ) -> Result<u64, sqlx::Error> {
+    let resident = resident.id();
     Ok(sqlx::query(
         "update visits set status = 'cancelled', cancel_reason = $4, updated_at = now()
          where resident_id = $1 and status in ('scheduled', 'assigned', 'missed') and scheduled_start >= $2
@@ -99,7 +104,8 @@ pub async fn cancel_visits(
 }
 
 /// The broker accounts of the resident's devices.
-pub async fn device_accounts(tx: &mut PgConnection, resident: Uuid) -> Result<Vec<String>, sqlx::Error> {
+pub async fn device_accounts(tx: &mut PgConnection, resident: &Reached<Identity>) -> Result<Vec<String>, sqlx::Error> {
+    let resident = resident.id();
     sqlx::query_scalar(
         "select a.username from mqtt_accounts a join devices d on d.device_id = a.device_id
          where d.resident_id = $1 and a.kind = 'device' order by a.username",

@@ -62,10 +62,11 @@ pub async fn operator_exists(conn: &mut PgConnection) -> Result<bool, sqlx::Erro
 
 /// A page of the institution's users, by name (then email, then id), after
 /// the user `after`; as the caller's row type over [`USER_COLUMNS`].
-pub async fn page<T>(pool: &PgPool, institution: Uuid, after: Option<Uuid>, limit: i64) -> Result<Vec<T>, sqlx::Error>
+pub async fn page<T>(pool: &PgPool, scope: &Scope, after: Option<Uuid>, limit: i64) -> Result<Vec<T>, sqlx::Error>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
+    let institution = scope.institution;
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {USER_COLUMNS} from users u left join institutions i on i.id = u.institution_id
          where u.institution_id = $1
@@ -81,7 +82,8 @@ where
 
 /// The role of a user of the institution, locked to the end of the
 /// caller's transaction; `None` when the institution has no such user.
-pub async fn lock_member(tx: &mut PgConnection, institution: Uuid, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+pub async fn lock_member(tx: &mut PgConnection, scope: &Scope, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    let institution = scope.institution;
     sqlx::query_scalar("select role from users where id = $1 and institution_id = $2 for update")
         .bind(id)
         .bind(institution)

@@ -2,6 +2,7 @@
 //! visit is read whole, changed in Rust through the domain's rules, and
 //! saved whole, inside the caller's transaction.
 
+use crate::domain::scope::{AreaOf, Reached};
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +12,7 @@ use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use super::care::Task;
+use super::residents::Home;
 use crate::domain::Scope;
 use crate::domain::care::{
     self, Bound, CancelReason, DoorRecord, EvvFacts, Exception, Funding, Location, Origin, PlanItem, Unit, VisitStatus,
@@ -392,16 +394,18 @@ pub async fn list(
 /// Brings a resident's future plan visits in step with the plan: slots
 /// still ahead of `now` in the coming 14 local days are generated once;
 /// pending plan visits that no longer match are cancelled `plan_changed`.
-/// Past visits are never touched. Answers (generated, cancelled).
-pub async fn sync_plan(
+/// Past visits are never touched. Answers (generated, cancelled). Proof of
+/// any area: a status change or a move follows the plan too.
+pub async fn sync_plan<A: AreaOf>(
     tx: &mut PgConnection,
-    institution: Uuid,
-    resident_id: Uuid,
+    home: &Home,
+    resident_id: &Reached<A>,
     tz: &chrono_tz::Tz,
     items: &[(PlanItem, chrono::NaiveTime, Uuid)],
     present: impl Fn(DateTime<Utc>) -> bool,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), sqlx::Error> {
+    let resident_id = resident_id.id();
     let for_slots: Vec<(PlanItem, chrono::NaiveTime)> = items.iter().map(|(i, t, _)| (i.clone(), *t)).collect();
     let wanted: Vec<(Uuid, Funding, DateTime<Utc>)> = care::plan_slots(&for_slots, tz, now)
         .into_iter()
@@ -439,7 +443,7 @@ pub async fn sync_plan(
          on conflict (resident_id, service_id, scheduled_start) where origin = 'plan' and status <> 'cancelled'
          do nothing",
     )
-    .bind(institution)
+    .bind(home.institution())
     .bind(resident_id)
     .bind(&services)
     .bind(&fundings)
@@ -517,11 +521,12 @@ pub struct Billable {
 /// timezone.
 pub async fn billable(
     pool: &PgPool,
-    institution: Uuid,
+    scope: &Scope,
     funding: Funding,
     first: NaiveDate,
     next: NaiveDate,
 ) -> Result<Vec<Billable>, sqlx::Error> {
+    let institution = scope.institution;
     // Every zone's month lies within a day of the UTC one: the index narrows
     // to that, the resident's zone cuts exactly.
     let day = chrono::Duration::days(1);

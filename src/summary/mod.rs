@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
 use crate::domain::presence;
+use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::settings::{LocalTime, RuleSettings, Threshold};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
 use crate::rules::behaviour::missed_meal_cause;
@@ -53,11 +54,11 @@ pub async fn build(
     pool: &PgPool,
     rule_settings: &SettingsCache,
     scope: &Scope,
-    resident_id: Uuid,
+    reached: &Reached<Monitoring>,
     date: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> Result<Summary, SummaryError> {
-    let resident = residents::fetch(pool, scope, resident_id).await?.ok_or(SummaryError::NotFound)?;
+    let resident = residents::fetch(pool, scope, reached.id()).await?.ok_or(SummaryError::NotFound)?;
     let id = resident.id;
     let tz: Tz = resident.timezone.parse().map_err(|_| SummaryError::InvalidTimezone(id, resident.timezone.clone()))?;
     let settings = rule_settings.resident(pool, id).await?.ok_or(SummaryError::NotFound)?;
@@ -70,11 +71,13 @@ pub async fn build(
     let (span_start, span_end) = day::span(tz, date, &settings);
     // Falls and SOS are not activity here: they reach the family as alerts,
     // and "last active: fall detected" would read wrong.
-    let events = activity::of_resident(pool, id, ROUTINE_EVENTS, span_start, span_end.min(now), MAX_EVENTS).await?;
+    let events =
+        activity::of_resident(pool, reached, ROUTINE_EVENTS, span_start, span_end.min(now), MAX_EVENTS).await?;
     let bed_edges = [EventKind::BedExit, EventKind::BedEnter];
-    let last_bed_edge = activity::last_of_resident(pool, id, &bed_edges, span_start - BED_LOOKBACK, span_start).await?;
+    let last_bed_edge =
+        activity::last_of_resident(pool, reached, &bed_edges, span_start - BED_LOOKBACK, span_start).await?;
     let causes: Vec<String> = settings.meal_windows.iter().map(|m| missed_meal_cause(&m.meal, date)).collect();
-    let missed = alerts::by_cause(pool, id, AlertKind::MissedMeal, &causes).await?;
+    let missed = alerts::by_cause(pool, reached, AlertKind::MissedMeal, &causes).await?;
     let refs: Vec<&ActivityEvent> = events.iter().collect();
     let periods = home::of(&refs, settings.presence.out_after(), now);
     let facts = DayFacts {
@@ -97,17 +100,21 @@ pub async fn build(
         presence: (date == today).then(|| periods.last().map(PresenceNow::from)).flatten(),
         meals: day::meals(&facts),
         activity: day::activity(&facts),
-        vitals: vitals(pool, id, &settings, day_start, day_end).await?,
-        alerts: day_alerts(pool, id, day_start, day_end).await?,
-        devices: device_health(pool, id, &settings, now).await?,
-        meal_service: meal_service(pool, id, date).await?,
+        vitals: vitals(pool, reached, &settings, day_start, day_end).await?,
+        alerts: day_alerts(pool, reached, day_start, day_end).await?,
+        devices: device_health(pool, reached, &settings, now).await?,
+        meal_service: meal_service(pool, reached, date).await?,
     })
 }
 
-async fn meal_service(pool: &PgPool, id: Uuid, date: NaiveDate) -> Result<MealService, sqlx::Error> {
+async fn meal_service(
+    pool: &PgPool,
+    reached: &Reached<Monitoring>,
+    date: NaiveDate,
+) -> Result<MealService, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    let plan = meals::plan(&mut conn, id).await?;
-    let orders = meals::orders_of_resident_on(pool, id, date)
+    let plan = meals::plan(&mut conn, reached).await?;
+    let orders = meals::orders_of_resident_on(pool, reached, date)
         .await?
         .into_iter()
         .map(|o| MealOrderBrief {
@@ -348,14 +355,14 @@ struct DeviceStatus {
 
 async fn vitals(
     pool: &PgPool,
-    id: Uuid,
+    reached: &Reached<Monitoring>,
     settings: &RuleSettings,
     day_start: DateTime<Utc>,
     day_end: DateTime<Utc>,
 ) -> Result<Vec<Vital>, sqlx::Error> {
     let metrics = day::summary_metrics();
-    let latest = data::latest(pool, id, &metrics, day_end - VITALS_LOOKBACK, day_end).await?;
-    let mut stats = data::stats(pool, id, &metrics, day_start, day_end).await?;
+    let latest = data::latest(pool, reached, &metrics, day_end - VITALS_LOOKBACK, day_end).await?;
+    let mut stats = data::stats(pool, reached, &metrics, day_start, day_end).await?;
     let mut out: Vec<Vital> = latest
         .into_iter()
         .map(|(metric, value, ts)| {
@@ -378,11 +385,11 @@ async fn vitals(
 
 async fn day_alerts(
     pool: &PgPool,
-    id: Uuid,
+    reached: &Reached<Monitoring>,
     day_start: DateTime<Utc>,
     day_end: DateTime<Utc>,
 ) -> Result<DayAlerts, sqlx::Error> {
-    let items = alerts::of_resident_during(pool, id, day_start, day_end, MAX_ALERTS).await?;
+    let items = alerts::of_resident_during(pool, reached, day_start, day_end, MAX_ALERTS).await?;
     let count = |status: Status| items.iter().filter(|a| a.status == status).count();
     Ok(DayAlerts {
         open: count(Status::Open),
@@ -394,11 +401,11 @@ async fn day_alerts(
 
 async fn device_health(
     pool: &PgPool,
-    id: Uuid,
+    reached: &Reached<Monitoring>,
     settings: &RuleSettings,
     now: DateTime<Utc>,
 ) -> Result<Devices, sqlx::Error> {
-    let items: Vec<DeviceStatus> = stored_devices::of_resident(pool, id)
+    let items: Vec<DeviceStatus> = stored_devices::of_resident(pool, reached)
         .await?
         .into_iter()
         .map(|d| DeviceStatus {

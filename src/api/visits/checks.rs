@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::DoorRequest;
 use crate::api::auth::AuthUser;
 use crate::api::{ApiContext, Error, Result};
-use crate::domain::Role;
 use crate::domain::care::{self, Bound, DoorRecord, delivers_visits, tag_kind};
+use crate::domain::{Role, Scope};
 use crate::store::care::{self as catalogue, Service};
 use crate::store::users;
 use crate::store::visits::{self, Visit};
@@ -27,11 +27,11 @@ pub(super) fn check_note(field: &str, note: &Option<String>) -> Result<()> {
 /// The service of the caller's institution with this code, or a 422.
 pub(super) async fn service_by_code(
     tx: &mut sqlx::PgConnection,
-    institution: Uuid,
+    scope: &Scope,
     code: &str,
     field: &str,
 ) -> Result<Service> {
-    catalogue::service(tx, institution, code)
+    catalogue::service(tx, scope, code)
         .await?
         .ok_or_else(|| Error::validation(field, format!("no service {code:?} in the catalogue")))
 }

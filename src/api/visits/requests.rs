@@ -38,7 +38,7 @@ pub(super) async fn dispatch(
         return Err(Error::Conflict("the alert is resolved".into()));
     }
     let code = req.service_code.as_deref().unwrap_or(care::WELFARE_CHECK);
-    let service = service_by_code(&mut tx, institution, code, "service_code").await?;
+    let service = service_by_code(&mut tx, &auth.scope, code, "service_code").await?;
     let funding = req.funding.unwrap_or(Funding::Institution);
     if funding != Funding::Institution && !service.funding.contains(&funding) {
         return Err(Error::validation("funding", format!("{} is not paid by {funding}", service.code)));
@@ -97,15 +97,16 @@ pub(super) async fn request(
     Path(id): Path<Uuid>,
     Json(req): Json<ServiceRequest>,
 ) -> Result<(StatusCode, Response)> {
-    let id = auth.reach::<Care>(&ctx, id).await?.id();
+    let reached = auth.reach::<Care>(&ctx, id).await?;
+    let id = reached.id();
     let Some(institution) = auth.scope.institution else { return Err(Error::NotFound) };
     check_note("note", &req.note)?;
     if req.preferred_start.is_some_and(|at| at < Utc::now() - chrono::Duration::hours(1)) {
         return Err(Error::validation("preferred_start", "preferred_start has passed"));
     }
     let mut tx = ctx.pool.begin().await?;
-    let service = service_by_code(&mut tx, institution, &req.service_code, "service_code").await?;
-    let plan = catalogue::plan(&mut tx, id).await?;
+    let service = service_by_code(&mut tx, &auth.scope, &req.service_code, "service_code").await?;
+    let plan = catalogue::plan(&mut tx, &reached).await?;
     let planned = plan.items.iter().find(|i| i.service_code == service.code).map(|i| i.funding);
     let funding = care::requested_funding(planned, &service.funding);
     let visit_id = visits::insert(

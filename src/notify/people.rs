@@ -89,6 +89,17 @@ async fn on_call(
     plan::care_team(tx, &Served::for_the_platform(institution)).await
 }
 
+/// Who is on call at `level` in each of the institutions, each by its own
+/// clock.
+async fn on_call_of(tx: &mut PgConnection, institutions: &[Served], level: i32) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut ids = Vec::new();
+    for institution in institutions {
+        let local = local_now(tx, institution.id()).await?;
+        ids.extend(on_call(tx, institution.id(), level, local).await?);
+    }
+    Ok(ids)
+}
+
 async fn family_of(tx: &mut PgConnection, resident: Option<Uuid>) -> Result<Vec<Uuid>, sqlx::Error> {
     let Some(resident) = resident else { return Ok(Vec::new()) };
     plan::family(tx, &Reached::<Alerts>::for_the_platform(resident)).await
@@ -113,13 +124,21 @@ async fn plan_alert(
 ) -> Result<Vec<Delivery>, sqlx::Error> {
     let Some(alert) = store_alerts::fetch(tx, alert_id).await? else { return Ok(Vec::new()) };
     let local = local_now(tx, alert.institution_id).await?;
+    // A resident's alert goes to the institutions enrolled for her
+    // monitoring, whoever's device raised it; an institution's own (a
+    // corridor's smoke detector) to that institution.
+    let raised_by = Served::for_the_platform(alert.institution_id);
+    let routed = match alert.resident_id {
+        Some(resident) => plan::routed_to(tx, &Reached::for_the_platform(resident), &raised_by).await?,
+        None => vec![raised_by],
+    };
     let mut ids = match change {
         "alert.opened" => {
-            let mut ids = on_call(tx, alert.institution_id, 1, local).await?;
+            let mut ids = on_call_of(tx, &routed, 1).await?;
             ids.extend(family_of(tx, alert.resident_id).await?);
             ids
         }
-        "alert.escalated" => on_call(tx, alert.institution_id, level + 1, local).await?,
+        "alert.escalated" => on_call_of(tx, &routed, level + 1).await?,
         "alert.resolved" if alert.severity == Severity::Critical => family_of(tx, alert.resident_id).await?,
         _ => Vec::new(),
     };

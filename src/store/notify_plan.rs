@@ -162,3 +162,28 @@ pub async fn message(tx: &mut PgConnection, id: Uuid) -> Result<Option<Message>,
     .fetch_optional(tx)
     .await
 }
+
+/// The institutions an alert about the resident is routed to: those
+/// enrolled for her monitoring now (every one, when two are). An elder with
+/// no monitoring enrolment in force is still some institution's: the one
+/// whose device raised it (`fallback`), so an alarm always reaches someone.
+pub async fn routed_to(
+    tx: &mut PgConnection,
+    resident: &Reached<Alerts>,
+    fallback: &Served,
+) -> Result<Vec<Served>, sqlx::Error> {
+    let monitoring = crate::domain::scope::Area::Monitoring.services();
+    let found: Vec<Uuid> = sqlx::query_scalar(
+        "select distinct institution_id from enrolments
+         where resident_id = $1 and services && $2 and starts_at <= now() and (ends_at is null or ends_at > now())
+         order by institution_id",
+    )
+    .bind(resident.id())
+    .bind(&monitoring)
+    .fetch_all(tx)
+    .await?;
+    if found.is_empty() {
+        return Ok(vec![Served::for_the_platform(fallback.id())]);
+    }
+    Ok(found.into_iter().map(Served::for_the_platform).collect())
+}

@@ -486,3 +486,80 @@ async fn an_elders_age_turns_on_her_birthday_where_she_lives() {
         assert_eq!(elder["age"], age, "{timezone}: {elder}");
     }
 }
+
+#[tokio::test]
+async fn an_alert_is_routed_to_the_institutions_enrolled_for_her_monitoring_now() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (first_id, first) = institution(&app, &operator, "First Home", "care_home", "330205001").await;
+    let (second_id, second) = institution(&app, &operator, "Second Watch", "home_care", "330205001").await;
+    // Each institution's admin is told by SMS, through its own gateway.
+    for token in [&first, &second] {
+        let gateway = json!({"kind": "sms", "url": "http://127.0.0.1:9/sms", "secret": "0123456789abcdef"});
+        let (status, answer) = app.call("POST", "/api/v1/channels", Some(token), Some(gateway)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        app.call("PATCH", "/api/v1/me", Some(token), Some(json!({"phone": "+8613800000001"}))).await;
+        let prefs = json!({"min_severity": "low", "kinds": null, "quiet_hours": null, "channels": ["sms"]});
+        app.call("PUT", "/api/v1/me/notification-preferences", Some(token), Some(prefs)).await;
+    }
+    let registration = json!({"name": "Zhou Lan", "id_number": id_number("33020519400101004")});
+    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&first), Some(registration.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{elder}");
+    let rid = elder["id"].as_str().unwrap().to_owned();
+    app.device(&first, json!({"device_id": "sos-zhou", "resident_id": rid, "kind": "sos_button"})).await;
+    assert_eq!(register_again(&app, &second, &registration).await, rid);
+    let consent = json!({"by": "resident", "method": "written", "at": "2026-12-01T09:00:00Z"});
+    let path = format!("/api/v1/residents/{rid}/enrolments");
+    let (status, _) =
+        app.call("POST", &path, Some(&second), Some(json!({"services": ["monitoring"], "consent": consent}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let told = |institution: String, alert: String| {
+        let app = &app;
+        async move {
+            app.count(&format!(
+                "select count(*) from notification_deliveries d join users u on u.id = d.user_id
+                 where d.alert_id = '{alert}' and u.institution_id = '{institution}'"
+            ))
+            .await
+        }
+    };
+
+    // Both watch her: the SOS of the first's button reaches both.
+    app.broker.publish("eldercare/v1/sos-zhou/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let alert = wait_for("her SOS", || async {
+        app.get("/api/v1/alerts?kind=sos", &second).await["alerts"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    wait_for("both told", || async {
+        (told(first_id.clone(), alert.clone()).await > 0 && told(second_id.clone(), alert.clone()).await > 0)
+            .then_some(())
+    })
+    .await;
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/alerts/{alert}/resolve"), Some(&second), Some(json!({"resolution": "handled"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The first ends its enrolment: her button is still its device, but the
+    // next SOS is the second's alone to hear of.
+    let mine = app.get(&path, &first).await["enrolments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["institution_id"] == first_id.as_str())
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .expect("the first's enrolment");
+    let (status, _) = app
+        .call("PATCH", &format!("/api/v1/enrolments/{mine}"), Some(&first), Some(json!({"until": chrono::Utc::now()})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.broker.publish("eldercare/v1/sos-zhou/event", json!({"event": "sos_pressed"}).to_string()).await;
+    let again = wait_for("her second SOS", || async {
+        let open = app.get("/api/v1/alerts?kind=sos&status=open", &second).await;
+        open["alerts"][0]["id"].as_str().filter(|id| *id != alert).map(str::to_owned)
+    })
+    .await;
+    wait_for("the second told", || async { (told(second_id.clone(), again.clone()).await > 0).then_some(()) }).await;
+    assert_eq!(told(first_id.clone(), again.clone()).await, 0, "an institution no longer watching her is not told");
+}

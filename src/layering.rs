@@ -146,8 +146,6 @@ const BARE_ID_TAKERS: &[&str] = &[
     "records::pseudonym",
     // The reach check itself, for a row already in hand.
     "residents::reaches",
-    // The responder's sheet with an alert's detail: the resident reached through the alert.
-    "responder::responder",
     // The key safe code, for the carer of the visit: reached through the visit.
     "responder::key_safe_code",
 ];

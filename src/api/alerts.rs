@@ -148,11 +148,17 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
     let responder = match (auth.scope.may_care(), alert.resident_id) {
         (false, _) => None,
         (true, None) => Some(None),
-        (true, Some(resident)) => {
-            let sheet = crate::store::responder::responder(&ctx.pool, resident).await?;
-            auth.log_read(&ctx, crate::domain::AccessKind::ResponderSheet, resident).await?;
-            Some(sheet)
-        }
+        // The sheet is of the care area: a monitoring-only institution sees
+        // the alert, not her conditions and the key safe.
+        (true, Some(resident)) => match auth.reach::<crate::domain::scope::Care>(&ctx, resident).await {
+            Ok(reached) => {
+                let sheet = crate::store::responder::responder(&ctx.pool, &reached).await?;
+                auth.log_read(&ctx, crate::domain::AccessKind::ResponderSheet, resident).await?;
+                Some(sheet)
+            }
+            Err(Error::NotFound) => Some(None),
+            Err(e) => return Err(e),
+        },
     };
     Ok(Json(AlertDetail { alert, responder }))
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error};
-use crate::domain::scope::{Monitoring, Reached};
+use crate::domain::scope::{AreaOf, Care, Meals, Reached};
 use crate::fhir::ids::{Measured, ObservationId};
 use crate::fhir::map::{self, Base};
 use crate::fhir::model::*;
@@ -141,7 +141,7 @@ fn caller(user: std::result::Result<AuthUser, Error>) -> Result<AuthUser> {
 
 /// The proof of reach behind a FHIR read, asked with the same question as
 /// `store::patient` (the resident in the Monitoring area).
-async fn reach(ctx: &ApiContext, user: &AuthUser, resident: Uuid) -> Result<Reached<Monitoring>> {
+async fn reach<A: AreaOf>(ctx: &ApiContext, user: &AuthUser, resident: Uuid) -> Result<Reached<A>> {
     crate::store::residents::reach(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)
 }
 
@@ -531,18 +531,24 @@ async fn everything(
         tail.push(Resource::Encounter(map::encounter(&visit, reader)));
     }
 
-    let plan = {
-        let mut conn = ctx.pool.acquire().await?;
-        crate::store::care::plan(&mut conn, &reached).await?
-    };
-    if !plan.items.is_empty() {
-        let names = store::service_names(&ctx.pool, &reached).await?;
-        tail.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
-        for (i, item) in plan.items.iter().enumerate() {
-            tail.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
+    // The care plan and the meal plan are of their own areas: each only
+    // to an institution enrolled for it.
+    if let Ok(care) = reach::<Care>(&ctx, &user, resident).await {
+        let plan = {
+            let mut conn = ctx.pool.acquire().await?;
+            crate::store::care::plan(&mut conn, &care).await?
+        };
+        if !plan.items.is_empty() {
+            let names = store::service_names(&ctx.pool, &care).await?;
+            tail.push(Resource::CarePlan(map::care_plan(resident, &plan.items)));
+            for (i, item) in plan.items.iter().enumerate() {
+                tail.push(Resource::ServiceRequest(map::service_request(resident, i, item, &names)));
+            }
         }
     }
-    if let Some(order) = nutrition_order(&ctx, &reached).await? {
+    if let Ok(meals) = reach::<Meals>(&ctx, &user, resident).await
+        && let Some(order) = nutrition_order(&ctx, &meals).await?
+    {
         tail.push(Resource::NutritionOrder(order));
     }
     let mut messages = crate::store::messages::page(&ctx.pool, &reached, user.scope.user, None, MAX_MESSAGES)
@@ -564,7 +570,7 @@ async fn everything(
 }
 
 /// The resident's meal plan, holding one connection at a time.
-async fn nutrition_order(ctx: &ApiContext, reached: &Reached<Monitoring>) -> Result<Option<NutritionOrder>> {
+async fn nutrition_order(ctx: &ApiContext, reached: &Reached<Meals>) -> Result<Option<NutritionOrder>> {
     let resident = reached.id();
     let plan = {
         let mut conn = ctx.pool.acquire().await?;
@@ -640,7 +646,7 @@ async fn read(
         }
         ("CarePlan", Some(id)) => {
             store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
-            let reached = reach(&ctx, &user, id).await?;
+            let reached = reach::<Care>(&ctx, &user, id).await?;
             let mut conn = ctx.pool.acquire().await?;
             let plan = crate::store::care::plan(&mut conn, &reached).await?;
             if plan.items.is_empty() {
@@ -651,7 +657,7 @@ async fn read(
         ("ServiceRequest", _) => {
             let (resident, index) = map::parse_service_request_id(&id).ok_or_else(Outcome::not_found)?;
             store::patient(&ctx.pool, &user.scope, resident).await?.ok_or_else(Outcome::not_found)?;
-            let reached = reach(&ctx, &user, resident).await?;
+            let reached = reach::<Care>(&ctx, &user, resident).await?;
             let mut conn = ctx.pool.acquire().await?;
             let plan = crate::store::care::plan(&mut conn, &reached).await?;
             let item = plan.items.get(index).ok_or_else(Outcome::not_found)?;
@@ -660,7 +666,7 @@ async fn read(
         }
         ("NutritionOrder", Some(id)) => {
             store::patient(&ctx.pool, &user.scope, id).await?.ok_or_else(Outcome::not_found)?;
-            let reached = reach(&ctx, &user, id).await?;
+            let reached = reach::<Meals>(&ctx, &user, id).await?;
             let order = nutrition_order(&ctx, &reached).await?.ok_or_else(Outcome::not_found)?;
             (id, Resource::NutritionOrder(order))
         }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::scope::{Area, Monitoring, Placed, Reached};
+use crate::domain::scope::{Area, Care, Meals, Monitoring, Placed, Reached};
 use crate::domain::{Metric, Scope};
 
 /// A resident as the Patient resource shows them.
@@ -185,10 +185,7 @@ pub async fn names(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>,
 
 /// The service names by code of the catalogue of a reached resident's
 /// institution (the one they are registered at).
-pub async fn service_names(
-    pool: &PgPool,
-    resident: &Reached<Monitoring>,
-) -> Result<HashMap<String, String>, sqlx::Error> {
+pub async fn service_names(pool: &PgPool, resident: &Reached<Care>) -> Result<HashMap<String, String>, sqlx::Error> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "select code, name from services where institution_id = (select institution_id from residents where id = $1)",
     )
@@ -199,10 +196,7 @@ pub async fn service_names(
 }
 
 /// When a resident's meal plan was last changed, if they have one.
-pub async fn meal_plan_changed(
-    pool: &PgPool,
-    resident: &Reached<Monitoring>,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+pub async fn meal_plan_changed(pool: &PgPool, resident: &Reached<Meals>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let resident = resident.id();
     sqlx::query_scalar("select updated_at from meal_plans where resident_id = $1")
         .bind(resident)

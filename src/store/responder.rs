@@ -105,7 +105,8 @@ pub async fn responders(pool: &PgPool, residents: &[Uuid]) -> Result<HashMap<Uui
     Ok(rows.into_iter().map(|r| (r.resident_id, r.responder())).collect())
 }
 
-pub async fn responder(pool: &PgPool, resident: Uuid) -> Result<Option<Responder>, sqlx::Error> {
+pub async fn responder(pool: &PgPool, resident: &Reached<Care>) -> Result<Option<Responder>, sqlx::Error> {
+    let resident = resident.id();
     Ok(responders(pool, &[resident]).await?.remove(&resident))
 }
 

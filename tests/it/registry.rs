@@ -536,6 +536,17 @@ async fn an_alert_is_routed_to_the_institutions_enrolled_for_her_monitoring_now(
             .then_some(())
     })
     .await;
+    // The responder's sheet is of the care area: with the alert for the
+    // first (every service), not for the second (monitoring only).
+    let sheet = json!({"conditions": ["atrial fibrillation"]});
+    let (status, answer) =
+        app.call("PUT", &format!("/api/v1/residents/{rid}/responder-info"), Some(&first), Some(sheet)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let with_sheet = app.get(&format!("/api/v1/alerts/{alert}"), &first).await;
+    assert!(with_sheet["responder"]["conditions"].to_string().contains("atrial"), "{with_sheet}");
+    let without = app.get(&format!("/api/v1/alerts/{alert}"), &second).await;
+    assert_eq!(without["id"], alert.as_str());
+    assert_eq!(without["responder"], Value::Null, "{without}");
     let (status, _) = app
         .call("POST", &format!("/api/v1/alerts/{alert}/resolve"), Some(&second), Some(json!({"resolution": "handled"})))
         .await;

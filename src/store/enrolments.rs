@@ -158,7 +158,25 @@ pub async fn set_until(
         .await?;
     // Whoever reached the elder through it: their streams judge again.
     super::residents::reach_changed(tx, Uuid::nil()).await?;
-    Ok(fetch(tx, id).await?.expect("locked by for_change"))
+    let ended = fetch(tx, id).await?.expect("locked by for_change");
+    if until.is_none() {
+        // Its kitchen cooks for her no more: the plan naming it ends and the
+        // orders not yet past their cut-off are cancelled; what it delivered
+        // stays its record.
+        let dropped = sqlx::query(
+            "delete from meal_plans p using kitchens k
+             where p.resident_id = $1 and k.id = p.kitchen_id and k.institution_id = $2",
+        )
+        .bind(ended.resident_id)
+        .bind(ended.institution_id)
+        .execute(&mut *tx)
+        .await?;
+        if dropped.rows_affected() > 0 {
+            let resident = Reached::<crate::domain::scope::Meals>::for_the_platform(ended.resident_id);
+            super::meals::sync_orders(tx, &resident, Utc::now()).await?;
+        }
+    }
+    Ok(ended)
 }
 
 /// Whether the civil-affairs bureau of `scope` reaches the institution: it

@@ -151,10 +151,13 @@ pub async fn kitchen(pool: &PgPool, reach: KitchenReach, id: Uuid) -> Result<Opt
     Ok(kitchen.map(Kitchen::located))
 }
 
-/// Whether a kitchen of the scope's institution exists (for a new kitchen user).
 /// Whether the kitchen may feed the resident: it is a kitchen of an
 /// institution enrolled, in force, to serve the resident's meals.
-pub async fn kitchen_serves(pool: &PgPool, resident: &Reached<MealsArea>, kitchen: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn kitchen_serves<'c, A: AreaOf>(
+    conn: impl sqlx::PgExecutor<'c>,
+    resident: &Reached<A>,
+    kitchen: Uuid,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "select exists (select 1 from kitchens k join enrolments e on e.institution_id = k.institution_id
             where k.id = $1 and e.resident_id = $2 and e.services && $3
@@ -163,10 +166,11 @@ pub async fn kitchen_serves(pool: &PgPool, resident: &Reached<MealsArea>, kitche
     .bind(kitchen)
     .bind(resident.id())
     .bind(crate::domain::scope::Area::Meals.services())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 
+/// Whether a kitchen of the scope's institution exists (for a new kitchen user).
 pub async fn kitchen_exists(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists (select 1 from kitchens where id = $1 and institution_id = $2)")
         .bind(id)
@@ -298,7 +302,12 @@ pub async fn sync_orders<A: AreaOf>(
     let tz: Tz = timezone.parse().unwrap_or(Tz::UTC);
     let today = now.with_timezone(&tz).date_naive();
     let dates: Vec<NaiveDate> = (0..ORDER_DAYS).map(|d| today + Duration::days(d)).collect();
-    let plan = plan(conn, reached).await?;
+    // A plan naming a kitchen whose institution no longer serves her meals
+    // (its enrolment ended) orders nothing more.
+    let plan = match plan(conn, reached).await? {
+        Some(plan) if kitchen_serves(&mut *conn, reached, plan.kitchen_id).await? => Some(plan),
+        _ => None,
+    };
     let existing: Vec<(Uuid, NaiveDate, Meal, OrderStatus, Option<OrderCancel>, Uuid)> = sqlx::query_as(
         "select id, date, meal, status, cancel_reason, kitchen_id from meal_orders
          where resident_id = $1 and date >= $2 and date <= $3",

@@ -574,3 +574,60 @@ async fn an_alert_is_routed_to_the_institutions_enrolled_for_her_monitoring_now(
     wait_for("the second told", || async { (told(second_id.clone(), again.clone()).await > 0).then_some(()) }).await;
     assert_eq!(told(first_id.clone(), again.clone()).await, 0, "an institution no longer watching her is not told");
 }
+
+#[tokio::test]
+async fn a_canteen_that_stops_serving_her_stops_cooking_for_her() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (_, home) = institution(&app, &operator, "Home Care East", "home_care", "330205001").await;
+    let (canteen_id, canteen) = institution(&app, &operator, "Canteen West", "canteen", "330205001").await;
+    let registration =
+        json!({"name": "Wang Fang", "id_number": id_number("33020519450312002"), "timezone": "Asia/Shanghai"});
+    let (status, elder) = app.call("POST", "/api/v1/residents", Some(&home), Some(registration.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{elder}");
+    let rid = elder["id"].as_str().unwrap().to_owned();
+    assert_eq!(register_again(&app, &canteen, &registration).await, rid);
+    let consent = json!({"by": "family", "method": "written", "at": "2026-12-01T09:00:00Z"});
+    let (status, enrolment) = app
+        .call(
+            "POST",
+            &format!("/api/v1/residents/{rid}/enrolments"),
+            Some(&canteen),
+            Some(json!({"services": ["meals"], "consent": consent})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolment}");
+    // A cut-off late at night: every order of the coming days is still open.
+    let kitchen = app
+        .post("/api/v1/kitchens", &canteen, json!({"name": "West kitchen", "cutoff": "23:59", "prices": {"lunch": 12}}))
+        .await["id"]
+        .as_str()
+        .expect("a kitchen")
+        .to_owned();
+    let days = json!({"mon": ["lunch"], "tue": ["lunch"], "wed": ["lunch"], "thu": ["lunch"], "fri": ["lunch"],
+        "sat": ["lunch"], "sun": ["lunch"]});
+    let plan = json!({"kitchen_id": kitchen, "delivery": "home", "funding": "subsidy", "days": days});
+    let (status, answer) =
+        app.call("PUT", &format!("/api/v1/residents/{rid}/meal-plan"), Some(&home), Some(plan)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let open = format!(
+        "select count(*) from meal_orders where resident_id = '{rid}' and status = 'planned'
+         and date > (now() at time zone 'Asia/Shanghai')::date"
+    );
+    assert_eq!(app.count(&open).await, 2, "tomorrow's and the next day's lunches");
+
+    // The canteen ends its enrolment: the plan naming its kitchen ends, and
+    // the lunches it would have cooked are cancelled.
+    let end = format!("/api/v1/enrolments/{}", enrolment["id"].as_str().unwrap());
+    let (status, _) = app.call("PATCH", &end, Some(&canteen), Some(json!({"until": chrono::Utc::now()}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.count(&open).await, 0);
+    let cancelled = format!(
+        "select count(*) from meal_orders where resident_id = '{rid}' and status = 'cancelled'
+         and kitchen_id = '{kitchen}' and institution_id = '{canteen_id}'"
+    );
+    assert!(app.count(&cancelled).await >= 2, "its orders are kept, cancelled");
+    let (status, plan) = app.call("GET", &format!("/api/v1/residents/{rid}/meal-plan"), Some(&home), None).await;
+    assert_eq!((status, plan["plan"].clone()), (StatusCode::OK, Value::Null), "{plan}");
+}

@@ -57,8 +57,11 @@ fn passing_before_door() -> Duration {
     Duration::minutes(5)
 }
 
-/// Hall motion this long after the door opened, while it is still open, is
-/// someone lingering at the door, not walking through it.
+/// Walking out takes seconds with the door open; a door open longer (or
+/// hall motion this long after it opened, while it still is) is someone
+/// lingering at it: a parcel taken in, a neighbour seen off. A motion
+/// sensor reports the first movement of a stay and then stays "occupied",
+/// so the door's own time open is the surer sign.
 fn walking_through() -> Duration {
     Duration::seconds(45)
 }
@@ -92,7 +95,9 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
     let Some(first) = events.first() else { return periods };
     let mut current = Period { presence: Presence::In, from: first.ts, until: None };
     let mut leaving: Option<Leaving> = None;
-    let mut last_motion: Option<&ActivityEvent> = None;
+    // The last motion in each room, and when she last came back in.
+    let mut last_motion_in: Vec<(&str, DateTime<Utc>)> = Vec::new();
+    let mut came_in: Option<DateTime<Utc>> = None;
     let mut last_door: Option<DateTime<Utc>> = None;
     let mut change = |current: &mut Period, presence: Presence, at: DateTime<Utc>| {
         if current.presence != presence {
@@ -121,16 +126,21 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                 if current.presence == Presence::Out {
                     // Coming back.
                     change(&mut current, Presence::In, event.ts);
+                    came_in = Some(event.ts);
                     leaving = None;
                 } else {
-                    // Seen in the hall since the door last moved: a door
-                    // opened again with nobody seen since it closed is
-                    // someone coming back in (or not going anywhere).
-                    let passed = last_motion.is_some_and(|m| {
-                        event.room.is_some()
-                            && m.room == event.room
-                            && event.ts - m.ts <= passing_before_door()
-                            && door_before.is_none_or(|door| m.ts > door)
+                    // Seen in the hall on the way to the door, since the
+                    // door last moved and since she last came in: a door
+                    // opened again with nobody seen since it closed, or as
+                    // she comes in, is her coming back (or going nowhere).
+                    let seen = event
+                        .room
+                        .as_deref()
+                        .and_then(|hall| last_motion_in.iter().find(|(room, _)| *room == hall).map(|(_, at)| *at));
+                    let passed = seen.is_some_and(|at| {
+                        event.ts - at <= passing_before_door()
+                            && door_before.is_none_or(|door| at > door)
+                            && came_in.is_none_or(|came| at > came)
                     });
                     leaving = Some(Leaving {
                         opened: event.ts,
@@ -146,10 +156,19 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                     && left.closed.is_none()
                 {
                     left.closed = Some(event.ts);
+                    left.lingered |= event.ts - left.opened > walking_through();
                 }
             }
             EventKind::Motion => {
-                last_motion = Some(event);
+                if let Some(room) = event.room.as_deref() {
+                    match last_motion_in.iter_mut().find(|(r, _)| *r == room) {
+                        Some(seen) => seen.1 = event.ts,
+                        None => last_motion_in.push((room, event.ts)),
+                    }
+                }
+                if current.presence == Presence::Out {
+                    came_in = Some(event.ts);
+                }
                 match leaving.as_mut() {
                     // The door still open: someone in its room is passing it.
                     Some(left) if left.closed.is_none() => {
@@ -348,6 +367,42 @@ mod tests {
             closed("2026-12-07T15:16:00Z"),
         ];
         assert_eq!(shape(&day, WITH_HALL, "2026-12-07T18:00:00Z")[1], (Presence::Unsure, "15:16".into(), None));
+    }
+
+    #[test]
+    fn a_door_held_open_with_the_sensor_still_occupied_is_unsure() {
+        // The hall sensor reported her once and stayed occupied: no motion
+        // while she stood at the open door three minutes.
+        let day =
+            [motion("2026-12-07T14:47:00Z", "hall"), opened("2026-12-07T14:50:39Z"), closed("2026-12-07T14:54:09Z")];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T18:00:00Z")[1], (Presence::Unsure, "14:54".into(), None));
+    }
+
+    #[test]
+    fn coming_in_with_the_hall_sensor_first_is_not_a_second_departure() {
+        let day = [
+            motion("2026-12-07T09:00:00Z", "hall"),
+            opened("2026-12-07T09:01:00Z"),
+            closed("2026-12-07T09:01:10Z"),
+            // Back: the hall sensor fires in the same second as the door.
+            motion("2026-12-07T13:38:05Z", "hall"),
+            opened("2026-12-07T13:38:05Z"),
+            closed("2026-12-07T13:38:12Z"),
+        ];
+        let found = shape(&day, WITH_HALL, "2026-12-07T17:00:00Z");
+        assert_eq!(found[1], (Presence::Out, "09:01".into(), Some("13:38".into())));
+        assert_eq!(found.last().unwrap().0, Presence::Unsure, "{found:?}");
+    }
+
+    #[test]
+    fn the_hall_seen_on_the_way_out_counts_even_after_a_glance_elsewhere() {
+        let day = [
+            motion("2026-12-07T13:08:11Z", "hall"),
+            motion("2026-12-07T13:08:36Z", "living_room"),
+            opened("2026-12-07T13:12:13Z"),
+            closed("2026-12-07T13:12:25Z"),
+        ];
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T16:00:00Z")[1], (Presence::Out, "13:12".into(), None));
     }
 
     #[test]

@@ -264,18 +264,15 @@ pub(crate) fn apply(
     // The living room unused: she sits in the bedroom instead.
     if let Some(span) = fortnights.iter().find_map(|f| f.unused.filter(|s| s.touches(start, end))) {
         plan.relocate(span.from, span.until, Room::LivingRoom, Place::Room(Room::Bedroom), None);
-        let detail = format!("living_room unused {} days, she sits in the bedroom", (span.until - span.from).num_days());
+        let detail =
+            format!("living_room unused {} days, she sits in the bedroom", (span.until - span.from).num_days());
         plan.labels.push(label("room_unused", span, detail, false, None));
     }
     let (visit, lie) = (chance(&mut rng, c.visitors), chance(&mut rng, c.long_lies));
     // The look-alikes draw from their own stream: new rates reshuffle none
     // of the older confounders.
-    let mut look = seeds::rng(
-        seed,
-        &profile.key,
-        i64::from(chrono::Datelike::num_days_from_ce(&date)),
-        Stream::LookAlikes,
-    );
+    let mut look =
+        seeds::rng(seed, &profile.key, i64::from(chrono::Datelike::num_days_from_ce(&date)), Stream::LookAlikes);
     let (collapse, fall, gone) =
         (chance(&mut look, c.hall_collapses), chance(&mut look, c.falls_on_return), chance(&mut look, c.not_returned));
     let clear = |span: &Span| !incidents.iter().any(|&(a, b)| span.from < b && span.until > a);
@@ -302,9 +299,8 @@ pub(crate) fn apply(
     }
     if let Some((cover, labels)) = placed {
         // The nap or the outing it replaced did not happen.
-        plan.labels.retain(|l| {
-            l.incident || LASTING.contains(&l.kind) || l.until <= cover.from || l.from >= cover.until
-        });
+        plan.labels
+            .retain(|l| l.incident || LASTING.contains(&l.kind) || l.until <= cover.from || l.from >= cover.until);
         plan.labels.extend(labels);
     }
     // Broken, or tea made elsewhere: a visitor's cup included.
@@ -386,7 +382,7 @@ fn fall_on_return(plan: &mut DayPlan, rng: &mut StdRng, clear: impl Fn(&Span) ->
     let fall = back + s(range(rng, 20, 60));
     let lie = range(rng, 210, 300);
     let found = fall + Duration::minutes(lie);
-    let cover = Span { from: back - s(60), until: found + Duration::minutes(10) };
+    let cover = Span { from: back, until: found + Duration::minutes(10) };
     if !clear(&cover) {
         return None;
     }

@@ -306,16 +306,8 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
             outings.push((leave, rng.random_range(HOUR..=150 * MIN)));
         }
     }
-    let mut b = Builder {
-        rng,
-        profile,
-        segments: Vec::new(),
-        actions: Vec::new(),
-        cursor: 0,
-        place: Place::Bed,
-        labels,
-        cold,
-    };
+    let mut b =
+        Builder { rng, profile, segments: Vec::new(), actions: Vec::new(), cursor: 0, place: Place::Bed, labels, cold };
 
     // Night, before waking.
     let early = trip_times(b.rng, habits.night_trips * 0.85, HOUR, wake - 45 * MIN);

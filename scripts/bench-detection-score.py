@@ -14,8 +14,15 @@ start. Every other alert of a behaviour kind, outside every labelled
 incident, is a false alarm, except during a holiday nobody recorded as
 "away": the rules were right to wonder where she was, so those are counted
 apart. Each false alarm is put down to the confounder it opened during (a
-long nap, an afternoon out, a visitor, a recorded holiday, a stopped kettle,
-a dead sensor), or to an ordinary day.
+long nap, an outing, a visitor, a recorded holiday, shifted sleep, a day of
+cold food, a room unused, a stopped kettle, a dead sensor), or to an
+ordinary day.
+
+The dangerous look-alikes of going out are incidents: a collapse in the
+hall right after closing the door from inside and a fall in the hall coming
+back in are caught by inactivity; not back by 22:00 by not_returned. They
+are also shown by whether the home has a hall motion sensor (residents.json
+`hall_sensor`), without which the rules never believe she is out.
 """
 import json
 import statistics

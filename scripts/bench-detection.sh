@@ -45,9 +45,9 @@ HALL_SENSORS=${HALL_SENSORS:-0.7}
 # in the hall right after closing the door from inside (per day), a fall in
 # the hall coming back in (per day back from an outing), not back by 22:00
 # from an evening out (per day).
-HALL_COLLAPSES=${HALL_COLLAPSES:-0.02}
-FALLS_ON_RETURN=${FALLS_ON_RETURN:-0.03}
-NOT_RETURNED=${NOT_RETURNED:-0.02}
+HALL_COLLAPSES=${HALL_COLLAPSES:-0.04}
+FALLS_ON_RETURN=${FALLS_ON_RETURN:-0.06}
+NOT_RETURNED=${NOT_RETURNED:-0.04}
 # A holiday away (two to seven nights) in this share of fortnights, of which
 # UNRECORDED_HOLIDAYS nobody records as "away".
 HOLIDAYS=${HOLIDAYS:-0.3}

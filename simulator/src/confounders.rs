@@ -375,9 +375,9 @@ fn fall_on_return(plan: &mut DayPlan, rng: &mut StdRng, clear: impl Fn(&Span) ->
     let back = plan
         .segments
         .windows(2)
-        .filter(|w| w[0].place == Place::Away && w[1].place == Place::Room(Room::Hall))
-        .map(|w| w[1].start)
-        .last()?;
+        .rev()
+        .find(|w| w[0].place == Place::Away && w[1].place == Place::Room(Room::Hall))
+        .map(|w| w[1].start)?;
     let s = Duration::seconds;
     let fall = back + s(range(rng, 20, 60));
     let lie = range(rng, 210, 300);

@@ -368,16 +368,19 @@ fn hall_collapse(
     Some((cover, vec![incident_label("hall_collapse", at(close), at(found), detail)]))
 }
 
-/// Back from the day's last outing: the door, a few steps in the hall, and
+/// Back from the day's last outing (in the daytime): the door, a few steps in the hall, and
 /// a fall there; nothing moves until she is found three and a half to five
 /// hours later.
 fn fall_on_return(plan: &mut DayPlan, rng: &mut StdRng, clear: impl Fn(&Span) -> bool) -> Option<Placed> {
+    // Back from a daytime outing, not from a night out of the door.
+    let day_end = plan.start + Duration::hours(20);
     let back = plan
         .segments
         .windows(2)
         .rev()
-        .find(|w| w[0].place == Place::Away && w[1].place == Place::Room(Room::Hall))
-        .map(|w| w[1].start)?;
+        .find(|w| w[0].place == Place::Away && w[1].place == Place::Room(Room::Hall) && w[1].start < day_end)
+        .map(|w| w[1].start)
+        .filter(|&back| back >= plan.start + Duration::hours(8))?;
     let s = Duration::seconds;
     let fall = back + s(range(rng, 20, 60));
     let lie = range(rng, 210, 300);

@@ -151,6 +151,8 @@ fn a_fall_on_return_is_the_door_and_the_hall_then_nothing_moves() {
     let (c, g) = weeks();
     for l in labels(g, "fall_on_return") {
         assert!(l.incident);
+        let tz = c.resident(&l.resident).expect("resident").timezone;
+        assert!((8..21).contains(&l.at.with_timezone(&tz).hour()), "{l:?}: back from a daytime outing");
         let before = mine(g, l, l.at - Duration::minutes(2), l.at);
         assert!(before.iter().any(|m| door(m, &l.resident, ZigbeeChange::DoorOpened)), "{l:?}: came in");
         if hall_sensor(c, &l.resident) {

@@ -14,8 +14,15 @@ start. Every other alert of a behaviour kind, outside every labelled
 incident, is a false alarm, except during a holiday nobody recorded as
 "away": the rules were right to wonder where she was, so those are counted
 apart. Each false alarm is put down to the confounder it opened during (a
-long nap, an afternoon out, a visitor, a recorded holiday, a stopped kettle,
-a dead sensor), or to an ordinary day.
+long nap, an outing, a visitor, a recorded holiday, shifted sleep, a day of
+cold food, a room unused, a stopped kettle, a dead sensor), or to an
+ordinary day.
+
+The dangerous look-alikes of going out are incidents: a collapse in the
+hall right after closing the door from inside and a fall in the hall coming
+back in are caught by inactivity; not back by 22:00 by not_returned. They
+are also shown by whether the home has a hall motion sensor (residents.json
+`hall_sensor`), without which the rules never believe she is out.
 """
 import json
 import statistics
@@ -32,8 +39,16 @@ CATCHES = {
     "night_wandering": {"night_wandering", "bed_exit_no_return"},
     "missed_meal": {"missed_meal"},
     "sensor_dead": {"device_offline"},
+    # The dangerous look-alikes of going out: a collapse in the hall right
+    # after closing the door from inside, a fall on the way back in (both a
+    # quiet spell at home: inactivity), and not back by 22:00.
+    "hall_collapse": {"inactivity"},
+    "fall_on_return": {"inactivity"},
+    "not_returned": {"not_returned"},
 }
-BEHAVIOUR = ["inactivity", "no_morning_activity", "night_wandering", "bed_exit_no_return", "missed_meal"]
+BEHAVIOUR = ["inactivity", "no_morning_activity", "night_wandering", "bed_exit_no_return", "missed_meal",
+             "not_returned"]
+LOOK_ALIKES = ["hall_collapse", "fall_on_return", "not_returned"]
 ALERT_KINDS = BEHAVIOUR + ["device_offline"]
 GRACE = timedelta(hours=3)
 # An alert a confounder causes opens during it or soon after (a late
@@ -47,7 +62,11 @@ CONFOUNDERS = [
     ("holiday (recorded away)", lambda l: l["kind"] == "holiday" and l["recorded"]),
     ("visitor", lambda l: l["kind"] == "visitor"),
     ("long_outing", lambda l: l["kind"] == "long_outing"),
+    ("outing", lambda l: l["kind"] == "outing"),
     ("long_nap", lambda l: l["kind"] == "long_nap"),
+    ("shifted_sleep", lambda l: l["kind"] == "shifted_sleep"),
+    ("skipped_cooking", lambda l: l["kind"] == "skipped_cooking"),
+    ("room_unused", lambda l: l["kind"] == "room_unused"),
     ("sensor_dead", lambda l: l["kind"] == "sensor_dead"),
     ("stopped_kettle", lambda l: l["kind"] == "stopped_kettle"),
 ]
@@ -70,7 +89,9 @@ def main(folder, weeks, window_from=None):
         labels = [l for l in labels
                   if (ts(l["end"]) if l.get("end") else ts(l["start"])) >= start
                   and (l.get("class") == "confounder" or ts(l["start"]) >= start)]
-    residents = [r["key"] for r in json.load(open(f"{folder}/residents.json"))]
+    homes = json.load(open(f"{folder}/residents.json"))
+    residents = [r["key"] for r in homes]
+    hall = {r["key"]: r.get("hall_sensor", True) for r in homes}
     alerts = {key: json.load(open(f"{folder}/{key}.backtest.json"))["alerts"] for key in residents}
     try:
         recorded = {(r["resident"], r["start"]) for r in json.load(open(f"{folder}/recorded.json"))}
@@ -85,6 +106,8 @@ def main(folder, weeks, window_from=None):
 
     caught = {k: [] for k in CATCHES}
     missed = {k: 0 for k in CATCHES}
+    # The look-alikes, by whether the home has a hall motion sensor.
+    by_hall = {(k, h): [0, 0] for k in LOOK_ALIKES for h in (True, False)}
     used = set()
     for label in labels:
         kinds = CATCHES.get(label["kind"])
@@ -99,6 +122,10 @@ def main(folder, weeks, window_from=None):
             caught[label["kind"]].append((opened - ts(label["start"])).total_seconds() / 60)
         else:
             missed[label["kind"]] += 1
+        if label["kind"] in LOOK_ALIKES:
+            row = by_hall[(label["kind"], hall[label["resident"]])]
+            row[0] += 1
+            row[1] += 1 if hits else 0
 
     # An alert during a labelled incident (a missed lunch while lying on the
     # floor) is no false alarm, even if it is not the one that caught it; a
@@ -111,6 +138,7 @@ def main(folder, weeks, window_from=None):
         if label["kind"] == "holiday" and not label["recorded"]:
             unrecorded.setdefault(label["resident"], []).append(span(label, CONFOUNDER_GRACE))
     false = {k: 0 for k in ALERT_KINDS}
+    false_by_hall = {True: 0, False: 0}
     fooled = {name: {k: 0 for k in BEHAVIOUR} for name, _ in CONFOUNDERS + [("none: an ordinary day", None)]}
     away_alerts = {k: 0 for k in BEHAVIOUR}
     for key, items in alerts.items():
@@ -128,6 +156,7 @@ def main(folder, weeks, window_from=None):
             false[a["kind"]] += 1
             if a["kind"] not in BEHAVIOUR:
                 continue
+            false_by_hall[hall[key]] += 1
             cause = "none: an ordinary day"
             for name, matches in CONFOUNDERS:
                 if any(matches(l) and span(l, CONFOUNDER_GRACE)[0] <= opened <= span(l, CONFOUNDER_GRACE)[1]
@@ -148,6 +177,20 @@ def main(folder, weeks, window_from=None):
     print("|---|---:|---:|")
     for kind in ALERT_KINDS:
         print(f"| {kind} | {false[kind]} | {false[kind] / resident_weeks:.2f} |")
+    print()
+    print("The look-alikes by whether the home has a hall motion sensor (out is believed only with one)")
+    print()
+    print("| incident | with hall sensor: caught / incidents | without: caught / incidents |")
+    print("|---|---:|---:|")
+    for kind in LOOK_ALIKES:
+        w, wo = by_hall[(kind, True)], by_hall[(kind, False)]
+        print(f"| {kind} | {w[1]} / {w[0]} | {wo[1]} / {wo[0]} |")
+    homes_with = sum(1 for k in residents if hall[k])
+    homes_without = len(residents) - homes_with
+    per = lambda n, homes: f"{n / (homes * weeks):.2f}" if homes else "-"
+    print()
+    print(f"Behaviour false alarms per resident-week: {homes_with} homes with a hall sensor "
+          f"{per(false_by_hall[True], homes_with)}, {homes_without} without {per(false_by_hall[False], homes_without)}")
     print()
     print("What fooled the rules: false alarms by what they opened during, count (per resident-week)")
     print()

@@ -20,12 +20,34 @@ RESIDENTS=${RESIDENTS:-20}
 WEEKS=${WEEKS:-4}
 INCIDENT_RATE=${INCIDENT_RATE:-0.6}
 # Ordinary days that fool rules: a nap of two to three hours, an afternoon
-# out of two to four hours that nobody switched to "away".
+# out of two to four hours that nobody switched to "away" (the old
+# afternoon walk: only with OUTINGS=0).
 LONG_NAPS=${LONG_NAPS:-0.3}
 LONG_OUTINGS=${LONG_OUTINGS:-0.3}
+# Irregular outings on this mean share of days (each resident's habit within
+# 0.2 of it): once or twice, leaving 08:30-16:00 for one to six hours, lunch
+# eaten out when one spans it, nobody recording "away". 0: the old walk.
+OUTINGS=${OUTINGS:-0.7}
+# Days of cold food (brief kitchen visits, no cooking), days whose rising and
+# bedtime shift by one to two hours, per day.
+SKIPPED_COOKING=${SKIPPED_COOKING:-0.15}
+SHIFTED_SLEEP=${SHIFTED_SLEEP:-0.2}
 # A visitor for the afternoon or the evening (leaving as late as 23:00), on
-# this share of days.
+# this share of days; LATE_VISITORS of the visits are evenings staying to
+# 22:45-23:30.
 VISITORS=${VISITORS:-0.15}
+LATE_VISITORS=${LATE_VISITORS:-0.3}
+# The living room unused two to six days (she sits in the bedroom), per fortnight.
+UNUSED_ROOMS=${UNUSED_ROOMS:-0.3}
+# The share of homes with a hall motion sensor; the others have no motion-hall.
+HALL_SENSORS=${HALL_SENSORS:-0.7}
+# The dangerous look-alikes of going out, labelled as incidents: a collapse
+# in the hall right after closing the door from inside (per day), a fall in
+# the hall coming back in (per day back from an outing), not back by 22:00
+# from an evening out (per day).
+HALL_COLLAPSES=${HALL_COLLAPSES:-0.04}
+FALLS_ON_RETURN=${FALLS_ON_RETURN:-0.06}
+NOT_RETURNED=${NOT_RETURNED:-0.04}
 # A holiday away (two to seven nights) in this share of fortnights, of which
 # UNRECORDED_HOLIDAYS nobody records as "away".
 HOLIDAYS=${HOLIDAYS:-0.3}
@@ -61,6 +83,9 @@ warm=$(date -u -d "$from - 36 hours" +%Y-%m-%dT%H:%M:%SZ)
   --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" \
   --visitors "$VISITORS" --holidays "$HOLIDAYS" --unrecorded-holidays "$UNRECORDED_HOLIDAYS" \
   --stopped-kettles "$STOPPED_KETTLES" --sensor-deaths "$SENSOR_DEATHS" --long-lies "$LONG_LIES" \
+  --outings "$OUTINGS" --skipped-cooking "$SKIPPED_COOKING" --shifted-sleep "$SHIFTED_SLEEP" \
+  --late-visitors "$LATE_VISITORS" --unused-rooms "$UNUSED_ROOMS" --hall-sensors "$HALL_SENSORS" \
+  --hall-collapses "$HALL_COLLAPSES" --falls-on-return "$FALLS_ON_RETURN" --not-returned "$NOT_RETURNED" \
   --out "$work" >/dev/null
 
 admin_login
@@ -96,6 +121,10 @@ echo "$RESIDENTS residents x $WEEKS weeks, seed $SEED, $INCIDENT_RATE incidents 
   "long naps $LONG_NAPS and afternoons out $LONG_OUTINGS of the days they nap or go out," \
   "visitors $VISITORS of days, holidays $HOLIDAYS of fortnights ($UNRECORDED_HOLIDAYS unrecorded)," \
   "stopped kettles $STOPPED_KETTLES and dead sensors $SENSOR_DEATHS of fortnights, long lies $LONG_LIES of days;" \
+  "outings $OUTINGS of days, cold food $SKIPPED_COOKING and shifted sleep $SHIFTED_SLEEP of days," \
+  "late visits $LATE_VISITORS of visits, living room unused $UNUSED_ROOMS of fortnights," \
+  "hall sensors in $HALL_SENSORS of homes; look-alikes: hall collapses $HALL_COLLAPSES of days," \
+  "falls on return $FALLS_ON_RETURN of days back from out, not returned $NOT_RETURNED of days;" \
   "settings $SETTINGS; imported:"
 cat "$work"/*.import | python3 -c "
 import re, sys

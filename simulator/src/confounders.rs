@@ -42,7 +42,27 @@ pub struct Confounders {
     /// Chance that a day holds a long lie: on the floor for two and a half
     /// to five hours, and no alarm (the watch off the wrist).
     pub long_lies: f64,
+    /// Share of visits that are evening visits staying late (leaving 22:45
+    /// to 23:30).
+    pub late_visitors: f64,
+    /// Chance that a fortnight holds the living room unused for two to six
+    /// days: she sits in the bedroom, the living room's sensor is silent.
+    pub unused_rooms: f64,
+    /// Look-alike incidents, labelled as incidents. Chance that a day holds
+    /// a collapse in the hall right after closing the front door from inside
+    /// (a parcel taken in, a neighbour seen off), found hours later.
+    pub hall_collapses: f64,
+    /// Chance, on a day she comes back from an outing, that she falls in
+    /// the hall on the way in, found hours later.
+    pub falls_on_return: f64,
+    /// Chance that a day holds an evening out she is not back from by
+    /// 22:00 (back between 23:00 and midnight).
+    pub not_returned: f64,
 }
+
+/// Labels a look-alike or a visitor does not replace: they last the day or
+/// longer, whatever happens in it.
+const LASTING: [&str; 4] = ["stopped_kettle", "skipped_cooking", "shifted_sleep", "room_unused"];
 
 impl Confounders {
     pub fn any(&self) -> bool {
@@ -85,6 +105,8 @@ struct Fortnight {
     holiday: Option<(Span, bool)>,
     kettle: Option<Span>,
     dead: Option<(Span, DeviceRole)>,
+    /// The living room unused.
+    unused: Option<Span>,
 }
 
 fn block_of(date: NaiveDate) -> i64 {
@@ -155,6 +177,14 @@ fn fortnight(seed: u64, profile: &ResidentProfile, c: &Confounders, block: i64) 
         let from = clock::local_instant(tz, day(dead_day), dead_at);
         out.dead = Some((Span { from, until: from + Duration::days(dead_days) }, DeviceRole::Motion(room)));
     }
+    // Drawn after the others: a new rate reshuffles none of the older spans.
+    let has_unused = chance(&mut rng, c.unused_rooms);
+    let (unused_day, unused_days) = (range(&mut rng, 0, BLOCK_DAYS - 1), range(&mut rng, 2, 6));
+    if has_unused {
+        let from = clock::day_bounds(tz, day(unused_day)).0;
+        let until = clock::day_bounds(tz, day(unused_day + unused_days - 1)).1;
+        out.unused = Some(Span { from, until });
+    }
     out
 }
 
@@ -224,36 +254,194 @@ pub(crate) fn apply(
     if let Some((span, recorded)) = fortnights.iter().find_map(|f| f.holiday.filter(|(s, _)| s.touches(start, end))) {
         holiday(plan, span);
         // The day's nap or afternoon out did not happen at home.
-        plan.labels.retain(|l| l.incident || l.kind == "stopped_kettle" || l.from < span.from || l.from >= span.until);
+        plan.labels.retain(|l| l.incident || LASTING.contains(&l.kind) || l.from < span.from || l.from >= span.until);
         let tz = profile.timezone;
         let nights = (clock::local_date(tz, span.until) - clock::local_date(tz, span.from)).num_days();
         let how = if recorded { "recorded as away" } else { "nobody recorded it" };
         plan.labels.push(label("holiday", span, format!("away {nights} nights, {how}"), false, Some(recorded)));
         return Some((span.from.max(start), span.until.min(end)));
     }
+    // The living room unused: she sits in the bedroom instead.
+    if let Some(span) = fortnights.iter().find_map(|f| f.unused.filter(|s| s.touches(start, end))) {
+        plan.relocate(span.from, span.until, Room::LivingRoom, Place::Room(Room::Bedroom), None);
+        let detail =
+            format!("living_room unused {} days, she sits in the bedroom", (span.until - span.from).num_days());
+        plan.labels.push(label("room_unused", span, detail, false, None));
+    }
     let (visit, lie) = (chance(&mut rng, c.visitors), chance(&mut rng, c.long_lies));
+    // The look-alikes draw from their own stream: new rates reshuffle none
+    // of the older confounders.
+    let mut look =
+        seeds::rng(seed, &profile.key, i64::from(chrono::Datelike::num_days_from_ce(&date)), Stream::LookAlikes);
+    let (collapse, fall, gone) =
+        (chance(&mut look, c.hall_collapses), chance(&mut look, c.falls_on_return), chance(&mut look, c.not_returned));
     let clear = |span: &Span| !incidents.iter().any(|&(a, b)| span.from < b && span.until > a);
-    let mut placed = None;
-    if visit && let Some((span, detail)) = visitor(plan, profile, date, &mut rng, clear) {
-        placed = Some(label("visitor", span, detail, false, None));
+    let mut placed: Option<Placed> = None;
+    if visit && let Some((span, detail)) = visitor(plan, profile, date, &mut rng, c.late_visitors, clear) {
+        placed = Some((span, vec![label("visitor", span, detail, false, None)]));
     }
     // Nobody lies on the floor for hours with a visitor in the house.
     if lie
         && !visit
         && let Some((span, detail)) = long_lie(plan, profile, date, &mut rng, clear)
     {
-        placed = Some(label("long_lie", span, detail, true, None));
+        placed = Some((span, vec![label("long_lie", span, detail, true, None)]));
     }
-    if let Some(placed) = placed {
-        // The nap or the afternoon out it replaced did not happen.
-        plan.labels.retain(|l| l.incident || l.until <= placed.from || l.from >= placed.until);
-        plan.labels.push(placed);
+    // At most one look-alike a day, and none with a visitor or a long lie.
+    if placed.is_none() && gone {
+        placed = not_returned(plan, profile, date, &mut look, clear);
+    }
+    if placed.is_none() && fall {
+        placed = fall_on_return(plan, &mut look, clear);
+    }
+    if placed.is_none() && collapse {
+        placed = hall_collapse(plan, profile, date, &mut look, clear);
+    }
+    if let Some((cover, labels)) = placed {
+        // The nap or the outing it replaced did not happen.
+        plan.labels
+            .retain(|l| l.incident || LASTING.contains(&l.kind) || l.until <= cover.from || l.from >= cover.until);
+        plan.labels.extend(labels);
     }
     // Broken, or tea made elsewhere: a visitor's cup included.
     if fortnights.iter().any(|f| f.kettle.is_some_and(|s| s.touches(start, end))) {
         plan.actions.retain(|a| !matches!(a.action, Action::Kettle { .. }));
     }
     None
+}
+
+/// What a visitor or a look-alike covers of the day, and its labels.
+type Placed = (Span, Vec<Label>);
+
+fn hm(s: i64) -> String {
+    format!("{:02}:{:02}", s / HOUR, s % HOUR / MIN)
+}
+
+fn seg(start: DateTime<Utc>, end: DateTime<Utc>, room: Room, activity: Activity) -> Segment {
+    Segment { start, end, place: Place::Room(room), activity }
+}
+
+fn incident_label(kind: &'static str, from: DateTime<Utc>, until: DateTime<Utc>, detail: String) -> Label {
+    Label { kind, from, until, detail, incident: true, recorded: None }
+}
+
+/// Answering the door (a parcel, a neighbour): in the hall while it stands
+/// open one to four minutes, then, the door closed from inside, collapsed
+/// there; nothing moves until she is found three and a half to five hours
+/// later. To the door sensor it is walking out.
+fn hall_collapse(
+    plan: &mut DayPlan,
+    profile: &ResidentProfile,
+    date: NaiveDate,
+    rng: &mut StdRng,
+    clear: impl Fn(&Span) -> bool,
+) -> Option<Placed> {
+    let tz = profile.timezone;
+    let at = |secs: i64| clock::local_instant(tz, date, secs);
+    let wake = secs(profile.habits.wake);
+    let open = range(rng, (wake + 2 * HOUR).max(9 * HOUR + 30 * MIN), 17 * HOUR + 30 * MIN);
+    let stay = range(rng, 60, 240);
+    let lie = range(rng, 210, 300) * MIN;
+    let close = open + stay;
+    let found = close + 5 + lie;
+    // At home and up when the bell rings.
+    if !matches!(plan.segment_at(at(open - 60)).map(|s| s.place), Some(Place::Room(_))) {
+        return None;
+    }
+    let cover = Span { from: at(open - 45), until: at(found + 10 * MIN) };
+    if !clear(&cover) {
+        return None;
+    }
+    plan.overlay(vec![
+        seg(at(open - 45), at(close + 5), Room::Hall, Activity::Active),
+        seg(at(close + 5), at(found), Room::Hall, Activity::Fallen),
+        seg(at(found), at(found + 10 * MIN), Room::Hall, Activity::Active),
+    ]);
+    plan.actions.retain(|a| a.at < cover.from || a.at >= at(found));
+    plan.incident_action(at(open), Action::EntranceDoor { open_secs: stay });
+    let detail = format!(
+        "door answered {} for {stay}s, closed from inside, collapsed in the hall, found {} ({} min)",
+        hm(open),
+        hm(found),
+        lie / MIN
+    );
+    Some((cover, vec![incident_label("hall_collapse", at(close), at(found), detail)]))
+}
+
+/// Back from the day's last outing (in the daytime): the door, a few steps in the hall, and
+/// a fall there; nothing moves until she is found three and a half to five
+/// hours later.
+fn fall_on_return(plan: &mut DayPlan, rng: &mut StdRng, clear: impl Fn(&Span) -> bool) -> Option<Placed> {
+    // Back from a daytime outing, not from a night out of the door.
+    let day_end = plan.start + Duration::hours(20);
+    let back = plan
+        .segments
+        .windows(2)
+        .rev()
+        .find(|w| w[0].place == Place::Away && w[1].place == Place::Room(Room::Hall) && w[1].start < day_end)
+        .map(|w| w[1].start)
+        .filter(|&back| back >= plan.start + Duration::hours(8))?;
+    let s = Duration::seconds;
+    let fall = back + s(range(rng, 20, 60));
+    let lie = range(rng, 210, 300);
+    let found = fall + Duration::minutes(lie);
+    let cover = Span { from: back, until: found + Duration::minutes(10) };
+    if !clear(&cover) {
+        return None;
+    }
+    plan.overlay(vec![
+        seg(back, fall, Room::Hall, Activity::Active),
+        seg(fall, found, Room::Hall, Activity::Fallen),
+        seg(found, found + Duration::minutes(10), Room::Hall, Activity::Active),
+    ]);
+    plan.actions.retain(|a| a.at < back || a.at >= found);
+    let detail = format!("fell in the hall coming back in, found after {lie} min");
+    Some((cover, vec![incident_label("fall_on_return", fall, found, detail)]))
+}
+
+/// Out in the afternoon or the evening and not back by 22:00: back between
+/// 23:00 and midnight (brought home). The outing until 22:00 is ordinary
+/// life; from 22:00 it is the incident.
+fn not_returned(
+    plan: &mut DayPlan,
+    profile: &ResidentProfile,
+    date: NaiveDate,
+    rng: &mut StdRng,
+    clear: impl Fn(&Span) -> bool,
+) -> Option<Placed> {
+    let tz = profile.timezone;
+    let at = |secs: i64| clock::local_instant(tz, date, secs);
+    let mut leave = range(rng, 15 * HOUR, 19 * HOUR + 30 * MIN);
+    let back = range(rng, 23 * HOUR, 23 * HOUR + 50 * MIN);
+    let shoes = range(rng, 60, 180);
+    // Out already then: she goes again after coming back.
+    if let Some(s) = plan.segment_at(at(leave)).filter(|s| s.place == Place::Away) {
+        leave = (s.end - at(0)).num_seconds() + 20 * MIN;
+    }
+    if leave > 20 * HOUR || !matches!(plan.segment_at(at(leave - shoes)).map(|s| s.place), Some(Place::Room(_))) {
+        return None;
+    }
+    let cover = Span { from: at(leave - shoes), until: at(back + 8 * MIN) };
+    if !clear(&cover) {
+        return None;
+    }
+    plan.overlay(vec![
+        seg(at(leave - shoes), at(leave), Room::Hall, Activity::Active),
+        Segment { start: at(leave), end: at(back), place: Place::Away, activity: Activity::Walk },
+        seg(at(back), at(back + 90), Room::Hall, Activity::Active),
+        seg(at(back + 90), at(back + 8 * MIN), Room::Bedroom, Activity::Active),
+    ]);
+    plan.actions.retain(|a| a.at < cover.from || a.at >= at(back));
+    let outing = Label {
+        kind: "outing",
+        from: at(leave),
+        until: at(22 * HOUR),
+        detail: format!("out {} for the evening, not back by 22:00", hm(leave)),
+        incident: false,
+        recorded: None,
+    };
+    let detail = format!("out since {}, not back by 22:00, back {}", hm(leave), hm(back));
+    Some((cover, vec![outing, incident_label("not_returned", at(22 * HOUR), at(back), detail)]))
 }
 
 /// The house empty from the departure through the front door until the
@@ -291,6 +479,7 @@ fn visitor(
     profile: &ResidentProfile,
     date: NaiveDate,
     rng: &mut StdRng,
+    late_share: f64,
     clear: impl Fn(&Span) -> bool,
 ) -> Option<(Span, String)> {
     let tz = profile.timezone;
@@ -298,9 +487,13 @@ fn visitor(
     let dinner_start = profile.meal_window(Meal::Dinner).map_or(17 * HOUR, |w| secs(w.start));
     let dinner_end = profile.meal_window(Meal::Dinner).map_or(19 * HOUR, |w| secs(w.end));
     let evening = rng.random_bool(0.35);
+    // Drawn only when asked for: the older visits stay as they were.
+    let late = late_share > 0.0 && rng.random_bool(late_share.min(1.0));
+    let evening = evening || late;
     let (arrive, leave) = if evening {
         let arrive = range(rng, dinner_end.max(18 * HOUR + 30 * MIN), 20 * HOUR);
-        (arrive, range(rng, 21 * HOUR + 30 * MIN, 23 * HOUR))
+        let leave = range(rng, 21 * HOUR + 30 * MIN, 23 * HOUR);
+        (arrive, if late { range(rng, 22 * HOUR + 45 * MIN, 23 * HOUR + 30 * MIN) } else { leave })
     } else {
         // Gone before dinner: the routine's dinner stays as it was.
         let arrive = range(rng, lunch_end + 15 * MIN, lunch_end + 75 * MIN);
@@ -311,7 +504,6 @@ fn visitor(
     if !clear(&span) {
         return None;
     }
-    let seg = |start, end, room, activity| Segment { start, end, place: Place::Room(room), activity };
     let mut timeline = vec![seg(at(arrive - 90), at(arrive + 120), Room::Hall, Activity::Active)];
     let mut t = arrive + 120;
     let mut kettle_done = false;
@@ -336,8 +528,13 @@ fn visitor(
     plan.overlay(timeline);
     plan.incident_action(at(arrive), Action::EntranceDoor { open_secs: range(rng, 15, 40) });
     plan.incident_action(at(leave), Action::EntranceDoor { open_secs: range(rng, 15, 40) });
-    let when = if evening { "evening" } else { "afternoon" };
-    let hm = |s: i64| format!("{:02}:{:02}", s / HOUR, s % HOUR / MIN);
+    let when = if late {
+        "late evening"
+    } else if evening {
+        "evening"
+    } else {
+        "afternoon"
+    };
     Some((Span { from: at(arrive), until: at(leave) }, format!("{when} visitor {}-{}", hm(arrive), hm(leave))))
 }
 

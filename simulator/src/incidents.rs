@@ -410,7 +410,7 @@ pub(crate) fn apply(
         }
         IncidentKind::MissedMeal => {
             let (meal, from, to) = missed_window(profile, incident)?;
-            plan.relocate(from, to, Room::Kitchen, Place::Room(Room::LivingRoom), Activity::Seated);
+            plan.relocate(from, to, Room::Kitchen, Place::Room(Room::LivingRoom), Some(Activity::Seated));
             plan.actions.retain(|a| {
                 let kitchen = matches!(
                     a.action,

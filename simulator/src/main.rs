@@ -278,6 +278,39 @@ struct CasasArgs {
     /// Chance that a day holds a long lie on the floor with no alarm.
     #[arg(long, default_value_t = 0.0)]
     long_lies: f64,
+    /// Irregular outings: the mean share of days a resident goes out (each
+    /// resident's habit is drawn within ±0.2 of it), once or twice, leaving
+    /// between 08:30 and 16:00 for one to six hours, lunch eaten out when an
+    /// outing spans it (labelled `outing`). 0: the old afternoon walk.
+    #[arg(long, default_value_t = 0.0)]
+    outings: f64,
+    /// Chance that a day's meals are cold food, no cooking (`skipped_cooking`).
+    #[arg(long, default_value_t = 0.0)]
+    skipped_cooking: f64,
+    /// Chance that a day's rising and bedtime shift by one to two hours (`shifted_sleep`).
+    #[arg(long, default_value_t = 0.0)]
+    shifted_sleep: f64,
+    /// Share of visits that are evening visits staying late, to 22:45-23:30.
+    #[arg(long, default_value_t = 0.0)]
+    late_visitors: f64,
+    /// Chance that a fortnight holds the living room unused two to six days (`room_unused`).
+    #[arg(long, default_value_t = 0.0)]
+    unused_rooms: f64,
+    /// Share of homes with a hall motion sensor (`motion-hall`); the others have none.
+    #[arg(long, default_value_t = 1.0)]
+    hall_sensors: f64,
+    /// Look-alike incident: chance that a day holds a collapse in the hall
+    /// right after closing the front door from inside (`hall_collapse`).
+    #[arg(long, default_value_t = 0.0)]
+    hall_collapses: f64,
+    /// Look-alike incident: chance, on a day she comes back from an outing,
+    /// of a fall in the hall on the way in (`fall_on_return`).
+    #[arg(long, default_value_t = 0.0)]
+    falls_on_return: f64,
+    /// Look-alike incident: chance that a day holds an evening out she is not
+    /// back from by 22:00 (`not_returned`).
+    #[arg(long, default_value_t = 0.0)]
+    not_returned: f64,
     /// Directory for `{resident}.txt`, `map.toml`, `labels.json` and `residents.json`.
     #[arg(long)]
     out: PathBuf,
@@ -568,6 +601,16 @@ async fn run(cli: Cli) -> Result<()> {
                 r.habits.long_nap_probability = args.long_naps;
                 r.habits.long_outing_probability = args.long_outings;
             }
+            for (name, p) in [
+                ("--outings", args.outings),
+                ("--skipped-cooking", args.skipped_cooking),
+                ("--shifted-sleep", args.shifted_sleep),
+                ("--hall-sensors", args.hall_sensors),
+            ] {
+                anyhow::ensure!((0.0..=1.0).contains(&p), "{name} must be a share between 0 and 1, got {p}");
+            }
+            config.daily_life(args.outings, args.skipped_cooking, args.shifted_sleep);
+            config.hall_sensors(args.hall_sensors);
             config.confounders = Confounders {
                 visitors: args.visitors,
                 holidays: args.holidays,
@@ -575,6 +618,11 @@ async fn run(cli: Cli) -> Result<()> {
                 stopped_kettles: args.stopped_kettles,
                 sensor_deaths: args.sensor_deaths,
                 long_lies: args.long_lies,
+                late_visitors: args.late_visitors,
+                unused_rooms: args.unused_rooms,
+                hall_collapses: args.hall_collapses,
+                falls_on_return: args.falls_on_return,
+                not_returned: args.not_returned,
             };
             config.validate()?;
             let generated = generate_with_incidents(&config, from, from + duration);
@@ -600,7 +648,8 @@ async fn run(cli: Cli) -> Result<()> {
                                                "end": w.end.format("%H:%M").to_string()})
                         })
                         .collect();
-                    serde_json::json!({"key": r.key, "name": r.name, "timezone": r.timezone.name(), "meal_windows": meals})
+                    serde_json::json!({"key": r.key, "name": r.name, "timezone": r.timezone.name(), "meal_windows": meals,
+                                       "hall_sensor": r.hall_sensor})
                 })
                 .collect();
             write("residents.json", serde_json::Value::Array(residents).to_string())?;

@@ -131,6 +131,15 @@ pub struct Habits {
     /// Chance that an afternoon walk is an afternoon out (two to four hours:
     /// the front door, then silence, and nobody switched to "away").
     pub long_outing_probability: f64,
+    /// Share of days she goes out (irregular outings: one or two a day,
+    /// leaving between 08:30 and 16:00, one to six hours, lunch eaten out
+    /// when an outing spans it). 0: the old afternoon walk instead.
+    pub outing_days: f64,
+    /// Chance that a day's meals are cold food: brief kitchen visits, no
+    /// cooking, no kettle, eaten in the living room.
+    pub skipped_cooking: f64,
+    /// Chance that a day's rising and bedtime shift by one to two hours.
+    pub shifted_sleep: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +157,9 @@ pub struct ResidentProfile {
     /// Where the resident lives, for visits checked at the door; generated
     /// residents have none (scenarios give one).
     pub home: Option<Home>,
+    /// The hall has a motion sensor (`motion-hall`): without one, nobody can
+    /// tell walking out from closing the door from inside.
+    pub hall_sensor: bool,
 }
 
 /// A resident's address and its position (WGS 84).
@@ -222,6 +234,9 @@ impl ResidentProfile {
             measures_glucose: rng.random_bool(0.4),
             long_nap_probability: 0.0,
             long_outing_probability: 0.0,
+            outing_days: 0.0,
+            skipped_cooking: 0.0,
+            shifted_sleep: 0.0,
         };
         ResidentProfile {
             key,
@@ -234,6 +249,7 @@ impl ResidentProfile {
             baselines,
             habits,
             home: None,
+            hall_sensor: true,
         }
     }
 
@@ -253,7 +269,7 @@ impl ResidentProfile {
             DeviceRole::BedSensor,
             DeviceRole::PillBox,
         ];
-        roles.extend(Room::ALL.map(DeviceRole::Motion));
+        roles.extend(Room::ALL.into_iter().filter(|r| self.hall_sensor || *r != Room::Hall).map(DeviceRole::Motion));
         roles.extend([DeviceRole::EntranceDoor, DeviceRole::FridgeDoor, DeviceRole::KettlePlug]);
         roles.push(match self.hazard {
             HazardDetector::WaterLeak => DeviceRole::LeakSensor,
@@ -518,6 +534,28 @@ impl SimConfig {
         }
     }
 
+    /// Fits a hall motion sensor in this share of homes (drawn per resident
+    /// from the seed); the others have none.
+    pub fn hall_sensors(&mut self, share: f64) {
+        for r in &mut self.residents {
+            let mut rng = seeds::rng(self.seed, &r.key, 0, Stream::Equipment);
+            r.hall_sensor = rng.random::<f64>() < share;
+        }
+    }
+
+    /// Gives each resident irregular outings on a share of days drawn
+    /// around `share` (±0.2, within 0..1), and the day-to-day habits asked
+    /// for: cold food instead of cooking, sleep shifted by hours.
+    pub fn daily_life(&mut self, outings: f64, skipped_cooking: f64, shifted_sleep: f64) {
+        for r in &mut self.residents {
+            let mut rng = seeds::rng(self.seed, &r.key, 1, Stream::Equipment);
+            let spread: f64 = rng.random_range(-0.2..=0.2);
+            r.habits.outing_days = if outings > 0.0 { (outings + spread).clamp(0.05, 1.0) } else { 0.0 };
+            r.habits.skipped_cooking = skipped_cooking;
+            r.habits.shifted_sleep = shifted_sleep;
+        }
+    }
+
     pub fn resident(&self, key: &str) -> Option<&ResidentProfile> {
         self.residents.iter().find(|r| r.key == key)
     }
@@ -535,6 +573,11 @@ impl SimConfig {
             ("stopped kettles", c.stopped_kettles),
             ("sensor deaths", c.sensor_deaths),
             ("long lies", c.long_lies),
+            ("late visitors", c.late_visitors),
+            ("unused rooms", c.unused_rooms),
+            ("hall collapses", c.hall_collapses),
+            ("falls on return", c.falls_on_return),
+            ("not returned", c.not_returned),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(ConfigError::Chance(name, p));

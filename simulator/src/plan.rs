@@ -229,14 +229,15 @@ impl DayPlan {
         self.actions.retain(|a| !(a.routine && a.at >= from && a.at < to));
     }
 
-    /// Within `from..to`, moves whoever was in `room` to `place` doing `activity`.
+    /// Within `from..to`, moves whoever was in `room` to `place` doing
+    /// `activity` (or what they were doing, if `None`).
     pub(crate) fn relocate(
         &mut self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         room: Room,
         place: Place,
-        activity: Activity,
+        activity: Option<Activity>,
     ) {
         let mut out: Vec<Segment> = Vec::with_capacity(self.segments.len() + 2);
         for s in &self.segments {
@@ -249,7 +250,7 @@ impl DayPlan {
                 let mut part = Segment { start: w[0], end: w[1], ..*s };
                 if inside && s.place == Place::Room(room) {
                     part.place = place;
-                    part.activity = activity;
+                    part.activity = activity.unwrap_or(s.activity);
                 }
                 match out.last_mut() {
                     Some(last) if last.place == part.place && last.activity == part.activity => {
@@ -307,7 +308,7 @@ mod tests {
             t(23, 0),
             vec![seg(t(0, 0), t(10, 0), Place::Room(Room::Kitchen)), seg(t(10, 0), t(23, 0), Place::Room(Room::Hall))],
         );
-        plan.relocate(t(8, 0), t(12, 0), Room::Kitchen, Place::Room(Room::LivingRoom), Activity::Seated);
+        plan.relocate(t(8, 0), t(12, 0), Room::Kitchen, Place::Room(Room::LivingRoom), Some(Activity::Seated));
         let places: Vec<_> = plan.segments.iter().map(|s| (s.start, s.place)).collect();
         assert_eq!(
             places,

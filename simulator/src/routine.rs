@@ -13,6 +13,8 @@ use crate::plan::{Action, Activity, DayPlan, Label, Place, Segment};
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
+/// Irregular outings are back by this local time, for dinner.
+const OUTINGS_END: i64 = 18 * HOUR + 45 * MIN;
 
 fn secs(t: NaiveTime) -> i64 {
     i64::from(t.num_seconds_from_midnight())
@@ -28,6 +30,8 @@ struct Builder<'a> {
     place: Place,
     /// Confounders of the day, in local seconds: kind, from, to, detail.
     labels: Vec<(&'static str, i64, i64, String)>,
+    /// A day of cold food: brief kitchen visits, no cooking.
+    cold: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -120,6 +124,10 @@ impl<'a> Builder<'a> {
         if w_end - start < 12 * MIN {
             return;
         }
+        if self.cold && !service {
+            self.cold_meal(window, start);
+            return;
+        }
         self.living_until(start - MIN);
         self.walk_to(Room::Kitchen);
         self.stay_until(Place::Room(Room::Kitchen), Activity::Active, start.max(self.cursor));
@@ -149,24 +157,71 @@ impl<'a> Builder<'a> {
         if service {
             self.act(done - 30, Action::MealEaten(window.meal));
         }
-        let slot = match window.meal {
-            Meal::Breakfast => Some("morning"),
-            Meal::Lunch if self.profile.habits.midday_medication => Some("noon"),
-            Meal::Lunch => None,
-            Meal::Dinner => Some("evening"),
-        };
-        // One dose in fifty is forgotten.
-        if let Some(slot) = slot
-            && !self.rng.random_bool(0.02)
-        {
-            self.act(done + 20, Action::Medication { slot });
-        }
+        self.medication_after(window.meal, done);
         if self.rng.random_bool(0.4) {
             let at = done + self.range(30, 90);
             let open_secs = self.range(10, 30);
             self.act(at, Action::FridgeOpen { open_secs });
         }
         self.stay(Place::Room(Room::Kitchen), Activity::Active, tidy);
+    }
+
+    /// The meal's pills, taken at `done` (one dose in fifty is forgotten).
+    fn medication_after(&mut self, meal: Meal, done: i64) {
+        let slot = match meal {
+            Meal::Breakfast => Some("morning"),
+            Meal::Lunch if self.profile.habits.midday_medication => Some("noon"),
+            Meal::Lunch => None,
+            Meal::Dinner => Some("evening"),
+        };
+        if let Some(slot) = slot
+            && !self.rng.random_bool(0.02)
+        {
+            self.act(done + 20, Action::Medication { slot });
+        }
+    }
+
+    /// Cold food instead of cooking: a minute or two in the kitchen (the
+    /// fridge, most times), eaten in the living room.
+    fn cold_meal(&mut self, window: MealWindow, start: i64) {
+        self.living_until(start - MIN);
+        self.walk_to(Room::Kitchen);
+        let kitchen_from = self.cursor;
+        if self.rng.random_bool(0.6) {
+            let at = kitchen_from + self.range(10, 40);
+            let open_secs = self.range(10, 30);
+            self.act(at, Action::FridgeOpen { open_secs });
+        }
+        let grab = self.range(40, 150);
+        self.stay(Place::Room(Room::Kitchen), Activity::Active, grab);
+        let done = self.cursor;
+        self.medication_after(window.meal, done);
+        self.walk_to(Room::LivingRoom);
+        let eat = self.range(10 * MIN, 20 * MIN);
+        self.stay(Place::Room(Room::LivingRoom), Activity::Seated, eat);
+    }
+
+    /// Out through the front door at `leave` (or now, if later) for `dur`:
+    /// shoes and coat in the hall, the door, nothing indoors, then the door
+    /// and the hall again. Back by `latest` at the latest; an outing that
+    /// would be shorter than 40 minutes does not happen.
+    fn go_out(&mut self, leave: i64, dur: i64, latest: i64, what: &str) {
+        let shoes = self.range(60, 180);
+        self.living_until(leave - shoes - MIN);
+        let leave = self.cursor + MIN + shoes;
+        let back = (leave + dur).min(latest);
+        if back - leave < 40 * MIN {
+            return;
+        }
+        self.walk_to(Room::Hall);
+        self.stay_until(Place::Room(Room::Hall), Activity::Active, leave);
+        let at = self.cursor;
+        self.stay_until(Place::Away, Activity::Walk, back);
+        let hm = |s: i64| format!("{:02}:{:02}", s / HOUR, s % HOUR / MIN);
+        let detail = format!("out {}-{} ({} min){what}", hm(at), hm(back), (back - at) / MIN);
+        self.labels.push(("outing", at, back, detail));
+        let d = self.range(60, 120);
+        self.stay(Place::Room(Room::Hall), Activity::Active, d);
     }
 
     fn meal_in(&mut self, meal: Meal, earliest: i64, latest_offset: i64) {
@@ -214,18 +269,45 @@ fn trip_times(rng: &mut StdRng, expected: f64, lo: i64, hi: i64) -> Vec<i64> {
 /// The resident's normal day (no incidents) on local `date`.
 pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut StdRng) -> DayPlan {
     let habits = &profile.habits;
-    let wake = (secs(habits.wake) + rng.random_range(-20 * MIN..=20 * MIN)).clamp(4 * HOUR, 11 * HOUR);
-    let bedtime =
+    let mut wake = (secs(habits.wake) + rng.random_range(-20 * MIN..=20 * MIN)).clamp(4 * HOUR, 11 * HOUR);
+    let mut bedtime =
         (secs(habits.bedtime) + rng.random_range(-30 * MIN..=30 * MIN)).clamp(wake + 10 * HOUR, DAY - 40 * MIN);
-    let mut b = Builder {
-        rng,
-        profile,
-        segments: Vec::new(),
-        actions: Vec::new(),
-        cursor: 0,
-        place: Place::Bed,
-        labels: Vec::new(),
-    };
+    let mut labels = Vec::new();
+    let hm = |s: i64| format!("{:02}:{:02}", s / HOUR, s % HOUR / MIN);
+    // Up or to bed one to two hours off her usual times, either way.
+    if habits.shifted_sleep > 0.0 && rng.random_bool(habits.shifted_sleep.min(1.0)) {
+        let mut shift = || {
+            let by = rng.random_range(HOUR..=2 * HOUR);
+            if rng.random_bool(0.5) { by } else { -by }
+        };
+        let (dw, db) = (shift(), shift());
+        let w = (wake + dw).clamp(4 * HOUR, 11 * HOUR);
+        let bed = (bedtime + db).clamp(w + 10 * HOUR, DAY - 40 * MIN);
+        let detail = format!("up {} (usually {}), bed {} (usually {})", hm(w), hm(wake), hm(bed), hm(bedtime));
+        labels.push(("shifted_sleep", wake.min(w), wake.max(w) + 30 * MIN, detail.clone()));
+        if bed != bedtime {
+            labels.push(("shifted_sleep", bed.min(bedtime), (bed.max(bedtime) + 30 * MIN).min(DAY - MIN), detail));
+        }
+        (wake, bedtime) = (w, bed);
+    }
+    let cold = habits.skipped_cooking > 0.0 && rng.random_bool(habits.skipped_cooking.min(1.0));
+    if cold {
+        labels.push(("skipped_cooking", wake, bedtime, "cold food, brief kitchen visits, no cooking".to_owned()));
+    }
+    // Irregular outings: most days, one or two, of one to six hours.
+    let mut outings: Vec<(i64, i64)> = Vec::new();
+    if habits.outing_days > 0.0 && rng.random_bool(habits.outing_days.min(1.0)) {
+        let leave = rng.random_range(8 * HOUR + 30 * MIN..=16 * HOUR);
+        let dur = rng.random_range(HOUR..=6 * HOUR);
+        outings.push((leave, dur));
+        let back = leave + dur;
+        if rng.random_bool(0.3) && back + 2 * HOUR <= OUTINGS_END {
+            let leave = back + rng.random_range(45 * MIN..=2 * HOUR);
+            outings.push((leave, rng.random_range(HOUR..=150 * MIN)));
+        }
+    }
+    let mut b =
+        Builder { rng, profile, segments: Vec::new(), actions: Vec::new(), cursor: 0, place: Place::Bed, labels, cold };
 
     // Night, before waking.
     let early = trip_times(b.rng, habits.night_trips * 0.85, HOUR, wake - 45 * MIN);
@@ -245,9 +327,30 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     let earliest = b.cursor;
     b.meal_in(Meal::Breakfast, earliest, 30 * MIN);
 
-    // Midday.
-    b.meal_in(Meal::Lunch, 0, 45 * MIN);
-    if b.rng.random_bool(habits.nap_probability.clamp(0.0, 1.0)) {
+    // Midday: outings that leave before lunch could be made (lunch out if
+    // one spans half its window), lunch, a nap unless an outing is near.
+    let lunch = profile.meal_window(Meal::Lunch).map(|w| (secs(w.start), secs(w.end)));
+    let mut lunch_out = false;
+    let mut pending = outings.into_iter().peekable();
+    while let Some(&(leave, dur)) = pending.peek() {
+        if lunch.is_some_and(|(ls, _)| leave >= ls + 45 * MIN) {
+            break;
+        }
+        pending.next();
+        let spans = lunch.is_some_and(|(ls, le)| {
+            let (from, to) = (leave.max(b.cursor), leave.max(b.cursor) + dur);
+            (to.min(le) - from.max(ls)) * 2 >= le - ls
+        });
+        lunch_out |= spans;
+        b.go_out(leave, dur, OUTINGS_END, if spans { ", lunch out" } else { "" });
+    }
+    if !lunch_out {
+        b.meal_in(Meal::Lunch, 0, 45 * MIN);
+    }
+    let next_out = pending.peek().map(|&(leave, _)| leave);
+    if next_out.is_none_or(|leave| leave - b.cursor > 150 * MIN)
+        && b.rng.random_bool(habits.nap_probability.clamp(0.0, 1.0))
+    {
         let rest = b.range(10 * MIN, 30 * MIN);
         b.living_until(b.cursor + rest);
         let long = habits.long_nap_probability > 0.0 && b.rng.random_bool(habits.long_nap_probability.min(1.0));
@@ -271,8 +374,13 @@ pub(crate) fn plan_day(profile: &ResidentProfile, date: NaiveDate, rng: &mut Std
     // Afternoon: a walk outside, or tea between meals.
     let lunch_end = profile.meal_window(Meal::Lunch).map_or(14 * HOUR, |w| secs(w.end));
     let dinner_start = profile.meal_window(Meal::Dinner).map_or(17 * HOUR, |w| secs(w.start));
+    for (leave, dur) in pending {
+        b.go_out(leave, dur, OUTINGS_END, "");
+    }
     let afternoon = b.cursor.max(lunch_end + 15 * MIN);
-    if b.rng.random_bool(habits.outing_probability.clamp(0.0, 1.0)) && dinner_start - afternoon > 2 * HOUR {
+    // The irregular outings, when on, replace the afternoon walk.
+    let walk = habits.outing_days <= 0.0 && b.rng.random_bool(habits.outing_probability.clamp(0.0, 1.0));
+    if walk && dinner_start - afternoon > 2 * HOUR {
         let leave = afternoon + b.range(0, 40 * MIN);
         b.living_until(leave);
         b.walk_to(Room::Hall);

@@ -20,6 +20,11 @@ pub(crate) enum Stream {
     Fortnight = 7,
     /// A day's confounders (a visitor, a long lie).
     Confounders = 8,
+    /// A day's dangerous look-alikes (a collapse in the hall, a fall on the
+    /// way in, not back at night).
+    LookAlikes = 9,
+    /// What a household is fitted with (a hall motion sensor or not).
+    Equipment = 10,
 }
 
 pub(crate) fn rng(seed: u64, resident: &str, day: i64, stream: Stream) -> StdRng {

@@ -20,6 +20,7 @@ fn busy() -> SimConfig {
         stopped_kettles: 0.6,
         sensor_deaths: 0.6,
         long_lies: 0.05,
+        ..Default::default()
     };
     c
 }

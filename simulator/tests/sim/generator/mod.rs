@@ -4,6 +4,7 @@
 mod confounders;
 mod contract;
 mod determinism;
+mod harder;
 mod routine;
 mod scenario;
 

@@ -229,14 +229,20 @@ struct UserPatch {
     /// E.164, or null to remove it; absent leaves it as it is.
     #[serde(default, deserialize_with = "crate::domain::wire::double_option")]
     phone: Option<Option<String>>,
+    /// The operator moves a supervisor, civil-affairs or grid-worker account
+    /// to another division (a grid for a grid worker); nobody else sets it.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(schema_with = field::division_code, required = false)]
+    division: Option<String>,
 }
 
 /// Changes a user's role or disables (re-enables) them. Either change ends
 /// their sessions at once, live streams included: a disabled user is out,
 /// and a new role starts with the new role's session lifetimes.
 #[utoipa::path(patch, path = "/users/{id}",
-    summary = "Change a user's role or disable them; either ends their sessions at once, live streams included",
-    description = "Who may call it: admin.", params(("id" = Uuid, Path)), request_body = UserPatch,
+    summary = "Change a user's role or disable them (either ends their sessions at once, live streams included); the operator moves a division's account to another division",
+    description = "Who may call it: admin (their institution's users); operator (supervisor, civil_affairs and grid_worker accounts: division, disabled).",
+    params(("id" = Uuid, Path)), request_body = UserPatch,
     responses((status = 200, description = "success", body = User)))]
 async fn update_user(
     State(ctx): State<ApiContext>,
@@ -244,7 +250,13 @@ async fn update_user(
     Path(id): Path<Uuid>,
     Json(patch): Json<UserPatch>,
 ) -> Result<Json<User>> {
+    if auth.scope.role == Role::Operator {
+        return place_division_user(&ctx, &auth, id, patch).await;
+    }
     auth.require_admin()?;
+    if patch.division.is_some() {
+        return Err(Error::validation("division", "the operator places division accounts"));
+    }
     if patch.role.is_some_and(|r| r.is_platform()) {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
     }
@@ -266,6 +278,38 @@ async fn update_user(
     crate::audit::record(&mut tx, auth.actor(), "user.updated", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, role = ?patch.role, disabled = ?patch.disabled, "user changed");
+    Ok(Json(super::auth::fetch_user(&ctx.pool, id).await?))
+}
+
+/// The operator's change of a division's account: its division, or
+/// disabling it. Its reach follows the new division from its next request.
+async fn place_division_user(ctx: &ApiContext, auth: &AuthUser, id: Uuid, patch: UserPatch) -> Result<Json<User>> {
+    if patch.role.is_some() || patch.phone.is_some() {
+        return Err(Error::validation("role", "the operator changes a division account's division or disables it"));
+    }
+    if let Some(code) = &patch.division
+        && crate::domain::division::Code::parse(code).is_none()
+    {
+        return Err(Error::validation("division", "division must be a division code"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let role = users::lock_division_user(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if role == Role::GridWorker && patch.division.as_ref().is_some_and(|d| d.len() != 15) {
+        return Err(Error::validation("division", "a grid worker's division is a grid (15 digits)"));
+    }
+    if let Some(division) = &patch.division {
+        users::set_division(&mut tx, id, division).await.map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                Error::validation("division", "no such division")
+            }
+            _ => e.into(),
+        })?;
+    }
+    users::update(&mut tx, id, None, patch.disabled).await?;
+    let ended = if patch.disabled == Some(true) { sessions::end_all(&mut tx, id).await? } else { 0 };
+    let details = serde_json::json!({"division": patch.division, "disabled": patch.disabled, "sessions_ended": ended});
+    crate::audit::record(&mut tx, auth.actor(), "user.placed", "user", id, details).await?;
+    tx.commit().await?;
     Ok(Json(super::auth::fetch_user(&ctx.pool, id).await?))
 }
 

@@ -91,6 +91,28 @@ pub async fn lock_member(tx: &mut PgConnection, scope: &Scope, id: Uuid) -> Resu
         .await
 }
 
+/// Locks an account bound to a division (supervisor, civil affairs, grid
+/// worker) for the operator's change; its role, or `None` for any other.
+pub async fn lock_division_user(tx: &mut PgConnection, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select role from users where id = $1 and role in ('supervisor', 'civil_affairs', 'grid_worker') for update",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Places a division's account in `division` (a supervisor's region, a
+/// name from before divisions, gives way to it).
+pub async fn set_division(tx: &mut PgConnection, id: Uuid, division: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set division = $2, region = null, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(division)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
 /// Changes a user's role (`None`: kept) and disables (`Some(true)`) or
 /// re-enables (`Some(false)`) them; a user disabled again keeps the time
 /// they were first disabled.

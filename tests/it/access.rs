@@ -64,7 +64,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             [A, F, A, F, F, F, F, A, F],
         ),
         ("get", "/api/v1/users", Value::Null, admin_only),
-        ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [F, F, A, F, F, F, F, N, F]),
+        // The operator places division accounts only: a staff member is none.
+        ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [N, F, A, F, F, F, F, N, F]),
         ("post", "/api/v1/users/{id}/revoke-sessions", Value::Null, [F, F, A, F, F, F, F, N, F]),
         ("post", "/api/v1/users/{id}/password", json!({"password": "another long pw"}), [F, F, A, F, F, F, F, N, F]),
         ("get", "/api/v1/me/sessions", Value::Null, all),

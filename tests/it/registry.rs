@@ -92,6 +92,21 @@ async fn one_elder_many_providers_each_reaching_what_its_services_grant() {
         let names: Vec<&str> =
             seen["institutions"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str()).collect();
         assert_eq!(names, expected, "{division}");
+        if division == "330205001" {
+            // Moved by the operator to the other street: what they oversee
+            // follows at their next request; a staff member's division is
+            // not the operator's to set, nor a grid a street.
+            let user = format!("/api/v1/users/{}", answer["id"].as_str().unwrap());
+            let (status, moved) =
+                app.call("PATCH", &user, Some(&operator), Some(json!({"division": "330205002"}))).await;
+            assert_eq!(status, StatusCode::OK, "{moved}");
+            let seen = app.get("/api/v1/institutions", &supervisor).await;
+            assert_eq!(seen["institutions"], json!([]), "{seen}");
+            let (status, _) = app.call("PATCH", &user, Some(&operator), Some(json!({"division": "330299"}))).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no such division");
+            let (status, _) = app.call("PATCH", &user, Some(&home), Some(json!({"division": "330205001"}))).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an admin places no division account");
+        }
     }
 
     // The home-care provider registers her, with her id number: answered

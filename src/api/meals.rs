@@ -26,10 +26,11 @@ use crate::alerts::{self, Subject};
 use crate::domain::care::WELFARE_CHECK;
 use crate::domain::field;
 use crate::domain::meal::{self, DEFAULT_CUTOFF, Meal, MealFunding, MealPlan, OrderCancel, OrderStatus, Outcome};
+use crate::domain::scope::KitchenReach;
 use crate::domain::scope::Meals;
 use crate::domain::{AlertKind, Role, Severity};
 use crate::rules::Decision;
-use crate::store::meals::{self as store, KitchenReach};
+use crate::store::meals as store;
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -44,8 +45,8 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(statement))
 }
 
-async fn reach(ctx: &ApiContext, auth: &AuthUser) -> Result<KitchenReach> {
-    store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::Forbidden("only care staff and kitchen users may do this"))
+fn reach(auth: &AuthUser) -> Result<KitchenReach> {
+    auth.scope.kitchens().ok_or(Error::Forbidden("only care staff and kitchen users may do this"))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -123,7 +124,7 @@ async fn list_kitchens(
     auth: AuthUser,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<KitchenList>> {
-    let reach = reach(&ctx, &auth).await?;
+    let reach = reach(&auth)?;
     let limit = page_limit(q.limit)?;
     let after = match &q.cursor {
         None => None,
@@ -143,7 +144,7 @@ async fn list_kitchens(
 }
 
 async fn kitchen_in_reach(ctx: &ApiContext, auth: &AuthUser, id: Uuid) -> Result<store::Kitchen> {
-    let reach = store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::NotFound)?;
+    let reach = auth.scope.kitchens().ok_or(Error::NotFound)?;
     store::kitchen(&ctx.pool, reach, id).await?.ok_or(Error::NotFound)
 }
 
@@ -378,7 +379,7 @@ async fn list_orders(
     auth: AuthUser,
     Query(q): Query<OrdersQuery>,
 ) -> Result<Json<OrderList>> {
-    let reach = reach(&ctx, &auth).await?;
+    let reach = reach(&auth)?;
     let limit = page_limit(q.limit)?;
     let filter = store::OrderFilter {
         date: q.date,
@@ -433,7 +434,7 @@ async fn delivery(
     Path(id): Path<Uuid>,
     Json(body): Json<DeliveryBody>,
 ) -> Result<Json<Delivered>> {
-    let reach = store::reach(&ctx.pool, &auth.scope).await?.ok_or(Error::NotFound)?;
+    let reach = auth.scope.kitchens().ok_or(Error::NotFound)?;
     let location = body.location.as_ref().map(|l| l.check("location")).transpose()?;
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;
@@ -560,8 +561,7 @@ async fn cancel(
     if order.status != OrderStatus::Planned {
         return Err(Error::Conflict(format!("this meal is already {}", order.status)));
     }
-    let reach = KitchenReach::Institution(order.institution_id);
-    let kitchen = store::kitchen(&ctx.pool, reach, order.kitchen_id).await?.ok_or(Error::NotFound)?;
+    let kitchen = store::kitchen_of_order(&mut tx, &reached, order.id).await?.ok_or(Error::NotFound)?;
     if kitchen.cutoff_passed(date, now) {
         return Err(Error::Conflict(format!(
             "the kitchen's cut-off ({} on the day, {}) has passed; the meal is being cooked",

@@ -150,6 +150,33 @@ pub struct Scope {
     pub institution: Option<Uuid>,
     pub user: Uuid,
     pub role: Role,
+    /// A kitchen user's one kitchen.
+    pub kitchen: Option<Uuid>,
+}
+
+/// Which kitchens, and which of their orders, a scope reaches: made only
+/// by [`Scope::kitchens`], so a handler cannot name a kitchen's institution
+/// for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KitchenReach(Kitchens);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kitchens {
+    /// An institution's care staff: all of its kitchens.
+    Institution(Uuid),
+    /// A kitchen user: their one kitchen.
+    Kitchen(Uuid),
+}
+
+impl KitchenReach {
+    /// Appends ` and <the row is in reach>` for a row placed by its
+    /// institution and kitchen columns.
+    pub fn push_filter(&self, query: &mut QueryBuilder<Postgres>, institution: &str, kitchen: &str) {
+        match self.0 {
+            Kitchens::Institution(id) => query.push(format!(" and {institution} = ")).push_bind(id),
+            Kitchens::Kitchen(id) => query.push(format!(" and {kitchen} = ")).push_bind(id),
+        };
+    }
 }
 
 /// Which records a scope reaches. Records about a resident (the resident,
@@ -266,6 +293,16 @@ impl Scope {
 
     /// May change the care of the residents in reach: register devices,
     /// change rule settings, act on alerts, link family members.
+    /// What the scope reaches of the meal service: an institution's care
+    /// staff its kitchens, a kitchen user their one kitchen, nobody else any.
+    pub fn kitchens(&self) -> Option<KitchenReach> {
+        match (self.role, self.institution) {
+            (_, Some(institution)) if self.may_care() => Some(KitchenReach(Kitchens::Institution(institution))),
+            (Role::Kitchen, Some(_)) => self.kitchen.map(|k| KitchenReach(Kitchens::Kitchen(k))),
+            _ => None,
+        }
+    }
+
     pub fn may_care(&self) -> bool {
         matches!(self.reach(), Reach::Institution(_))
     }
@@ -401,7 +438,7 @@ mod tests {
 
     fn scope(role: Role) -> Scope {
         let institution = (!role.is_platform()).then_some(Uuid::from_u128(1));
-        Scope { institution, user: Uuid::from_u128(2), role }
+        Scope { institution, user: Uuid::from_u128(2), role, kitchen: None }
     }
 
     #[test]

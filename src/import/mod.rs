@@ -233,7 +233,7 @@ impl Lines {
 async fn register(pool: &PgPool, institution: Uuid, resident: Uuid, map: &SensorMap) -> Result<Imported, ImportError> {
     // The import acts as the institution's administrator would, with no user
     // behind it: it is run by whoever runs the binary against the database.
-    let scope = Scope { institution: Some(institution), user: Uuid::nil(), role: Role::Admin };
+    let scope = Scope { institution: Some(institution), user: Uuid::nil(), role: Role::Admin, kitchen: None };
     let mut tx = pool.begin().await?;
     let mut registry = HashMap::new();
     for (name, sensor) in &map.0 {

@@ -1,57 +1,21 @@
 //! Meal services: kitchens, meal plans, the daily orders made from them,
-//! deliveries and the monthly meal statement. Who reaches what is
-//! [`KitchenReach`]: an institution's care staff reach its kitchens and
-//! orders, a kitchen user their one kitchen, nobody else any.
+//! deliveries and the monthly meal statement. Who reaches what is the
+//! scope's [`KitchenReach`]: an institution's care staff reach its kitchens
+//! and orders, a kitchen user their one kitchen, nobody else any.
 
-use crate::domain::scope::{AreaOf, Meals as MealsArea, Monitoring, Reached};
+use crate::domain::scope::{AreaOf, KitchenReach, Meals as MealsArea, Monitoring, Reached};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::Scope;
 use crate::domain::care::Location;
 use crate::domain::meal::{
     self, Cooked, Days, Delivery, Diet, Existing, Meal, MealFunding, MealPlan, ORDER_DAYS, OrderCancel, OrderStatus,
     Outcome, Suspension, Texture,
 };
-use crate::domain::{Role, Scope};
-
-/// Which kitchens and orders a caller reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KitchenReach {
-    /// An institution's care staff: all of its kitchens.
-    Institution(Uuid),
-    /// A kitchen user: their one kitchen.
-    Kitchen(Uuid),
-}
-
-impl KitchenReach {
-    /// Appends ` and <the row is in reach>` for a row placed by its
-    /// institution and kitchen columns.
-    fn push_filter(&self, query: &mut QueryBuilder<Postgres>, institution: &str, kitchen: &str) {
-        match self {
-            KitchenReach::Institution(id) => query.push(format!(" and {institution} = ")).push_bind(*id),
-            KitchenReach::Kitchen(id) => query.push(format!(" and {kitchen} = ")).push_bind(*id),
-        };
-    }
-}
-
-/// What `scope` reaches of the meal service, if anything.
-pub async fn reach(pool: &PgPool, scope: &Scope) -> Result<Option<KitchenReach>, sqlx::Error> {
-    Ok(match (scope.role, scope.institution) {
-        (_, Some(institution)) if scope.may_care() => Some(KitchenReach::Institution(institution)),
-        (Role::Kitchen, Some(_)) => {
-            let kitchen: Option<Uuid> = sqlx::query_scalar("select kitchen_id from users where id = $1")
-                .bind(scope.user)
-                .fetch_optional(pool)
-                .await?
-                .flatten();
-            kitchen.map(KitchenReach::Kitchen)
-        }
-        _ => None,
-    })
-}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Kitchen {
@@ -148,6 +112,23 @@ pub async fn kitchen(pool: &PgPool, reach: KitchenReach, id: Uuid) -> Result<Opt
     query.push_bind(id);
     reach.push_filter(&mut query, "k.institution_id", "k.id");
     let kitchen: Option<Kitchen> = query.build_query_as().fetch_optional(pool).await?;
+    Ok(kitchen.map(Kitchen::located))
+}
+
+/// The kitchen cooking one of the resident's orders (for its cut-off).
+pub async fn kitchen_of_order(
+    conn: &mut PgConnection,
+    resident: &Reached<MealsArea>,
+    order: Uuid,
+) -> Result<Option<Kitchen>, sqlx::Error> {
+    let kitchen: Option<Kitchen> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {KITCHEN_COLUMNS} from kitchens k join meal_orders o on o.kitchen_id = k.id
+         where o.id = $1 and o.resident_id = $2"
+    )))
+    .bind(order)
+    .bind(resident.id())
+    .fetch_optional(conn)
+    .await?;
     Ok(kitchen.map(Kitchen::located))
 }
 

@@ -78,6 +78,7 @@ struct Row {
     user_id: Uuid,
     institution_id: Option<Uuid>,
     role: Role,
+    kitchen_id: Option<Uuid>,
 }
 
 /// The live session of a token, marked as used now (which keeps it from
@@ -90,7 +91,7 @@ pub async fn authenticate(
     let [staff_idle, staff_absolute, family_idle, family_absolute] = seconds(settings);
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update sessions s set last_used_at = now() from users u where s.token_hash = $1 and {ALIVE}
-         returning s.id, s.kind, u.id as user_id, u.institution_id, u.role"
+         returning s.id, s.kind, u.id as user_id, u.institution_id, u.role, u.kitchen_id"
     )))
     .bind(token_hash)
     .bind(staff_idle)
@@ -102,7 +103,7 @@ pub async fn authenticate(
     Ok(row.map(|r| Session {
         id: r.id,
         kind: r.kind,
-        scope: Scope { institution: r.institution_id, user: r.user_id, role: r.role },
+        scope: Scope { institution: r.institution_id, user: r.user_id, role: r.role, kitchen: r.kitchen_id },
     }))
 }
 

@@ -814,7 +814,8 @@ const SETTINGS: &str = r#"{"away": false, "waking_hours": {"start": "07:00", "en
     "night_wandering": {"return_minutes": 10}, "bed_exit_no_return": {"minutes": 30}, "fall_cancel_seconds": 60,
     "low_battery": {"percent": 15}, "meal_windows": [{"meal": "lunch", "start": "11:00", "end": "13:30"}],
     "thresholds": $thresholds, "vitals": {"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2},
-    "visits": {"grace_minutes": 30, "far_from_home_m": 200}}"#;
+    "visits": {"grace_minutes": 30, "far_from_home_m": 200},
+    "presence": {"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"}}"#;
 
 /// A bound for every vital sign.
 const THRESHOLDS: &str = r#"{"heart_rate": {"min": 40, "max": 130}, "spo2": {"min": 90, "max": 100},

@@ -9,11 +9,13 @@
 //! - The dangerous look-alike is a collapse in the hall right after closing
 //!   the door from inside (a parcel taken in, a neighbour seen off). So
 //!   `out` is believed only when the hall's motion sensor (a motion sensor
-//!   in the entrance door's room) saw someone pass on the way to the door,
-//!   and saw nobody linger in the hall while it stood open: walking out takes
-//!   seconds, talking at the door takes minutes. Without that sight, or
-//!   without a hall sensor, the elder is `unsure`. Nothing is suppressed
-//!   while `unsure`.
+//!   in the entrance door's room) saw her on the way to the door (within
+//!   five minutes before it opened, since the door last moved and since she
+//!   last came in), and the door stood open no longer than a walk through
+//!   it (45 s, with no hall motion after that): walking out takes seconds,
+//!   talking at the door takes minutes. Without that sight, or without a
+//!   hall sensor, the elder is `unsure`. Nothing is suppressed while
+//!   `unsure`.
 
 use chrono::{DateTime, Duration, Utc};
 

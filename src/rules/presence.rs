@@ -13,9 +13,11 @@
 //!   five minutes before it opened, since the door last moved and since she
 //!   last came in), and the door stood open no longer than a walk through
 //!   it (45 s, with no hall motion after that): walking out takes seconds,
-//!   talking at the door takes minutes. Without that sight, or without a
-//!   hall sensor, the elder is `unsure`. Nothing is suppressed while
-//!   `unsure`.
+//!   talking at the door takes minutes. Nobody may move elsewhere in the
+//!   home after she was seen in the hall or while the door stands open: a
+//!   visitor seen off while she sits in the living room is not her leaving.
+//!   Without that sight, or without a hall sensor, the elder is `unsure`.
+//!   Nothing is suppressed while `unsure`.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -86,7 +88,7 @@ struct Leaving {
     hall: Option<String>,
     /// The hall sensor saw someone on the way to the door.
     passed: bool,
-    /// The hall sensor saw someone stay at the open door.
+    /// Someone stayed: at the open door, or moving elsewhere in the home.
     lingered: bool,
 }
 
@@ -139,11 +141,18 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                         .room
                         .as_deref()
                         .and_then(|hall| last_motion_in.iter().find(|(room, _)| *room == hall).map(|(_, at)| *at));
-                    let passed = seen.is_some_and(|at| {
-                        event.ts - at <= passing_before_door()
-                            && door_before.is_none_or(|door| at > door)
-                            && came_in.is_none_or(|came| at > came)
+                    // And nobody moving elsewhere after that: a visitor
+                    // seen off while she sits in the living room is not
+                    // her leaving.
+                    let elsewhere = seen.is_some_and(|hall_seen| {
+                        last_motion_in.iter().any(|(room, at)| Some(*room) != event.room.as_deref() && *at > hall_seen)
                     });
+                    let passed = !elsewhere
+                        && seen.is_some_and(|at| {
+                            event.ts - at <= passing_before_door()
+                                && door_before.is_none_or(|door| at > door)
+                                && came_in.is_none_or(|came| at > came)
+                        });
                     leaving = Some(Leaving {
                         opened: event.ts,
                         closed: None,
@@ -178,6 +187,9 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
                         left.passed |= hall;
                         left.lingered |= hall && event.ts - left.opened > walking_through();
                         if !hall {
+                            // Someone moving elsewhere while the door is
+                            // open: whoever left, someone stayed.
+                            left.lingered = true;
                             change(&mut current, Presence::In, event.ts);
                         }
                     }
@@ -397,14 +409,34 @@ mod tests {
     }
 
     #[test]
-    fn the_hall_seen_on_the_way_out_counts_even_after_a_glance_elsewhere() {
+    fn the_hall_seen_on_the_way_out_counts_after_the_rooms_she_left() {
         let day = [
+            motion("2026-12-07T13:05:00Z", "living_room"),
             motion("2026-12-07T13:08:11Z", "hall"),
-            motion("2026-12-07T13:08:36Z", "living_room"),
             opened("2026-12-07T13:12:13Z"),
             closed("2026-12-07T13:12:25Z"),
         ];
         assert_eq!(shape(&day, WITH_HALL, "2026-12-07T16:00:00Z")[1], (Presence::Out, "13:12".into(), None));
+    }
+
+    #[test]
+    fn a_visitor_seen_off_while_she_moves_elsewhere_is_not_her_leaving() {
+        // The visitor crosses the hall; she waves from the sofa; the door
+        // closes behind the visitor, and she dozes off.
+        let waved_before = [
+            motion("2026-12-07T16:00:00Z", "hall"),
+            motion("2026-12-07T16:00:30Z", "living_room"),
+            opened("2026-12-07T16:01:00Z"),
+            closed("2026-12-07T16:01:10Z"),
+        ];
+        assert_eq!(shape(&waved_before, WITH_HALL, "2026-12-07T19:00:00Z")[1].0, Presence::Unsure);
+        let waved_while_open = [
+            motion("2026-12-07T16:00:00Z", "hall"),
+            opened("2026-12-07T16:00:20Z"),
+            motion("2026-12-07T16:00:25Z", "living_room"),
+            closed("2026-12-07T16:00:35Z"),
+        ];
+        assert_eq!(shape(&waved_while_open, WITH_HALL, "2026-12-07T19:00:00Z")[1].0, Presence::Unsure);
     }
 
     #[test]

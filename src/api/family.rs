@@ -20,7 +20,7 @@ use crate::store::messages::{self, Overview};
 use crate::summary::{self, Summary, SummaryError};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(my_residents)).routes(routes!(summary))
+    OpenApiRouter::new().routes(routes!(my_residents)).routes(routes!(summary)).routes(routes!(routine))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,4 +81,31 @@ async fn summary(
         Err(err @ SummaryError::InvalidTimezone(..)) => Err(Error::Internal(err.into())),
         Err(SummaryError::Database(err)) => Err(err.into()),
     }
+}
+
+/// Most events read for a routine: 28 days of a busy home.
+const ROUTINE_EVENTS_MAX: i64 = 100_000;
+
+#[utoipa::path(get, path = "/residents/{id}/routine",
+    summary = "The routine learned from the resident's own last 28 days (not today): usual rising and bedtime, meal times, outings, and the usual longest quiet spell at home in each part of the day; `learned` is false below 7 days",
+    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "success", body = crate::rules::routine::Routine)))]
+async fn routine(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<crate::rules::routine::Routine>> {
+    use crate::rules::routine::{self, HISTORY_DAYS};
+    let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
+    let resident = crate::store::residents::fetch(&ctx.pool, &auth.scope, id).await?.ok_or(Error::NotFound)?;
+    let tz: chrono_tz::Tz = resident.timezone.parse().map_err(|_| Error::NotFound)?;
+    let settings = ctx.rule_settings.resident(&ctx.pool, id).await?.ok_or(Error::NotFound)?;
+    let now = Utc::now();
+    let today = now.with_timezone(&tz).date_naive();
+    let from = now - chrono::Duration::days(HISTORY_DAYS + 2);
+    let kinds = crate::rules::behaviour::activity_kinds();
+    let events =
+        crate::store::activity::of_resident(&ctx.pool, &reached, &kinds, from, now, ROUTINE_EVENTS_MAX).await?;
+    auth.log_read(&ctx, AccessKind::Summary, id).await?;
+    Ok(Json(routine::learn(&events, tz, &settings, today)))
 }

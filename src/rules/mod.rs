@@ -31,6 +31,7 @@
 pub mod behaviour;
 pub mod devices;
 pub mod presence;
+pub mod routine;
 pub mod streaming;
 pub mod vitals;
 

@@ -188,6 +188,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/audit/verify", Value::Null, [A, F, A, F, F, F, F, A, F]),
         ("get", "/api/v1/me/residents", Value::Null, all),
         ("get", "/api/v1/residents/{id}/summary", Value::Null, resident_read),
+        ("get", "/api/v1/residents/{id}/routine", Value::Null, resident_care),
         ("get", "/api/v1/residents/{id}/messages", Value::Null, resident_read),
         ("post", "/api/v1/residents/{id}/messages", json!({"text": "How was lunch?"}), resident_read),
         ("post", "/api/v1/residents/{id}/messages/read", Value::Null, resident_read),

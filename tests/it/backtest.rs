@@ -561,6 +561,16 @@ async fn a_week_out_every_day_raises_no_inactivity_and_no_missed_meal() {
     app.wait_count("select count(*) from events", messages.0.len() as i64).await;
     let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(from + Duration::days(7))})).await;
     assert_eq!(behaviour_opened(&report, from), [], "out past the hall sensor every day: {report}");
+    // Staff read the routine her weeks taught: up at half past six, out
+    // at half past ten, back by four, lunch never at home.
+    let routine = app.get(&format!("/api/v1/residents/{}/routine", h.rid), &h.token).await;
+    assert_eq!(routine["learned"], true, "{routine}");
+    assert!(routine["days"].as_u64().is_some_and(|d| d >= 7), "{routine}");
+    assert_eq!(routine["rising"], "06:30", "{routine}");
+    assert_eq!(routine["outings"]["usual_leave"], "10:30", "{routine}");
+    assert_eq!(routine["outings"]["latest_return"], "16:00", "{routine}");
+    let lunch = routine["meals"].as_array().unwrap().iter().find(|m| m["meal"] == "lunch").cloned().unwrap();
+    assert_eq!(lunch["usual"], Value::Null, "{routine}");
     // Not believing her out (a door nobody is seen passing), the same week
     // is a week of alerts: what spares her them is presence.
     let settings = json!({"presence": {"out_after_minutes": 1440}});

@@ -761,6 +761,8 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     browser.wait_text("[data-testid=resident-id-number]", "the masked number", |t| t == masked).await;
     browser.wait_text("[data-testid=resident-phone]", "her phone", |t| t == "13800000000").await;
     browser.wait_text("[data-testid=resident-age]", "her age", |t| t.contains("years")).await;
+    // Her routine is still being learned: no day of history yet.
+    browser.wait_text("[data-testid=routine-learning]", "her routine", |t| t.contains("0 of 7 days")).await;
     browser
         .wait_text("[data-testid=enrolment][data-active=true]", "the enrolment", |t| t.contains("Default institution"))
         .await;

@@ -271,6 +271,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}/readings", "monitoring"),
     ("/api/v1/residents/{id}/rule-settings", "monitoring"),
     ("/api/v1/residents/{id}/summary", "monitoring"),
+    ("/api/v1/residents/{id}/routine", "monitoring"),
     ("/api/v1/residents/{id}/messages", "monitoring"),
     ("/api/v1/residents/{id}/family", "monitoring"),
     ("/api/v1/residents/{id}/export", "monitoring, admin"),

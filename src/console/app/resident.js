@@ -21,6 +21,7 @@ export async function openResidentPanel(residentId, opener) {
     today: section('Today', 'resident-today', loading()),
     vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
     alerts: section('Recent alerts', 'resident-alerts', loading()),
+    routine: isStaff() ? section('Her routine, last 28 days', 'resident-routine', loading()) : null,
     tryout: isStaff() ? section('Try these settings', 'resident-backtest', loading()) : null,
     devices: section('Devices', 'resident-devices', loading()),
   };
@@ -85,6 +86,9 @@ export async function openResidentPanel(residentId, opener) {
     (s) => (s && s.thresholds) || {},
     () => ({}),
   );
+  if (place.routine) {
+    settled(api('GET', `/residents/${q(residentId)}/routine`)).then((r) => fill(place.routine, r.ok ? routineFacts(r.v) : inlineError(r.err)));
+  }
   if (place.tryout) {
     settled(settingsP).then((r) => fill(place.tryout, r.ok ? backtestForm(residentId, r.v, tz, live) : inlineError(r.err)));
   }
@@ -132,4 +136,45 @@ function presenceLine(presence, tz) {
         ? t('Unsure whether at home since {time} (the door closed, nobody seen since)', { time: since })
         : t('At home');
   return h('p', { class: `presence presence-${presence.state}`, 'data-testid': 'resident-presence', 'data-state': presence.state }, text);
+}
+
+const PART_LABELS = { night: 'at night', morning: 'in the morning', afternoon: 'in the afternoon', evening: 'in the evening' };
+
+/** Minutes as "2 h 10 min". */
+function duration(minutes) {
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return hours ? (rest ? t('{h} h {m} min', { h: hours, m: rest }) : t('{h} h', { h: hours })) : t('{m} min', { m: rest });
+}
+
+/** What her own weeks say: "usually up by 07:40; quiet spells up to 2 h 10 min in the afternoon". */
+function routineFacts(routine) {
+  if (!routine.learned) {
+    return h('p', { class: 'muted', 'data-testid': 'routine-learning' }, t('Learning her routine: {n} of 7 days so far.', { n: routine.days }));
+  }
+  const lines = [];
+  if (routine.rising) lines.push(t('Usually up by {time}', { time: routine.rising }));
+  if (routine.bedtime) lines.push(t('in bed by {time}', { time: routine.bedtime }));
+  for (const meal of routine.meals || []) {
+    lines.push(meal.usual ? t('{meal} around {time}', { meal: t(meal.meal), time: meal.usual }) : t('{meal}: no sign at home on most days', { meal: t(meal.meal) }));
+  }
+  const out = routine.outings || {};
+  if (out.days_out) {
+    lines.push(t('out on {n} of {days} days, usually from {leave}, back by {back}', { n: out.days_out, days: routine.days, leave: out.usual_leave || '?', back: out.latest_return || '?' }));
+  }
+  const spells = (routine.quiet_spells || []).filter((q) => q.usual_max_minutes != null);
+  return h(
+    'div',
+    { 'data-testid': 'routine' },
+    h('p', {}, `${lines.join('; ')}.`),
+    spells.length
+      ? h(
+          'p',
+          { class: 'muted' },
+          t('Quiet spells at home up to {list}.', {
+            list: spells.map((q) => `${duration(q.usual_max_minutes)} ${t(PART_LABELS[q.part] || q.part)}`).join(', '),
+          }),
+        )
+      : null,
+  );
 }

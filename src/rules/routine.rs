@@ -7,6 +7,8 @@
 //! This is the report staff read (`GET /residents/{id}/routine`); the
 //! behaviour rules do not use it yet.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -108,9 +110,11 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
     let events: Vec<&ActivityEvent> = events.iter().filter(in_history).collect();
     let mut days: Vec<NaiveDate> = events.iter().filter(|e| is_activity(&e.kind)).map(|e| local(e.ts).date()).collect();
     days.dedup();
-    let of_day = |date: NaiveDate| -> Vec<&ActivityEvent> {
-        events.iter().copied().filter(|e| local(e.ts).date() == date).collect()
-    };
+    let mut by_day: BTreeMap<NaiveDate, Vec<&ActivityEvent>> = BTreeMap::new();
+    for e in &events {
+        by_day.entry(local(e.ts).date()).or_default().push(e);
+    }
+    let of_day = |date: NaiveDate| by_day.get(&date).cloned().unwrap_or_default();
     let secs = |ts: DateTime<Utc>| local(ts).time().num_seconds_from_midnight();
     let mut rising = Vec::new();
     let mut bedtime = Vec::new();
@@ -160,12 +164,13 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         outs.iter().filter_map(|p| p.until.filter(|u| local(*u).date() == local(p.from).date()).map(secs)).collect();
     let outings =
         Outings { days_out: out_days.len(), usual_leave: usual(leaves, 0.5), latest_return: usual(returns, 0.9) };
+    let longest = longest_quiet(&events, &periods, tz);
     let quiet_spells = PARTS
         .iter()
-        .map(|&(part, from, to)| {
-            let mut longest: Vec<i64> =
-                days.iter().filter_map(|&date| longest_quiet(&events, &periods, tz, date, from, to)).collect();
-            QuietSpell { part, usual_max_minutes: quantile(&mut longest, 0.9) }
+        .enumerate()
+        .map(|(i, &(part, _, _))| {
+            let mut spells: Vec<i64> = longest.iter().filter(|((_, p), _)| *p == i).map(|(_, m)| *m).collect();
+            QuietSpell { part, usual_max_minutes: quantile(&mut spells, 0.9) }
         })
         .collect();
     Routine {
@@ -179,29 +184,26 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
     }
 }
 
-/// The longest gap between two activity events starting in local hours
-/// `[from, to)` of `date`, in minutes, leaving out the night in bed (a gap
-/// that begins with getting into bed) and gaps that began while she was
-/// out. `None` for a part of the day with no such gap.
-fn longest_quiet(
-    events: &[&ActivityEvent],
-    periods: &[presence::Period],
-    tz: Tz,
-    date: NaiveDate,
-    from: u32,
-    to: u32,
-) -> Option<i64> {
+/// Each day's longest gap between two activity events, in minutes, by the
+/// local date and the part of the day ([`PARTS`]) it began in, leaving out
+/// the night in bed (a gap that begins with getting into bed) and gaps that
+/// began while she was out.
+fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz) -> BTreeMap<(NaiveDate, usize), i64> {
     let active: Vec<&&ActivityEvent> = events.iter().filter(|e| is_activity(&e.kind)).collect();
-    active
-        .windows(2)
-        .filter(|pair| {
-            let start = pair[0].ts.with_timezone(&tz).naive_local();
-            start.date() == date && (from..to).contains(&start.hour())
-        })
-        .filter(|pair| pair[0].kind != EventKind::BedEnter)
-        .filter(|pair| presence::at(periods, pair[0].ts).is_none_or(|p| p.presence != Presence::Out))
-        .map(|pair| (pair[1].ts - pair[0].ts).num_minutes())
-        .max()
+    let mut longest: BTreeMap<(NaiveDate, usize), i64> = BTreeMap::new();
+    for pair in active.windows(2) {
+        if pair[0].kind == EventKind::BedEnter
+            || presence::at(periods, pair[0].ts).is_some_and(|p| p.presence == Presence::Out)
+        {
+            continue;
+        }
+        let start = pair[0].ts.with_timezone(&tz).naive_local();
+        let Some(part) = PARTS.iter().position(|&(_, from, to)| (from..to).contains(&start.hour())) else { continue };
+        let minutes = (pair[1].ts - pair[0].ts).num_minutes();
+        let slot = longest.entry((start.date(), part)).or_insert(minutes);
+        *slot = (*slot).max(minutes);
+    }
+    longest
 }
 
 #[cfg(test)]

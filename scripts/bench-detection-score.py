@@ -201,6 +201,28 @@ def main(folder, weeks, window_from=None):
         cells = " | ".join(f"{row[k]} ({row[k] / resident_weeks:.2f})" if row[k] else "0" for k in BEHAVIOUR)
         print(f"| {name} | {counts.get(name, '-')} | {cells} |")
     print()
+    # Presence checks ask the family whether she went out (low severity,
+    # never to staff): counted apart from the false alarms, with what they
+    # opened during.
+    checks = {"outing": 0, "an incident": 0, "otherwise": 0}
+    for key, items in alerts.items():
+        mine = [l for l in labels if l["resident"] == key]
+        for a in items:
+            if a["kind"] != "presence_check":
+                continue
+            opened = ts(a["opened_at"])
+            during = lambda l, grace: span(l, grace)[0] <= opened <= span(l, grace)[1]
+            if any(l.get("class") == "incident" and during(l, GRACE) for l in mine):
+                checks["an incident"] += 1
+            elif any(l["kind"] == "outing" and during(l, CONFOUNDER_GRACE) for l in mine):
+                checks["outing"] += 1
+            else:
+                checks["otherwise"] += 1
+    total_checks = sum(checks.values())
+    print(f"Presence checks sent to the family (low, not alarms; homes without a hall sensor only): {total_checks} "
+          f"({total_checks / resident_weeks:.2f} per resident-week): "
+          + ", ".join(f"during {k} {n}" if k != "otherwise" else f"otherwise {n}" for k, n in checks.items()))
+    print()
     n_unrecorded = sum(1 for l in labels if l["kind"] == "holiday" and not l["recorded"])
     raised = ", ".join(f"{k} {n}" for k, n in away_alerts.items() if n) or "none"
     print(f"Holidays nobody recorded as away: {n_unrecorded}; alerts raised during them "

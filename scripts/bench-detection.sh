@@ -58,6 +58,10 @@ STOPPED_KETTLES=${STOPPED_KETTLES:-0.25}
 # (per fortnight), a long lie on the floor with no alarm (per day).
 SENSOR_DEATHS=${SENSOR_DEATHS:-0.25}
 LONG_LIES=${LONG_LIES:-0.02}
+# Days of history before the scored window, as a resident who has lived with
+# the sensors for a while has: what her routine is learned from (the rules
+# use it once a week is learned). Not scored.
+WARMUP_DAYS=${WARMUP_DAYS:-28}
 SEED=${SEED:-42}
 SETTINGS=${SETTINGS:-null}
 HTTP_PORT=${HTTP_PORT:-18197}
@@ -75,11 +79,12 @@ rm -rf "$work" && mkdir -p "$work"
 # Whole days, ending at today's midnight (UTC): history, replayed by the backtest.
 end=$(date -u +%Y-%m-%dT00:00:00Z)
 from=$(date -u -d "$end - $((WEEKS * 7)) days" +%Y-%m-%dT%H:%M:%SZ)
-# The simulated days start the scheduler's look-back (36 h) before the
-# window, as a live home's would: a window that opened on an empty house
-# would report every first breakfast missed. Incidents in it are not scored.
-warm=$(date -u -d "$from - 36 hours" +%Y-%m-%dT%H:%M:%SZ)
-"$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$warm" --duration "$((WEEKS * 7))d36h" \
+# The simulated days start WARMUP_DAYS and the scheduler's look-back (36 h)
+# before the window, as a live home's would: a window that opened on an
+# empty house would report every first breakfast missed, and her routine is
+# learned from the weeks before. Incidents in them are not scored.
+warm=$(date -u -d "$from - $WARMUP_DAYS days - 36 hours" +%Y-%m-%dT%H:%M:%SZ)
+"$sim" --seed "$SEED" casas --residents "$RESIDENTS" --from "$warm" --duration "$((WEEKS * 7 + WARMUP_DAYS))d36h" \
   --incident-rate "$INCIDENT_RATE" --long-naps "$LONG_NAPS" --long-outings "$LONG_OUTINGS" \
   --visitors "$VISITORS" --holidays "$HOLIDAYS" --unrecorded-holidays "$UNRECORDED_HOLIDAYS" \
   --stopped-kettles "$STOPPED_KETTLES" --sensor-deaths "$SENSOR_DEATHS" --long-lies "$LONG_LIES" \
@@ -125,7 +130,7 @@ echo "$RESIDENTS residents x $WEEKS weeks, seed $SEED, $INCIDENT_RATE incidents 
   "late visits $LATE_VISITORS of visits, living room unused $UNUSED_ROOMS of fortnights," \
   "hall sensors in $HALL_SENSORS of homes; look-alikes: hall collapses $HALL_COLLAPSES of days," \
   "falls on return $FALLS_ON_RETURN of days back from out, not returned $NOT_RETURNED of days;" \
-  "settings $SETTINGS; imported:"
+  "settings $SETTINGS; $WARMUP_DAYS days of history before the window; imported:"
 cat "$work"/*.import | python3 -c "
 import re, sys
 t = [list(map(int, re.findall(r'\d+', l))) for l in sys.stdin]

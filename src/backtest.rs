@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,12 +35,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
+use crate::domain::activity::ActivityEvent;
 use crate::domain::presence;
 use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::settings::{RuleSettings, SettingsError, number_value};
 use crate::domain::status::{self, Period};
 use crate::domain::{AlertKind, DeviceKind, Metric, Resolution, Severity};
 use crate::rules::behaviour::{self, ResidentFacts};
+use crate::rules::routine;
 use crate::rules::vitals::VitalMonitor;
 use crate::rules::{Decision, streaming};
 use crate::scheduler::LOOKBACK;
@@ -241,7 +243,8 @@ pub async fn load(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<History, sqlx::Error> {
-    let start = from - LOOKBACK;
+    // Her routine on the window's first day is learned from the 28 days before it.
+    let start = from - LOOKBACK.max(routine_history());
     let metrics: Vec<Metric> = settings.thresholds.iter().map(|(m, _)| m).collect();
     let periods = async {
         let mut conn = pool.acquire().await?;
@@ -253,6 +256,12 @@ pub async fn load(
         periods,
     )?;
     Ok(History { events, readings, periods })
+}
+
+/// How far back of a day its routine is learned from (see `rules::routine`),
+/// with a day's slack for time zones.
+fn routine_history() -> Duration {
+    Duration::days(routine::HISTORY_DAYS + 1)
 }
 
 /// How to replay: whose history, with which settings, over which window,
@@ -333,6 +342,11 @@ struct State<'a> {
     facts: ResidentFacts,
     /// Activity sensors and when each was last heard from.
     sensors: HashMap<&'a str, (DeviceKind, DateTime<Utc>)>,
+    /// Every activity event of the history, oldest first: what each day's
+    /// routine is learned from.
+    activity: Vec<ActivityEvent>,
+    /// The local day the facts' routine was learned for.
+    routine_for: Option<NaiveDate>,
 }
 
 impl<'a> State<'a> {
@@ -392,6 +406,18 @@ impl<'a> State<'a> {
         }
     }
 
+    /// As the scheduler's leader: once a local day, her routine learned from
+    /// the days before it (and nothing after).
+    fn learn_routine(&mut self, now: DateTime<Utc>) {
+        let today = now.with_timezone(&self.replay.tz).date_naive();
+        if self.routine_for == Some(today) {
+            return;
+        }
+        let seen = &self.activity[..self.activity.partition_point(|e| e.ts <= now)];
+        self.facts.routine = Some(routine::learn(seen, self.replay.tz, &self.replay.settings, today));
+        self.routine_for = Some(today);
+    }
+
     /// The behaviour rules at tick `k`, `previous` the tick judged before.
     fn behaviour(&mut self, k: i64, previous: Option<i64>) {
         let now = self.grid.at(k);
@@ -423,6 +449,7 @@ impl<'a> State<'a> {
         self.facts.since = status::back_since(self.periods, now).map_or(self.since, |back| back.max(self.since));
         self.facts.activity_sensors_online =
             self.sensors.values().any(|(kind, seen)| behaviour::sees_activity(*kind, Some(*seen), None, now));
+        self.learn_routine(now);
         for decision in behaviour::evaluate(&self.facts, now) {
             // The tick that first saw it: the first at or after its instant,
             // unless that tick was judged and did not (history the rules
@@ -473,8 +500,11 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
             events: Vec::new(),
             activity_sensors_online: false,
             since,
+            routine: None,
         },
         sensors: HashMap::new(),
+        activity: history.events.iter().filter(|e| behaviour::is_activity(&e.kind)).map(|e| e.activity()).collect(),
+        routine_for: None,
         grid,
     };
     let (events, readings) = (&history.events, &history.readings);

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -18,17 +18,19 @@ use uuid::Uuid;
 use crate::alerts::{self, Subject};
 use crate::domain::activity::ActivityEvent;
 use crate::domain::presence;
-use crate::domain::scope::{Alerts, Reached};
+use crate::domain::scope::{Alerts, Monitoring, Reached};
+use crate::domain::settings::RuleSettings;
 use crate::domain::{AlertKind, Resolution, status};
 use crate::metrics::Metrics;
 use crate::rules::Decision;
 use crate::rules::behaviour::{self, ResidentFacts, activity_kinds};
 use crate::rules::devices::{self, Battery, DeviceHealth};
+use crate::rules::routine::{self, Routine};
 use crate::store::activity::{self, Horizon};
 use crate::store::alerts as store_alerts;
 use crate::store::scheduler as leadership;
 use crate::store::settings::SettingsCache;
-use crate::store::{devices as stored_devices, residents};
+use crate::store::{devices as stored_devices, residents, routines};
 use crate::watchdog;
 
 /// The advisory lock that makes a process the leader (per database).
@@ -287,7 +289,14 @@ pub struct Behaviour {
     /// Episodes already raised, so a condition that still holds is not
     /// re-submitted every tick.
     raised: HashSet<(Uuid, AlertKind, String)>,
+    /// Each resident's learned routine and the local day it was learned
+    /// for; `None` until read from the database.
+    routines: Option<HashMap<Uuid, (NaiveDate, Routine)>>,
 }
+
+/// How many residents' routines one tick learns at most: a district's
+/// residents pass local midnight over a few minutes, not in one tick.
+const ROUTINES_PER_TICK: usize = 50;
 
 impl Behaviour {
     pub fn new() -> Behaviour {
@@ -314,6 +323,42 @@ impl Behaviour {
         Ok(())
     }
 
+    /// Learns the routine of each watched resident whose stored one is not
+    /// for their local today, up to [`ROUTINES_PER_TICK`] of them, from the
+    /// 28 local days before it, and stores it.
+    async fn learn_routines(
+        &mut self,
+        pool: &PgPool,
+        watched: &[residents::Watched],
+        settings: &HashMap<Uuid, Arc<RuleSettings>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        if self.routines.is_none() {
+            self.routines = Some(routines::all(pool).await?);
+        }
+        let known = self.routines.get_or_insert_with(HashMap::new);
+        let mut learned = 0;
+        for r in watched {
+            if learned == ROUTINES_PER_TICK {
+                break;
+            }
+            let (Ok(tz), Some(settings)) = (r.timezone.parse::<chrono_tz::Tz>(), settings.get(&r.id)) else { continue };
+            let today = now.with_timezone(&tz).date_naive();
+            if known.get(&r.id).is_some_and(|(date, _)| *date == today) {
+                continue;
+            }
+            let resident = Reached::<Monitoring>::for_the_platform(r.id);
+            let from = now - chrono::Duration::days(routine::HISTORY_DAYS + 2);
+            let events =
+                activity::of_resident(pool, &resident, &activity_kinds(), from, now, routine::MAX_EVENTS).await?;
+            let learnt = routine::learn(&events, tz, settings, today);
+            routines::save(pool, &resident, today, &learnt).await?;
+            known.insert(r.id, (today, learnt));
+            learned += 1;
+        }
+        Ok(())
+    }
+
     /// Judges every resident's behaviour rules at `now`: the leader calls
     /// it each tick with the wall clock; a test may step `now` through
     /// stored history.
@@ -333,6 +378,7 @@ impl Behaviour {
         let watched = residents::watched(pool).await?;
         let ids: Vec<Uuid> = watched.iter().map(|r| r.id).collect();
         let settings = rule_settings.residents(pool, &ids).await?;
+        self.learn_routines(pool, &watched, &settings, now).await?;
         let mut sensors_online: HashSet<Uuid> = HashSet::new();
         for d in devices {
             if let Some(rid) = d.resident_id
@@ -374,6 +420,7 @@ impl Behaviour {
                 events: self.activity.get(&r.id).cloned().unwrap_or_default(),
                 activity_sensors_online: sensors_online.contains(&r.id),
                 since,
+                routine: self.routines.as_ref().and_then(|known| known.get(&r.id)).map(|(_, routine)| routine.clone()),
             };
             let subject =
                 Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None, room: None };

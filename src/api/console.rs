@@ -211,6 +211,7 @@ fn kind_label(kind: AlertKind) -> &'static str {
         AlertKind::NightWandering => "Night wandering",
         AlertKind::BedExitNoReturn => "Out of bed, not back",
         AlertKind::NotReturned => "Out, not back home",
+        AlertKind::PresenceCheck => "Did she go out?",
         AlertKind::DeviceOffline => "Device offline",
         AlertKind::LowBattery => "Low battery",
         AlertKind::IngestStalled => "Monitoring stalled: device data not stored",

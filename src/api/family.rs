@@ -83,9 +83,6 @@ async fn summary(
     }
 }
 
-/// Most events read for a routine: 28 days of a busy home.
-const ROUTINE_EVENTS_MAX: i64 = 100_000;
-
 #[utoipa::path(get, path = "/residents/{id}/routine",
     summary = "The routine learned from the resident's own last 28 days (not today): usual rising and bedtime, meal times, outings, and the usual longest quiet spell at home in each part of the day; `learned` is false below 7 days",
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
@@ -105,7 +102,7 @@ async fn routine(
     let from = now - chrono::Duration::days(HISTORY_DAYS + 2);
     let kinds = crate::rules::behaviour::activity_kinds();
     let events =
-        crate::store::activity::of_resident(&ctx.pool, &reached, &kinds, from, now, ROUTINE_EVENTS_MAX).await?;
+        crate::store::activity::of_resident(&ctx.pool, &reached, &kinds, from, now, routine::MAX_EVENTS).await?;
     auth.log_read(&ctx, AccessKind::Summary, id).await?;
     Ok(Json(routine::learn(&events, tz, &settings, today)))
 }

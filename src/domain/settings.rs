@@ -112,6 +112,13 @@ impl Serialize for LocalTime {
     }
 }
 
+impl<'de> Deserialize<'de> for LocalTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A daily window of local time. When `end` is not after `start` the window
 /// crosses midnight and ends the next day (night 22:00–06:00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -197,6 +204,49 @@ pub struct PresenceSettings {
 impl PresenceSettings {
     pub fn out_after(&self) -> Duration {
         duration_ms(self.out_after_minutes * 60_000.0)
+    }
+}
+
+/// How the rules use the routine learned from the resident's own history
+/// (`rules::routine`). Learning can only make a rule more alert than the
+/// settings above, never quieter: a learned inactivity limit lies between
+/// the floor and `inactivity.hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RoutineSettings {
+    /// Whether the rules use what was learned at all.
+    pub learn: bool,
+    /// A learned inactivity limit is never shorter than this.
+    #[serde(serialize_with = "number")]
+    pub inactivity_floor_hours: f64,
+    /// Added to her usual longest quiet spell for the part of the day.
+    #[serde(serialize_with = "number")]
+    pub inactivity_margin_minutes: f64,
+    /// Out this long past her latest usual return raises `not_returned`
+    /// (or `presence.return_by`, if that comes first).
+    #[serde(serialize_with = "number")]
+    pub return_margin_hours: f64,
+    /// In a home without a hall sensor, the entrance door closed and no
+    /// motion this long after it, at a time she does not usually go out:
+    /// a `presence_check` asks whether she went out.
+    #[serde(serialize_with = "number")]
+    pub check_after_minutes: f64,
+}
+
+impl RoutineSettings {
+    pub fn inactivity_floor(&self) -> Duration {
+        duration_ms(self.inactivity_floor_hours * 3_600_000.0)
+    }
+
+    pub fn inactivity_margin(&self) -> Duration {
+        duration_ms(self.inactivity_margin_minutes * 60_000.0)
+    }
+
+    pub fn return_margin(&self) -> Duration {
+        duration_ms(self.return_margin_hours * 3_600_000.0)
+    }
+
+    pub fn check_after(&self) -> Duration {
+        duration_ms(self.check_after_minutes * 60_000.0)
     }
 }
 
@@ -318,10 +368,15 @@ pub struct RuleSettings {
     pub night_wandering: NightWanderingSettings,
     pub bed_exit_no_return: BedExitSettings,
     pub presence: PresenceSettings,
+    pub routine: RoutineSettings,
     #[serde(serialize_with = "number")]
     pub fall_cancel_seconds: f64,
     pub low_battery: LowBatterySettings,
     pub meal_windows: Vec<MealWindow>,
+    /// Whether some layer set the meal windows (staff, by hand): only the
+    /// built-in windows are moved to the resident's own meal times.
+    #[serde(skip)]
+    pub meal_windows_set: bool,
     pub thresholds: Thresholds,
     pub vitals: VitalsSettings,
     pub visits: VisitSettings,
@@ -355,6 +410,13 @@ impl Default for RuleSettings {
             night_wandering: NightWanderingSettings { return_minutes: 10.0 },
             bed_exit_no_return: BedExitSettings { minutes: 30.0 },
             presence: PresenceSettings { out_after_minutes: 10.0, eating_out: true, return_by: LocalTime::hm(22, 0) },
+            routine: RoutineSettings {
+                learn: true,
+                inactivity_floor_hours: 2.0,
+                inactivity_margin_minutes: 30.0,
+                return_margin_hours: 2.0,
+                check_after_minutes: 30.0,
+            },
             fall_cancel_seconds: 60.0,
             low_battery: LowBatterySettings { percent: 15.0 },
             meal_windows: vec![
@@ -362,6 +424,7 @@ impl Default for RuleSettings {
                 meal("lunch", LocalTime::hm(11, 0), LocalTime::hm(13, 30)),
                 meal("dinner", LocalTime::hm(17, 0), LocalTime::hm(19, 30)),
             ],
+            meal_windows_set: false,
             thresholds,
             vitals: VitalsSettings { duration_minutes: 5.0, clear_minutes: 10.0, min_readings: 2 },
             visits: VisitSettings { grace_minutes: 30.0, far_from_home_m: 200.0 },
@@ -438,6 +501,23 @@ impl RuleSettings {
                 "return_by" => set(&mut out.presence.return_by, time(value, field)),
                 _ => Err(unknown(field)),
             }),
+            "routine" => for_each_field(value, field, |key, value, field| match key {
+                "learn" => set(&mut out.routine.learn, boolean(value, field)),
+                "inactivity_floor_hours" => {
+                    set(&mut out.routine.inactivity_floor_hours, amount(value, field, Bound::Positive(MAX_HOURS)))
+                }
+                "inactivity_margin_minutes" => set(
+                    &mut out.routine.inactivity_margin_minutes,
+                    amount(value, field, Bound::NonNegative(MAX_MINUTES)),
+                ),
+                "return_margin_hours" => {
+                    set(&mut out.routine.return_margin_hours, amount(value, field, Bound::NonNegative(MAX_HOURS)))
+                }
+                "check_after_minutes" => {
+                    set(&mut out.routine.check_after_minutes, amount(value, field, Bound::Positive(MAX_MINUTES)))
+                }
+                _ => Err(unknown(field)),
+            }),
             "fall_cancel_seconds" => {
                 set(&mut out.fall_cancel_seconds, amount(value, field, Bound::Positive(MAX_FALL_CANCEL_SECONDS)))
             }
@@ -447,7 +527,11 @@ impl RuleSettings {
                 }
                 _ => Err(unknown(field)),
             }),
-            "meal_windows" => set(&mut out.meal_windows, meal_windows(value, field)),
+            "meal_windows" => {
+                let windows = meal_windows(value, field)?;
+                out.meal_windows_set |= windows.is_some();
+                set(&mut out.meal_windows, Ok(windows))
+            }
             "thresholds" => patch_thresholds(&mut out.thresholds, value, field),
             "vitals" => for_each_field(value, field, |key, value, field| match key {
                 "duration_minutes" => {
@@ -791,6 +875,11 @@ mod tests {
             doc.remove("presence").unwrap(),
             json!({"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"})
         );
+        assert_eq!(
+            doc.remove("routine").unwrap(),
+            json!({"learn": true, "inactivity_floor_hours": 2, "inactivity_margin_minutes": 30,
+                   "return_margin_hours": 2, "check_after_minutes": 30})
+        );
         assert_eq!(Value::Object(doc), contract_example());
     }
 
@@ -824,7 +913,9 @@ mod tests {
         assert!(text.contains(r#""start":"21:30:15""#), "{text}");
         assert!(text.contains(r#""hours":2.5"#), "{text}");
         let back: RuleSettings = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, custom);
+        // Read back, the windows are ones somebody set.
+        assert!(back.meal_windows_set);
+        assert_eq!(back, RuleSettings { meal_windows_set: true, ..custom });
     }
 
     #[test]

@@ -18,7 +18,9 @@ impl utoipa::PartialSchema for RuleSettings {
             .description(Some(
                 "Effective settings: away, waking_hours, inactivity, no_morning_activity, night, night_wandering, \
                  bed_exit_no_return, presence (out_after_minutes, default 10; eating_out, default true; return_by, \
-                 default 22:00), fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
+                 default 22:00), routine (how the rules use the routine learned from her own weeks: learn, default \
+                 true; inactivity_floor_hours, default 2; inactivity_margin_minutes, default 30; \
+                 return_margin_hours, default 2; check_after_minutes, default 30), fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
                  (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default \
                  200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the \
                  resident's timezone.",
@@ -120,6 +122,9 @@ fn rule_settings_patch() -> Value {
         "bed_exit_no_return": part(json!({"minutes": positive(MAX_MINUTES)})),
         "presence": part(json!({"out_after_minutes": positive(MAX_MINUTES), "eating_out": {"type": ["boolean", "null"]},
             "return_by": time})),
+        "routine": part(json!({"learn": {"type": ["boolean", "null"]},
+            "inactivity_floor_hours": positive(MAX_HOURS), "inactivity_margin_minutes": non_negative(MAX_MINUTES),
+            "return_margin_hours": non_negative(MAX_HOURS), "check_after_minutes": positive(MAX_MINUTES)})),
         "fall_cancel_seconds": positive(MAX_FALL_CANCEL_SECONDS),
         "low_battery": part(json!({"percent": positive(MAX_LOW_BATTERY_PERCENT)})),
         "meal_windows": nullable(meal_windows()),

@@ -100,6 +100,7 @@ pub const ABSENCE_CLEARS: &[AlertKind] = &[
     AlertKind::NightWandering,
     AlertKind::BedExitNoReturn,
     AlertKind::NotReturned,
+    AlertKind::PresenceCheck,
     AlertKind::VisitLate,
     AlertKind::VisitMissed,
 ];

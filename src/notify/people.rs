@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::notify::{self, Channel, Preferences};
 use crate::domain::scope::{Alerts, Reached, Served};
-use crate::domain::{Role, Severity};
+use crate::domain::{AlertKind, Role, Severity};
 use crate::store::alerts as store_alerts;
 use crate::store::notify as store;
 use crate::store::notify_plan::{self as plan, Delivery, Person};
@@ -132,7 +132,12 @@ async fn plan_alert(
         Some(resident) => plan::routed_to(tx, &Reached::for_the_platform(resident), &raised_by).await?,
         None => vec![raised_by],
     };
+    // A presence check asks the family whether she went out; staff hear
+    // of it only as the inactivity that follows if nobody answers.
+    let check = alert.kind == AlertKind::PresenceCheck;
     let mut ids = match change {
+        "alert.opened" if check => family_of(tx, alert.resident_id).await?,
+        "alert.escalated" if check => Vec::new(),
         "alert.opened" => {
             let mut ids = on_call_of(tx, &routed, 1).await?;
             ids.extend(family_of(tx, alert.resident_id).await?);

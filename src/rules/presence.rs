@@ -16,11 +16,15 @@
 //!   talking at the door takes minutes. Nobody may move elsewhere in the
 //!   home after she was seen in the hall or while the door stands open: a
 //!   visitor seen off while she sits in the living room is not her leaving.
-//!   Without that sight, or without a hall sensor, the elder is `unsure`.
-//!   Nothing is suppressed while `unsure`.
+//!   Without that sight the elder is `unsure`. In a home without a hall
+//!   sensor nobody can be seen walking out: a door closed at a time she
+//!   usually goes out (her learned routine) is believed, any other is
+//!   `unsure`. Nothing is suppressed while `unsure`.
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 
+use super::routine::Routine;
 use crate::domain::EventKind;
 use crate::domain::activity::ActivityEvent;
 
@@ -72,11 +76,26 @@ fn walking_through() -> Duration {
 
 /// What presence is judged from, besides the events.
 #[derive(Debug, Clone, Copy)]
-pub struct Judged {
+pub struct Judged<'a> {
     /// No motion indoors this long after the door closed means out.
     pub out_after: Duration,
     /// Whether a motion sensor watches the entrance door's room.
     pub hall_sensor: bool,
+    /// How a home without one is read.
+    pub no_hall: NoHall<'a>,
+}
+
+/// How a door closed with nobody seen walking out is read in a home
+/// without a hall sensor (a door held open, or someone moving elsewhere, is
+/// `unsure` whatever this says).
+#[derive(Debug, Clone, Copy)]
+pub enum NoHall<'a> {
+    /// Never believed out.
+    Unsure,
+    /// Out: for learning her outings, never for judging.
+    Out,
+    /// Out when the door closed at a time she usually goes out.
+    Usual(&'a Routine, Tz),
 }
 
 /// The entrance door's last opening, while its outcome is unknown.
@@ -94,7 +113,7 @@ struct Leaving {
 
 /// The presence periods the events show up to `now`, oldest first. Before
 /// the first event the elder is taken to be in; the last period is open.
-pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) -> Vec<Period> {
+pub fn periods(events: &[&ActivityEvent], judged: Judged<'_>, now: DateTime<Utc>) -> Vec<Period> {
     let mut periods: Vec<Period> = Vec::new();
     let Some(first) = events.first() else { return periods };
     let mut current = Period { presence: Presence::In, from: first.ts, until: None };
@@ -223,8 +242,20 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged, now: DateTime<Utc>) ->
 }
 
 /// What a door closed with no motion after it means.
-fn outcome(left: &Leaving, judged: Judged) -> Presence {
-    if judged.hall_sensor && left.passed && !left.lingered { Presence::Out } else { Presence::Unsure }
+fn outcome(left: &Leaving, judged: Judged<'_>) -> Presence {
+    let believed = !left.lingered
+        && if judged.hall_sensor {
+            left.passed
+        } else {
+            match judged.no_hall {
+                NoHall::Unsure => false,
+                NoHall::Out => true,
+                NoHall::Usual(routine, tz) => left
+                    .closed
+                    .is_some_and(|closed| routine.usable() && routine.usually_out_at(closed.with_timezone(&tz).time())),
+            }
+        };
+    if believed { Presence::Out } else { Presence::Unsure }
 }
 
 /// Whether a motion sensor watches the entrance door's room, as the events
@@ -251,10 +282,10 @@ pub fn ate_out(
     eating_out && out * 2 >= end - start
 }
 
-/// The presence periods of a resident's events with their settings: the
-/// rules' and the summary's one way of asking.
-pub fn of(events: &[&ActivityEvent], out_after: Duration, now: DateTime<Utc>) -> Vec<Period> {
-    periods(events, Judged { out_after, hall_sensor: hall_sensor(events) }, now)
+/// The presence periods of a resident's events with their settings and
+/// routine: the rules' and the summary's one way of asking.
+pub fn of(events: &[&ActivityEvent], out_after: Duration, no_hall: NoHall<'_>, now: DateTime<Utc>) -> Vec<Period> {
+    periods(events, Judged { out_after, hall_sensor: hall_sensor(events), no_hall }, now)
 }
 
 /// The period holding at `ts`, if the events reach back that far.
@@ -294,7 +325,7 @@ mod tests {
         event(at, "door_closed", "hall", Some("entrance"))
     }
 
-    const WITH_HALL: Judged = Judged { out_after: Duration::minutes(10), hall_sensor: true };
+    const WITH_HALL: Judged = Judged { out_after: Duration::minutes(10), hall_sensor: true, no_hall: NoHall::Unsure };
 
     fn shape(events: &[ActivityEvent], judged: Judged, now: &str) -> Vec<(Presence, String, Option<String>)> {
         let refs: Vec<&ActivityEvent> = events.iter().collect();

@@ -4,31 +4,45 @@
 //! a high quantile) over the local days before `today`, never `today`
 //! itself, so a figure never learns from the day it is judged against.
 //!
-//! This is the report staff read (`GET /residents/{id}/routine`); the
-//! behaviour rules do not use it yet.
+//! Staff read it (`GET /residents/{id}/routine`); the behaviour rules use
+//! it once at least a week is learned (see `Routine::quiet_limit` and its
+//! neighbours), and only ever to be more alert than the settings, except
+//! for believing her out at the times she usually goes out in a home
+//! without a hall sensor. The scheduler's leader learns it once a day per
+//! resident and stores it; the backtest learns it afresh for each day it
+//! replays, from the days before.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::behaviour::{is_activity, meal_evidence, window_on};
 use super::presence::{self, Presence};
 use crate::domain::EventKind;
 use crate::domain::activity::ActivityEvent;
-use crate::domain::settings::RuleSettings;
+use crate::domain::settings::{LocalTime, RuleSettings};
 
 /// How far back the routine is learned from.
 pub const HISTORY_DAYS: i64 = 28;
+/// The most events one routine is learned from (28 days of a busy home are
+/// a few thousand).
+pub const MAX_EVENTS: i64 = 100_000;
 /// Below this many days of history nothing is learned: today's fixed rules apply.
 pub const MIN_DAYS: usize = 7;
 
 /// The parts of a day quiet spells are told by, in local hours.
 const PARTS: [(&str, u32, u32); 4] = [("night", 0, 6), ("morning", 6, 12), ("afternoon", 12, 18), ("evening", 18, 24)];
 
+/// How far around her usual leaving times (earliest to latest) a door is
+/// still taken for her usual going out.
+fn leaving_slack() -> Duration {
+    Duration::minutes(30)
+}
+
 /// What was learned.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Routine {
     /// Days with any activity among the last 28 before today.
     pub days: usize,
@@ -36,48 +50,83 @@ pub struct Routine {
     pub learned: bool,
     /// Usual first activity of the day (from 04:00), local `HH:MM`.
     #[schema(value_type = Option<String>)]
-    pub rising: Option<String>,
+    pub rising: Option<LocalTime>,
     /// Usual last activity of the evening (from 18:00), local `HH:MM`.
     #[schema(value_type = Option<String>)]
-    pub bedtime: Option<String>,
+    pub bedtime: Option<LocalTime>,
     pub meals: Vec<UsualMeal>,
     pub outings: Outings,
     /// The usual longest quiet spell at home in each part of the day (the
-    /// 90th percentile of each day's longest; time out of the house is not
-    /// quiet at home).
+    /// 90th percentile of each day's longest; a spell counts in every part
+    /// it spans; time out of the house is not quiet at home).
     pub quiet_spells: Vec<QuietSpell>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = RoutineMeal)]
 pub struct UsualMeal {
     pub meal: String,
     /// Usual time of the first sign of it, local `HH:MM`; `null` with no such sign on most days.
     #[schema(value_type = Option<String>)]
-    pub usual: Option<String>,
+    pub usual: Option<LocalTime>,
     /// On how many of the days it showed.
     pub days: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = RoutineOutings)]
 pub struct Outings {
     /// Days she went out (past the hall sensor, see presence).
     pub days_out: usize,
     /// Usual time of going out, local `HH:MM`.
     #[schema(value_type = Option<String>)]
-    pub usual_leave: Option<String>,
+    pub usual_leave: Option<LocalTime>,
+    /// The span she usually goes out in: the 10th and 90th percentiles of
+    /// every time she left, local `HH:MM`.
+    #[schema(value_type = Option<String>)]
+    pub leave_earliest: Option<LocalTime>,
+    #[schema(value_type = Option<String>)]
+    pub leave_latest: Option<LocalTime>,
     /// The latest she usually comes back (90th percentile), local `HH:MM`.
     #[schema(value_type = Option<String>)]
-    pub latest_return: Option<String>,
+    pub latest_return: Option<LocalTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = RoutineQuietSpell)]
 pub struct QuietSpell {
     /// `night` (00–06), `morning` (06–12), `afternoon` (12–18), `evening` (18–24).
-    pub part: &'static str,
+    pub part: String,
     pub usual_max_minutes: Option<i64>,
+}
+
+impl Routine {
+    /// Whether there is enough history for the rules to use.
+    pub fn usable(&self) -> bool {
+        self.learned
+    }
+
+    /// Her usual longest quiet spell in the part of the day holding local `hour`.
+    pub fn usual_quiet(&self, hour: u32) -> Option<Duration> {
+        let part = PARTS.iter().find(|(_, from, to)| (*from..*to).contains(&hour))?.0;
+        let spell = self.quiet_spells.iter().find(|q| q.part == part)?;
+        spell.usual_max_minutes.map(Duration::minutes)
+    }
+
+    /// Her usual time for `meal`.
+    pub fn usual_meal(&self, meal: &str) -> Option<NaiveTime> {
+        self.meals.iter().find(|m| m.meal == meal).and_then(|m| m.usual).map(|t| t.time())
+    }
+
+    /// Whether she goes out on most days and usually around local `time`.
+    pub fn usually_out_at(&self, time: NaiveTime) -> bool {
+        let o = &self.outings;
+        let (Some(earliest), Some(latest)) = (o.leave_earliest, o.leave_latest) else { return false };
+        let from = earliest.time() - leaving_slack();
+        let until = latest.time() + leaving_slack();
+        // Slack that wraps past midnight is no span at all.
+        o.days_out * 2 >= self.days && from < earliest.time() && until > latest.time() && from <= time && time <= until
+    }
 }
 
 /// The `q` quantile (0–1, nearest rank) of `values`.
@@ -90,11 +139,11 @@ fn quantile<T: Ord + Copy>(values: &mut [T], q: f64) -> Option<T> {
     Some(values[rank - 1])
 }
 
-fn hhmm(seconds: u32) -> String {
-    format!("{:02}:{:02}", seconds / 3600, seconds % 3600 / 60)
+fn hhmm(seconds: u32) -> LocalTime {
+    LocalTime::hm(seconds / 3600 % 24, seconds % 3600 / 60)
 }
 
-fn usual(mut seconds: Vec<u32>, q: f64) -> Option<String> {
+fn usual(mut seconds: Vec<u32>, q: f64) -> Option<LocalTime> {
     quantile(&mut seconds, q).map(hhmm)
 }
 
@@ -152,7 +201,10 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         })
         .collect();
     let now = events.last().map_or(DateTime::<Utc>::MIN_UTC, |e| e.ts);
-    let periods = presence::of(&events, settings.presence.out_after(), now);
+    // Any door closed with nobody lingering and nothing after it counts as
+    // her going out here, hall sensor or not: this is what teaches the
+    // times she goes out in a home that cannot see her leave.
+    let periods = presence::of(&events, settings.presence.out_after(), presence::NoHall::Out, now);
     let outs: Vec<&presence::Period> = periods.iter().filter(|p| p.presence == Presence::Out).collect();
     let mut out_days: Vec<NaiveDate> = outs.iter().map(|p| local(p.from).date()).collect();
     out_days.dedup();
@@ -160,17 +212,23 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         .iter()
         .filter_map(|date| outs.iter().find(|p| local(p.from).date() == *date).map(|p| secs(p.from)))
         .collect();
+    let every_leave: Vec<u32> = outs.iter().map(|p| secs(p.from)).collect();
     let returns: Vec<u32> =
         outs.iter().filter_map(|p| p.until.filter(|u| local(*u).date() == local(p.from).date()).map(secs)).collect();
-    let outings =
-        Outings { days_out: out_days.len(), usual_leave: usual(leaves, 0.5), latest_return: usual(returns, 0.9) };
+    let outings = Outings {
+        days_out: out_days.len(),
+        usual_leave: usual(leaves, 0.5),
+        leave_earliest: usual(every_leave.clone(), 0.1),
+        leave_latest: usual(every_leave, 0.9),
+        latest_return: usual(returns, 0.9),
+    };
     let longest = longest_quiet(&events, &periods, tz);
     let quiet_spells = PARTS
         .iter()
         .enumerate()
         .map(|(i, &(part, _, _))| {
             let mut spells: Vec<i64> = longest.iter().filter(|((_, p), _)| *p == i).map(|(_, m)| *m).collect();
-            QuietSpell { part, usual_max_minutes: quantile(&mut spells, 0.9) }
+            QuietSpell { part: part.to_owned(), usual_max_minutes: quantile(&mut spells, 0.9) }
         })
         .collect();
     Routine {
@@ -197,11 +255,30 @@ fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz
         {
             continue;
         }
-        let start = pair[0].ts.with_timezone(&tz).naive_local();
-        let Some(part) = PARTS.iter().position(|&(_, from, to)| (from..to).contains(&start.hour())) else { continue };
         let minutes = (pair[1].ts - pair[0].ts).num_minutes();
-        let slot = longest.entry((start.date(), part)).or_insert(minutes);
-        *slot = (*slot).max(minutes);
+        // A day or more without a sign is an absence, not a spell at home.
+        if minutes >= 24 * 60 {
+            continue;
+        }
+        // The spell counts in every part of the day it spans.
+        let (start, end) = (pair[0].ts.with_timezone(&tz).naive_local(), pair[1].ts.with_timezone(&tz).naive_local());
+        let mut date = start.date();
+        while date <= end.date() {
+            for (part, &(_, from, to)) in PARTS.iter().enumerate() {
+                let part_from = date.and_hms_opt(from, 0, 0).expect("part start");
+                let part_to = if to == 24 {
+                    date.succ_opt().unwrap_or(date).and_hms_opt(0, 0, 0).expect("midnight")
+                } else {
+                    date.and_hms_opt(to, 0, 0).expect("part end")
+                };
+                if part_from < end && start < part_to {
+                    let slot = longest.entry((date, part)).or_insert(minutes);
+                    *slot = (*slot).max(minutes);
+                }
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
     }
     longest
 }
@@ -249,15 +326,15 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
         let routine = learn(&weeks(today, 28), Shanghai, &RuleSettings::default(), today);
         assert_eq!((routine.days, routine.learned), (28, true));
-        assert_eq!(routine.rising.as_deref(), Some("06:30"));
-        assert_eq!(routine.bedtime.as_deref(), Some("21:45"));
+        assert_eq!(routine.rising.map(|t| t.to_string()).as_deref(), Some("06:30"));
+        assert_eq!(routine.bedtime.map(|t| t.to_string()).as_deref(), Some("21:45"));
         let breakfast = routine.meals.iter().find(|m| m.meal == "breakfast").unwrap();
-        assert_eq!((breakfast.usual.as_deref(), breakfast.days), (Some("07:30"), 28));
+        assert_eq!((breakfast.usual.map(|t| t.to_string()).as_deref(), breakfast.days), (Some("07:30"), 28));
         let lunch = routine.meals.iter().find(|m| m.meal == "lunch").unwrap();
         assert_eq!(lunch.usual, None, "never a sign of lunch: eaten out");
         assert_eq!(routine.outings.days_out, 28);
-        assert_eq!(routine.outings.usual_leave.as_deref(), Some("10:30"));
-        assert_eq!(routine.outings.latest_return.as_deref(), Some("16:00"));
+        assert_eq!(routine.outings.usual_leave.map(|t| t.to_string()).as_deref(), Some("10:30"));
+        assert_eq!(routine.outings.latest_return.map(|t| t.to_string()).as_deref(), Some("16:00"));
         let spell = |part: &str| routine.quiet_spells.iter().find(|q| q.part == part).unwrap().usual_max_minutes;
         // The morning's longest at home is 07:34 → 10:29; the afternoon out is none.
         assert_eq!(spell("morning"), Some(175));
@@ -273,7 +350,7 @@ mod tests {
         few.push(event(at(today, "03:00"), "motion", "kitchen", None));
         let routine = learn(&few, Shanghai, &RuleSettings::default(), today);
         assert_eq!((routine.days, routine.learned), (5, false));
-        assert_eq!(routine.rising.as_deref(), Some("06:30"));
+        assert_eq!(routine.rising.map(|t| t.to_string()).as_deref(), Some("06:30"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod residents;
 pub mod responder;
 pub mod retention;
 pub mod rollups;
+pub mod routines;
 pub mod scheduler;
 pub mod sessions;
 pub mod settings;

@@ -9,11 +9,13 @@ use uuid::Uuid;
 
 use super::{Activity, Bed, Evidence, Meal, MealStatus, Medication, Night, RoomVisit};
 use crate::domain::activity::ActivityEvent;
+use crate::domain::settings::LocalTime;
 use crate::domain::settings::is_vital;
 use crate::domain::settings::{RuleSettings, Threshold, TimeWindow};
 use crate::domain::{EventKind, Metric};
-use crate::rules::behaviour::{local_instant, meal_evidence, missed_meal_cause, window_on};
+use crate::rules::behaviour::{local_instant, meal_evidence, meal_window, missed_meal_cause, window_on};
 use crate::rules::presence as home;
+use crate::rules::routine::Routine;
 
 /// The instants a local day starts and ends.
 pub(super) fn day_bounds(tz: Tz, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -56,6 +58,8 @@ pub(super) struct DayFacts<'a> {
     pub(super) missed: &'a HashMap<String, Uuid>,
     /// In, out or unsure over `events`, as the rules see it.
     pub(super) presence: &'a [home::Period],
+    /// Her learned routine, when the rules use one.
+    pub(super) routine: Option<&'a Routine>,
 }
 
 impl DayFacts<'_> {
@@ -92,13 +96,17 @@ pub(super) fn meals(facts: &DayFacts<'_>) -> Vec<Meal> {
         .meal_windows
         .iter()
         .map(|m| {
-            let (start, end) = window_on(facts.tz, &m.window, facts.date);
-            let evidence = meal_evidence(facts.events.iter().filter(|e| e.ts <= facts.now), start, end);
+            // The window and the evidence the rule judges by.
+            let seen: Vec<&ActivityEvent> = facts.events.iter().filter(|e| e.ts <= facts.now).collect();
+            let judged = meal_window(facts.settings, facts.routine, facts.tz, &seen, m, facts.date);
+            let (start, end) = (judged.start, judged.end);
+            let evidence = meal_evidence(seen.iter().copied(), start, end).or_else(|| judged.her_own_sign(&seen));
             let missed_alert_id = facts.missed.get(&missed_meal_cause(&m.meal, facts.date)).copied();
+            let wall = |ts: DateTime<Utc>| LocalTime::from(ts.with_timezone(&facts.tz).time());
             Meal {
                 meal: m.meal.clone(),
-                start: m.window.start,
-                end: m.window.end,
+                start: wall(start),
+                end: wall(end),
                 window_start: start,
                 window_end: end,
                 status: match meal_status(evidence.is_some(), missed_alert_id.is_some(), start, end, facts.now) {
@@ -299,6 +307,7 @@ mod tests {
             in_bed_before: None,
             missed: &missed,
             presence: &[],
+            routine: None,
         };
         let meals = meals(&facts);
         let statuses: Vec<(&str, MealStatus)> = meals.iter().map(|m| (m.meal.as_str(), m.status)).collect();
@@ -354,6 +363,7 @@ mod tests {
                 in_bed_before: None,
                 missed: &missed,
                 presence: &out,
+                routine: None,
             };
             meals(&facts).into_iter().find(|m| m.meal == "lunch").map(|m| m.status)
         };
@@ -376,6 +386,7 @@ mod tests {
             in_bed_before: Some(true),
             missed: &missed,
             presence: &[],
+            routine: None,
         };
         assert_eq!(meals(&facts)[0].status, MealStatus::InProgress);
         let a = activity(&facts);

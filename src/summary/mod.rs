@@ -23,7 +23,7 @@ use crate::rules::presence as home;
 use crate::store::alerts::{self, DayAlert};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
-use crate::store::{activity, devices as stored_devices, meals, residents};
+use crate::store::{activity, devices as stored_devices, meals, residents, routines};
 use day::DayFacts;
 
 /// Enough for a very busy home over the two days a summary reads.
@@ -79,7 +79,11 @@ pub async fn build(
     let causes: Vec<String> = settings.meal_windows.iter().map(|m| missed_meal_cause(&m.meal, date)).collect();
     let missed = alerts::by_cause(pool, reached, AlertKind::MissedMeal, &causes).await?;
     let refs: Vec<&ActivityEvent> = events.iter().collect();
-    let periods = home::of(&refs, settings.presence.out_after(), now);
+    // The routine the scheduler's leader learned and the rules use.
+    let stored = routines::of(pool, reached).await?.map(|(_, routine)| routine);
+    let routine = stored.as_ref().filter(|r| settings.routine.learn && r.usable());
+    let no_hall = routine.map_or(home::NoHall::Unsure, |r| home::NoHall::Usual(r, tz));
+    let periods = home::of(&refs, settings.presence.out_after(), no_hall, now);
     let facts = DayFacts {
         tz,
         date,
@@ -89,6 +93,7 @@ pub async fn build(
         in_bed_before: last_bed_edge.map(|kind| kind == EventKind::BedEnter),
         missed: &missed,
         presence: &periods,
+        routine,
     };
     Ok(Summary {
         resident: ResidentBrief { id, name: resident.name, timezone: resident.timezone, room: resident.room },

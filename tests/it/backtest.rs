@@ -63,6 +63,8 @@ enum Day {
     /// A parcel taken in at the door at 10:30, and a collapse in the hall
     /// right after closing it: nothing moves until a neighbour finds her.
     HallCollapse,
+    /// At home all day, then out of the door at 19:00, back at 23:30.
+    EveningOut,
 }
 
 struct Messages(Vec<(String, Vec<u8>)>);
@@ -94,6 +96,23 @@ impl Messages {
         self.event("bed-1", at("06:30"), "bed_exit", json!({}));
         self.motion("m-bedroom", at("06:31"));
         let entrance = json!({"door": "entrance"});
+        if day == Day::EveningOut {
+            for (first, second) in [("07:30", "07:34"), ("12:00", "12:04"), ("17:30", "17:34")] {
+                self.motion("m-kitchen", at(first));
+                self.motion("m-kitchen", at(second));
+            }
+            for hour in [8, 9, 10, 11, 13, 14, 15, 16, 18] {
+                self.motion("m-living", at(&format!("{hour:02}:30")));
+            }
+            self.motion("m-living", at("18:58"));
+            self.event("door-1", at("19:00"), "door_opened", entrance.clone());
+            self.event("door-1", at("19:00") + Duration::seconds(20), "door_closed", entrance.clone());
+            self.event("door-1", at("23:30"), "door_opened", entrance.clone());
+            self.event("door-1", at("23:30") + Duration::seconds(20), "door_closed", entrance);
+            self.motion("m-living", at("23:31"));
+            self.event("bed-1", at("23:40"), "bed_enter", json!({}));
+            return;
+        }
         if day == Day::Out || day == Day::HallCollapse {
             self.motion("m-kitchen", at("07:30"));
             self.motion("m-kitchen", at("07:34"));
@@ -145,6 +164,14 @@ impl Messages {
             let racing = day == Day::RacingHeart && ts >= at("14:00") && ts <= at("14:30");
             self.heart_rate(ts, if racing { 150.0 } else { 70.0 });
         }
+    }
+}
+
+impl Messages {
+    /// The same messages in a home without a hall motion sensor.
+    fn without_hall_sensor(mut self) -> Messages {
+        self.0.retain(|(topic, _)| !topic.contains("/m-hall/"));
+        self
     }
 }
 
@@ -605,4 +632,107 @@ async fn a_collapse_in_the_hall_after_closing_the_door_raises_inactivity_on_time
     assert!(*inactivity[0] >= closed + Duration::hours(3), "{report}");
     assert!(*inactivity[0] <= closed + Duration::hours(3) + Duration::minutes(5), "{report}");
     assert!(opened.iter().all(|(_, at)| *at >= local(collapse_day, "00:00")), "nothing before that day: {report}");
+}
+
+/// The home's devices but the hall's motion sensor: nobody can be seen
+/// walking out.
+fn without_hall_sensor() -> Vec<DeviceRow> {
+    DEVICES.iter().copied().filter(|d| d.0 != "m-hall").collect()
+}
+
+#[tokio::test]
+async fn without_a_hall_sensor_her_usual_outings_are_believed_and_an_unusual_one_is_asked_about() {
+    let (app, _lock) = app_without_leader().await;
+    let devices = without_hall_sensor();
+    let h = Home::new(&app, "Mrs Zhou", &devices).await;
+    let from = week_start();
+    let to = from + Duration::days(2);
+    let first = from.with_timezone(&TZ).date_naive();
+    sqlx::query("update residents set created_at = $1 where id = $2::uuid")
+        .bind(from - Duration::days(12))
+        .bind(&h.rid)
+        .execute(&app.pool)
+        .await
+        .expect("backdate the resident");
+    // Ten days out from 10:30 to 16:00, the first day of the window the
+    // same, then a day at home that ends with the door at 19:00.
+    let mut messages = Messages(Vec::new());
+    for i in -10..=0 {
+        messages.day(first + Duration::days(i), Day::Out);
+    }
+    messages.day(first + Duration::days(1), Day::EveningOut);
+    let messages = messages.without_hall_sensor();
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", messages.0.len() as i64).await;
+
+    // The live scheduler's leader learns her routine once a local day and
+    // stores it; then judges the two days with it.
+    let mut behaviour = eldercare::scheduler::Behaviour::new();
+    let cache = eldercare::store::settings::SettingsCache::default();
+    let health = eldercare::store::devices::health(&app.pool).await.expect("devices");
+    let mut now = from;
+    while now < to {
+        behaviour.tick(&app.pool, &cache, &app.metrics, &health, now).await.expect("tick");
+        if now == from {
+            let (learned_for, routine): (NaiveDate, Value) =
+                sqlx::query_as("select learned_for, routine from resident_routines where resident_id = $1::uuid")
+                    .bind(&h.rid)
+                    .fetch_one(&app.pool)
+                    .await
+                    .expect("a stored routine");
+            assert_eq!(learned_for, first);
+            assert_eq!(routine["learned"], true, "{routine}");
+            assert_eq!(routine["days"], 10, "the ten days before, not the first: {routine}");
+            assert_eq!(routine["outings"]["leave_earliest"], "10:30", "{routine}");
+        }
+        now += Duration::milliseconds(TICK_MS as i64);
+    }
+    let live = live_alerts(&app, &h.rid, from).await;
+    let day_two = local(first + Duration::days(1), "00:00");
+    // Her usual outing is believed: no inactivity, lunch eaten out.
+    assert!(live.iter().all(|a| a.2 >= day_two), "nothing on her usual day out: {live:?}");
+    // The evening's door is not her habit: the family is asked at 19:30,
+    // and, nobody answering, inactivity follows at her own learned limit
+    // (her evenings' longest quiet at home, 2 h 10 min, and half an hour),
+    // sooner than the configured three hours, which would not have come
+    // before waking hours ended at 22:00.
+    let closed = local(first + Duration::days(1), "19:00") + Duration::seconds(20);
+    let check = live.iter().find(|a| a.0 == "presence_check").unwrap_or_else(|| panic!("no check: {live:?}"));
+    assert_eq!((check.2, check.3), (closed + Duration::minutes(30), true), "{live:?}");
+    let inactivity = live.iter().find(|a| a.0 == "inactivity").unwrap_or_else(|| panic!("no inactivity: {live:?}"));
+    assert_eq!(inactivity.2, closed + Duration::minutes(160), "{live:?}");
+    assert_eq!(live.len(), 2, "{live:?}");
+
+    // The backtest learns the same routine from the days before each day
+    // and raises the same.
+    let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(to)})).await;
+    let replayed: Vec<(String, String)> = report["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| {
+            (a["kind"].as_str().unwrap_or_default().to_owned(), a["cause"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    let mut replayed = replayed;
+    replayed.sort();
+    let expected: Vec<(String, String)> = live.iter().map(|a| (a.0.clone(), a.1.clone())).collect();
+    assert_eq!(replayed, expected, "{report}");
+    let inactivity = report["alerts"].as_array().unwrap().iter().find(|a| a["kind"] == "inactivity").cloned().unwrap();
+    assert_eq!(inactivity["details"]["learned"], true, "{inactivity}");
+    // Without learning, the door at 19:00 is only a question, and the
+    // usual outing is the quiet house of the old rules.
+    let unlearned =
+        backtest(&app, &h, json!({"from": stamp(from), "to": stamp(to), "settings": {"routine": {"learn": false}}}))
+            .await;
+    let kinds: Vec<&str> = unlearned["alerts"].as_array().unwrap().iter().filter_map(|a| a["kind"].as_str()).collect();
+    assert!(kinds.contains(&"inactivity") && kinds.contains(&"presence_check"), "{unlearned}");
+    assert!(
+        unlearned["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "inactivity" && a["opened_at"].as_str().is_some_and(|t| t < stamp(day_two).as_str())),
+        "{unlearned}"
+    );
 }

@@ -815,7 +815,9 @@ const SETTINGS: &str = r#"{"away": false, "waking_hours": {"start": "07:00", "en
     "low_battery": {"percent": 15}, "meal_windows": [{"meal": "lunch", "start": "11:00", "end": "13:30"}],
     "thresholds": $thresholds, "vitals": {"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2},
     "visits": {"grace_minutes": 30, "far_from_home_m": 200},
-    "presence": {"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"}}"#;
+    "presence": {"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"},
+    "routine": {"learn": true, "inactivity_floor_hours": 2, "inactivity_margin_minutes": 30, "return_margin_hours": 2,
+        "check_after_minutes": 30}}"#;
 
 /// A bound for every vital sign.
 const THRESHOLDS: &str = r#"{"heart_rate": {"min": 40, "max": 130}, "spo2": {"min": 90, "max": 100},

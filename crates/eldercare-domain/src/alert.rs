@@ -17,6 +17,10 @@ crate::names!(
         BedExitNoReturn = "bed_exit_no_return",
         /// Out of the house and not back by the evening's bound.
         NotReturned = "not_returned",
+        /// The entrance door closed and nothing since, in a home that cannot
+        /// see her walk out, at a time she does not usually go out: the family
+        /// and her phone are asked whether she went out.
+        PresenceCheck = "presence_check",
         DeviceOffline = "device_offline",
         LowBattery = "low_battery",
         /// The platform watching itself: messages wait and none is committed.
@@ -53,6 +57,7 @@ impl AlertKind {
                 | AlertKind::NightWandering
                 | AlertKind::BedExitNoReturn
                 | AlertKind::NotReturned
+                | AlertKind::PresenceCheck
         )
     }
 }
@@ -79,7 +84,8 @@ mod tests {
                 AlertKind::NoMorningActivity,
                 AlertKind::NightWandering,
                 AlertKind::BedExitNoReturn,
-                AlertKind::NotReturned
+                AlertKind::NotReturned,
+                AlertKind::PresenceCheck
             ]
         );
     }

@@ -220,6 +220,10 @@ export function summary(alert) {
       parts.push(`Went out at ${localHm(d.local_out_since) || fmtWhen(d.out_since)}`);
       if (d.local_return_by) parts.push(`not back by ${localHm(d.local_return_by)}`);
       break;
+    case 'presence_check':
+      parts.push(`Front door closed at ${localHm(d.local_door_closed) || fmtWhen(d.door_closed_at)}, nothing since`);
+      parts.push('not a time she usually goes out');
+      break;
     case 'device_offline':
       parts.push(`${deviceKindLabel(d.device_kind || 'device')} ${d.device_id || alert.device_id || ''} not reporting`.trim());
       break;

@@ -22,7 +22,17 @@ The dangerous look-alikes of going out are incidents: a collapse in the
 hall right after closing the door from inside and a fall in the hall coming
 back in are caught by inactivity; not back by 22:00 by not_returned. They
 are also shown by whether the home has a hall motion sensor (residents.json
-`hall_sensor`), without which the rules never believe she is out.
+`hall_sensor`). Not back by 22:00 is labelled from 22:00 (the fixed bound),
+but the rules may know sooner that she is out later than she ever is (her
+latest usual return and a margin): a not_returned alert from the evening
+outing that became the incident counts, its time to alert negative when it
+came before 22:00.
+
+A missed meal the simulator placed on a meal she spent out (an outing
+covering half its window or more: the simulator's "lunch out") is no missed
+meal any sensor at home could tell from one eaten out, which the rules take
+it for (`presence.eating_out`): such incidents are counted and shown, not
+scored.
 """
 import json
 import statistics
@@ -104,6 +114,22 @@ def main(folder, weeks, window_from=None):
             label["recorded"] = (label["resident"], label["start"]) in recorded
     resident_weeks = len(residents) * weeks
 
+    # Missed meals she spent out (see above): not scored.
+    def out_across(label):
+        lo, hi = ts(label["start"]), ts(label["end"])
+        out = sum((max(timedelta(0), min(hi, ts(o["end"])) - max(lo, ts(o["start"])))
+                   for o in labels if o["resident"] == label["resident"] and o["kind"] == "outing" and o.get("end")),
+                  timedelta(0))
+        return out * 2 >= hi - lo
+    eaten_out = [l for l in labels if l["kind"] == "missed_meal" and l.get("end") and out_across(l)]
+    labels = [l for l in labels if l not in eaten_out]
+
+    # The evening outing each not_returned incident grew out of.
+    def went_out(label):
+        outs = [ts(o["start"]) for o in labels if o["resident"] == label["resident"] and o["kind"] == "outing"
+                and o.get("end") and ts(o["end"]) == ts(label["start"])]
+        return min(outs) if outs else ts(label["start"])
+
     caught = {k: [] for k in CATCHES}
     missed = {k: 0 for k in CATCHES}
     # The look-alikes, by whether the home has a hall motion sensor.
@@ -114,6 +140,8 @@ def main(folder, weeks, window_from=None):
         if kinds is None or label.get("class") == "confounder":
             continue
         lo, hi = span(label, GRACE)
+        if label["kind"] == "not_returned":
+            lo = went_out(label)
         hits = [(ts(a["opened_at"]), i) for i, a in enumerate(alerts[label["resident"]])
                 if a["kind"] in kinds and lo <= ts(a["opened_at"]) <= hi]
         if hits:
@@ -165,6 +193,10 @@ def main(folder, weeks, window_from=None):
                     break
             fooled[cause][a["kind"]] += 1
 
+    if eaten_out:
+        print(f"Missed meals placed on a meal she spent out (an outing across half the window), not scored: "
+              f"{len(eaten_out)}")
+        print()
     print("| incident | incidents | caught | median time to alert | slowest |")
     print("|---|---:|---:|---:|---:|")
     for kind in CATCHES:

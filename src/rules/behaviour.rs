@@ -204,10 +204,19 @@ pub fn no_hall(facts: &ResidentFacts) -> NoHall<'_> {
 /// quiet spell in the parts of the day the spell can span before that ran
 /// out (the longest of them) plus `routine.inactivity_margin_minutes`,
 /// never below `routine.inactivity_floor_hours` and never above
-/// `inactivity.hours`. A part with nothing learned keeps the setting.
-pub fn inactivity_limit(settings: &RuleSettings, routine: Option<&Routine>, tz: Tz, from: DateTime<Utc>) -> Duration {
+/// `inactivity.hours`. A part with nothing learned keeps the setting, and so
+/// does a spell that began with her in bed: a lie-in or a nap in bed is not
+/// the quiet of someone up and about (and "no morning activity" watches
+/// the morning).
+pub fn inactivity_limit(
+    settings: &RuleSettings,
+    routine: Option<&Routine>,
+    tz: Tz,
+    from: DateTime<Utc>,
+    in_bed: bool,
+) -> Duration {
     let max = settings.inactivity.duration();
-    let Some(routine) = routine else { return max };
+    let Some(routine) = routine.filter(|_| !in_bed) else { return max };
     let floor = settings.routine.inactivity_floor().min(max);
     let mut usual = Duration::zero();
     let mut hour = from;
@@ -461,7 +470,16 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     let waking = &settings.waking_hours;
     let activity: Vec<&ActivityEvent> = ctx.events.iter().copied().filter(|e| e.is_activity()).collect();
     let quiet_from = |last: Option<DateTime<Utc>>| last.map_or(ctx.facts.since, |ts| ts.max(ctx.facts.since));
-    let limit = |from| inactivity_limit(settings, ctx.routine, ctx.tz(), from);
+    // Whether she was in bed at `ts`: the bed sensor's last word before it.
+    let in_bed = |ts: DateTime<Utc>| {
+        activity
+            .iter()
+            .rev()
+            .filter(|e| e.ts <= ts)
+            .find(|e| e.is(EventKind::BedEnter) || e.is(EventKind::BedExit))
+            .is_some_and(|e| e.is(EventKind::BedEnter))
+    };
+    let limit = |from| inactivity_limit(settings, ctx.routine, ctx.tz(), from, in_bed(from));
 
     for pair in activity.windows(2) {
         let (before, after) = (pair[0], pair[1]);
@@ -1341,13 +1359,14 @@ mod tests {
             settings.routine.inactivity_margin_minutes = margin;
             let tz = if new_york { New_York } else { Shanghai };
             let from = ts("2026-10-31T00:00:00Z") + Duration::minutes(from_minutes);
-            let limit = inactivity_limit(&settings, Some(&routine), tz, from);
+            let limit = inactivity_limit(&settings, Some(&routine), tz, from, false);
             let max = settings.inactivity.duration();
             // Never later than the configured safety maximum...
             prop_assert!(limit <= max, "{limit} > {max}");
             // ...and never sooner than the floor (or the maximum, if that is lower).
             prop_assert!(limit >= settings.routine.inactivity_floor().min(max), "{limit} under the floor");
-            prop_assert_eq!(inactivity_limit(&settings, None, tz, from), max);
+            prop_assert_eq!(inactivity_limit(&settings, None, tz, from, false), max);
+            prop_assert_eq!(inactivity_limit(&settings, Some(&routine), tz, from, true), max);
         }
 
         #[test]

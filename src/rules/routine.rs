@@ -87,7 +87,7 @@ pub struct Outings {
     pub leave_earliest: Option<LocalTime>,
     #[schema(value_type = Option<String>)]
     pub leave_latest: Option<LocalTime>,
-    /// The latest she usually comes back (90th percentile), local `HH:MM`.
+    /// The latest she usually comes back (95th percentile), local `HH:MM`.
     #[schema(value_type = Option<String>)]
     pub latest_return: Option<LocalTime>,
 }
@@ -118,14 +118,15 @@ impl Routine {
         self.meals.iter().find(|m| m.meal == meal).and_then(|m| m.usual).map(|t| t.time())
     }
 
-    /// Whether she goes out on most days and usually around local `time`.
+    /// Whether she goes out regularly (on a quarter of the days at least)
+    /// and usually around local `time`.
     pub fn usually_out_at(&self, time: NaiveTime) -> bool {
         let o = &self.outings;
         let (Some(earliest), Some(latest)) = (o.leave_earliest, o.leave_latest) else { return false };
         let from = earliest.time() - leaving_slack();
         let until = latest.time() + leaving_slack();
         // Slack that wraps past midnight is no span at all.
-        o.days_out * 2 >= self.days && from < earliest.time() && until > latest.time() && from <= time && time <= until
+        o.days_out * 4 >= self.days && from < earliest.time() && until > latest.time() && from <= time && time <= until
     }
 }
 
@@ -220,7 +221,7 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         usual_leave: usual(leaves, 0.5),
         leave_earliest: usual(every_leave.clone(), 0.1),
         leave_latest: usual(every_leave, 0.9),
-        latest_return: usual(returns, 0.9),
+        latest_return: usual(returns, 0.95),
     };
     let longest = longest_quiet(&events, &periods, tz);
     let quiet_spells = PARTS

@@ -1155,6 +1155,163 @@ mod tests {
         assert!(of(AlertKind::BedExitNoReturn, &afternoon, "2026-11-28T15:00:00+08:00").is_empty());
     }
 
+    /// A routine learned from four weeks: up at 07:00, breakfast at 08:00,
+    /// lunch at 12:30, dinner at 18:00, out between 09:30 and 11:00 on most
+    /// days and back by 16:00 at the latest, quiet at home for an hour in
+    /// the morning and two in the afternoon.
+    fn her_routine() -> Routine {
+        use crate::rules::routine::{Outings, QuietSpell, UsualMeal};
+        let meal = |meal: &str, h, m| UsualMeal { meal: meal.into(), usual: Some(LocalTime::hm(h, m)), days: 28 };
+        let spell = |part: &str, minutes| QuietSpell { part: part.into(), usual_max_minutes: Some(minutes) };
+        Routine {
+            days: 28,
+            learned: true,
+            rising: Some(LocalTime::hm(7, 0)),
+            bedtime: Some(LocalTime::hm(21, 30)),
+            meals: vec![meal("breakfast", 8, 0), meal("lunch", 12, 30), meal("dinner", 18, 0)],
+            outings: Outings {
+                days_out: 20,
+                usual_leave: Some(LocalTime::hm(10, 0)),
+                leave_earliest: Some(LocalTime::hm(9, 30)),
+                leave_latest: Some(LocalTime::hm(11, 0)),
+                latest_return: Some(LocalTime::hm(16, 0)),
+            },
+            quiet_spells: vec![
+                spell("night", 600),
+                spell("morning", 60),
+                spell("afternoon", 120),
+                spell("evening", 90),
+            ],
+        }
+    }
+
+    fn learned(events: Vec<ActivityEvent>) -> ResidentFacts {
+        ResidentFacts { routine: Some(her_routine()), ..facts(Shanghai, events) }
+    }
+
+    #[test]
+    fn inactivity_comes_at_her_own_usual_quiet_and_never_later_than_the_setting() {
+        // Up at 07:00, then nothing from 08:00: her mornings are never
+        // quiet for more than an hour, so an hour and a half of margin
+        // would do; the floor is two hours.
+        let events =
+            vec![event("2026-11-28T07:00:00+08:00", "bed_exit"), motion("2026-11-28T08:00:00+08:00", "kitchen")];
+        let cause = "inactivity:2026-11-28T00:00:00Z";
+        let raised = of(AlertKind::Inactivity, &learned(events.clone()), "2026-11-28T12:00:00+08:00");
+        assert_eq!(raised, [raise(AlertKind::Inactivity, cause, "2026-11-28T10:00:00+08:00")]);
+        // Without the routine, the configured three hours.
+        let fixed = of(AlertKind::Inactivity, &facts(Shanghai, events.clone()), "2026-11-28T12:00:00+08:00");
+        assert_eq!(fixed, [raise(AlertKind::Inactivity, cause, "2026-11-28T11:00:00+08:00")]);
+        // Switched off, the same.
+        let mut off = learned(events);
+        off.settings.routine.learn = false;
+        assert_eq!(of(AlertKind::Inactivity, &off, "2026-11-28T12:00:00+08:00"), fixed);
+        // In bed since 13:00 (a nap): the configured limit, not her afternoon's.
+        let nap = learned(vec![event("2026-11-28T13:00:00+08:00", "bed_enter")]);
+        let from = "inactivity:2026-11-28T05:00:00Z";
+        assert_eq!(
+            of(AlertKind::Inactivity, &nap, "2026-11-28T17:00:00+08:00"),
+            [raise(AlertKind::Inactivity, from, "2026-11-28T16:00:00+08:00")]
+        );
+    }
+
+    #[test]
+    fn meals_follow_her_own_times_her_late_mornings_and_her_quick_visits_to_the_kitchen() {
+        // Judged from the day's start: the day before holds no meals.
+        let learned = |events| ResidentFacts { since: ts("2026-11-28T00:00:00+08:00"), ..learned(events) };
+        let mut facts = learned(vec![
+            event("2026-11-28T07:00:00+08:00", "bed_exit"),
+            // Breakfast at 08:00: a minute in the kitchen (cold food).
+            motion("2026-11-28T08:00:00+08:00", "kitchen"),
+            motion("2026-11-28T08:30:00+08:00", "living_room"),
+        ]);
+        let judged = of(AlertKind::MissedMeal, &facts, "2026-11-28T14:00:00+08:00");
+        // Breakfast was her own sign; lunch (no sign) is judged on a window
+        // centred on her 12:30: 11:15-13:45.
+        assert_eq!(judged, [raise(AlertKind::MissedMeal, "lunch:2026-11-28", "2026-11-28T13:45:00+08:00")]);
+        // Windows staff set by hand stay as they are.
+        facts.settings.meal_windows_set = true;
+        let judged = of(AlertKind::MissedMeal, &facts, "2026-11-28T14:00:00+08:00");
+        assert_eq!(judged, [raise(AlertKind::MissedMeal, "lunch:2026-11-28", "2026-11-28T13:30:00+08:00")]);
+        // The quick visit counts only within an hour of her usual time: at 06:50, no.
+        let early = learned(vec![
+            event("2026-11-28T06:40:00+08:00", "bed_exit"),
+            motion("2026-11-28T06:50:00+08:00", "kitchen"),
+            motion("2026-11-28T06:55:00+08:00", "living_room"),
+        ]);
+        let breakfast = of(AlertKind::MissedMeal, &early, "2026-11-28T10:00:00+08:00");
+        assert_eq!(breakfast, [raise(AlertKind::MissedMeal, "breakfast:2026-11-28", "2026-11-28T09:15:00+08:00")]);
+        // Up two hours late: breakfast is waited for two hours longer.
+        let late = learned(vec![event("2026-11-28T09:00:00+08:00", "bed_exit")]);
+        assert!(of(AlertKind::MissedMeal, &late, "2026-11-28T11:00:00+08:00").is_empty());
+        let breakfast = of(AlertKind::MissedMeal, &late, "2026-11-28T11:30:00+08:00");
+        assert_eq!(breakfast, [raise(AlertKind::MissedMeal, "breakfast:2026-11-28", "2026-11-28T11:15:00+08:00")]);
+    }
+
+    #[test]
+    fn an_early_rising_near_her_own_is_her_day_but_the_night_still_counts() {
+        // Up at 05:30 (usually 07:00), moving about: her day started.
+        let mut up = vec![event("2026-11-28T05:30:00+08:00", "bed_exit")];
+        up.extend((0..6).map(|i| motion(&format!("2026-11-28T05:{:02}:00+08:00", 31 + i * 5), "living_room")));
+        assert!(of(AlertKind::BedExitNoReturn, &learned(up.clone()), "2026-11-28T06:30:00+08:00").is_empty());
+        // Without a routine, the rule as it was.
+        assert_eq!(of(AlertKind::BedExitNoReturn, &facts(Shanghai, up.clone()), "2026-11-28T06:30:00+08:00").len(), 1);
+        // Up at 05:30 and then still: not her day, the alert stands.
+        let still = learned(vec![
+            event("2026-11-28T05:30:00+08:00", "bed_exit"),
+            motion("2026-11-28T05:31:00+08:00", "bathroom"),
+        ]);
+        assert_eq!(of(AlertKind::BedExitNoReturn, &still, "2026-11-28T06:30:00+08:00").len(), 1);
+        // Up at 02:00 and moving: the night, whatever she does.
+        let mut night = vec![event("2026-11-28T02:00:00+08:00", "bed_exit")];
+        night.extend((0..6).map(|i| motion(&format!("2026-11-28T02:{:02}:00+08:00", 1 + i * 5), "living_room")));
+        assert_eq!(of(AlertKind::BedExitNoReturn, &learned(night), "2026-11-28T03:00:00+08:00").len(), 1);
+    }
+
+    #[test]
+    fn without_a_hall_sensor_her_usual_outing_is_believed_and_another_door_is_asked_about() {
+        let door_at = |hm: &str| {
+            vec![
+                motion(&format!("2026-11-28T{hm}:00+08:00"), "living_room"),
+                door(&format!("2026-11-28T{hm}:30+08:00"), "door_opened", "entrance", "hall"),
+                door(&format!("2026-11-28T{hm}:45+08:00"), "door_closed", "entrance", "hall"),
+            ]
+        };
+        // 10:00 is her time to go out: out, no inactivity, no check.
+        let usual = learned(door_at("10:00"));
+        let all = summary(&evaluate(&usual, ts("2026-11-28T15:00:00+08:00")));
+        assert!(all.iter().all(|d| d.0 != AlertKind::Inactivity && d.0 != AlertKind::PresenceCheck), "{all:?}");
+        // Still out past her latest usual return and the margin: 18:00.
+        let cause = "not_returned:2026-11-28T02:00:45Z";
+        assert_eq!(
+            of(AlertKind::NotReturned, &usual, "2026-11-28T19:00:00+08:00"),
+            [raise(AlertKind::NotReturned, cause, "2026-11-28T18:00:00+08:00")]
+        );
+        // 14:00 is not: the family is asked at 14:30, and inactivity still
+        // comes in its time (unsure suppresses nothing).
+        let unusual = learned(door_at("14:00"));
+        let cause = "presence_check:2026-11-28T06:00:45Z";
+        assert_eq!(
+            of(AlertKind::PresenceCheck, &unusual, "2026-11-28T15:00:00+08:00"),
+            [raise(AlertKind::PresenceCheck, cause, "2026-11-28T14:30:45+08:00")]
+        );
+        assert_eq!(of(AlertKind::Inactivity, &unusual, "2026-11-28T18:00:00+08:00").len(), 1);
+        // Back in: the check clears.
+        let mut back = unusual.clone();
+        back.events.push(motion("2026-11-28T15:10:00+08:00", "kitchen"));
+        assert_eq!(
+            of(AlertKind::PresenceCheck, &back, "2026-11-28T16:00:00+08:00"),
+            [
+                raise(AlertKind::PresenceCheck, cause, "2026-11-28T14:30:45+08:00"),
+                clear(AlertKind::PresenceCheck, cause, "2026-11-28T15:10:00+08:00")
+            ]
+        );
+        // With a hall sensor, no check is ever asked: it sees her leave or not.
+        let mut hall = unusual;
+        hall.events.push(motion("2026-11-28T08:00:00+08:00", "hall"));
+        assert!(of(AlertKind::PresenceCheck, &hall, "2026-11-28T15:00:00+08:00").is_empty());
+    }
+
     #[test]
     fn bed_exit_on_dst_nights() {
         // The fall-back night lasts until 06:00 EST (11:00Z): 10:45Z is 05:45 EST.

@@ -345,6 +345,41 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_change_of_status_replays_as_the_decision_that_made_it() {
+        let (now, s) = (t0(), settings());
+        let health = |last_seen: DateTime<Utc>, online| DeviceHealth {
+            device_id: "pir".into(),
+            kind: DeviceKind::MotionSensor,
+            last_seen_at: Some(last_seen),
+            online,
+            online_at: Some(last_seen),
+            battery: None,
+        };
+        let decisions = [
+            silent_devices(&[health(now - Duration::hours(30), None)], now),
+            silent_devices(&[health(now, None)], now),
+            on_status("pir", DeviceKind::MotionSensor, Some(false), None, now, &s),
+            on_status("pir", DeviceKind::MotionSensor, Some(true), None, now, &s),
+        ];
+        let reasons =
+            [StatusReason::HeartbeatTimeout, StatusReason::HeardFrom, StatusReason::Reported, StatusReason::Reported];
+        for (decision, reason) in decisions.iter().map(|d| &d[0]).zip(reasons) {
+            let (online, got) = status_change(decision).expect("a device_offline decision");
+            assert_eq!((online, got), (!decision.is_raise(), reason));
+            let change = StatusChange {
+                device_id: "pir".into(),
+                device_kind: DeviceKind::MotionSensor,
+                at: decision.at(),
+                online,
+                reason,
+            };
+            assert_eq!(replayed(&change, &s).as_ref(), Some(decision));
+        }
+        let low = on_status("pir", DeviceKind::MotionSensor, None, Some(3.0), now, &s);
+        assert_eq!(status_change(&low[0]), None, "a low battery is no change of status");
+    }
+
+    #[test]
     fn battery_levels_against_the_threshold() {
         assert_eq!(battery(14.9, 15.0), Battery::Low);
         assert_eq!(battery(15.0, 15.0), Battery::Recovering);

@@ -183,7 +183,7 @@ mod tests {
             let offline = local(label.at + Duration::hours(26));
             let mut want = vec![(offline.as_str(), "OFFLINE")];
             // Unless the log ends before it speaks again.
-            let last = log.lines().filter(|l| !l.ends_with("LINE")).last().and_then(|l| l.get(..26)).unwrap();
+            let last = log.lines().rfind(|l| !l.ends_with("LINE")).and_then(|l| l.get(..26)).unwrap();
             if until.as_str() <= last {
                 want.push((until.as_str(), "ONLINE"));
             }

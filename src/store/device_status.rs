@@ -48,8 +48,9 @@ pub async fn import(
     resident_id: Uuid,
     changes: &[(String, DateTime<Utc>, bool)],
 ) -> Result<u64, sqlx::Error> {
-    let (devices, (at, online)): (Vec<&str>, (Vec<DateTime<Utc>>, Vec<bool>)) =
-        changes.iter().map(|(d, at, online)| (d.as_str(), (*at, *online))).unzip();
+    let devices: Vec<&str> = changes.iter().map(|(d, _, _)| d.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = changes.iter().map(|(_, at, _)| *at).collect();
+    let online: Vec<bool> = changes.iter().map(|(_, _, online)| *online).collect();
     let written = sqlx::query(
         "insert into device_status_history (device_id, resident_id, at, online, reason)
          select c.device_id, $1, c.at, c.online, 'imported'

@@ -259,7 +259,7 @@ pub async fn load(
         activity::readings_history(pool, resident, &metrics, start, to),
         periods,
     )?;
-    let statuses = crate::store::device_status::history(pool, resident.id(), from, to).await?;
+    let statuses = crate::store::device_status::history(pool, resident, from, to).await?;
     Ok(History { events, readings, periods, statuses })
 }
 

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::device::Registered;
-use crate::domain::scope::{AreaOf, Reached, Served};
+use crate::domain::scope::{AreaOf, Monitoring, Reached, Served};
 use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
 use crate::metrics::Metrics;
 use crate::rules::{Decision, devices};
@@ -159,7 +159,8 @@ pub async fn apply_in(
     // with the alert, whether or not the alert changes (one left open, or
     // resolved by a person, still stands for the device's state).
     if let (Some((online, reason)), Some(device_id)) = (devices::status_change(decision), &subject.device_id) {
-        crate::store::device_status::record_change(tx, device_id, subject.resident_id, decision.at(), online, reason)
+        let resident = subject.resident_id.map(Reached::<Monitoring>::for_the_platform);
+        crate::store::device_status::record_change(tx, device_id, resident.as_ref(), decision.at(), online, reason)
             .await?;
     }
     match decision {

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::device::{DEFAULT_POWER_ON_THRESHOLD_W, DeviceInfo, Registered};
+use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::{Role, Scope};
 use crate::ingest::decode::{self, Received, Registry};
 use crate::ingest::writer::{Item, store_history};
@@ -210,7 +211,9 @@ pub async fn casas(pool: &PgPool, job: &CasasImport) -> Result<Report, ImportErr
     report.already_stored = decoded_rows - report.events - report.readings;
     if !statuses.is_empty() {
         let mut tx = pool.begin().await?;
-        report.statuses = device_status::import(&mut tx, job.resident, &statuses).await?;
+        // The import is the platform's own work, run by whoever runs the binary.
+        let resident = Reached::<Monitoring>::for_the_platform(job.resident);
+        report.statuses = device_status::import(&mut tx, &resident, &statuses).await?;
         tx.commit().await?;
     }
     Ok(report)

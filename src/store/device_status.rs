@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use crate::domain::device::{StatusChange, StatusReason};
+use crate::domain::scope::{Monitoring, Reached};
 
-/// Records that `device_id` went offline (or came back) at `at`, unless
+/// Records that `device_id` (the resident's, when it has one) went offline
+/// (or came back) at `at`, unless
 /// that is already its state: the rules judge the same state again and
 /// again (a scheduler tick, each status message), and only a change is a
 /// row. A device with no history counts as online, so coming back online
@@ -15,7 +16,7 @@ use crate::domain::device::{StatusChange, StatusReason};
 pub async fn record_change(
     tx: &mut PgConnection,
     device_id: &str,
-    resident_id: Option<Uuid>,
+    resident: Option<&Reached<Monitoring>>,
     at: DateTime<Utc>,
     online: bool,
     reason: StatusReason,
@@ -31,7 +32,7 @@ pub async fn record_change(
          on conflict (device_id, at, online) do nothing",
     )
     .bind(device_id)
-    .bind(resident_id)
+    .bind(resident.map(Reached::id))
     .bind(at)
     .bind(online)
     .bind(reason)
@@ -45,7 +46,7 @@ pub async fn record_change(
 /// earlier import is not stored again. Answers how many were new.
 pub async fn import(
     tx: &mut PgConnection,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     changes: &[(String, DateTime<Utc>, bool)],
 ) -> Result<u64, sqlx::Error> {
     let devices: Vec<&str> = changes.iter().map(|(d, _, _)| d.as_str()).collect();
@@ -57,7 +58,7 @@ pub async fn import(
          from unnest($2::text[], $3::timestamptz[], $4::boolean[]) as c (device_id, at, online)
          on conflict (device_id, at, online) do nothing",
     )
-    .bind(resident_id)
+    .bind(resident.id())
     .bind(&devices)
     .bind(&at)
     .bind(&online)
@@ -71,7 +72,7 @@ pub async fn import(
 /// in force when it opens), then every change within, oldest first.
 pub async fn history(
     pool: &PgPool,
-    resident_id: Uuid,
+    resident: &Reached<Monitoring>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<StatusChange>, sqlx::Error> {
@@ -87,7 +88,7 @@ pub async fn history(
             where h.resident_id = $1 and h.at >= $2 and h.at < $3)
          ) s order by at, id",
     )
-    .bind(resident_id)
+    .bind(resident.id())
     .bind(from)
     .bind(to)
     .fetch_all(pool)

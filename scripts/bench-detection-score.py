@@ -9,8 +9,9 @@ and FROM is where the backtest window starts (what was simulated before it
 warms the rules up: incidents there are not scored).
 
 An incident is caught when an alert of a kind that stands for it opens
-between its start and GRACE after its end; the time to alert is from its
-start. Every other alert of a behaviour kind, outside every labelled
+between its start and GRACE after its end (a dead sensor by device_offline);
+the time to alert is from its start. Every other alert of a behaviour kind,
+or a device_offline caught by no dead sensor, outside every labelled
 incident, is a false alarm, except during a holiday nobody recorded as
 "away": the rules were right to wonder where she was, so those are counted
 apart. Each false alarm is put down to the confounder it opened during (a
@@ -41,8 +42,10 @@ from datetime import datetime, timedelta
 
 # Label kind -> the alert kinds that catch it. A fall on the watch, a
 # racing heart or a smoke alarm is no line of a CASAS log: not scored here.
-# A dead sensor's right answer is device_offline, which the backtest never
-# raises (historical devices have no status history): shown, honestly 0.
+# A dead sensor's right answer is device_offline: the simulator writes its
+# OFFLINE line when the live system would have seen it (its death plus its
+# kind's heartbeat timeout), the import keeps it in the device's status
+# history and the backtest replays it; the time to alert runs from the death.
 CATCHES = {
     "inactivity": {"inactivity", "no_morning_activity"},
     "long_lie": {"inactivity", "no_morning_activity"},

@@ -18,8 +18,12 @@
 //! on their return the rules judge only what came after it. Device alarms
 //! and vital signs count whatever the status, as live.
 //!
-//! Nothing is written and nothing is raised. Device health (offline, low
-//! battery) is not replayed: device status history is not kept.
+//! Devices going offline and coming back are replayed from their status
+//! history, as the live rule raised and cleared `device_offline` on them
+//! ([`devices::replayed`]); low batteries are not (their levels are not
+//! kept). Nothing is written and nothing is raised.
+//!
+//! [`devices::replayed`]: crate::rules::devices::replayed
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -231,6 +235,9 @@ pub struct History {
     /// The resident's status periods, by start (all of them: the one in
     /// force when the window opens may have started long before).
     pub periods: Vec<Period>,
+    /// Her devices' changes between online and offline: each one's last
+    /// before the window (its state when the window opens), then those within.
+    pub statuses: Vec<crate::domain::device::StatusChange>,
 }
 
 /// Reads what the replay of `[from, to)` needs, in three queries: events,
@@ -255,7 +262,8 @@ pub async fn load(
         activity::readings_history(pool, resident, &metrics, start, to),
         periods,
     )?;
-    Ok(History { events, readings, periods })
+    let statuses = crate::store::device_status::history(pool, resident, from, to).await?;
+    Ok(History { events, readings, periods, statuses })
 }
 
 /// How far back of a day its routine is learned from (see `rules::routine`),
@@ -570,7 +578,26 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
     }
     // What came after the last tick still meets the streaming rules.
     feed(&mut state, events, readings, &mut e, &mut r, |_| true);
+    device_status(&mut state, &history.statuses);
     Some(report(replay, state.book))
+}
+
+/// The devices' changes of status, through the rule that made each one
+/// live: a silence, and a return heard from, at the scheduler tick that saw
+/// it; a device's own report, or a status line of an imported log, at its
+/// instant. Apart from the rest: no other rule reads device status.
+fn device_status(state: &mut State<'_>, changes: &[crate::domain::device::StatusChange]) {
+    use crate::domain::device::StatusReason;
+    for change in changes {
+        let Some(decision) = crate::rules::devices::replayed(change, &state.replay.settings) else { continue };
+        let by_the_scheduler = matches!(change.reason, StatusReason::HeartbeatTimeout | StatusReason::HeardFrom);
+        let seen = if by_the_scheduler && change.at >= state.replay.from {
+            state.grid.at(state.grid.ceil(change.at))
+        } else {
+            change.at
+        };
+        state.book.apply(&decision, Some(&change.device_id), seen);
+    }
 }
 
 /// Feeds events and readings in time order while `before` holds.
@@ -718,6 +745,7 @@ mod tests {
             ],
             readings: vec![],
             periods: vec![],
+            statuses: vec![],
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
@@ -794,6 +822,7 @@ mod tests {
             ],
             readings: vec![],
             periods: vec![],
+            statuses: vec![],
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
@@ -886,6 +915,7 @@ mod tests {
                         ]
                     }
                 }),
+                statuses: vec![],
             };
             let mut settings = RuleSettings::default();
             settings.inactivity.hours = f64::from(hours);
@@ -902,6 +932,56 @@ mod tests {
     }
 
     #[test]
+    fn a_status_history_opens_and_clears_device_offline_when_the_live_system_did() {
+        use crate::domain::device::{StatusChange, StatusReason};
+        let change = |device: &str, at: &str, online: bool, reason: StatusReason| StatusChange {
+            device_id: device.into(),
+            device_kind: DeviceKind::MotionSensor,
+            at: ts(at),
+            online,
+            reason,
+        };
+        let history = History {
+            statuses: vec![
+                // Offline since before the window, back within it: opened
+                // before the window, so not reported.
+                change("m-old", "2026-11-27T20:00:00+08:00", false, StatusReason::Reported),
+                change("m-old", "2026-11-28T07:00:00+08:00", true, StatusReason::Reported),
+                // Silent past its 26 hours: the scheduler's next tick saw it.
+                change("m-1", "2026-11-28T10:03:00+08:00", false, StatusReason::HeartbeatTimeout),
+                change("m-1", "2026-11-28T18:00:30+08:00", true, StatusReason::HeardFrom),
+                // An imported log's OFFLINE, never back within the window.
+                change("m-2", "2026-11-28T13:30:00+08:00", false, StatusReason::Imported),
+            ],
+            ..History::default()
+        };
+        let report = replayed(&day(RuleSettings::default()), &history);
+        let got: Vec<_> =
+            report.alerts.iter().map(|a| (a.kind, a.cause.as_str(), a.severity, a.opened_at, a.cleared_at)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    AlertKind::DeviceOffline,
+                    "m-1",
+                    Severity::Medium,
+                    ts("2026-11-28T10:05:00+08:00"),
+                    Some(ts("2026-11-28T18:05:00+08:00"))
+                ),
+                (AlertKind::DeviceOffline, "m-2", Severity::Medium, ts("2026-11-28T13:30:00+08:00"), None),
+            ]
+        );
+        // The details the live rule gives: silent since 26 hours before.
+        assert_eq!(
+            report.alerts[0].details,
+            json!({"device_id": "m-1", "device_kind": "motion_sensor", "last_seen_at": "2026-11-27T00:03:00Z",
+                   "timeout_minutes": 1560, "battery": null, "reason": "silent"})
+        );
+        assert_eq!(report.alerts[1].details["reason"], "reported_offline");
+        assert_eq!(report.by_kind.get("device_offline"), Some(&2));
+    }
+
+    #[test]
     fn a_replay_stops_at_the_step_after_it_is_told_to() {
         // A week of motion every ten minutes: hundreds of steps.
         let start = ts("2026-11-27T00:00:00+08:00");
@@ -911,7 +991,7 @@ mod tests {
             e.received_at = e.ts;
             e
         });
-        let history = History { events: events.collect(), readings: vec![], periods: vec![] };
+        let history = History { events: events.collect(), readings: vec![], periods: vec![], statuses: vec![] };
         let week = Replay { to: ts("2026-12-04T00:00:00+08:00"), ..day(RuleSettings::default()) };
         let steps = std::cell::Cell::new(0u32);
         let counted = || {

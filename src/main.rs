@@ -137,6 +137,9 @@ fn print_import(report: &import::Report) {
         let sensors: Vec<String> = report.unmapped.iter().map(|(s, n)| format!("{s} ({n})")).collect();
         println!("sensors not in the map: {}", sensors.join(", "));
     }
+    if report.statuses != 0 {
+        println!("device status changes (OFFLINE, ONLINE) stored: {}", report.statuses);
+    }
     println!(
         "lines: {}; stored by an earlier import: {}; no data (a sensor going quiet): {}",
         report.lines, report.already_stored, report.no_data

@@ -173,7 +173,8 @@ fn fortnight(seed: u64, profile: &ResidentProfile, c: &Confounders, block: i64) 
             }
         })
         .map_or(Room::Kitchen, |d| d.0);
-    if has_dead {
+    // A home without a hall sensor has none to die.
+    if has_dead && (profile.hall_sensor || room != Room::Hall) {
         let from = clock::local_instant(tz, day(dead_day), dead_at);
         out.dead = Some((Span { from, until: from + Duration::days(dead_days) }, DeviceRole::Motion(room)));
     }
@@ -207,6 +208,20 @@ pub(crate) fn dead_sensor(
         .filter_map(|f| f.dead)
         .find(|(span, _)| span.touches(start, end))
         .map(|(span, role)| (role, span.from, span.until))
+}
+
+/// The sensor that died at `died`, and when it speaks again, if one did.
+pub(crate) fn died_at(
+    seed: u64,
+    profile: &ResidentProfile,
+    c: &Confounders,
+    died: DateTime<Utc>,
+) -> Option<(DeviceRole, DateTime<Utc>)> {
+    fortnights_around(seed, profile, c, clock::local_date(profile.timezone, died))
+        .into_iter()
+        .filter_map(|f| f.dead)
+        .find(|(span, _)| span.from == died)
+        .map(|(span, role)| (role, span.until))
 }
 
 /// Writes the day's confounders into its plan, after the routine and the

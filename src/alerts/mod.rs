@@ -11,10 +11,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::device::Registered;
-use crate::domain::scope::{AreaOf, Reached, Served};
+use crate::domain::scope::{AreaOf, Monitoring, Reached, Served};
 use crate::domain::{AlertKind, Change, Resolution, Scope, Severity, Status, Step};
 use crate::metrics::Metrics;
-use crate::rules::Decision;
+use crate::rules::{Decision, devices};
 use crate::store::alerts::{self as store, Raised};
 use lifecycle::{Action, IllegalTransition};
 
@@ -155,6 +155,14 @@ pub async fn apply_in(
     decision: &Decision,
     late: bool,
 ) -> Result<Option<Applied>, sqlx::Error> {
+    // A device going offline or coming back is kept in its status history,
+    // with the alert, whether or not the alert changes (one left open, or
+    // resolved by a person, still stands for the device's state).
+    if let (Some((online, reason)), Some(device_id)) = (devices::status_change(decision), &subject.device_id) {
+        let resident = subject.resident_id.map(Reached::<Monitoring>::for_the_platform);
+        crate::store::device_status::record_change(tx, device_id, resident.as_ref(), decision.at(), online, reason)
+            .await?;
+    }
     match decision {
         Decision::Raise { kind, cause, severity, at, details } => {
             raise(tx, subject, *kind, cause, *severity, *at, details, late).await

@@ -1,6 +1,7 @@
 //! What a device is: its kind and how it speaks to us (the contract's
 //! names, shared with the simulator), and whose it is.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use eldercare_domain::{DeviceKind, Source};
@@ -32,4 +33,30 @@ pub struct Registered {
     pub info: DeviceInfo,
     pub institution_id: Uuid,
     pub resident_id: Option<Uuid>,
+}
+
+eldercare_domain::names!(
+    /// Why a device went offline or came back, as its status history keeps it.
+    StatusReason {
+        /// Silent past its kind's heartbeat timeout.
+        HeartbeatTimeout = "heartbeat_timeout",
+        /// Its own status report (or Last Will, or Zigbee2MQTT availability).
+        Reported = "reported",
+        /// Back online because a message came from it.
+        HeardFrom = "heard_from",
+        /// A status line of an imported log.
+        Imported = "imported",
+    }
+);
+
+/// One change of a device between online and offline: a row of its status
+/// history, as the rule backtest replays it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StatusChange {
+    pub device_id: String,
+    pub device_kind: DeviceKind,
+    /// When the change happened (not when it was recorded).
+    pub at: DateTime<Utc>,
+    pub online: bool,
+    pub reason: StatusReason,
 }

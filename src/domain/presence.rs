@@ -1,7 +1,7 @@
 //! When a device counts as online: one definition for the rules, the API
 //! and the counts the database makes of a whole fleet.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::domain::DeviceKind;
 
@@ -44,19 +44,6 @@ pub fn silent_since(last_seen_at: Option<DateTime<Utc>>, registered_at: DateTime
 }
 
 /// How long a device of this kind may stay silent before it counts as
-/// offline. Worn and gateway devices report every few minutes; SOS buttons
-/// and fall sensors check in hourly; battery Zigbee sensors report only on a
-/// change of state plus a daily check-in, so a quiet day is normal for them.
-pub fn heartbeat_timeout(device_kind: DeviceKind) -> Duration {
-    match device_kind {
-        DeviceKind::Wearable => Duration::minutes(15),
-        DeviceKind::HealthGateway => Duration::minutes(30),
-        DeviceKind::SosButton | DeviceKind::FallSensor => Duration::hours(2),
-        DeviceKind::MotionSensor
-        | DeviceKind::DoorSensor
-        | DeviceKind::BedSensor
-        | DeviceKind::HazardSensor
-        | DeviceKind::PillBox
-        | DeviceKind::SmartPlug => Duration::hours(26),
-    }
-}
+/// offline (shared with the simulator, which writes a dead sensor's OFFLINE
+/// when the live system would have seen it).
+pub use eldercare_domain::heartbeat_timeout;

@@ -8,6 +8,11 @@
 //! (`eldercare/v1/{device_id}/event` or `/telemetry`), so an imported log goes
 //! through the same decoding and storage as live data. The I/O (reading the
 //! file, the devices, the store) is in [`super::run_casas`].
+//!
+//! Beyond the CASAS values (and the contract's list of them), a line may say
+//! a sensor went `OFFLINE` or came back `ONLINE`: a change of the device's
+//! status, stored in its status history (no event), so that the backtest
+//! replays `device_offline` as the live system would have raised it.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +31,10 @@ pub enum Value {
     Off,
     Open,
     Close,
+    /// The sensor went offline (an extension of the format: see the module).
+    Offline,
+    /// The sensor came back online.
+    Online,
     Number(f64),
 }
 
@@ -47,7 +56,7 @@ pub enum Unreadable {
     TooFewFields,
     #[error("{0:?} is not a date and time YYYY-MM-DD HH:MM:SS[.ffffff]")]
     BadTime(String),
-    #[error("{0:?} is not ON, OFF, OPEN, CLOSE or a number")]
+    #[error("{0:?} is not ON, OFF, OPEN, CLOSE, OFFLINE, ONLINE or a number")]
     BadValue(String),
 }
 
@@ -66,6 +75,8 @@ pub fn parse_line(line: &str) -> Result<Option<Line<'_>>, Unreadable> {
         "OFF" => Value::Off,
         "OPEN" => Value::Open,
         "CLOSE" => Value::Close,
+        "OFFLINE" => Value::Offline,
+        "ONLINE" => Value::Online,
         other => match other.parse::<f64>() {
             Ok(number) if number.is_finite() => Value::Number(number),
             _ => return Err(Unreadable::BadValue(other.chars().take(40).collect())),
@@ -160,6 +171,8 @@ pub enum Outcome {
     Payload { suffix: &'static str, body: Json },
     /// A readable line that is no data (a motion sensor going quiet).
     Nothing,
+    /// The sensor went offline (`online` false) or came back, at `at`.
+    Status { online: bool, at: DateTime<Utc> },
     /// A line the map cannot place.
     Unmapped(Unmapped),
 }
@@ -180,6 +193,11 @@ pub enum Unmapped {
 pub fn payload(line: &Line<'_>, map: &SensorMap, tz: Tz, shift: TimeDelta) -> Outcome {
     let Some(sensor) = map.get(line.sensor) else { return Outcome::Unmapped(Unmapped::Sensor) };
     let Some(ts) = utc(line.local + shift, tz) else { return Outcome::Unmapped(Unmapped::Time) };
+    match line.value {
+        Value::Offline => return Outcome::Status { online: false, at: ts },
+        Value::Online => return Outcome::Status { online: true, at: ts },
+        _ => {}
+    }
     let ts = ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     if let Some(metric) = &sensor.metric {
         return match line.value {
@@ -193,7 +211,7 @@ pub fn payload(line: &Line<'_>, map: &SensorMap, tz: Tz, shift: TimeDelta) -> Ou
     let event = match line.value {
         Value::On | Value::Open => Some(on),
         Value::Off | Value::Close => off,
-        Value::Number(_) => return Outcome::Unmapped(Unmapped::Value),
+        Value::Number(_) | Value::Offline | Value::Online => return Outcome::Unmapped(Unmapped::Value),
     };
     let Some(event) = event else { return Outcome::Nothing };
     let mut data = serde_json::Map::new();
@@ -246,7 +264,13 @@ mod tests {
         assert_eq!((line.sensor, line.value), ("D002", Value::Close));
         let line = parse_line("2010-11-04 05:40:52 T001 21.5").unwrap().unwrap();
         assert_eq!(line.value, Value::Number(21.5));
-        for (text, value) in [("OFF", Value::Off), ("OPEN", Value::Open), ("-3", Value::Number(-3.0))] {
+        for (text, value) in [
+            ("OFF", Value::Off),
+            ("OPEN", Value::Open),
+            ("-3", Value::Number(-3.0)),
+            ("OFFLINE", Value::Offline),
+            ("ONLINE", Value::Online),
+        ] {
             let text = format!("2010-11-04 05:40:52 X {text}");
             assert_eq!(parse_line(&text).unwrap().unwrap().value, value);
         }
@@ -341,6 +365,20 @@ mod tests {
         assert_eq!(payload(&line("2010-11-04 08:00:00 M999 ON"), &map, tz, zero), Outcome::Unmapped(Unmapped::Sensor));
         // 02:30 did not happen in Paris on 28 March 2010.
         assert_eq!(payload(&line("2010-03-28 02:30:00 M004 ON"), &map, tz, zero), Outcome::Unmapped(Unmapped::Time));
+        // A sensor's status, whatever it reports, is no event.
+        let at = "2010-11-04T07:00:00Z".parse().unwrap();
+        assert_eq!(
+            payload(&line("2010-11-04 08:00:00 M004 OFFLINE"), &map, tz, zero),
+            Outcome::Status { online: false, at }
+        );
+        assert_eq!(
+            payload(&line("2010-11-04 08:00:00 T001 ONLINE"), &map, tz, zero),
+            Outcome::Status { online: true, at }
+        );
+        assert_eq!(
+            payload(&line("2010-11-04 08:00:00 M999 OFFLINE"), &map, tz, zero),
+            Outcome::Unmapped(Unmapped::Sensor)
+        );
     }
 
     #[test]

@@ -17,10 +17,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::device::{DEFAULT_POWER_ON_THRESHOLD_W, DeviceInfo, Registered};
+use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::{Role, Scope};
 use crate::ingest::decode::{self, Received, Registry};
 use crate::ingest::writer::{Item, store_history};
-use crate::store::{devices, residents};
+use crate::store::{device_status, devices, residents};
 use casas::{Outcome, SensorMap, Unmapped};
 
 /// Lines decoded before they are stored together, in one transaction.
@@ -65,6 +66,9 @@ pub struct Report {
     pub already_stored: u64,
     /// Readable lines that are no data (a motion sensor going quiet).
     pub no_data: u64,
+    /// Status lines (a sensor OFFLINE or back ONLINE) stored by this run in
+    /// the devices' status history.
+    pub statuses: u64,
     pub unreadable: u64,
     /// Lines of sensors the map does not name, by sensor.
     pub unmapped: BTreeMap<String, u64>,
@@ -108,7 +112,8 @@ impl Registry for Imported {
 
 /// Imports a CASAS log as the resident's history: creates (or finds again)
 /// a historical device per mapped sensor, then decodes and stores each line
-/// as the device would have sent it. Unreadable lines are counted, never
+/// as the device would have sent it, and its status lines (OFFLINE, ONLINE)
+/// in the devices' status history. Unreadable lines are counted, never
 /// fatal; a re-run stores nothing twice.
 pub async fn casas(pool: &PgPool, job: &CasasImport) -> Result<Report, ImportError> {
     let io = |path: &Path| {
@@ -144,6 +149,7 @@ pub async fn casas(pool: &PgPool, job: &CasasImport) -> Result<Report, ImportErr
     let mut items = Vec::new();
     let mut decoded_rows = 0u64;
     let mut zigbee = HashMap::new();
+    let mut statuses = Vec::new();
     let mut lines = Lines::open(&job.file).map_err(io(&job.file))?;
     while let Some((number, text)) = lines.next().map_err(io(&job.file))? {
         report.lines += 1;
@@ -186,6 +192,7 @@ pub async fn casas(pool: &PgPool, job: &CasasImport) -> Result<Report, ImportErr
                 }
             }
             Outcome::Nothing => report.no_data += 1,
+            Outcome::Status { online, at } => statuses.push((device_id, at, online)),
             Outcome::Unmapped(Unmapped::Sensor) => {
                 *report.unmapped.entry(line.sensor.to_owned()).or_default() += 1;
                 report.unreadable(number, || format!("sensor {} is not in the map", line.sensor));
@@ -202,6 +209,13 @@ pub async fn casas(pool: &PgPool, job: &CasasImport) -> Result<Report, ImportErr
         report.stored(store_history(pool, items).await?);
     }
     report.already_stored = decoded_rows - report.events - report.readings;
+    if !statuses.is_empty() {
+        let mut tx = pool.begin().await?;
+        // The import is the platform's own work, run by whoever runs the binary.
+        let resident = Reached::<Monitoring>::for_the_platform(job.resident);
+        report.statuses = device_status::import(&mut tx, &resident, &statuses).await?;
+        tx.commit().await?;
+    }
     Ok(report)
 }
 

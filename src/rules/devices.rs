@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Decision, rfc3339};
+use crate::domain::device::{StatusChange, StatusReason};
 use crate::domain::presence::{heartbeat_timeout, online};
 use crate::domain::settings::{RuleSettings, number_value};
 use crate::domain::{AlertKind, DeviceKind, Resolution, Severity};
@@ -187,6 +188,50 @@ pub fn silent_devices(devices: &[DeviceHealth], now: DateTime<Utc>) -> Vec<Decis
         .collect()
 }
 
+/// The change of a device's status a `device_offline` decision stands for:
+/// offline when raised, back online when cleared, and why (from the rule's
+/// own `reason`). `None` for any other decision.
+pub fn status_change(decision: &Decision) -> Option<(bool, StatusReason)> {
+    let (online, details) = match decision {
+        Decision::Raise { kind: AlertKind::DeviceOffline, details, .. } => (false, details),
+        Decision::Clear { kind: AlertKind::DeviceOffline, details, .. } => (true, details),
+        _ => return None,
+    };
+    let reason = match details["reason"].as_str() {
+        Some("silent") if online => StatusReason::HeardFrom,
+        Some("silent") => StatusReason::HeartbeatTimeout,
+        _ => StatusReason::Reported,
+    };
+    Some((online, reason))
+}
+
+/// The `device_offline` decision a stored change of status was, made again
+/// by the rule that made it: a silence by [`silent_devices`], judged just
+/// after the timeout ran out (the battery then is not kept: `null`); a
+/// report, or a status line of an imported log, by [`on_status`]. The
+/// inverse of [`status_change`].
+pub fn replayed(change: &StatusChange, settings: &RuleSettings) -> Option<Decision> {
+    let (id, kind, at) = (change.device_id.as_str(), change.device_kind, change.at);
+    let silent = |last_seen, now| {
+        let health = DeviceHealth {
+            device_id: id.to_owned(),
+            kind,
+            last_seen_at: Some(last_seen),
+            online: None,
+            online_at: None,
+            battery: None,
+        };
+        silent_devices(&[health], now).pop()
+    };
+    match (change.online, change.reason) {
+        (false, StatusReason::HeartbeatTimeout) => {
+            silent(at - heartbeat_timeout(kind), at + chrono::Duration::microseconds(1))
+        }
+        (true, StatusReason::HeardFrom) => silent(at, at),
+        (online, _) => on_status(id, kind, Some(online), None, at, settings).pop(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +342,41 @@ mod tests {
                    "timeout_minutes": 15, "battery": 3, "reason": "silent"})
         );
         assert_eq!(silent_devices(&devices, now), decisions);
+    }
+
+    #[test]
+    fn a_stored_change_of_status_replays_as_the_decision_that_made_it() {
+        let (now, s) = (t0(), settings());
+        let health = |last_seen: DateTime<Utc>, online| DeviceHealth {
+            device_id: "pir".into(),
+            kind: DeviceKind::MotionSensor,
+            last_seen_at: Some(last_seen),
+            online,
+            online_at: Some(last_seen),
+            battery: None,
+        };
+        let decisions = [
+            silent_devices(&[health(now - Duration::hours(30), None)], now),
+            silent_devices(&[health(now, None)], now),
+            on_status("pir", DeviceKind::MotionSensor, Some(false), None, now, &s),
+            on_status("pir", DeviceKind::MotionSensor, Some(true), None, now, &s),
+        ];
+        let reasons =
+            [StatusReason::HeartbeatTimeout, StatusReason::HeardFrom, StatusReason::Reported, StatusReason::Reported];
+        for (decision, reason) in decisions.iter().map(|d| &d[0]).zip(reasons) {
+            let (online, got) = status_change(decision).expect("a device_offline decision");
+            assert_eq!((online, got), (!decision.is_raise(), reason));
+            let change = StatusChange {
+                device_id: "pir".into(),
+                device_kind: DeviceKind::MotionSensor,
+                at: decision.at(),
+                online,
+                reason,
+            };
+            assert_eq!(replayed(&change, &s).as_ref(), Some(decision));
+        }
+        let low = on_status("pir", DeviceKind::MotionSensor, None, Some(3.0), now, &s);
+        assert_eq!(status_change(&low[0]), None, "a low battery is no change of status");
     }
 
     #[test]

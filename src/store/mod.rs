@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod care;
 pub mod cockpit;
 pub mod data;
+pub mod device_status;
 pub mod devices;
 pub mod divisions;
 pub mod enrolments;

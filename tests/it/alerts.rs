@@ -195,6 +195,56 @@ async fn device_offline_low_battery_and_back_online() {
     let low = h.wait_alert(&app, "low_battery", |_| true).await;
     assert_eq!(low["device_id"], "watch-1");
     assert_eq!(low["status"], "open");
+    // Its status history: the report that it went, the report that it came back.
+    assert_eq!(status_history(&app, "watch-1").await, [(false, "reported".into()), (true, "reported".into())]);
+}
+
+/// A device's status history, in the order written: (online, reason).
+async fn status_history(app: &TestApp, device: &str) -> Vec<(bool, String)> {
+    sqlx::query_as("select online, reason from device_status_history where device_id = $1 order by id")
+        .bind(device)
+        .fetch_all(&app.pool)
+        .await
+        .expect("the status history")
+}
+
+/// Waits until the scheduler of `app` has ticked `n` more times.
+async fn scheduler_ticks(app: &TestApp, n: u64) {
+    use std::sync::atomic::Ordering;
+    let target = app.metrics.scheduler_ticks.load(Ordering::Relaxed) + n;
+    wait_for("scheduler ticks", || async {
+        (app.metrics.scheduler_ticks.load(Ordering::Relaxed) >= target).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_scheduler_keeps_one_status_history_row_per_change_of_a_device_not_one_per_tick() {
+    let app = fast_app().await;
+    let h = home(&app).await;
+    // Registered 20 minutes ago and never heard from: silent past the watch's 15.
+    sqlx::query("update devices set created_at = now() - interval '20 minutes' where device_id = 'watch-1'")
+        .execute(&app.pool)
+        .await
+        .expect("registered 20 minutes ago");
+    h.wait_alert(&app, "device_offline", |a| a["status"] == "open").await;
+    scheduler_ticks(&app, 5).await;
+    assert_eq!(status_history(&app, "watch-1").await, [(false, "heartbeat_timeout".into())]);
+    let when_the_timeout_ran_out = format!(
+        "select count(*) from device_status_history h join devices d using (device_id)
+         where device_id = 'watch-1' and h.at = d.created_at + interval '15 minutes' and h.resident_id = '{}'",
+        h.rid
+    );
+    assert_eq!(app.count(&when_the_timeout_ran_out).await, 1);
+    // A reading, no status report: heard from, so back online.
+    let reading = json!({"ts": now_ts(0), "metric": "heart_rate", "value": 72});
+    app.broker.publish("eldercare/v1/watch-1/telemetry", reading.to_string()).await;
+    h.wait_alert(&app, "device_offline", |a| a["status"] == "resolved").await;
+    scheduler_ticks(&app, 5).await;
+    assert_eq!(
+        status_history(&app, "watch-1").await,
+        [(false, "heartbeat_timeout".into()), (true, "heard_from".into())]
+    );
 }
 
 #[tokio::test]

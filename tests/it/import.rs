@@ -177,3 +177,82 @@ async fn shift_to_end_moves_the_log_by_whole_days() {
     let (ok, _) = import(&app, &files, &resident, &["--shift-to-end", "yesterday"]).await;
     assert!(!ok, "a date that is not YYYY-MM-DD is refused");
 }
+
+#[tokio::test]
+async fn a_sensor_offline_in_an_imported_log_is_replayed_by_the_backtest_as_device_offline() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let resident = app.resident(&token, "Mrs Zhao").await;
+    let files = Files::new();
+    // The bedroom sensor dies on the 5th and is back on the 6th; the door
+    // sensor goes on the 7th and never comes back.
+    let log = "2010-11-04 08:00:00 M004 ON
+2010-11-04 08:00:05 M004 OFF
+2010-11-05 10:00:00 M004 OFFLINE
+2010-11-06 12:30:00 M004 ONLINE
+2010-11-06 12:31:00 M004 ON
+2010-11-07 09:00:00 D002 OFFLINE
+";
+    std::fs::write(files.path("home.txt"), log).expect("write the log");
+    let (_, printed) = import(&app, &files, &resident, &[]).await;
+    assert_eq!(printed.last().map(String::as_str), Some("imported: 2 events, 0 readings; unreadable lines: 0"));
+    assert!(printed.iter().any(|l| l == "device status changes (OFFLINE, ONLINE) stored: 3"), "{printed:?}");
+    let (events, _) = rows(&app, &resident).await;
+    assert_eq!(events.len(), 2, "a status line is no event");
+    let history = format!("select count(*) from device_status_history where resident_id = '{resident}'");
+    assert_eq!(app.count(&format!("{history} and reason = 'imported'")).await, 3);
+    assert_eq!(
+        app.count(&format!("select count(*) from alerts where resident_id = '{resident}'")).await,
+        0,
+        "no live alert"
+    );
+    // Imported again: nothing stored twice.
+    let (_, printed) = import(&app, &files, &resident, &[]).await;
+    assert!(!printed.iter().any(|l| l.starts_with("device status changes")), "{printed:?}");
+    assert_eq!(app.count(&history).await, 3);
+
+    let body = serde_json::json!({"from": "2010-11-04T00:00:00+08:00", "to": "2010-11-08T00:00:00+08:00"});
+    let path = format!("/api/v1/residents/{resident}/backtest");
+    let (status, report) = app.call("POST", &path, Some(&token), Some(body)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{report}");
+    let offline: Vec<(String, String, String, Value, String)> = report["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["kind"] == "device_offline")
+        .map(|a| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&a["cause"]),
+                text(&a["severity"]),
+                text(&a["opened_at"]),
+                a["cleared_at"].clone(),
+                text(&a["details"]["reason"]),
+            )
+        })
+        .collect();
+    let simple = resident.replace('-', "");
+    let at = |day: u32, time: &str| shanghai(NaiveDate::from_ymd_opt(2010, 11, day).expect("date"), time);
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert_eq!(
+        offline,
+        vec![
+            (
+                format!("casas-{simple}-M004"),
+                "medium".to_owned(),
+                stamp(at(5, "10:00:00")),
+                Value::String(stamp(at(6, "12:30:00"))),
+                "reported_offline".to_owned()
+            ),
+            (
+                format!("casas-{simple}-D002"),
+                "medium".to_owned(),
+                stamp(at(7, "09:00:00")),
+                Value::Null,
+                "reported_offline".to_owned()
+            ),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["by_kind"]["device_offline"], 2);
+}

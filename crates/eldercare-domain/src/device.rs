@@ -1,5 +1,7 @@
 //! What kind of device a registration names, and how its messages reach us.
 
+use chrono::TimeDelta;
+
 crate::names!(
     /// A device kind of the contract's registration.
     DeviceKind {
@@ -25,6 +27,24 @@ crate::names!(
         Zigbee2Mqtt = "zigbee2mqtt",
     }
 );
+
+/// How long a device of this kind may stay silent before it counts as
+/// offline. Worn and gateway devices report every few minutes; SOS buttons
+/// and fall sensors check in hourly; battery Zigbee sensors report only on a
+/// change of state plus a daily check-in, so a quiet day is normal for them.
+pub fn heartbeat_timeout(device_kind: DeviceKind) -> TimeDelta {
+    match device_kind {
+        DeviceKind::Wearable => TimeDelta::minutes(15),
+        DeviceKind::HealthGateway => TimeDelta::minutes(30),
+        DeviceKind::SosButton | DeviceKind::FallSensor => TimeDelta::hours(2),
+        DeviceKind::MotionSensor
+        | DeviceKind::DoorSensor
+        | DeviceKind::BedSensor
+        | DeviceKind::HazardSensor
+        | DeviceKind::PillBox
+        | DeviceKind::SmartPlug => TimeDelta::hours(26),
+    }
+}
 
 #[cfg(test)]
 mod tests {

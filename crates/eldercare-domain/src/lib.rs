@@ -12,7 +12,7 @@ mod event;
 mod metric;
 
 pub use alert::AlertKind;
-pub use device::{DeviceKind, Source};
+pub use device::{DeviceKind, Source, heartbeat_timeout};
 pub use event::{EventKind, Unknown};
 pub use metric::Metric;
 

@@ -540,6 +540,21 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
             .filter(|e| e.kind == crate::domain::EventKind::DoorClosed && e.door.as_deref() == Some("entrance"))
             .map(|e| e.ts + out_after),
     );
+    // Whether the home has a hall sensor is read from the facts' day and a
+    // half: it can change when the entrance door or a motion in its room
+    // leaves them.
+    let entrance_rooms: Vec<&str> =
+        events.iter().filter(|e| e.door.as_deref() == Some("entrance")).filter_map(|e| e.room.as_deref()).collect();
+    relevant.extend(
+        events
+            .iter()
+            .filter(|e| {
+                e.door.as_deref() == Some("entrance")
+                    || (e.kind == crate::domain::EventKind::Motion
+                        && e.room.as_deref().is_some_and(|room| entrance_rooms.contains(&room)))
+            })
+            .map(|e| e.ts + LOOKBACK + Duration::milliseconds(1)),
+    );
     relevant.sort_unstable();
     let per_hour = (Duration::hours(1).num_milliseconds() + state.grid.tick_ms - 1) / state.grid.tick_ms;
     let last = state.grid.ceil(replay.to) - 1;

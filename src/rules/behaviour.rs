@@ -201,10 +201,10 @@ pub fn no_hall(facts: &ResidentFacts) -> NoHall<'_> {
 
 /// How long a quiet spell from `from` may last before inactivity is raised:
 /// `inactivity.hours`, or, with a learned routine, her own usual longest
-/// quiet spell in the parts of the day the spell can span before that ran
-/// out (the longest of them) plus `routine.inactivity_margin_minutes`,
-/// never below `routine.inactivity_floor_hours` and never above
-/// `inactivity.hours`. A part with nothing learned keeps the setting, and so
+/// quiet spell beginning around that hour of the day plus
+/// `routine.inactivity_margin_minutes`, never below
+/// `routine.inactivity_floor_hours` and never above `inactivity.hours`. An
+/// hour with nothing learned keeps the setting, and so
 /// does a spell that began with her in bed: a lie-in or a nap in bed is not
 /// the quiet of someone up and about (and "no morning activity" watches
 /// the morning).
@@ -218,16 +218,10 @@ pub fn inactivity_limit(
     let max = settings.inactivity.duration();
     let Some(routine) = routine.filter(|_| !in_bed) else { return max };
     let floor = settings.routine.inactivity_floor().min(max);
-    let mut usual = Duration::zero();
-    let mut hour = from;
-    while hour <= from + max {
-        match routine.usual_quiet(chrono::Timelike::hour(&hour.with_timezone(&tz))) {
-            Some(spell) => usual = usual.max(spell),
-            None => return max,
-        }
-        hour += Duration::hours(1);
+    match routine.usual_quiet_from(chrono::Timelike::hour(&from.with_timezone(&tz))) {
+        Some(usual) => (usual + settings.routine.inactivity_margin()).clamp(floor, max),
+        None => max,
     }
-    (usual + settings.routine.inactivity_margin()).clamp(floor, max)
 }
 
 /// The instant a local wall-clock time happens in `tz`: the first instant
@@ -1182,6 +1176,8 @@ mod tests {
                 spell("afternoon", 120),
                 spell("evening", 90),
             ],
+            // Busy mornings (an hour at most), two hours after lunch.
+            quiet_from_hour: (0..24).map(|h| Some(if (13..17).contains(&h) { 120 } else { 60 })).collect(),
         }
     }
 
@@ -1470,8 +1466,9 @@ mod tests {
             spells,
             prop::collection::vec(prop::option::of(time()), 3),
             (0usize..29, prop::option::of(time()), prop::option::of(time()), prop::option::of(time())),
+            prop::collection::vec(prop::option::of(0i64..20 * 60), 0..25),
         )
-            .prop_map(|(days, learned, rising, spells, meals, (days_out, earliest, latest, back))| {
+            .prop_map(|(days, learned, rising, spells, meals, (days_out, earliest, latest, back), by_hour)| {
                 use crate::rules::routine::{Outings, QuietSpell, UsualMeal};
                 let parts = ["night", "morning", "afternoon", "evening"];
                 Routine {
@@ -1496,6 +1493,7 @@ mod tests {
                         .zip(spells)
                         .map(|(part, usual_max_minutes)| QuietSpell { part: (*part).into(), usual_max_minutes })
                         .collect(),
+                    quiet_from_hour: by_hour,
                 }
             })
     }

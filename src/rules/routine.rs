@@ -60,6 +60,13 @@ pub struct Routine {
     /// 90th percentile of each day's longest; a spell counts in every part
     /// it spans; time out of the house is not quiet at home).
     pub quiet_spells: Vec<QuietSpell>,
+    /// For each local hour (0–23), her usual longest quiet spell at home
+    /// that began within an hour of it, in minutes: the 90th percentile over
+    /// the days she had one there (at least 7, else `null`). What the
+    /// inactivity rule learns from: an hour she is usually busy has short
+    /// spells, an hour she usually naps in a chair long ones.
+    #[serde(default)]
+    pub quiet_from_hour: Vec<Option<i64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -106,11 +113,9 @@ impl Routine {
         self.learned
     }
 
-    /// Her usual longest quiet spell in the part of the day holding local `hour`.
-    pub fn usual_quiet(&self, hour: u32) -> Option<Duration> {
-        let part = PARTS.iter().find(|(_, from, to)| (*from..*to).contains(&hour))?.0;
-        let spell = self.quiet_spells.iter().find(|q| q.part == part)?;
-        spell.usual_max_minutes.map(Duration::minutes)
+    /// Her usual longest quiet spell beginning around local `hour`.
+    pub fn usual_quiet_from(&self, hour: u32) -> Option<Duration> {
+        self.quiet_from_hour.get(hour as usize).copied().flatten().map(Duration::minutes)
     }
 
     /// Her usual time for `meal`.
@@ -223,7 +228,21 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         leave_latest: usual(every_leave, 0.9),
         latest_return: usual(returns, 0.95),
     };
-    let longest = longest_quiet(&events, &periods, tz);
+    let (longest, by_hour) = longest_quiet(&events, &periods, tz);
+    let quiet_from_hour = (0..24u32)
+        .map(|hour| {
+            // Each day's longest spell that began within an hour of `hour`.
+            let mut per_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+            for ((date, began), minutes) in &by_hour {
+                if began.abs_diff(hour) <= 1 || began.abs_diff(hour) == 23 {
+                    let slot = per_day.entry(*date).or_insert(*minutes);
+                    *slot = (*slot).max(*minutes);
+                }
+            }
+            let mut spells: Vec<i64> = per_day.into_values().collect();
+            if spells.len() < MIN_DAYS { None } else { quantile(&mut spells, 0.9) }
+        })
+        .collect();
     let quiet_spells = PARTS
         .iter()
         .enumerate()
@@ -240,16 +259,21 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
         meals,
         outings,
         quiet_spells,
+        quiet_from_hour,
     }
 }
 
 /// Each day's longest gap between two activity events, in minutes, by the
 /// local date and the part of the day ([`PARTS`]) it began in, leaving out
 /// the night in bed (a gap that begins with getting into bed) and gaps that
-/// began while she was out.
-fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz) -> BTreeMap<(NaiveDate, usize), i64> {
+/// began while she was out; and each day's longest by the local hour it began in.
+type ByPart = BTreeMap<(NaiveDate, usize), i64>;
+type ByHour = BTreeMap<(NaiveDate, u32), i64>;
+
+fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz) -> (ByPart, ByHour) {
     let active: Vec<&&ActivityEvent> = events.iter().filter(|e| is_activity(&e.kind)).collect();
-    let mut longest: BTreeMap<(NaiveDate, usize), i64> = BTreeMap::new();
+    let mut longest: ByPart = BTreeMap::new();
+    let mut by_hour: ByHour = BTreeMap::new();
     for pair in active.windows(2) {
         if pair[0].kind == EventKind::BedEnter
             || presence::at(periods, pair[0].ts).is_some_and(|p| p.presence == Presence::Out)
@@ -263,6 +287,8 @@ fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz
         }
         // The spell counts in every part of the day it spans.
         let (start, end) = (pair[0].ts.with_timezone(&tz).naive_local(), pair[1].ts.with_timezone(&tz).naive_local());
+        let slot = by_hour.entry((start.date(), start.hour())).or_insert(minutes);
+        *slot = (*slot).max(minutes);
         let mut date = start.date();
         while date <= end.date() {
             for (part, &(_, from, to)) in PARTS.iter().enumerate() {
@@ -281,7 +307,7 @@ fn longest_quiet(events: &[&ActivityEvent], periods: &[presence::Period], tz: Tz
             date = next;
         }
     }
-    longest
+    (longest, by_hour)
 }
 
 #[cfg(test)]
@@ -341,6 +367,12 @@ mod tests {
         assert_eq!(spell("morning"), Some(175));
         assert_eq!(spell("afternoon"), Some(119), "16:01 → 18:00, not the hours out");
         assert_eq!(spell("evening"), Some(135));
+        // By the hour a spell begins: from 07:34 the morning's long one, from
+        // 16:01 two hours; around noon she is out, nothing is learned.
+        assert_eq!(routine.quiet_from_hour[7], Some(175));
+        assert_eq!(routine.quiet_from_hour[16], Some(119));
+        assert_eq!(routine.quiet_from_hour[12], None);
+        assert_eq!(routine.usual_quiet_from(20), Some(Duration::minutes(135)));
     }
 
     #[test]

@@ -204,19 +204,19 @@ pub fn no_hall(facts: &ResidentFacts) -> NoHall<'_> {
 /// quiet spell beginning around that hour of the day plus
 /// `routine.inactivity_margin_minutes`, never below
 /// `routine.inactivity_floor_hours` and never above `inactivity.hours`. An
-/// hour with nothing learned keeps the setting, and so
-/// does a spell that began with her in bed: a lie-in or a nap in bed is not
-/// the quiet of someone up and about (and "no morning activity" watches
-/// the morning).
+/// hour with nothing learned keeps the setting, and so does a spell that
+/// began `unseen`: with her in bed (a lie-in or a nap in bed is not the
+/// quiet of someone up and about, and "no morning activity" watches the
+/// morning) or unsure whether she is home at all.
 pub fn inactivity_limit(
     settings: &RuleSettings,
     routine: Option<&Routine>,
     tz: Tz,
     from: DateTime<Utc>,
-    in_bed: bool,
+    unseen: bool,
 ) -> Duration {
     let max = settings.inactivity.duration();
-    let Some(routine) = routine.filter(|_| !in_bed) else { return max };
+    let Some(routine) = routine.filter(|_| !unseen) else { return max };
     let floor = settings.routine.inactivity_floor().min(max);
     match routine.usual_quiet_from(chrono::Timelike::hour(&from.with_timezone(&tz))) {
         Some(usual) => (usual + settings.routine.inactivity_margin()).clamp(floor, max),
@@ -370,13 +370,29 @@ fn local_date_of(tz: Tz, ts: DateTime<Utc>) -> NaiveDate {
 /// activity from 04:00, as the routine counts it), up to three hours.
 fn late_rising(routine: &Routine, tz: Tz, events: &[&ActivityEvent], date: NaiveDate) -> Duration {
     let Some(usual) = routine.rising else { return Duration::zero() };
+    let Some(rose) = rose_at(events, tz, date) else { return Duration::zero() };
+    (rose - local_instant(tz, date, usual.time())).clamp(Duration::zero(), most_breakfast_delay())
+}
+
+/// When she got up for the day on local `date`: the first time from 04:00
+/// she left her bed and did not go back to it within the hour (a trip to
+/// the bathroom is not rising); without a bed sensor, her first activity
+/// from 04:00. `events` oldest first.
+pub fn rose_at(events: &[&ActivityEvent], tz: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
     let from = local_instant(tz, date, NaiveTime::from_hms_opt(4, 0, 0).expect("04:00"));
-    let Some(rose) =
-        events.iter().find(|e| e.ts >= from && e.is_activity()).filter(|e| local_date_of(tz, e.ts) == date)
-    else {
-        return Duration::zero();
-    };
-    (rose.ts - local_instant(tz, date, usual.time())).clamp(Duration::zero(), most_breakfast_delay())
+    let day: Vec<&ActivityEvent> =
+        events.iter().copied().filter(|e| e.ts >= from && local_date_of(tz, e.ts) == date).collect();
+    let bed = |e: &&ActivityEvent| e.is(EventKind::BedExit) || e.is(EventKind::BedEnter);
+    if !events.iter().any(bed) {
+        return day.iter().find(|e| e.is_activity()).map(|e| e.ts);
+    }
+    day.iter()
+        .enumerate()
+        .filter(|(_, e)| e.is(EventKind::BedExit))
+        .find(|(i, exit)| {
+            !day[i + 1..].iter().any(|e| e.is(EventKind::BedEnter) && e.ts - exit.ts <= Duration::hours(1))
+        })
+        .map(|(_, e)| e.ts)
 }
 
 /// The cause of the missed-meal alert of one meal window on a local date.
@@ -473,7 +489,10 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
             .find(|e| e.is(EventKind::BedEnter) || e.is(EventKind::BedExit))
             .is_some_and(|e| e.is(EventKind::BedEnter))
     };
-    let limit = |from| inactivity_limit(settings, ctx.routine, ctx.tz(), from, in_bed(from));
+    // Her own limit is for her seen at home and up: in bed, or unsure
+    // whether she is home (a door closed, nobody seen since), the setting's.
+    let seen_home = |ts: DateTime<Utc>| home::at(&ctx.presence, ts).is_some_and(|p| p.presence == Presence::In);
+    let limit = |from| inactivity_limit(settings, ctx.routine, ctx.tz(), from, in_bed(from) || !seen_home(from));
 
     for pair in activity.windows(2) {
         let (before, after) = (pair[0], pair[1]);
@@ -1571,8 +1590,24 @@ mod tests {
             let judged_rules = |decisions: Vec<Decision>| -> Vec<Decision> {
                 decisions.into_iter().filter(|d| d.kind() != AlertKind::PresenceCheck).collect()
             };
+            // Her own (learned) inactivity limit is for her seen at home: a
+            // spell begun unsure keeps the configured one, so there `unsure`
+            // changes which limit applies, never whether the rule runs.
+            let periods = home::periods(&refs, judged, now);
+            for decision in &decisions {
+                if let Decision::Raise { kind: AlertKind::Inactivity, details, .. } = decision
+                    && details["learned"] == true
+                {
+                    let from: DateTime<Utc> = details["last_activity"].as_str().and_then(|t| t.parse().ok()).expect("from");
+                    prop_assert_eq!(home::at(&periods, from).map(|p| p.presence), Some(Presence::In));
+                }
+            }
+            let learns = super::learned(&facts).is_some();
+            let compared = |decisions: Vec<Decision>| -> Vec<Decision> {
+                judged_rules(decisions).into_iter().filter(|d| !learns || d.kind() != AlertKind::Inactivity).collect()
+            };
             if !was_out {
-                prop_assert_eq!(judged_rules(evaluate(&never_out, now)), judged_rules(decisions.clone()));
+                prop_assert_eq!(compared(evaluate(&never_out, now)), compared(decisions.clone()));
             } else {
                 // Out takes away only what being out explains.
                 let explained = [AlertKind::Inactivity, AlertKind::NoMorningActivity, AlertKind::MissedMeal,

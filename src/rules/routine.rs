@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::behaviour::{is_activity, meal_evidence, window_on};
+use super::behaviour::{is_activity, meal_evidence, rose_at, window_on};
 use super::presence::{self, Presence};
 use crate::domain::EventKind;
 use crate::domain::activity::ActivityEvent;
@@ -48,7 +48,8 @@ pub struct Routine {
     pub days: usize,
     /// Whether there were enough of them (at least 7) to learn from.
     pub learned: bool,
-    /// Usual first activity of the day (from 04:00), local `HH:MM`.
+    /// Usual rising (from 04:00, out of bed and not back within the hour;
+    /// without a bed sensor, the first activity), local `HH:MM`.
     #[schema(value_type = Option<String>)]
     pub rising: Option<LocalTime>,
     /// Usual last activity of the evening (from 18:00), local `HH:MM`.
@@ -176,9 +177,8 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
     for &date in &days {
         let day = of_day(date);
         let active: Vec<&&ActivityEvent> = day.iter().filter(|e| is_activity(&e.kind)).collect();
-        let morning = NaiveTime::from_hms_opt(4, 0, 0).expect("04:00");
-        if let Some(first) = active.iter().find(|e| local(e.ts).time() >= morning) {
-            rising.push(secs(first.ts));
+        if let Some(rose) = rose_at(&day, tz, date) {
+            rising.push(secs(rose));
         }
         let evening = NaiveTime::from_hms_opt(18, 0, 0).expect("18:00");
         let in_bed = day.iter().rfind(|e| e.kind == EventKind::BedEnter && local(e.ts).time() >= evening).copied();

@@ -675,9 +675,11 @@ fn night_wandering(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     }
 }
 
-/// How long before her usual rising getting up is her morning, not the night.
+/// How long before her usual rising getting up is her morning, not the
+/// night: a day begun up to two hours early, on a day that would itself
+/// have begun half an hour early.
 fn early_rising() -> Duration {
-    Duration::hours(2)
+    Duration::minutes(150)
 }
 
 /// The last stretch before a bed exit's deadline in which she must still be
@@ -686,8 +688,8 @@ fn still_moving() -> Duration {
     Duration::minutes(15)
 }
 
-/// Out of bed near her own usual rising (from two hours before it, never
-/// before 04:00) and still moving about in the last quarter hour before the
+/// Out of bed near her own usual rising (from two and a half hours before
+/// it, never before 04:00) and still moving about in the last quarter hour before the
 /// deadline: her day has started early, as it sometimes does. Someone on
 /// the floor is not moving; at 02:00 the rule holds whatever she does.
 fn up_for_the_day(ctx: &Context<'_>, exit: DateTime<Utc>, after: &[&ActivityEvent], due: DateTime<Utc>) -> bool {

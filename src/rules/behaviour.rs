@@ -1266,6 +1266,25 @@ mod tests {
     }
 
     #[test]
+    fn rising_is_leaving_bed_for_the_day_not_a_trip_to_the_bathroom() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let day = [
+            event("2026-11-28T03:00:00+08:00", "bed_exit"),
+            event("2026-11-28T03:10:00+08:00", "bed_enter"),
+            event("2026-11-28T05:00:00+08:00", "bed_exit"),
+            motion("2026-11-28T05:01:00+08:00", "bathroom"),
+            event("2026-11-28T05:12:00+08:00", "bed_enter"),
+            event("2026-11-28T07:20:00+08:00", "bed_exit"),
+            motion("2026-11-28T07:21:00+08:00", "kitchen"),
+        ];
+        let refs: Vec<&ActivityEvent> = day.iter().collect();
+        assert_eq!(rose_at(&refs, Shanghai, date), Some(ts("2026-11-28T07:20:00+08:00")));
+        // Without a bed sensor: her first sign of life from 04:00.
+        let no_bed: Vec<&ActivityEvent> = refs.iter().copied().filter(|e| e.room.is_some()).collect();
+        assert_eq!(rose_at(&no_bed, Shanghai, date), Some(ts("2026-11-28T05:01:00+08:00")));
+    }
+
+    #[test]
     fn an_early_rising_near_her_own_is_her_day_but_the_night_still_counts() {
         // Up at 05:30 (usually 07:00), moving about: her day started.
         let mut up = vec![event("2026-11-28T05:30:00+08:00", "bed_exit")];

@@ -1,19 +1,21 @@
-//! Residents' learned routines: written by the scheduler's leader once a
-//! local day, read with the behaviour rules' facts.
+//! Residents' learned routines (`rules::routine::Routine`, stored as JSON):
+//! written by the scheduler's leader once a local day, read with the
+//! behaviour rules' facts. The store knows them only as documents.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::scope::{Monitoring, Reached};
-use crate::rules::routine::Routine;
 
 /// Every stored routine, with the local day each was learned for. A routine
 /// that no longer reads (an older shape) is left out: it is learned again.
-pub async fn all(pool: &PgPool) -> Result<HashMap<Uuid, (NaiveDate, Routine)>, sqlx::Error> {
+pub async fn all<R: DeserializeOwned>(pool: &PgPool) -> Result<HashMap<Uuid, (NaiveDate, R)>, sqlx::Error> {
     let rows: Vec<(Uuid, NaiveDate, serde_json::Value)> =
         sqlx::query_as("select resident_id, learned_for, routine from resident_routines").fetch_all(pool).await?;
     Ok(rows
@@ -23,11 +25,11 @@ pub async fn all(pool: &PgPool) -> Result<HashMap<Uuid, (NaiveDate, Routine)>, s
 }
 
 /// Stores what was learned for `resident` on local day `learned_for`.
-pub async fn save(
+pub async fn save<R: Serialize>(
     pool: &PgPool,
     resident: &Reached<Monitoring>,
     learned_for: NaiveDate,
-    routine: &Routine,
+    routine: &R,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into resident_routines (resident_id, learned_for, routine) values ($1, $2, $3)
@@ -43,7 +45,10 @@ pub async fn save(
 }
 
 /// The stored routine of one resident, with the day it was learned for.
-pub async fn of(pool: &PgPool, resident: &Reached<Monitoring>) -> Result<Option<(NaiveDate, Routine)>, sqlx::Error> {
+pub async fn of<R: DeserializeOwned>(
+    pool: &PgPool,
+    resident: &Reached<Monitoring>,
+) -> Result<Option<(NaiveDate, R)>, sqlx::Error> {
     let row: Option<(NaiveDate, serde_json::Value)> =
         sqlx::query_as("select learned_for, routine from resident_routines where resident_id = $1")
             .bind(resident.id())

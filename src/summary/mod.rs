@@ -20,6 +20,7 @@ use crate::domain::{AlertKind, DeviceKind, EventKind, Scope, Status};
 use crate::rules::behaviour::missed_meal_cause;
 use crate::rules::devices;
 use crate::rules::presence as home;
+use crate::rules::routine::Routine;
 use crate::store::alerts::{self, DayAlert};
 use crate::store::data::{self, Stats};
 use crate::store::settings::SettingsCache;
@@ -80,7 +81,7 @@ pub async fn build(
     let missed = alerts::by_cause(pool, reached, AlertKind::MissedMeal, &causes).await?;
     let refs: Vec<&ActivityEvent> = events.iter().collect();
     // The routine the scheduler's leader learned and the rules use.
-    let stored = routines::of(pool, reached).await?.map(|(_, routine)| routine);
+    let stored = routines::of::<Routine>(pool, reached).await?.map(|(_, routine)| routine);
     let routine = stored.as_ref().filter(|r| settings.routine.learn && r.usable());
     let no_hall = routine.map_or(home::NoHall::Unsure, |r| home::NoHall::Usual(r, tz));
     let periods = home::of(&refs, settings.presence.out_after(), no_hall, now);

@@ -700,6 +700,12 @@ async fn without_a_hall_sensor_her_usual_outings_are_believed_and_an_unusual_one
     assert_eq!((check.2, check.3), (closed + Duration::minutes(30), true), "{live:?}");
     assert_eq!(live.len(), 1, "{live:?}");
 
+    // The family's summary reads the stored routine too: her usual day out
+    // shows lunch eaten out, as the rules judged it.
+    let summary = app.get(&format!("/api/v1/residents/{}/summary?date={first}", h.rid), &h.token).await;
+    let lunch = summary["meals"].as_array().expect("meals").iter().find(|m| m["meal"] == "lunch").cloned();
+    assert_eq!(lunch.map(|m| m["status"].clone()), Some(json!("eaten_out")), "{summary}");
+
     // The backtest learns the same routine from the days before each day
     // and raises the same.
     let report = backtest(&app, &h, json!({"from": stamp(from), "to": stamp(to)})).await;

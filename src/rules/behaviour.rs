@@ -541,10 +541,12 @@ fn inactivity(ctx: &Context<'_>, out: &mut Vec<Decision>) {
 }
 
 /// Out of the house and not back by the evening's bound (`presence.return_by`
-/// local time, on the day she went out; at once if she went out after it).
-/// Raised at the bound, cleared when she comes back in. A night-time exit is
-/// night wandering's business, and a status away (a weekend at her
-/// daughter's) suppresses it like every behaviour rule.
+/// local time, on the day she went out; at once if she went out after it),
+/// or by her own latest usual return plus `routine.return_margin_hours` if
+/// she went out before that return and it comes first. Raised at the bound,
+/// cleared when she comes back in. A night-time exit is night wandering's
+/// business, and a status away (a weekend at her daughter's) suppresses it
+/// like every behaviour rule.
 fn not_returned(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     let settings = &ctx.settings().presence;
     for period in ctx.presence.iter().filter(|p| p.presence == Presence::Out) {
@@ -557,32 +559,43 @@ fn not_returned(ctx: &Context<'_>, out: &mut Vec<Decision>) {
                 bound = bound.min(learned + ctx.settings().routine.return_margin());
             }
         }
-        let due = bound.max(period.from);
-        if period.until.is_some_and(|back| back <= due) || !ctx.judged(due) || period.from < ctx.facts.since {
-            continue;
-        }
-        if ctx.in_window(&ctx.settings().night, period.from) {
-            continue;
-        }
-        let cause = format!("not_returned:{}", rfc3339(period.from));
-        out.push(Decision::Raise {
-            kind: AlertKind::NotReturned,
-            cause: cause.clone(),
-            severity: Severity::High,
-            at: due,
-            details: json!({"out_since": rfc3339(period.from), "local_out_since": ctx.local(period.from),
-                            "return_by": rfc3339(bound), "local_return_by": ctx.local(bound),
-                            "timezone": ctx.tz().name()}),
+        let details = json!({"out_since": rfc3339(period.from), "local_out_since": ctx.local(period.from),
+                             "return_by": rfc3339(bound), "local_return_by": ctx.local(bound),
+                             "timezone": ctx.tz().name()});
+        period_alert(ctx, out, period, AlertKind::NotReturned, Severity::High, bound.max(period.from), details);
+    }
+}
+
+/// The alert of a presence period still going on at `due`: raised then,
+/// cleared when the period ends, its cause the kind and the period's start.
+/// Nothing for a period begun before the facts count, judged past the
+/// look-back, or begun at night (night wandering's business).
+fn period_alert(
+    ctx: &Context<'_>,
+    out: &mut Vec<Decision>,
+    period: &Period,
+    kind: AlertKind,
+    severity: Severity,
+    due: DateTime<Utc>,
+    details: serde_json::Value,
+) {
+    if period.until.is_some_and(|back| back <= due)
+        || !ctx.judged(due)
+        || period.from < ctx.facts.since
+        || ctx.in_window(&ctx.settings().night, period.from)
+    {
+        return;
+    }
+    let cause = format!("{}:{}", kind.as_str(), rfc3339(period.from));
+    out.push(Decision::Raise { kind, cause: cause.clone(), severity, at: due, details });
+    if let Some(back) = period.until {
+        out.push(Decision::Clear {
+            kind,
+            cause,
+            at: back,
+            resolution: Resolution::AutoCleared,
+            details: json!({"back_at": rfc3339(back)}),
         });
-        if let Some(back) = period.until {
-            out.push(Decision::Clear {
-                kind: AlertKind::NotReturned,
-                cause,
-                at: back,
-                resolution: Resolution::AutoCleared,
-                details: json!({"back_at": rfc3339(back)}),
-            });
-        }
     }
 }
 
@@ -715,33 +728,10 @@ fn presence_check(ctx: &Context<'_>, out: &mut Vec<Decision>) {
     }
     let after = ctx.settings().routine.check_after();
     for period in ctx.presence.iter().filter(|p| p.presence == Presence::Unsure) {
-        let due = period.from + after;
-        if period.until.is_some_and(|back| back <= due)
-            || !ctx.judged(due)
-            || period.from < ctx.facts.since
-            || ctx.in_window(&ctx.settings().night, period.from)
-        {
-            continue;
-        }
-        let cause = format!("presence_check:{}", rfc3339(period.from));
-        out.push(Decision::Raise {
-            kind: AlertKind::PresenceCheck,
-            cause: cause.clone(),
-            severity: Severity::Low,
-            at: due,
-            details: json!({"door_closed_at": rfc3339(period.from), "local_door_closed": ctx.local(period.from),
-                            "check_after_minutes": number_value(ctx.settings().routine.check_after_minutes),
-                            "timezone": ctx.tz().name()}),
-        });
-        if let Some(back) = period.until {
-            out.push(Decision::Clear {
-                kind: AlertKind::PresenceCheck,
-                cause,
-                at: back,
-                resolution: Resolution::AutoCleared,
-                details: json!({"activity_at": rfc3339(back)}),
-            });
-        }
+        let details = json!({"door_closed_at": rfc3339(period.from), "local_door_closed": ctx.local(period.from),
+                             "check_after_minutes": number_value(ctx.settings().routine.check_after_minutes),
+                             "timezone": ctx.tz().name()});
+        period_alert(ctx, out, period, AlertKind::PresenceCheck, Severity::Low, period.from + after, details);
     }
 }
 

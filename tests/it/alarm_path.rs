@@ -38,15 +38,6 @@ async fn institution_alert(app: &TestApp, token: &str, kind: &str) -> Value {
     .await
 }
 
-/// Waits until the scheduler of `app` has ticked `n` more times.
-async fn scheduler_ticks(app: &TestApp, n: u64) {
-    let target = app.metrics.scheduler_ticks.load(Ordering::Relaxed) + n;
-    wait_for("scheduler ticks", || async {
-        (app.metrics.scheduler_ticks.load(Ordering::Relaxed) >= target).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn two_shared_detectors_raise_two_alerts_each_naming_its_device_and_room() {
     let app = fast_app_on(Broker::start().await, fresh_database().await).await;
@@ -241,7 +232,7 @@ async fn no_scheduler_ticking_raises_the_watchdog_alert() {
     assert!(ready["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("scheduler_stalled")));
     // Released, the app's own scheduler leads and ticks again.
     sqlx::query("select pg_advisory_unlock_all()").execute(&mut usurper).await.unwrap();
-    scheduler_ticks(&app, 2).await;
+    app.scheduler_ticks(2).await;
     wait_for("the problem to end", || async {
         (!app.metrics.problems().iter().any(|p| p.starts_with("scheduler_stalled"))).then_some(())
     })
@@ -345,7 +336,7 @@ async fn a_low_battery_alert_clears_by_the_residents_threshold_after_a_restart()
     // 25 % is charged by the default threshold (15 % + 5), still low by hers (30 %).
     app.broker.publish("eldercare/v1/watch-1/status", status(25)).await;
     app.wait_count("select count(*) from device_state where battery = 25", 1).await;
-    scheduler_ticks(&app, 3).await;
+    app.scheduler_ticks(3).await;
     assert_eq!(h.alerts(&app, "kind=low_battery").await[0]["status"], "open");
     app.broker.publish("eldercare/v1/watch-1/status", status(36)).await;
     let cleared = h.wait_alert(&app, "low_battery", |a| a["status"] == "resolved").await;
@@ -393,7 +384,7 @@ async fn activity_committed_late_is_not_skipped_by_the_scheduler() {
     wait_for("the clock", || async move { (Utc::now() >= after).then_some(()) }).await;
     app.broker.publish("zigbee2mqtt/n/kitchen", json!({"occupancy": true}).to_string()).await;
     app.wait_count("select count(*) from events where device_id = 'z-next'", 1).await;
-    scheduler_ticks(&app, 3).await;
+    app.scheduler_ticks(3).await;
     sqlx::query("commit").execute(&mut late).await.unwrap();
     // Quiet past the threshold (18 s) since the late movement.
     let alert = h.wait_alert(&app, "inactivity", |_| true).await;

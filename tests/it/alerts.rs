@@ -208,16 +208,6 @@ async fn status_history(app: &TestApp, device: &str) -> Vec<(bool, String)> {
         .expect("the status history")
 }
 
-/// Waits until the scheduler of `app` has ticked `n` more times.
-async fn scheduler_ticks(app: &TestApp, n: u64) {
-    use std::sync::atomic::Ordering;
-    let target = app.metrics.scheduler_ticks.load(Ordering::Relaxed) + n;
-    wait_for("scheduler ticks", || async {
-        (app.metrics.scheduler_ticks.load(Ordering::Relaxed) >= target).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn the_scheduler_keeps_one_status_history_row_per_change_of_a_device_not_one_per_tick() {
     let app = fast_app().await;
@@ -228,7 +218,7 @@ async fn the_scheduler_keeps_one_status_history_row_per_change_of_a_device_not_o
         .await
         .expect("registered 20 minutes ago");
     h.wait_alert(&app, "device_offline", |a| a["status"] == "open").await;
-    scheduler_ticks(&app, 5).await;
+    app.scheduler_ticks(5).await;
     assert_eq!(status_history(&app, "watch-1").await, [(false, "heartbeat_timeout".into())]);
     let when_the_timeout_ran_out = format!(
         "select count(*) from device_status_history h join devices d using (device_id)
@@ -240,7 +230,7 @@ async fn the_scheduler_keeps_one_status_history_row_per_change_of_a_device_not_o
     let reading = json!({"ts": now_ts(0), "metric": "heart_rate", "value": 72});
     app.broker.publish("eldercare/v1/watch-1/telemetry", reading.to_string()).await;
     h.wait_alert(&app, "device_offline", |a| a["status"] == "resolved").await;
-    scheduler_ticks(&app, 5).await;
+    app.scheduler_ticks(5).await;
     assert_eq!(
         status_history(&app, "watch-1").await,
         [(false, "heartbeat_timeout".into()), (true, "heard_from".into())]

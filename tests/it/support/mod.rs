@@ -285,4 +285,14 @@ impl TestApp {
         .await;
         assert_eq!(got, expected, "{sql}");
     }
+
+    /// Waits until this app's scheduler has ticked `n` more times.
+    pub async fn scheduler_ticks(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        let target = self.metrics.scheduler_ticks.load(Ordering::Relaxed) + n;
+        wait_for("scheduler ticks", || async {
+            (self.metrics.scheduler_ticks.load(Ordering::Relaxed) >= target).then_some(())
+        })
+        .await;
+    }
 }

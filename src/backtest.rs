@@ -240,9 +240,10 @@ pub struct History {
     pub statuses: Vec<crate::domain::device::StatusChange>,
 }
 
-/// Reads what the replay of `[from, to)` needs, in three queries: events,
-/// the readings of the metrics `settings` has thresholds for, and the
-/// resident's status periods.
+/// Reads what the replay of `[from, to)` needs, in four concurrent queries:
+/// events (from the 28 days before the window, which her first day's routine
+/// is learned from), the readings of the metrics `settings` has thresholds
+/// for, the resident's status periods, and her devices' status history.
 pub async fn load(
     pool: &PgPool,
     resident: &Reached<Monitoring>,
@@ -250,19 +251,20 @@ pub async fn load(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<History, sqlx::Error> {
-    // Her routine on the window's first day is learned from the 28 days before it.
-    let start = from - LOOKBACK.max(routine_history());
+    // Readings matter from the look-back on; events further back, for the
+    // routine.
+    let start = from - LOOKBACK;
     let metrics: Vec<Metric> = settings.thresholds.iter().map(|(m, _)| m).collect();
     let periods = async {
         let mut conn = pool.acquire().await?;
         crate::store::status::periods(&mut conn, &resident.identity()).await
     };
-    let (events, readings, periods) = tokio::try_join!(
-        activity::history(pool, resident, start, to),
+    let (events, readings, periods, statuses) = tokio::try_join!(
+        activity::history(pool, resident, from - LOOKBACK.max(routine_history()), to),
         activity::readings_history(pool, resident, &metrics, start, to),
         periods,
+        crate::store::device_status::history(pool, resident, from, to),
     )?;
-    let statuses = crate::store::device_status::history(pool, resident, from, to).await?;
     Ok(History { events, readings, periods, statuses })
 }
 

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::engine::is_late;
 use crate::alerts::lifecycle::AlertBook;
-use crate::domain::activity::ActivityEvent;
+use crate::domain::activity::{ActivityEvent, Attended, attended_as_of};
 use crate::domain::presence;
 use crate::domain::scope::{Monitoring, Reached};
 use crate::domain::settings::{RuleSettings, SettingsError, number_value};
@@ -238,6 +238,8 @@ pub struct History {
     /// Her devices' changes between online and offline: each one's last
     /// before the window (its state when the window opens), then those within.
     pub statuses: Vec<crate::domain::device::StatusChange>,
+    /// Her carers' visits (EVV), by check-in, from as far back as the events.
+    pub visits: Vec<Attended>,
 }
 
 /// Reads what the replay of `[from, to)` needs, in four concurrent queries:
@@ -259,13 +261,15 @@ pub async fn load(
         let mut conn = pool.acquire().await?;
         crate::store::status::periods(&mut conn, &resident.identity()).await
     };
-    let (events, readings, periods, statuses) = tokio::try_join!(
-        activity::history(pool, resident, from - LOOKBACK.max(routine_history()), to),
+    let events_from = from - LOOKBACK.max(routine_history());
+    let (events, readings, periods, statuses, visits) = tokio::try_join!(
+        activity::history(pool, resident, events_from, to),
         activity::readings_history(pool, resident, &metrics, start, to),
         periods,
         crate::store::device_status::history(pool, resident, from, to),
+        activity::attended(pool, resident, events_from, to),
     )?;
-    Ok(History { events, readings, periods, statuses })
+    Ok(History { events, readings, periods, statuses, visits })
 }
 
 /// How far back of a day its routine is learned from (see `rules::routine`),
@@ -343,6 +347,8 @@ struct State<'a> {
     replay: &'a Replay,
     /// The resident's status periods.
     periods: &'a [Period],
+    /// Her carers' visits.
+    visits: &'a [Attended],
     /// Where history starts to count for the behaviour rules when no
     /// return from an absence says later.
     since: DateTime<Utc>,
@@ -424,7 +430,8 @@ impl<'a> State<'a> {
             return;
         }
         let seen = &self.activity[..self.activity.partition_point(|e| e.ts <= now)];
-        self.facts.routine = Some(routine::learn(seen, self.replay.tz, &self.replay.settings, today));
+        let visits = attended_as_of(self.visits, DateTime::<Utc>::MIN_UTC, now);
+        self.facts.routine = Some(routine::learn(seen, &visits, self.replay.tz, &self.replay.settings, today));
         self.routine_for = Some(today);
     }
 
@@ -460,6 +467,7 @@ impl<'a> State<'a> {
         self.facts.activity_sensors_online =
             self.sensors.values().any(|(kind, seen)| behaviour::sees_activity(*kind, Some(*seen), None, now));
         self.learn_routine(now);
+        self.facts.visits = attended_as_of(self.visits, now - LOOKBACK, now);
         for decision in behaviour::evaluate(&self.facts, now) {
             // The tick that first saw it: the first at or after its instant,
             // unless that tick was judged and did not (history the rules
@@ -501,6 +509,7 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
     let mut state = State {
         replay,
         periods: &history.periods,
+        visits: &history.visits,
         since,
         book: AlertBook::new(),
         vitals: VitalMonitor::new(),
@@ -511,6 +520,7 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
             activity_sensors_online: false,
             since,
             routine: None,
+            visits: Vec::new(),
         },
         sensors: HashMap::new(),
         activity: history.events.iter().filter(|e| behaviour::is_activity(&e.kind)).map(|e| e.activity()).collect(),
@@ -534,6 +544,13 @@ fn replay_judging(replay: &Replay, history: &History, judging: Judging, stopped:
         .map(|e| e.ts)
         .collect();
     relevant.extend(history.periods.iter().flat_map(|p| std::iter::once(p.from).chain(p.until)));
+    // A carer's check-in and check-out, and the end of the door being theirs.
+    relevant.extend(history.visits.iter().flat_map(|v| {
+        [Some(v.from), v.until, v.until.map(|until| until + crate::rules::presence::carer_leaving())]
+            .into_iter()
+            .flatten()
+            .chain([v.from + LOOKBACK + Duration::milliseconds(1)])
+    }));
     // The elder is out once the entrance door has been closed long enough.
     let out_after = replay.settings.presence.out_after();
     relevant.extend(
@@ -763,6 +780,7 @@ mod tests {
             readings: vec![],
             periods: vec![],
             statuses: vec![],
+            visits: vec![],
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
@@ -840,6 +858,7 @@ mod tests {
             readings: vec![],
             periods: vec![],
             statuses: vec![],
+            visits: vec![],
         };
         let mut settings = RuleSettings::default();
         settings.inactivity.hours = 3.0;
@@ -888,6 +907,7 @@ mod tests {
             hours in 1u32..6,
             tick_minutes in 1i64..16,
             away in proptest::option::of((0i64..(36 * 60), 1i64..(12 * 60), proptest::bool::ANY)),
+            visits in proptest::collection::vec((0i64..(60 * 60), proptest::option::of(1i64..(6 * 60))), 0..4),
         ) {
             let start = ts("2026-11-27T00:00:00+08:00");
             let kinds = ["motion", "motion", "door_opened", "door_closed", "bed_exit", "bed_enter", "motion", "sos_pressed"];
@@ -933,6 +953,18 @@ mod tests {
                     }
                 }),
                 statuses: vec![],
+                // Carers' visits, some never checked out.
+                visits: {
+                    let mut visits: Vec<Attended> = visits
+                        .into_iter()
+                        .map(|(minute, length)| {
+                            let from = start + Duration::minutes(minute);
+                            Attended { from, until: length.map(|m| from + Duration::minutes(m)) }
+                        })
+                        .collect();
+                    visits.sort_by_key(|v| v.from);
+                    visits
+                },
             };
             let mut settings = RuleSettings::default();
             settings.inactivity.hours = f64::from(hours);
@@ -1008,7 +1040,8 @@ mod tests {
             e.received_at = e.ts;
             e
         });
-        let history = History { events: events.collect(), readings: vec![], periods: vec![], statuses: vec![] };
+        let history =
+            History { events: events.collect(), readings: vec![], periods: vec![], statuses: vec![], visits: vec![] };
         let week = Replay { to: ts("2026-12-04T00:00:00+08:00"), ..day(RuleSettings::default()) };
         let steps = std::cell::Cell::new(0u32);
         let counted = || {

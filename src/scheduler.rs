@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::alerts::{self, Subject};
-use crate::domain::activity::ActivityEvent;
+use crate::domain::activity::{ActivityEvent, PresencePeriod};
 use crate::domain::presence;
 use crate::domain::scope::{Alerts, Monitoring, Reached};
 use crate::domain::settings::RuleSettings;
@@ -292,6 +292,8 @@ pub struct Behaviour {
     /// Each resident's learned routine and the local day it was learned
     /// for; `None` until read from the database.
     routines: Option<HashMap<Uuid, (NaiveDate, Routine)>>,
+    /// Each resident's stored open presence period; `None` until read.
+    presence: Option<HashMap<Uuid, PresencePeriod>>,
 }
 
 /// How many residents' routines one tick learns at most: a district's
@@ -351,11 +353,34 @@ impl Behaviour {
             let from = now - chrono::Duration::days(routine::HISTORY_DAYS + 2);
             let events =
                 activity::of_resident(pool, &resident, &activity_kinds(), from, now, routine::MAX_EVENTS).await?;
-            let learnt = routine::learn(&events, tz, settings, today);
+            let visits = activity::attended(pool, &resident, from, now).await?;
+            let learnt = routine::learn(&events, &visits, tz, settings, today);
             routines::save(pool, &resident, today, &learnt).await?;
             known.insert(r.id, (today, learnt));
             learned += 1;
         }
+        Ok(())
+    }
+
+    /// Stores a resident's presence periods as judged now, when they
+    /// changed: from the stored open period's start on (the periods judged
+    /// from the look-back begin with its oldest event, which is no change).
+    async fn record_presence(
+        &mut self,
+        pool: &PgPool,
+        resident: Uuid,
+        judged: Vec<PresencePeriod>,
+    ) -> Result<(), sqlx::Error> {
+        if self.presence.is_none() {
+            self.presence = Some(crate::store::presence::open(pool).await?);
+        }
+        let stored = self.presence.get_or_insert_with(HashMap::new);
+        let Some(changed) = crate::rules::presence::to_record(stored.get(&resident).copied(), judged) else {
+            return Ok(());
+        };
+        let reached = Reached::<Monitoring>::for_the_platform(resident);
+        crate::store::presence::record(pool, &reached, &changed).await?;
+        stored.insert(resident, *changed.last().expect("the current period"));
         Ok(())
     }
 
@@ -389,6 +414,7 @@ impl Behaviour {
         }
         let active = store_alerts::active_about_residents(pool).await?;
         let periods = crate::store::status::periods_of(pool, &ids).await?;
+        let mut visits = activity::attended_since(pool, now - LOOKBACK).await?;
         for r in watched {
             let Ok(tz) = r.timezone.parse::<chrono_tz::Tz>() else { continue };
             let Some(settings) = settings.get(&r.id) else { continue };
@@ -421,10 +447,13 @@ impl Behaviour {
                 activity_sensors_online: sensors_online.contains(&r.id),
                 since,
                 routine: self.routines.as_ref().and_then(|known| known.get(&r.id)).map(|(_, routine)| routine.clone()),
+                visits: visits.remove(&r.id).unwrap_or_default(),
             };
             let subject =
                 Subject { institution_id: r.institution_id, resident_id: Some(r.id), device_id: None, room: None };
-            for decision in behaviour::evaluate(&facts, now) {
+            let (decisions, presence) = behaviour::judge(&facts, now);
+            self.record_presence(pool, r.id, presence).await?;
+            for decision in decisions {
                 let key = (r.id, decision.kind(), decision.cause().to_owned());
                 let wanted = match &decision {
                     Decision::Raise { .. } => !self.raised.contains(&key),

@@ -16,7 +16,7 @@ use crate::domain::{AccessKind, EventKind, Metric};
 use crate::store::data::{self, Bucket, BucketPoint, Point, StoredEvent};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(readings)).routes(routes!(events))
+    OpenApiRouter::new().routes(routes!(readings)).routes(routes!(events)).routes(routes!(presence))
 }
 
 /// Without `from`, queries look back this far from `to`.
@@ -227,4 +227,41 @@ async fn events(
         truncate(data::events(&ctx.pool, &resident, from, to, kinds.as_deref(), limit + 1).await?, limit);
     auth.log_read(&ctx, AccessKind::Events, id).await?;
     Ok(Json(EventsResponse { from, to, events, truncated }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PresenceQuery {
+    #[param(nullable = false)]
+    from: Option<DateTime<Utc>>,
+    #[param(nullable = false)]
+    to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PresencePeriods)]
+struct PresenceResponse {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// Oldest first; the last has `until: null` while it goes on.
+    periods: Vec<crate::domain::activity::PresencePeriod>,
+}
+
+/// Whether the elder was in, out or unsure, as the scheduler judged it.
+#[utoipa::path(get, path = "/residents/{id}/presence",
+    summary = "Whether the resident was at home (`in`), out, or `unsure` (the door closed and nobody seen leaving), as periods overlapping `from`..`to` (default the last 24 h; at most 31 days), as the rules judged them from the entrance door, the hall and interior motion, carers' check-ins and a wearable's room",
+    description = "Who may call it: any.", params(("id" = Uuid, Path), PresenceQuery),
+    responses((status = 200, description = "success", body = PresenceResponse)))]
+async fn presence(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PresenceQuery>,
+) -> Result<Json<PresenceResponse>> {
+    let resident = auth.reach::<Monitoring>(&ctx, id).await?;
+    let (from, to) = window(q.from, q.to, MAX_RAW_SPAN, "presence")?;
+    let periods = crate::store::presence::between(&ctx.pool, &resident, from, to).await?;
+    auth.log_read(&ctx, AccessKind::Summary, resident.id()).await?;
+    Ok(Json(PresenceResponse { from, to, periods }))
 }

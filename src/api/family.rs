@@ -103,6 +103,7 @@ async fn routine(
     let kinds = crate::rules::behaviour::activity_kinds();
     let events =
         crate::store::activity::of_resident(&ctx.pool, &reached, &kinds, from, now, routine::MAX_EVENTS).await?;
+    let visits = crate::store::activity::attended(&ctx.pool, &reached, from, now).await?;
     auth.log_read(&ctx, AccessKind::Summary, id).await?;
-    Ok(Json(routine::learn(&events, tz, &settings, today)))
+    Ok(Json(routine::learn(&events, &visits, tz, &settings, today)))
 }

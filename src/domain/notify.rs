@@ -87,6 +87,13 @@ impl Preferences {
             && (severity == Severity::Critical || !self.is_quiet(local))
     }
 
+    /// Whether a question about the resident (a presence check) is put to
+    /// this person now: whatever the severity they chose, unless they left
+    /// its kind out; never in their quiet hours.
+    pub fn wants_question(&self, kind: AlertKind, local: NaiveTime) -> bool {
+        self.kinds.as_ref().is_none_or(|kinds| kinds.contains(&kind)) && !self.is_quiet(local)
+    }
+
     /// Messages wait for the morning.
     pub fn wants_message(&self, local: NaiveTime) -> bool {
         !self.is_quiet(local)
@@ -184,6 +191,19 @@ mod tests {
         assert!(!prefs.wants_alert(AlertKind::LowBattery, Severity::Low, t(12, 0)), "below the minimum");
         assert!(!prefs.wants_message(t(22, 0)));
         assert!(prefs.wants_message(t(21, 59)));
+    }
+
+    #[test]
+    fn a_question_is_put_below_the_chosen_severity_but_not_in_quiet_hours_or_when_its_kind_is_left_out() {
+        let family = Preferences {
+            quiet_hours: Some(Span { start: t(22, 0), end: t(7, 0) }),
+            ..Preferences::default_for(Role::Family)
+        };
+        assert!(!family.wants_alert(AlertKind::PresenceCheck, Severity::Low, t(12, 0)));
+        assert!(family.wants_question(AlertKind::PresenceCheck, t(12, 0)));
+        assert!(!family.wants_question(AlertKind::PresenceCheck, t(23, 0)));
+        let sos_only = Preferences { kinds: Some(vec![AlertKind::Sos]), ..family };
+        assert!(!sos_only.wants_question(AlertKind::PresenceCheck, t(12, 0)));
     }
 
     #[test]

@@ -302,7 +302,10 @@ async fn record(
     match result {
         Ok(status) if status.is_success() => {
             metrics.notification(d.channel.as_str(), "sent");
-            let details = json!({"user_id": d.user_id, "user_name": d.user_name, "channel": d.channel});
+            let mut details = json!({"user_id": d.user_id, "user_name": d.user_name, "channel": d.channel});
+            if let Some(resident) = d.resident_id {
+                details["resident_id"] = json!(resident);
+            }
             store::outbox::notification_sent(pool, d, i32::from(status.as_u16()), details).await?;
         }
         Ok(status)

@@ -149,7 +149,7 @@ async fn plan_alert(
     };
     ids.sort();
     ids.dedup();
-    if ids.is_empty() {
+    if ids.is_empty() && !check {
         return Ok(Vec::new());
     }
     let room: Option<String> = match alert.resident_id {
@@ -169,13 +169,57 @@ async fn plan_alert(
     let mut out = Vec::new();
     for (person, prefs) in people(tx, &ids).await? {
         // Family hear only of their own resident's alerts, which the ids
-        // above already are; preferences decide the rest for everyone.
-        if !prefs.wants_alert(alert.kind, alert.severity, local.time()) {
+        // above already are; preferences decide the rest for everyone. A
+        // presence check is a question for them, not an alarm: below the
+        // severity they chose, it still asks (unless they left its kind out,
+        // or in their quiet hours).
+        let wanted = if check {
+            prefs.wants_question(alert.kind, local.time())
+        } else {
+            prefs.wants_alert(alert.kind, alert.severity, local.time())
+        };
+        if !wanted {
             continue;
         }
         reach(tx, alert.institution_id, &person, &prefs, Some(alert.id), &payload, &text, urgent, &mut out).await?;
     }
+    // And her own phone, by the SMS gateway of an institution caring for
+    // her: "did you go out?" is answered by moving about at home.
+    if check
+        && change == "alert.opened"
+        && let Some(resident) = alert.resident_id
+        && let Some(phone) = plan::resident_phone(tx, &Reached::for_the_platform(resident)).await?
+    {
+        for institution in &routed {
+            if let Some(gateway) = plan::gateway(tx, institution, Channel::Sms).await? {
+                let text = presence_check_text(&alert);
+                out.push(Delivery {
+                    user_id: None,
+                    resident_id: Some(resident),
+                    alert_id: Some(alert.id),
+                    channel: Channel::Sms,
+                    subscription_id: None,
+                    gateway_id: Some(gateway),
+                    phone: Some(phone.clone()),
+                    payload: json!({"to": phone, "text": text}),
+                    urgent: false,
+                });
+                break;
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The SMS to the elder's own phone when nobody could tell whether she
+/// went out.
+fn presence_check_text(alert: &store_alerts::Alert) -> String {
+    let door = alert.details.get("local_door_closed").and_then(Value::as_str).and_then(|t| t.get(11..16));
+    let when = door.map(|hm| format!(" at {hm}")).unwrap_or_default();
+    format!(
+        "eldercare: your front door closed{when} and nothing has moved at home since. If you are at home, \
+         just move about and this is answered; if you need help, press your SOS button."
+    )
 }
 
 fn alert_text(change: &str, alert: &store_alerts::Alert, room: Option<&str>) -> String {
@@ -217,7 +261,8 @@ async fn reach(
         let subscriptions = plan::push_subscriptions(tx, person.id).await?;
         for subscription in subscriptions {
             out.push(Delivery {
-                user_id: person.id,
+                user_id: Some(person.id),
+                resident_id: None,
                 alert_id,
                 channel: Channel::Push,
                 subscription_id: Some(subscription),
@@ -232,7 +277,8 @@ async fn reach(
     for channel in prefs.channels.iter().filter(|c| **c != Channel::Push) {
         if let Some(gateway) = plan::gateway(tx, &Served::for_the_platform(institution), *channel).await? {
             out.push(Delivery {
-                user_id: person.id,
+                user_id: Some(person.id),
+                resident_id: None,
                 alert_id,
                 channel: *channel,
                 subscription_id: None,

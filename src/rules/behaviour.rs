@@ -19,7 +19,7 @@ use serde_json::json;
 use super::presence::{self as home, NoHall, Period, Presence};
 use super::routine::Routine;
 use super::{Decision, rfc3339};
-use crate::domain::activity::{ActivityEvent, ROUTINE_EVENTS};
+use crate::domain::activity::{ActivityEvent, Attended, ROUTINE_EVENTS};
 use crate::domain::presence;
 use crate::domain::settings::{RuleSettings, TimeWindow, number_value};
 use crate::domain::{AlertKind, DeviceKind, EventKind, Resolution, Severity};
@@ -43,6 +43,9 @@ pub struct ResidentFacts {
     /// Her routine, learned from the days before today (`rules::routine`);
     /// used once it holds a week and `routine.learn` is on.
     pub routine: Option<Routine>,
+    /// Carers' visits of the same ~36 h (EVV check-ins and check-outs),
+    /// oldest first: a carer at her door saw her at home.
+    pub visits: Vec<Attended>,
 }
 
 /// An SOS or a fall counts as activity too: someone is with them or knows.
@@ -166,11 +169,22 @@ impl Context<'_> {
 /// away, no `Raise` comes out; `Clear`s still do, since an episode that ends
 /// is over whoever is home.
 pub fn evaluate(facts: &ResidentFacts, now: DateTime<Utc>) -> Vec<Decision> {
+    judge(facts, now).0
+}
+
+/// [`evaluate`], with the presence periods the decisions were judged on
+/// (what the scheduler records).
+pub fn judge(facts: &ResidentFacts, now: DateTime<Utc>) -> (Vec<Decision>, Vec<Period>) {
     let mut events: Vec<&ActivityEvent> = facts.events.iter().filter(|e| e.ts <= now).collect();
     events.sort_by_key(|e| e.ts);
     let routine = learned(facts);
     let hall_sensor = home::hall_sensor(&events);
-    let judged = home::Judged { out_after: facts.settings.presence.out_after(), hall_sensor, no_hall: no_hall(facts) };
+    let judged = home::Judged {
+        visits: &facts.visits,
+        out_after: facts.settings.presence.out_after(),
+        hall_sensor,
+        no_hall: no_hall(facts),
+    };
     let presence = home::periods(&events, judged, now);
     let ctx = Context { facts, now, events, presence, routine, hall_sensor };
     let mut decisions = Vec::new();
@@ -184,7 +198,7 @@ pub fn evaluate(facts: &ResidentFacts, now: DateTime<Utc>) -> Vec<Decision> {
     if facts.settings.away {
         decisions.retain(|d| !d.is_raise());
     }
-    decisions
+    (decisions, ctx.presence)
 }
 
 /// The routine the rules use for these facts: learned from a week at least,
@@ -813,6 +827,7 @@ mod tests {
             activity_sensors_online: true,
             since: ts("2026-01-01T00:00:00Z"),
             routine: None,
+            visits: Vec::new(),
         }
     }
 
@@ -1592,6 +1607,7 @@ mod tests {
             never_out.settings.presence.out_after_minutes = 1e9;
             let refs: Vec<&ActivityEvent> = facts.events.iter().collect();
             let judged = home::Judged {
+                visits: &facts.visits,
                 out_after: facts.settings.presence.out_after(),
                 hall_sensor: home::hall_sensor(&refs),
                 no_hall: no_hall(&facts),

@@ -20,43 +20,21 @@
 //!   sensor nobody can be seen walking out: a door closed at a time she
 //!   usually goes out (her learned routine) is believed, any other is
 //!   `unsure`. Nothing is suppressed while `unsure`.
+//! - Someone who saw her at home says so: a carer's check-in (EVV) is `in`,
+//!   and the entrance door moving while the carer is there or as they leave
+//!   (within [`carer_leaving`] of the check-out) is the carer's, not hers.
+//!   A wearable (or a button) that reports where it was pressed or fell,
+//!   a room of the home, places her in it: an alarm event with a room is
+//!   `in` as motion is.
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use super::routine::Routine;
 use crate::domain::EventKind;
-use crate::domain::activity::ActivityEvent;
+use crate::domain::activity::{ActivityEvent, Attended};
 
-/// Where the elder is, as far as the home's sensors tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Presence {
-    In,
-    Out,
-    Unsure,
-}
-
-/// One stretch of presence: `until` is `None` for the one going on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    pub presence: Presence,
-    pub from: DateTime<Utc>,
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl Period {
-    /// Whether the period holds at `ts`.
-    pub fn covers(&self, ts: DateTime<Utc>) -> bool {
-        self.from <= ts && self.until.is_none_or(|until| ts < until)
-    }
-
-    /// How long the period overlaps `[start, end)`.
-    pub fn overlap(&self, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-        let until = self.until.unwrap_or(now).min(end);
-        (until - self.from.max(start)).max(Duration::zero())
-    }
-}
+pub use crate::domain::activity::{Presence, PresencePeriod as Period};
 
 /// How long before the door opened the hall sensor's sight of someone still
 /// counts as them walking out: shoes and a coat take a few minutes, and a
@@ -74,9 +52,23 @@ fn walking_through() -> Duration {
     Duration::seconds(45)
 }
 
+/// How long after a carer checks out the entrance door is still theirs:
+/// coat, shoes, a last word at the door.
+pub fn carer_leaving() -> Duration {
+    Duration::minutes(15)
+}
+
+/// A visit with no check-out (a phone that never sent it) is taken to have
+/// ended this long after its check-in.
+fn longest_visit() -> Duration {
+    Duration::hours(4)
+}
+
 /// What presence is judged from, besides the events.
 #[derive(Debug, Clone, Copy)]
 pub struct Judged<'a> {
+    /// Carers' visits, oldest first.
+    pub visits: &'a [Attended],
     /// No motion indoors this long after the door closed means out.
     pub out_after: Duration,
     /// Whether a motion sensor watches the entrance door's room.
@@ -115,8 +107,21 @@ struct Leaving {
 /// the first event the elder is taken to be in; the last period is open.
 pub fn periods(events: &[&ActivityEvent], judged: Judged<'_>, now: DateTime<Utc>) -> Vec<Period> {
     let mut periods: Vec<Period> = Vec::new();
-    let Some(first) = events.first() else { return periods };
-    let mut current = Period { presence: Presence::In, from: first.ts, until: None };
+    // Events and the carers' comings and goings, in time order (a check-in
+    // before an event at the same instant).
+    let mut signs: Vec<(DateTime<Utc>, Sign<'_>)> = events.iter().map(|e| (e.ts, Sign::Event(e))).collect();
+    for visit in judged.visits {
+        signs.push((visit.from, Sign::CheckIn));
+        let until = visit.until.unwrap_or(visit.from + longest_visit());
+        signs.push((until, Sign::CheckOut));
+    }
+    signs.retain(|(ts, _)| *ts <= now);
+    signs.sort_by_key(|(ts, sign)| (*ts, !matches!(sign, Sign::CheckIn)));
+    let Some((first, _)) = signs.first() else { return periods };
+    let mut current = Period { presence: Presence::In, from: *first, until: None };
+    // Until when the entrance door is a carer's: while they are there, and
+    // as they leave.
+    let mut carer_until: Option<DateTime<Utc>> = None;
     let mut leaving: Option<Leaving> = None;
     // The last motion in each room, and when she last came back in.
     let mut last_motion_in: Vec<(&str, DateTime<Utc>)> = Vec::new();
@@ -130,16 +135,36 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged<'_>, now: DateTime<Utc>
             *current = Period { presence, from: at, until: None };
         }
     };
-    for &event in events.iter().filter(|e| e.ts <= now) {
+    for (ts, sign) in signs {
         // A door closed long enough without motion after it: decided when
-        // the quiet ran out, before this event is looked at.
+        // the quiet ran out, before this sign is looked at.
         if let Some(closed) = leaving.as_ref().and_then(|l| l.closed)
-            && event.ts >= closed + judged.out_after
+            && ts >= closed + judged.out_after
         {
             let left = leaving.take().expect("leaving");
             change(&mut current, outcome(&left, judged), closed);
         }
+        let event = match sign {
+            Sign::Event(event) => event,
+            // The carer found her at home.
+            Sign::CheckIn => {
+                leaving = None;
+                carer_until = Some(DateTime::<Utc>::MAX_UTC);
+                change(&mut current, Presence::In, ts);
+                continue;
+            }
+            Sign::CheckOut => {
+                carer_until = Some(ts + carer_leaving());
+                continue;
+            }
+        };
         let entrance = event.door.as_deref() == Some("entrance");
+        // The carer coming or going: she stays as she was.
+        if entrance && current.presence != Presence::Out && carer_until.is_some_and(|until| event.ts <= until) {
+            last_door = Some(event.ts);
+            leaving = None;
+            continue;
+        }
         let door_before = last_door;
         if entrance && matches!(event.kind, EventKind::DoorOpened | EventKind::DoorClosed) {
             last_door = Some(event.ts);
@@ -228,6 +253,11 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged<'_>, now: DateTime<Utc>
                 leaving = None;
                 change(&mut current, Presence::In, event.ts);
             }
+            // Her wearable or a button placing her in a room of the home.
+            EventKind::FallDetected | EventKind::FallCancelled | EventKind::SosPressed if event.room.is_some() => {
+                leaving = None;
+                change(&mut current, Presence::In, event.ts);
+            }
             _ => {}
         }
     }
@@ -239,6 +269,13 @@ pub fn periods(events: &[&ActivityEvent], judged: Judged<'_>, now: DateTime<Utc>
     }
     periods.push(current);
     periods
+}
+
+/// What the presence periods are read from, in time order.
+enum Sign<'e> {
+    Event(&'e ActivityEvent),
+    CheckIn,
+    CheckOut,
 }
 
 /// What a door closed with no motion after it means.
@@ -284,8 +321,39 @@ pub fn ate_out(
 
 /// The presence periods of a resident's events with their settings and
 /// routine: the rules' and the summary's one way of asking.
-pub fn of(events: &[&ActivityEvent], out_after: Duration, no_hall: NoHall<'_>, now: DateTime<Utc>) -> Vec<Period> {
-    periods(events, Judged { out_after, hall_sensor: hall_sensor(events), no_hall }, now)
+pub fn of(
+    events: &[&ActivityEvent],
+    visits: &[Attended],
+    out_after: Duration,
+    no_hall: NoHall<'_>,
+    now: DateTime<Utc>,
+) -> Vec<Period> {
+    periods(events, Judged { visits, out_after, hall_sensor: hall_sensor(events), no_hall }, now)
+}
+
+/// What to record of the periods `judged` now, given the stored `open`
+/// one: nothing when they agree, else the periods from the one covering the
+/// open one's start on. Judged periods begin with the look-back's oldest
+/// event, and that beginning moving on is no change; the oldest judged
+/// period goes on as the stored one it continues.
+pub fn to_record(open: Option<Period>, mut judged: Vec<Period>) -> Option<Vec<Period>> {
+    let current = *judged.last()?;
+    let unchanged = open.is_some_and(|open| {
+        open.presence == current.presence
+            && (open.from == current.from || (judged.len() == 1 && open.from < current.from))
+    });
+    if unchanged {
+        return None;
+    }
+    let start = open.and_then(|open| judged.iter().position(|p| p.covers(open.from))).unwrap_or(0);
+    let mut changed = judged.split_off(start);
+    if let Some(open) = open
+        && open.from < changed[0].from
+        && open.presence == changed[0].presence
+    {
+        changed[0].from = open.from;
+    }
+    Some(changed)
 }
 
 /// The period holding at `ts`, if the events reach back that far.
@@ -325,7 +393,8 @@ mod tests {
         event(at, "door_closed", "hall", Some("entrance"))
     }
 
-    const WITH_HALL: Judged = Judged { out_after: Duration::minutes(10), hall_sensor: true, no_hall: NoHall::Unsure };
+    const WITH_HALL: Judged =
+        Judged { visits: &[], out_after: Duration::minutes(10), hall_sensor: true, no_hall: NoHall::Unsure };
 
     fn shape(events: &[ActivityEvent], judged: Judged, now: &str) -> Vec<(Presence, String, Option<String>)> {
         let refs: Vec<&ActivityEvent> = events.iter().collect();
@@ -507,6 +576,118 @@ mod tests {
                 })
                 .collect()
         })
+    }
+
+    fn visit(from: &str, until: Option<&str>) -> Attended {
+        Attended { from: ts(from), until: until.map(ts) }
+    }
+
+    #[test]
+    fn a_carer_checking_in_finds_her_home_and_the_door_as_the_carer_leaves_is_not_hers() {
+        // She closed the door from inside with nobody seen in the hall:
+        // unsure, until the carer checked in at 11:00 and found her home.
+        let day = [
+            motion("2026-12-07T09:00:00Z", "lounge"),
+            opened("2026-12-07T10:00:00Z"),
+            closed("2026-12-07T10:00:20Z"),
+            // The carer comes in, helps, and walks out past the hall
+            // sensor five minutes after checking out.
+            opened("2026-12-07T10:59:00Z"),
+            closed("2026-12-07T10:59:20Z"),
+            motion("2026-12-07T11:50:00Z", "hall"),
+            opened("2026-12-07T11:50:30Z"),
+            closed("2026-12-07T11:50:50Z"),
+        ];
+        let visits = [visit("2026-12-07T11:00:00Z", Some("2026-12-07T11:45:00Z"))];
+        let judged = Judged { visits: &visits, ..WITH_HALL };
+        assert_eq!(
+            shape(&day, judged, "2026-12-07T14:00:00Z"),
+            [
+                (Presence::In, "09:00".into(), Some("10:00".into())),
+                (Presence::Unsure, "10:00".into(), Some("11:00".into())),
+                (Presence::In, "11:00".into(), None),
+            ]
+        );
+        // Without the visit, the walk past the hall at 11:50 is her going out.
+        assert_eq!(shape(&day, WITH_HALL, "2026-12-07T14:00:00Z").last().unwrap().0, Presence::Out);
+        // Past the carer's leaving, a walk out past the hall is hers again.
+        let later = [
+            &day[..],
+            &[motion("2026-12-07T12:30:00Z", "hall"), opened("2026-12-07T12:30:30Z"), closed("2026-12-07T12:30:50Z")],
+        ]
+        .concat();
+        assert_eq!(
+            shape(&later, judged, "2026-12-07T14:00:00Z").last().unwrap(),
+            &(Presence::Out, "12:30".into(), None)
+        );
+    }
+
+    #[test]
+    fn a_visit_never_checked_out_holds_the_door_for_four_hours_at_most() {
+        let walk_out = |at: &str| {
+            let base = ts(at);
+            let at = |s: i64| (base + Duration::seconds(s)).to_rfc3339();
+            [motion(&at(0), "hall"), opened(&at(30)), closed(&at(50))]
+        };
+        let visits = [visit("2026-12-07T09:00:00Z", None)];
+        let judged = Judged { visits: &visits, ..WITH_HALL };
+        let during =
+            [vec![motion("2026-12-07T08:00:00Z", "lounge")], walk_out("2026-12-07T12:00:00Z").to_vec()].concat();
+        assert_eq!(shape(&during, judged, "2026-12-07T12:30:00Z").last().unwrap().0, Presence::In);
+        let after =
+            [vec![motion("2026-12-07T08:00:00Z", "lounge")], walk_out("2026-12-07T13:30:00Z").to_vec()].concat();
+        assert_eq!(shape(&after, judged, "2026-12-07T14:00:00Z").last().unwrap().0, Presence::Out);
+    }
+
+    #[test]
+    fn her_wearable_placing_her_in_a_room_is_in_and_one_without_a_room_says_nothing() {
+        let day = [
+            motion("2026-12-07T09:00:00Z", "lounge"),
+            opened("2026-12-07T10:00:00Z"),
+            closed("2026-12-07T10:00:20Z"),
+            event("2026-12-07T10:40:00Z", "fall_detected", "bathroom", None),
+        ];
+        assert_eq!(
+            shape(&day, WITH_HALL, "2026-12-07T11:00:00Z").last().unwrap(),
+            &(Presence::In, "10:40".into(), None)
+        );
+        // A fall her wearable felt outdoors has no room.
+        let mut outdoors = day.clone();
+        outdoors[3].room = None;
+        assert_eq!(shape(&outdoors, WITH_HALL, "2026-12-07T11:00:00Z").last().unwrap().0, Presence::Unsure);
+    }
+
+    #[test]
+    fn what_is_recorded_is_only_what_changed() {
+        let p = |presence, from: &str, until: Option<&str>| Period { presence, from: ts(from), until: until.map(ts) };
+        let open = p(Presence::In, "2026-12-06T09:00:00Z", None);
+        // The look-back's oldest event moved on: no change.
+        assert_eq!(to_record(Some(open), vec![p(Presence::In, "2026-12-06T10:00:00Z", None)]), None);
+        assert_eq!(to_record(Some(open), vec![open]), None);
+        // Out since the door at 10:30 (decided ten minutes later): the open
+        // period ends there.
+        let judged = vec![
+            p(Presence::In, "2026-12-06T08:00:00Z", Some("2026-12-06T10:30:00Z")),
+            p(Presence::Out, "2026-12-06T10:30:00Z", None),
+        ];
+        assert_eq!(
+            to_record(Some(open), judged.clone()),
+            Some(vec![
+                p(Presence::In, "2026-12-06T08:00:00Z", Some("2026-12-06T10:30:00Z")),
+                p(Presence::Out, "2026-12-06T10:30:00Z", None)
+            ])
+        );
+        // The stored in period, older than the look-back, goes on.
+        let long_in = p(Presence::In, "2026-12-05T06:00:00Z", None);
+        assert_eq!(
+            to_record(Some(long_in), judged.clone()).unwrap()[0],
+            p(Presence::In, "2026-12-05T06:00:00Z", Some("2026-12-06T10:30:00Z"))
+        );
+        // Once recorded, the same judgement again is no change.
+        assert_eq!(to_record(Some(judged[1]), judged.clone()), None);
+        // Nothing stored yet: everything judged.
+        assert_eq!(to_record(None, judged.clone()), Some(judged));
+        assert_eq!(to_record(Some(open), vec![]), None);
     }
 
     proptest! {

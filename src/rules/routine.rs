@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::behaviour::{is_activity, meal_evidence, rose_at, window_on};
 use super::presence::{self, Presence};
 use crate::domain::EventKind;
-use crate::domain::activity::ActivityEvent;
+use crate::domain::activity::{ActivityEvent, Attended};
 use crate::domain::settings::{LocalTime, RuleSettings};
 
 /// How far back the routine is learned from.
@@ -155,8 +155,15 @@ fn usual(mut seconds: Vec<u32>, q: f64) -> Option<LocalTime> {
 }
 
 /// Learns the routine from `events` (oldest first, the 28 local days before
-/// `today` and a little before), in the resident's time zone and windows.
-pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: NaiveDate) -> Routine {
+/// `today` and a little before) and her carers' `visits` of the same days, in
+/// the resident's time zone and windows.
+pub fn learn(
+    events: &[ActivityEvent],
+    visits: &[Attended],
+    tz: Tz,
+    settings: &RuleSettings,
+    today: NaiveDate,
+) -> Routine {
     let first_day = today - Duration::days(HISTORY_DAYS);
     let local = |ts: DateTime<Utc>| ts.with_timezone(&tz).naive_local();
     let in_history = |e: &&ActivityEvent| {
@@ -210,7 +217,7 @@ pub fn learn(events: &[ActivityEvent], tz: Tz, settings: &RuleSettings, today: N
     // Any door closed with nobody lingering and nothing after it counts as
     // her going out here, hall sensor or not: this is what teaches the
     // times she goes out in a home that cannot see her leave.
-    let periods = presence::of(&events, settings.presence.out_after(), presence::NoHall::Out, now);
+    let periods = presence::of(&events, visits, settings.presence.out_after(), presence::NoHall::Out, now);
     let outs: Vec<&presence::Period> = periods.iter().filter(|p| p.presence == Presence::Out).collect();
     let mut out_days: Vec<NaiveDate> = outs.iter().map(|p| local(p.from).date()).collect();
     out_days.dedup();
@@ -351,7 +358,7 @@ mod tests {
     #[test]
     fn the_routine_is_her_own_days_and_out_is_not_quiet_at_home() {
         let today = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
-        let routine = learn(&weeks(today, 28), Shanghai, &RuleSettings::default(), today);
+        let routine = learn(&weeks(today, 28), &[], Shanghai, &RuleSettings::default(), today);
         assert_eq!((routine.days, routine.learned), (28, true));
         assert_eq!(routine.rising.map(|t| t.to_string()).as_deref(), Some("06:30"));
         assert_eq!(routine.bedtime.map(|t| t.to_string()).as_deref(), Some("21:45"));
@@ -381,7 +388,7 @@ mod tests {
         let mut few = weeks(today, 5);
         // Today's own odd day is not in it.
         few.push(event(at(today, "03:00"), "motion", "kitchen", None));
-        let routine = learn(&few, Shanghai, &RuleSettings::default(), today);
+        let routine = learn(&few, &[], Shanghai, &RuleSettings::default(), today);
         assert_eq!((routine.days, routine.learned), (5, false));
         assert_eq!(routine.rising.map(|t| t.to_string()).as_deref(), Some("06:30"));
     }

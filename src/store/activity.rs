@@ -7,8 +7,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::activity::ActivityEvent;
+use crate::domain::activity::{ActivityEvent, Attended};
 use crate::domain::{DeviceKind, EventKind, Metric};
+use std::collections::HashMap;
 
 /// What the rules see of an event, over `events e left join devices d`: an
 /// event's room is its own (`data.room`) or else its device's. A macro so
@@ -212,4 +213,51 @@ pub async fn readings_history(
         readings.sort_by_key(|r| r.ts);
         readings
     })
+}
+
+/// What of a visit tells the rules she was home: checked in and out at her
+/// door. A check-in away from home (`far_from_home`) tells nothing.
+macro_rules! attended_where {
+    () => {
+        "check_in_at is not null and status in ('checked_in', 'completed')
+         and not ('far_from_home' = any(exceptions))"
+    };
+}
+
+/// Every resident's carers' visits checked in after `since`, oldest first.
+pub async fn attended_since(pool: &PgPool, since: DateTime<Utc>) -> Result<HashMap<Uuid, Vec<Attended>>, sqlx::Error> {
+    let rows: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(concat!(
+        "select resident_id, check_in_at, check_out_at from visits where check_in_at > $1 and ",
+        attended_where!(),
+        " order by check_in_at"
+    ))
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    let mut attended: HashMap<Uuid, Vec<Attended>> = HashMap::new();
+    for (resident, from, until) in rows {
+        attended.entry(resident).or_default().push(Attended { from, until });
+    }
+    Ok(attended)
+}
+
+/// A resident's carers' visits checked in within `[from, to)`, oldest first.
+pub async fn attended(
+    pool: &PgPool,
+    resident_id: &Reached<Monitoring>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Attended>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(concat!(
+        "select check_in_at, check_out_at from visits
+         where resident_id = $1 and check_in_at >= $2 and check_in_at < $3 and ",
+        attended_where!(),
+        " order by check_in_at"
+    ))
+    .bind(resident_id.id())
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(from, until)| Attended { from, until }).collect())
 }

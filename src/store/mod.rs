@@ -28,6 +28,7 @@ pub mod mqtt_accounts;
 pub mod notify;
 pub mod notify_plan;
 pub mod outbox;
+pub mod presence;
 pub mod quarantine;
 pub mod records;
 pub mod residents;

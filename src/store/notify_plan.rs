@@ -41,7 +41,9 @@ pub async fn delete_job(tx: &mut PgConnection, id: i64) -> Result<(), sqlx::Erro
 
 /// One notification to one person on one channel.
 pub struct Delivery {
-    pub user_id: Uuid,
+    /// To a user, or (an SMS to her own phone) to the resident.
+    pub user_id: Option<Uuid>,
+    pub resident_id: Option<Uuid>,
     pub alert_id: Option<Uuid>,
     pub channel: Channel,
     pub subscription_id: Option<Uuid>,
@@ -58,11 +60,12 @@ pub async fn insert_deliveries(tx: &mut PgConnection, deliveries: &[Delivery]) -
     }
     let mut query = QueryBuilder::new(
         "insert into notification_deliveries
-             (id, user_id, alert_id, channel, subscription_id, gateway_id, phone, payload, urgent) ",
+             (id, user_id, resident_id, alert_id, channel, subscription_id, gateway_id, phone, payload, urgent) ",
     );
     query.push_values(deliveries, |mut row, d| {
         row.push_bind(Uuid::new_v4())
             .push_bind(d.user_id)
+            .push_bind(d.resident_id)
             .push_bind(d.alert_id)
             .push_bind(d.channel)
             .push_bind(d.subscription_id)
@@ -186,4 +189,11 @@ pub async fn routed_to(
         return Ok(vec![Served::for_the_platform(fallback.id())]);
     }
     Ok(found.into_iter().map(Served::for_the_platform).collect())
+}
+
+/// The resident's own phone (the registry's number), if recorded.
+pub async fn resident_phone(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Option<String>, sqlx::Error> {
+    let phone: Option<Option<String>> =
+        sqlx::query_scalar("select phone from residents where id = $1").bind(resident.id()).fetch_optional(tx).await?;
+    Ok(phone.flatten().filter(|p| !p.trim().is_empty()))
 }

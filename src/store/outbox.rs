@@ -25,8 +25,9 @@ pub struct Offered {
 #[derive(sqlx::FromRow)]
 pub struct Notification {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: Option<Uuid>,
     pub user_name: Option<String>,
+    pub resident_id: Option<Uuid>,
     pub alert_id: Option<Uuid>,
     pub channel: Channel,
     pub subscription_id: Option<Uuid>,
@@ -96,8 +97,9 @@ pub async fn lease_notifications(
          left join push_subscriptions s on s.id = c.subscription_id
          left join notification_channels g on g.id = c.gateway_id
          left join users u on u.id = c.user_id
+         left join residents r on r.id = c.resident_id
          where d.id = c.id and c.id = any($2)
-         returning d.id, d.user_id, u.name as user_name, d.alert_id, d.channel, d.subscription_id,
+         returning d.id, d.user_id, coalesce(u.name, r.name) as user_name, d.resident_id, d.alert_id, d.channel, d.subscription_id,
              s.endpoint, s.p256dh, s.auth, g.id as gateway_id, g.url as gateway_url,
              g.secret as gateway_secret, g.secret_sealed as gateway_secret_sealed,
              d.payload, d.urgent, d.attempts",

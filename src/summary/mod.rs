@@ -84,7 +84,8 @@ pub async fn build(
     let stored = routines::of::<Routine>(pool, reached).await?.map(|(_, routine)| routine);
     let routine = stored.as_ref().filter(|r| settings.routine.learn && r.usable());
     let no_hall = routine.map_or(home::NoHall::Unsure, |r| home::NoHall::Usual(r, tz));
-    let periods = home::of(&refs, settings.presence.out_after(), no_hall, now);
+    let visits = activity::attended(pool, reached, span_start, span_end.min(now)).await?;
+    let periods = home::of(&refs, &visits, settings.presence.out_after(), no_hall, now);
     let facts = DayFacts {
         tz,
         date,

@@ -130,6 +130,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("delete", "/api/v1/residents/{id}/family/{user_id}", Value::Null, resident_care),
         ("get", "/api/v1/residents/{id}/readings", Value::Null, resident_read),
         ("get", "/api/v1/residents/{id}/events", Value::Null, resident_read),
+        ("get", "/api/v1/residents/{id}/presence", Value::Null, resident_read),
         ("post", "/api/v1/devices", json!({"device_id": "@DEVICE", "kind": "wearable"}), staff_only),
         ("get", "/api/v1/devices", Value::Null, staff_only),
         ("get", "/api/v1/devices/{device_id}", Value::Null, resident_read),

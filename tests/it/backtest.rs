@@ -737,3 +737,140 @@ async fn without_a_hall_sensor_her_usual_outings_are_believed_and_an_unusual_one
         "{unlearned}"
     );
 }
+
+/// The time zone where `now` is just past noon: the test's morning is
+/// daytime whenever it runs.
+fn noon_zone(now: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    match 12 - now.hour() as i32 {
+        0 => "Etc/GMT".to_owned(),
+        h if h > 0 => format!("Etc/GMT-{h}"),
+        h => format!("Etc/GMT+{}", -h),
+    }
+}
+
+#[tokio::test]
+async fn a_carer_s_check_in_answers_whether_she_is_home_and_the_carer_leaving_is_not_her_going_out() {
+    let (app, _lock) = app_without_leader().await;
+    let h = Home::new(&app, "Mrs Qian", &without_hall_sensor()).await;
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    let home = json!({"lat": 29.8683, "lon": 121.5440});
+    let patch = json!({"timezone": noon_zone(now), "location": home});
+    let (status, body) = app.call("PATCH", &format!("/api/v1/residents/{}", h.rid), Some(&h.token), Some(patch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sqlx::query("update residents set created_at = $1 where id = $2::uuid")
+        .bind(now - Duration::days(1))
+        .bind(&h.rid)
+        .execute(&app.pool)
+        .await
+        .expect("backdate the resident");
+    // The morning: up at three hours ago, the entrance door at two hours
+    // ago with nobody seen leaving (no hall sensor, no routine learned yet).
+    let start = now - Duration::hours(3);
+    let closed = start + Duration::hours(1) + Duration::seconds(20);
+    let mut messages = Messages(Vec::new());
+    messages.motion("m-living", start);
+    messages.event("door-1", start + Duration::hours(1), "door_opened", json!({"door": "entrance"}));
+    messages.event("door-1", closed, "door_closed", json!({"door": "entrance"}));
+    // A carer's welfare check, recorded at the door by a phone that was
+    // offline: in fifty minutes after the door, out an hour later; the
+    // carer walks out two minutes after checking out, and she naps.
+    let (check_in, check_out) = (closed + Duration::minutes(50), closed + Duration::minutes(110));
+    let carer_leaves = check_out + Duration::minutes(2);
+    messages.event("door-1", carer_leaves, "door_opened", json!({"door": "entrance"}));
+    messages.event("door-1", carer_leaves + Duration::seconds(15), "door_closed", json!({"door": "entrance"}));
+    app.broker.publish_all(&messages.0).await;
+    app.wait_count("select count(*) from events", messages.0.len() as i64).await;
+    let carer = app
+        .post(
+            "/api/v1/users",
+            &h.token,
+            json!({"email": "carer.zhao@test.example", "password": "a long enough password", "role": "caregiver", "name": "Zhao Min"}),
+        )
+        .await;
+    let carer_token = app.login("carer.zhao@test.example", "a long enough password").await;
+    let visit = app
+        .post(
+            "/api/v1/visits",
+            &h.token,
+            json!({"resident_id": h.rid, "service_code": "WELFARE-CHECK", "scheduled_start": stamp(check_in), "funding": "institution"}),
+        )
+        .await;
+    let visit = visit["id"].as_str().expect("visit id").to_owned();
+    let act = |action: &'static str, body: Value| {
+        let (app, visit) = (&app, visit.clone());
+        let token = if action == "assign" { h.token.clone() } else { carer_token.clone() };
+        async move {
+            let (status, body) =
+                app.call("POST", &format!("/api/v1/visits/{visit}/{action}"), Some(&token), Some(body)).await;
+            assert!(status.is_success(), "{action}: {status} {body}");
+        }
+    };
+    act("assign", json!({"caregiver_id": carer["id"]})).await;
+    let door = |at: DateTime<Utc>| json!({"location": {"lat": 29.8683, "lon": 121.5440, "accuracy_m": 10}, "method": "gps", "ts": stamp(at)});
+    act("check-in", door(check_in)).await;
+    act("check-out", door(check_out)).await;
+
+    // The scheduler's leader steps through the morning minute by minute.
+    let mut behaviour = eldercare::scheduler::Behaviour::new();
+    let cache = eldercare::store::settings::SettingsCache::default();
+    let health = eldercare::store::devices::health(&app.pool).await.expect("devices");
+    let mut at = start;
+    while at <= now {
+        behaviour.tick(&app.pool, &cache, &app.metrics, &health, at).await.expect("tick");
+        at += Duration::minutes(1);
+    }
+    // Unsure from the door: the family is asked half an hour on, and the
+    // carer's check-in answers it. The carer leaving asks nothing more.
+    let live = live_alerts(&app, &h.rid, start).await;
+    let asked: Vec<_> = live.iter().filter(|a| a.0 == "presence_check").collect();
+    assert_eq!(asked.len(), 1, "{live:?}");
+    let due = closed + Duration::minutes(30);
+    assert!(asked[0].2 >= due && asked[0].2 < due + Duration::minutes(1) && asked[0].3, "{live:?}");
+    let cleared: Value = sqlx::query_scalar(
+        "select e.details from alert_events e join alerts a on a.id = e.alert_id
+         where a.resident_id = $1::uuid and a.kind = 'presence_check' and e.details ? 'condition_ended_at'",
+    )
+    .bind(&h.rid)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the check's clearing");
+    let back_at: DateTime<Utc> = cleared["details"]["back_at"].as_str().and_then(|t| t.parse().ok()).expect("back_at");
+    assert_eq!(back_at, check_in, "{cleared}");
+
+    // The stored periods, as staff and the family read them: in, unsure
+    // from the door, in from the check-in, and still in.
+    let presence = app.get(&format!("/api/v1/residents/{}/presence?from={}", h.rid, stamp(start)), &h.token).await;
+    let periods: Vec<(String, String, Value)> = presence["periods"]
+        .as_array()
+        .expect("periods")
+        .iter()
+        .map(|p| {
+            (p["presence"].as_str().unwrap().to_owned(), p["from"].as_str().unwrap().to_owned(), p["until"].clone())
+        })
+        .collect();
+    let t = |ts: DateTime<Utc>| ts.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert_eq!(
+        periods,
+        vec![
+            ("in".to_owned(), t(start), json!(t(closed))),
+            ("unsure".to_owned(), t(closed), json!(t(check_in))),
+            ("in".to_owned(), t(check_in), Value::Null),
+        ],
+        "{presence}"
+    );
+    // The family sees the same.
+    let summary = app.get(&format!("/api/v1/residents/{}/summary", h.rid), &h.token).await;
+    assert_eq!(summary["presence"]["state"], "in", "{summary}");
+
+    // The backtest replays the same from the visits.
+    let report = backtest(&app, &h, json!({"from": stamp(start), "to": stamp(now)})).await;
+    let replayed: Vec<(&str, &str)> = report["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap_or_default(), a["cause"].as_str().unwrap_or_default()))
+        .collect();
+    let expected: Vec<(&str, &str)> = live.iter().map(|a| (a.0.as_str(), a.1.as_str())).collect();
+    assert_eq!(replayed, expected, "{report}");
+}

@@ -750,6 +750,19 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     browser.screenshot(&std::env::temp_dir().join("console-registry.png")).await;
     browser.click("[data-testid=logout]").await;
 
+    // She was out this morning for twenty minutes, as the scheduler
+    // recorded it.
+    sqlx::query(
+        "insert into presence_periods (resident_id, presence, started_at, ended_at) values
+           ($1::uuid, 'in', now() - interval '2 hours', now() - interval '30 minutes'),
+           ($1::uuid, 'out', now() - interval '30 minutes', now() - interval '10 minutes'),
+           ($1::uuid, 'in', now() - interval '10 minutes', null)",
+    )
+    .bind(&rid)
+    .execute(&app.pool)
+    .await
+    .expect("presence periods");
+
     // The admin of the institution sees the registry fields and the
     // enrolment in the resident panel, and ends the enrolment from there.
     log_in_as(&browser, ADMIN_EMAIL, ADMIN_PASSWORD, "[data-testid=view-registry]").await;
@@ -763,6 +776,9 @@ async fn the_registry_in_the_console_for_the_bureau_the_admin_and_the_operator()
     browser.wait_text("[data-testid=resident-age]", "her age", |t| t.contains("years")).await;
     // Her routine is still being learned: no day of history yet.
     browser.wait_text("[data-testid=routine-learning]", "her routine", |t| t.contains("0 of 7 days")).await;
+    browser
+        .wait_text("[data-testid=resident-presence-today]", "her morning out", |t| t.starts_with("Today: out "))
+        .await;
     browser
         .wait_text("[data-testid=enrolment][data-active=true]", "the enrolment", |t| t.contains("Default institution"))
         .await;

@@ -743,3 +743,83 @@ async fn old_payloads_of_finished_deliveries_are_purged_and_pending_ones_kept() 
         ]
     );
 }
+
+#[tokio::test]
+async fn a_presence_check_asks_the_family_and_texts_her_own_phone_but_not_the_staff() {
+    let app = fast_app().await;
+    let receiver = Receiver::start().await;
+    // Her own phone is on the registry; the institution has an SMS gateway.
+    let token = app.admin_token().await;
+    let registered = app
+        .post(
+            "/api/v1/residents",
+            &token,
+            json!({"name": "Grandma Lu", "timezone": "Asia/Shanghai", "phone": "138 0000 0042"}),
+        )
+        .await;
+    let h = Home { token, rid: registered["id"].as_str().expect("id").to_owned() };
+    let gateway = json!({"kind": "sms", "url": receiver.url("/sms"), "secret": "sms-gateway-secret-0123"});
+    let (status, body) = app.call("POST", "/api/v1/channels", Some(&h.token), Some(gateway)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Her daughter keeps the family's defaults (critical alerts only); a
+    // carer is on the staff.
+    let (family_id, family) = user(&app, &h.token, "family", "daughter").await;
+    app.post(
+        &format!("/api/v1/residents/{}/family", h.rid),
+        &h.token,
+        json!({"user_id": family_id, "relationship": "daughter"}),
+    )
+    .await;
+    let (carer_id, carer) = user(&app, &h.token, "staff", "carer").await;
+    let daughter = Browser::subscribe(&app, &receiver, &family, "daughter-phone").await;
+    let _carer_phone = Browser::subscribe(&app, &receiver, &carer, "carer-phone").await;
+
+    // The scheduler's question, raised as the rules raise it.
+    let closed = Utc::now() - chrono::Duration::minutes(30);
+    let local = closed.with_timezone(&chrono_tz::Asia::Shanghai);
+    let subject = eldercare::alerts::Subject {
+        institution_id: app.get("/api/v1/me", &h.token).await["institution_id"].as_str().unwrap().parse().unwrap(),
+        resident_id: Some(h.rid.parse().unwrap()),
+        device_id: None,
+        room: None,
+    };
+    let decision = eldercare::rules::Decision::Raise {
+        kind: eldercare::domain::AlertKind::PresenceCheck,
+        cause: format!("presence_check:{}", closed.to_rfc3339()),
+        severity: eldercare::domain::Severity::Low,
+        at: Utc::now(),
+        details: json!({"door_closed_at": closed, "local_door_closed": local.to_rfc3339(), "timezone": "Asia/Shanghai"}),
+    };
+    eldercare::alerts::apply(&app.pool, &app.metrics, &subject, &decision, false).await.expect("raised");
+
+    // The daughter is asked, below the severity she chose for alarms.
+    let asked = daughter.wait_push(&receiver, "the question", is_alert("alert.opened", "presence_check")).await;
+    assert_eq!(asked["alert"]["severity"], "low");
+    // Her own phone gets a text saying how to answer it.
+    let sms = wait_for("the SMS to her phone", || async { receiver.received("sms").into_iter().next() }).await;
+    let body: Value = serde_json::from_slice(&sms.body).unwrap();
+    assert_eq!(body["to"], "13800000042");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains(&local.format("%H:%M").to_string()) && text.contains("move about"), "{text}");
+    let aid = asked["alert"]["id"].as_str().unwrap();
+    wait_for("her SMS on the timeline", || async {
+        timeline(&app, &h.token, aid).await.into_iter().find(|e| {
+            e["action"] == "notified"
+                && e["details"]["channel"] == "sms"
+                && e["details"]["resident_id"] == h.rid.as_str()
+        })
+    })
+    .await;
+    // The staff hear of it only as the inactivity that follows if nobody
+    // answers: nothing was planned for the carer, in the same plan as the
+    // daughter's.
+    let to_carer: i64 = sqlx::query_scalar(
+        "select count(*) from notification_deliveries where alert_id = $1::uuid and user_id = $2::uuid",
+    )
+    .bind(aid)
+    .bind(&carer_id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("deliveries");
+    assert_eq!(to_carer, 0);
+}

@@ -74,10 +74,20 @@ export async function openResidentPanel(residentId, opener) {
     (summary) => summary.presence || null,
     () => null,
   );
+  // Today's stored presence periods: when she was out, or nobody could tell.
+  const periodsP = api('GET', `/residents/${q(residentId)}/presence?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`).then(
+    (body) => body.periods || [],
+    () => [],
+  );
   settled(
-    Promise.all([api('GET', `/residents/${q(residentId)}/events?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`), devicesP.catch(() => ({ devices: [] })), presenceP]),
+    Promise.all([api('GET', `/residents/${q(residentId)}/events?from=${q(midnight.toISOString())}&to=${q(now.toISOString())}`), devicesP.catch(() => ({ devices: [] })), presenceP, periodsP]),
   ).then((r) =>
-    fill(place.today, ...(r.ok ? [r.v[2] ? presenceLine(r.v[2], tz) : null, todaySummary(r.v[0].events || [], r.v[1].devices || [], tz)].filter(Boolean) : [inlineError(r.err)])),
+    fill(
+      place.today,
+      ...(r.ok
+        ? [r.v[2] ? presenceLine(r.v[2], tz) : null, awayToday(r.v[3], tz), todaySummary(r.v[0].events || [], r.v[1].devices || [], tz)].filter(Boolean)
+        : [inlineError(r.err)]),
+    ),
   );
 
   const range = `from=${q(dayAgo.toISOString())}&to=${q(now.toISOString())}&bucket=15m`;
@@ -136,6 +146,15 @@ function presenceLine(presence, tz) {
         ? t('Unsure whether at home since {time} (the door closed, nobody seen since)', { time: since })
         : t('At home');
   return h('p', { class: `presence presence-${presence.state}`, 'data-testid': 'resident-presence', 'data-state': presence.state }, text);
+}
+
+/** "Today: out 10:37–13:05; unsure 15:00–15:40": the day's periods not at home. */
+function awayToday(periods, tz) {
+  const away = periods.filter((p) => p.presence !== 'in' && p.until);
+  if (!away.length) return null;
+  const span = (p) => `${fmtWhen(p.from, tz)}–${fmtWhen(p.until, tz)}`;
+  const items = away.map((p) => (p.presence === 'out' ? t('out {span}', { span: span(p) }) : t('unsure {span}', { span: span(p) })));
+  return h('p', { class: 'presence-today', 'data-testid': 'resident-presence-today' }, t('Today: {list}', { list: items.join('; ') }));
 }
 
 const PART_LABELS = { night: 'at night', morning: 'in the morning', afternoon: 'in the afternoon', evening: 'in the evening' };

@@ -288,7 +288,7 @@ async fn comment(
 /// The stream ends when its session does (logout, revocation, a disabled
 /// account, a reset password, expiry).
 #[utoipa::path(get, path = "/alerts/stream",
-    summary = "Server-Sent Events: `event: alert`, `data:` the alert JSON plus `change` (alert.opened, alert.acknowledged, ...), for each change the caller may see; `event: ready` on connect, `event: resync` after falling behind",
+    summary = "Server-Sent Events: `event: alert`, `data:` the alert JSON plus `change` (alert.opened, alert.acknowledged, ...), for each change the caller may see; `event: ready` on connect, `event: resync` (reload the list) after falling behind, after the server's feed reconnected to the database, or when it could not check an alert's visibility",
     description = "Who may call it: any.",
     responses((status = 200, description = "success"), (status = 429, description = STREAMS_PER_USER, body = ErrorBody),
         (status = 503, description = STREAMS_FULL, body = ErrorBody)))]
@@ -303,6 +303,7 @@ async fn stream(
     let mut rx = ctx.alert_hub.subscribe();
     let mut ended = ctx.alert_hub.sessions_ended();
     let mut reach_changed = ctx.alert_hub.reach_changed();
+    let mut resyncs = ctx.alert_hub.resyncs();
     let shutdown = ctx.shutdown.clone();
     let stream = async_stream(move |tx| async move {
         // Held while the stream lives: its place is given back when it ends.
@@ -316,6 +317,17 @@ async fn stream(
         loop {
             let change = tokio::select! {
                 c = rx.recv() => c,
+                // The feed may have missed changes: reload.
+                r = resyncs.recv() => {
+                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                    let event = Event::default().event("resync").data(r#"{"reason":"reconnected"}"#);
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 user = reach_changed.recv() => {
                     // The nil id: an enrolment changed, whoever it concerns.
                     if !matches!(user, Ok(user) if user != auth.scope.user && !user.is_nil()) {
@@ -348,10 +360,18 @@ async fn stream(
                     let key = (change.alert.institution_id, change.alert.resident_id);
                     let visible = match reaches.get(&key) {
                         Some(visible) => *visible,
-                        None => match alerts::is_visible(&ctx.pool, &auth.scope, &change.alert).await {
-                            Ok(visible) => *reaches.entry(key).or_insert(visible),
-                            // Not remembered: the next change asks again.
-                            Err(_) => false,
+                        None => match visible_retrying(&ctx, &auth, &change.alert).await {
+                            Some(visible) => *reaches.entry(key).or_insert(visible),
+                            // Whether this client may see it is unknown: never
+                            // drop it silently, tell the client to reload (its
+                            // reload is judged afresh).
+                            None => {
+                                let event = Event::default().event("resync").data(r#"{"reason":"unchecked"}"#);
+                                if tx.send(event).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
                         },
                     };
                     if !visible {
@@ -374,6 +394,23 @@ async fn stream(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Whether the stream's user may see `alert`, asking up to three times a
+/// quarter of a second apart; `None` if the database never answered.
+async fn visible_retrying(ctx: &ApiContext, auth: &AuthUser, alert: &alerts::Alert) -> Option<bool> {
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        match alerts::is_visible(&ctx.pool, &auth.scope, alert).await {
+            Ok(visible) => return Some(visible),
+            Err(err) => {
+                tracing::warn!(cause = %err, alert = %alert.id, "live stream: checking who sees an alert failed")
+            }
+        }
+    }
+    None
 }
 
 /// How often a live stream checks its session even when no end is

@@ -31,6 +31,11 @@ pub struct AlertHub {
     ended: broadcast::Sender<Uuid>,
     /// Users whose reach just changed.
     reach: broadcast::Sender<Uuid>,
+    /// The feed may have missed changes (its listener reconnected, or an
+    /// announced alert could not be read): every client reloads.
+    resync: broadcast::Sender<()>,
+    /// The listener lost its connection since it last listened.
+    lost: bool,
 }
 
 impl Default for AlertHub {
@@ -40,7 +45,8 @@ impl Default for AlertHub {
         // A stream that falls behind re-checks its session anyway.
         let (ended, _) = broadcast::channel(1024);
         let (reach, _) = broadcast::channel(1024);
-        AlertHub { tx, ended, reach }
+        let (resync, _) = broadcast::channel(16);
+        AlertHub { tx, ended, reach, resync, lost: false }
     }
 }
 
@@ -65,6 +71,11 @@ impl AlertHub {
         self.reach.subscribe()
     }
 
+    /// Each time the feed may have missed changes.
+    pub fn resyncs(&self) -> broadcast::Receiver<()> {
+        self.resync.subscribe()
+    }
+
     /// Listens for changes until `shutdown`, reconnecting after errors.
     pub async fn run(mut self, pool: PgPool, shutdown: CancellationToken) {
         let channels = [NOTIFY_CHANNEL, sessions::ENDED_CHANNEL, REACH_CHANNEL];
@@ -73,6 +84,20 @@ impl AlertHub {
 }
 
 impl listen::Listener for AlertHub {
+    /// Listening again after a lost connection: whatever committed while
+    /// nobody listened was never heard, so every client reloads (after the
+    /// LISTEN, so that nothing committed after their reload is missed).
+    fn listening(&mut self) {
+        if std::mem::take(&mut self.lost) {
+            tracing::info!("alert listener back; telling live streams to resync");
+            let _ = self.resync.send(());
+        }
+    }
+
+    fn lost(&mut self) {
+        self.lost = true;
+    }
+
     async fn heard(&mut self, pool: &PgPool, notification: PgNotification) -> Result<(), sqlx::Error> {
         let about_user = match notification.channel() {
             sessions::ENDED_CHANNEL => Some(&self.ended),
@@ -86,6 +111,9 @@ impl listen::Listener for AlertHub {
             return Ok(());
         }
         let Ok(note) = serde_json::from_str::<Note>(notification.payload()) else { return Ok(()) };
+        // An alert that cannot be read now is never dropped: the error
+        // drops the connection, and listening again tells every client to
+        // reload.
         let mut conn = pool.acquire().await?;
         if let Some(alert) = alerts::fetch(&mut conn, note.id).await? {
             // No receivers is fine: nobody is watching.

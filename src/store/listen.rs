@@ -59,7 +59,31 @@ async fn listen(pool: &PgPool, channels: &[&str], listener: &mut impl Listener) 
     connection.listen_all(channels.iter().copied()).await?;
     listener.listening();
     loop {
-        let notification = connection.recv().await?;
+        // A connection to a primary that froze (no reset: a hung host, a
+        // partition) would wait here for ever: after a quiet spell, it
+        // must answer a statement in time, or it is given up.
+        // `try_recv`, not `recv`: `recv` reconnects by itself, and what was
+        // announced in between would be missed unseen.
+        let notification = match tokio::time::timeout(QUIET_CHECK, connection.try_recv()).await {
+            Ok(Ok(Some(notification))) => notification,
+            Ok(Ok(None)) => return Err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())),
+            Ok(Err(err)) => return Err(err),
+            Err(_) => {
+                let answered = tokio::time::timeout(ANSWER_WITHIN, sqlx::query("select 1").execute(&mut connection));
+                match answered.await {
+                    Ok(result) => {
+                        result?;
+                        continue;
+                    }
+                    Err(_) => return Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into())),
+                }
+            }
+        };
         listener.heard(pool, notification).await?;
     }
 }
+
+/// How long a listener hears nothing before checking its connection.
+const QUIET_CHECK: Duration = Duration::from_secs(5);
+/// How long the check may take before the connection is given up.
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);

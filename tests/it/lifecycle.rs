@@ -467,3 +467,32 @@ async fn consent_is_recorded_with_who_and_when_and_a_withdrawn_link_ends_access_
     let actions: Vec<&str> = trail["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions, ["consent.family_link", "family.linked", "consent.monitoring", "resident.created"]);
 }
+
+#[tokio::test]
+async fn the_live_stream_tells_its_clients_to_reload_after_the_database_dropped_its_connections_and_goes_on() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Grandma Fang").await;
+    app.device(&admin, json!({"device_id": "sos-fang", "resident_id": rid, "kind": "sos_button"})).await;
+    let mut live = Live::open(&app, &admin).await;
+
+    // As a restart or a failover does: every connection of the backend to
+    // its database is cut. What committed while its listener was away was
+    // never heard, so every client is told to reload.
+    let mut conn = app.pool.acquire().await.expect("a connection");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("terminate");
+    drop(conn);
+    assert!(!cut.is_empty(), "the backend's connections");
+    live.until("a resync", |t| t.contains("event: resync") && t.contains("reconnected")).await;
+
+    // And the stream goes on: an SOS pressed now arrives on it.
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.broker.publish("eldercare/v1/sos-fang/event", json!({"ts": ts, "event": "sos_pressed"}).to_string()).await;
+    live.until("the SOS", |t| t.contains("\"kind\":\"sos\"") && t.contains("alert.opened")).await;
+}

@@ -8,7 +8,7 @@
 #                replicas, by GET /replica)
 # Data, configs, logs and pids live under ${HA_DIR:-.run/ha} of this checkout.
 #
-# Usage: scripts/ha.sh start|stop|status
+# Usage: scripts/ha.sh start|stop|status   (exit 3: a package cannot be installed)
 #   start   idempotent: starts whatever is not running (a node killed by a test
 #           comes back and rejoins as a replica, rewound if need be), then waits
 #           until there is a leader, both replicas stream, and the read-write
@@ -53,14 +53,19 @@ retry_timeout=4
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # PostgreSQL refuses to run as root: Patroni (and etcd, and the files) belong
 # to the postgres user when we are root.
-pg_cmd=()
+pg_cmd=() daemon_cmd=()
 if [ "$(id -u)" = 0 ]; then
   pg_cmd=(runuser -u postgres --)
+  # The long-running ones (Patroni, etcd) get the postgres user by exec, not
+  # under runuser: runuser stays as their parent and stops itself whenever
+  # its child is stopped (as su does), so a node frozen with SIGSTOP and
+  # thawed would leave a stopped runuser behind.
+  daemon_cmd=(setpriv --reuid=postgres --regid=postgres --init-groups --reset-env --)
 fi
 run_pg() { "${pg_cmd[@]}" "$@"; }
 # Long-running services: in their own session, holding none of our file
 # descriptors (a caller reading our output must see it end).
-detach_pg() { setsid "${pg_cmd[@]}" "$@" </dev/null >/dev/null 2>&1 & }
+detach_pg() { setsid "${daemon_cmd[@]}" "$@" </dev/null >/dev/null 2>&1 & }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -74,8 +79,11 @@ install_missing() {
   /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    if ! { as_root apt-get update -qq \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; then
+      echo "ha.sh: cannot install ${need[*]} with apt-get" >&2
+      exit 3
+    fi
   fi
   # Debian's python, not a per-user one (pyenv's lives under /root, which the
   # postgres user cannot read).
@@ -88,7 +96,7 @@ install_missing() {
       rm -rf "$ha/venv"
       echo "ha.sh: cannot install Patroni >= 3.0.3 from PyPI (is PyPI reachable?)." >&2
       echo "ha.sh: Debian's patroni 3.0.2 is not a substitute: it can lose acknowledged writes when a frozen leader resumes." >&2
-      exit 1
+      exit 3
     fi
   fi
 }
@@ -305,6 +313,7 @@ stop_pid() {
   alive "$file" || { rm -f "$file"; return 0; }
   pid=$(cat "$file")
   kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true  # a process a test froze
   for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$file"
@@ -314,7 +323,10 @@ stop() {
   [ -d "$ha" ] || return 0
   stop_pid "$ha/haproxy.pid"
   local n
-  for n in "${nodes[@]}"; do stop_pid "$ha/node$n/patroni.pid"; done
+  # All nodes at once: a leader stopped alone would hand over to a replica
+  # that is about to stop too.
+  for n in "${nodes[@]}"; do stop_pid "$ha/node$n/patroni.pid" & done
+  wait
   # A postmaster whose Patroni was killed (or that Patroni left behind).
   for n in "${nodes[@]}"; do
     local pm="$ha/node$n/data/postmaster.pid"
@@ -323,6 +335,8 @@ stop() {
       pid=$(head -n 1 "$pm")
       if kill -0 "$pid" 2>/dev/null && grep -q postgres "/proc/$pid/comm" 2>/dev/null; then
         kill -QUIT "$pid" 2>/dev/null || true
+        pkill -CONT -P "$pid" 2>/dev/null || true
+        kill -CONT "$pid" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       fi
     fi

@@ -42,11 +42,15 @@ nodes=(1 2 3)
 # Timing. Patroni's leader key lives `ttl` seconds unless the leader renews it
 # (every `loop_wait`); a leader that cannot reach etcd for `retry_timeout`
 # demotes itself. So a dead or frozen leader is replaced about `ttl` seconds
-# after it stopped, and a healthy leader must never lose its key by accident:
-# loop_wait*2 + retry_timeout (2*2 + 4 = 8) < ttl (10) leaves it a full loop to
-# renew even after a slow one. Shorter ttl means faster failover but more
-# spurious ones on a busy two-core machine.
-ttl=10
+# after its last renewal (a switchover, which hands the key over, takes a few
+# seconds), and a healthy leader must never lose its key by accident:
+# loop_wait*2 + retry_timeout (2*2 + 4 = 8) < ttl, and Patroni's own rule
+# loop_wait + 2*retry_timeout (10) <= ttl, leave it several loops to renew on a
+# busy two-core machine. ttl is 20 because that is Patroni's floor: it raises
+# a smaller ttl to 20 without a word (a ttl of 10 here failed over in ~20 s).
+# These are bootstrap values: a cluster that exists keeps the ones in etcd
+# (`patronictl -c .run/ha/patronictl.yml edit-config` changes them).
+ttl=20
 loop_wait=2
 retry_timeout=4
 

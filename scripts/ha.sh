@@ -47,7 +47,8 @@ nodes=(1 2 3)
 # loop_wait*2 + retry_timeout (2*2 + 4 = 8) < ttl, and Patroni's own rule
 # loop_wait + 2*retry_timeout (10) <= ttl, leave it several loops to renew on a
 # busy two-core machine. ttl is 20 because that is Patroni's floor: it raises
-# a smaller ttl to 20 without a word (a ttl of 10 here failed over in ~20 s).
+# a smaller ttl to 20 with only a warning in its log (a ttl of 10 here failed
+# over in ~20 s).
 # These are bootstrap values: a cluster that exists keeps the ones in etcd
 # (`patronictl -c .run/ha/patronictl.yml edit-config` changes them).
 ttl=20

@@ -16,6 +16,7 @@ mod divisions;
 mod durability;
 mod family;
 mod fhir;
+mod frozen;
 mod health;
 mod identity;
 mod import;

@@ -96,6 +96,13 @@ async fn metrics(
         }
     }
     let mut body = ctx.metrics.render();
+    // What waits to go out, and the scheduler's heartbeat: read at each
+    // scrape, left out of one the database is too slow for.
+    match tokio::time::timeout(Duration::from_secs(2), crate::store::outbox::backlog(&ctx.pool)).await {
+        Ok(Ok(backlog)) => body.push_str(&crate::metrics::render_backlog(&backlog)),
+        Ok(Err(err)) => tracing::warn!(cause = %err, "outbox backlog for /metrics"),
+        Err(_) => tracing::warn!("outbox backlog for /metrics took over 2 s"),
+    }
     // The answering figures of the last 30 days, per institution, for an
     // existing Grafana; a slow or absent database leaves them out of this
     // scrape rather than holding up the process's own metrics.

@@ -30,6 +30,15 @@ for file in docker-compose*.yml; do
   echo "$file: valid"
 done
 
+echo "== alerting rules (promtool check rules)"
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing: prometheus (for promtool)"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+promtool check rules deploy/prometheus/*.yml
+
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -233,7 +233,21 @@ impl Metrics {
         }
         let name = "eldercare_watchdog_problems";
         let _ = writeln!(out, "# HELP {name} What the watchdog finds wrong with this process now\n# TYPE {name} gauge");
-        let _ = writeln!(out, "{name} {}", lock(&self.problems).len());
+        let problems = lock(&self.problems).clone();
+        let _ = writeln!(out, "{name} {}", problems.len());
+        // Each problem by its kind (`scheduler_stalled: no scheduler leader
+        // has ticked` → `scheduler_stalled`), for alerting rules.
+        let name = "eldercare_watchdog_problem";
+        let _ = writeln!(
+            out,
+            "# HELP {name} A problem the watchdog finds now, by kind (1 while it lasts)\n# TYPE {name} gauge"
+        );
+        let mut kinds: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or(p).trim()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let _ = writeln!(out, "{name}{{problem=\"{kind}\"}} 1");
+        }
         let name = "eldercare_backtests_replaying";
         let _ = writeln!(
             out,
@@ -264,6 +278,43 @@ pub fn render_answering(rows: &[(uuid::Uuid, i64, i64, i64)]) -> String {
         for row in rows.iter().filter(|r| r.1 > 0) {
             let within = if pick == 2 { row.2 } else { row.3 };
             let _ = writeln!(out, "{name}{{institution=\"{}\"}} {}", row.0, within as f64 / row.1 as f64);
+        }
+    }
+    out
+}
+
+/// The outbox and scheduler gauges of `/metrics`, read from the database at
+/// the scrape (a gauge with no value, as when nothing urgent waits, is left
+/// out).
+pub fn render_backlog(b: &crate::store::outbox::Backlog) -> String {
+    let mut out = String::new();
+    let gauges: [(&str, &str, Option<f64>); 5] = [
+        (
+            "eldercare_notifications_pending",
+            "Notification deliveries not yet delivered nor given up",
+            Some(b.notifications_pending as f64),
+        ),
+        (
+            "eldercare_notification_oldest_urgent_age_seconds",
+            "Age of the oldest urgent (high or critical alert) notification not yet delivered",
+            b.oldest_urgent_notification_seconds,
+        ),
+        ("eldercare_webhooks_pending", "Webhook deliveries not yet delivered", Some(b.webhooks_pending as f64)),
+        (
+            "eldercare_webhook_oldest_age_seconds",
+            "Age of the oldest webhook delivery not yet delivered",
+            b.oldest_webhook_seconds,
+        ),
+        (
+            "eldercare_scheduler_heartbeat_age_seconds",
+            "Seconds since a scheduler leader last ticked (by the database's clock)",
+            b.scheduler_heartbeat_age_seconds,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        if let Some(value) = value {
+            let _ = writeln!(out, "{name} {value}");
         }
     }
     out

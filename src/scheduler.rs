@@ -82,11 +82,15 @@ pub async fn run(
     }
 }
 
+/// How long one scheduler tick may wait on the database before it is
+/// abandoned (a tick of a district's residents takes well under a second).
+const TICK_WITHIN: Duration = Duration::from_secs(60);
+
 async fn try_lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
     // Detached from the pool: the lock lives exactly as long as this
     // connection, and is never handed to someone else with it.
     let mut conn = pool.acquire().await?.detach();
-    let got = leadership::try_lock(&mut conn, LEADER_LOCK).await?;
+    let got = crate::store::within(crate::store::ANSWER_WITHIN, leadership::try_lock(&mut conn, LEADER_LOCK)).await?;
     Ok(got.then_some(conn))
 }
 
@@ -138,11 +142,15 @@ impl Leader {
                     return;
                 }
             }
-            // The lock is only ours while its connection lives.
-            if !leadership::alive(&mut lock).await {
+            // The lock is only ours while its connection lives, and while
+            // its database answers: a primary that froze holds the lock on
+            // a connection nobody will hear from again.
+            let alive = tokio::time::timeout(crate::store::ANSWER_WITHIN, leadership::alive(&mut lock)).await;
+            if !alive.unwrap_or(false) {
                 return;
             }
-            if let Err(err) = self.tick(Utc::now()).await {
+            let tick = crate::store::within(TICK_WITHIN, self.tick(Utc::now()));
+            if let Err(err) = tick.await {
                 tracing::warn!(cause = %err, "scheduler tick failed");
             }
         }

@@ -134,7 +134,9 @@ where
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0;
     loop {
-        match attempt().await {
+        // A primary that froze answers nothing: abandoned in time, the
+        // attempt is retried (on the new primary once there is one).
+        match crate::store::within(crate::store::ANSWER_WITHIN, attempt()).await {
             Ok(v) => return Some(v),
             Err(err) => {
                 metrics.rule_failures.fetch_add(1, Ordering::Relaxed);

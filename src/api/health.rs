@@ -28,11 +28,18 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready only while both the database answers and the broker session is up.
 #[utoipa::path(get, path = "/readyz",
-    summary = "Readiness: 200 while database and broker are connected; `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader, an account revoked for a reserved name)",
+    summary = "Readiness: 200 while the primary database answers and the broker session is up; `database_error` says why the database is not ready (no primary answers, only a standby answers); `problems` lists what the watchdog finds wrong (a stalled ingest lane, no scheduler leader, an account revoked for a reserved name)",
     description = "Who may call it: public.", responses((status = 200, description = "success")))]
 async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
-    let database =
-        tokio::time::timeout(Duration::from_secs(2), crate::store::ping(&ctx.pool)).await.is_ok_and(|r| r.is_ok());
+    // Why the database is not ready, for the operator watching a failover.
+    let why = match tokio::time::timeout(Duration::from_secs(2), crate::store::writable(&ctx.pool)).await {
+        Ok(Ok(true)) => None,
+        Ok(Ok(false)) => Some("connected to a standby (read-only): no primary answers".to_owned()),
+        Ok(Err(err)) if crate::store::connection_lost(&err) => Some(format!("no primary answers: {err}")),
+        Ok(Err(err)) => Some(format!("the database refused the check: {err}")),
+        Err(_) => Some("no primary answers: the database did not answer within 2 s".to_owned()),
+    };
+    let database = why.is_none();
     ctx.metrics.database_connected.store(database, Ordering::Relaxed);
     let broker = ctx.metrics.broker_connected();
     let status = if database && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -41,6 +48,7 @@ async fn readyz(State(ctx): State<ApiContext>) -> impl IntoResponse {
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "database": database,
+        "database_error": why,
         "broker": broker,
         "problems": ctx.metrics.problems(),
     });
@@ -88,6 +96,13 @@ async fn metrics(
         }
     }
     let mut body = ctx.metrics.render();
+    // What waits to go out, and the scheduler's heartbeat: read at each
+    // scrape, left out of one the database is too slow for.
+    match tokio::time::timeout(Duration::from_secs(2), crate::store::outbox::backlog(&ctx.pool)).await {
+        Ok(Ok(backlog)) => body.push_str(&crate::metrics::render_backlog(&backlog)),
+        Ok(Err(err)) => tracing::warn!(cause = %err, "outbox backlog for /metrics"),
+        Err(_) => tracing::warn!("outbox backlog for /metrics took over 2 s"),
+    }
     // The answering figures of the last 30 days, per institution, for an
     // existing Grafana; a slow or absent database leaves them out of this
     // scrape rather than holding up the process's own metrics.

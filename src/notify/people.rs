@@ -28,7 +28,7 @@ const MESSAGE_PREVIEW_CHARS: usize = 500;
 
 pub async fn run(pool: PgPool, shutdown: CancellationToken) {
     loop {
-        let planned = match plan_due(&pool).await {
+        let planned = match crate::store::within(crate::store::ANSWER_WITHIN, plan_due(&pool)).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::warn!(cause = %err, "planning notifications");

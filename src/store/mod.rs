@@ -68,9 +68,7 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
 pub fn api_pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = settings.url.expose_secret().parse()?;
     let timeout = settings.api_statement_timeout_ms.max(1).to_string();
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.api_connections)
-        .acquire_timeout(Duration::from_secs(5))
+    Ok(options_for(settings.api_connections)
         .connect_lazy_with(options.application_name("eldercare-api").options([("statement_timeout", timeout)])))
 }
 
@@ -95,15 +93,62 @@ pub fn alarm_pools(settings: &DatabaseSettings) -> Result<AlarmPools, sqlx::Erro
 
 fn pool_of(settings: &DatabaseSettings, size: u32, name: &str) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = settings.url.expose_secret().parse()?;
-    Ok(PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options.application_name(name)))
+    Ok(options_for(size).connect_lazy_with(options.application_name(name)))
+}
+
+/// A pool that never waits on a primary that stopped answering without
+/// closing its connections (a frozen host, a partition): a connection is
+/// acquired within 5 s or not at all, and one given back is tested within
+/// [`PING_WITHIN`] and closed hard if it does not answer (sqlx's own test
+/// on release has no bound, and a connection stuck in it holds its place
+/// in the pool for as long as the primary stays frozen).
+fn options_for(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(5)).after_release(|conn, _| {
+        Box::pin(async move {
+            match tokio::time::timeout(PING_WITHIN, sqlx::Connection::ping(conn)).await {
+                Ok(Ok(())) => Ok(true),
+                Ok(Err(err)) => Err(err),
+                Err(_) => Err(did_not_answer()),
+            }
+        })
+    })
+}
+
+/// How long a connection given back to a pool may take to answer a ping.
+pub const PING_WITHIN: Duration = Duration::from_secs(3);
+
+/// How long one unit of the alarm path's database work (a batch commit, a
+/// rule's transaction, a scheduler step) may wait for the database before it
+/// is abandoned as if the connection were lost, and retried: a primary that
+/// froze answers nothing and resets nothing, and only this notices it.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// The error of a database that did not answer in time: a lost connection
+/// to [`connection_lost`].
+pub fn did_not_answer() -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "the database did not answer in time"))
+}
+
+/// `work`, abandoned (as a lost connection) if the database has not
+/// answered within `limit`. A transaction abandoned so never committed,
+/// unless its commit reached the database: the work must be safe to redo
+/// (ingest is, by its dedup keys; rules are, by their alert keys).
+pub async fn within<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| Err(did_not_answer()))
 }
 
 /// Whether the database answers a statement (readiness).
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool).await.map(drop)
+    within(PING_WITHIN, sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool)).await.map(drop)
+}
+
+/// Whether the database answers as a primary (writes are possible), within
+/// [`PING_WITHIN`].
+pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    within(PING_WITHIN, sqlx::query_scalar::<_, bool>("select not pg_is_in_recovery()").fetch_one(pool)).await
 }
 
 /// Applies pending migrations, then upgrades the time-series tables to

@@ -236,3 +236,32 @@ pub async fn webhook_failed(pool: &PgPool, id: Uuid, failure: Failure) -> Result
     .await
     .map(drop)
 }
+
+/// What waits to go out, for `/metrics`: notifications and webhook
+/// deliveries not yet delivered nor given up, the age of the oldest urgent
+/// notification among them, and how long ago the scheduler leader ticked.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct Backlog {
+    pub notifications_pending: i64,
+    pub oldest_urgent_notification_seconds: Option<f64>,
+    pub webhooks_pending: i64,
+    pub oldest_webhook_seconds: Option<f64>,
+    pub scheduler_heartbeat_age_seconds: Option<f64>,
+}
+
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
+    sqlx::query_as(
+        "select
+           (select count(*) from notification_deliveries where delivered_at is null and failed_at is null)
+             as notifications_pending,
+           (select extract(epoch from now() - min(created_at))::float8 from notification_deliveries
+             where delivered_at is null and failed_at is null and urgent) as oldest_urgent_notification_seconds,
+           (select count(*) from webhook_deliveries where delivered_at is null) as webhooks_pending,
+           (select extract(epoch from now() - min(created_at))::float8 from webhook_deliveries
+             where delivered_at is null) as oldest_webhook_seconds,
+           (select extract(epoch from now() - ticked_at)::float8 from scheduler_heartbeat)
+             as scheduler_heartbeat_age_seconds",
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -24,6 +24,10 @@ async fn health_readiness_metrics_and_openapi() {
         assert!(text.contains(needle), "metrics lack {needle}");
     }
 
+    // The scheduler's heartbeat and the outbox, read at the scrape.
+    assert!(text.contains("\neldercare_notifications_pending 0\n"), "{text}");
+    assert!(text.contains("# TYPE eldercare_scheduler_heartbeat_age_seconds gauge"), "{text}");
+
     let (status, doc) = app.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -93,5 +97,60 @@ async fn half_sent_requests_are_dropped_and_do_not_block_others() {
     for answer in closed {
         let answer = answer.unwrap_or_default();
         assert!(!String::from_utf8_lossy(&answer).contains("200 OK"), "a half-sent request was served");
+    }
+}
+
+/// The metric names an expression uses: `eldercare_…`, a histogram's
+/// `_bucket`, `_sum` and `_count` series by their histogram's name.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("eldercare_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &text[start..end];
+        let name = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        names.push(name.to_owned());
+        i = end;
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn the_shipped_alerting_rules_and_dashboard_name_only_metrics_that_are_exported() {
+    let app = TestApp::spawn().await;
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // Every family is declared (`# TYPE`) at each scrape, with samples or not.
+    let exported: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let rules = std::fs::read_to_string(format!("{root}/deploy/prometheus/eldercare.rules.yml")).expect("rules");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/grafana/eldercare-dashboard.json")).expect("dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(exprs.len() >= 20, "{exprs:?}");
+    let rule_exprs: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("expr:")).collect();
+    assert!(rule_exprs.len() >= 10, "{rule_exprs:?}");
+    for (what, expr) in exprs.iter().map(|e| ("dashboard", e.as_str())).chain(rule_exprs.iter().map(|e| ("rules", *e)))
+    {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{what}: {expr} names no metric");
+        for name in names {
+            assert!(exported.contains(&name.as_str()), "{what}: {expr} names {name}, which /metrics does not export");
+        }
     }
 }

@@ -17,6 +17,7 @@ mod durability;
 mod failover;
 mod family;
 mod fhir;
+mod frozen;
 mod health;
 mod identity;
 mod import;

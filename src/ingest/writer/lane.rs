@@ -178,7 +178,9 @@ impl Lane {
         // A refusal an ordinary message was given too, in this round.
         let mut ours: Option<RefusalKey> = None;
         while let Some(mut part) = todo.pop() {
-            let err = match part.commit(&self.pool, hours, &memory.written).await {
+            let committed =
+                crate::store::within(crate::store::ANSWER_WITHIN, part.commit(&self.pool, hours, &memory.written));
+            let err = match committed.await {
                 Ok(outcome) => {
                     self.stored(part, outcome, memory).await;
                     continue;
@@ -204,7 +206,13 @@ impl Lane {
                     let mut is_ours = ours.as_ref() == Some(&key);
                     // An ordinary message of the same shape, refused too,
                     // clears the message: the schema refuses, not its content.
-                    if !is_ours && let Err(err) = part.control(Utc::now()).try_write(&self.pool, hours).await {
+                    if !is_ours
+                        && let Err(err) = crate::store::within(
+                            crate::store::ANSWER_WITHIN,
+                            part.control(Utc::now()).try_write(&self.pool, hours),
+                        )
+                        .await
+                    {
                         match classify(&err) {
                             Failure::Connection | Failure::Transient => {
                                 todo.push(part);

@@ -296,7 +296,12 @@ wait_healthy() {
 }
 
 status() {
-  run_pg "$ha/venv/bin/patronictl" -c "$ha/patronictl.yml" list
+  # patronictl retries an unreachable etcd forever.
+  if ! alive "$ha/etcd.pid" || [ ! -x "$ha/venv/bin/patronictl" ]; then
+    echo "ha: not running (scripts/ha.sh start)"
+    return 1
+  fi
+  timeout 20 "${pg_cmd[@]}" "$ha/venv/bin/patronictl" -c "$ha/patronictl.yml" list
 }
 
 start() {

@@ -157,13 +157,18 @@ impl Ha {
             .ok_or_else(|| format!("no running leader in {members:?}"))
     }
 
+    /// The synchronous standby, the only node a switchover may go to
+    /// (the leader names it a moment after a replica starts streaming).
     async fn sync_standby(&self) -> u16 {
-        let members = self.members(None).await.expect("the cluster answers");
-        members
-            .iter()
-            .find(|m| m["role"] == "sync_standby")
-            .and_then(|m| m["name"].as_str()?.strip_prefix("node")?.parse().ok())
-            .unwrap_or_else(|| panic!("a synchronous standby in {members:?}"))
+        wait_showing(FAILOVER_PATIENCE, "a synchronous standby", || async {
+            let members = self.members(None).await?;
+            members
+                .iter()
+                .find(|m| m["role"] == "sync_standby" && m["state"] == "streaming")
+                .and_then(|m| m["name"].as_str()?.strip_prefix("node")?.parse().ok())
+                .ok_or_else(|| format!("{members:?}"))
+        })
+        .await
     }
 
     /// A leader other than `old`, as the other nodes see it.
@@ -334,10 +339,13 @@ async fn case(ha: &Ha, app: &TestApp, devices: &Mutex<Devices<'_>>, fault: Fault
     let stop = AtomicBool::new(false);
     let pressed_during = AtomicUsize::new(0);
     let during = async {
+        let mut tick = 0_usize;
         while !stop.load(Ordering::Relaxed) {
             let mut d = devices.lock().await;
             d.publish_readings(1).await;
-            if pressed_during.load(Ordering::Relaxed) < SOS_DURING {
+            // A press every 1.5 s: spread over the outage a failover causes.
+            tick += 1;
+            if tick % 5 == 1 && pressed_during.load(Ordering::Relaxed) < SOS_DURING {
                 d.press(1).await;
                 pressed_during.fetch_add(1, Ordering::Relaxed);
             }

@@ -7,6 +7,9 @@
 #                GET /primary), read-only 127.0.0.1:${HA_RO_PORT:-54411} (streaming
 #                replicas, by GET /replica)
 # Data, configs, logs and pids live under ${HA_DIR:-.run/ha} of this checkout.
+# Other knobs: HA_SCOPE (the Patroni cluster name; give a second cluster on
+# the same etcd another one), HA_START_PATIENCE (seconds start waits, 180),
+# HA_CUT_SESSIONS=0 (HAProxy leaves a deposed primary's sessions open).
 #
 # Usage: scripts/ha.sh start|stop|status   (exit 3: a package cannot be installed)
 #   start   idempotent: starts whatever is not running (a node killed by a test
@@ -188,8 +191,12 @@ YAML
   done
   # Checks every second, down after 2 failures, up after 1 success; a server
   # marked down has its sessions cut, so clients of a deposed (or frozen)
-  # primary get an error instead of waiting on it. Idle connections are
-  # closed after 30 minutes (the application's pool recycles sooner).
+  # primary get an error instead of waiting on it (HA_CUT_SESSIONS=0 leaves
+  # them open: to see how a client copes with a frozen primary on its own).
+  # Idle connections are closed after 30 minutes (the application's pool
+  # recycles sooner).
+  local cut=" on-marked-down shutdown-sessions"
+  [ "${HA_CUT_SESSIONS:-1}" = 0 ] && cut=""
   cat > "$ha/haproxy.cfg" <<CFG
 global
   maxconn 2000
@@ -206,14 +213,14 @@ listen postgres_rw
   bind 127.0.0.1:$rw_port
   option httpchk GET /primary
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 1s fall 2 rise 1$cut
 $servers_rw
 listen postgres_ro
   bind 127.0.0.1:$ro_port
   balance roundrobin
   option httpchk GET /replica
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 1s fall 2 rise 1$cut
 $servers_ro
 CFG
 }

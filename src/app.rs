@@ -116,7 +116,10 @@ impl Application {
         let fhir_reads = Arc::new(tokio::sync::Semaphore::new(settings.fhir.max_concurrent.max(1)));
         let backtests = Arc::new(tokio::sync::Semaphore::new(settings.backtest.max_concurrent.max(1)));
         started.disarm();
+        let read = store::replica::ReadPools::new(api_pool.clone(), &settings.database)?;
+        tracker.spawn(read.clone().watch(shutdown.clone()));
         let ctx = ApiContext {
+            read,
             pool: api_pool,
             settings: Arc::new(settings),
             metrics,

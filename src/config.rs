@@ -242,6 +242,18 @@ pub struct DatabaseSettings {
     pub ingest_connections: u32,
     /// The rule engine's, scheduler's and watchdog's own pool.
     pub rules_connections: u32,
+    /// `DATABASE_READ_URL`: a streaming replica for heavy reads (the
+    /// cockpit, statements, FHIR searches, backtests, exports); never the
+    /// alarm path, never a read after a write. Optional.
+    #[serde(default)]
+    pub read_url: Option<SecretString>,
+    /// Past this replica lag, reads go to the primary until it catches up.
+    #[serde(default = "default_read_max_lag_seconds")]
+    pub read_max_lag_seconds: f64,
+}
+
+fn default_read_max_lag_seconds() -> f64 {
+    30.0
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -508,6 +520,7 @@ impl Settings {
         );
         for (var, key) in [
             ("DATABASE_URL", "database.url"),
+            ("DATABASE_READ_URL", "database.read_url"),
             ("MQTT_URL", "mqtt.url"),
             ("MQTT_ADMIN_URL", "mqtt.admin_url"),
             ("HTTP_ADDR", "http.addr"),

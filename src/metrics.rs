@@ -320,6 +320,27 @@ pub fn render_backlog(b: &crate::store::outbox::Backlog) -> String {
     out
 }
 
+/// The read replica's gauges: declared always, with samples only where a
+/// replica is configured (`state`: its lag, `None` when it did not answer,
+/// and whether heavy reads go there).
+pub fn render_replica(state: Option<(Option<f64>, bool)>) -> String {
+    let mut out = String::new();
+    let lag = "eldercare_replica_lag_seconds";
+    let serving = "eldercare_reads_on_replica";
+    let _ = writeln!(out, "# HELP {lag} How far the read replica is behind the primary\n# TYPE {lag} gauge");
+    let _ = writeln!(
+        out,
+        "# HELP {serving} Whether heavy reads go to the read replica (0: to the primary)\n# TYPE {serving} gauge"
+    );
+    if let Some((seconds, on_replica)) = state {
+        if let Some(seconds) = seconds {
+            let _ = writeln!(out, "{lag} {seconds}");
+        }
+        let _ = writeln!(out, "{serving} {}", u8::from(on_replica));
+    }
+    out
+}
+
 /// A poisoned counter map is still a valid counter map.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

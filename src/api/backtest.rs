@@ -56,7 +56,7 @@ async fn run(
     let _stop_when_dropped = stop.clone().drop_guard();
     let tick = chrono::Duration::milliseconds(ctx.settings.scheduler.tick_ms.max(1) as i64);
     let slot = Slot::of(permit, ctx.metrics.clone());
-    let report = backtest::run(&ctx.pool, &ctx.rule_settings, &reached, &request, tick, stop, slot).await?;
+    let report = backtest::run(ctx.read.pool(), &ctx.rule_settings, &reached, &request, tick, stop, slot).await?;
     // What the replay found is drawn from the resident's whole history in
     // the window: a read of it, logged as it is answered (as the readings
     // are), so a refused or abandoned run discloses nothing and logs nothing.

@@ -104,8 +104,8 @@ async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<
         .map_err(|e| Error::validation(e.0, e.1))?;
     // An admin's report is by day, a region's by institution.
     let by_day = daily || (csv && !region);
-    let places = store::places(&ctx.pool, &auth.scope).await?;
-    let mut counts = store::counts(&ctx.pool, &places, &period, by_day, now).await?;
+    let places = store::places(ctx.read.pool(), &auth.scope).await?;
+    let mut counts = store::counts(ctx.read.pool(), &places, &period, by_day, now).await?;
     let mut total = Counts::default();
     let mut rows = Vec::with_capacity(places.len());
     for place in &places {

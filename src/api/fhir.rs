@@ -418,8 +418,8 @@ async fn search_observations(
         return Ok(ok(searchset(&base, vec![], 0, None)));
     }
     let filter = ReadingFilter { resident, metrics, from: Some(from), to: Some(to) };
-    let total = store::count_observations(&ctx.pool, &filter).await?;
-    let readings = store::observation_readings(&ctx.pool, &filter, offset, count).await?;
+    let total = store::count_observations(ctx.read.pool(), &filter).await?;
+    let readings = store::observation_readings(ctx.read.pool(), &filter, offset, count).await?;
     access_log(&ctx, &user, resident, "Observation?patient").await?;
     let resources: Vec<Resource> =
         map::observations(resident, &readings).into_iter().map(Resource::Observation).collect();
@@ -473,14 +473,14 @@ async fn everything(
     let reader = map::Reader::of(user.scope.role);
 
     let filter = ReadingFilter { resident, metrics: store::metrics_of(None), from: Some(start), to: Some(end) };
-    let observed = store::count_observations(&ctx.pool, &filter).await?;
-    let readings = store::observation_readings(&ctx.pool, &filter, offset, count).await?;
+    let observed = store::count_observations(ctx.read.pool(), &filter).await?;
+    let readings = store::observation_readings(ctx.read.pool(), &filter, offset, count).await?;
 
     // The devices that measured the resident in the period, whoever wears
     // them now (readings keep whose they were when taken), and those they
     // wear now. A device someone else wears now is shown without them: no
     // patient, no room.
-    let measuring = store::measuring_devices(&ctx.pool, &filter).await?;
+    let measuring = store::measuring_devices(ctx.read.pool(), &filter).await?;
     let mut devices = Vec::new();
     for d in store::devices(&ctx.pool, &reached, &measuring).await? {
         let theirs = d.resident_id == Some(resident);

@@ -96,6 +96,8 @@ async fn metrics(
         }
     }
     let mut body = ctx.metrics.render();
+    // The read replica, when there is one.
+    body.push_str(&crate::metrics::render_replica(ctx.read.state()));
     // What waits to go out, and the scheduler's heartbeat: read at each
     // scrape, left out of one the database is too slow for.
     match tokio::time::timeout(Duration::from_secs(2), crate::store::outbox::backlog(&ctx.pool)).await {

@@ -58,6 +58,8 @@ pub use error::{Error, Result};
 #[derive(Clone)]
 pub struct ApiContext {
     pub pool: PgPool,
+    /// Where heavy reads go: a replica while it keeps up, else `pool`.
+    pub read: crate::store::replica::ReadPools,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     /// Bumped whenever a device is created, changed or removed, so the ingest

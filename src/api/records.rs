@@ -79,7 +79,7 @@ async fn access_log(
 async fn export(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<Value>> {
     let reached = auth.reach_for_staff::<Monitoring>(&ctx, id).await?;
     let id = reached.id();
-    let document = records::export(&ctx.pool, &auth.scope, &reached).await?.ok_or(Error::NotFound)?;
+    let document = records::export(ctx.read.pool(), &auth.scope, &reached).await?.ok_or(Error::NotFound)?;
     auth.log_read(&ctx, AccessKind::Export, id).await?;
     Ok(Json(document))
 }

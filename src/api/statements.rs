@@ -102,8 +102,8 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
         NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
     }
     .ok_or_else(|| Error::validation("month", "month is out of range"))?;
-    let billable = visits::billable(&ctx.pool, &auth.scope, funding, first, next).await?;
-    let plans: BTreeMap<Uuid, Option<f64>> = catalogue::plans_of(&ctx.pool, &auth.scope)
+    let billable = visits::billable(ctx.read.pool(), &auth.scope, funding, first, next).await?;
+    let plans: BTreeMap<Uuid, Option<f64>> = catalogue::plans_of(ctx.read.pool(), &auth.scope)
         .await?
         .into_iter()
         .map(|(id, items)| (id, catalogue::authorised_hours(&items, funding)))
@@ -112,7 +112,7 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     // Residents with visits of this funder in their own month, or whose
     // plan authorises it.
     let mut by_resident: BTreeMap<Uuid, Vec<Delivered>> = plans.keys().map(|id| (*id, Vec::new())).collect();
-    let prices: BTreeMap<Uuid, (Unit, f64)> = catalogue::prices(&ctx.pool, &auth.scope)
+    let prices: BTreeMap<Uuid, (Unit, f64)> = catalogue::prices(ctx.read.pool(), &auth.scope)
         .await?
         .into_iter()
         .map(|(id, unit, price)| (id, (unit, price)))
@@ -129,7 +129,8 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
         });
     }
     let ids: Vec<Uuid> = by_resident.keys().copied().collect();
-    let names: BTreeMap<Uuid, String> = residents::names(&ctx.pool, &auth.scope, &ids).await?.into_iter().collect();
+    let names: BTreeMap<Uuid, String> =
+        residents::names(ctx.read.pool(), &auth.scope, &ids).await?.into_iter().collect();
     let mut residents = Vec::new();
     let mut total = Total::default();
     for (id, delivered) in by_resident {

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod presence;
 pub mod quarantine;
 pub mod records;
+pub mod replica;
 pub mod residents;
 pub mod responder;
 pub mod retention;
@@ -102,7 +103,7 @@ fn pool_of(settings: &DatabaseSettings, size: u32, name: &str) -> Result<PgPool,
 /// [`PING_WITHIN`] and closed hard if it does not answer (sqlx's own test
 /// on release has no bound, and a connection stuck in it holds its place
 /// in the pool for as long as the primary stays frozen).
-fn options_for(size: u32) -> PgPoolOptions {
+pub(crate) fn options_for(size: u32) -> PgPoolOptions {
     PgPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(5)).after_release(|conn, _| {
         Box::pin(async move {
             match tokio::time::timeout(PING_WITHIN, sqlx::Connection::ping(conn)).await {

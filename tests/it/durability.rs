@@ -140,11 +140,44 @@ async fn no_message_is_lost_or_doubled_through_kills_and_database_restarts() {
     // 2. Restart PostgreSQL under it: readiness drops and comes back, the
     //    process stays up.
     wait_for("half stored", || async { stored(&pool).await.filter(|n| *n >= (MESSAGES / 2) as i64) }).await;
+    // A console's live stream, open across the restart: what committed
+    // while the backend's listener was away was never heard, so it is told
+    // to reload.
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", server.http))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stream = http
+        .get(format!("{}/api/v1/alerts/stream", server.http))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let carried = Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let carried = carried.clone();
+        tokio::spawn(async move {
+            let mut bytes = stream.bytes_stream();
+            while let Some(Ok(chunk)) = futures::StreamExt::next(&mut bytes).await {
+                carried.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+    };
+    wait_for("the stream ready", || async { carried.lock().unwrap().contains("event: ready").then_some(()) }).await;
     cluster.stop_server();
     wait_status(&http, &server, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(server.child.try_wait().unwrap().is_none(), "the backend survives a database outage");
     cluster.start_server().await;
     wait_status(&http, &server, StatusCode::OK).await;
+    wait_for("the stream told to resync", || async { carried.lock().unwrap().contains("event: resync").then_some(()) })
+        .await;
+    reader.abort();
 
     // 3. A graceful stop (SIGTERM) commits and acknowledges what it took, and
     //    exits 0.

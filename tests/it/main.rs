@@ -29,6 +29,7 @@ mod platform;
 mod poison;
 mod records;
 mod registry;
+mod replica;
 mod resident_status;
 mod responder;
 mod rollups;

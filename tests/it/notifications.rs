@@ -159,6 +159,18 @@ async fn user(app: &TestApp, admin: &str, role: &str, name: &str) -> (String, St
     (id, app.login(&email, "long enough pw").await)
 }
 
+/// A family member linked to the home's resident as her daughter; her token.
+async fn daughter_of(app: &TestApp, h: &Home) -> String {
+    let (family_id, family) = user(app, &h.token, "family", "daughter").await;
+    app.post(
+        &format!("/api/v1/residents/{}/family", h.rid),
+        &h.token,
+        json!({"user_id": family_id, "relationship": "daughter"}),
+    )
+    .await;
+    family
+}
+
 async fn timeline(app: &TestApp, token: &str, alert: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/alerts/{alert}/timeline"), token).await["entries"].as_array().unwrap().clone()
 }
@@ -378,13 +390,7 @@ async fn the_family_is_told_of_a_critical_alert_when_it_opens_and_when_it_is_res
     let app = fast_app().await;
     let receiver = Receiver::start().await;
     let h = Home::new(&app, "Grandma Sun", DEVICES).await;
-    let (family_id, family) = user(&app, &h.token, "family", "daughter").await;
-    app.post(
-        &format!("/api/v1/residents/{}/family", h.rid),
-        &h.token,
-        json!({"user_id": family_id, "relationship": "daughter"}),
-    )
-    .await;
+    let family = daughter_of(&app, &h).await;
     let (_, stranger) = user(&app, &h.token, "family", "neighbour").await;
     let phone = Browser::subscribe(&app, &receiver, &family, "daughter-phone").await;
     let unrelated = Browser::subscribe(&app, &receiver, &stranger, "neighbour-phone").await;
@@ -763,13 +769,7 @@ async fn a_presence_check_asks_the_family_and_texts_her_own_phone_but_not_the_st
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // Her daughter keeps the family's defaults (critical alerts only); a
     // carer is on the staff.
-    let (family_id, family) = user(&app, &h.token, "family", "daughter").await;
-    app.post(
-        &format!("/api/v1/residents/{}/family", h.rid),
-        &h.token,
-        json!({"user_id": family_id, "relationship": "daughter"}),
-    )
-    .await;
+    let family = daughter_of(&app, &h).await;
     let (carer_id, carer) = user(&app, &h.token, "staff", "carer").await;
     let daughter = Browser::subscribe(&app, &receiver, &family, "daughter-phone").await;
     let _carer_phone = Browser::subscribe(&app, &receiver, &carer, "carer-phone").await;

@@ -16,6 +16,19 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
 }
 
+/// A new directory for a cluster (the postgres user's when we are root),
+/// and a free port.
+fn place() -> (PathBuf, u16) {
+    let dir = std::env::temp_dir().join(format!("eldercare-pg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("cluster dir");
+    if is_root() {
+        let ok = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().map(|s| s.success());
+        assert!(matches!(ok, Ok(true)), "chown the cluster dir");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    (dir, port)
+}
+
 impl PgCluster {
     /// A PostgreSQL program, run as the postgres user when we are root
     /// (the server refuses to run as root).
@@ -47,13 +60,7 @@ impl PgCluster {
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .max()
             .expect("a PostgreSQL version");
-        let dir = std::env::temp_dir().join(format!("eldercare-pg-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("cluster dir");
-        if is_root() {
-            let ok = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().map(|s| s.success());
-            assert!(matches!(ok, Ok(true)), "chown the cluster dir");
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let (dir, port) = place();
         let cluster = PgCluster { port, dir, bin };
         let data = cluster.data();
         cluster.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
@@ -70,6 +77,40 @@ impl PgCluster {
         std::fs::write(&path, text).expect("write postgresql.conf");
         cluster.start_server().await;
         cluster
+    }
+
+    /// A streaming replica of `primary` (a base backup with its standby
+    /// settings), started on a port of its own.
+    pub async fn replica_of(primary: &PgCluster) -> PgCluster {
+        let (dir, port) = place();
+        let replica = PgCluster { port, dir, bin: primary.bin.clone() };
+        let data = replica.data();
+        let from = primary.port.to_string();
+        replica.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &from,
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        let path = replica.dir.join("data/postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).expect("postgresql.conf");
+        text.push_str(&format!("port = {port}\nunix_socket_directories = '{data}'\nhot_standby = on\n"));
+        std::fs::write(&path, text).expect("write postgresql.conf");
+        replica.start_server().await;
+        replica
     }
 
     fn data(&self) -> String {

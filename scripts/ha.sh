@@ -76,6 +76,19 @@ run_pg() { "${pg_cmd[@]}" "$@"; }
 detach_pg() { setsid "${daemon_cmd[@]}" "$@" </dev/null >/dev/null 2>&1 & }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port something else holds (another checkout's cluster, say) would make
+# this one look healthy while its own processes failed to start.
+need_free() {
+  local port
+  for port in "$@"; do
+    if listening "$port"; then
+      echo "ha.sh: 127.0.0.1:$port is already in use by a process this cluster did not start" >&2
+      echo "ha.sh: (another checkout's cluster?) stop it, or move this one with HA_* ports and HA_DIR" >&2
+      exit 1
+    fi
+  done
+}
 
 install_missing() {
   local need=()
@@ -227,6 +240,7 @@ CFG
 
 start_etcd() {
   alive "$ha/etcd.pid" && return 0
+  need_free "$etcd_port" "$etcd_peer_port"
   mkdir -p "$ha/etcd"
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$ha/etcd"
   detach_pg sh -c 'echo $$ > "$1"; exec etcd --name ha-etcd --data-dir "$2" \
@@ -247,6 +261,13 @@ start_etcd() {
 start_node() {
   local n=$1 dir="$ha/node$1"
   alive "$dir/patroni.pid" && return 0
+  # The postmaster of a killed Patroni may still hold its port: that one is
+  # ours, and the new Patroni adopts it.
+  local pm="$dir/data/postmaster.pid"
+  if ! { [ -f "$pm" ] && kill -0 "$(head -n 1 "$pm")" 2>/dev/null; }; then
+    need_free "$((pg_base + n))"
+  fi
+  need_free "$((rest_base + n))"
   # A postmaster left behind by a killed Patroni is Patroni's to adopt or
   # stop; a pid file of a dead one is harmless.
   rm -f "$dir/patroni.pid.tmp"
@@ -260,6 +281,7 @@ start_haproxy() {
   if alive "$ha/haproxy.pid"; then
     return 0
   fi
+  need_free "$rw_port" "$ro_port"
   haproxy -c -q -f "$ha/haproxy.cfg"
   haproxy -D -f "$ha/haproxy.cfg" -p "$ha/haproxy.pid" </dev/null >/dev/null 2>&1
 }

@@ -6,6 +6,12 @@
 //! fault. After each: every reading stored exactly once, every press alerted
 //! exactly once, the same backend process still serving, and the cluster
 //! whole again (the old leader back as a streaming replica).
+//!
+//! The cluster is the checkout's own (`.run/ha`, the ports scripts/ha.sh
+//! takes from HA_* variables, read here too); it is stopped at the end, also
+//! on a panic. A demo cluster of the same checkout would be used and
+//! stopped: run demos on other HA_* ports and HA_DIR. Without apt or PyPI
+//! the test says "skipped" and passes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,8 +26,8 @@ use uuid::Uuid;
 
 use crate::support::{Broker, TestApp, wait_showing, wait_within};
 
-/// Failover takes about Patroni's ttl (10 s); a rejoin with pg_rewind and a
-/// restart takes longer on a busy machine.
+/// Failover takes about Patroni's ttl (20 s, its floor); a rejoin with
+/// pg_rewind and a restart takes longer on a busy machine.
 const FAILOVER_PATIENCE: Duration = Duration::from_secs(90);
 const WEARABLES: usize = 4;
 const SOS_PER_CASE: usize = 30;

@@ -55,12 +55,17 @@ async fn claim<O: Outbox>(outbox: &O, sending: &mut JoinSet<()>) -> Result<usize
 /// in flight: their leases run out and they are sent again (at least once).
 pub async fn run(what: &'static str, outbox: impl Outbox, idle: Duration, shutdown: CancellationToken) {
     let mut sending = JoinSet::new();
+    let mut outage = crate::store::Outage::default();
+    let name = format!("the {what} outbox");
     loop {
         while sending.try_join_next().is_some() {}
         let claimed = match claim(&outbox, &mut sending).await {
-            Ok(n) => n,
+            Ok(n) => {
+                outage.ok(&name);
+                n
+            }
             Err(err) => {
-                tracing::warn!(cause = %err, "{what} outbox");
+                outage.failed(&name, &err);
                 0
             }
         };

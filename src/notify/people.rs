@@ -27,11 +27,15 @@ const BATCH: i64 = 50;
 const MESSAGE_PREVIEW_CHARS: usize = 500;
 
 pub async fn run(pool: PgPool, shutdown: CancellationToken) {
+    let mut outage = crate::store::Outage::default();
     loop {
         let planned = match crate::store::within(crate::store::ANSWER_WITHIN, plan_due(&pool)).await {
-            Ok(n) => n,
+            Ok(n) => {
+                outage.ok("planning notifications");
+                n
+            }
             Err(err) => {
-                tracing::warn!(cause = %err, "planning notifications");
+                outage.failed("planning notifications", &err);
                 0
             }
         };

@@ -37,14 +37,16 @@ pub async fn follow(
     listener: &mut impl Listener,
     shutdown: &CancellationToken,
 ) {
+    let mut outage = super::Outage::default();
+    let name = format!("the {what} listener");
     loop {
         let result = tokio::select! {
-            r = listen(pool, channels, listener) => r,
+            r = listen(pool, channels, listener, &mut outage, &name) => r,
             _ = shutdown.cancelled() => return,
         };
         listener.lost();
         if let Err(err) = result {
-            tracing::warn!(cause = %err, "{what} listener lost its connection; reconnecting");
+            outage.failed(&name, &err);
         }
         tokio::select! {
             _ = tokio::time::sleep(RECONNECT_AFTER) => {}
@@ -53,10 +55,17 @@ pub async fn follow(
     }
 }
 
-async fn listen(pool: &PgPool, channels: &[&str], listener: &mut impl Listener) -> Result<(), sqlx::Error> {
+async fn listen(
+    pool: &PgPool,
+    channels: &[&str],
+    listener: &mut impl Listener,
+    outage: &mut super::Outage,
+    name: &str,
+) -> Result<(), sqlx::Error> {
     let mut connection = PgListener::connect_with(pool).await?;
     connection.ignore_pool_close_event(true);
     connection.listen_all(channels.iter().copied()).await?;
+    outage.ok(name);
     listener.listening();
     loop {
         // A connection to a primary that froze (no reset: a hung host, a

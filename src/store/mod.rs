@@ -146,6 +146,30 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     within(PING_WITHIN, sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool)).await.map(drop)
 }
 
+/// A loop's database outage, logged once when it begins and once when it
+/// ends, not at every failed poll (a failover would write thousands).
+#[derive(Debug, Default)]
+pub struct Outage {
+    since: Option<std::time::Instant>,
+}
+
+impl Outage {
+    /// A failed attempt of `what`.
+    pub fn failed(&mut self, what: &str, err: &sqlx::Error) {
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            tracing::warn!(cause = %err, "{what} failed; retrying quietly until the database answers");
+        }
+    }
+
+    /// A successful attempt of `what`.
+    pub fn ok(&mut self, what: &str) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(after_s = since.elapsed().as_secs_f64(), "{what} works again");
+        }
+    }
+}
+
 /// Whether the database answers as a primary (writes are possible), within
 /// [`PING_WITHIN`].
 pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {

@@ -133,6 +133,9 @@ impl Lane {
     /// when the database cannot be waited for.
     async fn store(&self, batch: Batch, memory: &mut Memory) {
         let mut backoff = Duration::from_millis(100);
+        // The alarm lane retries at least every second: an SOS held while
+        // the database fails over is stored within a second of its return.
+        let most = if self.name == "events" { Duration::from_secs(1) } else { Duration::from_secs(5) };
         let mut todo = batch;
         let mut known = None;
         loop {
@@ -151,7 +154,7 @@ impl Lane {
             }
             // At shutdown a dead database cannot be waited for forever: the
             // unacknowledged messages stay with the broker.
-            if self.shutdown.is_cancelled() && backoff >= Duration::from_secs(5) {
+            if self.shutdown.is_cancelled() && backoff >= most {
                 tracing::error!(
                     lane = self.name,
                     messages = held.len(),
@@ -160,7 +163,7 @@ impl Lane {
                 return;
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff = (backoff * 2).min(most);
             todo = *held;
         }
     }

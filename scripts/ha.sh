@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A highly available PostgreSQL on loopback, for failover demos and tests:
 #   etcd         127.0.0.1:${HA_ETCD_PORT:-12379} (peer ${HA_ETCD_PEER_PORT:-12380})
-#   3 × Patroni  PostgreSQL 15 on 127.0.0.1:54401-54403, REST API on 18401-18403
-#                (bases HA_PG_PORT_BASE=54400, HA_REST_PORT_BASE=18400)
-#   HAProxy      read-write 127.0.0.1:${HA_RW_PORT:-54410} (the leader, by Patroni's
-#                GET /primary), read-only 127.0.0.1:${HA_RO_PORT:-54411} (streaming
+#   3 × Patroni  PostgreSQL 15 on 127.0.0.1:25401-25403, REST API on 18401-18403
+#                (bases HA_PG_PORT_BASE=25400, HA_REST_PORT_BASE=18400)
+#   HAProxy      read-write 127.0.0.1:${HA_RW_PORT:-25410} (the leader, by Patroni's
+#                GET /primary), read-only 127.0.0.1:${HA_RO_PORT:-25411} (streaming
 #                replicas, by GET /replica)
 # Data, configs, logs and pids live under ${HA_DIR:-.run/ha} of this checkout.
 # Other knobs: HA_SCOPE (the Patroni cluster name; give a second cluster on
@@ -28,16 +28,20 @@
 # (>= 3.0.3, into a venv): Debian's 3.0.2 rewrites the leader key
 # unconditionally when a frozen leader resumes, so it can keep a second
 # primary alive and lose acknowledged writes.
-set -euo pipefail
+set -Eeuo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 ha=${HA_DIR:-$root/.run/ha}
 etcd_port=${HA_ETCD_PORT:-12379}
 etcd_peer_port=${HA_ETCD_PEER_PORT:-12380}
-pg_base=${HA_PG_PORT_BASE:-54400}
+# The ports are below Linux's ephemeral range (32768-60999), so no test's
+# or client's randomly bound port can take one between the check and the bind.
+# Whatever fails says where.
+trap 'echo "ha.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+pg_base=${HA_PG_PORT_BASE:-25400}
 rest_base=${HA_REST_PORT_BASE:-18400}
-rw_port=${HA_RW_PORT:-54410}
-ro_port=${HA_RO_PORT:-54411}
+rw_port=${HA_RW_PORT:-25410}
+ro_port=${HA_RO_PORT:-25411}
 scope=${HA_SCOPE:-eldercare-ha}
 pg_bin=/usr/lib/postgresql/15/bin
 nodes=(1 2 3)
@@ -282,8 +286,9 @@ start_haproxy() {
     return 0
   fi
   need_free "$rw_port" "$ro_port"
-  haproxy -c -q -f "$ha/haproxy.cfg"
-  haproxy -D -f "$ha/haproxy.cfg" -p "$ha/haproxy.pid" </dev/null >/dev/null 2>&1
+  haproxy -c -f "$ha/haproxy.cfg" >"$ha/haproxy.log" 2>&1 || { cat "$ha/haproxy.log" >&2; exit 1; }
+  haproxy -D -f "$ha/haproxy.cfg" -p "$ha/haproxy.pid" </dev/null >>"$ha/haproxy.log" 2>&1 \
+    || { echo "ha.sh: HAProxy did not start:" >&2; cat "$ha/haproxy.log" >&2; exit 1; }
 }
 
 # The cluster as Patroni sees it: a leader running and two replicas streaming.

@@ -105,7 +105,7 @@ impl Ha {
             .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.run/ha")));
         let ha = Ha {
             dir,
-            rw_port: env_or("HA_RW_PORT", 54410),
+            rw_port: env_or("HA_RW_PORT", 25410),
             rest_base: env_or("HA_REST_PORT_BASE", 18400),
             http: {
                 let _ = rustls::crypto::ring::default_provider().install_default();

@@ -134,6 +134,8 @@ const BARE_ID_TAKERS: &[&str] = &[
     "audit::chain",
     // A caregiver reaches the resident's door through their assigned visit, not the reach check.
     "care::has_tag",
+    // The institution the bureau names to assess an application: asked whether it is an assessment body.
+    "applications::is_assessment_body",
     // The institution a bureau names to enrol an elder into: asked of the bureau's division here.
     "enrolments::institution_in_division",
     // Registration's `already_registered` answer: the claim that comes before any reach.

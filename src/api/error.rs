@@ -40,6 +40,10 @@ pub enum Error {
     AlreadyRegistered(uuid::Uuid),
     #[error("{message}")]
     Validation { field: String, message: String },
+    /// A well-formed request the state of things refuses, with a code of
+    /// its own (`nothing_to_claim`, `no_valid_assessment`): 422.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("the broker did not confirm the change; nothing was changed, try again")]
@@ -51,6 +55,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Refused { code, message: message.into() }
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Error::Validation { field: field.to_owned(), message: message.into() }
     }
@@ -68,6 +76,7 @@ impl Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::AlreadyRegistered(_) => (StatusCode::CONFLICT, "already_registered"),
             Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Error::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Error::BrokerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable"),
             Error::Database(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -281,6 +281,7 @@ async fn create_supervisor(
         name: req.name,
         kitchen_id: None,
         division: req.division,
+        institution_id: None,
     };
     // Hashing the new password takes its turn with logins' (see limits).
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;

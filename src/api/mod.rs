@@ -1,9 +1,12 @@
 //! The HTTP API (axum): one shared context, one router per resource module.
 
 pub mod alerts;
+pub mod applications;
+pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod backtest;
+pub mod billing;
 pub mod cockpit;
 pub mod console;
 pub mod data;
@@ -235,6 +238,9 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(notifications::router())
         .merge(records::router())
         .merge(cockpit::router())
+        .merge(applications::router())
+        .merge(assessments::router())
+        .merge(billing::router())
 }
 
 /// The routes under the limit of requests in progress.

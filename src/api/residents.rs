@@ -518,7 +518,9 @@ async fn link_family(
             | Role::Caregiver
             | Role::Kitchen
             | Role::CivilAffairs
-            | Role::GridWorker,
+            | Role::GridWorker
+            | Role::Assessor
+            | Role::Insurer,
         ) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }

@@ -83,7 +83,7 @@ struct StatusRequest {
 fn cancel_reason(status: ResidentStatus) -> CancelReason {
     match status {
         ResidentStatus::InHospital => CancelReason::ClientHospitalised,
-        ResidentStatus::Away => CancelReason::ClientNotHome,
+        ResidentStatus::Away | ResidentStatus::Respite => CancelReason::ClientNotHome,
         ResidentStatus::Active | ResidentStatus::Discharged | ResidentStatus::Deceased => CancelReason::PlanChanged,
     }
 }
@@ -163,8 +163,14 @@ pub async fn fill(ctx: &ApiContext, residents: &mut [Resident]) -> Result<()> {
     let ids: Vec<Uuid> = residents.iter().map(|r| r.id).collect();
     let all = periods::periods_of(&ctx.pool, &ids).await?;
     let now = Utc::now();
+    let grades = crate::store::assessments::grades(&ctx.pool, &ids).await?;
     for r in residents {
         r.status = status::status_at(all.get(&r.id).map_or(&[][..], |p| p.as_slice()), now);
+        r.grade = grades.iter().find(|g| g.0 == r.id).map(|g| crate::store::residents::Grade {
+            grade: g.1,
+            label: g.2.clone(),
+            scale: g.3.clone(),
+        });
     }
     Ok(())
 }

@@ -13,11 +13,12 @@ use super::auth::{AuthUser, hash_password};
 use super::error::ResultExt;
 use super::error::{ErrorBody, HASHING_BUSY};
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result};
+use crate::domain::InstitutionKind;
 use crate::domain::account::MIN_PASSWORD_LEN;
 use crate::domain::field;
 use crate::domain::{Role, Scope};
 use crate::store::users::User;
-use crate::store::{sessions, users};
+use crate::store::{institutions, sessions, users};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
@@ -49,6 +50,11 @@ pub struct NewUser {
     #[serde(default, deserialize_with = "super::non_null")]
     #[schema(schema_with = field::division_code, required = false)]
     pub division: Option<String>,
+    /// The fund office (an `ltc_fund` institution) of an `insurer`, made
+    /// by the operator; its division is the insurer's reach.
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(required = false, nullable = false)]
+    pub institution_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,6 +122,9 @@ async fn create_user(
     auth: AuthUser,
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
+    if auth.scope.role == Role::Operator && req.role == Role::Insurer {
+        return create_fund_user(ctx, auth, req).await;
+    }
     if matches!(auth.scope.role, Role::Operator | Role::CivilAffairs) {
         return create_division_user(ctx, auth, req).await;
     }
@@ -123,8 +132,25 @@ async fn create_user(
     if req.division.is_some() {
         return Err(Error::validation("division", "an institution's users have no division"));
     }
+    if req.institution_id.is_some_and(|named| named != institution) {
+        return Err(Error::validation("institution_id", "an admin makes users of their own institution"));
+    }
     if req.role.is_platform() {
         return Err(Error::validation("role", "an institution's users are admin, staff, caregiver or family"));
+    }
+    // An assessment body's people are assessors, a fund office's insurers
+    // (made by the operator); a care provider's neither.
+    let (kind, _) = institutions::kind(&ctx.pool, &auth.scope, institution).await?.ok_or(Error::NotFound)?;
+    let allowed = match kind {
+        InstitutionKind::Assessment => matches!(req.role, Role::Admin | Role::Assessor),
+        InstitutionKind::LtcFund => req.role == Role::Admin,
+        _ => !matches!(req.role, Role::Assessor | Role::Insurer),
+    };
+    if !allowed {
+        return Err(Error::validation(
+            "role",
+            "an assessment body has admins and assessors, a fund office admins (its insurers are the operator's to make), a care provider neither",
+        ));
     }
     match (req.role, req.kitchen_id) {
         (Role::Kitchen, Some(kitchen)) => {
@@ -145,6 +171,31 @@ async fn create_user(
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "user created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// An insurer, made by the operator at its fund office (an `ltc_fund`
+/// institution placed in a division: its reach).
+async fn create_fund_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
+    let fund = req.institution_id.ok_or_else(|| Error::validation("institution_id", "name the fund office"))?;
+    if req.division.is_some() || req.kitchen_id.is_some() {
+        return Err(Error::validation("division", "an insurer's reach is its fund office's division"));
+    }
+    match institutions::kind(&ctx.pool, &auth.scope, fund).await? {
+        Some((InstitutionKind::LtcFund, Some(_))) => {}
+        Some((InstitutionKind::LtcFund, None)) => {
+            return Err(Error::validation("institution_id", "place the fund office in a division first"));
+        }
+        _ => return Err(Error::validation("institution_id", "no such fund office (an ltc_fund institution)")),
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
+                                     "institution_id": fund});
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, Some(fund), None, req).await?;
+    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, "insurer created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
@@ -174,6 +225,9 @@ async fn create_division_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> 
     }
     if req.kitchen_id.is_some() {
         return Err(Error::validation("kitchen_id", "only a kitchen user has a kitchen_id"));
+    }
+    if req.institution_id.is_some() {
+        return Err(Error::validation("institution_id", "a division's user has no institution"));
     }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
                                      "division": code.as_str()});

@@ -121,7 +121,7 @@ pub fn password() -> Object {
 
 /// The roles an institution's users are created with.
 pub fn new_user_role() -> Object {
-    string().enum_values(Some(["admin", "staff", "caregiver", "family"])).build()
+    string().enum_values(Some(["admin", "staff", "caregiver", "family", "assessor", "insurer"])).build()
 }
 
 /// The roles an institution's user may be given.

@@ -10,5 +10,9 @@ names!(
         HomeCare = "home_care",
         CommunityCenter = "community_center",
         Canteen = "canteen",
+        /// Grades elders' capability (its users are assessors).
+        Assessment = "assessment",
+        /// A long-term care insurance fund office (its users are insurers).
+        LtcFund = "ltc_fund",
     }
 );

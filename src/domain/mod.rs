@@ -11,6 +11,8 @@ pub mod access;
 pub mod account;
 pub mod activity;
 pub mod alert;
+pub mod assessment;
+pub mod billing;
 pub mod care;
 pub mod cockpit;
 pub mod device;

@@ -25,6 +25,13 @@ names!(
         /// A grid's worker: the elders registered in the grid, their
         /// identity, status and open alerts; no health data.
         GridWorker = "grid_worker",
+        /// An assessment body's assessor: the capability assessments of the
+        /// elders whose applications are assigned to the body.
+        Assessor = "assessor",
+        /// A long-term care insurance fund office (its institution, whose
+        /// division is its reach): LTC applications and entitlements, and
+        /// the claims addressed to the fund.
+        Insurer = "insurer",
     }
 );
 

@@ -198,6 +198,12 @@ pub enum Reach {
     /// identity, a grid worker also their alerts. Never an institution's
     /// own records.
     Division(&'static [Area]),
+    /// An assessment body: the identity of the elders whose applications
+    /// are assigned to it and still being assessed.
+    Assessing(Uuid),
+    /// A long-term care insurance fund office: the identity of the elders
+    /// of its division who applied to the fund.
+    Fund(Uuid),
     /// No record at all: supervisors read aggregated figures only, and
     /// caregivers reach only their assigned visits (and through them what
     /// the visit needs of its resident), never the resident's other records:
@@ -283,10 +289,13 @@ impl Scope {
             (Role::Operator, None) => Reach::Platform,
             (Role::CivilAffairs, None) => Reach::Division(&[Area::Identity]),
             (Role::GridWorker, None) => Reach::Division(&[Area::Identity, Area::Alerts]),
+            (Role::Assessor, Some(body)) => Reach::Assessing(body),
+            (Role::Insurer, Some(fund)) => Reach::Fund(fund),
             (Role::Supervisor | Role::Caregiver | Role::Kitchen, _) => Reach::Nothing,
             // An account whose role and institution disagree (the schema
             // refuses it) reaches nothing rather than guess.
             (Role::Admin | Role::Staff | Role::Family, None)
+            | (Role::Assessor | Role::Insurer, None)
             | (Role::Operator | Role::CivilAffairs | Role::GridWorker, Some(_)) => Reach::Nothing,
         }
     }
@@ -352,11 +361,25 @@ impl Scope {
                 query.push(resident).push(" in (select dr.id from residents dr where starts_with(dr.division, ");
                 query.push("(select du.division from users du where du.id = ").push_bind(self.user).push(")))");
             }
+            (Reach::Assessing(body), Some(resident), Some(Area::Identity)) => {
+                query
+                    .push(resident)
+                    .push(" in (select ap.resident_id from applications ap where ap.status = 'assessing'");
+                query.push(" and ap.assessor_institution_id = ").push_bind(body).push(")");
+            }
+            (Reach::Fund(fund), Some(resident), Some(Area::Identity)) => {
+                query.push(resident).push(
+                    " in (select ap.resident_id from applications ap join residents fr on fr.id = ap.resident_id",
+                );
+                query.push(" where ap.kind = 'ltc_insurance' and starts_with(fr.division, (select f.division from institutions f");
+                query.push(" where f.kind = 'ltc_fund' and f.id = ").push_bind(fund).push(")))");
+            }
             (Reach::Platform, None, _) if placed.unattributed => {
                 query.push(placed.institution).push(" is null");
             }
             (Reach::LinkedResidents(_), None, _)
             | (Reach::Division(_), _, _)
+            | (Reach::Assessing(_) | Reach::Fund(_), _, _)
             | (Reach::Platform, _, _)
             | (Reach::Nothing, _, _) => {
                 query.push("false");

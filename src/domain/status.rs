@@ -20,13 +20,15 @@ names!(
         Away = "away",
         Discharged = "discharged",
         Deceased = "deceased",
+        /// A respite stay at a care home: home rules pause as for `away`.
+        Respite = "respite",
     }
 );
 
 impl ResidentStatus {
     /// Whether a period of this status may end by itself (`until`).
     pub fn may_end(self) -> bool {
-        matches!(self, ResidentStatus::InHospital | ResidentStatus::Away)
+        matches!(self, ResidentStatus::InHospital | ResidentStatus::Away | ResidentStatus::Respite)
     }
 }
 

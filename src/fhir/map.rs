@@ -372,7 +372,9 @@ impl Reader {
             | Role::Supervisor
             | Role::Kitchen
             | Role::CivilAffairs
-            | Role::GridWorker => Reader::CareTeam,
+            | Role::GridWorker
+            | Role::Assessor
+            | Role::Insurer => Reader::CareTeam,
         }
     }
 }

@@ -55,10 +55,11 @@ async fn plan_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let jobs = plan::due_jobs(&mut tx, BATCH).await?;
     for job in &jobs {
-        let deliveries = match (job.alert_id, job.message_id) {
-            (Some(alert), _) => plan_alert(&mut tx, alert, &job.change, job.level).await?,
-            (None, Some(message)) => plan_message(&mut tx, message).await?,
-            (None, None) => Vec::new(),
+        let deliveries = match (job.alert_id, job.message_id, &job.notice) {
+            (Some(alert), _, _) => plan_alert(&mut tx, alert, &job.change, job.level).await?,
+            (None, Some(message), _) => plan_message(&mut tx, message).await?,
+            (None, None, Some(notice)) => plan_notice(&mut tx, notice).await?,
+            (None, None, None) => Vec::new(),
         };
         plan::insert_deliveries(&mut tx, &deliveries).await?;
         plan::delete_job(&mut tx, job.id).await?;
@@ -320,6 +321,24 @@ async fn plan_message(tx: &mut PgConnection, message_id: Uuid) -> Result<Vec<Del
         }
         let push_only = Preferences { channels: vec![Channel::Push], ..prefs };
         reach(tx, m.institution_id, &person, &push_only, None, &payload, "", false, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// A notice (an application's step, a re-assessment due) goes to the
+/// elder's family, push only, outside their quiet hours like a message.
+async fn plan_notice(tx: &mut PgConnection, notice: &serde_json::Value) -> Result<Vec<Delivery>, sqlx::Error> {
+    let id = |key: &str| notice.get(key).and_then(|v| v.as_str()).and_then(|v| Uuid::parse_str(v).ok());
+    let (Some(resident), Some(institution)) = (id("resident_id"), id("institution_id")) else { return Ok(Vec::new()) };
+    let local = local_now(tx, institution).await?;
+    let ids = family_of(tx, Some(resident)).await?;
+    let mut out = Vec::new();
+    for (person, prefs) in people(tx, &ids).await? {
+        if !prefs.wants_message(local.time()) {
+            continue;
+        }
+        let push_only = Preferences { channels: vec![Channel::Push], ..prefs };
+        reach(tx, institution, &person, &push_only, None, notice, "", false, &mut out).await?;
     }
     Ok(out)
 }

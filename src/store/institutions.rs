@@ -75,6 +75,18 @@ pub async fn visible(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<bool, sql
     query.build_query_scalar().fetch_one(pool).await
 }
 
+/// The kind and division of an institution `scope` sees.
+pub async fn kind(
+    pool: &PgPool,
+    scope: &Scope,
+    id: Uuid,
+) -> Result<Option<(InstitutionKind, Option<String>)>, sqlx::Error> {
+    let mut query = QueryBuilder::new("select i.kind, i.division from institutions i where i.id = ");
+    query.push_bind(id);
+    scope.push_institutions_filter(&mut query);
+    query.build_query_as().fetch_optional(pool).await
+}
+
 /// A change to an institution: `None` leaves a field alone; `Some(None)`
 /// takes the institution out of its region.
 pub struct InstitutionChange {

@@ -699,8 +699,10 @@ pub async fn record_outcome(
     .bind(by)
     .bind(location.map(|l| l.lat))
     .bind(location.map(|l| l.lon))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // A meal delivered is billable: priced now, once.
+    super::billing::price_meal(conn, id).await?;
     Ok(())
 }
 

@@ -6,9 +6,13 @@
 pub mod access_log;
 pub mod activity;
 pub mod alerts;
+pub mod applications;
+pub mod assessments;
 pub mod audit;
+pub mod billing;
 pub mod bootstrap;
 pub mod care;
+pub mod claims;
 pub mod cockpit;
 pub mod data;
 pub mod device_status;

@@ -17,6 +17,9 @@ pub struct Job {
     pub id: i64,
     pub alert_id: Option<Uuid>,
     pub message_id: Option<Uuid>,
+    /// A notice to the elder's family (an application's step, a
+    /// re-assessment due), as queued.
+    pub notice: Option<Value>,
     pub change: String,
     pub level: i32,
 }
@@ -26,7 +29,7 @@ pub struct Job {
 /// caller's transaction; those another planner holds are skipped.
 pub async fn due_jobs(tx: &mut PgConnection, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
     sqlx::query_as(
-        "select id, alert_id, message_id, change, level from notification_jobs
+        "select id, alert_id, message_id, notice, change, level from notification_jobs
          order by (alert_id is null), id limit $1 for update skip locked",
     )
     .bind(limit)

@@ -43,6 +43,20 @@ pub struct Resident {
     /// the API, which reads the periods).
     #[sqlx(default)]
     pub status: crate::domain::status::ResidentStatus,
+    /// The capability grade of the latest valid assessment (filled in by
+    /// the API); null without one.
+    #[sqlx(skip)]
+    #[schema(required = true)]
+    pub grade: Option<Grade>,
+}
+
+/// An elder's capability grade and the scale it was assessed on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = CapabilityGrade)]
+pub struct Grade {
+    pub grade: i32,
+    pub label: String,
+    pub scale: String,
 }
 
 /// One recorded decision on consent.

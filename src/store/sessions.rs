@@ -51,7 +51,9 @@ pub fn lifetimes(settings: &AuthSettings, role: Role) -> (Duration, Duration) {
         | Role::Caregiver
         | Role::Kitchen
         | Role::CivilAffairs
-        | Role::GridWorker => (
+        | Role::GridWorker
+        | Role::Assessor
+        | Role::Insurer => (
             Duration::minutes(settings.staff_idle_minutes.into()),
             Duration::hours(settings.staff_absolute_hours.into()),
         ),

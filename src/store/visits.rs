@@ -172,6 +172,24 @@ impl Visit {
         Some(care::minutes_between(self.start()?, self.end()?))
     }
 
+    /// What pricing needs of a verified visit: its date (local, of its
+    /// start), minutes and catalogue amount.
+    pub fn billable(&self) -> Option<super::billing::BillableVisit> {
+        let start = self.start()?;
+        let minutes = self.minutes()?;
+        let unit_price = crate::domain::billing::Fen::from_yuan_f64(self.unit_price);
+        Some(super::billing::BillableVisit {
+            id: self.id,
+            institution: self.institution_id,
+            resident: self.resident_id,
+            date: care::local_date(&self.timezone, start),
+            service_code: self.service_code.clone(),
+            funding: self.funding,
+            amount: crate::domain::billing::visit_amount(self.unit, unit_price, minutes),
+            minutes,
+        })
+    }
+
     pub fn evv(&self) -> Evv {
         let check_in = self.check_in.as_ref().map(|c| c.0.clone());
         let check_out = self.check_out.as_ref().map(|c| c.0.clone());
@@ -303,9 +321,15 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
     .bind(v.rated_at)
     .bind(v.verified())
     .bind(v.rated_by)
-    .execute(tx)
-    .await
-    .map(drop)
+    .execute(&mut *tx)
+    .await?;
+    // Billable from the moment it is verified: priced now, once.
+    if v.verified() {
+        if let Some(billable) = v.billable() {
+            super::billing::price_visit(tx, &billable).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Which visits a listing shows; `None` shows all.

@@ -242,6 +242,42 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/residents/{id}/visits", Value::Null, resident_read),
         ("get", "/api/v1/me/visits", Value::Null, [F, F, A, A, A, F, F, A, A]),
         ("get", "/api/v1/statements", Value::Null, admin_only),
+        // Public money: applications, assessments, entitlements, bills and
+        // claims. Paths naming an application or a claim name one of home's
+        // residents here, which is no application or claim: 404 for all.
+        (
+            "post",
+            "/api/v1/applications",
+            json!({"resident_id": "@RESIDENT", "kind": "home_care_subsidy"}),
+            [F, F, A, A, F, A, A, N, N],
+        ),
+        ("get", "/api/v1/applications", Value::Null, all),
+        ("get", "/api/v1/applications/{id}", Value::Null, [N; 9]),
+        ("post", "/api/v1/applications/{id}/assign", json!({"assessor_institution_id": "@RESIDENT"}), [N; 9]),
+        ("post", "/api/v1/applications/{id}/decide", json!({"decision": "rejected", "reason": "x"}), [N; 9]),
+        (
+            "put",
+            "/api/v1/schemes/{code}",
+            json!({"name": "x", "payer": "civil_affairs", "application_kind": "respite", "grades": {}}),
+            [F; 9],
+        ),
+        ("get", "/api/v1/schemes", Value::Null, all),
+        ("get", "/api/v1/residents/{id}/entitlements", Value::Null, resident_read),
+        (
+            "post",
+            "/api/v1/residents/{id}/assessments",
+            json!({"scale": "barthel", "items": {}, "assessed_at": "2026-12-01T09:00:00Z"}),
+            [N; 9],
+        ),
+        ("get", "/api/v1/residents/{id}/assessments", Value::Null, resident_read),
+        ("get", "/api/v1/residents/{id}/assessments/evidence", Value::Null, [N; 9]),
+        ("get", "/api/v1/residents/{id}/bills", Value::Null, resident_read),
+        ("get", "/api/v1/bills", Value::Null, admin_only),
+        ("post", "/api/v1/claims", json!({"payer": "ltc_insurance", "month": "2026-12"}), admin_only),
+        ("get", "/api/v1/claims", Value::Null, all),
+        ("get", "/api/v1/claims/{id}", Value::Null, [N; 9]),
+        ("post", "/api/v1/claims/{id}/lines/{line_id}/decision", json!({"decision": "accept"}), [N; 9]),
+        ("post", "/api/v1/claims/{id}/close", Value::Null, [N; 9]),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

@@ -14,6 +14,7 @@ mod cockpit;
 mod console;
 mod divisions;
 mod durability;
+mod entitlements;
 mod failover;
 mod family;
 mod fhir;

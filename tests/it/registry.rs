@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, wait_for};
 
 /// An id number with the check digit GB 11643 gives it.
-fn id_number(body17: &str) -> String {
+pub(crate) fn id_number(body17: &str) -> String {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     let sum: u32 = body17.bytes().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
@@ -17,7 +17,13 @@ fn id_number(body17: &str) -> String {
 }
 
 /// An institution of `kind` in `division`, with its admin logged in.
-async fn institution(app: &TestApp, operator: &str, name: &str, kind: &str, division: &str) -> (String, String) {
+pub(crate) async fn institution(
+    app: &TestApp,
+    operator: &str,
+    name: &str,
+    kind: &str,
+    division: &str,
+) -> (String, String) {
     let created = app
         .post("/api/v1/institutions", operator, json!({"name": name, "kind": kind, "timezone": "Asia/Shanghai"}))
         .await;
@@ -35,7 +41,7 @@ async fn institution(app: &TestApp, operator: &str, name: &str, kind: &str, divi
 }
 
 /// A user bound to a division, made by `by`, logged in.
-async fn division_user(app: &TestApp, by: &str, role: &str, division: &str) -> String {
+pub(crate) async fn division_user(app: &TestApp, by: &str, role: &str, division: &str) -> String {
     let email = format!("{role}-{division}@district.example");
     let body = json!({"email": email, "password": "long enough pw", "name": role, "role": role, "division": division});
     let (status, answer) = app.call("POST", "/api/v1/users", Some(by), Some(body)).await;
@@ -44,7 +50,7 @@ async fn division_user(app: &TestApp, by: &str, role: &str, division: &str) -> S
 }
 
 /// A district with two streets, the first down to a community and a grid.
-async fn ladder(app: &TestApp, operator: &str) {
+pub(crate) async fn ladder(app: &TestApp, operator: &str) {
     for (code, level) in [
         ("330205", "district"),
         ("330205001", "street"),
@@ -280,6 +286,10 @@ const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}/visits", "care"),
     ("/api/v1/residents/{id}/responder-info", "care"),
     ("/api/v1/residents/{id}/meal-plan", "meals"),
+    ("/api/v1/residents/{id}/assessments", "funding"),
+    ("/api/v1/residents/{id}/assessments/evidence", "assessing"),
+    ("/api/v1/residents/{id}/entitlements", "funding"),
+    ("/api/v1/residents/{id}/bills", "bills"),
 ];
 
 #[tokio::test]
@@ -340,6 +350,12 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
             "care" => [R, S, R, S, S, S, S],
             "meals" => [R, R, S, S, S, S, S],
             "alerts" => [R, S, R, S, S, S, R],
+            // The grade and what it entitles: no grid worker's business.
+            "funding" => [R, R, R, S, R, S, S],
+            // The assessor's form: the bureau's (and the assessor's) only.
+            "assessing" => [S, S, S, S, R, S, S],
+            // Bills: the family's and each institution's own lines.
+            "bills" => [R, R, R, S, S, S, S],
             other => panic!("no area {other}"),
         }
     };

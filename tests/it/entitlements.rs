@@ -1,0 +1,349 @@
+//! Public money end to end: a family applies for long-term care insurance,
+//! the bureau assigns an assessment body, its assessor grades her (Barthel
+//! 35: grade 3), the fund approves and the entitlement appears; the
+//! visits of the month go past the quota; the bill splits each line; the
+//! provider's claim holds exactly the payer's share of the lines within
+//! the quota; the fund rejects one line, which is claimed once more and
+//! then never again; and the totals reconcile to the cent.
+//!
+//! The elder lives in the fixed-offset zone where it is about noon when the
+//! test runs, so the morning's visits fall on today's local date and month.
+
+use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::registry::{division_user, id_number, institution, ladder};
+use crate::support::{TestApp, wait_for};
+
+const HOME: (f64, f64) = (29.8683, 121.5440);
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn noon_zone(now: DateTime<Utc>) -> String {
+    match 12 - now.hour() as i32 {
+        0 => "Etc/GMT".to_owned(),
+        h if h > 0 => format!("Etc/GMT-{h}"),
+        h => format!("Etc/GMT+{}", -h),
+    }
+}
+
+/// Yuan, as whole fen.
+fn fen(value: &Value) -> i64 {
+    (value.as_f64().expect("an amount") * 100.0).round() as i64
+}
+
+async fn ok(app: &TestApp, method: &str, path: &str, token: &str, body: Value) -> Value {
+    let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
+}
+
+async fn user(app: &TestApp, by: &str, role: &str, name: &str, extra: Value) -> (String, String) {
+    let email = format!("{}@money.example", name.to_lowercase().replace(' ', "."));
+    let mut body = json!({"email": email, "password": "long enough pw", "role": role, "name": name});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let created = ok(app, "POST", "/api/v1/users", by, body).await;
+    (created["id"].as_str().unwrap().to_owned(), app.login(&email, "long enough pw").await)
+}
+
+/// One visit of the bathing service at `start`, done at the door in 58
+/// minutes.
+async fn deliver(
+    app: &TestApp,
+    admin: &str,
+    carer_id: &str,
+    carer: &str,
+    resident: &str,
+    start: DateTime<Utc>,
+) -> String {
+    let body = json!({"resident_id": resident, "service_code": "HC-BATH", "scheduled_start": ts(start),
+                      "funding": "ltc_insurance"});
+    let visit = ok(app, "POST", "/api/v1/visits", admin, body).await["id"].as_str().unwrap().to_owned();
+    ok(app, "POST", &format!("/api/v1/visits/{visit}/assign"), admin, json!({"caregiver_id": carer_id})).await;
+    let door = |at: DateTime<Utc>| json!({"location": {"lat": HOME.0 + 0.0002, "lon": HOME.1, "accuracy_m": 15}, "method": "gps", "ts": ts(at)});
+    ok(app, "POST", &format!("/api/v1/visits/{visit}/check-in"), carer, door(start + Duration::minutes(5))).await;
+    ok(app, "POST", &format!("/api/v1/visits/{visit}/check-out"), carer, door(start + Duration::minutes(63))).await;
+    // Recorded by a phone that was offline: the coordinator confirms it,
+    // and the visit becomes billable.
+    let reason = json!({"reason": "phone had no signal in the stairwell"});
+    let done =
+        ok(app, "POST", &format!("/api/v1/visits/{visit}/exceptions/offline_entry/resolve"), admin, reason).await;
+    assert_eq!(done["evv"]["verified"], true, "{done}");
+    assert_eq!(done["evv"]["minutes"], 58);
+    visit
+}
+
+#[tokio::test]
+async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_the_cent() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (_, provider) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (body_id, body_admin) = institution(&app, &operator, "Ningbo Assessment Centre", "assessment", "330205").await;
+    let (fund_id, _) = institution(&app, &operator, "Haishu LTC Fund", "ltc_fund", "330205").await;
+    let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
+    let (_, assessor) = user(&app, &body_admin, "assessor", "Assessor Chen", json!({})).await;
+    let (_, insurer) = user(&app, &operator, "insurer", "Insurer Xu", json!({"institution_id": fund_id})).await;
+    // A care provider makes no assessors; an assessment body no carers.
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(&provider),
+            Some(json!({"email": "x@money.example",
+            "password": "long enough pw", "role": "assessor", "name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The elder, her daughter, the bathing service and its carer.
+    let registration = json!({"name": "Zhou Lan", "timezone": noon_zone(Utc::now()),
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let rid = ok(&app, "POST", "/api/v1/residents", &provider, registration).await["id"].as_str().unwrap().to_owned();
+    let location = json!({"address": "12 Moon Lake Lane", "location": {"lat": HOME.0, "lon": HOME.1}});
+    ok(&app, "PATCH", &format!("/api/v1/residents/{rid}"), &provider, location).await;
+    let (daughter_id, daughter) = user(&app, &provider, "family", "Zhou Mei", json!({})).await;
+    let link = json!({"user_id": daughter_id, "relationship": "daughter"});
+    ok(&app, "POST", &format!("/api/v1/residents/{rid}/family"), &provider, link).await;
+    let service = json!({"code": "HC-BATH", "name": "Bathing assistance", "category": "personal_care",
+        "duration_minutes": 60, "unit": "hour", "unit_price": 80.0, "currency": "CNY",
+        "funding": ["ltc_insurance", "self_pay"], "evv_required": true, "tasks": []});
+    ok(&app, "POST", "/api/v1/services", &provider, service).await;
+    let (carer_id, carer) = user(&app, &provider, "caregiver", "Li Wei", json!({})).await;
+
+    // The fund's scheme: grade 3 gets 150 minutes a month at a 10 % co-payment.
+    let scheme = json!({"name": "Ningbo LTC insurance", "payer": "ltc_insurance", "application_kind": "ltc_insurance",
+        "grades": {"3": {"monthly_minutes": 150, "copay_ratio": 0.1, "services": ["home_care"], "valid_months": 12}}});
+    let (status, _) = app.call("PUT", "/api/v1/schemes/ltc-ningbo", Some(&bureau), Some(scheme.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the bureau sets no LTC scheme");
+    ok(&app, "PUT", "/api/v1/schemes/ltc-ningbo", &insurer, scheme).await;
+
+    // The daughter applies from her phone.
+    let applied = json!({"resident_id": rid, "kind": "ltc_insurance", "note": "She can no longer bathe alone"});
+    let application = ok(&app, "POST", "/api/v1/applications", &daughter, applied).await;
+    assert_eq!(application["status"], "submitted");
+    let app_id = application["id"].as_str().unwrap().to_owned();
+    // No decision without a valid assessment; no assessor before one is assigned.
+    let approve = json!({"decision": "approved", "reason": "Grade 3: entitled"});
+    let (status, refused) =
+        app.call("POST", &format!("/api/v1/applications/{app_id}/decide"), Some(&insurer), Some(approve.clone())).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_valid_assessment"))
+    );
+    let evidence_path = format!("/api/v1/residents/{rid}/assessments/evidence");
+    assert_eq!(app.call("GET", &evidence_path, Some(&assessor), None).await.0, StatusCode::NOT_FOUND);
+
+    ok(
+        &app,
+        "POST",
+        &format!("/api/v1/applications/{app_id}/assign"),
+        &bureau,
+        json!({"assessor_institution_id": body_id}),
+    )
+    .await;
+    let form = ok(&app, "GET", &evidence_path, &assessor, Value::Null).await;
+    assert_eq!(form["events"], json!([]), "no falls in her last 30 days");
+    assert_eq!(form["scales"]["barthel"]["transfers"], json!([0, 5, 10, 15]));
+
+    // The assessor grades her: a value off the scale is refused, naming the item.
+    let assessed_at = ts(Utc::now() - Duration::hours(11));
+    let mut items = json!({"feeding": 5, "bathing": 0, "grooming": 0, "dressing": 5, "bowels": 5, "bladder": 5,
+        "toilet": 5, "transfers": 5, "mobility": 5, "stairs": 0});
+    let path = format!("/api/v1/residents/{rid}/assessments");
+    let mut wrong = items.clone();
+    wrong["feeding"] = json!(7);
+    let (status, refused) = app
+        .call(
+            "POST",
+            &path,
+            Some(&assessor),
+            Some(json!({"scale": "barthel", "items": wrong, "assessed_at": assessed_at})),
+        )
+        .await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("items.feeding")));
+    let graded =
+        ok(&app, "POST", &path, &assessor, json!({"scale": "barthel", "items": items, "assessed_at": assessed_at}))
+            .await;
+    assert_eq!((graded["total"].as_i64(), graded["grade"].as_i64()), (Some(35), Some(3)));
+    assert_eq!(graded["grade_label"], "severe");
+    let elder = app.get(&format!("/api/v1/residents/{rid}"), &provider).await;
+    assert_eq!(elder["grade"]["grade"], 3, "the grade shows on the resident: {elder}");
+
+    // The fund approves: the entitlement appears for the family.
+    let decided = ok(&app, "POST", &format!("/api/v1/applications/{app_id}/decide"), &insurer, approve).await;
+    assert_eq!(decided["status"], "approved");
+    let steps: Vec<&str> =
+        decided["timeline"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["submitted", "assigned", "assessed", "approved"]);
+    let mine = app.get(&format!("/api/v1/applications?resident_id={rid}"), &daughter).await;
+    assert_eq!(mine["applications"][0]["timeline"].as_array().unwrap().len(), 4, "the family follows every step");
+    let entitlements = app.get(&format!("/api/v1/residents/{rid}/entitlements"), &daughter).await;
+    let entitlement = &entitlements["entitlements"][0];
+    assert_eq!(entitlement["payer"], "ltc_insurance");
+    assert_eq!(entitlement["monthly_minutes"], 150);
+    assert_eq!(entitlement["copay_ratio"], json!(0.1));
+    assert_eq!(entitlement["services"], json!(["home_care"]));
+    // Each step was a notice to the family, planned off the request path.
+    wait_for("the notices planned", || async {
+        (app.count("select count(*) from notification_jobs where notice is not null").await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.count("select count(*) from application_steps").await, 4);
+
+    // The morning's five baths, 58 minutes each at 80 an hour: 77.33 each.
+    let start = Utc::now() - Duration::hours(10);
+    let mut visits = Vec::new();
+    for k in 0..5 {
+        visits.push(deliver(&app, &provider, &carer_id, &carer, &rid, start + Duration::hours(2 * k)).await);
+    }
+    let month =
+        Utc::now().with_timezone(&noon_zone(Utc::now()).parse::<chrono_tz::Tz>().unwrap()).format("%Y-%m").to_string();
+    let bill = app.get(&format!("/api/v1/residents/{rid}/bills?month={month}"), &daughter).await;
+    let lines = bill["lines"].as_array().unwrap();
+    let raw = app
+        .http
+        .get(app.url(&format!("/api/v1/residents/{rid}/bills?month={month}")))
+        .bearer_auth(&daughter)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains(r#""payer_amount":69.60,"#), "amounts are written with two decimals: {raw}");
+    let of = |visit: &str| -> Vec<&Value> { lines.iter().filter(|l| l["ref"] == visit).collect() };
+    // Two within the quota (116 minutes), the third crossing it (34 within,
+    // 24 beyond: two lines), the last two beyond it.
+    for visit in &visits[..2] {
+        let line = of(visit);
+        assert_eq!(line.len(), 1);
+        assert_eq!(
+            (fen(&line[0]["amount"]), fen(&line[0]["payer_amount"]), fen(&line[0]["elder_amount"])),
+            (7733, 6960, 773)
+        );
+        assert_eq!(line[0]["over_quota"], false);
+    }
+    let crossing = of(&visits[2]);
+    assert_eq!(crossing.len(), 2, "a visit crossing the quota is two lines: {bill}");
+    assert_eq!((crossing[0]["minutes"].as_i64(), fen(&crossing[0]["amount"])), (Some(34), 4533));
+    assert_eq!((fen(&crossing[0]["payer_amount"]), fen(&crossing[0]["elder_amount"])), (4080, 453));
+    assert_eq!((crossing[1]["minutes"].as_i64(), fen(&crossing[1]["amount"])), (Some(24), 3200));
+    assert_eq!((crossing[1]["over_quota"].as_bool(), crossing[1]["payer"].as_str()), (Some(true), None));
+    for visit in &visits[3..] {
+        let line = of(visit);
+        assert_eq!((line.len(), line[0]["over_quota"].as_bool()), (1, Some(true)));
+        assert_eq!((fen(&line[0]["payer_amount"]), fen(&line[0]["elder_amount"])), (0, 7733));
+    }
+    // Lines sum exactly to the totals.
+    let sum = |key: &str| lines.iter().map(|l| fen(&l[key])).sum::<i64>();
+    assert_eq!(
+        (fen(&bill["totals"]["amount"]), fen(&bill["totals"]["payer_amount"]), fen(&bill["totals"]["elder_amount"])),
+        (sum("amount"), sum("payer_amount"), sum("elder_amount"))
+    );
+    assert_eq!((sum("amount"), sum("payer_amount"), sum("elder_amount")), (38665, 18000, 20665));
+    let used = app.get(&format!("/api/v1/residents/{rid}/entitlements"), &provider).await;
+    assert_eq!(used["entitlements"][0]["used_this_month"]["minutes"], 150);
+
+    // A new grade after the visits: her entitlement ends, her priced lines stay as they were.
+    items = json!({"feeding": 10, "bathing": 5, "grooming": 5, "dressing": 10, "bowels": 10, "bladder": 10,
+        "toilet": 10, "transfers": 15, "mobility": 15, "stairs": 10});
+    let regraded =
+        ok(&app, "POST", &path, &bureau, json!({"scale": "barthel", "items": items, "assessed_at": ts(Utc::now())}))
+            .await;
+    assert_eq!((regraded["grade"].as_i64(), regraded["entitlements_changed"].as_i64()), (Some(0), Some(1)));
+    let after = app.get(&format!("/api/v1/residents/{rid}/bills?month={month}"), &daughter).await;
+    assert_eq!(after["lines"], bill["lines"], "a line's price never changes once billable");
+
+    // The provider claims: exactly the payer's share of the lines within the quota.
+    let claim = ok(&app, "POST", "/api/v1/claims", &provider, json!({"payer": "ltc_insurance", "month": month})).await;
+    let claim_id = claim["id"].as_str().unwrap().to_owned();
+    let claimed = claim["lines"].as_array().unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(fen(&claim["total_claimed"]), 18000);
+    assert_eq!(claimed.iter().map(|l| fen(&l["payer_amount"])).sum::<i64>(), 18000);
+    let (status, again) = app
+        .call("POST", "/api/v1/claims", Some(&provider), Some(json!({"payer": "ltc_insurance", "month": month})))
+        .await;
+    assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("nothing_to_claim")));
+    let queue = app.get("/api/v1/claims?status=submitted", &insurer).await;
+    assert_eq!(queue["claims"][0]["id"], claim_id.as_str(), "the fund sees the claim addressed to it");
+    assert_eq!(app.get("/api/v1/claims", &bureau).await["claims"], json!([]), "the bureau decides subsidies only");
+
+    // The fund rejects the crossing visit's line, with a reason; accepts the rest.
+    let crossing_line =
+        claimed.iter().find(|l| l["ref"] == visits[2].as_str()).unwrap()["id"].as_str().unwrap().to_owned();
+    let decide = |line: &str| format!("/api/v1/claims/{claim_id}/lines/{line}/decision");
+    let (status, _) =
+        app.call("POST", &decide(&crossing_line), Some(&insurer), Some(json!({"decision": "reject"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a rejection needs a reason");
+    let (status, _) = app.call("POST", &format!("/api/v1/claims/{claim_id}/close"), Some(&insurer), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "lines are pending");
+    let reason = json!({"decision": "reject", "reason": "evv_unclear: check-in photo missing"});
+    ok(&app, "POST", &decide(&crossing_line), &insurer, reason).await;
+    for line in claimed.iter().map(|l| l["id"].as_str().unwrap()).filter(|l| *l != crossing_line) {
+        ok(&app, "POST", &decide(line), &insurer, json!({"decision": "accept"})).await;
+    }
+    let (status, _) =
+        app.call("POST", &decide(&crossing_line), Some(&provider), Some(json!({"decision": "accept"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the provider decides nothing of its own claim");
+    let closed = ok(&app, "POST", &format!("/api/v1/claims/{claim_id}/close"), &insurer, Value::Null).await;
+    assert_eq!(fen(&closed["total_accepted"]), 13920);
+    let csv = app
+        .http
+        .get(app.url(&format!("/api/v1/claims/{claim_id}?format=csv")))
+        .bearer_auth(&provider)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("claim_id,line_id,provider_id,"), "{csv}");
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| r.contains("rejected") && r.contains("evv_unclear") && r.contains(",40.80,")), "{csv}");
+
+    // The rejected line is claimed once more, and then never again.
+    let second = ok(&app, "POST", "/api/v1/claims", &provider, json!({"payer": "ltc_insurance", "month": month})).await;
+    let second_lines = second["lines"].as_array().unwrap();
+    assert_eq!(second_lines.len(), 1);
+    assert_eq!(
+        (second_lines[0]["ref"].as_str(), second_lines[0]["attempt"].as_i64()),
+        (Some(visits[2].as_str()), Some(2))
+    );
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let line = second_lines[0]["id"].as_str().unwrap().to_owned();
+    ok(
+        &app,
+        "POST",
+        &format!("/api/v1/claims/{second_id}/lines/{line}/decision"),
+        &insurer,
+        json!({"decision": "accept"}),
+    )
+    .await;
+    let closed_again = ok(&app, "POST", &format!("/api/v1/claims/{second_id}/close"), &insurer, Value::Null).await;
+    assert_eq!(fen(&closed_again["total_accepted"]), 4080);
+    let (status, _) = app
+        .call("POST", "/api/v1/claims", Some(&provider), Some(json!({"payer": "ltc_insurance", "month": month})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing left to claim");
+    // The totals reconcile to the cent: accepted = the payer's share of the bill.
+    assert_eq!(
+        fen(&closed["total_accepted"]) + fen(&closed_again["total_accepted"]),
+        fen(&bill["totals"]["payer_amount"])
+    );
+    // And the schema refuses to claim an accepted line again, whatever a caller tries.
+    let duplicate = sqlx::query(
+        "insert into claim_lines (id, claim_id, bill_line_id, attempt)
+         select gen_random_uuid(), claim_id, bill_line_id, 2 from claim_lines where status = 'accepted' and attempt = 1 limit 1",
+    )
+    .execute(&app.pool)
+    .await;
+    assert!(duplicate.is_err(), "a line accepted is never claimed twice");
+}

@@ -295,7 +295,8 @@ struct SchemeRequest {
     payer: Payer,
     application_kind: ApplicationKind,
     /// Grade ("1".."4") to its terms; a grade absent is not entitled.
-    grades: BTreeMap<String, GradeTerms>,
+    #[schema(value_type = BTreeMap<String, GradeTerms>)]
+    grades: BTreeMap<String, serde_json::Value>,
 }
 
 #[utoipa::path(put, path = "/schemes/{code}",
@@ -330,13 +331,21 @@ async fn put_scheme(
             "long-term care insurance is the fund's, other support the bureau's",
         ));
     }
-    for (grade, terms) in &req.grades {
+    let mut grades = BTreeMap::new();
+    for (grade, terms) in req.grades {
         if !matches!(grade.as_str(), "1" | "2" | "3" | "4") {
             return Err(Error::validation(&format!("grades.{grade}"), "grades are \"1\" to \"4\""));
         }
+        // Each grade's terms an object, never an array in its place.
+        if !terms.is_object() {
+            return Err(Error::validation(&format!("grades.{grade}"), "the grade's terms are an object"));
+        }
+        let terms: GradeTerms = serde_path_to_error::deserialize(terms)
+            .map_err(|e| Error::validation(&format!("grades.{grade}.{}", e.path()), e.inner().to_string()))?;
         if let Some((field, message)) = terms.invalid() {
             return Err(Error::validation(&format!("grades.{grade}.{field}"), message));
         }
+        grades.insert(grade, terms);
     }
     let mut tx = ctx.pool.begin().await?;
     if let Some(existing) = store::scheme(&mut tx, &code).await?
@@ -349,7 +358,7 @@ async fn put_scheme(
         name: req.name.trim().to_owned(),
         payer,
         application_kind: req.application_kind,
-        grades: sqlx::types::Json(req.grades),
+        grades: sqlx::types::Json(grades),
         updated_at: Utc::now(),
     };
     let saved = store::put_scheme(&mut tx, &scheme, auth.scope.user).await?;

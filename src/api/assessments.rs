@@ -73,12 +73,12 @@ struct AssessmentRequest {
     #[serde(default)]
     #[schema(max_length = 4000, nullable = false)]
     notes: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
     #[schema(nullable = false)]
     factors: Option<FactorsBody>,
     /// The care-risk events of the 30 days before `assessed_at` the
     /// assessor confirmed; two or more raise the GB/T grade by one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::required_objects")]
     risk_events: Vec<RiskEvent>,
     /// The bureau may shorten the validity (default two years).
     #[serde(default)]

@@ -718,7 +718,26 @@ async fn fingerprint(app: &TestApp) -> std::collections::BTreeMap<String, String
 /// the test builds. Nested objects are written in their fields' order, so
 /// an object sent as the array of its values is what a derived struct would
 /// read if the server let it.
+/// Operations of other roles than the admin's (the bureau's, the fund's,
+/// an assessor's): the admin's valid body is parsed, then refused by the
+/// policy (403 or 404), never by the parser (422).
+const NOT_THE_ADMINS: &[(&str, &str)] =
+    &[("POST", "/api/v1/residents/$resident/assessments"), ("PUT", "/api/v1/schemes/$code")];
+
 const VALID_BODIES: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/api/v1/residents/$resident/assessments",
+        r#"{"scale": "barthel", "items": {"feeding": 5, "bathing": 0, "grooming": 0, "dressing": 5, "bowels": 5,
+            "bladder": 5, "toilet": 5, "transfers": 5, "mobility": 5, "stairs": 0}, "assessed_at": "$to",
+            "factors": {"coma": false}, "risk_events": [{"kind": "fall", "at": "$from"}]}"#,
+    ),
+    (
+        "PUT",
+        "/api/v1/schemes/$code",
+        r#"{"name": "Home care subsidy", "payer": "civil_affairs", "application_kind": "home_care_subsidy",
+            "grades": {"2": {"monthly_amount": 300, "copay_ratio": 0.2, "services": ["home_care"], "valid_months": 12}}}"#,
+    ),
     ("PATCH", "/api/v1/residents/$resident", r#"{"location": {"lat": 29.8683, "lon": 121.544}}"#),
     (
         "POST",
@@ -920,6 +939,7 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
             .replace("$me", &me)
             .replace("$from", &(yesterday - chrono::Duration::days(1)).to_rfc3339())
             .replace("$to", &yesterday.to_rfc3339())
+            .replace("$code", "home-care-subsidy")
     };
 
     // Each operation whose body holds an object, and where.
@@ -940,7 +960,11 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
     }
     assert!(expected.len() >= 15, "the document names too few nested objects: {expected:?}");
     let template = |path: &str| {
-        path.replace("$resident", "{id}").replace("$elder", "{id}").replace("$visit", "{id}").replace("$order", "{id}")
+        path.replace("$resident", "{id}")
+            .replace("$elder", "{id}")
+            .replace("$visit", "{id}")
+            .replace("$order", "{id}")
+            .replace("$code", "{code}")
     };
     for (method, path, _) in &expected {
         assert!(
@@ -980,7 +1004,12 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
             tried += 1;
         }
         let (status, answer) = app.call(method, &url, Some(&admin), Some(body.value())).await;
-        assert!(status.is_success(), "{method} {path}: the valid body answered {status} {answer}");
+        if NOT_THE_ADMINS.contains(&(*method, *path)) {
+            let refused = [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND];
+            assert!(refused.contains(&status), "{method} {path}: the valid body answered {status} {answer}");
+        } else {
+            assert!(status.is_success(), "{method} {path}: the valid body answered {status} {answer}");
+        }
     }
     assert!(tried >= 40, "only {tried} nested objects tried");
 }

@@ -33,6 +33,9 @@ use crate::store::settings::SettingsCache;
 use crate::store::{devices as stored_devices, residents, routines};
 use crate::watchdog;
 
+/// How long before an assessment lapses its family is reminded to re-assess.
+const REASSESS_AHEAD_DAYS: i32 = 30;
+
 /// The advisory lock that makes a process the leader (per database).
 pub const LEADER_LOCK: i64 = 0x656c_6465_7202;
 /// How far back activity is kept for the behaviour rules.
@@ -173,6 +176,10 @@ impl Leader {
         // not make the alarm path look stalled.
         if let Err(err) = self.retention.tick(&self.pool, now).await {
             tracing::warn!(cause = %err, "retention failed; trying again at the next tick");
+        }
+        // The family is told a month ahead that a grade is about to lapse.
+        if let Err(err) = crate::store::assessments::remind_due(&self.pool, REASSESS_AHEAD_DAYS, 100).await {
+            tracing::warn!(cause = %err, "re-assessment reminders failed; trying again at the next tick");
         }
         Ok(())
     }

@@ -129,7 +129,7 @@ async fn month_end(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     auth.require_admin()?;
     let csv = csv_wanted(q.format.as_deref())?;
     let first = month("month", q.month.as_deref())?;
-    let all = bills::bills_of_institution(&ctx.read.pool(), &auth.scope, first).await?;
+    let all = bills::bills_of_institution(ctx.read.pool(), &auth.scope, first).await?;
     if csv {
         let mut out = String::from(BILL_CSV_HEADER);
         for (resident, lines) in &all {

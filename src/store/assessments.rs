@@ -203,3 +203,14 @@ pub async fn remind(tx: &mut PgConnection, due: &Due) -> Result<(), sqlx::Error>
         .await
         .map(drop)
 }
+
+/// Sends the due re-assessment reminders, a batch at a time: how many.
+pub async fn remind_due(pool: &PgPool, ahead_days: i32, limit: i64) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due = due_reminders(&mut tx, ahead_days, limit).await?;
+    for one in &due {
+        remind(&mut tx, one).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}

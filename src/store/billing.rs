@@ -37,7 +37,7 @@ async fn visit_service(conn: &mut PgConnection, institution: Uuid) -> Result<Ser
 
 /// The entitlement a service is priced by: one covering it, of the payer
 /// its funding names if there is one, else any.
-fn pick<'a>(entitlements: &'a [Entitlement], service: Service, funding: Funding) -> Option<&'a Entitlement> {
+fn pick(entitlements: &[Entitlement], service: Service, funding: Funding) -> Option<&Entitlement> {
     let preferred = match funding {
         Funding::LtcInsurance => Some(Payer::LtcInsurance),
         Funding::Subsidy => Some(Payer::CivilAffairs),
@@ -245,6 +245,24 @@ pub async fn bill(
     Ok(rows.into_iter().map(bill_line).collect())
 }
 
+#[derive(sqlx::FromRow)]
+struct ResidentLineRow {
+    resident_id: Uuid,
+    kind: LineKind,
+    #[sqlx(rename = "ref")]
+    reference: Uuid,
+    date: NaiveDate,
+    service: String,
+    minutes: Option<i32>,
+    amount_fen: i64,
+    payer: Option<Payer>,
+    payer_fen: i64,
+    elder_fen: i64,
+    over_quota: bool,
+    institution_id: Uuid,
+    name: String,
+}
+
 /// The month-end bills of every elder an institution billed in a month,
 /// in one pass (the benchmark's, and a provider's statement run).
 pub async fn bills_of_institution(
@@ -253,21 +271,7 @@ pub async fn bills_of_institution(
     month: NaiveDate,
 ) -> Result<Vec<(Uuid, Vec<BillLine>)>, sqlx::Error> {
     let Some(institution) = scope.institution.filter(|_| scope.may_care()) else { return Ok(Vec::new()) };
-    let rows: Vec<(
-        Uuid,
-        LineKind,
-        Uuid,
-        NaiveDate,
-        String,
-        Option<i32>,
-        i64,
-        Option<Payer>,
-        i64,
-        i64,
-        bool,
-        Uuid,
-        String,
-    )> = sqlx::query_as(
+    let rows: Vec<ResidentLineRow> = sqlx::query_as(
         "select b.resident_id, b.kind, b.ref, b.date, b.service, b.minutes, b.amount_fen, b.payer, b.payer_fen,
                     b.elder_fen, b.over_quota, b.institution_id, i.name
              from bill_lines b join institutions i on i.id = b.institution_id
@@ -280,10 +284,24 @@ pub async fn bills_of_institution(
     .await?;
     let mut out: Vec<(Uuid, Vec<BillLine>)> = Vec::new();
     for r in rows {
-        let line = bill_line((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12));
+        let resident_id = r.resident_id;
+        let line = bill_line((
+            r.kind,
+            r.reference,
+            r.date,
+            r.service,
+            r.minutes,
+            r.amount_fen,
+            r.payer,
+            r.payer_fen,
+            r.elder_fen,
+            r.over_quota,
+            r.institution_id,
+            r.name,
+        ));
         match out.last_mut() {
-            Some((resident, lines)) if *resident == r.0 => lines.push(line),
-            _ => out.push((r.0, vec![line])),
+            Some((resident, lines)) if *resident == resident_id => lines.push(line),
+            _ => out.push((resident_id, vec![line])),
         }
     }
     Ok(out)

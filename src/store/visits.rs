@@ -324,10 +324,8 @@ pub async fn save(tx: &mut PgConnection, v: &Visit) -> Result<(), sqlx::Error> {
     .execute(&mut *tx)
     .await?;
     // Billable from the moment it is verified: priced now, once.
-    if v.verified() {
-        if let Some(billable) = v.billable() {
-            super::billing::price_visit(tx, &billable).await?;
-        }
+    if let Some(billable) = v.billable().filter(|_| v.verified()) {
+        super::billing::price_visit(tx, &billable).await?;
     }
     Ok(())
 }

@@ -247,16 +247,32 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
         (sum("amount"), sum("payer_amount"), sum("elder_amount"))
     );
     assert_eq!((sum("amount"), sum("payer_amount"), sum("elder_amount")), (38665, 18000, 20665));
+    // The provider's month-end run holds her bill as the family reads it.
+    let month_end = app.get(&format!("/api/v1/bills?month={month}"), &provider).await;
+    assert_eq!(month_end["bills"].as_array().unwrap().len(), 1);
+    assert_eq!(month_end["bills"][0]["totals"], bill["totals"]);
+    assert_eq!(month_end["totals"], bill["totals"]);
     let used = app.get(&format!("/api/v1/residents/{rid}/entitlements"), &provider).await;
     assert_eq!(used["entitlements"][0]["used_this_month"]["minutes"], 150);
 
     // A new grade after the visits: her entitlement ends, her priced lines stay as they were.
     items = json!({"feeding": 10, "bathing": 5, "grooming": 5, "dressing": 10, "bowels": 10, "bladder": 10,
         "toilet": 10, "transfers": 15, "mobility": 15, "stairs": 10});
-    let regraded =
-        ok(&app, "POST", &path, &bureau, json!({"scale": "barthel", "items": items, "assessed_at": ts(Utc::now())}))
-            .await;
+    // The bureau shortens its validity to three weeks: the family is reminded to re-assess.
+    let valid_until = (Utc::now() + Duration::days(21)).date_naive().to_string();
+    let body = json!({"scale": "barthel", "items": items, "assessed_at": ts(Utc::now()), "valid_until": valid_until});
+    let regraded = ok(&app, "POST", &path, &bureau, body).await;
     assert_eq!((regraded["grade"].as_i64(), regraded["entitlements_changed"].as_i64()), (Some(0), Some(1)));
+    let reminded = format!(
+        "select count(*) from assessments where id = '{}' and reminded_at is not null",
+        regraded["id"].as_str().unwrap()
+    );
+    wait_for("the re-assessment reminder", || async { (app.count(&reminded).await == 1).then_some(()) }).await;
+    assert_eq!(
+        app.count("select count(*) from assessments where reminded_at is not null").await,
+        1,
+        "only the lapsing one"
+    );
     let after = app.get(&format!("/api/v1/residents/{rid}/bills?month={month}"), &daughter).await;
     assert_eq!(after["lines"], bill["lines"], "a line's price never changes once billable");
 

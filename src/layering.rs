@@ -146,6 +146,10 @@ const BARE_ID_TAKERS: &[&str] = &[
     "meals::resident_timezone",
     // Pure: the name an erased resident is given; no query.
     "records::pseudonym",
+    // A care home's short-stay beds, free and booked: a directory's figures, naming no elder.
+    "respite::availability",
+    // The same beds locked for a booking, whose elder the booking side reached.
+    "respite::first_full_day",
     // The reach check itself, for a row already in hand.
     "residents::reaches",
     // The key safe code, for the carer of the visit: reached through the visit.

@@ -29,6 +29,7 @@ mod place;
 pub mod quarantine;
 pub mod records;
 pub mod residents;
+pub mod respite;
 pub mod responder;
 pub mod rules;
 pub mod services;
@@ -241,6 +242,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(applications::router())
         .merge(assessments::router())
         .merge(billing::router())
+        .merge(respite::router())
 }
 
 /// The routes under the limit of requests in progress.

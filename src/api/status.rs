@@ -101,6 +101,12 @@ async fn change(
     let reached = auth.reach_for_staff::<Identity>(&ctx, id).await?;
     let id = reached.id();
     auth.require_staff()?;
+    if req.status == ResidentStatus::Respite {
+        return Err(Error::validation(
+            "status",
+            "a respite stay is booked (POST /residents/{id}/respite-stays), against its entitlement",
+        ));
+    }
     let now = Utc::now();
     let from = req.from.unwrap_or(now);
     if req.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
@@ -114,39 +120,8 @@ async fn change(
         Refused::Invalid(field, message) => Error::validation(field, message),
         Refused::Illegal(message) => Error::Conflict(message),
     })?;
-    periods::insert(&mut tx, &reached, req.status, from, req.until, req.note.as_deref(), auth.scope.user).await?;
-
-    let mut effects = json!({});
-    let mut disconnect = Disconnect::none();
-    if req.status != ResidentStatus::Active {
-        let until = if req.status.may_end() { req.until } else { None };
-        effects["visits_cancelled"] =
-            json!(periods::cancel_visits(&mut tx, &reached, from, until, cancel_reason(req.status)).await?);
-    }
-    if req.status == ResidentStatus::Deceased {
-        let mut revoked = Vec::new();
-        if let Some(accounts) = &ctx.accounts {
-            for device in periods::device_accounts(&mut tx, &reached).await? {
-                disconnect = disconnect.and(accounts.revoke(&mut tx, AccountKind::Device, &device).await?);
-                revoked.push(device);
-            }
-        }
-        effects["devices_revoked"] = json!(revoked);
-        catalogue::put_plan(&mut tx, &auth.scope, &reached, &[], auth.scope.user).await?;
-        effects["meal_plan_ended"] = json!(meals::delete_plan(&mut tx, &reached).await?);
-    }
-    // Plan visits and meal orders follow the new periods: nothing while
-    // away, everything again from the return.
-    let (generated, _) = crate::care::sync_plan(&mut tx, &reached, now).await?;
-    effects["visits_generated"] = json!(generated);
-    effects["meal_orders"] = json!(meals::sync_orders(&mut tx, &reached, now).await?);
-    if req.status != ResidentStatus::Active && from <= now {
-        let kinds = if req.status == ResidentStatus::Deceased { None } else { Some(status::ABSENCE_CLEARS) };
-        let details = json!({"resident_status": req.status, "note": "the resident is not at home"});
-        let resolved =
-            crate::alerts::resolve_about_resident(&mut tx, &reached, kinds, Some(auth.scope.user), &details).await?;
-        effects["alerts_resolved"] = json!(resolved.len());
-    }
+    let change = Change { status: req.status, from, until: req.until, note: req.note.as_deref() };
+    let (effects, disconnect) = record(&ctx, &mut tx, &auth.scope, &reached, &change, now).await?;
     let details = json!({"status": req.status, "from": from, "until": req.until, "note": req.note, "effects": effects});
     crate::audit::record(&mut tx, auth.actor(), "resident.status_changed", "resident", id, details).await?;
     let history = periods::periods(&mut tx, &reached).await?;
@@ -156,6 +131,62 @@ async fn change(
         ctx.device_registry_changed();
     }
     Ok(Json(body(history, now)))
+}
+
+/// A status period to record.
+pub(super) struct Change<'a> {
+    pub status: ResidentStatus,
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub note: Option<&'a str>,
+}
+
+/// Records a status period (checked already) and what follows from it:
+/// visits in the period cancelled, plans' visits and meals in step, alerts
+/// of an absence resolved, a death's devices revoked. The effects, and the
+/// broker disconnections to send once committed.
+pub(super) async fn record(
+    ctx: &ApiContext,
+    tx: &mut sqlx::PgConnection,
+    scope: &crate::domain::Scope,
+    reached: &crate::domain::scope::Reached<Identity>,
+    change: &Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<(serde_json::Value, Disconnect)> {
+    periods::insert(&mut *tx, reached, change.status, change.from, change.until, change.note, scope.user).await?;
+
+    let mut effects = json!({});
+    let mut disconnect = Disconnect::none();
+    if change.status != ResidentStatus::Active {
+        let until = if change.status.may_end() { change.until } else { None };
+        effects["visits_cancelled"] =
+            json!(periods::cancel_visits(&mut *tx, reached, change.from, until, cancel_reason(change.status)).await?);
+    }
+    if change.status == ResidentStatus::Deceased {
+        let mut revoked = Vec::new();
+        if let Some(accounts) = &ctx.accounts {
+            for device in periods::device_accounts(&mut *tx, reached).await? {
+                disconnect = disconnect.and(accounts.revoke(&mut *tx, AccountKind::Device, &device).await?);
+                revoked.push(device);
+            }
+        }
+        effects["devices_revoked"] = json!(revoked);
+        catalogue::put_plan(&mut *tx, scope, reached, &[], scope.user).await?;
+        effects["meal_plan_ended"] = json!(meals::delete_plan(&mut *tx, reached).await?);
+    }
+    // Plan visits and meal orders follow the new periods: nothing while
+    // away, everything again from the return.
+    let (generated, _) = crate::care::sync_plan(&mut *tx, reached, now).await?;
+    effects["visits_generated"] = json!(generated);
+    effects["meal_orders"] = json!(meals::sync_orders(&mut *tx, reached, now).await?);
+    if change.status != ResidentStatus::Active && change.from <= now {
+        let kinds = if change.status == ResidentStatus::Deceased { None } else { Some(status::ABSENCE_CLEARS) };
+        let details = json!({"resident_status": change.status, "note": "the resident is not at home"});
+        let resolved =
+            crate::alerts::resolve_about_resident(&mut *tx, reached, kinds, Some(scope.user), &details).await?;
+        effects["alerts_resolved"] = json!(resolved.len());
+    }
+    Ok((effects, disconnect))
 }
 
 /// Gives each resident their status now.

@@ -37,6 +37,7 @@ pub mod quarantine;
 pub mod records;
 pub mod replica;
 pub mod residents;
+pub mod respite;
 pub mod responder;
 pub mod retention;
 pub mod rollups;

@@ -278,6 +278,20 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/claims/{id}", Value::Null, [N; 9]),
         ("post", "/api/v1/claims/{id}/lines/{line_id}/decision", json!({"decision": "accept"}), [N; 9]),
         ("post", "/api/v1/claims/{id}/close", Value::Null, [N; 9]),
+        (
+            "put",
+            "/api/v1/institutions/{id}/short-stay-beds",
+            json!({"from": "2030-01-01", "until": "2030-01-02", "beds": 2}),
+            [F, F, A, F, F, F, F, N, F],
+        ),
+        ("get", "/api/v1/institutions/{id}/short-stay-beds", Value::Null, all),
+        (
+            "post",
+            "/api/v1/residents/{id}/respite-stays",
+            json!({"institution_id": "@RESIDENT", "from": "2030-01-01", "until": "2030-01-02"}),
+            [N, N, A, A, N, N, N, N, N],
+        ),
+        ("get", "/api/v1/residents/{id}/respite-stays", Value::Null, resident_read),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

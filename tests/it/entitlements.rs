@@ -363,3 +363,154 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     .await;
     assert!(duplicate.is_err(), "a line accepted is never claimed twice");
 }
+
+/// A full GB/T 42195-2022 form totalling 54 (grade 2 by its total).
+fn gbt_items() -> Value {
+    json!({"eating": 2, "grooming": 2, "bathing": 2, "dressing_upper": 2, "dressing_lower": 2, "bladder": 2,
+        "bowel": 2, "toileting": 2, "bed_mobility": 2, "bed_chair_transfer": 2, "walking": 2, "stairs": 2,
+        "time_orientation": 3, "place_orientation": 3, "person_orientation": 3, "memory": 3, "comprehension": 3,
+        "expression": 3, "aggression": 1, "depression": 1, "consciousness": 2,
+        "vision": 2, "hearing": 2, "daily_affairs": 1, "transport": 1, "social": 2})
+}
+
+#[tokio::test]
+async fn monitored_falls_raise_her_grade_and_a_respite_stay_and_subsidised_meals_follow_from_it() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (_, provider) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (home_id, care_home) = institution(&app, &operator, "Lakeside Care Home", "care_home", "330205001").await;
+    let (body_id, body_admin) = institution(&app, &operator, "Ningbo Assessment Centre", "assessment", "330205").await;
+    let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
+    let (_, assessor) = user(&app, &body_admin, "assessor", "Assessor Chen", json!({})).await;
+    let registration = json!({"name": "Wang Fang", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519380505002"), "division": "330205001001001"});
+    let rid = ok(&app, "POST", "/api/v1/residents", &provider, registration).await["id"].as_str().unwrap().to_owned();
+
+    // Her pendant felt a fall last night.
+    app.device(&provider, json!({"device_id": "watch-9", "resident_id": rid, "kind": "wearable"})).await;
+    let fall =
+        json!({"ts": ts(Utc::now() - Duration::hours(8)), "event": "fall_detected", "data": {"room": "bathroom"}});
+    app.broker.publish("eldercare/v1/watch-9/event", fall.to_string()).await;
+    let alert = wait_for("her fall alert", || async {
+        app.get("/api/v1/alerts?kind=fall", &provider).await["alerts"].as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+
+    // The bureau's schemes: respite days and a meal subsidy by grade.
+    let respite = json!({"name": "Respite care", "payer": "civil_affairs", "application_kind": "respite", "grades": {
+        "2": {"copay_ratio": 0, "services": ["residential"], "respite_days_per_year": 5, "valid_months": 12},
+        "3": {"copay_ratio": 0, "services": ["residential"], "respite_days_per_year": 10, "valid_months": 12}}});
+    ok(&app, "PUT", "/api/v1/schemes/respite", &bureau, respite).await;
+    let meals = json!({"name": "Meal subsidy", "payer": "civil_affairs", "application_kind": "meal_subsidy", "grades": {
+        "3": {"copay_ratio": 0, "services": ["meals"], "per_meal_subsidy": 5, "valid_months": 12}}});
+    ok(&app, "PUT", "/api/v1/schemes/meals", &bureau, meals).await;
+
+    // Her provider applies for respite; the assessor sees the fall on the form.
+    let applied =
+        ok(&app, "POST", "/api/v1/applications", &provider, json!({"resident_id": rid, "kind": "respite"})).await;
+    let respite_app = applied["id"].as_str().unwrap().to_owned();
+    ok(
+        &app,
+        "POST",
+        &format!("/api/v1/applications/{respite_app}/assign"),
+        &bureau,
+        json!({"assessor_institution_id": body_id}),
+    )
+    .await;
+    let form = ok(&app, "GET", &format!("/api/v1/residents/{rid}/assessments/evidence"), &assessor, Value::Null).await;
+    let events = form["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{form}");
+    assert_eq!((events[0]["alert_id"].as_str(), events[0]["kind"].as_str()), (alert["id"].as_str(), Some("fall")));
+    // The fall confirmed, and a choking her daughter reported: two care-risk
+    // events in 30 days raise her from grade 2 (total 54) to 3.
+    let now = Utc::now();
+    let risk = json!([{"alert_id": alert["id"], "kind": "fall", "at": events[0]["at"]},
+                      {"kind": "choking", "at": ts(now - Duration::days(3))}]);
+    let path = format!("/api/v1/residents/{rid}/assessments");
+    let body = json!({"scale": "gbt42195_2022", "items": gbt_items(), "assessed_at": ts(now), "risk_events": risk});
+    let graded = ok(&app, "POST", &path, &assessor, body).await;
+    assert_eq!((graded["total"].as_i64(), graded["grade"].as_i64()), (Some(54), Some(3)), "{graded}");
+    assert_eq!(graded["raised_by"], json!(["risk_events"]));
+    assert_eq!(graded["domains"], json!({"mental": 22, "mobility": 8, "perception_social": 8, "self_care": 16}));
+    // An event the form never offered is refused.
+    let forged = json!([{"alert_id": rid, "kind": "fall", "at": ts(now - Duration::days(1))}]);
+    let body = json!({"scale": "gbt42195_2022", "items": gbt_items(), "assessed_at": ts(now), "risk_events": forged});
+    let (status, refused) = app.call("POST", &path, Some(&assessor), Some(body)).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("risk_events[0].alert_id"))
+    );
+
+    let approve = json!({"decision": "approved", "reason": "Grade 3: ten days a year"});
+    ok(&app, "POST", &format!("/api/v1/applications/{respite_app}/decide"), &bureau, approve).await;
+    // A second application needs no new assessment while hers is valid.
+    let applied =
+        ok(&app, "POST", "/api/v1/applications", &provider, json!({"resident_id": rid, "kind": "meal_subsidy"})).await;
+    let meal_app = applied["id"].as_str().unwrap().to_owned();
+    let approve = json!({"decision": "approved", "reason": "Grade 3: five yuan a meal"});
+    let decided = ok(&app, "POST", &format!("/api/v1/applications/{meal_app}/decide"), &bureau, approve).await;
+    assert_eq!(decided["status"], "approved");
+
+    // A lunch delivered: the kitchen's 12.50 less the 5.00 subsidy.
+    let kitchen = json!({"name": "Harbour Kitchen", "cutoff": "23:59", "timezone": "Asia/Shanghai",
+        "prices": {"breakfast": 6, "lunch": 12.5, "dinner": 12}});
+    let kitchen = ok(&app, "POST", "/api/v1/kitchens", &provider, kitchen).await["id"].as_str().unwrap().to_owned();
+    let days: serde_json::Map<String, Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().map(|d| ((*d).to_owned(), json!(["lunch"]))).collect();
+    let plan = json!({"kitchen_id": kitchen, "delivery": "home", "funding": "subsidy", "days": days});
+    ok(&app, "PUT", &format!("/api/v1/residents/{rid}/meal-plan"), &provider, plan).await;
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let orders = app.get(&format!("/api/v1/meal-orders?resident_id={rid}&date={today}&meal=lunch"), &provider).await;
+    let order = orders["orders"][0]["id"].as_str().unwrap().to_owned();
+    ok(&app, "POST", &format!("/api/v1/meal-orders/{order}/delivery"), &provider, json!({"outcome": "handed_over"}))
+        .await;
+    let bill = app.get(&format!("/api/v1/residents/{rid}/bills?month={}", today.format("%Y-%m")), &provider).await;
+    let line = &bill["lines"][0];
+    assert_eq!(
+        (line["kind"].as_str(), line["ref"].as_str(), line["payer"].as_str()),
+        (Some("meal"), Some(order.as_str()), Some("civil_affairs"))
+    );
+    assert_eq!((fen(&line["amount"]), fen(&line["payer_amount"]), fen(&line["elder_amount"])), (1250, 500, 750));
+    assert_eq!(bill["lines"].as_array().unwrap().len(), 1);
+
+    // The care home has one short-stay bed for three weeks from next week.
+    let first = today + Duration::days(7);
+    let beds = json!({"from": first, "until": first + Duration::days(20), "beds": 1});
+    ok(&app, "PUT", &format!("/api/v1/institutions/{home_id}/short-stay-beds"), &care_home, beds).await;
+    let stays = format!("/api/v1/residents/{rid}/respite-stays");
+    let stay = json!({"institution_id": home_id, "from": first, "until": first + Duration::days(2)});
+    let booked = ok(&app, "POST", &stays, &provider, stay).await;
+    assert_eq!(booked["days"], 3);
+    let free =
+        app.get(&format!("/api/v1/institutions/{home_id}/short-stay-beds?from={first}&until={first}"), &provider).await;
+    assert_eq!((free["days"][0]["beds"].as_i64(), free["days"][0]["free"].as_i64()), (Some(1), Some(0)));
+    // Her status is respite for those days: home rules pause as when away.
+    let status = app.get(&format!("/api/v1/residents/{rid}/status"), &provider).await;
+    let periods = status["history"].as_array().unwrap();
+    assert!(periods.iter().any(|p| p["status"] == "respite" && p["until"].is_string()), "{status}");
+    let (code, _) = app
+        .call("PUT", &format!("/api/v1/residents/{rid}/status"), Some(&provider), Some(json!({"status": "respite"})))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "a respite stay is booked, never set by hand");
+    // No bed where none is free; no more days than the year gives.
+    let refusal = |body: Value| {
+        let (app, stays) = (&app, &stays);
+        let provider = &provider;
+        async move {
+            let (status, refused) = app.call("POST", stays, Some(provider), Some(body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+            refused["error"]["code"].as_str().unwrap().to_owned()
+        }
+    };
+    let taken =
+        json!({"institution_id": home_id, "from": first + Duration::days(2), "until": first + Duration::days(3)});
+    assert_eq!(refusal(taken).await, "no_free_bed");
+    let long =
+        json!({"institution_id": home_id, "from": first + Duration::days(5), "until": first + Duration::days(12)});
+    assert_eq!(refusal(long).await, "respite_days_exhausted");
+    let list = app.get(&stays, &provider).await;
+    let this_year =
+        (0..3).filter(|d| (first + Duration::days(*d)).format("%Y").to_string() == list["year"].to_string()).count();
+    assert_eq!((list["days_entitled"].as_i64(), list["days_used"].as_i64()), (Some(10), Some(this_year as i64)));
+}

@@ -290,6 +290,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}/assessments/evidence", "assessing"),
     ("/api/v1/residents/{id}/entitlements", "funding"),
     ("/api/v1/residents/{id}/bills", "bills"),
+    ("/api/v1/residents/{id}/respite-stays", "funding"),
 ];
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The pages: the alert console at `/console`, the data cockpit at
+//! The pages: the alert console at `/console`, the payers' claims review
+//! at `/claims`, the data cockpit at
 //! `/cockpit` and the caregiver's phone page at `/carer`, static files
 //! embedded in the binary, sharing one page head, one language module, one
 //! API client and the server's own vocabulary. No CDN, nothing fetched at
@@ -20,7 +21,8 @@ pub fn router() -> Router<ApiContext> {
         .route("/console", get(|| async { Redirect::permanent("/console/") }))
         .route("/console/vocabulary.js", get(|| async { asset(JAVASCRIPT, VOCABULARY.as_str()) }))
         .route("/cockpit", get(|| async { Redirect::permanent("/cockpit/") }))
-        .route("/carer", get(|| async { Redirect::permanent("/carer/") }));
+        .route("/carer", get(|| async { Redirect::permanent("/carer/") }))
+        .route("/claims", get(|| async { Redirect::permanent("/claims/") }));
     for (index, (path, _, _)) in PAGES.iter().enumerate() {
         router = router.route(path, get(move || async move { asset(HTML, BUILT[index].as_str()) }));
     }
@@ -56,6 +58,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/cockpit/cockpit.css", CSS, include_str!("../console/cockpit.css")),
     ("/carer/carer.js", JAVASCRIPT, include_str!("../console/carer.js")),
     ("/carer/carer.css", CSS, include_str!("../console/carer.css")),
+    ("/claims/claims.js", JAVASCRIPT, include_str!("../console/claims.js")),
+    ("/claims/claims.css", CSS, include_str!("../console/claims.css")),
 ];
 
 /// The page runs only its own files: no inline script or style, nothing
@@ -126,7 +130,7 @@ fn page(head: &Head, body: &str) -> String {
 }
 
 /// The pages: where each is served, its head, and its own body.
-const PAGES: [(&str, Head, &str); 4] = [
+const PAGES: [(&str, Head, &str); 5] = [
     (
         "/console/",
         Head {
@@ -176,6 +180,19 @@ const PAGES: [(&str, Head, &str); 4] = [
             module: false,
         },
         include_str!("../console/carer.html"),
+    ),
+    // The payers' review of providers' claims, line by line.
+    (
+        "/claims/",
+        Head {
+            title: "Claims review · eldercare",
+            translated: false,
+            phone: false,
+            styles: &["/console/style.css", "/claims/claims.css"],
+            script: "/claims/claims.js",
+            module: false,
+        },
+        include_str!("../console/claims.html"),
     ),
 ];
 

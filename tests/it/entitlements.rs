@@ -514,3 +514,72 @@ async fn monitored_falls_raise_her_grade_and_a_respite_stay_and_subsidised_meals
         (0..3).filter(|d| (first + Duration::days(*d)).format("%Y").to_string() == list["year"].to_string()).count();
     assert_eq!((list["days_entitled"].as_i64(), list["days_used"].as_i64()), (Some(10), Some(this_year as i64)));
 }
+
+/// The fund's insurer reviews a provider's claim in the claims page: a
+/// rejection without a reason is refused, one with a reason is recorded,
+/// the rest accepted at once, and the claim closed with its accepted total.
+#[tokio::test]
+async fn the_fund_reviews_a_claim_line_by_line_in_the_claims_page() {
+    use crate::console::Browser;
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (provider_id, provider) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (fund_id, _) = institution(&app, &operator, "Haishu LTC Fund", "ltc_fund", "330205").await;
+    user(&app, &operator, "insurer", "Insurer Xu", json!({"institution_id": fund_id})).await;
+    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let rid = ok(&app, "POST", "/api/v1/residents", &provider, registration).await["id"].as_str().unwrap().to_owned();
+    // Three baths of this month, priced as pricing prices them.
+    sqlx::query(
+        "insert into bill_lines (id, institution_id, resident_id, kind, ref, date, month, service, minutes, amount_fen,
+                                 payer, payer_fen, elder_fen, over_quota)
+         select gen_random_uuid(), $1::uuid, $2::uuid, 'visit', gen_random_uuid(), current_date - d,
+                date_trunc('month', current_date - 2)::date, 'HC-BATH', 58, 7733, 'ltc_insurance', 6960, 773, false
+         from generate_series(0, 2) d",
+    )
+    .bind(&provider_id)
+    .bind(&rid)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let month: String =
+        sqlx::query_scalar("select to_char(current_date - 2, 'YYYY-MM')").fetch_one(&app.pool).await.unwrap();
+    let claim = ok(&app, "POST", "/api/v1/claims", &provider, json!({"payer": "ltc_insurance", "month": month})).await;
+    let claim_id = claim["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/claims/")).await;
+    browser.type_into("[data-testid=login-email]", "insurer.xu@money.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.click(&format!("[data-testid=claim-row][data-claim-id='{claim_id}']")).await;
+    browser
+        .wait_text("[data-testid=claim-totals]", "the claim's figures", |t| t.contains("3 lines, 208.80 claimed"))
+        .await;
+    let first = "[data-testid=line]:nth-child(1)";
+    // Rejecting without a reason is refused, and says so.
+    browser.click(&format!("{first} [data-testid=reject-line]")).await;
+    browser.wait_text("[data-testid=error]", "the refusal", |t| t.contains("give a reason")).await;
+    browser.type_into(&format!("{first} [data-testid=reject-reason]"), "evv_unclear: no photo").await;
+    browser.click(&format!("{first} [data-testid=reject-line]")).await;
+    browser.wait_attribute(first, "data-status", "the line rejected", |s| s == "rejected").await;
+    browser.click("[data-testid=accept-pending]").await;
+    browser.wait_text("[data-testid=claim-totals]", "the rest accepted", |t| t.contains("0 pending")).await;
+    browser.click("[data-testid=close-claim]").await;
+    browser
+        .wait_text("[data-testid=claim-totals]", "the claim closed", |t| {
+            t.contains("Closed: 139.20 accepted of 208.80")
+        })
+        .await;
+    browser.wait_visible("[data-testid=no-claims]").await;
+    browser.quit().await;
+
+    // What the page did is what the API shows the provider.
+    let closed = app.get(&format!("/api/v1/claims/{claim_id}"), &provider).await;
+    assert_eq!((closed["status"].as_str(), fen(&closed["total_accepted"])), (Some("closed"), 13920));
+    let rejected: Vec<&Value> =
+        closed["lines"].as_array().unwrap().iter().filter(|l| l["status"] == "rejected").collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["reason"], "evv_unclear: no photo");
+}

@@ -254,6 +254,22 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     assert_eq!(month_end["totals"], bill["totals"]);
     let used = app.get(&format!("/api/v1/residents/{rid}/entitlements"), &provider).await;
     assert_eq!(used["entitlements"][0]["used_this_month"]["minutes"], 150);
+    // Her provider's staff see her grade and the quota used up in her panel.
+    let browser = crate::console::Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    browser.type_into("[data-testid=login-email]", "admin@harbour-home-care.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.click("[data-testid=view-registry]").await;
+    browser.type_into("[data-testid=registry-q]", "Zhou Lan").await;
+    browser.click("[data-testid=registry-submit]").await;
+    browser.click(&format!("[data-testid=registry-row][data-resident-id='{rid}'] [data-testid=registry-open]")).await;
+    browser.wait_text("[data-testid=resident-grade]", "her grade", |t| t.starts_with("Grade 3 (severe")).await;
+    let shown =
+        browser.wait_text("[data-testid=entitlement]", "her quota", |t| t.contains("150 of 150 min used")).await;
+    assert!(shown.contains("co-payment 10 %"), "{shown}");
+    browser.wait_attribute("[data-testid=entitlement]", "data-quota", "the quota used up", |q| q == "used_up").await;
+    browser.quit().await;
 
     // A new grade after the visits: her entitlement ends, her priced lines stay as they were.
     items = json!({"feeding": 10, "bathing": 5, "grooming": 5, "dressing": 10, "bowels": 10, "bladder": 10,

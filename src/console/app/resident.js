@@ -18,6 +18,7 @@ export async function openResidentPanel(residentId, opener) {
   const place = {
     about: section('Resident', 'resident-about', loading()),
     enrolments: display ? null : enrolmentsSection(residentId, live),
+    funding: isStaff() ? section('Grade and entitlements', 'resident-funding', loading()) : null,
     today: section('Today', 'resident-today', loading()),
     vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
     alerts: section('Recent alerts', 'resident-alerts', loading()),
@@ -58,6 +59,12 @@ export async function openResidentPanel(residentId, opener) {
   );
 
   const q = encodeURIComponent;
+  if (place.funding) {
+    api('GET', `/residents/${q(residentId)}/entitlements`).then(
+      (v) => fill(place.funding, ...fundingFacts(resident, v)),
+      (err) => fill(place.funding, inlineError(err)),
+    );
+  }
   const now = new Date();
   const dayAgo = new Date(now.getTime() - 24 * 3600 * 1000);
   const midnight = midnightIn(tz);
@@ -196,4 +203,44 @@ function routineFacts(routine) {
         )
       : null,
   );
+}
+
+const PAYERS = { ltc_insurance: 'LTC insurance', civil_affairs: 'Civil affairs' };
+
+/** Her capability grade, and each entitlement with this month's use of its quota. */
+function fundingFacts(resident, body) {
+  const grade = resident.grade
+    ? h('p', { 'data-testid': 'resident-grade' }, `Grade ${resident.grade.grade} (${resident.grade.label}, ${resident.grade.scale})`)
+    : h('p', { class: 'muted', 'data-testid': 'resident-grade' }, 'No valid capability assessment.');
+  const today = new Date().toISOString().slice(0, 10);
+  const running = (body.entitlements || []).filter((e) => e.until >= today && e.from <= today);
+  if (!running.length) return [grade, h('p', { class: 'muted' }, 'No entitlement in force.')];
+  const rows = running.map((e) => {
+    const used = e.used_this_month || { minutes: 0, amount: 0 };
+    let quota = 'no monthly quota';
+    let over = false;
+    if (e.monthly_minutes !== undefined) {
+      quota = `${used.minutes} of ${e.monthly_minutes} min used in ${body.month}`;
+      over = used.minutes >= e.monthly_minutes;
+    } else if (e.monthly_amount !== undefined) {
+      quota = `${Number(used.amount).toFixed(2)} of ${Number(e.monthly_amount).toFixed(2)} used in ${body.month}`;
+      over = Number(used.amount) >= Number(e.monthly_amount);
+    }
+    const extras = [
+      `co-payment ${Math.round(Number(e.copay_ratio) * 100)} %`,
+      e.per_meal_subsidy !== undefined ? `${Number(e.per_meal_subsidy).toFixed(2)} a meal` : null,
+      e.respite_days_per_year !== undefined ? `${e.respite_days_per_year} respite days a year` : null,
+      `until ${e.until}`,
+    ].filter(Boolean);
+    return h(
+      'li',
+      { 'data-testid': 'entitlement', 'data-quota': over ? 'used_up' : 'within' },
+      h('strong', {}, `${PAYERS[e.payer] || e.payer} · ${e.scheme} (grade ${e.grade})`),
+      ': ',
+      quota,
+      over ? ' — beyond it, the elder pays all' : '',
+      `; ${extras.join(', ')}`,
+    );
+  });
+  return [grade, h('ul', { class: 'entitlements' }, ...rows)];
 }

@@ -155,7 +155,7 @@ struct ClaimRequest {
 }
 
 #[utoipa::path(post, path = "/claims",
-    summary = "Claim from a payer every verified visit and delivered meal of the month it owes and nobody claimed, and the lines of that month or earlier rejected once (422 nothing_to_claim)",
+    summary = "Claim from a payer every verified visit and delivered meal of the month it owes and nobody claimed, and the lines of that month or earlier rejected once in a claim since closed (422 nothing_to_claim)",
     description = "Who may call it: admin (of the provider).", request_body = ClaimRequest,
     responses((status = 201, description = "success", body = Claim)))]
 async fn create_claim(

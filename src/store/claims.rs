@@ -73,8 +73,9 @@ fn claim(r: ClaimRow) -> Claim {
 
 /// Builds the claim of `institution` to `payer` for `month`: every line
 /// of the month the payer owes and nobody has claimed, and every line of
-/// that month or earlier rejected once and not yet claimed again. `None`
-/// when there is nothing to claim.
+/// that month or earlier rejected once, in a claim since closed (the
+/// rejection final), and not yet claimed again. `None` when there is
+/// nothing to claim.
 pub async fn create(
     tx: &mut PgConnection,
     scope: &Scope,
@@ -106,8 +107,10 @@ pub async fn create(
         "insert into claim_lines (id, claim_id, bill_line_id, attempt)
          select gen_random_uuid(), $1, b.id, coalesce(prior.tries, 0) + 1
          from bill_lines b
-         left join lateral (select count(*)::smallint as tries, bool_and(cl.status = 'rejected') as all_rejected
-                            from claim_lines cl where cl.bill_line_id = b.id) prior on true
+         left join lateral (select count(*)::smallint as tries,
+                                   bool_and(cl.status = 'rejected' and pc.status = 'closed') as all_rejected
+                            from claim_lines cl join claims pc on pc.id = cl.claim_id
+                            where cl.bill_line_id = b.id) prior on true
          where b.institution_id = $2 and b.payer = $3 and b.payer_fen > 0 and b.month <= $4
            and ((prior.tries = 0 and b.month = $4) or (prior.tries = 1 and prior.all_rejected))",
     )

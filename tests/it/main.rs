@@ -25,6 +25,7 @@ mod import;
 mod ingest;
 mod lifecycle;
 mod meals;
+mod money_props;
 mod notifications;
 mod platform;
 mod poison;

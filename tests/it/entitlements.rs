@@ -123,6 +123,17 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the bureau sets no LTC scheme");
     ok(&app, "PUT", "/api/v1/schemes/ltc-ningbo", &insurer, scheme).await;
 
+    // Her phone is subscribed to pushes (the push service itself is the
+    // notification tests' business: here, what is planned for her).
+    sqlx::query(
+        "insert into push_subscriptions (id, user_id, endpoint, p256dh, auth)
+         values (gen_random_uuid(), $1::uuid, 'https://push.example.invalid/daughter', 'k', 'a')",
+    )
+    .bind(&daughter_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
     // The daughter applies from her phone.
     let applied = json!({"resident_id": rid, "kind": "ltc_insurance", "note": "She can no longer bathe alone"});
     let application = ok(&app, "POST", "/api/v1/applications", &daughter, applied).await;
@@ -195,6 +206,15 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     })
     .await;
     assert_eq!(app.count("select count(*) from application_steps").await, 4);
+    let told: Vec<String> = sqlx::query_scalar(
+        "select payload->>'step' from notification_deliveries
+         where user_id = $1::uuid and payload->>'type' = 'application' order by 1",
+    )
+    .bind(&daughter_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(told, ["approved", "assessed", "assigned", "submitted"], "a push to her phone at each step");
 
     // The morning's five baths, 58 minutes each at 80 an hour: 77.33 each.
     let start = Utc::now() - Duration::hours(10);

@@ -53,6 +53,8 @@ create table applications (
 );
 create index applications_resident_idx on applications (resident_id, created_at desc);
 create index applications_assessing_idx on applications (assessor_institution_id, resident_id) where status = 'assessing';
+-- One open application per elder and kind.
+create unique index applications_open_once on applications (resident_id, kind) where status in ('submitted', 'assessing');
 
 -- Each step of an application, with who and when: the family's timeline.
 create table application_steps (

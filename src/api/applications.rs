@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
+use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Query, Result};
 use crate::domain::Role;
 use crate::domain::billing::{ApplicationKind, ApplicationStatus, GradeTerms, Payer, StepKind};
@@ -73,7 +74,11 @@ async fn apply(
     if open {
         return Err(Error::Conflict(format!("an application for {} is already open for this elder", req.kind)));
     }
-    let id = store::create(&mut tx, &resident, req.kind, req.note.as_deref(), &auth.scope).await?;
+    let id = store::create(&mut tx, &resident, req.kind, req.note.as_deref(), &auth.scope)
+        .await
+        .on_constraint("applications_open_once", || {
+            Error::Conflict(format!("an application for {} is already open for this elder", req.kind))
+        })?;
     let details = serde_json::json!({"application_id": id, "kind": req.kind});
     crate::audit::record(&mut tx, auth.actor(), "application.submitted", "resident", resident.id(), details).await?;
     let application = store::lock(&mut tx, id).await?.ok_or(Error::NotFound)?;
@@ -236,7 +241,9 @@ async fn decide(
         return Err(Error::Conflict(format!("the application is {} already", application.status)));
     }
     let resident = auth.reach::<Identity>(&ctx, application.resident_id).await?;
-    let today = Utc::now().date_naive();
+    // Her own date: an entitlement starts on the day of the decision where she lives.
+    let zone = crate::store::meals::resident_timezone(&mut tx, resident.id()).await?;
+    let today = Utc::now().with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC)).date_naive();
     let (status, step, scheme, entitlement) = match req.decision {
         Decision::Rejected => (ApplicationStatus::Rejected, StepKind::Rejected, None, None),
         Decision::Approved => {

@@ -134,6 +134,13 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     .await
     .unwrap();
 
+    // Outsiders: another street's fund and another assessment body.
+    let (other_fund, _) = institution(&app, &operator, "Other Street Fund", "ltc_fund", "330205002").await;
+    let (_, other_insurer) =
+        user(&app, &operator, "insurer", "Insurer Other", json!({"institution_id": other_fund})).await;
+    let (_, other_body_admin) = institution(&app, &operator, "Other Assessors", "assessment", "330205").await;
+    let (_, other_assessor) = user(&app, &other_body_admin, "assessor", "Assessor Other", json!({})).await;
+
     // The daughter applies from her phone.
     let applied = json!({"resident_id": rid, "kind": "ltc_insurance", "note": "She can no longer bathe alone"});
     let application = ok(&app, "POST", "/api/v1/applications", &daughter, applied).await;
@@ -194,6 +201,18 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     assert_eq!(steps, ["submitted", "assigned", "assessed", "approved"]);
     let mine = app.get(&format!("/api/v1/applications?resident_id={rid}"), &daughter).await;
     assert_eq!(mine["applications"][0]["timeline"].as_array().unwrap().len(), 4, "the family follows every step");
+    // Nobody else's fund or assessment body sees any of it.
+    for (who, token, path) in [
+        ("another street's insurer", &other_insurer, format!("/api/v1/residents/{rid}/entitlements")),
+        ("another street's insurer", &other_insurer, format!("/api/v1/applications/{app_id}")),
+        ("another street's insurer", &other_insurer, format!("/api/v1/residents/{rid}")),
+        ("another body's assessor", &other_assessor, format!("/api/v1/residents/{rid}/assessments/evidence")),
+        ("another body's assessor", &other_assessor, format!("/api/v1/applications/{app_id}")),
+        ("the assessor, once decided", &assessor, format!("/api/v1/residents/{rid}/assessments/evidence")),
+    ] {
+        assert_eq!(app.call("GET", &path, Some(token), None).await.0, StatusCode::NOT_FOUND, "{who}: GET {path}");
+    }
+    assert_eq!(app.get("/api/v1/applications", &other_insurer).await["applications"], json!([]));
     let entitlements = app.get(&format!("/api/v1/residents/{rid}/entitlements"), &daughter).await;
     let entitlement = &entitlements["entitlements"][0];
     assert_eq!(entitlement["payer"], "ltc_insurance");
@@ -326,6 +345,9 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     let queue = app.get("/api/v1/claims?status=submitted", &insurer).await;
     assert_eq!(queue["claims"][0]["id"], claim_id.as_str(), "the fund sees the claim addressed to it");
     assert_eq!(app.get("/api/v1/claims", &bureau).await["claims"], json!([]), "the bureau decides subsidies only");
+    assert_eq!(app.get("/api/v1/claims", &other_insurer).await["claims"], json!([]), "another fund's are not its own");
+    let foreign = format!("/api/v1/claims/{claim_id}/close");
+    assert_eq!(app.call("POST", &foreign, Some(&other_insurer), None).await.0, StatusCode::NOT_FOUND);
 
     // The fund rejects the crossing visit's line, with a reason; accepts the rest.
     let crossing_line =

@@ -25,18 +25,7 @@
   const token = sessionStorage.getItem(TOKEN_KEY);
   const $ = (sel) => document.querySelector(sel);
 
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? '' : v);
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined) el.append(child instanceof Node ? child : String(child));
-    }
-    return el;
-  }
+  const { h } = window.eldercareCommon;
 
   const api = window.eldercareCommon.client({ token: () => token, onSessionEnded: () => showLogin() });
 

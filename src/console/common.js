@@ -322,5 +322,23 @@
     }
   }
 
-  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, submitLogin, session, liveStream, takeDisplayToken };
+  /**
+   * An element with its attributes (`on…` ones as listeners; `false`,
+   * `null` and `undefined` left out) and children (text as text, never
+   * markup).
+   */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, submitLogin, session, liveStream, takeDisplayToken, h };
 })();

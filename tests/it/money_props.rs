@@ -50,6 +50,14 @@ async fn world(pool: &PgPool) -> (Scope, Uuid) {
     (Scope { institution: Some(institution), user: admin, role: Role::Admin, kitchen: None }, resident)
 }
 
+/// A freshly migrated database with its provider and elder.
+async fn migrated() -> (PgPool, Scope, Uuid) {
+    let pool = PgPool::connect(&fresh_database().await).await.unwrap();
+    store::migrate(&pool).await.unwrap();
+    let (scope, resident) = world(&pool).await;
+    (pool, scope, resident)
+}
+
 #[derive(Debug, Clone)]
 enum Act {
     /// The provider claims month 0, 1 or 2 from a payer.
@@ -173,12 +181,7 @@ async fn run_claims(pool: &PgPool, scope: &Scope, resident: Uuid, lines: &[(usiz
 #[test]
 fn a_line_is_never_claimed_twice_whatever_providers_and_payers_do() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = runtime.block_on(async {
-        let pool = PgPool::connect(&fresh_database().await).await.unwrap();
-        store::migrate(&pool).await.unwrap();
-        pool
-    });
-    let (scope, resident) = runtime.block_on(world(&pool));
+    let (pool, scope, resident) = runtime.block_on(migrated());
     let lines = prop::collection::vec((0usize..3, any::<bool>(), 0i64..10_000), 1..12);
     let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
     runner
@@ -215,12 +218,7 @@ async fn lines_of(pool: &PgPool, visit: Uuid) -> Snapshot {
 #[test]
 fn a_visits_price_never_changes_once_billable_whatever_happens_to_the_entitlement() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = runtime.block_on(async {
-        let pool = PgPool::connect(&fresh_database().await).await.unwrap();
-        store::migrate(&pool).await.unwrap();
-        pool
-    });
-    let (scope, resident) = runtime.block_on(world(&pool));
+    let (pool, scope, resident) = runtime.block_on(migrated());
     let changes = prop::collection::vec(
         prop_oneof![
             (0usize..4, 1i64..240).prop_map(|(k, m)| Change::Price(k, m)),

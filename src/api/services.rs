@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::error::ResultExt;
 use super::{ApiContext, Error, Json, Path, Result};
+use crate::domain::billing::{self, Fen, Payer, Quota, QuotaFit};
 use crate::domain::care::{Category, Funding, PlanItem, TagKind, Unit};
 use crate::domain::scope::Care;
 use crate::store::care::{self as catalogue, CarePlan, NewService, Service, Task};
@@ -130,13 +131,88 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Serv
 }
 
 #[utoipa::path(get, path = "/residents/{id}/care-plan",
-    summary = "The resident's care plan (empty items when none was put)",
+    summary = "The resident's care plan (empty items when none was put), each line against this month's quota of the payer its funding names (within, partly_over, over, not_covered)",
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
-    responses((status = 200, description = "success", body = CarePlan)))]
-async fn fetch_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<CarePlan>> {
+    responses((status = 200, description = "success", body = PlanWithQuota)))]
+async fn fetch_plan(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PlanWithQuota>> {
     let reached = auth.reach::<Care>(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(catalogue::plan(&mut conn, &reached).await?))
+    let plan = catalogue::plan(&mut conn, &reached).await?;
+    // This month's quota of each payer, and each line against it.
+    let zone = crate::store::meals::resident_timezone(&mut conn, reached.id()).await?;
+    let today = chrono::Utc::now().with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC)).date_naive();
+    let month = crate::store::billing::month_of(today);
+    let entitlements = crate::store::applications::entitlements(&mut conn, &reached.identity(), month).await?;
+    let quotas: Vec<(Payer, Quota)> = entitlements
+        .iter()
+        .filter(|e| e.from <= today && e.until >= today)
+        .map(|e| (e.payer, e.terms().quota))
+        .collect();
+    let mut planned = Vec::with_capacity(plan.items.len());
+    for item in &plan.items {
+        let service = match auth.scope.institution {
+            Some(_) => catalogue::service(&mut conn, &auth.scope, &item.service_code).await?,
+            None => None,
+        };
+        let (duration, price, unit) = service.as_ref().map_or((0, Fen::ZERO, Unit::Visit), |s| {
+            (i64::from(s.duration_minutes), Fen::from_yuan_f64(s.unit_price), s.unit)
+        });
+        let minutes = billing::minutes_in_month(&item.schedule.days, duration, item.hours_per_month, month);
+        let visits = if duration > 0 { minutes / duration } else { 0 };
+        let amount = match unit {
+            Unit::Visit => Fen(price.0 * visits),
+            Unit::Hour => billing::visit_amount(Unit::Hour, price, minutes),
+        };
+        let payer = match item.funding {
+            Funding::LtcInsurance => Some(Payer::LtcInsurance),
+            Funding::Subsidy => Some(Payer::CivilAffairs),
+            Funding::SelfPay | Funding::Institution => None,
+        };
+        planned.push(billing::Planned { payer, minutes, amount });
+    }
+    let quota = billing::plan_against_quota(&planned, &quotas)
+        .into_iter()
+        .zip(plan.items.iter().zip(&planned))
+        .map(|(fit, (item, line))| LineQuota {
+            service_code: item.service_code.clone(),
+            payer: line.payer,
+            planned_minutes: line.minutes,
+            within_minutes: fit.within_minutes,
+            fit: fit.fit,
+        })
+        .collect();
+    Ok(Json(PlanWithQuota { plan, month: month.format("%Y-%m").to_string(), quota }))
+}
+
+/// The plan, and each line of it against this month's quota.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CarePlanWithQuota)]
+struct PlanWithQuota {
+    #[serde(flatten)]
+    plan: CarePlan,
+    /// The month `quota` weighs (the resident's own, YYYY-MM).
+    month: String,
+    /// Each line, in order, against the month's quota of the payer its
+    /// funding names (`ltc_insurance`: the LTC fund, `subsidy`: the bureau).
+    quota: Vec<LineQuota>,
+}
+
+/// One line of the plan against the month's quota.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CarePlanLineQuota)]
+struct LineQuota {
+    service_code: String,
+    #[schema(required = true)]
+    payer: Option<Payer>,
+    /// A month of the line: its days in the month times the service's
+    /// duration, up to the hours it authorises.
+    planned_minutes: i64,
+    within_minutes: i64,
+    fit: QuotaFit,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

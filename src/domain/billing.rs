@@ -392,6 +392,102 @@ pub fn price_meal(price: Fen, subsidy: Option<(Payer, Fen)>) -> Priced {
     Priced { minutes: None, amount: price, payer, payer_amount, elder_amount: price - payer_amount, over_quota: false }
 }
 
+names!(
+    /// How a care plan's line fits the month's quota of the payer it names.
+    QuotaFit {
+        Within = "within",
+        /// Part of it within, the rest beyond: the elder pays the rest.
+        PartlyOver = "partly_over",
+        /// All of it beyond the quota: the elder pays all.
+        Over = "over",
+        /// No entitlement of its payer covers it (or it names none).
+        NotCovered = "not_covered",
+    }
+);
+
+/// A care plan's line as the quota weighs it: its payer, and what a month
+/// of it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub payer: Option<Payer>,
+    pub minutes: i64,
+    pub amount: Fen,
+}
+
+/// A line's fit: the minutes of it within the quota, and how it fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    pub within_minutes: i64,
+    pub fit: QuotaFit,
+}
+
+/// Weighs a care plan's lines, in their order, against the month's quota of
+/// each payer (`quotas`: the entitlements in force): the earlier lines take
+/// the quota first, as the earlier visits of a month do when they are priced.
+pub fn plan_against_quota(lines: &[Planned], quotas: &[(Payer, Quota)]) -> Vec<Fit> {
+    let mut used: Vec<(Payer, Used)> = Vec::new();
+    lines
+        .iter()
+        .map(|line| {
+            let Some((payer, quota)) = line.payer.and_then(|p| quotas.iter().find(|(q, _)| *q == p)).copied() else {
+                return Fit { within_minutes: 0, fit: QuotaFit::NotCovered };
+            };
+            let taken = match used.iter_mut().find(|(p, _)| *p == payer) {
+                Some((_, taken)) => taken,
+                None => {
+                    used.push((payer, Used::default()));
+                    &mut used.last_mut().expect("just pushed").1
+                }
+            };
+            let (within_minutes, within_amount) = match quota {
+                Quota::Unlimited => (line.minutes, line.amount),
+                Quota::Minutes(monthly) => {
+                    let within = (monthly - taken.minutes).clamp(0, line.minutes);
+                    (within, Fen(share(line.amount.0, within, line.minutes.max(1))))
+                }
+                Quota::Amount(monthly) => {
+                    let within = Fen((monthly.0 - taken.amount.0).clamp(0, line.amount.0));
+                    let minutes = if within == line.amount {
+                        line.minutes
+                    } else {
+                        share(line.minutes, within.0, line.amount.0.max(1))
+                    };
+                    (minutes, within)
+                }
+            };
+            taken.minutes += within_minutes;
+            taken.amount = taken.amount + within_amount;
+            let fit = if within_minutes >= line.minutes {
+                QuotaFit::Within
+            } else if within_minutes == 0 {
+                QuotaFit::Over
+            } else {
+                QuotaFit::PartlyOver
+            };
+            Fit { within_minutes, fit }
+        })
+        .collect()
+}
+
+/// The minutes a month of a plan's line asks for: its service's duration on
+/// each date of the month falling on one of its days, capped by the hours a
+/// month it authorises.
+pub fn minutes_in_month(
+    days: &[super::care::Day],
+    duration_minutes: i64,
+    hours_per_month: Option<f64>,
+    month: chrono::NaiveDate,
+) -> i64 {
+    use chrono::Datelike;
+    let dates = month.iter_days().take_while(|d| d.month() == month.month());
+    let visits = dates.filter(|d| days.contains(&super::care::Day::of(d.weekday()))).count() as i64;
+    let asked = visits * duration_minutes;
+    match hours_per_month {
+        Some(hours) => asked.min((hours * 60.0).round() as i64),
+        None => asked,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +576,39 @@ mod tests {
         assert_eq!(visit_amount(Unit::Hour, Fen(6000), 45), Fen(4500));
         assert_eq!(visit_amount(Unit::Hour, Fen(5000), 1), Fen(83));
         assert_eq!(visit_amount(Unit::Visit, Fen(8000), 45), Fen(8000));
+    }
+
+    #[test]
+    fn a_plans_lines_take_the_quota_in_their_order() {
+        let line = |payer, minutes| Planned { payer, minutes, amount: Fen(minutes * 100) };
+        let lines = [
+            line(Some(Payer::LtcInsurance), 480),
+            line(Some(Payer::LtcInsurance), 240),
+            line(Some(Payer::LtcInsurance), 60),
+            line(None, 60),
+            line(Some(Payer::CivilAffairs), 60),
+        ];
+        let fits = plan_against_quota(&lines, &[(Payer::LtcInsurance, Quota::Minutes(600))]);
+        let got: Vec<(i64, QuotaFit)> = fits.iter().map(|f| (f.within_minutes, f.fit)).collect();
+        assert_eq!(
+            got,
+            [
+                (480, QuotaFit::Within),
+                (120, QuotaFit::PartlyOver),
+                (0, QuotaFit::Over),
+                (0, QuotaFit::NotCovered),
+                (0, QuotaFit::NotCovered),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_month_of_a_weekly_slot_counts_its_days_up_to_the_hours_authorised() {
+        use super::super::care::Day;
+        let december = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        // December 2026 has five Tuesdays and four Fridays.
+        assert_eq!(minutes_in_month(&[Day::Tue, Day::Fri], 60, None, december), 9 * 60);
+        assert_eq!(minutes_in_month(&[Day::Tue, Day::Fri], 60, Some(8.0), december), 480);
     }
 
     fn any_quota() -> impl Strategy<Value = Quota> {

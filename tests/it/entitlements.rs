@@ -235,6 +235,25 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     assert_eq!(entitlement["monthly_minutes"], 150);
     assert_eq!(entitlement["copay_ratio"], json!(0.1));
     assert_eq!(entitlement["services"], json!(["home_care"]));
+    // Her care plan, line by line against the month's 150 minutes.
+    let plan = json!({"items": [
+        {"service_code": "HC-BATH", "funding": "ltc_insurance", "schedule": {"days": ["tue", "fri"], "start": "23:00"},
+         "hours_per_month": 2},
+        {"service_code": "HC-BATH", "funding": "ltc_insurance", "schedule": {"days": ["mon"], "start": "23:00"},
+         "hours_per_month": 1},
+        {"service_code": "HC-BATH", "funding": "self_pay", "schedule": {"days": ["sun"], "start": "23:00"}}]});
+    ok(&app, "PUT", &format!("/api/v1/residents/{rid}/care-plan"), &provider, plan).await;
+    let plan = app.get(&format!("/api/v1/residents/{rid}/care-plan"), &daughter).await;
+    let fits: Vec<(i64, i64, &str)> = plan["quota"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (l["planned_minutes"].as_i64().unwrap(), l["within_minutes"].as_i64().unwrap(), l["fit"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(fits[..2], [(120, 120, "within"), (60, 30, "partly_over")], "{plan}");
+    assert_eq!((fits[2].1, fits[2].2), (0, "not_covered"));
     // Each step was a notice to the family, planned off the request path.
     wait_for("the notices planned", || async {
         (app.count("select count(*) from notification_jobs where notice is not null").await == 0).then_some(())

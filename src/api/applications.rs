@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 struct ApplicationRequest {
     resident_id: Uuid,
     kind: ApplicationKind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(max_length = 2000, nullable = false)]
     note: Option<String>,
 }
@@ -208,7 +208,7 @@ struct DecisionRequest {
     #[schema(min_length = 1, max_length = 2000)]
     reason: String,
     /// Where several schemes apply to the application's kind.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(nullable = false)]
     scheme: Option<String>,
 }

@@ -52,7 +52,7 @@ struct FactorsBody {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RiskEvent {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::non_null")]
     #[schema(nullable = false)]
     alert_id: Option<Uuid>,
     #[schema(pattern = "^(fall|wandering|choking|self_harm)$")]
@@ -70,7 +70,7 @@ struct AssessmentRequest {
     items: serde_json::Map<String, serde_json::Value>,
     /// Not in the future; at most 90 days back.
     assessed_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(max_length = 4000, nullable = false)]
     notes: Option<String>,
     #[serde(default, deserialize_with = "crate::domain::wire::non_null_object")]
@@ -81,7 +81,7 @@ struct AssessmentRequest {
     #[serde(default, deserialize_with = "crate::domain::wire::required_objects")]
     risk_events: Vec<RiskEvent>,
     /// The bureau may shorten the validity (default two years).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(nullable = false)]
     valid_until: Option<NaiveDate>,
 }

@@ -270,7 +270,7 @@ async fn fetch_claim(
 struct LineDecisionRequest {
     decision: LineDecision,
     /// Required to reject (a reason code and words: `not_entitled: ...`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(max_length = 500, nullable = false)]
     reason: Option<String>,
 }

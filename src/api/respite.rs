@@ -115,7 +115,7 @@ struct StayRequest {
     from: NaiveDate,
     /// The last day of the stay (included).
     until: NaiveDate,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::non_null")]
     #[schema(max_length = 2000, nullable = false)]
     note: Option<String>,
 }

@@ -43,6 +43,27 @@ pub struct Settings {
     pub fhir: FhirSettings,
     #[serde(default)]
     pub backtest: BacktestSettings,
+    #[serde(default)]
+    pub matching: MatchingSettings,
+}
+
+/// Orders matched to a provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MatchingSettings {
+    /// How long a provider has to accept an offer before it passes to the
+    /// next (ELDERCARE__MATCHING__ACCEPT_SECONDS).
+    #[serde(default = "default_accept_seconds")]
+    pub accept_seconds: u64,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        MatchingSettings { accept_seconds: default_accept_seconds() }
+    }
+}
+
+fn default_accept_seconds() -> u64 {
+    1800
 }
 
 /// The FHIR view's heavy reads (Observation search, `$everything`).

@@ -146,6 +146,8 @@ const BARE_ID_TAKERS: &[&str] = &[
     "meals::resident_timezone",
     // Pure: the name an erased resident is given; no query.
     "records::pseudonym",
+    // The price an offered provider would charge her: its catalogue, her entitlements (reached).
+    "billing::quote",
     // A care home's short-stay beds, free and booked: a directory's figures, naming no elder.
     "respite::availability",
     // The same beds locked for a booking, whose elder the booking side reached.

@@ -177,6 +177,10 @@ impl Leader {
         if let Err(err) = self.retention.tick(&self.pool, now).await {
             tracing::warn!(cause = %err, "retention failed; trying again at the next tick");
         }
+        // Offers nobody accepted in time pass to the next provider.
+        if let Err(err) = crate::store::matching::lapse_due(&self.pool, 100).await {
+            tracing::warn!(cause = %err, "passing on lapsed offers failed; trying again at the next tick");
+        }
         // The family is told a month ahead that a grade is about to lapse.
         if let Err(err) = crate::store::assessments::remind_due(&self.pool, REASSESS_AHEAD_DAYS, 100).await {
             tracing::warn!(cause = %err, "re-assessment reminders failed; trying again at the next tick");

@@ -21,6 +21,7 @@ pub mod gateways;
 pub mod health;
 pub mod institutions;
 pub mod limits;
+pub mod matching;
 pub mod meals;
 pub mod messages;
 pub mod notifications;
@@ -243,6 +244,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(assessments::router())
         .merge(billing::router())
         .merge(respite::router())
+        .merge(matching::router())
 }
 
 /// The routes under the limit of requests in progress.

@@ -70,10 +70,7 @@ pub async fn price_visit(tx: &mut PgConnection, visit: &BillableVisit) -> Result
     let resident = Reached::<Identity>::for_the_platform(visit.resident);
     let entitlements = applications::in_force_locked(tx, &resident, visit.date, month).await?;
     let chosen = pick(&entitlements, service, visit.funding);
-    let terms = chosen.map(Entitlement::terms);
-    let used = chosen
-        .map_or(Used::default(), |e| Used { minutes: e.used_this_month.minutes, amount: e.used_this_month.amount });
-    let lines = billing::price_visit(visit.amount, visit.minutes, terms.as_ref(), used);
+    let lines = lines_under(chosen, visit.amount, visit.minutes);
     for line in &lines {
         let entitlement = chosen.filter(|_| !line.over_quota).map(|e| e.id);
         insert_line(
@@ -90,6 +87,47 @@ pub async fn price_visit(tx: &mut PgConnection, visit: &BillableVisit) -> Result
         .await?;
     }
     Ok(lines.len())
+}
+
+/// A visit's lines under the entitlement chosen for it (none: the elder's).
+fn lines_under(chosen: Option<&Entitlement>, amount: Fen, minutes: i64) -> Vec<Priced> {
+    let terms = chosen.map(Entitlement::terms);
+    let used = chosen
+        .map_or(Used::default(), |e| Used { minutes: e.used_this_month.minutes, amount: e.used_this_month.amount });
+    billing::price_visit(amount, minutes, terms.as_ref(), used)
+}
+
+/// What one visit of `service_code` at `institution` on `date` would cost,
+/// and the elder's part of it, priced as it will be when it is verified
+/// (its catalogue price and duration, the entitlements in force and what
+/// the month has used of them): `None` when the institution does not offer it.
+pub async fn quote(
+    conn: &mut PgConnection,
+    resident: &Reached<Identity>,
+    institution: Uuid,
+    service_code: &str,
+    date: NaiveDate,
+) -> Result<Option<(Fen, Fen)>, sqlx::Error> {
+    let found: Option<(crate::domain::care::Unit, f64, i32, Vec<String>)> = sqlx::query_as(
+        "select unit, unit_price, duration_minutes, funding from services where institution_id = $1 and code = $2",
+    )
+    .bind(institution)
+    .bind(service_code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((unit, unit_price, duration, funding)) = found else { return Ok(None) };
+    let funding: Vec<Funding> = funding.iter().filter_map(|f| Funding::parse(f)).collect();
+    let funding = crate::domain::care::requested_funding(None, &funding);
+    let minutes = i64::from(duration);
+    let amount = billing::visit_amount(unit, Fen::from_yuan_f64(unit_price), minutes);
+    if funding == Funding::Institution {
+        return Ok(Some((amount, Fen::ZERO)));
+    }
+    let service = visit_service(conn, institution).await?;
+    let entitlements = applications::entitlements(conn, resident, month_of(date)).await?;
+    let in_force: Vec<Entitlement> = entitlements.into_iter().filter(|e| e.from <= date && e.until >= date).collect();
+    let lines = lines_under(pick(&in_force, service, funding), amount, minutes);
+    Ok(Some((amount, Fen::sum(lines.iter().map(|l| l.elder_amount)))))
 }
 
 /// Prices a delivered meal order, once.

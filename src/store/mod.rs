@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod institutions;
 pub mod listen;
 pub mod login_attempts;
+pub mod matching;
 pub mod meals;
 pub mod messages;
 pub mod mqtt_accounts;

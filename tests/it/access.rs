@@ -292,6 +292,17 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             [N, N, A, A, N, N, N, N, N],
         ),
         ("get", "/api/v1/residents/{id}/respite-stays", Value::Null, resident_read),
+        // Orders matched to a provider; paths naming a request name a resident here: 404 for all.
+        (
+            "post",
+            "/api/v1/service-requests",
+            json!({"resident_id": "@RESIDENT", "service_code": "WELFARE-CHECK"}),
+            [F, F, A, A, F, A, A, N, N],
+        ),
+        ("get", "/api/v1/service-requests", Value::Null, all),
+        ("get", "/api/v1/service-requests/{id}", Value::Null, [N; 9]),
+        ("post", "/api/v1/service-requests/{id}/accept", Value::Null, [N; 9]),
+        ("post", "/api/v1/service-requests/{id}/decline", json!({"reason": "no carer free"}), [N; 9]),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

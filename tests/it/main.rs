@@ -24,6 +24,7 @@ mod identity;
 mod import;
 mod ingest;
 mod lifecycle;
+mod matching;
 mod meals;
 mod money_props;
 mod notifications;

@@ -1,0 +1,276 @@
+//! Matching: a service asked for without naming its provider is offered to
+//! the providers serving the elder's division that offer it, in turn: those
+//! enrolled with her first, then the least loaded. Each offer lasts until
+//! its `accept_by`; a decline or a lapse passes it on, and none left leaves
+//! it `unmatched` on the civil-affairs bureau's queue.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::domain::scope::{Identity, Reached};
+use crate::domain::{Role, Scope};
+
+/// A request as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Request {
+    pub id: Uuid,
+    pub resident_id: Uuid,
+    pub resident_name: String,
+    pub division: Option<String>,
+    pub service_code: String,
+    pub preferred_start: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    pub status: String,
+    pub offer_institution_id: Option<Uuid>,
+    pub offer_institution_name: Option<String>,
+    pub accept_by: Option<DateTime<Utc>>,
+    pub provider_institution_id: Option<Uuid>,
+    pub provider_institution_name: Option<String>,
+    pub visit_id: Option<Uuid>,
+    /// The visit's own status, once accepted.
+    pub visit_status: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "q.id, q.resident_id, r.name as resident_name, r.division, q.service_code, q.preferred_start,
+    q.note, q.status, q.offer_institution_id, oi.name as offer_institution_name, q.accept_by,
+    q.provider_institution_id, pi.name as provider_institution_name, q.visit_id, v.status as visit_status, q.created_at";
+
+const FROM: &str = "from service_requests q join residents r on r.id = q.resident_id
+    left join institutions oi on oi.id = q.offer_institution_id
+    left join institutions pi on pi.id = q.provider_institution_id
+    left join visits v on v.id = q.visit_id";
+
+/// One step of a request's timeline.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = ServiceRequestStep)]
+pub struct Step {
+    pub at: DateTime<Utc>,
+    pub step: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub institution_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub institution_name: Option<String>,
+    /// Who took it (the role), when a person did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub struct NewRequest<'a> {
+    pub service_code: &'a str,
+    /// How long each provider has to accept.
+    pub offer_seconds: i32,
+    pub preferred_start: Option<DateTime<Utc>>,
+    pub note: Option<&'a str>,
+}
+
+/// Records a request (`requested`); `offer_next` then offers it.
+pub async fn create(
+    tx: &mut PgConnection,
+    resident: &Reached<Identity>,
+    new: &NewRequest<'_>,
+    by: &Scope,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    // Offered (or unmatched) before the transaction ends: created as
+    // unmatched, the first offer follows at once.
+    sqlx::query(
+        "insert into service_requests (id, resident_id, service_code, preferred_start, note, requested_by,
+                                       requested_role, status, offer_seconds)
+         values ($1, $2, $3, $4, $5, $6, $7, 'unmatched', $8)",
+    )
+    .bind(id)
+    .bind(resident.id())
+    .bind(new.service_code)
+    .bind(new.preferred_start)
+    .bind(new.note)
+    .bind(by.user)
+    .bind(by.role)
+    .bind(new.offer_seconds)
+    .execute(&mut *tx)
+    .await?;
+    step(tx, id, "requested", None, Some(by), None).await?;
+    Ok(id)
+}
+
+async fn step(
+    tx: &mut PgConnection,
+    request: Uuid,
+    step: &str,
+    institution: Option<Uuid>,
+    by: Option<&Scope>,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into service_request_steps (request_id, step, institution_id, by_user, reason) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(request)
+    .bind(step)
+    .bind(institution)
+    .bind(by.map(|s| s.user))
+    .bind(reason)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+/// Offers the request to the next provider: one whose service area covers
+/// the elder's division and whose catalogue has the service, not offered it
+/// before; enrolled with her first, then the fewest requests waiting on it.
+/// `None` when none is left: the request is `unmatched`.
+pub async fn offer_next(tx: &mut PgConnection, request: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let next: Option<Uuid> = sqlx::query_scalar(
+        "select i.id from service_requests q join residents r on r.id = q.resident_id
+         join institutions i on exists (select 1 from unnest(i.service_area) a where starts_with(r.division, a))
+         join services s on s.institution_id = i.id and s.code = q.service_code
+         where q.id = $1
+           and not exists (select 1 from service_request_steps st where st.request_id = q.id and st.step = 'offered'
+                           and st.institution_id = i.id)
+         order by exists (select 1 from enrolments e where e.resident_id = r.id and e.institution_id = i.id
+                          and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())) desc,
+                  (select count(*) from service_requests o where o.offer_institution_id = i.id and o.status = 'offered')
+                  + (select count(*) from visits v where v.institution_id = i.id and v.status = 'requested'),
+                  i.name, i.id
+         limit 1",
+    )
+    .bind(request)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match next {
+        Some(provider) => {
+            sqlx::query(
+                "update service_requests set status = 'offered', offer_institution_id = $2,
+                     accept_by = now() + make_interval(secs => offer_seconds), updated_at = now() where id = $1",
+            )
+            .bind(request)
+            .bind(provider)
+            .execute(&mut *tx)
+            .await?;
+            step(tx, request, "offered", Some(provider), None, None).await?;
+        }
+        None => {
+            sqlx::query(
+                "update service_requests set status = 'unmatched', offer_institution_id = null, accept_by = null,
+                     updated_at = now() where id = $1",
+            )
+            .bind(request)
+            .execute(&mut *tx)
+            .await?;
+            step(tx, request, "unmatched", None, None, None).await?;
+        }
+    }
+    Ok(next)
+}
+
+/// A request, locked for a change.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Request>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} {FROM} where q.id = $1 for update of q")))
+        .bind(id)
+        .fetch_optional(tx)
+        .await
+}
+
+pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Request>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} {FROM} where q.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn timeline(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Step>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.at, s.step, s.institution_id, i.name as institution_name, u.role as by, s.reason
+         from service_request_steps s left join institutions i on i.id = s.institution_id
+         left join users u on u.id = s.by_user where s.request_id = $1 order by s.id",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The offered provider declines: the step, then the next offer.
+pub async fn decline(
+    tx: &mut PgConnection,
+    request: &Request,
+    by: &Scope,
+    reason: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    step(tx, request.id, "declined", request.offer_institution_id, Some(by), Some(reason)).await?;
+    offer_next(tx, request.id).await
+}
+
+/// The offered provider accepts: the request is its, as `visit`.
+pub async fn accept(tx: &mut PgConnection, request: &Request, by: &Scope, visit: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update service_requests set status = 'accepted', provider_institution_id = offer_institution_id,
+             offer_institution_id = null, accept_by = null, visit_id = $2, updated_at = now() where id = $1",
+    )
+    .bind(request.id)
+    .bind(visit)
+    .execute(&mut *tx)
+    .await?;
+    step(tx, request.id, "accepted", request.offer_institution_id, Some(by), None).await
+}
+
+/// Offers past their `accept_by`, locked (skipping those a change holds):
+/// each lapses and passes on. How many lapsed.
+pub async fn lapse_due(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+        "select id, offer_institution_id from service_requests where status = 'offered' and accept_by <= now()
+         order by accept_by limit $1 for update skip locked",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, provider) in &due {
+        step(&mut tx, *id, "lapsed", *provider, None, None).await?;
+        offer_next(&mut tx, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// Which requests a listing shows.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+}
+
+/// The requests the scope sees in a listing: a provider's offers and
+/// accepted requests, the bureau's division's; newest first.
+pub async fn list(pool: &PgPool, scope: &Scope, filter: &Filter, limit: i64) -> Result<Vec<Request>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("select {COLUMNS} {FROM} where true"));
+    match (scope.role, scope.institution) {
+        (Role::Admin | Role::Staff, Some(own)) => {
+            query.push(" and (q.offer_institution_id = ").push_bind(own);
+            query.push(" or q.provider_institution_id = ").push_bind(own).push(")");
+        }
+        (Role::CivilAffairs, None) => {
+            query.push(" and starts_with(r.division, (select u.division from users u where u.id = ");
+            query.push_bind(scope.user).push("))");
+        }
+        _ => {
+            query.push(" and false");
+        }
+    }
+    if let Some(status) = &filter.status {
+        query.push(" and q.status = ").push_bind(status.clone());
+    }
+    query.push(" order by q.created_at desc, q.id limit ").push_bind(limit);
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// An elder's requests, newest first, for whoever reaches her.
+pub async fn of_resident(pool: &PgPool, resident: &Reached<Identity>) -> Result<Vec<Request>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} {FROM} where q.resident_id = $1 order by q.created_at desc, q.id limit 200"
+    )))
+    .bind(resident.id())
+    .fetch_all(pool)
+    .await
+}

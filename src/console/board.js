@@ -1,4 +1,6 @@
-// The coordinator's board of the day's visits: requests waiting first, open
+// The coordinator's board of the day's visits: offers of families' orders
+// the platform matched to us (with what is left of their time), requests
+// waiting, open
 // alerts to dispatch a welfare check to in one action, then the day's
 // visits (missed and late first, then who is at a door). Plain JavaScript,
 // the console's session (its token in sessionStorage), refreshed every 15 s
@@ -102,6 +104,53 @@
     );
   }
 
+  /** What is left of an offer's window, as a countdown: `12:05 left`. */
+  function left(acceptBy, now) {
+    const ms = Math.max(0, Date.parse(acceptBy) - now);
+    const minutes = Math.floor(ms / 60_000);
+    const seconds = Math.floor((ms % 60_000) / 1000);
+    return `${minutes}:${String(seconds).padStart(2, '0')} left`;
+  }
+
+  function offerRow(o, now) {
+    const reason = h('input', { type: 'text', 'data-testid': 'offer-reason', 'aria-label': 'Why we decline',
+      placeholder: 'why we decline', maxlength: '500' });
+    return h(
+      'li',
+      { 'data-state': 'requested', 'data-request-id': o.id, 'data-testid': 'offer' },
+      h('span', { class: 'state', 'data-testid': 'offer-countdown', 'data-accept-by': o.offer.accept_by },
+        left(o.offer.accept_by, now)),
+      h('strong', {}, `${o.resident_name} · ${o.service_code}`),
+      o.preferred_start ? h('span', { class: 'muted' }, `wished ${time(o.preferred_start)}`) : null,
+      o.note ? h('span', { class: 'muted' }, o.note) : null,
+      h(
+        'span',
+        { class: 'actions' },
+        h('button', {
+          type: 'button',
+          class: 'primary',
+          'data-testid': 'accept-offer',
+          onclick: () => act('Could not accept', 'POST', `/service-requests/${o.id}/accept`),
+        }, 'Accept'),
+        reason,
+        h('button', {
+          type: 'button',
+          class: 'ghost',
+          'data-testid': 'decline-offer',
+          onclick: () => act('Could not decline', 'POST', `/service-requests/${o.id}/decline`, { reason: reason.value.trim() }),
+        }, 'Decline'),
+      ),
+    );
+  }
+
+  /** The countdowns move every second between refreshes. */
+  function tick() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('[data-testid=offer-countdown]')) {
+      el.textContent = left(el.dataset.acceptBy, now);
+    }
+  }
+
   function alertRow(a) {
     return h(
       'li',
@@ -136,13 +185,14 @@
   }
 
   async function refresh() {
-    let requests, visits, alerts;
+    let requests, visits, alerts, offers;
     try {
       const day = today();
-      [requests, visits, alerts] = await Promise.all([
+      [requests, visits, alerts, offers] = await Promise.all([
         api('GET', '/visits?status=requested&limit=1000'),
         api('GET', `/visits?from=${day}&to=${day}&limit=1000`),
         api('GET', '/alerts?status=open&limit=1000'),
+        api('GET', '/service-requests?status=offered'),
       ]);
     } catch (err) {
       showError('Could not load the board', err);
@@ -154,6 +204,8 @@
       || Date.parse(a.scheduled_start) - Date.parse(b.scheduled_start));
     const dispatched = new Set(day.filter((v) => v.alert_id).map((v) => v.alert_id));
     const open = alerts.alerts.filter((a) => a.resident_id && !dispatched.has(a.id));
+    const mine = offers.requests.filter((o) => o.status === 'offered' && o.offer);
+    fill('[data-testid=offers]', '[data-testid=no-offers]', mine.map((o) => offerRow(o, now)));
     fill('[data-testid=requests]', '[data-testid=no-requests]', requests.visits.map(requestRow));
     fill('[data-testid=board-alerts]', '[data-testid=no-alerts]', open.map(alertRow));
     fill('[data-testid=visits]', '[data-testid=no-visits]', day.map((v) => visitRow(v, now)));
@@ -169,4 +221,5 @@
   $('#board').hidden = false;
   refresh();
   setInterval(refresh, REFRESH_MS);
+  setInterval(tick, 1000);
 })();

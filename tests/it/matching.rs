@@ -121,16 +121,37 @@ async fn a_request_is_offered_in_turn_declined_lapsed_unmatched_and_then_accepte
         assert_eq!(app.get("/api/v1/service-requests", outsider).await["requests"], json!([]), "never offered");
     }
 
-    // She asks again; Harbour accepts: a visit of its own, waiting to be scheduled.
+    // She asks again; Harbour's coordinator accepts it on the board, where
+    // the offer counts down: a visit of its own, waiting to be scheduled.
     let request = ok(&app, "POST", "/api/v1/service-requests", &daughter, asked).await;
-    let path = format!("/api/v1/service-requests/{}", request["id"].as_str().unwrap());
+    let request_id = request["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/service-requests/{request_id}");
     assert_eq!(request["offer"]["institution_id"], harbour_id.as_str());
-    let accepted = ok(&app, "POST", &format!("{path}/accept"), &harbour, Value::Null).await;
+    let browser = crate::console::Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    browser.type_into("[data-testid=login-email]", "admin@harbour-home-care.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.click("[data-testid=board-link]").await;
+    let offer = format!("[data-testid=offer][data-request-id='{request_id}']");
+    browser.wait_text(&offer, "the offer", |t| t.contains("Zhou Lan") && t.contains("HC-BATH")).await;
+    let countdown = browser
+        .wait_text(&format!("{offer} [data-testid=offer-countdown]"), "its countdown", |t| {
+            t.to_lowercase().ends_with(" left")
+        })
+        .await;
+    let minutes: u64 = countdown.split(':').next().unwrap().parse().unwrap();
+    assert!((28..=30).contains(&minutes), "30 minutes to accept: {countdown}");
+    browser.click(&format!("{offer} [data-testid=accept-offer]")).await;
+    browser.wait_gone(&offer).await;
+    let accepted = app.get(&path, &daughter).await;
     assert_eq!(
         (accepted["status"].as_str(), accepted["provider"]["institution_id"].as_str()),
         (Some("accepted"), Some(harbour_id.as_str()))
     );
     let visit_id = accepted["visit_id"].as_str().unwrap().to_owned();
+    browser.wait_visible(&format!("[data-testid=request][data-visit-id='{visit_id}']")).await;
+    browser.quit().await;
     let visit = app.get(&format!("/api/v1/visits/{visit_id}"), &harbour).await;
     assert_eq!((visit["status"].as_str(), visit["origin"].as_str()), (Some("requested"), Some("request")));
     assert_eq!(app.call("POST", &format!("{path}/accept"), Some(&harbour), None).await.0, StatusCode::CONFLICT);

@@ -513,6 +513,8 @@ async fn check_in(
     if req.tasks.is_some() || req.note.is_some() {
         return Err(Error::validation("tasks", "tasks and the note are given at check-out"));
     }
+    // A body out of bounds is refused even when it repeats a check-in.
+    req.location.check("location")?;
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;
     let mut visit = visit_at_door(&mut tx, &auth, id).await?;
@@ -548,6 +550,8 @@ async fn check_out(
     Json(req): Json<DoorRequest>,
 ) -> Result<Json<VisitBody>> {
     check_note("note", &req.note)?;
+    // A body out of bounds is refused even when it repeats a check-out.
+    req.location.check("location")?;
     let now = Utc::now();
     let mut tx = ctx.pool.begin().await?;
     let mut visit = visit_at_door(&mut tx, &auth, id).await?;

@@ -539,6 +539,10 @@ async fn the_door_refuses_what_cannot_be_and_a_carer_reaches_only_their_own_visi
     assert_eq!(first["evv"]["check_in"]["distance_m"], 0.0);
     let again = ok(&app, &carer, &v, "check-in", door(HOME.0 + 0.1, HOME.1, None)).await;
     assert_eq!(again["evv"]["check_in"], first["evv"]["check_in"], "a second check-in is the first one");
+    let mut wild = door(HOME.0, HOME.1, None);
+    wild["location"]["accuracy_m"] = json!(100_001);
+    let (status, _) = act(&app, &carer, &v, "check-in", wild).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a repeat out of bounds is refused, not answered");
     let (status, _) = act(&app, &admin, &v, "cancel", json!({"reason": "client_refused"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "a visit under way is not cancelled");
 

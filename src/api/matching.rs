@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(fetch))
         .routes(routes!(accept))
         .routes(routes!(decline))
+        .routes(routes!(cancel))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -346,4 +347,48 @@ async fn decline(
         .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CancelServiceRequest)]
+struct CancelBody {
+    #[serde(default, deserialize_with = "super::non_null")]
+    #[schema(max_length = 500, nullable = false)]
+    reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/service-requests/{id}/cancel",
+    summary = "Withdraw a request no provider has accepted yet (offered or unmatched); once accepted, cancel its visit instead (409)",
+    description = "Who may call it: the family linked, the elder's enrolled institution.",
+    params(("id" = Uuid, Path)), request_body = CancelBody, responses((status = 200, description = "success", body = View)))]
+async fn cancel(
+    State(ctx): State<ApiContext>,
+    auth: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CancelBody>,
+) -> Result<Json<View>> {
+    let reason = req.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(Error::validation("reason", "at most 500 characters"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let request = store::lock(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    // The elder's side withdraws it: whoever reaches her, as family or her institution.
+    if !matches!(auth.scope.role, Role::Family | Role::Admin | Role::Staff) {
+        return Err(Error::NotFound);
+    }
+    let resident = auth.reach::<Identity>(&ctx, request.resident_id).await?;
+    if !matches!(request.status.as_str(), "offered" | "unmatched") {
+        return Err(Error::Conflict(format!("the request is {}: cancel its visit instead", status_of(&request))));
+    }
+    store::cancel(&mut tx, &request, &auth.scope, reason).await?;
+    let details = serde_json::json!({"service_request_id": id, "reason": reason});
+    crate::audit::record(&mut tx, auth.actor(), "service_request.cancelled", "resident", resident.id(), details)
+        .await?;
+    tx.commit().await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let request = store::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    drop(conn);
+    Ok(Json(view(&ctx, &auth, request).await?))
 }

@@ -216,6 +216,24 @@ pub async fn accept(tx: &mut PgConnection, request: &Request, by: &Scope, visit:
     step(tx, request.id, "accepted", request.offer_institution_id, Some(by), None).await
 }
 
+/// The request withdrawn by who asked for it (or the elder's side) before
+/// any provider accepted it.
+pub async fn cancel(
+    tx: &mut PgConnection,
+    request: &Request,
+    by: &Scope,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update service_requests set status = 'cancelled', offer_institution_id = null, accept_by = null,
+             updated_at = now() where id = $1",
+    )
+    .bind(request.id)
+    .execute(&mut *tx)
+    .await?;
+    step(tx, request.id, "cancelled", request.offer_institution_id, Some(by), reason).await
+}
+
 /// Offers past their `accept_by`, locked (skipping those a change holds):
 /// each lapses and passes on. How many lapsed.
 pub async fn lapse_due(pool: &PgPool, limit: i64) -> Result<usize, sqlx::Error> {

@@ -303,6 +303,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/service-requests/{id}", Value::Null, [N; 9]),
         ("post", "/api/v1/service-requests/{id}/accept", Value::Null, [N; 9]),
         ("post", "/api/v1/service-requests/{id}/decline", json!({"reason": "no carer free"}), [N; 9]),
+        ("post", "/api/v1/service-requests/{id}/cancel", json!({"reason": "not needed"}), [N; 9]),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

@@ -161,6 +161,18 @@ async fn a_request_is_offered_in_turn_declined_lapsed_unmatched_and_then_accepte
     let request = app.get(&path, &daughter).await;
     assert_eq!(request["status"], "scheduled");
     assert_eq!(steps(&request), ["requested", "offered", "accepted"]);
+    let (status, _) = app.call("POST", &format!("{path}/cancel"), Some(&daughter), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "accepted: its visit is what is cancelled now");
+
+    // A third she withdraws while it is offered: the offer goes with it.
+    let asked = json!({"resident_id": rid, "service_code": "HC-BATH"});
+    let third = ok(&app, "POST", "/api/v1/service-requests", &daughter, asked).await;
+    let third_path = format!("/api/v1/service-requests/{}", third["id"].as_str().unwrap());
+    let withdrawn =
+        ok(&app, "POST", &format!("{third_path}/cancel"), &daughter, json!({"reason": "my brother will help"})).await;
+    assert_eq!((withdrawn["status"].as_str(), &withdrawn["offer"]), (Some("cancelled"), &Value::Null));
+    assert_eq!(steps(&withdrawn), ["requested", "offered", "cancelled"]);
+    assert_eq!(app.get("/api/v1/service-requests?status=offered", &harbour).await["requests"], json!([]));
     let mine = app.get(&format!("/api/v1/service-requests?resident_id={rid}"), &daughter).await;
-    assert_eq!(mine["requests"].as_array().unwrap().len(), 2);
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 3);
 }

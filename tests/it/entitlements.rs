@@ -35,6 +35,11 @@ fn fen(value: &Value) -> i64 {
     (value.as_f64().expect("an amount") * 100.0).round() as i64
 }
 
+/// An answer's body as written (its numbers' decimals, a CSV).
+async fn text(app: &TestApp, path: &str, token: &str) -> String {
+    app.http.get(app.url(path)).bearer_auth(token).send().await.unwrap().text().await.unwrap()
+}
+
 async fn ok(app: &TestApp, method: &str, path: &str, token: &str, body: Value) -> Value {
     let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
     assert!(status.is_success(), "{method} {path}: {status} {answer}");
@@ -280,16 +285,7 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
         Utc::now().with_timezone(&noon_zone(Utc::now()).parse::<chrono_tz::Tz>().unwrap()).format("%Y-%m").to_string();
     let bill = app.get(&format!("/api/v1/residents/{rid}/bills?month={month}"), &daughter).await;
     let lines = bill["lines"].as_array().unwrap();
-    let raw = app
-        .http
-        .get(app.url(&format!("/api/v1/residents/{rid}/bills?month={month}")))
-        .bearer_auth(&daughter)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let raw = text(&app, &format!("/api/v1/residents/{rid}/bills?month={month}"), &daughter).await;
     assert!(raw.contains(r#""payer_amount":69.60,"#), "amounts are written with two decimals: {raw}");
     let of = |visit: &str| -> Vec<&Value> { lines.iter().filter(|l| l["ref"] == visit).collect() };
     // Two within the quota (116 minutes), the third crossing it (34 within,
@@ -403,16 +399,7 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     assert_eq!(status, StatusCode::FORBIDDEN, "the provider decides nothing of its own claim");
     let closed = ok(&app, "POST", &format!("/api/v1/claims/{claim_id}/close"), &insurer, Value::Null).await;
     assert_eq!(fen(&closed["total_accepted"]), 13920);
-    let csv = app
-        .http
-        .get(app.url(&format!("/api/v1/claims/{claim_id}?format=csv")))
-        .bearer_auth(&provider)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = text(&app, &format!("/api/v1/claims/{claim_id}?format=csv"), &provider).await;
     let rows: Vec<&str> = csv.lines().collect();
     assert!(rows[0].starts_with("claim_id,line_id,provider_id,"), "{csv}");
     assert_eq!(rows.len(), 4);

@@ -106,10 +106,11 @@ async fn create(
     Path(id): Path<Uuid>,
     Json(req): Json<AssessmentRequest>,
 ) -> Result<(StatusCode, Json<Recorded>)> {
-    if !matches!(auth.scope.role, Role::Assessor | Role::CivilAffairs) {
-        return Err(Error::NotFound);
-    }
+    // Out of reach is a stranger's 404; in reach but no assessor, a 403.
     let resident = auth.reach::<Identity>(&ctx, id).await?;
+    if !matches!(auth.scope.role, Role::Assessor | Role::CivilAffairs) {
+        return Err(Error::Forbidden("an assessor assigned to her, or the civil-affairs bureau, assesses"));
+    }
     let now = Utc::now();
     if req.assessed_at > now + Duration::minutes(5) || req.assessed_at < now - Duration::days(90) {
         return Err(Error::validation("assessed_at", "not in the future, at most 90 days back"));
@@ -282,10 +283,10 @@ struct EvidenceForm {
     description = "Who may call it: assessor (assigned), civil_affairs (in its division).",
     params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = EvidenceForm)))]
 async fn evidence(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<EvidenceForm>> {
-    if !matches!(auth.scope.role, Role::Assessor | Role::CivilAffairs) {
-        return Err(Error::NotFound);
-    }
     let resident = auth.reach::<Identity>(&ctx, id).await?;
+    if !matches!(auth.scope.role, Role::Assessor | Role::CivilAffairs) {
+        return Err(Error::Forbidden("the assessment form is the assessor's and the bureau's"));
+    }
     let now = Utc::now();
     let mut conn = ctx.pool.acquire().await?;
     let events = store::evidence(&mut conn, &resident, now).await?;

@@ -353,8 +353,9 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
             "alerts" => [R, S, R, S, S, S, R],
             // The grade and what it entitles: no grid worker's business.
             "funding" => [R, R, R, S, R, S, S],
-            // The assessor's form: the bureau's (and the assessor's) only.
-            "assessing" => [S, S, S, S, R, S, S],
+            // The assessor's form: the bureau's (and the assessor's) only;
+            // others who reach her are refused it, strangers not told of it.
+            "assessing" => [F, F, F, S, R, S, F],
             // Bills: the family's and each institution's own lines.
             "bills" => [R, R, R, S, S, S, S],
             other => panic!("no area {other}"),

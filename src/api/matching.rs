@@ -105,18 +105,11 @@ fn status_of(request: &Request) -> String {
     }
 }
 
-/// The request as the caller may see it: whoever reaches the elder sees it
-/// whole; a provider it is offered to (or that has it) sees it without the
-/// price; anyone else, nothing.
+/// A request the store found in the caller's reach (`store::matching`
+/// filters by the scope), as the caller may see it: whoever reaches the
+/// elder sees it whole; a provider it is only offered to, without the price.
 async fn view(ctx: &ApiContext, auth: &AuthUser, request: Request) -> Result<View> {
     let reached = auth.reach::<Identity>(ctx, request.resident_id).await.ok();
-    let involved = matches!(auth.scope.role, Role::Admin | Role::Staff)
-        && auth.scope.institution.is_some()
-        && (auth.scope.institution == request.offer_institution_id
-            || auth.scope.institution == request.provider_institution_id);
-    if reached.is_none() && !involved {
-        return Err(Error::NotFound);
-    }
     let mut conn = ctx.pool.acquire().await?;
     let timeline = store::timeline(&mut conn, request.id).await?;
     let priced_by = request.offer_institution_id.or(request.provider_institution_id);
@@ -193,7 +186,7 @@ async fn create(
     crate::audit::record(&mut tx, auth.actor(), "service_request.created", "resident", resident.id(), details).await?;
     tx.commit().await?;
     let mut conn = ctx.pool.acquire().await?;
-    let request = store::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok((StatusCode::CREATED, Json(view(&ctx, &auth, request).await?)))
 }
@@ -246,28 +239,15 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
     params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = View)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<View>> {
     let mut conn = ctx.pool.acquire().await?;
-    let request = store::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok(Json(view(&ctx, &auth, request).await?))
 }
 
 /// The request, locked, if it is offered to the caller's institution now.
-async fn offered_to_caller(
-    ctx: &ApiContext,
-    tx: &mut sqlx::PgConnection,
-    auth: &AuthUser,
-    id: Uuid,
-) -> Result<(Request, Uuid)> {
-    let request = store::lock(tx, id).await?.ok_or(Error::NotFound)?;
+async fn offered_to_caller(tx: &mut sqlx::PgConnection, auth: &AuthUser, id: Uuid) -> Result<(Request, Uuid)> {
+    let request = store::fetch(tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
     let own = auth.require_staff()?;
-    // Neither offered it nor having it: a stranger's 404, unless the
-    // institution reaches the elder and so sees the request anyway.
-    if request.offer_institution_id != Some(own)
-        && request.provider_institution_id != Some(own)
-        && auth.reach::<Identity>(ctx, request.resident_id).await.is_err()
-    {
-        return Err(Error::NotFound);
-    }
     if request.status != "offered" || request.offer_institution_id != Some(own) {
         return Err(Error::Conflict(format!("the request is {} and no longer offered to you", request.status)));
     }
@@ -283,7 +263,7 @@ async fn offered_to_caller(
     params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = View)))]
 async fn accept(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<View>> {
     let mut tx = ctx.pool.begin().await?;
-    let (request, own) = offered_to_caller(&ctx, &mut tx, &auth, id).await?;
+    let (request, own) = offered_to_caller(&mut tx, &auth, id).await?;
     let service = catalogue::service(&mut tx, &auth.scope, &request.service_code).await?.ok_or_else(|| {
         Error::Conflict(format!("{} is no longer in your catalogue: decline the offer", request.service_code))
     })?;
@@ -311,7 +291,7 @@ async fn accept(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uu
     crate::audit::record(&mut tx, auth.actor(), "service_request.accepted", "visit", visit, details).await?;
     tx.commit().await?;
     let mut conn = ctx.pool.acquire().await?;
-    let request = store::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok(Json(view(&ctx, &auth, request).await?))
 }
@@ -340,7 +320,7 @@ async fn decline(
         return Err(Error::validation("reason", "a reason, at most 500 characters"));
     }
     let mut tx = ctx.pool.begin().await?;
-    let (request, _) = offered_to_caller(&ctx, &mut tx, &auth, id).await?;
+    let (request, _) = offered_to_caller(&mut tx, &auth, id).await?;
     let next = store::decline(&mut tx, &request, &auth.scope, reason).await?;
     let details = serde_json::json!({"service_request_id": id, "reason": reason, "offered_to": next});
     crate::audit::record(&mut tx, auth.actor(), "service_request.declined", "resident", request.resident_id, details)
@@ -373,12 +353,12 @@ async fn cancel(
         return Err(Error::validation("reason", "at most 500 characters"));
     }
     let mut tx = ctx.pool.begin().await?;
-    let request = store::lock(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let request = store::fetch(&mut tx, &auth.scope, id, true).await?.ok_or(Error::NotFound)?;
     // The elder's side withdraws it: whoever reaches her, as family or her institution.
-    if !matches!(auth.scope.role, Role::Family | Role::Admin | Role::Staff) {
-        return Err(Error::NotFound);
-    }
     let resident = auth.reach::<Identity>(&ctx, request.resident_id).await?;
+    if !matches!(auth.scope.role, Role::Family | Role::Admin | Role::Staff) {
+        return Err(Error::Forbidden("the family or the elder's institution withdraws a request"));
+    }
     if !matches!(request.status.as_str(), "offered" | "unmatched") {
         return Err(Error::Conflict(format!("the request is {}: cancel its visit instead", status_of(&request))));
     }
@@ -388,7 +368,7 @@ async fn cancel(
         .await?;
     tx.commit().await?;
     let mut conn = ctx.pool.acquire().await?;
-    let request = store::fetch(&mut conn, id).await?.ok_or(Error::NotFound)?;
+    let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok(Json(view(&ctx, &auth, request).await?))
 }

@@ -166,19 +166,35 @@ pub async fn offer_next(tx: &mut PgConnection, request: Uuid) -> Result<Option<U
     Ok(next)
 }
 
-/// A request, locked for a change.
-pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Request>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} {FROM} where q.id = $1 for update of q")))
-        .bind(id)
-        .fetch_optional(tx)
-        .await
+/// Appends ` and (<the request is the scope's to see>)` over
+/// `service_requests q` joined to `residents r`: whoever reaches the elder
+/// (the scope's own reach, `Placed::RESIDENTS`), and the care staff of the
+/// provider it is offered to or that has it.
+fn push_visible(query: &mut QueryBuilder<sqlx::Postgres>, scope: &Scope) {
+    query.push(" and ((true");
+    scope.push_filter(query, crate::domain::scope::Placed::RESIDENTS);
+    query.push(")");
+    if let (Role::Admin | Role::Staff, Some(own)) = (scope.role, scope.institution) {
+        query.push(" or q.offer_institution_id = ").push_bind(own);
+        query.push(" or q.provider_institution_id = ").push_bind(own);
+    }
+    query.push(")");
 }
 
-pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Request>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} {FROM} where q.id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+/// A request the scope sees; `lock` holds it for a change.
+pub async fn fetch(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Request>, sqlx::Error> {
+    let mut query = QueryBuilder::new(format!("select {COLUMNS} {FROM} where q.id = "));
+    query.push_bind(id);
+    push_visible(&mut query, scope);
+    if lock {
+        query.push(" for update of q");
+    }
+    query.build_query_as().fetch_optional(conn).await
 }
 
 pub async fn timeline(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Step>, sqlx::Error> {

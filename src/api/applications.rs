@@ -67,13 +67,7 @@ async fn apply(
     let resident = auth.reach::<Identity>(&ctx, req.resident_id).await?;
     note_ok(req.note.as_deref())?;
     let mut tx = ctx.pool.begin().await?;
-    let open: bool = store::of_resident(&ctx.pool, &resident)
-        .await?
-        .iter()
-        .any(|a| a.kind == req.kind && matches!(a.status, ApplicationStatus::Submitted | ApplicationStatus::Assessing));
-    if open {
-        return Err(Error::Conflict(format!("an application for {} is already open for this elder", req.kind)));
-    }
+    // One open application per elder and kind: the schema's unique index says so.
     let id = store::create(&mut tx, &resident, req.kind, req.note.as_deref(), &auth.scope)
         .await
         .on_constraint("applications_open_once", || {
@@ -415,12 +409,6 @@ async fn entitlements(
         found.retain(|e| e.payer == Payer::LtcInsurance);
     }
     Ok(Json(EntitlementList { month: month.format("%Y-%m").to_string(), entitlements: found }))
-}
-
-/// The first day of a `YYYY-MM` month.
-pub(super) fn month(field: &str, text: Option<&str>) -> Result<NaiveDate> {
-    let text = text.ok_or_else(|| Error::validation(field, "month is required, as YYYY-MM"))?;
-    super::statements::parse_month(text).ok_or_else(|| Error::validation(field, "month must be YYYY-MM"))
 }
 
 /// Today and the month's first day, for a month not yet begun.

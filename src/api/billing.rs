@@ -3,7 +3,7 @@
 //! fen, lines summing exactly to totals.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::applications::{month, not_future};
+use super::applications::not_future;
 use super::auth::AuthUser;
 use super::statements::csv_field;
 use super::{ApiContext, Error, Json, Path, Query, Result};
@@ -54,14 +54,6 @@ fn totals(lines: &[BillLine]) -> Totals {
     Totals::of(lines.iter().map(|l| (&l.amount, &l.payer_amount, &l.elder_amount)))
 }
 
-fn csv_wanted(format: Option<&str>) -> Result<bool> {
-    match format {
-        None | Some("json") => Ok(false),
-        Some("csv") => Ok(true),
-        Some(_) => Err(Error::validation("format", "json or csv")),
-    }
-}
-
 const BILL_CSV_HEADER: &str =
     "resident_id,kind,ref,date,service,minutes,amount,payer,payer_amount,elder_amount,over_quota,provider\n";
 
@@ -101,13 +93,13 @@ async fn bill(
         _ => return Err(Error::NotFound),
     };
     let resident = auth.reach::<Identity>(&ctx, id).await?;
-    let csv = csv_wanted(q.format.as_deref())?;
-    let first = month("month", q.month.as_deref())?;
+    let csv = super::wants_csv(q.format.as_deref())?;
+    let first = super::month_param("month", q.month.as_deref())?;
     let lines = bills::bill(&ctx.pool, &resident, first, own.as_deref()).await?;
     if csv {
         let mut out = String::from(BILL_CSV_HEADER);
         bill_csv_rows(&mut out, resident.id(), &lines);
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+        return Ok(super::csv_answer(out));
     }
     let totals = totals(&lines);
     Ok(Json(Bill { resident_id: resident.id(), month: first.format("%Y-%m").to_string(), lines, totals })
@@ -127,15 +119,15 @@ struct MonthEnd {
     responses((status = 200, description = "success", content((MonthEnd = "application/json"), (String = "text/csv")))))]
 async fn month_end(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<BillQuery>) -> Result<Response> {
     auth.require_admin()?;
-    let csv = csv_wanted(q.format.as_deref())?;
-    let first = month("month", q.month.as_deref())?;
+    let csv = super::wants_csv(q.format.as_deref())?;
+    let first = super::month_param("month", q.month.as_deref())?;
     let all = bills::bills_of_institution(ctx.read.pool(), &auth.scope, first).await?;
     if csv {
         let mut out = String::from(BILL_CSV_HEADER);
         for (resident, lines) in &all {
             bill_csv_rows(&mut out, *resident, lines);
         }
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+        return Ok(super::csv_answer(out));
     }
     let month_text = first.format("%Y-%m").to_string();
     let bills: Vec<Bill> = all
@@ -164,7 +156,7 @@ async fn create_claim(
     Json(req): Json<ClaimRequest>,
 ) -> Result<(StatusCode, Json<Claim>)> {
     auth.require_admin()?;
-    let first = not_future("month", month("month", Some(&req.month))?)?;
+    let first = not_future("month", super::month_param("month", Some(&req.month))?)?;
     let mut tx = ctx.pool.begin().await?;
     let id = claims::create(&mut tx, &auth.scope, req.payer, first)
         .await?
@@ -202,7 +194,7 @@ async fn list_claims(
     Query(q): Query<ClaimQuery>,
 ) -> Result<Json<ClaimList>> {
     let month = match q.month.as_deref() {
-        Some(text) => Some(month("month", Some(text))?),
+        Some(text) => Some(super::month_param("month", Some(text))?),
         None => None,
     };
     Ok(Json(ClaimList { claims: claims::list(&ctx.pool, &auth.scope, q.status, month, 500).await? }))
@@ -230,7 +222,7 @@ async fn fetch_claim(
     Path(id): Path<Uuid>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response> {
-    let csv = csv_wanted(q.format.as_deref())?;
+    let csv = super::wants_csv(q.format.as_deref())?;
     let mut conn = ctx.pool.acquire().await?;
     let claim = claims::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     if !csv {
@@ -262,7 +254,7 @@ async fn fetch_claim(
             csv_field(r.reason.as_deref().unwrap_or("")),
         ));
     }
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
+    Ok(super::csv_answer(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -94,11 +94,7 @@ async fn figures(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<
         Some("day") => true,
         Some(_) => return Err(Error::validation("series", "series must be day")),
     };
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(Error::validation("format", "format must be json or csv")),
-    };
+    let csv = super::wants_csv(q.format.as_deref())?;
     let now = Utc::now();
     let period = Period::new(bound(q.from.as_deref(), "from")?, bound(q.to.as_deref(), "to")?, now)
         .map_err(|e| Error::validation(e.0, e.1))?;

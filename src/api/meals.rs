@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Months, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::auth::AuthUser;
 use super::openapi::meal_fields;
 use super::place::PhoneLocation;
-use super::statements::{csv_field, parse_month};
+use super::statements::csv_field;
 use super::{ApiContext, Error, Json, PageQuery, Path, Query, Result, next_page, page_limit};
 use crate::alerts::{self, Subject};
 use crate::domain::care::WELFARE_CHECK;
@@ -620,16 +620,12 @@ struct Total {
         content((Statement = "application/json"), (String = "text/csv")))))]
 async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
     auth.require_admin()?;
-    let month = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;
-    let first = parse_month(&month).ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?;
+    let first = super::month_param("month", q.month.as_deref())?;
+    let month = first.format("%Y-%m").to_string();
     let next =
         first.checked_add_months(Months::new(1)).ok_or_else(|| Error::validation("month", "month is out of range"))?;
     let funding = q.funding.ok_or_else(|| Error::validation("funding", "funding is required: subsidy or self_pay"))?;
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(Error::validation("format", "format is json or csv")),
-    };
+    let csv = super::wants_csv(q.format.as_deref())?;
     let residents = store::statement(&ctx.pool, &auth.scope, first, next, funding).await?;
     let total = residents.iter().fold(Total::default(), |t, r| Total {
         meals: t.meals + r.meals,
@@ -641,7 +637,7 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
         for r in &statement.residents {
             out.push_str(&format!("{},{},{},{:.2}\n", r.resident_id, csv_field(&r.name), r.meals, r.amount));
         }
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+        return Ok(super::csv_answer(out));
     }
     Ok(Json(statement).into_response())
 }

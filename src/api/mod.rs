@@ -169,6 +169,27 @@ pub fn chars(text: &str) -> usize {
 
 /// Text as `field::text::<MAX>` documents it: not blank, and at most `max`
 /// characters as sent; answers it trimmed, or a 422 naming the field.
+/// A document's `format`: JSON (the default) or CSV.
+pub(crate) fn wants_csv(format: Option<&str>) -> Result<bool> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(Error::validation("format", "format is json or csv")),
+    }
+}
+
+/// A CSV document as the answer.
+pub(crate) fn csv_answer(body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
+}
+
+/// A required `YYYY-MM` parameter, as the first day of its month.
+pub(crate) fn month_param(field: &str, text: Option<&str>) -> Result<chrono::NaiveDate> {
+    let text = text.ok_or_else(|| Error::validation(field, "month is required, as YYYY-MM"))?;
+    statements::parse_month(text).ok_or_else(|| Error::validation(field, "month must be YYYY-MM"))
+}
+
 pub fn text<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str> {
     let trimmed = value.trim();
     if trimmed.is_empty() || chars(value) > max {

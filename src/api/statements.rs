@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -88,14 +87,10 @@ pub(crate) fn parse_month(month: &str) -> Option<NaiveDate> {
         content((Statement = "application/json"), (String = "text/csv")))))]
 async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<StatementQuery>) -> Result<Response> {
     auth.require_admin()?;
-    let month_text = q.month.ok_or_else(|| Error::validation("month", "month is required, as YYYY-MM"))?;
-    let first = parse_month(&month_text).ok_or_else(|| Error::validation("month", "month must be YYYY-MM"))?;
+    let first = super::month_param("month", q.month.as_deref())?;
+    let month_text = first.format("%Y-%m").to_string();
     let funding = q.funding.ok_or_else(|| Error::validation("funding", "funding is required"))?;
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(Error::validation("format", "format is json or csv")),
-    };
+    let csv = super::wants_csv(q.format.as_deref())?;
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
     } else {
@@ -153,7 +148,7 @@ async fn statement(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Quer
     residents.sort_by(|a, b| a.name.cmp(&b.name).then(a.resident_id.cmp(&b.resident_id)));
     let statement = Statement { month: month_text, funding, residents, total };
     if csv {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&statement)).into_response());
+        return Ok(super::csv_answer(to_csv(&statement)));
     }
     Ok(Json(statement).into_response())
 }

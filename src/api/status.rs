@@ -194,14 +194,15 @@ pub async fn fill(ctx: &ApiContext, residents: &mut [Resident]) -> Result<()> {
     let ids: Vec<Uuid> = residents.iter().map(|r| r.id).collect();
     let all = periods::periods_of(&ctx.pool, &ids).await?;
     let now = Utc::now();
-    let grades = crate::store::assessments::grades(&ctx.pool, &ids).await?;
+    let mut grades: std::collections::HashMap<Uuid, crate::store::residents::Grade> =
+        crate::store::assessments::grades(&ctx.pool, &ids)
+            .await?
+            .into_iter()
+            .map(|(id, grade, label, scale)| (id, crate::store::residents::Grade { grade, label, scale }))
+            .collect();
     for r in residents {
         r.status = status::status_at(all.get(&r.id).map_or(&[][..], |p| p.as_slice()), now);
-        r.grade = grades.iter().find(|g| g.0 == r.id).map(|g| crate::store::residents::Grade {
-            grade: g.1,
-            label: g.2.clone(),
-            scale: g.3.clone(),
-        });
+        r.grade = grades.remove(&r.id);
     }
     Ok(())
 }

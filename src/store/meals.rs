@@ -702,7 +702,9 @@ pub async fn record_outcome(
     .execute(&mut *conn)
     .await?;
     // A meal delivered is billable: priced now, once.
-    super::billing::price_meal(conn, id).await?;
+    if outcome.status() == OrderStatus::Delivered {
+        super::billing::price_meal(conn, id).await?;
+    }
     Ok(())
 }
 

@@ -167,6 +167,9 @@ async fn an_application_becomes_an_entitlement_priced_into_bills_and_claimed_to_
     let application = ok(&app, "POST", "/api/v1/applications", &daughter, applied).await;
     assert_eq!(application["status"], "submitted");
     let app_id = application["id"].as_str().unwrap().to_owned();
+    let again = json!({"resident_id": rid, "kind": "ltc_insurance"});
+    let (status, _) = app.call("POST", "/api/v1/applications", Some(&provider), Some(again)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one open application per kind");
     // No decision without a valid assessment; no assessor before one is assigned.
     let approve = json!({"decision": "approved", "reason": "Grade 3: entitled"});
     let (status, refused) =

@@ -50,13 +50,19 @@ eldercare is running.
   operator:  $ELDERCARE_OPERATOR_EMAIL / $ELDERCARE_OPERATOR_PASSWORD (the platform: institutions, supervisors)
   API:       $ELDERCARE_URL/api/v1       OpenAPI: $ELDERCARE_URL/api/openapi.json
   carer:     $ELDERCARE_URL/carer       (the simulated carer: carer@sim.eldercare.local / simulated carer password)
+  family:    $ELDERCARE_URL/family      (the demo family: family@sim.eldercare.local / simulated family password)
+  desk:      $ELDERCARE_URL/desk        (the hotline desk: desk@sim.eldercare.local / simulated desk password)
+  board:     $ELDERCARE_URL/console/board (offers matched to the care home count down here)
   metrics:   $ELDERCARE_URL/metrics
   logs:      .run/eldercare.log
 The simulator now provisions $RESIDENTS residents and plays their day in real
 time with random incidents, next to the scripted demo (three households: a
 fall at +30 s, then an SOS, smoke, a leak, abnormal vitals, a device going
 offline...; a carer is dispatched to the fall and at the door four minutes
-later). Ctrl-C to stop.
+later). In a simulated district beside them, the family orders services from
+the app and the desk takes calls; the orders are matched to the care home and
+a second provider, whose coordinators accept most and decline some. Ctrl-C
+to stop.
 
 MSG
 # The devices' broker is the one of .run/env; their credentials come from the API.
@@ -66,5 +72,7 @@ sim_mqtt="mqtt://127.0.0.1:$MQTT_PORT"
 demo=$!
 ./target/release/eldercare-sim --mqtt-url "$sim_mqtt" run --provision --residents "$RESIDENTS" \
   --incident-rate "${INCIDENT_RATE:-2}" --state .run/sim-run.json &
-sim="$demo $!"
+run=$!
+./target/release/eldercare-sim orders --every "${ORDERS_EVERY:-90}" &
+sim="$demo $run $!"
 wait $sim

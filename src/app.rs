@@ -118,7 +118,9 @@ impl Application {
         started.disarm();
         let read = store::replica::ReadPools::new(api_pool.clone(), &settings.database)?;
         tracker.spawn(read.clone().watch(shutdown.clone()));
+        let open_data = Arc::new(api::limits::AddressLimiter::new(settings.http.open_data_per_minute));
         let ctx = ApiContext {
+            open_data,
             read,
             pool: api_pool,
             settings: Arc::new(settings),

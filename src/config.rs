@@ -45,6 +45,49 @@ pub struct Settings {
     pub backtest: BacktestSettings,
     #[serde(default)]
     pub matching: MatchingSettings,
+    #[serde(default)]
+    pub desk: DeskSettings,
+    #[serde(default)]
+    pub complaints: ComplaintSettings,
+}
+
+/// Complaints against institutions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ComplaintSettings {
+    /// How long an institution has to respond before the complaint is
+    /// overdue, on the bureau's queue (ELDERCARE__COMPLAINTS__RESPOND_SECONDS).
+    #[serde(default = "default_respond_seconds")]
+    pub respond_seconds: u64,
+}
+
+impl Default for ComplaintSettings {
+    fn default() -> Self {
+        ComplaintSettings { respond_seconds: default_respond_seconds() }
+    }
+}
+
+fn default_respond_seconds() -> u64 {
+    3 * 24 * 3600
+}
+
+/// The hotline desk.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeskSettings {
+    /// An elder living alone with no call, visit, activity or family
+    /// contact for this many days is on the check-call list
+    /// (ELDERCARE__DESK__CHECK_CALL_DAYS).
+    #[serde(default = "default_check_call_days")]
+    pub check_call_days: u32,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        DeskSettings { check_call_days: default_check_call_days() }
+    }
+}
+
+fn default_check_call_days() -> u32 {
+    7
 }
 
 /// Orders matched to a provider.
@@ -343,6 +386,14 @@ pub struct HttpSettings {
     pub streams_per_user: usize,
     /// ...and in all (503 beyond).
     pub streams_total: usize,
+    /// Open data (`/open/v1`, no login): requests per client address a
+    /// minute (429 beyond).
+    #[serde(default = "default_open_data_per_minute")]
+    pub open_data_per_minute: u32,
+}
+
+fn default_open_data_per_minute() -> u32 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

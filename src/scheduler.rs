@@ -181,6 +181,10 @@ impl Leader {
         if let Err(err) = crate::store::matching::lapse_due(&self.pool, 100).await {
             tracing::warn!(cause = %err, "passing on lapsed offers failed; trying again at the next tick");
         }
+        // Complaints unanswered in time go to the bureau's queue.
+        if let Err(err) = crate::store::complaints::overdue_due(&self.pool, 100).await {
+            tracing::warn!(cause = %err, "marking overdue complaints failed; trying again at the next tick");
+        }
         // The family is told a month ahead that a grade is about to lapse.
         if let Err(err) = crate::store::assessments::remind_due(&self.pool, REASSESS_AHEAD_DAYS, 100).await {
             tracing::warn!(cause = %err, "re-assessment reminders failed; trying again at the next tick");

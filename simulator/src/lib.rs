@@ -19,6 +19,7 @@ pub mod load;
 pub mod message;
 pub mod model;
 pub mod mqtt;
+pub mod orders;
 pub mod payload;
 mod plan;
 pub mod provision;

@@ -15,6 +15,7 @@ use eldercare_sim::dispatch;
 use eldercare_sim::latency;
 use eldercare_sim::load::{self, LoadOptions};
 use eldercare_sim::mqtt::Broker;
+use eldercare_sim::orders;
 use eldercare_sim::provision::{self, Api};
 use eldercare_sim::publish::{self, RunOptions};
 use eldercare_sim::rounds::{self, RoundsOptions};
@@ -69,6 +70,24 @@ enum Command {
     /// checked in at the door with GPS jitter (the odd one late or far from
     /// home), checked out once the service's time has passed.
     Rounds(RoundsArgs),
+    /// The district's orders and calls: a family ordering from the app, the
+    /// hotline desk taking calls, two providers' coordinators accepting or
+    /// declining the offers matched to them.
+    Orders(OrdersArgs),
+}
+
+#[derive(Args)]
+struct OrdersArgs {
+    /// The operator's login (divisions, the second provider, the desk's account).
+    #[arg(long, env = "ELDERCARE_OPERATOR_EMAIL")]
+    operator_email: String,
+    #[arg(long, env = "ELDERCARE_OPERATOR_PASSWORD", hide_env_values = true)]
+    operator_password: String,
+    /// Seconds between passes (0: one pass).
+    #[arg(long, default_value_t = 90)]
+    every: u64,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(Args)]
@@ -588,6 +607,26 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("rounds: {done}");
                 if args.every == 0 {
                     return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(args.every)).await;
+            }
+        }
+        Command::Orders(args) => {
+            let admin = login(&args.api).await?;
+            let operator = Api::login(&args.api.url, &args.operator_email, &args.operator_password)
+                .await
+                .context("the district's orders need the operator's login")?;
+            let mut district = orders::setup(&args.api.url, admin, &operator, seed).await?;
+            loop {
+                let result = orders::pass(&mut district, Utc::now()).await;
+                if args.every == 0 {
+                    println!("orders: {}", result?);
+                    return Ok(());
+                }
+                // A pass that fails (the backend restarting) is told and tried again.
+                match result {
+                    Ok(done) => println!("orders: {done}"),
+                    Err(err) => eprintln!("orders: {err}"),
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(args.every)).await;
             }

@@ -127,7 +127,18 @@ pub(crate) fn failed(what: &str, status: StatusCode, body: &Value) -> ProvisionE
 /// Makes sure the simulated carer has an account (an existing one is kept)
 /// and answers its user id.
 pub async fn ensure_carer(admin: &Api, email: &str, password: &str) -> Result<String, ProvisionError> {
-    let body = json!({"email": email, "password": password, "role": "caregiver", "name": "Sim Carer"});
+    ensure_user(admin, email, password, "caregiver", "Sim Carer").await
+}
+
+/// A user of the admin's institution, made if missing: its id.
+pub async fn ensure_user(
+    admin: &Api,
+    email: &str,
+    password: &str,
+    role: &str,
+    name: &str,
+) -> Result<String, ProvisionError> {
+    let body = json!({"email": email, "password": password, "role": role, "name": name});
     let (status, created) = admin.request(Method::POST, "/api/v1/users", Some(body)).await?;
     if status.is_success() {
         return created["id"]

@@ -1,6 +1,6 @@
 //! The pages: the alert console at `/console`, the payers' claims review
-//! at `/claims`, the data cockpit at
-//! `/cockpit` and the caregiver's phone page at `/carer`, static files
+//! at `/claims`, the data cockpit at `/cockpit`, the caregiver's phone page
+//! at `/carer` and the family app at `/family`, static files
 //! embedded in the binary, sharing one page head, one language module, one
 //! API client and the server's own vocabulary. No CDN, nothing fetched at
 //! build or run time. The pages need no token; their data does.
@@ -22,7 +22,15 @@ pub fn router() -> Router<ApiContext> {
         .route("/console/vocabulary.js", get(|| async { asset(JAVASCRIPT, VOCABULARY.as_str()) }))
         .route("/cockpit", get(|| async { Redirect::permanent("/cockpit/") }))
         .route("/carer", get(|| async { Redirect::permanent("/carer/") }))
-        .route("/claims", get(|| async { Redirect::permanent("/claims/") }));
+        .route("/claims", get(|| async { Redirect::permanent("/claims/") }))
+        .route("/family", get(|| async { Redirect::permanent("/family/") }))
+        // The telephony system opens `/desk?caller=+86...`: the number stays.
+        .route(
+            "/desk",
+            get(|uri: axum::http::Uri| async move {
+                Redirect::permanent(&format!("/desk/{}", uri.query().map(|q| format!("?{q}")).unwrap_or_default()))
+            }),
+        );
     for (index, (path, _, _)) in PAGES.iter().enumerate() {
         router = router.route(path, get(move || async move { asset(HTML, BUILT[index].as_str()) }));
     }
@@ -60,6 +68,25 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/carer/carer.css", CSS, include_str!("../console/carer.css")),
     ("/claims/claims.js", JAVASCRIPT, include_str!("../console/claims.js")),
     ("/claims/claims.css", CSS, include_str!("../console/claims.css")),
+    ("/desk/desk.js", JAVASCRIPT, include_str!("../console/desk.js")),
+    ("/desk/desk.css", CSS, include_str!("../console/desk.css")),
+    ("/family/family.js", JAVASCRIPT, include_str!("../console/family.js")),
+    ("/family/base.js", JAVASCRIPT, include_str!("../console/family/base.js")),
+    ("/family/zh.js", JAVASCRIPT, include_str!("../console/family/zh.js")),
+    ("/family/today.js", JAVASCRIPT, include_str!("../console/family/today.js")),
+    ("/family/alerts.js", JAVASCRIPT, include_str!("../console/family/alerts.js")),
+    ("/family/messages.js", JAVASCRIPT, include_str!("../console/family/messages.js")),
+    ("/family/visits.js", JAVASCRIPT, include_str!("../console/family/visits.js")),
+    ("/family/meals.js", JAVASCRIPT, include_str!("../console/family/meals.js")),
+    ("/family/orders.js", JAVASCRIPT, include_str!("../console/family/orders.js")),
+    ("/family/money.js", JAVASCRIPT, include_str!("../console/family/money.js")),
+    ("/family/settings.js", JAVASCRIPT, include_str!("../console/family/settings.js")),
+    ("/family/family.css", CSS, include_str!("../console/family.css")),
+    // Installable: the manifest and its icon; the service worker at
+    // /family/, so its scope is the family app's.
+    ("/family/manifest.webmanifest", MANIFEST, include_str!("../console/family/manifest.webmanifest")),
+    ("/family/icon.svg", SVG, include_str!("../console/family/icon.svg")),
+    ("/family/sw.js", JAVASCRIPT, include_str!("../console/family/sw.js")),
 ];
 
 /// The page runs only its own files: no inline script or style, nothing
@@ -87,6 +114,8 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const MANIFEST: &str = "application/manifest+json";
+const SVG: &str = "image/svg+xml";
 
 /// What sets a page's head apart; everything else in it is the same on
 /// every page, written once in [`page`].
@@ -100,18 +129,30 @@ struct Head {
     script: &'static str,
     /// The page's script is an ES module importing its parts.
     module: bool,
+    /// An installable app: its web app manifest and its icon.
+    app: Option<App>,
+}
+
+/// What makes a page an installable app.
+struct App {
+    manifest: &'static str,
+    icon: &'static str,
 }
 
 /// A whole page: the shared head, then the page's own body. Every page
 /// loads the vocabulary before the shared code that reads it.
 fn page(head: &Head, body: &str) -> String {
-    let &Head { title, translated, phone, styles, script, module } = head;
+    let &Head { title, translated, phone, styles, script, module, ref app } = head;
     let mut html = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n");
     let (viewport, scheme) = if phone { (", viewport-fit=cover", "light") } else { ("", "dark") };
     html += &format!("  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1{viewport}\">\n");
     html += &format!("  <meta name=\"color-scheme\" content=\"{scheme}\">\n");
     if phone {
         html += "  <meta name=\"theme-color\" content=\"#0b5cad\">\n";
+    }
+    if let Some(App { manifest, icon }) = app {
+        html += &format!("  <link rel=\"manifest\" href=\"{manifest}\">\n");
+        html += &format!("  <link rel=\"icon\" type=\"image/svg+xml\" href=\"{icon}\">\n");
     }
     let i18n_title = if translated { format!(" data-i18n-title=\"{title}\"") } else { String::new() };
     html += &format!("  <title{i18n_title}>{title}</title>\n");
@@ -130,7 +171,7 @@ fn page(head: &Head, body: &str) -> String {
 }
 
 /// The pages: where each is served, its head, and its own body.
-const PAGES: [(&str, Head, &str); 5] = [
+const PAGES: [(&str, Head, &str); 7] = [
     (
         "/console/",
         Head {
@@ -140,6 +181,7 @@ const PAGES: [(&str, Head, &str); 5] = [
             styles: &["/console/style.css"],
             script: "/console/app.js",
             module: true,
+            app: None,
         },
         include_str!("../console/index.html"),
     ),
@@ -153,6 +195,7 @@ const PAGES: [(&str, Head, &str); 5] = [
             styles: &["/console/style.css", "/console/board.css"],
             script: "/console/board.js",
             module: false,
+            app: None,
         },
         include_str!("../console/board.html"),
     ),
@@ -165,6 +208,7 @@ const PAGES: [(&str, Head, &str); 5] = [
             styles: &["/cockpit/cockpit.css"],
             script: "/cockpit/cockpit.js",
             module: false,
+            app: None,
         },
         include_str!("../console/cockpit.html"),
     ),
@@ -178,6 +222,7 @@ const PAGES: [(&str, Head, &str); 5] = [
             styles: &["/carer/carer.css"],
             script: "/carer/carer.js",
             module: false,
+            app: None,
         },
         include_str!("../console/carer.html"),
     ),
@@ -191,8 +236,38 @@ const PAGES: [(&str, Head, &str); 5] = [
             styles: &["/console/style.css", "/claims/claims.css"],
             script: "/claims/claims.js",
             module: false,
+            app: None,
         },
         include_str!("../console/claims.html"),
+    ),
+    // The family's phone: their elder's day, alerts and what is being
+    // done, messages, visits, meals, orders and bills.
+    (
+        "/family/",
+        Head {
+            title: "Family · eldercare",
+            translated: true,
+            phone: true,
+            styles: &["/family/family.css"],
+            script: "/family/family.js",
+            module: true,
+            app: Some(App { manifest: "/family/manifest.webmanifest", icon: "/family/icon.svg" }),
+        },
+        include_str!("../console/family.html"),
+    ),
+    // The hotline desk: who is calling, what is open for her, the check calls.
+    (
+        "/desk/",
+        Head {
+            title: "Hotline desk · eldercare",
+            translated: true,
+            phone: false,
+            styles: &["/console/style.css", "/desk/desk.css"],
+            script: "/desk/desk.js",
+            module: false,
+            app: None,
+        },
+        include_str!("../console/desk.html"),
     ),
 ];
 
@@ -244,7 +319,64 @@ fn kind_label(kind: AlertKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::path::Path;
+
+    /// A served script or style by its address, as the browser gets it.
+    fn served(path: &str) -> Option<&'static str> {
+        if path == "/console/vocabulary.js" {
+            return Some(super::VOCABULARY.as_str());
+        }
+        super::FILES.iter().find(|(p, _, _)| *p == path).map(|&(_, _, body)| body)
+    }
+
+    /// The quoted `.js` names on a script's import lines (`import ... from
+    /// './x.js'`, `import './x.js'`, `importScripts('/a.js', ...)`),
+    /// resolved against the script's own address.
+    fn imports(from: &str, script: &str) -> Vec<String> {
+        let dir = &from[..=from.rfind('/').expect("an absolute address")];
+        script
+            .lines()
+            .map(str::trim_start)
+            .filter(|line| {
+                line.starts_with("import ") || line.starts_with("importScripts(") || line.starts_with("} from ")
+            })
+            .flat_map(|line| line.split(['\'', '"']).skip(1).step_by(2).filter(|s| s.ends_with(".js")))
+            .map(|name| match name.strip_prefix("./") {
+                Some(rest) => format!("{dir}{rest}"),
+                None => name.to_owned(),
+            })
+            .collect()
+    }
+
+    /// The family app on a phone's first load: every script and style its
+    /// head names, the modules they import and the service worker it
+    /// registers, together under 150 kB as served (uncompressed).
+    #[test]
+    fn the_family_app_loads_under_150_kb_of_script_and_style() {
+        let (_, head, body) = super::PAGES.iter().find(|(path, _, _)| *path == "/family/").expect("the family page");
+        let html = super::page(head, body);
+        let mut queue: Vec<String> = html
+            .split(['"'])
+            .filter(|s| s.starts_with('/') && (s.ends_with(".js") || s.ends_with(".css")))
+            .map(str::to_owned)
+            .collect();
+        assert!(queue.iter().any(|p| p == "/family/family.js") && queue.iter().any(|p| p == "/family/family.css"));
+        queue.push("/family/sw.js".to_owned());
+        let mut seen = BTreeSet::new();
+        let mut total = 0;
+        while let Some(path) = queue.pop() {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let text = served(&path).unwrap_or_else(|| panic!("{path} is loaded by /family/ but not served"));
+            total += text.len();
+            queue.extend(imports(&path, text));
+        }
+        assert!(seen.contains("/family/alerts.js") && seen.contains("/console/i18n.js"), "{seen:?}");
+        eprintln!("/family/ loads {total} bytes of script and style: {seen:?}");
+        assert!(total < 150_000, "/family/ loads {total} bytes of script and style: {seen:?}");
+    }
 
     /// A page file added under `src/console` and not embedded here would
     /// answer 404 in the browser and break the page's module graph.

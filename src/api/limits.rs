@@ -285,3 +285,59 @@ mod tests {
         assert!(waiting.await.unwrap(), "the queued one gets its turn");
     }
 }
+
+/// Requests per client address in a sliding minute, for what anyone may
+/// call without logging in (open data): a token bucket per address,
+/// refilled continuously; addresses unseen for a while are forgotten.
+pub struct AddressLimiter {
+    per_minute: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
+}
+
+impl AddressLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        AddressLimiter { per_minute: f64::from(per_minute.max(1)), buckets: Default::default() }
+    }
+
+    /// Takes one request's token for `addr`, or says how long until one is
+    /// there. An unknown address (no peer recorded) shares one bucket.
+    pub fn take(&self, addr: Option<std::net::IpAddr>, now: std::time::Instant) -> Result<(), std::time::Duration> {
+        let addr = addr.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() > 10_000 {
+            let full = std::time::Duration::from_secs(60);
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < full);
+        }
+        let (tokens, at) = buckets.entry(addr).or_insert((self.per_minute, now));
+        let refilled = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
+        *at = now;
+        if refilled >= 1.0 {
+            *tokens = refilled - 1.0;
+            Ok(())
+        } else {
+            *tokens = refilled;
+            Err(std::time::Duration::from_secs_f64((1.0 - refilled) * 60.0 / self.per_minute))
+        }
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::AddressLimiter;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn each_address_has_its_minute_of_requests_and_earns_them_back() {
+        let limiter = AddressLimiter::new(3);
+        let (a, b) = (Some("10.0.0.1".parse().unwrap()), Some("10.0.0.2".parse().unwrap()));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.take(a, t0).is_ok());
+        }
+        let wait = limiter.take(a, t0).expect_err("the fourth in the minute");
+        assert_eq!(wait, Duration::from_secs(20));
+        assert!(limiter.take(b, t0).is_ok(), "another address has its own");
+        assert!(limiter.take(a, t0 + Duration::from_secs(20)).is_ok(), "a third of a minute later, one more");
+        assert!(limiter.take(a, t0 + Duration::from_secs(21)).is_err());
+    }
+}

@@ -19,7 +19,7 @@ use crate::domain::billing::Fen;
 use crate::domain::care::{self, Origin, VisitStatus};
 use crate::domain::scope::Identity;
 use crate::store::care as catalogue;
-use crate::store::matching::{self as store, NewRequest, Request, Step};
+use crate::store::matching::{self as store, NewRequest, Offered, Request, Step};
 use crate::store::visits::{self, NewVisit};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
         .routes(routes!(accept))
         .routes(routes!(decline))
         .routes(routes!(cancel))
+        .routes(routes!(offered))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,14 +70,14 @@ struct Price {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = MatchedRequest)]
-struct View {
+pub(super) struct View {
     id: Uuid,
     resident_id: Uuid,
     resident_name: String,
     service_code: String,
     /// offered, accepted, unmatched, scheduled, done or cancelled (the
     /// last three from the visit it became).
-    status: String,
+    pub(super) status: String,
     #[schema(required = true)]
     preferred_start: Option<DateTime<Utc>>,
     #[schema(required = true)]
@@ -108,7 +109,7 @@ fn status_of(request: &Request) -> String {
 /// A request the store found in the caller's reach (`store::matching`
 /// filters by the scope), as the caller may see it: whoever reaches the
 /// elder sees it whole; a provider it is only offered to, without the price.
-async fn view(ctx: &ApiContext, auth: &AuthUser, request: Request) -> Result<View> {
+pub(super) async fn view(ctx: &ApiContext, auth: &AuthUser, request: Request) -> Result<View> {
     let reached = auth.reach::<Identity>(ctx, request.resident_id).await.ok();
     let mut conn = ctx.pool.acquire().await?;
     let timeline = store::timeline(&mut conn, request.id).await?;
@@ -151,15 +152,15 @@ async fn view(ctx: &ApiContext, auth: &AuthUser, request: Request) -> Result<Vie
 
 #[utoipa::path(post, path = "/service-requests",
     summary = "Ask for a service without naming its provider: it is offered to the providers serving her division that offer it, enrolled ones first, then the least loaded, each until accept_by; none left is unmatched",
-    description = "Who may call it: family (linked), admin and staff of an institution enrolled for her.",
+    description = "Who may call it: family (linked), admin and staff of an institution enrolled for her, desk.",
     request_body = RequestBody, responses((status = 201, description = "success", body = View)))]
 async fn create(
     State(ctx): State<ApiContext>,
     auth: AuthUser,
     Json(req): Json<RequestBody>,
 ) -> Result<(StatusCode, Json<View>)> {
-    if !matches!(auth.scope.role, Role::Family | Role::Admin | Role::Staff) {
-        return Err(Error::Forbidden("the family or the elder's institution asks for a service"));
+    if !matches!(auth.scope.role, Role::Family | Role::Admin | Role::Staff | Role::Desk) {
+        return Err(Error::Forbidden("the family, the elder's institution or the hotline desk asks for a service"));
     }
     let resident = auth.reach::<Identity>(&ctx, req.resident_id).await?;
     let code = req.service_code.trim();
@@ -172,7 +173,7 @@ async fn create(
     if req.preferred_start.is_some_and(|at| at < Utc::now() - chrono::Duration::hours(1)) {
         return Err(Error::validation("preferred_start", "preferred_start has passed"));
     }
-    let offer_seconds = i32::try_from(ctx.settings.matching.accept_seconds).unwrap_or(i32::MAX).max(1);
+    let offer_seconds = offer_seconds(&ctx);
     let mut tx = ctx.pool.begin().await?;
     let new = NewRequest {
         service_code: code,
@@ -180,15 +181,34 @@ async fn create(
         preferred_start: req.preferred_start,
         note: req.note.as_deref(),
     };
-    let id = store::create(&mut tx, &resident, &new, &auth.scope).await?;
-    let offered = store::offer_next(&mut tx, id).await?;
-    let details = serde_json::json!({"service_request_id": id, "service_code": code, "offered_to": offered});
-    crate::audit::record(&mut tx, auth.actor(), "service_request.created", "resident", resident.id(), details).await?;
+    let id = ask(&mut tx, &auth, &resident, &new).await?;
     tx.commit().await?;
     let mut conn = ctx.pool.acquire().await?;
     let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok((StatusCode::CREATED, Json(view(&ctx, &auth, request).await?)))
+}
+
+/// Records a request and offers it to the first provider, on the audit
+/// trail: what the family's order, the desk's, and a welfare check two
+/// unanswered calls set off all do.
+pub(super) async fn ask(
+    tx: &mut sqlx::PgConnection,
+    auth: &AuthUser,
+    resident: &crate::domain::scope::Reached<Identity>,
+    new: &NewRequest<'_>,
+) -> Result<Uuid> {
+    let id = store::create(tx, resident, new, &auth.scope).await?;
+    let offered = store::offer_next(tx, id).await?;
+    let details =
+        serde_json::json!({"service_request_id": id, "service_code": new.service_code, "offered_to": offered});
+    crate::audit::record(tx, auth.actor(), "service_request.created", "resident", resident.id(), details).await?;
+    Ok(id)
+}
+
+/// How long each provider has to accept an offer (the setting).
+pub(super) fn offer_seconds(ctx: &ApiContext) -> i32 {
+    i32::try_from(ctx.settings.matching.accept_seconds).unwrap_or(i32::MAX).max(1)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -371,4 +391,41 @@ async fn cancel(
     let request = store::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
     drop(conn);
     Ok(Json(view(&ctx, &auth, request).await?))
+}
+
+/// A service her family may ask for, and what they would pay for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ServiceOffer)]
+struct ServiceOffer {
+    #[serde(flatten)]
+    service: Offered,
+    /// One visit at the price of the provider first in line, less what her
+    /// entitlements pay today: the price the request shows if that
+    /// provider accepts.
+    #[schema(required = true)]
+    price: Option<Price>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OfferedServiceList)]
+struct OfferedList {
+    services: Vec<ServiceOffer>,
+}
+
+#[utoipa::path(get, path = "/residents/{id}/services",
+    summary = "The services her family may ask for (POST /service-requests): those the providers serving her division offer, one per code, with the provider first in line and the price the family would pay it after her entitlements",
+    description = "Who may call it: whoever reaches the elder.",
+    params(("id" = Uuid, Path)), responses((status = 200, description = "success", body = OfferedList)))]
+async fn offered(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<OfferedList>> {
+    let resident = auth.reach::<Identity>(&ctx, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let today = Utc::now().date_naive();
+    let mut services = Vec::new();
+    for service in store::offered(&mut conn, &resident).await? {
+        let price = crate::store::billing::quote(&mut conn, &resident, service.institution_id, &service.code, today)
+            .await?
+            .map(|(amount, elder_amount)| Price { amount, elder_amount });
+        services.push(ServiceOffer { service, price });
+    }
+    Ok(Json(OfferedList { services }))
 }

@@ -234,6 +234,36 @@ struct PlanBody {
     /// null while the resident has no meal plan
     #[schema(required = true)]
     plan: Option<MealPlan>,
+    /// Her orders from her today on (made up to the day after next), so
+    /// her family sees which meals stand and which it may still cancel.
+    orders: Vec<OrderAhead>,
+}
+
+/// One of the resident's orders ahead.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MealOrderAhead)]
+struct OrderAhead {
+    date: NaiveDate,
+    meal: Meal,
+    status: OrderStatus,
+    #[schema(required = true)]
+    cancel_reason: Option<OrderCancel>,
+    /// The kitchen's cut-off for the day: a planned meal may be cancelled
+    /// until then (`POST /residents/{id}/meal-orders/{date}/cancel`).
+    cancel_by: DateTime<Utc>,
+}
+
+impl From<store::Ahead> for OrderAhead {
+    fn from(order: store::Ahead) -> Self {
+        let cancel_by = order.cancel_by();
+        OrderAhead {
+            date: order.date,
+            meal: order.meal,
+            status: order.status,
+            cancel_reason: order.cancel_reason,
+            cancel_by,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -307,7 +337,7 @@ async fn put_plan(
 }
 
 #[utoipa::path(get, path = "/residents/{id}/meal-plan",
-    summary = "The resident's meal plan (`plan` null while there is none)",
+    summary = "The resident's meal plan (`plan` null while there is none) and her orders from today on, each with the cut-off it may be cancelled until",
     description = "Who may call it: admin, staff, linked family.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = PlanBody)))]
 async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<PlanBody>> {
@@ -315,7 +345,9 @@ async fn get_plan(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<
     let resident = reached.id();
     let mut conn = ctx.pool.acquire().await?;
     let plan = store::plan(&mut conn, &reached).await?;
-    Ok(Json(PlanBody { resident_id: resident, plan }))
+    let today = residents_today(&mut conn, resident, Utc::now()).await?;
+    let orders = store::orders_ahead(&mut conn, &reached, today).await?.into_iter().map(OrderAhead::from).collect();
+    Ok(Json(PlanBody { resident_id: resident, plan, orders }))
 }
 
 #[utoipa::path(delete, path = "/residents/{id}/meal-plan",

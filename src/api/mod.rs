@@ -8,8 +8,10 @@ pub mod auth;
 pub mod backtest;
 pub mod billing;
 pub mod cockpit;
+pub mod complaints;
 pub mod console;
 pub mod data;
+pub mod desk;
 pub mod devices;
 pub mod display;
 pub mod divisions;
@@ -25,6 +27,7 @@ pub mod matching;
 pub mod meals;
 pub mod messages;
 pub mod notifications;
+pub mod open_data;
 pub mod openapi;
 mod place;
 pub mod quarantine;
@@ -95,6 +98,8 @@ pub struct ApiContext {
     /// Backtests running (`backtest.max_concurrent`); a place is given back
     /// when the replay stops, not when its request goes.
     pub backtests: Arc<tokio::sync::Semaphore>,
+    /// Open data's requests per client address (`http.open_data_per_minute`).
+    pub open_data: Arc<limits::AddressLimiter>,
 }
 
 impl ApiContext {
@@ -266,6 +271,8 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(billing::router())
         .merge(respite::router())
         .merge(matching::router())
+        .merge(desk::router())
+        .merge(complaints::router())
 }
 
 /// The routes under the limit of requests in progress.
@@ -273,6 +280,7 @@ fn limited_routes() -> OpenApiRouter<ApiContext> {
     OpenApiRouter::new()
         .nest("/api/v1", v1_routes())
         .nest("/fhir/r4", fhir::router().into())
+        .nest("/open/v1", open_data::router())
         .merge(openapi::router())
         .merge(console::router().into())
 }

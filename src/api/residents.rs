@@ -520,7 +520,8 @@ async fn link_family(
             | Role::CivilAffairs
             | Role::GridWorker
             | Role::Assessor
-            | Role::Insurer,
+            | Role::Insurer
+            | Role::Desk,
         ) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }

@@ -114,7 +114,7 @@ pub async fn insert_user(
 }
 
 #[utoipa::path(post, path = "/users",
-    summary = "Create a user: an admin in their institution; the operator a civil_affairs or grid_worker user of a division; civil_affairs a grid_worker of a grid in its division",
+    summary = "Create a user: an admin in their institution; the operator a civil_affairs or grid_worker user of a division, or a desk user of the platform; civil_affairs a grid_worker of a grid in its division",
     description = "Who may call it: admin, operator, civil_affairs.", request_body = NewUser,
     responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_user(
@@ -202,15 +202,21 @@ async fn create_fund_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Resu
 /// A user bound to a division: the operator makes civil-affairs and grid
 /// workers' accounts, the civil-affairs bureau grid workers' in its own.
 async fn create_division_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
-    let allowed: &[Role] =
-        if auth.scope.role == Role::Operator { &[Role::CivilAffairs, Role::GridWorker] } else { &[Role::GridWorker] };
+    let allowed: &[Role] = if auth.scope.role == Role::Operator {
+        &[Role::CivilAffairs, Role::GridWorker, Role::Desk]
+    } else {
+        &[Role::GridWorker]
+    };
     if !allowed.contains(&req.role) {
         let why = if auth.scope.role == Role::Operator {
-            "the operator makes civil_affairs and grid_worker users here (admins with /institutions/{id}/users)"
+            "the operator makes civil_affairs, grid_worker and desk users here (admins with /institutions/{id}/users)"
         } else {
             "civil affairs makes grid_worker users"
         };
         return Err(Error::validation("role", why));
+    }
+    if req.role == Role::Desk {
+        return create_desk_user(ctx, auth, req).await;
     }
     let code = req.division.as_deref().ok_or_else(|| Error::validation("division", "name the division"))?;
     let code = crate::domain::division::Code::parse(code)
@@ -237,6 +243,25 @@ async fn create_division_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> 
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "division user created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// The hotline desk's account: the platform's, of no division and no
+/// institution (it answers for every elder).
+async fn create_desk_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
+    if req.division.is_some() {
+        return Err(Error::validation("division", "the hotline desk answers for the whole platform: no division"));
+    }
+    if req.institution_id.is_some() || req.kitchen_id.is_some() {
+        return Err(Error::validation("institution_id", "the hotline desk belongs to no institution"));
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim()});
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, None, None, req).await?;
+    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, "desk user created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
@@ -348,6 +373,9 @@ async fn place_division_user(ctx: &ApiContext, auth: &AuthUser, id: Uuid, patch:
     }
     let mut tx = ctx.pool.begin().await?;
     let role = users::lock_division_user(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if role == Role::Desk && patch.division.is_some() {
+        return Err(Error::validation("division", "the hotline desk answers for the whole platform: no division"));
+    }
     if role == Role::GridWorker && patch.division.as_ref().is_some_and(|d| d.len() != 15) {
         return Err(Error::validation("division", "a grid worker's division is a grid (15 digits)"));
     }

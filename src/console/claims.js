@@ -9,40 +9,12 @@
 (() => {
   const TOKEN_KEY = 'eldercare.claims.token';
   const $ = (sel) => document.querySelector(sel);
-  const state = { token: sessionStorage.getItem(TOKEN_KEY), user: null, claim: null };
-  const same = (text) => text;
+  const state = { claim: null };
 
   const { h } = window.eldercareCommon;
 
-  const api = window.eldercareCommon.client({ token: () => state.token, onSessionEnded: () => ending.ended() });
-
-  function showView(which) {
-    for (const el of document.querySelectorAll('[data-when]')) el.hidden = el.dataset.when !== which;
-  }
-
-  function showError(message) {
-    $('.error-text').textContent = message;
-    $('#error').hidden = !message;
-  }
-
-  function showLogin(message) {
-    showView('login');
-    const error = $('[data-testid="login-error"]');
-    error.textContent = message || '';
-    error.hidden = !message;
-  }
-
-  const ending = window.eldercareCommon.session({
-    api,
-    token: () => state.token,
-    reset() {
-      sessionStorage.removeItem(TOKEN_KEY);
-      state.token = null;
-      state.user = null;
-      state.claim = null;
-    },
-    showLogin,
-  });
+  const { page, api, ending, showView, showError, signIn, resume } =
+    window.eldercareCommon.sessionPage({ tokenKey: TOKEN_KEY, forget: () => { state.claim = null; } });
 
   /** Amounts come as yuan with two decimals; shown as they come. */
   function money(value) {
@@ -148,7 +120,7 @@
   async function exportCsv() {
     const claim = state.claim;
     const res = await fetch(`/api/v1/claims/${claim.id}?format=csv`, {
-      headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store',
+      headers: { Authorization: `Bearer ${page.token}` }, cache: 'no-store',
     });
     if (!res.ok) return showError(`Could not export the claim (${res.status})`);
     const url = URL.createObjectURL(await res.blob());
@@ -162,32 +134,17 @@
   function start() {
     showError('');
     showView('app');
-    $('[data-testid="place-name"]').textContent = state.user.institution_name || state.user.division || '';
+    $('[data-testid="place-name"]').textContent = page.user.institution_name || page.user.division || '';
     loadQueue();
   }
 
-  async function login(event) {
-    await window.eldercareCommon.submitLogin(event, api, same, (res) => {
-      state.token = res.token;
-      state.user = res.user;
-      sessionStorage.setItem(TOKEN_KEY, res.token);
-      start();
-    });
-  }
-
   async function init() {
-    $('[data-testid="login-form"]').addEventListener('submit', login);
+    $('[data-testid="login-form"]').addEventListener('submit', (event) => signIn(event, start));
     $('[data-testid="logout"]').addEventListener('click', () => ending.logout());
     $('[data-testid="accept-pending"]').addEventListener('click', acceptPending);
     $('[data-testid="close-claim"]').addEventListener('click', closeClaim);
     $('[data-testid="export"]').addEventListener('click', exportCsv);
-    if (!state.token) return showLogin();
-    try {
-      state.user = await api('GET', '/me');
-      start();
-    } catch (err) {
-      if (err.status !== 401) showLogin(err.message);
-    }
+    resume(start);
   }
 
   init();

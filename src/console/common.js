@@ -340,5 +340,60 @@
     return el;
   }
 
-  self.eldercareCommon = { KIND_LABELS, ApiError, client, logIn, submitLogin, session, liveStream, takeDisplayToken, h };
+  /**
+   * A page with a session of its own, its token in sessionStorage under
+   * `tokenKey` (the claims review, the hotline desk): one view shown at a
+   * time (`data-when`), an error line (`#error`), the login form and its
+   * message, the API client, the session's end (`forget` clears the page's
+   * own state), logging in and picking the session up on a reload.
+   */
+  function sessionPage({ tokenKey, t = (text) => text, forget = () => {} }) {
+    const $ = (sel) => document.querySelector(sel);
+    const page = { token: sessionStorage.getItem(tokenKey), user: null };
+    const showView = (which) => {
+      for (const el of document.querySelectorAll('[data-when]')) el.hidden = el.dataset.when !== which;
+    };
+    const showError = (message) => {
+      $('.error-text').textContent = message;
+      $('#error').hidden = !message;
+    };
+    const showLogin = (message) => {
+      showView('login');
+      const error = $('[data-testid="login-error"]');
+      error.textContent = message || '';
+      error.hidden = !message;
+    };
+    const api = client({ token: () => page.token, onSessionEnded: () => ending.ended() });
+    const ending = session({
+      api,
+      token: () => page.token,
+      reset() {
+        sessionStorage.removeItem(tokenKey);
+        page.token = null;
+        page.user = null;
+        forget();
+      },
+      showLogin,
+    });
+    const signIn = (event, start) => submitLogin(event, api, t, (res) => {
+      page.token = res.token;
+      page.user = res.user;
+      sessionStorage.setItem(tokenKey, res.token);
+      start();
+    });
+    async function resume(start) {
+      if (!page.token) return showLogin();
+      try {
+        page.user = await api('GET', '/me');
+        start();
+      } catch (err) {
+        if (err.status !== 401) showLogin(err.message);
+      }
+    }
+    return { page, api, ending, showView, showError, showLogin, signIn, resume };
+  }
+
+  self.eldercareCommon = {
+    KIND_LABELS, ApiError, client, logIn, submitLogin, session, sessionPage, liveStream, takeDisplayToken, h,
+  };
 })();

@@ -1,7 +1,9 @@
 // The pages' languages: English and Simplified Chinese. English text is its
 // own key: a string with no translation shows as written. The choice is the
 // browser's language until someone picks one, then remembered on this
-// browser. Numbers and dates go through Intl in the chosen language.
+// browser. Numbers and dates go through Intl in the chosen language. A
+// page may bring its own strings (`add`); a service worker loads this too,
+// in the browser's language (it has no storage of the choice).
 'use strict';
 
 (() => {
@@ -378,7 +380,7 @@
   const listeners = [];
 
   function detect() {
-    const stored = localStorage.getItem(KEY);
+    const stored = self.localStorage ? localStorage.getItem(KEY) : null;
     if (LANGS.some(([code]) => code === stored)) return stored;
     for (const wanted of navigator.languages || [navigator.language || 'en']) {
       if (/^zh\b/i.test(wanted)) return 'zh-CN';
@@ -432,14 +434,20 @@
     });
   }
 
+  /** More strings of a language, for one page's own text. */
+  function add(code, entries) {
+    DICTS[code] = Object.assign(DICTS[code] || {}, entries);
+  }
+
   const number = (value, options) => new Intl.NumberFormat(lang, options).format(value);
   const percent = (value, digits = 1) =>
     new Intl.NumberFormat(lang, { style: 'percent', minimumFractionDigits: digits, maximumFractionDigits: digits })
       .format(value / 100);
   const dateTime = (value, options) => new Intl.DateTimeFormat(lang, options).format(value);
 
-  window.eldercareI18n = {
+  self.eldercareI18n = {
     t,
+    add,
     apply,
     setLang,
     picker,

@@ -16,6 +16,7 @@ pub mod billing;
 pub mod care;
 pub mod cockpit;
 pub mod device;
+pub mod disclosure;
 pub mod division;
 pub mod event;
 pub mod field;

@@ -182,6 +182,22 @@ pub fn age(birth: NaiveDate, today: NaiveDate) -> u32 {
     years.max(0) as u32
 }
 
+/// The forms an international number (`+8613800000000`) may have been
+/// written in on the registry, which keeps a number as it was given: whole,
+/// without its `+`, and for a Chinese number the national form (the mobile
+/// `13800000000`, the landline with its trunk `0`: `057487654321`).
+pub fn phone_variants(e164: &str) -> Vec<String> {
+    let digits = e164.strip_prefix('+').unwrap_or(e164);
+    let mut variants = vec![format!("+{digits}"), digits.to_owned()];
+    if let Some(national) = digits.strip_prefix("86").filter(|n| n.len() >= 6) {
+        variants.push(national.to_owned());
+        if !national.starts_with('1') {
+            variants.push(format!("0{national}"));
+        }
+    }
+    variants
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +243,15 @@ mod tests {
         let birth = NaiveDate::from_ymd_opt(1938, 5, 4).unwrap();
         assert_eq!(age(birth, NaiveDate::from_ymd_opt(2026, 5, 3).unwrap()), 87);
         assert_eq!(age(birth, NaiveDate::from_ymd_opt(2026, 5, 4).unwrap()), 88);
+    }
+
+    #[test]
+    fn a_number_is_found_in_every_form_the_registry_may_keep() {
+        assert_eq!(phone_variants("+8613800000000"), ["+8613800000000", "8613800000000", "13800000000"]);
+        assert_eq!(
+            phone_variants("+8657487654321"),
+            ["+8657487654321", "8657487654321", "57487654321", "057487654321"]
+        );
+        assert_eq!(phone_variants("+447700900123"), ["+447700900123", "447700900123"]);
     }
 }

@@ -32,12 +32,17 @@ names!(
         /// division is its reach): LTC applications and entitlements, and
         /// the claims addressed to the fund.
         Insurer = "insurer",
+        /// The hotline desk (81890-style), bound to the platform: looks
+        /// elders up by phone, logs calls, and raises alerts, service
+        /// requests and complaints for any elder; reads their identity and
+        /// open alerts only.
+        Desk = "desk",
     }
 );
 
 impl Role {
     /// The platform's own accounts belong to no institution.
     pub fn is_platform(&self) -> bool {
-        matches!(self, Role::Operator | Role::Supervisor | Role::CivilAffairs | Role::GridWorker)
+        matches!(self, Role::Operator | Role::Supervisor | Role::CivilAffairs | Role::GridWorker | Role::Desk)
     }
 }

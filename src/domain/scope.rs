@@ -204,6 +204,9 @@ pub enum Reach {
     /// A long-term care insurance fund office: the identity of the elders
     /// of its division who applied to the fund.
     Fund(Uuid),
+    /// The hotline desk: every elder's identity, and her alerts while they
+    /// are open; nothing of an institution's own, no health data.
+    Hotline,
     /// No record at all: supervisors read aggregated figures only, and
     /// caregivers reach only their assigned visits (and through them what
     /// the visit needs of its resident), never the resident's other records:
@@ -228,6 +231,9 @@ pub struct Placed {
     /// Rows about no resident (the resident column null) may exist: the
     /// institution's own (a shared device, an alert about the platform).
     pub about_no_one: bool,
+    /// The condition that a row is still open (an alert not resolved),
+    /// for the scopes that see only those: the hotline desk.
+    pub open: Option<&'static str>,
 }
 
 impl Placed {
@@ -237,6 +243,7 @@ impl Placed {
         unattributed: false,
         area: Some(Area::Identity),
         about_no_one: false,
+        open: None,
     };
     pub const ALERTS: Placed = Placed {
         institution: "a.institution_id",
@@ -244,6 +251,7 @@ impl Placed {
         unattributed: false,
         area: Some(Area::Alerts),
         about_no_one: true,
+        open: Some("a.status <> 'resolved'"),
     };
     pub const DEVICES: Placed = Placed {
         institution: "d.institution_id",
@@ -251,6 +259,7 @@ impl Placed {
         unattributed: false,
         area: Some(Area::Monitoring),
         about_no_one: true,
+        open: None,
     };
     pub const VISITS: Placed = Placed {
         institution: "v.institution_id",
@@ -258,11 +267,18 @@ impl Placed {
         unattributed: false,
         area: None,
         about_no_one: false,
+        open: None,
     };
     /// A quarantined message from a device nobody registered (or on a topic
     /// naming no device) belongs to no institution: the operator's to see.
-    pub const QUARANTINE: Placed =
-        Placed { institution: "q.institution_id", resident: None, unattributed: true, area: None, about_no_one: true };
+    pub const QUARANTINE: Placed = Placed {
+        institution: "q.institution_id",
+        resident: None,
+        unattributed: true,
+        area: None,
+        about_no_one: true,
+        open: None,
+    };
 
     /// The same table, asked about another area of its residents (the
     /// residents' table, for a meal plan: `Placed::RESIDENTS.in_area(Area::Meals)`).
@@ -291,12 +307,13 @@ impl Scope {
             (Role::GridWorker, None) => Reach::Division(&[Area::Identity, Area::Alerts]),
             (Role::Assessor, Some(body)) => Reach::Assessing(body),
             (Role::Insurer, Some(fund)) => Reach::Fund(fund),
+            (Role::Desk, None) => Reach::Hotline,
             (Role::Supervisor | Role::Caregiver | Role::Kitchen, _) => Reach::Nothing,
             // An account whose role and institution disagree (the schema
             // refuses it) reaches nothing rather than guess.
             (Role::Admin | Role::Staff | Role::Family, None)
             | (Role::Assessor | Role::Insurer, None)
-            | (Role::Operator | Role::CivilAffairs | Role::GridWorker, Some(_)) => Reach::Nothing,
+            | (Role::Operator | Role::CivilAffairs | Role::GridWorker | Role::Desk, Some(_)) => Reach::Nothing,
         }
     }
 
@@ -374,12 +391,23 @@ impl Scope {
                 query.push(" where ap.kind = 'ltc_insurance' and starts_with(fr.division, (select f.division from institutions f");
                 query.push(" where f.kind = 'ltc_fund' and f.id = ").push_bind(fund).push(")))");
             }
+            (Reach::Hotline, Some(_), Some(Area::Identity)) => {
+                query.push("true");
+            }
+            (Reach::Hotline, Some(resident), Some(Area::Alerts)) => match placed.open {
+                Some(open) => {
+                    query.push(resident).push(" is not null and ").push(open);
+                }
+                None => {
+                    query.push("false");
+                }
+            },
             (Reach::Platform, None, _) if placed.unattributed => {
                 query.push(placed.institution).push(" is null");
             }
             (Reach::LinkedResidents(_), None, _)
             | (Reach::Division(_), _, _)
-            | (Reach::Assessing(_) | Reach::Fund(_), _, _)
+            | (Reach::Assessing(_) | Reach::Fund(_) | Reach::Hotline, _, _)
             | (Reach::Platform, _, _)
             | (Reach::Nothing, _, _) => {
                 query.push("false");
@@ -557,6 +585,27 @@ mod tests {
         assert_eq!(sql(Role::GridWorker, Placed::QUARANTINE), "select 1 from t where true and (false)");
         // Visits are their institution's own records, whatever the enrolments.
         assert_eq!(sql(Role::Staff, Placed::VISITS), "select 1 from t where true and (v.institution_id = $1)");
+        // The hotline desk: every elder's identity, her alerts while open,
+        // nothing else (no devices, visits, data, or anyone's own records).
+        assert_eq!(scope(Role::Desk).reach(), Reach::Hotline);
+        assert_eq!(sql(Role::Desk, Placed::RESIDENTS), "select 1 from t where true and (true)");
+        assert_eq!(
+            sql(Role::Desk, Placed::ALERTS),
+            "select 1 from t where true and (a.resident_id is not null and a.status <> 'resolved')"
+        );
+        for placed in [
+            Placed::DEVICES,
+            Placed::VISITS,
+            Placed::QUARANTINE,
+            Placed::RESIDENTS.in_area(Area::Alerts),
+            Placed::RESIDENTS.in_area(Area::Monitoring),
+            Placed::RESIDENTS.in_area(Area::Care),
+            Placed::RESIDENTS.in_area(Area::Meals),
+        ] {
+            assert_eq!(sql(Role::Desk, placed), "select 1 from t where true and (false)", "{placed:?}");
+        }
+        assert_eq!(institutions(Role::Desk), "select 1 from institutions i where true and (false)");
+        assert!(!scope(Role::Desk).may_care() && scope(Role::Desk).administered().is_none());
     }
 
     #[test]

@@ -374,7 +374,8 @@ impl Reader {
             | Role::CivilAffairs
             | Role::GridWorker
             | Role::Assessor
-            | Role::Insurer => Reader::CareTeam,
+            | Role::Insurer
+            | Role::Desk => Reader::CareTeam,
         }
     }
 }

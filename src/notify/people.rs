@@ -326,12 +326,18 @@ async fn plan_message(tx: &mut PgConnection, message_id: Uuid) -> Result<Vec<Del
 }
 
 /// A notice (an application's step, a re-assessment due) goes to the
-/// elder's family, push only, outside their quiet hours like a message.
+/// elder's family, or to the people it names (`to`: a complaint overdue,
+/// to the bureau and the institution's admins), push only, outside their
+/// quiet hours like a message.
 async fn plan_notice(tx: &mut PgConnection, notice: &serde_json::Value) -> Result<Vec<Delivery>, sqlx::Error> {
     let id = |key: &str| notice.get(key).and_then(|v| v.as_str()).and_then(|v| Uuid::parse_str(v).ok());
-    let (Some(resident), Some(institution)) = (id("resident_id"), id("institution_id")) else { return Ok(Vec::new()) };
+    let Some(institution) = id("institution_id") else { return Ok(Vec::new()) };
+    let ids = match (notice.get("to").and_then(|v| v.as_array()), id("resident_id")) {
+        (Some(to), _) => to.iter().filter_map(|v| v.as_str()).filter_map(|v| Uuid::parse_str(v).ok()).collect(),
+        (None, Some(resident)) => family_of(tx, Some(resident)).await?,
+        (None, None) => return Ok(Vec::new()),
+    };
     let local = local_now(tx, institution).await?;
-    let ids = family_of(tx, Some(resident)).await?;
     let mut out = Vec::new();
     for (person, prefs) in people(tx, &ids).await? {
         if !prefs.wants_message(local.time()) {

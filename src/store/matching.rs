@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::care::Category;
 use crate::domain::scope::{Identity, Reached};
 use crate::domain::{Role, Scope};
 
@@ -31,12 +32,15 @@ pub struct Request {
     pub visit_id: Option<Uuid>,
     /// The visit's own status, once accepted.
     pub visit_status: Option<String>,
+    /// The role of who asked (family, admin, staff, desk).
+    pub requested_role: String,
     pub created_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "q.id, q.resident_id, r.name as resident_name, r.division, q.service_code, q.preferred_start,
     q.note, q.status, q.offer_institution_id, oi.name as offer_institution_name, q.accept_by,
-    q.provider_institution_id, pi.name as provider_institution_name, q.visit_id, v.status as visit_status, q.created_at";
+    q.provider_institution_id, pi.name as provider_institution_name, q.visit_id, v.status as visit_status,
+    q.requested_role, q.created_at";
 
 const FROM: &str = "from service_requests q join residents r on r.id = q.resident_id
     left join institutions oi on oi.id = q.offer_institution_id
@@ -118,25 +122,34 @@ async fn step(
     .map(drop)
 }
 
+/// The institution `i` serves the division of the elder `r`: its service
+/// area covers her division by code prefix.
+const SERVES: &str = "exists (select 1 from unnest(i.service_area) a where starts_with(r.division, a))";
+
+/// The order providers `i` serving the elder `r` are offered a request in:
+/// enrolled with her first, then the fewest offers and requests waiting on
+/// them, then by name.
+const IN_TURN: &str = "exists (select 1 from enrolments e where e.resident_id = r.id and e.institution_id = i.id
+                          and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())) desc,
+         (select count(*) from service_requests o where o.offer_institution_id = i.id and o.status = 'offered')
+         + (select count(*) from visits v where v.institution_id = i.id and v.status = 'requested'),
+         i.name, i.id";
+
 /// Offers the request to the next provider: one whose service area covers
 /// the elder's division and whose catalogue has the service, not offered it
 /// before; enrolled with her first, then the fewest requests waiting on it.
 /// `None` when none is left: the request is `unmatched`.
 pub async fn offer_next(tx: &mut PgConnection, request: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    let next: Option<Uuid> = sqlx::query_scalar(
+    let next: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select i.id from service_requests q join residents r on r.id = q.resident_id
-         join institutions i on exists (select 1 from unnest(i.service_area) a where starts_with(r.division, a))
+         join institutions i on {SERVES}
          join services s on s.institution_id = i.id and s.code = q.service_code
          where q.id = $1
            and not exists (select 1 from service_request_steps st where st.request_id = q.id and st.step = 'offered'
                            and st.institution_id = i.id)
-         order by exists (select 1 from enrolments e where e.resident_id = r.id and e.institution_id = i.id
-                          and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now())) desc,
-                  (select count(*) from service_requests o where o.offer_institution_id = i.id and o.status = 'offered')
-                  + (select count(*) from visits v where v.institution_id = i.id and v.status = 'requested'),
-                  i.name, i.id
-         limit 1",
-    )
+         order by {IN_TURN}
+         limit 1"
+    )))
     .bind(request)
     .fetch_optional(&mut *tx)
     .await?;
@@ -229,7 +242,48 @@ pub async fn accept(tx: &mut PgConnection, request: &Request, by: &Scope, visit:
     .bind(visit)
     .execute(&mut *tx)
     .await?;
+    enrol_provider(tx, request).await?;
     step(tx, request.id, "accepted", request.offer_institution_id, Some(by), None).await
+}
+
+/// The provider that accepted serves the elder at home from now on: it is
+/// enrolled for `home_care` (added to an enrolment it has, or a new one),
+/// so its staff reach her care plan and responder sheet, not only the
+/// visit. The consent is the request itself: the family's, given in the
+/// app, or the elder's own, given on the phone or to her institution.
+async fn enrol_provider(tx: &mut PgConnection, request: &Request) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from residents where id = $1 for update").bind(request.resident_id).execute(&mut *tx).await?;
+    let widened = sqlx::query(
+        "update enrolments set services = services || array['home_care']::text[]
+         where resident_id = $1 and institution_id = $2 and (ends_at is null or ends_at > now())
+            and not 'home_care' = any(services)",
+    )
+    .bind(request.resident_id)
+    .bind(request.offer_institution_id)
+    .execute(&mut *tx)
+    .await?;
+    if widened.rows_affected() == 0 {
+        let (by, method) =
+            if request.requested_role == "family" { ("family", "electronic") } else { ("resident", "verbal") };
+        sqlx::query(
+            "insert into enrolments (id, resident_id, institution_id, services, consent_by, consent_method,
+                consent_at, origin, created_by)
+             select $1, $2, $3, array['home_care'], $4, $5, $6, 'enrolment', q.requested_by
+             from service_requests q where q.id = $7
+                and not exists (select 1 from enrolments e where e.resident_id = $2 and e.institution_id = $3
+                    and (e.ends_at is null or e.ends_at > now()))",
+        )
+        .bind(Uuid::new_v4())
+        .bind(request.resident_id)
+        .bind(request.offer_institution_id)
+        .bind(by)
+        .bind(method)
+        .bind(request.created_at)
+        .bind(request.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    super::residents::reach_changed(tx, Uuid::nil()).await
 }
 
 /// The request withdrawn by who asked for it (or the elder's side) before
@@ -306,5 +360,38 @@ pub async fn of_resident(pool: &PgPool, resident: &Reached<Identity>) -> Result<
     )))
     .bind(resident.id())
     .fetch_all(pool)
+    .await
+}
+
+/// A service as offered to one elder: what a request for its code would be
+/// matched on, with the provider first in line for it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = OfferedService)]
+pub struct Offered {
+    pub code: String,
+    /// As the provider first in line names it.
+    pub name: String,
+    pub category: Category,
+    pub duration_minutes: i32,
+    /// The provider a request would be offered to first.
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    /// How many providers serving her offer it.
+    pub providers: i64,
+}
+
+/// The services the providers serving the elder's division offer, one per
+/// code, each with the provider a request would be offered to first: the
+/// catalogue her family orders from (none while she has no division).
+pub async fn offered(conn: &mut PgConnection, resident: &Reached<Identity>) -> Result<Vec<Offered>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select distinct on (s.code) s.code, s.name, s.category, s.duration_minutes, i.id as institution_id,
+                i.name as institution_name, count(*) over (partition by s.code) as providers
+         from residents r join institutions i on {SERVES} join services s on s.institution_id = i.id
+         where r.id = $1
+         order by s.code, {IN_TURN}"
+    )))
+    .bind(resident.id())
+    .fetch_all(conn)
     .await
 }

@@ -545,6 +545,43 @@ pub async fn orders_of_resident_on(
     .await
 }
 
+/// One of a resident's orders from a day on, with its kitchen's cut-off
+/// (its timezone and time of day): what her family may still cancel.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Ahead {
+    pub date: NaiveDate,
+    pub meal: Meal,
+    pub status: OrderStatus,
+    pub cancel_reason: Option<OrderCancel>,
+    pub timezone: String,
+    pub cutoff: NaiveTime,
+}
+
+impl Ahead {
+    /// The instant the cut-off for this order passes.
+    pub fn cancel_by(&self) -> DateTime<Utc> {
+        meal::cutoff_at(&self.timezone.parse().unwrap_or(Tz::UTC), self.date, self.cutoff)
+    }
+}
+
+/// A resident's orders from `from` (her local date) on, by day and meal.
+pub async fn orders_ahead(
+    conn: &mut PgConnection,
+    resident: &Reached<MealsArea>,
+    from: NaiveDate,
+) -> Result<Vec<Ahead>, sqlx::Error> {
+    sqlx::query_as(
+        "select o.date, o.meal, o.status, o.cancel_reason, k.timezone, k.cutoff
+         from meal_orders o join kitchens k on k.id = o.kitchen_id
+         where o.resident_id = $1 and o.date >= $2
+         order by o.date, array_position(array['breakfast','lunch','dinner'], o.meal)",
+    )
+    .bind(resident.id())
+    .bind(from)
+    .fetch_all(conn)
+    .await
+}
+
 /// What the kitchen cooks on a day: every order not cancelled.
 pub async fn cooked(pool: &PgPool, kitchen: Uuid, date: NaiveDate) -> Result<Vec<Cooked>, sqlx::Error> {
     #[derive(sqlx::FromRow)]

@@ -53,7 +53,8 @@ pub fn lifetimes(settings: &AuthSettings, role: Role) -> (Duration, Duration) {
         | Role::CivilAffairs
         | Role::GridWorker
         | Role::Assessor
-        | Role::Insurer => (
+        | Role::Insurer
+        | Role::Desk => (
             Duration::minutes(settings.staff_idle_minutes.into()),
             Duration::hours(settings.staff_absolute_hours.into()),
         ),

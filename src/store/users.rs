@@ -95,7 +95,7 @@ pub async fn lock_member(tx: &mut PgConnection, scope: &Scope, id: Uuid) -> Resu
 /// worker) for the operator's change; its role, or `None` for any other.
 pub async fn lock_division_user(tx: &mut PgConnection, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
     sqlx::query_scalar(
-        "select role from users where id = $1 and role in ('supervisor', 'civil_affairs', 'grid_worker') for update",
+        "select role from users where id = $1 and role in ('supervisor', 'civil_affairs', 'grid_worker', 'desk') for update",
     )
     .bind(id)
     .fetch_optional(tx)

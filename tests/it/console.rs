@@ -521,7 +521,7 @@ async fn every_page_reads_the_alert_kinds_from_the_server_under_one_head() {
     for kind in eldercare::domain::AlertKind::ALL {
         assert!(script.contains(&format!("\"{kind}\":")), "{kind} has no label in {script}");
     }
-    for path in ["/console/", "/console/board", "/cockpit/", "/carer/", "/claims/"] {
+    for path in ["/console/", "/console/board", "/cockpit/", "/carer/", "/claims/", "/family/"] {
         let page = app.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
         let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{path}: no {needle}"));
         assert!(at("/console/vocabulary.js") < at("/console/common.js"), "{path}: the vocabulary comes first");

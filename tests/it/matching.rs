@@ -176,3 +176,62 @@ async fn a_request_is_offered_in_turn_declined_lapsed_unmatched_and_then_accepte
     let mine = app.get(&format!("/api/v1/service-requests?resident_id={rid}"), &daughter).await;
     assert_eq!(mine["requests"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn the_family_orders_from_the_services_offered_in_her_area_at_the_price_it_will_pay() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (harbour_id, harbour) =
+        provider(&app, &operator, "Harbour Home Care", "home_care", "330205001", Some(80.0)).await;
+    let (_, river) = provider(&app, &operator, "Riverside Care", "home_care", "330205", Some(90.0)).await;
+    // Serving another street: its cheaper bath is not hers to order.
+    provider(&app, &operator, "Other Street Care", "home_care", "330205002", Some(50.0)).await;
+
+    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let rid = ok(&app, "POST", "/api/v1/residents", &harbour, registration).await["id"].as_str().unwrap().to_owned();
+    let body =
+        json!({"email": "zhou.mei@family.example", "password": "long enough pw", "role": "family", "name": "Zhou Mei"});
+    let daughter_id = ok(&app, "POST", "/api/v1/users", &harbour, body).await["id"].as_str().unwrap().to_owned();
+    let link = json!({"user_id": daughter_id, "relationship": "daughter"});
+    ok(&app, "POST", &format!("/api/v1/residents/{rid}/family"), &harbour, link).await;
+    let daughter = app.login("zhou.mei@family.example", "long enough pw").await;
+
+    // One line per service, the provider she is enrolled with first in
+    // line, at its price less her entitlements (none: all of it).
+    let path = format!("/api/v1/residents/{rid}/services");
+    let offered = app.get(&path, &daughter).await;
+    let services = offered["services"].as_array().unwrap();
+    let codes: Vec<&str> = services.iter().map(|s| s["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["HC-BATH", "WELFARE-CHECK"], "every provider starts with a welfare check: {offered}");
+    let bath = &services[0];
+    assert_eq!(
+        (bath["name"].as_str(), bath["institution_id"].as_str(), bath["institution_name"].as_str(), &bath["providers"]),
+        (Some("Bathing assistance"), Some(harbour_id.as_str()), Some("Harbour Home Care"), &json!(2)),
+        "Harbour and Riverside serve her street, the other street's provider does not: {bath}"
+    );
+    assert_eq!(bath["price"], json!({"amount": 80.0, "elder_amount": 80.0}));
+    assert_eq!(bath["duration_minutes"], 60);
+
+    // The request is offered to the provider first in line, at that price.
+    let asked = json!({"resident_id": rid, "service_code": "HC-BATH"});
+    let request = ok(&app, "POST", "/api/v1/service-requests", &daughter, asked).await;
+    assert_eq!(request["offer"]["institution_id"], harbour_id.as_str());
+    assert_eq!(request["price"], bath["price"]);
+
+    // Her enrolled institution reads it too; a provider that does not
+    // reach her and another family do not.
+    assert_eq!(app.get(&path, &harbour).await["services"], offered["services"]);
+    assert_eq!(app.call("GET", &path, Some(&river), None).await.0, StatusCode::NOT_FOUND);
+    let body =
+        json!({"email": "stranger@family.example", "password": "long enough pw", "role": "family", "name": "Stranger"});
+    ok(&app, "POST", "/api/v1/users", &harbour, body).await;
+    let stranger = app.login("stranger@family.example", "long enough pw").await;
+    assert_eq!(app.call("GET", &path, Some(&stranger), None).await.0, StatusCode::NOT_FOUND);
+
+    // An elder with no division is in nobody's service area.
+    let nowhere = json!({"name": "Qian Yu", "timezone": "Asia/Shanghai"});
+    let nowhere = ok(&app, "POST", "/api/v1/residents", &harbour, nowhere).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&format!("/api/v1/residents/{nowhere}/services"), &harbour).await["services"], json!([]));
+}

@@ -178,6 +178,32 @@ async fn plan_changes_follow_the_cutoff_and_the_family_may_cancel_only_before_it
     // The family reads the plan, and the day's meals in the daily summary.
     let plan = app.get(&format!("/api/v1/residents/{wang}/meal-plan"), &son).await;
     assert_eq!(plan["plan"]["days"]["mon"], json!(["lunch"]));
+    // With the orders from today on, each with the cut-off it may be
+    // cancelled until: today's has passed (midnight), tomorrow's not.
+    let ahead: Vec<(String, String, String, Option<String>)> = plan["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let field = |k: &str| o[k].as_str().unwrap().to_owned();
+            (field("date"), field("meal"), field("status"), o["cancel_reason"].as_str().map(str::to_owned))
+        })
+        .collect();
+    let day_after = tomorrow + Duration::days(1);
+    let expected = [
+        (day, "lunch", "planned", None),
+        (day, "dinner", "planned", None),
+        (tomorrow, "lunch", "cancelled", Some("family")),
+        (tomorrow, "dinner", "cancelled", Some("plan_changed")),
+        (day_after, "lunch", "planned", None),
+        (day_after, "dinner", "cancelled", Some("plan_changed")),
+    ]
+    .map(|(d, m, s, r)| (d.to_string(), m.to_owned(), s.to_owned(), r.map(str::to_owned)));
+    assert_eq!(ahead, expected, "{plan}");
+    let cancel_by =
+        |i: usize| plan["orders"][i]["cancel_by"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap();
+    assert!(cancel_by(0) <= Utc::now() && cancel_by(2) > Utc::now(), "{plan}");
+    assert_eq!(cancel_by(2) - cancel_by(0), Duration::days(1), "midnight of each day, in Shanghai");
     let summary = app.get(&format!("/api/v1/residents/{wang}/summary"), &son).await;
     let meals: Vec<&str> =
         summary["meal_service"]["orders"].as_array().unwrap().iter().map(|o| o["meal"].as_str().unwrap()).collect();

@@ -273,6 +273,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}", "identity"),
     ("/api/v1/residents/{id}/enrolments", "identity"),
     ("/api/v1/residents/{id}/status", "identity"),
+    ("/api/v1/residents/{id}/services", "identity"),
     ("/api/v1/residents/{id}/events", "monitoring"),
     ("/api/v1/residents/{id}/presence", "monitoring"),
     ("/api/v1/residents/{id}/readings", "monitoring"),

@@ -200,3 +200,47 @@ async fn the_demo_scenario_raises_the_alerts_it_scripts() {
     let distance = visit["evv"]["check_in"]["distance_m"].as_f64().unwrap();
     assert!(distance < 26.0, "at the door: {distance} m");
 }
+
+/// The district's demo: the simulator sets up a district (twice: the second
+/// finds what the first made), a family orders, the desk takes calls, and
+/// once the offers have waited the providers' coordinators answer them: an
+/// accepted order is scheduled, and the family sees it so.
+#[tokio::test]
+async fn the_district_demo_orders_takes_calls_and_gets_orders_matched() {
+    use crate::support::{OPERATOR_EMAIL, OPERATOR_PASSWORD};
+    use eldercare_sim::orders;
+
+    let app = TestApp::spawn().await;
+    let operator = Api::login(&app.base, OPERATOR_EMAIL, OPERATOR_PASSWORD).await.expect("operator");
+    let admin = Api::login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await.expect("admin");
+    orders::setup(&app.base, admin, &operator, 7).await.expect("the district set up");
+    let admin = Api::login(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await.expect("admin");
+    let mut district = orders::setup(&app.base, admin, &operator, 7).await.expect("set up again, finding it made");
+    let elders = app.count("select count(*) from residents where division = '330299001001001'").await;
+    assert_eq!(elders, 3, "registered once");
+
+    let now = Utc::now();
+    let mut ordered = 0;
+    for _ in 0..4 {
+        let done = orders::pass(&mut district, now).await.expect("a pass");
+        assert_eq!((done.calls, done.accepted + done.declined), (1, 0), "offers answered only once they waited");
+        ordered += done.ordered;
+    }
+    assert!(ordered > 0, "orders were made");
+    let calls = app.count("select count(*) from calls where by_role = 'desk'").await;
+    assert_eq!(calls, 4, "a call a pass");
+    let answered = orders::pass(&mut district, now + Duration::minutes(5)).await.expect("the answering pass");
+    assert!(answered.accepted + answered.declined > 0, "{answered}");
+    let family = app.login(orders::FAMILY_EMAIL, orders::FAMILY_PASSWORD).await;
+    let mine = app.get("/api/v1/me/residents", &family).await;
+    let rid = mine["residents"][0]["id"].as_str().expect("the family's elder").to_owned();
+    let requests = app.get(&format!("/api/v1/service-requests?resident_id={rid}"), &family).await;
+    let requests = requests["requests"].as_array().expect("requests").clone();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        let accepted = request["timeline"].as_array().unwrap().iter().any(|s| s["step"] == "accepted");
+        if accepted {
+            assert_eq!(request["status"], "scheduled", "accepted and scheduled: {request}");
+        }
+    }
+}

@@ -127,7 +127,17 @@ pub(crate) fn failed(what: &str, status: StatusCode, body: &Value) -> ProvisionE
 /// Makes sure the simulated carer has an account (an existing one is kept)
 /// and answers its user id.
 pub async fn ensure_carer(admin: &Api, email: &str, password: &str) -> Result<String, ProvisionError> {
-    ensure_user(admin, email, password, "caregiver", "Sim Carer").await
+    let id = ensure_user(admin, email, password, "caregiver", "Sim Carer").await?;
+    // Nobody goes through a door without a valid health certificate.
+    let until = (Utc::now() + Duration::days(365)).date_naive();
+    let certificates = json!([{"kind": "health", "valid_until": until},
+                              {"kind": "care_worker_level", "level": 3, "valid_until": until}]);
+    let path = format!("/api/v1/users/{id}/certificates");
+    let (status, answer) = admin.request(Method::PUT, &path, Some(certificates)).await?;
+    if !status.is_success() {
+        return Err(failed(&format!("PUT {path}"), status, &answer));
+    }
+    Ok(id)
 }
 
 /// A user of the admin's institution, made if missing: its id.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backtest;
 pub mod billing;
+pub mod certificates;
 pub mod cockpit;
 pub mod complaints;
 pub mod console;
@@ -273,6 +274,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(matching::router())
         .merge(desk::router())
         .merge(complaints::router())
+        .merge(certificates::router())
 }
 
 /// The routes under the limit of requests in progress.

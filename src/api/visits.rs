@@ -400,7 +400,8 @@ async fn assign(
 ) -> Result<Json<VisitBody>> {
     let mut tx = ctx.pool.begin().await?;
     let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
-    check_carer(&ctx, &auth, req.caregiver_id).await?;
+    let day = visit.scheduled_start.unwrap_or_else(Utc::now).date_naive();
+    check_carer(&ctx, &auth, req.caregiver_id, day).await?;
     visit.status = visit.status.after(Action::Assign).map_err(illegal)?;
     let previous = visit.caregiver_id.replace(req.caregiver_id);
     let details = json!({"caregiver_id": req.caregiver_id, "previous": previous});

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod billing;
 pub mod bootstrap;
 pub mod care;
+pub mod certificates;
 pub mod claims;
 pub mod cockpit;
 pub mod complaints;

@@ -47,6 +47,8 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
     // Institution staff only, each in their own institution.
     let staff_only = [F, F, A, A, F, F, F, A, A];
     let admin_only = [F, F, A, F, F, F, F, A, F];
+    // Home's admin on a home user; the other institution's admin finds none.
+    let admin_only_own = [F, F, A, F, F, F, F, N, F];
     let operator_only = [A, F, F, F, F, F, F, F, F];
     // One of home's residents (or their records): read by home's staff and
     // the linked family, invisible to everyone else.
@@ -68,6 +70,14 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("patch", "/api/v1/users/{id}", json!({"disabled": false}), [N, F, A, F, F, F, F, N, F]),
         ("post", "/api/v1/users/{id}/revoke-sessions", Value::Null, [F, F, A, F, F, F, F, N, F]),
         ("post", "/api/v1/users/{id}/password", json!({"password": "another long pw"}), [F, F, A, F, F, F, F, N, F]),
+        ("get", "/api/v1/users/{id}/certificates", Value::Null, admin_only_own),
+        (
+            "put",
+            "/api/v1/users/{id}/certificates",
+            json!([{"kind": "health", "valid_until": "2030-01-01"}]),
+            admin_only_own,
+        ),
+        ("get", "/api/v1/certificates/expiring", Value::Null, admin_only),
         ("get", "/api/v1/me/sessions", Value::Null, all),
         // Each caller ends a session of their own (a second login).
         ("delete", "/api/v1/me/sessions/{id}", Value::Null, all),

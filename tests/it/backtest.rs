@@ -788,6 +788,7 @@ async fn a_carer_s_check_in_answers_whether_she_is_home_and_the_carer_leaving_is
             json!({"email": "carer.zhao@test.example", "password": "a long enough password", "role": "caregiver", "name": "Zhao Min"}),
         )
         .await;
+    crate::support::certify(&app, &h.token, carer["id"].as_str().expect("the carer")).await;
     let carer_token = app.login("carer.zhao@test.example", "a long enough password").await;
     let visit = app
         .post(

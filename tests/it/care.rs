@@ -39,7 +39,11 @@ async fn user(app: &TestApp, admin: &str, role: &str, name: &str) -> (String, St
     let body = app
         .post("/api/v1/users", admin, json!({"email": email, "password": password, "role": role, "name": name}))
         .await;
-    (body["id"].as_str().expect("id").to_owned(), app.login(&email, password).await)
+    let id = body["id"].as_str().expect("id").to_owned();
+    if matches!(role, "caregiver" | "staff") {
+        crate::support::certify(app, admin, &id).await;
+    }
+    (id, app.login(&email, password).await)
 }
 
 /// A resident living at [`HOME`], in the noon zone.

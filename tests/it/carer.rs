@@ -62,6 +62,7 @@ async fn day_of_two_visits(app: &TestApp, admin: &str) -> (String, String, Strin
     )
     .await;
     let carer = carer["id"].as_str().expect("carer id").to_owned();
+    crate::support::certify(app, admin, &carer).await;
     let resident = created(
         app,
         admin,

@@ -53,7 +53,11 @@ async fn user(app: &TestApp, by: &str, role: &str, name: &str, extra: Value) -> 
         body.extend(extra.clone());
     }
     let created = ok(app, "POST", "/api/v1/users", by, body).await;
-    (created["id"].as_str().unwrap().to_owned(), app.login(&email, "long enough pw").await)
+    let id = created["id"].as_str().unwrap().to_owned();
+    if matches!(role, "caregiver" | "staff") {
+        crate::support::certify(app, by, &id).await;
+    }
+    (id, app.login(&email, "long enough pw").await)
 }
 
 /// One visit of the bathing service at `start`, done at the door in 58

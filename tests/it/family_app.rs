@@ -55,6 +55,7 @@ async fn mother_at_home(app: &TestApp) -> (String, String, String) {
     let carer =
         json!({"email": "li.wei@care.example", "password": "long enough pw", "role": "caregiver", "name": "Li Wei"});
     let carer = ok(app, "POST", "/api/v1/users", &admin, carer).await["id"].as_str().unwrap().to_owned();
+    crate::support::certify(app, &admin, &carer).await;
     let daughter =
         json!({"email": DAUGHTER_EMAIL, "password": DAUGHTER_PASSWORD, "role": "family", "name": "Wang Min"});
     let daughter = ok(app, "POST", "/api/v1/users", &admin, daughter).await["id"].as_str().unwrap().to_owned();

@@ -549,6 +549,7 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
     let carer =
         json!({"email": "carer@test.example", "password": "long enough pw", "role": "caregiver", "name": "Carer"});
     let carer_id = id_of(&app.post("/api/v1/users", &admin, carer).await);
+    crate::support::certify(&app, &admin, &carer_id).await;
     let carer = app.login("carer@test.example", "long enough pw").await;
     let start = (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let visit = json!({"resident_id": rid, "service_code": "HC-BATH", "scheduled_start": start, "funding": "self_pay",

@@ -47,6 +47,9 @@ async fn user(app: &TestApp, admin: &str, role: &str, name: &str) -> (String, St
     let email = format!("{name}@test.example");
     let body = json!({"email": email, "password": "long enough pw", "role": role, "name": name});
     let id = app.post("/api/v1/users", admin, body).await["id"].as_str().unwrap().to_owned();
+    if matches!(role, "caregiver" | "staff") {
+        crate::support::certify(app, admin, &id).await;
+    }
     (id, app.login(&email, "long enough pw").await)
 }
 

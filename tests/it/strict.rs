@@ -743,6 +743,11 @@ const VALID_BODIES: &[(&str, &str, &str)] = &[
     ),
     ("PATCH", "/api/v1/residents/$resident", r#"{"location": {"lat": 29.8683, "lon": 121.544}}"#),
     (
+        "PUT",
+        "/api/v1/users/$me/certificates",
+        r#"[{"kind": "health", "valid_until": "2030-01-01"}, {"kind": "care_worker_level", "level": 3, "valid_until": "2030-01-01"}]"#,
+    ),
+    (
         "POST",
         "/api/v1/residents/$resident/family",
         r#"{"user_id": "$family", "relationship": "son", "consent": {"given_by": "resident", "guardian_name": null, "decided_at": null}}"#,
@@ -869,6 +874,7 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
         .as_str()
         .unwrap()
         .to_owned();
+    crate::support::certify(&app, &admin, &carer).await;
     app.post(
         "/api/v1/services",
         &admin,
@@ -967,6 +973,7 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
             .replace("$elder", "{id}")
             .replace("$visit", "{id}")
             .replace("$order", "{id}")
+            .replace("$me", "{id}")
             .replace("$code", "{code}")
     };
     for (method, path, _) in &expected {

@@ -3,7 +3,8 @@
 //! nobody else; past its deadline unanswered it is overdue, on the
 //! bureau's queue with a notice to the bureau and the provider's admins;
 //! answered, then closed upheld by the family, each step on the audit
-//! trail. The desk files one too.
+//! trail. The desk files one too. Carers' certificates: nobody goes
+//! through a door without a valid health certificate.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -80,6 +81,22 @@ async fn a_complaint_goes_overdue_to_the_bureau_is_answered_and_closed_upheld() 
         assert!(!ids(&app.get("/api/v1/complaints", token).await).contains(&id.as_str()), "{who}");
     }
 
+    // Everyone here has a phone subscribed to pushes (the push service
+    // itself is the web push tests'), so who is told shows as deliveries.
+    let bureau_id = app.get("/api/v1/me", &bureau).await["id"].as_str().unwrap().to_owned();
+    let harbour_admin = app.get("/api/v1/me", &harbour).await["id"].as_str().unwrap().to_owned();
+    for token in [&daughter, &harbour, &other, &bureau, &other_bureau, &desk] {
+        let user = app.get("/api/v1/me", token).await["id"].as_str().unwrap().to_owned();
+        sqlx::query(
+            "insert into push_subscriptions (id, user_id, endpoint, p256dh, auth)
+             values (gen_random_uuid(), $1::uuid, 'https://push.example.invalid/' || $1, 'k', 'a')",
+        )
+        .bind(&user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+
     // Unanswered past respond_by: overdue at once, and the scheduler puts it
     // on the bureau's queue with a notice to the bureau and the admins.
     sqlx::query("update complaints set respond_by = now() - interval '1 second' where id = $1::uuid")
@@ -88,24 +105,24 @@ async fn a_complaint_goes_overdue_to_the_bureau_is_answered_and_closed_upheld() 
         .await
         .unwrap();
     assert_eq!(app.get(&path, &daughter).await["status"], "overdue");
-    let notice: Value = wait_for("the overdue notice", || async {
-        sqlx::query_scalar::<_, Value>(
-            "select notice from notification_jobs where change = 'complaint.overdue' and notice->>'complaint_id' = $1",
-        )
-        .bind(&id)
-        .fetch_optional(&app.pool)
-        .await
-        .unwrap()
+    wait_for("the scheduler to mark it overdue and plan its notice", || async {
+        let marked =
+            app.count(&format!("select count(*) from complaints where id = '{id}' and overdue_at is not null")).await;
+        let planned = app.count("select count(*) from notification_jobs where notice is not null").await;
+        (marked == 1 && planned == 0).then_some(())
     })
     .await;
-    let told: Vec<&str> = notice["to"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let bureau_id = app.get("/api/v1/me", &bureau).await["id"].as_str().unwrap().to_owned();
-    let harbour_admin = app.get("/api/v1/me", &harbour).await["id"].as_str().unwrap().to_owned();
-    let mut expected = vec![bureau_id.as_str(), harbour_admin.as_str()];
+    let told: Vec<String> = sqlx::query_scalar(
+        "select user_id::text from notification_deliveries
+         where payload->>'type' = 'complaint' and payload->>'complaint_id' = $1 order by 1",
+    )
+    .bind(&id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut expected = vec![bureau_id.clone(), harbour_admin.clone()];
     expected.sort_unstable();
-    let mut told = told;
-    told.sort_unstable();
-    assert_eq!(told, expected, "the bureau of the division and the provider's admin, nobody else");
+    assert_eq!(told, expected, "a push to the bureau of the division and the provider's admin, nobody else");
     assert_eq!(ids(&app.get("/api/v1/complaints?status=overdue", &bureau).await), [id.as_str()]);
     assert!(ids(&app.get("/api/v1/complaints?status=overdue", &other_bureau).await).is_empty());
 
@@ -146,4 +163,62 @@ async fn a_complaint_goes_overdue_to_the_bureau_is_answered_and_closed_upheld() 
     let desk_id = filed["id"].as_str().unwrap();
     assert_eq!(ids(&app.get("/api/v1/complaints", &desk).await), [desk_id]);
     assert!(ids(&app.get("/api/v1/complaints", &harbour).await).contains(&desk_id));
+}
+
+/// Nobody goes through an elder's door without a health certificate valid
+/// on the visit's day; the admin sees what lapses within 30 days.
+#[tokio::test]
+async fn a_carer_without_a_valid_health_certificate_is_not_assigned_a_visit() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let rid = app.resident(&admin, "Wang Fang").await;
+    let body =
+        json!({"email": "li.wei@test.example", "password": "long enough pw", "role": "caregiver", "name": "Li Wei"});
+    let carer = ok(&app, "POST", "/api/v1/users", &admin, body).await["id"].as_str().unwrap().to_owned();
+    let body = json!({"email": "staff@test.example", "password": "long enough pw", "role": "staff", "name": "Staff"});
+    ok(&app, "POST", "/api/v1/users", &admin, body).await;
+    let staff = app.login("staff@test.example", "long enough pw").await;
+    let visit_at = |days: i64| {
+        let start = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+        json!({"resident_id": rid, "service_code": "WELFARE-CHECK", "scheduled_start": start, "funding": "institution"})
+    };
+    let soon = ok(&app, "POST", "/api/v1/visits", &admin, visit_at(1)).await["id"].as_str().unwrap().to_owned();
+    let later = ok(&app, "POST", "/api/v1/visits", &admin, visit_at(20)).await["id"].as_str().unwrap().to_owned();
+    let assign = |visit: &str| format!("/api/v1/visits/{visit}/assign");
+    let (status, body) = app.call("POST", &assign(&soon), Some(&admin), Some(json!({"caregiver_id": carer}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["message"].as_str().unwrap().contains("health certificate"), "{body}");
+
+    // Recorded by the admin only, checked: a level is 1 to 5, a health
+    // certificate has none, a kind once.
+    let path = format!("/api/v1/users/{carer}/certificates");
+    let in_ten_days = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    let valid = json!([{"kind": "health", "valid_until": in_ten_days},
+                       {"kind": "care_worker_level", "level": 4, "valid_until": "2030-01-01"}]);
+    for wrong in [
+        json!([{"kind": "care_worker_level", "level": 6, "valid_until": "2030-01-01"}]),
+        json!([{"kind": "health", "level": 2, "valid_until": "2030-01-01"}]),
+        json!([{"kind": "health", "valid_until": "2030-01-01"}, {"kind": "health", "valid_until": "2031-01-01"}]),
+    ] {
+        assert_eq!(app.call("PUT", &path, Some(&admin), Some(wrong)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(app.call("PUT", &path, Some(&staff), Some(valid.clone())).await.0, StatusCode::FORBIDDEN);
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (_, other) = institution(&app, &operator, "Other Home", "care_home", "330205").await;
+    assert_eq!(app.call("PUT", &path, Some(&other), Some(valid.clone())).await.0, StatusCode::NOT_FOUND);
+    let recorded = ok(&app, "PUT", &path, &admin, valid).await;
+    assert_eq!(recorded["certificates"].as_array().unwrap().len(), 2);
+
+    // Valid tomorrow: assigned. Lapsed by the visit in twenty days: not.
+    ok(&app, "POST", &assign(&soon), &admin, json!({"caregiver_id": carer})).await;
+    let (status, _) = app.call("POST", &assign(&later), Some(&admin), Some(json!({"caregiver_id": carer}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the certificate lapses before that visit");
+
+    // The admin's list of what lapses within 30 days.
+    let expiring = app.get("/api/v1/certificates/expiring", &admin).await;
+    let rows = expiring["certificates"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{expiring}");
+    assert_eq!((rows[0]["name"].as_str(), rows[0]["kind"].as_str()), (Some("Li Wei"), Some("health")));
+    assert_eq!(app.get("/api/v1/certificates/expiring?within_days=5", &admin).await["certificates"], json!([]));
 }

@@ -66,12 +66,20 @@ pub(super) fn cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid
     visits::parse_cursor(cursor).map(Some).ok_or_else(|| Error::validation("cursor", "not a cursor this list gave"))
 }
 
-/// Whoever goes must be one of the institution's carers (or care staff).
-pub(super) async fn check_carer(ctx: &ApiContext, auth: &AuthUser, user: Uuid) -> Result<()> {
+/// Whoever goes must be one of the institution's carers (or care staff),
+/// with a health certificate valid on `day` (the visit's).
+pub(super) async fn check_carer(ctx: &ApiContext, auth: &AuthUser, user: Uuid, day: chrono::NaiveDate) -> Result<()> {
     match users::role(&ctx.pool, &auth.scope, user).await? {
-        Some(role) if delivers_visits(role) => Ok(()),
-        _ => Err(Error::validation("caregiver_id", "no caregiver or care staff of this institution")),
+        Some(role) if delivers_visits(role) => {}
+        _ => return Err(Error::validation("caregiver_id", "no caregiver or care staff of this institution")),
     }
+    if !crate::store::certificates::fit_on(&ctx.pool, user, day).await? {
+        return Err(Error::validation(
+            "caregiver_id",
+            format!("no health certificate valid on {day}: record one with PUT /users/{{id}}/certificates"),
+        ));
+    }
+    Ok(())
 }
 
 /// The door record of a check-in or check-out, checked: a place on earth,

@@ -44,7 +44,7 @@ pub(super) async fn dispatch(
         return Err(Error::validation("funding", format!("{} is not paid by {funding}", service.code)));
     }
     if let Some(carer) = req.caregiver_id {
-        check_carer(&ctx, &auth, carer).await?;
+        check_carer(&ctx, &auth, carer, Utc::now().date_naive()).await?;
     }
     let status = if req.caregiver_id.is_some() { VisitStatus::Assigned } else { VisitStatus::Scheduled };
     let id = visits::insert(

@@ -296,3 +296,14 @@ impl TestApp {
         .await;
     }
 }
+
+/// Records a health certificate valid for a year (and care worker level 3)
+/// for a carer or care staff of `admin`'s institution: nobody without one
+/// is assigned a visit.
+pub async fn certify(app: &TestApp, admin: &str, user: &str) {
+    let until = (chrono::Utc::now() + chrono::Duration::days(365)).date_naive();
+    let body = serde_json::json!([{"kind": "health", "valid_until": until}, {"kind": "care_worker_level", "level": 3, "valid_until": until}]);
+    let (status, answer) =
+        app.call("PUT", &format!("/api/v1/users/{user}/certificates"), Some(admin), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "certificates of {user}: {answer}");
+}

@@ -74,7 +74,8 @@ struct Aggregates {
     summary = "Public counts of elders per child division (a district's streets, a street's communities) by group; counts below 5 and the counts that would reveal them are null with suppressed: true; no login, rate-limited per address",
     description = "Who may call it: anyone (no login); http.open_data_per_minute requests a minute per client address, 429 beyond.",
     params(AggregateQuery), security(()),
-    responses((status = 200, description = "success (JSON, or CSV with format=csv)", body = Aggregates),
+    responses((status = 200, description = "success (JSON, or CSV with format=csv)",
+               content((Aggregates = "application/json"), (String = "text/csv"))),
               (status = 429, description = "too many requests from this address", body = super::error::ErrorBody)))]
 async fn aggregates(
     State(ctx): State<ApiContext>,

@@ -89,6 +89,9 @@ pub async fn run(
 /// abandoned (a tick of a district's residents takes well under a second).
 const TICK_WITHIN: Duration = Duration::from_secs(60);
 
+/// How often a running tick looks whether the leader's lock still answers.
+const WATCH_DURING_TICK: Duration = Duration::from_secs(2);
+
 async fn try_lead(pool: &PgPool) -> Result<Option<PgConnection>, sqlx::Error> {
     // Detached from the pool: the lock lives exactly as long as this
     // connection, and is never handed to someone else with it.
@@ -152,9 +155,32 @@ impl Leader {
             if !alive.unwrap_or(false) {
                 return;
             }
-            let tick = crate::store::within(TICK_WITHIN, self.tick(Utc::now()));
-            if let Err(err) = tick.await {
-                tracing::warn!(cause = %err, "scheduler tick failed");
+            // While the tick runs, the lock's connection is asked again now
+            // and then: a primary that froze mid-tick leaves the tick's query
+            // hanging, and is given up within ANSWER_WITHIN of the next look,
+            // not after the whole TICK_WITHIN.
+            let work = crate::store::within(TICK_WITHIN, self.tick(Utc::now()));
+            tokio::pin!(work);
+            let mut watch = tokio::time::interval(WATCH_DURING_TICK);
+            watch.tick().await;
+            let done = loop {
+                tokio::select! {
+                    done = &mut work => break Some(done),
+                    _ = watch.tick() => {
+                        let alive = tokio::time::timeout(crate::store::ANSWER_WITHIN, leadership::alive(&mut lock)).await;
+                        if !alive.unwrap_or(false) {
+                            break None;
+                        }
+                    }
+                }
+            };
+            match done {
+                None => {
+                    tracing::warn!("the database stopped answering mid-tick: leadership given up");
+                    return;
+                }
+                Some(Err(err)) => tracing::warn!(cause = %err, "scheduler tick failed"),
+                Some(Ok(())) => {}
             }
         }
     }

@@ -236,8 +236,7 @@ async fn decide(
     }
     let resident = auth.reach::<Identity>(&ctx, application.resident_id).await?;
     // Her own date: an entitlement starts on the day of the decision where she lives.
-    let zone = crate::store::meals::resident_timezone(&mut tx, resident.id()).await?;
-    let today = Utc::now().with_timezone(&zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC)).date_naive();
+    let today = crate::store::meals::resident_today(&mut tx, resident.id()).await?;
     let (status, step, scheme, entitlement) = match req.decision {
         Decision::Rejected => (ApplicationStatus::Rejected, StepKind::Rejected, None, None),
         Decision::Approved => {
@@ -401,9 +400,9 @@ async fn entitlements(
         return Err(Error::NotFound);
     }
     let resident = auth.reach::<Identity>(&ctx, id).await?;
-    let today = Utc::now().date_naive();
-    let month = crate::store::billing::month_of(today);
     let mut conn = ctx.pool.acquire().await?;
+    let today = crate::store::meals::resident_today(&mut conn, resident.id()).await?;
+    let month = crate::store::billing::month_of(today);
     let mut found = store::entitlements(&mut conn, &resident, month).await?;
     if auth.scope.role == Role::Insurer {
         found.retain(|e| e.payer == Payer::LtcInsurance);

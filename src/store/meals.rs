@@ -821,3 +821,10 @@ pub async fn statement(
 pub async fn resident_timezone(conn: &mut PgConnection, resident: Uuid) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("select timezone from residents where id = $1").bind(resident).fetch_one(conn).await
 }
+
+/// Today where she lives: the day her entitlements, quotes and respite year
+/// are counted in (an entitlement starts on the day of its decision there).
+pub async fn resident_today(conn: &mut PgConnection, resident: Uuid) -> Result<chrono::NaiveDate, sqlx::Error> {
+    let zone = resident_timezone(conn, resident).await?;
+    Ok(crate::domain::care::local_date(&zone, chrono::Utc::now()))
+}

@@ -107,6 +107,7 @@ impl Application {
             seq_memory_hours: settings.ingest.seq_memory_hours,
             rollup_every: (setup.mode == store::timescale::Mode::Plain)
                 .then(|| chrono::Duration::seconds(settings.reads.rollup_every_secs.max(1) as i64)),
+            sample_key: settings.webhooks.secret_key.clone(),
         };
         tracker.spawn(scheduler::run(alarm.rules, rule_settings.clone(), metrics.clone(), schedule, shutdown.clone()));
         let streams =

@@ -55,6 +55,8 @@ pub struct SchedulerSettings {
     /// How often the hourly rollup of readings is brought up to date; `None`
     /// where TimescaleDB's continuous aggregate does it.
     pub rollup_every: Option<chrono::Duration>,
+    /// The key follow-up samples are drawn with; none drawn without it.
+    pub sample_key: Option<secrecy::SecretString>,
 }
 
 pub async fn run(
@@ -210,6 +212,14 @@ impl Leader {
         // Complaints unanswered in time go to the bureau's queue.
         if let Err(err) = crate::store::complaints::overdue_due(&self.pool, 100).await {
             tracing::warn!(cause = %err, "marking overdue complaints failed; trying again at the next tick");
+        }
+        // Last month's follow-up calls, once it is over everywhere.
+        let month = crate::care::follow_ups::last_month(now);
+        if let Some(key) = self.settings.sample_key.as_ref()
+            && crate::care::follow_ups::has_ended(month, now)
+            && let Err(err) = crate::care::follow_ups::draw(&self.pool, key, month).await
+        {
+            tracing::warn!(cause = %err, "drawing follow-up calls failed; trying again at the next tick");
         }
         // The family is told a month ahead that a grade is about to lapse.
         if let Err(err) = crate::store::assessments::remind_due(&self.pool, REASSESS_AHEAD_DAYS, 100).await {

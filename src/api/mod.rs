@@ -20,6 +20,7 @@ pub mod enrolments;
 pub mod error;
 pub mod family;
 pub mod fhir;
+pub mod follow_ups;
 pub mod gateways;
 pub mod health;
 pub mod institutions;
@@ -274,6 +275,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(matching::router())
         .merge(desk::router())
         .merge(complaints::router())
+        .merge(follow_ups::router())
         .merge(certificates::router())
 }
 

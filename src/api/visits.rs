@@ -655,8 +655,8 @@ struct ResolveRequest {
 }
 
 #[utoipa::path(post, path = "/visits/{id}/exceptions/{code}/resolve",
-    summary = "Resolve one EVV exception with a reason (listed in evv.resolved)",
-    description = "Who may call it: admin, staff.", params(("id" = Uuid, Path), ("code" = Exception, Path)), request_body = ResolveRequest,
+    summary = "Resolve one EVV exception with a reason (listed in evv.resolved); disputed (a follow-up call heard the visit did not happen) is resolved by the civil-affairs bureau of the elder's division, and the visit goes back into claims",
+    description = "Who may call it: admin, staff; civil_affairs for disputed.", params(("id" = Uuid, Path), ("code" = Exception, Path)), request_body = ResolveRequest,
     responses((status = 200, description = "success", body = VisitBody)))]
 async fn resolve(
     State(ctx): State<ApiContext>,
@@ -665,11 +665,14 @@ async fn resolve(
     Json(req): Json<ResolveRequest>,
 ) -> Result<Json<VisitBody>> {
     super::text("reason", &req.reason, 2000)?;
-    let mut tx = ctx.pool.begin().await?;
-    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     let code = Exception::parse(&code).ok_or_else(|| {
         Error::validation("code", format!("not an EVV exception: one of {}", Exception::names().join(", ")))
     })?;
+    if code == Exception::Disputed {
+        return resolve_dispute(&ctx, &auth, id, req.reason.trim()).await;
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visit_for_staff(&mut tx, &auth, id).await?;
     if !visit.exceptions().contains(&code) {
         return Err(Error::Conflict(format!("the visit has no {code} exception")));
     }
@@ -679,6 +682,34 @@ async fn resolve(
     let resolved = Resolved { code, reason: req.reason.trim().to_owned(), by: auth.scope.user, at: Utc::now() };
     visit.resolved.0.push(resolved.clone());
     save_and_answer(&ctx, &auth, tx, &visit, "visit.exception_resolved", json!(resolved)).await
+}
+
+/// A dispute (a follow-up call heard the visit did not happen) is the
+/// civil-affairs bureau's to resolve, never the provider's: the visit goes
+/// back into claims once it is. Recorded on the provider's audit chain.
+async fn resolve_dispute(ctx: &ApiContext, auth: &AuthUser, id: Uuid, reason: &str) -> Result<Json<VisitBody>> {
+    if auth.scope.role != Role::CivilAffairs {
+        let mut conn = ctx.pool.acquire().await?;
+        visits::fetch(&mut conn, &auth.scope, id, false).await?.ok_or(Error::NotFound)?;
+        return Err(Error::Forbidden("a disputed visit is resolved by the civil-affairs bureau"));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let mut visit = visits::fetch_any(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    auth.reach::<crate::domain::scope::Identity>(ctx, visit.resident_id).await?;
+    if !visit.exceptions().contains(&Exception::Disputed) {
+        return Err(Error::Conflict("the visit has no disputed exception".into()));
+    }
+    if visit.resolved.0.iter().any(|r| r.code == Exception::Disputed) {
+        return Err(Error::Conflict("disputed is already resolved".into()));
+    }
+    let resolved =
+        Resolved { code: Exception::Disputed, reason: reason.to_owned(), by: auth.scope.user, at: Utc::now() };
+    visit.resolved.0.push(resolved.clone());
+    visits::save(&mut tx, &visit).await?;
+    let actor = crate::audit::Actor { user_id: auth.scope.user, institution_id: Some(visit.institution_id) };
+    crate::audit::record(&mut tx, actor, "visit.dispute_resolved", "visit", visit.id, json!(resolved)).await?;
+    tx.commit().await?;
+    Ok(Json(VisitBody::from(&visit)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

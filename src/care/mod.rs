@@ -2,6 +2,8 @@
 //! visits late or missed raised as alerts (the scheduler's job), and the
 //! alert a visit was dispatched for told what happens at the door.
 
+pub mod follow_ups;
+
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};

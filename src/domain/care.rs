@@ -89,6 +89,9 @@ names!(
         ShortVisit = "short_visit",
         ManualEntry = "manual_entry",
         OfflineEntry = "offline_entry",
+        /// A follow-up call heard that the visit did not happen: out of
+        /// claims until the civil-affairs bureau resolves it.
+        Disputed = "disputed",
     }
 );
 

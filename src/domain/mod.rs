@@ -34,6 +34,7 @@ pub mod scope;
 pub mod settings;
 pub mod settings_schema;
 pub mod status;
+pub mod supervision;
 pub mod wire;
 pub mod zigbee;
 

@@ -116,7 +116,9 @@ pub async fn create(
                             from claim_lines cl join claims pc on pc.id = cl.claim_id
                             where cl.bill_line_id = b.id) prior on true
          where b.institution_id = $2 and b.payer = $3 and b.payer_fen > 0 and b.month <= $4
-           and ((prior.tries = 0 and b.month = $4) or (prior.tries = 1 and prior.all_rejected))",
+           and ((prior.tries = 0 and b.month = $4) or (prior.tries = 1 and prior.all_rejected))
+           -- A visit no longer verified (a dispute open on it) waits out of claims.
+           and not exists (select 1 from visits v where b.kind = 'visit' and v.id = b.ref and not v.verified)",
     )
     .bind(id)
     .bind(institution)

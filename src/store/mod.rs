@@ -23,6 +23,7 @@ pub mod devices;
 pub mod divisions;
 pub mod enrolments;
 pub mod fhir;
+pub mod follow_ups;
 pub mod gateways;
 pub mod inbox;
 pub mod ingest;

@@ -150,7 +150,23 @@ impl Visit {
             amended: !self.amendments.0.is_empty(),
             far_from_home_m,
         };
+        let disputed = self.exceptions().contains(&Exception::Disputed);
         self.exceptions = care::exceptions(&facts).iter().map(|e| e.as_str().to_owned()).collect();
+        // A dispute is no fact of the record: it stays until resolved.
+        if disputed {
+            self.exceptions.push(Exception::Disputed.as_str().to_owned());
+        }
+    }
+
+    /// Opens a dispute on the visit (a follow-up call heard it did not
+    /// happen): unverified, so out of claims, until the bureau resolves it.
+    /// False when it has been disputed already (a visit is called once).
+    pub fn dispute(&mut self) -> bool {
+        if self.exceptions().contains(&Exception::Disputed) {
+            return false;
+        }
+        self.exceptions.push(Exception::Disputed.as_str().to_owned());
+        true
     }
 
     /// Completed, and every exception (if any) resolved.

@@ -336,6 +336,9 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ("get", "/api/v1/complaints/{id}", Value::Null, [N; 9]),
         ("post", "/api/v1/complaints/{id}/response", json!({"text": "we are sorry"}), [N; 9]),
         ("post", "/api/v1/complaints/{id}/close", json!({"outcome": "resolved"}), [N; 9]),
+        // Follow-up calls: the desk's and the bureau's only (tests/it/supervision.rs has both).
+        ("get", "/api/v1/follow-ups", Value::Null, [F; 9]),
+        ("post", "/api/v1/follow-ups/{id}", json!({"reached": false}), [F; 9]),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

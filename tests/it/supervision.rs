@@ -222,3 +222,188 @@ async fn a_carer_without_a_valid_health_certificate_is_not_assigned_a_visit() {
     assert_eq!((rows[0]["name"].as_str(), rows[0]["kind"].as_str()), (Some("Li Wei"), Some("health")));
     assert_eq!(app.get("/api/v1/certificates/expiring?within_days=5", &admin).await["certificates"], json!([]));
 }
+
+/// `count` verified visits of the provider to the elder on the 10th of
+/// `month` (her clock), as a month of delivered care leaves them; their ids.
+async fn verified_visits(app: &TestApp, institution: &str, resident: &str, month: &str, count: i64) -> Vec<String> {
+    sqlx::query_scalar(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                             check_in_at, check_out_at, verified)
+         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'ltc_insurance', 'manual', 'completed', at, at, at + interval '1 hour', true
+         from services s, generate_series(1, $4) n,
+              lateral (select ((($3 || '-10')::date + time '09:00') at time zone 'Asia/Shanghai') + n * interval '1 minute' as at) t
+         where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
+         returning id::text",
+    )
+    .bind(institution)
+    .bind(resident)
+    .bind(month)
+    .bind(count)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// A bill line for a visit, 50.00 of which the fund pays.
+async fn bill_line(app: &TestApp, institution: &str, resident: &str, visit: &str, month: &str) {
+    sqlx::query(
+        "insert into bill_lines (id, institution_id, resident_id, kind, ref, date, month, service, minutes, amount_fen,
+                                 payer, payer_fen, elder_fen, over_quota)
+         values (gen_random_uuid(), $1::uuid, $2::uuid, 'visit', $3::uuid, ($4 || '-10')::date, ($4 || '-01')::date,
+                 'WELFARE-CHECK', 60, 5500, 'ltc_insurance', 5000, 500, false)",
+    )
+    .bind(institution)
+    .bind(resident)
+    .bind(visit)
+    .bind(month)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// Follow-up calls: two months ago, Harbour delivered 60 verified visits and
+/// Lakeside 3. The desk's list samples 3 of Harbour's (5 %) and 2 of
+/// Lakeside's (at least 2), each draw recomputed here with the key. One
+/// elder says a visit never happened: it is disputed, seen by the provider,
+/// kept out of its claim, and back in once the bureau resolves the dispute.
+#[tokio::test]
+async fn follow_up_calls_sample_each_provider_and_a_visit_that_never_happened_leaves_the_claim() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (lakeside_id, lakeside) = institution(&app, &operator, "Lakeside Care", "home_care", "330205002").await;
+    let bureau = division_user(&app, &operator, "civil_affairs", "330205001").await;
+    let other_bureau = division_user(&app, &operator, "civil_affairs", "330205002").await;
+    let desk_body =
+        json!({"email": "desk@81890.example", "password": "long enough pw", "name": "Desk", "role": "desk"});
+    ok(&app, "POST", "/api/v1/users", &operator, desk_body).await;
+    let desk = app.login("desk@81890.example", "long enough pw").await;
+    let register = |by: &str, body17: &str, division: &str| {
+        let registration = json!({"name": format!("Elder {body17}"), "timezone": "Asia/Shanghai",
+            "id_number": id_number(body17), "division": division});
+        let (app, by) = (&app, by.to_owned());
+        async move { ok(app, "POST", "/api/v1/residents", &by, registration).await["id"].as_str().unwrap().to_owned() }
+    };
+    let zhou = register(&harbour, "33020519400101004", "330205001001001").await;
+    let community = json!({"code": "330205002001", "name": "West Community", "level": "community"});
+    ok(&app, "POST", "/api/v1/divisions", &operator, community).await;
+    let chen = register(&lakeside, "33020519410202005", "330205002001").await;
+    let month: String =
+        sqlx::query_scalar("select to_char(date_trunc('month', now()) - interval '2 months', 'YYYY-MM')")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let harbour_visits = verified_visits(&app, &harbour_id, &zhou, &month, 60).await;
+    let lakeside_visits = verified_visits(&app, &lakeside_id, &chen, &month, 3).await;
+    // An unverified visit is never sampled.
+    let unverified = verified_visits(&app, &harbour_id, &zhou, &month, 1).await;
+    sqlx::query("update visits set verified = false, exceptions = '{late_start}' where id = $1::uuid")
+        .bind(&unverified[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // Nobody but the desk and the bureau sees the calls: a provider must
+    // not know which of its visits are called.
+    let path = format!("/api/v1/follow-ups?month={month}");
+    assert_eq!(app.call("GET", &path, Some(&harbour), None).await.0, StatusCode::FORBIDDEN);
+    let this_month = chrono::Utc::now().format("%Y-%m").to_string();
+    let now = app.get(&format!("/api/v1/follow-ups?month={this_month}"), &desk).await;
+    assert_eq!((now["drawn"].as_bool(), now["follow_ups"].as_array().map(Vec::len)), (Some(false), Some(0)));
+
+    let list = app.get(&path, &desk).await;
+    assert_eq!(list["drawn"], true);
+    let calls = list["follow_ups"].as_array().unwrap().clone();
+    let of = |institution: &str| calls.iter().filter(|c| c["institution_id"] == institution).count();
+    assert_eq!((of(&harbour_id), of(&lakeside_id)), (3, 2), "{list}");
+    let first_day = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap();
+    let key = secrecy::SecretString::from(crate::support::SECRET_KEY.to_owned());
+    for call in &calls {
+        let visit = call["visit_id"].as_str().unwrap();
+        assert!(harbour_visits.iter().chain(&lakeside_visits).any(|v| v == visit) && visit != unverified[0]);
+        let draw = eldercare::domain::supervision::draw(&key, first_day, visit.parse().unwrap());
+        let hex: String = draw.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(call["draw"].as_str(), Some(hex.as_str()), "reproducible from the key");
+    }
+    // Harbour's three are its three lowest draws of all sixty.
+    let mut draws: Vec<(String, String)> = harbour_visits
+        .iter()
+        .map(|v| {
+            let d = eldercare::domain::supervision::draw(&key, first_day, v.parse().unwrap());
+            (d.iter().map(|b| format!("{b:02x}")).collect(), v.clone())
+        })
+        .collect();
+    draws.sort();
+    let mut sampled: Vec<&str> = calls
+        .iter()
+        .filter(|c| c["institution_id"] == harbour_id.as_str())
+        .map(|c| c["visit_id"].as_str().unwrap())
+        .collect();
+    sampled.sort_unstable();
+    let mut lowest: Vec<&str> = draws[..3].iter().map(|(_, v)| v.as_str()).collect();
+    lowest.sort_unstable();
+    assert_eq!(sampled, lowest);
+    // Drawn once: asked again, the same calls; the draw is on the audit chain.
+    assert_eq!(app.get(&path, &desk).await["follow_ups"].as_array().unwrap().len(), 5);
+    let drawn: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'follow_ups.drawn' and entity_id = $1")
+            .bind(&month)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(drawn, 1);
+    // The bureau sees its own division's elders' calls only.
+    assert_eq!(app.get(&path, &bureau).await["follow_ups"].as_array().unwrap().len(), 3);
+    assert_eq!(app.get(&path, &other_bureau).await["follow_ups"].as_array().unwrap().len(), 2);
+
+    // Two of Harbour's sampled visits were billed to the fund.
+    let harbour_calls: Vec<&Value> = calls.iter().filter(|c| c["institution_id"] == harbour_id.as_str()).collect();
+    let (disputed, kept) =
+        (harbour_calls[0]["visit_id"].as_str().unwrap(), harbour_calls[1]["visit_id"].as_str().unwrap());
+    bill_line(&app, &harbour_id, &zhou, disputed, &month).await;
+    bill_line(&app, &harbour_id, &zhou, kept, &month).await;
+
+    // Nobody answers, then she does: the visit never happened.
+    let call = format!("/api/v1/follow-ups/{}", harbour_calls[0]["id"].as_str().unwrap());
+    let (status, _) =
+        app.call("POST", &call, Some(&desk), Some(json!({"reached": false, "visit_happened": false}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing heard from nobody");
+    let tried = ok(&app, "POST", &call, &desk, json!({"reached": false})).await;
+    assert_eq!((tried["attempts"].as_i64(), tried["reached"].as_bool()), (Some(1), Some(false)));
+    let (status, _) = app.call("POST", &call, Some(&harbour), Some(json!({"reached": false}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let heard = json!({"reached": true, "visit_happened": false, "satisfaction": 1, "note": "Nobody came that week"});
+    let recorded = ok(&app, "POST", &call, &desk, heard.clone()).await;
+    assert_eq!((recorded["attempts"].as_i64(), recorded["visit_happened"].as_bool()), (Some(2), Some(false)));
+    assert_eq!(app.call("POST", &call, Some(&desk), Some(heard)).await.0, StatusCode::CONFLICT, "recorded once");
+
+    // The provider sees the dispute on its visit, and cannot clear it.
+    let visit = app.get(&format!("/api/v1/visits/{disputed}"), &harbour).await;
+    assert_eq!(visit["evv"]["exceptions"], json!(["disputed"]), "{visit}");
+    assert_eq!(visit["evv"]["verified"], false);
+    let resolve = format!("/api/v1/visits/{disputed}/exceptions/disputed/resolve");
+    let reason = json!({"reason": "The carer's phone shows her at the door; the elder forgot"});
+    assert_eq!(app.call("POST", &resolve, Some(&harbour), Some(reason.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.call("POST", &resolve, Some(&other_bureau), Some(reason.clone())).await.0, StatusCode::NOT_FOUND);
+
+    // Its claim for the month leaves the disputed visit out.
+    let claim = ok(&app, "POST", "/api/v1/claims", &harbour, json!({"payer": "ltc_insurance", "month": month})).await;
+    let claim = app.get(&format!("/api/v1/claims/{}", claim["id"].as_str().unwrap()), &harbour).await;
+    let refs: Vec<&str> = claim["lines"].as_array().unwrap().iter().map(|l| l["ref"].as_str().unwrap()).collect();
+    assert_eq!(refs, [kept], "{claim}");
+
+    // The bureau resolves it: verified again, and claimed next time.
+    let resolved = ok(&app, "POST", &resolve, &bureau, reason).await;
+    assert_eq!(resolved["evv"]["verified"], true, "{resolved}");
+    let again = ok(&app, "POST", "/api/v1/claims", &harbour, json!({"payer": "ltc_insurance", "month": month})).await;
+    let again = app.get(&format!("/api/v1/claims/{}", again["id"].as_str().unwrap()), &harbour).await;
+    let refs: Vec<&str> = again["lines"].as_array().unwrap().iter().map(|l| l["ref"].as_str().unwrap()).collect();
+    assert_eq!(refs, [disputed]);
+    let chain: Vec<String> = sqlx::query_scalar("select action from audit_log where entity_id = $1 order by id")
+        .bind(disputed)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(chain, ["visit.disputed", "visit.dispute_resolved"]);
+}

@@ -154,6 +154,12 @@ const BARE_ID_TAKERS: &[&str] = &[
     "respite::first_full_day",
     // The reach check itself, for a row already in hand.
     "residents::reaches",
+    // Whether a provider is in the bureau's division: the scope's own filter, asked of one institution.
+    "inspections::in_division",
+    // An inspection of a provider the handler found in the bureau's division first (in_division).
+    "inspections::insert",
+    // Inspections of one institution, within the scope's filter in the same query.
+    "inspections::list",
     // The key safe code, for the carer of the visit: reached through the visit.
     "responder::key_safe_code",
 ];

@@ -236,7 +236,7 @@ async fn decide(
     }
     let resident = auth.reach::<Identity>(&ctx, application.resident_id).await?;
     // Her own date: an entitlement starts on the day of the decision where she lives.
-    let today = crate::store::meals::resident_today(&mut tx, resident.id()).await?;
+    let today = crate::store::meals::resident_today(&mut tx, &resident).await?;
     let (status, step, scheme, entitlement) = match req.decision {
         Decision::Rejected => (ApplicationStatus::Rejected, StepKind::Rejected, None, None),
         Decision::Approved => {
@@ -401,7 +401,7 @@ async fn entitlements(
     }
     let resident = auth.reach::<Identity>(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    let today = crate::store::meals::resident_today(&mut conn, resident.id()).await?;
+    let today = crate::store::meals::resident_today(&mut conn, &resident).await?;
     let month = crate::store::billing::month_of(today);
     let mut found = store::entitlements(&mut conn, &resident, month).await?;
     if auth.scope.role == Role::Insurer {

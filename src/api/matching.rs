@@ -116,7 +116,7 @@ pub(super) async fn view(ctx: &ApiContext, auth: &AuthUser, request: Request) ->
     let priced_by = request.offer_institution_id.or(request.provider_institution_id);
     let price = match (&reached, priced_by) {
         (Some(resident), Some(provider)) => {
-            let today = crate::store::meals::resident_today(&mut conn, resident.id()).await?;
+            let today = crate::store::meals::resident_today(&mut conn, resident).await?;
             crate::store::billing::quote(&mut conn, resident, provider, &request.service_code, today)
                 .await?
                 .map(|(amount, elder_amount)| Price { amount, elder_amount })
@@ -419,7 +419,7 @@ struct OfferedList {
 async fn offered(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<OfferedList>> {
     let resident = auth.reach::<Identity>(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    let today = crate::store::meals::resident_today(&mut conn, resident.id()).await?;
+    let today = crate::store::meals::resident_today(&mut conn, &resident).await?;
     let mut services = Vec::new();
     for service in store::offered(&mut conn, &resident).await? {
         let price = crate::store::billing::quote(&mut conn, &resident, service.institution_id, &service.code, today)

@@ -23,6 +23,7 @@ pub mod fhir;
 pub mod follow_ups;
 pub mod gateways;
 pub mod health;
+pub mod inspections;
 pub mod institutions;
 pub mod limits;
 pub mod matching;
@@ -38,6 +39,7 @@ pub mod residents;
 pub mod respite;
 pub mod responder;
 pub mod rules;
+pub mod scores;
 pub mod services;
 pub mod statements;
 pub mod status;
@@ -276,6 +278,8 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(desk::router())
         .merge(complaints::router())
         .merge(follow_ups::router())
+        .merge(inspections::router())
+        .merge(scores::router())
         .merge(certificates::router())
 }
 

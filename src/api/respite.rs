@@ -213,7 +213,7 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid
     }
     let resident = auth.reach::<Identity>(&ctx, id).await?;
     let mut conn = ctx.pool.acquire().await?;
-    let today = crate::store::meals::resident_today(&mut conn, resident.id()).await?;
+    let today = crate::store::meals::resident_today(&mut conn, &resident).await?;
     let days_entitled = store::entitlement_for(&mut conn, &resident, today, today).await?.map(|(_, days)| days);
     let days_used = store::days_used(&mut conn, &resident, today.year()).await?;
     drop(conn);

@@ -64,6 +64,22 @@ pub fn sample(key: &SecretString, month: NaiveDate, candidates: &[Candidate]) ->
     out
 }
 
+/// The checklist an inspection uses when the bureau names none: the items
+/// of the national service-quality basics for elderly-care institutions.
+pub const DEFAULT_CHECKLIST: [(&str, &str); 8] = [
+    ("fire_safety", "Fire safety: exits, extinguishers, drills"),
+    ("food_hygiene", "Food hygiene: kitchen, storage, samples kept"),
+    ("medication", "Medication: storage, administration records"),
+    ("staff_certificates", "Staff: vocational levels and valid health certificates"),
+    ("care_records", "Care records: plans, visit records, assessments"),
+    ("emergency_response", "Emergency calls answered and acted on in time"),
+    ("accessibility", "Accessibility: handrails, ramps, call buttons"),
+    ("complaints_handling", "Complaints answered within their deadline"),
+];
+
+/// How bad an inspection finding is.
+pub const SEVERITIES: [&str; 3] = ["minor", "major", "critical"];
+
 /// A provider's raw figures of a month, as the store counts them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RawFigures {

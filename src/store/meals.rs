@@ -3,7 +3,7 @@
 //! scope's [`KitchenReach`]: an institution's care staff reach its kitchens
 //! and orders, a kitchen user their one kitchen, nobody else any.
 
-use crate::domain::scope::{AreaOf, KitchenReach, Meals as MealsArea, Monitoring, Reached};
+use crate::domain::scope::{AreaOf, Identity, KitchenReach, Meals as MealsArea, Monitoring, Reached};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -824,7 +824,10 @@ pub async fn resident_timezone(conn: &mut PgConnection, resident: Uuid) -> Resul
 
 /// Today where she lives: the day her entitlements, quotes and respite year
 /// are counted in (an entitlement starts on the day of its decision there).
-pub async fn resident_today(conn: &mut PgConnection, resident: Uuid) -> Result<chrono::NaiveDate, sqlx::Error> {
-    let zone = resident_timezone(conn, resident).await?;
+pub async fn resident_today(
+    conn: &mut PgConnection,
+    resident: &Reached<Identity>,
+) -> Result<chrono::NaiveDate, sqlx::Error> {
+    let zone = resident_timezone(conn, resident.id()).await?;
     Ok(crate::domain::care::local_date(&zone, chrono::Utc::now()))
 }

@@ -339,6 +339,15 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         // Follow-up calls: the desk's and the bureau's only (tests/it/supervision.rs has both).
         ("get", "/api/v1/follow-ups", Value::Null, [F; 9]),
         ("post", "/api/v1/follow-ups/{id}", json!({"reached": false}), [F; 9]),
+        // Inspections: the bureau schedules and records (tests/it/supervision.rs);
+        // ids here name home's resident: 404, or 403 first for a role never allowed.
+        ("post", "/api/v1/inspections", json!({"institution_id": "@RESIDENT", "scheduled_for": "2030-01-01"}), [F; 9]),
+        ("get", "/api/v1/inspections", Value::Null, [F, F, A, A, F, F, F, A, A]),
+        ("get", "/api/v1/inspections/{id}", Value::Null, [N; 9]),
+        ("post", "/api/v1/inspections/{id}/results", json!({"items": [], "findings": []}), [F; 9]),
+        ("post", "/api/v1/inspection-findings/{id}/answer", json!({"text": "put right"}), [N; 9]),
+        ("post", "/api/v1/inspection-findings/{id}/verify", json!({"accepted": true}), [F; 9]),
+        ("get", "/api/v1/providers/scores", Value::Null, [F, A, F, F, F, F, F, F, F]),
         ("post", "/api/v1/visits/{id}/cancel", json!({"reason": "other"}), resident_care),
         // At the door.
         ("put", "/api/v1/residents/{id}/responder-info", json!({"conditions": ["asthma"]}), resident_care),

@@ -719,8 +719,12 @@ async fn fingerprint(app: &TestApp) -> std::collections::BTreeMap<String, String
 /// Operations of other roles than the admin's (the bureau's, the fund's,
 /// an assessor's): the admin's valid body is parsed, then refused by the
 /// policy (403 or 404), never by the parser (422).
-const NOT_THE_ADMINS: &[(&str, &str)] =
-    &[("POST", "/api/v1/residents/$resident/assessments"), ("PUT", "/api/v1/schemes/$code")];
+const NOT_THE_ADMINS: &[(&str, &str)] = &[
+    ("POST", "/api/v1/residents/$resident/assessments"),
+    ("PUT", "/api/v1/schemes/$code"),
+    ("POST", "/api/v1/inspections"),
+    ("POST", "/api/v1/inspections/$resident/results"),
+];
 
 /// Every request body of the document, valid, in an order where each
 /// succeeds after those before it; `$name`s are filled in from the world
@@ -746,6 +750,17 @@ const VALID_BODIES: &[(&str, &str, &str)] = &[
         "PUT",
         "/api/v1/users/$me/certificates",
         r#"[{"kind": "health", "valid_until": "2030-01-01"}, {"kind": "care_worker_level", "level": 3, "valid_until": "2030-01-01"}]"#,
+    ),
+    (
+        "POST",
+        "/api/v1/inspections",
+        r#"{"institution_id": "$resident", "scheduled_for": "2030-01-01", "checklist": [{"code": "fire_safety", "text": "Exits clear"}]}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/inspections/$resident/results",
+        r#"{"items": [{"code": "fire_safety", "passed": false, "note": "exit 2"}],
+            "findings": [{"item": "fire_safety", "severity": "minor", "text": "Exit 2 blocked", "rectify_by": "2030-01-01"}]}"#,
     ),
     (
         "POST",

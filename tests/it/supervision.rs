@@ -407,3 +407,222 @@ async fn follow_up_calls_sample_each_provider_and_a_visit_that_never_happened_le
         .unwrap();
     assert_eq!(chain, ["visit.disputed", "visit.dispute_resolved"]);
 }
+
+/// An inspection of Harbour: scheduled by the bureau with its own checklist,
+/// recorded once with a major finding, answered by Harbour, reopened, answered
+/// again and verified. Then last month's scores: Harbour's from its figures
+/// (alerts, visits, follow-up calls and the inspection), each component and
+/// the formula shown; Lakeside, with no figures, has none.
+#[tokio::test]
+async fn an_inspection_finding_is_answered_and_verified_and_scores_follow_from_the_figures() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (lakeside_id, lakeside) = institution(&app, &operator, "Lakeside Care", "home_care", "330205002").await;
+    let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
+    let street_bureau = division_user(&app, &operator, "civil_affairs", "330205001").await;
+    let body =
+        json!({"email": "sup@district.example", "password": "long enough pw", "name": "Sup", "division": "330205"});
+    ok(&app, "POST", "/api/v1/supervisors", &operator, body).await;
+    let supervisor = app.login("sup@district.example", "long enough pw").await;
+
+    let checklist = json!([{"code": "fire_safety", "text": "Fire exits clear"},
+                           {"code": "medication", "text": "Medication locked and logged"}]);
+    let on = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+    let body = json!({"institution_id": harbour_id, "scheduled_for": on, "checklist": checklist});
+    assert_eq!(
+        app.call("POST", "/api/v1/inspections", Some(&harbour), Some(body.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let elsewhere = json!({"institution_id": lakeside_id, "scheduled_for": on});
+    let (status, _) = app.call("POST", "/api/v1/inspections", Some(&street_bureau), Some(elsewhere)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "Lakeside is not in that street");
+    let inspection = ok(&app, "POST", "/api/v1/inspections", &bureau, body).await;
+    let id = inspection["id"].as_str().unwrap().to_owned();
+    assert_eq!(inspection["status"], "scheduled");
+    // The default checklist when none is named.
+    let default = json!({"institution_id": lakeside_id, "scheduled_for": on});
+    let other = ok(&app, "POST", "/api/v1/inspections", &bureau, default).await;
+    assert_eq!(other["checklist"].as_array().unwrap().len(), 8);
+
+    let results = format!("/api/v1/inspections/{id}/results");
+    let fortnight = (chrono::Utc::now() + chrono::Duration::days(14)).date_naive();
+    let finding = json!({"item": "fire_safety", "severity": "major", "text": "Exit 2 blocked by wheelchairs",
+                         "rectify_by": fortnight});
+    for wrong in [
+        json!({"items": [{"code": "fire_safety", "passed": false}], "findings": []}),
+        json!({"items": [{"code": "fire_safety", "passed": false}, {"code": "medication", "passed": true}],
+               "findings": [{"item": "kitchen", "severity": "minor", "text": "x", "rectify_by": fortnight}]}),
+        json!({"items": [{"code": "fire_safety", "passed": false}, {"code": "medication", "passed": true}],
+               "findings": [{"item": "fire_safety", "severity": "minor", "text": "x", "rectify_by": "2020-01-01"}]}),
+    ] {
+        assert_eq!(app.call("POST", &results, Some(&bureau), Some(wrong)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let found = json!({"items": [{"code": "fire_safety", "passed": false, "note": "exit 2"},
+                                 {"code": "medication", "passed": true}], "findings": [finding]});
+    let recorded = ok(&app, "POST", &results, &bureau, found.clone()).await;
+    assert_eq!(recorded["status"], "recorded");
+    assert_eq!(app.call("POST", &results, Some(&bureau), Some(found)).await.0, StatusCode::CONFLICT);
+
+    // Harbour reads it and answers; Lakeside sees nothing of it.
+    assert_eq!(
+        app.call("GET", &format!("/api/v1/inspections/{id}"), Some(&lakeside), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let seen = app.get(&format!("/api/v1/inspections/{id}"), &harbour).await;
+    let finding_id = seen["findings"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (seen["findings"][0]["status"].as_str(), seen["findings"][0]["severity"].as_str()),
+        (Some("open"), Some("major"))
+    );
+    let answer = format!("/api/v1/inspection-findings/{finding_id}/answer");
+    let verify = format!("/api/v1/inspection-findings/{finding_id}/verify");
+    assert_eq!(app.call("POST", &verify, Some(&bureau), Some(json!({"accepted": true}))).await.0, StatusCode::CONFLICT);
+    let answered = ok(&app, "POST", &answer, &harbour, json!({"text": "Wheelchairs moved to the store room"})).await;
+    assert_eq!(answered["status"], "answered");
+    let reopened = ok(&app, "POST", &verify, &bureau, json!({"accepted": false})).await;
+    assert_eq!((reopened["status"].as_str(), reopened["reopened"].as_i64()), (Some("open"), Some(1)));
+    ok(&app, "POST", &answer, &harbour, json!({"text": "A sign and a marked line keep the exit clear"})).await;
+    assert_eq!(
+        app.call("POST", &verify, Some(&harbour), Some(json!({"accepted": true}))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let verified = ok(&app, "POST", &verify, &bureau, json!({"accepted": true})).await;
+    assert_eq!(verified["status"], "verified");
+    let trail: Vec<String> = sqlx::query_scalar(
+        "select action from audit_log where action like 'inspection.%' and institution_id = $1::uuid order by id",
+    )
+    .bind(&harbour_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        trail,
+        [
+            "inspection.scheduled",
+            "inspection.recorded",
+            "inspection.finding_answered",
+            "inspection.finding_reopened",
+            "inspection.finding_answered",
+            "inspection.finding_verified"
+        ]
+    );
+
+    // Last month's figures for Harbour: 4 critical alerts, 3 answered in
+    // 30 s and one in 2 minutes; 4 visits due, 3 on time and clean, one
+    // missed; one elder enrolled, no complaint upheld; a follow-up call
+    // satisfied (5) that heard the visit happened; the inspection above.
+    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let zhou = ok(&app, "POST", "/api/v1/residents", &harbour, registration).await["id"].as_str().unwrap().to_owned();
+    let month: String = sqlx::query_scalar(
+        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let day = |d: u32, hh: u32| format!("{month}-{d:02} {hh:02}:00:00+08");
+    sqlx::query("update enrolments set starts_at = now() - interval '100 days' where resident_id = $1::uuid")
+        .bind(&zhou)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for (n, seconds) in [30, 30, 30, 120].iter().enumerate() {
+        sqlx::query(
+            "insert into alerts (id, institution_id, resident_id, kind, cause, severity, status, opened_at, condition_at,
+                                 acknowledged_at, acknowledged_by)
+             values (gen_random_uuid(), $1::uuid, $2::uuid, 'sos', $3, 'critical', 'acknowledged', $4::timestamptz,
+                     $4::timestamptz, $4::timestamptz + make_interval(secs => $5), null)",
+        )
+        .bind(&harbour_id)
+        .bind(&zhou)
+        .bind(format!("score-{n}"))
+        .bind(day(10, 10 + n as u32))
+        .bind(f64::from(*seconds))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let visits: Vec<String> = sqlx::query_scalar(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                             check_in_at, check_out_at, verified)
+         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'institution', 'manual',
+                case when n = 4 then 'missed' else 'completed' end, $3::timestamptz + n * interval '1 hour',
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '5 minutes' end,
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '65 minutes' end, n < 4
+         from services s, generate_series(1, 4) n where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
+         returning id::text",
+    )
+    .bind(&harbour_id)
+    .bind(&zhou)
+    .bind(day(12, 8))
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("insert into follow_up_draws (month, visits, sampled) values (($1 || '-01')::date, 3, 1) on conflict do nothing")
+        .bind(&month)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into follow_ups (id, month, visit_id, institution_id, resident_id, draw, attempts, reached,
+                                 visit_happened, satisfaction)
+         values (gen_random_uuid(), ($1 || '-01')::date, $2::uuid, $3::uuid, $4::uuid, '\\x00', 1, true, true, 5)
+         on conflict (visit_id) do update set reached = true, visit_happened = true, satisfaction = 5",
+    )
+    .bind(&month)
+    .bind(&visits[0])
+    .bind(&harbour_id)
+    .bind(&zhou)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("update inspections set recorded_at = $2::timestamptz where id = $1::uuid")
+        .bind(&id)
+        .bind(day(15, 10))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let path = format!("/api/v1/providers/scores?month={month}");
+    assert_eq!(app.call("GET", &path, Some(&harbour), None).await.0, StatusCode::FORBIDDEN);
+    let scores = app.get(&path, &bureau).await;
+    assert!(scores["formula"].as_str().unwrap().starts_with("score = round(100 * sum(weight * value)"));
+    let providers = scores["providers"].as_array().unwrap();
+    assert_eq!(providers.len(), 2, "{scores}");
+    let first = &providers[0];
+    assert_eq!(first["institution_id"], harbour_id.as_str());
+    let figures = &first["figures"];
+    let counted: Vec<i64> = [
+        "alerts",
+        "alerts_within_60s",
+        "visits_due",
+        "visits_on_time",
+        "visits_completed",
+        "visits_with_exceptions",
+        "elders",
+        "complaints_upheld",
+        "satisfaction_answers",
+        "happened_yes",
+        "findings_major",
+    ]
+    .iter()
+    .map(|k| figures[*k].as_i64().unwrap())
+    .collect();
+    assert_eq!(counted, [4, 3, 4, 3, 3, 0, 1, 0, 1, 1, 1], "{figures}");
+    let values: Vec<f64> =
+        first["components"].as_array().unwrap().iter().map(|c| c["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, [0.75, 0.75, 1.0, 1.0, 1.0, 1.0, 0.7]);
+    // (25*0.75 + 15*0.75 + 15 + 15 + 10 + 10 + 10*0.7) / 100.
+    assert_eq!(first["score"], 87);
+    assert_eq!(
+        (providers[1]["institution_id"].as_str(), &providers[1]["score"]),
+        (Some(lakeside_id.as_str()), &Value::Null)
+    );
+    // The street's bureau sees Harbour only; the region's supervisor both.
+    assert_eq!(app.get(&path, &street_bureau).await["providers"].as_array().unwrap().len(), 1);
+    let by_division = app.get(&format!("{path}&division=330205002"), &supervisor).await;
+    assert_eq!(by_division["providers"].as_array().unwrap().len(), 1);
+    assert_eq!(by_division["providers"][0]["institution_id"], lakeside_id.as_str());
+}

@@ -55,6 +55,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/console/app/registry.js", JAVASCRIPT, include_str!("../console/app/registry.js")),
     ("/console/app/register.js", JAVASCRIPT, include_str!("../console/app/register.js")),
     ("/console/app/divisions.js", JAVASCRIPT, include_str!("../console/app/divisions.js")),
+    ("/console/app/trace.js", JAVASCRIPT, include_str!("../console/app/trace.js")),
     // The service worker: at /console/, so its scope is the console's.
     ("/console/sw.js", JAVASCRIPT, include_str!("../console/sw.js")),
     ("/console/style.css", CSS, include_str!("../console/style.css")),

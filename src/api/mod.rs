@@ -43,6 +43,7 @@ pub mod scores;
 pub mod services;
 pub mod statements;
 pub mod status;
+pub mod trace;
 pub mod users;
 pub mod visits;
 pub mod webhooks;
@@ -281,6 +282,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(inspections::router())
         .merge(scores::router())
         .merge(certificates::router())
+        .merge(trace::router())
 }
 
 /// The routes under the limit of requests in progress.

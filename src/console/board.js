@@ -176,6 +176,8 @@
       h('span', { class: 'state', 'data-testid': 'visit-state' }, STATE_LABELS[state] || state),
       h('strong', {}, `${time(v.scheduled_start)} · ${v.resident_name} · ${v.service_name}`),
       h('span', { class: 'muted' }, `${v.caregiver_name || 'Nobody assigned'}${where}`),
+      // Its whole chain (the alert, the record at the door, the money) opens in the console.
+      h('a', { class: 'ghost', href: `/console/#trace/visit/${v.id}`, 'data-testid': 'visit-trace' }, 'Trace'),
     );
   }
 

@@ -35,6 +35,7 @@ pub mod settings;
 pub mod settings_schema;
 pub mod status;
 pub mod supervision;
+pub mod trace;
 pub mod wire;
 pub mod zigbee;
 

@@ -146,7 +146,7 @@ pub async fn create(
 /// provider `institutions i`: the provider's own; the fund's insurer the
 /// LTC claims of providers in the fund's division; the bureau the subsidy
 /// claims of providers in its division.
-fn push_visible(query: &mut QueryBuilder<sqlx::Postgres>, scope: &Scope) {
+pub(super) fn push_visible(query: &mut QueryBuilder<sqlx::Postgres>, scope: &Scope) {
     match (scope.role, scope.institution) {
         (Role::Insurer, Some(fund)) => {
             query.push(

@@ -55,6 +55,7 @@ pub mod sessions;
 pub mod settings;
 pub mod status;
 pub mod timescale;
+pub mod trace;
 pub mod users;
 pub mod visits;
 pub mod webhooks;

@@ -324,6 +324,9 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ),
         ("get", "/api/v1/desk/check-calls", Value::Null, [F; 9]),
         ("get", "/api/v1/residents/{id}/services", Value::Null, resident_read),
+        // The chain of home's first alert: whoever reaches her (insurers and
+        // the bureau read its money side only; none of them is a caller here).
+        ("get", "/api/v1/trace/{kind}/{id}", Value::Null, resident_read),
         // Complaints (an id names home's resident here: 404 for all).
         (
             "post",
@@ -461,7 +464,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         .replace("{gateway_id}", "gw-world")
         .replace("{user_id}", &world.target_id)
         .replace("{code}", if template.starts_with("/api/v1/divisions/") { DISTRICT } else { "late_start" })
-        .replace("{date}", &world.meal_date);
+        .replace("{date}", &world.meal_date)
+        .replace("{kind}", "alert");
     let id = if path.contains("/institutions/") {
         &world.institution
     } else if path.contains("/users/") {
@@ -469,7 +473,7 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
     } else if path.contains("/me/sessions/") {
         // The caller's own session, filled in by the caller's row.
         "{id}"
-    } else if path.contains("/alerts/") {
+    } else if path.contains("/alerts/") || path.starts_with("/api/v1/trace/alert/") {
         &world.alert[i]
     } else if path.contains("/webhooks/") {
         &world.webhook

@@ -46,4 +46,5 @@ mod store;
 mod strict;
 mod supervision;
 mod support;
+mod trace;
 mod webhooks;

@@ -4,6 +4,7 @@ import { $, RESOLUTIONS, RESOLUTION_LABELS, STATUS_LABELS, TIMELINE_LABELS, fmtC
 import { api } from './session.js';
 import { act } from './alerts.js';
 import { openResidentPanel } from './resident.js';
+import { openTracePanel } from './trace.js';
 import { currentSection } from './views.js';
 
 export function openPanel(kind, id, title, opener) {
@@ -96,10 +97,21 @@ export function renderAlertPanel(alert, update) {
   }
   body.replaceChildren(
     facts,
+    traceButton(alert),
     alertActions(alert),
     section('Timeline', 'timeline-section', h('ol', { class: 'timeline', 'data-testid': 'timeline' }, h('li', { class: 'muted' }, 'Loading…'))),
   );
   loadTimeline(alert.id);
+}
+
+/** The way to the alert's whole chain: the visit sent, its record, the money. */
+function traceButton(alert) {
+  if (!isStaff() || !alert.resident_id) return null;
+  return h(
+    'p',
+    { class: 'panel-links' },
+    h('button', { type: 'button', class: 'link', 'data-testid': 'panel-trace', onclick: (e) => openTracePanel('alert', alert.id, e.currentTarget) }, 'Trace'),
+  );
 }
 
 export function alertFacts(alert) {

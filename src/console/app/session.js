@@ -9,6 +9,7 @@ import { closePanel } from './panel.js';
 import { currentSection, followsAlerts, setupViews } from './views.js';
 import { resetRegistry } from './registry.js';
 import { resetDivisions } from './divisions.js';
+import { openTraceFromHash } from './trace.js';
 
 export const { ApiError } = window.eldercareCommon;
 export const api = window.eldercareCommon.client({
@@ -81,6 +82,7 @@ export function startApp() {
   }
   if (state.view === 'registry') $('#registry-q').focus();
   else currentSection().focus();
+  openTraceFromHash();
 }
 
 export const ending = window.eldercareCommon.session({

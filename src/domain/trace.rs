@@ -21,7 +21,7 @@ names!(
 
 names!(
     /// One step of a chain, in the order the work went.
-    StepKind {
+    TraceStepKind {
         Alert = "alert",
         Visit = "visit",
         /// The electronic visit verification record: check-in, check-out,
@@ -36,12 +36,12 @@ names!(
 
 impl TraceKind {
     /// The step a trace asked about by this kind is.
-    pub fn step(self) -> StepKind {
+    pub fn step(self) -> TraceStepKind {
         match self {
-            TraceKind::Alert => StepKind::Alert,
-            TraceKind::Visit => StepKind::Visit,
-            TraceKind::BillLine => StepKind::BillLine,
-            TraceKind::ClaimLine => StepKind::ClaimLine,
+            TraceKind::Alert => TraceStepKind::Alert,
+            TraceKind::Visit => TraceStepKind::Visit,
+            TraceKind::BillLine => TraceStepKind::BillLine,
+            TraceKind::ClaimLine => TraceStepKind::ClaimLine,
         }
     }
 }
@@ -55,7 +55,7 @@ const EVV_ACTIONS: [&str; 4] = ["visit.checked_in", "visit.checked_out", "visit.
 pub enum Belongs {
     /// To the step of this kind about this record (an alert, a visit, or
     /// the EVV record of a visit).
-    Step(StepKind, Uuid),
+    Step(TraceStepKind, Uuid),
     /// To every line of this claim: its submission.
     ClaimLines(Uuid),
     /// To the decision on this line of a claim.
@@ -72,9 +72,9 @@ pub enum Belongs {
 pub fn belongs(entity: &str, entity_id: &str, action: &str, line_id: Option<Uuid>) -> Belongs {
     let Ok(id) = Uuid::parse_str(entity_id) else { return Belongs::Nowhere };
     match (entity, action) {
-        ("alert", _) => Belongs::Step(StepKind::Alert, id),
-        ("visit", action) if EVV_ACTIONS.contains(&action) => Belongs::Step(StepKind::Evv, id),
-        ("visit", _) => Belongs::Step(StepKind::Visit, id),
+        ("alert", _) => Belongs::Step(TraceStepKind::Alert, id),
+        ("visit", action) if EVV_ACTIONS.contains(&action) => Belongs::Step(TraceStepKind::Evv, id),
+        ("visit", _) => Belongs::Step(TraceStepKind::Visit, id),
         ("claim", "claim.submitted") => Belongs::ClaimLines(id),
         ("claim", "claim.line_decided") => line_id.map_or(Belongs::Nowhere, Belongs::Decision),
         ("claim", "claim.closed") => Belongs::Decisions(id),
@@ -90,10 +90,10 @@ mod tests {
     fn door_actions_go_to_the_evv_step_and_the_rest_of_a_visit_to_the_visit() {
         let visit = Uuid::from_u128(7);
         let text = visit.to_string();
-        assert_eq!(belongs("visit", &text, "visit.dispatched", None), Belongs::Step(StepKind::Visit, visit));
-        assert_eq!(belongs("visit", &text, "visit.assigned", None), Belongs::Step(StepKind::Visit, visit));
+        assert_eq!(belongs("visit", &text, "visit.dispatched", None), Belongs::Step(TraceStepKind::Visit, visit));
+        assert_eq!(belongs("visit", &text, "visit.assigned", None), Belongs::Step(TraceStepKind::Visit, visit));
         for action in EVV_ACTIONS {
-            assert_eq!(belongs("visit", &text, action, None), Belongs::Step(StepKind::Evv, visit), "{action}");
+            assert_eq!(belongs("visit", &text, action, None), Belongs::Step(TraceStepKind::Evv, visit), "{action}");
         }
     }
 
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(belongs("claim", &text, "claim.line_decided", Some(line)), Belongs::Decision(line));
         assert_eq!(belongs("claim", &text, "claim.line_decided", None), Belongs::Nowhere, "an erased entry");
         assert_eq!(belongs("claim", &text, "claim.closed", None), Belongs::Decisions(claim));
-        assert_eq!(belongs("alert", &text, "alert.acknowledged", None), Belongs::Step(StepKind::Alert, claim));
+        assert_eq!(belongs("alert", &text, "alert.acknowledged", None), Belongs::Step(TraceStepKind::Alert, claim));
         assert_eq!(belongs("resident", &text, "resident.updated", None), Belongs::Nowhere);
         assert_eq!(belongs("alert", "not an id", "alert.acknowledged", None), Belongs::Nowhere);
     }

@@ -14,7 +14,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::scope::{Identity, Placed, Reached};
-use crate::domain::trace::{Belongs, StepKind, TraceKind, belongs};
+use crate::domain::trace::{Belongs, TraceKind, TraceStepKind, belongs};
 use crate::domain::{Role, Scope};
 
 /// The records a chain is made of, found from the one asked about before
@@ -89,7 +89,7 @@ pub struct AuditRef {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = TraceStep)]
 pub struct Step {
-    pub kind: StepKind,
+    pub kind: TraceStepKind,
     /// The record's id; the EVV record is its visit's, a decision is its
     /// claim line's.
     pub id: Uuid,
@@ -111,7 +111,7 @@ fn person(id: Option<Uuid>, name: Option<String>, role: Option<Role>) -> Option<
     Some(Person { id: id?, name: name?, role: role? })
 }
 
-fn step(kind: StepKind, id: Uuid, at: DateTime<Utc>, by: Option<Person>, summary: Value) -> Step {
+fn step(kind: TraceStepKind, id: Uuid, at: DateTime<Utc>, by: Option<Person>, summary: Value) -> Step {
     Step { kind, id, at, by, summary, audit: Vec::new() }
 }
 
@@ -174,7 +174,7 @@ async fn alert_step(pool: &PgPool, scope: &Scope, resident: Uuid, id: Uuid) -> R
     query.push_bind(id).push(" and a.resident_id = ").push_bind(resident);
     scope.push_filter(&mut query, Placed::ALERTS);
     let row: Option<(Uuid, DateTime<Utc>, Value)> = query.build_query_as().fetch_optional(pool).await?;
-    Ok(row.map(|(id, at, summary)| step(StepKind::Alert, id, at, None, summary)))
+    Ok(row.map(|(id, at, summary)| step(TraceStepKind::Alert, id, at, None, summary)))
 }
 
 type VisitRow = (
@@ -224,8 +224,8 @@ async fn visit_steps(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let visit = step(StepKind::Visit, r.0, r.1, person(r.2, r.3, r.4), r.5);
-            let evv = r.6.map(|at| step(StepKind::Evv, r.0, at, person(r.7, r.8, r.9), r.10));
+            let visit = step(TraceStepKind::Visit, r.0, r.1, person(r.2, r.3, r.4), r.5);
+            let evv = r.6.map(|at| step(TraceStepKind::Evv, r.0, at, person(r.7, r.8, r.9), r.10));
             (visit, evv)
         })
         .collect())
@@ -256,7 +256,10 @@ async fn line_steps(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<
     let rows: Vec<(Uuid, Uuid, DateTime<Utc>, Value)> = query.build_query_as().fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, reference, at, summary)| Line { reference, step: step(StepKind::BillLine, id, at, None, summary) })
+        .map(|(id, reference, at, summary)| Line {
+            reference,
+            step: step(TraceStepKind::BillLine, id, at, None, summary),
+        })
         .collect())
 }
 
@@ -307,8 +310,8 @@ async fn claim_steps(pool: &PgPool, scope: &Scope, lines: &[Uuid]) -> Result<Vec
         .map(|r| Claimed {
             bill_line: r.1,
             claim: r.2,
-            step: step(StepKind::ClaimLine, r.0, r.3, person(r.4, r.5, r.6), r.7),
-            decision: r.8.map(|at| step(StepKind::Decision, r.0, at, person(r.9, r.10, r.11), r.12)),
+            step: step(TraceStepKind::ClaimLine, r.0, r.3, person(r.4, r.5, r.6), r.7),
+            decision: r.8.map(|at| step(TraceStepKind::Decision, r.0, at, person(r.9, r.10, r.11), r.12)),
         })
         .collect())
 }
@@ -370,11 +373,11 @@ type AuditRow = (
 /// Gives each step the audit entries that speak for it (see
 /// [`belongs`]); `steps` carry the claim each claim step is of.
 async fn attach_audit(pool: &PgPool, steps: &mut [(Step, Option<Uuid>)]) -> Result<(), sqlx::Error> {
-    let ids = |kind: StepKind| -> Vec<String> {
+    let ids = |kind: TraceStepKind| -> Vec<String> {
         steps.iter().filter(|(s, _)| s.kind == kind).map(|(s, _)| s.id.to_string()).collect()
     };
-    let alerts = ids(StepKind::Alert);
-    let visits = ids(StepKind::Visit);
+    let alerts = ids(TraceStepKind::Alert);
+    let visits = ids(TraceStepKind::Visit);
     let mut claims: Vec<String> = steps.iter().filter_map(|(_, c)| c.map(|c| c.to_string())).collect();
     claims.sort_unstable();
     claims.dedup();
@@ -401,9 +404,9 @@ async fn attach_audit(pool: &PgPool, steps: &mut [(Step, Option<Uuid>)]) -> Resu
         for (step, claim) in steps.iter_mut() {
             let here = match to {
                 Belongs::Step(kind, id) => step.kind == kind && step.id == id,
-                Belongs::ClaimLines(c) => step.kind == StepKind::ClaimLine && *claim == Some(c),
-                Belongs::Decision(line) => step.kind == StepKind::Decision && step.id == line,
-                Belongs::Decisions(c) => step.kind == StepKind::Decision && *claim == Some(c),
+                Belongs::ClaimLines(c) => step.kind == TraceStepKind::ClaimLine && *claim == Some(c),
+                Belongs::Decision(line) => step.kind == TraceStepKind::Decision && step.id == line,
+                Belongs::Decisions(c) => step.kind == TraceStepKind::Decision && *claim == Some(c),
                 Belongs::Nowhere => false,
             };
             if here {

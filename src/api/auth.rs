@@ -156,6 +156,7 @@ const DISPLAY_VIEWS: &[&str] = &[
     "/api/v1/alerts/{id}",
     "/api/v1/alerts/{id}/timeline",
     "/api/v1/cockpit",
+    "/api/v1/cockpit/district",
 ];
 
 /// The client's address, when the server was started with it: the peer, or

@@ -15,6 +15,7 @@ pub mod data;
 pub mod desk;
 pub mod devices;
 pub mod display;
+pub mod district_cockpit;
 pub mod divisions;
 pub mod enrolments;
 pub mod error;
@@ -271,6 +272,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(notifications::router())
         .merge(records::router())
         .merge(cockpit::router())
+        .merge(district_cockpit::router())
         .merge(applications::router())
         .merge(assessments::router())
         .merge(billing::router())

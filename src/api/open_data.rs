@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 }
 
 /// Each measure and the groups it counts, in the order they are published.
-const MEASURES: [(&str, &[&str]); 5] = [
+pub(super) const MEASURES: [(&str, &[&str]); 5] = [
     ("elders_by_age_band", &["under_60", "60-69", "70-79", "80-89", "90+", "unknown"]),
     ("elders_by_grade", &["0", "1", "2", "3", "4", "none"]),
     ("living_alone", &["alone", "not_alone", "unknown"]),

@@ -17,6 +17,7 @@ pub mod care;
 pub mod cockpit;
 pub mod device;
 pub mod disclosure;
+pub mod district_cockpit;
 pub mod division;
 pub mod event;
 pub mod field;

@@ -81,6 +81,14 @@ pub async fn children(
     .await
 }
 
+/// One division, if there is one of this code.
+pub async fn get(pool: &PgPool, code: &Code) -> Result<Option<Division>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from divisions where code = $1")))
+        .bind(code.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
 pub async fn exists(pool: &PgPool, code: &Code) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists (select 1 from divisions where code = $1)")
         .bind(code.as_str())

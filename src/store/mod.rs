@@ -20,6 +20,7 @@ pub mod data;
 pub mod desk;
 pub mod device_status;
 pub mod devices;
+pub mod district_cockpit;
 pub mod divisions;
 pub mod enrolments;
 pub mod fhir;

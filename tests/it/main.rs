@@ -13,6 +13,7 @@ mod carer;
 mod cockpit;
 mod console;
 mod desk;
+mod district_cockpit;
 mod divisions;
 mod durability;
 mod entitlements;

@@ -2,8 +2,11 @@
 // and feeds. Plain JavaScript, nothing fetched from elsewhere, charts drawn
 // as SVG here. Live: every alert change on the stream refreshes the figures,
 // and they are read again each minute (visits and a region's institutions
-// change without an alert).
-'use strict';
+// change without an alert). The district view (the bureau's and
+// supervisors') is its own module.
+
+import { s } from './svg.js';
+import { districtView } from './district.js';
 
 (() => {
   const I = window.eldercareI18n;
@@ -14,7 +17,6 @@
   /** Within this many points under a target is amber, further is red. */
   const AMBER_POINTS = 5;
   const REFRESH_MS = 60_000;
-  const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const state = {
     token: null,
@@ -25,6 +27,10 @@
     updatedAt: null,
     refreshTimer: null,
     pendingRefresh: null,
+    /** `service` (the answering figures) or `district` (the map). */
+    view: 'service',
+    /** The district view, for the roles that have one. */
+    district: null,
   };
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -33,13 +39,6 @@
   function h(tag, attrs, ...children) {
     const el = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, v);
-    for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
-    return el;
-  }
-
-  function s(tag, attrs, ...children) {
-    const el = document.createElementNS(SVG_NS, tag);
-    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
     for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
     return el;
   }
@@ -89,6 +88,9 @@
     I.onChange(() => render());
     $('[data-testid="login-form"]').addEventListener('submit', login);
     $('[data-testid="logout"]').addEventListener('click', logout);
+    for (const button of document.querySelectorAll('[data-view]')) {
+      button.addEventListener('click', () => showPart(button.dataset.view));
+    }
     await window.eldercareCommon.takeDisplayToken(TOKEN_KEY, t);
     state.token = sessionStorage.getItem(TOKEN_KEY);
     if (!state.token) return showLogin();
@@ -120,14 +122,34 @@
     });
   }
 
+  /** The bureau reads only the district view; a supervisor both. */
+  const hasDistrict = () => ['supervisor', 'civil_affairs'].includes(state.user.role);
+  const hasService = () => state.user.role !== 'civil_affairs';
+
   function start() {
     showError('');
     showView('app');
-    $('[data-testid="place-name"]').textContent = state.user.institution_name || state.user.region || '';
-    refresh();
+    const user = state.user;
+    $('[data-testid="place-name"]').textContent = user.institution_name || user.region || user.division || '';
+    $('[data-testid="views"]').hidden = !(hasDistrict() && hasService());
+    state.district = hasDistrict()
+      ? districtView({ api, root: $('[data-testid="district-view"]'), onError: showError })
+      : null;
+    showPart(hasService() ? 'service' : 'district');
     clearInterval(state.refreshTimer);
     state.refreshTimer = setInterval(refresh, REFRESH_MS);
-    startStream();
+    if (hasService()) startStream();
+  }
+
+  /** Shows the service figures or the district view, read afresh. */
+  function showPart(view) {
+    state.view = view;
+    $('[data-testid="service-view"]').hidden = view !== 'service';
+    $('[data-testid="district-view"]').hidden = view !== 'district';
+    for (const button of document.querySelectorAll('[data-view]')) {
+      button.setAttribute('aria-pressed', String(button.dataset.view === view));
+    }
+    refresh();
   }
 
   const ending = window.eldercareCommon.session({
@@ -153,12 +175,18 @@
     state.token = null;
     state.user = null;
     state.data = null;
+    state.district = null;
+    state.view = 'service';
   }
 
   // -------------------------------------------------------------- figures
 
   async function refresh() {
     if (!state.token) return;
+    if (state.view === 'district') {
+      await state.district?.load();
+      return;
+    }
     try {
       const data = await api('GET', '/cockpit?series=day');
       // Today whole, the visits still ahead included: the local day the

@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::console::Browser;
 use crate::registry::{division_user, ladder};
 use crate::support::TestApp;
 
@@ -382,16 +383,10 @@ async fn a_supervisor_reads_their_district_and_never_another() {
     let (operator, _) = district(&app).await;
     let body = json!({"code": "330206", "name": "Jiangbei", "level": "district"});
     assert_eq!(app.call("POST", "/api/v1/divisions", Some(&operator), Some(body)).await.0, StatusCode::CREATED);
-    let mut supervisors = Vec::new();
-    for (email, division) in [("haishu@sup.example", "330205"), ("jiangbei@sup.example", "330206")] {
-        let body = json!({"email": email, "password": "long enough pw", "name": "Sup", "region": "Somewhere"});
-        let id = app.post("/api/v1/supervisors", &operator, body).await["id"].as_str().unwrap().to_owned();
-        let (status, answer) = app
-            .call("PATCH", &format!("/api/v1/users/{id}"), Some(&operator), Some(json!({"division": division})))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-        supervisors.push(app.login(email, "long enough pw").await);
-    }
+    let supervisors = [
+        supervisor(&app, &operator, "haishu@sup.example", "330205").await,
+        supervisor(&app, &operator, "jiangbei@sup.example", "330206").await,
+    ];
 
     // Haishu's supervisor: the district's two streets, the first with all seven living elders.
     let (status, answer) = app.call("GET", "/api/v1/cockpit/district", Some(&supervisors[0]), None).await;
@@ -417,4 +412,76 @@ async fn a_supervisor_reads_their_district_and_never_another() {
     // An institution's admin has no district cockpit.
     let admin = app.admin_token().await;
     assert_eq!(app.call("GET", "/api/v1/cockpit/district", Some(&admin), None).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A supervisor of the district placed there by the operator; answers the token.
+async fn supervisor(app: &TestApp, operator: &str, email: &str, division: &str) -> String {
+    let body = json!({"email": email, "password": "long enough pw", "name": "Sup", "region": "Somewhere"});
+    let id = app.post("/api/v1/supervisors", operator, body).await["id"].as_str().unwrap().to_owned();
+    let (status, answer) =
+        app.call("PATCH", &format!("/api/v1/users/{id}"), Some(operator), Some(json!({"division": division}))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    app.login(email, "long enough pw").await
+}
+
+#[tokio::test]
+async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in_both_languages() {
+    let app = TestApp::spawn().await;
+    let (operator, secrets) = district(&app).await;
+    // Three streets, two with a boundary.
+    let body = json!({"code": "330205003", "name": "Quay Street", "level": "street"});
+    assert_eq!(app.call("POST", "/api/v1/divisions", Some(&operator), Some(body)).await.0, StatusCode::CREATED);
+    for (code, lon) in [("330205001", 121.50), ("330205002", 121.53)] {
+        let path = format!("/api/v1/divisions/{code}/boundary");
+        assert_eq!(app.call("PUT", &path, Some(&operator), Some(square(lon, 29.86))).await.0, StatusCode::OK);
+    }
+    supervisor(&app, &operator, "haishu@sup.example", "330205").await;
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/cockpit")).await;
+    browser.type_into("[data-testid=login-email]", "haishu@sup.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_visible("[data-testid=tab-district]").await;
+    browser.click("[data-testid=tab-district]").await;
+    browser.wait_visible("[data-testid=district-map]").await;
+    browser.wait_attribute("[data-testid=tab-district]", "aria-pressed", "pressed", |v| v == "true").await;
+
+    // One region per street with a boundary, coloured by its elders: seven and none.
+    let regions = browser.find_all("[data-testid=district-map] path[data-testid=region]").await;
+    assert_eq!(regions.len(), 2);
+    let mut fills = Vec::new();
+    for region in &regions {
+        let code = browser.attribute(region, "data-code").await.unwrap_or_default();
+        fills.push((code, browser.attribute(region, "fill").await.unwrap_or_default()));
+        assert_eq!(browser.attribute(region, "tabindex").await.as_deref(), Some("0"), "keyboard focusable");
+    }
+    assert_eq!(fills[0].0, "330205001");
+    assert_ne!(fills[0].1, fills[1].1, "the colours differ by value: {fills:?}");
+    // A region in focus tells its name and value.
+    browser.script("document.querySelector('[data-testid=region][data-code=\"330205001\"]').focus()").await;
+    browser.wait_text("[data-testid=region-info]", "the focused street", |t| t == "Division 330205001: 7").await;
+    // Every street in the table, the one with no boundary too.
+    assert_eq!(browser.find_all("[data-testid=district-row]").await.len(), 3);
+    browser.wait_text("[data-testid=hot-issues]", "the unmet baths", |t| t.contains("HC-BATH")).await;
+
+    // By unmet requests: Harbour's two against none.
+    browser.click("[data-testid=district-measure] option[value=unmet]").await;
+    let harbour = "[data-testid=region][data-code='330205001']";
+    browser.wait_attribute(harbour, "aria-label", "unmet", |t| t == "Division 330205001: 2").await;
+    let title = browser.script("return document.querySelector(\"[data-code='330205001'] title\").textContent").await;
+    assert_eq!(title, "Division 330205001: 2", "hovering shows it too");
+
+    // Chinese: the labels change, the map stays.
+    browser.click("[data-testid=language] option[value='zh-CN']").await;
+    browser.wait_text("[data-testid=tab-district]", "the tab in Chinese", |t| t == "辖区地图").await;
+    browser.wait_text(".map h3", "the measure in Chinese", |t| t == "未满足的需求").await;
+    browser.wait_text("[data-testid=district-title]", "the title in Chinese", |t| t.contains("分区情况")).await;
+    assert_eq!(browser.find_all("[data-testid=district-map] path[data-testid=region]").await.len(), 2);
+
+    let text = browser.script("return document.body.innerText").await.to_string();
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "the page shows {secret}");
+    }
+    browser.quit().await;
 }

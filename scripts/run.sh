@@ -53,6 +53,7 @@ eldercare is running.
   family:    $ELDERCARE_URL/family      (the demo family: family@sim.eldercare.local / simulated family password)
   desk:      $ELDERCARE_URL/desk        (the hotline desk: desk@sim.eldercare.local / simulated desk password)
   board:     $ELDERCARE_URL/console/board (offers matched to the care home count down here)
+  cockpit:   $ELDERCARE_URL/cockpit     (the district's map: bureau@sim.eldercare.local / simulated bureau password)
   metrics:   $ELDERCARE_URL/metrics
   logs:      .run/eldercare.log
 The simulator now provisions $RESIDENTS residents and plays their day in real

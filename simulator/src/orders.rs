@@ -9,6 +9,8 @@
 //! Local-demo accounts only (never for anything real):
 //! `family@sim.eldercare.local` / `simulated family password`,
 //! `desk@sim.eldercare.local` / `simulated desk password`,
+//! `bureau@sim.eldercare.local` / `simulated bureau password` (the district
+//! cockpit's map),
 //! `admin@riverside.sim.eldercare.local` / `simulated provider password`.
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,14 +30,53 @@ const RIVERSIDE_EMAIL: &str = "admin@riverside.sim.eldercare.local";
 const RIVERSIDE_PASSWORD: &str = "simulated provider password";
 const RIVERSIDE: &str = "Riverside Home Care (simulated)";
 
-/// The simulated district: a district, a street, a community and a grid.
-const DIVISIONS: [(&str, &str, &str); 4] = [
+/// The simulated district: four streets, Harbour Street's two communities,
+/// and Lotus Community's grid, where the elders live.
+const DIVISIONS: [(&str, &str, &str); 8] = [
     ("330299", "Simulated District", "district"),
     ("330299001", "Harbour Street", "street"),
+    ("330299002", "Lake Street", "street"),
+    ("330299003", "Hill Street", "street"),
+    ("330299004", "Market Street", "street"),
     ("330299001001", "Lotus Community", "community"),
+    ("330299001002", "Willow Community", "community"),
     ("330299001001001", "Lotus Grid 1", "grid"),
 ];
 const GRID: &str = "330299001001001";
+
+/// The civil-affairs bureau of the simulated district, who reads its map in
+/// the cockpit.
+pub const BUREAU_EMAIL: &str = "bureau@sim.eldercare.local";
+pub const BUREAU_PASSWORD: &str = "simulated bureau password";
+
+/// The divisions' boundaries for the cockpit's map: the district a rough
+/// square south-west of Ningbo's centre (about 121.5 E, 29.87 N), its
+/// streets four quadrilaterals meeting at a point a little off the middle,
+/// Harbour Street halved into its communities, Lotus's grid the whole
+/// community. Made up, but shaped as a district's map is.
+fn boundaries() -> Vec<(&'static str, Value)> {
+    let (west, middle, east) = (121.46, 121.50, 121.54);
+    let (south, equator, north) = (29.84, 29.875, 29.91);
+    let centre = [121.503, 29.872];
+    let polygon = |points: &[[f64; 2]]| {
+        let mut ring: Vec<[f64; 2]> = points.to_vec();
+        ring.push(points[0]);
+        json!({"type": "Polygon", "coordinates": [ring]})
+    };
+    let halfway = |a: [f64; 2], b: [f64; 2]| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
+    let (west_mid, top_mid) = ([west, equator], [middle, north]);
+    let (lotus_south, lotus_north) = (halfway(west_mid, centre), halfway([west, north], top_mid));
+    let lotus = polygon(&[west_mid, lotus_south, lotus_north, [west, north]]);
+    vec![
+        ("330299001", polygon(&[west_mid, centre, top_mid, [west, north]])),
+        ("330299002", polygon(&[centre, [east, equator], [east, north], top_mid])),
+        ("330299003", polygon(&[[west, south], [middle, south], centre, west_mid])),
+        ("330299004", polygon(&[[middle, south], [east, south], [east, equator], centre])),
+        ("330299001001", lotus.clone()),
+        ("330299001002", polygon(&[lotus_south, centre, top_mid, lotus_north])),
+        ("330299001001001", lotus),
+    ]
+}
 
 /// The district's elders living alone: name, the 17 digits of an id number
 /// (its check digit computed), and phone. The first is the demo family's.
@@ -125,6 +166,12 @@ pub async fn setup(url: &str, admin: Api, operator: &Api, seed: u64) -> Result<D
     for (code, name, level) in DIVISIONS {
         made(operator, "/api/v1/divisions", json!({"code": code, "name": name, "level": level})).await?;
     }
+    for (code, boundary) in boundaries() {
+        expect(operator, Method::PUT, &format!("/api/v1/divisions/{code}/boundary"), Some(boundary)).await?;
+    }
+    let bureau = json!({"email": BUREAU_EMAIL, "password": BUREAU_PASSWORD, "name": "Civil affairs bureau",
+        "role": "civil_affairs", "division": "330299"});
+    made(operator, "/api/v1/users", bureau).await?;
     let me = expect(&admin, Method::GET, "/api/v1/me", None).await?;
     let home = me["institution_id"].as_str().unwrap_or_default().to_owned();
     let place = json!({"division": "330299001", "service_area": ["330299001"]});

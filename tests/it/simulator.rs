@@ -218,6 +218,15 @@ async fn the_district_demo_orders_takes_calls_and_gets_orders_matched() {
     let mut district = orders::setup(&app.base, admin, &operator, 7).await.expect("set up again, finding it made");
     let elders = app.count("select count(*) from residents where division = '330299001001001'").await;
     assert_eq!(elders, 3, "registered once");
+    // The bureau's cockpit draws the district's four streets, Harbour's elders on it.
+    let bureau = app.login(orders::BUREAU_EMAIL, orders::BUREAU_PASSWORD).await;
+    let map = app.get("/api/v1/cockpit/district", &bureau).await;
+    let streets = map["children"].as_array().expect("the streets");
+    assert_eq!(streets.len(), 4, "{map}");
+    assert!(streets.iter().all(|s| s["boundary"]["type"] == "Polygon"), "{map}");
+    assert_eq!(streets[0]["elders"], 3);
+    let harbour = app.get("/api/v1/cockpit/district?division=330299001", &bureau).await;
+    assert!(harbour["children"].as_array().unwrap().iter().all(|c| c["boundary"]["type"] == "Polygon"), "{harbour}");
 
     let now = Utc::now();
     let mut ordered = 0;

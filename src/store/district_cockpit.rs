@@ -11,6 +11,7 @@
 
 use sqlx::PgPool;
 
+use super::open_data::child_of;
 use crate::domain::division::Code;
 
 /// The direct children of the division bound to `$1`.
@@ -33,6 +34,7 @@ pub struct RequestRow {
 /// division of `division`: made, fulfilled (its visit completed), unmet (no
 /// provider took it), per service code and in all.
 pub async fn requests(pool: &PgPool, division: &Code, window_days: i32) -> Result<Vec<RequestRow>, sqlx::Error> {
+    let child = child_of("r.division");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select c.code as division, q.service_code,
                 count(*) as made,
@@ -42,7 +44,7 @@ pub async fn requests(pool: &PgPool, division: &Code, window_days: i32) -> Resul
                     extract(epoch from coalesce(v.end_corrected, v.check_out_at) - q.created_at) / 3600.0)
                     filter (where v.status = 'completed') as median_hours
          from ({CHILDREN}) c
-         join residents r on starts_with(r.division, c.code)
+         join residents r on {child} = c.code
          join service_requests q on q.resident_id = r.id
              and q.created_at >= now() - make_interval(days => $2)
          left join visits v on v.id = q.visit_id
@@ -64,12 +66,13 @@ pub struct ProvisionRow {
 }
 
 pub async fn provision(pool: &PgPool, division: &Code) -> Result<Vec<ProvisionRow>, sqlx::Error> {
+    let child = child_of("i.division");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select c.code as division,
                 coalesce(sum((select count(*) from kitchens k where k.institution_id = i.id)), 0)::bigint as kitchens,
                 coalesce(sum((select count(*) from users u where u.institution_id = i.id and u.role = 'caregiver'
                     and u.disabled_at is null)), 0)::bigint as caregivers
-         from ({CHILDREN}) c join institutions i on starts_with(i.division, c.code)
+         from ({CHILDREN}) c join institutions i on {child} = c.code
          group by c.code"
     )))
     .bind(division.as_str())
@@ -92,11 +95,12 @@ pub struct ClaimRow {
 
 /// The last `months` months of accepted lines, this month included.
 pub async fn claims_accepted(pool: &PgPool, division: &Code, months: i32) -> Result<Vec<ClaimRow>, sqlx::Error> {
+    let child = child_of("r.division");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select c.code as division, cl.payer, to_char(cl.month, 'YYYY-MM') as month,
                 count(*) as lines, coalesce(sum(b.payer_fen), 0)::bigint as payer_fen
          from ({CHILDREN}) c
-         join residents r on starts_with(r.division, c.code)
+         join residents r on {child} = c.code
          join bill_lines b on b.resident_id = r.id and b.payer_fen > 0
          join claim_lines l on l.bill_line_id = b.id and l.status = 'accepted'
          join claims cl on cl.id = l.claim_id
@@ -122,6 +126,7 @@ pub struct ComplaintRow {
 pub async fn complaints(pool: &PgPool, division: &Code, window_days: i32) -> Result<Vec<ComplaintRow>, sqlx::Error> {
     // Overdue as the complaints' own reads say it: open past the deadline,
     // whether or not the job has marked it yet.
+    let child = child_of("coalesce(r.division, i.division)");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select c.code as division,
                 count(*) filter (where k.status = 'open' and k.respond_by > now()) as open,
@@ -131,7 +136,7 @@ pub async fn complaints(pool: &PgPool, division: &Code, window_days: i32) -> Res
          from complaints k
          join institutions i on i.id = k.institution_id
          left join residents r on r.id = k.resident_id
-         join ({CHILDREN}) c on starts_with(coalesce(r.division, i.division), c.code)
+         join ({CHILDREN}) c on {child} = c.code
          group by c.code"
     )))
     .bind(division.as_str())

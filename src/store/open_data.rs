@@ -29,6 +29,15 @@ pub async fn children(pool: &PgPool, division: Option<&str>) -> Result<Vec<Strin
     .await
 }
 
+/// The code of the child division of `$1` (a district's for `$1` null)
+/// that the division in `column` lies in: a child's code is its parent's and
+/// three digits, a district's six. An equality, so the database joins the
+/// children by hashing, not by testing every row against every child;
+/// a division above the children's level matches none.
+pub fn child_of(column: &str) -> String {
+    format!("left({column}, coalesce(char_length($1::text) + 3, 6))")
+}
+
 /// Elders still living (no `deceased` status in force), over `residents r`.
 const LIVING: &str = "not exists (select 1 from resident_status s where s.resident_id = r.id
     and s.status = 'deceased' and s.from_at <= now())";
@@ -59,17 +68,18 @@ fn group_of(measure: &str) -> Option<&'static str> {
 /// The counts of `measure` in each child division of `division`.
 pub async fn counts(pool: &PgPool, division: Option<&str>, measure: &str) -> Result<Vec<Count>, sqlx::Error> {
     let children = "select code from divisions where ($1::text is null and level = 'district') or parent = $1";
+    let child = child_of("r.division");
     let sql = match group_of(measure) {
         Some(group) => format!(
             "select c.code as division, {group} as grp, count(*) as count
-             from ({children}) c join residents r on starts_with(r.division, c.code)
+             from ({children}) c join residents r on {child} = c.code
              where {LIVING} group by 1, 2"
         ),
         // Enrolled per service: an elder counts once per service she is
         // enrolled for now.
         None => format!(
             "select c.code as division, s.service as grp, count(distinct r.id) as count
-             from ({children}) c join residents r on starts_with(r.division, c.code)
+             from ({children}) c join residents r on {child} = c.code
              join enrolments e on e.resident_id = r.id and e.starts_at <= now()
                  and (e.ends_at is null or e.ends_at > now())
              cross join lateral unnest(e.services) as s(service)

@@ -40,6 +40,10 @@ struct DistrictQuery {
     division: Option<String>,
 }
 
+/// Every child a division can have: a child's code is its parent's and
+/// three digits.
+const MAX_CHILDREN: i64 = 1000;
+
 /// The elders' counts of one measure: child division → group → count.
 type Counted = HashMap<String, BTreeMap<String, i64>>;
 
@@ -83,7 +87,7 @@ async fn figures(
     let pool = ctx.read.pool();
     let window = district::WINDOW_DAYS;
     let (children, ages, grades, alone, economic, enrolled, requests, provision, claims, complaints) = tokio::try_join!(
-        async { Ok::<_, Error>(divisions::children(pool, Some(&asked), None, i64::from(u16::MAX)).await?) },
+        async { Ok::<_, Error>(divisions::children(pool, Some(&asked), None, MAX_CHILDREN).await?) },
         counted(&ctx, &asked, "elders_by_age_band"),
         counted(&ctx, &asked, "elders_by_grade"),
         counted(&ctx, &asked, "living_alone"),

@@ -478,10 +478,30 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
     browser.wait_text(".map h3", "the measure in Chinese", |t| t == "未满足的需求").await;
     browser.wait_text("[data-testid=district-title]", "the title in Chinese", |t| t.contains("分区情况")).await;
     assert_eq!(browser.find_all("[data-testid=district-map] path[data-testid=region]").await.len(), 2);
+    browser.screenshot(&std::env::temp_dir().join("district-cockpit.png")).await;
 
     let text = browser.script("return document.body.innerText").await.to_string();
     for secret in &secrets {
         assert!(!text.contains(secret.as_str()), "the page shows {secret}");
     }
+
+    // The bureau of the street: its communities' map at once, and nothing of the service figures.
+    division_user(&app, &operator, "civil_affairs", "330205001").await;
+    browser.click("[data-testid=logout]").await;
+    browser.wait_visible("[data-testid=login-form]").await;
+    browser.type_into("[data-testid=login-email]", "civil_affairs-330205001@district.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_visible("[data-testid=district-map]").await;
+    let codes = browser.find_all("[data-testid=district-map] path[data-testid=region]").await;
+    assert_eq!(codes.len(), 2, "Lotus and Maple");
+    let hidden = browser
+        .script(
+            "return [document.querySelector('[data-testid=views]').hidden, \
+             document.querySelector('[data-testid=service-view]').hidden, \
+             document.querySelector('[data-testid=error]').hidden]",
+        )
+        .await;
+    assert_eq!(hidden, json!([true, true, true]), "no tabs, no service figures, no error");
     browser.quit().await;
 }

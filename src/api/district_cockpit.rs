@@ -19,7 +19,7 @@ use super::{ApiContext, Error, Json, Query, Result};
 use crate::domain::Role;
 use crate::domain::billing::Fen;
 use crate::domain::district_cockpit::{
-    self as district, Area, ClaimsAccepted, Cockpit, Complaints, RequestCounts, Requests, ServiceRequests,
+    self as district, Area, ClaimsAccepted, Cockpit, Complaints, RequestCounts, Requests, Scores, ServiceRequests,
 };
 use crate::domain::division::Code;
 use crate::domain::field;
@@ -56,7 +56,7 @@ async fn counted(ctx: &ApiContext, division: &Code, measure: &str) -> Result<Cou
 }
 
 #[utoipa::path(get, path = "/cockpit/district",
-    summary = "A division's figures per child division (a district's streets, a street's communities): elders by age band, grade, living alone and economic status; enrolled per service; service requests of the last 30 days made, fulfilled and unmet, per service code, with the median hours to fulfil; kitchens and caregivers per 1,000 elders; claim lines accepted per payer and month (12 months); complaints open, overdue and upheld; each child's name, code and GeoJSON boundary (or null). `hot_issues` sums the requests per service code, the most unmet first. Counts only: no name, id or date of birth.",
+    summary = "A division's figures per child division (a district's streets, a street's communities): elders by age band, grade, living alone and economic status; enrolled per service; service requests of the last 30 days made, fulfilled and unmet, per service code, with the median hours to fulfil; kitchens and caregivers per 1,000 elders; claim lines accepted per payer and month (12 months); complaints open, overdue and upheld; last month's provider scores (providers placed there, scored, mean, lowest); each child's name, code and GeoJSON boundary (or null). `hot_issues` sums the requests per service code, the most unmet first. Counts only: no name, id or date of birth.",
     description = "Who may call it: civil_affairs, supervisor (bound to a division; `division` defaults to theirs, one outside it is 404).",
     params(DistrictQuery),
     responses((status = 200, description = "success", body = Cockpit)))]
@@ -86,7 +86,8 @@ async fn figures(
     let division = divisions::get(ctx.read.pool(), &asked).await?.ok_or(Error::NotFound)?;
     let pool = ctx.read.pool();
     let window = district::WINDOW_DAYS;
-    let (children, ages, grades, alone, economic, enrolled, requests, provision, claims, complaints) = tokio::try_join!(
+    let last_month = crate::care::follow_ups::last_month(chrono::Utc::now());
+    let (children, ages, grades, alone, economic, enrolled, requests, provision, claims, complaints, scored) = tokio::try_join!(
         async { Ok::<_, Error>(divisions::children(pool, Some(&asked), None, MAX_CHILDREN).await?) },
         counted(&ctx, &asked, "elders_by_age_band"),
         counted(&ctx, &asked, "elders_by_grade"),
@@ -97,7 +98,12 @@ async fn figures(
         async { Ok(store::provision(pool, &asked).await?) },
         async { Ok(store::claims_accepted(pool, &asked, district::CLAIM_MONTHS).await?) },
         async { Ok(store::complaints(pool, &asked, window).await?) },
+        async { Ok(crate::store::scores::month(pool, &auth.scope, Some(asked.as_str()), last_month).await?) },
     )?;
+    let scored: Vec<(String, Option<i64>)> = scored
+        .into_iter()
+        .map(|p| (p.division.unwrap_or_default(), crate::domain::supervision::score(&p.raw).score))
+        .collect();
 
     let groups = |measure: &str| MEASURES.iter().find(|(m, _)| *m == measure).map_or(&[][..], |(_, g)| *g);
     let empty = BTreeMap::new();
@@ -160,6 +166,9 @@ async fn figures(
                 caregivers_per_1000_elders: district::per_thousand(caregivers, elders),
                 claims_accepted: claims_of.remove(&code).unwrap_or_default(),
                 complaints: complaints.get(&code).cloned().unwrap_or_default(),
+                scores: Scores::of(
+                    &scored.iter().filter(|(d, _)| d.starts_with(code.as_str())).map(|(_, s)| *s).collect::<Vec<_>>(),
+                ),
                 code,
             }
         })

@@ -92,6 +92,36 @@ pub struct Complaints {
     pub upheld: i64,
 }
 
+/// The scores of the care providers placed in a child division, for the
+/// last month (`GET /providers/scores` has each one and its figures).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = DistrictScores)]
+pub struct Scores {
+    /// Care providers placed there.
+    pub providers: i64,
+    /// Of those, the ones with a score (figures last month).
+    pub scored: i64,
+    /// Their mean score, to one decimal; null when none is scored.
+    #[schema(required = true)]
+    pub mean: Option<f64>,
+    #[schema(required = true)]
+    pub lowest: Option<i64>,
+}
+
+impl Scores {
+    pub fn of(scores: &[Option<i64>]) -> Scores {
+        let scored: Vec<i64> = scores.iter().flatten().copied().collect();
+        let mean = (!scored.is_empty())
+            .then(|| (10.0 * scored.iter().sum::<i64>() as f64 / scored.len() as f64).round() / 10.0);
+        Scores {
+            providers: scores.len() as i64,
+            scored: scored.len() as i64,
+            mean,
+            lowest: scored.iter().min().copied(),
+        }
+    }
+}
+
 /// One child division's figures, and its shape for the map.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[schema(as = DistrictArea)]
@@ -125,6 +155,8 @@ pub struct Area {
     /// Per payer and month, the latest month first.
     pub claims_accepted: Vec<ClaimsAccepted>,
     pub complaints: Complaints,
+    /// Last month's provider scores there.
+    pub scores: Scores,
 }
 
 /// The answer of `GET /api/v1/cockpit/district`.
@@ -183,6 +215,13 @@ pub fn hot_issues(children: &[Area]) -> Vec<ServiceRequests> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_division_s_scores_are_the_mean_and_lowest_of_those_scored() {
+        let scores = Scores::of(&[Some(87), None, Some(60), Some(74)]);
+        assert_eq!(scores, Scores { providers: 4, scored: 3, mean: Some(73.7), lowest: Some(60) });
+        assert_eq!(Scores::of(&[None]), Scores { providers: 1, scored: 0, mean: None, lowest: None });
+    }
+
     fn area(code: &str, services: &[(&str, i64, i64, i64)]) -> Area {
         Area {
             code: code.into(),
@@ -211,6 +250,7 @@ mod tests {
             caregivers_per_1000_elders: None,
             claims_accepted: Vec::new(),
             complaints: Complaints::default(),
+            scores: Scores::default(),
         }
     }
 

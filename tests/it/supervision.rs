@@ -625,4 +625,13 @@ async fn an_inspection_finding_is_answered_and_verified_and_scores_follow_from_t
     let by_division = app.get(&format!("{path}&division=330205002"), &supervisor).await;
     assert_eq!(by_division["providers"].as_array().unwrap().len(), 1);
     assert_eq!(by_division["providers"][0]["institution_id"], lakeside_id.as_str());
+    // The district cockpit shows last month's scores per street.
+    if month == eldercare::care::follow_ups::last_month(chrono::Utc::now()).format("%Y-%m").to_string() {
+        let district = app.get("/api/v1/cockpit/district?division=330205", &bureau).await;
+        let street = |code: &str| {
+            district["children"].as_array().unwrap().iter().find(|c| c["code"] == code).unwrap()["scores"].clone()
+        };
+        assert_eq!(street("330205001"), json!({"providers": 1, "scored": 1, "mean": 87.0, "lowest": 87}));
+        assert_eq!(street("330205002"), json!({"providers": 1, "scored": 0, "mean": null, "lowest": null}));
+    }
 }

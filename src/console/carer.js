@@ -37,6 +37,7 @@
     short_visit: 'Short visit',
     manual_entry: 'Corrected by hand',
     offline_entry: 'Sent later (offline)',
+    disputed: 'Disputed by a follow-up call',
   };
 
   const state = {

@@ -368,6 +368,7 @@
     'Short visit': '服务时长不足',
     'Corrected by hand': '人工更正',
     'Sent later (offline)': '离线补发',
+    'Disputed by a follow-up call': '回访存疑',
     'No connection to the server. Nothing was lost: try again.': '无法连接服务器。已填写的内容都保留着，请重试。',
     'Could not check the session': '无法验证登录状态',
     'Could not load your visits': '无法加载您的服务',

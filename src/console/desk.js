@@ -4,9 +4,10 @@
 // card, in a few keystrokes: an SOS (she calls for help), a service
 // ordered for her, a call logged with what it was. Beside it, the check
 // calls: elders living alone nobody has been in touch with, each call
-// logged; two unanswered send someone to the door. Plain JavaScript, its
-// own session (its token in sessionStorage).
-'use strict';
+// logged; two unanswered send someone to the door. Below, the follow-up
+// calls on a month's sampled visits (`desk/follow_ups.js`). Plain
+// JavaScript, its own session (its token in sessionStorage).
+import { followUpCalls } from './follow_ups.js';
 
 (() => {
   const TOKEN_KEY = 'eldercare.desk.token';
@@ -19,7 +20,8 @@
   I.add('zh-CN', {
     'Hotline desk · eldercare': '服务热线 · eldercare',
     'Hotline desk': '服务热线',
-    'The hotline desk: elders and families calling, and the check calls.': '服务热线：老人和家属来电，以及主动关怀回访。',
+    'The hotline desk: elders and families calling, the check calls and the follow-up calls.':
+      '服务热线：老人和家属来电、主动关怀回访和服务回访。',
     'Who is calling': '来电人',
     'Phone number': '电话号码',
     Find: '查找',
@@ -334,11 +336,14 @@
       status);
   }
 
+  const followUps = followUpCalls({ api, showError });
+
   function start() {
     showError('');
     showView('app');
     I.apply();
     loadChecks();
+    followUps.load();
     const caller = new URLSearchParams(location.search).get('caller');
     if (caller) lookup(caller);
     else $('[data-testid="phone"]').focus();
@@ -349,7 +354,10 @@
     I.apply();
     I.onChange(() => {
       if (state.phone) lookup(state.phone);
-      if (page.user) loadChecks();
+      if (page.user) {
+        loadChecks();
+        followUps.load();
+      }
     });
     $('[data-testid="login-form"]').addEventListener('submit', (event) => signIn(event, start));
     $('[data-testid="logout"]').addEventListener('click', () => ending.logout());

@@ -233,3 +233,112 @@ async fn the_desk_finds_callers_raises_an_sos_and_calls_those_nobody_has_been_in
     assert_eq!(calls, 2, "the check call logged from the page");
     browser.quit().await;
 }
+
+/// `count` verified visits of Harbour's welfare check for `resident` on the
+/// 10th of `month` (`YYYY-MM`), a minute apart, inserted as delivered: the
+/// follow-up calls sample verified visits of a month that is over. (As in
+/// the supervision test.)
+async fn verified_visits(app: &TestApp, institution: &str, resident: &str, month: &str, count: i64) -> Vec<String> {
+    sqlx::query_scalar(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                             check_in_at, check_out_at, verified)
+         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'ltc_insurance', 'manual', 'completed', at, at, at + interval '1 hour', true
+         from services s, generate_series(1, $4) n,
+              lateral (select ((($3 || '-10')::date + time '09:00') at time zone 'Asia/Shanghai') + n * interval '1 minute' as at) t
+         where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
+         returning id::text",
+    )
+    .bind(institution)
+    .bind(resident)
+    .bind(month)
+    .bind(count)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The follow-up calls on the desk page: two months ago Harbour delivered
+/// three verified visits, sampled for follow-up calls. The desk picks the
+/// month, calls an elder who does not answer (one attempt shown, still to
+/// call), then again: she answers, the visit never happened, satisfaction
+/// 2. Recorded, and the visit disputed on the provider's side.
+#[tokio::test]
+async fn the_desk_records_follow_up_calls_and_a_visit_that_never_happened_is_disputed() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let desk = desk_account(&app, &operator).await;
+    let zhou = elder(&app, &harbour, "Zhou Lan", "33020519380402004", "+8613800000001").await;
+    let month: String =
+        sqlx::query_scalar("select to_char(date_trunc('month', now()) - interval '2 months', 'YYYY-MM')")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let visits = verified_visits(&app, &harbour_id, &zhou, &month, 3).await;
+    let path = format!("/api/v1/follow-ups?month={month}");
+    let list = app.get(&path, &desk).await;
+    let call = list["follow_ups"][0].clone();
+    let (id, visit) = (call["id"].as_str().unwrap().to_owned(), call["visit_id"].as_str().unwrap().to_owned());
+    assert!(visits.contains(&visit), "{list}");
+    assert_eq!((call["attempts"].as_i64(), call["reached"].as_bool()), (Some(0), None));
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/desk")).await;
+    browser.type_into("[data-testid=login-email]", "desk@81890.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.click(&format!("[data-testid=follow-ups-month] option[value='{month}']")).await;
+    let row = format!("[data-testid=follow-up][data-follow-up-id='{id}']");
+    browser.wait_text(&format!("{row} [data-testid=follow-up-name]"), "the elder", |t| t == "Zhou Lan").await;
+    browser.wait_text(&format!("{row} [data-testid=follow-up-phone]"), "her phone", |t| t == "+8613800000001").await;
+    browser
+        .wait_attribute(&format!("{row} [data-testid=follow-up-phone]"), "href", "a tel: link", |h| {
+            h == "tel:+8613800000001"
+        })
+        .await;
+    browser.wait_text(&format!("{row} [data-testid=follow-up-status]"), "still to call", |t| t == "To call").await;
+
+    // Nobody answers: one attempt, still to call.
+    browser.click(&format!("{row} [data-testid=follow-up-open]")).await;
+    browser.click(&format!("{row} [data-testid=fu-reached-no]")).await;
+    browser.click(&format!("{row} [data-testid=fu-save]")).await;
+    browser.wait_text(&format!("{row} [data-testid=follow-up-attempts]"), "one attempt", |t| t.ends_with(": 1")).await;
+    browser
+        .wait_text(&format!("{row} [data-testid=follow-up-status]"), "no answer", |t| t.contains("tried once"))
+        .await;
+    browser.wait_gone(&format!("{row} [data-testid=follow-up-form]")).await;
+
+    // Again: she answers; nobody came.
+    browser.click(&format!("{row} [data-testid=follow-up-open]")).await;
+    browser.click(&format!("{row} [data-testid=fu-reached-yes]")).await;
+    browser.click(&format!("{row} [data-testid=fu-happened-no]")).await;
+    browser.click(&format!("{row} [data-testid=fu-satisfaction-2]")).await;
+    browser.type_into(&format!("{row} [data-testid=fu-note]"), "Nobody came that week").await;
+    browser.click(&format!("{row} [data-testid=fu-save]")).await;
+    browser
+        .wait_text(&format!("{row} [data-testid=follow-up-status]"), "recorded, disputed", |t| {
+            t.contains("did not happen") && t.contains("2/5")
+        })
+        .await;
+    browser.wait_text(&format!("{row} [data-testid=follow-up-attempts]"), "two attempts", |t| t.ends_with(": 2")).await;
+    browser.wait_gone(&format!("{row} [data-testid=follow-up-open]")).await;
+    browser.quit().await;
+
+    let list = app.get(&path, &desk).await;
+    let recorded = list["follow_ups"].as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        (
+            recorded["attempts"].as_i64(),
+            recorded["reached"].as_bool(),
+            recorded["visit_happened"].as_bool(),
+            recorded["satisfaction"].as_i64(),
+            recorded["note"].as_str()
+        ),
+        (Some(2), Some(true), Some(false), Some(2), Some("Nobody came that week")),
+        "{recorded}"
+    );
+    let visit = app.get(&format!("/api/v1/visits/{visit}"), &harbour).await;
+    let exceptions = visit["evv"]["exceptions"].as_array().unwrap();
+    assert!(exceptions.iter().any(|e| e == "disputed"), "{visit}");
+}

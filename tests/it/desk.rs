@@ -234,29 +234,6 @@ async fn the_desk_finds_callers_raises_an_sos_and_calls_those_nobody_has_been_in
     browser.quit().await;
 }
 
-/// `count` verified visits of Harbour's welfare check for `resident` on the
-/// 10th of `month` (`YYYY-MM`), a minute apart, inserted as delivered: the
-/// follow-up calls sample verified visits of a month that is over. (As in
-/// the supervision test.)
-async fn verified_visits(app: &TestApp, institution: &str, resident: &str, month: &str, count: i64) -> Vec<String> {
-    sqlx::query_scalar(
-        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
-                             check_in_at, check_out_at, verified)
-         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'ltc_insurance', 'manual', 'completed', at, at, at + interval '1 hour', true
-         from services s, generate_series(1, $4) n,
-              lateral (select ((($3 || '-10')::date + time '09:00') at time zone 'Asia/Shanghai') + n * interval '1 minute' as at) t
-         where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
-         returning id::text",
-    )
-    .bind(institution)
-    .bind(resident)
-    .bind(month)
-    .bind(count)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
-
 /// The follow-up calls on the desk page: two months ago Harbour delivered
 /// three verified visits, sampled for follow-up calls. The desk picks the
 /// month, calls an elder who does not answer (one attempt shown, still to
@@ -275,7 +252,7 @@ async fn the_desk_records_follow_up_calls_and_a_visit_that_never_happened_is_dis
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let visits = verified_visits(&app, &harbour_id, &zhou, &month, 3).await;
+    let visits = crate::supervision::verified_visits(&app, &harbour_id, &zhou, &month, 3).await;
     let path = format!("/api/v1/follow-ups?month={month}");
     let list = app.get(&path, &desk).await;
     let call = list["follow_ups"][0].clone();

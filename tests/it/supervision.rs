@@ -225,7 +225,13 @@ async fn a_carer_without_a_valid_health_certificate_is_not_assigned_a_visit() {
 
 /// `count` verified visits of the provider to the elder on the 10th of
 /// `month` (her clock), as a month of delivered care leaves them; their ids.
-async fn verified_visits(app: &TestApp, institution: &str, resident: &str, month: &str, count: i64) -> Vec<String> {
+pub(crate) async fn verified_visits(
+    app: &TestApp,
+    institution: &str,
+    resident: &str,
+    month: &str,
+    count: i64,
+) -> Vec<String> {
     sqlx::query_scalar(
         "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
                              check_in_at, check_out_at, verified)

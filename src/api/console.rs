@@ -66,6 +66,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/cockpit/cockpit.js", JAVASCRIPT, include_str!("../console/cockpit.js")),
     ("/cockpit/district.js", JAVASCRIPT, include_str!("../console/cockpit/district.js")),
     ("/cockpit/svg.js", JAVASCRIPT, include_str!("../console/cockpit/svg.js")),
+    ("/cockpit/scores.js", JAVASCRIPT, include_str!("../console/cockpit/scores.js")),
+    ("/cockpit/inspections.js", JAVASCRIPT, include_str!("../console/cockpit/inspections.js")),
     ("/cockpit/cockpit.css", CSS, include_str!("../console/cockpit.css")),
     ("/carer/carer.js", JAVASCRIPT, include_str!("../console/carer.js")),
     ("/carer/carer.css", CSS, include_str!("../console/carer.css")),

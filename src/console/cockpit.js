@@ -2,11 +2,14 @@
 // and feeds. Plain JavaScript, nothing fetched from elsewhere, charts drawn
 // as SVG here. Live: every alert change on the stream refreshes the figures,
 // and they are read again each minute (visits and a region's institutions
-// change without an alert). The district view (the bureau's and
-// supervisors') is its own module.
+// change without an alert). The district view and the provider scores
+// (the bureau's and supervisors'), and the inspections (the bureau's), are
+// modules of their own.
 
 import { s } from './svg.js';
 import { districtView } from './district.js';
+import { scoresView } from './scores.js';
+import { inspectionsView } from './inspections.js';
 
 (() => {
   const I = window.eldercareI18n;
@@ -27,10 +30,15 @@ import { districtView } from './district.js';
     updatedAt: null,
     refreshTimer: null,
     pendingRefresh: null,
-    /** `service` (the answering figures) or `district` (the map). */
+    /** `service` (the answering figures), `district` (the map), `scores`
+     * (the providers ranked) or `inspections`. */
     view: 'service',
     /** The district view, for the roles that have one. */
     district: null,
+    /** The provider scores, for the roles that have them. */
+    scores: null,
+    /** The inspections, for the bureau. */
+    inspections: null,
   };
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -125,15 +133,25 @@ import { districtView } from './district.js';
   /** The bureau reads only the district view; a supervisor both. */
   const hasDistrict = () => ['supervisor', 'civil_affairs'].includes(state.user.role);
   const hasService = () => state.user.role !== 'civil_affairs';
+  const hasScores = hasDistrict;
+  const hasInspections = () => state.user.role === 'civil_affairs';
+  /** The views the user has, by their tab's name. */
+  const VIEWS = { service: hasService, district: hasDistrict, scores: hasScores, inspections: hasInspections };
 
   function start() {
     showError('');
     showView('app');
     const user = state.user;
     $('[data-testid="place-name"]').textContent = user.institution_name || user.region || user.division || '';
-    $('[data-testid="views"]').hidden = !(hasDistrict() && hasService());
+    const views = Object.entries(VIEWS).filter(([, has]) => has()).map(([view]) => view);
+    for (const button of document.querySelectorAll('[data-view]')) button.hidden = !views.includes(button.dataset.view);
+    $('[data-testid="views"]').hidden = views.length < 2;
     state.district = hasDistrict()
       ? districtView({ api, root: $('[data-testid="district-view"]'), onError: showError })
+      : null;
+    state.scores = hasScores() ? scoresView({ api, root: $('[data-testid="scores-view"]'), onError: showError }) : null;
+    state.inspections = hasInspections()
+      ? inspectionsView({ api, root: $('[data-testid="inspections-view"]'), onError: showError })
       : null;
     showPart(hasService() ? 'service' : 'district');
     clearInterval(state.refreshTimer);
@@ -141,15 +159,18 @@ import { districtView } from './district.js';
     if (hasService()) startStream();
   }
 
-  /** Shows the service figures or the district view, read afresh. */
+  /** Shows one view, read afresh. */
   function showPart(view) {
     state.view = view;
-    $('[data-testid="service-view"]').hidden = view !== 'service';
-    $('[data-testid="district-view"]').hidden = view !== 'district';
+    for (const part of Object.keys(VIEWS)) $(`[data-testid="${part}-view"]`).hidden = view !== part;
     for (const button of document.querySelectorAll('[data-view]')) {
       button.setAttribute('aria-pressed', String(button.dataset.view === view));
     }
-    refresh();
+    // The scores and inspections are read when opened, not each minute:
+    // a month's scores stay, and a form being filled is not redrawn.
+    if (view === 'scores') state.scores?.load();
+    else if (view === 'inspections') state.inspections?.load();
+    else refresh();
   }
 
   const ending = window.eldercareCommon.session({
@@ -176,6 +197,10 @@ import { districtView } from './district.js';
     state.user = null;
     state.data = null;
     state.district = null;
+    state.scores?.stop();
+    state.inspections?.stop();
+    state.scores = null;
+    state.inspections = null;
     state.view = 'service';
   }
 
@@ -187,6 +212,7 @@ import { districtView } from './district.js';
       await state.district?.load();
       return;
     }
+    if (state.view !== 'service') return;
     try {
       const data = await api('GET', '/cockpit?series=day');
       // Today whole, the visits still ahead included: the local day the

@@ -446,6 +446,13 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
     browser.click("[data-testid=tab-district]").await;
     browser.wait_visible("[data-testid=district-map]").await;
     browser.wait_attribute("[data-testid=tab-district]", "aria-pressed", "pressed", |v| v == "true").await;
+    let tabs = browser
+        .script(
+            "return [document.querySelector('[data-testid=tab-scores]').hidden, \
+             document.querySelector('[data-testid=tab-inspections]').hidden]",
+        )
+        .await;
+    assert_eq!(tabs, json!([false, true]), "a supervisor reads the scores; inspections are the bureau's");
 
     // One region per street with a boundary, coloured by its elders: seven and none.
     let regions = browser.find_all("[data-testid=district-map] path[data-testid=region]").await;
@@ -497,11 +504,12 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
     assert_eq!(codes.len(), 2, "Lotus and Maple");
     let hidden = browser
         .script(
-            "return [document.querySelector('[data-testid=views]').hidden, \
+            "return [document.querySelector('[data-testid=tab-service]').hidden, \
              document.querySelector('[data-testid=service-view]').hidden, \
-             document.querySelector('[data-testid=error]').hidden]",
+             document.querySelector('[data-testid=error]').hidden, \
+             document.querySelector('[data-testid=tab-inspections]').hidden]",
         )
         .await;
-    assert_eq!(hidden, json!([true, true, true]), "no tabs, no service figures, no error");
+    assert_eq!(hidden, json!([true, true, true, false]), "no service figures, no error; its inspections");
     browser.quit().await;
 }

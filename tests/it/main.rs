@@ -11,6 +11,7 @@ mod behaviour;
 mod care;
 mod carer;
 mod cockpit;
+mod cockpit_supervision;
 mod console;
 mod desk;
 mod district_cockpit;

@@ -1,0 +1,216 @@
+//! The bureau's supervision on the cockpit page: last month's provider
+//! scores ranked, the scored provider first with its number and the other
+//! without one, in English and Chinese; then an inspection scheduled from
+//! the page, recorded and answered through the API, and the answer verified
+//! on the page.
+
+use serde_json::{Value, json};
+
+use crate::console::Browser;
+use crate::registry::{division_user, id_number, institution, ladder};
+use crate::support::TestApp;
+
+async fn ok(app: &TestApp, method: &str, path: &str, token: &str, body: Value) -> Value {
+    let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
+}
+
+/// Last month's figures for the provider: an elder enrolled, 4 critical
+/// alerts (3 acknowledged in 30 s, one in 2 minutes) and 4 visits due (3
+/// on time and verified, one missed).
+async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) {
+    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let zhou = ok(app, "POST", "/api/v1/residents", admin, registration).await["id"].as_str().unwrap().to_owned();
+    let month: String = sqlx::query_scalar(
+        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let day = |d: u32, hh: u32| format!("{month}-{d:02} {hh:02}:00:00+08");
+    sqlx::query("update enrolments set starts_at = now() - interval '100 days' where resident_id = $1::uuid")
+        .bind(&zhou)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for (n, seconds) in [30, 30, 30, 120].iter().enumerate() {
+        sqlx::query(
+            "insert into alerts (id, institution_id, resident_id, kind, cause, severity, status, opened_at, condition_at,
+                                 acknowledged_at, acknowledged_by)
+             values (gen_random_uuid(), $1::uuid, $2::uuid, 'sos', $3, 'critical', 'acknowledged', $4::timestamptz,
+                     $4::timestamptz, $4::timestamptz + make_interval(secs => $5), null)",
+        )
+        .bind(provider)
+        .bind(&zhou)
+        .bind(format!("score-{n}"))
+        .bind(day(10, 10 + n as u32))
+        .bind(f64::from(*seconds))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                             check_in_at, check_out_at, verified)
+         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'institution', 'manual',
+                case when n = 4 then 'missed' else 'completed' end, $3::timestamptz + n * interval '1 hour',
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '5 minutes' end,
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '65 minutes' end, n < 4
+         from services s, generate_series(1, 4) n where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'",
+    )
+    .bind(provider)
+    .bind(&zhou)
+    .bind(day(12, 8))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_the_cockpit() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator_token().await;
+    ladder(&app, &operator).await;
+    let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
+    let (lakeside_id, _) = institution(&app, &operator, "Lakeside Care", "home_care", "330205002").await;
+    let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
+    last_month_figures(&app, &harbour_id, &harbour).await;
+
+    // The API's ranking, which the page must show: Harbour scored,
+    // (25 * 0.75 + 15 * 0.75 + 15 + 15) / 70 of the components with figures;
+    // Lakeside with none.
+    let month: String = sqlx::query_scalar(
+        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let scores_then = app.get(&format!("/api/v1/providers/scores?month={month}"), &bureau).await;
+    let providers = scores_then["providers"].as_array().unwrap();
+    assert_eq!(providers[0]["institution_id"], harbour_id.as_str(), "{scores_then}");
+    assert_eq!(providers[0]["score"], 86, "{scores_then}");
+    assert_eq!(providers[1]["institution_id"], lakeside_id.as_str());
+    assert_eq!(providers[1]["score"], Value::Null);
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/cockpit")).await;
+    browser.type_into("[data-testid=login-email]", "civil_affairs-330205@district.example").await;
+    browser.type_into("[data-testid=login-password]", "long enough pw").await;
+    browser.click("[data-testid=login-submit]").await;
+    browser.wait_visible("[data-testid=tab-scores]").await;
+    let hidden = browser.script("return document.querySelector('[data-testid=tab-service]').hidden").await;
+    assert_eq!(hidden, json!(true), "the bureau has no service figures");
+
+    // Provider scores: last month by default, the scored provider first.
+    browser.click("[data-testid=tab-scores]").await;
+    browser.wait_visible("[data-testid=scores-table]").await;
+    let picked = browser.script("return document.querySelector('[data-testid=scores-month]').value").await;
+    assert_eq!(picked, json!(month), "last month by default");
+    let rows = browser.find_all("[data-testid=score-row]").await;
+    assert_eq!(rows.len(), 2);
+    let ranked: Vec<Option<String>> = {
+        let mut ids = Vec::new();
+        for row in &rows {
+            ids.push(browser.attribute(row, "data-institution-id").await);
+        }
+        ids
+    };
+    assert_eq!(ranked, [Some(harbour_id.clone()), Some(lakeside_id.clone())]);
+    let first = format!("[data-testid=score-row][data-institution-id='{harbour_id}']");
+    let second = format!("[data-testid=score-row][data-institution-id='{lakeside_id}']");
+    browser.wait_text(&format!("{first} [data-testid=score]"), "Harbour's score", |t| t == "86").await;
+    browser.wait_text(&format!("{second} [data-testid=score]"), "no score for Lakeside", |t| t == "—").await;
+    browser
+        .wait_text(&format!("{first} td[data-component=alerts_acknowledged_within_60s]"), "75 %", |t| {
+            t.replace(['\u{a0}', ' '], "") == "75%"
+        })
+        .await;
+    browser
+        .wait_text("[data-testid=scores-table] th[data-component=visits_on_time]", "its weight", |t| {
+            t.contains("Visits on time") && t.contains("weight 15")
+        })
+        .await;
+    browser.wait_text("[data-testid=score-formula]", "the formula", |t| t.starts_with("score = round(100")).await;
+    // Opened, a row shows the figures behind it.
+    browser.click(&format!("{first} summary")).await;
+    browser.wait_text(&format!("{first} dd[data-figure=alerts]"), "4 alerts", |t| t == "4").await;
+    browser.wait_text(&format!("{first} dd[data-figure=alerts_within_60s]"), "3 within 60 s", |t| t == "3").await;
+    browser.wait_text(&format!("{first} dd[data-figure=visits_due]"), "4 visits due", |t| t == "4").await;
+
+    // In Chinese: the tab, the headers and the components.
+    browser.click("[data-testid=language] option[value='zh-CN']").await;
+    browser.wait_text("[data-testid=tab-scores]", "the tab in Chinese", |t| t == "服务商评分").await;
+    browser.wait_text("[data-testid=scores-table] thead th:nth-child(2)", "Provider in Chinese", |t| t == "服务商").await;
+    browser.wait_text("[data-testid=scores-table] thead th:nth-child(3)", "Score in Chinese", |t| t == "评分").await;
+    browser
+        .wait_text("[data-testid=scores-table] th[data-component=alerts_acknowledged_within_60s]", "a component", |t| {
+            t.contains("60 秒内确认的告警") && t.contains("权重 25")
+        })
+        .await;
+    browser.wait_text(&format!("{first} dd[data-figure=alerts]"), "still open after the switch", |t| t == "4").await;
+    browser.wait_text(&format!("{first} [data-testid=score]"), "the score", |t| t == "86").await;
+    browser.click("[data-testid=language] option[value='en']").await;
+    browser.wait_text("[data-testid=tab-scores]", "the tab in English", |t| t == "Provider scores").await;
+
+    // Inspections: schedule one of Harbour from the page.
+    browser.click("[data-testid=tab-inspections]").await;
+    browser.wait_visible("[data-testid=inspection-form]").await;
+    browser.click(&format!("[data-testid=inspection-provider] option[value='{harbour_id}']")).await;
+    browser.click("[data-testid=inspection-schedule]").await;
+    browser.wait_visible("[data-testid=inspection-row]").await;
+    browser.wait_text("[data-testid=inspection-notice]", "scheduled", |t| t == "Inspection scheduled.").await;
+    let listed = app.get("/api/v1/inspections", &bureau).await;
+    let inspections = listed["inspections"].as_array().unwrap();
+    assert_eq!(inspections.len(), 1, "{listed}");
+    assert_eq!(
+        (inspections[0]["institution_id"].as_str(), inspections[0]["status"].as_str()),
+        (Some(harbour_id.as_str()), Some("scheduled"))
+    );
+    let in_a_week = (chrono::Local::now() + chrono::Duration::days(7)).date_naive().to_string();
+    assert_eq!(inspections[0]["scheduled_for"], in_a_week.as_str(), "the form's date: a week ahead");
+    let id = inspections[0]["id"].as_str().unwrap().to_owned();
+
+    // Recorded with one finding, and answered by Harbour, through the API.
+    let inspection = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
+    let items: Vec<Value> = inspection["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"code": c["code"], "passed": c["code"] != "fire_safety"}))
+        .collect();
+    let fortnight = (chrono::Utc::now() + chrono::Duration::days(14)).date_naive();
+    let finding = json!({"item": "fire_safety", "severity": "major", "text": "Exit 2 blocked by wheelchairs",
+                         "rectify_by": fortnight});
+    let results = json!({"items": items, "findings": [finding]});
+    let recorded = ok(&app, "POST", &format!("/api/v1/inspections/{id}/results"), &bureau, results).await;
+    let finding_id = recorded["findings"][0]["id"].as_str().unwrap().to_owned();
+    let answer = "Wheelchairs moved to the store room";
+    let path = format!("/api/v1/inspection-findings/{finding_id}/answer");
+    assert_eq!(ok(&app, "POST", &path, &harbour, json!({"text": answer})).await["status"], "answered");
+
+    // On the page: the finding with its answer, verified with a click.
+    browser.click("[data-testid=tab-inspections]").await;
+    let row = format!("[data-testid=inspection-row][data-inspection-id='{id}']");
+    browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "one open finding", |t| t == "1").await;
+    browser.click(&format!("{row} [data-testid=inspection-findings]")).await;
+    let finding_row = format!("[data-testid=finding-row][data-finding-id='{finding_id}']");
+    browser.wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "answered", |v| {
+        v == "answered"
+    })
+    .await;
+    browser.wait_text(&format!("{finding_row} [data-testid=finding-answer]"), "the answer", |t| t == answer).await;
+    browser.click(&format!("{finding_row} [data-testid=finding-verify]")).await;
+    browser.wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "verified", |v| {
+        v == "verified"
+    })
+    .await;
+    browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "none open", |t| t == "0").await;
+    let seen = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
+    assert_eq!(seen["findings"][0]["status"], "verified", "{seen}");
+    let hidden = browser.script("return document.querySelector('[data-testid=error]').hidden").await;
+    assert_eq!(hidden, json!(true), "no error on the page");
+    browser.screenshot(&std::env::temp_dir().join("cockpit-supervision.png")).await;
+    browser.quit().await;
+}

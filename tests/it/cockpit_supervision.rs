@@ -18,8 +18,8 @@ async fn ok(app: &TestApp, method: &str, path: &str, token: &str, body: Value) -
 
 /// Last month's figures for the provider: an elder enrolled, 4 critical
 /// alerts (3 acknowledged in 30 s, one in 2 minutes) and 4 visits due (3
-/// on time and verified, one missed).
-async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) {
+/// on time and verified, one missed). Answers the month, YYYY-MM.
+async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) -> String {
     let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
         "id_number": id_number("33020519400101004"), "division": "330205001001001"});
     let zhou = ok(app, "POST", "/api/v1/residents", admin, registration).await["id"].as_str().unwrap().to_owned();
@@ -66,6 +66,7 @@ async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) {
     .execute(&app.pool)
     .await
     .unwrap();
+    month
 }
 
 #[tokio::test]
@@ -76,17 +77,11 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
     let (lakeside_id, _) = institution(&app, &operator, "Lakeside Care", "home_care", "330205002").await;
     let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
-    last_month_figures(&app, &harbour_id, &harbour).await;
+    let month = last_month_figures(&app, &harbour_id, &harbour).await;
 
     // The API's ranking, which the page must show: Harbour scored,
     // (25 * 0.75 + 15 * 0.75 + 15 + 15) / 70 of the components with figures;
     // Lakeside with none.
-    let month: String = sqlx::query_scalar(
-        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
     let scores_then = app.get(&format!("/api/v1/providers/scores?month={month}"), &bureau).await;
     let providers = scores_then["providers"].as_array().unwrap();
     assert_eq!(providers[0]["institution_id"], harbour_id.as_str(), "{scores_then}");
@@ -158,6 +153,11 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     browser.click("[data-testid=tab-inspections]").await;
     browser.wait_visible("[data-testid=inspection-form]").await;
     browser.click(&format!("[data-testid=inspection-provider] option[value='{harbour_id}']")).await;
+    let date = browser.script("return document.querySelector('[data-testid=inspection-date]').value").await;
+    let in_a_week = browser
+        .script("const d = new Date(); d.setDate(d.getDate() + 7); return d.toLocaleDateString('sv-SE')")
+        .await;
+    assert_eq!(date, in_a_week, "a week ahead by default");
     browser.click("[data-testid=inspection-schedule]").await;
     browser.wait_visible("[data-testid=inspection-row]").await;
     browser.wait_text("[data-testid=inspection-notice]", "scheduled", |t| t == "Inspection scheduled.").await;
@@ -168,8 +168,7 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
         (inspections[0]["institution_id"].as_str(), inspections[0]["status"].as_str()),
         (Some(harbour_id.as_str()), Some("scheduled"))
     );
-    let in_a_week = (chrono::Local::now() + chrono::Duration::days(7)).date_naive().to_string();
-    assert_eq!(inspections[0]["scheduled_for"], in_a_week.as_str(), "the form's date: a week ahead");
+    assert_eq!(inspections[0]["scheduled_for"], date, "the form's date");
     let id = inspections[0]["id"].as_str().unwrap().to_owned();
 
     // Recorded with one finding, and answered by Harbour, through the API.

@@ -133,11 +133,14 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     browser.wait_text(&format!("{first} dd[data-figure=alerts]"), "4 alerts", |t| t == "4").await;
     browser.wait_text(&format!("{first} dd[data-figure=alerts_within_60s]"), "3 within 60 s", |t| t == "3").await;
     browser.wait_text(&format!("{first} dd[data-figure=visits_due]"), "4 visits due", |t| t == "4").await;
+    browser.screenshot(&std::env::temp_dir().join("cockpit-scores.png")).await;
 
     // In Chinese: the tab, the headers and the components.
     browser.click("[data-testid=language] option[value='zh-CN']").await;
     browser.wait_text("[data-testid=tab-scores]", "the tab in Chinese", |t| t == "服务商评分").await;
-    browser.wait_text("[data-testid=scores-table] thead th:nth-child(2)", "Provider in Chinese", |t| t == "服务商").await;
+    browser
+        .wait_text("[data-testid=scores-table] thead th:nth-child(2)", "Provider in Chinese", |t| t == "服务商")
+        .await;
     browser.wait_text("[data-testid=scores-table] thead th:nth-child(3)", "Score in Chinese", |t| t == "评分").await;
     browser
         .wait_text("[data-testid=scores-table] th[data-component=alerts_acknowledged_within_60s]", "a component", |t| {
@@ -154,9 +157,8 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     browser.wait_visible("[data-testid=inspection-form]").await;
     browser.click(&format!("[data-testid=inspection-provider] option[value='{harbour_id}']")).await;
     let date = browser.script("return document.querySelector('[data-testid=inspection-date]').value").await;
-    let in_a_week = browser
-        .script("const d = new Date(); d.setDate(d.getDate() + 7); return d.toLocaleDateString('sv-SE')")
-        .await;
+    let in_a_week =
+        browser.script("const d = new Date(); d.setDate(d.getDate() + 7); return d.toLocaleDateString('sv-SE')").await;
     assert_eq!(date, in_a_week, "a week ahead by default");
     browser.click("[data-testid=inspection-schedule]").await;
     browser.wait_visible("[data-testid=inspection-row]").await;
@@ -195,16 +197,18 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "one open finding", |t| t == "1").await;
     browser.click(&format!("{row} [data-testid=inspection-findings]")).await;
     let finding_row = format!("[data-testid=finding-row][data-finding-id='{finding_id}']");
-    browser.wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "answered", |v| {
-        v == "answered"
-    })
-    .await;
+    browser
+        .wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "answered", |v| {
+            v == "answered"
+        })
+        .await;
     browser.wait_text(&format!("{finding_row} [data-testid=finding-answer]"), "the answer", |t| t == answer).await;
     browser.click(&format!("{finding_row} [data-testid=finding-verify]")).await;
-    browser.wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "verified", |v| {
-        v == "verified"
-    })
-    .await;
+    browser
+        .wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "verified", |v| {
+            v == "verified"
+        })
+        .await;
     browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "none open", |t| t == "0").await;
     let seen = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
     assert_eq!(seen["findings"][0]["status"], "verified", "{seen}");

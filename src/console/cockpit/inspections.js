@@ -109,6 +109,7 @@ export function inspectionsView({ api, root, onError }) {
     try {
       await api('POST', '/inspections', { institution_id: institution, scheduled_for: date });
       view.notice = t('Inspection scheduled.');
+      view.form.institution = '';
       await load();
     } catch (err) {
       if (err.status !== 401) onError(`${t('Could not save')}: ${err.message}`);

@@ -129,10 +129,11 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
         .await;
     browser.wait_text("[data-testid=score-formula]", "the formula", |t| t.starts_with("score = round(100")).await;
     // Opened, a row shows the figures behind it.
-    browser.click(&format!("{first} summary")).await;
-    browser.wait_text(&format!("{first} dd[data-figure=alerts]"), "4 alerts", |t| t == "4").await;
-    browser.wait_text(&format!("{first} dd[data-figure=alerts_within_60s]"), "3 within 60 s", |t| t == "3").await;
-    browser.wait_text(&format!("{first} dd[data-figure=visits_due]"), "4 visits due", |t| t == "4").await;
+    browser.click(&format!("{first} [data-testid=score-expand]")).await;
+    let figures = format!("[data-testid=score-figures][data-institution-id='{harbour_id}']");
+    browser.wait_text(&format!("{figures} dd[data-figure=alerts]"), "4 alerts", |t| t == "4").await;
+    browser.wait_text(&format!("{figures} dd[data-figure=alerts_within_60s]"), "3 within 60 s", |t| t == "3").await;
+    browser.wait_text(&format!("{figures} dd[data-figure=visits_due]"), "4 visits due", |t| t == "4").await;
     browser.screenshot(&std::env::temp_dir().join("cockpit-scores.png")).await;
 
     // In Chinese: the tab, the headers and the components.
@@ -147,7 +148,7 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
             t.contains("60 秒内确认的告警") && t.contains("权重 25")
         })
         .await;
-    browser.wait_text(&format!("{first} dd[data-figure=alerts]"), "still open after the switch", |t| t == "4").await;
+    browser.wait_text(&format!("{figures} dd[data-figure=alerts]"), "still open after the switch", |t| t == "4").await;
     browser.wait_text(&format!("{first} [data-testid=score]"), "the score", |t| t == "86").await;
     browser.click("[data-testid=language] option[value='en']").await;
     browser.wait_text("[data-testid=tab-scores]", "the tab in English", |t| t == "Provider scores").await;

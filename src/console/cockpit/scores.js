@@ -126,32 +126,44 @@ export function scoresView({ api, root, onError }) {
             h('th', { scope: 'col' }, t('Score')),
             names.map(([name, weight]) => h('th', { scope: 'col', 'data-component': name },
               componentLabel(name), h('span', { class: 'weight' }, t('weight {weight}', { weight: I.number(weight) })))))),
-          h('tbody', {}, data.providers.map((p, i) => row(p, i + 1))))),
+          h('tbody', {}, data.providers.flatMap((p, i) => row(p, i + 1))))),
       h('h3', {}, t('How the score is computed')),
       h('p', { class: 'formula', 'data-testid': 'score-formula' }, data.formula));
   }
 
+  /** A provider's row, and under it the row of its raw figures, shown
+   * when the provider's name is pressed. */
   function row(p, rank) {
-    const details = h('details', {
-      'data-testid': 'score-details',
-      ontoggle: () => {
-        if (details.open) view.open.add(p.institution_id);
+    const id = `score-figures-${p.institution_id}`;
+    const expanded = view.open.has(p.institution_id);
+    const figures = h('tr', { id, class: 'figures-row', 'data-testid': 'score-figures', 'data-institution-id': p.institution_id, hidden: !expanded },
+      h('td', {}),
+      h('td', { colspan: 2 + p.components.length },
+        h('dl', { class: 'raw-figures', 'aria-label': `${t('Figures of the month')}: ${p.name}` }, FIGURES.map(([key, label]) => {
+          const v = p.figures[key];
+          const shown = typeof v === 'boolean' ? t(v ? 'Yes' : 'No') : I.number(v);
+          return h('div', {}, h('dt', {}, t(label)), h('dd', { 'data-figure': key }, shown));
+        }))));
+    const toggle = h('button', {
+      type: 'button', class: 'disclosure', 'aria-expanded': String(expanded), 'aria-controls': id,
+      title: t('Figures of the month'), 'data-testid': 'score-expand',
+      onclick: () => {
+        const open = toggle.getAttribute('aria-expanded') !== 'true';
+        toggle.setAttribute('aria-expanded', String(open));
+        figures.hidden = !open;
+        if (open) view.open.add(p.institution_id);
         else view.open.delete(p.institution_id);
       },
-    },
-    h('summary', { title: t('Figures of the month') }, p.name),
-    h('dl', { class: 'figures', 'data-testid': 'score-figures' }, FIGURES.map(([key, label]) => {
-      const v = p.figures[key];
-      const shown = typeof v === 'boolean' ? t(v ? 'Yes' : 'No') : I.number(v);
-      return h('div', {}, h('dt', {}, t(label)), h('dd', { 'data-figure': key }, shown));
-    })));
-    details.open = view.open.has(p.institution_id);
-    return h('tr', { 'data-testid': 'score-row', 'data-institution-id': p.institution_id },
-      h('td', {}, I.number(rank)),
-      h('th', { scope: 'row' }, details),
-      h('td', { class: 'score', 'data-testid': 'score' }, p.score === null ? '—' : I.number(p.score)),
-      p.components.map((c) => h('td', { 'data-component': c.name },
-        c.value === null ? '—' : I.percent(c.value * 100, 0))));
+    }, p.name);
+    return [
+      h('tr', { 'data-testid': 'score-row', 'data-institution-id': p.institution_id },
+        h('td', {}, I.number(rank)),
+        h('th', { scope: 'row' }, toggle),
+        h('td', { class: 'score', 'data-testid': 'score' }, p.score === null ? '—' : I.number(p.score)),
+        p.components.map((c) => h('td', { 'data-component': c.name },
+          c.value === null ? '—' : I.percent(c.value * 100, 0)))),
+      figures,
+    ];
   }
 
   // A view of an ended session draws nothing more.

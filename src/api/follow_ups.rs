@@ -44,7 +44,8 @@ struct ListQuery {
 #[schema(as = FollowUpList)]
 struct FollowUps {
     month: String,
-    /// Whether the month's sample is drawn: once the month is over everywhere.
+    /// Whether the month's sample is drawn: once the month is over everywhere
+    /// and it has a verified visit.
     drawn: bool,
     follow_ups: Vec<FollowUp>,
 }
@@ -62,8 +63,9 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Query(q): Query<Lis
         let key = ctx.settings.webhooks.secret_key.as_ref().ok_or_else(|| {
             Error::Conflict("follow-up samples are drawn with webhooks.secret_key, which is not set".into())
         })?;
-        draws::draw(&ctx.pool, key, month).await?;
-        drawn = true;
+        // Drawn here, or by the scheduler in the meantime.
+        drawn =
+            draws::draw(&ctx.pool, key, month).await? || store::drawn(&mut *ctx.pool.acquire().await?, month).await?;
     }
     let follow_ups = store::list(&ctx.pool, &auth.scope, month).await?;
     Ok(Json(FollowUps { month: month.format("%Y-%m").to_string(), drawn, follow_ups }))

@@ -26,13 +26,19 @@ pub fn last_month(now: DateTime<Utc>) -> NaiveDate {
     this.checked_sub_months(Months::new(1)).unwrap_or(this)
 }
 
-/// Draws `month`'s sample unless it was drawn: `true` when this call drew it.
+/// Draws `month`'s sample unless it was drawn, or has no verified visit to
+/// draw from: `true` when this call drew it.
 pub async fn draw(pool: &PgPool, key: &SecretString, month: NaiveDate) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     if store::drawn(&mut tx, month).await? {
         return Ok(false);
     }
     let candidates = store::candidates(&mut tx, month).await?;
+    // Nothing verified yet: drawn once there is (visits verified late, their
+    // exceptions resolved after the month ended, are sampled then).
+    if candidates.is_empty() {
+        return Ok(false);
+    }
     let sample = supervision::sample(key, month, &candidates);
     if !store::record_draw(&mut tx, month, candidates.len(), &sample).await? {
         return Ok(false);

@@ -9,8 +9,8 @@
 #   DAYS=30 PER_DAY=1 REQUESTS=50 scripts/bench-cockpit.sh
 #   PROFILE=debug scripts/bench-cockpit.sh   # the debug build (the figures are SQL's either way)
 #
-# The district cockpit instead: a district of 10 streets, 80 communities and
-# 320 grids with 50,000 elders, a year of requests, claims and complaints
+# The district cockpit instead: a district of 5 streets, 60 communities and
+# 240 grids with 50,000 elders, a year of requests, claims and complaints
 # (scripts/bench-district.sql), and GET /api/v1/cockpit/district for the
 # bureau of the district and of one street. Target: under 500 ms.
 #
@@ -61,7 +61,7 @@ login() {
 }
 
 if [ "$MODE" = district ]; then
-  echo "seeding: a district of 10 streets, 80 communities, 320 grids and $ELDERS elders"
+  echo "seeding: a district of 5 streets, 60 communities, 240 grids and $ELDERS elders"
   psql "$DATABASE_URL" -q -v elders="$ELDERS" -v requests=$((ELDERS * 3 / 5)) -v claim_lines=$((ELDERS * 2)) \
     -f scripts/bench-district.sql
   psql "$DATABASE_URL" -tAc "select 'elders: ' || (select count(*) from residents where division like '330205%')
@@ -75,8 +75,8 @@ if [ "$MODE" = district ]; then
   done
   district=$(login bureau-330205@bench.local bench-bureau-password)
   street=$(login bureau-330205001@bench.local bench-bureau-password)
-  measure "district: 10 streets, $ELDERS elders" "$api/cockpit/district" "$district"
-  measure "street: 8 communities" "$api/cockpit/district" "$street"
+  measure "district: 5 streets, $ELDERS elders" "$api/cockpit/district" "$district"
+  measure "street: 12 communities" "$api/cockpit/district" "$street"
   exit 0
 fi
 

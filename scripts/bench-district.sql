@@ -1,4 +1,4 @@
--- The district cockpit benchmark's district: 330205 with 10 streets of 8
+-- The district cockpit benchmark's district: 330205 with 5 streets of 12
 -- communities of 4 grids, 50,000 elders (`-v elders=50000`) registered
 -- across them (most in a grid, some in a community), 40 providers placed in
 -- communities (800 caregivers, 20 kitchens), a year of service requests
@@ -12,15 +12,15 @@ insert into divisions (code, name, level, parent)
 values ('330205', 'Bench district', 'district', null);
 insert into divisions (code, name, level, parent)
 select '330205' || lpad(s::text, 3, '0'), 'Street ' || s, 'street', '330205'
-from generate_series(1, 10) s;
+from generate_series(1, 5) s;
 insert into divisions (code, name, level, parent)
 select d.code || lpad(c::text, 3, '0'), d.name || ' community ' || c, 'community', d.code
-from divisions d, generate_series(1, 8) c where d.level = 'street';
+from divisions d, generate_series(1, 12) c where d.level = 'street';
 insert into divisions (code, name, level, parent)
 select d.code || lpad(g::text, 3, '0'), d.name || ' grid ' || g, 'grid', d.code
 from divisions d, generate_series(1, 4) g where d.level = 'community';
 
--- Each street a square of a 5 x 2 grid around 121.5 E, 29.87 N.
+-- Each street a square of a 5 x 1 row around 121.5 E, 29.85 N.
 update divisions set boundary = jsonb_build_object('type', 'Polygon', 'coordinates', jsonb_build_array(jsonb_build_array(
     jsonb_build_array(121.40 + x * 0.04, 29.83 + y * 0.04), jsonb_build_array(121.44 + x * 0.04, 29.83 + y * 0.04),
     jsonb_build_array(121.44 + x * 0.04, 29.87 + y * 0.04), jsonb_build_array(121.40 + x * 0.04, 29.87 + y * 0.04),
@@ -29,12 +29,13 @@ from (select code as street, (substr(code, 7)::int - 1) % 5 as x, (substr(code, 
       from divisions where level = 'street') placed
 where divisions.code = placed.street;
 
--- Providers placed in a community each, serving its street.
+-- Providers placed in a community each (two of every three communities),
+-- serving its street.
 insert into institutions (id, name, kind, region, timezone, division, service_area)
 select gen_random_uuid(), 'District provider ' || lpad(n::text, 2, '0'), 'home_care', 'District bench', 'Asia/Shanghai',
        c.code, array[left(c.code, 9)]
 from generate_series(1, 40) n
-join lateral (select code from divisions where level = 'community' order by code offset (n * 2 - 1) limit 1) c on true;
+join lateral (select code from divisions where level = 'community' order by code offset (n - 1) * 3 / 2 + 1 limit 1) c on true;
 insert into users (id, institution_id, email, name, role, password_hash)
 select gen_random_uuid(), i.id, 'carer-' || n || '-' || i.id || '@bench.local', 'Bench carer', 'caregiver', 'not a hash'
 from institutions i, generate_series(1, 20) n where i.region = 'District bench';

@@ -47,10 +47,36 @@ const MAX_CHILDREN: i64 = 1000;
 /// The elders' counts of one measure: child division → group → count.
 type Counted = HashMap<String, BTreeMap<String, i64>>;
 
-async fn counted(ctx: &ApiContext, division: &Code, measure: &str) -> Result<Counted> {
-    let mut out = Counted::new();
-    for c in open_data::counts(ctx.read.pool(), Some(division.as_str()), measure).await? {
-        out.entry(c.division).or_default().insert(c.grp, c.count);
+/// The elders of each child division counted by each of open data's
+/// measures, from two queries: one grouping them by all four of their own
+/// measures at once, one by the services they are enrolled for.
+async fn counted(ctx: &ApiContext, division: &Code) -> Result<HashMap<&'static str, Counted>> {
+    let pool = ctx.read.pool();
+    let (groups, enrolled) = tokio::try_join!(
+        async {
+            let mut tx = crate::store::analytic(pool).await?;
+            let groups = open_data::groups(&mut tx, Some(division.as_str())).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(groups)
+        },
+        async {
+            let mut tx = crate::store::analytic(pool).await?;
+            let enrolled = open_data::enrolled(&mut tx, Some(division.as_str())).await?;
+            tx.commit().await?;
+            Ok(enrolled)
+        },
+    )?;
+    let mut out: HashMap<&'static str, Counted> = MEASURES.iter().map(|(m, _)| (*m, Counted::new())).collect();
+    for g in &groups {
+        for (measure, counted) in &mut out {
+            if let Some(grp) = g.of(measure) {
+                *counted.entry(g.division.clone()).or_default().entry(grp.to_owned()).or_default() += g.count;
+            }
+        }
+    }
+    let by_service = out.entry("enrolled_by_service").or_default();
+    for c in enrolled {
+        by_service.entry(c.division).or_default().insert(c.grp, c.count);
     }
     Ok(out)
 }
@@ -87,13 +113,9 @@ async fn figures(
     let pool = ctx.read.pool();
     let window = district::WINDOW_DAYS;
     let last_month = crate::care::follow_ups::last_month(chrono::Utc::now());
-    let (children, ages, grades, alone, economic, enrolled, requests, provision, claims, complaints, scored) = tokio::try_join!(
+    let (children, mut elders, requests, provision, claims, complaints, scored) = tokio::try_join!(
         async { Ok::<_, Error>(divisions::children(pool, Some(&asked), None, MAX_CHILDREN).await?) },
-        counted(&ctx, &asked, "elders_by_age_band"),
-        counted(&ctx, &asked, "elders_by_grade"),
-        counted(&ctx, &asked, "living_alone"),
-        counted(&ctx, &asked, "economic_status"),
-        counted(&ctx, &asked, "enrolled_by_service"),
+        counted(&ctx, &asked),
         async { Ok(store::requests(pool, &asked, window).await?) },
         async { Ok(store::provision(pool, &asked).await?) },
         async { Ok(store::claims_accepted(pool, &asked, district::CLAIM_MONTHS).await?) },
@@ -105,6 +127,14 @@ async fn figures(
         .map(|p| (p.division.unwrap_or_default(), crate::domain::supervision::score(&p.raw).score))
         .collect();
 
+    let mut measure = |name: &str| elders.remove(name).unwrap_or_default();
+    let (ages, grades, alone, economic, enrolled) = (
+        measure("elders_by_age_band"),
+        measure("elders_by_grade"),
+        measure("living_alone"),
+        measure("economic_status"),
+        measure("enrolled_by_service"),
+    );
     let groups = |measure: &str| MEASURES.iter().find(|(m, _)| *m == measure).map_or(&[][..], |(_, g)| *g);
     let empty = BTreeMap::new();
     let mut requests_of: HashMap<String, Requests> = HashMap::new();

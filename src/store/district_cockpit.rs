@@ -11,11 +11,24 @@
 
 use sqlx::PgPool;
 
-use super::open_data::child_of;
+use super::analytic;
+use super::open_data::{UNDER, child_of};
 use crate::domain::division::Code;
 
 /// The direct children of the division bound to `$1`.
 const CHILDREN: &str = "select code from divisions where parent = $1";
+
+/// Runs a grouping query in its own [`analytic`] transaction, planned for
+/// the division it is given (never a generic plan: one district's elders
+/// are a fraction of the table, another's all of it).
+macro_rules! grouped {
+    ($pool:expr, $sql:expr, $($bind:expr),+) => {{
+        let mut tx = analytic($pool).await?;
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe($sql))$(.bind($bind))+.persistent(false).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }};
+}
 
 /// A child division's requests of one service code (`service_code` null:
 /// all its codes together, with the median).
@@ -35,25 +48,28 @@ pub struct RequestRow {
 /// provider took it), per service code and in all.
 pub async fn requests(pool: &PgPool, division: &Code, window_days: i32) -> Result<Vec<RequestRow>, sqlx::Error> {
     let child = child_of("r.division");
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select c.code as division, q.service_code,
-                count(*) as made,
-                count(*) filter (where v.status = 'completed') as fulfilled,
-                count(*) filter (where q.status = 'unmatched') as unmet,
-                percentile_cont(0.5) within group (order by
-                    extract(epoch from coalesce(v.end_corrected, v.check_out_at) - q.created_at) / 3600.0)
-                    filter (where v.status = 'completed') as median_hours
-         from ({CHILDREN}) c
-         join residents r on {child} = c.code
-         join service_requests q on q.resident_id = r.id
-             and q.created_at >= now() - make_interval(days => $2)
-         left join visits v on v.id = q.visit_id
-         group by grouping sets ((c.code, q.service_code), (c.code))"
-    )))
-    .bind(division.as_str())
-    .bind(window_days)
-    .fetch_all(pool)
-    .await
+    grouped!(
+        pool,
+        format!(
+            "select g.* from (
+                 select {child} as division, q.service_code,
+                        count(*) as made,
+                        count(*) filter (where v.status = 'completed') as fulfilled,
+                        count(*) filter (where q.status = 'unmatched') as unmet,
+                        percentile_cont(0.5) within group (order by
+                            extract(epoch from coalesce(v.end_corrected, v.check_out_at) - q.created_at) / 3600.0)
+                            filter (where v.status = 'completed') as median_hours
+                 from residents r
+                 join service_requests q on q.resident_id = r.id
+                     and q.created_at >= now() - make_interval(days => $2)
+                 left join visits v on v.id = q.visit_id
+                 where {UNDER}
+                 group by grouping sets ((1, q.service_code), (1))) g
+             join ({CHILDREN}) c on c.code = g.division"
+        ),
+        division.as_str(),
+        window_days
+    )
 }
 
 /// The kitchens and caregivers of the institutions placed in a child
@@ -96,22 +112,24 @@ pub struct ClaimRow {
 /// The last `months` months of accepted lines, this month included.
 pub async fn claims_accepted(pool: &PgPool, division: &Code, months: i32) -> Result<Vec<ClaimRow>, sqlx::Error> {
     let child = child_of("r.division");
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select c.code as division, cl.payer, to_char(cl.month, 'YYYY-MM') as month,
-                count(*) as lines, coalesce(sum(b.payer_fen), 0)::bigint as payer_fen
-         from ({CHILDREN}) c
-         join residents r on {child} = c.code
-         join bill_lines b on b.resident_id = r.id and b.payer_fen > 0
-         join claim_lines l on l.bill_line_id = b.id and l.status = 'accepted'
-         join claims cl on cl.id = l.claim_id
-         where cl.month >= (date_trunc('month', now()) - make_interval(months => $2 - 1))::date
-         group by 1, 2, 3
-         order by 1, 3 desc, 2"
-    )))
-    .bind(division.as_str())
-    .bind(months)
-    .fetch_all(pool)
-    .await
+    grouped!(
+        pool,
+        format!(
+            "select g.* from (
+                 select {child} as division, cl.payer, to_char(cl.month, 'YYYY-MM') as month,
+                        count(*) as lines, coalesce(sum(b.payer_fen), 0)::bigint as payer_fen
+                 from residents r
+                 join bill_lines b on b.resident_id = r.id and b.payer_fen > 0
+                 join claim_lines l on l.bill_line_id = b.id and l.status = 'accepted'
+                 join claims cl on cl.id = l.claim_id
+                 where {UNDER} and cl.month >= (date_trunc('month', now()) - make_interval(months => $2 - 1))::date
+                 group by 1, 2, 3) g
+             join ({CHILDREN}) c on c.code = g.division
+             order by 1, 3 desc, 2"
+        ),
+        division.as_str(),
+        months
+    )
 }
 
 /// A child division's complaints: waiting, overdue, upheld in the window.

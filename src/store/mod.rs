@@ -88,6 +88,20 @@ pub fn api_pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(options.application_name("eldercare-api").options([("statement_timeout", timeout)])))
 }
 
+/// A read-only transaction for the queries that count a district: room
+/// (`work_mem`) to hash tens of thousands of rows into their groups, where
+/// the server's default would sort them on disk. Its statements still end
+/// at the API pool's timeout.
+pub async fn analytic(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(
+        "set transaction read only; set local work_mem = '64MB'; set local max_parallel_workers_per_gather = 0",
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
 /// Whether the database cancelled a statement that ran past its timeout.
 pub fn statement_timed_out(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))

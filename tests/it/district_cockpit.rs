@@ -186,20 +186,48 @@ async fn district(app: &TestApp) -> (String, Vec<String>) {
     .execute(&app.pool)
     .await
     .unwrap();
+    // One registered at the street itself: in the street's count, in
+    // neither community's.
+    let street_only = elder(app, "330205001", 80, "alone", Some("dibao")).await;
+    // Her grade is her latest assessment still valid: a1 was graded 4 a
+    // year ago, and 1 since.
+    sqlx::query(
+        "insert into assessments (id, resident_id, scale, items, total, grade, grade_label, assessed_at, valid_until)
+         values (gen_random_uuid(), $1, 'barthel', '{}', 0, 4, 'graded', now() - interval '1 year', current_date + 300)",
+    )
+    .bind(a1)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     graded(app, a1, 1).await;
     graded(app, a2, 3).await;
     graded(app, b1, 2).await;
+    graded(app, street_only, 4).await;
     let home: Uuid = sqlx::query_scalar("select id from institutions order by created_at limit 1")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    for (resident, services) in [(a1, "{home_care,meals}"), (a2, "{home_care,meals}"), (b1, "{monitoring}")] {
+    let canteen: Uuid = sqlx::query_scalar(
+        "insert into institutions (id, name, kind, region, timezone)
+         values (gen_random_uuid(), 'Lotus canteen', 'community_center', 'Haishu', 'Asia/Shanghai') returning id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // a2 has her meals from two providers: one elder enrolled for meals.
+    for (resident, institution, services) in [
+        (a1, home, "{home_care,meals}"),
+        (a2, home, "{home_care,meals}"),
+        (a2, canteen, "{meals}"),
+        (b1, home, "{monitoring}"),
+        (street_only, home, "{meals}"),
+    ] {
         sqlx::query(
             "insert into enrolments (id, resident_id, institution_id, services, origin)
              values (gen_random_uuid(), $1, $2, $3::text[], 'registration')",
         )
         .bind(resident)
-        .bind(home)
+        .bind(institution)
         .bind(services)
         .execute(&app.pool)
         .await
@@ -388,11 +416,15 @@ async fn a_supervisor_reads_their_district_and_never_another() {
         supervisor(&app, &operator, "jiangbei@sup.example", "330206").await,
     ];
 
-    // Haishu's supervisor: the district's two streets, the first with all seven living elders.
+    // Haishu's supervisor: the district's two streets, the first with all
+    // eight living elders (one registered at the street itself), three of
+    // them enrolled for meals.
     let (status, answer) = app.call("GET", "/api/v1/cockpit/district", Some(&supervisors[0]), None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["children"][0]["code"], "330205001");
-    assert_eq!(answer["children"][0]["elders"], 7);
+    assert_eq!(answer["children"][0]["elders"], 8);
+    assert_eq!(answer["children"][0]["by_grade"], json!({"0": 0, "1": 1, "2": 1, "3": 1, "4": 1, "none": 4}));
+    assert_eq!(answer["children"][0]["enrolled_by_service"]["meals"], 3);
     assert_eq!(answer["children"][0]["requests"]["made"], 5);
     assert_eq!(answer["children"][1]["elders"], 0);
     assert_eq!(answer["children"][1]["requests"]["median_hours_to_fulfil"], Value::Null);
@@ -454,7 +486,7 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
         .await;
     assert_eq!(tabs, json!([false, true]), "a supervisor reads the scores; inspections are the bureau's");
 
-    // One region per street with a boundary, coloured by its elders: seven and none.
+    // One region per street with a boundary, coloured by its elders: eight and none.
     let regions = browser.find_all("[data-testid=district-map] path[data-testid=region]").await;
     assert_eq!(regions.len(), 2);
     let mut fills = Vec::new();
@@ -467,7 +499,7 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
     assert_ne!(fills[0].1, fills[1].1, "the colours differ by value: {fills:?}");
     // A region in focus tells its name and value.
     browser.script("document.querySelector('[data-testid=region][data-code=\"330205001\"]').focus()").await;
-    browser.wait_text("[data-testid=region-info]", "the focused street", |t| t == "Division 330205001: 7").await;
+    browser.wait_text("[data-testid=region-info]", "the focused street", |t| t == "Division 330205001: 8").await;
     // Every street in the table, the one with no boundary too.
     assert_eq!(browser.find_all("[data-testid=district-row]").await.len(), 3);
     browser.wait_text("[data-testid=hot-issues]", "the unmet baths", |t| t.contains("HC-BATH")).await;

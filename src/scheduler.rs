@@ -120,7 +120,14 @@ struct Leader {
     /// district's readings must not hold up the alarms' rules).
     rolled_up_at: Option<DateTime<Utc>>,
     rollup_job: Option<tokio::task::JoinHandle<()>>,
+    /// When last month's follow-up draw was last tried: every quarter of an
+    /// hour, not every tick (a month with no verified visit yet is looked at
+    /// again, not on every pass of the alarms' rules).
+    draw_tried_at: Option<DateTime<Utc>>,
 }
+
+/// How often the follow-up draw is tried until the month is drawn.
+const DRAW_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 impl Leader {
     fn new(pool: PgPool, rule_settings: SettingsCache, metrics: Arc<Metrics>, settings: SchedulerSettings) -> Self {
@@ -136,6 +143,7 @@ impl Leader {
             plans_job: None,
             rolled_up_at: None,
             rollup_job: None,
+            draw_tried_at: None,
         }
     }
 
@@ -217,9 +225,12 @@ impl Leader {
         let month = crate::care::follow_ups::last_month(now);
         if let Some(key) = self.settings.sample_key.as_ref()
             && crate::care::follow_ups::has_ended(month, now)
-            && let Err(err) = crate::care::follow_ups::draw(&self.pool, key, month).await
+            && self.draw_tried_at.is_none_or(|at| now - at >= DRAW_EVERY)
         {
-            tracing::warn!(cause = %err, "drawing follow-up calls failed; trying again at the next tick");
+            self.draw_tried_at = Some(now);
+            if let Err(err) = crate::care::follow_ups::draw(&self.pool, key, month).await {
+                tracing::warn!(cause = %err, "drawing follow-up calls failed; trying again in 15 minutes");
+            }
         }
         // The family is told a month ahead that a grade is about to lapse.
         if let Err(err) = crate::store::assessments::remind_due(&self.pool, REASSESS_AHEAD_DAYS, 100).await {

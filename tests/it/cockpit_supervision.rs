@@ -7,66 +7,14 @@
 use serde_json::{Value, json};
 
 use crate::console::Browser;
-use crate::registry::{division_user, id_number, institution, ladder};
+use crate::registry::{division_user, institution, ladder};
+use crate::supervision::last_month_figures;
 use crate::support::TestApp;
 
 async fn ok(app: &TestApp, method: &str, path: &str, token: &str, body: Value) -> Value {
     let (status, answer) = app.call(method, path, Some(token), Some(body)).await;
     assert!(status.is_success(), "{method} {path}: {status} {answer}");
     answer
-}
-
-/// Last month's figures for the provider: an elder enrolled, 4 critical
-/// alerts (3 acknowledged in 30 s, one in 2 minutes) and 4 visits due (3
-/// on time and verified, one missed). Answers the month, YYYY-MM.
-async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) -> String {
-    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
-        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
-    let zhou = ok(app, "POST", "/api/v1/residents", admin, registration).await["id"].as_str().unwrap().to_owned();
-    let month: String = sqlx::query_scalar(
-        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    let day = |d: u32, hh: u32| format!("{month}-{d:02} {hh:02}:00:00+08");
-    sqlx::query("update enrolments set starts_at = now() - interval '100 days' where resident_id = $1::uuid")
-        .bind(&zhou)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    for (n, seconds) in [30, 30, 30, 120].iter().enumerate() {
-        sqlx::query(
-            "insert into alerts (id, institution_id, resident_id, kind, cause, severity, status, opened_at, condition_at,
-                                 acknowledged_at, acknowledged_by)
-             values (gen_random_uuid(), $1::uuid, $2::uuid, 'sos', $3, 'critical', 'acknowledged', $4::timestamptz,
-                     $4::timestamptz, $4::timestamptz + make_interval(secs => $5), null)",
-        )
-        .bind(provider)
-        .bind(&zhou)
-        .bind(format!("score-{n}"))
-        .bind(day(10, 10 + n as u32))
-        .bind(f64::from(*seconds))
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    }
-    sqlx::query(
-        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
-                             check_in_at, check_out_at, verified)
-         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'institution', 'manual',
-                case when n = 4 then 'missed' else 'completed' end, $3::timestamptz + n * interval '1 hour',
-                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '5 minutes' end,
-                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '65 minutes' end, n < 4
-         from services s, generate_series(1, 4) n where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'",
-    )
-    .bind(provider)
-    .bind(&zhou)
-    .bind(day(12, 8))
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    month
 }
 
 #[tokio::test]
@@ -77,7 +25,7 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     let (harbour_id, harbour) = institution(&app, &operator, "Harbour Home Care", "home_care", "330205001").await;
     let (lakeside_id, _) = institution(&app, &operator, "Lakeside Care", "home_care", "330205002").await;
     let bureau = division_user(&app, &operator, "civil_affairs", "330205").await;
-    let month = last_month_figures(&app, &harbour_id, &harbour).await;
+    let month = last_month_figures(&app, &harbour_id, &harbour).await.month;
 
     // The API's ranking, which the page must show: Harbour scored,
     // (25 * 0.75 + 15 * 0.75 + 15 + 15) / 70 of the components with figures;

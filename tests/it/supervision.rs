@@ -419,6 +419,69 @@ async fn follow_up_calls_sample_each_provider_and_a_visit_that_never_happened_le
 /// again and verified. Then last month's scores: Harbour's from its figures
 /// (alerts, visits, follow-up calls and the inspection), each component and
 /// the formula shown; Lakeside, with no figures, has none.
+/// Last month's figures of a provider, as the scores read them: an elder
+/// (Zhou Lan, registered by `admin`) enrolled for months, 4 critical alerts
+/// (3 acknowledged in 30 s, one in 2 minutes) and 4 visits due (3 on time
+/// and verified, one missed).
+pub(crate) struct LastMonth {
+    /// YYYY-MM, on the elder's clock.
+    pub month: String,
+    pub resident: String,
+    /// The visits, the three verified first.
+    pub visits: Vec<String>,
+}
+
+pub(crate) async fn last_month_figures(app: &TestApp, provider: &str, admin: &str) -> LastMonth {
+    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
+        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
+    let zhou = ok(app, "POST", "/api/v1/residents", admin, registration).await["id"].as_str().unwrap().to_owned();
+    let month: String = sqlx::query_scalar(
+        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let day = |d: u32, hh: u32| format!("{month}-{d:02} {hh:02}:00:00+08");
+    sqlx::query("update enrolments set starts_at = now() - interval '100 days' where resident_id = $1::uuid")
+        .bind(&zhou)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for (n, seconds) in [30, 30, 30, 120].iter().enumerate() {
+        sqlx::query(
+            "insert into alerts (id, institution_id, resident_id, kind, cause, severity, status, opened_at, condition_at,
+                                 acknowledged_at, acknowledged_by)
+             values (gen_random_uuid(), $1::uuid, $2::uuid, 'sos', $3, 'critical', 'acknowledged', $4::timestamptz,
+                     $4::timestamptz, $4::timestamptz + make_interval(secs => $5), null)",
+        )
+        .bind(provider)
+        .bind(&zhou)
+        .bind(format!("score-{n}"))
+        .bind(day(10, 10 + n as u32))
+        .bind(f64::from(*seconds))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let visits: Vec<String> = sqlx::query_scalar(
+        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
+                             check_in_at, check_out_at, verified)
+         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'institution', 'manual',
+                case when n = 4 then 'missed' else 'completed' end, $3::timestamptz + n * interval '1 hour',
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '5 minutes' end,
+                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '65 minutes' end, n < 4
+         from services s, generate_series(1, 4) n where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
+         returning id::text",
+    )
+    .bind(provider)
+    .bind(&zhou)
+    .bind(day(12, 8))
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    LastMonth { month, resident: zhou, visits }
+}
+
 #[tokio::test]
 async fn an_inspection_finding_is_answered_and_verified_and_scores_follow_from_the_figures() {
     let app = TestApp::spawn().await;
@@ -519,53 +582,8 @@ async fn an_inspection_finding_is_answered_and_verified_and_scores_follow_from_t
     // 30 s and one in 2 minutes; 4 visits due, 3 on time and clean, one
     // missed; one elder enrolled, no complaint upheld; a follow-up call
     // satisfied (5) that heard the visit happened; the inspection above.
-    let registration = json!({"name": "Zhou Lan", "timezone": "Asia/Shanghai",
-        "id_number": id_number("33020519400101004"), "division": "330205001001001"});
-    let zhou = ok(&app, "POST", "/api/v1/residents", &harbour, registration).await["id"].as_str().unwrap().to_owned();
-    let month: String = sqlx::query_scalar(
-        "select to_char(date_trunc('month', now() at time zone 'Asia/Shanghai') - interval '1 month', 'YYYY-MM')",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let LastMonth { month, resident: zhou, visits } = last_month_figures(&app, &harbour_id, &harbour).await;
     let day = |d: u32, hh: u32| format!("{month}-{d:02} {hh:02}:00:00+08");
-    sqlx::query("update enrolments set starts_at = now() - interval '100 days' where resident_id = $1::uuid")
-        .bind(&zhou)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    for (n, seconds) in [30, 30, 30, 120].iter().enumerate() {
-        sqlx::query(
-            "insert into alerts (id, institution_id, resident_id, kind, cause, severity, status, opened_at, condition_at,
-                                 acknowledged_at, acknowledged_by)
-             values (gen_random_uuid(), $1::uuid, $2::uuid, 'sos', $3, 'critical', 'acknowledged', $4::timestamptz,
-                     $4::timestamptz, $4::timestamptz + make_interval(secs => $5), null)",
-        )
-        .bind(&harbour_id)
-        .bind(&zhou)
-        .bind(format!("score-{n}"))
-        .bind(day(10, 10 + n as u32))
-        .bind(f64::from(*seconds))
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    }
-    let visits: Vec<String> = sqlx::query_scalar(
-        "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
-                             check_in_at, check_out_at, verified)
-         select gen_random_uuid(), $1::uuid, $2::uuid, s.id, 'institution', 'manual',
-                case when n = 4 then 'missed' else 'completed' end, $3::timestamptz + n * interval '1 hour',
-                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '5 minutes' end,
-                case when n < 4 then $3::timestamptz + n * interval '1 hour' + interval '65 minutes' end, n < 4
-         from services s, generate_series(1, 4) n where s.institution_id = $1::uuid and s.code = 'WELFARE-CHECK'
-         returning id::text",
-    )
-    .bind(&harbour_id)
-    .bind(&zhou)
-    .bind(day(12, 8))
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
     sqlx::query("insert into follow_up_draws (month, visits, sampled) values (($1 || '-01')::date, 3, 1) on conflict do nothing")
         .bind(&month)
         .execute(&app.pool)

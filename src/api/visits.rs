@@ -694,8 +694,9 @@ async fn resolve_dispute(ctx: &ApiContext, auth: &AuthUser, id: Uuid, reason: &s
         return Err(Error::Forbidden("a disputed visit is resolved by the civil-affairs bureau"));
     }
     let mut tx = ctx.pool.begin().await?;
-    let mut visit = visits::fetch_any(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    auth.reach::<crate::domain::scope::Identity>(ctx, visit.resident_id).await?;
+    let resident = visits::resident_of(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let reached = auth.reach::<crate::domain::scope::Identity>(ctx, resident).await?;
+    let mut visit = visits::fetch_reached(&mut tx, &reached, id).await?.ok_or(Error::NotFound)?;
     if !visit.exceptions().contains(&Exception::Disputed) {
         return Err(Error::Conflict("the visit has no disputed exception".into()));
     }

@@ -2,7 +2,7 @@
 //! visit is read whole, changed in Rust through the domain's rules, and
 //! saved whole, inside the caller's transaction.
 
-use crate::domain::scope::{AreaOf, Reached};
+use crate::domain::scope::{AreaOf, Identity, Reached};
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -249,6 +249,25 @@ pub async fn fetch(
 pub async fn fetch_any(conn: &mut PgConnection, id: Uuid) -> Result<Option<Visit>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where v.id = $1 for update of v")))
         .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Whose visit `id` is: for the reach check that comes before reading it
+/// with [`fetch_reached`].
+pub async fn resident_of(conn: &mut PgConnection, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select resident_id from visits where id = $1").bind(id).fetch_optional(conn).await
+}
+
+/// A visit of a resident the caller reaches, locked for change.
+pub async fn fetch_reached(
+    conn: &mut PgConnection,
+    resident: &Reached<Identity>,
+    id: Uuid,
+) -> Result<Option<Visit>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where v.id = $1 and v.resident_id = $2 for update of v")))
+        .bind(id)
+        .bind(resident.id())
         .fetch_optional(conn)
         .await
 }

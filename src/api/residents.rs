@@ -521,7 +521,8 @@ async fn link_family(
             | Role::GridWorker
             | Role::Assessor
             | Role::Insurer
-            | Role::Desk,
+            | Role::Desk
+            | Role::Clinician,
         ) => {
             return Err(Error::validation("user_id", "only family users are linked to residents"));
         }

@@ -114,7 +114,7 @@ pub async fn insert_user(
 }
 
 #[utoipa::path(post, path = "/users",
-    summary = "Create a user: an admin in their institution; the operator a civil_affairs or grid_worker user of a division, or a desk user of the platform; civil_affairs a grid_worker of a grid in its division",
+    summary = "Create a user: an admin in their institution; the operator a civil_affairs or grid_worker user of a division, a desk user of the platform, an insurer of a fund office or a clinician of a hospital or family doctor team (institution_id); civil_affairs a grid_worker of a grid in its division",
     description = "Who may call it: admin, operator, civil_affairs.", request_body = NewUser,
     responses((status = 201, description = "success", body = Created), (status = 503, description = HASHING_BUSY, body = ErrorBody)))]
 async fn create_user(
@@ -124,6 +124,9 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<Created>)> {
     if auth.scope.role == Role::Operator && req.role == Role::Insurer {
         return create_fund_user(ctx, auth, req).await;
+    }
+    if auth.scope.role == Role::Operator && req.role == Role::Clinician {
+        return create_clinician(ctx, auth, req).await;
     }
     if matches!(auth.scope.role, Role::Operator | Role::CivilAffairs) {
         return create_division_user(ctx, auth, req).await;
@@ -144,12 +147,15 @@ async fn create_user(
     let allowed = match kind {
         InstitutionKind::Assessment => matches!(req.role, Role::Admin | Role::Assessor),
         InstitutionKind::LtcFund => req.role == Role::Admin,
-        _ => !matches!(req.role, Role::Assessor | Role::Insurer),
+        InstitutionKind::Hospital | InstitutionKind::FamilyDoctorTeam => {
+            matches!(req.role, Role::Admin | Role::Clinician)
+        }
+        _ => !matches!(req.role, Role::Assessor | Role::Insurer | Role::Clinician),
     };
     if !allowed {
         return Err(Error::validation(
             "role",
-            "an assessment body has admins and assessors, a fund office admins (its insurers are the operator's to make), a care provider neither",
+            "an assessment body has admins and assessors, a fund office admins (its insurers are the operator's to make), a hospital or family doctor team admins and clinicians, a care provider none of these",
         ));
     }
     match (req.role, req.kitchen_id) {
@@ -196,6 +202,34 @@ async fn create_fund_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Resu
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
     tracing::info!(by = %auth.scope.user, user_id = %id, "insurer created");
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// A medical partner's clinician, made by the operator in a hospital or a
+/// family doctor team (the partner's admin makes them too, with
+/// `/institutions/{id}/users`).
+async fn create_clinician(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
+    let partner = req.institution_id.ok_or_else(|| Error::validation("institution_id", "name the hospital or team"))?;
+    if req.division.is_some() || req.kitchen_id.is_some() {
+        return Err(Error::validation("division", "a clinician's reach is the consents given to their institution"));
+    }
+    match institutions::kind(&ctx.pool, &auth.scope, partner).await? {
+        Some((InstitutionKind::Hospital | InstitutionKind::FamilyDoctorTeam, _)) => {}
+        _ => {
+            return Err(Error::validation(
+                "institution_id",
+                "no such medical partner (a hospital or family_doctor_team institution)",
+            ));
+        }
+    }
+    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
+                                     "institution_id": partner});
+    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
+    let mut tx = ctx.pool.begin().await?;
+    let id = insert_user(&mut tx, Some(partner), None, req).await?;
+    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
+    tx.commit().await?;
+    tracing::info!(by = %auth.scope.user, user_id = %id, "clinician created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

@@ -45,7 +45,14 @@ names!(
 
 names!(
     /// Where a visit came from.
-    Origin { Plan = "plan", Manual = "manual", Request = "request", Alert = "alert" }
+    Origin {
+        Plan = "plan",
+        Manual = "manual",
+        Request = "request",
+        Alert = "alert",
+        /// The check planned after a hospital discharge.
+        Discharge = "discharge",
+    }
 );
 
 names!(

@@ -14,5 +14,10 @@ names!(
         Assessment = "assessment",
         /// A long-term care insurance fund office (its users are insurers).
         LtcFund = "ltc_fund",
+        /// A medical partner: its clinicians read and write what elders
+        /// consented to.
+        Hospital = "hospital",
+        /// A family doctor team (家庭医生签约团队), a medical partner too.
+        FamilyDoctorTeam = "family_doctor_team",
     }
 );

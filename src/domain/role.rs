@@ -37,6 +37,10 @@ names!(
         /// requests and complaints for any elder; reads their identity and
         /// open alerts only.
         Desk = "desk",
+        /// A hospital's or family doctor team's clinician: the record of
+        /// the elders who consented to the clinician's institution, as far
+        /// as each consent goes.
+        Clinician = "clinician",
     }
 );
 

@@ -207,6 +207,11 @@ pub enum Reach {
     /// The hotline desk: every elder's identity, and her alerts while they
     /// are open; nothing of an institution's own, no health data.
     Hotline,
+    /// A medical partner's clinician: what the FHIR view shows (identity,
+    /// devices and readings, alerts, visits) of the elders whose consent
+    /// to its institution with `fhir_read` is in force now. Withdrawn, or
+    /// out of its period, and the elder is out of reach at once.
+    Consented(Uuid),
     /// No record at all: supervisors read aggregated figures only, and
     /// caregivers reach only their assigned visits (and through them what
     /// the visit needs of its resident), never the resident's other records:
@@ -297,6 +302,15 @@ fn push_enrolled(query: &mut QueryBuilder<Postgres>, resident: &str, institution
     query.push(" and e.starts_at <= now() and (e.ends_at is null or e.ends_at > now()))");
 }
 
+/// Appends the elders whose consent to `partner` is in force now and
+/// grants `grant` (`fhir_read`, `alerts`, `clinical_write`): a select of
+/// resident ids.
+pub fn push_consented(query: &mut QueryBuilder<Postgres>, partner: Uuid, grant: &'static str) {
+    query.push("select cs.resident_id from partner_consents cs where cs.grantee_institution_id = ").push_bind(partner);
+    query.push(" and ").push_bind(grant).push(" = any(cs.scope) and cs.withdrawn_at is null");
+    query.push(" and cs.from_at <= now() and (cs.until_at is null or cs.until_at > now())");
+}
+
 impl Scope {
     pub fn reach(&self) -> Reach {
         match (self.role, self.institution) {
@@ -308,11 +322,12 @@ impl Scope {
             (Role::Assessor, Some(body)) => Reach::Assessing(body),
             (Role::Insurer, Some(fund)) => Reach::Fund(fund),
             (Role::Desk, None) => Reach::Hotline,
+            (Role::Clinician, Some(partner)) => Reach::Consented(partner),
             (Role::Supervisor | Role::Caregiver | Role::Kitchen, _) => Reach::Nothing,
             // An account whose role and institution disagree (the schema
             // refuses it) reaches nothing rather than guess.
             (Role::Admin | Role::Staff | Role::Family, None)
-            | (Role::Assessor | Role::Insurer, None)
+            | (Role::Assessor | Role::Insurer | Role::Clinician, None)
             | (Role::Operator | Role::CivilAffairs | Role::GridWorker | Role::Desk, Some(_)) => Reach::Nothing,
         }
     }
@@ -402,12 +417,22 @@ impl Scope {
                     query.push("false");
                 }
             },
+            (Reach::Consented(partner), Some(resident), area)
+                if matches!(area, None | Some(Area::Identity | Area::Monitoring | Area::Alerts)) =>
+            {
+                if placed.about_no_one {
+                    query.push(resident).push(" is not null and ");
+                }
+                query.push(resident).push(" in (");
+                push_consented(query, partner, "fhir_read");
+                query.push(")");
+            }
             (Reach::Platform, None, _) if placed.unattributed => {
                 query.push(placed.institution).push(" is null");
             }
             (Reach::LinkedResidents(_), None, _)
             | (Reach::Division(_), _, _)
-            | (Reach::Assessing(_) | Reach::Fund(_) | Reach::Hotline, _, _)
+            | (Reach::Assessing(_) | Reach::Fund(_) | Reach::Hotline | Reach::Consented(_), _, _)
             | (Reach::Platform, _, _)
             | (Reach::Nothing, _, _) => {
                 query.push("false");
@@ -469,6 +494,8 @@ impl Scope {
             (Reach::Institution(_), Some(resident)) => InReach::IfResident(resident),
             (Reach::Institution(own), None) if own == institution => InReach::Yes,
             (Reach::LinkedResidents(own), Some(resident)) if own == institution => InReach::IfResident(resident),
+            // Whoever's institution it is: her consent decides.
+            (Reach::Consented(_), Some(resident)) => InReach::IfResident(resident),
             _ => InReach::No,
         }
     }
@@ -606,6 +633,25 @@ mod tests {
         }
         assert_eq!(institutions(Role::Desk), "select 1 from institutions i where true and (false)");
         assert!(!scope(Role::Desk).may_care() && scope(Role::Desk).administered().is_none());
+
+        // A clinician: the consented elders, in the FHIR view's areas only,
+        // never an institution's own records or a care plan.
+        let consented = "select 1 from t where true and (r.id in (select cs.resident_id from partner_consents cs where \
+                         cs.grantee_institution_id = $1 and $2 = any(cs.scope) and cs.withdrawn_at is null and \
+                         cs.from_at <= now() and (cs.until_at is null or cs.until_at > now())))";
+        assert_eq!(scope(Role::Clinician).reach(), Reach::Consented(scope(Role::Clinician).institution.unwrap()));
+        assert_eq!(sql(Role::Clinician, Placed::RESIDENTS), consented);
+        assert!(sql(Role::Clinician, Placed::ALERTS).starts_with(
+            "select 1 from t where true and (a.resident_id is not null and a.resident_id in (select cs.resident_id"
+        ));
+        assert!(sql(Role::Clinician, Placed::VISITS).contains("v.resident_id in (select cs.resident_id"));
+        for placed in
+            [Placed::RESIDENTS.in_area(Area::Care), Placed::RESIDENTS.in_area(Area::Meals), Placed::QUARANTINE]
+        {
+            assert_eq!(sql(Role::Clinician, placed), "select 1 from t where true and (false)", "{placed:?}");
+        }
+        assert!(!scope(Role::Clinician).may_care() && scope(Role::Clinician).administered().is_none());
+        assert_eq!(scope(Role::Clinician).reaches(Uuid::nil(), None), InReach::No);
     }
 
     #[test]

@@ -362,7 +362,8 @@ impl Reader {
     /// carer's first name only too) is a decision, not a default.
     pub fn of(role: Role) -> Reader {
         match role {
-            Role::Family => Reader::Family,
+            // A partner's clinician: the carer's first name, as the family.
+            Role::Family | Role::Clinician => Reader::Family,
             // Those who reach no resident read no Encounter; named for the
             // match to stay whole.
             Role::Admin

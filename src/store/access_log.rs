@@ -22,9 +22,18 @@ pub async fn record(
     kind: AccessKind,
     resident: Uuid,
 ) -> Result<(), sqlx::Error> {
+    // A partner's clinician reads through a consent: the one in force that
+    // let this read through is kept with it.
     sqlx::query(
-        "insert into access_log (institution_id, user_id, role, session_kind, kind, resident_id)
-         select institution_id, $1, $2, $3, $4, id from residents where id = $5",
+        "insert into access_log (institution_id, user_id, role, session_kind, kind, resident_id, consent_id)
+         select r.institution_id, $1, $2, $3, $4, r.id,
+                case when $2 = 'clinician' then (
+                    select c.id from partner_consents c join users u on u.id = $1
+                    where c.resident_id = r.id and c.grantee_institution_id = u.institution_id
+                      and 'fhir_read' = any(c.scope) and c.withdrawn_at is null and c.from_at <= now()
+                      and (c.until_at is null or c.until_at > now())
+                    order by c.from_at desc, c.id limit 1) end
+         from residents r where r.id = $5",
     )
     .bind(scope.user)
     .bind(scope.role)
@@ -47,6 +56,9 @@ pub struct Access {
     pub session_kind: Kind,
     pub kind: AccessKind,
     pub resident_id: Uuid,
+    /// The consent a medical partner's clinician read through.
+    #[schema(required = true)]
+    pub consent_id: Option<Uuid>,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +74,7 @@ pub struct Filter {
 pub async fn list(pool: &PgPool, scope: &Scope, filter: Filter, limit: i64) -> Result<Vec<Access>, sqlx::Error> {
     let institution = scope.institution;
     let mut q = QueryBuilder::<Postgres>::new(
-        "select l.id, l.at, l.user_id, u.name as user_name, l.role, l.session_kind, l.kind, l.resident_id
+        "select l.id, l.at, l.user_id, u.name as user_name, l.role, l.session_kind, l.kind, l.resident_id, l.consent_id
          from access_log l left join users u on u.id = l.user_id where l.institution_id = ",
     );
     q.push_bind(institution);

@@ -40,6 +40,7 @@ pub mod notify;
 pub mod notify_plan;
 pub mod open_data;
 pub mod outbox;
+pub mod partner_consents;
 pub mod presence;
 pub mod quarantine;
 pub mod records;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::Scope;
 use crate::domain::care::Location;
 use crate::domain::registry::{EconomicStatus, Gender, Household, SealedIdNumber, Service};
-use crate::domain::scope::{Area, AreaOf, Identity, InReach, Monitoring, Placed, Reached};
+use crate::domain::scope::{Area, AreaOf, Identity, InReach, Monitoring, Placed, Reach, Reached};
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Resident {
@@ -112,6 +112,30 @@ pub async fn reach<A: AreaOf>(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<
     scope.push_filter(&mut query, Placed::RESIDENTS.in_area(A::AREA));
     let found: Option<Uuid> = query.build_query_scalar().fetch_optional(pool).await?;
     Ok(found.map(Reached::vouched))
+}
+
+/// A medical partner's clinician's reach for one grant of a consent
+/// (`alerts`, `clinical_write`; `fhir_read` is [`reach`]'s): the elder and
+/// the consent in force now that grants it, the latest if several. `None`
+/// for anyone but a clinician, and for an elder without such a consent.
+pub async fn consented(
+    pool: &PgPool,
+    scope: &Scope,
+    id: Uuid,
+    grant: &'static str,
+) -> Result<Option<(Reached<Identity>, Uuid)>, sqlx::Error> {
+    let Reach::Consented(partner) = scope.reach() else { return Ok(None) };
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "select id from partner_consents where resident_id = $1 and grantee_institution_id = $2 and $3 = any(scope)
+           and withdrawn_at is null and from_at <= now() and (until_at is null or until_at > now())
+         order by from_at desc, id limit 1",
+    )
+    .bind(id)
+    .bind(partner)
+    .bind(grant)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.map(|consent| (Reached::vouched(id), consent)))
 }
 
 /// Whether a row already in hand, of `institution` and about `resident`

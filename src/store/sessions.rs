@@ -54,7 +54,8 @@ pub fn lifetimes(settings: &AuthSettings, role: Role) -> (Duration, Duration) {
         | Role::GridWorker
         | Role::Assessor
         | Role::Insurer
-        | Role::Desk => (
+        | Role::Desk
+        | Role::Clinician => (
             Duration::minutes(settings.staff_idle_minutes.into()),
             Duration::hours(settings.staff_absolute_hours.into()),
         ),

@@ -417,9 +417,11 @@ impl Scope {
                     query.push("false");
                 }
             },
-            (Reach::Consented(partner), Some(resident), area)
-                if matches!(area, None | Some(Area::Identity | Area::Monitoring | Area::Alerts)) =>
-            {
+            (
+                Reach::Consented(partner),
+                Some(resident),
+                None | Some(Area::Identity | Area::Monitoring | Area::Alerts),
+            ) => {
                 if placed.about_no_one {
                     query.push(resident).push(" is not null and ");
                 }

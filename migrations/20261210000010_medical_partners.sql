@@ -11,9 +11,6 @@ alter table users drop constraint users_role_check;
 alter table users add constraint users_role_check check (role in
     ('operator', 'supervisor', 'admin', 'staff', 'caregiver', 'family', 'kitchen', 'civil_affairs', 'grid_worker',
      'assessor', 'insurer', 'desk', 'clinician'));
--- On call: the partner's clinicians told of the abnormal vital signs of the
--- elders who consented to it.
-alter table users add column on_call boolean not null default false;
 
 -- A consent: the elder (or who speaks for her) lets a partner institution
 -- read her record (fhir_read), be told of her abnormal vital signs

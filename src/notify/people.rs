@@ -146,6 +146,14 @@ async fn plan_alert(
         "alert.opened" => {
             let mut ids = on_call_of(tx, &routed, 1).await?;
             ids.extend(family_of(tx, alert.resident_id).await?);
+            // Her abnormal vital signs also reach the medical partners she
+            // consented to tell (a family doctor team), whoever is on call.
+            if alert.kind == AlertKind::VitalAbnormal
+                && let Some(resident) = alert.resident_id
+            {
+                let partners = plan::told_partners(tx, &Reached::for_the_platform(resident)).await?;
+                ids.extend(on_call_of(tx, &partners, 1).await?);
+            }
             ids
         }
         "alert.escalated" => on_call_of(tx, &routed, level + 1).await?,

@@ -86,12 +86,14 @@ pub async fn timezone(tx: &mut PgConnection, institution: &Served) -> Result<Opt
     sqlx::query_scalar("select timezone from institutions where id = $1").bind(institution).fetch_optional(tx).await
 }
 
-/// The institution's admins and staff who are not disabled: level 1 of an
-/// institution without a rota.
+/// The institution's admins and staff (a medical partner's: its admins and
+/// clinicians) who are not disabled: level 1 of an institution without a
+/// rota.
 pub async fn care_team(tx: &mut PgConnection, institution: &Served) -> Result<Vec<Uuid>, sqlx::Error> {
     let institution = institution.id();
     sqlx::query_scalar(
-        "select id from users where institution_id = $1 and role in ('admin', 'staff') and disabled_at is null",
+        "select id from users where institution_id = $1 and role in ('admin', 'staff', 'clinician')
+           and disabled_at is null",
     )
     .bind(institution)
     .fetch_all(tx)
@@ -191,6 +193,21 @@ pub async fn routed_to(
     if found.is_empty() {
         return Ok(vec![Served::for_the_platform(fallback.id())]);
     }
+    Ok(found.into_iter().map(Served::for_the_platform).collect())
+}
+
+/// The medical partners the resident lets be told of her abnormal vital
+/// signs: a consent with `alerts` in force now.
+pub async fn told_partners(tx: &mut PgConnection, resident: &Reached<Alerts>) -> Result<Vec<Served>, sqlx::Error> {
+    let found: Vec<Uuid> = sqlx::query_scalar(
+        "select distinct grantee_institution_id from partner_consents
+         where resident_id = $1 and 'alerts' = any(scope) and withdrawn_at is null and from_at <= now()
+           and (until_at is null or until_at > now())
+         order by grantee_institution_id",
+    )
+    .bind(resident.id())
+    .fetch_all(tx)
+    .await?;
     Ok(found.into_iter().map(Served::for_the_platform).collect())
 }
 

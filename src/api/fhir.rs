@@ -42,6 +42,8 @@ pub fn router() -> Router<ApiContext> {
         .route("/Patient", get(search_patients))
         .route("/Observation", get(search_observations))
         .route("/Patient/{id}/$everything", get(everything))
+        .route("/Consent", get(search_consents))
+        .route("/Consent/{id}", get(read_consent))
         .route("/{kind}/{id}", get(read))
         .fallback(|| async { Outcome::new(StatusCode::NOT_FOUND, "not-supported", "no such FHIR endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -679,6 +681,61 @@ async fn read(
         _ => return Err(Outcome::not_found()),
     };
     access_log(&ctx, &user, resident, &format!("{kind}/{id}")).await?;
+    Ok(ok(resource))
+}
+
+/// The consents of an elder a caller of the FHIR view reads: a partner's
+/// clinician its own institution's only, her providers' staff all.
+fn consents_seen(user: &AuthUser, consents: Vec<crate::store::partner_consents::Consent>) -> Vec<Resource> {
+    let own = match user.scope.reach() {
+        crate::domain::scope::Reach::Consented(partner) => Some(partner),
+        _ => None,
+    };
+    consents
+        .iter()
+        .filter(|c| own.is_none_or(|partner| c.grantee_institution_id == partner))
+        .map(|c| Resource::Consent(crate::fhir::consent::consent(c)))
+        .collect()
+}
+
+/// `GET /fhir/r4/Consent?patient=`: the elder's consents to medical
+/// partners, as `Consent`s.
+async fn search_consents(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    let params = params(query);
+    only(&params, &["patient"])?;
+    let patient = match params.iter().find(|(n, _)| n == "patient") {
+        Some((_, value)) => patient_param(value)?,
+        None => return Err(Outcome::invalid("search Consent by patient")),
+    };
+    let reached = reach::<crate::domain::scope::Identity>(&ctx, &user, patient).await?;
+    let consents = crate::store::partner_consents::of_resident(&ctx.pool, &reached, None).await?;
+    let found = consents_seen(&user, consents);
+    access_log(&ctx, &user, patient, "Consent?patient").await?;
+    let total = found.len() as i64;
+    Ok(ok(searchset(&base(&headers), found, total, None)))
+}
+
+/// `GET /fhir/r4/Consent/{id}`.
+async fn read_consent(
+    State(ctx): State<ApiContext>,
+    user: std::result::Result<AuthUser, Error>,
+    Path(id): Path<String>,
+) -> Result<Fhir<Resource>> {
+    let user = caller(user)?;
+    let id = Uuid::parse_str(&id).map_err(|_| Outcome::not_found())?;
+    let resident = crate::store::partner_consents::resident_of(&ctx.pool, id).await?.ok_or_else(Outcome::not_found)?;
+    let reached = reach::<crate::domain::scope::Identity>(&ctx, &user, resident).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let consent =
+        crate::store::partner_consents::fetch(&mut conn, &reached, id).await?.ok_or_else(Outcome::not_found)?;
+    let resource = consents_seen(&user, vec![consent]).pop().ok_or_else(Outcome::not_found)?;
+    access_log(&ctx, &user, resident, "Consent").await?;
     Ok(ok(resource))
 }
 

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod certificates;
 pub mod cockpit;
 pub mod complaints;
+pub mod consents;
 pub mod console;
 pub mod data;
 pub mod desk;
@@ -284,6 +285,7 @@ fn v1_routes() -> OpenApiRouter<ApiContext> {
         .merge(inspections::router())
         .merge(scores::router())
         .merge(certificates::router())
+        .merge(consents::router())
         .merge(trace::router())
 }
 

@@ -7,6 +7,7 @@
 //! - `map`: records → resources, pure;
 //! - `store`: the reads the other stores do not already answer.
 
+pub mod consent;
 pub mod ids;
 pub mod map;
 pub mod model;
@@ -82,6 +83,17 @@ pub fn capability_statement(base: &map::Base, date: &str) -> CapabilityStatement
         resource("NutritionOrder", Some("A resident's meal plan (id: the resident's).")),
         resource("Communication", Some("A message of the resident's thread between family and care team.")),
     ];
+    resources.push(RestResource {
+        kind: "Consent",
+        documentation: Some(
+            "An elder's consent to a medical partner (provision.actor, contained); provision.action carries FHIR's \
+             consent action and eldercare's grant (urn:eldercare:consent-grant: fhir_read, alerts, \
+             clinical_write). A partner's clinician reads its own institution's only.",
+        ),
+        interaction: vec![read(), search()],
+        search_param: vec![SearchParam { name: "patient", kind: "reference" }],
+        operation: vec![],
+    });
     resources.push(resource("CodeSystem", Some("Only CodeSystem/alert-kind.")));
     CapabilityStatement {
         status: "active",

@@ -34,6 +34,7 @@ pub enum Resource {
     CapabilityStatement(CapabilityStatement),
     CodeSystem(CodeSystem),
     OperationOutcome(OperationOutcome),
+    Consent(super::consent::Consent),
 }
 
 impl Resource {
@@ -57,6 +58,7 @@ impl Resource {
             Resource::CapabilityStatement(_) => "CapabilityStatement",
             Resource::CodeSystem(_) => "CodeSystem",
             Resource::OperationOutcome(_) => "OperationOutcome",
+            Resource::Consent(_) => "Consent",
         }
     }
 
@@ -78,6 +80,7 @@ impl Resource {
             Resource::Location(r) => Some(&r.id),
             Resource::Organization(r) => Some(&r.id),
             Resource::CodeSystem(r) => Some(&r.id),
+            Resource::Consent(r) => Some(&r.id),
             Resource::Bundle(_) | Resource::CapabilityStatement(_) | Resource::OperationOutcome(_) => None,
         }
     }

@@ -81,18 +81,65 @@ pub async fn insert(
     .bind(consent.created_by)
     .execute(&mut *tx)
     .await?;
-    fetch(&mut *tx, id).await.map(|c| c.expect("the consent just recorded"))
+    fetch(&mut *tx, resident, id).await.map(|c| c.expect("the consent just recorded"))
 }
 
-/// One consent by its id, whoever's: for the caller to check its elder is
-/// in reach before anything of it is answered.
-pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Consent>, sqlx::Error> {
+/// One consent of the elder by its id.
+pub async fn fetch(
+    conn: &mut PgConnection,
+    resident: &Reached<Identity>,
+    id: Uuid,
+) -> Result<Option<Consent>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from partner_consents c join institutions i on i.id = c.grantee_institution_id where c.id = $1"
+        "select {COLUMNS} from partner_consents c join institutions i on i.id = c.grantee_institution_id
+         where c.id = $1 and c.resident_id = $2"
     )))
     .bind(id)
+    .bind(resident.id())
     .fetch_optional(conn)
     .await
+}
+
+/// The kind of a medical partner (hospital or family_doctor_team); `None`
+/// for any other institution, or none.
+pub async fn partner(pool: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select kind from institutions where id = $1 and kind in ('hospital', 'family_doctor_team')")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether the elder has a consent in force, of any grant, for `partner`.
+pub async fn consented_to(pool: &PgPool, resident: &Reached<Identity>, partner: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from partner_consents where resident_id = $1 and grantee_institution_id = $2
+           and withdrawn_at is null and from_at <= now() and (until_at is null or until_at > now()))",
+    )
+    .bind(resident.id())
+    .bind(partner)
+    .fetch_one(pool)
+    .await
+}
+
+/// Names the elder's family doctor.
+pub async fn set_family_doctor(
+    tx: &mut PgConnection,
+    resident: &Reached<Identity>,
+    partner: Uuid,
+    name: &str,
+    phone: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update residents set family_doctor_institution_id = $2, family_doctor_name = $3, family_doctor_phone = $4
+         where id = $1",
+    )
+    .bind(resident.id())
+    .bind(partner)
+    .bind(name)
+    .bind(phone)
+    .execute(tx)
+    .await
+    .map(drop)
 }
 
 /// Whose consent `id` is: for the reach check that comes before reading it.

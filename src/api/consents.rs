@@ -54,6 +54,7 @@ struct ConsentBody {
     #[serde(default, deserialize_with = "super::non_null")]
     #[schema(nullable = false)]
     until: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "crate::domain::wire::required_object")]
     recorded: Recorded,
 }
 

@@ -365,6 +365,24 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
             resident_care,
         ),
         ("get", "/api/v1/residents/{id}/status", Value::Null, resident_care),
+        // Consents to medical partners: recorded by the admin of a provider
+        // serving her (no such partner here: past the policy, a 422), read by
+        // her providers' staff; a consent of nobody's: 404 for all.
+        (
+            "post",
+            "/api/v1/residents/{id}/consents",
+            json!({"grantee_institution_id": "00000000-0000-0000-0000-000000000000", "scope": ["fhir_read"],
+                   "recorded": {"by": "the elder", "method": "written"}}),
+            [N, N, A, F, N, F, N, N, N],
+        ),
+        ("get", "/api/v1/residents/{id}/consents", Value::Null, resident_care),
+        ("delete", "/api/v1/consents/{id}", Value::Null, [N; 9]),
+        (
+            "put",
+            "/api/v1/residents/{id}/family-doctor",
+            json!({"institution_id": "00000000-0000-0000-0000-000000000000", "name": "Dr Wu", "phone": "+8613800000001"}),
+            resident_care,
+        ),
         // Meal services.
         ("post", "/api/v1/kitchens", json!({"name": "@NAME", "cutoff": "09:00", "prices": {"lunch": 12}}), admin_only),
         ("get", "/api/v1/kitchens", Value::Null, staff_only),

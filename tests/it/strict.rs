@@ -747,6 +747,12 @@ const VALID_BODIES: &[(&str, &str, &str)] = &[
     ),
     ("PATCH", "/api/v1/residents/$resident", r#"{"location": {"lat": 29.8683, "lon": 121.544}}"#),
     (
+        "POST",
+        "/api/v1/residents/$resident/consents",
+        r#"{"grantee_institution_id": "$hospital", "scope": ["fhir_read", "clinical_write"],
+            "recorded": {"by": "the elder", "method": "written"}}"#,
+    ),
+    (
         "PUT",
         "/api/v1/users/$me/certificates",
         r#"[{"kind": "health", "valid_until": "2030-01-01"}, {"kind": "care_worker_level", "level": 3, "valid_until": "2030-01-01"}]"#,
@@ -950,6 +956,16 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
         .to_owned();
     let (status, again) = app.call("POST", "/api/v1/residents", Some(&admin), Some(registration)).await;
     assert_eq!((status, again["error"]["resident_id"].as_str()), (StatusCode::CONFLICT, Some(elder.as_str())));
+    let hospital = app
+        .post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "City Hospital", "kind": "hospital", "timezone": "Asia/Shanghai"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
     let fill = |text: &str| -> String {
         text.replace("$settings", SETTINGS)
@@ -964,6 +980,7 @@ async fn a_nested_object_sent_as_an_array_is_refused_wherever_the_document_says_
             .replace("$from", &(yesterday - chrono::Duration::days(1)).to_rfc3339())
             .replace("$to", &yesterday.to_rfc3339())
             .replace("$code", "home-care-subsidy")
+            .replace("$hospital", &hospital)
     };
 
     // Each operation whose body holds an object, and where.

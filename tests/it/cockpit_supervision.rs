@@ -1,8 +1,8 @@
 //! The bureau's supervision on the cockpit page: last month's provider
 //! scores ranked, the scored provider first with its number and the other
 //! without one, in English and Chinese; then an inspection scheduled from
-//! the page, recorded and answered through the API, and the answer verified
-//! on the page.
+//! the page and recorded there (refused first, as the API words it), answered
+//! by the provider through the API, and the answer verified on the page.
 
 use serde_json::{Value, json};
 
@@ -137,29 +137,91 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     assert_eq!(inspections[0]["scheduled_for"], date, "the form's date");
     let id = inspections[0]["id"].as_str().unwrap().to_owned();
 
-    // Recorded with one finding, and answered by Harbour, through the API.
-    let inspection = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
-    let items: Vec<Value> = inspection["checklist"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| json!({"code": c["code"], "passed": c["code"] != "fire_safety"}))
-        .collect();
-    let fortnight = (chrono::Utc::now() + chrono::Duration::days(14)).date_naive();
-    let finding = json!({"item": "fire_safety", "severity": "major", "text": "Exit 2 blocked by wheelchairs",
-                         "rectify_by": fortnight});
-    let results = json!({"items": items, "findings": [finding]});
-    let recorded = ok(&app, "POST", &format!("/api/v1/inspections/{id}/results"), &bureau, results).await;
-    let finding_id = recorded["findings"][0]["id"].as_str().unwrap().to_owned();
+    // Recorded from the page: every item passed but fire safety, with a
+    // note, and one finding. A day to put it right by in the past is
+    // refused, and the API's word shown beside the form.
+    let row = format!("[data-testid=inspection-row][data-inspection-id='{id}']");
+    browser.click(&format!("{row} [data-testid=inspection-record]")).await;
+    browser.wait_visible("[data-testid=results-form]").await;
+    let codes = browser.find_all("[data-testid=result-item]").await;
+    assert_eq!(codes.len(), 8, "one row per item of the default checklist");
+    let item = |code: &str| format!("[data-testid=result-item][data-code={code}]");
+    for code in ["food_hygiene", "medication", "staff_certificates", "care_records", "emergency_response"] {
+        browser.click(&format!("{} [data-testid=result-passed]", item(code))).await;
+    }
+    browser.click(&format!("{} [data-testid=result-failed]", item("fire_safety"))).await;
+    browser.type_into(&format!("{} [data-testid=result-note]", item("fire_safety")), "Exit 2").await;
+    // Two items left unanswered: the API asks for every one.
+    browser.click("[data-testid=results-submit]").await;
+    browser
+        .wait_text("[data-testid=results-error]", "every item asked for", |t| {
+            t == "Could not save: Checklist: every item of the checklist"
+        })
+        .await;
+    browser
+        .wait_attribute(&format!("{} [role=radiogroup]", item("accessibility")), "aria-invalid", "marked", |v| {
+            v == "true"
+        })
+        .await;
+    for code in ["accessibility", "complaints_handling"] {
+        browser.click(&format!("{} [data-testid=result-passed]", item(code))).await;
+    }
+    browser.click("[data-testid=result-add-finding]").await;
+    browser.click("[data-testid=result-finding-item] option[value=fire_safety]").await;
+    browser.click("[data-testid=result-finding-severity] option[value=major]").await;
+    browser.type_into("[data-testid=result-finding-text]", "Exit 2 blocked by wheelchairs").await;
+    let set_day = |day: chrono::NaiveDate| {
+        format!(
+            "const i = document.querySelector('[data-testid=result-finding-rectify-by]'); i.value = '{day}'; \
+             i.dispatchEvent(new Event('change')); return i.value"
+        )
+    };
+    let today = chrono::Utc::now().date_naive();
+    let past = today - chrono::Duration::days(10);
+    assert_eq!(browser.script(&set_day(past)).await, json!(past.to_string()));
+    browser.click("[data-testid=results-submit]").await;
+    browser
+        .wait_text("[data-testid=results-error]", "the past day refused", |t| {
+            t == "Could not save: Finding 1 · Put right by: today or later"
+        })
+        .await;
+    browser.wait_attribute("[data-testid=result-finding-rectify-by]", "aria-invalid", "marked", |v| v == "true").await;
+    browser.screenshot(&std::env::temp_dir().join("cockpit-inspection-results.png")).await;
+    let still = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
+    assert_eq!(still["status"], "scheduled", "nothing recorded: {still}");
+    let fortnight = today + chrono::Duration::days(14);
+    assert_eq!(browser.script(&set_day(fortnight)).await, json!(fortnight.to_string()));
+    browser.click("[data-testid=results-submit]").await;
+    browser
+        .wait_text(&format!("{row} [data-testid=inspection-status]"), "recorded", |t| t == "Inspection recorded")
+        .await;
+    browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "one open finding", |t| t == "1").await;
+    browser.wait_visible("[data-testid=findings] [data-testid=finding-row]").await;
+    let recorded = app.get(&format!("/api/v1/inspections/{id}"), &bureau).await;
+    assert_eq!(recorded["status"], "recorded", "{recorded}");
+    let results = recorded["results"].as_array().unwrap();
+    assert_eq!(results.len(), 8, "{recorded}");
+    let failed: Vec<&Value> = results.iter().filter(|r| r["passed"] == false).collect();
+    assert_eq!(failed, [&json!({"code": "fire_safety", "passed": false, "note": "Exit 2"})]);
+    let finding = &recorded["findings"][0];
+    assert_eq!(
+        (&finding["item"], &finding["severity"], &finding["text"], &finding["rectify_by"]),
+        (&json!("fire_safety"), &json!("major"), &json!("Exit 2 blocked by wheelchairs"), &json!(fortnight))
+    );
+    let finding_id = finding["id"].as_str().unwrap().to_owned();
+
+    // Answered by Harbour, through the API.
     let answer = "Wheelchairs moved to the store room";
     let path = format!("/api/v1/inspection-findings/{finding_id}/answer");
     assert_eq!(ok(&app, "POST", &path, &harbour, json!({"text": answer})).await["status"], "answered");
 
-    // On the page: the finding with its answer, verified with a click.
+    // On the page, read again: the finding with its answer, still open
+    // below its inspection, verified with a click.
     browser.click("[data-testid=tab-inspections]").await;
-    let row = format!("[data-testid=inspection-row][data-inspection-id='{id}']");
     browser.wait_text(&format!("{row} [data-testid=inspection-open]"), "one open finding", |t| t == "1").await;
-    browser.click(&format!("{row} [data-testid=inspection-findings]")).await;
+    browser
+        .wait_attribute(&format!("{row} [data-testid=inspection-findings]"), "aria-pressed", "open", |v| v == "true")
+        .await;
     let finding_row = format!("[data-testid=finding-row][data-finding-id='{finding_id}']");
     browser
         .wait_attribute(&format!("{finding_row} [data-testid=finding-status]"), "data-status", "answered", |v| {

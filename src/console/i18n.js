@@ -332,6 +332,8 @@
     'Kitchens per 1,000 elders': '每千名老人助餐点数',
     'Complaints open or overdue': '未结及超期投诉',
     'Point at or tab to a division for its figure.': '将鼠标指向或用 Tab 键选中区划以查看数值。',
+    'Point at or tab to a division for its figure; click it or press Enter to open it.':
+      '将鼠标指向或用 Tab 键选中区划以查看数值；点击或按回车键进入该区划。',
     'No boundaries drawn yet.': '尚未绘制区划边界。',
     'No data': '无数据',
     'Requests by service, the most unmet first · last {days} days': '各服务需求（未满足最多者在前）· 近 {days} 天',

@@ -4,7 +4,7 @@
 //! accepted claim and complaints; the exact figures per community, the
 //! reach of the bureau and of supervisors, and no person in the answer. Then
 //! the page: the map of the communities, coloured by the chosen measure, in
-//! English and Chinese.
+//! English and Chinese, opened down to a street and a community and back.
 //!
 //! The registry and its history are seeded directly: what is under test is
 //! what the cockpit makes of them.
@@ -510,6 +510,56 @@ async fn the_cockpit_page_draws_the_district_as_a_map_coloured_by_the_measure_in
     browser.wait_attribute(harbour, "aria-label", "unmet", |t| t == "Division 330205001: 2").await;
     let title = browser.script("return document.querySelector(\"[data-code='330205001'] title\").textContent").await;
     assert_eq!(title, "Division 330205001: 2", "hovering shows it too");
+
+    // Down into the street, from the keyboard: its two communities, Lotus
+    // and Maple, with the API's figures, and the way back up.
+    browser.type_into(harbour, "\u{e007}").await;
+    browser.wait_text("[data-testid=district-title]", "the street", |t| t.starts_with("Division 330205001 ·")).await;
+    let regions = browser.find_all("[data-testid=district-map] path[data-testid=region]").await;
+    let mut codes = Vec::new();
+    for region in &regions {
+        codes.push(browser.attribute(region, "data-code").await.unwrap_or_default());
+    }
+    assert_eq!(codes, [LOTUS, MAPLE]);
+    let lotus = format!("[data-testid=region][data-code='{LOTUS}']");
+    browser.wait_attribute(&lotus, "aria-label", "Lotus's unmet", |t| t == "Division 330205001001: 1").await;
+    let maple = format!("[data-testid=region][data-code='{MAPLE}']");
+    browser.wait_attribute(&maple, "aria-label", "Maple's unmet", |t| t == "Maple: 1").await;
+    // The table's columns: elders, four age bands, living alone, grade 3-4.
+    let figures = |code: &str| {
+        format!(
+            "return [1, 6, 7].map((n) => document.querySelector(\
+             \"[data-testid=district-row][data-code='{code}'] td:nth-of-type(\" + n + ')').textContent)"
+        )
+    };
+    assert_eq!(browser.script(&figures(LOTUS)).await, json!(["4", "3", "1"]), "Lotus");
+    assert_eq!(browser.script(&figures(MAPLE)).await, json!(["3", "1", "0"]), "Maple");
+    browser
+        .wait_text("[data-testid=district-breadcrumb] [aria-current=page]", "where", |t| t == "Division 330205001")
+        .await;
+    // A community opens too, from its row: its one grid.
+    browser.click(&format!("[data-testid=district-row][data-code='{LOTUS}'] [data-testid=district-open]")).await;
+    browser.wait_text("[data-testid=district-title]", "Lotus", |t| t.starts_with("Division 330205001001 ·")).await;
+    let grid = format!("[data-testid=district-row][data-code='{LOTUS}001']");
+    browser.wait_text(&format!("{grid} td"), "the grid's one elder", |t| t == "1").await;
+    assert!(browser.find(&format!("{grid} [data-testid=district-open]")).await.is_err(), "a grid opens nothing");
+    let trail = browser
+        .script(
+            "return [...document.querySelectorAll('[data-testid=district-breadcrumb] li')].map((li) => li.textContent)",
+        )
+        .await;
+    assert_eq!(trail, json!(["Division 330205", "Division 330205001", "Division 330205001001"]));
+    browser.screenshot(&std::env::temp_dir().join("district-cockpit-community.png")).await;
+    // Back to the supervisor's district in one step.
+    browser.click("[data-testid=district-up][data-code='330205']").await;
+    browser.wait_text("[data-testid=district-title]", "the district", |t| t.starts_with("Division 330205 ·")).await;
+    browser.wait_gone("[data-testid=district-breadcrumb]").await;
+    let bare = browser
+        .script("return [...document.querySelector('[data-testid=district-view]').childNodes].some((n) => n.nodeType !== 1)")
+        .await;
+    assert_eq!(bare, json!(false), "nothing but elements in the view");
+    assert_eq!(browser.find_all("[data-testid=district-row]").await.len(), 3);
+    browser.wait_attribute(harbour, "aria-label", "unmet still the measure", |t| t == "Division 330205001: 2").await;
 
     // Chinese: the labels change, the map stays.
     browser.click("[data-testid=language] option[value='zh-CN']").await;

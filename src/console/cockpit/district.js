@@ -3,7 +3,9 @@
 // each coloured by the measure chosen, and the table of their figures.
 // The map is drawn here from the divisions' GeoJSON boundaries, projected
 // onto the SVG box by this code: no map library, no tiles, nothing fetched
-// from elsewhere.
+// from elsewhere. A division on the map or in the table opens its own view
+// (down to a community's grids), a breadcrumb leads back up; what the
+// caller may open is the API's to say.
 
 import { s } from './svg.js';
 
@@ -85,18 +87,56 @@ function classify(values) {
 
 const number = (v, digits = 0) => (v === null || v === undefined ? '—' : I.number(v, { maximumFractionDigits: digits }));
 
-export function districtView({ api, root, onError }) {
-  const view = { data: null, measure: 'elders', focused: null };
+/** A grid is the smallest division: nothing under it to open. */
+const opens = (division) => division.level !== 'grid';
 
-  async function load(division) {
+export function districtView({ api, root, onError }) {
+  const view = {
+    data: null,
+    measure: 'elders',
+    /** The divisions opened, from the caller's own down to the one shown,
+     * as `{code, name}`; empty until the first is read. */
+    trail: [],
+    /** The trail last asked for: a refresh while a step is on its way
+     * reads where the step goes, not where it came from. */
+    wanted: [],
+    /** Reads asked so far: only the latest one's answer is shown. */
+    reads: 0,
+  };
+
+  /** Reads the division shown again (the caller's own at first). */
+  function load() {
+    return show(view.wanted);
+  }
+
+  /** Reads and shows the division at the end of `trail`; answers whether
+   * it is shown. */
+  async function show(trail) {
+    const read = ++view.reads;
+    view.wanted = trail;
+    // The caller's own division is asked for by no code: the API's default.
+    const code = trail.length > 1 ? trail[trail.length - 1].code : null;
     try {
-      const query = division ? `?division=${encodeURIComponent(division)}` : '';
-      view.data = await api('GET', `/cockpit/district${query}`);
+      const data = await api('GET', `/cockpit/district${code ? `?division=${encodeURIComponent(code)}` : ''}`);
+      if (read !== view.reads) return false;
+      view.trail = [...trail.slice(0, -1), { code: data.division.code, name: data.division.name }];
+      view.wanted = view.trail;
+      view.data = data;
       onError('');
       render();
+      return true;
     } catch (err) {
+      if (read !== view.reads) return false;
+      view.wanted = view.trail;
       if (err.status !== 401) onError(`${t('Could not load the figures')}: ${err.message}`);
+      return false;
     }
+  }
+
+  /** Opens a division of the trail or under it, the keyboard landing on
+   * its title. */
+  async function open(trail) {
+    if (await show(trail)) root.querySelector('[data-testid="district-title"]').focus();
   }
 
   function render() {
@@ -114,21 +154,41 @@ export function districtView({ api, root, onError }) {
       render();
       root.querySelector('[data-testid="district-measure"]').focus();
     });
-    root.replaceChildren(
+    // replaceChildren would write a null out as text.
+    root.replaceChildren(...[
+      breadcrumb(),
       h('div', { class: 'district-head' },
-        h('h2', { 'data-testid': 'district-title' }, `${data.division.name} · ${t('by division')}`),
+        h('h2', { 'data-testid': 'district-title', tabindex: -1 }, `${data.division.name} · ${t('by division')}`),
         h('label', { for: 'district-measure' }, `${t('Colour by')} `), select),
       h('div', { class: 'district-body' },
         h('article', { class: 'panel map' }, map(data.children, measure)),
         h('article', { class: 'panel' }, hotIssues(data.hot_issues, data.window_days))),
       h('article', { class: 'panel table' }, table(data.children)),
-    );
+    ].filter(Boolean));
+  }
+
+  /** The trail to a child of the division shown. */
+  const down = (child) => [...view.trail, { code: child.code, name: child.name }];
+
+  /** The way back up, once a division under the caller's own is open. */
+  function breadcrumb() {
+    if (view.trail.length < 2) return null;
+    const last = view.trail.length - 1;
+    return h('nav', { class: 'breadcrumb', 'aria-label': t('Divisions'), 'data-testid': 'district-breadcrumb' },
+      h('ol', {}, view.trail.map((d, depth) => h('li', {}, depth === last
+        ? h('span', { 'aria-current': 'page' }, d.name)
+        : h('button', {
+          type: 'button', class: 'link', 'data-testid': 'district-up', 'data-code': d.code,
+          onclick: () => open(view.trail.slice(0, depth + 1)),
+        }, d.name)))));
   }
 
   function map(children, measure) {
     const drawn = children.filter((c) => rings(c.boundary).length);
     const info = h('p', { class: 'region-info', 'data-testid': 'region-info', 'aria-live': 'polite' },
-      drawn.length ? t('Point at or tab to a division for its figure.') : t('No boundaries drawn yet.'));
+      !drawn.length ? t('No boundaries drawn yet.')
+        : drawn.some(opens) ? t('Point at or tab to a division for its figure; click it or press Enter to open it.')
+          : t('Point at or tab to a division for its figure.'));
     const title = h('h3', {}, t(measure.label));
     if (!drawn.length) return [title, info];
     const values = drawn.map((c) => measure.value(c));
@@ -139,12 +199,20 @@ export function districtView({ api, root, onError }) {
       const k = classOf(values[i]);
       const path = s('path', {
         d: pathOf(c.boundary, project), fill: k === null ? NO_DATA : CLASSES[k], 'fill-rule': 'evenodd',
-        class: 'region', tabindex: 0, role: 'img', 'aria-label': describe(c),
-        'data-testid': 'region', 'data-code': c.code,
+        class: opens(c) ? 'region opens' : 'region', tabindex: 0, role: opens(c) ? 'button' : 'img',
+        'aria-label': describe(c), 'data-testid': 'region', 'data-code': c.code,
       }, s('title', {}, describe(c)));
       const show = () => { info.textContent = describe(c); };
       path.addEventListener('focus', show);
       path.addEventListener('mouseenter', show);
+      if (opens(c)) {
+        path.addEventListener('click', () => open(down(c)));
+        path.addEventListener('keydown', (event) => {
+          if (event.key !== 'Enter' && event.key !== ' ') return;
+          event.preventDefault();
+          open(down(c));
+        });
+      }
       return path;
     });
     const legend = h('ul', { class: 'map-legend', 'data-testid': 'map-legend' },
@@ -205,7 +273,10 @@ export function districtView({ api, root, onError }) {
         h('table', { 'data-testid': 'district-table' },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('Division')), columns.map(([label]) => h('th', { scope: 'col' }, label)))),
           h('tbody', {}, children.map((c) => h('tr', { 'data-testid': 'district-row', 'data-code': c.code },
-            h('th', { scope: 'row' }, c.name), columns.map(([, cell]) => h('td', {}, cell(c)))))))),
+            h('th', { scope: 'row' }, opens(c)
+              ? h('button', { type: 'button', class: 'link', 'data-testid': 'district-open', onclick: () => open(down(c)) }, c.name)
+              : c.name),
+            columns.map(([, cell]) => h('td', {}, cell(c)))))))),
     ];
   }
 

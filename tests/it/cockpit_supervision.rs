@@ -127,6 +127,10 @@ async fn the_bureau_ranks_its_providers_and_verifies_an_inspection_finding_on_th
     browser.click("[data-testid=inspection-schedule]").await;
     browser.wait_visible("[data-testid=inspection-row]").await;
     browser.wait_text("[data-testid=inspection-notice]", "scheduled", |t| t == "Inspection scheduled.").await;
+    let bare = browser
+        .script("return [...document.querySelector('[data-testid=inspections-view]').childNodes].some((n) => n.nodeType !== 1)")
+        .await;
+    assert_eq!(bare, json!(false), "nothing but elements in the view, none opened");
     let listed = app.get("/api/v1/inspections", &bureau).await;
     let inspections = listed["inspections"].as_array().unwrap();
     assert_eq!(inspections.len(), 1, "{listed}");

@@ -176,12 +176,13 @@ export function inspectionsView({ api, root, onError }) {
 
   function render() {
     if (!view.inspections) return;
-    root.replaceChildren(
+    // replaceChildren would write a null out as text.
+    root.replaceChildren(...[
       h('div', { class: 'district-head' }, h('h2', { 'data-testid': 'inspections-title' }, t('Inspections'))),
       form(),
       h('article', { class: 'panel table' }, list()),
       findings(),
-    );
+    ].filter(Boolean));
   }
 
   function form() {

@@ -106,12 +106,13 @@ export function scoresView({ api, root, onError }) {
       },
     });
     const data = view.data;
-    root.replaceChildren(
+    // replaceChildren would write a null out as text.
+    root.replaceChildren(...[
       h('div', { class: 'district-head' },
         h('h2', { 'data-testid': 'scores-title' }, t('Provider scores')),
         h('label', { for: 'scores-month' }, `${t('Month')} `), month),
       data ? table(data) : null,
-    );
+    ].filter(Boolean));
   }
 
   function table(data) {

@@ -75,6 +75,8 @@ REQUIRED = {
                                                                "search-type"},
                             "rest.resource.searchParam.type": {"number", "date", "string", "token", "reference",
                                                                "composite", "quantity", "uri", "special"}},
+    "Consent": {"status": {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"},
+                "provision.type": {"deny", "permit"}},
     "OperationOutcome": {"issue.severity": {"fatal", "error", "warning", "information"},
                          "issue.code": {"invalid", "structure", "required", "value", "invariant", "security",
                                         "login", "unknown", "expired", "forbidden", "suppressed", "processing",

@@ -125,7 +125,7 @@ fn assert_references_resolve(bundle: &Value) {
 }
 
 /// Runs the independent R4 validator over `resources`.
-async fn validate(resources: &[Value]) {
+pub(crate) async fn validate(resources: &[Value]) {
     let dir = std::env::temp_dir();
     let file = dir.join(format!("eldercare-fhir-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&file, serde_json::to_vec(resources).expect("json")).expect("write resources");

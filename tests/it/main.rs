@@ -30,6 +30,7 @@ mod ingest;
 mod lifecycle;
 mod matching;
 mod meals;
+mod medical_partners;
 mod money_props;
 mod notifications;
 mod open_data;

@@ -122,11 +122,8 @@ async fn create_user(
     auth: AuthUser,
     Json(req): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Created>)> {
-    if auth.scope.role == Role::Operator && req.role == Role::Insurer {
-        return create_fund_user(ctx, auth, req).await;
-    }
-    if auth.scope.role == Role::Operator && req.role == Role::Clinician {
-        return create_clinician(ctx, auth, req).await;
+    if auth.scope.role == Role::Operator && matches!(req.role, Role::Insurer | Role::Clinician) {
+        return create_member(ctx, auth, req).await;
     }
     if matches!(auth.scope.role, Role::Operator | Role::CivilAffairs) {
         return create_division_user(ctx, auth, req).await;
@@ -181,41 +178,33 @@ async fn create_user(
 }
 
 /// An insurer, made by the operator at its fund office (an `ltc_fund`
-/// institution placed in a division: its reach).
-async fn create_fund_user(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
-    let fund = req.institution_id.ok_or_else(|| Error::validation("institution_id", "name the fund office"))?;
+/// institution placed in a division: its reach), or a medical partner's
+/// clinician, made by the operator in a hospital or a family doctor team
+/// (the partner's admin makes them too, with `/institutions/{id}/users`).
+async fn create_member(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
+    let clinician = req.role == Role::Clinician;
+    let institution = req.institution_id.ok_or_else(|| {
+        Error::validation(
+            "institution_id",
+            if clinician { "name the hospital or team" } else { "name the fund office" },
+        )
+    })?;
     if req.division.is_some() || req.kitchen_id.is_some() {
-        return Err(Error::validation("division", "an insurer's reach is its fund office's division"));
+        let why = if clinician {
+            "a clinician's reach is the consents given to their institution"
+        } else {
+            "an insurer's reach is its fund office's division"
+        };
+        return Err(Error::validation("division", why));
     }
-    match institutions::kind(&ctx.pool, &auth.scope, fund).await? {
-        Some((InstitutionKind::LtcFund, Some(_))) => {}
-        Some((InstitutionKind::LtcFund, None)) => {
+    match (clinician, institutions::kind(&ctx.pool, &auth.scope, institution).await?) {
+        (false, Some((InstitutionKind::LtcFund, Some(_))))
+        | (true, Some((InstitutionKind::Hospital | InstitutionKind::FamilyDoctorTeam, _))) => {}
+        (false, Some((InstitutionKind::LtcFund, None))) => {
             return Err(Error::validation("institution_id", "place the fund office in a division first"));
         }
-        _ => return Err(Error::validation("institution_id", "no such fund office (an ltc_fund institution)")),
-    }
-    let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
-                                     "institution_id": fund});
-    let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
-    let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, Some(fund), None, req).await?;
-    crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
-    tx.commit().await?;
-    tracing::info!(by = %auth.scope.user, user_id = %id, "insurer created");
-    Ok((StatusCode::CREATED, Json(Created { id })))
-}
-
-/// A medical partner's clinician, made by the operator in a hospital or a
-/// family doctor team (the partner's admin makes them too, with
-/// `/institutions/{id}/users`).
-async fn create_clinician(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Result<(StatusCode, Json<Created>)> {
-    let partner = req.institution_id.ok_or_else(|| Error::validation("institution_id", "name the hospital or team"))?;
-    if req.division.is_some() || req.kitchen_id.is_some() {
-        return Err(Error::validation("division", "a clinician's reach is the consents given to their institution"));
-    }
-    match institutions::kind(&ctx.pool, &auth.scope, partner).await? {
-        Some((InstitutionKind::Hospital | InstitutionKind::FamilyDoctorTeam, _)) => {}
-        _ => {
+        (false, _) => return Err(Error::validation("institution_id", "no such fund office (an ltc_fund institution)")),
+        (true, _) => {
             return Err(Error::validation(
                 "institution_id",
                 "no such medical partner (a hospital or family_doctor_team institution)",
@@ -223,13 +212,13 @@ async fn create_clinician(ctx: ApiContext, auth: AuthUser, req: NewUser) -> Resu
         }
     }
     let details = serde_json::json!({"email": req.email.trim(), "role": req.role, "name": req.name.trim(),
-                                     "institution_id": partner});
+                                     "institution_id": institution});
     let _hashing = ctx.hashing.enter().await.ok_or(Error::Busy)?;
     let mut tx = ctx.pool.begin().await?;
-    let id = insert_user(&mut tx, Some(partner), None, req).await?;
+    let id = insert_user(&mut tx, Some(institution), None, req).await?;
     crate::audit::record(&mut tx, auth.actor(), "user.created", "user", id, details).await?;
     tx.commit().await?;
-    tracing::info!(by = %auth.scope.user, user_id = %id, "clinician created");
+    tracing::info!(by = %auth.scope.user, user_id = %id, "insurer or clinician created");
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

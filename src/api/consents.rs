@@ -23,7 +23,28 @@ use crate::domain::scope::{Identity, Reach};
 use crate::store::partner_consents::{self as store, Consent, NewConsent};
 
 pub fn router() -> OpenApiRouter<ApiContext> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(withdraw)).routes(routes!(family_doctor))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(withdraw))
+        .routes(routes!(family_doctor))
+        .routes(routes!(partners))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MedicalPartners)]
+struct Partners {
+    partners: Vec<store::Partner>,
+}
+
+#[utoipa::path(get, path = "/partners",
+    summary = "The medical partners (hospitals and family doctor teams) an elder may consent to, by name",
+    description = "Who may call it: admin, staff, civil_affairs.",
+    responses((status = 200, description = "success", body = Partners)))]
+async fn partners(State(ctx): State<ApiContext>, auth: AuthUser) -> Result<Json<Partners>> {
+    if !(auth.scope.may_care() || auth.scope.role == Role::CivilAffairs) {
+        return Err(Error::Forbidden("the partners are listed for care staff and civil affairs"));
+    }
+    Ok(Json(Partners { partners: store::partners(&ctx.pool).await? }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,6 +83,9 @@ struct ConsentBody {
 #[schema(as = ConsentList)]
 struct Consents {
     consents: Vec<Consent>,
+    /// The family doctor named on her, if any.
+    #[schema(required = true)]
+    family_doctor: Option<store::FamilyDoctor>,
 }
 
 /// Only the admin of an institution serving her, or the bureau, records or
@@ -134,7 +158,7 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/residents/{id}/consents",
-    summary = "The elder's consents to medical partners, newest first, each with whether it is in force; a clinician sees its own institution's only",
+    summary = "The elder's consents to medical partners, newest first, each with whether it is in force, and her family doctor; a clinician sees its own institution's consents only",
     description = "Who may call it: admin, staff of an institution serving her; civil_affairs in reach; clinician (with a fhir_read consent in force).",
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = Consents)))]
@@ -146,7 +170,10 @@ async fn list(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid
         _ if auth.scope.may_care() => None,
         _ => return Err(Error::Forbidden("consents are read by the elder's providers, civil affairs and the partner")),
     };
-    Ok(Json(Consents { consents: store::of_resident(&ctx.pool, &reached, grantee).await? }))
+    Ok(Json(Consents {
+        consents: store::of_resident(&ctx.pool, &reached, grantee).await?,
+        family_doctor: store::family_doctor(&ctx.pool, &reached).await?,
+    }))
 }
 
 #[utoipa::path(delete, path = "/consents/{id}",

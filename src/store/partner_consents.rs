@@ -109,6 +109,25 @@ pub async fn partner(pool: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Er
         .await
 }
 
+/// A medical partner, as the directory lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = MedicalPartner)]
+pub struct Partner {
+    pub id: Uuid,
+    pub name: String,
+    /// hospital or family_doctor_team.
+    pub kind: String,
+}
+
+/// Every medical partner, by name.
+pub async fn partners(pool: &PgPool) -> Result<Vec<Partner>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, kind from institutions where kind in ('hospital', 'family_doctor_team') order by name, id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Whether the elder has a consent in force, of any grant, for `partner`.
 pub async fn consented_to(pool: &PgPool, resident: &Reached<Identity>, partner: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
@@ -118,6 +137,28 @@ pub async fn consented_to(pool: &PgPool, resident: &Reached<Identity>, partner: 
     .bind(resident.id())
     .bind(partner)
     .fetch_one(pool)
+    .await
+}
+
+/// The family doctor named on an elder.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = NamedFamilyDoctor)]
+pub struct FamilyDoctor {
+    pub institution_id: Uuid,
+    /// The team's name.
+    pub institution_name: String,
+    pub name: String,
+    pub phone: String,
+}
+
+pub async fn family_doctor(pool: &PgPool, resident: &Reached<Identity>) -> Result<Option<FamilyDoctor>, sqlx::Error> {
+    sqlx::query_as(
+        "select r.family_doctor_institution_id as institution_id, i.name as institution_name,
+                r.family_doctor_name as name, r.family_doctor_phone as phone
+         from residents r join institutions i on i.id = r.family_doctor_institution_id where r.id = $1",
+    )
+    .bind(resident.id())
+    .fetch_optional(pool)
     .await
 }
 

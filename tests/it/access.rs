@@ -377,6 +377,7 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
         ),
         ("get", "/api/v1/residents/{id}/consents", Value::Null, resident_care),
         ("delete", "/api/v1/consents/{id}", Value::Null, [N; 9]),
+        ("get", "/api/v1/partners", Value::Null, staff_only),
         (
             "put",
             "/api/v1/residents/{id}/family-doctor",

@@ -214,6 +214,13 @@ async fn the_family_doctor_team_with_the_alerts_grant_hears_of_her_abnormal_vita
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("Dr Lin"));
+    let listed = app.get(&consents, &admin).await;
+    assert_eq!(listed["family_doctor"]["institution_name"], "Lakeside Doctors");
+    assert_eq!(listed["consents"].as_array().map(Vec::len), Some(2));
+    let partners = app.get("/api/v1/partners", &admin).await;
+    let names: Vec<&str> =
+        partners["partners"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["City Hospital", "Lakeside Doctors"]);
     // The alerts grant alone reads nothing of her.
     assert_eq!(fhir(&app, &format!("/Patient/{rid}"), &doctor_token).await.0, StatusCode::NOT_FOUND);
 

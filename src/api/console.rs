@@ -50,6 +50,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/console/app/sound.js", JAVASCRIPT, include_str!("../console/app/sound.js")),
     ("/console/app/panel.js", JAVASCRIPT, include_str!("../console/app/panel.js")),
     ("/console/app/resident.js", JAVASCRIPT, include_str!("../console/app/resident.js")),
+    ("/console/app/consents.js", JAVASCRIPT, include_str!("../console/app/consents.js")),
     ("/console/app/backtest.js", JAVASCRIPT, include_str!("../console/app/backtest.js")),
     ("/console/app/views.js", JAVASCRIPT, include_str!("../console/app/views.js")),
     ("/console/app/registry.js", JAVASCRIPT, include_str!("../console/app/registry.js")),

@@ -10,6 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::console::Browser;
 use crate::support::TestApp;
 use crate::support::home::{DeviceRow, Home};
 
@@ -240,4 +241,96 @@ async fn the_family_doctor_team_with_the_alerts_grant_hears_of_her_abnormal_vita
     app.wait_count(&told(&doctor), 1).await;
     let hospital_told: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(told(&reader))).fetch_one(&app.pool).await.unwrap();
     assert_eq!(hospital_told, 0, "a fhir_read consent tells nothing");
+}
+
+/// The admin on the resident panel: records her consent to a hospital and
+/// to a family doctor team, names the family doctor among the teams she
+/// consented to, and withdraws the hospital's consent.
+#[tokio::test]
+async fn the_admin_records_names_and_withdraws_on_the_resident_panel() {
+    let app = TestApp::spawn().await;
+    let h = Home::new(&app, "Wu Lan", &[("sos-1", "sos_button", "bedroom", None, "native", None)]).await;
+    let operator = app.operator_token().await;
+    let (hospital, _, _) = partner(&app, &operator, "hospital", "City Hospital").await;
+    let (team, _, _) = partner(&app, &operator, "family_doctor_team", "Lakeside Doctors").await;
+    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    app.broker.publish("eldercare/v1/sos-1/event", json!({"ts": ts, "event": "sos_pressed"}).to_string()).await;
+    let sos = h.wait_alert(&app, "sos", |a| a["status"] == "open").await;
+
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/console/")).await;
+    browser.type_into("[data-testid=login-email]", crate::support::ADMIN_EMAIL).await;
+    browser.type_into("[data-testid=login-password]", crate::support::ADMIN_PASSWORD).await;
+    browser.click("[data-testid=login-submit]").await;
+    let row = format!("[data-testid=alert-row][data-alert-id='{}']", sos["id"].as_str().unwrap());
+    browser.wait_visible(&row).await;
+    browser.click(&format!("{row} [data-testid=open-resident]")).await;
+    browser.wait_text("[data-testid=no-consents]", "no consent yet", |t| t.contains("No consent")).await;
+    assert!(browser.find_all("[data-testid=doctor-form]").await.is_empty(), "no team consented to: no doctor form");
+
+    let record = |grantee: String, grant: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .script(&format!("document.querySelector('[data-testid=consent-partner]').value = '{grantee}'"))
+                .await;
+            browser.click(&format!("[data-testid=consent-grant-{grant}]")).await;
+            browser.type_into("[data-testid=consent-by]", "Wu Lan, herself").await;
+            browser.click("[data-testid=consent-submit]").await;
+        }
+    };
+    record(hospital.clone(), "fhir_read").await;
+    browser
+        .wait_text("[data-testid=consent-list]", "the hospital's consent", |t| {
+            t.contains("City Hospital") && t.contains("Read her record") && t.contains("In force")
+        })
+        .await;
+    record(team.clone(), "alerts").await;
+    browser.wait_text("[data-testid=consent-list]", "the team's consent", |t| t.contains("Lakeside Doctors")).await;
+    browser.wait_visible("[data-testid=doctor-form]").await;
+    browser.type_into("[data-testid=doctor-name]", "Dr Lin").await;
+    browser.type_into("[data-testid=doctor-phone]", "+8613900000001").await;
+    browser.click("[data-testid=doctor-submit]").await;
+    browser
+        .wait_text("[data-testid=family-doctor]", "the family doctor", |t| {
+            t.contains("Dr Lin") && t.contains("Lakeside")
+        })
+        .await;
+
+    let consents = app.get(&format!("/api/v1/residents/{}/consents", h.rid), &h.token).await;
+    let of = |grantee: &str| {
+        consents["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["grantee_institution_id"] == grantee)
+            .cloned()
+            .unwrap()
+    };
+    let at_hospital = of(&hospital);
+    assert_eq!(
+        (at_hospital["scope"].clone(), at_hospital["recorded_by"].clone()),
+        (json!(["fhir_read"]), json!("Wu Lan, herself"))
+    );
+    let hospital_item = format!("[data-testid=consent][data-consent-id='{}']", at_hospital["id"].as_str().unwrap());
+    // Into the middle of the panel: the console's bar stays on top of what
+    // scrolls under it.
+    let centre = format!(
+        "document.querySelector(\"{hospital_item} [data-testid=consent-withdraw]\").scrollIntoView({{block: 'center'}})"
+    );
+    browser.script(&centre).await;
+    browser.click(&format!("{hospital_item} [data-testid=consent-withdraw]")).await;
+    browser.click(&format!("{hospital_item} [data-testid=consent-withdraw-confirm]")).await;
+    browser.wait_text(&format!("{hospital_item} [data-testid=consent-state]"), "withdrawn", |t| t == "Withdrawn").await;
+    let after = app.get(&format!("/api/v1/residents/{}/consents", h.rid), &h.token).await;
+    let withdrawn = after["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["grantee_institution_id"] == hospital.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(withdrawn["active"], false);
+    assert!(of(&team)["active"].as_bool().unwrap());
+    browser.screenshot(&std::env::temp_dir().join("console-partners.png")).await;
 }

@@ -7,6 +7,7 @@ import { api } from './session.js';
 import { inlineError, loading, openPanel, section } from './panel.js';
 import { backtestForm, chart, devicesTable, midnightIn, recentAlerts, todaySummary } from './backtest.js';
 import { enrolmentsSection, identityFacts, registryOnly } from './registry.js';
+import { consentsSection } from './consents.js';
 
 export async function openResidentPanel(residentId, opener) {
   const known = state.residents.get(residentId);
@@ -18,6 +19,7 @@ export async function openResidentPanel(residentId, opener) {
   const place = {
     about: section('Resident', 'resident-about', loading()),
     enrolments: display ? null : enrolmentsSection(residentId, live),
+    partners: display || !isStaff() ? null : consentsSection(residentId, live),
     funding: isStaff() ? section('Grade and entitlements', 'resident-funding', loading()) : null,
     today: section('Today', 'resident-today', loading()),
     vitals: section('Vital signs, last 24 hours', 'resident-vitals', loading()),
@@ -129,7 +131,8 @@ export async function openResidentPanel(residentId, opener) {
 /** Identity and enrolments only: what the registry's users may read. */
 async function openRegistryPanel(residentId, body, live) {
   const about = section('Resident', 'resident-about', loading());
-  body.replaceChildren(about, enrolmentsSection(residentId, live));
+  const partners = state.user && state.user.role === 'civil_affairs' ? consentsSection(residentId, live) : null;
+  body.replaceChildren(...[about, enrolmentsSection(residentId, live), partners].filter(Boolean));
   let resident;
   try {
     resident = await api('GET', `/residents/${encodeURIComponent(residentId)}`);

@@ -111,7 +111,13 @@ pub async fn reach<A: AreaOf>(pool: &PgPool, scope: &Scope, id: Uuid) -> Result<
     query.push_bind(id);
     scope.push_filter(&mut query, Placed::RESIDENTS.in_area(A::AREA));
     let found: Option<Uuid> = query.build_query_scalar().fetch_optional(pool).await?;
-    Ok(found.map(Reached::vouched))
+    Ok(found.map(proof))
+}
+
+/// The proof of reach, once the database said so: made here alone, by the
+/// reach checks of this file.
+fn proof<A: AreaOf>(id: Uuid) -> Reached<A> {
+    Reached::vouched(id)
 }
 
 /// A medical partner's clinician's reach for one grant of a consent
@@ -135,7 +141,7 @@ pub async fn consented(
     .bind(grant)
     .fetch_optional(pool)
     .await?;
-    Ok(found.map(|consent| (Reached::vouched(id), consent)))
+    Ok(found.map(|consent| (proof(id), consent)))
 }
 
 /// Whether a row already in hand, of `institution` and about `resident`

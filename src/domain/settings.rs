@@ -31,6 +31,8 @@ pub const MAX_FALL_CANCEL_SECONDS: f64 = 600.0;
 /// Low-battery alerts clear 5 points above the threshold, which must fit below 100 %.
 /// Farther than this is another town, not a GPS error.
 pub const MAX_FAR_FROM_HOME_M: f64 = 100_000.0;
+/// A check after a discharge later than a week is no longer that check.
+pub const MAX_DISCHARGE_CHECK_HOURS: f64 = 168.0;
 pub const MAX_LOW_BATTERY_PERCENT: f64 = 95.0;
 pub const MAX_MIN_READINGS: f64 = 100.0;
 pub const MAX_MEAL_NAME: usize = 64;
@@ -283,8 +285,8 @@ impl VitalsSettings {
 }
 
 /// Care visits: how long after its start a visit nobody checked in to is
-/// missed, and how far from home a check-in may be before it is an
-/// exception.
+/// missed, how far from home a check-in may be before it is an exception,
+/// and how soon after a hospital discharge she is visited at home.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct VisitSettings {
     #[serde(serialize_with = "number")]
@@ -292,11 +294,19 @@ pub struct VisitSettings {
     /// Beyond the phone's own accuracy: `distance_m - accuracy_m` over this.
     #[serde(serialize_with = "number")]
     pub far_from_home_m: f64,
+    /// The check at home after a hospital stay a partner sent is planned
+    /// within this many hours of the discharge.
+    #[serde(serialize_with = "number")]
+    pub post_discharge_check_hours: f64,
 }
 
 impl VisitSettings {
     pub fn grace(&self) -> Duration {
         duration_ms(self.grace_minutes * 60_000.0)
+    }
+
+    pub fn post_discharge_check(&self) -> Duration {
+        duration_ms(self.post_discharge_check_hours * 3_600_000.0)
     }
 }
 
@@ -427,7 +437,8 @@ impl Default for RuleSettings {
             meal_windows_set: false,
             thresholds,
             vitals: VitalsSettings { duration_minutes: 5.0, clear_minutes: 10.0, min_readings: 2 },
-            visits: VisitSettings { grace_minutes: 30.0, far_from_home_m: 200.0 },
+            // The days after a discharge are when elders fall and are readmitted.
+            visits: VisitSettings { grace_minutes: 30.0, far_from_home_m: 200.0, post_discharge_check_hours: 48.0 },
         }
     }
 }
@@ -550,6 +561,10 @@ impl RuleSettings {
                 "far_from_home_m" => {
                     set(&mut out.visits.far_from_home_m, amount(value, field, Bound::Positive(MAX_FAR_FROM_HOME_M)))
                 }
+                "post_discharge_check_hours" => set(
+                    &mut out.visits.post_discharge_check_hours,
+                    amount(value, field, Bound::Positive(MAX_DISCHARGE_CHECK_HOURS)),
+                ),
                 _ => Err(unknown(field)),
             }),
             _ => Err(unknown(field)),
@@ -870,7 +885,10 @@ mod tests {
             doc.remove("vitals").unwrap(),
             json!({"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2})
         );
-        assert_eq!(doc.remove("visits").unwrap(), json!({"grace_minutes": 30, "far_from_home_m": 200}));
+        assert_eq!(
+            doc.remove("visits").unwrap(),
+            json!({"grace_minutes": 30, "far_from_home_m": 200, "post_discharge_check_hours": 48})
+        );
         assert_eq!(
             doc.remove("presence").unwrap(),
             json!({"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"})
@@ -886,13 +904,16 @@ mod tests {
     #[test]
     fn visit_settings_are_checked_like_the_others() {
         let patched = RuleSettings::default()
-            .apply_patch(&json!({"visits": {"grace_minutes": 45, "far_from_home_m": 150.5}}))
+            .apply_patch(&json!({"visits": {"grace_minutes": 45, "far_from_home_m": 150.5,
+                                             "post_discharge_check_hours": 24}}))
             .unwrap();
         assert_eq!(patched.visits.grace(), Duration::minutes(45));
+        assert_eq!(patched.visits.post_discharge_check(), Duration::hours(24));
         assert_eq!(patched.visits.far_from_home_m, 150.5);
         let field = |patch: Value| RuleSettings::default().apply_patch(&patch).unwrap_err().field;
         assert_eq!(field(json!({"visits": {"grace_minutes": 0}})), "visits.grace_minutes");
         assert_eq!(field(json!({"visits": {"far_from_home_m": "far"}})), "visits.far_from_home_m");
+        assert_eq!(field(json!({"visits": {"post_discharge_check_hours": 169}})), "visits.post_discharge_check_hours");
         assert_eq!(field(json!({"visits": {"late_minutes": 10}})), "visits.late_minutes");
     }
 

@@ -22,7 +22,8 @@ impl utoipa::PartialSchema for RuleSettings {
                  true; inactivity_floor_hours, default 2; inactivity_margin_minutes, default 30; \
                  return_margin_hours, default 2; check_after_minutes, default 30), fall_cancel_seconds, low_battery, meal_windows, thresholds, vitals, visits \
                  (grace_minutes before a visit nobody checked in to is missed, default 30; far_from_home_m, default \
-                 200). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the \
+                 200; post_discharge_check_hours, within which the check at home after a hospital discharge a \
+                 medical partner sent is planned, default 48). As a request: a JSON merge patch of those keys. Times are HH:MM or HH:MM:SS in the \
                  resident's timezone.",
             ))
             .into()
@@ -105,7 +106,8 @@ fn thresholds() -> Value {
 /// max), which answers 422.
 fn rule_settings_patch() -> Value {
     use crate::domain::settings::{
-        MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT, MAX_MIN_READINGS, MAX_MINUTES,
+        MAX_DISCHARGE_CHECK_HOURS, MAX_FALL_CANCEL_SECONDS, MAX_FAR_FROM_HOME_M, MAX_HOURS, MAX_LOW_BATTERY_PERCENT,
+        MAX_MIN_READINGS, MAX_MINUTES,
     };
     let positive = |max: f64| json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": max});
     let non_negative = |max: f64| json!({"type": ["number", "null"], "minimum": 0, "maximum": max});
@@ -131,6 +133,7 @@ fn rule_settings_patch() -> Value {
         "thresholds": nullable(thresholds()),
         "vitals": part(json!({"duration_minutes": non_negative(MAX_MINUTES), "clear_minutes": non_negative(MAX_MINUTES),
             "min_readings": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_MIN_READINGS}})),
-        "visits": part(json!({"grace_minutes": positive(MAX_MINUTES), "far_from_home_m": positive(MAX_FAR_FROM_HOME_M)})),
+        "visits": part(json!({"grace_minutes": positive(MAX_MINUTES), "far_from_home_m": positive(MAX_FAR_FROM_HOME_M),
+            "post_discharge_check_hours": positive(MAX_DISCHARGE_CHECK_HOURS)})),
     }})
 }

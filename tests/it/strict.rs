@@ -862,7 +862,7 @@ const SETTINGS: &str = r#"{"away": false, "waking_hours": {"start": "07:00", "en
     "night_wandering": {"return_minutes": 10}, "bed_exit_no_return": {"minutes": 30}, "fall_cancel_seconds": 60,
     "low_battery": {"percent": 15}, "meal_windows": [{"meal": "lunch", "start": "11:00", "end": "13:30"}],
     "thresholds": $thresholds, "vitals": {"duration_minutes": 5, "clear_minutes": 10, "min_readings": 2},
-    "visits": {"grace_minutes": 30, "far_from_home_m": 200},
+    "visits": {"grace_minutes": 30, "far_from_home_m": 200, "post_discharge_check_hours": 48},
     "presence": {"out_after_minutes": 10, "eating_out": true, "return_by": "22:00"},
     "routine": {"learn": true, "inactivity_floor_hours": 2, "inactivity_margin_minutes": 30, "return_margin_hours": 2,
         "check_after_minutes": 30}}"#;

@@ -3,7 +3,7 @@
 # validator: the pydantic models of PyPI's fhir.resources (its R4B models,
 # whose JSON is R4's for every resource the view emits), in a virtualenv of
 # our own. Each resource in a Bundle and each contained resource is
-# validated as its own type too. Used by tests/it/fhir.rs.
+# validated as its own type too. Used by tests/it/fhir.rs and tests/it/discharge.rs.
 #
 #   scripts/fhir-validate.sh FILE...   # each a resource, or a JSON array of them
 set -euo pipefail
@@ -63,6 +63,20 @@ REQUIRED = {
     "Communication": {"status": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
                                  "entered-in-error", "unknown"}},
     "Device": {"status": {"active", "inactive", "entered-in-error", "unknown"}},
+    # What medical partners send, read back as sent.
+    "Condition": {"clinicalStatus.coding.code": {"active", "recurrence", "relapse", "inactive", "remission",
+                                                 "resolved"},
+                  "verificationStatus.coding.code": {"unconfirmed", "provisional", "differential", "confirmed",
+                                                     "refuted", "entered-in-error"}},
+    "AllergyIntolerance": {"clinicalStatus.coding.code": {"active", "inactive", "resolved"},
+                           "verificationStatus.coding.code": {"unconfirmed", "confirmed", "refuted",
+                                                              "entered-in-error"},
+                           "type": {"allergy", "intolerance"},
+                           "category": {"food", "medication", "environment", "biologic"},
+                           "criticality": {"low", "high", "unable-to-assess"},
+                           "reaction.severity": {"mild", "moderate", "severe"}},
+    "MedicationStatement": {"status": {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
+                                       "unknown", "not-taken"}},
     "Bundle": {"type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                         "history", "searchset", "collection"},
                "entry.search.mode": {"match", "include", "outcome"}},
@@ -74,7 +88,8 @@ REQUIRED = {
                                                                "history-instance", "history-type", "create",
                                                                "search-type"},
                             "rest.resource.searchParam.type": {"number", "date", "string", "token", "reference",
-                                                               "composite", "quantity", "uri", "special"}},
+                                                               "composite", "quantity", "uri", "special"},
+                            "rest.interaction.code": {"transaction", "batch", "search-system", "history-system"}},
     "Consent": {"status": {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"},
                 "provision.type": {"deny", "permit"}},
     "OperationOutcome": {"issue.severity": {"fatal", "error", "warning", "information"},

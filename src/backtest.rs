@@ -848,6 +848,7 @@ mod tests {
             until: Some(ts(until)),
             note: None,
             recorded_at: ts(from),
+            encounter_id: None,
         };
         let mut history = History {
             events: vec![
@@ -940,6 +941,7 @@ mod tests {
                         until,
                         note: None,
                         recorded_at: from,
+                        encounter_id: None,
                     };
                     let from = start_of_window() + Duration::minutes(start);
                     let back = from + Duration::minutes(minutes);

@@ -221,6 +221,10 @@ impl Leader {
         if let Err(err) = crate::store::complaints::overdue_due(&self.pool, 100).await {
             tracing::warn!(cause = %err, "marking overdue complaints failed; trying again at the next tick");
         }
+        // The check at home after a hospital stay whose end has now passed.
+        if let Err(err) = crate::care::discharge::follow_up_due(&self.pool, &self.rule_settings, now).await {
+            tracing::warn!(cause = %err, "planning post-discharge checks failed; trying again at the next tick");
+        }
         // Last month's follow-up calls, once it is over everywhere.
         let month = crate::care::follow_ups::last_month(now);
         if let Some(key) = self.settings.sample_key.as_ref()

@@ -303,6 +303,7 @@ async fn accept(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uu
             alert_id: None,
             note: request.note.clone(),
             requested_by: Some(auth.scope.user),
+            clinical_record_id: None,
         },
     )
     .await?;

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<ApiContext> {
 /// The sheet (contacts, conditions, medication, directives): the read is in
 /// the access log.
 #[utoipa::path(get, path = "/residents/{id}/responder-info",
-    summary = "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code. The read is in the access log (kind responder_sheet)",
+    summary = "The responder's sheet; `access.key_safe` says whether there is a key safe, never its code; `from_partners` the conditions, allergies and medication medical partners sent in (FHIR), each with its source, beside what staff wrote. The read is in the access log (kind responder_sheet)",
     description = "Who may call it: admin, staff.", params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = SheetView)))]
 async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uuid>) -> Result<Json<SheetView>> {
@@ -62,7 +62,12 @@ async fn replace(
         Err(sheets::SaveError::Database(err)) => return Err(err.into()),
     }
     let view = sheets::view(&mut tx, &reached).await?;
-    let details = json!({"sheet": view, "key_safe_code": checked.key_safe.as_str()});
+    // What staff wrote: the partners' records beside it did not change.
+    let mut sheet = json!(view);
+    if let Some(fields) = sheet.as_object_mut() {
+        fields.remove("from_partners");
+    }
+    let details = json!({"sheet": sheet, "key_safe_code": checked.key_safe.as_str()});
     crate::audit::record(&mut tx, auth.actor(), "resident.responder_info_replaced", "resident", id, details).await?;
     tx.commit().await?;
     Ok(Json(view))

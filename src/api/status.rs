@@ -5,7 +5,7 @@
 //! broker accounts revoked and the care and meal plans ended.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -39,9 +39,14 @@ struct StatusBody {
     note: Option<String>,
     /// Every period recorded, by start.
     history: Vec<Period>,
+    /// After a hospital discharge a medical partner sent: review her
+    /// vital-sign thresholds until this day (the console flags it); null if
+    /// never, a past day once the review is over.
+    #[schema(required = true)]
+    vitals_review_until: Option<NaiveDate>,
 }
 
-fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
+fn body(history: Vec<Period>, vitals_review_until: Option<NaiveDate>, now: DateTime<Utc>) -> StatusBody {
     let current = status::status_at(&history, now);
     let (from, until, note) = match history.iter().rev().find(|p| p.from <= now) {
         Some(p) if p.status == current => (Some(p.from), p.until, p.note.clone()),
@@ -49,11 +54,11 @@ fn body(history: Vec<Period>, now: DateTime<Utc>) -> StatusBody {
         Some(p) => (p.until, None, None),
         None => (None, None, None),
     };
-    StatusBody { status: current, from, until, note, history }
+    StatusBody { status: current, from, until, note, history, vitals_review_until }
 }
 
 #[utoipa::path(get, path = "/residents/{id}/status",
-    summary = "The resident's status now (an in_hospital or away period that ended is active again) and every period recorded",
+    summary = "The resident's status now (an in_hospital or away period that ended is active again), every period recorded (a hospital stay a medical partner sent names its FHIR Encounter), and until when her vital-sign thresholds are to be reviewed after a discharge",
     description = "Who may call it: admin, staff; civil_affairs and grid_worker in reach (status is identity: alive, away, in hospital).",
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "success", body = StatusBody)))]
@@ -63,7 +68,8 @@ async fn fetch(State(ctx): State<ApiContext>, auth: AuthUser, Path(id): Path<Uui
         _ => auth.reach_for_staff::<Identity>(&ctx, id).await?,
     };
     let mut conn = ctx.pool.acquire().await?;
-    Ok(Json(body(periods::periods(&mut conn, &reached).await?, Utc::now())))
+    let review = crate::store::clinical::vitals_review_until(&mut conn, &reached).await?;
+    Ok(Json(body(periods::periods(&mut conn, &reached).await?, review, Utc::now())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -125,12 +131,13 @@ async fn change(
     let details = json!({"status": req.status, "from": from, "until": req.until, "note": req.note, "effects": effects});
     crate::audit::record(&mut tx, auth.actor(), "resident.status_changed", "resident", id, details).await?;
     let history = periods::periods(&mut tx, &reached).await?;
+    let review = crate::store::clinical::vitals_review_until(&mut tx, &reached).await?;
     tx.commit().await?;
     disconnect.send().await;
     if req.status == ResidentStatus::Deceased {
         ctx.device_registry_changed();
     }
-    Ok(Json(body(history, now)))
+    Ok(Json(body(history, review, now)))
 }
 
 /// A status period to record.

@@ -201,6 +201,7 @@ async fn create(
             alert_id: None,
             note: req.note.clone(),
             requested_by: Some(auth.scope.user),
+            clinical_record_id: None,
         },
     )
     .await?;

@@ -1,7 +1,9 @@
 //! Care services at work: care plans kept in step with their visits,
-//! visits late or missed raised as alerts (the scheduler's job), and the
-//! alert a visit was dispatched for told what happens at the door.
+//! visits late or missed raised as alerts (the scheduler's job), the
+//! alert a visit was dispatched for told what happens at the door, and
+//! the check at home after a hospital discharge.
 
+pub mod discharge;
 pub mod follow_ups;
 
 use chrono::{DateTime, NaiveTime, Utc};

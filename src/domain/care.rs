@@ -531,8 +531,10 @@ pub fn delivers_visits(role: Role) -> bool {
 }
 
 /// What of the resident's responder sheet goes with a visit: all of it on a
-/// visit dispatched from an alert (to its carer and to care staff), how to
-/// get in on any other (to its carer only); nothing to anyone else.
+/// visit dispatched from an alert or planned after a hospital discharge
+/// (to its carer and to care staff: new diagnoses, allergies and
+/// medication are what the carer checks on), how to get in on any other
+/// (to its carer only); nothing to anyone else.
 pub fn sheet_at_the_door(
     origin: Origin,
     assigned: bool,
@@ -540,7 +542,7 @@ pub fn sheet_at_the_door(
     sheet: &Responder,
 ) -> (Option<Responder>, Option<Access>) {
     match origin {
-        Origin::Alert if assigned || may_care => (Some(sheet.clone()), None),
+        Origin::Alert | Origin::Discharge if assigned || may_care => (Some(sheet.clone()), None),
         _ if assigned => (None, Some(sheet.sheet.access.clone())),
         _ => (None, None),
     }

@@ -14,6 +14,7 @@ pub mod alert;
 pub mod assessment;
 pub mod billing;
 pub mod care;
+pub mod clinical;
 pub mod cockpit;
 pub mod device;
 pub mod disclosure;

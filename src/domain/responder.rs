@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::care::{Location, VisitStatus};
+use super::clinical::SheetRecords;
 use super::wire;
 
 /// At most this many items in each list.
@@ -152,6 +153,9 @@ pub struct SheetView {
     pub medications: Vec<Medication>,
     #[schema(required = true)]
     pub directives: Option<Directives>,
+    /// What medical partners sent in (conditions, allergies, medication),
+    /// each marked with its source: beside what staff wrote, never over it.
+    pub from_partners: SheetRecords,
 }
 
 /// The sheet on an alert or a dispatched visit: where the door is, too.
@@ -174,6 +178,7 @@ impl Sheet {
             allergies: self.allergies,
             medications: self.medications,
             directives: self.directives,
+            from_partners: SheetRecords::default(),
         }
     }
 }

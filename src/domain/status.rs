@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use eldercare_domain::names;
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::AlertKind;
 
@@ -44,6 +45,10 @@ pub struct Period {
     #[schema(required = true)]
     pub note: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// The hospital stay a medical partner sent that set this period
+    /// (`GET /fhir/r4/Encounter/{id}`); null for a period staff recorded.
+    #[schema(required = true)]
+    pub encounter_id: Option<Uuid>,
 }
 
 /// The status at `t` of a resident with these periods (ordered by start,
@@ -162,6 +167,7 @@ mod tests {
             until: until.map(|u| base + Duration::hours(u)),
             note: None,
             recorded_at: base,
+            encounter_id: None,
         }
     }
 

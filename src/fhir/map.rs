@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::ids::{self, Measured};
@@ -14,6 +15,7 @@ use crate::domain::care::{PlanItem, VisitStatus};
 use crate::domain::meal::MealPlan;
 use crate::domain::{AlertKind, Metric, Severity};
 use crate::store::alerts::Alert;
+use crate::store::clinical::Record;
 use crate::store::messages::Message;
 use crate::store::visits::Visit;
 
@@ -23,6 +25,8 @@ pub const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/ob
 pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 /// The naming system of `device_id`s, a device's business identifier.
 pub const DEVICE_ID_SYSTEM: &str = "urn:eldercare:device-id";
+/// The naming system of eldercare's institutions (their ids).
+pub const INSTITUTION_SYSTEM: &str = "urn:eldercare:institution";
 pub const BP_PANEL: &str = "85354-9";
 
 /// A FHIR `dateTime`/`instant`, to the millisecond, in UTC.
@@ -41,6 +45,11 @@ impl Base {
 
     pub fn full_url(&self, resource: &Resource) -> String {
         format!("{}/{}/{}", self.0, resource.type_name(), resource.id().unwrap_or_default())
+    }
+
+    /// The extension that names the institution a partner's record came from.
+    pub fn source_extension(&self) -> String {
+        format!("{}/StructureDefinition/source-institution", self.0)
     }
 }
 
@@ -424,6 +433,38 @@ pub fn encounter(visit: &Visit, reader: Reader) -> Encounter {
         period: (start.is_some() || end.is_some()).then(|| Period { start: start.map(instant), end: end.map(instant) }),
         location,
     }
+}
+
+// ---- What medical partners sent ----
+
+/// A record a medical partner sent, as it was sent, with eldercare's id and
+/// its source: `meta.source` names the sending institution (as the URI of
+/// its id), `meta.lastUpdated` when it came in, and an extension
+/// ([`Base::source_extension`]) the institution by name. The sender's own
+/// `meta.versionId` and any extension claiming another source are dropped.
+pub fn clinical(base: &Base, record: &Record) -> Clinical {
+    let mut body = record.resource.as_object().cloned().unwrap_or_default();
+    let id = record.id.to_string();
+    body.insert("resourceType".into(), json!(record.kind.as_str()));
+    body.insert("id".into(), json!(id));
+    let mut meta = body.remove("meta").and_then(|m| m.as_object().cloned()).unwrap_or_default();
+    meta.remove("versionId");
+    meta.insert("source".into(), json!(format!("urn:uuid:{}", record.source_institution_id)));
+    meta.insert("lastUpdated".into(), json!(instant(record.received_at)));
+    body.insert("meta".into(), Value::Object(meta));
+    let url = base.source_extension();
+    let mut extension: Vec<Value> = body
+        .remove("extension")
+        .and_then(|e| e.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.get("url").and_then(Value::as_str) != Some(url.as_str()))
+        .collect();
+    extension.push(json!({"url": url, "valueReference": {
+        "identifier": {"system": INSTITUTION_SYSTEM, "value": record.source_institution_id.to_string()},
+        "display": record.source_name}}));
+    body.insert("extension".into(), Value::Array(extension));
+    Clinical { kind: record.kind, id, body }
 }
 
 // ---- Care plan: CarePlan + ServiceRequests ----

@@ -6,7 +6,10 @@
 //! of 1.5 million generated lines whose build cost every compile here would
 //! pay, for a dozen resources of which we fill a few elements each.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::domain::clinical::ClinicalKind;
 
 /// Leaves an empty list out, as FHIR forbids empty arrays.
 fn none<T>(v: &[T]) -> bool {
@@ -35,6 +38,11 @@ pub enum Resource {
     CodeSystem(CodeSystem),
     OperationOutcome(OperationOutcome),
     Consent(super::consent::Consent),
+    /// What a medical partner sent (a Condition, an AllergyIntolerance, a
+    /// MedicationStatement, a hospital stay's Encounter), as it was sent:
+    /// it names its own type.
+    #[serde(untagged)]
+    Clinical(Clinical),
 }
 
 impl Resource {
@@ -59,6 +67,7 @@ impl Resource {
             Resource::CodeSystem(_) => "CodeSystem",
             Resource::OperationOutcome(_) => "OperationOutcome",
             Resource::Consent(_) => "Consent",
+            Resource::Clinical(r) => r.kind.as_str(),
         }
     }
 
@@ -81,6 +90,7 @@ impl Resource {
             Resource::Organization(r) => Some(&r.id),
             Resource::CodeSystem(r) => Some(&r.id),
             Resource::Consent(r) => Some(&r.id),
+            Resource::Clinical(r) => Some(&r.id),
             Resource::Bundle(_) | Resource::CapabilityStatement(_) | Resource::OperationOutcome(_) => None,
         }
     }
@@ -415,6 +425,8 @@ pub struct Bundle {
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
     #[serde(skip_serializing_if = "none")]
     pub link: Vec<BundleLink>,
@@ -428,17 +440,33 @@ pub struct BundleLink {
     pub url: String,
 }
 
+/// An entry of a searchset (its resource and search mode) or of a
+/// transaction-response (what was done).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleEntry {
     pub full_url: String,
-    pub resource: Resource,
-    pub search: BundleSearch,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Resource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<BundleSearch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<BundleResponse>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BundleSearch {
     pub mode: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleResponse {
+    /// `201 Created`.
+    pub status: &'static str,
+    /// `{Type}/{id}`.
+    pub location: String,
+    pub last_modified: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -470,6 +498,8 @@ pub struct Implementation {
 pub struct Rest {
     pub mode: &'static str,
     pub documentation: &'static str,
+    /// What the server does beyond one type: the partners' `transaction`.
+    pub interaction: Vec<Interaction>,
     pub security: RestSecurity,
     pub resource: Vec<RestResource>,
 }
@@ -541,4 +571,23 @@ pub struct Issue {
     pub severity: &'static str,
     pub code: &'static str,
     pub diagnostics: String,
+    /// FHIRPaths of what the issue is about (`Bundle.entry[2].resource.code`).
+    #[serde(skip_serializing_if = "none")]
+    pub expression: Vec<String>,
+}
+
+/// A resource a medical partner sent, as sent, with eldercare's id and
+/// its source ([`super::map::clinical`]): serialised as that JSON object.
+#[derive(Debug, Clone)]
+pub struct Clinical {
+    pub kind: ClinicalKind,
+    pub id: String,
+    /// The whole resource, `resourceType` and `id` included.
+    pub body: Map<String, Value>,
+}
+
+impl Serialize for Clinical {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.body.serialize(serializer)
+    }
 }

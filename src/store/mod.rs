@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod care;
 pub mod certificates;
 pub mod claims;
+pub mod clinical;
 pub mod cockpit;
 pub mod complaints;
 pub mod data;

@@ -96,13 +96,22 @@ const SELECT: &str = "select r.id as resident_id, r.address, r.lat, r.lon, i.she
     from residents r left join responder_info i on i.resident_id = r.id";
 
 /// The residents' sheets with their address and location (an empty sheet
-/// for a resident nobody wrote one for).
+/// for a resident nobody wrote one for), and what medical partners sent.
 pub async fn responders(pool: &PgPool, residents: &[Uuid]) -> Result<HashMap<Uuid, Responder>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = any($1)")))
         .bind(residents)
         .fetch_all(pool)
         .await?;
-    Ok(rows.into_iter().map(|r| (r.resident_id, r.responder())).collect())
+    let mut partners = super::clinical::on_sheets(pool, residents).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let id = r.resident_id;
+            let mut responder = r.responder();
+            responder.sheet.from_partners = partners.remove(&id).unwrap_or_default();
+            (id, responder)
+        })
+        .collect())
 }
 
 pub async fn responder(pool: &PgPool, resident: &Reached<Care>) -> Result<Option<Responder>, sqlx::Error> {
@@ -110,14 +119,17 @@ pub async fn responder(pool: &PgPool, resident: &Reached<Care>) -> Result<Option
     Ok(responders(pool, &[resident]).await?.remove(&resident))
 }
 
-/// The resident's sheet as the API shows it.
+/// The resident's sheet as the API shows it, with what medical partners
+/// sent beside it.
 pub async fn view(conn: &mut PgConnection, resident: &Reached<Care>) -> Result<SheetView, sqlx::Error> {
     let resident = resident.id();
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where r.id = $1")))
         .bind(resident)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(Row::view).unwrap_or_else(|| Sheet::default().view(false)))
+    let mut view = row.map(Row::view).unwrap_or_else(|| Sheet::default().view(false));
+    view.from_partners = super::clinical::on_sheets(conn, &[resident]).await?.remove(&resident).unwrap_or_default();
+    Ok(view)
 }
 
 /// The key safe code in clear, if the resident has one. A code sealed

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::status::{Period, ResidentStatus};
 
-const COLUMNS: &str = "status, from_at as \"from\", until_at as until, note, recorded_at";
+const COLUMNS: &str =
+    "status, from_at as \"from\", until_at as until, note, recorded_at, clinical_record_id as encounter_id";
 
 /// Locks the resident's row until the transaction ends: one status change
 /// at a time per resident.
@@ -75,6 +76,37 @@ pub async fn insert(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// A hospital stay a medical partner sent (its FHIR Encounter), as a
+/// status period.
+pub struct Stay<'a> {
+    pub encounter: Uuid,
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub note: &'a str,
+    /// The partner's clinician who sent it.
+    pub by: Uuid,
+}
+
+/// Records the `in_hospital` period a stay sets; answers its id.
+pub async fn insert_stay(
+    tx: &mut PgConnection,
+    resident: &Reached<Identity>,
+    stay: &Stay<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into resident_status (resident_id, status, from_at, until_at, note, recorded_by, clinical_record_id)
+         values ($1, 'in_hospital', $2, $3, $4, $5, $6) returning id",
+    )
+    .bind(resident.id())
+    .bind(stay.from)
+    .bind(stay.until)
+    .bind(stay.note)
+    .bind(stay.by)
+    .bind(stay.encounter)
+    .fetch_one(tx)
+    .await
 }
 
 /// Cancels the resident's visits due from `from` until `until` (open: all

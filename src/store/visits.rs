@@ -298,14 +298,16 @@ pub struct NewVisit {
     pub alert_id: Option<Uuid>,
     pub note: Option<String>,
     pub requested_by: Option<Uuid>,
+    /// The hospital stay a post-discharge check is planned for.
+    pub clinical_record_id: Option<Uuid>,
 }
 
 pub async fn insert(tx: &mut PgConnection, new: NewVisit) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     sqlx::query(
         "insert into visits (id, institution_id, resident_id, service_id, funding, origin, status, scheduled_start,
-                             preferred_start, caregiver_id, alert_id, note, requested_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                             preferred_start, caregiver_id, alert_id, note, requested_by, clinical_record_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(id)
     .bind(new.institution_id)
@@ -320,6 +322,7 @@ pub async fn insert(tx: &mut PgConnection, new: NewVisit) -> Result<Uuid, sqlx::
     .bind(new.alert_id)
     .bind(new.note)
     .bind(new.requested_by)
+    .bind(new.clinical_record_id)
     .execute(tx)
     .await?;
     Ok(id)

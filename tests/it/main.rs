@@ -14,6 +14,7 @@ mod cockpit;
 mod cockpit_supervision;
 mod console;
 mod desk;
+mod discharge;
 mod district_cockpit;
 mod divisions;
 mod durability;

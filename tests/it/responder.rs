@@ -101,7 +101,8 @@ async fn the_sheet_round_trips_and_its_key_safe_code_is_sealed_and_never_read_ba
     assert_eq!(
         empty,
         json!({"access": {"instructions": null, "key_safe": false}, "emergency_contacts": [], "conditions": [],
-               "allergies": [], "medications": [], "directives": null})
+               "allergies": [], "medications": [], "directives": null,
+               "from_partners": {"conditions": [], "allergies": [], "medications": []}})
     );
 
     let (status, put) = put_sheet(&app, &staff, &rid, sheet()).await;

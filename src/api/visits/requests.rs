@@ -62,6 +62,7 @@ pub(super) async fn dispatch(
             alert_id: Some(alert_id),
             note: req.note.clone(),
             requested_by: Some(auth.scope.user),
+            clinical_record_id: None,
         },
     )
     .await?;
@@ -124,6 +125,7 @@ pub(super) async fn request(
             alert_id: None,
             note: req.note.clone(),
             requested_by: Some(auth.scope.user),
+            clinical_record_id: None,
         },
     )
     .await?;

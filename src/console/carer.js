@@ -326,11 +326,35 @@
     return box;
   }
 
-  /** What a responder needs at the door of an alert-dispatched visit. */
+  /** What a responder needs at the door of a visit dispatched from an alert or planned after a discharge. */
   function responder(r) {
     const list = (items, testid, fmt) =>
       items && items.length ? h('ul', { 'data-testid': testid }, items.map((i) => h('li', {}, fmt(i)))) : null;
-    const row = (title, content) => (content ? [h('h4', {}, t(title)), content] : null);
+    const partners = r.from_partners || {};
+    // What a hospital or family doctor sent, beside what staff wrote: marked with who sent it, and when.
+    const sent = (testid, items) =>
+      items && items.length
+        ? h(
+            'ul',
+            { class: 'from-partners', 'data-testid': testid },
+            items.map((i) =>
+              h(
+                'li',
+                { 'data-record-id': i.record_id },
+                i.text,
+                i.detail ? ` · ${i.detail}` : '',
+                ' ',
+                h(
+                  'span',
+                  { class: 'source', 'data-testid': 'partner-source' },
+                  t('from {source}, {date}', { source: i.source, date: I.dateTime(new Date(i.received_at), { dateStyle: 'medium' }) }),
+                ),
+              ),
+            ),
+          )
+        : null;
+    const both = (mine, theirs) => (mine || theirs ? [mine, theirs].filter(Boolean) : null);
+    const row = (title, content) => (content ? [h('h4', {}, t(title)), ...[content].flat()] : null);
     const contacts = list(r.emergency_contacts, 'contacts', (c) =>
       h(
         'span',
@@ -347,11 +371,14 @@
       { class: 'responder', 'data-testid': 'responder' },
       h('h3', {}, t('Responder sheet')),
       row('Emergency contacts', contacts),
-      row('Allergies', list(r.allergies, 'allergies', (a) => a)),
-      row('Conditions', list(r.conditions, 'conditions', (c) => c)),
+      row('Allergies', both(list(r.allergies, 'allergies', (a) => a), sent('partner-allergies', partners.allergies))),
+      row('Conditions', both(list(r.conditions, 'conditions', (c) => c), sent('partner-conditions', partners.conditions))),
       row(
         'Medications',
-        list(r.medications, 'medications', (m) => [m.name, m.dose, m.schedule].filter(Boolean).join(' · ')),
+        both(
+          list(r.medications, 'medications', (m) => [m.name, m.dose, m.schedule].filter(Boolean).join(' · ')),
+          sent('partner-medications', partners.medications),
+        ),
       ),
       row('Directives', directives ? h('p', { 'data-testid': 'directives' }, directives) : null),
     );

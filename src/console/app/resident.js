@@ -61,6 +61,16 @@ export async function openResidentPanel(residentId, opener) {
   );
 
   const q = encodeURIComponent;
+  // The two weeks after a hospital discharge: her thresholds are to be reviewed.
+  if (isStaff()) {
+    api('GET', `/residents/${q(residentId)}/status`).then(
+      (status) => {
+        const flag = reviewFlag(status, tz);
+        if (flag && live()) place.about.append(flag);
+      },
+      () => {},
+    );
+  }
   if (place.funding) {
     api('GET', `/residents/${q(residentId)}/entitlements`).then(
       (v) => fill(place.funding, ...fundingFacts(resident, v)),
@@ -126,6 +136,18 @@ export async function openResidentPanel(residentId, opener) {
       chart({ title: 'SpO₂', metric: 'spo2', data: spo2, from: dayAgo, to: now, tz, floor: [88, 100], ceiling: 100, limits: thresholds.spo2, color: '#80d8ff' }),
     );
   });
+}
+
+/** "Home from hospital: review her vital-sign thresholds until 2026-12-16", while that day has not passed. */
+function reviewFlag(status, tz) {
+  const until = status && status.vitals_review_until;
+  const today = new Date().toLocaleDateString('en-CA', { timeZone: tz || undefined });
+  if (!until || until < today) return null;
+  return h(
+    'p',
+    { class: 'review-flag', role: 'status', 'data-testid': 'vitals-review', 'data-until': until },
+    t('Home from hospital: review her vital-sign thresholds until {date}', { date: until }),
+  );
 }
 
 /** Identity and enrolments only: what the registry's users may read. */

@@ -450,6 +450,25 @@ fn policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
     ]
 }
 
+/// The FHIR view's routes that are not in the API document: (method, path,
+/// body, what each of [`CALLERS`] gets), tested like [`policy`]'s rows.
+/// None of the nine is a medical partner's clinician: nobody here may send
+/// clinical records in, and the records read are home's (its staff and the
+/// linked family read them in the view) or the other institution's.
+fn fhir_policy() -> Vec<(&'static str, &'static str, Value, [Expect; 9])> {
+    let resident_read = [N, N, A, A, N, A, N, N, N];
+    let discharge = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {"resourceType": "Condition", "subject": {"reference": "Patient/@RESIDENT"},
+                     "code": {"text": "hip fracture"}},
+        "request": {"method": "POST", "url": "Condition"}}]});
+    vec![
+        ("post", "/fhir/r4", discharge, [N; 9]),
+        ("get", "/fhir/r4/Condition/{id}", Value::Null, resident_read),
+        ("get", "/fhir/r4/Condition?patient={id}", Value::Null, resident_read),
+        ("get", "/fhir/r4/Encounter?patient={id}&class=IMP", Value::Null, resident_read),
+    ]
+}
+
 /// Home's records, which every path names, and the other institution's,
 /// which none of home's callers may ever be shown.
 struct World {
@@ -466,6 +485,8 @@ struct World {
     meal_date: String,
     /// Each institution's enrolment of its first resident.
     enrolment: [String; 2],
+    /// A condition a partner sent about each institution's first resident.
+    condition: [String; 2],
     webhook: String,
     family_id: String,
     staff_id: String,
@@ -507,6 +528,8 @@ fn fill(template: &str, world: &World, own: bool, n: usize) -> String {
         &world.meal_order[i]
     } else if path.starts_with("/api/v1/enrolments/") {
         &world.enrolment[i]
+    } else if path.starts_with("/fhir/r4/Condition/") {
+        &world.condition[i]
     } else {
         &world.resident[i]
     };
@@ -634,8 +657,27 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         enrolment.push(id_of(&list["enrolments"][0]));
     }
     let enrolment: [String; 2] = enrolment.try_into().expect("two enrolments");
+    let mut condition = Vec::new();
+    for resident in [&resident[0], &other_resident[0]] {
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "insert into clinical_records (id, resident_id, kind, display, resource, source_institution_id, bundle_id)
+             select gen_random_uuid(), r.id, 'Condition', 'hip fracture',
+                    jsonb_build_object('resourceType', 'Condition', 'subject',
+                                       jsonb_build_object('reference', 'Patient/' || r.id), 'code',
+                                       jsonb_build_object('text', 'hip fracture')),
+                    r.institution_id, gen_random_uuid()
+             from residents r where r.id = $1::uuid returning id",
+        )
+        .bind(resident)
+        .fetch_one(&app.pool)
+        .await
+        .expect("a condition sent in");
+        condition.push(id.to_string());
+    }
+    let condition: [String; 2] = condition.try_into().expect("two conditions");
     let world = World {
         enrolment,
+        condition,
         institution: home,
         home_secrets: [secrets(&resident, &device, &alert, &webhook, "home"), vec![visit[0].clone()]].concat(),
         other_secrets: [
@@ -669,6 +711,7 @@ async fn every_endpoint_enforces_its_policy_for_every_role_across_two_institutio
         );
     }
     assert_eq!(table.len(), operations.len() - public.len());
+    let table: Vec<_> = table.into_iter().chain(fhir_policy()).collect();
 
     let logins = [
         (OPERATOR_EMAIL, OPERATOR_PASSWORD),

@@ -277,7 +277,8 @@ pub fn read(bundle: &Value, now: DateTime<Utc>) -> Result<Intake, Vec<Refusal>> 
         let kind = entry.pointer("/resource/resourceType").and_then(Value::as_str).unwrap_or("Resource");
         match entry.get("fullUrl") {
             Some(Value::String(url)) if !url.is_empty() => {
-                if check.urls.insert(url.clone(), format!("{kind}/{id}")).is_some() {
+                let taken = check.urls.insert(url.clone(), format!("{kind}/{id}")).is_some();
+                if taken {
                     check.refuse(format!("Bundle.entry[{i}].fullUrl"), "duplicate", "another entry has this fullUrl");
                 }
             }
@@ -565,7 +566,7 @@ impl Check {
     }
 
     /// A Period element's bounds, when they are dateTimes.
-    fn period(&mut self, at: &str, value: &Value) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    fn period(&mut self, at: &str, value: &Value) -> Option<Bounds> {
         let period = self.object(at, value, PERIOD)?;
         let start = self.date_time(&format!("{at}.start"), period.get("start"));
         let end = self.date_time(&format!("{at}.end"), period.get("end"));
@@ -938,6 +939,9 @@ impl Check {
         (None, Some(display), Some(Stay { start, end }))
     }
 }
+
+/// A period's start and end, when given as instants.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// What a resource's checks answer: its first clinical coding, its words,
 /// and a stay's period.

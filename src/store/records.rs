@@ -86,6 +86,9 @@ pub struct Erased {
     pub notification_deliveries: u64,
     /// The responder sheet, with the key safe code (0 or 1).
     pub responder_sheets: u64,
+    /// What medical partners sent (diagnoses, allergies, medication, hospital
+    /// stays): deleted, as the sheet is; her status periods stay, without it.
+    pub clinical_records: u64,
     /// Visits whose notes, task notes, rating comment and reasons went.
     pub visits: u64,
     /// The meal plan, with its allergies and delivery notes (0 or 1); the
@@ -204,6 +207,11 @@ pub async fn erase(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    let clinical_records = sqlx::query("delete from clinical_records where resident_id = $1")
+        .bind(resident)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let visits = run(format!(
         "update visits set note = case when note is null then null else $2 end,
              visit_note = case when visit_note is null then null else $2 end,
@@ -244,6 +252,7 @@ pub async fn erase(
         webhook_deliveries,
         notification_deliveries,
         responder_sheets,
+        clinical_records,
         visits,
         meal_plans,
         meal_orders,

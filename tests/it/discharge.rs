@@ -371,6 +371,13 @@ async fn a_discharge_reads_back_shows_on_the_sheet_beside_staff_s_and_plans_one_
     // Nor listed twice on the sheet.
     let sheet = app.get(&format!("/api/v1/residents/{}/responder-info", w.resident), &w.admin).await;
     assert_eq!(sheet["from_partners"]["conditions"].as_array().map(Vec::len), Some(1), "{sheet}");
+
+    // Erased, what the hospital sent goes with her sheet; the stays stay, without it.
+    let erased = app.post(&format!("/api/v1/residents/{}/erase", w.resident), &w.admin, Value::Null).await;
+    assert_eq!(erased["erased"]["clinical_records"], 8, "{erased}");
+    assert_eq!(app.count("select count(*) from clinical_records").await, 0);
+    assert_eq!(app.count("select count(*) from resident_status where clinical_record_id is not null").await, 0);
+    assert_eq!(app.count("select count(*) from resident_status where status = 'in_hospital'").await, 2);
 }
 
 #[tokio::test]

@@ -39,11 +39,12 @@ pub async fn record_stay(
     super::sync_plan(tx, resident, now).await?;
     meals::sync_orders(tx, resident, now).await?;
     // In hospital now: nothing she does (or does not do) at home is news.
+    // Resolved by the platform on the partner's word, not by its clinician
+    // (who is no one of the care team).
     if stay.from <= now && stay.until.is_none_or(|until| until > now) {
-        let details =
-            json!({"resident_status": ResidentStatus::InHospital, "note": "in hospital, as the hospital sent"});
-        crate::alerts::resolve_about_resident(tx, resident, Some(status::ABSENCE_CLEARS), Some(stay.by), &details)
-            .await?;
+        let details = json!({"resident_status": ResidentStatus::InHospital, "encounter_id": stay.encounter,
+                             "note": "in hospital, as a medical partner sent"});
+        crate::alerts::resolve_about_resident(tx, resident, Some(status::ABSENCE_CLEARS), None, &details).await?;
     }
     Ok(period)
 }

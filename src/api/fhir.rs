@@ -43,6 +43,9 @@ const MAX_COUNT: i64 = 1000;
 const MAX_SPAN: Duration = super::data::MAX_RAW_SPAN;
 /// The newest messages of the thread `$everything` looks through.
 const MAX_MESSAGES: i64 = 1000;
+/// The records of each kind partners sent that `$everything` holds (the
+/// first received).
+const MAX_RECORDS: i64 = 1000;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -586,6 +589,13 @@ async fn everything(
         .collect::<Vec<_>>();
     messages.reverse();
     tail.extend(messages.iter().map(|m| Resource::Communication(map::communication(m))));
+    // What medical partners sent: her record whatever the period, as it came.
+    for kind in ClinicalKind::ALL {
+        let search = records::Search { kind, classes: &[] };
+        for record in records::page(&ctx.pool, &reached, &search, 0, MAX_RECORDS).await? {
+            tail.push(Resource::Clinical(map::clinical(&base, &record)));
+        }
+    }
 
     // Every page reads the rest too (a few bounded lists), so its `total`
     // is exact; only the first page carries them.

@@ -65,7 +65,8 @@ pub fn capability_statement(base: &map::Base, date: &str) -> CapabilityStatement
             kind: "Patient",
             documentation: Some(
                 "A resident. Search by _id only. $everything covers start to end, at most 31 days (the last 31 \
-                 without them), paged by _count Observations (at most 1000; everything else on the first page).",
+                 without them), paged by _count Observations (at most 1000; everything else on the first page); \
+                 what medical partners sent is in it whatever the period.",
             ),
             interaction: vec![read(), search()],
             search_param: vec![SearchParam { name: "_id", kind: "token" }],

@@ -300,6 +300,20 @@ async fn a_discharge_reads_back_shows_on_the_sheet_beside_staff_s_and_plans_one_
     let (status, body) = fhir(&app, &w.clinician, &format!("/Encounter?patient={}", w.resident)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "visits are not searched here: {body}");
     produced.push(fhir_ok(&app, &w.clinician, "/metadata").await);
+    // Her whole record holds them too (the stay the diagnosis names among them).
+    let everything = fhir_ok(&app, &w.admin, &format!("/Patient/{}/$everything", w.resident)).await;
+    let held: Vec<String> = everything["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!("{}/{}", e["resource"]["resourceType"].as_str().unwrap(), e["resource"]["id"].as_str().unwrap())
+        })
+        .collect();
+    for location in &locations {
+        assert!(held.contains(location), "{location} not in {held:?}");
+    }
+    produced.push(everything);
     validate(&produced).await;
 
     // Her clinician's reads are in the access log, with the consent.

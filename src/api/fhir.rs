@@ -7,29 +7,27 @@
 use std::collections::HashSet;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::auth::AuthUser;
 use super::{ApiContext, Error};
 use crate::domain::clinical::ClinicalKind;
-use crate::domain::scope::{AreaOf, Care, Meals, Monitoring, Reached};
-use crate::domain::settings::RuleSettings;
-use crate::domain::status::ResidentStatus;
+use crate::domain::scope::{AreaOf, Care, Meals, Reached};
 use crate::fhir::ids::{Measured, ObservationId};
-use crate::fhir::intake::{self, Refusal};
+use crate::fhir::intake::Refusal;
 use crate::fhir::map::{self, Base};
 use crate::fhir::model::*;
 use crate::fhir::store::{self, ReadingFilter};
-use crate::store::clinical::{self as records, NewRecord, Provenance};
+use crate::store::clinical as records;
+
+mod partners;
 
 pub const CONTENT_TYPE: &str = "application/fhir+json";
 /// Observations a search page holds unless `_count` says otherwise.
@@ -56,9 +54,9 @@ pub fn router() -> Router<ApiContext> {
         .route("/Patient/{id}/$everything", get(everything))
         .route("/Consent", get(search_consents))
         .route("/Consent/{id}", get(read_consent))
-        .route("/{kind}", get(search_records))
+        .route("/{kind}", get(partners::search))
         .route("/{kind}/{id}", get(read))
-        .route("/", post(transaction))
+        .route("/", post(partners::transaction))
         .fallback(|| async { Outcome::new(StatusCode::NOT_FOUND, "not-supported", "no such FHIR endpoint") })
         .method_not_allowed_fallback(|| async {
             Outcome::new(
@@ -790,189 +788,6 @@ async fn read_consent(
     let resource = consents_seen(&user, vec![consent]).pop().ok_or_else(Outcome::not_found)?;
     access_log(&ctx, &user, resident, "Consent").await?;
     Ok(ok(resource))
-}
-
-/// A search of what medical partners sent, by patient: `Condition`,
-/// `AllergyIntolerance`, `MedicationStatement`, and `Encounter` by class
-/// (the hospital stays; visits are in `$everything`).
-async fn search_records(
-    State(ctx): State<ApiContext>,
-    user: std::result::Result<AuthUser, Error>,
-    headers: HeaderMap,
-    Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Fhir<Resource>> {
-    let user = caller(user)?;
-    let Some(kind) = ClinicalKind::parse(&kind) else {
-        return Err(Outcome::new(StatusCode::NOT_FOUND, "not-supported", format!("no search of {kind:?} here")));
-    };
-    let params = params(query);
-    let subject = if kind == ClinicalKind::AllergyIntolerance { "patient" } else { "subject" };
-    let known: &[&str] = match kind {
-        ClinicalKind::Encounter => &["patient", "subject", "class", "_count", "_offset"],
-        _ => &["patient", subject, "_count", "_offset"],
-    };
-    only(&params, known)?;
-    let (mut resident, mut classes) = (None, Vec::new());
-    let (mut count, mut offset) = (DEFAULT_COUNT, 0);
-    for (name, value) in &params {
-        match name.as_str() {
-            "class" => classes.extend(class_param(value)?),
-            "_count" => count = count_param(value)?,
-            "_offset" => offset = offset_param(value)?,
-            _ => resident = Some(patient_param(value)?),
-        }
-    }
-    let resident = resident.ok_or_else(|| Outcome::invalid(format!("a {kind} search needs patient")))?;
-    if kind == ClinicalKind::Encounter && classes.is_empty() {
-        return Err(Outcome::invalid(
-            "an Encounter search is of the hospital stays partners sent: class IMP, ACUTE or NONAC (visits are in \
-             Patient/$everything)",
-        ));
-    }
-    if store::patient(&ctx.pool, &user.scope, resident).await?.is_none() {
-        return Err(Outcome::not_found());
-    }
-    let reached = reach::<Monitoring>(&ctx, &user, resident).await?;
-    let search = records::Search { kind, classes: &classes };
-    let total = records::count(&ctx.pool, &reached, &search).await?;
-    let found = records::page(&ctx.pool, &reached, &search, offset, count).await?;
-    access_log(&ctx, &user, resident, &format!("{kind}?patient")).await?;
-    let base = base(&headers);
-    let resources = found.iter().map(|r| Resource::Clinical(map::clinical(&base, r))).collect();
-    let pinned: Vec<(&str, String)> = params
-        .iter()
-        .filter(|(n, _)| !matches!(n.as_str(), "_count" | "_offset"))
-        .map(|(n, v)| (n.as_str(), v.clone()))
-        .collect();
-    let next = next_link(format!("{}/{kind}", base.0), &pinned, count, offset.saturating_add(count), total);
-    Ok(ok(searchset(&base, resources, total, next)))
-}
-
-/// A `class` search value (`code` or `system|code`, comma for "or"): the
-/// stay classes it names.
-fn class_param(value: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for token in value.split(',') {
-        let code = match token.split_once('|') {
-            Some((system, code)) if system.is_empty() || system == map::ACT_CODE => code,
-            Some(_) => continue,
-            None => token,
-        };
-        if !intake::STAY_CLASSES.contains(&code) {
-            return Err(Outcome::invalid(format!(
-                "class {code:?}: the hospital stays are IMP, ACUTE or NONAC (visits are in Patient/$everything)"
-            )));
-        }
-        out.push(code.to_owned());
-    }
-    Ok(out)
-}
-
-/// A medical partner's `transaction` Bundle (`crate::fhir::intake`), from
-/// a clinician whose institution holds the elder's consent in force with
-/// `clinical_write` (else 404, as for an elder that does not exist). All
-/// or nothing, in one transaction: the records with their provenance, a
-/// hospital stay's `in_hospital` period, and for a stay that has ended its
-/// follow-up (`crate::care::discharge`). A refused Bundle is a 422 naming
-/// every refused element and why, and leaves nothing behind.
-async fn transaction(
-    State(ctx): State<ApiContext>,
-    user: std::result::Result<AuthUser, Error>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Fhir<Resource>> {
-    let user = caller(user)?;
-    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let media = media.and_then(|v| v.split(';').next()).map(|m| m.trim().to_ascii_lowercase());
-    if !matches!(media.as_deref(), Some(CONTENT_TYPE | "application/json")) {
-        return Err(Outcome::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not-supported",
-            "send the Bundle as application/fhir+json",
-        ));
-    }
-    let bundle: Value = serde_json::from_slice(&body)
-        .map_err(|err| Outcome::new(StatusCode::BAD_REQUEST, "structure", format!("the body is not JSON: {err}")))?;
-    let now = Utc::now();
-    let intake = intake::read(&bundle, now).map_err(Outcome::refused)?;
-    let (reached, consent) =
-        crate::store::residents::consented(&ctx.pool, &user.scope, intake.patient, "clinical_write")
-            .await?
-            .ok_or_else(Outcome::not_found)?;
-    let partner = user.scope.institution.ok_or_else(Outcome::not_found)?;
-    let within = match ctx.rule_settings.resident(&ctx.pool, reached.id()).await? {
-        Some(settings) => settings.visits.post_discharge_check(),
-        None => RuleSettings::default().visits.post_discharge_check(),
-    };
-    let provenance = Provenance { partner, user: user.scope.user, consent, bundle: Uuid::new_v4() };
-
-    let mut tx = ctx.pool.begin().await?;
-    // One change of her status at a time.
-    crate::store::status::lock_resident(&mut tx, &reached).await?;
-    let history = crate::store::status::periods(&mut tx, &reached).await?;
-    if history.iter().any(|p| p.status == ResidentStatus::Deceased) {
-        let stays: Vec<Refusal> = intake
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.stay.is_some())
-            .map(|(i, _)| Refusal {
-                expression: format!("Bundle.entry[{i}].resource"),
-                code: "business-rule",
-                message: "she is recorded as deceased: no hospital stay is recorded for her now".into(),
-            })
-            .collect();
-        if !stays.is_empty() {
-            return Err(Outcome::refused(stays));
-        }
-    }
-    let mut created = Vec::new();
-    for entry in &intake.entries {
-        let record = NewRecord {
-            id: entry.id,
-            kind: entry.kind,
-            coding: entry.coding.as_ref().map(|(system, code)| (system.as_str(), code.as_str())),
-            display: &entry.display,
-            resource: &entry.resource,
-        };
-        let received = records::insert(&mut tx, &reached, &record, provenance).await?;
-        if let Some(stay) = entry.stay {
-            let stay = crate::store::status::Stay {
-                encounter: entry.id,
-                from: stay.start,
-                until: stay.end,
-                note: &entry.display,
-                by: user.scope.user,
-            };
-            let period = crate::care::discharge::record_stay(&mut tx, &reached, &stay, now).await?;
-            crate::care::discharge::follow_up(&mut tx, &reached, period, within, now).await?;
-        }
-        created.push((entry.kind, entry.id, received));
-    }
-    let details = json!({"bundle_id": provenance.bundle, "consent_id": consent,
-                         "records": created.iter().map(|(kind, id, _)| json!({"kind": kind, "id": id})).collect::<Vec<_>>()});
-    crate::audit::record(&mut tx, user.actor(), "fhir.transaction", "resident", reached.id(), details).await?;
-    tx.commit().await?;
-    tracing::info!(resident = %reached.id(), bundle = %provenance.bundle, records = created.len(), "clinical records received");
-
-    let base = base(&headers);
-    let entry = created
-        .into_iter()
-        .map(|(kind, id, received)| BundleEntry {
-            full_url: format!("{}/{kind}/{id}", base.0),
-            resource: None,
-            search: None,
-            response: Some(BundleResponse {
-                status: "201 Created",
-                location: format!("{kind}/{id}"),
-                last_modified: map::instant(received),
-            }),
-        })
-        .collect();
-    let response =
-        Bundle { kind: "transaction-response", timestamp: Some(map::instant(now)), total: None, link: vec![], entry };
-    Ok(ok(Resource::Bundle(response)))
 }
 
 #[cfg(test)]

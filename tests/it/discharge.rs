@@ -474,6 +474,36 @@ async fn a_stay_whose_end_is_ahead_is_followed_up_by_the_scheduler_once_it_ends(
     consent(&app, &w, &["clinical_write"]).await;
     let now = now();
 
+    // Her home care is another institution's, which has a check of its own for the days after a discharge.
+    let operator = app.operator_token().await;
+    let created = app
+        .post(
+            "/api/v1/institutions",
+            &operator,
+            json!({"name": "Riverside Home Care", "kind": "home_care", "timezone": "Asia/Shanghai"}),
+        )
+        .await;
+    let home_care = created["id"].as_str().expect("the provider").to_owned();
+    sqlx::query(
+        "insert into enrolments (id, resident_id, institution_id, services, consent_by, consent_method, consent_at, origin)
+         values (gen_random_uuid(), $1::uuid, $2::uuid, array['home_care'], 'family', 'written', now(), 'enrolment')",
+    )
+    .bind(&w.resident)
+    .bind(&home_care)
+    .execute(&app.pool)
+    .await
+    .expect("enrolled for home care");
+    sqlx::query(
+        "insert into services (id, institution_id, code, name, category, duration_minutes, unit, unit_price, currency,
+                               funding, evv_required)
+         values (gen_random_uuid(), $1::uuid, 'POST-DISCHARGE-CHECK', 'Check after a discharge', 'welfare_check', 45,
+                 'visit', 0, 'CNY', '{institution}', true)",
+    )
+    .bind(&home_care)
+    .execute(&app.pool)
+    .await
+    .expect("its check after a discharge");
+
     // Still in hospital, the discharge set for a few seconds from now.
     let end = now + Duration::seconds(3);
     let (status, body) =
@@ -494,6 +524,14 @@ async fn a_stay_whose_end_is_ahead_is_followed_up_by_the_scheduler_once_it_ends(
     assert_eq!(discharge_visits(&app, &w.resident).await.len(), 1);
     let at = planned[0].1;
     assert!(at > end && at <= end + Duration::hours(48), "{at}");
+    let (provider, service): (String, String) = sqlx::query_as(
+        "select v.institution_id::text, s.code from visits v join services s on s.id = v.service_id where v.id = $1::uuid",
+    )
+    .bind(&planned[0].0)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((provider.as_str(), service.as_str()), (home_care.as_str(), "POST-DISCHARGE-CHECK"));
     let status = app.get(&format!("/api/v1/residents/{}/status", w.resident), &w.admin).await;
     assert_eq!(status["status"], "active", "{status}");
     assert!(status["vitals_review_until"].is_string(), "{status}");

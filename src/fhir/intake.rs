@@ -594,7 +594,8 @@ mod tests {
 
     fn medication() -> Value {
         json!({"resourceType": "MedicationStatement", "subject": subject(), "status": "active",
-               "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1364430", "display": "apixaban 2.5 MG"}]},
+               "medicationCodeableConcept": {"coding": [
+                   {"system": RXNORM, "code": "1364430", "display": "apixaban 2.5 MG"}]},
                "dosage": [{"text": "2.5 mg twice a day"}]})
     }
 

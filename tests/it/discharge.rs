@@ -18,6 +18,12 @@ use crate::support::{Broker, TestApp, fresh_database, wait_for};
 const SNOMED: &str = "http://snomed.info/sct";
 const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
 const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+const TERMINOLOGY: &str = "http://terminology.hl7.org/CodeSystem";
+
+/// A status concept of one of HL7's code systems.
+fn status(system: &str, code: &str) -> Value {
+    json!({"coding": [{"system": format!("{TERMINOLOGY}/{system}"), "code": code}]})
+}
 
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -88,9 +94,9 @@ fn patient(w: &World) -> Value {
 
 fn condition(w: &World) -> Value {
     json!({"resourceType": "Condition", "subject": patient(w),
-           "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-           "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
-           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis"}]}],
+           "clinicalStatus": status("condition-clinical", "active"),
+           "verificationStatus": status("condition-ver-status", "confirmed"),
+           "category": [status("condition-category", "encounter-diagnosis")],
            "code": {"coding": [{"system": SNOMED, "code": "5913000", "display": "Fracture of neck of femur"}]},
            "encounter": {"reference": "urn:uuid:7f1e7f3a-0000-4000-8000-000000000004"},
            "recordedDate": "2026-12-01"})
@@ -99,15 +105,16 @@ fn condition(w: &World) -> Value {
 fn allergy(w: &World) -> Value {
     json!({"resourceType": "AllergyIntolerance", "patient": patient(w), "type": "allergy", "category": ["medication"],
            "criticality": "high",
-           "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+           "clinicalStatus": status("allergyintolerance-clinical", "active"),
            "code": {"coding": [{"system": SNOMED, "code": "764146007", "display": "Penicillin"}]},
-           "reaction": [{"manifestation": [{"coding": [{"system": SNOMED, "code": "39579001", "display": "Anaphylaxis"}]}],
-                         "severity": "severe"}]})
+           "reaction": [{"severity": "severe", "manifestation": [
+               {"coding": [{"system": SNOMED, "code": "39579001", "display": "Anaphylaxis"}]}]}]})
 }
 
 fn medication(w: &World) -> Value {
     json!({"resourceType": "MedicationStatement", "subject": patient(w), "status": "active",
-           "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1364430", "display": "apixaban 2.5 MG Oral Tablet"}]},
+           "medicationCodeableConcept": {"coding": [
+               {"system": RXNORM, "code": "1364430", "display": "apixaban 2.5 MG Oral Tablet"}]},
            "dosage": [{"text": "2.5 mg twice a day"}]})
 }
 
@@ -485,7 +492,8 @@ async fn a_stay_whose_end_is_ahead_is_followed_up_by_the_scheduler_once_it_ends(
         .await;
     let home_care = created["id"].as_str().expect("the provider").to_owned();
     sqlx::query(
-        "insert into enrolments (id, resident_id, institution_id, services, consent_by, consent_method, consent_at, origin)
+        "insert into enrolments (id, resident_id, institution_id, services, consent_by, consent_method, consent_at,
+                                 origin)
          values (gen_random_uuid(), $1::uuid, $2::uuid, array['home_care'], 'family', 'written', now(), 'enrolment')",
     )
     .bind(&w.resident)
@@ -525,7 +533,8 @@ async fn a_stay_whose_end_is_ahead_is_followed_up_by_the_scheduler_once_it_ends(
     let at = planned[0].1;
     assert!(at > end && at <= end + Duration::hours(48), "{at}");
     let (provider, service): (String, String) = sqlx::query_as(
-        "select v.institution_id::text, s.code from visits v join services s on s.id = v.service_id where v.id = $1::uuid",
+        "select v.institution_id::text, s.code from visits v join services s on s.id = v.service_id
+         where v.id = $1::uuid",
     )
     .bind(&planned[0].0)
     .fetch_one(&app.pool)

@@ -49,9 +49,7 @@ pub(super) async fn search(
              Patient/$everything)",
         ));
     }
-    if store::patient(&ctx.pool, &user.scope, resident).await?.is_none() {
-        return Err(Outcome::not_found());
-    }
+    // The FHIR view's question: the elder in the monitoring area.
     let reached = reach::<Monitoring>(&ctx, &user, resident).await?;
     let search = records::Search { kind, classes: &classes };
     let total = records::count(&ctx.pool, &reached, &search).await?;
@@ -169,11 +167,13 @@ pub(super) async fn transaction(
         }
         created.push((entry.kind, entry.id, received));
     }
-    let details = json!({"bundle_id": provenance.bundle, "consent_id": consent,
-                         "records": created.iter().map(|(kind, id, _)| json!({"kind": kind, "id": id})).collect::<Vec<_>>()});
+    let records: Vec<Value> = created.iter().map(|(kind, id, _)| json!({"kind": kind, "id": id})).collect();
+    let details = json!({"bundle_id": provenance.bundle, "consent_id": consent, "records": records});
     crate::audit::record(&mut tx, user.actor(), "fhir.transaction", "resident", reached.id(), details).await?;
     tx.commit().await?;
-    tracing::info!(resident = %reached.id(), bundle = %provenance.bundle, records = created.len(), "clinical records received");
+    tracing::info!(
+        resident = %reached.id(), bundle = %provenance.bundle, records = created.len(), "clinical records received"
+    );
 
     let base = base(&headers);
     let entry = created

@@ -292,6 +292,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/api/v1/residents/{id}/entitlements", "funding"),
     ("/api/v1/residents/{id}/bills", "bills"),
     ("/api/v1/residents/{id}/respite-stays", "funding"),
+    ("/api/v1/residents/{id}/consents", "consents"),
 ];
 
 #[tokio::test]
@@ -359,6 +360,9 @@ async fn every_enrolment_shape_reaches_the_areas_its_services_grant_and_no_more(
             "assessing" => [F, F, F, S, R, S, F],
             // Bills: the family's and each institution's own lines.
             "bills" => [R, R, R, S, S, S, S],
+            // Her consents to medical partners: every provider serving her
+            // and her bureau; not her grid's worker.
+            "consents" => [R, R, R, S, R, S, F],
             other => panic!("no area {other}"),
         }
     };

@@ -545,3 +545,80 @@ async fn a_stay_whose_end_is_ahead_is_followed_up_by_the_scheduler_once_it_ends(
     assert_eq!(status["status"], "active", "{status}");
     assert!(status["vitals_review_until"].is_string(), "{status}");
 }
+
+/// The whole way, as the people involved run it: a hospital without her
+/// consent finds no such elder; her care home's admin records her consent
+/// (read and write); the hospital reads her Patient and Observations, sends
+/// her discharge in, and her sheet, status and schedule follow from it;
+/// the admin withdraws the consent and the hospital finds no such elder
+/// again, for reading and for writing.
+#[tokio::test]
+async fn a_hospital_from_no_consent_through_a_discharge_to_the_withdrawal() {
+    let app = spawn().await;
+    let w = world(&app).await;
+    let body = json!({"device_id": "watch-wang", "resident_id": w.resident, "kind": "wearable", "room": "bedroom"});
+    app.device(&w.admin, body).await;
+    let at = ts(now() - Duration::minutes(5));
+    app.broker
+        .publish(
+            "eldercare/v1/watch-wang/telemetry",
+            json!({"ts": at, "metric": "heart_rate", "value": 71}).to_string(),
+        )
+        .await;
+    app.wait_count(&format!("select count(*) from readings where resident_id = '{}'", w.resident), 1).await;
+    let patient = format!("/Patient/{}", w.resident);
+    let observations = format!("/Observation?patient={}", w.resident);
+    let now = now();
+    let (start, end) = (now - Duration::days(6), now - Duration::hours(3));
+    let discharge = bundle(vec![condition(&w), allergy(&w), medication(&w), stay(&w, start, end, "finished")]);
+
+    // No consent: no such elder, to read or to write.
+    for path in [&patient, &observations] {
+        assert_eq!(fhir(&app, &w.clinician, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(send(&app, &w.clinician, &discharge).await.0, StatusCode::NOT_FOUND);
+
+    // Her care home's admin records her consent.
+    let consent = json!({"grantee_institution_id": w.hospital, "scope": ["fhir_read", "clinical_write"],
+                         "recorded": {"by": "Wang Fang, herself", "method": "written"}});
+    let recorded = app.post(&format!("/api/v1/residents/{}/consents", w.resident), &w.admin, consent).await;
+    let consent_id = recorded["id"].as_str().expect("a consent").to_owned();
+
+    // The hospital reads her Patient and her Observations.
+    assert_eq!(fhir_ok(&app, &w.clinician, &patient).await["id"], w.resident.as_str());
+    let found = fhir_ok(&app, &w.clinician, &observations).await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["entry"][0]["resource"]["code"]["coding"][0]["code"], "8867-4");
+
+    // And sends her discharge in.
+    let (status, response) = send(&app, &w.clinician, &discharge).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let stay_id = response["entry"][3]["response"]["location"].as_str().unwrap().split('/').nth(1).unwrap().to_owned();
+
+    // Her sheet shows what it sent, with its source.
+    let sheet = app.get(&format!("/api/v1/residents/{}/responder-info", w.resident), &w.admin).await;
+    let partners = &sheet["from_partners"];
+    for (list, text) in [
+        ("conditions", "Fracture of neck of femur"),
+        ("allergies", "Penicillin"),
+        ("medications", "apixaban 2.5 MG Oral Tablet"),
+    ] {
+        let item = &partners[list][0];
+        assert_eq!((item["text"].as_str(), item["source"].as_str()), (Some(text), Some("City Hospital")), "{partners}");
+    }
+    // Her status shows the stay, and a check at home is planned.
+    let status = app.get(&format!("/api/v1/residents/{}/status", w.resident), &w.admin).await;
+    let stay = status["history"].as_array().unwrap().iter().find(|p| p["status"] == "in_hospital").cloned();
+    assert_eq!(stay.expect("the stay")["encounter_id"], stay_id.as_str(), "{status}");
+    let planned = discharge_visits(&app, &w.resident).await;
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert!(planned[0].1 <= end + Duration::hours(48));
+
+    // Withdrawn: no such elder again.
+    let (status, _) = app.call("DELETE", &format!("/api/v1/consents/{consent_id}"), Some(&w.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [&patient, &observations, &format!("/Condition?patient={}", w.resident)] {
+        assert_eq!(fhir(&app, &w.clinician, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(send(&app, &w.clinician, &discharge).await.0, StatusCode::NOT_FOUND);
+}

@@ -206,7 +206,7 @@ async fn the_operator_pages_through_every_institution() {
             "POST",
             "/api/v1/institutions",
             Some(&operator),
-            Some(json!({"name": "X", "kind": "hospital", "region": null, "timezone": "UTC"})),
+            Some(json!({"name": "X", "kind": "spa", "region": null, "timezone": "UTC"})),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an unknown kind");

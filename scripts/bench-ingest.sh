@@ -11,6 +11,9 @@
 #
 #   scripts/bench-ingest.sh            # 300k messages from 1000 devices
 #   N=1000000 DEVICES=5000 scripts/bench-ingest.sh
+#   PROFILE=1 scripts/bench-ingest.sh  # also a perf profile of the backend
+#                                      # phase: the whole machine's CPU by
+#                                      # process, and the backend's top symbols
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +62,10 @@ printf 'raw broker drain: %.0f msg/s\n' "$raw"
 
 echo "== backend: the same load, acknowledged only after commit"
 start_backend "$bin/eldercare" .run/bench-serve.log
+if [ "${PROFILE:-}" = 1 ]; then
+  perf record -a -g -F 499 -o .run/perf-ingest.data >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 t0=$(now)
 load | tail -n 2
 # Each load message carries two readings (heart_rate and spo2): count messages
@@ -66,6 +73,10 @@ load | tail -n 2
 stored() { psql "$DATABASE_URL" -tAc "select count(*) from readings where metric = 'heart_rate'"; }
 until [ "$(stored)" -ge "$N" ]; do sleep 0.05; done
 t1=$(now)
+if [ -n "${perf_pid:-}" ]; then
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+fi
 rate=$(echo "$N / ($t1 - $t0)" | bc -l)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$serve/status)
 stored=$(psql "$DATABASE_URL" -tAc "select count(*) from readings")
@@ -75,3 +86,12 @@ printf 'backend: %.0f msg/s first publish to last committed row (%d messages, %d
   "$rate" "$messages" "$stored" "$quarantined"
 printf 'ratio to raw broker drain: %.2f\n' "$(echo "$rate / $raw" | bc -l)"
 printf 'backend peak RSS: %d MiB\n' "$((rss / 1024))"
+
+if [ -n "${perf_pid:-}" ]; then
+  echo "== profile: CPU samples by process (whole machine, backend phase)"
+  perf report -i .run/perf-ingest.data --no-children --sort comm --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | head -n 8
+  echo "== profile: the backend's top symbols (self)"
+  perf report -i .run/perf-ingest.data --no-children --comm eldercare,tokio-runtime-w --sort dso,symbol \
+    --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 25
+fi

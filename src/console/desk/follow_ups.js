@@ -72,7 +72,9 @@ export function followUpCalls({ api, showError }) {
   const monthSelect = $('[data-testid="follow-ups-month"]');
   const list = $('[data-testid="follow-ups"]');
   const summary = $('[data-testid="follow-ups-summary"]');
-  const state = { calls: [], open: null, messages: {} };
+  // `read` counts the reads: only the latest is drawn, so a slow answer
+  // for the month shown before cannot replace the month chosen since.
+  const state = { calls: [], open: null, messages: {}, read: 0 };
   const when = (at) => (at ? I.dateTime(new Date(at), { dateStyle: 'medium', timeStyle: 'short' }) : '—');
 
   /** The last twelve months, last month first (this month is not drawn yet). */
@@ -91,8 +93,10 @@ export function followUpCalls({ api, showError }) {
   async function load() {
     months();
     const month = monthSelect.value;
+    const read = ++state.read;
     try {
       const answer = await api('GET', `/follow-ups?month=${encodeURIComponent(month)}`);
+      if (read !== state.read) return;
       state.calls = answer.follow_ups;
       render();
       const left = state.calls.filter((c) => c.reached !== true).length;
@@ -100,7 +104,7 @@ export function followUpCalls({ api, showError }) {
         ? t('{n} calls for {month}, {left} still to make', { n: state.calls.length, month: monthName(month), left })
         : t('The sample for {month} is drawn once the month is over.', { month: monthName(month) });
     } catch (err) {
-      showError(err.message);
+      if (read === state.read) showError(err.message);
     }
   }
 

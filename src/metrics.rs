@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Vital readings judged by the vital inbox sweep: stored by a batch
     /// whose process did not judge them.
     pub vital_inbox_swept: AtomicU64,
+    /// Vital readings through the vital rules (fast path or sweep), counted
+    /// once their judgement is committed.
+    pub vital_readings_judged: AtomicU64,
     /// Login attempts on emails no account has (not in any audit trail:
     /// there is no institution to record them in).
     pub login_unknown_account: AtomicU64,
@@ -169,6 +172,11 @@ impl Metrics {
                 "eldercare_vital_inbox_swept_total",
                 "Stored vital readings judged by the vital inbox sweep after their first evaluation did not happen",
                 &self.vital_inbox_swept,
+            ),
+            (
+                "eldercare_vital_readings_judged_total",
+                "Stored vital readings through the vital rules, counted once their judgement is committed",
+                &self.vital_readings_judged,
             ),
             (
                 "eldercare_login_unknown_account_total",

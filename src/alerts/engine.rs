@@ -24,7 +24,7 @@
 //! process judged its batch first) is ignored as out of order, as a late
 //! reading always was.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -263,6 +263,7 @@ impl Engine {
     async fn evaluate_readings(&mut self, chunk: Vec<Stored>) {
         let mut judged = Vec::new();
         let mut ends = Vec::new();
+        let mut readings = 0_u64;
         for stored in chunk {
             let Stored::Reading { origin, metric, ts, value, received_at } = stored else {
                 match stored {
@@ -271,13 +272,15 @@ impl Engine {
                 }
                 continue;
             };
+            readings += 1;
             let Some(resident) = origin.resident_id else { continue };
             let Some(settings) = self.settings_for(&origin).await else { continue };
             let Some(threshold) = settings.thresholds.get(metric).copied() else { continue };
             let late = is_late(ts, received_at);
             judged.push(VitalReading { origin, resident, metric, ts, value, threshold, settings, late });
         }
-        self.judge_vitals(&judged).await;
+        let given_up = self.judge_vitals(&judged).await;
+        self.metrics.vital_readings_judged.fetch_add(readings - given_up, Ordering::Relaxed);
         // Stopped while judging: the readings may not all be judged, and
         // the sweep of the next start judges them.
         if !ends.is_empty() && !self.shutdown.is_cancelled() {
@@ -290,11 +293,13 @@ impl Engine {
     }
 
     /// Judges vital readings together, in one transaction over the shared
-    /// vital state; one the store refuses costs the others nothing.
-    async fn judge_vitals(&mut self, judged: &[VitalReading]) {
+    /// vital state; one the store refuses costs the others nothing. Answers
+    /// how many were given up.
+    async fn judge_vitals(&mut self, judged: &[VitalReading]) -> u64 {
         if judged.is_empty() {
-            return;
+            return 0;
         }
+        let mut given_up = 0;
         let (pool, metrics, shutdown) = (&self.pool, &self.metrics, &self.shutdown);
         let applied = match retrying("vitals", metrics, shutdown, || judge_readings(pool, judged)).await {
             Some(applied) => applied,
@@ -307,17 +312,24 @@ impl Engine {
                 for r in judged {
                     match judge_readings(pool, std::slice::from_ref(r)).await {
                         Ok(a) => applied.extend(a),
-                        Err(err) => tracing::error!(cause = %err, resident = %r.resident, metric = r.metric.as_str(),
-                            "vital reading given up"),
+                        Err(err) => {
+                            given_up += 1;
+                            tracing::error!(cause = %err, resident = %r.resident, metric = r.metric.as_str(),
+                                "vital reading given up")
+                        }
                     }
                 }
                 applied
             }
-            None => Vec::new(),
+            None => {
+                given_up = judged.len() as u64;
+                Vec::new()
+            }
         };
         for a in applied {
             a.count(&self.metrics);
         }
+        given_up
     }
 
     async fn apply(&self, subject: &Subject, decision: Decision, late: bool) {
@@ -554,13 +566,81 @@ struct VitalReading {
 }
 
 /// Feeds `readings` (in receipt order) to the residents' vital monitors held
-/// in `vital_state`, applies the decisions and stores the monitors back, in
-/// one transaction holding the monitors' rows.
+/// in `vital_state`. Most readings change nothing: an in-range reading of a
+/// resident whose vitals are normal leaves her monitor as it was. Those are
+/// judged against the stored monitors read without a lock, and nothing is
+/// written for them. The monitors a reading changes (an episode opens, goes
+/// on or ends, an alert is raised or cleared), and those not stored yet, are
+/// judged again over their rows locked, and stored back with the decisions
+/// applied, in one transaction. Judging the unchanged ones without the lock
+/// is the same as judging them just before whatever another process
+/// committed meanwhile: against a normal monitor they change nothing.
 async fn judge_readings(pool: &PgPool, readings: &[VitalReading]) -> Result<Vec<Applied>, sqlx::Error> {
-    let mut keys: Vec<(Uuid, &str)> = readings.iter().map(|r| (r.resident, r.metric.as_str())).collect();
+    let changing = changing_monitors(pool, readings).await?;
+    if changing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let changing: Vec<&VitalReading> =
+        readings.iter().filter(|r| changing.contains(&(r.resident, r.metric.as_str()))).collect();
+    judge_locked(pool, &changing).await
+}
+
+/// The (resident, metric) pairs whose stored monitor `readings` would
+/// change, or which have none stored yet.
+async fn changing_monitors<'a>(
+    pool: &PgPool,
+    readings: &'a [VitalReading],
+) -> Result<HashSet<(Uuid, &'a str)>, sqlx::Error> {
+    let (residents, metrics) = monitor_keys(readings.iter());
+    let stored = inbox::vital_states(pool, &residents, &metrics).await?;
+    let mut monitors: HashMap<(Uuid, &str), (VitalMonitor, VitalMonitor)> = HashMap::new();
+    for (resident, metric, state) in &stored {
+        let Some(monitor) = state.clone().and_then(|s| serde_json::from_value::<VitalMonitor>(s).ok()) else {
+            continue;
+        };
+        let Some(key) = keys_of(readings, *resident, metric) else { continue };
+        monitors.insert(key, (monitor.clone(), monitor));
+    }
+    let mut changing = HashSet::new();
+    for r in readings {
+        let key = (r.resident, r.metric.as_str());
+        let Some((_, monitor)) = monitors.get_mut(&key) else {
+            changing.insert(key);
+            continue;
+        };
+        if monitor.observe(r.metric, r.ts, r.value, &r.threshold, &r.settings.vitals, r.late).is_some() {
+            changing.insert(key);
+        }
+    }
+    for (key, (before, after)) in &monitors {
+        if !after.same_phases(before) {
+            changing.insert(*key);
+        }
+    }
+    Ok(changing)
+}
+
+/// The key of `readings` for this stored row, borrowed from the readings.
+fn keys_of(readings: &[VitalReading], resident: Uuid, metric: &str) -> Option<(Uuid, &'static str)> {
+    readings
+        .iter()
+        .find(|r| r.resident == resident && r.metric.as_str() == metric)
+        .map(|r| (resident, r.metric.as_str()))
+}
+
+/// The distinct (resident, metric) pairs of `readings`, sorted, as two
+/// columns.
+fn monitor_keys<'a>(readings: impl Iterator<Item = &'a VitalReading>) -> (Vec<Uuid>, Vec<&'static str>) {
+    let mut keys: Vec<(Uuid, &'static str)> = readings.map(|r| (r.resident, r.metric.as_str())).collect();
     keys.sort_unstable();
     keys.dedup();
-    let (residents, metrics): (Vec<Uuid>, Vec<&str>) = keys.iter().copied().unzip();
+    keys.into_iter().unzip()
+}
+
+/// Feeds `readings` to their monitors in one transaction holding the
+/// monitors' rows, applies the decisions and stores the monitors back.
+async fn judge_locked(pool: &PgPool, readings: &[&VitalReading]) -> Result<Vec<Applied>, sqlx::Error> {
+    let (residents, metrics) = monitor_keys(readings.iter().copied());
     let mut tx = pool.begin().await?;
     let rows = inbox::lock_vital_states(&mut tx, &residents, &metrics).await?;
     let mut monitors: HashMap<(Uuid, Metric), VitalMonitor> = HashMap::new();

@@ -182,6 +182,21 @@ impl VitalMonitor {
         decision
     }
 
+    /// Whether `self` is in the same phase as `before` for every metric,
+    /// whatever readings each took last. A reading that only moves the
+    /// watermark (in range, or in the band, while all is normal) leaves them
+    /// the same: there is nothing to store for it, and judging it again, or
+    /// after a newer one, changes nothing either.
+    pub fn same_phases(&self, before: &VitalMonitor) -> bool {
+        fn phases(m: &VitalMonitor) -> Vec<(Metric, &Phase)> {
+            let mut phases: Vec<(Metric, &Phase)> =
+                m.metrics.iter().filter(|(_, s)| s.phase != Phase::Normal).map(|(k, s)| (*k, &s.phase)).collect();
+            phases.sort_by_key(|(k, _)| k.as_str());
+            phases
+        }
+        phases(self) == phases(before)
+    }
+
     /// Puts `metric` back in the raised state for an alert the store still
     /// has open (after a restart), so that replayed readings count repeats
     /// and clear it rather than opening a second episode.
@@ -535,6 +550,57 @@ mod tests {
         assert!(monitor.observe(Metric::HeartRate, at(10), 140.0, &HR, &cfg(), false).is_none());
         assert!(monitor.observe(Metric::HeartRate, at(16), f64::NAN, &HR, &cfg(), false).is_none());
         assert!(monitor.observe(Metric::HeartRate, at(15), 140.0, &HR, &cfg(), false).is_some());
+    }
+
+    /// The engine stores a monitor only when its phases change: an in-range
+    /// or band reading while all is normal moves nothing but the watermark,
+    /// and every decision comes with a change of phase.
+    #[test]
+    fn only_a_change_of_phase_is_worth_storing_and_every_decision_is_one() {
+        let mut normal = VitalMonitor::new();
+        feed(&mut normal, Metric::HeartRate, &HR, &[(0, 70.0)]);
+        let before = normal.clone();
+        // In range, in the band (near the top), judged twice, or late.
+        feed(&mut normal, Metric::HeartRate, &HR, &[(1, 72.0), (2, 127.0), (2, 127.0), (1, 150.0)]);
+        assert!(normal.same_phases(&before), "nothing but the watermark moved");
+        assert_ne!(normal, before, "the watermark did move");
+        // An episode opens: a change.
+        let mut pending = normal.clone();
+        feed(&mut pending, Metric::HeartRate, &HR, &[(3, 150.0)]);
+        assert!(!pending.same_phases(&normal));
+        // A band reading while pending breaks the run: a change too.
+        let mut banded = pending.clone();
+        feed(&mut banded, Metric::HeartRate, &HR, &[(4, 127.0)]);
+        assert!(!banded.same_phases(&pending));
+        // Another metric's state counts as well.
+        let mut spo2 = normal.clone();
+        feed(&mut spo2, Metric::Spo2, &SPO2, &[(5, 85.0)]);
+        assert!(!spo2.same_phases(&normal));
+        // Any sequence: a reading that decides something changes the phases.
+        // Runs of a value for some minutes, with a stray reading now and then.
+        let runs = [(70.0, 5), (150.0, 8), (127.0, 3), (70.0, 25), (30.0, 7), (131.0, 2), (60.0, 22), (150.0, 2)];
+        let mut monitor = VitalMonitor::new();
+        let (mut raised, mut cleared) = (0, 0);
+        for step in 0..600_i64 {
+            let (mut value, mut left) = (runs[0].0, step % 74);
+            for (v, minutes) in runs {
+                value = v;
+                if left < minutes {
+                    break;
+                }
+                left -= minutes;
+            }
+            let value = if step % 31 == 0 { 127.0 } else { value };
+            let was = monitor.clone();
+            if let Some(decision) = monitor.observe(Metric::HeartRate, at(step), value, &HR, &cfg(), false) {
+                match decision {
+                    Decision::Raise { .. } => raised += 1,
+                    Decision::Clear { .. } => cleared += 1,
+                }
+                assert!(!monitor.same_phases(&was), "a decision at minute {step} without a change of phase");
+            }
+        }
+        assert!(raised > 0 && cleared > 0, "the sequence raises ({raised}) and clears ({cleared})");
     }
 
     #[test]

@@ -129,6 +129,23 @@ pub async fn delete_vitals(tx: &mut PgConnection, ids: &[i64]) -> Result<(), sql
     sqlx::query("delete from vital_inbox where id = any($1)").bind(ids).execute(tx).await.map(drop)
 }
 
+/// The stored vital monitors' state of these (resident, metric) pairs, as
+/// committed now, without a lock; a pair with no row is left out.
+pub async fn vital_states(
+    pool: &PgPool,
+    residents: &[Uuid],
+    metrics: &[&str],
+) -> Result<Vec<(Uuid, String, Option<Value>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select resident_id, metric, state from vital_state
+         where (resident_id, metric) in (select * from unnest($1::uuid[], $2::text[]))",
+    )
+    .bind(residents)
+    .bind(metrics)
+    .fetch_all(pool)
+    .await
+}
+
 /// The vital monitors' state of these (resident, metric) pairs, sorted and
 /// without duplicates, locked to the end of the caller's transaction. A
 /// missing row is created first (with no state); rows are created and locked

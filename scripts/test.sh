@@ -45,9 +45,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
+# Each integration test's application appends its lifetime here; the slowest
+# are listed at the end.
+export TEST_DURATIONS=$PWD/.run/test-durations.log
+rm -f "$TEST_DURATIONS"
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee .run/test-output.log
 echo "== API fuzzing (schemathesis against the OpenAPI document)"
 bash scripts/fuzz-api.sh
 passed=$(awk '/^test result:/ {n += $4} END {print n + 0}' .run/test-output.log)
 failed=$(awk '/^test result:/ {n += $6} END {print n + 0}' .run/test-output.log)
 echo "all tests: $passed passed, $failed failed"
+echo "slowest integration tests (seconds, the application's lifetime):"
+sort -rn "$TEST_DURATIONS" 2>/dev/null | awk '!seen[$2]++' | head -n 15 || true

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
-use crate::support::{TestApp, fresh_database, wait_for};
+use crate::support::{TestApp, empty_database, fresh_database, wait_for};
 
 fn id_of(body: &Value) -> String {
     body["id"].as_str().expect("id").to_owned()
@@ -291,7 +291,7 @@ async fn a_resident_is_exported_whole_then_erased_leaving_no_name_and_a_valid_ch
 
 #[tokio::test]
 async fn the_migration_rechains_existing_entries_and_keeps_their_values() {
-    let url = fresh_database().await;
+    let url = empty_database().await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let migrator = &eldercare::store::MIGRATOR;
     migrator.run_to(20261130000050, &mut conn).await.unwrap();
@@ -628,7 +628,7 @@ async fn after_an_erasure_no_text_column_of_any_table_holds_the_name_or_the_addr
 
 #[tokio::test]
 async fn the_migration_records_which_residents_older_entries_concern_by_id_never_by_words() {
-    let url = fresh_database().await;
+    let url = empty_database().await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let migrator = &eldercare::store::MIGRATOR;
     migrator.run_to(20261201000170, &mut conn).await.unwrap();

@@ -1,11 +1,11 @@
 use eldercare::store::{self, timescale};
 use sqlx::PgPool;
 
-use crate::support::fresh_database;
+use crate::support::empty_database;
 
 #[tokio::test]
 async fn migrations_apply_on_an_empty_database_and_reapply_cleanly() {
-    let url = fresh_database().await;
+    let url = empty_database().await;
     let pool = PgPool::connect(&url).await.unwrap();
     store::migrate(&pool).await.unwrap();
     let applied: i64 =
@@ -38,7 +38,7 @@ async fn migrations_apply_on_an_empty_database_and_reapply_cleanly() {
 /// start-up warning's condition); not installed, plain tables.
 #[tokio::test]
 async fn time_series_tables_take_the_timescaledb_path_when_available() {
-    let url = fresh_database().await;
+    let url = empty_database().await;
     let pool = PgPool::connect(&url).await.unwrap();
     let setup = store::migrate(&pool).await.unwrap();
     // Judged here from the server's catalog and settings, not by setup's code.

@@ -61,14 +61,73 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// A fresh, empty database on the test server.
+/// A fresh database on the test server with every migration applied: a
+/// copy of a template migrated once per set of migrations, so a test starts
+/// in milliseconds rather than after running 40-odd migrations of its own.
 pub async fn fresh_database() -> String {
+    new_database(Some(migrated_template().await)).await
+}
+
+/// A fresh, empty database on the test server: for the tests of the
+/// migrations themselves.
+pub async fn empty_database() -> String {
+    new_database(None).await
+}
+
+async fn new_database(template: Option<&str>) -> String {
     let base = env_var("DATABASE_URL");
     let mut conn = PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
     let name = format!("eldercare_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut conn).await.expect("create db");
+    let from = template.map(|t| format!(" template {t}")).unwrap_or_default();
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}{from}")))
+        .execute(&mut conn)
+        .await
+        .expect("create db");
     let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
     format!("{prefix}/{name}")
+}
+
+/// The template database for this set of migrations, made by the first test
+/// that needs it. Named after the migrations' checksums, so a changed or added
+/// migration gets a template of its own; an advisory lock keeps two test
+/// processes from making it at once, and a template is marked as one only
+/// once it is whole.
+async fn migrated_template() -> &'static str {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for m in eldercare::store::MIGRATOR.iter() {
+                (m.version, &*m.checksum).hash(&mut hasher);
+            }
+            let name = format!("eldercare_template_{:016x}", hasher.finish());
+            let base = env_var("DATABASE_URL");
+            let mut conn = PgConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+            let lock = "select pg_advisory_lock(hashtextextended('eldercare test template', 0))";
+            sqlx::query(lock).execute(&mut conn).await.expect("template lock");
+            let whole: bool =
+                sqlx::query_scalar("select exists (select from pg_database where datname = $1 and datistemplate)")
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("look for the template");
+            if !whole {
+                for sql in [format!("drop database if exists {name}"), format!("create database {name}")] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("make the template");
+                }
+                let (prefix, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
+                let pool = PgPool::connect(&format!("{prefix}/{name}")).await.expect("connect to the template");
+                eldercare::store::migrate(&pool).await.expect("migrate the template");
+                pool.close().await;
+                let mark = format!("alter database {name} is_template true");
+                sqlx::query(sqlx::AssertSqlSafe(mark)).execute(&mut conn).await.expect("mark the template");
+            }
+            let unlock = "select pg_advisory_unlock(hashtextextended('eldercare test template', 0))";
+            sqlx::query(unlock).execute(&mut conn).await.expect("template unlock");
+            name
+        })
+        .await
 }
 
 /// Waits until `check` returns `Some`, polling; panics after [`PATIENCE`].
@@ -126,6 +185,27 @@ pub struct TestApp {
     pub metrics: std::sync::Arc<eldercare::metrics::Metrics>,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Last, so that it times the whole life of the application and its
+    /// broker.
+    _timer: TestTimer,
+}
+
+/// Appends how long a test's application lived, and the test's name, to
+/// the file `$TEST_DURATIONS` names (scripts/test.sh sets it and lists the
+/// slowest at the end): where the suite's time goes.
+struct TestTimer(Instant);
+
+impl Drop for TestTimer {
+    fn drop(&mut self) {
+        let Some(path) = std::env::var_os("TEST_DURATIONS") else { return };
+        let thread = std::thread::current();
+        let line = format!("{:.1}\t{}\n", self.0.elapsed().as_secs_f64(), thread.name().unwrap_or("?"));
+        // Each line is written in one call, so parallel tests do not interleave.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        if let Ok(mut file) = file {
+            let _ = std::io::Write::write_all(&mut file, line.as_bytes());
+        }
+    }
 }
 
 pub fn settings(database_url: &str, broker: &Broker, client_id: &str) -> Settings {
@@ -157,6 +237,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(broker: Broker, database_url: String, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let timer = TestTimer(Instant::now());
         let mut settings = settings(&database_url, &broker, "eldercare-ingest");
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("build the application");
@@ -174,6 +255,7 @@ impl TestApp {
             metrics,
             shutdown,
             handle,
+            _timer: timer,
         };
         test.wait_ready().await;
         test

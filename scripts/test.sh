@@ -44,14 +44,32 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test (build)"
+cargo test --workspace --no-run "$@"
+# The API fuzzing runs beside the tests, against the backend just built: the
+# tests mostly wait (on the database, the brokers, the browser), and the
+# fuzzer keeps the other core busy meanwhile. Its output follows theirs.
+echo "== API fuzzing (schemathesis against the OpenAPI document), in the background"
+SERVICES_RUNNING=1 ELDERCARE_BIN=target/debug/eldercare bash scripts/fuzz-api.sh > .run/fuzz-output.log 2>&1 &
+fuzz=$!
+trap 'kill "$fuzz" 2>/dev/null || true' EXIT
 echo "== cargo test"
 # Each integration test's application appends its lifetime here; the slowest
 # are listed at the end.
 export TEST_DURATIONS=$PWD/.run/test-durations.log
 rm -f "$TEST_DURATIONS"
+# Four tests at a time on two cores: most of a test's time is waiting.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee .run/test-output.log
-echo "== API fuzzing (schemathesis against the OpenAPI document)"
-bash scripts/fuzz-api.sh
+echo "== API fuzzing: its output"
+fuzz_status=0
+wait "$fuzz" || fuzz_status=$?
+trap - EXIT
+cat .run/fuzz-output.log
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "API fuzzing failed (exit $fuzz_status)"
+  exit "$fuzz_status"
+fi
 passed=$(awk '/^test result:/ {n += $4} END {print n + 0}' .run/test-output.log)
 failed=$(awk '/^test result:/ {n += $6} END {print n + 0}' .run/test-output.log)
 echo "all tests: $passed passed, $failed failed"

@@ -13,16 +13,17 @@
 //! Vital-sign state (a pending episode, its duration, the hysteresis of a
 //! raised one) lives in the database, not in this process: with several
 //! `serve` processes sharing the telemetry subscription, consecutive readings
-//! of one resident land on different processes. Each batch of readings is
-//! judged in one transaction that locks the `vital_state` rows of the
-//! residents and metrics it carries (in key order, so two processes never
-//! deadlock), feeds the readings to the pure [`VitalMonitor`], applies its
-//! decisions and writes the state back: the state an alert was decided on is
-//! the state committed with it, and two processes judging the same resident
-//! take turns. The cost is one small transaction per telemetry batch, not
-//! per reading. A reading that reaches the state after a newer one (the other
-//! process judged its batch first) is ignored as out of order, as a late
-//! reading always was.
+//! of one resident land on different processes. Each chunk of readings is
+//! first judged against the stored state read without a lock; nearly every
+//! reading (in range while all is normal) leaves its monitor as it was, and
+//! nothing is written for it. The monitors a reading changes are judged again
+//! in one transaction that locks their `vital_state` rows (in key order, so
+//! two processes never deadlock), feeds the readings to the pure
+//! [`VitalMonitor`], applies its decisions and writes the state back: the
+//! state an alert was decided on is the state committed with it, and two
+//! processes judging the same resident take turns. A reading that reaches
+//! the state after a newer one that changed it (the other process judged its
+//! batch first) is ignored as out of order, as a late reading always was.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;

@@ -588,19 +588,19 @@ async fn judge_readings(pool: &PgPool, readings: &[VitalReading]) -> Result<Vec<
 
 /// The (resident, metric) pairs whose stored monitor `readings` would
 /// change, or which have none stored yet.
-async fn changing_monitors<'a>(
+async fn changing_monitors(
     pool: &PgPool,
-    readings: &'a [VitalReading],
-) -> Result<HashSet<(Uuid, &'a str)>, sqlx::Error> {
+    readings: &[VitalReading],
+) -> Result<HashSet<(Uuid, &'static str)>, sqlx::Error> {
     let (residents, metrics) = monitor_keys(readings.iter());
-    let stored = inbox::vital_states(pool, &residents, &metrics).await?;
-    let mut monitors: HashMap<(Uuid, &str), (VitalMonitor, VitalMonitor)> = HashMap::new();
-    for (resident, metric, state) in &stored {
-        let Some(monitor) = state.clone().and_then(|s| serde_json::from_value::<VitalMonitor>(s).ok()) else {
+    let mut monitors: HashMap<(Uuid, &'static str), (VitalMonitor, VitalMonitor)> = HashMap::new();
+    for (resident, metric, state) in inbox::vital_states(pool, &residents, &metrics).await? {
+        let (Some(metric), Some(monitor)) =
+            (Metric::parse(&metric), state.and_then(|s| serde_json::from_value::<VitalMonitor>(s).ok()))
+        else {
             continue;
         };
-        let Some(key) = keys_of(readings, *resident, metric) else { continue };
-        monitors.insert(key, (monitor.clone(), monitor));
+        monitors.insert((resident, metric.as_str()), (monitor.clone(), monitor));
     }
     let mut changing = HashSet::new();
     for r in readings {
@@ -619,14 +619,6 @@ async fn changing_monitors<'a>(
         }
     }
     Ok(changing)
-}
-
-/// The key of `readings` for this stored row, borrowed from the readings.
-fn keys_of(readings: &[VitalReading], resident: Uuid, metric: &str) -> Option<(Uuid, &'static str)> {
-    readings
-        .iter()
-        .find(|r| r.resident == resident && r.metric.as_str() == metric)
-        .map(|r| (resident, r.metric.as_str()))
 }
 
 /// The distinct (resident, metric) pairs of `readings`, sorted, as two
